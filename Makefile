@@ -1,0 +1,35 @@
+# The only commands a newcomer needs. Each target builds the virtual environment first when it
+# is missing (or when pyproject.toml changed), so `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?=
+
+.PHONY: run test bench lint setup clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	@$(BIN)/orderflow run $(DATA)
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	@$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	@$(BIN)/ruff format --check src tests benchmarks
+	@$(BIN)/ruff check src tests benchmarks
+	@$(BIN)/mypy
+	@$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

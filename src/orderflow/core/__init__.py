@@ -1,0 +1,1 @@
+"""Units, time and the error tree: the layer everything else stands on."""

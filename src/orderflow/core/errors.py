@@ -1,0 +1,143 @@
+"""The one error tree of orderflow.
+
+::
+
+    OrderflowError
+    ├── MarketDataError            bad market data: drop it, count it, go on
+    │   ├── BookUpdateError        an update a book refused; the book is unchanged
+    │   │   ├── UnknownOrderError      cancel/modify/fill of an order id the book does not hold
+    │   │   ├── DuplicateOrderError    add of an order id the book already holds
+    │   │   ├── InvalidSizeError       negative or zero size where a positive one is needed,
+    │   │   │                          or a cancel/fill larger than the order
+    │   │   ├── BadSideError           side is neither bid nor ask
+    │   │   ├── BadActionError         action/operation code unknown
+    │   │   ├── PositionOutOfRangeError  ladder position beyond the rows the book holds
+    │   │   ├── OffTickError           price not on the instrument's tick grid
+    │   │   ├── PriceOrderError        the ladder would lose its price order
+    │   │   └── CapacityError          price outside the range a fixed-size book can hold
+    │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
+    ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
+    └── ConfigError                bad settings: fail at start with a clear message
+
+Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use.
+Book errors also carry the numeric :class:`~orderflow.model.enums.RejectReason` the jitted
+kernels return, so the batch path and the per-event path count rejections the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OrderflowError(Exception):
+    """Root of every error orderflow raises on purpose."""
+
+    code = "orderflow_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error in the API's one body shape."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class MarketDataError(OrderflowError):
+    """Bad market data: the caller drops the item, counts it and goes on."""
+
+    code = "market_data_error"
+
+
+class BookUpdateError(MarketDataError):
+    """A book refused an update. The book is exactly as it was before the call."""
+
+    code = "book_update_rejected"
+    reason = 0  # RejectReason value; subclasses override
+
+
+class UnknownOrderError(BookUpdateError):
+    code = "unknown_order"
+    reason = 1
+
+
+class DuplicateOrderError(BookUpdateError):
+    code = "duplicate_order"
+    reason = 2
+
+
+class InvalidSizeError(BookUpdateError):
+    code = "invalid_size"
+    reason = 3
+
+
+class BadSideError(BookUpdateError):
+    code = "bad_side"
+    reason = 4
+
+
+class BadActionError(BookUpdateError):
+    code = "bad_action"
+    reason = 5
+
+
+class PositionOutOfRangeError(BookUpdateError):
+    code = "position_out_of_range"
+    reason = 6
+
+
+class OffTickError(BookUpdateError):
+    code = "off_tick"
+    reason = 7
+
+
+class PriceOrderError(BookUpdateError):
+    code = "price_order"
+    reason = 8
+
+
+class CapacityError(BookUpdateError):
+    code = "capacity"
+    reason = 9
+
+
+class DecodeError(MarketDataError):
+    """A record, line or message that cannot be parsed. ``details`` names field and reason."""
+
+    code = "decode_error"
+
+
+class RequestError(OrderflowError):
+    """A client's request is malformed or not allowed (maps to HTTP 4xx)."""
+
+    code = "bad_request"
+    status_code = 400
+
+
+class ConfigError(OrderflowError):
+    """Settings that cannot work. Raised at start-up, never mid-session."""
+
+    code = "config_error"
+
+
+BOOK_ERRORS: dict[int, type[BookUpdateError]] = {
+    cls.reason: cls
+    for cls in (
+        UnknownOrderError,
+        DuplicateOrderError,
+        InvalidSizeError,
+        BadSideError,
+        BadActionError,
+        PositionOutOfRangeError,
+        OffTickError,
+        PriceOrderError,
+        CapacityError,
+    )
+}
+
+
+def book_error(reason: int, message: str | None = None, **details: Any) -> BookUpdateError:
+    """Build the typed error for a kernel's reject code."""
+    cls = BOOK_ERRORS.get(int(reason), BookUpdateError)
+    return cls(message or cls.code.replace("_", " "), **details)

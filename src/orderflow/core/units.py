@@ -1,0 +1,82 @@
+"""Prices as exact integers.
+
+Inside the engine a price is an integer number of ticks. At the edges prices arrive as decimal
+text, floats (NinjaTrader's ``double``) or fixed-point integers (Databento: 1 unit = 1e-9), and
+leave as decimal text. Every conversion here is exact: 4810.25 on a 0.25 tick is tick 19241,
+always, because the arithmetic is done on integers of 1e-9, never on binary floats.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from orderflow.core.errors import DecodeError, OffTickError
+
+#: Fixed-point scale shared with Databento: one unit is 1e-9 of a price unit.
+PRICE_SCALE = 1_000_000_000
+#: Databento's "undefined price" sentinel (int64 max).
+UNDEF_PRICE = 9_223_372_036_854_775_807
+
+_SCALE_DEC = Decimal(PRICE_SCALE)
+
+
+def to_fixed(price: str | Decimal | float | int) -> int:
+    """Convert a price to fixed-point 1e-9 units, exactly.
+
+    Floats are read through their shortest repr (``repr(4810.25) == '4810.25'``), which is
+    what a human or NinjaTrader meant; anything finer than 1e-9 is an error, not a rounding.
+    """
+    try:
+        dec = Decimal(repr(price)) if isinstance(price, float) else Decimal(price)
+    except (InvalidOperation, ValueError) as exc:
+        raise DecodeError(f"price {price!r} is not a number", field="price") from exc
+    if not dec.is_finite():
+        raise DecodeError(f"price {price!r} is not finite", field="price")
+    scaled = dec * _SCALE_DEC
+    integral = scaled.to_integral_value()
+    if scaled != integral:
+        raise DecodeError(f"price {price!r} is finer than 1e-9", field="price")
+    return int(integral)
+
+
+def fixed_to_ticks(price_fixed: int, tick_fixed: int) -> int:
+    """Fixed-point price to ticks; raises :class:`OffTickError` when off the grid."""
+    ticks, rem = divmod(price_fixed, tick_fixed)
+    if rem:
+        raise OffTickError(
+            f"price {fixed_to_decimal(price_fixed)} is not a multiple of the tick "
+            f"{fixed_to_decimal(tick_fixed)}",
+            field="price",
+        )
+    return ticks
+
+
+def price_to_ticks(price: str | Decimal | float | int, tick_size: str | Decimal | float) -> int:
+    """Any edge price to integer ticks, exactly. Off-grid prices raise :class:`OffTickError`."""
+    return fixed_to_ticks(to_fixed(price), to_fixed(tick_size))
+
+
+def fixed_to_decimal(price_fixed: int) -> Decimal:
+    """Fixed-point 1e-9 units to a normalised Decimal (``4810250000000`` -> ``4810.25``)."""
+    return (Decimal(price_fixed) / _SCALE_DEC).normalize() + Decimal(0)
+
+
+def ticks_to_decimal(ticks: int, tick_size: str | Decimal | float) -> Decimal:
+    """Ticks back to the exchange's price as an exact Decimal."""
+    return fixed_to_decimal(int(ticks) * to_fixed(tick_size))
+
+
+def ticks_to_float(ticks: int, tick_size: str | Decimal | float) -> float:
+    """Ticks to a float for display and JSON (exact for every realistic futures price)."""
+    return float(ticks_to_decimal(ticks, tick_size))
+
+
+def decimals_of(tick_size: str | Decimal | float) -> int:
+    """How many decimals a price needs on this tick grid (0.25 -> 2, 0.1 -> 1, 1 -> 0)."""
+    exp = Decimal(repr(tick_size) if isinstance(tick_size, float) else tick_size).normalize()
+    return max(0, -int(exp.as_tuple().exponent))
+
+
+def format_price(ticks: int, tick_size: str | Decimal | float) -> str:
+    """Ticks as the exchange writes the price, with the grid's decimals (``4810.00``)."""
+    return f"{ticks_to_decimal(ticks, tick_size):.{decimals_of(tick_size)}f}"

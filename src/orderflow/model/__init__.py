@@ -1,0 +1,1 @@
+"""Instruments, codes and the shapes of events (single messages and bulk arrays)."""

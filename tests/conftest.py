@@ -1,0 +1,34 @@
+"""Shared fixtures: where the recorded exchange data lives (read in place, never copied)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
+
+ES_MBO = DATA_DIR / "databento" / "es_mbo" / "esh4-glbx-mdp3-20231225.mbo.dbn.zst"
+ES_MBO_SNAPSHOT = DATA_DIR / "databento" / "es_mbo" / "esh4-glbx-mdp3-20231224.mbo.dbn.zst"
+ESH1_DIR = DATA_DIR / "databento" / "fixtures_esh1_20201228"
+LOBSTER_MSG = DATA_DIR / "lobster" / "GOOG_2012-06-21_34200000_57600000_message_1.csv"
+LOBSTER_BOOK = DATA_DIR / "lobster" / "GOOG_2012-06-21_34200000_57600000_orderbook_1.csv"
+CME_BARS = DATA_DIR / "cme_bars" / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
+
+
+def need(path: Path) -> Path:
+    """Skip the test when a recorded data file is not on this machine (CI always has it)."""
+    if not path.exists():
+        pytest.skip(f"recorded data not present: {path}")
+    return path
+
+
+@pytest.fixture
+def es_mbo_path() -> Path:
+    return need(ES_MBO)
+
+
+@pytest.fixture
+def lobster_paths() -> tuple[Path, Path]:
+    return need(LOBSTER_MSG), need(LOBSTER_BOOK)
