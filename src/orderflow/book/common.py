@@ -1,0 +1,83 @@
+"""What every book shares: reject counters, top-of-book records, batch results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.enums import RejectReason
+
+__all__ = ["NO_PRICE", "BatchResult", "DepthRecord", "TopOfBook", "reject_counts"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopOfBook:
+    """Best bid and ask (ticks, size, order count); ``None`` prices when a side is empty."""
+
+    bid_price: int | None
+    bid_size: int
+    ask_price: int | None
+    ask_size: int
+    bid_count: int = 0
+    ask_count: int = 0
+
+    @property
+    def crossed(self) -> bool:
+        return (
+            self.bid_price is not None
+            and self.ask_price is not None
+            and self.bid_price > self.ask_price
+        )
+
+    @property
+    def locked(self) -> bool:
+        return self.bid_price is not None and self.bid_price == self.ask_price
+
+
+@dataclass(slots=True)
+class DepthRecord:
+    """Top-N levels recorded at event boundaries during a batch replay.
+
+    Arrays have shape ``(boundaries, N)``; empty levels hold price ``NO_PRICE`` and size 0.
+    ``index`` is the event index (into the batch) of the boundary's last event.
+    """
+
+    index: np.ndarray
+    ts_event: np.ndarray
+    bid_price: np.ndarray
+    bid_size: np.ndarray
+    bid_count: np.ndarray
+    ask_price: np.ndarray
+    ask_size: np.ndarray
+    ask_count: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a batch apply did: applied and rejected counts (by reason), boundaries, depth."""
+
+    applied: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    boundaries: int = 0
+    crossed_boundaries: int = 0
+    locked_boundaries: int = 0
+    first_reject_index: int = -1
+    depth: DepthRecord | None = None
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+def reject_counts(counts: np.ndarray) -> dict[str, int]:
+    """A kernel's per-reason counter array as ``{reason_name: count}`` (non-zero only)."""
+    return {
+        RejectReason(i).name.lower(): int(c)
+        for i, c in enumerate(counts)
+        if i != RejectReason.OK and c
+    }

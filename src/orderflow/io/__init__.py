@@ -1,0 +1,1 @@
+"""Readers and writers at the edge: every source is normalised into the dtypes of ``model``."""
