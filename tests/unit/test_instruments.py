@@ -34,8 +34,10 @@ def test_micro_is_one_tenth_of_its_standard():
     for micro in ("MES", "MNQ", "MYM", "M2K", "MCL", "MGC"):
         inst = REGISTRY[micro]
         std = REGISTRY[inst.micro_of]
-        assert Decimal(std.point_value) == Decimal(inst.point_value) * inst.micro_ratio == (
-            Decimal(inst.point_value) * 10
+        assert (
+            Decimal(std.point_value)
+            == Decimal(inst.point_value) * inst.micro_ratio
+            == (Decimal(inst.point_value) * 10)
         )
         assert micro_of_standard(std.symbol) == micro
 

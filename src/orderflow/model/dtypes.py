@@ -56,7 +56,8 @@ NT_DEPTH_DTYPE = np.dtype(
     ]
 )
 
-#: Trades (prints) with the aggressor side when known.
+#: Trades (prints) with the aggressor side when known. ``side`` follows Databento: BID means the
+#: buyer was the aggressor (lifted the offer), ASK the seller (hit the bid), NONE unknown.
 TRADE_DTYPE = np.dtype(
     [
         ("ts_event", "i8"),
@@ -64,7 +65,7 @@ TRADE_DTYPE = np.dtype(
         ("sequence", "i8"),
         ("price", "i8"),  # ticks
         ("size", "i8"),
-        ("side", "i1"),  # aggressor (Databento convention): BID = buyer lifted the offer, ASK = seller hit the bid, NONE = unknown
+        ("side", "i1"),
         ("flags", "u1"),
         ("_pad", "u1", (6,)),
     ]

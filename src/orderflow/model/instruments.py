@@ -31,8 +31,12 @@ class TradingHours:
 CME_EQUITY = TradingHours(
     "CME US Index Futures ETH", "America/New_York", "18:00", "17:00", "09:30", "16:00"
 )
-CME_ENERGY = TradingHours("Nymex Energy ETH", "America/New_York", "18:00", "17:00", "09:00", "14:30")
-CME_METALS = TradingHours("Comex Metals ETH", "America/New_York", "18:00", "17:00", "08:20", "13:30")
+CME_ENERGY = TradingHours(
+    "Nymex Energy ETH", "America/New_York", "18:00", "17:00", "09:00", "14:30"
+)
+CME_METALS = TradingHours(
+    "Comex Metals ETH", "America/New_York", "18:00", "17:00", "08:20", "13:30"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +113,30 @@ _SPECS: tuple[Instrument, ...] = (
     Instrument("YM", "E-mini Dow ($5)", "CBOT", "1", "5"),
     Instrument("MYM", "Micro E-mini Dow", "CBOT", "1", "0.5", micro_of="YM", micro_ratio=10),
     Instrument("RTY", "E-mini Russell 2000", "CME", "0.1", "50"),
-    Instrument("M2K", "Micro E-mini Russell 2000", "CME", "0.1", "5", micro_of="RTY", micro_ratio=10),
+    Instrument(
+        "M2K", "Micro E-mini Russell 2000", "CME", "0.1", "5", micro_of="RTY", micro_ratio=10
+    ),
     Instrument("CL", "Crude Oil (WTI)", "NYMEX", "0.01", "1000", trading_hours=CME_ENERGY),
     Instrument(
-        "MCL", "Micro WTI Crude Oil", "NYMEX", "0.01", "100", trading_hours=CME_ENERGY,
-        micro_of="CL", micro_ratio=10,
+        "MCL",
+        "Micro WTI Crude Oil",
+        "NYMEX",
+        "0.01",
+        "100",
+        trading_hours=CME_ENERGY,
+        micro_of="CL",
+        micro_ratio=10,
     ),
     Instrument("GC", "Gold", "COMEX", "0.1", "100", trading_hours=CME_METALS),
     Instrument(
-        "MGC", "Micro Gold", "COMEX", "0.1", "10", trading_hours=CME_METALS,
-        micro_of="GC", micro_ratio=10,
+        "MGC",
+        "Micro Gold",
+        "COMEX",
+        "0.1",
+        "10",
+        trading_hours=CME_METALS,
+        micro_of="GC",
+        micro_ratio=10,
     ),
 )
 
@@ -184,7 +202,10 @@ def instrument_from_definition(record: Any) -> Instrument:
     tick_str = format(tick.normalize(), "f")
     if base is None:
         inst = Instrument(
-            root, raw, str(getattr(record, "exchange", "") or "GLBX"), tick_str,
+            root,
+            raw,
+            str(getattr(record, "exchange", "") or "GLBX"),
+            tick_str,
             format(point_value.normalize(), "f") if point_value else "1",
         )
         return inst.for_contract(raw, int(record.instrument_id))

@@ -1,0 +1,91 @@
+"""The real `orderflow` command, run as a subprocess, on the real recorded data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ES_MBO, PROJECT_ROOT, need
+
+ORDERFLOW = [sys.executable, "-m", "orderflow.cli.main"]
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [*ORDERFLOW, *args], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("book",), ("book", "replay"), ("convert",), ("run",), ("instruments",), ("version",)],
+)
+def test_every_command_has_help(args):
+    proc = run_cli(*args, "--help")
+    assert "Usage" in proc.stdout
+
+
+def test_instruments_json_has_plain_fields():
+    rows = json.loads(run_cli("instruments", "--json").stdout)
+    es = next(r for r in rows if r["symbol"] == "ES")
+    assert es["tick_size"] == 0.25 and es["tick_value"] == 12.5 and es["standard_of"] == "MES"
+    mes = next(r for r in rows if r["symbol"] == "MES")
+    assert mes["micro_of"] == "ES" and mes["micro_ratio"] == 10
+
+
+def test_book_replay_json_ends_at_the_known_es_book():
+    need(ES_MBO)
+    out = json.loads(run_cli("book", "replay", str(ES_MBO), "--json").stdout)
+    assert out["instrument"] == "ESH4"
+    assert out["orders"] == 11_217
+    assert (out["best_bid"], out["bids"][0]["size"]) == (4810.0, 22)
+    assert (out["best_ask"], out["asks"][0]["size"]) == (4810.25, 28)
+    assert out["events"] == 68_792 and out["rejected"] == {}
+    assert len(out["bids"]) == 10 and len(out["asks"]) == 10
+
+
+def test_book_replay_at_a_time_in_the_preopen_is_crossed_or_earlier():
+    need(ES_MBO)
+    out = json.loads(
+        run_cli("book", "replay", str(ES_MBO), "--at", "2023-12-25T23:30:00", "--json").stdout
+    )
+    assert out["ts_event"] <= "2023-12-25T23:30:00.000000000Z"
+    assert out["ts_event"] >= "2023-12-25T23:29:00"
+    assert out["best_bid"] < out["best_ask"]
+
+
+def test_convert_to_nt8_depth_then_replay_gives_the_same_top_10(tmp_path: Path):
+    need(ES_MBO)
+    dump = tmp_path / "esh4.depth.txt"
+    conv = json.loads(run_cli("convert", str(ES_MBO), str(dump), "--json").stdout)
+    assert conv["events"] > 0 and dump.exists()
+    first = dump.read_text().splitlines()[0]
+    assert first.startswith("L2;")
+    direct = json.loads(run_cli("book", "replay", str(ES_MBO), "--json").stdout)
+    via_nt = json.loads(
+        run_cli("book", "replay", str(dump), "--instrument", "ESH4", "--json").stdout
+    )
+    strip = lambda rows: [(r["price"], r["size"]) for r in rows]  # noqa: E731
+    assert strip(via_nt["bids"]) == strip(direct["bids"])
+    assert strip(via_nt["asks"]) == strip(direct["asks"])
+
+
+def test_missing_file_is_one_clear_line_and_exit_2(tmp_path: Path):
+    proc = run_cli("book", "replay", str(tmp_path / "nope.dbn"), check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len([ln for ln in proc.stderr.splitlines() if ln.strip()]) == 1
+
+
+def test_run_replays_the_default_recording_as_json():
+    need(ES_MBO)
+    out = json.loads(run_cli("run", "--json").stdout)
+    assert out["orders"] == 11_217
+    assert out["best_ask"] == 4810.25
