@@ -72,8 +72,8 @@ class ReplaySummary:
             "orders": self.orders,
             "best_bid": best_bid,
             "best_ask": best_ask,
-            "spread": (best_ask - best_bid)
-            if best_bid is not None and best_ask is not None
+            "spread": inst.to_price(self.asks[0][0] - self.bids[0][0])
+            if self.bids and self.asks
             else None,
             "crossed": best_bid is not None and best_ask is not None and best_bid > best_ask,
             "stale": self.stale,
@@ -125,6 +125,10 @@ def replay_file(
     from orderflow.io.formats import load_stream
 
     stream = load_stream(Path(path), instrument=instrument)
+    if stream.source_format == "lobster_messages":
+        summary = _replay_lobster_window(Path(path), stream, depth=depth, at_ns=at_ns)
+        if summary is not None:
+            return summary
     return replay_events(
         stream.kind,
         stream.array,
@@ -134,6 +138,56 @@ def replay_file(
         depth=depth,
         at_ns=at_ns,
         progress=progress,
+    )
+
+
+def _replay_lobster_window(
+    path: Path, stream: Any, *, depth: int, at_ns: int | None
+) -> ReplaySummary | None:
+    """A LOBSTER N-level message file holds only events inside its window: order-by-order
+    replay cannot rebuild it, so when the orderbook file is beside it, replay the window the
+    way the data's README prescribes (top-ups from the orderbook). None when it is absent."""
+    from orderflow.io import lobster
+
+    book_path = lobster.orderbook_path_for(path)
+    if not book_path.exists():
+        return None
+    messages = stream.extra["messages"]
+    rows = len(messages)
+    if at_ns is not None:
+        ts = stream.array["ts_event"][stream.array["flags"] & Flags.LAST != 0]
+        rows = int(np.searchsorted(ts, at_ns, side="right"))
+    orderbook = lobster.read_orderbook(book_path)[:rows]
+    result = lobster.replay_window(messages[:rows], orderbook, tick=stream.extra["raw_tick"])
+    view = result.book.depth(depth)
+    n_mbo = int(np.searchsorted(stream.array["sequence"], rows, side="right"))
+    return ReplaySummary(
+        path=path,
+        source_format="lobster_messages+orderbook",
+        kind="levels",
+        instrument=stream.instrument,
+        events=rows,
+        applied=rows,
+        rejected={},
+        boundaries=rows,
+        crossed_boundaries=int(
+            np.count_nonzero(
+                (result.bids[:, 0, 1] > 0)
+                & (result.asks[:, 0, 1] > 0)
+                & (result.bids[:, 0, 0] > result.asks[:, 0, 0])
+            )
+        ),
+        locked_boundaries=int(
+            np.count_nonzero(
+                (result.bids[:, 0, 1] > 0)
+                & (result.asks[:, 0, 1] > 0)
+                & (result.bids[:, 0, 0] == result.asks[:, 0, 0])
+            )
+        ),
+        ts_event=int(stream.array["ts_event"][n_mbo - 1]) if n_mbo else 0,
+        orders=None,
+        bids=_levels(view, "bid"),
+        asks=_levels(view, "ask"),
     )
 
 
