@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from orderflow.book._jit import KERNEL
 from orderflow.book.common import BatchResult, DepthRecord, reject_counts
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, LevelAction, NtOperation, RejectReason
@@ -50,7 +51,7 @@ LB_SEQ, LB_TS, LB_TS_RECV, LB_REJ = 6, 7, 8, 9  # REJ holds N_REASONS counters
 LB_HDR = 20
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _lb_write(buf, side, i, size):
     cap = buf[LB_CAP]
     off = LB_HDR + side * cap
@@ -76,7 +77,7 @@ def _lb_write(buf, side, i, size):
             buf[LB_BEST + side] = j
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _lb_update(buf, side, price, size):
     if side != 0 and side != 1:
         buf[LB_REJ + _BAD_SIDE] += 1
@@ -94,7 +95,7 @@ def _lb_update(buf, side, price, size):
     return _OK
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def lb_set(buf, side, price, size, ts_event, sequence):
     """Absolute size at a price (0 deletes). O(1); O(gap to next level) when the best empties."""
     rc = _lb_update(buf, side, price, size)
@@ -104,7 +105,7 @@ def lb_set(buf, side, price, size, ts_event, sequence):
     return rc
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _lb_clear_side(buf, side):
     cap = buf[LB_CAP]
     off = LB_HDR + side * cap
@@ -120,7 +121,7 @@ def _lb_clear_side(buf, side):
     buf[LB_BEST + side] = -1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def lb_clear(buf, side):
     """Clear one side (0/1) or both (2). O(span of the side)."""
     if side < 0 or side > 2:
@@ -133,7 +134,7 @@ def lb_clear(buf, side):
     return _OK
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def lb_fill(buf, side, n, out_price, out_size):
     """Best ``n`` levels of a side into the outputs (NO_PRICE/0 padding); returns levels found."""
     cap = buf[LB_CAP]
@@ -156,7 +157,7 @@ def lb_fill(buf, side, n, out_price, out_size):
     return k
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def lb_size_at(buf, side, price):
     """Size resting at a price (0 when none). O(1)."""
     if side != 0 and side != 1:
@@ -167,7 +168,7 @@ def lb_size_at(buf, side, price):
     return buf[LB_HDR + side * buf[LB_CAP] + i]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def lb_truncate(buf, depth):
     """Drop every level beyond the best ``depth`` on both sides; returns levels dropped."""
     cap = buf[LB_CAP]
@@ -193,7 +194,7 @@ def lb_truncate(buf, depth):
     return dropped
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _lb_record(buf, r, i, ts, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as):
     lb_fill(buf, 0, rec_bp.shape[1], rec_bp[r], rec_bs[r])
     lb_fill(buf, 1, rec_ap.shape[1], rec_ap[r], rec_as[r])
@@ -201,7 +202,7 @@ def _lb_record(buf, r, i, ts, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as):
     rec_ts[r] = ts
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def lb_batch(
     buf, side, action, price, size, flags, seq, ts, ts_recv,
     start, cap_reject_at, prog, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as,
@@ -272,7 +273,7 @@ LD_HDR = 20
 STALE_NONE, STALE_RESET, STALE_PRICE_ORDER = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _ld_fits(buf, side, price, prev, nxt, cnt):
     """Would ``price`` keep strict order between rows ``prev`` and ``nxt`` (when they exist)?"""
     p0 = LD_HDR + 2 * side * buf[LD_CAP]
@@ -289,7 +290,7 @@ def _ld_fits(buf, side, price, prev, nxt, cnt):
     return True
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _ld_reject(buf, code):
     buf[LD_REJ + code] += 1
     if code == _PRICE_ORDER:
@@ -297,7 +298,7 @@ def _ld_reject(buf, code):
     return code
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def ld_reset(buf, side, ts_event, sequence):
     """NinjaTrader IsReset: clear a side and mark the book stale. O(1)."""
     if side != 0 and side != 1:
@@ -309,7 +310,7 @@ def ld_reset(buf, side, ts_event, sequence):
     return _OK
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _ld_update(buf, side, op, pos, price, vol):
     if side != 0 and side != 1:
         return _ld_reject(buf, _BAD_SIDE)
@@ -349,7 +350,7 @@ def _ld_update(buf, side, op, pos, price, vol):
     return _OK
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def ld_apply(buf, side, op, pos, price, vol, ts_event, sequence):
     """One OnMarketDepth event. O(rows) for Add/Remove (row shift), O(1) for Update."""
     rc = _ld_update(buf, side, op, pos, price, vol)
@@ -359,7 +360,7 @@ def ld_apply(buf, side, op, pos, price, vol, ts_event, sequence):
     return rc
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def ld_fill(buf, side, n, out_price, out_volume):
     """First ``n`` rows of a side into the outputs (NO_PRICE/0 padding); returns rows copied."""
     cap = buf[LD_CAP]
@@ -375,7 +376,7 @@ def ld_fill(buf, side, n, out_price, out_volume):
     return k
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _ld_record(buf, r, i, ts, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as):
     ld_fill(buf, 0, rec_bp.shape[1], rec_bp[r], rec_bs[r])
     ld_fill(buf, 1, rec_ap.shape[1], rec_ap[r], rec_as[r])
@@ -383,7 +384,7 @@ def _ld_record(buf, r, i, ts, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as):
     rec_ts[r] = ts
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def ld_batch(
     buf, side, op, position, price, size, flags, seq, ts, ts_recv,
     start, prog, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -12,9 +13,12 @@ from orderflow.model.enums import RejectReason
 __all__ = ["NO_PRICE", "BatchResult", "DepthRecord", "TopOfBook", "reject_counts"]
 
 
-@dataclass(frozen=True, slots=True)
-class TopOfBook:
-    """Best bid and ask (ticks, size, order count); ``None`` prices when a side is empty."""
+class TopOfBook(NamedTuple):
+    """Best bid and ask (ticks, size, order count); ``None`` prices when a side is empty.
+
+    A named tuple, not a frozen dataclass: it is built after every event group, and a tuple
+    builds several times faster (a frozen dataclass sets each field through ``object.__setattr__``).
+    """
 
     bid_price: int | None
     bid_size: int

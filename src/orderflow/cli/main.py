@@ -127,7 +127,7 @@ def _with_progress(label: str, work: Any, quiet: bool) -> dict[str, Any]:
         console=err_console,
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=None)
+        task = bar.add_task(label, total=1)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -281,12 +281,12 @@ def main() -> None:
     except OrderflowError as exc:
         if STATE.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc.message}")
+        sys.stderr.write(f"error: {exc.message}\n")
         sys.exit(2)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         if STATE.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc.strerror}: {exc.filename}")
+        sys.stderr.write(f"error: {exc.strerror}: {exc.filename}\n")
         sys.exit(2)
 
 
