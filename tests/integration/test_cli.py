@@ -48,6 +48,7 @@ def test_book_replay_json_ends_at_the_known_es_book():
     assert (out["best_bid"], out["bids"][0]["size"]) == (4810.0, 22)
     assert (out["best_ask"], out["asks"][0]["size"]) == (4810.25, 28)
     assert out["events"] == 68_792 and out["rejected"] == {}
+    assert (out["trades"], out["traded_volume"]) == (2_973, 9_892)  # the data README's counts
     assert len(out["bids"]) == 10 and len(out["asks"]) == 10
 
 

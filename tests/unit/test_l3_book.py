@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orderflow.book.l3 import BookIntegrityError, OrderBook, OrderView
+from orderflow.book.l3 import BookIntegrityError, OrderBook, OrderView  # re-exported
 from orderflow.core.errors import (
     BadActionError,
     BadSideError,

@@ -10,7 +10,14 @@ import numpy as np
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import RejectReason
 
-__all__ = ["NO_PRICE", "BatchResult", "DepthRecord", "TopOfBook", "reject_counts"]
+__all__ = [
+    "NO_PRICE",
+    "BatchResult",
+    "BufferStamps",
+    "DepthRecord",
+    "TopOfBook",
+    "reject_counts",
+]
 
 
 class TopOfBook(NamedTuple):
@@ -85,3 +92,34 @@ def reject_counts(counts: np.ndarray) -> dict[str, int]:
         for i, c in enumerate(counts)
         if i != RejectReason.OK and c
     }
+
+
+class BufferStamps:
+    """Reads a book's last stamps and reject counters from its one int64 state buffer.
+
+    A book sets ``_buf`` and the offsets ``_SEQ``, ``_TS``, ``_TS_RECV`` (one cell each) and
+    ``_REJ`` (one counter per :class:`RejectReason`) of its buffer's header.
+    """
+
+    _buf: np.ndarray
+    _SEQ: int
+    _TS: int
+    _TS_RECV: int
+    _REJ: int
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Refused updates by reason since the book was made (both paths)."""
+        return reject_counts(self._buf[self._REJ : self._REJ + len(RejectReason)])
+
+    @property
+    def last_sequence(self) -> int:
+        return int(self._buf[self._SEQ])
+
+    @property
+    def last_ts_event(self) -> int:
+        return int(self._buf[self._TS])
+
+    @property
+    def last_ts_recv(self) -> int:
+        return int(self._buf[self._TS_RECV])

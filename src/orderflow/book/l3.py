@@ -22,7 +22,7 @@ import numpy as np
 
 from orderflow.book import _l3_kernels as K
 from orderflow.book.common import BatchResult, DepthRecord, TopOfBook, reject_counts
-from orderflow.core.errors import ConfigError, OrderflowError, book_error
+from orderflow.core.errors import BookIntegrityError, ConfigError, book_error
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags, RejectReason, Side
 from orderflow.model.instruments import Instrument
@@ -46,12 +46,6 @@ _INTEGRITY_MESSAGES = {
     K.I_HASH: "order-id hash inconsistent (entry/count {0})",
     K.I_FREE: "free-slot list inconsistent ({0})",
 }
-
-
-class BookIntegrityError(OrderflowError):
-    """An invariant of the book does not hold: a bug in the book, never bad data."""
-
-    code = "book_integrity"
 
 
 @dataclass(frozen=True, slots=True)

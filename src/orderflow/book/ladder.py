@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from orderflow.book import _l2_kernels as k
-from orderflow.book.common import BatchResult, TopOfBook, reject_counts
-from orderflow.core.errors import book_error
+from orderflow.book.common import BatchResult, BufferStamps, TopOfBook
+from orderflow.core.errors import BookIntegrityError, book_error
 from orderflow.model.dtypes import NT_DEPTH_DTYPE
 from orderflow.model.enums import RejectReason, Side
 
@@ -39,11 +39,13 @@ _STALE_REASONS = {k.STALE_RESET: "reset", k.STALE_PRICE_ORDER: "needs snapshot: 
 _MAX_ROWS = 1 << 20
 
 
-class LadderBook:
+class LadderBook(BufferStamps):
     """Position-indexed L2 book. Sides are ``Side.BID`` (0) and ``Side.ASK`` (1); prices ticks.
 
     ``apply``: O(1) for Update, O(rows) for Add/Remove (row shift); views O(n) in rows shown.
     """
+
+    _SEQ, _TS, _TS_RECV, _REJ = k.LD_SEQ, k.LD_TS, k.LD_TS_RECV, k.LD_REJ
 
     def __init__(self, instrument: Any = None, *, max_rows: int = 64) -> None:
         self.instrument = instrument
@@ -251,39 +253,22 @@ class LadderBook:
     def stale_reason(self) -> str | None:
         return _STALE_REASONS.get(int(self._buf[k.LD_STALE]))
 
-    @property
-    def rejected(self) -> dict[str, int]:
-        """Refused updates by reason since the book was made (both paths)."""
-        return reject_counts(self._buf[k.LD_REJ : k.LD_REJ + k.N_REASONS])
-
-    @property
-    def last_sequence(self) -> int:
-        return int(self._buf[k.LD_SEQ])
-
-    @property
-    def last_ts_event(self) -> int:
-        return int(self._buf[k.LD_TS])
-
-    @property
-    def last_ts_recv(self) -> int:
-        return int(self._buf[k.LD_TS_RECV])
-
     def check_integrity(self) -> None:
-        """Raise AssertionError unless row counts fit and both sides are strictly ordered."""
+        """Raise BookIntegrityError unless row counts fit and both sides are strictly ordered."""
         cap = self.max_rows
         if len(self._buf) != k.LD_HDR + 4 * cap:
-            raise AssertionError(f"buffer length {len(self._buf)} != header + 4 x {cap}")
+            raise BookIntegrityError(f"buffer length {len(self._buf)} != header + 4 x {cap}")
         for side in (0, 1):
             n = self.row_count(side)
             if not 0 <= n <= cap:
-                raise AssertionError(f"side {side}: row count {n} outside 0..{cap}")
+                raise BookIntegrityError(f"side {side}: row count {n} outside 0..{cap}")
             rows = self.rows(side)
             if any(v < 0 for _, v in rows):
-                raise AssertionError(f"side {side}: negative volume in {rows}")
+                raise BookIntegrityError(f"side {side}: negative volume in {rows}")
             prices = [p for p, _ in rows]
             ordered = all((a > b if side == 0 else a < b) for a, b in pairwise(prices))
             if not ordered:
-                raise AssertionError(f"side {side}: rows out of price order {prices}")
+                raise BookIntegrityError(f"side {side}: rows out of price order {prices}")
 
     def __repr__(self) -> str:
         t = self.top()

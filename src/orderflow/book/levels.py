@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from orderflow.book import _l2_kernels as k
-from orderflow.book.common import BatchResult, TopOfBook, reject_counts
-from orderflow.core.errors import BookUpdateError, book_error
+from orderflow.book.common import BatchResult, BufferStamps, TopOfBook
+from orderflow.core.errors import BookIntegrityError, BookUpdateError, book_error
 from orderflow.model.dtypes import LEVEL_DTYPE
 from orderflow.model.enums import RejectReason, Side
 
@@ -28,12 +28,14 @@ _INVALID_SIZE = int(RejectReason.INVALID_SIZE)
 _BAD_SIDE = int(RejectReason.BAD_SIDE)
 
 
-class LevelBook:
+class LevelBook(BufferStamps):
     """Price-level book. Sides are ``Side.BID`` (0) and ``Side.ASK`` (1); prices are ticks.
 
     ``set`` is O(1) (plus a scan to the next level when the best empties; amortised O(1) grow);
     ``best_*``/``top`` O(1); ``depth(n)`` O(span of the n levels).
     """
+
+    _SEQ, _TS, _TS_RECV, _REJ = k.LB_SEQ, k.LB_TS, k.LB_TS_RECV, k.LB_REJ
 
     def __init__(
         self, instrument: Any = None, *, initial_levels: int = 4096, max_levels: int = 1 << 22
@@ -265,39 +267,24 @@ class LevelBook:
     def locked(self) -> bool:
         return self.top().locked
 
-    @property
-    def rejected(self) -> dict[str, int]:
-        """Refused updates by reason since the book was made (both paths)."""
-        return reject_counts(self._buf[k.LB_REJ : k.LB_REJ + k.N_REASONS])
-
-    @property
-    def last_sequence(self) -> int:
-        return int(self._buf[k.LB_SEQ])
-
-    @property
-    def last_ts_event(self) -> int:
-        return int(self._buf[k.LB_TS])
-
-    @property
-    def last_ts_recv(self) -> int:
-        return int(self._buf[k.LB_TS_RECV])
-
     def check_integrity(self) -> None:
-        """Raise AssertionError unless counts, best indices and sizes agree with the ladder."""
+        """Raise BookIntegrityError unless counts, best indices and sizes agree with the ladder."""
         b = self._buf
         cap = int(b[k.LB_CAP])
         if len(b) != k.LB_HDR + 2 * cap:
-            raise AssertionError(f"buffer length {len(b)} != header + 2 x {cap}")
+            raise BookIntegrityError(f"buffer length {len(b)} != header + 2 x {cap}")
         for side in (0, 1):
             data = b[k.LB_HDR + side * cap : k.LB_HDR + (side + 1) * cap]
             if (data < 0).any():
-                raise AssertionError(f"side {side}: negative size at {np.flatnonzero(data < 0)}")
+                raise BookIntegrityError(
+                    f"side {side}: negative size at {np.flatnonzero(data < 0)}"
+                )
             nz = np.flatnonzero(data)
             if len(nz) != b[k.LB_COUNT + side]:
-                raise AssertionError(f"side {side}: count {b[k.LB_COUNT + side]} != {len(nz)}")
+                raise BookIntegrityError(f"side {side}: count {b[k.LB_COUNT + side]} != {len(nz)}")
             want = -1 if len(nz) == 0 else int(nz[-1] if side == 0 else nz[0])
             if want != b[k.LB_BEST + side]:
-                raise AssertionError(f"side {side}: best index {b[k.LB_BEST + side]} != {want}")
+                raise BookIntegrityError(f"side {side}: best index {b[k.LB_BEST + side]} != {want}")
 
     def __repr__(self) -> str:
         t = self.top()

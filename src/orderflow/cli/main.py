@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,20 +153,35 @@ def _progress_replay(
 
 
 def _print_summary(s: dict[str, Any]) -> None:
+    decimals = max(0, -Decimal(str(s["tick_size"])).normalize().as_tuple().exponent)  # type: ignore[operator]
+
+    def px(value: float) -> str:
+        return f"{value:.{decimals}f}"
+
     console.print(ladder_table(s, title=f"{s['instrument']} at {s['ts_event']}"))
     rejected = sum(s["rejected"].values())
     console.print(
-        f"[bold]{s['events']:,}[/] events ({s['format']}), {s['applied']:,} applied, "
-        f"{rejected:,} rejected, {s['boundaries']:,} boundaries "
-        f"({s['crossed_boundaries']:,} crossed, {s['locked_boundaries']:,} locked)"
-        + (f", {s['orders']:,} resting orders" if s["orders"] is not None else "")
+        f"[bold]{s['events']:,}[/] events ({s['format']}) from {s['first_ts_event']} to "
+        f"{s['ts_event']}: {s['applied']:,} applied, {rejected:,} rejected"
+    )
+    console.print(
+        f"{s['boundaries']:,} event boundaries, {s['crossed_boundaries']:,} crossed, "
+        f"{s['locked_boundaries']:,} locked"
+        + (f"; {s['orders']:,} resting orders" if s["orders"] is not None else "")
+        + (
+            f"; {s['trades']:,} trades, {s['traded_volume']:,} contracts"
+            if s.get("trades") is not None
+            else ""
+        )
     )
     if s["best_bid"] is not None and s["best_ask"] is not None:
         console.print(
-            f"best bid {s['best_bid']} x {s['bids'][0]['size']}, "
-            f"best ask {s['best_ask']} x {s['asks'][0]['size']}, spread {s['spread']:g}"
-            + ("  [bold red]CROSSED[/]" if s["crossed"] else "")
+            f"best bid [bold green]{px(s['best_bid'])} x {s['bids'][0]['size']}[/], "
+            f"best ask [bold red]{px(s['best_ask'])} x {s['asks'][0]['size']}[/], "
+            f"spread {px(s['spread'])}" + ("  [bold red]CROSSED[/]" if s["crossed"] else "")
         )
+    if rejected:
+        console.print(f"[yellow]rejected by reason: {s['rejected']}[/]")
     if s["stale"]:
         console.print("[bold yellow]book is stale: it needs a snapshot[/]")
 

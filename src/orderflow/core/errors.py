@@ -16,6 +16,7 @@
     │   │   ├── PriceOrderError        the ladder would lose its price order
     │   │   └── CapacityError          price outside the range a fixed-size book can hold
     │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
+    ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
     └── ConfigError                bad settings: fail at start with a clear message
 
@@ -106,6 +107,12 @@ class DecodeError(MarketDataError):
     """A record, line or message that cannot be parsed. ``details`` names field and reason."""
 
     code = "decode_error"
+
+
+class BookIntegrityError(OrderflowError):
+    """An invariant of a book does not hold (``check_integrity``): a bug, never bad data."""
+
+    code = "book_integrity"
 
 
 class RequestError(OrderflowError):

@@ -18,7 +18,7 @@ import numpy as np
 from orderflow.book.common import NO_PRICE, BatchResult
 from orderflow.core.errors import DecodeError
 from orderflow.core.time import ns_to_iso
-from orderflow.model.enums import Flags
+from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
 
 CHUNK = 1 << 20
@@ -45,6 +45,9 @@ class ReplaySummary:
     bids: list[tuple[int, int, int]] = field(default_factory=list)
     asks: list[tuple[int, int, int]] = field(default_factory=list)
     stale: bool = False
+    first_ts_event: int = 0
+    trades: int | None = None
+    traded_volume: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain fields, prices in the exchange's units (for ``--json``)."""
@@ -63,6 +66,9 @@ class ReplaySummary:
             "tick_size": float(inst.tick_size),
             "tick_value": float(inst.tick_value),
             "ts_event": ns_to_iso(self.ts_event) if self.ts_event else None,
+            "first_ts_event": ns_to_iso(self.first_ts_event) if self.first_ts_event else None,
+            "trades": self.trades,
+            "traded_volume": self.traded_volume,
             "events": self.events,
             "applied": self.applied,
             "rejected": self.rejected,
@@ -248,4 +254,20 @@ def replay_events(
         bids=_levels(view, "bid"),
         asks=_levels(view, "ask"),
         stale=bool(getattr(book, "stale", False)),
+        first_ts_event=_first_live_ts(events),
+        **_trade_counts(kind, events),
     )
+
+
+def _first_live_ts(events: np.ndarray) -> int:
+    """Event time of the first record after any opening snapshot (0 when there is none)."""
+    live = np.flatnonzero((events["flags"] & Flags.SNAPSHOT) == 0)
+    return int(events["ts_event"][live[0]]) if len(live) else 0
+
+
+def _trade_counts(kind: str, events: np.ndarray) -> dict[str, int | None]:
+    """Prints and contracts in an order-by-order stream (T records); None for other kinds."""
+    if kind != "mbo":
+        return {"trades": None, "traded_volume": None}
+    prints = events["action"] == Action.TRADE
+    return {"trades": int(prints.sum()), "traded_volume": int(events["size"][prints].sum())}
