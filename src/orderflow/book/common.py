@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from orderflow.core.errors import ConfigError, OffTickError
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import RejectReason
 
@@ -94,7 +96,31 @@ def reject_counts(counts: np.ndarray) -> dict[str, int]:
     }
 
 
-class BufferStamps:
+class PriceEdge:
+    """Exchange prices into a book's ticks, with off-grid prices refused *and counted*.
+
+    Books work in integer ticks; NinjaTrader and the API hand over exchange prices (doubles,
+    decimal text). :meth:`ticks` converts exactly on the book's instrument; a price off the tick
+    grid raises :class:`~orderflow.core.errors.OffTickError` and counts as a refused update of
+    reason ``off_tick`` in the book's own counters, like every other refusal.
+    """
+
+    instrument: Any
+
+    def _count_reject(self, reason: int) -> None:
+        raise NotImplementedError
+
+    def ticks(self, price: str | Decimal | float | int) -> int:
+        if self.instrument is None:
+            raise ConfigError("this book has no instrument: pass prices in ticks", field="price")
+        try:
+            return int(self.instrument.to_ticks(price))
+        except OffTickError:
+            self._count_reject(RejectReason.OFF_TICK)
+            raise
+
+
+class BufferStamps(PriceEdge):
     """Reads a book's last stamps and reject counters from its one int64 state buffer.
 
     A book sets ``_buf`` and the offsets ``_SEQ``, ``_TS``, ``_TS_RECV`` (one cell each) and
@@ -106,6 +132,9 @@ class BufferStamps:
     _TS: int
     _TS_RECV: int
     _REJ: int
+
+    def _count_reject(self, reason: int) -> None:
+        self._buf[self._REJ + int(reason)] += 1
 
     @property
     def rejected(self) -> dict[str, int]:

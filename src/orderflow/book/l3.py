@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.book import _l3_kernels as K
-from orderflow.book.common import BatchResult, DepthRecord, TopOfBook, reject_counts
+from orderflow.book.common import BatchResult, DepthRecord, PriceEdge, TopOfBook, reject_counts
 from orderflow.core.errors import BookIntegrityError, ConfigError, book_error
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags, RejectReason, Side
@@ -130,7 +130,7 @@ def _new_state(nslots: int, nlev: int, base: int, old: np.ndarray | None = None)
     return st
 
 
-class OrderBook:
+class OrderBook(PriceEdge):
     """An L3 book of one instrument: every order in FIFO queues at integer-tick prices.
 
     Complexities: add/cancel/fill/modify O(1) expected (hash lookup, list splice), plus a scan
@@ -208,6 +208,9 @@ class OrderBook:
         raise book_error(
             rc, f"{op} of order {order_id} rejected: {reason}", order_id=order_id, op=op
         )
+
+    def _count_reject(self, reason: int) -> None:
+        self._meta[K.M_REJ + int(reason)] += 1
 
     # ---- updates -----------------------------------------------------------------------------
     def add(
