@@ -1,0 +1,470 @@
+"""Clusters as the original design meant them: price buckets of heavy resting or traded volume.
+
+Prices (ticks) are grouped into buckets of ``granularity`` ticks: bucket ``b = floor(p / g)``
+covers ``[b*g, b*g + g - 1]``. Per bucket we sum either the resting size of the book's levels
+(**liquidity clusters**, per side) or the traded size (**volume clusters**, with the buy/sell
+split by aggressor). Over the ``n`` non-empty buckets (of one side, for liquidity) with total
+``S`` and mean ``mu = S / n``, a bucket of volume ``v`` *qualifies* when
+
+    v >= min_volume   and   v >= min_ratio * mu
+
+(either test is switched off by setting it to 0; the ratio test is done exactly in integers,
+``v * n * den >= num * S`` with ``min_ratio = num/den`` as printed). A qualifying bucket is a
+cluster with:
+
+- ``low``/``high``: its price range in ticks;
+- ``volume`` (``size`` and ``orders`` for liquidity; ``buy``, ``sell`` for volume);
+- ``side``: for liquidity the book side (``Side.BID``/``Side.ASK``); for volume the dominant
+  aggressor, following TRADE_DTYPE: ``Side.BID`` when buy > sell (buyers lifted), ``Side.ASK``
+  when sell > buy, ``Side.NONE`` when equal;
+- ``first_ns``/``age_ns``: when it began to qualify without interruption, and ``now - first_ns``
+  with ``now`` the time of the latest update (a bucket that stops qualifying loses its age);
+- ``strength = v / T`` with the threshold ``T = max(min_volume, min_ratio * mu)`` (so >= 1 for a
+  cluster; when both tests are off, ``T = mu``), and ``zscore = (v - mu) / sigma`` with sigma
+  the population standard deviation over the non-empty buckets (0 when sigma is 0).
+
+When qualification is judged: liquidity clusters at every book state handed in (each
+``update`` call, or each boundary row of a ``DepthRecord``); volume clusters after every trade
+(inside the jitted loop, over the traded bucket range), so the result never depends on how the
+trades were chunked and batch equals incremental exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from orderflow.analytics.profile import ratio
+from orderflow.analytics.vwap import PeriodClock, ResetInterval
+from orderflow.book.common import DepthRecord
+from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.enums import Side
+from orderflow.model.instruments import Instrument
+
+__all__ = [
+    "ClusterParams",
+    "LiquidityCluster",
+    "LiquidityClusterTracker",
+    "VolumeCluster",
+    "VolumeClusterTracker",
+    "liquidity_clusters",
+    "volume_clusters",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterParams:
+    """Cluster settings: ``granularity`` ticks per bucket (4: one ES point); ``min_volume``
+    absolute threshold (0: off); ``min_ratio`` threshold relative to the mean non-empty bucket
+    (2.0; 0: off)."""
+
+    granularity: int = 4
+    min_volume: int = 0
+    min_ratio: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.granularity < 1:
+            raise ValueError(f"granularity must be >= 1, got {self.granularity}")
+        if self.min_volume < 0:
+            raise ValueError(f"min_volume must be >= 0, got {self.min_volume}")
+        ratio(self.min_ratio, "min_ratio")
+
+
+class LiquidityCluster(NamedTuple):
+    side: Side
+    low: int
+    high: int
+    size: int
+    orders: int
+    first_ns: int
+    age_ns: int
+    strength: float
+    zscore: float
+
+
+class VolumeCluster(NamedTuple):
+    low: int
+    high: int
+    volume: int
+    buy: int
+    sell: int
+    side: Side
+    first_ns: int
+    age_ns: int
+    strength: float
+    zscore: float
+
+
+def _scores(v: np.ndarray, params: ClusterParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(qualifies, strength, zscore) for the non-empty bucket volumes ``v`` (int64)."""
+    n, s = len(v), int(v.sum())
+    r = ratio(params.min_ratio, "min_ratio")
+    q = (v >= params.min_volume) & (v * n * r.denominator >= r.numerator * s)
+    mu = s / n
+    thr = max(float(params.min_volume), float(r) * mu) or mu
+    sigma = float(np.sqrt(np.mean((v - mu) ** 2)))
+    z = (v - mu) / sigma if sigma > 0 else np.zeros(n)
+    return q, v / thr, z
+
+
+# ---------------------------------------------------------------------------------------------
+# volume clusters
+
+
+_LO, _HI, _N, _S, _NOW, _COUNT = 0, 1, 2, 3, 4, 5
+
+
+@njit(cache=True)
+def _vol_add(tr, i0, end, g, amin, num, den, base, vol, first, meta):  # type: ignore[no-untyped-def]
+    """Add trades from ``i0`` into buckets; after each, re-judge every bucket in the range.
+
+    Stops at the first trade stamped at or after ``end`` (a new period) or whose bucket lies
+    outside the allocated ones (the caller grows them) and returns its index, else ``len(tr)``.
+    O(trades x bucket range). ``first[k]`` is the ns a bucket began to qualify, -1 if not.
+    """
+    cap = vol.shape[1]
+    for i in range(i0, len(tr)):
+        ts = tr[i]["ts_event"]
+        if ts >= end:
+            return i
+        v = tr[i]["size"]
+        if v <= 0:
+            continue
+        k = tr[i]["price"] // g - base
+        if k < 0 or k >= cap:
+            return i
+        if vol[0, k] == 0:
+            meta[_N] += 1
+        vol[0, k] += v
+        sd = tr[i]["side"]
+        if sd == 0:
+            vol[1, k] += v
+        elif sd == 1:
+            vol[2, k] += v
+        meta[_S] += v
+        if meta[_COUNT] == 0 or k < meta[_LO]:
+            meta[_LO] = k
+        if meta[_COUNT] == 0 or k > meta[_HI]:
+            meta[_HI] = k
+        meta[_COUNT] += 1
+        meta[_NOW] = ts
+        n, s = meta[_N], meta[_S]
+        for b in range(meta[_LO], meta[_HI] + 1):
+            x = vol[0, b]
+            if x > 0 and x >= amin and x * n * den >= num * s:
+                if first[b] < 0:
+                    first[b] = ts
+            else:
+                first[b] = -1
+    return len(tr)
+
+
+class VolumeClusterTracker:
+    """Volume clusters from trades, with age kept across updates.
+
+    Accumulates since creation, or per reset period when ``reset`` is given (with the
+    instrument for its sessions). ``update`` is O(trades x bucket range); ``clusters()`` is
+    O(buckets).
+    """
+
+    def __init__(
+        self,
+        params: ClusterParams | None = None,
+        instrument: Instrument | None = None,
+        reset: ResetInterval = ResetInterval.NONE,
+    ) -> None:
+        self.params = params or ClusterParams()
+        self._r = ratio(self.params.min_ratio, "min_ratio")
+        self._clock = PeriodClock(instrument, reset)
+        self._clear()
+
+    def _clear(self) -> None:
+        self._base = 0
+        self._vol = np.zeros((3, 0), dtype=np.int64)
+        self._first = np.zeros(0, dtype=np.int64)
+        self._meta = np.zeros(6, dtype=np.int64)
+
+    def _cover(self, bmin: int, bmax: int) -> None:
+        cap = len(self._first)
+        if cap and self._base <= bmin and bmax < self._base + cap:
+            return
+        lo, hi = bmin, bmax
+        if cap:
+            lo, hi = min(lo, self._base), max(hi, self._base + cap - 1)
+        margin = max(16, (hi - lo) // 2)
+        base = lo - margin
+        vol = np.zeros((3, hi - lo + 1 + 2 * margin), dtype=np.int64)
+        first = np.full(vol.shape[1], -1, dtype=np.int64)
+        if cap:
+            off = self._base - base
+            vol[:, off : off + cap] = self._vol
+            first[off : off + cap] = self._first
+            if self._meta[_COUNT]:
+                self._meta[_LO] += off
+                self._meta[_HI] += off
+        self._base, self._vol, self._first = base, vol, first
+
+    def update(self, trades: np.ndarray) -> None:
+        """Add trades (TRADE_DTYPE, time order)."""
+        n, i, g, clock = len(trades), 0, self.params.granularity, self._clock
+        num, den, amin = self._r.numerator, self._r.denominator, self.params.min_volume
+        while True:
+            i = _vol_add(
+                trades, i, clock.end, g, amin, num, den, self._base, self._vol, self._first,
+                self._meta,
+            )  # fmt: skip
+            if i >= n:
+                return
+            ts = int(trades[i]["ts_event"])
+            if ts >= clock.end:
+                clock.open_at(ts)
+                self._clear()
+            else:
+                b = int(trades[i]["price"]) // g
+                self._cover(b, b)
+
+    @property
+    def now_ns(self) -> int:
+        """Time of the latest counted trade (0 before any)."""
+        return int(self._meta[_NOW])
+
+    @property
+    def total(self) -> int:
+        return int(self._meta[_S])
+
+    def buckets(self) -> dict[str, np.ndarray]:
+        """Non-empty buckets: ``low`` (ticks), ``volume``, ``buy``, ``sell``, ``first_ns``."""
+        if self._meta[_COUNT] == 0:
+            e = np.zeros(0, dtype=np.int64)
+            return {"low": e, "volume": e, "buy": e, "sell": e, "first_ns": e}
+        lo, hi = int(self._meta[_LO]), int(self._meta[_HI])
+        v = self._vol[:, lo : hi + 1]
+        idx = np.flatnonzero(v[0])
+        return {
+            "low": (idx + lo + self._base) * self.params.granularity,
+            "volume": v[0, idx].copy(),
+            "buy": v[1, idx].copy(),
+            "sell": v[2, idx].copy(),
+            "first_ns": self._first[lo + idx].copy(),
+        }
+
+    def clusters(self) -> list[VolumeCluster]:
+        """The qualifying buckets, ascending in price. O(buckets)."""
+        b = self.buckets()
+        if len(b["volume"]) == 0:
+            return []
+        q, strength, z = _scores(b["volume"], self.params)
+        g, now, out = self.params.granularity, self.now_ns, []
+        for k in np.flatnonzero(q).tolist():
+            buy, sell = int(b["buy"][k]), int(b["sell"][k])
+            side = Side.BID if buy > sell else Side.ASK if sell > buy else Side.NONE
+            first = int(b["first_ns"][k])
+            low = int(b["low"][k])
+            vc = VolumeCluster(
+                low, low + g - 1, int(b["volume"][k]), buy, sell, side,
+                first, now - first, float(strength[k]), float(z[k]),
+            )  # fmt: skip
+            out.append(vc)
+        return out
+
+
+def volume_clusters(
+    trades: np.ndarray,
+    params: ClusterParams | None = None,
+    instrument: Instrument | None = None,
+    reset: ResetInterval = ResetInterval.NONE,
+) -> list[VolumeCluster]:
+    """Batch: the volume clusters after all ``trades`` (ages as the tracker would give)."""
+    t = VolumeClusterTracker(params, instrument, reset)
+    t.update(trades)
+    return t.clusters()
+
+
+# ---------------------------------------------------------------------------------------------
+# liquidity clusters
+
+
+@njit(cache=True)
+def _liq_rows(price, size, ts, g, amin, num, den, base, first, acc, touched, qual, nq):  # type: ignore[no-untyped-def]
+    """Judge one side's buckets at each row (book state) of ``price``/``size`` (rows, levels).
+
+    ``qual[:nq[0]]`` lists the buckets qualified at the previous state; ``acc`` is zero on
+    entry and exit. O(rows x levels).
+    """
+    rows, nlev = price.shape
+    for r in range(rows):
+        nt, s = 0, 0
+        for j in range(nlev):
+            p, v = price[r, j], size[r, j]
+            if v <= 0 or p == NO_PRICE:
+                continue
+            k = p // g - base
+            if acc[k] == 0:
+                touched[nt] = k
+                nt += 1
+            acc[k] += v
+            s += v
+        for q in range(nq[0]):
+            if acc[qual[q]] == 0:
+                first[qual[q]] = -1
+        m = 0
+        for t in range(nt):
+            k = touched[t]
+            x = acc[k]
+            if x >= amin and x * nt * den >= num * s:
+                if first[k] < 0:
+                    first[k] = ts[r]
+                qual[m] = k
+                m += 1
+            else:
+                first[k] = -1
+        nq[0] = m
+        for t in range(nt):
+            acc[touched[t]] = 0
+
+
+def _as_levels(levels: np.ndarray) -> np.ndarray:
+    """Levels as an int64 (rows, 3) array: price, size, count (count 0 when not given)."""
+    lv = np.asarray(levels, dtype=np.int64)
+    if lv.size == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    lv = lv.reshape(-1, lv.shape[-1])
+    if lv.shape[1] == 2:
+        lv = np.concatenate([lv, np.zeros((len(lv), 1), dtype=np.int64)], axis=1)
+    return lv
+
+
+def _side_buckets(levels: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bucket, size, orders) of one side's levels (rows price, size[, count]), non-empty."""
+    lv = _as_levels(levels)
+    ok = (lv[:, 1] > 0) & (lv[:, 0] != NO_PRICE)
+    lv = lv[ok]
+    b, inv = np.unique(lv[:, 0] // g, return_inverse=True)
+    size = np.bincount(inv, weights=lv[:, 1], minlength=len(b)).astype(np.int64)
+    orders = np.bincount(inv, weights=lv[:, 2], minlength=len(b)).astype(np.int64)
+    return b, size, orders
+
+
+class LiquidityClusterTracker:
+    """Liquidity clusters from book states, with age kept across updates.
+
+    Feed it a whole book state per event group, ``update(ts_ns, bids, asks)`` with a book's
+    ``levels(side)`` arrays (rows price, size[, count]), or a batch of boundaries with
+    ``update_depth(depth_record)``. ``update`` is O(levels); ``clusters()`` is O(levels).
+    """
+
+    def __init__(self, params: ClusterParams | None = None) -> None:
+        self.params = params or ClusterParams()
+        self._r = ratio(self.params.min_ratio, "min_ratio")
+        self._base = 0
+        self._first = np.zeros((2, 0), dtype=np.int64)
+        self._acc = np.zeros((2, 0), dtype=np.int64)
+        self._qual = np.zeros((2, 0), dtype=np.int64)
+        self._nq = np.zeros((2, 1), dtype=np.int64)
+        self._now = 0
+        empty = np.zeros((0, 3), dtype=np.int64)
+        self._last: tuple[np.ndarray, np.ndarray] = (empty, empty)
+
+    def _cover(self, pmin: int, pmax: int) -> None:
+        g, cap = self.params.granularity, self._first.shape[1]
+        bmin, bmax = pmin // g, pmax // g
+        if cap and self._base <= bmin and bmax < self._base + cap:
+            return
+        lo, hi = bmin, bmax
+        if cap:
+            lo, hi = min(lo, self._base), max(hi, self._base + cap - 1)
+        margin = max(16, (hi - lo) // 2)
+        base = lo - margin
+        width = hi - lo + 1 + 2 * margin
+        first = np.full((2, width), -1, dtype=np.int64)
+        qual = np.zeros((2, width), dtype=np.int64)
+        if cap:
+            off = self._base - base
+            first[:, off : off + cap] = self._first
+            for sd in (0, 1):
+                nq = int(self._nq[sd, 0])
+                qual[sd, :nq] = self._qual[sd, :nq] + off
+        self._base, self._first, self._qual = base, first, qual
+        self._acc = np.zeros((2, width), dtype=np.int64)
+
+    def _run(self, ts: np.ndarray, sides: tuple[tuple[np.ndarray, np.ndarray], ...]) -> None:
+        prices = [p[(p != NO_PRICE)] for p, _ in sides]
+        valid = [p for p in prices if len(p)]
+        if valid:
+            self._cover(min(int(p.min()) for p in valid), max(int(p.max()) for p in valid))
+        for sd, (price, size) in enumerate(sides):
+            touched = np.empty(max(price.shape[1], 1), dtype=np.int64)
+            _liq_rows(
+                np.ascontiguousarray(price), np.ascontiguousarray(size), ts,
+                self.params.granularity, self.params.min_volume, self._r.numerator,
+                self._r.denominator, self._base, self._first[sd], self._acc[sd], touched,
+                self._qual[sd], self._nq[sd],
+            )  # fmt: skip
+
+    def update(self, ts_ns: int, bids: np.ndarray, asks: np.ndarray) -> None:
+        """One book state at ``ts_ns``: each side's levels as rows (price, size[, count])."""
+        bids, asks = _as_levels(bids), _as_levels(asks)
+        ts = np.array([ts_ns], dtype=np.int64)
+        self._run(ts, ((bids[None, :, 0], bids[None, :, 1]), (asks[None, :, 0], asks[None, :, 1])))
+        self._now, self._last = int(ts_ns), (bids.copy(), asks.copy())
+
+    def update_depth(self, depth: DepthRecord) -> None:
+        """Every boundary of a batch's ``DepthRecord`` in turn (batch path). O(rows x levels)."""
+        if len(depth) == 0:
+            return
+        ts = np.ascontiguousarray(depth.ts_event, dtype=np.int64)
+        self._run(ts, ((depth.bid_price, depth.bid_size), (depth.ask_price, depth.ask_size)))
+        last = []
+        for p, s, c in (
+            (depth.bid_price, depth.bid_size, depth.bid_count),
+            (depth.ask_price, depth.ask_size, depth.ask_count),
+        ):
+            last.append(np.stack([p[-1], s[-1], c[-1]], axis=1).astype(np.int64))
+        self._now, self._last = int(ts[-1]), (last[0], last[1])
+
+    @property
+    def now_ns(self) -> int:
+        return self._now
+
+    def clusters(self) -> list[LiquidityCluster]:
+        """Clusters of the latest state: bids then asks, each ascending in price."""
+        return _liquidity(self._last, self.params, self._now, self._first_of)
+
+    def _first_of(self, side: int, bucket: int) -> int:
+        k = bucket - self._base
+        return int(self._first[side, k])
+
+
+def _liquidity(
+    last: tuple[np.ndarray, np.ndarray],
+    params: ClusterParams,
+    now: int,
+    first_of: Callable[[int, int], int],
+) -> list[LiquidityCluster]:
+    g, out = params.granularity, []
+    for sd in (0, 1):
+        b, size, orders = _side_buckets(last[sd], g)
+        if len(b) == 0:
+            continue
+        q, strength, z = _scores(size, params)
+        for k in np.flatnonzero(q).tolist():
+            first = first_of(sd, int(b[k]))
+            lc = LiquidityCluster(
+                Side(sd), int(b[k]) * g, int(b[k]) * g + g - 1, int(size[k]),
+                int(orders[k]), first, now - first, float(strength[k]), float(z[k]),
+            )  # fmt: skip
+            out.append(lc)
+    return out
+
+
+def liquidity_clusters(
+    bids: np.ndarray, asks: np.ndarray, params: ClusterParams | None = None, ts_ns: int = 0
+) -> list[LiquidityCluster]:
+    """Stateless: the liquidity clusters of one book state (age 0, first_ns = ``ts_ns``)."""
+    p = params or ClusterParams()
+    last = (_as_levels(bids), _as_levels(asks))
+    return _liquidity(last, p, ts_ns, lambda sd, b: ts_ns)
