@@ -1,0 +1,195 @@
+"""Signals add up into a decaying score per direction, behind filters.
+
+Each accepted signal adds its ``score * weight`` to the score of its direction, and every score
+decays exponentially in event time: ``s(t) = sum_i w_i * score_i * 0.5 ** ((t - t_i) /
+half_life)``. A signal is accepted only when it passes, in this order:
+
+1. ``min_score`` — its own score is at least this;
+2. session windows — its time of day in ``timezone`` (the exchange's) falls in one of
+   ``sessions`` (``("09:30", "16:00")``; a window whose end is before its start wraps midnight;
+   start inclusive, end exclusive; empty: always);
+3. cooldown — no signal of the same detector and direction was accepted in the last
+   ``cooldown_ns``;
+4. confirmation — when a higher-timeframe series is given, its direction at the signal's time
+   (the last value at or before it) must equal the signal's direction (0 = flat rejects).
+
+After an accepted signal, when its direction's score reaches ``emit_threshold`` an
+:class:`AccumulatedSignal` is emitted with both scores and every contribution still weighing at
+least ``min_contribution`` of its original score. No wall clock: time is the signals'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
+
+import msgspec
+import numpy as np
+
+from orderflow.model.dtypes import BAR_DTYPE
+from orderflow.signals.model import Signal
+
+__all__ = [
+    "AccumulatedSignal",
+    "Accumulator",
+    "AccumulatorParams",
+    "Contribution",
+    "accumulate",
+    "bar_directions",
+]
+
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class AccumulatorParams:
+    """How signals add up and which are let through (see the module docstring)."""
+
+    half_life_ns: int = 30 * _NS
+    min_score: float = 0.0
+    cooldown_ns: int = 0
+    emit_threshold: float = 1.0
+    min_contribution: float = 0.01
+    sessions: tuple[tuple[str, str], ...] = ()
+    timezone: str = "America/New_York"
+    #: per-detector weights (a detector not listed weighs 1.0)
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+class Contribution(msgspec.Struct, frozen=True):
+    """One signal's share of an accumulated score at the time of emission."""
+
+    detector: str
+    ts_event: int
+    score: float  # the signal's own score times its weight
+    weight_now: float  # the decayed contribution at the emission time
+    price: int
+
+
+class AccumulatedSignal(msgspec.Struct, frozen=True, kw_only=True):
+    """The accumulated view when one direction's decayed score passed the threshold."""
+
+    instrument: str
+    ts_event: int
+    direction: int
+    score: float  # this direction's decayed score
+    opposite_score: float
+    contributions: tuple[Contribution, ...]
+    threshold: float
+
+
+class Accumulator:
+    """Decaying per-direction scores of accepted signals. O(contributions kept) per signal."""
+
+    def __init__(
+        self,
+        params: AccumulatorParams | None = None,
+        confirm: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """``confirm``: a higher-timeframe direction series (times ns ascending, directions
+        +1/0/-1) valid from each time on, e.g. :func:`bar_directions`."""
+        self.params = params or AccumulatorParams()
+        self._confirm = confirm
+        self._tz = ZoneInfo(self.params.timezone)
+        self._windows = [
+            (dtime.fromisoformat(a), dtime.fromisoformat(b)) for a, b in self.params.sessions
+        ]
+        self._score = {1: 0.0, -1: 0.0}
+        self._ts = {1: 0, -1: 0}
+        self._kept: dict[int, list[tuple[Signal, float]]] = {1: [], -1: []}
+        self._last: dict[tuple[str, int], int] = {}
+        self.rejected: dict[str, int] = {"min_score": 0, "session": 0, "cooldown": 0, "confirm": 0}
+
+    def _decay(self, direction: int, ts: int) -> float:
+        dt = ts - self._ts[direction]
+        if dt <= 0:
+            return 1.0
+        return float(0.5 ** (dt / self.params.half_life_ns))
+
+    def score(self, direction: int, ts: int) -> float:
+        """The decayed score of ``direction`` (+1/-1) at ``ts`` (not before the last signal)."""
+        return float(self._score[direction] * self._decay(direction, ts))
+
+    def in_session(self, ts: int) -> bool:
+        if not self._windows:
+            return True
+        t = datetime.fromtimestamp(ts // _NS, tz=UTC).astimezone(self._tz).time()
+        return any(a <= t < b if a <= b else t >= a or t < b for a, b in self._windows)
+
+    def _confirmed(self, sig: Signal) -> bool:
+        if self._confirm is None:
+            return True
+        times, dirs = self._confirm
+        i = int(np.searchsorted(times, sig.ts_event, side="right")) - 1
+        return i >= 0 and int(np.sign(dirs[i])) == sig.direction
+
+    def update(self, sig: Signal) -> AccumulatedSignal | None:
+        """Offer one signal (in time order); return an accumulated signal when one is due."""
+        p = self.params
+        d = 1 if sig.direction > 0 else -1
+        if sig.score < p.min_score:
+            self.rejected["min_score"] += 1
+            return None
+        if not self.in_session(sig.ts_event):
+            self.rejected["session"] += 1
+            return None
+        key = (sig.detector, d)
+        last = self._last.get(key)
+        if last is not None and sig.ts_event - last < p.cooldown_ns:
+            self.rejected["cooldown"] += 1
+            return None
+        if not self._confirmed(sig):
+            self.rejected["confirm"] += 1
+            return None
+        self._last[key] = sig.ts_event
+        weighted = sig.score * p.weights.get(sig.detector, 1.0)
+        self._score[d] = self.score(d, sig.ts_event) + weighted
+        self._ts[d] = sig.ts_event
+        self._kept[d].append((sig, weighted))
+        if self._score[d] < p.emit_threshold:
+            return None
+        contributions = []
+        kept = []
+        for s, w in self._kept[d]:
+            now = w * 0.5 ** ((sig.ts_event - s.ts_event) / p.half_life_ns)
+            if w > 0 and now >= p.min_contribution * w:
+                kept.append((s, w))
+                contributions.append(Contribution(s.detector, s.ts_event, w, now, s.price))
+        self._kept[d] = kept
+        return AccumulatedSignal(
+            instrument=sig.instrument,
+            ts_event=sig.ts_event,
+            direction=d,
+            score=self._score[d],
+            opposite_score=self.score(-d, sig.ts_event),
+            contributions=tuple(contributions),
+            threshold=p.emit_threshold,
+        )
+
+
+def accumulate(
+    signals: list[Signal],
+    params: AccumulatorParams | None = None,
+    confirm: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[AccumulatedSignal]:
+    """Run an :class:`Accumulator` over signals (sorted by time, stably) and collect what it
+    emits."""
+    acc = Accumulator(params, confirm)
+    out = []
+    for s in sorted(signals, key=lambda s: s.ts_event):
+        a = acc.update(s)
+        if a is not None:
+            out.append(a)
+    return out
+
+
+def bar_directions(bars: np.ndarray, bar_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """A confirmation series from higher-timeframe bars (:data:`BAR_DTYPE`, open times): each
+    bar's direction ``sign(close - open)`` becomes known when the bar has closed, at
+    ``open + bar_ns``, so no signal is confirmed by a bar that has not finished."""
+    if bars.dtype != BAR_DTYPE:
+        raise TypeError(f"bar_directions needs BAR_DTYPE bars, got {bars.dtype}")
+    times = bars["ts_event"].astype(np.int64) + int(bar_ns)
+    return times, np.sign(bars["close"] - bars["open"]).astype(np.int64)

@@ -1,0 +1,102 @@
+"""Accumulation: exact decayed scores, cooldown, minimum score, sessions, confirmation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from orderflow.model.dtypes import BAR_DTYPE
+from orderflow.signals.accumulate import (
+    Accumulator,
+    AccumulatorParams,
+    accumulate,
+    bar_directions,
+)
+from orderflow.signals.model import Signal
+
+S = 1_000_000_000
+
+
+def sig(ts: int, direction: int = 1, score: float = 0.5, detector: str = "sweep") -> Signal:
+    return Signal(
+        instrument="ESH4", ts_event=ts, direction=direction, score=score, detector=detector, price=0
+    )
+
+
+def test_scores_decay_with_the_half_life_and_add_up() -> None:
+    acc = Accumulator(AccumulatorParams(half_life_ns=S, emit_threshold=10.0))
+    assert acc.update(sig(0, score=0.8)) is None
+    assert acc.score(1, S) == pytest.approx(0.4)
+    acc.update(sig(S, score=0.4, detector="iceberg"))
+    assert acc.score(1, S) == pytest.approx(0.8)
+    assert acc.score(1, 3 * S) == pytest.approx(0.2)
+    assert acc.score(-1, 3 * S) == 0.0
+
+
+def test_emission_carries_both_directions_and_the_contributions() -> None:
+    params = AccumulatorParams(half_life_ns=S, emit_threshold=1.0, weights={"iceberg": 2.0})
+    acc = Accumulator(params)
+    acc.update(sig(0, -1, 0.6, "spoof_pull"))
+    assert acc.update(sig(0, 1, 0.4, "sweep")) is None
+    out = acc.update(sig(S, 1, 0.4, "iceberg"))  # 0.4 * 0.5 + 0.4 * 2 = 1.0
+    assert out is not None
+    assert out.direction == 1
+    assert out.score == pytest.approx(1.0)
+    assert out.opposite_score == pytest.approx(0.3)
+    assert [(c.detector, c.score, c.weight_now) for c in out.contributions] == [
+        ("sweep", 0.4, pytest.approx(0.2)),
+        ("iceberg", pytest.approx(0.8), pytest.approx(0.8)),
+    ]
+
+
+def test_cooldown_is_per_detector_and_direction() -> None:
+    acc = Accumulator(AccumulatorParams(cooldown_ns=5 * S, emit_threshold=0.0))
+    assert acc.update(sig(0)) is not None
+    assert acc.update(sig(3 * S)) is None  # same detector and direction, 3 s later
+    assert acc.update(sig(3 * S, detector="iceberg")) is not None
+    assert acc.update(sig(3 * S, direction=-1)) is not None
+    assert acc.update(sig(5 * S)) is not None  # exactly the cooldown later
+    assert acc.rejected["cooldown"] == 1
+
+
+def test_minimum_score_filter() -> None:
+    acc = Accumulator(AccumulatorParams(min_score=0.5, emit_threshold=0.0))
+    assert acc.update(sig(0, score=0.49)) is None
+    assert acc.update(sig(1, score=0.5)) is not None
+    assert acc.rejected["min_score"] == 1
+
+
+def ns(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * S
+
+
+def test_session_windows_in_exchange_time() -> None:
+    acc = Accumulator(AccumulatorParams(sessions=(("09:30", "16:00"),), emit_threshold=0.0))
+    assert acc.update(sig(ns("2023-12-26T14:29:59"))) is None  # 09:29:59 New York
+    assert acc.update(sig(ns("2023-12-26T14:30:00"))) is not None  # 09:30 New York
+    assert acc.update(sig(ns("2023-12-26T21:00:00"))) is None  # 16:00, end exclusive
+    wrap = Accumulator(AccumulatorParams(sessions=(("18:00", "09:30"),), emit_threshold=0.0))
+    assert wrap.in_session(ns("2023-12-26T02:00:00"))  # 21:00 New York
+    assert not wrap.in_session(ns("2023-12-26T15:00:00"))  # 10:00
+
+
+def test_confirmation_by_finished_higher_timeframe_bars() -> None:
+    bars = np.zeros(2, dtype=BAR_DTYPE)
+    bars["ts_event"] = [0, 60 * S]
+    bars["open"], bars["close"] = [100, 110], [110, 105]  # up, then down
+    confirm = bar_directions(bars, 60 * S)
+    assert confirm[0].tolist() == [60 * S, 120 * S]
+    acc = Accumulator(AccumulatorParams(emit_threshold=0.0), confirm=confirm)
+    assert acc.update(sig(30 * S, 1)) is None  # no bar finished yet
+    assert acc.update(sig(90 * S, 1, detector="a")) is not None  # the up bar agrees
+    assert acc.update(sig(90 * S, -1, detector="b")) is None
+    assert acc.update(sig(130 * S, -1, detector="c")) is not None  # the down bar agrees
+    assert acc.rejected["confirm"] == 2
+
+
+def test_accumulate_sorts_by_time_and_collects_emissions() -> None:
+    params = AccumulatorParams(half_life_ns=S, emit_threshold=0.9)
+    out = accumulate([sig(S, score=0.5), sig(0, score=0.8)], params)
+    assert [(a.ts_event, a.score) for a in out] == [(S, pytest.approx(0.9))]
