@@ -236,6 +236,35 @@ class Momentum:
              s.rmid, s.rimb, s.rvol, self._out)  # fmt: skip
         return float(self._out[0, O_SCORE])
 
+    def update_many(
+        self,
+        ts_event: np.ndarray,
+        mid: np.ndarray,
+        imbalance: np.ndarray,
+        trades: np.ndarray | None = None,
+        trade_offsets: np.ndarray | None = None,
+    ) -> MomentumRecord:
+        """Adds many event groups at once (the batch path of a running stream): the same kernel
+        and state as :meth:`update`, so feeding groups one by one or in chunks gives the same
+        numbers. Arguments as in :func:`momentum_batch`; returns the momentum of every group."""
+        n = len(ts_event)
+        s = self._s
+        while len(s.rts) < int(s.st[S_COUNT]) + n + 1:
+            s.grow()
+        tsz, tsd = _trade_columns(trades)
+        off = np.zeros(n + 1, dtype=np.int64) if trade_offsets is None else trade_offsets
+        if len(tsz) and trade_offsets is None:
+            raise ValueError("trades need trade_offsets (which group each trade belongs to)")
+        out = np.zeros((n, NO))
+        _run(
+            np.ascontiguousarray(ts_event, dtype=np.int64), np.ascontiguousarray(mid, dtype=float),
+            np.ascontiguousarray(imbalance, dtype=float), off, tsz, tsd, self._pf, s.st, s.sf,
+            s.rts, s.rmid, s.rimb, s.rvol, out,
+        )  # fmt: skip
+        if n:
+            self._out[0] = out[-1]
+        return MomentumRecord(np.asarray(ts_event).copy(), out)
+
     def _v(self, c: int) -> float:
         return float(self._out[0, c])
 

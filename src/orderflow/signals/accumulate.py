@@ -20,6 +20,7 @@ least ``min_contribution`` of its original score. No wall clock: time is the sig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dtime
@@ -86,10 +87,11 @@ class Accumulator:
     def __init__(
         self,
         params: AccumulatorParams | None = None,
-        confirm: tuple[np.ndarray, np.ndarray] | None = None,
+        confirm: tuple[np.ndarray, np.ndarray] | Callable[[int], int] | None = None,
     ) -> None:
         """``confirm``: a higher-timeframe direction series (times ns ascending, directions
-        +1/0/-1) valid from each time on, e.g. :func:`bar_directions`."""
+        +1/0/-1) valid from each time on, e.g. :func:`bar_directions`; or a function of the
+        signal's time giving that direction (a live bar series, read without look-ahead)."""
         self.params = params or AccumulatorParams()
         self._confirm = confirm
         self._tz = ZoneInfo(self.params.timezone)
@@ -121,6 +123,8 @@ class Accumulator:
     def _confirmed(self, sig: Signal) -> bool:
         if self._confirm is None:
             return True
+        if callable(self._confirm):
+            return int(np.sign(self._confirm(sig.ts_event))) == sig.direction
         times, dirs = self._confirm
         i = int(np.searchsorted(times, sig.ts_event, side="right")) - 1
         return i >= 0 and int(np.sign(dirs[i])) == sig.direction

@@ -81,9 +81,13 @@ def _wilson(hits: int, trials: int) -> tuple[float | None, float | None]:
 
 def mid_path(depth: DepthRecord) -> tuple[np.ndarray, np.ndarray]:
     """(times ns, mid in ticks) at every valid boundary (two-sided, not crossed, not locked)."""
-    bid, ask = depth.bid_price[:, 0], depth.ask_price[:, 0]
+    return mid_from_top(depth.ts_event, depth.bid_price[:, 0], depth.ask_price[:, 0])
+
+
+def mid_from_top(ts: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(times ns, mid in ticks) from best bid/ask columns, keeping only valid boundaries."""
     ok = (bid != NO_PRICE) & (ask != NO_PRICE) & (bid < ask)
-    return depth.ts_event[ok].astype(np.int64), (bid[ok] + ask[ok]) / 2.0
+    return ts[ok].astype(np.int64), (bid[ok] + ask[ok]) / 2.0
 
 
 def forward_returns(

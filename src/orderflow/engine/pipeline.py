@@ -1,0 +1,367 @@
+"""The order-flow pipeline: one book, every analytic and every detector, fed event groups.
+
+Live and replay run this same object. A live feed hands it one event group at a time; a replay
+hands it chunks of thousands of records. Each call to :meth:`Pipeline.process` (or
+:meth:`Pipeline.process_trades` for a stream of prints only) does the same steps, in this
+order, over the complete event groups it was given:
+
+1. the book applies the records and records its top N levels at every event boundary;
+2. the trades of the groups (MBO ``T`` records, or the prints that came with an L2 feed) are
+   assigned to their group: by record index for MBO, by event time otherwise;
+3. the book metrics and the momentum score advance group by group (the same kernels as their
+   per-group classes, so the numbers do not depend on the chunk size);
+4. bars on every timeframe (footprint cells included), cumulative delta, VWAP, the session
+   volume profile, volume clusters and liquidity clusters take the chunk's trades and book;
+5. the L3 detectors (with order ids) and the L2 detectors (levels and prints) turn the
+   patterns into signals, sorted by time, and the accumulator turns those into accumulated
+   signals. Confirmation across timeframes asks the bar series which bar had *closed* at the
+   signal's time, so a chunk never lets a signal see a bar from its future.
+
+Records after the last boundary of a call wait (in order) for the rest of their group. Every
+read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from orderflow.analytics.bars import BarKind, BarParams, BarSpec, MultiBars
+from orderflow.analytics.book_metrics import BookMetrics, BookMetricsParams, trade_offsets
+from orderflow.analytics.clusters import (
+    ClusterParams,
+    LiquidityClusterTracker,
+    VolumeClusterTracker,
+)
+from orderflow.analytics.delta import CumulativeDelta, DeltaParams
+from orderflow.analytics.footprint import FootprintParams
+from orderflow.analytics.momentum import Momentum, MomentumParams
+from orderflow.analytics.profile import ProfileParams, SessionProfiles
+from orderflow.analytics.trades import trades_from_mbo
+from orderflow.analytics.vwap import VwapParams, VwapTracker
+from orderflow.book.common import DepthRecord
+from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
+from orderflow.model.enums import Action, Flags
+from orderflow.model.instruments import Instrument
+from orderflow.signals.accumulate import AccumulatedSignal, Accumulator, AccumulatorParams
+from orderflow.signals.detectors_l2 import L2Detector, L2Params
+from orderflow.signals.detectors_l3 import L3Detector, L3Params
+from orderflow.signals.evaluate import mid_from_top
+from orderflow.signals.model import Signal
+
+__all__ = ["BOOK_KINDS", "Pipeline", "PipelineParams"]
+
+log = logging.getLogger(__name__)
+
+#: stream kinds that carry a book (see :class:`orderflow.io.formats.LoadedStream`)
+BOOK_KINDS = ("mbo", "levels", "nt_depth")
+_LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
+_NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineParams:
+    """Everything the pipeline computes, and how (the settings file's ``analytics`` and
+    ``signals`` sections map onto this; see ``config.example.yaml``)."""
+
+    depth_levels: int = 10
+    bars: tuple[BarSpec, ...] = (BarSpec(BarKind.TIME, 60), BarSpec(BarKind.TIME, 300))
+    bar_params: BarParams = field(default_factory=BarParams)
+    footprint: FootprintParams = field(default_factory=FootprintParams)
+    book: BookMetricsParams = field(default_factory=BookMetricsParams)
+    momentum: MomentumParams = field(default_factory=MomentumParams)
+    delta: DeltaParams = field(default_factory=DeltaParams)
+    vwap: VwapParams = field(default_factory=VwapParams)
+    profile: ProfileParams = field(default_factory=ProfileParams)
+    clusters: ClusterParams = field(default_factory=ClusterParams)
+    l3: L3Params = field(default_factory=L3Params)
+    l2: L2Params = field(default_factory=L2Params)
+    accumulator: AccumulatorParams = field(default_factory=AccumulatorParams)
+    #: index into ``bars`` of the series whose closed bars confirm signals (None: no check)
+    confirm_series: int | None = None
+    #: detectors to run (None: all of them)
+    detectors: frozenset[str] | None = None
+    #: keep the (ts, mid) path of every boundary (what ``signals evaluate`` measures against)
+    keep_mid_path: bool = False
+
+    def __post_init__(self) -> None:
+        if self.depth_levels < 1:
+            raise ValueError(f"depth_levels must be >= 1, got {self.depth_levels}")
+        if not self.bars:
+            raise ValueError("at least one bar series is needed")
+        if self.confirm_series is not None and not 0 <= self.confirm_series < len(self.bars):
+            raise ValueError(f"confirm_series {self.confirm_series} is not a bar series index")
+
+
+def _new_book(kind: str, instrument: Instrument) -> tuple[Any, Callable[..., Any]]:
+    if kind == "mbo":
+        from orderflow.book.l3 import OrderBook
+
+        book: Any = OrderBook(instrument)
+        return book, book.apply_mbo
+    if kind == "levels":
+        from orderflow.book.levels import LevelBook
+
+        book = LevelBook(instrument)
+        return book, book.apply_deltas
+    if kind == "nt_depth":
+        from orderflow.book.ladder import LadderBook
+
+        book = LadderBook(instrument)
+        return book, book.apply_events
+    raise ValueError(f"no book for a {kind!r} stream")
+
+
+class Pipeline:
+    """Book + analytics + signals of one instrument's stream (``kind``: mbo, levels, nt_depth,
+    or trades for prints without a book)."""
+
+    def __init__(
+        self, instrument: Instrument, kind: str = "mbo", params: PipelineParams | None = None
+    ) -> None:
+        self.instrument = instrument
+        self.kind = kind
+        self.params = p = params or PipelineParams()
+        self.name = instrument.contract or instrument.symbol
+        self.book: Any = None
+        self._apply: Callable[..., Any] | None = None
+        if kind in BOOK_KINDS:
+            self.book, self._apply = _new_book(kind, instrument)
+        elif kind != "trades":
+            raise ValueError(f"the pipeline takes mbo, levels, nt_depth or trades, not {kind!r}")
+        self.bars = MultiBars(list(p.bars), p.bar_params, footprint=True)
+        self.metrics = BookMetrics(p.book, width=p.depth_levels)
+        self.momentum = Momentum(p.momentum)
+        self.delta = CumulativeDelta(instrument, p.delta)
+        self.vwap = VwapTracker(instrument, p.vwap)
+        self.profiles = SessionProfiles(instrument, p.profile, reset=p.vwap.reset)
+        self.volume_clusters = VolumeClusterTracker(p.clusters, instrument, reset=p.vwap.reset)
+        self.liquidity_clusters = LiquidityClusterTracker(p.clusters)
+        self.l3 = L3Detector(self.name, p.l3) if kind == "mbo" else None
+        self.l2 = L2Detector(self.name, p.l2)
+        confirm = self._confirm_direction if p.confirm_series is not None else None
+        self.accumulator = Accumulator(p.accumulator, confirm=confirm)
+        self._pending: np.ndarray | None = None
+        #: how the prints' aggressor side was known: recorded, bid/ask rule or tick rule
+        self.aggressor_rule = "recorded"
+        self.events = 0
+        self.groups = 0
+        self.trades = 0
+        self.volume = 0
+        self.rejected: Counter[str] = Counter()
+        self.first_ts = 0
+        self.last_ts = 0
+        self.signals: list[Signal] = []
+        self.accumulated: list[AccumulatedSignal] = []
+        self.signal_counts: Counter[str] = Counter()
+        self.delta_low = 0
+        self.delta_high = 0
+        self._top_path: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    # ---- feeding -------------------------------------------------------------------------
+    def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
+        """Feed book records (the stream's dtype) and, for an L2 feed, the prints that came
+        with them (TRADE_DTYPE, time order). Returns the signals of the complete groups."""
+        if self.book is None or self._apply is None:
+            raise ValueError("this pipeline has no book; use process_trades")
+        if self._pending is not None and len(self._pending):
+            events = np.concatenate([self._pending, events])
+            self._pending = None
+        flags = events["flags"]
+        ends = np.flatnonzero((flags & (_LAST | _SNAPSHOT)) == _LAST)
+        if len(ends) == 0:
+            self._pending = events.copy()
+            return []
+        cut = int(ends[-1]) + 1
+        if cut < len(events):
+            self._pending = events[cut:].copy()
+            events = events[:cut]
+        best_before = self._top()
+        res = self._apply(events, record_depth=self.params.depth_levels)
+        depth: DepthRecord = res.depth
+        self.rejected.update(res.rejected)
+        self.events += len(events)
+        if self.kind == "mbo":
+            is_trade = events["action"] == Action.TRADE
+            trades = trades_from_mbo(events)
+            off = trade_offsets(depth, trades, np.flatnonzero(is_trade))
+        else:
+            trades = _NO_TRADES if trades is None else trades
+            off = trade_offsets(depth, trades)
+        return self._groups(depth, trades, off, events, best_before)
+
+    def process_trades(self, trades: np.ndarray) -> list[Signal]:
+        """Feed prints without a book (trades-only files): every distinct event time is a group
+        with an empty book, so only the print-based analytics and detectors have anything."""
+        if len(trades) == 0:
+            return []
+        ts = trades["ts_event"]
+        last = np.flatnonzero(np.append(ts[1:] != ts[:-1], True))
+        n, w = len(last), self.params.depth_levels
+        empty = np.full((n, w), NO_PRICE, dtype=np.int64)
+        zeros = np.zeros((n, w), dtype=np.int64)
+        depth = DepthRecord(last.astype(np.int64), ts[last].astype(np.int64), empty, zeros,
+                            zeros, empty, zeros, zeros)  # fmt: skip
+        off = np.concatenate(([0], last + 1)).astype(np.int64)
+        self.events += len(trades)
+        return self._groups(depth, trades, off, None, None)
+
+    def _top(self) -> tuple[int, int]:
+        """Best bid and ask now (NO_PRICE for an empty side)."""
+        view = self.book.depth(1)
+        bid = int(view["bid_price"][0]) if len(view["bid_price"]) else NO_PRICE
+        ask = int(view["ask_price"][0]) if len(view["ask_price"]) else NO_PRICE
+        return bid, ask
+
+    def _groups(
+        self,
+        depth: DepthRecord,
+        trades: np.ndarray,
+        off: np.ndarray,
+        events: np.ndarray | None,
+        best_before: tuple[int, int] | None,
+    ) -> list[Signal]:
+        b = len(depth)
+        if b == 0:
+            return []
+        if not self.first_ts:
+            self.first_ts = int(depth.ts_event[0])
+        self.last_ts = int(depth.ts_event[-1])
+        self.groups += b
+        trades = trades[: off[-1]]
+        self.trades += len(trades)
+        self.volume += int(trades["size"].sum())
+        # 3. book metrics and momentum, group by group
+        mid = np.empty(b)
+        imb = np.empty(b)
+        m = self.metrics
+        for r in range(b):
+            m.update(
+                int(depth.ts_event[r]), depth.bid_price[r], depth.bid_size[r],
+                depth.ask_price[r], depth.ask_size[r], trades[off[r] : off[r + 1]],
+            )  # fmt: skip
+            mid[r], imb[r] = m.mid, m.imbalance
+        self.momentum.update_many(depth.ts_event, mid, imb, trades, off)
+        if self.params.keep_mid_path:
+            self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
+                                   depth.ask_price[:, 0].copy()))  # fmt: skip
+        # 4. trade and book analytics
+        if len(trades):
+            self.bars.update(trades)
+            cum = self.delta.update(trades)
+            self.delta_low = min(self.delta_low, int(cum.min()))
+            self.delta_high = max(self.delta_high, int(cum.max()))
+            self.vwap.update(trades)
+            self.profiles.update(trades)
+            self.volume_clusters.update(trades)
+        self.bars.advance(self.last_ts)
+        if self.kind != "trades":
+            self.liquidity_clusters.update_depth(depth)
+        # 5. signals
+        out = self._detect(depth, trades, off, events, best_before)
+        for s in out:
+            self.signal_counts[s.detector] += 1
+            acc = self.accumulator.update(s)
+            if acc is not None:
+                self.accumulated.append(acc)
+        self.signals.extend(out)
+        return out
+
+    def _wanted(self, detector: str) -> bool:
+        d = self.params.detectors
+        return d is None or detector in d
+
+    def _detect(
+        self,
+        depth: DepthRecord,
+        trades: np.ndarray,
+        off: np.ndarray,
+        events: np.ndarray | None,
+        best_before: tuple[int, int] | None,
+    ) -> list[Signal]:
+        out: list[Signal] = []
+        if self.l3 is not None and events is not None and best_before is not None:
+            bid = np.concatenate(([best_before[0]], depth.bid_price[:-1, 0]))
+            ask = np.concatenate(([best_before[1]], depth.ask_price[:-1, 0]))
+            start = 0
+            for g, end in enumerate((depth.index + 1).tolist()):
+                bb, ba = int(bid[g]), int(ask[g])
+                out.extend(
+                    self.l3.on_group(
+                        events[start:end],
+                        None if bb == NO_PRICE else bb,
+                        None if ba == NO_PRICE else ba,
+                    )
+                )
+                start = end
+        tp, tz, td = (trades[k].tolist() for k in ("price", "size", "side"))
+        cuts = off.tolist()
+        ts = depth.ts_event.tolist()
+        for g in range(len(depth)):
+            a, e = cuts[g], cuts[g + 1]
+            out.extend(
+                self.l2.on_group(
+                    ts[g],
+                    tp[a:e],
+                    tz[a:e],
+                    td[a:e],
+                    depth.bid_price[g],
+                    depth.bid_size[g],
+                    depth.ask_price[g],
+                    depth.ask_size[g],
+                )
+            )
+        out = [s for s in out if self._wanted(s.detector)]
+        out.sort(key=lambda s: s.ts_event)  # stable: L3 before L2 at equal times
+        return out
+
+    def _confirm_direction(self, ts: int) -> int:
+        """Direction (+1/0/-1) of the last bar of the confirmation series closed at ``ts``."""
+        assert self.params.confirm_series is not None
+        closed = self.bars.series[self.params.confirm_series].bars()
+        i = int(np.searchsorted(closed["ts_close"], ts, side="right")) - 1
+        if i < 0:
+            return 0
+        return int(np.sign(int(closed["close"][i]) - int(closed["open"][i])))
+
+    # ---- reading -------------------------------------------------------------------------
+    def mid_path(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ts, mid in ticks) at every two-sided, uncrossed boundary so far (kept only with
+        ``keep_mid_path``): what signal quality is measured against."""
+        if not self._top_path:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        ts, bid, ask = (np.concatenate(c) for c in zip(*self._top_path, strict=True))
+        return mid_from_top(ts, bid, ask)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every metric now, plain values with prices in ticks. O(levels + clusters)."""
+        m, mom, vw = self.metrics, self.momentum, self.vwap.value()
+        prof = self.profiles.current
+        va = prof.value_area() if prof is not None else None
+        return {
+            "ts_event": self.last_ts,
+            "spread": m.spread,
+            "mid": m.mid,
+            "microprice": m.microprice,
+            "imbalance": m.imbalance,
+            "size_ratio": m.size_ratio,
+            "ofi": m.ofi,
+            "ofi_sum": m.ofi_sum,
+            "depth_within": m.depth_within,
+            "walls": [w._asdict() for w in m.walls()],
+            "momentum": mom.score,
+            "cumulative_delta": self.delta.value,
+            "vwap": vw.vwap,
+            "vwap_std": vw.std,
+            "vwap_upper": vw.upper,
+            "vwap_lower": vw.lower,
+            "poc": prof.poc if prof is not None else None,
+            "value_area": va._asdict() if va is not None else None,
+            "long_score": self.accumulator.score(1, self.last_ts),
+            "short_score": self.accumulator.score(-1, self.last_ts),
+        }
