@@ -9,6 +9,7 @@ built by :func:`load_settings` when a command starts, never at import time.
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,48 @@ class DataSettings(BaseModel):
     )
 
 
+class AnalyticsSettings(BaseModel):
+    """Analytics (``orderflow analyze``, the pipeline). Each sub-mapping holds the fields of the
+    parameter class it names (see ``config.example.yaml``); unknown keys are refused."""
+
+    model_config = {"extra": "forbid"}
+
+    bars: list[str] = Field(
+        ["1m", "5m"],
+        description="bar series, index = BarsInProgress: 60s/1m time, 500t tick, 1000v volume, "
+        "8r range",
+    )
+    bar: dict[str, Any] = Field({}, description="BarParams: atr_period")
+    footprint: dict[str, Any] = Field(
+        {}, description="FootprintParams: imbalance_ratio, min_delta, stacked_count"
+    )
+    book: dict[str, Any] = Field(
+        {}, description="BookMetricsParams: imbalance, ofi, depth, pull_stack, walls"
+    )
+    momentum: dict[str, Any] = Field({}, description="MomentumParams")
+    delta: dict[str, Any] = Field({}, description="DeltaParams: reset_per_session")
+    vwap: dict[str, Any] = Field({}, description="VwapParams: reset, multipliers")
+    profile: dict[str, Any] = Field({}, description="ProfileParams: value_area, hvn_ratio, ...")
+    clusters: dict[str, Any] = Field({}, description="ClusterParams: granularity, thresholds")
+
+
+class SignalSettings(BaseModel):
+    """Detectors, accumulation and filters."""
+
+    model_config = {"extra": "forbid"}
+
+    detectors: list[str] | None = Field(None, description="detectors to run (None: all)")
+    l3: dict[str, Any] = Field({}, description="L3Params: iceberg, large lots, spoof pulls")
+    l2: dict[str, Any] = Field({}, description="L2Params: absorption, sweep, exhaustion, iceberg")
+    accumulator: dict[str, Any] = Field(
+        {}, description="AccumulatorParams: half_life_ns, min_score, cooldown_ns, sessions, ..."
+    )
+    confirm_series: int | None = Field(
+        None, description="bar series whose closed bar must agree with a signal (None: off)"
+    )
+    horizons_s: list[float] = Field([1, 5, 30, 60], description="evaluation horizons, seconds")
+
+
 class LoggingSettings(BaseModel):
     config: Path | None = Field(None, description="logging dictConfig YAML (log_conf.yaml)")
     level: str = Field("INFO", description="root level when no config file is given")
@@ -79,6 +122,8 @@ class Settings(BaseSettings):
     flags: FeatureFlags = FeatureFlags()
     book: BookSettings = BookSettings()
     data: DataSettings = DataSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    signals: SignalSettings = SignalSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("instrument")
@@ -130,3 +175,104 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"setting {where}: {first['msg']}", field=where) from exc
     finally:
         _YAML_FILE.reset(token)
+
+
+# ---- settings -> engine parameters -------------------------------------------------------------
+_BAR_UNITS = {"s": (0, 1), "m": (0, 60), "min": (0, 60), "h": (0, 3600), "t": (1, 1),
+              "v": (2, 1), "r": (3, 1)}  # fmt: skip
+
+
+def parse_bar_spec(text: str) -> Any:
+    """``60s``/``1m``/``1h`` time, ``500t`` tick, ``1000v`` volume, ``8r`` range bars."""
+    from orderflow.analytics.bars import BarKind, BarSpec
+
+    m = re.fullmatch(r"\s*(\d+)\s*([a-z]+)\s*", text.lower())
+    if m is None or m.group(2) not in _BAR_UNITS:
+        raise ConfigError(
+            f"setting analytics.bars: {text!r} is not a bar series (60s, 1m, 500t, 1000v, 8r)",
+            field="analytics.bars",
+        )
+    kind, mult = _BAR_UNITS[m.group(2)]
+    try:
+        return BarSpec(BarKind(kind), int(m.group(1)) * mult)
+    except ValueError as exc:
+        raise ConfigError(f"setting analytics.bars: {exc}", field="analytics.bars") from exc
+
+
+def build_params(cls: type[Any], data: dict[str, Any], where: str) -> Any:
+    """A parameter dataclass from a settings mapping: nested dataclasses recurse, lists become
+    tuples, unknown keys and bad values raise :class:`ConfigError` naming the key."""
+    import dataclasses
+    import typing
+
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(
+                f"setting {where}.{key}: unknown key (known: {', '.join(sorted(known))})",
+                field=f"{where}.{key}",
+            )
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = build_params(hint, value, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
+        raise ConfigError(f"setting {where}: {exc}", field=where) from exc
+
+
+def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
+    """The engine's :class:`~orderflow.engine.pipeline.PipelineParams` from the settings."""
+    from orderflow.analytics.bars import BarParams
+    from orderflow.analytics.book_metrics import BookMetricsParams
+    from orderflow.analytics.clusters import ClusterParams
+    from orderflow.analytics.delta import DeltaParams
+    from orderflow.analytics.footprint import FootprintParams
+    from orderflow.analytics.momentum import MomentumParams
+    from orderflow.analytics.profile import ProfileParams
+    from orderflow.analytics.vwap import VwapParams
+    from orderflow.engine.pipeline import PipelineParams
+    from orderflow.signals.accumulate import AccumulatorParams
+    from orderflow.signals.detectors_l2 import L2Params
+    from orderflow.signals.detectors_l3 import L3Params
+    from orderflow.signals.evaluate import DETECTORS
+
+    a, sg = settings.analytics, settings.signals
+    accumulator = build_params(AccumulatorParams, sg.accumulator, "signals.accumulator")
+    detectors = None
+    if sg.detectors is not None:
+        unknown = sorted(set(sg.detectors) - set(DETECTORS))
+        if unknown:
+            raise ConfigError(
+                f"setting signals.detectors: unknown {unknown} (known: {', '.join(DETECTORS)})",
+                field="signals.detectors",
+            )
+        detectors = frozenset(sg.detectors)
+    try:
+        return PipelineParams(
+            depth_levels=settings.book.depth_levels,
+            bars=tuple(parse_bar_spec(b) for b in a.bars),
+            bar_params=build_params(BarParams, a.bar, "analytics.bar"),
+            footprint=build_params(FootprintParams, a.footprint, "analytics.footprint"),
+            book=build_params(BookMetricsParams, a.book, "analytics.book"),
+            momentum=build_params(MomentumParams, a.momentum, "analytics.momentum"),
+            delta=build_params(DeltaParams, a.delta, "analytics.delta"),
+            vwap=build_params(VwapParams, a.vwap, "analytics.vwap"),
+            profile=build_params(ProfileParams, a.profile, "analytics.profile"),
+            clusters=build_params(ClusterParams, a.clusters, "analytics.clusters"),
+            l3=build_params(L3Params, sg.l3, "signals.l3"),
+            l2=build_params(L2Params, sg.l2, "signals.l2"),
+            accumulator=accumulator,
+            confirm_series=sg.confirm_series,
+            detectors=detectors,
+            keep_mid_path=keep_mid_path,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"setting signals/analytics: {exc}", field="signals") from exc

@@ -25,7 +25,18 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("book",), ("book", "replay"), ("convert",), ("run",), ("instruments",), ("version",)],
+    [
+        (),
+        ("book",),
+        ("book", "replay"),
+        ("convert",),
+        ("run",),
+        ("instruments",),
+        ("version",),
+        ("analyze",),
+        ("signals",),
+        ("signals", "evaluate"),
+    ],
 )
 def test_every_command_has_help(args):
     proc = run_cli(*args, "--help")
@@ -90,3 +101,57 @@ def test_run_replays_the_default_recording_as_json():
     out = json.loads(run_cli("run", "--json").stdout)
     assert out["orders"] == 11_217
     assert out["best_ask"] == 4810.25
+
+
+def test_analyze_json_summarises_the_session_and_writes_files(tmp_path):
+    need(ES_MBO)
+    out = json.loads(
+        run_cli(
+            "analyze", str(ES_MBO), "--json", "--png", str(tmp_path / "png"),
+            "--csv", str(tmp_path / "csv"), "--parquet", str(tmp_path / "pq"),
+        ).stdout
+    )  # fmt: skip
+    assert (out["trades"], out["volume"], out["instrument"]) == (2_973, 9_892, "ESH4")
+    assert out["cumulative_delta"]["final"] == 796
+    assert out["profile"]["poc"] == 4810.0
+    assert out["signals"]["counts"]["iceberg"] == 99
+    for name in ("profile.png", "footprint.png"):
+        assert (tmp_path / "png" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    prof = pacsv.read_csv(tmp_path / "csv" / "profile.csv").to_pydict()
+    assert sum(prof["volume"]) == out["session"]["volume"]
+    fp = pq.read_table(tmp_path / "pq" / "footprint_0.parquet").to_pydict()
+    bars = pq.read_table(tmp_path / "pq" / "bars_0.parquet").to_pydict()
+    closed = sum(v for v in bars["volume"][:-1])  # the last row is the forming bar
+    assert sum(fp["bid_volume"]) + sum(fp["ask_volume"]) + sum(fp["other_volume"]) == closed
+    assert pacsv.read_csv(tmp_path / "csv" / "signals.csv").num_rows == out["signals"]["total"]
+
+
+def test_signals_evaluate_json_counts_every_detector():
+    need(ES_MBO)
+    out = json.loads(run_cli("signals", "evaluate", str(ES_MBO), "--json").stdout)
+    assert out["counts"]["iceberg"] == 99 and out["counts"]["sweep"] == 6
+    assert {r["horizon_s"] for r in out["rows"]} == {1, 5, 30, 60}
+    row = next(r for r in out["rows"] if r["detector"] == "iceberg" and r["horizon_s"] == 5)
+    assert row["n"] == row["hits"] + row["misses"] + row["ties"]
+
+
+def test_analyze_a_trades_only_file_and_a_bars_file():
+    from tests.conftest import CME_BARS, ESH1_DIR
+
+    trades = need(ESH1_DIR / "test_data.trades.dbn.zst")
+    out = json.loads(run_cli("analyze", str(trades), "--json").stdout)
+    assert out["kind"] == "trades" and out["trades"] > 0
+    assert out["volume"] == out["session"]["volume"] or out["session"]["volume"] <= out["volume"]
+    bars = json.loads(run_cli("analyze", str(need(CME_BARS)), "--json").stdout)
+    assert bars["kind"] == "bars" and bars["bars"] > 1000
+
+
+def test_a_bad_analytics_setting_names_the_key(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("analytics:\n  book:\n    imbalance:\n      levelz: 3\n")
+    proc = run_cli("--config", str(cfg), "analyze", str(ES_MBO), check=False)
+    assert proc.returncode == 2
+    assert "analytics.book.imbalance.levelz" in proc.stderr

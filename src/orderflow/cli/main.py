@@ -28,6 +28,10 @@ book_app = typer.Typer(
     help="Order books: replay a file and look at the book.", no_args_is_help=True
 )
 app.add_typer(book_app, name="book")
+signals_app = typer.Typer(
+    help="Signals: measure the detectors on recorded data.", no_args_is_help=True
+)
+app.add_typer(signals_app, name="signals")
 
 
 class State:
@@ -288,6 +292,210 @@ def run(
         _print_summary(summary)
         if summary["simulated"]:
             console.print("[bold yellow]SIMULATED data: not a real market[/]")
+
+
+def _run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path: bool) -> Any:
+    """Replay FILE through the whole pipeline (book, analytics, signals) with a progress bar."""
+    from orderflow.engine.runner import run_file
+    from orderflow.settings import pipeline_params
+
+    params = pipeline_params(settings(), keep_mid_path=keep_mid_path)
+    inst = _instrument(instrument)
+    if quiet:
+        with stage("pipeline"):
+            return run_file(file, params, inst)
+    with Progress(
+        TextColumn("[bold]analyze[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} events"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(file.name, total=1)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        with stage("pipeline"):
+            return run_file(file, params, inst, progress=progress)
+
+
+def _print_analysis(s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def num(x: Any) -> str:
+        if x is None:
+            return "-"
+        if isinstance(x, float):
+            return f"{x:,.4f}".rstrip("0").rstrip(".")
+        return f"{x:,}"
+
+    console.print(
+        f"[bold]{s['instrument']}[/] ({s['kind']}, {s['events']:,} events, "
+        f"{s['event_groups']:,} event groups) {s['first_ts_event']} to {s['last_ts_event']}"
+    )
+    console.print(
+        f"{s['trades']:,} trades, [bold]{s['volume']:,}[/] contracts "
+        f"(aggressor {s['aggressor']}); session from {s['session']['start']}: "
+        f"buy {s['session']['buy_volume']:,} / sell {s['session']['sell_volume']:,}"
+    )
+    v = s["vwap"]
+    if v["price"] is not None:
+        bands = ", ".join(f"{b['k']:g}sd {b['lower']:.2f}-{b['upper']:.2f}" for b in v["bands"])
+        console.print(f"VWAP [bold]{v['price']:.2f}[/] (sd {v['std']:.2f}; {bands})")
+    p = s["profile"]
+    if p is not None:
+        console.print(
+            f"profile POC [bold]{p['poc']:g}[/], value area {p['val']:g}-{p['vah']:g} "
+            f"({p['value_area_volume']:,} of {p['total']:,}, {p['value_area_share']:.0%}); "
+            f"HVN {p['hvn']}, LVN {p['lvn']}"
+        )
+    d = s["cumulative_delta"]
+    console.print(
+        f"cumulative delta [bold]{d['final']:+,}[/] (low {d['low']:+,}, high {d['high']:+,})"
+        + (f"; momentum {s['momentum']:+.3f}" if s["momentum"] is not None else "")
+    )
+    for b in s["bars"]:
+        last = b["last"]
+        tail = (
+            (
+                f", last {last['ts_open']} O {last['open']:g} H {last['high']:g} "
+                f"L {last['low']:g} C {last['close']:g} vol {last['volume']:,} "
+                f"delta {last['delta']:+,}"
+            )
+            if last
+            else ""
+        )
+        console.print(f"bars[{b['series']}] {b['bars']}: {b['closed']:,} closed{tail}")
+    if s["book"] is not None:
+        bk = s["book"]
+        console.print(
+            f"book now: spread {num(bk['spread'])}, mid {num(bk['mid'])}, microprice "
+            f"{num(bk['microprice'])}, imbalance {bk['imbalance']:+.3f}, OFI(window) "
+            f"{bk['ofi_window']:+,}, walls {len(bk['walls'])}"
+        )
+    for title, rows, cols in (
+        ("volume clusters", s["volume_clusters"], ("low", "high", "volume", "aggressor", "strength",
+                                                   "age_s")),
+        ("liquidity clusters", s["liquidity_clusters"], ("side", "low", "high", "size", "orders",
+                                                         "strength", "age_s")),
+    ):  # fmt: skip
+        if rows:
+            t = Table(title=title, header_style="bold")
+            for c in cols:
+                t.add_column(c, justify="right")
+            for r in rows:
+                t.add_row(*(num(r[c]) if not isinstance(r[c], str) else r[c] for c in cols))
+            console.print(t)
+    sg = s["signals"]
+    counts = ", ".join(f"{k} {v}" for k, v in sg["counts"].items()) or "none"
+    console.print(
+        f"signals: {sg['total']:,} ({counts}); accumulated {sg['accumulated']} "
+        f"({sg['accumulated_long']} long, {sg['accumulated_short']} short); filtered "
+        f"{sg['filtered']}"
+    )
+
+
+@app.command()
+def analyze(
+    file: Annotated[Path, typer.Argument(help="Any supported file: MBO, levels, trades, bars.")],
+    instrument: InstrumentOpt = None,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Write profile.png and footprint.png here.")
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write bars, footprint, profile, signals CSVs.")
+    ] = None,
+    parquet: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Session summary of FILE: volume, VWAP, profile (POC, value area), cumulative delta,
+    bars, top clusters, signal counts; optionally charts (PNG) and tables (CSV/Parquet)."""
+    from orderflow.engine.runner import BarsOnly, bars_summary, summarize
+
+    result, fmt = _run_pipeline(file, instrument, quiet=json, keep_mid_path=False)
+    if isinstance(result, BarsOnly):
+        summary = bars_summary(result)
+        summary.update({"file": str(file), "format": fmt})
+        if json:
+            print_json(summary)
+        else:
+            console.print(summary)
+        return
+    summary = {"file": str(file), "format": fmt, **summarize(result)}
+    written: list[str] = []
+    if png is not None or csv is not None or parquet is not None:
+        from orderflow.engine.export import draw_charts, write_tables
+
+        with stage("export"):
+            if png is not None:
+                written += [str(x) for x in draw_charts(result, png)]
+            if csv is not None:
+                written += [str(x) for x in write_tables(result, csv, "csv")]
+            if parquet is not None:
+                written += [str(x) for x in write_tables(result, parquet, "parquet")]
+    summary["written"] = written
+    if json:
+        print_json(summary)
+        return
+    _print_analysis(summary)
+    for w in written:
+        console.print(f"wrote {w}")
+
+
+@signals_app.command("evaluate")
+def signals_evaluate(
+    file: Annotated[Path, typer.Argument(help="Book data: DBN MBO or MBP-10, NT depth dump.")],
+    instrument: InstrumentOpt = None,
+    horizons: Annotated[
+        str | None, typer.Option("--horizons", help="Seconds, comma separated (1,5,30,60).")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Replay FILE through the pipeline and measure every detector: count, hit rate and mean
+    forward mid move in ticks at each horizon, with 95% confidence intervals."""
+    from orderflow.core.errors import RequestError
+    from orderflow.engine.runner import BarsOnly
+    from orderflow.signals.evaluate import DETECTORS, evaluate, format_table
+
+    hs = settings().signals.horizons_s
+    if horizons:
+        try:
+            hs = [float(h) for h in horizons.split(",")]
+        except ValueError as exc:
+            raise RequestError(f"--horizons: {horizons!r} is not a list of seconds",
+                               field="horizons") from exc  # fmt: skip
+    pipe, fmt = _run_pipeline(file, instrument, quiet=json, keep_mid_path=True)
+    if isinstance(pipe, BarsOnly) or pipe.book is None:
+        raise RequestError(
+            f"{file.name}: signal quality is measured against the book's mid; "
+            "this file has no book data",
+            field="file",
+        )
+    ts, mid = pipe.mid_path()
+    names = sorted(pipe.params.detectors or DETECTORS)
+    rows = evaluate(pipe.signals, ts, mid, hs, names)
+    out = {
+        "file": str(file),
+        "format": fmt,
+        "instrument": pipe.name,
+        "events": pipe.events,
+        "event_groups": pipe.groups,
+        "horizons_s": hs,
+        "counts": {n: pipe.signal_counts.get(n, 0) for n in names},
+        "rows": rows,
+    }
+    if json:
+        print_json(out)
+        return
+    console.print(
+        f"[bold]{pipe.name}[/]: {pipe.events:,} events, {pipe.groups:,} event groups, "
+        f"{len(pipe.signals):,} signals; forward mid moves in ticks, signed by direction"
+    )
+    console.print(format_table(rows), soft_wrap=True, highlight=False)
 
 
 def main() -> None:
