@@ -222,9 +222,11 @@ def build_params(cls: type[Any], data: dict[str, Any], where: str) -> Any:
         kwargs[key] = value
     try:
         return cls(**kwargs)
+    except ConfigError as exc:
+        if exc.message.startswith("setting "):
+            raise
+        raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
         raise ConfigError(f"setting {where}: {exc}", field=where) from exc
 
 

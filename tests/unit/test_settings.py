@@ -46,3 +46,62 @@ def test_unknown_key_and_unknown_instrument_are_config_errors(tmp_path):
     cfg.write_text("instrument: XX\n")
     with pytest.raises(ConfigError, match="instrument"):
         load_settings(cfg)
+
+
+def test_example_config_maps_onto_the_pipeline_defaults():
+    from orderflow.engine import PipelineParams
+    from orderflow.settings import pipeline_params
+
+    assert pipeline_params(load_settings(PROJECT_ROOT / "config.example.yaml")) == PipelineParams()
+
+
+def test_analytics_and_signal_settings_reach_the_parameter_classes(tmp_path, monkeypatch):
+    from orderflow.analytics.bars import BarKind, BarSpec
+    from orderflow.settings import pipeline_params
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "analytics:\n  bars: ['30s', '500t', '1000v', '8r']\n"
+        "  footprint: {imbalance_ratio: 3.0}\n"
+        "  book: {imbalance: {levels: 5, decay: 0.8}}\n"
+        "  vwap: {multipliers: [1, 2]}\n"
+        "signals:\n  detectors: [iceberg, sweep]\n  l3: {iceberg_min_refills: 4}\n"
+        "  accumulator: {sessions: [['09:30', '16:00']], weights: {iceberg: 2.0}}\n"
+        "  confirm_series: 0\n"
+    )
+    monkeypatch.setenv("ORDERFLOW_SIGNALS__L2", '{"sweep_min_levels": 5}')
+    p = pipeline_params(load_settings(cfg))
+    assert p.bars == (
+        BarSpec(BarKind.TIME, 30),
+        BarSpec(BarKind.TICK, 500),
+        BarSpec(BarKind.VOLUME, 1000),
+        BarSpec(BarKind.RANGE, 8),
+    )
+    assert p.footprint.imbalance_ratio == 3.0
+    assert (p.book.imbalance.levels, p.book.imbalance.decay) == (5, 0.8)
+    assert p.vwap.multipliers == (1, 2)
+    assert p.detectors == frozenset({"iceberg", "sweep"})
+    assert p.l3.iceberg_min_refills == 4 and p.l2.sweep_min_levels == 5
+    assert p.accumulator.sessions == (("09:30", "16:00"),)
+    assert p.accumulator.weights == {"iceberg": 2.0}
+    assert p.confirm_series == 0
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("analytics:\n  bars: ['7x']\n", "analytics.bars"),
+        ("analytics:\n  book: {walls: {multiple: -1}}\n", "analytics.book.walls"),
+        ("analytics:\n  profile: {value_areas: 0.5}\n", "analytics.profile.value_areas"),
+        ("signals:\n  detectors: [nonsense]\n", "signals.detectors"),
+        ("signals:\n  l2: {sweep_min_levelz: 1}\n", "signals.l2.sweep_min_levelz"),
+    ],
+)
+def test_bad_analytics_settings_name_the_key(tmp_path, yaml_text, key):
+    from orderflow.settings import pipeline_params
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        pipeline_params(load_settings(cfg))
+    assert key in str(info.value)
