@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 BOOK_KINDS = ("mbo", "levels", "nt_depth")
 _LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+L3_DETECTORS = frozenset({"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"})
+L2_DETECTORS = frozenset({"absorption", "sweep", "exhaustion", "iceberg_l2"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,13 @@ class Pipeline:
         self.profiles = SessionProfiles(instrument, p.profile, reset=p.vwap.reset)
         self.volume_clusters = VolumeClusterTracker(p.clusters, instrument, reset=p.vwap.reset)
         self.liquidity_clusters = LiquidityClusterTracker(p.clusters)
-        self.l3 = L3Detector(self.name, p.l3) if kind == "mbo" else None
-        self.l2 = L2Detector(self.name, p.l2)
+        wanted = p.detectors
+        self.l3 = (
+            L3Detector(self.name, p.l3)
+            if kind == "mbo" and (wanted is None or wanted & L3_DETECTORS)
+            else None
+        )
+        self.l2 = L2Detector(self.name, p.l2) if wanted is None or wanted & L2_DETECTORS else None
         confirm = self._confirm_direction if p.confirm_series is not None else None
         self.accumulator = Accumulator(p.accumulator, confirm=confirm)
         self._pending: np.ndarray | None = None
@@ -299,6 +306,10 @@ class Pipeline:
                     )
                 )
                 start = end
+        if self.l2 is None:
+            out = [s for s in out if self._wanted(s.detector)]
+            out.sort(key=lambda s: s.ts_event)
+            return out
         tp, tz, td = (trades[k].tolist() for k in ("price", "size", "side"))
         cuts = off.tolist()
         ts = depth.ts_event.tolist()
