@@ -22,12 +22,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_books
+import bench_pipeline
 import harness
 import streams as streams_mod
 
 #: Suites in run order. A suite module offers ``SUITE``, ``tasks(streams, seconds)`` returning
 #: ``(tasks, skipped)``, and optionally ``derived_notes(results)`` and ``summary(results)``.
-SUITES = [bench_books]
+SUITES = [bench_books, bench_pipeline]
 
 
 def _versions() -> dict[str, str]:
