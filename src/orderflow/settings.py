@@ -12,7 +12,7 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -66,6 +66,11 @@ class AnalyticsSettings(BaseModel):
         ["1m", "5m"],
         description="bar series, index = BarsInProgress: 60s/1m time, 500t tick, 1000v volume, "
         "8r range",
+    )
+    aggressor: Literal["auto", "bidask", "tick"] = Field(
+        "auto",
+        description="prints without a recorded aggressor: bid/ask rule with quotes (auto), "
+        "or force bidask / tick",
     )
     bar: dict[str, Any] = Field({}, description="BarParams: atr_period")
     footprint: dict[str, Any] = Field(

@@ -112,3 +112,27 @@ def test_multi_timeframe_series_agree(es):
             assert m[key].sum() == bar[key], key
         assert m["ts_close"][-1] == bar["ts_close"]
         assert (m["vwap"] * m["volume"]).sum() / m["volume"].sum() == pytest.approx(bar["vwap"])
+
+
+def test_aggressor_rules_against_the_exchange_aggressor():
+    """The bid/ask rule, fed the L3 book's best bid and ask before each print's event group,
+    agrees with CME's recorded aggressor on every print that has one; the tick rule on 2,222
+    of 2,972 (74.8%; 7,976 of 9,848 contracts). Measured here on ESH4."""
+    from orderflow.analytics.trades import classify_bidask, classify_tick_rule
+    from orderflow.book.l3 import OrderBook
+    from orderflow.model.enums import Action
+
+    mbo, inst = read_mbo(need(ES_MBO))
+    depth = OrderBook(inst).apply_mbo(mbo, record_depth=1).depth
+    trades = trades_from_mbo(mbo)
+    before = np.searchsorted(depth.index, np.flatnonzero(mbo["action"] == Action.TRADE)) - 1
+    ok = before >= 0
+    bid = np.where(ok, depth.bid_price[np.maximum(before, 0), 0], -1)
+    ask = np.where(ok, depth.ask_price[np.maximum(before, 0), 0], -1)
+    known = trades["side"] != Side.NONE
+    recorded = trades["side"][known]
+    by_quotes = classify_bidask(trades["price"], bid, ask)[known]
+    by_ticks = classify_tick_rule(trades["price"])[known]
+    assert (int(known.sum()), int((by_quotes == recorded).sum())) == (2_972, 2_972)
+    assert int((by_ticks == recorded).sum()) == 2_222
+    assert int(trades["size"][known][by_ticks == recorded].sum()) == 7_976

@@ -155,3 +155,42 @@ def test_a_bad_analytics_setting_names_the_key(tmp_path):
     proc = run_cli("--config", str(cfg), "analyze", str(ES_MBO), check=False)
     assert proc.returncode == 2
     assert "analytics.book.imbalance.levelz" in proc.stderr
+
+
+def _tick_replay_from_esh4(path: Path) -> None:
+    """ESH4's prints as a NinjaTrader Tick Replay export (no aggressor in the format), each with
+    the L3 book's best bid/ask before its event group, written to a temporary file."""
+    import numpy as np
+
+    from orderflow.analytics.trades import trades_from_mbo
+    from orderflow.book.l3 import OrderBook
+    from orderflow.io.dbn import read_mbo
+    from orderflow.io.ninjatrader import write_tick_replay
+    from orderflow.model.dtypes import QUOTE_DTYPE
+    from orderflow.model.enums import Action
+
+    mbo, inst = read_mbo(need(ES_MBO))
+    depth = OrderBook(inst).apply_mbo(mbo, record_depth=1).depth
+    trades = trades_from_mbo(mbo)
+    k = np.searchsorted(depth.index, np.flatnonzero(mbo["action"] == Action.TRADE)) - 1
+    keep = k >= 0
+    quotes = np.zeros(int(keep.sum()), dtype=QUOTE_DTYPE)
+    quotes["ts_event"] = trades["ts_event"][keep]
+    quotes["bid_price"] = depth.bid_price[k[keep], 0]
+    quotes["ask_price"] = depth.ask_price[k[keep], 0]
+    write_tick_replay(path, trades[keep], quotes, inst)
+
+
+def test_analyze_ninjatrader_tick_replay_classifies_by_the_bid_ask_rule(tmp_path):
+    path = tmp_path / "ES 03-24.Last.txt"
+    _tick_replay_from_esh4(path)
+    out = json.loads(run_cli("analyze", str(path), "--json").stdout)
+    assert out["aggressor"] == "bid/ask rule"
+    assert (out["trades"], out["volume"]) == (2_973, 9_892)
+    # the rule gives every print CME's own aggressor but the 44-lot opening print (no side):
+    # delta 796 recorded; the opening print is within the quotes, keeping the previous side
+    assert abs(out["cumulative_delta"]["final"] - 796) <= 44
+    cfg = tmp_path / "tick.yaml"
+    cfg.write_text("analytics:\n  aggressor: tick\n")
+    ticks = json.loads(run_cli("--config", str(cfg), "analyze", str(path), "--json").stdout)
+    assert ticks["aggressor"] == "tick rule" and ticks["volume"] == 9_892

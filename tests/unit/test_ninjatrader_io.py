@@ -11,6 +11,7 @@ import pytest
 
 from orderflow.core.errors import DecodeError, OffTickError
 from orderflow.io.ninjatrader import (
+    infer_aggressor_side,
     read_bars,
     read_depth_dump,
     read_tick_replay,
@@ -207,8 +208,13 @@ def test_tick_replay_round_trip_and_aggressor():
     buf = io.StringIO()
     write_tick_replay(buf, trades, quotes, ES)
     back = read_tick_replay(buf.getvalue().encode(), ES)
+    assert (back.trades["side"] == Side.NONE).all()  # the format carries no aggressor
+    back.trades["side"] = trades["side"]
     assert np.array_equal(back.trades, trades)
     assert np.array_equal(back.quotes, quotes)
+    # bid/ask rule: at the ask a buyer, at the bid a seller, in between the previous side
+    sides = infer_aggressor_side(back.trades["price"], quotes["bid_price"], quotes["ask_price"])
+    assert sides.tolist() == [Side.BID, Side.ASK, Side.ASK]
 
 
 def test_minute_bars_are_end_stamped_in_files_and_open_stamped_in_arrays(tmp_path):

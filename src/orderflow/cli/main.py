@@ -301,9 +301,10 @@ def _run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path
 
     params = pipeline_params(settings(), keep_mid_path=keep_mid_path)
     inst = _instrument(instrument)
+    rule = settings().analytics.aggressor
     if quiet:
         with stage("pipeline"):
-            return run_file(file, params, inst)
+            return run_file(file, params, inst, aggressor=rule)
     with Progress(
         TextColumn("[bold]analyze[/] {task.description}"),
         BarColumn(),
@@ -318,7 +319,7 @@ def _run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path
             bar.update(task, completed=done, total=total)
 
         with stage("pipeline"):
-            return run_file(file, params, inst, progress=progress)
+            return run_file(file, params, inst, progress=progress, aggressor=rule)
 
 
 def _print_analysis(s: dict[str, Any]) -> None:
@@ -388,6 +389,13 @@ def _print_analysis(s: dict[str, Any]) -> None:
             for r in rows:
                 t.add_row(*(num(r[c]) if not isinstance(r[c], str) else r[c] for c in cols))
             console.print(t)
+    if s["orders"] is not None:
+        ctr = s["orders"]["cancel_to_trade"]
+        life = s["orders"]["lifetimes"]
+        console.print(
+            f"orders: cancel-to-trade bid {num(ctr['bid'])}, ask {num(ctr['ask'])} (last "
+            f"window); lifetimes cancelled {life['cancelled']}, filled {life['filled']}"
+        )
     sg = s["signals"]
     counts = ", ".join(f"{k} {v}" for k, v in sg["counts"].items()) or "none"
     console.print(

@@ -60,11 +60,19 @@ def _stream_trades(stream: Any) -> np.ndarray | None:
     return out
 
 
-def classify_if_needed(trades: np.ndarray, quotes: np.ndarray | None) -> tuple[np.ndarray, str]:
-    """Prints whose aggressor is unknown get one: bid/ask rule with quotes, else tick rule."""
+def classify_if_needed(
+    trades: np.ndarray, quotes: np.ndarray | None, rule: str = "auto"
+) -> tuple[np.ndarray, str]:
+    """Prints whose aggressor is unknown get one: ``auto`` uses the bid/ask rule when quotes
+    came with them, else the tick rule; ``bidask`` / ``tick`` force a rule (``bidask`` needs
+    quotes). Prints that carry the exchange's aggressor keep it."""
+    if rule not in ("auto", "bidask", "tick"):
+        raise ValueError(f"aggressor rule must be auto, bidask or tick, not {rule!r}")
     if len(trades) == 0 or np.any(trades["side"] != Side.NONE):
         return trades, "recorded"
-    if quotes is not None and len(quotes):
+    if rule == "bidask" and (quotes is None or len(quotes) == 0):
+        raise DecodeError("the bid/ask rule needs quotes and this file has none", field="aggressor")
+    if rule != "tick" and quotes is not None and len(quotes):
         i = np.searchsorted(quotes["ts_event"], trades["ts_event"], side="right") - 1
         ok = i >= 0
         bid = np.where(ok, quotes["bid_price"][np.maximum(i, 0)], NO_PRICE)
@@ -111,8 +119,11 @@ def run_file(
     params: PipelineParams | None = None,
     instrument: Instrument | None = None,
     progress: ProgressFn | None = None,
+    aggressor: str = "auto",
 ) -> tuple[Pipeline | BarsOnly, str]:
-    """Load ``path`` and run it; returns the pipeline (or the bars) and the file's format."""
+    """Load ``path`` and run it; returns the pipeline (or the bars) and the file's format.
+    ``aggressor``: how prints without a recorded aggressor are classified (see
+    :func:`classify_if_needed`)."""
     from orderflow.io.formats import load_stream
 
     stream = load_stream(Path(path), instrument=instrument)
@@ -120,7 +131,7 @@ def run_file(
     if kind == "bars":
         return _load_bars(stream), stream.source_format
     if kind == "trades":
-        trades, rule = classify_if_needed(stream.array, stream.extra.get("quotes"))
+        trades, rule = classify_if_needed(stream.array, stream.extra.get("quotes"), aggressor)
         pipe = run_stream("trades", trades, stream.instrument, params, progress=progress)
         pipe.aggressor_rule = rule
         return pipe, stream.source_format
@@ -286,6 +297,7 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
             }
             for c in liq_cl
         ],
+        "orders": _order_stats(pipe),
         "signals": {
             "counts": dict(sorted(pipe.signal_counts.items())),
             "total": len(pipe.signals),
@@ -294,6 +306,18 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
             "accumulated_short": sum(a.direction < 0 for a in pipe.accumulated),
             "filtered": dict(pipe.accumulator.rejected),
         },
+    }
+
+
+def _order_stats(pipe: Pipeline) -> dict[str, Any] | None:
+    """With order ids (L3): cancel-to-trade ratio per side over the detector's window, and
+    order lifetimes (birth to full cancel or full fill)."""
+    det = pipe.l3
+    if det is None:
+        return None
+    return {
+        "cancel_to_trade": {"bid": det.cancel_to_trade(0), "ask": det.cancel_to_trade(1)},
+        "lifetimes": det.lifetime_histogram(),
     }
 
 

@@ -557,11 +557,12 @@ def _carry(mask: np.ndarray, price: np.ndarray, size: np.ndarray) -> tuple[np.nd
 
 
 def infer_aggressor_side(price: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
-    """Aggressor from the quote in force: at/above the ask BID (buyer), at/below the bid ASK."""
-    side = np.full(len(price), Side.NONE, dtype=np.int8)
-    side[(ask != NO_PRICE) & (price >= ask)] = Side.BID
-    side[(bid != NO_PRICE) & (price <= bid) & (side == Side.NONE)] = Side.ASK
-    return side
+    """Aggressor by the bid/ask rule (:func:`orderflow.analytics.trades.classify_bidask`): at or
+    above the ask BID (a buyer), at or below the bid ASK, in between the previous print's side
+    (NONE until one is known)."""
+    from orderflow.analytics.trades import classify_bidask
+
+    return classify_bidask(price, bid, ask)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,7 +596,8 @@ def read_ticks(source: Source, instrument: Instrument, tz: str = "UTC") -> np.nd
 
 
 def read_tick_replay(source: Source, instrument: Instrument, tz: str = "UTC") -> TickReplay:
-    """A Tick Replay export (``time;last;bid;ask;volume``)."""
+    """A Tick Replay export (``time;last;bid;ask;volume``): prints with side NONE (the format
+    has none) and the inside quote of each; :func:`infer_aggressor_side` classifies them."""
     lines = _lines(source, 5)
     rows = np.arange(len(lines.line_no))
     lines.require_fields(rows, 5, "a tick replay line")
@@ -608,7 +610,7 @@ def read_tick_replay(source: Source, instrument: Instrument, tz: str = "UTC") ->
     trades["sequence"] = rows + 1
     trades["price"] = last
     trades["size"] = lines.ints(rows, 4, "volume")
-    trades["side"] = infer_aggressor_side(last, bid, ask)
+    trades["side"] = Side.NONE  # the export has no aggressor: analytics classify (bid/ask rule)
     quotes = np.zeros(len(rows), dtype=QUOTE_DTYPE)
     quotes["ts_event"] = quotes["ts_recv"] = ts
     quotes["sequence"] = rows + 1
