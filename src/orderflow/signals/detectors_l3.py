@@ -29,36 +29,123 @@ Rules (parameters in :class:`L3Params`):
   Direction: against its side. Score ``(1 - lifetime / max_lifetime) * min(1, size / (2 *
   min_size))``. Evidence includes the side's cancel-to-trade ratio over ``ctr_window_ns``.
 
-Orders from a snapshot have no known birth time: they never count as quick pulls. Complexity:
-O(1) expected per record, O(orders at the level) for a large-lot share (the level size is kept).
+Orders from a snapshot have no known birth time: they never count as quick pulls.
+
+The work is done by numba kernels (:mod:`._l3_detect_kernels`) on state held in one int64
+buffer: hash tables keyed by order id (per-order records, fills of the current group), by
+(side, price) (level size and orders, iceberg chain, last full fill) and by (chain, order id),
+and rings for the cancel-to-trade window. :meth:`L3Detector.on_group` runs the kernel over one
+group, :func:`detect_l3` over all of them in one call; the kernel writes fired signals as rows
+that are dressed as :class:`~orderflow.signals.model.Signal` with their evidence here. Parts that
+fill up are grown and the kernel resumes where it stopped, so there is no size limit.
+Complexity: O(1) expected per record; O(orders at the level) when a large lot fires (is it the
+largest there?) and for :meth:`L3Detector.largest_order`.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from orderflow.book.l3 import OrderBook
-from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
+from orderflow.signals import _l3_detect_kernels as K
 from orderflow.signals.model import Signal, clip01, side_direction
 
 __all__ = ["L3Detector", "L3Params", "detect_l3", "event_groups"]
 
-_ADD, _CANCEL, _MODIFY, _CLEAR, _FILL = (
-    int(Action.ADD),
-    int(Action.CANCEL),
-    int(Action.MODIFY),
-    int(Action.CLEAR),
-    int(Action.FILL),
-)
 _LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
-_LIFETIME_EDGES_NS = (1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000)
-_MAX_LISTED = 20  # evidence lists are capped so a long chain stays readable
+_LIFETIME_LABELS = ("<=1ms", "<=10ms", "<=100ms", "<=1s", "<=10s", ">10s")
+_U64 = 1 << 64
+# the fields the detectors read, at the positions the reference read them from a record tuple
+_FIELDS = ("ts_event", "order_id", "price", "size", "action", "side", "flags")
+
+#: first sizes of the state parts (each doubles when full): orders, levels, chain members,
+#: pending fills of a group, entries per cancel/trade window ring, signal rows
+_CAPACITY = {"orders": 1 << 12, "levels": 1 << 9, "members": 1 << 9, "pending": 1 << 8}
+_CAPACITY |= {"ring": 1 << 11, "out": 1 << 6}
+#: a batch sizes the order and level parts from its ADD count up front (growing a full buffer
+#: costs a copy of it); at most this many orders, and one level per ``_ADDS_PER_LEVEL`` adds
+_RESERVE_ORDERS = 1 << 16
+_ADDS_PER_LEVEL = 16
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 1).bit_length()
+
+
+def _new_state(
+    ocap: int, lcap: int, mcap: int, pcap: int, rcap: int, old: np.ndarray | None = None
+) -> np.ndarray:
+    """A zeroed buffer with the given capacities (powers of two) and its layout header; with
+    ``old``, that state moved into it. O(size)."""
+    off = K.META
+    layout = [0] * K.LAYOUT_END
+    layout[K.H_OOFF], layout[K.H_OCAP] = off, ocap
+    off += ocap * K.OCOLS
+    layout[K.H_OHOFF], layout[K.H_OHCAP] = off, 2 * ocap
+    layout[K.H_OHSHIFT] = 64 - (2 * ocap).bit_length() + 1
+    off += 4 * ocap
+    layout[K.H_LOFF], layout[K.H_LCAP] = off, lcap
+    off += lcap * K.LCOLS
+    layout[K.H_LHOFF], layout[K.H_LHCAP] = off, 2 * lcap
+    layout[K.H_LHSHIFT] = 64 - (2 * lcap).bit_length() + 1
+    off += 2 * lcap
+    layout[K.H_MOFF], layout[K.H_MCAP] = off, mcap
+    layout[K.H_MSHIFT] = 64 - mcap.bit_length() + 1
+    off += 3 * mcap
+    layout[K.H_POFF], layout[K.H_PCAP] = off, pcap
+    layout[K.H_PSHIFT] = 64 - pcap.bit_length() + 1
+    off += 3 * pcap
+    layout[K.H_TOFF] = off
+    off += pcap // 2
+    layout[K.H_ROFF], layout[K.H_RCAP] = off, rcap
+    off += 8 * rcap
+    st = np.zeros(off, dtype=np.int64)
+    st[: K.LAYOUT_END] = layout
+    if old is not None:
+        K.k_migrate(old, st)
+        return st
+    st[K.H_FREE] = -1
+    st[K.H_POS_G] = -1
+    st[K.H_UID] = 1
+    st[K.H_BEST : K.H_BEST + 2] = NO_PRICE
+    return st
+
+
+def _set_params(st: np.ndarray, p: L3Params) -> None:
+    st[K.P_MIN_REFILLS] = int(p.iceberg_min_refills)
+    st[K.P_REFILL_WINDOW] = int(p.iceberg_refill_window_ns)
+    st[K.P_SAME_SIZE] = int(bool(p.iceberg_new_id_same_size))
+    st[K.P_CHAIN_GAP] = int(p.iceberg_chain_gap_ns)
+    st[K.P_LARGE_MIN] = int(p.large_lot_min_size)
+    st[K.P_NEAR] = int(p.near_ticks)
+    st[K.P_SPOOF_MIN] = int(p.spoof_min_size)
+    st[K.P_SPOOF_LIFE] = int(p.spoof_max_lifetime_ns)
+    st[K.P_CTR_WINDOW] = int(p.ctr_window_ns)
+
+
+def _u64(bits: int) -> int:
+    """An order id from the int64 bits the kernels keep."""
+    return bits + _U64 if bits < 0 else bits
+
+
+def _mbo(records: np.ndarray | list[tuple[Any, ...]]) -> np.ndarray:
+    """The records as a C-contiguous MBO_DTYPE array, as the kernel takes them (the same array
+    when it already is one)."""
+    if isinstance(records, np.ndarray) and records.dtype == MBO_DTYPE:
+        return records if records.flags.c_contiguous else np.ascontiguousarray(records)
+    rows = records.tolist() if isinstance(records, np.ndarray) else list(records)
+    out = np.zeros(len(rows), dtype=MBO_DTYPE)
+    if rows:
+        cols = list(zip(*((r[0], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows), strict=True))
+        for name, col in zip(_FIELDS, cols, strict=True):
+            out[name] = np.array(col, dtype=MBO_DTYPE[name])
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,82 +176,50 @@ class L3Params:
     ctr_window_ns: int = 60_000_000_000
 
 
-class _Order:
-    __slots__ = ("filled", "large", "price", "shown", "side", "size", "ts_add")
-
-    def __init__(self, side: int, price: int, size: int, ts_add: int) -> None:
-        self.side = side
-        self.price = price
-        self.size = size  # shown size now
-        self.shown = size  # shown size of the current tranche (for iceberg evidence)
-        self.ts_add = ts_add  # -1: unknown (snapshot)
-        self.filled = 0
-        self.large = False
-
-
-class _Chain:
-    __slots__ = (
-        "executed",
-        "first_ts",
-        "ids",
-        "last_ts",
-        "order_ids",
-        "refills",
-        "same_id",
-        "shown",
-    )
-
-    def __init__(self, ts: int) -> None:
-        self.refills = 0
-        self.executed = 0
-        self.shown: list[int] = []
-        self.order_ids: list[int] = []
-        self.ids: set[int] = set()
-        self.first_ts = ts
-        self.last_ts = ts
-        self.same_id = True
-
-
 class L3Detector:
-    """Iceberg, large-lot and spoof-pull detection on an MBO stream, one event group at a time."""
+    """Iceberg, large-lot and spoof-pull detection on an MBO stream, one event group at a time
+    (or a whole array through :func:`detect_l3`; both run the same kernel on the same state)."""
 
     def __init__(self, instrument: str, params: L3Params | None = None) -> None:
         self.instrument = instrument
         self.params = params or L3Params()
-        self._orders: dict[int, _Order] = {}
-        self._level_size: dict[tuple[int, int], int] = {}
-        self._level_ids: dict[tuple[int, int], set[int]] = {}
-        self._chains: dict[tuple[int, int], _Chain] = {}
-        self._full_fill: dict[tuple[int, int], tuple[int, int, int, int]] = {}  # ts shown id filled
-        self._pending: dict[int, int] = {}  # fill size not yet taken off the order (this group)
-        self._cancels: tuple[deque[tuple[int, int]], deque[tuple[int, int]]] = (deque(), deque())
-        self._trades: tuple[deque[tuple[int, int]], deque[tuple[int, int]]] = (deque(), deque())
-        self._ctr_sums = [[0, 0], [0, 0]]  # per side: cancelled, traded (inside the window)
-        self._lifetimes = {"cancelled": [0] * 6, "filled": [0] * 6}
-        self._best: tuple[int | None, int | None] = (None, None)
-        self._out: list[Signal] = []
+        c = _CAPACITY
+        self._st = _new_state(c["orders"], c["levels"], c["members"], c["pending"], c["ring"])
+        _set_params(self._st, self.params)
+        self._share = float(self.params.large_lot_min_share)
+        self._out = np.zeros((c["out"], K.OUTCOLS), dtype=np.int64)
+        # the one-group arguments of the live path, reused call after call
+        self._end1 = np.zeros(1, dtype=np.int64)
+        self._bid1 = np.full(1, NO_PRICE, dtype=np.int64)
+        self._ask1 = np.full(1, NO_PRICE, dtype=np.int64)
+        self._res = np.zeros(2, dtype=np.int64)
 
     # ---- public reads --------------------------------------------------------------------
     def largest_order(self, side: int, price: int) -> tuple[int, int] | None:
         """(order id, size) of the single largest order resting at the level, or None.
-        O(orders at the level); ties go to the order ahead in arrival (lower id seen first)."""
-        ids = self._level_ids.get((int(side), int(price)))
-        if not ids:
+        O(orders at the level); ties go to the order born first, then to the lower id."""
+        if not K.k_largest(self._st, int(side), int(price), self._res):
             return None
-        best = max(ids, key=lambda i: (self._orders[i].size, -self._orders[i].ts_add))
-        return best, self._orders[best].size
+        return _u64(int(self._res[0])), int(self._res[1])
 
     def cancel_to_trade(self, side: int) -> float | None:
         """Cancelled / traded size on ``side`` over the last ``ctr_window_ns`` of event time
         (None while nothing traded)."""
-        cancelled, traded = self._ctr_sums[int(side)]
+        cancelled, traded = self._ctr(int(side))
         return None if traded == 0 else cancelled / traded
 
     def lifetime_histogram(self) -> dict[str, Any]:
         """Counts of order lifetimes (birth to full cancel / full fill) in buckets
         <=1 ms, <=10 ms, <=100 ms, <=1 s, <=10 s, >10 s; snapshot orders are not counted."""
-        edges = ["<=1ms", "<=10ms", "<=100ms", "<=1s", "<=10s", ">10s"]
-        return {k: dict(zip(edges, v, strict=True)) for k, v in self._lifetimes.items()}
+        life = self._st[K.H_LIFE : K.H_LIFE + 12].tolist()
+        return {
+            k: dict(zip(_LIFETIME_LABELS, life[6 * i : 6 * i + 6], strict=True))
+            for i, k in enumerate(("cancelled", "filled"))
+        }
+
+    def _ctr(self, side: int) -> tuple[int, int]:
+        i = K.H_SUMS + 2 * side
+        return int(self._st[i]), int(self._st[i + 1])
 
     # ---- feeding -------------------------------------------------------------------------
     def on_group(
@@ -175,347 +230,185 @@ class L3Detector:
     ) -> list[Signal]:
         """Feed one event group (MBO records up to and including the LAST one) with the best
         bid and ask before it; return the signals it caused."""
-        self._best = (best_bid, best_ask)
-        self._out = []
-        rows = records.tolist() if isinstance(records, np.ndarray) else records
-        for r in rows:
-            self._record(r[0], r[3], r[4], r[5], r[6], r[7], r[8])
-        self._pending.clear()
-        return self._out
+        rec = _mbo(records)
+        self._end1[0] = len(rec)
+        self._bid1[0] = NO_PRICE if best_bid is None else best_bid
+        self._ask1[0] = NO_PRICE if best_ask is None else best_ask
+        return self._run(rec, self._end1, self._bid1, self._ask1)
 
-    def _record(
-        self, ts: int, oid: int, price: int, size: int, action: int, side: int, flags: int
-    ) -> None:
-        if action == _ADD:
-            self._add(ts, oid, side, price, size, flags)
-        elif action == _FILL:
-            self._fill(ts, oid, size, side)
-        elif action == _CANCEL:
-            self._cancel(ts, oid, size)
-        elif action == _MODIFY:
-            self._modify(ts, oid, price, size)
-        elif action == _CLEAR:
-            self._orders.clear()
-            self._level_size.clear()
-            self._level_ids.clear()
-            self._chains.clear()
-            self._full_fill.clear()
-        if flags & _LAST:
-            self._pending.clear()
+    def on_groups(
+        self, records: np.ndarray, ends: np.ndarray, best_bid: np.ndarray, best_ask: np.ndarray
+    ) -> list[Signal]:
+        """Feed many event groups in one kernel call, continuing this detector's state: group
+        ``g`` is ``records[ends[g-1]:ends[g]]`` (ends exclusive, the last one ``len(records)``),
+        with the best bid and ask before it (NO_PRICE: unknown). The same signals as
+        :meth:`on_group` group by group."""
+        ends = np.ascontiguousarray(ends, dtype=np.int64)
+        bid = np.ascontiguousarray(best_bid, dtype=np.int64)
+        ask = np.ascontiguousarray(best_ask, dtype=np.int64)
+        if len(bid) < len(ends) or len(ask) < len(ends):
+            raise ValueError(f"best prices for {min(len(bid), len(ask))} of {len(ends)} groups")
+        return self._run(_mbo(records), ends, bid, ask)
 
-    # ---- book keeping --------------------------------------------------------------------
-    def _join(self, o: _Order, oid: int) -> None:
-        key = (o.side, o.price)
-        self._level_size[key] = self._level_size.get(key, 0) + o.size
-        self._level_ids.setdefault(key, set()).add(oid)
+    def _reserve(self, orders: int, levels: int) -> None:
+        """Make room for ``orders`` resting orders and ``levels`` levels at once."""
+        st = self._st
+        caps = [int(st[i]) for i in (K.H_OCAP, K.H_LCAP, K.H_MCAP, K.H_PCAP, K.H_RCAP)]
+        if orders > caps[0] or levels > caps[1]:
+            caps[0], caps[1] = max(caps[0], _pow2(orders)), max(caps[1], _pow2(levels))
+            self._st = _new_state(*caps, old=st)
 
-    def _leave(self, o: _Order, oid: int) -> None:
-        key = (o.side, o.price)
-        left = self._level_size.get(key, 0) - o.size
-        ids = self._level_ids.get(key)
-        if ids is not None:
-            ids.discard(oid)
-        if left <= 0 or not ids:
-            self._level_size.pop(key, None)
-            self._level_ids.pop(key, None)
+    def _run(
+        self, rec: np.ndarray, ends: np.ndarray, bid: np.ndarray, ask: np.ndarray
+    ) -> list[Signal]:
+        """Run the kernel over the groups ``ends`` of ``rec``, growing state as it asks."""
+        st = self._st
+        try:
+            while rc := K.k_run(st, rec, ends, bid, ask, self._out, self._share):
+                st = self._grow(rc)
+        except BaseException:
+            self._st[K.H_POS_G] = -1  # the next call starts afresh, it does not resume this one
+            raise
+        n = st[K.H_NOUT]
+        return self._signals(int(n)) if n else []
+
+    def _grow(self, rc: int) -> np.ndarray:
+        st = self._st
+        if rc == K.NEED_OUT:
+            out = np.zeros((2 * len(self._out), K.OUTCOLS), dtype=np.int64)
+            out[: len(self._out)] = self._out
+            self._out = out
+            return st
+        caps = [int(st[i]) for i in (K.H_OCAP, K.H_LCAP, K.H_MCAP, K.H_PCAP, K.H_RCAP)]
+        if rc == K.NEED_MEMBERS:  # keep the members of live chains only, with room to spare
+            caps[2] = max(caps[2], _pow2(4 * (int(K.k_live_members(st)) + 2)))
         else:
-            self._level_size[key] = left
+            part = {K.NEED_ORDERS: 0, K.NEED_LEVELS: 1, K.NEED_PENDING: 3, K.NEED_RING: 4}[rc]
+            caps[part] *= 2
+        self._st = _new_state(*caps, old=st)
+        return self._st
 
-    def _distance(self, side: int, price: int) -> int | None:
-        """Ticks behind the touch of ``side`` (negative: better than the touch), or None."""
-        best = self._best[side]
-        if best is None or best == NO_PRICE:
-            return None
-        return best - price if side == 0 else price - best
-
-    def _near(self, side: int, price: int) -> int | None:
-        d = self._distance(side, price)
-        return d if d is not None and d <= self.params.near_ticks else None
-
-    def _window(self, side: int, ts: int) -> None:
-        horizon = ts - self.params.ctr_window_ns
-        sums = self._ctr_sums[side]
-        for k, q in enumerate((self._cancels[side], self._trades[side])):
-            while q and q[0][0] < horizon:
-                sums[k] -= q.popleft()[1]
-
-    def _note_lifetime(self, kind: str, o: _Order, ts: int) -> int:
-        if o.ts_add < 0:
-            return -1
-        life = ts - o.ts_add
-        bucket = sum(life > e for e in _LIFETIME_EDGES_NS)
-        self._lifetimes[kind][bucket] += 1
-        return life
-
-    # ---- actions -------------------------------------------------------------------------
-    def _add(self, ts: int, oid: int, side: int, price: int, size: int, flags: int) -> None:
-        if side not in (0, 1) or size <= 0:
-            return
-        snap = bool(flags & _SNAPSHOT)
-        old = self._orders.pop(oid, None)
-        if old is not None:
-            self._leave(old, oid)
-        o = _Order(side, price, size, -1 if snap else ts)
-        self._orders[oid] = o
-        self._join(o, oid)
-        if snap:
-            return
-        ff = self._full_fill.get((side, price))
-        if (
-            ff is not None
-            and ts - ff[0] <= self.params.iceberg_refill_window_ns
-            and (size == ff[1] or not self.params.iceberg_new_id_same_size)
-        ):
-            del self._full_fill[(side, price)]
-            self._refill(ts, side, price, size, oid, same_id=ff[2] == oid, prev=ff)
-        self._check_large(ts, oid, o)
-
-    def _fill(self, ts: int, oid: int, size: int, side: int) -> None:
-        o = self._orders.get(oid)
-        if size <= 0:
-            return
-        if o is None:  # an order we never saw: its fill still counts as traded on its side
-            if side in (0, 1):
-                self._window(side, ts)
-                self._trades[side].append((ts, size))
-                self._ctr_sums[side][1] += size
-            return
-        o.filled += size
-        self._pending[oid] = self._pending.get(oid, 0) + size
-        key = (o.side, o.price)
-        chain = self._chains.get(key)
-        if chain is not None and oid in chain.ids:
-            chain.executed += size
-        self._window(o.side, ts)
-        self._trades[o.side].append((ts, size))
-        self._ctr_sums[o.side][1] += size
-
-    def _cancel(self, ts: int, oid: int, size: int) -> None:
-        o = self._orders.get(oid)
-        if o is None:
-            return
-        take = min(size, o.size) if size > 0 else o.size
-        pending = self._pending.get(oid, 0)
-        by_fill = min(take, pending)
-        if by_fill:
-            self._pending[oid] = pending - by_fill
-        if take < o.size:  # partial
-            self._leave(o, oid)
-            o.size -= take
-            self._join(o, oid)
-            if take > by_fill:
-                self._count_cancel(ts, o.side, take - by_fill)
-            return
-        self._leave(o, oid)
-        del self._orders[oid]
-        if by_fill:  # filled away: a refill may follow at the same price
-            self._drop_filled(ts, oid, o, left=False)
-        else:
-            self._count_cancel(ts, o.side, take)
-            life = self._note_lifetime("cancelled", o, ts)
-            if o.large:
-                self._large_removed(ts, oid, o, "cancelled")
-            if o.filled == 0:
-                self._check_spoof(ts, oid, o, take, life)
-
-    def _modify(self, ts: int, oid: int, price: int, size: int) -> None:
-        o = self._orders.get(oid)
-        if o is None:
-            return
-        pending = self._pending.pop(oid, 0)
-        if size <= 0:
-            if pending:
-                self._drop_filled(ts, oid, o, left=True)
+    # ---- signals -------------------------------------------------------------------------
+    def _signals(self, n: int) -> list[Signal]:
+        p = self.params
+        out: list[Signal] = []
+        for row in self._out[:n].tolist():
+            kind, ts, side, price, oid, size = row[:6]
+            oid = _u64(oid)
+            name = "bid" if side == 0 else "ask"
+            if kind == K.K_ICEBERG:
+                refills, executed = row[K.OUT_REFILLS], row[K.OUT_EXEC]
+                shown = row[K.OUT_SHOWN : K.OUT_SHOWN + row[K.OUT_NSHOWN]]
+                ids = [_u64(i) for i in row[K.OUT_IDS : K.OUT_IDS + row[K.OUT_NIDS]]]
+                first = row[K.OUT_FIRST]
+                out.append(
+                    Signal(
+                        instrument=self.instrument,
+                        ts_event=ts,
+                        direction=side_direction(side),
+                        score=clip01(refills / p.iceberg_score_refills),
+                        detector="iceberg",
+                        price=price,
+                        evidence={
+                            "side": name,
+                            "price": price,
+                            "refills": refills,
+                            "executed": executed,
+                            "shown_sizes": shown,
+                            "max_shown": max(shown),
+                            "executed_over_shown": round(executed / max(max(shown), 1), 3),
+                            "order_ids": ids,
+                            "same_order_id": bool(row[K.OUT_SAME]),
+                            "first_ts": first,
+                            "duration_ns": ts - first,
+                            "min_refills": p.iceberg_min_refills,
+                            "refill_window_ns": p.iceberg_refill_window_ns,
+                            "chain_gap_ns": p.iceberg_chain_gap_ns,
+                        },
+                    )
+                )
+            elif kind == K.K_ADDED:
+                level = row[K.OUT_LEVEL]
+                out.append(
+                    Signal(
+                        instrument=self.instrument,
+                        ts_event=ts,
+                        direction=side_direction(side),
+                        score=clip01(size / (4 * p.large_lot_min_size)),
+                        detector="large_lot_added",
+                        price=price,
+                        evidence={
+                            "side": name,
+                            "order_id": oid,
+                            "price": price,
+                            "size": size,
+                            "level_size": level,
+                            "share_of_level": round(size / level, 4),
+                            "largest_at_level": bool(row[K.OUT_LARGEST]),
+                            "ticks_from_touch": row[K.OUT_ADD_DIST],
+                            "min_size": p.large_lot_min_size,
+                            "min_share": p.large_lot_min_share,
+                            "near_ticks": p.near_ticks,
+                        },
+                    )
+                )
+            elif kind == K.K_REMOVED:
+                ts_add = row[K.OUT_TS_ADD]
+                out.append(
+                    Signal(
+                        instrument=self.instrument,
+                        ts_event=ts,
+                        direction=-side_direction(side),
+                        score=clip01(size / (4 * p.large_lot_min_size)),
+                        detector="large_lot_removed",
+                        price=price,
+                        evidence={
+                            "side": name,
+                            "order_id": oid,
+                            "price": price,
+                            "how": "filled" if row[K.OUT_HOW] else "cancelled",
+                            "size": size,
+                            "filled": row[K.OUT_FILLED],
+                            "lifetime_ns": ts - ts_add if ts_add >= 0 else None,
+                            "ticks_from_touch": row[K.OUT_REM_DIST],
+                            "min_size": p.large_lot_min_size,
+                            "near_ticks": p.near_ticks,
+                        },
+                    )
+                )
             else:
-                self._cancel(ts, oid, o.size)
-            return
-        # fills used up the shown size and the same order is shown again at the same price
-        refill = 0 < o.size <= pending and price == o.price
-        if not pending and size < o.size and price == o.price:
-            self._count_cancel(ts, o.side, o.size - size)
-        self._leave(o, oid)
-        if refill or price != o.price or size > o.shown:
-            o.shown = size
-        o.price, o.size = price, size
-        self._join(o, oid)
-        if refill:
-            self._refill(ts, o.side, price, size, oid, same_id=True, prev=None)
-        self._check_large(ts, oid, o)
-
-    def _drop_filled(self, ts: int, oid: int, o: _Order, left: bool) -> None:
-        if left:
-            self._leave(o, oid)
-            del self._orders[oid]
-        self._full_fill[(o.side, o.price)] = (ts, o.shown, oid, o.filled)
-        self._note_lifetime("filled", o, ts)
-        if o.large:
-            self._large_removed(ts, oid, o, "filled")
-
-    def _count_cancel(self, ts: int, side: int, size: int) -> None:
-        self._window(side, ts)
-        self._cancels[side].append((ts, size))
-        self._ctr_sums[side][0] += size
-
-    # ---- detectors -----------------------------------------------------------------------
-    def _refill(
-        self,
-        ts: int,
-        side: int,
-        price: int,
-        shown: int,
-        oid: int,
-        same_id: bool,
-        prev: tuple[int, int, int, int] | None,
-    ) -> None:
-        """A tranche shown again at (side, price): by the same order (``prev`` None) or by a
-        new order ``oid`` after the full fill ``prev`` = (ts, shown, order id, filled)."""
-        p = self.params
-        key = (side, price)
-        chain = self._chains.get(key)
-        if chain is None or ts - chain.last_ts > p.iceberg_chain_gap_ns:
-            chain = self._chains[key] = _Chain(ts)
-            # the fills that used up the first tranche belong to the chain
-            chain.executed = self._orders[oid].filled if prev is None else prev[3]
-        if prev is not None and prev[2] not in chain.ids:
-            if chain.refills:  # (a new chain took the first tranche's fills above)
-                chain.executed += prev[3]
-            chain.ids.add(prev[2])
-            if len(chain.order_ids) < _MAX_LISTED:
-                chain.order_ids.append(prev[2])
-        chain.ids.add(oid)
-        chain.refills += 1
-        chain.last_ts = ts
-        chain.same_id = chain.same_id and same_id
-        if len(chain.shown) < _MAX_LISTED:
-            chain.shown.append(shown)
-        if oid not in chain.order_ids and len(chain.order_ids) < _MAX_LISTED:
-            chain.order_ids.append(oid)
-        if chain.refills < p.iceberg_min_refills:
-            return
-        self._out.append(
-            Signal(
-                instrument=self.instrument,
-                ts_event=ts,
-                direction=side_direction(side),
-                score=clip01(chain.refills / p.iceberg_score_refills),
-                detector="iceberg",
-                price=price,
-                evidence={
-                    "side": "bid" if side == 0 else "ask",
-                    "price": price,
-                    "refills": chain.refills,
-                    "executed": chain.executed,
-                    "shown_sizes": list(chain.shown),
-                    "max_shown": max(chain.shown),
-                    "executed_over_shown": round(chain.executed / max(max(chain.shown), 1), 3),
-                    "order_ids": list(chain.order_ids),
-                    "same_order_id": chain.same_id,
-                    "first_ts": chain.first_ts,
-                    "duration_ns": ts - chain.first_ts,
-                    "min_refills": p.iceberg_min_refills,
-                    "refill_window_ns": p.iceberg_refill_window_ns,
-                    "chain_gap_ns": p.iceberg_chain_gap_ns,
-                },
-            )
-        )
-
-    def _check_large(self, ts: int, oid: int, o: _Order) -> None:
-        p = self.params
-        if o.large or o.size < p.large_lot_min_size:
-            return
-        level = self._level_size.get((o.side, o.price), o.size)
-        share = o.size / level
-        dist = self._near(o.side, o.price)
-        if share < p.large_lot_min_share or dist is None:
-            return
-        o.large = True
-        largest = self.largest_order(o.side, o.price)
-        self._out.append(
-            Signal(
-                instrument=self.instrument,
-                ts_event=ts,
-                direction=side_direction(o.side),
-                score=clip01(o.size / (4 * p.large_lot_min_size)),
-                detector="large_lot_added",
-                price=o.price,
-                evidence={
-                    "side": "bid" if o.side == 0 else "ask",
-                    "order_id": oid,
-                    "price": o.price,
-                    "size": o.size,
-                    "level_size": level,
-                    "share_of_level": round(share, 4),
-                    "largest_at_level": largest is not None and largest[0] == oid,
-                    "ticks_from_touch": dist,
-                    "min_size": p.large_lot_min_size,
-                    "min_share": p.large_lot_min_share,
-                    "near_ticks": p.near_ticks,
-                },
-            )
-        )
-
-    def _large_removed(self, ts: int, oid: int, o: _Order, how: str) -> None:
-        p = self.params
-        dist = self._near(o.side, o.price)
-        if dist is None:
-            return
-        self._out.append(
-            Signal(
-                instrument=self.instrument,
-                ts_event=ts,
-                direction=-side_direction(o.side),
-                score=clip01(max(o.shown, o.size) / (4 * p.large_lot_min_size)),
-                detector="large_lot_removed",
-                price=o.price,
-                evidence={
-                    "side": "bid" if o.side == 0 else "ask",
-                    "order_id": oid,
-                    "price": o.price,
-                    "how": how,
-                    "size": max(o.shown, o.size),
-                    "filled": o.filled,
-                    "lifetime_ns": ts - o.ts_add if o.ts_add >= 0 else None,
-                    "ticks_from_touch": dist,
-                    "min_size": p.large_lot_min_size,
-                    "near_ticks": p.near_ticks,
-                },
-            )
-        )
-
-    def _check_spoof(self, ts: int, oid: int, o: _Order, size: int, life: int) -> None:
-        p = self.params
-        if life < 0 or life > p.spoof_max_lifetime_ns or size < p.spoof_min_size:
-            return
-        dist = self._near(o.side, o.price)
-        if dist is None:
-            return
-        ctr = self.cancel_to_trade(o.side)
-        score = (1.0 - life / p.spoof_max_lifetime_ns) * min(1.0, size / (2 * p.spoof_min_size))
-        self._out.append(
-            Signal(
-                instrument=self.instrument,
-                ts_event=ts,
-                direction=-side_direction(o.side),
-                score=clip01(score),
-                detector="spoof_pull",
-                price=o.price,
-                evidence={
-                    "side": "bid" if o.side == 0 else "ask",
-                    "order_id": oid,
-                    "price": o.price,
-                    "size": size,
-                    "lifetime_ns": life,
-                    "ticks_from_touch": dist,
-                    "cancel_to_trade": None if ctr is None else round(ctr, 4),
-                    "cancelled_in_window": self._ctr_sums[o.side][0],
-                    "traded_in_window": self._ctr_sums[o.side][1],
-                    "min_size": p.spoof_min_size,
-                    "max_lifetime_ns": p.spoof_max_lifetime_ns,
-                    "near_ticks": p.near_ticks,
-                    "ctr_window_ns": p.ctr_window_ns,
-                },
-            )
-        )
+                life = row[K.OUT_LIFE]
+                cancelled, traded = row[K.OUT_CANCELLED], row[K.OUT_TRADED]
+                ctr = None if traded == 0 else cancelled / traded
+                score = (1.0 - life / p.spoof_max_lifetime_ns) * min(
+                    1.0, size / (2 * p.spoof_min_size)
+                )
+                out.append(
+                    Signal(
+                        instrument=self.instrument,
+                        ts_event=ts,
+                        direction=-side_direction(side),
+                        score=clip01(score),
+                        detector="spoof_pull",
+                        price=price,
+                        evidence={
+                            "side": name,
+                            "order_id": oid,
+                            "price": price,
+                            "size": size,
+                            "lifetime_ns": life,
+                            "ticks_from_touch": row[K.OUT_SPOOF_DIST],
+                            "cancel_to_trade": None if ctr is None else round(ctr, 4),
+                            "cancelled_in_window": cancelled,
+                            "traded_in_window": traded,
+                            "min_size": p.spoof_min_size,
+                            "max_lifetime_ns": p.spoof_max_lifetime_ns,
+                            "near_ticks": p.near_ticks,
+                            "ctr_window_ns": p.ctr_window_ns,
+                        },
+                    )
+                )
+        return out
 
 
 def event_groups(events: np.ndarray) -> np.ndarray:
@@ -552,24 +445,21 @@ def detect_l3(
     params: L3Params | None = None,
     best: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Signal]:
-    """Run :class:`L3Detector` over an MBO array; ``best`` (from :func:`best_before_groups`)
-    saves a book replay when the caller already has one."""
+    """Run :class:`L3Detector` over an MBO array (one kernel call over every event group);
+    ``best`` (from :func:`best_before_groups`) saves a book replay when the caller already has
+    one."""
     name = instrument if isinstance(instrument, str) else _name(instrument)
     inst = None if isinstance(instrument, str) else instrument
     bid, ask = best if best is not None else best_before_groups(events, inst)
+    ends = event_groups(events)
+    bid = np.ascontiguousarray(bid, dtype=np.int64)
+    ask = np.ascontiguousarray(ask, dtype=np.int64)
+    if len(bid) < len(ends) or len(ask) < len(ends):
+        raise ValueError(f"best prices for {min(len(bid), len(ask))} of {len(ends)} event groups")
     det = L3Detector(name, params)
-    out: list[Signal] = []
-    rows = events.tolist()
-    start = 0
-    for g, end in enumerate(event_groups(events).tolist()):
-        b, a = int(bid[g]), int(ask[g])
-        out.extend(
-            det.on_group(
-                rows[start:end], None if b == NO_PRICE else b, None if a == NO_PRICE else a
-            )
-        )
-        start = end
-    return out
+    adds = int(np.count_nonzero(events["action"] == int(Action.ADD)))
+    det._reserve(min(adds, _RESERVE_ORDERS), adds // _ADDS_PER_LEVEL)
+    return det._run(_mbo(events), ends, bid, ask)
 
 
 def _name(instrument: Instrument) -> str:
