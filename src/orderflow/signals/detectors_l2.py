@@ -6,6 +6,14 @@ aggressor side: BID = buyer lifted the offer, ASK = seller hit the bid) and the 
 :class:`~orderflow.book.common.DepthRecord` and a trade array. Without order ids nothing here is
 certain, so the iceberg estimate states a range and a confidence.
 
+One jitted kernel (:mod:`orderflow.signals._l2_detect_kernels`) does the work on both paths:
+:meth:`L2Detector.on_group` passes it one group, :meth:`L2Detector.on_groups` (and so
+:func:`detect_l2`) every group of a recording with the prints of group ``g`` at
+``offsets[g]:offsets[g + 1]``, so a stream fed group by group gives the batch's signals. The
+state (episodes, sweeps, the exhaustion prints window) lives in numpy arrays that grow by
+doubling; the kernel writes fired signals as rows of ints and the :class:`Signal` objects, their
+scores and evidence are built here from them.
+
 Rules (parameters in :class:`L2Params`):
 
 * **absorption** — prints against the best level of one side, at its price, add up to at least
@@ -36,15 +44,15 @@ Rules (parameters in :class:`L2Params`):
   start. Direction: the defending side. Score ``0.5 * min(1, refills / iceberg_score_refills)
   + 0.5 * confidence``.
 
-Complexity per group: O(prints + N) plus, for exhaustion, O(prints in the run window) when the
-group has prints.
+Complexity per group: O(prints + N + open absorption episodes of a side) plus, for
+exhaustion, O(prints in the run window) when the group has prints.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,11 +60,17 @@ from orderflow.book.common import DepthRecord
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags, Side
 from orderflow.model.instruments import Instrument
+from orderflow.signals import _l2_detect_kernels as K
 from orderflow.signals.model import Signal, clip01, side_direction
 
 __all__ = ["L2Detector", "L2Params", "detect_l2", "mbo_trades"]
 
 _BUYER, _SELLER = int(Side.BID), int(Side.ASK)
+_I8 = np.dtype(np.int64)
+_EMPTY = np.zeros(0, dtype=np.int64)
+#: ``[0, n]``: the prints offsets of one group of n prints (read only by the kernel)
+_OFFSETS = tuple(np.array([0, n], dtype=np.int64) for n in range(64))
+_run = K.run
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,65 +93,55 @@ class L2Params:
     iceberg_score_refills: int = 6
 
 
-def _size_at(prices: np.ndarray, sizes: np.ndarray, price: int) -> int:
-    hit = np.flatnonzero(prices == price)
-    return int(sizes[hit[0]]) if len(hit) else 0
+def _i64(a: Any) -> np.ndarray:
+    """``a`` as a C-contiguous int64 array (itself when it already is one)."""
+    if type(a) is np.ndarray and a.dtype is _I8 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype=np.int64)
 
 
-@dataclass(slots=True)
-class _Absorb:
-    first_ts: int
-    shown_at_start: int
-    prints: deque[tuple[int, int]] = field(default_factory=deque)
-    volume: int = 0
-    fired: bool = False
-
-
-@dataclass(slots=True)
-class _Ice:
-    price: int
-    first_ts: int
-    shown_at_start: int
-    traded: int = 0
-    refill: int = 0
-    refills: int = 0
-    added: int = 0
-    cancelled: int = 0
-    refill_sizes: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Sweep:
-    first_ts: int
-    sizes: dict[int, int] = field(default_factory=dict)
-    fired: bool = False
-
-
-@dataclass(slots=True)
-class _Extreme:
-    price: int
-    ts: int
-    run: int
-    start_price: int
-    run_volume: int
-    rate_per_ns: float
-    after_volume: int
+def _pad(a: np.ndarray, w: int, fill: int) -> np.ndarray:
+    out = np.full(w, fill, dtype=np.int64)
+    out[: len(a)] = a
+    return out
 
 
 class L2Detector:
-    """Absorption, sweeps, exhaustion and L2 iceberg estimates, one event group at a time."""
+    """Absorption, sweeps, exhaustion and L2 iceberg estimates, one event group at a time
+    (:meth:`on_group`) or many (:meth:`on_groups`); both run the same kernel on the same state.
+    """
 
     def __init__(self, instrument: str, params: L2Params | None = None) -> None:
         self.instrument = instrument
-        self.params = params or L2Params()
-        self._prev: tuple[np.ndarray, ...] | None = None
-        self._absorb: tuple[dict[int, _Absorb], dict[int, _Absorb]] = ({}, {})
-        self._ice: list[_Ice | None] = [None, None]
-        self._sweep: list[_Sweep | None] = [None, None]
-        self._prints: deque[tuple[int, int, int, int]] = deque()  # ts, price, size, side
-        self._extreme: list[_Extreme | None] = [None, None]  # [up-run high, down-run low]
-        self._fired_extreme: list[tuple[int, int] | None] = [None, None]
-        self._out: list[Signal] = []
+        self.params = p = params or L2Params()
+        st = np.zeros(K.ST_SIZE, dtype=np.int64)
+        for slot, value in (
+            (K.P_ABS_MIN_VOL, p.absorption_min_volume),
+            (K.P_ABS_WIN, p.absorption_window_ns),
+            (K.P_SW_MIN, p.sweep_min_levels),
+            (K.P_SW_WIN, p.sweep_window_ns),
+            (K.P_EX_TICKS, p.exhaustion_run_ticks),
+            (K.P_EX_WIN, p.exhaustion_run_window_ns),
+            (K.P_EX_MIN_VOL, p.exhaustion_min_run_volume),
+            (K.P_EX_QUIET, p.exhaustion_quiet_ns),
+            (K.P_ICE_MIN_REFILLS, p.iceberg_min_refills),
+            (K.P_ICE_MIN_HIDDEN, p.iceberg_min_hidden),
+        ):
+            st[slot] = value
+        self._st = st
+        self._pf = np.array([p.absorption_min_ratio, p.exhaustion_dry_ratio], dtype=np.float64)
+        self._prev = np.zeros((4, 1), dtype=np.int64)
+        self._prev[0::2] = NO_PRICE
+        self._width = 1
+        self._ep = np.zeros((2, 8, K.EPN), dtype=np.int64)
+        self._pool = np.zeros((0, 3), dtype=np.int64)
+        st[K.S_FREE] = -1
+        self._grow_pool(16)
+        self._sw = np.zeros((2, 16, 2), dtype=np.int64)
+        self._win = np.zeros((4, 128), dtype=np.int64)
+        self._out = np.zeros((16, K.OCOLS), dtype=np.int64)
+        self._extra = np.zeros(128, dtype=np.int64)
+        self._ts1 = np.zeros(1, dtype=np.int64)
 
     def on_group(
         self,
@@ -150,307 +154,260 @@ class L2Detector:
         ask_price: np.ndarray,
         ask_size: np.ndarray,
     ) -> list[Signal]:
-        """Feed one group: its prints and the top-N levels after it (NO_PRICE: empty)."""
-        self._out = []
-        now = (bid_price, bid_size, ask_price, ask_size)
-        prev = self._prev
-        prints = list(zip(trade_price, trade_size, trade_side, strict=True))
-        if prev is not None:
-            for side in (0, 1):
-                # nothing to track on a side without prints, episodes or open absorption
-                if prints or self._absorb[side] or self._ice[side] is not None:
-                    self._levels(ts, side, prints, prev, now)
-        if prints:
-            self._sweeps(ts, prints, prev, now)
-            self._run(ts, prints)
-        self._exhaustion(ts)
-        self._prev = now
-        return self._out
-
-    # ---- absorption and iceberg (per resting side) ---------------------------------------
-    def _levels(
-        self,
-        ts: int,
-        side: int,
-        prints: list[tuple[int, int, int]],
-        prev: tuple[np.ndarray, ...],
-        now: tuple[np.ndarray, ...],
-    ) -> None:
-        pp, ps = prev[2 * side], prev[2 * side + 1]
-        np_, ns = now[2 * side], now[2 * side + 1]
-        best_before = int(pp[0]) if len(pp) else NO_PRICE
-        best_after = int(np_[0]) if len(np_) else NO_PRICE
-        aggressor = _SELLER if side == 0 else _BUYER
-        traded = 0
-        if best_before != NO_PRICE:
-            traded = sum(sz for px, sz, sd in prints if sd == aggressor and px == best_before)
-        shown_before = int(ps[0]) if best_before != NO_PRICE else 0
-        shown_after = _size_at(np_, ns, best_before) if best_before != NO_PRICE else 0
-        holds = best_before != NO_PRICE and best_after == best_before
-        gave_way = best_after == NO_PRICE or (
-            best_before != NO_PRICE
-            and (best_after < best_before if side == 0 else best_after > best_before)
-        )
-        self._absorption(ts, side, best_before, traded, shown_before, holds, gave_way)
-        self._iceberg(ts, side, best_before, traded, shown_before, shown_after, holds)
-
-    def _absorption(
-        self,
-        ts: int,
-        side: int,
-        price: int,
-        traded: int,
-        shown_before: int,
-        holds: bool,
-        gave_way: bool,
-    ) -> None:
-        p = self.params
-        book = self._absorb[side]
-        if gave_way and price != NO_PRICE:
-            # every episode at or beyond the old best is broken
-            for k in [k for k in book if (k >= price if side == 0 else k <= price)]:
-                del book[k]
-        if traded <= 0:
-            return
-        ep = book.get(price)
-        horizon = ts - p.absorption_window_ns
-        if ep is not None:
-            while ep.prints and ep.prints[0][0] < horizon:
-                ep.volume -= ep.prints.popleft()[1]
-            if not ep.prints:
-                ep = None
-        if ep is None and not gave_way:
-            ep = book[price] = _Absorb(ts, shown_before)
-        if ep is None:
-            return
-        ep.prints.append((ts, traded))
-        ep.volume += traded
-        if (
-            holds
-            and not ep.fired
-            and ep.volume >= p.absorption_min_volume
-            and ep.volume >= p.absorption_min_ratio * ep.shown_at_start
-        ):
-            ep.fired = True
-            self._out.append(
-                Signal(
-                    instrument=self.instrument,
-                    ts_event=ts,
-                    direction=side_direction(side),
-                    score=clip01(ep.volume / (2 * p.absorption_min_volume)),
-                    detector="absorption",
-                    price=price,
-                    evidence={
-                        "side": "bid" if side == 0 else "ask",
-                        "price": price,
-                        "volume": ep.volume,
-                        "prints": len(ep.prints),
-                        "shown_at_start": ep.shown_at_start,
-                        "volume_over_shown": round(ep.volume / max(ep.shown_at_start, 1), 3),
-                        "first_ts": ep.first_ts,
-                        "duration_ns": ts - ep.first_ts,
-                        "min_volume": p.absorption_min_volume,
-                        "min_ratio": p.absorption_min_ratio,
-                        "window_ns": p.absorption_window_ns,
-                    },
-                )
-            )
-
-    def _iceberg(
-        self,
-        ts: int,
-        side: int,
-        price: int,
-        traded: int,
-        shown_before: int,
-        shown_after: int,
-        holds: bool,
-    ) -> None:
-        p = self.params
-        ep = self._ice[side]
-        if ep is not None and ep.price != price:
-            ep = self._ice[side] = None
-        if traded > 0:
-            if ep is None:
-                ep = self._ice[side] = _Ice(price, ts, shown_before)
-            ep.traded += traded
-            reappeared = traded + shown_after - shown_before
-            refilled = reappeared > 0
-            if refilled:
-                ep.refill += reappeared
-                ep.refills += 1
-                ep.refill_sizes.append(reappeared)
-        elif ep is not None:
-            change = shown_after - shown_before
-            if change > 0:
-                ep.added += change
-            else:
-                ep.cancelled -= change
-            refilled = False
+        """Feed one group: its prints and the top-N levels after it (NO_PRICE: empty). The
+        level arrays are copied; the caller may reuse them."""
+        n = len(trade_price)
+        if len(trade_size) != n or len(trade_side) != n:
+            raise ValueError("trade_price, trade_size and trade_side differ in length")
+        if n:
+            tp, tz, td = _i64(trade_price), _i64(trade_size), _i64(trade_side)
+            off = _OFFSETS[n] if n < len(_OFFSETS) else np.array([0, n], dtype=np.int64)
         else:
-            return
-        if not holds:
-            self._ice[side] = None
-        if not (
-            refilled
-            and ep.refills >= p.iceberg_min_refills
-            and ep.refill >= p.iceberg_min_hidden
-            and ep.traded > ep.shown_at_start
-        ):
-            return
-        low = max(0, ep.traded - ep.shown_at_start - ep.added)
-        confidence = min(1.0, low / ep.refill)
-        self._out.append(
-            Signal(
-                instrument=self.instrument,
-                ts_event=ts,
-                direction=side_direction(side),
-                score=clip01(
-                    0.5 * min(1.0, ep.refills / p.iceberg_score_refills) + 0.5 * confidence
-                ),
-                detector="iceberg_l2",
-                price=price,
-                evidence={
-                    "side": "bid" if side == 0 else "ask",
-                    "price": price,
-                    "traded": ep.traded,
-                    "shown_at_start": ep.shown_at_start,
-                    "refills": ep.refills,
-                    "refill_sizes": ep.refill_sizes[-20:],
-                    "added_without_prints": ep.added,
-                    "cancelled_without_prints": ep.cancelled,
-                    "hidden_estimate": ep.refill,
-                    "hidden_low": low,
-                    "hidden_high": ep.refill,
-                    "confidence": round(confidence, 4),
-                    "level_held": holds,
-                    "first_ts": ep.first_ts,
-                    "duration_ns": ts - ep.first_ts,
-                    "min_refills": p.iceberg_min_refills,
-                    "min_hidden": p.iceberg_min_hidden,
-                },
-            )
+            tp = tz = td = _EMPTY
+            off = _OFFSETS[0]
+        bp, bs, ap, as_ = _i64(bid_price), _i64(bid_size), _i64(ask_price), _i64(ask_size)
+        w = len(bp)
+        if len(bs) != w or len(ap) != w or len(as_) != w:  # pad to a common width
+            w = max(len(bp), len(bs), len(ap), len(as_))
+            bp, ap = _pad(bp, w, NO_PRICE), _pad(ap, w, NO_PRICE)
+            bs, as_ = _pad(bs, w, 0), _pad(as_, w, 0)
+        if w > self._width:
+            self._grow_prev(w)
+        self._ts1[0] = ts
+        return self._feed(self._ts1, bp, bs, ap, as_, w, off, tp, tz, td)
+
+    def on_groups(
+        self,
+        ts_event: np.ndarray,
+        bid_price: np.ndarray,
+        bid_size: np.ndarray,
+        ask_price: np.ndarray,
+        ask_size: np.ndarray,
+        trade_price: np.ndarray,
+        trade_size: np.ndarray,
+        trade_side: np.ndarray,
+        offsets: np.ndarray,
+    ) -> list[Signal]:
+        """Feed many groups in one kernel call: level arrays ``(groups, N)`` (as in a
+        :class:`~orderflow.book.common.DepthRecord`), the prints of group ``g`` at
+        ``offsets[g]:offsets[g + 1]`` of the trade arrays. The same signals as
+        :meth:`on_group` group by group."""
+        ts = _i64(ts_event)
+        b = len(ts)
+        levels = [_i64(a) for a in (bid_price, bid_size, ask_price, ask_size)]
+        shape = levels[0].shape
+        if len(shape) != 2 or shape[0] != b or any(a.shape != shape for a in levels):
+            raise ValueError("level arrays must all have shape (groups, N)")
+        tp, tz, td = _i64(trade_price), _i64(trade_size), _i64(trade_side)
+        off = _i64(offsets)
+        if len(tz) != len(tp) or len(td) != len(tp):
+            raise ValueError("trade_price, trade_size and trade_side differ in length")
+        if len(off) != b + 1 or (b and (off.min() < 0 or off.max() > len(tp))):
+            raise ValueError("offsets needs groups + 1 entries within the trade arrays")
+        w = shape[1]
+        if w > self._width:
+            self._grow_prev(w)
+        bp, bs, ap, as_ = (a.reshape(-1) for a in levels)
+        return self._feed(ts, bp, bs, ap, as_, w, off, tp, tz, td)
+
+    # ---- the kernel and its growing state -----------------------------------------------
+    def _feed(
+        self,
+        ts: np.ndarray,
+        bp: np.ndarray,
+        bs: np.ndarray,
+        ap: np.ndarray,
+        as_: np.ndarray,
+        w: int,
+        off: np.ndarray,
+        tp: np.ndarray,
+        tz: np.ndarray,
+        td: np.ndarray,
+    ) -> list[Signal]:
+        while True:
+            r = _run(
+                ts, bp, bs, ap, as_, w, off, tp, tz, td, self._pf, self._st, self._prev, self._ep,
+                self._pool, self._sw, self._win, self._out, self._extra,
+            )  # fmt: skip
+            if r == 0:
+                return []
+            if r > 0:
+                return self._signals()
+            self._grow(-r)
+
+    def _grow(self, code: int) -> None:
+        """Double the array the kernel found full. O(its size)."""
+        st = self._st
+        if code == K.NEED_EPISODES:
+            ep = np.zeros((2, 2 * self._ep.shape[1], K.EPN), dtype=np.int64)
+            ep[:, : self._ep.shape[1]] = self._ep
+            self._ep = ep
+        elif code == K.NEED_POOL:
+            self._grow_pool(2 * len(self._pool))
+        elif code == K.NEED_SWEEP:
+            sw = np.zeros((2, 2 * self._sw.shape[1], 2), dtype=np.int64)
+            sw[:, : self._sw.shape[1]] = self._sw
+            self._sw = sw
+        elif code == K.NEED_WINDOW:
+            head, count = int(st[K.S_WHEAD]), int(st[K.S_WCOUNT])
+            win = np.zeros((4, 2 * self._win.shape[1]), dtype=np.int64)
+            win[:, :count] = self._win[:, head : head + count]
+            self._win = win
+            st[K.S_WHEAD] = 0
+        elif code == K.NEED_OUT:
+            out = np.zeros((2 * len(self._out), K.OCOLS), dtype=np.int64)
+            out[: len(self._out)] = self._out
+            extra = np.zeros(2 * len(self._extra), dtype=np.int64)
+            extra[: len(self._extra)] = self._extra
+            self._out, self._extra = out, extra
+        else:  # pragma: no cover - the kernel has no other codes
+            raise RuntimeError(f"L2 kernel returned {code}")
+
+    def _grow_pool(self, cap: int) -> None:
+        """Pool of ``cap`` print nodes; the new ones go in front of the free list."""
+        st, old = self._st, len(self._pool)
+        pool = np.zeros((cap, 3), dtype=np.int64)
+        pool[:old] = self._pool
+        pool[old:, K.N_NEXT] = np.arange(old + 1, cap + 1)
+        pool[cap - 1, K.N_NEXT] = st[K.S_FREE]
+        st[K.S_FREE] = old
+        st[K.S_NFREE] += cap - old
+        self._pool = pool
+
+    def _grow_prev(self, w: int) -> None:
+        """Room for ``w`` levels per side in the previous group (the new ones empty)."""
+        prev = np.zeros((4, w), dtype=np.int64)
+        prev[0::2] = NO_PRICE
+        prev[:, : self._width] = self._prev
+        self._prev, self._width = prev, w
+
+    # ---- signals from the kernel's rows -------------------------------------------------
+    def _signals(self) -> list[Signal]:
+        st = self._st
+        rows = self._out[: st[K.S_NOUT]].tolist()
+        extra = self._extra[: st[K.S_NEXTRA]].tolist()
+        st[K.S_NOUT] = st[K.S_NEXTRA] = 0
+        build = (self._absorption, self._iceberg, self._sweep, self._exhaustion)
+        return [build[r[K.O_KIND]](r, extra[r[K.O_XOFF] : r[K.O_XOFF] + r[K.O_XLEN]]) for r in rows]
+
+    def _absorption(self, r: list[int], _: list[int]) -> Signal:
+        p = self.params
+        ts, side, price = r[K.O_TS], r[K.O_SIDE], r[K.O_PRICE]
+        volume, prints, shown, first_ts = r[K.O_A], r[K.O_B], r[K.O_C], r[K.O_D]
+        return Signal(
+            instrument=self.instrument,
+            ts_event=ts,
+            direction=side_direction(side),
+            score=clip01(volume / (2 * p.absorption_min_volume)),
+            detector="absorption",
+            price=price,
+            evidence={
+                "side": "bid" if side == 0 else "ask",
+                "price": price,
+                "volume": volume,
+                "prints": prints,
+                "shown_at_start": shown,
+                "volume_over_shown": round(volume / max(shown, 1), 3),
+                "first_ts": first_ts,
+                "duration_ns": ts - first_ts,
+                "min_volume": p.absorption_min_volume,
+                "min_ratio": p.absorption_min_ratio,
+                "window_ns": p.absorption_window_ns,
+            },
         )
 
-    # ---- sweeps --------------------------------------------------------------------------
-    def _sweeps(
-        self,
-        ts: int,
-        prints: list[tuple[int, int, int]],
-        prev: tuple[np.ndarray, ...] | None,
-        now: tuple[np.ndarray, ...],
-    ) -> None:
+    def _iceberg(self, r: list[int], refill_sizes: list[int]) -> Signal:
         p = self.params
-        for agg in (_BUYER, _SELLER):
-            mine = [(px, sz) for px, sz, sd in prints if sd == agg]
-            if not mine:
-                continue
-            sw = self._sweep[agg]
-            if sw is None or ts - sw.first_ts > p.sweep_window_ns:
-                sw = self._sweep[agg] = _Sweep(ts)
-            for px, sz in mine:
-                sw.sizes[px] = sw.sizes.get(px, 0) + sz
-            levels = len(sw.sizes)
-            if sw.fired or levels < p.sweep_min_levels:
-                continue
-            sw.fired = True
-            prices = sorted(sw.sizes, reverse=agg == _SELLER)
-            rest = 1 if agg == _BUYER else 0  # the side that was eaten (asks for buyers)
-            before = int(prev[2 * rest][0]) if prev is not None and len(prev[0]) else NO_PRICE
-            after = int(now[2 * rest][0]) if len(now[2 * rest]) else NO_PRICE
-            moved = None if NO_PRICE in (before, after) else abs(after - before)
-            self._out.append(
-                Signal(
-                    instrument=self.instrument,
-                    ts_event=ts,
-                    direction=1 if agg == _BUYER else -1,
-                    score=clip01(levels / p.sweep_score_levels),
-                    detector="sweep",
-                    price=prices[-1],
-                    evidence={
-                        "aggressor": "buyer" if agg == _BUYER else "seller",
-                        "levels": levels,
-                        "prices": prices,
-                        "sizes": [sw.sizes[x] for x in prices],
-                        "volume": sum(sw.sizes.values()),
-                        "first_ts": sw.first_ts,
-                        "duration_ns": ts - sw.first_ts,
-                        "touch_moved_ticks": moved,
-                        "min_levels": p.sweep_min_levels,
-                        "window_ns": p.sweep_window_ns,
-                    },
-                )
-            )
+        ts, side, price = r[K.O_TS], r[K.O_SIDE], r[K.O_PRICE]
+        traded, shown, refills, added = r[K.O_A], r[K.O_B], r[K.O_C], r[K.O_D]
+        cancelled, refill, held, first_ts = r[K.O_E], r[K.O_F], r[K.O_G], r[K.O_H]
+        low = max(0, traded - shown - added)
+        confidence = min(1.0, low / refill)
+        return Signal(
+            instrument=self.instrument,
+            ts_event=ts,
+            direction=side_direction(side),
+            score=clip01(0.5 * min(1.0, refills / p.iceberg_score_refills) + 0.5 * confidence),
+            detector="iceberg_l2",
+            price=price,
+            evidence={
+                "side": "bid" if side == 0 else "ask",
+                "price": price,
+                "traded": traded,
+                "shown_at_start": shown,
+                "refills": refills,
+                "refill_sizes": refill_sizes,
+                "added_without_prints": added,
+                "cancelled_without_prints": cancelled,
+                "hidden_estimate": refill,
+                "hidden_low": low,
+                "hidden_high": refill,
+                "confidence": round(confidence, 4),
+                "level_held": held != 0,
+                "first_ts": first_ts,
+                "duration_ns": ts - first_ts,
+                "min_refills": p.iceberg_min_refills,
+                "min_hidden": p.iceberg_min_hidden,
+            },
+        )
 
-    # ---- exhaustion ----------------------------------------------------------------------
-    def _run(self, ts: int, prints: list[tuple[int, int, int]]) -> None:
-        """New prints: re-derive the candidate extremes of both directions. O(window)."""
+    def _sweep(self, r: list[int], pairs: list[int]) -> Signal:
         p = self.params
-        q = self._prints
-        for px, sz, sd in prints:
-            q.append((ts, px, sz, sd))
-        horizon = ts - p.exhaustion_run_window_ns
-        while q and q[0][0] < horizon:
-            q.popleft()
-        rows = list(q)
-        for k, (sign, agg) in enumerate(((1, _BUYER), (-1, _SELLER))):
-            # the extreme (first time reached), and the opposite extreme before it
-            i_ext = max(range(len(rows)), key=lambda i: (sign * rows[i][1], -i))
-            ext_price, ext_ts = rows[i_ext][1], rows[i_ext][0]
-            i_start = min(range(i_ext + 1), key=lambda i: (sign * rows[i][1], -i))
-            start_price, start_ts = rows[i_start][1], rows[i_start][0]
-            run_vol = sum(r[2] for r in rows[i_start : i_ext + 1] if r[3] == agg)
-            after = sum(r[2] for r in rows[i_ext + 1 :] if r[3] == agg)
-            span = max(ext_ts - start_ts, p.exhaustion_quiet_ns)
-            self._extreme[k] = _Extreme(
-                ext_price,
-                ext_ts,
-                sign * (ext_price - start_price),
-                start_price,
-                run_vol,
-                run_vol / span,
-                after,
-            )
+        ts, agg, levels, first_ts = r[K.O_TS], r[K.O_SIDE], r[K.O_A], r[K.O_B]
+        before, after = r[K.O_C], r[K.O_D]
+        sizes = dict(zip(pairs[0::2], pairs[1::2], strict=True))
+        prices = sorted(sizes, reverse=agg == _SELLER)
+        moved = None if NO_PRICE in (before, after) else abs(after - before)
+        return Signal(
+            instrument=self.instrument,
+            ts_event=ts,
+            direction=1 if agg == _BUYER else -1,
+            score=clip01(levels / p.sweep_score_levels),
+            detector="sweep",
+            price=prices[-1],
+            evidence={
+                "aggressor": "buyer" if agg == _BUYER else "seller",
+                "levels": levels,
+                "prices": prices,
+                "sizes": [sizes[x] for x in prices],
+                "volume": sum(sizes.values()),
+                "first_ts": first_ts,
+                "duration_ns": ts - first_ts,
+                "touch_moved_ticks": moved,
+                "min_levels": p.sweep_min_levels,
+                "window_ns": p.sweep_window_ns,
+            },
+        )
 
-    def _exhaustion(self, ts: int) -> None:
+    def _exhaustion(self, r: list[int], _: list[int]) -> Signal:
         p = self.params
-        for k, ex in enumerate(self._extreme):
-            if ex is None or self._fired_extreme[k] == (ex.price, ex.ts):
-                continue
-            quiet = ts - ex.ts
-            if (
-                ex.run < p.exhaustion_run_ticks
-                or ex.run_volume < p.exhaustion_min_run_volume
-                or quiet < p.exhaustion_quiet_ns
-                or ex.after_volume > p.exhaustion_dry_ratio * ex.rate_per_ns * quiet
-            ):
-                continue
-            self._fired_extreme[k] = (ex.price, ex.ts)
-            self._out.append(
-                Signal(
-                    instrument=self.instrument,
-                    ts_event=ts,
-                    direction=-1 if k == 0 else 1,
-                    score=clip01(ex.run / (2 * p.exhaustion_run_ticks)),
-                    detector="exhaustion",
-                    price=ex.price,
-                    evidence={
-                        "run": "up" if k == 0 else "down",
-                        "extreme_price": ex.price,
-                        "extreme_ts": ex.ts,
-                        "start_price": ex.start_price,
-                        "run_ticks": ex.run,
-                        "run_volume": ex.run_volume,
-                        "volume_since_extreme": ex.after_volume,
-                        "allowed_volume": round(p.exhaustion_dry_ratio * ex.rate_per_ns * quiet, 3),
-                        "quiet_ns": quiet,
-                        "min_run_ticks": p.exhaustion_run_ticks,
-                        "min_run_volume": p.exhaustion_min_run_volume,
-                        "dry_ratio": p.exhaustion_dry_ratio,
-                        "run_window_ns": p.exhaustion_run_window_ns,
-                    },
-                )
-            )
+        ts, k, price, ext_ts = r[K.O_TS], r[K.O_SIDE], r[K.O_PRICE], r[K.O_A]
+        start, run, run_volume, after = r[K.O_B], r[K.O_C], r[K.O_D], r[K.O_E]
+        quiet, span = r[K.O_F], r[K.O_G]
+        rate_per_ns = run_volume / span
+        return Signal(
+            instrument=self.instrument,
+            ts_event=ts,
+            direction=-1 if k == 0 else 1,
+            score=clip01(run / (2 * p.exhaustion_run_ticks)),
+            detector="exhaustion",
+            price=price,
+            evidence={
+                "run": "up" if k == 0 else "down",
+                "extreme_price": price,
+                "extreme_ts": ext_ts,
+                "start_price": start,
+                "run_ticks": run,
+                "run_volume": run_volume,
+                "volume_since_extreme": after,
+                "allowed_volume": round(p.exhaustion_dry_ratio * rate_per_ns * quiet, 3),
+                "quiet_ns": quiet,
+                "min_run_ticks": p.exhaustion_run_ticks,
+                "min_run_volume": p.exhaustion_min_run_volume,
+                "dry_ratio": p.exhaustion_dry_ratio,
+                "run_window_ns": p.exhaustion_run_window_ns,
+            },
+        )
 
 
 def mbo_trades(events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -475,21 +432,17 @@ def detect_l2(
     params: L2Params | None = None,
     trade_group: np.ndarray | None = None,
 ) -> list[Signal]:
-    """Run :class:`L2Detector` over recorded boundaries and prints. ``trade_group`` gives each
-    print's boundary index; without it a print belongs to the first boundary at or after its
-    ``ts_event``. Prints after the last boundary are dropped."""
+    """Run :class:`L2Detector` over recorded boundaries and prints (one kernel call).
+    ``trade_group`` gives each print's boundary index; without it a print belongs to the first
+    boundary at or after its ``ts_event``. Prints after the last boundary are dropped."""
     name = instrument if isinstance(instrument, str) else instrument.contract or instrument.symbol
     det = L2Detector(name, params)
     if trade_group is None:
         trade_group = np.searchsorted(depth.ts_event, trades["ts_event"], side="left")
     order = np.argsort(trade_group, kind="stable")
-    grp = trade_group[order]
-    tp, ts_, td = (trades[k][order].tolist() for k in ("price", "size", "side"))
-    cuts = np.searchsorted(grp, np.arange(len(depth) + 1), side="left").tolist()
-    out: list[Signal] = []
-    bp, bs, ap, as_ = depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size
-    ts_b = depth.ts_event.tolist()
-    for g in range(len(depth)):
-        a, b = cuts[g], cuts[g + 1]
-        out.extend(det.on_group(ts_b[g], tp[a:b], ts_[a:b], td[a:b], bp[g], bs[g], ap[g], as_[g]))
-    return out
+    cuts = np.empty(len(depth) + 1, dtype=np.int64)
+    K.group_offsets(_i64(trade_group[order]), cuts)
+    return det.on_groups(
+        depth.ts_event, depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size,
+        trades["price"][order], trades["size"][order], trades["side"][order], cuts,
+    )  # fmt: skip
