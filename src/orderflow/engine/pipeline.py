@@ -295,36 +295,19 @@ class Pipeline:
         if self.l3 is not None and events is not None and best_before is not None:
             bid = np.concatenate(([best_before[0]], depth.bid_price[:-1, 0]))
             ask = np.concatenate(([best_before[1]], depth.ask_price[:-1, 0]))
-            start = 0
-            for g, end in enumerate((depth.index + 1).tolist()):
-                bb, ba = int(bid[g]), int(ask[g])
-                out.extend(
-                    self.l3.on_group(
-                        events[start:end],
-                        None if bb == NO_PRICE else bb,
-                        None if ba == NO_PRICE else ba,
-                    )
-                )
-                start = end
-        if self.l2 is None:
-            out = [s for s in out if self._wanted(s.detector)]
-            out.sort(key=lambda s: s.ts_event)
-            return out
-        tp, tz, td = (trades[k].tolist() for k in ("price", "size", "side"))
-        cuts = off.tolist()
-        ts = depth.ts_event.tolist()
-        for g in range(len(depth)):
-            a, e = cuts[g], cuts[g + 1]
+            out.extend(self.l3.on_groups(events, depth.index + 1, bid, ask))
+        if self.l2 is not None:
             out.extend(
-                self.l2.on_group(
-                    ts[g],
-                    tp[a:e],
-                    tz[a:e],
-                    td[a:e],
-                    depth.bid_price[g],
-                    depth.bid_size[g],
-                    depth.ask_price[g],
-                    depth.ask_size[g],
+                self.l2.on_groups(
+                    depth.ts_event,
+                    depth.bid_price,
+                    depth.bid_size,
+                    depth.ask_price,
+                    depth.ask_size,
+                    trades["price"],
+                    trades["size"],
+                    trades["side"],
+                    off,
                 )
             )
         out = [s for s in out if self._wanted(s.detector)]
