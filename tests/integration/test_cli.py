@@ -101,6 +101,8 @@ def test_run_replays_the_default_recording_as_json():
     out = json.loads(run_cli("run", "--json").stdout)
     assert out["orders"] == 11_217
     assert out["best_ask"] == 4810.25
+    assert out["analysis"]["volume"] == 9_892
+    assert out["analysis"]["signals"]["counts"]["sweep"] == 6
 
 
 def test_analyze_json_summarises_the_session_and_writes_files(tmp_path):
@@ -194,3 +196,21 @@ def test_analyze_ninjatrader_tick_replay_classifies_by_the_bid_ask_rule(tmp_path
     cfg.write_text("analytics:\n  aggressor: tick\n")
     ticks = json.loads(run_cli("--config", str(cfg), "analyze", str(path), "--json").stdout)
     assert ticks["aggressor"] == "tick rule" and ticks["volume"] == 9_892
+
+
+def test_run_without_recorded_data_replays_a_labelled_simulated_market(tmp_path):
+    import os
+
+    env = {**os.environ, "ORDERFLOW_DATA__DIR": str(tmp_path / "no-data-here")}
+    proc = subprocess.run(
+        [*ORDERFLOW, "run", "--json"], capture_output=True, text=True, cwd=tmp_path, env=env,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["simulated"] is True and out["format"] == "simulated"
+    assert out["rejected"] == {} and out["analysis"]["trades"] > 0
+    text = subprocess.run(
+        [*ORDERFLOW, "run"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    ).stdout
+    assert text.count("SIMULATED") >= 2  # said before and after the results

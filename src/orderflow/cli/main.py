@@ -247,7 +247,8 @@ def run(
     instrument: InstrumentOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The main job: replay recorded ES market-by-order data and show the book and a summary.
+    """The main job: replay recorded market data through the book, the analytics and the
+    signals, and show the book and the session summary.
 
     With no FILE it replays the ES recording in shared/data; where that is absent it replays a
     built-in simulated market and says so.
@@ -259,9 +260,11 @@ def run(
         if default.exists():
             path = default
     if path is None:
+        from orderflow.engine.runner import run_stream
         from orderflow.io.replay import replay_events
         from orderflow.io.simulated import SIMULATED_LABEL, simulate_mbo
         from orderflow.model.instruments import get_instrument
+        from orderflow.settings import pipeline_params
 
         if not json:
             console.print(f"[bold yellow]{SIMULATED_LABEL}[/]: no recorded data here")
@@ -281,15 +284,24 @@ def run(
             json,
         )
         summary["simulated"] = True
+        with stage("pipeline"):
+            pipe: Any = run_stream("mbo", events, inst, pipeline_params(s))
     else:
         if not json:
             console.print(f"[bold]orderflow[/] {__version__}: replaying [cyan]{path}[/]")
         summary = _progress_replay(path, depth, None, quiet=json, instrument=instrument)
         summary["simulated"] = False
+        pipe, _fmt = _run_pipeline(path, instrument, quiet=json, keep_mid_path=False)
+    from orderflow.engine.runner import BarsOnly, bars_summary, summarize
+
+    summary["analysis"] = bars_summary(pipe) if isinstance(pipe, BarsOnly) else summarize(pipe)
     if json:
         print_json(summary)
     else:
         _print_summary(summary)
+        if not isinstance(pipe, BarsOnly):
+            console.print()
+            _print_analysis(summary["analysis"])
         if summary["simulated"]:
             console.print("[bold yellow]SIMULATED data: not a real market[/]")
 
