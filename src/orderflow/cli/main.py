@@ -119,13 +119,14 @@ def _instrument(symbol: str | None) -> Any:
     return get_instrument(symbol) if symbol else None
 
 
-def _with_progress(label: str, work: Any, quiet: bool) -> dict[str, Any]:
-    """Run ``work(progress)`` with a progress bar on stderr (none with --json)."""
+def _progress(stage_name: str, label: str, work: Any, quiet: bool) -> Any:
+    """Run ``work(progress)`` with a progress bar on stderr (none with --json: ``work(None)``)
+    inside the logged stage ``stage_name``."""
     if quiet:
-        with stage("replay"):
-            return work(None).to_dict()  # type: ignore[no-any-return]
+        with stage(stage_name):
+            return work(None)
     with Progress(
-        TextColumn("[bold]replay[/] {task.description}"),
+        TextColumn(f"[bold]{stage_name}[/] {{task.description}}"),
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,} events"),
         TimeElapsedColumn(),
@@ -137,8 +138,13 @@ def _with_progress(label: str, work: Any, quiet: bool) -> dict[str, Any]:
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        with stage("replay"):
-            return work(progress).to_dict()  # type: ignore[no-any-return]
+        with stage(stage_name):
+            return work(progress)
+
+
+def _with_progress(label: str, work: Any, quiet: bool) -> dict[str, Any]:
+    """A book replay with progress; its summary as a plain dict."""
+    return _progress("replay", label, work, quiet).to_dict()  # type: ignore[no-any-return]
 
 
 def _progress_replay(
@@ -314,24 +320,12 @@ def _run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path
     params = pipeline_params(settings(), keep_mid_path=keep_mid_path)
     inst = _instrument(instrument)
     rule = settings().analytics.aggressor
-    if quiet:
-        with stage("pipeline"):
-            return run_file(file, params, inst, aggressor=rule)
-    with Progress(
-        TextColumn("[bold]analyze[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} events"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(file.name, total=1)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        with stage("pipeline"):
-            return run_file(file, params, inst, progress=progress, aggressor=rule)
+    return _progress(
+        "analyze",
+        file.name,
+        lambda progress: run_file(file, params, inst, progress=progress, aggressor=rule),
+        quiet,
+    )
 
 
 def _print_analysis(s: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -64,6 +64,18 @@ _LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 L3_DETECTORS = frozenset({"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"})
 L2_DETECTORS = frozenset({"absorption", "sweep", "exhaustion", "iceberg_l2"})
+
+
+class _Chunk(NamedTuple):
+    """The complete event groups of one call: the book's top N at each boundary, the prints
+    (``trades[off[g]:off[g + 1]]`` in group g), and for L3 the records and the best prices
+    before the first group."""
+
+    depth: DepthRecord
+    trades: np.ndarray
+    off: np.ndarray
+    events: np.ndarray | None
+    best_before: tuple[int, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +212,7 @@ class Pipeline:
         else:
             trades = _NO_TRADES if trades is None else trades
             off = trade_offsets(depth, trades)
-        return self._groups(depth, trades, off, events, best_before)
+        return self._groups(_Chunk(depth, trades, off, events, best_before))
 
     def process_trades(self, trades: np.ndarray) -> list[Signal]:
         """Feed prints without a book (trades-only files): every distinct event time is a group
@@ -216,7 +228,7 @@ class Pipeline:
                             zeros, empty, zeros, zeros)  # fmt: skip
         off = np.concatenate(([0], last + 1)).astype(np.int64)
         self.events += len(trades)
-        return self._groups(depth, trades, off, None, None)
+        return self._groups(_Chunk(depth, trades, off, None, None))
 
     def _top(self) -> tuple[int, int]:
         """Best bid and ask now (NO_PRICE for an empty side)."""
@@ -225,14 +237,8 @@ class Pipeline:
         ask = int(view["ask_price"][0]) if len(view["ask_price"]) else NO_PRICE
         return bid, ask
 
-    def _groups(
-        self,
-        depth: DepthRecord,
-        trades: np.ndarray,
-        off: np.ndarray,
-        events: np.ndarray | None,
-        best_before: tuple[int, int] | None,
-    ) -> list[Signal]:
+    def _groups(self, chunk: _Chunk) -> list[Signal]:
+        depth, trades, off = chunk.depth, chunk.trades, chunk.off
         b = len(depth)
         if b == 0:
             return []
@@ -241,6 +247,7 @@ class Pipeline:
         self.last_ts = int(depth.ts_event[-1])
         self.groups += b
         trades = trades[: off[-1]]
+        chunk = chunk._replace(trades=trades)
         self.trades += len(trades)
         self.volume += int(trades["size"].sum())
         # 3. book metrics and momentum, group by group
@@ -270,7 +277,7 @@ class Pipeline:
         if self.kind != "trades":
             self.liquidity_clusters.update_depth(depth)
         # 5. signals
-        out = self._detect(depth, trades, off, events, best_before)
+        out = self._detect(chunk)
         for s in out:
             self.signal_counts[s.detector] += 1
             acc = self.accumulator.update(s)
@@ -283,14 +290,9 @@ class Pipeline:
         d = self.params.detectors
         return d is None or detector in d
 
-    def _detect(
-        self,
-        depth: DepthRecord,
-        trades: np.ndarray,
-        off: np.ndarray,
-        events: np.ndarray | None,
-        best_before: tuple[int, int] | None,
-    ) -> list[Signal]:
+    def _detect(self, chunk: _Chunk) -> list[Signal]:
+        depth, trades, off = chunk.depth, chunk.trades, chunk.off
+        events, best_before = chunk.events, chunk.best_before
         out: list[Signal] = []
         if self.l3 is not None and events is not None and best_before is not None:
             bid = np.concatenate(([best_before[0]], depth.bid_price[:-1, 0]))
