@@ -99,6 +99,20 @@ class VolumeCluster(NamedTuple):
     zscore: float
 
 
+def _window(base: int, cap: int, bmin: int, bmax: int) -> tuple[int, int, int] | None:
+    """A bucket window ``[base, base + cap)`` that must hold ``[bmin, bmax]``: None when it
+    does, else the new (base, width, offset of the old window in the new), with half the span
+    (at least 16 buckets) of margin on each side so growth is amortised."""
+    if cap and base <= bmin and bmax < base + cap:
+        return None
+    lo, hi = bmin, bmax
+    if cap:
+        lo, hi = min(lo, base), max(hi, base + cap - 1)
+    margin = max(16, (hi - lo) // 2)
+    new_base = lo - margin
+    return new_base, hi - lo + 1 + 2 * margin, base - new_base
+
+
 def _scores(v: np.ndarray, params: ClusterParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(qualifies, strength, zscore) for the non-empty bucket volumes ``v`` (int64)."""
     n, s = len(v), int(v.sum())
@@ -190,17 +204,13 @@ class VolumeClusterTracker:
 
     def _cover(self, bmin: int, bmax: int) -> None:
         cap = len(self._first)
-        if cap and self._base <= bmin and bmax < self._base + cap:
+        grown = _window(self._base, cap, bmin, bmax)
+        if grown is None:
             return
-        lo, hi = bmin, bmax
+        base, width, off = grown
+        vol = np.zeros((3, width), dtype=np.int64)
+        first = np.full(width, -1, dtype=np.int64)
         if cap:
-            lo, hi = min(lo, self._base), max(hi, self._base + cap - 1)
-        margin = max(16, (hi - lo) // 2)
-        base = lo - margin
-        vol = np.zeros((3, hi - lo + 1 + 2 * margin), dtype=np.int64)
-        first = np.full(vol.shape[1], -1, dtype=np.int64)
-        if cap:
-            off = self._base - base
             vol[:, off : off + cap] = self._vol
             first[off : off + cap] = self._first
             if self._meta[_COUNT]:
@@ -371,19 +381,13 @@ class LiquidityClusterTracker:
 
     def _cover(self, pmin: int, pmax: int) -> None:
         g, cap = self.params.granularity, self._first.shape[1]
-        bmin, bmax = pmin // g, pmax // g
-        if cap and self._base <= bmin and bmax < self._base + cap:
+        grown = _window(self._base, cap, pmin // g, pmax // g)
+        if grown is None:
             return
-        lo, hi = bmin, bmax
-        if cap:
-            lo, hi = min(lo, self._base), max(hi, self._base + cap - 1)
-        margin = max(16, (hi - lo) // 2)
-        base = lo - margin
-        width = hi - lo + 1 + 2 * margin
+        base, width, off = grown
         first = np.full((2, width), -1, dtype=np.int64)
         qual = np.zeros((2, width), dtype=np.int64)
         if cap:
-            off = self._base - base
             first[:, off : off + cap] = self._first
             for sd in (0, 1):
                 nq = int(self._nq[sd, 0])
