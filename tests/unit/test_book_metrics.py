@@ -416,3 +416,111 @@ def test_batch_equals_incremental_and_laws_hold(groups, params):
             cells = zip(change.tolist(), tr.tolist(), strict=True)
             got = dict(zip(rec.level_price[r, side, :k].tolist(), cells, strict=True))
             assert got == expected
+
+
+# ---- fast paths of the kernel: each must give what the plain definition gives ---------------
+def test_update_converts_lists_other_dtypes_and_strided_views():
+    book = [(1, [(100, 10), (99, 4)], [(101, 7)], []), (2, [(100, 12), (99, 4)], [(101, 3)], [])]
+    ref, other = BookMetrics(width=W), BookMetrics(width=W)
+    for ts, bids, asks, _ in book:
+        (bp, bs), (ap, asz) = row(bids), row(asks)
+        ref.update(ts, bp, bs, ap, asz)
+        wide = np.zeros((W, 2), np.int64)
+        wide[:, 0] = ap
+        other.update(np.int64(ts), bp.tolist(), bs.astype(np.int32), wide[:, 0], asz.tolist())
+        assert other.imbalance == ref.imbalance and other.ofi == ref.ofi
+        assert other.pull_stack(Side.ASK) == ref.pull_stack(Side.ASK)
+        assert other.walls() == ref.walls() and other.depth_within == ref.depth_within
+    with pytest.raises(ValueError):
+        other.update(3, [1, 2], [1, 2], [1, 2], [1, 2])
+
+
+def test_long_window_and_many_trades_grow_the_buffers():
+    groups = []
+    for r in range(200):  # 200 groups in a 1000 ns window: the OFI ring grows past 64
+        bid = 100 + (r % 3 == 0)
+        trades = [(bid, 1, SELL)] * (40 if r % 50 == 7 else 0)  # 40 prints: past 16
+        groups.append((r, [(bid, 50 + r % 7), (99, 20)], [(102, 30 + r % 5)], trades))
+    rec, bm = run_both(groups, params=BookMetricsParams(ofi=OfiParams(window_ns=1000)))
+    assert list(rec.ofi_sum) == list(np.cumsum(rec.ofi))
+    assert bm.pull_stack_totals(Side.BID)[2] == 4 * 40
+
+
+def test_levels_past_the_change_mask_bits():
+    """Books wider than 62 levels: changes at and beyond level 62 are still found."""
+    width = 70
+    bids = [(1000 - i, 5 + i) for i in range(width)]
+    asks = [(1001 + i, 5 + i) for i in range(width)]
+    groups = [(1, bids, asks, [])]
+    for ts, lvl in ((2, 62), (3, 69), (4, 63), (5, 61)):
+        bids = [(p, s + (i in (lvl, 65))) for i, (p, s) in enumerate(bids)]
+        asks = [(p, s - (i == lvl)) for i, (p, s) in enumerate(asks)]
+        groups.append((ts, bids, asks, [(bids[lvl][0], 2, SELL)]))
+    p = BookMetricsParams(pull_stack=PullStackParams(levels=width),
+                          walls=WallParams(levels=width, multiple=1.05))  # fmt: skip
+    rec, _ = run_both(groups, params=p, width=width)
+    for r in range(1, len(groups)):
+        for side in (Side.BID, Side.ASK):
+            k = rec.level_count[r, side]
+            change, traded = rec.level_change[r, side, :k], rec.level_traded[r, side, :k]
+            cells = zip(change.tolist(), traded.tolist(), strict=True)
+            got = dict(zip(rec.level_price[r, side, :k].tolist(), cells, strict=True))
+            assert got == _naive_levels(groups[r - 1], groups[r], side, width=width)
+            levels = groups[r][1 + side]  # walls: size >= 1.05 x the median, from scratch
+            ref = float(np.median([s for _, s in levels]))
+            walls = {p for p, s in levels if s >= 1.05 * ref}
+            assert walls == {levels[i][0] for i in np.flatnonzero(rec.wall_since[r, side] != NO_TS)}
+
+
+@pytest.mark.parametrize("big", [0, 2**48, 2**53 + 1])
+def test_unit_weight_sums_are_the_float_sums(big):
+    """Summed as ints when exact, else as floats: always the left-to-right double sum."""
+    sizes = [3, big, 7, big // 3 + 1, 2**20]
+    bids = [(100 - i, s) for i, s in enumerate(sizes)]
+    asks = [(101 + i, s + 1) for i, s in enumerate(sizes)]
+    _rec, bm = run_both([(1, bids, asks, [])])
+    bw = aw = 0.0
+    for s in sizes:
+        bw += 1.0 * s
+        aw += 1.0 * (s + 1)
+    assert bm.bid_weighted == bw and bm.ask_weighted == aw
+    assert bm.imbalance == (bw - aw) / (bw + aw)
+
+
+@pytest.mark.parametrize("scale", [1, 2**40, 2**51, 2**60])
+def test_wall_threshold_compares_as_floats(scale):
+    """Integer compares against ceil(multiple x ref) where exact, float compares beyond: a size
+    is a wall when float(size) >= multiple x ref, as the definition reads in doubles."""
+    sizes = [scale, 3 * scale - 1, scale, 3 * scale, scale, 3 * scale + 1, scale]
+    bids = [(100 - i, s) for i, s in enumerate(sizes)]
+    _rec, bm = run_both([(1, bids, [], [])], width=8)
+    expected = [p for p, s in bids if float(s) >= 3.0 * scale]  # the median is scale
+    assert [w.price for w in bm.walls()] == expected
+    assert len(expected) == (3 if scale == 2**60 else 2)  # 3 x 2**60 - 1 rounds up as a double
+
+
+def test_trade_offsets_equal_a_search_per_boundary():
+    from orderflow.analytics.book_metrics import trade_offsets
+
+    n = 50
+    ts = np.arange(0, 10 * n, 10, dtype=np.int64)
+    z = np.zeros((n, 1), np.int64)
+    depth = DepthRecord(np.arange(n), ts, z, z, z, z, z, z)
+    rng = np.random.default_rng(7)
+    for order in ("stream", "shuffled"):
+        t = np.sort(rng.integers(-5, 10 * n + 5, 300))
+        if order == "shuffled":
+            rng.shuffle(t)
+        tr = np.zeros(len(t), dtype=TRADE_DTYPE)
+        tr["ts_event"] = t
+        group = np.searchsorted(ts, t, side="left")
+        expected = np.searchsorted(group, np.arange(n + 1), side="left")
+        assert np.array_equal(trade_offsets(depth, tr), expected)
+
+
+@pytest.mark.parametrize("per_level", [False, True])
+def test_no_boundaries_give_an_empty_record(per_level):
+    z = np.zeros((0, W), np.int64)
+    depth = DepthRecord(np.zeros(0, np.int64), np.zeros(0, np.int64), z, z, z, z, z, z)
+    rec = book_metrics_batch(depth, np.zeros(0, TRADE_DTYPE), per_level=per_level)
+    assert len(rec) == 0 and rec.wall_since.shape == (0, 2, W) and len(rec.trade_offsets) == 1
