@@ -252,3 +252,34 @@ def test_incremental_equals_batch_at_every_boundary(es):
                 int(t) for s in (0, 1) for t in rec.wall_since[r, s] if t != NO_TS
             ]
     assert (bm.spread, bm.mid, bm.microprice) == (1, 19240.5, 19240.44)
+
+
+@pytest.mark.parametrize("chunk", [1, 777, 10_000])
+def test_update_many_in_chunks_equals_the_batch(es, chunk):
+    """A running stream fed in replay chunks (``update_many``, as the pipeline does) gives the
+    batch's numbers at every boundary, and the same final reads as one group at a time."""
+    from orderflow.book.common import DepthRecord
+
+    depth, trades, rec, mom, _ = es
+    off = rec.trade_offsets
+    bm, mo = BookMetrics(), Momentum()
+    ints, floats, since, scores = [], [], [], []
+    for a in range(0, len(depth), chunk):
+        b = min(a + chunk, len(depth))
+        part = DepthRecord(*(x[a:b] for x in (depth.index, depth.ts_event, depth.bid_price,
+                           depth.bid_size, depth.bid_count, depth.ask_price, depth.ask_size,
+                           depth.ask_count)))  # fmt: skip
+        got = bm.update_many(part, trades[off[a] : off[b]], off[a : b + 1] - off[a])
+        m = mo.update_many(part.ts_event, got.mid, got.imbalance, trades[off[a] : off[b]],
+                           off[a : b + 1] - off[a])  # fmt: skip
+        ints.append(got.ints)
+        floats.append(got.floats)
+        since.append(got.wall_since)
+        scores.append(m.score)
+    assert np.array_equal(np.concatenate(ints), rec.ints)
+    assert np.array_equal(np.concatenate(floats), rec.floats, equal_nan=True)
+    assert np.array_equal(np.concatenate(since), rec.wall_since)
+    assert np.array_equal(np.concatenate(scores), mom.score, equal_nan=True)
+    n = rec.level_count[-1, 1]
+    assert list(bm.pull_stack_levels(Side.ASK)["price"]) == list(rec.level_price[-1, 1, :n])
+    assert (bm.spread, bm.mid, bm.microprice) == (1, 19240.5, 19240.44)

@@ -250,17 +250,9 @@ class Pipeline:
         chunk = chunk._replace(trades=trades)
         self.trades += len(trades)
         self.volume += int(trades["size"].sum())
-        # 3. book metrics and momentum, group by group
-        mid = np.empty(b)
-        imb = np.empty(b)
-        m = self.metrics
-        for r in range(b):
-            m.update(
-                int(depth.ts_event[r]), depth.bid_price[r], depth.bid_size[r],
-                depth.ask_price[r], depth.ask_size[r], trades[off[r] : off[r + 1]],
-            )  # fmt: skip
-            mid[r], imb[r] = m.mid, m.imbalance
-        self.momentum.update_many(depth.ts_event, mid, imb, trades, off)
+        # 3. book metrics and momentum over the chunk's groups (the per-group kernels)
+        bm = self.metrics.update_many(depth, trades, off)
+        self.momentum.update_many(depth.ts_event, bm.mid, bm.imbalance, trades, off)
         if self.params.keep_mid_path:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
