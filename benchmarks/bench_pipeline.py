@@ -170,6 +170,49 @@ def _components_task(streams: Streams, seconds: float) -> Task:
     return Task("pipeline stages, ns per event group", run)
 
 
+def _detectors_task(streams: Streams, seconds: float) -> Task:
+    """The numba detectors beside the plain-Python reference they are tested against."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: tests/
+    from tests.reference import detectors_l2 as ref_l2
+    from tests.reference import detectors_l3 as ref_l3
+
+    ev, inst = streams.mbo, streams.instrument
+    depth = OrderBook(inst).apply_mbo(ev, record_depth=10).depth
+    assert depth is not None
+    best = best_before_groups(ev, inst, depth.bid_price[:, 0], depth.ask_price[:, 0])
+    trades, group = mbo_trades(ev)
+    pairs = {
+        "L3 detectors, detect_l3 (iceberg, large lots, spoof pulls)": (
+            lambda _: detect_l3(ev, "ESH4", best=best),
+            lambda _: ref_l3.detect_l3(ev, "ESH4", best=best),
+            len(ev),
+        ),
+        "L2 detectors, detect_l2 (absorption, sweep, exhaustion, iceberg)": (
+            lambda _: detect_l2(depth, trades, "ESH4", trade_group=group),
+            lambda _: ref_l2.detect_l2(depth, trades, "ESH4", trade_group=group),
+            len(ev),
+        ),
+    }
+
+    def run(progress: Progress) -> list[Result]:
+        rows = []
+        for name, (ours, base, n) in pairs.items():
+            cases = {"ours": Case(ours, n, lambda: None), "baseline": Case(base, n, lambda: None)}
+            tps = measure_many(cases, seconds, progress=progress)
+            for impl, tp in tps.items():
+                r = Result(SUITE, f"detectors:{name[:2]}", impl, name, tp.events_per_s,
+                           seconds=tp.seconds, calls=tp.calls)  # fmt: skip
+                r.p50_ns, r.p99_ns = percentiles(np.asarray(tp.call_ns, dtype=np.float64))
+                r.lat_unit = f"call ({n:,} ev)"
+                rows.append(r)
+        return rows
+
+    return Task("detectors beside the plain-Python reference", run)
+
+
 def _live_task(streams: Streams) -> Task:
     ev, inst = streams.mbo, streams.instrument
     ends = np.flatnonzero((ev["flags"] & (Flags.LAST | Flags.SNAPSHOT)) == Flags.LAST) + 1
@@ -200,7 +243,7 @@ def _live_task(streams: Streams) -> Task:
 
 def tasks(streams: Streams, seconds: float) -> tuple[list[Task], list[str]]:
     return [_stream_task(streams, seconds), _components_task(streams, seconds),
-            _live_task(streams)], []  # fmt: skip
+            _detectors_task(streams, seconds), _live_task(streams)], []  # fmt: skip
 
 
 def summary(results: list[Result]) -> list[str]:
