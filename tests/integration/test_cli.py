@@ -214,3 +214,19 @@ def test_run_without_recorded_data_replays_a_labelled_simulated_market(tmp_path)
         [*ORDERFLOW, "run"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
     ).stdout
     assert text.count("SIMULATED") >= 2  # said before and after the results
+
+
+def test_analyze_a_file_of_two_instruments_needs_one_named():
+    from tests.conftest import DATA_DIR
+
+    path = need(
+        DATA_DIR / "databento" / "es_nq_bbo_ohlcv" / "2024-05-09_ESM4_NQM4"
+        / "futures_ohlcv-1m_2024-05-09T09-55_2024-05-09T10-05.dbn.zst"
+    )  # fmt: skip
+    proc = run_cli("analyze", str(path), check=False)
+    assert proc.returncode == 2 and "ESM4, NQM4" in proc.stderr and "--instrument" in proc.stderr
+    es = json.loads(run_cli("analyze", str(path), "-i", "ESM4", "--json").stdout)
+    nq = json.loads(run_cli("analyze", str(path), "-i", "NQM4", "--json").stdout)
+    assert (es["instrument"], es["bars"], es["bar_seconds"]) == ("ESM4", 10, 60)
+    assert (nq["instrument"], nq["bars"]) == ("NQM4", 10)
+    assert 5000 < es["low"] <= es["high"] < 5300 and nq["low"] > 17000  # never mixed

@@ -328,6 +328,13 @@ def _run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path
     )
 
 
+def _px(x: float | None) -> str:
+    """A price in exchange units as the exchange writes it: no float noise, no lost digits."""
+    if x is None:
+        return "-"
+    return f"{x:.6f}".rstrip("0").rstrip(".")
+
+
 def _print_analysis(s: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -354,7 +361,7 @@ def _print_analysis(s: dict[str, Any]) -> None:
     p = s["profile"]
     if p is not None:
         console.print(
-            f"profile POC [bold]{p['poc']:g}[/], value area {p['val']:g}-{p['vah']:g} "
+            f"profile POC [bold]{_px(p['poc'])}[/], value area {_px(p['val'])}-{_px(p['vah'])} "
             f"({p['value_area_volume']:,} of {p['total']:,}, {p['value_area_share']:.0%}); "
             f"HVN {p['hvn']}, LVN {p['lvn']}"
         )
@@ -367,8 +374,8 @@ def _print_analysis(s: dict[str, Any]) -> None:
         last = b["last"]
         tail = (
             (
-                f", last {last['ts_open']} O {last['open']:g} H {last['high']:g} "
-                f"L {last['low']:g} C {last['close']:g} vol {last['volume']:,} "
+                f", last {last['ts_open']} O {_px(last['open'])} H {_px(last['high'])} "
+                f"L {_px(last['low'])} C {_px(last['close'])} vol {last['volume']:,} "
                 f"delta {last['delta']:+,}"
             )
             if last
@@ -436,8 +443,21 @@ def analyze(
         summary.update({"file": str(file), "format": fmt})
         if json:
             print_json(summary)
+        elif summary["bars"]:
+            last, sm = summary["last"], summary
+            console.print(
+                f"[bold]{sm['instrument']}[/]: {sm['bars']:,} ready-made {sm['bar_seconds']} s "
+                f"bars from {sm['first_ts_event']} to {sm['last_ts_event']}; "
+                f"O {_px(sm['open'])} H {_px(sm['high'])} L {_px(sm['low'])} "
+                f"C {_px(sm['close'])}, volume {sm['volume']:,}, ATR(14) {sm['atr']:.4g}"
+            )
+            console.print(
+                f"last bar {last['ts_open']}: O {_px(last['open'])} H {_px(last['high'])} "
+                f"L {_px(last['low'])} C {_px(last['close'])} vol {last['volume']:,}"
+            )
+            console.print(f"[yellow]{summary['note']}[/]")
         else:
-            console.print(summary)
+            console.print(f"{summary['instrument']}: no bars in {file.name}")
         return
     summary = {"file": str(file), "format": fmt, **summarize(result)}
     written: list[str] = []

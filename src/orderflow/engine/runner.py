@@ -124,9 +124,11 @@ def run_file(
     """Load ``path`` and run it; returns the pipeline (or the bars) and the file's format.
     ``aggressor``: how prints without a recorded aggressor are classified (see
     :func:`classify_if_needed`)."""
-    from orderflow.io.formats import load_stream
+    from orderflow.io.formats import detect_format, load_stream
 
-    stream = load_stream(Path(path), instrument=instrument)
+    # a DBN file names its instruments itself; --instrument then picks one of several
+    given = None if detect_format(Path(path)).startswith("dbn:") else instrument
+    stream = _one_instrument(load_stream(Path(path), instrument=given), instrument, path)
     kind = stream.kind
     if kind == "bars":
         return _load_bars(stream), stream.source_format
@@ -144,6 +146,38 @@ def run_file(
         kind, stream.array, stream.instrument, params, _stream_trades(stream), progress
     )
     return pipe, stream.source_format
+
+
+def _one_instrument(stream: Any, wanted: Instrument | None, path: str | Path) -> Any:
+    """A stream of one instrument: a file that holds several (a DBN file of ESM4 and NQM4
+    bars) is cut to the one asked for, and refused with the list when none was."""
+    ids = stream.extra.get("instrument_id")
+    if not isinstance(ids, np.ndarray) or len(ids) != len(stream.array):
+        return stream
+    present = np.unique(ids)
+    if len(present) < 2:
+        return stream
+    known = stream.extra.get("instruments") or {}
+    names = {int(i): (known[int(i)].contract or known[int(i)].symbol) if int(i) in known
+             else str(int(i)) for i in present}  # fmt: skip
+    pick = None
+    if wanted is not None:
+        for i in present.tolist():
+            inst = known.get(int(i))
+            if inst is not None and (
+                (wanted.contract and inst.contract == wanted.contract)
+                or (not wanted.contract and inst.symbol == wanted.symbol)
+            ):
+                pick = int(i)
+    if pick is None:
+        raise DecodeError(
+            f"{Path(path).name} holds {len(present)} instruments ({', '.join(names.values())}): "
+            "name one with --instrument",
+            field="instrument",
+        )
+    keep = ids == pick
+    extra = {**stream.extra, "instrument_id": ids[keep]}
+    return type(stream)(stream.kind, stream.array[keep], known[pick], stream.source_format, extra)
 
 
 def _load_bars(stream: Any) -> BarsOnly:
@@ -263,8 +297,8 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
             "value_area_volume": va.volume,
             "total": va.total,
             "value_area_share": pipe.params.profile.value_area,
-            "hvn": [px(n.price) for n in nodes.hvn] if nodes else [],
-            "lvn": [px(n.price) for n in nodes.lvn] if nodes else [],
+            "hvn": _top_nodes(nodes.hvn, px, top, strongest=True) if nodes else [],
+            "lvn": _top_nodes(nodes.lvn, px, top, strongest=False) if nodes else [],
         },
         "cumulative_delta": {
             "final": pipe.delta.value,
@@ -307,6 +341,13 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
             "filtered": dict(pipe.accumulator.rejected),
         },
     }
+
+
+def _top_nodes(nodes: Any, px: Callable[[Any], Any], top: int, strongest: bool) -> list[Any]:
+    """The ``top`` most pronounced nodes (highest smoothed volume for HVN, lowest for LVN),
+    listed by price."""
+    chosen = sorted(nodes, key=lambda n: -n.smoothed if strongest else n.smoothed)[:top]
+    return [px(n.price) for n in sorted(chosen, key=lambda n: n.price)]
 
 
 def _order_stats(pipe: Pipeline) -> dict[str, Any] | None:

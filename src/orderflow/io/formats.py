@@ -166,7 +166,11 @@ def _load_dbn(path: Path, fmt: str, instrument: Instrument | None) -> LoadedStre
             field="schema",
         )
     kind = "bars" if data.schema.startswith("ohlcv") else _DBN_KIND[data.schema]
-    extra: dict[str, Any] = {"instrument_id": data.instrument_id, **data.extra}
+    extra: dict[str, Any] = {
+        "instrument_id": data.instrument_id,
+        "instruments": data.instruments,
+        **data.extra,
+    }
     array = data.data
     if kind == "levels":
         extra["mbp10"] = array
