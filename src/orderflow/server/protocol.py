@@ -1,0 +1,217 @@
+"""The wire protocol between NinjaTrader (the C# bridge, or any client) and the server.
+
+One set of message structs serves every transport: WebSocket text frames (JSON), WebSocket
+binary frames (MessagePack) and the REST endpoints (JSON bodies). ``docs/protocol.md`` is the
+contract in prose; this module is the contract in code. Decoding validates every field and
+raises :class:`~orderflow.core.errors.RequestError` naming the field (``depth[3].price``) and
+the reason; a message either decodes whole or not at all.
+
+Times are ns since the Unix epoch, UTC (the bridge converts NinjaTrader's local ``DateTime``).
+Prices are in the exchange's units as NinjaTrader gives them (doubles); the server turns them
+into exact ticks and refuses a price off the instrument's grid.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from orderflow.core.errors import RequestError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Ack",
+    "Bar",
+    "Batch",
+    "Bye",
+    "ClientMessage",
+    "Depth",
+    "Error",
+    "Heartbeat",
+    "Hello",
+    "ServerMessage",
+    "SnapshotRequest",
+    "Tick",
+    "Welcome",
+    "decode_batch",
+    "decode_client",
+    "encode",
+]
+
+PROTOCOL_VERSION = 1
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+Size = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class Depth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``OnMarketDepth`` event, verbatim: NinjaTrader's position-indexed ladder update."""
+
+    t: NonNegative  # ns UTC
+    side: Literal["bid", "ask"]
+    op: Literal["add", "update", "remove"]
+    pos: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+    price: float
+    size: Size
+    reset: bool = False  # NinjaTrader's IsReset
+
+
+class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``OnMarketData`` Last event: a print, with the inside quote at that moment."""
+
+    t: NonNegative
+    price: float
+    size: Positive
+    bid: float | None = None
+    ask: float | None = None
+
+
+class Bar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``OnBarUpdate`` of data series ``series`` (BarsInProgress)."""
+
+    series: Annotated[int, msgspec.Meta(ge=0, le=64)]
+    t: NonNegative  # the bar's open time
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: Size
+    closed: bool = True  # False: the forming bar (Calculate.OnEachTick)
+
+
+class Hello(msgspec.Struct, frozen=True, tag="hello", forbid_unknown_fields=True):
+    """First message of a connection. ``client`` names the sender; sequence numbers are kept
+    per client across reconnections. ``encoding`` is how the server answers."""
+
+    protocol: int
+    client: Name
+    token: str | None = None
+    encoding: Literal["json", "msgpack"] = "json"
+
+
+class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True):
+    """Updates of one instrument, applied atomically in this order: depth, ticks, bars.
+
+    ``seq`` counts the client's batches from 1 (0: unsequenced, REST compatibility).
+    ``snapshot``: the depth events rebuild the whole ladder (adds from position 0 per side),
+    after a reconnect, an IsReset or a snapshot request."""
+
+    instrument: Name
+    seq: NonNegative = 0
+    snapshot: bool = False
+    depth: list[Depth] = []
+    ticks: list[Tick] = []
+    bars: list[Bar] = []
+
+
+class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", forbid_unknown_fields=True):
+    t: NonNegative = 0
+
+
+class Bye(msgspec.Struct, frozen=True, tag="bye", forbid_unknown_fields=True):
+    reason: str = ""
+
+
+ClientMessage = Hello | Batch | Heartbeat | Bye
+
+
+class Welcome(msgspec.Struct, frozen=True, tag="welcome"):
+    protocol: int
+    server: str
+    session: str
+    last_seq: int  # the last batch applied for this client: resend what follows
+
+
+class Ack(msgspec.Struct, frozen=True, tag="ack"):
+    """What one batch did and what the engine says now (prices in exchange units)."""
+
+    seq: int
+    instrument: str
+    duplicate: bool
+    applied: dict[str, int]
+    rejected: dict[str, int]
+    stale: bool
+    book: dict[str, Any]
+    metrics: dict[str, Any]
+    signals: list[dict[str, Any]]
+    processing_us: float
+
+
+class SnapshotRequest(msgspec.Struct, frozen=True, tag="snapshot_request"):
+    instrument: str
+    reason: str  # gap, reset, price_order
+    expected_seq: int
+    got_seq: int
+
+
+class Error(msgspec.Struct, frozen=True, tag="error"):
+    field: str
+    reason: str
+    seq: int | None = None
+    code: str = "bad_request"
+
+
+ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat
+
+_JSON_CLIENT = msgspec.json.Decoder(ClientMessage)
+_MSGPACK_CLIENT = msgspec.msgpack.Decoder(ClientMessage)
+_JSON_BATCH = msgspec.json.Decoder(Batch)
+_JSON = msgspec.json.Encoder()
+_MSGPACK = msgspec.msgpack.Encoder()
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+
+
+def _field_error(exc: msgspec.DecodeError | msgspec.ValidationError) -> RequestError:
+    """msgspec's message as a RequestError naming the field: ``$.depth[3].price`` becomes
+    ``depth[3].price``; a message that is not even valid JSON/MessagePack names ``message``."""
+    text = str(exc)
+    m = _PATH.search(text)
+    field = m.group("path").lstrip(".") if m else ""
+    reason = _PATH.sub("", text)
+    unknown = _UNKNOWN.search(reason)
+    if unknown:  # name the unknown field itself: depth[0].volume
+        field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
+    return RequestError(f"{field or 'message'}: {reason}", field=field or "message")
+
+
+def decode_client(data: bytes | str) -> ClientMessage:
+    """A client message from a WebSocket frame: text is JSON, bytes are MessagePack."""
+    try:
+        if isinstance(data, str):
+            return _JSON_CLIENT.decode(data)
+        return _MSGPACK_CLIENT.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _field_error(exc) from None
+
+
+def decode_batch(body: bytes) -> Batch:
+    """A REST body: one batch as JSON (its ``type`` may be left out)."""
+    try:
+        return _JSON_BATCH.decode(body)
+    except msgspec.ValidationError as exc:
+        if "Object missing required field `type`" in str(exc):
+            return _with_type(body)
+        raise _field_error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise _field_error(exc) from None
+
+
+def _with_type(body: bytes) -> Batch:
+    try:
+        raw = msgspec.json.decode(body)
+        if not isinstance(raw, dict):
+            raise RequestError("message: a batch must be a JSON object", field="message")
+        raw["type"] = "batch"
+        return _JSON_BATCH.decode(_JSON.encode(raw))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _field_error(exc) from None
+
+
+def encode(msg: Any, encoding: str = "json") -> bytes:
+    """A server message as JSON or MessagePack bytes."""
+    return _MSGPACK.encode(msg) if encoding == "msgpack" else _JSON.encode(msg)
