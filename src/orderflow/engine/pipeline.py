@@ -230,6 +230,27 @@ class Pipeline:
         self.events += len(trades)
         return self._groups(_Chunk(depth, trades, off, None, None))
 
+    def process_prints(self, trades: np.ndarray, ts_event: int | None = None) -> list[Signal]:
+        """Prints that came without book records (a feed's ticks between depth batches, or a
+        snapshot just applied to the book): one event group at ``ts_event`` (default: the last
+        print's time) over the book as it stands now."""
+        if self.book is None:
+            return self.process_trades(trades)
+        ts = int(ts_event if ts_event is not None else trades["ts_event"][-1])
+        n = self.params.depth_levels
+        view = self.book.depth(n)
+        zeros = np.zeros((1, n), dtype=np.int64)
+        counts = [view.get(f"{s}_count") for s in ("bid", "ask")]
+        depth = DepthRecord(
+            np.zeros(1, dtype=np.int64), np.array([ts], dtype=np.int64),
+            view["bid_price"][None, :n], view["bid_size"][None, :n],
+            zeros if counts[0] is None else counts[0][None, :n],
+            view["ask_price"][None, :n], view["ask_size"][None, :n],
+            zeros if counts[1] is None else counts[1][None, :n],
+        )  # fmt: skip
+        off = np.array([0, len(trades)], dtype=np.int64)
+        return self._groups(_Chunk(depth, trades, off, None, None))
+
     def _top(self) -> tuple[int, int]:
         """Best bid and ask now (NO_PRICE for an empty side)."""
         view = self.book.depth(1)

@@ -1,0 +1,276 @@
+"""The server's state: one pipeline per instrument, sequence numbers per client, counters.
+
+Transport-free (REST and WebSocket handlers call :meth:`Hub.apply`), so it is tested and
+benchmarked without a socket. Applying a batch is all-or-nothing for its validation: prices are
+converted to ticks first, and a batch with a bad price is refused whole (nothing applied).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from orderflow import __version__
+from orderflow.analytics.trades import AggressorClassifier
+from orderflow.core.errors import OffTickError, RequestError
+from orderflow.engine.pipeline import Pipeline, PipelineParams
+from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
+from orderflow.model.enums import Flags, NtOperation, Side
+from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.server.protocol import Ack, Batch, SnapshotRequest
+
+__all__ = ["Hub", "InstrumentState"]
+
+_OPS = {"add": int(NtOperation.ADD), "update": int(NtOperation.UPDATE),
+        "remove": int(NtOperation.REMOVE)}  # fmt: skip
+_SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
+_LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
+BOOK_LEVELS = 10
+
+
+@dataclass(slots=True)
+class InstrumentState:
+    """One instrument's engine and what the server knows about its feed."""
+
+    instrument: Instrument
+    pipeline: Pipeline
+    classifier: AggressorClassifier = field(default_factory=lambda: AggressorClassifier("bidask"))
+    stale_reason: str | None = None
+    batches: int = 0
+    depth_events: int = 0
+    ticks: int = 0
+    bars: dict[int, list[Any]] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)
+    last_ts: int = 0
+    last_recv_ns: int = 0
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_reason is not None or bool(self.pipeline.book.stale)
+
+
+class Hub:
+    """Every instrument's state and every client's last applied sequence number."""
+
+    def __init__(self, params: PipelineParams | None = None) -> None:
+        self.params = params or PipelineParams()
+        self.instruments: dict[str, InstrumentState] = {}
+        self.last_seq: dict[str, int] = {}
+        self.session = uuid.uuid4().hex[:12]
+        self.started = time.time()
+        self.counters: Counter[str] = Counter()
+
+    # ---- instruments ---------------------------------------------------------------------
+    def state(self, name: str) -> InstrumentState:
+        """The state of instrument ``name`` (NinjaTrader name, contract or root), made on first
+        use. An unknown instrument is a RequestError on field ``instrument``."""
+        inst = get_instrument(name)  # raises ConfigError for an unknown name
+        key = inst.contract or inst.symbol
+        st = self.instruments.get(key)
+        if st is None:
+            st = InstrumentState(inst, Pipeline(inst, "nt_depth", self.params))
+            self.instruments[key] = st
+        return st
+
+    def find(self, name: str) -> InstrumentState | None:
+        try:
+            inst = get_instrument(name)
+        except Exception:  # an unknown name is simply not here
+            return None
+        return self.instruments.get(inst.contract or inst.symbol)
+
+    # ---- batches -------------------------------------------------------------------------
+    def apply(self, batch: Batch, client: str | None = None) -> tuple[Ack, SnapshotRequest | None]:
+        """Apply one batch; the ack, and a snapshot request when the ladder needs one."""
+        t0 = time.perf_counter_ns()
+        try:
+            st = self.state(batch.instrument)
+        except Exception as exc:
+            raise RequestError(
+                f"instrument: {batch.instrument!r} is not a known instrument", field="instrument"
+            ) from exc
+        inst = st.instrument
+        depth, trades = self._convert(st, batch)  # raises before anything is applied
+        request = None
+        if client is not None and batch.seq:
+            last = self.last_seq.get(client, 0)
+            if batch.seq <= last:
+                self.counters["duplicates"] += 1
+                return self._ack(st, batch, True, {}, Counter(), [], t0), None
+            if batch.seq > last + 1:
+                self.counters["gaps"] += 1
+                st.stale_reason = "gap"
+                request = SnapshotRequest(inst.contract or inst.symbol, "gap", last + 1, batch.seq)
+            self.last_seq[client] = batch.seq
+        self.counters["batches"] += 1
+        st.batches += 1
+        st.last_recv_ns = time.time_ns()
+        applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
+        before = Counter(st.pipeline.rejected)
+        signals = []
+        book = st.pipeline.book
+        if batch.snapshot:
+            bids = [(int(e["price"]), int(e["size"])) for e in depth if e["side"] == Side.BID]
+            asks = [(int(e["price"]), int(e["size"])) for e in depth if e["side"] == Side.ASK]
+            ts = int(depth["ts_event"][-1]) if len(depth) else 0
+            book.apply_snapshot(bids, asks, ts_event=ts)
+            st.stale_reason = None
+            applied["depth"] = len(depth)
+            signals += st.pipeline.process_prints(trades, ts_event=max(ts, _last_ts(trades)))
+            trades = trades[:0]
+        elif len(depth) and st.stale_reason is None:
+            was_stale = bool(book.stale)
+            # prints up to the batch's last depth event belong to its event group; later ones
+            # form their own group over the book as it then stands
+            cut = int(np.searchsorted(trades["ts_event"], depth["ts_event"][-1], side="right"))
+            signals += st.pipeline.process(depth, trades[:cut])
+            applied["depth"] = len(depth)
+            trades = trades[cut:]
+            if book.stale and not was_stale:
+                reason = book.stale_reason or "reset"
+                request = SnapshotRequest(
+                    inst.contract or inst.symbol, reason, batch.seq, batch.seq
+                )
+        elif len(depth):
+            self.counters["depth_skipped_stale"] += len(depth)
+        if len(trades):
+            signals += st.pipeline.process_prints(trades)
+        applied["ticks"] = len(batch.ticks)
+        st.ticks += len(batch.ticks)
+        st.depth_events += applied["depth"]
+        for bar in batch.bars:
+            if bar.closed:
+                st.bars.setdefault(bar.series, []).append(bar)
+        applied["bars"] = len(batch.bars)
+        st.last_ts = max(st.last_ts, st.pipeline.last_ts)
+        rejected = Counter(st.pipeline.rejected)
+        rejected.subtract(before)
+        rejected = +rejected
+        st.rejected.update(rejected)
+        return self._ack(st, batch, False, applied, rejected, signals, t0), request
+
+    def _convert(self, st: InstrumentState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
+        the grid refuses the whole batch, naming the event."""
+        inst = st.instrument
+        now = time.time_ns()
+        n = len(batch.depth)
+        depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+        for i, e in enumerate(batch.depth):
+            try:
+                price = inst.to_ticks(e.price) if e.op != "remove" or e.price else 0
+            except OffTickError as exc:
+                st.rejected["off_tick"] += 1
+                raise RequestError(
+                    f"depth[{i}].price: {e.price} is not on the {inst.tick_size} grid",
+                    field=f"depth[{i}].price",
+                ) from exc
+            depth[i] = (e.t, now, batch.seq, price, e.size, e.pos, _OPS[e.op], _SIDES[e.side],
+                        _RESET if e.reset else 0, (0,))  # fmt: skip
+        if n and not batch.snapshot:
+            depth["flags"][-1] |= _LAST
+        m = len(batch.ticks)
+        trades = np.zeros(m, dtype=TRADE_DTYPE)
+        bid = np.full(m, NO_PRICE, dtype=np.int64)
+        ask = np.full(m, NO_PRICE, dtype=np.int64)
+        for i, t in enumerate(batch.ticks):
+            try:
+                trades[i] = (t.t, now, batch.seq, inst.to_ticks(t.price), t.size, int(Side.NONE),
+                             0, (0,) * 6)  # fmt: skip
+                if t.bid is not None:
+                    bid[i] = inst.to_ticks(t.bid)
+                if t.ask is not None:
+                    ask[i] = inst.to_ticks(t.ask)
+            except OffTickError as exc:
+                st.rejected["off_tick"] += 1
+                raise RequestError(
+                    f"ticks[{i}]: a price is not on the {inst.tick_size} grid",
+                    field=f"ticks[{i}].price",
+                ) from exc
+        if m:
+            trades["side"] = st.classifier.classify(trades["price"], bid, ask)
+        return depth, trades
+
+    def _ack(
+        self,
+        st: InstrumentState,
+        batch: Batch,
+        duplicate: bool,
+        applied: dict[str, int],
+        rejected: Counter[str],
+        signals: list[Any],
+        t0: int,
+    ) -> Ack:
+        inst, pipe = st.instrument, st.pipeline
+        px = inst.to_price
+        view = pipe.book.depth(BOOK_LEVELS)
+        levels = {
+            side: [[px(int(p)), int(q)] for p, q in zip(view[f"{side}_price"], view[f"{side}_size"],
+                   strict=True) if p != NO_PRICE]
+            for side in ("bid", "ask")
+        }  # fmt: skip
+        m = pipe.metrics
+        tick = float(inst.tick_size)
+        metrics: dict[str, Any] = {}
+        if pipe.groups:
+            vw = pipe.vwap.value()
+            metrics = {
+                "spread": None if m.spread is None else m.spread * tick,
+                "mid": _f(m.mid, tick),
+                "microprice": _f(m.microprice, tick),
+                "imbalance": _f(m.imbalance),
+                "ofi": m.ofi,
+                "ofi_window": m.ofi_sum,
+                "cumulative_delta": pipe.delta.value,
+                "vwap": _f(vw.vwap, tick),
+                "momentum": _f(pipe.momentum.score),
+            }
+        return Ack(
+            seq=batch.seq,
+            instrument=inst.contract or inst.symbol,
+            duplicate=duplicate,
+            applied=applied,
+            rejected=dict(rejected),
+            stale=st.stale,
+            book={"bids": levels["bid"], "asks": levels["ask"]},
+            metrics=metrics,
+            signals=[{**s.to_dict(), "price": px(s.price)} for s in signals],
+            processing_us=(time.perf_counter_ns() - t0) / 1000,
+        )
+
+    # ---- health --------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        now = time.time_ns()
+        return {
+            "status": "ok",
+            "version": __version__,
+            "session": self.session,
+            "uptime_s": round(time.time() - self.started, 3),
+            "counters": dict(self.counters),
+            "instruments": {
+                key: {
+                    "stale": st.stale,
+                    "stale_reason": st.stale_reason or st.pipeline.book.stale_reason,
+                    "batches": st.batches,
+                    "depth_events": st.depth_events,
+                    "ticks": st.ticks,
+                    "rejected": dict(st.rejected + st.pipeline.rejected),
+                    "last_update_age_s": (now - st.last_recv_ns) / 1e9 if st.last_recv_ns else None,
+                }
+                for key, st in self.instruments.items()
+            },
+        }
+
+
+def _f(x: float, scale: float = 1.0) -> float | None:
+    """A float for JSON: NaN (undefined, e.g. an empty side) becomes None."""
+    return None if x != x else x * scale
+
+
+def _last_ts(trades: np.ndarray) -> int:
+    return int(trades["ts_event"][-1]) if len(trades) else 0
