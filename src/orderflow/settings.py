@@ -103,6 +103,16 @@ class SignalSettings(BaseModel):
     horizons_s: list[float] = Field([1, 5, 30, 60], description="evaluation horizons, seconds")
 
 
+class ServerSettings(BaseModel):
+    """``orderflow serve``: where it listens and who may talk to it."""
+
+    model_config = {"extra": "forbid"}
+
+    host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
+    port: int = Field(8765, ge=1, le=65535, description="TCP port (HTTP and WebSocket)")
+    token: str | None = Field(None, description="shared secret clients must present")
+
+
 class LoggingSettings(BaseModel):
     config: Path | None = Field(None, description="logging dictConfig YAML (log_conf.yaml)")
     level: str = Field("INFO", description="root level when no config file is given")
@@ -129,6 +139,7 @@ class Settings(BaseSettings):
     data: DataSettings = DataSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     signals: SignalSettings = SignalSettings()
+    server: ServerSettings = ServerSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("instrument")

@@ -36,6 +36,7 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         ("analyze",),
         ("signals",),
         ("signals", "evaluate"),
+        ("serve",),
     ],
 )
 def test_every_command_has_help(args):
@@ -230,3 +231,8 @@ def test_analyze_a_file_of_two_instruments_needs_one_named():
     assert (es["instrument"], es["bars"], es["bar_seconds"]) == ("ESM4", 10, 60)
     assert (nq["instrument"], nq["bars"]) == ("NQM4", 10)
     assert 5000 < es["low"] <= es["high"] < 5300 and nq["low"] > 17000  # never mixed
+
+
+def test_serve_refuses_to_bind_beyond_loopback_without_a_token():
+    proc = run_cli("serve", "--host", "0.0.0.0", check=False)
+    assert proc.returncode == 2 and "server.token" in proc.stderr

@@ -532,6 +532,41 @@ def signals_evaluate(
     console.print(format_table(rows), soft_wrap=True, highlight=False)
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="TCP port (8765).")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Shared secret (else ORDERFLOW_SERVER__TOKEN).")
+    ] = None,
+) -> None:
+    """Run the server for NinjaTrader: REST (/health, /l2_update, /bar_update, /api/...) and
+    the sequenced WebSocket (/ws); API documentation at /docs."""
+    import uvicorn
+
+    from orderflow.core.errors import ConfigError
+    from orderflow.server.app import MAX_BODY, create_app
+    from orderflow.settings import pipeline_params
+
+    s = settings()
+    host = host or s.server.host
+    port = port or s.server.port
+    token = token or s.server.token
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        raise ConfigError(
+            f"server.token: binding to {host} needs a token (--token or ORDERFLOW_SERVER__TOKEN)",
+            field="server.token",
+        )
+    app_ = create_app(pipeline_params(s), token=token)
+    console.print(
+        f"[bold]orderflow[/] {__version__} serving on http://{host}:{port} "
+        f"(WebSocket ws://{host}:{port}/ws, API docs http://{host}:{port}/docs, "
+        f"health http://{host}:{port}/health)"
+    )
+    uvicorn.run(app_, host=host, port=port, log_config=None, ws_max_size=MAX_BODY,
+                ws_per_message_deflate=True)  # fmt: skip
+
+
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit on error (traceback: --debug)."""
     try:
