@@ -111,6 +111,10 @@ class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
     port: int = Field(8765, ge=1, le=65535, description="TCP port (HTTP and WebSocket)")
     token: str | None = Field(None, description="shared secret clients must present")
+    record_dir: Path | None = Field(
+        Path("recordings"),
+        description="every inbound batch is recorded here (per instrument and day); null: off",
+    )
 
 
 class LoggingSettings(BaseModel):

@@ -557,14 +557,64 @@ def serve(
             f"server.token: binding to {host} needs a token (--token or ORDERFLOW_SERVER__TOKEN)",
             field="server.token",
         )
-    app_ = create_app(pipeline_params(s), token=token)
+    app_ = create_app(pipeline_params(s), token=token, record_dir=s.server.record_dir)
     console.print(
         f"[bold]orderflow[/] {__version__} serving on http://{host}:{port} "
         f"(WebSocket ws://{host}:{port}/ws, API docs http://{host}:{port}/docs, "
         f"health http://{host}:{port}/health)"
+        + (f"; recording to {s.server.record_dir}/" if s.server.record_dir else "")
     )
     uvicorn.run(app_, host=host, port=port, log_config=None, ws_max_size=MAX_BODY,
                 ws_per_message_deflate=True)  # fmt: skip
+
+
+@app.command()
+def replay(
+    path: Annotated[Path, typer.Argument(help="A recording file or a folder of them.")],
+    json: JsonOpt = False,
+) -> None:
+    """Play a server recording back through the same engine, in the order it was received,
+    and print each instrument's session summary and what the batches did."""
+    from orderflow.core.errors import RequestError
+    from orderflow.engine.runner import summarize
+    from orderflow.server.hub import Hub
+    from orderflow.server.recording import read_recording, recording_files
+    from orderflow.settings import pipeline_params
+
+    files = recording_files(path)
+    if not files:
+        raise RequestError(f"{path}: no recordings (*.ofrec) there", field="path")
+    hub = Hub(pipeline_params(settings()))
+    records, torn, refused = [], 0, 0
+    for f in files:
+        got = read_recording(f)
+        records += got.records
+        torn += got.torn_bytes
+    records.sort(key=lambda r: r.recv_ns)
+    with stage("replay"):
+        for r in records:
+            try:
+                hub.apply(r.batch, r.client, r.recv_ns)
+            except OrderflowError:
+                refused += 1  # refused live too: the same answer again
+    out = {
+        "files": [str(f) for f in files],
+        "batches": len(records),
+        "refused": refused,
+        "torn_bytes": torn,
+        "counters": dict(hub.counters),
+        "instruments": {k: summarize(st.pipeline) for k, st in hub.instruments.items()},
+    }
+    if json:
+        print_json(out)
+        return
+    console.print(
+        f"replayed {len(records):,} batches from {len(files)} file(s); {refused} refused, "
+        f"{torn} torn bytes at the end skipped; {dict(hub.counters)}"
+    )
+    for summary in out["instruments"].values():
+        console.print()
+        _print_analysis(summary)
 
 
 def main() -> None:

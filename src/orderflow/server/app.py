@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -32,6 +34,7 @@ from orderflow.server.protocol import (
     decode_client,
     encode,
 )
+from orderflow.server.recording import Recorder, recording_files, replay_records
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -48,16 +51,27 @@ def _error(status: int, exc: OrderflowError) -> JSONResponse:
 
 
 def create_app(
-    params: PipelineParams | None = None, token: str | None = None, hub: Hub | None = None
+    params: PipelineParams | None = None,
+    token: str | None = None,
+    hub: Hub | None = None,
+    record_dir: str | Path | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
-    the server binds to anything but 127.0.0.1)."""
+    the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
+    there (see :mod:`orderflow.server.recording`)."""
     app = FastAPI(
         title="orderflow",
         version=__version__,
         description="Order-flow engine for NinjaTrader 8: books, analytics, signals.",
     )
-    app.state.hub = hub = hub or Hub(params)
+    recorder = Recorder(record_dir) if record_dir is not None else None
+    if hub is None:
+        hub = Hub(params, recorder)
+        if recorder is not None:  # a restart picks up where the recording of today ends
+            today = recorder.path_for("x", time.time_ns()).name
+            files = [f for f in recording_files(recorder.root) if f.name == today]
+            hub.recover(list(replay_records(files)))
+    app.state.hub = hub
     lock = asyncio.Lock()  # one batch at a time into the engine, whatever the transport
 
     def authorised(given: str | None) -> bool:

@@ -23,6 +23,7 @@ from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.protocol import Ack, Batch, SnapshotRequest
+from orderflow.server.recording import Recorder
 
 __all__ = ["Hub", "InstrumentState"]
 
@@ -57,8 +58,11 @@ class InstrumentState:
 class Hub:
     """Every instrument's state and every client's last applied sequence number."""
 
-    def __init__(self, params: PipelineParams | None = None) -> None:
+    def __init__(
+        self, params: PipelineParams | None = None, recorder: Recorder | None = None
+    ) -> None:
         self.params = params or PipelineParams()
+        self.recorder = recorder
         self.instruments: dict[str, InstrumentState] = {}
         self.last_seq: dict[str, int] = {}
         self.session = uuid.uuid4().hex[:12]
@@ -84,10 +88,31 @@ class Hub:
             return None
         return self.instruments.get(inst.contract or inst.symbol)
 
+    def recover(self, records: list[Any]) -> int:
+        """Rebuild the state from recorded batches (a restart): books, analytics and every
+        client's last sequence number, without recording them again. Returns how many."""
+        recorder, self.recorder = self.recorder, None
+        try:
+            for r in records:
+                try:
+                    self.apply(r.batch, r.client, r.recv_ns)
+                except RequestError:
+                    continue  # refused when it came in; refused again
+        finally:
+            self.recorder = recorder
+        self.counters["recovered"] += len(records)
+        return len(records)
+
     # ---- batches -------------------------------------------------------------------------
-    def apply(self, batch: Batch, client: str | None = None) -> tuple[Ack, SnapshotRequest | None]:
-        """Apply one batch; the ack, and a snapshot request when the ladder needs one."""
+    def apply(
+        self, batch: Batch, client: str | None = None, recv_ns: int | None = None
+    ) -> tuple[Ack, SnapshotRequest | None]:
+        """Apply one batch; the ack, and a snapshot request when the ladder needs one. With a
+        recorder the batch is appended, as received, before anything is applied."""
         t0 = time.perf_counter_ns()
+        if self.recorder is not None:
+            self.recorder.append(batch, client, recv_ns or time.time_ns())
+            self.counters["recorded"] += 1
         try:
             st = self.state(batch.instrument)
         except Exception as exc:
