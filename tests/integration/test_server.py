@@ -192,6 +192,17 @@ def test_duplicates_and_gaps_over_websocket(server):
     with connect(server.ws) as ws:  # reconnect: the server says where to resume
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "gappy"}))
         assert json.loads(ws.recv())["last_seq"] == 3
+    health = httpx.get(f"{server.http}/health").json()
+    assert health["alert_counts"]["stale_book"] == 1
+    stale = [a for a in health["alerts"] if a["kind"] == "stale_book"]
+    assert stale[0]["detail"] == "sequence gap: expected 2, got 3"
+    assert "crossed_book" not in health["alert_counts"]  # crossed, but in the pre-open
+    assert health["instruments"]["ESH4"]["stale"] is True
+    metrics = httpx.get(f"{server.http}/metrics").text
+    assert "orderflow_sequence_gaps_total 1.0" in metrics
+    assert "orderflow_duplicate_batches_total 1.0" in metrics
+    assert 'orderflow_book_stale{instrument="ESH4"} 1.0' in metrics
+    assert 'orderflow_batches_total{transport="websocket"} 3.0' in metrics
 
 
 @pytest.mark.parametrize(

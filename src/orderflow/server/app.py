@@ -22,6 +22,7 @@ from orderflow import __version__
 from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.hub import Hub
+from orderflow.server.monitor import Monitor
 from orderflow.server.protocol import (
     PROTOCOL_VERSION,
     Batch,
@@ -72,6 +73,20 @@ def create_app(
             files = [f for f in recording_files(recorder.root) if f.name == today]
             hub.recover(list(replay_records(files)))
     app.state.hub = hub
+    app.state.monitor = mon = Monitor()
+
+    def observe(transport: str, ack: Any) -> None:
+        mon.batches.labels(transport).inc()
+        for kind, n in ack.applied.items():
+            if n:
+                mon.updates.labels(kind).inc(n)
+        for kind, n in ack.rejected.items():
+            mon.errors.labels(kind).inc(n)
+        if ack.duplicate:
+            mon.duplicates.inc()
+        mon.stage.labels("engine").observe(ack.processing_us / 1e6)
+        mon.stale.labels(ack.instrument).set(1 if ack.stale else 0)
+
     lock = asyncio.Lock()  # one batch at a time into the engine, whatever the transport
 
     def authorised(given: str | None) -> bool:
@@ -90,15 +105,25 @@ def create_app(
         if not authorised(request.headers.get("x-orderflow-token")):
             return _error(401, RequestError("token: missing or wrong", field="token"))
         try:
+            t0 = time.perf_counter()
             batch = decode_batch(await read_body(request))
+            mon.stage.labels("decode").observe(time.perf_counter() - t0)
             async with lock:
                 ack, _request = hub.apply(batch)
         except RequestError as exc:
+            mon.errors.labels("bad_request").inc()
             status = int(exc.details.pop("status", 400))
             return _error(status, exc)
         except OrderflowError as exc:
+            mon.errors.labels("unprocessable").inc()
             return _error(422, exc)
+        observe("rest", ack)
         return Response(encode(ack), media_type="application/json")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics (text exposition format)."""
+        return Response(mon.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -169,6 +194,7 @@ def create_app(
                 raise RequestError(f"message: larger than {MAX_BODY} bytes", field="message")
             return data  # type: ignore[no-any-return]
 
+        connected = False
         try:
             first = decode_client(await asyncio.wait_for(receive(), HELLO_TIMEOUT_S))
             if not isinstance(first, Hello):
@@ -185,12 +211,15 @@ def create_app(
                 await socket.close(1008)
                 return
             client = first.client
+            mon.connections.inc()
+            connected = True
             await send(Welcome(PROTOCOL_VERSION, f"orderflow {__version__}", hub.session,
                                hub.last_seq.get(client, 0)))  # fmt: skip
             while True:
                 try:
                     msg = decode_client(await receive())
                 except RequestError as exc:
+                    mon.errors.labels("bad_request").inc()
                     await send(Error(str(exc.details.get("field", "message")), exc.message))
                     continue
                 if isinstance(msg, Batch):
@@ -198,11 +227,15 @@ def create_app(
                         async with lock:
                             ack, request = hub.apply(msg, client)
                     except OrderflowError as exc:
+                        mon.errors.labels("bad_request").inc()
                         field = str(exc.details.get("field", "batch"))
                         await send(Error(field, exc.message, seq=msg.seq))
                         continue
+                    observe("websocket", ack)
                     await send(ack)
                     if request is not None:
+                        if request.reason == "gap":
+                            mon.gaps.inc()
                         await send(request)
                 elif isinstance(msg, Heartbeat):
                     await send(Heartbeat(msg.t))
@@ -219,5 +252,8 @@ def create_app(
         except Exception:  # never a traceback to the client; the log has it
             log.exception("websocket handler failed")
             await socket.close(1011)
+        finally:
+            if connected:
+                mon.connections.dec()
 
     return app

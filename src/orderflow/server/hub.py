@@ -11,17 +11,20 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
 from orderflow import __version__
+from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import OffTickError, RequestError
 from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.server.monitor import Alerts
 from orderflow.server.protocol import Ack, Batch, SnapshotRequest
 from orderflow.server.recording import Recorder
 
@@ -63,6 +66,7 @@ class Hub:
     ) -> None:
         self.params = params or PipelineParams()
         self.recorder = recorder
+        self.alerts = Alerts()
         self.instruments: dict[str, InstrumentState] = {}
         self.last_seq: dict[str, int] = {}
         self.session = uuid.uuid4().hex[:12]
@@ -92,6 +96,7 @@ class Hub:
         """Rebuild the state from recorded batches (a restart): books, analytics and every
         client's last sequence number, without recording them again. Returns how many."""
         recorder, self.recorder = self.recorder, None
+        self.counters["recovering"] = 1
         try:
             for r in records:
                 try:
@@ -100,6 +105,7 @@ class Hub:
                     continue  # refused when it came in; refused again
         finally:
             self.recorder = recorder
+            del self.counters["recovering"]
         self.counters["recovered"] += len(records)
         return len(records)
 
@@ -131,6 +137,8 @@ class Hub:
                 self.counters["gaps"] += 1
                 st.stale_reason = "gap"
                 request = SnapshotRequest(inst.contract or inst.symbol, "gap", last + 1, batch.seq)
+                gap = f"sequence gap: expected {last + 1}, got {batch.seq}"
+                self.alerts.raise_("stale_book", request.instrument, gap)
             self.last_seq[client] = batch.seq
         self.counters["batches"] += 1
         st.batches += 1
@@ -177,7 +185,12 @@ class Hub:
         rejected.subtract(before)
         rejected = +rejected
         st.rejected.update(rejected)
-        return self._ack(st, batch, False, applied, rejected, signals, t0), request
+        ack = self._ack(st, batch, False, applied, rejected, signals, t0)
+        if not self.counters["recovering"]:  # a recovery replays what was checked live
+            last_event = int(depth["ts_event"][-1]) if len(depth) else 0
+            preopen = bool(last_event) and _preopen(inst, last_event)
+            self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen)
+        return ack, request
 
     def _convert(self, st: InstrumentState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
@@ -277,6 +290,8 @@ class Hub:
             "session": self.session,
             "uptime_s": round(time.time() - self.started, 3),
             "counters": dict(self.counters),
+            "alerts": self.alerts.to_list(),
+            "alert_counts": dict(self.alerts.counts),
             "instruments": {
                 key: {
                     "stale": st.stale,
@@ -286,6 +301,7 @@ class Hub:
                     "ticks": st.ticks,
                     "rejected": dict(st.rejected + st.pipeline.rejected),
                     "last_update_age_s": (now - st.last_recv_ns) / 1e9 if st.last_recv_ns else None,
+                    "receive_minus_event_s": self.alerts.offset.get(key, 0) / 1e9,
                 }
                 for key, st in self.instruments.items()
             },
@@ -295,6 +311,18 @@ class Hub:
 def _f(x: float, scale: float = 1.0) -> float | None:
     """A float for JSON: NaN (undefined, e.g. an empty side) becomes None."""
     return None if x != x else x * scale
+
+
+PREOPEN_NS = 30 * 60 * 1_000_000_000
+
+
+def _preopen(inst: Instrument, ts_ns: int) -> bool:
+    """Within the 30 minutes before the next session opens (CME's pre-open)."""
+    hours = inst.trading_hours
+    next_open = session_open_ns(trading_day_of(ts_ns, hours) + timedelta(days=1), hours)
+    if next_open - ts_ns > 86_400 * 1_000_000_000:  # the session opening later today
+        next_open = session_open_ns(trading_day_of(ts_ns, hours), hours)
+    return 0 <= next_open - ts_ns <= PREOPEN_NS
 
 
 def _last_ts(trades: np.ndarray) -> int:

@@ -1,0 +1,104 @@
+"""Operations: Prometheus metrics and anomaly alerts.
+
+Metrics live in one registry per application (several servers in one process, as in the
+tests, never collide): batches and updates by transport and kind, errors by kind, duplicates
+and gaps, WebSocket connections, processing time per stage, book staleness per instrument.
+
+Alerts (kept, newest last, in ``/health`` and logged as warnings):
+
+- ``stale_book``: a gap, an IsReset or a price-order break made a ladder untrustworthy;
+- ``crossed_book``: best bid at or above best ask after a batch, outside the pre-open (the 30
+  minutes before the session opens, when CME books cross by design) and while the ladder is
+  stale (that is its own alert);
+- ``clock_skew``: receive time minus the batch's last event time moved more than ``skew_ns``
+  away from where it stood at the instrument's first batch (a feed falling behind, or
+  NinjaTrader's clock jumping; a market replay's constant offset is not an anomaly). The
+  offset itself is in ``/health``;
+- ``latency_spike``: one batch took longer than ``spike_us`` to process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Alerts", "Monitor"]
+
+log = logging.getLogger("orderflow.server")
+
+_BUCKETS = (25e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 0.25, 1.0)
+
+
+class Monitor:
+    """The application's Prometheus metrics."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.batches = Counter("orderflow_batches", "Batches received", ["transport"], registry=r)
+        self.updates = Counter("orderflow_updates", "Events applied", ["kind"], registry=r)
+        self.errors = Counter("orderflow_errors", "Refused messages", ["kind"], registry=r)
+        self.duplicates = Counter("orderflow_duplicate_batches", "Duplicates", registry=r)
+        self.gaps = Counter("orderflow_sequence_gaps", "Sequence gaps", registry=r)
+        self.connections = Gauge("orderflow_ws_connections", "Open WebSockets", registry=r)
+        self.stage = Histogram("orderflow_stage_seconds", "Processing time per stage", ["stage"],
+                               buckets=_BUCKETS, registry=r)  # fmt: skip
+        self.stale = Gauge("orderflow_book_stale", "1 when a ladder needs a snapshot",
+                           ["instrument"], registry=r)  # fmt: skip
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+@dataclass(slots=True)
+class Alert:
+    ts_ns: int
+    kind: str
+    instrument: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ts_ns": self.ts_ns, "kind": self.kind, "instrument": self.instrument,
+                "detail": self.detail}  # fmt: skip
+
+
+class Alerts:
+    """Anomalies seen, the last ``keep`` of them, each logged once as a warning."""
+
+    def __init__(self, keep: int = 100, skew_ns: int = 5_000_000_000, spike_us: float = 5_000):
+        self.items: deque[Alert] = deque(maxlen=keep)
+        self.skew_ns = skew_ns
+        self.spike_us = spike_us
+        self.counts: dict[str, int] = {}
+        self.offset0: dict[str, int] = {}  # receive - event time at the first batch
+        self.offset: dict[str, int] = {}
+
+    def raise_(self, kind: str, instrument: str, detail: str) -> None:
+        self.items.append(Alert(time.time_ns(), kind, instrument, detail))
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        log.warning("alert %s on %s: %s", kind, instrument, detail)
+
+    def check(
+        self, instrument: str, ack: Any, last_event_ns: int, recv_ns: int, preopen: bool = False
+    ) -> None:
+        """Look at one applied batch (its ack) for anomalies."""
+        bids, asks = ack.book["bids"], ack.book["asks"]
+        if bids and asks and bids[0][0] >= asks[0][0] and not (preopen or ack.stale):
+            self.raise_("crossed_book", instrument, f"bid {bids[0][0]} >= ask {asks[0][0]}")
+        if last_event_ns:
+            off = recv_ns - last_event_ns
+            base = self.offset0.setdefault(instrument, off)
+            self.offset[instrument] = off
+            if abs(off - base) > self.skew_ns:
+                self.raise_("clock_skew", instrument,
+                            f"receive - event time moved {(off - base) / 1e9:+.3f} s")  # fmt: skip
+                self.offset0[instrument] = off  # alert once per jump, not on every batch
+        if ack.processing_us > self.spike_us:
+            self.raise_("latency_spike", instrument, f"batch took {ack.processing_us:.0f} us")
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in self.items]
