@@ -35,6 +35,8 @@ _OPS = {"add": int(NtOperation.ADD), "update": int(NtOperation.UPDATE),
 _SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 BOOK_LEVELS = 10
+#: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
+MAX_ABS_TICKS = 1 << 40
 
 
 @dataclass(slots=True)
@@ -52,6 +54,7 @@ class InstrumentState:
     rejected: Counter[str] = field(default_factory=Counter)
     last_ts: int = 0
     last_recv_ns: int = 0
+    ref_ticks: int | None = None  # the last price seen: the plausibility reference
 
     @property
     def stale(self) -> bool:
@@ -192,9 +195,26 @@ class Hub:
             self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen)
         return ack, request
 
+    def _sane(self, st: InstrumentState, ticks: int, field: str, snapshot: bool) -> int:
+        """A price (ticks) must lie within half the reference price of the last one seen (a
+        fat-fingered or corrupt price would otherwise stretch every price-indexed array); a
+        snapshot batch sets a new reference."""
+        ref = st.ref_ticks
+        if abs(ticks) > MAX_ABS_TICKS or (
+            ref is not None and not snapshot and abs(ticks - ref) > max(abs(ref) // 2, 1000)
+        ):
+            st.rejected["implausible_price"] += 1
+            raise RequestError(
+                f"{field}: {st.instrument.to_price(ticks)} is implausibly far from the last price"
+                f" {st.instrument.to_price(ref) if ref is not None else '-'}",
+                field=field,
+            )
+        return ticks
+
     def _convert(self, st: InstrumentState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
-        the grid refuses the whole batch, naming the event."""
+        the grid or implausibly far from the last one refuses the whole batch, naming the
+        event."""
         inst = st.instrument
         now = time.time_ns()
         n = len(batch.depth)
@@ -208,6 +228,8 @@ class Hub:
                     f"depth[{i}].price: {e.price} is not on the {inst.tick_size} grid",
                     field=f"depth[{i}].price",
                 ) from exc
+            if e.op != "remove":
+                price = self._sane(st, price, f"depth[{i}].price", batch.snapshot)
             depth[i] = (e.t, now, batch.seq, price, e.size, e.pos, _OPS[e.op], _SIDES[e.side],
                         _RESET if e.reset else 0, (0,))  # fmt: skip
         if n and not batch.snapshot:
@@ -218,8 +240,8 @@ class Hub:
         ask = np.full(m, NO_PRICE, dtype=np.int64)
         for i, t in enumerate(batch.ticks):
             try:
-                trades[i] = (t.t, now, batch.seq, inst.to_ticks(t.price), t.size, int(Side.NONE),
-                             0, (0,) * 6)  # fmt: skip
+                price = self._sane(st, inst.to_ticks(t.price), f"ticks[{i}].price", False)
+                trades[i] = (t.t, now, batch.seq, price, t.size, int(Side.NONE), 0, (0,) * 6)
                 if t.bid is not None:
                     bid[i] = inst.to_ticks(t.bid)
                 if t.ask is not None:
@@ -232,6 +254,11 @@ class Hub:
                 ) from exc
         if m:
             trades["side"] = st.classifier.classify(trades["price"], bid, ask)
+            st.ref_ticks = int(trades["price"][-1])
+        elif n:
+            kept = depth["price"][depth["operation"] != _OPS["remove"]]
+            if len(kept):
+                st.ref_ticks = int(kept[-1])
         return depth, trades
 
     def _ack(
