@@ -23,12 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_books
 import bench_pipeline
+import bench_server
 import harness
 import streams as streams_mod
 
 #: Suites in run order. A suite module offers ``SUITE``, ``tasks(streams, seconds)`` returning
 #: ``(tasks, skipped)``, and optionally ``derived_notes(results)`` and ``summary(results)``.
-SUITES = [bench_books, bench_pipeline]
+SUITES = [bench_books, bench_pipeline, bench_server]
 
 
 def _versions() -> dict[str, str]:

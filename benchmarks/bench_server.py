@@ -1,0 +1,239 @@
+"""Server benchmarks: loopback throughput and round-trip latency of a batch of 100 NinjaTrader
+depth events (ESH4, converted), answered with book and metrics, over REST, WebSocket JSON and
+WebSocket MessagePack, request/response and pipelined; beside a raw asyncio TCP echo of the
+same bytes (the floor) and a bare FastAPI WebSocket echo (no book, no metrics).
+
+The server runs in its own process (``orderflow serve``, recording off), as in production; the
+client runs here. Latency is per batch (send to answer received); updates/s counts depth events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import numpy as np
+from websockets.sync.client import connect
+
+from harness import Progress, Result, fmt_rate, percentiles
+from streams import Streams
+
+SUITE = "server"
+BATCH = 100
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(slots=True)
+class Task:
+    label: str
+    run: Callable[[Progress], list[Result]]
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def _batches(streams: Streams) -> list[Any]:
+    sys.path.insert(0, str(ROOT))
+    from tests.integration.test_server import esh4_batches
+
+    return [b for b in esh4_batches()[0] if len(b.depth) >= BATCH]
+
+
+class ServerProcess:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
+        self.cfg.write("server:\n  record_dir: null\nlogging:\n  level: WARNING\n")
+        self.cfg.close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orderflow.cli.main", "--config", self.cfg.name, "serve",
+             "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.time() > deadline:
+                    raise RuntimeError("server did not start") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        os.unlink(self.cfg.name)
+
+
+def _tcp_echo(payload: bytes, n: int) -> np.ndarray:
+    """Round trips of ``payload`` through a raw asyncio TCP echo server in another thread."""
+    port = _free_port()
+    ready = threading.Event()
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await r.readexactly(4)
+                body = await r.readexactly(int.from_bytes(head, "little"))
+                w.write(head + body)
+                await w.drain()
+        except asyncio.IncompleteReadError:  # the client is done
+            w.close()
+
+    def serve() -> None:
+        async def main() -> None:
+            srv = await asyncio.start_server(handle, "127.0.0.1", port)
+            ready.set()
+            async with srv:
+                await srv.serve_forever()
+
+        asyncio.run(main())
+
+    threading.Thread(target=serve, daemon=True).start()
+    ready.wait(10)
+    out = np.empty(n)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        frame = len(payload).to_bytes(4, "little") + payload
+        for i in range(n):
+            t0 = time.perf_counter_ns()
+            s.sendall(frame)
+            got = 0
+            while got < len(frame):
+                got += len(s.recv(65536))
+            out[i] = time.perf_counter_ns() - t0
+    return out
+
+
+def _ws_rr(url: str, batches: list[Any], encoding: str, client: str) -> np.ndarray:
+    out = np.empty(len(batches))
+    with connect(url, max_size=None, compression=None) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "client": client,
+                            "encoding": encoding}))  # fmt: skip
+        ws.recv()
+        for i, b in enumerate(batches):
+            data: Any = (msgspec.msgpack.encode(b) if encoding == "msgpack"
+                         else msgspec.json.encode(b).decode())  # fmt: skip
+            t0 = time.perf_counter_ns()
+            ws.send(data)
+            ws.recv()
+            out[i] = time.perf_counter_ns() - t0
+    return out
+
+
+def _ws_pipelined(url: str, batches: list[Any], client: str) -> float:
+    """Seconds to push every batch (MessagePack) with acks read by a second thread."""
+    with connect(url, max_size=None, compression=None) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "client": client,
+                            "encoding": "msgpack"}))  # fmt: skip
+        ws.recv()
+        frames = [msgspec.msgpack.encode(b) for b in batches]
+        done = threading.Event()
+
+        def reader() -> None:
+            for _ in frames:
+                ws.recv()
+            done.set()
+
+        t = threading.Thread(target=reader)
+        t0 = time.perf_counter()
+        t.start()
+        for f in frames:
+            ws.send(f)
+        done.wait(600)
+        return time.perf_counter() - t0
+
+
+def _rest_rr(base: str, batches: list[Any]) -> np.ndarray:
+    out = np.empty(len(batches))
+    with httpx.Client(base_url=base) as c:
+        for i, b in enumerate(batches):
+            body = msgspec.json.encode(b)
+            t0 = time.perf_counter_ns()
+            c.post("/l2_update", content=body)
+            out[i] = time.perf_counter_ns() - t0
+    return out
+
+
+def _row(name: str, pair: str, impl: str, lat: np.ndarray | None, rate: float) -> Result:
+    r = Result(SUITE, pair, impl, name, rate, unit="upd")
+    if lat is not None:
+        r.p50_ns, r.p99_ns = percentiles(lat)
+        r.lat_unit = f"batch ({BATCH} upd)"
+    return r
+
+
+def _task(streams: Streams, seconds: float) -> Task:
+    def run(progress: Progress) -> list[Result]:
+        batches = _batches(streams)
+        n = len(batches)
+        payload = msgspec.json.encode(batches[0])
+        rows = []
+        echo = _tcp_echo(payload, min(n, 2000))
+        rows.append(_row("raw asyncio TCP echo of the same JSON bytes (floor)", "server:rr",
+                         "baseline", echo, BATCH / (np.median(echo) / 1e9)))  # fmt: skip
+        progress.tick()
+        srv = ServerProcess()
+        try:
+            url, base = f"ws://127.0.0.1:{srv.port}/ws", f"http://127.0.0.1:{srv.port}"
+            lat = _ws_rr(url, batches, "json", "bench-json")
+            rows.append(_row("WebSocket JSON, request/response, book + metrics", "server:rr",
+                             "ours", lat, BATCH * n / (lat.sum() / 1e9)))  # fmt: skip
+            progress.tick()
+            lat = _ws_rr(url, batches, "msgpack", "bench-msgpack")
+            rows.append(_row("WebSocket MessagePack, request/response", "server:rr", "ours",
+                             lat, BATCH * n / (lat.sum() / 1e9)))  # fmt: skip
+            progress.tick()
+            secs = _ws_pipelined(url, batches, "bench-pipe")
+            rows.append(_row("WebSocket MessagePack, pipelined", "server:rr", "ours", None,
+                             BATCH * n / secs))  # fmt: skip
+            progress.tick()
+            lat = _rest_rr(base, batches)
+            rows.append(_row("REST POST /l2_update, request/response", "server:rr", "ours", lat,
+                             BATCH * n / (lat.sum() / 1e9)))  # fmt: skip
+        finally:
+            srv.stop()
+        for r in rows:
+            r.note = "" if r.impl == "baseline" else f"{n} batches of {BATCH}+ depth events"
+        return rows
+
+    return Task("server over loopback (ESH4 as NinjaTrader depth batches)", run)
+
+
+def tasks(streams: Streams, seconds: float) -> tuple[list[Task], list[str]]:
+    return [_task(streams, seconds)], []
+
+
+def summary(results: list[Result]) -> list[str]:
+    def find(prefix: str) -> Result | None:
+        return next((r for r in results if r.suite == SUITE and r.name.startswith(prefix)), None)
+
+    rr, pipe, rest = find("WebSocket JSON"), find("WebSocket MessagePack, pipe"), find("REST")
+    lines = ["Goals (issue 4):"]
+    if pipe and pipe.events_per_s:
+        lines.append(f"  pipelined WS MessagePack >= 1M updates/s: {fmt_rate(pipe.events_per_s)}/s")
+    if rr and rr.p50_ns:
+        lines.append(f"  WS request/response p50 < 300 us, p99 < 600 us: {rr.p50_ns / 1e3:.0f} us /"
+                     f" {rr.p99_ns / 1e3:.0f} us")  # fmt: skip
+    if rest and rest.p99_ns:
+        lines.append(f"  REST p99 < 2 ms: {rest.p99_ns / 1e6:.2f} ms")
+    return lines
