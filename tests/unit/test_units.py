@@ -38,3 +38,24 @@ def test_ticks_format_back_with_grid_decimals():
     assert format_price(19240, "0.25") == "4810.00"
     assert ticks_to_decimal(19241, "0.25") == Decimal("4810.25")
     assert get_instrument("CL").format(7123) == "71.23"
+
+
+def test_floats_to_ticks_equals_the_scalar_path():
+    import random
+
+    import numpy as np
+
+    from orderflow.core.units import floats_to_ticks, price_to_ticks, to_fixed
+
+    rng = random.Random(7)
+    for tick in ("0.25", "0.01", "0.005", "1", "0.0001"):
+        prices = [float(str(round(rng.randint(-(10**6), 10**7) * float(tick), 6)))
+                  for _ in range(5_000)]  # fmt: skip
+        ticks, bad = floats_to_ticks(np.array(prices), to_fixed(tick))
+        assert bad == -1
+        assert ticks.tolist() == [price_to_ticks(p, tick) for p in prices]
+    es = to_fixed("0.25")
+    assert floats_to_ticks(np.array([4810.25, 4810.3]), es)[1] == 1  # off the grid
+    assert floats_to_ticks(np.array([1.0, float("nan")]), es)[1] == 1
+    assert floats_to_ticks(np.array([3e18]), es)[1] == 0  # beyond int64 ticks
+    assert floats_to_ticks(np.array([1e7 + 0.25]), es)[0].tolist() == [40_000_001]  # slow path

@@ -10,10 +10,10 @@ Alerts (kept, newest last, in ``/health`` and logged as warnings):
 - ``crossed_book``: best bid at or above best ask after a batch, outside the pre-open (the 30
   minutes before the session opens, when CME books cross by design) and while the ladder is
   stale (that is its own alert);
-- ``clock_skew``: receive time minus the batch's last event time moved more than ``skew_ns``
-  away from where it stood at the instrument's first batch (a feed falling behind, or
-  NinjaTrader's clock jumping; a market replay's constant offset is not an anomaly). The
-  offset itself is in ``/health``;
+- ``clock_skew``: receive time minus the batch's last event time grew more than ``skew_ns``
+  beyond where it stood at the instrument's first batch: the feed is falling behind, or
+  NinjaTrader's clock jumped back (a market replay's constant offset is not an anomaly, nor is
+  a replay running faster than real time). The offset itself is in ``/health``;
 - ``latency_spike``: one batch took longer than ``spike_us`` to process.
 """
 
@@ -93,10 +93,12 @@ class Alerts:
             off = recv_ns - last_event_ns
             base = self.offset0.setdefault(instrument, off)
             self.offset[instrument] = off
-            if abs(off - base) > self.skew_ns:
-                self.raise_("clock_skew", instrument,
-                            f"receive - event time moved {(off - base) / 1e9:+.3f} s")  # fmt: skip
+            if off - base > self.skew_ns:
+                late = f"the feed is {(off - base) / 1e9:.3f} s later than it was"
+                self.raise_("clock_skew", instrument, late)
                 self.offset0[instrument] = off  # alert once per jump, not on every batch
+            elif off < base:
+                self.offset0[instrument] = off  # running ahead (a fast replay): new baseline
         if ack.processing_us > self.spike_us:
             self.raise_("latency_spike", instrument, f"batch took {ack.processing_us:.0f} us")
 
