@@ -258,3 +258,29 @@ def test_websocket_errors_keep_the_connection(server):
         assert err["type"] == "error" and err["field"].startswith("depth[0]")
         ws.send(json.dumps({"type": "heartbeat", "t": 5}))
         assert json.loads(ws.recv()) == {"type": "heartbeat", "t": 5}
+
+
+def test_a_refused_batch_uses_its_seq_and_makes_the_ladder_stale(server):
+    batches, _ = esh4_batches()
+    bad = batches[1].depth[0]
+    broken = Batch(instrument="ES 03-24", seq=2,
+                   depth=[Depth(bad.t, bad.side, "add", 0, 4810.3, 1)])  # fmt: skip
+    with connect(server.ws) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "refused"}))
+        ws.recv()
+        for b in (batches[0], broken, Batch(instrument="ES 03-24", seq=3, ticks=[])):
+            ws.send(msgspec_json(b))
+            answers = [json.loads(ws.recv())]
+            if answers[0]["type"] == "ack" and answers[0].get("stale") and b.seq == 3:
+                break
+        assert answers[0]["type"] == "ack" and answers[0]["seq"] == 3
+        assert answers[0]["stale"] is True and not answers[0]["duplicate"]
+    health = httpx.get(f"{server.http}/health").json()
+    assert health["instruments"]["ESH4"]["stale_reason"] == "refused"
+    assert "gaps" not in health["counters"]
+
+
+def msgspec_json(b: Batch) -> str:
+    import msgspec
+
+    return msgspec.json.encode(b).decode()

@@ -130,7 +130,11 @@ class Hub:
                 f"instrument: {batch.instrument!r} is not a known instrument", field="instrument"
             ) from exc
         inst = st.instrument
-        depth, trades = self._convert(st, batch)  # raises before anything is applied
+        try:
+            depth, trades = self._convert(st, batch)  # raises before anything is applied
+        except RequestError:
+            self._refused(st, batch, client)
+            raise
         request = None
         if client is not None and batch.seq:
             last = self.last_seq.get(client, 0)
@@ -195,6 +199,17 @@ class Hub:
             preopen = bool(last_event) and _preopen(inst, last_event)
             self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen)
         return ack, request
+
+    def _refused(self, st: InstrumentState, batch: Batch, client: str | None) -> None:
+        """A refused batch still uses its sequence number (resending it would not help), and
+        the depth it carried is lost to the ladder: stale until a snapshot."""
+        if client is not None and batch.seq > self.last_seq.get(client, 0):
+            self.last_seq[client] = batch.seq
+        if batch.depth and not batch.snapshot:
+            st.stale_reason = "refused"
+            name = st.instrument.contract or st.instrument.symbol
+            self.alerts.raise_("stale_book", name, f"batch {batch.seq} refused: its depth is lost")
+        self.counters["refused"] += 1
 
     def _ticks(self, st: InstrumentState, prices: list[float], what: str) -> np.ndarray:
         """Exchange prices to ticks, exactly (vectorised); the first price off the grid refuses
