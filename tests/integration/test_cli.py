@@ -37,6 +37,8 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         ("signals",),
         ("signals", "evaluate"),
         ("serve",),
+        ("feed",),
+        ("replay",),
     ],
 )
 def test_every_command_has_help(args):
@@ -236,3 +238,18 @@ def test_analyze_a_file_of_two_instruments_needs_one_named():
 def test_serve_refuses_to_bind_beyond_loopback_without_a_token():
     proc = run_cli("serve", "--host", "0.0.0.0", check=False)
     assert proc.returncode == 2 and "server.token" in proc.stderr
+
+
+def test_feed_plays_the_recording_into_a_running_server():
+    from tests.integration.test_server import Server
+
+    server = Server()
+    try:
+        out = json.loads(
+            run_cli("feed", str(need(ES_MBO)), "--url", server.ws, "--fast", "--json").stdout
+        )
+    finally:
+        server.stop()
+    assert out["errors"] == 0 and out["acks"] == out["batches"] > 400
+    assert out["metrics"]["cumulative_delta"] == 840
+    assert out["book"]["bids"][0] == [4810.0, 22] and out["book"]["asks"][0] == [4810.25, 28]

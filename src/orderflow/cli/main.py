@@ -617,6 +617,59 @@ def replay(
         _print_analysis(summary)
 
 
+@app.command()
+def feed(
+    file: Annotated[Path, typer.Argument(help="DBN MBO file or NinjaTrader depth dump.")],
+    url: Annotated[str, typer.Option("--url", help="Server WebSocket URL.")] = (
+        "ws://127.0.0.1:8765/ws"
+    ),
+    speed: Annotated[
+        float, typer.Option("--speed", help="Event time per real time (1 = as recorded).")
+    ] = 1.0,
+    fast: Annotated[bool, typer.Option("--fast", help="As fast as possible, no pacing.")] = False,
+    transport: Annotated[str, typer.Option("--transport", help="ws or rest.")] = "ws",
+    encoding: Annotated[str, typer.Option("--encoding", help="json or msgpack.")] = "msgpack",
+    levels: Annotated[int, typer.Option("--levels", min=1, help="Depth levels sent.")] = 10,
+    token: Annotated[str | None, typer.Option("--token", help="The server's token.")] = None,
+    instrument: InstrumentOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Play FILE into a running server the way NinjaTrader's market replay would: its book as
+    NinjaTrader depth events with the prints, batched at event boundaries, at --speed."""
+    from orderflow.client.feed import feed_file
+    from orderflow.core.errors import RequestError
+
+    if transport not in ("ws", "rest") or encoding not in ("json", "msgpack"):
+        raise RequestError("--transport is ws or rest, --encoding json or msgpack",
+                           field="transport")  # fmt: skip
+    result = _progress(
+        "feed",
+        file.name,
+        lambda progress: feed_file(
+            file, url, None if fast else speed, levels, transport=transport,  # type: ignore[arg-type]
+            encoding=encoding, progress=progress, token=token or settings().server.token,  # type: ignore[arg-type]
+            instrument=instrument,
+        ),
+        json,
+    )  # fmt: skip
+    out = {
+        "file": str(file), "url": url, "batches": result.batches, "events": result.events,
+        "acks": result.acks, "signals": result.signals, "duplicates": result.duplicates,
+        "errors": result.errors, "snapshot_requests": result.snapshot_requests,
+        "elapsed_s": round(result.elapsed_s, 3), "events_per_s": round(result.events_per_s),
+        "book": result.book, "metrics": result.metrics,
+    }  # fmt: skip
+    if json:
+        print_json(out)
+        return
+    bid, ask = result.top
+    console.print(
+        f"fed {result.batches:,} batches ({result.events:,} events) in {result.elapsed_s:.2f} s "
+        f"({result.events_per_s:,.0f} events/s): {result.acks:,} acks, {result.signals} signals, "
+        f"{result.duplicates} duplicates, {result.errors} errors; last book {bid} / {ask}"
+    )
+
+
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit on error (traceback: --debug)."""
     try:
