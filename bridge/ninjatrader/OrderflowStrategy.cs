@@ -1,0 +1,323 @@
+// OrderflowStrategy.cs - the NinjaScript half of the orderflow bridge for NinjaTrader 8.
+//
+// Install: copy this file and OrderflowTransport.cs (never the stub/ folder) into
+// Documents\NinjaTrader 8\bin\Custom\Strategies and compile with F5 in the NinjaScript editor.
+// See README.md.
+//
+// What it forwards, verbatim, to the orderflow server (docs/protocol.md, version 1):
+//   OnMarketDepth  -> depth events (side, op, pos, price, size, reset)
+//   OnMarketData   -> Last events as ticks, with the inside bid/ask at that moment
+//   OnBarUpdate    -> bars of every series (BarsInProgress), open time and OHLCV
+// and it answers the server's snapshot_request with the whole ladder (a snapshot batch).
+//
+// Threading (NinjaTrader rules, Help Guide "Multi-Threading" and "TriggerCustomEvent"):
+//   * The On* handlers run on NinjaTrader's threads. They only enqueue into the transport,
+//     which takes one short lock and never waits on the network.
+//   * The transport's own threads raise the server's events. Anything that touches NinjaScript
+//     state (Instrument.MarketDepth, bars, later orders) is marshalled back with
+//     TriggerCustomEvent, which NinjaTrader runs on its thread with the script's context set.
+//   * Sockets/threads are created in State.DataLoaded (never in SetDefaults/Configure, which
+//     run whenever a UI lists the strategy) and closed in State.Terminated.
+
+#region Using declarations
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using NinjaTrader.Cbi;
+using NinjaTrader.Data;
+using Orderflow.Bridge;
+#endregion
+
+namespace NinjaTrader.NinjaScript.Strategies
+{
+    public class OrderflowStrategy : Strategy
+    {
+        private OrderflowTransport transport;
+        // Set first thing in State.Terminated: the transport's threads then stop calling into
+        // NinjaScript (TriggerCustomEvent/Print) while Stop waits for them.
+        private volatile bool terminating;
+        private TimeZoneInfo platformZone;
+        // Instruments seen so far (primary, added series, depth events), by FullName.
+        private readonly Dictionary<string, Instrument> instruments = new Dictionary<string, Instrument>();
+        private readonly object instrumentsLock = new object();
+
+        #region Properties
+        [Display(Name = "Server URL", Description = "WebSocket URL of the orderflow server", GroupName = "Orderflow server", Order = 1)]
+        public string ServerUrl { get; set; }
+
+        [PasswordPropertyText(true)]
+        [Display(Name = "Token", Description = "Token sent in hello (required when the server is not on 127.0.0.1)", GroupName = "Orderflow server", Order = 2)]
+        public string Token { get; set; }
+
+        [Display(Name = "Client name", Description = "Names this sender; the server keeps sequence numbers per client. Empty: nt8-<instrument>", GroupName = "Orderflow server", Order = 3)]
+        public string ClientName { get; set; }
+
+        [Range(1, 100000)]
+        [Display(Name = "Max events per batch", GroupName = "Batching", Order = 10)]
+        public int MaxBatchEvents { get; set; }
+
+        [Range(0, 10000)]
+        [Display(Name = "Max batch delay (ms)", Description = "A batch is sent when its oldest event is this old", GroupName = "Batching", Order = 11)]
+        public int MaxBatchDelayMs { get; set; }
+
+        [Range(1, 10000000)]
+        [Display(Name = "Max unacknowledged batches", Description = "Kept for resending after a reconnect; the oldest is dropped beyond this", GroupName = "Batching", Order = 12)]
+        public int MaxBufferedBatches { get; set; }
+
+        [Range(500, 5000)]
+        [Display(Name = "Heartbeat (ms)", GroupName = "Batching", Order = 13)]
+        public int HeartbeatMs { get; set; }
+
+        [Display(Name = "Send historical data", Description = "Also forward historical bars (and Tick Replay ticks); depth is real-time only", GroupName = "Batching", Order = 14)]
+        public bool SendHistoricalData { get; set; }
+        #endregion
+
+        protected override void OnStateChange()
+        {
+            if (State == State.SetDefaults)
+            {
+                Name = "OrderflowStrategy";
+                Description = "Forwards market depth, trades and bars to the orderflow server (protocol v1).";
+                Calculate = Calculate.OnEachTick;
+                BarsRequiredToTrade = 0;
+                ServerUrl = "ws://127.0.0.1:8765/ws";
+                Token = "";
+                ClientName = "";
+                MaxBatchEvents = 500;
+                MaxBatchDelayMs = 5;
+                MaxBufferedBatches = 20000;
+                HeartbeatMs = 2000;
+                SendHistoricalData = false;
+            }
+            else if (State == State.DataLoaded)
+            {
+                // NinjaTrader's DateTimes are in the time zone set under Tools > Options > General.
+                platformZone = NinjaTrader.Core.Globals.GeneralOptions.TimeZoneInfo;
+                for (int i = 0; i < BarsArray.Length; i++)
+                    Remember(BarsArray[i].Instrument);
+
+                var options = new TransportOptions
+                {
+                    Url = ServerUrl,
+                    Token = Token,
+                    ClientName = string.IsNullOrEmpty(ClientName) ? "nt8-" + Instrument.FullName : ClientName,
+                    MaxBatchEvents = MaxBatchEvents,
+                    MaxBatchDelayMs = MaxBatchDelayMs,
+                    MaxBufferedBatches = MaxBufferedBatches,
+                    HeartbeatMs = HeartbeatMs,
+                };
+                transport = new OrderflowTransport(options);
+                // Raised on the transport's threads: Print only, or marshal with TriggerCustomEvent.
+                transport.Log += text =>
+                {
+                    if (!terminating)
+                        Print("orderflow: " + text);
+                };
+                transport.Connected += lastSeq =>
+                {
+                    if (!terminating)
+                        TriggerCustomEvent(o => SendSnapshots(null), null);
+                };
+                transport.SnapshotRequested += m =>
+                {
+                    if (!terminating)
+                        TriggerCustomEvent(o => SendSnapshots((ServerMessage)o), m);
+                };
+                transport.MessageReceived += m =>
+                {
+                    if (!terminating && !IsBridgeMessage(m.Type))
+                        TriggerCustomEvent(o => OnServerMessage((ServerMessage)o), m);
+                };
+                transport.Start();
+            }
+            else if (State == State.Terminated)
+            {
+                // Terminated also runs for instances that never got past SetDefaults.
+                terminating = true;
+                if (transport != null)
+                {
+                    transport.Stop("strategy terminated", 2000);
+                    transport = null;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Extension point: server messages of a type this bridge does not handle itself
+        /// (anything but welcome, ack, snapshot_request, error and heartbeat), called on
+        /// NinjaTrader's thread via TriggerCustomEvent so order methods may be called here.
+        /// Protocol version 1 defines no such message; the base implementation ignores them.
+        /// </summary>
+        protected virtual void OnServerMessage(ServerMessage message)
+        {
+        }
+
+        /// <summary>The transport (null outside DataLoaded..Terminated), for subclasses.</summary>
+        protected OrderflowTransport Transport
+        {
+            get { return transport; }
+        }
+
+        private static bool IsBridgeMessage(string type)
+        {
+            return type == "welcome" || type == "ack" || type == "snapshot_request" || type == "error" || type == "heartbeat";
+        }
+
+        protected override void OnMarketDepth(MarketDepthEventArgs marketDepthUpdate)
+        {
+            OrderflowTransport t = transport;
+            if (t == null)
+                return;
+            MarketDepthEventArgs e = marketDepthUpdate;
+            if (e.MarketDataType != MarketDataType.Ask && e.MarketDataType != MarketDataType.Bid)
+                return;
+            Remember(e.Instrument);
+            t.EnqueueDepth(e.Instrument.FullName, new DepthEvent(
+                ToNanos(e.Time),
+                e.MarketDataType == MarketDataType.Ask ? BookSide.Ask : BookSide.Bid,
+                ToOperation(e.Operation),
+                e.Position,
+                e.Price,
+                e.Volume,
+                e.IsReset));
+        }
+
+        protected override void OnMarketData(MarketDataEventArgs marketDataUpdate)
+        {
+            OrderflowTransport t = transport;
+            MarketDataEventArgs e = marketDataUpdate;
+            if (t == null || e.MarketDataType != MarketDataType.Last)
+                return;
+            if (State != State.Realtime && !SendHistoricalData)
+                return; // Tick Replay
+            if (e.Volume <= 0)
+                return; // the protocol's tick size is > 0; some feeds send zero-volume Last updates
+            t.EnqueueTick(e.Instrument.FullName, new TickEvent(ToNanos(e.Time), e.Price, e.Volume, Quote(e.Bid), Quote(e.Ask)));
+        }
+
+        protected override void OnBarUpdate()
+        {
+            OrderflowTransport t = transport;
+            if (t == null)
+                return;
+            if (State == State.Historical && !SendHistoricalData)
+                return;
+            int bip = BarsInProgress;
+            string name = BarsArray[bip].Instrument.FullName;
+            // Historical bars and Calculate.OnBarClose: OnBarUpdate runs once per closed bar,
+            // and [0] is that bar. Otherwise [0] is the forming bar; on its first tick the bar
+            // before it ([1]) has just closed.
+            bool forming = State == State.Realtime && Calculate != Calculate.OnBarClose;
+            if (!forming)
+            {
+                t.EnqueueBar(name, MakeBar(bip, 0, true));
+                return;
+            }
+            if (IsFirstTickOfBar && CurrentBars[bip] > 0)
+                t.EnqueueBar(name, MakeBar(bip, 1, true));
+            t.EnqueueBar(name, MakeBar(bip, 0, false));
+        }
+
+        private BarEvent MakeBar(int bip, int barsAgo, bool closed)
+        {
+            return new BarEvent(bip, ToNanos(BarOpenTime(bip, barsAgo)),
+                Opens[bip][barsAgo], Highs[bip][barsAgo], Lows[bip][barsAgo], Closes[bip][barsAgo],
+                (long)Volumes[bip][barsAgo], closed);
+        }
+
+        /// <summary>
+        /// NinjaTrader stamps a bar with its close time. The protocol wants the open time:
+        /// exact for minute and second bars; the session date for daily bars; for other types
+        /// (tick, volume, range, ...) the previous bar's close time, or its own time for the first bar.
+        /// </summary>
+        private DateTime BarOpenTime(int bip, int barsAgo)
+        {
+            DateTime end = Times[bip][barsAgo];
+            BarsPeriod period = BarsPeriods[bip];
+            if (period.BarsPeriodType == BarsPeriodType.Minute)
+                return end.AddMinutes(-period.Value);
+            if (period.BarsPeriodType == BarsPeriodType.Second)
+                return end.AddSeconds(-period.Value);
+            if (period.BarsPeriodType == BarsPeriodType.Day)
+                return end.Date;
+            if (CurrentBars[bip] > barsAgo)
+                return Times[bip][barsAgo + 1];
+            return end;
+        }
+
+        /// <summary>
+        /// Answers a snapshot_request (or a (re)connect, request == null): the ladder of the
+        /// requested instrument, or of every known instrument when the server names it
+        /// differently (it may use the contract, "ESH4", for "ES 03-24"). Runs on NinjaTrader's
+        /// thread (TriggerCustomEvent).
+        /// </summary>
+        private void SendSnapshots(ServerMessage request)
+        {
+            var targets = new List<Instrument>();
+            lock (instrumentsLock)
+            {
+                Instrument named;
+                if (request != null && instruments.TryGetValue(request.Instrument, out named))
+                    targets.Add(named);
+                else
+                    targets.AddRange(instruments.Values);
+            }
+            foreach (Instrument instrument in targets)
+                SendSnapshot(instrument);
+        }
+
+        private void SendSnapshot(Instrument instrument)
+        {
+            OrderflowTransport t = transport;
+            if (t == null || instrument == null || instrument.MarketDepth == null)
+                return;
+            long now = OrderflowTime.UtcNowNanos();
+            var ladder = new List<DepthEvent>();
+            // NinjaTrader's own SampleLevel2Book reads the ladder under this lock. The snapshot
+            // is enqueued inside it too, so depth events delivered after it follow it in the
+            // stream (best effort: the server validates the ladder and asks again if broken).
+            lock (instrument.SyncMarketDepth)
+            {
+                var bids = instrument.MarketDepth.Bids;
+                var asks = instrument.MarketDepth.Asks;
+                for (int i = 0; i < bids.Count; i++)
+                    ladder.Add(new DepthEvent(now, BookSide.Bid, DepthOperation.Add, i, bids[i].Price, bids[i].Volume, false));
+                for (int i = 0; i < asks.Count; i++)
+                    ladder.Add(new DepthEvent(now, BookSide.Ask, DepthOperation.Add, i, asks[i].Price, asks[i].Volume, false));
+                t.EnqueueSnapshot(instrument.FullName, ladder);
+            }
+        }
+
+        private void Remember(Instrument instrument)
+        {
+            if (instrument == null)
+                return;
+            lock (instrumentsLock)
+            {
+                if (!instruments.ContainsKey(instrument.FullName))
+                    instruments[instrument.FullName] = instrument;
+            }
+        }
+
+        private long ToNanos(DateTime time)
+        {
+            return OrderflowTime.ToUnixNanos(time, platformZone);
+        }
+
+        private static DepthOperation ToOperation(Operation operation)
+        {
+            if (operation == Operation.Add)
+                return DepthOperation.Add;
+            if (operation == Operation.Remove)
+                return DepthOperation.Remove;
+            return DepthOperation.Update;
+        }
+
+        /// <summary>A quote of 0 (or NaN) means none is known yet: sent as null.</summary>
+        private static double Quote(double price)
+        {
+            return price == 0.0 ? double.NaN : price;
+        }
+    }
+}

@@ -1,0 +1,1214 @@
+// OrderflowTransport.cs - the transport half of the orderflow NinjaTrader 8 bridge.
+//
+// Plain C# (.NET Framework 4.8 / mono), no NinjaTrader types: it compiles and runs on Linux,
+// where it is tested (bridge/ninjatrader/build.sh, tests/integration/test_bridge.py).
+// The wire protocol is docs/protocol.md (version 1).
+//
+// Threading model (NinjaTrader matters here):
+//   * NinjaTrader calls OnMarketDepth/OnMarketData/OnBarUpdate on its own worker threads. Those
+//     threads only call the Add*/Enqueue* methods, which take one short lock and never wait on
+//     the network.
+//   * The transport runs one sender thread (connect, hello/welcome, resend, batches,
+//     heartbeats, reconnect with backoff) and, per connection, one receiver thread.
+//   * Server events (ack, snapshot_request, error, ...) are raised on the receiver thread.
+//     A NinjaScript handler must not touch NinjaScript state there: it marshals the work onto
+//     NinjaTrader's thread with TriggerCustomEvent (see OrderflowStrategy.cs).
+//
+// Bounded memory, drop-oldest policy: sequenced batches wait in a buffer until the server
+// acknowledges them (so they can be resent after a reconnect). When the buffer holds
+// MaxBufferedBatches, the oldest batch is dropped and BatchesDropped is raised. The next batch
+// the server sees then skips a sequence number; the server marks the ladder stale and sends a
+// snapshot_request, which the strategy answers with a snapshot batch. Nothing ever blocks the
+// producer.
+//
+// JSON is written by hand (invariant culture, doubles round-trip exact): NinjaTrader ships its
+// own Newtonsoft.Json and referencing another version is a known source of load failures.
+//
+// C# subset: what both mono's mcs (-langversion:7.2) and NinjaTrader's compiler accept (no
+// switch type patterns, no "case ... when", nothing from C# 8).
+
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Net.WebSockets;
+using System.Text;
+using System.Threading;
+
+namespace Orderflow.Bridge
+{
+    /// <summary>Side of the ladder a depth event belongs to.</summary>
+    public enum BookSide
+    {
+        Bid = 0,
+        Ask = 1,
+    }
+
+    /// <summary>Same integer values as NinjaTrader.Cbi.Operation (Add=0, Update=1, Remove=2).</summary>
+    public enum DepthOperation
+    {
+        Add = 0,
+        Update = 1,
+        Remove = 2,
+    }
+
+    /// <summary>One OnMarketDepth event, verbatim. T is ns since the Unix epoch, UTC.</summary>
+    public struct DepthEvent
+    {
+        public long T;
+        public BookSide Side;
+        public DepthOperation Op;
+        public int Position;
+        public double Price;
+        public long Size;
+        public bool Reset;
+
+        public DepthEvent(long t, BookSide side, DepthOperation op, int position, double price, long size, bool reset)
+        {
+            T = t;
+            Side = side;
+            Op = op;
+            Position = position;
+            Price = price;
+            Size = size;
+            Reset = reset;
+        }
+    }
+
+    /// <summary>One OnMarketData Last event with the inside quote; NaN bid/ask = unknown (null).</summary>
+    public struct TickEvent
+    {
+        public long T;
+        public double Price;
+        public long Size;
+        public double Bid;
+        public double Ask;
+
+        public TickEvent(long t, double price, long size, double bid, double ask)
+        {
+            T = t;
+            Price = price;
+            Size = size;
+            Bid = bid;
+            Ask = ask;
+        }
+    }
+
+    /// <summary>One OnBarUpdate of series Series (BarsInProgress); T is the bar's open time.</summary>
+    public struct BarEvent
+    {
+        public int Series;
+        public long T;
+        public double Open;
+        public double High;
+        public double Low;
+        public double Close;
+        public long Volume;
+        public bool Closed;
+
+        public BarEvent(int series, long t, double open, double high, double low, double close, long volume, bool closed)
+        {
+            Series = series;
+            T = t;
+            Open = open;
+            High = high;
+            Low = low;
+            Close = close;
+            Volume = volume;
+            Closed = closed;
+        }
+    }
+
+    /// <summary>A sequenced batch of one instrument, kept until the server acknowledges it.</summary>
+    public sealed class OutgoingBatch
+    {
+        public long Seq;
+        public string Instrument;
+        public bool Snapshot;
+        public List<DepthEvent> Depth = new List<DepthEvent>();
+        public List<TickEvent> Ticks = new List<TickEvent>();
+        public List<BarEvent> Bars = new List<BarEvent>();
+
+        public int EventCount
+        {
+            get { return Depth.Count + Ticks.Count + Bars.Count; }
+        }
+    }
+
+    /// <summary>Time conversions to the protocol's unit: ns since the Unix epoch, UTC.</summary>
+    public static class OrderflowTime
+    {
+        private static readonly long UnixEpochTicks = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
+
+        /// <summary>
+        /// ns UTC of a DateTime. A Utc or Local kind is honoured; an Unspecified one (what
+        /// NinjaTrader hands out) is read in <paramref name="zone"/>, the time zone NinjaTrader
+        /// runs in (NinjaTrader.Core.Globals.GeneralOptions.TimeZoneInfo). A local time that does
+        /// not exist (spring-forward gap) is read with the zone's standard offset.
+        /// </summary>
+        public static long ToUnixNanos(DateTime time, TimeZoneInfo zone)
+        {
+            DateTime utc;
+            if (time.Kind == DateTimeKind.Utc)
+                utc = time;
+            else if (time.Kind == DateTimeKind.Local)
+                utc = time.ToUniversalTime();
+            else if (zone == null || zone == TimeZoneInfo.Utc)
+                utc = DateTime.SpecifyKind(time, DateTimeKind.Utc);
+            else if (zone.IsInvalidTime(time))
+                utc = DateTime.SpecifyKind(time - zone.BaseUtcOffset, DateTimeKind.Utc);
+            else
+                utc = TimeZoneInfo.ConvertTimeToUtc(time, zone);
+            long ns = (utc.Ticks - UnixEpochTicks) * 100L;
+            return ns < 0 ? 0 : ns;
+        }
+
+        public static long UtcNowNanos()
+        {
+            return (DateTime.UtcNow.Ticks - UnixEpochTicks) * 100L;
+        }
+    }
+
+    /// <summary>Hand-written JSON for the client messages of protocol version 1.</summary>
+    public static class OrderflowJson
+    {
+        public const int ProtocolVersion = 1;
+
+        public static string Hello(string client, string token, string encoding)
+        {
+            var sb = new StringBuilder(128);
+            sb.Append("{\"type\":\"hello\",\"protocol\":").Append(ProtocolVersion.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"client\":");
+            AppendString(sb, client);
+            if (!string.IsNullOrEmpty(token))
+            {
+                sb.Append(",\"token\":");
+                AppendString(sb, token);
+            }
+            sb.Append(",\"encoding\":");
+            AppendString(sb, string.IsNullOrEmpty(encoding) ? "json" : encoding);
+            sb.Append('}');
+            return sb.ToString();
+        }
+
+        public static string Heartbeat(long t)
+        {
+            return "{\"type\":\"heartbeat\",\"t\":" + t.ToString(CultureInfo.InvariantCulture) + "}";
+        }
+
+        public static string Bye(string reason)
+        {
+            var sb = new StringBuilder(64);
+            sb.Append("{\"type\":\"bye\",\"reason\":");
+            AppendString(sb, reason ?? "");
+            sb.Append('}');
+            return sb.ToString();
+        }
+
+        public static string Batch(OutgoingBatch batch)
+        {
+            var sb = new StringBuilder(64 + batch.EventCount * 96);
+            sb.Append("{\"type\":\"batch\",\"seq\":").Append(batch.Seq.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"instrument\":");
+            AppendString(sb, batch.Instrument);
+            sb.Append(",\"snapshot\":").Append(batch.Snapshot ? "true" : "false");
+
+            sb.Append(",\"depth\":[");
+            for (int i = 0; i < batch.Depth.Count; i++)
+            {
+                DepthEvent d = batch.Depth[i];
+                if (i > 0)
+                    sb.Append(',');
+                sb.Append("{\"t\":").Append(d.T.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"side\":").Append(d.Side == BookSide.Ask ? "\"ask\"" : "\"bid\"");
+                sb.Append(",\"op\":").Append(OperationName(d.Op));
+                sb.Append(",\"pos\":").Append(d.Position.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"price\":");
+                AppendDouble(sb, d.Price);
+                sb.Append(",\"size\":").Append(d.Size.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"reset\":").Append(d.Reset ? "true" : "false");
+                sb.Append('}');
+            }
+
+            sb.Append("],\"ticks\":[");
+            for (int i = 0; i < batch.Ticks.Count; i++)
+            {
+                TickEvent k = batch.Ticks[i];
+                if (i > 0)
+                    sb.Append(',');
+                sb.Append("{\"t\":").Append(k.T.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"price\":");
+                AppendDouble(sb, k.Price);
+                sb.Append(",\"size\":").Append(k.Size.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"bid\":");
+                AppendDouble(sb, k.Bid);
+                sb.Append(",\"ask\":");
+                AppendDouble(sb, k.Ask);
+                sb.Append('}');
+            }
+
+            sb.Append("],\"bars\":[");
+            for (int i = 0; i < batch.Bars.Count; i++)
+            {
+                BarEvent b = batch.Bars[i];
+                if (i > 0)
+                    sb.Append(',');
+                sb.Append("{\"series\":").Append(b.Series.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"t\":").Append(b.T.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"open\":");
+                AppendDouble(sb, b.Open);
+                sb.Append(",\"high\":");
+                AppendDouble(sb, b.High);
+                sb.Append(",\"low\":");
+                AppendDouble(sb, b.Low);
+                sb.Append(",\"close\":");
+                AppendDouble(sb, b.Close);
+                sb.Append(",\"volume\":").Append(b.Volume.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"closed\":").Append(b.Closed ? "true" : "false");
+                sb.Append('}');
+            }
+            sb.Append("]}");
+            return sb.ToString();
+        }
+
+        private static string OperationName(DepthOperation op)
+        {
+            if (op == DepthOperation.Add)
+                return "\"add\"";
+            if (op == DepthOperation.Remove)
+                return "\"remove\"";
+            return "\"update\"";
+        }
+
+        /// <summary>
+        /// A double that parses back to exactly the same value. "R" has known bugs on .NET
+        /// Framework for some values, so the result is parsed back and G17 (always exact) is
+        /// used when it does not match. Integral values get ".0" so the JSON is plainly a float.
+        /// NaN and infinities are not JSON: they are written as null (the server refuses a null
+        /// where a number is required, naming the field, and accepts it for a tick's bid/ask).
+        /// </summary>
+        public static void AppendDouble(StringBuilder sb, double value)
+        {
+            if (double.IsNaN(value) || double.IsInfinity(value))
+            {
+                sb.Append("null");
+                return;
+            }
+            string s = value.ToString("R", CultureInfo.InvariantCulture);
+            double back;
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out back) || back != value)
+                s = value.ToString("G17", CultureInfo.InvariantCulture);
+            sb.Append(s);
+            if (s.IndexOf('.') < 0 && s.IndexOf('E') < 0 && s.IndexOf('e') < 0)
+                sb.Append(".0");
+        }
+
+        public static void AppendString(StringBuilder sb, string value)
+        {
+            sb.Append('"');
+            if (value != null)
+            {
+                for (int i = 0; i < value.Length; i++)
+                {
+                    char c = value[i];
+                    if (c == '"')
+                        sb.Append("\\\"");
+                    else if (c == '\\')
+                        sb.Append("\\\\");
+                    else if (c == '\n')
+                        sb.Append("\\n");
+                    else if (c == '\r')
+                        sb.Append("\\r");
+                    else if (c == '\t')
+                        sb.Append("\\t");
+                    else if (c < ' ' || c == '\u2028' || c == '\u2029')
+                        sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    else
+                        sb.Append(c);
+                }
+            }
+            sb.Append('"');
+        }
+
+        /// <summary>
+        /// A minimal JSON reader for server messages: objects become Dictionary&lt;string, object&gt;,
+        /// arrays List&lt;object&gt;, numbers double (or long when integral), plus string, bool, null.
+        /// Throws FormatException on malformed input.
+        /// </summary>
+        public static object Parse(string text)
+        {
+            int i = 0;
+            object value = ParseValue(text, ref i);
+            SkipWhite(text, ref i);
+            if (i != text.Length)
+                throw new FormatException("trailing characters at " + i);
+            return value;
+        }
+
+        private static void SkipWhite(string s, ref int i)
+        {
+            while (i < s.Length && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+                i++;
+        }
+
+        private static object ParseValue(string s, ref int i)
+        {
+            SkipWhite(s, ref i);
+            if (i >= s.Length)
+                throw new FormatException("unexpected end of JSON");
+            char c = s[i];
+            if (c == '{')
+            {
+                var obj = new Dictionary<string, object>();
+                i++;
+                SkipWhite(s, ref i);
+                if (i < s.Length && s[i] == '}')
+                {
+                    i++;
+                    return obj;
+                }
+                while (true)
+                {
+                    SkipWhite(s, ref i);
+                    if (i >= s.Length || s[i] != '"')
+                        throw new FormatException("expected a key at " + i);
+                    string key = ParseString(s, ref i);
+                    SkipWhite(s, ref i);
+                    if (i >= s.Length || s[i] != ':')
+                        throw new FormatException("expected ':' at " + i);
+                    i++;
+                    obj[key] = ParseValue(s, ref i);
+                    SkipWhite(s, ref i);
+                    if (i < s.Length && s[i] == ',')
+                    {
+                        i++;
+                        continue;
+                    }
+                    if (i < s.Length && s[i] == '}')
+                    {
+                        i++;
+                        return obj;
+                    }
+                    throw new FormatException("expected ',' or '}' at " + i);
+                }
+            }
+            if (c == '[')
+            {
+                var list = new List<object>();
+                i++;
+                SkipWhite(s, ref i);
+                if (i < s.Length && s[i] == ']')
+                {
+                    i++;
+                    return list;
+                }
+                while (true)
+                {
+                    list.Add(ParseValue(s, ref i));
+                    SkipWhite(s, ref i);
+                    if (i < s.Length && s[i] == ',')
+                    {
+                        i++;
+                        continue;
+                    }
+                    if (i < s.Length && s[i] == ']')
+                    {
+                        i++;
+                        return list;
+                    }
+                    throw new FormatException("expected ',' or ']' at " + i);
+                }
+            }
+            if (c == '"')
+                return ParseString(s, ref i);
+            if (string.CompareOrdinal(s, i, "true", 0, 4) == 0)
+            {
+                i += 4;
+                return true;
+            }
+            if (string.CompareOrdinal(s, i, "false", 0, 5) == 0)
+            {
+                i += 5;
+                return false;
+            }
+            if (string.CompareOrdinal(s, i, "null", 0, 4) == 0)
+            {
+                i += 4;
+                return null;
+            }
+            int start = i;
+            while (i < s.Length && "+-0123456789.eE".IndexOf(s[i]) >= 0)
+                i++;
+            if (i == start)
+                throw new FormatException("unexpected character at " + i);
+            string num = s.Substring(start, i - start);
+            long l;
+            if (num.IndexOf('.') < 0 && num.IndexOf('e') < 0 && num.IndexOf('E') < 0
+                && long.TryParse(num, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out l))
+                return l;
+            return double.Parse(num, NumberStyles.Float, CultureInfo.InvariantCulture);
+        }
+
+        private static string ParseString(string s, ref int i)
+        {
+            var sb = new StringBuilder();
+            i++; // opening quote
+            while (i < s.Length)
+            {
+                char c = s[i++];
+                if (c == '"')
+                    return sb.ToString();
+                if (c != '\\')
+                {
+                    sb.Append(c);
+                    continue;
+                }
+                if (i >= s.Length)
+                    break;
+                char e = s[i++];
+                if (e == 'n')
+                    sb.Append('\n');
+                else if (e == 'r')
+                    sb.Append('\r');
+                else if (e == 't')
+                    sb.Append('\t');
+                else if (e == 'b')
+                    sb.Append('\b');
+                else if (e == 'f')
+                    sb.Append('\f');
+                else if (e == 'u' && i + 4 <= s.Length)
+                {
+                    sb.Append((char)int.Parse(s.Substring(i, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                    i += 4;
+                }
+                else
+                    sb.Append(e); // \" \\ \/
+            }
+            throw new FormatException("unterminated string");
+        }
+    }
+
+    /// <summary>
+    /// A server message, read minimally: the fields the bridge acts on. Raw keeps the text.
+    /// </summary>
+    public sealed class ServerMessage
+    {
+        public string Type = "";
+        public string Raw = "";
+        public long Seq = -1;          // ack, error (-1: absent)
+        public string Instrument = ""; // ack, snapshot_request
+        public bool Duplicate;         // ack
+        public bool Stale;             // ack
+        public string Reason = "";     // snapshot_request, error
+        public long ExpectedSeq = -1;  // snapshot_request
+        public long GotSeq = -1;       // snapshot_request
+        public string Field = "";      // error
+        public string Code = "";       // error
+        public long LastSeq = -1;      // welcome
+        public string Server = "";     // welcome
+        public string Session = "";    // welcome
+
+        public static ServerMessage Parse(string text)
+        {
+            var obj = OrderflowJson.Parse(text) as Dictionary<string, object>;
+            if (obj == null)
+                throw new FormatException("a server message must be a JSON object");
+            var m = new ServerMessage();
+            m.Raw = text;
+            m.Type = GetString(obj, "type");
+            m.Seq = GetLong(obj, "seq");
+            m.Instrument = GetString(obj, "instrument");
+            m.Duplicate = GetBool(obj, "duplicate");
+            m.Stale = GetBool(obj, "stale");
+            m.Reason = GetString(obj, "reason");
+            m.ExpectedSeq = GetLong(obj, "expected_seq");
+            m.GotSeq = GetLong(obj, "got_seq");
+            m.Field = GetString(obj, "field");
+            m.Code = GetString(obj, "code");
+            m.LastSeq = GetLong(obj, "last_seq");
+            m.Server = GetString(obj, "server");
+            m.Session = GetString(obj, "session");
+            return m;
+        }
+
+        private static string GetString(Dictionary<string, object> obj, string key)
+        {
+            object v;
+            if (obj.TryGetValue(key, out v) && v is string)
+                return (string)v;
+            return "";
+        }
+
+        private static long GetLong(Dictionary<string, object> obj, string key)
+        {
+            object v;
+            if (!obj.TryGetValue(key, out v) || v == null)
+                return -1;
+            if (v is long)
+                return (long)v;
+            if (v is double)
+                return (long)(double)v;
+            return -1;
+        }
+
+        private static bool GetBool(Dictionary<string, object> obj, string key)
+        {
+            object v;
+            return obj.TryGetValue(key, out v) && v is bool && (bool)v;
+        }
+    }
+
+    /// <summary>
+    /// Thread-safe batching and sequencing, independent of the network.
+    ///
+    /// Events of each instrument collect in a pending batch. A pending batch is sealed (given the
+    /// next sequence number, 1, 2, 3, ...) when it holds MaxBatchEvents events, or when its oldest
+    /// event is MaxBatchDelayMs old (FlushDue, called by the sender thread), or by FlushAll.
+    /// Sealed batches stay buffered until acknowledged; at most MaxBufferedBatches are kept
+    /// (drop-oldest, see the file header).
+    /// </summary>
+    public sealed class BatchQueue
+    {
+        private sealed class Pending
+        {
+            public OutgoingBatch Batch;
+            public long FirstEventMs;
+        }
+
+        private readonly object _gate = new object();
+        private readonly Dictionary<string, Pending> _pending = new Dictionary<string, Pending>();
+        private readonly List<string> _pendingOrder = new List<string>(); // oldest first
+        private readonly List<OutgoingBatch> _buffer = new List<OutgoingBatch>(); // sealed, by seq
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private long _nextSeq = 1;
+        private long _lastSentSeq;
+        private long _droppedBatches;
+
+        public readonly int MaxBatchEvents;
+        public readonly int MaxBatchDelayMs;
+        public readonly int MaxBufferedBatches;
+
+        /// <summary>Set whenever a batch is sealed or a pending one starts: the sender thread waits on it.</summary>
+        public readonly AutoResetEvent BatchReady = new AutoResetEvent(false);
+
+        /// <summary>Raised (outside the lock) with the number of batches dropped by an overflow.</summary>
+        public event Action<long> BatchesDropped;
+
+        public BatchQueue(int maxBatchEvents, int maxBatchDelayMs, int maxBufferedBatches)
+        {
+            MaxBatchEvents = Math.Max(1, maxBatchEvents);
+            MaxBatchDelayMs = Math.Max(0, maxBatchDelayMs);
+            MaxBufferedBatches = Math.Max(1, maxBufferedBatches);
+        }
+
+        public long NextSeq
+        {
+            get { lock (_gate) return _nextSeq; }
+        }
+
+        public long LastSentSeq
+        {
+            get { lock (_gate) return _lastSentSeq; }
+        }
+
+        public long DroppedBatches
+        {
+            get { lock (_gate) return _droppedBatches; }
+        }
+
+        /// <summary>Sealed batches not yet acknowledged (sent or not).</summary>
+        public int BufferedCount
+        {
+            get { lock (_gate) return _buffer.Count; }
+        }
+
+        public int PendingEventCount
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    int n = 0;
+                    foreach (var p in _pending.Values)
+                        n += p.Batch.EventCount;
+                    return n;
+                }
+            }
+        }
+
+        public void AddDepth(string instrument, DepthEvent e)
+        {
+            long dropped = 0;
+            bool sealedOne;
+            lock (_gate)
+            {
+                bool started = !_pending.ContainsKey(instrument);
+                Pending p = GetPending(instrument);
+                p.Batch.Depth.Add(e);
+                // A new pending batch wakes the sender too, so it can time the batch's delay.
+                sealedOne = SealIfFull(instrument, p, ref dropped) || started;
+            }
+            AfterAdd(sealedOne, dropped);
+        }
+
+        public void AddTick(string instrument, TickEvent e)
+        {
+            long dropped = 0;
+            bool sealedOne;
+            lock (_gate)
+            {
+                bool started = !_pending.ContainsKey(instrument);
+                Pending p = GetPending(instrument);
+                p.Batch.Ticks.Add(e);
+                // A new pending batch wakes the sender too, so it can time the batch's delay.
+                sealedOne = SealIfFull(instrument, p, ref dropped) || started;
+            }
+            AfterAdd(sealedOne, dropped);
+        }
+
+        public void AddBar(string instrument, BarEvent e)
+        {
+            long dropped = 0;
+            bool sealedOne;
+            lock (_gate)
+            {
+                bool started = !_pending.ContainsKey(instrument);
+                Pending p = GetPending(instrument);
+                p.Batch.Bars.Add(e);
+                // A new pending batch wakes the sender too, so it can time the batch's delay.
+                sealedOne = SealIfFull(instrument, p, ref dropped) || started;
+            }
+            AfterAdd(sealedOne, dropped);
+        }
+
+        /// <summary>
+        /// A snapshot: the whole ladder as adds from position 0 per side. What is pending for
+        /// the instrument is sealed first (it happened before the snapshot was taken), then the
+        /// snapshot becomes its own batch. Returns the snapshot batch's seq.
+        /// </summary>
+        public long AddSnapshot(string instrument, IList<DepthEvent> ladder)
+        {
+            long dropped = 0;
+            long seq;
+            lock (_gate)
+            {
+                Pending p;
+                if (_pending.TryGetValue(instrument, out p))
+                    Seal(instrument, p, ref dropped);
+                var batch = new OutgoingBatch { Instrument = instrument, Snapshot = true };
+                batch.Depth.AddRange(ladder);
+                seq = Append(batch, ref dropped);
+            }
+            AfterAdd(true, dropped);
+            return seq;
+        }
+
+        /// <summary>Seals every pending batch whose oldest event is MaxBatchDelayMs old (all if force).</summary>
+        public int FlushDue(bool force)
+        {
+            long dropped = 0;
+            int n = 0;
+            lock (_gate)
+            {
+                long now = _clock.ElapsedMilliseconds;
+                for (int i = 0; i < _pendingOrder.Count;)
+                {
+                    Pending p = _pending[_pendingOrder[i]];
+                    if (force || now - p.FirstEventMs >= MaxBatchDelayMs)
+                    {
+                        Seal(_pendingOrder[i], p, ref dropped); // removes it from _pendingOrder
+                        n++;
+                    }
+                    else
+                        i++;
+                }
+            }
+            AfterAdd(n > 0, dropped);
+            return n;
+        }
+
+        public int FlushAll()
+        {
+            return FlushDue(true);
+        }
+
+        /// <summary>Milliseconds until the oldest pending batch is due (-1: nothing pending).</summary>
+        public int MillisecondsUntilDue()
+        {
+            lock (_gate)
+            {
+                if (_pendingOrder.Count == 0)
+                    return -1;
+                long oldest = long.MaxValue;
+                foreach (var p in _pending.Values)
+                    oldest = Math.Min(oldest, p.FirstEventMs);
+                long wait = oldest + MaxBatchDelayMs - _clock.ElapsedMilliseconds;
+                return (int)Math.Max(0, Math.Min(wait, int.MaxValue));
+            }
+        }
+
+        /// <summary>Sealed batches after the last one sent, oldest first (a copy).</summary>
+        public List<OutgoingBatch> Unsent()
+        {
+            lock (_gate)
+            {
+                var result = new List<OutgoingBatch>();
+                foreach (var b in _buffer)
+                    if (b.Seq > _lastSentSeq)
+                        result.Add(b);
+                return result;
+            }
+        }
+
+        public void MarkSent(long seq)
+        {
+            lock (_gate)
+            {
+                if (seq > _lastSentSeq)
+                    _lastSentSeq = seq;
+            }
+        }
+
+        /// <summary>The server applied (or already had) every batch up to seq: forget them.</summary>
+        public void Acknowledge(long seq)
+        {
+            lock (_gate)
+            {
+                int n = 0;
+                while (n < _buffer.Count && _buffer[n].Seq <= seq)
+                    n++;
+                if (n > 0)
+                    _buffer.RemoveRange(0, n);
+            }
+        }
+
+        /// <summary>
+        /// After welcome: the server applied everything up to serverLastSeq for this client.
+        /// Buffered batches up to it are forgotten and everything after it is (re)sent.
+        /// When the server is ahead of every seq this queue has given out, another instance of
+        /// the same client name ran before (a restarted strategy): the buffered batches are
+        /// renumbered to follow serverLastSeq, or they would be dropped as duplicates.
+        /// </summary>
+        public void ResumeFrom(long serverLastSeq)
+        {
+            if (serverLastSeq < 0)
+                serverLastSeq = 0;
+            lock (_gate)
+            {
+                if (serverLastSeq >= _nextSeq)
+                {
+                    long seq = serverLastSeq;
+                    foreach (var b in _buffer)
+                        b.Seq = ++seq;
+                    _nextSeq = seq + 1;
+                }
+                else
+                {
+                    int n = 0;
+                    while (n < _buffer.Count && _buffer[n].Seq <= serverLastSeq)
+                        n++;
+                    if (n > 0)
+                        _buffer.RemoveRange(0, n);
+                }
+                _lastSentSeq = serverLastSeq;
+            }
+            BatchReady.Set();
+        }
+
+        private Pending GetPending(string instrument)
+        {
+            Pending p;
+            if (!_pending.TryGetValue(instrument, out p))
+            {
+                p = new Pending { Batch = new OutgoingBatch { Instrument = instrument }, FirstEventMs = _clock.ElapsedMilliseconds };
+                _pending[instrument] = p;
+                _pendingOrder.Add(instrument);
+            }
+            return p;
+        }
+
+        private bool SealIfFull(string instrument, Pending p, ref long dropped)
+        {
+            if (p.Batch.EventCount < MaxBatchEvents)
+                return false;
+            Seal(instrument, p, ref dropped);
+            return true;
+        }
+
+        private void Seal(string instrument, Pending p, ref long dropped)
+        {
+            _pending.Remove(instrument);
+            _pendingOrder.Remove(instrument);
+            Append(p.Batch, ref dropped);
+        }
+
+        private long Append(OutgoingBatch batch, ref long dropped)
+        {
+            batch.Seq = _nextSeq++;
+            _buffer.Add(batch);
+            while (_buffer.Count > MaxBufferedBatches)
+            {
+                _buffer.RemoveAt(0);
+                _droppedBatches++;
+                dropped++;
+            }
+            return batch.Seq;
+        }
+
+        private void AfterAdd(bool sealedOne, long dropped)
+        {
+            if (sealedOne)
+                BatchReady.Set();
+            if (dropped > 0)
+            {
+                var handler = BatchesDropped;
+                if (handler != null)
+                    handler(dropped);
+            }
+        }
+    }
+
+    /// <summary>Settings of the transport (the strategy exposes them as properties).</summary>
+    public sealed class TransportOptions
+    {
+        public string Url = "ws://127.0.0.1:8765/ws";
+        public string Token = "";
+        public string ClientName = "nt8";
+        public int MaxBatchEvents = 500;
+        public int MaxBatchDelayMs = 5;
+        public int MaxBufferedBatches = 20000;
+        public int HeartbeatMs = 2000;         // the protocol asks for one at least every 5 s
+        public int ConnectTimeoutMs = 5000;
+        public int ReceiveTimeoutMs = 30000;   // silence after which the connection is dropped
+        public int InitialBackoffMs = 250;
+        public int MaxBackoffMs = 30000;
+    }
+
+    /// <summary>
+    /// The WebSocket client: batches events (BatchQueue), sends them in order, resends what was
+    /// not acknowledged after a reconnect, keeps the connection alive with heartbeats and
+    /// reconnects with exponential backoff. See the file header for the threading rules.
+    /// </summary>
+    public sealed class OrderflowTransport : IDisposable
+    {
+        private readonly TransportOptions _options;
+        private readonly ManualResetEvent _stop = new ManualResetEvent(false);
+        private readonly object _socketGate = new object();
+        private Thread _sender;
+        private ClientWebSocket _socket;
+        private volatile bool _stopping;
+        private volatile bool _connected;
+        private string _byeReason = "strategy stopped";
+        private long _lastReceiveMs;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+        public readonly BatchQueue Queue;
+
+        /// <summary>welcome received; the argument is its last_seq. Raised on the sender thread.</summary>
+        public event Action<long> Connected;
+        /// <summary>The connection ended (the reason); a reconnect follows unless stopping.</summary>
+        public event Action<string> Disconnected;
+        /// <summary>ack of a batch. Raised on the receiver thread.</summary>
+        public event Action<ServerMessage> AckReceived;
+        /// <summary>snapshot_request: answer with a snapshot batch (via TriggerCustomEvent in NinjaScript).</summary>
+        public event Action<ServerMessage> SnapshotRequested;
+        /// <summary>error from the server (field, reason, code).</summary>
+        public event Action<ServerMessage> ServerError;
+        /// <summary>Every server message, including the above and heartbeats.</summary>
+        public event Action<ServerMessage> MessageReceived;
+        /// <summary>Diagnostics (connects, failures, drops).</summary>
+        public event Action<string> Log;
+
+        public OrderflowTransport(TransportOptions options)
+        {
+            _options = options ?? new TransportOptions();
+            Queue = new BatchQueue(_options.MaxBatchEvents, _options.MaxBatchDelayMs, _options.MaxBufferedBatches);
+            Queue.BatchesDropped += n => Emit("buffer full: dropped " + n + " oldest batch(es); the server will ask for a snapshot");
+        }
+
+        public bool IsConnected
+        {
+            get { return _connected; }
+        }
+
+        public TransportOptions Options
+        {
+            get { return _options; }
+        }
+
+        // Producers (NinjaTrader's threads): never block on the network.
+        public void EnqueueDepth(string instrument, DepthEvent e) { Queue.AddDepth(instrument, e); }
+        public void EnqueueTick(string instrument, TickEvent e) { Queue.AddTick(instrument, e); }
+        public void EnqueueBar(string instrument, BarEvent e) { Queue.AddBar(instrument, e); }
+        public long EnqueueSnapshot(string instrument, IList<DepthEvent> ladder) { return Queue.AddSnapshot(instrument, ladder); }
+
+        /// <summary>Starts the sender thread (idempotent).</summary>
+        public void Start()
+        {
+            if (_sender != null)
+                return;
+            _sender = new Thread(SendLoop) { IsBackground = true, Name = "orderflow-sender" };
+            _sender.Start();
+        }
+
+        /// <summary>
+        /// Flushes what is pending, sends it with a bye and closes; waits at most timeoutMs
+        /// (NinjaTrader's State.Terminated must not hang), then abandons the socket.
+        /// </summary>
+        public void Stop(string reason, int timeoutMs)
+        {
+            if (_stopping)
+                return;
+            if (!string.IsNullOrEmpty(reason))
+                _byeReason = reason;
+            _stopping = true;
+            _stop.Set();
+            Queue.BatchReady.Set();
+            var t = _sender;
+            if (t != null && !t.Join(Math.Max(0, timeoutMs)))
+            {
+                lock (_socketGate)
+                {
+                    if (_socket != null)
+                        _socket.Abort();
+                }
+                t.Join(500);
+            }
+        }
+
+        public void Dispose()
+        {
+            Stop("disposed", 2000);
+        }
+
+        private void Emit(string text)
+        {
+            var handler = Log;
+            if (handler != null)
+            {
+                try { handler(text); }
+                catch (Exception) { } // a faulty log handler must not kill the transport
+            }
+        }
+
+        private void SendLoop()
+        {
+            int backoff = Math.Max(1, _options.InitialBackoffMs);
+            var random = new Random();
+            while (!_stopping)
+            {
+                bool welcomed = false;
+                string endReason = "";
+                ClientWebSocket ws = null;
+                try
+                {
+                    ws = new ClientWebSocket();
+                    lock (_socketGate)
+                        _socket = ws;
+                    using (var cts = new CancellationTokenSource(_options.ConnectTimeoutMs))
+                        ws.ConnectAsync(new Uri(_options.Url), cts.Token).GetAwaiter().GetResult();
+
+                    SendText(ws, OrderflowJson.Hello(_options.ClientName, _options.Token, "json"));
+                    string text = ReceiveText(ws, _options.ConnectTimeoutMs);
+                    if (text == null)
+                        throw new IOException("closed before welcome");
+                    ServerMessage welcome = ServerMessage.Parse(text);
+                    if (welcome.Type == "error")
+                        throw new IOException("hello refused: " + welcome.Field + ": " + welcome.Reason);
+                    if (welcome.Type != "welcome")
+                        throw new IOException("expected welcome, got " + welcome.Type);
+
+                    Queue.ResumeFrom(welcome.LastSeq);
+                    welcomed = true;
+                    _connected = true;
+                    backoff = Math.Max(1, _options.InitialBackoffMs);
+                    Emit("connected to " + _options.Url + " (" + welcome.Server + "), last_seq " + welcome.LastSeq);
+                    Raise(Connected, welcome.LastSeq);
+
+                    Interlocked.Exchange(ref _lastReceiveMs, _clock.ElapsedMilliseconds);
+                    var receiver = new Thread(() => ReceiveLoop(ws)) { IsBackground = true, Name = "orderflow-receiver" };
+                    receiver.Start();
+                    endReason = Pump(ws);
+                }
+                catch (Exception ex)
+                {
+                    endReason = Describe(ex);
+                }
+                finally
+                {
+                    _connected = false;
+                    if (ws != null)
+                    {
+                        lock (_socketGate)
+                            _socket = null;
+                        try { ws.Abort(); } catch (Exception) { }
+                        ws.Dispose();
+                    }
+                }
+
+                Emit("disconnected: " + endReason);
+                if (welcomed)
+                    Raise(Disconnected, endReason);
+                if (_stopping)
+                    break;
+                // Exponential backoff with jitter, interrupted by Stop.
+                int wait = backoff + random.Next(0, backoff / 4 + 1);
+                _stop.WaitOne(wait);
+                backoff = (int)Math.Min((long)backoff * 2, _options.MaxBackoffMs);
+            }
+        }
+
+        /// <summary>Sends batches and heartbeats until the connection ends or Stop; returns why.</summary>
+        private string Pump(ClientWebSocket ws)
+        {
+            long lastSendMs = _clock.ElapsedMilliseconds;
+            while (true)
+            {
+                if (ws.State != WebSocketState.Open)
+                    return "socket " + ws.State;
+                bool stopping = _stopping;
+                Queue.FlushDue(stopping);
+                foreach (var batch in Queue.Unsent())
+                {
+                    SendText(ws, OrderflowJson.Batch(batch));
+                    Queue.MarkSent(batch.Seq);
+                    lastSendMs = _clock.ElapsedMilliseconds;
+                }
+                long now = _clock.ElapsedMilliseconds;
+                if (stopping)
+                {
+                    SendText(ws, OrderflowJson.Bye(_byeReason));
+                    using (var cts = new CancellationTokenSource(1000))
+                    {
+                        try { ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, _byeReason, cts.Token).GetAwaiter().GetResult(); }
+                        catch (Exception) { }
+                    }
+                    return "stopped";
+                }
+                if (now - lastSendMs >= _options.HeartbeatMs)
+                {
+                    SendText(ws, OrderflowJson.Heartbeat(OrderflowTime.UtcNowNanos()));
+                    lastSendMs = now;
+                }
+                if (now - Interlocked.Read(ref _lastReceiveMs) > _options.ReceiveTimeoutMs)
+                    return "no message from the server for " + _options.ReceiveTimeoutMs + " ms";
+
+                int wait = (int)Math.Max(1, _options.HeartbeatMs - (now - lastSendMs));
+                int due = Queue.MillisecondsUntilDue();
+                if (due >= 0)
+                    wait = Math.Min(wait, Math.Max(1, due));
+                Queue.BatchReady.WaitOne(Math.Min(wait, 1000));
+            }
+        }
+
+        private void ReceiveLoop(ClientWebSocket ws)
+        {
+            try
+            {
+                while (ws.State == WebSocketState.Open)
+                {
+                    string text = ReceiveText(ws, -1);
+                    if (text == null)
+                        break;
+                    Interlocked.Exchange(ref _lastReceiveMs, _clock.ElapsedMilliseconds);
+                    ServerMessage m;
+                    try
+                    {
+                        m = ServerMessage.Parse(text);
+                    }
+                    catch (FormatException ex)
+                    {
+                        Emit("unreadable server message (" + ex.Message + "): " + text);
+                        continue;
+                    }
+                    Dispatch(m);
+                }
+            }
+            catch (Exception ex)
+            {
+                if (!_stopping)
+                    Emit("receive failed: " + Describe(ex));
+            }
+            finally
+            {
+                Queue.BatchReady.Set(); // wake the sender so it notices the socket state
+            }
+        }
+
+        private void Dispatch(ServerMessage m)
+        {
+            Raise(MessageReceived, m);
+            if (m.Type == "ack")
+            {
+                if (m.Seq >= 0)
+                    Queue.Acknowledge(m.Seq);
+                Raise(AckReceived, m);
+            }
+            else if (m.Type == "snapshot_request")
+                Raise(SnapshotRequested, m);
+            else if (m.Type == "error")
+            {
+                // A refused batch will not be acked: forget it, resending it would fail again.
+                if (m.Seq > 0)
+                    Queue.Acknowledge(m.Seq);
+                Emit("server error: " + m.Field + ": " + m.Reason);
+                Raise(ServerError, m);
+            }
+        }
+
+        private void Raise<T>(Action<T> handler, T arg)
+        {
+            if (handler == null)
+                return;
+            try
+            {
+                handler(arg);
+            }
+            catch (Exception ex)
+            {
+                Emit("event handler failed: " + ex.Message);
+            }
+        }
+
+        private static void SendText(ClientWebSocket ws, string text)
+        {
+            byte[] bytes = Encoding.UTF8.GetBytes(text);
+            // Only the sender thread sends: ClientWebSocket allows one send at a time.
+            ws.SendAsync(new ArraySegment<byte>(bytes), WebSocketMessageType.Text, true, CancellationToken.None).GetAwaiter().GetResult();
+        }
+
+        /// <summary>One whole text message; null when the server closes. Binary frames are skipped.</summary>
+        private static string ReceiveText(ClientWebSocket ws, int timeoutMs)
+        {
+            var buffer = new byte[8192];
+            using (var cts = timeoutMs > 0 ? new CancellationTokenSource(timeoutMs) : new CancellationTokenSource())
+            {
+                while (true)
+                {
+                    using (var ms = new MemoryStream())
+                    {
+                        WebSocketReceiveResult r;
+                        do
+                        {
+                            r = ws.ReceiveAsync(new ArraySegment<byte>(buffer), cts.Token).GetAwaiter().GetResult();
+                            if (r.MessageType == WebSocketMessageType.Close)
+                                return null;
+                            ms.Write(buffer, 0, r.Count);
+                        } while (!r.EndOfMessage);
+                        if (r.MessageType == WebSocketMessageType.Text)
+                            return Encoding.UTF8.GetString(ms.GetBuffer(), 0, (int)ms.Length);
+                    }
+                }
+            }
+        }
+
+        private static string Describe(Exception ex)
+        {
+            var agg = ex as AggregateException;
+            if (agg != null && agg.InnerException != null)
+                ex = agg.InnerException;
+            return ex.GetType().Name + ": " + ex.Message;
+        }
+    }
+}

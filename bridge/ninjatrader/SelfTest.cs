@@ -1,0 +1,277 @@
+// SelfTest.cs - a console program compiled with OrderflowTransport.cs only (no NinjaTrader).
+//
+//   mono OrderflowSelfTest.exe                   (a) prints one protocol message per line: a hello,
+//                                                    batches made by the real BatchQueue, a
+//                                                    snapshot batch, a heartbeat and a bye
+//   mono OrderflowSelfTest.exe --idle URL MS     connects, stays idle MS ms (heartbeats every
+//                                                    100 ms), then stops with a bye
+//   mono OrderflowSelfTest.exe --unit            internal checks of the queue and the server
+//                                                    message reader; exit code 0 when all pass
+//   mono OrderflowSelfTest.exe URL FILE [CLIENT [MAX_BATCH_EVENTS]]
+//                                                (b) connects to a running server, sends the depth
+//                                                    events of FILE in batches, prints every ack
+//
+// FILE (mode b) is CSV, one depth event a line, '#' starts a comment:
+//   instrument,t_ns_utc,side(bid|ask),op(add|update|remove),pos,price,size,reset(0|1)
+
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Threading;
+using Orderflow.Bridge;
+
+namespace Orderflow.Bridge.SelfTest
+{
+    public static class Program
+    {
+        public static int Main(string[] args)
+        {
+            int code = Run(args);
+            Console.Out.Flush();
+            // Exit at once: mono may otherwise linger at shutdown over the socket's I/O threads.
+            Environment.Exit(code);
+            return code;
+        }
+
+        private static int Run(string[] args)
+        {
+            try
+            {
+                if (args.Length == 0)
+                    return PrintMessages();
+                if (args[0] == "--unit")
+                    return UnitChecks();
+                if (args[0] == "--idle" && args.Length >= 3)
+                    return Idle(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
+                if (args.Length >= 2)
+                    return SendFile(args[0], args[1], args.Length >= 3 ? args[2] : "nt8-selftest",
+                        args.Length >= 4 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 500);
+                Console.Error.WriteLine("usage: OrderflowSelfTest.exe [--unit | URL FILE [CLIENT [MAX_BATCH_EVENTS]]]");
+                return 2;
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine("self-test failed: " + ex);
+                return 1;
+            }
+        }
+
+        private static TimeZoneInfo Eastern()
+        {
+            foreach (string id in new[] { "America/New_York", "Eastern Standard Time" })
+            {
+                try { return TimeZoneInfo.FindSystemTimeZoneById(id); }
+                catch (TimeZoneNotFoundException) { }
+                catch (InvalidTimeZoneException) { }
+            }
+            throw new InvalidOperationException("time zone America/New_York not found (install tzdata)");
+        }
+
+        // Mode (a). tests/integration/test_bridge.py knows every value written here.
+        private static int PrintMessages()
+        {
+            // 2023-12-25 18:00:00 in New York (NinjaTrader's local DateTime) is 23:00:00 UTC.
+            var local = new DateTime(2023, 12, 25, 18, 0, 0, DateTimeKind.Unspecified);
+            long t0 = OrderflowTime.ToUnixNanos(local, Eastern());
+
+            Console.WriteLine(OrderflowJson.Hello("nt8-ES 03-24", "s3cr\"et\\", "json"));
+
+            // Size-triggered batches: 4 events seal a batch.
+            var q = new BatchQueue(4, 60000, 100);
+            const string es = "ES 03-24";
+            const string nq = "NQ 12-26";
+            q.AddDepth(es, new DepthEvent(t0, BookSide.Bid, DepthOperation.Add, 0, 4810.25, 22, false));
+            q.AddDepth(es, new DepthEvent(t0 + 1, BookSide.Ask, DepthOperation.Add, 0, 4810.5, 28, false));
+            q.AddDepth(es, new DepthEvent(t0 + 2, BookSide.Bid, DepthOperation.Update, 0, 4810.25, 23, false));
+            q.AddTick(es, new TickEvent(t0 + 100000, 4810.25, 3, 4810.0, 4810.25)); // seals seq 1
+            q.AddDepth(es, new DepthEvent(t0 + 3, BookSide.Ask, DepthOperation.Remove, 1, 0.1, 0, false));
+            q.AddDepth(es, new DepthEvent(t0 + 4, BookSide.Bid, DepthOperation.Update, 3, 1e-7, 5, true));
+            q.AddTick(nq, new TickEvent(t0 + 5, 18125.25, 1, 18125.0, 18125.25));
+            q.AddTick(es, new TickEvent(t0 + 6, 4810.5, 2, double.NaN, double.NaN));
+            q.AddBar(es, new BarEvent(0, t0 - 60000000000L, 4810.0, 4810.5, 4809.75, 4810.25, 812, true)); // seals seq 2
+            q.AddBar(nq, new BarEvent(1, t0, 0.1 + 0.2, double.MaxValue, double.Epsilon, 18125.25, 0, false));
+            q.FlushAll(); // seals seq 3 (NQ)
+            q.AddSnapshot(es, new List<DepthEvent>
+            {
+                new DepthEvent(t0 + 7, BookSide.Bid, DepthOperation.Add, 0, 4810.25, 22, false),
+                new DepthEvent(t0 + 7, BookSide.Bid, DepthOperation.Add, 1, 4810.0, 40, false),
+                new DepthEvent(t0 + 7, BookSide.Ask, DepthOperation.Add, 0, 4810.5, 28, false),
+                new DepthEvent(t0 + 7, BookSide.Ask, DepthOperation.Add, 1, 4810.75, 31, false),
+            }); // seq 4
+            foreach (var batch in q.Unsent())
+                Console.WriteLine(OrderflowJson.Batch(batch));
+
+            Console.WriteLine(OrderflowJson.Heartbeat(t0));
+            Console.WriteLine(OrderflowJson.Bye("self-test done"));
+            return 0;
+        }
+
+        private static int _failures;
+
+        private static void Check(bool ok, string what)
+        {
+            Console.WriteLine((ok ? "ok " : "FAIL ") + what);
+            if (!ok)
+                _failures++;
+        }
+
+        private static int UnitChecks()
+        {
+            // Seq numbers, resume after welcome, acknowledge.
+            var q = new BatchQueue(1, 5, 100);
+            for (int i = 0; i < 5; i++)
+                q.AddTick("ES", new TickEvent(i, 1.0, 1, double.NaN, double.NaN));
+            var unsent = q.Unsent();
+            Check(unsent.Count == 5 && unsent[0].Seq == 1 && unsent[4].Seq == 5, "seq 1..5");
+            q.ResumeFrom(2);
+            unsent = q.Unsent();
+            Check(unsent.Count == 3 && unsent[0].Seq == 3 && q.BufferedCount == 3, "resume after last_seq 2 resends 3..5");
+            q.MarkSent(5);
+            Check(q.Unsent().Count == 0, "nothing unsent after MarkSent");
+            q.Acknowledge(4);
+            Check(q.BufferedCount == 1, "ack 4 keeps 5 buffered");
+            q.ResumeFrom(4);
+            Check(q.Unsent().Count == 1 && q.Unsent()[0].Seq == 5, "reconnect resends the unacknowledged batch");
+
+            // A server ahead of us (a previous run under the same client name): renumber.
+            var r = new BatchQueue(1, 5, 100);
+            r.AddTick("ES", new TickEvent(1, 1.0, 1, double.NaN, double.NaN));
+            r.AddTick("ES", new TickEvent(2, 1.0, 1, double.NaN, double.NaN));
+            r.ResumeFrom(41);
+            unsent = r.Unsent();
+            Check(unsent.Count == 2 && unsent[0].Seq == 42 && unsent[1].Seq == 43 && r.NextSeq == 44, "renumber after last_seq 41");
+
+            // Drop-oldest when the buffer is full.
+            var d = new BatchQueue(1, 5, 3);
+            long droppedSeen = 0;
+            d.BatchesDropped += n => droppedSeen += n;
+            for (int i = 0; i < 5; i++)
+                d.AddTick("ES", new TickEvent(i, 1.0, 1, double.NaN, double.NaN));
+            unsent = d.Unsent();
+            Check(unsent.Count == 3 && unsent[0].Seq == 3 && d.DroppedBatches == 2 && droppedSeen == 2, "drop-oldest keeps 3..5");
+
+            // Time-triggered flush.
+            var t = new BatchQueue(1000, 20, 100);
+            t.AddTick("ES", new TickEvent(1, 1.0, 1, double.NaN, double.NaN));
+            Check(t.FlushDue(false) == 0 && t.Unsent().Count == 0, "not due before the delay");
+            Thread.Sleep(40);
+            Check(t.FlushDue(false) == 1 && t.Unsent().Count == 1, "due after the delay");
+
+            // The first pending event wakes the sender (so the delay is timed from it).
+            var w = new BatchQueue(1000, 1000, 100);
+            w.BatchReady.WaitOne(0);
+            w.AddTick("ES", new TickEvent(1, 1.0, 1, double.NaN, double.NaN));
+            Check(w.BatchReady.WaitOne(0), "a new pending batch wakes the sender");
+
+            // Snapshot seals what was pending first.
+            var s = new BatchQueue(1000, 1000, 100);
+            s.AddTick("ES", new TickEvent(1, 1.0, 1, double.NaN, double.NaN));
+            long snapSeq = s.AddSnapshot("ES", new List<DepthEvent>());
+            unsent = s.Unsent();
+            Check(snapSeq == 2 && unsent.Count == 2 && !unsent[0].Snapshot && unsent[1].Snapshot, "snapshot after pending");
+
+            // Server messages.
+            var ack = ServerMessage.Parse("{\"type\":\"ack\",\"seq\":17,\"instrument\":\"ESH4\",\"duplicate\":false,"
+                + "\"applied\":{\"depth\":1},\"rejected\":{},\"stale\":true,\"book\":{\"bid\":4810.0},"
+                + "\"metrics\":{\"mid\":4810.125},\"signals\":[{\"detector\":\"absorption\",\"evidence\":{}}],\"processing_us\":84.0}");
+            Check(ack.Type == "ack" && ack.Seq == 17 && ack.Stale && !ack.Duplicate && ack.Instrument == "ESH4", "parse ack");
+            var snap = ServerMessage.Parse("{\"type\": \"snapshot_request\", \"instrument\": \"ES 03-24\", \"reason\": \"gap\", \"expected_seq\": 18, \"got_seq\": 20}");
+            Check(snap.Type == "snapshot_request" && snap.Instrument == "ES 03-24" && snap.Reason == "gap" && snap.ExpectedSeq == 18 && snap.GotSeq == 20, "parse snapshot_request");
+            var err = ServerMessage.Parse("{\"type\":\"error\",\"seq\":17,\"field\":\"depth[3].price\",\"reason\":\"Expected `float`, got `str`\",\"code\":\"bad_request\"}");
+            Check(err.Type == "error" && err.Seq == 17 && err.Field == "depth[3].price" && err.Reason == "Expected `float`, got `str`", "parse error");
+            var welcome = ServerMessage.Parse("{\"type\":\"welcome\",\"protocol\":1,\"server\":\"orderflow 0.3.0\",\"session\":\"a\\u00e9\\\"\",\"last_seq\":16}");
+            Check(welcome.Type == "welcome" && welcome.LastSeq == 16 && welcome.Session == "a\u00e9\"", "parse welcome");
+            bool threw = false;
+            try { ServerMessage.Parse("{\"type\":"); }
+            catch (FormatException) { threw = true; }
+            Check(threw, "malformed JSON is a FormatException");
+
+            // Doubles round-trip exactly.
+            var rnd = new Random(7);
+            bool allExact = true;
+            for (int i = 0; i < 100000 && allExact; i++)
+            {
+                double v = BitConverter.Int64BitsToDouble((long)(rnd.NextDouble() * long.MaxValue));
+                if (double.IsNaN(v) || double.IsInfinity(v))
+                    continue;
+                var sb = new System.Text.StringBuilder();
+                OrderflowJson.AppendDouble(sb, v);
+                allExact = double.Parse(sb.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture) == v;
+            }
+            Check(allExact, "100000 random doubles round-trip");
+
+            Console.WriteLine(_failures == 0 ? "all checks passed" : _failures + " check(s) failed");
+            return _failures == 0 ? 0 : 1;
+        }
+
+        private static int Idle(string url, int ms)
+        {
+            var transport = new OrderflowTransport(new TransportOptions { Url = url, ClientName = "nt8-idle", HeartbeatMs = 100 });
+            transport.Log += text => Console.Error.WriteLine("log: " + text);
+            transport.Start();
+            Thread.Sleep(ms);
+            bool connected = transport.IsConnected;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            transport.Stop("idle done", 3000);
+            Console.Error.WriteLine("stop took " + clock.ElapsedMilliseconds + " ms");
+            return connected ? 0 : 1;
+        }
+
+        // Mode (b): for the end-to-end test once the server exists.
+        private static int SendFile(string url, string path, string client, int maxBatchEvents)
+        {
+            var options = new TransportOptions { Url = url, ClientName = client, MaxBatchEvents = maxBatchEvents };
+            var transport = new OrderflowTransport(options);
+            var done = new ManualResetEvent(false);
+            transport.Log += text => Console.Error.WriteLine("log: " + text);
+            transport.AckReceived += m =>
+            {
+                lock (Console.Out)
+                    Console.WriteLine(m.Raw);
+                if (transport.Queue.BufferedCount == 0 && transport.Queue.PendingEventCount == 0)
+                    done.Set();
+            };
+            transport.SnapshotRequested += m => Console.Error.WriteLine("snapshot_request: " + m.Raw);
+            transport.ServerError += m => Console.Error.WriteLine("error: " + m.Raw);
+
+            int events = 0;
+            foreach (string raw in File.ReadAllLines(path))
+            {
+                string line = raw.Trim();
+                if (line.Length == 0 || line[0] == '#')
+                    continue;
+                string[] f = line.Split(',');
+                if (f.Length != 8)
+                    throw new FormatException("expected 8 fields: " + line);
+                var e = new DepthEvent(
+                    long.Parse(f[1], CultureInfo.InvariantCulture),
+                    f[2].Trim() == "ask" ? BookSide.Ask : BookSide.Bid,
+                    ParseOp(f[3].Trim()),
+                    int.Parse(f[4], CultureInfo.InvariantCulture),
+                    double.Parse(f[5], NumberStyles.Float, CultureInfo.InvariantCulture),
+                    long.Parse(f[6], CultureInfo.InvariantCulture),
+                    f[7].Trim() == "1" || f[7].Trim() == "true");
+                transport.EnqueueDepth(f[0], e);
+                events++;
+            }
+            transport.Queue.FlushAll();
+            transport.Start();
+            bool ok = events == 0 || done.WaitOne(30000);
+            transport.Stop("self-test done", 3000);
+            Console.Error.WriteLine(ok ? "all batches acknowledged" : "timed out waiting for acks");
+            return ok ? 0 : 1;
+        }
+
+        private static DepthOperation ParseOp(string op)
+        {
+            if (op == "add")
+                return DepthOperation.Add;
+            if (op == "update")
+                return DepthOperation.Update;
+            if (op == "remove")
+                return DepthOperation.Remove;
+            throw new FormatException("unknown op " + op);
+        }
+    }
+}

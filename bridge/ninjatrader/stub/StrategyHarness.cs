@@ -1,0 +1,122 @@
+// StrategyHarness.cs - drives OrderflowStrategy through the stub on Linux (test only, never
+// ships): states SetDefaults -> DataLoaded -> Realtime -> Terminated, a few OnMarketDepth,
+// OnMarketData and OnBarUpdate calls with NinjaTrader's enums and local DateTimes, against the
+// server at the URL given as argument. The stub's TriggerCustomEvent runs inline, so snapshot
+// requests are answered on the transport's thread here (NinjaTrader runs them on its own).
+//
+//   mono OrderflowStrategyHarness.exe ws://127.0.0.1:PORT/ws
+
+using System;
+using System.Threading;
+using NinjaTrader.Cbi;
+using NinjaTrader.Data;
+using NinjaTrader.NinjaScript;
+using NinjaTrader.NinjaScript.Strategies;
+
+namespace NinjaTraderStub
+{
+    public sealed class HarnessStrategy : OrderflowStrategy
+    {
+        public void Enter(State state)
+        {
+            State = state;
+            OnStateChange();
+        }
+
+        public bool Connected
+        {
+            get { return Transport != null && Transport.IsConnected; }
+        }
+
+        public int Unacknowledged
+        {
+            get { return Transport == null ? 0 : Transport.Queue.BufferedCount + Transport.Queue.PendingEventCount; }
+        }
+
+        public void Depth(MarketDepthEventArgs e) { OnMarketDepth(e); }
+        public void Data(MarketDataEventArgs e) { OnMarketData(e); }
+        public void Bar(int bip)
+        {
+            BarsInProgress = bip;
+            OnBarUpdate();
+        }
+    }
+
+    public static class Harness
+    {
+        private static StubSeries<T> Series<T>(params T[] oldestFirst)
+        {
+            var s = new StubSeries<T>();
+            s.Values.AddRange(oldestFirst);
+            return s;
+        }
+
+        public static int Main(string[] args)
+        {
+            if (args.Length < 1)
+            {
+                Console.Error.WriteLine("usage: OrderflowStrategyHarness.exe URL");
+                return 2;
+            }
+            TimeZoneInfo eastern;
+            try { eastern = TimeZoneInfo.FindSystemTimeZoneById("America/New_York"); }
+            catch (TimeZoneNotFoundException) { eastern = TimeZoneInfo.FindSystemTimeZoneById("Eastern Standard Time"); }
+            NinjaTrader.Core.Globals.GeneralOptions.TimeZoneInfo = eastern;
+
+            // 2023-12-25 18:00:00 New York = 1703545200000000000 ns UTC.
+            var t0 = new DateTime(2023, 12, 25, 18, 0, 0, DateTimeKind.Unspecified);
+            var es = new Instrument { FullName = "ES 03-24", MarketDepth = new MarketDepth<MarketDepthRow>() };
+            es.MarketDepth.Bids.Add(new MarketDepthRow { Price = 4810.0, Volume = 40, Time = t0 });
+            es.MarketDepth.Bids.Add(new MarketDepthRow { Price = 4809.75, Volume = 12, Time = t0 });
+            es.MarketDepth.Asks.Add(new MarketDepthRow { Price = 4810.25, Volume = 28, Time = t0 });
+            es.MarketDepth.Asks.Add(new MarketDepthRow { Price = 4810.5, Volume = 9, Time = t0 });
+
+            var s = new HarnessStrategy();
+            s.Enter(State.SetDefaults);
+            s.ServerUrl = args[0];
+            s.ClientName = "nt8-harness";
+            s.MaxBatchDelayMs = 1;
+            s.Instrument = es;
+            s.BarsArray = new[] { new Bars { Instrument = es } };
+            s.BarsPeriods = new[] { new BarsPeriod { BarsPeriodType = BarsPeriodType.Minute, Value = 1 } };
+            s.CurrentBars = new[] { 1 };
+            // Close times (NinjaTrader's bar time stamps): 17:59 and the forming 18:00 bar.
+            s.Times = new ISeries<DateTime>[] { Series(t0.AddMinutes(-1), t0) };
+            s.Opens = new ISeries<double>[] { Series(4809.5, 4810.0) };
+            s.Highs = new ISeries<double>[] { Series(4810.25, 4810.5) };
+            s.Lows = new ISeries<double>[] { Series(4809.25, 4809.75) };
+            s.Closes = new ISeries<double>[] { Series(4810.0, 4810.25) };
+            s.Volumes = new ISeries<double>[] { Series(812.0, 97.0) };
+            s.Enter(State.Configure);
+            s.Enter(State.DataLoaded);
+            s.Enter(State.Historical);
+            s.Enter(State.Transition);
+            s.Enter(State.Realtime);
+
+            s.Depth(new MarketDepthEventArgs { Instrument = es, MarketDataType = MarketDataType.Bid, Operation = Operation.Add, Position = 0, Price = 4810.0, Volume = 40, Time = t0 });
+            s.Depth(new MarketDepthEventArgs { Instrument = es, MarketDataType = MarketDataType.Ask, Operation = Operation.Add, Position = 0, Price = 4810.25, Volume = 28, Time = t0.AddMilliseconds(1) });
+            s.Depth(new MarketDepthEventArgs { Instrument = es, MarketDataType = MarketDataType.Ask, Operation = Operation.Update, Position = 0, Price = 4810.25, Volume = 30, Time = t0.AddMilliseconds(2) });
+            s.Depth(new MarketDepthEventArgs { Instrument = es, MarketDataType = MarketDataType.Bid, Operation = Operation.Remove, Position = 1, Price = 4809.75, Volume = 0, Time = t0.AddMilliseconds(3) });
+            s.Depth(new MarketDepthEventArgs { Instrument = es, MarketDataType = MarketDataType.Bid, Operation = Operation.Update, Position = 0, Price = 4810.0, Volume = 41, Time = t0.AddMilliseconds(4), IsReset = true });
+            s.Depth(new MarketDepthEventArgs { Instrument = es, MarketDataType = MarketDataType.Last, Operation = Operation.Add, Position = 0, Price = 1.0, Volume = 1, Time = t0 }); // not depth: ignored
+            s.Data(new MarketDataEventArgs { Instrument = es, MarketDataType = MarketDataType.Last, Price = 4810.25, Volume = 3, Bid = 4810.0, Ask = 4810.25, Time = t0.AddMilliseconds(5) });
+            s.Data(new MarketDataEventArgs { Instrument = es, MarketDataType = MarketDataType.Last, Price = 4810.25, Volume = 0, Bid = 4810.0, Ask = 4810.25, Time = t0.AddMilliseconds(6) }); // no size: ignored
+            s.Data(new MarketDataEventArgs { Instrument = es, MarketDataType = MarketDataType.Bid, Price = 4810.0, Volume = 40, Time = t0.AddMilliseconds(7) }); // not a trade: ignored
+            s.Data(new MarketDataEventArgs { Instrument = es, MarketDataType = MarketDataType.Last, Price = 4810.5, Volume = 2, Bid = 0.0, Ask = 4810.5, Time = t0.AddMilliseconds(8) });
+            s.IsFirstTickOfBar = true;
+            s.Bar(0);
+
+            // Let the connection, the snapshot request and the acks happen (at most 20 s).
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!s.Connected && clock.ElapsedMilliseconds < 20000)
+                Thread.Sleep(10);
+            Thread.Sleep(300);
+            while (s.Unacknowledged > 0 && clock.ElapsedMilliseconds < 20000)
+                Thread.Sleep(10);
+            s.Enter(State.Terminated);
+            Console.Out.Flush();
+            Environment.Exit(0); // mono may otherwise linger at shutdown over the socket's I/O threads
+            return 0;
+        }
+    }
+}

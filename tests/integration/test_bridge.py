@@ -1,0 +1,423 @@
+"""The NinjaTrader bridge (C#, bridge/ninjatrader/) built with mono and checked against the
+protocol in code: every message the bridge writes must decode with ``decode_client`` exactly as
+the server will decode it, with the exact values the bridge was given."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from websockets.sync.server import ServerConnection, serve
+
+from orderflow.server.protocol import Bar, Batch, Bye, Depth, Heartbeat, Hello, Tick, decode_client
+from tests.conftest import PROJECT_ROOT
+
+BRIDGE = PROJECT_ROOT / "bridge" / "ninjatrader"
+BUILD = BRIDGE / "build"
+STRATEGY_DLL = BUILD / "OrderflowStrategy.dll"
+SELFTEST_EXE = BUILD / "OrderflowSelfTest.exe"
+
+T0 = 1_703_545_200_000_000_000  # 2023-12-25 18:00 New York = 23:00 UTC, converted by the bridge
+ES = "ES 03-24"
+NQ = "NQ 12-26"
+
+
+@pytest.fixture(scope="module")
+def build() -> None:
+    """Runs build.sh once (the first run may apt-get install mono-mcs: a generous timeout)."""
+    proc = subprocess.run(
+        ["bash", str(BRIDGE / "build.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, f"build.sh failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+def run_selftest(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    proc = subprocess.run(
+        ["mono", str(SELFTEST_EXE), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.returncode == 0, f"self-test failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout.splitlines()
+
+
+def expected_messages() -> list[object]:
+    """What SelfTest.cs mode (a) was given, as the server's structs."""
+    return [
+        Hello(protocol=1, client="nt8-ES 03-24", token='s3cr"et\\', encoding="json"),
+        Batch(  # sealed by size: 4 events
+            instrument=ES,
+            seq=1,
+            depth=[
+                Depth(t=T0, side="bid", op="add", pos=0, price=4810.25, size=22),
+                Depth(t=T0 + 1, side="ask", op="add", pos=0, price=4810.5, size=28),
+                Depth(t=T0 + 2, side="bid", op="update", pos=0, price=4810.25, size=23),
+            ],
+            ticks=[Tick(t=T0 + 100_000, price=4810.25, size=3, bid=4810.0, ask=4810.25)],
+        ),
+        Batch(
+            instrument=ES,
+            seq=2,
+            depth=[
+                Depth(t=T0 + 3, side="ask", op="remove", pos=1, price=0.1, size=0),
+                Depth(t=T0 + 4, side="bid", op="update", pos=3, price=1e-7, size=5, reset=True),
+            ],
+            ticks=[Tick(t=T0 + 6, price=4810.5, size=2, bid=None, ask=None)],
+            bars=[
+                Bar(
+                    series=0,
+                    t=T0 - 60_000_000_000,
+                    open=4810.0,
+                    high=4810.5,
+                    low=4809.75,
+                    close=4810.25,
+                    volume=812,
+                    closed=True,
+                )
+            ],
+        ),
+        Batch(  # sealed by FlushAll
+            instrument=NQ,
+            seq=3,
+            ticks=[Tick(t=T0 + 5, price=18125.25, size=1, bid=18125.0, ask=18125.25)],
+            bars=[
+                Bar(
+                    series=1,
+                    t=T0,
+                    open=0.1 + 0.2,
+                    high=sys.float_info.max,
+                    low=5e-324,
+                    close=18125.25,
+                    volume=0,
+                    closed=False,
+                )
+            ],
+        ),
+        Batch(
+            instrument=ES,
+            seq=4,
+            snapshot=True,
+            depth=[
+                Depth(t=T0 + 7, side="bid", op="add", pos=0, price=4810.25, size=22),
+                Depth(t=T0 + 7, side="bid", op="add", pos=1, price=4810.0, size=40),
+                Depth(t=T0 + 7, side="ask", op="add", pos=0, price=4810.5, size=28),
+                Depth(t=T0 + 7, side="ask", op="add", pos=1, price=4810.75, size=31),
+            ],
+        ),
+        Heartbeat(t=T0),
+        Bye(reason="self-test done"),
+    ]
+
+
+def test_build_compiles_strategy_and_selftest(build: None) -> None:
+    # The library holds transport + strategy + stub: it exists only if the strategy compiled.
+    assert STRATEGY_DLL.is_file() and STRATEGY_DLL.stat().st_size > 0
+    assert SELFTEST_EXE.is_file() and SELFTEST_EXE.stat().st_size > 0
+
+
+def test_every_printed_message_decodes_with_exact_values(build: None) -> None:
+    lines = run_selftest()
+    expected = expected_messages()
+    assert len(lines) == len(expected)
+    decoded = [decode_client(line) for line in lines]  # raises, naming the field, if invalid
+    for got, want in zip(decoded, expected, strict=True):
+        assert got == want
+    batches = [m for m in decoded if isinstance(m, Batch)]
+    assert [b.seq for b in batches] == [1, 2, 3, 4]
+    # Exact doubles, bit for bit (== above already; repr makes a failure readable).
+    assert repr(batches[1].depth[1].price) == "1e-07"
+    assert repr(batches[2].bars[0].open) == "0.30000000000000004"
+    assert '"price":18125.25' in lines[3] and '"price":0.1,' in lines[2]
+
+
+def test_output_does_not_depend_on_the_culture(build: None) -> None:
+    # Under de-DE the default number format is "0,5": the writer must use the invariant culture.
+    german = {"LANG": "de_DE.UTF-8", "LC_ALL": "de_DE.UTF-8"}
+    assert run_selftest(env=german) == run_selftest(env={"LANG": "C", "LC_ALL": "C"})
+
+
+def test_queue_and_server_message_checks(build: None) -> None:
+    lines = run_selftest("--unit")
+    assert lines[-1] == "all checks passed", "\n".join(lines)
+    assert not [line for line in lines if line.startswith("FAIL")]
+
+
+# Namespaces NinjaTrader's compiler provides to bin\Custom, plus the bridge's own.
+ALLOWED_USINGS = re.compile(
+    r"^(System(\.[A-Za-z.]+)?|NinjaTrader\.(Cbi|Data|NinjaScript(\.[A-Za-z]+)?|Core)"
+    r"|Orderflow\.Bridge)$"
+)
+
+
+def shipped_sources() -> list[Path]:
+    return sorted(p for p in BRIDGE.glob("*.cs") if p.name != "SelfTest.cs")
+
+
+def code_of(path: Path) -> str:
+    """The C# without comments (a rough cut: also drops what follows // inside strings)."""
+    return re.sub(r"//.*", "", path.read_text())
+
+
+def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
+    assert [p.name for p in shipped_sources()] == ["OrderflowStrategy.cs", "OrderflowTransport.cs"]
+    stub = (BRIDGE / "stub" / "NinjaTraderStub.cs").read_text()
+    stub_only = set(re.findall(r"class (Stub\w+)", stub)) | {"NinjaTraderStub"}
+    for path in [*shipped_sources(), BRIDGE / "SelfTest.cs"]:
+        text = code_of(path)
+        for name in stub_only:
+            assert name not in text, f"{path.name} uses the stub-only {name}"
+        for using in re.findall(r"^\s*using\s+([\w.]+)\s*;", text, flags=re.M):
+            assert ALLOWED_USINGS.match(using), f"{path.name}: using {using}"
+        assert "Newtonsoft" not in text, f"{path.name}: NinjaTrader ships its own Newtonsoft"
+    transport = code_of(BRIDGE / "OrderflowTransport.cs")
+    assert "using NinjaTrader" not in transport and "NinjaTrader." not in transport
+    strategy = (BRIDGE / "OrderflowStrategy.cs").read_text()
+    assert "namespace NinjaTrader.NinjaScript.Strategies" in strategy
+    assert re.search(r"class OrderflowStrategy\s*:\s*Strategy\b", strategy)
+
+
+def test_transport_resends_unacknowledged_batches_after_a_reconnect(
+    build: None, tmp_path: Path
+) -> None:
+    """Mode (b) against a stand-in server: the first connection acknowledges batch 1 and
+    closes; the bridge must reconnect, read welcome.last_seq = 1 and resend batches 2..4."""
+    sides: tuple[Literal["bid", "ask"], ...] = ("ask", "bid")
+    ops: tuple[Literal["add", "update", "remove"], ...] = ("add", "update", "remove")
+    events = [
+        Depth(
+            t=T0 + i,
+            side=sides[i % 2],
+            op=ops[i % 3],
+            pos=i % 4,
+            price=4810.25 + 0.25 * i,
+            size=10 + i,
+            reset=i == 9,
+        )
+        for i in range(10)
+    ]
+    csv = tmp_path / "depth.csv"
+    csv.write_text(
+        "# instrument,t,side,op,pos,price,size,reset\n"
+        + "".join(
+            f"{ES},{d.t},{d.side},{d.op},{d.pos},{d.price!r},{d.size},{int(d.reset)}\n"
+            for d in events
+        )
+    )
+    connections: list[list[object]] = []
+
+    def handler(ws: ServerConnection) -> None:
+        n = len(connections)
+        received: list[object] = [decode_client(ws.recv())]
+        connections.append(received)
+        last_seq = 0 if n == 0 else 1
+        ws.send(
+            '{"type":"welcome","protocol":1,"server":"stand-in","session":"s",'
+            f'"last_seq":{last_seq}}}'
+        )
+        for text in ws:
+            msg = decode_client(text)
+            received.append(msg)
+            if isinstance(msg, Batch):
+                ws.send(
+                    f'{{"type":"ack","seq":{msg.seq},"instrument":"ESH4","duplicate":false,'
+                    f'"applied":{{"depth":{len(msg.depth)}}},"rejected":{{}},"stale":false,'
+                    '"book":{},"metrics":{},"signals":[],"processing_us":1.0}'
+                )
+                if n == 0:
+                    return  # drop the connection after the first batch
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            lines = run_selftest(f"ws://127.0.0.1:{port}/ws", str(csv), "nt8-test", "3")
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+    acked = [json.loads(line)["seq"] for line in lines]  # the printed acks
+    # The ack of 1 races with the server's close (welcome.last_seq = 1 covers it anyway).
+    assert acked in ([1, 2, 3, 4], [2, 3, 4])
+    assert len(connections) == 2
+    hello0, *first = connections[0]
+    hello1, *second = connections[1]
+    assert hello0 == hello1 == Hello(protocol=1, client="nt8-test", encoding="json")
+    assert [m.seq for m in first if isinstance(m, Batch)] == [1]
+    assert [m.seq for m in second if isinstance(m, Batch)] == [2, 3, 4]  # resent after last_seq
+    assert isinstance(second[-1], Bye)
+    sent = [d for m in [*first, *second] if isinstance(m, Batch) for d in m.depth]
+    assert sent == events
+
+
+HARNESS_EXE = BUILD / "OrderflowStrategyHarness.exe"
+
+
+def test_strategy_forwards_ninjatrader_events(build: None) -> None:
+    """The strategy itself, driven through the stub (stub/StrategyHarness.cs): NinjaTrader's
+    enums, local times and bars become the protocol's fields; a snapshot_request and the connect
+    are answered with the ladder from Instrument.MarketDepth; Terminated sends a bye."""
+    received: list[object] = []
+
+    def handler(ws: ServerConnection) -> None:
+        received.append(decode_client(ws.recv()))
+        ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":0}')
+        ws.send(
+            '{"type":"snapshot_request","instrument":"ES 03-24","reason":"gap",'
+            '"expected_seq":1,"got_seq":3}'
+        )
+        for text in ws:
+            msg = decode_client(text)
+            received.append(msg)
+            if isinstance(msg, Batch):
+                ws.send(
+                    f'{{"type":"ack","seq":{msg.seq},"instrument":"ESH4","duplicate":false,'
+                    '"applied":{},"rejected":{},"stale":false,"book":{},"metrics":{},'
+                    '"signals":[],"processing_us":1.0}'
+                )
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            proc = subprocess.run(
+                ["mono", str(HARNESS_EXE), f"ws://127.0.0.1:{port}/ws"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            server.shutdown()
+            thread.join(10)
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+
+    assert received[0] == Hello(protocol=1, client="nt8-harness", encoding="json")
+    assert received[-1] == Bye(reason="strategy terminated")
+    batches = [m for m in received if isinstance(m, Batch)]
+    assert [b.seq for b in batches] == list(range(1, len(batches) + 1))
+    assert {b.instrument for b in batches} == {ES}
+    ms = 1_000_000
+    live = [b for b in batches if not b.snapshot]
+    assert [d for b in live for d in b.depth] == [
+        Depth(t=T0, side="bid", op="add", pos=0, price=4810.0, size=40),
+        Depth(t=T0 + 1 * ms, side="ask", op="add", pos=0, price=4810.25, size=28),
+        Depth(t=T0 + 2 * ms, side="ask", op="update", pos=0, price=4810.25, size=30),
+        Depth(t=T0 + 3 * ms, side="bid", op="remove", pos=1, price=4809.75, size=0),
+        Depth(t=T0 + 4 * ms, side="bid", op="update", pos=0, price=4810.0, size=41, reset=True),
+    ]
+    assert [k for b in live for k in b.ticks] == [
+        Tick(t=T0 + 5 * ms, price=4810.25, size=3, bid=4810.0, ask=4810.25),
+        Tick(t=T0 + 8 * ms, price=4810.5, size=2, bid=None, ask=4810.5),
+    ]
+    minute = 60_000_000_000
+    assert [r for b in live for r in b.bars] == [
+        Bar(series=0, t=T0 - 2 * minute, open=4809.5, high=4810.25, low=4809.25, close=4810.0,
+            volume=812, closed=True),
+        Bar(series=0, t=T0 - minute, open=4810.0, high=4810.5, low=4809.75, close=4810.25,
+            volume=97, closed=False),
+    ]  # fmt: skip
+    snapshots = [b for b in batches if b.snapshot]
+    assert len(snapshots) == 2  # one on connect, one for the snapshot_request
+    for snap in snapshots:
+        assert not snap.ticks and not snap.bars
+        assert [(d.side, d.op, d.pos, d.price, d.size, d.reset) for d in snap.depth] == [
+            ("bid", "add", 0, 4810.0, 40, False),
+            ("bid", "add", 1, 4809.75, 12, False),
+            ("ask", "add", 0, 4810.25, 28, False),
+            ("ask", "add", 1, 4810.5, 9, False),
+        ]
+
+
+def test_transport_sends_heartbeats_when_idle(build: None) -> None:
+    received: list[object] = []
+
+    def handler(ws: ServerConnection) -> None:
+        received.append(decode_client(ws.recv()))
+        ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":7}')
+        received.extend(decode_client(text) for text in ws)
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            before = time.time_ns()
+            run_selftest("--idle", f"ws://127.0.0.1:{port}/ws", "1000")
+            after = time.time_ns()
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+    assert received[0] == Hello(protocol=1, client="nt8-idle", encoding="json")
+    assert received[-1] == Bye(reason="idle done")
+    beats = [m for m in received if isinstance(m, Heartbeat)]
+    assert len(beats) >= 3 and len(beats) == len(received) - 2  # nothing else while idle
+    assert all(before <= b.t <= after for b in beats)  # ns since the epoch, UTC
+
+
+@pytest.mark.slow
+def test_bridge_feeds_the_real_server_and_its_book_equals_the_l3_book(
+    build: None, tmp_path: Path
+) -> None:
+    """End to end: the C# transport under mono sends ESH4's first 6,000-odd NinjaTrader depth
+    events (its own batching) to the real server; the server's ladder then equals the L3 book's
+    top 10 at that boundary, with no gap, duplicate or refusal."""
+    import httpx
+    import numpy as np
+
+    from orderflow.book.l3 import OrderBook
+    from orderflow.io.dbn import read_mbo
+    from orderflow.io.nt_convert import mbo_to_nt_depth
+    from orderflow.model.dtypes import NO_PRICE
+    from orderflow.model.enums import Flags, NtOperation
+    from tests.conftest import ES_MBO, need
+    from tests.integration.test_server import Server
+
+    mbo, inst = read_mbo(need(ES_MBO))
+    nt = mbo_to_nt_depth(mbo, levels=10, instrument=inst)
+    ends = np.flatnonzero(nt["flags"] & Flags.LAST) + 1
+    stop = int(ends[np.searchsorted(ends, 6_000)])
+    ops = {int(NtOperation.ADD): "add", int(NtOperation.UPDATE): "update",
+           int(NtOperation.REMOVE): "remove"}  # fmt: skip
+    csv = tmp_path / "esh4.csv"
+    csv.write_text("".join(
+        f"{ES},{int(e['ts_event'])},{'bid' if e['side'] == 0 else 'ask'},"
+        f"{ops[int(e['operation'])]},{int(e['position'])},{inst.to_price(int(e['price']))!r},"
+        f"{int(e['size'])},0\n" for e in nt[:stop]
+    ))  # fmt: skip
+    depth = OrderBook(inst).apply_mbo(mbo, record_depth=10).depth
+    assert depth is not None
+    r = int(np.searchsorted(depth.ts_event, int(nt["ts_event"][stop - 1]), side="right")) - 1
+    server = Server()
+    try:
+        acks = run_selftest(server.ws, str(csv), "mono-bridge", "200")
+        book = httpx.get(f"{server.http}/api/book/{ES}").json()
+        health = httpx.get(f"{server.http}/health").json()
+    finally:
+        server.stop()
+    assert len(acks) >= stop // 200
+    rows = {"bid": (depth.bid_price[r], depth.bid_size[r]),
+            "ask": (depth.ask_price[r], depth.ask_size[r])}  # fmt: skip
+    want = {
+        side: [{"price": inst.to_price(int(p)), "size": int(q)}
+               for p, q in zip(*rows[side], strict=True) if p != NO_PRICE]
+        for side in ("bid", "ask")
+    }  # fmt: skip
+    assert (book["bid"], book["ask"]) == (want["bid"], want["ask"])
+    es = health["instruments"]["ESH4"]
+    assert es["depth_events"] == stop and es["stale"] is False and es["rejected"] == {}
+    assert "gaps" not in health["counters"] and "duplicates" not in health["counters"]
