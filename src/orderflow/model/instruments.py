@@ -10,10 +10,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from orderflow.core.errors import ConfigError
-from orderflow.core.units import PRICE_SCALE, decimals_of, format_price, price_to_ticks, to_fixed
+from orderflow.core.units import (
+    PRICE_SCALE,
+    decimals_of,
+    fixed_to_ticks,
+    format_price,
+    to_fixed,
+)
+
+
+@lru_cache(maxsize=256)
+def _fixed_of(tick_size: str) -> int:
+    """A tick size in 1e-9 units, computed once per distinct size (read on every price)."""
+    return to_fixed(tick_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +72,7 @@ class Instrument:
     @property
     def tick_fixed(self) -> int:
         """Tick size in fixed-point 1e-9 units."""
-        return to_fixed(self.tick_size)
+        return _fixed_of(self.tick_size)
 
     @property
     def tick_value(self) -> Decimal:
@@ -72,7 +85,7 @@ class Instrument:
 
     def to_ticks(self, price: str | Decimal | float | int) -> int:
         """Exchange price to integer ticks; off-grid raises ``OffTickError``."""
-        return price_to_ticks(price, self.tick_size)
+        return fixed_to_ticks(to_fixed(price), _fixed_of(self.tick_size))
 
     def to_price(self, ticks: int) -> float:
         """Integer ticks to the exchange's price, for display and JSON."""
