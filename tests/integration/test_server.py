@@ -284,3 +284,32 @@ def msgspec_json(b: Batch) -> str:
     import msgspec
 
     return msgspec.json.encode(b).decode()
+
+
+def test_permessage_deflate_is_negotiated(server):
+    with connect(server.ws) as ws:  # the client offers compression, as the bridge may
+        assert [type(e).__name__ for e in ws.protocol.extensions] == ["PerMessageDeflate"]
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "zip"}))
+        assert json.loads(ws.recv())["type"] == "welcome"
+
+
+def test_a_client_that_stops_reading_does_not_stall_the_others(server):
+    """One client pushes batches and never reads its acks (its socket buffers fill and its
+    handler waits); another client meanwhile gets every answer."""
+    import msgspec
+
+    batches, _ = esh4_batches()
+    with connect(server.ws, max_size=None, close_timeout=0.5) as stalled:
+        stalled.send(json.dumps({"type": "hello", "protocol": 1, "client": "stalled"}))
+        stalled.recv()
+        for b in batches[:200]:
+            stalled.send(msgspec.json.encode(b).decode())  # never reads an ack
+        t0 = time.perf_counter()
+        with connect(server.ws, max_size=None) as ws:
+            ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "healthy"}))
+            ws.recv()
+            for i, b in enumerate(batches[:60], start=1):
+                mes = msgspec.structs.replace(b, seq=i, instrument="MES 03-24")  # its own ladder
+                ws.send(msgspec.json.encode(mes).decode())
+                assert json.loads(ws.recv())["seq"] == i
+        assert time.perf_counter() - t0 < 30
