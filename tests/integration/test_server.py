@@ -17,15 +17,13 @@ import pytest
 import uvicorn
 from websockets.sync.client import connect
 
-from orderflow.analytics.trades import trades_from_mbo
 from orderflow.book.l3 import OrderBook
-from orderflow.io.dbn import read_mbo
 from orderflow.io.nt_convert import mbo_to_nt_depth
 from orderflow.model.dtypes import NO_PRICE
-from orderflow.model.enums import Action, Flags, NtOperation
+from orderflow.model.enums import NtOperation
 from orderflow.server.app import create_app
 from orderflow.server.hub import Hub
-from orderflow.server.protocol import Batch, Depth, Tick
+from orderflow.server.protocol import Batch, Depth
 from tests.conftest import ES_MBO, need
 
 pytestmark = pytest.mark.slow
@@ -69,54 +67,30 @@ def server():
 
 @cache
 def esh4_batches() -> tuple[list[Batch], list[tuple[list, list]]]:
-    """ESH4 as the bridge would send it: NinjaTrader depth events (top 10) in batches of about
-    100 events ending at exchange event boundaries, the prints with the quote before them; and
-    for each batch the L3 book's top 10 at its last boundary (prices in exchange units)."""
-    mbo, inst = read_mbo(need(ES_MBO))
-    nt = mbo_to_nt_depth(mbo, levels=10, instrument=inst)
+    """ESH4 as the bridge would send it (``orderflow.client.feed.build_batches``: NinjaTrader
+    depth events, top 10, in batches of about 100 events ending at exchange event boundaries,
+    the prints with the quote before them); and for each batch the L3 book's top 10 at its last
+    boundary (prices in exchange units), computed here from the MBO records."""
+    from orderflow.client.feed import build_batches
+    from orderflow.io.formats import load_stream
+
+    stream = load_stream(need(ES_MBO))
+    batches = [fb.batch for fb in build_batches(stream, 10, BATCH_EVENTS)]
+    mbo, inst = stream.array, stream.instrument
     depth = OrderBook(inst).apply_mbo(mbo, record_depth=10).depth
-    live = np.flatnonzero((mbo["flags"] & (Flags.LAST | Flags.SNAPSHOT)) == Flags.LAST)
-    trades = trades_from_mbo(mbo)
-    k = np.searchsorted(depth.index, np.flatnonzero(mbo["action"] == Action.TRADE)) - 1
-    bid = np.where(k >= 0, depth.bid_price[np.maximum(k, 0), 0], NO_PRICE)
-    ask = np.where(k >= 0, depth.ask_price[np.maximum(k, 0), 0], NO_PRICE)
-    ends = np.flatnonzero(nt["flags"] & Flags.LAST) + 1
     px = inst.to_price
-    batches, tops = [], []
-    start, seq, t_at = 0, 0, 0
-    ts_bound = depth.ts_event
-    for end in ends.tolist():
-        if end - start < BATCH_EVENTS and end != ends[-1]:
-            continue
-        ev = nt[start:end]
-        last_ts = int(ev["ts_event"][-1])
-        t_end = int(np.searchsorted(trades["ts_event"], last_ts, side="right"))
-        ticks = [
-            Tick(int(t["ts_event"]), px(int(t["price"])), int(t["size"]),
-                 None if b == NO_PRICE else px(int(b)), None if a == NO_PRICE else px(int(a)))
-            for t, b, a in zip(trades[t_at:t_end], bid[t_at:t_end], ask[t_at:t_end], strict=True)
-        ]  # fmt: skip
-        seq += 1
-        batches.append(
-            Batch(
-                instrument="ES 03-24", seq=seq,
-                depth=[Depth(int(e["ts_event"]), "bid" if e["side"] == 0 else "ask",
-                             OPS[int(e["operation"])], int(e["position"]), px(int(e["price"])),
-                             int(e["size"])) for e in ev],
-                ticks=ticks,
-            )
-        )  # fmt: skip
-        r = int(np.searchsorted(ts_bound, last_ts, side="right")) - 1
+    tops = []
+    for b in batches:
+        r = int(np.searchsorted(depth.ts_event, b.depth[-1].t, side="right")) - 1
         tops.append(
-            (
-                [[px(int(p)), int(q)] for p, q in zip(depth.bid_price[r], depth.bid_size[r],
-                 strict=True) if p != NO_PRICE],
-                [[px(int(p)), int(q)] for p, q in zip(depth.ask_price[r], depth.ask_size[r],
-                 strict=True) if p != NO_PRICE],
+            tuple(
+                [[px(int(p)), int(q)] for p, q in zip(prices[r], sizes[r], strict=True)
+                 if p != NO_PRICE]
+                for prices, sizes in ((depth.bid_price, depth.bid_size),
+                                      (depth.ask_price, depth.ask_size))
             )
         )  # fmt: skip
-        start, t_at = end, t_end
-    assert live.size and sum(len(b.depth) for b in batches) == len(nt)
+    assert sum(len(b.depth) for b in batches) == len(mbo_to_nt_depth(mbo, 10, inst))
     return batches, tops
 
 
