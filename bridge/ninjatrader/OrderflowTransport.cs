@@ -639,35 +639,20 @@ namespace Orderflow.Bridge
 
         public void AddDepth(string instrument, DepthEvent e)
         {
-            long dropped = 0;
-            bool sealedOne;
-            lock (_gate)
-            {
-                bool started = !_pending.ContainsKey(instrument);
-                Pending p = GetPending(instrument);
-                p.Batch.Depth.Add(e);
-                // A new pending batch wakes the sender too, so it can time the batch's delay.
-                sealedOne = SealIfFull(instrument, p, ref dropped) || started;
-            }
-            AfterAdd(sealedOne, dropped);
+            Add(instrument, b => b.Depth.Add(e));
         }
 
         public void AddTick(string instrument, TickEvent e)
         {
-            long dropped = 0;
-            bool sealedOne;
-            lock (_gate)
-            {
-                bool started = !_pending.ContainsKey(instrument);
-                Pending p = GetPending(instrument);
-                p.Batch.Ticks.Add(e);
-                // A new pending batch wakes the sender too, so it can time the batch's delay.
-                sealedOne = SealIfFull(instrument, p, ref dropped) || started;
-            }
-            AfterAdd(sealedOne, dropped);
+            Add(instrument, b => b.Ticks.Add(e));
         }
 
         public void AddBar(string instrument, BarEvent e)
+        {
+            Add(instrument, b => b.Bars.Add(e));
+        }
+
+        private void Add(string instrument, Action<OutgoingBatch> put)
         {
             long dropped = 0;
             bool sealedOne;
@@ -675,7 +660,7 @@ namespace Orderflow.Bridge
             {
                 bool started = !_pending.ContainsKey(instrument);
                 Pending p = GetPending(instrument);
-                p.Batch.Bars.Add(e);
+                put(p.Batch);
                 // A new pending batch wakes the sender too, so it can time the batch's delay.
                 sealedOne = SealIfFull(instrument, p, ref dropped) || started;
             }
