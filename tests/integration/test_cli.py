@@ -253,3 +253,13 @@ def test_feed_plays_the_recording_into_a_running_server():
     assert out["errors"] == 0 and out["acks"] == out["batches"] > 400
     assert out["metrics"]["cumulative_delta"] == 840
     assert out["book"]["bids"][0] == [4810.0, 22] and out["book"]["asks"][0] == [4810.25, 28]
+
+
+def test_run_serve_feeds_the_recording_through_the_real_server():
+    need(ES_MBO)
+    out = json.loads(run_cli("run", "--serve", "--fast", "--json").stdout)
+    assert out["simulated"] is False and out["errors"] == 0
+    assert out["acks"] == out["batches"] > 400
+    assert out["analysis"]["volume"] == 9_892
+    assert out["analysis"]["cumulative_delta"]["final"] == 840  # bid/ask rule, as NinjaTrader's
+    assert out["health"]["instruments"]["ESH4"]["stale"] is False

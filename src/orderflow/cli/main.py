@@ -251,10 +251,20 @@ def run(
     ] = None,
     depth: Annotated[int, typer.Option("--depth", "-d", min=1, help="Levels to show.")] = 10,
     instrument: InstrumentOpt = None,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="Start the server and feed it the data as NinjaTrader would."),
+    ] = False,
+    speed: Annotated[
+        float, typer.Option("--speed", help="With --serve: event time per real time.")
+    ] = 60.0,
+    fast: Annotated[bool, typer.Option("--fast", help="With --serve: no pacing.")] = False,
     json: JsonOpt = False,
 ) -> None:
     """The main job: replay recorded market data through the book, the analytics and the
-    signals, and show the book and the session summary.
+    signals, and show the book and the session summary. With --serve: start the server on
+    127.0.0.1 and feed it the data as NinjaTrader depth events over a real WebSocket at
+    --speed (60: an hour in a minute), showing the book, metrics and signals as they come.
 
     With no FILE it replays the ES recording in shared/data; where that is absent it replays a
     built-in simulated market and says so.
@@ -265,6 +275,9 @@ def run(
         default = Path(s.data.dir) / s.data.default_file
         if default.exists():
             path = default
+    if serve:
+        _run_served(path, instrument, None if fast else speed, json)
+        return
     if path is None:
         from orderflow.engine.runner import run_stream
         from orderflow.io.replay import replay_events
@@ -310,6 +323,45 @@ def run(
             _print_analysis(summary["analysis"])
         if summary["simulated"]:
             console.print("[bold yellow]SIMULATED data: not a real market[/]")
+
+
+def _run_served(
+    path: Path | None, instrument: str | None, speed: float | None, quiet: bool
+) -> None:
+    """``run --serve``: the server, the feed and the live view (cli.live)."""
+    from orderflow.cli.live import serve_and_feed
+    from orderflow.engine.runner import summarize
+    from orderflow.io.formats import LoadedStream, load_stream
+    from orderflow.settings import pipeline_params
+
+    if path is None:
+        from orderflow.io.simulated import SIMULATED_LABEL, simulate_mbo
+        from orderflow.model.instruments import get_instrument
+
+        inst = get_instrument(instrument or settings().instrument)
+        stream = LoadedStream("mbo", simulate_mbo(), inst, "simulated")
+        label = SIMULATED_LABEL
+    else:
+        stream = load_stream(path, instrument=_instrument(instrument))
+        label = path.name
+    if not quiet:
+        console.print(f"[bold]orderflow[/] {__version__}: feeding {label} at "
+                      + ("full speed" if speed is None else f"{speed:g}x"))  # fmt: skip
+    pipe, figures = serve_and_feed(stream, pipeline_params(settings()), speed, quiet, label)
+    out = {**figures, "simulated": path is None,
+           "analysis": summarize(pipe) if pipe is not None else None}  # fmt: skip
+    if quiet:
+        print_json(out)
+        return
+    console.print()
+    console.print(
+        f"fed {figures['batches']:,} batches in {figures['elapsed_s']:.1f} s: "
+        f"{figures['acks']:,} acks, {figures['errors']} errors"
+    )
+    if out["analysis"] is not None:
+        _print_analysis(out["analysis"])
+    if path is None:
+        console.print("[bold yellow]SIMULATED data: not a real market[/]")
 
 
 def _run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path: bool) -> Any:

@@ -36,6 +36,8 @@ _OPS = {"add": int(NtOperation.ADD), "update": int(NtOperation.UPDATE),
 _SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 BOOK_LEVELS = 10
+#: batches of an instrument before latency counts (the process loads its kernels meanwhile)
+WARMUP_BATCHES = 10
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
 MAX_ABS_TICKS = 1 << 40
 
@@ -197,7 +199,8 @@ class Hub:
         if not self.counters["recovering"]:  # a recovery replays what was checked live
             last_event = int(depth["ts_event"][-1]) if len(depth) else 0
             preopen = bool(last_event) and _preopen(inst, last_event)
-            self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen)
+            warm = st.batches > WARMUP_BATCHES
+            self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
         return ack, request
 
     def _refused(self, st: InstrumentState, batch: Batch, client: str | None) -> None:

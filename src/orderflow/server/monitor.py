@@ -14,7 +14,8 @@ Alerts (kept, newest last, in ``/health`` and logged as warnings):
   beyond where it stood at the instrument's first batch: the feed is falling behind, or
   NinjaTrader's clock jumped back (a market replay's constant offset is not an anomaly, nor is
   a replay running faster than real time). The offset itself is in ``/health``;
-- ``latency_spike``: one batch took longer than ``spike_us`` to process.
+- ``latency_spike``: one batch took longer than ``spike_us`` to process (not counted for an
+  instrument's first 10 batches, while the process loads its compiled kernels).
 """
 
 from __future__ import annotations
@@ -83,7 +84,13 @@ class Alerts:
         log.warning("alert %s on %s: %s", kind, instrument, detail)
 
     def check(
-        self, instrument: str, ack: Any, last_event_ns: int, recv_ns: int, preopen: bool = False
+        self,
+        instrument: str,
+        ack: Any,
+        last_event_ns: int,
+        recv_ns: int,
+        preopen: bool = False,
+        warm: bool = True,
     ) -> None:
         """Look at one applied batch (its ack) for anomalies."""
         bids, asks = ack.book["bids"], ack.book["asks"]
@@ -99,7 +106,7 @@ class Alerts:
                 self.offset0[instrument] = off  # alert once per jump, not on every batch
             elif off < base:
                 self.offset0[instrument] = off  # running ahead (a fast replay): new baseline
-        if ack.processing_us > self.spike_us:
+        if warm and ack.processing_us > self.spike_us:
             self.raise_("latency_spike", instrument, f"batch took {ack.processing_us:.0f} us")
 
     def to_list(self) -> list[dict[str, Any]]:
