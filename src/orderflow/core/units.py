@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
+from numba import njit
 
 from orderflow.core.errors import DecodeError, OffTickError
 
@@ -62,27 +63,42 @@ def price_to_ticks(price: str | Decimal | float | int, tick_size: str | Decimal 
 _VECTOR_EXACT = 9_000_000.0
 
 
+@njit(cache=True)
+def _fast_ticks(p, tick_fixed, out):  # type: ignore[no-untyped-def]
+    """One pass: ``out[i]`` = ticks of ``p[i]``; returns the first index the fast path cannot
+    prove exact (not finite, huge, finer than 1e-9 or off the grid), or -1."""
+    for i in range(p.shape[0]):
+        x = p[i]
+        if not (abs(x) < _VECTOR_EXACT):  # also false for NaN
+            return i
+        fixed = np.rint(x * PRICE_SCALE)
+        if fixed / PRICE_SCALE != x:
+            return i
+        f = np.int64(fixed)
+        if f % tick_fixed != 0:
+            return i
+        out[i] = f // tick_fixed
+    return -1
+
+
 def floats_to_ticks(prices: np.ndarray, tick_fixed: int) -> tuple[np.ndarray, int]:
     """Many float prices to ticks at once, with the same result as :func:`to_fixed` and
     :func:`fixed_to_ticks` one by one: ``(ticks, i)`` where ``i`` is the index of the first
     price that is off the grid, finer than 1e-9, not finite or beyond int64 ticks (-1 when
-    none). O(n)."""
-    p = np.asarray(prices, dtype=np.float64)
+    none). O(n), one compiled pass; a price the pass cannot prove exact goes the exact way."""
+    p = np.ascontiguousarray(prices, dtype=np.float64)
     ticks = np.zeros(len(p), dtype=np.int64)
-    if len(p) == 0:
-        return ticks, -1
-    fast = np.isfinite(p) & (np.abs(p) < _VECTOR_EXACT)
-    fixed = np.rint(np.where(fast, p, 0.0) * PRICE_SCALE)
-    # the float must be the nearest double of that 1e-9 value: the repr a human meant
-    fast &= (fixed / PRICE_SCALE) == p
-    fx = fixed.astype(np.int64)
-    fast &= (fx % tick_fixed) == 0
-    ticks[fast] = fx[fast] // tick_fixed
-    for i in np.flatnonzero(~fast).tolist():  # rare: huge, odd or bad prices, one by one
-        try:
+    start = 0
+    while start < len(p):
+        i = int(_fast_ticks(p[start:], tick_fixed, ticks[start:]))
+        if i < 0:
+            return ticks, -1
+        i += start
+        try:  # rare: huge, odd or bad prices, the exact (Decimal) way
             ticks[i] = fixed_to_ticks(to_fixed(float(p[i])), tick_fixed)
         except (DecodeError, OffTickError, OverflowError):  # overflow: beyond int64 ticks
             return ticks, i
+        start = i + 1
     return ticks, -1
 
 
