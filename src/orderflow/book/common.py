@@ -152,3 +152,25 @@ class BufferStamps(PriceEdge):
     @property
     def last_ts_recv(self) -> int:
         return int(self._buf[self._TS_RECV])
+
+    # ---- top of book, from the book's ``_best(side)`` -> (price, size) or None ----
+    def _best(self, side: int) -> tuple[int, int] | None:
+        raise NotImplementedError
+
+    def best_bid(self) -> tuple[int, int] | None:
+        """(price, size) of the best bid, or None. O(1)."""
+        return self._best(0)
+
+    def best_ask(self) -> tuple[int, int] | None:
+        """(price, size) of the best ask, or None. O(1)."""
+        return self._best(1)
+
+    def top(self) -> TopOfBook:
+        """Best bid and ask. O(1)."""
+        bid, ask = self._best(0), self._best(1)
+        return TopOfBook(
+            bid[0] if bid else None,
+            bid[1] if bid else 0,
+            ask[0] if ask else None,
+            ask[1] if ask else 0,
+        )

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.book import _l2_kernels as k
-from orderflow.book.common import BatchResult, BufferStamps, TopOfBook
+from orderflow.book.common import BatchResult, BufferStamps
 from orderflow.core.errors import BookIntegrityError, book_error
 from orderflow.model.dtypes import NT_DEPTH_DTYPE
 from orderflow.model.enums import RejectReason, Side
@@ -204,29 +204,13 @@ class LadderBook(BufferStamps):
         volumes = self._buf[p0 + cap : p0 + cap + n].tolist()
         return list(zip(prices, volumes, strict=True))
 
-    def _row0(self, side: int) -> tuple[int, int] | None:
+    def _best(self, side: int) -> tuple[int, int] | None:
+        """(price, volume) of row 0 of ``side``, or None."""
         b = self._buf
         if b[k.LD_COUNT + side] == 0:
             return None
         p0 = k.LD_HDR + 2 * side * int(b[k.LD_CAP])
         return int(b[p0]), int(b[p0 + int(b[k.LD_CAP])])
-
-    def best_bid(self) -> tuple[int, int] | None:
-        """(price, volume) of bid row 0, or None. O(1)."""
-        return self._row0(0)
-
-    def best_ask(self) -> tuple[int, int] | None:
-        """(price, volume) of ask row 0, or None. O(1)."""
-        return self._row0(1)
-
-    def top(self) -> TopOfBook:
-        bid, ask = self._row0(0), self._row0(1)
-        return TopOfBook(
-            bid[0] if bid else None,
-            bid[1] if bid else 0,
-            ask[0] if ask else None,
-            ask[1] if ask else 0,
-        )
 
     def depth(self, n: int) -> dict[str, np.ndarray]:
         """First ``n`` rows per side, padded with NO_PRICE / 0."""

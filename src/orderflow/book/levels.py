@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.book import _l2_kernels as k
-from orderflow.book.common import BatchResult, BufferStamps, TopOfBook
+from orderflow.book.common import BatchResult, BufferStamps
 from orderflow.core.errors import BookIntegrityError, BookUpdateError, book_error
 from orderflow.model.dtypes import LEVEL_DTYPE
 from orderflow.model.enums import RejectReason, Side
@@ -202,23 +202,6 @@ class LevelBook(BufferStamps):
         if i < 0:
             return None
         return int(b[k.LB_BASE]) + i, int(b[k.LB_HDR + side * int(b[k.LB_CAP]) + i])
-
-    def best_bid(self) -> tuple[int, int] | None:
-        """(price, size) of the best bid, or None. O(1)."""
-        return self._best(0)
-
-    def best_ask(self) -> tuple[int, int] | None:
-        """(price, size) of the best ask, or None. O(1)."""
-        return self._best(1)
-
-    def top(self) -> TopOfBook:
-        bid, ask = self._best(0), self._best(1)
-        return TopOfBook(
-            bid[0] if bid else None,
-            bid[1] if bid else 0,
-            ask[0] if ask else None,
-            ask[1] if ask else 0,
-        )
 
     def level_count(self, side: int) -> int:
         return int(self._buf[k.LB_COUNT + int(side)])
