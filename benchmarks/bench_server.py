@@ -29,6 +29,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 from harness import Progress, Result, fmt_rate, percentiles
+from orderflow.server.threaded import free_port
 from streams import Streams
 
 SUITE = "server"
@@ -42,14 +43,6 @@ class Task:
     run: Callable[[Progress], list[Result]]
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
-
-
 def _batches(streams: Streams) -> list[Any]:
     sys.path.insert(0, str(ROOT))
     from tests.integration.test_server import esh4_batches
@@ -59,7 +52,7 @@ def _batches(streams: Streams) -> list[Any]:
 
 class ServerProcess:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
         self.cfg.write("server:\n  record_dir: null\nlogging:\n  level: WARNING\n")
         self.cfg.close()
@@ -86,7 +79,7 @@ class ServerProcess:
 
 def _tcp_echo(payload: bytes, n: int) -> np.ndarray:
     """Round trips of ``payload`` through a raw asyncio TCP echo server in another thread."""
-    port = _free_port()
+    port = free_port()
     ready = threading.Event()
 
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

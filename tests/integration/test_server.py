@@ -6,15 +6,12 @@ batches. Bad input gets a 4xx naming the field and changes nothing."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from functools import cache
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from websockets.sync.client import connect
 
 from orderflow.book.l3 import OrderBook
@@ -24,6 +21,7 @@ from orderflow.model.enums import NtOperation
 from orderflow.server.app import create_app
 from orderflow.server.hub import Hub
 from orderflow.server.protocol import Batch, Depth
+from orderflow.server.threaded import ThreadedServer
 from tests.conftest import ES_MBO, need
 
 pytestmark = pytest.mark.slow
@@ -33,29 +31,11 @@ OPS = {int(NtOperation.ADD): "add", int(NtOperation.UPDATE): "update",
 BATCH_EVENTS = 100
 
 
-class Server:
-    """uvicorn in a thread on a free loopback port."""
+class Server(ThreadedServer):
+    """The real application (``create_app(**kwargs)``) in a thread on a free loopback port."""
 
     def __init__(self, **kwargs) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        config = uvicorn.Config(create_app(**kwargs), host="127.0.0.1", port=self.port,
-                                log_level="warning", ws_max_size=16 * 1024 * 1024)  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            assert time.time() < deadline, "server did not start"
-            time.sleep(0.02)
-        self.http = f"http://127.0.0.1:{self.port}"
-        self.ws = f"ws://127.0.0.1:{self.port}/ws"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(create_app(**kwargs))
 
 
 @pytest.fixture

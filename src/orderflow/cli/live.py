@@ -5,7 +5,6 @@ NinjaTrader's market replay would), and shows what a trader watches as it goes."
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from typing import Any
@@ -17,14 +16,6 @@ from orderflow.cli.output import console
 from orderflow.core.time import ns_to_iso
 
 __all__ = ["serve_and_feed"]
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
 
 
 def _panel(hub: Any, key: str, sent: int, total: int, label: str) -> Table:
@@ -62,28 +53,17 @@ def serve_and_feed(
     """Start the server in this process, feed ``stream`` (a LoadedStream of MBO or NinjaTrader
     depth) through a real WebSocket at ``speed`` (None: as fast as possible) while showing the
     live view, then stop. Returns the instrument's pipeline and the feed's figures."""
-    import uvicorn
-
     from orderflow.client.feed import build_batches, feed_batches
     from orderflow.server.app import create_app
+    from orderflow.server.threaded import ThreadedServer
 
-    port = _free_port()
     app = create_app(params)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
+    served = ThreadedServer(app)
+    base = served.http
     if not quiet:
         console.print(
             f"[bold]server[/] on {base}: API docs {base}/docs, health {base}/health, "
-            f"metrics {base}/metrics, WebSocket ws://127.0.0.1:{port}/ws"
+            f"metrics {base}/metrics, WebSocket {served.ws}"
         )
     batches = build_batches(stream)
     hub = app.state.hub
@@ -95,7 +75,7 @@ def serve_and_feed(
         sent[0] = done
 
     def feed() -> None:
-        url = f"ws://127.0.0.1:{port}/ws"
+        url = served.ws
         result["summary"] = asyncio.run(
             feed_batches(batches, url, speed=speed, encoding="msgpack", client="run",
                          progress=progress)
@@ -114,8 +94,7 @@ def serve_and_feed(
                     worker.join(0.25)
                     live.update(_panel(hub, key, sent[0], len(batches), label))
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        served.stop()
     s = result.get("summary")
     figures = {
         "batches": len(batches),

@@ -1,0 +1,46 @@
+"""The server in a background thread of this process, on a free loopback port: what
+``orderflow run --serve`` runs and what the integration tests start."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from orderflow.server.app import MAX_BODY
+
+__all__ = ["ThreadedServer", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadedServer:
+    """uvicorn serving ``app`` on 127.0.0.1 in a daemon thread; started when made."""
+
+    def __init__(self, app: Any, port: int | None = None, timeout_s: float = 30.0) -> None:
+        self.app = app
+        self.port = port or free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                log_config=None, ws_max_size=MAX_BODY)  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + timeout_s
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the server did not start on port {self.port}")
+            time.sleep(0.02)
+        self.http = f"http://127.0.0.1:{self.port}"
+        self.ws = f"ws://127.0.0.1:{self.port}/ws"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
