@@ -253,10 +253,9 @@ class Pipeline:
 
     def _top(self) -> tuple[int, int]:
         """Best bid and ask now (NO_PRICE for an empty side)."""
-        view = self.book.depth(1)
-        bid = int(view["bid_price"][0]) if len(view["bid_price"]) else NO_PRICE
-        ask = int(view["ask_price"][0]) if len(view["ask_price"]) else NO_PRICE
-        return bid, ask
+        top = self.book.top()
+        bid, ask = top.bid_price, top.ask_price
+        return (NO_PRICE if bid is None else bid), (NO_PRICE if ask is None else ask)
 
     def _groups(self, chunk: _Chunk) -> list[Signal]:
         depth, trades, off = chunk.depth, chunk.trades, chunk.off

@@ -242,10 +242,7 @@ def mbo_to_nt_depth(
     from orderflow.book.l3 import OrderBook  # written alongside; imported when used
 
     book = OrderBook(instrument) if instrument is not None else OrderBook()
-    depth = book.apply_mbo(mbo_events, record_depth=levels).depth
-    if depth is None:
-        return np.zeros(0, dtype=NT_DEPTH_DTYPE)
-    return depth_to_nt(_after_snapshot(mbo_events, depth))
+    return _recorded_to_nt(mbo_events, book.apply_mbo(mbo_events, record_depth=levels))
 
 
 def levels_to_nt_depth(
@@ -255,10 +252,14 @@ def levels_to_nt_depth(
     from orderflow.book.levels import LevelBook  # written alongside; imported when used
 
     book = LevelBook(instrument) if instrument is not None else LevelBook()
-    depth = book.apply_deltas(level_events, record_depth=levels).depth
-    if depth is None:
+    return _recorded_to_nt(level_events, book.apply_deltas(level_events, record_depth=levels))
+
+
+def _recorded_to_nt(events: np.ndarray, result: Any) -> np.ndarray:
+    """The depth a batch replay recorded (after any opening snapshot) as NinjaTrader events."""
+    if result.depth is None:
         return np.zeros(0, dtype=NT_DEPTH_DTYPE)
-    return depth_to_nt(_after_snapshot(level_events, depth))
+    return depth_to_nt(_after_snapshot(events, result.depth))
 
 
 def convert_file(
