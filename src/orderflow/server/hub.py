@@ -74,6 +74,7 @@ class Hub:
         self.recorder = recorder
         self.alerts = Alerts()
         self.instruments: dict[str, InstrumentState] = {}
+        self._keys: dict[str, str] = {}  # a client's instrument name -> its key above
         self.last_seq: dict[str, int] = {}
         self.session = uuid.uuid4().hex[:12]
         self.started = time.time()
@@ -83,13 +84,14 @@ class Hub:
     def state(self, name: str) -> InstrumentState:
         """The state of instrument ``name`` (NinjaTrader name, contract or root), made on first
         use. An unknown instrument is a RequestError on field ``instrument``."""
-        inst = get_instrument(name)  # raises ConfigError for an unknown name
-        key = inst.contract or inst.symbol
-        st = self.instruments.get(key)
-        if st is None:
-            st = InstrumentState(inst, Pipeline(inst, "nt_depth", self.params))
-            self.instruments[key] = st
-        return st
+        key = self._keys.get(name)
+        if key is None:  # a name seen for the first time: parse it once
+            inst = get_instrument(name)  # raises ConfigError for an unknown name
+            key = self._keys[name] = inst.contract or inst.symbol
+            if key not in self.instruments:
+                self.instruments[key] = InstrumentState(inst, Pipeline(inst, "nt_depth",
+                                                                       self.params))  # fmt: skip
+        return self.instruments[key]
 
     def find(self, name: str) -> InstrumentState | None:
         try:
@@ -198,8 +200,8 @@ class Hub:
         ack = self._ack(st, batch, False, applied, rejected, signals, t0)
         if not self.counters["recovering"]:  # a recovery replays what was checked live
             last_event = int(depth["ts_event"][-1]) if len(depth) else 0
-            preopen = bool(last_event) and _preopen(inst, last_event)
             warm = st.batches > WARMUP_BATCHES
+            preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
             self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
         return ack, request
 

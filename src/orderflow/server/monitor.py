@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +90,14 @@ class Alerts:
         ack: Any,
         last_event_ns: int,
         recv_ns: int,
-        preopen: bool = False,
+        preopen: Callable[[], bool] = lambda: False,
         warm: bool = True,
     ) -> None:
-        """Look at one applied batch (its ack) for anomalies."""
+        """Look at one applied batch (its ack) for anomalies; ``preopen`` is asked only of a
+        crossed book."""
         bids, asks = ack.book["bids"], ack.book["asks"]
-        if bids and asks and bids[0][0] >= asks[0][0] and not (preopen or ack.stale):
+        crossed = bool(bids and asks and bids[0][0] >= asks[0][0])
+        if crossed and not ack.stale and not preopen():
             self.raise_("crossed_book", instrument, f"bid {bids[0][0]} >= ask {asks[0][0]}")
         if last_event_ns:
             off = recv_ns - last_event_ns
