@@ -1,10 +1,14 @@
-"""Shared fixtures: where the recorded exchange data lives (read in place, never copied)."""
+"""Shared fixtures: where the recorded exchange data lives (read in place, never copied), and
+small builders of test inputs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from orderflow.model.dtypes import TRADE_DTYPE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
@@ -32,3 +36,11 @@ def es_mbo_path() -> Path:
 @pytest.fixture
 def lobster_paths() -> tuple[Path, Path]:
     return need(LOBSTER_MSG), need(LOBSTER_BOOK)
+
+
+def make_trades(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """Trades (TRADE_DTYPE) from (ts_event ns, price ticks, size, aggressor side) tuples."""
+    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
+    for i, (ts, price, size, side) in enumerate(rows):
+        out[i]["ts_event"], out[i]["price"], out[i]["size"], out[i]["side"] = ts, price, size, side
+    return out

@@ -19,23 +19,13 @@ from orderflow.analytics.bars import (
     MultiBars,
     build_bars,
 )
-from orderflow.model.dtypes import BAR_DTYPE, NO_PRICE, TRADE_DTYPE
+from orderflow.model.dtypes import BAR_DTYPE, NO_PRICE
 from orderflow.model.enums import Side
+from tests.conftest import make_trades
 
 B, A, N = int(Side.BID), int(Side.ASK), int(Side.NONE)
 NS = 1_000_000_000
 T0 = 1_700_000_040 * NS  # on a minute boundary
-
-
-def make_trades(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Trades from (ts_ns, price, size, side) tuples."""
-    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    for i, (ts, price, size, side) in enumerate(rows):
-        out[i]["ts_event"] = ts
-        out[i]["price"] = price
-        out[i]["size"] = size
-        out[i]["side"] = side
-    return out
 
 
 FIVE = make_trades(

@@ -20,19 +20,12 @@ from orderflow.analytics.clusters import (
 from orderflow.analytics.vwap import ResetInterval
 from orderflow.book.common import DepthRecord
 from orderflow.core.time import parse_time
-from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
+from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Side
 from orderflow.model.instruments import get_instrument
+from tests.conftest import make_trades
 
 ES = get_instrument("ES")
-
-
-def make_trades(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Rows of (ts_event, price ticks, size, aggressor side)."""
-    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    for i, (ts, price, size, side) in enumerate(rows):
-        out[i]["ts_event"], out[i]["price"], out[i]["size"], out[i]["side"] = ts, price, size, side
-    return out
 
 
 def test_volume_cluster_is_a_bucket_above_twice_the_mean():

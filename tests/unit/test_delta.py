@@ -16,9 +16,9 @@ from orderflow.analytics.delta import (
     cumulative_delta,
     delta_candles,
 )
-from orderflow.model.dtypes import TRADE_DTYPE
 from orderflow.model.enums import Side
 from orderflow.model.instruments import get_instrument
+from tests.conftest import make_trades
 
 B, A, N = int(Side.BID), int(Side.ASK), int(Side.NONE)
 NS = 1_000_000_000
@@ -27,13 +27,6 @@ ES = get_instrument("ES")
 
 def utc(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()) * NS
-
-
-def make_trades(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
-    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    for i, (ts, price, size, side) in enumerate(rows):
-        out[i]["ts_event"], out[i]["price"], out[i]["size"], out[i]["side"] = ts, price, size, side
-    return out
 
 
 # the ES session opens at 18:00 New York = 23:00 UTC in December

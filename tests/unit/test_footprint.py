@@ -17,19 +17,12 @@ from orderflow.analytics.footprint import (
     poc,
     stacked_imbalances,
 )
-from orderflow.model.dtypes import TRADE_DTYPE
 from orderflow.model.enums import Side
+from tests.conftest import make_trades
 
 B, A, N = int(Side.BID), int(Side.ASK), int(Side.NONE)
 NS = 1_000_000_000
 T0 = 1_700_000_040 * NS
-
-
-def make_trades(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
-    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    for i, (ts, price, size, side) in enumerate(rows):
-        out[i]["ts_event"], out[i]["price"], out[i]["size"], out[i]["side"] = ts, price, size, side
-    return out
 
 
 ORDER = [

@@ -17,19 +17,11 @@ from orderflow.analytics.profile import (
     profile_by_session,
 )
 from orderflow.core.time import parse_time
-from orderflow.model.dtypes import TRADE_DTYPE
 from orderflow.model.instruments import get_instrument
+from tests.conftest import make_trades
 
 ES = get_instrument("ES")
 T0 = parse_time("2024-01-03T15:00:00Z")
-
-
-def make_trades(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Rows of (ts_event, price ticks, size, aggressor side)."""
-    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    for i, (ts, price, size, side) in enumerate(rows):
-        out[i]["ts_event"], out[i]["price"], out[i]["size"], out[i]["side"] = ts, price, size, side
-    return out
 
 
 def profile_of(volumes: dict[int, int], params: ProfileParams | None = None) -> VolumeProfile:

@@ -18,19 +18,11 @@ from orderflow.analytics.vwap import (
     vwap_series,
 )
 from orderflow.core.time import parse_time
-from orderflow.model.dtypes import TRADE_DTYPE
 from orderflow.model.instruments import get_instrument
+from tests.conftest import make_trades
 
 ES = get_instrument("ES")
 T0 = parse_time("2024-01-03T15:00:00Z")
-
-
-def make_trades(rows: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """Rows of (ts_event, price ticks, size, aggressor side)."""
-    out = np.zeros(len(rows), dtype=TRADE_DTYPE)
-    for i, (ts, price, size, side) in enumerate(rows):
-        out[i]["ts_event"], out[i]["price"], out[i]["size"], out[i]["side"] = ts, price, size, side
-    return out
 
 
 def test_vwap_and_bands_of_three_prices_are_the_volume_weighted_mean_and_deviation():
