@@ -337,6 +337,35 @@ def _liq_rows(price, size, ts, g, amin, num, den, base, first, acc, touched, qua
             acc[touched[t]] = 0
 
 
+@njit(cache=True)
+def _liq_depth(bp, bs, ap, asz, ts, g, amin, num, den, base, first, acc, qual, nq, span):  # type: ignore[no-untyped-def]
+    """Both sides of every row: :func:`_liq_rows` on bids then asks. First checks that the
+    buckets ``[base, base + width)`` hold every price (NO_PRICE aside); when not, writes the
+    lowest and highest price to ``span`` and returns 1 without changing anything, else 0."""
+    lo, hi, seen = 0, 0, False
+    for side in (bp, ap):
+        rows, nlev = side.shape
+        for r in range(rows):
+            for j in range(nlev):
+                p = side[r, j]
+                if p != NO_PRICE:
+                    if not seen or p < lo:
+                        lo = p
+                    if not seen or p > hi:
+                        hi = p
+                    seen = True
+    if seen:
+        width = first.shape[1]
+        if width == 0 or lo // g < base or hi // g >= base + width:
+            span[0] = lo
+            span[1] = hi
+            return 1
+    touched = np.empty(max(bp.shape[1], ap.shape[1], 1), dtype=np.int64)
+    _liq_rows(bp, bs, ts, g, amin, num, den, base, first[0], acc[0], touched, qual[0], nq[0])
+    _liq_rows(ap, asz, ts, g, amin, num, den, base, first[1], acc[1], touched, qual[1], nq[1])
+    return 0
+
+
 def _as_levels(levels: np.ndarray) -> np.ndarray:
     """Levels as an int64 (rows, 3) array: price, size, count (count 0 when not given)."""
     lv = np.asarray(levels, dtype=np.int64)
@@ -376,8 +405,10 @@ class LiquidityClusterTracker:
         self._qual = np.zeros((2, 0), dtype=np.int64)
         self._nq = np.zeros((2, 1), dtype=np.int64)
         self._now = 0
+        self._span = np.zeros(2, dtype=np.int64)
         empty = np.zeros((0, 3), dtype=np.int64)
-        self._last: tuple[np.ndarray, np.ndarray] = (empty, empty)
+        self._last_rows: tuple[np.ndarray, np.ndarray] = (empty, empty)
+        self._last_depth: DepthRecord | None = None
 
     def _cover(self, pmin: int, pmax: int) -> None:
         g, cap = self.params.granularity, self._first.shape[1]
@@ -395,40 +426,51 @@ class LiquidityClusterTracker:
         self._base, self._first, self._qual = base, first, qual
         self._acc = np.zeros((2, width), dtype=np.int64)
 
-    def _run(self, ts: np.ndarray, sides: tuple[tuple[np.ndarray, np.ndarray], ...]) -> None:
-        prices = [p[(p != NO_PRICE)] for p, _ in sides]
-        valid = [p for p in prices if len(p)]
-        if valid:
-            self._cover(min(int(p.min()) for p in valid), max(int(p.max()) for p in valid))
-        for sd, (price, size) in enumerate(sides):
-            touched = np.empty(max(price.shape[1], 1), dtype=np.int64)
-            _liq_rows(
-                np.ascontiguousarray(price), np.ascontiguousarray(size), ts,
-                self.params.granularity, self.params.min_volume, self._r.numerator,
-                self._r.denominator, self._base, self._first[sd], self._acc[sd], touched,
-                self._qual[sd], self._nq[sd],
-            )  # fmt: skip
+    def _run(self, ts: np.ndarray, bp: np.ndarray, bs: np.ndarray, ap: np.ndarray,
+             asz: np.ndarray) -> None:  # fmt: skip
+        """Judge both sides at every row: one compiled call (which first checks that the
+        allocated buckets hold every price; when not, they grow and it runs again)."""
+        g, r, span = self.params.granularity, self._r, self._span
+        while _liq_depth(
+            bp, bs, ap, asz, ts, g, self.params.min_volume, r.numerator, r.denominator,
+            self._base, self._first, self._acc, self._qual, self._nq, span,
+        ):  # fmt: skip
+            self._cover(int(span[0]), int(span[1]))
 
     def update(self, ts_ns: int, bids: np.ndarray, asks: np.ndarray) -> None:
         """One book state at ``ts_ns``: each side's levels as rows (price, size[, count])."""
         bids, asks = _as_levels(bids), _as_levels(asks)
         ts = np.array([ts_ns], dtype=np.int64)
-        self._run(ts, ((bids[None, :, 0], bids[None, :, 1]), (asks[None, :, 0], asks[None, :, 1])))
-        self._now, self._last = int(ts_ns), (bids.copy(), asks.copy())
+        c = np.ascontiguousarray
+        self._run(ts, c(bids[None, :, 0]), c(bids[None, :, 1]), c(asks[None, :, 0]),
+                  c(asks[None, :, 1]))  # fmt: skip
+        self._now, self._last, self._last_depth = int(ts_ns), (bids.copy(), asks.copy()), None
 
     def update_depth(self, depth: DepthRecord) -> None:
-        """Every boundary of a batch's ``DepthRecord`` in turn (batch path). O(rows x levels)."""
+        """Every boundary of a batch's ``DepthRecord`` in turn (batch path). O(rows x levels).
+        The latest state (what :meth:`clusters` reads) is taken from the record when read."""
         if len(depth) == 0:
             return
-        ts = np.ascontiguousarray(depth.ts_event, dtype=np.int64)
-        self._run(ts, ((depth.bid_price, depth.bid_size), (depth.ask_price, depth.ask_size)))
-        last = []
-        for p, s, c in (
-            (depth.bid_price, depth.bid_size, depth.bid_count),
-            (depth.ask_price, depth.ask_size, depth.ask_count),
-        ):
-            last.append(np.stack([p[-1], s[-1], c[-1]], axis=1).astype(np.int64))
-        self._now, self._last = int(ts[-1]), (last[0], last[1])
+        ts = depth.ts_event
+        self._run(ts, depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size)
+        self._now, self._last_depth = int(ts[-1]), depth
+
+    @property
+    def _last(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each side's levels (rows price, size, count) at the latest state."""
+        d = self._last_depth
+        if d is not None:
+            self._last_rows = tuple(  # type: ignore[assignment]
+                np.stack([p[-1], s[-1], c[-1]], axis=1).astype(np.int64)
+                for p, s, c in ((d.bid_price, d.bid_size, d.bid_count),
+                                (d.ask_price, d.ask_size, d.ask_count))
+            )  # fmt: skip
+            self._last_depth = None
+        return self._last_rows
+
+    @_last.setter
+    def _last(self, rows: tuple[np.ndarray, np.ndarray]) -> None:
+        self._last_rows = rows
 
     @property
     def now_ns(self) -> int:

@@ -102,6 +102,46 @@ def floats_to_ticks(prices: np.ndarray, tick_fixed: int) -> tuple[np.ndarray, in
     return ticks, -1
 
 
+@njit(cache=True)
+def _first_far(ticks, check, ref, has_ref, max_abs):  # type: ignore[no-untyped-def]
+    lim = max(abs(ref) // 2, 1000)
+    for i in range(ticks.shape[0]):
+        if check[i]:
+            t = ticks[i]
+            if abs(t) > max_abs or (has_ref and abs(t - ref) > lim):
+                return i
+    return -1
+
+
+def first_implausible(ticks: np.ndarray, check: np.ndarray, ref: int | None, max_abs: int) -> int:
+    """Index of the first tick price (of those ``check`` marks) beyond ``max_abs`` from zero or,
+    with a reference ``ref``, more than ``max(|ref| // 2, 1000)`` ticks from it; -1 when none.
+    One compiled pass (the same test as the numpy expression, without its temporaries)."""
+    has_ref = ref is not None
+    return int(_first_far(ticks, check, 0 if ref is None else int(ref), has_ref, int(max_abs)))
+
+
+def floats_to_ticks_or_none(prices: np.ndarray, tick_fixed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`floats_to_ticks`, but every price is tried: ``(ticks, ok)`` where ``ok[i]``
+    is False for a price off the grid, finer than 1e-9, not finite (NaN for a missing one) or
+    beyond int64 ticks (its tick is then 0). O(n), one compiled pass when all are fine."""
+    p = np.ascontiguousarray(prices, dtype=np.float64)
+    ticks = np.zeros(len(p), dtype=np.int64)
+    ok = np.ones(len(p), dtype=np.bool_)
+    start = 0
+    while start < len(p):
+        i = int(_fast_ticks(p[start:], tick_fixed, ticks[start:]))
+        if i < 0:
+            break
+        i += start
+        try:  # rare: missing, huge, odd or bad prices, the exact (Decimal) way
+            ticks[i] = fixed_to_ticks(to_fixed(float(p[i])), tick_fixed)
+        except (DecodeError, OffTickError, OverflowError):
+            ok[i] = False
+        start = i + 1
+    return ticks, ok
+
+
 def fixed_to_decimal(price_fixed: int) -> Decimal:
     """Fixed-point 1e-9 units to a normalised Decimal (``4810250000000`` -> ``4810.25``)."""
     return (Decimal(price_fixed) / _SCALE_DEC).normalize() + Decimal(0)

@@ -20,7 +20,12 @@ from orderflow import __version__
 from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import RequestError
-from orderflow.core.units import floats_to_ticks
+from orderflow.core.units import (
+    PRICE_SCALE,
+    first_implausible,
+    floats_to_ticks,
+    floats_to_ticks_or_none,
+)
 from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
@@ -35,6 +40,10 @@ _OPS = {"add": int(NtOperation.ADD), "update": int(NtOperation.UPDATE),
         "remove": int(NtOperation.REMOVE)}  # fmt: skip
 _SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
+_REMOVE = _OPS["remove"]
+#: (side, op) of a depth event -> side << 2 | op
+_CODES = {(s, o): (sv << 2) | ov for s, sv in _SIDES.items() for o, ov in _OPS.items()}
+_EXACT = 1 << 53
 BOOK_LEVELS = 10
 #: batches of an instrument before latency counts (the process loads its kernels meanwhile)
 WARMUP_BATCHES = 10
@@ -217,27 +226,32 @@ class Hub:
         self.counters["refused"] += 1
 
     def _ticks(self, st: InstrumentState, prices: list[float], what: str) -> np.ndarray:
-        """Exchange prices to ticks, exactly (vectorised); the first price off the grid refuses
-        the batch, naming it."""
+        """Exchange prices to ticks, exactly (one compiled pass); the first price off the grid
+        refuses the batch, naming it."""
         inst = st.instrument
         ticks, bad = floats_to_ticks(np.array(prices, dtype=np.float64), inst.tick_fixed)
         if bad >= 0:
-            st.rejected["off_tick"] += 1
-            raise RequestError(
-                f"{what}[{bad}].price: {prices[bad]} is not on the {inst.tick_size} grid",
-                field=f"{what}[{bad}].price",
-            )
+            self._off_tick(st, what, bad, prices[bad])
         return ticks
 
-    def _sane(self, st: InstrumentState, ticks: np.ndarray, what: str, check: np.ndarray) -> None:
-        """Prices (``check`` marks which) must lie within half the last price seen of it (a
-        fat-fingered or corrupt price would otherwise stretch every price-indexed array)."""
+    def _off_tick(self, st: InstrumentState, what: str, i: int, price: float | None) -> None:
+        st.rejected["off_tick"] += 1
+        raise RequestError(
+            f"{what}[{i}].price: {price} is not on the {st.instrument.tick_size} grid",
+            field=f"{what}[{i}].price",
+        )
+
+    def _sane(
+        self, st: InstrumentState, ticks: np.ndarray, what: str, check: np.ndarray | None
+    ) -> None:
+        """Prices (``check`` marks which; None: all) must lie within half the last price seen
+        of it (a fat-fingered or corrupt price would otherwise stretch every price-indexed
+        array). One compiled pass."""
         ref = st.ref_ticks
-        far = check & (np.abs(ticks) > MAX_ABS_TICKS)
-        if ref is not None:
-            far |= check & (np.abs(ticks - ref) > max(abs(ref) // 2, 1000))
-        if far.any():
-            i = int(np.flatnonzero(far)[0])
+        if check is None:
+            check = np.ones(len(ticks), dtype=np.bool_)
+        i = first_implausible(ticks, check, ref, MAX_ABS_TICKS)
+        if i >= 0:
             st.rejected["implausible_price"] += 1
             last = st.instrument.to_price(ref) if ref is not None else "-"
             raise RequestError(
@@ -249,64 +263,69 @@ class Hub:
     def _convert(self, st: InstrumentState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
         the grid or implausibly far from the last one refuses the whole batch, naming the
-        event. Vectorised: O(events) numpy work plus one pass to read the structs."""
+        event. One comprehension per column (attribute reads are cheap; numpy's conversion of
+        a list of tuples into a structured array is not), the side and operation of an event
+        in one dict lookup, and the checks in compiled passes."""
         now = time.time_ns()
         ev = batch.depth
         n = len(ev)
         depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
         if n:
-            depth["price"] = self._ticks(st, [e.price for e in ev], "depth")
-            depth["operation"] = [_OPS[e.op] for e in ev]
+            price = self._ticks(st, [e.price for e in ev], "depth")
+            code = np.array([_CODES[e.side, e.op] for e in ev], dtype=np.int8)
+            op = code & 3
+            keep = op != _REMOVE
             if not batch.snapshot:
-                keep = depth["operation"] != _OPS["remove"]
-                self._sane(st, depth["price"], "depth", keep)
-            depth["ts_event"] = [e.t for e in ev]
+                self._sane(st, price, "depth", keep)
+            depth["price"] = price
+            depth["operation"] = op
+            depth["side"] = code >> 2
+            depth["ts_event"] = np.array([e.t for e in ev], dtype=np.int64)
             depth["ts_recv"] = now
             depth["sequence"] = batch.seq
-            depth["size"] = [e.size for e in ev]
-            depth["position"] = [e.pos for e in ev]
-            depth["side"] = [_SIDES[e.side] for e in ev]
-            depth["flags"] = [_RESET if e.reset else 0 for e in ev]
+            depth["size"] = np.array([e.size for e in ev], dtype=np.int64)
+            depth["position"] = np.array([e.pos for e in ev], dtype=np.int32)
+            flags = depth["flags"]
+            resets = [e.reset for e in ev]
+            if True in resets:
+                flags[np.array(resets, dtype=np.bool_)] = _RESET
             if not batch.snapshot:
-                depth["flags"][-1] |= _LAST
+                flags[-1] |= _LAST
         ticks_in = batch.ticks
         m = len(ticks_in)
         trades = np.zeros(m, dtype=TRADE_DTYPE)
         if m:
-            trades["price"] = self._ticks(st, [t.price for t in ticks_in], "ticks")
-            self._sane(st, trades["price"], "ticks", np.ones(m, dtype=bool))
+            # prices, bids and asks in one pass: a print off the grid refuses the batch, a
+            # missing (None: NaN) or off-grid quote is NO_PRICE (it only steers the aggressor)
             nan = float("nan")
-            bid = self._quote(st, [nan if t.bid is None else t.bid for t in ticks_in])
-            ask = self._quote(st, [nan if t.ask is None else t.ask for t in ticks_in])
-            trades["ts_event"] = [t.t for t in ticks_in]
+            prices = [t.price for t in ticks_in]
+            quotes = [nan if q is None else q for t in ticks_in for q in (t.bid, t.ask)]
+            allt, ok = floats_to_ticks_or_none(np.array(prices + quotes), st.instrument.tick_fixed)
+            if not ok[:m].all():
+                bad = int(np.flatnonzero(~ok[:m])[0])
+                self._off_tick(st, "ticks", bad, prices[bad])
+            price = allt[:m]
+            self._sane(st, price, "ticks", None)
+            q = np.where(ok[m:], allt[m:], NO_PRICE)
+            trades["price"] = price
+            trades["ts_event"] = np.array([t.t for t in ticks_in], dtype=np.int64)
             trades["ts_recv"] = now
             trades["sequence"] = batch.seq
-            trades["size"] = [t.size for t in ticks_in]
-            trades["side"] = st.classifier.classify(trades["price"], bid, ask)
-            st.ref_ticks = int(trades["price"][-1])
+            trades["size"] = np.array([t.size for t in ticks_in], dtype=np.int64)
+            trades["side"] = st.classifier.classify(price, q[0::2], q[1::2])
+            st.ref_ticks = int(price[-1])
         elif n:
-            kept = depth["price"][depth["operation"] != _OPS["remove"]]
+            kept = np.flatnonzero(depth["operation"] != _REMOVE)
             if len(kept):
-                st.ref_ticks = int(kept[-1])
+                st.ref_ticks = int(depth["price"][kept[-1]])
         return depth, trades
 
     def _quote(self, st: InstrumentState, prices: list[float]) -> np.ndarray:
         """Quotes to ticks; a missing (NaN) or off-grid quote is NO_PRICE (it only steers the
         aggressor rule)."""
-        p = np.array(prices, dtype=np.float64)
-        out = np.full(len(p), NO_PRICE, dtype=np.int64)
-        ok = np.isfinite(p)
-        t, bad = floats_to_ticks(np.where(ok, p, 0.0), st.instrument.tick_fixed)
-        good = ok.copy()
-        if bad >= 0:  # rare: convert one by one, dropping the quotes that are off the grid
-            for i in np.flatnonzero(ok).tolist():
-                one, b = floats_to_ticks(p[i : i + 1], st.instrument.tick_fixed)
-                if b >= 0:
-                    good[i] = False
-                else:
-                    t[i] = one[0]
-        out[good] = t[good]
-        return out
+        t, ok = floats_to_ticks_or_none(np.array(prices, dtype=np.float64),
+                                        st.instrument.tick_fixed)  # fmt: skip
+        return np.where(ok, t, NO_PRICE)
 
     def _ack(
         self,
@@ -320,12 +339,8 @@ class Hub:
     ) -> Ack:
         inst, pipe = st.instrument, st.pipeline
         px = inst.to_price
-        view = pipe.book.depth(BOOK_LEVELS)
-        levels = {
-            side: [[px(int(p)), int(q)] for p, q in zip(view[f"{side}_price"], view[f"{side}_size"],
-                   strict=True) if p != NO_PRICE]
-            for side in ("bid", "ask")
-        }  # fmt: skip
+        bp, bs, ap, as_ = pipe.book.top_rows(BOOK_LEVELS)
+        tf = inst.tick_fixed
         m = pipe.metrics
         tick = float(inst.tick_size)
         metrics: dict[str, Any] = {}
@@ -349,7 +364,7 @@ class Hub:
             applied=applied,
             rejected=dict(rejected),
             stale=st.stale,
-            book={"bids": levels["bid"], "asks": levels["ask"]},
+            book={"bids": _levels(bp, bs, tf, px), "asks": _levels(ap, as_, tf, px)},
             metrics=metrics,
             signals=[{**s.to_dict(), "price": px(s.price)} for s in signals],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
@@ -380,6 +395,20 @@ class Hub:
                 for key, st in self.instruments.items()
             },
         }
+
+
+def _levels(
+    ticks: np.ndarray, sizes: np.ndarray, tick_fixed: int, px: Any
+) -> list[list[float | int]]:
+    """``[[price, size], ...]`` with the prices as ``Instrument.to_price`` gives them: ``ticks *
+    tick_fixed / PRICE_SCALE`` vectorised is the same float (both operands exact below 2**53,
+    one correctly rounded division), else one by one."""
+    fixed = ticks * tick_fixed
+    if len(fixed) and int(np.abs(fixed).max()) >= _EXACT:
+        prices = [px(t) for t in ticks.tolist()]
+    else:
+        prices = (fixed / PRICE_SCALE).tolist()
+    return [[p, q] for p, q in zip(prices, sizes.tolist(), strict=True)]
 
 
 def _f(x: float, scale: float = 1.0) -> float | None:
