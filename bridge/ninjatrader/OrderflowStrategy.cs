@@ -10,6 +10,16 @@
 //   OnBarUpdate    -> bars of every series (BarsInProgress), open time and OHLCV
 // and it answers the server's snapshot_request with the whole ladder (a snapshot batch).
 //
+// Orders (unmanaged): the server's `command` messages (submit, change, cancel, each with our
+// client id `cid`) are executed with SubmitOrderUnmanaged / ChangeOrder / CancelOrder on
+// NinjaTrader's thread (TriggerCustomEvent), only in State.Realtime, and answered with a
+// `command_ack` (done: the call was made; refused: why not). The cid is the order's signalName;
+// the strategy keeps its own cid -> Order map. OnOrderUpdate, OnExecutionUpdate and
+// OnPositionUpdate are forwarded by value, in the order NinjaTrader raised them, in the
+// sequenced batches (orders, executions, positions). RealtimeErrorHandling is IgnoreAllErrors:
+// a rejected order does not stop the strategy (which would also stop the data); the Rejected
+// state, its ErrorCode and the broker's comment are forwarded, and the server decides.
+//
 // Threading (NinjaTrader rules, Help Guide "Multi-Threading" and "TriggerCustomEvent"):
 //   * The On* handlers run on NinjaTrader's threads. They only enqueue into the transport,
 //     which takes one short lock and never waits on the network.
@@ -24,6 +34,7 @@ using System;
 using System.Collections.Generic;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
+using System.Runtime.CompilerServices;
 using NinjaTrader.Cbi;
 using NinjaTrader.Data;
 using Orderflow.Bridge;
@@ -41,6 +52,22 @@ namespace NinjaTrader.NinjaScript.Strategies
         // Instruments seen so far (primary, added series, depth events), by FullName.
         private readonly Dictionary<string, Instrument> instruments = new Dictionary<string, Instrument>();
         private readonly object instrumentsLock = new object();
+
+        // Orders. Commands arrive on the transport's receiver thread and wait here until
+        // NinjaTrader's thread (TriggerCustomEvent) executes them, in arrival order.
+        private readonly Queue<OrderCommand> commandQueue = new Queue<OrderCommand>();
+        private readonly object commandLock = new object();
+        // Our client ids: cid -> Order, and the reverse by reference (Order's own Equals is
+        // NinjaTrader's business; OrderId is not stable). Only touched on NinjaTrader's thread
+        // and in the order events; locked anyway (cheap, and order events may come from other
+        // threads in some connections).
+        private readonly Dictionary<string, Order> ordersByCid = new Dictionary<string, Order>();
+        private readonly Dictionary<Order, string> cidsByOrder = new Dictionary<Order, string>(new ReferenceComparer<Order>());
+        private readonly object ordersLock = new object();
+        // The cid being submitted: OnOrderUpdate runs inside SubmitOrderUnmanaged, before the
+        // Order is returned, so the first updates are matched by their name.
+        private string submittingCid;
+        private int skippedOrderEvents;
 
         #region Properties
         [Display(Name = "Server URL", Description = "WebSocket URL of the orderflow server", GroupName = "Orderflow server", Order = 1)]
@@ -71,6 +98,17 @@ namespace NinjaTrader.NinjaScript.Strategies
 
         [Display(Name = "Send historical data", Description = "Also forward historical bars (and Tick Replay ticks); depth is real-time only", GroupName = "Batching", Order = 14)]
         public bool SendHistoricalData { get; set; }
+
+        [Display(Name = "Execute order commands", Description = "Execute the server's submit/change/cancel commands (in real time only); off: every command is refused", GroupName = "Orders", Order = 20)]
+        public bool ExecuteCommands { get; set; }
+
+        /// <summary>
+        /// Tests only: also execute commands outside State.Realtime. Orders placed while
+        /// Historical are resubmitted live at the transition and their Order references change
+        /// (GetRealtimeOrder), which this bridge does not handle: never set it in NinjaTrader.
+        /// </summary>
+        [Browsable(false)]
+        public bool AllowOrdersOutsideRealtime { get; set; }
         #endregion
 
         protected override void OnStateChange()
@@ -89,6 +127,13 @@ namespace NinjaTrader.NinjaScript.Strategies
                 MaxBufferedBatches = 20000;
                 HeartbeatMs = 2000;
                 SendHistoricalData = false;
+                ExecuteCommands = true;
+                AllowOrdersOutsideRealtime = false;
+                // Orders are the server's: unmanaged, and a rejection is reported, not acted on
+                // by NinjaTrader (StopCancelClose would stop the strategy, and with it the data,
+                // and flatten on its own). Overfills keep NinjaTrader's default (stop).
+                IsUnmanaged = true;
+                RealtimeErrorHandling = RealtimeErrorHandling.IgnoreAllErrors;
             }
             else if (State == State.DataLoaded)
             {
@@ -129,6 +174,13 @@ namespace NinjaTrader.NinjaScript.Strategies
                     if (!terminating && !IsBridgeMessage(m.Type))
                         TriggerCustomEvent(o => OnServerMessage((ServerMessage)o), m);
                 };
+                transport.CommandReceived += c =>
+                {
+                    lock (commandLock)
+                        commandQueue.Enqueue(c);
+                    if (!terminating)
+                        TriggerCustomEvent(o => ExecuteQueuedCommands(), null);
+                };
                 transport.Start();
             }
             else if (State == State.Terminated)
@@ -161,8 +213,219 @@ namespace NinjaTrader.NinjaScript.Strategies
 
         private static bool IsBridgeMessage(string type)
         {
-            return type == "welcome" || type == "ack" || type == "snapshot_request" || type == "error" || type == "heartbeat";
+            return type == "welcome" || type == "ack" || type == "snapshot_request" || type == "error"
+                || type == "heartbeat" || type == "command";
         }
+
+        #region Orders
+        /// <summary>
+        /// Executes every queued command, oldest first, on NinjaTrader's thread
+        /// (TriggerCustomEvent), and answers each: done when the NinjaScript call was made,
+        /// refused with the reason when it was not. A done is never a fill: fills arrive as
+        /// OnExecutionUpdate.
+        /// </summary>
+        private void ExecuteQueuedCommands()
+        {
+            while (true)
+            {
+                OrderCommand c;
+                lock (commandLock)
+                {
+                    if (commandQueue.Count == 0)
+                        return;
+                    c = commandQueue.Dequeue();
+                }
+                OrderflowTransport t = transport;
+                if (t == null)
+                    return;
+                string reason;
+                try
+                {
+                    reason = Execute(c);
+                }
+                catch (Exception ex)
+                {
+                    reason = "NinjaScript refused the call: " + ex.GetType().Name + ": " + ex.Message;
+                }
+                t.CompleteCommand(c, reason == null ? "done" : "refused", reason ?? "");
+            }
+        }
+
+        /// <summary>Makes the call of one command; null when made, else why not.</summary>
+        private string Execute(OrderCommand c)
+        {
+            if (!ExecuteCommands)
+                return "this strategy's 'Execute order commands' is off";
+            if (State != State.Realtime && !AllowOrdersOutsideRealtime)
+                return "not in State.Realtime (State." + State + "): no orders";
+            if (c.Series < 0 || c.Series >= BarsArray.Length)
+                return "series: " + c.Series + " is not a data series of this strategy (it has " + BarsArray.Length + ")";
+            Instrument instrument = BarsArray[(int)c.Series].Instrument;
+            if (instrument == null || instrument.FullName != c.Instrument)
+                return "instrument: series " + c.Series + " is '" + (instrument == null ? "" : instrument.FullName)
+                    + "', not '" + c.Instrument + "'";
+
+            if (c.Op == "submit")
+            {
+                lock (ordersLock)
+                {
+                    if (ordersByCid.ContainsKey(c.Cid))
+                        return "cid: " + c.Cid + " is already used by an order of this strategy";
+                }
+                OrderAction action;
+                OrderType type;
+                if (!TryAction(c.Action, out action))
+                    return "action: '" + c.Action + "' is not an OrderAction";
+                if (!TryOrderType(c.OrderType, out type))
+                    return "order_type: '" + c.OrderType + "' is not an OrderType";
+                Order order;
+                submittingCid = c.Cid;
+                try
+                {
+                    order = SubmitOrderUnmanaged((int)c.Series, action, type, (int)c.Quantity,
+                        c.LimitPrice, c.StopPrice, c.Oco ?? "", c.Cid);
+                }
+                finally
+                {
+                    submittingCid = null;
+                }
+                if (order == null)
+                    return "SubmitOrderUnmanaged returned no order";
+                Track(c.Cid, order);
+                return null;
+            }
+
+            Order known;
+            lock (ordersLock)
+                ordersByCid.TryGetValue(c.Cid, out known);
+            if (known == null)
+                return "cid: no order " + c.Cid + " in this strategy";
+            if (Order.IsTerminalState(known.OrderState))
+                return "cid: order " + c.Cid + " is " + known.OrderState;
+            if (c.Op == "change")
+            {
+                ChangeOrder(known, (int)c.Quantity, c.LimitPrice, c.StopPrice);
+                return null;
+            }
+            CancelOrder(known);
+            return null;
+        }
+
+        private void Track(string cid, Order order)
+        {
+            lock (ordersLock)
+            {
+                ordersByCid[cid] = order;
+                cidsByOrder[order] = cid;
+            }
+        }
+
+        /// <summary>
+        /// Our cid of an order: from the map; or, during its SubmitOrderUnmanaged, its name; or,
+        /// for an order that is not ours (another script's, or from before a restart), its name
+        /// when it is a valid cid; else null (the event is not forwarded).
+        /// </summary>
+        private string CidOf(Order order, string fallbackName)
+        {
+            if (order != null)
+            {
+                lock (ordersLock)
+                {
+                    string cid;
+                    if (cidsByOrder.TryGetValue(order, out cid))
+                        return cid;
+                }
+                string pending = submittingCid;
+                if (pending != null && order.Name == pending)
+                {
+                    Track(pending, order);
+                    return pending;
+                }
+                if (OrderCommand.IsValidCid(order.Name))
+                    return order.Name;
+            }
+            return OrderCommand.IsValidCid(fallbackName) ? fallbackName : null;
+        }
+
+        private void Skipped(string what)
+        {
+            skippedOrderEvents++;
+            if (skippedOrderEvents <= 10)
+                Print("orderflow: not forwarded (" + what + "); " + skippedOrderEvents + " so far");
+        }
+
+        protected override void OnOrderUpdate(Order order, double limitPrice, double stopPrice, int quantity, int filled,
+            double averageFillPrice, OrderState orderState, DateTime time, ErrorCode error, string comment)
+        {
+            OrderflowTransport t = transport;
+            if (t == null || order == null)
+                return;
+            string cid = CidOf(order, null);
+            if (cid == null || order.Instrument == null)
+            {
+                Skipped("an order update of '" + order.Name + "', no valid client id");
+                return;
+            }
+            // By value: the order object may already show a later state.
+            t.EnqueueOrder(order.Instrument.FullName, new OrderEvent(ToNanos(time), cid, orderState.ToString(),
+                quantity, filled, averageFillPrice, limitPrice, stopPrice, order.OrderId ?? "", error.ToString(), comment ?? ""));
+        }
+
+        protected override void OnExecutionUpdate(Execution execution, string executionId, double price, int quantity,
+            MarketPosition marketPosition, string orderId, DateTime time)
+        {
+            OrderflowTransport t = transport;
+            if (t == null || execution == null)
+                return;
+            string cid = CidOf(execution.Order, execution.Name);
+            Instrument instrument = execution.Instrument ?? (execution.Order == null ? null : execution.Order.Instrument);
+            if (cid == null || instrument == null || string.IsNullOrEmpty(executionId) || quantity <= 0)
+            {
+                Skipped("execution " + executionId + " of '" + execution.Name + "'");
+                return;
+            }
+            t.EnqueueExecution(instrument.FullName, new ExecutionEvent(ToNanos(time), cid, executionId, price, quantity,
+                marketPosition.ToString(), orderId ?? "", execution.Commission));
+        }
+
+        protected override void OnPositionUpdate(Position position, double averagePrice, int quantity, MarketPosition marketPosition)
+        {
+            OrderflowTransport t = transport;
+            if (t == null || position == null || position.Instrument == null)
+                return;
+            // OnPositionUpdate has no time: the moment it is raised.
+            t.EnqueuePosition(position.Instrument.FullName, new PositionEvent(OrderflowTime.UtcNowNanos(),
+                marketPosition.ToString(), quantity, averagePrice, position.Account == null ? "" : position.Account.Name));
+        }
+
+        private static bool TryAction(string name, out OrderAction action)
+        {
+            action = OrderAction.Buy;
+            if (name == "Buy") { action = OrderAction.Buy; return true; }
+            if (name == "Sell") { action = OrderAction.Sell; return true; }
+            if (name == "SellShort") { action = OrderAction.SellShort; return true; }
+            if (name == "BuyToCover") { action = OrderAction.BuyToCover; return true; }
+            return false;
+        }
+
+        private static bool TryOrderType(string name, out OrderType type)
+        {
+            type = OrderType.Market;
+            if (name == "Market") { type = OrderType.Market; return true; }
+            if (name == "Limit") { type = OrderType.Limit; return true; }
+            if (name == "StopMarket") { type = OrderType.StopMarket; return true; }
+            if (name == "StopLimit") { type = OrderType.StopLimit; return true; }
+            if (name == "MIT") { type = OrderType.MIT; return true; }
+            return false;
+        }
+
+        /// <summary>Compares by reference: the same Order object, whatever its Equals says.</summary>
+        private sealed class ReferenceComparer<T> : IEqualityComparer<T> where T : class
+        {
+            public bool Equals(T x, T y) { return ReferenceEquals(x, y); }
+            public int GetHashCode(T obj) { return RuntimeHelpers.GetHashCode(obj); }
+        }
+        #endregion
 
         protected override void OnMarketDepth(MarketDepthEventArgs marketDepthUpdate)
         {

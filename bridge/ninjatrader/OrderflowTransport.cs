@@ -120,6 +120,86 @@ namespace Orderflow.Bridge
         }
     }
 
+    /// <summary>
+    /// One OnOrderUpdate, by value (the Order object may already show a later state). Enum
+    /// values are NinjaTrader's names (OrderState.ToString(), ErrorCode.ToString()).
+    /// </summary>
+    public struct OrderEvent
+    {
+        public long T;
+        public string Cid;
+        public string State;
+        public int Quantity;
+        public int Filled;
+        public double AvgFillPrice;
+        public double LimitPrice;
+        public double StopPrice;
+        public string OrderId;
+        public string Error;
+        public string Comment;
+
+        public OrderEvent(long t, string cid, string state, int quantity, int filled, double avgFillPrice,
+            double limitPrice, double stopPrice, string orderId, string error, string comment)
+        {
+            T = t;
+            Cid = cid;
+            State = state;
+            Quantity = quantity;
+            Filled = filled;
+            AvgFillPrice = avgFillPrice;
+            LimitPrice = limitPrice;
+            StopPrice = stopPrice;
+            OrderId = orderId;
+            Error = error;
+            Comment = comment;
+        }
+    }
+
+    /// <summary>One OnExecutionUpdate (a fill); MarketPosition is "Long" (bought) or "Short" (sold).</summary>
+    public struct ExecutionEvent
+    {
+        public long T;
+        public string Cid;
+        public string ExecutionId;
+        public double Price;
+        public int Quantity;
+        public string MarketPosition;
+        public string OrderId;
+        public double Commission;
+
+        public ExecutionEvent(long t, string cid, string executionId, double price, int quantity,
+            string marketPosition, string orderId, double commission)
+        {
+            T = t;
+            Cid = cid;
+            ExecutionId = executionId;
+            Price = price;
+            Quantity = quantity;
+            MarketPosition = marketPosition;
+            OrderId = orderId;
+            Commission = commission;
+        }
+    }
+
+    /// <summary>One OnPositionUpdate of the strategy's position in the batch's instrument.</summary>
+    public struct PositionEvent
+    {
+        public long T;
+        public string MarketPosition;
+        public int Quantity;
+        public double AveragePrice;
+        public string Account;
+
+        public PositionEvent(long t, string marketPosition, int quantity, double averagePrice, string account)
+        {
+            T = t;
+            MarketPosition = marketPosition;
+            Quantity = quantity;
+            AveragePrice = averagePrice;
+            Account = account;
+        }
+    }
+
     /// <summary>A sequenced batch of one instrument, kept until the server acknowledges it.</summary>
     public sealed class OutgoingBatch
     {
@@ -129,10 +209,13 @@ namespace Orderflow.Bridge
         public List<DepthEvent> Depth = new List<DepthEvent>();
         public List<TickEvent> Ticks = new List<TickEvent>();
         public List<BarEvent> Bars = new List<BarEvent>();
+        public List<OrderEvent> Orders = new List<OrderEvent>();
+        public List<ExecutionEvent> Executions = new List<ExecutionEvent>();
+        public List<PositionEvent> Positions = new List<PositionEvent>();
 
         public int EventCount
         {
-            get { return Depth.Count + Ticks.Count + Bars.Count; }
+            get { return Depth.Count + Ticks.Count + Bars.Count + Orders.Count + Executions.Count + Positions.Count; }
         }
     }
 
@@ -268,7 +351,102 @@ namespace Orderflow.Bridge
                 sb.Append(",\"closed\":").Append(b.Closed ? "true" : "false");
                 sb.Append('}');
             }
-            sb.Append("]}");
+            sb.Append(']');
+
+            // The order lists are optional in the protocol: written only when there are any.
+            if (batch.Orders.Count > 0)
+            {
+                sb.Append(",\"orders\":[");
+                for (int i = 0; i < batch.Orders.Count; i++)
+                {
+                    OrderEvent o = batch.Orders[i];
+                    if (i > 0)
+                        sb.Append(',');
+                    sb.Append("{\"t\":").Append(o.T.ToString(CultureInfo.InvariantCulture));
+                    sb.Append(",\"cid\":");
+                    AppendString(sb, o.Cid);
+                    sb.Append(",\"state\":");
+                    AppendString(sb, o.State);
+                    sb.Append(",\"quantity\":").Append(o.Quantity.ToString(CultureInfo.InvariantCulture));
+                    sb.Append(",\"filled\":").Append(o.Filled.ToString(CultureInfo.InvariantCulture));
+                    sb.Append(",\"avg_fill_price\":");
+                    AppendDouble(sb, o.AvgFillPrice);
+                    sb.Append(",\"limit_price\":");
+                    AppendDouble(sb, o.LimitPrice);
+                    sb.Append(",\"stop_price\":");
+                    AppendDouble(sb, o.StopPrice);
+                    sb.Append(",\"order_id\":");
+                    AppendString(sb, o.OrderId ?? "");
+                    sb.Append(",\"error\":");
+                    AppendString(sb, string.IsNullOrEmpty(o.Error) ? "NoError" : o.Error);
+                    sb.Append(",\"comment\":");
+                    AppendString(sb, o.Comment ?? "");
+                    sb.Append('}');
+                }
+                sb.Append(']');
+            }
+            if (batch.Executions.Count > 0)
+            {
+                sb.Append(",\"executions\":[");
+                for (int i = 0; i < batch.Executions.Count; i++)
+                {
+                    ExecutionEvent x = batch.Executions[i];
+                    if (i > 0)
+                        sb.Append(',');
+                    sb.Append("{\"t\":").Append(x.T.ToString(CultureInfo.InvariantCulture));
+                    sb.Append(",\"cid\":");
+                    AppendString(sb, x.Cid);
+                    sb.Append(",\"execution_id\":");
+                    AppendString(sb, x.ExecutionId);
+                    sb.Append(",\"price\":");
+                    AppendDouble(sb, x.Price);
+                    sb.Append(",\"quantity\":").Append(x.Quantity.ToString(CultureInfo.InvariantCulture));
+                    sb.Append(",\"market_position\":");
+                    AppendString(sb, x.MarketPosition);
+                    sb.Append(",\"order_id\":");
+                    AppendString(sb, x.OrderId ?? "");
+                    sb.Append(",\"commission\":");
+                    AppendDouble(sb, x.Commission);
+                    sb.Append('}');
+                }
+                sb.Append(']');
+            }
+            if (batch.Positions.Count > 0)
+            {
+                sb.Append(",\"positions\":[");
+                for (int i = 0; i < batch.Positions.Count; i++)
+                {
+                    PositionEvent p = batch.Positions[i];
+                    if (i > 0)
+                        sb.Append(',');
+                    sb.Append("{\"t\":").Append(p.T.ToString(CultureInfo.InvariantCulture));
+                    sb.Append(",\"market_position\":");
+                    AppendString(sb, p.MarketPosition);
+                    sb.Append(",\"quantity\":").Append(p.Quantity.ToString(CultureInfo.InvariantCulture));
+                    sb.Append(",\"average_price\":");
+                    AppendDouble(sb, p.AveragePrice);
+                    sb.Append(",\"account\":");
+                    AppendString(sb, p.Account ?? "");
+                    sb.Append('}');
+                }
+                sb.Append(']');
+            }
+            sb.Append('}');
+            return sb.ToString();
+        }
+
+        /// <summary>The answer to a command: done (the NinjaScript call was made) or refused.</summary>
+        public static string CommandAck(string cid, long commandSeq, string status, string reason)
+        {
+            var sb = new StringBuilder(96);
+            sb.Append("{\"type\":\"command_ack\",\"cid\":");
+            AppendString(sb, cid);
+            sb.Append(",\"command_seq\":").Append(commandSeq.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"status\":");
+            AppendString(sb, status);
+            sb.Append(",\"reason\":");
+            AppendString(sb, reason ?? "");
+            sb.Append('}');
             return sb.ToString();
         }
 
@@ -322,7 +500,9 @@ namespace Orderflow.Bridge
                         sb.Append("\\r");
                     else if (c == '\t')
                         sb.Append("\\t");
-                    else if (c < ' ' || c == '\u2028' || c == '\u2029')
+                    else if (c < ' ' || c > '~')
+                        // Non-ASCII as \uXXXX too (UTF-16 units, so surrogate pairs stay pairs):
+                        // the JSON is plain ASCII whatever a console or log does with encodings.
                         sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     else
                         sb.Append(c);
@@ -508,6 +688,8 @@ namespace Orderflow.Bridge
         public long LastSeq = -1;      // welcome
         public string Server = "";     // welcome
         public string Session = "";    // welcome
+        public bool HistoricalOnly;    // welcome: flags.historical_only (no live orders)
+        public OrderCommand Command;   // command (null for any other type)
 
         public static ServerMessage Parse(string text)
         {
@@ -529,10 +711,15 @@ namespace Orderflow.Bridge
             m.LastSeq = GetLong(obj, "last_seq");
             m.Server = GetString(obj, "server");
             m.Session = GetString(obj, "session");
+            object flags;
+            if (obj.TryGetValue("flags", out flags) && flags is Dictionary<string, object>)
+                m.HistoricalOnly = GetBool((Dictionary<string, object>)flags, "historical_only");
+            if (m.Type == "command")
+                m.Command = OrderCommand.From(obj);
             return m;
         }
 
-        private static string GetString(Dictionary<string, object> obj, string key)
+        internal static string GetString(Dictionary<string, object> obj, string key)
         {
             object v;
             if (obj.TryGetValue(key, out v) && v is string)
@@ -540,7 +727,7 @@ namespace Orderflow.Bridge
             return "";
         }
 
-        private static long GetLong(Dictionary<string, object> obj, string key)
+        internal static long GetLong(Dictionary<string, object> obj, string key)
         {
             object v;
             if (!obj.TryGetValue(key, out v) || v == null)
@@ -552,10 +739,271 @@ namespace Orderflow.Bridge
             return -1;
         }
 
-        private static bool GetBool(Dictionary<string, object> obj, string key)
+        internal static bool GetBool(Dictionary<string, object> obj, string key)
         {
             object v;
             return obj.TryGetValue(key, out v) && v is bool && (bool)v;
+        }
+
+        /// <summary>A number (integral or not); NaN when absent, null or not a number.</summary>
+        internal static double GetDouble(Dictionary<string, object> obj, string key)
+        {
+            object v;
+            if (!obj.TryGetValue(key, out v) || v == null)
+                return double.NaN;
+            if (v is double)
+                return (double)v;
+            if (v is long)
+                return (long)v;
+            return double.NaN;
+        }
+    }
+
+    /// <summary>
+    /// A server command (protocol "command"): an unmanaged order call for the strategy to make.
+    /// Op is submit, change or cancel; Cid is our client id (the order's signalName). Action and
+    /// OrderType are NinjaTrader's enum names ("" when absent). Unused prices are 0.
+    /// Validate() checks what the strategy needs before any NinjaScript call.
+    /// </summary>
+    public sealed class OrderCommand
+    {
+        public long CommandSeq = -1;
+        public string Op = "";
+        public string Cid = "";
+        public string Instrument = "";
+        public string Action = "";
+        public string OrderType = "";
+        public long Quantity;
+        public double LimitPrice;
+        public double StopPrice;
+        public string Oco = "";
+        public long Series;
+        public long T;
+        /// <summary>Set by the CommandLedger: which server session the command belongs to.</summary>
+        public int Generation;
+
+        public static OrderCommand From(Dictionary<string, object> obj)
+        {
+            var c = new OrderCommand();
+            c.CommandSeq = ServerMessage.GetLong(obj, "command_seq");
+            c.Op = ServerMessage.GetString(obj, "op");
+            c.Cid = ServerMessage.GetString(obj, "cid");
+            c.Instrument = ServerMessage.GetString(obj, "instrument");
+            c.Action = ServerMessage.GetString(obj, "action");
+            c.OrderType = ServerMessage.GetString(obj, "order_type");
+            long q = ServerMessage.GetLong(obj, "quantity");
+            c.Quantity = q < 0 ? 0 : q;
+            c.LimitPrice = Price(obj, "limit_price");
+            c.StopPrice = Price(obj, "stop_price");
+            c.Oco = ServerMessage.GetString(obj, "oco");
+            c.Series = ServerMessage.GetLong(obj, "series");
+            if (c.Series < 0 && !obj.ContainsKey("series"))
+                c.Series = 0;
+            c.T = ServerMessage.GetLong(obj, "t");
+            return c;
+        }
+
+        private static double Price(Dictionary<string, object> obj, string key)
+        {
+            // Absent = 0 (the protocol's default); present but not a number = NaN (refused).
+            return obj.ContainsKey(key) ? ServerMessage.GetDouble(obj, key) : 0.0;
+        }
+
+        /// <summary>A cid as the protocol allows it: 1..50 characters of [A-Za-z0-9_.:-].</summary>
+        public static bool IsValidCid(string cid)
+        {
+            if (string.IsNullOrEmpty(cid) || cid.Length > 50)
+                return false;
+            for (int i = 0; i < cid.Length; i++)
+            {
+                char ch = cid[i];
+                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+                    || ch == '_' || ch == '.' || ch == ':' || ch == '-';
+                if (!ok)
+                    return false;
+            }
+            return true;
+        }
+
+        /// <summary>Whether an answer can be sent at all (a command_ack needs both).</summary>
+        public bool CanBeAnswered
+        {
+            get { return CommandSeq > 0 && IsValidCid(Cid); }
+        }
+
+        /// <summary>null when the fields make a valid command, else why not ("field: reason").</summary>
+        public string Validate()
+        {
+            if (CommandSeq <= 0)
+                return "command_seq: missing or not positive";
+            if (!IsValidCid(Cid))
+                return "cid: 1 to 50 characters of A-Z a-z 0-9 _ . : - required";
+            if (Op != "submit" && Op != "change" && Op != "cancel")
+                return "op: '" + Op + "' is not submit, change or cancel";
+            if (string.IsNullOrEmpty(Instrument))
+                return "instrument: missing";
+            if (Series < 0 || Series > 64)
+                return "series: must be 0..64";
+            if (double.IsNaN(LimitPrice) || double.IsInfinity(LimitPrice) || LimitPrice < 0)
+                return "limit_price: must be a number >= 0";
+            if (double.IsNaN(StopPrice) || double.IsInfinity(StopPrice) || StopPrice < 0)
+                return "stop_price: must be a number >= 0";
+            if (Quantity > 100000)
+                return "quantity: more than 100000";
+            if (Op == "cancel")
+                return null;
+            if (Quantity <= 0)
+                return "quantity: must be positive to " + Op;
+            if (Op == "change")
+                return null;
+            if (Action != "Buy" && Action != "Sell" && Action != "SellShort" && Action != "BuyToCover")
+                return "action: '" + Action + "' is not Buy, Sell, SellShort or BuyToCover";
+            if (OrderType != "Market" && OrderType != "Limit" && OrderType != "StopMarket"
+                && OrderType != "StopLimit" && OrderType != "MIT")
+                return "order_type: '" + OrderType + "' is not Market, Limit, StopMarket, StopLimit or MIT";
+            if ((OrderType == "Limit" || OrderType == "StopLimit") && LimitPrice <= 0)
+                return "limit_price: required for " + OrderType;
+            if ((OrderType == "StopMarket" || OrderType == "StopLimit" || OrderType == "MIT") && StopPrice <= 0)
+                return "stop_price: required for " + OrderType;
+            if (Oco != null && Oco.Length > 50)
+                return "oco: more than 50 characters";
+            return null;
+        }
+    }
+
+    /// <summary>What the ledger says to do with a command that just arrived.</summary>
+    public enum CommandDisposition
+    {
+        /// <summary>New: execute it once, then Complete it.</summary>
+        Execute = 0,
+        /// <summary>Already queued for execution (a resend overtook it): its answer follows.</summary>
+        InFlight = 1,
+        /// <summary>Already answered: send the remembered answer again, never execute.</summary>
+        Answered = 2,
+    }
+
+    /// <summary>
+    /// Remembers which command_seq this bridge has executed (or refused), so a command the
+    /// server sends again after a reconnect (its ack was lost) is acknowledged again and never
+    /// executed twice. Thread-safe. Bounded: the newest Capacity answers are kept; a command
+    /// at or below the highest forgotten command_seq is never executed (it is refused, saying
+    /// its answer is no longer known). A new server session (the server restarted and numbers
+    /// its commands from 1 again) starts a new generation: Reset.
+    /// </summary>
+    public sealed class CommandLedger
+    {
+        private sealed class Entry
+        {
+            public string Cid;
+            public bool Done;
+            public string Status;
+            public string Reason;
+        }
+
+        private readonly object _gate = new object();
+        private readonly Dictionary<long, Entry> _entries = new Dictionary<long, Entry>();
+        private readonly Queue<long> _order = new Queue<long>();
+        private long _forgottenUpTo;
+        private int _generation = 1;
+
+        public readonly int Capacity;
+
+        public CommandLedger(int capacity)
+        {
+            Capacity = Math.Max(1, capacity);
+        }
+
+        public int Count
+        {
+            get { lock (_gate) return _entries.Count; }
+        }
+
+        public int Generation
+        {
+            get { lock (_gate) return _generation; }
+        }
+
+        /// <summary>
+        /// Registers an arriving command. Execute: the caller executes it and calls Complete.
+        /// Answered: status/reason hold the answer to send again. InFlight: nothing to do.
+        /// </summary>
+        public CommandDisposition Begin(OrderCommand c, out string status, out string reason)
+        {
+            status = "";
+            reason = "";
+            lock (_gate)
+            {
+                c.Generation = _generation;
+                Entry e;
+                if (_entries.TryGetValue(c.CommandSeq, out e))
+                {
+                    if (e.Cid != c.Cid)
+                    {
+                        status = "refused";
+                        reason = "command_seq " + c.CommandSeq + " was already used for cid " + e.Cid + ": not executed";
+                        return CommandDisposition.Answered;
+                    }
+                    if (!e.Done)
+                        return CommandDisposition.InFlight;
+                    status = e.Status;
+                    reason = e.Reason;
+                    return CommandDisposition.Answered;
+                }
+                if (c.CommandSeq <= _forgottenUpTo)
+                {
+                    status = "refused";
+                    reason = "command_seq " + c.CommandSeq + " is older than the last " + Capacity
+                        + " commands this bridge remembers: not executed again";
+                    return CommandDisposition.Answered;
+                }
+                _entries[c.CommandSeq] = new Entry { Cid = c.Cid };
+                _order.Enqueue(c.CommandSeq);
+                while (_order.Count > Capacity)
+                {
+                    long old = _order.Dequeue();
+                    _entries.Remove(old);
+                    if (old > _forgottenUpTo)
+                        _forgottenUpTo = old;
+                }
+                return CommandDisposition.Execute;
+            }
+        }
+
+        /// <summary>
+        /// Records the answer of an executed (or refused) command. False when the command
+        /// belongs to an earlier server session (Reset since): its answer is not sent.
+        /// </summary>
+        public bool Complete(OrderCommand c, string status, string reason)
+        {
+            lock (_gate)
+            {
+                if (c.Generation != _generation)
+                    return false;
+                Entry e;
+                if (!_entries.TryGetValue(c.CommandSeq, out e))
+                {
+                    // Evicted while executing (more than Capacity commands in flight): keep it.
+                    e = new Entry { Cid = c.Cid };
+                    _entries[c.CommandSeq] = e;
+                    _order.Enqueue(c.CommandSeq);
+                }
+                e.Done = true;
+                e.Status = status;
+                e.Reason = reason ?? "";
+                return true;
+            }
+        }
+
+        /// <summary>A new server session: its command_seq numbers start again from 1.</summary>
+        public void Reset()
+        {
+            lock (_gate)
+            {
+                _entries.Clear();
+                _order.Clear();
+                _forgottenUpTo = 0;
+                _generation++;
+            }
         }
     }
 
@@ -652,13 +1100,45 @@ namespace Orderflow.Bridge
             Add(instrument, b => b.Bars.Add(e));
         }
 
+        // Order updates, executions and position updates go into one batch as three lists,
+        // which the server reads in this order. So that it sees them in the order NinjaTrader
+        // delivered them (OnOrderUpdate, then OnExecutionUpdate, then OnPositionUpdate, then
+        // maybe the next OnOrderUpdate of a partial fill ...), an event that belongs before a
+        // list the pending batch already has seals that batch first and starts a new one.
+        public void AddOrder(string instrument, OrderEvent e)
+        {
+            Add(instrument, b => b.Orders.Add(e), b => b.Executions.Count > 0 || b.Positions.Count > 0);
+        }
+
+        public void AddExecution(string instrument, ExecutionEvent e)
+        {
+            Add(instrument, b => b.Executions.Add(e), b => b.Positions.Count > 0);
+        }
+
+        public void AddPosition(string instrument, PositionEvent e)
+        {
+            Add(instrument, b => b.Positions.Add(e));
+        }
+
         private void Add(string instrument, Action<OutgoingBatch> put)
+        {
+            Add(instrument, put, null);
+        }
+
+        private void Add(string instrument, Action<OutgoingBatch> put, Func<OutgoingBatch, bool> sealFirst)
         {
             long dropped = 0;
             bool sealedOne;
             lock (_gate)
             {
-                bool started = !_pending.ContainsKey(instrument);
+                Pending old;
+                bool sealedBefore = false;
+                if (sealFirst != null && _pending.TryGetValue(instrument, out old) && sealFirst(old.Batch))
+                {
+                    Seal(instrument, old, ref dropped);
+                    sealedBefore = true;
+                }
+                bool started = !_pending.ContainsKey(instrument) || sealedBefore;
                 Pending p = GetPending(instrument);
                 put(p.Batch);
                 // A new pending batch wakes the sender too, so it can time the batch's delay.
@@ -868,6 +1348,7 @@ namespace Orderflow.Bridge
         public int ReceiveTimeoutMs = 30000;   // silence after which the connection is dropped
         public int InitialBackoffMs = 250;
         public int MaxBackoffMs = 30000;
+        public int RememberedCommands = 10000; // answers kept to answer a resent command again
     }
 
     /// <summary>
@@ -889,6 +1370,14 @@ namespace Orderflow.Bridge
         private readonly Stopwatch _clock = Stopwatch.StartNew();
 
         public readonly BatchQueue Queue;
+        /// <summary>Which command_seq were executed/answered (no command runs twice).</summary>
+        public readonly CommandLedger Commands;
+        // Unsequenced messages (command_ack) for the sender thread, cleared on each connect:
+        // the server sends unanswered commands again then, and they are answered again.
+        private readonly List<string> _control = new List<string>();
+        private readonly object _controlGate = new object();
+        private string _session;
+        private volatile bool _historicalOnly;
 
         /// <summary>welcome received; the argument is its last_seq. Raised on the sender thread.</summary>
         public event Action<long> Connected;
@@ -900,6 +1389,13 @@ namespace Orderflow.Bridge
         public event Action<ServerMessage> SnapshotRequested;
         /// <summary>error from the server (field, reason, code).</summary>
         public event Action<ServerMessage> ServerError;
+        /// <summary>
+        /// A new command to execute, raised on the receiver thread once per command_seq (a
+        /// resent one is answered again by the transport itself). The handler must eventually
+        /// call CompleteCommand; in NinjaScript it queues the command and executes it on
+        /// NinjaTrader's thread with TriggerCustomEvent. Without a handler, commands are refused.
+        /// </summary>
+        public event Action<OrderCommand> CommandReceived;
         /// <summary>Every server message, including the above and heartbeats.</summary>
         public event Action<ServerMessage> MessageReceived;
         /// <summary>Diagnostics (connects, failures, drops).</summary>
@@ -909,6 +1405,7 @@ namespace Orderflow.Bridge
         {
             _options = options ?? new TransportOptions();
             Queue = new BatchQueue(_options.MaxBatchEvents, _options.MaxBatchDelayMs, _options.MaxBufferedBatches);
+            Commands = new CommandLedger(_options.RememberedCommands);
             Queue.BatchesDropped += n => Emit("buffer full: dropped " + n + " oldest batch(es); the server will ask for a snapshot");
         }
 
@@ -927,6 +1424,51 @@ namespace Orderflow.Bridge
         public void EnqueueTick(string instrument, TickEvent e) { Queue.AddTick(instrument, e); }
         public void EnqueueBar(string instrument, BarEvent e) { Queue.AddBar(instrument, e); }
         public long EnqueueSnapshot(string instrument, IList<DepthEvent> ladder) { return Queue.AddSnapshot(instrument, ladder); }
+        public void EnqueueOrder(string instrument, OrderEvent e) { Queue.AddOrder(instrument, e); }
+        public void EnqueueExecution(string instrument, ExecutionEvent e) { Queue.AddExecution(instrument, e); }
+        public void EnqueuePosition(string instrument, PositionEvent e) { Queue.AddPosition(instrument, e); }
+
+        /// <summary>The server's welcome said flags.historical_only: every command is refused.</summary>
+        public bool ServerHistoricalOnly
+        {
+            get { return _historicalOnly; }
+        }
+
+        /// <summary>
+        /// The answer to a command raised by CommandReceived (any thread): remembered, so a
+        /// resend is answered the same way, and sent as a command_ack ("done" when the
+        /// NinjaScript call was made, "refused" with the reason when not).
+        /// </summary>
+        public void CompleteCommand(OrderCommand command, string status, string reason)
+        {
+            if (command == null || !command.CanBeAnswered)
+                return;
+            if (!Commands.Complete(command, status, reason))
+            {
+                Emit("command " + command.CommandSeq + " (" + command.Cid + ") belonged to an earlier server session: " + status + " not sent");
+                return;
+            }
+            SendControl(OrderflowJson.CommandAck(command.Cid, command.CommandSeq, status, reason));
+        }
+
+        private void SendControl(string text)
+        {
+            lock (_controlGate)
+                _control.Add(text);
+            Queue.BatchReady.Set();
+        }
+
+        private List<string> TakeControl()
+        {
+            lock (_controlGate)
+            {
+                if (_control.Count == 0)
+                    return null;
+                var list = new List<string>(_control);
+                _control.Clear();
+                return list;
+            }
+        }
 
         /// <summary>Starts the sender thread (idempotent).</summary>
         public void Start()
@@ -991,6 +1533,8 @@ namespace Orderflow.Bridge
                     ws = new ClientWebSocket();
                     lock (_socketGate)
                         _socket = ws;
+                    lock (_controlGate)
+                        _control.Clear(); // answers for the old connection: asked again if needed
                     using (var cts = new CancellationTokenSource(_options.ConnectTimeoutMs))
                         ws.ConnectAsync(new Uri(_options.Url), cts.Token).GetAwaiter().GetResult();
 
@@ -1004,6 +1548,14 @@ namespace Orderflow.Bridge
                     if (welcome.Type != "welcome")
                         throw new IOException("expected welcome, got " + welcome.Type);
 
+                    if (_session != null && welcome.Session != _session)
+                    {
+                        // A restarted server numbers its commands from 1 again.
+                        Commands.Reset();
+                        Emit("new server session " + welcome.Session + " (was " + _session + "): command numbers start again");
+                    }
+                    _session = welcome.Session;
+                    _historicalOnly = welcome.HistoricalOnly;
                     Queue.ResumeFrom(welcome.LastSeq);
                     welcomed = true;
                     _connected = true;
@@ -1053,6 +1605,13 @@ namespace Orderflow.Bridge
                 if (ws.State != WebSocketState.Open)
                     return "socket " + ws.State;
                 bool stopping = _stopping;
+                var control = TakeControl();
+                if (control != null)
+                {
+                    foreach (string text in control)
+                        SendText(ws, text);
+                    lastSendMs = _clock.ElapsedMilliseconds;
+                }
                 Queue.FlushDue(stopping);
                 foreach (var batch in Queue.Unsent())
                 {
@@ -1132,6 +1691,8 @@ namespace Orderflow.Bridge
             }
             else if (m.Type == "snapshot_request")
                 Raise(SnapshotRequested, m);
+            else if (m.Type == "command")
+                HandleCommand(m.Command);
             else if (m.Type == "error")
             {
                 // A refused batch will not be acked: forget it, resending it would fail again.
@@ -1139,6 +1700,48 @@ namespace Orderflow.Bridge
                     Queue.Acknowledge(m.Seq);
                 Emit("server error: " + m.Field + ": " + m.Reason);
                 Raise(ServerError, m);
+            }
+        }
+
+        /// <summary>
+        /// A command from the server (receiver thread): answered at once when it cannot be
+        /// valid, answered again when it was seen before, otherwise raised once for execution.
+        /// </summary>
+        private void HandleCommand(OrderCommand c)
+        {
+            if (c == null || !c.CanBeAnswered)
+            {
+                Emit("command without a valid command_seq and cid, not answerable: " + (c == null ? "" : c.Cid));
+                return;
+            }
+            string status;
+            string reason;
+            CommandDisposition d = Commands.Begin(c, out status, out reason);
+            if (d == CommandDisposition.InFlight)
+                return;
+            if (d == CommandDisposition.Answered)
+            {
+                SendControl(OrderflowJson.CommandAck(c.Cid, c.CommandSeq, status, reason));
+                return;
+            }
+            string invalid = c.Validate();
+            if (invalid == null && _historicalOnly)
+                invalid = "the server's flag historical_only is set: no live orders";
+            var handler = CommandReceived;
+            if (invalid == null && handler == null)
+                invalid = "this client executes no commands";
+            if (invalid != null)
+            {
+                CompleteCommand(c, "refused", invalid);
+                return;
+            }
+            try
+            {
+                handler(c);
+            }
+            catch (Exception ex)
+            {
+                CompleteCommand(c, "refused", "command handler failed: " + ex.Message);
             }
         }
 

@@ -2,11 +2,15 @@
 //
 //   mono OrderflowSelfTest.exe                   (a) prints one protocol message per line: a hello,
 //                                                    batches made by the real BatchQueue, a
-//                                                    snapshot batch, a heartbeat and a bye
+//                                                    snapshot batch, order/execution/position
+//                                                    batches, command_acks, a heartbeat and a bye
 //   mono OrderflowSelfTest.exe --idle URL MS     connects, stays idle MS ms (heartbeats every
 //                                                    100 ms), then stops with a bye
-//   mono OrderflowSelfTest.exe --unit            internal checks of the queue and the server
-//                                                    message reader; exit code 0 when all pass
+//   mono OrderflowSelfTest.exe --unit            internal checks of the queue, the server
+//                                                    message reader and the command ledger;
+//                                                    exit code 0 when all pass
+//   mono OrderflowSelfTest.exe --commands        server messages on stdin: prints each command
+//                                                    as parsed and the command_ack it gets
 //   mono OrderflowSelfTest.exe URL FILE [CLIENT [MAX_BATCH_EVENTS]]
 //                                                (b) connects to a running server, sends the depth
 //                                                    events of FILE in batches, prints every ack
@@ -42,6 +46,8 @@ namespace Orderflow.Bridge.SelfTest
                     return PrintMessages();
                 if (args[0] == "--unit")
                     return UnitChecks();
+                if (args[0] == "--commands")
+                    return Commands();
                 if (args[0] == "--idle" && args.Length >= 3)
                     return Idle(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
                 if (args.Length >= 2)
@@ -99,8 +105,21 @@ namespace Orderflow.Bridge.SelfTest
                 new DepthEvent(t0 + 7, BookSide.Ask, DepthOperation.Add, 0, 4810.5, 28, false),
                 new DepthEvent(t0 + 7, BookSide.Ask, DepthOperation.Add, 1, 4810.75, 31, false),
             }); // seq 4
+            // A partly filled market order, as the strategy forwards it: an order update after
+            // an execution or position starts a new batch, so the server reads them in order.
+            q.AddOrder(es, new OrderEvent(t0 + 8, "m-1", "Submitted", 2, 0, 0.0, 0.0, 0.0, "stub-1", "NoError", ""));
+            q.AddOrder(es, new OrderEvent(t0 + 9, "m-1", "PartFilled", 2, 1, 4810.25, 0.0, 0.0, "stub-1", "NoError", "\u00e9 \"q\"\n"));
+            q.AddExecution(es, new ExecutionEvent(t0 + 10, "m-1", "x-1", 4810.25, 1, "Long", "stub-1", 0.62));
+            q.AddPosition(es, new PositionEvent(t0 + 11, "Long", 1, 4810.25, "Sim101")); // 4 events: seals seq 5
+            q.AddOrder(es, new OrderEvent(t0 + 12, "m-1", "Filled", 2, 2, 4810.375, 0.0, 0.0, "stub-1", "NoError", ""));
+            q.AddExecution(es, new ExecutionEvent(t0 + 13, "m-1", "x-2", 4810.5, 1, "Long", "stub-1", 0.1 + 0.2));
+            q.AddOrder(es, new OrderEvent(t0 + 14, "l:2_b.X", "Rejected", 1, 0, 0.0, 4805.75, 4806.0, "", "OrderRejected", "no margin")); // seals seq 6
+            q.AddPosition(es, new PositionEvent(t0 + 15, "Flat", 0, 0.0, ""));
+            q.FlushAll(); // seq 7
             foreach (var batch in q.Unsent())
                 Console.WriteLine(OrderflowJson.Batch(batch));
+            Console.WriteLine(OrderflowJson.CommandAck("m-1", 1, "done", ""));
+            Console.WriteLine(OrderflowJson.CommandAck("l:2_b.X", 9007199254740993L, "refused", "cid: no order \"l:2_b.X\"\t\u00e9"));
 
             Console.WriteLine(OrderflowJson.Heartbeat(t0));
             Console.WriteLine(OrderflowJson.Bye("self-test done"));
@@ -187,6 +206,67 @@ namespace Orderflow.Bridge.SelfTest
             catch (FormatException) { threw = true; }
             Check(threw, "malformed JSON is a FormatException");
 
+            // Commands: parsing, validation, and the ledger that never executes one twice.
+            var cmd = ServerMessage.Parse("{\"type\":\"command\",\"command_seq\":3,\"op\":\"submit\",\"cid\":\"l-1\",\"instrument\":\"ES 03-24\","
+                + "\"action\":\"SellShort\",\"order_type\":\"StopLimit\",\"quantity\":2,\"limit_price\":4805.75,\"stop_price\":4806,"
+                + "\"oco\":\"g1\",\"series\":1,\"t\":1703545200000000001}");
+            OrderCommand c = cmd.Command;
+            Check(c != null && c.CommandSeq == 3 && c.Op == "submit" && c.Cid == "l-1" && c.Instrument == "ES 03-24"
+                && c.Action == "SellShort" && c.OrderType == "StopLimit" && c.Quantity == 2 && c.LimitPrice == 4805.75
+                && c.StopPrice == 4806.0 && c.Oco == "g1" && c.Series == 1 && c.T == 1703545200000000001L && c.Validate() == null,
+                "parse a submit command");
+            var cancel = ServerMessage.Parse("{\"type\":\"command\",\"command_seq\":4,\"op\":\"cancel\",\"cid\":\"l-1\",\"instrument\":\"ES 03-24\","
+                + "\"action\":null,\"order_type\":null,\"quantity\":0,\"limit_price\":0.0,\"stop_price\":0.0,\"oco\":\"\",\"series\":0,\"t\":0}").Command;
+            Check(cancel.Action == "" && cancel.OrderType == "" && cancel.Validate() == null, "parse a cancel (null action and type)");
+            Check(Invalid("\"op\":\"submit\",\"cid\":\"a\",\"action\":\"Buy\",\"order_type\":\"Limit\",\"quantity\":1") == "limit_price: required for Limit", "Limit needs a limit price");
+            Check(Invalid("\"op\":\"submit\",\"cid\":\"a\",\"action\":\"Buy\",\"order_type\":\"MIT\",\"quantity\":1,\"limit_price\":1.5") == "stop_price: required for MIT", "MIT needs a stop price");
+            Check(Invalid("\"op\":\"submit\",\"cid\":\"a\",\"action\":\"Long\",\"order_type\":\"Market\",\"quantity\":1").StartsWith("action:"), "unknown action");
+            Check(Invalid("\"op\":\"submit\",\"cid\":\"a\",\"action\":\"Buy\",\"order_type\":\"Market\",\"quantity\":0") == "quantity: must be positive to submit", "submit needs a quantity");
+            Check(Invalid("\"op\":\"change\",\"cid\":\"a\",\"quantity\":0") == "quantity: must be positive to change", "change needs a quantity");
+            Check(Invalid("\"op\":\"cancel\",\"cid\":\"a b\"").StartsWith("cid:"), "a cid with a space is refused");
+            Check(Invalid("\"op\":\"cancel\",\"cid\":\"" + new string('x', 51) + "\"").StartsWith("cid:"), "a cid of 51 characters is refused");
+            Check(Invalid("\"op\":\"cancel\",\"cid\":\"" + new string('x', 50) + "\"") == null, "a cid of 50 characters is fine");
+            Check(Invalid("\"op\":\"change\",\"cid\":\"a\",\"quantity\":1,\"limit_price\":\"x\"") == "limit_price: must be a number >= 0", "a price that is not a number");
+            Check(Invalid("\"op\":\"flatten\",\"cid\":\"a\"").StartsWith("op:"), "unknown op");
+
+            var ledger = new CommandLedger(3);
+            string st, why;
+            var c1 = Command(1, "a");
+            Check(ledger.Begin(c1, out st, out why) == CommandDisposition.Execute, "a new command is executed");
+            Check(ledger.Begin(Command(1, "a"), out st, out why) == CommandDisposition.InFlight, "its resend while it waits is not executed");
+            ledger.Complete(c1, "done", "");
+            Check(ledger.Begin(Command(1, "a"), out st, out why) == CommandDisposition.Answered && st == "done" && why == "", "a resend after the answer gets the same answer");
+            var c2 = Command(2, "b");
+            ledger.Begin(c2, out st, out why);
+            ledger.Complete(c2, "refused", "cid: no order b");
+            Check(ledger.Begin(Command(2, "b"), out st, out why) == CommandDisposition.Answered && st == "refused" && why == "cid: no order b", "a refusal is repeated");
+            Check(ledger.Begin(Command(2, "z"), out st, out why) == CommandDisposition.Answered && st == "refused" && why.Contains("already used for cid b"), "a command_seq reused for another cid is refused");
+            for (int i = 3; i <= 5; i++)
+            {
+                var ci = Command(i, "c" + i);
+                ledger.Begin(ci, out st, out why);
+                ledger.Complete(ci, "done", "");
+            }
+            Check(ledger.Count == 3, "at most Capacity answers are kept");
+            Check(ledger.Begin(Command(1, "a"), out st, out why) == CommandDisposition.Answered && st == "refused" && why.Contains("older than the last 3"), "a forgotten command is never executed again");
+            var inflight = Command(6, "d");
+            ledger.Begin(inflight, out st, out why);
+            ledger.Reset();
+            Check(!ledger.Complete(inflight, "done", ""), "an answer for an earlier server session is not sent");
+            Check(ledger.Begin(Command(1, "new"), out st, out why) == CommandDisposition.Execute, "a new server session numbers from 1 again");
+
+            var oq = new BatchQueue(100, 60000, 100);
+            oq.AddOrder("ES", new OrderEvent(1, "a", "Working", 1, 0, 0, 0, 0, "", "NoError", ""));
+            oq.AddExecution("ES", new ExecutionEvent(2, "a", "x", 1.0, 1, "Long", "", 0));
+            oq.AddPosition("ES", new PositionEvent(3, "Long", 1, 1.0, ""));
+            oq.AddExecution("ES", new ExecutionEvent(4, "a", "y", 1.0, 1, "Long", "", 0));
+            oq.AddOrder("ES", new OrderEvent(5, "a", "Filled", 2, 2, 1.0, 0, 0, "", "NoError", ""));
+            oq.AddPosition("ES", new PositionEvent(6, "Long", 2, 1.0, ""));
+            oq.FlushAll();
+            unsent = oq.Unsent();
+            Check(unsent.Count == 3 && unsent[0].EventCount == 3 && unsent[1].Executions.Count == 1 && unsent[2].Orders.Count == 1
+                && unsent[2].Positions.Count == 1, "order, execution, position: a new batch whenever the order would change");
+
             // Doubles round-trip exactly.
             var rnd = new Random(7);
             bool allExact = true;
@@ -203,6 +283,77 @@ namespace Orderflow.Bridge.SelfTest
 
             Console.WriteLine(_failures == 0 ? "all checks passed" : _failures + " check(s) failed");
             return _failures == 0 ? 0 : 1;
+        }
+
+        private static OrderCommand Command(long seq, string cid)
+        {
+            return new OrderCommand { CommandSeq = seq, Cid = cid, Op = "cancel", Instrument = "ES" };
+        }
+
+        private static string Invalid(string fields)
+        {
+            return ServerMessage.Parse("{\"type\":\"command\",\"command_seq\":1,\"instrument\":\"ES 03-24\"," + fields + "}").Command.Validate();
+        }
+
+        /// <summary>
+        /// --commands: server messages on stdin, one a line. For each command: "parsed " and
+        /// its fields as JSON, then "ack " and the command_ack the transport sends for it
+        /// (a valid new command counts as executed: "done"; a resend gets its first answer).
+        /// Last line: "executed N".
+        /// </summary>
+        private static int Commands()
+        {
+            var ledger = new CommandLedger(1000);
+            int executed = 0;
+            string line;
+            while ((line = Console.In.ReadLine()) != null)
+            {
+                if (line.Trim().Length == 0)
+                    continue;
+                OrderCommand c = ServerMessage.Parse(line).Command;
+                if (c == null)
+                    continue;
+                var sb = new System.Text.StringBuilder();
+                sb.Append("parsed {\"command_seq\":").Append(c.CommandSeq.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"op\":");
+                OrderflowJson.AppendString(sb, c.Op);
+                sb.Append(",\"cid\":");
+                OrderflowJson.AppendString(sb, c.Cid);
+                sb.Append(",\"instrument\":");
+                OrderflowJson.AppendString(sb, c.Instrument);
+                sb.Append(",\"action\":");
+                OrderflowJson.AppendString(sb, c.Action);
+                sb.Append(",\"order_type\":");
+                OrderflowJson.AppendString(sb, c.OrderType);
+                sb.Append(",\"quantity\":").Append(c.Quantity.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"limit_price\":");
+                OrderflowJson.AppendDouble(sb, c.LimitPrice);
+                sb.Append(",\"stop_price\":");
+                OrderflowJson.AppendDouble(sb, c.StopPrice);
+                sb.Append(",\"oco\":");
+                OrderflowJson.AppendString(sb, c.Oco);
+                sb.Append(",\"series\":").Append(c.Series.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"t\":").Append(c.T.ToString(CultureInfo.InvariantCulture));
+                sb.Append('}');
+                Console.WriteLine(sb.ToString());
+                if (!c.CanBeAnswered)
+                {
+                    Console.WriteLine("unanswerable");
+                    continue;
+                }
+                string status, reason;
+                if (ledger.Begin(c, out status, out reason) == CommandDisposition.Execute)
+                {
+                    reason = c.Validate();
+                    status = reason == null ? "done" : "refused";
+                    if (reason == null)
+                        executed++;
+                    ledger.Complete(c, status, reason);
+                }
+                Console.WriteLine("ack " + OrderflowJson.CommandAck(c.Cid, c.CommandSeq, status, reason));
+            }
+            Console.WriteLine("executed " + executed);
+            return 0;
         }
 
         private static int Idle(string url, int ms)

@@ -17,7 +17,22 @@ from typing import Literal
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from orderflow.server.protocol import Bar, Batch, Bye, Depth, Heartbeat, Hello, Tick, decode_client
+from orderflow.server.protocol import (
+    Bar,
+    Batch,
+    Bye,
+    Command,
+    CommandAck,
+    Depth,
+    Execution,
+    Heartbeat,
+    Hello,
+    OrderUpdate,
+    PositionUpdate,
+    Tick,
+    decode_client,
+    encode,
+)
 from tests.conftest import PROJECT_ROOT
 
 BRIDGE = PROJECT_ROOT / "bridge" / "ninjatrader"
@@ -117,6 +132,95 @@ def expected_messages() -> list[object]:
                 Depth(t=T0 + 7, side="ask", op="add", pos=1, price=4810.75, size=31),
             ],
         ),
+        Batch(  # an order update after an execution starts a new batch: NinjaTrader's order
+            instrument=ES,
+            seq=5,
+            orders=[
+                OrderUpdate(t=T0 + 8, cid="m-1", state="Submitted", quantity=2, order_id="stub-1"),
+                OrderUpdate(
+                    t=T0 + 9,
+                    cid="m-1",
+                    state="PartFilled",
+                    quantity=2,
+                    filled=1,
+                    avg_fill_price=4810.25,
+                    order_id="stub-1",
+                    comment='\u00e9 "q"\n',
+                ),
+            ],
+            executions=[
+                Execution(
+                    t=T0 + 10,
+                    cid="m-1",
+                    execution_id="x-1",
+                    price=4810.25,
+                    quantity=1,
+                    market_position="Long",
+                    order_id="stub-1",
+                    commission=0.62,
+                )
+            ],
+            positions=[
+                PositionUpdate(
+                    t=T0 + 11,
+                    market_position="Long",
+                    quantity=1,
+                    average_price=4810.25,
+                    account="Sim101",
+                )
+            ],
+        ),
+        Batch(
+            instrument=ES,
+            seq=6,
+            orders=[
+                OrderUpdate(
+                    t=T0 + 12,
+                    cid="m-1",
+                    state="Filled",
+                    quantity=2,
+                    filled=2,
+                    avg_fill_price=4810.375,
+                    order_id="stub-1",
+                )
+            ],
+            executions=[
+                Execution(
+                    t=T0 + 13,
+                    cid="m-1",
+                    execution_id="x-2",
+                    price=4810.5,
+                    quantity=1,
+                    market_position="Long",
+                    order_id="stub-1",
+                    commission=0.1 + 0.2,
+                )
+            ],
+        ),
+        Batch(
+            instrument=ES,
+            seq=7,
+            orders=[
+                OrderUpdate(
+                    t=T0 + 14,
+                    cid="l:2_b.X",
+                    state="Rejected",
+                    quantity=1,
+                    limit_price=4805.75,
+                    stop_price=4806.0,
+                    error="OrderRejected",
+                    comment="no margin",
+                )
+            ],
+            positions=[PositionUpdate(t=T0 + 15, market_position="Flat", quantity=0)],
+        ),
+        CommandAck(cid="m-1", command_seq=1, status="done"),
+        CommandAck(
+            cid="l:2_b.X",
+            command_seq=9007199254740993,
+            status="refused",
+            reason='cid: no order "l:2_b.X"\t\u00e9',
+        ),
         Heartbeat(t=T0),
         Bye(reason="self-test done"),
     ]
@@ -136,7 +240,8 @@ def test_every_printed_message_decodes_with_exact_values(build: None) -> None:
     for got, want in zip(decoded, expected, strict=True):
         assert got == want
     batches = [m for m in decoded if isinstance(m, Batch)]
-    assert [b.seq for b in batches] == [1, 2, 3, 4]
+    assert [b.seq for b in batches] == [1, 2, 3, 4, 5, 6, 7]
+    assert all(ord(c) < 128 for line in lines for c in line)  # non-ASCII as \\uXXXX
     # Exact doubles, bit for bit (== above already; repr makes a failure readable).
     assert repr(batches[1].depth[1].price) == "1e-07"
     assert repr(batches[2].bars[0].open) == "0.30000000000000004"
@@ -153,6 +258,65 @@ def test_queue_and_server_message_checks(build: None) -> None:
     lines = run_selftest("--unit")
     assert lines[-1] == "all checks passed", "\n".join(lines)
     assert not [line for line in lines if line.startswith("FAIL")]
+
+
+def run_commands(messages: list[str]) -> list[str]:
+    proc = subprocess.run(
+        ["mono", str(SELFTEST_EXE), "--commands"],
+        input="".join(m + "\n" for m in messages),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"self-test failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout.splitlines()
+
+
+def command(seq: int, op: Literal["submit", "change", "cancel"], cid: str, **kw: object) -> Command:
+    return Command(command_seq=seq, op=op, cid=cid, instrument=ES, **kw)  # type: ignore[arg-type]
+
+
+def test_commands_as_the_server_encodes_them_are_parsed_and_answered_once(build: None) -> None:
+    """The server's own encoder writes the commands; the bridge's reader must see every field
+    exactly, answer each with a command_ack the server's decoder accepts, refuse what cannot be
+    executed (naming the field), and answer a resent command_seq again without executing it."""
+    commands = [
+        command(1, "submit", "m-1", action="Buy", order_type="Market", quantity=2, t=T0),
+        command(2, "submit", "l:1_a.B", action="SellShort", order_type="StopLimit", quantity=3,
+                limit_price=4805.75, stop_price=0.1 + 0.2, oco="grp-1", series=1, t=T0 + 1),
+        command(3, "change", "l:1_a.B", quantity=1, limit_price=4806.0, stop_price=4806.25),
+        command(4, "cancel", "l:1_a.B"),
+        command(5, "submit", "bad", action="Buy", order_type="Limit", quantity=1),  # no price
+        command(6, "change", "m-1", quantity=0),  # a change needs a quantity
+        command(7, "submit", "mit", action="Sell", order_type="MIT", quantity=1, stop_price=1e-7),
+    ]  # fmt: skip
+    resent = [commands[0], commands[4], commands[1]]  # after a reconnect, with their seqs
+    lines = run_commands([encode(c).decode() for c in [*commands, *resent]])
+    assert lines[-1] == "executed 5"  # 1, 2, 3, 4, 7: the resends ran nothing
+    parsed = [json.loads(x.removeprefix("parsed ")) for x in lines if x.startswith("parsed ")]
+    acks = [decode_client(x.removeprefix("ack ")) for x in lines if x.startswith("ack ")]
+    for got, sent in zip(parsed, [*commands, *resent], strict=True):
+        want = {k: v for k, v in json.loads(encode(sent)).items() if k != "type"}
+        want["action"] = want["action"] or ""
+        want["order_type"] = want["order_type"] or ""
+        assert got == want
+    assert repr(parsed[1]["stop_price"]) == "0.30000000000000004"
+    done: Literal["done"] = "done"
+    assert acks == [
+        CommandAck(cid="m-1", command_seq=1, status=done),
+        CommandAck(cid="l:1_a.B", command_seq=2, status=done),
+        CommandAck(cid="l:1_a.B", command_seq=3, status=done),
+        CommandAck(cid="l:1_a.B", command_seq=4, status=done),
+        CommandAck(cid="bad", command_seq=5, status="refused",
+                   reason="limit_price: required for Limit"),
+        CommandAck(cid="m-1", command_seq=6, status="refused",
+                   reason="quantity: must be positive to change"),
+        CommandAck(cid="mit", command_seq=7, status=done),
+        CommandAck(cid="m-1", command_seq=1, status=done),  # the same answers again
+        CommandAck(cid="bad", command_seq=5, status="refused",
+                   reason="limit_price: required for Limit"),
+        CommandAck(cid="l:1_a.B", command_seq=2, status=done),
+    ]  # fmt: skip
 
 
 # Namespaces NinjaTrader's compiler provides to bin\Custom, plus the bridge's own.
@@ -174,7 +338,7 @@ def code_of(path: Path) -> str:
 def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     assert [p.name for p in shipped_sources()] == ["OrderflowStrategy.cs", "OrderflowTransport.cs"]
     stub = (BRIDGE / "stub" / "NinjaTraderStub.cs").read_text()
-    stub_only = set(re.findall(r"class (Stub\w+)", stub)) | {"NinjaTraderStub"}
+    stub_only = set(re.findall(r"\b(Stub\w+)", stub)) | {"NinjaTraderStub"}
     for path in [*shipped_sources(), BRIDGE / "SelfTest.cs"]:
         text = code_of(path)
         for name in stub_only:

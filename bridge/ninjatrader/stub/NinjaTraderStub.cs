@@ -66,6 +66,119 @@ namespace NinjaTrader.Cbi
         public object SyncMarketDepth { get; } = new object();
         public NinjaTrader.Data.MarketDepth<NinjaTrader.Data.MarketDepthRow> MarketDepth { get; set; }
     }
+
+    // Order enums: names and values as NinjaTrader's (API notes section 3).
+    public enum OrderAction
+    {
+        Buy = 0,
+        BuyToCover = 1,
+        Sell = 2,
+        SellShort = 3,
+    }
+
+    public enum OrderType
+    {
+        Limit = 0,
+        Market = 1,
+        MIT = 2,
+        StopLimit = 3,
+        StopMarket = 4,
+        Unknown = 99,
+    }
+
+    public enum OrderState
+    {
+        Accepted = 0,
+        Cancelled = 1,
+        Filled = 2,
+        Initialized = 3,
+        PartFilled = 4,
+        CancelSubmitted = 5,
+        ChangeSubmitted = 6,
+        Submitted = 7,
+        TriggerPending = 8,
+        Rejected = 9,
+        Working = 10,
+        CancelPending = 11,
+        ChangePending = 12,
+        Suspended = 13,
+        AcceptedByRisk = 50,
+        Unknown = 99,
+    }
+
+    public enum ErrorCode
+    {
+        NoError = 0,
+        LogOnFailed = 1,
+        OrderRejected = 3,
+        UnableToCancelOrder = 5,
+        UnableToChangeOrder = 6,
+        UnableToSubmitOrder = 7,
+        UserAbort = 8,
+        OrderRejectedByRisk = 9,
+        LoginExpired = 10,
+        Panic = 18,
+    }
+
+    public enum MarketPosition
+    {
+        Long = 0,
+        Short = 1,
+        Flat = 2,
+    }
+
+    public class Account
+    {
+        public string Name { get; set; }
+    }
+
+    /// <summary>A live order: its properties show the latest state (the events carry each state by value).</summary>
+    public class Order
+    {
+        public Account Account { get; set; }
+        public double AverageFillPrice { get; set; }
+        public int Filled { get; set; }
+        public Instrument Instrument { get; set; }
+        public double LimitPrice { get; set; }
+        public string Name { get; set; }
+        public string Oco { get; set; }
+        public OrderAction OrderAction { get; set; }
+        public string OrderId { get; set; }
+        public OrderState OrderState { get; set; }
+        public OrderType OrderType { get; set; }
+        public int Quantity { get; set; }
+        public double StopPrice { get; set; }
+        public DateTime Time { get; set; }
+
+        public static bool IsTerminalState(OrderState state)
+        {
+            return state == OrderState.Cancelled || state == OrderState.Filled || state == OrderState.Rejected || state == OrderState.Unknown;
+        }
+    }
+
+    public class Execution
+    {
+        public Account Account { get; set; }
+        public double Commission { get; set; }
+        public string ExecutionId { get; set; }
+        public Instrument Instrument { get; set; }
+        public MarketPosition MarketPosition { get; set; }
+        public string Name { get; set; }
+        public Order Order { get; set; }
+        public string OrderId { get; set; }
+        public double Price { get; set; }
+        public int Quantity { get; set; }
+        public DateTime Time { get; set; }
+    }
+
+    public class Position
+    {
+        public Account Account { get; set; }
+        public double AveragePrice { get; set; }
+        public Instrument Instrument { get; set; }
+        public MarketPosition MarketPosition { get; set; }
+        public int Quantity { get; set; }
+    }
 }
 
 namespace NinjaTrader.Data
@@ -169,6 +282,13 @@ namespace NinjaTrader.NinjaScript
         Finalized = 9,
     }
 
+    public enum RealtimeErrorHandling
+    {
+        IgnoreAllErrors = 0,
+        StopCancelClose = 1,
+        StopCancelCloseIgnoreRejects = 2,
+    }
+
     public enum Calculate
     {
         OnBarClose = 0,
@@ -216,10 +336,17 @@ namespace NinjaTrader.NinjaScript
         protected virtual void OnMarketData(NinjaTrader.Data.MarketDataEventArgs marketDataUpdate) { }
         protected virtual void OnMarketDepth(NinjaTrader.Data.MarketDepthEventArgs marketDepthUpdate) { }
 
-        /// <summary>NinjaTrader runs the action on its own thread; the stub runs it inline.</summary>
+        /// <summary>
+        /// Stands in for NinjaTrader's thread: NinjaTrader runs the action on it; the stub runs
+        /// it inline, under this lock, so it never overlaps other calls the harness makes under
+        /// the same lock (NinjaTrader never runs two events of one script at once).
+        /// </summary>
+        public readonly object StubGate = new object();
+
         public void TriggerCustomEvent(Action<object> customEvent, object state)
         {
-            customEvent(state);
+            lock (StubGate)
+                customEvent(state);
         }
 
         public void Print(object value)
@@ -231,8 +358,201 @@ namespace NinjaTrader.NinjaScript
 
 namespace NinjaTrader.NinjaScript.Strategies
 {
+    using NinjaTrader.Cbi;
+
+    /// <summary>
+    /// The strategy base with unmanaged orders, simulated synchronously (stub only; members
+    /// named Stub* do not exist in NinjaTrader):
+    ///   SubmitOrderUnmanaged  OnOrderUpdate Submitted, Accepted, Working inside the call; a
+    ///                         Market order then fills at StubFillPrice (in executions of at most
+    ///                         StubFillChunk contracts: PartFilled ... Filled), each fill followed
+    ///                         by OnExecutionUpdate and OnPositionUpdate. StubRejectComment set:
+    ///                         Submitted, Rejected (ErrorCode.OrderRejected, that comment).
+    ///   ChangeOrder           ChangePending (old values), Working (new quantity and prices)
+    ///   CancelOrder           CancelPending, Cancelled
+    ///   StubFill              fills a working order (the market reached its price)
+    /// Like NinjaTrader, the Order object already shows the final state of a call when its
+    /// events are raised: only the events' by-value parameters tell each step.
+    /// Event times are StubNow, advanced 1 ms per event.
+    /// </summary>
     public abstract class Strategy : NinjaTrader.NinjaScript.NinjaScriptBase
     {
         public int BarsRequiredToTrade { get; set; }
+        public bool IsUnmanaged { get; set; }
+        public RealtimeErrorHandling RealtimeErrorHandling { get; set; } = RealtimeErrorHandling.StopCancelClose;
+
+        protected virtual void OnOrderUpdate(Order order, double limitPrice, double stopPrice, int quantity, int filled,
+            double averageFillPrice, OrderState orderState, DateTime time, ErrorCode error, string comment) { }
+        protected virtual void OnExecutionUpdate(Execution execution, string executionId, double price, int quantity,
+            MarketPosition marketPosition, string orderId, DateTime time) { }
+        protected virtual void OnPositionUpdate(Position position, double averagePrice, int quantity, MarketPosition marketPosition) { }
+
+        public double StubFillPrice { get; set; }
+        public int StubFillChunk { get; set; }
+        public double StubCommissionPerContract { get; set; }
+        public string StubRejectComment { get; set; }
+        public DateTime StubNow { get; set; } = new DateTime(2024, 1, 2, 9, 30, 0, DateTimeKind.Unspecified);
+        public Account StubAccount { get; set; } = new Account { Name = "Sim101" };
+        public int StubSubmits { get; private set; }
+        public int StubChanges { get; private set; }
+        public int StubCancels { get; private set; }
+        public readonly List<Order> StubOrders = new List<Order>();
+        private readonly Dictionary<string, Position> stubPositions = new Dictionary<string, Position>();
+        private int stubOrderIds;
+        private int stubExecutionIds;
+
+        public Order SubmitOrderUnmanaged(int selectedBarsInProgress, OrderAction orderAction, OrderType orderType, int quantity)
+        {
+            return SubmitOrderUnmanaged(selectedBarsInProgress, orderAction, orderType, quantity, 0, 0, "", "");
+        }
+
+        public Order SubmitOrderUnmanaged(int selectedBarsInProgress, OrderAction orderAction, OrderType orderType, int quantity,
+            double limitPrice, double stopPrice, string oco, string signalName)
+        {
+            StubSubmits++;
+            var order = new Order
+            {
+                Account = StubAccount,
+                Instrument = BarsArray[selectedBarsInProgress].Instrument,
+                Name = signalName,
+                Oco = oco,
+                OrderAction = orderAction,
+                OrderType = orderType,
+                OrderId = "stub-" + (++stubOrderIds),
+                OrderState = OrderState.Initialized,
+                Quantity = quantity,
+                LimitPrice = limitPrice,
+                StopPrice = stopPrice,
+                Time = StubNow,
+            };
+            StubOrders.Add(order);
+            var events = new List<Action>();
+            Step(events, order, OrderState.Submitted, ErrorCode.NoError, "");
+            if (StubRejectComment != null)
+            {
+                Step(events, order, OrderState.Rejected, ErrorCode.OrderRejected, StubRejectComment);
+                StubRejectComment = null;
+            }
+            else
+            {
+                Step(events, order, OrderState.Accepted, ErrorCode.NoError, "");
+                Step(events, order, OrderState.Working, ErrorCode.NoError, "");
+                if (orderType == OrderType.Market)
+                    Fill(events, order, quantity, StubFillPrice);
+            }
+            Deliver(events);
+            return order;
+        }
+
+        public void ChangeOrder(Order order, int quantity, double limitPrice, double stopPrice)
+        {
+            StubChanges++;
+            if (Order.IsTerminalState(order.OrderState))
+                return; // NinjaTrader ignores it (and logs)
+            var events = new List<Action>();
+            Step(events, order, OrderState.ChangePending, ErrorCode.NoError, "");
+            order.Quantity = quantity;
+            order.LimitPrice = limitPrice;
+            order.StopPrice = stopPrice;
+            Step(events, order, order.Filled > 0 ? OrderState.PartFilled : OrderState.Working, ErrorCode.NoError, "");
+            Deliver(events);
+        }
+
+        public void CancelOrder(Order order)
+        {
+            StubCancels++;
+            if (Order.IsTerminalState(order.OrderState))
+                return;
+            var events = new List<Action>();
+            Step(events, order, OrderState.CancelPending, ErrorCode.NoError, "");
+            Step(events, order, OrderState.Cancelled, ErrorCode.NoError, "");
+            Deliver(events);
+        }
+
+        /// <summary>The market reached a working order: fills quantity (at most what is left) at price.</summary>
+        public void StubFill(Order order, int quantity, double price)
+        {
+            if (Order.IsTerminalState(order.OrderState))
+                return;
+            var events = new List<Action>();
+            Fill(events, order, Math.Min(quantity, order.Quantity - order.Filled), price);
+            Deliver(events);
+        }
+
+        private DateTime NextTime()
+        {
+            DateTime t = StubNow;
+            StubNow = StubNow.AddMilliseconds(1);
+            return t;
+        }
+
+        // Moves the order to state now and queues the event with the values of this moment.
+        private void Step(List<Action> events, Order order, OrderState state, ErrorCode error, string comment)
+        {
+            order.OrderState = state;
+            double limit = order.LimitPrice, stop = order.StopPrice, avg = order.AverageFillPrice;
+            int quantity = order.Quantity, filled = order.Filled;
+            DateTime time = NextTime();
+            events.Add(() => OnOrderUpdate(order, limit, stop, quantity, filled, avg, state, time, error, comment));
+        }
+
+        private void Fill(List<Action> events, Order order, int quantity, double price)
+        {
+            int chunk = StubFillChunk > 0 ? StubFillChunk : quantity;
+            bool buy = order.OrderAction == OrderAction.Buy || order.OrderAction == OrderAction.BuyToCover;
+            while (quantity > 0)
+            {
+                int q = Math.Min(chunk, quantity);
+                quantity -= q;
+                order.AverageFillPrice = (order.AverageFillPrice * order.Filled + price * q) / (order.Filled + q);
+                order.Filled += q;
+                Step(events, order, order.Filled >= order.Quantity ? OrderState.Filled : OrderState.PartFilled, ErrorCode.NoError, "");
+                var execution = new Execution
+                {
+                    Account = order.Account,
+                    Commission = StubCommissionPerContract * q,
+                    ExecutionId = "stub-exec-" + (++stubExecutionIds),
+                    Instrument = order.Instrument,
+                    MarketPosition = buy ? MarketPosition.Long : MarketPosition.Short,
+                    Name = order.Name,
+                    Order = order,
+                    OrderId = order.OrderId,
+                    Price = price,
+                    Quantity = q,
+                    Time = NextTime(),
+                };
+                events.Add(() => OnExecutionUpdate(execution, execution.ExecutionId, execution.Price, execution.Quantity,
+                    execution.MarketPosition, execution.OrderId, execution.Time));
+
+                Position position;
+                if (!stubPositions.TryGetValue(order.Instrument.FullName, out position))
+                {
+                    position = new Position { Account = order.Account, Instrument = order.Instrument, MarketPosition = MarketPosition.Flat };
+                    stubPositions[order.Instrument.FullName] = position;
+                }
+                int signed = position.MarketPosition == MarketPosition.Short ? -position.Quantity : position.Quantity;
+                int delta = buy ? q : -q;
+                int after = signed + delta;
+                double average = position.AveragePrice;
+                if (after == 0)
+                    average = 0.0;
+                else if (signed == 0 || (signed > 0) != (after > 0))
+                    average = price; // opened, or reversed through flat
+                else if (Math.Abs(after) > Math.Abs(signed))
+                    average = (average * Math.Abs(signed) + price * q) / Math.Abs(after);
+                position.Quantity = Math.Abs(after);
+                position.AveragePrice = average;
+                position.MarketPosition = after > 0 ? MarketPosition.Long : after < 0 ? MarketPosition.Short : MarketPosition.Flat;
+                MarketPosition side = position.MarketPosition;
+                int size = position.Quantity;
+                events.Add(() => OnPositionUpdate(position, average, size, side));
+            }
+        }
+
+        private static void Deliver(List<Action> events)
+        {
+            foreach (Action e in events)
+                e();
+        }
     }
 }
