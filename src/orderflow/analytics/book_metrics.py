@@ -731,6 +731,33 @@ def _columns(trades: np.ndarray | None) -> np.ndarray:
 
 
 # ---- batch -----------------------------------------------------------------------------------
+@njit(**KERNEL)
+def _offsets_in_order(bounds, keys, off):  # type: ignore[no-untyped-def]
+    """``off`` as :func:`trade_offsets` gives it when the boundaries are sorted and the keys'
+    groups (first boundary at or after each key, ``searchsorted`` left) never decrease:
+    returns True; False (``off`` then undefined) otherwise. Trades after the last boundary are left out."""
+    b = bounds.shape[0]
+    for r in range(1, b):
+        if bounds[r] < bounds[r - 1]:  # unsorted boundaries: the general path
+            return False
+    g = 0
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if g > 0 and k <= bounds[g - 1]:  # belongs to an earlier group: out of order
+            return False
+        while g < b and bounds[g] < k:
+            g += 1
+        if g < b:
+            off[g + 1] += 1
+    for r in range(b):
+        off[r + 1] += off[r]
+    return True
+
+
+def _i8c(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
 def trade_offsets(
     depth: DepthRecord, trades: np.ndarray | None, trade_index: np.ndarray | None = None
 ) -> np.ndarray:
@@ -742,6 +769,11 @@ def trade_offsets(
     b = len(depth)
     if trades is None or len(trades) == 0:
         return np.zeros(b + 1, dtype=np.int64)
+    off = np.zeros(b + 1, dtype=np.int64)
+    keys = trades["ts_event"] if trade_index is None else trade_index
+    bounds = depth.ts_event if trade_index is None else depth.index
+    if _offsets_in_order(_i8c(bounds), _i8c(keys), off):  # one compiled pass, stream order
+        return off
     if trade_index is not None:
         group = np.searchsorted(depth.index, trade_index, side="left")
     else:

@@ -90,10 +90,13 @@ class BatchResult:
 def reject_counts(counts: np.ndarray) -> dict[str, int]:
     """A kernel's per-reason counter array as ``{reason_name: count}`` (non-zero only)."""
     return {
-        RejectReason(i).name.lower(): int(c)
-        for i, c in enumerate(counts)
-        if i != RejectReason.OK and c
+        _REASON_NAMES[i]: int(counts[i])
+        for i in np.flatnonzero(counts).tolist()
+        if i != RejectReason.OK
     }
+
+
+_REASON_NAMES = {int(r): r.name.lower() for r in RejectReason}
 
 
 class PriceEdge:

@@ -200,7 +200,7 @@ class Pipeline:
         if cut < len(events):
             self._pending = events[cut:].copy()
             events = events[:cut]
-        best_before = self._top()
+        best_before = self._top() if self.l3 is not None else None  # only L3 reads it
         res = self._apply(events, record_depth=self.params.depth_levels)
         depth: DepthRecord = res.depth
         self.rejected.update(res.rejected)
@@ -271,8 +271,14 @@ class Pipeline:
         self.trades += len(trades)
         self.volume += int(trades["size"].sum())
         # 3. book metrics and momentum over the chunk's groups (the per-group kernels)
-        bm = self.metrics.update_many(depth, trades, off)
-        self.momentum.update_many(depth.ts_event, bm.mid, bm.imbalance, trades, off)
+        if b == 1:  # one group (a live batch): the per-group paths, same kernels and state
+            ts0, m = int(depth.ts_event[0]), self.metrics
+            m.update(ts0, depth.bid_price[0], depth.bid_size[0], depth.ask_price[0],
+                     depth.ask_size[0], trades)  # fmt: skip
+            self.momentum.update(ts0, m.mid, m.imbalance, trades)
+        else:
+            bm = self.metrics.update_many(depth, trades, off)
+            self.momentum.update_many(depth.ts_event, bm.mid, bm.imbalance, trades, off)
         if self.params.keep_mid_path:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
