@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?=
+SPEED  ?=
 
 .PHONY: run test bench lint setup clean
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	@$(BIN)/orderflow run $(DATA)
+	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED))
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -n 2 -q

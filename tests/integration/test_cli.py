@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ES_MBO, PROJECT_ROOT, need
@@ -99,9 +100,9 @@ def test_missing_file_is_one_clear_line_and_exit_2(tmp_path: Path):
     assert len([ln for ln in proc.stderr.splitlines() if ln.strip()]) == 1
 
 
-def test_run_replays_the_default_recording_as_json():
+def test_run_no_serve_replays_the_default_recording_in_process_as_json():
     need(ES_MBO)
-    out = json.loads(run_cli("run", "--json").stdout)
+    out = json.loads(run_cli("run", "--no-serve", "--json").stdout)
     assert out["orders"] == 11_217
     assert out["best_ask"] == 4810.25
     assert out["analysis"]["volume"] == 9_892
@@ -201,22 +202,41 @@ def test_analyze_ninjatrader_tick_replay_classifies_by_the_bid_ask_rule(tmp_path
     assert ticks["aggressor"] == "tick rule" and ticks["volume"] == 9_892
 
 
-def test_run_without_recorded_data_replays_a_labelled_simulated_market(tmp_path):
+def _without_data(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     import os
 
     env = {**os.environ, "ORDERFLOW_DATA__DIR": str(tmp_path / "no-data-here")}
     proc = subprocess.run(
-        [*ORDERFLOW, "run", "--json"], capture_output=True, text=True, cwd=tmp_path, env=env,
-        timeout=300,
-    )  # fmt: skip
+        [*ORDERFLOW, *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    return proc
+
+
+def test_run_no_serve_without_recorded_data_replays_a_labelled_simulated_market(tmp_path):
+    out = json.loads(_without_data(tmp_path, "run", "--no-serve", "--json").stdout)
     assert out["simulated"] is True and out["format"] == "simulated"
     assert out["rejected"] == {} and out["analysis"]["trades"] > 0
-    text = subprocess.run(
-        [*ORDERFLOW, "run"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
-    ).stdout
+    text = _without_data(tmp_path, "run", "--no-serve").stdout
     assert text.count("SIMULATED") >= 2  # said before and after the results
+
+
+def test_run_without_recorded_data_serves_the_labelled_queue_reactive_market(tmp_path):
+    out = json.loads(_without_data(tmp_path, "run", "--fast", "--json").stdout)
+    assert out["simulated"] is True and "queue-reactive" in out["source"]
+    assert out["errors"] == 0 and out["acks"] == out["batches"] > 100
+    assert out["health"]["instruments"]["ES"]["stale"] is False
+    a = out["analysis"]
+    assert a["trades"] > 1000 and a["rejected"] == {}
+    span_s = np.datetime64(a["last_ts_event"][:-1]) - np.datetime64(a["first_ts_event"][:-1])
+    assert 3500 < span_s / np.timedelta64(1, "s") <= 3600  # an hour of the simulated market
+    # not a terminal: no live panel, plain lines with the labels and the addresses
+    proc = _without_data(tmp_path, "run", "--fast")
+    assert "\x1b[" not in proc.stdout
+    assert proc.stdout.count("SIMULATED") >= 3  # before, on the final book, after
+    for path in ("/docs", "/health", "/metrics"):
+        assert "127.0.0.1:" in proc.stdout and path in proc.stdout
+    assert "SIMULATED" in proc.stderr  # the log says it too
 
 
 def test_analyze_a_file_of_two_instruments_needs_one_named():
@@ -255,11 +275,29 @@ def test_feed_plays_the_recording_into_a_running_server():
     assert out["book"]["bids"][0] == [4810.0, 22] and out["book"]["asks"][0] == [4810.25, 28]
 
 
-def test_run_serve_feeds_the_recording_through_the_real_server():
+def test_run_serves_the_recording_through_the_real_server_by_default():
     need(ES_MBO)
-    out = json.loads(run_cli("run", "--serve", "--fast", "--json").stdout)
+    out = json.loads(run_cli("run", "--fast", "--json").stdout)
     assert out["simulated"] is False and out["errors"] == 0
     assert out["acks"] == out["batches"] > 400
     assert out["analysis"]["volume"] == 9_892
     assert out["analysis"]["cumulative_delta"]["final"] == 840  # bid/ask rule, as NinjaTrader's
     assert out["health"]["instruments"]["ESH4"]["stale"] is False
+    assert {"docs", "health", "metrics", "websocket"} <= set(out["urls"])
+    assert out["speed"] is None
+
+
+def test_run_paces_from_the_first_print_and_prints_plain_lines_without_a_terminal(tmp_path):
+    """At a replay speed the pre-open (no prints) goes by at once and pacing starts at the
+    first print; off a terminal the view is a progress line every few seconds."""
+    need(ES_MBO)
+    proc = run_cli("run", "--speed", "600")
+    text = proc.stdout
+    assert "\x1b[" not in text
+    lines = [ln for ln in text.splitlines() if ln.startswith("[") and "fed" in ln]
+    assert lines and "imbalance" in lines[-1] and "VWAP" in lines[-1]
+    assert "/docs" in text and "/health" in text and "/metrics" in text
+    assert "ESH4 at 2023-12-25T23:59:59.446724905Z" in text  # the final book
+    fed = next(ln for ln in text.splitlines() if ln.startswith("fed "))
+    seconds = float(fed.split(" in ")[1].split(" s")[0])
+    assert 5.5 < seconds < 30  # the trading hour at 600x is 6 s; the pre-open is not paced

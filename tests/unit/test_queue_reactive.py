@@ -104,7 +104,7 @@ def test_the_stream_is_a_valid_book_stream(sim):
     assert result.crossed_boundaries == 0 and result.locked_boundaries == 0
     book.check_integrity()
     acts = np.bincount(sim["action"], minlength=7)
-    assert acts[Action.TRADE] == acts[Action.FILL] > 1000
+    assert acts[Action.FILL] >= acts[Action.TRADE] > 1000
     # every print is at the touch it hits: the book at the boundary before it
     depth = result.depth
     trades = np.flatnonzero(sim["action"] == Action.TRADE)

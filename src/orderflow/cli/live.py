@@ -1,6 +1,11 @@
-"""``orderflow run --serve``: the product working end to end on one machine. It starts the
-server on 127.0.0.1, feeds it a recording as NinjaTrader depth events at replay speed (as
-NinjaTrader's market replay would), and shows what a trader watches as it goes."""
+"""``orderflow run``: the product working end to end on one machine. It starts the server on
+127.0.0.1, feeds it a recording (or the simulated market) as NinjaTrader depth events over a
+real WebSocket at replay speed, as NinjaTrader's market replay would, and shows what a trader
+watches as it goes: the ladder, imbalance, liquidity clusters, delta and VWAP, the latest
+signals, and where the server's API docs, health and metrics are.
+
+On a terminal the view is a rich Live panel; when stdout is not a terminal (CI, a pipe, a log
+file) it is one plain progress line every few seconds instead, so nothing is redrawn."""
 
 from __future__ import annotations
 
@@ -9,50 +14,164 @@ import threading
 import time
 from typing import Any
 
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from orderflow.cli.output import console
 from orderflow.core.time import ns_to_iso
 
-__all__ = ["serve_and_feed"]
+__all__ = ["final_ladder", "pacing_start_s", "serve_and_feed"]
+
+PLAIN_EVERY_S = 5.0  # seconds between two progress lines when stdout is not a terminal
+LADDER_ROWS = 5  # levels per side in the live panel
 
 
-def _panel(hub: Any, key: str, sent: int, total: int, label: str) -> Table:
-    """The live view: feed progress, top of book, the headline metrics, the latest signals."""
-    t = Table(title=f"orderflow live: {label}", show_header=False, box=None)
-    t.add_column(style="bold")
-    t.add_column()
+def pacing_start_s(batches: list[Any]) -> float:
+    """Event time (s) from the first batch to the first one with a print: the pre-open before
+    it holds no trades and goes by at full speed (a replay fast-forwarded to the open)."""
+    for fb in batches:
+        if fb.batch.ticks:
+            return max(0.0, (fb.t_first - batches[0].t_first) / 1e9)
+    return 0.0
+
+
+def _state(hub: Any, key: str) -> Any:
     st = hub.instruments.get(key)
-    t.add_row("fed", f"{sent:,} / {total:,} batches")
     if st is None or not st.pipeline.groups:
-        return t
-    pipe, px = st.pipeline, st.instrument.to_price
-    top = pipe.book.top()
-    m = pipe.metrics
-    bid = f"{px(top.bid_price)} x {top.bid_size}" if top.bid_price is not None else "-"
-    ask = f"{px(top.ask_price)} x {top.ask_size}" if top.ask_price is not None else "-"
-    vw = pipe.vwap.value()
-    t.add_row("time", ns_to_iso(pipe.last_ts))
-    t.add_row("book", f"bid {bid}   ask {ask}" + ("   [yellow]STALE[/]" if st.stale else ""))
-    t.add_row("imbalance", f"{m.imbalance:+.3f}   momentum {pipe.momentum.score:+.3f}")
-    vwap = f"{vw.vwap * float(st.instrument.tick_size):.2f}" if vw.volume else "-"
-    t.add_row("delta / VWAP", f"{pipe.delta.value:+,}   VWAP {vwap}   volume {pipe.volume:,}")
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(pipe.signal_counts.items())) or "none yet"
-    t.add_row("signals", counts)
-    for s in pipe.signals[-3:]:
-        side = "long" if s.direction > 0 else "short"
-        t.add_row("", f"{ns_to_iso(s.ts_event)[11:23]} {s.detector} {side} at {px(s.price)}"
-                      f" (score {s.score:.2f})")  # fmt: skip
+        return None
+    return st
+
+
+def _ladder(st: Any, rows: int) -> Table:
+    pipe, px = st.pipeline, st.instrument.format
+    d = pipe.book.depth(rows)
+    t = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+    t.add_column("bid size", justify="right", style="bold green")
+    t.add_column("price", justify="right", style="bold")
+    t.add_column("ask size", justify="right", style="bold red")
+    for i in reversed(range(rows)):
+        if d["ask_size"][i] > 0:
+            t.add_row("", px(int(d["ask_price"][i])), f"{int(d['ask_size'][i]):,}")
+    for i in range(rows):
+        if d["bid_size"][i] > 0:
+            t.add_row(f"{int(d['bid_size'][i]):,}", px(int(d["bid_price"][i])), "")
     return t
 
 
+def _clusters(st: Any, levels: int = 10) -> list[str]:
+    """Where the resting size sits: the largest bucket (the pipeline's cluster granularity,
+    one ES point) per side in the top ``levels``, with its size over the mean bucket's; the
+    ones the pipeline flags as liquidity clusters (at least ``min_ratio`` times the mean) say so."""
+    import numpy as np
+
+    from orderflow.analytics.clusters import ClusterParams, liquidity_clusters
+
+    pipe, fmt = st.pipeline, st.instrument.format
+    tracker = pipe.liquidity_clusters.params
+    d = pipe.book.depth(levels)
+    rows = []
+    for side in ("bid", "ask"):
+        keep = d[f"{side}_size"] > 0
+        rows.append(np.stack([d[f"{side}_price"][keep], d[f"{side}_size"][keep]], axis=1))
+    found = liquidity_clusters(rows[0], rows[1], ClusterParams(tracker.granularity, 0, 0))
+    out = []
+    for sd in (0, 1):
+        mine = [c for c in found if c.side == sd]
+        if not mine:
+            continue
+        c = max(mine, key=lambda c: c.size)
+        flag = "  cluster" if tracker.min_ratio and c.strength >= tracker.min_ratio else ""
+        out.append(f"{c.side.name.lower()} {fmt(c.low)}-{fmt(c.high)}: {c.size:,} "
+                   f"({c.strength:.1f}x mean){flag}")  # fmt: skip
+    return out
+
+
+def _headline(st: Any) -> dict[str, str]:
+    """The figures both views show, formatted."""
+    pipe, inst = st.pipeline, st.instrument
+    px = inst.format
+    top = pipe.book.top()
+    m = pipe.metrics
+    vw = pipe.vwap.value()
+    bid = f"{px(top.bid_price)} x {top.bid_size}" if top.bid_price is not None else "-"
+    ask = f"{px(top.ask_price)} x {top.ask_size}" if top.ask_price is not None else "-"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(pipe.signal_counts.items()))
+    return {
+        "time": ns_to_iso(pipe.last_ts)[:23],
+        "book": f"bid {bid}   ask {ask}" + ("   STALE" if st.stale else ""),
+        "imbalance": f"{m.imbalance:+.3f}   momentum {pipe.momentum.score:+.3f}",
+        "delta / VWAP": f"delta {pipe.delta.value:+,}   VWAP "
+        + (f"{vw.vwap * float(inst.tick_size):.2f}" if vw.volume else "-")
+        + f"   volume {pipe.volume:,} in {pipe.trades:,} trades",
+        "signals": f"{len(pipe.signals):,} ({counts})" if counts else "none yet",
+    }
+
+
+def _panel(hub: Any, key: str, sent: int, total: int, title: str, addresses: str) -> Group:
+    """The live view: addresses, feed progress, ladder, headline metrics, clusters, signals."""
+    t = Table(show_header=False, box=None)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("fed", f"{sent:,} / {total:,} batches")
+    st = _state(hub, key)
+    head = Text(title, style="bold yellow" if "SIMULATED" in title else "bold")
+    parts: list[Any] = [head, Text(addresses, style="cyan"), t]
+    if st is None:
+        return Group(*parts)
+    for name, value in _headline(st).items():
+        t.add_row(name, value)
+    for i, line in enumerate(_clusters(st)):
+        t.add_row("liquidity" if i == 0 else "", line)
+    px = st.instrument.format
+    for i, s in enumerate(st.pipeline.signals[-4:]):
+        side = "long" if s.direction > 0 else "short"
+        what = f"{ns_to_iso(s.ts_event)[11:23]} {s.detector} {side} at {px(s.price)}"
+        t.add_row("latest" if i == 0 else "", f"{what} (score {s.score:.2f})")
+    grid = Table.grid(padding=(0, 3))
+    grid.add_row(_ladder(st, LADDER_ROWS), t)
+    return Group(head, parts[1], grid)
+
+
+def _line(hub: Any, key: str, sent: int, total: int, elapsed: float, simulated: bool) -> str:
+    """The progress line printed instead of the panel when stdout is not a terminal."""
+    head = f"[{elapsed:5.1f} s] fed {sent:,}/{total:,} batches"
+    st = _state(hub, key)
+    if st is not None:
+        h = _headline(st)
+        head += (f"; {h['time'][11:]} {h['book']}; imbalance {h['imbalance'].split()[0]}; "
+                 f"{h['delta / VWAP']}; signals {len(st.pipeline.signals):,}")  # fmt: skip
+    return head + ("  [SIMULATED]" if simulated else "")
+
+
+def final_ladder(pipe: Any, levels: int) -> dict[str, Any]:
+    """The pipeline's book as the dict :func:`~orderflow.cli.output.ladder_table` draws."""
+    px = pipe.instrument.to_price
+    d = pipe.book.depth(levels)
+
+    def side(name: str) -> list[dict[str, Any]]:
+        return [
+            {"price": float(px(int(p))), "size": int(s), "count": None}
+            for p, s in zip(d[f"{name}_price"], d[f"{name}_size"], strict=True)
+            if s > 0
+        ]
+
+    return {"tick_size": float(pipe.instrument.tick_size), "bids": side("bid"), "asks": side("ask")}
+
+
 def serve_and_feed(
-    stream: Any, params: Any, speed: float | None, quiet: bool, label: str
+    stream: Any,
+    params: Any,
+    speed: float | None,
+    quiet: bool,
+    label: str,
+    simulated: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """Start the server in this process, feed ``stream`` (a LoadedStream of MBO or NinjaTrader
-    depth) through a real WebSocket at ``speed`` (None: as fast as possible) while showing the
-    live view, then stop. Returns the instrument's pipeline and the feed's figures."""
+    depth) through a real WebSocket at ``speed`` (None: as fast as possible; pacing starts at
+    the first print) while showing the live view, then stop. Returns the instrument's pipeline
+    and the feed's figures."""
     from orderflow.client.feed import build_batches, feed_batches
     from orderflow.server.app import create_app
     from orderflow.server.threaded import ThreadedServer
@@ -60,26 +179,32 @@ def serve_and_feed(
     app = create_app(params)
     served = ThreadedServer(app)
     base = served.http
+    urls = {"docs": f"{base}/docs", "health": f"{base}/health", "metrics": f"{base}/metrics",
+            "websocket": served.ws}  # fmt: skip
+    addresses = (f"API docs {urls['docs']}   health {urls['health']}   "
+                 f"metrics {urls['metrics']}")  # fmt: skip
     if not quiet:
-        console.print(
-            f"[bold]server[/] on {base}: API docs {base}/docs, health {base}/health, "
-            f"metrics {base}/metrics, WebSocket {served.ws}"
-        )
+        console.print(f"[bold]server[/] on {base}: {addresses}, WebSocket {served.ws}",
+                      soft_wrap=True)  # fmt: skip
     batches = build_batches(stream)
+    start_s = pacing_start_s(batches) if speed is not None else 0.0
     hub = app.state.hub
     key = stream.instrument.contract or stream.instrument.symbol
     sent = [0]
     result: dict[str, Any] = {}
+    title = f"orderflow live: {label}" + (f" at {speed:g}x" if speed else " at full speed")
 
     def progress(done: int, total: int) -> None:
         sent[0] = done
 
     def feed() -> None:
-        url = served.ws
-        result["summary"] = asyncio.run(
-            feed_batches(batches, url, speed=speed, encoding="msgpack", client="run",
-                         progress=progress)
-        )  # fmt: skip
+        try:
+            result["summary"] = asyncio.run(
+                feed_batches(batches, served.ws, speed=speed, start_s=start_s,
+                             encoding="msgpack", client="run", progress=progress)
+            )  # fmt: skip
+        except BaseException as exc:  # shown by the caller, not lost in the thread
+            result["error"] = exc
 
     worker = threading.Thread(target=feed, daemon=True)
     t0 = time.perf_counter()
@@ -87,14 +212,25 @@ def serve_and_feed(
     try:
         if quiet:
             worker.join()
-        else:
-            with Live(_panel(hub, key, 0, len(batches), label), console=console,
+        elif console.is_terminal:
+            with Live(_panel(hub, key, 0, len(batches), title, addresses), console=console,
                       refresh_per_second=4) as live:  # fmt: skip
                 while worker.is_alive():
                     worker.join(0.25)
-                    live.update(_panel(hub, key, sent[0], len(batches), label))
+                    live.update(_panel(hub, key, sent[0], len(batches), title, addresses))
+        else:
+            next_line = time.perf_counter() + PLAIN_EVERY_S
+            while worker.is_alive():
+                worker.join(0.25)
+                if time.perf_counter() >= next_line and worker.is_alive():
+                    console.print(_line(hub, key, sent[0], len(batches),
+                                        time.perf_counter() - t0, simulated),
+                                  highlight=False, soft_wrap=True)  # fmt: skip
+                    next_line += PLAIN_EVERY_S
     finally:
         served.stop()
+    if "error" in result:
+        raise result["error"]
     s = result.get("summary")
     figures = {
         "batches": len(batches),
@@ -102,6 +238,8 @@ def serve_and_feed(
         "errors": s.errors if s else 0,
         "elapsed_s": round(time.perf_counter() - t0, 3),
         "speed": speed,
+        "paced_from_s": round(start_s, 3),
+        "urls": urls,
         "health": hub.health(),
     }
     st = hub.instruments.get(key)

@@ -14,7 +14,7 @@ from orderflow import __version__
 from orderflow.cli.logs import setup_logging, stage
 from orderflow.cli.output import console, err_console, ladder_table, print_json
 from orderflow.core.errors import OrderflowError
-from orderflow.core.time import parse_time
+from orderflow.core.time import ns_to_iso, parse_time
 from orderflow.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -243,6 +243,13 @@ def convert(
         )
 
 
+#: ``orderflow run``'s default replay speed: the ES recording's trading hour in a minute
+RUN_SPEED = 60.0
+#: the simulated market ``orderflow run`` feeds without data: an hour of it (a minute at 60x)
+SIM_SECONDS = 3600.0
+SIM_MAX_RECORDS = 1_000_000
+
+
 @app.command()
 def run(
     file: Annotated[
@@ -253,21 +260,28 @@ def run(
     instrument: InstrumentOpt = None,
     serve: Annotated[
         bool,
-        typer.Option("--serve", help="Start the server and feed it the data as NinjaTrader would."),
-    ] = False,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Start the server and feed it the data as NinjaTrader would (default), or "
+            "replay in process and print the summary only (--no-serve).",
+        ),
+    ] = True,
     speed: Annotated[
-        float, typer.Option("--speed", help="With --serve: event time per real time.")
-    ] = 60.0,
-    fast: Annotated[bool, typer.Option("--fast", help="With --serve: no pacing.")] = False,
+        float,
+        typer.Option("--speed", min=0.001, help="Event time per real time, from the first print."),
+    ] = RUN_SPEED,
+    fast: Annotated[bool, typer.Option("--fast", help="No pacing: as fast as possible.")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """The main job: replay recorded market data through the book, the analytics and the
-    signals, and show the book and the session summary. With --serve: start the server on
-    127.0.0.1 and feed it the data as NinjaTrader depth events over a real WebSocket at
-    --speed (60: an hour in a minute), showing the book, metrics and signals as they come.
+    """The main job: start the server on 127.0.0.1, feed it the recorded ES market-by-order
+    data converted to NinjaTrader depth events over a real WebSocket at --speed (60: an hour
+    of trading in a minute; the pre-open before the first print goes by at full speed), show
+    the book, imbalance, liquidity clusters, delta/VWAP and signals as they come with the
+    addresses of the API docs, /health and /metrics, then the session summary.
 
-    With no FILE it replays the ES recording in shared/data; where that is absent it replays a
-    built-in simulated market and says so.
+    FILE replays that file instead. Without FILE and without the recording it feeds a built-in
+    queue-reactive simulated market (an hour of it), labelled SIMULATED wherever it shows.
+    --no-serve replays in process and prints the book and the summary only.
     """
     s = settings()
     path = file
@@ -276,7 +290,7 @@ def run(
         if default.exists():
             path = default
     if serve:
-        _run_served(path, instrument, None if fast else speed, json)
+        _run_served(path, instrument, None if fast else speed, json, depth)
         return
     if path is None:
         from orderflow.engine.runner import run_stream
@@ -287,7 +301,7 @@ def run(
 
         if not json:
             console.print(f"[bold yellow]{SIMULATED_LABEL}[/]: no recorded data here")
-        events = simulate_mbo()
+        events = simulate_mbo(SIM_MAX_RECORDS, seconds=SIM_SECONDS)
         inst = get_instrument(instrument or s.instrument)
         summary = _with_progress(
             "simulated",
@@ -326,29 +340,37 @@ def run(
 
 
 def _run_served(
-    path: Path | None, instrument: str | None, speed: float | None, quiet: bool
+    path: Path | None, instrument: str | None, speed: float | None, quiet: bool, depth: int = 10
 ) -> None:
-    """``run --serve``: the server, the feed and the live view (cli.live)."""
-    from orderflow.cli.live import serve_and_feed
+    """``run`` (served): the server, the feed and the live view (cli.live), then the summary."""
+    from orderflow.cli.live import final_ladder, serve_and_feed
     from orderflow.engine.runner import summarize
     from orderflow.io.formats import LoadedStream, load_stream
     from orderflow.settings import pipeline_params
 
+    simulated = path is None
     if path is None:
         from orderflow.io.simulated import SIMULATED_LABEL, simulate_mbo
         from orderflow.model.instruments import get_instrument
 
+        if not quiet:
+            console.print(f"[bold yellow]{SIMULATED_LABEL}[/]: no recorded data here "
+                          f"(name a file: orderflow run FILE)", soft_wrap=True)  # fmt: skip
         inst = get_instrument(instrument or settings().instrument)
-        stream = LoadedStream("mbo", simulate_mbo(), inst, "simulated")
+        events = simulate_mbo(SIM_MAX_RECORDS, seconds=SIM_SECONDS)
+        stream = LoadedStream("mbo", events, inst, "simulated")
         label = SIMULATED_LABEL
     else:
         stream = load_stream(path, instrument=_instrument(instrument))
         label = path.name
     if not quiet:
         console.print(f"[bold]orderflow[/] {__version__}: feeding {label} at "
-                      + ("full speed" if speed is None else f"{speed:g}x"))  # fmt: skip
-    pipe, figures = serve_and_feed(stream, pipeline_params(settings()), speed, quiet, label)
-    out = {**figures, "simulated": path is None,
+                      + ("full speed" if speed is None else f"{speed:g}x, from the first print"),
+                      soft_wrap=True)  # fmt: skip
+    pipe, figures = serve_and_feed(
+        stream, pipeline_params(settings()), speed, quiet, label, simulated=simulated
+    )
+    out = {**figures, "simulated": simulated, "source": label,
            "analysis": summarize(pipe) if pipe is not None else None}  # fmt: skip
     if quiet:
         print_json(out)
@@ -358,9 +380,12 @@ def _run_served(
         f"fed {figures['batches']:,} batches in {figures['elapsed_s']:.1f} s: "
         f"{figures['acks']:,} acks, {figures['errors']} errors"
     )
+    if pipe is not None and pipe.groups:
+        title = f"{pipe.name} at {ns_to_iso(pipe.last_ts)}" + (" (SIMULATED)" if simulated else "")
+        console.print(ladder_table(final_ladder(pipe, depth), title=title))
     if out["analysis"] is not None:
         _print_analysis(out["analysis"])
-    if path is None:
+    if simulated:
         console.print("[bold yellow]SIMULATED data: not a real market[/]")
 
 

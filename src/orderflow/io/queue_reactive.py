@@ -25,10 +25,10 @@ contracts): limit orders from ``add_size``, market orders from ``market_size`` (
 queue: the model's market orders do not sweep). A cancel removes one whole resting order chosen
 at random in its queue; a market order fills the queue first in, first out.
 
-The output is an order-by-order stream (:data:`~orderflow.model.dtypes.MBO_DTYPE`) in Databento's
-conventions (a market order is one exchange event: ``T`` and ``F`` per fill, then the ``C`` that
-reduce the resting orders, ``Flags.LAST`` on its last record), so the books, the converter and the
-pipeline process it exactly like exchange data.
+The output is an order-by-order stream (:data:`~orderflow.model.dtypes.MBO_DTYPE`) in
+Databento's conventions (a market order is one exchange event: one ``T`` print, an ``F`` per
+resting order it fills, then the ``C`` that reduce them, ``Flags.LAST`` on its last record), so
+the books, the converter and the pipeline process it exactly like exchange data.
 
 :data:`ES_FIT` holds the parameters fitted once to the ES recording (see docs/simulated.md and
 ``scripts/fit_queue_reactive.py``); :mod:`orderflow.io.qr_fit` is the estimator.
@@ -48,7 +48,7 @@ from orderflow.model.enums import Action, Flags
 __all__ = ["ES_FIT", "ES_TARGETS", "QRParams", "simulate_qr"]
 
 # fmt: off
-#: Fitted on 2026-07-12 with ``scripts/fit_queue_reactive.py`` to
+#: Fitted on 2026-11-24 with ``scripts/fit_queue_reactive.py`` to
 #: ``databento/es_mbo/esh4-glbx-mdp3-20231225.mbo.dbn.zst`` (ESH4, CME Globex), the trading hour
 #: 2023-12-25 23:00-24:00 UTC (3,599 s of uncrossed book, 41,869 events within 10 levels).
 #: Intensities per side per second; bins of ceil(q / AES) with lower edges QR_BINS.
@@ -266,14 +266,17 @@ def _run(
             s = best[side]
             want = min(_pick_size(mkt_p, mkt_m), qty[s])
             aggressor = 1 - side
+            # one print of the whole order (one price: no sweep), then a fill per resting
+            # order, then the C that reduce them
+            o_ts[i], o_id[i], o_px[i], o_sz[i] = t, 0, base + s, want
+            o_act[i], o_side[i], o_flags[i] = _TRADE, aggressor, 0
+            i += 1
             f0 = i
             while want > 0:
                 take = min(want, szs[s, 0])
-                o_ts[i], o_id[i], o_px[i], o_sz[i] = t, 0, base + s, take
-                o_act[i], o_side[i], o_flags[i] = _TRADE, aggressor, 0
-                o_ts[i + 1], o_id[i + 1], o_px[i + 1], o_sz[i + 1] = t, ids[s, 0], base + s, take
-                o_act[i + 1], o_side[i + 1], o_flags[i + 1] = _FILL, side, 0
-                i += 2
+                o_ts[i], o_id[i], o_px[i], o_sz[i] = t, ids[s, 0], base + s, take
+                o_act[i], o_side[i], o_flags[i] = _FILL, side, 0
+                i += 1
                 want -= take
                 szs[s, 0] -= take
                 qty[s] -= take
@@ -282,8 +285,7 @@ def _run(
                         ids[s, m] = ids[s, m + 1]
                         szs[s, m] = szs[s, m + 1]
                     cnt[s] -= 1
-            # the book changes after the prints and fills: one C per fill
-            for m in range(f0 + 1, i, 2):
+            for m in range(f0, i):
                 o_ts[i], o_id[i], o_px[i], o_sz[i] = t, o_id[m], o_px[m], o_sz[m]
                 o_act[i], o_side[i], o_flags[i] = _CANCEL, side, 0
                 i += 1
