@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 from orderflow.server.protocol import (
@@ -585,3 +588,247 @@ def test_bridge_feeds_the_real_server_and_its_book_equals_the_l3_book(
     es = health["instruments"]["ESH4"]
     assert es["depth_events"] == stop and es["stale"] is False and es["rejected"] == {}
     assert "gaps" not in health["counters"] and "duplicates" not in health["counters"]
+
+
+STUB_T0 = 1_704_205_800_000_000_000  # the stub's first order event: 2024-01-02 09:30 New York
+MS = 1_000_000
+
+
+class OrdersHarness:
+    """stub/StrategyHarness.cs in --orders mode: the strategy executing commands through the
+    stub; stdin lines (fill, reject, state, replay-exec, sync) answered "ok LINE"."""
+
+    def __init__(self, url: str) -> None:
+        self.proc = subprocess.Popen(
+            ["mono", str(HARNESS_EXE), url, "--orders"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put("")  # EOF
+
+    def read_until(self, prefix: str, timeout: float = 60) -> str:
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                self.proc.kill()
+                raise AssertionError(f"harness: no {prefix!r} within {timeout} s") from None
+            if line.startswith(prefix):
+                return line
+            if line == "" and self.proc.poll() is not None:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"harness ended before {prefix!r}: {err}")
+
+    def do(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        self.read_until("ok " + line)
+
+    def finish(self) -> str:
+        """Closes stdin; the harness waits for its acks, terminates and prints its counts."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        line = self.read_until("stub ")
+        assert self.proc.wait(60) == 0
+        return line
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def ack_text(seq: int) -> str:
+    return (
+        f'{{"type":"ack","seq":{seq},"instrument":"ESH4","duplicate":false,"applied":{{}},'
+        '"rejected":{},"stale":false,"book":{},"metrics":{},"signals":[],"processing_us":1.0}'
+    )
+
+
+def submit(seq: int, cid: str, action: str, order_type: str, quantity: int, **kw: object) -> str:
+    return encode(
+        command(seq, "submit", cid, action=action, order_type=order_type, quantity=quantity, **kw)
+    ).decode()
+
+
+def expected_order_events() -> tuple[list[OrderUpdate], list[Execution]]:
+    """What the stub raises for: Market Buy 2 (m-1, filled 1 + 1 at 4810.25), Limit Buy 1 at
+    4805.0 (l-1) changed to 3 at 4805.25, 2 filled there (1 + 1), then cancelled; a Limit Sell
+    (r-1) rejected. One ms per event from STUB_T0; order ids stub-1..3."""
+    ups: list[OrderUpdate] = []
+    t = iter(range(STUB_T0, STUB_T0 + 100 * MS, MS))
+
+    def up(cid: str, oid: str, state: str, q: int, **kw: object) -> None:
+        ups.append(OrderUpdate(t=next(t), cid=cid, state=state, quantity=q, order_id=oid, **kw))  # type: ignore[arg-type]
+
+    execs: list[Execution] = []
+
+    def ex(cid: str, oid: str, n: int, price: float, q: int) -> None:
+        execs.append(Execution(t=next(t), cid=cid, execution_id=f"stub-exec-{n}", price=price,
+                               quantity=q, market_position="Long", order_id=oid,
+                               commission=0.31 * q))  # fmt: skip
+
+    for state in ("Submitted", "Accepted", "Working"):
+        up("m-1", "stub-1", state, 2)
+    up("m-1", "stub-1", "PartFilled", 2, filled=1, avg_fill_price=4810.25)
+    ex("m-1", "stub-1", 1, 4810.25, 1)
+    up("m-1", "stub-1", "Filled", 2, filled=2, avg_fill_price=4810.25)
+    ex("m-1", "stub-1", 2, 4810.25, 1)
+    for state in ("Submitted", "Accepted", "Working", "ChangePending"):
+        up("l-1", "stub-2", state, 1, limit_price=4805.0)
+    up("l-1", "stub-2", "Working", 3, limit_price=4805.25)
+    up("l-1", "stub-2", "PartFilled", 3, filled=1, avg_fill_price=4805.25, limit_price=4805.25)
+    ex("l-1", "stub-2", 3, 4805.25, 1)
+    filled = {"filled": 2, "avg_fill_price": 4805.25, "limit_price": 4805.25}
+    up("l-1", "stub-2", "PartFilled", 3, **filled)
+    ex("l-1", "stub-2", 4, 4805.25, 1)
+    up("l-1", "stub-2", "CancelPending", 3, **filled)
+    up("l-1", "stub-2", "Cancelled", 3, **filled)
+    up("r-1", "stub-3", "Submitted", 1, limit_price=4815.0)
+    up("r-1", "stub-3", "Rejected", 1, limit_price=4815.0, error="OrderRejected",
+       comment="no margin")  # fmt: skip
+    return ups, execs
+
+
+def test_strategy_executes_commands_once_and_forwards_order_events(build: None) -> None:
+    """The strategy through the stub against a stand-in server: commands are executed on
+    NinjaTrader's (stand-in) thread and acknowledged; refusals name the reason; after a
+    reconnect the same session's resent commands are acknowledged again with the first answer
+    and never executed twice; the order updates, executions and positions arrive by value, in
+    NinjaTrader's order, with a Rejected state forwarded (IgnoreAllErrors)."""
+    received: list[object] = []
+    acks: list[list[CommandAck]] = []
+    last_seq = [0]
+    go = [threading.Event() for _ in range(3)]
+    done = [threading.Event() for _ in range(3)]
+
+    def pump(ws: ServerConnection, until: Callable[[], bool]) -> None:
+        while not until():
+            try:
+                text = ws.recv(timeout=0.05)
+            except TimeoutError:
+                continue
+            except ConnectionClosed:
+                return
+            msg = decode_client(text)
+            received.append(msg)
+            if isinstance(msg, Batch):
+                last_seq[0] = max(last_seq[0], msg.seq)
+                ws.send(ack_text(msg.seq))
+            elif isinstance(msg, CommandAck):
+                acks[-1].append(msg)
+
+    def handler(ws: ServerConnection) -> None:
+        n = len(acks)
+        mine: list[CommandAck] = []
+        acks.append(mine)
+        received.append(decode_client(ws.recv()))
+        ws.send(
+            '{"type":"welcome","protocol":1,"server":"stand-in","session":"s",'
+            f'"last_seq":{last_seq[0]},"flags":{{"historical_only":false}}}}'
+        )
+        if n == 0:
+            pump(ws, go[0].is_set)
+            ws.send(submit(1, "m-1", "Buy", "Market", 2))
+            ws.send(submit(2, "l-1", "Buy", "Limit", 1, limit_price=4805.0))
+            ws.send(encode(command(3, "change", "l-1", quantity=3, limit_price=4805.25)).decode())
+            pump(ws, lambda: len(mine) == 3)
+            done[0].set()
+            pump(ws, go[1].is_set)
+            ws.send(submit(4, "m-1", "Buy", "Market", 1))  # a cid in use
+            ws.send(encode(command(5, "change", "nope", quantity=1)).decode())
+            ws.send(submit(6, "n-1", "Buy", "Market", 1).replace(ES, NQ))  # not series 0's
+            ws.send(encode(command(7, "cancel", "l-1")).decode())
+            ws.send(submit(8, "r-1", "Sell", "Limit", 1, limit_price=4815.0))
+            pump(ws, lambda: len(mine) == 8)
+            done[1].set()  # and drop the connection
+        elif n == 1:
+            pump(ws, go[2].is_set)
+            ws.send(submit(1, "m-1", "Buy", "Market", 2))  # acks lost: sent again
+            ws.send(encode(command(7, "cancel", "l-1")).decode())
+            ws.send(encode(command(3, "change", "l-1", quantity=3, limit_price=4805.25)).decode())
+            ws.send(submit(9, "h-1", "Buy", "Market", 1))
+            pump(ws, lambda: len(mine) == 4)
+            done[2].set()
+        else:
+            pump(ws, lambda: False)  # until the bye
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        harness = OrdersHarness(f"ws://127.0.0.1:{port}/ws")
+        try:
+            ready = harness.read_until("ready")
+            go[0].set()
+            assert done[0].wait(30)
+            harness.do("fill l-1 2 4805.25")
+            harness.do("reject no margin")
+            go[1].set()
+            assert done[1].wait(30)
+            harness.do("state Historical")
+            go[2].set()
+            assert done[2].wait(30)
+            harness.do("sync")
+            counts = harness.finish()
+        finally:
+            harness.kill()
+            server.shutdown()
+            thread.join(10)
+
+    assert ready == "ready IsUnmanaged=True RealtimeErrorHandling=IgnoreAllErrors"
+    assert counts == "stub submits=3 changes=1 cancels=1"  # nothing ran twice
+    ok: Literal["done"] = "done"
+    no: Literal["refused"] = "refused"
+    first = [
+        CommandAck(cid="m-1", command_seq=1, status=ok),
+        CommandAck(cid="l-1", command_seq=2, status=ok),
+        CommandAck(cid="l-1", command_seq=3, status=ok),
+        CommandAck(cid="m-1", command_seq=4, status=no,
+                   reason="cid: m-1 is already used by an order of this strategy"),
+        CommandAck(cid="nope", command_seq=5, status=no,
+                   reason="cid: no order nope in this strategy"),
+        CommandAck(cid="n-1", command_seq=6, status=no,
+                   reason="instrument: series 0 is 'ES 03-24', not 'NQ 12-26'"),
+        CommandAck(cid="l-1", command_seq=7, status=ok),
+        CommandAck(cid="r-1", command_seq=8, status=ok),  # the call was made; then Rejected
+    ]  # fmt: skip
+    assert acks[0] == first
+    assert acks[1] == [
+        first[0],
+        first[6],
+        first[2],
+        CommandAck(cid="h-1", command_seq=9, status=no,
+                   reason="not in State.Realtime (State.Historical): no orders"),
+    ]  # fmt: skip
+
+    batches = {m.seq: m for m in received if isinstance(m, Batch)}  # a resend counts once
+    ordered = [batches[k] for k in sorted(batches)]
+    assert {b.instrument for b in ordered} == {ES}
+    want_orders, want_execs = expected_order_events()
+    assert [u for b in ordered for u in b.orders] == want_orders
+    assert [x for b in ordered for x in b.executions] == want_execs
+    positions = [(p.market_position, p.quantity, p.average_price, p.account)
+                 for b in ordered for p in b.positions]  # fmt: skip
+    avg3 = (4810.25 * 2 + 4805.25) / 3  # the stub's average, in the same double arithmetic
+    assert positions == [
+        ("Long", 1, 4810.25, "Sim101"),
+        ("Long", 2, 4810.25, "Sim101"),
+        ("Long", 3, avg3, "Sim101"),
+        ("Long", 4, (avg3 * 3 + 4805.25) / 4, "Sim101"),
+    ]
+    # NinjaTrader's order across the three lists: each batch's orders precede its executions
+    # precede its positions in time.
+    for b in ordered:
+        ts = [u.t for u in b.orders] + [x.t for x in b.executions]
+        assert ts == sorted(ts)

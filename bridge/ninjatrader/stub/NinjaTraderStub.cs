@@ -371,6 +371,7 @@ namespace NinjaTrader.NinjaScript.Strategies
     ///   ChangeOrder           ChangePending (old values), Working (new quantity and prices)
     ///   CancelOrder           CancelPending, Cancelled
     ///   StubFill              fills a working order (the market reached its price)
+    ///   StubReplayLastExecution  raises the last execution again (same execution id)
     /// Like NinjaTrader, the Order object already shows the final state of a call when its
     /// events are raised: only the events' by-value parameters tell each step.
     /// Event times are StubNow, advanced 1 ms per event.
@@ -400,6 +401,7 @@ namespace NinjaTrader.NinjaScript.Strategies
         private readonly Dictionary<string, Position> stubPositions = new Dictionary<string, Position>();
         private int stubOrderIds;
         private int stubExecutionIds;
+        private Action stubLastExecution;
 
         public Order SubmitOrderUnmanaged(int selectedBarsInProgress, OrderAction orderAction, OrderType orderType, int quantity)
         {
@@ -521,8 +523,10 @@ namespace NinjaTrader.NinjaScript.Strategies
                     Quantity = q,
                     Time = NextTime(),
                 };
-                events.Add(() => OnExecutionUpdate(execution, execution.ExecutionId, execution.Price, execution.Quantity,
-                    execution.MarketPosition, execution.OrderId, execution.Time));
+                Action raise = () => OnExecutionUpdate(execution, execution.ExecutionId, execution.Price, execution.Quantity,
+                    execution.MarketPosition, execution.OrderId, execution.Time);
+                events.Add(raise);
+                stubLastExecution = raise;
 
                 Position position;
                 if (!stubPositions.TryGetValue(order.Instrument.FullName, out position))
@@ -547,6 +551,13 @@ namespace NinjaTrader.NinjaScript.Strategies
                 int size = position.Quantity;
                 events.Add(() => OnPositionUpdate(position, average, size, side));
             }
+        }
+
+        /// <summary>Raises the last OnExecutionUpdate again, same values (a broker re-reporting a fill).</summary>
+        public void StubReplayLastExecution()
+        {
+            if (stubLastExecution != null)
+                stubLastExecution();
         }
 
         private static void Deliver(List<Action> events)

@@ -4,7 +4,17 @@
 // server at the URL given as argument. The stub's TriggerCustomEvent runs inline, so snapshot
 // requests are answered on the transport's thread here (NinjaTrader runs them on its own).
 //
-//   mono OrderflowStrategyHarness.exe ws://127.0.0.1:PORT/ws
+//   mono OrderflowStrategyHarness.exe ws://127.0.0.1:PORT/ws [--orders]
+//
+// --orders: after the market data, prints "ready" once connected and acknowledged, then stays
+// in State.Realtime executing the server's order commands through the stub (Market orders fill
+// at 4810.25 in executions of 1 contract), and reads lines on stdin, each answered "ok LINE":
+//   fill CID QTY PRICE   the market fills QTY of the working order CID at PRICE
+//   reject COMMENT       the next submit is rejected with this comment
+//   state NAME           the strategy's State becomes NAME (e.g. Historical, Realtime)
+//   replay-exec          the last execution is raised again (same execution id)
+//   sync                 waits until every batch is acknowledged
+// At the end of stdin: waits for the acks, Terminated, prints "stub submits=N changes=N cancels=N".
 
 using System;
 using System.Threading;
@@ -44,6 +54,61 @@ namespace NinjaTraderStub
 
     public static class Harness
     {
+        private static void WaitAcknowledged(HarnessStrategy s, int timeoutMs)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while ((s.Unacknowledged > 0 || !s.Connected) && clock.ElapsedMilliseconds < timeoutMs)
+                Thread.Sleep(5);
+        }
+
+        private static void Orders(HarnessStrategy s)
+        {
+            lock (s.StubGate)
+            {
+                s.StubFillPrice = 4810.25;
+                s.StubFillChunk = 1;
+                s.StubCommissionPerContract = 0.31;
+                s.StubNow = new DateTime(2024, 1, 2, 9, 30, 0, DateTimeKind.Unspecified); // 14:30 UTC
+            }
+            Console.WriteLine("ready IsUnmanaged=" + s.IsUnmanaged + " RealtimeErrorHandling=" + s.RealtimeErrorHandling);
+            Console.Out.Flush();
+            string line;
+            while ((line = Console.In.ReadLine()) != null)
+            {
+                string[] f = line.Trim().Split(new[] { ' ' }, 2);
+                if (f[0] == "sync")
+                    WaitAcknowledged(s, 20000);
+                else
+                {
+                    lock (s.StubGate)
+                    {
+                        if (f[0] == "fill")
+                        {
+                            string[] a = f[1].Split(' ');
+                            Order order = s.StubOrders.Find(o => o.Name == a[0]);
+                            s.StubFill(order, int.Parse(a[1], System.Globalization.CultureInfo.InvariantCulture),
+                                double.Parse(a[2], System.Globalization.CultureInfo.InvariantCulture));
+                        }
+                        else if (f[0] == "reject")
+                            s.StubRejectComment = f.Length > 1 ? f[1] : "";
+                        else if (f[0] == "state")
+                            s.State = (State)Enum.Parse(typeof(State), f[1]);
+                        else if (f[0] == "replay-exec")
+                            s.StubReplayLastExecution();
+                        else
+                        {
+                            Console.WriteLine("unknown " + line);
+                            Console.Out.Flush();
+                            continue;
+                        }
+                    }
+                }
+                Console.WriteLine("ok " + line);
+                Console.Out.Flush();
+            }
+            WaitAcknowledged(s, 20000);
+        }
+
         private static StubSeries<T> Series<T>(params T[] oldestFirst)
         {
             var s = new StubSeries<T>();
@@ -113,7 +178,11 @@ namespace NinjaTraderStub
             Thread.Sleep(300);
             while (s.Unacknowledged > 0 && clock.ElapsedMilliseconds < 20000)
                 Thread.Sleep(10);
+            if (args.Length >= 2 && args[1] == "--orders")
+                Orders(s);
             s.Enter(State.Terminated);
+            if (args.Length >= 2 && args[1] == "--orders")
+                Console.WriteLine("stub submits=" + s.StubSubmits + " changes=" + s.StubChanges + " cancels=" + s.StubCancels);
             Console.Out.Flush();
             Environment.Exit(0); // mono may otherwise linger at shutdown over the socket's I/O threads
             return 0;
