@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -832,3 +832,95 @@ def test_strategy_executes_commands_once_and_forwards_order_events(build: None) 
     for b in ordered:
         ts = [u.t for u in b.orders] + [x.t for x in b.executions]
         assert ts == sorted(ts)
+
+
+@pytest.mark.slow
+def test_commands_posted_to_the_real_server_are_executed_and_reported_exactly(
+    build: None,
+) -> None:
+    """End to end under mono: the strategy (through the stub) connected to the real server; the
+    test POSTs Market and Limit submits, a change and a cancel to /api/commands. Each is
+    acknowledged done, and /api/orders then holds exactly the states, fills and position the
+    stub produced; an execution NinjaTrader reports twice (same execution_id) counts once."""
+    import httpx
+
+    from tests.integration.test_server import Server
+
+    server = Server()
+    harness = OrdersHarness(server.ws)
+    http = httpx.Client(base_url=server.http, timeout=10)
+
+    def post(op: str, cid: str, **fields: object) -> dict[str, Any]:
+        body = {"client": "nt8-harness", "instrument": ES, "op": op, "cid": cid, **fields}
+        r = http.post("/api/commands", json=body)
+        assert r.status_code == 200, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def order(cid: str) -> dict[str, Any]:
+        got: dict[str, Any] = http.get(f"/api/orders/{cid}").json()
+        return got
+
+    def wait_for(cid: str, state: str, command: str = "done") -> dict[str, Any]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            o = order(cid)
+            if o.get("state") == state and o.get("command") == command:
+                return o
+            time.sleep(0.02)
+        raise AssertionError(f"{cid}: not {state}/{command}: {order(cid)}")
+
+    try:
+        harness.read_until("ready")
+        sent = post("submit", "m-1", action="Buy", order_type="Market", quantity=2)
+        cmd = sent["command"]
+        assert sent["status"] == "pending"
+        assert (cmd["command_seq"], cmd["op"], cmd["cid"], cmd["instrument"]) == (
+            1,
+            "submit",
+            "m-1",
+            ES,
+        )
+        post("submit", "l-1", action="Buy", order_type="Limit", quantity=1, limit_price=4805.0)
+        wait_for("l-1", "Working")
+        post("change", "l-1", quantity=3, limit_price=4805.25)
+        wait_for("l-1", "Working")
+        harness.do("fill l-1 2 4805.25")
+        harness.do("replay-exec")  # stub-exec-4 reported a second time
+        post("cancel", "l-1")
+        harness.do("sync")
+        m1 = wait_for("m-1", "Filled")
+        l1 = wait_for("l-1", "Cancelled")
+        positions = http.get("/api/positions").json()["positions"]
+        health = http.get("/health").json()
+        counts = harness.finish()
+    finally:
+        harness.kill()
+        http.close()
+        server.stop()
+
+    assert counts == "stub submits=2 changes=1 cancels=1"
+    assert [(c["command_seq"], c["op"], c["status"], c["reason"]) for c in m1["commands"]] == [
+        (1, "submit", "done", "")
+    ]
+    assert [(c["command_seq"], c["op"], c["status"]) for c in l1["commands"]] == [
+        (2, "submit", "done"), (3, "change", "done"), (4, "cancel", "done"),
+    ]  # fmt: skip
+    want_orders, want_execs = expected_order_events()
+    for rec, cid in ((m1, "m-1"), (l1, "l-1")):
+        last = [u for u in want_orders if u.cid == cid][-1]
+        assert {k: rec[k] for k in ("state", "quantity", "limit_price", "stop_price",
+                                    "order_id", "error", "comment", "updates")} == {
+            "state": last.state, "quantity": last.quantity, "limit_price": last.limit_price,
+            "stop_price": last.stop_price, "order_id": last.order_id, "error": last.error,
+            "comment": last.comment, "updates": sum(u.cid == cid for u in want_orders),
+        }  # fmt: skip
+        execs = [x for x in want_execs if x.cid == cid]
+        assert rec["executions"] == [x.execution_id for x in execs]  # each once
+        assert rec["filled"] == sum(x.quantity for x in execs) == last.filled
+        assert rec["avg_fill_price"] == last.avg_fill_price
+        assert rec["ours"] is True and rec["overfill"] is False
+    assert health["orders"]["executions_duplicate"] == 1
+    avg3 = (4810.25 * 2 + 4805.25) / 3
+    assert [(p["market_position"], p["quantity"], p["average_price"], p["account"])
+            for p in positions] == [("Long", 4, (avg3 * 3 + 4805.25) / 4, "Sim101")]  # fmt: skip
