@@ -165,7 +165,7 @@ class Hub:
         st.batches += 1
         st.last_recv_ns = time.time_ns()
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
-        before = Counter(st.pipeline.rejected)
+        before = dict(st.pipeline.rejected)
         signals = []
         book = st.pipeline.book
         if batch.snapshot:
@@ -202,9 +202,12 @@ class Hub:
                 st.bars.setdefault(bar.series, []).append(bar)
         applied["bars"] = len(batch.bars)
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
-        rejected = Counter(st.pipeline.rejected)
-        rejected.subtract(before)
-        rejected = +rejected
+        after = st.pipeline.rejected  # counts only grow: the batch's are the changed ones
+        rejected = Counter(
+            {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+            if after != before
+            else {}
+        )
         st.rejected.update(rejected)
         ack = self._ack(st, batch, False, applied, rejected, signals, t0)
         if not self.counters["recovering"]:  # a recovery replays what was checked live
@@ -400,14 +403,16 @@ class Hub:
 def _levels(
     ticks: np.ndarray, sizes: np.ndarray, tick_fixed: int, px: Any
 ) -> list[list[float | int]]:
-    """``[[price, size], ...]`` with the prices as ``Instrument.to_price`` gives them: ``ticks *
-    tick_fixed / PRICE_SCALE`` vectorised is the same float (both operands exact below 2**53,
-    one correctly rounded division), else one by one."""
-    fixed = ticks * tick_fixed
-    if len(fixed) and int(np.abs(fixed).max()) >= _EXACT:
-        prices = [px(t) for t in ticks.tolist()]
+    """``[[price, size], ...]`` of one ladder side (sorted), the prices as
+    ``Instrument.to_price`` gives them: ``ticks * tick_fixed / PRICE_SCALE`` vectorised is the
+    same float (both operands exact below 2**53, one correctly rounded division), else one by
+    one."""
+    t = ticks.tolist()
+    # a ladder side is sorted, so its largest magnitude is at one end
+    if t and max(abs(t[0]), abs(t[-1])) * tick_fixed >= _EXACT:
+        prices = [px(x) for x in t]
     else:
-        prices = (fixed / PRICE_SCALE).tolist()
+        prices = (ticks * tick_fixed / PRICE_SCALE).tolist()
     return [[p, q] for p, q in zip(prices, sizes.tolist(), strict=True)]
 
 

@@ -202,7 +202,13 @@ class L2Detector:
         off = _i64(offsets)
         if len(tz) != len(tp) or len(td) != len(tp):
             raise ValueError("trade_price, trade_size and trade_side differ in length")
-        if len(off) != b + 1 or (b and (off.min() < 0 or off.max() > len(tp))):
+        lo = hi = 0  # no groups: nothing to check
+        if 0 < b < 64 and len(off):  # a few offsets: Python's min/max are cheaper
+            ol = off.tolist()
+            lo, hi = min(ol), max(ol)
+        elif b and len(off):
+            lo, hi = int(off.min()), int(off.max())
+        if len(off) != b + 1 or lo < 0 or hi > len(tp):
             raise ValueError("offsets needs groups + 1 entries within the trade arrays")
         w = shape[1]
         if w > self._width:
