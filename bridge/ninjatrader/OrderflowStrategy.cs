@@ -197,9 +197,9 @@ namespace NinjaTrader.NinjaScript.Strategies
 
         /// <summary>
         /// Extension point: server messages of a type this bridge does not handle itself
-        /// (anything but welcome, ack, snapshot_request, error and heartbeat), called on
-        /// NinjaTrader's thread via TriggerCustomEvent so order methods may be called here.
-        /// Protocol version 1 defines no such message; the base implementation ignores them.
+        /// (anything but welcome, ack, snapshot_request, error, heartbeat and command), called on
+        /// NinjaTrader's thread via TriggerCustomEvent. Protocol version 1 defines no such
+        /// message; the base implementation ignores them.
         /// </summary>
         protected virtual void OnServerMessage(ServerMessage message)
         {
