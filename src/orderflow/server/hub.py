@@ -31,6 +31,7 @@ from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.monitor import Alerts
+from orderflow.server.orders import COMMAND_TIMEOUT_S, OrderLedger
 from orderflow.server.protocol import Ack, Batch, SnapshotRequest
 from orderflow.server.recording import Recorder
 
@@ -77,11 +78,18 @@ class Hub:
     """Every instrument's state and every client's last applied sequence number."""
 
     def __init__(
-        self, params: PipelineParams | None = None, recorder: Recorder | None = None
+        self,
+        params: PipelineParams | None = None,
+        recorder: Recorder | None = None,
+        *,
+        command_timeout_s: float = COMMAND_TIMEOUT_S,
+        historical_only: bool = False,
     ) -> None:
         self.params = params or PipelineParams()
         self.recorder = recorder
         self.alerts = Alerts()
+        self.orders = OrderLedger(command_timeout_s, historical_only, self.alerts.raise_)
+        self.flags: dict[str, bool] = {"historical_only": historical_only}
         self.instruments: dict[str, InstrumentState] = {}
         self._keys: dict[str, str] = {}  # a client's instrument name -> its key above
         self.last_seq: dict[str, int] = {}
@@ -201,6 +209,10 @@ class Hub:
             if bar.closed:
                 st.bars.setdefault(bar.series, []).append(bar)
         applied["bars"] = len(batch.bars)
+        if batch.orders or batch.executions or batch.positions:
+            key = inst.contract or inst.symbol
+            applied.update(self.orders.apply(key, client, batch.orders, batch.executions,
+                                             batch.positions))  # fmt: skip
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
         after = st.pipeline.rejected  # counts only grow: the batch's are the changed ones
         rejected = Counter(
@@ -382,6 +394,7 @@ class Hub:
             "session": self.session,
             "uptime_s": round(time.time() - self.started, 3),
             "counters": dict(self.counters),
+            "orders": dict(self.orders.counters),
             "alerts": self.alerts.to_list(),
             "alert_counts": dict(self.alerts.counts),
             "instruments": {

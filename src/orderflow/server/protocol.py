@@ -27,10 +27,15 @@ __all__ = [
     "Batch",
     "Bye",
     "ClientMessage",
+    "Command",
+    "CommandAck",
     "Depth",
     "Error",
+    "Execution",
     "Heartbeat",
     "Hello",
+    "OrderUpdate",
+    "PositionUpdate",
     "ServerMessage",
     "SnapshotRequest",
     "Tick",
@@ -46,6 +51,19 @@ NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 Size = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+#: our client id of an order: NinjaTrader's signalName (at most 50 characters)
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Quantity = Annotated[int, msgspec.Meta(gt=0, le=100_000)]
+
+# NinjaTrader's own enum names (``ToString()`` in C#), so the bridge forwards them verbatim
+OrderAction = Literal["Buy", "Sell", "SellShort", "BuyToCover"]
+OrderType = Literal["Market", "Limit", "StopMarket", "StopLimit", "MIT"]
+OrderState = Literal[
+    "Initialized", "Submitted", "Accepted", "Working", "PartFilled", "Filled", "CancelPending",
+    "CancelSubmitted", "Cancelled", "ChangePending", "ChangeSubmitted", "Rejected",
+    "TriggerPending", "Suspended", "AcceptedByRisk", "Unknown",
+]  # fmt: skip
+MarketPosition = Literal["Long", "Short", "Flat"]
 
 
 class Depth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -83,6 +101,59 @@ class Bar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     closed: bool = True  # False: the forming bar (Calculate.OnEachTick)
 
 
+class OrderUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``OnOrderUpdate``, by value (NinjaTrader's ``order`` object may already show a later
+    state). ``cid`` is our client id (the order's signalName); ``order_id`` is NinjaTrader's,
+    which may change during the order's life."""
+
+    t: NonNegative
+    cid: ClientId
+    state: OrderState
+    quantity: NonNegative
+    filled: NonNegative = 0
+    avg_fill_price: float = 0.0
+    limit_price: float = 0.0
+    stop_price: float = 0.0
+    order_id: str = ""
+    error: str = "NoError"  # NinjaTrader's ErrorCode name
+    comment: str = ""
+
+
+class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``OnExecutionUpdate``: a fill. ``execution_id`` makes a resent fill count once."""
+
+    t: NonNegative
+    cid: ClientId
+    execution_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    price: float
+    quantity: Quantity
+    market_position: MarketPosition  # the side of the fill: Long (bought) or Short (sold)
+    order_id: str = ""
+    commission: float = 0.0
+
+
+class PositionUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``OnPositionUpdate`` of the strategy's position in the batch's instrument."""
+
+    t: NonNegative
+    market_position: MarketPosition
+    quantity: NonNegative
+    average_price: float = 0.0
+    account: str = ""
+
+
+class CommandAck(msgspec.Struct, frozen=True, tag="command_ack", forbid_unknown_fields=True):
+    """The bridge's answer to a ``command``: ``done`` when the NinjaScript call was made
+    (SubmitOrderUnmanaged/ChangeOrder/CancelOrder returned), ``refused`` with the reason when it
+    was not (unknown cid, not in State.Realtime, HistoricalOnly...). An acknowledgement is never a
+    fill: fills arrive as executions."""
+
+    cid: ClientId
+    command_seq: Positive
+    status: Literal["done", "refused"]
+    reason: str = ""
+
+
 class Hello(msgspec.Struct, frozen=True, tag="hello", forbid_unknown_fields=True):
     """First message of a connection. ``client`` names the sender; sequence numbers are kept
     per client across reconnections. ``encoding`` is how the server answers."""
@@ -106,6 +177,9 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
     depth: list[Depth] = []
     ticks: list[Tick] = []
     bars: list[Bar] = []
+    orders: list[OrderUpdate] = []
+    executions: list[Execution] = []
+    positions: list[PositionUpdate] = []
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", forbid_unknown_fields=True):
@@ -116,7 +190,7 @@ class Bye(msgspec.Struct, frozen=True, tag="bye", forbid_unknown_fields=True):
     reason: str = ""
 
 
-ClientMessage = Hello | Batch | Heartbeat | Bye
+ClientMessage = Hello | Batch | CommandAck | Heartbeat | Bye
 
 
 class Welcome(msgspec.Struct, frozen=True, tag="welcome"):
@@ -124,6 +198,7 @@ class Welcome(msgspec.Struct, frozen=True, tag="welcome"):
     server: str
     session: str
     last_seq: int  # the last batch applied for this client: resend what follows
+    flags: dict[str, bool] = {}  # the server's feature flags (historical_only, use_l3, ...)
 
 
 class Ack(msgspec.Struct, frozen=True, tag="ack"):
@@ -155,7 +230,30 @@ class Error(msgspec.Struct, frozen=True, tag="error"):
     code: str = "bad_request"
 
 
-ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat
+class Command(msgspec.Struct, frozen=True, tag="command", forbid_unknown_fields=True):
+    """An unmanaged order command for the bridge to execute (through TriggerCustomEvent).
+
+    ``command_seq`` counts the server's commands to this client from 1; a command the bridge has
+    already executed (a resend after a reconnect) is acknowledged again, not executed twice.
+    ``submit`` names the new order ``cid`` (its signalName) and carries action, type, quantity,
+    prices, ``oco`` and ``series`` (BarsInProgress); ``change`` carries the new quantity and
+    prices of order ``cid``; ``cancel`` only ``cid``. Unused prices are 0, as in NinjaScript."""
+
+    command_seq: Positive
+    op: Literal["submit", "change", "cancel"]
+    cid: ClientId
+    instrument: Name
+    action: OrderAction | None = None
+    order_type: OrderType | None = None
+    quantity: NonNegative = 0
+    limit_price: float = 0.0
+    stop_price: float = 0.0
+    oco: str = ""
+    series: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    t: NonNegative = 0  # when the server issued it (ns UTC)
+
+
+ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat | Command
 
 _JSON_CLIENT = msgspec.json.Decoder(ClientMessage)
 _MSGPACK_CLIENT = msgspec.msgpack.Decoder(ClientMessage)
