@@ -115,6 +115,22 @@ class ServerSettings(BaseModel):
         Path("recordings"),
         description="every inbound batch is recorded here (per instrument and day); null: off",
     )
+    command_timeout_s: float = Field(
+        5.0, gt=0, description="an order command unanswered this long is shown as timed out"
+    )
+    rate_messages_per_s: float = Field(
+        5000.0, gt=0, description="per connection: messages per second before it is slowed"
+    )
+    rate_events_per_s: float = Field(
+        5_000_000.0, gt=0, description="per connection: depth events and ticks per second"
+    )
+    rate_burst_s: float = Field(2.0, gt=0, description="seconds of the rate a burst may use")
+    rate_max_wait_s: float = Field(
+        5.0, gt=0, description="a WebSocket that would wait longer than this is closed"
+    )
+    send_queue: int = Field(
+        4096, ge=16, description="messages queued to one client before it is a slow consumer"
+    )
 
 
 class LoggingSettings(BaseModel):
@@ -277,6 +293,10 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
                 field="signals.detectors",
             )
         detectors = frozenset(sg.detectors)
+    if not settings.flags.use_l3:  # useL3 off: no order-by-order detectors, whatever the data
+        from orderflow.engine.pipeline import L3_DETECTORS
+
+        detectors = (detectors or frozenset(DETECTORS)) - L3_DETECTORS
     try:
         return PipelineParams(
             depth_levels=settings.book.depth_levels,

@@ -105,3 +105,15 @@ def test_bad_analytics_settings_name_the_key(tmp_path, yaml_text, key):
     with pytest.raises(ConfigError) as info:
         pipeline_params(load_settings(cfg))
     assert key in str(info.value)
+
+
+def test_use_l3_off_drops_the_order_by_order_detectors(tmp_path):
+    from orderflow.engine.pipeline import L2_DETECTORS, L3_DETECTORS
+    from orderflow.settings import pipeline_params
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("flags:\n  use_l3: false\n")
+    params = pipeline_params(load_settings(cfg))
+    assert params.detectors is not None and not params.detectors & L3_DETECTORS
+    assert L2_DETECTORS <= params.detectors
+    assert pipeline_params(load_settings(None)).detectors is None  # on: every detector

@@ -623,6 +623,7 @@ def serve(
 
     from orderflow.core.errors import ConfigError
     from orderflow.server.app import MAX_BODY, create_app
+    from orderflow.server.limits import Limits
     from orderflow.settings import pipeline_params
 
     s = settings()
@@ -634,7 +635,14 @@ def serve(
             f"server.token: binding to {host} needs a token (--token or ORDERFLOW_SERVER__TOKEN)",
             field="server.token",
         )
-    app_ = create_app(pipeline_params(s), token=token, record_dir=s.server.record_dir)
+    app_ = create_app(
+        pipeline_params(s),
+        token=token,
+        record_dir=s.server.record_dir,
+        limits=Limits.from_settings(s),
+        flags=s.flags.model_dump(),
+        command_timeout_s=s.server.command_timeout_s,
+    )
     console.print(
         f"[bold]orderflow[/] {__version__} serving on http://{host}:{port} "
         f"(WebSocket ws://{host}:{port}/ws, API docs http://{host}:{port}/docs, "

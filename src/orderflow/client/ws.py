@@ -42,10 +42,15 @@ from orderflow.server.protocol import (
     Bar,
     Batch,
     Bye,
+    Command,
+    CommandAck,
     Depth,
     Error,
+    Execution,
     Heartbeat,
     Hello,
+    OrderUpdate,
+    PositionUpdate,
     ServerMessage,
     SnapshotRequest,
     Tick,
@@ -64,8 +69,12 @@ __all__ = [
 log = logging.getLogger("orderflow.client")
 
 Encoding = Literal["json", "msgpack"]
-#: what the client hands back: an ack, a snapshot request or an error
-ServerEvent = Ack | SnapshotRequest | Error
+#: what the client hands back: an ack, a snapshot request, an error or an order command
+ServerEvent = Ack | SnapshotRequest | Error | Command
+#: executes an order command; returns ("done", "") or ("refused", reason)
+CommandHandler = Callable[[Command], tuple[str, str]]
+#: commands remembered as executed (a resent command is acknowledged again, not re-executed)
+EXECUTED_KEEP = 10_000
 
 _JSON_SERVER = msgspec.json.Decoder(ServerMessage)
 _MSGPACK_SERVER = msgspec.msgpack.Decoder(ServerMessage)
@@ -92,6 +101,8 @@ class ClientStats:
     snapshot_requests: int = 0
     connects: int = 0
     heartbeats: int = 0
+    commands: int = 0  # commands executed (or refused) here
+    commands_repeated: int = 0  # resent commands acknowledged again without executing
 
 
 def _encode(msg: Any, encoding: Encoding) -> bytes | str:
@@ -135,6 +146,7 @@ class OrderflowClient:
         on_ack: Callable[[Ack], None] | None = None,
         on_snapshot_request: Callable[[SnapshotRequest], None] | None = None,
         on_error: Callable[[Error], None] | None = None,
+        on_command: CommandHandler | None = None,
         max_size: int | None = 16 * 1024 * 1024,
     ) -> None:
         if encoding not in ("json", "msgpack"):
@@ -152,6 +164,7 @@ class OrderflowClient:
         self.on_ack = on_ack
         self.on_snapshot_request = on_snapshot_request
         self.on_error = on_error
+        self.on_command = on_command
         self.max_size = max_size
 
         self.stats = ClientStats()
@@ -169,6 +182,8 @@ class OrderflowClient:
         self._last_sent = time.monotonic()
         self._subscribers: list[asyncio.Queue[ServerEvent | None]] = []
         self._pending: dict[str, _Pending] = {}
+        # (server session, command_seq) -> our answer: commands are numbered per session
+        self._executed: OrderedDict[tuple[str, int], CommandAck] = OrderedDict()
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> OrderflowClient:
@@ -262,11 +277,15 @@ class OrderflowClient:
         ticks: Sequence[Tick] = (),
         bars: Sequence[Bar] = (),
         *,
+        orders: Sequence[OrderUpdate] = (),
+        executions: Sequence[Execution] = (),
+        positions: Sequence[PositionUpdate] = (),
         boundary: bool = True,
     ) -> None:
         """Queue events of one instrument (as NinjaTrader's ``OnMarketDepth``,
-        ``OnMarketData`` and ``OnBarUpdate`` deliver them). At an event boundary (``boundary``)
-        the queue goes out when it holds ``batch_events`` events; otherwise the timer sends it
+        ``OnMarketData``, ``OnBarUpdate``, ``OnOrderUpdate``, ``OnExecutionUpdate`` and
+        ``OnPositionUpdate`` deliver them). At an event boundary (``boundary``) the queue goes
+        out when it holds ``batch_events`` events; otherwise the timer sends it
         ``batch_delay`` seconds after its first event."""
         p = self._pending.setdefault(instrument, _Pending())
         if not p.count:
@@ -274,6 +293,9 @@ class OrderflowClient:
         p.depth.extend(depth)
         p.ticks.extend(ticks)
         p.bars.extend(bars)
+        p.orders.extend(orders)
+        p.executions.extend(executions)
+        p.positions.extend(positions)
         if boundary and p.count >= self.batch_events:
             await self._flush_one(instrument)
 
@@ -315,10 +337,11 @@ class OrderflowClient:
         p = self._pending.pop(instrument, None)
         if p is not None and p.count:
             await self.send_batch(
-                Batch(instrument=instrument, depth=p.depth, ticks=p.ticks, bars=p.bars)
-            )
+                Batch(instrument=instrument, depth=p.depth, ticks=p.ticks, bars=p.bars,
+                      orders=p.orders, executions=p.executions, positions=p.positions)
+            )  # fmt: skip
 
-    async def _write(self, msg: Batch | Heartbeat) -> None:
+    async def _write(self, msg: Batch | Heartbeat | CommandAck) -> None:
         """Write one message to the current connection; a broken connection is left to the
         reader, which reconnects and resends whatever is unacknowledged."""
         ws = self._ws
@@ -427,12 +450,36 @@ class OrderflowClient:
                 await self._acked_through(msg.seq)
             if self.on_error is not None:
                 self.on_error(msg)
+        elif isinstance(msg, Command):
+            await self._command(msg)
         elif isinstance(msg, Heartbeat):
             return
         else:
             return
         for q in self._subscribers:
             q.put_nowait(msg)
+
+    async def _command(self, cmd: Command) -> None:
+        """Execute a command once (through ``on_command``) and acknowledge it; a command seen
+        before in this server session is acknowledged again with the same answer."""
+        key = (self.welcome.session if self.welcome else "", cmd.command_seq)
+        ack = self._executed.get(key)
+        if ack is not None:
+            self.stats.commands_repeated += 1
+        else:
+            status, reason = "refused", "this client executes no orders"
+            if self.on_command is not None:
+                try:
+                    status, reason = self.on_command(cmd)
+                except Exception as exc:  # the executor failed: say so, do not die
+                    status, reason = "refused", f"executor failed: {exc}"
+            ack = CommandAck(cmd.cid, cmd.command_seq, status, reason)  # type: ignore[arg-type]
+            self._executed[key] = ack
+            if len(self._executed) > EXECUTED_KEEP:
+                self._executed.popitem(last=False)
+            self.stats.commands += 1
+        async with self._send_lock:
+            await self._write(ack)
 
     async def _heartbeats(self) -> None:
         while True:
@@ -457,14 +504,19 @@ class _Pending:
     depth: list[Depth]
     ticks: list[Tick]
     bars: list[Bar]
+    orders: list[OrderUpdate]
+    executions: list[Execution]
+    positions: list[PositionUpdate]
     since: float
 
     def __init__(self) -> None:
         self.depth, self.ticks, self.bars, self.since = [], [], [], time.monotonic()
+        self.orders, self.executions, self.positions = [], [], []
 
     @property
     def count(self) -> int:
-        return len(self.depth) + len(self.ticks) + len(self.bars)
+        return (len(self.depth) + len(self.ticks) + len(self.bars) + len(self.orders)
+                + len(self.executions) + len(self.positions))  # fmt: skip
 
 
 class RestClient:
@@ -504,10 +556,14 @@ class RestClient:
         for attempt in range(self.retries + 1):
             try:
                 r = self.http.post(path, content=body)
-                break
             except httpx.TransportError:
                 if attempt == self.retries:
                     raise
                 time.sleep(min(self.backoff[0] * 2**attempt, self.backoff[1]))
+                continue
+            if r.status_code != 429 or attempt == self.retries:
+                break
+            # over the rate limit: nothing was applied; wait as told and send it again
+            time.sleep(float(r.headers.get("retry-after", "1")))
         r.raise_for_status()
         return _JSON_ACK.decode(r.content)

@@ -9,24 +9,31 @@ without details. One client's bad message changes nothing for anyone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from orderflow import __version__
 from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
+from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
+from orderflow.server.limits import Limits, RateLimiter, RestLimiters
 from orderflow.server.monitor import Monitor
+from orderflow.server.orders import COMMAND_TIMEOUT_S
 from orderflow.server.protocol import (
     PROTOCOL_VERSION,
     Batch,
     Bye,
+    CommandAck,
     Error,
     Heartbeat,
     Hello,
@@ -56,18 +63,43 @@ def create_app(
     token: str | None = None,
     hub: Hub | None = None,
     record_dir: str | Path | None = None,
+    *,
+    limits: Limits | None = None,
+    flags: dict[str, bool] | None = None,
+    command_timeout_s: float = COMMAND_TIMEOUT_S,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
-    there (see :mod:`orderflow.server.recording`)."""
+    there (see :mod:`orderflow.server.recording`). ``limits``: rate limits and queue sizes.
+    ``flags``: the feature flags (``historical_only`` refuses every order command); they are
+    told to each client in its welcome."""
+    limits = limits or Limits()
+    flags = dict(flags or {})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async def expire() -> None:  # commands nobody answered become visible as timed out
+            while True:
+                await asyncio.sleep(0.25)
+                hub.orders.expire()
+                for name, conn in list(conns.items()):
+                    mon.queue.labels(name).set(conn.queue.qsize())
+
+        task = asyncio.get_running_loop().create_task(expire())
+        yield
+        task.cancel()
+
     app = FastAPI(
         title="orderflow",
         version=__version__,
-        description="Order-flow engine for NinjaTrader 8: books, analytics, signals.",
+        description="Order-flow engine for NinjaTrader 8: books, analytics, signals, orders.",
+        lifespan=lifespan,
     )
     recorder = Recorder(record_dir) if record_dir is not None else None
     if hub is None:
-        hub = Hub(params, recorder)
+        hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
+                  historical_only=flags.get("historical_only", False))  # fmt: skip
+        hub.flags = flags
         if recorder is not None:  # a restart picks up where the recording of today ends
             today = recorder.path_for("x", time.time_ns()).name
             files = [f for f in recording_files(recorder.root) if f.name == today]
@@ -88,6 +120,8 @@ def create_app(
         mon.stale.labels(ack.instrument).set(1 if ack.stale else 0)
 
     lock = asyncio.Lock()  # one batch at a time into the engine, whatever the transport
+    conns: dict[str, Connection] = {}  # connected WebSocket clients by name
+    rest_limits = RestLimiters(limits)
 
     def authorised(given: str | None) -> bool:
         return token is None or (given is not None and hmac.compare_digest(given, token))
@@ -108,6 +142,17 @@ def create_app(
             t0 = time.perf_counter()
             batch = decode_batch(await read_body(request))
             mon.stage.labels("decode").observe(time.perf_counter() - t0)
+            peer = request.client
+            limiter = rest_limits.get((peer.host, peer.port) if peer else ("", 0))
+            events = len(batch.depth) + len(batch.ticks)
+            wait = limiter.peek(events)
+            if wait > 0:
+                mon.errors.labels("rate_limited").inc()
+                exc = RequestError(f"rate: over the connection's rate limit; retry in {wait:.3f} s",
+                                   field="rate")  # fmt: skip
+                retry = {"Retry-After": str(max(1, round(wait + 0.5)))}
+                return JSONResponse(exc.to_dict(), status_code=429, headers=retry)
+            limiter.take(events)
             async with lock:
                 ack, _request = hub.apply(batch)
         except RequestError as exc:
@@ -127,8 +172,10 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Status, version, uptime, and per instrument the book's staleness and counters."""
-        return hub.health()
+        """Status, version, uptime, per instrument the book's staleness and counters, and the
+        connected WebSocket clients with their send queues."""
+        clients = {name: {"queued": c.queue.qsize(), "sent": c.sent} for name, c in conns.items()}
+        return {**hub.health(), "clients": clients}
 
     @app.post("/l2_update")
     async def l2_update(request: Request) -> Response:
@@ -139,6 +186,12 @@ def create_app(
     @app.post("/bar_update")
     async def bar_update(request: Request) -> Response:
         """A batch with bars of data series (BarsInProgress); same answer as /l2_update."""
+        return await post_batch(request)
+
+    @app.post("/order_update")
+    async def order_update(request: Request) -> Response:
+        """A batch with NinjaTrader's order updates, executions and position updates of one
+        instrument (``orders``, ``executions``, ``positions``); same answer as /l2_update."""
         return await post_batch(request)
 
     @app.get("/api/book/{instrument}")
@@ -171,17 +224,67 @@ def create_app(
                                             field="instrument"))  # fmt: skip
         return JSONResponse(summarize(st.pipeline))
 
+    @app.get("/api/orders")
+    async def orders() -> Response:
+        """Every order the server knows, by client id: its commands (pending, done, refused,
+        timed_out), its latest NinjaTrader state, and its fills (each execution counted once)."""
+        hub.orders.expire()
+        return JSONResponse({"orders": hub.orders.to_list()})
+
+    @app.get("/api/orders/{cid}")
+    async def order(cid: str) -> Response:
+        """One order by client id."""
+        hub.orders.expire()
+        rec = hub.orders.orders.get(cid)
+        if rec is None:
+            return _error(404, RequestError(f"cid: no order {cid!r}", field="cid"))
+        return JSONResponse(rec.to_dict())
+
+    @app.get("/api/positions")
+    async def positions() -> Response:
+        """The strategy's position per instrument and account, as NinjaTrader last reported."""
+        return JSONResponse({"positions": list(hub.orders.positions.values())})
+
+    @app.post("/api/commands")
+    async def commands(request: Request) -> Response:
+        """Queue an unmanaged order command (submit, change, cancel) for a connected bridge.
+        Body: ``client`` (the bridge's client name) and the fields of a protocol ``command``
+        except ``command_seq`` (the server numbers it). Answers with the command as sent; its
+        fate is then in ``GET /api/orders/{cid}``."""
+        if not authorised(request.headers.get("x-orderflow-token")):
+            return _error(401, RequestError("token: missing or wrong", field="token"))
+        try:
+            body = msgspec.json.decode(await read_body(request))
+            if not isinstance(body, dict):
+                raise RequestError("body: a JSON object is expected", field="body")
+            client = body.pop("client", None)
+            if not isinstance(client, str) or not client:
+                raise RequestError("client: the name of a connected bridge is required",
+                                   field="client")  # fmt: skip
+            conn = conns.get(client)
+            if conn is None:
+                raise RequestError(f"client: {client!r} is not connected", field="client",
+                                   status=409)  # fmt: skip
+            instrument = body.pop("instrument", None)
+            if not isinstance(instrument, str) or hub.find(instrument) is None:
+                raise RequestError(f"instrument: no data for {instrument!r}", field="instrument")
+            command = hub.orders.issue(client, instrument, body)
+        except msgspec.DecodeError as exc:
+            return _error(400, RequestError(f"body: {exc}", field="body"))
+        except RequestError as exc:
+            mon.errors.labels("bad_command").inc()
+            status = int(exc.details.pop("status", 400))
+            return _error(status, exc)
+        conn.push(command)
+        return JSONResponse({"command": msgspec.to_builtins(command), "status": "pending"})
+
     @app.websocket("/ws")
     async def ws(socket: WebSocket) -> None:
         await socket.accept()
-        encoding = "json"
-
-        async def send(msg: Any) -> None:
-            data = encode(msg, encoding)
-            if encoding == "msgpack":
-                await socket.send_bytes(data)
-            else:
-                await socket.send_text(data.decode())
+        conn = Connection(socket, limits.send_queue)
+        limiter = RateLimiter(limits)
+        client: str | None = None
+        connected = False
 
         async def receive() -> bytes | str:
             msg = await asyncio.wait_for(socket.receive(), IDLE_TIMEOUT_S)
@@ -194,34 +297,51 @@ def create_app(
                 raise RequestError(f"message: larger than {MAX_BODY} bytes", field="message")
             return data  # type: ignore[no-any-return]
 
-        connected = False
+        async def refuse(error: Error) -> None:
+            await conn.send_now(error)
+            await socket.close(1008)
+
         try:
             first = decode_client(await asyncio.wait_for(receive(), HELLO_TIMEOUT_S))
             if not isinstance(first, Hello):
-                await send(Error("type", "the first message must be hello"))
-                await socket.close(1008)
-                return
-            encoding = first.encoding
+                return await refuse(Error("type", "the first message must be hello"))
+            conn.encoding = first.encoding
             if first.protocol != PROTOCOL_VERSION:
-                await send(Error("protocol", f"this server speaks protocol {PROTOCOL_VERSION}"))
-                await socket.close(1008)
-                return
+                return await refuse(
+                    Error("protocol", f"this server speaks protocol {PROTOCOL_VERSION}")
+                )
             if not authorised(first.token):
-                await send(Error("token", "missing or wrong", code="unauthorised"))
-                await socket.close(1008)
-                return
+                return await refuse(Error("token", "missing or wrong", code="unauthorised"))
             client = first.client
+            old = conns.get(client)
+            if old is not None:  # one connection per client name: sequences stay in order
+                old.close(1008, "replaced by a new connection of the same client")
+            conns[client] = conn
             mon.connections.inc()
             connected = True
-            await send(Welcome(PROTOCOL_VERSION, f"orderflow {__version__}", hub.session,
-                               hub.last_seq.get(client, 0)))  # fmt: skip
-            while True:
+            conn.start()
+            conn.push(Welcome(PROTOCOL_VERSION, f"orderflow {__version__}", hub.session,
+                              hub.last_seq.get(client, 0), hub.flags))  # fmt: skip
+            for command in hub.orders.pending(client):  # unanswered before: send again
+                conn.push(command)
+            while conn.open:
+                raw = await receive()
                 try:
-                    msg = decode_client(await receive())
+                    msg = decode_client(raw)
                 except RequestError as exc:
                     mon.errors.labels("bad_request").inc()
-                    await send(Error(str(exc.details.get("field", "message")), exc.message))
+                    conn.push(Error(str(exc.details.get("field", "message")), exc.message))
                     continue
+                events = len(msg.depth) + len(msg.ticks) if isinstance(msg, Batch) else 0
+                wait = limiter.take(events)
+                if wait > limits.max_wait_s:
+                    mon.errors.labels("rate_limited").inc()
+                    return await refuse(Error("message", f"over the connection's rate limit "
+                        f"({limits.messages_per_s:g} messages/s, {limits.events_per_s:g} "
+                        f"events/s)", code="rate_limited"))  # fmt: skip
+                if wait > 0:
+                    mon.throttled.inc()
+                    await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
                 if isinstance(msg, Batch):
                     try:
                         async with lock:
@@ -229,31 +349,44 @@ def create_app(
                     except OrderflowError as exc:
                         mon.errors.labels("bad_request").inc()
                         field = str(exc.details.get("field", "batch"))
-                        await send(Error(field, exc.message, seq=msg.seq))
+                        conn.push(Error(field, exc.message, seq=msg.seq))
                         continue
                     observe("websocket", ack)
-                    await send(ack)
+                    conn.push(ack)
                     if request is not None:
                         if request.reason == "gap":
                             mon.gaps.inc()
-                        await send(request)
+                        conn.push(request)
+                elif isinstance(msg, CommandAck):
+                    if not hub.orders.acknowledge(client, msg):
+                        conn.push(Error("command_seq", f"no command {msg.command_seq} for "
+                                        f"{msg.cid!r} to this client"))  # fmt: skip
                 elif isinstance(msg, Heartbeat):
-                    await send(Heartbeat(msg.t))
+                    conn.push(Heartbeat(msg.t))
                 elif isinstance(msg, Bye):
+                    await conn.flush()
                     await socket.close(1000)
                     return
                 else:
-                    await send(Error("type", "hello was already received"))
+                    conn.push(Error("type", "hello was already received"))
         except (TimeoutError, WebSocketDisconnect):
             return
         except RequestError as exc:
-            await send(Error(str(exc.details.get("field", "message")), exc.message))
-            await socket.close(1008)
+            with contextlib.suppress(Exception):
+                await refuse(Error(str(exc.details.get("field", "message")), exc.message))
         except Exception:  # never a traceback to the client; the log has it
             log.exception("websocket handler failed")
-            await socket.close(1011)
+            with contextlib.suppress(Exception):
+                await socket.close(1011)
         finally:
+            await conn.stop()
+            if conn.slow:
+                mon.errors.labels("slow_consumer").inc()
             if connected:
                 mon.connections.dec()
+                if conns.get(client or "") is conn:
+                    del conns[client or ""]
+                    with contextlib.suppress(KeyError):
+                        mon.queue.remove(client or "")
 
     return app

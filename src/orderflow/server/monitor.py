@@ -49,6 +49,10 @@ class Monitor:
         self.connections = Gauge("orderflow_ws_connections", "Open WebSockets", registry=r)
         self.stage = Histogram("orderflow_stage_seconds", "Processing time per stage", ["stage"],
                                buckets=_BUCKETS, registry=r)  # fmt: skip
+        self.throttled = Counter("orderflow_ws_throttled", "Messages delayed by the rate limit",
+                                 registry=r)  # fmt: skip
+        self.queue = Gauge("orderflow_send_queue", "Messages waiting to go out to a client",
+                           ["client"], registry=r)  # fmt: skip
         self.stale = Gauge("orderflow_book_stale", "1 when a ladder needs a snapshot",
                            ["instrument"], registry=r)  # fmt: skip
 
