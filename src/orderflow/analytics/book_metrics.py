@@ -735,7 +735,8 @@ def _columns(trades: np.ndarray | None) -> np.ndarray:
 def _offsets_in_order(bounds, keys, off):  # type: ignore[no-untyped-def]
     """``off`` as :func:`trade_offsets` gives it when the boundaries are sorted and the keys'
     groups (first boundary at or after each key, ``searchsorted`` left) never decrease:
-    returns True; False (``off`` then undefined) otherwise. Trades after the last boundary are left out."""
+    returns True; False (``off`` then undefined) otherwise. Trades after the last boundary are
+    left out."""
     b = bounds.shape[0]
     for r in range(1, b):
         if bounds[r] < bounds[r - 1]:  # unsorted boundaries: the general path
