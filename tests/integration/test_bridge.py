@@ -4,6 +4,7 @@ the server will decode it, with the exact values the bridge was given."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -576,7 +577,10 @@ def test_bridge_feeds_the_real_server_and_its_book_equals_the_l3_book(
         health = httpx.get(f"{server.http}/health").json()
     finally:
         server.stop()
-    assert len(acks) >= stop // 200
+    # One ack may answer consecutive batches (first_seq .. seq): together they cover 1..n.
+    covered = [(a.get("first_seq") or a["seq"], a["seq"]) for a in map(json.loads, acks)]
+    assert covered[0][0] == 1 and all(b[0] == a[1] + 1 for a, b in itertools.pairwise(covered))
+    assert covered[-1][1] >= stop // 200
     rows = {"bid": (depth.bid_price[r], depth.bid_size[r]),
             "ask": (depth.ask_price[r], depth.ask_size[r])}  # fmt: skip
     want = {
