@@ -267,3 +267,52 @@ def test_a_client_that_stops_reading_does_not_stall_the_others(server):
                 ws.send(msgspec.json.encode(mes).decode())
                 assert json.loads(ws.recv())["seq"] == i
         assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.parametrize("chunk", [2, 7, 64])
+def test_batches_applied_together_equal_one_by_one(chunk):
+    """What a pipelining client gets: runs of consecutive batches go through the pipeline in
+    one pass, answered by one ack (first_seq..seq) whose book, metrics and staleness equal the
+    one-by-one ack of its last batch, and whose signals and counts are the run's."""
+    import msgspec
+
+    batches, _ = esh4_batches()
+    one = {a["seq"]: a for a in in_process_acks()}
+    hub = Hub()
+    acks = []
+    for i in range(0, len(batches), chunk):
+        for batch, ack, request, error in hub.apply_many(batches[i : i + chunk], "nt8"):
+            assert error is None and request is None and ack is not None
+            assert ack.seq == batch.seq
+            acks.append(comparable(msgspec.to_builtins(ack)))
+    assert hub.counters["coalesced"] > len(batches) // 2
+    covered = [s for a in acks for s in range(a["first_seq"], a["seq"] + 1)]
+    assert covered == [b.seq for b in batches]
+    for a in acks:
+        last = one[a["seq"]]
+        assert (a["book"], a["metrics"], a["stale"]) == (last["book"], last["metrics"], False)
+        run = [one[s] for s in range(a["first_seq"], a["seq"] + 1)]
+        assert a["signals"] == [s for r in run for s in r["signals"]]
+        for kind in ("depth", "ticks", "bars"):
+            assert a["applied"][kind] == sum(r["applied"][kind] for r in run)
+    assert hub.last_seq["nt8"] == batches[-1].seq
+
+
+def test_a_refused_batch_inside_a_run_is_answered_alone_and_the_rest_still_apply():
+    import msgspec
+
+    batches, _ = esh4_batches()
+    run = list(batches[:6])
+    bad = run[3].depth[0]
+    run[3] = msgspec.structs.replace(
+        run[3], depth=[msgspec.structs.replace(bad, price=bad.price + 0.1), *run[3].depth[1:]]
+    )
+    hub = Hub()
+    got = hub.apply_many(run, "nt8")
+    # the first batch creates the instrument (alone), 2-3 go together, 4 is refused, and the
+    # ladder is then stale, so 5 and 6 go one by one
+    assert [(b.seq, a is not None, e is not None) for b, a, _, e in got] == [
+        (1, True, False), (3, True, False), (4, False, True), (5, True, False), (6, True, False)
+    ]  # fmt: skip
+    assert got[1][1].first_seq == 2 and got[2][3].details["field"] == "depth[0].price"
+    assert hub.last_seq["nt8"] == 6 and hub.instruments["ESH4"].stale_reason == "refused"

@@ -93,7 +93,8 @@ class ClientStats:
 
     sent: int = 0  # batch frames written, resends included
     resent: int = 0  # batches written again after a reconnect
-    acks: int = 0
+    acks: int = 0  # batches acknowledged (an ack may cover several)
+    ack_messages: int = 0
     duplicates: int = 0  # acks saying the server had applied the batch already
     skipped: int = 0  # buffered batches the welcome said were applied (ack lost): not resent
     signals: int = 0
@@ -431,7 +432,9 @@ class OrderflowClient:
 
     async def _handle(self, msg: Any) -> None:
         if isinstance(msg, Ack):
-            self.stats.acks += 1
+            # one ack may answer several batches (first_seq .. seq) the server applied together
+            self.stats.acks += 1 if msg.duplicate else msg.seq - (msg.first_seq or msg.seq) + 1
+            self.stats.ack_messages += 1
             if msg.duplicate:
                 self.stats.duplicates += 1
             else:

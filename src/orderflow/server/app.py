@@ -51,6 +51,12 @@ log = logging.getLogger("orderflow.server")
 #: largest request body or WebSocket message accepted (bytes)
 MAX_BODY = 8 * 1024 * 1024
 HELLO_TIMEOUT_S = 10.0
+#: decoded messages waiting to be applied, per connection (full: the server stops reading)
+INBOX = 256
+#: batches already waiting are applied together up to this many depth events
+MAX_COALESCE_EVENTS = 20_000
+COALESCE_SPIN_LIMIT = 64
+COALESCE_PATIENCE = 3  # event-loop turns without a new frame before applying
 IDLE_TIMEOUT_S = 30.0
 
 
@@ -287,7 +293,8 @@ def create_app(
         connected = False
 
         async def receive() -> bytes | str:
-            msg = await asyncio.wait_for(socket.receive(), IDLE_TIMEOUT_S)
+            async with asyncio.timeout(IDLE_TIMEOUT_S):  # no extra task per frame
+                msg = await socket.receive()
             if msg["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(msg.get("code", 1000))
             data = msg.get("text") if msg.get("text") is not None else msg.get("bytes")
@@ -296,6 +303,50 @@ def create_app(
             if len(data) > MAX_BODY:
                 raise RequestError(f"message: larger than {MAX_BODY} bytes", field="message")
             return data  # type: ignore[no-any-return]
+
+        async def read_frames(inbox: asyncio.Queue[Any]) -> None:
+            """Frames to messages (or the Error a bad one gets), at the connection's rate."""
+            try:
+                while True:
+                    try:
+                        msg: Any = decode_client(await receive())
+                    except RequestError as exc:
+                        mon.errors.labels("bad_request").inc()
+                        await inbox.put(Error(str(exc.details.get("field", "message")),
+                                              exc.message))  # fmt: skip
+                        continue
+                    n = len(msg.depth) + len(msg.ticks) if isinstance(msg, Batch) else 0
+                    wait = limiter.take(n)
+                    if wait > limits.max_wait_s:
+                        mon.errors.labels("rate_limited").inc()
+                        await inbox.put(Error("message", "over the connection's rate limit "
+                            f"({limits.messages_per_s:g} messages/s, {limits.events_per_s:g} "
+                            "events/s)", code="rate_limited"))  # fmt: skip
+                        return
+                    if wait > 0:
+                        mon.throttled.inc()
+                        await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
+                    await inbox.put(msg)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # disconnect, timeout: the handler ends with it
+                await inbox.put(exc)
+
+        def apply_batches(run: list[Batch]) -> None:
+            assert client is not None
+            for batch, ack, request, error in hub.apply_many(run, client):
+                if error is not None:
+                    mon.errors.labels("bad_request").inc()
+                    field = str(error.details.get("field", "batch"))
+                    conn.push(Error(field, error.message, seq=batch.seq))
+                    continue
+                assert ack is not None
+                observe("websocket", ack)
+                conn.push(ack)
+                if request is not None:
+                    if request.reason == "gap":
+                        mon.gaps.inc()
+                    conn.push(request)
 
         async def refuse(error: Error) -> None:
             await conn.send_now(error)
@@ -324,51 +375,59 @@ def create_app(
                               hub.last_seq.get(client, 0), hub.flags))  # fmt: skip
             for command in hub.orders.pending(client):  # unanswered before: send again
                 conn.push(command)
-            while conn.open:
-                raw = await receive()
-                try:
-                    msg = decode_client(raw)
-                except RequestError as exc:
-                    mon.errors.labels("bad_request").inc()
-                    conn.push(Error(str(exc.details.get("field", "message")), exc.message))
-                    continue
-                events = len(msg.depth) + len(msg.ticks) if isinstance(msg, Batch) else 0
-                wait = limiter.take(events)
-                if wait > limits.max_wait_s:
-                    mon.errors.labels("rate_limited").inc()
-                    return await refuse(Error("message", f"over the connection's rate limit "
-                        f"({limits.messages_per_s:g} messages/s, {limits.events_per_s:g} "
-                        f"events/s)", code="rate_limited"))  # fmt: skip
-                if wait > 0:
-                    mon.throttled.inc()
-                    await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
-                if isinstance(msg, Batch):
-                    try:
-                        async with lock:
-                            ack, request = hub.apply(msg, client)
-                    except OrderflowError as exc:
-                        mon.errors.labels("bad_request").inc()
-                        field = str(exc.details.get("field", "batch"))
-                        conn.push(Error(field, exc.message, seq=msg.seq))
-                        continue
-                    observe("websocket", ack)
-                    conn.push(ack)
-                    if request is not None:
-                        if request.reason == "gap":
-                            mon.gaps.inc()
-                        conn.push(request)
-                elif isinstance(msg, CommandAck):
-                    if not hub.orders.acknowledge(client, msg):
-                        conn.push(Error("command_seq", f"no command {msg.command_seq} for "
-                                        f"{msg.cid!r} to this client"))  # fmt: skip
-                elif isinstance(msg, Heartbeat):
-                    conn.push(Heartbeat(msg.t))
-                elif isinstance(msg, Bye):
-                    await conn.flush()
-                    await socket.close(1000)
-                    return
-                else:
-                    conn.push(Error("type", "hello was already received"))
+            # a reader task decodes and rate-limits frames into a bounded inbox (full: it
+            # stops reading and TCP pushes back); this loop applies what has arrived, taking
+            # every batch already waiting together (see Hub.apply_many)
+            inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX)
+            reader = asyncio.get_running_loop().create_task(read_frames(inbox))
+            try:
+                while conn.open:
+                    msg = await inbox.get()
+                    if isinstance(msg, Batch):
+                        # uvicorn hands over one frame per turn of the event loop: give the
+                        # reader turns while frames keep coming (a pipelining client), so what
+                        # is already on the socket is applied together; a request/response
+                        # client costs a few idle turns (microseconds)
+                        idle = 0
+                        while idle < COALESCE_PATIENCE and inbox.qsize() < COALESCE_SPIN_LIMIT:
+                            n = inbox.qsize()
+                            await asyncio.sleep(0)
+                            idle = idle + 1 if inbox.qsize() == n else 0
+                        run, held = [msg], None
+                        events = len(msg.depth)
+                        while not inbox.empty() and events < MAX_COALESCE_EVENTS:
+                            nxt = inbox.get_nowait()
+                            if not isinstance(nxt, Batch):
+                                held = nxt
+                                break
+                            run.append(nxt)
+                            events += len(nxt.depth)
+                        apply_batches(run)
+                        if held is None:
+                            continue
+                        msg = held
+                    if isinstance(msg, BaseException):
+                        raise msg
+                    if isinstance(msg, Error):  # a frame that did not decode, or the limit
+                        conn.push(msg)
+                        if msg.code == "rate_limited":
+                            await conn.flush()
+                            await socket.close(1008)
+                            return
+                    elif isinstance(msg, CommandAck):
+                        if not hub.orders.acknowledge(client, msg):
+                            conn.push(Error("command_seq", f"no command {msg.command_seq} for "
+                                            f"{msg.cid!r} to this client"))  # fmt: skip
+                    elif isinstance(msg, Heartbeat):
+                        conn.push(Heartbeat(msg.t))
+                    elif isinstance(msg, Bye):
+                        await conn.flush()
+                        await socket.close(1000)
+                        return
+                    else:
+                        conn.push(Error("type", "hello was already received"))
+            finally:
+                reader.cancel()
         except (TimeoutError, WebSocketDisconnect):
             return
         except RequestError as exc:

@@ -19,7 +19,7 @@ import numpy as np
 from orderflow import __version__
 from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.analytics.trades import AggressorClassifier
-from orderflow.core.errors import RequestError
+from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.core.units import (
     PRICE_SCALE,
     first_implausible,
@@ -48,6 +48,11 @@ _EXACT = 1 << 53
 BOOK_LEVELS = 10
 #: batches of an instrument before latency counts (the process loads its kernels meanwhile)
 WARMUP_BATCHES = 10
+#: what applying one batch (or a run of them) gave: the (last) batch, its ack, a snapshot
+#: request, or the error that refused it
+Outcome = tuple[Batch, Ack | None, SnapshotRequest | None, OrderflowError | None]
+#: at most this many batches go through the pipeline together (bounds one ack's delay)
+MAX_RUN = 64
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
 MAX_ABS_TICKS = 1 << 40
 
@@ -136,20 +141,19 @@ class Hub:
 
     # ---- batches -------------------------------------------------------------------------
     def apply(
-        self, batch: Batch, client: str | None = None, recv_ns: int | None = None
+        self,
+        batch: Batch,
+        client: str | None = None,
+        recv_ns: int | None = None,
+        *,
+        record: bool = True,
     ) -> tuple[Ack, SnapshotRequest | None]:
         """Apply one batch; the ack, and a snapshot request when the ladder needs one. With a
         recorder the batch is appended, as received, before anything is applied."""
         t0 = time.perf_counter_ns()
-        if self.recorder is not None:
-            self.recorder.append(batch, client, recv_ns or time.time_ns())
-            self.counters["recorded"] += 1
-        try:
-            st = self.state(batch.instrument)
-        except Exception as exc:
-            raise RequestError(
-                f"instrument: {batch.instrument!r} is not a known instrument", field="instrument"
-            ) from exc
+        if record:
+            self._record(batch, client, recv_ns)
+        st = self._state_of(batch)
         inst = st.instrument
         try:
             depth, trades = self._convert(st, batch)  # raises before anything is applied
@@ -169,9 +173,7 @@ class Hub:
                 gap = f"sequence gap: expected {last + 1}, got {batch.seq}"
                 self.alerts.raise_("stale_book", request.instrument, gap)
             self.last_seq[client] = batch.seq
-        self.counters["batches"] += 1
-        st.batches += 1
-        st.last_recv_ns = time.time_ns()
+        self._count(st, 1)
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
         signals = []
@@ -202,18 +204,145 @@ class Hub:
             self.counters["depth_skipped_stale"] += len(depth)
         if len(trades):
             signals += st.pipeline.process_prints(trades)
-        applied["ticks"] = len(batch.ticks)
-        st.ticks += len(batch.ticks)
         st.depth_events += applied["depth"]
+        self._rest_of(st, batch, client, applied)
+        ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0)
+        self._check_alerts(st, ack, depth)
+        return ack, request
+
+    def apply_many(
+        self, batches: list[Batch], client: str, recv_ns: int | None = None
+    ) -> list[Outcome]:
+        """Apply batches received together (a pipelining client), in order: for each, its
+        ack, snapshot request or refusal. Consecutive *plain* batches of one instrument (the
+        next sequence numbers, depth ending in a boundary, no snapshot, no IsReset, no print
+        after the last depth event, a ladder that is not stale) go through the pipeline in one
+        pass and get one ack (``first_seq`` .. ``seq``): the same book, metrics and signals as
+        one by one (the pipeline's results do not depend on how its input is chunked), for
+        one fixed cost instead of one per batch."""
+        out: list[Outcome] = []
+        i = 0
+        while i < len(batches):
+            j = i + 1
+            if self._plain(batches[i], client, self.last_seq.get(client, 0) + 1):
+                while (
+                    j < len(batches)
+                    and j - i < MAX_RUN
+                    and batches[j].instrument == batches[i].instrument
+                    and self._plain(batches[j], client, batches[j - 1].seq + 1)
+                ):
+                    j += 1
+            if j - i > 1:
+                out += self._apply_run(batches[i:j], client, recv_ns)
+            else:
+                try:
+                    ack, request = self.apply(batches[i], client, recv_ns)
+                    out.append((batches[i], ack, request, None))
+                except OrderflowError as exc:
+                    out.append((batches[i], None, None, exc))
+            i = j
+        return out
+
+    def _plain(self, batch: Batch, client: str, seq: int) -> bool:
+        if batch.seq != seq or batch.snapshot or not batch.depth:
+            return False
+        key = self._keys.get(batch.instrument)
+        st = self.instruments.get(key) if key is not None else None
+        if st is None or st.stale:
+            return False
+        last_t = batch.depth[-1].t
+        return not any(e.reset for e in batch.depth) and all(t.t <= last_t for t in batch.ticks)
+
+    def _apply_run(
+        self, run: list[Batch], client: str, recv_ns: int | None, record: bool = True
+    ) -> list[Outcome]:
+        """Plain consecutive batches of one instrument in one pipeline pass, one ack. A batch
+        the conversion refuses ends the run there: what came before is applied together, the
+        refused one answers with its error, and the rest go one by one."""
+        t0 = time.perf_counter_ns()
+        if record:
+            for b in run:
+                self._record(b, client, recv_ns)
+        st = self._state_of(run[0])
+        converted = []
+        for k, b in enumerate(run):
+            try:
+                converted.append(self._convert(st, b))
+            except RequestError as exc:
+                head = self._apply_run(run[:k], client, recv_ns, False) if k > 1 else []
+                if k == 1:
+                    head = [(run[0], *self.apply(run[0], client, recv_ns, record=False), None)]
+                self._refused(st, b, client)
+                rest: list[Outcome] = []
+                for later in run[k + 1 :]:
+                    try:
+                        ack, req = self.apply(later, client, recv_ns, record=False)
+                        rest.append((later, ack, req, None))
+                    except OrderflowError as err:
+                        rest.append((later, None, None, err))
+                return [*head, (b, None, None, exc), *rest]
+        self.last_seq[client] = run[-1].seq
+        self._count(st, len(run))
+        before = dict(st.pipeline.rejected)
+        depth = np.concatenate([d for d, _ in converted])
+        trades = np.concatenate([t for _, t in converted])
+        book = st.pipeline.book
+        signals = list(st.pipeline.process(depth, trades))
+        request = None
+        if book.stale:
+            inst = st.instrument
+            reason = book.stale_reason or "reset"
+            request = SnapshotRequest(inst.contract or inst.symbol, reason, run[-1].seq,
+                                      run[-1].seq)  # fmt: skip
+        applied: dict[str, int] = {"depth": len(depth), "ticks": 0, "bars": 0}
+        st.depth_events += len(depth)
+        for b in run:
+            self._rest_of(st, b, client, applied)
+        ack = self._ack(st, run[-1], False, applied, self._rejected(st, before), signals, t0,
+                        first_seq=run[0].seq)  # fmt: skip
+        self.counters["coalesced"] += len(run)
+        self._check_alerts(st, ack, depth)
+        return [(run[-1], ack, request, None)]
+
+    # ---- the steps of applying a batch ---------------------------------------------------
+    def _record(self, batch: Batch, client: str | None, recv_ns: int | None) -> None:
+        if self.recorder is not None:
+            self.recorder.append(batch, client, recv_ns or time.time_ns())
+            self.counters["recorded"] += 1
+
+    def _state_of(self, batch: Batch) -> InstrumentState:
+        try:
+            return self.state(batch.instrument)
+        except Exception as exc:
+            raise RequestError(
+                f"instrument: {batch.instrument!r} is not a known instrument", field="instrument"
+            ) from exc
+
+    def _count(self, st: InstrumentState, n: int) -> None:
+        self.counters["batches"] += n
+        st.batches += n
+        st.last_recv_ns = time.time_ns()
+
+    def _rest_of(
+        self, st: InstrumentState, batch: Batch, client: str | None, applied: dict[str, int]
+    ) -> None:
+        """Everything of a batch but its depth and prints: counts, bars, order reports
+        (added to ``applied``)."""
+        applied["ticks"] += len(batch.ticks)
+        st.ticks += len(batch.ticks)
         for bar in batch.bars:
             if bar.closed:
                 st.bars.setdefault(bar.series, []).append(bar)
-        applied["bars"] = len(batch.bars)
+        applied["bars"] += len(batch.bars)
         if batch.orders or batch.executions or batch.positions:
-            key = inst.contract or inst.symbol
-            applied.update(self.orders.apply(key, client, batch.orders, batch.executions,
-                                             batch.positions))  # fmt: skip
+            inst = st.instrument
+            got = self.orders.apply(inst.contract or inst.symbol, client, batch.orders,
+                                    batch.executions, batch.positions)  # fmt: skip
+            for k, v in got.items():
+                applied[k] = applied.get(k, 0) + v
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
+
+    def _rejected(self, st: InstrumentState, before: dict[str, int]) -> Counter[str]:
         after = st.pipeline.rejected  # counts only grow: the batch's are the changed ones
         rejected = Counter(
             {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
@@ -221,13 +350,16 @@ class Hub:
             else {}
         )
         st.rejected.update(rejected)
-        ack = self._ack(st, batch, False, applied, rejected, signals, t0)
-        if not self.counters["recovering"]:  # a recovery replays what was checked live
-            last_event = int(depth["ts_event"][-1]) if len(depth) else 0
-            warm = st.batches > WARMUP_BATCHES
-            preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
-            self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
-        return ack, request
+        return rejected
+
+    def _check_alerts(self, st: InstrumentState, ack: Ack, depth: np.ndarray) -> None:
+        if self.counters["recovering"]:  # a recovery replays what was checked live
+            return
+        inst = st.instrument
+        last_event = int(depth["ts_event"][-1]) if len(depth) else 0
+        warm = st.batches > WARMUP_BATCHES
+        preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
+        self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
     def _refused(self, st: InstrumentState, batch: Batch, client: str | None) -> None:
         """A refused batch still uses its sequence number (resending it would not help), and
@@ -351,6 +483,7 @@ class Hub:
         rejected: Counter[str],
         signals: list[Any],
         t0: int,
+        first_seq: int = 0,
     ) -> Ack:
         inst, pipe = st.instrument, st.pipeline
         px = inst.to_price
@@ -383,6 +516,7 @@ class Hub:
             metrics=metrics,
             signals=[{**s.to_dict(), "price": px(s.price)} for s in signals],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
+            first_seq=first_seq or batch.seq,
         )
 
     # ---- health --------------------------------------------------------------------------

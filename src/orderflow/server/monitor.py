@@ -14,7 +14,8 @@ Alerts (kept, newest last, in ``/health`` and logged as warnings):
   beyond where it stood at the instrument's first batch: the feed is falling behind, or
   NinjaTrader's clock jumped back (a market replay's constant offset is not an anomaly, nor is
   a replay running faster than real time). The offset itself is in ``/health``;
-- ``latency_spike``: one batch took longer than ``spike_us`` to process (not counted for an
+- ``latency_spike``: one batch took longer than ``spike_us`` to process (batches applied
+  together count their average) (not counted for an
   instrument's first 10 batches, while the process loads its compiled kernels).
 """
 
@@ -113,8 +114,9 @@ class Alerts:
                 self.offset0[instrument] = off  # alert once per jump, not on every batch
             elif off < base:
                 self.offset0[instrument] = off  # running ahead (a fast replay): new baseline
-        if warm and ack.processing_us > self.spike_us:
-            self.raise_("latency_spike", instrument, f"batch took {ack.processing_us:.0f} us")
+        per_batch = ack.processing_us / max(1, ack.seq - (ack.first_seq or ack.seq) + 1)
+        if warm and per_batch > self.spike_us:
+            self.raise_("latency_spike", instrument, f"batch took {per_batch:.0f} us")
 
     def to_list(self) -> list[dict[str, Any]]:
         return [a.to_dict() for a in self.items]

@@ -214,6 +214,9 @@ class Ack(msgspec.Struct, frozen=True, tag="ack"):
     metrics: dict[str, Any]
     signals: list[dict[str, Any]]
     processing_us: float
+    #: the first batch this ack answers: under load the server applies consecutive batches of
+    #: one instrument together and answers them with one ack (``first_seq`` .. ``seq``)
+    first_seq: int = 0
 
 
 class SnapshotRequest(msgspec.Struct, frozen=True, tag="snapshot_request"):
