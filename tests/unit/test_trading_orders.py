@@ -1,7 +1,8 @@
-"""The order-state machine against NinjaTrader's documented lifecycle (ninjatrader-api.md 3.3):
-skipped states accepted, terminal states final, late and repeated by-value updates ignored,
-fills only from executions (once each), overfills, changes while a cancel is pending,
-rejections, and commands that time out on the clock passed in."""
+"""The order-state machine against NinjaTrader's documented lifecycle (ninjatrader-api.md
+3.3): skipped states accepted, terminal states final, late and repeated by-value updates
+ignored, fills only from executions (once each), overfills, changes while a cancel is pending,
+rejections, commands that time out on the clock passed in; and brackets resized on partial
+fills."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from orderflow.model.instruments import get_instrument
+from orderflow.trading.brackets import BracketManager
 from orderflow.trading.orders import (
     TERMINAL,
     TRANSITIONS,
@@ -318,3 +320,129 @@ def test_a_foreign_order_is_recorded_not_ours() -> None:
     order = om.orders["manual-1"]
     assert not order.ours and order.filled == 1 and om.counters["orders_foreign"] == 1
     assert not order.overfill  # its quantity is NinjaTrader's, not ours to judge
+
+
+# ---- brackets --------------------------------------------------------------------------------
+STOP, TARGET = P - 8, P + 16  # 2 points below, 4 above
+
+
+def bracket(qty: int = 3, action: OrderAction = BUY, **kw: object) -> tuple[BracketManager, str]:
+    bm = BracketManager(OrderManager(), **kw)  # type: ignore[arg-type]
+    stop, target = (STOP, TARGET) if action is BUY else (TARGET, STOP)
+    b, cmds = bm.submit(1, "ESH4", action, qty, stop_loss_ticks=stop, target_ticks=target)
+    assert [c.op for c in cmds] == ["submit"] and cmds[0].order_type is OrderType.MARKET
+    return bm, b.id
+
+
+def ops(cmds: list) -> list[tuple[str, str, int]]:  # type: ignore[type-arg]
+    return [(c.op, c.cid, c.quantity) for c in cmds]
+
+
+def test_bracket_legs_follow_the_entrys_partial_fills() -> None:
+    bm, bid = bracket(qty=3)
+    b = bm.brackets[bid]
+    _, cmds = bm.apply_update(2, OrderEvent(bid, S.WORKING, 2, 3))
+    assert cmds == []  # nothing filled: no legs yet (an acknowledgement is not a fill)
+    _, cmds = bm.apply_fill(3, Fill("E1", bid, 3, P, 1, Side.BUY))
+    stop, tgt = f"{bid}.stop", f"{bid}.tgt"
+    assert ops(cmds) == [("submit", stop, 1), ("submit", tgt, 1)]
+    assert cmds[0].order_type is OrderType.STOP_MARKET and cmds[0].stop_ticks == STOP
+    assert cmds[1].order_type is OrderType.LIMIT and cmds[1].limit_ticks == TARGET
+    assert {c.action for c in cmds} == {OrderAction.SELL} and cmds[0].oco == cmds[1].oco == b.oco
+    assert bm.apply_fill(4, Fill("E1", bid, 3, P, 1, Side.BUY)) == (False, [])  # a repeat
+    _, cmds = bm.apply_fill(5, Fill("E2", bid, 5, P, 2, Side.BUY))
+    assert ops(cmds) == [("change", stop, 3), ("change", tgt, 3)]  # resized to the 3 filled
+    bm.apply_update(6, OrderEvent(bid, S.FILLED, 5, 3, 3))
+    for leg in (stop, tgt):
+        bm.apply_update(6, OrderEvent(leg, S.WORKING, 6, 3))
+    # the target fills one: the stop shrinks to the two still open
+    _, cmds = bm.apply_fill(7, Fill("T1", tgt, 7, TARGET, 1, Side.SELL))
+    assert ops(cmds) == [("change", stop, 2)]
+    _, cmds = bm.apply_fill(8, Fill("T2", tgt, 8, TARGET, 2, Side.SELL))
+    assert ops(cmds) == [("cancel", stop, 0)]  # the position is closed: the sibling goes
+    assert b.status == "protected"
+    bm.apply_update(9, OrderEvent(tgt, S.FILLED, 8, 3, 3))
+    _, cmds = bm.apply_update(9, OrderEvent(stop, S.CANCELLED, 9, 2))
+    assert cmds == [] and b.status == "done" and b.reason == "closed by target"
+    assert bm.net(b) == 0 and not any(o.overfill for o in bm.orders.orders.values())
+
+
+def test_a_bracket_whose_entry_is_cancelled_unfilled_sends_no_leg() -> None:
+    bm, bid = bracket()
+    bm.apply_update(2, OrderEvent(bid, S.WORKING, 2, 3))
+    cmds = bm.cancel(3, bid)
+    assert ops(cmds) == [("cancel", bid, 0)]
+    _, cmds = bm.apply_update(4, OrderEvent(bid, S.CANCELLED, 4, 3))
+    b = bm.brackets[bid]
+    assert cmds == [] and b.status == "done" and b.stop is None and "Cancelled" in b.reason
+
+
+def test_a_part_filled_entry_cancelled_keeps_its_legs_at_the_filled_quantity() -> None:
+    bm, bid = bracket(qty=3)
+    bm.apply_update(2, OrderEvent(bid, S.WORKING, 2, 3))
+    _, cmds = bm.apply_fill(3, Fill("E1", bid, 3, P, 1, Side.BUY))
+    assert len(cmds) == 2
+    assert ops(bm.cancel(4, bid)) == [("cancel", bid, 0)]
+    _, cmds = bm.apply_update(5, OrderEvent(bid, S.CANCELLED, 5, 3, 1))
+    assert cmds == [] and bm.brackets[bid].status == "protected"
+    _, cmds = bm.apply_fill(6, Fill("S1", f"{bid}.stop", 6, STOP, 1, Side.SELL))
+    assert ops(cmds) == [("cancel", f"{bid}.tgt", 0)]
+
+
+def test_a_rejected_stop_flattens_the_unprotected_position() -> None:
+    bm, bid = bracket(qty=2)
+    bm.apply_fill(2, Fill("E1", bid, 2, P, 2, Side.BUY))
+    bm.apply_update(3, OrderEvent(bid, S.FILLED, 2, 2, 2))
+    _, cmds = bm.apply_update(4, OrderEvent(f"{bid}.stop", S.REJECTED, 4, 2,
+                                            error="OrderRejected"))  # fmt: skip
+    assert ops(cmds) == [("cancel", f"{bid}.tgt", 0)]  # first make sure the target cannot fill
+    assert ("bracket_unprotected", bid, "stop Rejected: 2 open") in bm.orders.alerts
+    _, cmds = bm.apply_update(5, OrderEvent(f"{bid}.tgt", S.CANCELLED, 5, 2))
+    assert ops(cmds) == [("submit", f"{bid}.flat1", 2)]
+    assert cmds[0].order_type is OrderType.MARKET and cmds[0].action is OrderAction.SELL
+    bm.apply_update(6, OrderEvent(f"{bid}.flat1", S.FILLED, 6, 2, 2))
+    _, cmds = bm.apply_fill(6, Fill("F1", f"{bid}.flat1", 6, P - 1, 2, Side.SELL))
+    b = bm.brackets[bid]
+    assert cmds == [] and b.status == "done" and b.reason == "stop Rejected"
+    assert bm.net(b) == 0
+
+
+def test_ninjatraders_oco_cancel_before_the_targets_execution_is_no_failure() -> None:
+    # NinjaTrader reports the target Filled and cancels the stop (OCO) before the
+    # target's execution arrives: the position is being closed, not left unprotected
+    bm, bid = bracket(qty=1)
+    bm.apply_fill(2, Fill("E1", bid, 2, P, 1, Side.BUY))
+    bm.apply_update(2, OrderEvent(bid, S.FILLED, 2, 1, 1))
+    bm.apply_update(3, OrderEvent(f"{bid}.tgt", S.FILLED, 3, 1, 1))
+    _, cmds = bm.apply_update(3, OrderEvent(f"{bid}.stop", S.CANCELLED, 3, 1))
+    assert cmds == [] and bm.brackets[bid].status == "protected"
+    _, cmds = bm.apply_fill(4, Fill("T1", f"{bid}.tgt", 3, TARGET, 1, Side.SELL))
+    assert cmds == [] and bm.brackets[bid].status == "done"
+    assert not [a for a in bm.orders.alerts if a[0] == "bracket_unprotected"]
+
+
+def test_both_legs_filled_is_flattened_back() -> None:
+    bm, bid = bracket(qty=1, action=OrderAction.SELL_SHORT)
+    bm.apply_fill(2, Fill("E1", bid, 2, P, 1, Side.SELL))
+    bm.apply_update(2, OrderEvent(bid, S.FILLED, 2, 1, 1))
+    stop, tgt = f"{bid}.stop", f"{bid}.tgt"
+    assert bm.orders.orders[stop].action is OrderAction.BUY_TO_COVER
+    assert bm.orders.orders[stop].stop_ticks == TARGET  # a short's stop is above
+    bm.apply_update(3, OrderEvent(tgt, S.FILLED, 3, 1, 1))
+    _, cmds = bm.apply_fill(3, Fill("T1", tgt, 3, STOP, 1, Side.BUY))
+    assert ops(cmds) == [("cancel", stop, 0)]
+    bm.apply_update(4, OrderEvent(stop, S.CANCEL_PENDING, 4, 1))
+    bm.apply_update(5, OrderEvent(stop, S.FILLED, 5, 1, 1))  # too late: it filled
+    _, cmds = bm.apply_fill(5, Fill("S1", stop, 5, TARGET, 1, Side.BUY))
+    assert bm.orders.orders[stop].overfill_reasons == {"after_cancel"}
+    assert ops(cmds) == [("submit", f"{bid}.flat1", 1)] and cmds[0].action is OrderAction.SELL
+    assert bm.brackets[bid].reason == "legs overfilled"
+
+
+def test_bracket_prices_must_straddle_the_entry() -> None:
+    bm = BracketManager(OrderManager())
+    with pytest.raises(ValueError, match="either side"):
+        bm.submit(1, "ESH4", BUY, 1, order_type=LIMIT, limit_ticks=P, stop_loss_ticks=P + 4,
+                  target_ticks=P + 8)  # fmt: skip
+    with pytest.raises(ValueError, match="Buy or SellShort"):
+        bm.submit(1, "ESH4", OrderAction.SELL, 1, stop_loss_ticks=P + 4, target_ticks=P - 8)

@@ -61,6 +61,7 @@ __all__ = [
     "OrderManager",
     "OrderState",
     "OrderType",
+    "Outcome",
     "PendingCommand",
     "Side",
     "TimeInForce",

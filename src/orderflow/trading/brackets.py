@@ -1,0 +1,263 @@
+"""Brackets: an entry with an attached stop and target, the two an OCO pair.
+
+The stop and target are submitted when the entry fills, or partly fills (NinjaTrader's advice:
+submit protective orders from ``OnExecutionUpdate``), for the filled quantity, and follow it:
+
+- the entry fills more: both legs are changed to cover what is open (a leg's total quantity =
+  its own fills + the open position);
+- a leg fills in part: the other leg shrinks to what is still open;
+- a leg's fills close the position: the sibling is cancelled (NinjaTrader's OCO may already
+  have done it: a terminal order is left alone) and so is the rest of the entry;
+- the entry ends (cancelled, rejected) with nothing filled: the bracket ends, no leg was ever
+  sent; with a part filled, the legs keep protecting that part;
+- a leg is rejected, or cancelled without our asking, while the position is open and the
+  sibling is not filling it: the position is unprotected, so the other leg and the entry are
+  cancelled and a market order flattens what is open (``on_leg_failure="flatten"``, the
+  default; ``"alert"`` only alerts);
+- the legs' fills exceed the entry's (an overfill: both legs filled): a market order brings the
+  bracket's net position back to flat.
+
+Every decision is recomputed from the orders' current state by :meth:`BracketManager.sync`
+after each update and execution, so it is the same whatever order the reports arrive in, and
+returns the commands to send (op submit/change/cancel with cid, as the protocol ``command``).
+Fills are counted from executions only; a leg's reported Filled state merely keeps the
+failure rule from flattening a position its sibling is closing (NinjaTrader reports the order
+update before its execution).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orderflow.trading.orders import (
+    Fill,
+    Order,
+    OrderAction,
+    OrderCommand,
+    OrderEvent,
+    OrderManager,
+    OrderState,
+    OrderType,
+    Outcome,
+    TimeInForce,
+)
+
+__all__ = ["Bracket", "BracketManager"]
+
+
+def _settled(order: Order) -> bool:
+    """Terminal, and every execution its reports announced has arrived (NinjaTrader raises
+    the order update before the execution)."""
+    return order.terminal and order.filled >= order.reported_filled
+
+
+_FAILED = frozenset({OrderState.REJECTED, OrderState.CANCELLED, OrderState.UNKNOWN})
+
+
+@dataclass(slots=True)
+class Bracket:
+    id: str
+    instrument: str
+    direction: int  # +1: the entry buys, -1: it sells short
+    entry: str  # cid
+    stop_ticks: int  # the stop leg's trigger price
+    target_ticks: int  # the target leg's limit price
+    oco: str
+    stop: str | None = None  # cids, once submitted
+    target: str | None = None
+    flatten: list[str] = field(default_factory=list)  # market orders that flatten
+    status: str = "entry"  # entry, protected, flattening, done
+    reason: str = ""
+
+    def cids(self) -> list[str]:
+        return [c for c in (self.entry, self.stop, self.target, *self.flatten) if c]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "instrument": self.instrument, "direction": self.direction,
+                "entry": self.entry, "stop": self.stop, "target": self.target,
+                "flatten": list(self.flatten), "oco": self.oco, "status": self.status,
+                "reason": self.reason}  # fmt: skip
+
+
+class BracketManager:
+    """Brackets over an :class:`OrderManager`; feed it the reports and send what it returns."""
+
+    def __init__(self, orders: OrderManager, on_leg_failure: str = "flatten") -> None:
+        if on_leg_failure not in ("flatten", "alert"):
+            raise ValueError(f"on_leg_failure: flatten or alert, not {on_leg_failure!r}")
+        self.orders = orders
+        self.on_leg_failure = on_leg_failure
+        self.brackets: dict[str, Bracket] = {}
+        self._by_cid: dict[str, str] = {}
+
+    def submit(
+        self,
+        now: int,
+        instrument: str,
+        action: OrderAction,
+        quantity: int,
+        *,
+        stop_loss_ticks: int,
+        target_ticks: int,
+        order_type: OrderType = OrderType.MARKET,
+        limit_ticks: int | None = None,
+        stop_ticks: int | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+    ) -> tuple[Bracket, list[OrderCommand]]:
+        """A bracket: the entry's command now, the legs when it fills. ``stop_loss_ticks`` and
+        ``target_ticks`` are the legs' prices (on the right sides of the entry)."""
+        if action not in (OrderAction.BUY, OrderAction.SELL_SHORT):
+            raise ValueError(f"a bracket enters with Buy or SellShort, not {action}")
+        direction = 1 if action is OrderAction.BUY else -1
+        ref = limit_ticks if limit_ticks is not None else stop_ticks
+        if ref is not None and not (
+            (stop_loss_ticks - ref) * direction < 0 < (target_ticks - ref) * direction
+        ):
+            raise ValueError("the stop and the target must be on either side of the entry")
+        cmd = self.orders.submit(now, instrument, action, order_type, quantity, limit_ticks,
+                                 stop_ticks, tif=tif)  # fmt: skip
+        b = Bracket(cmd.cid, instrument, direction, cmd.cid, stop_loss_ticks, target_ticks,
+                    oco=f"{cmd.cid}.oco")  # fmt: skip
+        self.brackets[b.id] = b
+        self._by_cid[cmd.cid] = b.id
+        return b, [cmd]
+
+    def cancel(self, now: int, bracket_id: str) -> list[OrderCommand]:
+        """Cancel the entry (what it filled stays protected by the legs)."""
+        b = self.brackets[bracket_id]
+        entry = self.orders.orders[b.entry]
+        out: list[OrderCommand] = []
+        if not entry.terminal:
+            cmd = self.orders.cancel(now, b.entry)
+            if cmd is not None:
+                out.append(cmd)
+        return out + self.sync(now, b)
+
+    def close(self, now: int, bracket_id: str, reason: str = "closed") -> list[OrderCommand]:
+        """Cancel everything of the bracket and flatten what it holds at market."""
+        b = self.brackets[bracket_id]
+        return self._flatten(now, b, reason)
+
+    # ---- reports -------------------------------------------------------------------------
+    def apply_update(
+        self, now: int, ev: OrderEvent, instrument: str = ""
+    ) -> tuple[Outcome, list[OrderCommand]]:
+        outcome = self.orders.apply_update(ev, instrument)
+        return outcome, self._touch(now, ev.cid)
+
+    def apply_fill(self, now: int, fill: Fill) -> tuple[bool, list[OrderCommand]]:
+        new = self.orders.apply_fill(fill)
+        return new, self._touch(now, fill.cid) if new else []
+
+    def _touch(self, now: int, cid: str) -> list[OrderCommand]:
+        bid = self._by_cid.get(cid)
+        return [] if bid is None else self.sync(now, self.brackets[bid])
+
+    # ---- the rules -----------------------------------------------------------------------
+    def net(self, b: Bracket) -> int:
+        """The bracket's signed position from its executions (> 0 long)."""
+        return sum(f.side.sign * f.quantity for c in b.cids() for f in self.orders.orders[c].fills)
+
+    def sync(self, now: int, b: Bracket) -> list[OrderCommand]:
+        """The commands that bring the bracket's orders in line with its fills."""
+        if b.status == "done":
+            return []
+        om = self.orders.orders
+        entry = om[b.entry]
+        open_qty = self.net(b) * b.direction  # what the entry holds, in its direction
+        if b.status == "flattening":
+            return self._flatten(now, b, b.reason)
+        if b.stop is None or b.target is None:
+            if entry.filled > 0:
+                return self._submit_legs(now, b, open_qty)
+            if entry.terminal:
+                self._end(b, f"entry {entry.state} unfilled")
+            return []
+        stop, target = om[b.stop], om[b.target]
+        legs = (stop, target)
+        if open_qty < 0:  # the legs sold more than the entry bought: overfilled
+            self.orders.alerts.append(("bracket_overfill", b.id, f"net {self.net(b)}"))
+            return self._flatten(now, b, "legs overfilled")
+        exited = sum(leg.filled for leg in legs)
+        if open_qty == 0 and exited > 0:  # an exit closed the position
+            out = self._cancel_live(now, [*legs, entry])
+            if all(_settled(o) for o in (*legs, entry)):
+                self._end(b, f"closed by {'target' if target.filled else 'stop'}")
+            return out
+        covering = sum(max(leg.filled, leg.reported_filled) for leg in legs)
+        failed = [leg for leg in legs if self._failed(leg)]
+        if failed and open_qty > 0 and entry.filled - covering > 0:
+            name = "stop" if failed[0] is stop else "target"
+            self.orders.alerts.append(("bracket_unprotected", b.id,
+                                       f"{name} {failed[0].state}: {open_qty} open"))  # fmt: skip
+            if self.on_leg_failure == "flatten":
+                return self._flatten(now, b, f"{name} {failed[0].state}")
+            return []
+        out = []
+        for leg in legs:
+            want = leg.filled + open_qty
+            if leg.terminal or leg.cancel_requested or want <= leg.filled:
+                continue
+            if leg.requested_quantity != want:
+                out.append(self.orders.change(now, leg.cid, quantity=want))
+        if entry.terminal and open_qty == 0 and exited == 0:
+            out += self._cancel_live(now, list(legs))
+        return out
+
+    @staticmethod
+    def _failed(leg: Order) -> bool:
+        return leg.state in _FAILED and not leg.cancel_requested and leg.filled < leg.quantity
+
+    def _exit_action(self, b: Bracket) -> OrderAction:
+        return OrderAction.SELL if b.direction > 0 else OrderAction.BUY_TO_COVER
+
+    def _submit_legs(self, now: int, b: Bracket, qty: int) -> list[OrderCommand]:
+        exit_action = self._exit_action(b)
+        stop = self.orders.submit(now, b.instrument, exit_action, OrderType.STOP_MARKET, qty,
+                                  stop_ticks=b.stop_ticks, oco=b.oco, cid=f"{b.id}.stop",
+                                  internal=True)  # fmt: skip
+        target = self.orders.submit(now, b.instrument, exit_action, OrderType.LIMIT, qty,
+                                    limit_ticks=b.target_ticks, oco=b.oco, cid=f"{b.id}.tgt",
+                                    internal=True)  # fmt: skip
+        b.stop, b.target = stop.cid, target.cid
+        self._by_cid[stop.cid] = self._by_cid[target.cid] = b.id
+        b.status = "protected"
+        return [stop, target]
+
+    def _cancel_live(self, now: int, orders: list[Order]) -> list[OrderCommand]:
+        out = []
+        for o in orders:
+            if not o.terminal and not o.cancel_requested and o.filled < o.quantity:
+                cmd = self.orders.cancel(now, o.cid)
+                if cmd is not None:
+                    out.append(cmd)
+        return out
+
+    def _flatten(self, now: int, b: Bracket, reason: str) -> list[OrderCommand]:
+        """Cancel the bracket's working orders; once none can fill any more, send one market
+        order for what it still holds; done when flat and nothing works."""
+        if b.status != "flattening":
+            b.status, b.reason = "flattening", reason
+        om = self.orders.orders
+        others = [om[c] for c in b.cids() if c not in b.flatten]
+        out = self._cancel_live(now, others)
+        if not all(_settled(o) or o.filled >= o.quantity for o in others):
+            return out  # wait: an order being cancelled may still fill
+        net = self.net(b)
+        working = [om[c] for c in b.flatten if not _settled(om[c])]
+        if net == 0 and not working:
+            self._end(b, reason)
+            return out
+        if net and not working:
+            action = OrderAction.SELL if net > 0 else OrderAction.BUY_TO_COVER
+            cmd = self.orders.submit(now, b.instrument, action, OrderType.MARKET, abs(net),
+                                     cid=f"{b.id}.flat{len(b.flatten) + 1}",
+                                     internal=True)  # fmt: skip
+            b.flatten.append(cmd.cid)
+            self._by_cid[cmd.cid] = b.id
+            out.append(cmd)
+        return out
+
+    def _end(self, b: Bracket, reason: str) -> None:
+        b.status, b.reason = "done", reason
