@@ -118,6 +118,9 @@ class ServerSettings(BaseModel):
     command_timeout_s: float = Field(
         5.0, gt=0, description="an order command unanswered this long is shown as timed out"
     )
+    command_max_age_s: float = Field(
+        30.0, gt=0, description="an unanswered command older than this is not sent again"
+    )
     rate_messages_per_s: float = Field(
         5000.0, gt=0, description="per connection: messages per second before it is slowed"
     )

@@ -120,3 +120,20 @@ def test_token_bucket_slows_what_exceeds_the_rate() -> None:
     lim = RateLimiter(Limits(messages_per_s=100, events_per_s=1000, burst_s=1.0))
     t = lim.messages.stamp
     assert lim.take(1000, t) == 0.0 and lim.take(500, t) == pytest.approx(0.5)
+
+
+def test_a_command_too_old_is_not_sent_again_but_a_late_answer_is_taken() -> None:
+    led, _ = ledger(timeout_s=1.0, max_age_s=10.0)
+    old = led.issue("nt8", "ESH4", dict(SUBMIT), wire_name="ES 03-24")
+    new = led.issue("nt8", "ESH4", {**SUBMIT, "cid": "of-2"})
+    assert old.instrument == "ES 03-24" and new.instrument == "ESH4"
+    assert led.orders["of-1"].instrument == "ESH4"
+    later = old.t + 10_500_000_000
+    assert [c.cid for c in led.pending("nt8", later)] == []  # both are over 10 s old
+    assert led.orders["of-1"].commands[0].status == "expired"
+    assert led.counters["commands_expired"] == 2
+    assert led.acknowledge("nt8", CommandAck("of-1", 1, "done"))  # it ran after all
+    assert led.orders["of-1"].commands[0].status == "done"
+    assert led.counters["commands_answered_late"] == 1
+    assert led.acknowledge("nt8", CommandAck("of-1", 1, "done"))  # a repeat now
+    assert led.counters["command_acks_repeated"] == 1

@@ -642,6 +642,7 @@ def serve(
         limits=Limits.from_settings(s),
         flags=s.flags.model_dump(),
         command_timeout_s=s.server.command_timeout_s,
+        command_max_age_s=s.server.command_max_age_s,
     )
     console.print(
         f"[bold]orderflow[/] {__version__} serving on http://{host}:{port} "

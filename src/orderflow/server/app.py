@@ -28,7 +28,7 @@ from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
 from orderflow.server.monitor import Monitor
-from orderflow.server.orders import COMMAND_TIMEOUT_S
+from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
 from orderflow.server.protocol import (
     PROTOCOL_VERSION,
     Batch,
@@ -73,6 +73,7 @@ def create_app(
     limits: Limits | None = None,
     flags: dict[str, bool] | None = None,
     command_timeout_s: float = COMMAND_TIMEOUT_S,
+    command_max_age_s: float = COMMAND_MAX_AGE_S,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -104,7 +105,8 @@ def create_app(
     recorder = Recorder(record_dir) if record_dir is not None else None
     if hub is None:
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
-                  historical_only=flags.get("historical_only", False))  # fmt: skip
+                  historical_only=flags.get("historical_only", False),
+                  command_max_age_s=command_max_age_s)  # fmt: skip
         hub.flags = flags
         if recorder is not None:  # a restart picks up where the recording of today ends
             today = recorder.path_for("x", time.time_ns()).name
@@ -272,9 +274,12 @@ def create_app(
                 raise RequestError(f"client: {client!r} is not connected", field="client",
                                    status=409)  # fmt: skip
             instrument = body.pop("instrument", None)
-            if not isinstance(instrument, str) or hub.find(instrument) is None:
+            st = hub.find(instrument) if isinstance(instrument, str) else None
+            if st is None:
                 raise RequestError(f"instrument: no data for {instrument!r}", field="instrument")
-            command = hub.orders.issue(client, instrument, body)
+            key = st.instrument.contract or st.instrument.symbol
+            wire = hub.names.get((client, key), str(instrument))  # as the bridge names it
+            command = hub.orders.issue(client, key, body, wire_name=wire)
         except msgspec.DecodeError as exc:
             return _error(400, RequestError(f"body: {exc}", field="body"))
         except RequestError as exc:

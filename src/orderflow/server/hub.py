@@ -31,7 +31,7 @@ from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.monitor import Alerts
-from orderflow.server.orders import COMMAND_TIMEOUT_S, OrderLedger
+from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
 from orderflow.server.protocol import Ack, Batch, SnapshotRequest
 from orderflow.server.recording import Recorder
 
@@ -89,15 +89,21 @@ class Hub:
         *,
         command_timeout_s: float = COMMAND_TIMEOUT_S,
         historical_only: bool = False,
+        command_max_age_s: float = COMMAND_MAX_AGE_S,
     ) -> None:
         self.params = params or PipelineParams()
         self.recorder = recorder
         self.alerts = Alerts()
-        self.orders = OrderLedger(command_timeout_s, historical_only, self.alerts.raise_)
+        self.orders = OrderLedger(
+            command_timeout_s, historical_only, self.alerts.raise_, command_max_age_s
+        )
         self.flags: dict[str, bool] = {"historical_only": historical_only}
         self.instruments: dict[str, InstrumentState] = {}
         self._keys: dict[str, str] = {}  # a client's instrument name -> its key above
         self.last_seq: dict[str, int] = {}
+        #: (client, instrument key) -> the instrument's name as that client writes it (a
+        #: command to the bridge must name it the bridge's way, e.g. "ES 03-24")
+        self.names: dict[tuple[str, str], str] = {}
         self.session = uuid.uuid4().hex[:12]
         self.started = time.time()
         self.counters: Counter[str] = Counter()
@@ -328,6 +334,9 @@ class Hub:
     ) -> None:
         """Everything of a batch but its depth and prints: counts, bars, order reports
         (added to ``applied``)."""
+        if client is not None:
+            inst = st.instrument
+            self.names[(client, inst.contract or inst.symbol)] = batch.instrument
         applied["ticks"] += len(batch.ticks)
         st.ticks += len(batch.ticks)
         for bar in batch.bars:

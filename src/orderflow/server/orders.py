@@ -4,8 +4,9 @@ The server issues unmanaged order commands (submit, change, cancel) to a client 
 with our client id (``cid``, NinjaTrader's signalName) and a per-client ``command_seq``. A
 command is *pending* until the bridge answers with ``command_ack`` (*done*: the NinjaScript
 call was made; *refused*: with the reason), or *timed_out* when no answer comes within
-``timeout_s``; a command still pending when its client reconnects is sent again, and the
-bridge acknowledges a resent command without executing it twice.
+``timeout_s``; a command still unanswered when its client reconnects is sent again (unless
+older than ``max_age_s``: then it is *expired*), and the bridge acknowledges a resent command
+without executing it twice.
 
 The bridge's ``OnOrderUpdate``, ``OnExecutionUpdate`` and ``OnPositionUpdate`` arrive in
 sequenced batches (so a resend is applied once). This ledger keeps, per cid, the latest
@@ -31,6 +32,8 @@ from orderflow.server.protocol import Command, CommandAck, Execution, OrderUpdat
 __all__ = ["COMMAND_TIMEOUT_S", "OrderLedger", "OrderRecord"]
 
 COMMAND_TIMEOUT_S = 5.0
+#: an unanswered command older than this is not sent again after a reconnect
+COMMAND_MAX_AGE_S = 30.0
 #: NinjaTrader's terminal states (Order.IsTerminalState)
 TERMINAL = frozenset({"Filled", "Cancelled", "Rejected", "Unknown"})
 _NEEDS_LIMIT = frozenset({"Limit", "StopLimit"})
@@ -42,7 +45,7 @@ class CommandRecord:
     command: Command
     client: str
     issued_ns: int
-    status: str = "pending"  # pending, done, refused, timed_out
+    status: str = "pending"  # pending, done, refused, timed_out, expired
     reason: str = ""
     answered_ns: int = 0
 
@@ -111,8 +114,10 @@ class OrderLedger:
         timeout_s: float = COMMAND_TIMEOUT_S,
         historical_only: bool = False,
         on_alert: Callable[[str, str, str], None] | None = None,
+        max_age_s: float = COMMAND_MAX_AGE_S,
     ) -> None:
         self.timeout_s = timeout_s
+        self.max_age_s = max_age_s
         self.historical_only = historical_only
         self.on_alert = on_alert
         self.orders: dict[str, OrderRecord] = {}
@@ -123,10 +128,14 @@ class OrderLedger:
         self.counters: Counter[str] = Counter()
 
     # ---- commands ------------------------------------------------------------------------
-    def issue(self, client: str, instrument: str, fields: dict[str, Any]) -> Command:
-        """Check a command and queue it for ``client``; the Command to send. A command that
-        cannot be valid (unknown cid for change/cancel, a reused cid, a missing price) is a
-        RequestError naming the field, and nothing is queued."""
+    def issue(
+        self, client: str, instrument: str, fields: dict[str, Any], wire_name: str | None = None
+    ) -> Command:
+        """Check a command and queue it for ``client``; the Command to send. ``instrument`` is
+        the server's key (``ESH4``), ``wire_name`` the instrument as the client names it
+        (``ES 03-24``, what the command carries). A command that cannot be valid (unknown cid
+        for change/cancel, a reused cid, a missing price) is a RequestError naming the field,
+        and nothing is queued."""
         if self.historical_only:
             raise RequestError(
                 "flags.historical_only: this server never sends live orders",
@@ -162,8 +171,8 @@ class OrderLedger:
         now = time.time_ns()
         try:
             command = msgspec.convert(
-                {**fields, "command_seq": seq, "instrument": instrument, "t": now,
-                 "type": "command"}, Command)  # fmt: skip
+                {**fields, "command_seq": seq, "instrument": wire_name or instrument,
+                 "t": now, "type": "command"}, Command)  # fmt: skip
         except msgspec.ValidationError as exc:
             text = str(exc)
             name = text.rsplit("$.", 1)[-1].rstrip("`") if "$." in text else "command"
@@ -179,30 +188,47 @@ class OrderLedger:
         self.counters[f"commands_{op}"] += 1
         return command
 
-    def pending(self, client: str) -> list[Command]:
-        """Commands of ``client`` not yet answered, in order (sent again after a reconnect)."""
-        return [r.command for r in self.outbox.get(client, {}).values()]
+    def pending(self, client: str, now_ns: int | None = None) -> list[Command]:
+        """Commands of ``client`` not yet answered, in order, to send again after a reconnect.
+        One older than ``max_age_s`` is not sent again (a market order minutes late is worse
+        than none): it is marked ``expired`` and leaves the outbox; should the bridge have
+        executed it after all, its order reports still arrive under its cid."""
+        box = self.outbox.get(client)
+        if not box:
+            return []
+        now = now_ns if now_ns is not None else time.time_ns()
+        limit = int(self.max_age_s * 1e9)
+        for seq, rec in list(box.items()):
+            if now - rec.issued_ns > limit:
+                del box[seq]
+                rec.status, rec.reason = "expired", f"unanswered for over {self.max_age_s:g} s"
+                self.counters["commands_expired"] += 1
+        return [r.command for r in box.values()]
 
     def acknowledge(self, client: str, ack: CommandAck) -> bool:
         """The bridge's answer; False (and counted) when it matches no command of this
         client. A second answer to the same command changes nothing."""
         box = self.outbox.get(client)
         rec = box.pop(ack.command_seq, None) if box else None
-        if rec is None:
+        if rec is None:  # answered before, expired, or unknown
             order = self.orders.get(ack.cid)
-            if order is not None and any(
-                c.command.command_seq == ack.command_seq and c.client == client
-                for c in order.commands
-            ):
+            seq = ack.command_seq
+            mine = order.commands if order else []
+            earlier = [c for c in mine if c.command.command_seq == seq and c.client == client]
+            if not earlier:
+                self.counters["command_acks_unknown"] += 1
+                return False
+            rec = earlier[0]
+            if rec.status != "expired":
                 self.counters["command_acks_repeated"] += 1
                 return True
-            self.counters["command_acks_unknown"] += 1
-            return False
+            box = None  # an expired command answered after all: take the answer
         if rec.command.cid != ack.cid:
-            box[ack.command_seq] = rec  # type: ignore[index]
+            if box is not None:
+                box[ack.command_seq] = rec
             self.counters["command_acks_unknown"] += 1
             return False
-        late = rec.status == "timed_out"
+        late = rec.status in ("timed_out", "expired")
         rec.status, rec.reason, rec.answered_ns = ack.status, ack.reason, time.time_ns()
         self.counters[f"commands_{ack.status}"] += 1
         if late:
