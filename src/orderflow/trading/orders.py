@@ -571,20 +571,17 @@ class OrderManager:
             return self._count("duplicate")
         order.seen_updates.add(key)
         if ev.t < order.last_t or ev.filled < order.reported_filled:
-            self._cancel_marks(order, ev)  # a late report still tells when it was cancelled
-            return self._count("stale")
+            return self._stale(order, ev)
         cur = order.state
         if cur in TERMINAL and order.last_t >= 0:
             if ev.state == cur:
                 return self._count("duplicate")
             if ev.t == order.last_t and _RANK[ev.state] < _RANK[cur]:
-                self._cancel_marks(order, ev)
-                return self._count("stale")
+                return self._stale(order, ev)
             return self._anomaly(order, "after_terminal", f"{ev.state} after {cur}")
         if ev.state != cur and ev.state not in TRANSITIONS[cur] and order.last_t >= 0:
             if ev.t == order.last_t and _RANK[ev.state] < _RANK[cur]:
-                self._cancel_marks(order, ev)
-                return self._count("stale")
+                return self._stale(order, ev)
             return self._anomaly(order, "impossible", f"{cur} -> {ev.state}")
         self._cancel_marks(order, ev)
         order.state = ev.state
@@ -606,6 +603,13 @@ class OrderManager:
         self._answered(order, ev)
         self._check_overfill(order)
         return self._count("applied")
+
+    def _stale(self, order: Order, ev: OrderEvent) -> Outcome:
+        """A late report changes no state, but still tells when the order was marked for
+        cancellation (so a fill after that is an overfill, whatever the arrival order)."""
+        self._cancel_marks(order, ev)
+        self._check_overfill(order)
+        return self._count("stale")
 
     @staticmethod
     def _cancel_marks(order: Order, ev: OrderEvent) -> None:
