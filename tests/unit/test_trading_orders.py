@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from orderflow.core.errors import OffTickError
 from orderflow.model.instruments import get_instrument
 from orderflow.trading.brackets import BracketManager
 from orderflow.trading.orders import (
@@ -23,6 +24,8 @@ from orderflow.trading.orders import (
     OrderState,
     OrderType,
     Side,
+    fill_event,
+    order_event,
 )
 
 S = OrderState
@@ -311,6 +314,36 @@ def test_submit_validation_cids_and_oco_groups() -> None:
     assert cmd.fields(ES) == {"op": "submit", "cid": cmd.cid, "quantity": 2,
                               "limit_price": 4810.5, "stop_price": 4810.25, "action": "Buy",
                               "order_type": "StopLimit", "oco": "g2"}  # fmt: skip
+
+
+def test_a_report_answers_a_command_and_a_later_refusal_still_counts() -> None:
+    om = OrderManager(timeout_ns=100)
+    cid = limit_buy(om, now=0)
+    om.apply_update(ev(cid, S.WORKING, 10))
+    change = om.change(20, cid, limit_ticks=P - 1)
+    om.apply_update(ev(cid, S.WORKING, 30))  # a report that does not show the change
+    assert [pc.status for pc in om.orders[cid].commands] == ["seen", "pending"]
+    om.apply_update(OrderEvent(cid, S.WORKING, 40, 2, limit_ticks=P - 1))  # now it does
+    assert om.orders[cid].commands[1].status == "seen" and om.expire(1_000) == []
+    cancel = om.cancel(50, cid)
+    assert cancel is not None
+    assert om.acknowledge(cancel.ref, "refused", "order not found", 55)
+    assert not om.orders[cid].cancel_requested  # the cancel never happened
+    assert om.acknowledge(change.ref, "done", "", 56)  # seen first, answered later: taken
+    assert om.counters["acks_repeated"] == 0 and not om.acknowledge(999, "done", "", 57)
+
+
+def test_protocol_fields_map_onto_events_in_ticks() -> None:
+    e = order_event(ES, "of-1", "PartFilled", 5, 2, 1, limit_price=4810.25, order_id="99")
+    assert e == OrderEvent("of-1", S.PART_FILLED, 5, 2, 1, P, None, "99")
+    f = fill_event(ES, "E-1", "of-1", 6, 4810.25, 1, "Short", commission=0.35, fees=0.8)
+    assert (f.price_ticks, f.side, f.commission, f.fees) == (P, Side.SELL, Decimal("0.35"),
+                                                             Decimal("0.8"))  # fmt: skip
+    assert f.instrument == "ESH4"
+    with pytest.raises(ValueError, match="Long or Short"):
+        fill_event(ES, "E-2", "of-1", 6, 4810.25, 1, "Flat")
+    with pytest.raises(OffTickError):
+        order_event(ES, "of-1", "Working", 5, 2, limit_price=4810.3)
 
 
 def test_a_foreign_order_is_recorded_not_ours() -> None:

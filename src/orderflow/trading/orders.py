@@ -45,6 +45,7 @@ import msgspec
 
 from orderflow.core.errors import OrderflowError
 from orderflow.model.instruments import Instrument
+from orderflow.trading.money import to_decimal
 
 __all__ = [
     "CANCELLING",
@@ -65,6 +66,8 @@ __all__ = [
     "PendingCommand",
     "Side",
     "TimeInForce",
+    "fill_event",
+    "order_event",
 ]
 
 COMMAND_TIMEOUT_NS = 5_000_000_000
@@ -230,6 +233,55 @@ class Fill(msgspec.Struct, frozen=True):
     account: str = ""
 
 
+def order_event(
+    instrument: Instrument,
+    cid: str,
+    state: str,
+    t: int,
+    quantity: int,
+    filled: int = 0,
+    limit_price: float = 0.0,
+    stop_price: float = 0.0,
+    order_id: str = "",
+    error: str = "NoError",
+    comment: str = "",
+) -> OrderEvent:
+    """An ``OnOrderUpdate`` as the bridge forwards it (the protocol ``OrderUpdate``'s fields,
+    prices in the exchange's units, 0 = unused) to an :class:`OrderEvent` in ticks. A price
+    off the instrument's grid raises ``OffTickError``."""
+    return OrderEvent(
+        cid, OrderState(state), t, quantity, filled,
+        instrument.to_ticks(limit_price) if limit_price else None,
+        instrument.to_ticks(stop_price) if stop_price else None,
+        order_id, error, comment,
+    )  # fmt: skip
+
+
+def fill_event(
+    instrument: Instrument,
+    execution_id: str,
+    cid: str,
+    t: int,
+    price: float,
+    quantity: int,
+    market_position: str,
+    commission: Decimal | float = 0.0,
+    fees: Decimal | float = 0.0,
+    account: str = "",
+) -> Fill:
+    """An ``OnExecutionUpdate`` (the protocol ``Execution``'s fields: ``market_position``
+    Long = bought, Short = sold) to a :class:`Fill` in ticks; ``fees`` come from the broker
+    profile (NinjaTrader's execution carries only the commission)."""
+    if market_position not in ("Long", "Short"):
+        raise ValueError(f"market_position of a fill: Long or Short, not {market_position!r}")
+    side = Side.BUY if market_position == "Long" else Side.SELL
+    return Fill(
+        execution_id, cid, t, instrument.to_ticks(price), quantity, side,
+        to_decimal(commission), to_decimal(fees),
+        instrument.contract or instrument.symbol, account,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class OrderCommand:
     """A command for the bridge: the protocol ``command``'s fields (the server adds
@@ -268,7 +320,9 @@ class OrderCommand:
 @dataclass(slots=True)
 class PendingCommand:
     command: OrderCommand
-    status: str = "pending"  # pending, done (acknowledged or seen), refused, timed_out
+    #: pending; seen (a report showed its effect); done / refused (the bridge's answer);
+    #: timed_out (neither within the timeout; a later answer is still taken)
+    status: str = "pending"
     reason: str = ""
     answered_t: int = 0
 
@@ -382,6 +436,7 @@ class OrderManager:
         self._seen_exec: set[str] = set()
         self._next_cid = 0
         self._next_ref = 0
+        self._by_ref: dict[int, tuple[Order, PendingCommand]] = {}
 
     # ---- commands ------------------------------------------------------------------------
     def new_cid(self, suffix: str = "") -> str:
@@ -391,7 +446,9 @@ class OrderManager:
     def _command(self, order: Order, op: Op, now: int, **kw: Any) -> OrderCommand:
         self._next_ref += 1
         cmd = OrderCommand(self._next_ref, op, order.cid, order.instrument, now, **kw)
-        order.commands.append(PendingCommand(cmd))
+        pc = PendingCommand(cmd)
+        order.commands.append(pc)
+        self._by_ref[cmd.ref] = (order, pc)
         self.counters[f"commands_{op}"] += 1
         return cmd
 
@@ -495,22 +552,21 @@ class OrderManager:
         """The bridge's answer to command ``ref``: ``done`` (the NinjaScript call was made; not
         a fill) or ``refused``. A refused submit ends the order Rejected; a refused cancel
         un-marks it; a refused change keeps NinjaTrader's quantity. False: no such command."""
-        for order in self.orders.values():
-            for pc in order.commands:
-                if pc.command.ref != ref:
-                    continue
-                if pc.status in ("done", "refused"):
-                    self.counters["acks_repeated"] += 1
-                    return True
-                if pc.status == "timed_out":
-                    self.counters["acks_late"] += 1
-                pc.status, pc.reason, pc.answered_t = status, reason, now
-                self.counters[f"acks_{status}"] += 1
-                if status == "refused":
-                    self._refused(order, pc, reason)
-                return True
-        self.counters["acks_unknown"] += 1
-        return False
+        found = self._by_ref.get(ref)
+        if found is None:
+            self.counters["acks_unknown"] += 1
+            return False
+        order, pc = found
+        if pc.status in ("done", "refused"):
+            self.counters["acks_repeated"] += 1
+            return True
+        if pc.status == "timed_out":
+            self.counters["acks_late"] += 1
+        pc.status, pc.reason, pc.answered_t = status, reason, now
+        self.counters[f"acks_{status}"] += 1
+        if status == "refused":
+            self._refused(order, pc, reason)
+        return True
 
     def _refused(self, order: Order, pc: PendingCommand, reason: str) -> None:
         op = pc.command.op
@@ -544,15 +600,21 @@ class OrderManager:
             if not pc.open:
                 continue
             op = pc.command.op
+            c = pc.command
             if (
                 order.terminal
                 or op == "submit"
                 or (op == "cancel" and ev.state in CANCELLING)
-                or (op == "change" and (ev.state in CHANGING or ev.quantity == pc.command.quantity))
+                or (op == "change" and ev.state in CHANGING)
+                or (
+                    op == "change"
+                    and (ev.quantity, ev.limit_ticks, ev.stop_ticks)
+                    == (c.quantity, c.limit_ticks, c.stop_ticks)
+                )
             ):
                 if pc.status == "timed_out":
                     self.counters["acks_late"] += 1
-                pc.status, pc.answered_t = "done", ev.t
+                pc.status, pc.answered_t = "seen", ev.t
 
     # ---- what NinjaTrader reports --------------------------------------------------------
     def _foreign(self, cid: str, instrument: str, account: str) -> Order:
