@@ -29,6 +29,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 from harness import Progress, Result, fmt_rate, percentiles
+from orderflow.server.protocol import columnar
 from orderflow.server.threaded import free_port
 from streams import Streams
 
@@ -51,7 +52,7 @@ def _batches(streams: Streams) -> list[Any]:
 
 
 def _as(batches: list[Any], instrument: str) -> list[Any]:
-    """The same batches under another instrument with the same tick (ES, MES, NQ, MNQ: 0.25)
+    """The same batches under another instrument or contract with the same tick (0.25)
     and numbered from 1: each measurement starts from an empty book of its own (replaying the
     stream over a book that already holds its end would break the ladder)."""
     return [msgspec.structs.replace(b, instrument=instrument, seq=i)
@@ -125,8 +126,12 @@ def _tcp_echo(payload: bytes, n: int) -> np.ndarray:
     return out
 
 
-def _ws_rr(url: str, batches: list[Any], encoding: str, client: str) -> np.ndarray:
+def _ws_rr(
+    url: str, batches: list[Any], encoding: str, client: str, columns: bool = False
+) -> np.ndarray:
     out = np.empty(len(batches))
+    if columns:
+        batches = [columnar(b) for b in batches]
     with connect(url, max_size=None, compression=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": client,
                             "encoding": encoding}))  # fmt: skip
@@ -141,13 +146,14 @@ def _ws_rr(url: str, batches: list[Any], encoding: str, client: str) -> np.ndarr
     return out
 
 
-def _ws_pipelined(url: str, batches: list[Any], client: str) -> float:
-    """Seconds to push every batch (MessagePack) with acks read by a second thread."""
+def _ws_pipelined(url: str, batches: list[Any], client: str, columns: bool = False) -> float:
+    """Seconds to push every batch (MessagePack; depth as columns with ``columns``) with acks
+    read by a second thread."""
     with connect(url, max_size=None, compression=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": client,
                             "encoding": "msgpack"}))  # fmt: skip
         ws.recv()
-        frames = [msgspec.msgpack.encode(b) for b in batches]
+        frames = [msgspec.msgpack.encode(columnar(b) if columns else b) for b in batches]
         done = threading.Event()
 
         last = batches[-1].seq
@@ -209,6 +215,14 @@ def _task(streams: Streams, seconds: float) -> Task:
             secs = _ws_pipelined(url, _as(batches, "NQ 03-24"), "bench-pipe")
             rows.append(_row("WebSocket MessagePack, pipelined", "server:rr", "ours", None,
                              BATCH * n / secs))  # fmt: skip
+            progress.tick()
+            lat = _ws_rr(url, _as(batches, "ES 06-24"), "msgpack", "bench-cols", columns=True)
+            rows.append(_row("WebSocket MessagePack, depth as columns, request/response",
+                             "server:rr", "ours", lat, BATCH * n / (lat.sum() / 1e9)))  # fmt: skip
+            progress.tick()
+            secs = _ws_pipelined(url, _as(batches, "NQ 06-24"), "bench-cols-pipe", columns=True)
+            rows.append(_row("WebSocket MessagePack, depth as columns, pipelined", "server:rr",
+                             "ours", None, BATCH * n / secs))  # fmt: skip
             progress.tick()
             lat = _rest_rr(base, _as(batches, "MNQ 03-24"))
             rows.append(_row("REST POST /l2_update, request/response", "server:rr", "ours", lat,

@@ -269,14 +269,20 @@ def test_a_client_that_stops_reading_does_not_stall_the_others(server):
         assert time.perf_counter() - t0 < 30
 
 
-@pytest.mark.parametrize("chunk", [2, 7, 64])
-def test_batches_applied_together_equal_one_by_one(chunk):
+@pytest.mark.parametrize(("chunk", "form"), [(2, "list"), (7, "list"), (64, "list"),
+                                             (7, "columns"), (64, "columns")])  # fmt: skip
+def test_batches_applied_together_equal_one_by_one(chunk, form):
     """What a pipelining client gets: runs of consecutive batches go through the pipeline in
-    one pass, answered by one ack (first_seq..seq) whose book, metrics and staleness equal the
-    one-by-one ack of its last batch, and whose signals and counts are the run's."""
+    one pass (depth sent as columns: converted in one pass too), answered by one ack
+    (first_seq..seq) whose book, metrics and staleness equal the one-by-one ack of its last
+    batch, and whose signals and counts are the run's."""
     import msgspec
 
+    from orderflow.server.protocol import columnar
+
     batches, _ = esh4_batches()
+    if form == "columns":
+        batches = [columnar(b) for b in batches]
     one = {a["seq"]: a for a in in_process_acks()}
     hub = Hub()
     acks = []
@@ -298,8 +304,11 @@ def test_batches_applied_together_equal_one_by_one(chunk):
     assert hub.last_seq["nt8"] == batches[-1].seq
 
 
-def test_a_refused_batch_inside_a_run_is_answered_alone_and_the_rest_still_apply():
+@pytest.mark.parametrize("form", ["list", "columns"])
+def test_a_refused_batch_inside_a_run_is_answered_alone_and_the_rest_still_apply(form):
     import msgspec
+
+    from orderflow.server.protocol import columnar
 
     batches, _ = esh4_batches()
     run = list(batches[:6])
@@ -307,6 +316,8 @@ def test_a_refused_batch_inside_a_run_is_answered_alone_and_the_rest_still_apply
     run[3] = msgspec.structs.replace(
         run[3], depth=[msgspec.structs.replace(bad, price=bad.price + 0.1), *run[3].depth[1:]]
     )
+    if form == "columns":
+        run = [columnar(b) for b in run]
     hub = Hub()
     got = hub.apply_many(run, "nt8")
     # the first batch creates the instrument (alone), 2-3 go together, 4 is refused, and the
@@ -314,5 +325,45 @@ def test_a_refused_batch_inside_a_run_is_answered_alone_and_the_rest_still_apply
     assert [(b.seq, a is not None, e is not None) for b, a, _, e in got] == [
         (1, True, False), (3, True, False), (4, False, True), (5, True, False), (6, True, False)
     ]  # fmt: skip
-    assert got[1][1].first_seq == 2 and got[2][3].details["field"] == "depth[0].price"
+    field = "depth[0].price" if form == "list" else "columns.price[0]"
+    assert got[1][1].first_seq == 2 and got[2][3].details["field"] == field
+    assert dict(hub.instruments["ESH4"].rejected) == {"off_tick": 1}  # counted once
     assert hub.last_seq["nt8"] == 6 and hub.instruments["ESH4"].stale_reason == "refused"
+
+
+def test_depth_as_columns_gives_the_same_answers():
+    """The columnar form of every ESH4 batch (MessagePack, as a fast feed sends it) gives the
+    acks the list form gives, one by one and applied together; bad columns name the field."""
+    import msgspec
+
+    from orderflow.core.errors import RequestError
+    from orderflow.server.protocol import columnar, decode_client
+
+    batches, _ = esh4_batches()
+    hub = Hub()
+    frames = [msgspec.msgpack.encode(columnar(b)) for b in batches]
+    assert sum(map(len, frames)) < 0.6 * sum(len(msgspec.msgpack.encode(b)) for b in batches)
+    acks = [comparable(msgspec.to_builtins(hub.apply(decode_client(f), "nt8")[0])) for f in frames]
+    assert acks == in_process_acks()
+    together = Hub()
+    last = together.apply_many([decode_client(f) for f in frames], "nt8")[-1][1]
+    assert comparable(msgspec.to_builtins(last))["book"] == acks[-1]["book"]
+    b = columnar(batches[5])
+    cols = b.columns
+    bad = [
+        ({**msgspec.to_builtins(cols), "side": "bx"}, "columns.side"),
+        ({**msgspec.to_builtins(cols), "size": cols.size[:-1]}, "columns"),
+        ({**msgspec.to_builtins(cols), "reset": [len(cols.t)]}, "columns"),
+    ]
+    for value, field in bad:
+        raw = {**msgspec.to_builtins(b), "columns": value}
+        with pytest.raises(RequestError) as err:
+            decode_client(msgspec.json.encode(raw).decode())
+        assert err.value.details["field"] == field, value
+    both = {**msgspec.to_builtins(batches[5]), "columns": msgspec.to_builtins(cols)}
+    with pytest.raises(RequestError):
+        decode_client(msgspec.json.encode(both).decode())
+    off = msgspec.structs.replace(cols, price=[cols.price[0] + 0.1, *cols.price[1:]])
+    with pytest.raises(RequestError) as err:
+        Hub().apply(msgspec.structs.replace(b, columns=off), "x")
+    assert err.value.details["field"] == "columns.price[0]"

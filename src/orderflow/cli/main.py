@@ -717,6 +717,9 @@ def feed(
     encoding: Annotated[str, typer.Option("--encoding", help="json or msgpack.")] = "msgpack",
     levels: Annotated[int, typer.Option("--levels", min=1, help="Depth levels sent.")] = 10,
     token: Annotated[str | None, typer.Option("--token", help="The server's token.")] = None,
+    columns: Annotated[
+        bool, typer.Option("--columns", help="Send depth as columns (WebSocket; faster).")
+    ] = False,
     instrument: InstrumentOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -734,7 +737,7 @@ def feed(
         lambda progress: feed_file(
             file, url, None if fast else speed, levels, transport=transport,  # type: ignore[arg-type]
             encoding=encoding, progress=progress, token=token or settings().server.token,  # type: ignore[arg-type]
-            instrument=instrument,
+            instrument=instrument, columns=columns,
         ),
         json,
     )  # fmt: skip

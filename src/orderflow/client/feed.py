@@ -244,6 +244,7 @@ async def feed_batches(
     client: str = "feed",
     token: str | None = None,
     progress: Progress | None = None,
+    columns: bool = False,
 ) -> FeedSummary:
     """Send batches over WebSocket (``url`` ws://.../ws), paced, and wait for every ack
     (the arguments as for :func:`feed_file`)."""
@@ -251,7 +252,8 @@ async def feed_batches(
     batches, first, t0 = _window(batches, start_s, duration_s)
     pacer = _Pacer(speed, first, t0)
     summary = FeedSummary()
-    c = OrderflowClient(url, client, token=token, encoding=encoding, resume=False)
+    c = OrderflowClient(url, client, token=token, encoding=encoding, resume=False,
+                        columns=columns)  # fmt: skip
     async with c:
         for i, fb in enumerate(batches):
             if (delay := pacer.delay(i, fb.t_last)) > 0:
@@ -337,6 +339,7 @@ def feed_file(
     client: str = "feed",
     token: str | None = None,
     instrument: str | None = None,
+    columns: bool = False,
 ) -> FeedSummary:
     """Play ``path`` into the server at ``url`` (``ws://host:port/ws``; for REST the same or
     ``http://host:port``) and wait for every answer.
@@ -354,5 +357,6 @@ def feed_file(
         raise ValueError(f"transport must be ws or rest, got {transport!r}")
     return asyncio.run(
         feed_batches(batches, url, speed=speed, start_s=start_s, duration_s=duration_s,
-                     encoding=encoding, client=client, token=token, progress=progress)
+                     encoding=encoding, client=client, token=token, progress=progress,
+                     columns=columns)
     )  # fmt: skip

@@ -55,6 +55,7 @@ from orderflow.server.protocol import (
     SnapshotRequest,
     Tick,
     Welcome,
+    columnar,
 )
 
 __all__ = [
@@ -149,6 +150,7 @@ class OrderflowClient:
         on_error: Callable[[Error], None] | None = None,
         on_command: CommandHandler | None = None,
         max_size: int | None = 16 * 1024 * 1024,
+        columns: bool = False,
     ) -> None:
         if encoding not in ("json", "msgpack"):
             raise ValueError(f"encoding must be json or msgpack, got {encoding!r}")
@@ -167,6 +169,7 @@ class OrderflowClient:
         self.on_error = on_error
         self.on_command = on_command
         self.max_size = max_size
+        self.columns = columns  # send depth as columns (protocol DepthColumns): a third the bytes
 
         self.stats = ClientStats()
         self.welcome: Welcome | None = None
@@ -267,6 +270,8 @@ class OrderflowClient:
                 seq = self.next_seq
                 self.next_seq += 1
                 batch = msgspec.structs.replace(batch, seq=seq)
+                if self.columns:
+                    batch = columnar(batch)
                 self._unacked[seq] = batch  # resent after a reconnect until acknowledged
                 await self._write(batch)
                 return seq

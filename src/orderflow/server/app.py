@@ -152,7 +152,7 @@ def create_app(
             mon.stage.labels("decode").observe(time.perf_counter() - t0)
             peer = request.client
             limiter = rest_limits.get((peer.host, peer.port) if peer else ("", 0))
-            events = len(batch.depth) + len(batch.ticks)
+            events = batch.n_depth + len(batch.ticks)
             wait = limiter.peek(events)
             if wait > 0:
                 mon.errors.labels("rate_limited").inc()
@@ -320,7 +320,7 @@ def create_app(
                         await inbox.put(Error(str(exc.details.get("field", "message")),
                                               exc.message))  # fmt: skip
                         continue
-                    n = len(msg.depth) + len(msg.ticks) if isinstance(msg, Batch) else 0
+                    n = msg.n_depth + len(msg.ticks) if isinstance(msg, Batch) else 0
                     wait = limiter.take(n)
                     if wait > limits.max_wait_s:
                         mon.errors.labels("rate_limited").inc()
@@ -399,14 +399,14 @@ def create_app(
                             await asyncio.sleep(0)
                             idle = idle + 1 if inbox.qsize() == n else 0
                         run, held = [msg], None
-                        events = len(msg.depth)
+                        events = msg.n_depth
                         while not inbox.empty() and events < MAX_COALESCE_EVENTS:
                             nxt = inbox.get_nowait()
                             if not isinstance(nxt, Batch):
                                 held = nxt
                                 break
                             run.append(nxt)
-                            events += len(nxt.depth)
+                            events += nxt.n_depth
                         apply_batches(run)
                         if held is None:
                             continue

@@ -12,8 +12,10 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import chain
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from orderflow import __version__
@@ -32,7 +34,7 @@ from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
-from orderflow.server.protocol import Ack, Batch, SnapshotRequest
+from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest
 from orderflow.server.recording import Recorder
 
 __all__ = ["Hub", "InstrumentState"]
@@ -43,6 +45,10 @@ _SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 _REMOVE = _OPS["remove"]
 #: (side, op) of a depth event -> side << 2 | op
+_OP_OF = np.zeros(256, dtype=np.int8)  # a column's character -> the engine's code
+_OP_OF[[ord("a"), ord("u"), ord("r")]] = [_OPS["add"], _OPS["update"], _OPS["remove"]]
+_SIDE_OF = np.zeros(256, dtype=np.int8)
+_SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
 _CODES = {(s, o): (sv << 2) | ov for s, sv in _SIDES.items() for o, ov in _OPS.items()}
 _EXACT = 1 << 53
 BOOK_LEVELS = 10
@@ -250,14 +256,14 @@ class Hub:
         return out
 
     def _plain(self, batch: Batch, client: str, seq: int) -> bool:
-        if batch.seq != seq or batch.snapshot or not batch.depth:
+        if batch.seq != seq or batch.snapshot or not batch.n_depth:
             return False
         key = self._keys.get(batch.instrument)
         st = self.instruments.get(key) if key is not None else None
         if st is None or st.stale:
             return False
-        last_t = batch.depth[-1].t
-        return not any(e.reset for e in batch.depth) and all(t.t <= last_t for t in batch.ticks)
+        last_t = batch.last_depth_t
+        return not batch.any_reset and all(t.t <= last_t for t in batch.ticks)
 
     def _apply_run(
         self, run: list[Batch], client: str, recv_ns: int | None, record: bool = True
@@ -270,8 +276,9 @@ class Hub:
             for b in run:
                 self._record(b, client, recv_ns)
         st = self._state_of(run[0])
-        converted = []
-        for k, b in enumerate(run):
+        merged = self._convert_columns_run(st, run)
+        converted = [merged] if merged is not None else []
+        for k, b in enumerate(run if merged is None else []):
             try:
                 converted.append(self._convert(st, b))
             except RequestError as exc:
@@ -309,6 +316,48 @@ class Hub:
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth)
         return [(run[-1], ack, request, None)]
+
+    def _convert_columns_run(
+        self, st: InstrumentState, run: list[Batch]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A run of batches that all carry depth as columns, converted in one pass over the
+        joined columns (each batch's events keep its sequence number and end in a boundary).
+        None when they do not all have columns or when the joined conversion refuses anything:
+        then each is converted on its own, which names the batch and event at fault (the
+        counters and the plausibility reference are put back first)."""
+        cols = [b.columns for b in run]
+        if any(c is None or c.reset for c in cols):
+            return None
+        lens = np.array([len(c.t) for c in cols if c is not None], dtype=np.int64)
+        joined = msgspec.structs.replace(
+            run[-1],
+            ticks=[t for b in run for t in b.ticks],
+            columns=DepthColumns(
+                t=list(chain.from_iterable(c.t for c in cols if c is not None)),
+                side="".join(c.side for c in cols if c is not None),
+                op="".join(c.op for c in cols if c is not None),
+                pos=list(chain.from_iterable(c.pos for c in cols if c is not None)),
+                price=list(chain.from_iterable(c.price for c in cols if c is not None)),
+                size=list(chain.from_iterable(c.size for c in cols if c is not None)),
+            ),
+        )
+        rejected, ref = Counter(st.rejected), st.ref_ticks
+        try:
+            depth, trades = self._convert(st, joined)
+        except RequestError:
+            st.rejected, st.ref_ticks = rejected, ref
+            return None
+        ends = np.cumsum(lens) - 1
+        depth["flags"][ends] |= _LAST
+        depth["sequence"] = np.repeat([b.seq for b in run], lens)
+        if len(trades):
+            trades["sequence"] = np.repeat([b.seq for b in run], [len(b.ticks) for b in run])
+            if not run[-1].ticks:  # the plausibility reference is the last batch's, as one by one
+                start = int(ends[-1] - lens[-1] + 1)
+                kept = np.flatnonzero(depth["operation"][start:] != _REMOVE)
+                if len(kept):
+                    st.ref_ticks = int(depth["price"][start + kept[-1]])
+        return depth, trades
 
     # ---- the steps of applying a batch ---------------------------------------------------
     def _record(self, batch: Batch, client: str | None, recv_ns: int | None) -> None:
@@ -375,7 +424,7 @@ class Hub:
         the depth it carried is lost to the ladder: stale until a snapshot."""
         if client is not None and batch.seq > self.last_seq.get(client, 0):
             self.last_seq[client] = batch.seq
-        if batch.depth and not batch.snapshot:
+        if batch.n_depth and not batch.snapshot:
             st.stale_reason = "refused"
             name = st.instrument.contract or st.instrument.symbol
             self.alerts.raise_("stale_book", name, f"batch {batch.seq} refused: its depth is lost")
@@ -392,9 +441,9 @@ class Hub:
 
     def _off_tick(self, st: InstrumentState, what: str, i: int, price: float | None) -> None:
         st.rejected["off_tick"] += 1
+        field = _field(what, i)
         raise RequestError(
-            f"{what}[{i}].price: {price} is not on the {st.instrument.tick_size} grid",
-            field=f"{what}[{i}].price",
+            f"{field}: {price} is not on the {st.instrument.tick_size} grid", field=field
         )
 
     def _sane(
@@ -410,10 +459,11 @@ class Hub:
         if i >= 0:
             st.rejected["implausible_price"] += 1
             last = st.instrument.to_price(ref) if ref is not None else "-"
+            field = _field(what, i)
             raise RequestError(
-                f"{what}[{i}].price: {st.instrument.to_price(int(ticks[i]))} is implausibly far "
+                f"{field}: {st.instrument.to_price(int(ticks[i]))} is implausibly far "
                 f"from the last price {last}",
-                field=f"{what}[{i}].price",
+                field=field,
             )
 
     def _convert(self, st: InstrumentState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -425,8 +475,12 @@ class Hub:
         now = time.time_ns()
         ev = batch.depth
         n = len(ev)
-        depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
-        if n:
+        if batch.columns is not None:
+            depth = self._columns(st, batch, now)
+            n = len(depth)
+        else:
+            depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+        if n and batch.columns is None:
             price = self._ticks(st, [e.price for e in ev], "depth")
             code = np.array([_CODES[e.side, e.op] for e in ev], dtype=np.int8)
             op = code & 3
@@ -475,6 +529,33 @@ class Hub:
             if len(kept):
                 st.ref_ticks = int(depth["price"][kept[-1]])
         return depth, trades
+
+    def _columns(self, st: InstrumentState, batch: Batch, now: int) -> np.ndarray:
+        """Depth sent as columns, to the engine's array: numpy over whole columns."""
+        c = batch.columns
+        assert c is not None
+        n = len(c.t)
+        depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+        if not n:
+            return depth
+        price = self._ticks(st, c.price, "columns.price")
+        op = _OP_OF[np.frombuffer(c.op.encode(), dtype=np.uint8)]
+        if not batch.snapshot:
+            self._sane(st, price, "columns.price", op != _REMOVE)
+        depth["price"] = price
+        depth["operation"] = op
+        depth["side"] = _SIDE_OF[np.frombuffer(c.side.encode(), dtype=np.uint8)]
+        depth["ts_event"] = c.t
+        depth["ts_recv"] = now
+        depth["sequence"] = batch.seq
+        depth["size"] = c.size
+        depth["position"] = c.pos
+        flags = depth["flags"]
+        if c.reset:
+            flags[np.array(c.reset, dtype=np.int64)] = _RESET
+        if not batch.snapshot:
+            flags[-1] |= _LAST
+        return depth
 
     def _quote(self, st: InstrumentState, prices: list[float]) -> np.ndarray:
         """Quotes to ticks; a missing (NaN) or off-grid quote is NO_PRICE (it only steers the
@@ -570,6 +651,11 @@ def _levels(
     else:
         prices = (ticks * tick_fixed / PRICE_SCALE).tolist()
     return [[p, q] for p, q in zip(prices, sizes.tolist(), strict=True)]
+
+
+def _field(what: str, i: int) -> str:
+    """The field of event ``i``'s price: ``depth[3].price``, or ``columns.price[3]``."""
+    return f"{what}[{i}]" if what.endswith(".price") else f"{what}[{i}].price"
 
 
 def _f(x: float, scale: float = 1.0) -> float | None:

@@ -30,6 +30,7 @@ __all__ = [
     "Command",
     "CommandAck",
     "Depth",
+    "DepthColumns",
     "Error",
     "Execution",
     "Heartbeat",
@@ -40,6 +41,7 @@ __all__ = [
     "SnapshotRequest",
     "Tick",
     "Welcome",
+    "columnar",
     "decode_batch",
     "decode_client",
     "encode",
@@ -76,6 +78,32 @@ class Depth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price: float
     size: Size
     reset: bool = False  # NinjaTrader's IsReset
+
+
+class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A batch's depth events as columns: the same events as a list of :class:`Depth`, in a
+    third of the bytes and decoded several times faster (the fast path for a high-rate feed).
+    ``side`` has one character per event (``b`` bid, ``a`` ask), ``op`` one per event (``a``
+    add, ``u`` update, ``r`` remove); ``reset`` lists the indexes of the events with IsReset.
+    Every column has one entry per event."""
+
+    t: list[NonNegative]
+    side: Annotated[str, msgspec.Meta(pattern=r"^[ba]*$")]
+    op: Annotated[str, msgspec.Meta(pattern=r"^[aur]*$")]
+    pos: list[Annotated[int, msgspec.Meta(ge=0, le=10_000)]]
+    price: list[float]
+    size: list[Size]
+    reset: list[NonNegative] = []
+
+    def __post_init__(self) -> None:
+        n = len(self.t)
+        for name in ("side", "op", "pos", "price", "size"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"columns.{name} has {len(getattr(self, name))} entries, columns.t has {n}"
+                )
+        if self.reset and max(self.reset) >= n:
+            raise ValueError(f"columns.reset: index {max(self.reset)} beyond the {n} events")
 
 
 class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -175,11 +203,34 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
     seq: NonNegative = 0
     snapshot: bool = False
     depth: list[Depth] = []
+    columns: DepthColumns | None = None  # the same, as columns (instead of ``depth``)
     ticks: list[Tick] = []
     bars: list[Bar] = []
     orders: list[OrderUpdate] = []
     executions: list[Execution] = []
     positions: list[PositionUpdate] = []
+
+    def __post_init__(self) -> None:
+        if self.columns is not None and self.depth:
+            raise ValueError("columns: a batch carries depth as a list or as columns, not both")
+
+    @property
+    def n_depth(self) -> int:
+        """How many depth events the batch carries (either form)."""
+        return len(self.columns.t) if self.columns is not None else len(self.depth)
+
+    @property
+    def last_depth_t(self) -> int:
+        """The time of its last depth event (0 without depth)."""
+        if self.columns is not None:
+            return self.columns.t[-1] if self.columns.t else 0
+        return self.depth[-1].t if self.depth else 0
+
+    @property
+    def any_reset(self) -> bool:
+        if self.columns is not None:
+            return bool(self.columns.reset)
+        return any(e.reset for e in self.depth)
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", forbid_unknown_fields=True):
@@ -311,6 +362,23 @@ def _with_type(body: bytes) -> Batch:
         return _JSON_BATCH.decode(_JSON.encode(raw))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _field_error(exc) from None
+
+
+def columnar(batch: Batch) -> Batch:
+    """The same batch with its depth events as :class:`DepthColumns`."""
+    ev = batch.depth
+    if not ev:
+        return batch
+    cols = DepthColumns(
+        t=[e.t for e in ev],
+        side="".join("b" if e.side == "bid" else "a" for e in ev),
+        op="".join(e.op[0] for e in ev),
+        pos=[e.pos for e in ev],
+        price=[e.price for e in ev],
+        size=[e.size for e in ev],
+        reset=[i for i, e in enumerate(ev) if e.reset],
+    )
+    return msgspec.structs.replace(batch, depth=[], columns=cols)
 
 
 def encode(msg: Any, encoding: str = "json") -> bytes:
