@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderflow.model.instruments import get_instrument
+from orderflow.trading.brackets import BracketManager
 from orderflow.trading.money import ticks_to_money
 from orderflow.trading.orders import (
     Fill,
@@ -181,3 +182,69 @@ def test_round_trips_realise_their_cash_flow(raw, symbol) -> None:  # type: igno
         assert not t.open and t.entry_quantity == t.exit_quantity
         assert t.mae_ticks >= max(0, -t.realized_ticks) and t.mfe_ticks >= max(0, t.realized_ticks)
         assert sum(lot.pnl_ticks for lot in t.lots) == t.realized_ticks
+
+
+@SETTINGS
+@given(st.data(), st.integers(1, 6), st.sampled_from([OrderAction.BUY, OrderAction.SELL_SHORT]))
+def test_bracket_legs_always_cover_exactly_what_is_open(data, qty, action) -> None:  # type: ignore[no-untyped-def]
+    bm = BracketManager(OrderManager())
+    d = 1 if action is OrderAction.BUY else -1
+    b, _ = bm.submit(0, "ESH4", action, qty, stop_loss_ticks=P - 8 * d, target_ticks=P + 8 * d)
+    om = bm.orders.orders
+    bm.apply_update(0, OrderEvent(b.entry, S.WORKING, 0, qty))
+    entry_side, exit_side = (Side.BUY, Side.SELL) if d > 0 else (Side.SELL, Side.BUY)
+    t = 0
+
+    def confirm(cmds: list) -> None:  # type: ignore[type-arg]
+        # NinjaTrader confirms each command before anything fills against it
+        for c in cmds:
+            o = om[c.cid]
+            state = S.CANCELLED if c.op == "cancel" else S.WORKING
+            if o.filled and state is S.WORKING:
+                state = S.PART_FILLED
+            _, more = bm.apply_update(t, OrderEvent(c.cid, state, t, o.requested_quantity,
+                                                    o.filled))  # fmt: skip
+            confirm(more)
+
+    for _ in range(data.draw(st.integers(1, 12))):
+        t += 1
+        entry = om[b.entry]
+        open_qty = bm.net(b) * d
+        choices = []
+        if entry.filled < qty and not entry.cancel_requested:
+            choices.append("entry")
+        if open_qty > 0:
+            choices += [
+                leg for leg in ("stop", "tgt") if b.stop and not om[f"{b.id}.{leg}"].terminal
+            ]
+        if not choices:
+            break
+        who = data.draw(st.sampled_from(choices))
+        if who == "entry":
+            k = data.draw(st.integers(1, qty - entry.filled))
+            if entry.filled + k == qty:
+                confirm(bm.apply_update(t, OrderEvent(b.entry, S.FILLED, t, qty, qty))[1])
+            confirm(bm.apply_fill(t, Fill(f"x{t}", b.entry, t, P, k, entry_side))[1])
+        else:
+            cid = f"{b.id}.{who}"
+            k = data.draw(st.integers(1, open_qty))
+            leg = om[cid]
+            if leg.filled + k >= leg.quantity:  # NinjaTrader: the update, then the execution
+                confirm(bm.apply_update(t, OrderEvent(cid, S.FILLED, t, leg.quantity,
+                                                      leg.filled + k))[1])  # fmt: skip
+            confirm(bm.apply_fill(t, Fill(f"x{t}", cid, t, P, k, exit_side))[1])
+        # the invariants, after every report
+        entry, open_qty = om[b.entry], bm.net(b) * d
+        assert open_qty >= 0
+        assert (b.stop is not None) == (entry.filled > 0)
+        if b.stop is None or b.target is None:
+            continue
+        legs = (om[b.stop], om[b.target])
+        for leg in legs:
+            assert leg.action is (OrderAction.SELL if d > 0 else OrderAction.BUY_TO_COVER)
+            if open_qty > 0 and not leg.terminal and not leg.cancel_requested:
+                assert leg.requested_quantity == leg.filled + open_qty
+        if open_qty == 0:  # closed by the legs: nothing of the bracket may still fill
+            for o in (*legs, entry):
+                assert o.terminal or o.cancel_requested or o.filled >= o.quantity
+    assert not any(o.overfill for o in om.values())

@@ -400,6 +400,15 @@ def test_bracket_legs_follow_the_entrys_partial_fills() -> None:
     assert bm.net(b) == 0 and not any(o.overfill for o in bm.orders.orders.values())
 
 
+def test_an_entrys_filled_report_before_its_execution_still_gets_legs() -> None:
+    # NinjaTrader raises OnOrderUpdate (Filled) before OnExecutionUpdate: not an unfilled end
+    bm, bid = bracket(qty=1)
+    _, cmds = bm.apply_update(2, OrderEvent(bid, S.FILLED, 2, 1, 1))
+    assert cmds == [] and bm.brackets[bid].status == "entry"
+    _, cmds = bm.apply_fill(3, Fill("E1", bid, 2, P, 1, Side.BUY))
+    assert ops(cmds) == [("submit", f"{bid}.stop", 1), ("submit", f"{bid}.tgt", 1)]
+
+
 def test_a_bracket_whose_entry_is_cancelled_unfilled_sends_no_leg() -> None:
     bm, bid = bracket()
     bm.apply_update(2, OrderEvent(bid, S.WORKING, 2, 3))

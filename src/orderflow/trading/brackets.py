@@ -171,7 +171,7 @@ class BracketManager:
         if b.stop is None or b.target is None:
             if entry.filled > 0:
                 return self._submit_legs(now, b, open_qty)
-            if entry.terminal:
+            if _settled(entry):  # a Filled report comes before its execution: wait for it
                 self._end(b, f"entry {entry.state} unfilled")
             return []
         stop, target = om[b.stop], om[b.target]
@@ -201,8 +201,6 @@ class BracketManager:
                 continue
             if leg.requested_quantity != want:
                 out.append(self.orders.change(now, leg.cid, quantity=want))
-        if entry.terminal and open_qty == 0 and exited == 0:
-            out += self._cancel_live(now, list(legs))
         return out
 
     @staticmethod
