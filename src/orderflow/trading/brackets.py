@@ -17,12 +17,12 @@ submit protective orders from ``OnExecutionUpdate``), for the filled quantity, a
 - the legs' fills exceed the entry's (an overfill: both legs filled): a market order brings the
   bracket's net position back to flat.
 
-Every decision is recomputed from the orders' current state by :meth:`BracketManager.sync`
-after each update and execution, so it is the same whatever order the reports arrive in, and
-returns the commands to send (op submit/change/cancel with cid, as the protocol ``command``).
-Fills are counted from executions only; a leg's reported Filled state merely keeps the
-failure rule from flattening a position its sibling is closing (NinjaTrader reports the order
-update before its execution).
+Every decision is recomputed by :meth:`BracketManager.sync` from the orders' current state
+(not from the path that led there) after each update and execution, and returns the commands
+to send (op submit/change/cancel with cid, as the protocol ``command``). Fills are counted
+from executions only; an order's reported Filled state only makes the bracket wait for the
+execution NinjaTrader raises after it (no "entry ended unfilled", no "leg failed" while a
+sibling is closing the position).
 """
 
 from __future__ import annotations
