@@ -5,6 +5,7 @@ their cash flow (FIFO or not, a round trip's P&L is what was paid and received).
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,14 @@ from orderflow.trading.orders import (
     Side,
 )
 from orderflow.trading.positions import PositionBook
+from orderflow.trading.reconcile import (
+    BrokerOrder,
+    BrokerPosition,
+    BrokerReport,
+    StartBehavior,
+    connection_lost,
+    reconcile,
+)
 
 SETTINGS = settings(max_examples=300, deadline=None)
 S = OrderState
@@ -248,3 +257,45 @@ def test_bracket_legs_always_cover_exactly_what_is_open(data, qty, action) -> No
             for o in (*legs, entry):
                 assert o.terminal or o.cancel_requested or o.filled >= o.quantity
     assert not any(o.overfill for o in om.values())
+
+
+positions_strategy = st.dictionaries(
+    st.sampled_from(["ESH4", "MNQH4", "CLG4"]), st.integers(-5, 5), max_size=3
+)
+
+
+@SETTINGS
+@given(positions_strategy, positions_strategy, st.lists(st.booleans(), max_size=5),
+       st.sampled_from(list(StartBehavior)))  # fmt: skip
+def test_reconciliation_leaves_exactly_ninjatraders_picture(ours, theirs, keep, behavior) -> None:  # type: ignore[no-untyped-def]
+    om, book = OrderManager(account="A"), PositionBook()
+    for i, (sym, qty) in enumerate(ours.items()):
+        if qty:
+            side = Side.BUY if qty > 0 else Side.SELL
+            book.apply(Fill(f"o{i}", "x", 1, 1000, abs(qty), side, instrument=sym, account="A"))
+    cids = [om.submit(1, "ESH4", OrderAction.BUY, OrderType.LIMIT, 1, limit_ticks=P).cid
+            for _ in keep]  # fmt: skip
+    report = BrokerReport(
+        10,
+        positions=[BrokerPosition("A", sym, q, Fraction(1001)) for sym, q in theirs.items()],
+        orders=[BrokerOrder(c, "ESH4", S.WORKING, 1) for c, k in zip(cids, keep, strict=True) if k],
+    )
+    connection_lost(om)
+    rec = reconcile(om, book, report, behavior)
+    for sym in {*ours, *theirs}:
+        assert book.position("A", sym).quantity == theirs.get(sym, 0)
+    for c, k in zip(cids, keep, strict=True):
+        assert om.orders[c].state is (S.WORKING if k else S.UNKNOWN) or (
+            behavior is StartBehavior.FLATTEN and om.orders[c].cancel_requested
+        )
+    if behavior is StartBehavior.FLATTEN:
+        flat = {c.instrument: c for c in rec.commands if c.op == "submit"}
+        assert {s: (1 if c.action is OrderAction.BUY_TO_COVER else -1) * c.quantity
+                for s, c in flat.items()} == {s: -q for s, q in theirs.items() if q}  # fmt: skip
+        assert sorted(c.cid for c in rec.commands if c.op == "cancel") == sorted(
+            c for c, k in zip(cids, keep, strict=True) if k
+        )
+    else:
+        assert rec.commands == []
+    busy = any(theirs.values()) or any(keep)
+    assert om.reconciled is (behavior is StartBehavior.ADOPT or not busy)
