@@ -488,3 +488,14 @@ def test_bracket_prices_must_straddle_the_entry() -> None:
                   target_ticks=P + 8)  # fmt: skip
     with pytest.raises(ValueError, match="Buy or SellShort"):
         bm.submit(1, "ESH4", OrderAction.SELL, 1, stop_loss_ticks=P + 4, target_ticks=P - 8)
+
+
+def test_our_change_stands_until_ninjatrader_refuses_it() -> None:
+    om = OrderManager()
+    cid = limit_buy(om, qty=2)
+    om.apply_update(ev(cid, S.WORKING, 10))
+    om.change(11, cid, quantity=4)
+    om.apply_update(ev(cid, S.CHANGE_PENDING, 12, qty=2))  # by value: still the old quantity
+    assert om.orders[cid].requested_quantity == 4 and om.orders[cid].quantity == 2
+    om.apply_update(ev(cid, S.WORKING, 13, qty=2, error="UnableToChangeOrder"))
+    assert om.orders[cid].requested_quantity == 2  # NinjaTrader could not: back to its own

@@ -605,7 +605,7 @@ class OrderManager:
                 order.terminal
                 or op == "submit"
                 or (op == "cancel" and ev.state in CANCELLING)
-                or (op == "change" and ev.state in CHANGING)
+                or (op == "change" and (ev.state in CHANGING or ev.error == "UnableToChangeOrder"))
                 or (
                     op == "change"
                     and (ev.quantity, ev.limit_ticks, ev.stop_ticks)
@@ -652,7 +652,10 @@ class OrderManager:
         order.reported_filled = max(order.reported_filled, ev.filled)
         if ev.quantity:
             order.quantity = ev.quantity
-            if not order.pending("change"):
+            # our latest change stands until NinjaTrader says it could not make it
+            if ev.error == "UnableToChangeOrder" or not any(
+                c.command.op == "change" for c in order.commands
+            ):
                 order.requested_quantity = ev.quantity
         if ev.limit_ticks is not None:
             order.limit_ticks = ev.limit_ticks
