@@ -481,6 +481,20 @@ def test_both_legs_filled_is_flattened_back() -> None:
     assert bm.brackets[bid].reason == "legs overfilled"
 
 
+def test_moving_a_brackets_stop_and_target() -> None:
+    bm, bid = bracket(qty=2)
+    assert bm.amend(2, bid, stop_loss_ticks=STOP + 2) == []  # no leg yet: used at submit
+    bm.apply_update(3, OrderEvent(bid, S.FILLED, 3, 2, 2))
+    _, cmds = bm.apply_fill(3, Fill("E1", bid, 3, P, 2, Side.BUY))
+    assert cmds[0].stop_ticks == STOP + 2
+    cmds = bm.amend(4, bid, stop_loss_ticks=P, target_ticks=TARGET + 4)  # breakeven
+    assert [(c.op, c.cid, c.stop_ticks, c.limit_ticks, c.quantity) for c in cmds] == [
+        ("change", f"{bid}.stop", P, None, 2),
+        ("change", f"{bid}.tgt", None, TARGET + 4, 2),
+    ]
+    assert bm.amend(5, bid, stop_loss_ticks=P) == []  # already there
+
+
 def test_bracket_prices_must_straddle_the_entry() -> None:
     bm = BracketManager(OrderManager())
     with pytest.raises(ValueError, match="either side"):

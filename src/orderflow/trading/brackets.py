@@ -139,6 +139,38 @@ class BracketManager:
         b = self.brackets[bracket_id]
         return self._flatten(now, b, reason)
 
+    def amend(
+        self,
+        now: int,
+        bracket_id: str,
+        stop_loss_ticks: int | None = None,
+        target_ticks: int | None = None,
+    ) -> list[OrderCommand]:
+        """Move the stop (breakeven, trailing) and/or the target: the legs' later submits use
+        the new prices, and live legs are changed now. A leg being cancelled is left alone."""
+        b = self.brackets[bracket_id]
+        if b.status in ("done", "flattening"):
+            return []
+        out: list[OrderCommand] = []
+        for price, cid, kind in (
+            (stop_loss_ticks, b.stop, "stop"),
+            (target_ticks, b.target, "target"),
+        ):
+            if price is None:
+                continue
+            if kind == "stop":
+                b.stop_ticks = price
+            else:
+                b.target_ticks = price
+            leg = None if cid is None else self.orders.orders[cid]
+            if leg is None or leg.terminal or leg.cancel_requested:
+                continue
+            if kind == "stop" and leg.stop_ticks != price:
+                out.append(self.orders.change(now, cid or "", stop_ticks=price))
+            elif kind == "target" and leg.limit_ticks != price:
+                out.append(self.orders.change(now, cid or "", limit_ticks=price))
+        return out
+
     # ---- reports -------------------------------------------------------------------------
     def apply_update(
         self, now: int, ev: OrderEvent, instrument: str = ""
