@@ -337,21 +337,24 @@ def create_app(
             except BaseException as exc:  # disconnect, timeout: the handler ends with it
                 await inbox.put(exc)
 
-        def apply_batches(run: list[Batch]) -> None:
+        async def apply_batches(run: list[Batch]) -> None:
             assert client is not None
+            out: list[Any] = []
             for batch, ack, request, error in hub.apply_many(run, client):
                 if error is not None:
                     mon.errors.labels("bad_request").inc()
                     field = str(error.details.get("field", "batch"))
-                    conn.push(Error(field, error.message, seq=batch.seq))
+                    out.append(Error(field, error.message, seq=batch.seq))
                     continue
                 assert ack is not None
                 observe("websocket", ack)
-                conn.push(ack)
+                out.append(ack)
                 if request is not None:
                     if request.reason == "gap":
                         mon.gaps.inc()
-                    conn.push(request)
+                    out.append(request)
+            for msg in out:
+                conn.push(msg)
 
         async def refuse(error: Error) -> None:
             await conn.send_now(error)
@@ -385,6 +388,7 @@ def create_app(
             # every batch already waiting together (see Hub.apply_many)
             inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX)
             reader = asyncio.get_running_loop().create_task(read_frames(inbox))
+            streaming = False
             try:
                 while conn.open:
                     msg = await inbox.get()
@@ -392,8 +396,8 @@ def create_app(
                         # uvicorn hands over one frame per turn of the event loop: give the
                         # reader turns while frames keep coming (a pipelining client), so what
                         # is already on the socket is applied together; a request/response
-                        # client costs a few idle turns (microseconds)
-                        idle = 0
+                        # client (whose batches always come one at a time) costs nothing
+                        idle = 0 if streaming else COALESCE_PATIENCE
                         while idle < COALESCE_PATIENCE and inbox.qsize() < COALESCE_SPIN_LIMIT:
                             n = inbox.qsize()
                             await asyncio.sleep(0)
@@ -407,7 +411,8 @@ def create_app(
                                 break
                             run.append(nxt)
                             events += nxt.n_depth
-                        apply_batches(run)
+                        await apply_batches(run)
+                        streaming = len(run) > 1  # batches are arriving faster than applied
                         if held is None:
                             continue
                         msg = held
