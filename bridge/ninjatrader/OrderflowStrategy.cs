@@ -102,6 +102,15 @@ namespace NinjaTrader.NinjaScript.Strategies
         [Display(Name = "Execute order commands", Description = "Execute the server's submit/change/cancel commands (in real time only); off: every command is refused", GroupName = "Orders", Order = 20)]
         public bool ExecuteCommands { get; set; }
 
+        [Display(Name = "usePythonHelper", Description = "The original design's switch: off, this strategy neither connects to the server nor forwards anything", GroupName = "Feature flags", Order = 30)]
+        public bool UsePythonHelper { get; set; }
+
+        [Display(Name = "HistoricalOnly", Description = "The original design's switch: never place a live order; every command is refused", GroupName = "Feature flags", Order = 31)]
+        public bool HistoricalOnly { get; set; }
+
+        [Display(Name = "DebugMode", Description = "The original design's switch: print every command, its answer and every snapshot to the NinjaScript Output", GroupName = "Feature flags", Order = 32)]
+        public bool DebugMode { get; set; }
+
         /// <summary>
         /// Tests only: also execute commands outside State.Realtime. Orders placed while
         /// Historical are resubmitted live at the transition and their Order references change
@@ -128,12 +137,19 @@ namespace NinjaTrader.NinjaScript.Strategies
                 HeartbeatMs = 2000;
                 SendHistoricalData = false;
                 ExecuteCommands = true;
+                UsePythonHelper = true;
+                HistoricalOnly = false;
+                DebugMode = false;
                 AllowOrdersOutsideRealtime = false;
                 // Orders are the server's: unmanaged, and a rejection is reported, not acted on
                 // by NinjaTrader (StopCancelClose would stop the strategy, and with it the data,
                 // and flatten on its own). Overfills keep NinjaTrader's default (stop).
                 IsUnmanaged = true;
                 RealtimeErrorHandling = RealtimeErrorHandling.IgnoreAllErrors;
+            }
+            else if (State == State.DataLoaded && !UsePythonHelper)
+            {
+                Print("orderflow: usePythonHelper is off: not connecting, nothing is forwarded");
             }
             else if (State == State.DataLoaded)
             {
@@ -248,6 +264,9 @@ namespace NinjaTrader.NinjaScript.Strategies
                     reason = "NinjaScript refused the call: " + ex.GetType().Name + ": " + ex.Message;
                 }
                 t.CompleteCommand(c, reason == null ? "done" : "refused", reason ?? "");
+                if (DebugMode)
+                    Print("orderflow: command " + c.CommandSeq + " " + c.Op + " " + c.Cid + ": "
+                        + (reason == null ? "done" : "refused: " + reason));
             }
         }
 
@@ -256,6 +275,8 @@ namespace NinjaTrader.NinjaScript.Strategies
         {
             if (!ExecuteCommands)
                 return "this strategy's 'Execute order commands' is off";
+            if (HistoricalOnly)
+                return "HistoricalOnly is on: no live orders";
             if (State != State.Realtime && !AllowOrdersOutsideRealtime)
                 return "not in State.Realtime (State." + State + "): no orders";
             if (c.Series < 0 || c.Series >= BarsArray.Length)
@@ -517,6 +538,8 @@ namespace NinjaTrader.NinjaScript.Strategies
         /// </summary>
         private void SendSnapshots(ServerMessage request)
         {
+            if (DebugMode)
+                Print("orderflow: sending ladder snapshots" + (request == null ? " (connected)" : " (asked by the server)"));
             var targets = new List<Instrument>();
             lock (instrumentsLock)
             {

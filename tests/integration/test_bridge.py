@@ -602,9 +602,9 @@ class OrdersHarness:
     """stub/StrategyHarness.cs in --orders mode: the strategy executing commands through the
     stub; stdin lines (fill, reject, state, replay-exec, sync) answered "ok LINE"."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *flags: str) -> None:
         self.proc = subprocess.Popen(
-            ["mono", str(HARNESS_EXE), url, "--orders"],
+            ["mono", str(HARNESS_EXE), url, "--orders", *flags],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -928,3 +928,40 @@ def test_commands_posted_to_the_real_server_are_executed_and_reported_exactly(
     avg3 = (4810.25 * 2 + 4805.25) / 3
     assert [(p["market_position"], p["quantity"], p["average_price"], p["account"])
             for p in positions] == [("Long", 4, (avg3 * 3 + 4805.25) / 4, "Sim101")]  # fmt: skip
+
+
+def test_the_original_feature_flags(build: None) -> None:
+    """usePythonHelper off: the strategy never connects and forwards nothing. HistoricalOnly:
+    a command is refused with that reason, and DebugMode prints it to the Output window."""
+    import httpx
+
+    from tests.integration.test_server import Server
+
+    server = Server()
+    try:
+        off = subprocess.run(["mono", str(HARNESS_EXE), server.ws, "--no-helper"],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert off.returncode == 0, off.stderr
+        assert "usePythonHelper is off" in off.stdout
+        health = httpx.get(f"{server.http}/health").json()
+        assert health["instruments"] == {} and health["clients"] == {}
+
+        harness = OrdersHarness(server.ws, "--historical-only", "--debug")
+        try:
+            harness.read_until("ready")
+            body = {"client": "nt8-harness", "instrument": ES, "op": "submit", "cid": "h-1",
+                    "action": "Buy", "order_type": "Market", "quantity": 1}  # fmt: skip
+            assert httpx.post(f"{server.http}/api/commands", json=body).status_code == 200
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                order = httpx.get(f"{server.http}/api/orders/h-1").json()
+                if order["command"] != "pending":
+                    break
+                time.sleep(0.02)
+            assert order["command"] == "refused" and order["state"] is None
+            assert order["commands"][0]["reason"] == "HistoricalOnly is on: no live orders"
+            harness.read_until("orderflow: command 1 submit h-1: refused: HistoricalOnly")
+        finally:
+            harness.proc.kill()
+    finally:
+        server.stop()

@@ -140,6 +140,12 @@ namespace NinjaTraderStub
             s.Enter(State.SetDefaults);
             s.ServerUrl = args[0];
             s.ClientName = "nt8-harness";
+            foreach (string a in args)  // the original design's feature flags
+            {
+                if (a == "--no-helper") s.UsePythonHelper = false;
+                if (a == "--historical-only") s.HistoricalOnly = true;
+                if (a == "--debug") s.DebugMode = true;
+            }
             s.MaxBatchDelayMs = 1;
             s.Instrument = es;
             s.BarsArray = new[] { new Bars { Instrument = es } };
@@ -173,7 +179,7 @@ namespace NinjaTraderStub
 
             // Let the connection, the snapshot request and the acks happen (at most 20 s).
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (!s.Connected && clock.ElapsedMilliseconds < 20000)
+            while (s.UsePythonHelper && !s.Connected && clock.ElapsedMilliseconds < 20000)
                 Thread.Sleep(10);
             Thread.Sleep(300);
             while (s.Unacknowledged > 0 && clock.ElapsedMilliseconds < 20000)
