@@ -1,0 +1,156 @@
+"""Position sizing: how many contracts, and of which contract (micro or standard).
+
+Three methods (``SizingParams.method``):
+
+- ``fixed``: ``fixed_contracts``;
+- ``risk``: ``floor(risk_per_trade / (stop_ticks * tick_value + round_turn_costs))``;
+- ``atr``: the same with the stop at ``ceil(atr_multiple * ATR / tick_size)`` ticks.
+
+With ``auto_micro`` both the standard contract and its micro (ES <-> MES, 10:1) are sized
+and the one that puts more of the budget at risk wins (a tie goes to the standard, fewer
+commissions): a $100 budget with a 4-tick stop buys 1 ES ($50 + $5.58 costs = $55.58) or
+15 MES ($5 + $1.54 = $6.54 each, $98.10): 15 MES. ``max_contracts`` caps either. The margin
+check takes the broker profile's intraday or overnight margin against ``margin_fraction`` of
+the account equity; a standard that does not fit the margin gives way to the micro.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orderflow.model.instruments import Instrument, get_instrument, micro_of_standard
+from orderflow.trading.broker import BrokerProfile
+
+
+class SizingMethod(StrEnum):
+    FIXED = "fixed"
+    RISK = "risk"
+    ATR = "atr"
+
+
+@dataclass(frozen=True, slots=True)
+class SizingParams:
+    method: str = "risk"  # fixed | risk | atr
+    fixed_contracts: int = 1
+    risk_per_trade: float = 250.0  # currency the stop may lose (risk and atr methods)
+    atr_multiple: float = 2.0  # atr: stop distance = atr_multiple x ATR
+    include_costs: bool = True  # round-turn commission and fees count against the budget
+    auto_micro: bool = True  # pick standard or micro to fit the budget
+    max_contracts: int = 10  # never more than this many of the chosen contract
+    margin_fraction: float = 1.0  # share of equity the margin of one entry may use
+
+    def __post_init__(self) -> None:
+        SizingMethod(self.method)
+        if self.fixed_contracts < 0 or self.max_contracts < 0:
+            raise ValueError("contract counts must be >= 0")
+        if self.risk_per_trade < 0 or self.atr_multiple <= 0:
+            raise ValueError("risk_per_trade must be >= 0 and atr_multiple > 0")
+        if not 0 < self.margin_fraction <= 1:
+            raise ValueError("margin_fraction must be in (0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class SizeDecision:
+    """How many contracts of which symbol, and why."""
+
+    symbol: str
+    contracts: int
+    stop_ticks: int | None
+    risk_per_contract: float  # stop loss plus round-turn costs, currency (0: fixed, no stop)
+    reason: str  # ok, below_one_contract, margin, max_contracts, no_stop
+
+    @property
+    def total_risk(self) -> float:
+        return round(self.risk_per_contract * self.contracts, 2)
+
+
+def stop_ticks_from_atr(instrument: Instrument, atr: float, multiple: float) -> int:
+    """Stop distance in whole ticks for ``multiple`` x ``atr`` (price units), rounded up."""
+    if atr <= 0:
+        raise ValueError("ATR must be > 0")
+    ticks = multiple * atr / float(instrument.tick_size)
+    return max(1, math.ceil(round(ticks, 9)))
+
+
+def risk_per_contract(
+    instrument: Instrument, stop_ticks: int, profile: BrokerProfile | None, include_costs: bool
+) -> float:
+    """What one contract loses when the stop is hit: stop ticks x tick value, plus costs."""
+    loss = stop_ticks * float(instrument.tick_value)
+    if include_costs and profile is not None:
+        loss += profile.round_turn(instrument.symbol, 1)
+    return round(loss, 2)
+
+
+def _fit(
+    instrument: Instrument,
+    stop_ticks: int,
+    budget: float,
+    params: SizingParams,
+    profile: BrokerProfile | None,
+    equity: float | None,
+    overnight: bool,
+) -> SizeDecision:
+    per = risk_per_contract(instrument, stop_ticks, profile, params.include_costs)
+    count = math.floor(round(budget / per, 9)) if per > 0 else params.max_contracts
+    reason = "ok"
+    if count > params.max_contracts:
+        count, reason = params.max_contracts, "max_contracts"
+    if profile is not None and equity is not None:
+        margin = profile.margin(instrument.symbol, 1, overnight)
+        if margin > 0:
+            affordable = math.floor(round(equity * params.margin_fraction / margin, 9))
+            if affordable < count:
+                count, reason = max(affordable, 0), "margin"
+    if count < 1 and reason == "ok":
+        reason = "below_one_contract"
+    return SizeDecision(instrument.symbol, max(count, 0), stop_ticks, per, reason)
+
+
+def size_position(
+    instrument: Instrument | str,
+    params: SizingParams,
+    *,
+    stop_ticks: int | None = None,
+    atr: float | None = None,
+    profile: BrokerProfile | None = None,
+    equity: float | None = None,
+    overnight: bool = False,
+) -> SizeDecision:
+    """Contracts for one entry. ``stop_ticks`` for the risk method, ``atr`` (price units) for
+    the atr method; ``equity`` and ``profile`` enable the margin check. With ``auto_micro`` the
+    result may name the micro or the standard contract instead of ``instrument``."""
+    inst = get_instrument(instrument) if isinstance(instrument, str) else instrument
+    method = SizingMethod(params.method)
+    if method is SizingMethod.FIXED:
+        count = min(params.fixed_contracts, params.max_contracts)
+        reason = "ok" if count == params.fixed_contracts else "max_contracts"
+        per = 0.0
+        if stop_ticks is not None:
+            per = risk_per_contract(inst, stop_ticks, profile, params.include_costs)
+        if profile is not None and equity is not None:
+            margin = profile.margin(inst.symbol, 1, overnight)
+            if margin > 0 and count * margin > equity * params.margin_fraction:
+                count = max(math.floor(round(equity * params.margin_fraction / margin, 9)), 0)
+                reason = "margin"
+        return SizeDecision(inst.symbol, count, stop_ticks, per, reason)
+    if method is SizingMethod.ATR:
+        if atr is None:
+            return SizeDecision(inst.symbol, 0, None, 0.0, "no_stop")
+        stop_ticks = stop_ticks_from_atr(inst, atr, params.atr_multiple)
+    if stop_ticks is None or stop_ticks <= 0:
+        return SizeDecision(inst.symbol, 0, None, 0.0, "no_stop")
+    budget = params.risk_per_trade
+    if not params.auto_micro:
+        return _fit(inst, stop_ticks, budget, params, profile, equity, overnight)
+    standard = get_instrument(inst.micro_of) if inst.micro_of else inst
+    micro_root = micro_of_standard(standard.symbol)
+    if micro_root is None:  # no micro/standard pair: size the product given
+        return _fit(inst, stop_ticks, budget, params, profile, equity, overnight)
+    big = _fit(standard, stop_ticks, budget, params, profile, equity, overnight)
+    small = _fit(get_instrument(micro_root), stop_ticks, budget, params, profile, equity, overnight)
+    # the contract that puts more of the budget at risk (costs included) fits it better;
+    # on a tie the standard, with fewer contracts to pay commission on; none: say the micro
+    return small if small.total_risk > big.total_risk or big.contracts == 0 else big
