@@ -136,6 +136,26 @@ class ServerSettings(BaseModel):
     )
 
 
+class TradingSettings(BaseModel):
+    """The trading engine (issue 5). Each mapping holds fields of the parameter class it names
+    (see ``config.example.yaml`` and ``docs/trading.md``); unknown keys are refused."""
+
+    model_config = {"extra": "forbid"}
+
+    risk: dict[str, Any] = Field(
+        {}, description="RiskParams: daily loss limit, profit goal, trailing drawdown, limits"
+    )
+    sizing: dict[str, Any] = Field(
+        {}, description="SizingParams: method fixed/risk/atr, risk_per_trade, auto_micro"
+    )
+    sessions: dict[str, Any] = Field(
+        {}, description="SessionParams: calendar, rth_only, no-trade windows, flatten time"
+    )
+    broker: dict[str, Any] = Field(
+        {}, description="BrokerParams: profile, per-product overrides of fees and margins"
+    )
+
+
 class LoggingSettings(BaseModel):
     config: Path | None = Field(None, description="logging dictConfig YAML (log_conf.yaml)")
     level: str = Field("INFO", description="root level when no config file is given")
@@ -163,6 +183,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = AnalyticsSettings()
     signals: SignalSettings = SignalSettings()
     server: ServerSettings = ServerSettings()
+    trading: TradingSettings = TradingSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("instrument")
@@ -321,3 +342,23 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
         )
     except ValueError as exc:
         raise ConfigError(f"setting signals/analytics: {exc}", field="signals") from exc
+
+
+def trading_params(settings: Settings) -> Any:
+    """The trading engine's :class:`~orderflow.trading.params.TradingParams` from the settings;
+    the broker profile is built too, so a bad override fails at start-up."""
+    from orderflow.trading.broker import BrokerParams
+    from orderflow.trading.params import TradingParams
+    from orderflow.trading.risk import RiskParams
+    from orderflow.trading.sessions import SessionParams
+    from orderflow.trading.sizing import SizingParams
+
+    t = settings.trading
+    params = TradingParams(
+        risk=build_params(RiskParams, t.risk, "trading.risk"),
+        sizing=build_params(SizingParams, t.sizing, "trading.sizing"),
+        sessions=build_params(SessionParams, t.sessions, "trading.sessions"),
+        broker=build_params(BrokerParams, t.broker, "trading.broker"),
+    )
+    params.broker.build()
+    return params

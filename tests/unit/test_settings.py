@@ -117,3 +117,52 @@ def test_use_l3_off_drops_the_order_by_order_detectors(tmp_path):
     assert params.detectors is not None and not params.detectors & L3_DETECTORS
     assert params.detectors >= L2_DETECTORS
     assert pipeline_params(load_settings(None)).detectors is None  # on: every detector
+
+
+def test_example_config_maps_onto_the_trading_defaults():
+    from orderflow.settings import trading_params
+    from orderflow.trading.params import TradingParams
+
+    assert trading_params(load_settings(PROJECT_ROOT / "config.example.yaml")) == TradingParams()
+    assert trading_params(load_settings(None)) == TradingParams()
+
+
+def test_trading_settings_reach_the_parameter_classes(tmp_path):
+    from orderflow.settings import trading_params
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "trading:\n  risk: {daily_loss_limit: 300, max_position_by_symbol: {MES: 20}}\n"
+        "  sizing: {method: atr, atr_multiple: 1.5}\n"
+        "  sessions: {rth_only: true, no_trade_windows: [['07:25', '07:35']],\n"
+        "             extra_early_closes: {'2024-07-03': '12:15'}}\n"
+        "  broker: {overrides: {ES: {commission_per_side: 0.59}}}\n"
+    )
+    p = trading_params(load_settings(cfg))
+    assert p.risk.daily_loss_limit == 300 and p.risk.position_limit("MESZ4") == 20
+    assert (p.sizing.method, p.sizing.atr_multiple) == ("atr", 1.5)
+    assert p.sessions.no_trade_windows == (("07:25", "07:35"),)
+    assert p.sessions.extra_early_closes == {"2024-07-03": "12:15"}
+    assert p.broker.build().round_turn("ES") == 2 * (0.59 + 1.38 + 0.10 + 0.02)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("trading:\n  risk: {daily_los_limit: 1}\n", "trading.risk.daily_los_limit"),
+        ("trading:\n  risk: {profit_lock_fraction: 2}\n", "trading.risk"),
+        ("trading:\n  sizing: {method: kelly}\n", "trading.sizing"),
+        ("trading:\n  sessions: {no_trade_windows: [['7', '8']]}\n", "trading.sessions"),
+        ("trading:\n  broker: {profile: cheapest}\n", "trading.broker.profile"),
+        ("trading:\n  broker: {overrides: {ES: {fee: 1}}}\n", "trading.broker"),
+        ("trading:\n  bogus: {}\n", "trading.bogus"),
+    ],
+)
+def test_bad_trading_settings_name_the_key(tmp_path, yaml_text, key):
+    from orderflow.settings import trading_params
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        trading_params(load_settings(cfg))
+    assert key in str(info.value)

@@ -164,7 +164,8 @@ def get_profile(name: str) -> BrokerProfile:
         return PROFILES[name]
     except KeyError:
         raise ConfigError(
-            f"unknown broker profile {name!r} (known: {', '.join(PROFILES)})",
+            f"setting trading.broker.profile: unknown broker profile {name!r} "
+            f"(known: {', '.join(PROFILES)})",
             field="trading.broker.profile",
         ) from None
 
