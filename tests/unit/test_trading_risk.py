@@ -182,6 +182,15 @@ def test_kill_switch_manual_and_automatic():
     assert [e.detail for e in rm.on_connection(False, T0)] == ["connection_lost"]
 
 
+def test_the_book_is_not_stale_over_the_maintenance_break(es_sessions):
+    rm, ids = manager(es_sessions, book_stale_ms=5_000.0), Ids()
+    rm.on_book(exchange_ns(date(2024, 12, 10), "15:59"))  # the last update before the break
+    reopen = exchange_ns(date(2024, 12, 10), "17:00")
+    assert buy(rm, ids, ts=reopen + 5 * 10**9).accepted  # 5 s into the new session
+    rm.on_order_done(f"c{ids.n}")
+    assert buy(rm, ids, ts=reopen + 5 * 10**9 + 1).code == "kill_switch:book_stale"
+
+
 def test_automatic_kill_can_lift_by_itself():
     rm, ids = manager(auto_kill_latches=False), Ids()
     rm.on_connection(False, T0)

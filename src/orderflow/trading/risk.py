@@ -519,12 +519,15 @@ class RiskManager:
             cause = KILL_DISCONNECTED
         elif p.kill_on_crossed_book and s.book_crossed:
             cause = KILL_BOOK_CROSSED
-        elif (
-            p.book_stale_ms
-            and s.last_book_ns is not None
-            and ts_ns - s.last_book_ns > p.book_stale_ms * 1e6
-        ):
-            cause = KILL_BOOK_STALE
+        elif p.book_stale_ms and s.last_book_ns is not None:
+            # the maintenance break and weekends are not staleness: count from the open
+            since = s.last_book_ns
+            cal = next(iter(self.sessions.values()), None)
+            session = cal.session_at(ts_ns) if cal is not None else None
+            if session is not None:
+                since = max(since, session.open_ns)
+            if (cal is None or session is not None) and ts_ns - since > p.book_stale_ms * 1e6:
+                cause = KILL_BOOK_STALE
         if cause:
             if s.kill:
                 return []
