@@ -29,12 +29,18 @@ namespace Orderflow.Bridge.SelfTest
 {
     public static class Program
     {
+        [System.Runtime.InteropServices.DllImport("libc")]
+        private static extern void _exit(int status);
+
         public static int Main(string[] args)
         {
             int code = Run(args);
             Console.Out.Flush();
-            // Exit at once: mono may otherwise linger at shutdown over the socket's I/O threads.
-            Environment.Exit(code);
+            Console.Error.Flush();
+            // Exit at once: mono 6.8 may linger at shutdown over the socket's I/O threads, even
+            // inside Environment.Exit (seen under load): the C library's _exit skips the runtime's
+            // shutdown. A test program only; the strategy never exits the process.
+            _exit(code);
             return code;
         }
 

@@ -54,6 +54,9 @@ namespace NinjaTraderStub
 
     public static class Harness
     {
+        [System.Runtime.InteropServices.DllImport("libc")]
+        private static extern void _exit(int status);
+
         private static void WaitAcknowledged(HarnessStrategy s, int timeoutMs)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -190,7 +193,8 @@ namespace NinjaTraderStub
             if (args.Length >= 2 && args[1] == "--orders")
                 Console.WriteLine("stub submits=" + s.StubSubmits + " changes=" + s.StubChanges + " cancels=" + s.StubCancels);
             Console.Out.Flush();
-            Environment.Exit(0); // mono may otherwise linger at shutdown over the socket's I/O threads
+            Console.Error.Flush();
+            _exit(0); // mono 6.8 may linger at shutdown over the socket's I/O threads, even in Environment.Exit
             return 0;
         }
     }
