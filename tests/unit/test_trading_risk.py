@@ -308,3 +308,19 @@ def test_no_sequence_of_intents_exceeds_the_position_limit(limit, steps):
         high, low = rm.worst_case("ES")
         assert -limit <= rm.position("ES") <= limit
         assert low >= -limit and high <= limit
+
+
+def test_flatten_before_the_close_per_symbol():
+    cl = TradingSessions(
+        get_instrument("CL"),
+        SessionParams(first_year=2023, last_year=2025, rth_only=True, flatten_before_close_min=5),
+    )
+    rm, ids = manager({"CL": cl}), Ids()
+    assert rm.check(OrderIntent(ids(), "CLF5", 1, 1, T0))  # 09:00 CT, CL RTH 08:00-13:30
+    assert not rm.flatten_due(exchange_ns(date(2024, 12, 10), "13:25"))  # flat: nothing due
+    rm.on_fill("c1", 1)
+    assert not rm.flatten_due(exchange_ns(date(2024, 12, 10), "13:24"))
+    assert rm.flatten_due(exchange_ns(date(2024, 12, 10), "13:25"))
+    late = exchange_ns(date(2024, 12, 10), "13:26")
+    assert rm.check(OrderIntent(ids(), "CLF5", 1, 1, late)).code == "session:closing_window"
+    assert rm.check(OrderIntent(ids(), "CLF5", -1, 1, late)).accepted  # the flatten itself
