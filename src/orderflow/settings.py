@@ -154,6 +154,10 @@ class TradingSettings(BaseModel):
     broker: dict[str, Any] = Field(
         {}, description="BrokerParams: profile, per-product overrides of fees and margins"
     )
+    journal: Path = Field(
+        Path("journal/orderflow.sqlite"),
+        description="the trading journal (SQLite): every order, fill and risk decision",
+    )
 
 
 class LoggingSettings(BaseModel):

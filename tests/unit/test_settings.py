@@ -166,3 +166,9 @@ def test_bad_trading_settings_name_the_key(tmp_path, yaml_text, key):
     with pytest.raises(ConfigError) as info:
         trading_params(load_settings(cfg))
     assert key in str(info.value)
+
+
+def test_the_trading_journal_path_defaults_as_documented():
+    default = load_settings(None).trading.journal
+    assert default == Path("journal/orderflow.sqlite")
+    assert load_settings(PROJECT_ROOT / "config.example.yaml").trading.journal == default
