@@ -146,12 +146,14 @@ class Session:
         self.risk = RiskManager(params)
         self.n = 0
 
-    def trade(self, symbol: str, side: int, qty: int, price: str, t: int) -> RiskDecision:
+    def trade(
+        self, symbol: str, side: int, qty: int, price: str, t: int, snapshot: bool = True
+    ) -> RiskDecision:
         self.n += 1
         cid = f"of-{self.n}"
         intent = OrderIntent(cid, symbol, side, qty, t)
         decision = self.risk.check(intent)
-        self.j.risk_decision(intent, decision, "Sim101")
+        self.j.risk_decision(intent, decision, "Sim101", self.risk.state)
         if not decision:
             return decision
         inst = get_instrument(symbol)
@@ -164,7 +166,8 @@ class Session:
         for trade in closed:
             for event in self.risk.on_realised(float(trade.net), t):
                 self.j.risk_event(event, "Sim101")
-        self.j.risk_state(self.risk.state, t, "Sim101")
+        if snapshot:  # False: the process died before it journalled the risk state
+            self.j.risk_state(self.risk.state, t, "Sim101")
         return decision
 
 
@@ -341,3 +344,34 @@ def test_sigkill_while_appending_keeps_every_acknowledged_record(tmp_path: Path)
     for e in got[: len(acked)]:
         fill = msgspec.json.decode(e.raw, type=Fill)
         assert fill.execution_id == f"X{e.seq}" and fill.commission == Decimal("1.29")
+
+
+def test_executions_after_the_last_risk_snapshot_still_reach_the_risk_state(
+    tmp_path: Path,
+) -> None:
+    """The process dies between journalling a fill and journalling the risk state it led to:
+    the restored manager still has the fill's position and the trade's loss."""
+    path = tmp_path / "orderflow.sqlite"
+    params = RiskParams(daily_loss_limit=300.0, max_consecutive_losses=0)
+    s = Session(Journal(path), params)
+    d = "2024-03-05T15:{:02d}:00"
+    s.trade("ESH4", 1, 1, "5000.00", ns(d.format(0)))
+    s.trade("ESH4", -1, 1, "4997.00", ns(d.format(1)))  # -12 ticks: -150 - 5.58
+    s.trade("ESH4", -1, 2, "4997.00", ns(d.format(2)))
+    s.trade("NQH4", 1, 1, "18000.00", ns(d.format(3)))  # stays open
+    # the decision and its state commit together, the execution is journalled, then the
+    # process dies before the state after the fill is: -12 ticks on 2, -161.16
+    s.trade("ESH4", 1, 2, "4998.50", ns(d.format(4)), snapshot=False)
+    live = s.risk.state.to_dict()
+    assert s.risk.state.daily_stop == Reason.DAILY_LOSS_LIMIT  # -155.58 - 161.16 = -316.74
+    s.j.close()
+    with Journal(path) as j:
+        restored = j.restore_day()
+    assert restored.risk_state is not None and restored.risk_state.daily_stop is None  # stale
+    assert [f.execution_id for f, _ in restored.after_snapshot] == ["X5"]
+    risk = restored.risk_manager(params)
+    assert risk.state.daily_stop == Reason.DAILY_LOSS_LIMIT
+    assert risk.state.realised_today == pytest.approx(-316.74)
+    assert risk.state.positions == {"ESH4": 0, "NQH4": 1}
+    assert risk.state.trades_today == 3 and risk.flatten_requested
+    assert risk.state.to_dict() == live

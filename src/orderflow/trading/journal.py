@@ -38,10 +38,19 @@ import msgspec
 
 from orderflow.analytics.sessions import trading_day_of
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import money
 from orderflow.trading.orders import Fill, OrderCommand, OrderEvent
 from orderflow.trading.positions import PositionBook, Trade
-from orderflow.trading.risk import OrderIntent, RiskDecision, RiskEvent, RiskState
+from orderflow.trading.risk import (
+    OrderIntent,
+    RiskDecision,
+    RiskEvent,
+    RiskManager,
+    RiskParams,
+    RiskState,
+)
+from orderflow.trading.sessions import TradingSessions
 
 __all__ = [
     "KINDS",
@@ -155,6 +164,31 @@ class Restored:
     positions: PositionBook  # every execution and adoption replayed, in journal order
     fills: list[Fill] = field(default_factory=list)
     last_seq: int = 0
+    #: executions journalled after the latest risk snapshot (a crash between the two appends),
+    #: each with the round trips it closed: :meth:`risk_manager` feeds them to the risk state
+    after_snapshot: list[tuple[Fill, list[Trade]]] = field(default_factory=list)
+
+    def risk_manager(
+        self,
+        params: RiskParams | None = None,
+        sessions: TradingSessions | Mapping[str, TradingSessions] | None = None,
+        broker: BrokerProfile | None = None,
+    ) -> RiskManager:
+        """A :class:`RiskManager` on the restored state, with the executions journalled after
+        the snapshot applied (``on_fill``, or the position moved when the order is not among
+        its working ones; ``on_realised`` with each closed trade's net). Risk positions are
+        keyed by the fill's instrument, as the desk's intents are by the order's."""
+        state = None if self.risk_state is None else RiskState.from_dict(self.risk_state.to_dict())
+        risk = RiskManager(params, sessions, broker, state)
+        for fill, closed in self.after_snapshot:
+            if fill.cid in risk.state.pending:
+                risk.on_fill(fill.cid, fill.quantity)
+            else:
+                symbol = fill.instrument
+                risk.set_position(symbol, risk.position(symbol) + fill.side.sign * fill.quantity)
+            for trade in closed:
+                risk.on_realised(float(trade.net), fill.t)
+        return risk
 
     @property
     def trades(self) -> list[Trade]:
@@ -257,12 +291,25 @@ class Journal:
         payload = {"quantity": quantity, "avg_price_ticks": avg_price_ticks}
         return self.append("position_adopted", ts_ns, payload, instrument, account)
 
-    def risk_decision(self, intent: OrderIntent, decision: RiskDecision, account: str = "") -> int:
+    def risk_decision(
+        self,
+        intent: OrderIntent,
+        decision: RiskDecision,
+        account: str = "",
+        state: RiskState | None = None,
+    ) -> int:
+        """The decision on an intent; with ``state`` (the manager's, after the check: an
+        accepted order is already counted) both commit in one transaction, so a crash never
+        leaves an accepted order the restored state does not know."""
         payload = {"intent": asdict(intent), "accepted": decision.accepted,
                    "reason": str(decision.reason), "detail": decision.detail,
                    "code": decision.code}  # fmt: skip
-        return self.append("risk_decision", intent.ts_ns, payload, intent.symbol, account,
-                           intent.client_id)  # fmt: skip
+        entries = [Entry("risk_decision", intent.ts_ns, payload, intent.symbol, account,
+                         intent.client_id)]  # fmt: skip
+        if state is not None:
+            entries.append(Entry("risk_state", intent.ts_ns, state.to_dict(), account=account,
+                                 day=state.day))  # fmt: skip
+        return self.append_many(entries)[0]
 
     def risk_event(self, event: RiskEvent, account: str = "") -> int:
         return self.append("risk_event", event.ts_ns, asdict(event), account=account)
@@ -325,13 +372,15 @@ class Journal:
             if ev.kind == "execution":
                 fill = msgspec.json.decode(ev.raw, type=Fill)
                 out.fills.append(fill)
-                book.apply(fill, ev.instrument or fill.instrument)
+                closed = book.apply(fill, ev.instrument or fill.instrument)
+                out.after_snapshot.append((fill, closed))
             elif ev.kind == "position_adopted":
                 p = ev.payload
                 avg = Fraction(p["avg_price_ticks"])
                 book.position(ev.account, ev.instrument).adopt(p["quantity"], avg, ev.ts_ns)
             else:
                 out.risk_state = RiskState.from_dict(ev.payload)
+                out.after_snapshot.clear()
         return out
 
     def trades(self, day: str | None = None) -> list[Trade]:
