@@ -375,3 +375,53 @@ def test_executions_after_the_last_risk_snapshot_still_reach_the_risk_state(
     assert risk.state.positions == {"ESH4": 0, "NQH4": 1}
     assert risk.state.trades_today == 3 and risk.flatten_requested
     assert risk.state.to_dict() == live
+
+
+def test_the_desk_journalled_before_each_report_restores_to_the_cent(tmp_path: Path) -> None:
+    """The real OrderDesk fed a bracketed ES trade (a resent execution included), every command
+    and report journalled before it is applied: the replay gives the desk's positions and the
+    trade's $182.34 net."""
+    from orderflow.trading.desk import OrderDesk
+    from orderflow.trading.orders import fill_event, order_event
+
+    j = Journal(tmp_path / "j.sqlite")
+    desk = OrderDesk(account="Sim101")
+
+    def update(t: int, cid: str, state: str, filled: int = 0, **px: float) -> None:
+        ev = order_event(ES, cid, state, t, 2, filled, **px)
+        j.order_update(ev, "ESH4", "Sim101")
+        for cmd in desk.apply_update(t, ev)[1]:
+            j.command(cmd, "Sim101")
+
+    def execution(t: int, xid: str, cid: str, price: float, qty: int, mp: str, c: float,
+                  fees: float = 0.0) -> None:  # fmt: skip
+        fill = fill_event(ES, xid, cid, t, price, qty, mp, c, fees, "Sim101")
+        j.execution(fill)
+        for cmd in desk.apply_fill(t, fill).commands:
+            j.command(cmd, "Sim101")
+
+    b, cmds = desk.brackets.submit(1, "ESH4", OrderAction.BUY, 2, order_type=OrderType.LIMIT,
+                                   limit_ticks=ES.to_ticks(4810.0),
+                                   stop_loss_ticks=ES.to_ticks(4808.0),
+                                   target_ticks=ES.to_ticks(4812.0))  # fmt: skip
+    for cmd in cmds:
+        j.command(cmd, "Sim101")
+    update(2, b.entry, "Working", limit_price=4810.0)
+    update(10, b.entry, "PartFilled", 1, limit_price=4810.0)
+    execution(10, "X1", b.entry, 4810.0, 1, "Long", 0.59)
+    execution(11, "X1", b.entry, 4810.0, 1, "Long", 0.59)  # resent: journalled, counted once
+    update(12, b.entry, "Filled", 2, limit_price=4810.0)
+    execution(12, "X2", b.entry, 4810.25, 1, "Long", 0.59)
+    assert b.target is not None and b.stop is not None
+    update(20, b.target, "Filled", 2, limit_price=4812.0)
+    execution(20, "X3", b.target, 4812.0, 2, "Short", 1.18, 2.80)
+    update(21, b.stop, "Cancelled", stop_price=4808.0)
+    restored = j.restore_day()
+    assert snapshot(restored.positions) == snapshot(desk.positions)
+    (trade,) = restored.trades
+    assert (trade.realized_ticks, trade.net) == (15, Decimal("182.34"))
+    assert len(list(j.events(kinds=["execution"]))) == 4 and len(restored.fills) == 4
+    assert [e.payload["op"] for e in j.events(kinds=["command"])] == [
+        "submit", "submit", "submit", "change", "change", "cancel"
+    ]  # fmt: skip
+    j.close()

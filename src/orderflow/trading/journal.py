@@ -360,7 +360,8 @@ class Journal:
         """The state up to the end of ``day`` (default: the journal's last day): the executions
         and adoptions replayed through a fresh :class:`PositionBook` (positions, P&L, trades),
         and the latest :class:`RiskState` snapshot. Open orders are not rebuilt: on reconnect
-        NinjaTrader's report is the truth (``reconcile.py``)."""
+        NinjaTrader's report is the truth (``reconcile.py``). Marks are not journalled: MAE/MFE
+        of a replayed trade see its fill prices only."""
         if day is None:
             known = self.days()
             day = known[-1] if known else None
