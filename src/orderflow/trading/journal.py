@@ -162,7 +162,7 @@ class Restored:
     day: str | None
     risk_state: RiskState | None  # the latest snapshot (None: none journalled)
     positions: PositionBook  # every execution and adoption replayed, in journal order
-    fills: list[Fill] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)  # each execution once, as applied
     last_seq: int = 0
     #: executions journalled after the latest risk snapshot (a crash between the two appends),
     #: each with the round trips it closed: :meth:`risk_manager` feeds them to the risk state
@@ -367,14 +367,20 @@ class Journal:
             day = known[-1] if known else None
         book = PositionBook()
         out = Restored(day, None, book)
+        seen: set[str] = set()
         kinds = ("execution", "position_adopted", "risk_state")
         for ev in self.events(kinds=kinds, until_day=day):
             out.last_seq = ev.seq
             if ev.kind == "execution":
                 fill = msgspec.json.decode(ev.raw, type=Fill)
+                if fill.execution_id in seen:
+                    continue  # a resent execution: journalled, counted once
+                seen.add(fill.execution_id)
+                if ev.instrument != fill.instrument or ev.account != fill.account:
+                    fill = msgspec.structs.replace(fill, instrument=ev.instrument,
+                                                   account=ev.account)  # fmt: skip
                 out.fills.append(fill)
-                closed = book.apply(fill, ev.instrument or fill.instrument)
-                out.after_snapshot.append((fill, closed))
+                out.after_snapshot.append((fill, book.apply(fill)))
             elif ev.kind == "position_adopted":
                 p = ev.payload
                 avg = Fraction(p["avg_price_ticks"])
