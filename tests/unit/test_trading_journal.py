@@ -27,6 +27,7 @@ from orderflow.trading.journal import (
     performance,
     plain,
     pnl_by_day,
+    report,
     trade_day,
 )
 from orderflow.trading.orders import (
@@ -289,6 +290,14 @@ def test_performance_matches_a_hand_computation() -> None:
         31.33,
         1.8139,
     )
+    rep = report(reversed(trades))  # any order: the closing order is used
+    assert rep["stats"] == out
+    assert rep["by_day"] == [
+        {"day": "2024-03-05", "trades": 6, "wins": 3, "losses": 3, "gross": 200.0,
+         "commission": 12.0, "fees": 0.0, "net": 188.0}
+    ]  # fmt: skip
+    assert [r["net"] for r in rep["trades"]] == [98.0, -52.0, -152.0, 248.0, -27.0, 73.0]
+    assert rep["trades"][2]["avg_exit"] == 4997.0 and rep["trades"][2]["day"] == "2024-03-05"
 
 
 def test_performance_edge_cases() -> None:

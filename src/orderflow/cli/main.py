@@ -805,11 +805,9 @@ def journal_trades(day: DayOpt = None, journal: JournalOpt = None, json: JsonOpt
     units, P&L in ticks and in currency (net of commission and fees), MAE/MFE."""
     from rich.table import Table
 
-    from orderflow.trading.journal import trade_day
+    from orderflow.trading.journal import trade_rows
 
-    rows = []
-    for t in _journal_trades(journal, day):
-        rows.append({"day": trade_day(t.closed_t, t.instrument), **t.to_dict()})
+    rows = trade_rows(_journal_trades(journal, day))
     if json:
         print_json(rows)
         return

@@ -62,7 +62,9 @@ __all__ = [
     "performance",
     "plain",
     "pnl_by_day",
+    "report",
     "trade_day",
+    "trade_rows",
 ]
 
 SCHEMA_VERSION = 1
@@ -463,6 +465,21 @@ def pnl_by_day(trades: Iterable[Trade]) -> list[dict[str, Any]]:
         out.append({"day": day, **{k: p[k] for k in ("trades", "wins", "losses", "gross",
                                                         "commission", "fees", "net")}})  # fmt: skip
     return out
+
+
+def trade_rows(trades: Iterable[Trade]) -> list[dict[str, Any]]:
+    """Closed trades as plain rows (``Trade.to_dict`` and the trading day it closed): prices
+    in the exchange's units, currency rounded to the cent."""
+    return [{"day": trade_day(t.closed_t or 0, t.instrument), **t.to_dict()}
+            for t in _ordered(trades)]  # fmt: skip
+
+
+def report(trades: Iterable[Trade]) -> dict[str, Any]:
+    """Everything the API and the CLI show, as plain JSON values: ``stats``
+    (:func:`performance`), ``by_day`` (:func:`pnl_by_day`) and ``trades`` (:func:`trade_rows`)."""
+    ts = _ordered(trades)
+    return {"stats": plain(performance(ts)), "by_day": plain(pnl_by_day(ts)),
+            "trades": trade_rows(ts)}  # fmt: skip
 
 
 def plain(value: Any, places: Decimal | None = None) -> Any:
