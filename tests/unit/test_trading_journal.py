@@ -316,15 +316,20 @@ CHILD = textwrap.dedent(
     """
     import sys
     from decimal import Decimal
-    from orderflow.trading.journal import Journal
+    from orderflow.trading.journal import Entry, Journal
     from orderflow.trading.orders import Fill, Side
     j = Journal(sys.argv[1])
-    i = 0
+    i = b = 0
     while True:
-        i += 1
-        f = Fill(f"X{i}", f"of-{i}", 1_709_650_800_000_000_000 + i, 20000 + i % 7, 1,
-                 Side.BUY if i % 2 else Side.SELL, Decimal("1.29"), Decimal("1.50"), "ESH4", "A")
-        seq = j.execution(f)
+        batch = []
+        for _ in range(b % 5 + 1):  # transactions of 1, 2, 3, 4, 5, 1, ... records
+            i += 1
+            f = Fill(f"X{i}", f"of-{i}", 1_709_650_800_000_000_000 + i, 20000 + i % 7, 1,
+                     Side.BUY if i % 2 else Side.SELL, Decimal("1.29"), Decimal("1.50"),
+                     "ESH4", "A")
+            batch.append(Entry("execution", f.t, f, "ESH4", "A", f.cid))
+        b += 1
+        seq = j.append_many(batch)[-1]
         sys.stdout.write(f"{seq}\\n")
         sys.stdout.flush()
     """
@@ -332,6 +337,9 @@ CHILD = textwrap.dedent(
 
 
 def test_sigkill_while_appending_keeps_every_acknowledged_record(tmp_path: Path) -> None:
+    """A child appends transactions of 1 to 5 executions and writes each one's last seq to a
+    pipe once it returned; SIGKILLed after 300 acknowledgements, it leaves a journal holding
+    every acknowledged record, and whole transactions only."""
     path = tmp_path / "j.sqlite"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
                              text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
@@ -345,12 +353,18 @@ def test_sigkill_while_appending_keeps_every_acknowledged_record(tmp_path: Path)
     acked += [int(line) for line in child.stdout]  # written before the kill landed
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    assert acked == list(range(1, len(acked) + 1))
+    ends, total = [], 0
+    for b in range(len(acked) + 1):
+        total += b % 5 + 1
+        ends.append(total)
+    assert len(acked) >= 300 and acked == ends[: len(acked)]
     with Journal(path) as j:
         got = list(j.events(kinds=["execution"]))
-    assert len(got) >= len(acked)  # one more may have committed before its ack was written
-    assert [e.seq for e in got] == list(range(1, len(got) + 1))
-    for e in got[: len(acked)]:
+    n = len(got)
+    assert [e.seq for e in got] == list(range(1, n + 1))
+    # every acknowledged record, plus at most the one transaction in flight, never a part of it
+    assert n in (acked[-1], ends[len(acked)])
+    for e in got:
         fill = msgspec.json.decode(e.raw, type=Fill)
         assert fill.execution_id == f"X{e.seq}" and fill.commission == Decimal("1.29")
 
