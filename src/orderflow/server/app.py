@@ -37,12 +37,15 @@ from orderflow.server.protocol import (
     Error,
     Heartbeat,
     Hello,
+    Report,
     Welcome,
     decode_batch,
     decode_client,
     encode,
 )
 from orderflow.server.recording import Recorder, recording_files, replay_records
+from orderflow.server.trading import ServerTradingParams
+from orderflow.trading.params import TradingParams
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -74,21 +77,29 @@ def create_app(
     flags: dict[str, bool] | None = None,
     command_timeout_s: float = COMMAND_TIMEOUT_S,
     command_max_age_s: float = COMMAND_MAX_AGE_S,
+    trading: TradingParams | None = None,
+    trading_server: ServerTradingParams | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
     there (see :mod:`orderflow.server.recording`). ``limits``: rate limits and queue sizes.
     ``flags``: the feature flags (``historical_only`` refuses every order command); they are
-    told to each client in its welcome."""
+    told to each client in its welcome. ``trading`` / ``trading_server``: wire the trading
+    engine in (an order desk and risk manager per client: every command checked, fills and
+    P&L tracked, reconciliation on connect); neither: the wire-level ledger only."""
     limits = limits or Limits()
     flags = dict(flags or {})
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async def expire() -> None:  # commands nobody answered become visible as timed out
+            assert hub is not None
             while True:
                 await asyncio.sleep(0.25)
                 hub.orders.expire()
+                if hub.trading is not None:
+                    hub.trading.expire()
+                    drain()
                 for name, conn in list(conns.items()):
                     mon.queue.labels(name).set(conn.queue.qsize())
 
@@ -106,7 +117,8 @@ def create_app(
     if hub is None:
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
                   historical_only=flags.get("historical_only", False),
-                  command_max_age_s=command_max_age_s)  # fmt: skip
+                  command_max_age_s=command_max_age_s, trading=trading,
+                  trading_server=trading_server)  # fmt: skip
         hub.flags = flags
         if recorder is not None:  # a restart picks up where the recording of today ends
             today = recorder.path_for("x", time.time_ns()).name
@@ -130,6 +142,18 @@ def create_app(
     lock = asyncio.Lock()  # one batch at a time into the engine, whatever the transport
     conns: dict[str, Connection] = {}  # connected WebSocket clients by name
     rest_limits = RestLimiters(limits)
+
+    def drain() -> None:
+        """Push the commands the trading engine issued by itself (flatten, bracket legs,
+        reconciliation); one for a client not connected stays pending in the ledger and goes
+        out when it reconnects."""
+        if hub.trading is None or not hub.trading.outbox:
+            return
+        out, hub.trading.outbox = hub.trading.outbox, []
+        for name, command in out:
+            conn = conns.get(name)
+            if conn is not None:
+                conn.push(command)
 
     def authorised(given: str | None) -> bool:
         return token is None or (given is not None and hmac.compare_digest(given, token))
@@ -163,6 +187,7 @@ def create_app(
             limiter.take(events)
             async with lock:
                 ack, _request = hub.apply(batch)
+                drain()
         except RequestError as exc:
             mon.errors.labels("bad_request").inc()
             status = int(exc.details.pop("status", 400))
@@ -237,7 +262,11 @@ def create_app(
         """Every order the server knows, by client id: its commands (pending, done, refused,
         timed_out), its latest NinjaTrader state, and its fills (each execution counted once)."""
         hub.orders.expire()
-        return JSONResponse({"orders": hub.orders.to_list()})
+        out = hub.orders.to_list()
+        if hub.trading is not None:
+            for rec in out:
+                rec["desk"] = hub.trading.order_view(rec["client"], rec["cid"])
+        return JSONResponse({"orders": out})
 
     @app.get("/api/orders/{cid}")
     async def order(cid: str) -> Response:
@@ -246,12 +275,58 @@ def create_app(
         rec = hub.orders.orders.get(cid)
         if rec is None:
             return _error(404, RequestError(f"cid: no order {cid!r}", field="cid"))
-        return JSONResponse(rec.to_dict())
+        out = rec.to_dict()
+        if hub.trading is not None:
+            out["desk"] = hub.trading.order_view(rec.client, cid)
+        return JSONResponse(out)
 
     @app.get("/api/positions")
     async def positions() -> Response:
         """The strategy's position per instrument and account, as NinjaTrader last reported."""
-        return JSONResponse({"positions": list(hub.orders.positions.values())})
+        out: dict[str, Any] = {"positions": list(hub.orders.positions.values())}
+        if hub.trading is not None:  # built from the executions, with P&L
+            out["engine"] = hub.trading.positions()
+        return JSONResponse(out)
+
+    @app.get("/api/risk")
+    async def risk() -> Response:
+        """The trading engine's state per client: reconciliation, risk (day P&L, limits
+        reached, kill switch, positions, working orders) and the latest risk events."""
+        if hub.trading is None:
+            return _error(404, RequestError("trading: the trading engine is off", field="trading"))
+        return JSONResponse({"clients": hub.trading.status()})
+
+    async def kill_or_reset(request: Request, reset: bool) -> Response:
+        if not authorised(request.headers.get("x-orderflow-token")):
+            return _error(401, RequestError("token: missing or wrong", field="token"))
+        if hub.trading is None:
+            return _error(404, RequestError("trading: the trading engine is off", field="trading"))
+        body = await read_body(request)
+        try:
+            data = msgspec.json.decode(body) if body.strip() else {}
+        except msgspec.DecodeError as exc:
+            return _error(400, RequestError(f"body: {exc}", field="body"))
+        client = data.get("client") if isinstance(data, dict) else None
+        if client is not None and not isinstance(client, str):
+            return _error(400, RequestError("client: a client name", field="client"))
+        if reset:
+            names = hub.trading.reset_kill(client)
+        else:
+            names = hub.trading.kill(client, str(data.get("reason") or "manual"))
+            drain()
+        return JSONResponse({"clients": {n: hub.trading.of(n).risk.status() for n in names}})
+
+    @app.post("/api/kill")
+    async def kill(request: Request) -> Response:
+        """Engage the kill switch (body ``{"client": ...}`` for one client, else all): new
+        entries are refused with ``kill_switch:manual`` and, with ``flatten_on_kill``, working
+        orders are cancelled and positions flattened at market."""
+        return await kill_or_reset(request, False)
+
+    @app.post("/api/kill/reset")
+    async def kill_reset(request: Request) -> Response:
+        """Release the kill switch (one client or all)."""
+        return await kill_or_reset(request, True)
 
     @app.post("/api/commands")
     async def commands(request: Request) -> Response:
@@ -279,7 +354,10 @@ def create_app(
                 raise RequestError(f"instrument: no data for {instrument!r}", field="instrument")
             key = st.instrument.contract or st.instrument.symbol
             wire = hub.names.get((client, key), str(instrument))  # as the bridge names it
-            command = hub.orders.issue(client, key, body, wire_name=wire)
+            if hub.trading is not None:  # through the desk and the risk check
+                command = hub.trading.command(client, st.instrument, wire, body)
+            else:
+                command = hub.orders.issue(client, key, body, wire_name=wire)
         except msgspec.DecodeError as exc:
             return _error(400, RequestError(f"body: {exc}", field="body"))
         except RequestError as exc:
@@ -287,6 +365,7 @@ def create_app(
             status = int(exc.details.pop("status", 400))
             return _error(status, exc)
         conn.push(command)
+        drain()
         return JSONResponse({"command": msgspec.to_builtins(command), "status": "pending"})
 
     @app.websocket("/ws")
@@ -355,6 +434,7 @@ def create_app(
                     out.append(request)
             for msg in out:
                 conn.push(msg)
+            drain()
 
         async def refuse(error: Error) -> None:
             await conn.send_now(error)
@@ -383,6 +463,9 @@ def create_app(
                               hub.last_seq.get(client, 0), hub.flags))  # fmt: skip
             for command in hub.orders.pending(client):  # unanswered before: send again
                 conn.push(command)
+            if hub.trading is not None:  # the gate stays shut until NinjaTrader's report
+                hub.trading.connected(client, first.report)
+                drain()
             # a reader task decodes and rate-limits frames into a bounded inbox (full: it
             # stops reading and TCP pushes back); this loop applies what has arrived, taking
             # every batch already waiting together (see Hub.apply_many)
@@ -428,6 +511,18 @@ def create_app(
                         if not hub.orders.acknowledge(client, msg):
                             conn.push(Error("command_seq", f"no command {msg.command_seq} for "
                                             f"{msg.cid!r} to this client"))  # fmt: skip
+                        elif hub.trading is not None:
+                            hub.trading.acknowledge(client, msg.command_seq, msg.status,
+                                                    msg.reason)  # fmt: skip
+                    elif isinstance(msg, Report):
+                        if hub.trading is None:
+                            hub.counters["reports_ignored"] += 1
+                        else:
+                            try:
+                                hub.trading.report(client, msg)
+                            except (OrderflowError, ValueError) as exc:
+                                conn.push(Error("report", str(exc)))
+                            drain()
                     elif isinstance(msg, Heartbeat):
                         conn.push(Heartbeat(msg.t))
                     elif isinstance(msg, Bye):
@@ -455,6 +550,9 @@ def create_app(
                 mon.connections.dec()
                 if conns.get(client or "") is conn:
                     del conns[client or ""]
+                    if hub.trading is not None and client is not None:
+                        hub.trading.disconnected(client)
+                        drain()
                     with contextlib.suppress(KeyError):
                         mon.queue.remove(client or "")
 

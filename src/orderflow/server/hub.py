@@ -36,6 +36,8 @@ from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
 from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest
 from orderflow.server.recording import Recorder
+from orderflow.server.trading import ServerTrading, ServerTradingParams
+from orderflow.trading.params import TradingParams
 
 __all__ = ["Hub", "InstrumentState"]
 
@@ -96,6 +98,8 @@ class Hub:
         command_timeout_s: float = COMMAND_TIMEOUT_S,
         historical_only: bool = False,
         command_max_age_s: float = COMMAND_MAX_AGE_S,
+        trading: TradingParams | None = None,
+        trading_server: ServerTradingParams | None = None,
     ) -> None:
         self.params = params or PipelineParams()
         self.recorder = recorder
@@ -113,6 +117,11 @@ class Hub:
         self.session = uuid.uuid4().hex[:12]
         self.started = time.time()
         self.counters: Counter[str] = Counter()
+        #: the trading engine (one desk and risk manager per client); None: the ledger only
+        self.trading: ServerTrading | None = None
+        if trading is not None or trading_server is not None:
+            self.trading = ServerTrading(self.orders, trading, trading_server)
+            self.trading.names = self.names
 
     # ---- instruments ---------------------------------------------------------------------
     def state(self, name: str) -> InstrumentState:
@@ -398,6 +407,11 @@ class Hub:
                                     batch.executions, batch.positions)  # fmt: skip
             for k, v in got.items():
                 applied[k] = applied.get(k, 0) + v
+        if self.trading is not None and not self.counters["recovering"]:
+            self.trading.apply_batch(client, st.instrument, batch)
+            if batch.ticks:  # prints mark the positions (already checked on the grid)
+                self.trading.prints(client, st.instrument,
+                                    st.instrument.to_ticks(batch.ticks[-1].price))  # fmt: skip
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
 
     def _rejected(self, st: InstrumentState, before: dict[str, int]) -> Counter[str]:
@@ -417,6 +431,12 @@ class Hub:
         last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
         preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
+        if self.trading is not None and len(depth):
+            bids, asks = ack.book["bids"], ack.book["asks"]
+            crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not (
+                bool(last_event) and _preopen(inst, last_event)
+            )
+            self.trading.book(crossed)
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
     def _refused(self, st: InstrumentState, batch: Batch, client: str | None) -> None:
@@ -621,6 +641,7 @@ class Hub:
             "orders": dict(self.orders.counters),
             "alerts": self.alerts.to_list(),
             "alert_counts": dict(self.alerts.counts),
+            **({"trading": self.trading.status()} if self.trading is not None else {}),
             "instruments": {
                 key: {
                     "stale": st.stale,

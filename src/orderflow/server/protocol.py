@@ -14,7 +14,7 @@ into exact ticks and refuses a price off the instrument's grid.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 
@@ -37,6 +37,9 @@ __all__ = [
     "Hello",
     "OrderUpdate",
     "PositionUpdate",
+    "Report",
+    "ReportOrder",
+    "ReportPosition",
     "ServerMessage",
     "SnapshotRequest",
     "Tick",
@@ -190,6 +193,9 @@ class Hello(msgspec.Struct, frozen=True, tag="hello", forbid_unknown_fields=True
     client: Name
     token: str | None = None
     encoding: Literal["json", "msgpack"] = "json"
+    #: True: the client sends a ``report`` (NinjaTrader's positions and working orders) after
+    #: every ``welcome``, and the server sends no new order until it has it
+    report: bool = False
 
 
 class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True):
@@ -241,7 +247,44 @@ class Bye(msgspec.Struct, frozen=True, tag="bye", forbid_unknown_fields=True):
     reason: str = ""
 
 
-ClientMessage = Hello | Batch | CommandAck | Heartbeat | Bye
+class ReportPosition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One of NinjaTrader's positions (``Account.Positions`` or the strategy's ``Position``)."""
+
+    instrument: Name
+    market_position: MarketPosition
+    quantity: NonNegative
+    average_price: float = 0.0
+    account: str = ""
+
+
+class ReportOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One of NinjaTrader's orders that is not in a terminal state, as it stands now."""
+
+    instrument: Name
+    cid: ClientId
+    state: OrderState
+    quantity: Quantity
+    filled: NonNegative = 0
+    action: OrderAction | None = None
+    order_type: OrderType | None = None
+    limit_price: float = 0.0
+    stop_price: float = 0.0
+    oco: str = ""
+    order_id: str = ""
+    account: str = ""
+
+
+class Report(msgspec.Struct, frozen=True, tag="report", forbid_unknown_fields=True):
+    """NinjaTrader's whole picture after a (re)connect: every non-flat position and every
+    working order of the account (an instrument not listed is flat). Sent once after each
+    ``welcome`` by a client whose hello said ``report: true``; the server reconciles on it."""
+
+    t: NonNegative = 0
+    positions: list[ReportPosition] = []
+    orders: list[ReportOrder] = []
+
+
+ClientMessage = Hello | Batch | CommandAck | Heartbeat | Bye | Report
 
 
 class Welcome(msgspec.Struct, frozen=True, tag="welcome"):
@@ -335,8 +378,8 @@ def decode_client(data: bytes | str) -> ClientMessage:
     """A client message from a WebSocket frame: text is JSON, bytes are MessagePack."""
     try:
         if isinstance(data, str):
-            return _JSON_CLIENT.decode(data)
-        return _MSGPACK_CLIENT.decode(data)
+            return cast("ClientMessage", _JSON_CLIENT.decode(data))
+        return cast("ClientMessage", _MSGPACK_CLIENT.decode(data))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _field_error(exc) from None
 
