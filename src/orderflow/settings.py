@@ -154,6 +154,9 @@ class TradingSettings(BaseModel):
     broker: dict[str, Any] = Field(
         {}, description="BrokerParams: profile, per-product overrides of fees and margins"
     )
+    server: dict[str, Any] = Field(
+        {}, description="ServerTradingParams: enabled, account, start_behavior, require_report"
+    )
     journal: Path = Field(
         Path("journal/orderflow.sqlite"),
         description="the trading journal (SQLite): every order, fill and risk decision",

@@ -319,3 +319,15 @@ def test_a_reconnect_is_reconciled_on_the_bridges_report_before_new_orders(serve
         wait_for(lambda: bridge.cids()[-1:] == ["of-5"])
     assert [c for c in bridge.cids() if c in ("of-1", "of-2", "of-4")] == []
     bridge.close()
+
+
+def test_the_example_config_enables_the_engine_with_its_defaults():
+    from orderflow.cli.main import _trading_args
+    from orderflow.settings import load_settings
+    from tests.conftest import PROJECT_ROOT
+
+    for s in (load_settings(PROJECT_ROOT / "config.example.yaml"), load_settings(None)):
+        assert _trading_args(s) == {"trading": TradingParams(),
+                                    "trading_server": ServerTradingParams()}  # fmt: skip
+    with pytest.raises(ValueError, match="wait_until_flat"):
+        ServerTradingParams(start_behavior="later")

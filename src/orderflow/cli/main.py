@@ -614,6 +614,18 @@ def signals_evaluate(
     console.print(format_table(rows), soft_wrap=True, highlight=False)
 
 
+def _trading_args(s: Settings) -> dict[str, Any]:
+    """The trading engine's parameters for ``create_app`` from ``trading`` (none when
+    ``trading.server.enabled`` is off: the wire-level order ledger only)."""
+    from orderflow.server.trading import ServerTradingParams
+    from orderflow.settings import build_params, trading_params
+
+    server = build_params(ServerTradingParams, s.trading.server, "trading.server")
+    if not server.enabled:
+        return {}
+    return {"trading": trading_params(s), "trading_server": server}
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Bind address (127.0.0.1).")] = None,
@@ -648,6 +660,7 @@ def serve(
         flags=s.flags.model_dump(),
         command_timeout_s=s.server.command_timeout_s,
         command_max_age_s=s.server.command_max_age_s,
+        **_trading_args(s),
     )
     console.print(
         f"[bold]orderflow[/] {__version__} serving on http://{host}:{port} "

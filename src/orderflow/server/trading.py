@@ -58,6 +58,7 @@ _TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJEC
 class ServerTradingParams:
     """``trading.server`` in the settings."""
 
+    enabled: bool = True  # orderflow serve wires the engine in (create_app: pass it)
     account: str = "Sim101"  # NinjaTrader's account the desk's positions are kept under
     #: what reconciliation does with NinjaTrader's report (adopt, flatten, wait_until_flat)
     start_behavior: str = "adopt"
@@ -65,6 +66,10 @@ class ServerTradingParams:
     #: own picture (its gate opens at once); True keeps its gate shut (no report will come)
     require_report: bool = False
     use_sessions: bool = True  # the risk manager applies the CME session calendar
+
+    def __post_init__(self) -> None:
+        if self.start_behavior not in [str(b) for b in StartBehavior]:
+            raise ValueError("start_behavior must be adopt, flatten or wait_until_flat")
 
 
 def _wire(msg: str, reason: str, status: int = 422) -> RequestError:
