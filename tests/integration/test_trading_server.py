@@ -331,3 +331,32 @@ def test_the_example_config_enables_the_engine_with_its_defaults():
                                     "trading_server": ServerTradingParams()}  # fmt: skip
     with pytest.raises(ValueError, match="wait_until_flat"):
         ServerTradingParams(start_behavior="later")
+
+
+def test_a_kill_on_disconnect_flattens_what_the_report_says_once_reconnected():
+    server = make_server(kill_on_disconnect=True)
+    try:
+        bridge = Bridge(server, report=True)
+        bridge.batch(depth=BOOK)
+        pos = [{"instrument": INST, "market_position": "Short", "quantity": 2,
+                "average_price": 4810.25, "account": "Sim101"}]  # fmt: skip
+        bridge.report(pos, [])
+        with httpx.Client(base_url=server.http) as http:
+            wait_for(lambda: http.get("/api/risk").json()["clients"]["nt8"]["reconciled"])
+            bridge.close()  # the connection is lost: kill switch, but nothing to send it to
+            risk = wait_for(lambda: (r := http.get("/api/risk").json()["clients"]["nt8"])
+                            ["risk"]["kill"] and r)  # fmt: skip
+            assert risk["risk"]["kill_reason"] == "connection_lost"
+            assert http.get("/api/orders").json()["orders"] == []  # nothing queued blind
+            bridge.connect()
+            time.sleep(0.3)
+            assert bridge.commands == []  # not before NinjaTrader's report
+            bridge.report(pos, [])
+            flat = wait_for(lambda: bridge.commands)
+            assert [(c["action"], c["order_type"], c["quantity"]) for c in flat] == [
+                ("BuyToCover", "Market", 2)]  # fmt: skip
+            assert refused(submit(http, "of-1", "SellShort", 1)) == (
+                "kill_switch:connection_lost")  # fmt: skip
+        bridge.close()
+    finally:
+        server.stop()

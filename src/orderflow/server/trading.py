@@ -88,6 +88,7 @@ class ClientTrading:
     reconciliations: int = 0
     last_reconcile: dict[str, Any] | None = None
     flattening: set[str] = field(default_factory=set)  # cids of our flatten orders
+    flatten_after_report: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)  # risk events, oldest first
 
     def status(self) -> dict[str, Any]:
@@ -203,6 +204,9 @@ class ServerTrading:
         }  # fmt: skip
         for cmd in rec.commands:
             self._issue(ct, cmd, internal=True)
+        if ct.flatten_after_report or ct.risk.flatten_requested:
+            ct.flatten_after_report = False
+            self.flatten(ct)
         return ct.last_reconcile
 
     # ---- what NinjaTrader reports in a batch ---------------------------------------------
@@ -421,7 +425,10 @@ class ServerTrading:
             ct.events.append({"reason": str(ev.reason), "flatten": ev.flatten,
                               "t": ev.ts_ns, "detail": ev.detail})  # fmt: skip
         if any(ev.flatten for ev in events) or (events and ct.risk.flatten_requested):
-            self.flatten(ct)
+            if ct.desk.orders.reconciled:
+                self.flatten(ct)
+            else:  # disconnected or before the report: flatten what the report says is open
+                ct.flatten_after_report = True
 
     def flatten(self, ct: ClientTrading) -> None:
         """Cancel our working entries and close every open position at market (one flatten
