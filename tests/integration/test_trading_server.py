@@ -360,3 +360,23 @@ def test_a_kill_on_disconnect_flattens_what_the_report_says_once_reconnected():
         bridge.close()
     finally:
         server.stop()
+
+
+def test_a_client_without_report_is_flattened_on_its_own_picture_when_it_reconnects():
+    server = make_server(kill_on_disconnect=True)
+    try:
+        bridge = Bridge(server)
+        bridge.batch(depth=BOOK)
+        with httpx.Client(base_url=server.http) as http:
+            assert submit(http, "of-1", "Buy", 1).status_code == 200
+            bridge.fill("of-1", "Buy", 1, 4810.00, 1)
+            bridge.close()
+            wait_for(lambda: http.get("/api/risk").json()["clients"]["nt8"]["risk"]["kill"])
+            assert bridge.cids() == ["of-1"]
+            bridge.connect()
+            flat = wait_for(lambda: bridge.commands[1:])
+            assert [(c["action"], c["order_type"], c["quantity"]) for c in flat] == [
+                ("Sell", "Market", 1)]  # fmt: skip
+        bridge.close()
+    finally:
+        server.stop()

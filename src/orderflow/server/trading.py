@@ -154,6 +154,9 @@ class ServerTrading:
         if not ct.awaiting_report:
             ct.desk.orders.reconciled = True
             ct.desk.orders.counters["reconcile_skipped"] += 1
+            if ct.flatten_after_report:  # no report will come: flatten our own picture
+                ct.flatten_after_report = False
+                self.flatten(ct)
 
     def disconnected(self, client: str) -> None:
         ct = self.clients.get(client)
