@@ -132,8 +132,9 @@ class Hub:
             inst = get_instrument(name)  # raises ConfigError for an unknown name
             key = self._keys[name] = inst.contract or inst.symbol
             if key not in self.instruments:
-                self.instruments[key] = InstrumentState(inst, Pipeline(inst, "nt_depth",
-                                                                       self.params))  # fmt: skip
+                pipe = Pipeline(inst, "nt_depth", self.params)
+                pipe.aggressor_rule = "bidask"  # NinjaTrader's prints carry none: the Hub's rule
+                self.instruments[key] = InstrumentState(inst, pipe)
         return self.instruments[key]
 
     def find(self, name: str) -> InstrumentState | None:
