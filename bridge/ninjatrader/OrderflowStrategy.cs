@@ -102,6 +102,9 @@ namespace NinjaTrader.NinjaScript.Strategies
         [Display(Name = "Execute order commands", Description = "Execute the server's submit/change/cancel commands (in real time only); off: every command is refused", GroupName = "Orders", Order = 20)]
         public bool ExecuteCommands { get; set; }
 
+        [Display(Name = "Reconcile on connect", Description = "After each connect, send NinjaTrader's positions and working orders; the server reconciles on them before it sends any new order", GroupName = "Orders", Order = 21)]
+        public bool ReportOnConnect { get; set; }
+
         [Display(Name = "usePythonHelper", Description = "The original design's switch: off, this strategy neither connects to the server nor forwards anything", GroupName = "Feature flags", Order = 30)]
         public bool UsePythonHelper { get; set; }
 
@@ -138,6 +141,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                 SendHistoricalData = false;
                 ExecuteCommands = true;
                 UsePythonHelper = true;
+                ReportOnConnect = true;
                 HistoricalOnly = false;
                 DebugMode = false;
                 AllowOrdersOutsideRealtime = false;
@@ -167,6 +171,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                     MaxBatchDelayMs = MaxBatchDelayMs,
                     MaxBufferedBatches = MaxBufferedBatches,
                     HeartbeatMs = HeartbeatMs,
+                    Report = ReportOnConnect,
                 };
                 transport = new OrderflowTransport(options);
                 // Raised on the transport's threads: Print only, or marshal with TriggerCustomEvent.
@@ -178,7 +183,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                 transport.Connected += lastSeq =>
                 {
                     if (!terminating)
-                        TriggerCustomEvent(o => SendSnapshots(null), null);
+                        TriggerCustomEvent(o => { SendSnapshots(null); SendReport(); }, null);
                 };
                 transport.SnapshotRequested += m =>
                 {
@@ -536,6 +541,62 @@ namespace NinjaTrader.NinjaScript.Strategies
         /// differently (it may use the contract, "ESH4", for "ES 03-24"). Runs on NinjaTrader's
         /// thread (TriggerCustomEvent).
         /// </summary>
+        /// <summary>NinjaTrader's picture for the server after a (re)connect: the strategy's
+        /// non-flat positions (one per instrument) and its orders not in a terminal state.</summary>
+        private void SendReport()
+        {
+            OrderflowTransport t = transport;
+            if (t == null || !ReportOnConnect)
+                return;
+            var positions = new List<ReportPosition>();
+            var seen = new HashSet<string>();
+            for (int i = 0; i < BarsArray.Length && Positions != null && i < Positions.Length; i++)
+            {
+                Position p = Positions[i];
+                Instrument instrument = BarsArray[i].Instrument;
+                if (p == null || instrument == null || !seen.Add(instrument.FullName))
+                    continue;
+                if (p.MarketPosition == MarketPosition.Flat || p.Quantity == 0)
+                    continue;
+                positions.Add(new ReportPosition
+                {
+                    Instrument = instrument.FullName,
+                    MarketPosition = p.MarketPosition.ToString(),
+                    Quantity = p.Quantity,
+                    AveragePrice = p.AveragePrice,
+                    Account = p.Account == null ? "" : p.Account.Name,
+                });
+            }
+            var orders = new List<ReportOrder>();
+            lock (ordersLock)
+            {
+                foreach (KeyValuePair<string, Order> kv in ordersByCid)
+                {
+                    Order o = kv.Value;
+                    if (o == null || o.Instrument == null || Order.IsTerminalState(o.OrderState) || o.Quantity <= 0)
+                        continue;
+                    orders.Add(new ReportOrder
+                    {
+                        Instrument = o.Instrument.FullName,
+                        Cid = kv.Key,
+                        State = o.OrderState.ToString(),
+                        Quantity = o.Quantity,
+                        Filled = o.Filled,
+                        Action = o.OrderAction.ToString(),
+                        OrderType = o.OrderType.ToString(),
+                        LimitPrice = o.LimitPrice,
+                        StopPrice = o.StopPrice,
+                        Oco = o.Oco ?? "",
+                        OrderId = o.OrderId ?? "",
+                        Account = o.Account == null ? "" : o.Account.Name,
+                    });
+                }
+            }
+            t.SendReport(OrderflowTime.UtcNowNanos(), positions, orders);
+            if (DebugMode)
+                Print("orderflow: report sent: " + positions.Count + " positions, " + orders.Count + " working orders");
+        }
+
         private void SendSnapshots(ServerMessage request)
         {
             if (DebugMode)

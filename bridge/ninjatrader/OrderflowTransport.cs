@@ -260,6 +260,13 @@ namespace Orderflow.Bridge
 
         public static string Hello(string client, string token, string encoding)
         {
+            return Hello(client, token, encoding, false);
+        }
+
+        /// <summary>hello; with <paramref name="report"/> the client promises a report after
+        /// each welcome (the server's trading engine waits for it before any new order).</summary>
+        public static string Hello(string client, string token, string encoding, bool report)
+        {
             var sb = new StringBuilder(128);
             sb.Append("{\"type\":\"hello\",\"protocol\":").Append(ProtocolVersion.ToString(CultureInfo.InvariantCulture));
             sb.Append(",\"client\":");
@@ -271,6 +278,8 @@ namespace Orderflow.Bridge
             }
             sb.Append(",\"encoding\":");
             AppendString(sb, string.IsNullOrEmpty(encoding) ? "json" : encoding);
+            if (report)
+                sb.Append(",\"report\":true");
             sb.Append('}');
             return sb.ToString();
         }
@@ -436,6 +445,62 @@ namespace Orderflow.Bridge
         }
 
         /// <summary>The answer to a command: done (the NinjaScript call was made) or refused.</summary>
+        /// <summary>report: NinjaTrader's whole picture (non-flat positions, working orders).</summary>
+        public static string Report(long t, List<ReportPosition> positions, List<ReportOrder> orders)
+        {
+            var sb = new StringBuilder(256);
+            sb.Append("{\"type\":\"report\",\"t\":").Append(t.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"positions\":[");
+            for (int i = 0; i < positions.Count; i++)
+            {
+                ReportPosition p = positions[i];
+                if (i > 0)
+                    sb.Append(',');
+                sb.Append("{\"instrument\":");
+                AppendString(sb, p.Instrument);
+                sb.Append(",\"market_position\":");
+                AppendString(sb, p.MarketPosition);
+                sb.Append(",\"quantity\":").Append(p.Quantity.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"average_price\":");
+                AppendDouble(sb, p.AveragePrice);
+                sb.Append(",\"account\":");
+                AppendString(sb, p.Account ?? "");
+                sb.Append('}');
+            }
+            sb.Append("],\"orders\":[");
+            for (int i = 0; i < orders.Count; i++)
+            {
+                ReportOrder o = orders[i];
+                if (i > 0)
+                    sb.Append(',');
+                sb.Append("{\"instrument\":");
+                AppendString(sb, o.Instrument);
+                sb.Append(",\"cid\":");
+                AppendString(sb, o.Cid);
+                sb.Append(",\"state\":");
+                AppendString(sb, o.State);
+                sb.Append(",\"quantity\":").Append(o.Quantity.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"filled\":").Append(o.Filled.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"action\":");
+                AppendString(sb, o.Action);
+                sb.Append(",\"order_type\":");
+                AppendString(sb, o.OrderType);
+                sb.Append(",\"limit_price\":");
+                AppendDouble(sb, o.LimitPrice);
+                sb.Append(",\"stop_price\":");
+                AppendDouble(sb, o.StopPrice);
+                sb.Append(",\"oco\":");
+                AppendString(sb, o.Oco ?? "");
+                sb.Append(",\"order_id\":");
+                AppendString(sb, o.OrderId ?? "");
+                sb.Append(",\"account\":");
+                AppendString(sb, o.Account ?? "");
+                sb.Append('}');
+            }
+            sb.Append("]}");
+            return sb.ToString();
+        }
+
         public static string CommandAck(string cid, long commandSeq, string status, string reason)
         {
             var sb = new StringBuilder(96);
@@ -1335,8 +1400,36 @@ namespace Orderflow.Bridge
     }
 
     /// <summary>Settings of the transport (the strategy exposes them as properties).</summary>
+    /// <summary>One of NinjaTrader's positions for a <c>report</c> (enum names as strings).</summary>
+    public sealed class ReportPosition
+    {
+        public string Instrument = "";
+        public string MarketPosition = "Flat";
+        public long Quantity;
+        public double AveragePrice;
+        public string Account = "";
+    }
+
+    /// <summary>One of NinjaTrader's working orders for a <c>report</c>.</summary>
+    public sealed class ReportOrder
+    {
+        public string Instrument = "";
+        public string Cid = "";
+        public string State = "";
+        public long Quantity;
+        public long Filled;
+        public string Action = "";
+        public string OrderType = "";
+        public double LimitPrice;
+        public double StopPrice;
+        public string Oco = "";
+        public string OrderId = "";
+        public string Account = "";
+    }
+
     public sealed class TransportOptions
     {
+        public bool Report;                    // hello says report: true; SendReport after each welcome
         public string Url = "ws://127.0.0.1:8765/ws";
         public string Token = "";
         public string ClientName = "nt8";
@@ -1439,6 +1532,13 @@ namespace Orderflow.Bridge
         /// resend is answered the same way, and sent as a command_ack ("done" when the
         /// NinjaScript call was made, "refused" with the reason when not).
         /// </summary>
+        /// <summary>Sends NinjaTrader's positions and working orders (after each welcome, from
+        /// NinjaTrader's thread); the server reconciles on them before it sends new orders.</summary>
+        public void SendReport(long t, List<ReportPosition> positions, List<ReportOrder> orders)
+        {
+            SendControl(OrderflowJson.Report(t, positions, orders));
+        }
+
         public void CompleteCommand(OrderCommand command, string status, string reason)
         {
             if (command == null || !command.CanBeAnswered)
@@ -1538,7 +1638,7 @@ namespace Orderflow.Bridge
                     using (var cts = new CancellationTokenSource(_options.ConnectTimeoutMs))
                         ws.ConnectAsync(new Uri(_options.Url), cts.Token).GetAwaiter().GetResult();
 
-                    SendText(ws, OrderflowJson.Hello(_options.ClientName, _options.Token, "json"));
+                    SendText(ws, OrderflowJson.Hello(_options.ClientName, _options.Token, "json", _options.Report));
                     string text = ReceiveText(ws, _options.ConnectTimeoutMs);
                     if (text == null)
                         throw new IOException("closed before welcome");

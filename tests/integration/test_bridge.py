@@ -33,6 +33,7 @@ from orderflow.server.protocol import (
     Hello,
     OrderUpdate,
     PositionUpdate,
+    Report,
     Tick,
     decode_client,
     encode,
@@ -489,8 +490,11 @@ def test_strategy_forwards_ninjatrader_events(build: None) -> None:
             thread.join(10)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
 
-    assert received[0] == Hello(protocol=1, client="nt8-harness", encoding="json")
+    assert received[0] == Hello(protocol=1, client="nt8-harness", encoding="json", report=True)
     assert received[-1] == Bye(reason="strategy terminated")
+    # after the welcome, NinjaTrader's picture for reconciliation: flat, no working orders
+    reports = [m for m in received if isinstance(m, Report)]
+    assert len(reports) == 1 and (reports[0].positions, reports[0].orders) == ([], [])
     batches = [m for m in received if isinstance(m, Batch)]
     assert [b.seq for b in batches] == list(range(1, len(batches) + 1))
     assert {b.instrument for b in batches} == {ES}
@@ -980,4 +984,48 @@ def test_the_original_feature_flags(build: None) -> None:
         finally:
             harness.proc.kill()
     finally:
+        server.stop()
+
+
+def test_the_bridge_reports_its_picture_and_the_trading_engine_opens_on_it(build: None) -> None:
+    """With the server's trading engine on, the strategy's hello promises a report and its
+    report (flat, no orders) after the welcome opens the gate: a submit then passes the risk
+    check, is executed by the stub and ends Filled, and /api/risk holds the position."""
+    import httpx
+
+    from orderflow.server.trading import ServerTradingParams
+    from orderflow.trading.params import TradingParams
+    from orderflow.trading.risk import RiskParams
+    from tests.integration.test_server import Server
+
+    # no automatic kill: this test is about the report, not the book's health
+    risk = RiskParams(book_stale_ms=0.0, kill_on_disconnect=False, kill_on_crossed_book=False,
+                      max_consecutive_losses=0)  # fmt: skip
+    server = Server(command_timeout_s=30.0, trading=TradingParams(risk=risk),
+                    trading_server=ServerTradingParams(use_sessions=False))  # fmt: skip
+    harness = OrdersHarness(server.ws, "--debug")
+    try:
+        harness.read_until("ready")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            risk_now = httpx.get(f"{server.http}/api/risk").json()
+            client = risk_now["clients"].get("nt8-harness", {})
+            if client.get("reconciliations"):
+                break
+            time.sleep(0.02)
+        # reconciled on the bridge's report (it said report: true, so the gate waited for it)
+        assert client["reconciliations"] >= 1 and client["reconciled"] is True, risk_now
+        assert client["awaiting_report"] is False
+        body = {"client": "nt8-harness", "instrument": ES, "op": "submit", "cid": "r-1",
+                "action": "Buy", "order_type": "Market", "quantity": 1}  # fmt: skip
+        r = httpx.post(f"{server.http}/api/commands", json=body)
+        assert r.status_code == 200, r.text
+        while time.monotonic() < deadline:
+            order = httpx.get(f"{server.http}/api/orders/r-1").json()
+            if order.get("state") == "Filled":
+                break
+            time.sleep(0.02)
+        assert (order["command"], order["state"], order["filled"]) == ("done", "Filled", 1)
+    finally:
+        harness.proc.kill()
         server.stop()

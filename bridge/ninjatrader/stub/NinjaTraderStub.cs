@@ -399,6 +399,25 @@ namespace NinjaTrader.NinjaScript.Strategies
         public int StubCancels { get; private set; }
         public readonly List<Order> StubOrders = new List<Order>();
         private readonly Dictionary<string, Position> stubPositions = new Dictionary<string, Position>();
+
+        /// <summary>NinjaScript's Positions: the strategy's position per BarsInProgress.</summary>
+        public Position[] Positions
+        {
+            get
+            {
+                var bars = BarsArray ?? new NinjaTrader.Data.Bars[0];
+                var result = new Position[bars.Length];
+                for (int i = 0; i < bars.Length; i++)
+                {
+                    Instrument instrument = bars[i].Instrument;
+                    Position p;
+                    if (instrument == null || !stubPositions.TryGetValue(instrument.FullName, out p))
+                        p = new Position { Instrument = instrument, MarketPosition = MarketPosition.Flat, Account = StubAccount };
+                    result[i] = p;
+                }
+                return result;
+            }
+        }
         private int stubOrderIds;
         private int stubExecutionIds;
         private Action stubLastExecution;
