@@ -120,7 +120,7 @@ class OrderIntent:
     qty: int
     ts_ns: int
     order_type: str = "Market"
-    oco: str | None = None  # legs of one OCO group count once against the position limit
+    oco: str | None = None  # OCO group (every leg still counts against the position limit)
 
     @classmethod
     def from_action(
@@ -275,25 +275,19 @@ class RiskManager:
         return self.state.positions.get(symbol, 0)
 
     def worst_case(self, symbol: str, extra: OrderIntent | None = None) -> tuple[int, int]:
-        """(highest, lowest) position if every working buy, or every working sell, fills; one
-        leg per OCO group (the largest); ``extra`` counted as if working."""
+        """(highest, lowest) position if every working buy, or every working sell, fills;
+        ``extra`` counted as if working. Every leg of an OCO group counts in full: a leg that
+        fills in part leaves its siblings working until NinjaTrader cancels them, and they can
+        fill in full meanwhile (a property test found the limit exceeded when legs counted
+        once)."""
         pos = self.position(symbol)
         buys = sells = 0
-        oco: dict[tuple[str, int], int] = {}
-        orders: list[tuple[int, int, str | None]] = [
-            (o.side, o.remaining, o.oco) for o in self.state.pending.values() if o.symbol == symbol
+        orders: list[tuple[int, int]] = [
+            (o.side, o.remaining) for o in self.state.pending.values() if o.symbol == symbol
         ]
         if extra is not None:
-            orders.append((extra.side, extra.qty, extra.oco))
-        for side, qty, group in orders:
-            if group is None:
-                if side > 0:
-                    buys += qty
-                else:
-                    sells += qty
-            else:
-                oco[(group, side)] = max(oco.get((group, side), 0), qty)
-        for (_, side), qty in oco.items():
+            orders.append((extra.side, extra.qty))
+        for side, qty in orders:
             if side > 0:
                 buys += qty
             else:
