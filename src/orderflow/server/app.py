@@ -158,6 +158,12 @@ def create_app(
     def authorised(given: str | None) -> bool:
         return token is None or (given is not None and hmac.compare_digest(given, token))
 
+    def unauthorised(request: Request) -> JSONResponse | None:
+        """The 401 for a REST request without the right token (None: it may go on)."""
+        if authorised(request.headers.get("x-orderflow-token")):
+            return None
+        return _error(401, RequestError("token: missing or wrong", field="token"))
+
     async def read_body(request: Request) -> bytes:
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > MAX_BODY:
@@ -168,8 +174,8 @@ def create_app(
         return body
 
     async def post_batch(request: Request) -> Response:
-        if not authorised(request.headers.get("x-orderflow-token")):
-            return _error(401, RequestError("token: missing or wrong", field="token"))
+        if (refused := unauthorised(request)) is not None:
+            return refused
         try:
             t0 = time.perf_counter()
             batch = decode_batch(await read_body(request))
@@ -297,8 +303,8 @@ def create_app(
         return JSONResponse({"clients": hub.trading.status()})
 
     async def kill_or_reset(request: Request, reset: bool) -> Response:
-        if not authorised(request.headers.get("x-orderflow-token")):
-            return _error(401, RequestError("token: missing or wrong", field="token"))
+        if (refused := unauthorised(request)) is not None:
+            return refused
         if hub.trading is None:
             return _error(404, RequestError("trading: the trading engine is off", field="trading"))
         body = await read_body(request)
@@ -334,8 +340,8 @@ def create_app(
         Body: ``client`` (the bridge's client name) and the fields of a protocol ``command``
         except ``command_seq`` (the server numbers it). Answers with the command as sent; its
         fate is then in ``GET /api/orders/{cid}``."""
-        if not authorised(request.headers.get("x-orderflow-token")):
-            return _error(401, RequestError("token: missing or wrong", field="token"))
+        if (refused := unauthorised(request)) is not None:
+            return refused
         try:
             body = msgspec.json.decode(await read_body(request))
             if not isinstance(body, dict):
