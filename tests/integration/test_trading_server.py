@@ -334,7 +334,7 @@ def test_the_example_config_enables_the_engine_with_its_defaults():
 
 
 def test_a_kill_on_disconnect_flattens_what_the_report_says_once_reconnected():
-    server = make_server(kill_on_disconnect=True)
+    server = make_server(kill_on_disconnect=True, disconnect_grace_s=0.0)
     try:
         bridge = Bridge(server, report=True)
         bridge.batch(depth=BOOK)
@@ -363,7 +363,7 @@ def test_a_kill_on_disconnect_flattens_what_the_report_says_once_reconnected():
 
 
 def test_a_client_without_report_is_flattened_on_its_own_picture_when_it_reconnects():
-    server = make_server(kill_on_disconnect=True)
+    server = make_server(kill_on_disconnect=True, disconnect_grace_s=0.0)
     try:
         bridge = Bridge(server)
         bridge.batch(depth=BOOK)

@@ -179,7 +179,8 @@ def test_kill_switch_manual_and_automatic():
     assert [e.detail for e in events] == ["book_crossed"]
     rm.on_book(T0 + 4_000_000_000)
     rm.reset_kill()
-    assert [e.detail for e in rm.on_connection(False, T0)] == ["connection_lost"]
+    assert rm.on_connection(False, T0) == []  # within the grace: nothing latches yet
+    assert [e.detail for e in rm.on_book(T0 + 10 * 10**9)] == ["connection_lost"]
 
 
 def test_the_book_is_not_stale_over_the_maintenance_break(es_sessions):
@@ -191,8 +192,25 @@ def test_the_book_is_not_stale_over_the_maintenance_break(es_sessions):
     assert buy(rm, ids, ts=reopen + 5 * 10**9 + 1).code == "kill_switch:book_stale"
 
 
+def test_a_short_disconnect_refuses_entries_and_latches_nothing():
+    rm, ids = manager(), Ids()
+    assert rm.on_connection(False, T0) == []
+    assert buy(rm, ids, ts=T0 + 3 * 10**9).code == "disconnected:bridge away for 3.0 s"
+    assert rm.on_connection(True, T0 + 9 * 10**9) == []  # back within the 10 s grace
+    assert buy(rm, ids, ts=T0 + 9 * 10**9).accepted
+    assert not rm.state.kill and rm.state.disconnected_ns == 0
+
+
+def test_a_long_disconnect_trips_the_kill_on_reconnect_even_if_nothing_looked_meanwhile():
+    rm, ids = manager(), Ids()
+    rm.on_connection(False, T0)
+    events = rm.on_connection(True, T0 + 10 * 10**9)  # away exactly the grace
+    assert [(e.detail, e.flatten) for e in events] == [("connection_lost", True)]
+    assert buy(rm, ids, ts=T0 + 11 * 10**9).code == "kill_switch:connection_lost"  # latched
+
+
 def test_automatic_kill_can_lift_by_itself():
-    rm, ids = manager(auto_kill_latches=False), Ids()
+    rm, ids = manager(auto_kill_latches=False, disconnect_grace_s=0.0), Ids()
     rm.on_connection(False, T0)
     assert buy(rm, ids).code == "kill_switch:connection_lost"
     rm.on_connection(True, T0)
@@ -277,6 +295,7 @@ step = st.one_of(
     st.tuples(st.just("fill"), st.integers(0, 30), st.integers(1, 4), st.none()),
     st.tuples(st.just("done"), st.integers(0, 30), st.none(), st.none()),
     st.tuples(st.just("kill"), st.none(), st.none(), st.none()),
+    st.tuples(st.just("change"), st.integers(0, 30), st.integers(1, 6), st.none()),
 )  # fmt: skip
 
 
@@ -309,9 +328,29 @@ def test_no_sequence_of_intents_exceeds_the_position_limit(limit, steps):
             rm.on_order_done(accepted[a % len(accepted)])
         elif kind == "kill":
             rm.kill("manual") if not rm.state.kill else rm.reset_kill()
+        elif kind == "change" and accepted:
+            rm.check_change(accepted[a % len(accepted)], b, T0 + n)  # a new total quantity
         high, low = rm.worst_case("ES")
         assert -limit <= rm.position("ES") <= limit
         assert low >= -limit and high <= limit
+
+
+def test_a_change_is_checked_like_the_order_it_grows():
+    rm, ids = manager(max_position=3, max_order_size=2), Ids()
+    assert buy(rm, ids, qty=1).accepted  # c1: a working buy of 1
+    assert rm.check_change("c1", 2, T0).accepted  # grows to 2: within size and position
+    assert rm.check_change("c1", 3, T0).code == "max_order_size:3 > 2"
+    assert buy(rm, ids, qty=1).accepted  # c2: worst case now +3
+    assert rm.check_change("c2", 2, T0).code == "max_position:worst case +4/+0 vs 3"
+    rm.on_fill("c1", 1)
+    assert rm.check_change("c1", 1, T0).accepted  # shrinks to what filled: nothing left
+    assert rm.worst_case("ES") == (2, 1)
+    rm.kill("manual")
+    assert rm.check_change("c2", 2, T0).code == "kill_switch:manual"  # no growing an entry
+    assert rm.check_change("c2", 1, T0).accepted  # a price-only or smaller change is fine
+    assert rm.check_change("c2", None, T0).accepted
+    assert rm.check_change("gone", 1, T0).code == "bad_order:client id gone is not working"
+    assert rm.check_change("c2", 0, T0).code == "bad_order:quantity 0"
 
 
 def test_flatten_before_the_close_per_symbol():

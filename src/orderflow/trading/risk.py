@@ -53,6 +53,7 @@ class Reason(StrEnum):
     MAX_ORDER_SIZE = "max_order_size"
     MAX_POSITION = "max_position"
     ORDER_RATE = "order_rate"
+    DISCONNECTED = "disconnected"  # the bridge is away (within the grace: nothing latched)
 
 
 # Causes of an automatic kill (RiskState.kill_reason); "manual" when engaged by hand.
@@ -83,13 +84,18 @@ class RiskParams:
     max_orders_per_s: float = 5.0  # the broker profile's rate applies too (the lower wins)
     book_stale_ms: float = 5_000.0  # no book update for this long: kill switch (0: off)
     kill_on_crossed_book: bool = True  # a crossed book outside the pre-open: kill switch
+    #: a lost bridge connection: entries are refused at once (``disconnected``); one that
+    #: lasts longer than ``disconnect_grace_s`` trips the kill switch (latching, flattening
+    #: after the reconnect's report when ``flatten_on_kill``). NinjaTrader's own
+    #: ConnectionLossHandling waits DisconnectDelaySeconds (10) the same way before it acts.
     kill_on_disconnect: bool = True
+    disconnect_grace_s: float = 10.0
     flatten_on_kill: bool = True  # the kill switch also asks to flatten
     auto_kill_latches: bool = True  # an automatic kill stays until reset_kill()
 
     def __post_init__(self) -> None:
         for name in ("daily_loss_limit", "daily_profit_goal", "trailing_drawdown",
-                     "cooloff_minutes", "book_stale_ms"):  # fmt: skip
+                     "cooloff_minutes", "book_stale_ms", "disconnect_grace_s"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if not 0 <= self.profit_lock_fraction < 1:
@@ -192,6 +198,7 @@ class RiskState:
     last_book_ns: int | None = None
     book_crossed: bool = False
     connected: bool = True
+    disconnected_ns: int = 0  # when the connection was lost (0: connected)
 
     @property
     def day_pnl(self) -> float:
@@ -306,6 +313,9 @@ class RiskManager:
         s, p = self.state, self.params
         if s.kill:
             return self._refuse(Reason.KILL_SWITCH, s.kill_reason)
+        if not s.connected:
+            away = (ts_ns - s.disconnected_ns) / NS
+            return self._refuse(Reason.DISCONNECTED, f"bridge away for {away:.1f} s")
         if s.dd_breached:
             return self._refuse(Reason.TRAILING_DRAWDOWN, f"threshold {s.dd_threshold:.2f}")
         if s.daily_stop is not None:
@@ -347,17 +357,57 @@ class RiskManager:
         high, low = self.worst_case(intent.symbol, intent)
         if high > limit or low < -limit:
             return self._refuse(Reason.MAX_POSITION, f"worst case {high:+d}/{low:+d} vs {limit}")
-        while self._times and self._times[0] <= ts - NS:
-            self._times.popleft()
-        if len(self._times) >= self.max_orders_per_s:
-            return self._refuse(Reason.ORDER_RATE, f"{len(self._times)} in the last second")
-        self._times.append(ts)
-        s.order_times = list(self._times)
+        refused = self._rate_ok(ts)
+        if refused is not None:
+            return refused
         s.pending[intent.client_id] = PendingOrder(
             intent.symbol, intent.side, intent.qty, intent.oco, not exit_order
         )
         if not exit_order:
             s.trades_today += 1
+        return RiskDecision(True, Reason.OK)
+
+    def _rate_ok(self, ts: int) -> RiskDecision | None:
+        while self._times and self._times[0] <= ts - NS:
+            self._times.popleft()
+        if len(self._times) >= self.max_orders_per_s:
+            return self._refuse(Reason.ORDER_RATE, f"{len(self._times)} in the last second")
+        self._times.append(ts)
+        self.state.order_times = list(self._times)
+        return None
+
+    def check_change(self, client_id: str, quantity: int | None, ts_ns: int) -> RiskDecision:
+        """Accept or refuse a change of a working order (``quantity``: its new total, as
+        NinjaTrader's ChangeOrder takes it; None for a price-only change). A smaller size is
+        always allowed; a larger one is checked like the order it grows (entry rules, order
+        size, the worst-case position). A change counts towards the order rate."""
+        o = self.state.pending.get(client_id)
+        if quantity is not None and quantity < 1:
+            return self._refuse(Reason.BAD_ORDER, f"quantity {quantity}")
+        if o is None:
+            if quantity is not None:
+                return self._refuse(Reason.BAD_ORDER, f"client id {client_id} is not working")
+            return self._rate_ok(ts_ns) or RiskDecision(True, Reason.OK)
+        grow = 0 if quantity is None else quantity - o.filled - o.remaining
+        if grow > 0:
+            if o.entry:
+                blocked = self.entry_block(ts_ns, o.symbol)
+                if blocked is not None:
+                    return blocked
+                if quantity is not None and quantity > self.params.max_order_size:
+                    limit = self.params.max_order_size
+                    return self._refuse(Reason.MAX_ORDER_SIZE, f"{quantity} > {limit}")
+            extra = OrderIntent(client_id + "+", o.symbol, o.side, grow, ts_ns)
+            high, low = self.worst_case(o.symbol, extra)
+            limit = self.params.position_limit(o.symbol)
+            if high > limit or low < -limit:
+                return self._refuse(Reason.MAX_POSITION,
+                                    f"worst case {high:+d}/{low:+d} vs {limit}")  # fmt: skip
+        refused = self._rate_ok(ts_ns)
+        if refused is not None:
+            return refused
+        if quantity is not None:
+            o.remaining = max(quantity - o.filled, 0)
         return RiskDecision(True, Reason.OK)
 
     # ---- order and fill updates ----------------------------------------------------------------
@@ -503,13 +553,22 @@ class RiskManager:
         return self._auto_kill(ts_ns)
 
     def on_connection(self, connected: bool, ts_ns: int) -> list[RiskEvent]:
-        self.state.connected = connected
+        """The bridge connected or went away. A reconnect after more than the grace trips the
+        kill (if nothing evaluated it while the bridge was away); within it nothing latches."""
+        s = self.state
+        if connected:
+            events = self._auto_kill(ts_ns) if not s.connected else []
+            s.connected, s.disconnected_ns = True, 0
+            return events + self._auto_kill(ts_ns)
+        if s.connected:
+            s.connected, s.disconnected_ns = False, ts_ns
         return self._auto_kill(ts_ns)
 
     def _auto_kill(self, ts_ns: int) -> list[RiskEvent]:
         s, p = self.state, self.params
         cause = ""
-        if p.kill_on_disconnect and not s.connected:
+        grace = p.disconnect_grace_s * NS
+        if p.kill_on_disconnect and not s.connected and ts_ns - s.disconnected_ns >= grace:
             cause = KILL_DISCONNECTED
         elif p.kill_on_crossed_book and s.book_crossed:
             cause = KILL_BOOK_CROSSED
