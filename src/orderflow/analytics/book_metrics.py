@@ -329,6 +329,15 @@ def _traded_at(p, sd, tb, pb, pa, t0, t1):
 
 
 @njit(inline="always", **KERNEL)
+def _record_level(p, old, new, tr, at, lpx, ldelta, ltr):
+    """One level that changed or traded: its row ``at`` of the per-level arrays, and its
+    (pulled, stacked) contribution: the size change net of what traded there."""
+    net = new - old + tr
+    lpx[at], ldelta[at], ltr[at] = p, new - old, tr
+    return max(-net, 0), max(net, 0)
+
+
+@njit(inline="always", **KERNEL)
 def _pull_stack(sd, old_px, old_sz, px, sz, ni, nj, tb, pb, pa, t0, t1, lpx, ldelta, ltr, oi):
     """Per-price pulling/stacking of one side whose prices moved: a merge of the old and new
     top levels (``ni`` and ``nj`` of them). Writes the prices that changed or traded to the
@@ -353,12 +362,8 @@ def _pull_stack(sd, old_px, old_sz, px, sz, ni, nj, tb, pb, pa, t0, t1, lpx, lde
         tr = _traded_at(p, sd, tb, pb, pa, t0, t1) if t1 > t0 else 0
         if new == old and tr == 0:
             continue
-        net = new - old + tr
-        stacked += max(net, 0)
-        pulled += max(-net, 0)
-        traded += tr
-        lpx[o + k], ldelta[o + k], ltr[o + k] = p, new - old, tr
-        k += 1
+        pl, st = _record_level(p, old, new, tr, o + k, lpx, ldelta, ltr)
+        pulled, stacked, traded, k = pulled + pl, stacked + st, traded + tr, k + 1
     oi[C_NLV + sd] = k
     return pulled, stacked, traded
 
@@ -383,12 +388,8 @@ def _pull_stack_aligned(sd, px, old_sz, sz, m, d0, d1, tb, pb, pa, t0, t1, lpx, 
         tr = _traded_at(p, sd, tb, pb, pa, t0, t1) if tlo <= p <= thi else 0
         if new == old and tr == 0:
             continue
-        net = new - old + tr
-        stacked += max(net, 0)
-        pulled += max(-net, 0)
-        traded += tr
-        lpx[o + k], ldelta[o + k], ltr[o + k] = p, new - old, tr
-        k += 1
+        pl, st = _record_level(p, old, new, tr, o + k, lpx, ldelta, ltr)
+        pulled, stacked, traded, k = pulled + pl, stacked + st, traded + tr, k + 1
     oi[C_NLV + sd] = k
     return pulled, stacked, traded
 
