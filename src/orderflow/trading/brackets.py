@@ -17,6 +17,27 @@ submit protective orders from ``OnExecutionUpdate``), for the filled quantity, a
 - the legs' fills exceed the entry's (an overfill: both legs filled): a market order brings the
   bracket's net position back to flat.
 
+Scale-out (``scale_out=((price, qty), ...)``): one protective stop for everything open and
+several targets, each a Limit for its own quantity (3 contracts at +8/+16/+24 ticks, 1 each).
+The targets cannot share an OCO group with each other or with the stop (NinjaTrader would
+cancel the rest at the first target's fill), so such a bracket's legs carry no OCO and the
+manager keeps them consistent instead:
+
+- the entry's fills are given to the targets nearest first (the +8 target covers the first
+  contract filled); a target is submitted once it covers something;
+- the stop always covers what is open (its fills + the open position): a target's fill shrinks
+  it; a stop's part-fill shrinks the targets, the farthest first (a target left with nothing is
+  cancelled);
+- the position closed: every live leg and the entry's rest are cancelled;
+- the stop failing (rejected, cancelled without our asking) leaves the position unprotected:
+  flatten as for a plain bracket; a target failing leaves it protected by the stop: alerted;
+- a stop and a target filling at once (no OCO between them) oversell: the overfill rule brings
+  the bracket back to flat with a market order.
+
+Legs anchored on the fill (``relative=True``): the stop and the targets are given as distances
+in ticks from the entry's first fill price, resolved when that fill arrives (a market entry's
+price is not known before).
+
 Every decision is recomputed by :meth:`BracketManager.sync` from the orders' current state
 (not from the path that led there) after each update and execution, and returns the commands
 to send (op submit/change/cancel with cid, as the protocol ``command``). Fills are counted
@@ -69,15 +90,22 @@ class Bracket:
     flatten: list[str] = field(default_factory=list)  # market orders that flatten
     status: str = "entry"  # entry, protected, flattening, done
     reason: str = ""
+    #: scale-out: (limit price, quantity) per target, nearest first; ``targets`` their cids
+    #: (None until submitted). Empty for a plain bracket (one target, OCO with the stop).
+    plan: tuple[tuple[int, int], ...] = ()
+    targets: list[str | None] = field(default_factory=list)
+    #: prices still distances from the entry's first fill (resolved when it arrives)
+    relative: bool = False
 
     def cids(self) -> list[str]:
-        return [c for c in (self.entry, self.stop, self.target, *self.flatten) if c]
+        return [c for c in (self.entry, self.stop, self.target, *self.targets, *self.flatten) if c]
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "instrument": self.instrument, "direction": self.direction,
                 "entry": self.entry, "stop": self.stop, "target": self.target,
                 "flatten": list(self.flatten), "oco": self.oco, "status": self.status,
-                "reason": self.reason}  # fmt: skip
+                "reason": self.reason, "plan": [list(t) for t in self.plan],
+                "targets": list(self.targets), "relative": self.relative}  # fmt: skip
 
 
 class BracketManager:
@@ -90,6 +118,7 @@ class BracketManager:
         self.on_leg_failure = on_leg_failure
         self.brackets: dict[str, Bracket] = {}
         self._by_cid: dict[str, str] = {}
+        self._alerted: set[str] = set()  # failed scale-out targets already alerted
 
     def submit(
         self,
@@ -99,26 +128,45 @@ class BracketManager:
         quantity: int,
         *,
         stop_loss_ticks: int,
-        target_ticks: int,
+        target_ticks: int | None = None,
         order_type: OrderType = OrderType.MARKET,
         limit_ticks: int | None = None,
         stop_ticks: int | None = None,
         tif: TimeInForce = TimeInForce.GTC,
+        scale_out: tuple[tuple[int, int], ...] = (),
+        relative: bool = False,
+        cid: str | None = None,
     ) -> tuple[Bracket, list[OrderCommand]]:
         """A bracket: the entry's command now, the legs when it fills. ``stop_loss_ticks`` and
-        ``target_ticks`` are the legs' prices (on the right sides of the entry)."""
+        ``target_ticks`` are the legs' prices (on the right sides of the entry); ``scale_out``
+        gives several targets instead, (price, quantity) nearest first, the quantities adding
+        up to the entry's. ``relative``: every leg price is a distance in ticks (> 0) from the
+        entry's first fill price. ``cid``: the entry's client id (default: a new one)."""
         if action not in (OrderAction.BUY, OrderAction.SELL_SHORT):
             raise ValueError(f"a bracket enters with Buy or SellShort, not {action}")
         direction = 1 if action is OrderAction.BUY else -1
-        ref = limit_ticks if limit_ticks is not None else stop_ticks
-        if ref is not None and not (
-            (stop_loss_ticks - ref) * direction < 0 < (target_ticks - ref) * direction
-        ):
-            raise ValueError("the stop and the target must be on either side of the entry")
+        plan = tuple((int(p), int(q)) for p, q in scale_out)
+        if plan:
+            if any(q < 1 for _, q in plan) or sum(q for _, q in plan) != quantity:
+                raise ValueError("scale-out quantities must be >= 1 and add up to the entry's")
+            target_ticks = plan[0][0]
+        if target_ticks is None:
+            raise ValueError("a bracket needs target_ticks or scale_out")
+        prices = [p for p, _ in plan] or [target_ticks]
+        if relative:
+            if stop_loss_ticks <= 0 or min(prices) <= 0:
+                raise ValueError("relative legs are distances from the fill: all must be > 0")
+        else:
+            ref = limit_ticks if limit_ticks is not None else stop_ticks
+            if ref is not None and not all(
+                (stop_loss_ticks - ref) * direction < 0 < (p - ref) * direction for p in prices
+            ):
+                raise ValueError("the stop and the target must be on either side of the entry")
         cmd = self.orders.submit(now, instrument, action, order_type, quantity, limit_ticks,
-                                 stop_ticks, tif=tif)  # fmt: skip
+                                 stop_ticks, tif=tif, cid=cid)  # fmt: skip
         b = Bracket(cmd.cid, instrument, direction, cmd.cid, stop_loss_ticks, target_ticks,
-                    oco=f"{cmd.cid}.oco")  # fmt: skip
+                    oco="" if plan else f"{cmd.cid}.oco", plan=plan,
+                    targets=[None] * len(plan), relative=relative)  # fmt: skip
         self.brackets[b.id] = b
         self._by_cid[cmd.cid] = b.id
         return b, [cmd]
@@ -151,6 +199,10 @@ class BracketManager:
         b = self.brackets[bracket_id]
         if b.status in ("done", "flattening"):
             return []
+        if b.plan and target_ticks is not None:
+            raise ValueError("a scale-out bracket's targets are fixed; amend its stop only")
+        if b.relative and b.stop is None:  # not filled yet: resolve the distances first
+            raise ValueError("a bracket anchored on its fill is amended once it has filled")
         out: list[OrderCommand] = []
         for price, cid, kind in (
             (stop_loss_ticks, b.stop, "stop"),
@@ -200,6 +252,8 @@ class BracketManager:
         open_qty = self.net(b) * b.direction  # what the entry holds, in its direction
         if b.status == "flattening":
             return self._flatten(now, b, b.reason)
+        if b.plan:
+            return self._sync_scaled(now, b, entry, open_qty)
         if b.stop is None or b.target is None:
             if entry.filled > 0:
                 return self._submit_legs(now, b, open_qty)
@@ -235,6 +289,103 @@ class BracketManager:
                 out.append(self.orders.change(now, leg.cid, quantity=want))
         return out
 
+    def _sync_scaled(self, now: int, b: Bracket, entry: Order, open_qty: int) -> list[OrderCommand]:
+        """A scale-out bracket: one stop for what is open, the targets nearest first."""
+        om = self.orders.orders
+        if b.stop is None:
+            if entry.filled <= 0:
+                if _settled(entry):
+                    self._end(b, f"entry {entry.state} unfilled")
+                return []
+            self._resolve(b, entry)
+            cmd = self._submit_leg(now, b, OrderType.STOP_MARKET, open_qty, b.stop_ticks,
+                                   f"{b.id}.stop")  # fmt: skip
+            b.stop, b.status = cmd.cid, "protected"
+            return [cmd, *self._scaled_targets(now, b, entry, open_qty)]
+        stop = om[b.stop]
+        targets = [om[c] for c in b.targets if c]
+        if open_qty < 0:
+            self.orders.alerts.append(("bracket_overfill", b.id, f"net {self.net(b)}"))
+            return self._flatten(now, b, "legs overfilled")
+        exited = stop.filled + sum(t.filled for t in targets)
+        if open_qty == 0 and exited > 0:
+            out = self._cancel_live(now, [stop, *targets, entry])
+            if all(_settled(o) for o in (stop, *targets, entry)):
+                self._end(b, f"closed by {'stop' if stop.filled else 'targets'}")
+            return out
+        covering = max(stop.filled, stop.reported_filled) + sum(
+            max(t.filled, t.reported_filled) for t in targets
+        )
+        if self._failed(stop) and open_qty > 0 and entry.filled - covering > 0:
+            self.orders.alerts.append(("bracket_unprotected", b.id,
+                                       f"stop {stop.state}: {open_qty} open"))  # fmt: skip
+            if self.on_leg_failure == "flatten":
+                return self._flatten(now, b, f"stop {stop.state}")
+            return []
+        out = []
+        want = stop.filled + open_qty
+        live = not (stop.terminal or stop.cancel_requested)
+        if live and want > stop.filled and stop.requested_quantity != want:
+            out.append(self.orders.change(now, stop.cid, quantity=want))
+        return out + self._scaled_targets(now, b, entry, open_qty)
+
+    def _scaled_targets(
+        self, now: int, b: Bracket, entry: Order, open_qty: int
+    ) -> list[OrderCommand]:
+        """Each target's share of the entry's fills (nearest first), no more in all than is
+        open: submit, grow, shrink or cancel the target legs to match."""
+        om = self.orders.orders
+        out: list[OrderCommand] = []
+        before = 0  # contracts of the entry given to nearer targets
+        budget = open_qty
+        for i, (price, qty) in enumerate(b.plan):
+            share = min(qty, max(0, entry.filled - before))
+            before += qty
+            cid = b.targets[i]
+            leg = om[cid] if cid else None
+            if leg is not None and (leg.terminal or leg.cancel_requested):
+                if self._failed(leg) and leg.cid not in self._alerted:  # the stop still covers
+                    self._alerted.add(leg.cid)
+                    self.orders.alerts.append(("target_failed", b.id, f"{leg.cid} {leg.state}"))
+                continue
+            filled = leg.filled if leg is not None else 0
+            rest = min(share - filled, budget)
+            budget -= max(rest, 0)
+            if leg is None:
+                if rest > 0:
+                    cmd = self._submit_leg(now, b, OrderType.LIMIT, rest, price,
+                                           f"{b.id}.tgt{i + 1}")  # fmt: skip
+                    b.targets[i] = cmd.cid
+                    out.append(cmd)
+                continue
+            if rest <= 0:
+                out.extend(self._cancel_live(now, [leg]))
+            elif leg.requested_quantity != filled + rest:
+                out.append(self.orders.change(now, leg.cid, quantity=filled + rest))
+        return out
+
+    def _resolve(self, b: Bracket, entry: Order) -> None:
+        """Leg distances to prices from the entry's first fill (a relative bracket)."""
+        if not b.relative:
+            return
+        first = entry.fills[0].price_ticks
+        d = b.direction
+        b.stop_ticks = first - d * b.stop_ticks
+        b.target_ticks = first + d * b.target_ticks
+        b.plan = tuple((first + d * p, q) for p, q in b.plan)
+        b.relative = False
+
+    def _submit_leg(
+        self, now: int, b: Bracket, kind: OrderType, qty: int, price: int, cid: str
+    ) -> OrderCommand:
+        stop = price if kind is OrderType.STOP_MARKET else None
+        limit = price if kind is OrderType.LIMIT else None
+        cmd = self.orders.submit(now, b.instrument, self._exit_action(b), kind, qty,
+                                 limit_ticks=limit, stop_ticks=stop, oco=b.oco, cid=cid,
+                                 internal=True)  # fmt: skip
+        self._by_cid[cmd.cid] = b.id
+        return cmd
+
     @staticmethod
     def _failed(leg: Order) -> bool:
         return leg.state in _FAILED and not leg.cancel_requested and leg.filled < leg.quantity
@@ -243,6 +394,7 @@ class BracketManager:
         return OrderAction.SELL if b.direction > 0 else OrderAction.BUY_TO_COVER
 
     def _submit_legs(self, now: int, b: Bracket, qty: int) -> list[OrderCommand]:
+        self._resolve(b, self.orders.orders[b.entry])
         exit_action = self._exit_action(b)
         stop = self.orders.submit(now, b.instrument, exit_action, OrderType.STOP_MARKET, qty,
                                   stop_ticks=b.stop_ticks, oco=b.oco, cid=f"{b.id}.stop",
