@@ -8,6 +8,7 @@ from orderflow.trading.broker import BrokerParams
 from orderflow.trading.risk import RiskParams
 from orderflow.trading.sessions import SessionParams
 from orderflow.trading.sizing import SizingParams
+from orderflow.trading.strategy import StrategyParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +17,4 @@ class TradingParams:
     sizing: SizingParams = field(default_factory=SizingParams)
     sessions: SessionParams = field(default_factory=SessionParams)
     broker: BrokerParams = field(default_factory=BrokerParams)
+    strategy: StrategyParams = field(default_factory=StrategyParams)

@@ -1,0 +1,441 @@
+"""The strategy's host: one instrument, one account; the engine's output in, order commands out.
+
+:class:`StrategyHost` is the one code path between a :class:`~orderflow.trading.strategy.Strategy`
+and the orders, live (the server hands it each event batch's pipeline state, wall clock close
+to the data's) and in a backtest (a simulated venue replays recorded data in chunks):
+
+1. :meth:`StrategyHost.on_market` reads the :class:`~orderflow.engine.pipeline.Pipeline` after an
+   update (book top, metrics, new accumulated signals, closed bars of every series, POC, VWAP,
+   liquidity clusters), adds our own state (position from executions, live brackets, entry
+   timing, the session) into a :class:`~orderflow.trading.strategy.StrategyContext` and asks the
+   strategy for intents;
+2. an entry is sized (``trading.sizing``), checked by :meth:`RiskManager.check` and only then
+   given to the :class:`~orderflow.trading.desk.OrderDesk`'s brackets (entry now, the stop and
+   the targets when it fills, resized on partial fills); stop moves become order changes;
+3. :meth:`on_order_update` and :meth:`on_fill` take NinjaTrader's (or the simulated venue's)
+   reports: the desk applies them (a resent execution counts once), the risk manager follows
+   the fills, the position and the P&L, and the commands the brackets need come back.
+
+Every method takes ``now`` (ns UTC) from its caller or from the data (``Pipeline.last_ts``);
+nothing here reads a clock. Each returns the :class:`OrderCommand` s to send, in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from orderflow.engine.pipeline import Pipeline
+from orderflow.model.instruments import Instrument
+from orderflow.trading.broker import BrokerProfile
+from orderflow.trading.desk import OrderDesk
+from orderflow.trading.orders import (
+    CommandError,
+    Fill,
+    OrderAction,
+    OrderCommand,
+    OrderEvent,
+    OrderType,
+)
+from orderflow.trading.params import TradingParams
+from orderflow.trading.risk import OrderIntent, RiskEvent, RiskManager
+from orderflow.trading.sessions import TradingSessions
+from orderflow.trading.sizing import size_position
+from orderflow.trading.strategy import (
+    Cancel,
+    Enter,
+    EntryView,
+    Exit,
+    Intent,
+    MoveStop,
+    Quote,
+    Strategy,
+    StrategyContext,
+    split_targets,
+)
+
+__all__ = ["Decision", "StrategyHost"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the host did with one intent (or why it did not), for the journal and the tests."""
+
+    ts_ns: int
+    intent: str  # enter, cancel, move_stop, exit, risk_flatten
+    outcome: str  # sent, or the refusal: sizing:<why>, risk:<code>, desk:<reason>, ...
+    entry_id: str = ""
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class _EntryMeta:
+    submitted_ns: int
+    kind: str
+    reason: str
+    best_ticks: int | None = None
+
+
+@dataclass(slots=True)
+class _Counts:
+    last_entry_ns: int | None = None
+    since_flat: int = 0
+    seen_signals: int = 0
+
+
+class StrategyHost:
+    """Drives one strategy for one instrument and account (see the module docstring).
+
+    ``desk`` and ``risk`` may be given (the server's, per bridge client) or are made here
+    (backtest). ``sessions`` gives the risk manager its session rules and the strategy its
+    ``flatten_due``; without it neither applies."""
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        strategy: Strategy,
+        params: TradingParams | None = None,
+        *,
+        desk: OrderDesk | None = None,
+        risk: RiskManager | None = None,
+        sessions: TradingSessions | None = None,
+        broker: BrokerProfile | None = None,
+        account: str = "",
+    ) -> None:
+        self.instrument = instrument
+        self.key = instrument.contract or instrument.symbol
+        self.strategy = strategy
+        self.params = params or TradingParams()
+        self.broker = broker if broker is not None else self.params.broker.build()
+        self.sessions = sessions
+        self.desk = desk or OrderDesk(account)
+        self.risk = risk or RiskManager(self.params.risk, sessions, self.broker)
+        if sessions is not None and instrument.symbol not in self.risk.sessions:
+            self.risk.sessions[instrument.symbol] = sessions
+        # the host trades the contract it was given: micro or standard is chosen when it is set up
+        self._sizing = dataclasses.replace(self.params.sizing, auto_micro=False)
+        self._meta: dict[str, _EntryMeta] = {}
+        self._counts = _Counts()
+        self.decisions: list[Decision] = []
+        self.risk_events: list[RiskEvent] = []
+        self.counters: Counter[str] = Counter()
+        self.last_ticks: int | None = None
+
+    # ---- the engine's output ---------------------------------------------------------------
+    def on_market(self, pipeline: Pipeline) -> list[OrderCommand]:
+        """After each pipeline update: the strategy's intents, as commands. Time is the data's
+        (``pipeline.last_ts``)."""
+        return self.step(self.market_context(pipeline))
+
+    def market_context(self, pipeline: Pipeline) -> StrategyContext:
+        """The market part of the context from the pipeline (our own part is added by
+        :meth:`step`); the accumulated signals new since the previous call."""
+        now = pipeline.last_ts
+        quote = Quote(None, None)
+        if pipeline.book is not None:
+            top = pipeline.book.top()
+            quote = Quote(top.bid_price, top.ask_price, int(top.bid_size), int(top.ask_size))
+        series = pipeline.bars.series
+        last: int | None = None
+        forming = series[0].forming()
+        if forming is not None:
+            last = int(forming["close"])
+        elif len(series[0]):
+            last = int(series[0].bars()["close"][-1])
+        prof = pipeline.profiles.current
+        vwap = pipeline.vwap.value()
+        m = pipeline.metrics
+        new = pipeline.accumulated[self._counts.seen_signals :]
+        self._counts.seen_signals = len(pipeline.accumulated)
+        metrics = {
+            "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
+            "momentum": float(pipeline.momentum.score),
+            "cumulative_delta": float(pipeline.delta.value),
+        }  # fmt: skip
+        return StrategyContext(
+            ts_event=now,
+            instrument=self.instrument,
+            quote=quote,
+            last_ticks=last,
+            poc_ticks=prof.poc if prof is not None else None,
+            vwap_ticks=vwap.vwap if vwap.volume else None,
+            liquidity=tuple(pipeline.liquidity_clusters.clusters()),
+            signals=tuple(new),
+            long_score=pipeline.accumulator.score(1, now),
+            short_score=pipeline.accumulator.score(-1, now),
+            bars=tuple(s.bars() for s in series),
+            metrics=metrics,
+        )
+
+    def step(self, market: StrategyContext) -> list[OrderCommand]:
+        """One decision at ``market.ts_event``: our state replaces the context's own fields,
+        the strategy decides, the intents become commands. Tests hand-build ``market``."""
+        now = market.ts_event
+        out: list[OrderCommand] = []
+        if market.last_ticks is not None:
+            self.last_ticks = market.last_ticks
+            out += self._mark(now, market.last_ticks)
+        ctx = self.context(market)
+        if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
+            return out + self.flatten(now, "risk_flatten")
+        for intent in self.strategy.decide(ctx):
+            out += self._apply(now, intent, ctx)
+        return out
+
+    def context(self, market: StrategyContext) -> StrategyContext:
+        """``market`` with our position, live entries, entry timing and session added."""
+        now = market.ts_event
+        pos = self.desk.positions.position(self.desk.orders.account, self.key)
+        entries = tuple(self._views(market.last_ticks))
+        if pos.quantity == 0 and not entries:
+            self._counts.since_flat = 0
+        block = self.risk.entry_block(now, self.key)
+        avg = pos.avg_price_ticks
+        return dataclasses.replace(
+            market,
+            position=pos.quantity,
+            avg_price_ticks=None if avg is None else float(avg),
+            entries=entries,
+            last_entry_ns=self._counts.last_entry_ns,
+            entries_since_flat=self._counts.since_flat,
+            flatten_due=self.sessions is not None and self.sessions.flatten_due(now),
+            entry_block="" if block is None else block.code,
+        )
+
+    def _views(self, last: int | None) -> list[EntryView]:
+        om = self.desk.orders.orders
+        bm = self.desk.brackets
+        views = []
+        for b in bm.brackets.values():
+            if b.status == "done" or b.id not in self._meta:
+                continue
+            meta = self._meta[b.id]
+            entry = om[b.entry]
+            first = entry.fills[0] if entry.fills else None
+            if first is not None:
+                best = meta.best_ticks if meta.best_ticks is not None else first.price_ticks
+                if last is not None:
+                    best = max(best, last) if b.direction > 0 else min(best, last)
+                meta.best_ticks = best
+            known = not b.relative
+            targets = tuple(p for p, _ in b.plan) if b.plan else (b.target_ticks,)
+            views.append(EntryView(
+                id=b.id, direction=b.direction, status=b.status,
+                order_type=entry.order_type or OrderType.MARKET,
+                price_ticks=entry.limit_ticks if entry.limit_ticks is not None
+                else entry.stop_ticks,
+                quantity=entry.quantity, filled=entry.filled, open=bm.net(b) * b.direction,
+                entry_working=not entry.terminal and not entry.cancel_requested
+                and entry.remaining > 0,
+                avg_fill_ticks=entry.avg_fill_ticks,
+                first_fill_ticks=None if first is None else first.price_ticks,
+                submitted_ns=meta.submitted_ns,
+                first_fill_ns=None if first is None else first.t,
+                stop_ticks=b.stop_ticks if known else None,
+                targets=targets if known else (),
+                best_ticks=meta.best_ticks, kind=meta.kind,
+            ))  # fmt: skip
+        return views
+
+    # ---- intents -> commands -----------------------------------------------------------------
+    def _apply(self, now: int, intent: Intent, ctx: StrategyContext) -> list[OrderCommand]:
+        if isinstance(intent, Enter):
+            return self._enter(now, intent)
+        bm = self.desk.brackets
+        if isinstance(intent, Exit):
+            if intent.entry_id is None:
+                return self.flatten(now, intent.reason)
+            return self._exit(now, intent.entry_id, intent.reason)
+        b = bm.brackets.get(intent.entry_id)
+        if b is None or b.status == "done":
+            self._decide(now, intent, "unknown_entry", intent.entry_id)
+            return []
+        try:
+            if isinstance(intent, Cancel):
+                cmds = bm.cancel(now, b.id)
+            elif isinstance(intent, MoveStop):
+                cmds = bm.amend(now, b.id, stop_loss_ticks=intent.stop_ticks)
+            else:  # pragma: no cover - the Intent union is closed
+                raise TypeError(intent)
+        except (CommandError, ValueError) as exc:
+            self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", b.id,
+                         str(exc))  # fmt: skip
+            return []
+        self._decide(now, intent, "sent", b.id, intent.reason)
+        return self._register(now, cmds)
+
+    def _enter(self, now: int, intent: Enter) -> list[OrderCommand]:
+        qty = intent.quantity
+        if qty is None:
+            atr = intent.atr_ticks
+            size = size_position(
+                self.instrument, self._sizing, stop_ticks=intent.stop_distance,
+                atr=None if atr is None else atr * float(self.instrument.tick_size),
+                profile=self.broker, equity=self.risk.state.equity,
+            )  # fmt: skip
+            qty = size.contracts
+            if qty < 1:
+                self._decide(now, intent, f"sizing:{size.reason}")
+                return []
+        qty = min(qty, intent.max_quantity)
+        if qty < 1:
+            self._decide(now, intent, "sizing:no_room")
+            return []
+        sizes = split_targets(qty, [share for _, share in intent.targets])
+        plan = tuple((dist, n) for (dist, _), n in zip(intent.targets, sizes, strict=True) if n)
+        orders = self.desk.orders
+        cid = orders.new_cid()
+        d = intent.direction
+        decision = self.risk.check(
+            OrderIntent(cid, self.key, d, qty, now, order_type=str(intent.order_type))
+        )
+        if not decision:
+            self._decide(now, intent, f"risk:{decision.code}")
+            return []
+        limit = intent.price_ticks if intent.order_type is OrderType.LIMIT else None
+        stop = intent.price_ticks if intent.order_type is OrderType.STOP_MARKET else None
+        try:
+            b, cmds = self.desk.brackets.submit(
+                now, self.key, OrderAction.BUY if d > 0 else OrderAction.SELL_SHORT, qty,
+                stop_loss_ticks=intent.stop_distance,
+                target_ticks=plan[0][0] if len(plan) == 1 else None,
+                scale_out=plan if len(plan) > 1 else (), relative=True,
+                order_type=intent.order_type, limit_ticks=limit, stop_ticks=stop, cid=cid,
+            )  # fmt: skip
+        except (CommandError, ValueError) as exc:
+            self.risk.on_order_done(cid)
+            self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", cid, str(exc))
+            return []
+        self._meta[b.id] = _EntryMeta(now, intent.kind, intent.reason)
+        self._counts.last_entry_ns = now
+        self._counts.since_flat += 1
+        self._decide(now, intent, "sent", b.id, f"{qty} {intent.order_type} {intent.reason}")
+        return cmds
+
+    def _exit(self, now: int, bracket_id: str, reason: str) -> list[OrderCommand]:
+        b = self.desk.brackets.brackets.get(bracket_id)
+        if b is None or b.status == "done":
+            return []
+        cmds = self.desk.brackets.close(now, bracket_id, reason)
+        self.decisions.append(Decision(now, "exit", "sent", bracket_id, reason))
+        return self._register(now, cmds)
+
+    def flatten(self, now: int, reason: str = "flatten") -> list[OrderCommand]:
+        """Close every live entry of ours: working orders cancelled, what each holds flattened
+        at market once nothing of it can fill any more (called again by later reports)."""
+        out: list[OrderCommand] = []
+        for bid in [b.id for b in self.desk.brackets.brackets.values() if b.status != "done"]:
+            if self.desk.brackets.brackets[bid].status != "flattening":
+                out += self._exit(now, bid, reason)
+        return out
+
+    def _decide(
+        self, now: int, intent: Any, outcome: str, entry_id: str = "", detail: str = ""
+    ) -> None:
+        kind = {Enter: "enter", Cancel: "cancel", MoveStop: "move_stop", Exit: "exit"}.get(
+            type(intent), type(intent).__name__
+        )
+        self.counters[f"{kind}_{outcome.split(':')[0]}"] += 1
+        self.decisions.append(Decision(now, kind, outcome, entry_id, detail or ""))
+
+    def _register(self, now: int, cmds: Sequence[OrderCommand]) -> list[OrderCommand]:
+        """The desk's own orders (bracket legs, flatten orders) are exits: each is shown to the
+        risk manager so it counts as working; a refusal is recorded but the order still goes,
+        as a position must never be left without its stop or its way out."""
+        for cmd in cmds:
+            if cmd.op != "submit" or cmd.cid in self.risk.state.pending or cmd.action is None:
+                continue
+            side = 1 if cmd.action.is_buy else -1
+            decision = self.risk.check(
+                OrderIntent(
+                    cmd.cid,
+                    self.key,
+                    side,
+                    cmd.quantity,
+                    now,
+                    order_type=str(cmd.order_type),
+                    oco=cmd.oco or None,
+                )
+            )
+            if not decision:
+                self.counters["exit_sent_despite_risk"] += 1
+                self.decisions.append(
+                    Decision(now, "exit_order", f"sent_despite_risk:{decision.code}", cmd.cid)
+                )
+        return list(cmds)
+
+    # ---- reports ---------------------------------------------------------------------------
+    def on_order_update(self, now: int, ev: OrderEvent) -> list[OrderCommand]:
+        """NinjaTrader's OnOrderUpdate (by value): the desk applies it, a terminal order stops
+        counting for risk, and the brackets answer with what they need."""
+        _, cmds = self.desk.apply_update(now, ev, self.key)
+        order = self.desk.orders.orders.get(ev.cid)
+        if order is not None and order.terminal:
+            self.risk.on_order_done(ev.cid)
+        return self._register(now, cmds)
+
+    def on_fill(self, now: int, fill: Fill) -> list[OrderCommand]:
+        """NinjaTrader's OnExecutionUpdate: counted once; the risk manager's position, open
+        and realised P&L follow it (a limit it crosses flattens everything)."""
+        pos = self.desk.positions.position(self.desk.orders.account, self.key)
+        before = pos.net_realized
+        res = self.desk.apply_fill(now, fill)
+        if not res.new:
+            return []
+        if fill.cid in self.risk.state.pending:
+            self.risk.on_fill(fill.cid, fill.quantity)
+        self.risk.set_position(self.key, pos.quantity)
+        self.risk.roll_day(now, self.key)
+        self.risk.state.unrealised = float(pos.unrealized(fill.price_ticks))
+        events = self.risk.on_realised(float(pos.net_realized - before), now, bool(res.closed))
+        out = self._register(now, res.commands)
+        return out + self._risk(now, events)
+
+    def acknowledge(self, ref: int, status: str, reason: str, now: int) -> None:
+        """The bridge's answer to command ``ref`` (a refused submit ends the order Rejected)."""
+        self.desk.orders.acknowledge(ref, status, reason, now)
+        for order in self.desk.orders.orders.values():
+            mine = any(pc.command.ref == ref for pc in order.commands)
+            if mine and order.terminal and order.cid in self.risk.state.pending:
+                self.risk.on_order_done(order.cid)
+
+    def expire(self, now: int) -> None:
+        self.desk.expire(now)
+
+    def _mark(self, now: int, last: int) -> list[OrderCommand]:
+        self.desk.mark(self.key, last)
+        pos = self.desk.positions.position(self.desk.orders.account, self.key)
+        if not pos.quantity:
+            return []
+        return self._risk(now, self.risk.on_unrealised(float(pos.unrealized(last)), now))
+
+    def _risk(self, now: int, events: list[RiskEvent]) -> list[OrderCommand]:
+        self.risk_events.extend(events)
+        if any(ev.flatten for ev in events):
+            return self.flatten(now, "risk_flatten")
+        return []
+
+    # ---- views ----------------------------------------------------------------------------
+    @property
+    def position(self) -> int:
+        return self.desk.positions.position(self.desk.orders.account, self.key).quantity
+
+    @property
+    def net_realized(self) -> Decimal:
+        return self.desk.positions.position(self.desk.orders.account, self.key).net_realized
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "instrument": self.key,
+            "position": self.position,
+            "entries": [
+                b.to_dict() for b in self.desk.brackets.brackets.values() if b.status != "done"
+            ],
+            "counters": dict(self.counters),
+            "decisions": len(self.decisions),
+            "last_entry_ns": self._counts.last_entry_ns,
+        }

@@ -1,0 +1,514 @@
+"""The strategy interface, and the reference strategy that trades accumulated order-flow signals.
+
+A strategy is a deterministic function of what it is shown: after each engine update the
+:class:`~orderflow.trading.host.StrategyHost` builds a :class:`StrategyContext` (the book's top,
+metrics, the new accumulated signals, closed bars of every series, our own entries and
+position, the session) and the strategy answers with *intents* (:class:`Enter`,
+:class:`Cancel`, :class:`MoveStop`, :class:`Exit`). It never sends an order, reads a clock or
+sizes a position: the host sizes, risk-checks and turns intents into order commands. Time is
+the market data's ``ts_event`` (ns UTC), so the same code runs live and in a backtest and the
+same inputs give the same intents.
+
+:class:`SignalStrategy` is the reference strategy (its rules are in ``docs/trading.md``,
+"Strategy"); every parameter is a field of :class:`StrategyParams` (``trading.strategy`` in
+the settings).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+
+from orderflow.analytics.clusters import LiquidityCluster
+from orderflow.model.enums import Side
+from orderflow.model.instruments import Instrument
+from orderflow.signals.accumulate import AccumulatedSignal
+from orderflow.trading.orders import OrderType
+
+__all__ = [
+    "Cancel",
+    "Enter",
+    "EntryType",
+    "EntryView",
+    "Exit",
+    "Intent",
+    "LimitAnchor",
+    "MoveStop",
+    "Quote",
+    "SignalStrategy",
+    "Strategy",
+    "StrategyContext",
+    "StrategyParams",
+    "TrailMode",
+    "split_targets",
+]
+
+NS = 1_000_000_000
+
+
+class EntryType(StrEnum):
+    MARKET = "market"  # at once
+    LIMIT = "limit"  # a limit at a level (limit_anchor) +- limit_offset_ticks
+    STOP = "stop"  # stop-market breakout_ticks beyond the signal's price (or the bar's extreme)
+    PULLBACK = "pullback"  # a limit pullback_ticks back from the signal's price
+
+
+class LimitAnchor(StrEnum):
+    TOUCH = "touch"  # our side's best price: the bid to buy, the ask to sell
+    POC = "poc"  # the session profile's point of control
+    CLUSTER = "cluster"  # the nearest resting-liquidity cluster on our side of the book
+    VWAP = "vwap"  # the session VWAP (rounded away from the market)
+
+
+class TrailMode(StrEnum):
+    OFF = "off"
+    TICKS = "ticks"  # trail_ticks behind the best price since the fill
+    ATR = "atr"  # ceil(trail_atr_multiple x ATR) behind it
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyParams:
+    """The reference strategy (``trading.strategy`` in the settings). Distances in ticks,
+    times in seconds of market data time; 0 turns an optional rule off."""
+
+    enabled: bool = True  # False: the host builds contexts but sends nothing
+    # -- signals
+    entry_score: float = 1.0  # an accumulated signal scoring at least this may open a position
+    opposite_exit_score: float = 2.0  # one this strong against the position closes it (0: off)
+    # -- entries
+    entry_type: str = "market"  # market | limit | stop | pullback
+    limit_anchor: str = "touch"  # limit entries: touch | poc | cluster | vwap
+    limit_offset_ticks: int = 0  # in front of the level (towards the market); < 0 behind it
+    breakout_ticks: int = 2  # stop entries: this far beyond the reference
+    breakout_from: str = "signal"  # signal (its price) | bar (last closed bar's high/low)
+    pullback_ticks: int = 2  # pullback entries: this far back from the signal's price
+    entry_timeout_s: float = 30.0  # an entry not (fully) filled by then is cancelled (0: never)
+    # -- timing and scaling in
+    min_entry_spacing_s: float = 60.0  # between two entry orders
+    max_entries_per_direction: int = 3  # entry orders from flat to flat (the first included)
+    max_position: int = 2  # contracts open plus working entries (the risk limit applies too)
+    scale_in: bool = False  # add to a position on a new signal in its direction ...
+    scale_in_min_profit_ticks: int = 4  # ... while it is at least this much in profit
+    scale_in_entry_type: str = "pullback"  # how the add enters (market | limit | stop | pullback)
+    # -- exits
+    stop_loss_ticks: int = 8  # the protective stop's distance from the fill
+    stop_atr_multiple: float = 0.0  # > 0: the stop at ceil(this x ATR) instead
+    targets_ticks: tuple[int, ...] = (8, 16)  # one target per distance from the fill ...
+    target_sizes: tuple[int, ...] = (1, 1)  # ... taking these shares of the entry (scale-out)
+    breakeven_after_ticks: int = 0  # stop to the entry once this much in profit (0: off)
+    breakeven_offset_ticks: int = 1  # ... plus this (locks a tick by default)
+    trail: str = "off"  # off | ticks | atr
+    trail_ticks: int = 8
+    trail_atr_multiple: float = 2.0
+    trail_after_ticks: int = 0  # the trail starts once this much in profit
+    time_stop_s: float = 0.0  # close an entry this long after its first fill (0: off)
+    flatten_before_close: bool = True  # flatten when the session says so (flatten_before_close_min)
+    atr_series: int = 0  # the bar series whose ATR the stop, trail and sizing use
+
+    def __post_init__(self) -> None:
+        if self.trail is False:  # YAML reads a bare ``off`` as false
+            object.__setattr__(self, "trail", "off")
+        EntryType(self.entry_type)
+        EntryType(self.scale_in_entry_type)
+        LimitAnchor(self.limit_anchor)
+        TrailMode(self.trail)
+        if self.breakout_from not in ("signal", "bar"):
+            raise ValueError("breakout_from must be signal or bar")
+        if not self.targets_ticks or len(self.targets_ticks) != len(self.target_sizes):
+            raise ValueError("targets_ticks and target_sizes: one size per target, at least one")
+        if min(self.targets_ticks) <= 0 or min(self.target_sizes) <= 0:
+            raise ValueError("targets_ticks and target_sizes must be > 0")
+        if list(self.targets_ticks) != sorted(set(self.targets_ticks)):
+            raise ValueError("targets_ticks must increase (nearest first)")
+        if self.stop_loss_ticks <= 0 and self.stop_atr_multiple <= 0:
+            raise ValueError("a stop is required: stop_loss_ticks or stop_atr_multiple > 0")
+        for name in ("stop_loss_ticks", "breakout_ticks", "pullback_ticks", "trail_ticks",
+                     "breakeven_after_ticks", "trail_after_ticks", "scale_in_min_profit_ticks",
+                     "atr_series"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        for name in ("entry_timeout_s", "min_entry_spacing_s", "time_stop_s", "entry_score",
+                     "opposite_exit_score", "stop_atr_multiple", "trail_atr_multiple"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.max_entries_per_direction < 1 or self.max_position < 1:
+            raise ValueError("max_entries_per_direction and max_position must be >= 1")
+
+
+# ---- what the strategy sees ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Best bid and ask (ticks, None for an empty side) and their sizes."""
+
+    bid: int | None
+    ask: int | None
+    bid_size: int = 0
+    ask_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One of our entries (a bracket) that is still live, read-only."""
+
+    id: str
+    direction: int  # +1 long, -1 short
+    status: str  # entry (nothing filled yet), protected, flattening
+    order_type: OrderType
+    price_ticks: int | None  # the entry order's limit or stop price
+    quantity: int  # the entry order's
+    filled: int  # of the entry order
+    open: int  # contracts this entry still holds (its direction)
+    entry_working: bool  # the entry order can still fill
+    avg_fill_ticks: float | None
+    first_fill_ticks: int | None  # what the legs are anchored on
+    submitted_ns: int
+    first_fill_ns: int | None
+    stop_ticks: int | None  # the stop's price once known (after the first fill)
+    targets: tuple[int, ...]  # the targets' prices once known
+    best_ticks: int | None  # best last price since the first fill (highest long, lowest short)
+    kind: str = "entry"  # entry or add (scaling in)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyContext:
+    """Everything a strategy may look at after one engine update (prices in ticks)."""
+
+    ts_event: int  # market data time, ns UTC: the strategy's only clock
+    instrument: Instrument
+    quote: Quote
+    last_ticks: int | None  # the last trade's price
+    poc_ticks: int | None
+    vwap_ticks: float | None
+    liquidity: tuple[LiquidityCluster, ...]  # resting-liquidity clusters, bids then asks
+    signals: tuple[AccumulatedSignal, ...]  # accumulated signals new since the last update
+    long_score: float  # decaying accumulated scores now
+    short_score: float
+    bars: tuple[np.ndarray, ...]  # closed bars per series (BAR_RECORD_DTYPE, read-only)
+    metrics: Mapping[str, float] = field(default_factory=dict)  # mid, imbalance, ofi, ...
+    position: int = 0  # signed contracts (ours, from executions)
+    avg_price_ticks: float | None = None
+    entries: tuple[EntryView, ...] = ()  # live entries, oldest first
+    last_entry_ns: int | None = None  # when the host last sent an entry order
+    entries_since_flat: int = 0  # entry orders sent since the position was last flat
+    flatten_due: bool = False  # the session's flatten-before-close time has come
+    entry_block: str = ""  # why a new entry would be refused now (risk/session code), "" if not
+
+    def atr_ticks(self, series: int = 0) -> float | None:
+        """ATR (ticks) of the last closed bar of ``series``; None before the first bar."""
+        if series >= len(self.bars) or not len(self.bars[series]):
+            return None
+        atr = float(self.bars[series]["atr"][-1])
+        return atr if atr > 0 else None
+
+    def last_bar(self, series: int = 0) -> np.void | None:
+        if series >= len(self.bars) or not len(self.bars[series]):
+            return None
+        rec: np.void = self.bars[series][-1]
+        return rec
+
+
+# ---- what the strategy answers ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Enter:
+    """Open (or add to) a position: the entry order and its bracket, legs as distances in
+    ticks from the entry's first fill. ``quantity`` None: the host sizes it (trading.sizing),
+    never more than ``max_quantity``."""
+
+    direction: int
+    order_type: OrderType  # Market, Limit or StopMarket
+    price_ticks: int | None  # the limit or stop price
+    stop_distance: int  # ticks
+    targets: tuple[tuple[int, int], ...]  # (distance ticks, share), nearest first
+    max_quantity: int
+    quantity: int | None = None
+    kind: str = "entry"  # entry or add
+    reason: str = ""
+    atr_ticks: float | None = None  # for ATR sizing
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel an entry order's unfilled rest (what it filled stays protected)."""
+
+    entry_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MoveStop:
+    """Move an entry's protective stop to ``stop_ticks`` (breakeven, trailing)."""
+
+    entry_id: str
+    stop_ticks: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """Close an entry at market (``entry_id``), or everything (None): its orders are cancelled
+    first, then what it holds is flattened."""
+
+    entry_id: str | None
+    reason: str = ""
+
+
+Intent = Enter | Cancel | MoveStop | Exit
+
+
+class Strategy(Protocol):
+    """What the host drives: one call per engine update, intents back, nothing else."""
+
+    def decide(self, ctx: StrategyContext) -> Sequence[Intent]: ...
+
+
+def split_targets(quantity: int, shares: Sequence[int]) -> list[int]:
+    """``quantity`` contracts over targets weighted by ``shares``: the floor of each share,
+    the rest one by one from the nearest target (3 over 1/1/1: 1, 1, 1; 2: 1, 1, 0; 5 over
+    1/1: 3, 2). Exact integers; targets given 0 are dropped by the caller."""
+    total = sum(shares)
+    sizes = [quantity * s // total for s in shares]
+    rest = quantity - sum(sizes)
+    i = 0
+    while rest > 0:
+        sizes[i % len(sizes)] += 1
+        rest -= 1
+        i += 1
+    return sizes
+
+
+# ---- the reference strategy ------------------------------------------------------------------
+class SignalStrategy:
+    """Trades the accumulated order-flow signals (rules: ``docs/trading.md``, "Strategy").
+
+    Deterministic: its only state is what it moved already (``_moved``), and ``counters`` of
+    why it passed on a signal, for the reader."""
+
+    def __init__(self, params: StrategyParams | None = None) -> None:
+        self.params = params or StrategyParams()
+        self.counters: Counter[str] = Counter()
+
+    # -- the decision ----------------------------------------------------------------------
+    def decide(self, ctx: StrategyContext) -> list[Intent]:
+        p = self.params
+        if not p.enabled:
+            return []
+        out: list[Intent] = []
+        if p.flatten_before_close and ctx.flatten_due:
+            if ctx.entries:
+                out.append(Exit(None, "flatten_before_close"))
+            return out
+        pos_dir = _sign(ctx.position) or _entries_direction(ctx.entries)
+        against = self._opposite(ctx, pos_dir)
+        if against is not None:
+            return [Exit(None, f"opposite_signal {against.score:.2f}")]
+        closing: set[str] = set()
+        for e in ctx.entries:
+            intent = self._manage(ctx, e)
+            if intent is not None:
+                out.append(intent)
+                if isinstance(intent, Exit):
+                    closing.add(e.id)
+        entry = self._entry(ctx, pos_dir, closing)
+        if entry is not None:
+            out.append(entry)
+        return out
+
+    def _opposite(self, ctx: StrategyContext, pos_dir: int) -> AccumulatedSignal | None:
+        """The strongest new signal against what we hold, if it reaches the exit score."""
+        p = self.params
+        if not pos_dir or p.opposite_exit_score <= 0:
+            return None
+        against = [s for s in ctx.signals if s.direction == -pos_dir]
+        best = max(against, key=lambda s: s.score, default=None)
+        return best if best is not None and best.score >= p.opposite_exit_score else None
+
+    # -- exits of one entry ----------------------------------------------------------------
+    def _manage(self, ctx: StrategyContext, e: EntryView) -> Intent | None:
+        p = self.params
+        if e.status == "flattening":
+            return None
+        waited = ctx.ts_event - e.submitted_ns
+        if e.entry_working and p.entry_timeout_s > 0 and waited >= p.entry_timeout_s * NS:
+            return Cancel(e.id, "entry_timeout")
+        if e.status != "protected" or e.first_fill_ns is None or e.open <= 0:
+            return None
+        if p.time_stop_s > 0 and ctx.ts_event - e.first_fill_ns >= p.time_stop_s * NS:
+            return Exit(e.id, "time_stop")
+        new_stop = self._stop_target(ctx, e)
+        if new_stop is not None:
+            return MoveStop(e.id, new_stop[0], new_stop[1])
+        return None
+
+    def _stop_target(self, ctx: StrategyContext, e: EntryView) -> tuple[int, str] | None:
+        """Where breakeven and the trail want the stop, if that is better than where it is."""
+        p = self.params
+        d = e.direction
+        if e.best_ticks is None or e.avg_fill_ticks is None or e.stop_ticks is None:
+            return None
+        entry = math.ceil(e.avg_fill_ticks) if d > 0 else math.floor(e.avg_fill_ticks)
+        run = (e.best_ticks - entry) * d  # best excursion in our favour, ticks
+        wanted: list[tuple[int, str]] = []
+        if p.breakeven_after_ticks > 0 and run >= p.breakeven_after_ticks:
+            wanted.append((entry + d * p.breakeven_offset_ticks, "breakeven"))
+        trail = TrailMode(p.trail)
+        if trail is not TrailMode.OFF and run >= p.trail_after_ticks:
+            if trail is TrailMode.TICKS:
+                dist: int | None = p.trail_ticks
+            else:
+                atr = ctx.atr_ticks(p.atr_series)
+                dist = None if atr is None else _ceil(p.trail_atr_multiple * atr)
+            if dist is not None and dist > 0:
+                wanted.append((e.best_ticks - d * dist, f"trail_{trail}"))
+        if not wanted:
+            return None
+        price, why = max(wanted, key=lambda w: w[0] * d)
+        last = ctx.last_ticks
+        if last is not None and (last - price) * d <= 0:  # would trigger at once: not yet
+            return None
+        return (price, why) if (price - e.stop_ticks) * d > 0 else None
+
+    # -- entries ---------------------------------------------------------------------------
+    def _entry(self, ctx: StrategyContext, pos_dir: int, closing: set[str]) -> Enter | None:
+        p = self.params
+        strong = [s for s in ctx.signals if s.score >= p.entry_score]
+        if not strong:
+            return None
+        sig = strong[-1]  # the latest decides
+        d = sig.direction
+        if pos_dir and d != pos_dir:
+            self.counters["skip_against_position"] += 1
+            return None
+        live = [e for e in ctx.entries if e.id not in closing]
+        if any(e.entry_working for e in live):
+            self.counters["skip_entry_working"] += 1
+            return None
+        adding = ctx.position != 0 or bool(live)
+        if ctx.entry_block:
+            self.counters[f"skip_{ctx.entry_block}"] += 1
+            return None
+        if ctx.last_entry_ns is not None and (
+            ctx.ts_event - ctx.last_entry_ns < p.min_entry_spacing_s * NS
+        ):
+            self.counters["skip_spacing"] += 1
+            return None
+        if adding and ctx.entries_since_flat >= p.max_entries_per_direction:
+            self.counters["skip_max_entries"] += 1
+            return None
+        room = (
+            p.max_position
+            - abs(ctx.position)
+            - sum(e.quantity - e.filled for e in live if e.entry_working)
+        )
+        if room <= 0:
+            self.counters["skip_max_position"] += 1
+            return None
+        kind = "entry"
+        etype = EntryType(p.entry_type)
+        if adding:
+            if not p.scale_in:
+                self.counters["skip_in_position"] += 1
+                return None
+            if (
+                ctx.avg_price_ticks is None
+                or ctx.last_ticks is None
+                or (ctx.last_ticks - ctx.avg_price_ticks) * d < p.scale_in_min_profit_ticks
+            ):
+                self.counters["skip_scale_in_not_in_profit"] += 1
+                return None
+            kind, etype = "add", EntryType(p.scale_in_entry_type)
+        priced = self._price(ctx, etype, d, sig)
+        if priced is None:
+            self.counters[f"skip_no_{etype}_price"] += 1
+            return None
+        order_type, price = priced
+        atr = ctx.atr_ticks(p.atr_series)
+        stop = p.stop_loss_ticks
+        if p.stop_atr_multiple > 0:
+            if atr is None:
+                self.counters["skip_no_atr"] += 1
+                return None
+            stop = max(1, _ceil(p.stop_atr_multiple * atr))
+        targets = tuple(zip(p.targets_ticks, p.target_sizes, strict=True))
+        return Enter(d, order_type, price, stop, targets, room, kind=kind,
+                     reason=f"signal {sig.score:.2f} at {sig.ts_event}", atr_ticks=atr)  # fmt: skip
+
+    def _price(
+        self, ctx: StrategyContext, etype: EntryType, d: int, sig: AccumulatedSignal
+    ) -> tuple[OrderType, int | None] | None:
+        """The entry order's type and price, or None when the level it needs is missing."""
+        p, q = self.params, ctx.quote
+        touch = q.bid if d > 0 else q.ask
+        far = q.ask if d > 0 else q.bid
+        if etype is EntryType.MARKET:
+            return OrderType.MARKET, None
+        if touch is None or far is None:
+            return None
+        if etype is EntryType.STOP:
+            ref = _signal_price(sig)
+            if p.breakout_from == "bar":
+                bar = ctx.last_bar(p.atr_series)
+                if bar is None:
+                    return None
+                ref = int(bar["high"] if d > 0 else bar["low"])
+            if ref is None:
+                return None
+            stop = ref + d * p.breakout_ticks
+            # a buy stop at or under the ask would trigger at once (NinjaTrader rejects it)
+            stop = max(stop, far + 1) if d > 0 else min(stop, far - 1)
+            return OrderType.STOP_MARKET, stop
+        if etype is EntryType.PULLBACK:
+            ref = _signal_price(sig)
+            if ref is None:
+                return None
+            return OrderType.LIMIT, _passive(ref - d * p.pullback_ticks, touch, d)
+        level = self._level(ctx, d, touch)
+        if level is None:
+            return None
+        return OrderType.LIMIT, _passive(level + d * p.limit_offset_ticks, touch, d)
+
+    def _level(self, ctx: StrategyContext, d: int, touch: int) -> int | None:
+        anchor = LimitAnchor(self.params.limit_anchor)
+        if anchor is LimitAnchor.TOUCH:
+            return touch
+        if anchor is LimitAnchor.POC:
+            return ctx.poc_ticks
+        if anchor is LimitAnchor.VWAP:
+            if ctx.vwap_ticks is None or not math.isfinite(ctx.vwap_ticks):
+                return None
+            # away from the market: a buy rounds down, a sell up
+            return math.floor(ctx.vwap_ticks) if d > 0 else math.ceil(ctx.vwap_ticks)
+        # nearest cluster of resting orders on our side, at or behind the touch
+        side = Side.BID if d > 0 else Side.ASK
+        if d > 0:
+            prices = [c.high for c in ctx.liquidity if c.side == side and c.low <= touch]
+            return min(max(prices), touch) if prices else None
+        prices = [c.low for c in ctx.liquidity if c.side == side and c.high >= touch]
+        return max(min(prices), touch) if prices else None
+
+
+def _passive(price: int, touch: int, d: int) -> int:
+    """A limit never crosses the market: a buy at most the bid, a sell at least the ask."""
+    return min(price, touch) if d > 0 else max(price, touch)
+
+
+def _signal_price(sig: AccumulatedSignal) -> int | None:
+    """The price of the signal that made the accumulated one fire (its last contribution)."""
+    return int(sig.contributions[-1].price) if sig.contributions else None
+
+
+def _entries_direction(entries: Sequence[EntryView]) -> int:
+    return entries[0].direction if entries else 0
+
+
+def _sign(x: int) -> int:
+    return (x > 0) - (x < 0)
+
+
+def _ceil(x: float) -> int:
+    return math.ceil(round(x, 9))
