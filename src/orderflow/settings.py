@@ -157,6 +157,9 @@ class TradingSettings(BaseModel):
     server: dict[str, Any] = Field(
         {}, description="ServerTradingParams: enabled, account, start_behavior, require_report"
     )
+    strategy: dict[str, Any] = Field(
+        {}, description="StrategyParams: the reference strategy's entries, exits and timing"
+    )
     journal: Path = Field(
         Path("journal/orderflow.sqlite"),
         description="the trading journal (SQLite): every order, fill and risk decision",
@@ -359,6 +362,7 @@ def trading_params(settings: Settings) -> Any:
     from orderflow.trading.risk import RiskParams
     from orderflow.trading.sessions import SessionParams
     from orderflow.trading.sizing import SizingParams
+    from orderflow.trading.strategy import StrategyParams
 
     t = settings.trading
     params = TradingParams(
@@ -366,6 +370,7 @@ def trading_params(settings: Settings) -> Any:
         sizing=build_params(SizingParams, t.sizing, "trading.sizing"),
         sessions=build_params(SessionParams, t.sessions, "trading.sessions"),
         broker=build_params(BrokerParams, t.broker, "trading.broker"),
+        strategy=build_params(StrategyParams, t.strategy, "trading.strategy"),
     )
     params.broker.build()
     return params

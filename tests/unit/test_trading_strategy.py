@@ -453,3 +453,36 @@ def test_strategy_parameters_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="increase"):
         StrategyParams(targets_ticks=(16, 8), target_sizes=(1, 1))
     assert StrategyParams(trail=False).trail == "off"  # type: ignore[arg-type]
+
+
+# ---- settings -------------------------------------------------------------------------------
+def test_the_strategy_settings_reach_its_parameters(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from orderflow.settings import load_settings, trading_params
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "trading:\n  strategy: {entry_type: limit, limit_anchor: poc, targets_ticks: [8, 16, 24],\n"
+        "             target_sizes: [1, 1, 1], trail: off, time_stop_s: 300}\n"
+    )
+    p = trading_params(load_settings(cfg)).strategy
+    assert (p.entry_type, p.limit_anchor, p.trail, p.time_stop_s) == ("limit", "poc", "off", 300)
+    assert p.targets_ticks == (8, 16, 24) and p.target_sizes == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("trading:\n  strategy: {entry_tipe: market}\n", "trading.strategy.entry_tipe"),
+        ("trading:\n  strategy: {entry_type: iceberg}\n", "trading.strategy"),
+        ("trading:\n  strategy: {targets_ticks: [8], target_sizes: [1, 1]}\n", "trading.strategy"),
+    ],
+)
+def test_bad_strategy_settings_name_the_key(tmp_path, yaml_text, key) -> None:  # type: ignore[no-untyped-def]
+    from orderflow.core.errors import ConfigError
+    from orderflow.settings import load_settings, trading_params
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        trading_params(load_settings(cfg))
+    assert key in str(info.value)
