@@ -23,6 +23,7 @@ from orderflow.model.instruments import get_instrument
 from orderflow.trading.journal import (
     KINDS,
     SCHEMA_VERSION,
+    Entry,
     Journal,
     performance,
     plain,
@@ -84,8 +85,9 @@ def test_every_kind_round_trips_and_the_file_is_wal_full_and_append_only(tmp_pat
             j.risk_state(state, t + 6),
             j.append("connection", t + 7, {"up": False}),
             j.append("note", t + 8, {"text": "kill switch reset by hand"}),
+            j.append("batch", t + 9, {"seq": 41, "instrument": "ES 03-24"}),
         ]
-        assert seqs == list(range(1, 13))
+        assert seqs == list(range(1, 14))
         with pytest.raises(ValueError, match="journal kind"):
             j.append("fills", t, {})
     j = Journal(path)  # reopened: the same records
@@ -104,7 +106,7 @@ def test_every_kind_round_trips_and_the_file_is_wal_full_and_append_only(tmp_pat
     assert RiskState.from_dict(by["risk_state"].payload) == state
     assert by["risk_event"].payload["flatten"] is True
     assert all(e.day == "2024-03-05" for e in got)
-    assert [e.kind for e in j.events(since=10)] == ["connection", "note"]
+    assert [e.kind for e in j.events(since=10)] == ["connection", "note", "batch"]
     assert [e.seq for e in j.events(kinds=["execution", "risk_state"])] == [4, 10]
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -115,6 +117,36 @@ def test_every_kind_round_trips_and_the_file_is_wal_full_and_append_only(tmp_pat
         db.execute("DELETE FROM events")
     assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     j.close()
+
+
+def test_a_version_1_file_gains_the_client_column_and_keeps_its_records(tmp_path: Path) -> None:
+    """Schema 1 had no ``client``: opened by this code the column is added (old rows: ''),
+    the version recorded, and new records carry their client."""
+    path = tmp_path / "v1.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ns INTEGER NOT NULL);
+        INSERT INTO schema_version VALUES (1, 0);
+        CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts_ns INTEGER NOT NULL,
+            day TEXT NOT NULL, kind TEXT NOT NULL, instrument TEXT NOT NULL DEFAULT '',
+            account TEXT NOT NULL DEFAULT '', cid TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL);
+        INSERT INTO events (ts_ns, day, kind, payload) VALUES (5, '2024-03-05', 'note', '{}');
+        """
+    )
+    db.close()
+    with Journal(path) as j:
+        j.append_many([Entry("note", 6, {"n": 2}, client="nt8")])
+        got = list(j.events())
+        assert [(e.seq, e.client) for e in got] == [(1, ""), (2, "nt8")]
+        assert [e.seq for e in j.events(client="nt8")] == [2] and j.clients() == ["", "nt8"]
+        assert j.last_seq() == 2
+    db = sqlite3.connect(path)
+    versions = [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [1, SCHEMA_VERSION] == [1, 2]
+    db.close()
+    with Journal(path) as j:  # opened again: nothing to migrate
+        assert j.count() == 2
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

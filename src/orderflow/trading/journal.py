@@ -9,9 +9,10 @@ Storage (``docs/trading.md`` section "Journal"):
   committed when :meth:`Journal.append` returns, and only then may the caller act on it.
   Several records of one report can share a transaction (:meth:`Journal.append_many`, one sync).
 - One append-only table ``events`` (``seq``, ``ts_ns``, ``day``, ``kind``, ``instrument``,
-  ``account``, ``cid``, ``payload`` as JSON text, readable with the ``sqlite3`` shell and
-  ``json_extract``); triggers refuse UPDATE and DELETE. ``schema_version`` says which layout
-  the file has; a newer file is refused rather than misread.
+  ``account``, ``cid``, ``client`` (the bridge client, schema 2), ``payload`` as JSON text,
+  readable with the ``sqlite3`` shell and ``json_extract``); triggers refuse UPDATE and
+  DELETE. ``schema_version`` says which layout the file has; a newer file is refused rather
+  than misread, an older one is migrated when opened.
 - Nothing derived is stored: positions, trades and P&L are rebuilt by replaying the journalled
   executions through the real :class:`~orderflow.trading.positions.PositionBook`, so the
   journal is the truth. The risk state is journalled as :meth:`RiskState.to_dict` snapshots
@@ -67,7 +68,9 @@ __all__ = [
     "trade_rows",
 ]
 
-SCHEMA_VERSION = 1
+#: 2: the ``client`` column (the bridge client whose desk the record belongs to); a version 1
+#: file is migrated in place on open (the column added with '' for its records)
+SCHEMA_VERSION = 2
 
 #: What an event records. ``execution`` and ``position_adopted`` are replayed into positions.
 KINDS = frozenset({
@@ -82,6 +85,7 @@ KINDS = frozenset({
     "risk_event",  # a limit reached (RiskEvent)
     "risk_state",  # RiskState.to_dict()
     "connection",  # the bridge connected or went away
+    "batch",  # a batch of order reports was journalled: its client and sequence number
     "note",  # anything else worth keeping (an operator's action)
 })  # fmt: skip
 
@@ -98,7 +102,8 @@ CREATE TABLE IF NOT EXISTS events (
     instrument TEXT NOT NULL DEFAULT '',
     account TEXT NOT NULL DEFAULT '',
     cid TEXT NOT NULL DEFAULT '',
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    client TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_kind_seq ON events (kind, seq);
 CREATE INDEX IF NOT EXISTS events_day ON events (day);
@@ -135,6 +140,7 @@ class Entry:
     account: str = ""
     cid: str = ""
     day: str | None = None  # default: the trading day of ts_ns for the instrument
+    client: str = ""  # the bridge client (the server's desk) the record belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +154,13 @@ class JournalEvent:
     cid: str
     payload: Any  # the decoded JSON
     raw: bytes
+    client: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq, "ts_ns": self.ts_ns, "day": self.day, "kind": self.kind,
             "instrument": self.instrument, "account": self.account, "cid": self.cid,
-            "payload": self.payload,
+            "client": self.client, "payload": self.payload,
         }  # fmt: skip
 
 
@@ -213,19 +220,41 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)  # idempotent: IF NOT EXISTS
-        row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
-        version = row[0]
-        if version is None:
-            self._db.execute(
-                "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, time.time_ns())
-            )
-        elif version > SCHEMA_VERSION:
+        has_events = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+        ).fetchone()
+        version = None
+        if has_events:
+            row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0]
+        if version is not None and version > SCHEMA_VERSION:
             self._db.close()
             raise ValueError(
                 f"{self.path}: journal schema {version} is newer than this orderflow's "
                 f"({SCHEMA_VERSION})"
             )
+        if version is not None and version < SCHEMA_VERSION:
+            self._migrate(version)
+        self._db.executescript(_SCHEMA)  # idempotent: IF NOT EXISTS
+        if version is None:
+            self._db.execute(
+                "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, time.time_ns())
+            )
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older file up to :data:`SCHEMA_VERSION` in one transaction (records are
+        never rewritten: a column is added, its old rows take the default)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if version < 2:
+                self._db.execute("ALTER TABLE events ADD COLUMN client TEXT NOT NULL DEFAULT ''")
+            self._db.execute(
+                "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, time.time_ns())
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # ---- writing -------------------------------------------------------------------------------
     def append(
@@ -250,8 +279,8 @@ class Journal:
             try:
                 for row in rows:
                     cur = self._db.execute(
-                        "INSERT INTO events (ts_ns, day, kind, instrument, account, cid, payload)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO events (ts_ns, day, kind, instrument, account, cid, payload,"
+                        " client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
                     seqs.append(int(cur.lastrowid or 0))
@@ -267,7 +296,7 @@ class Journal:
             raise ValueError(f"journal kind {e.kind!r}: one of {', '.join(sorted(KINDS))}")
         day = e.day or trade_day(e.ts_ns, e.instrument or "ES")
         text = _ENCODER.encode(e.payload).decode()
-        return (int(e.ts_ns), day, e.kind, e.instrument, e.account, e.cid, text)
+        return (int(e.ts_ns), day, e.kind, e.instrument, e.account, e.cid, text, e.client)
 
     # Typed helpers: what the desk and the risk manager produce, as they produce it.
     def command(self, cmd: OrderCommand, account: str = "") -> int:
@@ -326,10 +355,12 @@ class Journal:
         kinds: Iterable[str] | None = None,
         day: str | None = None,
         until_day: str | None = None,
+        client: str | None = None,
+        limit: int | None = None,
     ) -> Iterator[JournalEvent]:
         """Records with ``seq > since`` in journal order, of ``kinds``, of ``day`` (or up to
-        and including ``until_day``)."""
-        sql = "SELECT seq, ts_ns, day, kind, instrument, account, cid, payload FROM events"
+        and including ``until_day``), of ``client``; the first ``limit`` of them."""
+        sql = "SELECT seq, ts_ns, day, kind, instrument, account, cid, payload, client FROM events"
         where: list[str] = ["seq > ?"]
         args: list[int | str] = [since]
         if kinds is not None:
@@ -342,12 +373,27 @@ class Journal:
         if until_day is not None:
             where.append("day <= ?")
             args.append(until_day)
+        if client is not None:
+            where.append("client = ?")
+            args.append(client)
+        tail = "" if limit is None else f" LIMIT {int(limit)}"
         with self._lock:
-            rows = self._db.execute(f"{sql} WHERE {' AND '.join(where)} ORDER BY seq", args)
+            rows = self._db.execute(f"{sql} WHERE {' AND '.join(where)} ORDER BY seq{tail}", args)
             fetched = rows.fetchall()
-        for seq, ts, d, kind, inst, acct, cid, text in fetched:
+        for seq, ts, d, kind, inst, acct, cid, text, cl in fetched:
             raw = text.encode()
-            yield JournalEvent(seq, ts, d, kind, inst, acct, cid, msgspec.json.decode(raw), raw)
+            yield JournalEvent(seq, ts, d, kind, inst, acct, cid, msgspec.json.decode(raw), raw,
+                               cl)  # fmt: skip
+
+    def clients(self) -> list[str]:
+        """The bridge clients the journal has records of (``''``: records of no client)."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT client FROM events ORDER BY client")
+            return [r[0] for r in rows.fetchall()]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
     def days(self) -> list[str]:
         with self._lock:
@@ -358,12 +404,13 @@ class Journal:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 
-    def restore_day(self, day: str | None = None) -> Restored:
+    def restore_day(self, day: str | None = None, client: str | None = None) -> Restored:
         """The state up to the end of ``day`` (default: the journal's last day): the executions
         and adoptions replayed through a fresh :class:`PositionBook` (positions, P&L, trades),
         and the latest :class:`RiskState` snapshot. Open orders are not rebuilt: on reconnect
         NinjaTrader's report is the truth (``reconcile.py``). Marks are not journalled: MAE/MFE
-        of a replayed trade see its fill prices only."""
+        of a replayed trade see its fill prices only. ``client``: that bridge client's records
+        only (None: every record)."""
         if day is None:
             known = self.days()
             day = known[-1] if known else None
@@ -371,7 +418,7 @@ class Journal:
         out = Restored(day, None, book)
         seen: set[str] = set()
         kinds = ("execution", "position_adopted", "risk_state")
-        for ev in self.events(kinds=kinds, until_day=day):
+        for ev in self.events(kinds=kinds, until_day=day, client=client):
             out.last_seq = ev.seq
             if ev.kind == "execution":
                 fill = msgspec.json.decode(ev.raw, type=Fill)
@@ -392,9 +439,10 @@ class Journal:
                 out.after_snapshot.clear()
         return out
 
-    def trades(self, day: str | None = None) -> list[Trade]:
-        """Closed round trips (of ``day``, by the trading day they closed), replayed."""
-        restored = self.restore_day(None)
+    def trades(self, day: str | None = None, client: str | None = None) -> list[Trade]:
+        """Closed round trips (of ``day``, by the trading day they closed; of ``client``),
+        replayed."""
+        restored = self.restore_day(None, client)
         trades = restored.positions.closed_trades()
         if day is not None:
             trades = [t for t in trades if trade_day(t.closed_t or 0, t.instrument) == day]
