@@ -260,6 +260,7 @@ def test_scale_out_targets_fill_one_by_one_and_the_stop_follows() -> None:
     stop, t1, t2, t3 = b.stop, *b.targets
     out = r.fill(t1, 19249, 1, T0 + 10)  # type: ignore[arg-type]
     assert [(c.op, c.cid, c.quantity) for c in out] == [("change", stop, 2)]
+    assert h.risk.state.pending[stop].remaining == 2  # type: ignore[index]  # the change counted
     r.work(out, T0 + 11)
     out = r.fill(t2, 19257, 1, T0 + 20)  # type: ignore[arg-type]
     assert [(c.op, c.cid, c.quantity) for c in out] == [("change", stop, 1)]

@@ -343,10 +343,20 @@ class StrategyHost:
         self.decisions.append(Decision(now, kind, outcome, entry_id, detail or ""))
 
     def _register(self, now: int, cmds: Sequence[OrderCommand]) -> list[OrderCommand]:
-        """The desk's own orders (bracket legs, flatten orders) are exits: each is shown to the
-        risk manager so it counts as working; a refusal is recorded but the order still goes,
-        as a position must never be left without its stop or its way out."""
+        """The desk's own orders (bracket legs, flatten orders) and their changes (legs grown
+        with the entry, stop moves) are exits: each is shown to the risk manager so it counts
+        as working; a refusal is recorded but the order still goes, as a position must never
+        be left without its stop or its way out."""
         for cmd in cmds:
+            if cmd.op == "change" and cmd.cid in self.risk.state.pending:
+                # a leg grown with the entry's fills, or a stop moved: counted the same way
+                changed = self.risk.check_change(cmd.cid, cmd.quantity, now)
+                if not changed:
+                    self.counters["exit_sent_despite_risk"] += 1
+                    self.decisions.append(
+                        Decision(now, "exit_change", f"sent_despite_risk:{changed.code}", cmd.cid)
+                    )
+                continue
             if cmd.op != "submit" or cmd.cid in self.risk.state.pending or cmd.action is None:
                 continue
             side = 1 if cmd.action.is_buy else -1
