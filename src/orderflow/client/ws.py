@@ -51,6 +51,7 @@ from orderflow.server.protocol import (
     Hello,
     OrderUpdate,
     PositionUpdate,
+    Report,
     ServerMessage,
     SnapshotRequest,
     Tick,
@@ -74,6 +75,8 @@ Encoding = Literal["json", "msgpack"]
 ServerEvent = Ack | SnapshotRequest | Error | Command
 #: executes an order command; returns ("done", "") or ("refused", reason)
 CommandHandler = Callable[[Command], tuple[str, str]]
+#: NinjaTrader's positions and working orders now (sent after every welcome)
+ReportSource = Callable[[], Report]
 #: commands remembered as executed (a resent command is acknowledged again, not re-executed)
 EXECUTED_KEEP = 10_000
 
@@ -129,7 +132,9 @@ class OrderflowClient:
     batches. ``backoff``: first and largest reconnection delay (seconds; doubled each attempt,
     with jitter). ``heartbeat``: seconds of silence before a heartbeat. ``resume``: when the
     first welcome says the server already applied batches of this client name and nothing was
-    sent yet, number on from there (a restarted bridge) instead of from 1.
+    sent yet, number on from there (a restarted bridge) instead of from 1. ``report``: as the
+    bridge, say ``report: true`` in the hello and send what it returns (NinjaTrader's positions
+    and working orders) after every welcome, once the unacknowledged batches are resent.
     """
 
     def __init__(
@@ -151,6 +156,7 @@ class OrderflowClient:
         on_command: CommandHandler | None = None,
         max_size: int | None = 16 * 1024 * 1024,
         columns: bool = False,
+        report: ReportSource | None = None,
     ) -> None:
         if encoding not in ("json", "msgpack"):
             raise ValueError(f"encoding must be json or msgpack, got {encoding!r}")
@@ -170,6 +176,7 @@ class OrderflowClient:
         self.on_command = on_command
         self.max_size = max_size
         self.columns = columns  # send depth as columns (protocol DepthColumns): a third the bytes
+        self.report = report
 
         self.stats = ClientStats()
         self.welcome: Welcome | None = None
@@ -347,7 +354,7 @@ class OrderflowClient:
                       orders=p.orders, executions=p.executions, positions=p.positions)
             )  # fmt: skip
 
-    async def _write(self, msg: Batch | Heartbeat | CommandAck) -> None:
+    async def _write(self, msg: Batch | Heartbeat | CommandAck | Report) -> None:
         """Write one message to the current connection; a broken connection is left to the
         reader, which reconnects and resends whatever is unacknowledged."""
         ws = self._ws
@@ -366,7 +373,8 @@ class OrderflowClient:
         """One connection: hello, welcome, then resend what the server has not applied."""
         ws = await connect(self.url, max_size=self.max_size, open_timeout=10)
         try:
-            hello = Hello(PROTOCOL_VERSION, self.client, self.token, self.encoding)
+            hello = Hello(PROTOCOL_VERSION, self.client, self.token, self.encoding,
+                          report=self.report is not None)  # fmt: skip
             await ws.send(_encode(hello, self.encoding))
             first = _decode(await asyncio.wait_for(ws.recv(), 10))
             if isinstance(first, Error):
@@ -386,6 +394,8 @@ class OrderflowClient:
             for batch in list(self._unacked.values()):
                 await self._write(batch)
                 self.stats.resent += 1 if self.stats.connects > 1 else 0
+            if self.report is not None:
+                await self._write(self.report())
             self._ready.set()
         log.info("connected to %s as %s (last_seq %d, resent %d)", self.url, self.client,
                  first.last_seq, len(self._unacked))  # fmt: skip
