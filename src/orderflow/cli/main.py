@@ -652,6 +652,9 @@ def serve(
             f"server.token: binding to {host} needs a token (--token or ORDERFLOW_SERVER__TOKEN)",
             field="server.token",
         )
+    trading = _trading_args(s)
+    # the engine journals to trading.journal and restores its state from it at start
+    journal = s.trading.journal if trading else None
     app_ = create_app(
         pipeline_params(s),
         token=token,
@@ -660,13 +663,15 @@ def serve(
         flags=s.flags.model_dump(),
         command_timeout_s=s.server.command_timeout_s,
         command_max_age_s=s.server.command_max_age_s,
-        **_trading_args(s),
+        journal=journal,
+        **trading,
     )
     console.print(
         f"[bold]orderflow[/] {__version__} serving on http://{host}:{port} "
         f"(WebSocket ws://{host}:{port}/ws, API docs http://{host}:{port}/docs, "
         f"health http://{host}:{port}/health)"
         + (f"; recording to {s.server.record_dir}/" if s.server.record_dir else "")
+        + (f"; journal {journal}" if journal else "")
     )
     uvicorn.run(app_, host=host, port=port, log_config=None, ws_max_size=MAX_BODY,
                 ws_per_message_deflate=True)  # fmt: skip
@@ -783,6 +788,9 @@ JournalOpt = Annotated[
         "--journal", help="Journal file (else trading.journal, journal/orderflow.sqlite)."
     ),
 ]
+ClientOpt = Annotated[
+    str | None, typer.Option("--client", help="Only this bridge client's records.")
+]
 DayOpt = Annotated[
     str | None, typer.Option("--day", help="CME trading day, YYYY-MM-DD (17:00 CT opens the next).")
 ]
@@ -798,7 +806,7 @@ def _open_journal(path: Path | None) -> Any:
     return Journal(path)
 
 
-def _journal_trades(path: Path | None, day: str | None) -> list[Any]:
+def _journal_trades(path: Path | None, day: str | None, client: str | None = None) -> list[Any]:
     from datetime import date
 
     from orderflow.core.errors import RequestError
@@ -809,18 +817,20 @@ def _journal_trades(path: Path | None, day: str | None) -> list[Any]:
         except ValueError:
             raise RequestError(f"--day {day!r}: YYYY-MM-DD", field="day") from None
     with _open_journal(path) as j:
-        return list(j.trades(day))
+        return list(j.trades(day, client))
 
 
 @journal_app.command("trades")
-def journal_trades(day: DayOpt = None, journal: JournalOpt = None, json: JsonOpt = False) -> None:
+def journal_trades(
+    day: DayOpt = None, client: ClientOpt = None, journal: JournalOpt = None, json: JsonOpt = False
+) -> None:
     """Closed round trips, replayed from the journal's executions: prices in the exchange's
     units, P&L in ticks and in currency (net of commission and fees), MAE/MFE."""
     from rich.table import Table
 
     from orderflow.trading.journal import trade_rows
 
-    rows = trade_rows(_journal_trades(journal, day))
+    rows = trade_rows(_journal_trades(journal, day, client))
     if json:
         print_json(rows)
         return
@@ -838,14 +848,16 @@ def journal_trades(day: DayOpt = None, journal: JournalOpt = None, json: JsonOpt
 
 
 @journal_app.command("pnl")
-def journal_pnl(journal: JournalOpt = None, json: JsonOpt = False) -> None:
+def journal_pnl(
+    client: ClientOpt = None, journal: JournalOpt = None, json: JsonOpt = False
+) -> None:
     """P&L by CME trading day (the day a trade closed): trades, wins, losses, gross,
     commission, fees and net, in currency."""
     from rich.table import Table
 
     from orderflow.trading.journal import plain, pnl_by_day
 
-    rows = plain(pnl_by_day(_journal_trades(journal, None)))
+    rows = plain(pnl_by_day(_journal_trades(journal, None, client)))
     if json:
         print_json(rows)
         return
@@ -860,12 +872,14 @@ def journal_pnl(journal: JournalOpt = None, json: JsonOpt = False) -> None:
 
 
 @journal_app.command("stats")
-def journal_stats(day: DayOpt = None, journal: JournalOpt = None, json: JsonOpt = False) -> None:
+def journal_stats(
+    day: DayOpt = None, client: ClientOpt = None, journal: JournalOpt = None, json: JsonOpt = False
+) -> None:
     """Performance of the closed trades (of --day, else all), net of costs: win rate, average
     win and loss, expectancy, profit factor, maximum drawdown of the closed-trade equity."""
     from orderflow.trading.journal import performance, plain
 
-    out = plain(performance(_journal_trades(journal, day)))
+    out = plain(performance(_journal_trades(journal, day, client)))
     if json:
         print_json(out)
         return
@@ -886,6 +900,7 @@ def journal_events(
     ] = None,
     since: Annotated[int, typer.Option("--since", help="After this sequence number.")] = 0,
     day: DayOpt = None,
+    client: ClientOpt = None,
     journal: JournalOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -894,7 +909,8 @@ def journal_events(
     import orjson
 
     with _open_journal(journal) as j:
-        rows = [e.to_dict() for e in j.events(since=since, kinds=kind or None, day=day)]
+        rows = [e.to_dict() for e in j.events(since=since, kinds=kind or None, day=day,
+                                              client=client)]  # fmt: skip
     if json:
         print_json(rows)
         return

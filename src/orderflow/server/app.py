@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from orderflow import __version__
-from orderflow.core.errors import OrderflowError, RequestError
+from orderflow.core.errors import ConfigError, OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
@@ -45,6 +47,7 @@ from orderflow.server.protocol import (
 )
 from orderflow.server.recording import Recorder, recording_files, replay_records
 from orderflow.server.trading import ServerTradingParams
+from orderflow.trading.journal import KINDS, Journal, performance, plain, pnl_by_day, trade_rows
 from orderflow.trading.params import TradingParams
 
 __all__ = ["MAX_BODY", "create_app"]
@@ -67,6 +70,21 @@ def _error(status: int, exc: OrderflowError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=status)
 
 
+def journal_answer(j: Journal, q: dict[str, Any], what: str) -> dict[str, Any]:
+    """What ``GET /api/journal/{what}`` answers: the functions ``orderflow journal`` prints."""
+    if what == "events":
+        rows = [e.to_dict() for e in j.events(since=q["since"], kinds=q["kinds"], day=q["day"],
+                                              client=q["client"], limit=q["limit"])]  # fmt: skip
+        return {"events": rows, "last_seq": j.last_seq()}
+    trades = j.trades(q["day"], q["client"])
+    if what == "trades":
+        rows = trade_rows(trades)
+        return {"trades": rows[-q["limit"] :], "count": len(rows)}
+    if what == "pnl":
+        return {"days": plain(pnl_by_day(trades))[-q["limit"] :]}
+    return {"stats": plain(performance(trades)), "day": q["day"], "client": q["client"]}
+
+
 def create_app(
     params: PipelineParams | None = None,
     token: str | None = None,
@@ -79,6 +97,7 @@ def create_app(
     command_max_age_s: float = COMMAND_MAX_AGE_S,
     trading: TradingParams | None = None,
     trading_server: ServerTradingParams | None = None,
+    journal: str | Path | Journal | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -86,9 +105,19 @@ def create_app(
     ``flags``: the feature flags (``historical_only`` refuses every order command); they are
     told to each client in its welcome. ``trading`` / ``trading_server``: wire the trading
     engine in (an order desk and risk manager per client: every command checked, fills and
-    P&L tracked, reconciliation on connect); neither: the wire-level ledger only."""
+    P&L tracked, reconciliation on connect); neither: the wire-level ledger only.
+    ``journal``: the trading journal (a SQLite file, or an open :class:`Journal`): the engine
+    journals every order, report and risk decision there and restores its state from it at
+    start; ``/api/journal/...`` read it."""
     limits = limits or Limits()
     flags = dict(flags or {})
+    if journal is not None and not isinstance(journal, Journal):
+        try:
+            journal = Journal(journal)
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            raise ConfigError(
+                f"trading.journal: {journal}: {exc}", field="trading.journal"
+            ) from exc
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +135,9 @@ def create_app(
         task = asyncio.get_running_loop().create_task(expire())
         yield
         task.cancel()
+        for j in (journal, reader.get("journal")):
+            if isinstance(j, Journal):
+                j.close()
 
     app = FastAPI(
         title="orderflow",
@@ -118,7 +150,7 @@ def create_app(
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
                   historical_only=flags.get("historical_only", False),
                   command_max_age_s=command_max_age_s, trading=trading,
-                  trading_server=trading_server)  # fmt: skip
+                  trading_server=trading_server, journal=journal)  # fmt: skip
         hub.flags = flags
         if recorder is not None:  # a restart picks up where the recording of today ends
             today = recorder.path_for("x", time.time_ns()).name
@@ -214,7 +246,10 @@ def create_app(
         """Status, version, uptime, per instrument the book's staleness and counters, and the
         connected WebSocket clients with their send queues."""
         clients = {name: {"queued": c.queue.qsize(), "sent": c.sent} for name, c in conns.items()}
-        return {**hub.health(), "clients": clients}
+        out = {**hub.health(), "clients": clients}
+        if hub.trading is not None and hub.trading.writer is not None:
+            out["journal"] = hub.trading.journal_status()
+        return out
 
     @app.post("/l2_update")
     async def l2_update(request: Request) -> Response:
@@ -333,6 +368,78 @@ def create_app(
     async def kill_reset(request: Request) -> Response:
         """Release the kill switch (one client or all)."""
         return await kill_or_reset(request, True)
+
+    reader: dict[str, Journal] = {}  # a second connection: reads never wait on the writer
+
+    def journal_query(request: Request) -> tuple[Journal, dict[str, Any]]:
+        """The reading connection and the checked query (day, client, limit, since, kind)."""
+        if journal is None:
+            raise RequestError("journal: no journal is configured (trading.journal)",
+                               field="journal", status=404)  # fmt: skip
+        q = request.query_params
+        day = q.get("day")
+        if day is not None:
+            try:
+                day = date.fromisoformat(day).isoformat()
+            except ValueError:
+                raise RequestError(f"day: {day!r} is not YYYY-MM-DD", field="day") from None
+        out: dict[str, Any] = {"day": day, "client": q.get("client") or None}
+        for name, default, top in (("limit", 1000, 100_000), ("since", 0, None)):
+            text = q.get(name)
+            value = default
+            if text is not None:
+                if not text.isdigit() or (name == "limit" and int(text) < 1):
+                    kind = "positive" if name == "limit" else "non-negative"
+                    raise RequestError(f"{name}: a {kind} integer is expected", field=name)
+                value = int(text)
+            out[name] = min(value, top) if top else value
+        kinds = q.getlist("kind")
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise RequestError(f"kind: {unknown[0]!r} is not one of {', '.join(sorted(KINDS))}",
+                               field="kind")  # fmt: skip
+        out["kinds"] = kinds or None
+        j = reader.get("journal")
+        if j is None:
+            assert isinstance(journal, Journal)
+            j = reader["journal"] = Journal(journal.path)
+        return j, out
+
+    async def journal_read(request: Request, what: str) -> Response:
+        if (refused := unauthorised(request)) is not None:
+            return refused
+        try:
+            j, q = journal_query(request)
+        except RequestError as exc:
+            status = int(exc.details.pop("status", 400))
+            return _error(status, exc)
+        return JSONResponse(await asyncio.to_thread(journal_answer, j, q, what))
+
+    @app.get("/api/journal/trades")
+    async def journal_trades(request: Request) -> Response:
+        """Closed round trips replayed from the journal's executions (``day``: the CME
+        trading day they closed; ``client``; ``limit``: the latest that many): prices in the
+        exchange's units, P&L in ticks and currency net of commission and fees, MAE/MFE."""
+        return await journal_read(request, "trades")
+
+    @app.get("/api/journal/pnl")
+    async def journal_pnl(request: Request) -> Response:
+        """P&L by CME trading day (``client``, ``day``): trades, wins, losses, gross,
+        commission, fees, net."""
+        return await journal_read(request, "pnl")
+
+    @app.get("/api/journal/stats")
+    async def journal_stats(request: Request) -> Response:
+        """Performance of the closed trades (``day``, ``client``): win rate, average win and
+        loss, expectancy, profit factor, maximum drawdown, net."""
+        return await journal_read(request, "stats")
+
+    @app.get("/api/journal/events")
+    async def journal_events(request: Request) -> Response:
+        """The journal's records in order, as written (``since``: after that sequence number;
+        ``kind`` (repeatable), ``day``, ``client``, ``limit``); ``last_seq`` is the journal's
+        newest record."""
+        return await journal_read(request, "events")
 
     @app.post("/api/commands")
     async def commands(request: Request) -> Response:

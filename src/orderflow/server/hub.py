@@ -37,6 +37,7 @@ from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderL
 from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest
 from orderflow.server.recording import Recorder
 from orderflow.server.trading import ServerTrading, ServerTradingParams
+from orderflow.trading.journal import Journal
 from orderflow.trading.params import TradingParams
 
 __all__ = ["Hub", "InstrumentState"]
@@ -100,6 +101,7 @@ class Hub:
         command_max_age_s: float = COMMAND_MAX_AGE_S,
         trading: TradingParams | None = None,
         trading_server: ServerTradingParams | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.params = params or PipelineParams()
         self.recorder = recorder
@@ -120,7 +122,8 @@ class Hub:
         #: the trading engine (one desk and risk manager per client); None: the ledger only
         self.trading: ServerTrading | None = None
         if trading is not None or trading_server is not None:
-            self.trading = ServerTrading(self.orders, trading, trading_server)
+            self.trading = ServerTrading(self.orders, trading, trading_server, journal,
+                                         self.alerts.raise_)  # fmt: skip
             self.trading.names = self.names
 
     # ---- instruments ---------------------------------------------------------------------
@@ -413,6 +416,9 @@ class Hub:
             if batch.ticks:  # prints mark the positions (already checked on the grid)
                 self.trading.prints(client, st.instrument,
                                     st.instrument.to_ticks(batch.ticks[-1].price))  # fmt: skip
+        elif self.trading is not None and self.trading.unjournalled(client, batch):
+            # recorded, then the process died before the journal had its order reports
+            self.trading.apply_batch(client, st.instrument, batch)
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
 
     def _rejected(self, st: InstrumentState, before: dict[str, int]) -> Counter[str]:

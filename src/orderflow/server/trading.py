@@ -17,11 +17,21 @@ Transport-free (the Hub owns it; the app only pushes the commands it returns):
 
 The risk manager is fed the server's wall clock (its day, rate and staleness rules are about
 now), never NinjaTrader's event times.
+
+With a :class:`~orderflow.trading.journal.Journal` every input of the desk and the risk
+manager, every command and every risk decision, event and state is journalled; the records of
+one unit of work (a batch of order reports, an API command, an acknowledgement, a report, a
+kill) commit in one transaction before any of its effects leave the process (a command on the
+wire, the batch's ack, the API's answer). A command whose records could not be committed is
+never sent: it is refused with ``journal_unavailable``. At start the journal restores each
+client's desk (by replaying its records, :mod:`orderflow.server.journalling`) and its risk
+state (the latest snapshot); the client's gate stays shut until NinjaTrader's report.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -29,10 +39,17 @@ from typing import Any
 
 from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.server.journalling import (
+    JournalWriter,
+    command_payload,
+    replay_desk,
+    report_payload,
+)
 from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
+from orderflow.trading.journal import Entry, Journal
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.orders import (
     CommandError,
@@ -45,7 +62,7 @@ from orderflow.trading.orders import (
 )
 from orderflow.trading.params import TradingParams
 from orderflow.trading.reconcile import BrokerOrder, BrokerPosition, BrokerReport, StartBehavior
-from orderflow.trading.risk import OrderIntent, RiskEvent, RiskManager
+from orderflow.trading.risk import OrderIntent, RiskDecision, RiskEvent, RiskManager, RiskState
 from orderflow.trading.sessions import TradingSessions
 
 __all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
@@ -90,10 +107,12 @@ class ClientTrading:
     flattening: set[str] = field(default_factory=set)  # cids of our flatten orders
     flatten_after_report: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)  # risk events, oldest first
+    restored: dict[str, Any] | None = None  # what the journal gave back at start
 
     def status(self) -> dict[str, Any]:
         return {
             "reconciled": self.desk.orders.reconciled,
+            "restored": self.restored,
             "awaiting_report": self.awaiting_report,
             "reconciliations": self.reconciliations,
             "last_reconcile": self.last_reconcile,
@@ -111,6 +130,8 @@ class ServerTrading:
         ledger: OrderLedger,
         params: TradingParams | None = None,
         server: ServerTradingParams | None = None,
+        journal: Journal | None = None,
+        on_alert: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.params = params or TradingParams()
@@ -123,6 +144,15 @@ class ServerTrading:
         self.outbox: list[tuple[str, Command]] = []
         #: the Hub's (client, instrument key) -> the client's name for it
         self.names: dict[tuple[str, str], str] = {}
+        self.on_alert = on_alert
+        self.writer = JournalWriter(journal, on_alert) if journal is not None else None
+        #: the engine's own commands of the current unit of work, sent once it is journalled
+        self._deferred: list[tuple[ClientTrading, OrderCommand]] = []
+        #: per client, the last batch whose order reports are journalled (recovery from a
+        #: recording feeds the engine only the batches after it)
+        self.journalled_batch: dict[str, int] = {}
+        if journal is not None:
+            self.restore(journal)
 
     # ---- per client ----------------------------------------------------------------------
     def of(self, client: str) -> ClientTrading:
@@ -143,27 +173,156 @@ class ServerTrading:
             cal = self._sessions[inst.symbol] = TradingSessions(inst, self.params.sessions)
         ct.risk.sessions[inst.symbol] = cal
 
+    # ---- the journal ---------------------------------------------------------------------
+    def _rec(
+        self,
+        ct: ClientTrading,
+        kind: str,
+        ts_ns: int,
+        payload: Any,
+        instrument: str = "",
+        cid: str = "",
+        day: str | None = None,
+        account: str | None = None,
+    ) -> None:
+        if self.writer is not None:
+            acct = ct.desk.orders.account if account is None else account
+            self.writer.add(Entry(kind, ts_ns, payload, instrument, acct, cid, day, ct.client))
+
+    def _rec_state(self, ct: ClientTrading, ts_ns: int) -> None:
+        if self.writer is not None:
+            state = ct.risk.state
+            self._rec(ct, "risk_state", ts_ns, state.to_dict(), day=state.day)
+
+    def _rec_command(self, ct: ClientTrading, cmd: OrderCommand, origin: str) -> None:
+        self._rec(ct, "command", cmd.t, command_payload(cmd, origin), cmd.instrument, cmd.cid)
+
+    def _rec_decision(self, ct: ClientTrading, intent: OrderIntent, decision: RiskDecision,
+                      origin: str) -> None:  # fmt: skip
+        """The decision and the state after it (an accepted order already counted)."""
+        if self.writer is None:
+            return
+        payload = {"intent": {"client_id": intent.client_id, "symbol": intent.symbol,
+                              "side": intent.side, "qty": intent.qty, "ts_ns": intent.ts_ns,
+                              "order_type": intent.order_type, "oco": intent.oco},
+                   "accepted": decision.accepted, "reason": str(decision.reason),
+                   "detail": decision.detail, "code": decision.code, "origin": origin}  # fmt: skip
+        self._rec(ct, "risk_decision", intent.ts_ns, payload, intent.symbol, intent.client_id)
+        self._rec_state(ct, intent.ts_ns)
+
+    def _commit(self) -> bool:
+        return self.writer is None or self.writer.commit()
+
+    def _flush(self) -> None:
+        """End of a unit of work: commit its records, then send the engine's own commands
+        (or refuse them all when the commit failed: never an order that is not journalled)."""
+        if not self._deferred and (self.writer is None or not self.writer.pending):
+            return
+        deferred, self._deferred = self._deferred, []
+        ok = self._commit()
+        for ct, cmd in deferred:
+            if not ok:
+                self._unjournalled(ct, cmd)
+                continue
+            inst = get_instrument(cmd.instrument)
+            try:
+                command = self._send(ct, cmd, inst, self.ledger_name(ct.client, inst))
+            except RequestError:
+                ct.desk.counters["engine_commands_refused"] += 1
+                continue
+            self.outbox.append((ct.client, command))
+        if ok and self.writer is not None and self.writer.pending:
+            self._commit()  # what the wire ledger refused
+
+    def _unjournalled(self, ct: ClientTrading, cmd: OrderCommand) -> None:
+        """A command whose records did not commit: refused, as if the bridge had."""
+        now = time.time_ns()
+        ct.desk.orders.acknowledge(cmd.ref, "refused", "journal_unavailable", now)
+        ct.risk.on_order_done(cmd.cid)
+        ct.flattening.discard(cmd.cid)
+        ct.desk.counters["journal_unavailable_refused"] += 1
+        self._rec(ct, "command_ack", now, {"ref": cmd.ref, "cid": cmd.cid, "status": "refused",
+                                           "reason": "journal_unavailable"},
+                  cmd.instrument, cmd.cid)  # fmt: skip
+        self._rec_state(ct, now)
+        if self.on_alert is not None:
+            self.on_alert(
+                "journal_unavailable",
+                cmd.instrument,
+                f"{cmd.op} {cmd.cid} not sent: the journal cannot be written",
+            )
+
+    def journal_status(self) -> dict[str, Any] | None:
+        return None if self.writer is None else self.writer.status()
+
+    def restore(self, journal: Journal) -> None:
+        """Each client's desk replayed from its records and its latest risk state; the gate
+        stays shut until the client's next report (NinjaTrader's word is the truth)."""
+        for client in journal.clients():
+            if not client:
+                continue
+            ct = self.of(client)
+            t0 = time.perf_counter()
+            got = replay_desk(list(journal.events(client=client)), ct.desk)
+            if got.risk_state is not None:
+                try:
+                    state = RiskState.from_dict(got.risk_state)
+                except (TypeError, ValueError, KeyError) as exc:
+                    # a state this code cannot read: trade nothing until someone looks
+                    got.mismatches.append(f"risk state not restored: {exc}")
+                    ct.risk.kill("journal_restore", time.time_ns())
+                else:
+                    ct.risk = RiskManager(self.params.risk, broker=self.broker, state=state)
+            ct.events = got.events[-100:]
+            ct.flattening = got.flattening
+            ct.desk.connection_lost()
+            self.journalled_batch[client] = got.last_batch_seq
+            ct.restored = {
+                "records": got.records, "last_seq": got.last_seq,
+                "seconds": round(time.perf_counter() - t0, 3),
+                "working_orders": sorted(o.cid for o in ct.desk.orders.working()),
+                "mismatches": got.mismatches[:20],
+            }  # fmt: skip
+            if got.mismatches and self.on_alert is not None:
+                self.on_alert("journal_replay", client, "; ".join(got.mismatches[:5]))
+
+    def unjournalled(self, client: str | None, batch: Batch) -> bool:
+        """A recorded batch (recovery) with order reports the journal does not have: the
+        process died between recording and journalling it."""
+        return (client is not None and bool(batch.orders or batch.executions or batch.positions)
+                and batch.seq > self.journalled_batch.get(client, 0))  # fmt: skip
+
     # ---- connection and reconciliation ---------------------------------------------------
     def connected(self, client: str, report: bool) -> None:
         """A (re)connect after welcome: the gate closes until NinjaTrader's report arrives;
         a client that will send none opens it at once unless ``require_report``."""
         ct = self.of(client)
+        now = time.time_ns()
+        awaiting = report or self.server.require_report
+        self._rec(ct, "connection", now, {"up": True, "report": report,
+                                          "awaiting_report": awaiting})  # fmt: skip
         ct.desk.connection_lost()
-        self._risk_events(ct, ct.risk.on_connection(True, time.time_ns()))
-        ct.awaiting_report = report or self.server.require_report
+        self._risk_events(ct, ct.risk.on_connection(True, now))
+        self._rec_state(ct, now)
+        ct.awaiting_report = awaiting
         if not ct.awaiting_report:
             ct.desk.orders.reconciled = True
             ct.desk.orders.counters["reconcile_skipped"] += 1
             if ct.flatten_after_report:  # no report will come: flatten our own picture
                 ct.flatten_after_report = False
                 self.flatten(ct)
+        self._flush()
 
     def disconnected(self, client: str) -> None:
         ct = self.clients.get(client)
         if ct is None:
             return
+        now = time.time_ns()
+        self._rec(ct, "connection", now, {"up": False})
         ct.desk.connection_lost()
-        self._risk_events(ct, ct.risk.on_connection(False, time.time_ns()))
+        self._risk_events(ct, ct.risk.on_connection(False, now))
+        self._rec_state(ct, now)
+        self._flush()
 
     def report(self, client: str, msg: Report) -> dict[str, Any]:
         """NinjaTrader's positions and working orders after a (re)connect: the truth."""
@@ -189,7 +348,14 @@ class ServerTrading:
                 o.oco, o.account,
             ))  # fmt: skip
         now = time.time_ns()
-        rec = ct.desk.reconcile(BrokerReport(msg.t or now, positions, orders), now)
+        broker = BrokerReport(msg.t or now, positions, orders)
+        self._rec(ct, "reconcile", now, report_payload(broker))
+        rec = ct.desk.reconcile(broker, now)
+        for account, instrument, _, qty in rec.position_changes:  # for the journal's replay
+            avg = next((bp.avg_price_ticks for bp in positions if bp.instrument == instrument
+                        and qty), Fraction(0))  # fmt: skip
+            self._rec(ct, "position_adopted", broker.t, {"quantity": qty, "avg_price_ticks": avg},
+                      instrument, account=account)  # fmt: skip
         for bp in positions:
             ct.risk.set_position(bp.instrument, bp.quantity)
         for acct_inst, pos in ct.desk.positions.positions.items():
@@ -210,6 +376,8 @@ class ServerTrading:
         if ct.flatten_after_report or ct.risk.flatten_requested:
             ct.flatten_after_report = False
             self.flatten(ct)
+        self._rec_state(ct, now)
+        self._flush()
         return ct.last_reconcile
 
     # ---- what NinjaTrader reports in a batch ---------------------------------------------
@@ -220,6 +388,7 @@ class ServerTrading:
         desk, risk = ct.desk, ct.risk
         key = inst.contract or inst.symbol
         now = time.time_ns()
+        done: list[tuple[str, int]] = []
         for u in batch.orders:
             try:
                 ev = order_event(inst, u.cid, u.state, u.t, u.quantity, u.filled, u.limit_price,
@@ -227,9 +396,10 @@ class ServerTrading:
             except (OrderflowError, ValueError):
                 desk.counters["reports_unmapped"] += 1
                 continue
+            self._rec(ct, "order_update", now, ev, key, ev.cid)
             _, cmds = desk.apply_update(now, ev, key)
             if ev.state in _TERMINAL:
-                risk.on_order_done(u.cid)
+                done.append((u.cid, u.filled))
                 ct.flattening.discard(u.cid)
             for cmd in cmds:
                 self._issue(ct, cmd, internal=True)
@@ -247,6 +417,7 @@ class ServerTrading:
             except (OrderflowError, ValueError):
                 desk.counters["reports_unmapped"] += 1
                 continue
+            self._rec(ct, "execution", now, fill, key, fill.cid)
             pos = desk.positions.position(desk.orders.account, key)
             before = pos.net_realized
             res = desk.apply_fill(now, fill)
@@ -271,7 +442,22 @@ class ServerTrading:
             except (OrderflowError, ValueError):
                 desk.counters["reports_unmapped"] += 1
                 continue
+            self._rec(ct, "position", now, {"account": p.account, "quantity": qty,
+                                            "avg_price_ticks": avg}, key)  # fmt: skip
             desk.apply_position(p.account, key, qty, avg)
+        # NinjaTrader reports Filled before the execution: an order ends for risk after the
+        # batch's executions, and one reported filled is never an unfilled entry (which would
+        # give its trade back to max_trades_per_day) even if its execution comes later
+        for cid, filled in done:
+            pending = risk.state.pending.get(cid)
+            if pending is not None and filled > pending.filled:
+                pending.filled = filled
+            risk.on_order_done(cid)
+        if batch.seq:
+            self._rec(ct, "batch", now, {"seq": batch.seq, "instrument": batch.instrument})
+            self.journalled_batch[client] = max(self.journalled_batch.get(client, 0), batch.seq)
+        self._rec_state(ct, now)
+        self._flush()
 
     def prints(self, client: str | None, inst: Instrument, last_ticks: int) -> None:
         """The last print's price marks every client's position in the instrument."""
@@ -280,12 +466,14 @@ class ServerTrading:
             ct.desk.mark(inst.contract or inst.symbol, last_ticks)
             if any(p.quantity for p in ct.desk.positions.positions.values()):
                 self._risk_events(ct, ct.risk.on_unrealised(self._open_pnl(ct), now))
+        self._flush()  # only a limit reached by the marks wrote anything
 
     def book(self, crossed: bool) -> None:
         """A book update (server's receive time); ``crossed`` outside the pre-open."""
         now = time.time_ns()
         for ct in self.clients.values():
             self._risk_events(ct, ct.risk.on_book(now, crossed))
+        self._flush()  # only an automatic kill wrote anything
 
     @staticmethod
     def _open_pnl(ct: ClientTrading) -> float:
@@ -323,19 +511,21 @@ class ServerTrading:
                     raise RequestError(f"cid: {cid!r} is already used (cids are never reused)",
                                        field="cid")  # fmt: skip
                 self._calendar(ct, inst)
-                decision = risk.check(
-                    OrderIntent.from_action(
-                        cid, key, action, qty, now, order_type=kind, oco=oco or None
-                    )
-                )
+                intent = OrderIntent.from_action(cid, key, action, qty, now, order_type=kind,
+                                                 oco=oco or None)  # fmt: skip
+                decision = risk.check(intent)
+                self._rec_decision(ct, intent, decision, "api")
                 if not decision:
                     desk.counters[f"risk_refused_{decision.reason}"] += 1
+                    self._commit()  # a refusal is journalled when it can be; it sends nothing
                     raise _wire(f"risk: {decision.code}", decision.code)
                 try:
                     cmd = desk.orders.submit(now, key, action, kind, qty, limit, stop, oco=oco,
                                              cid=cid)  # fmt: skip
                 except CommandError:
                     risk.on_order_done(cid)
+                    self._rec_state(ct, now)
+                    self._commit()
                     raise
             elif op == "change":
                 cmd = desk.orders.change(now, cid, _int(body, "quantity"),
@@ -355,7 +545,19 @@ class ServerTrading:
             )
             raise RequestError(f"{field}: {exc.reason}: {exc.message}", field=field,
                                reason=exc.reason) from None  # fmt: skip
-        return self._send(ct, cmd, inst, wire, {"series": body.get("series", 0)})
+        self._rec_command(ct, cmd, "api")
+        if not self._commit():  # never an order that is not journalled
+            self._unjournalled(ct, cmd)
+            raise RequestError(
+                f"journal: journal_unavailable: {self.writer.failing if self.writer else ''}",
+                field="journal",
+                reason="journal_unavailable",
+                status=503,
+            )
+        try:
+            return self._send(ct, cmd, inst, wire, {"series": body.get("series", 0)})
+        finally:
+            self._flush()  # the wire ledger's refusal, if any
 
     def _send(
         self, ct: ClientTrading, cmd: OrderCommand, inst: Instrument, wire: str,
@@ -365,23 +567,23 @@ class ServerTrading:
         try:
             command = self.ledger.issue(ct.client, inst.contract or inst.symbol, fields, wire)
         except RequestError:
-            ct.desk.orders.acknowledge(cmd.ref, "refused", "not issued", time.time_ns())
+            now = time.time_ns()
+            ack = {"ref": cmd.ref, "cid": cmd.cid, "status": "refused", "reason": "not issued"}
+            self._rec(ct, "command_ack", now, ack, cmd.instrument, cmd.cid)
+            ct.desk.orders.acknowledge(cmd.ref, "refused", "not issued", now)
             ct.risk.on_order_done(cmd.cid)
+            self._rec_state(ct, now)
             raise
         ct.refs[command.command_seq] = cmd.ref
         return command
 
-    def _issue(self, ct: ClientTrading, cmd: OrderCommand, internal: bool = False) -> None:
-        """A command of the engine itself (bracket leg, reconciliation, flatten) to the
-        outbox; refused on the wire ledger it is counted and dropped."""
-        inst = get_instrument(cmd.instrument)
-        wire = self.ledger_name(ct.client, inst)
-        try:
-            command = self._send(ct, cmd, inst, wire)
-        except RequestError:
-            ct.desk.counters["engine_commands_refused"] += 1
-            return
-        self.outbox.append((ct.client, command))
+    def _issue(self, ct: ClientTrading, cmd: OrderCommand, internal: bool = False,
+               origin: str = "desk") -> None:  # fmt: skip
+        """A command of the engine itself (bracket leg, reconciliation, flatten): journalled,
+        and sent to the outbox once the unit of work's records are committed (``_flush``);
+        refused on the wire ledger it is counted and dropped."""
+        self._rec_command(ct, cmd, origin)
+        self._deferred.append((ct, cmd))
 
     def ledger_name(self, client: str, inst: Instrument) -> str:
         key = inst.contract or inst.symbol
@@ -391,10 +593,17 @@ class ServerTrading:
         ct = self.clients.get(client)
         ref = ct.refs.get(command_seq) if ct is not None else None
         if ct is not None and ref is not None:
-            ct.desk.orders.acknowledge(ref, status, reason, time.time_ns())
-            order = ct.desk.orders.orders.get(self._cid_of(ct, ref) or "")
+            now = time.time_ns()
+            cid = self._cid_of(ct, ref) or ""
+            self._rec(ct, "command_ack", now, {"ref": ref, "cid": cid, "status": status,
+                                               "reason": reason, "command_seq": command_seq},
+                      cid=cid)  # fmt: skip
+            ct.desk.orders.acknowledge(ref, status, reason, now)
+            order = ct.desk.orders.orders.get(cid)
             if order is not None and order.terminal:
                 ct.risk.on_order_done(order.cid)
+                self._rec_state(ct, now)
+            self._flush()
 
     @staticmethod
     def _cid_of(ct: ClientTrading, ref: int) -> str | None:
@@ -407,6 +616,8 @@ class ServerTrading:
         now = now if now is not None else time.time_ns()
         for ct in self.clients.values():
             ct.desk.expire(now)
+        if self.writer is not None and self.writer.failing and self.writer.pending:
+            self.writer.commit()  # the journal may be back: write what waited
 
     # ---- kill switch and flatten ---------------------------------------------------------
     def kill(self, client: str | None = None, reason: str = "manual") -> list[str]:
@@ -415,18 +626,29 @@ class ServerTrading:
         for name in names:
             ct = self.of(name)
             self._risk_events(ct, [ct.risk.kill(reason, now)])
+        self._flush()
         return names
 
     def reset_kill(self, client: str | None = None) -> list[str]:
         names = [client] if client else list(self.clients)
+        now = time.time_ns()
         for name in names:
-            self.of(name).risk.reset_kill()
+            ct = self.of(name)
+            self._rec(ct, "note", now, {"action": "reset_kill"})
+            ct.risk.reset_kill()
+            self._rec_state(ct, now)
+        self._flush()
         return names
 
     def _risk_events(self, ct: ClientTrading, events: list[RiskEvent]) -> None:
         for ev in events:
             ct.events.append({"reason": str(ev.reason), "flatten": ev.flatten,
                               "t": ev.ts_ns, "detail": ev.detail})  # fmt: skip
+            payload = {"reason": str(ev.reason), "flatten": ev.flatten, "ts_ns": ev.ts_ns,
+                       "detail": ev.detail}  # fmt: skip
+            self._rec(ct, "risk_event", ev.ts_ns, payload)
+        if events:
+            self._rec_state(ct, events[-1].ts_ns)
         if any(ev.flatten for ev in events) or (events and ct.risk.flatten_requested):
             if ct.desk.orders.reconciled:
                 self.flatten(ct)
@@ -445,7 +667,7 @@ class ServerTrading:
                 except CommandError:
                     continue
                 if cmd is not None:
-                    self._issue(ct, cmd)
+                    self._issue(ct, cmd, origin="flatten")
         for (_, key), pos in list(desk.positions.positions.items()):
             if not pos.quantity or any(
                 desk.orders.orders[c].instrument == key for c in ct.flattening
@@ -453,11 +675,12 @@ class ServerTrading:
                 continue
             action = OrderAction.SELL if pos.quantity > 0 else OrderAction.BUY_TO_COVER
             cid = desk.orders.new_cid(".flat")
-            ct.risk.check(OrderIntent.from_action(cid, key, action, abs(pos.quantity), now))
+            intent = OrderIntent.from_action(cid, key, action, abs(pos.quantity), now)
+            self._rec_decision(ct, intent, ct.risk.check(intent), "flatten")
             cmd = desk.orders.submit(now, key, action, OrderType.MARKET, abs(pos.quantity),
                                      cid=cid, internal=True)  # fmt: skip
             ct.flattening.add(cid)
-            self._issue(ct, cmd)
+            self._issue(ct, cmd, origin="flatten")
 
     def status(self) -> dict[str, Any]:
         return {name: ct.status() for name, ct in self.clients.items()}
