@@ -258,20 +258,31 @@ def test_scale_out_targets_fill_one_by_one_and_the_stop_follows() -> None:
     bid = entered(h, r, price=ASK)
     b = h.desk.brackets.brackets[bid]
     stop, t1, t2, t3 = b.stop, *b.targets
-    out = r.fill(t1, 19249, 1, T0 + 10)  # type: ignore[arg-type]
+    out = r.fill(t1, 19249, 1, T0 + 2 * S)  # type: ignore[arg-type]
     assert [(c.op, c.cid, c.quantity) for c in out] == [("change", stop, 2)]
     assert h.risk.state.pending[stop].remaining == 2  # type: ignore[index]  # the change counted
-    r.work(out, T0 + 11)
-    out = r.fill(t2, 19257, 1, T0 + 20)  # type: ignore[arg-type]
+    r.work(out, T0 + 2 * S + 1)
+    out = r.fill(t2, 19257, 1, T0 + 3 * S)  # type: ignore[arg-type]
     assert [(c.op, c.cid, c.quantity) for c in out] == [("change", stop, 1)]
-    r.work(out, T0 + 21)
+    r.work(out, T0 + 3 * S + 1)
     assert h.position == 1
-    out = r.fill(t3, 19265, 1, T0 + 30)  # type: ignore[arg-type]
+    out = r.fill(t3, 19265, 1, T0 + 4 * S)  # type: ignore[arg-type]
     assert [(c.op, c.cid) for c in out] == [("cancel", stop)]
-    r.work(out, T0 + 31)
+    r.work(out, T0 + 4 * S + 1)
     assert h.position == 0 and b.status == "done" and b.reason == "closed by targets"
     assert h.net_realized == Decimal("600.00")  # (8 + 16 + 24) ticks x $12.50, no costs
     assert h.risk.state.pending == {} and h.risk.position("ESH4") == 0
+    assert h.counters["exit_sent_despite_risk"] == 0  # a second apart: within the order rate
+
+
+def test_a_protective_change_past_the_order_rate_is_still_sent_and_recorded() -> None:
+    h = host()  # 5 orders a second: the entry, the stop and three targets used them
+    r = Reports(h)
+    b = h.desk.brackets.brackets[entered(h, r)]
+    out = r.fill(b.targets[0], ASK + 8, 1, T0 + 10)  # type: ignore[arg-type]
+    assert [(c.op, c.cid, c.quantity) for c in out] == [("change", b.stop, 2)]
+    assert h.counters["exit_sent_despite_risk"] == 1
+    assert h.decisions[-1].outcome.startswith("sent_despite_risk:order_rate")
 
 
 def test_a_partly_filled_entry_protects_what_filled_and_grows_the_legs() -> None:
