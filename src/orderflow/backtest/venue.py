@@ -161,6 +161,8 @@ class SimVenue:
         self._resting: list[SimOrder] = []
         self._waiting: list[SimOrder] = []  # stops and MITs not yet triggered
         self._oco: dict[str, list[SimOrder]] = {}
+        self._fired: list[SimOrder] = []  # triggered, waiting for their event's end
+        self._events = 0  # LAST records seen (numbers exchange events across chunks)
         self._pending: list[tuple[int, OrderCommand]] = []  # (arrival, command), FIFO
         self._out: list[Delivery] = []
         self._last_arrival = 0
@@ -382,7 +384,7 @@ class SimVenue:
             for p, s in zip(prices, sizes, strict=True):
                 if limit is not None and (p > limit if o.is_buy else p < limit):
                     return
-                free = s - self.taken.get((hit, p), 0)
+                free = self._free(hit, p, s)
                 if free <= 0:
                     continue
                 q = min(free, o.remaining)
@@ -444,10 +446,10 @@ class SimVenue:
 
     # ---- market data ---------------------------------------------------------------------
     def _apply(self, recs: np.ndarray) -> None:
-        """Records to the book; what we took decays by what the market removed there."""
+        """Records to the book; what we took falls by what the market removed there."""
         if len(recs) == 0:
             return
-        if self.taken:
+        if self.taken and not self.l3:
             before = {key: self.market.size_at(*key) for key in self.taken}
         self.market.apply(recs)
         self.now = max(self.now, int(recs["ts_event"][-1]))
@@ -456,23 +458,39 @@ class SimVenue:
             if len(tr):
                 self.last_trade = int(recs["price"][tr[-1]])
         if self.taken:
-            self._decay(recs, before)
+            self._decay(recs, None if self.l3 else before)
 
-    def _decay(self, recs: np.ndarray, before: dict[tuple[int, int], int]) -> None:
+    def _decay(self, recs: np.ndarray, before: dict[tuple[int, int], int] | None) -> None:
+        """Subtract the size the market removed at each level we took from: cancels (L3: fills
+        come as C records too) or, in L2, the level's size decreases. Additive, so the result
+        does not depend on how the records were chunked; the cap by the level's size is
+        applied when the level is read (:meth:`_free`)."""
         price, side = recs["price"], recs["side"]
         for (sd, p), amount in list(self.taken.items()):
             at = (price == p) & (side == sd)
-            if self.l3:
+            if before is None:
                 removed = int(recs["size"][at & (recs["action"] == _CANCEL)].sum())
             else:
-                sizes = self._l2_sizes(recs[at])
-                seq = np.concatenate(([before[(sd, p)]], sizes))
+                seq = np.concatenate(([before[(sd, p)]], self._l2_sizes(recs[at])))
                 removed = int(np.clip(seq[:-1] - seq[1:], 0, None).sum())
-            left = min(amount - removed, self.market.size_at(sd, p))
-            if left > 0:
-                self.taken[(sd, p)] = left
+            if amount > removed:
+                self.taken[(sd, p)] = amount - removed
             else:
                 del self.taken[(sd, p)]
+
+    def _free(self, side: int, price: int, size: int) -> int:
+        """Size at a level not already taken by us; the taken amount is capped by ``size``."""
+        key = (side, price)
+        taken = self.taken.get(key)
+        if taken is None:
+            return size
+        if taken >= size:
+            if size > 0:
+                self.taken[key] = size
+            else:
+                del self.taken[key]
+            return 0
+        return size - taken
 
     def _l2_sizes(self, recs: np.ndarray) -> np.ndarray:
         """The level size each L2 record leaves at its own price."""
@@ -520,6 +538,10 @@ class SimVenue:
         (then those orders are executed on the book after that event), or all of them.
         Returns how many records were consumed."""
         act = seg["action"]
+        lasts = np.flatnonzero(seg["flags"] & _LAST)
+        triggered, self._fired = self._fired, []
+        # fired in an event the last chunk did not finish: run them at that event's end
+        stop_at = -1 if not triggered else (int(lasts[0]) + 1 if len(lasts) else -2)
         parts = []
         tm = self._trade_mask(seg["price"])
         if tm is not None:
@@ -531,44 +553,42 @@ class SimVenue:
                 parts.append(np.flatnonzero(np.isin(seg["order_id"], idarr)))
             parts.append(np.flatnonzero(act == _CLEAR))
         rel = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-        if len(rel) == 0:
-            self._apply(seg)
-            return len(seg)
-        for o in self._resting:
-            o.queue.ev_id = -1
-        lasts = np.flatnonzero(seg["flags"] & _LAST)
-        ev_of = np.searchsorted(lasts, rel)
-        price, size, side = seg["price"], seg["size"], seg["side"]
-        oid, ts = seg["order_id"], seg["ts_event"]
-        stop_at = -1
-        triggered: list[SimOrder] = []
-        for j, ev in zip(rel.tolist(), ev_of.tolist(), strict=True):
-            if stop_at >= 0 and j >= stop_at:
-                break
-            a = int(act[j])
-            if a == _TRADE:
-                p = int(price[j])
-                self.last_trade = p
-                fired = self._on_trade(p, int(size[j]), int(side[j]), int(ts[j]), ev)
-                if fired and stop_at < 0:
-                    stop_at = int(lasts[ev]) + 1 if ev < len(lasts) else len(seg)
-                triggered += fired
-            elif a == _CLEAR:
-                for o in self._resting:
-                    if int(side[j]) in (o.side, _NONE):
-                        o.queue.ahead, o.queue.ahead_ids = 0.0, {}
-            else:
-                o_id = int(oid[j])
-                for o in self._resting:
-                    if o_id in o.queue.ahead_ids:
-                        assert o.limit_ticks is not None
-                        l3_order_update(o.queue, int(price[j]), a, int(size[j]), o_id,
-                                        o.limit_ticks)  # fmt: skip
+        base = self._events
+        if len(rel):
+            ev_of = np.searchsorted(lasts, rel)
+            price, size, side = seg["price"], seg["size"], seg["side"]
+            oid, ts = seg["order_id"], seg["ts_event"]
+            for j, ev in zip(rel.tolist(), ev_of.tolist(), strict=True):
+                if stop_at >= 0 and j >= stop_at:
+                    break
+                a = int(act[j])
+                if a == _TRADE:
+                    p = int(price[j])
+                    self.last_trade = p
+                    fired = self._on_trade(p, int(size[j]), int(side[j]), int(ts[j]), base + ev)
+                    if fired and stop_at == -1:
+                        stop_at = int(lasts[ev]) + 1 if ev < len(lasts) else -2
+                    triggered += fired
+                elif a == _CLEAR:
+                    for o in self._resting:
+                        if int(side[j]) in (o.side, _NONE):
+                            o.queue.ahead, o.queue.ahead_ids = 0.0, {}
+                else:
+                    o_id = int(oid[j])
+                    for o in self._resting:
+                        if o_id in o.queue.ahead_ids:
+                            assert o.limit_ticks is not None
+                            l3_order_update(o.queue, int(price[j]), a, int(size[j]), o_id,
+                                            o.limit_ticks)  # fmt: skip
         if stop_at < 0:
             self._apply(seg)
+            self._events += len(lasts)
+            if stop_at == -2:
+                self._fired = triggered
             return len(seg)
         self._apply(seg[:stop_at])
-        self._execute(triggered, int(ts[stop_at - 1]))
+        self._events += int(np.searchsorted(lasts, stop_at))
+        self._execute(triggered, int(seg["ts_event"][stop_at - 1]))
         return stop_at
 
     def _on_trade(self, price: int, size: int, aggressor: int, t: int, ev: int) -> list[SimOrder]:
