@@ -524,3 +524,11 @@ def test_no_boundaries_give_an_empty_record(per_level):
     depth = DepthRecord(np.zeros(0, np.int64), np.zeros(0, np.int64), z, z, z, z, z, z)
     rec = book_metrics_batch(depth, np.zeros(0, TRADE_DTYPE), per_level=per_level)
     assert len(rec) == 0 and rec.wall_since.shape == (0, 2, W) and len(rec.trade_offsets) == 1
+
+
+def test_a_pipeline_snapshot_before_any_event_group_has_no_walls() -> None:
+    from orderflow.engine.pipeline import Pipeline
+    from orderflow.model.instruments import get_instrument
+
+    snap = Pipeline(get_instrument("ESH4"), "mbo").snapshot()
+    assert snap["walls"] == [] and snap["ts_event"] == 0

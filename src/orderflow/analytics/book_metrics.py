@@ -1118,6 +1118,8 @@ class BookMetrics:
         out, ts, prev = [], self.ts_event, self._s.prev
         for sd in (0, 1):
             ref = self._f(F_REF + sd)
+            if ref <= 0:  # no reference size yet (before the first group): no walls
+                continue
             for i, since in enumerate(self._r.wall_since[0, sd]):
                 if since != NO_TS:
                     size = int(prev[2 * sd + 1, i])

@@ -59,13 +59,19 @@ class TokenBucket:
         self.level = min(self.burst, self.level + max(0.0, t - self.stamp) * self.rate)
         self.stamp = max(t, self.stamp)
         self.level -= n
-        return 0.0 if self.level >= 0 else -self.level / self.rate
+        return _wait(self.level, self.rate)
 
     def peek(self, n: float, now: float | None = None) -> float:
         """The wait ``take(n)`` would ask for, without taking."""
         t = time.monotonic() if now is None else now
         level = min(self.burst, self.level + max(0.0, t - self.stamp) * self.rate) - n
-        return 0.0 if level >= 0 else -level / self.rate
+        return _wait(level, self.rate)
+
+
+def _wait(level: float, rate: float) -> float:
+    """Seconds until ``level`` is back at zero; a level a rounding error under zero (a refill
+    over a float time difference) is zero, not a wait of picoseconds."""
+    return 0.0 if level >= -1e-9 else -level / rate
 
 
 class RateLimiter:
