@@ -1,0 +1,175 @@
+"""Backtest venue benchmarks: the ESH4 MBO stream through the L3 book alone (the baseline)
+and through the simulated venue, which keeps its own book of the same class.
+
+- ``book alone``: ``OrderBook.apply_mbo`` over the stream in replay chunks;
+- ``venue, no orders``: ``SimVenue.on_market`` over the same chunks, nothing of ours working
+  (the cost the venue adds when no order of ours is near the market);
+- ``venue, orders at the touch``: every five minutes of the trading hour the working orders
+  are cancelled and a bid at the touch, an offer a tick above the ask, a sell stop 4 ticks
+  under the last print and a buy MIT 2 ticks under the bid are placed (four orders, two of
+  them queued at the touch where most records land): the venue's worst ordinary case;
+- per chunk of 4,096 records: latency p50/p99 of one ``on_market`` (or ``apply_mbo``) call;
+- memory: tracemalloc peak of one venue run with orders.
+
+The goal (issue 6): the whole backtest at >= 2M market events/s per core on this stream; the
+venue should add little to the book's own cost.
+
+    .venv/bin/python benchmarks/bench_backtest.py [--seconds S]      (standalone)
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness import Case, Progress, Result, fmt_rate, measure_many, peak_memory, percentiles
+from orderflow.backtest import SimVenue
+from orderflow.book.l3 import OrderBook
+from orderflow.trading.orders import OrderAction, OrderCommand, OrderType
+
+SUITE = "backtest"
+PAIR = "backtest:esh4"
+CHUNK = 65_536
+LAT_CHUNK = 4_096
+GOAL = 2e6
+OPEN = 1_703_545_200_000_000_000  # ESH4 2023-12-25 23:00 UTC
+FIVE_MIN = 300_000_000_000
+
+
+@dataclass(slots=True)
+class Task:
+    label: str
+    run: Callable[[Progress], list[Result]]
+
+
+def _round(v: SimVenue, t: int, k: int) -> list[OrderCommand]:
+    out = [OrderCommand(0, "cancel", o.cid, "ES", t) for o in v.working()]
+    bid, ask, last = v.market.best(0), v.market.best(1), v.last_trade
+    if bid is None or ask is None or last is None:
+        return out
+    b, s = OrderAction.BUY, OrderAction.SELL_SHORT
+    return [
+        *out,
+        OrderCommand(0, "submit", f"b{k}", "ES", t, b, OrderType.LIMIT, 5, bid),
+        OrderCommand(0, "submit", f"s{k}", "ES", t, s, OrderType.LIMIT, 5, ask + 1),
+        OrderCommand(0, "submit", f"st{k}", "ES", t, s, OrderType.STOP_MARKET, 1, None, last - 4),
+        OrderCommand(0, "submit", f"mit{k}", "ES", t, b, OrderType.MIT, 1, None, bid - 2),
+    ]
+
+
+def replay(ev: np.ndarray, inst: Any, chunk: int, orders: bool,
+           timings: list[int] | None = None) -> SimVenue:  # fmt: skip
+    """The stream through a venue in chunks; with ``orders``, the rounds above (the records
+    are cut at each round's time so the strategy sees the book then)."""
+    v = SimVenue(inst, order_latency=250_000, md_latency=250_000)
+    ts = ev["ts_event"]
+    cuts = [int(np.searchsorted(ts, OPEN + k * FIVE_MIN + 1, side="right")) for k in range(12)]
+    rounds = dict(zip(cuts, range(12), strict=True)) if orders else {}
+    stops = sorted(set(range(0, len(ev), chunk)) | set(rounds) | {len(ev)})
+    for a, b in itertools.pairwise(stops):
+        if a in rounds:
+            t = OPEN + rounds[a] * FIVE_MIN + 1
+            for c in _round(v, t, rounds[a]):
+                v.send(c)
+        t0 = time.perf_counter_ns()
+        v.on_market(ev[a:b])
+        if timings is not None:
+            timings.append(time.perf_counter_ns() - t0)
+    return v
+
+
+def _book_chunks(ev: np.ndarray, inst: Any, chunk: int, timings: list[int] | None = None) -> None:
+    book = OrderBook(inst)
+    for a in range(0, len(ev), chunk):
+        t0 = time.perf_counter_ns()
+        book.apply_mbo(ev[a : a + chunk])
+        if timings is not None:
+            timings.append(time.perf_counter_ns() - t0)
+
+
+def _task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
+    cases = {
+        "book": Case(lambda: _book_chunks(ev, inst, CHUNK), len(ev)),
+        "bare": Case(lambda: replay(ev, inst, CHUNK, False), len(ev)),
+        "orders": Case(lambda: replay(ev, inst, CHUNK, True), len(ev)),
+    }
+    names = {
+        "book": ("baseline", f"L3 book alone, apply_mbo in chunks of {CHUNK:,}"),
+        "bare": ("ours", "venue (own book), no orders of ours"),
+        "orders": ("ours", "venue, 4 orders at the touch, replaced every 5 min"),
+    }
+
+    def run(progress: Progress) -> list[Result]:
+        tps = measure_many(cases, seconds, progress=progress)
+        rows = []
+        for key, (impl, name) in names.items():
+            tp = tps[key]
+            r = Result(SUITE, PAIR, impl, name, tp.events_per_s, seconds=tp.seconds,
+                       calls=tp.calls)  # fmt: skip
+            lat: list[int] = []
+            for _ in range(3):  # per-chunk latency, chunks of LAT_CHUNK records
+                if key == "book":
+                    _book_chunks(ev, inst, LAT_CHUNK, lat)
+                else:
+                    replay(ev, inst, LAT_CHUNK, key == "orders", lat)
+            r.p50_ns, r.p99_ns = percentiles(np.asarray(lat, dtype=np.float64))
+            r.lat_unit = f"chunk ({LAT_CHUNK:,} ev)"
+            rows.append(r)
+        mem = peak_memory(lambda: replay(ev, inst, CHUNK, True))
+        rows[2].peak_bytes, rows[2].retained_bytes = mem.peak_bytes, mem.retained_bytes
+        rows[2].rss_growth_bytes = mem.rss_growth_bytes
+        v = replay(ev, inst, CHUNK, True)
+        rows[2].note = f"{len(v.fills)} fills, {len(v.orders)} orders"
+        return rows
+
+    return Task("backtest venue vs book alone (ESH4 replay)", run)
+
+
+def tasks(streams: Any, seconds: float) -> tuple[list[Task], list[str]]:
+    return [_task(streams.mbo, streams.instrument, seconds)], []
+
+
+def summary(results: list[Result]) -> list[str]:
+    rows = {r.name: r for r in results if r.pair == PAIR}
+    book = next((r for r in rows.values() if r.impl == "baseline"), None)
+    if book is None or not book.events_per_s:
+        return []
+    out = []
+    for r in rows.values():
+        if r is book or not r.events_per_s:
+            continue
+        share = r.events_per_s / book.events_per_s
+        out.append(f"{r.name}: {fmt_rate(r.events_per_s)}/s = {share:.2f} of the book alone; "
+                   f"goal (whole backtest) {fmt_rate(GOAL)}/s")  # fmt: skip
+    return out
+
+
+def main() -> None:
+    import argparse
+
+    from harness import fill_ratios, render_table
+    from orderflow.io.dbn import read_mbo
+    from streams import ESH4_MBO
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0)
+    args = ap.parse_args()
+    if not ESH4_MBO.exists():
+        print(f"skipped: {ESH4_MBO} not found")
+        return
+    ev, inst = read_mbo(ESH4_MBO)
+    t0 = time.perf_counter()
+    results = _task(ev, inst, args.seconds).run(Progress())
+    fill_ratios(results)
+    print(render_table(results))
+    print("\n".join(summary(results)))
+    print(f"({time.perf_counter() - t0:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
