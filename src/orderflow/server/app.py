@@ -15,7 +15,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from orderflow.core.errors import ConfigError, OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
+from orderflow.server.journal_api import add_journal_routes
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
 from orderflow.server.monitor import Monitor
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
@@ -47,7 +47,7 @@ from orderflow.server.protocol import (
 )
 from orderflow.server.recording import Recorder, recording_files, replay_records
 from orderflow.server.trading import ServerTradingParams
-from orderflow.trading.journal import KINDS, Journal, performance, plain, pnl_by_day, trade_rows
+from orderflow.trading.journal import Journal
 from orderflow.trading.params import TradingParams
 
 __all__ = ["MAX_BODY", "create_app"]
@@ -68,21 +68,6 @@ IDLE_TIMEOUT_S = 30.0
 
 def _error(status: int, exc: OrderflowError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=status)
-
-
-def journal_answer(j: Journal, q: dict[str, Any], what: str) -> dict[str, Any]:
-    """What ``GET /api/journal/{what}`` answers: the functions ``orderflow journal`` prints."""
-    if what == "events":
-        rows = [e.to_dict() for e in j.events(since=q["since"], kinds=q["kinds"], day=q["day"],
-                                              client=q["client"], limit=q["limit"])]  # fmt: skip
-        return {"events": rows, "last_seq": j.last_seq()}
-    trades = j.trades(q["day"], q["client"])
-    if what == "trades":
-        rows = trade_rows(trades)
-        return {"trades": rows[-q["limit"] :], "count": len(rows)}
-    if what == "pnl":
-        return {"days": plain(pnl_by_day(trades))[-q["limit"] :]}
-    return {"stats": plain(performance(trades)), "day": q["day"], "client": q["client"]}
 
 
 def create_app(
@@ -135,9 +120,9 @@ def create_app(
         task = asyncio.get_running_loop().create_task(expire())
         yield
         task.cancel()
-        for j in (journal, reader.get("journal")):
-            if isinstance(j, Journal):
-                j.close()
+        close_journal_reader()
+        if isinstance(journal, Journal):
+            journal.close()
 
     app = FastAPI(
         title="orderflow",
@@ -369,77 +354,9 @@ def create_app(
         """Release the kill switch (one client or all)."""
         return await kill_or_reset(request, True)
 
-    reader: dict[str, Journal] = {}  # a second connection: reads never wait on the writer
-
-    def journal_query(request: Request) -> tuple[Journal, dict[str, Any]]:
-        """The reading connection and the checked query (day, client, limit, since, kind)."""
-        if journal is None:
-            raise RequestError("journal: no journal is configured (trading.journal)",
-                               field="journal", status=404)  # fmt: skip
-        q = request.query_params
-        day = q.get("day")
-        if day is not None:
-            try:
-                day = date.fromisoformat(day).isoformat()
-            except ValueError:
-                raise RequestError(f"day: {day!r} is not YYYY-MM-DD", field="day") from None
-        out: dict[str, Any] = {"day": day, "client": q.get("client") or None}
-        for name, default, top in (("limit", 1000, 100_000), ("since", 0, None)):
-            text = q.get(name)
-            value = default
-            if text is not None:
-                if not text.isdigit() or (name == "limit" and int(text) < 1):
-                    kind = "positive" if name == "limit" else "non-negative"
-                    raise RequestError(f"{name}: a {kind} integer is expected", field=name)
-                value = int(text)
-            out[name] = min(value, top) if top else value
-        kinds = q.getlist("kind")
-        unknown = [k for k in kinds if k not in KINDS]
-        if unknown:
-            raise RequestError(f"kind: {unknown[0]!r} is not one of {', '.join(sorted(KINDS))}",
-                               field="kind")  # fmt: skip
-        out["kinds"] = kinds or None
-        j = reader.get("journal")
-        if j is None:
-            assert isinstance(journal, Journal)
-            j = reader["journal"] = Journal(journal.path)
-        return j, out
-
-    async def journal_read(request: Request, what: str) -> Response:
-        if (refused := unauthorised(request)) is not None:
-            return refused
-        try:
-            j, q = journal_query(request)
-        except RequestError as exc:
-            status = int(exc.details.pop("status", 400))
-            return _error(status, exc)
-        return JSONResponse(await asyncio.to_thread(journal_answer, j, q, what))
-
-    @app.get("/api/journal/trades")
-    async def journal_trades(request: Request) -> Response:
-        """Closed round trips replayed from the journal's executions (``day``: the CME
-        trading day they closed; ``client``; ``limit``: the latest that many): prices in the
-        exchange's units, P&L in ticks and currency net of commission and fees, MAE/MFE."""
-        return await journal_read(request, "trades")
-
-    @app.get("/api/journal/pnl")
-    async def journal_pnl(request: Request) -> Response:
-        """P&L by CME trading day (``client``, ``day``): trades, wins, losses, gross,
-        commission, fees, net."""
-        return await journal_read(request, "pnl")
-
-    @app.get("/api/journal/stats")
-    async def journal_stats(request: Request) -> Response:
-        """Performance of the closed trades (``day``, ``client``): win rate, average win and
-        loss, expectancy, profit factor, maximum drawdown, net."""
-        return await journal_read(request, "stats")
-
-    @app.get("/api/journal/events")
-    async def journal_events(request: Request) -> Response:
-        """The journal's records in order, as written (``since``: after that sequence number;
-        ``kind`` (repeatable), ``day``, ``client``, ``limit``); ``last_seq`` is the journal's
-        newest record."""
-        return await journal_read(request, "events")
+    close_journal_reader = add_journal_routes(
+        app, journal if isinstance(journal, Journal) else None, unauthorised
+    )
 
     @app.post("/api/commands")
     async def commands(request: Request) -> Response:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -39,8 +39,20 @@ from orderflow.trading.orders import (
     TimeInForce,
 )
 from orderflow.trading.reconcile import BrokerOrder, BrokerPosition, BrokerReport
+from orderflow.trading.risk import OrderIntent, RiskDecision, RiskManager, RiskState
 
-__all__ = ["JournalWriter", "Replayed", "command_payload", "replay_desk", "report_payload"]
+if TYPE_CHECKING:
+    from orderflow.server.trading import ServerTrading
+
+__all__ = [
+    "JournalWriter",
+    "Replayed",
+    "command_payload",
+    "decision_payload",
+    "replay_desk",
+    "report_payload",
+    "restore",
+]
 
 log = logging.getLogger("orderflow.server")
 
@@ -114,6 +126,18 @@ def command_payload(cmd: OrderCommand, origin: str) -> dict[str, Any]:
     to the API; ``flatten``: the engine's flatten; ``desk``: the desk's own, from a report:
     bracket legs, reconciliation). Decodes as an OrderCommand (the extra key is ignored)."""
     return {**msgspec.to_builtins(cmd), "origin": origin}
+
+
+def decision_payload(intent: OrderIntent, decision: RiskDecision, origin: str) -> dict[str, Any]:
+    """A risk decision as journalled: the intent, accepted or the refusal's code, and who
+    asked (``api``, ``flatten``)."""
+    return {
+        "intent": {"client_id": intent.client_id, "symbol": intent.symbol, "side": intent.side,
+                   "qty": intent.qty, "ts_ns": intent.ts_ns, "order_type": intent.order_type,
+                   "oco": intent.oco},
+        "accepted": decision.accepted, "reason": str(decision.reason),
+        "detail": decision.detail, "code": decision.code, "origin": origin,
+    }  # fmt: skip
 
 
 def report_payload(report: BrokerReport) -> dict[str, Any]:
@@ -239,3 +263,35 @@ def _replay_command(
         got = orders.cancel(t, cid)
     if got is not None:
         refs[int(p["ref"])] = got.ref
+
+
+def restore(trading: ServerTrading, journal: Journal) -> None:
+    """Each client's desk replayed from its records and its latest risk state; the gate
+    stays shut until the client's next report (NinjaTrader's word is the truth)."""
+    for client in journal.clients():
+        if not client:
+            continue
+        ct = trading.of(client)
+        t0 = time.perf_counter()
+        got = replay_desk(list(journal.events(client=client)), ct.desk)
+        if got.risk_state is not None:
+            try:
+                state = RiskState.from_dict(got.risk_state)
+            except (TypeError, ValueError, KeyError) as exc:
+                # a state this code cannot read: trade nothing until someone looks
+                got.mismatches.append(f"risk state not restored: {exc}")
+                ct.risk.kill("journal_restore", time.time_ns())
+            else:
+                ct.risk = RiskManager(trading.params.risk, broker=trading.broker, state=state)
+        ct.events = got.events[-100:]
+        ct.flattening = got.flattening
+        ct.desk.connection_lost()
+        trading.journalled_batch[client] = got.last_batch_seq
+        ct.restored = {
+            "records": got.records, "last_seq": got.last_seq,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "working_orders": sorted(o.cid for o in ct.desk.orders.working()),
+            "mismatches": got.mismatches[:20],
+        }  # fmt: skip
+        if got.mismatches and trading.on_alert is not None:
+            trading.on_alert("journal_replay", client, "; ".join(got.mismatches[:5]))

@@ -42,8 +42,9 @@ from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.journalling import (
     JournalWriter,
     command_payload,
-    replay_desk,
+    decision_payload,
     report_payload,
+    restore,
 )
 from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
@@ -62,7 +63,7 @@ from orderflow.trading.orders import (
 )
 from orderflow.trading.params import TradingParams
 from orderflow.trading.reconcile import BrokerOrder, BrokerPosition, BrokerReport, StartBehavior
-from orderflow.trading.risk import OrderIntent, RiskDecision, RiskEvent, RiskManager, RiskState
+from orderflow.trading.risk import OrderIntent, RiskDecision, RiskEvent, RiskManager
 from orderflow.trading.sessions import TradingSessions
 
 __all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
@@ -202,11 +203,7 @@ class ServerTrading:
         """The decision and the state after it (an accepted order already counted)."""
         if self.writer is None:
             return
-        payload = {"intent": {"client_id": intent.client_id, "symbol": intent.symbol,
-                              "side": intent.side, "qty": intent.qty, "ts_ns": intent.ts_ns,
-                              "order_type": intent.order_type, "oco": intent.oco},
-                   "accepted": decision.accepted, "reason": str(decision.reason),
-                   "detail": decision.detail, "code": decision.code, "origin": origin}  # fmt: skip
+        payload = decision_payload(intent, decision, origin)
         self._rec(ct, "risk_decision", intent.ts_ns, payload, intent.symbol, intent.client_id)
         self._rec_state(ct, intent.ts_ns)
 
@@ -256,35 +253,8 @@ class ServerTrading:
         return None if self.writer is None else self.writer.status()
 
     def restore(self, journal: Journal) -> None:
-        """Each client's desk replayed from its records and its latest risk state; the gate
-        stays shut until the client's next report (NinjaTrader's word is the truth)."""
-        for client in journal.clients():
-            if not client:
-                continue
-            ct = self.of(client)
-            t0 = time.perf_counter()
-            got = replay_desk(list(journal.events(client=client)), ct.desk)
-            if got.risk_state is not None:
-                try:
-                    state = RiskState.from_dict(got.risk_state)
-                except (TypeError, ValueError, KeyError) as exc:
-                    # a state this code cannot read: trade nothing until someone looks
-                    got.mismatches.append(f"risk state not restored: {exc}")
-                    ct.risk.kill("journal_restore", time.time_ns())
-                else:
-                    ct.risk = RiskManager(self.params.risk, broker=self.broker, state=state)
-            ct.events = got.events[-100:]
-            ct.flattening = got.flattening
-            ct.desk.connection_lost()
-            self.journalled_batch[client] = got.last_batch_seq
-            ct.restored = {
-                "records": got.records, "last_seq": got.last_seq,
-                "seconds": round(time.perf_counter() - t0, 3),
-                "working_orders": sorted(o.cid for o in ct.desk.orders.working()),
-                "mismatches": got.mismatches[:20],
-            }  # fmt: skip
-            if got.mismatches and self.on_alert is not None:
-                self.on_alert("journal_replay", client, "; ".join(got.mismatches[:5]))
+        """Each client's desk and risk state from the journal (``journalling.restore``)."""
+        restore(self, journal)
 
     def unjournalled(self, client: str | None, batch: Batch) -> bool:
         """A recorded batch (recovery) with order reports the journal does not have: the
