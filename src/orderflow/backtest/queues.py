@@ -73,17 +73,18 @@ def l3_order_update(q: QueueState, price: int, action: int, size: int, order_id:
     q.ahead = max(0.0, q.ahead - dec)
 
 
-def l3_trade_fill(q: QueueState, ev_id: int, trade_size: int, ours_ahead: int,
+def l3_trade_fill(q: QueueState, ev_id: int, ev_traded: int, ours_ahead: int,
                   remaining: int) -> int:  # fmt: skip
     """Contracts of ours a trade at our price fills. One exchange event can print several T
     records at a price before its C/M records reduce the orders ahead, so within an event the
-    trades accumulate against the queue as it stood at the event's first trade: our order,
+    trades count against the queue as it stood at the event's first trade: our order,
     ``start = ahead + our own orders ahead`` deep, has ``clamp(traded - start, 0, quantity)``
-    filled by the event."""
+    filled by the event, ``ev_traded`` being the event's volume at our price so far (this
+    trade included)."""
     if q.ev_id != ev_id:
-        q.ev_id, q.ev_start, q.ev_traded, q.ev_filled = ev_id, q.ahead + ours_ahead, 0, 0
-    q.ev_traded += trade_size
-    due = int(q.ev_traded - q.ev_start) - q.ev_filled if q.ev_traded > q.ev_start else 0
+        q.ev_id, q.ev_start, q.ev_filled = ev_id, q.ahead + ours_ahead, 0
+    q.ev_traded = ev_traded
+    due = int(ev_traded - q.ev_start) - q.ev_filled if ev_traded > q.ev_start else 0
     fill = max(0, min(remaining, due))
     q.ev_filled += fill
     return fill

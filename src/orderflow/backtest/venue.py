@@ -163,6 +163,7 @@ class SimVenue:
         self._oco: dict[str, list[SimOrder]] = {}
         self._fired: list[SimOrder] = []  # triggered, waiting for their event's end
         self._events = 0  # LAST records seen (numbers exchange events across chunks)
+        self._ends = 0  # orders that left the book or the trigger list
         self._pending: list[tuple[int, OrderCommand]] = []  # (arrival, command), FIFO
         self._out: list[Delivery] = []
         self._last_arrival = 0
@@ -434,6 +435,7 @@ class SimVenue:
         """Out of the book and the trigger list; an OCO group ends with any of its orders
         filled in full, cancelled or rejected (a part fill leaves the others working, as
         NinjaTrader does: the bracket manager resizes them)."""
+        self._ends += 1
         if o.resting:
             self._resting.remove(o)
             o.resting = False
@@ -533,6 +535,61 @@ class SimVenue:
             m |= price >= hi
         return m
 
+    def _relevant_l3(self, seg: np.ndarray, lasts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The records that can touch an order of ours, in order, and for each the volume its
+        event printed so far at its price and aggressor side (trades; 0 for other records).
+
+        Relevant: a record of an order queued ahead of one of ours; a clear; a print through
+        a resting price of ours or at or through a trigger; a print at a resting price that
+        could reach the order, i.e. whose event volume so far exceeds a lower bound of what
+        is ahead then (ahead now less the most the records of the orders ahead could remove
+        before it). Vectorised; O(records x our orders)."""
+        act = seg["action"]
+        parts: list[np.ndarray] = []
+        tr = np.flatnonzero(act == _TRADE)
+        if self._resting:
+            parts.append(np.flatnonzero(act == _CLEAR))
+        if len(tr) == 0 and not self._resting:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        tp, tside, tv = seg["price"][tr], seg["side"][tr], seg["size"][tr]
+        ev = np.searchsorted(lasts, tr)
+        new = np.ones(len(tr), dtype=bool)
+        new[1:] = (ev[1:] != ev[:-1]) | (tp[1:] != tp[:-1]) | (tside[1:] != tside[:-1])
+        c = np.cumsum(tv)
+        cum = c - (c - tv)[np.flatnonzero(new)][np.cumsum(new) - 1]
+        keep = np.zeros(len(tr), dtype=bool)
+        for o in self._waiting:
+            assert o.stop_ticks is not None
+            up = o.is_buy if o.order_type in _STOPS else not o.is_buy
+            keep |= (tp >= o.stop_ticks) if up else (tp <= o.stop_ticks)
+        oids = seg["order_id"]
+        for o in self._resting:
+            lim, q = o.limit_ticks, o.queue
+            assert lim is not None
+            keep |= (tp < lim) if o.is_buy else (tp > lim)
+            at = (tp == lim) & ((tside == (_ASK if o.is_buy else _BID)) | (tside == _NONE))
+            ahead_recs = np.zeros(0, dtype=np.int64)
+            if q.ahead_ids:
+                ids = np.fromiter(q.ahead_ids, dtype=np.uint64, count=len(q.ahead_ids))
+                ahead_recs = np.flatnonzero(np.isin(oids, ids))
+                parts.append(ahead_recs)
+            if not at.any():
+                continue
+            most = seg["size"][ahead_recs]  # a C removes its size; an M at most the order
+            mod = np.flatnonzero(act[ahead_recs] == _MODIFY)
+            if len(mod):
+                most[mod] = [q.ahead_ids.get(x, 0) for x in oids[ahead_recs[mod]].tolist()]
+            before = np.concatenate(([0], np.cumsum(most)))[np.searchsorted(ahead_recs, tr)]
+            keep |= at & (cum > q.ahead - before)
+        parts.append(tr[keep])
+        rel = np.unique(np.concatenate(parts))
+        rel_cum = np.zeros(len(rel), dtype=np.int64)
+        at_tr = np.searchsorted(tr, rel)
+        is_tr = (at_tr < len(tr)) & (tr[np.minimum(at_tr, len(tr) - 1)] == rel) if len(tr) else None
+        if is_tr is not None:
+            rel_cum[is_tr] = cum[at_tr[is_tr]]
+        return rel, rel_cum
+
     def _pass_l3(self, seg: np.ndarray) -> int:
         """Records up to the end of the first event where a stop or MIT of ours triggers
         (then those orders are executed on the book after that event), or all of them.
@@ -542,30 +599,27 @@ class SimVenue:
         triggered, self._fired = self._fired, []
         # fired in an event the last chunk did not finish: run them at that event's end
         stop_at = -1 if not triggered else (int(lasts[0]) + 1 if len(lasts) else -2)
-        parts = []
-        tm = self._trade_mask(seg["price"])
-        if tm is not None:
-            parts.append(np.flatnonzero(tm & (act == _TRADE)))
-        if self._resting:
-            ids = [oid for o in self._resting for oid in o.queue.ahead_ids]
-            if ids:
-                idarr = np.fromiter(ids, dtype=np.uint64, count=len(ids))
-                parts.append(np.flatnonzero(np.isin(seg["order_id"], idarr)))
-            parts.append(np.flatnonzero(act == _CLEAR))
-        rel = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if self._resting or self._waiting:
+            rel, rel_cum = self._relevant_l3(seg, lasts)
+        else:
+            rel = rel_cum = np.zeros(0, dtype=np.int64)
         base = self._events
+        cut = len(seg)  # an order of ours ended: what was relevant is stale after that record
         if len(rel):
+            gen = self._ends
             ev_of = np.searchsorted(lasts, rel)
             price, size, side = seg["price"], seg["size"], seg["side"]
             oid, ts = seg["order_id"], seg["ts_event"]
-            for j, ev in zip(rel.tolist(), ev_of.tolist(), strict=True):
+            for j, ev, cum in zip(rel.tolist(), ev_of.tolist(), rel_cum.tolist(), strict=True):
                 if stop_at >= 0 and j >= stop_at:
                     break
                 a = int(act[j])
                 if a == _TRADE:
                     p = int(price[j])
                     self.last_trade = p
-                    fired = self._on_trade(p, int(size[j]), int(side[j]), int(ts[j]), base + ev)
+                    fired = self._on_trade(
+                        p, int(size[j]), int(side[j]), int(ts[j]), base + ev, cum
+                    )
                     if fired and stop_at == -1:
                         stop_at = int(lasts[ev]) + 1 if ev < len(lasts) else -2
                     triggered += fired
@@ -580,19 +634,24 @@ class SimVenue:
                             assert o.limit_ticks is not None
                             l3_order_update(o.queue, int(price[j]), a, int(size[j]), o_id,
                                             o.limit_ticks)  # fmt: skip
+                if self._ends != gen and stop_at == -1:
+                    cut = j + 1
+                    break
         if stop_at < 0:
-            self._apply(seg)
-            self._events += len(lasts)
+            self._apply(seg[:cut])
+            self._events += int(np.searchsorted(lasts, cut))
             if stop_at == -2:
                 self._fired = triggered
-            return len(seg)
+            return cut
         self._apply(seg[:stop_at])
         self._events += int(np.searchsorted(lasts, stop_at))
         self._execute(triggered, int(seg["ts_event"][stop_at - 1]))
         return stop_at
 
-    def _on_trade(self, price: int, size: int, aggressor: int, t: int, ev: int) -> list[SimOrder]:
-        """One print: fills of our resting limits, and the stops and MITs it triggers."""
+    def _on_trade(self, price: int, size: int, aggressor: int, t: int, ev: int,
+                  ev_traded: int = 0) -> list[SimOrder]:  # fmt: skip
+        """One print: fills of our resting limits, and the stops and MITs it triggers
+        (``ev``, ``ev_traded``: L3's exchange event and its volume so far at this price)."""
         fills: list[tuple[SimOrder, int]] = []
         ours: dict[tuple[int, int], float] = {}  # our remaining queued ahead, per level
         for o in list(self._resting):
@@ -606,7 +665,7 @@ class SimVenue:
                 fills.append((o, o.remaining))  # traded through our price
             elif price == lim and hit:
                 if self.l3:
-                    q = l3_trade_fill(o.queue, ev, size, int(before), o.remaining)
+                    q = l3_trade_fill(o.queue, ev, ev_traded, int(before), o.remaining)
                 else:
                     q = l2_trade_fill(o.queue, size, before, o.remaining)
                 if q:
