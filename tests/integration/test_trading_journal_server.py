@@ -190,3 +190,55 @@ def test_the_journal_routes_check_their_query_and_the_token(tmp_path: Path):
         assert r.status_code == 404 and r.json()["error"]["details"]["field"] == "journal"
     finally:
         plain.stop()
+
+
+def test_the_desks_own_commands_are_regenerated_by_the_replay_with_their_cids(tmp_path: Path):
+    """With start_behavior flatten the reconciliation itself issues a cancel and a market order
+    (the desk's commands, not the API's): after a restart the replay issues them again from
+    the journalled report and checks them against the journalled ones (cids, refs, the
+    cancel's refusal), so the restored desk has the same working orders."""
+    path = tmp_path / "orderflow.sqlite"
+
+    def start() -> Server:
+        return Server(command_timeout_s=30.0, journal=path,
+                      trading=TradingParams(risk=RiskParams(book_stale_ms=0.0,
+                                                            kill_on_disconnect=False)),
+                      trading_server=ServerTradingParams(use_sessions=False,
+                                                         start_behavior="flatten"))  # fmt: skip
+
+    pos = [{"instrument": "ES 03-24", "market_position": "Long", "quantity": 1,
+            "average_price": 4810.25, "account": "Sim101"}]  # fmt: skip
+    stop = [{"instrument": "ES 03-24", "cid": "nt-stop", "state": "Working", "quantity": 1,
+             "action": "Sell", "order_type": "StopMarket", "stop_price": 4805.0}]  # fmt: skip
+    server = start()
+    try:
+        bridge = Bridge(server, report=True)
+        bridge.batch(depth=BOOK)
+        bridge.report(pos, stop)
+        # the cancel of NinjaTrader's stop is refused by the wire ledger (it never saw that
+        # order in a batch): journalled as refused, and replayed as refused
+        sent = wait_for(lambda: bridge.commands)
+        assert [(c["op"], c["order_type"]) for c in sent] == [("submit", "Market")]
+        with httpx.Client(base_url=server.http) as http:
+            desk = http.get("/api/risk").json()["clients"]["nt8"]["desk"]
+            assert desk["engine_commands_refused"] == 1
+        flat = sent[0]["cid"]
+        bridge.close()
+    finally:
+        server.stop()
+    again = start()
+    try:
+        with httpx.Client(base_url=again.http) as http:
+            restored = http.get("/api/risk").json()["clients"]["nt8"]["restored"]
+            assert restored["mismatches"] == []
+            assert restored["working_orders"] == sorted(["nt-stop", flat])
+            bridge = Bridge(again, report=True)
+            bridge.batch(depth=BOOK)
+            # NinjaTrader: the stop cancelled, the market order filled while we were away
+            bridge.report([], [])
+            wait_for(lambda: http.get("/api/risk").json()["clients"]["nt8"]["reconciled"])
+            view = http.get("/api/positions").json()["engine"]
+            assert [p["quantity"] for p in view] == [0]
+        bridge.close()
+    finally:
+        again.stop()

@@ -354,6 +354,12 @@ class ServerTrading:
     def apply_batch(self, client: str | None, inst: Instrument, batch: Batch) -> None:
         if client is None or not (batch.orders or batch.executions or batch.positions):
             return
+        try:
+            self._apply_reports(client, inst, batch)
+        finally:  # whatever happened, what was applied is journalled (and its commands sent)
+            self._flush()
+
+    def _apply_reports(self, client: str, inst: Instrument, batch: Batch) -> None:
         ct = self.of(client)
         desk, risk = ct.desk, ct.risk
         key = inst.contract or inst.symbol
@@ -427,7 +433,6 @@ class ServerTrading:
             self._rec(ct, "batch", now, {"seq": batch.seq, "instrument": batch.instrument})
             self.journalled_batch[client] = max(self.journalled_batch.get(client, 0), batch.seq)
         self._rec_state(ct, now)
-        self._flush()
 
     def prints(self, client: str | None, inst: Instrument, last_ticks: int) -> None:
         """The last print's price marks every client's position in the instrument."""
