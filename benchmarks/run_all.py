@@ -21,6 +21,7 @@ from typing import Any
 # Run as a script: this directory is on sys.path, so the suites import as top-level modules.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_backtest
 import bench_books
 import bench_pipeline
 import bench_server
@@ -29,7 +30,7 @@ import streams as streams_mod
 
 #: Suites in run order. A suite module offers ``SUITE``, ``tasks(streams, seconds)`` returning
 #: ``(tasks, skipped)``, and optionally ``derived_notes(results)`` and ``summary(results)``.
-SUITES = [bench_books, bench_pipeline, bench_server]
+SUITES = [bench_books, bench_pipeline, bench_backtest, bench_server]
 
 
 def _versions() -> dict[str, str]:
