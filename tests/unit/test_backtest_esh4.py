@@ -176,3 +176,46 @@ def test_real_data_with_a_measured_latency_distribution_is_reproducible():
     a = run(8192, LatencyModel(samples_ns=samples, seed=11))[0].fills
     b = run(8192, LatencyModel(samples_ns=samples, seed=11))[0].fills
     assert a == b and len(a) > 20
+
+
+def run_shared(chunk: int):
+    """The same rounds with the venue reading a book the driver applies (as the pipeline's
+    would be), the stream cut where :meth:`SimVenue.next_cut` says."""
+    ev, inst = esh4()
+    book = OrderBook(inst)
+    v = SimVenue(inst, order_latency=250_000, md_latency=250_000, book=book)
+    desk = OrderManager(account="Sim101")
+    ts = ev["ts_event"]
+    lasts = np.flatnonzero(ev["flags"] & 0x80)
+    pos = 0
+
+    def feed(upto: int) -> None:
+        nonlocal pos
+        while pos < upto:
+            v.advance(int(ts[pos]) - 1)
+            end = min(pos + chunk, upto)
+            e = int(np.searchsorted(lasts, end - 1))  # whole events only
+            end = min(int(lasts[e]) + 1 if e < len(lasts) else upto, upto)
+            cut = pos + v.next_cut(ev[pos:end])
+            book.apply_mbo(ev[pos:cut])
+            for d in v.on_market(ev[pos:cut]):
+                r = d.report
+                desk.apply_fill(r) if isinstance(r, Fill) else desk.apply_update(r, "ESH4")
+            pos = cut
+
+    for k in range(11):
+        t = OPEN + 5 * k * MINUTE + 1
+        feed(int(np.searchsorted(ts, t, side="right")))
+        v.advance(t)
+        for c in _orders(v, desk, t, k):
+            for d in v.send(c):
+                r = d.report
+                desk.apply_fill(r) if isinstance(r, Fill) else desk.apply_update(r, "ESH4")
+    feed(len(ev))
+    return v
+
+
+def test_real_data_a_venue_sharing_the_drivers_book_fills_the_same():
+    own = run(4096)[0].fills
+    assert run_shared(4096).fills == own
+    assert run_shared(65_536).fills == own

@@ -342,3 +342,37 @@ def test_local_rejections_and_the_order_desk_takes_the_reports():
             assert desk.apply_update(d.report, "ES") == "applied"
     o = desk.orders["e1"]
     assert o.state == OrderState.FILLED and o.filled == 3 and o.avg_fill_ticks == 304 / 3
+
+
+# ---- a shared book ---------------------------------------------------------------------------
+
+
+def test_a_venue_on_a_shared_book_cuts_where_it_must_read_it():
+    from orderflow.book.l3 import OrderBook
+
+    book = OrderBook(ES)
+    v = SimVenue(ES, book=book)
+    first = book_ladder()
+    book.apply_mbo(first)
+    v.on_market(first)
+    v.send(cmd(10, "s", "sell", OrderType.STOP_MARKET, 2, stop=99))
+    v.send(cmd(10, "m", "buy", OrderType.MARKET, 1))
+    later = mbo((5, C, BID, 100, 1, 1), (20, T, ASK, 99, 1, 9, False), (20, C, BID, 99, 1, 3),
+                (30, C, BID, 99, 9, 3))  # fmt: skip
+    assert v.next_cut(later) == 1  # the commands arrive at 10: after the first record
+    book.apply_mbo(later[:1])
+    out = v.on_market(later[:1]) + v.advance(19)  # due before the next record, at 20
+    assert fills(out) == [("m", 101, 1)]
+    assert v.next_cut(later[1:]) == 2  # the print at 99 fires the stop: to its event's end
+    with pytest.raises(ValueError, match="next_cut"):
+        book2 = OrderBook(ES)
+        v2 = SimVenue(ES, book=book2)
+        book2.apply_mbo(first)
+        v2.on_market(first)
+        v2.send(cmd(10, "s", "sell", OrderType.STOP_MARKET, 2, stop=99))
+        v2.advance(10)
+        book2.apply_mbo(later)
+        v2.on_market(later)  # past the trigger's event: the book is no longer as it was
+    book.apply_mbo(later[1:3])
+    out = v.on_market(later[1:3])
+    assert fills(out) == [("s", 100, 2)]  # the book after the event at 20: 100 x 7 bid

@@ -22,12 +22,17 @@ KINDS = ("mbo", "levels", "nt_depth")
 class MarketView:
     """A book of ``kind`` and the reads of it the venue makes (prices in ticks)."""
 
-    def __init__(self, kind: str, instrument: Instrument) -> None:
+    def __init__(self, kind: str, instrument: Instrument, book: Any = None) -> None:
+        self.kind = kind
+        if book is not None:  # a book someone else applies the records to (the pipeline's)
+            self.book = book
+            self.apply = None
+            return
         if kind == "mbo":
             from orderflow.book.l3 import OrderBook
 
             self.book: Any = OrderBook(instrument)
-            self.apply = self.book.apply_mbo
+            self.apply: Any = self.book.apply_mbo
         elif kind == "levels":
             from orderflow.book.levels import LevelBook
 
@@ -40,7 +45,6 @@ class MarketView:
             self.apply = self.book.apply_events
         else:
             raise ValueError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
-        self.kind = kind
 
     def best(self, side: int) -> int | None:
         """Best price of ``side`` (0 bid, 1 ask), or None. O(1)."""

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from orderflow.backtest.latency import LatencyModel
-from orderflow.backtest.market import MarketView
+from orderflow.backtest.market import KINDS, MarketView
 from orderflow.backtest.queues import (
     QueueState,
     l2_level_update,
@@ -67,6 +67,10 @@ _STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 _LIVE = frozenset({S.SUBMITTED, S.ACCEPTED, S.WORKING, S.PART_FILLED})
 _WALK_LEVELS = 16
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+_PAST_CUT = (
+    "a stop of ours triggered inside a chunk already applied to the shared book: cut the "
+    "records with SimVenue.next_cut()"
+)
 
 
 class Delivery(NamedTuple):
@@ -130,12 +134,17 @@ class SimVenue:
         queue_power: float = 1.0,
         account: str = "Sim101",
         seed: int = 0,
+        book: Any = None,
     ) -> None:
         if queue_power <= 0:
             raise ValueError(f"queue_power must be > 0, got {queue_power}")
         self.instrument = instrument
         self.symbol = instrument.contract or instrument.symbol
-        self.market = MarketView(kind, instrument)
+        if kind not in KINDS:
+            raise ValueError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
+        self.market = MarketView(kind, instrument, book)
+        #: the book is shared: the caller applies the records (see :meth:`next_cut`)
+        self.shared = book is not None
         self.kind = kind
         self.l3 = kind == "mbo"
         self.broker = broker
@@ -155,6 +164,7 @@ class SimVenue:
         self.orders: dict[str, SimOrder] = {}
         #: liquidity our orders took and the market has not yet removed: {(side, price): size}
         self.taken: dict[tuple[int, int], int] = {}
+        self._taken_level: dict[tuple[int, int], int] = {}  # L2: the level's size last seen
         #: every fill: (t, cid, price, qty, "maker" | "taker")
         self.fills: list[tuple[int, str, int, int, str]] = []
         self.counters: Counter[str] = Counter()
@@ -209,11 +219,20 @@ class SimVenue:
     def on_market(self, records: np.ndarray, trades: np.ndarray | None = None) -> list[Delivery]:
         """Market data in time order: the stream's records (and, for an L2 stream, its prints
         as ``TRADE_DTYPE``). Commands arriving inside the chunk act between the records before
-        and after their arrival time."""
+        and after their arrival time.
+
+        With a shared book the records are already in it: cut the stream with
+        :meth:`next_cut` so that nothing the venue must see the book for falls inside a chunk;
+        commands due by the chunk's last record act after it."""
         if trades is None or self.l3:  # an MBO stream carries its prints (T records)
             trades = _NO_TRADES
         rts, tts = records["ts_event"], trades["ts_event"]
         end = max(int(rts[-1]) if len(rts) else -1, int(tts[-1]) if len(tts) else -1)
+        if self.shared:
+            self._run(records, trades)
+            while self._pending and self._pending[0][0] <= end:
+                self._arrive(*self._pending.pop(0))
+            return self._take()
         i = k = 0
         while True:
             arrival = self._pending[0][0] if self._pending else None
@@ -227,6 +246,57 @@ class SimVenue:
                 i, k = cut, kcut
             self._arrive(*self._pending.pop(0))
         return self._take()
+
+    def next_cut(self, records: np.ndarray, trades: np.ndarray | None = None) -> int:
+        """How many of ``records`` may go to a shared book before the venue must read it: up
+        to the next command's arrival or to the end of the first event with a print that can
+        trigger a stop or MIT of ours, rounded up to the end of an event (a record flagged
+        LAST) so a pipeline that holds back incomplete events applies exactly that many.
+        ``len(records)`` when nothing is due; 0 when a command is due before the first record
+        (call :meth:`advance` with the time just before it). Feed whole events (records up to
+        a LAST), as the pipeline applies them. O(len) vectorised.
+
+        The driver's loop with the pipeline's book::
+
+            out += venue.advance(int(records["ts_event"][0]) - 1)
+            cut = venue.next_cut(records)
+            pipeline.process(records[:cut]); out += venue.on_market(records[:cut])
+            records = records[cut:]
+        """
+        n = len(records)
+        if n == 0:
+            return 0
+        rts = records["ts_event"]
+        lasts = np.flatnonzero(records["flags"] & _LAST)
+        cut = n
+        if self._pending:
+            cut = int(np.searchsorted(rts, self._pending[0][0], side="right"))
+        if self._fired and len(lasts):  # triggered in an event the last chunk did not finish
+            cut = min(cut, int(lasts[0]) + 1)
+        if self._waiting:
+            if self.l3:
+                tr = np.flatnonzero(records["action"] == _TRADE)
+                fire = tr[self._fires(records["price"][tr])]
+                if len(fire):
+                    cut = min(cut, int(fire[0]) + 1)
+            elif trades is not None and len(trades):
+                fire = np.flatnonzero(self._fires(trades["price"]))
+                if len(fire):
+                    t_fire = trades["ts_event"][fire[0]]
+                    cut = min(cut, int(np.searchsorted(rts, t_fire, side="right")))
+        if 0 < cut < n and not records["flags"][cut - 1] & _LAST:
+            e = int(np.searchsorted(lasts, cut - 1))
+            cut = int(lasts[e]) + 1 if e < len(lasts) else n
+        return cut
+
+    def _fires(self, price: np.ndarray) -> np.ndarray:
+        """Which of these prints would trigger one of our waiting stops or MITs."""
+        m = np.zeros(len(price), dtype=bool)
+        for o in self._waiting:
+            assert o.stop_ticks is not None
+            up = o.is_buy if o.order_type in _STOPS else not o.is_buy
+            m |= (price >= o.stop_ticks) if up else (price <= o.stop_ticks)
+        return m
 
     def working(self) -> list[SimOrder]:
         """Our live orders, oldest first."""
@@ -390,6 +460,7 @@ class SimVenue:
                     continue
                 q = min(free, o.remaining)
                 self.taken[(hit, p)] = self.taken.get((hit, p), 0) + q
+                self._taken_level[(hit, p)] = s
                 self._fill(o, q, p, t, "taker")
                 if not (o.live and o.remaining):
                     return
@@ -448,37 +519,42 @@ class SimVenue:
 
     # ---- market data ---------------------------------------------------------------------
     def _apply(self, recs: np.ndarray) -> None:
-        """Records to the book; what we took falls by what the market removed there."""
+        """Records to the book (unless it is shared: then they are in it already); what we
+        took falls by what the market removed there."""
         if len(recs) == 0:
             return
-        if self.taken and not self.l3:
-            before = {key: self.market.size_at(*key) for key in self.taken}
-        self.market.apply(recs)
+        if not self.shared:
+            self.market.apply(recs)
         self.now = max(self.now, int(recs["ts_event"][-1]))
         if self.l3:
             tr = np.flatnonzero(recs["action"] == _TRADE)
             if len(tr):
                 self.last_trade = int(recs["price"][tr[-1]])
         if self.taken:
-            self._decay(recs, None if self.l3 else before)
+            self._decay(recs)
 
-    def _decay(self, recs: np.ndarray, before: dict[tuple[int, int], int] | None) -> None:
+    def _decay(self, recs: np.ndarray) -> None:
         """Subtract the size the market removed at each level we took from: cancels (L3: fills
-        come as C records too) or, in L2, the level's size decreases. Additive, so the result
-        does not depend on how the records were chunked; the cap by the level's size is
-        applied when the level is read (:meth:`_free`)."""
+        come as C records too) or, in L2, the level's size decreases since last seen. Additive,
+        so the result does not depend on how the records were chunked; the cap by the level's
+        size is applied when the level is read (:meth:`_free`)."""
         price, side = recs["price"], recs["side"]
         for (sd, p), amount in list(self.taken.items()):
             at = (price == p) & (side == sd)
-            if before is None:
+            if self.l3:
                 removed = int(recs["size"][at & (recs["action"] == _CANCEL)].sum())
             else:
-                seq = np.concatenate(([before[(sd, p)]], self._l2_sizes(recs[at])))
+                sizes = self._l2_sizes(recs[at])
+                if len(sizes) == 0:
+                    continue
+                seq = np.concatenate(([self._taken_level[(sd, p)]], sizes))
                 removed = int(np.clip(seq[:-1] - seq[1:], 0, None).sum())
+                self._taken_level[(sd, p)] = int(sizes[-1])
             if amount > removed:
                 self.taken[(sd, p)] = amount - removed
             else:
                 del self.taken[(sd, p)]
+                self._taken_level.pop((sd, p), None)
 
     def _free(self, side: int, price: int, size: int) -> int:
         """Size at a level not already taken by us; the taken amount is capped by ``size``."""
@@ -491,6 +567,7 @@ class SimVenue:
                 self.taken[key] = size
             else:
                 del self.taken[key]
+                self._taken_level.pop(key, None)
             return 0
         return size - taken
 
@@ -643,6 +720,8 @@ class SimVenue:
             if stop_at == -2:
                 self._fired = triggered
             return cut
+        if self.shared and stop_at < len(seg):
+            raise ValueError(_PAST_CUT)
         self._apply(seg[:stop_at])
         self._events += int(np.searchsorted(lasts, stop_at))
         self._execute(triggered, int(seg["ts_event"][stop_at - 1]))
@@ -737,6 +816,8 @@ class SimVenue:
         # prints before record stop_rec are done, and so is the one that fired (a print between
         # the same two records but later than it comes after the triggered orders)
         k = max(int(np.searchsorted(tpos, stop_rec, side="left")), first + 1)
+        if self.shared and stop_rec < len(recs):
+            raise ValueError(_PAST_CUT)
         self._apply(recs[:stop_rec])
         self.now = max(self.now, t_fire)
         self._reconcile_l2()
