@@ -30,6 +30,7 @@ import numpy as np
 from harness import Case, Progress, Result, fmt_rate, measure_many, peak_memory, percentiles
 from orderflow.backtest import SimVenue
 from orderflow.book.l3 import OrderBook
+from orderflow.model.enums import Flags
 from orderflow.trading.orders import OrderAction, OrderCommand, OrderType
 
 SUITE = "backtest"
@@ -83,6 +84,39 @@ def replay(ev: np.ndarray, inst: Any, chunk: int, orders: bool,
     return v
 
 
+def replay_shared(ev: np.ndarray, inst: Any, chunk: int, orders: bool,
+                  timings: list[int] | None = None) -> SimVenue:  # fmt: skip
+    """The same with the venue reading the book the driver applies (as the pipeline's would
+    be), the stream cut where ``next_cut`` says and at whole events: the venue's own cost
+    on top of a book the backtest pays for anyway."""
+    book = OrderBook(inst)
+    v = SimVenue(inst, order_latency=250_000, md_latency=250_000, book=book)
+    ts = ev["ts_event"]
+    lasts = np.flatnonzero(ev["flags"] & Flags.LAST)
+    rounds = [OPEN + k * FIVE_MIN + 1 for k in range(12)] if orders else []
+    pos, k, n = 0, 0, len(ev)
+    while pos < n:
+        t0 = time.perf_counter_ns()
+        while k < len(rounds) and rounds[k] < ts[pos]:
+            v.advance(rounds[k])
+            for c in _round(v, rounds[k], k):
+                v.send(c)
+            k += 1
+        v.advance(int(ts[pos]) - 1)
+        end = min(pos + chunk, n)
+        if k < len(rounds):
+            end = min(end, max(pos + 1, int(np.searchsorted(ts, rounds[k], side="right"))))
+        e = int(np.searchsorted(lasts, end - 1))
+        end = int(lasts[e]) + 1 if e < len(lasts) else n
+        cut = pos + max(1, v.next_cut(ev[pos:end]))
+        book.apply_mbo(ev[pos:cut])
+        v.on_market(ev[pos:cut])
+        if timings is not None:
+            timings.append(time.perf_counter_ns() - t0)
+        pos = cut
+    return v
+
+
 def _book_chunks(ev: np.ndarray, inst: Any, chunk: int, timings: list[int] | None = None) -> None:
     book = OrderBook(inst)
     for a in range(0, len(ev), chunk):
@@ -97,11 +131,13 @@ def _task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
         "book": Case(lambda: _book_chunks(ev, inst, CHUNK), len(ev)),
         "bare": Case(lambda: replay(ev, inst, CHUNK, False), len(ev)),
         "orders": Case(lambda: replay(ev, inst, CHUNK, True), len(ev)),
+        "shared": Case(lambda: replay_shared(ev, inst, CHUNK, True), len(ev)),
     }
     names = {
         "book": ("baseline", f"L3 book alone, apply_mbo in chunks of {CHUNK:,}"),
         "bare": ("ours", "venue (own book), no orders of ours"),
         "orders": ("ours", "venue, 4 orders at the touch, replaced every 5 min"),
+        "shared": ("ours", "book + venue sharing it, the same orders"),
     }
 
     def run(progress: Progress) -> list[Result]:
@@ -115,6 +151,8 @@ def _task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
             for _ in range(3):  # per-chunk latency, chunks of LAT_CHUNK records
                 if key == "book":
                     _book_chunks(ev, inst, LAT_CHUNK, lat)
+                elif key == "shared":
+                    replay_shared(ev, inst, LAT_CHUNK, True, lat)
                 else:
                     replay(ev, inst, LAT_CHUNK, key == "orders", lat)
             r.p50_ns, r.p99_ns = percentiles(np.asarray(lat, dtype=np.float64))

@@ -19,20 +19,26 @@ __all__ = ["KINDS", "MarketView"]
 KINDS = ("mbo", "levels", "nt_depth")
 
 
+def _not_ours(records: Any) -> None:
+    raise RuntimeError("a shared book is applied by its owner, not by the venue")
+
+
 class MarketView:
     """A book of ``kind`` and the reads of it the venue makes (prices in ticks)."""
 
     def __init__(self, kind: str, instrument: Instrument, book: Any = None) -> None:
         self.kind = kind
+        self.book: Any
+        self.apply: Any
         if book is not None:  # a book someone else applies the records to (the pipeline's)
             self.book = book
-            self.apply = None
+            self.apply = _not_ours
             return
         if kind == "mbo":
             from orderflow.book.l3 import OrderBook
 
-            self.book: Any = OrderBook(instrument)
-            self.apply: Any = self.book.apply_mbo
+            self.book = OrderBook(instrument)
+            self.apply = self.book.apply_mbo
         elif kind == "levels":
             from orderflow.book.levels import LevelBook
 

@@ -20,6 +20,7 @@ behind us. Deterministic: no random draw.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from orderflow.model.enums import Action
@@ -96,7 +97,7 @@ def cancel_share(ahead: float, behind: float, power: float) -> float:
         return 0.0
     if behind <= 0:
         return 1.0
-    a, b = ahead**power, behind**power
+    a, b = math.pow(ahead, power), math.pow(behind, power)
     return a / (a + b)
 
 
