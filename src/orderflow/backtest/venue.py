@@ -18,32 +18,24 @@ them live and in a backtest. The fill rules are in ``docs/backtest.md``; in shor
 - resting limits fill by queue position (:mod:`orderflow.backtest.queues`), from trades only;
 - stops and MITs trigger on trades (a print at or through the trigger), never on quotes.
 
-Speed: per chunk, a few vectorised masks find the records that can touch one of our orders
-(trades at or through a price of ours, records of the orders queued ahead of ours, clears);
-when there are none the chunk goes to the book in one batch call. Python runs per record only
-for those records.
+The market-data side (which records can touch our orders, queues, triggers) is
+:mod:`orderflow.backtest.matching`; this module holds the orders, the commands, the reports
+and the fills.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from orderflow.backtest.latency import LatencyModel
 from orderflow.backtest.market import KINDS, MarketView
-from orderflow.backtest.queues import (
-    QueueState,
-    l2_level_update,
-    l2_trade_fill,
-    l3_order_update,
-    l3_trade_fill,
-)
+from orderflow.backtest.matching import Matching
+from orderflow.backtest.model import ASK, BID, STOPS, Delivery, S, SimOrder
+from orderflow.backtest.queues import QueueState
 from orderflow.model.dtypes import TRADE_DTYPE
-from orderflow.model.enums import Action, Flags, LevelAction, NtOperation
-from orderflow.model.enums import Side as BookSide
 from orderflow.model.instruments import Instrument
 from orderflow.trading.broker import DEFAULT_PROFILE, BrokerProfile
 from orderflow.trading.money import CENT, to_decimal
@@ -58,73 +50,11 @@ from orderflow.trading.orders import (
 
 __all__ = ["Delivery", "SimOrder", "SimVenue"]
 
-S = OrderState
-_BID, _ASK, _NONE = int(BookSide.BID), int(BookSide.ASK), int(BookSide.NONE)
-_TRADE, _CANCEL, _MODIFY, _CLEAR = (int(a) for a in (Action.TRADE, Action.CANCEL,
-                                                     Action.MODIFY, Action.CLEAR))  # fmt: skip
-_LAST = int(Flags.LAST)
-_STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
-_LIVE = frozenset({S.SUBMITTED, S.ACCEPTED, S.WORKING, S.PART_FILLED})
 _WALK_LEVELS = 16
-_WINDOW = 4096
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
-_PAST_CUT = (
-    "a stop of ours triggered inside a chunk already applied to the shared book: cut the "
-    "records with SimVenue.next_cut()"
-)
 
 
-def _members(order_ids: np.ndarray, ids: dict[int, int]) -> np.ndarray:
-    """Indices of the records whose order id is one of ``ids``: a binary search in the few
-    ids (O(n log k)), cheaper than ``np.isin`` sorting the records."""
-    keys = np.sort(np.fromiter(ids, dtype=np.uint64, count=len(ids)))
-    at = np.searchsorted(keys, order_ids)
-    np.minimum(at, len(keys) - 1, out=at)
-    return np.flatnonzero(keys[at] == order_ids)
-
-
-class Delivery(NamedTuple):
-    """A report and the time the strategy sees it (venue time + md latency)."""
-
-    at_ns: int
-    report: OrderEvent | Fill
-
-
-@dataclass(slots=True)
-class SimOrder:
-    """One of our orders as the venue holds it."""
-
-    cid: str
-    is_buy: bool
-    order_type: OrderType
-    quantity: int
-    limit_ticks: int | None
-    stop_ticks: int | None
-    oco: str
-    order_id: str
-    seq: int = 0  # priority among our orders (arrival at the venue)
-    state: OrderState = S.SUBMITTED
-    filled: int = 0
-    triggered: bool = False
-    resting: bool = False  # a limit in the book, queue tracked
-    queued_t: int = 0
-    queue: QueueState = field(default_factory=QueueState)
-
-    @property
-    def remaining(self) -> int:
-        return self.quantity - self.filled
-
-    @property
-    def live(self) -> bool:
-        return self.state in _LIVE
-
-    @property
-    def side(self) -> int:
-        """The book side the order rests on (bid for a buy)."""
-        return _BID if self.is_buy else _ASK
-
-
-class SimVenue:
+class SimVenue(Matching):
     """NinjaTrader and the exchange for one instrument in a backtest.
 
     ``kind`` is the market-data stream: ``mbo`` (L3, exact queue positions), ``levels``
@@ -257,57 +187,6 @@ class SimVenue:
             self._arrive(*self._pending.pop(0))
         return self._take()
 
-    def next_cut(self, records: np.ndarray, trades: np.ndarray | None = None) -> int:
-        """How many of ``records`` may go to a shared book before the venue must read it: up
-        to the next command's arrival or to the end of the first event with a print that can
-        trigger a stop or MIT of ours, rounded up to the end of an event (a record flagged
-        LAST) so a pipeline that holds back incomplete events applies exactly that many.
-        ``len(records)`` when nothing is due; 0 when a command is due before the first record
-        (call :meth:`advance` with the time just before it). Feed whole events (records up to
-        a LAST), as the pipeline applies them. O(len) vectorised.
-
-        The driver's loop with the pipeline's book::
-
-            out += venue.advance(int(records["ts_event"][0]) - 1)
-            cut = venue.next_cut(records)
-            pipeline.process(records[:cut]); out += venue.on_market(records[:cut])
-            records = records[cut:]
-        """
-        n = len(records)
-        if n == 0:
-            return 0
-        rts = records["ts_event"]
-        lasts = np.flatnonzero(records["flags"] & _LAST)
-        cut = n
-        if self._pending:
-            cut = int(np.searchsorted(rts, self._pending[0][0], side="right"))
-        if self._fired and len(lasts):  # triggered in an event the last chunk did not finish
-            cut = min(cut, int(lasts[0]) + 1)
-        if self._waiting:
-            if self.l3:
-                tr = np.flatnonzero(records["action"] == _TRADE)
-                fire = tr[self._fires(records["price"][tr])]
-                if len(fire):
-                    cut = min(cut, int(fire[0]) + 1)
-            elif trades is not None and len(trades):
-                fire = np.flatnonzero(self._fires(trades["price"]))
-                if len(fire):
-                    t_fire = trades["ts_event"][fire[0]]
-                    cut = min(cut, int(np.searchsorted(rts, t_fire, side="right")))
-        if 0 < cut < n and not records["flags"][cut - 1] & _LAST:
-            e = int(np.searchsorted(lasts, cut - 1))
-            cut = int(lasts[e]) + 1 if e < len(lasts) else n
-        return cut
-
-    def _fires(self, price: np.ndarray) -> np.ndarray:
-        """Which of these prints would trigger one of our waiting stops or MITs."""
-        m = np.zeros(len(price), dtype=bool)
-        for o in self._waiting:
-            assert o.stop_ticks is not None
-            up = o.is_buy if o.order_type in _STOPS else not o.is_buy
-            m |= (price >= o.stop_ticks) if up else (price <= o.stop_ticks)
-        return m
-
     def working(self) -> list[SimOrder]:
         """Our live orders, oldest first."""
         return [o for o in self.orders.values() if o.live]
@@ -360,7 +239,7 @@ class SimVenue:
             why = f"order type {o.order_type} is not allowed by broker profile {self.broker.name}"
         elif o.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and o.limit_ticks is None:
             why = f"{o.order_type} needs a limit price"
-        elif o.order_type in (*_STOPS, OrderType.MIT) and o.stop_ticks is None:
+        elif o.order_type in (*STOPS, OrderType.MIT) and o.stop_ticks is None:
             why = f"{o.order_type} needs a stop price"
         if why:
             self._reject(o, t, why, local=True)
@@ -382,7 +261,7 @@ class SimVenue:
             self._change(o, cmd, t)
 
     def _accept(self, o: SimOrder, t: int) -> None:
-        if o.order_type in _STOPS:
+        if o.order_type in STOPS:
             ref = self._reference(o.is_buy)
             wrong = ref is not None and (
                 o.stop_ticks <= ref if o.is_buy else o.stop_ticks >= ref  # type: ignore[operator]
@@ -411,7 +290,7 @@ class SimVenue:
         before any print, the touch of our own side."""
         if self.last_trade is not None:
             return self.last_trade
-        return self.market.best(_BID if is_buy else _ASK)
+        return self.market.best(BID if is_buy else ASK)
 
     def _mit_through(self, o: SimOrder) -> bool:
         last = self.last_trade
@@ -458,7 +337,7 @@ class SimVenue:
     def _walk(self, o: SimOrder, t: int, limit: int | None) -> None:
         """Take liquidity from the opposite side, best level first, up to ``limit`` (None:
         any price), skipping what we took before."""
-        hit = _ASK if o.is_buy else _BID
+        hit = ASK if o.is_buy else BID
         n = _WALK_LEVELS
         while o.live and o.remaining:
             prices, sizes = self.market.levels(hit, n)
@@ -480,7 +359,7 @@ class SimVenue:
 
     def _place_limit(self, o: SimOrder, t: int) -> None:
         assert o.limit_ticks is not None
-        opp = self.market.best(_ASK if o.is_buy else _BID)
+        opp = self.market.best(ASK if o.is_buy else BID)
         if opp is not None and (opp <= o.limit_ticks if o.is_buy else opp >= o.limit_ticks):
             self._walk(o, t, o.limit_ticks)  # marketable: a taker up to its price
         if not (o.live and o.remaining):
@@ -528,335 +407,3 @@ class SimVenue:
                     self._cancel(sib, t, f"OCO {o.oco}: {o.cid} {o.state}")
 
     # ---- market data ---------------------------------------------------------------------
-    def _apply(self, recs: np.ndarray) -> None:
-        """Records to the book (unless it is shared: then they are in it already); what we
-        took falls by what the market removed there."""
-        if len(recs) == 0:
-            return
-        if not self.shared:
-            self.market.apply(recs)
-        self.now = max(self.now, int(recs["ts_event"][-1]))
-        if self.l3:
-            tr = np.flatnonzero(recs["action"] == _TRADE)
-            if len(tr):
-                self.last_trade = int(recs["price"][tr[-1]])
-        if self.taken:
-            self._decay(recs)
-
-    def _decay(self, recs: np.ndarray) -> None:
-        """Subtract the size the market removed at each level we took from: cancels (L3: fills
-        come as C records too) or, in L2, the level's size decreases since last seen. Additive,
-        so the result does not depend on how the records were chunked; the cap by the level's
-        size is applied when the level is read (:meth:`_free`)."""
-        price, side = recs["price"], recs["side"]
-        for (sd, p), amount in list(self.taken.items()):
-            at = (price == p) & (side == sd)
-            if self.l3:
-                removed = int(recs["size"][at & (recs["action"] == _CANCEL)].sum())
-            else:
-                sizes = self._l2_sizes(recs[at])
-                if len(sizes) == 0:
-                    continue
-                seq = np.concatenate(([self._taken_level[(sd, p)]], sizes))
-                removed = int(np.clip(seq[:-1] - seq[1:], 0, None).sum())
-                self._taken_level[(sd, p)] = int(sizes[-1])
-            if amount > removed:
-                self.taken[(sd, p)] = amount - removed
-            else:
-                del self.taken[(sd, p)]
-                self._taken_level.pop((sd, p), None)
-
-    def _free(self, side: int, price: int, size: int) -> int:
-        """Size at a level not already taken by us; the taken amount is capped by ``size``."""
-        key = (side, price)
-        taken = self.taken.get(key)
-        if taken is None:
-            return size
-        if taken >= size:
-            if size > 0:
-                self.taken[key] = size
-            else:
-                del self.taken[key]
-                self._taken_level.pop(key, None)
-            return 0
-        return size - taken
-
-    def _l2_sizes(self, recs: np.ndarray) -> np.ndarray:
-        """The level size each L2 record leaves at its own price."""
-        if self.kind == "levels":
-            return np.where(recs["action"] == int(LevelAction.CLEAR), 0, recs["size"])
-        return np.where(recs["operation"] == int(NtOperation.REMOVE), 0, recs["size"])
-
-    def _run(self, recs: np.ndarray, trades: np.ndarray) -> None:
-        if self.l3:
-            i, n = 0, len(recs)
-            while i < n:
-                # with orders of ours working, look at a window at a time: a pass restarts
-                # when one of them ends, and should not rescan the whole chunk each time
-                busy = self._resting or self._waiting or self._fired
-                i += self._pass_l3(recs[i : i + _WINDOW] if busy else recs[i:])
-        else:
-            i = k = 0
-            while i < len(recs) or k < len(trades):
-                di, dk = self._pass_l2(recs[i:], trades[k:])
-                i, k = i + di, k + dk
-
-    def _thresholds(self) -> tuple[int | None, int | None]:
-        """Trades at or below ``lo`` or at or above ``hi`` can touch an order of ours."""
-        lo: list[int] = []
-        hi: list[int] = []
-        for o in self._resting:
-            assert o.limit_ticks is not None
-            (lo if o.is_buy else hi).append(o.limit_ticks)
-        for o in self._waiting:
-            assert o.stop_ticks is not None
-            up = o.is_buy if o.order_type in _STOPS else not o.is_buy
-            (hi if up else lo).append(o.stop_ticks)
-        return (max(lo) if lo else None), (min(hi) if hi else None)
-
-    def _trade_mask(self, price: np.ndarray) -> np.ndarray | None:
-        lo, hi = self._thresholds()
-        if lo is None and hi is None:
-            return None
-        m = np.zeros(len(price), dtype=bool)
-        if lo is not None:
-            m |= price <= lo
-        if hi is not None:
-            m |= price >= hi
-        return m
-
-    def _relevant_l3(self, seg: np.ndarray, lasts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The records that can touch an order of ours, in order, and for each the volume its
-        event printed so far at its price and aggressor side (trades; 0 for other records).
-
-        Relevant: a record of an order queued ahead of one of ours; a clear; a print through
-        a resting price of ours or at or through a trigger; a print at a resting price that
-        could reach the order, i.e. whose event volume so far exceeds a lower bound of what
-        is ahead then (ahead now less the most the records of the orders ahead could remove
-        before it). Vectorised; O(records x our orders)."""
-        act = seg["action"]
-        parts: list[np.ndarray] = []
-        tr = np.flatnonzero(act == _TRADE)
-        if self._resting:
-            parts.append(np.flatnonzero(act == _CLEAR))
-        if len(tr) == 0 and not self._resting:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        tp, tside, tv = seg["price"][tr], seg["side"][tr], seg["size"][tr]
-        ev = np.searchsorted(lasts, tr)
-        new = np.ones(len(tr), dtype=bool)
-        new[1:] = (ev[1:] != ev[:-1]) | (tp[1:] != tp[:-1]) | (tside[1:] != tside[:-1])
-        c = np.cumsum(tv)
-        cum = c - (c - tv)[np.flatnonzero(new)][np.cumsum(new) - 1]
-        keep = np.zeros(len(tr), dtype=bool)
-        for o in self._waiting:
-            assert o.stop_ticks is not None
-            up = o.is_buy if o.order_type in _STOPS else not o.is_buy
-            keep |= (tp >= o.stop_ticks) if up else (tp <= o.stop_ticks)
-        oids = seg["order_id"]
-        for o in self._resting:
-            lim, q = o.limit_ticks, o.queue
-            assert lim is not None
-            keep |= (tp < lim) if o.is_buy else (tp > lim)
-            at = (tp == lim) & ((tside == (_ASK if o.is_buy else _BID)) | (tside == _NONE))
-            ahead_recs = np.zeros(0, dtype=np.int64)
-            if q.ahead_ids:
-                ahead_recs = _members(oids, q.ahead_ids)
-                parts.append(ahead_recs)
-            if not at.any():
-                continue
-            most = seg["size"][ahead_recs]  # a C removes its size; an M at most the order
-            mod = np.flatnonzero(act[ahead_recs] == _MODIFY)
-            if len(mod):
-                most[mod] = [q.ahead_ids.get(x, 0) for x in oids[ahead_recs[mod]].tolist()]
-            before = np.concatenate(([0], np.cumsum(most)))[np.searchsorted(ahead_recs, tr)]
-            keep |= at & (cum > q.ahead - before)
-        parts.append(tr[keep])
-        rel = np.unique(np.concatenate(parts))
-        rel_cum = np.zeros(len(rel), dtype=np.int64)
-        at_tr = np.searchsorted(tr, rel)
-        is_tr = (at_tr < len(tr)) & (tr[np.minimum(at_tr, len(tr) - 1)] == rel) if len(tr) else None
-        if is_tr is not None:
-            rel_cum[is_tr] = cum[at_tr[is_tr]]
-        return rel, rel_cum
-
-    def _pass_l3(self, seg: np.ndarray) -> int:
-        """Records up to the end of the first event where a stop or MIT of ours triggers
-        (then those orders are executed on the book after that event), or all of them.
-        Returns how many records were consumed."""
-        act = seg["action"]
-        lasts = np.flatnonzero(seg["flags"] & _LAST)
-        triggered, self._fired = self._fired, []
-        # fired in an event the last chunk did not finish: run them at that event's end
-        stop_at = -1 if not triggered else (int(lasts[0]) + 1 if len(lasts) else -2)
-        if self._resting or self._waiting:
-            rel, rel_cum = self._relevant_l3(seg, lasts)
-        else:
-            rel = rel_cum = np.zeros(0, dtype=np.int64)
-        base = self._events
-        cut = len(seg)  # an order of ours ended: what was relevant is stale after that record
-        if len(rel):
-            gen = self._ends
-            ev_of = np.searchsorted(lasts, rel)
-            price, size, side = seg["price"], seg["size"], seg["side"]
-            oid, ts = seg["order_id"], seg["ts_event"]
-            for j, ev, cum in zip(rel.tolist(), ev_of.tolist(), rel_cum.tolist(), strict=True):
-                if stop_at >= 0 and j >= stop_at:
-                    break
-                a = int(act[j])
-                if a == _TRADE:
-                    p = int(price[j])
-                    self.last_trade = p
-                    fired = self._on_trade(
-                        p, int(size[j]), int(side[j]), int(ts[j]), base + ev, cum
-                    )
-                    if fired and stop_at == -1:
-                        stop_at = int(lasts[ev]) + 1 if ev < len(lasts) else -2
-                    triggered += fired
-                elif a == _CLEAR:
-                    for o in self._resting:
-                        if int(side[j]) in (o.side, _NONE):
-                            o.queue.ahead, o.queue.ahead_ids = 0.0, {}
-                else:
-                    o_id = int(oid[j])
-                    for o in self._resting:
-                        if o_id in o.queue.ahead_ids:
-                            assert o.limit_ticks is not None
-                            l3_order_update(o.queue, int(price[j]), a, int(size[j]), o_id,
-                                            o.limit_ticks)  # fmt: skip
-                if self._ends != gen and stop_at == -1:
-                    cut = j + 1
-                    break
-        if stop_at < 0:
-            self._apply(seg[:cut])
-            self._events += int(np.searchsorted(lasts, cut))
-            if stop_at == -2:
-                self._fired = triggered
-            return cut
-        if self.shared and stop_at < len(seg):
-            raise ValueError(_PAST_CUT)
-        self._apply(seg[:stop_at])
-        self._events += int(np.searchsorted(lasts, stop_at))
-        self._execute(triggered, int(seg["ts_event"][stop_at - 1]))
-        return stop_at
-
-    def _on_trade(self, price: int, size: int, aggressor: int, t: int, ev: int,
-                  ev_traded: int = 0) -> list[SimOrder]:  # fmt: skip
-        """One print: fills of our resting limits, and the stops and MITs it triggers
-        (``ev``, ``ev_traded``: L3's exchange event and its volume so far at this price)."""
-        fills: list[tuple[SimOrder, int]] = []
-        ours: dict[tuple[int, int], float] = {}  # our remaining queued ahead, per level
-        for o in list(self._resting):
-            lim = o.limit_ticks
-            assert lim is not None
-            hit = aggressor in ((_ASK if o.is_buy else _BID), _NONE)
-            key = (o.side, lim)
-            before = ours.get(key, 0.0)
-            ours[key] = before + o.remaining
-            if (price < lim) if o.is_buy else (price > lim):
-                fills.append((o, o.remaining))  # traded through our price
-            elif price == lim and hit:
-                if self.l3:
-                    q = l3_trade_fill(o.queue, ev, ev_traded, int(before), o.remaining)
-                else:
-                    q = l2_trade_fill(o.queue, size, before, o.remaining)
-                if q:
-                    fills.append((o, q))
-        for o, q in fills:
-            if o.live and o.remaining:
-                assert o.limit_ticks is not None
-                self._fill(o, min(q, o.remaining), o.limit_ticks, t, "maker")
-        fired = []
-        for o in list(self._waiting):
-            assert o.stop_ticks is not None
-            up = o.is_buy if o.order_type in _STOPS else not o.is_buy
-            if price >= o.stop_ticks if up else price <= o.stop_ticks:
-                self._waiting.remove(o)
-                o.triggered = True
-                fired.append(o)
-        return fired
-
-    def _execute(self, triggered: list[SimOrder], t: int) -> None:
-        """Triggered orders on the book after the event of the print that triggered them."""
-        for o in triggered:
-            if not o.live:
-                continue
-            if o.order_type == OrderType.STOP_LIMIT:
-                self._place_limit(o, t)
-            else:
-                self._market(o, t)
-
-    def _pass_l2(self, recs: np.ndarray, trades: np.ndarray) -> tuple[int, int]:
-        """Like :meth:`_pass_l3` for a level stream and its prints (a print goes before the
-        records of the same time). Returns (records, prints) consumed."""
-        rts = recs["ts_event"]
-        tpos = np.searchsorted(rts, trades["ts_event"], side="left")
-        items: list[tuple[int, int, int]] = []  # (order key, 0 print / 1 record, index)
-        tm = self._trade_mask(trades["price"])
-        if tm is not None:
-            items += [(2 * int(tpos[i]), 0, i) for i in np.flatnonzero(tm).tolist()]
-        if self._resting:
-            m = np.zeros(len(recs), dtype=bool)
-            for o in self._resting:
-                m |= (recs["price"] == o.limit_ticks) & (recs["side"] == o.side)
-            if self.kind == "levels":
-                m |= recs["action"] == int(LevelAction.CLEAR)
-            items += [(2 * i + 1, 1, i) for i in np.flatnonzero(m).tolist()]
-        items.sort()
-        stop_rec = first = -1
-        t_fire = self.now
-        triggered: list[SimOrder] = []
-        for key, is_rec, i in items:
-            if stop_rec >= 0 and key >= 2 * stop_rec:
-                break
-            if is_rec:
-                self._on_level(recs[i])
-                continue
-            tr = trades[i]
-            p = int(tr["price"])
-            self.last_trade = p
-            fired = self._on_trade(p, int(tr["size"]), int(tr["side"]), int(tr["ts_event"]), 0)
-            if fired and stop_rec < 0:
-                stop_rec = int(np.searchsorted(rts, tr["ts_event"], side="right"))
-                first, t_fire = i, int(tr["ts_event"])
-            triggered += fired
-        if stop_rec < 0:
-            if len(trades):
-                self.last_trade = int(trades["price"][-1])
-            self._apply(recs)
-            self._reconcile_l2()
-            return len(recs), len(trades)
-        # prints before record stop_rec are done, and so is the one that fired (a print between
-        # the same two records but later than it comes after the triggered orders)
-        k = max(int(np.searchsorted(tpos, stop_rec, side="left")), first + 1)
-        if self.shared and stop_rec < len(recs):
-            raise ValueError(_PAST_CUT)
-        self._apply(recs[:stop_rec])
-        self.now = max(self.now, t_fire)
-        self._reconcile_l2()
-        self._execute(triggered, t_fire)
-        return stop_rec, k
-
-    def _on_level(self, rec: np.void) -> None:
-        if self.kind == "levels" and int(rec["action"]) == int(LevelAction.CLEAR):
-            for o in self._resting:
-                if int(rec["side"]) in (o.side, _NONE):
-                    l2_level_update(o.queue, 0, self.queue_power)
-            return
-        size = self._l2_size(rec)
-        for o in self._resting:
-            if o.limit_ticks == int(rec["price"]) and o.side == int(rec["side"]):
-                l2_level_update(o.queue, size, self.queue_power)
-
-    def _l2_size(self, rec: np.void) -> int:
-        if self.kind == "levels":
-            return int(rec["size"])
-        return 0 if int(rec["operation"]) == int(NtOperation.REMOVE) else int(rec["size"])
-
-    def _reconcile_l2(self) -> None:
-        """A ladder row can change price without a record at the old price (NinjaTrader's
-        Update): take the book's size at our level as the truth after each pass."""
-        for o in self._resting:
-            assert o.limit_ticks is not None
-            actual = self.market.size_at(o.side, o.limit_ticks)
-            if actual != o.queue.level_size:
-                l2_level_update(o.queue, actual, self.queue_power)
