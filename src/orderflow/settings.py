@@ -155,7 +155,9 @@ class TradingSettings(BaseModel):
         {}, description="BrokerParams: profile, per-product overrides of fees and margins"
     )
     server: dict[str, Any] = Field(
-        {}, description="ServerTradingParams: enabled, account, start_behavior, require_report"
+        {},
+        description="ServerTradingParams: enabled, account, start_behavior, require_report, "
+        "use_sessions, strategy, clock",
     )
     strategy: dict[str, Any] = Field(
         {}, description="StrategyParams: the reference strategy's entries, exits and timing"

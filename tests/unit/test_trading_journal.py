@@ -86,8 +86,19 @@ def test_every_kind_round_trips_and_the_file_is_wal_full_and_append_only(tmp_pat
             j.append("connection", t + 7, {"up": False}),
             j.append("note", t + 8, {"text": "kill switch reset by hand"}),
             j.append("batch", t + 9, {"seq": 41, "instrument": "ES 03-24"}),
+            j.append("bracket", t + 10, {"op": "cancel", "now": t + 10, "bracket": "of-1"}),
+            j.append(
+                "strategy",
+                t + 11,
+                {
+                    "intent": "enter",
+                    "outcome": "risk:max_position",
+                    "entry_id": "of-2",
+                    "detail": "",
+                },
+            ),
         ]
-        assert seqs == list(range(1, 14))
+        assert seqs == list(range(1, 16))
         with pytest.raises(ValueError, match="journal kind"):
             j.append("fills", t, {})
     j = Journal(path)  # reopened: the same records
@@ -106,7 +117,13 @@ def test_every_kind_round_trips_and_the_file_is_wal_full_and_append_only(tmp_pat
     assert RiskState.from_dict(by["risk_state"].payload) == state
     assert by["risk_event"].payload["flatten"] is True
     assert all(e.day == "2024-03-05" for e in got)
-    assert [e.kind for e in j.events(since=10)] == ["connection", "note", "batch"]
+    assert [e.kind for e in j.events(since=10)] == [
+        "connection",
+        "note",
+        "batch",
+        "bracket",
+        "strategy",
+    ]
     assert [e.seq for e in j.events(kinds=["execution", "risk_state"])] == [4, 10]
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -233,6 +233,8 @@ class Hub:
         self._rest_of(st, batch, client, applied)
         ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0)
         self._check_alerts(st, ack, depth)
+        if len(depth) or batch.ticks:
+            self._decide(st, client)
         return ack, request
 
     def apply_many(
@@ -328,6 +330,7 @@ class Hub:
                         first_seq=run[0].seq)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth)
+        self._decide(st, client)
         return [(run[-1], ack, request, None)]
 
     def _convert_columns_run(
@@ -445,6 +448,12 @@ class Hub:
             )
             self.trading.book(crossed)
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
+
+    def _decide(self, st: InstrumentState, client: str | None) -> None:
+        """The trading engine's strategy, after the client's market data (not in recovery:
+        what the strategy sent then is in the journal)."""
+        if self.trading is not None and not self.counters["recovering"]:
+            self.trading.market(client, st.instrument, st.pipeline)
 
     def _refused(self, st: InstrumentState, batch: Batch, client: str | None) -> None:
         """A refused batch still uses its sequence number (resending it would not help), and

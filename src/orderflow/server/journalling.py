@@ -229,6 +229,12 @@ def _replay_one(
         out.risk_state = p
     elif ev.kind == "batch":
         out.last_batch_seq = max(out.last_batch_seq, int(p.get("seq", 0)))
+    elif ev.kind == "bracket":  # the strategy's bracket operations regenerate their commands
+        if p["op"] == "submit":
+            orders.note_cid(p["bracket"])
+        return desk.brackets.replay(p)
+    elif ev.kind == "strategy" and p.get("entry_id"):
+        orders.note_cid(p["entry_id"])  # a refused entry's cid was drawn all the same
     return []
 
 

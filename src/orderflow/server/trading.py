@@ -38,6 +38,7 @@ from fractions import Fraction
 from typing import Any
 
 from orderflow.core.errors import OrderflowError, RequestError
+from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.journalling import (
     JournalWriter,
@@ -50,6 +51,7 @@ from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
+from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal import Entry, Journal
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.orders import (
@@ -65,6 +67,7 @@ from orderflow.trading.params import TradingParams
 from orderflow.trading.reconcile import BrokerOrder, BrokerPosition, BrokerReport, StartBehavior
 from orderflow.trading.risk import OrderIntent, RiskDecision, RiskEvent, RiskManager
 from orderflow.trading.sessions import TradingSessions
+from orderflow.trading.strategy import SignalStrategy
 
 __all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
 
@@ -84,10 +87,19 @@ class ServerTradingParams:
     #: own picture (its gate opens at once); True keeps its gate shut (no report will come)
     require_report: bool = False
     use_sessions: bool = True  # the risk manager applies the CME session calendar
+    #: run the reference strategy (``trading.strategy``) on each bridge client's instruments:
+    #: its orders go to that client. Off by default: a server trades only when told to.
+    strategy: bool = False
+    #: the engine's clock: ``wall`` (live: the server's time) or ``data`` (the latest event
+    #: time the client's data carried: NinjaTrader's Market Replay / Playback connection and
+    #: ``orderflow run``, where the data's day is not today; a stale book cannot trip then)
+    clock: str = "wall"
 
     def __post_init__(self) -> None:
         if self.start_behavior not in [str(b) for b in StartBehavior]:
             raise ValueError("start_behavior must be adopt, flatten or wait_until_flat")
+        if self.clock not in ("wall", "data"):
+            raise ValueError("clock must be wall or data")
 
 
 def _wire(msg: str, reason: str, status: int = 422) -> RequestError:
@@ -109,6 +121,8 @@ class ClientTrading:
     flatten_after_report: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)  # risk events, oldest first
     restored: dict[str, Any] | None = None  # what the journal gave back at start
+    hosts: dict[str, StrategyHost] = field(default_factory=dict)  # by instrument key
+    data_ns: int = 0  # the latest event time of the client's data (the ``data`` clock)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -120,6 +134,7 @@ class ClientTrading:
             "risk": self.risk.status(),
             "events": list(self.events[-20:]),
             "desk": dict(self.desk.orders.counters + self.desk.counters),
+            "strategy": {key: host.status() for key, host in self.hosts.items()},
         }
 
 
@@ -161,9 +176,79 @@ class ServerTrading:
         if ct is None:
             desk = OrderDesk(self.server.account,
                              start_behavior=StartBehavior(self.server.start_behavior))  # fmt: skip
+            desk.brackets.op_log = []  # journalled (and emptied) after each unit of work
             risk = RiskManager(self.params.risk, broker=self.broker)
             ct = self.clients[client] = ClientTrading(client, desk, risk)
         return ct
+
+    def _now(self, ct: ClientTrading) -> int:
+        """The engine's time for ``ct``: the wall clock, or its data's (``clock: data``)."""
+        if self.server.clock == "data" and ct.data_ns:
+            return ct.data_ns
+        return time.time_ns()
+
+    # ---- the strategy ----------------------------------------------------------------------
+    def market(self, client: str | None, inst: Instrument, pipeline: Pipeline) -> None:
+        """After a batch of the client's market data went through the instrument's pipeline:
+        the strategy (``trading.server.strategy``) decides, on the data's time; its commands
+        are journalled and sent like the engine's own. Nothing while the client's gate is shut
+        (before NinjaTrader's report, waiting until flat)."""
+        if client is None or not (pipeline.last_ts and (self.server.strategy or
+                                                        client in self.clients)):  # fmt: skip
+            return
+        ct = self.of(client)
+        ct.data_ns = max(ct.data_ns, pipeline.last_ts)
+        if not self.server.strategy or ct.awaiting_report or not ct.desk.orders.reconciled:
+            return
+        host = self._host(ct, inst)
+        mark = self._host_mark(host)
+        cmds = host.on_market(pipeline)
+        self._host_out(ct, host, cmds, mark, pipeline.last_ts)
+        if ct.risk.flatten_requested:  # what no live entry of the strategy holds
+            self.flatten(ct)
+        self._flush()
+
+    def _host(self, ct: ClientTrading, inst: Instrument) -> StrategyHost:
+        key = inst.contract or inst.symbol
+        host = ct.hosts.get(key)
+        if host is None:
+            self._calendar(ct, inst)
+            cal = ct.risk.sessions.get(inst.symbol)
+            host = ct.hosts[key] = StrategyHost(
+                inst, SignalStrategy(self.params.strategy), self.params, desk=ct.desk,
+                risk=ct.risk, sessions=cal, broker=self.broker,
+            )  # fmt: skip
+        return host
+
+    @staticmethod
+    def _host_mark(host: StrategyHost) -> tuple[int, int]:
+        return len(host.decisions), len(host.risk_events)
+
+    def _host_out(
+        self, ct: ClientTrading, host: StrategyHost, cmds: list[OrderCommand],
+        mark: tuple[int, int], now: int,
+    ) -> None:  # fmt: skip
+        """What one call of the host did, journalled in the order the replay needs: the
+        bracket operations (they regenerate their commands), the decisions (refused entries
+        keep their cid), the risk events; then its commands go out like the desk's own."""
+        self._rec_brackets(ct)
+        for d in host.decisions[mark[0] :]:
+            self._rec(ct, "strategy", d.ts_ns, {"intent": d.intent, "outcome": d.outcome,
+                                                "entry_id": d.entry_id, "detail": d.detail},
+                      host.key, d.entry_id)  # fmt: skip
+        events = host.risk_events[mark[1] :]
+        self._rec_risk_events(ct, events)  # the host flattened its entries itself
+        for cmd in cmds:
+            self._issue(ct, cmd, internal=True)
+        if cmds or events or len(host.decisions) > mark[0]:
+            self._rec_state(ct, now)
+
+    def _rec_brackets(self, ct: ClientTrading) -> None:
+        log = ct.desk.brackets.op_log
+        if log:
+            for rec in log:
+                self._rec(ct, "bracket", int(rec["now"]), rec, cid=rec["bracket"])
+            log.clear()
 
     def _calendar(self, ct: ClientTrading, inst: Instrument) -> None:
         """The session calendar of the instrument's product, built once (it takes a while)."""
@@ -233,7 +318,7 @@ class ServerTrading:
 
     def _unjournalled(self, ct: ClientTrading, cmd: OrderCommand) -> None:
         """A command whose records did not commit: refused, as if the bridge had."""
-        now = time.time_ns()
+        now = self._now(ct)
         ct.desk.orders.acknowledge(cmd.ref, "refused", "journal_unavailable", now)
         ct.risk.on_order_done(cmd.cid)
         ct.flattening.discard(cmd.cid)
@@ -267,7 +352,7 @@ class ServerTrading:
         """A (re)connect after welcome: the gate closes until NinjaTrader's report arrives;
         a client that will send none opens it at once unless ``require_report``."""
         ct = self.of(client)
-        now = time.time_ns()
+        now = self._now(ct)
         awaiting = report or self.server.require_report
         self._rec(ct, "connection", now, {"up": True, "report": report,
                                           "awaiting_report": awaiting})  # fmt: skip
@@ -287,7 +372,7 @@ class ServerTrading:
         ct = self.clients.get(client)
         if ct is None:
             return
-        now = time.time_ns()
+        now = self._now(ct)
         self._rec(ct, "connection", now, {"up": False})
         ct.desk.connection_lost()
         self._risk_events(ct, ct.risk.on_connection(False, now))
@@ -317,7 +402,7 @@ class ServerTrading:
                 inst.to_ticks(o.stop_price) if o.stop_price else None,
                 o.oco, o.account,
             ))  # fmt: skip
-        now = time.time_ns()
+        now = self._now(ct)
         broker = BrokerReport(msg.t or now, positions, orders)
         self._rec(ct, "reconcile", now, report_payload(broker))
         rec = ct.desk.reconcile(broker, now)
@@ -363,7 +448,7 @@ class ServerTrading:
         ct = self.of(client)
         desk, risk = ct.desk, ct.risk
         key = inst.contract or inst.symbol
-        now = time.time_ns()
+        now = self._now(ct)
         done: list[tuple[str, int]] = []
         for u in batch.orders:
             try:
@@ -373,7 +458,15 @@ class ServerTrading:
                 desk.counters["reports_unmapped"] += 1
                 continue
             self._rec(ct, "order_update", now, ev, key, ev.cid)
+            host = ct.hosts.get(key)
+            if host is not None:  # the strategy's instrument: its host applies it
+                mark = self._host_mark(host)
+                self._host_out(ct, host, host.on_order_update(now, ev), mark, now)
+                if ev.state in _TERMINAL:
+                    ct.flattening.discard(u.cid)
+                continue
             _, cmds = desk.apply_update(now, ev, key)
+            self._rec_brackets(ct)
             if ev.state in _TERMINAL:
                 done.append((u.cid, u.filled))
                 ct.flattening.discard(u.cid)
@@ -394,6 +487,11 @@ class ServerTrading:
                 desk.counters["reports_unmapped"] += 1
                 continue
             self._rec(ct, "execution", now, fill, key, fill.cid)
+            host = ct.hosts.get(key)
+            if host is not None:  # the host follows the fill for the risk manager too
+                mark = self._host_mark(host)
+                self._host_out(ct, host, host.on_fill(now, fill), mark, now)
+                continue
             pos = desk.positions.position(desk.orders.account, key)
             before = pos.net_realized
             res = desk.apply_fill(now, fill)
@@ -436,18 +534,16 @@ class ServerTrading:
 
     def prints(self, client: str | None, inst: Instrument, last_ticks: int) -> None:
         """The last print's price marks every client's position in the instrument."""
-        now = time.time_ns()
         for ct in self.clients.values():
             ct.desk.mark(inst.contract or inst.symbol, last_ticks)
             if any(p.quantity for p in ct.desk.positions.positions.values()):
-                self._risk_events(ct, ct.risk.on_unrealised(self._open_pnl(ct), now))
+                self._risk_events(ct, ct.risk.on_unrealised(self._open_pnl(ct), self._now(ct)))
         self._flush()  # only a limit reached by the marks wrote anything
 
     def book(self, crossed: bool) -> None:
         """A book update (server's receive time); ``crossed`` outside the pre-open."""
-        now = time.time_ns()
         for ct in self.clients.values():
-            self._risk_events(ct, ct.risk.on_book(now, crossed))
+            self._risk_events(ct, ct.risk.on_book(self._now(ct), crossed))
         self._flush()  # only an automatic kill wrote anything
 
     @staticmethod
@@ -462,7 +558,7 @@ class ServerTrading:
         ct = self.of(client)
         desk, risk = ct.desk, ct.risk
         key = inst.contract or inst.symbol
-        now = time.time_ns()
+        now = self._now(ct)
         op, cid = body.get("op"), body.get("cid")
         if not isinstance(cid, str):
             raise RequestError("cid: required", field="cid")
@@ -542,7 +638,7 @@ class ServerTrading:
         try:
             command = self.ledger.issue(ct.client, inst.contract or inst.symbol, fields, wire)
         except RequestError:
-            now = time.time_ns()
+            now = self._now(ct)
             ack = {"ref": cmd.ref, "cid": cmd.cid, "status": "refused", "reason": "not issued"}
             self._rec(ct, "command_ack", now, ack, cmd.instrument, cmd.cid)
             ct.desk.orders.acknowledge(cmd.ref, "refused", "not issued", now)
@@ -568,7 +664,7 @@ class ServerTrading:
         ct = self.clients.get(client)
         ref = ct.refs.get(command_seq) if ct is not None else None
         if ct is not None and ref is not None:
-            now = time.time_ns()
+            now = self._now(ct)
             cid = self._cid_of(ct, ref) or ""
             self._rec(ct, "command_ack", now, {"ref": ref, "cid": cid, "status": status,
                                                "reason": reason, "command_seq": command_seq},
@@ -588,40 +684,48 @@ class ServerTrading:
         return None
 
     def expire(self, now: int | None = None) -> None:
-        now = now if now is not None else time.time_ns()
         for ct in self.clients.values():
-            ct.desk.expire(now)
+            ct.desk.expire(now if now is not None else self._now(ct))
+            if self.server.clock == "wall" and not ct.risk.state.connected:
+                # the bridge away past the grace trips the kill even when nothing else runs
+                events = ct.risk.on_time(self._now(ct))
+                if events:
+                    self._risk_events(ct, events)
+                    self._flush()
         if self.writer is not None and self.writer.failing and self.writer.pending:
             self.writer.commit()  # the journal may be back: write what waited
 
     # ---- kill switch and flatten ---------------------------------------------------------
     def kill(self, client: str | None = None, reason: str = "manual") -> list[str]:
-        now = time.time_ns()
         names = [client] if client else list(self.clients)
         for name in names:
             ct = self.of(name)
-            self._risk_events(ct, [ct.risk.kill(reason, now)])
+            self._risk_events(ct, [ct.risk.kill(reason, self._now(ct))])
         self._flush()
         return names
 
     def reset_kill(self, client: str | None = None) -> list[str]:
         names = [client] if client else list(self.clients)
-        now = time.time_ns()
         for name in names:
             ct = self.of(name)
+            now = self._now(ct)
             self._rec(ct, "note", now, {"action": "reset_kill"})
             ct.risk.reset_kill()
             self._rec_state(ct, now)
         self._flush()
         return names
 
-    def _risk_events(self, ct: ClientTrading, events: list[RiskEvent]) -> None:
+    def _rec_risk_events(self, ct: ClientTrading, events: list[RiskEvent]) -> None:
+        """Limits reached: kept for /api/risk and journalled."""
         for ev in events:
             ct.events.append({"reason": str(ev.reason), "flatten": ev.flatten,
                               "t": ev.ts_ns, "detail": ev.detail})  # fmt: skip
             payload = {"reason": str(ev.reason), "flatten": ev.flatten, "ts_ns": ev.ts_ns,
                        "detail": ev.detail}  # fmt: skip
             self._rec(ct, "risk_event", ev.ts_ns, payload)
+
+    def _risk_events(self, ct: ClientTrading, events: list[RiskEvent]) -> None:
+        self._rec_risk_events(ct, events)
         if events:
             self._rec_state(ct, events[-1].ts_ns)
         if any(ev.flatten for ev in events) or (events and ct.risk.flatten_requested):
@@ -633,9 +737,14 @@ class ServerTrading:
     def flatten(self, ct: ClientTrading) -> None:
         """Cancel our working entries and close every open position at market (one flatten
         order per position at a time)."""
-        now = time.time_ns()
+        now = self._now(ct)
         desk = ct.desk
+        for host in ct.hosts.values():  # the strategy's entries close themselves
+            mark = self._host_mark(host)
+            self._host_out(ct, host, host.flatten(now, "risk_flatten"), mark, now)
         for order in desk.orders.working():
+            if desk.brackets.owns(order.cid):
+                continue  # a bracket's orders are its own to cancel or flatten
             if order.ours and order.cid not in ct.flattening and not order.cancel_requested:
                 try:
                     cmd = desk.orders.cancel(now, order.cid)
@@ -648,6 +757,9 @@ class ServerTrading:
                 desk.orders.orders[c].instrument == key for c in ct.flattening
             ):
                 continue
+            if any(b.status != "done" and b.instrument == key
+                   for b in desk.brackets.brackets.values()):  # fmt: skip
+                continue  # a live bracket is flattening it (closed above)
             action = OrderAction.SELL if pos.quantity > 0 else OrderAction.BUY_TO_COVER
             cid = desk.orders.new_cid(".flat")
             intent = OrderIntent.from_action(cid, key, action, abs(pos.quantity), now)

@@ -119,6 +119,38 @@ class BracketManager:
         self.brackets: dict[str, Bracket] = {}
         self._by_cid: dict[str, str] = {}
         self._alerted: set[str] = set()  # failed scale-out targets already alerted
+        #: when a list: every call of submit, cancel, close and amend with its arguments, in
+        #: order (the server journals them; replaying them on a fresh manager over the same
+        #: reports gives the same brackets and commands). None: not kept (backtests).
+        self.op_log: list[dict[str, Any]] | None = None
+
+    def _log(self, op: str, now: int, bracket_id: str, **args: Any) -> None:
+        if self.op_log is not None:
+            self.op_log.append({"op": op, "now": now, "bracket": bracket_id, **args})
+
+    def replay(self, rec: dict[str, Any]) -> list[OrderCommand]:
+        """One :attr:`op_log` record applied again (a journal's replay); its commands."""
+        op, now, bid = rec["op"], int(rec["now"]), rec["bracket"]
+        if op == "submit":
+            return self.submit(
+                now, rec["instrument"], OrderAction(rec["action"]), int(rec["quantity"]),
+                stop_loss_ticks=rec["stop_loss_ticks"], target_ticks=rec["target_ticks"],
+                order_type=OrderType(rec["order_type"]), limit_ticks=rec["limit_ticks"],
+                stop_ticks=rec["stop_ticks"], tif=TimeInForce(rec["tif"]),
+                scale_out=tuple((int(p), int(q)) for p, q in rec["scale_out"]),
+                relative=bool(rec["relative"]), cid=bid,
+            )[1]  # fmt: skip
+        if op == "cancel":
+            return self.cancel(now, bid)
+        if op == "close":
+            return self.close(now, bid, rec.get("reason", "closed"))
+        if op == "amend":
+            return self.amend(now, bid, rec.get("stop_loss_ticks"), rec.get("target_ticks"))
+        raise ValueError(f"op: {op!r} is not a bracket operation")
+
+    def owns(self, cid: str) -> bool:
+        """True when ``cid`` is an order of a live bracket (entry, leg or its flatten)."""
+        return any(b.status != "done" and cid in b.cids() for b in self.brackets.values())
 
     def submit(
         self,
@@ -169,11 +201,16 @@ class BracketManager:
                     targets=[None] * len(plan), relative=relative)  # fmt: skip
         self.brackets[b.id] = b
         self._by_cid[cmd.cid] = b.id
+        self._log("submit", now, b.id, instrument=instrument, action=str(action),
+                  quantity=quantity, stop_loss_ticks=stop_loss_ticks, target_ticks=target_ticks,
+                  order_type=str(order_type), limit_ticks=limit_ticks, stop_ticks=stop_ticks,
+                  tif=str(tif), scale_out=[list(t) for t in plan], relative=relative)  # fmt: skip
         return b, [cmd]
 
     def cancel(self, now: int, bracket_id: str) -> list[OrderCommand]:
         """Cancel the entry (what it filled stays protected by the legs)."""
         b = self.brackets[bracket_id]
+        self._log("cancel", now, bracket_id)
         entry = self.orders.orders[b.entry]
         out: list[OrderCommand] = []
         if not entry.terminal:
@@ -185,6 +222,7 @@ class BracketManager:
     def close(self, now: int, bracket_id: str, reason: str = "closed") -> list[OrderCommand]:
         """Cancel everything of the bracket and flatten what it holds at market."""
         b = self.brackets[bracket_id]
+        self._log("close", now, bracket_id, reason=reason)
         return self._flatten(now, b, reason)
 
     def amend(
@@ -203,6 +241,8 @@ class BracketManager:
             raise ValueError("a scale-out bracket's targets are fixed; amend its stop only")
         if b.relative and b.stop is None:  # not filled yet: resolve the distances first
             raise ValueError("a bracket anchored on its fill is amended once it has filled")
+        self._log("amend", now, bracket_id, stop_loss_ticks=stop_loss_ticks,
+                  target_ticks=target_ticks)  # fmt: skip
         out: list[OrderCommand] = []
         for price, cid, kind in (
             (stop_loss_ticks, b.stop, "stop"),

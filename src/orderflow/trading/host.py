@@ -211,10 +211,13 @@ class StrategyHost:
         bm = self.desk.brackets
         views = []
         for b in bm.brackets.values():
-            if b.status == "done" or b.id not in self._meta:
+            if b.status == "done":
                 continue
-            meta = self._meta[b.id]
             entry = om[b.entry]
+            meta = self._meta.get(b.id)
+            if meta is None:  # a bracket restored from the journal after a restart
+                first_cmd = entry.commands[0].command.t if entry.commands else 0
+                meta = self._meta[b.id] = _EntryMeta(first_cmd, "restored", "restored")
             first = entry.fills[0] if entry.fills else None
             if first is not None:
                 best = meta.best_ticks if meta.best_ticks is not None else first.price_ticks
@@ -293,8 +296,8 @@ class StrategyHost:
         decision = self.risk.check(
             OrderIntent(cid, self.key, d, qty, now, order_type=str(intent.order_type))
         )
-        if not decision:
-            self._decide(now, intent, f"risk:{decision.code}")
+        if not decision:  # the cid was drawn: kept with the refusal (a journal's replay)
+            self._decide(now, intent, f"risk:{decision.code}", cid)
             return []
         limit = intent.price_ticks if intent.order_type is OrderType.LIMIT else None
         stop = intent.price_ticks if intent.order_type is OrderType.STOP_MARKET else None
@@ -385,6 +388,11 @@ class StrategyHost:
         _, cmds = self.desk.apply_update(now, ev, self.key)
         order = self.desk.orders.orders.get(ev.cid)
         if order is not None and order.terminal:
+            # NinjaTrader reports Filled before the execution: an order it says filled is
+            # never an unfilled entry (which would give its trade back to the day's count)
+            pending = self.risk.state.pending.get(ev.cid)
+            if pending is not None and ev.filled > pending.filled:
+                pending.filled = ev.filled
             self.risk.on_order_done(ev.cid)
         return self._register(now, cmds)
 

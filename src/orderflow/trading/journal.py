@@ -86,6 +86,8 @@ KINDS = frozenset({
     "risk_state",  # RiskState.to_dict()
     "connection",  # the bridge connected or went away
     "batch",  # a batch of order reports was journalled: its client and sequence number
+    "bracket",  # a bracket operation (submit, cancel, close, amend) with its arguments
+    "strategy",  # a strategy decision: intent, outcome (sent or why not), entry cid
     "note",  # anything else worth keeping (an operator's action)
 })  # fmt: skip
 

@@ -443,6 +443,14 @@ class OrderManager:
         self._next_cid += 1
         return f"{self.cid_prefix}{self._next_cid}{suffix}"
 
+    def note_cid(self, cid: str) -> None:
+        """A cid drawn by :meth:`new_cid` elsewhere (a journal's replay): the counter moves
+        past it, so the next cid drawn here is the one the original drew next."""
+        if cid.startswith(self.cid_prefix):
+            digits = cid[len(self.cid_prefix) :].split(".", 1)[0]
+            if digits.isdigit():
+                self._next_cid = max(self._next_cid, int(digits))
+
     def _command(self, order: Order, op: Op, now: int, **kw: Any) -> OrderCommand:
         self._next_ref += 1
         cmd = OrderCommand(self._next_ref, op, order.cid, order.instrument, now, **kw)

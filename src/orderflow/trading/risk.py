@@ -564,6 +564,12 @@ class RiskManager:
             s.connected, s.disconnected_ns = False, ts_ns
         return self._auto_kill(ts_ns)
 
+    def on_time(self, ts_ns: int) -> list[RiskEvent]:
+        """Time passing while the bridge is away: the disconnect rule trips the kill at the
+        end of the grace even when no book update or order comes (the other automatic rules
+        wait for a book update or an order, as before)."""
+        return [] if self.state.connected else self._auto_kill(ts_ns)
+
     def _auto_kill(self, ts_ns: int) -> list[RiskEvent]:
         s, p = self.state, self.params
         cause = ""
