@@ -158,6 +158,14 @@ def test_an_order_over_the_position_limit_is_refused_and_never_sent(server):
         risk = http.get("/api/risk").json()["clients"]["nt8"]
         assert risk["risk"]["working_orders"] == 2 and risk["reconciled"]
         assert risk["desk"]["risk_refused_max_position"] == 1
+        # growing the buy to 3 by a change would pass the limit too: refused, not sent
+        body = {"client": "nt8", "op": "change", "cid": "of-1", "instrument": INST,
+                "quantity": 3}  # fmt: skip
+        assert refused(http.post("/api/commands", json=body)) == (
+            "max_order_size:3 > 2")  # fmt: skip
+        assert http.post("/api/commands", json={**body, "quantity": 1}).status_code == 200
+        wait_for(lambda: [c["op"] for c in bridge.commands] == ["submit", "submit", "change"])
+        assert http.get("/api/risk").json()["clients"]["nt8"]["risk"]["working_orders"] == 2
         health = http.get("/health").json()
         assert health["trading"]["nt8"]["risk"]["kill"] is False
         # the desk keeps its view of each order beside the wire ledger's fields

@@ -599,9 +599,24 @@ class ServerTrading:
                     self._commit()
                     raise
             elif op == "change":
-                cmd = desk.orders.change(now, cid, _int(body, "quantity"),
-                                         _ticks(inst, body, "limit_price"),
-                                         _ticks(inst, body, "stop_price"))  # fmt: skip
+                qty = _int(body, "quantity")
+                limit, stop = _ticks(inst, body, "limit_price"), _ticks(inst, body, "stop_price")
+                order = desk.orders.orders.get(cid)
+                if order is not None and not order.terminal:
+                    # a larger order is checked like the order it grows (entry rules, size,
+                    # the worst-case position); a smaller or price-only one always passes
+                    changed = risk.check_change(cid, qty, now)
+                    self._rec(ct, "risk_decision", now, {
+                        "op": "change", "quantity": qty, "accepted": changed.accepted,
+                        "reason": str(changed.reason), "detail": changed.detail,
+                        "code": changed.code, "origin": "api",
+                    }, key, cid)  # fmt: skip
+                    if not changed:
+                        desk.counters[f"risk_refused_{changed.reason}"] += 1
+                        self._rec_state(ct, now)
+                        self._commit()
+                        raise _wire(f"risk: {changed.code}", changed.code)
+                cmd = desk.orders.change(now, cid, qty, limit, stop)
             elif op == "cancel":
                 got = desk.orders.cancel(now, cid)
                 if got is None:
