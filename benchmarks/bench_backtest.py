@@ -4,10 +4,14 @@ and through the simulated venue, which keeps its own book of the same class.
 - ``book alone``: ``OrderBook.apply_mbo`` over the stream in replay chunks;
 - ``venue, no orders``: ``SimVenue.on_market`` over the same chunks, nothing of ours working
   (the cost the venue adds when no order of ours is near the market);
+- ``venue, orders away``: four orders (bid, offer, stop, MIT) 40 ticks from the market from a
+  minute after the open, working all hour, never touched: the steady per-record cost;
 - ``venue, orders at the touch``: every five minutes of the trading hour the working orders
   are cancelled and a bid at the touch, an offer a tick above the ask, a sell stop 4 ticks
   under the last print and a buy MIT 2 ticks under the bid are placed (four orders, two of
   them queued at the touch where most records land): the venue's worst ordinary case;
+- ``book + venue sharing it``: the driver applies the book (as the pipeline does) and the
+  venue reads it, the stream cut where ``next_cut`` says: the venue's own cost on top;
 - per chunk of 4,096 records: latency p50/p99 of one ``on_market`` (or ``apply_mbo``) call;
 - memory: tracemalloc peak of one venue run with orders.
 
@@ -84,6 +88,36 @@ def replay(ev: np.ndarray, inst: Any, chunk: int, orders: bool,
     return v
 
 
+def replay_away(ev: np.ndarray, inst: Any, chunk: int, away: int = 40,
+                timings: list[int] | None = None) -> SimVenue:  # fmt: skip
+    """Four orders placed a minute after the open ``away`` ticks from the market (a bid, an
+    offer, a sell stop, a buy MIT) and left working all hour: the steady cost of orders that
+    work but are not touched."""
+    v = SimVenue(inst)
+    ts = ev["ts_event"]
+    i0 = int(np.searchsorted(ts, OPEN + FIVE_MIN // 5, side="right"))
+    for a in range(0, i0, chunk):
+        v.on_market(ev[a : min(a + chunk, i0)])
+    t = int(ts[i0 - 1])
+    bid, ask = v.market.best(0), v.market.best(1)
+    assert bid is not None and ask is not None
+    b, s = OrderAction.BUY, OrderAction.SELL_SHORT
+    for c in (
+        OrderCommand(0, "submit", "b", "ES", t, b, OrderType.LIMIT, 5, bid - away),
+        OrderCommand(0, "submit", "s", "ES", t, s, OrderType.LIMIT, 5, ask + away),
+        OrderCommand(0, "submit", "st", "ES", t, s, OrderType.STOP_MARKET, 1, None, bid - away),
+        OrderCommand(0, "submit", "mit", "ES", t, b, OrderType.MIT, 1, None, bid - away),
+    ):
+        v.send(c)
+    v.advance(t)
+    for a in range(i0, len(ev), chunk):
+        t0 = time.perf_counter_ns()
+        v.on_market(ev[a : a + chunk])
+        if timings is not None:
+            timings.append(time.perf_counter_ns() - t0)
+    return v
+
+
 def replay_shared(ev: np.ndarray, inst: Any, chunk: int, orders: bool,
                   timings: list[int] | None = None) -> SimVenue:  # fmt: skip
     """The same with the venue reading the book the driver applies (as the pipeline's would
@@ -130,18 +164,21 @@ def _task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
     cases = {
         "book": Case(lambda: _book_chunks(ev, inst, CHUNK), len(ev)),
         "bare": Case(lambda: replay(ev, inst, CHUNK, False), len(ev)),
+        "away": Case(lambda: replay_away(ev, inst, CHUNK), len(ev)),
         "orders": Case(lambda: replay(ev, inst, CHUNK, True), len(ev)),
         "shared": Case(lambda: replay_shared(ev, inst, CHUNK, True), len(ev)),
     }
     names = {
         "book": ("baseline", f"L3 book alone, apply_mbo in chunks of {CHUNK:,}"),
         "bare": ("ours", "venue (own book), no orders of ours"),
+        "away": ("ours", "venue, 4 orders working 40 ticks away all hour"),
         "orders": ("ours", "venue, 4 orders at the touch, replaced every 5 min"),
         "shared": ("ours", "book + venue sharing it, the same orders"),
     }
 
     def run(progress: Progress) -> list[Result]:
-        tps = measure_many(cases, seconds, progress=progress)
+        # five cases: 0.6 x the run's seconds each keeps the suite within ~20 s in make bench
+        tps = measure_many(cases, 0.6 * seconds, progress=progress)
         rows = []
         for key, (impl, name) in names.items():
             tp = tps[key]
@@ -153,16 +190,19 @@ def _task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
                     _book_chunks(ev, inst, LAT_CHUNK, lat)
                 elif key == "shared":
                     replay_shared(ev, inst, LAT_CHUNK, True, lat)
+                elif key == "away":
+                    replay_away(ev, inst, LAT_CHUNK, timings=lat)
                 else:
                     replay(ev, inst, LAT_CHUNK, key == "orders", lat)
             r.p50_ns, r.p99_ns = percentiles(np.asarray(lat, dtype=np.float64))
             r.lat_unit = f"chunk ({LAT_CHUNK:,} ev)"
             rows.append(r)
+        busy = next(r for r in rows if r.name == names["orders"][1])
         mem = peak_memory(lambda: replay(ev, inst, CHUNK, True))
-        rows[2].peak_bytes, rows[2].retained_bytes = mem.peak_bytes, mem.retained_bytes
-        rows[2].rss_growth_bytes = mem.rss_growth_bytes
+        busy.peak_bytes, busy.retained_bytes = mem.peak_bytes, mem.retained_bytes
+        busy.rss_growth_bytes = mem.rss_growth_bytes
         v = replay(ev, inst, CHUNK, True)
-        rows[2].note = f"{len(v.fills)} fills, {len(v.orders)} orders"
+        busy.note = f"{len(v.fills)} fills, {len(v.orders)} orders"
         return rows
 
     return Task("backtest venue vs book alone (ESH4 replay)", run)

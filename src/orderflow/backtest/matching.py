@@ -40,7 +40,7 @@ from orderflow.trading.orders import OrderType
 __all__ = ["Matching"]
 
 #: records looked at a time while orders of ours work (a pass restarts when one ends)
-WINDOW = 4096
+WINDOW = 16_384
 _PAST_CUT = (
     "a stop of ours triggered inside a chunk already applied to the shared book: cut the "
     "records with SimVenue.next_cut()"
