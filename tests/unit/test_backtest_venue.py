@@ -376,3 +376,32 @@ def test_a_venue_on_a_shared_book_cuts_where_it_must_read_it():
     book.apply_mbo(later[1:3])
     out = v.on_market(later[1:3])
     assert fills(out) == [("s", 100, 2)]  # the book after the event at 20: 100 x 7 bid
+
+
+def test_lobster_style_stream_prints_with_its_fills():
+    """LOBSTER has visible executions as F + C records and no T: with prints="fills" an F of
+    a resting order is the print (its aggressor the other side), a T (a hidden execution)
+    triggers stops but fills no queue; with Databento's rule the F would fill nothing."""
+    got = {}
+    for prints in ("fills", "trades"):
+        v = venue(prints=prints)
+        v.send(cmd(10, "b", "buy", OrderType.LIMIT, 4, limit=100))
+        v.send(cmd(10, "st", "sell", OrderType.STOP_MARKET, 1, stop=99))
+        v.advance(10)
+        out = v.on_market(mbo(
+            (20, F, BID, 100, 5, 1, False), (20, C, BID, 100, 5, 1),  # the front order: ahead
+            (30, F, BID, 100, 3, 2, False), (30, C, BID, 100, 3, 2),  # ahead 0 now
+            (40, F, BID, 100, 2, 4),  # an order behind us filled: we were in front of it
+            (50, T, ASK, 100, 9, 0),  # a hidden execution at our price: no queue taken
+        ))  # fmt: skip
+        got[prints] = fills(out)
+    assert got["fills"] == [("b", 100, 2)]
+    assert got["trades"] == [("b", 100, 4)]  # Databento's rule: the T at 50 fills, not the F
+    v = venue(prints="fills")
+    v.on_market(mbo((5, T, ASK, 100, 1, 0, False), (5, C, BID, 100, 1, 1)))  # last print 100
+    v.send(cmd(10, "st", "sell", OrderType.STOP_MARKET, 1, stop=99))
+    v.advance(10)
+    out = v.on_market(mbo((20, T, ASK, 99, 1, 0)))  # a hidden print at 99 still triggers
+    assert fills(out) == [("st", 100, 1)]
+    with pytest.raises(ValueError, match="prints"):
+        SimVenue(ES, prints="quotes")

@@ -21,6 +21,7 @@ from orderflow.backtest.model import (
     BID,
     CANCEL,
     CLEAR,
+    FILL,
     LAST,
     MODIFY,
     NONE,
@@ -62,6 +63,7 @@ class Matching:
     # the venue's state this part reads and writes (set by SimVenue.__init__)
     kind: str
     l3: bool
+    fills_print: bool  # L3 prints are the F records of resting orders (LOBSTER), not T
     shared: bool
     market: MarketView
     queue_power: float
@@ -80,6 +82,13 @@ class Matching:
         _fill: Callable[[SimOrder, int, int, int, str], None]
         _market: Callable[[SimOrder, int], None]
         _place_limit: Callable[[SimOrder, int], None]
+
+    def _prints(self, act: np.ndarray) -> np.ndarray:
+        """Indices of the L3 records that are prints: T, or with ``fills_print`` F and T (a
+        LOBSTER stream has its visible executions as F + C and only hidden ones as T)."""
+        if self.fills_print:
+            return np.flatnonzero((act == TRADE) | (act == FILL))
+        return np.flatnonzero(act == TRADE)
 
     def next_cut(self, records: np.ndarray, trades: np.ndarray | None = None) -> int:
         """How many of ``records`` may go to a shared book before the venue must read it: up
@@ -109,7 +118,7 @@ class Matching:
             cut = min(cut, int(lasts[0]) + 1)
         if self._waiting:
             if self.l3:
-                tr = np.flatnonzero(records["action"] == TRADE)
+                tr = self._prints(records["action"])
                 fire = tr[self._fires(records["price"][tr])]
                 if len(fire):
                     cut = min(cut, int(fire[0]) + 1)
@@ -141,7 +150,7 @@ class Matching:
             self.market.apply(recs)
         self.now = max(self.now, int(recs["ts_event"][-1]))
         if self.l3:
-            tr = np.flatnonzero(recs["action"] == TRADE)
+            tr = self._prints(recs["action"])
             if len(tr):
                 self.last_trade = int(recs["price"][tr[-1]])
         if self.taken:
@@ -240,12 +249,17 @@ class Matching:
         before it). Vectorised; O(records x our orders)."""
         act = seg["action"]
         parts: list[np.ndarray] = []
-        tr = np.flatnonzero(act == TRADE)
+        tr = self._prints(act)
         if self._resting:
             parts.append(np.flatnonzero(act == CLEAR))
         if len(tr) == 0 and not self._resting:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         tp, tside, tv = seg["price"][tr], seg["side"][tr], seg["size"][tr]
+        can_fill = np.ones(len(tr), dtype=bool)
+        if self.fills_print:  # an F is the resting side's: the aggressor is the other one
+            is_f = act[tr] == FILL
+            tside = np.where(is_f & (tside != NONE), 1 - tside, tside)
+            can_fill = is_f
         ev = np.searchsorted(lasts, tr)
         new = np.ones(len(tr), dtype=bool)
         new[1:] = (ev[1:] != ev[:-1]) | (tp[1:] != tp[:-1]) | (tside[1:] != tside[:-1])
@@ -260,8 +274,8 @@ class Matching:
         for o in self._resting:
             lim, q = o.limit_ticks, o.queue
             assert lim is not None
-            keep |= (tp < lim) if o.is_buy else (tp > lim)
-            at = (tp == lim) & ((tside == (ASK if o.is_buy else BID)) | (tside == NONE))
+            keep |= ((tp < lim) if o.is_buy else (tp > lim)) & can_fill
+            at = (tp == lim) & ((tside == (ASK if o.is_buy else BID)) | (tside == NONE)) & can_fill
             ahead_recs = np.zeros(0, dtype=np.int64)
             if q.ahead_ids:
                 ahead_recs = _members(oids, q.ahead_ids)
@@ -307,12 +321,15 @@ class Matching:
                 if stop_at >= 0 and j >= stop_at:
                     break
                 a = int(act[j])
-                if a == TRADE:
-                    p = int(price[j])
+                if a == TRADE or (a == FILL and self.fills_print):
+                    p, sd = int(price[j]), int(side[j])
+                    if a == FILL and sd != NONE:
+                        sd = 1 - sd  # the aggressor of a resting order's fill
                     self.last_trade = p
                     fired = self._on_trade(
-                        p, int(size[j]), int(side[j]), int(ts[j]), base + ev, cum
-                    )
+                        p, int(size[j]), sd, int(ts[j]), base + ev, cum,
+                        fill=a == FILL or not self.fills_print,
+                    )  # fmt: skip
                     if fired and stop_at == -1:
                         stop_at = int(lasts[ev]) + 1 if ev < len(lasts) else -2
                     triggered += fired
@@ -344,12 +361,13 @@ class Matching:
         return stop_at
 
     def _on_trade(self, price: int, size: int, aggressor: int, t: int, ev: int,
-                  ev_traded: int = 0) -> list[SimOrder]:  # fmt: skip
-        """One print: fills of our resting limits, and the stops and MITs it triggers
-        (``ev``, ``ev_traded``: L3's exchange event and its volume so far at this price)."""
+                  ev_traded: int = 0, fill: bool = True) -> list[SimOrder]:  # fmt: skip
+        """One print: fills of our resting limits (unless ``fill`` is False: a hidden
+        execution, which takes no visible queue), and the stops and MITs it triggers (``ev``,
+        ``ev_traded``: L3's exchange event and its volume so far at this price)."""
         fills: list[tuple[SimOrder, int]] = []
         ours: dict[tuple[int, int], float] = {}  # our remaining queued ahead, per level
-        for o in list(self._resting):
+        for o in list(self._resting) if fill else ():
             lim = o.limit_ticks
             assert lim is not None
             hit = aggressor in ((ASK if o.is_buy else BID), NONE)

@@ -14,8 +14,8 @@ __all__ = ["Delivery", "SimOrder"]
 
 S = OrderState
 BID, ASK, NONE = int(BookSide.BID), int(BookSide.ASK), int(BookSide.NONE)
-TRADE, CANCEL, MODIFY, CLEAR = (int(a) for a in (Action.TRADE, Action.CANCEL, Action.MODIFY,
-                                                 Action.CLEAR))  # fmt: skip
+TRADE, FILL, CANCEL, MODIFY, CLEAR = (int(a) for a in (Action.TRADE, Action.FILL, Action.CANCEL,
+                                                       Action.MODIFY, Action.CLEAR))  # fmt: skip
 LAST = int(Flags.LAST)
 STOPS = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 LIVE = frozenset({S.SUBMITTED, S.ACCEPTED, S.WORKING, S.PART_FILLED})

@@ -61,6 +61,10 @@ class SimVenue(Matching):
     (price-level deltas plus prints) or ``nt_depth`` (NinjaTrader depth plus prints), both L2
     with the queue model of exponent ``queue_power``. Latencies are ns constants or
     :class:`LatencyModel`\\ s; ``seed`` seeds constant-built models (a given model keeps its own).
+    ``book``: read this book (the pipeline's) instead of keeping one (see :meth:`next_cut`).
+    ``prints``: what an L3 stream prints with: ``trades`` (Databento's T records) or
+    ``fills`` (LOBSTER: visible executions come as F + C, only hidden ones as T, which then
+    trigger stops but fill no queue).
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class SimVenue(Matching):
         account: str = "Sim101",
         seed: int = 0,
         book: Any = None,
+        prints: str = "trades",
     ) -> None:
         if queue_power <= 0:
             raise ValueError(f"queue_power must be > 0, got {queue_power}")
@@ -87,6 +92,9 @@ class SimVenue(Matching):
         self.shared = book is not None
         self.kind = kind
         self.l3 = kind == "mbo"
+        if prints not in ("trades", "fills"):
+            raise ValueError(f"prints: 'trades' (Databento) or 'fills' (LOBSTER), not {prints!r}")
+        self.fills_print = self.l3 and prints == "fills"
         self.broker = broker
         costs = broker.costs_for(instrument.symbol)
         self._commission = to_decimal(costs.commission_per_side)
