@@ -405,3 +405,18 @@ def test_lobster_style_stream_prints_with_its_fills():
     assert fills(out) == [("st", 100, 1)]
     with pytest.raises(ValueError, match="prints"):
         SimVenue(ES, prints="quotes")
+
+
+def test_a_stop_moved_to_the_wrong_side_keeps_its_old_price():
+    v = venue()
+    v.on_market(mbo((5, T, ASK, 100, 1, 9, False), (5, C, BID, 100, 1, 1)))  # last print 100
+    v.send(cmd(10, "s", "sell", OrderType.STOP_MARKET, 2, stop=98))
+    v.advance(10)
+    v.send(OrderCommand(902, "change", "s", "ES", 20, quantity=2, stop_ticks=101))
+    out = v.advance(20)
+    (ev,) = [d.report for d in out if isinstance(d.report, OrderEvent)]
+    assert ev.error == "UnableToChangeOrder" and ev.stop_ticks == 98
+    assert ev.comment.startswith("sell stop orders can't be placed above the market")
+    v.send(OrderCommand(903, "change", "s", "ES", 30, quantity=2, stop_ticks=99))
+    v.advance(30)
+    assert v.orders["s"].stop_ticks == 99 and v.orders["s"].state == OrderState.WORKING

@@ -270,15 +270,9 @@ class SimVenue(Matching):
 
     def _accept(self, o: SimOrder, t: int) -> None:
         if o.order_type in STOPS:
-            ref = self._reference(o.is_buy)
-            wrong = ref is not None and (
-                o.stop_ticks <= ref if o.is_buy else o.stop_ticks >= ref  # type: ignore[operator]
-            )
-            if wrong:
-                side = "buy" if o.is_buy else "sell"
-                where = "below" if o.is_buy else "above"
-                self._reject(o, t, f"{side} stop orders can't be placed {where} the market "
-                                   f"(stop {o.stop_ticks}, market {ref})")  # fmt: skip
+            why = self._wrong_side(o.is_buy, o.stop_ticks)
+            if why:
+                self._reject(o, t, why)
                 return
         self._report(o, S.ACCEPTED, t)
         self._report(o, S.WORKING, t)
@@ -292,6 +286,14 @@ class SimVenue(Matching):
             self._market(o, t)
         else:
             self._waiting.append(o)
+
+    def _wrong_side(self, is_buy: bool, stop: int | None) -> str:
+        """NinjaTrader's refusal of a stop at or through the market, or ""."""
+        ref = self._reference(is_buy)
+        if ref is None or stop is None or (stop > ref if is_buy else stop < ref):
+            return ""
+        side, where = ("buy", "below") if is_buy else ("sell", "above")
+        return f"{side} stop orders can't be placed {where} the market (stop {stop}, market {ref})"
 
     def _reference(self, is_buy: bool) -> int | None:
         """The market a stop is checked against: the last print (stops trigger on prints);
@@ -323,6 +325,11 @@ class SimVenue(Matching):
             return
         new_limit = o.limit_ticks if cmd.limit_ticks is None else cmd.limit_ticks
         new_stop = o.stop_ticks if cmd.stop_ticks is None else cmd.stop_ticks
+        if o.order_type in STOPS and o in self._waiting and new_stop != o.stop_ticks:
+            why = self._wrong_side(o.is_buy, new_stop)
+            if why:  # the change is refused; the stop keeps protecting at its old price
+                self._report(o, o.state, t, error="UnableToChangeOrder", comment=why)
+                return
         requeue = o.resting and (new_limit != o.limit_ticks or qty > o.quantity)
         o.quantity, o.limit_ticks, o.stop_ticks = qty, new_limit, new_stop
         self._report(o, S.PART_FILLED if o.filled else S.WORKING, t)
