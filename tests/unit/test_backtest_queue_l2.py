@@ -120,3 +120,17 @@ def test_md_latency_measured_from_a_recording(tmp_path):
     records = read_recording(path).records
     assert md_latency_from_records(records).tolist() == [1_000, 700, 450]
     assert md_latency_from_records(records, per_batch=True).tolist() == [700, 450]
+
+
+def test_l2_taken_liquidity_decays_with_the_level_size():
+    v = SimVenue(ES, "levels")
+    v.on_market(levels((1, ASK, 101, 2), (1, ASK, 102, 1), (1, BID, 100, 5)))
+    v.send(OrderCommand(1, "submit", "m1", "ES", 10, OrderAction.BUY, OrderType.MARKET, 2))
+    assert fills(v.advance(10)) == [("m1", 101, 2)]
+    v.on_market(levels((20, ASK, 101, 1)))  # the market removes 1 there: 1 still ours
+    assert v.taken == {(ASK, 101): 1}
+    v.send(OrderCommand(2, "submit", "m2", "ES", 30, OrderAction.BUY, OrderType.MARKET, 1))
+    assert fills(v.advance(30)) == [("m2", 102, 1)]
+    v.on_market(levels((40, ASK, 101, 4)))  # 3 added: free behind what we took
+    v.send(OrderCommand(3, "submit", "m3", "ES", 50, OrderAction.BUY, OrderType.MARKET, 5))
+    assert fills(v.advance(50))[0] == ("m3", 101, 3)
