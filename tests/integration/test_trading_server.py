@@ -307,8 +307,10 @@ def test_a_reconnect_is_reconciled_on_the_bridges_report_before_new_orders(serve
         assert status["risk"]["positions"] == {"ESH4": 1}
         engine = http.get("/api/positions").json()["engine"]
         assert (engine[0]["quantity"], engine[0]["avg_price"]) == (1, 4810.25)
-        # the adopted position counts: long 1 + buy 2 = 3 > 2
-        assert refused(submit(http, "of-2", "Buy", 2)) == "max_position:worst case +3/+1 vs 2"
+        # the adopted position counts: long 1 + buy 2 = 3 > 2; so does the adopted stop (if
+        # it fills, the low side is 1 - 1 = 0)
+        assert refused(submit(http, "of-2", "Buy", 2)) == "max_position:worst case +3/+0 vs 2"
+        assert status["risk"]["working_orders"] == 1
         assert submit(http, "of-3", "Buy", 1).status_code == 200
         wait_for(lambda: bridge.cids() == ["of-3"])
         # the connection drops and comes back: shut again until the new report, now flat

@@ -351,6 +351,10 @@ def test_a_change_is_checked_like_the_order_it_grows():
     assert rm.check_change("c2", None, T0).accepted
     assert rm.check_change("gone", 1, T0).code == "bad_order:client id gone is not working"
     assert rm.check_change("c2", 0, T0).code == "bad_order:quantity 0"
+    rm.reset_kill()
+    for _ in range(10):  # protective changes are never refused by the rate, but use it
+        assert rm.check_change("c2", 1, T0 + 10**9).accepted
+    assert rm.check_change("c2", 2, T0 + 10**9).code == "order_rate:10 in the last second"
 
 
 def test_flatten_before_the_close_per_symbol():

@@ -65,7 +65,13 @@ from orderflow.trading.orders import (
 )
 from orderflow.trading.params import TradingParams
 from orderflow.trading.reconcile import BrokerOrder, BrokerPosition, BrokerReport, StartBehavior
-from orderflow.trading.risk import OrderIntent, RiskDecision, RiskEvent, RiskManager
+from orderflow.trading.risk import (
+    OrderIntent,
+    PendingOrder,
+    RiskDecision,
+    RiskEvent,
+    RiskManager,
+)
 from orderflow.trading.sessions import TradingSessions
 from orderflow.trading.strategy import SignalStrategy
 
@@ -418,6 +424,12 @@ class ServerTrading:
                 ct.risk.set_position(acct_inst[1], pos.quantity)
         for cid in rec.missing_orders:  # ended Unknown: no longer working
             ct.risk.on_order_done(cid)
+        for cid in rec.adopted_orders:  # NinjaTrader's working orders count for the limits
+            order = ct.desk.orders.orders.get(cid)
+            if order is not None and not order.terminal and order.action is not None:
+                side = 1 if order.action.is_buy else -1
+                ct.risk.state.pending.setdefault(cid, PendingOrder(
+                    order.instrument, side, order.remaining, order.oco or None, False))  # fmt: skip
         ct.awaiting_report = False
         ct.reconciliations += 1
         ct.last_reconcile = {

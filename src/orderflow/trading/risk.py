@@ -367,10 +367,12 @@ class RiskManager:
             s.trades_today += 1
         return RiskDecision(True, Reason.OK)
 
-    def _rate_ok(self, ts: int) -> RiskDecision | None:
+    def _rate_ok(self, ts: int, force: bool = False) -> RiskDecision | None:
+        """None when an order action at ``ts`` is within the order rate (it is counted);
+        ``force``: counted whatever the rate (an action that is never refused)."""
         while self._times and self._times[0] <= ts - NS:
             self._times.popleft()
-        if len(self._times) >= self.max_orders_per_s:
+        if not force and len(self._times) >= self.max_orders_per_s:
             return self._refuse(Reason.ORDER_RATE, f"{len(self._times)} in the last second")
         self._times.append(ts)
         self.state.order_times = list(self._times)
@@ -387,7 +389,8 @@ class RiskManager:
         if o is None:
             if quantity is not None:
                 return self._refuse(Reason.BAD_ORDER, f"client id {client_id} is not working")
-            return self._rate_ok(ts_ns) or RiskDecision(True, Reason.OK)
+            self._rate_ok(ts_ns, force=True)
+            return RiskDecision(True, Reason.OK)
         grow = 0 if quantity is None else quantity - o.filled - o.remaining
         if grow > 0:
             if o.entry:
@@ -403,9 +406,11 @@ class RiskManager:
             if high > limit or low < -limit:
                 return self._refuse(Reason.MAX_POSITION,
                                     f"worst case {high:+d}/{low:+d} vs {limit}")  # fmt: skip
-        refused = self._rate_ok(ts_ns)
-        if refused is not None:
-            return refused
+            refused = self._rate_ok(ts_ns)
+            if refused is not None:
+                return refused
+        else:  # a smaller or price-only change protects: never refused, but it uses the rate
+            self._rate_ok(ts_ns, force=True)
         if quantity is not None:
             o.remaining = max(quantity - o.filled, 0)
         return RiskDecision(True, Reason.OK)
