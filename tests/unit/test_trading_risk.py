@@ -336,7 +336,7 @@ def test_no_sequence_of_intents_exceeds_the_position_limit(limit, steps):
 
 
 def test_a_change_is_checked_like_the_order_it_grows():
-    rm, ids = manager(max_position=3, max_order_size=2), Ids()
+    rm, ids = manager(max_position=3, max_order_size=2, max_orders_per_s=10.0), Ids()
     assert buy(rm, ids, qty=1).accepted  # c1: a working buy of 1
     assert rm.check_change("c1", 2, T0).accepted  # grows to 2: within size and position
     assert rm.check_change("c1", 3, T0).code == "max_order_size:3 > 2"
