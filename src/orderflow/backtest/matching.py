@@ -214,30 +214,6 @@ class Matching:
                 di, dk = self._pass_l2(recs[i:], trades[k:])
                 i, k = i + di, k + dk
 
-    def _thresholds(self) -> tuple[int | None, int | None]:
-        """Trades at or below ``lo`` or at or above ``hi`` can touch an order of ours."""
-        lo: list[int] = []
-        hi: list[int] = []
-        for o in self._resting:
-            assert o.limit_ticks is not None
-            (lo if o.is_buy else hi).append(o.limit_ticks)
-        for o in self._waiting:
-            assert o.stop_ticks is not None
-            up = o.is_buy if o.order_type in STOPS else not o.is_buy
-            (hi if up else lo).append(o.stop_ticks)
-        return (max(lo) if lo else None), (min(hi) if hi else None)
-
-    def _trade_mask(self, price: np.ndarray) -> np.ndarray | None:
-        lo, hi = self._thresholds()
-        if lo is None and hi is None:
-            return None
-        m = np.zeros(len(price), dtype=bool)
-        if lo is not None:
-            m |= price <= lo
-        if hi is not None:
-            m |= price >= hi
-        return m
-
     def _relevant_l3(self, seg: np.ndarray, lasts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The records that can touch an order of ours, in order, and for each the volume its
         event printed so far at its price and aggressor side (trades; 0 for other records).
@@ -413,16 +389,30 @@ class Matching:
         rts = recs["ts_event"]
         tpos = np.searchsorted(rts, trades["ts_event"], side="left")
         items: list[tuple[int, int, int]] = []  # (order key, 0 print / 1 record, index)
-        tm = self._trade_mask(trades["price"])
-        if tm is not None:
-            items += [(2 * int(tpos[i]), 0, i) for i in np.flatnonzero(tm).tolist()]
+        if self._resting or self._waiting:
+            keep = self._fires(trades["price"])
+            tp, tside = trades["price"], trades["side"]
+            for o in self._resting:
+                lim = o.limit_ticks
+                hit = (tside == (ASK if o.is_buy else BID)) | (tside == NONE)
+                keep |= ((tp < lim) if o.is_buy else (tp > lim)) | ((tp == lim) & hit)
+            items += [(2 * int(tpos[i]), 0, i) for i in np.flatnonzero(keep).tolist()]
+        level: dict[int, tuple[int, int, int, bool]] = {}  # record -> price, side, size, clear
         if self._resting:
             m = np.zeros(len(recs), dtype=bool)
             for o in self._resting:
                 m |= (recs["price"] == o.limit_ticks) & (recs["side"] == o.side)
+            clear = np.zeros(len(recs), dtype=bool)
             if self.kind == "levels":
-                m |= recs["action"] == int(LevelAction.CLEAR)
-            items += [(2 * i + 1, 1, i) for i in np.flatnonzero(m).tolist()]
+                clear = recs["action"] == int(LevelAction.CLEAR)
+                m |= clear
+            idx = np.flatnonzero(m)
+            at = recs[idx]
+            cols = zip(idx.tolist(), at["price"].tolist(), at["side"].tolist(),
+                       self._l2_sizes(at).tolist(), clear[idx].tolist(), strict=True)  # fmt: skip
+            for i, p, sd, sz, cl in cols:
+                level[i] = (p, sd, sz, cl)
+                items.append((2 * i + 1, 1, i))
         items.sort()
         stop_rec = first = -1
         t_fire = self.now
@@ -431,7 +421,7 @@ class Matching:
             if stop_rec >= 0 and key >= 2 * stop_rec:
                 break
             if is_rec:
-                self._on_level(recs[i])
+                self._on_level(*level[i])
                 continue
             tr = trades[i]
             p = int(tr["price"])
@@ -458,21 +448,14 @@ class Matching:
         self._execute(triggered, t_fire)
         return stop_rec, k
 
-    def _on_level(self, rec: np.void) -> None:
-        if self.kind == "levels" and int(rec["action"]) == int(LevelAction.CLEAR):
-            for o in self._resting:
-                if int(rec["side"]) in (o.side, NONE):
-                    l2_level_update(o.queue, 0, self.queue_power)
-            return
-        size = self._l2_size(rec)
+    def _on_level(self, price: int, side: int, size: int, clear: bool) -> None:
+        """One L2 record at a level of ours (or a clear): its new size to the queue model."""
         for o in self._resting:
-            if o.limit_ticks == int(rec["price"]) and o.side == int(rec["side"]):
+            if clear:
+                if side in (o.side, NONE):
+                    l2_level_update(o.queue, 0, self.queue_power)
+            elif o.limit_ticks == price and o.side == side and size != o.queue.level_size:
                 l2_level_update(o.queue, size, self.queue_power)
-
-    def _l2_size(self, rec: np.void) -> int:
-        if self.kind == "levels":
-            return int(rec["size"])
-        return 0 if int(rec["operation"]) == int(NtOperation.REMOVE) else int(rec["size"])
 
     def _reconcile_l2(self) -> None:
         """A ladder row can change price without a record at the old price (NinjaTrader's
