@@ -96,6 +96,8 @@ def test_a_journal_that_cannot_be_written_refuses_new_orders_and_catches_up(tmp_
         with httpx.Client(base_url=server.http) as http:
             assert submit(http, "of-1", "Buy", 1).status_code == 200
             wait_for(lambda: bridge.cids() == ["of-1"])
+            # the bridge's ack of of-1 is journalled when it arrives: wait for it first
+            wait_for(lambda: http.get("/api/orders/of-1").json()["command"] == "done")
             before = journal.count()
             bridge.batch(depth=BOOK)  # depth only: the journal is not touched
             assert journal.count() == before
