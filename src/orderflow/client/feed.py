@@ -23,8 +23,9 @@ import numpy as np
 
 from orderflow.client.ws import Encoding, OrderflowClient, RestClient
 from orderflow.io.formats import LoadedStream, load_stream
-from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
-from orderflow.model.enums import Action, Flags, NtOperation, Side
+from orderflow.io.nt_feed import NtBatch, nt_batches
+from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument
 from orderflow.server.protocol import Ack, Batch, Depth, Tick
 
@@ -100,90 +101,35 @@ def nt_name(inst: Instrument, ts_ns: int | None = None) -> str:
     return f"{inst.symbol} {_MONTHS.index(code) + 1:02d}-{year}"
 
 
-def _batches(
-    nt: np.ndarray,
-    trades: np.ndarray,
-    bid: np.ndarray,
-    ask: np.ndarray,
-    inst: Instrument,
-    name: str,
-    batch_events: int,
-) -> list[FeedBatch]:
-    """Cut depth events into batches at event boundaries (LAST) of at least ``batch_events``
-    events; each carries the prints up to its last depth event's time."""
+def to_wire(nb: NtBatch, inst: Instrument, name: str, seq: int) -> FeedBatch:
+    """One :class:`~orderflow.io.nt_feed.NtBatch` as the wire's ``Batch`` (prices in the
+    exchange's units, as NinjaTrader gives them)."""
     px = inst.to_price
-    ends = np.flatnonzero(nt["flags"] & int(Flags.LAST)) + 1
-    if len(nt) and (not len(ends) or ends[-1] != len(nt)):
-        ends = np.append(ends, len(nt))  # a stream that stops mid-event still goes out whole
-    out: list[FeedBatch] = []
-    start, t_at = 0, 0
-    tick_ts = trades["ts_event"]
-    for i, end in enumerate(ends.tolist()):
-        last = i == len(ends) - 1
-        if end - start < batch_events and not last:
-            continue
-        ev = nt[start:end]
-        last_ts = int(ev["ts_event"][-1])
-        t_end = int(np.searchsorted(tick_ts, last_ts, side="right")) if not last else len(trades)
-        ticks = [
-            Tick(int(t["ts_event"]), px(int(t["price"])), int(t["size"]),
-                 None if b == NO_PRICE else px(int(b)), None if a == NO_PRICE else px(int(a)))
-            for t, b, a in zip(trades[t_at:t_end], bid[t_at:t_end], ask[t_at:t_end], strict=True)
-            if t["size"] > 0
-        ]  # fmt: skip
-        depth = [
-            Depth(int(e["ts_event"]), "bid" if e["side"] == Side.BID else "ask",
-                  _OPS[int(e["operation"])], int(e["position"]), px(int(e["price"])),
-                  int(e["size"]), bool(e["flags"] & int(Flags.RESET)))
-            for e in ev
-        ]  # fmt: skip
-        seq = len(out) + 1
-        batch = Batch(instrument=name, seq=seq, depth=depth, ticks=ticks)
-        out.append(FeedBatch(batch, int(ev["ts_event"][0]), last_ts))
-        start, t_at = end, t_end
-    return out
+    ticks = [
+        Tick(int(t["ts_event"]), px(int(t["price"])), int(t["size"]),
+             None if b == NO_PRICE else px(int(b)), None if a == NO_PRICE else px(int(a)))
+        for t, b, a in zip(nb.trades, nb.bid, nb.ask, strict=True)
+    ]  # fmt: skip
+    depth = [
+        Depth(int(e["ts_event"]), "bid" if e["side"] == Side.BID else "ask",
+              _OPS[int(e["operation"])], int(e["position"]), px(int(e["price"])),
+              int(e["size"]), bool(e["flags"] & int(Flags.RESET)))
+        for e in nb.depth
+    ]  # fmt: skip
+    batch = Batch(instrument=name, seq=seq, depth=depth, ticks=ticks)
+    return FeedBatch(batch, nb.t_first, nb.t_last)
 
 
 def build_batches(
     stream: LoadedStream, levels: int = 10, batch_events: int = 100, instrument: str | None = None
 ) -> list[FeedBatch]:
     """A loaded ``mbo`` or ``nt_depth`` stream as the batches a NinjaTrader bridge would send
-    (numbered from 1; a client renumbers them). ``instrument``: the name to send (default the
-    NinjaTrader name of the stream's contract)."""
-    from orderflow.analytics.trades import trades_from_mbo
-    from orderflow.book.l3 import OrderBook
-    from orderflow.io.nt_convert import mbo_to_nt_depth
-
+    (numbered from 1; a client renumbers them; cut by :func:`~orderflow.io.nt_feed.nt_batches`).
+    ``instrument``: the name to send (default the NinjaTrader name of the stream's contract)."""
     inst = stream.instrument
-    arr = stream.array
-    if stream.kind == "mbo":
-        nt = mbo_to_nt_depth(arr, levels=levels, instrument=inst)
-        depth = OrderBook(inst).apply_mbo(arr, record_depth=levels).depth
-        if depth is None:  # no event boundary at all: nothing to send
-            return []
-        trades = trades_from_mbo(arr)
-        # the quote before each print: the book at the last boundary before its record
-        k = np.searchsorted(np.asarray(depth.index), np.flatnonzero(arr["action"] == Action.TRADE))
-        k = k - 1
-        bid = np.where(k >= 0, np.asarray(depth.bid_price)[np.maximum(k, 0), 0], NO_PRICE)
-        ask = np.where(k >= 0, np.asarray(depth.ask_price)[np.maximum(k, 0), 0], NO_PRICE)
-    elif stream.kind == "nt_depth":
-        nt = arr
-        found = stream.extra.get("trades")
-        trades = found if found is not None else np.zeros(0, dtype=TRADE_DTYPE)
-        quotes = stream.extra.get("quotes")
-        if quotes is not None and len(quotes) and len(trades):
-            # the L1 quote in force before each print, in file order
-            q = np.searchsorted(quotes["sequence"], trades["sequence"]) - 1
-            bid = np.where(q >= 0, quotes["bid_price"][np.maximum(q, 0)], NO_PRICE)
-            ask = np.where(q >= 0, quotes["ask_price"][np.maximum(q, 0)], NO_PRICE)
-        else:
-            bid = ask = np.full(len(trades), NO_PRICE, dtype=np.int64)
-    else:
-        raise ValueError(f"cannot feed a {stream.kind!r} stream: an mbo or nt_depth file is needed")
-    first = int(nt["ts_event"][0]) if len(nt) else None
-    name = instrument or nt_name(inst, first)
-    return _batches(nt, trades, bid, ask, inst, name, batch_events)
+    cut = nt_batches(stream, levels, batch_events)
+    name = instrument or nt_name(inst, cut[0].t_first if cut else None)
+    return [to_wire(nb, inst, name, k + 1) for k, nb in enumerate(cut)]
 
 
 def _window(

@@ -214,6 +214,22 @@ class Pipeline:
             off = trade_offsets(depth, trades)
         return self._groups(_Chunk(depth, trades, off, events, best_before))
 
+    def process_batch(self, depth: np.ndarray, trades: np.ndarray) -> list[Signal]:
+        """One batch of a live L2 feed as the server applies it (NinjaTrader gives no event
+        boundaries): its depth events are one event group, with the prints up to its last
+        depth event; prints after that form their own group over the book as it then stands.
+        A backtest that must see what the server saw feeds its batches here."""
+        flags = depth["flags"]
+        if len(depth) and (flags[-1] & _LAST == 0 or (flags[:-1] & _LAST).any()):
+            depth = depth.copy()
+            depth["flags"] &= np.uint8(0xFF ^ _LAST)
+            depth["flags"][-1] |= np.uint8(_LAST)
+        cut = int(np.searchsorted(trades["ts_event"], depth["ts_event"][-1], side="right"))
+        out = self.process(depth, trades[:cut])
+        if cut < len(trades):
+            out += self.process_prints(trades[cut:])
+        return out
+
     def process_trades(self, trades: np.ndarray) -> list[Signal]:
         """Feed prints without a book (trades-only files): every distinct event time is a group
         with an empty book, so only the print-based analytics and detectors have anything."""

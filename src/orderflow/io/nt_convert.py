@@ -193,8 +193,15 @@ def depth_to_nt(depth: DepthRecord) -> np.ndarray:
 
     Complexity O(boundaries x N); jitted (ESH4's 47k boundaries x 10 levels take milliseconds).
     """
+    return depth_to_nt_rows(depth)[0]
+
+
+def depth_to_nt_rows(depth: DepthRecord) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`depth_to_nt` and, for each event, the source record that ended the exchange
+    event it comes from (``depth.index`` of its boundary): where a replay of the source stream
+    stands when NinjaTrader would have shown that event."""
     if len(depth) == 0:
-        return np.zeros(0, dtype=NT_DEPTH_DTYPE)
+        return np.zeros(0, dtype=NT_DEPTH_DTYPE), np.zeros(0, dtype=np.int64)
     arrays = [
         np.ascontiguousarray(np.asarray(a, dtype=np.int64))
         for a in (depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size)
@@ -217,7 +224,7 @@ def depth_to_nt(depth: DepthRecord) -> np.ndarray:
     last = np.ones(total, dtype=bool)
     last[:-1] = boundary[1:] != boundary[:-1]
     out["flags"] = np.where(last, _LAST, 0)
-    return out
+    return out, np.asarray(depth.index, dtype=np.int64)[boundary]
 
 
 def _after_snapshot(events: np.ndarray, depth: DepthRecord) -> DepthRecord:
@@ -257,9 +264,26 @@ def levels_to_nt_depth(
 
 def _recorded_to_nt(events: np.ndarray, result: Any) -> np.ndarray:
     """The depth a batch replay recorded (after any opening snapshot) as NinjaTrader events."""
+    return _recorded_to_nt_rows(events, result)[0]
+
+
+def _recorded_to_nt_rows(events: np.ndarray, result: Any) -> tuple[np.ndarray, np.ndarray]:
     if result.depth is None:
-        return np.zeros(0, dtype=NT_DEPTH_DTYPE)
-    return depth_to_nt(_after_snapshot(events, result.depth))
+        return np.zeros(0, dtype=NT_DEPTH_DTYPE), np.zeros(0, dtype=np.int64)
+    return depth_to_nt_rows(_after_snapshot(events, result.depth))
+
+
+def mbo_to_nt_depth_rows(
+    mbo_events: np.ndarray, levels: int = 10, instrument: Instrument | None = None
+) -> tuple[np.ndarray, np.ndarray, DepthRecord | None]:
+    """:func:`mbo_to_nt_depth`, each event's source record (:func:`depth_to_nt_rows`) and the
+    recorded top ``levels`` at every boundary (the quotes before each print come from it)."""
+    from orderflow.book.l3 import OrderBook
+
+    book = OrderBook(instrument) if instrument is not None else OrderBook()
+    result = book.apply_mbo(mbo_events, record_depth=levels)
+    nt, rows = _recorded_to_nt_rows(mbo_events, result)
+    return nt, rows, result.depth
 
 
 def convert_file(
@@ -312,4 +336,11 @@ _DEPTH_FIELDS = (
     "ask_count",
 )
 
-__all__ = ["convert_file", "depth_to_nt", "levels_to_nt_depth", "mbo_to_nt_depth"]
+__all__ = [
+    "convert_file",
+    "depth_to_nt",
+    "depth_to_nt_rows",
+    "levels_to_nt_depth",
+    "mbo_to_nt_depth",
+    "mbo_to_nt_depth_rows",
+]

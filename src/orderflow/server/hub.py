@@ -214,12 +214,11 @@ class Hub:
             trades = trades[:0]
         elif len(depth) and st.stale_reason is None:
             was_stale = bool(book.stale)
-            # prints up to the batch's last depth event belong to its event group; later ones
-            # form their own group over the book as it then stands
-            cut = int(np.searchsorted(trades["ts_event"], depth["ts_event"][-1], side="right"))
-            signals += st.pipeline.process(depth, trades[:cut])
+            # the batch is one event group with its prints (Pipeline.process_batch: the same
+            # call a backtest of what the server saw makes)
+            signals += st.pipeline.process_batch(depth, trades)
             applied["depth"] = len(depth)
-            trades = trades[cut:]
+            trades = trades[:0]
             if book.stale and not was_stale:
                 reason = book.stale_reason or "reset"
                 request = SnapshotRequest(
