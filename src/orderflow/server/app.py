@@ -462,9 +462,11 @@ def create_app(
                     if request.reason == "gap":
                         mon.gaps.inc()
                     out.append(request)
+            # the commands the batches made the engine issue go out before their acks: a
+            # client that has the ack of a batch has every command that batch caused
+            drain()
             for msg in out:
                 conn.push(msg)
-            drain()
 
         async def refuse(error: Error) -> None:
             await conn.send_now(error)

@@ -1,0 +1,70 @@
+"""Feed a recorded MBO stream to a server as NinjaTrader would, with a simulated NinjaTrader
+account executing the server's orders: the live path end to end, without NinjaTrader.
+
+For each of the bridge's batches (:func:`~orderflow.io.nt_feed.nt_batches`) the client, in
+this order:
+
+1. replays the source records up to where the batch reaches into the simulated venue
+   (:class:`~orderflow.client.simbroker.SimNinjaTrader`) and sends the venue's reports (order
+   updates, executions) as a batch, as the bridge forwards ``OnOrderUpdate`` and
+   ``OnExecutionUpdate``;
+2. sends the batch's depth and prints and waits for its ack. The server sends the commands a
+   batch caused before its ack, and the client executes each as it arrives, so when the ack
+   is in, the venue holds every order the batch led to.
+
+A backtest that runs the same batches through ``Pipeline.process_batch`` and the same venue
+sees the same market, decides at the same points and fills the same way: the parity test
+(issue 6) compares the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from orderflow.client.feed import nt_name, to_wire
+from orderflow.client.simbroker import SimNinjaTrader
+from orderflow.client.ws import Encoding, OrderflowClient
+from orderflow.io.nt_feed import NtBatch
+
+__all__ = ["trade_batches"]
+
+
+async def trade_batches(
+    source: np.ndarray,
+    batches: list[NtBatch],
+    sim: SimNinjaTrader,
+    url: str,
+    *,
+    client: str = "nt8",
+    encoding: Encoding = "msgpack",
+    progress: Callable[[int, int], None] | None = None,
+) -> OrderflowClient:
+    """Play ``batches`` (cut from the MBO records ``source``) to the server at ``url`` with
+    ``sim`` as the account (module docstring). Returns the closed client (its stats)."""
+    inst = sim.instrument
+    name = nt_name(inst, batches[0].t_first if batches else None)
+    c = OrderflowClient(url, client, encoding=encoding, on_command=sim.execute, resume=False)
+    async with c:
+
+        async def reports() -> None:
+            updates, executions = sim.reports()
+            if updates or executions:
+                await c.add(name, orders=updates, executions=executions)
+                await c.flush()
+                await c.drain()
+
+        at = 0
+        for k, nb in enumerate(batches):
+            if nb.source_end > at:
+                sim.market(source[at : nb.source_end])
+                at = nb.source_end
+            await reports()
+            await c.send_batch(to_wire(nb, inst, name, k + 1).batch)
+            await c.drain()
+            if progress is not None:
+                progress(k + 1, len(batches))
+        sim.market(source[at:])
+        await reports()
+    return c
