@@ -922,6 +922,12 @@ def journal_events(
         )  # fmt: skip
 
 
+# ---- backtest (issue 6): the command lives in cli/backtest.py --------------------------------
+from orderflow.cli.backtest import backtest as _backtest  # noqa: E402 - registers on app above
+
+app.command("backtest")(_backtest)
+
+
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit on error (traceback: --debug)."""
     try:

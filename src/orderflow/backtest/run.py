@@ -1,0 +1,374 @@
+"""The backtest driver: recorded data through the pipeline, the strategy's host and the venue.
+
+:func:`run_backtest` replays one or many data files (each its own instrument and stream kind,
+read as a stream of chunks, :func:`orderflow.io.stream.open_chunks`) through the same code as
+live: the :class:`~orderflow.engine.pipeline.Pipeline` (book, analytics, signals), a
+:class:`~orderflow.trading.host.StrategyHost` with the reference strategy, the risk manager,
+sizing, sessions and the broker profile of the trading engine, and the
+:class:`~orderflow.backtest.venue.SimVenue` in place of NinjaTrader, reading the pipeline's
+book. The clock is the data's ``ts_event``. The loop, per chunk of a book stream
+(``docs/backtest.md``, "The driver")::
+
+    venue.advance(t)               commands that reach the venue before the next records
+    deliver reports due by t       host.on_order_update / host.on_fill (their commands sent)
+    cut = venue.next_cut(records)  never past a command's arrival or a firing print's event
+    pipeline.process(records[:cut]); venue.on_market(records[:cut])
+    at a decision point            host.on_market(pipeline) -> commands -> venue.send
+
+Reports reach the host as soon as the data's clock passes their delivery time, whatever the
+decision rhythm; ``decide_every`` only says how often the strategy is asked (each event group,
+each N records or each chunk). Bars-only files go through :mod:`orderflow.backtest.bars`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from orderflow.backtest.model import Delivery
+from orderflow.backtest.report import BacktestResult, build_result
+from orderflow.backtest.venue import SimVenue
+from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
+from orderflow.io.stream import Chunk, estimate_records, open_chunks
+from orderflow.model.enums import Action, Flags
+from orderflow.model.instruments import REGISTRY, Instrument, find_instrument
+from orderflow.trading.broker import ProductCosts
+from orderflow.trading.host import StrategyHost
+from orderflow.trading.orders import Fill, OrderCommand
+from orderflow.trading.params import TradingParams
+from orderflow.trading.sessions import TradingSessions
+from orderflow.trading.strategy import SignalStrategy
+
+__all__ = ["BacktestOptions", "BacktestResult", "run_backtest"]
+
+_LAST = int(Flags.LAST)
+_TRADE = int(Action.TRADE)
+_HOUR = 3_600_000_000_000
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BacktestOptions:
+    """How the replay runs (the strategy, risk and broker are in :class:`TradingParams`).
+
+    ``decide_every``: when the strategy is asked, ``"group"`` (after every exchange event:
+    exact, slow), ``"chunk"`` (after every chunk read: fast, coarse) or a number N (after the
+    event group that ends N or more records after the last decision; the live server decides
+    once per NinjaTrader batch, about 100 depth events). ``capital``: the base of daily
+    returns for Sharpe and Sortino (None: ``trading.risk.starting_balance``).
+    ``flatten_at_end``: close what is open at the end of each file (its last book)."""
+
+    order_latency_ns: int = 0
+    md_latency_ns: int = 0
+    queue_power: float = 1.0
+    seed: int = 0
+    chunk_records: int = 65_536
+    account: str = "Sim101"
+    decide_every: str | int = 100
+    capital: float | None = None
+    instrument: Instrument | None = None
+    prints: str = "trades"
+    flatten_at_end: bool = True
+    #: bars-only data: the breakout signal's lookback (bars; see backtest.bars)
+    bar_lookback: int = 20
+    #: the strategy decides only from this data time on (earlier data builds the book and the
+    #: analytics: a warm-up); None: from the start
+    start_ns: int | None = None
+    #: the replay stops after this data time; None: at the end of the data
+    end_ns: int | None = None
+
+    def __post_init__(self) -> None:
+        d = self.decide_every
+        if not (d in ("group", "chunk") or (isinstance(d, int) and d >= 1)):
+            raise ValueError(f"decide_every: 'group', 'chunk' or a number >= 1, not {d!r}")
+        if self.chunk_records < 1:
+            raise ValueError(f"chunk_records must be >= 1, got {self.chunk_records}")
+
+
+@dataclass
+class FileRun:
+    """What one file's replay left: its pipeline (or bar count), span and counters."""
+
+    path: str
+    instrument: Instrument
+    kind: str
+    events: int = 0
+    groups: int = 0
+    first_ts: int = 0
+    last_ts: int = 0
+    decisions: int = 0
+    signal_counts: Counter[str] = field(default_factory=Counter)
+    accumulated: int = 0
+    accumulated_long: int = 0
+    accumulated_short: int = 0
+    venue_counters: Counter[str] = field(default_factory=Counter)
+    #: hours (ts // 1 h) with prints (or bars): the trading days the data covers
+    hours: np.ndarray | None = None
+
+
+class _Driver:
+    """One file of book data through pipeline, venue and host (see the module docstring)."""
+
+    def __init__(self, host: StrategyHost, pipe: Pipeline, venue: SimVenue,
+                 opts: BacktestOptions, log: _Log) -> None:  # fmt: skip
+        self.host, self.pipe, self.venue, self.opts, self.log = host, pipe, venue, opts, log
+        self.held: deque[Delivery] = deque()
+        self.md = venue.md_latency if opts.md_latency_ns else None
+        self.decisions = 0
+        self._since = 0  # records since the last decision (decide_every N)
+        self.hours: set[int] = set()  # hours with prints: the trading days the data covers
+
+    # ---- reports and commands --------------------------------------------------------------
+    def _hold(self, out: list[Delivery]) -> None:
+        self.held.extend(out)
+
+    def send(self, cmds: Sequence[OrderCommand]) -> None:
+        for c in cmds:
+            self.log.commands.append(c)
+            self._hold(self.venue.send(c))
+
+    def settle(self, t: int) -> None:
+        """Commands due at the venue by ``t`` act; reports seen by ``t`` reach the host (and
+        the commands they cause are sent), until nothing more is due."""
+        while True:
+            self._hold(self.venue.advance(t))
+            if not self.held or self.held[0].at_ns > t:
+                return
+            while self.held and self.held[0].at_ns <= t:
+                d = self.held.popleft()
+                r = d.report
+                if isinstance(r, Fill):
+                    self.log.fills.append(r)
+                    self.send(self.host.on_fill(d.at_ns, r))
+                else:
+                    self.send(self.host.on_order_update(d.at_ns, r))
+
+    def decide(self) -> None:
+        start = self.opts.start_ns
+        if not self.pipe.groups or (start is not None and self.pipe.last_ts < start):
+            return
+        self.decisions += 1
+        # the trading day rolls on the data's clock before the strategy looks (the server
+        # does it on its timer): a day's loss limit must not block the next day's entries
+        self.host.risk.roll_day(self.pipe.last_ts, self.host.key)
+        cmds = self.host.on_market(self.pipe)
+        if cmds and self.md is not None:  # the strategy saw the data md latency late
+            late = self.pipe.last_ts + self.md.next()
+            cmds = [dataclasses.replace(c, t=max(c.t, late)) for c in cmds]
+        self.send(cmds)
+
+    # ---- market data -----------------------------------------------------------------------
+    def run(self, chunks: Iterator[Chunk], progress: Callable[[int], None]) -> None:
+        carry: np.ndarray | None = None
+        carry_t: np.ndarray | None = None
+        end_ns = self.opts.end_ns if self.opts.end_ns is not None else 2**63 - 1
+        for chunk in chunks:
+            recs, trades = chunk.records, chunk.trades
+            over = bool(len(recs)) and int(recs["ts_event"][-1]) > end_ns
+            if over:
+                recs = recs[: int(np.searchsorted(recs["ts_event"], end_ns, side="right"))]
+                if trades is not None:
+                    trades = trades[: int(np.searchsorted(trades["ts_event"], end_ns, "right"))]
+            if carry is not None and len(carry):
+                recs = np.concatenate([carry, recs])
+            if trades is not None and carry_t is not None and len(carry_t):
+                trades = np.concatenate([carry_t, trades])
+            lasts = np.flatnonzero(recs["flags"] & _LAST)
+            whole = int(lasts[-1]) + 1 if len(lasts) else 0
+            carry = recs[whole:].copy()
+            t_cut = 0
+            if trades is not None and whole:
+                t_end = int(recs["ts_event"][whole - 1])
+                t_cut = int(np.searchsorted(trades["ts_event"], t_end, side="right"))
+                carry_t = trades[t_cut:].copy()
+            elif trades is not None:
+                carry_t = trades
+            prints = (
+                recs["ts_event"][recs["action"] == _TRADE]
+                if trades is None
+                else (trades["ts_event"])
+            )
+            if len(prints):
+                self.hours.update(np.unique(prints // _HOUR).tolist())
+            if whole:
+                self._events(recs[:whole], None if trades is None else trades[:t_cut], lasts)
+            progress(len(chunk.records))
+            if over:
+                break
+        if carry is not None and len(carry):  # an unfinished last event: the pipeline's too
+            self.pipe.process(carry)
+
+    def _events(self, recs: np.ndarray, trades: np.ndarray | None, lasts: np.ndarray) -> None:
+        """Whole events: cut at decision points, commands' arrivals, firing prints and report
+        deliveries; each piece through the pipeline's book and the venue."""
+        ts = recs["ts_event"]
+        n = len(recs)
+        every = self.opts.decide_every
+        if every == "chunk":
+            stops = [n]
+        elif every == "group":
+            stops = (lasts + 1).tolist()
+        else:  # the event end at or after every N records since the last decision
+            stops, self._since = _every_n(lasts + 1, int(every), self._since)
+            if not stops or stops[-1] != n:
+                stops.append(-n)  # the rest of the chunk, no decision at its end
+        pos, t_at = 0, 0
+        for mark in stops:
+            stop = abs(mark)
+            while pos < stop:
+                self.settle(int(ts[pos]) - 1)
+                piece = recs[pos:stop]
+                tp = None
+                if trades is not None:
+                    t_end = int(np.searchsorted(trades["ts_event"], int(ts[stop - 1]), "right"))
+                    tp = trades[t_at:t_end]
+                cut = self.venue.next_cut(piece, tp)
+                if self.held:
+                    due = int(np.searchsorted(piece["ts_event"], self.held[0].at_ns, "right"))
+                    cut = min(cut, due)
+                if cut < len(piece):  # whole events, at least one
+                    e = int(np.searchsorted(lasts, pos + max(cut, 1) - 1))
+                    cut = int(lasts[e]) + 1 - pos
+                part = piece[:cut]
+                tpart = None
+                if tp is not None:
+                    k = int(np.searchsorted(tp["ts_event"], int(part["ts_event"][-1]), "right"))
+                    tpart, t_at = tp[:k], t_at + k
+                self.pipe.process(part, tpart)
+                self._hold(self.venue.on_market(part, tpart))
+                pos += cut
+                self.settle(int(part["ts_event"][-1]))
+            if mark > 0:
+                self.decide()
+
+    def finish(self) -> None:
+        """After the file's last record: flatten (optionally) on the last book, let every
+        command and report play out."""
+        end = max(self.pipe.last_ts, self.venue.now)
+        if self.opts.flatten_at_end:
+            self.send(self.host.flatten(end, "end_of_data"))
+        for _ in range(100):  # each round answers the previous round's commands
+            far = end + 3_600_000_000_000
+            self.settle(far)
+            if not self.held and not self.venue._pending:
+                break
+            end = far
+
+
+def _every_n(ends: np.ndarray, n: int, since: int) -> tuple[list[int], int]:
+    """The event ends (exclusive indices) at which ``n`` or more records have gone by since
+    the last decision, ``since`` records before this chunk; and the count left over after the
+    last of them, so the decision points do not depend on where chunks are cut."""
+    out: list[int] = []
+    start = -since
+    while True:
+        j = int(np.searchsorted(ends, start + n, side="left"))
+        if j >= len(ends):
+            break
+        out.append(int(ends[j]))
+        start = int(ends[j])
+    total = int(ends[-1]) if len(ends) else 0
+    return out, total - (out[-1] if out else start)
+
+
+@dataclass
+class _Log:
+    commands: list[OrderCommand] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+
+
+def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
+          warnings: list[str], sessions: bool = True) -> StrategyHost:  # fmt: skip
+    if find_instrument(inst.symbol) is None:
+        # a product the registry lacks (6E from a CME bar file): the trading layer looks
+        # instruments up by name, so it joins the registry for this process
+        REGISTRY[inst.symbol] = dataclasses.replace(inst, contract=None)
+        warnings.append(f"{inst.symbol} is not in the instrument registry: added for this run")
+    broker = trading.broker.build()
+    if inst.symbol not in broker.costs:
+        zero = ProductCosts(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        broker = dataclasses.replace(broker, costs={**broker.costs, inst.symbol: zero})
+        warnings.append(f"broker profile {broker.name!r} has no costs for {inst.symbol}: none "
+                        f"charged (set trading.broker.overrides.{inst.symbol})")  # fmt: skip
+    cal = TradingSessions(inst, trading.sessions) if sessions else None
+    return StrategyHost(inst, SignalStrategy(trading.strategy), trading, sessions=cal,
+                        broker=broker, account=opts.account)  # fmt: skip
+
+
+def run_backtest(
+    data: Sequence[str | Path],
+    pipeline: PipelineParams | None = None,
+    trading: TradingParams | None = None,
+    options: BacktestOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestResult:
+    """Replay ``data`` (files in the order given; sort them by time) with the strategy, risk
+    and broker of ``trading`` (default: the reference strategy and default settings) against
+    the simulated venue; ``progress(records_done, records_total)`` after each chunk (the
+    total is the files' sizes in records where known, else grows as it goes)."""
+    if not data:
+        raise ValueError("no data files")
+    trading = trading or TradingParams()
+    opts = options or BacktestOptions()
+    log = _Log()
+    warnings: list[str] = []
+    hosts: dict[str, StrategyHost] = {}
+    runs: list[FileRun] = []
+    done = [0]
+    estimate = sum(estimate_records(p) for p in data)
+    t0 = time.perf_counter()
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], max(done[0], estimate))
+
+    for path in data:
+        inst, kind, chunks = open_chunks(path, opts.chunk_records, opts.instrument)
+        key = inst.contract or inst.symbol
+        fr = FileRun(str(path), inst, kind)
+        if kind == "bars":
+            from orderflow.backtest.bars import run_bars
+
+            host = hosts.get(key) or _host(inst, trading, opts, warnings, sessions=False)
+            hosts[key] = host
+            run_bars(host, chunks, opts, log, fr, tick)
+            runs.append(fr)
+            continue
+        if kind not in BOOK_KINDS:
+            raise ValueError(
+                f"{Path(path).name}: a backtest needs book data (MBO, MBP-10, NinjaTrader depth) "
+                f"or bars, not {kind}"
+            )
+        host = hosts.get(key) or _host(inst, trading, opts, warnings)
+        hosts[key] = host
+        pipe = Pipeline(inst, kind, pipeline)
+        venue = SimVenue(inst, kind, broker=host.broker, order_latency=opts.order_latency_ns,
+                         md_latency=opts.md_latency_ns, queue_power=opts.queue_power,
+                         account=opts.account, seed=opts.seed, book=pipe.book,
+                         prints=opts.prints)  # fmt: skip
+        drv = _Driver(host, pipe, venue, opts, log)
+        drv.run(chunks, tick)
+        drv.finish()
+        fr.events, fr.groups = pipe.events, pipe.groups
+        fr.first_ts, fr.last_ts = pipe.first_ts, pipe.last_ts
+        fr.decisions = drv.decisions
+        fr.hours = np.array(sorted(drv.hours), dtype=np.int64)
+        fr.signal_counts = Counter(pipe.signal_counts)
+        fr.accumulated = len(pipe.accumulated)
+        fr.accumulated_long = sum(a.direction > 0 for a in pipe.accumulated)
+        fr.accumulated_short = fr.accumulated - fr.accumulated_long
+        fr.venue_counters = Counter(venue.counters)
+        runs.append(fr)
+    elapsed = time.perf_counter() - t0
+    capital = opts.capital if opts.capital is not None else trading.risk.starting_balance
+    res = build_result(list(hosts.values()), runs, log.commands, log.fills, opts, capital,
+                       elapsed)  # fmt: skip
+    res.stats["warnings"] = warnings
+    return res

@@ -1,0 +1,136 @@
+"""``orderflow backtest``: the strategy over recorded data against the simulated venue.
+
+The settings file (``--config``) gives the pipeline's and the trading engine's parameters
+(strategy, risk, sizing, sessions, broker); the options here give the venue's. Registered on
+the app in ``cli/main.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from orderflow.cli.output import console, err_console, print_json
+
+#: plain progress lines (no terminal) this often
+PLAIN_EVERY_S = 5.0
+
+
+def _decide(text: str) -> str | int:
+    if text in ("group", "chunk"):
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        from orderflow.core.errors import RequestError
+
+        raise RequestError(f"--decide-every {text!r}: group, chunk or a number of records >= 1",
+                           field="decide_every")  # fmt: skip
+    return n
+
+
+def backtest(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data",
+            help="Data file (repeat for several, in time order): DBN, "
+            "LOBSTER, NinjaTrader export or depth dump, CME bar CSV.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Results folder (created).")],
+    decide_every: Annotated[
+        str,
+        typer.Option(
+            "--decide-every",
+            help="When the strategy decides: group (every exchange "
+            "event, exact, slow), chunk (every chunk read, coarse) or N records "
+            "(live: one NinjaTrader batch, about 100).",
+        ),
+    ] = "100",
+    order_latency_us: Annotated[
+        float, typer.Option("--order-latency-us", min=0, help="Command to venue, microseconds.")
+    ] = 0.0,
+    md_latency_us: Annotated[
+        float, typer.Option("--md-latency-us", min=0, help="Venue to strategy, microseconds.")
+    ] = 0.0,
+    queue_power: Annotated[
+        float, typer.Option("--queue-power", min=0.01, help="L2 queue model exponent.")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Latency draws' seed.")] = 0,
+    chunk_records: Annotated[
+        int, typer.Option("--chunk-records", min=1, help="Records read per chunk.")
+    ] = 65_536,
+    instrument: Annotated[
+        str | None, typer.Option("--instrument", "-i", help="When a file does not name it.")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print stats and paths as JSON.")] = False,
+) -> None:
+    """Backtest the strategy of the settings (the reference strategy and default settings
+    without --config) over the --data files, on the data's clock, against the simulated venue
+    with the broker profile's costs; write trades.csv, daily.csv, equity.csv, stats.json,
+    equity.png, drawdown.png and report.html to --out and print a summary."""
+    from orderflow.backtest.run import BacktestOptions, run_backtest
+    from orderflow.cli.main import settings
+    from orderflow.model.instruments import get_instrument
+    from orderflow.settings import pipeline_params, trading_params
+
+    s = settings()
+    opts = BacktestOptions(
+        order_latency_ns=round(order_latency_us * 1000), md_latency_ns=round(md_latency_us * 1000),
+        queue_power=queue_power, seed=seed, chunk_records=chunk_records,
+        decide_every=_decide(decide_every),
+        instrument=get_instrument(instrument) if instrument else None,
+    )  # fmt: skip
+    names = ", ".join(p.name for p in data)
+    result = _with_progress(
+        names, lambda progress: run_backtest(data, pipeline_params(s), trading_params(s), opts,
+                                             progress), quiet=json)  # fmt: skip
+    paths = result.write(out)
+    if json:
+        print_json({"stats": result.stats, "signals": result.signals, "files": result.files,
+                    "paths": {k: str(v) for k, v in paths.items()}})  # fmt: skip
+        return
+    console.print(f"[bold]backtest[/] {names}", highlight=False)
+    for line in result.summary().splitlines():
+        console.print("  " + line, highlight=False, soft_wrap=True)
+    for w in result.stats.get("warnings", []):
+        console.print(f"  [yellow]{w}[/]", highlight=False, soft_wrap=True)
+    console.print(f"  report: {paths['html']} (and {len(paths) - 1} more files in {out})",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def _with_progress(label: str, work: Any, quiet: bool) -> Any:
+    """``work(progress)`` with a rich bar on a terminal, plain lines on stderr otherwise,
+    nothing with --json."""
+    if quiet:
+        return work(None)
+    if not err_console.is_terminal:
+        t0 = time.perf_counter()
+        nxt = [t0 + PLAIN_EVERY_S]
+
+        def plain(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now >= nxt[0]:
+                err_console.print(f"backtest {label}: {done:,} of about {total:,} records, "
+                                  f"{now - t0:.0f} s", highlight=False, soft_wrap=True)  # fmt: skip
+                nxt[0] = now + PLAIN_EVERY_S
+
+        return work(plain)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]backtest[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/~{task.total:,} records"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=1)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))

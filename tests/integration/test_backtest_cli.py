@@ -1,0 +1,143 @@
+"""`orderflow backtest` as a subprocess on the real data: the report's files exist, and its
+trade list reconciles exactly (to the cent) with its equity curve, its daily P&L and its
+statistics, each recomputed here from the CSVs alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CME_BARS, ES_MBO, PROJECT_ROOT, need
+
+ORDERFLOW = [sys.executable, "-m", "orderflow.cli.main"]
+FILES = ("trades.csv", "daily.csv", "equity.csv", "stats.json", "equity.png", "drawdown.png",
+         "report.html")  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+
+def _cents(x: float | str) -> int:
+    return round(float(x) * 100)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@cache
+def backtest(data: Path, out: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [*ORDERFLOW, "backtest", "--data", str(data), "--out", str(out), "--json"],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out_json: dict[str, Any] = json.loads(proc.stdout)
+    return out_json
+
+
+def reconcile(res: dict[str, Any], out: Path) -> list[dict[str, str]]:
+    """Every figure of the report against the trade list (module docstring)."""
+    for name in FILES:
+        assert (out / name).stat().st_size > 0, name
+    assert {Path(p).name for p in res["paths"].values()} == set(FILES)
+    stats = res["stats"]
+    assert json.loads((out / "stats.json").read_text())["stats"] == stats
+    trades = _rows(out / "trades.csv")
+    equity = _rows(out / "equity.csv")
+    daily = _rows(out / "daily.csv")
+    nets = [_cents(t["net"]) for t in trades]
+    # each trade's net is its gross less its costs, to the cent
+    for t, n in zip(trades, nets, strict=True):
+        assert n == _cents(t["gross"]) - _cents(t["commission"]) - _cents(t["fees"])
+    # the equity curve: 0 at the start, then the cumulative net at each exit, at its time
+    assert len(equity) == len(trades) + 1 and _cents(equity[0]["equity"]) == 0
+    cum = 0
+    for t, e, n in zip(trades, equity[1:], nets, strict=True):
+        cum += n
+        assert _cents(e["equity"]) == cum == _cents(t["equity"])
+        assert e["ts_ns"] == t["closed_t"]
+    curve = [_cents(e["equity"]) for e in equity]
+    peak, dd = 0, 0
+    for v in curve:
+        peak = max(peak, v)
+        dd = max(dd, peak - v)
+        assert _cents(equity[curve.index(v)]["drawdown"]) <= 0
+    wins = [n for n in nets if n > 0]
+    losses = [n for n in nets if n < 0]
+    assert stats["trades"] == len(trades) and stats["wins"] == len(wins)
+    assert stats["losses"] == len(losses)
+    assert _cents(stats["net_pnl"]) == sum(nets) == cum
+    assert _cents(stats["gross"]) == sum(_cents(t["gross"]) for t in trades)
+    assert _cents(stats["commissions"]) == sum(_cents(t["commission"]) for t in trades)
+    assert _cents(stats["fees"]) == sum(_cents(t["fees"]) for t in trades)
+    assert _cents(stats["max_drawdown"]) == dd
+    if trades:
+        assert stats["win_rate"] == round(len(wins) / len(trades), 4)
+        assert _cents(stats["expectancy"]) == round(sum(nets) / len(trades))
+    if wins:
+        assert _cents(stats["avg_win"]) == round(sum(wins) / len(wins))
+    if losses:
+        assert _cents(stats["avg_loss"]) == round(sum(losses) / len(losses))
+        assert stats["profit_factor"] == round(sum(wins) / -sum(losses), 4)
+    # daily P&L: the trades closing each day; returns over the capital; Sharpe and Sortino
+    by_day: dict[str, int] = {}
+    for t, n in zip(trades, nets, strict=True):
+        by_day[t["day"]] = by_day.get(t["day"], 0) + n
+    assert {d["day"]: _cents(d["net"]) for d in daily if int(d["trades"])} == by_day
+    assert sum(_cents(d["net"]) for d in daily) == sum(nets)
+    assert stats["days"] == len(daily)
+    r = [_cents(d["net"]) / 100 / stats["capital"] for d in daily]
+    if len(r) < 2:
+        assert stats["sharpe"] is None and stats["sortino"] is None
+    else:
+        mean = sum(r) / len(r)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in r) / (len(r) - 1))
+        down = math.sqrt(sum(min(x, 0.0) ** 2 for x in r) / len(r))
+        assert stats["sharpe"] == pytest.approx(mean / sd * math.sqrt(252), rel=1e-9)
+        assert stats["sortino"] == pytest.approx(mean / down * math.sqrt(252), rel=1e-9)
+    # exposure: the share of the data's time with a position open
+    first = min(int(t["opened_t"]) for t in trades) if trades else 0
+    assert 0 <= stats["exposure"] <= 1 and (not trades or first >= 0)
+    return trades
+
+
+def test_the_reference_strategy_on_esh4_reports_a_reconciled_backtest(tmp_path: Path) -> None:
+    out = tmp_path / "es"
+    res = backtest(need(ES_MBO), out)
+    trades = reconcile(res, out)
+    s = res["stats"]
+    assert s["events"] == 68_792 and s["groups"] == 47_022
+    # the figures of this run (default settings, decide every 100 records), read once and
+    # checked against the trade list above: 7 round trips of 2 ES, costs of the default profile
+    assert s["trades"] == 7 and len(trades) == 7
+    assert s["net_pnl"] == -453.12 and s["commissions"] == 36.12 and s["fees"] == 42.0
+    assert s["days"] == 1 and s["sharpe"] is None  # one trading day: no dispersion
+    assert res["signals"]["total"] == 209 and res["signals"]["entries_filled"] == 7
+    # every contract bought was sold: flat at the end
+    assert sum(int(t["entry_quantity"]) for t in trades) == sum(
+        int(t["exit_quantity"]) for t in trades
+    )
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<table" in page
+    assert "http" not in page.split("<body>")[1]  # self-contained: nothing fetched
+
+
+def test_a_bar_only_backtest_on_a_month_of_6e_bars_runs_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "6e"
+    res = backtest(need(CME_BARS), out)
+    reconcile(res, out)
+    s = res["stats"]
+    assert s["events"] == 29_996 and res["files"][0]["kind"] == "bars"
+    assert s["trades"] > 100 and s["days"] >= 20  # January 2024's trading days
+    assert s["sharpe"] is not None and s["sortino"] is not None
+    assert res["signals"]["counts"] == {"bar_breakout": res["signals"]["total"]}
+    assert any("no costs for 6E" in w for w in s["warnings"])

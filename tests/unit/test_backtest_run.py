@@ -1,0 +1,122 @@
+"""The backtest driver on ESH4: deterministic, the same whatever the chunks read, each decision
+rhythm measured; the streaming reader; the report's formulas on hand-made numbers."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from functools import cache
+
+import numpy as np
+import pytest
+
+from orderflow.backtest.bars import breakouts
+from orderflow.backtest.report import daily_ratios, exposure
+from orderflow.backtest.run import BacktestOptions, BacktestResult, _every_n, run_backtest
+from orderflow.io.dbn import read_mbo
+from orderflow.io.stream import open_chunks
+from orderflow.model.dtypes import BAR_DTYPE
+from orderflow.model.instruments import get_instrument
+from orderflow.trading.positions import Trade
+from tests.conftest import ES_MBO, need
+
+OPEN = 1_703_545_200_000_000_000  # ESH4 2023-12-25 23:00 UTC, the open
+LAT = {"order_latency_ns": 250_000, "md_latency_ns": 250_000, "seed": 7}
+
+
+@cache
+def run(**kw: object) -> BacktestResult:
+    return run_backtest([need(ES_MBO)], options=BacktestOptions(**kw))  # type: ignore[arg-type]
+
+
+def _same(a: BacktestResult, b: BacktestResult) -> None:
+    assert a.commands == b.commands and a.fills == b.fills
+    assert a.trades == b.trades and a.equity == b.equity
+
+
+@pytest.mark.slow
+def test_two_runs_with_latency_draws_send_the_same_commands_and_get_the_same_fills() -> None:
+    a = run(**LAT)
+    b = run_backtest([need(ES_MBO)], options=BacktestOptions(**LAT))  # type: ignore[arg-type]
+    _same(a, b)
+    assert len(a.commands) > 20 and len(a.fills) > 5
+
+
+@pytest.mark.slow
+def test_the_chunks_read_do_not_change_the_result_deciding_every_100_records() -> None:
+    a = run(chunk_records=65_536)
+    b = run(chunk_records=4_096)
+    _same(a, b)
+    assert a.stats["decisions"] == b.stats["decisions"] > 400
+
+
+@pytest.mark.slow
+def test_deciding_at_every_event_group_is_the_same_for_any_chunks() -> None:
+    # 5 minutes from the open (the hour before it builds the book only): 9,000-odd decisions
+    window = {"start_ns": OPEN, "end_ns": OPEN + 300_000_000_000, "decide_every": "group"}
+    a = run(chunk_records=65_536, **window)
+    b = run(chunk_records=4_096, **window)
+    _same(a, b)
+    assert a.stats["decisions"] > 9_000 and a.fills
+
+
+@pytest.mark.slow
+def test_each_decision_rhythm_trades_and_ends_flat() -> None:
+    rows = {}
+    for every in ("chunk", 100, 1000):
+        r = run(decide_every=every)
+        rows[every] = r.stats["decisions"]
+        # flat at the end: every contract bought was sold
+        signed = sum((1 if f.side.value == "Buy" else -1) * f.quantity for f in r.fills)
+        assert signed == 0
+        assert r.stats["events"] == 68_792
+    assert rows["chunk"] < rows[1000] < rows[100]
+
+
+def test_every_n_records_carries_over_chunks() -> None:
+    ends = np.array([3, 5, 9, 10])
+    assert _every_n(ends, 4, 0) == ([5, 9], 1)
+    # 3 records left from the chunk before: the first event end reaches 4 at once
+    assert _every_n(ends, 4, 3) == ([3, 9], 1)
+    assert _every_n(ends, 100, 7) == ([], 17)
+
+
+def test_mbo_streams_in_chunks_equal_to_the_whole_file() -> None:
+    whole, inst = read_mbo(need(ES_MBO))
+    got_inst, kind, chunks = open_chunks(ES_MBO, 10_000)
+    parts = [c.records for c in chunks]
+    assert kind == "mbo" and got_inst.contract == inst.contract == "ESH4"
+    assert max(len(p) for p in parts) == 10_000 and len(parts) == 7
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+def test_sharpe_and_sortino_of_daily_returns() -> None:
+    r = [0.01, -0.02, 0.03, 0.0]
+    sharpe, sortino = daily_ratios(r)
+    mean = 0.005
+    sd = math.sqrt(sum((x - mean) ** 2 for x in r) / 3)
+    assert sharpe == pytest.approx(mean / sd * math.sqrt(252))
+    assert sortino == pytest.approx(mean / math.sqrt(0.02**2 / 4) * math.sqrt(252))
+    assert daily_ratios([0.01]) == (None, None)
+    assert daily_ratios([0.01, 0.02])[1] is None  # no losing day: no downside
+
+
+def test_exposure_is_the_union_of_open_intervals_over_the_data_time() -> None:
+    es = get_instrument("ESH4")
+
+    def t(a: int, b: int) -> Trade:
+        return Trade(1, "Sim101", es, 1, a, b, entry_cost=Fraction(0))
+
+    assert exposure([t(0, 10), t(5, 20), t(50, 60)], 100) == pytest.approx(0.3)
+    assert exposure([], 100) == 0.0
+
+
+def test_a_breakout_is_a_close_beyond_the_lookback_range() -> None:
+    bars = np.zeros(6, dtype=BAR_DTYPE)
+    bars["high"] = [10, 11, 10, 12, 11, 9]
+    bars["low"] = [8, 9, 9, 10, 7, 6]
+    bars["close"] = [9, 10, 10, 13, 8, 6]
+    # lookback 2: bar 2 closes 10 inside (9..11); bar 3 closes 13 above max(11, 10); bar 4
+    # closes 8 below min(9, 10); bar 5 closes 6 below min(10, 7)
+    assert breakouts(bars, 2).tolist() == [0, 0, 0, 1, -1, -1]
+    assert breakouts(bars, 2, start=4).tolist() == [0, 0, 0, 0, -1, -1]
