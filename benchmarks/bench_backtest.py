@@ -208,12 +208,84 @@ def _task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
     return Task("backtest venue vs book alone (ESH4 replay)", run)
 
 
+# ---- the whole backtest (issue 6): book, analytics, signals, strategy, venue ----------------
+FULL_PAIR = "backtest:full"
+
+
+def full_backtest(ev: np.ndarray, inst: Any, chunk: int, decide: str | int,
+                  timings: list[int] | None = None) -> Any:  # fmt: skip
+    """``run_sources`` over the decoded stream in chunks (no file decoding): the pipeline on
+    its book, the reference strategy's host with default settings, the venue sharing the
+    book. ``timings``: the time between chunks (one chunk's whole work)."""
+    from orderflow.backtest.run import BacktestOptions, run_sources
+    from orderflow.io.stream import Chunk, Opened
+
+    parts = (Chunk(ev[a : a + chunk]) for a in range(0, len(ev), chunk))
+    last = [time.perf_counter_ns()]
+
+    def tick(done: int, total: int) -> None:
+        now = time.perf_counter_ns()
+        if timings is not None:
+            timings.append(now - last[0])
+        last[0] = now
+
+    opts = BacktestOptions(decide_every=decide, chunk_records=chunk)
+    return run_sources([("esh4", Opened(inst, "mbo", parts))], options=opts, progress=tick)
+
+
+def _full_task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
+    cases = {
+        "book": Case(lambda: _book_chunks(ev, inst, CHUNK), len(ev)),
+        "chunk": Case(lambda: full_backtest(ev, inst, CHUNK, "chunk"), len(ev)),
+        "100": Case(lambda: full_backtest(ev, inst, CHUNK, 100), len(ev)),
+    }
+    names = {
+        "book": ("baseline", f"L3 book alone, apply_mbo in chunks of {CHUNK:,}"),
+        "chunk": ("ours", "full backtest, strategy decides every chunk of 65,536"),
+        "100": ("ours", "full backtest, strategy decides every 100 records"),
+    }
+
+    def run(progress: Progress) -> list[Result]:
+        tps = measure_many(cases, 0.5 * seconds, progress=progress)
+        rows = []
+        for key, (impl, name) in names.items():
+            tp = tps[key]
+            r = Result(SUITE, FULL_PAIR, impl, name, tp.events_per_s, seconds=tp.seconds,
+                       calls=tp.calls)  # fmt: skip
+            lat: list[int] = []
+            if key == "book":
+                _book_chunks(ev, inst, LAT_CHUNK, lat)
+            else:
+                full_backtest(ev, inst, LAT_CHUNK, "chunk" if key == "chunk" else 100, lat)
+            r.p50_ns, r.p99_ns = percentiles(np.asarray(lat, dtype=np.float64))
+            r.lat_unit = f"chunk ({LAT_CHUNK:,} ev)"
+            if key != "book":
+                decide = "chunk" if key == "chunk" else 100
+                mem = peak_memory(lambda d=decide: full_backtest(ev, inst, CHUNK, d))
+                r.peak_bytes, r.retained_bytes = mem.peak_bytes, mem.retained_bytes
+                res = full_backtest(ev, inst, CHUNK, "chunk" if key == "chunk" else 100)
+                r.note = (f"{res.stats['decisions']} decisions, {res.stats['trades']} trades, "
+                          f"{res.stats['fills']} fills")  # fmt: skip
+            rows.append(r)
+        return rows
+
+    return Task("full backtest vs book alone (ESH4)", run)
+
+
 def tasks(streams: Any, seconds: float) -> tuple[list[Task], list[str]]:
-    return [_task(streams.mbo, streams.instrument, seconds)], []
+    ev, inst = streams.mbo, streams.instrument
+    return [_task(ev, inst, seconds), _full_task(ev, inst, seconds)], []
 
 
 def summary(results: list[Result]) -> list[str]:
-    rows = {r.name: r for r in results if r.pair == PAIR}
+    out = []
+    for pair in (PAIR, FULL_PAIR):
+        out += _summary(results, pair)
+    return out
+
+
+def _summary(results: list[Result], pair: str) -> list[str]:
+    rows = {r.name: r for r in results if r.pair == pair}
     book = next((r for r in rows.values() if r.impl == "baseline"), None)
     if book is None or not book.events_per_s:
         return []
@@ -243,6 +315,7 @@ def main() -> None:
     ev, inst = read_mbo(ESH4_MBO)
     t0 = time.perf_counter()
     results = _task(ev, inst, args.seconds).run(Progress())
+    results += _full_task(ev, inst, args.seconds).run(Progress())
     fill_ratios(results)
     print(render_table(results))
     print("\n".join(summary(results)))

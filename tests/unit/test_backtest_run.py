@@ -61,6 +61,15 @@ def test_deciding_at_every_event_group_is_the_same_for_any_chunks() -> None:
 
 
 @pytest.mark.slow
+def test_not_asking_an_idle_strategy_changes_nothing() -> None:
+    # flat, nothing working, no new accumulated signal: the reference strategy cannot act
+    a = run(skip_idle=False, **LAT)
+    b = run(**LAT)
+    _same(a, b)
+    assert b.stats["strategy_calls"] < a.stats["strategy_calls"] == a.stats["decisions"]
+
+
+@pytest.mark.slow
 def test_each_decision_rhythm_trades_and_ends_flat() -> None:
     rows = {}
     for every in ("chunk", 100, 1000):

@@ -232,6 +232,7 @@ def run_bars(host: StrategyHost, chunks: Iterator[Chunk], opts: BacktestOptions,
                 host.risk.roll_day(t_close, host.key)  # the data's day, as the server's timer
                 venue.send(host.step(ctx))
                 fr.decisions += 1
+                fr.asked += 1
             last_close, end = close, t_close
         fr.events += len(bars)
         fr.groups += len(bars)

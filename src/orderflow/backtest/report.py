@@ -72,7 +72,8 @@ class BacktestResult:
         s = self.stats
         lines = [
             f"{s['events']:,} market events in {s['elapsed_s']:.2f} s "
-            f"({s['events_per_s']:,.0f}/s), {s['decisions']:,} decisions",
+            f"({s['events_per_s']:,.0f}/s), {s['decisions']:,} decision points "
+            f"({s['strategy_calls']:,} with the strategy asked, the rest idle)",
             f"trades {s['trades']} ({s['wins']} won, {s['losses']} lost), "
             f"net {_money(s['net_pnl'])} = gross {_money(s['gross'])} - commissions "
             f"{_money(s['commissions'])} - fees {_money(s['fees'])}",
@@ -156,7 +157,8 @@ def build_result(hosts: Sequence[StrategyHost], runs: Sequence[FileRun],
         "sharpe": sharpe, "sortino": sortino, "days": len(daily), "capital": capital,
         "exposure": exposure(trades, span), "contracts": sum(t.max_quantity for t in trades),
         "events": events, "groups": sum(r.groups for r in runs),
-        "decisions": sum(r.decisions for r in runs), "commands": len(commands),
+        "decisions": sum(r.decisions for r in runs),
+        "strategy_calls": sum(r.asked for r in runs), "commands": len(commands),
         "fills": len(fills), "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events / elapsed) if elapsed > 0 else 0,
         "first_ts": ns_to_iso(start) if start else None,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from orderflow.backtest.model import Delivery
 from orderflow.backtest.report import BacktestResult, build_result
 from orderflow.backtest.venue import SimVenue
 from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
-from orderflow.io.stream import Chunk, estimate_records, open_chunks
+from orderflow.io.stream import Chunk, Opened, estimate_records, open_chunks
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import REGISTRY, Instrument, find_instrument
 from orderflow.trading.broker import ProductCosts
@@ -45,7 +45,7 @@ from orderflow.trading.params import TradingParams
 from orderflow.trading.sessions import TradingSessions
 from orderflow.trading.strategy import SignalStrategy
 
-__all__ = ["BacktestOptions", "BacktestResult", "run_backtest"]
+__all__ = ["BacktestOptions", "BacktestResult", "run_backtest", "run_sources"]
 
 _LAST = int(Flags.LAST)
 _TRADE = int(Action.TRADE)
@@ -82,6 +82,10 @@ class BacktestOptions:
     start_ns: int | None = None
     #: the replay stops after this data time; None: at the end of the data
     end_ns: int | None = None
+    #: do not ask the strategy when it is flat, has nothing working and no new accumulated
+    #: signal came: the reference strategy (SignalStrategy) can do nothing then, so the
+    #: result is the same (tested), only faster; turn off for a strategy that acts on time
+    skip_idle: bool = True
 
     def __post_init__(self) -> None:
         d = self.decide_every
@@ -103,6 +107,7 @@ class FileRun:
     first_ts: int = 0
     last_ts: int = 0
     decisions: int = 0
+    asked: int = 0  # of the decisions, those where the strategy was asked (not skipped idle)
     signal_counts: Counter[str] = field(default_factory=Counter)
     accumulated: int = 0
     accumulated_long: int = 0
@@ -123,6 +128,8 @@ class _Driver:
         self.decisions = 0
         self._since = 0  # records since the last decision (decide_every N)
         self.hours: set[int] = set()  # hours with prints: the trading days the data covers
+        self._seen = 0  # accumulated signals the strategy has been shown
+        self.asked = 0  # decision points where the strategy was asked (not idle)
 
     # ---- reports and commands --------------------------------------------------------------
     def _hold(self, out: list[Delivery]) -> None:
@@ -157,11 +164,22 @@ class _Driver:
         # the trading day rolls on the data's clock before the strategy looks (the server
         # does it on its timer): a day's loss limit must not block the next day's entries
         self.host.risk.roll_day(self.pipe.last_ts, self.host.key)
+        if self.opts.skip_idle and self._idle():
+            return
+        self._seen = len(self.pipe.accumulated)
+        self.asked += 1
         cmds = self.host.on_market(self.pipe)
         if cmds and self.md is not None:  # the strategy saw the data md latency late
             late = self.pipe.last_ts + self.md.next()
             cmds = [dataclasses.replace(c, t=max(c.t, late)) for c in cmds]
         self.send(cmds)
+
+    def _idle(self) -> bool:
+        """Flat, no live entry of ours, no accumulated signal since the last decision."""
+        h = self.host
+        if len(self.pipe.accumulated) != self._seen or h.position:
+            return False
+        return all(b.status == "done" for b in h.desk.brackets.brackets.values())
 
     # ---- market data -----------------------------------------------------------------------
     def run(self, chunks: Iterator[Chunk], progress: Callable[[int], None]) -> None:
@@ -283,6 +301,19 @@ class _Log:
     fills: list[Fill] = field(default_factory=list)
 
 
+#: calendars built once per process (about 30 ms each; immutable once built): sweeps and
+#: multi-file runs share them
+_CALENDARS: dict[tuple[str, str, str], TradingSessions] = {}
+
+
+def _sessions(inst: Instrument, trading: TradingParams) -> TradingSessions:
+    key = (inst.symbol, repr(inst.trading_hours), repr(trading.sessions))
+    cal = _CALENDARS.get(key)
+    if cal is None:
+        cal = _CALENDARS[key] = TradingSessions(inst, trading.sessions)
+    return cal
+
+
 def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
           warnings: list[str], sessions: bool = True) -> StrategyHost:  # fmt: skip
     if find_instrument(inst.symbol) is None:
@@ -296,7 +327,7 @@ def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
         broker = dataclasses.replace(broker, costs={**broker.costs, inst.symbol: zero})
         warnings.append(f"broker profile {broker.name!r} has no costs for {inst.symbol}: none "
                         f"charged (set trading.broker.overrides.{inst.symbol})")  # fmt: skip
-    cal = TradingSessions(inst, trading.sessions) if sessions else None
+    cal = _sessions(inst, trading) if sessions else None
     return StrategyHost(inst, SignalStrategy(trading.strategy), trading, sessions=cal,
                         broker=broker, account=opts.account)  # fmt: skip
 
@@ -314,6 +345,23 @@ def run_backtest(
     total is the files' sizes in records where known, else grows as it goes)."""
     if not data:
         raise ValueError("no data files")
+    opts = options or BacktestOptions()
+    estimate = sum(estimate_records(p) for p in data)
+    sources = ((str(p), open_chunks(p, opts.chunk_records, opts.instrument)) for p in data)
+    return run_sources(sources, pipeline, trading, opts, progress, estimate)
+
+
+def run_sources(
+    sources: Iterable[tuple[str, Opened]],
+    pipeline: PipelineParams | None = None,
+    trading: TradingParams | None = None,
+    options: BacktestOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    estimate: int = 0,
+) -> BacktestResult:
+    """:func:`run_backtest` over streams already opened: ``(label, open_chunks(...))`` pairs,
+    or any :class:`~orderflow.io.stream.Opened` (an array in memory in chunks, a store's
+    partitions). Each source is opened when its turn comes."""
     trading = trading or TradingParams()
     opts = options or BacktestOptions()
     log = _Log()
@@ -321,7 +369,6 @@ def run_backtest(
     hosts: dict[str, StrategyHost] = {}
     runs: list[FileRun] = []
     done = [0]
-    estimate = sum(estimate_records(p) for p in data)
     t0 = time.perf_counter()
 
     def tick(n: int) -> None:
@@ -329,8 +376,7 @@ def run_backtest(
         if progress is not None:
             progress(done[0], max(done[0], estimate))
 
-    for path in data:
-        inst, kind, chunks = open_chunks(path, opts.chunk_records, opts.instrument)
+    for path, (inst, kind, chunks) in sources:
         key = inst.contract or inst.symbol
         fr = FileRun(str(path), inst, kind)
         if kind == "bars":
@@ -359,6 +405,7 @@ def run_backtest(
         fr.events, fr.groups = pipe.events, pipe.groups
         fr.first_ts, fr.last_ts = pipe.first_ts, pipe.last_ts
         fr.decisions = drv.decisions
+        fr.asked = drv.asked
         fr.hours = np.array(sorted(drv.hours), dtype=np.int64)
         fr.signal_counts = Counter(pipe.signal_counts)
         fr.accumulated = len(pipe.accumulated)
