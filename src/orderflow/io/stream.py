@@ -62,6 +62,13 @@ Opener = Callable[[Path, int, Instrument | None], Opened]
 _OPENERS: list[tuple[Callable[[Path], bool], Opener]] = []
 
 
+def _openers() -> list[tuple[Callable[[Path], bool], Opener]]:
+    """The registered sources; the Parquet store (this layer's own) registers on first use."""
+    from orderflow.io import parquet_store  # noqa: F401 - registers itself
+
+    return _OPENERS
+
+
 def register_opener(claims: Callable[[Path], bool], opener: Opener) -> None:
     """Add a source: ``claims(path)`` says whether ``opener`` reads it. The Parquet store (a
     directory partitioned by instrument and day) and other layers' formats register here."""
@@ -74,7 +81,7 @@ def streams_whole(path: str | os.PathLike[str]) -> bool:
     from orderflow.io.formats import detect_format
 
     p = Path(path)
-    if any(claims(p) for claims, _ in _OPENERS):
+    if any(claims(p) for claims, _ in _openers()):
         return True
     return detect_format(p) == "dbn:mbo"
 
@@ -104,7 +111,7 @@ def open_chunks(
     if chunk_records < 1:
         raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
     p = Path(path)
-    for claims, opener in _OPENERS:
+    for claims, opener in _openers():
         if claims(p):
             return opener(p, chunk_records, instrument)
     from orderflow.io import dbn
