@@ -42,6 +42,7 @@ app.add_typer(journal_app, name="journal")
 class State:
     debug = False
     settings: Settings | None = None
+    config_path: Path | None = None
 
 
 STATE = State()
@@ -65,6 +66,7 @@ def _main(
     ] = False,
 ) -> None:
     STATE.debug = debug
+    STATE.config_path = config
     STATE.settings = load_settings(config)
     setup_logging(STATE.settings, debug)
 
@@ -222,19 +224,52 @@ def book_replay(
 
 @app.command()
 def convert(
-    file: Annotated[
-        Path, typer.Argument(help="Order-by-order or price-level file (e.g. DBN MBO).")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="FILE OUT (to a NinjaTrader depth dump), or FILE... with --parquet (any data "
+            "file, or a folder of server recordings)."
+        ),
     ],
-    out: Annotated[Path, typer.Argument(help="Where to write the NinjaTrader depth dump.")],
     to: Annotated[str, typer.Option("--to", help="Target format: nt8-depth.")] = "nt8-depth",
     levels: Annotated[int, typer.Option("--levels", "-n", min=1, help="Top N levels.")] = 10,
     tz: Annotated[str, typer.Option("--tz", help="Time zone of the dump's timestamps.")] = "UTC",
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            "--parquet", help="Write FILE... into this Parquet store (by instrument and day)."
+        ),
+    ] = None,
+    chunk_records: Annotated[
+        int, typer.Option("--chunk-records", min=1, help="Records per chunk (--parquet).")
+    ] = 262_144,
+    instrument: InstrumentOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Convert FILE to the depth events NinjaTrader would send for the top N levels."""
+    """Convert FILE to the depth events NinjaTrader would send for the top N levels (FILE
+    OUT), or store FILE... as Parquet partitioned by instrument and trading day (--parquet)."""
     from orderflow.core.errors import RequestError
+
+    if parquet is not None:
+        from orderflow.cli.research import convert_parquet
+
+        with stage("convert"):
+            results = convert_parquet(files, parquet, _instrument(instrument), chunk_records)
+        if json:
+            print_json(results)
+        for r in [] if json else results:
+            console.print(
+                f"{Path(r['file']).name}: {r['rows']:,} {r['kind']} records"
+                + (f" and {r['trades']:,} prints" if r["trades"] else "")
+                + f" of {r['instrument']} for {', '.join(r['days'])} in {r['files']} file(s), "
+                f"{r['bytes'] / 1e6:.1f} MB under {parquet}"
+            )
+        return
     from orderflow.io.nt_convert import convert_file
 
+    if len(files) != 2:
+        raise RequestError("give FILE OUT (or FILE... --parquet DIR)", field="files")
+    file, out = files
     if to != "nt8-depth":
         raise RequestError(f"--to {to!r} is not supported; use nt8-depth", field="to")
     with stage("convert"):
@@ -920,6 +955,11 @@ def journal_events(
             f"{r['cid']:<12} {orjson.dumps(r['payload']).decode()}", highlight=False,
             soft_wrap=True,
         )  # fmt: skip
+
+
+from orderflow.cli import research as _research  # noqa: E402 - registers on app above
+
+app.command(epilog=_research._EPILOG)(_research.sweep)
 
 
 # ---- backtest (issue 6): the command lives in cli/backtest.py --------------------------------
