@@ -34,6 +34,7 @@ import numpy as np
 from harness import Case, Progress, Result, fmt_rate, measure_many, peak_memory, percentiles
 from orderflow.backtest import SimVenue
 from orderflow.book.l3 import OrderBook
+from orderflow.engine.runner import run_stream
 from orderflow.model.enums import Flags
 from orderflow.trading.orders import OrderAction, OrderCommand, OrderType
 
@@ -233,14 +234,28 @@ def full_backtest(ev: np.ndarray, inst: Any, chunk: int, decide: str | int,
     return run_sources([("esh4", Opened(inst, "mbo", parts))], options=opts, progress=tick)
 
 
+def _pipeline_chunks(ev: np.ndarray, inst: Any, chunk: int, timings: list[int]) -> None:
+    """The pipeline alone in chunks, each chunk's time appended to ``timings``."""
+    last = [time.perf_counter_ns()]
+
+    def tick(done: int, total: int) -> None:
+        now = time.perf_counter_ns()
+        timings.append(now - last[0])
+        last[0] = now
+
+    run_stream("mbo", ev, inst, chunk=chunk, progress=tick)
+
+
 def _full_task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
     cases = {
         "book": Case(lambda: _book_chunks(ev, inst, CHUNK), len(ev)),
+        "pipeline": Case(lambda: run_stream("mbo", ev, inst, chunk=CHUNK), len(ev)),
         "chunk": Case(lambda: full_backtest(ev, inst, CHUNK, "chunk"), len(ev)),
         "100": Case(lambda: full_backtest(ev, inst, CHUNK, 100), len(ev)),
     }
     names = {
         "book": ("baseline", f"L3 book alone, apply_mbo in chunks of {CHUNK:,}"),
+        "pipeline": ("reference", "the pipeline alone (book, analytics, signals)"),
         "chunk": ("ours", "full backtest, strategy decides every chunk of 65,536"),
         "100": ("ours", "full backtest, strategy decides every 100 records"),
     }
@@ -255,11 +270,13 @@ def _full_task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
             lat: list[int] = []
             if key == "book":
                 _book_chunks(ev, inst, LAT_CHUNK, lat)
+            elif key == "pipeline":
+                _pipeline_chunks(ev, inst, LAT_CHUNK, lat)
             else:
                 full_backtest(ev, inst, LAT_CHUNK, "chunk" if key == "chunk" else 100, lat)
             r.p50_ns, r.p99_ns = percentiles(np.asarray(lat, dtype=np.float64))
             r.lat_unit = f"chunk ({LAT_CHUNK:,} ev)"
-            if key != "book":
+            if key not in ("book", "pipeline"):
                 decide = "chunk" if key == "chunk" else 100
                 mem = peak_memory(lambda d=decide: full_backtest(ev, inst, CHUNK, d))
                 r.peak_bytes, r.retained_bytes = mem.peak_bytes, mem.retained_bytes

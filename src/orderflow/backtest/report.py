@@ -300,7 +300,7 @@ _CSS = """body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-siz
 h2{font-size:16px;margin-top:28px}table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:8px 0}
-.neg{color:#b00}"""
+.scroll{overflow-x:auto}.trades{font-size:12px}"""
 
 
 def _html(path: Path, res: BacktestResult, pngs: dict[str, Path]) -> Path:
@@ -324,7 +324,8 @@ def _html(path: Path, res: BacktestResult, pngs: dict[str, Path]) -> Path:
         "<h2>Daily P&amp;L</h2>", _table(res.daily, tuple(res.daily[0]) if res.daily else ()),
         "<h2>Signals</h2>", _table(sig_rows, ("detector", "signals")),
         _table(use_rows, ("what", "value")),
-        f"<h2>Trades ({len(res.trades)})</h2>", _table(res.trades, _TRADE_COLS[:17], "trades"),
+        f"<h2>Trades ({len(res.trades)})</h2>",
+        f'<div class="scroll">{_table(res.trades, _TRADE_COLS[:17], "trades")}</div>',
         "</body></html>",
     ]  # fmt: skip
     path.write_text("\n".join(parts), encoding="utf-8")
