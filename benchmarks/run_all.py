@@ -25,12 +25,13 @@ import bench_backtest
 import bench_books
 import bench_pipeline
 import bench_server
+import bench_sweep
 import harness
 import streams as streams_mod
 
 #: Suites in run order. A suite module offers ``SUITE``, ``tasks(streams, seconds)`` returning
 #: ``(tasks, skipped)``, and optionally ``derived_notes(results)`` and ``summary(results)``.
-SUITES = [bench_books, bench_pipeline, bench_backtest, bench_server]
+SUITES = [bench_books, bench_pipeline, bench_backtest, bench_server, bench_sweep]
 
 
 def _versions() -> dict[str, str]:
