@@ -71,7 +71,7 @@ class BacktestResult:
         """The terminal summary (plain text; the CLI adds colour)."""
         s = self.stats
         lines = [
-            f"{s['events']:,} market events in {s['elapsed_s']:.2f} s "
+            f"{s['events']:,} market records in {s['elapsed_s']:.2f} s "
             f"({s['events_per_s']:,.0f}/s), {s['decisions']:,} decision points "
             f"({s['strategy_calls']:,} with the strategy asked, the rest idle)",
             f"trades {s['trades']} ({s['wins']} won, {s['losses']} lost), "
