@@ -69,6 +69,27 @@ def _openers() -> list[tuple[Callable[[Path], bool], Opener]]:
     return _OPENERS
 
 
+#: io modules that register an opener when imported (the Parquet store), imported on first use
+#: so that ``open_chunks`` knows their sources without its caller importing them
+BUILTIN_OPENERS = ("orderflow.io.parquet_store",)
+_loaded = False
+
+
+def _builtin_openers() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for name in BUILTIN_OPENERS:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # not in this build: its sources are unknown
+            if exc.name != name:
+                raise
+
+
 def register_opener(claims: Callable[[Path], bool], opener: Opener) -> None:
     """Add a source: ``claims(path)`` says whether ``opener`` reads it. The Parquet store (a
     directory partitioned by instrument and day) and other layers' formats register here."""
