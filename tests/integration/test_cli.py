@@ -285,6 +285,12 @@ def test_run_serves_the_recording_through_the_real_server_by_default():
     assert out["health"]["instruments"]["ESH4"]["stale"] is False
     assert {"docs", "health", "metrics", "websocket"} <= set(out["urls"])
     assert out["speed"] is None
+    # the reference strategy traded on the server; a simulated account's venue filled it
+    t = out["trading"]
+    assert "simulated account" in t["account"] and out["report_batches"] > 0
+    assert (t["entries"], t["orders"], t["fills"], t["position"]) == (3, 19, 8, 1)
+    assert t["risk"]["realised_today"] == 356.81 and t["risk"]["kill"] is False
+    assert sum(r["net"] for r in t["trades"]) == pytest.approx(t["stats"]["net"])
 
 
 def test_run_paces_from_the_first_print_and_prints_plain_lines_without_a_terminal(tmp_path):

@@ -26,6 +26,9 @@ __all__ = ["final_ladder", "pacing_start_s", "serve_and_feed"]
 
 PLAIN_EVERY_S = 5.0  # seconds between two progress lines when stdout is not a terminal
 LADDER_ROWS = 5  # levels per side in the live panel
+TRADER = "run"  # the feeding client's name: its desk, risk manager and strategy on the server
+#: says where the fills of ``orderflow run``'s account come from, wherever they show
+SIM_ACCOUNT = "simulated account: orders filled by orderflow's venue on the recorded book"
 
 
 def pacing_start_s(batches: list[Any]) -> float:
@@ -109,8 +112,47 @@ def _headline(st: Any) -> dict[str, str]:
     }
 
 
-def _panel(hub: Any, key: str, sent: int, total: int, title: str, addresses: str) -> Group:
-    """The live view: addresses, feed progress, ladder, headline metrics, clusters, signals."""
+def trading_view(hub: Any, sim: Any, key: str) -> dict[str, Any] | None:
+    """The strategy's account so far (None without the trading engine): position, P&L,
+    round trips, orders and the latest fills, from the server's desk."""
+    ct = hub.trading.clients.get(TRADER) if hub.trading is not None else None
+    if ct is None or sim is None:
+        return None
+    from orderflow.trading.journal import performance, plain
+
+    inst = sim.instrument
+    pos = ct.desk.positions.position(ct.desk.orders.account, key)
+    closed = [t for t in ct.desk.positions.trades if not t.open]
+    entries = [c for c in sim.commands if c.op == "submit" and "." not in c.cid]
+    fills = [f"{ns_to_iso(f.t)[11:23]} {f.side.lower()} {f.quantity} at "
+             f"{inst.format(f.price_ticks)} ({f.cid})" for f in sim.fills[-3:]]  # fmt: skip
+    return {
+        "position": pos.quantity,
+        "avg_price": (float(pos.avg_price_ticks or 0) * float(inst.tick_size)
+                      if pos.quantity else None),
+        "realised": float(pos.net_realized),
+        "open_pnl": float(pos.unrealized()),
+        "entries": len(entries), "orders": len(sim.commands), "fills": len(sim.fills),
+        "stats": plain(performance(closed)),
+        "latest_fills": fills,
+    }  # fmt: skip
+
+
+def _trading_rows(t: Table, view: dict[str, Any] | None) -> None:
+    if view is None:
+        return
+    s = view["stats"]
+    t.add_row("strategy", f"position {view['position']:+d}   realised {view['realised']:+,.2f}"
+              f"   open {view['open_pnl']:+,.2f}   {s['trades']} round trips, "
+              f"{view['entries']} entries, {view['orders']} orders")  # fmt: skip
+    for i, line in enumerate(view["latest_fills"]):
+        t.add_row("fills" if i == 0 else "", line)
+
+
+def _panel(hub: Any, key: str, sent: int, total: int, title: str, addresses: str,
+           sim: Any = None) -> Group:  # fmt: skip
+    """The live view: addresses, feed progress, ladder, headline metrics, clusters, signals
+    and, with the trading engine, the strategy's account."""
     t = Table(show_header=False, box=None)
     t.add_column(style="bold")
     t.add_column()
@@ -129,12 +171,14 @@ def _panel(hub: Any, key: str, sent: int, total: int, title: str, addresses: str
         side = "long" if s.direction > 0 else "short"
         what = f"{ns_to_iso(s.ts_event)[11:23]} {s.detector} {side} at {px(s.price)}"
         t.add_row("latest" if i == 0 else "", f"{what} (score {s.score:.2f})")
+    _trading_rows(t, trading_view(hub, sim, key))
     grid = Table.grid(padding=(0, 3))
     grid.add_row(_ladder(st, LADDER_ROWS), t)
     return Group(head, parts[1], grid)
 
 
-def _line(hub: Any, key: str, sent: int, total: int, elapsed: float, simulated: bool) -> str:
+def _line(hub: Any, key: str, sent: int, total: int, elapsed: float, simulated: bool,
+          sim: Any = None) -> str:  # fmt: skip
     """The progress line printed instead of the panel when stdout is not a terminal."""
     head = f"[{elapsed:5.1f} s] fed {sent:,}/{total:,} batches"
     st = _state(hub, key)
@@ -142,6 +186,10 @@ def _line(hub: Any, key: str, sent: int, total: int, elapsed: float, simulated: 
         h = _headline(st)
         head += (f"; {h['time'][11:]} {h['book']}; imbalance {h['imbalance'].split()[0]}; "
                  f"{h['delta / VWAP']}; signals {len(st.pipeline.signals):,}")  # fmt: skip
+    view = trading_view(hub, sim, key)
+    if view is not None:
+        head += (f"; position {view['position']:+d}, realised {view['realised']:+,.2f} "
+                 f"({view['stats']['trades']} round trips)")  # fmt: skip
     return head + ("  [SIMULATED]" if simulated else "")
 
 
@@ -167,16 +215,30 @@ def serve_and_feed(
     quiet: bool,
     label: str,
     simulated: bool = False,
+    trading: Any = None,
+    use_sessions: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Start the server in this process, feed ``stream`` (a LoadedStream of MBO or NinjaTrader
     depth) through a real WebSocket at ``speed`` (None: as fast as possible; pacing starts at
     the first print) while showing the live view, then stop. Returns the instrument's pipeline
-    and the feed's figures."""
+    and the feed's figures.
+
+    ``trading`` (TradingParams), for an MBO stream: the server runs the trading engine with
+    the reference strategy on the data's clock, and the feeding client is a simulated
+    NinjaTrader account whose orders the backtest's venue fills on the MBO records
+    (``orderflow.client.trade``); the figures then hold ``trading``."""
     from orderflow.client.feed import build_batches, feed_batches
     from orderflow.server.app import create_app
     from orderflow.server.threaded import ThreadedServer
 
-    app = create_app(params)
+    trade = trading is not None and stream.kind == "mbo"
+    engine: dict[str, Any] = {}
+    if trade:
+        from orderflow.server.trading import ServerTradingParams
+
+        engine = {"trading": trading, "trading_server": ServerTradingParams(
+            strategy=True, clock="data", use_sessions=use_sessions)}  # fmt: skip
+    app = create_app(params, **engine)
     served = ThreadedServer(app)
     base = served.http
     urls = {"docs": f"{base}/docs", "health": f"{base}/health", "metrics": f"{base}/metrics",
@@ -186,23 +248,45 @@ def serve_and_feed(
     if not quiet:
         console.print(f"[bold]server[/] on {base}: {addresses}, WebSocket {served.ws}",
                       soft_wrap=True)  # fmt: skip
-    batches = build_batches(stream)
-    start_s = pacing_start_s(batches) if speed is not None else 0.0
     hub = app.state.hub
     key = stream.instrument.contract or stream.instrument.symbol
     sent = [0]
     result: dict[str, Any] = {}
     title = f"orderflow live: {label}" + (f" at {speed:g}x" if speed else " at full speed")
+    sim: Any = None
 
     def progress(done: int, total: int) -> None:
         sent[0] = done
 
+    if trade:
+        from orderflow.client.simbroker import SimNinjaTrader
+        from orderflow.client.trade import print_start_s, trade_batches
+        from orderflow.io.nt_feed import nt_batches
+
+        cut = nt_batches(stream)
+        total = len(cut)
+        start_s = print_start_s(cut) if speed is not None else 0.0
+        sim = SimNinjaTrader(stream.instrument, broker=trading.broker.build())
+        title += f"; {SIM_ACCOUNT}"
+
+        async def play() -> Any:
+            c = await trade_batches(stream.array, cut, sim, served.ws, client=TRADER,
+                                    speed=speed, start_s=start_s, progress=progress)  # fmt: skip
+            return c.stats
+    else:
+        batches = build_batches(stream)
+        total = len(batches)
+        start_s = pacing_start_s(batches) if speed is not None else 0.0
+
+        async def play() -> Any:
+            return await feed_batches(
+                batches, served.ws, speed=speed, start_s=start_s, encoding="msgpack",
+                client=TRADER, progress=progress,
+            )  # fmt: skip
+
     def feed() -> None:
         try:
-            result["summary"] = asyncio.run(
-                feed_batches(batches, served.ws, speed=speed, start_s=start_s,
-                             encoding="msgpack", client="run", progress=progress)
-            )  # fmt: skip
+            result["summary"] = asyncio.run(play())
         except BaseException as exc:  # shown by the caller, not lost in the thread
             result["error"] = exc
 
@@ -213,18 +297,18 @@ def serve_and_feed(
         if quiet:
             worker.join()
         elif console.is_terminal:
-            with Live(_panel(hub, key, 0, len(batches), title, addresses), console=console,
+            with Live(_panel(hub, key, 0, total, title, addresses, sim), console=console,
                       refresh_per_second=4) as live:  # fmt: skip
                 while worker.is_alive():
                     worker.join(0.25)
-                    live.update(_panel(hub, key, sent[0], len(batches), title, addresses))
+                    live.update(_panel(hub, key, sent[0], total, title, addresses, sim))
         else:
             next_line = time.perf_counter() + PLAIN_EVERY_S
             while worker.is_alive():
                 worker.join(0.25)
                 if time.perf_counter() >= next_line and worker.is_alive():
-                    console.print(_line(hub, key, sent[0], len(batches),
-                                        time.perf_counter() - t0, simulated),
+                    console.print(_line(hub, key, sent[0], total, time.perf_counter() - t0,
+                                        simulated, sim),
                                   highlight=False, soft_wrap=True)  # fmt: skip
                     next_line += PLAIN_EVERY_S
     finally:
@@ -232,9 +316,11 @@ def serve_and_feed(
     if "error" in result:
         raise result["error"]
     s = result.get("summary")
-    figures = {
-        "batches": len(batches),
-        "acks": s.acks if s else 0,
+    reports = sim.report_batches if sim is not None else 0  # the account's order reports
+    figures: dict[str, Any] = {
+        "batches": total,
+        "acks": (s.acks - reports) if s else 0,
+        "report_batches": reports,
         "errors": s.errors if s else 0,
         "elapsed_s": round(time.perf_counter() - t0, 3),
         "speed": speed,
@@ -242,5 +328,13 @@ def serve_and_feed(
         "urls": urls,
         "health": hub.health(),
     }
+    view = trading_view(hub, sim, key)
+    if view is not None:
+        ct = hub.trading.clients[TRADER]
+        closed = [t for t in ct.desk.positions.trades if not t.open]
+        from orderflow.trading.journal import trade_rows
+
+        figures["trading"] = {"account": SIM_ACCOUNT, **view, "trades": trade_rows(closed),
+                              "risk": ct.risk.status()}  # fmt: skip
     st = hub.instruments.get(key)
     return (st.pipeline if st else None), figures

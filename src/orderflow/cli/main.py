@@ -311,13 +311,25 @@ def run(
         typer.Option("--speed", min=0.001, help="Event time per real time, from the first print."),
     ] = RUN_SPEED,
     fast: Annotated[bool, typer.Option("--fast", help="No pacing: as fast as possible.")] = False,
+    trade: Annotated[
+        bool,
+        typer.Option(
+            "--trade/--no-trade",
+            help="Run the reference strategy (trading.strategy) on the server with a simulated "
+            "NinjaTrader account whose orders orderflow's venue fills on the recorded book "
+            "(default; MBO data only), or only feed the data (--no-trade).",
+        ),
+    ] = True,
     json: JsonOpt = False,
 ) -> None:
     """The main job: start the server on 127.0.0.1, feed it the recorded ES market-by-order
     data converted to NinjaTrader depth events over a real WebSocket at --speed (60: an hour
     of trading in a minute; the pre-open before the first print goes by at full speed), show
     the book, imbalance, liquidity clusters, delta/VWAP and signals as they come with the
-    addresses of the API docs, /health and /metrics, then the session summary.
+    addresses of the API docs, /health and /metrics, then the session summary. The server
+    runs the trading engine with the reference strategy (--trade, the default): its orders
+    go to a simulated NinjaTrader account (orderflow's venue fills them on the recorded book,
+    labelled wherever it shows), and its round trips and P&L are shown at the end.
 
     FILE replays that file instead. Without FILE and without the recording it feeds a built-in
     queue-reactive simulated market (an hour of it), labelled SIMULATED wherever it shows.
@@ -330,7 +342,7 @@ def run(
         if default.exists():
             path = default
     if serve:
-        _run_served(path, instrument, None if fast else speed, json, depth)
+        _run_served(path, instrument, None if fast else speed, json, depth, trade)
         return
     if path is None:
         from orderflow.engine.runner import run_stream
@@ -380,7 +392,12 @@ def run(
 
 
 def _run_served(
-    path: Path | None, instrument: str | None, speed: float | None, quiet: bool, depth: int = 10
+    path: Path | None,
+    instrument: str | None,
+    speed: float | None,
+    quiet: bool,
+    depth: int = 10,
+    trade: bool = True,
 ) -> None:
     """``run`` (served): the server, the feed and the live view (cli.live), then the summary."""
     from orderflow.cli.live import final_ladder, serve_and_feed
@@ -407,9 +424,14 @@ def _run_served(
         console.print(f"[bold]orderflow[/] {__version__}: feeding {label} at "
                       + ("full speed" if speed is None else f"{speed:g}x, from the first print"),
                       soft_wrap=True)  # fmt: skip
+    from orderflow.settings import trading_params
+
+    s = settings()
     pipe, figures = serve_and_feed(
-        stream, pipeline_params(settings()), speed, quiet, label, simulated=simulated
-    )
+        stream, pipeline_params(s), speed, quiet, label, simulated=simulated,
+        trading=trading_params(s) if trade else None,
+        use_sessions=bool(s.trading.server.get("use_sessions", True)),
+    )  # fmt: skip
     out = {**figures, "simulated": simulated, "source": label,
            "analysis": summarize(pipe) if pipe is not None else None}  # fmt: skip
     if quiet:
@@ -425,8 +447,27 @@ def _run_served(
         console.print(ladder_table(final_ladder(pipe, depth), title=title))
     if out["analysis"] is not None:
         _print_analysis(out["analysis"])
+    if "trading" in figures:
+        _print_run_trading(figures["trading"])
     if simulated:
         console.print("[bold yellow]SIMULATED data: not a real market[/]")
+
+
+def _print_run_trading(t: dict[str, Any]) -> None:
+    """The strategy's session in ``orderflow run``: its account, round trips and statistics."""
+    s = t["stats"]
+    console.print()
+    console.print(f"[bold]strategy[/] (reference, trading.strategy; {t['account']}): "
+                  f"{t['entries']} entries, {t['orders']} orders, {t['fills']} fills; "
+                  f"{s['trades']} round trips, net {float(s['net']):+,.2f} (commission "
+                  f"{float(s['commission']):,.2f}, fees {float(s['fees']):,.2f}); position "
+                  f"{t['position']:+d}, open P&L {t['open_pnl']:+,.2f}",
+                  soft_wrap=True)  # fmt: skip
+    for r in t["trades"]:
+        console.print(f"  #{r['number']} {r['direction']} {r['max_quantity']} at "
+                      f"{r['avg_entry']:g} -> {r['avg_exit']:g}: {r['pnl_ticks']:+g} ticks, "
+                      f"net {r['net']:+,.2f} ({r['closed_by'] or 'exit'})",
+                      highlight=False)  # fmt: skip
 
 
 def _run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path: bool) -> Any:

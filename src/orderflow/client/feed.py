@@ -147,7 +147,7 @@ def _window(
     return batches, first, t0
 
 
-class _Pacer:
+class Pacer:
     """When each batch is due: its last event's time since the window start, over ``speed``
     (the clock starts at the first paced batch); None never waits."""
 
@@ -196,7 +196,7 @@ async def feed_batches(
     (the arguments as for :func:`feed_file`)."""
     t_start = time.perf_counter()
     batches, first, t0 = _window(batches, start_s, duration_s)
-    pacer = _Pacer(speed, first, t0)
+    pacer = Pacer(speed, first, t0)
     summary = FeedSummary()
     c = OrderflowClient(url, client, token=token, encoding=encoding, resume=False,
                         columns=columns)  # fmt: skip
@@ -233,7 +233,7 @@ def _feed_rest(
 ) -> FeedSummary:
     t_start = time.perf_counter()
     batches, first, t0 = _window(batches, start_s, duration_s)
-    pacer = _Pacer(speed, first, t0)
+    pacer = Pacer(speed, first, t0)
     summary = FeedSummary()
     last: Ack | None = None
     base = url.replace("ws://", "http://").replace("wss://", "https://").removesuffix("/ws")

@@ -44,6 +44,7 @@ class SimNinjaTrader:
         self.fills: list[Fill] = []
         self._out: list[Any] = []  # deliveries not yet reported
         self._ref = 0
+        self.report_batches = 0  # batches of reports the feeding client sent
 
     # ---- the client's hooks --------------------------------------------------------------
     def execute(self, cmd: Command) -> tuple[str, str]:

@@ -19,16 +19,26 @@ sees the same market, decides at the same points and fills the same way: the par
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import numpy as np
 
-from orderflow.client.feed import nt_name, to_wire
+from orderflow.client.feed import Pacer, nt_name, to_wire
 from orderflow.client.simbroker import SimNinjaTrader
 from orderflow.client.ws import Encoding, OrderflowClient
 from orderflow.io.nt_feed import NtBatch
 
-__all__ = ["trade_batches"]
+__all__ = ["print_start_s", "trade_batches"]
+
+
+def print_start_s(batches: list[NtBatch]) -> float:
+    """Event time (s) from the first batch to the first with a print (the pre-open before it
+    goes by at full speed, as ``orderflow run`` paces)."""
+    for nb in batches:
+        if len(nb.trades):
+            return max(0.0, (int(nb.trades["ts_event"][0]) - batches[0].t_first) / 1e9)
+    return 0.0
 
 
 async def trade_batches(
@@ -40,23 +50,33 @@ async def trade_batches(
     client: str = "nt8",
     encoding: Encoding = "msgpack",
     progress: Callable[[int, int], None] | None = None,
+    speed: float | None = None,
+    start_s: float = 0.0,
 ) -> OrderflowClient:
     """Play ``batches`` (cut from the MBO records ``source``) to the server at ``url`` with
-    ``sim`` as the account (module docstring). Returns the closed client (its stats)."""
+    ``sim`` as the account (module docstring). ``speed``: paced by event time over this from
+    ``start_s`` seconds of event time after the first batch (None: as fast as possible).
+    Returns the closed client (its stats)."""
     inst = sim.instrument
     name = nt_name(inst, batches[0].t_first if batches else None)
     c = OrderflowClient(url, client, encoding=encoding, on_command=sim.execute, resume=False)
+    t0 = (batches[0].t_first if batches else 0) + int(start_s * 1e9)
+    first = next((k for k, nb in enumerate(batches) if nb.t_last >= t0), len(batches))
+    pacer = Pacer(speed, first, t0)
     async with c:
 
         async def reports() -> None:
             updates, executions = sim.reports()
             if updates or executions:
+                sim.report_batches += 1
                 await c.add(name, orders=updates, executions=executions)
                 await c.flush()
                 await c.drain()
 
         at = 0
         for k, nb in enumerate(batches):
+            if (delay := pacer.delay(k, nb.t_last)) > 0:
+                await asyncio.sleep(delay)
             if nb.source_end > at:
                 sim.market(source[at : nb.source_end])
                 at = nb.source_end

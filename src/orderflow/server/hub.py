@@ -231,7 +231,7 @@ class Hub:
         st.depth_events += applied["depth"]
         self._rest_of(st, batch, client, applied)
         ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0)
-        self._check_alerts(st, ack, depth)
+        self._check_alerts(st, ack, depth, client)
         if len(depth) or batch.ticks:
             self._decide(st, client)
         return ack, request
@@ -328,7 +328,7 @@ class Hub:
         ack = self._ack(st, run[-1], False, applied, self._rejected(st, before), signals, t0,
                         first_seq=run[0].seq)  # fmt: skip
         self.counters["coalesced"] += len(run)
-        self._check_alerts(st, ack, depth)
+        self._check_alerts(st, ack, depth, client)
         self._decide(st, client)
         return [(run[-1], ack, request, None)]
 
@@ -433,7 +433,9 @@ class Hub:
         st.rejected.update(rejected)
         return rejected
 
-    def _check_alerts(self, st: InstrumentState, ack: Ack, depth: np.ndarray) -> None:
+    def _check_alerts(
+        self, st: InstrumentState, ack: Ack, depth: np.ndarray, client: str | None = None
+    ) -> None:
         if self.counters["recovering"]:  # a recovery replays what was checked live
             return
         inst = st.instrument
@@ -445,7 +447,7 @@ class Hub:
             crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not (
                 bool(last_event) and _preopen(inst, last_event)
             )
-            self.trading.book(crossed)
+            self.trading.book(crossed, client, st.pipeline.last_ts)
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
     def _decide(self, st: InstrumentState, client: str | None) -> None:

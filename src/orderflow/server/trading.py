@@ -552,8 +552,12 @@ class ServerTrading:
                 self._risk_events(ct, ct.risk.on_unrealised(self._open_pnl(ct), self._now(ct)))
         self._flush()  # only a limit reached by the marks wrote anything
 
-    def book(self, crossed: bool) -> None:
-        """A book update (server's receive time); ``crossed`` outside the pre-open."""
+    def book(self, crossed: bool, client: str | None = None, data_ns: int = 0) -> None:
+        """A book update (server's receive time, or ``data_ns``, the data's time, on the data
+        clock); ``crossed`` outside the pre-open."""
+        if client is not None and data_ns and client in self.clients:
+            ct = self.clients[client]
+            ct.data_ns = max(ct.data_ns, data_ns)
         for ct in self.clients.values():
             self._risk_events(ct, ct.risk.on_book(self._now(ct), crossed))
         self._flush()  # only an automatic kill wrote anything
