@@ -129,3 +129,43 @@ def test_a_breakout_is_a_close_beyond_the_lookback_range() -> None:
     # closes 8 below min(9, 10); bar 5 closes 6 below min(10, 7)
     assert breakouts(bars, 2).tolist() == [0, 0, 0, 1, -1, -1]
     assert breakouts(bars, 2, start=4).tolist() == [0, 0, 0, 0, -1, -1]
+
+
+@pytest.mark.slow
+def test_an_l2_stream_with_its_prints_trades_the_same_for_any_chunks() -> None:
+    """ESH4 as price-level deltas and prints (derived as the benchmarks derive them): the
+    venue fills by the L2 queue model, on the pipeline's LevelBook."""
+    import sys
+
+    from orderflow.analytics.trades import trades_from_mbo
+    from orderflow.backtest.run import run_sources
+    from orderflow.io.stream import Chunk, Opened
+    from tests.conftest import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    from streams import derive_level_deltas  # type: ignore[import-not-found]
+
+    ev, inst = read_mbo(need(ES_MBO))
+    levels, prints = derive_level_deltas(ev), trades_from_mbo(ev)
+
+    def chunks(n: int) -> Opened:
+        t = prints["ts_event"]
+        parts, at = [], 0
+        for a in range(0, len(levels), n):
+            part = levels[a : a + n]
+            end = (
+                len(prints)
+                if a + n >= len(levels)
+                else int(np.searchsorted(t, part["ts_event"][-1], "right"))
+            )
+            parts.append(Chunk(part, prints[at:end]))
+            at = end
+        return Opened(inst, "levels", iter(parts))
+
+    a, b = (run_sources([("l2", chunks(n))], options=BacktestOptions(chunk_records=n))
+            for n in (4_096, 65_536))  # fmt: skip
+    _same(a, b)
+    assert a.stats["events"] == len(levels) and a.fills
+    assert a.files[0]["venue"].get("fills_maker", 0) + a.files[0]["venue"]["fills_taker"] == len(
+        a.fills
+    )
