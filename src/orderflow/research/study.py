@@ -48,6 +48,7 @@ from orderflow.research.sweep import (
     grid_jobs,
     random_jobs,
     rank,
+    ray_session,
     run_jobs,
 )
 
@@ -295,6 +296,18 @@ def run_sweep(
     jobs = spec.jobs()
     for j in jobs:  # a bad key fails here, naming its path, before any process starts
         check_job(j)
+    with ray_session(ray_address, processes):
+        return _run(spec, out, jobs, processes, ray_address, progress)
+
+
+def _run(
+    spec: SweepSpec,
+    out: Path,
+    jobs: list[SweepJob],
+    processes: int | None,
+    ray_address: str | None,
+    progress: ProgressFn | None,
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     results = run_jobs(jobs, processes, ray_address, progress=progress)
     wall = time.perf_counter() - t0

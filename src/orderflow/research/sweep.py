@@ -32,8 +32,9 @@ import multiprocessing as mp
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ __all__ = [
     "grid_jobs",
     "job_settings",
     "random_jobs",
+    "ray_session",
     "run_job",
     "run_jobs",
     "run_pool",
@@ -344,13 +346,14 @@ def run_pool(
     return [results[p["index"]] for p in payloads]
 
 
-def _run_ray(
-    payloads: list[dict[str, Any]],
-    address: str,
-    job_fn: JobFn,
-    progress: ProgressFn | None,
-    cpus: int | None,
-) -> list[dict[str, Any]]:
+@contextmanager
+def ray_session(address: str | None, cpus: int | None = None) -> Iterator[None]:
+    """Connect to Ray (or start a local one for ``local``) for the block, unless already
+    connected; nothing without an address. A sweep holds one session for its jobs and the
+    best runs' reports."""
+    if address is None:
+        yield
+        return
     try:
         import ray
     except ImportError as exc:
@@ -364,6 +367,22 @@ def _run_ray(
             kwargs["num_cpus"] = cpus
         ray.init(address=address, **kwargs)
     try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_ray(
+    payloads: list[dict[str, Any]],
+    address: str,
+    job_fn: JobFn,
+    progress: ProgressFn | None,
+    cpus: int | None,
+) -> list[dict[str, Any]]:
+    with ray_session(address, cpus):
+        import ray
+
         task = ray.remote(num_cpus=1)(job_fn)
         refs = {task.remote(p): p["index"] for p in payloads}
         results: dict[int, dict[str, Any]] = {}
@@ -376,9 +395,6 @@ def _run_ray(
             if progress is not None:
                 progress(len(results), len(payloads))
         return [results[p["index"]] for p in payloads]
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # ---- results -----------------------------------------------------------------------------------
