@@ -63,9 +63,8 @@ _OPENERS: list[tuple[Callable[[Path], bool], Opener]] = []
 
 
 def _openers() -> list[tuple[Callable[[Path], bool], Opener]]:
-    """The registered sources; the Parquet store (this layer's own) registers on first use."""
-    from orderflow.io import parquet_store  # noqa: F401 - registers itself
-
+    """The registered sources, the built-in ones (:data:`BUILTIN_OPENERS`) loaded first."""
+    _builtin_openers()
     return _OPENERS
 
 
