@@ -34,9 +34,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @cache
-def backtest(data: Path, out: Path) -> dict[str, Any]:
+def backtest(data: Path, out: Path, *extra: str) -> dict[str, Any]:
     proc = subprocess.run(
-        [*ORDERFLOW, "backtest", "--data", str(data), "--out", str(out), "--json"],
+        [*ORDERFLOW, "backtest", "--data", str(data), "--out", str(out), "--json", *extra],
         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -129,6 +129,20 @@ def test_the_reference_strategy_on_esh4_reports_a_reconciled_backtest(tmp_path: 
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<table" in page
     assert "http" not in page.split("<body>")[1]  # self-contained: nothing fetched
+
+
+def test_the_ninjatrader_view_backtests_what_the_live_server_sees(tmp_path: Path) -> None:
+    """--view ninjatrader: the bridge's 439 batches of NinjaTrader depth, a decision after
+    each, the L2 detectors only (NinjaTrader has no order ids); the report still reconciles.
+    The live path gives the same orders and fills (tests/integration/test_parity.py)."""
+    out = tmp_path / "nt"
+    res = backtest(need(ES_MBO), out, "--view", "ninjatrader")
+    trades = reconcile(res, out)
+    s = res["stats"]
+    assert s["groups"] == 439 and s["decisions"] == 439
+    assert res["signals"]["total"] == 89 and set(res["signals"]["counts"]) == {
+        "absorption", "exhaustion", "iceberg_l2", "sweep"}  # fmt: skip
+    assert s["trades"] == len(trades) == 3 and s["net_pnl"] == 404.02
 
 
 def test_a_bar_only_backtest_on_a_month_of_6e_bars_runs_and_reports(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from orderflow.backtest.nt_view import run_nt_view
-from orderflow.backtest.run import BacktestOptions, _host
+from orderflow.backtest.run import BacktestOptions, _host, run_backtest
 from orderflow.client.simbroker import SimNinjaTrader
 from orderflow.client.trade import trade_batches
 from orderflow.io.formats import load_stream
@@ -94,6 +94,13 @@ def test_the_live_path_and_the_backtest_send_the_same_orders_and_get_the_same_fi
 
     assert [order(c) for c in bt.commands] == [order(c) for c in sim.commands]
     assert bt.fills == sim.fills  # execution id, time, price, quantity, side, costs
+    # the same through the backtest's own entry point, with its report
+    opts = BacktestOptions(view="ninjatrader", flatten_at_end=False)
+    res = run_backtest([need(ES_MBO)], trading=trading, options=opts)
+    assert [order(c) for c in res.commands] == [order(c) for c in sim.commands]
+    assert res.fills == sim.fills
+    assert res.signals["counts"] == dict(pipe.signal_counts)
+    assert res.signals["accumulated"] == len(accumulated)
     entries = [c for c in sim.commands if c.op == "submit" and c.cid.count(".") == 0]
     assert len(entries) >= 3 and len(sim.fills) >= 8
     if case == "busy":  # limit entries that queued and filled, and changes (stop moves)

@@ -86,6 +86,11 @@ class BacktestOptions:
     #: signal came: the reference strategy (SignalStrategy) can do nothing then, so the
     #: result is the same (tested), only faster; turn off for a strategy that acts on time
     skip_idle: bool = True
+    #: what the pipeline sees of an MBO file: ``native`` (every record: the L3 book and
+    #: detectors) or ``ninjatrader`` (what the live server sees: the bridge's batches of
+    #: NinjaTrader depth, deciding after each, the venue still filling on the MBO records;
+    #: ``backtest.nt_view``, the live path's twin; the file is read whole)
+    view: str = "native"
 
     def __post_init__(self) -> None:
         d = self.decide_every
@@ -93,6 +98,8 @@ class BacktestOptions:
             raise ValueError(f"decide_every: 'group', 'chunk' or a number >= 1, not {d!r}")
         if self.chunk_records < 1:
             raise ValueError(f"chunk_records must be >= 1, got {self.chunk_records}")
+        if self.view not in ("native", "ninjatrader"):
+            raise ValueError(f"view: 'native' or 'ninjatrader', not {self.view!r}")
 
 
 @dataclass
@@ -332,6 +339,38 @@ def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
                         broker=broker, account=opts.account)  # fmt: skip
 
 
+def _nt_view(path: str, inst: Instrument, kind: str, chunks: Iterator[Chunk],
+             host: StrategyHost, pipeline: PipelineParams | None, opts: BacktestOptions,
+             log: _Log, fr: FileRun, tick: Callable[[int], None]) -> None:  # fmt: skip
+    """One MBO file as the live server sees it (``backtest.nt_view``), into ``fr`` and ``log``."""
+    from orderflow.backtest.nt_view import run_nt_view
+    from orderflow.io.formats import LoadedStream
+
+    if kind != "mbo":
+        raise ValueError(f"{Path(path).name}: the NinjaTrader view replays MBO data, not {kind}")
+    parts = [c.records for c in chunks]
+    array = np.concatenate(parts) if parts else np.zeros(0)
+    venue_kw = {"order_latency": opts.order_latency_ns, "md_latency": opts.md_latency_ns,
+                "queue_power": opts.queue_power, "account": opts.account, "seed": opts.seed,
+                "prints": opts.prints}  # fmt: skip
+    got = run_nt_view(LoadedStream("mbo", array, inst, "mbo"), host, pipeline,
+                      venue_kw=venue_kw, flatten_at_end=opts.flatten_at_end)  # fmt: skip
+    tick(len(array))
+    log.commands += got.commands
+    log.fills += got.fills
+    pipe = got.pipeline
+    fr.events, fr.groups = len(array), pipe.groups
+    fr.first_ts, fr.last_ts = pipe.first_ts, pipe.last_ts
+    fr.decisions = fr.asked = got.batches
+    prints = array["ts_event"][array["action"] == _TRADE]
+    fr.hours = np.unique(prints // _HOUR).astype(np.int64)
+    fr.signal_counts = Counter(pipe.signal_counts)
+    fr.accumulated = len(pipe.accumulated)
+    fr.accumulated_long = sum(a.direction > 0 for a in pipe.accumulated)
+    fr.accumulated_short = fr.accumulated - fr.accumulated_long
+    fr.venue_counters = Counter(got.venue.counters)
+
+
 def run_backtest(
     data: Sequence[str | Path],
     pipeline: PipelineParams | None = None,
@@ -394,6 +433,10 @@ def run_sources(
             )
         host = hosts.get(key) or _host(inst, trading, opts, warnings)
         hosts[key] = host
+        if opts.view == "ninjatrader":
+            _nt_view(str(path), inst, kind, chunks, host, pipeline, opts, log, fr, tick)
+            runs.append(fr)
+            continue
         pipe = Pipeline(inst, kind, pipeline)
         venue = SimVenue(inst, kind, broker=host.broker, order_latency=opts.order_latency_ns,
                          md_latency=opts.md_latency_ns, queue_power=opts.queue_power,

@@ -69,6 +69,15 @@ def backtest(
     instrument: Annotated[
         str | None, typer.Option("--instrument", "-i", help="When a file does not name it.")
     ] = None,
+    view: Annotated[
+        str,
+        typer.Option(
+            "--view",
+            help="What the strategy sees of an MBO file: native (every record, L3) or "
+            "ninjatrader (what the live server sees: NinjaTrader depth in the bridge's batches; "
+            "the same orders and fills as the live path).",
+        ),
+    ] = "native",
     json: Annotated[bool, typer.Option("--json", help="Print stats and paths as JSON.")] = False,
 ) -> None:
     """Backtest the strategy of the settings (the reference strategy and default settings
@@ -81,11 +90,15 @@ def backtest(
     from orderflow.settings import pipeline_params, trading_params
 
     s = settings()
+    if view not in ("native", "ninjatrader"):
+        from orderflow.core.errors import RequestError
+
+        raise RequestError(f"--view {view!r}: native or ninjatrader", field="view")
     opts = BacktestOptions(
         order_latency_ns=round(order_latency_us * 1000), md_latency_ns=round(md_latency_us * 1000),
         queue_power=queue_power, seed=seed, chunk_records=chunk_records,
         decide_every=_decide(decide_every),
-        instrument=get_instrument(instrument) if instrument else None,
+        instrument=get_instrument(instrument) if instrument else None, view=view,
     )  # fmt: skip
     names = ", ".join(p.name for p in data)
     result = _with_progress(
