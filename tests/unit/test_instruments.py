@@ -48,3 +48,20 @@ def test_contract_and_ninjatrader_names_resolve_to_the_root():
     assert get_instrument("MNQ 12-25").contract == "MNQZ5"
     with pytest.raises(ConfigError):
         get_instrument("XYZ")
+
+
+def test_a_contract_looked_up_again_follows_a_root_replaced_in_the_registry() -> None:
+    import dataclasses
+
+    from orderflow.model.instruments import REGISTRY, get_instrument
+
+    first = get_instrument("ES 03-24")
+    assert get_instrument("ES 03-24") is first and first.contract == "ESH4"  # cached
+    root = REGISTRY["ES"]
+    try:
+        REGISTRY["ES"] = dataclasses.replace(root, name="E-mini S&P 500 (test)")
+        again = get_instrument("ES 03-24")
+        assert again is not first and again.name == "E-mini S&P 500 (test)"
+    finally:
+        REGISTRY["ES"] = root
+    assert get_instrument("ES 03-24").name == root.name

@@ -170,18 +170,33 @@ def micro_of_standard(symbol: str) -> str | None:
     return None
 
 
+#: contracts already looked up, by the name asked and the root's registry entry (a root
+#: replaced in the registry makes its cached contracts miss): the trading layer looks
+#: instruments up by name on every order and fill
+_CONTRACTS: dict[str, tuple[Instrument, Instrument]] = {}
+
+
 def get_instrument(symbol: str) -> Instrument:
     """Look up a root (``ES``), a contract (``ESH4``) or a NinjaTrader name (``ES 03-24``)."""
+    hit = _CONTRACTS.get(symbol)
+    if hit is not None and REGISTRY.get(hit[0].symbol) is hit[0]:
+        return hit[1]
     text = symbol.strip().upper()
     if text in REGISTRY:
         return REGISTRY[text]
     nt = _NT_RE.match(text)
     if nt and nt.group(1) in REGISTRY:
         month = _MONTH_CODES[int(nt.group(2)) - 1]
-        return REGISTRY[nt.group(1)].for_contract(f"{nt.group(1)}{month}{nt.group(3)[-1]}")
+        root = REGISTRY[nt.group(1)]
+        got = root.for_contract(f"{nt.group(1)}{month}{nt.group(3)[-1]}")
+        _CONTRACTS[symbol] = (root, got)
+        return got
     m = _CONTRACT_RE.match(text)
     if m and m.group(1) in REGISTRY:
-        return REGISTRY[m.group(1)].for_contract(text)
+        root = REGISTRY[m.group(1)]
+        got = root.for_contract(text)
+        _CONTRACTS[symbol] = (root, got)
+        return got
     known = ", ".join(REGISTRY)
     raise ConfigError(f"unknown instrument {symbol!r}; known roots: {known}", field="instrument")
 

@@ -163,7 +163,11 @@ class StrategyHost:
             last_ticks=last,
             poc_ticks=prof.poc if prof is not None else None,
             vwap_ticks=vwap.vwap if vwap.volume else None,
-            liquidity=tuple(pipeline.liquidity_clusters.clusters()),
+            liquidity=(
+                tuple(pipeline.liquidity_clusters.clusters())
+                if getattr(self.strategy, "needs_liquidity", True)
+                else ()
+            ),
             signals=tuple(new),
             long_score=pipeline.accumulator.score(1, now),
             short_score=pipeline.accumulator.score(-1, now),

@@ -262,7 +262,10 @@ Intent = Enter | Cancel | MoveStop | Exit
 
 
 class Strategy(Protocol):
-    """What the host drives: one call per engine update, intents back, nothing else."""
+    """What the host drives: one call per engine update, intents back, nothing else. A
+    strategy may say ``needs_liquidity = False`` (an attribute): the host then leaves the
+    context's ``liquidity`` empty instead of reading the clusters at every decision (the
+    largest part of building a context)."""
 
     def decide(self, ctx: StrategyContext) -> Sequence[Intent]: ...
 
@@ -292,6 +295,8 @@ class SignalStrategy:
     def __init__(self, params: StrategyParams | None = None) -> None:
         self.params = params or StrategyParams()
         self.counters: Counter[str] = Counter()
+        #: the clusters are read only for limit entries anchored on one
+        self.needs_liquidity = LimitAnchor(self.params.limit_anchor) is LimitAnchor.CLUSTER
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, ctx: StrategyContext) -> list[Intent]:
