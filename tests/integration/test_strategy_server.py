@@ -194,7 +194,7 @@ def test_the_reference_strategy_trades_esh4_live_through_the_server(tmp_path: Pa
             async with httpx.AsyncClient(base_url=server.http, timeout=10) as http:
                 for batch in esh4_batches():
                     await bridge.send_batch(batch)
-                    await bridge.drain(10)
+                    await bridge.drain(120)
                     for _ in range(3):  # the commands the batch made the strategy send
                         await asyncio.sleep(0)
                     book = bridge.last_ack.book if bridge.last_ack else {}
@@ -204,13 +204,13 @@ def test_the_reference_strategy_trades_esh4_live_through_the_server(tmp_path: Pa
                     if updates or executions:
                         await bridge.add(batch.instrument, orders=updates, executions=executions)
                         await bridge.flush()
-                        await bridge.drain(10)
+                        await bridge.drain(120)
                 await asyncio.sleep(0.3)
                 updates, executions = nt.take()  # the last commands' reports
                 if updates or executions:
                     await bridge.add("ES 03-24", orders=updates, executions=executions)
                     await bridge.flush()
-                    await bridge.drain(10)
+                    await bridge.drain(120)
                 risk = (await http.get("/api/risk")).json()["clients"]["nt8"]
                 positions = (await http.get("/api/positions")).json()["engine"]
             await bridge.close()

@@ -466,7 +466,7 @@ def _print_run_trading(t: dict[str, Any]) -> None:
     for r in t["trades"]:
         console.print(f"  #{r['number']} {r['direction']} {r['max_quantity']} at "
                       f"{r['avg_entry']:g} -> {r['avg_exit']:g}: {r['pnl_ticks']:+g} ticks, "
-                      f"net {r['net']:+,.2f} ({r['closed_by'] or 'exit'})",
+                      f"net {r['net']:+,.2f}" + (f" ({r['closed_by']})" if r["closed_by"] else ""),
                       highlight=False)  # fmt: skip
 
 
