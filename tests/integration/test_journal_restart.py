@@ -312,3 +312,15 @@ def test_a_server_killed_mid_trade_restarts_from_its_journal(tmp_path: Path) -> 
         asyncio.run(scenario())
     finally:
         server.kill()
+    # the session's order latency, for a backtest's venue: each command to its ack
+    from orderflow.backtest.latency import LatencyModel, order_latency_from_journal
+    from orderflow.trading.journal import Journal
+
+    with Journal(tmp_path / "journal" / "orderflow.sqlite") as j:
+        events = list(j.events())
+    acked = sum(1 for e in events if e.kind == "command_ack" and "command_seq" in e.payload)
+    one_way = order_latency_from_journal(events)
+    assert len(one_way) == acked >= 6  # every command the bridge answered
+    assert (one_way > 0).all() and one_way.max() < 5_000_000_000
+    assert (order_latency_from_journal(events, one_way=False) // 2 == one_way).all()
+    assert LatencyModel(samples_ns=one_way, seed=1).next() in set(one_way.tolist())

@@ -11,7 +11,9 @@ A :class:`LatencyModel` is either a constant or an empirical distribution (an ar
 measured delays, drawn from uniformly with replacement). Draws come from a numpy ``PCG64``
 generator seeded by ``seed``: the same model, seed and calls give the same delays, run after run.
 :func:`md_latency_from_records` measures the market-data distribution from an orderflow
-recording (the records ``orderflow.server.recording.read_recording`` returns).
+recording (the records ``orderflow.server.recording.read_recording`` returns);
+:func:`order_latency_from_journal` the order latency from the trading journal of a live
+session (each command and the bridge's acknowledgement of it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LatencyModel", "md_latency_from_records"]
+__all__ = ["LatencyModel", "md_latency_from_records", "order_latency_from_journal"]
 
 
 class LatencyModel:
@@ -105,3 +107,29 @@ def md_latency_from_records(records: Iterable[Any], *, per_batch: bool = False) 
             out.extend(recv - t for t in times)
     arr = np.asarray(out, dtype=np.int64)
     return arr[arr >= 0]
+
+
+def order_latency_from_journal(events: Iterable[Any], *, one_way: bool = True) -> np.ndarray:
+    """Order delays measured from a live session's trading journal (``Journal.events()``):
+    for every command the server journalled (``command``, at the time it was issued) the
+    bridge's acknowledgement of it (``command_ack`` with status ``done``, at the time it
+    arrived), paired by client and ``ref``. The round trip holds the journal's commit, the
+    socket both ways, NinjaTrader's ``TriggerCustomEvent`` and the order call; ``one_way``
+    (default) halves it, as a command's way to the venue. Acknowledgements the server made
+    itself (refused: not issued, journal unavailable) are not answers and are skipped. Only
+    a session on the wall clock (``trading.server.clock: wall``) measures anything: on the
+    data clock the two times are different clocks (negative delays are dropped). Returns
+    int64 ns, ready for ``LatencyModel(samples_ns=...)``."""
+    issued: dict[tuple[str, int], int] = {}
+    out: list[int] = []
+    for ev in events:
+        p = ev.payload
+        if ev.kind == "command" and "ref" in p:
+            issued[(ev.client, int(p["ref"]))] = int(ev.ts_ns)
+        elif ev.kind == "command_ack" and p.get("status") == "done" and "command_seq" in p:
+            t = issued.pop((ev.client, int(p["ref"])), None)
+            if t is not None:
+                out.append(int(ev.ts_ns) - t)
+    arr = np.asarray(out, dtype=np.int64)
+    arr = arr[arr >= 0]
+    return arr // 2 if one_way else arr
