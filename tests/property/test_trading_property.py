@@ -31,6 +31,7 @@ from orderflow.trading.reconcile import (
     connection_lost,
     reconcile,
 )
+from tests.property.ninjatrader import confirm
 
 SETTINGS = settings(max_examples=300, deadline=None)
 S = OrderState
@@ -204,17 +205,6 @@ def test_bracket_legs_always_cover_exactly_what_is_open(data, qty, action) -> No
     entry_side, exit_side = (Side.BUY, Side.SELL) if d > 0 else (Side.SELL, Side.BUY)
     t = 0
 
-    def confirm(cmds: list) -> None:  # type: ignore[type-arg]
-        # NinjaTrader confirms each command before anything fills against it
-        for c in cmds:
-            o = om[c.cid]
-            state = S.CANCELLED if c.op == "cancel" else S.WORKING
-            if o.filled and state is S.WORKING:
-                state = S.PART_FILLED
-            _, more = bm.apply_update(t, OrderEvent(c.cid, state, t, o.requested_quantity,
-                                                    o.filled))  # fmt: skip
-            confirm(more)
-
     for _ in range(data.draw(st.integers(1, 12))):
         t += 1
         entry = om[b.entry]
@@ -232,16 +222,16 @@ def test_bracket_legs_always_cover_exactly_what_is_open(data, qty, action) -> No
         if who == "entry":
             k = data.draw(st.integers(1, qty - entry.filled))
             if entry.filled + k == qty:
-                confirm(bm.apply_update(t, OrderEvent(b.entry, S.FILLED, t, qty, qty))[1])
-            confirm(bm.apply_fill(t, Fill(f"x{t}", b.entry, t, P, k, entry_side))[1])
+                confirm(bm, bm.apply_update(t, OrderEvent(b.entry, S.FILLED, t, qty, qty))[1], t)
+            confirm(bm, bm.apply_fill(t, Fill(f"x{t}", b.entry, t, P, k, entry_side))[1], t)
         else:
             cid = f"{b.id}.{who}"
             k = data.draw(st.integers(1, open_qty))
             leg = om[cid]
             if leg.filled + k >= leg.quantity:  # NinjaTrader: the update, then the execution
-                confirm(bm.apply_update(t, OrderEvent(cid, S.FILLED, t, leg.quantity,
-                                                      leg.filled + k))[1])  # fmt: skip
-            confirm(bm.apply_fill(t, Fill(f"x{t}", cid, t, P, k, exit_side))[1])
+                confirm(bm, bm.apply_update(t, OrderEvent(cid, S.FILLED, t, leg.quantity,
+                                                      leg.filled + k))[1], t)  # fmt: skip
+            confirm(bm, bm.apply_fill(t, Fill(f"x{t}", cid, t, P, k, exit_side))[1], t)
         # the invariants, after every report
         entry, open_qty = om[b.entry], bm.net(b) * d
         assert open_qty >= 0

@@ -11,12 +11,12 @@ from orderflow.trading.brackets import BracketManager
 from orderflow.trading.orders import (
     Fill,
     OrderAction,
-    OrderCommand,
     OrderEvent,
     OrderManager,
     OrderState,
     Side,
 )
+from tests.property.ninjatrader import confirm
 
 S = OrderState
 P = 19240
@@ -39,16 +39,6 @@ def test_scale_out_legs_always_cover_what_is_open(data, shares, action) -> None:
     entry_side, exit_side = (Side.BUY, Side.SELL) if d > 0 else (Side.SELL, Side.BUY)
     t = 0
 
-    def confirm(cmds: list[OrderCommand]) -> None:
-        for c in cmds:
-            o = om[c.cid]
-            state = S.CANCELLED if c.op == "cancel" else S.WORKING
-            if o.filled and state is S.WORKING:
-                state = S.PART_FILLED
-            _, more = bm.apply_update(t, OrderEvent(c.cid, state, t, o.requested_quantity,
-                                                    o.filled))  # fmt: skip
-            confirm(more)
-
     def live(cid: str | None) -> bool:
         return cid is not None and not om[cid].terminal and not om[cid].cancel_requested
 
@@ -68,9 +58,9 @@ def test_scale_out_legs_always_cover_what_is_open(data, shares, action) -> None:
         side = entry_side if cid == b.entry else exit_side
         price = P if cid == b.entry else (o.limit_ticks or o.stop_ticks or P)
         if o.filled + k >= o.requested_quantity:  # NinjaTrader: the update, then the execution
-            confirm(bm.apply_update(t, OrderEvent(cid, S.FILLED, t, o.requested_quantity,
-                                                  o.filled + k))[1])  # fmt: skip
-        confirm(bm.apply_fill(t, Fill(f"x{t}", cid, t, price, k, side))[1])
+            confirm(bm, bm.apply_update(t, OrderEvent(cid, S.FILLED, t, o.requested_quantity,
+                                                  o.filled + k))[1], t)  # fmt: skip
+        confirm(bm, bm.apply_fill(t, Fill(f"x{t}", cid, t, price, k, side))[1], t)
         # the invariants, after every report
         entry, open_qty = om[b.entry], bm.net(b) * d
         assert open_qty >= 0

@@ -7,13 +7,12 @@ the app in ``cli/main.py``.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from orderflow.cli.output import console, err_console, print_json
+from orderflow.cli.output import console, print_json
 
 #: plain progress lines (no terminal) this often
 PLAIN_EVERY_S = 5.0
@@ -85,7 +84,7 @@ def backtest(
     with the broker profile's costs; write trades.csv, daily.csv, equity.csv, stats.json,
     equity.png, drawdown.png and report.html to --out and print a summary."""
     from orderflow.backtest.run import BacktestOptions, run_backtest
-    from orderflow.cli.main import settings
+    from orderflow.cli.main import _progress, settings
     from orderflow.model.instruments import get_instrument
     from orderflow.settings import pipeline_params, trading_params
 
@@ -101,9 +100,11 @@ def backtest(
         instrument=get_instrument(instrument) if instrument else None, view=view,
     )  # fmt: skip
     names = ", ".join(p.name for p in data)
-    result = _with_progress(
-        names, lambda progress: run_backtest(data, pipeline_params(s), trading_params(s), opts,
-                                             progress), quiet=json)  # fmt: skip
+    result = _progress(
+        "backtest", names, lambda progress: run_backtest(data, pipeline_params(s),
+                                                         trading_params(s), opts, progress),
+        json, unit="records",
+    )  # fmt: skip
     paths = result.write(out)
     if json:
         print_json({"stats": result.stats, "signals": result.signals, "files": result.files,
@@ -116,34 +117,3 @@ def backtest(
         console.print(f"  [yellow]{w}[/]", highlight=False, soft_wrap=True)
     console.print(f"  report: {paths['html']} (and {len(paths) - 1} more files in {out})",
                   highlight=False, soft_wrap=True)  # fmt: skip
-
-
-def _with_progress(label: str, work: Any, quiet: bool) -> Any:
-    """``work(progress)`` with a rich bar on a terminal, plain lines on stderr otherwise,
-    nothing with --json."""
-    if quiet:
-        return work(None)
-    if not err_console.is_terminal:
-        t0 = time.perf_counter()
-        nxt = [t0 + PLAIN_EVERY_S]
-
-        def plain(done: int, total: int) -> None:
-            now = time.perf_counter()
-            if now >= nxt[0]:
-                err_console.print(f"backtest {label}: {done:,} of about {total:,} records, "
-                                  f"{now - t0:.0f} s", highlight=False, soft_wrap=True)  # fmt: skip
-                nxt[0] = now + PLAIN_EVERY_S
-
-        return work(plain)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]backtest[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/~{task.total:,} records"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=1)
-        return work(lambda done, total: bar.update(task, completed=done, total=total))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,16 +127,32 @@ def _instrument(symbol: str | None) -> Any:
     return get_instrument(symbol) if symbol else None
 
 
-def _progress(stage_name: str, label: str, work: Any, quiet: bool) -> Any:
-    """Run ``work(progress)`` with a progress bar on stderr (none with --json: ``work(None)``)
-    inside the logged stage ``stage_name``."""
+def _progress(stage_name: str, label: str, work: Any, quiet: bool, unit: str = "events") -> Any:
+    """Run ``work(progress)`` inside the logged stage ``stage_name`` with its progress on
+    stderr: a bar on a terminal, a plain line every few seconds otherwise (CI, a pipe, a log
+    file), nothing with --json (``work(None)``)."""
     if quiet:
         with stage(stage_name):
             return work(None)
+    if not err_console.is_terminal:
+        from orderflow.cli.live import PLAIN_EVERY_S
+
+        t0 = time.perf_counter()
+        nxt = [t0 + PLAIN_EVERY_S]
+
+        def plain(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now >= nxt[0]:
+                err_console.print(f"{stage_name} {label}: {done:,} of about {total:,} {unit}, "
+                                  f"{now - t0:.0f} s", highlight=False, soft_wrap=True)  # fmt: skip
+                nxt[0] = now + PLAIN_EVERY_S
+
+        with stage(stage_name):
+            return work(plain)
     with Progress(
         TextColumn(f"[bold]{stage_name}[/] {{task.description}}"),
         BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} events"),
+        TextColumn(f"{{task.completed:,}}/{{task.total:,}} {unit}"),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
@@ -465,7 +482,7 @@ def _print_run_trading(t: dict[str, Any]) -> None:
                   soft_wrap=True)  # fmt: skip
     for r in t["trades"]:
         console.print(f"  #{r['number']} {r['direction']} {r['max_quantity']} at "
-                      f"{r['avg_entry']:g} -> {r['avg_exit']:g}: {r['pnl_ticks']:+g} ticks, "
+                      f"{r['avg_entry']} -> {r['avg_exit']}: {r['pnl_ticks']:+g} ticks, "
                       f"net {r['net']:+,.2f}" + (f" ({r['closed_by']})" if r["closed_by"] else ""),
                       highlight=False)  # fmt: skip
 
