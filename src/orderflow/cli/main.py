@@ -339,14 +339,17 @@ def run(
     ] = True,
     json: JsonOpt = False,
 ) -> None:
-    """The main job: start the server on 127.0.0.1, feed it the recorded ES market-by-order
-    data converted to NinjaTrader depth events over a real WebSocket at --speed (60: an hour
-    of trading in a minute; the pre-open before the first print goes by at full speed), show
-    the book, imbalance, liquidity clusters, delta/VWAP and signals as they come with the
-    addresses of the API docs, /health and /metrics, then the session summary. The server
-    runs the trading engine with the reference strategy (--trade, the default): its orders
-    go to a simulated NinjaTrader account (orderflow's venue fills them on the recorded book,
-    labelled wherever it shows), and its round trips and P&L are shown at the end.
+    """The main job: the server on 127.0.0.1 fed the recorded ES data as NinjaTrader sends it,
+    shown live while the reference strategy trades it on a simulated account.
+
+    It starts the server, feeds it the recorded ES market-by-order data converted to
+    NinjaTrader depth events over a real WebSocket at --speed (60: an hour of trading in a
+    minute; the pre-open before the first print goes by at full speed), shows the book,
+    imbalance, liquidity clusters, delta/VWAP and signals as they come with the addresses of
+    the API docs, /health and /metrics, then the session summary. The server runs the trading
+    engine with the reference strategy (--trade, the default): its orders go to a simulated
+    NinjaTrader account (orderflow's venue fills them on the recorded book, labelled wherever
+    it shows), and its round trips and P&L are shown at the end.
 
     FILE replays that file instead. Without FILE and without the recording it feeds a built-in
     queue-reactive simulated market (an hour of it), labelled SIMULATED wherever it shows.
