@@ -250,3 +250,42 @@ def test_the_reference_strategy_trades_esh4_live_through_the_server(tmp_path: Pa
             assert after["net_realized"] == pos["net_realized"]
     finally:
         again.stop()
+
+
+def test_a_strategy_started_mid_session_does_not_enter_on_old_signals() -> None:
+    """A host made mid-session (a server restarted on its recovered book: the recovery
+    replays the recorded batches without asking the strategy) takes only the signals
+    accumulated from then on as new: it must not enter at once on one from an hour ago."""
+    from orderflow.server.hub import Hub
+
+    trading, server_params = params()
+    batches = list(esh4_batches())
+
+    def hub() -> Hub:
+        return Hub(trading=trading, trading_server=server_params)
+
+    whole = hub()
+    for b in batches:
+        whole.apply(b, client="nt8")
+    assert whole.trading is not None and whole.trading.outbox  # it trades from the start
+
+    late = hub()
+    half = 220
+    late.counters["recovering"] = 1  # as Hub.recover replays a recording
+    for b in batches[:half]:
+        late.apply(b, client="nt8")
+    del late.counters["recovering"]
+    pipe = late.instruments["ESH4"].pipeline
+    assert len(pipe.accumulated) > 10  # plenty of old signals, some strong
+    assert late.trading is not None
+    sent: list[Any] = []
+    for k, b in enumerate(batches[half:], start=half):
+        acc0 = len(pipe.accumulated)
+        late.apply(b, client="nt8")
+        new = pipe.accumulated[acc0:]
+        sent = [c for _, c in late.trading.outbox if c.op == "submit"]
+        if sent:  # its first order: on a signal of this very batch, not an old one
+            entry = trading.strategy.entry_score
+            assert any(a.score >= entry for a in new), (k, sent)
+            break
+    assert sent  # and it does trade, later

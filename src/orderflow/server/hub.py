@@ -201,6 +201,7 @@ class Hub:
         self._count(st, 1)
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
+        acc0 = len(st.pipeline.accumulated)
         signals = []
         book = st.pipeline.book
         if batch.snapshot:
@@ -233,7 +234,7 @@ class Hub:
         ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0)
         self._check_alerts(st, ack, depth, client)
         if len(depth) or batch.ticks:
-            self._decide(st, client)
+            self._decide(st, client, acc0)
         return ack, request
 
     def apply_many(
@@ -311,6 +312,7 @@ class Hub:
         self.last_seq[client] = run[-1].seq
         self._count(st, len(run))
         before = dict(st.pipeline.rejected)
+        acc0 = len(st.pipeline.accumulated)
         depth = np.concatenate([d for d, _ in converted])
         trades = np.concatenate([t for _, t in converted])
         book = st.pipeline.book
@@ -329,7 +331,7 @@ class Hub:
                         first_seq=run[0].seq)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth, client)
-        self._decide(st, client)
+        self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
 
     def _convert_columns_run(
@@ -450,11 +452,12 @@ class Hub:
             self.trading.book(crossed, client, st.pipeline.last_ts)
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
-    def _decide(self, st: InstrumentState, client: str | None) -> None:
+    def _decide(self, st: InstrumentState, client: str | None, acc0: int) -> None:
         """The trading engine's strategy, after the client's market data (not in recovery:
-        what the strategy sent then is in the journal)."""
+        what the strategy sent then is in the journal). ``acc0``: the accumulated signals
+        before this batch (a strategy started now takes only later ones as new)."""
         if self.trading is not None and not self.counters["recovering"]:
-            self.trading.market(client, st.instrument, st.pipeline)
+            self.trading.market(client, st.instrument, st.pipeline, acc0)
 
     def _refused(self, st: InstrumentState, batch: Batch, client: str | None) -> None:
         """A refused batch still uses its sequence number (resending it would not help), and

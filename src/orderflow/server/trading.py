@@ -194,11 +194,16 @@ class ServerTrading:
         return time.time_ns()
 
     # ---- the strategy ----------------------------------------------------------------------
-    def market(self, client: str | None, inst: Instrument, pipeline: Pipeline) -> None:
+    def market(
+        self, client: str | None, inst: Instrument, pipeline: Pipeline, new_from: int = 0
+    ) -> None:
         """After a batch of the client's market data went through the instrument's pipeline:
         the strategy (``trading.server.strategy``) decides, on the data's time; its commands
         are journalled and sent like the engine's own. Nothing while the client's gate is shut
-        (before NinjaTrader's report, waiting until flat)."""
+        (before NinjaTrader's report, waiting until flat). ``new_from``: how many accumulated
+        signals the pipeline held before this batch; a host made now takes only the later ones
+        as new (a server restarted on a recovered book, or the strategy switched on
+        mid-session, must not enter on a signal from an hour ago)."""
         if client is None or not (pipeline.last_ts and (self.server.strategy or
                                                         client in self.clients)):  # fmt: skip
             return
@@ -206,6 +211,8 @@ class ServerTrading:
         ct.data_ns = max(ct.data_ns, pipeline.last_ts)
         if not self.server.strategy or ct.awaiting_report or not ct.desk.orders.reconciled:
             return
+        if (inst.contract or inst.symbol) not in ct.hosts:
+            self._host(ct, inst).catch_up(pipeline, new_from)
         host = self._host(ct, inst)
         mark = self._host_mark(host)
         cmds = host.on_market(pipeline)

@@ -126,6 +126,13 @@ class StrategyHost:
         self.last_ticks: int | None = None
 
     # ---- the engine's output ---------------------------------------------------------------
+    def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
+        """The first ``upto`` (default: all) signals ``pipeline`` accumulated are not new to
+        this host: it was made mid-session (the server restarted on a recovered book, the
+        strategy switched on later) and must never enter on a signal from an hour ago."""
+        n = len(pipeline.accumulated)
+        self._counts.seen_signals = n if upto is None else min(upto, n)
+
     def on_market(self, pipeline: Pipeline) -> list[OrderCommand]:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
         (``pipeline.last_ts``)."""
