@@ -197,8 +197,8 @@ def test_the_journal_routes_check_their_query_and_the_token(tmp_path: Path):
 def test_the_desks_own_commands_are_regenerated_by_the_replay_with_their_cids(tmp_path: Path):
     """With start_behavior flatten the reconciliation itself issues a cancel and a market order
     (the desk's commands, not the API's): after a restart the replay issues them again from
-    the journalled report and checks them against the journalled ones (cids, refs, the
-    cancel's refusal), so the restored desk has the same working orders."""
+    the journalled report and checks them against the journalled ones (cids, refs), so the
+    restored desk has the same working orders."""
     path = tmp_path / "orderflow.sqlite"
 
     def start() -> Server:
@@ -217,14 +217,15 @@ def test_the_desks_own_commands_are_regenerated_by_the_replay_with_their_cids(tm
         bridge = Bridge(server, report=True)
         bridge.batch(depth=BOOK)
         bridge.report(pos, stop)
-        # the cancel of NinjaTrader's stop is refused by the wire ledger (it never saw that
-        # order in a batch): journalled as refused, and replayed as refused
-        sent = wait_for(lambda: bridge.commands)
-        assert [(c["op"], c["order_type"]) for c in sent] == [("submit", "Market")]
+        # NinjaTrader's stop is cancelled (the wire ledger learns the adopted order: it had
+        # refused the cancel of an order it never saw in a batch) and the position flattened
+        sent = wait_for(lambda: bridge.commands[1:] and bridge.commands)
+        assert [(c["op"], c["cid"], c["order_type"]) for c in sent] == [
+            ("cancel", "nt-stop", None), ("submit", sent[1]["cid"], "Market")]  # fmt: skip
         with httpx.Client(base_url=server.http) as http:
             desk = http.get("/api/risk").json()["clients"]["nt8"]["desk"]
-            assert desk["engine_commands_refused"] == 1
-        flat = sent[0]["cid"]
+            assert "engine_commands_refused" not in desk
+        flat = sent[1]["cid"]
         bridge.close()
     finally:
         server.stop()
@@ -242,5 +243,42 @@ def test_the_desks_own_commands_are_regenerated_by_the_replay_with_their_cids(tm
             view = http.get("/api/positions").json()["engine"]
             assert [p["quantity"] for p in view] == [0]
         bridge.close()
+    finally:
+        again.stop()
+
+
+def test_an_api_bracket_comes_back_from_the_journal_and_is_managed_on(tmp_path: Path):
+    """A bracket posted to the API whose entry filled (stop and target working) is rebuilt by
+    the restarted server's replay with no mismatch: the target's fill after the restart
+    cancels the stop, as the bracket's OCO rule says (the wire ledger, empty after the
+    restart, learns the desk's order so that the cancel can go out)."""
+    path = tmp_path / "orderflow.sqlite"
+    server = journalled_server(path)
+    body = {"client": "nt8", "op": "bracket", "cid": "b-1", "instrument": "ES 03-24",
+            "action": "Buy", "order_type": "Market", "quantity": 1, "stop_ticks": 8,
+            "target_ticks": 8}  # fmt: skip
+    try:
+        bridge = Bridge(server)
+        bridge.batch(depth=BOOK)
+        with httpx.Client(base_url=server.http) as http:
+            assert http.post("/api/commands", json=body).status_code == 200
+            wait_for(lambda: bridge.cids() == ["b-1"])
+            bridge.fill("b-1", "Buy", 1, 4810.00, 1)
+            wait_for(lambda: bridge.cids() == ["b-1", "b-1.stop", "b-1.tgt"])
+        bridge.close()
+    finally:
+        server.stop()
+    again = journalled_server(path)
+    try:
+        with httpx.Client(base_url=again.http) as http:
+            restored = http.get("/api/risk").json()["clients"]["nt8"]["restored"]
+            assert restored["mismatches"] == []
+            assert restored["working_orders"] == ["b-1.stop", "b-1.tgt"]
+            bridge = Bridge(again)
+            bridge.batch(depth=BOOK)
+            bridge.fill("b-1.tgt", "Sell", 1, 4812.00, 2)
+            wait_for(lambda: [c["cid"] for c in bridge.commands if c["op"] == "cancel"]
+                     == ["b-1.stop"])  # fmt: skip
+            bridge.close()
     finally:
         again.stop()

@@ -390,3 +390,44 @@ def test_a_client_without_report_is_flattened_on_its_own_picture_when_it_reconne
         bridge.close()
     finally:
         server.stop()
+
+
+def test_a_bracket_posted_to_the_api_is_managed_by_the_desk(server):
+    """op: bracket, Buy 2 at market with a stop 8 ticks and targets +8/+16 from the fill: the
+    legs go out on the fill, a target fill shrinks the stop, the last one cancels it; the
+    round trip nets what the ticks and the profile's costs say. Over the position limit it is
+    refused like a submit, and never sent."""
+    bridge = Bridge(server)
+    bridge.batch(depth=BOOK)
+    with httpx.Client(base_url=server.http) as http:
+        body = {"client": "nt8", "op": "bracket", "cid": "b-1", "instrument": INST,
+                "action": "Buy", "order_type": "Market", "quantity": 2, "stop_ticks": 8,
+                "targets_ticks": [8, 16], "target_sizes": [1, 1]}  # fmt: skip
+        assert http.post("/api/commands", json=body).status_code == 200
+        wait_for(lambda: bridge.cids() == ["b-1"])
+        too_big = {**body, "cid": "b-2", "quantity": 1}
+        assert refused(http.post("/api/commands", json=too_big)) == (
+            "max_position:worst case +3/+0 vs 2")  # fmt: skip
+        bad = {**body, "cid": "b-3", "targets_ticks": [8, -1]}
+        r = http.post("/api/commands", json=bad)
+        assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "targets_ticks"
+        bridge.fill("b-1", "Buy", 2, 4810.00, 1)  # the entry: the legs from 4810.00
+        legs = wait_for(lambda: bridge.commands[1:4] if len(bridge.commands) >= 4 else None)
+        assert [(c["cid"], c["action"], c["order_type"], c["quantity"], c["stop_price"],
+                 c["limit_price"]) for c in legs] == [
+            ("b-1.stop", "Sell", "StopMarket", 2, 4808.0, 0.0),
+            ("b-1.tgt1", "Sell", "Limit", 1, 0.0, 4812.0),
+            ("b-1.tgt2", "Sell", "Limit", 1, 0.0, 4814.0)]  # fmt: skip
+        bridge.fill("b-1.tgt1", "Sell", 1, 4812.00, 2)
+        change = wait_for(lambda: [c for c in bridge.commands if c["op"] == "change"])
+        assert (change[0]["cid"], change[0]["quantity"]) == ("b-1.stop", 1)
+        bridge.fill("b-1.tgt2", "Sell", 1, 4814.00, 3)
+        wait_for(lambda: any(c["op"] == "cancel" and c["cid"] == "b-1.stop"
+                             for c in bridge.commands))  # fmt: skip
+        pos = wait_for(lambda: [p for p in http.get("/api/positions").json()["engine"]
+                                if p["quantity"] == 0 and p["net_realized"]])  # fmt: skip
+        # +8 and +16 ticks of 12.50, less 4 sides of commission and fees
+        assert pos[0]["net_realized"] == round(8 * 12.5 + 16 * 12.5 - 4 * ES_SIDE, 2)
+        risk = http.get("/api/risk").json()["clients"]["nt8"]["risk"]
+        assert risk["working_orders"] == 1  # the cancel of the stop is not yet confirmed
+    bridge.close()

@@ -304,6 +304,22 @@ class OrderLedger:
             new["positions"] += 1
         return new
 
+    def adopt(
+        self, cid: str, instrument: str, client: str, state: str, quantity: int, filled: int,
+        limit_price: float = 0.0, stop_price: float = 0.0, ours: bool = True,
+    ) -> OrderRecord:  # fmt: skip
+        """An order the trading engine knows and this ledger does not (restored from the
+        journal after a restart, or adopted from NinjaTrader's report), so that a change or
+        cancel of it can be issued. No effect when the ledger has it already."""
+        rec = self.orders.get(cid)
+        if rec is None:
+            rec = self.orders[cid] = OrderRecord(
+                cid, instrument, client, state=state, quantity=quantity,
+                limit_price=limit_price, stop_price=stop_price, filled=filled, ours=ours,
+            )  # fmt: skip
+            self.counters["orders_adopted"] += 1
+        return rec
+
     def _order(self, cid: str, instrument: str, client: str | None) -> OrderRecord:
         rec = self.orders.get(cid)
         if rec is None:  # NinjaTrader reports an order we never sent (manual, restarted ...)

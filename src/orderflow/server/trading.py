@@ -71,9 +71,10 @@ from orderflow.trading.risk import (
     RiskDecision,
     RiskEvent,
     RiskManager,
+    register_exits,
 )
 from orderflow.trading.sessions import TradingSessions
-from orderflow.trading.strategy import SignalStrategy
+from orderflow.trading.strategy import SignalStrategy, split_targets
 
 __all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
 
@@ -252,7 +253,7 @@ class ServerTrading:
         events = host.risk_events[mark[1] :]
         self._rec_risk_events(ct, events)  # the host flattened its entries itself
         for cmd in cmds:
-            self._issue(ct, cmd, internal=True)
+            self._issue(ct, cmd, internal=True, registered=True)
         if cmds or events or len(host.decisions) > mark[0]:
             self._rec_state(ct, now)
 
@@ -585,8 +586,9 @@ class ServerTrading:
         op, cid = body.get("op"), body.get("cid")
         if not isinstance(cid, str):
             raise RequestError("cid: required", field="cid")
+        origin = "api"
         try:
-            if op == "submit":
+            if op in ("submit", "bracket"):
                 if ct.awaiting_report or not desk.orders.reconciled:
                     why = (
                         "waiting for NinjaTrader's report of positions and orders"
@@ -604,6 +606,7 @@ class ServerTrading:
                 if cid in desk.orders.orders:
                     raise RequestError(f"cid: {cid!r} is already used (cids are never reused)",
                                        field="cid")  # fmt: skip
+                legs = _bracket_legs(body, action, qty) if op == "bracket" else None
                 self._calendar(ct, inst)
                 intent = OrderIntent.from_action(cid, key, action, qty, now, order_type=kind,
                                                  oco=oco or None)  # fmt: skip
@@ -614,9 +617,14 @@ class ServerTrading:
                     self._commit()  # a refusal is journalled when it can be; it sends nothing
                     raise _wire(f"risk: {decision.code}", decision.code)
                 try:
-                    cmd = desk.orders.submit(now, key, action, kind, qty, limit, stop, oco=oco,
-                                             cid=cid)  # fmt: skip
-                except CommandError:
+                    if legs is not None:
+                        cmd = self._bracket(ct, key, legs, action, kind, qty, limit, stop, cid,
+                                            now)  # fmt: skip
+                        origin = "desk"  # the bracket's record regenerates it on replay
+                    else:
+                        cmd = desk.orders.submit(now, key, action, kind, qty, limit, stop,
+                                                 oco=oco, cid=cid)  # fmt: skip
+                except (CommandError, RequestError):
                     risk.on_order_done(cid)
                     self._rec_state(ct, now)
                     self._commit()
@@ -647,14 +655,14 @@ class ServerTrading:
                                        field="cid")  # fmt: skip
                 cmd = got
             else:
-                raise RequestError("op: submit, change or cancel", field="op")
+                raise RequestError("op: submit, bracket, change or cancel", field="op")
         except CommandError as exc:
             field = {"missing_price": "limit_price", "bad_quantity": "quantity"}.get(
                 exc.reason, "cid"
             )
             raise RequestError(f"{field}: {exc.reason}: {exc.message}", field=field,
                                reason=exc.reason) from None  # fmt: skip
-        self._rec_command(ct, cmd, "api")
+        self._rec_command(ct, cmd, origin)
         if not self._commit():  # never an order that is not journalled
             self._unjournalled(ct, cmd)
             raise RequestError(
@@ -668,11 +676,44 @@ class ServerTrading:
         finally:
             self._flush()  # the wire ledger's refusal, if any
 
+    def _bracket(
+        self, ct: ClientTrading, key: str, legs: tuple[int, tuple[tuple[int, int], ...]],
+        action: OrderAction, kind: OrderType, qty: int, limit: int | None, stop: int | None,
+        cid: str, now: int,
+    ) -> OrderCommand:  # fmt: skip
+        """An entry with its stop and target(s) (:func:`_bracket_legs`), managed by the
+        desk's brackets: the legs go out when the entry fills, at their distances from its
+        first fill price, resized to what is open. The bracket's record is journalled (a
+        replay rebuilds it)."""
+        stop_ticks, plan = legs
+        try:
+            _, cmds = ct.desk.brackets.submit(
+                now, key, action, qty, stop_loss_ticks=stop_ticks,
+                target_ticks=plan[0][0] if len(plan) == 1 else None,
+                scale_out=plan if len(plan) > 1 else (), relative=True, order_type=kind,
+                limit_ticks=limit, stop_ticks=stop, cid=cid,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise RequestError(f"stop_ticks: {exc}", field="stop_ticks") from None
+        self._rec_brackets(ct)
+        return cmds[0]
+
     def _send(
         self, ct: ClientTrading, cmd: OrderCommand, inst: Instrument, wire: str,
         extra: dict[str, Any] | None = None,
     ) -> Command:  # fmt: skip
         fields = {**cmd.fields(inst), **(extra or {})}
+        order = ct.desk.orders.orders.get(cmd.cid)
+        if cmd.op != "submit" and order is not None and cmd.cid not in self.ledger.orders:
+            # the desk's order from before a restart, or NinjaTrader's adopted one: the wire
+            # ledger learns it, so its change or cancel can go out
+            self.ledger.adopt(
+                cmd.cid, inst.contract or inst.symbol, ct.client, str(order.state),
+                order.quantity, order.filled,
+                inst.to_price(order.limit_ticks) if order.limit_ticks is not None else 0.0,
+                inst.to_price(order.stop_ticks) if order.stop_ticks is not None else 0.0,
+                order.ours,
+            )  # fmt: skip
         try:
             command = self.ledger.issue(ct.client, inst.contract or inst.symbol, fields, wire)
         except RequestError:
@@ -687,10 +728,20 @@ class ServerTrading:
         return command
 
     def _issue(self, ct: ClientTrading, cmd: OrderCommand, internal: bool = False,
-               origin: str = "desk") -> None:  # fmt: skip
-        """A command of the engine itself (bracket leg, reconciliation, flatten): journalled,
-        and sent to the outbox once the unit of work's records are committed (``_flush``);
-        refused on the wire ledger it is counted and dropped."""
+               origin: str = "desk", registered: bool = False) -> None:  # fmt: skip
+        """A command of the engine itself (bracket leg, reconciliation, flatten): shown to the
+        risk manager as an exit (unless the strategy's host did), journalled, and sent to the
+        outbox once the unit of work's records are committed (``_flush``); refused on the
+        wire ledger it is counted and dropped."""
+        if not registered:
+            now = self._now(ct)
+            for kind, cid, decision in register_exits(ct.risk, [cmd], cmd.instrument, now):
+                ct.desk.counters["exit_sent_despite_risk"] += 1
+                self._rec(ct, "risk_decision", now, {
+                    "op": kind, "accepted": False, "reason": str(decision.reason),
+                    "detail": decision.detail, "code": decision.code, "origin": "desk",
+                    "sent_anyway": True,
+                }, cmd.instrument, cid)  # fmt: skip
         self._rec_command(ct, cmd, origin)
         self._deferred.append((ct, cmd))
 
@@ -780,6 +831,12 @@ class ServerTrading:
         for host in ct.hosts.values():  # the strategy's entries close themselves
             mark = self._host_mark(host)
             self._host_out(ct, host, host.flatten(now, "risk_flatten"), mark, now)
+        for b in list(desk.brackets.brackets.values()):  # brackets posted to the API
+            if b.status not in ("done", "flattening") and b.instrument not in ct.hosts:
+                cmds = desk.brackets.close(now, b.id, "risk_flatten")
+                self._rec_brackets(ct)
+                for cmd in cmds:
+                    self._issue(ct, cmd, internal=True)
         for order in desk.orders.working():
             if desk.brackets.owns(order.cid):
                 continue  # a bracket's orders are its own to cancel or flatten
@@ -805,7 +862,7 @@ class ServerTrading:
             cmd = desk.orders.submit(now, key, action, OrderType.MARKET, abs(pos.quantity),
                                      cid=cid, internal=True)  # fmt: skip
             ct.flattening.add(cid)
-            self._issue(ct, cmd, origin="flatten")
+            self._issue(ct, cmd, origin="flatten", registered=True)
 
     def status(self) -> dict[str, Any]:
         return {name: ct.status() for name, ct in self.clients.items()}
@@ -824,6 +881,34 @@ class ServerTrading:
             return None
         inst = get_instrument(order.instrument)
         return order.to_dict(inst)
+
+
+def _bracket_legs(
+    body: dict[str, Any], action: OrderAction, qty: int
+) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """A bracket's legs from the request: ``stop_ticks`` and ``target_ticks``, or
+    ``targets_ticks`` with ``target_sizes`` (shares; a scale-out), distances in ticks from
+    the entry's first fill."""
+    if action not in (OrderAction.BUY, OrderAction.SELL_SHORT):
+        raise RequestError("action: a bracket enters with Buy or SellShort", field="action")
+    stop_ticks = _int(body, "stop_ticks")
+    targets = body.get("targets_ticks")
+    if targets is None:
+        return stop_ticks, ((_int(body, "target_ticks"), qty),)
+    sizes = body.get("target_sizes")
+    if sizes is None and isinstance(targets, list):
+        sizes = [1] * len(targets)
+    if (not isinstance(targets, list) or not targets or not isinstance(sizes, list)
+            or len(sizes) != len(targets)
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0
+                       for x in [*targets, *sizes])):  # fmt: skip
+        raise RequestError(
+            "targets_ticks: positive integers, nearest first, with as many "
+            "positive target_sizes (shares)",
+            field="targets_ticks",
+        )
+    counts = split_targets(qty, sizes)
+    return stop_ticks, tuple((t, n) for t, n in zip(targets, counts, strict=True) if n)
 
 
 def _enum(kind: Any, body: dict[str, Any], name: str) -> Any:

@@ -42,7 +42,7 @@ from orderflow.trading.orders import (
     OrderType,
 )
 from orderflow.trading.params import TradingParams
-from orderflow.trading.risk import OrderIntent, RiskEvent, RiskManager
+from orderflow.trading.risk import OrderIntent, RiskEvent, RiskManager, register_exits
 from orderflow.trading.sessions import TradingSessions
 from orderflow.trading.sizing import size_position
 from orderflow.trading.strategy import (
@@ -222,7 +222,7 @@ class StrategyHost:
         bm = self.desk.brackets
         views = []
         for b in bm.brackets.values():
-            if b.status == "done":
+            if b.status == "done" or b.instrument != self.key:  # the desk may hold others'
                 continue
             entry = om[b.entry]
             meta = self._meta.get(b.id)
@@ -342,7 +342,8 @@ class StrategyHost:
         """Close every live entry of ours: working orders cancelled, what each holds flattened
         at market once nothing of it can fill any more (called again by later reports)."""
         out: list[OrderCommand] = []
-        for bid in [b.id for b in self.desk.brackets.brackets.values() if b.status != "done"]:
+        live = self.desk.brackets.brackets.values()
+        for bid in [b.id for b in live if b.status != "done" and b.instrument == self.key]:
             if self.desk.brackets.brackets[bid].status != "flattening":
                 out += self._exit(now, bid, reason)
         return out
@@ -357,39 +358,12 @@ class StrategyHost:
         self.decisions.append(Decision(now, kind, outcome, entry_id, detail or ""))
 
     def _register(self, now: int, cmds: Sequence[OrderCommand]) -> list[OrderCommand]:
-        """The desk's own orders (bracket legs, flatten orders) and their changes (legs grown
-        with the entry, stop moves) are exits: each is shown to the risk manager so it counts
-        as working; a refusal is recorded but the order still goes, as a position must never
-        be left without its stop or its way out."""
-        for cmd in cmds:
-            if cmd.op == "change" and cmd.cid in self.risk.state.pending:
-                # a leg grown with the entry's fills, or a stop moved: counted the same way
-                changed = self.risk.check_change(cmd.cid, cmd.quantity, now)
-                if not changed:
-                    self.counters["exit_sent_despite_risk"] += 1
-                    self.decisions.append(
-                        Decision(now, "exit_change", f"sent_despite_risk:{changed.code}", cmd.cid)
-                    )
-                continue
-            if cmd.op != "submit" or cmd.cid in self.risk.state.pending or cmd.action is None:
-                continue
-            side = 1 if cmd.action.is_buy else -1
-            decision = self.risk.check(
-                OrderIntent(
-                    cmd.cid,
-                    self.key,
-                    side,
-                    cmd.quantity,
-                    now,
-                    order_type=str(cmd.order_type),
-                    oco=cmd.oco or None,
-                )
-            )
-            if not decision:
-                self.counters["exit_sent_despite_risk"] += 1
-                self.decisions.append(
-                    Decision(now, "exit_order", f"sent_despite_risk:{decision.code}", cmd.cid)
-                )
+        """The desk's own orders and changes shown to the risk manager as exits
+        (:func:`~orderflow.trading.risk.register_exits`); a refusal is recorded, the order
+        still goes."""
+        for kind, cid, decision in register_exits(self.risk, cmds, self.key, now):
+            self.counters["exit_sent_despite_risk"] += 1
+            self.decisions.append(Decision(now, kind, f"sent_despite_risk:{decision.code}", cid))
         return list(cmds)
 
     # ---- reports ---------------------------------------------------------------------------

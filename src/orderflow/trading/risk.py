@@ -18,7 +18,7 @@ or every working sell fills; one leg per OCO group) must stay within ``max_posit
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -649,6 +649,31 @@ class RiskManager:
         }
 
 
+def register_exits(
+    risk: RiskManager, cmds: Iterable[Any], symbol: str, now: int
+) -> list[tuple[str, str, RiskDecision]]:
+    """The desk's own orders (bracket legs, flatten orders) and their changes (legs grown with
+    the entry, stop moves) are exits: each is shown to the risk manager so it counts as
+    working (the worst-case position sees it). A refusal is returned (kind, cid, decision)
+    for the caller to record, but the order still goes: a position must never be left
+    without its stop or its way out. Orders the risk manager already counts are skipped."""
+    out: list[tuple[str, str, RiskDecision]] = []
+    for cmd in cmds:
+        if cmd.op == "change" and cmd.cid in risk.state.pending:
+            changed = risk.check_change(cmd.cid, cmd.quantity, now)
+            if not changed:
+                out.append(("exit_change", cmd.cid, changed))
+            continue
+        if cmd.op != "submit" or cmd.cid in risk.state.pending or cmd.action is None:
+            continue
+        intent = OrderIntent(cmd.cid, symbol, 1 if cmd.action.is_buy else -1, cmd.quantity, now,
+                             order_type=str(cmd.order_type), oco=cmd.oco or None)  # fmt: skip
+        decision = risk.check(intent)
+        if not decision:
+            out.append(("exit_order", cmd.cid, decision))
+    return out
+
+
 def _sign(x: int) -> int:
     return 1 if x > 0 else -1 if x < 0 else 0
 
@@ -666,4 +691,5 @@ __all__ = [
     "RiskParams",
     "RiskState",
     "SessionReason",
+    "register_exits",
 ]
