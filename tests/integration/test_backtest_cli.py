@@ -155,3 +155,11 @@ def test_a_bar_only_backtest_on_a_month_of_6e_bars_runs_and_reports(tmp_path: Pa
     assert s["sharpe"] is not None and s["sortino"] is not None
     assert res["signals"]["counts"] == {"bar_breakout": res["signals"]["total"]}
     assert any("no costs for 6E" in w for w in s["warnings"])
+
+
+def test_several_files_after_one_data_flag(tmp_path: Path) -> None:
+    """--data A B (the issue's form) as well as --data A --data B: both files, in order."""
+    from tests.conftest import ES_MBO_SNAPSHOT
+
+    res = backtest(need(ES_MBO_SNAPSHOT), tmp_path / "two", str(need(ES_MBO)))
+    assert [Path(f["path"]).name for f in res["files"]] == [ES_MBO_SNAPSHOT.name, ES_MBO.name]

@@ -38,8 +38,8 @@ def backtest(
         list[Path],
         typer.Option(
             "--data",
-            help="Data file (repeat for several, in time order): DBN, "
-            "LOBSTER, NinjaTrader export or depth dump, CME bar CSV.",
+            help="Data file (several: --data A B C or --data A --data B, in time order): DBN, "
+            "LOBSTER, NinjaTrader export or depth dump, CME bar CSV, a Parquet store.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Results folder (created).")],
@@ -77,6 +77,12 @@ def backtest(
             "the same orders and fills as the live path).",
         ),
     ] = "native",
+    more: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More data files after --data's first (--data A B C).", show_default=False
+        ),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print stats and paths as JSON.")] = False,
 ) -> None:
     """Backtest the strategy of the settings (the reference strategy and default settings
@@ -99,6 +105,7 @@ def backtest(
         decide_every=_decide(decide_every),
         instrument=get_instrument(instrument) if instrument else None, view=view,
     )  # fmt: skip
+    data = [*data, *(more or [])]
     names = ", ".join(p.name for p in data)
     result = _progress(
         "backtest", names, lambda progress: run_backtest(data, pipeline_params(s),

@@ -78,7 +78,17 @@ def sweep(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results and best reports.")],
     data: Annotated[
         list[Path] | None,
-        typer.Option("--data", "-d", help="Data file or Parquet store (repeat; in time order)."),
+        typer.Option(
+            "--data",
+            "-d",
+            help="Data file or Parquet store (--data A B or --data A --data B; in time order).",
+        ),
+    ] = None,
+    more: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More data files after --data's first (--data A B).", show_default=False
+        ),
     ] = None,
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="A sweep file (YAML); flags override it.")
@@ -140,8 +150,8 @@ def sweep(
     )
 
     spec = load_spec(file) if file is not None else SweepSpec(data=[])
-    if data:
-        spec.data = [str(p) for p in data]
+    if data or more:
+        spec.data = [str(p) for p in [*(data or []), *(more or [])]]
     if not spec.data:
         raise ConfigError("no data: give --data FILE (or data: in the sweep file)", field="data")
     cfg = config or (getattr(STATE, "config_path", None) if file is None else None)
