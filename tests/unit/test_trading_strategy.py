@@ -498,3 +498,21 @@ def test_bad_strategy_settings_name_the_key(tmp_path, yaml_text, key) -> None:  
     with pytest.raises(ConfigError) as info:
         trading_params(load_settings(cfg))
     assert key in str(info.value)
+
+
+def test_a_host_made_after_a_restart_keeps_the_spacing_of_the_entries_on_its_desk() -> None:
+    """A restarted server's host is made on the restored desk: catch_up takes the latest
+    entry's time, so the spacing rule still counts from it (and scaling in from the live
+    entries), as if the server had never stopped."""
+    from orderflow.engine.pipeline import Pipeline
+
+    h = host(contracts=1, scale_in=True, scale_in_entry_type="market", min_entry_spacing_s=60,
+             scale_in_min_profit_ticks=4)  # fmt: skip
+    entered(h, Reports(h))
+    again = StrategyHost(ES, h.strategy, h.params, desk=h.desk, risk=h.risk)
+    again.catch_up(Pipeline(ES, "mbo"))
+    t = T0 + 60 * S - 1
+    assert again.step(market(t, signal(t, 1), last=ASK + 5)) == []  # too soon, still
+    t = T0 + 60 * S
+    (add,) = again.step(market(t, signal(t, 1), last=ASK + 5))
+    assert (add.op, add.order_type, add.quantity) == ("submit", OrderType.MARKET, 1)

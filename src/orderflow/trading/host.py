@@ -132,6 +132,14 @@ class StrategyHost:
         strategy switched on later) and must never enter on a signal from an hour ago."""
         n = len(pipeline.accumulated)
         self._counts.seen_signals = n if upto is None else min(upto, n)
+        # the entries already on the desk (restored from the journal) keep the timing rules:
+        # spacing counts from the latest one, scaling in from those still live
+        om = self.desk.orders.orders
+        mine = [b for b in self.desk.brackets.brackets.values() if b.instrument == self.key]
+        sent = [om[b.entry].commands[0].command.t for b in mine if om[b.entry].commands]
+        if sent:
+            self._counts.last_entry_ns = max(sent)
+        self._counts.since_flat = sum(1 for b in mine if b.status != "done")
 
     def on_market(self, pipeline: Pipeline) -> list[OrderCommand]:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
