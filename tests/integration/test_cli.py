@@ -230,6 +230,8 @@ def test_run_without_recorded_data_serves_the_labelled_queue_reactive_market(tmp
     assert a["trades"] > 1000 and a["rejected"] == {}
     span_s = np.datetime64(a["last_ts_event"][:-1]) - np.datetime64(a["first_ts_event"][:-1])
     assert 3500 < span_s / np.timedelta64(1, "s") <= 3600  # an hour of the simulated market
+    # the strategy traded the simulated market, and its account says so
+    assert "SIMULATED market" in out["trading"]["account"] and out["trading"]["orders"] > 0
     # not a terminal: no live panel, plain lines with the labels and the addresses
     proc = _without_data(tmp_path, "run", "--fast")
     assert "\x1b[" not in proc.stdout

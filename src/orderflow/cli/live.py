@@ -29,6 +29,9 @@ LADDER_ROWS = 5  # levels per side in the live panel
 TRADER = "run"  # the feeding client's name: its desk, risk manager and strategy on the server
 #: says where the fills of ``orderflow run``'s account come from, wherever they show
 SIM_ACCOUNT = "simulated account: orders filled by orderflow's venue on the recorded book"
+SIM_ACCOUNT_SIMULATED = (
+    "simulated account: orders filled by orderflow's venue on the SIMULATED market's book"
+)
 
 
 def pacing_start_s(batches: list[Any]) -> float:
@@ -267,7 +270,8 @@ def serve_and_feed(
         total = len(cut)
         start_s = print_start_s(cut) if speed is not None else 0.0
         sim = SimNinjaTrader(stream.instrument, broker=trading.broker.build())
-        title += f"; {SIM_ACCOUNT}"
+        account = SIM_ACCOUNT_SIMULATED if simulated else SIM_ACCOUNT
+        title += f"; {account}"
 
         async def play() -> Any:
             c = await trade_batches(stream.array, cut, sim, served.ws, client=TRADER,
@@ -334,7 +338,8 @@ def serve_and_feed(
         closed = [t for t in ct.desk.positions.trades if not t.open]
         from orderflow.trading.journal import trade_rows
 
-        figures["trading"] = {"account": SIM_ACCOUNT, **view, "trades": trade_rows(closed),
+        account = SIM_ACCOUNT_SIMULATED if simulated else SIM_ACCOUNT
+        figures["trading"] = {"account": account, **view, "trades": trade_rows(closed),
                               "risk": ct.risk.status()}  # fmt: skip
     st = hub.instruments.get(key)
     return (st.pipeline if st else None), figures
