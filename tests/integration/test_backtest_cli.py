@@ -163,3 +163,22 @@ def test_several_files_after_one_data_flag(tmp_path: Path) -> None:
 
     res = backtest(need(ES_MBO_SNAPSHOT), tmp_path / "two", str(need(ES_MBO)))
     assert [Path(f["path"]).name for f in res["files"]] == [ES_MBO_SNAPSHOT.name, ES_MBO.name]
+
+
+def test_a_backtest_of_the_servers_own_recording(tmp_path: Path) -> None:
+    """The server's recordings (what NinjaTrader sent it) backtest directly: ESH4 recorded as
+    the bridge's 439 batches (written by the server's Recorder), then --data recordings/."""
+    from orderflow.client.feed import build_batches
+    from orderflow.io.formats import load_stream
+    from orderflow.server.recording import Recorder
+
+    rec = Recorder(tmp_path / "recordings")
+    batches = build_batches(load_stream(need(ES_MBO)))
+    for fb in batches:
+        rec.append(fb.batch, "nt8", fb.t_last + 1_000_000)
+    rec.close()
+    res = backtest(tmp_path / "recordings", tmp_path / "out")
+    events = sum(len(fb.batch.depth) for fb in batches)
+    assert res["stats"]["events"] == events and res["files"][0]["kind"] == "nt_depth"
+    assert res["signals"]["total"] > 50 and res["stats"]["trades"] >= 1
+    reconcile(res, tmp_path / "out")

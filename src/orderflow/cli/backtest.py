@@ -39,7 +39,8 @@ def backtest(
         typer.Option(
             "--data",
             help="Data file (several: --data A B C or --data A --data B, in time order): DBN, "
-            "LOBSTER, NinjaTrader export or depth dump, CME bar CSV, a Parquet store.",
+            "LOBSTER, NinjaTrader export or depth dump, CME bar CSV, a Parquet store, the "
+            "server's recordings folder.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Results folder (created).")],
@@ -89,6 +90,7 @@ def backtest(
     without --config) over the --data files, on the data's clock, against the simulated venue
     with the broker profile's costs; write trades.csv, daily.csv, equity.csv, stats.json,
     equity.png, drawdown.png and report.html to --out and print a summary."""
+    import orderflow.cli.recordings  # noqa: F401  (the server's recordings as --data)
     from orderflow.backtest.run import BacktestOptions, run_backtest
     from orderflow.cli.main import _progress, settings
     from orderflow.model.instruments import get_instrument
