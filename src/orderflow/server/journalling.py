@@ -48,6 +48,7 @@ __all__ = [
     "JournalWriter",
     "Replayed",
     "command_payload",
+    "decision_fields",
     "decision_payload",
     "replay_desk",
     "report_payload",
@@ -128,16 +129,19 @@ def command_payload(cmd: OrderCommand, origin: str) -> dict[str, Any]:
     return {**msgspec.to_builtins(cmd), "origin": origin}
 
 
+def decision_fields(decision: RiskDecision, origin: str, **extra: Any) -> dict[str, Any]:
+    """A risk decision's journalled fields: accepted or the refusal's code, who asked
+    (``api``, ``flatten``, ``desk``) and what else the caller adds (the op, the quantity)."""
+    return {**extra, "accepted": decision.accepted, "reason": str(decision.reason),
+            "detail": decision.detail, "code": decision.code, "origin": origin}  # fmt: skip
+
+
 def decision_payload(intent: OrderIntent, decision: RiskDecision, origin: str) -> dict[str, Any]:
-    """A risk decision as journalled: the intent, accepted or the refusal's code, and who
-    asked (``api``, ``flatten``)."""
-    return {
-        "intent": {"client_id": intent.client_id, "symbol": intent.symbol, "side": intent.side,
-                   "qty": intent.qty, "ts_ns": intent.ts_ns, "order_type": intent.order_type,
-                   "oco": intent.oco},
-        "accepted": decision.accepted, "reason": str(decision.reason),
-        "detail": decision.detail, "code": decision.code, "origin": origin,
-    }  # fmt: skip
+    """A risk decision on an order intent as journalled: the intent and the decision."""
+    return decision_fields(decision, origin, intent={
+        "client_id": intent.client_id, "symbol": intent.symbol, "side": intent.side,
+        "qty": intent.qty, "ts_ns": intent.ts_ns, "order_type": intent.order_type,
+        "oco": intent.oco})  # fmt: skip
 
 
 def report_payload(report: BrokerReport) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.journalling import (
     JournalWriter,
     command_payload,
+    decision_fields,
     decision_payload,
     report_payload,
     restore,
@@ -205,16 +206,18 @@ class ServerTrading:
         signals the pipeline held before this batch; a host made now takes only the later ones
         as new (a server restarted on a recovered book, or the strategy switched on
         mid-session, must not enter on a signal from an hour ago)."""
-        if client is None or not (pipeline.last_ts and (self.server.strategy or
-                                                        client in self.clients)):  # fmt: skip
+        if client is None or not pipeline.last_ts:
             return
+        if not self.server.strategy and client not in self.clients:
+            return  # no engine state for this client: nothing to move
         ct = self.of(client)
-        ct.data_ns = max(ct.data_ns, pipeline.last_ts)
+        ct.data_ns = max(ct.data_ns, pipeline.last_ts)  # the data clock moves with any data
         if not self.server.strategy or ct.awaiting_report or not ct.desk.orders.reconciled:
             return
-        if (inst.contract or inst.symbol) not in ct.hosts:
-            self._host(ct, inst).catch_up(pipeline, new_from)
+        fresh = (inst.contract or inst.symbol) not in ct.hosts
         host = self._host(ct, inst)
+        if fresh:
+            host.catch_up(pipeline, new_from)
         mark = self._host_mark(host)
         cmds = host.on_market(pipeline)
         self._host_out(ct, host, cmds, mark, pipeline.last_ts)
@@ -253,7 +256,7 @@ class ServerTrading:
         events = host.risk_events[mark[1] :]
         self._rec_risk_events(ct, events)  # the host flattened its entries itself
         for cmd in cmds:
-            self._issue(ct, cmd, internal=True, registered=True)
+            self._issue(ct, cmd, registered=True)
         if cmds or events or len(host.decisions) > mark[0]:
             self._rec_state(ct, now)
 
@@ -447,7 +450,7 @@ class ServerTrading:
             "position_changes": [list(c) for c in rec.position_changes],
         }  # fmt: skip
         for cmd in rec.commands:
-            self._issue(ct, cmd, internal=True)
+            self._issue(ct, cmd)
         if ct.flatten_after_report or ct.risk.flatten_requested:
             ct.flatten_after_report = False
             self.flatten(ct)
@@ -491,7 +494,7 @@ class ServerTrading:
                 done.append((u.cid, u.filled))
                 ct.flattening.discard(u.cid)
             for cmd in cmds:
-                self._issue(ct, cmd, internal=True)
+                self._issue(ct, cmd)
         costs = self.broker.costs_for(inst.symbol)
         fees_per = Decimal(str(costs.exchange_fee_per_side + costs.clearing_fee_per_side
                                + costs.nfa_fee_per_side))  # fmt: skip
@@ -527,7 +530,7 @@ class ServerTrading:
             events = risk.on_realised(float(pos.net_realized - before), now, bool(res.closed))
             self._risk_events(ct, events)
             for cmd in res.commands:
-                self._issue(ct, cmd, internal=True)
+                self._issue(ct, cmd)
         for p in batch.positions:
             qty = -p.quantity if p.market_position == "Short" else p.quantity
             qty = 0 if p.market_position == "Flat" else qty
@@ -637,11 +640,9 @@ class ServerTrading:
                     # a larger order is checked like the order it grows (entry rules, size,
                     # the worst-case position); a smaller or price-only one always passes
                     changed = risk.check_change(cid, qty, now)
-                    self._rec(ct, "risk_decision", now, {
-                        "op": "change", "quantity": qty, "accepted": changed.accepted,
-                        "reason": str(changed.reason), "detail": changed.detail,
-                        "code": changed.code, "origin": "api",
-                    }, key, cid)  # fmt: skip
+                    self._rec(ct, "risk_decision", now,
+                              decision_fields(changed, "api", op="change", quantity=qty),
+                              key, cid)  # fmt: skip
                     if not changed:
                         desk.counters[f"risk_refused_{changed.reason}"] += 1
                         self._rec_state(ct, now)
@@ -727,8 +728,8 @@ class ServerTrading:
         ct.refs[command.command_seq] = cmd.ref
         return command
 
-    def _issue(self, ct: ClientTrading, cmd: OrderCommand, internal: bool = False,
-               origin: str = "desk", registered: bool = False) -> None:  # fmt: skip
+    def _issue(self, ct: ClientTrading, cmd: OrderCommand, origin: str = "desk",
+               registered: bool = False) -> None:  # fmt: skip
         """A command of the engine itself (bracket leg, reconciliation, flatten): shown to the
         risk manager as an exit (unless the strategy's host did), journalled, and sent to the
         outbox once the unit of work's records are committed (``_flush``); refused on the
@@ -737,11 +738,9 @@ class ServerTrading:
             now = self._now(ct)
             for kind, cid, decision in register_exits(ct.risk, [cmd], cmd.instrument, now):
                 ct.desk.counters["exit_sent_despite_risk"] += 1
-                self._rec(ct, "risk_decision", now, {
-                    "op": kind, "accepted": False, "reason": str(decision.reason),
-                    "detail": decision.detail, "code": decision.code, "origin": "desk",
-                    "sent_anyway": True,
-                }, cmd.instrument, cid)  # fmt: skip
+                self._rec(ct, "risk_decision", now,
+                          decision_fields(decision, "desk", op=kind, sent_anyway=True),
+                          cmd.instrument, cid)  # fmt: skip
         self._rec_command(ct, cmd, origin)
         self._deferred.append((ct, cmd))
 
@@ -836,7 +835,7 @@ class ServerTrading:
                 cmds = desk.brackets.close(now, b.id, "risk_flatten")
                 self._rec_brackets(ct)
                 for cmd in cmds:
-                    self._issue(ct, cmd, internal=True)
+                    self._issue(ct, cmd)
         for order in desk.orders.working():
             if desk.brackets.owns(order.cid):
                 continue  # a bracket's orders are its own to cancel or flatten
