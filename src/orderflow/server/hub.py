@@ -446,9 +446,7 @@ class Hub:
         preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
         if self.trading is not None and len(depth):
             bids, asks = ack.book["bids"], ack.book["asks"]
-            crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not (
-                bool(last_event) and _preopen(inst, last_event)
-            )
+            crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not preopen()
             self.trading.book(crossed, client, st.pipeline.last_ts)
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
