@@ -115,13 +115,14 @@ def _headline(st: Any) -> dict[str, str]:
     }
 
 
-def trading_view(hub: Any, sim: Any, key: str) -> dict[str, Any] | None:
+def trading_view(hub: Any, sim: Any, key: str, rows: bool = False) -> dict[str, Any] | None:
     """The strategy's account so far (None without the trading engine): position, P&L,
-    round trips, orders and the latest fills, from the server's desk."""
+    round trips, orders and the latest fills, from the server's desk; ``rows``: with the
+    round trips themselves (``trades``) and the risk manager's status (``risk``)."""
     ct = hub.trading.clients.get(TRADER) if hub.trading is not None else None
     if ct is None or sim is None:
         return None
-    from orderflow.trading.journal import performance, plain
+    from orderflow.trading.journal import performance, plain, trade_rows
 
     inst = sim.instrument
     pos = ct.desk.positions.position(ct.desk.orders.account, key)
@@ -138,6 +139,7 @@ def trading_view(hub: Any, sim: Any, key: str) -> dict[str, Any] | None:
         "entries": len(entries), "orders": len(sim.commands), "fills": len(sim.fills),
         "stats": plain(performance(closed)),
         "latest_fills": fills,
+        **({"trades": trade_rows(closed), "risk": ct.risk.status()} if rows else {}),
     }  # fmt: skip
 
 
@@ -257,6 +259,7 @@ def serve_and_feed(
     result: dict[str, Any] = {}
     title = f"orderflow live: {label}" + (f" at {speed:g}x" if speed else " at full speed")
     sim: Any = None
+    account = SIM_ACCOUNT_SIMULATED if simulated else SIM_ACCOUNT
 
     def progress(done: int, total: int) -> None:
         sent[0] = done
@@ -270,7 +273,6 @@ def serve_and_feed(
         total = len(cut)
         start_s = print_start_s(cut) if speed is not None else 0.0
         sim = SimNinjaTrader(stream.instrument, broker=trading.broker.build())
-        account = SIM_ACCOUNT_SIMULATED if simulated else SIM_ACCOUNT
         title += f"; {account}"
 
         async def play() -> Any:
@@ -332,14 +334,8 @@ def serve_and_feed(
         "urls": urls,
         "health": hub.health(),
     }
-    view = trading_view(hub, sim, key)
+    view = trading_view(hub, sim, key, rows=True)
     if view is not None:
-        ct = hub.trading.clients[TRADER]
-        closed = [t for t in ct.desk.positions.trades if not t.open]
-        from orderflow.trading.journal import trade_rows
-
-        account = SIM_ACCOUNT_SIMULATED if simulated else SIM_ACCOUNT
-        figures["trading"] = {"account": account, **view, "trades": trade_rows(closed),
-                              "risk": ct.risk.status()}  # fmt: skip
+        figures["trading"] = {"account": account, **view}
     st = hub.instruments.get(key)
     return (st.pipeline if st else None), figures
