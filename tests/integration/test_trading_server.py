@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.params import TradingParams
 from orderflow.trading.risk import RiskParams
+from tests.integration.test_orders_server import wait_for
 from tests.integration.test_server import Server
 
 T0 = 1_703_545_200_000_000_000
@@ -109,16 +110,6 @@ class Bridge:
 
     def cids(self) -> list[str]:
         return [c["cid"] for c in self.commands]
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
 
 
 def submit(http: httpx.Client, cid: str, action: str, qty: int, **kw: Any) -> httpx.Response:
