@@ -10,11 +10,6 @@ after the restart, is matched to its cid and closes the position with the right 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,59 +28,13 @@ from orderflow.server.protocol import (
     ReportOrder,
     ReportPosition,
 )
-from orderflow.server.threaded import free_port
-from tests.conftest import PROJECT_ROOT
+from tests.serving import Serve, free_port, write_config
 
 pytestmark = pytest.mark.slow
 
 INST = "ES 03-24"
 T0 = 1_703_545_200_000_000_000
 ES_SIDE = 1.29 + 1.50  # the default broker profile's ES commission and fees per contract side
-
-
-class Serve:
-    """``orderflow --config FILE serve`` in a process of its own."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder, self.port = folder, port
-        self.http = f"http://127.0.0.1:{port}"
-        self.log = open(folder / f"serve-{time.time_ns()}.log", "w")  # noqa: SIM115
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli.main", "--config", str(folder / "config.yaml"),
-             "serve", "--port", str(port)],
-            cwd=folder, env={**env, "PYTHONPATH": str(PROJECT_ROOT)}, stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, (folder / self.log.name).read_text()
-            try:
-                if httpx.get(f"{self.http}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "orderflow serve did not start"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.log.close()
-
-
-def write_config(folder: Path, **risk: Any) -> None:
-    config = {
-        "server": {"record_dir": str(folder / "recordings"), "command_timeout_s": 30.0},
-        "trading": {
-            "journal": str(folder / "journal" / "orderflow.sqlite"),
-            # the session calendar follows the wall clock: the test must not depend on the hour
-            "server": {"use_sessions": False},
-            "risk": {"book_stale_ms": 0.0, "kill_on_disconnect": False,
-                     "max_consecutive_losses": 3, **risk},
-        },
-    }  # fmt: skip
-    (folder / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
 
 
 class NinjaTrader:

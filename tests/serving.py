@@ -1,0 +1,108 @@
+"""``orderflow serve`` in a process of its own, on a folder of its own: what the restart and
+chaos tests start, kill with SIGKILL and start again on the same folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from orderflow.server.threaded import free_port
+from tests.conftest import PROJECT_ROOT
+
+__all__ = ["Serve", "free_port", "write_config"]
+
+
+def write_config(folder: Path, config: dict[str, Any] | None = None, **risk: Any) -> Path:
+    """``folder/config.yaml`` with the recordings and the journal inside ``folder``, sessions
+    off (the calendar follows the wall clock: a test must not depend on the hour) and ``risk``
+    merged into ``trading.risk``; ``config`` is merged on top, one level deep."""
+    base: dict[str, Any] = {
+        "server": {"record_dir": str(folder / "recordings"), "command_timeout_s": 30.0},
+        "trading": {
+            "journal": str(folder / "journal" / "orderflow.sqlite"),
+            "server": {"use_sessions": False},
+            "risk": {"book_stale_ms": 0.0, "kill_on_disconnect": False,
+                     "max_consecutive_losses": 3, **risk},
+        },
+    }  # fmt: skip
+    for key, value in (config or {}).items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    path = folder / "config.yaml"
+    path.write_text(json.dumps(base))  # JSON is YAML
+    return path
+
+
+class Serve:
+    """``orderflow --config FILE serve`` started in ``folder`` (its working directory), waited
+    for until ``/health`` answers. ``expect_exit=True`` waits instead for the process to end
+    (a start that must fail): its exit code is ``returncode`` and its output ``output()``."""
+
+    def __init__(
+        self,
+        folder: Path,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        expect_exit: bool = False,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.folder, self.port = folder, port or free_port()
+        self.http = f"http://127.0.0.1:{self.port}"
+        self.ws = f"ws://127.0.0.1:{self.port}/ws"
+        self.log_path = folder / f"serve-{time.time_ns()}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115
+        base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orderflow.cli.main", "--config", str(folder / "config.yaml"),
+             "serve", "--port", str(self.port), *args],
+            cwd=folder, env={**base, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.returncode: int | None = None
+        if expect_exit:
+            self.returncode = self.proc.wait(timeout_s)
+            self.log.close()
+            return
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self.proc.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.http}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "orderflow serve did not start"
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or a power cut of the process."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        """SIGINT: the orderly shutdown an operator's Ctrl-C gives."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
