@@ -774,9 +774,10 @@ class ServerTrading:
     def expire(self, now: int | None = None) -> None:
         for ct in self.clients.values():
             ct.desk.expire(now if now is not None else self._now(ct))
-            if self.server.clock == "wall" and not ct.risk.state.connected:
-                # the bridge away past the grace trips the kill even when nothing else runs
-                events = ct.risk.on_time(self._now(ct))
+            if self.server.clock == "wall":
+                # the bridge away past the grace, or a book without a trustworthy update for
+                # book_stale_ms, trips the kill even when nothing else runs
+                events = ct.risk.on_clock(self._now(ct))
                 if events:
                     self._risk_events(ct, events)
                     self._flush()
