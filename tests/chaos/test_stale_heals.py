@@ -183,7 +183,7 @@ def test_the_owners_bad_batch_asks_for_a_snapshot_with_backoff_until_one_heals_i
     assert err["type"] == "error" and err["field"] == "depth[0].price"
     first = bridge.request()
     assert (first["instrument"], first["reason"], first["attempt"], first["retry_s"]) == (
-        "ESH4", "refused", 1, 1.0)  # fmt: skip
+        ES, "refused", 1, 1.0)  # fmt: skip
     # depth meanwhile is not applied to a ladder that cannot be trusted
     ack = bridge.answer(bridge.send(depth(3, size=55)))
     assert ack["stale"] is True and ack["book"]["bids"][0] == [4810.0, 40]

@@ -141,7 +141,8 @@ def test_duplicates_and_gaps_over_websocket(server):
         ack = msgspec.msgpack.decode(ws.recv())
         request = msgspec.msgpack.decode(ws.recv())
         assert ack["stale"] is True
-        assert request == {"type": "snapshot_request", "instrument": "ESH4", "reason": "gap",
+        # the instrument named the client's way (its batches say "ES 03-24")
+        assert request == {"type": "snapshot_request", "instrument": "ES 03-24", "reason": "gap",
                            "expected_seq": 2, "got_seq": 3, "attempt": 1,
                            "retry_s": 1.0}  # fmt: skip
     with connect(server.ws) as ws:  # reconnect: the server says where to resume

@@ -41,6 +41,7 @@ from orderflow.server.protocol import (
     Heartbeat,
     Hello,
     Report,
+    SnapshotRequest,
     Welcome,
     decode_batch,
     decode_client,
@@ -183,8 +184,14 @@ def create_app(
         back-off) to their clients; a REST feeder cannot be called: its acks say ``stale``."""
         for name, request in hub.feeds.due():
             conn = conns.get(name) if name is not None else None
-            if conn is not None:
-                conn.push(request)
+            if conn is not None and name is not None:
+                conn.push(named(name, request))
+
+    def named(client: str, request: SnapshotRequest) -> SnapshotRequest:
+        """The request naming the instrument the way ``client`` does in its batches."""
+        wire = hub.names.get((client, request.instrument), request.instrument)
+        return request if wire == request.instrument else msgspec.structs.replace(
+            request, instrument=wire)  # fmt: skip
 
     def authorised(given: str | None) -> bool:
         return token is None or (given is not None and hmac.compare_digest(given, token))
@@ -480,7 +487,7 @@ def create_app(
                 if request is not None:
                     if request.reason == "gap":
                         mon.gaps.inc()
-                    out.append(request)
+                    out.append(named(client, request))
             # the commands the batches made the engine issue go out before their acks: a
             # client that has the ack of a batch has every command that batch caused
             drain()
