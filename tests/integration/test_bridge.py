@@ -1080,3 +1080,71 @@ def test_the_bridge_heals_its_stale_book_with_the_ladder_ninjatrader_holds(build
     asked = [line for line in harness.seen if "snapshots (asked by the server" in line]
     assert asked and asked[0].endswith("(asked by the server: refused)"), harness.seen
     assert len(asked) <= 2, asked  # not one per stale ack
+
+
+def test_an_ack_saying_stale_gets_one_snapshot_not_one_per_ack(build: None) -> None:
+    """A stand-in server that never sends snapshot_request and acks every batch ``stale: true``
+    from the bridge's off-grid batch on, until a snapshot comes: the strategy answers the stale
+    acks with Instrument.MarketDepth (a reset followed by the rows), once, however many stale
+    acks arrive while that snapshot is unacknowledged or within a second of it."""
+    received: list[Batch] = []
+    stale = [False]
+    stale_acks = [0]
+
+    def handler(ws: ServerConnection) -> None:
+        decode_client(ws.recv())
+        ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":0}')
+        for text in ws:
+            msg = decode_client(text)
+            if not isinstance(msg, Batch):
+                continue
+            received.append(msg)
+            if any(d.price == 4811.1 for d in msg.depth):
+                stale[0] = True
+                ws.send(f'{{"type":"error","seq":{msg.seq},"field":"depth[0].price",'
+                        '"reason":"off the grid","code":"bad_request"}')  # fmt: skip
+                continue
+            if msg.snapshot:
+                stale[0] = False
+            stale_acks[0] += stale[0]
+            ws.send(ack_text(msg.seq).replace('"stale":false', f'"stale":{str(stale[0]).lower()}'))
+
+    bids = [(4811.0, 15), (4810.75, 22)]
+    asks = [(4811.25, 5)]
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        harness = OrdersHarness(f"ws://127.0.0.1:{port}/ws", "--debug")
+        try:
+            harness.read_until("ready")
+            harness.do("sync")
+            harness.do("ladder bid " + " ".join(f"{p}:{v}" for p, v in bids))
+            harness.do("ladder ask " + " ".join(f"{p}:{v}" for p, v in asks))
+            start = len(received)
+            harness.do("depth bid update 0 4811.1 9")
+            healed_at, deadline = None, time.monotonic() + 20
+            # the feed goes on (each a no-op on the ladder the stub holds) until a second
+            # after the stand-in saw the snapshot
+            while healed_at is None or time.monotonic() < healed_at + 1.2:
+                assert time.monotonic() < deadline, (stale_acks, received[start:])
+                harness.do("depth bid update 0 4811.0 15")
+                time.sleep(0.05)
+                if healed_at is None and any(b.snapshot for b in received[start:]):
+                    healed_at = time.monotonic()
+            harness.do("sync")
+            harness.do("skipped")
+        finally:
+            harness.proc.kill()
+            server.shutdown()
+            thread.join(10)
+    snapshots = [b for b in received[start:] if b.snapshot]
+    assert stale_acks[0] >= 1 and len(snapshots) == 1, (stale_acks, snapshots)
+    assert [(d.side, d.op, d.pos, d.price, d.size, d.reset) for d in snapshots[0].depth] == [
+        ("bid", "add", 0, 4811.0, 15, True),
+        ("bid", "add", 1, 4810.75, 22, False),
+        ("ask", "add", 0, 4811.25, 5, True),
+    ]
+    asked = [line for line in harness.seen if "snapshots (asked by the server" in line]
+    assert asked == ["orderflow: sending ladder snapshots (asked by the server: stale)"]
+    assert stale[0] is False  # healed
