@@ -230,8 +230,9 @@ def test_the_stale_book_kill_switch_fires_as_set_and_not_when_healed_in_time(ser
         i += 1
         time.sleep(0.1)
     assert kill_state(server, "nt8-ES")["kill"] is False
-    # stale and never healed, while depth keeps coming: the kill fires, no earlier than
-    # book_stale_ms after the last trustworthy update
+    # stale and never healed, while depth keeps coming (and a stray REST client keeps another
+    # instrument's book fresh): the kill fires, no earlier than book_stale_ms after the last
+    # trustworthy update of the bridge's own book
     last_fresh = time.time_ns()
     assert bridge.answer(bridge.send(depth(i, size=20)))["stale"] is False
     bridge.answer(bridge.send(depth(i + 1, price=4810.1)))
@@ -240,6 +241,8 @@ def test_the_stale_book_kill_switch_fires_as_set_and_not_when_healed_in_time(ser
     while not (state := kill_state(server, "nt8-ES"))["kill"]:
         assert time.monotonic() < deadline, state
         assert bridge.answer(bridge.send(depth(i)))["stale"] is True
+        nq = {"instrument": "NQ 03-24", "depth": depth(i, price=16800.0, size=i)}
+        assert httpx.post(f"{server.http}/l2_update", json=nq, timeout=10).json()["stale"] is False
         i += 1
         time.sleep(0.1)
     assert state["reason"] == "book_stale"

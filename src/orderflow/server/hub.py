@@ -487,7 +487,8 @@ class Hub:
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
             bids, asks = ack.book["bids"], ack.book["asks"]
             crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not preopen()
-            self.trading.book(crossed, client, st.pipeline.last_ts)
+            self.trading.book(crossed, client, st.pipeline.last_ts,
+                              feeders=set(self.feeds.owners.values()))  # fmt: skip
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
     def _decide(self, st: InstrumentState, client: str | None, acc0: int) -> None:

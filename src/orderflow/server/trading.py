@@ -31,7 +31,7 @@ state (the latest snapshot); the client's gate stays shut until NinjaTrader's re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -563,13 +563,26 @@ class ServerTrading:
                 self._risk_events(ct, ct.risk.on_unrealised(self._open_pnl(ct), self._now(ct)))
         self._flush()  # only a limit reached by the marks wrote anything
 
-    def book(self, crossed: bool, client: str | None = None, data_ns: int = 0) -> None:
+    def book(
+        self,
+        crossed: bool,
+        client: str | None = None,
+        data_ns: int = 0,
+        feeders: Collection[str] = (),
+    ) -> None:
         """A book update (server's receive time, or ``data_ns``, the data's time, on the data
-        clock); ``crossed`` outside the pre-open."""
+        clock); ``crossed`` outside the pre-open. It counts for the client that fed it when
+        that client trades; else for every trading client but ``feeders`` (the clients that
+        feed books of their own: another client's fresh book must not hide that theirs is
+        stale)."""
         if client is not None and data_ns and client in self.clients:
             ct = self.clients[client]
             ct.data_ns = max(ct.data_ns, data_ns)
-        for ct in self.clients.values():
+        if client is not None and client in self.clients:
+            targets = [self.clients[client]]
+        else:
+            targets = [ct for name, ct in self.clients.items() if name not in feeders]
+        for ct in targets:
             self._risk_events(ct, ct.risk.on_book(self._now(ct), crossed))
         self._flush()  # only an automatic kill wrote anything
 
