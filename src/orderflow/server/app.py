@@ -233,7 +233,8 @@ def create_app(
                 ack, _request = hub.apply(batch, feeder=rest_client(peer.host if peer else None))
                 drain()
         except RequestError as exc:
-            mon.errors.labels("bad_request").inc()
+            owned = isinstance(exc, InstrumentOwnedError)  # another client feeds it
+            mon.errors.labels("instrument_owned" if owned else "bad_request").inc()
             status = int(exc.details.pop("status", 400))
             return _error(status, exc)
         except OrderflowError as exc:

@@ -3,6 +3,7 @@
 Transport-free (REST and WebSocket handlers call :meth:`Hub.apply`), so it is tested and
 benchmarked without a socket. Applying a batch is all-or-nothing for its validation: prices are
 converted to ticks first, and a batch with a bad price is refused whole (nothing applied).
+Who may feed an instrument, and the snapshot requests of a stale ladder: :mod:`.feeds`.
 """
 
 from __future__ import annotations
