@@ -789,8 +789,12 @@ class ServerTrading:
             ct.desk.expire(now if now is not None else self._now(ct))
             if self.server.clock == "wall":
                 # the bridge away past the grace, or a book without a trustworthy update for
-                # book_stale_ms, trips the kill even when nothing else runs
-                events = ct.risk.on_clock(self._now(ct))
+                # book_stale_ms, trips the kill even when nothing else runs; the book rule
+                # once the client's session calendar is known (its first command or strategy
+                # decision builds it): the maintenance break and weekends are no staleness
+                timed = not self.server.use_sessions or bool(ct.risk.sessions)
+                now_ns = self._now(ct)
+                events = ct.risk.on_clock(now_ns) if timed else ct.risk.on_time(now_ns)
                 if events:
                     self._risk_events(ct, events)
                     self._flush()
