@@ -600,7 +600,7 @@ namespace NinjaTrader.NinjaScript.Strategies
         private void SendSnapshots(ServerMessage request)
         {
             if (DebugMode)
-                Print("orderflow: sending ladder snapshots" + (request == null ? " (connected)" : " (asked by the server)"));
+                Print("orderflow: sending ladder snapshots" + (request == null ? " (connected)" : " (asked by the server: " + request.Reason + ")"));
             var targets = new List<Instrument>();
             lock (instrumentsLock)
             {
@@ -628,10 +628,12 @@ namespace NinjaTrader.NinjaScript.Strategies
             {
                 var bids = instrument.MarketDepth.Bids;
                 var asks = instrument.MarketDepth.Asks;
+                // a reset followed by the rows: the first row of each side carries IsReset (the
+                // side is cleared), then every row is an add at its position
                 for (int i = 0; i < bids.Count; i++)
-                    ladder.Add(new DepthEvent(now, BookSide.Bid, DepthOperation.Add, i, bids[i].Price, bids[i].Volume, false));
+                    ladder.Add(new DepthEvent(now, BookSide.Bid, DepthOperation.Add, i, bids[i].Price, bids[i].Volume, i == 0));
                 for (int i = 0; i < asks.Count; i++)
-                    ladder.Add(new DepthEvent(now, BookSide.Ask, DepthOperation.Add, i, asks[i].Price, asks[i].Volume, false));
+                    ladder.Add(new DepthEvent(now, BookSide.Ask, DepthOperation.Add, i, asks[i].Price, asks[i].Volume, i == 0));
                 t.EnqueueSnapshot(instrument.FullName, ladder);
             }
         }

@@ -1093,6 +1093,7 @@ namespace Orderflow.Bridge
         private readonly Dictionary<string, Pending> _pending = new Dictionary<string, Pending>();
         private readonly List<string> _pendingOrder = new List<string>(); // oldest first
         private readonly List<OutgoingBatch> _buffer = new List<OutgoingBatch>(); // sealed, by seq
+        private readonly Dictionary<string, OutgoingBatch> _lastSnapshot = new Dictionary<string, OutgoingBatch>();
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private long _nextSeq = 1;
         private long _lastSentSeq;
@@ -1229,6 +1230,7 @@ namespace Orderflow.Bridge
                 var batch = new OutgoingBatch { Instrument = instrument, Snapshot = true };
                 batch.Depth.AddRange(ladder);
                 seq = Append(batch, ref dropped);
+                _lastSnapshot[instrument] = batch;
             }
             AfterAdd(true, dropped);
             return seq;
@@ -1297,6 +1299,37 @@ namespace Orderflow.Bridge
             {
                 if (seq > _lastSentSeq)
                     _lastSentSeq = seq;
+            }
+        }
+
+        /// <summary>
+        /// True while the instrument's latest snapshot is still buffered: sent or about to be,
+        /// not yet acknowledged (it will heal the server's ladder whatever went before it).
+        /// </summary>
+        public bool SnapshotInFlight(string instrument)
+        {
+            lock (_gate)
+            {
+                OutgoingBatch b;
+                // the buffer is in seq order and loses only its oldest: b is still in it
+                // exactly when the oldest buffered batch is not newer than b
+                return _lastSnapshot.TryGetValue(instrument, out b) && _buffer.Count > 0 && _buffer[0].Seq <= b.Seq;
+            }
+        }
+
+        /// <summary>The instrument of buffered batch seq (null when it is not buffered).</summary>
+        public string InstrumentOf(long seq)
+        {
+            lock (_gate)
+            {
+                foreach (var b in _buffer)
+                {
+                    if (b.Seq == seq)
+                        return b.Instrument;
+                    if (b.Seq > seq)
+                        break;
+                }
+                return null;
             }
         }
 
@@ -1442,6 +1475,7 @@ namespace Orderflow.Bridge
         public int InitialBackoffMs = 250;
         public int MaxBackoffMs = 30000;
         public int RememberedCommands = 10000; // answers kept to answer a resent command again
+        public int MinSnapshotIntervalMs = 1000; // an ack saying stale asks for a snapshot at most this often per instrument
     }
 
     /// <summary>
@@ -1461,6 +1495,8 @@ namespace Orderflow.Bridge
         private string _byeReason = "strategy stopped";
         private long _lastReceiveMs;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly Dictionary<string, long> _snapshotAskedMs = new Dictionary<string, long>();
+        private long _snapshotsSkipped;
 
         public readonly BatchQueue Queue;
         /// <summary>Which command_seq were executed/answered (no command runs twice).</summary>
@@ -1478,7 +1514,13 @@ namespace Orderflow.Bridge
         public event Action<string> Disconnected;
         /// <summary>ack of a batch. Raised on the receiver thread.</summary>
         public event Action<ServerMessage> AckReceived;
-        /// <summary>snapshot_request: answer with a snapshot batch (via TriggerCustomEvent in NinjaScript).</summary>
+        /// <summary>
+        /// The server's ladder of an instrument needs a snapshot: a snapshot_request, or an ack
+        /// saying stale (then raised as a snapshot_request with reason "stale" naming the
+        /// instrument of the acknowledged batch). Throttled (see SnapshotAllowed), so answering
+        /// every one never storms. Answer with a snapshot batch (via TriggerCustomEvent in
+        /// NinjaScript).
+        /// </summary>
         public event Action<ServerMessage> SnapshotRequested;
         /// <summary>error from the server (field, reason, code).</summary>
         public event Action<ServerMessage> ServerError;
@@ -1516,7 +1558,42 @@ namespace Orderflow.Bridge
         public void EnqueueDepth(string instrument, DepthEvent e) { Queue.AddDepth(instrument, e); }
         public void EnqueueTick(string instrument, TickEvent e) { Queue.AddTick(instrument, e); }
         public void EnqueueBar(string instrument, BarEvent e) { Queue.AddBar(instrument, e); }
-        public long EnqueueSnapshot(string instrument, IList<DepthEvent> ladder) { return Queue.AddSnapshot(instrument, ladder); }
+        public long EnqueueSnapshot(string instrument, IList<DepthEvent> ladder)
+        {
+            lock (_snapshotAskedMs)
+                _snapshotAskedMs[instrument] = _clock.ElapsedMilliseconds;
+            return Queue.AddSnapshot(instrument, ladder);
+        }
+
+        /// <summary>
+        /// May the instrument's snapshot be sent again now? Never while the last one is still
+        /// unacknowledged (the server applies it after whatever made the ladder stale, so it
+        /// heals it); after an ack saying stale (a hint every ack repeats) also not within
+        /// MinSnapshotIntervalMs of the last one. An allowed one counts as sent from now.
+        /// </summary>
+        public bool SnapshotAllowed(string instrument, bool hint)
+        {
+            lock (_snapshotAskedMs)
+            {
+                long now = _clock.ElapsedMilliseconds;
+                long last;
+                bool recent = _snapshotAskedMs.TryGetValue(instrument, out last)
+                    && now - last < _options.MinSnapshotIntervalMs;
+                if (Queue.SnapshotInFlight(instrument) || (hint && recent))
+                {
+                    _snapshotsSkipped++;
+                    return false;
+                }
+                _snapshotAskedMs[instrument] = now;
+                return true;
+            }
+        }
+
+        /// <summary>Snapshot requests and stale acks not answered by a snapshot (throttled).</summary>
+        public long SnapshotsSkipped
+        {
+            get { lock (_snapshotAskedMs) return _snapshotsSkipped; }
+        }
         public void EnqueueOrder(string instrument, OrderEvent e) { Queue.AddOrder(instrument, e); }
         public void EnqueueExecution(string instrument, ExecutionEvent e) { Queue.AddExecution(instrument, e); }
         public void EnqueuePosition(string instrument, PositionEvent e) { Queue.AddPosition(instrument, e); }
@@ -1785,12 +1862,19 @@ namespace Orderflow.Bridge
             Raise(MessageReceived, m);
             if (m.Type == "ack")
             {
+                // stale: the ladder missed something (a refused batch, a gap, an IsReset)
+                string stale = m.Stale && m.Seq >= 0 ? Queue.InstrumentOf(m.Seq) : null;
                 if (m.Seq >= 0)
                     Queue.Acknowledge(m.Seq);
                 Raise(AckReceived, m);
+                if (stale != null && SnapshotAllowed(stale, true))
+                    Raise(SnapshotRequested, new ServerMessage { Type = "snapshot_request", Raw = m.Raw, Instrument = stale, Reason = "stale", Seq = m.Seq });
             }
             else if (m.Type == "snapshot_request")
-                Raise(SnapshotRequested, m);
+            {
+                if (SnapshotAllowed(m.Instrument, false))
+                    Raise(SnapshotRequested, m);
+            }
             else if (m.Type == "command")
                 HandleCommand(m.Command);
             else if (m.Type == "error")

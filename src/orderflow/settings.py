@@ -134,6 +134,14 @@ class ServerSettings(BaseModel):
     send_queue: int = Field(
         4096, ge=16, description="messages queued to one client before it is a slow consumer"
     )
+    rest_owner_silence_s: float = Field(
+        30.0,
+        gt=0,
+        le=86_400,
+        allow_inf_nan=False,
+        description="a REST client that fed an instrument owns it until silent this long "
+        "(others get 409); a WebSocket client owns it while connected",
+    )
 
 
 class TradingSettings(BaseModel):

@@ -519,13 +519,16 @@ def test_strategy_forwards_ninjatrader_events(build: None) -> None:
             volume=97, closed=False),
     ]  # fmt: skip
     snapshots = [b for b in batches if b.snapshot]
-    assert len(snapshots) == 2  # one on connect, one for the snapshot_request
+    # one on connect; the snapshot_request that arrives while it is still unacknowledged is
+    # answered by it (the server applies it after whatever the request was about)
+    assert len(snapshots) == 1
     for snap in snapshots:
         assert not snap.ticks and not snap.bars
+        # a reset followed by the rows: the first row of each side carries IsReset
         assert [(d.side, d.op, d.pos, d.price, d.size, d.reset) for d in snap.depth] == [
-            ("bid", "add", 0, 4810.0, 40, False),
+            ("bid", "add", 0, 4810.0, 40, True),
             ("bid", "add", 1, 4809.75, 12, False),
-            ("ask", "add", 0, 4810.25, 28, False),
+            ("ask", "add", 0, 4810.25, 28, True),
             ("ask", "add", 1, 4810.5, 9, False),
         ]
 
@@ -631,12 +634,14 @@ class OrdersHarness:
             text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []  # every line, read or not
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
+            self.seen.append(line.rstrip("\n"))
         self.lines.put("")  # EOF
 
     def read_until(self, prefix: str, timeout: float = 60) -> str:
@@ -1030,3 +1035,116 @@ def test_the_bridge_reports_its_picture_and_the_trading_engine_opens_on_it(build
     finally:
         harness.proc.kill()
         server.stop()
+
+
+def test_the_bridge_heals_its_stale_book_with_the_ladder_ninjatrader_holds(build: None) -> None:
+    """Against the real server: the bridge's own batch off the grid is refused and the
+    server's ladder goes stale; the server asks (snapshot_request), the strategy resends
+    Instrument.MarketDepth (the stub's, changed meanwhile) as a reset followed by the rows, and
+    the server's book is fresh again and equals that ladder. The depth that keeps coming while
+    the ladder is stale (acks saying stale) does not make the bridge send a snapshot each."""
+    import httpx
+
+    from tests.integration.test_server import Server
+
+    server = Server()
+    harness = OrdersHarness(server.ws, "--debug")
+    bids = [(4811.0, 15), (4810.75, 22), (4810.5, 3)]
+    asks = [(4811.25, 5), (4811.5, 17)]
+    try:
+        harness.read_until("ready")
+        harness.do("sync")
+        harness.do("ladder bid " + " ".join(f"{p}:{v}" for p, v in bids))
+        harness.do("ladder ask " + " ".join(f"{p}:{v}" for p, v in asks))
+        harness.do("depth bid update 0 4811.1 9")  # off the 0.25 grid: refused, depth lost
+        for _ in range(15):  # the feed goes on (a no-op on the ladder the stub holds)
+            harness.do("depth bid update 0 4811.0 15")
+        harness.do("sync")
+        deadline = time.monotonic() + 30
+        while True:
+            book = httpx.get(f"{server.http}/api/book/{ES}", params={"levels": 10}).json()
+            if not book["stale"]:
+                break
+            assert time.monotonic() < deadline, book
+            time.sleep(0.05)
+        assert book["bid"] == [{"price": p, "size": v} for p, v in bids]
+        assert book["ask"] == [{"price": p, "size": v} for p, v in asks]
+        health = httpx.get(f"{server.http}/health").json()
+        assert health["instruments"]["ESH4"]["stale"] is False
+        assert health["feeds"]["waiting_for_snapshot"] == {}
+        assert health["feeds"]["owners"] == {"ESH4": "nt8-harness"}
+        harness.do("skipped")
+    finally:
+        harness.proc.kill()
+        server.stop()
+    asked = [line for line in harness.seen if "snapshots (asked by the server" in line]
+    assert asked and asked[0].endswith("(asked by the server: refused)"), harness.seen
+    assert len(asked) <= 2, asked  # not one per stale ack
+
+
+def test_an_ack_saying_stale_gets_one_snapshot_not_one_per_ack(build: None) -> None:
+    """A stand-in server that never sends snapshot_request and acks every batch ``stale: true``
+    from the bridge's off-grid batch on, until a snapshot comes: the strategy answers the stale
+    acks with Instrument.MarketDepth (a reset followed by the rows), once, however many stale
+    acks arrive while that snapshot is unacknowledged or within a second of it."""
+    received: list[Batch] = []
+    stale = [False]
+    stale_acks = [0]
+
+    def handler(ws: ServerConnection) -> None:
+        decode_client(ws.recv())
+        ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":0}')
+        for text in ws:
+            msg = decode_client(text)
+            if not isinstance(msg, Batch):
+                continue
+            received.append(msg)
+            if any(d.price == 4811.1 for d in msg.depth):
+                stale[0] = True
+                ws.send(f'{{"type":"error","seq":{msg.seq},"field":"depth[0].price",'
+                        '"reason":"off the grid","code":"bad_request"}')  # fmt: skip
+                continue
+            if msg.snapshot:
+                stale[0] = False
+            stale_acks[0] += stale[0]
+            ws.send(ack_text(msg.seq).replace('"stale":false', f'"stale":{str(stale[0]).lower()}'))
+
+    bids = [(4811.0, 15), (4810.75, 22)]
+    asks = [(4811.25, 5)]
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        harness = OrdersHarness(f"ws://127.0.0.1:{port}/ws", "--debug")
+        try:
+            harness.read_until("ready")
+            harness.do("sync")
+            harness.do("ladder bid " + " ".join(f"{p}:{v}" for p, v in bids))
+            harness.do("ladder ask " + " ".join(f"{p}:{v}" for p, v in asks))
+            start = len(received)
+            harness.do("depth bid update 0 4811.1 9")
+            healed_at, deadline = None, time.monotonic() + 20
+            # the feed goes on (each a no-op on the ladder the stub holds) until a second
+            # after the stand-in saw the snapshot
+            while healed_at is None or time.monotonic() < healed_at + 1.2:
+                assert time.monotonic() < deadline, (stale_acks, received[start:])
+                harness.do("depth bid update 0 4811.0 15")
+                time.sleep(0.05)
+                if healed_at is None and any(b.snapshot for b in received[start:]):
+                    healed_at = time.monotonic()
+            harness.do("sync")
+            harness.do("skipped")
+        finally:
+            harness.proc.kill()
+            server.shutdown()
+            thread.join(10)
+    snapshots = [b for b in received[start:] if b.snapshot]
+    assert stale_acks[0] >= 1 and len(snapshots) == 1, (stale_acks, snapshots)
+    assert [(d.side, d.op, d.pos, d.price, d.size, d.reset) for d in snapshots[0].depth] == [
+        ("bid", "add", 0, 4811.0, 15, True),
+        ("bid", "add", 1, 4810.75, 22, False),
+        ("ask", "add", 0, 4811.25, 5, True),
+    ]
+    asked = [line for line in harness.seen if "snapshots (asked by the server" in line]
+    assert asked == ["orderflow: sending ladder snapshots (asked by the server: stale)"]
+    assert stale[0] is False  # healed

@@ -172,7 +172,11 @@ def test_a_resumed_client_numbers_on_and_errors_come_back(server):
 
     seen = asyncio.run(run())
     assert len(errors) == 1 and errors[0].seq == 3 and errors[0].field == "depth[0].price"
-    assert [type(m).__name__ for m in seen] == ["Ack", "Error"]
+    assert [type(m).__name__ for m in seen][:2] == ["Ack", "Error"]
+    # the refused batch's depth is lost: the ladder asks for a snapshot right after the error
+    # (it may still be on the way when the client closes)
+    assert [(type(m).__name__, m.reason) for m in seen[2:]] in ([], [("SnapshotRequest",
+                                                                    "refused")])  # fmt: skip
 
 
 def test_queued_events_go_out_in_batches_by_count_and_time(server):

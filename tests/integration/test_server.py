@@ -141,8 +141,10 @@ def test_duplicates_and_gaps_over_websocket(server):
         ack = msgspec.msgpack.decode(ws.recv())
         request = msgspec.msgpack.decode(ws.recv())
         assert ack["stale"] is True
-        assert request == {"type": "snapshot_request", "instrument": "ESH4", "reason": "gap",
-                           "expected_seq": 2, "got_seq": 3}  # fmt: skip
+        # the instrument named the client's way (its batches say "ES 03-24")
+        assert request == {"type": "snapshot_request", "instrument": "ES 03-24", "reason": "gap",
+                           "expected_seq": 2, "got_seq": 3, "attempt": 1,
+                           "retry_s": 1.0}  # fmt: skip
     with connect(server.ws) as ws:  # reconnect: the server says where to resume
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "gappy"}))
         assert json.loads(ws.recv())["last_seq"] == 3
@@ -222,11 +224,17 @@ def test_a_refused_batch_uses_its_seq_and_makes_the_ladder_stale(server):
     with connect(server.ws) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "refused"}))
         ws.recv()
+        requests = []
         for b in (batches[0], broken, Batch(instrument="ES 03-24", seq=3, ticks=[])):
             ws.send(msgspec_json(b))
             answers = [json.loads(ws.recv())]
+            while answers[0]["type"] == "snapshot_request":  # the stale ladder asks at once
+                requests.append(answers[0])
+                answers = [json.loads(ws.recv())]
             if answers[0]["type"] == "ack" and answers[0].get("stale") and b.seq == 3:
                 break
+        assert [(r["reason"], r["expected_seq"], r["attempt"]) for r in requests][:1] == [
+            ("refused", 2, 1)]  # fmt: skip
         assert answers[0]["type"] == "ack" and answers[0]["seq"] == 3
         assert answers[0]["stale"] is True and not answers[0]["duplicate"]
     health = httpx.get(f"{server.http}/health").json()

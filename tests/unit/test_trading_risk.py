@@ -371,3 +371,14 @@ def test_flatten_before_the_close_per_symbol():
     late = exchange_ns(date(2024, 12, 10), "13:26")
     assert rm.check(OrderIntent(ids(), "CLF5", 1, 1, late)).code == "session:closing_window"
     assert rm.check(OrderIntent(ids(), "CLF5", -1, 1, late)).accepted  # the flatten itself
+
+
+def test_the_clock_trips_the_stale_book_kill_with_no_order_and_no_update():
+    rm = manager(book_stale_ms=2_000.0)
+    rm.on_connection(True, T0)
+    rm.on_book(T0)
+    assert rm.on_clock(T0 + 2_000_000_000) == []  # exactly the setting: not yet
+    events = rm.on_clock(T0 + 2_000_000_001)
+    assert [(e.reason, e.detail) for e in events] == [(Reason.KILL_SWITCH, "book_stale")]
+    assert rm.state.kill and rm.state.kill_reason == "book_stale"
+    assert rm.on_clock(T0 + 3_000_000_000) == []  # latched, reported once

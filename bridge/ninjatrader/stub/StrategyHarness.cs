@@ -14,6 +14,9 @@
 //   state NAME           the strategy's State becomes NAME (e.g. Historical, Realtime)
 //   replay-exec          the last execution is raised again (same execution id)
 //   sync                 waits until every batch is acknowledged
+//   ladder SIDE P:V ...  Instrument.MarketDepth's SIDE (bid/ask) becomes these rows, best first
+//   depth SIDE OP POS PRICE VOLUME   OnMarketDepth raised with that event (OP add/update/remove)
+//   skipped              prints "skipped N": snapshot requests and stale acks throttled so far
 // At the end of stdin: waits for the acks, Terminated, prints "stub submits=N changes=N cancels=N".
 
 using System;
@@ -44,6 +47,11 @@ namespace NinjaTraderStub
         }
 
         public void Depth(MarketDepthEventArgs e) { OnMarketDepth(e); }
+
+        public long SnapshotsSkipped
+        {
+            get { return Transport == null ? 0 : Transport.SnapshotsSkipped; }
+        }
         public void Data(MarketDataEventArgs e) { OnMarketData(e); }
         public void Bar(int bip)
         {
@@ -81,6 +89,12 @@ namespace NinjaTraderStub
                 string[] f = line.Trim().Split(new[] { ' ' }, 2);
                 if (f[0] == "sync")
                     WaitAcknowledged(s, 20000);
+                else if (f[0] == "ladder")
+                    SetLadder(s.Instrument, f[1].Split(' '));
+                else if (f[0] == "depth")
+                    RaiseDepth(s, f[1].Split(' '));
+                else if (f[0] == "skipped")
+                    Console.WriteLine("skipped " + s.SnapshotsSkipped);
                 else
                 {
                     lock (s.StubGate)
@@ -110,6 +124,36 @@ namespace NinjaTraderStub
                 Console.Out.Flush();
             }
             WaitAcknowledged(s, 20000);
+        }
+
+        private static void SetLadder(Instrument instrument, string[] a)
+        {
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            lock (instrument.SyncMarketDepth)
+            {
+                var rows = a[0] == "bid" ? instrument.MarketDepth.Bids : instrument.MarketDepth.Asks;
+                rows.Clear();
+                for (int i = 1; i < a.Length; i++)
+                {
+                    string[] pv = a[i].Split(':');
+                    rows.Add(new MarketDepthRow { Price = double.Parse(pv[0], inv), Volume = long.Parse(pv[1], inv), Time = DateTime.Now });
+                }
+            }
+        }
+
+        private static void RaiseDepth(HarnessStrategy s, string[] a)
+        {
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            s.Depth(new MarketDepthEventArgs
+            {
+                Instrument = s.Instrument,
+                MarketDataType = a[0] == "bid" ? MarketDataType.Bid : MarketDataType.Ask,
+                Operation = a[1] == "add" ? Operation.Add : a[1] == "remove" ? Operation.Remove : Operation.Update,
+                Position = int.Parse(a[2], inv),
+                Price = double.Parse(a[3], inv),
+                Volume = long.Parse(a[4], inv),
+                Time = DateTime.Now,
+            });
         }
 
         private static StubSeries<T> Series<T>(params T[] oldestFirst)

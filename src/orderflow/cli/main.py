@@ -760,6 +760,7 @@ def serve(
         command_timeout_s=s.server.command_timeout_s,
         command_max_age_s=s.server.command_max_age_s,
         journal=journal,
+        rest_owner_silence_s=s.server.rest_owner_silence_s,
         **trading,
     )
     console.print(

@@ -18,6 +18,7 @@
     │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
+    │   └── InstrumentOwnedError   a batch for an instrument another client feeds (409)
     └── ConfigError                bad settings: fail at start with a clear message
 
 Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use.
@@ -120,6 +121,13 @@ class RequestError(OrderflowError):
 
     code = "bad_request"
     status_code = 400
+
+
+class InstrumentOwnedError(RequestError):
+    """A batch for an instrument that another client feeds: refused whole (HTTP 409)."""
+
+    code = "instrument_owned"
+    status_code = 409
 
 
 class ConfigError(OrderflowError):

@@ -23,9 +23,10 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from orderflow import __version__
-from orderflow.core.errors import ConfigError, OrderflowError, RequestError
+from orderflow.core.errors import ConfigError, InstrumentOwnedError, OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.connection import Connection
+from orderflow.server.feeds import rest_client
 from orderflow.server.hub import Hub
 from orderflow.server.journal_api import add_journal_routes
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
@@ -40,6 +41,7 @@ from orderflow.server.protocol import (
     Heartbeat,
     Hello,
     Report,
+    SnapshotRequest,
     Welcome,
     decode_batch,
     decode_client,
@@ -83,6 +85,7 @@ def create_app(
     trading: TradingParams | None = None,
     trading_server: ServerTradingParams | None = None,
     journal: str | Path | Journal | None = None,
+    rest_owner_silence_s: float | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -93,7 +96,8 @@ def create_app(
     P&L tracked, reconciliation on connect); neither: the wire-level ledger only.
     ``journal``: the trading journal (a SQLite file, or an open :class:`Journal`): the engine
     journals every order, report and risk decision there and restores its state from it at
-    start; ``/api/journal/...`` read it."""
+    start; ``/api/journal/...`` read it. ``rest_owner_silence_s``: a REST client that fed an
+    instrument owns it until it has been silent this long (``server.rest_owner_silence_s``)."""
     limits = limits or Limits()
     flags = dict(flags or {})
     if journal is not None and not isinstance(journal, Journal):
@@ -114,6 +118,7 @@ def create_app(
                 if hub.trading is not None:
                     hub.trading.expire()
                     drain()
+                ask_snapshots()
                 for name, conn in list(conns.items()):
                     mon.queue.labels(name).set(conn.queue.qsize())
 
@@ -142,6 +147,8 @@ def create_app(
             files = [f for f in recording_files(recorder.root) if f.name == today]
             hub.recover(list(replay_records(files)))
     app.state.hub = hub
+    if rest_owner_silence_s is not None:
+        hub.feeds.rest_silence_s = rest_owner_silence_s
     app.state.monitor = mon = Monitor()
 
     def observe(transport: str, ack: Any) -> None:
@@ -171,6 +178,20 @@ def create_app(
             conn = conns.get(name)
             if conn is not None:
                 conn.push(command)
+
+    def ask_snapshots() -> None:
+        """Send the snapshot requests that are due (a stale ladder asks its feeder again with
+        back-off) to their clients; a REST feeder cannot be called: its acks say ``stale``."""
+        for name, request in hub.feeds.due():
+            conn = conns.get(name) if name is not None else None
+            if conn is not None and name is not None:
+                conn.push(named(name, request))
+
+    def named(client: str, request: SnapshotRequest) -> SnapshotRequest:
+        """The request naming the instrument the way ``client`` does in its batches."""
+        wire = hub.names.get((client, request.instrument), request.instrument)
+        return request if wire == request.instrument else msgspec.structs.replace(
+            request, instrument=wire)  # fmt: skip
 
     def authorised(given: str | None) -> bool:
         return token is None or (given is not None and hmac.compare_digest(given, token))
@@ -209,10 +230,11 @@ def create_app(
                 return JSONResponse(exc.to_dict(), status_code=429, headers=retry)
             limiter.take(events)
             async with lock:
-                ack, _request = hub.apply(batch)
+                ack, _request = hub.apply(batch, feeder=rest_client(peer.host if peer else None))
                 drain()
         except RequestError as exc:
-            mon.errors.labels("bad_request").inc()
+            owned = isinstance(exc, InstrumentOwnedError)  # another client feeds it
+            mon.errors.labels("instrument_owned" if owned else "bad_request").inc()
             status = int(exc.details.pop("status", 400))
             return _error(status, exc)
         except OrderflowError as exc:
@@ -450,6 +472,11 @@ def create_app(
             assert client is not None
             out: list[Any] = []
             for batch, ack, request, error in hub.apply_many(run, client):
+                if isinstance(error, InstrumentOwnedError):  # another client feeds it
+                    mon.errors.labels("instrument_owned").inc()
+                    out.append(Error("instrument", error.message, seq=batch.seq,
+                                     code=error.code, status=409))  # fmt: skip
+                    continue
                 if error is not None:
                     mon.errors.labels("bad_request").inc()
                     field = str(error.details.get("field", "batch"))
@@ -461,12 +488,13 @@ def create_app(
                 if request is not None:
                     if request.reason == "gap":
                         mon.gaps.inc()
-                    out.append(request)
+                    out.append(named(client, request))
             # the commands the batches made the engine issue go out before their acks: a
             # client that has the ack of a batch has every command that batch caused
             drain()
             for msg in out:
                 conn.push(msg)
+            ask_snapshots()  # a ladder these batches made stale asks at once
 
         async def refuse(error: Error) -> None:
             await conn.send_now(error)
@@ -488,6 +516,7 @@ def create_app(
             if old is not None:  # one connection per client name: sequences stay in order
                 old.close(1008, "replaced by a new connection of the same client")
             conns[client] = conn
+            hub.feeds.connect(client)
             mon.connections.inc()
             connected = True
             conn.start()
@@ -582,6 +611,7 @@ def create_app(
                 mon.connections.dec()
                 if conns.get(client or "") is conn:
                     del conns[client or ""]
+                    hub.feeds.disconnect(client or "")
                     if hub.trading is not None and client is not None:
                         hub.trading.disconnected(client)
                         drain()

@@ -3,6 +3,7 @@
 Transport-free (REST and WebSocket handlers call :meth:`Hub.apply`), so it is tested and
 benchmarked without a socket. Applying a batch is all-or-nothing for its validation: prices are
 converted to ticks first, and a batch with a bad price is refused whole (nothing applied).
+Who may feed an instrument, and the snapshot requests of a stale ladder: :mod:`.feeds`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from orderflow import __version__
 from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.analytics.trades import AggressorClassifier
-from orderflow.core.errors import OrderflowError, RequestError
+from orderflow.core.errors import InstrumentOwnedError, OrderflowError, RequestError
 from orderflow.core.units import (
     PRICE_SCALE,
     first_implausible,
@@ -32,6 +33,7 @@ from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.server.feeds import Feeds
 from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
 from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest
@@ -119,6 +121,8 @@ class Hub:
         self.session = uuid.uuid4().hex[:12]
         self.started = time.time()
         self.counters: Counter[str] = Counter()
+        #: who feeds each instrument, and the snapshots stale ladders are asking them for
+        self.feeds = Feeds()
         #: the trading engine (one desk and risk manager per client); None: the ledger only
         self.trading: ServerTrading | None = None
         if trading is not None or trading_server is not None:
@@ -172,10 +176,14 @@ class Hub:
         recv_ns: int | None = None,
         *,
         record: bool = True,
+        feeder: str | None = None,
     ) -> tuple[Ack, SnapshotRequest | None]:
         """Apply one batch; the ack, and a snapshot request when the ladder needs one. With a
-        recorder the batch is appended, as received, before anything is applied."""
+        recorder the batch is appended, as received, before anything is applied. ``feeder``:
+        the client the batch comes from when it is not ``client`` (a REST peer); a batch for
+        an instrument another client feeds is refused first (InstrumentOwnedError)."""
         t0 = time.perf_counter_ns()
+        self._claim(batch, feeder or client, client)
         if record:
             self._record(batch, client, recv_ns)
         st = self._state_of(batch)
@@ -229,6 +237,7 @@ class Hub:
             self.counters["depth_skipped_stale"] += len(depth)
         if len(trades):
             signals += st.pipeline.process_prints(trades)
+        self._ask_or_heal(st, request, batch.seq)
         st.depth_events += applied["depth"]
         self._rest_of(st, batch, client, applied)
         ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0)
@@ -275,7 +284,7 @@ class Hub:
             return False
         key = self._keys.get(batch.instrument)
         st = self.instruments.get(key) if key is not None else None
-        if st is None or st.stale:
+        if st is None or key is None or st.stale or not self.feeds.may_feed(key, client):
             return False
         last_t = batch.last_depth_t
         return not batch.any_reset and all(t.t <= last_t for t in batch.ticks)
@@ -310,6 +319,7 @@ class Hub:
                         rest.append((later, None, None, err))
                 return [*head, (b, None, None, exc), *rest]
         self.last_seq[client] = run[-1].seq
+        self.feeds.claim(st.instrument.contract or st.instrument.symbol, client)  # see _plain
         self._count(st, len(run))
         before = dict(st.pipeline.rejected)
         acc0 = len(st.pipeline.accumulated)
@@ -323,6 +333,7 @@ class Hub:
             reason = book.stale_reason or "reset"
             request = SnapshotRequest(inst.contract or inst.symbol, reason, run[-1].seq,
                                       run[-1].seq)  # fmt: skip
+        self._ask_or_heal(st, request, run[-1].seq)
         applied: dict[str, int] = {"depth": len(depth), "ticks": 0, "bars": 0}
         st.depth_events += len(depth)
         for b in run:
@@ -377,6 +388,34 @@ class Hub:
         return depth, trades
 
     # ---- the steps of applying a batch ---------------------------------------------------
+    def _claim(self, batch: Batch, feeder: str | None, client: str | None) -> None:
+        """The feeder takes (or keeps) the batch's instrument, or the batch is refused before
+        anything is recorded or applied: InstrumentOwnedError. Its ``seq`` is used up all the
+        same (resending it would not help, and no gap should follow). Not in a recovery: what
+        was recorded was taken."""
+        if feeder is None or self.counters["recovering"]:
+            return
+        st = self._state_of(batch)
+        try:
+            self.feeds.claim(st.instrument.contract or st.instrument.symbol, feeder)
+        except InstrumentOwnedError:
+            if client is not None and batch.seq > self.last_seq.get(client, 0):
+                self.last_seq[client] = batch.seq
+            self.counters["refused_not_owner"] += 1
+            raise
+
+    def _ask_or_heal(self, st: InstrumentState, sent: SnapshotRequest | None, seq: int) -> None:
+        """A stale ladder keeps asking its feeder for a snapshot (``sent``: the request that
+        goes out with this batch's answer); a trustworthy one stops asking."""
+        key = st.instrument.contract or st.instrument.symbol
+        if not st.stale:
+            self.feeds.healed(key)
+        elif sent is not None:
+            self.feeds.stale(key, sent.reason, sent.expected_seq, sent.got_seq, sent=True)
+        else:
+            reason = st.stale_reason or st.pipeline.book.stale_reason or "reset"
+            self.feeds.stale(key, reason, seq, seq, sent=False)
+
     def _record(self, batch: Batch, client: str | None, recv_ns: int | None) -> None:
         if self.recorder is not None:
             self.recorder.append(batch, client, recv_ns or time.time_ns())
@@ -444,10 +483,13 @@ class Hub:
         last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
         preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
-        if self.trading is not None and len(depth):
+        if self.trading is not None and len(depth) and not st.stale:
+            # only a ladder that can be trusted is a book update for risk: a stale one stops
+            # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
             bids, asks = ack.book["bids"], ack.book["asks"]
             crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not preopen()
-            self.trading.book(crossed, client, st.pipeline.last_ts)
+            self.trading.book(crossed, client, st.pipeline.last_ts,
+                              feeders=set(self.feeds.owners.values()))  # fmt: skip
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
     def _decide(self, st: InstrumentState, client: str | None, acc0: int) -> None:
@@ -466,6 +508,7 @@ class Hub:
             st.stale_reason = "refused"
             name = st.instrument.contract or st.instrument.symbol
             self.alerts.raise_("stale_book", name, f"batch {batch.seq} refused: its depth is lost")
+            self.feeds.stale(name, "refused", batch.seq, batch.seq, sent=False)
         self.counters["refused"] += 1
 
     def _ticks(self, st: InstrumentState, prices: list[float], what: str) -> np.ndarray:
@@ -659,6 +702,7 @@ class Hub:
             "orders": dict(self.orders.counters),
             "alerts": self.alerts.to_list(),
             "alert_counts": dict(self.alerts.counts),
+            "feeds": self.feeds.status(),
             **({"trading": self.trading.status()} if self.trading is not None else {}),
             "instruments": {
                 key: {

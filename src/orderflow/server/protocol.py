@@ -315,9 +315,14 @@ class Ack(msgspec.Struct, frozen=True, tag="ack"):
 
 class SnapshotRequest(msgspec.Struct, frozen=True, tag="snapshot_request"):
     instrument: str
-    reason: str  # gap, reset, price_order
+    reason: str  # gap, reset, price_order, refused
     expected_seq: int
     got_seq: int
+    #: the how-many-th request for this snapshot (the server asks again with back-off)
+    attempt: int = 1
+    #: seconds until the next request if no snapshot has healed the ladder by then (the
+    #: first request announces the server's first retry, 1 s)
+    retry_s: float = 1.0
 
 
 class Error(msgspec.Struct, frozen=True, tag="error"):
@@ -325,6 +330,8 @@ class Error(msgspec.Struct, frozen=True, tag="error"):
     reason: str
     seq: int | None = None
     code: str = "bad_request"
+    #: the HTTP status the same refusal gets over REST (e.g. 409 ``instrument_owned``)
+    status: int | None = None
 
 
 class Command(msgspec.Struct, frozen=True, tag="command", forbid_unknown_fields=True):

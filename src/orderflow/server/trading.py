@@ -31,7 +31,7 @@ state (the latest snapshot); the client's gate stays shut until NinjaTrader's re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -563,13 +563,26 @@ class ServerTrading:
                 self._risk_events(ct, ct.risk.on_unrealised(self._open_pnl(ct), self._now(ct)))
         self._flush()  # only a limit reached by the marks wrote anything
 
-    def book(self, crossed: bool, client: str | None = None, data_ns: int = 0) -> None:
+    def book(
+        self,
+        crossed: bool,
+        client: str | None = None,
+        data_ns: int = 0,
+        feeders: Collection[str] = (),
+    ) -> None:
         """A book update (server's receive time, or ``data_ns``, the data's time, on the data
-        clock); ``crossed`` outside the pre-open."""
+        clock); ``crossed`` outside the pre-open. It counts for the client that fed it when
+        that client trades; else for every trading client but ``feeders`` (the clients that
+        feed books of their own: another client's fresh book must not hide that theirs is
+        stale)."""
         if client is not None and data_ns and client in self.clients:
             ct = self.clients[client]
             ct.data_ns = max(ct.data_ns, data_ns)
-        for ct in self.clients.values():
+        if client is not None and client in self.clients:
+            targets = [self.clients[client]]
+        else:
+            targets = [ct for name, ct in self.clients.items() if name not in feeders]
+        for ct in targets:
             self._risk_events(ct, ct.risk.on_book(self._now(ct), crossed))
         self._flush()  # only an automatic kill wrote anything
 
@@ -774,9 +787,14 @@ class ServerTrading:
     def expire(self, now: int | None = None) -> None:
         for ct in self.clients.values():
             ct.desk.expire(now if now is not None else self._now(ct))
-            if self.server.clock == "wall" and not ct.risk.state.connected:
-                # the bridge away past the grace trips the kill even when nothing else runs
-                events = ct.risk.on_time(self._now(ct))
+            if self.server.clock == "wall":
+                # the bridge away past the grace, or a book without a trustworthy update for
+                # book_stale_ms, trips the kill even when nothing else runs; the book rule
+                # once the client's session calendar is known (its first command or strategy
+                # decision builds it): the maintenance break and weekends are no staleness
+                timed = not self.server.use_sessions or bool(ct.risk.sessions)
+                now_ns = self._now(ct)
+                events = ct.risk.on_clock(now_ns) if timed else ct.risk.on_time(now_ns)
                 if events:
                     self._risk_events(ct, events)
                     self._flush()

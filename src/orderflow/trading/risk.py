@@ -577,6 +577,13 @@ class RiskManager:
         wait for a book update or an order, as before)."""
         return [] if self.state.connected else self._auto_kill(ts_ns)
 
+    def on_clock(self, ts_ns: int) -> list[RiskEvent]:
+        """Time passing, connected or not: every automatic rule is evaluated, so a book that
+        stopped updating (or stopped being trustworthy: the server then stops calling
+        :meth:`on_book`) trips the kill ``book_stale_ms`` after its last update, even when no
+        order and no update comes."""
+        return self._auto_kill(ts_ns)
+
     def _auto_kill(self, ts_ns: int) -> list[RiskEvent]:
         s, p = self.state, self.params
         cause = ""
