@@ -134,6 +134,13 @@ class ServerSettings(BaseModel):
     send_queue: int = Field(
         4096, ge=16, description="messages queued to one client before it is a slow consumer"
     )
+    record_max_open_files: int = Field(
+        256,
+        ge=4,
+        le=4096,
+        description="recording files kept open at once; the least recently written is closed "
+        "first (one file per instrument and day)",
+    )
 
 
 class TradingSettings(BaseModel):

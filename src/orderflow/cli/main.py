@@ -760,6 +760,7 @@ def serve(
         command_timeout_s=s.server.command_timeout_s,
         command_max_age_s=s.server.command_max_age_s,
         journal=journal,
+        record_max_open=s.server.record_max_open_files,
         **trading,
     )
     console.print(
@@ -1027,6 +1028,11 @@ app.command(epilog=_research._EPILOG)(_research.sweep)
 from orderflow.cli.backtest import backtest as _backtest  # noqa: E402 - registers on app above
 
 app.command("backtest")(_backtest)
+
+
+from orderflow.cli.recordings_admin import recordings_app  # noqa: E402 - check, repair
+
+app.add_typer(recordings_app, name="recordings")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from orderflow import __version__
-from orderflow.core.errors import ConfigError, OrderflowError, RequestError
+from orderflow.core.errors import ConfigError, OrderflowError, RecordingError, RequestError
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
@@ -45,7 +45,7 @@ from orderflow.server.protocol import (
     decode_client,
     encode,
 )
-from orderflow.server.recording import Recorder, recording_files, replay_records
+from orderflow.server.recording import Recorder, RecordingCollector, recording_files
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.journal import Journal
 from orderflow.trading.params import TradingParams
@@ -83,6 +83,7 @@ def create_app(
     trading: TradingParams | None = None,
     trading_server: ServerTradingParams | None = None,
     journal: str | Path | Journal | None = None,
+    record_max_open: int = 256,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -93,7 +94,8 @@ def create_app(
     P&L tracked, reconciliation on connect); neither: the wire-level ledger only.
     ``journal``: the trading journal (a SQLite file, or an open :class:`Journal`): the engine
     journals every order, report and risk decision there and restores its state from it at
-    start; ``/api/journal/...`` read it."""
+    start; ``/api/journal/...`` read it. ``record_max_open``: recording files kept open at
+    once (the least recently written is closed first)."""
     limits = limits or Limits()
     flags = dict(flags or {})
     if journal is not None and not isinstance(journal, Journal):
@@ -130,7 +132,7 @@ def create_app(
         description="Order-flow engine for NinjaTrader 8: books, analytics, signals, orders.",
         lifespan=lifespan,
     )
-    recorder = Recorder(record_dir) if record_dir is not None else None
+    recorder = Recorder(record_dir, record_max_open) if record_dir is not None else None
     if hub is None:
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
                   historical_only=flags.get("historical_only", False),
@@ -138,11 +140,17 @@ def create_app(
                   trading_server=trading_server, journal=journal)  # fmt: skip
         hub.flags = flags
         if recorder is not None:  # a restart picks up where the recording of today ends
+            alerts = hub.alerts
+            recorder.on_torn = lambda path, n: alerts.raise_(
+                "recording_torn_tail", path.parent.name,
+                f"{path}: a torn last frame ({n} bytes) was cut off")  # fmt: skip
             today = recorder.path_for("x", time.time_ns()).name
             files = [f for f in recording_files(recorder.root) if f.name == today]
-            hub.recover(list(replay_records(files)))
+            hub.recover(recorder.recover(files))
     app.state.hub = hub
     app.state.monitor = mon = Monitor()
+    if hub.recorder is not None:
+        mon.registry.register(RecordingCollector(hub.recorder))
 
     def observe(transport: str, ack: Any) -> None:
         mon.batches.labels(transport).inc()
@@ -211,6 +219,10 @@ def create_app(
             async with lock:
                 ack, _request = hub.apply(batch)
                 drain()
+        except RecordingError as exc:  # nothing kept, nothing applied: send it again later
+            mon.errors.labels(exc.code).inc()
+            retry = {"Retry-After": str(exc.details.pop("retry_after_s", 1))}
+            return JSONResponse(exc.to_dict(), status_code=503, headers=retry)
         except RequestError as exc:
             mon.errors.labels("bad_request").inc()
             status = int(exc.details.pop("status", 400))
@@ -451,9 +463,11 @@ def create_app(
             out: list[Any] = []
             for batch, ack, request, error in hub.apply_many(run, client):
                 if error is not None:
-                    mon.errors.labels("bad_request").inc()
+                    # a recording that failed: retryable, the batch was neither kept nor applied
+                    code = error.code if isinstance(error, RecordingError) else "bad_request"
+                    mon.errors.labels(code).inc()
                     field = str(error.details.get("field", "batch"))
-                    out.append(Error(field, error.message, seq=batch.seq))
+                    out.append(Error(field, error.message, seq=batch.seq, code=code))
                     continue
                 assert ack is not None
                 observe("websocket", ack)
