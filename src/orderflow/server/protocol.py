@@ -391,9 +391,7 @@ def _field_error(exc: msgspec.DecodeError | msgspec.ValidationError) -> RequestE
     field = m.group("path").lstrip(".") if m else ""
     reason = _PATH.sub("", text)
     if "matching regex" in reason and field.split(".")[-1] == "instrument":
-        reason = (
-            "not an instrument name (letters and digits, inside also space . _ - #; no '..')"
-        )
+        reason = "not an instrument name (letters and digits, inside also space . _ - #; no '..')"
     unknown = _UNKNOWN.search(reason)
     if unknown:  # name the unknown field itself: depth[0].volume
         field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
