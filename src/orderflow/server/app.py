@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import resource
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -132,6 +133,14 @@ def create_app(
         description="Order-flow engine for NinjaTrader 8: books, analytics, signals, orders.",
         lifespan=lifespan,
     )
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    limited = nofile != resource.RLIM_INFINITY
+    if record_dir is not None and limited and record_max_open > nofile // 2:
+        raise ConfigError(
+            f"server.record_max_open_files: {record_max_open} is more than half this process's "
+            f"open-file limit ({nofile}); lower it, or raise the limit (ulimit -n)",
+            field="server.record_max_open_files",
+        )
     recorder = Recorder(record_dir, record_max_open) if record_dir is not None else None
     if hub is None:
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,

@@ -75,7 +75,7 @@ InstrumentName = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=32,
-        pattern=r"^(?!.*\.\.)[A-Za-z0-9](?:[A-Za-z0-9 ._#-]*[A-Za-z0-9#])?$",
+        pattern=r"^(?!.*\.\.)[A-Za-z0-9](?:[A-Za-z0-9 ._#-]*[A-Za-z0-9#])?\Z",
     ),
 ]
 #: our client id of an order: NinjaTrader's signalName (at most 50 characters)
