@@ -282,6 +282,6 @@ def test_a_setting_beyond_the_descriptor_limit_stops_start_with_one_line(tmp_pat
         s = serve(tmp_path, expect_exit=True)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    out = s.output()
+    out = s.log_path.read_text()
     assert s.returncode != 0
     assert "server.record_max_open_files: 4096" in out and "Traceback" not in out

@@ -24,14 +24,15 @@ PathArg = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def _files(path: Path | None) -> tuple[Path, list[Path]]:
+def _files(ctx: typer.Context, path: Path | None) -> tuple[Path, list[Path]]:
     from orderflow.core.errors import RequestError
     from orderflow.server.recording import recording_files
 
-    if path is None:
-        from orderflow.cli.main import settings
+    if path is None:  # the root command's --config (also when run as python -m ...main)
+        from orderflow.settings import load_settings
 
-        path = settings().server.record_dir
+        config = ctx.find_root().params.get("config")
+        path = load_settings(config).server.record_dir
         if path is None:
             raise RequestError("server.record_dir is off: name a folder or file", field="path")
     if not path.exists():
@@ -40,13 +41,13 @@ def _files(path: Path | None) -> tuple[Path, list[Path]]:
 
 
 @recordings_app.command()
-def check(path: PathArg = None, json: JsonOpt = False) -> None:
+def check(ctx: typer.Context, path: PathArg = None, json: JsonOpt = False) -> None:
     """Check every frame of every recording file: whole frames, a torn tail (a crash
     mid-write; the server cuts it off itself), corrupt frames inside a file (the server will
     not start on today's: run ``repair``). Exits 1 when any file is not clean."""
     from orderflow.server.recording import check_recording
 
-    root, files = _files(path)
+    root, files = _files(ctx, path)
     checks = [check_recording(f).to_dict() for f in files]
     bad = [c for c in checks if not c["ok"]]
     if json:
@@ -70,13 +71,13 @@ def check(path: PathArg = None, json: JsonOpt = False) -> None:
 
 
 @recordings_app.command()
-def repair(path: PathArg = None, json: JsonOpt = False) -> None:
+def repair(ctx: typer.Context, path: PathArg = None, json: JsonOpt = False) -> None:
     """Make recordings appendable again: cut torn tails off; a file with a corrupt frame
     inside is moved aside (``<file>.corrupt-<ns>``, nothing is deleted) and replaced by its
     whole frames before the corruption. Says what was dropped."""
     from orderflow.server.recording import repair_recording
 
-    root, files = _files(path)
+    root, files = _files(ctx, path)
     done = [repair_recording(f) for f in files]
     if json:
         print_json({"path": str(root), "files": done})
