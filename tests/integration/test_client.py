@@ -179,7 +179,7 @@ def test_a_resumed_client_numbers_on_and_errors_come_back(server):
 
 
 def test_queued_events_go_out_in_batches_by_count_and_time(server):
-    events = [Depth(i + 1, "bid", "add" if i == 0 else "update", 0, 4810.25, i + 1)
+    events = [Depth(T0 + i + 1, "bid", "add" if i == 0 else "update", 0, 4810.25, i + 1)
               for i in range(25)]  # fmt: skip
     acks: list[Ack] = []
 

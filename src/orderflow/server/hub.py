@@ -306,18 +306,26 @@ class Hub:
         refused one answers with its error, and the rest go one by one."""
         t0 = time.perf_counter_ns()
         recv_ns = recv_ns or time.time_ns()
-        st = self._state_of(run[0])
-        undo = _undo_of(st)
         try:
             for b in run:
                 check_batch(b, recv_ns)
-            merged = self._convert_columns_run(st, run)
-            converted = [merged] if merged is not None else []
-            for b in run if merged is None else []:
-                converted.append(self._convert(st, b))
-        except RequestError:  # one is refused: one by one, which names it and keeps the rest
-            _undo(st, undo)
+        except RequestError:  # implausible: one by one, which names it and keeps the rest
             return [self._outcome(b, client, recv_ns, record) for b in run]
+        st = self._state_of(run[0])
+        undo = _undo_of(st)
+        merged = self._convert_columns_run(st, run)
+        converted = [merged] if merged is not None else []
+        for k, b in enumerate(run if merged is None else []):
+            try:
+                converted.append(self._convert(st, b))
+            except RequestError as exc:  # the head together, this one refused, the rest alone
+                _undo(st, (*undo[:3], st.rejected))  # its rejection stays counted
+                head = self._apply_run(run[:k], client, recv_ns, record) if k > 1 else []
+                if k == 1:
+                    head = [self._outcome(run[0], client, recv_ns, record)]
+                self._refused(st, b, client)
+                rest = [self._outcome(later, client, recv_ns, record) for later in run[k + 1 :]]
+                return [*head, (b, None, None, exc), *rest]
         for k, b in enumerate(run if record else []):
             try:
                 self._record(b, client, recv_ns)
