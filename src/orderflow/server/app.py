@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import resource
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -65,6 +64,16 @@ MAX_COALESCE_EVENTS = 20_000
 COALESCE_SPIN_LIMIT = 64
 COALESCE_PATIENCE = 3  # event-loop turns without a new frame before applying
 IDLE_TIMEOUT_S = 30.0
+
+
+def _open_file_limit() -> int | None:
+    """The process's soft limit of open files (None: unlimited, or no such limit: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _error(status: int, exc: OrderflowError) -> JSONResponse:
@@ -133,9 +142,8 @@ def create_app(
         description="Order-flow engine for NinjaTrader 8: books, analytics, signals, orders.",
         lifespan=lifespan,
     )
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    limited = nofile != resource.RLIM_INFINITY
-    if record_dir is not None and limited and record_max_open > nofile // 2:
+    nofile = _open_file_limit()
+    if record_dir is not None and nofile is not None and record_max_open > nofile // 2:
         raise ConfigError(
             f"server.record_max_open_files: {record_max_open} is more than half this process's "
             f"open-file limit ({nofile}); lower it, or raise the limit (ulimit -n)",
