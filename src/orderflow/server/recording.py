@@ -214,7 +214,14 @@ class Recorder:
 
     def torn(self, path: Path, check: FileCheck) -> None:
         """Cut the torn tail ``check`` found off ``path``, count it and tell ``on_torn``."""
-        os.truncate(path, check.good_bytes)
+        try:
+            os.truncate(path, check.good_bytes)
+        except OSError as exc:  # a read-only volume: say so in one line, never append after it
+            raise RecordingUnavailableError(
+                f"recording {path}: cannot cut off its torn last frame ({exc.strerror}); make "
+                f"the folder writable or run `orderflow recordings repair {path}`",
+                field="recording",
+            ) from exc
         self._sizes[path] = check.good_bytes
         self.torn_tails += 1
         self.torn_bytes += check.torn_bytes
