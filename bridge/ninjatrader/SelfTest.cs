@@ -102,7 +102,8 @@ namespace Orderflow.Bridge.SelfTest
             q.AddTick(nq, new TickEvent(t0 + 5, 18125.25, 1, 18125.0, 18125.25));
             q.AddTick(es, new TickEvent(t0 + 6, 4810.5, 2, double.NaN, double.NaN));
             q.AddBar(es, new BarEvent(0, t0 - 60000000000L, 4810.0, 4810.5, 4809.75, 4810.25, 812, true)); // seals seq 2
-            q.AddBar(nq, new BarEvent(1, t0, 0.1 + 0.2, double.MaxValue, double.Epsilon, 18125.25, 0, false));
+            // 999999999.99999988: all 17 digits, just below the protocol's largest price (1e9)
+            q.AddBar(nq, new BarEvent(1, t0, 0.1 + 0.2, 999999999.99999988, double.Epsilon, 18125.25, 0, false));
             q.FlushAll(); // seals seq 3 (NQ)
             q.AddSnapshot(es, new List<DepthEvent>
             {

@@ -142,6 +142,13 @@ class ServerSettings(BaseModel):
         description="a REST client that fed an instrument owns it until silent this long "
         "(others get 409); a WebSocket client owns it while connected",
     )
+    record_max_open_files: int = Field(
+        256,
+        ge=4,
+        le=4096,
+        description="recording files kept open at once; the least recently written is closed "
+        "first (one file per instrument and day)",
+    )
 
 
 class TradingSettings(BaseModel):

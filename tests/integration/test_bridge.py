@@ -10,7 +10,6 @@ import os
 import queue
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -134,7 +133,7 @@ def expected_messages() -> list[object]:
                     series=1,
                     t=T0,
                     open=0.1 + 0.2,
-                    high=sys.float_info.max,
+                    high=999999999.99999988,  # 17 digits, below the largest price (1e9)
                     low=5e-324,
                     close=18125.25,
                     volume=0,

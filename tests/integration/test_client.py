@@ -140,12 +140,15 @@ def test_a_restarted_feeder_resends_from_one_and_the_server_counts_duplicates(se
     assert f"orderflow_duplicate_batches_total {half}.0" in metrics
 
 
+T0 = 1_703_545_200_000_000_000  # 2023-12-25 23:00 UTC
+
+
 def test_a_resumed_client_numbers_on_and_errors_come_back(server):
     """A fresh client object with a known name continues after the server's ``last_seq``;
     a refused batch comes back as an error (to the callback and the iterator)."""
-    good = Batch(instrument="ES 03-24", depth=[Depth(1, "bid", "add", 0, 4810.25, 7)])
-    more = Batch(instrument="ES 03-24", depth=[Depth(2, "bid", "update", 0, 4810.25, 9)])
-    bad = Batch(instrument="ES 03-24", depth=[Depth(3, "bid", "add", 0, 4810.3, 1)])
+    good = Batch(instrument="ES 03-24", depth=[Depth(T0 + 1, "bid", "add", 0, 4810.25, 7)])
+    more = Batch(instrument="ES 03-24", depth=[Depth(T0 + 2, "bid", "update", 0, 4810.25, 9)])
+    bad = Batch(instrument="ES 03-24", depth=[Depth(T0 + 3, "bid", "add", 0, 4810.3, 1)])
     errors: list[Error] = []
 
     async def run() -> list[object]:
@@ -180,7 +183,7 @@ def test_a_resumed_client_numbers_on_and_errors_come_back(server):
 
 
 def test_queued_events_go_out_in_batches_by_count_and_time(server):
-    events = [Depth(i + 1, "bid", "add" if i == 0 else "update", 0, 4810.25, i + 1)
+    events = [Depth(T0 + i + 1, "bid", "add" if i == 0 else "update", 0, 4810.25, i + 1)
               for i in range(25)]  # fmt: skip
     acks: list[Ack] = []
 

@@ -165,17 +165,17 @@ def test_duplicates_and_gaps_over_websocket(server):
     ("body", "field"),
     [
         (b"{not json", "message"),
-        (b'{"instrument": "ES 03-24", "depth": [{"t": 1, "side": "up", "op": "add", "pos": 0,'
-         b' "price": 4810.25, "size": 1}]}', "depth[0].side"),
-        (b'{"instrument": "ES 03-24", "depth": [{"t": 1, "side": "bid", "op": "add", "pos": 0,'
-         b' "price": 4810.3, "size": 1}]}', "depth[0].price"),
+        (b'{"instrument": "ES 03-24", "depth": [{"t": 1703545200000000001, "side": "up",'
+         b' "op": "add", "pos": 0, "price": 4810.25, "size": 1}]}', "depth[0].side"),
+        (b'{"instrument": "ES 03-24", "depth": [{"t": 1703545200000000001, "side": "bid",'
+         b' "op": "add", "pos": 0, "price": 4810.3, "size": 1}]}', "depth[0].price"),
         (b'{"instrument": "ZZ 03-24"}', "instrument"),
-        (b'{"instrument": "ES 03-24", "ticks": [{"t": 1, "price": 1.0, "size": 0}]}',
-         "ticks[0].size"),
+        (b'{"instrument": "ES 03-24", "ticks": [{"t": 1703545200000000001, "price": 1.0,'
+         b' "size": 0}]}', "ticks[0].size"),
     ],
 )  # fmt: skip
 def test_bad_requests_name_the_field_and_change_nothing(server, body, field):
-    good = b'{"instrument": "ES 03-24", "depth": [{"t": 1, "side": "bid", "op": "add", "pos": 0, "price": 4810.25, "size": 7}]}'  # noqa: E501
+    good = b'{"instrument": "ES 03-24", "depth": [{"t": 1703545200000000001, "side": "bid", "op": "add", "pos": 0, "price": 4810.25, "size": 7}]}'  # noqa: E501
     with httpx.Client(base_url=server.http) as client:
         assert client.post("/l2_update", content=good).status_code == 200
         bad = client.post("/l2_update", content=body)

@@ -15,12 +15,13 @@ from websockets.sync.client import connect
 
 from tests.integration.test_server import Server
 
+T0 = 1_703_545_200_000_000_000  # 2023-12-25 23:00 UTC
 VALID = {
     "instrument": "ES 03-24",
     "seq": 0,
-    "depth": [{"t": 1, "side": "bid", "op": "add", "pos": 0, "price": 4810.25, "size": 7}],
-    "ticks": [{"t": 2, "price": 4810.25, "size": 1, "bid": 4810.0, "ask": 4810.25}],
-    "bars": [{"series": 0, "t": 0, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
+    "depth": [{"t": T0 + 1, "side": "bid", "op": "add", "pos": 0, "price": 4810.25, "size": 7}],
+    "ticks": [{"t": T0 + 2, "price": 4810.25, "size": 1, "bid": 4810.0, "ask": 4810.25}],
+    "bars": [{"series": 0, "t": T0, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
               "volume": 1}],
 }  # fmt: skip
 

@@ -761,6 +761,7 @@ def serve(
         command_max_age_s=s.server.command_max_age_s,
         journal=journal,
         rest_owner_silence_s=s.server.rest_owner_silence_s,
+        record_max_open=s.server.record_max_open_files,
         **trading,
     )
     console.print(
@@ -1028,6 +1029,11 @@ app.command(epilog=_research._EPILOG)(_research.sweep)
 from orderflow.cli.backtest import backtest as _backtest  # noqa: E402 - registers on app above
 
 app.command("backtest")(_backtest)
+
+
+from orderflow.cli.recordings_admin import recordings_app  # noqa: E402 - check, repair
+
+app.add_typer(recordings_app, name="recordings")
 
 
 def main() -> None:

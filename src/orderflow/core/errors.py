@@ -19,7 +19,12 @@
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
     │   └── InstrumentOwnedError   a batch for an instrument another client feeds (409)
-    └── ConfigError                bad settings: fail at start with a clear message
+    ├── ConfigError                bad settings: fail at start with a clear message
+    └── RecordingError             the recording cannot be kept as it must be
+        ├── RecordingUnavailableError  an append failed (disk full, I/O error): the batch is
+        │                              refused retryably (503) and nothing of it is kept
+        └── RecordingCorruptError      a frame inside a recording file is corrupt: start stops
+                                       and names the file and the repair command
 
 Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use.
 Book errors also carry the numeric :class:`~orderflow.model.enums.RejectReason` the jitted
@@ -134,6 +139,27 @@ class ConfigError(OrderflowError):
     """Settings that cannot work. Raised at start-up, never mid-session."""
 
     code = "config_error"
+
+
+class RecordingError(OrderflowError):
+    """The recording (``server.record_dir``) cannot be written or read as it must be."""
+
+    code = "recording_error"
+
+
+class RecordingUnavailableError(RecordingError):
+    """An append to the recording failed (ENOSPC, EIO, no file descriptor): nothing of the
+    batch was kept or applied; the client may send it again later (HTTP 503, Retry-After)."""
+
+    code = "recording_unavailable"
+    status_code = 503
+
+
+class RecordingCorruptError(RecordingError):
+    """A frame inside a recording file (not its torn tail) fails its check. Nothing is
+    guessed: the message names the file and ``orderflow recordings repair``."""
+
+    code = "recording_corrupt"
 
 
 BOOK_ERRORS: dict[int, type[BookUpdateError]] = {

@@ -23,7 +23,13 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from orderflow import __version__
-from orderflow.core.errors import ConfigError, InstrumentOwnedError, OrderflowError, RequestError
+from orderflow.core.errors import (
+    ConfigError,
+    InstrumentOwnedError,
+    OrderflowError,
+    RecordingError,
+    RequestError,
+)
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.connection import Connection
 from orderflow.server.feeds import rest_client
@@ -47,7 +53,7 @@ from orderflow.server.protocol import (
     decode_client,
     encode,
 )
-from orderflow.server.recording import Recorder, recording_files, replay_records
+from orderflow.server.recording import Recorder, RecordingCollector, recording_files
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.journal import Journal
 from orderflow.trading.params import TradingParams
@@ -68,6 +74,16 @@ COALESCE_PATIENCE = 3  # event-loop turns without a new frame before applying
 IDLE_TIMEOUT_S = 30.0
 
 
+def _open_file_limit() -> int | None:
+    """The process's soft limit of open files (None: unlimited, or no such limit: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
 def _error(status: int, exc: OrderflowError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=status)
 
@@ -86,6 +102,7 @@ def create_app(
     trading_server: ServerTradingParams | None = None,
     journal: str | Path | Journal | None = None,
     rest_owner_silence_s: float | None = None,
+    record_max_open: int = 256,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -97,7 +114,9 @@ def create_app(
     ``journal``: the trading journal (a SQLite file, or an open :class:`Journal`): the engine
     journals every order, report and risk decision there and restores its state from it at
     start; ``/api/journal/...`` read it. ``rest_owner_silence_s``: a REST client that fed an
-    instrument owns it until it has been silent this long (``server.rest_owner_silence_s``)."""
+    instrument owns it until it has been silent this long (``server.rest_owner_silence_s``).
+    ``record_max_open``: recording files kept open at once (the least recently written is
+    closed first)."""
     limits = limits or Limits()
     flags = dict(flags or {})
     if journal is not None and not isinstance(journal, Journal):
@@ -135,7 +154,14 @@ def create_app(
         description="Order-flow engine for NinjaTrader 8: books, analytics, signals, orders.",
         lifespan=lifespan,
     )
-    recorder = Recorder(record_dir) if record_dir is not None else None
+    nofile = _open_file_limit()
+    if record_dir is not None and nofile is not None and record_max_open > nofile // 2:
+        raise ConfigError(
+            f"server.record_max_open_files: {record_max_open} is more than half this process's "
+            f"open-file limit ({nofile}); lower it, or raise the limit (ulimit -n)",
+            field="server.record_max_open_files",
+        )
+    recorder = Recorder(record_dir, record_max_open) if record_dir is not None else None
     if hub is None:
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
                   historical_only=flags.get("historical_only", False),
@@ -143,13 +169,19 @@ def create_app(
                   trading_server=trading_server, journal=journal)  # fmt: skip
         hub.flags = flags
         if recorder is not None:  # a restart picks up where the recording of today ends
+            alerts = hub.alerts
+            recorder.on_torn = lambda path, n: alerts.raise_(
+                "recording_torn_tail", path.parent.name,
+                f"{path}: a torn last frame ({n} bytes) was cut off")  # fmt: skip
             today = recorder.path_for("x", time.time_ns()).name
             files = [f for f in recording_files(recorder.root) if f.name == today]
-            hub.recover(list(replay_records(files)))
+            hub.recover(recorder.recover(files))
     app.state.hub = hub
     if rest_owner_silence_s is not None:
         hub.feeds.rest_silence_s = rest_owner_silence_s
     app.state.monitor = mon = Monitor()
+    if hub.recorder is not None:
+        mon.registry.register(RecordingCollector(hub.recorder))
 
     def observe(transport: str, ack: Any) -> None:
         mon.batches.labels(transport).inc()
@@ -232,6 +264,10 @@ def create_app(
             async with lock:
                 ack, _request = hub.apply(batch, feeder=rest_client(peer.host if peer else None))
                 drain()
+        except RecordingError as exc:  # nothing kept, nothing applied: send it again later
+            mon.errors.labels(exc.code).inc()
+            retry = {"Retry-After": str(exc.details.pop("retry_after_s", 1))}
+            return JSONResponse(exc.to_dict(), status_code=503, headers=retry)
         except RequestError as exc:
             owned = isinstance(exc, InstrumentOwnedError)  # another client feeds it
             mon.errors.labels("instrument_owned" if owned else "bad_request").inc()
@@ -478,9 +514,11 @@ def create_app(
                                      code=error.code, status=409))  # fmt: skip
                     continue
                 if error is not None:
-                    mon.errors.labels("bad_request").inc()
+                    # a recording that failed: retryable, the batch was neither kept nor applied
+                    code = error.code if isinstance(error, RecordingError) else "bad_request"
+                    mon.errors.labels(code).inc()
                     field = str(error.details.get("field", "batch"))
-                    out.append(Error(field, error.message, seq=batch.seq))
+                    out.append(Error(field, error.message, seq=batch.seq, code=code))
                     continue
                 assert ack is not None
                 observe("websocket", ack)

@@ -22,7 +22,12 @@ import numpy as np
 from orderflow import __version__
 from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.analytics.trades import AggressorClassifier
-from orderflow.core.errors import InstrumentOwnedError, OrderflowError, RequestError
+from orderflow.core.errors import (
+    InstrumentOwnedError,
+    OrderflowError,
+    RecordingError,
+    RequestError,
+)
 from orderflow.core.units import (
     PRICE_SCALE,
     first_implausible,
@@ -36,7 +41,7 @@ from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.server.feeds import Feeds
 from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
-from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest
+from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_batch
 from orderflow.server.recording import Recorder
 from orderflow.server.trading import ServerTrading, ServerTradingParams
 from orderflow.trading.journal import Journal
@@ -162,6 +167,10 @@ class Hub:
                     self.apply(r.batch, r.client, r.recv_ns)
                 except RequestError:
                     continue  # refused when it came in; refused again
+                except (ValueError, OverflowError, TypeError) as exc:  # never a bricked start
+                    self.counters["recovery_skipped"] += 1
+                    self.alerts.raise_("recovery_skipped", r.batch.instrument,
+                                       f"a recorded batch did not apply: {exc}")  # fmt: skip
         finally:
             self.recorder = recorder
             del self.counters["recovering"]
@@ -183,16 +192,23 @@ class Hub:
         the client the batch comes from when it is not ``client`` (a REST peer); a batch for
         an instrument another client feeds is refused first (InstrumentOwnedError)."""
         t0 = time.perf_counter_ns()
+        recv_ns = recv_ns or time.time_ns()
+        check_batch(batch, recv_ns)  # validate whole, then claim, then record, then apply
         self._claim(batch, feeder or client, client)
-        if record:
-            self._record(batch, client, recv_ns)
         st = self._state_of(batch)
         inst = st.instrument
+        undo = _undo_of(st)
         try:
             depth, trades = self._convert(st, batch)  # raises before anything is applied
         except RequestError:
             self._refused(st, batch, client)
             raise
+        if record and not (client is not None and 0 < batch.seq <= self.last_seq.get(client, 0)):
+            try:
+                self._record(batch, client, recv_ns)
+            except RecordingError:  # not recorded: not applied (the recording holds it all)
+                _undo(st, undo)
+                raise
         request = None
         if client is not None and batch.seq:
             last = self.last_seq.get(client, 0)
@@ -279,6 +295,13 @@ class Hub:
             i = j
         return out
 
+    def _outcome(self, batch: Batch, client: str, recv_ns: int, record: bool) -> Outcome:
+        try:
+            ack, request = self.apply(batch, client, recv_ns, record=record)
+            return batch, ack, request, None
+        except OrderflowError as exc:
+            return batch, None, None, exc
+
     def _plain(self, batch: Batch, client: str, seq: int) -> bool:
         if batch.seq != seq or batch.snapshot or not batch.n_depth:
             return False
@@ -296,28 +319,34 @@ class Hub:
         the conversion refuses ends the run there: what came before is applied together, the
         refused one answers with its error, and the rest go one by one."""
         t0 = time.perf_counter_ns()
-        if record:
+        recv_ns = recv_ns or time.time_ns()
+        try:
             for b in run:
-                self._record(b, client, recv_ns)
+                check_batch(b, recv_ns)
+        except RequestError:  # implausible: one by one, which names it and keeps the rest
+            return [self._outcome(b, client, recv_ns, record) for b in run]
         st = self._state_of(run[0])
+        undo = _undo_of(st)
         merged = self._convert_columns_run(st, run)
         converted = [merged] if merged is not None else []
         for k, b in enumerate(run if merged is None else []):
             try:
                 converted.append(self._convert(st, b))
-            except RequestError as exc:
-                head = self._apply_run(run[:k], client, recv_ns, False) if k > 1 else []
+            except RequestError as exc:  # the head together, this one refused, the rest alone
+                _undo(st, (*undo[:3], st.rejected))  # its rejection stays counted
+                head = self._apply_run(run[:k], client, recv_ns, record) if k > 1 else []
                 if k == 1:
-                    head = [(run[0], *self.apply(run[0], client, recv_ns, record=False), None)]
+                    head = [self._outcome(run[0], client, recv_ns, record)]
                 self._refused(st, b, client)
-                rest: list[Outcome] = []
-                for later in run[k + 1 :]:
-                    try:
-                        ack, req = self.apply(later, client, recv_ns, record=False)
-                        rest.append((later, ack, req, None))
-                    except OrderflowError as err:
-                        rest.append((later, None, None, err))
+                rest = [self._outcome(later, client, recv_ns, record) for later in run[k + 1 :]]
                 return [*head, (b, None, None, exc), *rest]
+        for k, b in enumerate(run if record else []):
+            try:
+                self._record(b, client, recv_ns)
+            except RecordingError as exc:  # what was recorded is applied, the rest refused
+                _undo(st, undo)
+                head = [self._outcome(a, client, recv_ns, False) for a in run[:k]]
+                return [*head, *((a, None, None, exc) for a in run[k:])]
         self.last_seq[client] = run[-1].seq
         self.feeds.claim(st.instrument.contract or st.instrument.symbol, client)  # see _plain
         self._count(st, len(run))
@@ -418,7 +447,15 @@ class Hub:
 
     def _record(self, batch: Batch, client: str | None, recv_ns: int | None) -> None:
         if self.recorder is not None:
-            self.recorder.append(batch, client, recv_ns or time.time_ns())
+            was_ok = self.recorder.unavailable is None
+            try:
+                self.recorder.append(batch, client, recv_ns or time.time_ns())
+            except RecordingError as exc:
+                self.counters["recording_failures"] += 1
+                if was_ok:  # once per outage; /health's status says it until a write succeeds
+                    self.alerts.raise_("recording_unavailable", batch.instrument,
+                                       self.recorder.unavailable or exc.message)  # fmt: skip
+                raise
             self.counters["recorded"] += 1
 
     def _state_of(self, batch: Batch) -> InstrumentState:
@@ -693,8 +730,10 @@ class Hub:
     # ---- health --------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         now = time.time_ns()
+        recording = self.recorder.status() if self.recorder is not None else None
         return {
-            "status": "ok",
+            "status": "degraded" if recording is not None and not recording["ok"] else "ok",
+            **({"recording": recording} if recording is not None else {}),
             "version": __version__,
             "session": self.session,
             "uptime_s": round(time.time() - self.started, 3),
@@ -756,6 +795,20 @@ def _preopen(inst: Instrument, ts_ns: int) -> bool:
     if next_open - ts_ns > 86_400 * 1_000_000_000:  # the session opening later today
         next_open = session_open_ns(trading_day_of(ts_ns, hours), hours)
     return 0 <= next_open - ts_ns <= PREOPEN_NS
+
+
+#: what converting a batch changes before it is applied: the plausibility reference, the
+#: aggressor classifier's memory and the rejection counts
+_Undo = tuple[int | None, int, int, Counter[str]]
+
+
+def _undo_of(st: InstrumentState) -> _Undo:
+    return st.ref_ticks, st.classifier.side, st.classifier.last_price, Counter(st.rejected)
+
+
+def _undo(st: InstrumentState, undo: _Undo) -> None:
+    """Put back what a conversion changed (the batch is not applied after all)."""
+    st.ref_ticks, st.classifier.side, st.classifier.last_price, st.rejected = undo
 
 
 def _last_ts(trades: np.ndarray) -> int:

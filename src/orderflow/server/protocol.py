@@ -14,6 +14,7 @@ into exact ticks and refuses a price off the instrument's grid.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
@@ -44,6 +45,7 @@ __all__ = [
     "SnapshotRequest",
     "Tick",
     "Welcome",
+    "check_batch",
     "columnar",
     "decode_batch",
     "decode_client",
@@ -52,10 +54,30 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
-Positive = Annotated[int, msgspec.Meta(gt=0)]
+#: every integer on the wire fits an int64 (the engine's arrays, the recording, SQLite)
+INT64_MAX = (1 << 63) - 1
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+Positive = Annotated[int, msgspec.Meta(gt=0, le=INT64_MAX)]
 Size = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+#: a batch's sequence number: exact in a double, so every JSON client keeps it exactly
+Seq = Annotated[int, msgspec.Meta(ge=0, le=(1 << 53) - 1)]
+#: a time (ns since the epoch, UTC); :func:`check_batch` holds a batch's times to the
+#: plausible window (:data:`EARLIEST_NS` .. receive time + :data:`FUTURE_NS`)
+TimeNs = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+#: a price, a quote or money: finite (NaN and infinities are refused) and within 1e9
+Price = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+#: an instrument as NinjaTrader names it ("ES 03-24", "MES 12-24", "ES ##-##"), a contract
+#: ("ESH4") or a root: letters and digits first and last, inside also space . _ - #; no
+#: path separator, no "..", at most 32 characters (it names the recording's folder)
+InstrumentName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=32,
+        pattern=r"^(?!.*\.\.)[A-Za-z0-9](?:[A-Za-z0-9 ._#-]*[A-Za-z0-9#])?\Z",
+    ),
+]
 #: our client id of an order: NinjaTrader's signalName (at most 50 characters)
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Quantity = Annotated[int, msgspec.Meta(gt=0, le=100_000)]
@@ -74,11 +96,11 @@ MarketPosition = Literal["Long", "Short", "Flat"]
 class Depth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnMarketDepth`` event, verbatim: NinjaTrader's position-indexed ladder update."""
 
-    t: NonNegative  # ns UTC
+    t: TimeNs  # ns UTC
     side: Literal["bid", "ask"]
     op: Literal["add", "update", "remove"]
     pos: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
-    price: float
+    price: Price
     size: Size
     reset: bool = False  # NinjaTrader's IsReset
 
@@ -90,11 +112,11 @@ class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     add, ``u`` update, ``r`` remove); ``reset`` lists the indexes of the events with IsReset.
     Every column has one entry per event."""
 
-    t: list[NonNegative]
+    t: list[TimeNs]
     side: Annotated[str, msgspec.Meta(pattern=r"^[ba]*$")]
     op: Annotated[str, msgspec.Meta(pattern=r"^[aur]*$")]
     pos: list[Annotated[int, msgspec.Meta(ge=0, le=10_000)]]
-    price: list[float]
+    price: list[Price]
     size: list[Size]
     reset: list[NonNegative] = []
 
@@ -112,22 +134,22 @@ class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnMarketData`` Last event: a print, with the inside quote at that moment."""
 
-    t: NonNegative
-    price: float
-    size: Positive
-    bid: float | None = None
-    ask: float | None = None
+    t: TimeNs
+    price: Price
+    size: Annotated[int, msgspec.Meta(gt=0, le=1_000_000_000)]
+    bid: Price | None = None
+    ask: Price | None = None
 
 
 class Bar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnBarUpdate`` of data series ``series`` (BarsInProgress)."""
 
     series: Annotated[int, msgspec.Meta(ge=0, le=64)]
-    t: NonNegative  # the bar's open time
-    open: float
-    high: float
-    low: float
-    close: float
+    t: TimeNs  # the bar's open time
+    open: Price
+    high: Price
+    low: Price
+    close: Price
     volume: Size
     closed: bool = True  # False: the forming bar (Calculate.OnEachTick)
 
@@ -137,14 +159,14 @@ class OrderUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     state). ``cid`` is our client id (the order's signalName); ``order_id`` is NinjaTrader's,
     which may change during the order's life."""
 
-    t: NonNegative
+    t: TimeNs
     cid: ClientId
     state: OrderState
-    quantity: NonNegative
-    filled: NonNegative = 0
-    avg_fill_price: float = 0.0
-    limit_price: float = 0.0
-    stop_price: float = 0.0
+    quantity: Size
+    filled: Size = 0
+    avg_fill_price: Price = 0.0
+    limit_price: Price = 0.0
+    stop_price: Price = 0.0
     order_id: str = ""
     error: str = "NoError"  # NinjaTrader's ErrorCode name
     comment: str = ""
@@ -153,23 +175,23 @@ class OrderUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnExecutionUpdate``: a fill. ``execution_id`` makes a resent fill count once."""
 
-    t: NonNegative
+    t: TimeNs
     cid: ClientId
     execution_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    price: float
+    price: Price
     quantity: Quantity
     market_position: MarketPosition  # the side of the fill: Long (bought) or Short (sold)
     order_id: str = ""
-    commission: float = 0.0
+    commission: Price = 0.0
 
 
 class PositionUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnPositionUpdate`` of the strategy's position in the batch's instrument."""
 
-    t: NonNegative
+    t: TimeNs
     market_position: MarketPosition
-    quantity: NonNegative
-    average_price: float = 0.0
+    quantity: Size
+    average_price: Price = 0.0
     account: str = ""
 
 
@@ -205,8 +227,8 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
     ``snapshot``: the depth events rebuild the whole ladder (adds from position 0 per side),
     after a reconnect, an IsReset or a snapshot request."""
 
-    instrument: Name
-    seq: NonNegative = 0
+    instrument: InstrumentName
+    seq: Seq = 0
     snapshot: bool = False
     depth: list[Depth] = []
     columns: DepthColumns | None = None  # the same, as columns (instead of ``depth``)
@@ -250,25 +272,25 @@ class Bye(msgspec.Struct, frozen=True, tag="bye", forbid_unknown_fields=True):
 class ReportPosition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One of NinjaTrader's positions (``Account.Positions`` or the strategy's ``Position``)."""
 
-    instrument: Name
+    instrument: InstrumentName
     market_position: MarketPosition
-    quantity: NonNegative
-    average_price: float = 0.0
+    quantity: Size
+    average_price: Price = 0.0
     account: str = ""
 
 
 class ReportOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One of NinjaTrader's orders that is not in a terminal state, as it stands now."""
 
-    instrument: Name
+    instrument: InstrumentName
     cid: ClientId
     state: OrderState
     quantity: Quantity
-    filled: NonNegative = 0
+    filled: Size = 0
     action: OrderAction | None = None
     order_type: OrderType | None = None
-    limit_price: float = 0.0
-    stop_price: float = 0.0
+    limit_price: Price = 0.0
+    stop_price: Price = 0.0
     oco: str = ""
     order_id: str = ""
     account: str = ""
@@ -375,6 +397,8 @@ def _field_error(exc: msgspec.DecodeError | msgspec.ValidationError) -> RequestE
     m = _PATH.search(text)
     field = m.group("path").lstrip(".") if m else ""
     reason = _PATH.sub("", text)
+    if "matching regex" in reason and field.split(".")[-1] == "instrument":
+        reason = "not an instrument name (letters and digits, inside also space . _ - #; no '..')"
     unknown = _UNKNOWN.search(reason)
     if unknown:  # name the unknown field itself: depth[0].volume
         field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
@@ -412,6 +436,43 @@ def _with_type(body: bytes) -> Batch:
         return _JSON_BATCH.decode(_JSON.encode(raw))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _field_error(exc) from None
+
+
+#: 1980-01-01 UTC: older than any futures data NinjaTrader can load or replay (Globex opened
+#: in 1992; the oldest daily histories, CL and GC, reach the early 1980s), and it refuses a
+#: time sent in the wrong unit (seconds, ms or us taken as ns all fall in January 1970)
+EARLIEST_NS = 315_532_800 * 1_000_000_000
+#: one day beyond the receive time: a live feed's time is "now" give or take a bridge whose
+#: local time zone is off (at most 14 h); Market Replay plays the past with the times the
+#: data were recorded at, so its times are older, never later, than the receive time
+FUTURE_NS = 86_400 * 1_000_000_000
+
+
+def _times(batch: Batch) -> Iterator[tuple[str, list[int]]]:
+    if batch.columns is not None:
+        yield "columns.t", batch.columns.t
+    for name in ("depth", "ticks", "bars", "orders", "executions", "positions"):
+        items = getattr(batch, name)
+        if items:
+            yield name, [x.t for x in items]
+
+
+def check_batch(batch: Batch, recv_ns: int) -> None:
+    """What decoding cannot check alone: every time of the batch lies in the plausible window
+    (:data:`EARLIEST_NS` .. ``recv_ns`` + :data:`FUTURE_NS`). A RequestError names the first
+    field outside it (``depth[3].t``); ranges, finiteness and the instrument's name were
+    checked when the batch was decoded."""
+    latest = recv_ns + FUTURE_NS
+    for name, ts in _times(batch):
+        if min(ts) >= EARLIEST_NS and max(ts) <= latest:
+            continue
+        i = next(k for k, t in enumerate(ts) if not EARLIEST_NS <= t <= latest)
+        field = f"{name}[{i}]" if name == "columns.t" else f"{name}[{i}].t"
+        when = "before 1980-01-01" if ts[i] < EARLIEST_NS else "more than a day after receipt"
+        raise RequestError(
+            f"{field}: {ts[i]} is not a plausible time (ns since 1970-01-01 UTC): {when}",
+            field=field,
+        )
 
 
 def columnar(batch: Batch) -> Batch:
