@@ -18,7 +18,12 @@
     │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
+    ├── TradingInputError          a number the trading engine refuses (a non-finite, negative
+    │                              or absurd price, quantity, commission or P&L); also a
+    │                              ValueError
     └── ConfigError                bad settings: fail at start with a clear message
+        └── JournalError           a journal that cannot be opened or restored (corrupt file,
+                                   a record that does not restore): names the file and the fix
 
 Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use.
 Book errors also carry the numeric :class:`~orderflow.model.enums.RejectReason` the jitted
@@ -126,6 +131,20 @@ class ConfigError(OrderflowError):
     """Settings that cannot work. Raised at start-up, never mid-session."""
 
     code = "config_error"
+
+
+class TradingInputError(OrderflowError, ValueError):
+    """A value the trading engine will not book: P&L must never become NaN or absurd, so
+    positions and risk refuse it (``details``: ``field`` and ``value``)."""
+
+    code = "trading_input"
+
+
+class JournalError(ConfigError):
+    """The trading journal cannot be opened or restored: the server does not start; the
+    message names the file and what to do (``orderflow journal check``)."""
+
+    code = "journal_error"
 
 
 BOOK_ERRORS: dict[int, type[BookUpdateError]] = {

@@ -51,6 +51,7 @@ from orderflow.server.journalling import (
 from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
 from orderflow.trading.broker import BrokerProfile
+from orderflow.trading.checks import flag
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal import Entry, Journal
@@ -104,6 +105,7 @@ class ServerTradingParams:
     clock: str = "wall"
 
     def __post_init__(self) -> None:
+        flag(self, "enabled", "require_report", "use_sessions", "strategy")
         if self.start_behavior not in [str(b) for b in StartBehavior]:
             raise ValueError("start_behavior must be adopt, flatten or wait_until_flat")
         if self.clock not in ("wall", "data"):
