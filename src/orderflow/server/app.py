@@ -553,7 +553,8 @@ def create_app(
                             try:
                                 hub.trading.report(client, msg)
                             except (OrderflowError, ValueError) as exc:
-                                conn.push(Error("report", str(exc)))
+                                field = getattr(exc, "details", {}).get("field", "report")
+                                conn.push(Error(str(field), str(exc)))
                             drain()
                     elif isinstance(msg, Heartbeat):
                         conn.push(Heartbeat(msg.t))

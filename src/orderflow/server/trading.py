@@ -50,6 +50,7 @@ from orderflow.server.journalling import (
 )
 from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
+from orderflow.server.report_checks import check_report
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.checks import flag
 from orderflow.trading.desk import OrderDesk
@@ -399,7 +400,9 @@ class ServerTrading:
         self._flush()
 
     def report(self, client: str, msg: Report) -> dict[str, Any]:
-        """NinjaTrader's positions and working orders after a (re)connect: the truth."""
+        """NinjaTrader's positions and working orders after a (re)connect: the truth. A report
+        :func:`check_report` refuses changes nothing (RequestError naming the field)."""
+        check_report(msg)
         ct = self.of(client)
         positions = []
         for p in msg.positions:
