@@ -104,11 +104,12 @@ def serve(folder: Path) -> Iterator[Serve]:
 class Bridge:
     """A WebSocket client as the bridge is one: hello, sequenced batches, one answer each."""
 
-    def __init__(self, url: str, encoding: str) -> None:
+    def __init__(self, url: str, encoding: str, token: str | None = None) -> None:
         self.encoding = encoding
         self._connection = connect(url, max_size=None)
         self.ws: ClientConnection = self._connection.__enter__()
-        self.send({"type": "hello", "protocol": 1, "client": "nt8", "encoding": encoding})
+        hello = {"type": "hello", "protocol": 1, "client": "nt8", "encoding": encoding}
+        self.send({**hello, "token": token} if token else hello)
         welcome = self.recv()
         assert welcome["type"] == "welcome", welcome
         self.seq = welcome["last_seq"]

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,11 +22,12 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
 from orderflow import __version__
-from orderflow.core.errors import ConfigError, OrderflowError, RequestError
+from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
 from orderflow.server.journal_api import add_journal_routes
+from orderflow.server.journal_start import hold_if_missing, open_journal
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
 from orderflow.server.monitor import Monitor
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
@@ -96,13 +96,9 @@ def create_app(
     start; ``/api/journal/...`` read it."""
     limits = limits or Limits()
     flags = dict(flags or {})
+    journal_missing = False  # a journal missing at start holds the kill switch (journal_start)
     if journal is not None and not isinstance(journal, Journal):
-        try:
-            journal = Journal(journal)
-        except (OSError, ValueError, sqlite3.Error) as exc:
-            raise ConfigError(
-                f"trading.journal: {journal}: {exc}", field="trading.journal"
-            ) from exc
+        journal, journal_missing = open_journal(journal)  # JournalError: one line, no start
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -140,7 +136,11 @@ def create_app(
         if recorder is not None:  # a restart picks up where the recording of today ends
             today = recorder.path_for("x", time.time_ns()).name
             files = [f for f in recording_files(recorder.root) if f.name == today]
-            hub.recover(list(replay_records(files)))
+            records = list(replay_records(files))
+            hub.recover(records)
+            if journal_missing and isinstance(journal, Journal):
+                hold_if_missing(hub.trading, journal.path, files,
+                                {r.client for r in records if r.client})  # fmt: skip
     app.state.hub = hub
     app.state.monitor = mon = Monitor()
 

@@ -292,6 +292,23 @@ class Journal:
                 raise
         return seqs
 
+    def copy_records(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Records of another journal copied as they are, ``seq`` included, in one
+        transaction (a repair: :mod:`orderflow.trading.journal_check`). Columns: seq, ts_ns,
+        day, kind, instrument, account, cid, payload, client."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO events (seq, ts_ns, day, kind, instrument, account, cid, payload,"
+                    " client) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     @staticmethod
     def _row(e: Entry) -> tuple[Any, ...]:
         if e.kind not in KINDS:
