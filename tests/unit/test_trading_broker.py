@@ -48,16 +48,26 @@ def test_overrides_from_settings():
 
 @pytest.mark.parametrize(
     "params",
-    [
-        BrokerParams(profile="nope"),
-        BrokerParams(overrides={"ES": {"commision_per_side": 1.0}}),
-        BrokerParams(overrides={"ES": {"commission_per_side": -1.0}}),
-        BrokerParams(allowed_order_types=("Market", "Iceberg")),
-    ],
+    [BrokerParams(profile="nope"), BrokerParams(allowed_order_types=("Market", "Iceberg"))],
 )
 def test_bad_broker_settings_are_config_errors(params):
     with pytest.raises(ConfigError):
         params.build()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"ES": {"commision_per_side": 1.0}}, "overrides.ES.commision_per_side: unknown"),
+        ({"ES": {"commission_per_side": -1.0}}, "overrides.ES.commission_per_side: -1.0"),
+        ({"ES": {"commission_per_side": float("nan")}}, "overrides.ES.commission_per_side: nan"),
+        ({"ES": {"commission_per_side": float("inf")}}, "overrides.ES.commission_per_side: inf"),
+        ({"ES": {"commission_per_side": True}}, "overrides.ES.commission_per_side: True"),
+    ],
+)
+def test_bad_broker_overrides_are_refused_naming_the_key(overrides, named):
+    with pytest.raises(ValueError, match=named):
+        BrokerParams(overrides=overrides)
 
 
 def test_product_costs_refuse_negative_numbers():

@@ -1021,6 +1021,9 @@ def journal_events(
 
 
 from orderflow.cli import research as _research  # noqa: E402 - registers on app above
+from orderflow.cli.journal_tools import register as _journal_tools  # noqa: E402
+
+_journal_tools(journal_app)  # orderflow journal check | repair
 
 app.command(epilog=_research._EPILOG)(_research.sweep)
 

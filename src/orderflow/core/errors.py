@@ -19,7 +19,12 @@
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
     │   └── InstrumentOwnedError   a batch for an instrument another client feeds (409)
+    ├── TradingInputError          a number the trading engine refuses (a non-finite, negative
+    │                              or absurd price, quantity, commission or P&L); also a
+    │                              ValueError
     ├── ConfigError                bad settings: fail at start with a clear message
+    │   └── JournalError           a journal that cannot be opened or restored (corrupt file,
+    │                              a record that does not restore): names the file and the fix
     └── RecordingError             the recording cannot be kept as it must be
         ├── RecordingUnavailableError  an append failed (disk full, I/O error): the batch is
         │                              refused retryably (503) and nothing of it is kept
@@ -160,6 +165,20 @@ class RecordingCorruptError(RecordingError):
     guessed: the message names the file and ``orderflow recordings repair``."""
 
     code = "recording_corrupt"
+
+
+class TradingInputError(OrderflowError, ValueError):
+    """A value the trading engine will not book: P&L must never become NaN or absurd, so
+    positions and risk refuse it (``details``: ``field`` and ``value``)."""
+
+    code = "trading_input"
+
+
+class JournalError(ConfigError):
+    """The trading journal cannot be opened or restored: the server does not start; the
+    message names the file and what to do (``orderflow journal check``)."""
+
+    code = "journal_error"
 
 
 BOOK_ERRORS: dict[int, type[BookUpdateError]] = {

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from orderflow.server.connection import Connection
 from orderflow.server.feeds import rest_client
 from orderflow.server.hub import Hub
 from orderflow.server.journal_api import add_journal_routes
+from orderflow.server.journal_start import hold_if_missing, open_journal
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
 from orderflow.server.monitor import Monitor
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
@@ -119,13 +119,9 @@ def create_app(
     closed first)."""
     limits = limits or Limits()
     flags = dict(flags or {})
+    journal_missing = False  # a journal missing at start holds the kill switch (journal_start)
     if journal is not None and not isinstance(journal, Journal):
-        try:
-            journal = Journal(journal)
-        except (OSError, ValueError, sqlite3.Error) as exc:
-            raise ConfigError(
-                f"trading.journal: {journal}: {exc}", field="trading.journal"
-            ) from exc
+        journal, journal_missing = open_journal(journal)  # JournalError: one line, no start
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -175,7 +171,11 @@ def create_app(
                 f"{path}: a torn last frame ({n} bytes) was cut off")  # fmt: skip
             today = recorder.path_for("x", time.time_ns()).name
             files = [f for f in recording_files(recorder.root) if f.name == today]
-            hub.recover(recorder.recover(files))
+            records = recorder.recover(files)
+            hub.recover(records)
+            if journal_missing and isinstance(journal, Journal):
+                hold_if_missing(hub.trading, journal.path, files,
+                                {r.client for r in records if r.client})  # fmt: skip
     app.state.hub = hub
     if rest_owner_silence_s is not None:
         hub.feeds.rest_silence_s = rest_owner_silence_s
@@ -620,7 +620,8 @@ def create_app(
                             try:
                                 hub.trading.report(client, msg)
                             except (OrderflowError, ValueError) as exc:
-                                conn.push(Error("report", str(exc)))
+                                field = getattr(exc, "details", {}).get("field", "report")
+                                conn.push(Error(str(field), str(exc)))
                             drain()
                     elif isinstance(msg, Heartbeat):
                         conn.push(Heartbeat(msg.t))

@@ -43,6 +43,7 @@ from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
 from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_batch
 from orderflow.server.recording import Recorder
+from orderflow.server.report_checks import check_batch_reports
 from orderflow.server.trading import ServerTrading, ServerTradingParams
 from orderflow.trading.journal import Journal
 from orderflow.trading.params import TradingParams
@@ -134,6 +135,8 @@ class Hub:
             self.trading = ServerTrading(self.orders, trading, trading_server, journal,
                                          self.alerts.raise_)  # fmt: skip
             self.trading.names = self.names
+        #: an execution's commission above this per contract is refused (report_checks)
+        self.max_commission = (trading or TradingParams()).risk.max_commission_per_contract
 
     # ---- instruments ---------------------------------------------------------------------
     def state(self, name: str) -> InstrumentState:
@@ -199,6 +202,7 @@ class Hub:
         inst = st.instrument
         undo = _undo_of(st)
         try:
+            check_batch_reports(inst, batch, self.max_commission, st.ref_ticks)
             depth, trades = self._convert(st, batch)  # raises before anything is applied
         except RequestError:
             self._refused(st, batch, client)
@@ -305,6 +309,8 @@ class Hub:
     def _plain(self, batch: Batch, client: str, seq: int) -> bool:
         if batch.seq != seq or batch.snapshot or not batch.n_depth:
             return False
+        if batch.orders or batch.executions or batch.positions:
+            return False  # order reports are checked and applied one batch at a time
         key = self._keys.get(batch.instrument)
         st = self.instruments.get(key) if key is not None else None
         if st is None or key is None or st.stale or not self.feeds.may_feed(key, client):

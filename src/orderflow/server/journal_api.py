@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from orderflow.core.errors import RequestError
+from orderflow.core.errors import JournalError, RequestError
 from orderflow.trading.journal import KINDS, Journal, performance, plain, pnl_by_day, trade_rows
 
 __all__ = ["add_journal_routes", "journal_answer"]
@@ -88,7 +88,10 @@ def add_journal_routes(
         except RequestError as exc:
             status = int(exc.details.pop("status", 400))
             return _error(status, exc)
-        return JSONResponse(await asyncio.to_thread(journal_answer, j, q, what))
+        try:
+            return JSONResponse(await asyncio.to_thread(journal_answer, j, q, what))
+        except JournalError as exc:  # a record that does not restore: say which, never a 500
+            return JSONResponse(exc.to_dict(), status_code=409)
 
     @app.get("/api/journal/trades")
     async def journal_trades(request: Request) -> Response:

@@ -154,45 +154,56 @@ class Bar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     closed: bool = True  # False: the forming bar (Calculate.OnEachTick)
 
 
+#: NinjaTrader's order reports are trusted with nothing: every number bounded (a NaN or an
+#: infinity fails a bound), times between 2000 and 2100; the instrument's grid, a plausible
+#: price and the commission per contract are checked against the instrument and the settings
+#: by :mod:`orderflow.server.report_checks` before anything of the batch is applied
+ReportTime = Annotated[int, msgspec.Meta(ge=946_684_800_000_000_000, le=4_102_444_800_000_000_000)]
+ReportPrice = Annotated[float, msgspec.Meta(ge=-1e6, le=1e7)]  # 0: unused (limit, stop)
+ReportQuantity = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+Commission = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]  # account currency, the fill's
+Label = Annotated[str, msgspec.Meta(max_length=256)]
+
+
 class OrderUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnOrderUpdate``, by value (NinjaTrader's ``order`` object may already show a later
     state). ``cid`` is our client id (the order's signalName); ``order_id`` is NinjaTrader's,
     which may change during the order's life."""
 
-    t: TimeNs
+    t: ReportTime
     cid: ClientId
     state: OrderState
-    quantity: Size
-    filled: Size = 0
-    avg_fill_price: Price = 0.0
-    limit_price: Price = 0.0
-    stop_price: Price = 0.0
-    order_id: str = ""
-    error: str = "NoError"  # NinjaTrader's ErrorCode name
-    comment: str = ""
+    quantity: ReportQuantity
+    filled: ReportQuantity = 0
+    avg_fill_price: ReportPrice = 0.0
+    limit_price: ReportPrice = 0.0
+    stop_price: ReportPrice = 0.0
+    order_id: Label = ""
+    error: Label = "NoError"  # NinjaTrader's ErrorCode name
+    comment: Annotated[str, msgspec.Meta(max_length=1024)] = ""
 
 
 class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnExecutionUpdate``: a fill. ``execution_id`` makes a resent fill count once."""
 
-    t: TimeNs
+    t: ReportTime
     cid: ClientId
     execution_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    price: Price
+    price: ReportPrice
     quantity: Quantity
     market_position: MarketPosition  # the side of the fill: Long (bought) or Short (sold)
-    order_id: str = ""
-    commission: Price = 0.0
+    order_id: Label = ""
+    commission: Commission = 0.0  # 0: none reported (the broker profile's then)
 
 
 class PositionUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One ``OnPositionUpdate`` of the strategy's position in the batch's instrument."""
 
-    t: TimeNs
+    t: ReportTime
     market_position: MarketPosition
-    quantity: Size
-    average_price: Price = 0.0
-    account: str = ""
+    quantity: ReportQuantity
+    average_price: ReportPrice = 0.0
+    account: Label = ""
 
 
 class CommandAck(msgspec.Struct, frozen=True, tag="command_ack", forbid_unknown_fields=True):
@@ -274,9 +285,9 @@ class ReportPosition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     instrument: InstrumentName
     market_position: MarketPosition
-    quantity: Size
-    average_price: Price = 0.0
-    account: str = ""
+    quantity: ReportQuantity
+    average_price: ReportPrice = 0.0
+    account: Label = ""
 
 
 class ReportOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -286,14 +297,14 @@ class ReportOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cid: ClientId
     state: OrderState
     quantity: Quantity
-    filled: Size = 0
+    filled: ReportQuantity = 0
     action: OrderAction | None = None
     order_type: OrderType | None = None
-    limit_price: Price = 0.0
-    stop_price: Price = 0.0
-    oco: str = ""
-    order_id: str = ""
-    account: str = ""
+    limit_price: ReportPrice = 0.0
+    stop_price: ReportPrice = 0.0
+    oco: Label = ""
+    order_id: Label = ""
+    account: Label = ""
 
 
 class Report(msgspec.Struct, frozen=True, tag="report", forbid_unknown_fields=True):
@@ -301,7 +312,7 @@ class Report(msgspec.Struct, frozen=True, tag="report", forbid_unknown_fields=Tr
     working order of the account (an instrument not listed is flat). Sent once after each
     ``welcome`` by a client whose hello said ``report: true``; the server reconciles on it."""
 
-    t: NonNegative = 0
+    t: Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000_000_000)] = 0  # 0: now
     positions: list[ReportPosition] = []
     orders: list[ReportOrder] = []
 

@@ -40,6 +40,7 @@ from typing import Any
 from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.server.journal_start import hold_client, release
 from orderflow.server.journalling import (
     JournalWriter,
     command_payload,
@@ -50,7 +51,9 @@ from orderflow.server.journalling import (
 )
 from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
+from orderflow.server.report_checks import check_report
 from orderflow.trading.broker import BrokerProfile
+from orderflow.trading.checks import flag
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal import Entry, Journal
@@ -104,6 +107,7 @@ class ServerTradingParams:
     clock: str = "wall"
 
     def __post_init__(self) -> None:
+        flag(self, "enabled", "require_report", "use_sessions", "strategy")
         if self.start_behavior not in [str(b) for b in StartBehavior]:
             raise ValueError("start_behavior must be adopt, flatten or wait_until_flat")
         if self.clock not in ("wall", "data"):
@@ -175,6 +179,9 @@ class ServerTrading:
         #: per client, the last batch whose order reports are journalled (recovery from a
         #: recording feeds the engine only the batches after it)
         self.journalled_batch: dict[str, int] = {}
+        #: (reason, detail) of a kill every new client starts with until an operator resets
+        #: it (a journal missing at start: ``journal_start.hold``)
+        self.held: tuple[str, str] | None = None
         if journal is not None:
             self.restore(journal)
 
@@ -187,6 +194,8 @@ class ServerTrading:
             desk.brackets.op_log = []  # journalled (and emptied) after each unit of work
             risk = RiskManager(self.params.risk, broker=self.broker)
             ct = self.clients[client] = ClientTrading(client, desk, risk)
+            if self.held is not None:
+                hold_client(self, ct, *self.held)
         return ct
 
     def _now(self, ct: ClientTrading) -> int:
@@ -397,7 +406,9 @@ class ServerTrading:
         self._flush()
 
     def report(self, client: str, msg: Report) -> dict[str, Any]:
-        """NinjaTrader's positions and working orders after a (re)connect: the truth."""
+        """NinjaTrader's positions and working orders after a (re)connect: the truth. A report
+        :func:`check_report` refuses changes nothing (RequestError naming the field)."""
+        check_report(msg)
         ct = self.of(client)
         positions = []
         for p in msg.positions:
@@ -811,11 +822,13 @@ class ServerTrading:
         return names
 
     def reset_kill(self, client: str | None = None) -> list[str]:
+        if client is None:
+            release(self)  # an operator reset every client: later ones start free too
         names = [client] if client else list(self.clients)
         for name in names:
             ct = self.of(name)
             now = self._now(ct)
-            self._rec(ct, "note", now, {"action": "reset_kill"})
+            self._rec(ct, "note", now, {"action": "reset_kill", "was": ct.risk.state.kill_reason})
             ct.risk.reset_kill()
             self._rec_state(ct, now)
         self._flush()

@@ -28,6 +28,7 @@ from typing import Any
 
 from orderflow.core.errors import ConfigError
 from orderflow.model.instruments import REGISTRY, get_instrument
+from orderflow.trading.checks import MAX_MONEY, number
 
 ORDER_TYPES = ("Market", "Limit", "StopMarket", "StopLimit", "MIT")
 
@@ -45,8 +46,7 @@ class ProductCosts:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) < 0:
-                raise ValueError(f"{f.name} must be >= 0")
+            number(self, f.name, lo=0, hi=MAX_MONEY)
 
     @property
     def per_side(self) -> float:
@@ -79,8 +79,7 @@ class BrokerProfile:
         unknown = set(self.allowed_order_types) - set(ORDER_TYPES)
         if unknown:
             raise ValueError(f"unknown order types {sorted(unknown)} (known: {ORDER_TYPES})")
-        if self.max_orders_per_s <= 0:
-            raise ValueError("max_orders_per_s must be > 0")
+        number(self, "max_orders_per_s", lo=0, lo_open=True, hi=1e9)
 
     def costs_for(self, symbol: str) -> ProductCosts:
         """Costs of a root, contract or NinjaTrader name (``ES``, ``ESH4``, ``ES 03-24``)."""
@@ -178,6 +177,25 @@ class BrokerParams:
     overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     allowed_order_types: tuple[str, ...] | None = None  # None: the profile's
     max_orders_per_s: float | None = None  # None: the profile's
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, str):
+            raise ValueError(f"profile: a profile name is expected, not {self.profile!r}")
+        number(self, "max_orders_per_s", lo=0, lo_open=True, hi=1e9, optional=True)
+        if not isinstance(self.overrides, Mapping):
+            raise ValueError("overrides: a mapping of product to cost fields")
+        names = {f.name for f in fields(ProductCosts)}
+        for symbol, changes in self.overrides.items():
+            if not isinstance(changes, Mapping):
+                raise ValueError(f"overrides.{symbol}: a mapping of cost fields")
+            for key, value in changes.items():
+                if key not in names:
+                    raise ValueError(f"overrides.{symbol}.{key}: unknown (known: "
+                                     f"{', '.join(sorted(names))})")  # fmt: skip
+                if isinstance(value, bool) or not isinstance(value, int | float) \
+                        or not 0 <= value < MAX_MONEY:  # NaN fails too  # fmt: skip
+                    raise ValueError(f"overrides.{symbol}.{key}: {value!r} must be a finite "
+                                     f"number >= 0")  # fmt: skip
 
     def build(self) -> BrokerProfile:
         """The profile with the overrides applied; bad keys raise :class:`ConfigError`."""

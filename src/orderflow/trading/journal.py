@@ -38,6 +38,7 @@ from typing import Any
 import msgspec
 
 from orderflow.analytics.sessions import trading_day_of
+from orderflow.core.errors import JournalError
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import money
@@ -292,6 +293,23 @@ class Journal:
                 raise
         return seqs
 
+    def copy_records(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Records of another journal copied as they are, ``seq`` included, in one
+        transaction (a repair: :mod:`orderflow.trading.journal_check`). Columns: seq, ts_ns,
+        day, kind, instrument, account, cid, payload, client."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO events (seq, ts_ns, day, kind, instrument, account, cid, payload,"
+                    " client) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     @staticmethod
     def _row(e: Entry) -> tuple[Any, ...]:
         if e.kind not in KINDS:
@@ -422,24 +440,35 @@ class Journal:
         kinds = ("execution", "position_adopted", "risk_state")
         for ev in self.events(kinds=kinds, until_day=day, client=client):
             out.last_seq = ev.seq
-            if ev.kind == "execution":
-                fill = msgspec.json.decode(ev.raw, type=Fill)
-                if fill.execution_id in seen:
-                    continue  # a resent execution: journalled, counted once
-                seen.add(fill.execution_id)
-                if ev.instrument != fill.instrument or ev.account != fill.account:
-                    fill = msgspec.structs.replace(fill, instrument=ev.instrument,
-                                                   account=ev.account)  # fmt: skip
-                out.fills.append(fill)
-                out.after_snapshot.append((fill, book.apply(fill)))
-            elif ev.kind == "position_adopted":
-                p = ev.payload
-                avg = Fraction(p["avg_price_ticks"])
-                book.position(ev.account, ev.instrument).adopt(p["quantity"], avg, ev.ts_ns)
-            else:
-                out.risk_state = RiskState.from_dict(ev.payload)
-                out.after_snapshot.clear()
+            try:
+                self._restore_one(ev, out, book, seen)
+            except (ValueError, TypeError, KeyError, ArithmeticError, msgspec.DecodeError) as exc:
+                raise JournalError(
+                    f"{self.path}: record {ev.seq} ({ev.kind}) does not restore: {exc}; run "
+                    "`orderflow journal check`, then `orderflow journal repair`",
+                    field="trading.journal", seq=ev.seq,
+                ) from exc  # fmt: skip
         return out
+
+    @staticmethod
+    def _restore_one(ev: JournalEvent, out: Restored, book: PositionBook, seen: set[str]) -> None:
+        if ev.kind == "execution":
+            fill = msgspec.json.decode(ev.raw, type=Fill)
+            if fill.execution_id in seen:
+                return  # a resent execution: journalled, counted once
+            seen.add(fill.execution_id)
+            if ev.instrument != fill.instrument or ev.account != fill.account:
+                fill = msgspec.structs.replace(fill, instrument=ev.instrument,
+                                               account=ev.account)  # fmt: skip
+            out.after_snapshot.append((fill, book.apply(fill)))
+            out.fills.append(fill)
+        elif ev.kind == "position_adopted":
+            p = ev.payload
+            avg = Fraction(p["avg_price_ticks"])
+            book.position(ev.account, ev.instrument).adopt(p["quantity"], avg, ev.ts_ns)
+        else:
+            out.risk_state = RiskState.from_dict(ev.payload)
+            out.after_snapshot.clear()
 
     def trades(self, day: str | None = None, client: str | None = None) -> list[Trade]:
         """Closed round trips (of ``day``, by the trading day they closed; of ``client``),

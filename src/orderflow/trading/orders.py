@@ -45,7 +45,7 @@ import msgspec
 
 from orderflow.core.errors import OrderflowError
 from orderflow.model.instruments import Instrument
-from orderflow.trading.money import to_decimal
+from orderflow.trading.checks import money_value, quantity_value
 
 __all__ = [
     "CANCELLING",
@@ -276,8 +276,8 @@ def fill_event(
         raise ValueError(f"market_position of a fill: Long or Short, not {market_position!r}")
     side = Side.BUY if market_position == "Long" else Side.SELL
     return Fill(
-        execution_id, cid, t, instrument.to_ticks(price), quantity, side,
-        to_decimal(commission), to_decimal(fees),
+        execution_id, cid, t, instrument.to_ticks(price), quantity_value(quantity, "quantity"),
+        side, money_value(commission, "commission"), money_value(fees, "fees"),
         instrument.contract or instrument.symbol, account,
     )  # fmt: skip
 

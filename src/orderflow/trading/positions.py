@@ -30,10 +30,23 @@ from fractions import Fraction
 from typing import Any
 
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.trading.checks import money_value, quantity_value, ticks_value
 from orderflow.trading.money import money, ticks_to_money, ticks_to_points
 from orderflow.trading.orders import Fill
 
-__all__ = ["ClosedLot", "Lot", "Position", "PositionBook", "Trade"]
+__all__ = ["ClosedLot", "Lot", "Position", "PositionBook", "Trade", "check_fill"]
+
+
+def check_fill(fill: Fill) -> None:
+    """A fill the book can take: quantity in ``[1, MAX_CONTRACTS]``, price a plausible int of
+    ticks, commission and fees finite, >= 0 and plausible. Otherwise
+    :class:`~orderflow.core.errors.TradingInputError` naming the field, and nothing changes:
+    whatever the path (the API, a backtest, a journal replay), P&L stays finite."""
+    quantity_value(fill.quantity, "quantity")
+    ticks_value(fill.price_ticks, "price_ticks")
+    money_value(fill.commission, "commission")
+    money_value(fill.fees, "fees")
+
 
 _SPLIT = Decimal("0.000001")
 
@@ -194,6 +207,7 @@ class Position:
 
     def mark(self, price_ticks: int) -> None:
         """A market price: the open trade's MAE/MFE follow its equity there."""
+        ticks_value(price_ticks, "mark")
         self.last_mark = price_ticks
         trade = self.trade
         if trade is None:
@@ -203,7 +217,9 @@ class Position:
         trade.mae_ticks = max(trade.mae_ticks, -equity)
 
     def apply(self, fill: Fill) -> list[Trade]:
-        """One execution; the trades it closed."""
+        """One execution; the trades it closed. A fill :func:`check_fill` refuses raises
+        before anything changes."""
+        check_fill(fill)
         closed: list[Trade] = []
         sign = fill.side.sign
         qty = fill.quantity
@@ -266,6 +282,9 @@ class Position:
         """NinjaTrader's reported position replaces ours (reconciliation): the open trade, if
         any, ends ``closed_by="reconcile"`` with what it realised; a non-flat report opens an
         ``adopted`` trade at NinjaTrader's average price. The trade closed, if any."""
+        if quantity:
+            quantity_value(abs(quantity), "quantity")
+            ticks_value(round(avg_price_ticks), "avg_price_ticks")
         ended = self.trade
         if ended is not None:
             ended.closed_t = t
@@ -325,6 +344,7 @@ class PositionBook:
         ``execution_id`` changes nothing. The trades it closed."""
         if fill.execution_id in self._seen:
             return []
+        check_fill(fill)  # a refused fill is not seen: it changes nothing
         self._seen.add(fill.execution_id)
         return self.position(fill.account, instrument or fill.instrument).apply(fill)
 

@@ -27,10 +27,12 @@ from typing import Any
 from orderflow.analytics.sessions import trading_day_of
 from orderflow.model.instruments import get_instrument
 from orderflow.trading.broker import BrokerProfile
+from orderflow.trading.checks import MAX_CONTRACTS, MAX_MONEY, flag, integer, number, pnl_value
 from orderflow.trading.sessions import SessionReason, TradingSessions
 
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
+DAY_MS = 86_400_000.0
 
 _ACTIONS = {"buy": 1, "buytocover": 1, "sell": -1, "sellshort": -1}
 
@@ -60,6 +62,8 @@ class Reason(StrEnum):
 KILL_BOOK_STALE = "book_stale"
 KILL_BOOK_CROSSED = "book_crossed"
 KILL_DISCONNECTED = "connection_lost"
+#: the kills ``auto_kill_latches: false`` may release when their condition clears
+AUTO_KILLS = frozenset({KILL_BOOK_STALE, KILL_BOOK_CROSSED, KILL_DISCONNECTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +99,36 @@ class RiskParams:
     flatten_on_kill: bool = True  # the kill switch also asks to flatten
     auto_kill_latches: bool = True  # an automatic kill stays until reset_kill()
 
+    #: an execution whose commission is above this per contract is refused at the wire as
+    #: implausible (a corrupt or hostile number would otherwise book as P&L)
+    max_commission_per_contract: float = 50.0
+
     def __post_init__(self) -> None:
         for name in ("daily_loss_limit", "daily_profit_goal", "trailing_drawdown",
-                     "cooloff_minutes", "book_stale_ms", "disconnect_grace_s"):  # fmt: skip
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
-        if not 0 <= self.profit_lock_fraction < 1:
-            raise ValueError("profit_lock_fraction must be in [0, 1)")
+                     "starting_balance"):  # fmt: skip
+            number(self, name, lo=0, hi=MAX_MONEY)
+        number(self, "profit_lock_fraction", lo=0, hi=0.999999)
+        number(self, "cooloff_minutes", lo=0, hi=7 * 24 * 60)
+        number(self, "max_orders_per_s", lo=0, lo_open=True, hi=1e9)
+        number(self, "book_stale_ms", lo=0, hi=DAY_MS)
+        number(self, "disconnect_grace_s", lo=0, hi=DAY_MS / 1e3)
+        number(self, "max_commission_per_contract", lo=0, lo_open=True, hi=10_000)
+        flag(self, "loss_limit_includes_unrealised", "flatten_at_goal",
+             "trailing_freeze_at_start", "kill_on_crossed_book", "kill_on_disconnect",
+             "flatten_on_kill", "auto_kill_latches")  # fmt: skip
         if self.trailing_mode not in ("intraday", "end_of_day"):
             raise ValueError("trailing_mode must be intraday or end_of_day")
-        if self.max_position < 0 or self.max_order_size < 1:
-            raise ValueError("max_position must be >= 0 and max_order_size >= 1")
-        if min(self.max_trades_per_day, self.max_consecutive_losses) < 0:
-            raise ValueError("max_trades_per_day and max_consecutive_losses must be >= 0")
-        if self.max_orders_per_s <= 0:
-            raise ValueError("max_orders_per_s must be > 0")
+        integer(self, "max_position", lo=0, hi=MAX_CONTRACTS)
+        integer(self, "max_order_size", lo=1, hi=MAX_CONTRACTS)
+        integer(self, "max_trades_per_day", lo=0, hi=1_000_000)
+        integer(self, "max_consecutive_losses", lo=0, hi=1_000_000)
+        if not isinstance(self.max_position_by_symbol, Mapping):
+            raise ValueError("max_position_by_symbol: a mapping of symbol to contracts")
+        for symbol, limit in self.max_position_by_symbol.items():
+            if not isinstance(symbol, str) or isinstance(limit, bool) \
+                    or not isinstance(limit, int) or not 0 <= limit <= MAX_CONTRACTS:  # fmt: skip
+                raise ValueError(f"max_position_by_symbol.{symbol}: {limit!r} must be an integer "
+                                 f"in [0, {MAX_CONTRACTS}]")  # fmt: skip
 
     def position_limit(self, symbol: str) -> int:
         if symbol in self.max_position_by_symbol:
@@ -217,11 +236,34 @@ class RiskState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RiskState:
+        """The state from :meth:`to_dict`; a money figure that is not a finite, plausible
+        number, or a position or count that is not an integer, raises ValueError naming it."""
         values = dict(data)
         values["pending"] = {k: PendingOrder(**v) for k, v in values.get("pending", {}).items()}
         values["positions"] = dict(values.get("positions", {}))
         values["order_times"] = list(values.get("order_times", []))
-        return cls(**values)
+        state = cls(**values)
+        state.check()
+        return state
+
+    def check(self) -> None:
+        """Every figure finite and plausible (a journal row written before these checks, or
+        edited by hand, must not restore as NaN P&L)."""
+        for name in ("balance", "realised_today", "unrealised", "unrealised_at_day_start",
+                     "peak_today", "high_water"):  # fmt: skip
+            pnl_value(getattr(self, name), name)
+        if self.dd_threshold is not None:
+            pnl_value(self.dd_threshold, "dd_threshold")
+        for name in ("trades_today", "loss_streak", "cooloff_until_ns", "disconnected_ns"):
+            integer(self, name, lo=0)
+        for symbol, qty in self.positions.items():
+            if isinstance(qty, bool) or not isinstance(qty, int) or abs(qty) > MAX_CONTRACTS:
+                raise ValueError(f"positions.{symbol}: {qty!r} is not a plausible position")
+        for cid, o in self.pending.items():
+            for name in ("side", "remaining", "filled"):
+                v = getattr(o, name)
+                if isinstance(v, bool) or not isinstance(v, int) or abs(v) > MAX_CONTRACTS:
+                    raise ValueError(f"pending.{cid}.{name}: {v!r} is not plausible")
 
 
 class RiskManager:
@@ -448,7 +490,9 @@ class RiskManager:
     # ---- P&L updates ---------------------------------------------------------------------------
     def on_realised(self, pnl: float, ts_ns: int, closes_trade: bool = True) -> list[RiskEvent]:
         """Realised P&L, net of commission and fees, e.g. a closed trade's result. A closed
-        losing trade extends the losing streak, a winning one ends it."""
+        losing trade extends the losing streak, a winning one ends it. A non-finite or absurd
+        amount raises :class:`TradingInputError` and changes nothing."""
+        pnl = pnl_value(pnl, "realised")
         self.roll_day(ts_ns)
         s, p = self.state, self.params
         s.realised_today += pnl
@@ -468,7 +512,9 @@ class RiskManager:
         return events + self._evaluate(ts_ns)
 
     def on_unrealised(self, pnl: float, ts_ns: int) -> list[RiskEvent]:
-        """The open P&L of every position now (currency, marked to market)."""
+        """The open P&L of every position now (currency, marked to market); a non-finite or
+        absurd amount raises :class:`TradingInputError` and changes nothing."""
+        pnl = pnl_value(pnl, "unrealised")
         self.roll_day(ts_ns)
         self.state.unrealised = pnl
         return self._evaluate(ts_ns)
@@ -605,8 +651,10 @@ class RiskManager:
             if s.kill:
                 return []
             return [self.kill(cause, ts_ns)]
-        if s.kill and not p.auto_kill_latches and s.kill_reason != "manual":
-            self.reset_kill()  # the condition cleared and automatic kills do not latch
+        if s.kill and not p.auto_kill_latches and s.kill_reason in AUTO_KILLS:
+            # the condition cleared and automatic kills do not latch; any other kill (by hand,
+            # a journal that could not be trusted) waits for an operator's reset
+            self.reset_kill()
         return []
 
     # ---- what the strategy and the trader read -------------------------------------------------

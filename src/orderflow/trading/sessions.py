@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from orderflow.core.errors import ConfigError
 from orderflow.model.instruments import Instrument
+from orderflow.trading.checks import flag, integer, number, text
 
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
@@ -73,8 +74,13 @@ class SessionParams:
     def __post_init__(self) -> None:
         for name in ("no_trade_after_open_min", "no_trade_before_close_min",
                      "flatten_before_close_min"):  # fmt: skip
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+            number(self, name, lo=0, hi=24 * 60)
+        integer(self, "first_year", lo=1990, hi=2200)
+        integer(self, "last_year", lo=0, hi=2200)
+        if self.last_year and self.last_year < self.first_year:
+            raise ValueError(f"last_year: {self.last_year} is before first_year {self.first_year}")
+        flag(self, "rth_only")
+        text(self, "calendar")
         for window in self.no_trade_windows:
             if len(window) != 2:
                 raise ValueError(f"no_trade_windows: {window!r} is not [start, end]")

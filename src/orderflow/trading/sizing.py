@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from orderflow.model.instruments import Instrument, get_instrument, micro_of_standard
 from orderflow.trading.broker import BrokerProfile
+from orderflow.trading.checks import MAX_CONTRACTS, MAX_MONEY, flag, integer, number
 
 
 class SizingMethod(StrEnum):
@@ -43,12 +44,12 @@ class SizingParams:
 
     def __post_init__(self) -> None:
         SizingMethod(self.method)
-        if self.fixed_contracts < 0 or self.max_contracts < 0:
-            raise ValueError("contract counts must be >= 0")
-        if self.risk_per_trade < 0 or self.atr_multiple <= 0:
-            raise ValueError("risk_per_trade must be >= 0 and atr_multiple > 0")
-        if not 0 < self.margin_fraction <= 1:
-            raise ValueError("margin_fraction must be in (0, 1]")
+        integer(self, "fixed_contracts", lo=0, hi=MAX_CONTRACTS)
+        integer(self, "max_contracts", lo=0, hi=MAX_CONTRACTS)
+        number(self, "risk_per_trade", lo=0, hi=MAX_MONEY)
+        number(self, "atr_multiple", lo=0, lo_open=True, hi=1_000)
+        number(self, "margin_fraction", lo=0, lo_open=True, hi=1)
+        flag(self, "include_costs", "auto_micro")
 
 
 @dataclass(frozen=True, slots=True)

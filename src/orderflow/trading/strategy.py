@@ -29,6 +29,7 @@ from orderflow.analytics.clusters import LiquidityCluster
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
 from orderflow.signals.accumulate import AccumulatedSignal
+from orderflow.trading.checks import MAX_CONTRACTS, flag, integer, number
 from orderflow.trading.orders import OrderType
 
 __all__ = [
@@ -70,6 +71,10 @@ class TrailMode(StrEnum):
     OFF = "off"
     TICKS = "ticks"  # trail_ticks behind the best price since the fill
     ATR = "atr"  # ceil(trail_atr_multiple x ATR) behind it
+
+
+#: no distance in ticks a strategy parameter gives is this large
+MAX_TICKS_PARAM = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,21 @@ class StrategyParams:
     def __post_init__(self) -> None:
         if self.trail is False:  # YAML reads a bare ``off`` as false
             object.__setattr__(self, "trail", "off")
+        for name in ("entry_timeout_s", "min_entry_spacing_s", "time_stop_s", "entry_score",
+                     "opposite_exit_score", "stop_atr_multiple", "trail_atr_multiple"):  # fmt: skip
+            number(self, name, lo=0, hi=1e9)
+        for name in ("limit_offset_ticks", "breakout_ticks", "pullback_ticks", "stop_loss_ticks",
+                     "scale_in_min_profit_ticks", "breakeven_after_ticks",
+                     "breakeven_offset_ticks", "trail_ticks", "trail_after_ticks"):  # fmt: skip
+            integer(self, name, lo=-MAX_TICKS_PARAM, hi=MAX_TICKS_PARAM)
+        integer(self, "max_entries_per_direction", lo=1, hi=1_000)
+        integer(self, "max_position", lo=1, hi=MAX_CONTRACTS)
+        integer(self, "atr_series", lo=0, hi=64)
+        for name in ("targets_ticks", "target_sizes"):
+            for v in getattr(self, name):
+                if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_TICKS_PARAM:
+                    raise ValueError(f"{name}: {v!r} must be a positive integer")
+        flag(self, "enabled", "scale_in", "flatten_before_close")
         EntryType(self.entry_type)
         EntryType(self.scale_in_entry_type)
         LimitAnchor(self.limit_anchor)
@@ -133,12 +153,6 @@ class StrategyParams:
                      "atr_series"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("entry_timeout_s", "min_entry_spacing_s", "time_stop_s", "entry_score",
-                     "opposite_exit_score", "stop_atr_multiple", "trail_atr_multiple"):  # fmt: skip
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
-        if self.max_entries_per_direction < 1 or self.max_position < 1:
-            raise ValueError("max_entries_per_direction and max_position must be >= 1")
 
 
 # ---- what the strategy sees ----------------------------------------------------------------
