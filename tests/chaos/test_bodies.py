@@ -86,3 +86,42 @@ def test_a_websocket_frame_nested_too_deeply_gets_an_error_and_the_connection_st
                          "reason": "message: nested too deeply"}  # fmt: skip
         ws.send(json.dumps({"type": "heartbeat", "t": 7}))
         assert json.loads(ws.recv()) == {"type": "heartbeat", "t": 7}
+
+
+@pytest.mark.parametrize("field", ["stop_price", "limit_price"])
+@pytest.mark.parametrize("price", [9223372036854775807, -695438802315674214244, 1e300, 1e18])
+def test_an_order_price_no_market_has_is_a_400_naming_it_and_nothing_is_sent(field, price):
+    """A stop at 9.2e18 used to go out to NinjaTrader as a command."""
+    s = Server(trading=TradingParams(),
+               trading_server=ServerTradingParams(use_sessions=False))  # fmt: skip
+    try:
+        with connect(s.ws) as ws, httpx.Client(base_url=s.http) as http:
+            ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "nt8"}))
+            assert json.loads(ws.recv())["type"] == "welcome"
+            batch = {"instrument": "ES 03-24", "depth": [{"t": 1703545200000000000, "side": "bid",
+                     "op": "add", "pos": 0, "price": 4810.0, "size": 5}]}  # fmt: skip
+            assert http.post("/l2_update", json=batch).status_code == 200
+            kind = "StopMarket" if field == "stop_price" else "Limit"
+            body = {"client": "nt8", "instrument": "ES 03-24", "op": "submit", "cid": "c1",
+                    "action": "Sell", "quantity": 1, "order_type": kind, field: price}  # fmt: skip
+            r = http.post("/api/commands", json=body)
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["details"]["field"] == field
+            assert r.json()["error"]["message"] == f"{field}: {price} is not a price of ES"
+            assert http.get("/api/orders").json()["orders"] == []
+            body[field] = 4812.5 if field == "stop_price" else 4809.5
+            assert http.post("/api/commands", json=body).status_code == 200  # a real one goes
+    finally:
+        s.stop()
+
+
+def test_the_analytics_of_a_one_sided_book_answer_with_null_not_a_500(server):
+    """The mid of a book with bids only is undefined (NaN): it is null in the answer."""
+    batch = {"instrument": "NQ 03-24", "depth": [{"t": 1703545200000000000, "side": "bid",
+             "op": "add", "pos": 0, "price": 16800.0, "size": 5}]}  # fmt: skip
+    assert httpx.post(f"{server.http}/l2_update", json=batch).status_code == 200
+    r = httpx.get(f"{server.http}/api/analytics/NQH4")
+    assert r.status_code == 200, r.text
+    book = r.json()["book"]
+    assert book["mid"] is None and book["microprice"] is None
+    assert book["walls"] == [] or all(w["side"] == "bid" for w in book["walls"])
