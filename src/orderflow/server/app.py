@@ -282,7 +282,8 @@ def create_app(
         if st is None:
             return _error(404, RequestError(f"instrument: no data for {instrument!r}",
                                             field="instrument"))  # fmt: skip
-        return JSONResponse(summarize(st.pipeline))
+        # msgspec writes an undefined number (the mid of a one-sided book: NaN) as null
+        return Response(msgspec.json.encode(summarize(st.pipeline)), media_type="application/json")
 
     @app.get("/api/orders")
     async def orders() -> Response:
