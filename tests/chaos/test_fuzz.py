@@ -1,10 +1,10 @@
 """A seeded fuzzer against the real server (``orderflow serve`` as a subprocess on a folder of
 its own, recordings and journal inside it): a few thousand valid messages, each mutated, over
 every POST route and a few GET routes (JSON bodies and query strings) and over the WebSocket
-(JSON text frames and MessagePack binary frames). Mutations: huge, negative, float, NaN,
-infinite, string, null and nested values in every field, int64 overflow, unicode and path-like
-instrument names, truncated and garbage bodies, wrong types, deep nesting, huge arrays within
-the body limit.
+(JSON text frames and MessagePack binary frames; a fuzzed hello on a connection of its own).
+Mutations: huge, negative, float, NaN, infinite, string, null and nested values in every field,
+int64 overflow, unicode and path-like instrument names, truncated and garbage bodies, wrong
+types, deep nesting, huge arrays within the body limit.
 
 What must hold: no answer is a 5xx (over the WebSocket: no close 1011, no dropped socket), a
 bystander bridge feeding real ESH4 depth beside the fuzzer keeps its connection and gets every
@@ -401,13 +401,15 @@ def make_case(seed: int, number: int) -> Case:
             body = damage(rng, body)
         return Case(number, "POST", route, body[:BODY_LIMIT])
     encoding = rng.choice(["json", "msgpack"])
-    doc = mutate(rng, valid_ws(rng)) if rng.random() < 0.9 else valid_ws(rng)
+    doc = valid_ws(rng)
+    first = ":first" if doc["type"] == "hello" else ""  # a hello opens a connection of its own
+    doc = mutate(rng, doc) if rng.random() < 0.9 else doc
     frame: bytes | str = to_json(doc).decode("utf-8", "replace") if encoding == "json" else (
         to_msgpack(doc))  # fmt: skip
     if rng.random() < 0.1:
         raw = damage(rng, frame.encode() if isinstance(frame, str) else frame)
         frame = raw.decode("utf-8", "replace") if encoding == "json" else raw
-    return Case(number, "WS", f"ws:{encoding}", frame)
+    return Case(number, "WS", f"ws:{encoding}{first}", frame)
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -479,6 +481,21 @@ async def ws_sync(ws: ClientConnection, encoding: str, t: int) -> None:
             return
 
 
+async def first_frame(serve: Serve, case: Case, findings: Findings) -> None:
+    """The case as the first frame of a new connection (a fuzzed hello): a welcome or an
+    error, then the connection goes on or is closed with 1008; never 1011 or silence."""
+    try:
+        async with connect(serve.ws, max_size=None) as ws:
+            await ws.send(case.body)
+            await asyncio.wait_for(ws.recv(), 30)
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd is not None else None
+        if code not in (1000, 1008):
+            findings.fail(case, f"the server closed the WebSocket: {code} {exc!r}")
+    except TimeoutError:
+        findings.fail(case, "no answer to a first frame within 30 s")
+
+
 async def fuzz(serve: Serve, seed: int, batches: list[Any], findings: Findings) -> None:
     bystander = Bystander(serve.ws, batches, findings)
     task = asyncio.get_running_loop().create_task(bystander.run())
@@ -523,6 +540,9 @@ async def fuzz(serve: Serve, seed: int, batches: list[Any], findings: Findings) 
                     findings.fail(case, f"{r.status_code} without an error message: {r.text}")
                 continue
             encoding = case.route.split(":")[1]
+            if case.route.endswith(":first"):
+                await first_frame(serve, case, findings)
+                continue
             ws = sockets.get(encoding)
             try:
                 if ws is None:

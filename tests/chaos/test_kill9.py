@@ -6,7 +6,8 @@ NinjaTrader's depth batches (from the Databento MBO file, cut as ``orderflow fee
 with order updates and executions of manual round trips between them, pipelined (up to
 ``WINDOW`` batches unacknowledged). The server is SIGKILLed at seeded random points (right
 after the client sent a batch, or right after it read an ack) and started again on the same
-folder each time; the client reconnects and resends from its last ack.
+folder each time (sometimes a start is SIGKILLed too, while it replays the recording); the
+client reconnects and resends from its last ack.
 
 The promise tested (``server/recording.py``, ``docs/protocol.md``): a batch is appended to the
 recording (one ``write``, unbuffered) before it is applied and so before its ack is sent, so
@@ -29,8 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +54,7 @@ from orderflow.server.hub import Hub
 from orderflow.server.protocol import Batch, Execution, OrderUpdate
 from orderflow.server.recording import read_recording, recording_files
 from tests.conftest import ES_MBO, need
-from tests.serving import Serve, write_config
+from tests.serving import PYTHONPATH, Serve, free_port, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -127,10 +132,13 @@ def book_of(hub: Hub) -> dict[str, Any]:
 @dataclass
 class Plan:
     """Where a session ends: SIGKILL right after the client *sent* batch ``at``, or right
-    after it *read* the ack of a batch at or beyond ``at``; None: feed to the end."""
+    after it *read* the ack of a batch at or beyond ``at``; None: feed to the end.
+    ``boot_kill_s``: before the session, a start of the server is SIGKILLed after that many
+    seconds, while it may still be replaying the recording (None: no such start)."""
 
     kind: str | None = None
     at: int = 0
+    boot_kill_s: float | None = None
 
 
 @dataclass
@@ -343,7 +351,26 @@ def plans(seed: int, n: int) -> list[Plan]:
     """``KILLS`` kill points spread over the feed, then a session that runs to the end."""
     rng = random.Random(seed)
     cuts = sorted(rng.sample(range(2, n - 2), KILLS))
-    return [Plan(rng.choice(["sent", "acked"]), at) for at in cuts] + [Plan()]
+    out = [Plan(rng.choice(["sent", "acked"]), at) for at in cuts] + [Plan()]
+    for plan in out[1:]:
+        if rng.random() < 0.5:
+            plan.boot_kill_s = rng.uniform(0.2, 1.5)
+    return out
+
+
+def kill_while_starting(folder: Path, after_s: float) -> None:
+    """``orderflow serve`` on the folder, SIGKILLed ``after_s`` seconds after it was started
+    (during the replay of the recording, or just after)."""
+    cmd = [sys.executable, "-m", "orderflow.cli.main", "--config", str(folder / "config.yaml"),
+           "serve", "--port", str(free_port())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    proc = subprocess.Popen(cmd, cwd=folder, env={**env, "PYTHONPATH": PYTHONPATH},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        proc.wait(after_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -352,8 +379,10 @@ def test_every_acknowledged_batch_survives_kill_9_once(tmp_path, feed, books, st
     bridge = Bridge(feed, "msgpack" if seed % 2 else "json")
     problems: list[str] = []
     for n, plan in enumerate(plans(seed, len(feed))):
+        if plan.boot_kill_s is not None:
+            kill_while_starting(tmp_path, plan.boot_kill_s)
         serve = Serve(tmp_path)
-        where = f"seed {seed}, session {n} after a kill"
+        where = f"seed {seed}, session {n} ({plan})"
 
         def restarted(last_seq: int, serve: Serve = serve, where: str = where, n: int = n,
                       out: list[str] = problems) -> None:  # fmt: skip
