@@ -639,7 +639,7 @@ def _restart(folder: Path, findings: Findings) -> Serve | None:
     try:
         return Serve(folder, timeout_s=60)
     except AssertionError as exc:
-        findings.fail(None, f"orderflow serve does not start again on the folder: {exc}"[:3000])
+        findings.fail(None, f"orderflow serve does not start again on the folder: ...{exc}"[-3000:])
         return None
 
 
