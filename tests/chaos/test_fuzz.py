@@ -250,17 +250,38 @@ def mutate(rng: random.Random, doc: Any) -> Any:
             node = node[key]
         key = path[-1]
         action = rng.randrange(10)
-        if action < 7:
-            node[key] = hostile(rng)
-        elif action == 7 and isinstance(node, dict):
+        if action == 7 and isinstance(node, dict):
             del node[key]
-        elif action == 8 and isinstance(node, dict):
-            node[rng.choice(["extra", "Price", "type", "t ", "__proto__"])] = hostile(rng)
-        elif isinstance(node[key], list) and node[key]:
+            continue
+        if action == 8 and isinstance(node, dict):
+            key = rng.choice(["extra", "Price", "type", "t ", "__proto__"])
+            node[key] = hostile(rng)
+        elif action == 9 and isinstance(node[key], list) and node[key]:
             node[key] = node[key] * rng.choice([2, 50, 2_000])  # a long array of valid items
         else:
             node[key] = hostile(rng)
+        if not nodes(doc, MAX_NODES):  # the node may be shared by a long array: keep it small
+            node[key] = rng.choice([2**63, -1, math.nan, "", None, 1e300])
     return doc
+
+
+#: values in one case at most (a long array of nested values would take gigabytes to write)
+MAX_NODES = 200_000
+
+
+def nodes(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` holds at most ``limit`` values (stops counting beyond)."""
+    stack, seen = [doc], 0
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > limit:
+            return False
+        if isinstance(v, dict):
+            stack += v.values()
+        elif isinstance(v, list):
+            stack += v
+    return True
 
 
 def to_json(doc: Any) -> bytes:
