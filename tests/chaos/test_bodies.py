@@ -125,3 +125,34 @@ def test_the_analytics_of_a_one_sided_book_answer_with_null_not_a_500(server):
     book = r.json()["book"]
     assert book["mid"] is None and book["microprice"] is None
     assert book["walls"] == [] or all(w["side"] == "bid" for w in book["walls"])
+
+
+@pytest.mark.parametrize("t", [10**30, 2**63, 2**64 - 1])
+def test_a_report_time_beyond_int64_does_not_stop_the_journal_and_every_order(tmp_path, t):
+    """A ``report`` whose ``t`` no clock can hold is refused before it reaches the journal:
+    kept among the journal's pending records, it would fail every later commit, and every
+    command (a flatten too) would be refused with 503 until a restart."""
+    s = Server(trading=TradingParams(), trading_server=ServerTradingParams(use_sessions=False),
+               journal=tmp_path / "journal.sqlite")  # fmt: skip
+    try:
+        with connect(s.ws) as ws, httpx.Client(base_url=s.http) as http:
+            ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "nt8", "report": True}))
+            assert json.loads(ws.recv())["type"] == "welcome"
+            long1 = [{"instrument": "ES 03-24", "market_position": "Long", "quantity": 1,
+                      "average_price": 4810.25, "account": "Sim101"}]  # fmt: skip
+            ws.send(json.dumps({"type": "report", "t": t, "positions": long1, "orders": []}))
+            ws.send(json.dumps({"type": "report", "t": 0, "positions": long1, "orders": []}))
+            ws.send(json.dumps({"type": "heartbeat", "t": 1}))
+            while json.loads(ws.recv())["type"] != "heartbeat":
+                pass
+            batch = {"instrument": "ES 03-24", "depth": [{"t": 1703545200000000000, "side": "bid",
+                     "op": "add", "pos": 0, "price": 4810.0, "size": 5}]}  # fmt: skip
+            assert http.post("/l2_update", json=batch).status_code == 200
+            body = {"client": "nt8", "instrument": "ES 03-24", "op": "submit", "cid": "c1",
+                    "action": "Sell", "quantity": 1, "order_type": "Limit",
+                    "limit_price": 4811.0}  # fmt: skip
+            r = http.post("/api/commands", json=body)
+            assert r.status_code == 200, r.text
+            assert http.get("/health").json()["journal"]["ok"]
+    finally:
+        s.stop()
