@@ -8,8 +8,9 @@ types, deep nesting, huge arrays within the body limit.
 
 What must hold: no answer is a 5xx (over the WebSocket: no close 1011, no dropped socket), a
 bystander bridge feeding real ESH4 depth beside the fuzzer keeps its connection and gets every
-ack, and afterwards the folder restarts cleanly: SIGKILL, ``orderflow serve`` again on the
-same folder starts, ``/health`` says ok and the book is the one before the kill.
+ack, the journal still writes, and afterwards the folder restarts cleanly: SIGKILL,
+``orderflow serve`` again on the same folder starts, ``/health`` says ok and the book is the
+one before the kill.
 
 Every case is drawn from ``random.Random(f"{seed}:{case}")``; a failure prints the seed, the
 case and the message, and ``python -m tests.chaos.test_fuzz SEED CASE`` prints that case
@@ -629,7 +630,10 @@ def test_fuzzed_messages_get_no_5xx_and_leave_a_folder_that_restarts(tmp_path, e
         else:
             try:
                 before = book(serve)
-                assert httpx.get(f"{serve.http}/health", timeout=30).json()["status"] == "ok"
+                health = httpx.get(f"{serve.http}/health", timeout=30).json()
+                assert health["status"] == "ok", health["status"]
+                if not health["journal"]["ok"]:  # bad input must never stop the journal
+                    findings.fail(None, f"the journal fails after the fuzz: {health['journal']}")
             except (AssertionError, httpx.TransportError) as exc:
                 findings.fail(None, f"the server is not serving after the fuzz: {exc!r}")
                 alive = False
