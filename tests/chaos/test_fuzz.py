@@ -453,7 +453,8 @@ class Findings:
 
 class Bystander:
     """The bridge beside the fuzzer: real ESH4 depth batches over the WebSocket, one at a
-    time; every one must be acknowledged and the connection must stay up."""
+    time, then heartbeats until the fuzz ends; every batch must be acknowledged, every
+    heartbeat answered, and the connection must stay up."""
 
     def __init__(self, url: str, batches: list[Any], findings: Findings) -> None:
         self.url, self.batches, self.findings = url, batches, findings
@@ -478,8 +479,16 @@ class Bystander:
                         if msg["type"] in ("ack", "error") and msg.get("seq") == seq:
                             break
                     self.acked += 1
-                    await asyncio.sleep(0.01)
-                await self.stop.wait()
+                    await asyncio.sleep(0.05)
+                beat = 0
+                while not self.stop.is_set():  # the data is out: still there, still answered?
+                    beat += 1
+                    await ws.send(json.dumps({"type": "heartbeat", "t": beat}))
+                    while True:
+                        msg = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                        if msg["type"] == "heartbeat" and msg.get("t") == beat:
+                            break
+                    await asyncio.sleep(0.2)
             except (ConnectionClosed, TimeoutError) as exc:
                 self.findings.fail(None, f"the bystander bridge lost its connection: {exc!r}")
 
