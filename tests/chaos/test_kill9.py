@@ -23,7 +23,8 @@ after a crash of the process:
 and after the last restart, once everything is fed, the state (book, analytics, positions and
 P&L, counters, the journal's executions) equals that of a server that was never killed.
 What a crash may lose is only what was never acknowledged: a batch in flight is either in the
-recording (and applied at restart: ``last_seq`` says so) or not at all.
+recording (and applied at restart: ``last_seq`` says so) or not at all. The last test runs the
+real Python client through the same kills (its own resend buffer and reconnection).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from orderflow.client import OrderflowClient
 from orderflow.client.feed import build_batches
 from orderflow.io.formats import load_stream
 from orderflow.server.hub import Hub
@@ -418,3 +420,42 @@ def test_every_acknowledged_batch_survives_kill_9_once(tmp_path, feed, books, st
     if journalled(tmp_path) != straight["journal"]:
         problems.append(f"seed {seed}: the journal's executions differ from a run never killed")
     assert not problems, "\n".join(problems)
+
+
+def test_the_python_client_resends_across_kill_9_and_ends_where_a_run_never_killed_ends(
+    tmp_path, feed, straight
+):
+    """The real client (``orderflow.client.OrderflowClient``: its resend buffer, its
+    reconnection with backoff) feeding while the server is SIGKILLed three times and started
+    again on the same folder and port: it resends what was not acknowledged, the server
+    applies each batch once, and the end state is that of a run never killed."""
+    write_config(tmp_path)
+    port = free_port()
+    rng = random.Random(99)
+    kills = set(rng.sample(range(20, len(feed) - 20), 3))
+    serve = [Serve(tmp_path, port=port)]
+
+    async def run() -> Any:
+        client = OrderflowClient(serve[0].ws, CLIENT, backoff=(0.05, 0.5), resume=False)
+        async with client:
+            for i, batch in enumerate(feed):
+                await client.send_batch(batch)
+                if i + 1 in kills:
+                    serve[0].kill()
+                    serve[0] = await asyncio.to_thread(Serve, tmp_path, port)
+            await client.drain(ACK_TIMEOUT_S)
+        return client.stats
+
+    try:
+        stats = asyncio.run(run())
+        final = state(serve[0])
+    finally:
+        serve[0].kill()
+    assert stats.connects == 1 + len(kills)
+    assert stats.errors == 0
+    problems = check_folder(tmp_path, Bridge(feed, "json"), len(feed))
+    problems += [f"the final {key} differs from a run never killed"
+                 for key in ("book", "analytics", "positions", "counters")
+                 if final[key] != straight[key]]  # fmt: skip
+    assert not problems, "\n".join(problems)
+    assert journalled(tmp_path) == straight["journal"]
