@@ -19,6 +19,9 @@ from tests.conftest import PROJECT_ROOT
 
 __all__ = ["Serve", "free_port", "write_config"]
 
+#: this checkout's code first: an installed (editable) orderflow elsewhere must not be served
+PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)])
+
 
 def write_config(folder: Path, config: dict[str, Any] | None = None, **risk: Any) -> Path:
     """``folder/config.yaml`` with the recordings and the journal inside ``folder``, sessions
@@ -66,7 +69,7 @@ class Serve:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orderflow.cli.main", "--config", str(folder / "config.yaml"),
              "serve", "--port", str(self.port), *args],
-            cwd=folder, env={**base, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
+            cwd=folder, env={**base, "PYTHONPATH": PYTHONPATH, **(env or {})},
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.returncode: int | None = None

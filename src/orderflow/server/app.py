@@ -51,6 +51,7 @@ from orderflow.server.protocol import (
     Welcome,
     decode_batch,
     decode_client,
+    decode_object,
     encode,
 )
 from orderflow.server.recording import Recorder, RecordingCollector, recording_files
@@ -339,7 +340,8 @@ def create_app(
         if st is None:
             return _error(404, RequestError(f"instrument: no data for {instrument!r}",
                                             field="instrument"))  # fmt: skip
-        return JSONResponse(summarize(st.pipeline))
+        # msgspec writes an undefined number (the mid of a one-sided book: NaN) as null
+        return Response(msgspec.json.encode(summarize(st.pipeline)), media_type="application/json")
 
     @app.get("/api/orders")
     async def orders() -> Response:
@@ -385,18 +387,21 @@ def create_app(
             return refused
         if hub.trading is None:
             return _error(404, RequestError("trading: the trading engine is off", field="trading"))
-        body = await read_body(request)
         try:
-            data = msgspec.json.decode(body) if body.strip() else {}
-        except msgspec.DecodeError as exc:
-            return _error(400, RequestError(f"body: {exc}", field="body"))
-        client = data.get("client") if isinstance(data, dict) else None
-        if client is not None and not isinstance(client, str):
-            return _error(400, RequestError("client: a client name", field="client"))
+            data = decode_object(await read_body(request))
+        except RequestError as exc:
+            return _error(int(exc.details.pop("status", 400)), exc)
+        client, reason = data.get("client"), data.get("reason") or "manual"
+        if client is not None and not (isinstance(client, str) and 0 < len(client) <= 64):
+            return _error(400, RequestError("client: a client name (1 to 64 characters)",
+                                            field="client"))  # fmt: skip
+        if not (isinstance(reason, str) and len(reason) <= 200):
+            return _error(400, RequestError("reason: a text of at most 200 characters",
+                                            field="reason"))  # fmt: skip
         if reset:
             names = hub.trading.reset_kill(client)
         else:
-            names = hub.trading.kill(client, str(data.get("reason") or "manual"))
+            names = hub.trading.kill(client, reason)
             drain()
         return JSONResponse({"clients": {n: hub.trading.of(n).risk.status() for n in names}})
 
@@ -425,9 +430,7 @@ def create_app(
         if (refused := unauthorised(request)) is not None:
             return refused
         try:
-            body = msgspec.json.decode(await read_body(request))
-            if not isinstance(body, dict):
-                raise RequestError("body: a JSON object is expected", field="body")
+            body = decode_object(await read_body(request))
             client = body.pop("client", None)
             if not isinstance(client, str) or not client:
                 raise RequestError("client: the name of a connected bridge is required",

@@ -49,6 +49,7 @@ __all__ = [
     "columnar",
     "decode_batch",
     "decode_client",
+    "decode_object",
     "encode",
 ]
 
@@ -424,6 +425,28 @@ def decode_client(data: bytes | str) -> ClientMessage:
         return cast("ClientMessage", _MSGPACK_CLIENT.decode(data))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _field_error(exc) from None
+    except RecursionError:  # the tagged union reads the object whole before its type
+        raise _too_deep("message") from None
+
+
+def decode_object(body: bytes, field: str = "body") -> dict[str, Any]:
+    """A JSON object (a REST body that is not a batch: a command, a kill switch's client); an
+    empty body is ``{}``. Anything else is a RequestError on ``field``."""
+    if not body.strip():
+        return {}
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise RequestError(f"{field}: {exc}", field=field) from None
+    except RecursionError:
+        raise _too_deep(field) from None
+    if not isinstance(data, dict):
+        raise RequestError(f"{field}: a JSON object is expected", field=field)
+    return data
+
+
+def _too_deep(field: str) -> RequestError:
+    return RequestError(f"{field}: nested too deeply", field=field)
 
 
 def decode_batch(body: bytes) -> Batch:

@@ -963,6 +963,13 @@ def _ticks(inst: Instrument, body: dict[str, Any], name: str) -> int | None:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise RequestError(f"{name}: a number is expected", field=name)
     try:
-        return inst.to_ticks(float(value))
+        ticks = inst.to_ticks(float(value))
     except (OrderflowError, ValueError) as exc:
         raise RequestError(f"{name}: {exc}", field=name) from None
+    if abs(ticks) > _MAX_ABS_TICKS:  # no market is there; nor can the journal store it
+        raise RequestError(f"{name}: {value} is not a price of {inst.symbol}", field=name)
+    return ticks
+
+
+#: no order price beyond this many ticks from zero (the hub's bound on market prices)
+_MAX_ABS_TICKS = 1 << 40
