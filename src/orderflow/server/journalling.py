@@ -78,10 +78,23 @@ class JournalWriter:
         self.records = 0
         self.failures = 0
         self.dropped = 0
+        self.unstorable = 0
         self.commit_ns_total = 0
         self.commit_ns_max = 0
 
     def add(self, entry: Entry) -> None:
+        """Queue a record for the next commit. A record no journal could store (a time
+        beyond int64, a payload that does not encode) is dropped here, logged and alerted
+        (``journal_unstorable``): kept, it would fail every later commit and with them every
+        command, the engine's own flatten included."""
+        try:
+            Journal.row_of(entry)
+        except (ValueError, TypeError, OverflowError) as exc:
+            self.unstorable += 1
+            log.error("journal %s: record %s dropped: %s", self.journal.path, entry.kind, exc)
+            if self.on_alert is not None:
+                self.on_alert("journal_unstorable", entry.instrument, f"{entry.kind}: {exc}")
+            return
         self.pending.append(entry)
         if len(self.pending) > MAX_BACKLOG:
             del self.pending[0]
@@ -121,6 +134,7 @@ class JournalWriter:
             "path": str(self.journal.path), "ok": self.failing is None, "error": self.failing,
             "commits": self.commits, "records": self.records, "failures": self.failures,
             "backlog": len(self.pending), "dropped": self.dropped,
+            "unstorable": self.unstorable,
             "commit_us_mean": round(self.commit_ns_total / self.commits / 1e3, 1)
             if self.commits else None,
             "commit_us_max": round(self.commit_ns_max / 1e3, 1),

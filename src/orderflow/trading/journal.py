@@ -123,6 +123,7 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot journal {type(obj).__name__}")
 
 
+_INT64_MAX = 2**63 - 1
 _ENCODER = msgspec.json.Encoder(enc_hook=_default)
 
 
@@ -275,7 +276,7 @@ class Journal:
 
     def append_many(self, entries: Sequence[Entry]) -> list[int]:
         """Write records in one transaction (one sync); their ``seq`` s once committed."""
-        rows = [self._row(e) for e in entries]
+        rows = [self.row_of(e) for e in entries]
         seqs: list[int] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -311,9 +312,11 @@ class Journal:
                 raise
 
     @staticmethod
-    def _row(e: Entry) -> tuple[Any, ...]:
+    def row_of(e: Entry) -> tuple[Any, ...]:
         if e.kind not in KINDS:
             raise ValueError(f"journal kind {e.kind!r}: one of {', '.join(sorted(KINDS))}")
+        if not 0 <= int(e.ts_ns) <= _INT64_MAX:
+            raise ValueError(f"journal ts_ns {e.ts_ns}: outside 0..2^63-1, SQLite cannot hold it")
         day = e.day or trade_day(e.ts_ns, e.instrument or "ES")
         text = _ENCODER.encode(e.payload).decode()
         return (int(e.ts_ns), day, e.kind, e.instrument, e.account, e.cid, text, e.client)
