@@ -4,18 +4,38 @@ Precedence (highest first): explicit overrides (CLI flags) > environment > YAML 
 Nested keys use ``__`` in the environment: ``ORDERFLOW_BOOK__DEPTH_LEVELS=20``. The file is
 ``--config FILE``, or ``ORDERFLOW_CONFIG``, or ``./orderflow.yaml`` when present. Settings are
 built by :func:`load_settings` when a command starts, never at import time.
+
+The sections of the engine are its own parameter dataclasses (``trading.risk`` *is* a
+:class:`~orderflow.trading.risk.RiskParams`), validated by pydantic to their declared types:
+booleans only from ``true/false/1/0/yes/no`` (any case), integers never from ``2.5``, numbers
+always finite; a value the dataclass's own checks refuse stops the start too. Every refusal is a
+:class:`ConfigError` of one line naming the dotted key, the value and the reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 import os
 import re
+import types
+import typing
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,15 +43,51 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from orderflow.analytics.bars import BarParams
+from orderflow.analytics.book_metrics import BookMetricsParams
+from orderflow.analytics.clusters import ClusterParams
+from orderflow.analytics.delta import DeltaParams
+from orderflow.analytics.footprint import FootprintParams
+from orderflow.analytics.momentum import MomentumParams
+from orderflow.analytics.profile import ProfileParams
+from orderflow.analytics.vwap import VwapParams
 from orderflow.core.errors import ConfigError
 from orderflow.model.instruments import get_instrument
+from orderflow.signals.accumulate import AccumulatorParams
+from orderflow.signals.detectors_l2 import L2Params
+from orderflow.signals.detectors_l3 import L3Params
+from orderflow.trading.broker import BrokerParams
+from orderflow.trading.params import ServerTradingParams, TradingParams
+from orderflow.trading.risk import RiskParams
+from orderflow.trading.sessions import SessionParams
+from orderflow.trading.sizing import SizingParams
+from orderflow.trading.strategy import StrategyParams
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 _YAML_FILE: ContextVar[Path | None] = ContextVar("orderflow_yaml_file", default=None)
 
 
-class FeatureFlags(BaseModel):
+def _locate_error(value: Any, handler: Any) -> Any:
+    """A parameter class refusing its values with an error pydantic would not place (a
+    :class:`ConfigError`, a ``TypeError``): made a ``ValueError`` at the class's key."""
+    try:
+        return handler(value)
+    except (ConfigError, TypeError) as exc:
+        raise ValueError(exc.message if isinstance(exc, ConfigError) else str(exc)) from exc
+
+
+#: on every parameter-class section: whatever error the class raises lands at its key
+_LOCATE = WrapValidator(_locate_error)
+
+
+class _Section(BaseModel):
+    """A settings section: unknown keys refused, numbers finite (dataclass fields included)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class FeatureFlags(_Section):
     """The original design's switches, same meaning as in the NinjaScript strategy."""
 
     use_python_helper: bool = Field(True, description="usePythonHelper: the bridge talks to us")
@@ -40,7 +96,7 @@ class FeatureFlags(BaseModel):
     debug_mode: bool = Field(False, description="DebugMode: detail logs and per-stage timings")
 
 
-class BookSettings(BaseModel):
+class BookSettings(_Section):
     depth_levels: int = Field(10, ge=1, le=500, description="levels shown and converted")
     ladder_rows: int = Field(64, ge=1, le=1000, description="max NinjaTrader rows per side")
     allow_crossed_preopen: bool = Field(
@@ -48,7 +104,7 @@ class BookSettings(BaseModel):
     )
 
 
-class DataSettings(BaseModel):
+class DataSettings(_Section):
     dir: Path = Field(DEFAULT_DATA_DIR, description="recorded data folder (shared/data)")
     default_file: str = Field(
         "databento/es_mbo/esh4-glbx-mdp3-20231225.mbo.dbn.zst",
@@ -56,11 +112,9 @@ class DataSettings(BaseModel):
     )
 
 
-class AnalyticsSettings(BaseModel):
-    """Analytics (``orderflow analyze``, the pipeline). Each sub-mapping holds the fields of the
-    parameter class it names (see ``config.example.yaml``); unknown keys are refused."""
-
-    model_config = {"extra": "forbid"}
+class AnalyticsSettings(_Section):
+    """Analytics (``orderflow analyze``, the pipeline). Each sub-section is the parameter class
+    it names (see ``config.example.yaml``); unknown keys are refused."""
 
     bars: list[str] = Field(
         ["1m", "5m"],
@@ -72,41 +126,76 @@ class AnalyticsSettings(BaseModel):
         description="prints without a recorded aggressor: bid/ask rule with quotes (auto), "
         "or force bidask / tick",
     )
-    bar: dict[str, Any] = Field({}, description="BarParams: atr_period")
-    footprint: dict[str, Any] = Field(
-        {}, description="FootprintParams: imbalance_ratio, min_delta, stacked_count"
+    bar: Annotated[BarParams, _LOCATE] = Field(
+        default_factory=BarParams, description="BarParams: atr_period"
     )
-    book: dict[str, Any] = Field(
-        {}, description="BookMetricsParams: imbalance, ofi, depth, pull_stack, walls"
+    footprint: Annotated[FootprintParams, _LOCATE] = Field(
+        default_factory=FootprintParams,
+        description="FootprintParams: imbalance_ratio, min_delta, stacked_count",
     )
-    momentum: dict[str, Any] = Field({}, description="MomentumParams")
-    delta: dict[str, Any] = Field({}, description="DeltaParams: reset_per_session")
-    vwap: dict[str, Any] = Field({}, description="VwapParams: reset, multipliers")
-    profile: dict[str, Any] = Field({}, description="ProfileParams: value_area, hvn_ratio, ...")
-    clusters: dict[str, Any] = Field({}, description="ClusterParams: granularity, thresholds")
+    book: Annotated[BookMetricsParams, _LOCATE] = Field(
+        default_factory=BookMetricsParams,
+        description="BookMetricsParams: imbalance, ofi, depth, pull_stack, walls",
+    )
+    momentum: Annotated[MomentumParams, _LOCATE] = Field(
+        default_factory=MomentumParams, description="MomentumParams"
+    )
+    delta: Annotated[DeltaParams, _LOCATE] = Field(
+        default_factory=DeltaParams, description="DeltaParams"
+    )
+    vwap: Annotated[VwapParams, _LOCATE] = Field(
+        default_factory=VwapParams, description="VwapParams: reset, bands"
+    )
+    profile: Annotated[ProfileParams, _LOCATE] = Field(
+        default_factory=ProfileParams, description="ProfileParams: value_area, hvn_ratio, ..."
+    )
+    clusters: Annotated[ClusterParams, _LOCATE] = Field(
+        default_factory=ClusterParams, description="ClusterParams: granularity, thresholds"
+    )
+
+    @field_validator("bars")
+    @classmethod
+    def _bar_series(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_bar_spec(text)
+        return value
 
 
-class SignalSettings(BaseModel):
+class SignalSettings(_Section):
     """Detectors, accumulation and filters."""
 
-    model_config = {"extra": "forbid"}
-
     detectors: list[str] | None = Field(None, description="detectors to run (None: all)")
-    l3: dict[str, Any] = Field({}, description="L3Params: iceberg, large lots, spoof pulls")
-    l2: dict[str, Any] = Field({}, description="L2Params: absorption, sweep, exhaustion, iceberg")
-    accumulator: dict[str, Any] = Field(
-        {}, description="AccumulatorParams: half_life_ns, min_score, cooldown_ns, sessions, ..."
+    l3: Annotated[L3Params, _LOCATE] = Field(
+        default_factory=L3Params, description="L3Params: iceberg, large lots, spoof pulls"
+    )
+    l2: Annotated[L2Params, _LOCATE] = Field(
+        default_factory=L2Params, description="L2Params: absorption, sweep, exhaustion, iceberg"
+    )
+    accumulator: Annotated[AccumulatorParams, _LOCATE] = Field(
+        default_factory=AccumulatorParams,
+        description="AccumulatorParams: half_life_ns, min_score, cooldown_ns, sessions, ...",
     )
     confirm_series: int | None = Field(
-        None, description="bar series whose closed bar must agree with a signal (None: off)"
+        None, ge=0, description="bar series whose closed bar must agree with a signal (None: off)"
     )
     horizons_s: list[float] = Field([1, 5, 30, 60], description="evaluation horizons, seconds")
 
+    @field_validator("detectors")
+    @classmethod
+    def _known_detectors(cls, value: list[str] | None) -> list[str] | None:
+        from orderflow.signals.evaluate import DETECTORS
 
-class ServerSettings(BaseModel):
+        unknown = sorted(set(value or ()) - set(DETECTORS))
+        if unknown:
+            raise ConfigError(
+                f"setting signals.detectors: unknown {unknown} (known: {', '.join(DETECTORS)})",
+                field="signals.detectors",
+            )
+        return value
+
+
+class ServerSettings(_Section):
     """``orderflow serve``: where it listens and who may talk to it."""
-
-    model_config = {"extra": "forbid"}
 
     host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
     port: int = Field(8765, ge=1, le=65535, description="TCP port (HTTP and WebSocket)")
@@ -136,39 +225,47 @@ class ServerSettings(BaseModel):
     )
 
 
-class TradingSettings(BaseModel):
-    """The trading engine (issue 5). Each mapping holds fields of the parameter class it names
-    (see ``config.example.yaml`` and ``docs/trading.md``); unknown keys are refused."""
+class TradingSettings(_Section):
+    """The trading engine. Each sub-section is the parameter class it names (see
+    ``config.example.yaml`` and ``docs/trading.md``); unknown keys are refused."""
 
-    model_config = {"extra": "forbid"}
-
-    risk: dict[str, Any] = Field(
-        {}, description="RiskParams: daily loss limit, profit goal, trailing drawdown, limits"
+    risk: Annotated[RiskParams, _LOCATE] = Field(
+        default_factory=RiskParams,
+        description="RiskParams: daily loss limit, profit goal, trailing drawdown, limits",
     )
-    sizing: dict[str, Any] = Field(
-        {}, description="SizingParams: method fixed/risk/atr, risk_per_trade, auto_micro"
+    sizing: Annotated[SizingParams, _LOCATE] = Field(
+        default_factory=SizingParams,
+        description="SizingParams: method fixed/risk/atr, risk_per_trade, auto_micro",
     )
-    sessions: dict[str, Any] = Field(
-        {}, description="SessionParams: calendar, rth_only, no-trade windows, flatten time"
+    sessions: Annotated[SessionParams, _LOCATE] = Field(
+        default_factory=SessionParams,
+        description="SessionParams: calendar, rth_only, no-trade windows, flatten time",
     )
-    broker: dict[str, Any] = Field(
-        {}, description="BrokerParams: profile, per-product overrides of fees and margins"
+    broker: Annotated[BrokerParams, _LOCATE] = Field(
+        default_factory=BrokerParams,
+        description="BrokerParams: profile, per-product overrides of fees and margins",
     )
-    server: dict[str, Any] = Field(
-        {},
+    server: Annotated[ServerTradingParams, _LOCATE] = Field(
+        default_factory=ServerTradingParams,
         description="ServerTradingParams: enabled, account, start_behavior, require_report, "
         "use_sessions, strategy, clock",
     )
-    strategy: dict[str, Any] = Field(
-        {}, description="StrategyParams: the reference strategy's entries, exits and timing"
+    strategy: Annotated[StrategyParams, _LOCATE] = Field(
+        default_factory=StrategyParams,
+        description="StrategyParams: the reference strategy's entries, exits and timing",
     )
     journal: Path = Field(
         Path("journal/orderflow.sqlite"),
         description="the trading journal (SQLite): every order, fill and risk decision",
     )
 
+    @model_validator(mode="after")
+    def _broker_profile_builds(self) -> TradingSettings:
+        self.broker.build()  # a bad profile name or override fails here, naming trading.broker
+        return self
 
-class LoggingSettings(BaseModel):
+
+class LoggingSettings(_Section):
     config: Path | None = Field(None, description="logging dictConfig YAML (log_conf.yaml)")
     level: str = Field("INFO", description="root level when no config file is given")
 
@@ -185,7 +282,7 @@ class Settings(BaseSettings):
     """Everything configurable. See ``config.example.yaml`` for a documented copy."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ORDERFLOW_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="ORDERFLOW_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     instrument: str = Field("ES", description="default instrument root or contract")
@@ -197,6 +294,11 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     trading: TradingSettings = TradingSettings()
     logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_scalars(cls, data: Any) -> Any:
+        return strict_value(data, Settings, "") if isinstance(data, dict) else data
 
     @field_validator("instrument")
     @classmethod
@@ -220,33 +322,301 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings: YAML file, then environment, then ``overrides`` (e.g. CLI flags).
+    """Build the settings: YAML file, then environment, then ``overrides`` (CLI flags, nested
+    mappings for sections).
 
-    Any problem raises :class:`ConfigError` naming the key and the reason.
+    Any problem raises :class:`ConfigError` of one line naming the key, the value and the reason.
     """
-    file_path = path or os.environ.get("ORDERFLOW_CONFIG")
-    if file_path is None and Path("orderflow.yaml").exists():
-        file_path = "orderflow.yaml"
-    fp: Path | None = None
-    if file_path is not None:
-        fp = Path(file_path)
-        if not fp.exists():
-            raise ConfigError(f"config file {fp} does not exist", field="config")
-        try:
-            loaded = yaml.safe_load(fp.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {fp} is not valid YAML: {exc}", field="config") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {fp} must hold a mapping", field="config")
+    fp = config_file(path)
     token = _YAML_FILE.set(fp)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"setting {where}: {first['msg']}", field=where) from exc
+        raise settings_error(exc) from exc
     finally:
         _YAML_FILE.reset(token)
+
+
+def config_file(path: str | Path | None = None) -> Path | None:
+    """The YAML file the settings come from (``path``, ``ORDERFLOW_CONFIG`` or
+    ``./orderflow.yaml``), checked to hold a mapping; None when there is none."""
+    file_path = path or os.environ.get("ORDERFLOW_CONFIG")
+    if file_path is None and Path("orderflow.yaml").exists():
+        file_path = "orderflow.yaml"
+    if file_path is None:
+        return None
+    _read_yaml(Path(file_path))
+    return Path(file_path)
+
+
+def _read_yaml(fp: Path) -> dict[str, Any]:
+    if not fp.exists():
+        raise ConfigError(f"config file {fp} does not exist", field="config")
+    try:
+        loaded = yaml.safe_load(fp.read_text())
+    except yaml.YAMLError as exc:
+        msg = " ".join(str(exc).split())
+        raise ConfigError(f"config file {fp} is not valid YAML: {msg}", field="config") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config file {fp} must hold a mapping", field="config")
+    return loaded or {}
+
+
+# ---- every leaf, strict scalars, one-line errors ---------------------------------------------
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+_CONTAINERS = (tuple, list, set, frozenset, dict)
+_SECRET_WORDS = ("token", "secret", "password")
+_REASONS = {
+    "finite_number": "is not a finite number",
+    "int_from_float": "is not a whole number",
+    "int_parsing": "is not an integer",
+    "int_type": "is not an integer",
+    "float_parsing": "is not a number",
+    "float_type": "is not a number",
+    "bool_parsing": "is not a boolean (true/false/1/0/yes/no)",
+    "bool_type": "is not a boolean (true/false/1/0/yes/no)",
+    "string_type": "is not text",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One setting: its dotted key, declared type, default and description."""
+
+    key: str
+    annotation: Any
+    default: Any
+    description: str
+
+
+def _strip(tp: Any) -> Any:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+@functools.cache
+def node_fields(tp: Any) -> dict[str, Leaf] | None:
+    """The fields of a settings section or parameter dataclass by name (keys relative), or None
+    when ``tp`` is a leaf type."""
+    tp = _strip(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {name: Leaf(name, f.annotation, f.get_default(call_default_factory=True),
+                           f.description or "")
+                for name, f in tp.model_fields.items()}  # fmt: skip
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp, include_extras=True)
+        out: dict[str, Leaf] = {}
+        for f in dataclasses.fields(tp):
+            if f.init:
+                factory: Any = f.default_factory
+                default: Any = f.default
+                if default is dataclasses.MISSING and factory is not dataclasses.MISSING:
+                    default = factory()
+                out[f.name] = Leaf(f.name, hints[f.name], default, "")
+        return out
+    return None
+
+
+def settings_leaves(tp: Any = None, prefix: str = "") -> list[Leaf]:
+    """Every setting, depth first, sections and parameter dataclasses walked through."""
+    out: list[Leaf] = []
+    for name, leaf in (node_fields(Settings if tp is None else tp) or {}).items():
+        key = f"{prefix}{name}"
+        if node_fields(leaf.annotation) is None:
+            out.append(Leaf(key, leaf.annotation, leaf.default, leaf.description))
+        else:
+            out += settings_leaves(leaf.annotation, key + ".")
+    return out
+
+
+def type_at(key: str | tuple[Any, ...]) -> Any:
+    """The declared type of a dotted key (a section, a dataclass or a leaf); None if unknown."""
+    tp: Any = Settings
+    for part in key.split(".") if isinstance(key, str) else key:
+        fields = node_fields(tp)
+        if fields is None or part not in fields:
+            return None
+        tp = fields[part].annotation
+    return _strip(tp)
+
+
+def show_value(value: Any) -> str:
+    """A value as the operator wrote it, short: ``nan``, ``2.5``, ``'false'``, ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def is_secret(key: str) -> bool:
+    return any(word in key.rsplit(".", 1)[-1].lower() for word in _SECRET_WORDS)
+
+
+def _refuse(key: str, value: Any, reason: str) -> ConfigError:
+    return ConfigError(f"setting {key}: {show_value(value)} {reason}", field=key)
+
+
+def _join(key: str, part: Any) -> str:
+    return f"{key}.{part}" if key else str(part)
+
+
+def _to_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise _refuse(key, value, _REASONS["bool_parsing"])
+
+
+def strict_value(value: Any, tp: Any, key: str) -> Any:
+    """``value`` with its booleans parsed by the settings' rule, and no boolean taken for a
+    number or for text (pydantic's lax mode would): the rest of the parsing is pydantic's."""
+    tp = _strip(tp)
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        alts = [a for a in typing.get_args(tp) if a is not type(None)]
+        return value if value is None or len(alts) != 1 else strict_value(value, alts[0], key)
+    if tp is bool:
+        return _to_bool(value, key)
+    if tp in (int, float) and isinstance(value, bool):
+        raise _refuse(key, value, "is a boolean, not a number")
+    if tp is str and isinstance(value, bool):
+        raise _refuse(key, value, "is a YAML boolean, not text: quote it")
+    fields = node_fields(tp)
+    if isinstance(value, str) and (fields is not None or origin in _CONTAINERS):
+        try:  # the environment's and --set's form of a list or a mapping
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise _refuse(key, value, "is not JSON (a list or a mapping is expected)") from exc
+    if fields is not None:
+        if not isinstance(value, dict):
+            return value
+        return {k: strict_value(v, fields[k].annotation, _join(key, k)) if k in fields else v
+                for k, v in value.items()}  # fmt: skip
+    args = typing.get_args(tp)
+    if origin in (tuple, list, set, frozenset) and isinstance(value, list | tuple) and args:
+        if origin is tuple and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                return value  # pydantic names the length
+            return [
+                strict_value(v, a, f"{key}.{i}")
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
+            ]
+        return [strict_value(v, args[0], f"{key}.{i}") for i, v in enumerate(value)]
+    if origin is dict and isinstance(value, dict) and args:
+        return {k: strict_value(v, args[1], _join(key, k)) for k, v in value.items()}
+    return value
+
+
+def _named_field(tp: Any, reason: str, given: Any, prefix: str = "") -> str | None:
+    """The field of dataclass ``tp`` a refusal is about: the first one its message names that
+    the operator set, else the first one it names."""
+    fields = node_fields(tp) or {}
+    words: list[str] = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", reason)
+    named = [w for w in dict.fromkeys(words) if w in fields]
+    named.sort(key=lambda w: not (isinstance(given, dict) and w in given))
+    for w in named:
+        if node_fields(fields[w].annotation) is not None:  # walls: {multiple: -1}
+            sub = given.get(w) if isinstance(given, dict) else None
+            deeper: str | None = _named_field(fields[w].annotation, reason, sub, f"{prefix}{w}.")
+            return deeper or prefix + w
+        return prefix + w
+    for name, leaf in fields.items():  # a nested class's field (analytics.book.walls.multiple)
+        if node_fields(leaf.annotation) is not None:
+            sub = given.get(name) if isinstance(given, dict) else None
+            found = _named_field(leaf.annotation, reason, sub, f"{prefix}{name}.")
+            if found:
+                return found
+    return None
+
+
+def _given_or_default(tp: Any, given: Any, path: str) -> Any:
+    for part in path.split("."):
+        fields = node_fields(tp) or {}
+        if isinstance(given, dict) and part in given:
+            given = given[part]
+        elif part in fields:
+            given = fields[part].default
+        else:
+            return None
+        tp = fields[part].annotation if part in fields else None
+    return given
+
+
+def settings_error(exc: ValidationError) -> ConfigError:
+    """The first problem of a validation as one line naming the key, the value and the reason."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "settings"
+    kind, value = err["type"], err.get("input")
+    if kind in ("value_error", "assertion_error"):
+        cause = err.get("ctx", {}).get("error")
+        reason = str(cause) if cause is not None else err["msg"]
+        if reason.startswith("setting "):
+            return ConfigError(reason, field=key)
+        tp = type_at(loc)
+        found = _named_field(tp, reason, value) if node_fields(tp) is not None else None
+        if found:
+            key, value = f"{key}.{found}", _given_or_default(tp, value, found)
+        return _refuse(key, value, f"is refused: {reason}")
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        known = ", ".join(sorted(node_fields(type_at(loc[:-1])) or ()))
+        return ConfigError(f"setting {key}: unknown key (known: {known})", field=key)
+    reason = _REASONS.get(kind) or err["msg"].replace("Input should be", "should be", 1)
+    return _refuse(key, value, reason)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--set trading.server.strategy=false``) as nested mappings:
+    values are text, parsed to the key's type as the environment's are (lists and mappings as
+    JSON)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE (dotted key)", field=key)
+        value: Any = text
+        node = out
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item!r}: {part} is set twice", field=key)
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def settings_sources(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[Settings, Path | None, dict[str, str]]:
+    """The effective settings, their file, and where each leaf's value came from: ``cli``,
+    ``env``, ``file`` or ``default`` (the highest that sets it)."""
+    from pydantic_settings import EnvSettingsSource
+
+    fp = config_file(path)
+    settings = load_settings(fp, **(overrides or {}))
+    layers = [("cli", overrides or {}), ("env", EnvSettingsSource(Settings)()),
+              ("file", _read_yaml(fp) if fp is not None else {})]  # fmt: skip
+
+    def sets(data: Any, parts: list[str]) -> bool:
+        for part in parts:
+            if not isinstance(data, dict):
+                return True  # the whole sub-section was given at once
+            if part not in data:
+                return False
+            data = data[part]
+        return True
+
+    sources = {}
+    for leaf in settings_leaves():
+        parts = leaf.key.split(".")
+        sources[leaf.key] = next((n for n, d in layers if sets(d, parts)), "default")
+    return settings, fp, sources
 
 
 # ---- settings -> engine parameters -------------------------------------------------------------
@@ -271,64 +641,13 @@ def parse_bar_spec(text: str) -> Any:
         raise ConfigError(f"setting analytics.bars: {exc}", field="analytics.bars") from exc
 
 
-def build_params(cls: type[Any], data: dict[str, Any], where: str) -> Any:
-    """A parameter dataclass from a settings mapping: nested dataclasses recurse, lists become
-    tuples, unknown keys and bad values raise :class:`ConfigError` naming the key."""
-    import dataclasses
-    import typing
-
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in known:
-            raise ConfigError(
-                f"setting {where}.{key}: unknown key (known: {', '.join(sorted(known))})",
-                field=f"{where}.{key}",
-            )
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = build_params(hint, value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        if exc.message.startswith("setting "):
-            raise
-        raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {where}: {exc}", field=where) from exc
-
-
 def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
     """The engine's :class:`~orderflow.engine.pipeline.PipelineParams` from the settings."""
-    from orderflow.analytics.bars import BarParams
-    from orderflow.analytics.book_metrics import BookMetricsParams
-    from orderflow.analytics.clusters import ClusterParams
-    from orderflow.analytics.delta import DeltaParams
-    from orderflow.analytics.footprint import FootprintParams
-    from orderflow.analytics.momentum import MomentumParams
-    from orderflow.analytics.profile import ProfileParams
-    from orderflow.analytics.vwap import VwapParams
     from orderflow.engine.pipeline import PipelineParams
-    from orderflow.signals.accumulate import AccumulatorParams
-    from orderflow.signals.detectors_l2 import L2Params
-    from orderflow.signals.detectors_l3 import L3Params
     from orderflow.signals.evaluate import DETECTORS
 
     a, sg = settings.analytics, settings.signals
-    accumulator = build_params(AccumulatorParams, sg.accumulator, "signals.accumulator")
-    detectors = None
-    if sg.detectors is not None:
-        unknown = sorted(set(sg.detectors) - set(DETECTORS))
-        if unknown:
-            raise ConfigError(
-                f"setting signals.detectors: unknown {unknown} (known: {', '.join(DETECTORS)})",
-                field="signals.detectors",
-            )
-        detectors = frozenset(sg.detectors)
+    detectors = None if sg.detectors is None else frozenset(sg.detectors)
     if not settings.flags.use_l3:  # useL3 off: no order-by-order detectors, whatever the data
         from orderflow.engine.pipeline import L3_DETECTORS
 
@@ -337,17 +656,17 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
         return PipelineParams(
             depth_levels=settings.book.depth_levels,
             bars=tuple(parse_bar_spec(b) for b in a.bars),
-            bar_params=build_params(BarParams, a.bar, "analytics.bar"),
-            footprint=build_params(FootprintParams, a.footprint, "analytics.footprint"),
-            book=build_params(BookMetricsParams, a.book, "analytics.book"),
-            momentum=build_params(MomentumParams, a.momentum, "analytics.momentum"),
-            delta=build_params(DeltaParams, a.delta, "analytics.delta"),
-            vwap=build_params(VwapParams, a.vwap, "analytics.vwap"),
-            profile=build_params(ProfileParams, a.profile, "analytics.profile"),
-            clusters=build_params(ClusterParams, a.clusters, "analytics.clusters"),
-            l3=build_params(L3Params, sg.l3, "signals.l3"),
-            l2=build_params(L2Params, sg.l2, "signals.l2"),
-            accumulator=accumulator,
+            bar_params=a.bar,
+            footprint=a.footprint,
+            book=a.book,
+            momentum=a.momentum,
+            delta=a.delta,
+            vwap=a.vwap,
+            profile=a.profile,
+            clusters=a.clusters,
+            l3=sg.l3,
+            l2=sg.l2,
+            accumulator=sg.accumulator,
             confirm_series=sg.confirm_series,
             detectors=detectors,
             keep_mid_path=keep_mid_path,
@@ -356,23 +675,9 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
         raise ConfigError(f"setting signals/analytics: {exc}", field="signals") from exc
 
 
-def trading_params(settings: Settings) -> Any:
-    """The trading engine's :class:`~orderflow.trading.params.TradingParams` from the settings;
-    the broker profile is built too, so a bad override fails at start-up."""
-    from orderflow.trading.broker import BrokerParams
-    from orderflow.trading.params import TradingParams
-    from orderflow.trading.risk import RiskParams
-    from orderflow.trading.sessions import SessionParams
-    from orderflow.trading.sizing import SizingParams
-    from orderflow.trading.strategy import StrategyParams
-
+def trading_params(settings: Settings) -> TradingParams:
+    """The trading engine's :class:`~orderflow.trading.params.TradingParams` from the settings
+    (the broker profile was built when the settings were validated)."""
     t = settings.trading
-    params = TradingParams(
-        risk=build_params(RiskParams, t.risk, "trading.risk"),
-        sizing=build_params(SizingParams, t.sizing, "trading.sizing"),
-        sessions=build_params(SessionParams, t.sessions, "trading.sessions"),
-        broker=build_params(BrokerParams, t.broker, "trading.broker"),
-        strategy=build_params(StrategyParams, t.strategy, "trading.strategy"),
-    )
-    params.broker.build()
-    return params
+    return TradingParams(risk=t.risk, sizing=t.sizing, sessions=t.sessions, broker=t.broker,
+                         strategy=t.strategy)  # fmt: skip

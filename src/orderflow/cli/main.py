@@ -713,10 +713,9 @@ def signals_evaluate(
 def _trading_args(s: Settings) -> dict[str, Any]:
     """The trading engine's parameters for ``create_app`` from ``trading`` (none when
     ``trading.server.enabled`` is off: the wire-level order ledger only)."""
-    from orderflow.server.trading import ServerTradingParams
-    from orderflow.settings import build_params, trading_params
+    from orderflow.settings import trading_params
 
-    server = build_params(ServerTradingParams, s.trading.server, "trading.server")
+    server = s.trading.server
     if not server.enabled:
         return {}
     return {"trading": trading_params(s), "trading_server": server}
