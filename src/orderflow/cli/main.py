@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orderflow import __version__
+from orderflow.cli.config import config_app
 from orderflow.cli.logs import setup_logging, stage
 from orderflow.cli.output import console, err_console, ladder_table, print_json
 from orderflow.core.errors import OrderflowError
@@ -38,6 +39,7 @@ journal_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(journal_app, name="journal")
+app.add_typer(config_app, name="config")
 
 
 class State:
@@ -65,10 +67,16 @@ def _main(
     debug: Annotated[
         bool, typer.Option("--debug", help="DebugMode: detail logs, per-stage timings, tracebacks.")
     ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE: a setting (dotted key) over env and file."),
+    ] = None,
 ) -> None:
+    from orderflow.settings import parse_overrides
+
     STATE.debug = debug
     STATE.config_path = config
-    STATE.settings = load_settings(config)
+    STATE.settings = load_settings(config, **parse_overrides(set_ or []))
     setup_logging(STATE.settings, debug)
 
 
