@@ -38,9 +38,9 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from orderflow.analytics.bars import BarParams
@@ -65,7 +65,7 @@ from orderflow.trading.strategy import StrategyParams
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
-_YAML_FILE: ContextVar[Path | None] = ContextVar("orderflow_yaml_file", default=None)
+_YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("orderflow_yaml_data", default=None)
 
 
 def _locate_error(value: Any, handler: Any) -> Any:
@@ -261,7 +261,19 @@ class TradingSettings(_Section):
 
     @model_validator(mode="after")
     def _broker_profile_builds(self) -> TradingSettings:
-        self.broker.build()  # a bad profile name or override fails here, naming trading.broker
+        """A bad profile name or override fails here, at the key of the field that fails."""
+        try:
+            self.broker.build()
+        except ConfigError as exc:
+            reason = str(exc.__cause__ or exc.message)
+            for f in dataclasses.fields(BrokerParams):
+                value = getattr(self.broker, f.name)
+                try:
+                    BrokerParams(**{f.name: value}).build()
+                except ConfigError:
+                    key = f"trading.broker.{f.name}"
+                    raise _refuse(key, value, f"is refused: {reason}") from exc
+            raise
         return self
 
 
@@ -281,8 +293,14 @@ class LoggingSettings(_Section):
 class Settings(BaseSettings):
     """Everything configurable. See ``config.example.yaml`` for a documented copy."""
 
+    # environment values reach the validators as text: lists and mappings are decoded from JSON
+    # by strict_value, which names the exact key of a bad one
     model_config = SettingsConfigDict(
-        env_prefix="ORDERFLOW_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
+        env_prefix="ORDERFLOW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        allow_inf_nan=False,
+        enable_decoding=False,
     )
 
     instrument: str = Field("ES", description="default instrument root or contract")
@@ -303,7 +321,10 @@ class Settings(BaseSettings):
     @field_validator("instrument")
     @classmethod
     def _known_instrument(cls, value: str) -> str:
-        get_instrument(value)
+        try:
+            get_instrument(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from exc  # placed at its key by pydantic
         return value
 
     @classmethod
@@ -315,10 +336,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = _YAML_FILE.get()
-        if yaml_file is None:
+        data = _YAML_DATA.get()
+        if data is None:
             return init_settings, env_settings
-        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file)
+        return init_settings, env_settings, InitSettingsSource(settings_cls, data)
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -328,32 +349,37 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     Any problem raises :class:`ConfigError` of one line naming the key, the value and the reason.
     """
     fp = config_file(path)
-    token = _YAML_FILE.set(fp)
+    token = _YAML_DATA.set(_read_yaml(fp) if fp is not None else None)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise settings_error(exc) from exc
+    except ConfigError as exc:
+        if exc.message.startswith("setting "):
+            raise
+        where = exc.details.get("field", "settings")
+        raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
     finally:
-        _YAML_FILE.reset(token)
+        _YAML_DATA.reset(token)
 
 
 def config_file(path: str | Path | None = None) -> Path | None:
     """The YAML file the settings come from (``path``, ``ORDERFLOW_CONFIG`` or
-    ``./orderflow.yaml``), checked to hold a mapping; None when there is none."""
+    ``./orderflow.yaml``); None when there is none."""
     file_path = path or os.environ.get("ORDERFLOW_CONFIG")
     if file_path is None and Path("orderflow.yaml").exists():
         file_path = "orderflow.yaml"
-    if file_path is None:
-        return None
-    _read_yaml(Path(file_path))
-    return Path(file_path)
+    return None if file_path is None else Path(file_path)
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same rules, in C when built
 
 
 def _read_yaml(fp: Path) -> dict[str, Any]:
     if not fp.exists():
         raise ConfigError(f"config file {fp} does not exist", field="config")
     try:
-        loaded = yaml.safe_load(fp.read_text())
+        loaded = yaml.load(fp.read_text(), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         msg = " ".join(str(exc).split())
         raise ConfigError(f"config file {fp} is not valid YAML: {msg}", field="config") from exc
@@ -514,7 +540,8 @@ def strict_value(value: Any, tp: Any, key: str) -> Any:
 
 def _named_field(tp: Any, reason: str, given: Any, prefix: str = "") -> str | None:
     """The field of dataclass ``tp`` a refusal is about: the first one its message names that
-    the operator set, else the first one it names."""
+    the operator set, else the first one it names, else the one whose text it quotes (or the
+    only one given)."""
     fields = node_fields(tp) or {}
     words: list[str] = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", reason)
     named = [w for w in dict.fromkeys(words) if w in fields]
@@ -525,6 +552,12 @@ def _named_field(tp: Any, reason: str, given: Any, prefix: str = "") -> str | No
             deeper: str | None = _named_field(fields[w].annotation, reason, sub, f"{prefix}{w}.")
             return deeper or prefix + w
         return prefix + w
+    if isinstance(given, dict):  # "'kelly' is not a valid SizingMethod": the text it quotes
+        quoted = [k for k, v in given.items() if k in fields and isinstance(v, str)
+                  and repr(v) in reason]  # fmt: skip
+        flat = [k for k, v in given.items() if k in fields and not isinstance(v, dict)]
+        if quoted or len(flat) == len(given) == 1:
+            return prefix + (quoted or flat)[0]
     for name, leaf in fields.items():  # a nested class's field (analytics.book.walls.multiple)
         if node_fields(leaf.annotation) is not None:
             sub = given.get(name) if isinstance(given, dict) else None
