@@ -348,6 +348,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
 
     Any problem raises :class:`ConfigError` of one line naming the key, the value and the reason.
     """
+    _known_environment()
     fp = config_file(path)
     token = _YAML_DATA.set(_read_yaml(fp) if fp is not None else None)
     try:
@@ -361,6 +362,23 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
     finally:
         _YAML_DATA.reset(token)
+
+
+def _known_environment() -> None:
+    """An ``ORDERFLOW_*`` variable that names no section is a typo the operator must hear of
+    (``ORDERFLOW_TRADNG__RISK__DAILY_LOSS_LIMIT`` would otherwise change nothing, silently);
+    unknown keys inside a section are refused by the sections themselves."""
+    sections = set(Settings.model_fields)
+    for name in os.environ:
+        if not name.upper().startswith("ORDERFLOW_"):
+            continue
+        rest = name[len("ORDERFLOW_") :].lower()
+        if rest != "config" and rest.split("__", 1)[0] not in sections:
+            raise ConfigError(
+                f"setting {name}: names no setting (ORDERFLOW_<SECTION>__<KEY>, sections: "
+                f"{', '.join(sorted(sections))}; or ORDERFLOW_CONFIG)",
+                field=name,
+            )
 
 
 def config_file(path: str | Path | None = None) -> Path | None:

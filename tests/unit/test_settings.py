@@ -285,6 +285,22 @@ def test_a_bad_value_on_the_command_line_names_its_key(monkeypatch, tmp_path):
         parse_overrides(["max_position"])
 
 
+@pytest.mark.parametrize(
+    "name", ["ORDERFLOW_TRADNG__RISK__DAILY_LOSS_LIMIT", "ORDERFLOW_TRADING_RISK__MAX_POSITION",
+             "orderflow_riskk"],
+)  # fmt: skip
+def test_an_environment_variable_that_names_no_setting_stops_the_start(monkeypatch, tmp_path, name):
+    """A misspelt section used to change nothing, silently: the operator believed a limit set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, "100")
+    with pytest.raises(ConfigError, match=rf"^setting {name}: names no setting"):
+        load_settings(None)
+    monkeypatch.delenv(name)
+    monkeypatch.setenv("ORDERFLOW_CONFIG", str(tmp_path / "none.yaml"))
+    with pytest.raises(ConfigError, match="does not exist"):  # ORDERFLOW_CONFIG is known
+        load_settings(None)
+
+
 def test_a_text_setting_refuses_a_yaml_boolean(tmp_path):
     """``account: no`` is YAML's false: the account would have been named 'False'."""
     cfg = tmp_path / "c.yaml"
@@ -490,8 +506,10 @@ def _invalid(draw, leaf):  # type: ignore[no-untyped-def]
     origin = typing.get_origin(tp)
     bounds = _bounds(leaf.key)
     if tp is bool:
-        return (draw(st.sampled_from(["maybe", "off", "on", "tru", 2, -1, 0.5, [True]])),
-                draw(st.sampled_from(["maybe", "off", "on", "tru", "2", "", " true", "yes!"])))
+        return (
+            draw(st.sampled_from(["maybe", "off", "on", "tru", 2, -1, 0.5, [True]])),
+            draw(st.sampled_from(["maybe", "off", "on", "tru", "2", "", " true", "yes!"])),
+        )
     if tp is int:
         yaml_bad = [2.5, "2.5", float("nan"), True, "ten", [1], *bounds]
         env_bad = ["2.5", "nan", "ten", "1e3", "0x10", *map(str, bounds)]
