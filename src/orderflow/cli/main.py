@@ -458,7 +458,7 @@ def _run_served(
     pipe, figures = serve_and_feed(
         stream, pipeline_params(s), speed, quiet, label, simulated=simulated,
         trading=trading_params(s) if trade else None,
-        use_sessions=bool(s.trading.server.get("use_sessions", True)),
+        use_sessions=s.trading.server.use_sessions,
     )  # fmt: skip
     out = {**figures, "simulated": simulated, "source": label,
            "analysis": summarize(pipe) if pipe is not None else None}  # fmt: skip
