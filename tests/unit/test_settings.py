@@ -271,7 +271,7 @@ def test_a_bad_setting_stops_with_one_line_naming_key_value_and_reason(
 
 
 def test_a_bad_value_on_the_command_line_names_its_key(monkeypatch, tmp_path):
-    from orderflow.settings import parse_overrides
+    from orderflow.settings_rules import parse_overrides
 
     monkeypatch.chdir(tmp_path)
     s = load_settings(None, **parse_overrides(["trading.server.strategy=FALSE",
@@ -354,7 +354,8 @@ def _all_leaves(tp, prefix=""):  # type: ignore[no-untyped-def]
 
 
 def test_settings_leaves_are_every_field_of_every_section():
-    from orderflow.settings import Settings, settings_leaves
+    from orderflow.settings import Settings
+    from orderflow.settings_rules import settings_leaves
 
     keys = [leaf.key for leaf in settings_leaves()]
     assert keys == _all_leaves(Settings)
@@ -427,7 +428,7 @@ def _bounds(key: str) -> list[float]:
     """Values just outside a leaf's declared bounds (pydantic ``ge``/``gt``/``le``/``lt``)."""
     import annotated_types as at
 
-    from orderflow.settings import type_at
+    from orderflow.settings_rules import type_at
 
     parent, _, name = key.rpartition(".")
     model = type_at(parent) if parent else None
@@ -540,7 +541,7 @@ def test_every_leaf_round_trips_its_type_and_refuses_a_bad_value_naming_its_key(
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
 
-    from orderflow.settings import settings_leaves
+    from orderflow.settings_rules import settings_leaves
 
     leaves = settings_leaves()
 
@@ -582,7 +583,7 @@ def test_every_leaf_round_trips_its_type_and_refuses_a_bad_value_naming_its_key(
 def test_every_boolean_and_number_obeys_a_value_other_than_its_default(fast_dir, how):
     """No switch or limit is ignored: each one set away from its default (booleans flipped,
     integers + 2, numbers halved) comes back as exactly that typed value."""
-    from orderflow.settings import settings_leaves
+    from orderflow.settings_rules import settings_leaves
 
     checked = 0
     for leaf in settings_leaves():

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from orderflow.cli.output import console, print_json
-from orderflow.settings import is_secret, parse_overrides, settings_leaves, settings_sources
+from orderflow.settings import settings_sources
+from orderflow.settings_rules import is_secret, parse_overrides, settings_leaves
 
 __all__ = ["config_app", "effective_settings"]
 

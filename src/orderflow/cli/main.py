@@ -72,7 +72,7 @@ def _main(
         typer.Option("--set", help="KEY=VALUE: a setting (dotted key) over env and file."),
     ] = None,
 ) -> None:
-    from orderflow.settings import parse_overrides
+    from orderflow.settings_rules import parse_overrides
 
     STATE.debug = debug
     STATE.config_path = config

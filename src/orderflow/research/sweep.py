@@ -43,7 +43,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from orderflow.core.errors import ConfigError
-from orderflow.settings import Settings, pipeline_params, settings_error, trading_params
+from orderflow.settings import Settings, pipeline_params, trading_params
+from orderflow.settings_rules import settings_error
 
 __all__ = [
     "TIMING_KEYS",
