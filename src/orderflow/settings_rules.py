@@ -15,6 +15,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
@@ -151,7 +152,15 @@ def strict_value(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         alts = [a for a in typing.get_args(tp) if a is not type(None)]
+        if (
+            isinstance(value, str)
+            and value.strip().lower() == "null"
+            and len(alts) < len(typing.get_args(tp))
+        ):
+            return None  # the environment's and --set's way to turn an optional setting off
         return value if value is None or len(alts) != 1 else strict_value(value, alts[0], key)
+    if tp is Path and isinstance(value, str) and not value.strip():
+        raise refusal(key, value, "is an empty path (null turns an optional one off)")
     if tp is bool:
         return _to_bool(value, key)
     if tp in (int, float) and isinstance(value, bool):

@@ -597,3 +597,26 @@ def test_every_boolean_and_number_obeys_a_value_other_than_its_default(fast_dir,
         assert got == value and got != base and type(got) is type(value), leaf.key
         checked += 1
     assert checked > 120
+
+
+@pytest.mark.parametrize("how", ["env", "cli"])
+def test_null_turns_an_optional_setting_off_and_an_empty_path_is_refused(
+    monkeypatch, tmp_path, how
+):
+    """``ORDERFLOW_SERVER__RECORD_DIR=null`` used to record into a folder named 'null', and an
+    empty value into the working directory itself."""
+    from orderflow.settings_rules import parse_overrides
+
+    monkeypatch.chdir(tmp_path)
+
+    def load(text: str):  # type: ignore[no-untyped-def]
+        if how == "env":
+            monkeypatch.setenv("ORDERFLOW_SERVER__RECORD_DIR", text)
+            return load_settings(None)
+        return load_settings(None, **parse_overrides([f"server.record_dir={text}"]))
+
+    assert load("null").server.record_dir is None
+    assert load("NULL").server.record_dir is None
+    assert load("rec").server.record_dir == Path("rec")
+    with pytest.raises(ConfigError, match=r"^setting server.record_dir: '' is an empty path"):
+        load("")

@@ -732,7 +732,9 @@ def _trading_args(s: Settings) -> dict[str, Any]:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Bind address (127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="TCP port (8765).")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="TCP port (8765).")
+    ] = None,
     token: Annotated[
         str | None, typer.Option("--token", help="Shared secret (else ORDERFLOW_SERVER__TOKEN).")
     ] = None,
