@@ -4,34 +4,84 @@ Precedence (highest first): explicit overrides (CLI flags) > environment > YAML 
 Nested keys use ``__`` in the environment: ``ORDERFLOW_BOOK__DEPTH_LEVELS=20``. The file is
 ``--config FILE``, or ``ORDERFLOW_CONFIG``, or ``./orderflow.yaml`` when present. Settings are
 built by :func:`load_settings` when a command starts, never at import time.
+
+The sections of the engine are its own parameter dataclasses (``trading.risk`` *is* a
+:class:`~orderflow.trading.risk.RiskParams`), validated by pydantic to their declared types:
+booleans only from ``true/false/1/0/yes/no`` (any case), integers never from ``2.5``, numbers
+always finite; a value the dataclass's own checks refuse stops the start too. Every refusal is a
+:class:`ConfigError` of one line naming the dotted key, the value and the reason (the rules:
+:mod:`orderflow.settings_rules`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
+from orderflow.analytics.bars import BarParams
+from orderflow.analytics.book_metrics import BookMetricsParams
+from orderflow.analytics.clusters import ClusterParams
+from orderflow.analytics.delta import DeltaParams
+from orderflow.analytics.footprint import FootprintParams
+from orderflow.analytics.momentum import MomentumParams
+from orderflow.analytics.profile import ProfileParams
+from orderflow.analytics.vwap import VwapParams
 from orderflow.core.errors import ConfigError
 from orderflow.model.instruments import get_instrument
+from orderflow.settings_rules import (
+    locate_error,
+    refusal,
+    settings_error,
+    settings_leaves,
+    strict_value,
+)
+from orderflow.signals.accumulate import AccumulatorParams
+from orderflow.signals.detectors_l2 import L2Params
+from orderflow.signals.detectors_l3 import L3Params
+from orderflow.trading.broker import BrokerParams
+from orderflow.trading.params import ServerTradingParams, TradingParams
+from orderflow.trading.risk import RiskParams
+from orderflow.trading.sessions import SessionParams
+from orderflow.trading.sizing import SizingParams
+from orderflow.trading.strategy import StrategyParams
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
-_YAML_FILE: ContextVar[Path | None] = ContextVar("orderflow_yaml_file", default=None)
+_YAML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("orderflow_yaml_data", default=None)
 
 
-class FeatureFlags(BaseModel):
+#: on every parameter-class section: whatever error the class raises lands at its key
+_LOCATE = WrapValidator(locate_error)
+
+
+class _Section(BaseModel):
+    """A settings section: unknown keys refused, numbers finite (dataclass fields included)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class FeatureFlags(_Section):
     """The original design's switches, same meaning as in the NinjaScript strategy."""
 
     use_python_helper: bool = Field(True, description="usePythonHelper: the bridge talks to us")
@@ -40,7 +90,7 @@ class FeatureFlags(BaseModel):
     debug_mode: bool = Field(False, description="DebugMode: detail logs and per-stage timings")
 
 
-class BookSettings(BaseModel):
+class BookSettings(_Section):
     depth_levels: int = Field(10, ge=1, le=500, description="levels shown and converted")
     ladder_rows: int = Field(64, ge=1, le=1000, description="max NinjaTrader rows per side")
     allow_crossed_preopen: bool = Field(
@@ -48,7 +98,7 @@ class BookSettings(BaseModel):
     )
 
 
-class DataSettings(BaseModel):
+class DataSettings(_Section):
     dir: Path = Field(DEFAULT_DATA_DIR, description="recorded data folder (shared/data)")
     default_file: str = Field(
         "databento/es_mbo/esh4-glbx-mdp3-20231225.mbo.dbn.zst",
@@ -56,11 +106,9 @@ class DataSettings(BaseModel):
     )
 
 
-class AnalyticsSettings(BaseModel):
-    """Analytics (``orderflow analyze``, the pipeline). Each sub-mapping holds the fields of the
-    parameter class it names (see ``config.example.yaml``); unknown keys are refused."""
-
-    model_config = {"extra": "forbid"}
+class AnalyticsSettings(_Section):
+    """Analytics (``orderflow analyze``, the pipeline). Each sub-section is the parameter class
+    it names (see ``config.example.yaml``); unknown keys are refused."""
 
     bars: list[str] = Field(
         ["1m", "5m"],
@@ -72,41 +120,76 @@ class AnalyticsSettings(BaseModel):
         description="prints without a recorded aggressor: bid/ask rule with quotes (auto), "
         "or force bidask / tick",
     )
-    bar: dict[str, Any] = Field({}, description="BarParams: atr_period")
-    footprint: dict[str, Any] = Field(
-        {}, description="FootprintParams: imbalance_ratio, min_delta, stacked_count"
+    bar: Annotated[BarParams, _LOCATE] = Field(
+        default_factory=BarParams, description="BarParams: atr_period"
     )
-    book: dict[str, Any] = Field(
-        {}, description="BookMetricsParams: imbalance, ofi, depth, pull_stack, walls"
+    footprint: Annotated[FootprintParams, _LOCATE] = Field(
+        default_factory=FootprintParams,
+        description="FootprintParams: imbalance_ratio, min_delta, stacked_count",
     )
-    momentum: dict[str, Any] = Field({}, description="MomentumParams")
-    delta: dict[str, Any] = Field({}, description="DeltaParams: reset_per_session")
-    vwap: dict[str, Any] = Field({}, description="VwapParams: reset, multipliers")
-    profile: dict[str, Any] = Field({}, description="ProfileParams: value_area, hvn_ratio, ...")
-    clusters: dict[str, Any] = Field({}, description="ClusterParams: granularity, thresholds")
+    book: Annotated[BookMetricsParams, _LOCATE] = Field(
+        default_factory=BookMetricsParams,
+        description="BookMetricsParams: imbalance, ofi, depth, pull_stack, walls",
+    )
+    momentum: Annotated[MomentumParams, _LOCATE] = Field(
+        default_factory=MomentumParams, description="MomentumParams"
+    )
+    delta: Annotated[DeltaParams, _LOCATE] = Field(
+        default_factory=DeltaParams, description="DeltaParams"
+    )
+    vwap: Annotated[VwapParams, _LOCATE] = Field(
+        default_factory=VwapParams, description="VwapParams: reset, bands"
+    )
+    profile: Annotated[ProfileParams, _LOCATE] = Field(
+        default_factory=ProfileParams, description="ProfileParams: value_area, hvn_ratio, ..."
+    )
+    clusters: Annotated[ClusterParams, _LOCATE] = Field(
+        default_factory=ClusterParams, description="ClusterParams: granularity, thresholds"
+    )
+
+    @field_validator("bars")
+    @classmethod
+    def _bar_series(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_bar_spec(text)
+        return value
 
 
-class SignalSettings(BaseModel):
+class SignalSettings(_Section):
     """Detectors, accumulation and filters."""
 
-    model_config = {"extra": "forbid"}
-
     detectors: list[str] | None = Field(None, description="detectors to run (None: all)")
-    l3: dict[str, Any] = Field({}, description="L3Params: iceberg, large lots, spoof pulls")
-    l2: dict[str, Any] = Field({}, description="L2Params: absorption, sweep, exhaustion, iceberg")
-    accumulator: dict[str, Any] = Field(
-        {}, description="AccumulatorParams: half_life_ns, min_score, cooldown_ns, sessions, ..."
+    l3: Annotated[L3Params, _LOCATE] = Field(
+        default_factory=L3Params, description="L3Params: iceberg, large lots, spoof pulls"
+    )
+    l2: Annotated[L2Params, _LOCATE] = Field(
+        default_factory=L2Params, description="L2Params: absorption, sweep, exhaustion, iceberg"
+    )
+    accumulator: Annotated[AccumulatorParams, _LOCATE] = Field(
+        default_factory=AccumulatorParams,
+        description="AccumulatorParams: half_life_ns, min_score, cooldown_ns, sessions, ...",
     )
     confirm_series: int | None = Field(
-        None, description="bar series whose closed bar must agree with a signal (None: off)"
+        None, ge=0, description="bar series whose closed bar must agree with a signal (None: off)"
     )
     horizons_s: list[float] = Field([1, 5, 30, 60], description="evaluation horizons, seconds")
 
+    @field_validator("detectors")
+    @classmethod
+    def _known_detectors(cls, value: list[str] | None) -> list[str] | None:
+        from orderflow.signals.evaluate import DETECTORS
 
-class ServerSettings(BaseModel):
+        unknown = sorted(set(value or ()) - set(DETECTORS))
+        if unknown:
+            raise ConfigError(
+                f"setting signals.detectors: unknown {unknown} (known: {', '.join(DETECTORS)})",
+                field="signals.detectors",
+            )
+        return value
+
+
+class ServerSettings(_Section):
     """``orderflow serve``: where it listens and who may talk to it."""
-
-    model_config = {"extra": "forbid"}
 
     host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
     port: int = Field(8765, ge=1, le=65535, description="TCP port (HTTP and WebSocket)")
@@ -151,39 +234,59 @@ class ServerSettings(BaseModel):
     )
 
 
-class TradingSettings(BaseModel):
-    """The trading engine (issue 5). Each mapping holds fields of the parameter class it names
-    (see ``config.example.yaml`` and ``docs/trading.md``); unknown keys are refused."""
+class TradingSettings(_Section):
+    """The trading engine. Each sub-section is the parameter class it names (see
+    ``config.example.yaml`` and ``docs/trading.md``); unknown keys are refused."""
 
-    model_config = {"extra": "forbid"}
-
-    risk: dict[str, Any] = Field(
-        {}, description="RiskParams: daily loss limit, profit goal, trailing drawdown, limits"
+    risk: Annotated[RiskParams, _LOCATE] = Field(
+        default_factory=RiskParams,
+        description="RiskParams: daily loss limit, profit goal, trailing drawdown, limits",
     )
-    sizing: dict[str, Any] = Field(
-        {}, description="SizingParams: method fixed/risk/atr, risk_per_trade, auto_micro"
+    sizing: Annotated[SizingParams, _LOCATE] = Field(
+        default_factory=SizingParams,
+        description="SizingParams: method fixed/risk/atr, risk_per_trade, auto_micro",
     )
-    sessions: dict[str, Any] = Field(
-        {}, description="SessionParams: calendar, rth_only, no-trade windows, flatten time"
+    sessions: Annotated[SessionParams, _LOCATE] = Field(
+        default_factory=SessionParams,
+        description="SessionParams: calendar, rth_only, no-trade windows, flatten time",
     )
-    broker: dict[str, Any] = Field(
-        {}, description="BrokerParams: profile, per-product overrides of fees and margins"
+    broker: Annotated[BrokerParams, _LOCATE] = Field(
+        default_factory=BrokerParams,
+        description="BrokerParams: profile, per-product overrides of fees and margins",
     )
-    server: dict[str, Any] = Field(
-        {},
+    server: Annotated[ServerTradingParams, _LOCATE] = Field(
+        default_factory=ServerTradingParams,
         description="ServerTradingParams: enabled, account, start_behavior, require_report, "
         "use_sessions, strategy, clock",
     )
-    strategy: dict[str, Any] = Field(
-        {}, description="StrategyParams: the reference strategy's entries, exits and timing"
+    strategy: Annotated[StrategyParams, _LOCATE] = Field(
+        default_factory=StrategyParams,
+        description="StrategyParams: the reference strategy's entries, exits and timing",
     )
     journal: Path = Field(
         Path("journal/orderflow.sqlite"),
         description="the trading journal (SQLite): every order, fill and risk decision",
     )
 
+    @model_validator(mode="after")
+    def _broker_profile_builds(self) -> TradingSettings:
+        """A bad profile name or override fails here, at the key of the field that fails."""
+        try:
+            self.broker.build()
+        except ConfigError as exc:
+            reason = str(exc.__cause__ or exc.message)
+            for f in dataclasses.fields(BrokerParams):
+                value = getattr(self.broker, f.name)
+                try:
+                    BrokerParams(**{f.name: value}).build()
+                except ConfigError:
+                    key = f"trading.broker.{f.name}"
+                    raise refusal(key, value, f"is refused: {reason}") from exc
+            raise
+        return self
 
-class LoggingSettings(BaseModel):
+
+class LoggingSettings(_Section):
     config: Path | None = Field(None, description="logging dictConfig YAML (log_conf.yaml)")
     level: str = Field("INFO", description="root level when no config file is given")
 
@@ -199,8 +302,14 @@ class LoggingSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything configurable. See ``config.example.yaml`` for a documented copy."""
 
+    # environment values reach the validators as text: lists and mappings are decoded from JSON
+    # by strict_value, which names the exact key of a bad one
     model_config = SettingsConfigDict(
-        env_prefix="ORDERFLOW_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="ORDERFLOW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        allow_inf_nan=False,
+        enable_decoding=False,
     )
 
     instrument: str = Field("ES", description="default instrument root or contract")
@@ -213,10 +322,18 @@ class Settings(BaseSettings):
     trading: TradingSettings = TradingSettings()
     logging: LoggingSettings = LoggingSettings()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_scalars(cls, data: Any) -> Any:
+        return strict_value(data, Settings, "") if isinstance(data, dict) else data
+
     @field_validator("instrument")
     @classmethod
     def _known_instrument(cls, value: str) -> str:
-        get_instrument(value)
+        try:
+            get_instrument(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from exc  # placed at its key by pydantic
         return value
 
     @classmethod
@@ -228,40 +345,102 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = _YAML_FILE.get()
-        if yaml_file is None:
+        data = _YAML_DATA.get()
+        if data is None:
             return init_settings, env_settings
-        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file)
+        return init_settings, env_settings, InitSettingsSource(settings_cls, data)
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings: YAML file, then environment, then ``overrides`` (e.g. CLI flags).
+    """Build the settings: YAML file, then environment, then ``overrides`` (CLI flags, nested
+    mappings for sections).
 
-    Any problem raises :class:`ConfigError` naming the key and the reason.
+    Any problem raises :class:`ConfigError` of one line naming the key, the value and the reason.
     """
-    file_path = path or os.environ.get("ORDERFLOW_CONFIG")
-    if file_path is None and Path("orderflow.yaml").exists():
-        file_path = "orderflow.yaml"
-    fp: Path | None = None
-    if file_path is not None:
-        fp = Path(file_path)
-        if not fp.exists():
-            raise ConfigError(f"config file {fp} does not exist", field="config")
-        try:
-            loaded = yaml.safe_load(fp.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {fp} is not valid YAML: {exc}", field="config") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {fp} must hold a mapping", field="config")
-    token = _YAML_FILE.set(fp)
+    _known_environment()
+    fp = config_file(path)
+    token = _YAML_DATA.set(_read_yaml(fp) if fp is not None else None)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"setting {where}: {first['msg']}", field=where) from exc
+        raise settings_error(exc) from exc
+    except ConfigError as exc:
+        if exc.message.startswith("setting "):
+            raise
+        where = exc.details.get("field", "settings")
+        raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
     finally:
-        _YAML_FILE.reset(token)
+        _YAML_DATA.reset(token)
+
+
+def _known_environment() -> None:
+    """An ``ORDERFLOW_*`` variable that names no section is a typo the operator must hear of
+    (``ORDERFLOW_TRADNG__RISK__DAILY_LOSS_LIMIT`` would otherwise change nothing, silently);
+    unknown keys inside a section are refused by the sections themselves."""
+    sections = set(Settings.model_fields)
+    for name in os.environ:
+        if not name.upper().startswith("ORDERFLOW_"):
+            continue
+        rest = name[len("ORDERFLOW_") :].lower()
+        if rest != "config" and rest.split("__", 1)[0] not in sections:
+            raise ConfigError(
+                f"setting {name}: names no setting (ORDERFLOW_<SECTION>__<KEY>, sections: "
+                f"{', '.join(sorted(sections))}; or ORDERFLOW_CONFIG)",
+                field=name,
+            )
+
+
+def config_file(path: str | Path | None = None) -> Path | None:
+    """The YAML file the settings come from (``path``, ``ORDERFLOW_CONFIG`` or
+    ``./orderflow.yaml``); None when there is none."""
+    file_path = path or os.environ.get("ORDERFLOW_CONFIG")
+    if file_path is None and Path("orderflow.yaml").exists():
+        file_path = "orderflow.yaml"
+    return None if file_path is None else Path(file_path)
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same rules, in C when built
+
+
+def _read_yaml(fp: Path) -> dict[str, Any]:
+    if not fp.exists():
+        raise ConfigError(f"config file {fp} does not exist", field="config")
+    try:
+        loaded = yaml.load(fp.read_text(), Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        msg = " ".join(str(exc).split())
+        raise ConfigError(f"config file {fp} is not valid YAML: {msg}", field="config") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"config file {fp} must hold a mapping", field="config")
+    return loaded or {}
+
+
+def settings_sources(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[Settings, Path | None, dict[str, str]]:
+    """The effective settings, their file, and where each leaf's value came from: ``cli``,
+    ``env``, ``file`` or ``default`` (the highest that sets it)."""
+    from pydantic_settings import EnvSettingsSource
+
+    fp = config_file(path)
+    settings = load_settings(fp, **(overrides or {}))
+    layers = [("cli", overrides or {}), ("env", EnvSettingsSource(Settings)()),
+              ("file", _read_yaml(fp) if fp is not None else {})]  # fmt: skip
+
+    def sets(data: Any, parts: list[str]) -> bool:
+        for part in parts:
+            if not isinstance(data, dict):
+                return True  # the whole sub-section was given at once
+            if part not in data:
+                return False
+            data = data[part]
+        return True
+
+    sources = {}
+    for leaf in settings_leaves():
+        parts = leaf.key.split(".")
+        sources[leaf.key] = next((n for n, d in layers if sets(d, parts)), "default")
+    return settings, fp, sources
 
 
 # ---- settings -> engine parameters -------------------------------------------------------------
@@ -286,64 +465,13 @@ def parse_bar_spec(text: str) -> Any:
         raise ConfigError(f"setting analytics.bars: {exc}", field="analytics.bars") from exc
 
 
-def build_params(cls: type[Any], data: dict[str, Any], where: str) -> Any:
-    """A parameter dataclass from a settings mapping: nested dataclasses recurse, lists become
-    tuples, unknown keys and bad values raise :class:`ConfigError` naming the key."""
-    import dataclasses
-    import typing
-
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in known:
-            raise ConfigError(
-                f"setting {where}.{key}: unknown key (known: {', '.join(sorted(known))})",
-                field=f"{where}.{key}",
-            )
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = build_params(hint, value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        if exc.message.startswith("setting "):
-            raise
-        raise ConfigError(f"setting {where}: {exc.message}", field=where) from exc
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {where}: {exc}", field=where) from exc
-
-
 def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
     """The engine's :class:`~orderflow.engine.pipeline.PipelineParams` from the settings."""
-    from orderflow.analytics.bars import BarParams
-    from orderflow.analytics.book_metrics import BookMetricsParams
-    from orderflow.analytics.clusters import ClusterParams
-    from orderflow.analytics.delta import DeltaParams
-    from orderflow.analytics.footprint import FootprintParams
-    from orderflow.analytics.momentum import MomentumParams
-    from orderflow.analytics.profile import ProfileParams
-    from orderflow.analytics.vwap import VwapParams
     from orderflow.engine.pipeline import PipelineParams
-    from orderflow.signals.accumulate import AccumulatorParams
-    from orderflow.signals.detectors_l2 import L2Params
-    from orderflow.signals.detectors_l3 import L3Params
     from orderflow.signals.evaluate import DETECTORS
 
     a, sg = settings.analytics, settings.signals
-    accumulator = build_params(AccumulatorParams, sg.accumulator, "signals.accumulator")
-    detectors = None
-    if sg.detectors is not None:
-        unknown = sorted(set(sg.detectors) - set(DETECTORS))
-        if unknown:
-            raise ConfigError(
-                f"setting signals.detectors: unknown {unknown} (known: {', '.join(DETECTORS)})",
-                field="signals.detectors",
-            )
-        detectors = frozenset(sg.detectors)
+    detectors = None if sg.detectors is None else frozenset(sg.detectors)
     if not settings.flags.use_l3:  # useL3 off: no order-by-order detectors, whatever the data
         from orderflow.engine.pipeline import L3_DETECTORS
 
@@ -352,17 +480,17 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
         return PipelineParams(
             depth_levels=settings.book.depth_levels,
             bars=tuple(parse_bar_spec(b) for b in a.bars),
-            bar_params=build_params(BarParams, a.bar, "analytics.bar"),
-            footprint=build_params(FootprintParams, a.footprint, "analytics.footprint"),
-            book=build_params(BookMetricsParams, a.book, "analytics.book"),
-            momentum=build_params(MomentumParams, a.momentum, "analytics.momentum"),
-            delta=build_params(DeltaParams, a.delta, "analytics.delta"),
-            vwap=build_params(VwapParams, a.vwap, "analytics.vwap"),
-            profile=build_params(ProfileParams, a.profile, "analytics.profile"),
-            clusters=build_params(ClusterParams, a.clusters, "analytics.clusters"),
-            l3=build_params(L3Params, sg.l3, "signals.l3"),
-            l2=build_params(L2Params, sg.l2, "signals.l2"),
-            accumulator=accumulator,
+            bar_params=a.bar,
+            footprint=a.footprint,
+            book=a.book,
+            momentum=a.momentum,
+            delta=a.delta,
+            vwap=a.vwap,
+            profile=a.profile,
+            clusters=a.clusters,
+            l3=sg.l3,
+            l2=sg.l2,
+            accumulator=sg.accumulator,
             confirm_series=sg.confirm_series,
             detectors=detectors,
             keep_mid_path=keep_mid_path,
@@ -371,23 +499,9 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
         raise ConfigError(f"setting signals/analytics: {exc}", field="signals") from exc
 
 
-def trading_params(settings: Settings) -> Any:
-    """The trading engine's :class:`~orderflow.trading.params.TradingParams` from the settings;
-    the broker profile is built too, so a bad override fails at start-up."""
-    from orderflow.trading.broker import BrokerParams
-    from orderflow.trading.params import TradingParams
-    from orderflow.trading.risk import RiskParams
-    from orderflow.trading.sessions import SessionParams
-    from orderflow.trading.sizing import SizingParams
-    from orderflow.trading.strategy import StrategyParams
-
+def trading_params(settings: Settings) -> TradingParams:
+    """The trading engine's :class:`~orderflow.trading.params.TradingParams` from the settings
+    (the broker profile was built when the settings were validated)."""
     t = settings.trading
-    params = TradingParams(
-        risk=build_params(RiskParams, t.risk, "trading.risk"),
-        sizing=build_params(SizingParams, t.sizing, "trading.sizing"),
-        sessions=build_params(SessionParams, t.sessions, "trading.sessions"),
-        broker=build_params(BrokerParams, t.broker, "trading.broker"),
-        strategy=build_params(StrategyParams, t.strategy, "trading.strategy"),
-    )
-    params.broker.build()
-    return params
+    return TradingParams(risk=t.risk, sizing=t.sizing, sessions=t.sessions, broker=t.broker,
+                         strategy=t.strategy)  # fmt: skip

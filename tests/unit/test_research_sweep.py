@@ -76,7 +76,7 @@ def test_a_job_is_plain_json_and_back() -> None:
     ("overrides", "message"),
     [
         ({"trading.strategy.stop_los": 3}, "setting trading.strategy.stop_los: unknown key"),
-        ({"trading.strategi.x": 3}, "setting trading.strategi: Extra inputs"),
+        ({"trading.strategi.x": 3}, "setting trading.strategi: unknown key"),
         ({"signals.l3.iceberg_minn": 3}, "setting signals.l3.iceberg_minn: unknown key"),
         ({"trading.strategy.trail": "sideways"}, "setting trading.strategy"),
         ({"book.depth_levels": 0}, "setting book.depth_levels"),
@@ -100,8 +100,8 @@ def test_a_job_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERFLOW_TRADING__STRATEGY", '{"stop_loss_ticks": 99}')
     s = job_settings({"trading": {"risk": {"max_position": 1}}}, {STOP: 12})
     assert s.instrument == "ES"
-    assert s.trading.strategy == {"stop_loss_ticks": 12}
-    assert s.trading.risk == {"max_position": 1}
+    assert s.trading.strategy.stop_loss_ticks == 12
+    assert s.trading.risk.max_position == 1
 
 
 def test_parsed_values_are_yaml_scalars_and_lists() -> None:

@@ -474,7 +474,7 @@ def test_the_strategy_settings_reach_its_parameters(tmp_path) -> None:  # type: 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         "trading:\n  strategy: {entry_type: limit, limit_anchor: poc, targets_ticks: [8, 16, 24],\n"
-        "             target_sizes: [1, 1, 1], trail: off, time_stop_s: 300}\n"
+        "             target_sizes: [1, 1, 1], trail: 'off', time_stop_s: 300}\n"
     )
     p = trading_params(load_settings(cfg)).strategy
     assert (p.entry_type, p.limit_anchor, p.trail, p.time_stop_s) == ("limit", "poc", "off", 300)

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orderflow import __version__
+from orderflow.cli.config import config_app
 from orderflow.cli.logs import setup_logging, stage
 from orderflow.cli.output import console, err_console, ladder_table, print_json
 from orderflow.core.errors import OrderflowError
@@ -38,6 +39,7 @@ journal_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(journal_app, name="journal")
+app.add_typer(config_app, name="config")
 
 
 class State:
@@ -65,10 +67,16 @@ def _main(
     debug: Annotated[
         bool, typer.Option("--debug", help="DebugMode: detail logs, per-stage timings, tracebacks.")
     ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE: a setting (dotted key) over env and file."),
+    ] = None,
 ) -> None:
+    from orderflow.settings_rules import parse_overrides
+
     STATE.debug = debug
     STATE.config_path = config
-    STATE.settings = load_settings(config)
+    STATE.settings = load_settings(config, **parse_overrides(set_ or []))
     setup_logging(STATE.settings, debug)
 
 
@@ -450,7 +458,7 @@ def _run_served(
     pipe, figures = serve_and_feed(
         stream, pipeline_params(s), speed, quiet, label, simulated=simulated,
         trading=trading_params(s) if trade else None,
-        use_sessions=bool(s.trading.server.get("use_sessions", True)),
+        use_sessions=s.trading.server.use_sessions,
     )  # fmt: skip
     out = {**figures, "simulated": simulated, "source": label,
            "analysis": summarize(pipe) if pipe is not None else None}  # fmt: skip
@@ -713,10 +721,9 @@ def signals_evaluate(
 def _trading_args(s: Settings) -> dict[str, Any]:
     """The trading engine's parameters for ``create_app`` from ``trading`` (none when
     ``trading.server.enabled`` is off: the wire-level order ledger only)."""
-    from orderflow.server.trading import ServerTradingParams
-    from orderflow.settings import build_params, trading_params
+    from orderflow.settings import trading_params
 
-    server = build_params(ServerTradingParams, s.trading.server, "trading.server")
+    server = s.trading.server
     if not server.enabled:
         return {}
     return {"trading": trading_params(s), "trading_server": server}
@@ -725,7 +732,9 @@ def _trading_args(s: Settings) -> dict[str, Any]:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Bind address (127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="TCP port (8765).")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="TCP port (8765).")
+    ] = None,
     token: Annotated[
         str | None, typer.Option("--token", help="Shared secret (else ORDERFLOW_SERVER__TOKEN).")
     ] = None,

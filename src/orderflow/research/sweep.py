@@ -44,6 +44,7 @@ from pydantic import ValidationError
 
 from orderflow.core.errors import ConfigError
 from orderflow.settings import Settings, pipeline_params, trading_params
+from orderflow.settings_rules import settings_error
 
 __all__ = [
     "TIMING_KEYS",
@@ -130,9 +131,7 @@ def job_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Set
     try:
         return _JobSettings(**merged)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"setting {where}: {first['msg']}", field=where) from exc
+        raise settings_error(exc) from exc
 
 
 def _params(job: SweepJob) -> tuple[Any, Any, Any]:

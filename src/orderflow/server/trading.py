@@ -53,7 +53,6 @@ from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
 from orderflow.server.report_checks import check_report
 from orderflow.trading.broker import BrokerProfile
-from orderflow.trading.checks import flag
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal import Entry, Journal
@@ -67,7 +66,7 @@ from orderflow.trading.orders import (
     fill_event,
     order_event,
 )
-from orderflow.trading.params import TradingParams
+from orderflow.trading.params import ServerTradingParams, TradingParams
 from orderflow.trading.reconcile import BrokerOrder, BrokerPosition, BrokerReport, StartBehavior
 from orderflow.trading.risk import (
     OrderIntent,
@@ -84,34 +83,6 @@ __all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
 
 _TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED,
                        OrderState.UNKNOWN})  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class ServerTradingParams:
-    """``trading.server`` in the settings."""
-
-    enabled: bool = True  # orderflow serve wires the engine in (create_app: pass it)
-    account: str = "Sim101"  # NinjaTrader's account the desk's positions are kept under
-    #: what reconciliation does with NinjaTrader's report (adopt, flatten, wait_until_flat)
-    start_behavior: str = "adopt"
-    #: a client that does not declare ``report: true`` in its hello: False trusts the desk's
-    #: own picture (its gate opens at once); True keeps its gate shut (no report will come)
-    require_report: bool = False
-    use_sessions: bool = True  # the risk manager applies the CME session calendar
-    #: run the reference strategy (``trading.strategy``) on each bridge client's instruments:
-    #: its orders go to that client. Off by default: a server trades only when told to.
-    strategy: bool = False
-    #: the engine's clock: ``wall`` (live: the server's time) or ``data`` (the latest event
-    #: time the client's data carried: NinjaTrader's Market Replay / Playback connection and
-    #: ``orderflow run``, where the data's day is not today; a stale book cannot trip then)
-    clock: str = "wall"
-
-    def __post_init__(self) -> None:
-        flag(self, "enabled", "require_report", "use_sessions", "strategy")
-        if self.start_behavior not in [str(b) for b in StartBehavior]:
-            raise ValueError("start_behavior must be adopt, flatten or wait_until_flat")
-        if self.clock not in ("wall", "data"):
-            raise ValueError("clock must be wall or data")
 
 
 def _wire(msg: str, reason: str, status: int = 422) -> RequestError:
