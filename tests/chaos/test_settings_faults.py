@@ -59,7 +59,12 @@ BAD = [
     # key, YAML value, environment text, what the one line says of it
     ("trading.risk.daily_loss_limit", float("nan"), "nan", "is not a finite number"),
     ("trading.risk.daily_loss_limit", float("-inf"), "-inf", "is not a finite number"),
-    ("trading.risk.daily_loss_limit", -300.0, "-300", "is refused: daily_loss_limit must be"),
+    (
+        "trading.risk.daily_loss_limit",
+        -300.0,
+        "-300",
+        "is refused: daily_loss_limit: -300.0 must be",
+    ),
     ("trading.risk.max_position", 2.5, "2.5", "is not"),
     ("trading.server.strategy", "maybe", "maybe", "is not a boolean (true/false/1/0/yes/no)"),
     ("trading.server.enabled", "off", "off", "is not a boolean (true/false/1/0/yes/no)"),
