@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections import OrderedDict
@@ -36,6 +37,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from orderflow.server.auth import resolve_token
 from orderflow.server.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -143,6 +145,7 @@ class OrderflowClient:
         client: str = "orderflow-py",
         *,
         token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         encoding: Encoding = "json",
         batch_events: int = 100,
         batch_delay: float = 0.005,
@@ -162,7 +165,7 @@ class OrderflowClient:
             raise ValueError(f"encoding must be json or msgpack, got {encoding!r}")
         self.url = url
         self.client = client
-        self.token = token
+        self.token = resolve_token(token, token_file)
         self.encoding: Encoding = encoding
         self.batch_events = batch_events
         self.batch_delay = batch_delay
@@ -548,11 +551,13 @@ class RestClient:
         base_url: str,
         *,
         token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         retries: int = 5,
         backoff: tuple[float, float] = (0.05, 2.0),
         timeout: float = 10.0,
     ) -> None:
         headers = {"content-type": "application/json"}
+        token = resolve_token(token, token_file)
         if token is not None:
             headers["x-orderflow-token"] = token
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
@@ -579,9 +584,10 @@ class RestClient:
                     raise
                 time.sleep(min(self.backoff[0] * 2**attempt, self.backoff[1]))
                 continue
-            if r.status_code != 429 or attempt == self.retries:
+            if r.status_code not in (429, 503) or attempt == self.retries:
                 break
-            # over the rate limit: nothing was applied; wait as told and send it again
+            # over the rate limit, or the server still warming up: nothing was applied; wait
+            # as told and send it again
             time.sleep(float(r.headers.get("retry-after", "1")))
         r.raise_for_status()
         return _JSON_ACK.decode(r.content)

@@ -18,6 +18,7 @@
     │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
+    │   └── WarmingError           the server is still starting (503, Retry-After)
     └── ConfigError                bad settings: fail at start with a clear message
 
 Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use.
@@ -120,6 +121,14 @@ class RequestError(OrderflowError):
 
     code = "bad_request"
     status_code = 400
+
+
+class WarmingError(RequestError):
+    """The server is still starting (compiling its kernels, restoring its state): retry
+    after the ``Retry-After`` seconds; nothing of the request was kept."""
+
+    code = "warming"
+    status_code = 503
 
 
 class ConfigError(OrderflowError):

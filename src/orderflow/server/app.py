@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import sqlite3
 import time
@@ -25,9 +24,11 @@ from fastapi.responses import JSONResponse, Response
 from orderflow import __version__
 from orderflow.core.errors import ConfigError, OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
+from orderflow.server.auth import AUTH_KEY, TokenGate, check_token, token_matches
 from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
 from orderflow.server.journal_api import add_journal_routes
+from orderflow.server.limits import MAX_BODY as LIMITS_MAX_BODY
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
 from orderflow.server.monitor import Monitor
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
@@ -54,8 +55,7 @@ __all__ = ["MAX_BODY", "create_app"]
 
 log = logging.getLogger("orderflow.server")
 
-#: largest request body or WebSocket message accepted (bytes)
-MAX_BODY = 8 * 1024 * 1024
+MAX_BODY = LIMITS_MAX_BODY  # largest request body or WebSocket message accepted (bytes)
 HELLO_TIMEOUT_S = 10.0
 #: decoded messages waiting to be applied, per connection (full: the server stops reading)
 INBOX = 256
@@ -96,6 +96,8 @@ def create_app(
     start; ``/api/journal/...`` read it."""
     limits = limits or Limits()
     flags = dict(flags or {})
+    if token is not None:
+        check_token(token)
     if journal is not None and not isinstance(journal, Journal):
         try:
             journal = Journal(journal)
@@ -130,6 +132,7 @@ def create_app(
         description="Order-flow engine for NinjaTrader 8: books, analytics, signals, orders.",
         lifespan=lifespan,
     )
+    app.add_middleware(TokenGate, token=token)  # every route but /health needs the token
     recorder = Recorder(record_dir) if record_dir is not None else None
     if hub is None:
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
@@ -173,11 +176,12 @@ def create_app(
                 conn.push(command)
 
     def authorised(given: str | None) -> bool:
-        return token is None or (given is not None and hmac.compare_digest(given, token))
+        return token is None or token_matches(token, given)
 
     def unauthorised(request: Request) -> JSONResponse | None:
-        """The 401 for a REST request without the right token (None: it may go on)."""
-        if authorised(request.headers.get("x-orderflow-token")):
+        """The 401 for a REST request without the right token (None: it may go on); the
+        gate (:mod:`orderflow.server.auth`) has already refused such requests."""
+        if token is None or request.scope.get(AUTH_KEY):
             return None
         return _error(401, RequestError("token: missing or wrong", field="token"))
 
@@ -227,9 +231,12 @@ def create_app(
         return Response(mon.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
         """Status, version, uptime, per instrument the book's staleness and counters, and the
-        connected WebSocket clients with their send queues."""
+        connected WebSocket clients with their send queues. With a token set, a caller without
+        it gets the status only (liveness)."""
+        if token is not None and not request.scope.get(AUTH_KEY):
+            return {"status": hub.health()["status"]}
         clients = {name: {"queued": c.queue.qsize(), "sent": c.sent} for name, c in conns.items()}
         out = {**hub.health(), "clients": clients}
         if hub.trading is not None and hub.trading.writer is not None:
@@ -481,7 +488,7 @@ def create_app(
                 return await refuse(
                     Error("protocol", f"this server speaks protocol {PROTOCOL_VERSION}")
                 )
-            if not authorised(first.token):
+            if not (socket.scope.get(AUTH_KEY) or authorised(first.token)):
                 return await refuse(Error("token", "missing or wrong", code="unauthorised"))
             client = first.client
             old = conns.get(client)
