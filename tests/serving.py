@@ -66,7 +66,9 @@ class Serve:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orderflow.cli.main", "--config", str(folder / "config.yaml"),
              "serve", "--port", str(self.port), *args],
-            cwd=folder, env={**base, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
+            cwd=folder, env={**base, "PYTHONPATH": os.pathsep.join((str(PROJECT_ROOT / "src"),
+                                                                     str(PROJECT_ROOT))),
+                             **(env or {})},
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.returncode: int | None = None
@@ -86,7 +88,8 @@ class Serve:
             time.sleep(0.1)
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def kill(self) -> None:
