@@ -22,6 +22,7 @@ def _build(s: Settings, token: str | None, trading_args: Any) -> Any:
     from orderflow.cli.warmup import warm_kernels
     from orderflow.server.app import create_app
     from orderflow.server.limits import Limits
+    from orderflow.server.machine import MachineParams
     from orderflow.settings import pipeline_params
 
     params = pipeline_params(s)
@@ -40,6 +41,7 @@ def _build(s: Settings, token: str | None, trading_args: Any) -> Any:
         command_timeout_s=s.server.command_timeout_s,
         command_max_age_s=s.server.command_max_age_s,
         journal=journal,
+        machine=MachineParams.from_settings(s.server),
         **trading,
     )
 

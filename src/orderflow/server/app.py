@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from orderflow.server.hub import Hub
 from orderflow.server.journal_api import add_journal_routes
 from orderflow.server.limits import MAX_BODY as LIMITS_MAX_BODY
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
+from orderflow.server.machine import Machine, MachineParams, machine_volumes
 from orderflow.server.monitor import Monitor
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
 from orderflow.server.protocol import (
@@ -83,6 +85,7 @@ def create_app(
     trading: TradingParams | None = None,
     trading_server: ServerTradingParams | None = None,
     journal: str | Path | Journal | None = None,
+    machine: MachineParams | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -120,8 +123,10 @@ def create_app(
                     mon.queue.labels(name).set(conn.queue.qsize())
 
         task = asyncio.get_running_loop().create_task(expire())
+        watch = asyncio.get_running_loop().create_task(app.state.machine.run())
         yield
         task.cancel()
+        watch.cancel()
         close_journal_reader()
         if isinstance(journal, Journal):
             journal.close()
@@ -146,6 +151,10 @@ def create_app(
             hub.recover(list(replay_records(files)))
     app.state.hub = hub
     app.state.monitor = mon = Monitor()
+    # the machine under the server: CPU, memory, files, loop lag, free disk (server.machine)
+    volumes = machine_volumes(record_dir, journal.path if isinstance(journal, Journal) else None)
+    app.state.machine = Machine(replace(machine or MachineParams(), volumes=volumes),
+                                mon.registry, hub.alerts)  # fmt: skip
 
     def observe(transport: str, ack: Any) -> None:
         mon.batches.labels(transport).inc()
@@ -241,6 +250,7 @@ def create_app(
         out = {**hub.health(), "clients": clients}
         if hub.trading is not None and hub.trading.writer is not None:
             out["journal"] = hub.trading.journal_status()
+        out["machine"] = app.state.machine.status()
         return out
 
     @app.post("/l2_update")
