@@ -1442,6 +1442,24 @@ namespace Orderflow.Bridge
         public int InitialBackoffMs = 250;
         public int MaxBackoffMs = 30000;
         public int RememberedCommands = 10000; // answers kept to answer a resent command again
+
+        /// <summary>The token to send: <paramref name="token"/>, or the content of
+        /// <paramref name="tokenFile"/> (trimmed) when that is set, so the secret need not be
+        /// saved in the workspace; both set, a missing file or an empty one: an error naming
+        /// the property.</summary>
+        public static string ResolveToken(string token, string tokenFile)
+        {
+            if (string.IsNullOrEmpty(tokenFile))
+                return token ?? "";
+            if (!string.IsNullOrEmpty(token))
+                throw new ArgumentException("Token and Token file are both set; keep one of them");
+            string text;
+            try { text = File.ReadAllText(tokenFile).Trim(); }
+            catch (Exception e) { throw new ArgumentException("Token file " + tokenFile + ": " + e.Message); }
+            if (text.Length == 0)
+                throw new ArgumentException("Token file " + tokenFile + " is empty");
+            return text;
+        }
     }
 
     /// <summary>
