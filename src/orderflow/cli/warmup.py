@@ -191,3 +191,9 @@ def warmup(
         + (f", {out['run_batches']} batches of {out['data_file']}" if out["run_batches"] else "")
         + ")"
     )
+
+
+if __name__ == "__main__":  # what `orderflow serve` runs in a child process (see cli.serve)
+    import json as _json
+
+    print(_json.dumps(warm_kernels()))
