@@ -142,3 +142,18 @@ def assert_warm_covers_real_batches(cache: Path) -> None:
     assert got["batches"] > 400
     assert got["before"] == {}, "the server's warm-up did not leave these in the cache"
     assert got["after"] == got["fed"], "real batches compiled kernels the warm-up does not cover"
+
+
+def test_a_start_that_fails_while_warming_ends_with_one_line(tmp_path: Path) -> None:
+    """The application is built after the port opened: a journal that cannot be opened still
+    ends the process with the one-line error and a non-zero exit, not a server left warming."""
+    from tests.serving import Serve
+
+    journal = tmp_path / "journal" / "orderflow.sqlite"
+    journal.mkdir(parents=True)  # a folder where the SQLite file should be
+    write_config(tmp_path, {"trading": {"journal": str(journal),
+                                        "server": {"use_sessions": False}}})  # fmt: skip
+    s = Serve(tmp_path, expect_exit=True, timeout_s=WARM_DEADLINE_S)
+    out = s.output()
+    assert s.returncode == 2, out
+    assert f"error: trading.journal: {journal}" in out and "Traceback" not in out
