@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,29 @@ def env_with(cache: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
     path = os.pathsep.join((str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)))
     return {**base, "PYTHONPATH": path, "NUMBA_CACHE_DIR": str(cache)}
+
+
+def feed_one(port: int, out: dict[str, Any]) -> None:
+    """An OrderflowClient connecting while the server warms up, sending one batch."""
+    import asyncio
+
+    import msgspec
+
+    from orderflow.client.ws import OrderflowClient
+    from orderflow.server.protocol import Batch
+
+    async def run() -> None:
+        batch = msgspec.convert({**BATCH, "instrument": "MES 03-24"}, Batch)
+        async with OrderflowClient(f"ws://127.0.0.1:{port}/ws", "early") as c:
+            await c.send_batch(batch)
+            await c.drain(HANG_S)
+            assert c.last_ack is not None
+            out["ack"] = (c.last_ack.seq, c.last_ack.rejected)
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # reported by the assertion on ``out``
+        out["error"] = repr(exc)
 
 
 def first_answer(http: str, proc: subprocess.Popen[bytes]) -> httpx.Response:
@@ -80,6 +104,10 @@ def test_a_cold_start_answers_warming_at_once_and_refuses_batches_retryably(
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://127.0.0.1:{port}/ws", open_timeout=HANG_S)
         assert refused.value.response.status_code == 503
+        # the Python client started now waits for the server (Retry-After) and then feeds it
+        early: dict[str, Any] = {}
+        client = threading.Thread(target=feed_one, args=(port, early), daemon=True)
+        client.start()
         # every /health during the warm-up is answered (a timeout fails the test), then ok
         seen = ["warming"]
         deadline = time.monotonic() + WARM_DEADLINE_S
@@ -95,6 +123,8 @@ def test_a_cold_start_answers_warming_at_once_and_refuses_batches_retryably(
         assert httpx.get(f"{http}/api/book/ES 03-24", timeout=HANG_S).json()["bid"] == [
             {"price": 4810.25, "size": 7}
         ]
+        client.join(WARM_DEADLINE_S)
+        assert early.get("ack") == (1, {}), early
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from orderflow.server.auth import resolve_token
 from orderflow.server.protocol import (
@@ -81,6 +81,8 @@ CommandHandler = Callable[[Command], tuple[str, str]]
 ReportSource = Callable[[], Report]
 #: commands remembered as executed (a resent command is acknowledged again, not re-executed)
 EXECUTED_KEEP = 10_000
+#: how long :meth:`OrderflowClient.connect` waits for a server that answers 503 (warming up)
+WARMING_WAIT_S = 300.0
 
 _JSON_SERVER = msgspec.json.Decoder(ServerMessage)
 _MSGPACK_SERVER = msgspec.msgpack.Decoder(ServerMessage)
@@ -209,10 +211,21 @@ class OrderflowClient:
 
     async def connect(self) -> Welcome:
         """Connect, say hello, read the welcome, and start the background tasks (reader and
-        reconnection, heartbeats, the batching timer). A refused hello raises ClientError."""
+        reconnection, heartbeats, the batching timer). A refused hello raises ClientError. A
+        server still warming up (503) is asked again as its Retry-After says, for up to
+        ``WARMING_WAIT_S``."""
         if self._tasks:
             raise ClientError("already connected")
-        await self._open()
+        deadline = time.monotonic() + WARMING_WAIT_S
+        while True:
+            try:
+                await self._open()
+                break
+            except InvalidStatus as exc:
+                if exc.response.status_code != 503 or time.monotonic() > deadline:
+                    raise
+                retry = exc.response.headers.get("Retry-After", "1")
+                await asyncio.sleep(float(retry) if retry.isdigit() else 1.0)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._run(), name="orderflow-client-reader"),
