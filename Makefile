@@ -7,15 +7,21 @@ STAMP  := $(VENV)/.installed
 DATA   ?=
 SPEED  ?=
 
-.PHONY: run test bench lint setup clean
+.PHONY: run test bench lint setup warmup clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@echo "compiling the kernels into numba's cache (once; orderflow serve then starts warm)"
+	@$(BIN)/orderflow warmup
 	@touch $(STAMP)
 
 setup: $(STAMP)
+
+# after changing a jitted kernel: compile again now rather than at the next start
+warmup: $(STAMP)
+	@$(BIN)/orderflow warmup
 
 run: $(STAMP)
 	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED))

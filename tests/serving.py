@@ -89,7 +89,8 @@ class Serve:
             time.sleep(0.1)
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def kill(self) -> None:

@@ -77,6 +77,9 @@ namespace NinjaTrader.NinjaScript.Strategies
         [Display(Name = "Token", Description = "Token sent in hello (required when the server is not on 127.0.0.1)", GroupName = "Orderflow server", Order = 2)]
         public string Token { get; set; }
 
+        [Display(Name = "Token file", Description = "File holding the token, instead of Token (which the workspace saves in plain text)", GroupName = "Orderflow server", Order = 5)]
+        public string TokenFile { get; set; }
+
         [Display(Name = "Client name", Description = "Names this sender; the server keeps sequence numbers per client. Empty: nt8-<instrument>", GroupName = "Orderflow server", Order = 3)]
         public string ClientName { get; set; }
 
@@ -133,6 +136,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                 BarsRequiredToTrade = 0;
                 ServerUrl = "ws://127.0.0.1:8765/ws";
                 Token = "";
+                TokenFile = "";
                 ClientName = "";
                 MaxBatchEvents = 500;
                 MaxBatchDelayMs = 5;
@@ -165,7 +169,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                 var options = new TransportOptions
                 {
                     Url = ServerUrl,
-                    Token = Token,
+                    Token = TransportOptions.ResolveToken(Token, TokenFile),
                     ClientName = string.IsNullOrEmpty(ClientName) ? "nt8-" + Instrument.FullName : ClientName,
                     MaxBatchEvents = MaxBatchEvents,
                     MaxBatchDelayMs = MaxBatchDelayMs,

@@ -1476,6 +1476,24 @@ namespace Orderflow.Bridge
         public int MaxBackoffMs = 30000;
         public int RememberedCommands = 10000; // answers kept to answer a resent command again
         public int MinSnapshotIntervalMs = 1000; // an ack saying stale asks for a snapshot at most this often per instrument
+
+        /// <summary>The token to send: <paramref name="token"/>, or the content of
+        /// <paramref name="tokenFile"/> (trimmed) when that is set, so the secret need not be
+        /// saved in the workspace; both set, a missing file or an empty one: an error naming
+        /// the property.</summary>
+        public static string ResolveToken(string token, string tokenFile)
+        {
+            if (string.IsNullOrEmpty(tokenFile))
+                return token ?? "";
+            if (!string.IsNullOrEmpty(token))
+                throw new ArgumentException("Token and Token file are both set; keep one of them");
+            string text;
+            try { text = File.ReadAllText(tokenFile).Trim(); }
+            catch (Exception e) { throw new ArgumentException("Token file " + tokenFile + ": " + e.Message); }
+            if (text.Length == 0)
+                throw new ArgumentException("Token file " + tokenFile + " is empty");
+            return text;
+        }
     }
 
     /// <summary>

@@ -232,6 +232,39 @@ class ServerSettings(_Section):
         description="recording files kept open at once; the least recently written is closed "
         "first (one file per instrument and day)",
     )
+    token_file: Path | None = Field(
+        None,
+        description="a file holding the token (private to its owner: chmod 600); instead of "
+        "server.token, so the secret is on no command line",
+    )
+    monitor_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="how often the machine (CPU, memory, files, disk, loop "
+        "lag) is sampled for /metrics and /health",
+    )
+    disk_min_free_mb: float = Field(
+        1024.0,
+        ge=0,
+        le=1e9,
+        allow_inf_nan=False,
+        description="alert disk_low when the recording or journal volume has less free space",
+    )
+    fd_alert_ratio: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="alert fds_near_limit when open files reach this share of the fd limit",
+    )
+    loop_lag_alert_ms: float = Field(
+        250.0,
+        gt=0,
+        le=600_000,
+        allow_inf_nan=False,
+        description="alert loop_lag when the event loop runs a timer this much late",
+    )
 
 
 class TradingSettings(_Section):

@@ -736,52 +736,19 @@ def serve(
         int | None, typer.Option("--port", min=1, max=65535, help="TCP port (8765).")
     ] = None,
     token: Annotated[
-        str | None, typer.Option("--token", help="Shared secret (else ORDERFLOW_SERVER__TOKEN).")
+        str | None,
+        typer.Option("--token", help="Shared secret (visible in ps: prefer --token-file)."),
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option("--token-file", help="File holding the token (chmod 600).")
     ] = None,
 ) -> None:
     """Run the server for NinjaTrader: REST (/health, /l2_update, /bar_update, /api/...) and
-    the sequenced WebSocket (/ws); API documentation at /docs."""
-    import uvicorn
+    the sequenced WebSocket (/ws); API documentation at /docs. The port answers at once;
+    /health says "warming" until the kernels are loaded and the state restored."""
+    from orderflow.cli.serve import run_server
 
-    from orderflow.core.errors import ConfigError
-    from orderflow.server.app import MAX_BODY, create_app
-    from orderflow.server.limits import Limits
-    from orderflow.settings import pipeline_params
-
-    s = settings()
-    host = host or s.server.host
-    port = port or s.server.port
-    token = token or s.server.token
-    if host not in ("127.0.0.1", "localhost", "::1") and not token:
-        raise ConfigError(
-            f"server.token: binding to {host} needs a token (--token or ORDERFLOW_SERVER__TOKEN)",
-            field="server.token",
-        )
-    trading = _trading_args(s)
-    # the engine journals to trading.journal and restores its state from it at start
-    journal = s.trading.journal if trading else None
-    app_ = create_app(
-        pipeline_params(s),
-        token=token,
-        record_dir=s.server.record_dir,
-        limits=Limits.from_settings(s),
-        flags=s.flags.model_dump(),
-        command_timeout_s=s.server.command_timeout_s,
-        command_max_age_s=s.server.command_max_age_s,
-        journal=journal,
-        rest_owner_silence_s=s.server.rest_owner_silence_s,
-        record_max_open=s.server.record_max_open_files,
-        **trading,
-    )
-    console.print(
-        f"[bold]orderflow[/] {__version__} serving on http://{host}:{port} "
-        f"(WebSocket ws://{host}:{port}/ws, API docs http://{host}:{port}/docs, "
-        f"health http://{host}:{port}/health)"
-        + (f"; recording to {s.server.record_dir}/" if s.server.record_dir else "")
-        + (f"; journal {journal}" if journal else "")
-    )
-    uvicorn.run(app_, host=host, port=port, log_config=None, ws_max_size=MAX_BODY,
-                ws_per_message_deflate=True)  # fmt: skip
+    run_server(settings(), host, port, token, token_file, _trading_args)
 
 
 @app.command()
@@ -847,6 +814,9 @@ def feed(
     encoding: Annotated[str, typer.Option("--encoding", help="json or msgpack.")] = "msgpack",
     levels: Annotated[int, typer.Option("--levels", min=1, help="Depth levels sent.")] = 10,
     token: Annotated[str | None, typer.Option("--token", help="The server's token.")] = None,
+    token_file: Annotated[
+        Path | None, typer.Option("--token-file", help="File holding the server's token.")
+    ] = None,
     columns: Annotated[
         bool, typer.Option("--columns", help="Send depth as columns (WebSocket; faster).")
     ] = False,
@@ -857,6 +827,10 @@ def feed(
     NinjaTrader depth events with the prints, batched at event boundaries, at --speed."""
     from orderflow.client.feed import feed_file
     from orderflow.core.errors import RequestError
+    from orderflow.server.auth import resolve_token
+
+    sv = settings().server
+    token = resolve_token(token, token_file, sv.token, sv.token_file)
 
     if transport not in ("ws", "rest") or encoding not in ("json", "msgpack"):
         raise RequestError("--transport is ws or rest, --encoding json or msgpack",
@@ -866,7 +840,7 @@ def feed(
         file.name,
         lambda progress: feed_file(
             file, url, None if fast else speed, levels, transport=transport,  # type: ignore[arg-type]
-            encoding=encoding, progress=progress, token=token or settings().server.token,  # type: ignore[arg-type]
+            encoding=encoding, progress=progress, token=token,  # type: ignore[arg-type]
             instrument=instrument, columns=columns,
         ),
         json,
@@ -1041,6 +1015,10 @@ app.command(epilog=_research._EPILOG)(_research.sweep)
 from orderflow.cli.backtest import backtest as _backtest  # noqa: E402 - registers on app above
 
 app.command("backtest")(_backtest)
+
+from orderflow.cli.warmup import warmup as _warmup  # noqa: E402 - registers on app above
+
+app.command("warmup")(_warmup)
 
 
 from orderflow.cli.recordings_admin import recordings_app  # noqa: E402 - check, repair

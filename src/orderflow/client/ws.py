@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections import OrderedDict
@@ -34,8 +35,9 @@ from typing import Any, Literal
 import httpx
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from orderflow.server.auth import resolve_token
 from orderflow.server.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -79,6 +81,8 @@ CommandHandler = Callable[[Command], tuple[str, str]]
 ReportSource = Callable[[], Report]
 #: commands remembered as executed (a resent command is acknowledged again, not re-executed)
 EXECUTED_KEEP = 10_000
+#: how long :meth:`OrderflowClient.connect` waits for a server that answers 503 (warming up)
+WARMING_WAIT_S = 300.0
 
 _JSON_SERVER = msgspec.json.Decoder(ServerMessage)
 _MSGPACK_SERVER = msgspec.msgpack.Decoder(ServerMessage)
@@ -143,6 +147,7 @@ class OrderflowClient:
         client: str = "orderflow-py",
         *,
         token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         encoding: Encoding = "json",
         batch_events: int = 100,
         batch_delay: float = 0.005,
@@ -162,7 +167,7 @@ class OrderflowClient:
             raise ValueError(f"encoding must be json or msgpack, got {encoding!r}")
         self.url = url
         self.client = client
-        self.token = token
+        self.token = resolve_token(token, token_file)
         self.encoding: Encoding = encoding
         self.batch_events = batch_events
         self.batch_delay = batch_delay
@@ -206,10 +211,21 @@ class OrderflowClient:
 
     async def connect(self) -> Welcome:
         """Connect, say hello, read the welcome, and start the background tasks (reader and
-        reconnection, heartbeats, the batching timer). A refused hello raises ClientError."""
+        reconnection, heartbeats, the batching timer). A refused hello raises ClientError. A
+        server still warming up (503) is asked again as its Retry-After says, for up to
+        ``WARMING_WAIT_S``."""
         if self._tasks:
             raise ClientError("already connected")
-        await self._open()
+        deadline = time.monotonic() + WARMING_WAIT_S
+        while True:
+            try:
+                await self._open()
+                break
+            except InvalidStatus as exc:
+                if exc.response.status_code != 503 or time.monotonic() > deadline:
+                    raise
+                retry = exc.response.headers.get("Retry-After", "1")
+                await asyncio.sleep(float(retry) if retry.isdigit() else 1.0)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._run(), name="orderflow-client-reader"),
@@ -548,11 +564,13 @@ class RestClient:
         base_url: str,
         *,
         token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
         retries: int = 5,
         backoff: tuple[float, float] = (0.05, 2.0),
         timeout: float = 10.0,
     ) -> None:
         headers = {"content-type": "application/json"}
+        token = resolve_token(token, token_file)
         if token is not None:
             headers["x-orderflow-token"] = token
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
@@ -579,9 +597,10 @@ class RestClient:
                     raise
                 time.sleep(min(self.backoff[0] * 2**attempt, self.backoff[1]))
                 continue
-            if r.status_code != 429 or attempt == self.retries:
+            if r.status_code not in (429, 503) or attempt == self.retries:
                 break
-            # over the rate limit: nothing was applied; wait as told and send it again
+            # over the rate limit, or the server still warming up: nothing was applied; wait
+            # as told and send it again
             time.sleep(float(r.headers.get("retry-after", "1")))
         r.raise_for_status()
         return _JSON_ACK.decode(r.content)

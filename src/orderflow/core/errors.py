@@ -18,7 +18,8 @@
     │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
-    │   └── InstrumentOwnedError   a batch for an instrument another client feeds (409)
+    │   ├── InstrumentOwnedError   a batch for an instrument another client feeds (409)
+    │   └── WarmingError           the server is still starting (503, Retry-After)
     ├── TradingInputError          a number the trading engine refuses (a non-finite, negative
     │                              or absurd price, quantity, commission or P&L); also a
     │                              ValueError
@@ -138,6 +139,14 @@ class InstrumentOwnedError(RequestError):
 
     code = "instrument_owned"
     status_code = 409
+
+
+class WarmingError(RequestError):
+    """The server is still starting (compiling its kernels, restoring its state): retry
+    after the ``Retry-After`` seconds; nothing of the request was kept."""
+
+    code = "warming"
+    status_code = 503
 
 
 class ConfigError(OrderflowError):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,15 @@ from orderflow.core.errors import (
     RequestError,
 )
 from orderflow.engine.pipeline import PipelineParams
+from orderflow.server.auth import AUTH_KEY, TokenGate, check_token, token_matches
 from orderflow.server.connection import Connection
 from orderflow.server.feeds import rest_client
 from orderflow.server.hub import Hub
 from orderflow.server.journal_api import add_journal_routes
 from orderflow.server.journal_start import hold_if_missing, open_journal
+from orderflow.server.limits import MAX_BODY as LIMITS_MAX_BODY
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
+from orderflow.server.machine import Machine, MachineParams, machine_volumes
 from orderflow.server.monitor import Monitor
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
 from orderflow.server.protocol import (
@@ -63,8 +66,7 @@ __all__ = ["MAX_BODY", "create_app"]
 
 log = logging.getLogger("orderflow.server")
 
-#: largest request body or WebSocket message accepted (bytes)
-MAX_BODY = 8 * 1024 * 1024
+MAX_BODY = LIMITS_MAX_BODY  # largest request body or WebSocket message accepted (bytes)
 HELLO_TIMEOUT_S = 10.0
 #: decoded messages waiting to be applied, per connection (full: the server stops reading)
 INBOX = 256
@@ -104,6 +106,7 @@ def create_app(
     journal: str | Path | Journal | None = None,
     rest_owner_silence_s: float | None = None,
     record_max_open: int = 256,
+    machine: MachineParams | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -121,6 +124,8 @@ def create_app(
     limits = limits or Limits()
     flags = dict(flags or {})
     journal_missing = False  # a journal missing at start holds the kill switch (journal_start)
+    if token is not None:
+        check_token(token)
     if journal is not None and not isinstance(journal, Journal):
         journal, journal_missing = open_journal(journal)  # JournalError: one line, no start
 
@@ -139,8 +144,10 @@ def create_app(
                     mon.queue.labels(name).set(conn.queue.qsize())
 
         task = asyncio.get_running_loop().create_task(expire())
+        watch = asyncio.get_running_loop().create_task(app.state.machine.run())
         yield
         task.cancel()
+        watch.cancel()
         close_journal_reader()
         if isinstance(journal, Journal):
             journal.close()
@@ -158,6 +165,7 @@ def create_app(
             f"open-file limit ({nofile}); lower it, or raise the limit (ulimit -n)",
             field="server.record_max_open_files",
         )
+    app.add_middleware(TokenGate, token=token)  # every route but /health needs the token
     recorder = Recorder(record_dir, record_max_open) if record_dir is not None else None
     if hub is None:
         hub = Hub(params, recorder, command_timeout_s=command_timeout_s,
@@ -183,6 +191,10 @@ def create_app(
     app.state.monitor = mon = Monitor()
     if hub.recorder is not None:
         mon.registry.register(RecordingCollector(hub.recorder))
+    # the machine under the server: CPU, memory, files, loop lag, free disk (server.machine)
+    volumes = machine_volumes(record_dir, journal.path if isinstance(journal, Journal) else None)
+    app.state.machine = Machine(replace(machine or MachineParams(), volumes=volumes),
+                                mon.registry, hub.alerts)  # fmt: skip
 
     def observe(transport: str, ack: Any) -> None:
         mon.batches.labels(transport).inc()
@@ -227,11 +239,12 @@ def create_app(
             request, instrument=wire)  # fmt: skip
 
     def authorised(given: str | None) -> bool:
-        return token is None or (given is not None and hmac.compare_digest(given, token))
+        return token is None or token_matches(token, given)
 
     def unauthorised(request: Request) -> JSONResponse | None:
-        """The 401 for a REST request without the right token (None: it may go on)."""
-        if authorised(request.headers.get("x-orderflow-token")):
+        """The 401 for a REST request without the right token (None: it may go on); the
+        gate (:mod:`orderflow.server.auth`) has already refused such requests."""
+        if token is None or request.scope.get(AUTH_KEY):
             return None
         return _error(401, RequestError("token: missing or wrong", field="token"))
 
@@ -286,13 +299,17 @@ def create_app(
         return Response(mon.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
         """Status, version, uptime, per instrument the book's staleness and counters, and the
-        connected WebSocket clients with their send queues."""
+        connected WebSocket clients with their send queues. With a token set, a caller without
+        it gets the status only (liveness)."""
+        if token is not None and not request.scope.get(AUTH_KEY):
+            return {"status": hub.health()["status"]}
         clients = {name: {"queued": c.queue.qsize(), "sent": c.sent} for name, c in conns.items()}
         out = {**hub.health(), "clients": clients}
         if hub.trading is not None and hub.trading.writer is not None:
             out["journal"] = hub.trading.journal_status()
+        out["machine"] = app.state.machine.status()
         return out
 
     @app.post("/l2_update")
@@ -550,7 +567,7 @@ def create_app(
                 return await refuse(
                     Error("protocol", f"this server speaks protocol {PROTOCOL_VERSION}")
                 )
-            if not authorised(first.token):
+            if not (socket.scope.get(AUTH_KEY) or authorised(first.token)):
                 return await refuse(Error("token", "missing or wrong", code="unauthorised"))
             client = first.client
             old = conns.get(client)

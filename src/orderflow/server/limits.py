@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 from orderflow.settings import Settings
 
-__all__ = ["Limits", "RateLimiter", "TokenBucket"]
+__all__ = ["MAX_BODY", "Limits", "RateLimiter", "TokenBucket"]
+
+#: largest request body or WebSocket message accepted (bytes); here, not in the app, so the
+#: server can be configured before the app (and its compiled kernels) is loaded
+MAX_BODY = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,199 @@
+"""``orderflow warmup``: compile every jitted kernel the server and ``orderflow run`` use into
+numba's cache once (``make setup`` runs it), so a fresh install starts warm.
+
+Numba caches a kernel per argument types, so the kernels are warmed by running the real code
+paths, not by naming signatures: a throwaway hub is fed synthetic NinjaTrader batches that touch
+every branch of the ladder (adds, updates, removes, an IsReset, refused events, prints, bars),
+and when the default recording is there (``data.dir``/``data.default_file``) it is replayed
+whole as ``orderflow run --no-serve`` does and fed, as batches, through the hub as ``orderflow
+run`` does. ``orderflow serve`` runs the same warm-up in a worker thread at start (its
+``/health`` says ``warming`` meanwhile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["compiled_kernels", "warm_kernels", "warmup"]
+
+_INSTRUMENT = "ES 03-24"
+_TICK = 0.25
+
+
+def compiled_kernels() -> dict[str, int]:
+    """Every numba kernel of orderflow loaded in this process, with how many type signatures
+    it has compiled (or loaded from the cache) so far."""
+    from numba.core.dispatcher import Dispatcher
+
+    out: dict[str, int] = {}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("orderflow.") or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher):
+                fn = value.py_func
+                out[f"{fn.__module__}.{fn.__qualname__}"] = len(value.signatures)
+    return out
+
+
+def _synthetic_batches(t0_ns: int) -> list[dict[str, Any]]:
+    """NinjaTrader batches touching each ladder branch: a reset, a 10-row build-up on both
+    sides, updates and removes, prints with quotes, bars of two series, refused events."""
+    px = 4800.0
+    seq = 0
+    out: list[dict[str, Any]] = []
+
+    def batch(
+        depth: list[Any], ticks: list[Any] | None = None, bars: list[Any] | None = None
+    ) -> None:
+        nonlocal seq
+        seq += 1
+        out.append({"instrument": _INSTRUMENT, "seq": seq, "depth": depth,
+                    "ticks": ticks or [], "bars": bars or []})  # fmt: skip
+
+    t = t0_ns
+    build = []
+    for pos in range(10):
+        for side, sign in (("bid", -1), ("ask", 1)):
+            t += 1000
+            build.append({"t": t, "side": side, "op": "add", "pos": pos, "reset": pos == 0,
+                          "price": px + sign * _TICK * (pos + 1), "size": 5 + pos})  # fmt: skip
+    batch(build)
+    for k in range(12):
+        t += 20_000_000_000  # time bars close along the way
+        depth = [
+            {"t": t, "side": "bid", "op": "update", "pos": 0, "price": px - _TICK, "size": 7 + k},
+            {"t": t, "side": "ask", "op": "remove", "pos": 9, "price": px + 10 * _TICK, "size": 1},
+            {"t": t, "side": "ask", "op": "add", "pos": 9, "price": px + 10 * _TICK, "size": 3},
+            {"t": t, "side": "bid", "op": "add", "pos": 10, "price": px - 11 * _TICK, "size": 2},
+            {"t": t, "side": "bid", "op": "remove", "pos": 10, "price": px - 11 * _TICK,
+             "size": 2},
+        ]  # fmt: skip
+        ticks = [{"t": t + j, "price": px + _TICK * (1 if (k + j) % 2 else -1), "size": 1 + j,
+                  "bid": px - _TICK, "ask": px + _TICK} for j in range(k % 3)]  # fmt: skip
+        if k % 4 == 3:  # prints alone, and prints before the depth of their moment
+            batch([], ticks)
+            ticks = [{**tick, "t": tick["t"] - 2} for tick in ticks]
+        bars = [{"series": s, "t": t, "open": px, "high": px + _TICK, "low": px - _TICK,
+                 "close": px, "volume": 10 + k, "closed": k % 2 == 1}
+                for s in (0, 1) if k >= 10]  # NinjaTrader's own bars last  # fmt: skip
+        batch(depth, ticks, bars)
+    t += 1_000_000
+    refused = [
+        {"t": t, "side": "bid", "op": "update", "pos": 400, "price": px, "size": 1},
+        {"t": t, "side": "ask", "op": "update", "pos": 0, "price": px - 5, "size": 1},
+    ]
+    batch(refused)
+    return out
+
+
+def _warm_server(params: Any) -> int:
+    """Feed the synthetic batches through a throwaway hub; the batches applied."""
+    import logging
+
+    import orjson
+
+    from orderflow.core.errors import OrderflowError
+    from orderflow.server.hub import Hub
+    from orderflow.server.protocol import decode_batch
+
+    quiet = logging.getLogger("orderflow.server")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the throwaway hub's alerts are not the operator's
+    try:
+        hub = Hub(params)
+        applied = 0
+        for doc in _synthetic_batches(time.time_ns() - 1_000_000_000):
+            try:
+                hub.apply(decode_batch(orjson.dumps(doc)), "warmup")
+                applied += 1
+            except OrderflowError:
+                pass  # the refused events are part of the warm-up
+        return applied
+    finally:
+        quiet.setLevel(level)
+
+
+def _warm_run(params: Any, path: Path) -> int:
+    """``orderflow run`` on ``path``: the in-process replay, and its batches through a hub."""
+    import logging
+
+    from orderflow.client.feed import build_batches
+    from orderflow.core.errors import OrderflowError
+    from orderflow.engine.runner import run_file
+    from orderflow.io.formats import load_stream
+    from orderflow.server.hub import Hub
+
+    run_file(path, params)
+    stream = load_stream(path)
+    if stream.kind not in ("mbo", "nt_depth"):
+        return 0
+    quiet = logging.getLogger("orderflow.server")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        hub = Hub(params)
+        batches = build_batches(stream)
+        for fb in batches:
+            with contextlib.suppress(OrderflowError):
+                hub.apply(fb.batch, "warmup")
+        return len(batches)
+    finally:
+        quiet.setLevel(level)
+
+
+def warm_kernels(params: Any = None, data_file: Path | None = None) -> dict[str, Any]:
+    """Compile (or load from numba's cache) the kernels the server and ``orderflow run`` use;
+    returns what was done: kernels, batches, seconds."""
+    t0 = time.perf_counter()
+    from orderflow.engine.pipeline import PipelineParams
+
+    params = params if params is not None else PipelineParams()
+    server = _warm_server(params)
+    run = _warm_run(params, data_file) if data_file is not None and data_file.is_file() else 0
+    kernels = compiled_kernels()
+    return {
+        "kernels": sum(1 for n in kernels.values() if n),
+        "kernels_loaded": len(kernels),
+        "server_batches": server,
+        "run_batches": run,
+        "data_file": str(data_file) if data_file is not None and run else None,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def warmup(
+    json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    data: Annotated[
+        bool, typer.Option("--data/--no-data", help="Also replay the default recording.")
+    ] = True,
+) -> None:
+    """Compile the jitted kernels into numba's cache (NUMBA_CACHE_DIR, else __pycache__ beside
+    the sources) so the next start of `orderflow serve` or `orderflow run` is warm."""
+    from orderflow.cli.main import settings
+    from orderflow.cli.output import console, print_json
+    from orderflow.settings import pipeline_params
+
+    s = settings()
+    out = warm_kernels(pipeline_params(s), s.data.dir / s.data.default_file if data else None)
+    if json:
+        print_json(out)
+        return
+    console.print(
+        f"warm: {out['kernels']} kernels compiled or loaded from numba's cache in "
+        f"{out['seconds']:.1f} s ({out['server_batches']} server batches"
+        + (f", {out['run_batches']} batches of {out['data_file']}" if out["run_batches"] else "")
+        + ")"
+    )
+
+
+if __name__ == "__main__":  # what `orderflow serve` runs in a child process (see cli.serve)
+    import json as _json
+
+    print(_json.dumps(warm_kernels()))
