@@ -735,8 +735,9 @@ def serve(
     import uvicorn
 
     from orderflow.core.errors import ConfigError
-    from orderflow.server.app import MAX_BODY, create_app
+    from orderflow.server.app import create_app
     from orderflow.server.limits import Limits
+    from orderflow.server.watchdog import ConnectionLimits, uvicorn_config
     from orderflow.settings import pipeline_params
 
     s = settings()
@@ -769,8 +770,9 @@ def serve(
         + (f"; recording to {s.server.record_dir}/" if s.server.record_dir else "")
         + (f"; journal {journal}" if journal else "")
     )
-    uvicorn.run(app_, host=host, port=port, log_config=None, ws_max_size=MAX_BODY,
-                ws_per_message_deflate=True)  # fmt: skip
+    config = uvicorn_config(app_, host, port, ConnectionLimits.from_settings(s),
+                            ws_per_message_deflate=True)  # fmt: skip
+    uvicorn.Server(config).run()
 
 
 @app.command()

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from orderflow import __version__
 from orderflow.core.errors import ConfigError, OrderflowError, RequestError
 from orderflow.engine.pipeline import PipelineParams
+from orderflow.server.bounds import register_bounds
 from orderflow.server.connection import Connection
 from orderflow.server.hub import Hub
 from orderflow.server.journal_api import add_journal_routes
@@ -46,6 +47,7 @@ from orderflow.server.protocol import (
     encode,
 )
 from orderflow.server.recording import Recorder, recording_files, replay_records
+from orderflow.server.scheduler import FairScheduler, OverloadedError
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.journal import Journal
 from orderflow.trading.params import TradingParams
@@ -156,9 +158,12 @@ def create_app(
         mon.stage.labels("engine").observe(ack.processing_us / 1e6)
         mon.stale.labels(ack.instrument).set(1 if ack.stale else 0)
 
-    lock = asyncio.Lock()  # one batch at a time into the engine, whatever the transport
+    # one slice at a time into the engine, whatever the transport, shared fairly by clients
+    sched = app.state.scheduler = FairScheduler(limits.quantum_events, limits.queue_events,
+                                                limits.engine_max_wait_s)  # fmt: skip
     conns: dict[str, Connection] = {}  # connected WebSocket clients by name
     rest_limits = RestLimiters(limits)
+    register_bounds(mon.registry, sched, conns, rest_limits, hub)
 
     def drain() -> None:
         """Push the commands the trading engine issued by itself (flatten, bracket legs,
@@ -208,7 +213,7 @@ def create_app(
                 retry = {"Retry-After": str(max(1, round(wait + 0.5)))}
                 return JSONResponse(exc.to_dict(), status_code=429, headers=retry)
             limiter.take(events)
-            async with lock:
+            async with sched.turn(("rest", peer.host, peer.port) if peer else "rest", events):
                 ack, _request = hub.apply(batch)
                 drain()
         except RequestError as exc:
@@ -440,6 +445,12 @@ def create_app(
                     if wait > 0:
                         mon.throttled.inc()
                         await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
+                    if n:  # the client's fair share of the engine's queue (else: stop reading)
+                        try:
+                            await sched.admit(conn, n)
+                        except OverloadedError as exc:
+                            await inbox.put(Error("engine", exc.message, code="overloaded"))
+                            return
                     await inbox.put(msg)
             except asyncio.CancelledError:
                 raise
@@ -519,14 +530,25 @@ def create_app(
                             idle = idle + 1 if inbox.qsize() == n else 0
                         run, held = [msg], None
                         events = msg.n_depth
-                        while not inbox.empty() and events < MAX_COALESCE_EVENTS:
+                        while not inbox.empty() and events < sched.slice_events(
+                            MAX_COALESCE_EVENTS
+                        ):
                             nxt = inbox.get_nowait()
                             if not isinstance(nxt, Batch):
                                 held = nxt
                                 break
                             run.append(nxt)
                             events += nxt.n_depth
-                        await apply_batches(run)
+                        try:
+                            async with sched.turn(conn, events):
+                                await apply_batches(run)
+                        except OverloadedError as exc:
+                            conn.push(Error("engine", exc.message, code="overloaded"))
+                            await conn.flush()
+                            await socket.close(1013)
+                            return
+                        finally:
+                            sched.applied(conn, sum(b.n_depth + len(b.ticks) for b in run))
                         streaming = len(run) > 1  # batches are arriving faster than applied
                         if held is None:
                             continue
@@ -535,7 +557,7 @@ def create_app(
                         raise msg
                     if isinstance(msg, Error):  # a frame that did not decode, or the limit
                         conn.push(msg)
-                        if msg.code == "rate_limited":
+                        if msg.code in ("rate_limited", "overloaded"):
                             await conn.flush()
                             await socket.close(1008)
                             return
@@ -575,6 +597,7 @@ def create_app(
             with contextlib.suppress(Exception):
                 await socket.close(1011)
         finally:
+            sched.forget(conn)
             await conn.stop()
             if conn.slow:
                 mon.errors.labels("slow_consumer").inc()
