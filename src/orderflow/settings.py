@@ -144,9 +144,9 @@ class ServerSettings(BaseModel):
     max_connections: int = Field(
         512, ge=1, le=65536, description="open HTTP and WebSocket connections; more are closed"
     )
-    engine_quantum_events: int = Field(
-        2000, ge=1, le=1_000_000,
-        description="while clients compete, events one client applies in one engine slice",
+    engine_slice_ms: float = Field(
+        2.0, gt=0, le=1000,
+        description="while clients compete, engine time one client's batches get in one go",
     )  # fmt: skip
     engine_queue_events: int = Field(
         1_000_000, ge=1000, le=100_000_000,

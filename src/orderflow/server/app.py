@@ -66,6 +66,8 @@ MAX_COALESCE_EVENTS = 20_000
 COALESCE_SPIN_LIMIT = 64
 COALESCE_PATIENCE = 3  # event-loop turns without a new frame before applying
 IDLE_TIMEOUT_S = 30.0
+#: a frame's decoding costs as much engine time as applying one event per this many bytes
+DECODE_BYTES_PER_EVENT = 64
 
 
 def _error(status: int, exc: OrderflowError) -> JSONResponse:
@@ -159,7 +161,7 @@ def create_app(
         mon.stale.labels(ack.instrument).set(1 if ack.stale else 0)
 
     # one slice at a time into the engine, whatever the transport, shared fairly by clients
-    sched = app.state.scheduler = FairScheduler(limits.quantum_events, limits.queue_events,
+    sched = app.state.scheduler = FairScheduler(limits.engine_slice_ms, limits.queue_events,
                                                 limits.engine_max_wait_s)  # fmt: skip
     conns: dict[str, Connection] = {}  # connected WebSocket clients by name
     rest_limits = RestLimiters(limits)
@@ -199,10 +201,13 @@ def create_app(
         if (refused := unauthorised(request)) is not None:
             return refused
         try:
-            t0 = time.perf_counter()
-            batch = decode_batch(await read_body(request))
-            mon.stage.labels("decode").observe(time.perf_counter() - t0)
+            body = await read_body(request)
             peer = request.client
+            t0 = time.perf_counter()
+            async with sched.turn(("rest", peer.host, peer.port) if peer else "rest",
+                                  len(body) // DECODE_BYTES_PER_EVENT):  # fmt: skip
+                batch = decode_batch(body)
+            mon.stage.labels("decode").observe(time.perf_counter() - t0)
             limiter = rest_limits.get((peer.host, peer.port) if peer else ("", 0))
             events = batch.n_depth + len(batch.ticks)
             wait = limiter.peek(events)
@@ -428,7 +433,13 @@ def create_app(
             try:
                 while True:
                     try:
-                        msg: Any = decode_client(await receive())
+                        frame = await receive()
+                        # decoding is the client's work too: a turn of its own, costed by size
+                        async with sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT):
+                            msg: Any = decode_client(frame)
+                    except OverloadedError as exc:
+                        await inbox.put(Error("engine", exc.message, code="overloaded"))
+                        return
                     except RequestError as exc:
                         mon.errors.labels("bad_request").inc()
                         await inbox.put(Error(str(exc.details.get("field", "message")),
@@ -530,9 +541,8 @@ def create_app(
                             idle = idle + 1 if inbox.qsize() == n else 0
                         run, held = [msg], None
                         events = msg.n_depth
-                        while not inbox.empty() and events < sched.slice_events(
-                            MAX_COALESCE_EVENTS
-                        ):
+                        limit = sched.slice_events(conn, MAX_COALESCE_EVENTS)
+                        while not inbox.empty() and events < limit:
                             nxt = inbox.get_nowait()
                             if not isinstance(nxt, Batch):
                                 held = nxt

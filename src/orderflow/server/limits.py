@@ -31,7 +31,7 @@ class Limits:
     max_wait_s: float = 5.0
     send_queue: int = 4096  # messages waiting to go out to one WebSocket client
     #: fair scheduling of engine work (see :mod:`orderflow.server.scheduler`)
-    quantum_events: int = 2_000
+    engine_slice_ms: float = 2.0
     queue_events: int = 1_000_000
     engine_max_wait_s: float = 10.0
 
@@ -44,7 +44,7 @@ class Limits:
             burst_s=sv.rate_burst_s,
             max_wait_s=sv.rate_max_wait_s,
             send_queue=sv.send_queue,
-            quantum_events=sv.engine_quantum_events,
+            engine_slice_ms=sv.engine_slice_ms,
             queue_events=sv.engine_queue_events,
             engine_max_wait_s=sv.engine_max_wait_s,
         )

@@ -6,16 +6,19 @@ Left to the loop, fifty clients pushing batches as fast as their own rate limits
 each take a slice in turn, every slice as big as a coalesced run, and the bridge's batch and
 ``/health`` would wait behind all of them. Here every slice is granted by one scheduler:
 
-- **Start-time fair queuing by events** (Goyal, Vin and Cheng 1996): each client's work is
-  tagged ``start = max(virtual time, the client's last finish)`` and ``finish = start +
-  events``; the waiting slice with the smallest start tag goes next and sets the virtual time.
-  A client sending big runs advances its tags by its events, so every client gets the same
-  events over time however much it queues; a client that had been waiting for its ack (a
-  bridge sending a batch at a time) starts at the virtual time, ahead of the backlogged ones,
-  so its batch waits for at most the slice running now.
-- **Small slices when contended**: while anyone waits, a client coalesces at most
-  ``quantum_events`` into one slice (:meth:`FairScheduler.slice_events`).
-- **One slice per turn of the loop**: a granted client resumes on the next turn, so network
+- **Start-time fair queuing by engine time** (Goyal, Vin and Cheng 1996): each client's slice
+  is tagged ``start = max(virtual time, the client's last finish)`` and ``finish = start +
+  its time in the engine`` (estimated from the client's measured time per event, corrected
+  once measured); the waiting slice with the smallest start tag goes next and sets the
+  virtual time. A client sending big or costly batches advances its tags by what they cost,
+  so every client gets the same engine time however much it queues; a client that had been
+  waiting for its ack (a bridge sending a batch at a time) starts at the virtual time, ahead
+  of the backlogged ones, so its batch waits for the slice running now, not a round.
+  Decoding a frame is a slice too (the client's work as much as applying it).
+- **Short slices when contended**: while anyone waits, a client coalesces only the batches its
+  measured cost fits into ``slice_ms`` (at least one) (:meth:`FairScheduler.slice_events`).
+- **One slice per turn of the loop**: every choice is made on the loop's next turn, once all
+  clients that became ready have asked, and the grantee resumes on the turn after, so network
   reads, ``/health`` and the writers of acks run between any two slices.
 - **Global budget of queued events**: every client's decoded-but-not-applied events count
   against ``queue_events``; a client holding more than its fair share (the budget over the
@@ -40,6 +43,11 @@ from orderflow.core.errors import RequestError
 
 __all__ = ["FairScheduler", "OverloadedError", "SchedulerStats"]
 
+#: the cost of an event before a client's own is measured (the engine does about 1M/s)
+_NS_PER_EVENT = 1000.0
+#: how far ahead of the virtual time a client's finish tag may run (in slices)
+_MAX_LEAD_SLICES = 8
+
 
 class OverloadedError(RequestError):
     """The engine is too busy to take this client's work within its maximum wait."""
@@ -61,19 +69,22 @@ class SchedulerStats:
 class FairScheduler:
     """Grants engine slices to clients (any hashable key) fairly; see the module docstring."""
 
-    def __init__(self, quantum_events: int = 2_000, queue_events: int = 1_000_000,
+    def __init__(self, slice_ms: float = 2.0, queue_events: int = 1_000_000,
                  max_wait_s: float = 10.0) -> None:  # fmt: skip
-        if quantum_events < 1 or queue_events < 1 or not max_wait_s > 0:
-            raise ValueError("quantum_events and queue_events >= 1, max_wait_s > 0")
-        self.quantum = quantum_events
+        if not slice_ms > 0 or queue_events < 1 or not max_wait_s > 0:
+            raise ValueError("slice_ms > 0, queue_events >= 1, max_wait_s > 0")
+        self.slice_ns = int(slice_ms * 1e6)
         self.budget = queue_events
         self.max_wait_s = max_wait_s
         self.stats = SchedulerStats()
         self._busy = False
         self._vtime = 0
-        self._finish: dict[Hashable, int] = {}  # each client's last finish tag
-        self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._finish: dict[Hashable, int] = {}  # each client's last finish tag (engine ns)
+        self._ns_per_event: dict[Hashable, float] = {}  # each client's measured cost
+        self._heap: list[tuple[int, int, asyncio.Future[None], Hashable]] = []
         self._order = itertools.count()
+        self._last: Hashable = None  # who had the last slice
+        self._pending = False  # a dispatch is scheduled
         self._queued: dict[Hashable, int] = {}  # admitted events not applied yet, per client
         self._queued_total = 0
         self._drained: dict[Hashable, asyncio.Event] = {}
@@ -90,17 +101,32 @@ class FairScheduler:
         """Slices waiting for a turn."""
         return len(self._heap)
 
-    def slice_events(self, alone: int) -> int:
-        """How many events one slice may take: ``alone`` when nobody waits, else a quantum."""
-        return min(alone, self.quantum) if self._heap else alone
+    def slice_events(self, key: Hashable, alone: int) -> int:
+        """How many events ``key``'s next slice may take: ``alone`` when nobody waits, else
+        what its events have cost so far lets it do in ``slice_ms`` (at least one batch)."""
+        if not self._heap:
+            return alone
+        return max(1, min(alone, int(self.slice_ns / self._ns_per_event.get(key, _NS_PER_EVENT))))
 
     @contextlib.asynccontextmanager
     async def turn(self, key: Hashable, events: int) -> AsyncIterator[None]:
-        """Hold the engine for a slice of ``events`` events (run the slice inside)."""
-        await self._acquire(key, max(1, events))
+        """Hold the engine for a slice of ``events`` events (run the slice inside). Its
+        measured time is what the client is charged."""
+        events = max(1, events)
+        estimate = int(events * self._ns_per_event.get(key, _NS_PER_EVENT))
+        await self._acquire(key, estimate)
+        t0 = time.perf_counter_ns()
         try:
             yield
         finally:
+            spent = time.perf_counter_ns() - t0
+            # one costly slice (a batch that cannot be split) is charged at most a few slices
+            # beyond the virtual time, so its client waits a few rounds, never max_wait_s
+            charged = self._finish.get(key, self._vtime) + spent - estimate
+            self._finish[key] = min(charged, self._vtime + _MAX_LEAD_SLICES * self.slice_ns)
+            was = self._ns_per_event.get(key)
+            now = spent / events
+            self._ns_per_event[key] = now if was is None else 0.7 * was + 0.3 * now
             self._release()
 
     def _tag(self, key: Hashable, cost: int) -> int:
@@ -108,20 +134,22 @@ class FairScheduler:
         self._finish[key] = start + cost
         if len(self._finish) > 4096:  # a finish tag behind the virtual time means nothing
             self._finish = {k: f for k, f in self._finish.items() if f > self._vtime}
+            self._ns_per_event = {k: c for k, c in self._ns_per_event.items() if k in self._finish}
         return start
 
     async def _acquire(self, key: Hashable, cost: int) -> None:
         self.stats.granted += 1
         start = self._tag(key, cost)
-        if not self._busy and not self._heap:
-            self._busy = True
+        if not self._busy and not self._heap and key == self._last:
+            self._busy = True  # the lone client: no context switch
             self._vtime = start
             return
+        # everyone else queues, and the choice is made on the loop's next turn, when every
+        # client that became ready meanwhile has asked too
         self.stats.contended += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._heap, (start, next(self._order), future))
-        if not self._busy:
-            self._dispatch()
+        heapq.heappush(self._heap, (start, next(self._order), future, key))
+        self._schedule()
         try:
             await asyncio.wait_for(asyncio.shield(future), self.max_wait_s)
         except TimeoutError:
@@ -143,18 +171,26 @@ class FairScheduler:
 
     def _release(self) -> None:
         self._busy = False
-        if self._heap:
-            self._dispatch()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._busy and self._heap and not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
 
     def _dispatch(self) -> None:
         """Grant the waiting slice with the smallest start tag; it resumes on the loop's next
-        turn, so whatever else is ready runs first."""
+        turn, so whatever else is ready (network reads, ``/health``, writers) runs first."""
+        self._pending = False
+        if self._busy:
+            return
         while self._heap:
-            start, _, future = heapq.heappop(self._heap)
+            start, _, future, key = heapq.heappop(self._heap)
             if future.done():  # given up (timed out or cancelled)
                 continue
             self._vtime = max(self._vtime, start)
             self._busy = True
+            self._last = key
             future.set_result(None)
             return
 
@@ -162,7 +198,7 @@ class FairScheduler:
 
     def share(self) -> int:
         """Events one client may hold queued: the budget over the clients holding any."""
-        return max(self.quantum, self.budget // max(1, len(self._queued)))
+        return max(1, self.budget // max(1, len(self._queued)))
 
     @property
     def queued_events(self) -> int:
@@ -216,3 +252,5 @@ class FairScheduler:
         """A client went away: whatever it had queued is given back."""
         self.applied(key, self._queued.get(key, 0))
         self._drained.pop(key, None)
+        self._ns_per_event.pop(key, None)
+        self._finish.pop(key, None)
