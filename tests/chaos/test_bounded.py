@@ -9,21 +9,34 @@ the flood by the bridge's acks arriving in order, with no error, and ``/health``
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
+import json
 import os
 import re
+import resource
+import select
+import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import httpx
+import msgspec
 import pytest
 import zstandard
+from websockets.sync.client import connect
 
 from orderflow.core.errors import DecompressionLimitError
 from orderflow.io import cme_bars, dbn, formats, stream
+from orderflow.server.app import create_app
+from orderflow.server.threaded import ThreadedServer
 from tests.conftest import ESH1_DIR, PROJECT_ROOT, need
+from tests.serving import Serve, write_config
 
 #: what a bomb expands to when nothing stops it
 BOMB_BYTES = 4 << 30
@@ -147,3 +160,216 @@ def test_gzip_bars_bomb_stops_at_the_cap(tmp_path: Path) -> None:
     assert bomb.stat().st_size < 1 << 20
     with pytest.raises(DecompressionLimitError, match=re.escape("6EH4.bars.csv.gz")):
         cme_bars.read_cme_bars(bomb)
+
+
+# ---------------------------------------------------------------------------- connections
+
+
+def _serve(folder: Path, **server: object) -> Serve:
+    write_config(folder, {"server": {"record_dir": None, **server},
+                          "trading": {"server": {"enabled": False}}})  # fmt: skip
+    return Serve(folder, env=CHILD_ENV)
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def _closed_by_server(sock: socket.socket, wait_s: float) -> bool:
+    """Whether the server closes ``sock`` (EOF, after a 408 or nothing) within ``wait_s``."""
+    sock.settimeout(wait_s)
+    try:
+        while data := sock.recv(4096):
+            assert data.startswith(b"HTTP/1.1 408"), data
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def _wait_closed(socks: list[socket.socket], wait_s: float) -> list[socket.socket]:
+    """Wait until the server has closed every socket (or ``wait_s`` passed); those still open."""
+    left = {s.fileno(): s for s in socks}
+    deadline = time.monotonic() + wait_s
+    while left and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(left.values()), [], [], 0.5)
+        for s in ready:
+            if _closed_by_server(s, 0.5):
+                del left[s.fileno()]
+    return list(left.values())
+
+
+def test_500_half_open_connections_are_closed_and_the_server_still_answers(
+    tmp_path: Path,
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1024:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    srv = _serve(tmp_path)  # the defaults: headers within 5 s
+    socks: list[socket.socket] = []
+    try:
+        for i in range(500):
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            if i % 2:  # the start of a request, and then nothing (slowloris)
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            socks.append(s)  # else: connected, and nothing ever sent
+        assert httpx.get(f"{srv.http}/health", timeout=30).status_code == 200
+        still_open = _wait_closed(socks, 60.0)
+        assert not still_open, f"{len(still_open)} of 500 still open"
+        metrics = httpx.get(f"{srv.http}/metrics", timeout=30).text
+        assert _metric(metrics, 'orderflow_http_closed_total{reason="header_timeout"}') >= 500
+        assert httpx.get(f"{srv.http}/health", timeout=30).json()["status"]
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+
+
+def test_connections_beyond_the_cap_are_closed_at_once_and_the_cap_frees_up() -> None:
+    from orderflow.server.watchdog import ConnectionLimits
+
+    limits = ConnectionLimits(header_timeout_s=300.0, idle_timeout_s=300.0, max_connections=20)
+    srv = ThreadedServer(create_app(), limits=limits)
+    socks = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(30)]
+    try:
+        assert _closed_by_server(socks[-1], 60.0)  # the last is beyond the cap
+        assert sum(_closed_by_server(s, 0.01) for s in socks) == 10
+        for s in socks:
+            s.close()
+        socks = []
+        for _ in range(100):  # the server has seen them go
+            if httpx.get(f"{srv.http}/health", timeout=10).status_code == 200:
+                break
+        metrics = httpx.get(f"{srv.http}/metrics", timeout=10).text
+        assert _metric(metrics, 'orderflow_http_closed_total{reason="max_connections"}') >= 10
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+
+
+def test_a_stalled_request_body_is_closed_after_the_idle_timeout() -> None:
+    from orderflow.server.watchdog import ConnectionLimits
+
+    limits = ConnectionLimits(header_timeout_s=1.0, idle_timeout_s=1.0, max_connections=100)
+    srv = ThreadedServer(create_app(), limits=limits)
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall(b'POST /l2_update HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"in')
+        assert _closed_by_server(s, 60.0)
+        s.close()
+        assert httpx.get(f"{srv.http}/health", timeout=10).status_code == 200
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------------------- fairness
+
+FLOODERS = 50
+FLOOD_BATCHES = 100  # each flooder's work: about 10,000 depth events
+BRIDGE_BATCHES = 30
+
+
+def _flood_names(n: int) -> list[str]:
+    return [f"{r} {m}-{y}" for y in range(25, 35) for r in ("ES", "MES", "NQ", "MNQ")
+            for m in ("03", "06", "09", "12")][:n]  # fmt: skip
+
+
+class Flood:
+    """``FLOODERS`` WebSocket clients in a thread of their own, each pipelining
+    ``FLOOD_BATCHES`` batches of its own instrument as fast as the server reads them and
+    reading every ack (none is a slow consumer, and each stays within its rate limits)."""
+
+    def __init__(self, url: str, batches: list[bytes]) -> None:
+        self.url, self.batches = url, batches
+        self.acked = 0  # batches acknowledged, all flooders
+        self.errors: list[str] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self.thread.start()
+
+    @property
+    def total(self) -> int:
+        return FLOODERS * len(self.batches)
+
+    async def _one(self, name: str) -> None:
+        import websockets
+
+        try:
+            async with websockets.connect(self.url, max_size=None, open_timeout=120,
+                                          ping_timeout=None) as ws:  # fmt: skip
+                await ws.send(json.dumps({"type": "hello", "protocol": 1, "client": name,
+                                          "encoding": "msgpack"}))  # fmt: skip
+                await ws.recv()
+
+                async def send() -> None:
+                    for raw in self.batches:
+                        batch = msgspec.msgpack.decode(raw)
+                        await ws.send(msgspec.msgpack.encode({**batch, "instrument": name}))
+
+                sender = asyncio.create_task(send())
+                last = len(self.batches)
+                while True:
+                    msg = msgspec.msgpack.decode(await ws.recv())
+                    if msg["type"] == "error":
+                        self.errors.append(f"{name}: {msg}")
+                        return
+                    if msg["type"] == "ack":
+                        self.acked += msg["seq"] - (msg.get("first_seq") or msg["seq"]) + 1
+                        if msg["seq"] == last:
+                            break
+                await sender
+        except Exception as exc:  # reported, and the test fails on it
+            self.errors.append(f"{name}: {exc!r}")
+
+    async def _main(self) -> None:
+        await asyncio.gather(*(self._one(n) for n in _flood_names(FLOODERS)))
+        self.done.set()
+
+
+def test_flooding_clients_do_not_starve_the_bridge_or_health(tmp_path: Path) -> None:
+    """50 clients each push 100 batches (5,000 in all) as fast as the server reads them;
+    a bridge-like client then sends 30 batches one at a time. Every bridge ack comes, in
+    order and without an error, and /health answers, while the flood is still running: the
+    engine's time is shared, not taken in turn by whoever queued most."""
+    from tests.integration.test_server import esh4_batches
+
+    batches = [b for b in esh4_batches()[0] if len(b.depth) >= 100]
+    flood_frames = [msgspec.msgpack.encode(msgspec.structs.replace(b, seq=i))
+                    for i, b in enumerate(batches[:FLOOD_BATCHES], start=1)]  # fmt: skip
+    srv = _serve(tmp_path)
+    try:
+        flood = Flood(srv.ws, flood_frames)
+        while flood.acked < FLOODERS and not flood.done.is_set():  # the flood is under way
+            time.sleep(0.05)
+        health: list[int] = []
+        with connect(srv.ws, max_size=None, open_timeout=120) as ws:
+            ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "nt8",
+                                "encoding": "msgpack"}))  # fmt: skip
+            assert msgspec.msgpack.decode(ws.recv())["type"] == "welcome"
+            for i, b in enumerate(batches[:BRIDGE_BATCHES], start=1):
+                ws.send(msgspec.msgpack.encode(msgspec.structs.replace(b, seq=i)))
+                while True:
+                    msg = msgspec.msgpack.decode(ws.recv())
+                    assert msg["type"] != "error", msg
+                    if msg["type"] == "ack":
+                        break
+                assert msg["seq"] == i and not msg["stale"]
+                assert sum(msg["applied"].values()) >= len(b.depth)
+                if i % 10 == 0:
+                    health.append(httpx.get(f"{srv.http}/health", timeout=120).status_code)
+            flood_acked_when_bridge_done = flood.acked
+        assert health == [200, 200, 200]
+        assert flood_acked_when_bridge_done < flood.total, "the flood ended before the bridge"
+        assert flood.done.wait(300), "the flood did not finish"
+        assert flood.errors == []
+        assert flood.acked == flood.total
+        metrics = httpx.get(f"{srv.http}/metrics", timeout=30).text
+        assert _metric(metrics, 'orderflow_engine_turns_total{kind="contended"}') > 0
+        assert _metric(metrics, "orderflow_engine_overloaded_total") == 0
+    finally:
+        srv.stop()
