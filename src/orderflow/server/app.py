@@ -66,7 +66,7 @@ MAX_COALESCE_EVENTS = 20_000
 COALESCE_SPIN_LIMIT = 64
 COALESCE_PATIENCE = 3  # event-loop turns without a new frame before applying
 IDLE_TIMEOUT_S = 30.0
-#: a frame's decoding costs as much engine time as applying one event per this many bytes
+#: a frame is estimated to cost as much to decode as this many bytes per event (then measured)
 DECODE_BYTES_PER_EVENT = 64
 
 
