@@ -70,6 +70,13 @@ IDLE_TIMEOUT_S = 30.0
 DECODE_BYTES_PER_EVENT = 64
 
 
+def _queued_cost(b: Batch) -> int:
+    """What a decoded batch counts against the engine's queue budget: its items, of any kind
+    (so a batch of bars or executions is bounded too, not only depth)."""
+    return (b.n_depth + len(b.ticks) + len(b.bars) + len(b.orders) + len(b.executions)
+            + len(b.positions))  # fmt: skip
+
+
 def _error(status: int, exc: OrderflowError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=status)
 
@@ -456,9 +463,9 @@ def create_app(
                     if wait > 0:
                         mon.throttled.inc()
                         await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
-                    if n:  # the client's fair share of the engine's queue (else: stop reading)
-                        try:
-                            await sched.admit(conn, n)
+                    if isinstance(msg, Batch) and (cost := _queued_cost(msg)):
+                        try:  # the client's fair share of the engine's queue (else: stop reading)
+                            await sched.admit(conn, cost)
                         except OverloadedError as exc:
                             await inbox.put(Error("engine", exc.message, code="overloaded"))
                             return
@@ -558,7 +565,7 @@ def create_app(
                             await socket.close(1013)
                             return
                         finally:
-                            sched.applied(conn, sum(b.n_depth + len(b.ticks) for b in run))
+                            sched.applied(conn, sum(_queued_cost(b) for b in run))
                         streaming = len(run) > 1  # batches are arriving faster than applied
                         if held is None:
                             continue

@@ -115,11 +115,11 @@ class FairScheduler:
         events = max(1, events)
         estimate = int(events * self._ns_per_event.get(key, _NS_PER_EVENT))
         await self._acquire(key, estimate)
-        t0 = time.perf_counter_ns()
+        t0 = time.thread_time_ns()  # CPU time: a slice preempted by another process costs less
         try:
             yield
         finally:
-            spent = time.perf_counter_ns() - t0
+            spent = time.thread_time_ns() - t0
             # one costly slice (a batch that cannot be split) is charged at most a few slices
             # beyond the virtual time, so its client waits a few rounds, never max_wait_s
             charged = self._finish.get(key, self._vtime) + spent - estimate
