@@ -576,7 +576,7 @@ def create_app(
                         conn.push(msg)
                         if msg.code in ("rate_limited", "overloaded"):
                             await conn.flush()
-                            await socket.close(1008)
+                            await socket.close(1013 if msg.code == "overloaded" else 1008)
                             return
                     elif isinstance(msg, CommandAck):
                         if not hub.orders.acknowledge(client, msg):
