@@ -265,6 +265,28 @@ class ServerSettings(_Section):
         allow_inf_nan=False,
         description="alert loop_lag when the event loop runs a timer this much late",
     )
+    header_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="an HTTP request's headers must be complete within this"
+    )
+    idle_timeout_s: float = Field(
+        15.0, gt=0, le=3600,
+        description="an HTTP connection idle (or a request body stalled) this long is closed",
+    )  # fmt: skip
+    max_connections: int = Field(
+        512, ge=1, le=65536, description="open HTTP and WebSocket connections; more are closed"
+    )
+    engine_slice_ms: float = Field(
+        2.0, gt=0, le=1000,
+        description="while clients compete, engine time one client's batches get in one go",
+    )  # fmt: skip
+    engine_queue_events: int = Field(
+        1_000_000, ge=1000, le=100_000_000,
+        description="decoded events waiting for the engine, all clients; each gets a fair share",
+    )  # fmt: skip
+    engine_max_wait_s: float = Field(
+        10.0, gt=0, le=600,
+        description="a client whose work waits longer than this for the engine is closed",
+    )  # fmt: skip
 
 
 class TradingSettings(_Section):

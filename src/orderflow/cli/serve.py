@@ -113,8 +113,8 @@ def run_server(
 
     from orderflow.cli.output import console
     from orderflow.server.auth import TokenGate, resolve_token
-    from orderflow.server.limits import MAX_BODY
     from orderflow.server.starting import StartingApp
+    from orderflow.server.watchdog import ConnectionLimits, uvicorn_config
 
     host = host or s.server.host
     port = port or s.server.port
@@ -127,8 +127,9 @@ def run_server(
         )
     children: list[subprocess.Popen[bytes]] = []
     starting = StartingApp(lambda: _build(s, token, trading_args, children))
-    config = uvicorn.Config(TokenGate(starting, token), host=host, port=port, log_config=None,
-                            ws_max_size=MAX_BODY, ws_per_message_deflate=True,
+    # the guarded HTTP protocol: header and idle timeouts, the connection cap
+    config = uvicorn_config(TokenGate(starting, token), host, port,
+                            ConnectionLimits.from_settings(s), ws_per_message_deflate=True,
                             lifespan="on")  # fmt: skip
     server = uvicorn.Server(config)
     starting.on_failure = lambda _exc: setattr(server, "should_exit", True)

@@ -16,6 +16,7 @@
     │   │   ├── PriceOrderError        the ladder would lose its price order
     │   │   └── CapacityError          price outside the range a fixed-size book can hold
     │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
+    │       └── DecompressionLimitError  compressed data that expands past its cap (a bomb)
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
     ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
     │   ├── InstrumentOwnedError   a batch for an instrument another client feeds (409)
@@ -119,6 +120,13 @@ class DecodeError(MarketDataError):
     """A record, line or message that cannot be parsed. ``details`` names field and reason."""
 
     code = "decode_error"
+
+
+class DecompressionLimitError(DecodeError):
+    """Compressed data that expands beyond its cap (total bytes or ratio to the compressed
+    size): a decompression bomb or a file too large to read whole. Names the file and the limit."""
+
+    code = "decompression_limit"
 
 
 class BookIntegrityError(OrderflowError):

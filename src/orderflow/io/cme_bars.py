@@ -7,7 +7,6 @@ bars at their open.
 
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from orderflow.core.errors import DecodeError, OffTickError
 from orderflow.core.units import fixed_to_ticks, to_fixed
+from orderflow.io.decompress import gunzip_bytes
 from orderflow.model.dtypes import BAR_DTYPE
 from orderflow.model.instruments import Instrument, find_instrument, generic_instrument
 
@@ -47,7 +47,7 @@ def instrument_for(contract: str) -> Instrument:
 def _text(path: Path) -> str:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        raw = gunzip_bytes(raw, path.name)
     return raw.decode("utf-8")
 
 

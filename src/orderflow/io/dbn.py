@@ -26,6 +26,7 @@ price (int64 max) becomes :data:`NO_PRICE` in quote and level arrays.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ import zstandard
 
 from orderflow.core.errors import DecodeError
 from orderflow.core.units import UNDEF_PRICE
+from orderflow.io.decompress import open_zstd, unzstd_bytes
 from orderflow.model.dtypes import (
     BAR_DTYPE,
     LEVEL_DTYPE,
@@ -347,7 +349,7 @@ def open_dbn(path: str | Path) -> DbnFile:
     path = Path(path)
     data = path.read_bytes()
     if data[:4] == ZSTD_MAGIC:
-        data = zstandard.ZstdDecompressor().stream_reader(data).read()
+        data = unzstd_bytes(data, path.name)
     if data[:3] != b"DBN" or len(data) < 8:
         raise DecodeError(f"{path.name}: not a DBN file (no 'DBN' magic)", field="header")
     (meta_len,) = struct.unpack_from("<I", data, 4)
@@ -458,7 +460,7 @@ def decode_records(path: str | Path) -> list[Any]:
     path = Path(path)
     data = path.read_bytes()
     if data[:4] == ZSTD_MAGIC:
-        data = zstandard.ZstdDecompressor().stream_reader(data).read()
+        data = unzstd_bytes(data, path.name)
     decoder = dd.DBNDecoder()
     decoder.write(data)
     try:
@@ -824,8 +826,9 @@ def iter_mbo_chunks(
     with path.open("rb") as fh:
         magic = fh.read(4)
         fh.seek(0)
+        size = os.fstat(fh.fileno()).st_size
         stream: BinaryIO = (
-            zstandard.ZstdDecompressor().stream_reader(fh)  # type: ignore[assignment]
+            open_zstd(fh, path.name, size)  # type: ignore[assignment]
             if magic == ZSTD_MAGIC
             else fh
         )
@@ -870,7 +873,8 @@ def dbn_schema(path: str | Path) -> str:
     with path.open("rb") as fh:
         magic = fh.read(4)
         fh.seek(0)
-        stream: Any = zstandard.ZstdDecompressor().stream_reader(fh) if magic == ZSTD_MAGIC else fh
+        size = os.fstat(fh.fileno()).st_size
+        stream: Any = open_zstd(fh, path.name, size) if magic == ZSTD_MAGIC else fh
         try:
             prefix = _read_exact(stream, 8)
         except zstandard.ZstdError as exc:

@@ -15,7 +15,6 @@ Formats :func:`detect_format` names:
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import numpy as np
 
 from orderflow.core.errors import ConfigError, DecodeError
 from orderflow.io import cme_bars, dbn, ninjatrader
+from orderflow.io.decompress import open_gzip
 from orderflow.model.instruments import Instrument, find_instrument, generic_instrument
 
 _SNIFF_BYTES = 64 * 1024
@@ -60,11 +60,11 @@ def _head(path: Path) -> bytes:
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     if head[:2] == b"\x1f\x8b":
-        with gzip.open(path, "rb") as gz:
-            try:
-                head = gz.read(_SNIFF_BYTES)
-            except (OSError, EOFError) as exc:
-                raise DecodeError(f"{path.name}: bad gzip data: {exc}", field="format") from exc
+        gz = open_gzip(path)
+        try:
+            head = gz.read(_SNIFF_BYTES)
+        finally:
+            gz.close()
     return head
 
 

@@ -31,6 +31,7 @@ from orderflow.core.errors import (
 )
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.server.auth import AUTH_KEY, TokenGate, check_token, token_matches
+from orderflow.server.bounds import register_bounds
 from orderflow.server.connection import Connection
 from orderflow.server.feeds import rest_client
 from orderflow.server.hub import Hub
@@ -58,6 +59,7 @@ from orderflow.server.protocol import (
     encode,
 )
 from orderflow.server.recording import Recorder, RecordingCollector, recording_files
+from orderflow.server.scheduler import FairScheduler, OverloadedError
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.journal import Journal
 from orderflow.trading.params import TradingParams
@@ -75,6 +77,15 @@ MAX_COALESCE_EVENTS = 20_000
 COALESCE_SPIN_LIMIT = 64
 COALESCE_PATIENCE = 3  # event-loop turns without a new frame before applying
 IDLE_TIMEOUT_S = 30.0
+#: a frame is estimated to cost as much to decode as this many bytes per event (then measured)
+DECODE_BYTES_PER_EVENT = 64
+
+
+def _queued_cost(b: Batch) -> int:
+    """What a decoded batch counts against the engine's queue budget: its items, of any kind
+    (so a batch of bars or executions is bounded too, not only depth)."""
+    return (b.n_depth + len(b.ticks) + len(b.bars) + len(b.orders) + len(b.executions)
+            + len(b.positions))  # fmt: skip
 
 
 def _open_file_limit() -> int | None:
@@ -208,9 +219,12 @@ def create_app(
         mon.stage.labels("engine").observe(ack.processing_us / 1e6)
         mon.stale.labels(ack.instrument).set(1 if ack.stale else 0)
 
-    lock = asyncio.Lock()  # one batch at a time into the engine, whatever the transport
+    # one slice at a time into the engine, whatever the transport, shared fairly by clients
+    sched = app.state.scheduler = FairScheduler(limits.engine_slice_ms, limits.queue_events,
+                                                limits.engine_max_wait_s)  # fmt: skip
     conns: dict[str, Connection] = {}  # connected WebSocket clients by name
     rest_limits = RestLimiters(limits)
+    register_bounds(mon.registry, sched, conns, rest_limits, hub)
 
     def drain() -> None:
         """Push the commands the trading engine issued by itself (flatten, bracket legs,
@@ -261,10 +275,13 @@ def create_app(
         if (refused := unauthorised(request)) is not None:
             return refused
         try:
-            t0 = time.perf_counter()
-            batch = decode_batch(await read_body(request))
-            mon.stage.labels("decode").observe(time.perf_counter() - t0)
+            body = await read_body(request)
             peer = request.client
+            t0 = time.perf_counter()
+            async with sched.turn(("rest", peer.host, peer.port) if peer else "rest",
+                                  len(body) // DECODE_BYTES_PER_EVENT):  # fmt: skip
+                batch = decode_batch(body)
+            mon.stage.labels("decode").observe(time.perf_counter() - t0)
             limiter = rest_limits.get((peer.host, peer.port) if peer else ("", 0))
             events = batch.n_depth + len(batch.ticks)
             wait = limiter.peek(events)
@@ -275,7 +292,7 @@ def create_app(
                 retry = {"Retry-After": str(max(1, round(wait + 0.5)))}
                 return JSONResponse(exc.to_dict(), status_code=429, headers=retry)
             limiter.take(events)
-            async with lock:
+            async with sched.turn(("rest", peer.host, peer.port) if peer else "rest", events):
                 ack, _request = hub.apply(batch, feeder=rest_client(peer.host if peer else None))
                 drain()
         except RecordingError as exc:  # nothing kept, nothing applied: send it again later
@@ -501,7 +518,13 @@ def create_app(
             try:
                 while True:
                     try:
-                        msg: Any = decode_client(await receive())
+                        frame = await receive()
+                        # decoding is the client's work too: a turn of its own, costed by size
+                        async with sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT):
+                            msg: Any = decode_client(frame)
+                    except OverloadedError as exc:
+                        await inbox.put(Error("engine", exc.message, code="overloaded"))
+                        return
                     except RequestError as exc:
                         mon.errors.labels("bad_request").inc()
                         await inbox.put(Error(str(exc.details.get("field", "message")),
@@ -518,6 +541,12 @@ def create_app(
                     if wait > 0:
                         mon.throttled.inc()
                         await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
+                    if isinstance(msg, Batch) and (cost := _queued_cost(msg)):
+                        try:  # the client's fair share of the engine's queue (else: stop reading)
+                            await sched.admit(conn, cost)
+                        except OverloadedError as exc:
+                            await inbox.put(Error("engine", exc.message, code="overloaded"))
+                            return
                     await inbox.put(msg)
             except asyncio.CancelledError:
                 raise
@@ -606,14 +635,24 @@ def create_app(
                             idle = idle + 1 if inbox.qsize() == n else 0
                         run, held = [msg], None
                         events = msg.n_depth
-                        while not inbox.empty() and events < MAX_COALESCE_EVENTS:
+                        limit = sched.slice_events(conn, MAX_COALESCE_EVENTS)
+                        while not inbox.empty() and events < limit:
                             nxt = inbox.get_nowait()
                             if not isinstance(nxt, Batch):
                                 held = nxt
                                 break
                             run.append(nxt)
                             events += nxt.n_depth
-                        await apply_batches(run)
+                        try:
+                            async with sched.turn(conn, events):
+                                await apply_batches(run)
+                        except OverloadedError as exc:
+                            conn.push(Error("engine", exc.message, code="overloaded"))
+                            await conn.flush()
+                            await socket.close(1013)
+                            return
+                        finally:
+                            sched.applied(conn, sum(_queued_cost(b) for b in run))
                         streaming = len(run) > 1  # batches are arriving faster than applied
                         if held is None:
                             continue
@@ -622,9 +661,9 @@ def create_app(
                         raise msg
                     if isinstance(msg, Error):  # a frame that did not decode, or the limit
                         conn.push(msg)
-                        if msg.code == "rate_limited":
+                        if msg.code in ("rate_limited", "overloaded"):
                             await conn.flush()
-                            await socket.close(1008)
+                            await socket.close(1013 if msg.code == "overloaded" else 1008)
                             return
                     elif isinstance(msg, CommandAck):
                         if not hub.orders.acknowledge(client, msg):
@@ -663,6 +702,7 @@ def create_app(
             with contextlib.suppress(Exception):
                 await socket.close(1011)
         finally:
+            sched.forget(conn)
             await conn.stop()
             if conn.slow:
                 mon.errors.labels("slow_consumer").inc()

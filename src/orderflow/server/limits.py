@@ -6,7 +6,8 @@ a connection that would have to wait longer than ``max_wait_s`` (a flood, not a 
 ``error`` with code ``rate_limited`` and is closed; it may reconnect and resume from its last
 acknowledged batch. A REST request over the rate is answered 429 with ``Retry-After`` and not
 applied. The defaults are far above what a NinjaTrader feed sends (a busy ES open is a few
-thousand depth events per second), so only a runaway or hostile client meets them.
+thousand depth events per second), so only a runaway or hostile client meets them. Beyond each
+connection's own rate, the engine's time is shared fairly (:mod:`orderflow.server.scheduler`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class Limits:
     burst_s: float = 2.0
     max_wait_s: float = 5.0
     send_queue: int = 4096  # messages waiting to go out to one WebSocket client
+    #: fair scheduling of engine work (see :mod:`orderflow.server.scheduler`)
+    engine_slice_ms: float = 2.0
+    queue_events: int = 1_000_000
+    engine_max_wait_s: float = 10.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -43,6 +48,9 @@ class Limits:
             burst_s=sv.rate_burst_s,
             max_wait_s=sv.rate_max_wait_s,
             send_queue=sv.send_queue,
+            engine_slice_ms=sv.engine_slice_ms,
+            queue_events=sv.engine_queue_events,
+            engine_max_wait_s=sv.engine_max_wait_s,
         )
 
 
@@ -104,6 +112,9 @@ class RestLimiters:
         self.limits = limits
         self.keep = keep
         self._by: OrderedDict[tuple[str, int], RateLimiter] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._by)
 
     def get(self, key: tuple[str, int]) -> RateLimiter:
         lim = self._by.get(key)

@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from orderflow.server.app import MAX_BODY
+from orderflow.server.watchdog import ConnectionLimits, uvicorn_config
 
 __all__ = ["ThreadedServer", "free_port"]
 
@@ -23,13 +23,14 @@ def free_port() -> int:
 
 
 class ThreadedServer:
-    """uvicorn serving ``app`` on 127.0.0.1 in a daemon thread; started when made."""
+    """uvicorn serving ``app`` on 127.0.0.1 in a daemon thread; started when made. ``limits``:
+    header and idle timeouts and the connection cap (see :mod:`orderflow.server.watchdog`)."""
 
-    def __init__(self, app: Any, port: int | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(self, app: Any, port: int | None = None, timeout_s: float = 30.0,
+                 limits: ConnectionLimits | None = None) -> None:  # fmt: skip
         self.app = app
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                log_config=None, ws_max_size=MAX_BODY)  # fmt: skip
+        config = uvicorn_config(app, "127.0.0.1", self.port, limits, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
