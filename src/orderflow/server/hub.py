@@ -42,7 +42,7 @@ from orderflow.server.feeds import Feeds
 from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
 from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_batch
-from orderflow.server.recording import Recorder
+from orderflow.server.recording import Record, Recorder
 from orderflow.server.report_checks import check_batch_reports
 from orderflow.server.trading import ServerTrading, ServerTradingParams
 from orderflow.trading.journal import Journal
@@ -167,9 +167,7 @@ class Hub:
         try:
             for r in records:
                 try:
-                    self.apply(r.batch, r.client, r.recv_ns)
-                except RequestError:
-                    continue  # refused when it came in; refused again
+                    self.replay(r)
                 except (ValueError, OverflowError, TypeError) as exc:  # never a bricked start
                     self.counters["recovery_skipped"] += 1
                     self.alerts.raise_("recovery_skipped", r.batch.instrument,
@@ -179,6 +177,18 @@ class Hub:
             del self.counters["recovering"]
         self.counters["recovered"] += len(records)
         return len(records)
+
+    def replay(self, record: Record) -> bool:
+        """One recorded frame as it went live: its batch applied, or the ladder marked stale
+        where a refused batch made it so. False: refused (when it came in, and again)."""
+        if record.refused is not None:
+            self._refused(self._state_of(record.batch), record.batch, record.client)
+            return True
+        try:
+            self.apply(record.batch, record.client, record.recv_ns)
+        except RequestError:
+            return False
+        return True
 
     # ---- batches -------------------------------------------------------------------------
     def apply(
@@ -548,11 +558,24 @@ class Hub:
         if client is not None and batch.seq > self.last_seq.get(client, 0):
             self.last_seq[client] = batch.seq
         if batch.n_depth and not batch.snapshot:
+            if st.stale_reason is None and self.recorder is not None:
+                self._mark_refused(batch, client)
             st.stale_reason = "refused"
             name = st.instrument.contract or st.instrument.symbol
             self.alerts.raise_("stale_book", name, f"batch {batch.seq} refused: its depth is lost")
             self.feeds.stale(name, "refused", batch.seq, batch.seq, sent=False)
         self.counters["refused"] += 1
+
+    def _mark_refused(self, batch: Batch, client: str | None) -> None:
+        """A refusal that makes a fresh ladder stale leaves a marker in the recording (the
+        instrument and ``seq`` only, never the refused content): a restart's replay then marks
+        the ladder stale where the live one was, and rebuilds the same book."""
+        assert self.recorder is not None
+        marker = Batch(batch.instrument, seq=batch.seq)
+        try:
+            self.recorder.append(marker, client, time.time_ns(), refused="refused")
+        except RecordingError:  # the disk failed: the refusal stands, the alert is raised
+            self.counters["recording_failures"] += 1
 
     def _ticks(self, st: InstrumentState, prices: list[float], what: str) -> np.ndarray:
         """Exchange prices to ticks, exactly (one compiled pass); the first price off the grid

@@ -77,6 +77,7 @@ class _Frame(msgspec.Struct, frozen=True):
     recv_ns: int
     client: str | None
     batch: Batch
+    refused: str | None = None  # a marker, not a batch: see Record.refused
 
 
 _ENC = msgspec.msgpack.Encoder()
@@ -90,6 +91,10 @@ class Record:
     recv_ns: int
     client: str | None
     batch: Batch
+    #: a marker, not data: a batch refused here made the instrument's ladder stale (its depth
+    #: was lost); ``batch`` holds only its instrument and ``seq``, the refused content is never
+    #: kept. A replay marks the ladder stale at the same point, so it rebuilds the same book.
+    refused: str | None = None
 
 
 #: called for each torn tail the recorder cut off: (file, bytes dropped)
@@ -132,10 +137,13 @@ class Recorder:
     def open_files(self) -> int:
         return len(self._files)
 
-    def append(self, batch: Batch, client: str | None, recv_ns: int) -> None:
+    def append(
+        self, batch: Batch, client: str | None, recv_ns: int, refused: str | None = None
+    ) -> None:
         """Append one frame, whole or not at all. RecordingUnavailableError when the file
-        cannot be opened or written (what was written of the frame is cut off again)."""
-        payload = _ENC.encode(_Frame(recv_ns, client, batch))
+        cannot be opened or written (what was written of the frame is cut off again).
+        ``refused``: a stale marker (:attr:`Record.refused`) instead of a batch."""
+        payload = _ENC.encode(_Frame(recv_ns, client, batch, refused))
         frame = _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
         path = self.path_for(batch.instrument, recv_ns)
         try:
@@ -370,7 +378,7 @@ def check_recording(path: str | Path, keep: bool = False) -> FileCheck:
                 if keep:
                     try:
                         f = _DEC.decode(data[start:end])
-                        out.records.append(Record(f.recv_ns, f.client, f.batch))
+                        out.records.append(Record(f.recv_ns, f.client, f.batch, f.refused))
                     except (msgspec.DecodeError, msgspec.ValidationError):
                         out.invalid += 1
             pos = end
