@@ -83,7 +83,7 @@ def test_a_websocket_frame_nested_too_deeply_gets_an_error_and_the_connection_st
         ws.send(DEEP.decode())
         error = json.loads(ws.recv())
         assert error == {"type": "error", "field": "message", "seq": None, "code": "bad_request",
-                         "reason": "message: nested too deeply"}  # fmt: skip
+                         "reason": "message: nested too deeply", "status": None}  # fmt: skip
         ws.send(json.dumps({"type": "heartbeat", "t": 7}))
         assert json.loads(ws.recv()) == {"type": "heartbeat", "t": 7}
 

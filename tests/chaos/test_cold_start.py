@@ -195,4 +195,5 @@ def test_a_start_that_fails_while_warming_ends_with_one_line(tmp_path: Path) -> 
     s = Serve(tmp_path, expect_exit=True, timeout_s=WARM_DEADLINE_S)
     out = s.output()
     assert s.returncode == 2, out
-    assert f"error: trading.journal: {journal}" in out and "Traceback" not in out
+    lines = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and str(journal) in lines[0] and "Traceback" not in out, out
