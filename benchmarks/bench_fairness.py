@@ -190,9 +190,10 @@ def _task(streams: Streams) -> Task:
         events = report.get("acked_events", 0)
         secs = report.get("seconds", 0.0)
         rows[1].extra = {"flood": report, "scheduler": _scheduler_metrics(metrics)}
+        errors, closed = report.get("errors", 0), report.get("closed", 0)
         rows[1].note = (f"{FLOODERS} clients pipelining 100+-event batches: {events:,} events "
                         f"acknowledged in {secs:.1f} s ({events / max(secs, 1e-9):,.0f}/s), "
-                        f"{report.get('errors', 0)} errors, {report.get('closed', 0)} closed")  # fmt: skip
+                        f"{errors} errors, {closed} closed")  # fmt: skip
         return rows
 
     return Task(f"fairness: the bridge's acks and /health beside {FLOODERS} flooding clients", run)
