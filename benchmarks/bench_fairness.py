@@ -93,6 +93,19 @@ def _health(base: str, stop: threading.Event, out: list[int]) -> None:
             time.sleep(0.02)
 
 
+def _phase(url: str, base: str, batches: list[Any]) -> tuple[np.ndarray, list[int]]:
+    """One measured phase: the bridge's ack latencies while /health is polled beside it."""
+    health: list[int] = []
+    stop = threading.Event()
+    poller = threading.Thread(target=_health, args=(base, stop, health))
+    poller.start()
+    try:
+        return _bridge(url, _frames(batches, "ES 03-24")[:BRIDGE_N], PHASE_S), health
+    finally:
+        stop.set()
+        poller.join()
+
+
 def _row(name: str, pair: str, impl: str, lat: np.ndarray, unit: str) -> Result:
     rate = len(lat) / (lat.sum() / 1e9) if len(lat) else None
     r = Result(SUITE, pair, impl, name, rate, unit="calls")
@@ -151,25 +164,13 @@ def _task(streams: Streams) -> Task:
         rows: list[Result] = []
         try:
             url, base = f"ws://127.0.0.1:{srv.port}/ws", f"http://127.0.0.1:{srv.port}"
-            health_alone: list[int] = []
-            stop = threading.Event()
-            poller = threading.Thread(target=_health, args=(base, stop, health_alone))
-            poller.start()
-            alone = _bridge(url, _frames(batches, "ES 03-24")[:BRIDGE_N], PHASE_S)
-            stop.set()
-            poller.join()
+            alone, health_alone = _phase(url, base, batches)
             progress.tick()
             env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
             flood = subprocess.Popen([sys.executable, __file__, url, raw.name, str(FLOODERS)],
                                      env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
             time.sleep(WARMUP_S)
-            health_flood: list[int] = []
-            stop = threading.Event()
-            poller = threading.Thread(target=_health, args=(base, stop, health_flood))
-            poller.start()
-            flooded = _bridge(url, _frames(batches, "ES 03-24")[:BRIDGE_N], PHASE_S)
-            stop.set()
-            poller.join()
+            flooded, health_flood = _phase(url, base, batches)
             flood.terminate()
             report = json.loads(flood.communicate(timeout=30)[0] or "{}")
             progress.tick()
