@@ -34,6 +34,7 @@ import httpx
 import msgspec
 import numpy as np
 
+from bench_server import ServerProcess
 from harness import Progress, Result, fmt_ns, percentiles
 from streams import Streams
 
@@ -115,36 +116,6 @@ def _row(name: str, pair: str, impl: str, lat: np.ndarray, unit: str) -> Result:
     return r
 
 
-class _Server:
-    def __init__(self) -> None:
-        from orderflow.server.threaded import free_port
-
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="bench-fair-")
-        cfg = Path(self.dir) / "config.yaml"
-        cfg.write_text("server:\n  record_dir: null\nlogging:\n  level: WARNING\n"
-                       "trading:\n  server:\n    enabled: false\n")  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli.main", "--config", str(cfg), "serve",
-             "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir, env=env,
-        )  # fmt: skip
-        deadline = time.time() + 90
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1)
-                return
-            except httpx.HTTPError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
-
-
 def _frames(batches: list[Any], instrument: str) -> list[bytes]:
     return [msgspec.msgpack.encode(msgspec.structs.replace(b, instrument=instrument, seq=i))
             for i, b in enumerate(batches, start=1)]  # fmt: skip
@@ -159,7 +130,10 @@ def _task(streams: Streams) -> Task:
         raw = tempfile.NamedTemporaryFile(suffix=".msgpack", delete=False)  # noqa: SIM115
         raw.write(msgspec.msgpack.encode([msgspec.to_builtins(b) for b in batches]))
         raw.close()
-        srv = _Server()
+        srv = ServerProcess(
+            "server:\n  record_dir: null\nlogging:\n  level: WARNING\n"
+            "trading:\n  server:\n    enabled: false\n"
+        )
         flood = None
         rows: list[Result] = []
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,30 +61,36 @@ def _as(batches: list[Any], instrument: str) -> list[Any]:
 
 
 class ServerProcess:
-    def __init__(self) -> None:
+    """``orderflow serve`` in a process of its own on a free port, with ``config`` (YAML) in
+    a temporary folder it runs in; ready once ``/health`` says 200 (503 while it warms)."""
+
+    def __init__(self, config: str = "server:\n  record_dir: null\nlogging:\n  level: WARNING\n",
+                 timeout_s: float = 90.0) -> None:  # fmt: skip
         self.port = free_port()
-        self.cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
-        self.cfg.write("server:\n  record_dir: null\nlogging:\n  level: WARNING\n")
-        self.cfg.close()
+        self.dir = tempfile.mkdtemp(prefix="bench-serve-")
+        cfg = Path(self.dir) / "config.yaml"
+        cfg.write_text(config)
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli.main", "--config", self.cfg.name, "serve",
+            [sys.executable, "-m", "orderflow.cli.main", "--config", str(cfg), "serve",
              "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir, env=env,
         )  # fmt: skip
-        deadline = time.time() + 60
+        deadline = time.time() + timeout_s
         while True:
             try:
-                httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1)
-                break
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).is_success:
+                    return
             except httpx.HTTPError:
-                if time.time() > deadline:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.2)
+                pass
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=10)
-        os.unlink(self.cfg.name)
+        self.proc.wait(timeout=20)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _fastapi_echo(frames: list[bytes]) -> np.ndarray:
