@@ -1,7 +1,8 @@
 """The recorder on real files: bounded open files, torn tails cut off when a file is opened,
 a corrupt frame inside refused by name, a failed append (a real ENOSPC from /dev/full) cut back
-and reported until a write succeeds, and frames an older version recorded before it validated
-everything (an int64 overflow) skipped instead of stopping a restart."""
+and reported until a write succeeds, frames an older version recorded before it validated
+everything (an int64 overflow) skipped instead of stopping a restart, and a refused batch's
+stale marker replayed into the same stale ladder the live server had."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from orderflow.core.errors import RecordingCorruptError, RecordingUnavailableError
-from orderflow.server.protocol import Batch, Depth
-from orderflow.server.recording import MAGIC, Recorder, check_recording, read_recording
+from orderflow.core.errors import RecordingCorruptError, RecordingUnavailableError, RequestError
+from orderflow.server.hub import Hub
+from orderflow.server.protocol import Batch, Depth, Tick
+from orderflow.server.recording import (
+    MAGIC,
+    Recorder,
+    check_recording,
+    read_recording,
+    recording_files,
+)
 
 NOW = time.time_ns()
 
@@ -133,3 +141,39 @@ def test_a_frame_an_older_version_kept_unvalidated_is_skipped_not_fatal(tmp_path
     got = read_recording(path)
     assert [r.batch.seq for r in got.records] == [1, 2] and got.invalid == 1
     assert [r.batch.seq for r in Recorder(tmp_path).recover([path])] == [1, 2]
+
+
+def test_a_refused_batchs_marker_replays_into_the_stale_ladder_the_live_one_had(
+    tmp_path: Path,
+) -> None:
+    """Seed 1207's case 418 of the fuzzer: a REST batch whose first depth event (a remove) is
+    priced 5e-324, off the grid, is refused whole while the ladder is fresh. Live, the ladder
+    turns stale ("refused") and the next REST batch's depth is skipped; the recording keeps
+    only a marker (no depth of its own). The restart must mark the ladder stale at the marker
+    and skip the same depth, not apply it to a ladder it believes fresh."""
+    es, rest = "ES 03-24", "rest:127.0.0.1"
+    live = Hub(recorder=Recorder(tmp_path))
+    live.apply(Batch(es, snapshot=True, depth=[
+        Depth(NOW, "bid", "add", 0, 4810.0, 40), Depth(NOW, "bid", "add", 1, 4809.75, 12),
+        Depth(NOW, "ask", "add", 0, 4810.25, 28), Depth(NOW, "ask", "add", 1, 4810.5, 9)]),
+        feeder=rest)  # fmt: skip
+    bad = Batch(es, depth=[Depth(NOW + 1, "bid", "remove", 0, 5e-324, 15),
+                           Depth(NOW + 1, "bid", "add", 8, 4810.0, 44)],
+                ticks=[Tick(NOW + 5, 4810.5, 2, 4810.25, 4810.5)])  # fmt: skip
+    with pytest.raises(RequestError, match=r"not on the 0\.25 grid"):
+        live.apply(bad, feeder=rest)
+    ack, _ = live.apply(Batch(es, depth=[Depth(NOW + 2, "bid", "update", 0, 4810.0, 7)]),
+                        feeder=rest)  # fmt: skip
+    assert ack.stale and ack.applied["depth"] == 0  # skipped: the ladder lost depth
+    live.recorder.close()  # type: ignore[union-attr]
+    files = recording_files(tmp_path)
+    records = Recorder(tmp_path).recover(files)
+    assert [(r.refused, r.batch.n_depth) for r in records] == [(None, 4), ("refused", 0),
+                                                               (None, 1)]  # fmt: skip
+    again = Hub()
+    again.recover(records)
+    st, st2 = live.instruments["ESH4"], again.instruments["ESH4"]
+    assert st2.stale_reason == st.stale_reason == "refused"
+    rows = [a.tolist() for a in st.pipeline.book.top_rows(10)]
+    assert [a.tolist() for a in st2.pipeline.book.top_rows(10)] == rows
+    assert rows[:2] == [[19240, 19239], [40, 12]]  # 4810.00 x 40 kept, not 4810.00 x 7

@@ -181,8 +181,8 @@ class Hub:
     def replay(self, record: Record) -> bool:
         """One recorded frame as it went live: its batch applied, or the ladder marked stale
         where a refused batch made it so. False: refused (when it came in, and again)."""
-        if record.refused is not None:
-            self._refused(self._state_of(record.batch), record.batch, record.client)
+        if record.refused is not None:  # a marker: no depth of its own, the depth was lost
+            self._refused(self._state_of(record.batch), record.batch, record.client, lost=True)
             return True
         try:
             self.apply(record.batch, record.client, record.recv_ns)
@@ -552,12 +552,18 @@ class Hub:
         if self.trading is not None and not self.counters["recovering"]:
             self.trading.market(client, st.instrument, st.pipeline, acc0)
 
-    def _refused(self, st: InstrumentState, batch: Batch, client: str | None) -> None:
+    def _refused(
+        self, st: InstrumentState, batch: Batch, client: str | None, lost: bool | None = None
+    ) -> None:
         """A refused batch still uses its sequence number (resending it would not help), and
-        the depth it carried is lost to the ladder: stale until a snapshot."""
+        the depth it carried is lost to the ladder: stale until a snapshot. ``lost``: whether
+        depth was lost (None: whether ``batch`` carries depth that is not a snapshot; a
+        replayed marker carries none, but stands for a batch that did)."""
         if client is not None and batch.seq > self.last_seq.get(client, 0):
             self.last_seq[client] = batch.seq
-        if batch.n_depth and not batch.snapshot:
+        if lost is None:
+            lost = bool(batch.n_depth) and not batch.snapshot
+        if lost:
             if st.stale_reason is None and self.recorder is not None:
                 self._mark_refused(batch, client)
             st.stale_reason = "refused"
