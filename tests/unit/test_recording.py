@@ -177,3 +177,38 @@ def test_a_refused_batchs_marker_replays_into_the_stale_ladder_the_live_one_had(
     rows = [a.tolist() for a in st.pipeline.book.top_rows(10)]
     assert [a.tolist() for a in st2.pipeline.book.top_rows(10)] == rows
     assert rows[:2] == [[19240, 19239], [40, 12]]  # 4810.00 x 40 kept, not 4810.00 x 7
+
+
+def test_a_refusal_that_uses_up_a_sequence_number_replays_without_a_gap(tmp_path: Path) -> None:
+    """A sequenced client's batch refused without losing depth (ticks off the grid, and a
+    batch for an instrument another client feeds) uses up its ``seq`` live; the recording
+    keeps a ``seq`` marker so the restart sees no gap and keeps feeding the ladder it had."""
+    es, nt8 = "ES 03-24", "nt8"
+    live = Hub(recorder=Recorder(tmp_path))
+    live.apply(Batch(es, seq=1, snapshot=True, depth=[
+        Depth(NOW, "bid", "add", 0, 4810.0, 40), Depth(NOW, "ask", "add", 0, 4810.25, 28)]),
+        nt8)  # fmt: skip
+    with pytest.raises(RequestError, match=r"not on the 0\.25 grid"):
+        live.apply(Batch(es, seq=2, ticks=[Tick(NOW + 1, 4810.3, 2, 4810.0, 4810.25)]), nt8)
+    mes = Batch("MES 03-24", depth=[Depth(NOW, "bid", "add", 0, 4810.0, 3)])
+    live.apply(mes, feeder="rest:10.0.0.9")  # a REST client feeds MES
+    with pytest.raises(RequestError, match=r"rest:10\.0\.0\.9"):  # MES is not nt8's: 409
+        live.apply(Batch("MES 03-24", seq=3, depth=[Depth(NOW, "bid", "add", 0, 4809.0, 9)]),
+                   nt8)  # fmt: skip
+    ack, _ = live.apply(Batch(es, seq=4, depth=[Depth(NOW + 2, "bid", "update", 0, 4810.0, 30)]),
+                        nt8)  # fmt: skip
+    assert not ack.stale and ack.applied["depth"] == 1
+    live.recorder.close()  # type: ignore[union-attr]
+    records = Recorder(tmp_path).recover(recording_files(tmp_path))
+    assert [(r.batch.instrument, r.batch.seq, r.refused) for r in records] == [
+        (es, 1, None), (es, 2, "seq"), ("MES 03-24", 0, None), ("MES 03-24", 3, "seq"),
+        (es, 4, None)]  # fmt: skip
+    again = Hub()
+    again.recover(records)
+    assert again.last_seq == live.last_seq == {"nt8": 4}
+    st, st2 = live.instruments["ESH4"], again.instruments["ESH4"]
+    assert st2.stale_reason is None and not st2.pipeline.book.stale
+    assert [a.tolist() for a in st2.pipeline.book.top_rows(10)] == [
+        a.tolist() for a in st.pipeline.book.top_rows(10)
+    ]
+    assert st.pipeline.book.top_rows(10)[1][0] == 30  # the update at seq 4 was applied

@@ -181,6 +181,9 @@ class Hub:
     def replay(self, record: Record) -> bool:
         """One recorded frame as it went live: its batch applied, or the ladder marked stale
         where a refused batch made it so. False: refused (when it came in, and again)."""
+        if record.refused == "seq":  # a refusal that used up the client's sequence number
+            self._take_seq(record.batch, record.client)
+            return True
         if record.refused is not None:  # a marker: no depth of its own, the depth was lost
             self._refused(self._state_of(record.batch), record.batch, record.client, lost=True)
             return True
@@ -444,8 +447,8 @@ class Hub:
         try:
             self.feeds.claim(st.instrument.contract or st.instrument.symbol, feeder)
         except InstrumentOwnedError:
-            if client is not None and batch.seq > self.last_seq.get(client, 0):
-                self.last_seq[client] = batch.seq
+            if self._take_seq(batch, client) and self.recorder is not None:
+                self._mark_refused(batch, client, "seq")
             self.counters["refused_not_owner"] += 1
             raise
 
@@ -559,27 +562,38 @@ class Hub:
         the depth it carried is lost to the ladder: stale until a snapshot. ``lost``: whether
         depth was lost (None: whether ``batch`` carries depth that is not a snapshot; a
         replayed marker carries none, but stands for a batch that did)."""
-        if client is not None and batch.seq > self.last_seq.get(client, 0):
-            self.last_seq[client] = batch.seq
+        advanced = self._take_seq(batch, client)
         if lost is None:
             lost = bool(batch.n_depth) and not batch.snapshot
         if lost:
             if st.stale_reason is None and self.recorder is not None:
-                self._mark_refused(batch, client)
+                self._mark_refused(batch, client, "refused")
+                advanced = False  # that marker carries the sequence number too
             st.stale_reason = "refused"
             name = st.instrument.contract or st.instrument.symbol
             self.alerts.raise_("stale_book", name, f"batch {batch.seq} refused: its depth is lost")
             self.feeds.stale(name, "refused", batch.seq, batch.seq, sent=False)
+        if advanced and self.recorder is not None:
+            self._mark_refused(batch, client, "seq")
         self.counters["refused"] += 1
 
-    def _mark_refused(self, batch: Batch, client: str | None) -> None:
-        """A refusal that makes a fresh ladder stale leaves a marker in the recording (the
-        instrument and ``seq`` only, never the refused content): a restart's replay then marks
-        the ladder stale where the live one was, and rebuilds the same book."""
+    def _take_seq(self, batch: Batch, client: str | None) -> bool:
+        """A refused batch still uses its client's sequence number (resending it would not
+        help, and no gap should follow); True when it moved the client's ``last_seq``."""
+        if client is None or batch.seq <= self.last_seq.get(client, 0):
+            return False
+        self.last_seq[client] = batch.seq
+        return True
+
+    def _mark_refused(self, batch: Batch, client: str | None, what: str) -> None:
+        """A refusal that changed the state leaves a marker in the recording (the instrument
+        and ``seq`` only, never the refused content): ``refused``, it made a fresh ladder
+        stale; ``seq``, it used up the client's sequence number. A restart's replay does the
+        same at the same point (:meth:`replay`), and rebuilds the same book and sequence."""
         assert self.recorder is not None
         marker = Batch(batch.instrument, seq=batch.seq)
         try:
-            self.recorder.append(marker, client, time.time_ns(), refused="refused")
+            self.recorder.append(marker, client, time.time_ns(), refused=what)
         except RecordingError:  # the disk failed: the refusal stands, the alert is raised
             self.counters["recording_failures"] += 1
 

@@ -92,8 +92,9 @@ class Record:
     client: str | None
     batch: Batch
     #: a marker, not data: a batch refused here made the instrument's ladder stale (its depth
-    #: was lost); ``batch`` holds only its instrument and ``seq``, the refused content is never
-    #: kept. A replay marks the ladder stale at the same point, so it rebuilds the same book.
+    #: was lost: ``"refused"``) or used up its client's sequence number (``"seq"``); ``batch``
+    #: holds only its instrument and ``seq``, the refused content is never kept. A replay does
+    #: the same at the same point, so it rebuilds the same book and sequence.
     refused: str | None = None
 
 
