@@ -20,7 +20,7 @@ import msgspec
 import numpy as np
 
 from orderflow import __version__
-from orderflow.analytics.sessions import session_open_ns, trading_day_of
+from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import (
     InstrumentOwnedError,

@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from orderflow.analytics.sessions import trading_day_of
+from orderflow.model.session_times import trading_day_of
 from orderflow.core.errors import JournalError
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.trading.broker import BrokerProfile

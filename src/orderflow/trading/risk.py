@@ -24,7 +24,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from orderflow.analytics.sessions import trading_day_of
+from orderflow.model.session_times import trading_day_of
 from orderflow.model.instruments import get_instrument
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.checks import MAX_CONTRACTS, MAX_MONEY, flag, integer, number, pnl_value
