@@ -20,9 +20,9 @@ from datetime import timedelta
 import numpy as np
 from numba import njit
 
-from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
+from orderflow.model.session_times import session_open_ns, trading_day_of
 
 _BID, _ASK = int(Side.BID), int(Side.ASK)
 

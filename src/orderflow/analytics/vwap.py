@@ -38,8 +38,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.model.instruments import Instrument
+from orderflow.model.session_times import session_open_ns, trading_day_of
 
 __all__ = [
     "ResetInterval",
