@@ -83,7 +83,7 @@ from orderflow.analytics._book_metrics_kernels import (
     S_HEAD,
 )
 from orderflow.book.common import DepthRecord
-from orderflow.core.errors import ConfigError
+from orderflow.core.errors import ArgumentError, ConfigError
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Side
 
@@ -542,7 +542,7 @@ class BookMetrics:
             self._bind()
             rc = self._kern(ts_event, bid_price, bid_size, ask_price, ask_size, tb, nt, *self._args)
         if rc == 1:
-            raise ValueError(f"top-of-book arrays must hold {self._pk.width} levels")
+            raise ArgumentError(f"top-of-book arrays must hold {self._pk.width} levels")
 
     def update_many(
         self,
@@ -557,11 +557,11 @@ class BookMetrics:
         pulling/stacking only for the last, as :meth:`pull_stack_levels` reads it)."""
         b, w = depth.bid_price.shape
         if w != self._pk.width:
-            raise ValueError(f"top-of-book arrays must hold {self._pk.width} levels")
+            raise ArgumentError(f"top-of-book arrays must hold {self._pk.width} levels")
         pk, s = self._pk, self._s
         off = np.zeros(b + 1, dtype=np.int64) if trade_offsets is None else trade_offsets
         if trades is not None and len(trades) and trade_offsets is None:
-            raise ValueError("trades need trade_offsets (which group each trade belongs to)")
+            raise ArgumentError("trades need trade_offsets (which group each trade belongs to)")
         if self.params.ofi.window_events <= 0:  # a time window may hold every group of the chunk
             while len(s.ring) < int(s.st[S_COUNT]) + b + 1:
                 s.grow_ring()

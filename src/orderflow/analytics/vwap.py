@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from orderflow.core.errors import ParameterError
 from orderflow.model.instruments import Instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
 
@@ -90,7 +91,7 @@ class PeriodClock:
     def __init__(self, instrument: Instrument | None, reset: ResetInterval) -> None:
         self.reset = ResetInterval(reset)
         if instrument is None and self.reset is not ResetInterval.NONE:
-            raise ValueError(f"reset {self.reset.value!r} needs an instrument (its sessions)")
+            raise ParameterError(f"reset {self.reset.value!r} needs an instrument (its sessions)")
         self.instrument = instrument
         self.start = _I64_MIN
         self.end = _I64_MIN  # no period yet: the first time opens one

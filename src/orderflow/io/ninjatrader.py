@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 import numba
 import numpy as np
 
-from orderflow.core.errors import DecodeError, MarketDataError, OffTickError
+from orderflow.core.errors import DecodeError, MarketDataError, OffTickError, ParameterError
 from orderflow.core.time import NS_PER_SECOND
 from orderflow.core.units import format_price
 from orderflow.model.dtypes import (
@@ -634,7 +634,7 @@ def read_bars(
     date whatever ``stamp`` says.
     """
     if stamp not in ("end", "start"):
-        raise ValueError(f"stamp must be 'end' or 'start', not {stamp!r}")
+        raise ParameterError(f"stamp must be 'end' or 'start', not {stamp!r}")
     lines = _lines(source, 6)
     rows = np.arange(len(lines.line_no))
     lines.require_fields(rows, 6, "a bar line")

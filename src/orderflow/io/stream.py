@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from orderflow.core.errors import ParameterError
 from orderflow.io.dbn import DbnFile
 from orderflow.model.dtypes import TRADE_DTYPE
 from orderflow.model.enums import Action
@@ -129,7 +130,7 @@ def open_chunks(
     """The file's instrument, its stream kind (``mbo``, ``levels``, ``nt_depth``, ``trades``,
     ``bars``) and its chunks of at most ``chunk_records`` records (see the module docstring)."""
     if chunk_records < 1:
-        raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
+        raise ParameterError(f"chunk_records must be >= 1, got {chunk_records}")
     p = Path(path)
     for claims, opener in _openers():
         if claims(p):
