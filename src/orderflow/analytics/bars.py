@@ -35,6 +35,7 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
+from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.model.dtypes import BAR_DTYPE, NO_PRICE
 from orderflow.model.enums import Side
 
@@ -102,7 +103,7 @@ class BarSpec:
 
     def __post_init__(self) -> None:
         if self.size <= 0:
-            raise ValueError(f"bar size must be positive, not {self.size}")
+            raise ParameterError(f"bar size must be positive, not {self.size}")
         object.__setattr__(self, "kind", BarKind(self.kind))
 
 
@@ -392,7 +393,7 @@ class BarSeries:
         ``ts_close`` is open + size for a time spec, else UNKNOWN; flow fields are UNKNOWN.
         """
         if self._S[_HAS]:
-            raise ValueError("cannot load ready-made bars while a bar is forming")
+            raise ArgumentError("cannot load ready-made bars while a bar is forming")
         bars = np.ascontiguousarray(bars, dtype=BAR_DTYPE)
         need = int(self._S[_NOUT]) + len(bars)
         if need > len(self._out):
@@ -502,7 +503,7 @@ class MultiBars:
         self, specs: list[BarSpec], params: BarParams = BarParams(), footprint: bool = False
     ) -> None:
         if not specs:
-            raise ValueError("MultiBars needs at least one BarSpec")
+            raise ParameterError("MultiBars needs at least one BarSpec")
         self.specs = list(specs)
         self.series = [BarSeries(s, params, footprint) for s in self.specs]
 

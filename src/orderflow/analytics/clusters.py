@@ -41,6 +41,7 @@ from numba import njit
 from orderflow.analytics.profile import ratio
 from orderflow.analytics.vwap import PeriodClock, ResetInterval
 from orderflow.book.common import DepthRecord
+from orderflow.core.errors import ParameterError
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
@@ -68,9 +69,9 @@ class ClusterParams:
 
     def __post_init__(self) -> None:
         if self.granularity < 1:
-            raise ValueError(f"granularity must be >= 1, got {self.granularity}")
+            raise ParameterError(f"granularity must be >= 1, got {self.granularity}")
         if self.min_volume < 0:
-            raise ValueError(f"min_volume must be >= 0, got {self.min_volume}")
+            raise ParameterError(f"min_volume must be >= 0, got {self.min_volume}")
         ratio(self.min_ratio, "min_ratio")
 
 

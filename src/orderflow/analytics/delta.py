@@ -2,7 +2,7 @@
 
 Delta of a trade is ``+size`` for a buy aggressor (``Side.BID``), ``-size`` for a sell
 (``Side.ASK``), 0 when unknown. Cumulative delta restarts at 0 at each session open of the
-instrument's trading hours (``analytics.sessions``) when ``DeltaParams.reset_per_session`` and
+instrument's trading hours (``model.session_times``) when ``DeltaParams.reset_per_session`` and
 an instrument are given, and whenever :meth:`CumulativeDelta.reset` is called. Batch
 (:func:`cumulative_delta`) is the incremental object fed one chunk, so both agree exactly.
 
@@ -20,9 +20,9 @@ from datetime import timedelta
 import numpy as np
 from numba import njit
 
-from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
+from orderflow.model.session_times import session_open_ns, trading_day_of
 
 _BID, _ASK = int(Side.BID), int(Side.ASK)
 

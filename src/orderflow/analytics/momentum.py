@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit
 
 from orderflow.book._jit import KERNEL
-from orderflow.core.errors import ConfigError
+from orderflow.core.errors import ArgumentError, ConfigError
 from orderflow.model.enums import Side
 
 __all__ = ["Momentum", "MomentumParams", "MomentumRecord", "momentum_batch"]
@@ -191,7 +191,7 @@ def momentum_batch(
     tsz, tsd = _trade_columns(trades)
     off = np.zeros(n + 1, dtype=np.int64) if trade_offsets is None else trade_offsets
     if len(tsz) and trade_offsets is None:
-        raise ValueError("trades need trade_offsets (which group each trade belongs to)")
+        raise ArgumentError("trades need trade_offsets (which group each trade belongs to)")
     s = _State(n + 1)
     out = np.zeros((n, NO))
     _run(
@@ -254,7 +254,7 @@ class Momentum:
         tsz, tsd = _trade_columns(trades)
         off = np.zeros(n + 1, dtype=np.int64) if trade_offsets is None else trade_offsets
         if len(tsz) and trade_offsets is None:
-            raise ValueError("trades need trade_offsets (which group each trade belongs to)")
+            raise ArgumentError("trades need trade_offsets (which group each trade belongs to)")
         out = np.zeros((n, NO))
         _run(
             np.ascontiguousarray(ts_event, dtype=np.int64), np.ascontiguousarray(mid, dtype=float),

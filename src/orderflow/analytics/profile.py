@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 
 from orderflow.analytics.vwap import PeriodClock, ResetInterval
+from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.model.instruments import Instrument
 
 __all__ = [
@@ -63,7 +64,7 @@ def ratio(x: float, name: str) -> Fraction:
     """A float parameter as the exact decimal fraction it prints as (0.7 -> 7/10)."""
     f = Fraction(str(x)).limit_denominator(10_000)
     if f < 0:
-        raise ValueError(f"{name} must be >= 0, got {x}")
+        raise ParameterError(f"{name} must be >= 0, got {x}")
     return f
 
 
@@ -86,11 +87,11 @@ class ProfileParams:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.value_area <= 1.0:
-            raise ValueError(f"value_area must be in (0, 1], got {self.value_area}")
+            raise ParameterError(f"value_area must be in (0, 1], got {self.value_area}")
         if self.va_step < 1:
-            raise ValueError(f"va_step must be >= 1, got {self.va_step}")
+            raise ParameterError(f"va_step must be >= 1, got {self.va_step}")
         if self.smoothing < 1 or self.smoothing % 2 == 0:
-            raise ValueError(f"smoothing must be an odd number >= 1, got {self.smoothing}")
+            raise ParameterError(f"smoothing must be an odd number >= 1, got {self.smoothing}")
         ratio(self.hvn_ratio, "hvn_ratio")
         ratio(self.lvn_ratio, "lvn_ratio")
 
@@ -351,7 +352,7 @@ class VolumeProfile:
 
     def _need(self) -> None:
         if self._meta[_COUNT] == 0:
-            raise ValueError("empty profile")
+            raise ArgumentError("empty profile")
 
     def volume_at(self, price: int) -> tuple[int, int, int]:
         """(total, buy, sell) at a price in ticks. O(1)."""

@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
+from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Side
 
@@ -102,7 +103,7 @@ class AggressorClassifier:
 
     def __init__(self, rule: Literal["bidask", "tick"] = "bidask") -> None:
         if rule not in ("bidask", "tick"):
-            raise ValueError(f"rule must be 'bidask' or 'tick', not {rule!r}")
+            raise ParameterError(f"rule must be 'bidask' or 'tick', not {rule!r}")
         self.rule = rule
         self.side = _NONE  # side of the last classified trade
         self.last_price = _NO_PRICE
@@ -115,7 +116,7 @@ class AggressorClassifier:
         p = _i8(price)
         if self.rule == "bidask":
             if bid is None or ask is None:
-                raise ValueError("the bid/ask rule needs the bid and ask of every trade")
+                raise ArgumentError("the bid/ask rule needs the bid and ask of every trade")
             self.side = int(_bidask_kernel(p, _i8(bid), _i8(ask), self.side, out))
         else:
             side, _ = _tick_kernel(p, self.last_price, self.side, out)

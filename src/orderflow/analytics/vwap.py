@@ -18,7 +18,7 @@ int64 while ``V * max|d|^2 < 9.2e18`` (ES: a month of 4e7 contracts over a 400-p
 ``m`` is small and the subtraction loses little (relative error ~1e-15 of range^2/var).
 :meth:`VwapTracker.vwap_exact` gives the VWAP as an exact fraction when that is wanted.
 
-Reset periods come from the instrument's session template (``analytics.sessions``): a session is
+Reset periods come from the instrument's session template (``model.session_times``): a session is
 one trading day (CME equity: 18:00 New York the evening before, to the next open); a week is the
 trading days Monday to Sunday (so it starts with Sunday's 18:00 open); a month is the trading
 days of a calendar month (it starts at the open on the evening before the 1st). Trades are taken
@@ -38,8 +38,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from orderflow.analytics.sessions import session_open_ns, trading_day_of
+from orderflow.core.errors import ParameterError
 from orderflow.model.instruments import Instrument
+from orderflow.model.session_times import session_open_ns, trading_day_of
 
 __all__ = [
     "ResetInterval",
@@ -90,7 +91,7 @@ class PeriodClock:
     def __init__(self, instrument: Instrument | None, reset: ResetInterval) -> None:
         self.reset = ResetInterval(reset)
         if instrument is None and self.reset is not ResetInterval.NONE:
-            raise ValueError(f"reset {self.reset.value!r} needs an instrument (its sessions)")
+            raise ParameterError(f"reset {self.reset.value!r} needs an instrument (its sessions)")
         self.instrument = instrument
         self.start = _I64_MIN
         self.end = _I64_MIN  # no period yet: the first time opens one

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from orderflow.core.errors import ParameterError
+
 __all__ = ["LatencyModel", "md_latency_from_records", "order_latency_from_journal"]
 
 
@@ -31,15 +33,15 @@ class LatencyModel:
 
     def __init__(self, constant_ns: int = 0, samples_ns: Any = None, *, seed: int = 0) -> None:
         if constant_ns < 0:
-            raise ValueError(f"constant_ns must be >= 0, got {constant_ns}")
+            raise ParameterError(f"constant_ns must be >= 0, got {constant_ns}")
         self.constant_ns = int(constant_ns)
         self.samples_ns: np.ndarray | None = None
         if samples_ns is not None:
             s = np.asarray(samples_ns, dtype=np.int64)
             if s.ndim != 1 or len(s) == 0:
-                raise ValueError("samples_ns must be a non-empty 1-D array of delays")
+                raise ParameterError("samples_ns must be a non-empty 1-D array of delays")
             if int(s.min()) < 0:
-                raise ValueError("samples_ns must hold delays >= 0")
+                raise ParameterError("samples_ns must hold delays >= 0")
             self.samples_ns = s
         self.seed = int(seed)
         self._rng = np.random.Generator(np.random.PCG64(self.seed))

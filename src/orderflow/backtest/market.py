@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orderflow.core.errors import ArgumentError
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import Instrument
 
@@ -50,7 +51,7 @@ class MarketView:
             self.book = LadderBook(instrument)
             self.apply = self.book.apply_events
         else:
-            raise ValueError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
+            raise ArgumentError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
 
     def best(self, side: int) -> int | None:
         """Best price of ``side`` (0 bid, 1 ask), or None. O(1)."""

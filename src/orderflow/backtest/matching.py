@@ -35,6 +35,7 @@ from orderflow.backtest.queues import (
     l3_order_update,
     l3_trade_fill,
 )
+from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
 from orderflow.trading.orders import OrderType
 
@@ -330,7 +331,7 @@ class Matching:
                 self._fired = triggered
             return cut
         if self.shared and stop_at < len(seg):
-            raise ValueError(_PAST_CUT)
+            raise ArgumentError(_PAST_CUT)
         self._apply(seg[:stop_at])
         self._events += int(np.searchsorted(lasts, stop_at))
         self._execute(triggered, int(seg["ts_event"][stop_at - 1]))
@@ -441,7 +442,7 @@ class Matching:
         # the same two records but later than it comes after the triggered orders)
         k = max(int(np.searchsorted(tpos, stop_rec, side="left")), first + 1)
         if self.shared and stop_rec < len(recs):
-            raise ValueError(_PAST_CUT)
+            raise ArgumentError(_PAST_CUT)
         self._apply(recs[:stop_rec])
         self.now = max(self.now, t_fire)
         self._reconcile_l2()

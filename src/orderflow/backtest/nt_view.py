@@ -31,6 +31,7 @@ from collections.abc import Callable
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.backtest.model import Delivery
 from orderflow.backtest.venue import SimVenue
+from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.io.formats import LoadedStream
 from orderflow.io.nt_feed import nt_batches
@@ -66,7 +67,7 @@ def run_nt_view(
     ``venue_kw`` go to :class:`SimVenue` (latencies, queue model); the venue keeps its own
     L3 book of the source records."""
     if stream.kind != "mbo":
-        raise ValueError(f"the NinjaTrader view replays an MBO file, not {stream.kind!r}")
+        raise ArgumentError(f"the NinjaTrader view replays an MBO file, not {stream.kind!r}")
     inst = stream.instrument
     source = stream.array
     cut = nt_batches(stream, levels, batch_events)

@@ -34,6 +34,7 @@ import numpy as np
 from orderflow.backtest.model import Delivery
 from orderflow.backtest.report import BacktestResult, build_result
 from orderflow.backtest.venue import SimVenue
+from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
 from orderflow.io.stream import Chunk, Opened, estimate_records, open_chunks
 from orderflow.model.enums import Action, Flags
@@ -95,11 +96,11 @@ class BacktestOptions:
     def __post_init__(self) -> None:
         d = self.decide_every
         if not (d in ("group", "chunk") or (isinstance(d, int) and d >= 1)):
-            raise ValueError(f"decide_every: 'group', 'chunk' or a number >= 1, not {d!r}")
+            raise ParameterError(f"decide_every: 'group', 'chunk' or a number >= 1, not {d!r}")
         if self.chunk_records < 1:
-            raise ValueError(f"chunk_records must be >= 1, got {self.chunk_records}")
+            raise ParameterError(f"chunk_records must be >= 1, got {self.chunk_records}")
         if self.view not in ("native", "ninjatrader"):
-            raise ValueError(f"view: 'native' or 'ninjatrader', not {self.view!r}")
+            raise ParameterError(f"view: 'native' or 'ninjatrader', not {self.view!r}")
 
 
 @dataclass
@@ -347,7 +348,7 @@ def _nt_view(path: str, inst: Instrument, kind: str, chunks: Iterator[Chunk],
     from orderflow.io.formats import LoadedStream
 
     if kind != "mbo":
-        raise ValueError(f"{Path(path).name}: the NinjaTrader view replays MBO data, not {kind}")
+        raise ArgumentError(f"{Path(path).name}: the NinjaTrader view replays MBO data, not {kind}")
     parts = [c.records for c in chunks]
     array = np.concatenate(parts) if parts else np.zeros(0)
     venue_kw = {"order_latency": opts.order_latency_ns, "md_latency": opts.md_latency_ns,
@@ -383,7 +384,7 @@ def run_backtest(
     the simulated venue; ``progress(records_done, records_total)`` after each chunk (the
     total is the files' sizes in records where known, else grows as it goes)."""
     if not data:
-        raise ValueError("no data files")
+        raise ArgumentError("no data files")
     opts = options or BacktestOptions()
     estimate = sum(estimate_records(p) for p in data)
     sources = ((str(p), open_chunks(p, opts.chunk_records, opts.instrument)) for p in data)
@@ -427,7 +428,7 @@ def run_sources(
             runs.append(fr)
             continue
         if kind not in BOOK_KINDS:
-            raise ValueError(
+            raise ArgumentError(
                 f"{Path(path).name}: a backtest needs book data (MBO, MBP-10, NinjaTrader depth) "
                 f"or bars, not {kind}"
             )

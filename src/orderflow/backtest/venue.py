@@ -35,6 +35,7 @@ from orderflow.backtest.market import KINDS, MarketView
 from orderflow.backtest.matching import Matching
 from orderflow.backtest.model import ASK, BID, STOPS, Delivery, S, SimOrder
 from orderflow.backtest.queues import QueueState
+from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.model.dtypes import TRADE_DTYPE
 from orderflow.model.instruments import Instrument
 from orderflow.trading.broker import DEFAULT_PROFILE, BrokerProfile
@@ -82,18 +83,20 @@ class SimVenue(Matching):
         prints: str = "trades",
     ) -> None:
         if queue_power <= 0:
-            raise ValueError(f"queue_power must be > 0, got {queue_power}")
+            raise ParameterError(f"queue_power must be > 0, got {queue_power}")
         self.instrument = instrument
         self.symbol = instrument.contract or instrument.symbol
         if kind not in KINDS:
-            raise ValueError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
+            raise ArgumentError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
         self.market = MarketView(kind, instrument, book)
         #: the book is shared: the caller applies the records (see :meth:`next_cut`)
         self.shared = book is not None
         self.kind = kind
         self.l3 = kind == "mbo"
         if prints not in ("trades", "fills"):
-            raise ValueError(f"prints: 'trades' (Databento) or 'fills' (LOBSTER), not {prints!r}")
+            raise ParameterError(
+                f"prints: 'trades' (Databento) or 'fills' (LOBSTER), not {prints!r}"
+            )
         self.fills_print = self.l3 and prints == "fills"
         self.broker = broker
         costs = broker.costs_for(instrument.symbol)
@@ -150,7 +153,7 @@ class SimVenue(Matching):
                 pending = S.CANCEL_PENDING if cmd.op == "cancel" else S.CHANGE_PENDING
                 self._report(o, pending, t, local=True)
         else:
-            raise ValueError(f"unknown command op {cmd.op!r}")
+            raise ArgumentError(f"unknown command op {cmd.op!r}")
         if self.orders[cmd.cid].state != S.REJECTED or cmd.op != "submit":
             arrival = max(t + self.order_latency.next(), self._last_arrival)
             self._last_arrival = arrival
@@ -232,7 +235,7 @@ class SimVenue(Matching):
         t = cmd.t
         if cmd.cid in self.orders:
             self.counters["cid_reused"] += 1
-            raise ValueError(f"cid {cmd.cid!r} already used at this venue")
+            raise ArgumentError(f"cid {cmd.cid!r} already used at this venue")
         assert cmd.action is not None and cmd.order_type is not None
         self._seq += 1
         o = SimOrder(cmd.cid, cmd.action.is_buy, OrderType(cmd.order_type), cmd.quantity,

@@ -22,7 +22,7 @@ import numpy as np
 
 from orderflow.book import _l3_kernels as K
 from orderflow.book.common import BatchResult, DepthRecord, PriceEdge, TopOfBook, reject_counts
-from orderflow.core.errors import BookIntegrityError, ConfigError, book_error
+from orderflow.core.errors import BookIntegrityError, ConfigError, DtypeError, book_error
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags, RejectReason, Side
 from orderflow.model.instruments import Instrument
@@ -300,7 +300,7 @@ class OrderBook(PriceEdge):
         and counted; the batch goes on.
         """
         if events.dtype != MBO_DTYPE:
-            raise TypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
+            raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
         flags = events["flags"]
         cols = (
             events["ts_event"],

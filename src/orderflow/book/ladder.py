@@ -29,7 +29,7 @@ import numpy as np
 
 from orderflow.book import _l2_kernels as k
 from orderflow.book.common import BatchResult, BufferStamps
-from orderflow.core.errors import BookIntegrityError, book_error
+from orderflow.core.errors import BookIntegrityError, DtypeError, book_error
 from orderflow.model.dtypes import NT_DEPTH_DTYPE
 from orderflow.model.enums import RejectReason, Side
 
@@ -162,7 +162,7 @@ class LadderBook(BufferStamps):
         recorded at each boundary. O(events x rows shifted).
         """
         if events.dtype != NT_DEPTH_DTYPE:
-            raise TypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
+            raise DtypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
         before = self._buf[k.LD_REJ : k.LD_REJ + k.N_REASONS].copy()
         prog = k.new_progress()
         rec = k.depth_buffers(events["flags"], int(record_depth))

@@ -17,7 +17,7 @@ import numpy as np
 
 from orderflow.book import _l2_kernels as k
 from orderflow.book.common import BatchResult, BufferStamps
-from orderflow.core.errors import BookIntegrityError, BookUpdateError, book_error
+from orderflow.core.errors import BookIntegrityError, BookUpdateError, DtypeError, book_error
 from orderflow.model.dtypes import LEVEL_DTYPE
 from orderflow.model.enums import RejectReason, Side
 
@@ -122,7 +122,7 @@ class LevelBook(BufferStamps):
         recorded at each boundary. O(events) plus the rare scans and grows.
         """
         if events.dtype != LEVEL_DTYPE:
-            raise TypeError(f"apply_deltas needs LEVEL_DTYPE, got {events.dtype}")
+            raise DtypeError(f"apply_deltas needs LEVEL_DTYPE, got {events.dtype}")
         before = self._buf[k.LB_REJ : k.LB_REJ + k.N_REASONS].copy()
         prog = k.new_progress()
         rec = k.depth_buffers(events["flags"], int(record_depth))

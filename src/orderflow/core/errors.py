@@ -24,14 +24,25 @@
     ├── TradingInputError          a number the trading engine refuses (a non-finite, negative
     │                              or absurd price, quantity, commission or P&L); also a
     │                              ValueError
+    ├── ArgumentError              a call the library refuses: arrays that do not match, a
+    │   │                          stream kind a component cannot take, a step out of order
+    │   │                          (the caller's mistake, not bad data); also a ValueError
+    │   └── DtypeError             an array of the wrong dtype; also a TypeError
     ├── ConfigError                bad settings: fail at start with a clear message
+    │   ├── ParameterError         a parameter class or option refuses a value (names it);
+    │   │                          also a ValueError, which pydantic places at the setting's key
     │   └── JournalError           a journal that cannot be opened or restored (corrupt file,
-    │                              a record that does not restore): names the file and the fix
+    │       │                      a record that does not restore): names the file and the fix
+    │       └── JournalVersionError  written by a newer orderflow; also a ValueError
     └── RecordingError             the recording cannot be kept as it must be
         ├── RecordingUnavailableError  an append failed (disk full, I/O error): the batch is
         │                              refused retryably (503) and nothing of it is kept
         └── RecordingCorruptError      a frame inside a recording file is corrupt: start stops
                                        and names the file and the repair command
+
+The classes that are also a ``ValueError`` (or ``TypeError``) are so because callers catch
+those: the settings place a parameter class's ``ValueError`` at its key, the trading host and
+the server refuse a command on a ``ValueError``, the journal tools turn one into a finding.
 
 Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use.
 Book errors also carry the numeric :class:`~orderflow.model.enums.RejectReason` the jitted
@@ -196,6 +207,33 @@ class JournalError(ConfigError):
     message names the file and what to do (``orderflow journal check``)."""
 
     code = "journal_error"
+
+
+class JournalVersionError(JournalError, ValueError):
+    """A journal whose schema is newer than this orderflow's: it is never downgraded."""
+
+    code = "journal_version"
+
+
+class ParameterError(ConfigError, ValueError):
+    """A parameter class (or a function's option) refuses a value; the message names it. A
+    ``ValueError`` too: validated inside the settings, pydantic places it at the key."""
+
+    code = "bad_parameter"
+
+
+class ArgumentError(OrderflowError, ValueError):
+    """A call the library refuses: arrays that do not match, a stream kind a component cannot
+    take, an operation out of order. A bug or a wrong choice of the caller, never bad data
+    (that is :class:`MarketDataError`)."""
+
+    code = "bad_argument"
+
+
+class DtypeError(ArgumentError, TypeError):
+    """An array of the wrong dtype for a bulk operation (``apply_mbo`` needs ``MBO_DTYPE``)."""
+
+    code = "bad_dtype"
 
 
 BOOK_ERRORS: dict[int, type[BookUpdateError]] = {

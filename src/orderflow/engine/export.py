@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from orderflow.analytics.bars import UNKNOWN
+from orderflow.core.errors import ParameterError
 from orderflow.core.time import ns_to_iso
 from orderflow.engine.pipeline import Pipeline
 
@@ -100,7 +101,7 @@ def _signals_table(pipe: Pipeline) -> pa.Table:
 def write_tables(pipe: Pipeline, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
     """bars_<k>, footprint_<k> per bar series, profile and signals, as ``csv`` or ``parquet``."""
     if fmt not in ("csv", "parquet"):
-        raise ValueError(f"table format must be csv or parquet, not {fmt!r}")
+        raise ParameterError(f"table format must be csv or parquet, not {fmt!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = {"profile": _profile_table(pipe), "signals": _signals_table(pipe)}

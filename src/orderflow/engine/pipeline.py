@@ -45,6 +45,7 @@ from orderflow.analytics.profile import ProfileParams, SessionProfiles
 from orderflow.analytics.trades import trades_from_mbo
 from orderflow.analytics.vwap import VwapParams, VwapTracker
 from orderflow.book.common import DepthRecord
+from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
@@ -105,11 +106,11 @@ class PipelineParams:
 
     def __post_init__(self) -> None:
         if self.depth_levels < 1:
-            raise ValueError(f"depth_levels must be >= 1, got {self.depth_levels}")
+            raise ParameterError(f"depth_levels must be >= 1, got {self.depth_levels}")
         if not self.bars:
-            raise ValueError("at least one bar series is needed")
+            raise ParameterError("at least one bar series is needed")
         if self.confirm_series is not None and not 0 <= self.confirm_series < len(self.bars):
-            raise ValueError(f"confirm_series {self.confirm_series} is not a bar series index")
+            raise ParameterError(f"confirm_series {self.confirm_series} is not a bar series index")
 
 
 def _new_book(kind: str, instrument: Instrument) -> tuple[Any, Callable[..., Any]]:
@@ -128,7 +129,7 @@ def _new_book(kind: str, instrument: Instrument) -> tuple[Any, Callable[..., Any
 
         book = LadderBook(instrument)
         return book, book.apply_events
-    raise ValueError(f"no book for a {kind!r} stream")
+    raise ArgumentError(f"no book for a {kind!r} stream")
 
 
 class Pipeline:
@@ -147,7 +148,7 @@ class Pipeline:
         if kind in BOOK_KINDS:
             self.book, self._apply = _new_book(kind, instrument)
         elif kind != "trades":
-            raise ValueError(f"the pipeline takes mbo, levels, nt_depth or trades, not {kind!r}")
+            raise ArgumentError(f"the pipeline takes mbo, levels, nt_depth or trades, not {kind!r}")
         self.bars = MultiBars(list(p.bars), p.bar_params, footprint=True)
         self.metrics = BookMetrics(p.book, width=p.depth_levels)
         self.momentum = Momentum(p.momentum)
@@ -187,7 +188,7 @@ class Pipeline:
         """Feed book records (the stream's dtype) and, for an L2 feed, the prints that came
         with them (TRADE_DTYPE, time order). Returns the signals of the complete groups."""
         if self.book is None or self._apply is None:
-            raise ValueError("this pipeline has no book; use process_trades")
+            raise ArgumentError("this pipeline has no book; use process_trades")
         if self._pending is not None and len(self._pending):
             events = np.concatenate([self._pending, events])
             self._pending = None

@@ -19,7 +19,7 @@ import numpy as np
 
 from orderflow.analytics.bars import UNKNOWN, BarKind, BarSeries, BarSpec
 from orderflow.analytics.trades import AggressorClassifier
-from orderflow.core.errors import DecodeError
+from orderflow.core.errors import DecodeError, ParameterError
 from orderflow.core.time import ns_to_iso
 from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
@@ -67,7 +67,7 @@ def classify_if_needed(
     came with them, else the tick rule; ``bidask`` / ``tick`` force a rule (``bidask`` needs
     quotes). Prints that carry the exchange's aggressor keep it."""
     if rule not in ("auto", "bidask", "tick"):
-        raise ValueError(f"aggressor rule must be auto, bidask or tick, not {rule!r}")
+        raise ParameterError(f"aggressor rule must be auto, bidask or tick, not {rule!r}")
     if len(trades) == 0 or np.any(trades["side"] != Side.NONE):
         return trades, "recorded"
     if rule == "bidask" and (quotes is None or len(quotes) == 0):

@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from orderflow.core.errors import ArgumentError
+
 BUY = "#1a9850"
 SELL = "#d73027"
 VALUE_AREA = "#4575b4"
@@ -66,7 +68,7 @@ def draw_footprint(
     """
     path = Path(path)
     if not bars:
-        raise ValueError("no bars to draw")
+        raise ArgumentError("no bars to draw")
     all_prices = np.concatenate([b[1] for b in bars])
     lo, hi = float(all_prices.min()), float(all_prices.max())
     rows = round((hi - lo) / tick) + 1

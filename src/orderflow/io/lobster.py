@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from orderflow.core.errors import DecodeError
+from orderflow.core.errors import DecodeError, ParameterError
 from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE
 from orderflow.model.enums import Action, Flags, Side
 
@@ -234,7 +234,7 @@ def to_mbo(
     if trades_off_grid == "floor":
         off &= ~trade_only
     elif trades_off_grid != "raise":
-        raise ValueError(f"trades_off_grid must be 'floor' or 'raise', not {trades_off_grid!r}")
+        raise ParameterError(f"trades_off_grid must be 'floor' or 'raise', not {trades_off_grid!r}")
     if off.any():
         row = int(np.flatnonzero(off)[0])
         raise DecodeError(

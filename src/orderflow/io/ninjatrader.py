@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 import numba
 import numpy as np
 
-from orderflow.core.errors import DecodeError, OffTickError
+from orderflow.core.errors import DecodeError, MarketDataError, OffTickError, ParameterError
 from orderflow.core.time import NS_PER_SECOND
 from orderflow.core.units import format_price
 from orderflow.model.dtypes import (
@@ -309,7 +309,9 @@ class _Lines:
     def text(self, row: int, col: int) -> str:
         return bytes(self.buf[self.fs[row, col] : self.fe[row, col]]).decode("utf-8", "replace")
 
-    def fail(self, row: int, field: str, reason: str, cls: type[DecodeError] = DecodeError) -> None:
+    def fail(
+        self, row: int, field: str, reason: str, cls: type[MarketDataError] = DecodeError
+    ) -> None:
         line = int(self.line_no[row])
         raise cls(
             f"{self.name}: line {line}: field {field}: {reason}",
@@ -347,7 +349,7 @@ class _Lines:
                 field,
                 f"price {self.text(int(rows[k]), col)!r} is not on the tick grid {inst.tick_size}",
                 OffTickError,
-            )  # type: ignore[arg-type]
+            )
         return fixed // tick
 
     def _bad(self, row: int, col: int, field: str, code: int) -> None:
@@ -632,7 +634,7 @@ def read_bars(
     date whatever ``stamp`` says.
     """
     if stamp not in ("end", "start"):
-        raise ValueError(f"stamp must be 'end' or 'start', not {stamp!r}")
+        raise ParameterError(f"stamp must be 'end' or 'start', not {stamp!r}")
     lines = _lines(source, 6)
     rows = np.arange(len(lines.line_no))
     lines.require_fields(rows, 6, "a bar line")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orderflow.analytics.trades import trades_from_mbo
+from orderflow.core.errors import ArgumentError
 from orderflow.io.formats import LoadedStream
 from orderflow.io.nt_convert import mbo_to_nt_depth_rows
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
@@ -77,7 +78,9 @@ def nt_batches(stream: LoadedStream, levels: int = 10, batch_events: int = 100) 
         else:
             bid = ask = np.full(len(trades), NO_PRICE, dtype=np.int64)
     else:
-        raise ValueError(f"cannot feed a {stream.kind!r} stream: an mbo or nt_depth file is needed")
+        raise ArgumentError(
+            f"cannot feed a {stream.kind!r} stream: an mbo or nt_depth file is needed"
+        )
     return _cut(nt, rows, trades, bid.astype(np.int64), ask.astype(np.int64), batch_events)
 
 

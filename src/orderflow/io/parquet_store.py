@@ -39,10 +39,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.core.errors import ConfigError, DecodeError
 from orderflow.io.stream import Chunk, Opened, register_opener
 from orderflow.model.instruments import Instrument, TradingHours
+from orderflow.model.session_times import session_open_ns, trading_day_of
 
 __all__ = [
     "STORE_MARK",

@@ -23,10 +23,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from orderflow.core.errors import ParameterError
 from orderflow.io.dbn import DbnFile
 from orderflow.model.dtypes import TRADE_DTYPE
 from orderflow.model.enums import Action
@@ -129,7 +130,7 @@ def open_chunks(
     """The file's instrument, its stream kind (``mbo``, ``levels``, ``nt_depth``, ``trades``,
     ``bars``) and its chunks of at most ``chunk_records`` records (see the module docstring)."""
     if chunk_records < 1:
-        raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
+        raise ParameterError(f"chunk_records must be >= 1, got {chunk_records}")
     p = Path(path)
     for claims, opener in _openers():
         if claims(p):
@@ -148,20 +149,10 @@ def open_chunks(
 
 def _dbn_header(path: Path) -> DbnFile:
     """A DBN file's metadata without its records (read up to the header's end)."""
-    import struct
+    from orderflow.io.dbn_file import open_stream, read_header
 
-    from orderflow.io import dbn
-    from orderflow.io.decompress import open_zstd
-
-    with path.open("rb") as fh:
-        magic = fh.read(4)
-        fh.seek(0)
-        size = path.stat().st_size
-        raw: Any = open_zstd(fh, path.name, size) if magic == dbn.ZSTD_MAGIC else fh
-        prefix = dbn._read_exact(raw, 8)
-        (meta_len,) = struct.unpack_from("<I", prefix, 4)
-        metadata, version = dbn._decode_metadata(prefix + dbn._read_exact(raw, meta_len), path.name)
-    return DbnFile(metadata, b"", path, version)
+    with open_stream(path) as stream:
+        return read_header(stream, path)
 
 
 def _mbo_chunks(path: Path, chunk_records: int, inst: Instrument) -> Iterator[Chunk]:

@@ -20,7 +20,6 @@ import msgspec
 import numpy as np
 
 from orderflow import __version__
-from orderflow.analytics.sessions import session_open_ns, trading_day_of
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import (
     InstrumentOwnedError,
@@ -38,6 +37,7 @@ from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.server.feeds import Feeds
 from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import numpy as np
 
+from orderflow.core.errors import DtypeError
 from orderflow.model.dtypes import BAR_DTYPE
 from orderflow.signals.model import Signal
 
@@ -194,6 +195,6 @@ def bar_directions(bars: np.ndarray, bar_ns: int) -> tuple[np.ndarray, np.ndarra
     bar's direction ``sign(close - open)`` becomes known when the bar has closed, at
     ``open + bar_ns``, so no signal is confirmed by a bar that has not finished."""
     if bars.dtype != BAR_DTYPE:
-        raise TypeError(f"bar_directions needs BAR_DTYPE bars, got {bars.dtype}")
+        raise DtypeError(f"bar_directions needs BAR_DTYPE bars, got {bars.dtype}")
     times = bars["ts_event"].astype(np.int64) + int(bar_ns)
     return times, np.sign(bars["close"] - bars["open"]).astype(np.int64)

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.book.common import DepthRecord
+from orderflow.core.errors import ArgumentError
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags, Side
 from orderflow.model.instruments import Instrument
@@ -158,7 +159,7 @@ class L2Detector:
         level arrays are copied; the caller may reuse them."""
         n = len(trade_price)
         if len(trade_size) != n or len(trade_side) != n:
-            raise ValueError("trade_price, trade_size and trade_side differ in length")
+            raise ArgumentError("trade_price, trade_size and trade_side differ in length")
         if n:
             tp, tz, td = _i64(trade_price), _i64(trade_size), _i64(trade_side)
             off = _OFFSETS[n] if n < len(_OFFSETS) else np.array([0, n], dtype=np.int64)
@@ -197,11 +198,11 @@ class L2Detector:
         levels = [_i64(a) for a in (bid_price, bid_size, ask_price, ask_size)]
         shape = levels[0].shape
         if len(shape) != 2 or shape[0] != b or any(a.shape != shape for a in levels):
-            raise ValueError("level arrays must all have shape (groups, N)")
+            raise ArgumentError("level arrays must all have shape (groups, N)")
         tp, tz, td = _i64(trade_price), _i64(trade_size), _i64(trade_side)
         off = _i64(offsets)
         if len(tz) != len(tp) or len(td) != len(tp):
-            raise ValueError("trade_price, trade_size and trade_side differ in length")
+            raise ArgumentError("trade_price, trade_size and trade_side differ in length")
         lo = hi = 0  # no groups: nothing to check
         if 0 < b < 64 and len(off):  # a few offsets: Python's min/max are cheaper
             ol = off.tolist()
@@ -209,7 +210,7 @@ class L2Detector:
         elif b and len(off):
             lo, hi = int(off.min()), int(off.max())
         if len(off) != b + 1 or lo < 0 or hi > len(tp):
-            raise ValueError("offsets needs groups + 1 entries within the trade arrays")
+            raise ArgumentError("offsets needs groups + 1 entries within the trade arrays")
         w = shape[1]
         if w > self._width:
             self._grow_prev(w)

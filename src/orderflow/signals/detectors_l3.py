@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.book.l3 import OrderBook
+from orderflow.core.errors import ArgumentError
 from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
@@ -247,7 +248,7 @@ class L3Detector:
         bid = np.ascontiguousarray(best_bid, dtype=np.int64)
         ask = np.ascontiguousarray(best_ask, dtype=np.int64)
         if len(bid) < len(ends) or len(ask) < len(ends):
-            raise ValueError(f"best prices for {min(len(bid), len(ask))} of {len(ends)} groups")
+            raise ArgumentError(f"best prices for {min(len(bid), len(ask))} of {len(ends)} groups")
         return self._run(_mbo(records), ends, bid, ask)
 
     def _reserve(self, orders: int, levels: int) -> None:
@@ -455,7 +456,9 @@ def detect_l3(
     bid = np.ascontiguousarray(bid, dtype=np.int64)
     ask = np.ascontiguousarray(ask, dtype=np.int64)
     if len(bid) < len(ends) or len(ask) < len(ends):
-        raise ValueError(f"best prices for {min(len(bid), len(ask))} of {len(ends)} event groups")
+        raise ArgumentError(
+            f"best prices for {min(len(bid), len(ask))} of {len(ends)} event groups"
+        )
     det = L3Detector(name, params)
     adds = int(np.count_nonzero(events["action"] == int(Action.ADD)))
     det._reserve(min(adds, _RESERVE_ORDERS), adds // _ADDS_PER_LEVEL)

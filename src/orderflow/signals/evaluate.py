@@ -28,6 +28,7 @@ import numpy as np
 
 from orderflow.book.common import DepthRecord
 from orderflow.book.l3 import OrderBook
+from orderflow.core.errors import ArgumentError
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import Instrument
 from orderflow.signals.detectors_l2 import L2Params, detect_l2, mbo_trades
@@ -58,7 +59,7 @@ def t_quantile_975(dof: int) -> float:
     """Student's t 0.975 quantile: the table up to 30 degrees of freedom, then the
     Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5; error < 1e-4 there)."""
     if dof < 1:
-        raise ValueError("dof must be >= 1")
+        raise ArgumentError("dof must be >= 1")
     if dof <= len(_T975):
         return _T975[dof - 1]
     z, v = _Z975, float(dof)

@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from orderflow.core.errors import ArgumentError, ParameterError, TradingInputError
 from orderflow.trading.orders import (
     Fill,
     Order,
@@ -113,7 +114,7 @@ class BracketManager:
 
     def __init__(self, orders: OrderManager, on_leg_failure: str = "flatten") -> None:
         if on_leg_failure not in ("flatten", "alert"):
-            raise ValueError(f"on_leg_failure: flatten or alert, not {on_leg_failure!r}")
+            raise ParameterError(f"on_leg_failure: flatten or alert, not {on_leg_failure!r}")
         self.orders = orders
         self.on_leg_failure = on_leg_failure
         self.brackets: dict[str, Bracket] = {}
@@ -146,7 +147,7 @@ class BracketManager:
             return self.close(now, bid, rec.get("reason", "closed"))
         if op == "amend":
             return self.amend(now, bid, rec.get("stop_loss_ticks"), rec.get("target_ticks"))
-        raise ValueError(f"op: {op!r} is not a bracket operation")
+        raise ArgumentError(f"op: {op!r} is not a bracket operation")
 
     def owns(self, cid: str) -> bool:
         """True when ``cid`` is an order of a live bracket (entry, leg or its flatten)."""
@@ -175,25 +176,31 @@ class BracketManager:
         up to the entry's. ``relative``: every leg price is a distance in ticks (> 0) from the
         entry's first fill price. ``cid``: the entry's client id (default: a new one)."""
         if action not in (OrderAction.BUY, OrderAction.SELL_SHORT):
-            raise ValueError(f"a bracket enters with Buy or SellShort, not {action}")
+            raise TradingInputError(f"a bracket enters with Buy or SellShort, not {action}")
         direction = 1 if action is OrderAction.BUY else -1
         plan = tuple((int(p), int(q)) for p, q in scale_out)
         if plan:
             if any(q < 1 for _, q in plan) or sum(q for _, q in plan) != quantity:
-                raise ValueError("scale-out quantities must be >= 1 and add up to the entry's")
+                raise TradingInputError(
+                    "scale-out quantities must be >= 1 and add up to the entry's"
+                )
             target_ticks = plan[0][0]
         if target_ticks is None:
-            raise ValueError("a bracket needs target_ticks or scale_out")
+            raise TradingInputError("a bracket needs target_ticks or scale_out")
         prices = [p for p, _ in plan] or [target_ticks]
         if relative:
             if stop_loss_ticks <= 0 or min(prices) <= 0:
-                raise ValueError("relative legs are distances from the fill: all must be > 0")
+                raise TradingInputError(
+                    "relative legs are distances from the fill: all must be > 0"
+                )
         else:
             ref = limit_ticks if limit_ticks is not None else stop_ticks
             if ref is not None and not all(
                 (stop_loss_ticks - ref) * direction < 0 < (p - ref) * direction for p in prices
             ):
-                raise ValueError("the stop and the target must be on either side of the entry")
+                raise TradingInputError(
+                    "the stop and the target must be on either side of the entry"
+                )
         cmd = self.orders.submit(now, instrument, action, order_type, quantity, limit_ticks,
                                  stop_ticks, tif=tif, cid=cid)  # fmt: skip
         b = Bracket(cmd.cid, instrument, direction, cmd.cid, stop_loss_ticks, target_ticks,
@@ -238,9 +245,9 @@ class BracketManager:
         if b.status in ("done", "flattening"):
             return []
         if b.plan and target_ticks is not None:
-            raise ValueError("a scale-out bracket's targets are fixed; amend its stop only")
+            raise ArgumentError("a scale-out bracket's targets are fixed; amend its stop only")
         if b.relative and b.stop is None:  # not filled yet: resolve the distances first
-            raise ValueError("a bracket anchored on its fill is amended once it has filled")
+            raise ArgumentError("a bracket anchored on its fill is amended once it has filled")
         self._log("amend", now, bracket_id, stop_loss_ticks=stop_loss_ticks,
                   target_ticks=target_ticks)  # fmt: skip
         out: list[OrderCommand] = []

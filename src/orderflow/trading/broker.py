@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from orderflow.core.errors import ConfigError
+from orderflow.core.errors import ConfigError, ParameterError
 from orderflow.model.instruments import REGISTRY, get_instrument
 from orderflow.trading.checks import MAX_MONEY, number
 
@@ -78,7 +78,7 @@ class BrokerProfile:
     def __post_init__(self) -> None:
         unknown = set(self.allowed_order_types) - set(ORDER_TYPES)
         if unknown:
-            raise ValueError(f"unknown order types {sorted(unknown)} (known: {ORDER_TYPES})")
+            raise ParameterError(f"unknown order types {sorted(unknown)} (known: {ORDER_TYPES})")
         number(self, "max_orders_per_s", lo=0, lo_open=True, hi=1e9)
 
     def costs_for(self, symbol: str) -> ProductCosts:
@@ -180,22 +180,22 @@ class BrokerParams:
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, str):
-            raise ValueError(f"profile: a profile name is expected, not {self.profile!r}")
+            raise ParameterError(f"profile: a profile name is expected, not {self.profile!r}")
         number(self, "max_orders_per_s", lo=0, lo_open=True, hi=1e9, optional=True)
         if not isinstance(self.overrides, Mapping):
-            raise ValueError("overrides: a mapping of product to cost fields")
+            raise ParameterError("overrides: a mapping of product to cost fields")
         names = {f.name for f in fields(ProductCosts)}
         for symbol, changes in self.overrides.items():
             if not isinstance(changes, Mapping):
-                raise ValueError(f"overrides.{symbol}: a mapping of cost fields")
+                raise ParameterError(f"overrides.{symbol}: a mapping of cost fields")
             for key, value in changes.items():
                 if key not in names:
-                    raise ValueError(f"overrides.{symbol}.{key}: unknown (known: "
-                                     f"{', '.join(sorted(names))})")  # fmt: skip
+                    raise ParameterError(f"overrides.{symbol}.{key}: unknown (known: "
+                                         f"{', '.join(sorted(names))})")  # fmt: skip
                 if isinstance(value, bool) or not isinstance(value, int | float) \
                         or not 0 <= value < MAX_MONEY:  # NaN fails too  # fmt: skip
-                    raise ValueError(f"overrides.{symbol}.{key}: {value!r} must be a finite "
-                                     f"number >= 0")  # fmt: skip
+                    raise ParameterError(f"overrides.{symbol}.{key}: {value!r} must be a finite "
+                                         f"number >= 0")  # fmt: skip
 
     def build(self) -> BrokerProfile:
         """The profile with the overrides applied; bad keys raise :class:`ConfigError`."""

@@ -15,7 +15,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from orderflow.core.errors import TradingInputError
+from orderflow.core.errors import ParameterError, TradingInputError
 
 __all__ = [
     "MAX_CONTRACTS",
@@ -55,13 +55,13 @@ def number(
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name}: a number is expected, not {value!r}")
+        raise ParameterError(f"{name}: a number is expected, not {value!r}")
     if not math.isfinite(value):
-        raise ValueError(f"{name}: {value} is not a finite number")
+        raise ParameterError(f"{name}: {value} is not a finite number")
     if lo is not None and (value <= lo if lo_open else value < lo):
-        raise ValueError(f"{name}: {value} must be {'>' if lo_open else '>='} {lo:g}")
+        raise ParameterError(f"{name}: {value} must be {'>' if lo_open else '>='} {lo:g}")
     if hi is not None and value > hi:
-        raise ValueError(f"{name}: {value} must be <= {hi:g}")
+        raise ParameterError(f"{name}: {value} must be <= {hi:g}")
 
 
 def integer(
@@ -72,11 +72,11 @@ def integer(
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}: an integer is expected, not {value!r}")
+        raise ParameterError(f"{name}: an integer is expected, not {value!r}")
     if lo is not None and value < lo:
-        raise ValueError(f"{name}: {value} must be >= {lo}")
+        raise ParameterError(f"{name}: {value} must be >= {lo}")
     if hi is not None and value > hi:
-        raise ValueError(f"{name}: {value} must be <= {hi}")
+        raise ParameterError(f"{name}: {value} must be <= {hi}")
 
 
 def flag(obj: Any, *names: str) -> None:
@@ -84,7 +84,7 @@ def flag(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, bool):
-            raise ValueError(f"{name}: true or false is expected, not {value!r}")
+            raise ParameterError(f"{name}: true or false is expected, not {value!r}")
 
 
 def text(obj: Any, *names: str) -> None:
@@ -92,7 +92,7 @@ def text(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, str):
-            raise ValueError(f"{name}: a string is expected, not {value!r}")
+            raise ParameterError(f"{name}: a string is expected, not {value!r}")
 
 
 def money_value(value: Decimal | float | int, field: str) -> Decimal:

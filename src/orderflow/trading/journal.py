@@ -37,9 +37,14 @@ from typing import Any
 
 import msgspec
 
-from orderflow.analytics.sessions import trading_day_of
-from orderflow.core.errors import JournalError
+from orderflow.core.errors import (
+    ArgumentError,
+    JournalError,
+    JournalVersionError,
+    TradingInputError,
+)
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.model.session_times import trading_day_of
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import money
 from orderflow.trading.orders import Fill, OrderCommand, OrderEvent
@@ -233,7 +238,7 @@ class Journal:
             version = row[0]
         if version is not None and version > SCHEMA_VERSION:
             self._db.close()
-            raise ValueError(
+            raise JournalVersionError(
                 f"{self.path}: journal schema {version} is newer than this orderflow's "
                 f"({SCHEMA_VERSION})"
             )
@@ -314,9 +319,11 @@ class Journal:
     @staticmethod
     def row_of(e: Entry) -> tuple[Any, ...]:
         if e.kind not in KINDS:
-            raise ValueError(f"journal kind {e.kind!r}: one of {', '.join(sorted(KINDS))}")
+            raise ArgumentError(f"journal kind {e.kind!r}: one of {', '.join(sorted(KINDS))}")
         if not 0 <= int(e.ts_ns) <= _INT64_MAX:
-            raise ValueError(f"journal ts_ns {e.ts_ns}: outside 0..2^63-1, SQLite cannot hold it")
+            raise TradingInputError(
+                f"journal ts_ns {e.ts_ns}: outside 0..2^63-1, SQLite cannot hold it"
+            )
         day = e.day or trade_day(e.ts_ns, e.instrument or "ES")
         text = _ENCODER.encode(e.payload).decode()
         return (int(e.ts_ns), day, e.kind, e.instrument, e.account, e.cid, text, e.client)

@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from orderflow.core.errors import TradingInputError
 from orderflow.trading.checks import MAX_CONTRACTS, ticks_value
 from orderflow.trading.journal import KINDS, Entry, Journal
 from orderflow.trading.orders import Fill, OrderCommand, OrderEvent
@@ -147,7 +148,7 @@ def record_problem(kind: str, ts_ns: Any, payload: str) -> str | None:
 def _position(data: dict[str, Any]) -> None:
     qty = data["quantity"]
     if isinstance(qty, bool) or not isinstance(qty, int) or abs(qty) > MAX_CONTRACTS:
-        raise ValueError(f"quantity {qty!r} is not a plausible position")
+        raise TradingInputError(f"quantity {qty!r} is not a plausible position")
     avg = Fraction(str(data.get("avg_price_ticks", 0)))
     ticks_value(round(avg), "avg_price_ticks")
 

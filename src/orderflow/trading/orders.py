@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from orderflow.core.errors import OrderflowError
+from orderflow.core.errors import OrderflowError, TradingInputError
 from orderflow.model.instruments import Instrument
 from orderflow.trading.checks import money_value, quantity_value
 
@@ -273,7 +273,9 @@ def fill_event(
     Long = bought, Short = sold) to a :class:`Fill` in ticks; ``fees`` come from the broker
     profile (NinjaTrader's execution carries only the commission)."""
     if market_position not in ("Long", "Short"):
-        raise ValueError(f"market_position of a fill: Long or Short, not {market_position!r}")
+        raise TradingInputError(
+            f"market_position of a fill: Long or Short, not {market_position!r}"
+        )
     side = Side.BUY if market_position == "Long" else Side.SELL
     return Fill(
         execution_id, cid, t, instrument.to_ticks(price), quantity_value(quantity, "quantity"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orderflow.core.errors import ParameterError
 from orderflow.trading.broker import BrokerParams
 from orderflow.trading.checks import flag
 from orderflow.trading.reconcile import StartBehavior
@@ -46,6 +47,6 @@ class ServerTradingParams:
     def __post_init__(self) -> None:
         flag(self, "enabled", "require_report", "use_sessions", "strategy")
         if self.start_behavior not in [str(b) for b in StartBehavior]:
-            raise ValueError("start_behavior must be adopt, flatten or wait_until_flat")
+            raise ParameterError("start_behavior must be adopt, flatten or wait_until_flat")
         if self.clock not in ("wall", "data"):
-            raise ValueError("clock must be wall or data")
+            raise ParameterError("clock must be wall or data")

@@ -24,8 +24,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from orderflow.analytics.sessions import trading_day_of
+from orderflow.core.errors import ParameterError, TradingInputError
 from orderflow.model.instruments import get_instrument
+from orderflow.model.session_times import trading_day_of
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.checks import MAX_CONTRACTS, MAX_MONEY, flag, integer, number, pnl_value
 from orderflow.trading.sessions import SessionReason, TradingSessions
@@ -117,18 +118,18 @@ class RiskParams:
              "trailing_freeze_at_start", "kill_on_crossed_book", "kill_on_disconnect",
              "flatten_on_kill", "auto_kill_latches")  # fmt: skip
         if self.trailing_mode not in ("intraday", "end_of_day"):
-            raise ValueError("trailing_mode must be intraday or end_of_day")
+            raise ParameterError("trailing_mode must be intraday or end_of_day")
         integer(self, "max_position", lo=0, hi=MAX_CONTRACTS)
         integer(self, "max_order_size", lo=1, hi=MAX_CONTRACTS)
         integer(self, "max_trades_per_day", lo=0, hi=1_000_000)
         integer(self, "max_consecutive_losses", lo=0, hi=1_000_000)
         if not isinstance(self.max_position_by_symbol, Mapping):
-            raise ValueError("max_position_by_symbol: a mapping of symbol to contracts")
+            raise ParameterError("max_position_by_symbol: a mapping of symbol to contracts")
         for symbol, limit in self.max_position_by_symbol.items():
             if not isinstance(symbol, str) or isinstance(limit, bool) \
                     or not isinstance(limit, int) or not 0 <= limit <= MAX_CONTRACTS:  # fmt: skip
-                raise ValueError(f"max_position_by_symbol.{symbol}: {limit!r} must be an integer "
-                                 f"in [0, {MAX_CONTRACTS}]")  # fmt: skip
+                raise ParameterError(f"max_position_by_symbol.{symbol}: {limit!r} must be an "
+                                     f"integer in [0, {MAX_CONTRACTS}]")  # fmt: skip
 
     def position_limit(self, symbol: str) -> int:
         if symbol in self.max_position_by_symbol:
@@ -258,12 +259,12 @@ class RiskState:
             integer(self, name, lo=0)
         for symbol, qty in self.positions.items():
             if isinstance(qty, bool) or not isinstance(qty, int) or abs(qty) > MAX_CONTRACTS:
-                raise ValueError(f"positions.{symbol}: {qty!r} is not a plausible position")
+                raise TradingInputError(f"positions.{symbol}: {qty!r} is not a plausible position")
         for cid, o in self.pending.items():
             for name in ("side", "remaining", "filled"):
                 v = getattr(o, name)
                 if isinstance(v, bool) or not isinstance(v, int) or abs(v) > MAX_CONTRACTS:
-                    raise ValueError(f"pending.{cid}.{name}: {v!r} is not plausible")
+                    raise TradingInputError(f"pending.{cid}.{name}: {v!r} is not plausible")
 
 
 class RiskManager:

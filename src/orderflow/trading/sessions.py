@@ -24,7 +24,7 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from orderflow.core.errors import ConfigError
+from orderflow.core.errors import ConfigError, ParameterError
 from orderflow.model.instruments import Instrument
 from orderflow.trading.checks import flag, integer, number, text
 
@@ -78,12 +78,14 @@ class SessionParams:
         integer(self, "first_year", lo=1990, hi=2200)
         integer(self, "last_year", lo=0, hi=2200)
         if self.last_year and self.last_year < self.first_year:
-            raise ValueError(f"last_year: {self.last_year} is before first_year {self.first_year}")
+            raise ParameterError(
+                f"last_year: {self.last_year} is before first_year {self.first_year}"
+            )
         flag(self, "rth_only")
         text(self, "calendar")
         for window in self.no_trade_windows:
             if len(window) != 2:
-                raise ValueError(f"no_trade_windows: {window!r} is not [start, end]")
+                raise ParameterError(f"no_trade_windows: {window!r} is not [start, end]")
             _hhmm(window[0], "no_trade_windows")
             _hhmm(window[1], "no_trade_windows")
         for day in self.extra_holidays:

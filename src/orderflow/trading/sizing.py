@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from orderflow.core.errors import TradingInputError
 from orderflow.model.instruments import Instrument, get_instrument, micro_of_standard
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.checks import MAX_CONTRACTS, MAX_MONEY, flag, integer, number
@@ -70,7 +71,7 @@ class SizeDecision:
 def stop_ticks_from_atr(instrument: Instrument, atr: float, multiple: float) -> int:
     """Stop distance in whole ticks for ``multiple`` x ``atr`` (price units), rounded up."""
     if atr <= 0:
-        raise ValueError("ATR must be > 0")
+        raise TradingInputError("ATR must be > 0")
     ticks = multiple * atr / float(instrument.tick_size)
     return max(1, math.ceil(round(ticks, 9)))
 

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from orderflow.analytics.clusters import LiquidityCluster
+from orderflow.core.errors import ParameterError
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
 from orderflow.signals.accumulate import AccumulatedSignal
@@ -132,27 +133,29 @@ class StrategyParams:
         for name in ("targets_ticks", "target_sizes"):
             for v in getattr(self, name):
                 if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_TICKS_PARAM:
-                    raise ValueError(f"{name}: {v!r} must be a positive integer")
+                    raise ParameterError(f"{name}: {v!r} must be a positive integer")
         flag(self, "enabled", "scale_in", "flatten_before_close")
         EntryType(self.entry_type)
         EntryType(self.scale_in_entry_type)
         LimitAnchor(self.limit_anchor)
         TrailMode(self.trail)
         if self.breakout_from not in ("signal", "bar"):
-            raise ValueError("breakout_from must be signal or bar")
+            raise ParameterError("breakout_from must be signal or bar")
         if not self.targets_ticks or len(self.targets_ticks) != len(self.target_sizes):
-            raise ValueError("targets_ticks and target_sizes: one size per target, at least one")
+            raise ParameterError(
+                "targets_ticks and target_sizes: one size per target, at least one"
+            )
         if min(self.targets_ticks) <= 0 or min(self.target_sizes) <= 0:
-            raise ValueError("targets_ticks and target_sizes must be > 0")
+            raise ParameterError("targets_ticks and target_sizes must be > 0")
         if list(self.targets_ticks) != sorted(set(self.targets_ticks)):
-            raise ValueError("targets_ticks must increase (nearest first)")
+            raise ParameterError("targets_ticks must increase (nearest first)")
         if self.stop_loss_ticks <= 0 and self.stop_atr_multiple <= 0:
-            raise ValueError("a stop is required: stop_loss_ticks or stop_atr_multiple > 0")
+            raise ParameterError("a stop is required: stop_loss_ticks or stop_atr_multiple > 0")
         for name in ("stop_loss_ticks", "breakout_ticks", "pullback_ticks", "trail_ticks",
                      "breakeven_after_ticks", "trail_after_ticks", "scale_in_min_profit_ticks",
                      "atr_series"):  # fmt: skip
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+                raise ParameterError(f"{name} must be >= 0")
 
 
 # ---- what the strategy sees ----------------------------------------------------------------

@@ -2,9 +2,9 @@ from datetime import date
 
 import numpy as np
 
-from orderflow.analytics.sessions import session_index, session_open_ns, trading_day_of
 from orderflow.core.time import parse_time
 from orderflow.model.instruments import get_instrument
+from orderflow.model.session_times import session_index, session_open_ns, trading_day_of
 
 ES = get_instrument("ES")
 
