@@ -15,7 +15,7 @@ and through the simulated venue, which keeps its own book of the same class.
 - per chunk of 4,096 records: latency p50/p99 of one ``on_market`` (or ``apply_mbo``) call;
 - memory: tracemalloc peak of one venue run with orders.
 
-The goal (issue 6): the whole backtest at >= 2M market events/s per core on this stream; the
+The goal: the whole backtest at >= 2M market events/s per core on this stream; the
 venue should add little to the book's own cost.
 
     .venv/bin/python benchmarks/bench_backtest.py [--seconds S]      (standalone)
@@ -209,7 +209,7 @@ def _task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
     return Task("backtest venue vs book alone (ESH4 replay)", run)
 
 
-# ---- the whole backtest (issue 6): book, analytics, signals, strategy, venue ----------------
+# ---- the whole backtest: book, analytics, signals, strategy, venue ----------------
 FULL_PAIR = "backtest:full"
 
 

@@ -49,7 +49,7 @@ from streams import Streams
 SUITE = "books"
 DEPTH_N = 10
 
-#: The issue's goals (events per second on one core).
+#: The goals (events per second on one core).
 GOALS = {"batch_l3": 20e6, "batch_l2": 50e6, "per_event": 2e6}
 
 REFERENCE = (
@@ -572,7 +572,7 @@ def derived_notes(results: list[Result]) -> None:
 
 
 def summary(results: list[Result]) -> list[str]:
-    """The issue's goals beside the measured figures (informational, never pass/fail)."""
+    """The goals beside the measured figures (informational, never pass/fail)."""
 
     def rate(pair: str) -> float | None:
         r = _find(results, pair)
@@ -585,7 +585,7 @@ def summary(results: list[Result]) -> list[str]:
 
     g = GOALS
     lines = [
-        "Goals (issue), one core, ours:",
+        "Goals, one core, ours:",
         f"  batch L3 >= {fmt_rate(g['batch_l3'])}/s: {vs(rate('l3:batch'), g['batch_l3'])}",
         f"  batch L2 >= {fmt_rate(g['batch_l2'])}/s: price-level "
         f"{vs(rate('l2:batch'), g['batch_l2'])}; NT ladder "

@@ -1,7 +1,7 @@
 """Pipeline benchmarks: book + analytics + signals on the ESH4 stream, beside the book alone.
 
 - ``L3 book alone`` (the baseline of this suite): ``OrderBook.apply_mbo`` over the whole
-  stream, a fresh book per call, the figure the issue's goal is stated against;
+  stream, a fresh book per call, the figure the goal is stated against;
 - ``book + depth 10``: the same with the top 10 levels recorded at every event boundary, the
   input every book metric needs;
 - ``full pipeline``: :class:`orderflow.engine.Pipeline` over the whole stream in replay
@@ -14,7 +14,7 @@
   feed it; latency per group (p50/p99) and groups per second;
 - memory of one full replay.
 
-The goal (issue 3): the full pipeline keeps at least one third of the book-only rate.
+The goal: the full pipeline keeps at least one third of the book-only rate.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def summary(results: list[Result]) -> list[str]:
         return []
     share = full.events_per_s / book.events_per_s
     return [
-        "Goal (issue 3): full pipeline >= 1/3 of the book-only rate: "
+        "Goal: full pipeline >= 1/3 of the book-only rate: "
         f"{fmt_rate(full.events_per_s)}/s vs {fmt_rate(book.events_per_s)}/s = {share:.2f} "
         f"({share / GOAL_SHARE:.2f} of goal)"
     ]

@@ -292,7 +292,7 @@ def summary(results: list[Result]) -> list[str]:
         find("WebSocket MessagePack, depth as columns, p"),
     )
     rest, bare = find("REST"), find("bare FastAPI")
-    lines = ["Goals (issue 4):"]
+    lines = ["Goals:"]
     if pipe and pipe.events_per_s and cols and cols.events_per_s:
         lines.append(f"  pipelined WS MessagePack >= 1M updates/s: {fmt_rate(pipe.events_per_s)}/s"
                      f" (depth as columns: {fmt_rate(cols.events_per_s)}/s)")  # fmt: skip

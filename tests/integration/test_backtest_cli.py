@@ -158,7 +158,7 @@ def test_a_bar_only_backtest_on_a_month_of_6e_bars_runs_and_reports(tmp_path: Pa
 
 
 def test_several_files_after_one_data_flag(tmp_path: Path) -> None:
-    """--data A B (the issue's form) as well as --data A --data B: both files, in order."""
+    """--data A B (the documented form) as well as --data A --data B: both files, in order."""
     from tests.conftest import ES_MBO_SNAPSHOT
 
     res = backtest(need(ES_MBO_SNAPSHOT), tmp_path / "two", str(need(ES_MBO)))

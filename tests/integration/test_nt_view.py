@@ -2,7 +2,7 @@
 (``io.nt_feed.nt_batches``) and fed as arrays to a pipeline through ``Pipeline.process_batch``
 with the bid/ask aggressor rule gives exactly the pipeline state, signals and accumulated
 signals of the Hub that applied the same batches from the wire. A backtest that must match
-the live path (issue 6's parity) stands on this."""
+the live path (live/backtest parity) stands on this."""
 
 from __future__ import annotations
 

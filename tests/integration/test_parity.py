@@ -1,4 +1,4 @@
-"""Live/backtest parity on the ESH4 MBO file (issue 6).
+"""Live/backtest parity on the ESH4 MBO file.
 
 Live: the real server on 127.0.0.1 runs the trading engine with the reference strategy
 (``trading.server.strategy``, on the data's clock); the real Python client feeds the file as

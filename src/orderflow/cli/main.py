@@ -1011,7 +1011,7 @@ _journal_tools(journal_app)  # orderflow journal check | repair
 app.command(epilog=_research._EPILOG)(_research.sweep)
 
 
-# ---- backtest (issue 6): the command lives in cli/backtest.py --------------------------------
+# ---- backtest: the command lives in cli/backtest.py ----------------------------------------
 from orderflow.cli.backtest import backtest as _backtest  # noqa: E402 - registers on app above
 
 app.command("backtest")(_backtest)

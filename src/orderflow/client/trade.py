@@ -14,7 +14,7 @@ this order:
 
 A backtest that runs the same batches through ``Pipeline.process_batch`` and the same venue
 sees the same market, decides at the same points and fills the same way: the parity test
-(issue 6) compares the two.
+(``tests/integration/test_parity.py``) compares the two.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from orderflow.model.enums import Action, Flags
 __all__ = ["ES_FIT", "ES_TARGETS", "QRParams", "simulate_qr"]
 
 # fmt: off
-#: Fitted on 2026-11-24 with ``scripts/fit_queue_reactive.py`` to
+#: Fitted once with ``scripts/fit_queue_reactive.py`` to
 #: ``databento/es_mbo/esh4-glbx-mdp3-20231225.mbo.dbn.zst`` (ESH4, CME Globex), the trading hour
 #: 2023-12-25 23:00-24:00 UTC (3,599 s of uncrossed book, 41,869 events within 10 levels).
 #: Intensities per side per second; bins of ceil(q / AES) with lower edges QR_BINS.
