@@ -211,7 +211,7 @@ def test_the_strategy_switch_means_what_it_says(tmp_path, monkeypatch, how, valu
 
 @pytest.mark.parametrize("how", ["yaml", "env"])
 def test_the_engine_switch_off_turns_the_engine_off(tmp_path, monkeypatch, how):
-    from orderflow.cli.main import _trading_args
+    from orderflow.cli.serve import trading_args as _trading_args
 
     s = _env_or_yaml(tmp_path, monkeypatch, how, "trading.server.enabled", "false")
     assert s.trading.server.enabled is False

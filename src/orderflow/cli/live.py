@@ -20,11 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from orderflow.cli.output import console
+from orderflow.cli.progress import PLAIN_EVERY_S
 from orderflow.core.time import ns_to_iso
 
 __all__ = ["final_ladder", "pacing_start_s", "serve_and_feed"]
 
-PLAIN_EVERY_S = 5.0  # seconds between two progress lines when stdout is not a terminal
 LADDER_ROWS = 5  # levels per side in the live panel
 TRADER = "run"  # the feeding client's name: its desk, risk manager and strategy on the server
 #: says where the fills of ``orderflow run``'s account come from, wherever they show
