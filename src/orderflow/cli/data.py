@@ -5,7 +5,7 @@ through the engine) and ``feed`` (a file into a running server as NinjaTrader wo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -130,7 +130,7 @@ def replay(
                 refused += not hub.replay(r)  # refused live too: the same answer again
             except OrderflowError:
                 refused += 1
-    out = {
+    out: dict[str, Any] = {
         "files": [str(f) for f in files],
         "batches": len(records),
         "refused": refused,

@@ -39,7 +39,7 @@ def pacing_start_s(batches: list[Any]) -> float:
     it holds no trades and goes by at full speed (a replay fast-forwarded to the open)."""
     for fb in batches:
         if fb.batch.ticks:
-            return max(0.0, (fb.batch.ticks[0].t - batches[0].t_first) / 1e9)
+            return max(0.0, float(fb.batch.ticks[0].t - batches[0].t_first) / 1e9)
     return 0.0
 
 
