@@ -71,6 +71,8 @@ def summary_with_progress(label: str, work: Any, quiet: bool) -> dict[str, Any]:
 def replay_with_progress(
     path: Path, depth: int, at_ns: int | None, quiet: bool, instrument: str | None = None
 ) -> dict[str, Any]:
+    """Replay PATH into the right book with progress; the book's summary at ``at_ns`` (else
+    at the end), ``depth`` levels a side."""
     from orderflow.io.replay import replay_file
 
     inst = instrument_of(instrument)
