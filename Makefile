@@ -33,10 +33,11 @@ bench: $(STAMP)
 	@$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP)
-	@$(BIN)/ruff format --check src tests benchmarks
-	@$(BIN)/ruff check src tests benchmarks
+	@$(BIN)/ruff format --check src tests benchmarks scripts
+	@$(BIN)/ruff check src tests benchmarks scripts
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports
+	@$(BIN)/python scripts/check_import_cycles.py orderflow
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

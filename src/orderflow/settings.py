@@ -418,7 +418,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise settings_error(exc) from exc
+        raise settings_error(exc, Settings) from exc
     except ConfigError as exc:
         if exc.message.startswith("setting "):
             raise
@@ -492,7 +492,7 @@ def settings_sources(
         return True
 
     sources = {}
-    for leaf in settings_leaves():
+    for leaf in settings_leaves(Settings):
         parts = leaf.key.split(".")
         sources[leaf.key] = next((n for n, d in layers if sets(d, parts)), "default")
     return settings, fp, sources

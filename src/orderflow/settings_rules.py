@@ -92,10 +92,11 @@ def node_fields(tp: Any) -> dict[str, Leaf] | None:
     return None
 
 
-def settings_leaves(tp: Any = None, prefix: str = "") -> list[Leaf]:
-    """Every setting, depth first, sections and parameter dataclasses walked through."""
+def settings_leaves(tp: Any, prefix: str = "") -> list[Leaf]:
+    """Every setting under ``tp`` (the settings class, a section or a parameter dataclass),
+    depth first, sections and parameter dataclasses walked through."""
     out: list[Leaf] = []
-    for name, leaf in (node_fields(_root() if tp is None else tp) or {}).items():
+    for name, leaf in (node_fields(tp) or {}).items():
         key = f"{prefix}{name}"
         if node_fields(leaf.annotation) is None:
             out.append(Leaf(key, leaf.annotation, leaf.default, leaf.description))
@@ -104,9 +105,10 @@ def settings_leaves(tp: Any = None, prefix: str = "") -> list[Leaf]:
     return out
 
 
-def type_at(key: str | tuple[Any, ...]) -> Any:
-    """The declared type of a dotted key (a section, a dataclass or a leaf); None if unknown."""
-    tp: Any = _root()
+def type_at(root: Any, key: str | tuple[Any, ...]) -> Any:
+    """The declared type of a dotted key under ``root`` (a section, a dataclass or a leaf);
+    None if unknown."""
+    tp: Any = root
     for part in key.split(".") if isinstance(key, str) else key:
         fields = node_fields(tp)
         if fields is None or part not in fields:
@@ -235,8 +237,9 @@ def _given_or_default(tp: Any, given: Any, path: str) -> Any:
     return given
 
 
-def settings_error(exc: ValidationError) -> ConfigError:
-    """The first problem of a validation as one line naming the key, the value and the reason."""
+def settings_error(exc: ValidationError, root: Any) -> ConfigError:
+    """The first problem of validating ``root`` (the settings class) as one line naming the
+    key, the value and the reason."""
     err = exc.errors(include_url=False)[0]
     loc = tuple(err["loc"])
     key = ".".join(str(p) for p in loc) or "settings"
@@ -246,13 +249,13 @@ def settings_error(exc: ValidationError) -> ConfigError:
         reason = str(cause) if cause is not None else err["msg"]
         if reason.startswith("setting "):
             return ConfigError(reason, field=key)
-        tp = type_at(loc)
+        tp = type_at(root, loc)
         found = _named_field(tp, reason, value) if node_fields(tp) is not None else None
         if found:
             key, value = f"{key}.{found}", _given_or_default(tp, value, found)
         return refusal(key, value, f"is refused: {reason}")
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-        known = ", ".join(sorted(node_fields(type_at(loc[:-1])) or ()))
+        known = ", ".join(sorted(node_fields(type_at(root, loc[:-1])) or ()))
         return ConfigError(f"setting {key}: unknown key (known: {known})", field=key)
     reason = _REASONS.get(kind) or err["msg"].replace("Input should be", "should be", 1)
     return refusal(key, value, reason)
@@ -286,9 +289,3 @@ def locate_error(value: Any, handler: Any) -> Any:
         return handler(value)
     except (ConfigError, TypeError) as exc:
         raise ValueError(exc.message if isinstance(exc, ConfigError) else str(exc)) from exc
-
-
-def _root() -> Any:
-    from orderflow.settings import Settings  # the settings are built on these rules
-
-    return Settings

@@ -323,7 +323,7 @@ def test_a_reconnect_is_reconciled_on_the_bridges_report_before_new_orders(serve
 
 
 def test_the_example_config_enables_the_engine_with_its_defaults():
-    from orderflow.cli.main import _trading_args
+    from orderflow.cli.serve import trading_args as _trading_args
     from orderflow.settings import load_settings
     from tests.conftest import PROJECT_ROOT
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from orderflow.core.errors import ConfigError
-from orderflow.settings import PROJECT_ROOT, load_settings
+from orderflow.settings import PROJECT_ROOT, Settings, load_settings
 
 
 def test_defaults_without_file_or_environment(monkeypatch, tmp_path):
@@ -211,7 +211,7 @@ def test_the_strategy_switch_means_what_it_says(tmp_path, monkeypatch, how, valu
 
 @pytest.mark.parametrize("how", ["yaml", "env"])
 def test_the_engine_switch_off_turns_the_engine_off(tmp_path, monkeypatch, how):
-    from orderflow.cli.main import _trading_args
+    from orderflow.cli.serve import trading_args as _trading_args
 
     s = _env_or_yaml(tmp_path, monkeypatch, how, "trading.server.enabled", "false")
     assert s.trading.server.enabled is False
@@ -358,7 +358,7 @@ def test_settings_leaves_are_every_field_of_every_section():
     from orderflow.settings import Settings
     from orderflow.settings_rules import settings_leaves
 
-    keys = [leaf.key for leaf in settings_leaves()]
+    keys = [leaf.key for leaf in settings_leaves(Settings)]
     assert keys == _all_leaves(Settings)
     assert len(keys) > 150 and "trading.risk.daily_loss_limit" in keys
     assert "analytics.book.walls.multiple" in keys and "trading.server.strategy" in keys
@@ -432,7 +432,7 @@ def _bounds(key: str) -> list[float]:
     from orderflow.settings_rules import type_at
 
     parent, _, name = key.rpartition(".")
-    model = type_at(parent) if parent else None
+    model = type_at(Settings, parent) if parent else None
     fields = getattr(model, "model_fields", None) or {}
     out: list[float] = []
     for m in fields[name].metadata if name in fields else ():
@@ -544,7 +544,7 @@ def test_every_leaf_round_trips_its_type_and_refuses_a_bad_value_naming_its_key(
 
     from orderflow.settings_rules import settings_leaves
 
-    leaves = settings_leaves()
+    leaves = settings_leaves(Settings)
 
     def names_key(exc: ConfigError, key: str) -> bool:
         return re.match(rf"setting {re.escape(key)}[.:]", exc.message) is not None
@@ -589,7 +589,7 @@ def test_every_boolean_and_number_obeys_a_value_other_than_its_default(fast_dir,
     # a value other than the default that the class's cross-field checks also accept
     other = {"trading.sessions.last_year": 2031}
     checked = 0
-    for leaf in settings_leaves():
+    for leaf in settings_leaves(Settings):
         if leaf.annotation not in (bool, int, float):
             continue
         base = leaf.default

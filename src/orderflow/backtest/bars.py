@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from orderflow.analytics.bars import BarKind, BarSeries, BarSpec
+from orderflow.backtest.options import BacktestOptions, FileRun, OrderLog
 from orderflow.signals.accumulate import AccumulatedSignal, Contribution
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.money import CENT, to_decimal
@@ -36,7 +37,6 @@ from orderflow.trading.orders import Fill, OrderCommand, OrderEvent, OrderState,
 from orderflow.trading.strategy import Quote, StrategyContext
 
 if TYPE_CHECKING:
-    from orderflow.backtest.run import BacktestOptions, FileRun, _Log
     from orderflow.io.stream import Chunk
 
 __all__ = ["BarVenue", "breakouts", "run_bars"]
@@ -63,7 +63,7 @@ class _Order:
 class BarVenue:
     """Orders against bars by the rules in the module docstring; reports back to the host."""
 
-    def __init__(self, host: StrategyHost, log: _Log) -> None:
+    def __init__(self, host: StrategyHost, log: OrderLog) -> None:
         self.host, self.log = host, log
         self.orders: dict[str, _Order] = {}
         self.working: dict[str, _Order] = {}  # the live ones, in arrival order
@@ -183,7 +183,7 @@ def breakouts(bars: np.ndarray, lookback: int, start: int = 0) -> np.ndarray:
     return out
 
 
-def run_bars(host: StrategyHost, chunks: Iterator[Chunk], opts: BacktestOptions, log: _Log,
+def run_bars(host: StrategyHost, chunks: Iterator[Chunk], opts: BacktestOptions, log: OrderLog,
              fr: FileRun, tick: Callable[[int], None]) -> None:  # fmt: skip
     """A bars-only file through the host and the :class:`BarVenue` (module docstring)."""
     inst = host.instrument

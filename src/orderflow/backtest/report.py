@@ -24,18 +24,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from orderflow.backtest.options import BacktestOptions, FileRun
 from orderflow.core.time import ns_to_iso
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal import performance, plain, pnl_by_day, trade_day, trade_rows
 from orderflow.trading.orders import Fill, OrderCommand
 from orderflow.trading.positions import Trade
-
-if TYPE_CHECKING:
-    from orderflow.backtest.run import BacktestOptions, FileRun
 
 __all__ = ["BacktestResult", "build_result", "daily_ratios", "exposure"]
 

@@ -26,15 +26,15 @@ import dataclasses
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from orderflow.backtest.model import Delivery
+from orderflow.backtest.options import BacktestOptions, FileRun, OrderLog
 from orderflow.backtest.report import BacktestResult, build_result
 from orderflow.backtest.venue import SimVenue
-from orderflow.core.errors import ArgumentError, ParameterError
+from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
 from orderflow.io.stream import Chunk, Opened, estimate_records, open_chunks
 from orderflow.model.enums import Action, Flags
@@ -54,82 +54,11 @@ _HOUR = 3_600_000_000_000
 ProgressFn = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class BacktestOptions:
-    """How the replay runs (the strategy, risk and broker are in :class:`TradingParams`).
-
-    ``decide_every``: when the strategy is asked, ``"group"`` (after every exchange event:
-    exact, slow), ``"chunk"`` (after every chunk read: fast, coarse) or a number N (after the
-    event group that ends N or more records after the last decision; the live server decides
-    once per NinjaTrader batch, about 100 depth events). ``capital``: the base of daily
-    returns for Sharpe and Sortino (None: ``trading.risk.starting_balance``).
-    ``flatten_at_end``: close what is open at the end of each file (its last book)."""
-
-    order_latency_ns: int = 0
-    md_latency_ns: int = 0
-    queue_power: float = 1.0
-    seed: int = 0
-    chunk_records: int = 65_536
-    account: str = "Sim101"
-    decide_every: str | int = 100
-    capital: float | None = None
-    instrument: Instrument | None = None
-    prints: str = "trades"
-    flatten_at_end: bool = True
-    #: bars-only data: the breakout signal's lookback (bars; see backtest.bars)
-    bar_lookback: int = 20
-    #: the strategy decides only from this data time on (earlier data builds the book and the
-    #: analytics: a warm-up); None: from the start
-    start_ns: int | None = None
-    #: the replay stops after this data time; None: at the end of the data
-    end_ns: int | None = None
-    #: do not ask the strategy when it is flat, has nothing working and no new accumulated
-    #: signal came: the reference strategy (SignalStrategy) can do nothing then, so the
-    #: result is the same (tested), only faster; turn off for a strategy that acts on time
-    skip_idle: bool = True
-    #: what the pipeline sees of an MBO file: ``native`` (every record: the L3 book and
-    #: detectors) or ``ninjatrader`` (what the live server sees: the bridge's batches of
-    #: NinjaTrader depth, deciding after each, the venue still filling on the MBO records;
-    #: ``backtest.nt_view``, the live path's twin; the file is read whole)
-    view: str = "native"
-
-    def __post_init__(self) -> None:
-        d = self.decide_every
-        if not (d in ("group", "chunk") or (isinstance(d, int) and d >= 1)):
-            raise ParameterError(f"decide_every: 'group', 'chunk' or a number >= 1, not {d!r}")
-        if self.chunk_records < 1:
-            raise ParameterError(f"chunk_records must be >= 1, got {self.chunk_records}")
-        if self.view not in ("native", "ninjatrader"):
-            raise ParameterError(f"view: 'native' or 'ninjatrader', not {self.view!r}")
-
-
-@dataclass
-class FileRun:
-    """What one file's replay left: its pipeline (or bar count), span and counters."""
-
-    path: str
-    instrument: Instrument
-    kind: str
-    events: int = 0
-    groups: int = 0
-    first_ts: int = 0
-    last_ts: int = 0
-    decisions: int = 0
-    asked: int = 0  # of the decisions, those where the strategy was asked (not skipped idle)
-    signal_counts: Counter[str] = field(default_factory=Counter)
-    accumulated: int = 0
-    accumulated_long: int = 0
-    accumulated_short: int = 0
-    venue_counters: Counter[str] = field(default_factory=Counter)
-    #: hours (ts // 1 h) with prints (or bars): the trading days the data covers
-    hours: np.ndarray | None = None
-
-
 class _Driver:
     """One file of book data through pipeline, venue and host (see the module docstring)."""
 
     def __init__(self, host: StrategyHost, pipe: Pipeline, venue: SimVenue,
-                 opts: BacktestOptions, log: _Log) -> None:  # fmt: skip
+                 opts: BacktestOptions, log: OrderLog) -> None:  # fmt: skip
         self.host, self.pipe, self.venue, self.opts, self.log = host, pipe, venue, opts, log
         self.held: deque[Delivery] = deque()
         self.md = venue.md_latency if opts.md_latency_ns else None
@@ -303,12 +232,6 @@ def _every_n(ends: np.ndarray, n: int, since: int) -> tuple[list[int], int]:
     return out, total - (out[-1] if out else start)
 
 
-@dataclass
-class _Log:
-    commands: list[OrderCommand] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
-
-
 #: calendars built once per process (about 30 ms each; immutable once built): sweeps and
 #: multi-file runs share them
 _CALENDARS: dict[tuple[str, str, str], TradingSessions] = {}
@@ -342,7 +265,7 @@ def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
 
 def _nt_view(path: str, inst: Instrument, kind: str, chunks: Iterator[Chunk],
              host: StrategyHost, pipeline: PipelineParams | None, opts: BacktestOptions,
-             log: _Log, fr: FileRun, tick: Callable[[int], None]) -> None:  # fmt: skip
+             log: OrderLog, fr: FileRun, tick: Callable[[int], None]) -> None:  # fmt: skip
     """One MBO file as the live server sees it (``backtest.nt_view``), into ``fr`` and ``log``."""
     from orderflow.backtest.nt_view import run_nt_view
     from orderflow.io.formats import LoadedStream
@@ -404,7 +327,7 @@ def run_sources(
     partitions). Each source is opened when its turn comes."""
     trading = trading or TradingParams()
     opts = options or BacktestOptions()
-    log = _Log()
+    log = OrderLog()
     warnings: list[str] = []
     hosts: dict[str, StrategyHost] = {}
     runs: list[FileRun] = []

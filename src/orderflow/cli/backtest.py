@@ -12,10 +12,9 @@ from typing import Annotated
 
 import typer
 
+from orderflow.cli.context import settings
 from orderflow.cli.output import console, print_json
-
-#: plain progress lines (no terminal) this often
-PLAIN_EVERY_S = 5.0
+from orderflow.cli.progress import run_with_progress
 
 
 def _decide(text: str) -> str | int:
@@ -92,7 +91,6 @@ def backtest(
     equity.png, drawdown.png and report.html to --out and print a summary."""
     import orderflow.cli.recordings  # noqa: F401  (the server's recordings as --data)
     from orderflow.backtest.run import BacktestOptions, run_backtest
-    from orderflow.cli.main import _progress, settings
     from orderflow.model.instruments import get_instrument
     from orderflow.settings import pipeline_params, trading_params
 
@@ -109,7 +107,7 @@ def backtest(
     )  # fmt: skip
     data = [*data, *(more or [])]
     names = ", ".join(p.name for p in data)
-    result = _progress(
+    result = run_with_progress(
         "backtest", names, lambda progress: run_backtest(data, pipeline_params(s),
                                                          trading_params(s), opts, progress),
         json, unit="records",

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from orderflow.cli.output import console, print_json
-from orderflow.settings import settings_sources
+from orderflow.settings import Settings, settings_sources
 from orderflow.settings_rules import is_secret, parse_overrides, settings_leaves
 
 __all__ = ["config_app", "effective_settings"]
@@ -32,7 +32,7 @@ def effective_settings(
     settings, fp, sources = settings_sources(path, overrides)
     dumped = settings.model_dump(mode="json")
     out: dict[str, dict[str, Any]] = {}
-    for leaf in settings_leaves():
+    for leaf in settings_leaves(Settings):
         value = _at(dumped, leaf.key)
         if is_secret(leaf.key) and value is not None:
             value = MASK

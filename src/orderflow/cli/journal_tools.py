@@ -1,6 +1,6 @@
 """``orderflow journal check`` and ``orderflow journal repair``: what is wrong with the trading
 journal, and a repaired copy (``orderflow.trading.journal_check``). Registered on the
-``journal`` command group by ``orderflow.cli.main``."""
+``journal`` command group by :mod:`orderflow.cli.journal`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from orderflow.cli.context import JsonOpt, settings
 from orderflow.cli.output import console, print_json
 
 __all__ = ["register"]
@@ -17,12 +18,9 @@ PathOpt = Annotated[
     Path | None,
     typer.Option("--journal", help="Journal file (else trading.journal)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _path(path: Path | None) -> Path:
-    from orderflow.cli.main import settings
-
     return Path(path or settings().trading.journal).absolute()
 
 

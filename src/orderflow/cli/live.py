@@ -20,11 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from orderflow.cli.output import console
+from orderflow.cli.progress import PLAIN_EVERY_S
 from orderflow.core.time import ns_to_iso
 
 __all__ = ["final_ladder", "pacing_start_s", "serve_and_feed"]
 
-PLAIN_EVERY_S = 5.0  # seconds between two progress lines when stdout is not a terminal
 LADDER_ROWS = 5  # levels per side in the live panel
 TRADER = "run"  # the feeding client's name: its desk, risk manager and strategy on the server
 #: says where the fills of ``orderflow run``'s account come from, wherever they show
@@ -39,7 +39,7 @@ def pacing_start_s(batches: list[Any]) -> float:
     it holds no trades and goes by at full speed (a replay fast-forwarded to the open)."""
     for fb in batches:
         if fb.batch.ticks:
-            return max(0.0, (fb.batch.ticks[0].t - batches[0].t_first) / 1e9)
+            return max(0.0, float(fb.batch.ticks[0].t - batches[0].t_first) / 1e9)
     return 0.0
 
 

@@ -1,4 +1,5 @@
-"""``orderflow sweep`` and the Parquet side of ``orderflow convert`` (registered by cli.main)."""
+"""``orderflow sweep`` and the Parquet side of ``orderflow convert`` (registered on the app
+by ``cli.main``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from orderflow.cli.context import STATE
 from orderflow.cli.output import console, err_console, print_json
 from orderflow.core.errors import ConfigError
 
-_EPILOG = (
+EPILOG = (
     "Examples:  orderflow sweep --data ESH4.mbo.dbn.zst --grid trading.strategy.stop_loss_ticks="
     "6,8,12 --grid trading.strategy.entry_score=1,1.5 --out sweeps/a --processes 2   |   "
     "orderflow sweep --data F --random 40 --range trading.strategy.entry_score=0.5:3 "
@@ -139,7 +141,6 @@ def sweep(
     """Run a parameter sweep: a grid or a random search over settings, each job a
     deterministic backtest, in parallel (local processes or Ray), ranked by a metric, with the
     best runs' full reports. Writes results.csv, results.parquet, sweep.json and best/."""
-    from orderflow.cli.main import STATE
     from orderflow.research.study import (
         SweepSpec,
         config_of,
@@ -154,7 +155,7 @@ def sweep(
         spec.data = [str(p) for p in [*(data or []), *(more or [])]]
     if not spec.data:
         raise ConfigError("no data: give --data FILE (or data: in the sweep file)", field="data")
-    cfg = config or (getattr(STATE, "config_path", None) if file is None else None)
+    cfg = config or (STATE.config_path if file is None else None)
     if cfg is not None:
         spec.config = config_of(cfg)
     if grid:

@@ -13,13 +13,16 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from orderflow import __version__
+from orderflow.cli.context import settings
 from orderflow.core.errors import ConfigError
 from orderflow.settings import Settings
 
-__all__ = ["LOOPBACK", "run_server"]
+__all__ = ["LOOPBACK", "run_server", "serve", "trading_args"]
 
 log = logging.getLogger("orderflow.server")
 
@@ -148,3 +151,33 @@ def run_server(
                 child.kill()
     if starting.error is not None:
         raise starting.error
+
+
+def trading_args(s: Settings) -> dict[str, Any]:
+    """The trading engine's parameters for ``create_app`` from ``trading`` (none when
+    ``trading.server.enabled`` is off: the wire-level order ledger only)."""
+    from orderflow.settings import trading_params
+
+    server = s.trading.server
+    if not server.enabled:
+        return {}
+    return {"trading": trading_params(s), "trading_server": server}
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (127.0.0.1).")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="TCP port (8765).")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Shared secret (visible in ps: prefer --token-file)."),
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option("--token-file", help="File holding the token (chmod 600).")
+    ] = None,
+) -> None:
+    """Run the server for NinjaTrader: REST (/health, /l2_update, /bar_update, /api/...) and
+    the sequenced WebSocket (/ws); API documentation at /docs. The port answers at once;
+    /health says "warming" until the kernels are loaded and the state restored."""
+    run_server(settings(), host, port, token, token_file, trading_args)

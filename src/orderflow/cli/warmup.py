@@ -176,7 +176,7 @@ def warmup(
 ) -> None:
     """Compile the jitted kernels into numba's cache (NUMBA_CACHE_DIR, else __pycache__ beside
     the sources) so the next start of `orderflow serve` or `orderflow run` is warm."""
-    from orderflow.cli.main import settings
+    from orderflow.cli.context import settings
     from orderflow.cli.output import console, print_json
     from orderflow.settings import pipeline_params
 

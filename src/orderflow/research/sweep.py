@@ -131,7 +131,7 @@ def job_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Set
     try:
         return _JobSettings(**merged)
     except ValidationError as exc:
-        raise settings_error(exc) from exc
+        raise settings_error(exc, _JobSettings) from exc
 
 
 def _params(job: SweepJob) -> tuple[Any, Any, Any]:

@@ -39,6 +39,7 @@ from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.server.feeds import Feeds
+from orderflow.server.journal_start import restore
 from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
 from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_batch
@@ -134,6 +135,8 @@ class Hub:
         if trading is not None or trading_server is not None:
             self.trading = ServerTrading(self.orders, trading, trading_server, journal,
                                          self.alerts.raise_)  # fmt: skip
+            if journal is not None:
+                restore(self.trading, journal)
             self.trading.names = self.names
         #: an execution's commission above this per contract is refused (report_checks)
         self.max_commission = (trading or TradingParams()).risk.max_commission_per_contract

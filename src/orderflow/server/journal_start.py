@@ -1,4 +1,6 @@
-"""The trading journal at ``orderflow serve``'s start: a journal that cannot be trusted stops the
+"""The trading journal at ``orderflow serve``'s start: each client's desk and risk state
+restored from it (:func:`restore`, the records replayed by
+:func:`~orderflow.server.journalling.replay_desk`); a journal that cannot be trusted stops the
 start with one line; a journal that went missing holds the kill switch.
 
 - A journal that fails its check (:func:`~orderflow.trading.journal_check.check_journal`:
@@ -23,17 +25,17 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from orderflow.core.errors import JournalError
-from orderflow.trading.journal import Entry, Journal
-from orderflow.trading.journal_check import check_journal
-
-if TYPE_CHECKING:
-    from orderflow.server.trading import ClientTrading, ServerTrading
+from orderflow.server.journalling import replay_desk
+from orderflow.server.trading import ServerTrading
+from orderflow.trading.journal import Journal, JournalEvent
+from orderflow.trading.journal_check import REPAIRED, check_journal
+from orderflow.trading.risk import RiskManager, RiskState
 
 __all__ = [
-    "FIX", "JOURNAL_MISSING", "JOURNAL_REPAIRED", "hold", "hold_client", "open_journal", "release",
+    "FIX", "JOURNAL_MISSING", "JOURNAL_REPAIRED", "hold_if_missing", "open_journal", "restore",
+    "restore_failed",
 ]  # fmt: skip
 
 JOURNAL_MISSING = "journal_missing"
@@ -71,37 +73,6 @@ def restore_failed(path: Path, exc: BaseException) -> JournalError:
     )  # fmt: skip
 
 
-def hold_client(trading: ServerTrading, ct: ClientTrading, reason: str, detail: str) -> None:
-    """Engage ``ct``'s kill switch for ``reason`` (journalled with its state) and alert."""
-    if ct.risk.state.kill and ct.risk.state.kill_reason == reason:
-        return
-    now = time.time_ns()
-    trading._rec(ct, "note", now, {"action": "hold_kill", "reason": reason, "detail": detail})
-    trading._risk_events(ct, [ct.risk.kill(reason, now)])
-    if trading.on_alert is not None:
-        trading.on_alert(reason, ct.client, detail)
-
-
-def hold(trading: ServerTrading, reason: str, clients: Iterable[str], detail: str) -> None:
-    """Hold the kill switch of ``clients``, of every client already known, and of any that
-    appears later (``ServerTrading.of``), until an operator resets it."""
-    trading.held = (reason, detail)
-    for name in sorted(set(clients) | set(trading.clients)):
-        hold_client(trading, trading.of(name), reason, detail)
-    trading._flush()
-
-
-def release(trading: ServerTrading) -> None:
-    """An operator reset every client: clients that appear later start free too; journalled
-    (a ``reset_kill`` note of no client ends a repair's hold of every client)."""
-    if trading.held is not None:
-        reason, _ = trading.held
-        trading.held = None
-        if trading.writer is not None:
-            note = {"action": "reset_kill", "was": reason}
-            trading.writer.add(Entry("note", time.time_ns(), note))
-
-
 def hold_if_missing(
     trading: ServerTrading | None, path: Path, today: list[Path], clients: Iterable[str]
 ) -> None:
@@ -111,4 +82,71 @@ def hold_if_missing(
     detail = (f"{path} was missing at start while today's recording exists "
               f"({', '.join(f.name for f in today)}): positions, orders and the day's P&L are "
               "unknown; check them in NinjaTrader, then POST /api/kill/reset")  # fmt: skip
-    hold(trading, JOURNAL_MISSING, clients, detail)
+    trading.hold(JOURNAL_MISSING, clients, detail)
+
+
+def restore(trading: ServerTrading, journal: Journal) -> None:
+    """Each client's desk replayed from its records and its latest risk state; the gate
+    stays shut until the client's next report (NinjaTrader's word is the truth). A journal
+    that does not restore raises :class:`JournalError` (one line naming the file and what to
+    do: the server does not start); a repaired one holds the kill switch."""
+    try:
+        for client in journal.clients():
+            if client:
+                _restore_client(trading, journal, client)
+        # a repair that could name no client holds every client, present and to come
+        repaired = _repaired_after_reset(list(journal.events(kinds=["note"], client="")))
+        if repaired is not None:
+            trading.hold(JOURNAL_REPAIRED, [], repaired)
+    except JournalError:
+        raise
+    except Exception as exc:  # sqlite3.Error, a record this code cannot replay: never a loop
+        raise restore_failed(journal.path, exc) from exc
+
+
+def _repaired_after_reset(events: list[JournalEvent]) -> str | None:
+    """The detail of a ``journal_repaired`` note later than the client's last kill reset."""
+    detail = None
+    for ev in events:
+        if ev.kind == "note" and isinstance(ev.payload, dict):
+            action = ev.payload.get("action")
+            if action == REPAIRED:
+                detail = (
+                    f"the journal was repaired: {ev.payload.get('dropped_count', 0)} "
+                    f"record(s) dropped, the damaged file is {ev.payload.get('from')}"
+                )
+            elif action == "reset_kill":
+                detail = None
+    return detail
+
+
+def _restore_client(trading: ServerTrading, journal: Journal, client: str) -> None:
+    ct = trading.of(client)
+    t0 = time.perf_counter()
+    events = list(journal.events(client=client))
+    got = replay_desk(events, ct.desk)
+    if got.risk_state is not None:
+        try:
+            state = RiskState.from_dict(got.risk_state)
+        except (TypeError, ValueError, KeyError) as exc:
+            # a state this code cannot read: trade nothing until someone looks
+            got.mismatches.append(f"risk state not restored: {exc}")
+            ct.risk.kill("journal_restore", time.time_ns())
+        else:
+            ct.risk = RiskManager(trading.params.risk, broker=trading.broker, state=state)
+    ct.events = got.events[-100:]
+    ct.flattening = got.flattening
+    ct.desk.connection_lost()
+    trading.journalled_batch[client] = got.last_batch_seq
+    ct.restored = {
+        "records": got.records, "last_seq": got.last_seq,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "working_orders": sorted(o.cid for o in ct.desk.orders.working()),
+        "mismatches": got.mismatches[:20],
+    }  # fmt: skip
+    if got.mismatches and trading.on_alert is not None:
+        trading.on_alert("journal_replay", client, "; ".join(got.mismatches[:5]))
+    repaired = _repaired_after_reset(events)
+    if repaired is not None:
+        trading.hold_client(ct, JOURNAL_REPAIRED, repaired)
+        trading._flush()

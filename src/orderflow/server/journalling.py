@@ -22,15 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from orderflow.core.errors import JournalError
-from orderflow.server.journal_start import JOURNAL_REPAIRED, hold, hold_client, restore_failed
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.journal import Entry, Journal, JournalEvent
-from orderflow.trading.journal_check import REPAIRED
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -42,10 +39,7 @@ from orderflow.trading.orders import (
     TimeInForce,
 )
 from orderflow.trading.reconcile import BrokerOrder, BrokerPosition, BrokerReport
-from orderflow.trading.risk import OrderIntent, RiskDecision, RiskManager, RiskState
-
-if TYPE_CHECKING:
-    from orderflow.server.trading import ServerTrading
+from orderflow.trading.risk import OrderIntent, RiskDecision
 
 __all__ = [
     "JournalWriter",
@@ -55,7 +49,6 @@ __all__ = [
     "decision_payload",
     "replay_desk",
     "report_payload",
-    "restore",
 ]
 
 log = logging.getLogger("orderflow.server")
@@ -292,70 +285,3 @@ def _replay_command(
         got = orders.cancel(t, cid)
     if got is not None:
         refs[int(p["ref"])] = got.ref
-
-
-def restore(trading: ServerTrading, journal: Journal) -> None:
-    """Each client's desk replayed from its records and its latest risk state; the gate
-    stays shut until the client's next report (NinjaTrader's word is the truth). A journal
-    that does not restore raises :class:`JournalError` (one line naming the file and what to
-    do: the server does not start); a repaired one holds the kill switch (``journal_start``)."""
-    try:
-        for client in journal.clients():
-            if client:
-                _restore_client(trading, journal, client)
-        # a repair that could name no client holds every client, present and to come
-        repaired = _repaired_after_reset(list(journal.events(kinds=["note"], client="")))
-        if repaired is not None:
-            hold(trading, JOURNAL_REPAIRED, [], repaired)
-    except JournalError:
-        raise
-    except Exception as exc:  # sqlite3.Error, a record this code cannot replay: never a loop
-        raise restore_failed(journal.path, exc) from exc
-
-
-def _repaired_after_reset(events: list[JournalEvent]) -> str | None:
-    """The detail of a ``journal_repaired`` note later than the client's last kill reset."""
-    detail = None
-    for ev in events:
-        if ev.kind == "note" and isinstance(ev.payload, dict):
-            action = ev.payload.get("action")
-            if action == REPAIRED:
-                detail = (
-                    f"the journal was repaired: {ev.payload.get('dropped_count', 0)} "
-                    f"record(s) dropped, the damaged file is {ev.payload.get('from')}"
-                )
-            elif action == "reset_kill":
-                detail = None
-    return detail
-
-
-def _restore_client(trading: ServerTrading, journal: Journal, client: str) -> None:
-    ct = trading.of(client)
-    t0 = time.perf_counter()
-    events = list(journal.events(client=client))
-    got = replay_desk(events, ct.desk)
-    if got.risk_state is not None:
-        try:
-            state = RiskState.from_dict(got.risk_state)
-        except (TypeError, ValueError, KeyError) as exc:
-            # a state this code cannot read: trade nothing until someone looks
-            got.mismatches.append(f"risk state not restored: {exc}")
-            ct.risk.kill("journal_restore", time.time_ns())
-        else:
-            ct.risk = RiskManager(trading.params.risk, broker=trading.broker, state=state)
-    ct.events = got.events[-100:]
-    ct.flattening = got.flattening
-    ct.desk.connection_lost()
-    trading.journalled_batch[client] = got.last_batch_seq
-    ct.restored = {
-        "records": got.records, "last_seq": got.last_seq,
-        "seconds": round(time.perf_counter() - t0, 3),
-        "working_orders": sorted(o.cid for o in ct.desk.orders.working()),
-        "mismatches": got.mismatches[:20],
-    }  # fmt: skip
-    if got.mismatches and trading.on_alert is not None:
-        trading.on_alert("journal_replay", client, "; ".join(got.mismatches[:5]))
-    repaired = _repaired_after_reset(events)
-    if repaired is not None:
-        hold_client(trading, ct, JOURNAL_REPAIRED, repaired)
-        trading._flush()

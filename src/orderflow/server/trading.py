@@ -23,15 +23,16 @@ manager, every command and every risk decision, event and state is journalled; t
 one unit of work (a batch of order reports, an API command, an acknowledgement, a report, a
 kill) commit in one transaction before any of its effects leave the process (a command on the
 wire, the batch's ack, the API's answer). A command whose records could not be committed is
-never sent: it is refused with ``journal_unavailable``. At start the journal restores each
-client's desk (by replaying its records, :mod:`orderflow.server.journalling`) and its risk
-state (the latest snapshot); the client's gate stays shut until NinjaTrader's report.
+never sent: it is refused with ``journal_unavailable``. At start the Hub restores each
+client's desk (by replaying its records) and its risk state (the latest snapshot) from the
+journal (:func:`orderflow.server.journal_start.restore`); the client's gate stays shut until
+NinjaTrader's report.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -40,14 +41,12 @@ from typing import Any
 from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument, get_instrument
-from orderflow.server.journal_start import hold_client, release
 from orderflow.server.journalling import (
     JournalWriter,
     command_payload,
     decision_fields,
     decision_payload,
     report_payload,
-    restore,
 )
 from orderflow.server.orders import OrderLedger
 from orderflow.server.protocol import Batch, Command, Report
@@ -151,10 +150,8 @@ class ServerTrading:
         #: recording feeds the engine only the batches after it)
         self.journalled_batch: dict[str, int] = {}
         #: (reason, detail) of a kill every new client starts with until an operator resets
-        #: it (a journal missing at start: ``journal_start.hold``)
+        #: it (a journal missing or repaired at start: :meth:`hold`)
         self.held: tuple[str, str] | None = None
-        if journal is not None:
-            self.restore(journal)
 
     # ---- per client ----------------------------------------------------------------------
     def of(self, client: str) -> ClientTrading:
@@ -166,7 +163,7 @@ class ServerTrading:
             risk = RiskManager(self.params.risk, broker=self.broker)
             ct = self.clients[client] = ClientTrading(client, desk, risk)
             if self.held is not None:
-                hold_client(self, ct, *self.held)
+                self.hold_client(ct, *self.held)
         return ct
 
     def _now(self, ct: ClientTrading) -> int:
@@ -333,10 +330,6 @@ class ServerTrading:
 
     def journal_status(self) -> dict[str, Any] | None:
         return None if self.writer is None else self.writer.status()
-
-    def restore(self, journal: Journal) -> None:
-        """Each client's desk and risk state from the journal (``journalling.restore``)."""
-        restore(self, journal)
 
     def unjournalled(self, client: str | None, batch: Batch) -> bool:
         """A recorded batch (recovery) with order reports the journal does not have: the
@@ -792,9 +785,37 @@ class ServerTrading:
         self._flush()
         return names
 
+    def hold_client(self, ct: ClientTrading, reason: str, detail: str) -> None:
+        """Engage ``ct``'s kill switch for ``reason`` (journalled with its state) and alert."""
+        if ct.risk.state.kill and ct.risk.state.kill_reason == reason:
+            return
+        now = time.time_ns()
+        self._rec(ct, "note", now, {"action": "hold_kill", "reason": reason, "detail": detail})
+        self._risk_events(ct, [ct.risk.kill(reason, now)])
+        if self.on_alert is not None:
+            self.on_alert(reason, ct.client, detail)
+
+    def hold(self, reason: str, clients: Iterable[str], detail: str) -> None:
+        """Hold the kill switch of ``clients``, of every client already known, and of any that
+        appears later (:meth:`of`), until an operator resets it."""
+        self.held = (reason, detail)
+        for name in sorted(set(clients) | set(self.clients)):
+            self.hold_client(self.of(name), reason, detail)
+        self._flush()
+
+    def release_hold(self) -> None:
+        """An operator reset every client: clients that appear later start free too; journalled
+        (a ``reset_kill`` note of no client ends a repair's hold of every client)."""
+        if self.held is not None:
+            reason, _ = self.held
+            self.held = None
+            if self.writer is not None:
+                note = {"action": "reset_kill", "was": reason}
+                self.writer.add(Entry("note", time.time_ns(), note))
+
     def reset_kill(self, client: str | None = None) -> list[str]:
         if client is None:
-            release(self)  # an operator reset every client: later ones start free too
+            self.release_hold()  # an operator reset every client: later ones start free too
         names = [client] if client else list(self.clients)
         for name in names:
             ct = self.of(name)
