@@ -3,8 +3,9 @@
 # The names load on first use (PEP 562), so importing one submodule costs no more than before.
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from orderflow.core.exports import lazy_exports
 
 if TYPE_CHECKING:
     from orderflow.core.errors import (
@@ -61,14 +62,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
