@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from orderflow.protocol import Batch, Execution, OrderUpdate  # noqa: E402
 from orderflow.server.hub import Hub  # noqa: E402
-from orderflow.server.protocol import Batch, Execution, OrderUpdate  # noqa: E402
 from orderflow.server.trading import ServerTradingParams  # noqa: E402
 from orderflow.trading.journal import Journal  # noqa: E402
 from orderflow.trading.params import TradingParams  # noqa: E402

@@ -30,7 +30,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 from harness import Progress, Result, fmt_rate, percentiles
-from orderflow.server.protocol import columnar
+from orderflow.protocol import columnar
 from orderflow.server.threaded import free_port
 from streams import Streams
 

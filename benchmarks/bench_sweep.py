@@ -1,7 +1,7 @@
 """Sweep benchmark: the speed-up of a parameter sweep from 1 to 2 processes.
 
 The same 8 jobs (the reference strategy on the ESH4 hour, stop 6/8/12/16 ticks x entry score
-1/1.5: the grid of ``tests/unit/test_research_sweep.py``, the strategy asked every 25 records
+1/1.5: the grid of ``tests/unit/research/test_sweep.py``, the strategy asked every 25 records
 so a job is about 1 s, not 0.3 s: a sweep's jobs are long next to a worker's start) are run,
 wall time end to end:
 

@@ -23,8 +23,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from orderflow.client.ws import RestClient
+from orderflow.protocol import Batch
 from orderflow.server.app import create_app
-from orderflow.server.protocol import Batch
 from orderflow.server.threaded import ThreadedServer
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.params import TradingParams

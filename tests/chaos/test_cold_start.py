@@ -58,7 +58,7 @@ def feed_one(port: int, out: dict[str, Any]) -> None:
     import msgspec
 
     from orderflow.client.ws import OrderflowClient
-    from orderflow.server.protocol import Batch
+    from orderflow.protocol import Batch
 
     async def run() -> None:
         batch = msgspec.convert({**BATCH, "instrument": "MES 03-24"}, Batch)

@@ -52,8 +52,8 @@ from websockets.exceptions import ConnectionClosed
 from orderflow.client import OrderflowClient
 from orderflow.client.feed import build_batches
 from orderflow.io.formats import load_stream
+from orderflow.protocol import Batch, Execution, OrderUpdate
 from orderflow.server.hub import Hub
-from orderflow.server.protocol import Batch, Execution, OrderUpdate
 from orderflow.server.recording import read_recording, recording_files
 from tests.conftest import ES_MBO, need
 from tests.serving import PYTHONPATH, Serve, free_port, write_config

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orderflow.server.protocol import decode_batch
+from orderflow.protocol import decode_batch
 from orderflow.server.recording import MAGIC, Recorder, check_recording, read_recording
 from tests.chaos.test_ingest_faults import (
     ENV,

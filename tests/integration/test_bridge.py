@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
-from orderflow.server.protocol import (
+from orderflow.protocol import (
     Bar,
     Batch,
     Bye,

@@ -15,7 +15,7 @@ from orderflow.client import FeedBatch, OrderflowClient, build_batches, feed_fil
 from orderflow.client.feed import feed_batches, nt_name
 from orderflow.io.formats import load_stream
 from orderflow.model.instruments import get_instrument
-from orderflow.server.protocol import Ack, Batch, Depth, Error
+from orderflow.protocol import Ack, Batch, Depth, Error
 from tests.conftest import ES_MBO, need
 from tests.integration.test_server import Server, esh4_batches
 

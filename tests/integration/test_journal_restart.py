@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from orderflow.client import OrderflowClient
-from orderflow.server.protocol import (
+from orderflow.protocol import (
     Command,
     Depth,
     Execution,

@@ -21,8 +21,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from orderflow.client import OrderflowClient
+from orderflow.protocol import Batch, Command, Depth, Execution, OrderUpdate, PositionUpdate
 from orderflow.server.limits import Limits
-from orderflow.server.protocol import Batch, Command, Depth, Execution, OrderUpdate, PositionUpdate
 from tests.integration.test_server import Server
 
 T0 = 1_703_545_200_000_000_000

@@ -18,9 +18,9 @@ from orderflow.book.l3 import OrderBook
 from orderflow.io.nt_convert import mbo_to_nt_depth
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import NtOperation
+from orderflow.protocol import Batch, Depth
 from orderflow.server.app import create_app
 from orderflow.server.hub import Hub
-from orderflow.server.protocol import Batch, Depth
 from orderflow.server.threaded import ThreadedServer
 from tests.conftest import ES_MBO, need
 
@@ -286,7 +286,7 @@ def test_batches_applied_together_equal_one_by_one(chunk, form):
     batch, and whose signals and counts are the run's."""
     import msgspec
 
-    from orderflow.server.protocol import columnar
+    from orderflow.protocol import columnar
 
     batches, _ = esh4_batches()
     if form == "columns":
@@ -316,7 +316,7 @@ def test_batches_applied_together_equal_one_by_one(chunk, form):
 def test_a_refused_batch_inside_a_run_is_answered_alone_and_the_rest_still_apply(form):
     import msgspec
 
-    from orderflow.server.protocol import columnar
+    from orderflow.protocol import columnar
 
     batches, _ = esh4_batches()
     run = list(batches[:6])
@@ -345,7 +345,7 @@ def test_depth_as_columns_gives_the_same_answers():
     import msgspec
 
     from orderflow.core.errors import RequestError
-    from orderflow.server.protocol import columnar, decode_client
+    from orderflow.protocol import columnar, decode_client
 
     batches, _ = esh4_batches()
     hub = Hub()

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from orderflow.client import OrderflowClient
-from orderflow.server.protocol import Batch, Command, Execution, OrderUpdate
+from orderflow.protocol import Batch, Command, Execution, OrderUpdate
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.params import TradingParams
 from orderflow.trading.risk import RiskParams

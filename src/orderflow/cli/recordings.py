@@ -27,7 +27,7 @@ from orderflow.io.stream import Chunk, Opened, register_opener
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
-from orderflow.server.protocol import Batch
+from orderflow.protocol import Batch
 from orderflow.server.recording import read_recording, recording_files
 
 __all__ = ["batch_arrays", "convert_recordings", "is_recording", "open_recording"]

@@ -100,8 +100,8 @@ def _warm_server(params: Any) -> int:
     import orjson
 
     from orderflow.core.errors import OrderflowError
+    from orderflow.protocol import decode_batch
     from orderflow.server.hub import Hub
-    from orderflow.server.protocol import decode_batch
 
     quiet = logging.getLogger("orderflow.server")
     level = quiet.level

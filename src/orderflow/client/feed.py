@@ -27,7 +27,7 @@ from orderflow.io.nt_feed import NtBatch, nt_batches
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument
-from orderflow.server.protocol import Ack, Batch, Depth, Tick
+from orderflow.protocol import Ack, Batch, Depth, Tick
 
 __all__ = ["FeedBatch", "FeedSummary", "build_batches", "feed_batches", "feed_file", "nt_name"]
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from orderflow.backtest.venue import SimVenue
 from orderflow.model.instruments import Instrument
-from orderflow.server.protocol import Command, Execution, OrderUpdate
+from orderflow.protocol import Command, Execution, OrderUpdate
 from orderflow.trading.orders import (
     Fill,
     OrderAction,

@@ -37,8 +37,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from orderflow.server.auth import resolve_token
-from orderflow.server.protocol import (
+from orderflow.protocol import (
     PROTOCOL_VERSION,
     Ack,
     Bar,
@@ -60,6 +59,7 @@ from orderflow.server.protocol import (
     Welcome,
     columnar,
 )
+from orderflow.server.auth import resolve_token
 
 __all__ = [
     "ClientError",

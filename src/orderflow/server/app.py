@@ -30,19 +30,7 @@ from orderflow.core.errors import (
     RequestError,
 )
 from orderflow.engine.pipeline import PipelineParams
-from orderflow.server.auth import AUTH_KEY, TokenGate, check_token, token_matches
-from orderflow.server.bounds import register_bounds
-from orderflow.server.connection import Connection
-from orderflow.server.feeds import rest_client
-from orderflow.server.hub import Hub
-from orderflow.server.journal_api import add_journal_routes
-from orderflow.server.journal_start import hold_if_missing, open_journal
-from orderflow.server.limits import MAX_BODY as LIMITS_MAX_BODY
-from orderflow.server.limits import Limits, RateLimiter, RestLimiters
-from orderflow.server.machine import Machine, MachineParams, machine_volumes
-from orderflow.server.monitor import Monitor
-from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
-from orderflow.server.protocol import (
+from orderflow.protocol import (
     PROTOCOL_VERSION,
     Batch,
     Bye,
@@ -58,6 +46,18 @@ from orderflow.server.protocol import (
     decode_object,
     encode,
 )
+from orderflow.server.auth import AUTH_KEY, TokenGate, check_token, token_matches
+from orderflow.server.bounds import register_bounds
+from orderflow.server.connection import Connection
+from orderflow.server.feeds import rest_client
+from orderflow.server.hub import Hub
+from orderflow.server.journal_api import add_journal_routes
+from orderflow.server.journal_start import hold_if_missing, open_journal
+from orderflow.server.limits import MAX_BODY as LIMITS_MAX_BODY
+from orderflow.server.limits import Limits, RateLimiter, RestLimiters
+from orderflow.server.machine import Machine, MachineParams, machine_volumes
+from orderflow.server.monitor import Monitor
+from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
 from orderflow.server.recording import Recorder, RecordingCollector, recording_files
 from orderflow.server.scheduler import FairScheduler, OverloadedError
 from orderflow.server.trading import ServerTradingParams

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from orderflow.server.protocol import Heartbeat, encode
+from orderflow.protocol import Heartbeat, encode
 
 __all__ = ["HEARTBEAT_S", "Connection"]
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orderflow.core.errors import InstrumentOwnedError
-from orderflow.server.protocol import SnapshotRequest
+from orderflow.protocol import SnapshotRequest
 
 __all__ = ["REST_PREFIX", "RETRY_FIRST_S", "RETRY_MAX_S", "Feeds", "rest_client"]
 

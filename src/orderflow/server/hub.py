@@ -38,11 +38,11 @@ from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
+from orderflow.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_batch
 from orderflow.server.feeds import Feeds
 from orderflow.server.journal_start import restore
 from orderflow.server.monitor import Alerts
 from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
-from orderflow.server.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_batch
 from orderflow.server.recording import Record, Recorder
 from orderflow.server.report_checks import check_batch_reports
 from orderflow.server.trading import ServerTrading, ServerTradingParams

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from orderflow.core.errors import RequestError
-from orderflow.server.protocol import Command, CommandAck, Execution, OrderUpdate, PositionUpdate
+from orderflow.protocol import Command, CommandAck, Execution, OrderUpdate, PositionUpdate
 
 __all__ = ["COMMAND_TIMEOUT_S", "OrderLedger", "OrderRecord"]
 

@@ -45,7 +45,7 @@ from orderflow.core.errors import (
     RecordingCorruptError,
     RecordingUnavailableError,
 )
-from orderflow.server.protocol import Batch
+from orderflow.protocol import Batch
 
 __all__ = [
     "MAGIC",

@@ -2,7 +2,7 @@
 where the wire's order updates, executions, position updates and ``report`` become the trading
 engine's values, refused whole before anything of them is applied, recorded or journalled.
 
-The protocol's structs already bound every number (:mod:`orderflow.server.protocol`: a NaN or
+The protocol's structs already bound every number (:mod:`orderflow.protocol`: a NaN or
 an infinity fails a bound, times lie between 2000 and 2100); here:
 
 - a limit, stop or fill price lies on the instrument's tick grid (an average price, which is
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.model.instruments import Instrument, get_instrument
-from orderflow.server.protocol import Batch, Report
+from orderflow.protocol import Batch, Report
 
 __all__ = ["MIN_TIME_NS", "check_batch_reports", "check_report"]
 

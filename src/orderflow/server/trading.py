@@ -41,6 +41,7 @@ from typing import Any
 from orderflow.core.errors import OrderflowError, RequestError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument, get_instrument
+from orderflow.protocol import Batch, Command, Report
 from orderflow.server.journalling import (
     JournalWriter,
     command_payload,
@@ -49,7 +50,6 @@ from orderflow.server.journalling import (
     report_payload,
 )
 from orderflow.server.orders import OrderLedger
-from orderflow.server.protocol import Batch, Command, Report
 from orderflow.server.report_checks import check_report
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk

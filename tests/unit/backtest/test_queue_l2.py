@@ -105,7 +105,7 @@ def test_nt_depth_ladder_and_a_stop_triggered_by_a_print():
 
 
 def test_md_latency_measured_from_a_recording(tmp_path):
-    from orderflow.server.protocol import Batch, Depth, Tick
+    from orderflow.protocol import Batch, Depth, Tick
     from orderflow.server.recording import Recorder, read_recording
 
     rec = Recorder(tmp_path)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from orderflow.core.errors import RequestError
+from orderflow.protocol import CommandAck, Execution, OrderUpdate, PositionUpdate
 from orderflow.server.limits import Limits, RateLimiter, TokenBucket
 from orderflow.server.orders import OrderLedger
-from orderflow.server.protocol import CommandAck, Execution, OrderUpdate, PositionUpdate
 
 SUBMIT = {"op": "submit", "cid": "of-1", "action": "Buy", "order_type": "Limit", "quantity": 2,
           "limit_price": 4810.25}  # fmt: skip

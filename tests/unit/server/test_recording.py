@@ -16,8 +16,8 @@ import msgspec
 import pytest
 
 from orderflow.core.errors import RecordingCorruptError, RecordingUnavailableError, RequestError
+from orderflow.protocol import Batch, Depth, Tick
 from orderflow.server.hub import Hub
-from orderflow.server.protocol import Batch, Depth, Tick
 from orderflow.server.recording import (
     MAGIC,
     Recorder,

@@ -11,7 +11,7 @@ from orderflow.cli.recordings import convert_recordings, is_recording
 from orderflow.io.parquet_store import read_chunks
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation, Side
-from orderflow.server.protocol import Batch, Depth, DepthColumns, Tick
+from orderflow.protocol import Batch, Depth, DepthColumns, Tick
 from orderflow.server.recording import Recorder
 
 T0 = 1_703_545_200_000_000_000  # 2023-12-25 23:00 UTC: trading day 2023-12-26
