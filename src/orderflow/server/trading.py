@@ -154,6 +154,8 @@ class ServerTrading:
             return  # no engine state for this client: nothing to move
         node = self.of(client)
         node.data_ns = max(node.data_ns, pipeline.last_ts)  # the data clock moves with any data
+        if not node.deciding:
+            return
         self._out(node, node.market(inst, pipeline, self._now(node), new_from))
         self._flush()
 

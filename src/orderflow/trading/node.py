@@ -146,6 +146,13 @@ class TradingNode(NodeJournal):
         return out
 
     # ---- the strategy ----------------------------------------------------------------------
+    @property
+    def deciding(self) -> bool:
+        """The strategy is asked: there is one, and the gate is open (NinjaTrader's report
+        came, nothing waits until flat)."""
+        return (self.strategy is not None and not self.awaiting_report
+                and self.desk.orders.reconciled)  # fmt: skip
+
     def market(
         self, inst: Instrument, pipeline: Pipeline, now: int, new_from: int = 0
     ) -> list[OrderCommand]:
@@ -155,7 +162,7 @@ class TradingNode(NodeJournal):
         held before this batch; a host made now takes only the later ones as new (a server
         restarted on a recovered book, the strategy switched on mid-session, must not enter on
         a signal from an hour ago). ``now``: the node's time (a flatten's)."""
-        if self.strategy is None or self.awaiting_report or not self.desk.orders.reconciled:
+        if not self.deciding:
             return []
         fresh = (inst.contract or inst.symbol) not in self.hosts
         host = self.host(inst)
@@ -171,7 +178,7 @@ class TradingNode(NodeJournal):
     def decide(self, market: StrategyContext) -> list[OrderCommand]:
         """One decision of the strategy on a hand-built context (bars have no pipeline), at
         ``market.ts_event``; the same bookkeeping as :meth:`market`."""
-        if self.strategy is None or self.awaiting_report or not self.desk.orders.reconciled:
+        if not self.deciding:
             return []
         host = self.host(market.instrument)
         mark = self._host_mark(host)
