@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from orderflow.core.errors import RequestError
 from orderflow.model.instruments import get_instrument
 from orderflow.trading.broker import ProductCosts
 from orderflow.trading.desk import OrderDesk
+from orderflow.trading.journal import Journal
+from orderflow.trading.journal_replay import replay_desk
 from orderflow.trading.node import ListSink, TradingNode
 from orderflow.trading.orders import (
     Fill,
@@ -211,3 +214,31 @@ def test_the_strategys_instrument_goes_through_its_host_a_manual_one_through_the
     assert node.desk.positions.position(ACCT, "ESH4").quantity == 1
     assert node.risk.state.positions["ESH4"] == 1
     assert set(node.status()["strategy"]) == {"ESH4"}
+
+
+def test_the_nodes_records_replay_into_the_same_desk(tmp_path: Path) -> None:
+    sink = ListSink()
+    node = node_of(sink=sink, max_position=5)
+    node.client = "nt"
+    legs = (8, ((16, 2),))  # a bracket: stop 8 ticks, target 16 ticks from the first fill
+    entry = node.submit(T0, ES, "br", OrderAction.BUY, OrderType.MARKET, 2, None, None, "", legs)
+    working(node, entry, T0)
+    node.order_update(T0 + 9, OrderEvent(entry.cid, S.FILLED, T0 + 9, 2, 2), "ESH4")
+    legs_out = node.fill(T0 + 10, fill(entry.cid, 1, 19000, 2, Side.BUY), "ESH4")
+    assert sorted(c.order_type for c in legs_out) == [OrderType.LIMIT, OrderType.STOP_MARKET]
+    for leg in legs_out:
+        working(node, leg, T0 + 20)
+    lim = node.submit(T0 + 30, ES, "lim", OrderAction.BUY, OrderType.LIMIT, 1, 18900, None)
+    working(node, lim, T0 + 30)
+    assert node.kill("manual", T0 + 40)  # cancels the limit, closes the bracket
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.append_many(sink.entries)
+    got = replay_desk(list(journal.events(client="nt")), OrderDesk(ACCT))
+    assert got.mismatches == []
+    assert sorted(o.cid for o in got.desk.orders.working()) == sorted(
+        o.cid for o in node.desk.orders.working())  # fmt: skip
+    mine = node.desk.positions.position(ACCT, "ESH4")
+    theirs = got.desk.positions.position(ACCT, "ESH4")
+    assert (theirs.quantity, theirs.avg_price_ticks) == (mine.quantity, mine.avg_price_ticks) == (
+        2, Fraction(19000))  # fmt: skip
+    assert got.risk_state is not None and got.risk_state["kill"]
