@@ -28,6 +28,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -277,7 +278,7 @@ def _nt_view(path: str, inst: Instrument, kind: str, chunks: Iterator[Chunk],
     if kind != "mbo":
         raise ArgumentError(f"{Path(path).name}: the NinjaTrader view replays MBO data, not {kind}")
     parts = [c.records for c in chunks]
-    array = np.concatenate(parts) if parts else np.zeros(0)
+    array: np.ndarray[Any, Any] = np.concatenate(parts) if parts else np.zeros(0)
     venue_kw = {"order_latency": opts.order_latency_ns, "md_latency": opts.md_latency_ns,
                 "queue_power": opts.queue_power, "account": opts.account, "seed": opts.seed,
                 "prints": opts.prints}  # fmt: skip
