@@ -5,7 +5,10 @@ bar-based signal, a **breakout**: a bar closing above the highest high of the ``
 bars before it is a long signal, one closing below their lowest low a short one (score 1.0,
 detector ``bar_breakout``, price the close). The reference strategy and its host decide at
 each bar's close, with the bar series (ATR included) in their context and the close as the
-last price and both sides of the quote.
+last price and both sides of the quote. The strategy, risk and orders are the
+:class:`~orderflow.trading.node.TradingNode`'s, as live and in the book backtests: the node
+decides on each bar's context (:meth:`TradingNode.decide`) and takes the reports the
+:class:`BarVenue` makes by the rules below one at a time.
 
 Fills, with a conservative rule (every doubt goes against us):
 
@@ -33,6 +36,7 @@ from orderflow.backtest.options import BacktestOptions, FileRun, OrderLog
 from orderflow.signals.accumulate import AccumulatedSignal, Contribution
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.money import CENT, to_decimal
+from orderflow.trading.node import TradingNode
 from orderflow.trading.orders import Fill, OrderCommand, OrderEvent, OrderState, OrderType, Side
 from orderflow.trading.strategy import Quote, StrategyContext
 
@@ -61,10 +65,10 @@ class _Order:
 
 
 class BarVenue:
-    """Orders against bars by the rules in the module docstring; reports back to the host."""
+    """Orders against bars by the rules in the module docstring; reports back to the node."""
 
-    def __init__(self, host: StrategyHost, log: OrderLog) -> None:
-        self.host, self.log = host, log
+    def __init__(self, node: TradingNode, host: StrategyHost, log: OrderLog) -> None:
+        self.node, self.host, self.log = node, host, log
         self.orders: dict[str, _Order] = {}
         self.working: dict[str, _Order] = {}  # the live ones, in arrival order
         self.bar = 0
@@ -86,7 +90,7 @@ class BarVenue:
             queue += self._command(c)
 
     def _command(self, c: OrderCommand) -> list[OrderCommand]:
-        h, t = self.host, c.t
+        node, t = self.node, c.t
         if c.op == "submit":
             assert c.action is not None and c.order_type is not None
             self._seq += 1
@@ -95,7 +99,7 @@ class BarVenue:
             self.orders[c.cid] = self.working[c.cid] = o
             out: list[OrderCommand] = []
             for st in (S.SUBMITTED, S.ACCEPTED, S.WORKING):
-                out += h.on_order_update(t, self._event(o, st, t))
+                out += node.order_update(t, self._event(o, st, t), self.host.key)
             return out
         o2 = self.orders.get(c.cid)
         if o2 is None or o2.state not in (S.WORKING,):
@@ -107,7 +111,7 @@ class BarVenue:
             o2.limit = c.limit_ticks
         if c.stop_ticks is not None:
             o2.stop = c.stop_ticks
-        return h.on_order_update(t, self._event(o2, S.WORKING, t))
+        return node.order_update(t, self._event(o2, S.WORKING, t), self.host.key)
 
     def _event(self, o: _Order, state: OrderState, t: int) -> OrderEvent:
         filled = o.quantity if state == S.FILLED else 0
@@ -116,13 +120,14 @@ class BarVenue:
     def _end(self, o: _Order, state: OrderState, t: int) -> list[OrderCommand]:
         o.state = state
         self.working.pop(o.cid, None)
-        out = self.host.on_order_update(t, self._event(o, state, t))
+        out = self.node.order_update(t, self._event(o, state, t), self.host.key)
         if o.oco:
             for sib in list(self.working.values()):
                 if sib is not o and sib.oco == o.oco and sib.state == S.WORKING:
                     sib.state = S.CANCELLED
                     del self.working[sib.cid]
-                    out += self.host.on_order_update(t, self._event(sib, S.CANCELLED, t))
+                    sib_ev = self._event(sib, S.CANCELLED, t)
+                    out += self.node.order_update(t, sib_ev, self.host.key)
         return out
 
     def _fill(self, o: _Order, price: int, t: int) -> list[OrderCommand]:
@@ -133,7 +138,7 @@ class BarVenue:
                     (self._commission * q).quantize(CENT), (self._fees * q).quantize(CENT),
                     self.symbol, self.host.desk.orders.account)  # fmt: skip
         self.log.fills.append(fill)
-        return out + self.host.on_fill(t, fill)
+        return out + self.node.fill(t, fill, self.host.key)
 
     def on_bar(self, t_open: int, t_mid: int, o_: int, h: int, lo: int) -> None:
         """One bar: market orders at its open, then stops, then limits placed before it."""
@@ -183,12 +188,14 @@ def breakouts(bars: np.ndarray, lookback: int, start: int = 0) -> np.ndarray:
     return out
 
 
-def run_bars(host: StrategyHost, chunks: Iterator[Chunk], opts: BacktestOptions, log: OrderLog,
-             fr: FileRun, tick: Callable[[int], None]) -> None:  # fmt: skip
-    """A bars-only file through the host and the :class:`BarVenue` (module docstring)."""
+def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
+             opts: BacktestOptions, log: OrderLog, fr: FileRun,
+             tick: Callable[[int], None]) -> None:  # fmt: skip
+    """A bars-only file through the node (``host`` its strategy's) and the :class:`BarVenue`
+    (module docstring)."""
     inst = host.instrument
     name = inst.contract or inst.symbol
-    venue = BarVenue(host, log)
+    venue = BarVenue(node, host, log)
     tail = None
     hours: list[np.ndarray] = []
     last_close, end = 0, 0
@@ -230,7 +237,7 @@ def run_bars(host: StrategyHost, chunks: Iterator[Chunk], opts: BacktestOptions,
             )  # fmt: skip
             if opts.start_ns is None or t_close >= opts.start_ns:
                 host.risk.roll_day(t_close, host.key)  # the data's day, as the server's timer
-                venue.send(host.step(ctx))
+                venue.send(node.decide(ctx))
                 fr.decisions += 1
                 fr.asked += 1
             last_close, end = close, t_close
@@ -243,6 +250,6 @@ def run_bars(host: StrategyHost, chunks: Iterator[Chunk], opts: BacktestOptions,
         tail = allb[-_KEEP:].copy()
         tick(len(bars))
     if opts.flatten_at_end and end:
-        venue.send(host.flatten(end, "end_of_data"))
+        venue.send(node.close_entries(end, "end_of_data"))
         venue.at_end(end, last_close)
     fr.hours = np.unique(np.concatenate(hours)) if hours else None

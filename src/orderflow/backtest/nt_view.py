@@ -12,11 +12,13 @@ the way the live path does, with the same functions:
   the prints classified by the bid/ask rule (the Hub's classifier);
 - the simulated venue replays the MBO records (exact L3 queues) up to where each batch
   reaches, before the batch, as the live client's simulated account does;
-- the venue's reports since the previous batch reach the host as the server applies a batch
-  of reports: every order update first, then every execution, at the server's data clock (the
-  previous batch's last event time); each command the host returns is executed at the venue's
-  clock and acknowledged ``done``, as the bridge does;
-- after each batch the strategy is asked (``host.on_market``), as the server does.
+- the venue's reports since the previous batch reach the
+  :class:`~orderflow.trading.node.TradingNode` as one batch of reports
+  (:meth:`TradingNode.reports`, the method the server calls: every order update first, then
+  every execution), at the server's data clock (the previous batch's last event time); each
+  command the node returns is executed at the venue's clock and acknowledged ``done``, as the
+  bridge does;
+- after each batch the strategy is asked (:meth:`TradingNode.market`), as the server does.
 
 So a strategy run through the live path (server + client feeding the file + simulated
 account) and through this backtest sends the same orders and gets the same fills
@@ -36,6 +38,7 @@ from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.io.formats import LoadedStream
 from orderflow.io.nt_feed import nt_batches
 from orderflow.trading.host import StrategyHost
+from orderflow.trading.node import TradingNode
 from orderflow.trading.orders import Fill, OrderCommand, OrderEvent
 
 __all__ = ["NtViewRun", "run_nt_view"]
@@ -54,7 +57,7 @@ class NtViewRun:
 
 def run_nt_view(
     stream: LoadedStream,
-    host: StrategyHost,
+    node: TradingNode | StrategyHost,
     pipeline: PipelineParams | None = None,
     *,
     levels: int = 10,
@@ -63,16 +66,20 @@ def run_nt_view(
     flatten_at_end: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> NtViewRun:
-    """Replay an ``mbo`` stream as the live path does (module docstring), ``host`` deciding.
-    ``venue_kw`` go to :class:`SimVenue` (latencies, queue model); the venue keeps its own
-    L3 book of the source records."""
+    """Replay an ``mbo`` stream as the live path does (module docstring), ``node`` deciding
+    (a host is driven by a node of its own: :meth:`TradingNode.for_host`). ``venue_kw`` go
+    to :class:`SimVenue` (latencies, queue model); the venue keeps its own L3 book of the
+    source records."""
     if stream.kind != "mbo":
         raise ArgumentError(f"the NinjaTrader view replays an MBO file, not {stream.kind!r}")
+    if isinstance(node, StrategyHost):
+        node = TradingNode.for_host(node)
     inst = stream.instrument
+    key = inst.contract or inst.symbol
     source = stream.array
     cut = nt_batches(stream, levels, batch_events)
     pipe = Pipeline(inst, "nt_depth", pipeline)
-    venue = SimVenue(inst, "mbo", broker=host.broker, **(venue_kw or {}))  # type: ignore[arg-type]
+    venue = SimVenue(inst, "mbo", broker=node.broker, **(venue_kw or {}))  # type: ignore[arg-type]
     rule = AggressorClassifier("bidask")
     commands: list[OrderCommand] = []
     fills: list[Fill] = []
@@ -83,20 +90,18 @@ def run_nt_view(
             c = dataclasses.replace(c, t=venue.now)  # executed at the venue's clock
             commands.append(c)
             held.extend(venue.send(c))
-            host.acknowledge(c.ref, "done", "", now)  # as the bridge answers
+            node.acknowledge(c.ref, "done", "", now)  # as the bridge answers
 
     def reports(now: int) -> None:
         """The reports since the last batch, as the server applies one batch of them (what
         the commands they cause make the venue say at once goes with the next batch)."""
-        batch = held[:]
+        if not held:
+            return
+        updates = [d.report for d in held if isinstance(d.report, OrderEvent)]
+        got = [d.report for d in held if isinstance(d.report, Fill)]
         held.clear()
-        for d in batch:
-            if isinstance(d.report, OrderEvent):
-                send(host.on_order_update(now, d.report), now)
-        for d in batch:
-            if isinstance(d.report, Fill):
-                fills.append(d.report)
-                send(host.on_fill(now, d.report), now)
+        fills.extend(got)
+        send(node.reports(now, key, updates, got), now)
 
     at = 0
     for k, nb in enumerate(cut):
@@ -107,7 +112,7 @@ def run_nt_view(
         trades = nb.trades.copy()
         trades["side"] = rule.classify(trades["price"], nb.bid, nb.ask)
         pipe.process_batch(nb.depth, trades)
-        send(host.on_market(pipe), pipe.last_ts)
+        send(node.market(inst, pipe, pipe.last_ts), pipe.last_ts)
         if progress is not None:
             progress(k + 1, len(cut))
     if at < len(source):
@@ -115,7 +120,7 @@ def run_nt_view(
     reports(pipe.last_ts)
     if flatten_at_end:
         end = max(pipe.last_ts, venue.now)
-        send(host.flatten(end, "end_of_data"), end)
+        send(node.close_entries(end, "end_of_data"), end)
         for _ in range(100):
             held.extend(venue.advance(end))
             if not held:

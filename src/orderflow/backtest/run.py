@@ -2,20 +2,21 @@
 
 :func:`run_backtest` replays one or many data files (each its own instrument and stream kind,
 read as a stream of chunks, :func:`orderflow.io.stream.open_chunks`) through the same code as
-live: the :class:`~orderflow.engine.pipeline.Pipeline` (book, analytics, signals), a
+live: the :class:`~orderflow.engine.pipeline.Pipeline` (book, analytics, signals), the
+:class:`~orderflow.trading.node.TradingNode` the server runs per account (a
 :class:`~orderflow.trading.host.StrategyHost` with the reference strategy, the risk manager,
-sizing, sessions and the broker profile of the trading engine, and the
+sizing, sessions and the broker profile of the trading engine), and the
 :class:`~orderflow.backtest.venue.SimVenue` in place of NinjaTrader, reading the pipeline's
 book. The clock is the data's ``ts_event``. The loop, per chunk of a book stream
 (``docs/backtest.md``, "The driver")::
 
     venue.advance(t)               commands that reach the venue before the next records
-    deliver reports due by t       host.on_order_update / host.on_fill (their commands sent)
+    deliver reports due by t       node.order_update / node.fill (their commands sent)
     cut = venue.next_cut(records)  never past a command's arrival or a firing print's event
     pipeline.process(records[:cut]); venue.on_market(records[:cut])
-    at a decision point            host.on_market(pipeline) -> commands -> venue.send
+    at a decision point            node.market(pipeline) -> commands -> venue.send
 
-Reports reach the host as soon as the data's clock passes their delivery time, whatever the
+Reports reach the node as soon as the data's clock passes their delivery time, whatever the
 decision rhythm; ``decide_every`` only says how often the strategy is asked (each event group,
 each N records or each chunk). Bars-only files go through :mod:`orderflow.backtest.bars`.
 """
@@ -27,6 +28,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +43,7 @@ from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import REGISTRY, Instrument, find_instrument
 from orderflow.trading.broker import ProductCosts
 from orderflow.trading.host import StrategyHost
+from orderflow.trading.node import TradingNode
 from orderflow.trading.orders import Fill, OrderCommand
 from orderflow.trading.params import TradingParams
 from orderflow.trading.sessions import TradingSessions
@@ -55,11 +58,12 @@ ProgressFn = Callable[[int, int], None]
 
 
 class _Driver:
-    """One file of book data through pipeline, venue and host (see the module docstring)."""
+    """One file of book data through pipeline, venue and node (see the module docstring)."""
 
-    def __init__(self, host: StrategyHost, pipe: Pipeline, venue: SimVenue,
+    def __init__(self, node: TradingNode, host: StrategyHost, pipe: Pipeline, venue: SimVenue,
                  opts: BacktestOptions, log: OrderLog) -> None:  # fmt: skip
-        self.host, self.pipe, self.venue, self.opts, self.log = host, pipe, venue, opts, log
+        self.node, self.host, self.pipe, self.venue = node, host, pipe, venue
+        self.opts, self.log = opts, log
         self.held: deque[Delivery] = deque()
         self.md = venue.md_latency if opts.md_latency_ns else None
         self.decisions = 0
@@ -78,8 +82,9 @@ class _Driver:
             self._hold(self.venue.send(c))
 
     def settle(self, t: int) -> None:
-        """Commands due at the venue by ``t`` act; reports seen by ``t`` reach the host (and
+        """Commands due at the venue by ``t`` act; reports seen by ``t`` reach the node (and
         the commands they cause are sent), until nothing more is due."""
+        node, key = self.node, self.host.key
         while True:
             self._hold(self.venue.advance(t))
             if not self.held or self.held[0].at_ns > t:
@@ -89,9 +94,9 @@ class _Driver:
                 r = d.report
                 if isinstance(r, Fill):
                     self.log.fills.append(r)
-                    self.send(self.host.on_fill(d.at_ns, r))
+                    self.send(node.fill(d.at_ns, r, key))
                 else:
-                    self.send(self.host.on_order_update(d.at_ns, r))
+                    self.send(node.order_update(d.at_ns, r, key))
 
     def decide(self) -> None:
         start = self.opts.start_ns
@@ -105,7 +110,7 @@ class _Driver:
             return
         self._seen = len(self.pipe.accumulated)
         self.asked += 1
-        cmds = self.host.on_market(self.pipe)
+        cmds = self.node.market(self.host.instrument, self.pipe, self.pipe.last_ts)
         if cmds and self.md is not None:  # the strategy saw the data md latency late
             late = self.pipe.last_ts + self.md.next()
             cmds = [dataclasses.replace(c, t=max(c.t, late)) for c in cmds]
@@ -207,7 +212,7 @@ class _Driver:
         command and report play out."""
         end = max(self.pipe.last_ts, self.venue.now)
         if self.opts.flatten_at_end:
-            self.send(self.host.flatten(end, "end_of_data"))
+            self.send(self.node.close_entries(end, "end_of_data"))
         for _ in range(100):  # each round answers the previous round's commands
             far = end + 3_600_000_000_000
             self.settle(far)
@@ -264,7 +269,7 @@ def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
 
 
 def _nt_view(path: str, inst: Instrument, kind: str, chunks: Iterator[Chunk],
-             host: StrategyHost, pipeline: PipelineParams | None, opts: BacktestOptions,
+             node: TradingNode, pipeline: PipelineParams | None, opts: BacktestOptions,
              log: OrderLog, fr: FileRun, tick: Callable[[int], None]) -> None:  # fmt: skip
     """One MBO file as the live server sees it (``backtest.nt_view``), into ``fr`` and ``log``."""
     from orderflow.backtest.nt_view import run_nt_view
@@ -273,11 +278,11 @@ def _nt_view(path: str, inst: Instrument, kind: str, chunks: Iterator[Chunk],
     if kind != "mbo":
         raise ArgumentError(f"{Path(path).name}: the NinjaTrader view replays MBO data, not {kind}")
     parts = [c.records for c in chunks]
-    array = np.concatenate(parts) if parts else np.zeros(0)
+    array: np.ndarray[Any, Any] = np.concatenate(parts) if parts else np.zeros(0)
     venue_kw = {"order_latency": opts.order_latency_ns, "md_latency": opts.md_latency_ns,
                 "queue_power": opts.queue_power, "account": opts.account, "seed": opts.seed,
                 "prints": opts.prints}  # fmt: skip
-    got = run_nt_view(LoadedStream("mbo", array, inst, "mbo"), host, pipeline,
+    got = run_nt_view(LoadedStream("mbo", array, inst, "mbo"), node, pipeline,
                       venue_kw=venue_kw, flatten_at_end=opts.flatten_at_end)  # fmt: skip
     tick(len(array))
     log.commands += got.commands
@@ -330,6 +335,7 @@ def run_sources(
     log = OrderLog()
     warnings: list[str] = []
     hosts: dict[str, StrategyHost] = {}
+    nodes: dict[str, TradingNode] = {}  # one per instrument, as the hosts (an account each)
     runs: list[FileRun] = []
     done = [0]
     t0 = time.perf_counter()
@@ -347,7 +353,9 @@ def run_sources(
 
             host = hosts.get(key) or _host(inst, trading, opts, warnings, sessions=False)
             hosts[key] = host
-            run_bars(host, chunks, opts, log, fr, tick)
+            node = nodes.get(key) or TradingNode.for_host(host)
+            nodes[key] = node
+            run_bars(node, host, chunks, opts, log, fr, tick)
             runs.append(fr)
             continue
         if kind not in BOOK_KINDS:
@@ -357,8 +365,10 @@ def run_sources(
             )
         host = hosts.get(key) or _host(inst, trading, opts, warnings)
         hosts[key] = host
+        node = nodes.get(key) or TradingNode.for_host(host)
+        nodes[key] = node
         if opts.view == "ninjatrader":
-            _nt_view(str(path), inst, kind, chunks, host, pipeline, opts, log, fr, tick)
+            _nt_view(str(path), inst, kind, chunks, node, pipeline, opts, log, fr, tick)
             runs.append(fr)
             continue
         pipe = Pipeline(inst, kind, pipeline)
@@ -366,7 +376,7 @@ def run_sources(
                          md_latency=opts.md_latency_ns, queue_power=opts.queue_power,
                          account=opts.account, seed=opts.seed, book=pipe.book,
                          prints=opts.prints)  # fmt: skip
-        drv = _Driver(host, pipe, venue, opts, log)
+        drv = _Driver(node, host, pipe, venue, opts, log)
         drv.run(chunks, tick)
         drv.finish()
         fr.events, fr.groups = pipe.events, pipe.groups
