@@ -29,6 +29,7 @@ import msgspec
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.journal import Entry, Journal, JournalEvent
 from orderflow.trading.orders import (
+    TERMINAL,
     CommandError,
     Fill,
     OrderAction,
@@ -55,8 +56,6 @@ log = logging.getLogger("orderflow.server")
 
 #: records kept in memory while the journal fails; beyond, the oldest are dropped (counted)
 MAX_BACKLOG = 100_000
-_TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED,
-                       OrderState.UNKNOWN})  # fmt: skip
 
 
 class JournalWriter:
@@ -220,7 +219,7 @@ def _replay_one(
     p, t = ev.payload, ev.ts_ns
     if ev.kind == "order_update":
         upd = msgspec.json.decode(ev.raw, type=OrderEvent)
-        if upd.state in _TERMINAL:
+        if upd.state in TERMINAL:
             out.flattening.discard(upd.cid)
         return desk.apply_update(t, upd, ev.instrument)[1]
     if ev.kind == "execution":

@@ -1,5 +1,7 @@
 """The trading engine wired into the server: one :class:`OrderDesk` and one
-:class:`RiskManager` per bridge client, fed from the same sequenced batches as the ledger.
+:class:`RiskManager` per bridge client, fed the order reports of the sequenced batches. The
+desk is the one record of orders and fills; the server's :class:`~orderflow.server.outbox.Outbox`
+only carries the commands (numbering, acknowledgement, resend, expiry).
 
 Transport-free (the Hub owns it; the app only pushes the commands it returns):
 
@@ -9,7 +11,7 @@ Transport-free (the Hub owns it; the app only pushes the commands it returns):
   manager's position and its realised P&L (net of commission and fees, per fill), prints mark
   the positions and give the open P&L;
 - a command posted to the API goes through the desk (cid, prices, the reconciliation gate)
-  and :meth:`RiskManager.check` before it is issued on the wire ledger; a refused one raises
+  and :meth:`RiskManager.check` before it goes to the outbox; a refused one raises
   :class:`RequestError` (HTTP 422, ``field: "risk"`` and ``reason``: the risk code) and is
   never sent;
 - a risk event that asks to flatten, the kill switch, and the desk's own commands (bracket
@@ -49,7 +51,7 @@ from orderflow.server.journalling import (
     decision_payload,
     report_payload,
 )
-from orderflow.server.orders import OrderLedger
+from orderflow.server.outbox import Outbox
 from orderflow.server.report_checks import check_report
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
@@ -57,6 +59,7 @@ from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal import Entry, Journal
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.orders import (
+    TERMINAL,
     CommandError,
     OrderAction,
     OrderCommand,
@@ -80,8 +83,8 @@ from orderflow.trading.strategy import SignalStrategy, split_targets
 
 __all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
 
-_TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED,
-                       OrderState.UNKNOWN})  # fmt: skip
+#: the desk's alerts raised on the server
+_RAISED = frozenset({"overfill", "order_rejected"})
 
 
 def _wire(msg: str, reason: str, status: int = 422) -> RequestError:
@@ -105,6 +108,7 @@ class ClientTrading:
     restored: dict[str, Any] | None = None  # what the journal gave back at start
     hosts: dict[str, StrategyHost] = field(default_factory=dict)  # by instrument key
     data_ns: int = 0  # the latest event time of the client's data (the ``data`` clock)
+    alerted: int = 0  # the desk's alerts already raised on the server
 
     def status(self) -> dict[str, Any]:
         return {
@@ -125,13 +129,15 @@ class ServerTrading:
 
     def __init__(
         self,
-        ledger: OrderLedger,
+        outbox: Outbox,
         params: TradingParams | None = None,
         server: ServerTradingParams | None = None,
         journal: Journal | None = None,
         on_alert: Callable[[str, str, str], None] | None = None,
     ) -> None:
-        self.ledger = ledger
+        #: the transport: numbers the commands per client, resends, expires (the desk
+        #: keeps the orders); its timeout is the desks' command timeout too
+        self.wire = outbox
         self.params = params or TradingParams()
         self.server = server or ServerTradingParams()
         StartBehavior(self.server.start_behavior)  # a wrong name fails at start-up
@@ -157,7 +163,7 @@ class ServerTrading:
     def of(self, client: str) -> ClientTrading:
         ct = self.clients.get(client)
         if ct is None:
-            desk = OrderDesk(self.server.account,
+            desk = OrderDesk(self.server.account, timeout_ns=self.wire.timeout_ns,
                              start_behavior=StartBehavior(self.server.start_behavior))  # fmt: skip
             desk.brackets.op_log = []  # journalled (and emptied) after each unit of work
             risk = RiskManager(self.params.risk, broker=self.broker)
@@ -292,6 +298,7 @@ class ServerTrading:
     def _flush(self) -> None:
         """End of a unit of work: commit its records, then send the engine's own commands
         (or refuse them all when the commit failed: never an order that is not journalled)."""
+        self._desk_alerts()
         if not self._deferred and (self.writer is None or not self.writer.pending):
             return
         deferred, self._deferred = self._deferred, []
@@ -302,13 +309,26 @@ class ServerTrading:
                 continue
             inst = get_instrument(cmd.instrument)
             try:
-                command = self._send(ct, cmd, inst, self.ledger_name(ct.client, inst))
+                command = self._send(ct, cmd, inst, self.wire_name(ct.client, inst))
             except RequestError:
                 ct.desk.counters["engine_commands_refused"] += 1
                 continue
             self.outbox.append((ct.client, command))
         if ok and self.writer is not None and self.writer.pending:
-            self._commit()  # what the wire ledger refused
+            self._commit()  # what the outbox refused
+
+    def _desk_alerts(self) -> None:
+        """Raise the desks' new overfill and rejection alerts on the server (a command's
+        timeout is the outbox's alert)."""
+        for ct in self.clients.values():
+            alerts = ct.desk.alerts
+            if ct.alerted == len(alerts):
+                continue
+            for kind, cid, text in alerts[ct.alerted :]:
+                if kind in _RAISED and self.on_alert is not None:
+                    order = ct.desk.orders.orders.get(cid)
+                    self.on_alert(kind, order.instrument if order else cid, f"{cid}: {text}")
+            ct.alerted = len(alerts)
 
     def _unjournalled(self, ct: ClientTrading, cmd: OrderCommand) -> None:
         """A command whose records did not commit: refused, as if the bridge had."""
@@ -434,13 +454,19 @@ class ServerTrading:
         return ct.last_reconcile
 
     # ---- what NinjaTrader reports in a batch ---------------------------------------------
-    def apply_batch(self, client: str | None, inst: Instrument, batch: Batch) -> None:
+    def apply_batch(self, client: str | None, inst: Instrument, batch: Batch) -> dict[str, int]:
+        """The batch's order reports applied to ``client``'s desk; how many order updates,
+        new executions (a repeated ``execution_id`` counts none) and position updates."""
         if client is None or not (batch.orders or batch.executions or batch.positions):
-            return
+            return {}
+        counters = self.of(client).desk.orders.counters
+        before = counters["executions"]
         try:
             self._apply_reports(client, inst, batch)
         finally:  # whatever happened, what was applied is journalled (and its commands sent)
             self._flush()
+        return {"orders": len(batch.orders), "executions": counters["executions"] - before,
+                "positions": len(batch.positions)}  # fmt: skip
 
     def _apply_reports(self, client: str, inst: Instrument, batch: Batch) -> None:
         ct = self.of(client)
@@ -460,12 +486,12 @@ class ServerTrading:
             if host is not None:  # the strategy's instrument: its host applies it
                 mark = self._host_mark(host)
                 self._host_out(ct, host, host.on_order_update(now, ev), mark, now)
-                if ev.state in _TERMINAL:
+                if ev.state in TERMINAL:
                     ct.flattening.discard(u.cid)
                 continue
             _, cmds = desk.apply_update(now, ev, key)
             self._rec_brackets(ct)
-            if ev.state in _TERMINAL:
+            if ev.state in TERMINAL:
                 done.append((u.cid, u.filled))
                 ct.flattening.discard(u.cid)
             for cmd in cmds:
@@ -568,8 +594,8 @@ class ServerTrading:
 
     # ---- commands ------------------------------------------------------------------------
     def command(self, client: str, inst: Instrument, wire: str, body: dict[str, Any]) -> Command:
-        """A command posted to the API: through the desk and the risk check, then issued on
-        the ledger. RequestError (nothing sent) when the desk or the risk manager refuses."""
+        """A command posted to the API: through the desk and the risk check, then issued to
+        the outbox. RequestError (nothing sent) when the desk or the risk manager refuses."""
         ct = self.of(client)
         desk, risk = ct.desk, ct.risk
         key = inst.contract or inst.symbol
@@ -663,7 +689,7 @@ class ServerTrading:
         try:
             return self._send(ct, cmd, inst, wire, {"series": body.get("series", 0)})
         finally:
-            self._flush()  # the wire ledger's refusal, if any
+            self._flush()  # the outbox's refusal, if any
 
     def _bracket(
         self, ct: ClientTrading, key: str, legs: tuple[int, tuple[tuple[int, int], ...]],
@@ -692,19 +718,8 @@ class ServerTrading:
         extra: dict[str, Any] | None = None,
     ) -> Command:  # fmt: skip
         fields = {**cmd.fields(inst), **(extra or {})}
-        order = ct.desk.orders.orders.get(cmd.cid)
-        if cmd.op != "submit" and order is not None and cmd.cid not in self.ledger.orders:
-            # the desk's order from before a restart, or NinjaTrader's adopted one: the wire
-            # ledger learns it, so its change or cancel can go out
-            self.ledger.adopt(
-                cmd.cid, inst.contract or inst.symbol, ct.client, str(order.state),
-                order.quantity, order.filled,
-                inst.to_price(order.limit_ticks) if order.limit_ticks is not None else 0.0,
-                inst.to_price(order.stop_ticks) if order.stop_ticks is not None else 0.0,
-                order.ours,
-            )  # fmt: skip
         try:
-            command = self.ledger.issue(ct.client, inst.contract or inst.symbol, fields, wire)
+            command = self.wire.issue(ct.client, fields, wire)
         except RequestError:
             now = self._now(ct)
             ack = {"ref": cmd.ref, "cid": cmd.cid, "status": "refused", "reason": "not issued"}
@@ -721,7 +736,7 @@ class ServerTrading:
         """A command of the engine itself (bracket leg, reconciliation, flatten): shown to the
         risk manager as an exit (unless the strategy's host did), journalled, and sent to the
         outbox once the unit of work's records are committed (``_flush``); refused on the
-        wire ledger it is counted and dropped."""
+        outbox it is counted and dropped."""
         if not registered:
             now = self._now(ct)
             for kind, cid, decision in register_exits(ct.risk, [cmd], cmd.instrument, now):
@@ -732,7 +747,7 @@ class ServerTrading:
         self._rec_command(ct, cmd, origin)
         self._deferred.append((ct, cmd))
 
-    def ledger_name(self, client: str, inst: Instrument) -> str:
+    def wire_name(self, client: str, inst: Instrument) -> str:
         key = inst.contract or inst.symbol
         return self.names.get((client, key), key)
 
@@ -895,14 +910,6 @@ class ServerTrading:
             for pos in ct.desk.positions.positions.values():
                 out.append({"client": name, **pos.to_dict()})
         return out
-
-    def order_view(self, client: str | None, cid: str) -> dict[str, Any] | None:
-        ct = self.clients.get(client or "")
-        order = ct.desk.orders.orders.get(cid) if ct is not None else None
-        if order is None:
-            return None
-        inst = get_instrument(order.instrument)
-        return order.to_dict(inst)
 
 
 def _bracket_legs(
