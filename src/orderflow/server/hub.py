@@ -550,7 +550,10 @@ class Hub:
         inst = st.instrument
         last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
-        preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
+
+        def preopen() -> bool:
+            return bool(last_event) and _preopen(inst, last_event)
+
         if len(depth) and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)

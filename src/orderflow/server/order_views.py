@@ -6,7 +6,8 @@ client it belongs to and the transport status of its commands from the outbox (`
 the latest command's ``pending``, ``done``, ``refused``, ``timed_out`` or ``expired``;
 ``commands``: each command as sent, with its ``ref`` on the desk). A position is the desk's,
 built from the executions (with realised and open P&L); NinjaTrader's own position updates
-are compared with it (``position_mismatch`` alert), not shown.
+are compared with it (a difference is counted as ``position_mismatch`` in ``/api/risk``), not
+shown.
 """
 
 from __future__ import annotations

@@ -879,11 +879,11 @@ class ServerTrading:
                 continue  # a bracket's orders are its own to cancel or flatten
             if order.ours and order.cid not in ct.flattening and not order.cancel_requested:
                 try:
-                    cmd = desk.orders.cancel(now, order.cid)
+                    cancel = desk.orders.cancel(now, order.cid)
                 except CommandError:
                     continue
-                if cmd is not None:
-                    self._issue(ct, cmd, origin="flatten")
+                if cancel is not None:
+                    self._issue(ct, cancel, origin="flatten")
         for (_, key), pos in list(desk.positions.positions.items()):
             if not pos.quantity or any(
                 desk.orders.orders[c].instrument == key for c in ct.flattening
