@@ -125,9 +125,10 @@ def create_app(
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
     there (see :mod:`orderflow.server.recording`). ``limits``: rate limits and queue sizes.
     ``flags``: the feature flags (``historical_only`` refuses every order command); they are
-    told to each client in its welcome. ``trading`` / ``trading_server``: wire the trading
-    engine in (an order desk and risk manager per client: every command checked, fills and
-    P&L tracked, reconciliation on connect); neither: the wire-level ledger only.
+    told to each client in its welcome. ``trading`` / ``trading_server``: the trading
+    engine's parameters (an order desk and risk manager per client, always: every command
+    checked, fills and P&L tracked, reconciliation on connect); neither: the engine switched
+    off (no strategy; the defaults for the rest).
     ``journal``: the trading journal (a SQLite file, or an open :class:`Journal`): the engine
     journals every order, report and risk decision there and restores its state from it at
     start; ``/api/journal/...`` read it. ``rest_owner_silence_s``: a REST client that fed an

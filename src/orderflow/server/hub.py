@@ -135,8 +135,8 @@ class Hub:
         #: the trading engine: one desk and risk manager per client, always; neither
         #: ``trading`` nor ``trading_server``: switched off (``enabled: false``), which runs
         #: no strategy (API orders still go through the desk and the risk checks)
-        if trading_server is None:
-            trading_server = ServerTradingParams(enabled=trading is not None)
+        if trading_server is None:  # trading parameters alone: the engine switched on
+            trading_server = ServerTradingParams(enabled=bool(trading))
         if not trading_server.enabled:
             trading_server = replace(trading_server, strategy=False)
         self.trading = ServerTrading(self.outbox, trading, trading_server, journal,
