@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from itertools import chain
@@ -116,8 +117,7 @@ class Hub:
         self.params = params or PipelineParams()
         self.recorder = recorder
         self.alerts = Alerts()
-        #: the transport of order commands (numbering, resend, expiry); the orders and fills
-        #: are the trading engine's desks'
+        #: order commands in transport (numbering, resend, expiry); orders are the desks'
         self.outbox = Outbox(round(command_timeout_s * 1e9), historical_only, self.alerts.raise_,
                              round(command_max_age_s * 1e9))  # fmt: skip
         self.flags: dict[str, bool] = {"historical_only": historical_only}
@@ -132,10 +132,9 @@ class Hub:
         self.counters: Counter[str] = Counter()
         #: who feeds each instrument, and the snapshots stale ladders are asking them for
         self.feeds = Feeds()
-        #: the trading engine: one desk and risk manager per client, always; neither
-        #: ``trading`` nor ``trading_server``: switched off (``enabled: false``), which runs
-        #: no strategy (API orders still go through the desk and the risk checks)
-        if trading_server is None:  # trading parameters alone: the engine switched on
+        #: the trading engine, always (one desk and risk manager per client); switched off
+        #: (``enabled: false``; no parameters at all), it runs no strategy
+        if trading_server is None:
             trading_server = ServerTradingParams(enabled=bool(trading))
         if not trading_server.enabled:
             trading_server = replace(trading_server, strategy=False)
@@ -519,9 +518,8 @@ class Hub:
             if bar.closed:
                 st.bars.setdefault(bar.series, []).append(bar)
         applied["bars"] += len(batch.bars)
-        # order reports go to the reporting client's desk (a REST peer's: its feeder name);
-        # in a recovery only those the journal does not have (the process died between
-        # recording and journalling them; without a journal, all of them)
+        # order reports go to the reporter's desk (a REST peer's: its feeder name); in a
+        # recovery only those the journal lacks (without a journal: all of them)
         reporter = client if client is not None else feeder
         if not self.counters["recovering"] or self.trading.unjournalled(reporter, batch):
             for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
@@ -550,10 +548,7 @@ class Hub:
         inst = st.instrument
         last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
-
-        def preopen() -> bool:
-            return bool(last_event) and _preopen(inst, last_event)
-
+        preopen: Callable[[], bool] = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
         if len(depth) and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
