@@ -672,8 +672,8 @@ class ServerTrading:
             else:
                 raise RequestError("op: submit, bracket, change or cancel", field="op")
         except CommandError as exc:
-            field = {"missing_price": "limit_price", "bad_quantity": "quantity"}.get(
-                exc.reason, "cid"
+            field = str(
+                exc.details.get("field") or {"bad_quantity": "quantity"}.get(exc.reason, "cid")
             )
             raise RequestError(f"{field}: {exc.reason}: {exc.message}", field=field,
                                reason=exc.reason) from None  # fmt: skip

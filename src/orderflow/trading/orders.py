@@ -496,9 +496,11 @@ class OrderManager:
         if quantity <= 0:
             raise self._refuse("bad_quantity", f"quantity {quantity}: must be positive", cid=cid)
         if order_type in _NEEDS_LIMIT and limit_ticks is None:
-            raise self._refuse("missing_price", f"{order_type} needs a limit price", cid=cid)
+            raise self._refuse("missing_price", f"{order_type} needs a limit price", cid=cid,
+                               field="limit_price")  # fmt: skip
         if order_type in _NEEDS_STOP and stop_ticks is None:
-            raise self._refuse("missing_price", f"{order_type} needs a stop price", cid=cid)
+            raise self._refuse("missing_price", f"{order_type} needs a stop price", cid=cid,
+                               field="stop_price")  # fmt: skip
         if oco:
             group = self.oco_groups.get(oco)
             if group and all(self.orders[c].terminal for c in group):

@@ -107,6 +107,7 @@ def test_a_command_is_checked_by_the_desk_and_the_risk_limits_in_every_mode() ->
     inst = h.state("ESH4").instrument
     for body, field in [
         ({**SUBMIT, "limit_price": 0}, "limit_price"),  # a Limit without its limit price
+        ({**SUBMIT, "order_type": "StopMarket", "limit_price": 0}, "stop_price"),
         ({**SUBMIT, "action": "Long"}, "action"),
         ({"op": "cancel", "cid": "unknown"}, "cid"),
         ({**SUBMIT, "quantity": 11}, "risk"),  # over max_order_size: switched off or not
