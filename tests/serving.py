@@ -17,7 +17,7 @@ import httpx
 from orderflow.server.threaded import free_port
 from tests.conftest import PROJECT_ROOT
 
-__all__ = ["Serve", "free_port", "write_config"]
+__all__ = ["Serve", "free_port", "manual_trading", "write_config"]
 
 #: this checkout's code first: an installed (editable) orderflow elsewhere must not be served
 PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)])
@@ -44,6 +44,23 @@ def write_config(folder: Path, config: dict[str, Any] | None = None, **risk: Any
     path = folder / "config.yaml"
     path.write_text(json.dumps(base))  # JSON is YAML
     return path
+
+
+def manual_trading(**risk: Any) -> dict[str, Any]:
+    """``create_app`` keyword arguments for a server whose trading is switched off
+    (``trading.server.enabled: false``: no strategy, API orders only), every API order still
+    through the desk and the risk checks: sessions off (a test must not depend on the hour),
+    no automatic kill (book staleness, disconnect, crossed book; a test's own book is thin and
+    its connections come and go), and position and order-size limits of 10 unless ``risk``
+    says otherwise."""
+    from orderflow.trading.params import ServerTradingParams, TradingParams
+    from orderflow.trading.risk import RiskParams
+
+    limits: dict[str, Any] = {"book_stale_ms": 0.0, "kill_on_disconnect": False,
+                              "kill_on_crossed_book": False, "max_position": 10,
+                              "max_order_size": 10, **risk}  # fmt: skip
+    return {"trading": TradingParams(risk=RiskParams(**limits)),
+            "trading_server": ServerTradingParams(enabled=False, use_sessions=False)}  # fmt: skip
 
 
 class Serve:

@@ -60,6 +60,7 @@ from orderflow.signals.accumulate import AccumulatorParams
 from orderflow.signals.detectors_l2 import L2Params
 from orderflow.signals.detectors_l3 import L3Params
 from orderflow.trading.broker import BrokerParams
+from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import ServerTradingParams, TradingParams
 from orderflow.trading.risk import RiskParams
 from orderflow.trading.sessions import SessionParams
@@ -199,7 +200,9 @@ class ServerSettings(_Section):
         description="every inbound batch is recorded here (per instrument and day); null: off",
     )
     command_timeout_s: float = Field(
-        5.0, gt=0, description="an order command unanswered this long is shown as timed out"
+        COMMAND_TIMEOUT_NS / 1e9,
+        gt=0,
+        description="an order command unanswered this long is timed out (desk and outbox)",
     )
     command_max_age_s: float = Field(
         30.0, gt=0, description="an unanswered command older than this is not sent again"

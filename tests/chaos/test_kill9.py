@@ -288,7 +288,7 @@ def state(serve: Serve) -> dict[str, Any]:
     with httpx.Client(base_url=serve.http, timeout=30) as http:
         book = http.get("/api/book/ESH4", params={"levels": 500}).json()
         analytics = http.get("/api/analytics/ESH4").json()
-        positions = http.get("/api/positions").json()["engine"]
+        positions = http.get("/api/positions").json()["positions"]
         inst = http.get("/health").json()["instruments"][KEY]
     counters = {k: inst[k] for k in ("stale", "batches", "depth_events", "ticks", "rejected")}
     return {"book": book, "analytics": analytics, "positions": positions, "counters": counters}

@@ -132,15 +132,18 @@ def test_config_show_stops_on_a_bad_setting_with_the_one_line(tmp_path):
     )
 
 
-def test_the_engine_switch_off_from_the_environment_serves_without_the_engine(tmp_path):
+def test_the_engine_switch_off_from_the_environment_serves_switched_off(tmp_path):
     """``ORDERFLOW_TRADING__SERVER__ENABLED=false`` used to be the truthy string 'false': the
-    engine stayed on. The server now starts without it (/health has no trading section)."""
+    engine stayed on. The server now starts switched off: no strategy and no journal (the
+    engine itself runs: API orders go through its desk and risk checks, so /health has its
+    trading section, empty until a client trades)."""
     _config(tmp_path)
     serve = Serve(tmp_path, env={"PYTHONPATH": PYTHONPATH,
                                  "ORDERFLOW_TRADING__SERVER__ENABLED": "false"})  # fmt: skip
     try:
         health = httpx.get(f"{serve.http}/health", timeout=10).json()
-        assert health["status"] == "ok" and "trading" not in health
-        assert not (tmp_path / "journal").exists()  # no engine: no journal opened
+        assert health["status"] == "ok" and health["trading"] == {}
+        assert "journal" not in health
+        assert not (tmp_path / "journal").exists()  # switched off: no journal opened
     finally:
         serve.stop()

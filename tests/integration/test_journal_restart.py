@@ -149,7 +149,7 @@ class Desk:
         return dict((await self.http.get("/api/risk")).json()["clients"]["nt8"])
 
     async def engine(self) -> list[dict[str, Any]]:
-        return list((await self.http.get("/api/positions")).json()["engine"])
+        return list((await self.http.get("/api/positions")).json()["positions"])
 
     async def events(self) -> list[dict[str, Any]]:
         r = await self.http.get("/api/journal/events", params={"limit": 100_000})
@@ -239,7 +239,7 @@ def test_a_server_killed_mid_trade_restarts_from_its_journal(tmp_path: Path) -> 
 
             # the pre-kill stop fills after the restart: matched to of-4, the position closes
             await desk.send(nt.fill("of-4", 1, 4805.00), nt.update("of-5", "Cancelled"))
-            order = (await http.get("/api/orders/of-4")).json()["desk"]
+            order = (await http.get("/api/orders/of-4")).json()
             assert (order["state"], order["filled"], order["ours"]) == ("Filled", 1, True)
             assert order["executions"] == ["x-of-4-1"]
             final = (await desk.risk())["risk"]

@@ -24,6 +24,7 @@ from orderflow.client import OrderflowClient
 from orderflow.protocol import Batch, Command, Depth, Execution, OrderUpdate, PositionUpdate
 from orderflow.server.limits import Limits
 from tests.integration.test_server import Server
+from tests.serving import manual_trading
 
 T0 = 1_703_545_200_000_000_000
 BOOK = Batch(instrument="ES 03-24", depth=[
@@ -36,7 +37,7 @@ SUBMIT = {"op": "submit", "cid": "of-1", "instrument": "ES 03-24", "action": "Bu
 
 @pytest.fixture
 def server():
-    s = Server(command_timeout_s=30.0)
+    s = Server(command_timeout_s=30.0, **manual_trading())
     yield s
     s.stop()
 
@@ -126,10 +127,13 @@ def test_a_command_is_executed_once_acknowledged_and_its_fill_comes_back(server)
         "of-1", "done", "Filled", 2, 4810.25)  # fmt: skip
     assert one["executions"] == ["x-of-1"] and one["updates"] == 4 and one["ours"]
     assert one["commands"][0]["action"] == "Buy" and one["commands"][0]["order_type"] == "Market"
-    assert (two["cid"], two["command"], two["state"]) == ("of-2", "done", None)
-    assert got["positions"] == [{"instrument": "ESH4", "account": "Sim101",
-                                 "market_position": "Long", "quantity": 2, "signed_quantity": 2,
-                                 "average_price": 4810.25, "t": T0 + 9}]  # fmt: skip
+    # the desk's state before NinjaTrader reported anything of it
+    assert (two["cid"], two["command"], two["state"]) == ("of-2", "done", "Initialized")
+    # the desk's position, from the executions (NinjaTrader's own update agrees with it)
+    assert [(p["client"], p["instrument"], p["account"], p["quantity"], p["avg_price"])
+            for p in got["positions"]] == [("nt8", "ESH4", "Sim101", 2, 4810.25)]  # fmt: skip
+    desk = httpx.get(f"{server.http}/api/risk").json()["clients"]["nt8"]["desk"]
+    assert desk.get("position_mismatch", 0) == 0
     health = httpx.get(f"{server.http}/health").json()
     assert health["orders"]["executions_duplicate"] == 1  # the fill sent twice counted once
 
@@ -156,7 +160,7 @@ def test_commands_are_checked_and_need_a_connected_client(server):
 
 
 def test_an_unanswered_command_times_out_visibly_and_is_resent_on_reconnect():
-    s = Server(command_timeout_s=0.3)
+    s = Server(command_timeout_s=0.3, **manual_trading())
     try:
         with connect(s.ws) as ws:  # a bridge that reads commands but never answers
             ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "mute"}))
@@ -193,7 +197,7 @@ def test_an_unanswered_command_times_out_visibly_and_is_resent_on_reconnect():
 
 
 def test_historical_only_refuses_orders_and_is_told_in_the_welcome():
-    s = Server(flags={"historical_only": True})
+    s = Server(flags={"historical_only": True}, **manual_trading())
     try:
         with connect(s.ws) as ws:
             ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "nt8"}))

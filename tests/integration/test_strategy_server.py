@@ -212,7 +212,7 @@ def test_the_reference_strategy_trades_esh4_live_through_the_server(tmp_path: Pa
                     await bridge.flush()
                     await bridge.drain(120)
                 risk = (await http.get("/api/risk")).json()["clients"]["nt8"]
-                positions = (await http.get("/api/positions")).json()["engine"]
+                positions = (await http.get("/api/positions")).json()["positions"]
             await bridge.close()
             return {"risk": risk, "positions": positions}
 
@@ -244,7 +244,7 @@ def test_the_reference_strategy_trades_esh4_live_through_the_server(tmp_path: Pa
             restored = client["restored"]
             assert restored["mismatches"] == []
             assert restored["records"] > len(nt.log)
-            engine = http.get("/api/positions").json()["engine"]
+            engine = http.get("/api/positions").json()["positions"]
             (after,) = [p for p in engine if p["instrument"] == "ESH4"]
             assert after["quantity"] == pos["quantity"]
             assert after["net_realized"] == pos["net_realized"]

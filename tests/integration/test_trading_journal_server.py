@@ -157,7 +157,7 @@ def test_a_batch_recorded_but_not_journalled_is_journalled_on_recovery(tmp_path:
     again = journalled_server(early, record_dir=tmp_path / "rec")
     try:
         with httpx.Client(base_url=again.http) as http:
-            (pos,) = http.get("/api/positions").json()["engine"]
+            (pos,) = http.get("/api/positions").json()["positions"]
             assert (pos["quantity"], pos["avg_price"]) == (1, 4810.0)
             risk = http.get("/api/risk").json()["clients"]["nt8"]["risk"]
             assert risk["positions"] == {"ESH4": 1} and risk["working_orders"] == 0
@@ -240,7 +240,7 @@ def test_the_desks_own_commands_are_regenerated_by_the_replay_with_their_cids(tm
             # NinjaTrader: the stop cancelled, the market order filled while we were away
             bridge.report([], [])
             wait_for(lambda: http.get("/api/risk").json()["clients"]["nt8"]["reconciled"])
-            view = http.get("/api/positions").json()["engine"]
+            view = http.get("/api/positions").json()["positions"]
             assert [p["quantity"] for p in view] == [0]
         bridge.close()
     finally:

@@ -159,9 +159,9 @@ def test_an_order_over_the_position_limit_is_refused_and_never_sent(server):
         assert http.get("/api/risk").json()["clients"]["nt8"]["risk"]["working_orders"] == 2
         health = http.get("/health").json()
         assert health["trading"]["nt8"]["risk"]["kill"] is False
-        # the desk keeps its view of each order beside the wire ledger's fields
+        # the order is the desk's record, its commands' status the outbox's
         one = http.get("/api/orders/of-1").json()
-        assert one["command"] == "done" and one["desk"]["commands"][0]["status"] == "done"
+        assert one["command"] == "done" and one["commands"][0]["status"] == "done"
     bridge.close()
     assert "of-2" not in bridge.cids()
 
@@ -184,7 +184,7 @@ def test_es_round_trip_pnl_net_of_the_broker_fees(server):
         wait_for(lambda: bridge.cids() == ["of-1", "of-2"])
         bridge.fill("of-2", "Sell", 1, 4812.50, 2)
         # 4810.00 -> 4812.50 = 10 ticks x $12.50 = $125.00 gross; 2 sides x $2.79 = $5.58
-        pos = wait_for(lambda: http.get("/api/positions").json()["engine"])
+        pos = wait_for(lambda: http.get("/api/positions").json()["positions"])
         assert pos == [{"client": "nt8", "account": "Sim101", "instrument": "ESH4",
                         "quantity": 0, "avg_price": None, "realized_ticks": 10.0,
                         "realized": 125.0, "commission": 2.58, "fees": 3.0,
@@ -296,7 +296,7 @@ def test_a_reconnect_is_reconciled_on_the_bridges_report_before_new_orders(serve
         assert rec["adopted_orders"] == ["of-9"] and rec["behavior"] == "adopt"
         assert rec["position_changes"] == [["Sim101", "ESH4", 0, 1]]
         assert status["risk"]["positions"] == {"ESH4": 1}
-        engine = http.get("/api/positions").json()["engine"]
+        engine = http.get("/api/positions").json()["positions"]
         assert (engine[0]["quantity"], engine[0]["avg_price"]) == (1, 4810.25)
         # the adopted position counts: long 1 + buy 2 = 3 > 2; so does the adopted stop (if
         # it fills, the low side is 1 - 1 = 0)
@@ -415,7 +415,7 @@ def test_a_bracket_posted_to_the_api_is_managed_by_the_desk(server):
         bridge.fill("b-1.tgt2", "Sell", 1, 4814.00, 3)
         wait_for(lambda: any(c["op"] == "cancel" and c["cid"] == "b-1.stop"
                              for c in bridge.commands))  # fmt: skip
-        pos = wait_for(lambda: [p for p in http.get("/api/positions").json()["engine"]
+        pos = wait_for(lambda: [p for p in http.get("/api/positions").json()["positions"]
                                 if p["quantity"] == 0 and p["net_realized"]])  # fmt: skip
         # +8 and +16 ticks of 12.50, less 4 sides of commission and fees
         assert pos[0]["net_realized"] == round(8 * 12.5 + 16 * 12.5 - 4 * ES_SIDE, 2)

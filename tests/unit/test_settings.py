@@ -210,12 +210,16 @@ def test_the_strategy_switch_means_what_it_says(tmp_path, monkeypatch, how, valu
 
 
 @pytest.mark.parametrize("how", ["yaml", "env"])
-def test_the_engine_switch_off_turns_the_engine_off(tmp_path, monkeypatch, how):
+def test_the_engine_switch_off_means_no_strategy_not_no_engine(tmp_path, monkeypatch, how):
     from orderflow.cli.serve import trading_args as _trading_args
+    from orderflow.server.hub import Hub
 
     s = _env_or_yaml(tmp_path, monkeypatch, how, "trading.server.enabled", "false")
     assert s.trading.server.enabled is False
-    assert _trading_args(s) == {}  # orderflow serve wires no engine in
+    args = _trading_args(s)  # the engine is wired in: its desk and risk checks take API orders
+    assert args["trading_server"].enabled is False
+    hub = Hub(**args)
+    assert hub.trading.server.strategy is False  # switched off: no strategy runs
 
 
 @pytest.mark.parametrize("how", ["yaml", "env"])

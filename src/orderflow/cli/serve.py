@@ -83,8 +83,9 @@ def _build(
     params = pipeline_params(s)
     trading = trading_args(s)
     warm_kernels(params)
-    # the engine journals to trading.journal and restores its state from it at start
-    journal = s.trading.journal if trading else None
+    # the engine journals to trading.journal and restores its state from it at start (when
+    # switched off it runs no strategy and keeps no journal)
+    journal = s.trading.journal if s.trading.server.enabled else None
     if journal:
         console.print(f"journal {journal}")
     return create_app(
@@ -154,14 +155,12 @@ def run_server(
 
 
 def trading_args(s: Settings) -> dict[str, Any]:
-    """The trading engine's parameters for ``create_app`` from ``trading`` (none when
-    ``trading.server.enabled`` is off: the wire-level order ledger only)."""
+    """The trading engine's parameters for ``create_app`` from ``trading``: the engine always
+    runs (its desk is the record of orders, its risk checks every API order); with
+    ``trading.server.enabled`` off it runs no strategy and keeps no journal."""
     from orderflow.settings import trading_params
 
-    server = s.trading.server
-    if not server.enabled:
-        return {}
-    return {"trading": trading_params(s), "trading_server": server}
+    return {"trading": trading_params(s), "trading_server": s.trading.server}
 
 
 def serve(

@@ -57,11 +57,13 @@ from orderflow.server.limits import MAX_BODY as LIMITS_MAX_BODY
 from orderflow.server.limits import Limits, RateLimiter, RestLimiters
 from orderflow.server.machine import Machine, MachineParams, machine_volumes
 from orderflow.server.monitor import Monitor
-from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S
+from orderflow.server.order_views import order_list, order_of, position_list
+from orderflow.server.outbox import COMMAND_MAX_AGE_NS
 from orderflow.server.recording import Recorder, RecordingCollector, recording_files
 from orderflow.server.scheduler import FairScheduler, OverloadedError
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.journal import Journal
+from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import TradingParams
 
 __all__ = ["MAX_BODY", "create_app"]
@@ -110,8 +112,8 @@ def create_app(
     *,
     limits: Limits | None = None,
     flags: dict[str, bool] | None = None,
-    command_timeout_s: float = COMMAND_TIMEOUT_S,
-    command_max_age_s: float = COMMAND_MAX_AGE_S,
+    command_timeout_s: float = COMMAND_TIMEOUT_NS / 1e9,
+    command_max_age_s: float = COMMAND_MAX_AGE_NS / 1e9,
     trading: TradingParams | None = None,
     trading_server: ServerTradingParams | None = None,
     journal: str | Path | Journal | None = None,
@@ -123,9 +125,10 @@ def create_app(
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
     there (see :mod:`orderflow.server.recording`). ``limits``: rate limits and queue sizes.
     ``flags``: the feature flags (``historical_only`` refuses every order command); they are
-    told to each client in its welcome. ``trading`` / ``trading_server``: wire the trading
-    engine in (an order desk and risk manager per client: every command checked, fills and
-    P&L tracked, reconciliation on connect); neither: the wire-level ledger only.
+    told to each client in its welcome. ``trading`` / ``trading_server``: the trading
+    engine's parameters (an order desk and risk manager per client, always: every command
+    checked, fills and P&L tracked, reconciliation on connect); neither: the engine switched
+    off (no strategy; the defaults for the rest).
     ``journal``: the trading journal (a SQLite file, or an open :class:`Journal`): the engine
     journals every order, report and risk decision there and restores its state from it at
     start; ``/api/journal/...`` read it. ``rest_owner_silence_s``: a REST client that fed an
@@ -146,7 +149,7 @@ def create_app(
             assert hub is not None
             while True:
                 await asyncio.sleep(0.25)
-                hub.orders.expire()
+                hub.outbox.expire()
                 if hub.trading is not None:
                     hub.trading.expire()
                     drain()
@@ -379,34 +382,24 @@ def create_app(
 
     @app.get("/api/orders")
     async def orders() -> Response:
-        """Every order the server knows, by client id: its commands (pending, done, refused,
-        timed_out), its latest NinjaTrader state, and its fills (each execution counted once)."""
-        hub.orders.expire()
-        out = hub.orders.to_list()
-        if hub.trading is not None:
-            for rec in out:
-                rec["desk"] = hub.trading.order_view(rec["client"], rec["cid"])
-        return JSONResponse({"orders": out})
+        """Every order of the trading engine's desks, by client id: its state machine's
+        record (NinjaTrader's latest state, fills counted once by execution, overfill) and the
+        transport status of its commands (pending, done, refused, timed_out, expired)."""
+        return JSONResponse({"orders": order_list(hub.trading, hub.outbox)})
 
     @app.get("/api/orders/{cid}")
     async def order(cid: str) -> Response:
         """One order by client id."""
-        hub.orders.expire()
-        rec = hub.orders.orders.get(cid)
-        if rec is None:
+        out = order_of(hub.trading, hub.outbox, cid)
+        if out is None:
             return _error(404, RequestError(f"cid: no order {cid!r}", field="cid"))
-        out = rec.to_dict()
-        if hub.trading is not None:
-            out["desk"] = hub.trading.order_view(rec.client, cid)
         return JSONResponse(out)
 
     @app.get("/api/positions")
     async def positions() -> Response:
-        """The strategy's position per instrument and account, as NinjaTrader last reported."""
-        out: dict[str, Any] = {"positions": list(hub.orders.positions.values())}
-        if hub.trading is not None:  # built from the executions, with P&L
-            out["engine"] = hub.trading.positions()
-        return JSONResponse(out)
+        """The positions per client, account and instrument, built from the executions (each
+        counted once), with realised and open P&L."""
+        return JSONResponse({"positions": position_list(hub.trading)})
 
     @app.get("/api/risk")
     async def risk() -> Response:
@@ -479,10 +472,8 @@ def create_app(
                 raise RequestError(f"instrument: no data for {instrument!r}", field="instrument")
             key = st.instrument.contract or st.instrument.symbol
             wire = hub.names.get((client, key), str(instrument))  # as the bridge names it
-            if hub.trading is not None:  # through the desk and the risk check
-                command = hub.trading.command(client, st.instrument, wire, body)
-            else:
-                command = hub.orders.issue(client, key, body, wire_name=wire)
+            # through the desk and the risk check, then numbered by the outbox
+            command = hub.trading.command(client, st.instrument, wire, body)
         except msgspec.DecodeError as exc:
             return _error(400, RequestError(f"body: {exc}", field="body"))
         except RequestError as exc:
@@ -609,7 +600,7 @@ def create_app(
             conn.start()
             conn.push(Welcome(PROTOCOL_VERSION, f"orderflow {__version__}", hub.session,
                               hub.last_seq.get(client, 0), hub.flags))  # fmt: skip
-            for command in hub.orders.pending(client):  # unanswered before: send again
+            for command in hub.outbox.pending(client):  # unanswered before: send again
                 conn.push(command)
             if hub.trading is not None:  # the gate stays shut until NinjaTrader's report
                 hub.trading.connected(client, first.report)
@@ -666,10 +657,10 @@ def create_app(
                             await socket.close(1013 if msg.code == "overloaded" else 1008)
                             return
                     elif isinstance(msg, CommandAck):
-                        if not hub.orders.acknowledge(client, msg):
+                        if not hub.outbox.acknowledge(client, msg):
                             conn.push(Error("command_seq", f"no command {msg.command_seq} for "
                                             f"{msg.cid!r} to this client"))  # fmt: skip
-                        elif hub.trading is not None:
+                        else:
                             hub.trading.acknowledge(client, msg.command_seq, msg.status,
                                                     msg.reason)  # fmt: skip
                     elif isinstance(msg, Report):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from itertools import chain
 from typing import Any
@@ -42,11 +43,12 @@ from orderflow.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_
 from orderflow.server.feeds import Feeds
 from orderflow.server.journal_start import restore
 from orderflow.server.monitor import Alerts
-from orderflow.server.orders import COMMAND_MAX_AGE_S, COMMAND_TIMEOUT_S, OrderLedger
+from orderflow.server.outbox import COMMAND_MAX_AGE_NS, Outbox
 from orderflow.server.recording import Record, Recorder
 from orderflow.server.report_checks import check_batch_reports
 from orderflow.server.trading import ServerTrading, ServerTradingParams
 from orderflow.trading.journal import Journal
+from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import TradingParams
 
 __all__ = ["Hub", "InstrumentState"]
@@ -105,9 +107,9 @@ class Hub:
         params: PipelineParams | None = None,
         recorder: Recorder | None = None,
         *,
-        command_timeout_s: float = COMMAND_TIMEOUT_S,
+        command_timeout_s: float = COMMAND_TIMEOUT_NS / 1e9,
         historical_only: bool = False,
-        command_max_age_s: float = COMMAND_MAX_AGE_S,
+        command_max_age_s: float = COMMAND_MAX_AGE_NS / 1e9,
         trading: TradingParams | None = None,
         trading_server: ServerTradingParams | None = None,
         journal: Journal | None = None,
@@ -115,9 +117,9 @@ class Hub:
         self.params = params or PipelineParams()
         self.recorder = recorder
         self.alerts = Alerts()
-        self.orders = OrderLedger(
-            command_timeout_s, historical_only, self.alerts.raise_, command_max_age_s
-        )
+        #: order commands in transport (numbering, resend, expiry); orders are the desks'
+        self.outbox = Outbox(round(command_timeout_s * 1e9), historical_only, self.alerts.raise_,
+                             round(command_max_age_s * 1e9))  # fmt: skip
         self.flags: dict[str, bool] = {"historical_only": historical_only}
         self.instruments: dict[str, InstrumentState] = {}
         self._keys: dict[str, str] = {}  # a client's instrument name -> its key above
@@ -130,14 +132,17 @@ class Hub:
         self.counters: Counter[str] = Counter()
         #: who feeds each instrument, and the snapshots stale ladders are asking them for
         self.feeds = Feeds()
-        #: the trading engine (one desk and risk manager per client); None: the ledger only
-        self.trading: ServerTrading | None = None
-        if trading is not None or trading_server is not None:
-            self.trading = ServerTrading(self.orders, trading, trading_server, journal,
-                                         self.alerts.raise_)  # fmt: skip
-            if journal is not None:
-                restore(self.trading, journal)
-            self.trading.names = self.names
+        #: the trading engine, always (one desk and risk manager per client); switched off
+        #: (``enabled: false``; no parameters at all), it runs no strategy
+        if trading_server is None:
+            trading_server = ServerTradingParams(enabled=bool(trading))
+        if not trading_server.enabled:
+            trading_server = replace(trading_server, strategy=False)
+        self.trading = ServerTrading(self.outbox, trading, trading_server, journal,
+                                     self.alerts.raise_)  # fmt: skip
+        if journal is not None:
+            restore(self.trading, journal)
+        self.trading.names = self.names
         #: an execution's commission above this per contract is refused (report_checks)
         self.max_commission = (trading or TradingParams()).risk.max_commission_per_contract
 
@@ -275,7 +280,7 @@ class Hub:
             signals += st.pipeline.process_prints(trades)
         self._ask_or_heal(st, request, batch.seq)
         st.depth_events += applied["depth"]
-        self._rest_of(st, batch, client, applied)
+        self._rest_of(st, batch, client, applied, feeder)
         ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0)
         self._check_alerts(st, ack, depth, client)
         if len(depth) or batch.ticks:
@@ -494,10 +499,16 @@ class Hub:
         st.last_recv_ns = time.time_ns()
 
     def _rest_of(
-        self, st: InstrumentState, batch: Batch, client: str | None, applied: dict[str, int]
+        self,
+        st: InstrumentState,
+        batch: Batch,
+        client: str | None,
+        applied: dict[str, int],
+        feeder: str | None = None,
     ) -> None:
         """Everything of a batch but its depth and prints: counts, bars, order reports
-        (added to ``applied``)."""
+        (added to ``applied``). ``feeder``: the REST peer a batch without ``client`` came
+        from."""
         if client is not None:
             inst = st.instrument
             self.names[(client, inst.contract or inst.symbol)] = batch.instrument
@@ -507,20 +518,16 @@ class Hub:
             if bar.closed:
                 st.bars.setdefault(bar.series, []).append(bar)
         applied["bars"] += len(batch.bars)
-        if batch.orders or batch.executions or batch.positions:
-            inst = st.instrument
-            got = self.orders.apply(inst.contract or inst.symbol, client, batch.orders,
-                                    batch.executions, batch.positions)  # fmt: skip
-            for k, v in got.items():
+        # order reports go to the reporter's desk (a REST peer's: its feeder name); in a
+        # recovery only those the journal lacks (without a journal: all of them)
+        reporter = client if client is not None else feeder
+        if not self.counters["recovering"] or self.trading.unjournalled(reporter, batch):
+            for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
                 applied[k] = applied.get(k, 0) + v
-        if self.trading is not None and not self.counters["recovering"]:
-            self.trading.apply_batch(client, st.instrument, batch)
-            if batch.ticks:  # prints mark the positions (already checked on the grid)
-                self.trading.prints(client, st.instrument,
-                                    st.instrument.to_ticks(batch.ticks[-1].price))  # fmt: skip
-        elif self.trading is not None and self.trading.unjournalled(client, batch):
-            # recorded, then the process died before the journal had its order reports
-            self.trading.apply_batch(client, st.instrument, batch)
+        if batch.ticks and not self.counters["recovering"]:
+            # prints mark the positions (already checked on the grid)
+            self.trading.prints(client, st.instrument,
+                                st.instrument.to_ticks(batch.ticks[-1].price))  # fmt: skip
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
 
     def _rejected(self, st: InstrumentState, before: dict[str, int]) -> Counter[str]:
@@ -541,8 +548,8 @@ class Hub:
         inst = st.instrument
         last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
-        preopen = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
-        if self.trading is not None and len(depth) and not st.stale:
+        preopen: Callable[[], bool] = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
+        if len(depth) and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
             bids, asks = ack.book["bids"], ack.book["asks"]
@@ -555,7 +562,7 @@ class Hub:
         """The trading engine's strategy, after the client's market data (not in recovery:
         what the strategy sent then is in the journal). ``acc0``: the accumulated signals
         before this batch (a strategy started now takes only later ones as new)."""
-        if self.trading is not None and not self.counters["recovering"]:
+        if not self.counters["recovering"]:
             self.trading.market(client, st.instrument, st.pipeline, acc0)
 
     def _refused(
@@ -790,11 +797,17 @@ class Hub:
             "session": self.session,
             "uptime_s": round(time.time() - self.started, 3),
             "counters": dict(self.counters),
-            "orders": dict(self.orders.counters),
+            "orders": dict(
+                sum(
+                    (ct.desk.orders.counters for ct in self.trading.clients.values()),
+                    Counter[str](),
+                )
+            ),
+            "commands": dict(self.outbox.counters),
             "alerts": self.alerts.to_list(),
             "alert_counts": dict(self.alerts.counts),
             "feeds": self.feeds.status(),
-            **({"trading": self.trading.status()} if self.trading is not None else {}),
+            "trading": self.trading.status(),
             "instruments": {
                 key: {
                     "stale": st.stale,

@@ -1,8 +1,8 @@
 """The trading engine wired into the server: one :class:`~orderflow.trading.node.TradingNode`
 (order desk, risk manager, strategy hosts) per bridge client, fed from the same sequenced
-batches as the ledger. This module is the server's adapter: it converts the wire's messages
+batches. This module is the server's adapter: it converts the wire's messages
 to domain events (:mod:`orderflow.server.wire`), gives each node the server's clock, commits
-the journal per unit of work and only then issues the node's commands on the wire ledger
+the journal per unit of work and only then hands the node's commands to the transport outbox
 (:attr:`ServerTrading.outbox`). The trading itself is the node's:
 
 - NinjaTrader's order updates, executions and positions of a batch are mapped onto the desk's
@@ -11,7 +11,7 @@ the journal per unit of work and only then issues the node's commands on the wir
   manager's position and its realised P&L (net of commission and fees, per fill), prints mark
   the positions and give the open P&L;
 - a command posted to the API goes through the desk (cid, prices, the reconciliation gate)
-  and :meth:`RiskManager.check` before it is issued on the wire ledger; a refused one raises
+  and :meth:`RiskManager.check` before it goes to the outbox; a refused one raises
   :class:`RequestError` (HTTP 422, ``field: "risk"`` and ``reason``: the risk code) and is
   never sent;
 - a risk event that asks to flatten, the kill switch, and the desk's own commands (bracket
@@ -42,7 +42,7 @@ from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.protocol import Batch, Command, Report
 from orderflow.server.journalling import JournalWriter
-from orderflow.server.orders import OrderLedger
+from orderflow.server.outbox import Outbox
 from orderflow.server.report_checks import check_report
 from orderflow.server.wire import (
     batch_reports,
@@ -65,6 +65,9 @@ from orderflow.trading.strategy import SignalStrategy, Strategy
 
 __all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
 
+#: the desk's alerts raised on the server
+_RAISED = frozenset({"overfill", "order_rejected"})
+
 #: one bridge client's trading: the node (the name the server's callers knew it by)
 ClientTrading = TradingNode
 
@@ -74,13 +77,17 @@ class ServerTrading:
 
     def __init__(
         self,
-        ledger: OrderLedger,
+        outbox: Outbox,
         params: TradingParams | None = None,
         server: ServerTradingParams | None = None,
         journal: Journal | None = None,
         on_alert: Callable[[str, str, str], None] | None = None,
     ) -> None:
-        self.ledger = ledger
+        #: the transport: numbers the commands per client, resends, expires (the desk
+        #: keeps the orders); its timeout is the desks' command timeout too
+        self.wire = outbox
+        #: per client, the desk's alerts already raised on the server
+        self._alerted: dict[str, int] = {}
         self.params = params or TradingParams()
         self.server = server or ServerTradingParams()
         StartBehavior(self.server.start_behavior)  # a wrong name fails at start-up
@@ -108,7 +115,7 @@ class ServerTrading:
     def of(self, client: str) -> TradingNode:
         node = self.clients.get(client)
         if node is None:
-            desk = OrderDesk(self.server.account,
+            desk = OrderDesk(self.server.account, timeout_ns=self.wire.timeout_ns,
                              start_behavior=StartBehavior(self.server.start_behavior))  # fmt: skip
             desk.brackets.op_log = []  # journalled (and emptied) after each unit of work
             risk = RiskManager(self.params.risk, broker=self.broker)
@@ -169,6 +176,7 @@ class ServerTrading:
         for node in self.clients.values():  # a call that raised left its commands there
             if node.pending:
                 self._out(node, node.take())
+        self._desk_alerts()
         if not self._deferred and (self.writer is None or not self.writer.pending):
             return
         deferred, self._deferred = self._deferred, []
@@ -179,13 +187,27 @@ class ServerTrading:
                 continue
             inst = get_instrument(cmd.instrument)
             try:
-                command = self._send(node, cmd, inst, self.ledger_name(node.client, inst))
+                command = self._send(node, cmd, inst, self.wire_name(node.client, inst))
             except RequestError:
                 node.desk.counters["engine_commands_refused"] += 1
                 continue
             self.outbox.append((node.client, command))
         if ok and self.writer is not None and self.writer.pending:
-            self._commit()  # what the wire ledger refused
+            self._commit()  # what the outbox refused
+
+    def _desk_alerts(self) -> None:
+        """Raise the desks' new overfill and rejection alerts on the server (a command's
+        timeout is the outbox's alert)."""
+        for name, node in self.clients.items():
+            alerts = node.desk.alerts
+            seen = self._alerted.get(name, 0)
+            if seen == len(alerts):
+                continue
+            for kind, cid, text in alerts[seen:]:
+                if kind in _RAISED and self.on_alert is not None:
+                    order = node.desk.orders.orders.get(cid)
+                    self.on_alert(kind, order.instrument if order else cid, f"{cid}: {text}")
+            self._alerted[name] = len(alerts)
 
     def _unjournalled(self, node: TradingNode, cmd: OrderCommand) -> None:
         """A command whose records did not commit: refused, as if the bridge had."""
@@ -235,13 +257,19 @@ class ServerTrading:
         return node.last_reconcile
 
     # ---- what NinjaTrader reports in a batch ---------------------------------------------
-    def apply_batch(self, client: str | None, inst: Instrument, batch: Batch) -> None:
+    def apply_batch(self, client: str | None, inst: Instrument, batch: Batch) -> dict[str, int]:
+        """The batch's order reports applied to ``client``'s desk; how many order updates,
+        new executions (a repeated ``execution_id`` counts none) and position updates."""
         if client is None or not (batch.orders or batch.executions or batch.positions):
-            return
+            return {}
+        counters = self.of(client).desk.orders.counters
+        before = counters["executions"]
         try:
             self._apply_reports(client, inst, batch)
         finally:  # whatever happened, what was applied is journalled (and its commands sent)
             self._flush()
+        return {"orders": len(batch.orders), "executions": counters["executions"] - before,
+                "positions": len(batch.positions)}  # fmt: skip
 
     def _apply_reports(self, client: str, inst: Instrument, batch: Batch) -> None:
         node = self.of(client)
@@ -291,7 +319,7 @@ class ServerTrading:
     # ---- commands ------------------------------------------------------------------------
     def command(self, client: str, inst: Instrument, wire: str, body: dict[str, Any]) -> Command:
         """A command posted to the API: through the node (desk and risk check), then issued
-        on the ledger. RequestError (nothing sent) when the desk or the risk manager refuses."""
+        to the outbox. RequestError (nothing sent) when the desk or the risk manager refuses."""
         node = self.of(client)
         key = inst.contract or inst.symbol
         now = self._now(node)
@@ -320,8 +348,8 @@ class ServerTrading:
             else:
                 raise RequestError("op: submit, bracket, change or cancel", field="op")
         except CommandError as exc:
-            field = {"missing_price": "limit_price", "bad_quantity": "quantity"}.get(
-                exc.reason, "cid"
+            field = str(
+                exc.details.get("field") or {"bad_quantity": "quantity"}.get(exc.reason, "cid")
             )
             raise RequestError(f"{field}: {exc.reason}: {exc.message}", field=field,
                                reason=exc.reason) from None  # fmt: skip
@@ -336,33 +364,22 @@ class ServerTrading:
         try:
             return self._send(node, cmd, inst, wire, {"series": body.get("series", 0)})
         finally:
-            self._flush()  # the wire ledger's refusal, if any
+            self._flush()  # the outbox's refusal, if any
 
     def _send(
         self, node: TradingNode, cmd: OrderCommand, inst: Instrument, wire: str,
         extra: dict[str, Any] | None = None,
     ) -> Command:  # fmt: skip
         fields = {**cmd.fields(inst), **(extra or {})}
-        order = node.desk.orders.orders.get(cmd.cid)
-        if cmd.op != "submit" and order is not None and cmd.cid not in self.ledger.orders:
-            # the desk's order from before a restart, or NinjaTrader's adopted one: the wire
-            # ledger learns it, so its change or cancel can go out
-            self.ledger.adopt(
-                cmd.cid, inst.contract or inst.symbol, node.client, str(order.state),
-                order.quantity, order.filled,
-                inst.to_price(order.limit_ticks) if order.limit_ticks is not None else 0.0,
-                inst.to_price(order.stop_ticks) if order.stop_ticks is not None else 0.0,
-                order.ours,
-            )  # fmt: skip
         try:
-            command = self.ledger.issue(node.client, inst.contract or inst.symbol, fields, wire)
+            command = self.wire.issue(node.client, fields, wire)
         except RequestError:
             node.not_issued(cmd, self._now(node))
             raise
         self.refs.setdefault(node.client, {})[command.command_seq] = cmd.ref
         return command
 
-    def ledger_name(self, client: str, inst: Instrument) -> str:
+    def wire_name(self, client: str, inst: Instrument) -> str:
         key = inst.contract or inst.symbol
         return self.names.get((client, key), key)
 
@@ -443,11 +460,3 @@ class ServerTrading:
             for pos in node.desk.positions.positions.values():
                 out.append({"client": name, **pos.to_dict()})
         return out
-
-    def order_view(self, client: str | None, cid: str) -> dict[str, Any] | None:
-        node = self.clients.get(client or "")
-        order = node.desk.orders.orders.get(cid) if node is not None else None
-        if order is None:
-            return None
-        inst = get_instrument(order.instrument)
-        return order.to_dict(inst)

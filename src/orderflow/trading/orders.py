@@ -70,6 +70,8 @@ __all__ = [
     "order_event",
 ]
 
+#: a command unanswered this long is ``timed_out`` (the default of ``server.command_timeout_s``,
+#: which the server's desks and its outbox share)
 COMMAND_TIMEOUT_NS = 5_000_000_000
 _CID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,50}$")
 
@@ -413,7 +415,7 @@ class Order:
             "avg_fill_price": (avg if instrument is None or avg is None
                                else avg * instrument.tick_fixed / 1e9),
             "overfill": self.overfill, "overfill_reasons": sorted(self.overfill_reasons),
-            "anomalies": list(self.anomalies), "order_id": self.order_id,
+            "anomalies": list(self.anomalies), "order_id": self.order_id, "updates": self.updates,
             "error": self.error, "comment": self.comment,
             "executions": [f.execution_id for f in self.fills],
             "commands": [{"ref": c.command.ref, "op": c.command.op, "status": c.status,
@@ -494,9 +496,11 @@ class OrderManager:
         if quantity <= 0:
             raise self._refuse("bad_quantity", f"quantity {quantity}: must be positive", cid=cid)
         if order_type in _NEEDS_LIMIT and limit_ticks is None:
-            raise self._refuse("missing_price", f"{order_type} needs a limit price", cid=cid)
+            raise self._refuse("missing_price", f"{order_type} needs a limit price", cid=cid,
+                               field="limit_price")  # fmt: skip
         if order_type in _NEEDS_STOP and stop_ticks is None:
-            raise self._refuse("missing_price", f"{order_type} needs a stop price", cid=cid)
+            raise self._refuse("missing_price", f"{order_type} needs a stop price", cid=cid,
+                               field="stop_price")  # fmt: skip
         if oco:
             group = self.oco_groups.get(oco)
             if group and all(self.orders[c].terminal for c in group):

@@ -28,7 +28,11 @@ class TradingParams:
 class ServerTradingParams:
     """``trading.server`` in the settings."""
 
-    enabled: bool = True  # orderflow serve wires the engine in (create_app: pass it)
+    #: the server's engine trades on its own: False switches it off, which means no strategy
+    #: (``strategy`` is ignored) and no journal (``trading.journal`` is not opened). The engine
+    #: itself always runs: every API order still goes through the order desk (the one record
+    #: of orders, fills and positions) and the risk checks.
+    enabled: bool = True
     account: str = "Sim101"  # NinjaTrader's account the desk's positions are kept under
     #: what reconciliation does with NinjaTrader's report (adopt, flatten, wait_until_flat)
     start_behavior: str = "adopt"
