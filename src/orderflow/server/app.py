@@ -192,8 +192,9 @@ def create_app(
     app.state.hub, app.state.monitor = hub, mon
     app.state.machine, app.state.scheduler = state.machine, state.scheduler
     install_error_handler(app)
-    for router in ROUTERS:
-        app.include_router(router)
-    app.include_router(ws.router)
+    for router in (*ROUTERS, ws.router):
+        # the routes themselves, not the router (which FastAPI would keep as one entry):
+        # ``app.routes`` lists every route, as the token matrix and the docs walk them
+        app.router.routes.extend(router.routes)
     install_openapi(app)
     return app
