@@ -54,6 +54,8 @@ def test_each_resource_router_holds_its_urls_and_the_app_mounts_them_all(openapi
     assert served == set().union(*URLS.values())
     assert [r.path for r in ws.router.routes if isinstance(r, APIWebSocketRoute)] == ["/ws"]
     app = create_app()
+    assert _routes(app.routes) == served  # the routes themselves, as the token matrix walks them
+    assert [r.path for r in app.routes if isinstance(r, APIWebSocketRoute)] == ["/ws"]
     assert app.state.server.hub is app.state.hub  # one typed state; the parts as before
 
 
