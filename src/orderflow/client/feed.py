@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 
 from orderflow.client.ws import Encoding, OrderflowClient, RestClient
+from orderflow.core.errors import ParameterError
 from orderflow.io.formats import LoadedStream, load_stream
 from orderflow.io.nt_feed import NtBatch, nt_batches
 from orderflow.model.dtypes import NO_PRICE
@@ -153,7 +154,7 @@ class Pacer:
 
     def __init__(self, speed: float | None, first: int, t0: int) -> None:
         if speed is not None and speed <= 0:
-            raise ValueError(f"speed must be positive or None, got {speed}")
+            raise ParameterError(f"speed must be positive or None, got {speed}", field="speed")
         self.speed, self.first, self.t0 = speed, first, t0
         self.wall0 = 0.0
 
@@ -300,7 +301,7 @@ def feed_file(
     if transport == "rest":
         return _feed_rest(batches, url, speed, start_s, duration_s, token, progress)
     if transport != "ws":
-        raise ValueError(f"transport must be ws or rest, got {transport!r}")
+        raise ParameterError(f"transport must be ws or rest, got {transport!r}", field="transport")
     return asyncio.run(
         feed_batches(batches, url, speed=speed, start_s=start_s, duration_s=duration_s,
                      encoding=encoding, client=client, token=token, progress=progress,

@@ -37,6 +37,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from orderflow.core.errors import ClientError, ParameterError
 from orderflow.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -89,10 +90,6 @@ _MSGPACK_SERVER = msgspec.msgpack.Decoder(ServerMessage)
 _JSON_ACK = msgspec.json.Decoder(Ack)
 _JSON = msgspec.json.Encoder()
 _MSGPACK = msgspec.msgpack.Encoder()
-
-
-class ClientError(Exception):
-    """The server refused the connection (wrong token or protocol) or the client is closed."""
 
 
 @dataclass(slots=True)
@@ -164,7 +161,9 @@ class OrderflowClient:
         report: ReportSource | None = None,
     ) -> None:
         if encoding not in ("json", "msgpack"):
-            raise ValueError(f"encoding must be json or msgpack, got {encoding!r}")
+            raise ParameterError(
+                f"encoding must be json or msgpack, got {encoding!r}", field="encoding"
+            )
         self.url = url
         self.client = client
         self.token = resolve_token(token, token_file)

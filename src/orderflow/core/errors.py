@@ -18,9 +18,16 @@
     │   └── DecodeError            a record or line that cannot be parsed (names field and reason)
     │       └── DecompressionLimitError  compressed data that expands past its cap (a bomb)
     ├── BookIntegrityError         a book invariant does not hold: a bug in the book, never data
-    ├── RequestError               a bad request from a client (4xx, body {"error": {...}})
-    │   ├── InstrumentOwnedError   a batch for an instrument another client feeds (409)
-    │   └── WarmingError           the server is still starting (503, Retry-After)
+    ├── RequestError               a bad request from a client (400, body {"error": {...}})
+    │   ├── UnauthorisedError      the token is missing or wrong (401)
+    │   ├── NotFoundError          no such instrument, order, journal or engine (404)
+    │   ├── ConflictError          the request conflicts with the server's state (409)
+    │   │   └── InstrumentOwnedError  a batch for an instrument another client feeds
+    │   ├── TooLargeError          a body or message over the size limit (413)
+    │   ├── UnprocessableError     a well-formed command the desk or risk refuses (422)
+    │   ├── RateLimitedError       over the connection's rate limit (429, Retry-After)
+    │   └── UnavailableError       the server cannot take it now; retry later (503)
+    │       └── WarmingError       the server is still starting (Retry-After)
     ├── TradingInputError          a number the trading engine refuses (a non-finite, negative
     │                              or absurd price, quantity, commission or P&L); also a
     │                              ValueError
@@ -34,30 +41,40 @@
     │   └── JournalError           a journal that cannot be opened or restored (corrupt file,
     │       │                      a record that does not restore): names the file and the fix
     │       └── JournalVersionError  written by a newer orderflow; also a ValueError
-    └── RecordingError             the recording cannot be kept as it must be
-        ├── RecordingUnavailableError  an append failed (disk full, I/O error): the batch is
-        │                              refused retryably (503) and nothing of it is kept
-        └── RecordingCorruptError      a frame inside a recording file is corrupt: start stops
-                                       and names the file and the repair command
+    ├── RecordingError             the recording cannot be kept as it must be (503)
+    │   ├── RecordingUnavailableError  an append failed (disk full, I/O error): the batch is
+    │   │                              refused retryably and nothing of it is kept
+    │   └── RecordingCorruptError      a frame inside a recording file is corrupt: start stops
+    │                                  and names the file and the repair command
+    ├── ServerStartError           a server that did not come up (a port in use, a timeout)
+    └── ClientError                the client library: the server refused the connection
+                                   (token, protocol) or the client is closed
 
 The classes that are also a ``ValueError`` (or ``TypeError``) are so because callers catch
 those: the settings place a parameter class's ``ValueError`` at its key, the trading host and
 the server refuse a command on a ``ValueError``, the journal tools turn one into a finding.
 
-Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use.
+Every error carries a stable ``code`` (snake case) that counters, logs and API bodies use,
+and an HTTP ``status_code`` that is a property of its class (the server's error handler answers
+with it): 422 for any error of the tree raised while processing a request (unprocessable), the
+4xx and 503 of the request errors drawn above, 409 for a journal record that does not restore.
+The request errors that only set a status keep the code ``bad_request``: the body a client sees
+names the field and the reason, the status says what kind of refusal it is.
 Book errors also carry the numeric :class:`~orderflow.model.enums.RejectReason` the jitted
 kernels return, so the batch path and the per-event path count rejections the same way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class OrderflowError(Exception):
     """Root of every error orderflow raises on purpose."""
 
-    code = "orderflow_error"
+    code: ClassVar[str] = "orderflow_error"
+    #: the HTTP status the server answers this error with (see the module docstring)
+    status_code: int = 422
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -147,25 +164,68 @@ class BookIntegrityError(OrderflowError):
 
 
 class RequestError(OrderflowError):
-    """A client's request is malformed or not allowed (maps to HTTP 4xx)."""
+    """A client's request is malformed or not allowed (HTTP 400; the subclasses below carry
+    the other 4xx and 503 statuses: the status is a property of the class)."""
 
-    code = "bad_request"
+    code: ClassVar[str] = "bad_request"
     status_code = 400
 
 
-class InstrumentOwnedError(RequestError):
-    """A batch for an instrument that another client feeds: refused whole (HTTP 409)."""
+class UnauthorisedError(RequestError):
+    """The token is missing or wrong (HTTP 401)."""
 
-    code = "instrument_owned"
+    status_code = 401
+
+
+class NotFoundError(RequestError):
+    """No such instrument, order or journal, or the trading engine is off (HTTP 404)."""
+
+    status_code = 404
+
+
+class ConflictError(RequestError):
+    """The request conflicts with the server's state: a bridge that is not connected, a cid
+    already used (HTTP 409)."""
+
     status_code = 409
 
 
-class WarmingError(RequestError):
+class InstrumentOwnedError(ConflictError):
+    """A batch for an instrument that another client feeds: refused whole (HTTP 409)."""
+
+    code = "instrument_owned"
+
+
+class TooLargeError(RequestError):
+    """A body or message over the size limit (HTTP 413)."""
+
+    status_code = 413
+
+
+class UnprocessableError(RequestError):
+    """A well-formed command the order desk or the risk manager refuses (HTTP 422)."""
+
+    status_code = 422
+
+
+class RateLimitedError(RequestError):
+    """Over the connection's rate limit (HTTP 429 with ``Retry-After``)."""
+
+    status_code = 429
+
+
+class UnavailableError(RequestError):
+    """The server cannot take the request now (an overloaded engine, a journal that does not
+    write): nothing of it was kept; retry later (HTTP 503)."""
+
+    status_code = 503
+
+
+class WarmingError(UnavailableError):
     """The server is still starting (compiling its kernels, restoring its state): retry
     after the ``Retry-After`` seconds; nothing of the request was kept."""
 
     code = "warming"
-    status_code = 503
 
 
 class ConfigError(OrderflowError):
@@ -178,6 +238,7 @@ class RecordingError(OrderflowError):
     """The recording (``server.record_dir``) cannot be written or read as it must be."""
 
     code = "recording_error"
+    status_code = 503
 
 
 class RecordingUnavailableError(RecordingError):
@@ -185,7 +246,6 @@ class RecordingUnavailableError(RecordingError):
     batch was kept or applied; the client may send it again later (HTTP 503, Retry-After)."""
 
     code = "recording_unavailable"
-    status_code = 503
 
 
 class RecordingCorruptError(RecordingError):
@@ -207,6 +267,7 @@ class JournalError(ConfigError):
     message names the file and what to do (``orderflow journal check``)."""
 
     code = "journal_error"
+    status_code = 409  # read through the API: a record that does not restore
 
 
 class JournalVersionError(JournalError, ValueError):
@@ -234,6 +295,19 @@ class DtypeError(ArgumentError, TypeError):
     """An array of the wrong dtype for a bulk operation (``apply_mbo`` needs ``MBO_DTYPE``)."""
 
     code = "bad_dtype"
+
+
+class ServerStartError(OrderflowError):
+    """A server that did not come up: its port did not answer in time."""
+
+    code = "server_start"
+
+
+class ClientError(OrderflowError):
+    """The client library: the server refused the connection (wrong token or protocol), or
+    the client is closed or failed."""
+
+    code = "client_error"
 
 
 BOOK_ERRORS: dict[int, type[BookUpdateError]] = {

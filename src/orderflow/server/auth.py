@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from orderflow.core.errors import ConfigError, RequestError
+from orderflow.core.errors import ConfigError, UnauthorisedError
 
 __all__ = [
     "AUTH_KEY",
@@ -132,7 +132,7 @@ def _given(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
 
 
 def _refusal() -> bytes:
-    return orjson.dumps(RequestError("token: missing or wrong", field="token").to_dict())
+    return orjson.dumps(UnauthorisedError("token: missing or wrong", field="token").to_dict())
 
 
 class TokenGate:
@@ -172,11 +172,12 @@ class TokenGate:
         headers = [(b"content-type", b"application/json"),
                    (b"content-length", str(len(body)).encode()),
                    (b"www-authenticate", b'Bearer realm="orderflow"')]  # fmt: skip
+        status = UnauthorisedError.status_code
         if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 401, "headers": headers})
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         elif "websocket.http.response" in (scope.get("extensions") or {}):
-            await send({"type": "websocket.http.response.start", "status": 401,
+            await send({"type": "websocket.http.response.start", "status": status,
                         "headers": headers})  # fmt: skip
             await send({"type": "websocket.http.response.body", "body": body})
         else:  # a server without the denial extension answers 403

@@ -82,7 +82,6 @@ class Feeds:
                     f"{client!r} is refused",
                     field="instrument",
                     owner=owner,
-                    status=409,
                 )
             self.passed_on += owner is not None
             ask = self.asks.get(key)

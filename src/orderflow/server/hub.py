@@ -3,7 +3,8 @@
 Transport-free (REST and WebSocket handlers call :meth:`Hub.apply`), so it is tested and
 benchmarked without a socket. Applying a batch is all-or-nothing for its validation: prices are
 converted to ticks first, and a batch with a bad price is refused whole (nothing applied).
-Who may feed an instrument, and the snapshot requests of a stale ladder: :mod:`.feeds`.
+Who may feed an instrument, and the snapshot requests of a stale ladder: :mod:`.feeds`; a
+batch's prices and events as the engine's arrays: :mod:`.wire`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from itertools import chain
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from orderflow import __version__
@@ -28,18 +26,11 @@ from orderflow.core.errors import (
     RecordingError,
     RequestError,
 )
-from orderflow.core.units import (
-    PRICE_SCALE,
-    first_implausible,
-    floats_to_ticks,
-    floats_to_ticks_or_none,
-)
 from orderflow.engine.pipeline import Pipeline, PipelineParams
-from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
-from orderflow.model.enums import Flags, NtOperation, Side
+from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
-from orderflow.protocol import Ack, Batch, DepthColumns, SnapshotRequest, check_batch
+from orderflow.protocol import Ack, Batch, SnapshotRequest, check_batch
 from orderflow.server.feeds import Feeds
 from orderflow.server.journal_start import restore
 from orderflow.server.monitor import Alerts
@@ -47,24 +38,20 @@ from orderflow.server.outbox import COMMAND_MAX_AGE_NS, Outbox
 from orderflow.server.recording import Record, Recorder
 from orderflow.server.report_checks import check_batch_reports
 from orderflow.server.trading import ServerTrading, ServerTradingParams
+from orderflow.server.wire import (
+    convert_batch,
+    convert_columns_run,
+    json_float,
+    price_levels,
+    undo_conversion,
+    undo_of,
+)
 from orderflow.trading.journal import Journal
 from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import TradingParams
 
 __all__ = ["Hub", "InstrumentState"]
 
-_OPS = {"add": int(NtOperation.ADD), "update": int(NtOperation.UPDATE),
-        "remove": int(NtOperation.REMOVE)}  # fmt: skip
-_SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
-_LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
-_REMOVE = _OPS["remove"]
-#: (side, op) of a depth event -> side << 2 | op
-_OP_OF = np.zeros(256, dtype=np.int8)  # a column's character -> the engine's code
-_OP_OF[[ord("a"), ord("u"), ord("r")]] = [_OPS["add"], _OPS["update"], _OPS["remove"]]
-_SIDE_OF = np.zeros(256, dtype=np.int8)
-_SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
-_CODES = {(s, o): (sv << 2) | ov for s, sv in _SIDES.items() for o, ov in _OPS.items()}
-_EXACT = 1 << 53
 BOOK_LEVELS = 10
 #: batches of an instrument before latency counts (the process loads its kernels meanwhile)
 WARMUP_BATCHES = 10
@@ -73,8 +60,6 @@ WARMUP_BATCHES = 10
 Outcome = tuple[Batch, Ack | None, SnapshotRequest | None, OrderflowError | None]
 #: at most this many batches go through the pipeline together (bounds one ack's delay)
 MAX_RUN = 64
-#: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
-MAX_ABS_TICKS = 1 << 40
 
 
 @dataclass(slots=True)
@@ -221,10 +206,10 @@ class Hub:
         self._claim(batch, feeder or client, client)
         st = self._state_of(batch)
         inst = st.instrument
-        undo = _undo_of(st)
+        undo = undo_of(st)
         try:
             check_batch_reports(inst, batch, self.max_commission, st.ref_ticks)
-            depth, trades = self._convert(st, batch)  # raises before anything is applied
+            depth, trades = convert_batch(st, batch)  # raises before anything is applied
         except RequestError:
             self._refused(st, batch, client)
             raise
@@ -232,7 +217,7 @@ class Hub:
             try:
                 self._record(batch, client, recv_ns)
             except RecordingError:  # not recorded: not applied (the recording holds it all)
-                _undo(st, undo)
+                undo_conversion(st, undo)
                 raise
         request = None
         if client is not None and batch.seq:
@@ -353,14 +338,14 @@ class Hub:
         except RequestError:  # implausible: one by one, which names it and keeps the rest
             return [self._outcome(b, client, recv_ns, record) for b in run]
         st = self._state_of(run[0])
-        undo = _undo_of(st)
-        merged = self._convert_columns_run(st, run)
+        undo = undo_of(st)
+        merged = convert_columns_run(st, run)
         converted = [merged] if merged is not None else []
         for k, b in enumerate(run if merged is None else []):
             try:
-                converted.append(self._convert(st, b))
+                converted.append(convert_batch(st, b))
             except RequestError as exc:  # the head together, this one refused, the rest alone
-                _undo(st, (*undo[:3], st.rejected))  # its rejection stays counted
+                undo_conversion(st, (*undo[:3], st.rejected))  # its rejection stays counted
                 head = self._apply_run(run[:k], client, recv_ns, record) if k > 1 else []
                 if k == 1:
                     head = [self._outcome(run[0], client, recv_ns, record)]
@@ -371,7 +356,7 @@ class Hub:
             try:
                 self._record(b, client, recv_ns)
             except RecordingError as exc:  # what was recorded is applied, the rest refused
-                _undo(st, undo)
+                undo_conversion(st, undo)
                 head = [self._outcome(a, client, recv_ns, False) for a in run[:k]]
                 return [*head, *((a, None, None, exc) for a in run[k:])]
         self.last_seq[client] = run[-1].seq
@@ -400,48 +385,6 @@ class Hub:
         self._check_alerts(st, ack, depth, client)
         self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
-
-    def _convert_columns_run(
-        self, st: InstrumentState, run: list[Batch]
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """A run of batches that all carry depth as columns, converted in one pass over the
-        joined columns (each batch's events keep its sequence number and end in a boundary).
-        None when they do not all have columns or when the joined conversion refuses anything:
-        then each is converted on its own, which names the batch and event at fault (the
-        counters and the plausibility reference are put back first)."""
-        cols = [b.columns for b in run]
-        if any(c is None or c.reset for c in cols):
-            return None
-        lens = np.array([len(c.t) for c in cols if c is not None], dtype=np.int64)
-        joined = msgspec.structs.replace(
-            run[-1],
-            ticks=[t for b in run for t in b.ticks],
-            columns=DepthColumns(
-                t=list(chain.from_iterable(c.t for c in cols if c is not None)),
-                side="".join(c.side for c in cols if c is not None),
-                op="".join(c.op for c in cols if c is not None),
-                pos=list(chain.from_iterable(c.pos for c in cols if c is not None)),
-                price=list(chain.from_iterable(c.price for c in cols if c is not None)),
-                size=list(chain.from_iterable(c.size for c in cols if c is not None)),
-            ),
-        )
-        rejected, ref = Counter(st.rejected), st.ref_ticks
-        try:
-            depth, trades = self._convert(st, joined)
-        except RequestError:
-            st.rejected, st.ref_ticks = rejected, ref
-            return None
-        ends = np.cumsum(lens) - 1
-        depth["flags"][ends] |= _LAST
-        depth["sequence"] = np.repeat([b.seq for b in run], lens)
-        if len(trades):
-            trades["sequence"] = np.repeat([b.seq for b in run], [len(b.ticks) for b in run])
-            if not run[-1].ticks:  # the plausibility reference is the last batch's, as one by one
-                start = int(ends[-1] - lens[-1] + 1)
-                kept = np.flatnonzero(depth["operation"][start:] != _REMOVE)
-                if len(kept):
-                    st.ref_ticks = int(depth["price"][start + kept[-1]])
-        return depth, trades
 
     # ---- the steps of applying a batch ---------------------------------------------------
     def _claim(self, batch: Batch, feeder: str | None, client: str | None) -> None:
@@ -548,7 +491,10 @@ class Hub:
         inst = st.instrument
         last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
-        preopen: Callable[[], bool] = lambda: bool(last_event) and _preopen(inst, last_event)  # noqa: E731
+
+        def preopen() -> bool:
+            return bool(last_event) and _preopen(inst, last_event)
+
         if len(depth) and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
@@ -607,140 +553,6 @@ class Hub:
         except RecordingError:  # the disk failed: the refusal stands, the alert is raised
             self.counters["recording_failures"] += 1
 
-    def _ticks(self, st: InstrumentState, prices: list[float], what: str) -> np.ndarray:
-        """Exchange prices to ticks, exactly (one compiled pass); the first price off the grid
-        refuses the batch, naming it."""
-        inst = st.instrument
-        ticks, bad = floats_to_ticks(np.array(prices, dtype=np.float64), inst.tick_fixed)
-        if bad >= 0:
-            self._off_tick(st, what, bad, prices[bad])
-        return ticks
-
-    def _off_tick(self, st: InstrumentState, what: str, i: int, price: float | None) -> None:
-        st.rejected["off_tick"] += 1
-        field = _field(what, i)
-        raise RequestError(
-            f"{field}: {price} is not on the {st.instrument.tick_size} grid", field=field
-        )
-
-    def _sane(
-        self, st: InstrumentState, ticks: np.ndarray, what: str, check: np.ndarray | None
-    ) -> None:
-        """Prices (``check`` marks which; None: all) must lie within half the last price seen
-        of it (a fat-fingered or corrupt price would otherwise stretch every price-indexed
-        array). One compiled pass."""
-        ref = st.ref_ticks
-        if check is None:
-            check = np.ones(len(ticks), dtype=np.bool_)
-        i = first_implausible(ticks, check, ref, MAX_ABS_TICKS)
-        if i >= 0:
-            st.rejected["implausible_price"] += 1
-            last = st.instrument.to_price(ref) if ref is not None else "-"
-            field = _field(what, i)
-            raise RequestError(
-                f"{field}: {st.instrument.to_price(int(ticks[i]))} is implausibly far "
-                f"from the last price {last}",
-                field=field,
-            )
-
-    def _convert(self, st: InstrumentState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
-        the grid or implausibly far from the last one refuses the whole batch, naming the
-        event. One comprehension per column (attribute reads are cheap; numpy's conversion of
-        a list of tuples into a structured array is not), the side and operation of an event
-        in one dict lookup, and the checks in compiled passes."""
-        now = time.time_ns()
-        ev = batch.depth
-        n = len(ev)
-        if batch.columns is not None:
-            depth = self._columns(st, batch, now)
-            n = len(depth)
-        else:
-            depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
-        if n and batch.columns is None:
-            price = self._ticks(st, [e.price for e in ev], "depth")
-            code = np.array([_CODES[e.side, e.op] for e in ev], dtype=np.int8)
-            op = code & 3
-            keep = op != _REMOVE
-            if not batch.snapshot:
-                self._sane(st, price, "depth", keep)
-            depth["price"] = price
-            depth["operation"] = op
-            depth["side"] = code >> 2
-            depth["ts_event"] = np.array([e.t for e in ev], dtype=np.int64)
-            depth["ts_recv"] = now
-            depth["sequence"] = batch.seq
-            depth["size"] = np.array([e.size for e in ev], dtype=np.int64)
-            depth["position"] = np.array([e.pos for e in ev], dtype=np.int32)
-            flags = depth["flags"]
-            resets = [e.reset for e in ev]
-            if True in resets:
-                flags[np.array(resets, dtype=np.bool_)] = _RESET
-            if not batch.snapshot:
-                flags[-1] |= _LAST
-        ticks_in = batch.ticks
-        m = len(ticks_in)
-        trades = np.zeros(m, dtype=TRADE_DTYPE)
-        if m:
-            # prices, bids and asks in one pass: a print off the grid refuses the batch, a
-            # missing (None: NaN) or off-grid quote is NO_PRICE (it only steers the aggressor)
-            nan = float("nan")
-            prices = [t.price for t in ticks_in]
-            quotes = [nan if q is None else q for t in ticks_in for q in (t.bid, t.ask)]
-            allt, ok = floats_to_ticks_or_none(np.array(prices + quotes), st.instrument.tick_fixed)
-            if not ok[:m].all():
-                bad = int(np.flatnonzero(~ok[:m])[0])
-                self._off_tick(st, "ticks", bad, prices[bad])
-            price = allt[:m]
-            self._sane(st, price, "ticks", None)
-            q = np.where(ok[m:], allt[m:], NO_PRICE)
-            trades["price"] = price
-            trades["ts_event"] = np.array([t.t for t in ticks_in], dtype=np.int64)
-            trades["ts_recv"] = now
-            trades["sequence"] = batch.seq
-            trades["size"] = np.array([t.size for t in ticks_in], dtype=np.int64)
-            trades["side"] = st.classifier.classify(price, q[0::2], q[1::2])
-            st.ref_ticks = int(price[-1])
-        elif n:
-            kept = np.flatnonzero(depth["operation"] != _REMOVE)
-            if len(kept):
-                st.ref_ticks = int(depth["price"][kept[-1]])
-        return depth, trades
-
-    def _columns(self, st: InstrumentState, batch: Batch, now: int) -> np.ndarray:
-        """Depth sent as columns, to the engine's array: numpy over whole columns."""
-        c = batch.columns
-        assert c is not None
-        n = len(c.t)
-        depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
-        if not n:
-            return depth
-        price = self._ticks(st, c.price, "columns.price")
-        op = _OP_OF[np.frombuffer(c.op.encode(), dtype=np.uint8)]
-        if not batch.snapshot:
-            self._sane(st, price, "columns.price", op != _REMOVE)
-        depth["price"] = price
-        depth["operation"] = op
-        depth["side"] = _SIDE_OF[np.frombuffer(c.side.encode(), dtype=np.uint8)]
-        depth["ts_event"] = c.t
-        depth["ts_recv"] = now
-        depth["sequence"] = batch.seq
-        depth["size"] = c.size
-        depth["position"] = c.pos
-        flags = depth["flags"]
-        if c.reset:
-            flags[np.array(c.reset, dtype=np.int64)] = _RESET
-        if not batch.snapshot:
-            flags[-1] |= _LAST
-        return depth
-
-    def _quote(self, st: InstrumentState, prices: list[float]) -> np.ndarray:
-        """Quotes to ticks; a missing (NaN) or off-grid quote is NO_PRICE (it only steers the
-        aggressor rule)."""
-        t, ok = floats_to_ticks_or_none(np.array(prices, dtype=np.float64),
-                                        st.instrument.tick_fixed)  # fmt: skip
-        return np.where(ok, t, NO_PRICE)
-
     def _ack(
         self,
         st: InstrumentState,
@@ -763,14 +575,14 @@ class Hub:
             vw = pipe.vwap.value()
             metrics = {
                 "spread": None if m.spread is None else m.spread * tick,
-                "mid": _f(m.mid, tick),
-                "microprice": _f(m.microprice, tick),
-                "imbalance": _f(m.imbalance),
+                "mid": json_float(m.mid, tick),
+                "microprice": json_float(m.microprice, tick),
+                "imbalance": json_float(m.imbalance),
                 "ofi": m.ofi,
                 "ofi_window": m.ofi_sum,
                 "cumulative_delta": pipe.delta.value,
-                "vwap": _f(vw.vwap, tick),
-                "momentum": _f(pipe.momentum.score),
+                "vwap": json_float(vw.vwap, tick),
+                "momentum": json_float(pipe.momentum.score),
             }
         return Ack(
             seq=batch.seq,
@@ -779,7 +591,7 @@ class Hub:
             applied=applied,
             rejected=dict(rejected),
             stale=st.stale,
-            book={"bids": _levels(bp, bs, tf, px), "asks": _levels(ap, as_, tf, px)},
+            book={"bids": price_levels(bp, bs, tf, px), "asks": price_levels(ap, as_, tf, px)},
             metrics=metrics,
             signals=[{**s.to_dict(), "price": px(s.price)} for s in signals],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
@@ -824,32 +636,6 @@ class Hub:
         }
 
 
-def _levels(
-    ticks: np.ndarray, sizes: np.ndarray, tick_fixed: int, px: Any
-) -> list[list[float | int]]:
-    """``[[price, size], ...]`` of one ladder side (sorted), the prices as
-    ``Instrument.to_price`` gives them: ``ticks * tick_fixed / PRICE_SCALE`` vectorised is the
-    same float (both operands exact below 2**53, one correctly rounded division), else one by
-    one."""
-    t = ticks.tolist()
-    # a ladder side is sorted, so its largest magnitude is at one end
-    if t and max(abs(t[0]), abs(t[-1])) * tick_fixed >= _EXACT:
-        prices = [px(x) for x in t]
-    else:
-        prices = (ticks * tick_fixed / PRICE_SCALE).tolist()
-    return [[p, q] for p, q in zip(prices, sizes.tolist(), strict=True)]
-
-
-def _field(what: str, i: int) -> str:
-    """The field of event ``i``'s price: ``depth[3].price``, or ``columns.price[3]``."""
-    return f"{what}[{i}]" if what.endswith(".price") else f"{what}[{i}].price"
-
-
-def _f(x: float, scale: float = 1.0) -> float | None:
-    """A float for JSON: NaN (undefined, e.g. an empty side) becomes None."""
-    return None if x != x else x * scale
-
-
 PREOPEN_NS = 30 * 60 * 1_000_000_000
 
 
@@ -860,20 +646,6 @@ def _preopen(inst: Instrument, ts_ns: int) -> bool:
     if next_open - ts_ns > 86_400 * 1_000_000_000:  # the session opening later today
         next_open = session_open_ns(trading_day_of(ts_ns, hours), hours)
     return 0 <= next_open - ts_ns <= PREOPEN_NS
-
-
-#: what converting a batch changes before it is applied: the plausibility reference, the
-#: aggressor classifier's memory and the rejection counts
-_Undo = tuple[int | None, int, int, Counter[str]]
-
-
-def _undo_of(st: InstrumentState) -> _Undo:
-    return st.ref_ticks, st.classifier.side, st.classifier.last_price, Counter(st.rejected)
-
-
-def _undo(st: InstrumentState, undo: _Undo) -> None:
-    """Put back what a conversion changed (the batch is not applied after all)."""
-    st.ref_ticks, st.classifier.side, st.classifier.last_price, st.rejected = undo
 
 
 def _last_ts(trades: np.ndarray) -> int:

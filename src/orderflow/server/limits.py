@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 from orderflow.settings import Settings
 
-__all__ = ["MAX_BODY", "Limits", "RateLimiter", "TokenBucket"]
+__all__ = ["DECODE_BYTES_PER_EVENT", "MAX_BODY", "Limits", "RateLimiter", "TokenBucket"]
 
 #: largest request body or WebSocket message accepted (bytes); here, not in the app, so the
 #: server can be configured before the app (and its compiled kernels) is loaded
 MAX_BODY = 8 * 1024 * 1024
+#: a frame is estimated to cost as much to decode as this many bytes per event (then measured)
+DECODE_BYTES_PER_EVENT = 64
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from typing import IO, Any, NoReturn
 import msgspec
 
 from orderflow.core.errors import (
+    ParameterError,
     RecordingCorruptError,
     RecordingUnavailableError,
 )
@@ -110,7 +111,7 @@ class Recorder:
         self, root: str | Path, max_open: int = 256, on_torn: TornHook | None = None
     ) -> None:
         if max_open < 1:
-            raise ValueError(f"max_open must be at least 1, not {max_open}")
+            raise ParameterError(f"max_open must be at least 1, not {max_open}", field="max_open")
         self.root = Path(root)
         self.max_open = max_open
         self.on_torn = on_torn

@@ -39,7 +39,7 @@ import time
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 
-from orderflow.core.errors import RequestError
+from orderflow.core.errors import ParameterError, UnavailableError
 
 __all__ = ["FairScheduler", "OverloadedError", "SchedulerStats"]
 
@@ -49,11 +49,10 @@ _NS_PER_EVENT = 1000.0
 _MAX_LEAD_SLICES = 8
 
 
-class OverloadedError(RequestError):
+class OverloadedError(UnavailableError):
     """The engine is too busy to take this client's work within its maximum wait."""
 
     code = "overloaded"
-    status_code = 503
 
 
 @dataclass(slots=True)
@@ -72,7 +71,7 @@ class FairScheduler:
     def __init__(self, slice_ms: float = 2.0, queue_events: int = 1_000_000,
                  max_wait_s: float = 10.0) -> None:  # fmt: skip
         if not slice_ms > 0 or queue_events < 1 or not max_wait_s > 0:
-            raise ValueError("slice_ms > 0, queue_events >= 1, max_wait_s > 0")
+            raise ParameterError("slice_ms > 0, queue_events >= 1, max_wait_s > 0")
         self.slice_ns = int(slice_ms * 1e6)
         self.budget = queue_events
         self.max_wait_s = max_wait_s
@@ -160,7 +159,6 @@ class FairScheduler:
             raise OverloadedError(
                 f"engine: this client's work waited over {self.max_wait_s:g} s for a turn",
                 field="engine",
-                status=503,
             ) from None
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
@@ -228,7 +226,6 @@ class FairScheduler:
                         f"engine: this client's queued work did not drain within "
                         f"{self.max_wait_s:g} s",
                         field="engine",
-                        status=503,
                     ) from None
         self._queued[key] = self._queued.get(key, 0) + events
         self._queued_total += events

@@ -84,11 +84,12 @@ class StartingApp:
             )
             body = orjson.dumps(error.to_dict())
         headers.append((b"content-length", str(len(body)).encode()))
+        status = WarmingError.status_code
         if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         elif "websocket.http.response" in (scope.get("extensions") or {}):
-            await send({"type": "websocket.http.response.start", "status": 503,
+            await send({"type": "websocket.http.response.start", "status": status,
                         "headers": headers})  # fmt: skip
             await send({"type": "websocket.http.response.body", "body": body})
         else:

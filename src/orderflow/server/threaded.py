@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from orderflow.core.errors import ServerStartError
 from orderflow.server.watchdog import ConnectionLimits, uvicorn_config
 
 __all__ = ["ThreadedServer", "free_port"]
@@ -37,7 +38,7 @@ class ThreadedServer:
         deadline = time.time() + timeout_s
         while not self.server.started:
             if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"the server did not start on port {self.port}")
+                raise ServerStartError(f"the server did not start on port {self.port}")
             time.sleep(0.02)
         self.http = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}/ws"

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from orderflow.core.errors import RequestError
+from orderflow.core.errors import RequestError, UnavailableError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.protocol import Batch, Command, Report
@@ -355,11 +355,10 @@ class ServerTrading:
                                reason=exc.reason) from None  # fmt: skip
         if not self._commit():  # never an order that is not journalled
             self._unjournalled(node, cmd)
-            raise RequestError(
+            raise UnavailableError(
                 f"journal: journal_unavailable: {self.writer.failing if self.writer else ''}",
                 field="journal",
                 reason="journal_unavailable",
-                status=503,
             )
         try:
             return self._send(node, cmd, inst, wire, {"series": body.get("series", 0)})

@@ -38,7 +38,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from orderflow.core.errors import RequestError
+from orderflow.core.errors import RequestError, UnprocessableError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
 from orderflow.trading.broker import BrokerProfile
@@ -646,6 +646,6 @@ class TradingNode(NodeJournal):
         return cmds[0]
 
 
-def _refused(msg: str, reason: str, status: int = 422) -> RequestError:
-    """A risk refusal as the API answers it (``field: "risk"``, the risk code)."""
-    return RequestError(msg, field="risk", reason=reason, status=status)
+def _refused(msg: str, reason: str) -> UnprocessableError:
+    """A risk refusal as the API answers it (422, ``field: "risk"``, the risk code)."""
+    return UnprocessableError(msg, field="risk", reason=reason)

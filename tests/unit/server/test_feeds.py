@@ -23,7 +23,7 @@ def test_a_websocket_owner_keeps_its_instrument_while_connected():
     feeds.claim("ESH4", "nt8")
     with pytest.raises(InstrumentOwnedError) as err:
         feeds.claim("ESH4", rest_client("127.0.0.1"))
-    assert (err.value.code, err.value.details["owner"], err.value.details["status"]) == (
+    assert (err.value.code, err.value.details["owner"], err.value.status_code) == (
         "instrument_owned", "nt8", 409)  # fmt: skip
     assert feeds.owner("ESH4") == "nt8" and feeds.refused == 1
     assert not feeds.may_feed("ESH4", "other")

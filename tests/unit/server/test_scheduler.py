@@ -95,7 +95,8 @@ def test_work_that_waits_too_long_is_refused_as_overloaded() -> None:
         await sched.admit("b", 10)
         with pytest.raises(OverloadedError) as err:
             await sched.admit("a", 100)
-        assert err.value.code == "overloaded" and err.value.details["status"] == 503
+        assert err.value.code == "overloaded" and err.value.status_code == 503
+        assert "status" not in err.value.details  # the status is the class's, not the body's
         assert sched.stats.overloaded == 1
 
     asyncio.run(main())

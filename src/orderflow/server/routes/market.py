@@ -1,0 +1,50 @@
+"""Market data of an instrument: ``GET /api/book/{instrument}`` (the ladder) and
+``/api/analytics/{instrument}`` (the session summary)."""
+
+from __future__ import annotations
+
+import msgspec
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from orderflow.core.errors import NotFoundError
+from orderflow.server.hub import InstrumentState
+from orderflow.server.state import Server, ServerState
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["market data"])
+
+
+def _instrument(state: ServerState, instrument: str) -> InstrumentState:
+    st = state.hub.find(instrument)
+    if st is None:
+        raise NotFoundError(f"instrument: no data for {instrument!r}", field="instrument")
+    return st
+
+
+@router.get("/api/book/{instrument}")
+async def book(instrument: str, state: Server, levels: int = 10) -> Response:
+    """The instrument's ladder: top ``levels`` rows per side, prices in exchange units."""
+    st = _instrument(state, instrument)
+    view = st.pipeline.book.depth(max(1, min(levels, 500)))
+    px = st.instrument.to_price
+    rows = {
+        side: [
+            {"price": px(int(p)), "size": int(q)}
+            for p, q in zip(view[f"{side}_price"], view[f"{side}_size"], strict=True)
+            if q > 0
+        ]
+        for side in ("bid", "ask")
+    }
+    return JSONResponse({"instrument": instrument, "stale": st.stale, **rows})
+
+
+@router.get("/api/analytics/{instrument}")
+async def analytics(instrument: str, state: Server) -> Response:
+    """Session summary of the instrument so far (as ``orderflow analyze`` prints it)."""
+    from orderflow.engine.runner import summarize
+
+    st = _instrument(state, instrument)
+    # msgspec writes an undefined number (the mid of a one-sided book: NaN) as null
+    return Response(msgspec.json.encode(summarize(st.pipeline)), media_type="application/json")

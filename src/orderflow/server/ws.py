@@ -1,0 +1,326 @@
+"""The sequenced WebSocket (``/ws``): hello and welcome, then batches in, acks, commands and
+snapshot requests out, one connection per client name.
+
+A reader task decodes and rate-limits frames into a bounded inbox (full: it stops reading and
+TCP pushes back on the sender); the session's loop applies what has arrived, taking every batch
+already waiting together (see :meth:`Hub.apply_many`). A bad frame gets an ``error`` frame
+naming the field and the reason; anything unexpected closes the socket (1011) without details.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from orderflow import __version__
+from orderflow.core.errors import (
+    InstrumentOwnedError,
+    OrderflowError,
+    RecordingError,
+    RequestError,
+)
+from orderflow.protocol import (
+    PROTOCOL_VERSION,
+    Batch,
+    Bye,
+    CommandAck,
+    Error,
+    Heartbeat,
+    Hello,
+    Report,
+    Welcome,
+    decode_client,
+)
+from orderflow.server.auth import AUTH_KEY
+from orderflow.server.connection import Connection
+from orderflow.server.limits import DECODE_BYTES_PER_EVENT, MAX_BODY, RateLimiter
+from orderflow.server.scheduler import OverloadedError
+from orderflow.server.state import ServerState, server_of
+
+__all__ = ["router"]
+
+log = logging.getLogger("orderflow.server")
+
+HELLO_TIMEOUT_S = 10.0
+#: decoded messages waiting to be applied, per connection (full: the server stops reading)
+INBOX = 256
+#: batches already waiting are applied together up to this many depth events
+MAX_COALESCE_EVENTS = 20_000
+COALESCE_SPIN_LIMIT = 64
+COALESCE_PATIENCE = 3  # event-loop turns without a new frame before applying
+IDLE_TIMEOUT_S = 30.0
+
+router = APIRouter()
+
+
+def queued_cost(b: Batch) -> int:
+    """What a decoded batch counts against the engine's queue budget: its items, of any kind
+    (so a batch of bars or executions is bounded too, not only depth)."""
+    return (b.n_depth + len(b.ticks) + len(b.bars) + len(b.orders) + len(b.executions)
+            + len(b.positions))  # fmt: skip
+
+
+@router.websocket("/ws")
+async def ws(socket: WebSocket) -> None:
+    """One client's connection, from its hello to its bye (or its disconnect)."""
+    await socket.accept()
+    await Session(server_of(socket), socket).run()
+
+
+class Session:
+    """One WebSocket connection of one client."""
+
+    def __init__(self, state: ServerState, socket: WebSocket) -> None:
+        self.state = state
+        self.hub = state.hub
+        self.mon = state.monitor
+        self.sched = state.scheduler
+        self.limits = state.limits
+        self.socket = socket
+        self.conn = Connection(socket, state.limits.send_queue)
+        self.limiter = RateLimiter(state.limits)
+        self.client: str | None = None
+        self.connected = False
+
+    async def receive(self) -> bytes | str:
+        async with asyncio.timeout(IDLE_TIMEOUT_S):  # no extra task per frame
+            msg = await self.socket.receive()
+        if msg["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(msg.get("code", 1000))
+        data = msg.get("text") if msg.get("text") is not None else msg.get("bytes")
+        if data is None:
+            raise RequestError("message: empty frame", field="message")
+        if len(data) > MAX_BODY:
+            raise RequestError(f"message: larger than {MAX_BODY} bytes", field="message")
+        return data  # type: ignore[no-any-return]
+
+    async def read_frames(self, inbox: asyncio.Queue[Any]) -> None:
+        """Frames to messages (or the Error a bad one gets), at the connection's rate."""
+        conn, sched, mon, limits = self.conn, self.sched, self.mon, self.limits
+        try:
+            while True:
+                try:
+                    frame = await self.receive()
+                    # decoding is the client's work too: a turn of its own, costed by size
+                    async with sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT):
+                        msg: Any = decode_client(frame)
+                except OverloadedError as exc:
+                    await inbox.put(Error("engine", exc.message, code="overloaded"))
+                    return
+                except RequestError as exc:
+                    mon.errors.labels("bad_request").inc()
+                    await inbox.put(Error(str(exc.details.get("field", "message")),
+                                          exc.message))  # fmt: skip
+                    continue
+                n = msg.n_depth + len(msg.ticks) if isinstance(msg, Batch) else 0
+                wait = self.limiter.take(n)
+                if wait > limits.max_wait_s:
+                    mon.errors.labels("rate_limited").inc()
+                    await inbox.put(Error("message", "over the connection's rate limit "
+                        f"({limits.messages_per_s:g} messages/s, {limits.events_per_s:g} "
+                        "events/s)", code="rate_limited"))  # fmt: skip
+                    return
+                if wait > 0:
+                    mon.throttled.inc()
+                    await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
+                if isinstance(msg, Batch) and (cost := queued_cost(msg)):
+                    try:  # the client's fair share of the engine's queue (else: stop reading)
+                        await sched.admit(conn, cost)
+                    except OverloadedError as exc:
+                        await inbox.put(Error("engine", exc.message, code="overloaded"))
+                        return
+                await inbox.put(msg)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # disconnect, timeout: the handler ends with it
+            await inbox.put(exc)
+
+    async def apply_batches(self, run: list[Batch]) -> None:
+        client, mon, state = self.client, self.mon, self.state
+        assert client is not None
+        out: list[Any] = []
+        for batch, ack, request, error in self.hub.apply_many(run, client):
+            if isinstance(error, InstrumentOwnedError):  # another client feeds it
+                mon.errors.labels("instrument_owned").inc()
+                out.append(Error("instrument", error.message, seq=batch.seq,
+                                 code=error.code, status=error.status_code))  # fmt: skip
+                continue
+            if error is not None:
+                # a recording that failed: retryable, the batch was neither kept nor applied
+                code = error.code if isinstance(error, RecordingError) else "bad_request"
+                mon.errors.labels(code).inc()
+                field = str(error.details.get("field", "batch"))
+                out.append(Error(field, error.message, seq=batch.seq, code=code))
+                continue
+            assert ack is not None
+            state.observe("websocket", ack)
+            out.append(ack)
+            if request is not None:
+                if request.reason == "gap":
+                    mon.gaps.inc()
+                out.append(state.named(client, request))
+        # the commands the batches made the engine issue go out before their acks: a
+        # client that has the ack of a batch has every command that batch caused
+        state.drain()
+        for msg in out:
+            self.conn.push(msg)
+        state.ask_snapshots()  # a ladder these batches made stale asks at once
+
+    async def refuse(self, error: Error) -> None:
+        await self.conn.send_now(error)
+        await self.socket.close(1008)
+
+    async def hello(self) -> bool:
+        """The first message: a hello of this protocol with the token (or refused); then
+        the welcome, the commands still unanswered, and the trading engine told."""
+        hub, state, conn = self.hub, self.state, self.conn
+        first = decode_client(await asyncio.wait_for(self.receive(), HELLO_TIMEOUT_S))
+        if not isinstance(first, Hello):
+            await self.refuse(Error("type", "the first message must be hello"))
+            return False
+        conn.encoding = first.encoding
+        if first.protocol != PROTOCOL_VERSION:
+            await self.refuse(Error("protocol", f"this server speaks protocol {PROTOCOL_VERSION}"))
+            return False
+        if not (self.socket.scope.get(AUTH_KEY) or state.authorised(first.token)):
+            await self.refuse(Error("token", "missing or wrong", code="unauthorised"))
+            return False
+        client = self.client = first.client
+        old = state.conns.get(client)
+        if old is not None:  # one connection per client name: sequences stay in order
+            old.close(1008, "replaced by a new connection of the same client")
+        state.conns[client] = conn
+        hub.feeds.connect(client)
+        self.mon.connections.inc()
+        self.connected = True
+        conn.start()
+        conn.push(Welcome(PROTOCOL_VERSION, f"orderflow {__version__}", hub.session,
+                          hub.last_seq.get(client, 0), hub.flags))  # fmt: skip
+        for command in hub.outbox.pending(client):  # unanswered before: send again
+            conn.push(command)
+        hub.trading.connected(client, first.report)  # the gate shut until NinjaTrader's report
+        state.drain()
+        return True
+
+    async def run(self) -> None:
+        try:
+            if not await self.hello():
+                return
+            inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX)
+            reader = asyncio.get_running_loop().create_task(self.read_frames(inbox))
+            try:
+                await self.loop(inbox)
+            finally:
+                reader.cancel()
+        except (TimeoutError, WebSocketDisconnect):
+            return
+        except RequestError as exc:
+            with contextlib.suppress(Exception):
+                await self.refuse(Error(str(exc.details.get("field", "message")), exc.message))
+        except Exception:  # never a traceback to the client; the log has it
+            log.exception("websocket handler failed")
+            with contextlib.suppress(Exception):
+                await self.socket.close(1011)
+        finally:
+            await self.end()
+
+    async def loop(self, inbox: asyncio.Queue[Any]) -> None:
+        """Apply what arrives until the connection closes."""
+        conn, sched, socket = self.conn, self.sched, self.socket
+        streaming = False
+        while conn.open:
+            msg = await inbox.get()
+            if isinstance(msg, Batch):
+                # uvicorn hands over one frame per turn of the event loop: give the
+                # reader turns while frames keep coming (a pipelining client), so what
+                # is already on the socket is applied together; a request/response
+                # client (whose batches always come one at a time) costs nothing
+                idle = 0 if streaming else COALESCE_PATIENCE
+                while idle < COALESCE_PATIENCE and inbox.qsize() < COALESCE_SPIN_LIMIT:
+                    n = inbox.qsize()
+                    await asyncio.sleep(0)
+                    idle = idle + 1 if inbox.qsize() == n else 0
+                run, held = [msg], None
+                events = msg.n_depth
+                limit = sched.slice_events(conn, MAX_COALESCE_EVENTS)
+                while not inbox.empty() and events < limit:
+                    nxt = inbox.get_nowait()
+                    if not isinstance(nxt, Batch):
+                        held = nxt
+                        break
+                    run.append(nxt)
+                    events += nxt.n_depth
+                try:
+                    async with sched.turn(conn, events):
+                        await self.apply_batches(run)
+                except OverloadedError as exc:
+                    conn.push(Error("engine", exc.message, code="overloaded"))
+                    await conn.flush()
+                    await socket.close(1013)
+                    return
+                finally:
+                    sched.applied(conn, sum(queued_cost(b) for b in run))
+                streaming = len(run) > 1  # batches are arriving faster than applied
+                if held is None:
+                    continue
+                msg = held
+            if isinstance(msg, BaseException):
+                raise msg
+            if not await self.other(msg):
+                return
+
+    async def other(self, msg: Any) -> bool:
+        """A message that is not a batch; False: the connection is closed."""
+        hub, conn, client, state = self.hub, self.conn, self.client, self.state
+        assert client is not None
+        if isinstance(msg, Error):  # a frame that did not decode, or the limit
+            conn.push(msg)
+            if msg.code in ("rate_limited", "overloaded"):
+                await conn.flush()
+                await self.socket.close(1013 if msg.code == "overloaded" else 1008)
+                return False
+        elif isinstance(msg, CommandAck):
+            if not hub.outbox.acknowledge(client, msg):
+                conn.push(Error("command_seq", f"no command {msg.command_seq} for "
+                                f"{msg.cid!r} to this client"))  # fmt: skip
+            else:
+                hub.trading.acknowledge(client, msg.command_seq, msg.status,
+                                        msg.reason)  # fmt: skip
+        elif isinstance(msg, Report):
+            try:
+                hub.trading.report(client, msg)
+            except (OrderflowError, ValueError) as exc:
+                field = getattr(exc, "details", {}).get("field", "report")
+                conn.push(Error(str(field), str(exc)))
+            state.drain()
+        elif isinstance(msg, Heartbeat):
+            conn.push(Heartbeat(msg.t))
+        elif isinstance(msg, Bye):
+            await conn.flush()
+            await self.socket.close(1000)
+            return False
+        else:
+            conn.push(Error("type", "hello was already received"))
+        return True
+
+    async def end(self) -> None:
+        """The connection is over: its queue and turns given back, its name released."""
+        state, conn, client, mon = self.state, self.conn, self.client, self.mon
+        self.sched.forget(conn)
+        await conn.stop()
+        if conn.slow:
+            mon.errors.labels("slow_consumer").inc()
+        if self.connected:
+            mon.connections.dec()
+            if state.conns.get(client or "") is conn:
+                del state.conns[client or ""]
+                self.hub.feeds.disconnect(client or "")
+                if client is not None:
+                    self.hub.trading.disconnected(client)
+                    state.drain()
+                with contextlib.suppress(KeyError):
+                    mon.queue.remove(client or "")
