@@ -118,7 +118,8 @@ class StrategyParams:
     atr_series: int = 0  # the bar series whose ATR the stop, trail and sizing use
 
     def __post_init__(self) -> None:
-        if self.trail is False:  # YAML reads a bare ``off`` as false
+        raw: object = self.trail
+        if raw is False:  # YAML reads a bare ``off`` as false
             object.__setattr__(self, "trail", "off")
         for name in ("entry_timeout_s", "min_entry_spacing_s", "time_stop_s", "entry_score",
                      "opposite_exit_score", "stop_atr_multiple", "trail_atr_multiple"):  # fmt: skip
