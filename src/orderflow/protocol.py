@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from orderflow.core.errors import RequestError
+from orderflow.core.errors import MessageFieldError, RequestError
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -125,11 +125,11 @@ class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         n = len(self.t)
         for name in ("side", "op", "pos", "price", "size"):
             if len(getattr(self, name)) != n:
-                raise ValueError(
+                raise MessageFieldError(
                     f"columns.{name} has {len(getattr(self, name))} entries, columns.t has {n}"
                 )
         if self.reset and max(self.reset) >= n:
-            raise ValueError(f"columns.reset: index {max(self.reset)} beyond the {n} events")
+            raise MessageFieldError(f"columns.reset: index {max(self.reset)} beyond the {n} events")
 
 
 class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -252,7 +252,9 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
 
     def __post_init__(self) -> None:
         if self.columns is not None and self.depth:
-            raise ValueError("columns: a batch carries depth as a list or as columns, not both")
+            raise MessageFieldError(
+                "columns: a batch carries depth as a list or as columns, not both"
+            )
 
     @property
     def n_depth(self) -> int:

@@ -21,7 +21,7 @@ KINDS = ("mbo", "levels", "nt_depth")
 
 
 def _not_ours(records: Any) -> None:
-    raise RuntimeError("a shared book is applied by its owner, not by the venue")
+    raise ArgumentError("a shared book is applied by its owner, not by the venue")
 
 
 class MarketView:

@@ -297,6 +297,14 @@ class DtypeError(ArgumentError, TypeError):
     code = "bad_dtype"
 
 
+class MessageFieldError(OrderflowError, ValueError):
+    """A field of a wire message breaks the protocol's rules (columns of unequal length, a
+    reset index beyond the events). A ``ValueError`` too: raised inside msgspec's decoding,
+    which turns it into a validation error naming the field."""
+
+    code = "bad_message"
+
+
 class ServerStartError(OrderflowError):
     """A server that did not come up: its port did not answer in time."""
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
 from orderflow.trading.broker import BrokerProfile
@@ -282,7 +283,7 @@ class StrategyHost:
             elif isinstance(intent, MoveStop):
                 cmds = bm.amend(now, b.id, stop_loss_ticks=intent.stop_ticks)
             else:  # pragma: no cover - the Intent union is closed
-                raise TypeError(intent)
+                raise ArgumentError(f"not an intent: {intent!r}")
         except (CommandError, ValueError) as exc:
             self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", b.id,
                          str(exc))  # fmt: skip

@@ -39,6 +39,7 @@ import msgspec
 
 from orderflow.core.errors import (
     ArgumentError,
+    DtypeError,
     JournalError,
     JournalVersionError,
     TradingInputError,
@@ -125,7 +126,7 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 def _default(obj: Any) -> Any:
     if isinstance(obj, Fraction):
         return f"{obj.numerator}/{obj.denominator}"
-    raise TypeError(f"cannot journal {type(obj).__name__}")
+    raise DtypeError(f"cannot journal {type(obj).__name__}")
 
 
 _INT64_MAX = 2**63 - 1

@@ -467,7 +467,11 @@ class RiskManager:
         """
         o = self.state.pending.get(client_id)
         if o is None:
-            raise KeyError(f"fill for {client_id!r}, an order the risk manager never accepted")
+            raise TradingInputError(
+                f"fill for {client_id!r}, an order the risk manager never accepted",
+                field="client_id",
+                value=client_id,
+            )
         o.filled += qty
         o.remaining = max(o.remaining - qty, 0)
         pos = self.state.positions
