@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -421,8 +421,8 @@ def decode_client(data: bytes | str) -> ClientMessage:
     """A client message from a WebSocket frame: text is JSON, bytes are MessagePack."""
     try:
         if isinstance(data, str):
-            return cast("ClientMessage", _JSON_CLIENT.decode(data))
-        return cast("ClientMessage", _MSGPACK_CLIENT.decode(data))
+            return _JSON_CLIENT.decode(data)
+        return _MSGPACK_CLIENT.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _field_error(exc) from None
     except RecursionError:  # the tagged union reads the object whole before its type

@@ -10,16 +10,22 @@ layout of the int and float buffers are documented in :mod:`~orderflow.analytics
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numba import njit, types
-from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+from numba.cpython.unsafe import numbers as _unsafe_numbers
 
 from orderflow.book._jit import KERNEL
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Side
+
+# Bit counts of an int64, for jitted code only. numba's stub types an @intrinsic as called with
+# its typing context first (and returning Never); jitted code passes the integer alone.
+trailing_zeros = cast("Callable[[int], int]", _unsafe_numbers.trailing_zeros)
+leading_zeros = cast("Callable[[int], int]", _unsafe_numbers.leading_zeros)
 
 #: "no time": a level that is not a wall has this ``since``.
 NO_TS = -1
@@ -61,7 +67,7 @@ def _size_at(px: np.ndarray, sz: np.ndarray, price: int, bid: bool) -> int:
         if p == NO_PRICE or (bid and p < price) or (not bid and p > price):
             return 0
         if p == price:
-            return sz[i]
+            return int(sz[i])
     return -1
 
 
@@ -75,7 +81,17 @@ def _n_levels(px: np.ndarray, n: int) -> int:
 
 
 @njit(inline="always", **KERNEL)
-def _ofi(pbp, pbs, pap, pas, bp, bs, ap, asz, m: int) -> int:
+def _ofi(
+    pbp: np.ndarray,
+    pbs: np.ndarray,
+    pap: np.ndarray,
+    pas: np.ndarray,
+    bp: np.ndarray,
+    bs: np.ndarray,
+    ap: np.ndarray,
+    asz: np.ndarray,
+    m: int,
+) -> int:
     """Cont-Kukanov-Stoikov OFI at level ``m`` (empty bid = -inf, empty ask = +inf)."""
     pb, qb, pa, qa = pbp[m], pbs[m], pap[m], pas[m]
     e = 0
@@ -315,7 +331,7 @@ def _step(
         da += y if (pxa != NO_PRICE) & (2 * pxa <= lim_a) else 0
         moved_b |= pxb ^ pbp[i]
         moved_a |= pxa ^ pap[i]
-        bit = one << min(i, 62)  # levels from 62 on share a bit: see _changed
+        bit = int(one << min(i, 62))  # levels from 62 on share a bit: see _changed
         mask_b |= bit if x != pbs[i] else 0
         mask_a |= bit if y != pas[i] else 0
     oi[C_DEPTH_BID], oi[C_DEPTH_ASK] = db, da
@@ -483,7 +499,7 @@ def update_kernel() -> Any:
 
 
 @njit(**KERNEL)
-def offsets_in_order(bounds, keys, off):  # type: ignore[no-untyped-def]
+def offsets_in_order(bounds, keys, off):
     """``off`` as :func:`trade_offsets` gives it when the boundaries are sorted and the keys'
     groups (first boundary at or after each key, ``searchsorted`` left) never decrease:
     returns True; False (``off`` then undefined) otherwise. Trades after the last boundary are

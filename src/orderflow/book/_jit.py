@@ -10,7 +10,10 @@ identical in behaviour, only slower.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from numba import njit
 
 try:
     from numba.core.cpu import CPUTargetOptions
@@ -21,3 +24,12 @@ except ImportError:  # pragma: no cover - a numba without this layout
 
 #: keyword arguments for ``numba.njit`` of kernels that never allocate
 KERNEL: dict[str, Any] = {"cache": True, **({"_nrt": False} if _HAS_NRT_SWITCH else {})}
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def kernel(fn: _F) -> _F:
+    """``numba.njit(**KERNEL)(fn)`` for an annotated kernel, keeping its signature for the type
+    checker: numba's stub cannot choose an overload of ``njit`` for ``**KERNEL``, so the plain
+    decorator would leave the kernel untyped."""
+    return cast(_F, njit(**KERNEL)(fn))
