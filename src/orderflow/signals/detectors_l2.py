@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.book.common import DepthRecord
-from orderflow.core.errors import ArgumentError
+from orderflow.core.errors import ArgumentError, OrderflowError
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags, Side
 from orderflow.model.instruments import Instrument
@@ -268,7 +268,7 @@ class L2Detector:
             extra[: len(self._extra)] = self._extra
             self._out, self._extra = out, extra
         else:  # pragma: no cover - the kernel has no other codes
-            raise RuntimeError(f"L2 kernel returned {code}")
+            raise OrderflowError(f"L2 kernel returned {code}")
 
     def _grow_pool(self, cap: int) -> None:
         """Pool of ``cap`` print nodes; the new ones go in front of the free list."""
