@@ -47,7 +47,7 @@ from orderflow.analytics.footprint import FootprintParams
 from orderflow.analytics.momentum import MomentumParams
 from orderflow.analytics.profile import ProfileParams
 from orderflow.analytics.vwap import VwapParams
-from orderflow.core.errors import ConfigError
+from orderflow.core.errors import ConfigError, ParameterError
 from orderflow.model.instruments import get_instrument
 from orderflow.settings_rules import (
     locate_error,
@@ -353,7 +353,7 @@ class LoggingSettings(_Section):
     def _known_level(cls, value: str) -> str:
         level = value.upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError(f"unknown log level {value!r}")
+            raise ParameterError(f"unknown log level {value!r}", field="level")
         return level
 
 
@@ -391,7 +391,7 @@ class Settings(BaseSettings):
         try:
             get_instrument(value)
         except ConfigError as exc:
-            raise ValueError(exc.message) from exc  # placed at its key by pydantic
+            raise ParameterError(exc.message, field="instrument") from exc  # placed at its key
         return value
 
     @classmethod

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from orderflow.core.errors import ConfigError
+from orderflow.core.errors import ConfigError, ParameterError
 
 __all__ = [
     "Leaf",
@@ -284,8 +284,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def locate_error(value: Any, handler: Any) -> Any:
     """A parameter class refusing its values with an error pydantic would not place (a
-    :class:`ConfigError`, a ``TypeError``): made a ``ValueError`` at the class's key."""
+    :class:`ConfigError`, a ``TypeError``): made a :class:`ParameterError` (a ``ValueError``),
+    which pydantic places at the class's key."""
     try:
         return handler(value)
     except (ConfigError, TypeError) as exc:
-        raise ValueError(exc.message if isinstance(exc, ConfigError) else str(exc)) from exc
+        raise ParameterError(exc.message if isinstance(exc, ConfigError) else str(exc)) from exc

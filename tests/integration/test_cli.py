@@ -257,6 +257,25 @@ def test_analyze_a_file_of_two_instruments_needs_one_named():
     assert 5000 < es["low"] <= es["high"] < 5300 and nq["low"] > 17000  # never mixed
 
 
+def test_backtest_of_a_recordings_folder_of_two_instruments_says_so_in_one_line(tmp_path):
+    from orderflow.protocol import Batch, Depth
+    from orderflow.server.recording import Recorder
+
+    t0 = 1_703_545_200_000_000_000
+    rec = Recorder(tmp_path / "rec")
+    for name in ("ES 03-24", "NQ 03-24"):
+        rec.append(Batch(name, 1, snapshot=True, depth=[Depth(t0, "bid", "add", 0, 4810.0, 5)]),
+                   "nt", t0 + 10)  # fmt: skip
+    rec.close()
+    out = tmp_path / "out"
+    proc = run_cli("backtest", "--data", str(tmp_path / "rec"), "--out", str(out), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip()
+        == f"error: {tmp_path / 'rec'}: recordings of 2 instruments; open one folder"
+    )
+
+
 def test_serve_refuses_to_bind_beyond_loopback_without_a_token():
     proc = run_cli("serve", "--host", "0.0.0.0", check=False)
     assert proc.returncode == 2 and "server.token" in proc.stderr

@@ -10,16 +10,22 @@ layout of the int and float buffers are documented in :mod:`~orderflow.analytics
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numba import njit, types
-from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+from numba.cpython.unsafe import numbers as _unsafe_numbers
 
-from orderflow.book._jit import KERNEL
+from orderflow.book._jit import KERNEL, inline_kernel, kernel
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Side
+
+# Bit counts of an int64, for jitted code only. numba's stub types an @intrinsic as called with
+# its typing context first (and returning Never); jitted code passes the integer alone.
+trailing_zeros = cast("Callable[[int], int]", _unsafe_numbers.trailing_zeros)
+leading_zeros = cast("Callable[[int], int]", _unsafe_numbers.leading_zeros)
 
 #: "no time": a level that is not a wall has this ``since``.
 NO_TS = -1
@@ -53,7 +59,7 @@ MAX_PRICE = np.iinfo(np.int64).max
 # functions passes every array as a struct and costs more than most of these bodies. Output rows
 # are 1-D (a row of the batch's arrays, or a slice of the incremental path's flat buffer), so
 # the incremental path needs no reshape.
-@njit(inline="always", **KERNEL)
+@inline_kernel
 def _size_at(px: np.ndarray, sz: np.ndarray, price: int, bid: bool) -> int:
     """Size at ``price`` in a best-first level array: 0 when absent, -1 when out of sight."""
     for i in range(px.shape[0]):
@@ -61,11 +67,11 @@ def _size_at(px: np.ndarray, sz: np.ndarray, price: int, bid: bool) -> int:
         if p == NO_PRICE or (bid and p < price) or (not bid and p > price):
             return 0
         if p == price:
-            return sz[i]
+            return int(sz[i])
     return -1
 
 
-@njit(inline="always", **KERNEL)
+@inline_kernel
 def _n_levels(px: np.ndarray, n: int) -> int:
     """Levels before the first empty one, at most ``n``."""
     k = 0
@@ -74,8 +80,18 @@ def _n_levels(px: np.ndarray, n: int) -> int:
     return k
 
 
-@njit(inline="always", **KERNEL)
-def _ofi(pbp, pbs, pap, pas, bp, bs, ap, asz, m: int) -> int:
+@inline_kernel
+def _ofi(
+    pbp: np.ndarray,
+    pbs: np.ndarray,
+    pap: np.ndarray,
+    pas: np.ndarray,
+    bp: np.ndarray,
+    bs: np.ndarray,
+    ap: np.ndarray,
+    asz: np.ndarray,
+    m: int,
+) -> int:
     """Cont-Kukanov-Stoikov OFI at level ``m`` (empty bid = -inf, empty ask = +inf)."""
     pb, qb, pa, qa = pbp[m], pbs[m], pap[m], pas[m]
     e = 0
@@ -90,8 +106,8 @@ def _ofi(pbp, pbs, pap, pas, bp, bs, ap, asz, m: int) -> int:
     return e
 
 
-@njit(inline="always", **KERNEL)
-def _rest(s, p, pb, pa):
+@inline_kernel
+def _rest(s: int, p: int, pb: int, pa: int) -> int:
     """The side a trade at ``p`` with aggressor ``s`` printed against (-1: neither): a buyer
     hits the ask, a seller the bid, an unknown aggressor the side whose previous best
     (``pb``/``pa``) the price reached."""
@@ -104,8 +120,8 @@ def _rest(s, p, pb, pa):
     return -1
 
 
-@njit(inline="always", **KERNEL)
-def _traded_at(p, sd, tb, pb, pa, t0, t1):
+@inline_kernel
+def _traded_at(p: int, sd: int, tb: np.ndarray, pb: int, pa: int, t0: int, t1: int) -> int:
     """Volume printed against side ``sd`` at price ``p`` (trades ``t0:t1`` of ``tb``)."""
     tr = 0
     for t in range(t0, t1):
@@ -114,8 +130,17 @@ def _traded_at(p, sd, tb, pb, pa, t0, t1):
     return tr
 
 
-@njit(inline="always", **KERNEL)
-def _record_level(p, old, new, tr, at, lpx, ldelta, ltr):
+@inline_kernel
+def _record_level(
+    p: int,
+    old: int,
+    new: int,
+    tr: int,
+    at: int,
+    lpx: np.ndarray,
+    ldelta: np.ndarray,
+    ltr: np.ndarray,
+) -> tuple[int, int]:
     """One level that changed or traded: its row ``at`` of the per-level arrays, and its
     (pulled, stacked) contribution: the size change net of what traded there."""
     net = new - old + tr
@@ -123,8 +148,25 @@ def _record_level(p, old, new, tr, at, lpx, ldelta, ltr):
     return max(-net, 0), max(net, 0)
 
 
-@njit(inline="always", **KERNEL)
-def _pull_stack(sd, old_px, old_sz, px, sz, ni, nj, tb, pb, pa, t0, t1, lpx, ldelta, ltr, oi):
+@inline_kernel
+def _pull_stack(
+    sd: int,
+    old_px: np.ndarray,
+    old_sz: np.ndarray,
+    px: np.ndarray,
+    sz: np.ndarray,
+    ni: int,
+    nj: int,
+    tb: np.ndarray,
+    pb: int,
+    pa: int,
+    t0: int,
+    t1: int,
+    lpx: np.ndarray,
+    ldelta: np.ndarray,
+    ltr: np.ndarray,
+    oi: np.ndarray,
+) -> tuple[int, int, int]:
     """Per-price pulling/stacking of one side whose prices moved: a merge of the old and new
     top levels (``ni`` and ``nj`` of them). Writes the prices that changed or traded to the
     per-level rows (their count to ``oi``) and returns (pulled, stacked, traded)."""
@@ -154,8 +196,25 @@ def _pull_stack(sd, old_px, old_sz, px, sz, ni, nj, tb, pb, pa, t0, t1, lpx, lde
     return pulled, stacked, traded
 
 
-@njit(inline="always", **KERNEL)
-def _pull_stack_aligned(sd, px, old_sz, sz, m, d0, d1, tb, pb, pa, t0, t1, lpx, ldelta, ltr, oi):
+@inline_kernel
+def _pull_stack_aligned(
+    sd: int,
+    px: np.ndarray,
+    old_sz: np.ndarray,
+    sz: np.ndarray,
+    m: int,
+    d0: int,
+    d1: int,
+    tb: np.ndarray,
+    pb: int,
+    pa: int,
+    t0: int,
+    t1: int,
+    lpx: np.ndarray,
+    ldelta: np.ndarray,
+    ltr: np.ndarray,
+    oi: np.ndarray,
+) -> tuple[int, int, int]:
     """``_pull_stack`` when the prices did not move (the usual case): only the levels in
     ``d0..d1`` changed size, and only those in the price range traded against this side can
     have traded volume, so no other level needs a look. Same outputs, same order."""
@@ -180,8 +239,8 @@ def _pull_stack_aligned(sd, px, old_sz, sz, m, d0, d1, tb, pb, pa, t0, t1, lpx, 
     return pulled, stacked, traded
 
 
-@njit(inline="always", **KERNEL)
-def _resort(srt, k, old, new):
+@inline_kernel
+def _resort(srt: np.ndarray, k: int, old: int, new: int) -> bool:
     """Replaces one ``old`` by ``new`` in the sorted ``srt[:k]``; False if ``old`` is absent."""
     p = 0
     while p < k and srt[p] != old:
@@ -200,8 +259,23 @@ def _resort(srt, k, old, new):
     return True
 
 
-@njit(inline="always", **KERNEL)
-def _walls(sd, ts, px, sz, old_sz, k, aligned, d0, d1, pi, multiple, st, walls, since):
+@inline_kernel
+def _walls(
+    sd: int,
+    ts: int,
+    px: np.ndarray,
+    sz: np.ndarray,
+    old_sz: np.ndarray,
+    k: int,
+    aligned: bool,
+    d0: int,
+    d1: int,
+    pi: np.ndarray,
+    multiple: float,
+    st: np.ndarray,
+    walls: np.ndarray,
+    since: np.ndarray,
+) -> float:
     """Marks the walls of one side in its half of the ``since`` row (their start time, else
     NO_TS), keeping a wall's start while it stays one; returns the reference size (median or
     mean, NaN if empty). ``k``: the side's levels in the top ``P_WALL_L``. ``walls`` holds the
@@ -262,8 +336,8 @@ def _walls(sd, ts, px, sz, old_sz, k, aligned, d0, d1, pi, multiple, st, walls, 
     return ref
 
 
-@njit(inline="always", **KERNEL)
-def _changed(mask, sz, old_sz):
+@inline_kernel
+def _changed(mask: int, sz: np.ndarray, old_sz: np.ndarray) -> tuple[int, int]:
     """The first and last level whose size changed (``w, -1`` if none), from ``mask``, bit i
     set if level i changed (bit 62: some level from 62 on)."""
     w = sz.shape[0]
@@ -281,11 +355,37 @@ def _changed(mask, sz, old_sz):
     return d0, d1
 
 
-@njit(inline="always", **KERNEL)
+@inline_kernel
 def _step(
-    ts, bp, bs, ap, asz, pbp, pbs, pap, pas, tb, t0, t1, pi, pf, st, acc, ring, walls, oi, of,
-    ofi, ofs, since, of_prev, since_prev, lpx, ldelta, ltr
-):  # fmt: skip
+    ts: int,
+    bp: np.ndarray,
+    bs: np.ndarray,
+    ap: np.ndarray,
+    asz: np.ndarray,
+    pbp: np.ndarray,
+    pbs: np.ndarray,
+    pap: np.ndarray,
+    pas: np.ndarray,
+    tb: np.ndarray,
+    t0: int,
+    t1: int,
+    pi: np.ndarray,
+    pf: np.ndarray,
+    st: np.ndarray,
+    acc: np.ndarray,
+    ring: np.ndarray,
+    walls: np.ndarray,
+    oi: np.ndarray,
+    of: np.ndarray,
+    ofi: np.ndarray,
+    ofs: np.ndarray,
+    since: np.ndarray,
+    of_prev: np.ndarray,
+    since_prev: np.ndarray,
+    lpx: np.ndarray,
+    ldelta: np.ndarray,
+    ltr: np.ndarray,
+) -> None:
     """Every metric of one group into the output rows ``oi``..``ltr``, from and into the state
     (``st``, ``acc``, ``ring``, ``walls``); the trades ``t0:t1`` of ``tb`` (rows price, size,
     aggressor side). ``pbp``..``pas`` are the previous boundary's levels and ``of_prev`` /
@@ -315,7 +415,7 @@ def _step(
         da += y if (pxa != NO_PRICE) & (2 * pxa <= lim_a) else 0
         moved_b |= pxb ^ pbp[i]
         moved_a |= pxa ^ pap[i]
-        bit = one << min(i, 62)  # levels from 62 on share a bit: see _changed
+        bit = int(one << min(i, 62))  # levels from 62 on share a bit: see _changed
         mask_b |= bit if x != pbs[i] else 0
         mask_a |= bit if y != pas[i] else 0
     oi[C_DEPTH_BID], oi[C_DEPTH_ASK] = db, da
@@ -401,27 +501,46 @@ def _step(
     st[S_PRIMED] = 1
 
 
-@njit(inline="always", **KERNEL)
-def _state(pi):
+@inline_kernel
+def _state(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Views of the state in the int buffer ``pi``: scalars and totals, the previous top-N (bid
     prices, bid sizes, ask prices, ask sizes), the OFI accumulators and the walls."""
     w, o, a, wl = pi[P_WIDTH], pi[P_O_PREV], pi[P_O_ACC], pi[P_O_WALL]
     return pi[NP : NP + NST], pi[o : o + 4 * w], pi[a:wl], pi[wl : pi[P_MEM]]
 
 
-@njit(inline="always", **KERNEL)
-def _keep(prev, bp, bs, ap, asz):
+@inline_kernel
+def _keep(
+    prev: np.ndarray, bp: np.ndarray, bs: np.ndarray, ap: np.ndarray, asz: np.ndarray
+) -> None:
     """The boundary's levels as the state's previous ones."""
     w = bp.shape[0]
     for i in range(w):
         prev[i], prev[w + i], prev[2 * w + i], prev[3 * w + i] = bp[i], bs[i], ap[i], asz[i]
 
 
-@njit(**KERNEL)
+@kernel
 def run(
-    ts_, bp_, bs_, ap_, asz_, off, tb, pi, pf, ring, oi, of, ofi, ofs, since, per_level, lpx,
-    ldelta, ltr
-):  # fmt: skip
+    ts_: np.ndarray,
+    bp_: np.ndarray,
+    bs_: np.ndarray,
+    ap_: np.ndarray,
+    asz_: np.ndarray,
+    off: np.ndarray,
+    tb: np.ndarray,
+    pi: np.ndarray,
+    pf: np.ndarray,
+    ring: np.ndarray,
+    oi: np.ndarray,
+    of: np.ndarray,
+    ofi: np.ndarray,
+    ofs: np.ndarray,
+    since: np.ndarray,
+    per_level: bool,
+    lpx: np.ndarray,
+    ldelta: np.ndarray,
+    ltr: np.ndarray,
+) -> None:
     """The batch: every group (row) of the inputs through ``_step``, from the state in ``pi``
     and ``ring``; ``since`` and the per-level arrays with their last two axes flattened.
     Per-level rows go to row ``r`` when ``per_level``, else to row 0."""
@@ -443,7 +562,18 @@ def run(
         _keep(prev, bp_[-1], bs_[-1], ap_[-1], asz_[-1])
 
 
-def _update_py(ts, bp, bs, ap, asz, tb, nt, pi, ring, pf):
+def _update_py(
+    ts: int,
+    bp: np.ndarray,
+    bs: np.ndarray,
+    ap: np.ndarray,
+    asz: np.ndarray,
+    tb: np.ndarray,
+    nt: int,
+    pi: np.ndarray,
+    ring: np.ndarray,
+    pf: np.ndarray,
+) -> int:
     """One group through ``_step`` with the incremental path's flat buffers (``pi``: params,
     state and int outputs; ``pf``: params and float outputs), no reshape, no allocation:
     returns 1 (and changes nothing) if an array is not ``width`` long, 2 if the OFI ring is
@@ -482,8 +612,8 @@ def update_kernel() -> Any:
     return njit(_UPDATE_SIG, **KERNEL)(_update_py)
 
 
-@njit(**KERNEL)
-def offsets_in_order(bounds, keys, off):  # type: ignore[no-untyped-def]
+@kernel
+def offsets_in_order(bounds: np.ndarray, keys: np.ndarray, off: np.ndarray) -> bool:
     """``off`` as :func:`trade_offsets` gives it when the boundaries are sorted and the keys'
     groups (first boundary at or after each key, ``searchsorted`` left) never decrease:
     returns True; False (``off`` then undefined) otherwise. Trades after the last boundary are

@@ -398,7 +398,7 @@ class BookMetricsRecord:
     level_price: np.ndarray
     level_change: np.ndarray
     level_traded: np.ndarray
-    trade_offsets: np.ndarray
+    trade_offsets: np.ndarray | None  # None in the one-row views of the live path
 
     @classmethod
     def empty(

@@ -32,9 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
-from orderflow.book._jit import KERNEL
+from orderflow.book._jit import kernel
 from orderflow.core.errors import ArgumentError, ConfigError
 from orderflow.model.enums import Side
 
@@ -77,8 +76,23 @@ class MomentumParams:
         )  # fmt: skip
 
 
-@njit(**KERNEL)
-def _run(ts, mid, imb, off, tsz, tsd, pf, st, sf, rts, rmid, rimb, rvol, out):
+@kernel
+def _run(
+    ts: np.ndarray,
+    mid: np.ndarray,
+    imb: np.ndarray,
+    off: np.ndarray,
+    tsz: np.ndarray,
+    tsd: np.ndarray,
+    pf: np.ndarray,
+    st: np.ndarray,
+    sf: np.ndarray,
+    rts: np.ndarray,
+    rmid: np.ndarray,
+    rimb: np.ndarray,
+    rvol: np.ndarray,
+    out: np.ndarray,
+) -> None:
     """Momentum at every row from the state ``st``/``sf`` and the ring ``r*``; both paths."""
     win = np.int64(pf[0])
     cap = rts.shape[0]

@@ -12,9 +12,8 @@ counted: the Python wrapper must enlarge the buffer and call again).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from orderflow.book._jit import KERNEL
+from orderflow.book._jit import kernel
 from orderflow.book.common import BatchResult, DepthRecord, reject_counts
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, LevelAction, NtOperation, RejectReason
@@ -51,8 +50,8 @@ LB_SEQ, LB_TS, LB_TS_RECV, LB_REJ = 6, 7, 8, 9  # REJ holds N_REASONS counters
 LB_HDR = 20
 
 
-@njit(**KERNEL)
-def _lb_write(buf, side, i, size):
+@kernel
+def _lb_write(buf: np.ndarray, side: int, i: int, size: int) -> None:
     cap = buf[LB_CAP]
     off = LB_HDR + side * cap
     old = buf[off + i]
@@ -77,8 +76,8 @@ def _lb_write(buf, side, i, size):
             buf[LB_BEST + side] = j
 
 
-@njit(**KERNEL)
-def _lb_update(buf, side, price, size):
+@kernel
+def _lb_update(buf: np.ndarray, side: int, price: int, size: int) -> int:
     if side != 0 and side != 1:
         buf[LB_REJ + _BAD_SIDE] += 1
         return _BAD_SIDE
@@ -95,8 +94,8 @@ def _lb_update(buf, side, price, size):
     return _OK
 
 
-@njit(**KERNEL)
-def lb_set(buf, side, price, size, ts_event, sequence):
+@kernel
+def lb_set(buf: np.ndarray, side: int, price: int, size: int, ts_event: int, sequence: int) -> int:
     """Absolute size at a price (0 deletes). O(1); O(gap to next level) when the best empties."""
     rc = _lb_update(buf, side, price, size)
     if rc == _OK:
@@ -105,8 +104,8 @@ def lb_set(buf, side, price, size, ts_event, sequence):
     return rc
 
 
-@njit(**KERNEL)
-def _lb_clear_side(buf, side):
+@kernel
+def _lb_clear_side(buf: np.ndarray, side: int) -> None:
     cap = buf[LB_CAP]
     off = LB_HDR + side * cap
     left = buf[LB_COUNT + side]
@@ -121,8 +120,8 @@ def _lb_clear_side(buf, side):
     buf[LB_BEST + side] = -1
 
 
-@njit(**KERNEL)
-def lb_clear(buf, side):
+@kernel
+def lb_clear(buf: np.ndarray, side: int) -> int:
     """Clear one side (0/1) or both (2). O(span of the side)."""
     if side < 0 or side > 2:
         buf[LB_REJ + _BAD_SIDE] += 1
@@ -134,8 +133,8 @@ def lb_clear(buf, side):
     return _OK
 
 
-@njit(**KERNEL)
-def lb_fill(buf, side, n, out_price, out_size):
+@kernel
+def lb_fill(buf: np.ndarray, side: int, n: int, out_price: np.ndarray, out_size: np.ndarray) -> int:
     """Best ``n`` levels of a side into the outputs (NO_PRICE/0 padding); returns levels found."""
     cap = buf[LB_CAP]
     off = LB_HDR + side * cap
@@ -157,19 +156,19 @@ def lb_fill(buf, side, n, out_price, out_size):
     return k
 
 
-@njit(**KERNEL)
-def lb_size_at(buf, side, price):
+@kernel
+def lb_size_at(buf: np.ndarray, side: int, price: int) -> int:
     """Size resting at a price (0 when none). O(1)."""
     if side != 0 and side != 1:
         return 0
     i = price - buf[LB_BASE]
     if i < 0 or i >= buf[LB_CAP]:
         return 0
-    return buf[LB_HDR + side * buf[LB_CAP] + i]
+    return int(buf[LB_HDR + side * buf[LB_CAP] + i])
 
 
-@njit(**KERNEL)
-def lb_truncate(buf, depth):
+@kernel
+def lb_truncate(buf: np.ndarray, depth: int) -> int:
     """Drop every level beyond the best ``depth`` on both sides; returns levels dropped."""
     cap = buf[LB_CAP]
     dropped = 0
@@ -194,19 +193,46 @@ def lb_truncate(buf, depth):
     return dropped
 
 
-@njit(**KERNEL)
-def _lb_record(buf, r, i, ts, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as):
+@kernel
+def _lb_record(
+    buf: np.ndarray,
+    r: int,
+    i: int,
+    ts: int,
+    rec_idx: np.ndarray,
+    rec_ts: np.ndarray,
+    rec_bp: np.ndarray,
+    rec_bs: np.ndarray,
+    rec_ap: np.ndarray,
+    rec_as: np.ndarray,
+) -> None:
     lb_fill(buf, 0, rec_bp.shape[1], rec_bp[r], rec_bs[r])
     lb_fill(buf, 1, rec_ap.shape[1], rec_ap[r], rec_as[r])
     rec_idx[r] = i
     rec_ts[r] = ts
 
 
-@njit(**KERNEL)
+@kernel
 def lb_batch(
-    buf, side, action, price, size, flags, seq, ts, ts_recv,
-    start, cap_reject_at, prog, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as,
-):  # fmt: skip
+    buf: np.ndarray,
+    side: np.ndarray,
+    action: np.ndarray,
+    price: np.ndarray,
+    size: np.ndarray,
+    flags: np.ndarray,
+    seq: np.ndarray,
+    ts: np.ndarray,
+    ts_recv: np.ndarray,
+    start: int,
+    cap_reject_at: int,
+    prog: np.ndarray,
+    rec_idx: np.ndarray,
+    rec_ts: np.ndarray,
+    rec_bp: np.ndarray,
+    rec_bs: np.ndarray,
+    rec_ap: np.ndarray,
+    rec_as: np.ndarray,
+) -> int:
     """Apply LEVEL_DTYPE fields from ``start``; returns the index that needs a grow, or len.
 
     Counters live in locals and go to ``prog`` (and the header stamps) once at the end: stores
@@ -273,8 +299,8 @@ LD_HDR = 20
 STALE_NONE, STALE_RESET, STALE_PRICE_ORDER = 0, 1, 2
 
 
-@njit(**KERNEL)
-def _ld_fits(buf, side, price, prev, nxt, cnt):
+@kernel
+def _ld_fits(buf: np.ndarray, side: int, price: int, prev: int, nxt: int, cnt: int) -> bool:
     """Would ``price`` keep strict order between rows ``prev`` and ``nxt`` (when they exist)?"""
     p0 = LD_HDR + 2 * side * buf[LD_CAP]
     if side == 0:
@@ -290,16 +316,16 @@ def _ld_fits(buf, side, price, prev, nxt, cnt):
     return True
 
 
-@njit(**KERNEL)
-def _ld_reject(buf, code):
+@kernel
+def _ld_reject(buf: np.ndarray, code: int) -> int:
     buf[LD_REJ + code] += 1
     if code == _PRICE_ORDER:
         buf[LD_STALE] = STALE_PRICE_ORDER
     return code
 
 
-@njit(**KERNEL)
-def ld_reset(buf, side, ts_event, sequence):
+@kernel
+def ld_reset(buf: np.ndarray, side: int, ts_event: int, sequence: int) -> int:
     """NinjaTrader IsReset: clear a side and mark the book stale. O(1)."""
     if side != 0 and side != 1:
         return _ld_reject(buf, _BAD_SIDE)
@@ -310,8 +336,8 @@ def ld_reset(buf, side, ts_event, sequence):
     return _OK
 
 
-@njit(**KERNEL)
-def _ld_update(buf, side, op, pos, price, vol):
+@kernel
+def _ld_update(buf: np.ndarray, side: int, op: int, pos: int, price: int, vol: int) -> int:
     if side != 0 and side != 1:
         return _ld_reject(buf, _BAD_SIDE)
     cap = buf[LD_CAP]
@@ -350,8 +376,17 @@ def _ld_update(buf, side, op, pos, price, vol):
     return _OK
 
 
-@njit(**KERNEL)
-def ld_apply(buf, side, op, pos, price, vol, ts_event, sequence):
+@kernel
+def ld_apply(
+    buf: np.ndarray,
+    side: int,
+    op: int,
+    pos: int,
+    price: int,
+    vol: int,
+    ts_event: int,
+    sequence: int,
+) -> int:
     """One OnMarketDepth event. O(rows) for Add/Remove (row shift), O(1) for Update."""
     rc = _ld_update(buf, side, op, pos, price, vol)
     if rc == _OK:
@@ -360,8 +395,10 @@ def ld_apply(buf, side, op, pos, price, vol, ts_event, sequence):
     return rc
 
 
-@njit(**KERNEL)
-def ld_fill(buf, side, n, out_price, out_volume):
+@kernel
+def ld_fill(
+    buf: np.ndarray, side: int, n: int, out_price: np.ndarray, out_volume: np.ndarray
+) -> int:
     """First ``n`` rows of a side into the outputs (NO_PRICE/0 padding); returns rows copied."""
     cap = buf[LD_CAP]
     p0 = LD_HDR + 2 * side * cap
@@ -373,22 +410,49 @@ def ld_fill(buf, side, n, out_price, out_volume):
     for j in range(k, n):
         out_price[j] = _NO_PRICE
         out_volume[j] = 0
-    return k
+    return int(k)
 
 
-@njit(**KERNEL)
-def _ld_record(buf, r, i, ts, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as):
+@kernel
+def _ld_record(
+    buf: np.ndarray,
+    r: int,
+    i: int,
+    ts: int,
+    rec_idx: np.ndarray,
+    rec_ts: np.ndarray,
+    rec_bp: np.ndarray,
+    rec_bs: np.ndarray,
+    rec_ap: np.ndarray,
+    rec_as: np.ndarray,
+) -> None:
     ld_fill(buf, 0, rec_bp.shape[1], rec_bp[r], rec_bs[r])
     ld_fill(buf, 1, rec_ap.shape[1], rec_ap[r], rec_as[r])
     rec_idx[r] = i
     rec_ts[r] = ts
 
 
-@njit(**KERNEL)
+@kernel
 def ld_batch(
-    buf, side, op, position, price, size, flags, seq, ts, ts_recv,
-    start, prog, rec_idx, rec_ts, rec_bp, rec_bs, rec_ap, rec_as,
-):  # fmt: skip
+    buf: np.ndarray,
+    side: np.ndarray,
+    op: np.ndarray,
+    position: np.ndarray,
+    price: np.ndarray,
+    size: np.ndarray,
+    flags: np.ndarray,
+    seq: np.ndarray,
+    ts: np.ndarray,
+    ts_recv: np.ndarray,
+    start: int,
+    prog: np.ndarray,
+    rec_idx: np.ndarray,
+    rec_ts: np.ndarray,
+    rec_bp: np.ndarray,
+    rec_bs: np.ndarray,
+    rec_ap: np.ndarray,
+    rec_as: np.ndarray,
+) -> int:
     """Apply NT_DEPTH_DTYPE fields from ``start``; returns the index that needs a grow, or len.
 
     Counters are locals written back once (see :func:`lb_batch`).

@@ -20,9 +20,8 @@ re-bases the buffer and retries.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from orderflow.book._jit import KERNEL
+from orderflow.book._jit import eager_kernel, inline_kernel, kernel
 
 # ---- header slots --------------------------------------------------------------------------
 META = 64
@@ -69,13 +68,10 @@ I_OK, I_LINK, I_ORDER, I_LEVEL, I_NLVL, I_BEST, I_NORD, I_HASH, I_FREE = range(9
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
-# See book/_jit.py: no reference-counting runtime where numba allows it (4x the replay rate).
-_JIT = KERNEL
-
 
 # ---- views ---------------------------------------------------------------------------------
-@njit(inline="always", **_JIT)
-def views(st):
+@inline_kernel
+def views(st: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(meta, orders, htab, levels) views of the buffer."""
     meta = st[:META]
     o, n = meta[M_OOFF], meta[M_NSLOT]
@@ -89,13 +85,13 @@ def views(st):
 
 
 # ---- hash table: order id -> slot ----------------------------------------------------------
-@njit(**_JIT)
-def _hpos(key, shift):
+@kernel
+def _hpos(key: int, shift: int) -> np.int64:
     return np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(shift))
 
 
-@njit(**_JIT)
-def find(meta, htab, oid):
+@kernel
+def find(meta: np.ndarray, htab: np.ndarray, oid: int) -> int:
     """Slot of the order, or -1. O(1) expected (load factor <= 1/2)."""
     mask = len(htab) // 2 - 1
     i = _hpos(oid, meta[M_HSHIFT])
@@ -104,12 +100,12 @@ def find(meta, htab, oid):
         if s == 0:
             return -1
         if htab[2 * i] == oid:
-            return s - 1
+            return int(s - 1)
         i = (i + 1) & mask
 
 
-@njit(**_JIT)
-def _hinsert(htab, shift, oid, slot):
+@kernel
+def _hinsert(htab: np.ndarray, shift: int, oid: int, slot: int) -> None:
     mask = len(htab) // 2 - 1
     i = _hpos(oid, shift)
     while htab[2 * i + 1] != 0:
@@ -118,8 +114,8 @@ def _hinsert(htab, shift, oid, slot):
     htab[2 * i + 1] = slot + 1
 
 
-@njit(**_JIT)
-def _hdelete(meta, htab, oid):
+@kernel
+def _hdelete(meta: np.ndarray, htab: np.ndarray, oid: int) -> None:
     """Remove a present key; backward-shift deletion keeps probe chains without tombstones."""
     mask = len(htab) // 2 - 1
     shift = meta[M_HSHIFT]
@@ -145,8 +141,8 @@ def _hdelete(meta, htab, oid):
     htab[2 * i + 1] = 0
 
 
-@njit(**_JIT)
-def rehash(old, new, shift):
+@kernel
+def rehash(old: np.ndarray, new: np.ndarray, shift: int) -> None:
     """Insert every entry of ``old`` into the empty table ``new``. O(len(old))."""
     for i in range(len(old) // 2):
         if old[2 * i + 1] != 0:
@@ -154,8 +150,8 @@ def rehash(old, new, shift):
 
 
 # ---- levels --------------------------------------------------------------------------------
-@njit(**_JIT)
-def _rescan_best(meta, levels, sd, idx):
+@kernel
+def _rescan_best(meta: np.ndarray, levels: np.ndarray, sd: int, idx: int) -> None:
     """The best level of ``sd`` emptied at ``idx``: find the next one. O(gap)."""
     if meta[M_NLVL + sd] == 0:
         meta[M_BEST + sd] = -1
@@ -172,8 +168,10 @@ def _rescan_best(meta, levels, sd, idx):
     meta[M_BEST + sd] = i
 
 
-@njit(**_JIT)
-def _link_tail(meta, orders, levels, sd, idx, slot):
+@kernel
+def _link_tail(
+    meta: np.ndarray, orders: np.ndarray, levels: np.ndarray, sd: int, idx: int, slot: int
+) -> None:
     """Append the slot at the back of its level's FIFO. O(1)."""
     tail = levels[8 * idx + 4 * sd + L_TAIL]
     orders[8 * slot + O_PREV] = tail
@@ -192,8 +190,10 @@ def _link_tail(meta, orders, levels, sd, idx, slot):
             meta[M_BEST + sd] = idx
 
 
-@njit(**_JIT)
-def _unlink(meta, orders, levels, sd, idx, slot):
+@kernel
+def _unlink(
+    meta: np.ndarray, orders: np.ndarray, levels: np.ndarray, sd: int, idx: int, slot: int
+) -> None:
     """Take the slot out of its level's FIFO. O(1), plus the best-level scan when it empties."""
     p = orders[8 * slot + O_PREV]
     n = orders[8 * slot + O_NEXT]
@@ -213,8 +213,10 @@ def _unlink(meta, orders, levels, sd, idx, slot):
             _rescan_best(meta, levels, sd, idx)
 
 
-@njit(**_JIT)
-def _remove(meta, orders, htab, levels, slot):
+@kernel
+def _remove(
+    meta: np.ndarray, orders: np.ndarray, htab: np.ndarray, levels: np.ndarray, slot: int
+) -> None:
     sd = orders[8 * slot + O_SIDE]
     _unlink(meta, orders, levels, sd, orders[8 * slot + O_PRICE] - meta[M_BASE], slot)
     _hdelete(meta, htab, orders[8 * slot + O_ID])
@@ -226,19 +228,30 @@ def _remove(meta, orders, htab, levels, slot):
     meta[M_NORD] -= 1
 
 
-@njit(**_JIT)
-def _ladder_index(meta, price):
+@kernel
+def _ladder_index(meta: np.ndarray, price: int) -> int:
     """Index of ``price`` in the ladder, or -1 after noting the price the ladder must cover."""
     idx = price - meta[M_BASE]
     if idx < 0 or idx >= meta[M_NLEV]:
         meta[M_NEED_PRICE] = price
         return -1
-    return idx
+    return int(idx)
 
 
 # ---- operations (shared by the per-event and the batch path) -------------------------------
-@njit(**_JIT)
-def op_add(meta, orders, htab, levels, oid, side, price, size, ts, seq):
+@kernel
+def op_add(
+    meta: np.ndarray,
+    orders: np.ndarray,
+    htab: np.ndarray,
+    levels: np.ndarray,
+    oid: int,
+    side: int,
+    price: int,
+    size: int,
+    ts: int,
+    seq: int,
+) -> int:
     """Add at the back of the queue. O(1) expected."""
     if side != 0 and side != 1:
         return R_SIDE
@@ -265,8 +278,10 @@ def op_add(meta, orders, htab, levels, oid, side, price, size, ts, seq):
     return OK
 
 
-@njit(**_JIT)
-def _reduce(meta, orders, htab, levels, slot, size):
+@kernel
+def _reduce(
+    meta: np.ndarray, orders: np.ndarray, htab: np.ndarray, levels: np.ndarray, slot: int, size: int
+) -> None:
     if size == orders[8 * slot + O_SIZE]:
         _remove(meta, orders, htab, levels, slot)
     else:
@@ -275,8 +290,10 @@ def _reduce(meta, orders, htab, levels, slot, size):
         levels[8 * (orders[8 * slot + O_PRICE] - meta[M_BASE]) + 4 * sd + L_SIZE] -= size
 
 
-@njit(**_JIT)
-def op_cancel(meta, orders, htab, levels, oid, size):
+@kernel
+def op_cancel(
+    meta: np.ndarray, orders: np.ndarray, htab: np.ndarray, levels: np.ndarray, oid: int, size: int
+) -> int:
     """Remove ``size`` (CANCEL_ALL: everything); a partial cancel keeps priority. O(1)."""
     slot = find(meta, htab, oid)
     if slot < 0:
@@ -289,8 +306,10 @@ def op_cancel(meta, orders, htab, levels, oid, size):
     return OK
 
 
-@njit(**_JIT)
-def op_fill(meta, orders, htab, levels, oid, size):
+@kernel
+def op_fill(
+    meta: np.ndarray, orders: np.ndarray, htab: np.ndarray, levels: np.ndarray, oid: int, size: int
+) -> int:
     """A resting order traded ``size``: reduce it like a partial cancel, count the volume."""
     slot = find(meta, htab, oid)
     if slot < 0:
@@ -303,8 +322,18 @@ def op_fill(meta, orders, htab, levels, oid, size):
     return OK
 
 
-@njit(**_JIT)
-def op_modify(meta, orders, htab, levels, oid, price, size, ts, seq):
+@kernel
+def op_modify(
+    meta: np.ndarray,
+    orders: np.ndarray,
+    htab: np.ndarray,
+    levels: np.ndarray,
+    oid: int,
+    price: int,
+    size: int,
+    ts: int,
+    seq: int,
+) -> int:
     """New price/size. Price change or size increase: back of the queue; decrease keeps it."""
     slot = find(meta, htab, oid)
     if slot < 0:
@@ -333,8 +362,8 @@ def op_modify(meta, orders, htab, levels, oid, price, size, ts, seq):
     return OK
 
 
-@njit(**_JIT)
-def op_clear(meta, orders, htab, levels):
+@kernel
+def op_clear(meta: np.ndarray, orders: np.ndarray, htab: np.ndarray, levels: np.ndarray) -> None:
     """Empty the book. O(capacity): done on resets and snapshots only."""
     n = len(orders) // OCOLS
     for s in range(n):
@@ -358,10 +387,22 @@ def op_clear(meta, orders, htab, levels):
     meta[M_NORD] = 0
 
 
-@njit(**_JIT)
+@kernel
 def apply_record(
-    meta, orders, htab, levels, action, side, price, size, oid, flags, ts, ts_recv, seq
-):
+    meta: np.ndarray,
+    orders: np.ndarray,
+    htab: np.ndarray,
+    levels: np.ndarray,
+    action: int,
+    side: int,
+    price: int,
+    size: int,
+    oid: int,
+    flags: int,
+    ts: int,
+    ts_recv: int,
+    seq: int,
+) -> int:
     """One MBO record with Databento's meaning; a snapshot after live records clears first."""
     if flags & F_SNAPSHOT:
         if meta[M_IN_SNAP] == 0:
@@ -399,8 +440,8 @@ def apply_record(
     return rc
 
 
-@njit(**_JIT)
-def _settle(meta, rc, ts, seq):
+@kernel
+def _settle(meta: np.ndarray, rc: int, ts: int, seq: int) -> int:
     if rc == OK:
         meta[M_LAST_SEQ] = seq
         meta[M_LAST_TS_EVENT] = ts
@@ -414,54 +455,65 @@ _I = "int64"
 _ST = "int64[::1]"
 
 
-@njit(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I})", **_JIT)
-def k_add(st, oid, side, price, size, ts, seq):
+@eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I})")
+def k_add(st: np.ndarray, oid: int, side: int, price: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
     rc = op_add(meta, orders, htab, levels, oid, side, price, size, ts, seq)
     return _settle(meta, rc, ts, seq)
 
 
-@njit(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I})", **_JIT)
-def k_cancel(st, oid, size, ts, seq):
+@eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I})")
+def k_cancel(st: np.ndarray, oid: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
     return _settle(meta, op_cancel(meta, orders, htab, levels, oid, size), ts, seq)
 
 
-@njit(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I})", **_JIT)
-def k_fill(st, oid, size, ts, seq):
+@eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I})")
+def k_fill(st: np.ndarray, oid: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
     return _settle(meta, op_fill(meta, orders, htab, levels, oid, size), ts, seq)
 
 
-@njit(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I})", **_JIT)
-def k_modify(st, oid, price, size, ts, seq):
+@eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I})")
+def k_modify(st: np.ndarray, oid: int, price: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
     rc = op_modify(meta, orders, htab, levels, oid, price, size, ts, seq)
     return _settle(meta, rc, ts, seq)
 
 
-@njit(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I})", **_JIT)
-def k_apply(st, action, side, price, size, oid, flags, ts, ts_recv, seq):
+@eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I})")
+def k_apply(
+    st: np.ndarray,
+    action: int,
+    side: int,
+    price: int,
+    size: int,
+    oid: int,
+    flags: int,
+    ts: int,
+    ts_recv: int,
+    seq: int,
+) -> int:
     meta, orders, htab, levels = views(st)
     return apply_record(
         meta, orders, htab, levels, action, side, price, size, oid, flags, ts, ts_recv, seq
     )
 
 
-@njit(f"void({_ST})", **_JIT)
-def k_clear(st):
+@eager_kernel(f"void({_ST})")
+def k_clear(st: np.ndarray) -> None:
     meta, orders, htab, levels = views(st)
     op_clear(meta, orders, htab, levels)
 
 
-@njit(f"{_I}({_ST}, {_I})", **_JIT)
-def k_find(st, oid):
+@eager_kernel(f"{_I}({_ST}, {_I})")
+def k_find(st: np.ndarray, oid: int) -> int:
     meta, _orders, htab, _levels = views(st)
     return find(meta, htab, oid)
 
 
-@njit(f"{_I}({_ST}, {_I})", **_JIT)
-def k_size_ahead(st, slot):
+@eager_kernel(f"{_I}({_ST}, {_I})")
+def k_size_ahead(st: np.ndarray, slot: int) -> int:
     """Total size queued ahead of ``slot`` at its level. O(orders ahead)."""
     _meta, orders, _htab, _levels = views(st)
     total = 0
@@ -472,8 +524,8 @@ def k_size_ahead(st, slot):
     return total
 
 
-@njit(f"{_I}({_ST}, {_I}, {_I}, int64[::1])", **_JIT)
-def k_level_orders(st, sd, idx, out):
+@eager_kernel(f"{_I}({_ST}, {_I}, {_I}, int64[::1])")
+def k_level_orders(st: np.ndarray, sd: int, idx: int, out: np.ndarray) -> int:
     """Order ids (as int64 bits) of one level in FIFO order into ``out``; returns the count."""
     _meta, orders, _htab, levels = views(st)
     k = 0
@@ -485,8 +537,8 @@ def k_level_orders(st, sd, idx, out):
     return k
 
 
-@njit(**_JIT)
-def depth_into(meta, levels, n, out, row):
+@kernel
+def depth_into(meta: np.ndarray, levels: np.ndarray, n: int, out: np.ndarray, row: int) -> None:
     """Top ``n`` levels per side into out[0..5, row, :] (bid px/sz/ct, ask px/sz/ct)."""
     base = meta[M_BASE]
     for sd in range(2):
@@ -509,18 +561,32 @@ def depth_into(meta, levels, n, out, row):
             k += 1
 
 
-@njit(f"void({_ST}, {_I}, int64[:, :, ::1])", **_JIT)
-def k_depth(st, n, out):
+@eager_kernel(f"void({_ST}, {_I}, int64[:, :, ::1])")
+def k_depth(st: np.ndarray, n: int, out: np.ndarray) -> None:
     meta, _orders, _htab, levels = views(st)
     depth_into(meta, levels, n, out, 0)
 
 
 # ---- batch ---------------------------------------------------------------------------------
-@njit(**_JIT)
+@kernel
 def k_batch(
-    st, ts_event, ts_recv, sequence, order_id, price, size, action, side, flags,
-    force_reject, bstate, depth_n, d_index, d_ts, d_levels,
-):  # fmt: skip
+    st: np.ndarray,
+    ts_event: np.ndarray,
+    ts_recv: np.ndarray,
+    sequence: np.ndarray,
+    order_id: np.ndarray,
+    price: np.ndarray,
+    size: np.ndarray,
+    action: np.ndarray,
+    side: np.ndarray,
+    flags: np.ndarray,
+    force_reject: int,
+    bstate: np.ndarray,
+    depth_n: int,
+    d_index: np.ndarray,
+    d_ts: np.ndarray,
+    d_levels: np.ndarray,
+) -> int:
     """Replay records from ``bstate[B_POS]``; stop with a NEED_* code before a record that needs
     more room (nothing of it applied), so the caller can grow and resume. ``force_reject`` (a
     RejectReason) rejects the record at the resume position, for room that cannot be had."""
@@ -528,14 +594,14 @@ def k_batch(
     start = bstate[B_POS]
     n = len(action)
     for i in range(start, n):
-        f = np.int64(flags[i])
+        f = int(np.int64(flags[i]))  # int64 in numba, an int for the type checker
         if i == start and force_reject:
             rc = force_reject
             meta[M_REJ + rc] += 1
         else:
             rc = apply_record(
-                meta, orders, htab, levels, np.int64(action[i]), np.int64(side[i]), price[i],
-                size[i], order_id[i], f, ts_event[i], ts_recv[i], sequence[i],
+                meta, orders, htab, levels, int(np.int64(action[i])), int(np.int64(side[i])),
+                price[i], size[i], order_id[i], f, ts_event[i], ts_recv[i], sequence[i],
             )  # fmt: skip
         if rc >= NEED_SLOTS:
             bstate[B_POS] = i
@@ -564,8 +630,8 @@ def k_batch(
 
 
 # ---- integrity -----------------------------------------------------------------------------
-@njit(f"{_I}({_ST}, int64[::1])", **_JIT)
-def k_check(st, detail):
+@eager_kernel(f"{_I}({_ST}, int64[::1])")
+def k_check(st: np.ndarray, detail: np.ndarray) -> int:
     """Every invariant of the book; returns an I_* code (0 = sound), ``detail`` says where."""
     meta, orders, htab, levels = views(st)
     nslots = len(orders) // OCOLS

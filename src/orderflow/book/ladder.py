@@ -166,8 +166,9 @@ class LadderBook(BufferStamps):
         before = self._buf[k.LD_REJ : k.LD_REJ + k.N_REASONS].copy()
         prog = k.new_progress()
         rec = k.depth_buffers(events["flags"], int(record_depth))
-        names = ("side", "operation", "position", "price", "size", "flags")
-        fields = [events[f] for f in (*names, "sequence", "ts_event", "ts_recv")]
+        e = events
+        fields = (e["side"], e["operation"], e["position"], e["price"], e["size"], e["flags"],
+                  e["sequence"], e["ts_event"], e["ts_recv"])  # fmt: skip
         start, n = 0, len(events)
         while (start := k.ld_batch(self._buf, *fields, start, prog, *rec)) < n:
             self._grow()

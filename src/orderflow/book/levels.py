@@ -126,8 +126,9 @@ class LevelBook(BufferStamps):
         before = self._buf[k.LB_REJ : k.LB_REJ + k.N_REASONS].copy()
         prog = k.new_progress()
         rec = k.depth_buffers(events["flags"], int(record_depth))
-        fields = [events[f] for f in ("side", "action", "price", "size", "flags")]
-        fields += [events[f] for f in ("sequence", "ts_event", "ts_recv")]
+        e = events
+        fields = (e["side"], e["action"], e["price"], e["size"], e["flags"], e["sequence"],
+                  e["ts_event"], e["ts_recv"])  # fmt: skip
         start, n, cap_reject_at = 0, len(events), -1
         while True:
             stop = k.lb_batch(self._buf, *fields, start, cap_reject_at, prog, *rec)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.analytics.trades import AggressorClassifier
+from orderflow.core.errors import ArgumentError
 from orderflow.io.stream import Chunk, Opened, register_opener
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
@@ -151,7 +152,10 @@ def open_recording(path: Path, chunk_records: int, instrument: Instrument | None
     """One instrument's recordings as a stream (:func:`~orderflow.io.stream.open_chunks`)."""
     groups = _instruments(path)
     if len(groups) != 1:
-        raise ValueError(f"{path}: recordings of {len(groups)} instruments; open one folder")
+        raise ArgumentError(
+            f"{path}: recordings of {len(groups)} instruments; open one folder",
+            field="data",
+        )
     files = next(iter(groups.values()))
     first = read_recording(files[0]).records
     inst = instrument or get_instrument(first[0].batch.instrument)

@@ -226,7 +226,10 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
     """The session summary: volume, VWAP and bands, profile (POC, value area, nodes),
     cumulative delta, bars per series, top clusters, the book now, signal counts."""
     inst = pipe.instrument
-    px = lambda t: _price(inst, t)  # noqa: E731
+
+    def px(ticks: float | None) -> float | None:
+        return _price(inst, ticks)
+
     vw = pipe.vwap.value()
     prof = pipe.profiles.current
     va = prof.value_area() if prof is not None else None

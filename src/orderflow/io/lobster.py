@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -318,7 +318,8 @@ def replay_window(
     row_bp = np.where(orderbook["bid_price"] == BID_EMPTY, 0, orderbook["bid_price"] // tick)
     row_ap = np.where(orderbook["ask_price"] == ASK_EMPTY, 0, orderbook["ask_price"] // tick)
     row_bs, row_as = orderbook["bid_size"], orderbook["ask_size"]
-    window = {
+    # keyed by the side as an int: the message loop below reads sides from a plain int list
+    window: dict[int, tuple[Any, Any]] = {
         Side.BID: (row_bp[:, :n_levels].tolist(), row_bs[:, :n_levels].tolist()),
         Side.ASK: (row_ap[:, :n_levels].tolist(), row_as[:, :n_levels].tolist()),
     }

@@ -132,7 +132,7 @@ def _tokenise(buf: np.ndarray, max_fields: int) -> tuple[Any, Any, Any, Any]:
 @numba.njit(cache=True)
 def _parse_ints(
     buf: np.ndarray, fs: np.ndarray, fe: np.ndarray, rows: np.ndarray, col: int, signed: bool
-) -> tuple[Any, int, int]:
+) -> tuple[np.ndarray, int, int]:
     n = rows.size
     out = np.empty(n, np.int64)
     for k in range(n):
@@ -162,7 +162,7 @@ def _parse_ints(
 @numba.njit(cache=True)
 def _parse_fixed(
     buf: np.ndarray, fs: np.ndarray, fe: np.ndarray, rows: np.ndarray, col: int
-) -> tuple[Any, int, int]:
+) -> tuple[np.ndarray, int, int]:
     """Decimal text (``.`` or ``,`` separator) to fixed-point 1e-9 integers, exactly."""
     n = rows.size
     out = np.empty(n, np.int64)
@@ -236,7 +236,7 @@ def _digits(buf: np.ndarray, s: int, n: int) -> int:
 @numba.njit(cache=True)
 def _parse_time(
     buf: np.ndarray, fs: np.ndarray, fe: np.ndarray, rows: np.ndarray, col: int, layout: int
-) -> tuple[Any, int, int]:
+) -> tuple[np.ndarray, int, int]:
     """Timestamps to naive nanoseconds (wall time read as UTC). ``layout``: TS_* constant;
     TS_SECONDS also accepts TS_TICKS text (both appear in tick files)."""
     n = rows.size

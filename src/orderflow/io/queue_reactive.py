@@ -112,7 +112,7 @@ def _pick_size(probs: np.ndarray, means: np.ndarray) -> int:
     extra = means[k] - lo
     if extra <= 0.0:
         return lo
-    return lo + np.random.geometric(1.0 / (1.0 + extra)) - 1
+    return lo + int(np.random.geometric(1.0 / (1.0 + extra))) - 1
 
 
 @nb.njit(cache=True)
@@ -347,7 +347,7 @@ def simulate_qr(
         np.asarray(f["cancel"], dtype=np.float64), np.asarray(f["market"], dtype=np.float64),
         float(f["inspread"]), float(f["deep_limit"]), float(f["deep_cancel"]),  # type: ignore[arg-type]
         add_p, add_m, mkt_p, mkt_m, np.asarray(QR_BINS, dtype=np.int64),
-        *cols, acts, sides, flags,
+        cols[0], cols[1], cols[2], cols[3], acts, sides, flags,
     )  # fmt: skip
     ends = np.flatnonzero(flags[:n] & int(Flags.LAST))
     n = int(ends[np.searchsorted(ends, n_events, side="left") - 1] + 1) if n > n_events else n

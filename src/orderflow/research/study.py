@@ -189,7 +189,9 @@ def _scalar(text: str) -> Any:
 
 def _split_top(text: str) -> list[str]:
     """Split at commas outside brackets: ``8,16`` -> 2 values, ``[8,16],[12,24]`` -> 2 lists."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "[{":
             depth += 1

@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, types
+from numba import types
 
-from orderflow.book._jit import KERNEL
+from orderflow.book._jit import eager_kernel, kernel
 from orderflow.model.dtypes import MBO_DTYPE
-
-_JIT = KERNEL
 
 # ---- header --------------------------------------------------------------------------------
 META = 96
@@ -100,24 +98,24 @@ _TWO = np.uint64(2)
 
 
 # ---- hashing -------------------------------------------------------------------------------
-@njit(**_JIT)
-def _hpos(key, shift):
+@kernel
+def _hpos(key: np.uint64, shift: int) -> np.int64:
     return np.int64((key * _GOLDEN) >> np.uint64(shift))
 
 
-@njit(**_JIT)
-def _lkey(side, price):
+@kernel
+def _lkey(side: int, price: int) -> np.uint64:
     return np.uint64(price) * _TWO + np.uint64(side)
 
 
-@njit(**_JIT)
-def _mkey(uid, oid):
+@kernel
+def _mkey(uid: int, oid: int) -> np.uint64:
     return np.uint64(oid) ^ (np.uint64(uid) * _MIX)
 
 
 # ---- orders: id -> slot --------------------------------------------------------------------
-@njit(**_JIT)
-def o_find(st, oid):
+@kernel
+def o_find(st: np.ndarray, oid: int) -> int:
     """Slot of the order, or -1. O(1) expected (load factor <= 1/2)."""
     h = st[H_OHOFF]
     mask = st[H_OHCAP] - 1
@@ -127,12 +125,12 @@ def o_find(st, oid):
         if s == 0:
             return -1
         if st[h + 2 * i] == oid:
-            return s - 1
+            return int(s - 1)
         i = (i + 1) & mask
 
 
-@njit(**_JIT)
-def _o_hinsert(st, h, cap, shift, oid, slot):
+@kernel
+def _o_hinsert(st: np.ndarray, h: int, cap: int, shift: int, oid: int, slot: int) -> None:
     mask = cap - 1
     i = _hpos(np.uint64(oid), shift)
     while st[h + 2 * i + 1] != 0:
@@ -141,8 +139,8 @@ def _o_hinsert(st, h, cap, shift, oid, slot):
     st[h + 2 * i + 1] = slot + 1
 
 
-@njit(**_JIT)
-def _o_hdelete(st, oid):
+@kernel
+def _o_hdelete(st: np.ndarray, oid: int) -> None:
     """Remove a present key; backward-shift deletion keeps probe chains without tombstones."""
     h = st[H_OHOFF]
     mask = st[H_OHCAP] - 1
@@ -169,8 +167,8 @@ def _o_hdelete(st, oid):
     st[h + 2 * i + 1] = 0
 
 
-@njit(**_JIT)
-def _o_new(st, oid):
+@kernel
+def _o_new(st: np.ndarray, oid: int) -> int:
     """A slot for a new order: a freed one, else the next never used (room was checked)."""
     slot = st[H_FREE]
     if slot >= 0:
@@ -182,11 +180,11 @@ def _o_new(st, oid):
     st[o + O_ID] = oid
     _o_hinsert(st, st[H_OHOFF], st[H_OHCAP], st[H_OHSHIFT], oid, slot)
     st[H_NORD] += 1
-    return slot
+    return int(slot)
 
 
-@njit(**_JIT)
-def _o_delete(st, slot):
+@kernel
+def _o_delete(st: np.ndarray, slot: int) -> None:
     """Forget an order that already left its level. O(1) expected."""
     o = st[H_OOFF] + OCOLS * slot
     _o_hdelete(st, st[o + O_ID])
@@ -198,8 +196,8 @@ def _o_delete(st, slot):
 
 
 # ---- levels: (side, price) -> row ----------------------------------------------------------
-@njit(**_JIT)
-def lev_find(st, side, price):
+@kernel
+def lev_find(st: np.ndarray, side: int, price: int) -> int:
     """Row of the (side, price) level, or -1. O(1) expected."""
     h = st[H_LHOFF]
     lo = st[H_LOFF]
@@ -211,12 +209,14 @@ def lev_find(st, side, price):
             return -1
         r = lo + LCOLS * (s - 1)
         if st[r + V_PRICE] == price and st[r + V_SIDE] == side:
-            return s - 1
+            return int(s - 1)
         i = (i + 1) & mask
 
 
-@njit(**_JIT)
-def _lev_hinsert(st, h, cap, shift, side, price, row):
+@kernel
+def _lev_hinsert(
+    st: np.ndarray, h: int, cap: int, shift: int, side: int, price: int, row: int
+) -> None:
     mask = cap - 1
     i = _hpos(_lkey(side, price), shift)
     while st[h + i] != 0:
@@ -224,8 +224,8 @@ def _lev_hinsert(st, h, cap, shift, side, price, row):
     st[h + i] = row + 1
 
 
-@njit(**_JIT)
-def _lev_get(st, side, price):
+@kernel
+def _lev_get(st: np.ndarray, side: int, price: int) -> int:
     """Row of the level, made (empty, no chain, no full fill) when new; room was checked."""
     row = lev_find(st, side, price)
     if row >= 0:
@@ -238,11 +238,11 @@ def _lev_get(st, side, price):
     st[r + V_PRICE] = price
     st[r + V_HEAD] = -1
     _lev_hinsert(st, st[H_LHOFF], st[H_LHCAP], st[H_LHSHIFT], side, price, row)
-    return row
+    return int(row)
 
 
-@njit(**_JIT)
-def _join(st, slot):
+@kernel
+def _join(st: np.ndarray, slot: int) -> None:
     """Put the order into the level of its side and price. O(1) expected."""
     oo = st[H_OOFF]
     o = oo + OCOLS * slot
@@ -259,8 +259,8 @@ def _join(st, slot):
     st[r + V_COUNT] += 1
 
 
-@njit(**_JIT)
-def _leave(st, slot):
+@kernel
+def _leave(st: np.ndarray, slot: int) -> None:
     """Take the order out of its level. O(1)."""
     oo = st[H_OOFF]
     o = oo + OCOLS * slot
@@ -277,8 +277,8 @@ def _leave(st, slot):
     st[r + V_COUNT] -= 1
 
 
-@njit(**_JIT)
-def _resize(st, slot, size):
+@kernel
+def _resize(st: np.ndarray, slot: int, size: int) -> None:
     """New size at the same level (what leaving and joining again would do). O(1)."""
     o = st[H_OOFF] + OCOLS * slot
     r = st[H_LOFF] + LCOLS * st[o + O_LEV]
@@ -286,8 +286,8 @@ def _resize(st, slot, size):
     st[o + O_SIZE] = size
 
 
-@njit(**_JIT)
-def largest_slot(st, row):
+@kernel
+def largest_slot(st: np.ndarray, row: int) -> int:
     """Slot of the largest order of the level (ties: earlier birth, then lower id), or -1.
     O(orders at the level)."""
     oo = st[H_OOFF]
@@ -308,8 +308,8 @@ def largest_slot(st, row):
 
 
 # ---- chain members: (chain uid, order id) --------------------------------------------------
-@njit(**_JIT)
-def _mem_pos(st, uid, oid):
+@kernel
+def _mem_pos(st: np.ndarray, uid: int, oid: int) -> int:
     """Index of the entry, or of the empty entry where it would go (then st[..] == 0)."""
     m = st[H_MOFF]
     mask = st[H_MCAP] - 1
@@ -317,17 +317,17 @@ def _mem_pos(st, uid, oid):
     while True:
         u = st[m + 3 * i]
         if u == 0 or (u == uid and st[m + 3 * i + 1] == oid):
-            return i
+            return int(i)
         i = (i + 1) & mask
 
 
-@njit(**_JIT)
-def _mem_has(st, uid, oid):
-    return st[st[H_MOFF] + 3 * _mem_pos(st, uid, oid)] != 0
+@kernel
+def _mem_has(st: np.ndarray, uid: int, oid: int) -> bool:
+    return bool(st[st[H_MOFF] + 3 * _mem_pos(st, uid, oid)] != 0)
 
 
-@njit(**_JIT)
-def _mem_add(st, uid, oid, row):
+@kernel
+def _mem_add(st: np.ndarray, uid: int, oid: int, row: int) -> None:
     e = st[H_MOFF] + 3 * _mem_pos(st, uid, oid)
     if st[e] == 0:
         st[e] = uid
@@ -337,25 +337,25 @@ def _mem_add(st, uid, oid, row):
 
 
 # ---- fills not yet taken off their order (this group) --------------------------------------
-@njit(**_JIT)
-def _pen_pos(st, oid):
+@kernel
+def _pen_pos(st: np.ndarray, oid: int) -> int:
     p = st[H_POFF]
     mask = st[H_PCAP] - 1
     i = _hpos(np.uint64(oid), st[H_PSHIFT])
     while True:
         if st[p + 3 * i] == 0 or st[p + 3 * i + 1] == oid:
-            return i
+            return int(i)
         i = (i + 1) & mask
 
 
-@njit(**_JIT)
-def _pen_get(st, oid):
+@kernel
+def _pen_get(st: np.ndarray, oid: int) -> int:
     e = st[H_POFF] + 3 * _pen_pos(st, oid)
     return st[e + 2] if st[e] != 0 else 0
 
 
-@njit(**_JIT)
-def _pen_set(st, oid, value):
+@kernel
+def _pen_set(st: np.ndarray, oid: int, value: int) -> None:
     i = _pen_pos(st, oid)
     e = st[H_POFF] + 3 * i
     if st[e] == 0:
@@ -366,8 +366,8 @@ def _pen_set(st, oid, value):
     st[e + 2] = value
 
 
-@njit(**_JIT)
-def _pen_clear(st):
+@kernel
+def _pen_clear(st: np.ndarray) -> None:
     p = st[H_POFF]
     t = st[H_TOFF]
     for k in range(st[H_NPEN]):
@@ -379,8 +379,8 @@ def _pen_clear(st):
 
 
 # ---- cancel-to-trade window, lifetimes -----------------------------------------------------
-@njit(**_JIT)
-def _window(st, side, ts):
+@kernel
+def _window(st: np.ndarray, side: int, ts: int) -> None:
     """Drop what fell out of the ratio window on ``side`` (both kinds). O(dropped)."""
     horizon = ts - st[P_CTR_WINDOW]
     cap = st[H_RCAP]
@@ -398,8 +398,8 @@ def _window(st, side, ts):
         st[H_RCNT + r] = n
 
 
-@njit(**_JIT)
-def _count(st, side, kind, ts, size):
+@kernel
+def _count(st: np.ndarray, side: int, kind: int, ts: int, size: int) -> None:
     """Window, then note ``size`` cancelled (kind 0) or traded (kind 1) on ``side``."""
     _window(st, side, ts)
     cap = st[H_RCAP]
@@ -412,8 +412,8 @@ def _count(st, side, kind, ts, size):
     st[H_SUMS + r] += size
 
 
-@njit(**_JIT)
-def _note_lifetime(st, kind, ts_add, ts):
+@kernel
+def _note_lifetime(st: np.ndarray, kind: int, ts_add: int, ts: int) -> int:
     if ts_add < 0:
         return -1
     life = ts - ts_add
@@ -425,8 +425,8 @@ def _note_lifetime(st, kind, ts_add, ts):
     return life
 
 
-@njit(**_JIT)
-def _near(st, side, price):
+@kernel
+def _near(st: np.ndarray, side: int, price: int) -> tuple[bool, int]:
     """(near, ticks behind the touch of ``side``): near when the touch is known and the price
     is at most ``near_ticks`` behind it (better than the touch counts)."""
     best = st[H_BEST + side]
@@ -436,8 +436,10 @@ def _near(st, side, price):
     return d <= st[P_NEAR], d
 
 
-@njit(**_JIT)
-def _emit(st, out, kind, ts, side, price, oid, size):
+@kernel
+def _emit(
+    st: np.ndarray, out: np.ndarray, kind: int, ts: int, side: int, price: int, oid: int, size: int
+) -> int:
     k = st[H_NOUT]
     st[H_NOUT] = k + 1
     out[k, OUT_KIND] = kind
@@ -446,12 +448,26 @@ def _emit(st, out, kind, ts, side, price, oid, size):
     out[k, OUT_PRICE] = price
     out[k, OUT_OID] = oid
     out[k, OUT_SIZE] = size
-    return k
+    return int(k)
 
 
 # ---- detectors -----------------------------------------------------------------------------
-@njit(**_JIT)
-def _refill(st, out, ts, row, side, price, shown, oid, same_id, filled, prev, p_oid, p_filled):
+@kernel
+def _refill(
+    st: np.ndarray,
+    out: np.ndarray,
+    ts: int,
+    row: int,
+    side: int,
+    price: int,
+    shown: int,
+    oid: int,
+    same_id: bool,
+    filled: int,
+    prev: bool,
+    p_oid: int,
+    p_filled: int,
+) -> None:
     """A tranche shown again at the level ``row``: by the same order (``prev`` False; ``filled``
     is its fills so far) or by a new order after the full fill of ``p_oid``."""
     r = st[H_LOFF] + LCOLS * row
@@ -506,8 +522,8 @@ def _refill(st, out, ts, row, side, price, shown, oid, same_id, filled, prev, p_
         out[k, OUT_IDS + j] = st[r + C_IDS + j]
 
 
-@njit(**_JIT)
-def _check_large(st, out, share, ts, slot):
+@kernel
+def _check_large(st: np.ndarray, out: np.ndarray, share: float, ts: int, slot: int) -> None:
     o = st[H_OOFF] + OCOLS * slot
     size = st[o + O_SIZE]
     if st[o + O_LARGE] or size < st[P_LARGE_MIN]:
@@ -526,8 +542,19 @@ def _check_large(st, out, share, ts, slot):
     out[k, OUT_ADD_DIST] = dist
 
 
-@njit(**_JIT)
-def _large_removed(st, out, ts, oid, side, price, size, filled, ts_add, how):
+@kernel
+def _large_removed(
+    st: np.ndarray,
+    out: np.ndarray,
+    ts: int,
+    oid: int,
+    side: int,
+    price: int,
+    size: int,
+    filled: int,
+    ts_add: int,
+    how: int,
+) -> None:
     near, dist = _near(st, side, price)
     if not near:
         return
@@ -538,8 +565,10 @@ def _large_removed(st, out, ts, oid, side, price, size, filled, ts_add, how):
     out[k, OUT_REM_DIST] = dist
 
 
-@njit(**_JIT)
-def _check_spoof(st, out, ts, oid, side, price, size, life):
+@kernel
+def _check_spoof(
+    st: np.ndarray, out: np.ndarray, ts: int, oid: int, side: int, price: int, size: int, life: int
+) -> None:
     if life < 0 or life > st[P_SPOOF_LIFE] or size < st[P_SPOOF_MIN]:
         return
     near, dist = _near(st, side, price)
@@ -552,8 +581,8 @@ def _check_spoof(st, out, ts, oid, side, price, size, life):
     out[k, OUT_TRADED] = st[H_SUMS + 2 * side + 1]
 
 
-@njit(**_JIT)
-def _gone(st, out, ts, slot, by_fill, size):
+@kernel
+def _gone(st: np.ndarray, out: np.ndarray, ts: int, slot: int, by_fill: bool, size: int) -> None:
     """The order at ``slot`` left whole (it already left its level): by fills (a refill may
     follow at the same price) or by a cancel of ``size``."""
     o = st[H_OOFF] + OCOLS * slot
@@ -587,8 +616,18 @@ def _gone(st, out, ts, slot, by_fill, size):
 
 
 # ---- actions -------------------------------------------------------------------------------
-@njit(**_JIT)
-def _add(st, out, share, ts, oid, side, price, size, flags):
+@kernel
+def _add(
+    st: np.ndarray,
+    out: np.ndarray,
+    share: float,
+    ts: int,
+    oid: int,
+    side: int,
+    price: int,
+    size: int,
+    flags: int,
+) -> None:
     if (side != 0 and side != 1) or size <= 0:
         return
     snap = (flags & F_SNAPSHOT) != 0
@@ -622,8 +661,8 @@ def _add(st, out, share, ts, oid, side, price, size, flags):
     _check_large(st, out, share, ts, slot)
 
 
-@njit(**_JIT)
-def _fill(st, ts, oid, size, side):
+@kernel
+def _fill(st: np.ndarray, ts: int, oid: int, size: int, side: int) -> None:
     slot = o_find(st, oid)
     if size <= 0:
         return
@@ -641,8 +680,8 @@ def _fill(st, ts, oid, size, side):
     _count(st, st[o + O_SIDE], 1, ts, size)
 
 
-@njit(**_JIT)
-def _cancel(st, out, ts, oid, size):
+@kernel
+def _cancel(st: np.ndarray, out: np.ndarray, ts: int, oid: int, size: int) -> None:
     slot = o_find(st, oid)
     if slot < 0:
         return
@@ -662,8 +701,10 @@ def _cancel(st, out, ts, oid, size):
     _gone(st, out, ts, slot, by_fill != 0, take)
 
 
-@njit(**_JIT)
-def _modify(st, out, share, ts, oid, price, size):
+@kernel
+def _modify(
+    st: np.ndarray, out: np.ndarray, share: float, ts: int, oid: int, price: int, size: int
+) -> None:
     slot = o_find(st, oid)
     if slot < 0:
         return
@@ -700,8 +741,8 @@ def _modify(st, out, share, ts, oid, price, size):
     _check_large(st, out, share, ts, slot)
 
 
-@njit(**_JIT)
-def _clear(st):
+@kernel
+def _clear(st: np.ndarray) -> None:
     """Forget every order, level, chain and full fill. O(hash capacities)."""
     st[H_FREE] = -1
     st[H_NUSED] = 0
@@ -713,8 +754,8 @@ def _clear(st):
     st[h : h + st[H_LHCAP]] = 0
 
 
-@njit(**_JIT)
-def _room(st, out):
+@kernel
+def _room(st: np.ndarray, out: np.ndarray) -> int:
     """0 when every part has room for what one record can need, else the NEED_* code."""
     if st[H_FREE] < 0 and st[H_NUSED] >= st[H_OCAP]:
         return NEED_ORDERS
@@ -740,8 +781,16 @@ _I8 = types.int64
 _I8S = types.Array(_I8, 1, "C")
 
 
-@njit(_I8(_I8S, _REC, _I8S, _I8S, _I8S, types.Array(_I8, 2, "C"), types.float64), **_JIT)
-def k_run(st, rec, ends, bid, ask, out, share):
+@eager_kernel(_I8(_I8S, _REC, _I8S, _I8S, _I8S, types.Array(_I8, 2, "C"), types.float64))
+def k_run(
+    st: np.ndarray,
+    rec: np.ndarray,
+    ends: np.ndarray,
+    bid: np.ndarray,
+    ask: np.ndarray,
+    out: np.ndarray,
+    share: float,
+) -> int:
     """Feed the MBO records ``rec`` group by group: group g is ``rec[ends[g - 1]:ends[g]]``
     with best bid/ask ``bid[g]``/``ask[g]`` before it. Returns OK, or a NEED_* code before a
     record that needs more room (nothing of it applied): the position is kept and the next call
@@ -765,11 +814,13 @@ def k_run(st, rec, ends, bid, ask, out, share):
                 st[H_POS_I] = i
                 return rc
             r = rec[i]
-            action = np.int64(r.action)
-            side = np.int64(r.side)
-            flags = np.int64(r.flags)
+            # the record's narrow fields widened to int64 for the kernels below; int() of an
+            # int64 is the same int64 in numba and an int for the type checker
+            action = int(np.int64(r.action))
+            side = int(np.int64(r.side))
+            flags = int(np.int64(r.flags))
             ts = r.ts_event
-            oid = np.int64(r.order_id)
+            oid = int(np.int64(r.order_id))
             if action == A_ADD:
                 _add(st, out, share, ts, oid, side, r.price, r.size, flags)
             elif action == A_FILL:
@@ -790,8 +841,8 @@ def k_run(st, rec, ends, bid, ask, out, share):
     return OK
 
 
-@njit(f"{_I}({_ST}, {_I}, {_I}, int64[::1])", **_JIT)
-def k_largest(st, side, price, res):
+@eager_kernel(f"{_I}({_ST}, {_I}, {_I}, int64[::1])")
+def k_largest(st: np.ndarray, side: int, price: int, res: np.ndarray) -> int:
     """(order id bits, size) of the largest order at the level into ``res``; 0 if none."""
     row = lev_find(st, side, price)
     if row < 0 or st[st[H_LOFF] + LCOLS * row + V_COUNT] == 0:
@@ -803,8 +854,8 @@ def k_largest(st, side, price, res):
     return 1
 
 
-@njit(f"{_I}({_ST})", **_JIT)
-def k_live_members(st):
+@eager_kernel(f"{_I}({_ST})")
+def k_live_members(st: np.ndarray) -> int:
     """Chain-member entries whose chain is still the current one of its level."""
     m = st[H_MOFF]
     lo = st[H_LOFF]
@@ -818,14 +869,14 @@ def k_live_members(st):
     return n
 
 
-@njit(**_JIT)
-def _copy(src, a, dst, b, n):
+@kernel
+def _copy(src: np.ndarray, a: int, dst: np.ndarray, b: int, n: int) -> None:
     for k in range(n):
         dst[b + k] = src[a + k]
 
 
-@njit(f"void({_ST}, {_ST})", **_JIT)
-def k_migrate(old, st):
+@eager_kernel(f"void({_ST}, {_ST})")
+def k_migrate(old: np.ndarray, st: np.ndarray) -> None:
     """Move the state of ``old`` into the zeroed buffer ``st`` whose layout header is set (every
     part at least as large as before, except the member table, which keeps live entries only)."""
     _copy(old, LAYOUT_END, st, LAYOUT_END, META - LAYOUT_END)

@@ -257,7 +257,7 @@ class L3Detector:
         caps = [int(st[i]) for i in (K.H_OCAP, K.H_LCAP, K.H_MCAP, K.H_PCAP, K.H_RCAP)]
         if orders > caps[0] or levels > caps[1]:
             caps[0], caps[1] = max(caps[0], _pow2(orders)), max(caps[1], _pow2(levels))
-            self._st = _new_state(*caps, old=st)
+            self._st = _new_state(caps[0], caps[1], caps[2], caps[3], caps[4], old=st)
 
     def _run(
         self, rec: np.ndarray, ends: np.ndarray, bid: np.ndarray, ask: np.ndarray
@@ -286,7 +286,7 @@ class L3Detector:
         else:
             part = {K.NEED_ORDERS: 0, K.NEED_LEVELS: 1, K.NEED_PENDING: 3, K.NEED_RING: 4}[rc]
             caps[part] *= 2
-        self._st = _new_state(*caps, old=st)
+        self._st = _new_state(caps[0], caps[1], caps[2], caps[3], caps[4], old=st)
         return self._st
 
     # ---- signals -------------------------------------------------------------------------

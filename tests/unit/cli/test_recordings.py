@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from orderflow.analytics.trades import AggressorClassifier
-from orderflow.cli.recordings import convert_recordings, is_recording
+from orderflow.cli.recordings import convert_recordings, is_recording, open_recording
+from orderflow.core.errors import ArgumentError
 from orderflow.io.parquet_store import read_chunks
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation, Side
@@ -51,3 +53,17 @@ def test_a_recording_becomes_depth_and_prints_in_the_store(tmp_path: Path) -> No
            for p, b, a in ((19240, 19240, 19241), (19242, NO_PRICE, NO_PRICE))]  # fmt: skip
     assert t["side"].tolist() == hub and hub[0] == Side.ASK and t["size"].tolist() == [2, 1]
     assert np.array_equal(t["price"], [19240, 19242])
+
+
+def test_opening_a_folder_of_two_instruments_is_refused_as_the_callers_choice(
+    tmp_path: Path,
+) -> None:
+    rec = Recorder(tmp_path / "rec")
+    for name in ("ES 03-24", "NQ 03-24"):
+        rec.append(Batch(name, 1, snapshot=True, depth=[Depth(T0, "bid", "add", 0, 4810.0, 5)]),
+                   "nt", T0 + 10)  # fmt: skip
+    rec.close()
+    with pytest.raises(ArgumentError, match="recordings of 2 instruments; open one folder"):
+        open_recording(tmp_path / "rec", 1000, None)
+    # one instrument's folder of the two opens
+    assert open_recording(tmp_path / "rec" / "ES_03-24", 1000, None).instrument.contract == "ESH4"
