@@ -10,6 +10,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$here/build"
+mkdir -p "$out"
+# one build at a time: parallel test workers each ask for it
+exec 9>"$out/.build.lock"
+flock 9
 
 need=()
 if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1; then
