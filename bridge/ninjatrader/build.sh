@@ -51,13 +51,13 @@ mkdir -p "$out"
 MCS=(mcs -langversion:7.2 -warnaserror+ -nowarn:1591 -debug- -optimize+)
 
 "${MCS[@]}" -target:library -out:"$out/OrderflowStrategy.dll" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowStrategy.cs" "$here/stub/NinjaTraderStub.cs"
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/stub/NinjaTraderStub.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowSelfTest.exe" \
-    "$here/OrderflowTransport.cs" "$here/SelfTest.cs"
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/SelfTest.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowStrategyHarness.exe" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowStrategy.cs" "$here/stub/NinjaTraderStub.cs" \
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/stub/NinjaTraderStub.cs" \
     "$here/stub/StrategyHarness.cs"
 
 echo "build.sh: built OrderflowStrategy.dll, OrderflowSelfTest.exe, OrderflowStrategyHarness.exe in $out ($(mcs --version))"
