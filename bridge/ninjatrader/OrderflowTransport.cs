@@ -284,6 +284,16 @@ namespace Orderflow.Bridge
             return sb.ToString();
         }
 
+        /// <summary>state_request: the server answers with the instrument's full state.</summary>
+        public static string StateRequest(string instrument)
+        {
+            var sb = new StringBuilder(64);
+            sb.Append("{\"type\":\"state_request\",\"instrument\":");
+            AppendString(sb, instrument);
+            sb.Append('}');
+            return sb.ToString();
+        }
+
         public static string Heartbeat(long t)
         {
             return "{\"type\":\"heartbeat\",\"t\":" + t.ToString(CultureInfo.InvariantCulture) + "}";
@@ -755,6 +765,7 @@ namespace Orderflow.Bridge
         public string Session = "";    // welcome
         public bool HistoricalOnly;    // welcome: flags.historical_only (no live orders)
         public OrderCommand Command;   // command (null for any other type)
+        public OrderflowView View;     // state, ack (protocol 2): the instrument's view, when the message carries one
 
         public static ServerMessage Parse(string text)
         {
@@ -1644,6 +1655,12 @@ namespace Orderflow.Bridge
                 return;
             }
             SendControl(OrderflowJson.CommandAck(command.Cid, command.CommandSeq, status, reason));
+        }
+
+        /// <summary>Asks for the instrument's full state (a viewer's poll; any thread, never waits).</summary>
+        public void RequestState(string instrument)
+        {
+            SendControl(OrderflowJson.StateRequest(instrument));
         }
 
         private void SendControl(string text)
