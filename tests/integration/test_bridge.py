@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -341,7 +342,7 @@ def test_commands_as_the_server_encodes_them_are_parsed_and_answered_once(build:
 
 # Namespaces NinjaTrader's compiler provides to bin\Custom, plus the bridge's own.
 ALLOWED_USINGS = re.compile(
-    r"^(System(\.[A-Za-z.]+)?|NinjaTrader\.(Cbi|Data|NinjaScript(\.[A-Za-z]+)?|Core)"
+    r"^(System(\.[A-Za-z.]+)?|NinjaTrader\.(Cbi|Data|NinjaScript(\.[A-Za-z]+)?|Core|Gui\.Chart)"
     r"|Orderflow\.Bridge)$"
 )
 
@@ -356,7 +357,13 @@ def code_of(path: Path) -> str:
 
 
 def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
-    assert [p.name for p in shipped_sources()] == ["OrderflowStrategy.cs", "OrderflowTransport.cs"]
+    assert [p.name for p in shipped_sources()] == [
+        "OrderflowIndicator.cs",
+        "OrderflowModel.cs",
+        "OrderflowRender.cs",
+        "OrderflowStrategy.cs",
+        "OrderflowTransport.cs",
+    ]
     stub = (BRIDGE / "stub" / "NinjaTraderStub.cs").read_text()
     stub_only = set(re.findall(r"\b(Stub\w+)", stub)) | {"NinjaTraderStub"}
     for path in [*shipped_sources(), BRIDGE / "SelfTest.cs"]:
@@ -371,6 +378,13 @@ def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     strategy = (BRIDGE / "OrderflowStrategy.cs").read_text()
     assert "namespace NinjaTrader.NinjaScript.Strategies" in strategy
     assert re.search(r"class OrderflowStrategy\s*:\s*Strategy\b", strategy)
+    indicator = (BRIDGE / "OrderflowIndicator.cs").read_text()
+    assert "namespace NinjaTrader.NinjaScript.Indicators" in indicator
+    assert re.search(r"class OrderflowIndicator\s*:\s*Indicator\b", indicator)
+    # Drawing never waits: no lock, no socket, no sleep in the renderer.
+    render = code_of(BRIDGE / "OrderflowRender.cs")
+    for word in ("lock", "Transport", "Thread", "Wait", "Monitor"):
+        assert not re.search(rf"\b{word}\b", render), f"OrderflowRender.cs uses {word}"
 
 
 def test_transport_resends_unacknowledged_batches_after_a_reconnect(
@@ -1152,3 +1166,78 @@ def test_an_ack_saying_stale_gets_one_snapshot_not_one_per_ack(build: None) -> N
     asked = [line for line in harness.seen if "snapshots (asked by the server" in line]
     assert asked == ["orderflow: sending ladder snapshots (asked by the server: stale)"]
     assert stale[0] is False  # healed
+
+
+RENDER_TEST_EXE = BUILD / "OrderflowRenderTest.exe"
+
+
+def test_the_chart_draws_the_view_clipped_with_opacity_by_strength(
+    build: None, tmp_path: Path
+) -> None:
+    """stub/RenderTest.cs draws a hand-built OrderflowView through OrderflowRenderer, the
+    indicator and the strategy on the stub's recording render target, and checks every
+    rectangle, line, marker and brush; the recorded calls are checked again here and painted
+    into a PNG (scripts/render_calls_png.py)."""
+    calls_json = tmp_path / "calls.json"
+    proc = subprocess.run(
+        ["mono", str(RENDER_TEST_EXE), str(calls_json)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[-1] == "all checks passed", proc.stdout + proc.stderr
+    assert not [line for line in lines if line.startswith("FAIL")]
+    calls = json.loads(calls_json.read_text())["calls"]
+
+    # The same chart as the C# test: y = 50 + 40 px/point down from 4815; x = 100 + 2 px/s.
+    def y(price: float) -> float:
+        return round(50 + (4815.0 - price) * 40)
+
+    cluster_colors = {  # OrderflowRenderSettings' defaults
+        (0x1E, 0x90, 0xFF): "liquidity bid",
+        (0xFF, 0x8C, 0x00): "liquidity ask",
+        (0x2E, 0x8B, 0x57): "volume buy",
+        (0xDC, 0x14, 0x3C): "volume sell",
+    }
+
+    def rgb(call: dict[str, Any]) -> tuple[int, ...]:
+        return tuple(round(v * 255) for v in call["color"])
+
+    fills = [c for c in calls if c["kind"] == "fill_rectangle" and rgb(c) in cluster_colors]
+    bounds = sorted((c["y0"], c["y1"], round(c["opacity"], 6)) for c in fills)
+    # (top, bottom, opacity) of the 6 visible clusters at or above strength 0.2; 0.15 + 0.6 * s
+    assert bounds == sorted(
+        [
+            (y(4813.00), y(4812.25), 0.45),  # liq-ask-2, strength 0.5
+            (y(4811.00), y(4810.50), 0.51),  # vol-sell-4, 0.6
+            (y(4810.00), y(4809.50), 0.36),  # vol-buy-3, 0.35
+            (y(4808.75), y(4808.00), 0.60),  # vol-buy-5, 0.75
+            (y(4807.00), y(4806.00), 0.69),  # liq-bid-1, 0.9
+            (y(4805.50), y(4805.00), 0.39),  # liq-bid-edge, 0.4: clipped at the visible 4805
+        ]
+    )
+    # nothing of the weak (0.1), the far (4820) or the old (before the visible times) cluster
+    assert all(100 <= c["x0"] <= c["x1"] <= 700 and 50 <= c["y0"] <= c["y1"] <= 450 for c in fills)
+    lines_at = {(c["y0"], rgb(c)) for c in calls if c["kind"] == "draw_line" and c["y0"] == c["y1"]}
+    assert (y(4810.25), (0xFF, 0xD7, 0x00)) in lines_at  # POC
+    assert {(y(4812.0), (0xB0, 0xB0, 0xB0)), (y(4807.5), (0xB0, 0xB0, 0xB0))} <= lines_at  # VA
+    assert (y(4809.75), (0xBA, 0x55, 0xD3)) in lines_at  # VWAP
+    texts = [c["text"] for c in calls if c["kind"] == "draw_text"]
+    assert "absorption" in texts and "iceberg" in texts and "sweep" not in texts
+    assert "Position: Long 2 @ 4809.50" in texts
+
+    png = tmp_path / "chart.png"
+    paint = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "scripts" / "render_calls_png.py"),
+            str(calls_json),
+            str(png),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert paint.returncode == 0, paint.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -790,17 +790,17 @@ namespace NinjaTrader.Gui.Chart
         }
     }
 
-    /// <summary>The price axis (stub: linear, MaxValue at y = StubTop, MinValue at StubTop + Height).</summary>
+    /// <summary>The price axis (stub: linear, MaxValue at y = StubTop, MinValue at StubTop + StubHeight).</summary>
     public class ChartScale
     {
         public double MaxValue { get; set; }
         public double MinValue { get; set; }
-        public int Height { get; set; }
         public int StubTop;
+        public int StubHeight;
 
         public int GetYByValue(double val)
         {
-            return (int)Math.Round(StubTop + (MaxValue - val) / (MaxValue - MinValue) * Height);
+            return (int)Math.Round(StubTop + (MaxValue - val) / (MaxValue - MinValue) * StubHeight);
         }
     }
 

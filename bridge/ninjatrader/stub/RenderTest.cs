@@ -95,7 +95,7 @@ namespace NinjaTraderStub
 
         public static ChartScale Scale()
         {
-            return new ChartScale { MaxValue = 4815.0, MinValue = 4805.0, Height = 400, StubTop = 50 };
+            return new ChartScale { MaxValue = 4815.0, MinValue = 4805.0, StubHeight = 400, StubTop = 50 };
         }
 
         private static bool Same(SharpDX.Color4 a, SharpDX.Color4 b)
