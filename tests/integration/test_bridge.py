@@ -1241,3 +1241,48 @@ def test_the_chart_draws_the_view_clipped_with_opacity_by_strength(
     )
     assert paint.returncode == 0, paint.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_indicator_connects_read_only(build: None) -> None:
+    """OrderflowIndicator against a stand-in server: a hello under its own viewer name without
+    a report, then only state requests for its instrument; a command is refused, never run;
+    no batch is ever sent; a bye when it is removed."""
+    frames: list[dict[str, Any]] = []
+
+    def handler(ws: ServerConnection) -> None:
+        frames.append(json.loads(ws.recv()))
+        ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":0}')
+        submit = command(1, "submit", "v-1", action="Buy", order_type="Market", quantity=1, t=T0)
+        ws.send(encode(submit).decode())
+        frames.extend(json.loads(text) for text in ws)
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            proc = subprocess.run(
+                ["mono", str(RENDER_TEST_EXE), "--viewer", f"ws://127.0.0.1:{port}/ws", "1500"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            server.shutdown()
+            thread.join(10)
+    assert proc.stdout.splitlines()[-1:] == ["viewer done"], proc.stdout + proc.stderr
+    hello = frames[0]
+    assert hello["type"] == "hello" and hello["client"] == "nt8-view-ES 03-24"
+    assert not hello.get("report", False)
+    kinds = [f["type"] for f in frames[1:]]
+    assert "batch" not in kinds and "report" not in kinds
+    requests = [f for f in frames if f["type"] == "state_request"]
+    assert len(requests) >= 2 and all(
+        f == {"type": "state_request", "instrument": ES} for f in requests
+    )
+    acks = [f for f in frames if f["type"] == "command_ack"]
+    assert [(a["cid"], a["status"], a["reason"]) for a in acks] == [
+        ("v-1", "refused", "read-only viewer (OrderflowIndicator)")
+    ]
+    assert kinds[-1] == "bye"
+    assert set(kinds) <= {"state_request", "command_ack", "heartbeat", "bye"}

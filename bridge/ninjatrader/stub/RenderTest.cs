@@ -2,13 +2,15 @@
 // through the stub's recording render target (test only, never ships):
 //
 //   mono OrderflowRenderTest.exe [calls.json]
+//   mono OrderflowRenderTest.exe --viewer ws://127.0.0.1:PORT/ws MS
 //
 // A hand-built OrderflowView (clusters of known price ranges, times and strengths, a profile,
 // VWAP, signals) is drawn on a chart of known mapping: x = 100 + 2 px/s from 14:30:00 UTC
 // (visible 14:30..14:35), y = 50 + 40 px/point down from 4815 (visible 4805..4815). Prints one
 // "ok ..." or "FAIL ..." line per check and "all checks passed" at the end when none failed;
 // with a path, writes the draw calls of the main render as JSON (scripts/render_calls_png.py
-// turns them into a picture).
+// turns them into a picture). --viewer: OrderflowIndicator on ES 03-24 connects to the server
+// at the URL, stays MS milliseconds (refreshing every 200 ms), is terminated, prints "viewer done".
 
 using System;
 using System.Collections.Generic;
@@ -110,6 +112,8 @@ namespace NinjaTraderStub
 
         public static int Main(string[] args)
         {
+            if (args.Length == 3 && args[0] == "--viewer")
+                return Viewer(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
             var settings = new OrderflowRenderSettings { BaseOpacity = 0.15, MaxOpacity = 0.75, MinStrength = 0.2, TimeZone = TimeZoneInfo.Utc };
             var colors = new Dictionary<string, SharpDX.Color4>
             {
@@ -259,6 +263,23 @@ namespace NinjaTraderStub
 
             Console.WriteLine(failures == 0 ? "all checks passed" : failures + " checks failed");
             return failures == 0 ? 0 : 1;
+        }
+
+        private static int Viewer(string url, int ms)
+        {
+            var indicator = new OrderflowIndicator();
+            indicator.Instrument = new NinjaTrader.Cbi.Instrument { FullName = "ES 03-24" };
+            indicator.State = State.SetDefaults;
+            indicator.StubStateChange();
+            indicator.ServerUrl = url;
+            indicator.RefreshMs = 200;
+            indicator.State = State.DataLoaded;
+            indicator.StubStateChange();
+            System.Threading.Thread.Sleep(ms);
+            indicator.State = State.Terminated;
+            indicator.StubStateChange();
+            Console.WriteLine("viewer done");
+            return 0;
         }
 
         private static string F(float v)
