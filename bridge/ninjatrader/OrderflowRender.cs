@@ -92,6 +92,12 @@ namespace Orderflow.Bridge
         public OrderflowRenderer(OrderflowRenderSettings settings)
         {
             this.settings = settings ?? new OrderflowRenderSettings();
+            // A wrong colour fails here (State.DataLoaded), naming it, not later inside OnRender.
+            foreach (string color in new[] { this.settings.LiquidityBidColor, this.settings.LiquidityAskColor,
+                this.settings.VolumeBuyColor, this.settings.VolumeSellColor, this.settings.PocColor, this.settings.ValueAreaColor,
+                this.settings.VwapColor, this.settings.SignalLongColor, this.settings.SignalShortColor, this.settings.TextColor,
+                this.settings.PanelColor })
+                OrderflowRenderSettings.ParseColor(color);
         }
 
         public OrderflowRenderSettings Settings

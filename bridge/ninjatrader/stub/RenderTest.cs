@@ -128,6 +128,12 @@ namespace NinjaTraderStub
             var chartPanel = new ChartPanel { X = 100, Y = 50, W = 600, H = 400 };
             var renderer = new OrderflowRenderer(settings);
 
+            bool refused = false;
+            try { new OrderflowRenderer(new OrderflowRenderSettings { VolumeSellColor = "red" }); }
+            catch (ArgumentException e) { refused = e.Message.Contains("'red'"); }
+            Check(refused, "a colour that is not #RRGGBB is refused when the renderer is made, naming it");
+            Check(Same(OrderflowRenderSettings.ParseColor("#1E90FF"), new SharpDX.Color4(0x1E / 255f, 0x90 / 255f, 0xFF / 255f, 1f)), "#RRGGBB parsed");
+
             // No render target yet: nothing drawn, nothing made.
             var first = new RenderTarget();
             renderer.Render(first, control, scale, chartPanel, view, null);
