@@ -4,11 +4,14 @@
 // Documents\NinjaTrader 8\bin\Custom\Strategies and compile with F5 in the NinjaScript editor.
 // See README.md.
 //
-// What it forwards, verbatim, to the orderflow server (docs/protocol.md, version 1):
+// What it forwards, verbatim, to the orderflow server (docs/protocol.md, version 2):
 //   OnMarketDepth  -> depth events (side, op, pos, price, size, reset)
 //   OnMarketData   -> Last events as ticks, with the inside bid/ask at that moment
 //   OnBarUpdate    -> bars of every series (BarsInProgress), open time and OHLCV
 // and it answers the server's snapshot_request with the whole ladder (a snapshot batch).
+// What the server answers (metrics, clusters, profile, signals, bar metrics) the transport
+// builds into an OrderflowView per instrument; a subclass reads it as Orderflow in OnBarUpdate
+// (see OrderflowExampleStrategy.cs, which decides in C# from it).
 //
 // Orders (unmanaged): the server's `command` messages (submit, change, cancel, each with our
 // client id `cid`) are executed with SubmitOrderUnmanaged / ChangeOrder / CancelOrder on
@@ -68,6 +71,8 @@ namespace NinjaTrader.NinjaScript.Strategies
         // Order is returned, so the first updates are matched by their name.
         private string submittingCid;
         private int skippedOrderEvents;
+        // The view of the primary instrument taken at the start of OnBarUpdate (see Orderflow).
+        private OrderflowView orderflow = OrderflowView.Empty;
 
         #region Properties
         [Display(Name = "Server URL", Description = "WebSocket URL of the orderflow server", GroupName = "Orderflow server", Order = 1)]
@@ -230,6 +235,27 @@ namespace NinjaTrader.NinjaScript.Strategies
         {
         }
 
+        /// <summary>
+        /// orderflow's view of this strategy's instrument (metrics, active clusters by id,
+        /// profile, signals, bar metrics; docs/protocol.md version 2), as of the start of the
+        /// current OnBarUpdate: taken once there, so every read within one OnBarUpdate sees the
+        /// same answer. OrderflowView.Empty until the server's first answer (or when
+        /// usePythonHelper is off). The transport thread builds each new view and swaps it in;
+        /// a view never changes once published. Outside OnBarUpdate use OrderflowOf.
+        /// </summary>
+        public OrderflowView Orderflow
+        {
+            get { return orderflow; }
+        }
+
+        /// <summary>The latest view of any instrument the strategy forwards (its FullName), at
+        /// the moment of the call (any thread, lock-free).</summary>
+        public OrderflowView OrderflowOf(string instrumentFullName)
+        {
+            OrderflowTransport t = transport;
+            return t == null ? OrderflowView.Empty : t.View(instrumentFullName);
+        }
+
         /// <summary>The transport (null outside DataLoaded..Terminated), for subclasses.</summary>
         protected OrderflowTransport Transport
         {
@@ -239,7 +265,7 @@ namespace NinjaTrader.NinjaScript.Strategies
         private static bool IsBridgeMessage(string type)
         {
             return type == "welcome" || type == "ack" || type == "snapshot_request" || type == "error"
-                || type == "heartbeat" || type == "command";
+                || type == "heartbeat" || type == "command" || type == "state";
         }
 
         #region Orders
@@ -494,6 +520,7 @@ namespace NinjaTrader.NinjaScript.Strategies
             OrderflowTransport t = transport;
             if (t == null)
                 return;
+            orderflow = t.View(Instrument.FullName);
             if (State == State.Historical && !SendHistoricalData)
                 return;
             int bip = BarsInProgress;
