@@ -9,6 +9,8 @@
 //   mono OrderflowSelfTest.exe --unit            internal checks of the queue, the server
 //                                                    message reader and the command ledger;
 //                                                    exit code 0 when all pass
+//   mono OrderflowSelfTest.exe --views           protocol-2 answers built into OrderflowViews
+//                                                    (SelfTestViews.cs); exit code 0 when all pass
 //   mono OrderflowSelfTest.exe --commands        server messages on stdin: prints each command
 //                                                    as parsed and the command_ack it gets
 //   mono OrderflowSelfTest.exe URL FILE [CLIENT [MAX_BATCH_EVENTS]]
@@ -52,6 +54,8 @@ namespace Orderflow.Bridge.SelfTest
                     return PrintMessages();
                 if (args[0] == "--unit")
                     return UnitChecks();
+                if (args[0] == "--views")
+                    return ViewChecks.Run();
                 if (args[0] == "--commands")
                     return Commands();
                 if (args[0] == "--idle" && args.Length >= 3)

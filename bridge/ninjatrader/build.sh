@@ -54,7 +54,7 @@ MCS=(mcs -langversion:7.2 -warnaserror+ -nowarn:1591 -debug- -optimize+)
     "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" "$here/stub/NinjaTraderStub.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowSelfTest.exe" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/SelfTest.cs"
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/SelfTest.cs" "$here/SelfTestViews.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowStrategyHarness.exe" \
     "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" "$here/stub/NinjaTraderStub.cs" \
