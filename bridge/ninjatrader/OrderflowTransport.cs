@@ -10,6 +10,9 @@
 //     the network.
 //   * The transport runs one sender thread (connect, hello/welcome, resend, batches,
 //     heartbeats, reconnect with backoff) and, per connection, one receiver thread.
+//   * The receiver thread reads each ack and state answer into a new OrderflowView of its
+//     instrument and publishes it by swapping one reference (View(instrument) reads it from
+//     any thread without a lock; a published view never changes).
 //   * Server events (ack, snapshot_request, error, ...) are raised on the receiver thread.
 //     A NinjaScript handler must not touch NinjaScript state there: it marshals the work onto
 //     NinjaTrader's thread with TriggerCustomEvent (see OrderflowStrategy.cs).
