@@ -1017,6 +1017,9 @@ namespace Orderflow.Bridge
                 return absent;
             if (v is long)
                 return (long)v;
+            // 796.0 is 796 (a writer may print integral floats so); 796.5 is no count
+            if (v is double && (double)v == Math.Floor((double)v) && Math.Abs((double)v) < 9.2e18)
+                return (long)(double)v;
             throw new FormatException(key + ": not an integer");
         }
     }

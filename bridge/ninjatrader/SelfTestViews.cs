@@ -155,12 +155,18 @@ namespace Orderflow.Bridge.SelfTest
                 Ack3.Replace("\"low\": 4808.5", "\"low\": \"4808.5\""),
                 Ack1.Replace("{\"series\": 0,", "{\"series\": null,"),
                 Ack1.Replace("\"imbalance\": 0.028", "\"imbalance\": true"),
+                Ack1.Replace("\"size\": 420", "\"size\": 420.5"),
                 "{\"type\": \"ack\", \"seq\": 20, \"instrument\": \"ES 03-24\", \"metrics\": ",
             };
             foreach (string bad in malformed)
                 t.Receive(bad);
             Check(ReferenceEquals(t.View(Es), v3), "malformed answers: the previous view stays in place");
             Check(t.MalformedAnswers == malformed.Length, "malformed answers counted: " + t.MalformedAnswers);
+
+            t.Receive(Ack3.Replace("\"seq\": 19", "\"seq\": 19.0").Replace("\"size\": 510", "\"size\": 510.0"));
+            Check(t.View(Es).Seq == 19 && t.View(Es).ActiveClusters["liq-bid-12"].Size == 510 && t.View(Es) != v3,
+                "integral numbers written as 510.0 read as integers");
+            v3 = t.View(Es);
 
             t.Receive(State);
             OrderflowView v4 = t.View(Es);

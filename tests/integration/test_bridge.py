@@ -289,7 +289,7 @@ def test_answers_become_orderflow_views(build: None) -> None:
     lines = run_selftest("--views")
     assert lines[-1] == "all checks passed", "\n".join(lines)
     assert not [line for line in lines if line.startswith("FAIL")]
-    assert len([line for line in lines if line.startswith("ok ")]) == 32
+    assert len([line for line in lines if line.startswith("ok ")]) == 33
 
 
 def run_commands(messages: list[str]) -> list[str]:
