@@ -136,7 +136,7 @@ namespace NinjaTrader.NinjaScript.Strategies
             if (State == State.SetDefaults)
             {
                 Name = "OrderflowStrategy";
-                Description = "Forwards market depth, trades and bars to the orderflow server (protocol v1).";
+                Description = "Forwards market depth, trades and bars to the orderflow server and reads its answers (protocol v2).";
                 Calculate = Calculate.OnEachTick;
                 BarsRequiredToTrade = 0;
                 ServerUrl = "ws://127.0.0.1:8765/ws";
@@ -227,9 +227,9 @@ namespace NinjaTrader.NinjaScript.Strategies
 
         /// <summary>
         /// Extension point: server messages of a type this bridge does not handle itself
-        /// (anything but welcome, ack, snapshot_request, error, heartbeat and command), called on
-        /// NinjaTrader's thread via TriggerCustomEvent. Protocol version 1 defines no such
-        /// message; the base implementation ignores them.
+        /// (anything but welcome, ack, state, snapshot_request, error, heartbeat and command),
+        /// called on NinjaTrader's thread via TriggerCustomEvent. Protocol version 2 defines no
+        /// such message; the base implementation ignores them.
         /// </summary>
         protected virtual void OnServerMessage(ServerMessage message)
         {
