@@ -196,6 +196,111 @@ namespace Orderflow.Bridge.SelfTest
             return _failures == 0 ? 0 : 1;
         }
 
+        /// <summary>A view as JSON, in the wire's names (NaN and absent: null), to compare with
+        /// what the server answered.</summary>
+        public static string ToJson(OrderflowView v)
+        {
+            var sb = new System.Text.StringBuilder();
+            sb.Append("{\"instrument\":");
+            OrderflowJson.AppendString(sb, v.Instrument);
+            sb.Append(",\"seq\":").Append(v.Seq.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"stale\":").Append(v.Stale ? "true" : "false");
+            MetricsView m = v.Metrics;
+            sb.Append(",\"metrics\":{");
+            Field(sb, "spread", m.Spread, true);
+            Field(sb, "mid", m.Mid, false);
+            Field(sb, "microprice", m.Microprice, false);
+            Field(sb, "imbalance", m.Imbalance, false);
+            Field(sb, "ofi", m.Ofi, false);
+            Field(sb, "ofi_window", m.OfiWindow, false);
+            Field(sb, "cumulative_delta", m.CumulativeDelta, false);
+            Field(sb, "vwap", m.Vwap, false);
+            Field(sb, "momentum", m.Momentum, false);
+            sb.Append(",\"bid_ask_ratio\":[");
+            var levels = new List<int>(m.BidAskRatio.Keys);
+            levels.Sort();
+            for (int i = 0; i < levels.Count; i++)
+            {
+                sb.Append(i == 0 ? "{" : ",{");
+                Field(sb, "levels", levels[i], true);
+                Field(sb, "ratio", m.BidAskRatio[levels[i]], false);
+                sb.Append('}');
+            }
+            sb.Append("]},\"clusters\":[");
+            var ids = new List<string>(v.ActiveClusters.Keys);
+            ids.Sort(StringComparer.Ordinal);
+            for (int i = 0; i < ids.Count; i++)
+            {
+                ClusterView c = v.ActiveClusters[ids[i]];
+                sb.Append(i == 0 ? "{\"id\":" : ",{\"id\":");
+                OrderflowJson.AppendString(sb, c.Id);
+                sb.Append(",\"kind\":");
+                OrderflowJson.AppendString(sb, c.Kind);
+                Field(sb, "low", c.Low, false);
+                Field(sb, "high", c.High, false);
+                Field(sb, "size", c.Size, false);
+                sb.Append(",\"side\":");
+                OrderflowJson.AppendString(sb, c.Side);
+                Field(sb, "strength", c.Strength, false);
+                sb.Append(",\"orders\":").Append(c.Orders < 0 ? "null" : c.Orders.ToString(CultureInfo.InvariantCulture));
+                Field(sb, "first_seen_ns", c.FirstSeenNs, false);
+                Field(sb, "last_seen_ns", c.LastSeenNs, false);
+                sb.Append('}');
+            }
+            sb.Append("],\"clusters_version\":").Append(v.ClustersVersion.ToString(CultureInfo.InvariantCulture));
+            ProfileView p = v.Profile;
+            sb.Append(",\"profile\":{");
+            Field(sb, "poc", p.Poc, true);
+            Field(sb, "vah", p.ValueAreaHigh, false);
+            Field(sb, "val", p.ValueAreaLow, false);
+            sb.Append(",\"hvn\":[");
+            for (int i = 0; i < p.Hvn.Count; i++)
+            {
+                if (i > 0)
+                    sb.Append(',');
+                Number(sb, p.Hvn[i]);
+            }
+            sb.Append("],\"lvn\":[");
+            for (int i = 0; i < p.Lvn.Count; i++)
+            {
+                if (i > 0)
+                    sb.Append(',');
+                Number(sb, p.Lvn[i]);
+            }
+            sb.Append(']');
+            Field(sb, "volume", p.Volume, false);
+            sb.Append("},\"profile_version\":").Append(v.ProfileVersion.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"signals\":").Append(v.Signals.Count.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"bar_metrics\":").Append(v.BarMetrics.Count.ToString(CultureInfo.InvariantCulture));
+            sb.Append('}');
+            return sb.ToString();
+        }
+
+        private static void Field(System.Text.StringBuilder sb, string key, double value, bool first)
+        {
+            if (!first)
+                sb.Append(',');
+            OrderflowJson.AppendString(sb, key);
+            sb.Append(':');
+            Number(sb, value);
+        }
+
+        private static void Field(System.Text.StringBuilder sb, string key, long value, bool first)
+        {
+            if (!first)
+                sb.Append(',');
+            OrderflowJson.AppendString(sb, key);
+            sb.Append(':').Append(value.ToString(CultureInfo.InvariantCulture));
+        }
+
+        private static void Number(System.Text.StringBuilder sb, double value)
+        {
+            if (double.IsNaN(value) || double.IsInfinity(value))
+                sb.Append("null");
+            else
+                OrderflowJson.AppendDouble(sb, value);
+        }
+
         // Answer k: every part says k (delta k, k % 5 + 1 clusters of size k, profile volume k,
         // bar volume k). A reader sees one answer's parts or another's, never a mix.
         private static string Numbered(long k)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.sync.server import ServerConnection, serve
 
 from tests.integration.test_bridge import BUILD, ES, build, run_selftest
@@ -207,3 +209,70 @@ def test_the_transport_asks_for_the_state_after_a_missed_answer_and_a_reconnect(
 
     asked = {"type": "state_request", "instrument": ES}
     assert requests == [(1, asked), (1, asked), (2, asked)]
+
+
+def expected_view(acks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the view must hold after these acks, by the spec's rules: metrics of the last;
+    clusters and profile of the last "full" (none before a protocol-2 server sends them)."""
+    last = acks[-1]
+    clusters: list[dict[str, Any]] = []
+    profile: dict[str, Any] | None = None
+    for a in acks:
+        if (a.get("clusters") or {}).get("state") == "full":
+            clusters = sorted(a["clusters"]["items"], key=lambda c: str(c["id"]))
+        if (a.get("profile") or {}).get("state") == "full":
+            profile = {k: a["profile"][k] for k in ("poc", "vah", "val", "hvn", "lvn", "volume")}
+    return {
+        "seq": last["seq"],
+        "metrics": last["metrics"],
+        "clusters": clusters,
+        "profile": profile,
+    }
+
+
+@pytest.mark.slow
+def test_the_view_built_from_the_real_servers_acks_equals_them(build: None, tmp_path: Path) -> None:
+    """End to end: the C# transport sends ESH4's first 3,000-odd NinjaTrader depth events to the
+    real server; the OrderflowView it built (keyed by the bridge's name, ES 03-24, while the
+    server says ESH4) holds the last ack's seq and metrics number for number, and the clusters
+    and profile of the last "full" answer when the server speaks protocol 2."""
+    import numpy as np
+
+    from orderflow.io.dbn import read_mbo
+    from orderflow.io.nt_convert import mbo_to_nt_depth
+    from orderflow.model.enums import Flags, NtOperation
+    from tests.conftest import ES_MBO, need
+    from tests.integration.test_server import Server
+
+    mbo, inst = read_mbo(need(ES_MBO))
+    nt = mbo_to_nt_depth(mbo, levels=10, instrument=inst)
+    ends = np.flatnonzero(nt["flags"] & Flags.LAST) + 1
+    stop = int(ends[np.searchsorted(ends, 3_000)])
+    ops = {int(NtOperation.ADD): "add", int(NtOperation.UPDATE): "update",
+           int(NtOperation.REMOVE): "remove"}  # fmt: skip
+    csv = tmp_path / "esh4.csv"
+    csv.write_text("".join(
+        f"{ES},{int(e['ts_event'])},{'bid' if e['side'] == 0 else 'ask'},"
+        f"{ops[int(e['operation'])]},{int(e['position'])},{inst.to_price(int(e['price']))!r},"
+        f"{int(e['size'])},0\n" for e in nt[:stop]
+    ))  # fmt: skip
+    server = Server()
+    try:
+        lines = run_selftest("--view", server.ws, str(csv), "mono-view", "200")
+    finally:
+        server.stop()
+    acks = [json.loads(line) for line in lines if line.startswith("{")]
+    views = [json.loads(line[len("view ") :]) for line in lines if line.startswith("view ")]
+    assert acks and len(views) == 1
+    view, want = views[0], expected_view(acks)
+    assert view["instrument"] == ES and acks[-1]["instrument"] != ES
+    assert view["seq"] == want["seq"]
+    ratios = want["metrics"].get("bid_ask_ratio") or []
+    assert want["metrics"], "the server's ack carries metrics"
+    for key, value in want["metrics"].items():
+        if key != "bid_ask_ratio":
+            assert view["metrics"][key] == value, key
+    assert view["metrics"]["bid_ask_ratio"] == sorted(ratios, key=lambda r: int(r["levels"]))
+    assert view["clusters"] == want["clusters"]
+    if want["profile"] is not None:
+        assert view["profile"] == want["profile"]
