@@ -1996,6 +1996,12 @@ namespace Orderflow.Bridge
                 }
                 else if (!_viewAliases.TryGetValue(m.Instrument, out instrument))
                     instrument = m.Instrument;
+                if (instrument.Length == 0)
+                {
+                    Interlocked.Increment(ref _malformedAnswers);
+                    Emit(m.Type + " without an instrument: no view to update");
+                    return;
+                }
                 if (m.Type == "state")
                     _stateAsked.Remove(instrument);
                 Dictionary<string, OrderflowView> views = _views;
