@@ -38,6 +38,7 @@ using System.Collections.Generic;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Runtime.CompilerServices;
+using System.Xml.Serialization;
 using NinjaTrader.Cbi;
 using NinjaTrader.Data;
 using Orderflow.Bridge;
@@ -242,7 +243,10 @@ namespace NinjaTrader.NinjaScript.Strategies
         /// same answer. OrderflowView.Empty until the server's first answer (or when
         /// usePythonHelper is off). The transport thread builds each new view and swaps it in;
         /// a view never changes once published. Outside OnBarUpdate use OrderflowOf.
+        /// Not a setting: hidden from the property grid and from workspace serialization.
         /// </summary>
+        [Browsable(false)]
+        [XmlIgnore]
         public OrderflowView Orderflow
         {
             get { return orderflow; }
