@@ -280,6 +280,18 @@ def test_queue_and_server_message_checks(build: None) -> None:
     assert not [line for line in lines if line.startswith("FAIL")]
 
 
+def test_answers_become_orderflow_views(build: None) -> None:
+    """SelfTestViews.cs: protocol-2 acks and state answers built into OrderflowViews (full and
+    unchanged clusters/profile, bar_metrics per series, NaN for absent numbers, malformed
+    answers counted and ignored) and readers on two threads never seeing a mixed view while
+    the transport swaps 10,000 of them. The C#-decides strategy and the state_request are in
+    test_bridge_views.py."""
+    lines = run_selftest("--views")
+    assert lines[-1] == "all checks passed", "\n".join(lines)
+    assert not [line for line in lines if line.startswith("FAIL")]
+    assert len([line for line in lines if line.startswith("ok ")]) == 33
+
+
 def run_commands(messages: list[str]) -> list[str]:
     proc = subprocess.run(
         ["mono", str(SELFTEST_EXE), "--commands"],
@@ -347,7 +359,7 @@ ALLOWED_USINGS = re.compile(
 
 
 def shipped_sources() -> list[Path]:
-    return sorted(p for p in BRIDGE.glob("*.cs") if p.name != "SelfTest.cs")
+    return sorted(p for p in BRIDGE.glob("*.cs") if not p.name.startswith("SelfTest"))
 
 
 def code_of(path: Path) -> str:
@@ -356,10 +368,15 @@ def code_of(path: Path) -> str:
 
 
 def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
-    assert [p.name for p in shipped_sources()] == ["OrderflowStrategy.cs", "OrderflowTransport.cs"]
+    assert [p.name for p in shipped_sources()] == [
+        "OrderflowExampleStrategy.cs",
+        "OrderflowModel.cs",
+        "OrderflowStrategy.cs",
+        "OrderflowTransport.cs",
+    ]
     stub = (BRIDGE / "stub" / "NinjaTraderStub.cs").read_text()
     stub_only = set(re.findall(r"\b(Stub\w+)", stub)) | {"NinjaTraderStub"}
-    for path in [*shipped_sources(), BRIDGE / "SelfTest.cs"]:
+    for path in [*shipped_sources(), *BRIDGE.glob("SelfTest*.cs")]:
         text = code_of(path)
         for name in stub_only:
             assert name not in text, f"{path.name} uses the stub-only {name}"
@@ -371,6 +388,10 @@ def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     strategy = (BRIDGE / "OrderflowStrategy.cs").read_text()
     assert "namespace NinjaTrader.NinjaScript.Strategies" in strategy
     assert re.search(r"class OrderflowStrategy\s*:\s*Strategy\b", strategy)
+    example = (BRIDGE / "OrderflowExampleStrategy.cs").read_text()
+    assert re.search(r"class OrderflowExampleStrategy\s*:\s*OrderflowStrategy\b", example)
+    model = code_of(BRIDGE / "OrderflowModel.cs")
+    assert "using NinjaTrader" not in model and "NinjaTrader." not in model
 
 
 def test_transport_resends_unacknowledged_batches_after_a_reconnect(

@@ -312,7 +312,7 @@ namespace NinjaTrader.NinjaScript
         }
     }
 
-    public abstract class NinjaScriptBase
+    public abstract partial class NinjaScriptBase
     {
         public string Name { get; set; }
         public string Description { get; set; }
@@ -586,3 +586,15 @@ namespace NinjaTrader.NinjaScript.Strategies
         }
     }
 }
+
+#region OrderflowView API: what OrderflowExampleStrategy.cs uses (C#-decides mode)
+namespace NinjaTrader.NinjaScript
+{
+    public abstract partial class NinjaScriptBase
+    {
+        /// <summary>NinjaScript's TickSize: the minimum price fluctuation of the primary
+        /// instrument (a double; read-only in NinjaTrader, set by the harness here).</summary>
+        public double TickSize { get; set; }
+    }
+}
+#endregion
