@@ -35,7 +35,7 @@ from orderflow.trading.params import TradingParams  # noqa: E402
 from orderflow.trading.risk import RiskParams  # noqa: E402
 
 RISK = RiskParams(book_stale_ms=0, kill_on_disconnect=False, max_orders_per_s=1e9,
-                  max_trades_per_day=0, max_position=10**6, max_order_size=10,
+                  max_trades_per_day=0, max_position=100_000, max_order_size=10,
                   max_consecutive_losses=0, daily_loss_limit=0)  # fmt: skip
 
 

@@ -7,9 +7,9 @@
 // Read-only: the indicator connects with its own client name (nt8-view-<instrument> unless
 // set), sends no market data and no report, refuses every order command the server might send
 // ("read-only viewer") and asks for the instrument's state (state_request) every RefreshMs.
-// The transport's thread swaps each new OrderflowView in (one volatile write); OnRender reads
-// that reference once and draws it with OrderflowRenderer (clusters, profile, VWAP, signals,
-// panel), never waiting on the socket.
+// The transport's receiver thread builds each answer into a new OrderflowView and swaps it in;
+// OnRender reads that reference once (OrderflowTransport.View, lock-free) and draws it with
+// OrderflowRenderer (clusters, profile, VWAP, signals, panel), never waiting on the socket.
 
 #region Using declarations
 using System;
@@ -28,8 +28,8 @@ namespace NinjaTrader.NinjaScript.Indicators
         private OrderflowRenderer renderer;
         private Timer stateTimer;
         private volatile bool terminating;
-        // The last view the transport swapped in: written by the transport's thread, read once
-        // per OnRender.
+        private string serverInstrument = "";
+        // Without a server URL: the view SetView gave (any thread), read once per OnRender.
         private volatile OrderflowView view = OrderflowView.Empty;
 
         #region Properties
@@ -117,7 +117,7 @@ namespace NinjaTrader.NinjaScript.Indicators
                 });
                 if (string.IsNullOrEmpty(ServerUrl))
                     return; // drawing only what SetView is given
-                string instrument = string.IsNullOrEmpty(ServerInstrument) ? Instrument.FullName : ServerInstrument;
+                string instrument = serverInstrument = string.IsNullOrEmpty(ServerInstrument) ? Instrument.FullName : ServerInstrument;
                 transport = new OrderflowTransport(new TransportOptions
                 {
                     Url = ServerUrl,
@@ -132,12 +132,6 @@ namespace NinjaTrader.NinjaScript.Indicators
                 };
                 // Read-only: no order is ever placed from here.
                 transport.CommandReceived += c => transport.CompleteCommand(c, "refused", "read-only viewer (OrderflowIndicator)");
-                transport.MessageReceived += m =>
-                {
-                    OrderflowView v = ViewOf(m);
-                    if (v != null)
-                        SetView(v);
-                };
                 transport.Start();
                 stateTimer = new Timer(o => RequestState(instrument), null, 0, RefreshMs);
             }
@@ -162,16 +156,20 @@ namespace NinjaTrader.NinjaScript.Indicators
             }
         }
 
-        /// <summary>Swaps in a new view (any thread): the next OnRender draws it.</summary>
+        /// <summary>Without a server URL: swaps in a view to draw (any thread); the next OnRender draws it.</summary>
         public void SetView(OrderflowView newView)
         {
             view = newView ?? OrderflowView.Empty;
         }
 
-        /// <summary>The view OnRender draws next.</summary>
+        /// <summary>The view OnRender draws next: the transport's latest for the instrument, or SetView's.</summary>
         public OrderflowView View
         {
-            get { return view; }
+            get
+            {
+                OrderflowTransport t = transport;
+                return t != null ? t.View(serverInstrument) : view;
+            }
         }
 
         public override void OnRenderTargetChanged()
@@ -182,7 +180,7 @@ namespace NinjaTrader.NinjaScript.Indicators
 
         protected override void OnRender(ChartControl chartControl, ChartScale chartScale)
         {
-            OrderflowView v = view; // the one read of the swapped reference
+            OrderflowView v = View; // the one read of the swapped reference
             if (renderer != null)
                 renderer.Render(RenderTarget, chartControl, chartScale, ChartPanel, v,
                     new OrderflowPanelInfo { Position = "viewer (no orders)" });
@@ -193,13 +191,6 @@ namespace NinjaTrader.NinjaScript.Indicators
             OrderflowTransport t = transport;
             if (t != null && !terminating && t.IsConnected)
                 t.RequestState(instrument);
-        }
-
-        /// <summary>The view a server message carries (state, ack), or null: the transport's
-        /// parser of protocol version 2 (OrderflowModel) builds it.</summary>
-        private static OrderflowView ViewOf(ServerMessage m)
-        {
-            return m != null ? m.View : null;
         }
     }
 }

@@ -84,7 +84,11 @@ namespace Orderflow.Bridge
         public MetricsView Metrics = new MetricsView();
         /// <summary>The active clusters by id (the original strategy's activeClusters).</summary>
         public IReadOnlyDictionary<string, ClusterView> ActiveClusters = new Dictionary<string, ClusterView>();
+        /// <summary>The clusters' version (the server raises it by one per change; -1: none yet).</summary>
+        public long ClustersVersion = -1;
         public ProfileView Profile = new ProfileView();
+        /// <summary>The profile's version (-1: none yet).</summary>
+        public long ProfileVersion = -1;
         /// <summary>The signals of the latest answer (oldest first).</summary>
         public IReadOnlyList<SignalView> Signals = new SignalView[0];
         /// <summary>The latest bar metrics per series.</summary>

@@ -4,11 +4,14 @@
 // Documents\NinjaTrader 8\bin\Custom\Strategies and compile with F5 in the NinjaScript editor.
 // See README.md.
 //
-// What it forwards, verbatim, to the orderflow server (docs/protocol.md, version 1):
+// What it forwards, verbatim, to the orderflow server (docs/protocol.md, version 2):
 //   OnMarketDepth  -> depth events (side, op, pos, price, size, reset)
 //   OnMarketData   -> Last events as ticks, with the inside bid/ask at that moment
 //   OnBarUpdate    -> bars of every series (BarsInProgress), open time and OHLCV
 // and it answers the server's snapshot_request with the whole ladder (a snapshot batch).
+// What the server answers (metrics, clusters, profile, signals, bar metrics) the transport
+// builds into an OrderflowView per instrument; a subclass reads it as Orderflow in OnBarUpdate
+// (see OrderflowExampleStrategy.cs, which decides in C# from it).
 //
 // Orders (unmanaged): the server's `command` messages (submit, change, cancel, each with our
 // client id `cid`) are executed with SubmitOrderUnmanaged / ChangeOrder / CancelOrder on
@@ -35,6 +38,7 @@ using System.Collections.Generic;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Runtime.CompilerServices;
+using System.Xml.Serialization;
 using NinjaTrader.Cbi;
 using NinjaTrader.Data;
 using NinjaTrader.Gui.Chart;
@@ -69,6 +73,8 @@ namespace NinjaTrader.NinjaScript.Strategies
         // Order is returned, so the first updates are matched by their name.
         private string submittingCid;
         private int skippedOrderEvents;
+        // The view of the primary instrument taken at the start of OnBarUpdate (see Orderflow).
+        private OrderflowView orderflow = OrderflowView.Empty;
 
         #region Properties
         [Display(Name = "Server URL", Description = "WebSocket URL of the orderflow server", GroupName = "Orderflow server", Order = 1)]
@@ -132,7 +138,7 @@ namespace NinjaTrader.NinjaScript.Strategies
             if (State == State.SetDefaults)
             {
                 Name = "OrderflowStrategy";
-                Description = "Forwards market depth, trades and bars to the orderflow server (protocol v1).";
+                Description = "Forwards market depth, trades and bars to the orderflow server and reads its answers (protocol v2).";
                 Calculate = Calculate.OnEachTick;
                 BarsRequiredToTrade = 0;
                 ServerUrl = "ws://127.0.0.1:8765/ws";
@@ -226,9 +232,9 @@ namespace NinjaTrader.NinjaScript.Strategies
 
         /// <summary>
         /// Extension point: server messages of a type this bridge does not handle itself
-        /// (anything but welcome, ack, snapshot_request, error, heartbeat and command), called on
-        /// NinjaTrader's thread via TriggerCustomEvent. Protocol version 1 defines no such
-        /// message; the base implementation ignores them.
+        /// (anything but welcome, ack, state, snapshot_request, error, heartbeat and command),
+        /// called on NinjaTrader's thread via TriggerCustomEvent. Protocol version 2 defines no
+        /// such message; the base implementation ignores them.
         /// </summary>
         protected virtual void OnServerMessage(ServerMessage message)
         {
@@ -246,21 +252,22 @@ namespace NinjaTrader.NinjaScript.Strategies
         public double ClusterOpacity { get; set; }
 
         [Range(0.0, 1.0)]
-        [Display(Name = "Minimum cluster strength", Description = "Weaker clusters are not drawn", GroupName = "Chart", Order = 42)]
-        public double MinClusterStrength { get; set; }
+        [Display(Name = "Minimum cluster strength drawn", Description = "Weaker clusters are not drawn", GroupName = "Chart", Order = 42)]
+        public double DrawnMinClusterStrength { get; set; }
 
         private void ChartDefaults()
         {
             var d = new OrderflowRenderSettings();
             ClusterIncrementTicks = 4;
             ClusterOpacity = d.BaseOpacity;
-            MinClusterStrength = d.MinStrength;
+            DrawnMinClusterStrength = d.MinStrength;
         }
 
-        /// <summary>The view OnRender draws: the transport's last swapped OrderflowView (read once per paint).</summary>
+        /// <summary>The view OnRender draws: the transport's last swapped OrderflowView of the
+        /// chart's instrument (read once per paint).</summary>
         protected virtual OrderflowView ChartView
         {
-            get { return OrderflowView.Empty; }
+            get { return Instrument == null ? OrderflowView.Empty : OrderflowOf(Instrument.FullName); }
         }
 
         public override void OnRenderTargetChanged()
@@ -269,7 +276,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                 chartRenderer = new OrderflowRenderer(new OrderflowRenderSettings
                 {
                     BaseOpacity = ClusterOpacity,
-                    MinStrength = MinClusterStrength,
+                    MinStrength = DrawnMinClusterStrength,
                     TimeZone = NinjaTrader.Core.Globals.GeneralOptions.TimeZoneInfo,
                 });
             chartRenderer.RenderTargetChanged(terminating ? null : RenderTarget);
@@ -297,6 +304,29 @@ namespace NinjaTrader.NinjaScript.Strategies
                 new OrderflowPanelInfo { Position = position, Pnl = pnl, Risk = risk });
         }
         #endregion
+        /// <summary>
+        /// orderflow's view of this strategy's instrument (metrics, active clusters by id,
+        /// profile, signals, bar metrics; docs/protocol.md version 2), as of the start of the
+        /// current OnBarUpdate: taken once there, so every read within one OnBarUpdate sees the
+        /// same answer. OrderflowView.Empty until the server's first answer (or when
+        /// usePythonHelper is off). The transport thread builds each new view and swaps it in;
+        /// a view never changes once published. Outside OnBarUpdate use OrderflowOf.
+        /// Not a setting: hidden from the property grid and from workspace serialization.
+        /// </summary>
+        [Browsable(false)]
+        [XmlIgnore]
+        public OrderflowView Orderflow
+        {
+            get { return orderflow; }
+        }
+
+        /// <summary>The latest view of any instrument the strategy forwards (its FullName), at
+        /// the moment of the call (any thread, lock-free).</summary>
+        public OrderflowView OrderflowOf(string instrumentFullName)
+        {
+            OrderflowTransport t = transport;
+            return t == null ? OrderflowView.Empty : t.View(instrumentFullName);
+        }
 
         /// <summary>The transport (null outside DataLoaded..Terminated), for subclasses.</summary>
         protected OrderflowTransport Transport
@@ -307,7 +337,7 @@ namespace NinjaTrader.NinjaScript.Strategies
         private static bool IsBridgeMessage(string type)
         {
             return type == "welcome" || type == "ack" || type == "snapshot_request" || type == "error"
-                || type == "heartbeat" || type == "command";
+                || type == "heartbeat" || type == "command" || type == "state";
         }
 
         #region Orders
@@ -562,6 +592,7 @@ namespace NinjaTrader.NinjaScript.Strategies
             OrderflowTransport t = transport;
             if (t == null)
                 return;
+            orderflow = t.View(Instrument.FullName);
             if (State == State.Historical && !SendHistoricalData)
                 return;
             int bip = BarsInProgress;

@@ -2,7 +2,7 @@
 //
 // Plain C# (.NET Framework 4.8 / mono), no NinjaTrader types: it compiles and runs on Linux,
 // where it is tested (bridge/ninjatrader/build.sh, tests/integration/test_bridge.py).
-// The wire protocol is docs/protocol.md (version 1).
+// The wire protocol is docs/protocol.md (version 2; a version-1 server works too).
 //
 // Threading model (NinjaTrader matters here):
 //   * NinjaTrader calls OnMarketDepth/OnMarketData/OnBarUpdate on its own worker threads. Those
@@ -10,6 +10,9 @@
 //     the network.
 //   * The transport runs one sender thread (connect, hello/welcome, resend, batches,
 //     heartbeats, reconnect with backoff) and, per connection, one receiver thread.
+//   * The receiver thread reads each ack and state answer into a new OrderflowView of its
+//     instrument and publishes it by swapping one reference (View(instrument) reads it from
+//     any thread without a lock; a published view never changes).
 //   * Server events (ack, snapshot_request, error, ...) are raised on the receiver thread.
 //     A NinjaScript handler must not touch NinjaScript state there: it marshals the work onto
 //     NinjaTrader's thread with TriggerCustomEvent (see OrderflowStrategy.cs).
@@ -284,19 +287,20 @@ namespace Orderflow.Bridge
             return sb.ToString();
         }
 
-        /// <summary>state_request: the server answers with the instrument's full state.</summary>
+        public static string Heartbeat(long t)
+        {
+            return "{\"type\":\"heartbeat\",\"t\":" + t.ToString(CultureInfo.InvariantCulture) + "}";
+        }
+
+        /// <summary>Asks the server for the whole state of an instrument (protocol 2): answered by a
+        /// "state" message, and the next ack carries clusters and profile in full.</summary>
         public static string StateRequest(string instrument)
         {
             var sb = new StringBuilder(64);
             sb.Append("{\"type\":\"state_request\",\"instrument\":");
-            AppendString(sb, instrument);
+            AppendString(sb, instrument ?? "");
             sb.Append('}');
             return sb.ToString();
-        }
-
-        public static string Heartbeat(long t)
-        {
-            return "{\"type\":\"heartbeat\",\"t\":" + t.ToString(CultureInfo.InvariantCulture) + "}";
         }
 
         public static string Bye(string reason)
@@ -745,6 +749,282 @@ namespace Orderflow.Bridge
     }
 
     /// <summary>
+    /// Builds the next OrderflowView of an instrument from an "ack" or "state" answer (protocol
+    /// version 2, docs/protocol.md) and the previous view: clusters and profile "full" replace
+    /// the previous ones, "unchanged" keep them; bar_metrics replace the entries of the series
+    /// they name and keep the others; metrics and signals are the answer's (a state answer has
+    /// no signals). Absent or null numbers are NaN (counts: 0, Orders -1, Delta long.MinValue).
+    /// A version-1 answer (no clusters/profile/bar_metrics) keeps the previous ones.
+    /// Throws FormatException for a malformed answer: the caller keeps the previous view.
+    /// </summary>
+    public static class OrderflowViewReader
+    {
+        public static OrderflowView Next(OrderflowView previous, string instrument, Dictionary<string, object> answer, out bool missed)
+        {
+            if (previous == null)
+                previous = OrderflowView.Empty;
+            if (answer == null)
+                throw new FormatException("an answer must be a JSON object");
+            missed = false;
+            string type = ServerMessage.GetString(answer, "type");
+            if (type != "ack" && type != "state")
+                throw new FormatException("not an ack or state answer: " + type);
+            var v = new OrderflowView();
+            v.Instrument = instrument ?? "";
+            v.Seq = type == "ack" ? ServerMessage.GetLong(answer, "seq") : previous.Seq;
+            v.Stale = type == "ack" ? ServerMessage.GetBool(answer, "stale") : previous.Stale;
+
+            Dictionary<string, object> metrics = Obj(answer, "metrics");
+            v.Metrics = metrics == null ? new MetricsView() : Metrics(metrics);
+
+            var signals = new List<SignalView>();
+            List<object> list = List(answer, "signals");
+            if (list != null)
+            {
+                foreach (object o in list)
+                    signals.Add(Signal(AsObj(o, "signals")));
+            }
+            v.Signals = signals.AsReadOnly();
+
+            v.ActiveClusters = previous.ActiveClusters;
+            v.ClustersVersion = previous.ClustersVersion;
+            Dictionary<string, object> clusters = Obj(answer, "clusters");
+            if (clusters != null)
+            {
+                string state = ServerMessage.GetString(clusters, "state");
+                long version = Int(clusters, "version", -1);
+                if (state == "full")
+                {
+                    List<object> items = List(clusters, "items");
+                    if (items == null)
+                        throw new FormatException("clusters: full without items");
+                    var byId = new Dictionary<string, ClusterView>();
+                    foreach (object o in items)
+                    {
+                        ClusterView c = Cluster(AsObj(o, "clusters.items"));
+                        byId[c.Id] = c;
+                    }
+                    v.ActiveClusters = byId;
+                    v.ClustersVersion = version;
+                }
+                else if (state == "unchanged")
+                    missed |= version != previous.ClustersVersion;
+                else
+                    throw new FormatException("clusters.state: " + state);
+            }
+
+            v.Profile = previous.Profile;
+            v.ProfileVersion = previous.ProfileVersion;
+            Dictionary<string, object> profile = Obj(answer, "profile");
+            if (profile != null)
+            {
+                string state = ServerMessage.GetString(profile, "state");
+                long version = Int(profile, "version", -1);
+                if (state == "full")
+                {
+                    v.Profile = Profile(profile);
+                    v.ProfileVersion = version;
+                }
+                else if (state == "unchanged")
+                    missed |= version != previous.ProfileVersion;
+                else
+                    throw new FormatException("profile.state: " + state);
+            }
+
+            v.BarMetrics = previous.BarMetrics;
+            List<object> bars = List(answer, "bar_metrics");
+            if (bars != null && bars.Count > 0)
+            {
+                var bySeries = new Dictionary<int, BarMetricsView>();
+                foreach (KeyValuePair<int, BarMetricsView> kv in previous.BarMetrics)
+                    bySeries[kv.Key] = kv.Value;
+                foreach (object o in bars)
+                {
+                    BarMetricsView b = Bar(AsObj(o, "bar_metrics"));
+                    bySeries[b.Series] = b;
+                }
+                v.BarMetrics = bySeries;
+            }
+            return v;
+        }
+
+        private static MetricsView Metrics(Dictionary<string, object> o)
+        {
+            var m = new MetricsView();
+            m.Spread = Num(o, "spread");
+            m.Mid = Num(o, "mid");
+            m.Microprice = Num(o, "microprice");
+            m.Imbalance = Num(o, "imbalance");
+            m.Ofi = Num(o, "ofi");
+            m.OfiWindow = Num(o, "ofi_window");
+            m.CumulativeDelta = Int(o, "cumulative_delta", 0);
+            m.Vwap = Num(o, "vwap");
+            m.Momentum = Num(o, "momentum");
+            var ratios = new Dictionary<int, double>();
+            List<object> list = List(o, "bid_ask_ratio");
+            if (list != null)
+            {
+                foreach (object item in list)
+                {
+                    Dictionary<string, object> r = AsObj(item, "bid_ask_ratio");
+                    long levels = Int(r, "levels", -1);
+                    if (levels <= 0 || levels > int.MaxValue)
+                        throw new FormatException("bid_ask_ratio.levels: " + levels);
+                    ratios[(int)levels] = Num(r, "ratio");
+                }
+            }
+            m.BidAskRatio = ratios;
+            return m;
+        }
+
+        private static SignalView Signal(Dictionary<string, object> o)
+        {
+            var s = new SignalView();
+            s.Kind = Str(o, "detector");
+            if (s.Kind.Length == 0)
+                s.Kind = Str(o, "kind");
+            s.Direction = (int)Int(o, "direction", 0);
+            s.Score = Num(o, "score");
+            s.Price = Num(o, "price");
+            s.TsNs = Int(o, "ts_event", 0);
+            return s;
+        }
+
+        private static ClusterView Cluster(Dictionary<string, object> o)
+        {
+            var c = new ClusterView();
+            c.Id = Str(o, "id");
+            if (c.Id.Length == 0)
+                throw new FormatException("cluster without an id");
+            c.Kind = Str(o, "kind");
+            c.Low = Num(o, "low");
+            c.High = Num(o, "high");
+            c.Size = Int(o, "size", 0);
+            c.Side = Str(o, "side");
+            c.Strength = Num(o, "strength");
+            c.Orders = Int(o, "orders", -1);
+            c.FirstSeenNs = Int(o, "first_seen_ns", 0);
+            c.LastSeenNs = Int(o, "last_seen_ns", 0);
+            return c;
+        }
+
+        private static ProfileView Profile(Dictionary<string, object> o)
+        {
+            var p = new ProfileView();
+            p.Poc = Num(o, "poc");
+            p.ValueAreaHigh = Num(o, "vah");
+            p.ValueAreaLow = Num(o, "val");
+            p.Hvn = Prices(o, "hvn");
+            p.Lvn = Prices(o, "lvn");
+            p.Volume = Int(o, "volume", 0);
+            return p;
+        }
+
+        private static BarMetricsView Bar(Dictionary<string, object> o)
+        {
+            var b = new BarMetricsView();
+            long series = Int(o, "series", -1);
+            if (series < 0 || series > int.MaxValue)
+                throw new FormatException("bar_metrics.series: " + series);
+            b.Series = (int)series;
+            b.Period = Str(o, "period");
+            b.TsNs = Int(o, "ts_ns", 0);
+            b.Open = Num(o, "open");
+            b.High = Num(o, "high");
+            b.Low = Num(o, "low");
+            b.Close = Num(o, "close");
+            b.Volume = Int(o, "volume", 0);
+            b.Range = Num(o, "range");
+            b.Body = Num(o, "body");
+            b.RelativeVolume = Num(o, "relative_volume");
+            b.Atr = Num(o, "atr");
+            b.Delta = Int(o, "delta", long.MinValue);
+            b.Imbalance = Num(o, "imbalance");
+            return b;
+        }
+
+        private static double[] Prices(Dictionary<string, object> o, string key)
+        {
+            List<object> list = List(o, key);
+            if (list == null)
+                return new double[0];
+            var prices = new double[list.Count];
+            for (int i = 0; i < list.Count; i++)
+                prices[i] = NumberOf(list[i], key);
+            return prices;
+        }
+
+        // Strict readers: absent or null gives the default; a value of the wrong type is malformed.
+        private static Dictionary<string, object> Obj(Dictionary<string, object> o, string key)
+        {
+            object v;
+            if (!o.TryGetValue(key, out v) || v == null)
+                return null;
+            return AsObj(v, key);
+        }
+
+        private static Dictionary<string, object> AsObj(object v, string what)
+        {
+            var d = v as Dictionary<string, object>;
+            if (d == null)
+                throw new FormatException(what + ": not an object");
+            return d;
+        }
+
+        private static List<object> List(Dictionary<string, object> o, string key)
+        {
+            object v;
+            if (!o.TryGetValue(key, out v) || v == null)
+                return null;
+            var list = v as List<object>;
+            if (list == null)
+                throw new FormatException(key + ": not a list");
+            return list;
+        }
+
+        private static string Str(Dictionary<string, object> o, string key)
+        {
+            object v;
+            if (!o.TryGetValue(key, out v) || v == null)
+                return "";
+            var s = v as string;
+            if (s == null)
+                throw new FormatException(key + ": not a string");
+            return s;
+        }
+
+        private static double Num(Dictionary<string, object> o, string key)
+        {
+            object v;
+            if (!o.TryGetValue(key, out v) || v == null)
+                return double.NaN;
+            return NumberOf(v, key);
+        }
+
+        private static double NumberOf(object v, string key)
+        {
+            if (v is double)
+                return (double)v;
+            if (v is long)
+                return (long)v;
+            throw new FormatException(key + ": not a number");
+        }
+
+        private static long Int(Dictionary<string, object> o, string key, long absent)
+        {
+            object v;
+            if (!o.TryGetValue(key, out v) || v == null)
+                return absent;
+            if (v is long)
+                return (long)v;
+            // 796.0 is 796 (a writer may print integral floats so); 796.5 is no count
+            if (v is double && (double)v == Math.Floor((double)v) && Math.Abs((double)v) < 9.2e18)
+                return (long)(double)v;
+            throw new FormatException(key + ": not an integer");
+        }
+    }
+
+    /// <summary>
     /// A server message, read minimally: the fields the bridge acts on. Raw keeps the text.
     /// </summary>
     public sealed class ServerMessage
@@ -764,8 +1044,10 @@ namespace Orderflow.Bridge
         public string Server = "";     // welcome
         public string Session = "";    // welcome
         public bool HistoricalOnly;    // welcome: flags.historical_only (no live orders)
+        public long Protocol = -1;     // welcome: the server's protocol version
         public OrderCommand Command;   // command (null for any other type)
-        public OrderflowView View;     // state, ack (protocol 2): the instrument's view, when the message carries one
+        /// <summary>The whole message as read (ack and state answers are built into an OrderflowView from it).</summary>
+        public Dictionary<string, object> Fields = new Dictionary<string, object>();
 
         public static ServerMessage Parse(string text)
         {
@@ -774,6 +1056,7 @@ namespace Orderflow.Bridge
                 throw new FormatException("a server message must be a JSON object");
             var m = new ServerMessage();
             m.Raw = text;
+            m.Fields = obj;
             m.Type = GetString(obj, "type");
             m.Seq = GetLong(obj, "seq");
             m.Instrument = GetString(obj, "instrument");
@@ -787,6 +1070,7 @@ namespace Orderflow.Bridge
             m.LastSeq = GetLong(obj, "last_seq");
             m.Server = GetString(obj, "server");
             m.Session = GetString(obj, "session");
+            m.Protocol = GetLong(obj, "protocol");
             object flags;
             if (obj.TryGetValue("flags", out flags) && flags is Dictionary<string, object>)
                 m.HistoricalOnly = GetBool((Dictionary<string, object>)flags, "historical_only");
@@ -1536,6 +1820,20 @@ namespace Orderflow.Bridge
         private readonly object _controlGate = new object();
         private string _session;
         private volatile bool _historicalOnly;
+        private volatile bool _serverAnswersState;  // welcome said protocol >= 2
+
+        // The latest OrderflowView per instrument (the bridge's name, e.g. "ES 03-24"). Copy on
+        // write: a writer (receiver thread, under _viewsGate) builds a new dictionary and
+        // publishes it with Volatile.Write; readers take the reference with Volatile.Read and
+        // never lock. A view is never changed after it is published.
+        private Dictionary<string, OrderflowView> _views = new Dictionary<string, OrderflowView>();
+        private readonly object _viewsGate = new object();
+        // server's instrument name (e.g. "ESH4") -> the bridge's, learnt from acks of our batches
+        private readonly Dictionary<string, string> _viewAliases = new Dictionary<string, string>();
+        // instruments with a state_request not answered yet (cleared on each connect)
+        private readonly HashSet<string> _stateAsked = new HashSet<string>();
+        private long _malformedAnswers;
+        private long _stateRequests;
 
         /// <summary>welcome received; the argument is its last_seq. Raised on the sender thread.</summary>
         public event Action<long> Connected;
@@ -1560,6 +1858,8 @@ namespace Orderflow.Bridge
         /// NinjaTrader's thread with TriggerCustomEvent. Without a handler, commands are refused.
         /// </summary>
         public event Action<OrderCommand> CommandReceived;
+        /// <summary>A new OrderflowView was published (receiver thread): read it, never block here.</summary>
+        public event Action<OrderflowView> ViewUpdated;
         /// <summary>Every server message, including the above and heartbeats.</summary>
         public event Action<ServerMessage> MessageReceived;
         /// <summary>Diagnostics (connects, failures, drops).</summary>
@@ -1627,6 +1927,146 @@ namespace Orderflow.Bridge
         public void EnqueueExecution(string instrument, ExecutionEvent e) { Queue.AddExecution(instrument, e); }
         public void EnqueuePosition(string instrument, PositionEvent e) { Queue.AddPosition(instrument, e); }
 
+        /// <summary>
+        /// orderflow's latest view of an instrument (the name the bridge sends, e.g. "ES 03-24";
+        /// the server's own name works too), OrderflowView.Empty before its first answer. Any
+        /// thread, lock-free: the returned view never changes; read it once and use that.
+        /// </summary>
+        public OrderflowView View(string instrument)
+        {
+            OrderflowView v;
+            if (instrument != null && Volatile.Read(ref _views).TryGetValue(instrument, out v))
+                return v;
+            return OrderflowView.Empty;
+        }
+
+        /// <summary>Answers that could not be read (invalid JSON, or an ack/state whose analytics
+        /// are malformed): the previous view stayed in place.</summary>
+        public long MalformedAnswers
+        {
+            get { return Interlocked.Read(ref _malformedAnswers); }
+        }
+
+        /// <summary>state_requests sent (after each reconnect, and for each missed answer).</summary>
+        public long StateRequests
+        {
+            get { return Interlocked.Read(ref _stateRequests); }
+        }
+
+        /// <summary>
+        /// Handles one server message as if the receiver thread had read it (the receiver thread
+        /// calls it; tests and replays may too): parsed, views updated, events raised.
+        /// </summary>
+        public void Receive(string text)
+        {
+            ServerMessage m;
+            try
+            {
+                m = ServerMessage.Parse(text);
+            }
+            catch (FormatException ex)
+            {
+                Interlocked.Increment(ref _malformedAnswers);
+                Emit("unreadable server message (" + ex.Message + "): " + text);
+                return;
+            }
+            Dispatch(m);
+        }
+
+        /// <summary>
+        /// Builds the instrument's next view from an ack or state answer and publishes it. A
+        /// malformed answer keeps the previous view and is counted; it, and an answer saying
+        /// "unchanged" to a version this client never saw, means an answer was missed: the
+        /// whole state is asked for.
+        /// </summary>
+        /// <param name="ours">the instrument of the acknowledged batch as the bridge names it
+        /// (null when unknown: then the server's name, through the names learnt so far)</param>
+        private void UpdateView(string ours, ServerMessage m)
+        {
+            OrderflowView next = null;
+            bool missed;
+            string instrument;
+            lock (_viewsGate)
+            {
+                if (ours != null)
+                {
+                    instrument = ours;
+                    if (m.Instrument.Length > 0 && m.Instrument != ours)
+                        _viewAliases[m.Instrument] = ours;
+                }
+                else if (!_viewAliases.TryGetValue(m.Instrument, out instrument))
+                    instrument = m.Instrument;
+                if (instrument.Length == 0)
+                {
+                    Interlocked.Increment(ref _malformedAnswers);
+                    Emit(m.Type + " without an instrument: no view to update");
+                    return;
+                }
+                if (m.Type == "state")
+                    _stateAsked.Remove(instrument);
+                Dictionary<string, OrderflowView> views = _views;
+                OrderflowView previous;
+                if (!views.TryGetValue(instrument, out previous))
+                    previous = OrderflowView.Empty;
+                try
+                {
+                    next = OrderflowViewReader.Next(previous, instrument, m.Fields, out missed);
+                }
+                catch (Exception ex)
+                {
+                    if (!(ex is FormatException) && !(ex is InvalidCastException) && !(ex is OverflowException))
+                        throw;
+                    Interlocked.Increment(ref _malformedAnswers);
+                    Emit("malformed " + m.Type + " for " + instrument + " (" + ex.Message + "): the previous view stays");
+                    missed = true;
+                }
+                if (next != null)
+                {
+                    var copy = new Dictionary<string, OrderflowView>(views);
+                    copy[instrument] = next;
+                    if (m.Instrument.Length > 0 && m.Instrument != instrument)
+                        copy[m.Instrument] = next;
+                    Volatile.Write(ref _views, copy);
+                }
+            }
+            if (missed)
+                RequestState(instrument);
+            if (next != null)
+                Raise(ViewUpdated, next);
+        }
+
+        /// <summary>Asks for the whole state of an instrument (protocol 2 servers only), at most
+        /// one request outstanding per instrument.</summary>
+        public void RequestState(string instrument)
+        {
+            if (!_serverAnswersState || string.IsNullOrEmpty(instrument))
+                return;
+            lock (_viewsGate)
+            {
+                if (!_stateAsked.Add(instrument))
+                    return;
+            }
+            Interlocked.Increment(ref _stateRequests);
+            SendControl(OrderflowJson.StateRequest(instrument));
+        }
+
+        /// <summary>After a (re)connect: every instrument with a view asks for its whole state.</summary>
+        private void RequestStateOfAll()
+        {
+            var names = new List<string>();
+            lock (_viewsGate)
+            {
+                _stateAsked.Clear();
+                foreach (KeyValuePair<string, OrderflowView> kv in _views)
+                {
+                    if (kv.Key == kv.Value.Instrument)
+                        names.Add(kv.Key);
+                }
+            }
+            foreach (string name in names)
+                RequestState(name);
+        }
+
         /// <summary>The server's welcome said flags.historical_only: every command is refused.</summary>
         public bool ServerHistoricalOnly
         {
@@ -1655,12 +2095,6 @@ namespace Orderflow.Bridge
                 return;
             }
             SendControl(OrderflowJson.CommandAck(command.Cid, command.CommandSeq, status, reason));
-        }
-
-        /// <summary>Asks for the instrument's full state (a viewer's poll; any thread, never waits).</summary>
-        public void RequestState(string instrument)
-        {
-            SendControl(OrderflowJson.StateRequest(instrument));
         }
 
         private void SendControl(string text)
@@ -1768,6 +2202,8 @@ namespace Orderflow.Bridge
                     }
                     _session = welcome.Session;
                     _historicalOnly = welcome.HistoricalOnly;
+                    _serverAnswersState = welcome.Protocol >= 2;
+                    RequestStateOfAll();
                     Queue.ResumeFrom(welcome.LastSeq);
                     welcomed = true;
                     _connected = true;
@@ -1868,17 +2304,7 @@ namespace Orderflow.Bridge
                     if (text == null)
                         break;
                     Interlocked.Exchange(ref _lastReceiveMs, _clock.ElapsedMilliseconds);
-                    ServerMessage m;
-                    try
-                    {
-                        m = ServerMessage.Parse(text);
-                    }
-                    catch (FormatException ex)
-                    {
-                        Emit("unreadable server message (" + ex.Message + "): " + text);
-                        continue;
-                    }
-                    Dispatch(m);
+                    Receive(text);
                 }
             }
             catch (Exception ex)
@@ -1898,13 +2324,17 @@ namespace Orderflow.Bridge
             if (m.Type == "ack")
             {
                 // stale: the ladder missed something (a refused batch, a gap, an IsReset)
-                string stale = m.Stale && m.Seq >= 0 ? Queue.InstrumentOf(m.Seq) : null;
+                string ours = m.Seq >= 0 ? Queue.InstrumentOf(m.Seq) : null;
+                string stale = m.Stale ? ours : null;
+                UpdateView(ours, m);
                 if (m.Seq >= 0)
                     Queue.Acknowledge(m.Seq);
                 Raise(AckReceived, m);
                 if (stale != null && SnapshotAllowed(stale, true))
                     Raise(SnapshotRequested, new ServerMessage { Type = "snapshot_request", Raw = m.Raw, Instrument = stale, Reason = "stale", Seq = m.Seq });
             }
+            else if (m.Type == "state")
+                UpdateView(null, m);
             else if (m.Type == "snapshot_request")
             {
                 if (SnapshotAllowed(m.Instrument, false))

@@ -9,11 +9,16 @@
 //   mono OrderflowSelfTest.exe --unit            internal checks of the queue, the server
 //                                                    message reader and the command ledger;
 //                                                    exit code 0 when all pass
+//   mono OrderflowSelfTest.exe --views           protocol-2 answers built into OrderflowViews
+//                                                    (SelfTestViews.cs); exit code 0 when all pass
 //   mono OrderflowSelfTest.exe --commands        server messages on stdin: prints each command
 //                                                    as parsed and the command_ack it gets
 //   mono OrderflowSelfTest.exe URL FILE [CLIENT [MAX_BATCH_EVENTS]]
 //                                                (b) connects to a running server, sends the depth
 //                                                    events of FILE in batches, prints every ack
+//   mono OrderflowSelfTest.exe --view URL FILE [CLIENT [MAX_BATCH_EVENTS]]
+//                                                    (b), then "view JSON" per instrument: the
+//                                                    OrderflowView the acks built (SelfTestViews.cs)
 //
 // FILE (mode b) is CSV, one depth event a line, '#' starts a comment:
 //   instrument,t_ns_utc,side(bid|ask),op(add|update|remove),pos,price,size,reset(0|1)
@@ -52,13 +57,18 @@ namespace Orderflow.Bridge.SelfTest
                     return PrintMessages();
                 if (args[0] == "--unit")
                     return UnitChecks();
+                if (args[0] == "--views")
+                    return ViewChecks.Run();
                 if (args[0] == "--commands")
                     return Commands();
                 if (args[0] == "--idle" && args.Length >= 3)
                     return Idle(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
+                if (args[0] == "--view" && args.Length >= 3)
+                    return SendFile(args[1], args[2], args.Length >= 4 ? args[3] : "nt8-selftest",
+                        args.Length >= 5 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 500, true);
                 if (args.Length >= 2)
                     return SendFile(args[0], args[1], args.Length >= 3 ? args[2] : "nt8-selftest",
-                        args.Length >= 4 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 500);
+                        args.Length >= 4 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 500, false);
                 Console.Error.WriteLine("usage: OrderflowSelfTest.exe [--unit | URL FILE [CLIENT [MAX_BATCH_EVENTS]]]");
                 return 2;
             }
@@ -377,7 +387,7 @@ namespace Orderflow.Bridge.SelfTest
         }
 
         // Mode (b): for the end-to-end test once the server exists.
-        private static int SendFile(string url, string path, string client, int maxBatchEvents)
+        private static int SendFile(string url, string path, string client, int maxBatchEvents, bool printViews)
         {
             var options = new TransportOptions { Url = url, ClientName = client, MaxBatchEvents = maxBatchEvents };
             var transport = new OrderflowTransport(options);
@@ -416,6 +426,18 @@ namespace Orderflow.Bridge.SelfTest
             transport.Queue.FlushAll();
             transport.Start();
             bool ok = events == 0 || done.WaitOne(30000);
+            if (printViews)
+            {
+                var names = new SortedSet<string>();
+                foreach (string raw in File.ReadAllLines(path))
+                {
+                    string line = raw.Trim();
+                    if (line.Length > 0 && line[0] != '#')
+                        names.Add(line.Split(',')[0]);
+                }
+                foreach (string name in names)
+                    Console.WriteLine("view " + ViewChecks.ToJson(transport.View(name)));
+            }
             transport.Stop("self-test done", 3000);
             Console.Error.WriteLine(ok ? "all batches acknowledged" : "timed out waiting for acks");
             return ok ? 0 : 1;

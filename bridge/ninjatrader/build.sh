@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Compiles the NinjaTrader bridge with mono on Linux (CI and development; NinjaTrader itself
 # compiles the .cs files with F5, see README.md). Outputs go to build/:
-#   OrderflowStrategy.dll   transport + strategy + stub/ : proves the strategy compiles
+#   OrderflowStrategy.dll   transport + strategies + stub/ : proves the strategies compile
 #   OrderflowSelfTest.exe   transport + SelfTest         : run with `mono build/OrderflowSelfTest.exe`
-#   OrderflowStrategyHarness.exe  transport + strategy + stub/ : drives the strategy (tests)
+#   OrderflowStrategyHarness.exe  transport + strategies + stub/ : drives them (tests)
 #   OrderflowRenderTest.exe  renderer + indicator + strategy + stub/ : checks the chart drawing
 # Installs Debian's mono-mcs when mcs (or mono) is missing, and tzdata for the self-test's
 # time zone, with apt-get (needs root or sudo).
@@ -52,14 +52,14 @@ mkdir -p "$out"
 MCS=(mcs -langversion:7.2 -warnaserror+ -nowarn:1591 -debug- -optimize+)
 
 "${MCS[@]}" -target:library -out:"$out/OrderflowStrategy.dll" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" \
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" \
     "$here/OrderflowRender.cs" "$here/OrderflowIndicator.cs" "$here/stub/NinjaTraderStub.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowSelfTest.exe" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/SelfTest.cs"
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/SelfTest.cs" "$here/SelfTestViews.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowStrategyHarness.exe" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" \
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" \
     "$here/OrderflowRender.cs" "$here/OrderflowIndicator.cs" "$here/stub/NinjaTraderStub.cs" \
     "$here/stub/StrategyHarness.cs"
 

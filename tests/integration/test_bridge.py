@@ -281,6 +281,18 @@ def test_queue_and_server_message_checks(build: None) -> None:
     assert not [line for line in lines if line.startswith("FAIL")]
 
 
+def test_answers_become_orderflow_views(build: None) -> None:
+    """SelfTestViews.cs: protocol-2 acks and state answers built into OrderflowViews (full and
+    unchanged clusters/profile, bar_metrics per series, NaN for absent numbers, malformed
+    answers counted and ignored) and readers on two threads never seeing a mixed view while
+    the transport swaps 10,000 of them. The C#-decides strategy and the state_request are in
+    test_bridge_views.py."""
+    lines = run_selftest("--views")
+    assert lines[-1] == "all checks passed", "\n".join(lines)
+    assert not [line for line in lines if line.startswith("FAIL")]
+    assert len([line for line in lines if line.startswith("ok ")]) == 33
+
+
 def run_commands(messages: list[str]) -> list[str]:
     proc = subprocess.run(
         ["mono", str(SELFTEST_EXE), "--commands"],
@@ -348,7 +360,7 @@ ALLOWED_USINGS = re.compile(
 
 
 def shipped_sources() -> list[Path]:
-    return sorted(p for p in BRIDGE.glob("*.cs") if p.name != "SelfTest.cs")
+    return sorted(p for p in BRIDGE.glob("*.cs") if not p.name.startswith("SelfTest"))
 
 
 def code_of(path: Path) -> str:
@@ -358,6 +370,7 @@ def code_of(path: Path) -> str:
 
 def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     assert [p.name for p in shipped_sources()] == [
+        "OrderflowExampleStrategy.cs",
         "OrderflowIndicator.cs",
         "OrderflowModel.cs",
         "OrderflowRender.cs",
@@ -366,7 +379,7 @@ def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     ]
     stub = (BRIDGE / "stub" / "NinjaTraderStub.cs").read_text()
     stub_only = set(re.findall(r"\b(Stub\w+)", stub)) | {"NinjaTraderStub"}
-    for path in [*shipped_sources(), BRIDGE / "SelfTest.cs"]:
+    for path in [*shipped_sources(), *BRIDGE.glob("SelfTest*.cs")]:
         text = code_of(path)
         for name in stub_only:
             assert name not in text, f"{path.name} uses the stub-only {name}"
@@ -385,6 +398,10 @@ def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     render = code_of(BRIDGE / "OrderflowRender.cs")
     for word in ("lock", "Transport", "Thread", "Wait", "Monitor"):
         assert not re.search(rf"\b{word}\b", render), f"OrderflowRender.cs uses {word}"
+    example = (BRIDGE / "OrderflowExampleStrategy.cs").read_text()
+    assert re.search(r"class OrderflowExampleStrategy\s*:\s*OrderflowStrategy\b", example)
+    model = code_of(BRIDGE / "OrderflowModel.cs")
+    assert "using NinjaTrader" not in model and "NinjaTrader." not in model
 
 
 def test_transport_resends_unacknowledged_batches_after_a_reconnect(
@@ -1243,6 +1260,35 @@ def test_the_chart_draws_the_view_clipped_with_opacity_by_strength(
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+#: a state answer (protocol 2) with one liquidity cluster, 4806..4807, strength 0.9, seen
+#: 14:30:30..14:33:00 UTC on 2024-01-02 (inside the render test's visible chart)
+VIEWER_STATE = {
+    "type": "state",
+    "instrument": ES,
+    "metrics": None,
+    "clusters": {
+        "state": "full",
+        "version": 1,
+        "items": [
+            {
+                "id": "liq-bid-1",
+                "kind": "liquidity",
+                "low": 4806.0,
+                "high": 4807.0,
+                "size": 900,
+                "side": "bid",
+                "strength": 0.9,
+                "orders": None,
+                "first_seen_ns": 1_704_205_830_000_000_000,
+                "last_seen_ns": 1_704_205_980_000_000_000,
+            }
+        ],
+    },
+    "profile": None,
+    "bar_metrics": None,
+}
+
+
 def test_the_indicator_connects_read_only(build: None) -> None:
     """OrderflowIndicator against a stand-in server: a hello under its own viewer name without
     a report, then only state requests for its instrument; a command is refused, never run;
@@ -1251,10 +1297,13 @@ def test_the_indicator_connects_read_only(build: None) -> None:
 
     def handler(ws: ServerConnection) -> None:
         frames.append(json.loads(ws.recv()))
-        ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":0}')
+        ws.send('{"type":"welcome","protocol":2,"server":"stand-in","session":"s","last_seq":0}')
         submit = command(1, "submit", "v-1", action="Buy", order_type="Market", quantity=1, t=T0)
         ws.send(encode(submit).decode())
-        frames.extend(json.loads(text) for text in ws)
+        for text in ws:
+            frames.append(json.loads(text))
+            if frames[-1]["type"] == "state_request":  # answered: the next one may follow
+                ws.send(json.dumps(VIEWER_STATE))
 
     with serve(handler, "127.0.0.1", 0) as server:
         port = server.socket.getsockname()[1]
@@ -1271,6 +1320,10 @@ def test_the_indicator_connects_read_only(build: None) -> None:
             server.shutdown()
             thread.join(10)
     assert proc.stdout.splitlines()[-1:] == ["viewer done"], proc.stdout + proc.stderr
+    # what the server answered is drawn: y 370..410 (4807..4806), opacity 0.15 + 0.6 * 0.9
+    assert [line for line in proc.stdout.splitlines() if line.startswith("cluster ")] == [
+        "cluster 370 410 0.69"
+    ], proc.stdout
     hello = frames[0]
     assert hello["type"] == "hello" and hello["client"] == "nt8-view-ES 03-24"
     assert not hello.get("report", False)

@@ -855,3 +855,15 @@ namespace NinjaTrader.NinjaScript.Indicators
     }
 }
 #endregion
+
+#region OrderflowView API: what OrderflowExampleStrategy.cs uses (C#-decides mode)
+namespace NinjaTrader.NinjaScript
+{
+    public abstract partial class NinjaScriptBase
+    {
+        /// <summary>NinjaScript's TickSize: the minimum price fluctuation of the primary
+        /// instrument (a double; read-only in NinjaTrader, set by the harness here).</summary>
+        public double TickSize { get; set; }
+    }
+}
+#endregion

@@ -273,6 +273,7 @@ namespace NinjaTraderStub
 
         private static int Viewer(string url, int ms)
         {
+            NinjaTrader.Core.Globals.GeneralOptions.TimeZoneInfo = TimeZoneInfo.Utc; // the chart's times are UTC here
             var indicator = new OrderflowIndicator();
             indicator.Instrument = new NinjaTrader.Cbi.Instrument { FullName = "ES 03-24" };
             indicator.State = State.SetDefaults;
@@ -282,6 +283,13 @@ namespace NinjaTraderStub
             indicator.State = State.DataLoaded;
             indicator.StubStateChange();
             System.Threading.Thread.Sleep(ms);
+            var target = new RenderTarget();
+            indicator.ChartPanel = new ChartPanel { X = 100, Y = 50, W = 600, H = 400 };
+            indicator.StubSetRenderTarget(target);
+            indicator.StubRender(Control(), Scale());
+            var bid = OrderflowRenderSettings.ParseColor(new OrderflowRenderSettings().LiquidityBidColor);
+            foreach (StubDrawCall c in target.StubCalls.Where(k => k.Kind == "fill_rectangle" && Same(k.Color, bid)))
+                Console.WriteLine("cluster " + F(c.Y0) + " " + F(c.Y1) + " " + F(c.Opacity));
             indicator.State = State.Terminated;
             indicator.StubStateChange();
             Console.WriteLine("viewer done");

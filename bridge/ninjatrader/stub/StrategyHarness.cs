@@ -4,7 +4,9 @@
 // server at the URL given as argument. The stub's TriggerCustomEvent runs inline, so snapshot
 // requests are answered on the transport's thread here (NinjaTrader runs them on its own).
 //
-//   mono OrderflowStrategyHarness.exe ws://127.0.0.1:PORT/ws [--orders]
+//   mono OrderflowStrategyHarness.exe ws://127.0.0.1:PORT/ws [--orders | --example]
+//
+// --example: OrderflowExampleStrategy fed scripted server answers on stdin (see Example).
 //
 // --orders: after the market data, prints "ready" once connected and acknowledged, then stays
 // in State.Realtime executing the server's order commands through the stub (Market orders fill
@@ -57,6 +59,30 @@ namespace NinjaTraderStub
         {
             BarsInProgress = bip;
             OnBarUpdate();
+        }
+    }
+
+    /// <summary>OrderflowExampleStrategy through the stub (--example).</summary>
+    public sealed class ExampleHarness : OrderflowExampleStrategy
+    {
+        public void Enter(State state)
+        {
+            State = state;
+            OnStateChange();
+        }
+
+        public void Bar(int bip)
+        {
+            BarsInProgress = bip;
+            OnBarUpdate();
+        }
+
+        /// <summary>A server message, as the transport's receiver thread would get it.</summary>
+        public void Answer(string text) { Transport.Receive(text); }
+
+        public long MalformedAnswers
+        {
+            get { return Transport == null ? 0 : Transport.MalformedAnswers; }
         }
     }
 
@@ -163,6 +189,91 @@ namespace NinjaTraderStub
             return s;
         }
 
+        /// <summary>
+        /// --example: OrderflowExampleStrategy in State.Realtime on ES 03-24 (tick 0.25), its
+        /// transport pointed at URL (nothing needs to listen there). stdin, one command a line,
+        /// each answered "ok LINE":
+        ///   answer JSON        a server message (ack, state) handed to the transport
+        ///   bar CLOSE          the forming bar's close becomes CLOSE; OnBarUpdate
+        ///   fill NAME QTY PX   the market fills QTY of the working order NAME at PX
+        ///   reject COMMENT     the next submit is rejected with this comment
+        /// At the end: "order NAME ACTION TYPE QTY STOP STATE" per order submitted, oldest first,
+        /// and "malformed N".
+        /// </summary>
+        private static void Example(string url, DateTime t0)
+        {
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            var es = new Instrument { FullName = "ES 03-24", MarketDepth = new MarketDepth<MarketDepthRow>() };
+            var s = new ExampleHarness();
+            s.Enter(State.SetDefaults);
+            s.ServerUrl = url;
+            s.ClientName = "nt8-example";
+            s.ReportOnConnect = false;
+            s.Instrument = es;
+            s.TickSize = 0.25;
+            s.BarsArray = new[] { new Bars { Instrument = es } };
+            s.BarsPeriods = new[] { new BarsPeriod { BarsPeriodType = BarsPeriodType.Minute, Value = 1 } };
+            s.CurrentBars = new[] { 1 };
+            var closes = Series(4810.0, 4810.0);
+            s.Times = new ISeries<DateTime>[] { Series(t0.AddMinutes(-1), t0) };
+            s.Opens = new ISeries<double>[] { Series(4809.5, 4810.0) };
+            s.Highs = new ISeries<double>[] { Series(4810.25, 4812.0) };
+            s.Lows = new ISeries<double>[] { Series(4809.25, 4808.0) };
+            s.Closes = new ISeries<double>[] { closes };
+            s.Volumes = new ISeries<double>[] { Series(812.0, 97.0) };
+            lock (s.StubGate)
+            {
+                s.StubFillPrice = 4810.25;
+                s.StubFillChunk = 0;
+            }
+            s.Enter(State.Configure);
+            s.Enter(State.DataLoaded);
+            s.Enter(State.Historical);
+            s.Enter(State.Transition);
+            s.Enter(State.Realtime);
+            string line;
+            while ((line = Console.In.ReadLine()) != null)
+            {
+                string[] f = line.Trim().Split(new[] { ' ' }, 2);
+                if (f[0] == "answer")
+                    s.Answer(f[1]);
+                else
+                {
+                    lock (s.StubGate)
+                    {
+                        if (f[0] == "bar")
+                        {
+                            closes.Values[closes.Values.Count - 1] = double.Parse(f[1], inv);
+                            s.IsFirstTickOfBar = false;
+                            s.Bar(0);
+                        }
+                        else if (f[0] == "fill")
+                        {
+                            string[] a = f[1].Split(' ');
+                            Order order = s.StubOrders.Find(o => o.Name == a[0]);
+                            s.StubFill(order, int.Parse(a[1], inv), double.Parse(a[2], inv));
+                        }
+                        else if (f[0] == "reject")
+                            s.StubRejectComment = f.Length > 1 ? f[1] : "";
+                        else
+                        {
+                            Console.WriteLine("unknown " + line);
+                            continue;
+                        }
+                    }
+                }
+                Console.WriteLine("ok " + line);
+            }
+            lock (s.StubGate)
+            {
+                foreach (Order o in s.StubOrders)
+                    Console.WriteLine("order " + o.Name + " " + o.OrderAction + " " + o.OrderType + " " + o.Quantity + " "
+                        + o.StopPrice.ToString("R", inv) + " " + o.OrderState);
+            }
+            Console.WriteLine("malformed " + s.MalformedAnswers);
+            s.Enter(State.Terminated);
+        }
+
         public static int Main(string[] args)
         {
             if (args.Length < 1)
@@ -177,6 +288,12 @@ namespace NinjaTraderStub
 
             // 2023-12-25 18:00:00 New York = 1703545200000000000 ns UTC.
             var t0 = new DateTime(2023, 12, 25, 18, 0, 0, DateTimeKind.Unspecified);
+            if (args.Length >= 2 && args[1] == "--example")
+            {
+                Example(args[0], t0);
+                Console.Out.Flush();
+                _exit(0);
+            }
             var es = new Instrument { FullName = "ES 03-24", MarketDepth = new MarketDepth<MarketDepthRow>() };
             es.MarketDepth.Bids.Add(new MarketDepthRow { Price = 4810.0, Volume = 40, Time = t0 });
             es.MarketDepth.Bids.Add(new MarketDepthRow { Price = 4809.75, Volume = 12, Time = t0 });
