@@ -41,6 +41,7 @@ using System.Runtime.CompilerServices;
 using System.Xml.Serialization;
 using NinjaTrader.Cbi;
 using NinjaTrader.Data;
+using NinjaTrader.Gui.Chart;
 using Orderflow.Bridge;
 #endregion
 
@@ -155,6 +156,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                 HistoricalOnly = false;
                 DebugMode = false;
                 AllowOrdersOutsideRealtime = false;
+                ChartDefaults();
                 // Orders are the server's: unmanaged, and a rejection is reported, not acted on
                 // by NinjaTrader (StopCancelClose would stop the strategy, and with it the data,
                 // and flatten on its own). Overfills keep NinjaTrader's default (stop).
@@ -218,6 +220,8 @@ namespace NinjaTrader.NinjaScript.Strategies
             {
                 // Terminated also runs for instances that never got past SetDefaults.
                 terminating = true;
+                if (chartRenderer != null)
+                    chartRenderer.Dispose();
                 if (transport != null)
                 {
                     transport.Stop("strategy terminated", 2000);
@@ -236,6 +240,70 @@ namespace NinjaTrader.NinjaScript.Strategies
         {
         }
 
+        #region Chart (OrderflowRender.cs)
+        private OrderflowRenderer chartRenderer;
+
+        [Range(1, 1000)]
+        [Display(Name = "Cluster increment (ticks)", Description = "Price granularity of the clusters: ticks per bucket (the server's clusters.granularity)", GroupName = "Chart", Order = 40)]
+        public int ClusterIncrementTicks { get; set; }
+
+        [Range(0.0, 1.0)]
+        [Display(Name = "Cluster opacity", Description = "Fill opacity of a cluster of strength 0; it rises with strength", GroupName = "Chart", Order = 41)]
+        public double ClusterOpacity { get; set; }
+
+        [Range(0.0, 1.0)]
+        [Display(Name = "Minimum cluster strength drawn", Description = "Weaker clusters are not drawn", GroupName = "Chart", Order = 42)]
+        public double DrawnMinClusterStrength { get; set; }
+
+        private void ChartDefaults()
+        {
+            var d = new OrderflowRenderSettings();
+            ClusterIncrementTicks = 4;
+            ClusterOpacity = d.BaseOpacity;
+            DrawnMinClusterStrength = d.MinStrength;
+        }
+
+        /// <summary>The view OnRender draws: the transport's last swapped OrderflowView of the
+        /// chart's instrument (read once per paint).</summary>
+        protected virtual OrderflowView ChartView
+        {
+            get { return Instrument == null ? OrderflowView.Empty : OrderflowOf(Instrument.FullName); }
+        }
+
+        public override void OnRenderTargetChanged()
+        {
+            if (chartRenderer == null)
+                chartRenderer = new OrderflowRenderer(new OrderflowRenderSettings
+                {
+                    BaseOpacity = ClusterOpacity,
+                    MinStrength = DrawnMinClusterStrength,
+                    TimeZone = NinjaTrader.Core.Globals.GeneralOptions.TimeZoneInfo,
+                });
+            chartRenderer.RenderTargetChanged(terminating ? null : RenderTarget);
+        }
+
+        protected override void OnRender(ChartControl chartControl, ChartScale chartScale)
+        {
+            OrderflowView v = ChartView;
+            if (chartRenderer == null || terminating)
+                return;
+            string position = "Flat", pnl = "";
+            Position[] positions = Positions;
+            if (positions.Length > 0 && positions[0] != null && positions[0].MarketPosition != MarketPosition.Flat)
+            {
+                Position p = positions[0];
+                int signed = p.MarketPosition == MarketPosition.Short ? -p.Quantity : p.Quantity;
+                position = p.MarketPosition + " " + p.Quantity + " @ " + p.AveragePrice.ToString("0.00###", System.Globalization.CultureInfo.InvariantCulture);
+                if (!double.IsNaN(v.Metrics.Mid))
+                    pnl = ((v.Metrics.Mid - p.AveragePrice) * signed).ToString("+0.00;-0.00", System.Globalization.CultureInfo.InvariantCulture) + " pts at mid (open)";
+            }
+            OrderflowTransport t = transport;
+            string risk = (ExecuteCommands ? "orders on" : "orders OFF") + (HistoricalOnly ? ", HistoricalOnly" : "")
+                + (t == null ? ", not connected" : t.IsConnected ? "" : ", disconnected") + (v.Stale ? ", book STALE" : "");
+            chartRenderer.Render(RenderTarget, chartControl, chartScale, ChartPanel, v,
+                new OrderflowPanelInfo { Position = position, Pnl = pnl, Risk = risk });
+        }
+        #endregion
         /// <summary>
         /// orderflow's view of this strategy's instrument (metrics, active clusters by id,
         /// profile, signals, bar metrics; docs/protocol.md version 2), as of the start of the

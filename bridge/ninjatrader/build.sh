@@ -4,6 +4,7 @@
 #   OrderflowStrategy.dll   transport + strategies + stub/ : proves the strategies compile
 #   OrderflowSelfTest.exe   transport + SelfTest         : run with `mono build/OrderflowSelfTest.exe`
 #   OrderflowStrategyHarness.exe  transport + strategies + stub/ : drives them (tests)
+#   OrderflowRenderTest.exe  renderer + indicator + strategy + stub/ : checks the chart drawing
 # Installs Debian's mono-mcs when mcs (or mono) is missing, and tzdata for the self-test's
 # time zone, with apt-get (needs root or sudo).
 set -euo pipefail
@@ -51,13 +52,20 @@ mkdir -p "$out"
 MCS=(mcs -langversion:7.2 -warnaserror+ -nowarn:1591 -debug- -optimize+)
 
 "${MCS[@]}" -target:library -out:"$out/OrderflowStrategy.dll" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" "$here/stub/NinjaTraderStub.cs"
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" \
+    "$here/OrderflowRender.cs" "$here/OrderflowIndicator.cs" "$here/stub/NinjaTraderStub.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowSelfTest.exe" \
     "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/SelfTest.cs" "$here/SelfTestViews.cs"
 
 "${MCS[@]}" -target:exe -out:"$out/OrderflowStrategyHarness.exe" \
-    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" "$here/stub/NinjaTraderStub.cs" \
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" "$here/OrderflowExampleStrategy.cs" \
+    "$here/OrderflowRender.cs" "$here/OrderflowIndicator.cs" "$here/stub/NinjaTraderStub.cs" \
     "$here/stub/StrategyHarness.cs"
 
-echo "build.sh: built OrderflowStrategy.dll, OrderflowSelfTest.exe, OrderflowStrategyHarness.exe in $out ($(mcs --version))"
+"${MCS[@]}" -target:exe -out:"$out/OrderflowRenderTest.exe" \
+    "$here/OrderflowTransport.cs" "$here/OrderflowModel.cs" "$here/OrderflowStrategy.cs" \
+    "$here/OrderflowRender.cs" "$here/OrderflowIndicator.cs" "$here/stub/NinjaTraderStub.cs" \
+    "$here/stub/RenderTest.cs"
+
+echo "build.sh: built OrderflowStrategy.dll, OrderflowSelfTest.exe, OrderflowStrategyHarness.exe, OrderflowRenderTest.exe in $out ($(mcs --version))"

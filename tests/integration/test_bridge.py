@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -353,7 +354,7 @@ def test_commands_as_the_server_encodes_them_are_parsed_and_answered_once(build:
 
 # Namespaces NinjaTrader's compiler provides to bin\Custom, plus the bridge's own.
 ALLOWED_USINGS = re.compile(
-    r"^(System(\.[A-Za-z.]+)?|NinjaTrader\.(Cbi|Data|NinjaScript(\.[A-Za-z]+)?|Core)"
+    r"^(System(\.[A-Za-z.]+)?|NinjaTrader\.(Cbi|Data|NinjaScript(\.[A-Za-z]+)?|Core|Gui\.Chart)"
     r"|Orderflow\.Bridge)$"
 )
 
@@ -370,7 +371,9 @@ def code_of(path: Path) -> str:
 def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     assert [p.name for p in shipped_sources()] == [
         "OrderflowExampleStrategy.cs",
+        "OrderflowIndicator.cs",
         "OrderflowModel.cs",
+        "OrderflowRender.cs",
         "OrderflowStrategy.cs",
         "OrderflowTransport.cs",
     ]
@@ -388,6 +391,13 @@ def test_shipped_sources_use_only_what_ninjatrader_has() -> None:
     strategy = (BRIDGE / "OrderflowStrategy.cs").read_text()
     assert "namespace NinjaTrader.NinjaScript.Strategies" in strategy
     assert re.search(r"class OrderflowStrategy\s*:\s*Strategy\b", strategy)
+    indicator = (BRIDGE / "OrderflowIndicator.cs").read_text()
+    assert "namespace NinjaTrader.NinjaScript.Indicators" in indicator
+    assert re.search(r"class OrderflowIndicator\s*:\s*Indicator\b", indicator)
+    # Drawing never waits: no lock, no socket, no sleep in the renderer.
+    render = code_of(BRIDGE / "OrderflowRender.cs")
+    for word in ("lock", "Transport", "Thread", "Wait", "Monitor"):
+        assert not re.search(rf"\b{word}\b", render), f"OrderflowRender.cs uses {word}"
     example = (BRIDGE / "OrderflowExampleStrategy.cs").read_text()
     assert re.search(r"class OrderflowExampleStrategy\s*:\s*OrderflowStrategy\b", example)
     model = code_of(BRIDGE / "OrderflowModel.cs")
@@ -1173,3 +1183,159 @@ def test_an_ack_saying_stale_gets_one_snapshot_not_one_per_ack(build: None) -> N
     asked = [line for line in harness.seen if "snapshots (asked by the server" in line]
     assert asked == ["orderflow: sending ladder snapshots (asked by the server: stale)"]
     assert stale[0] is False  # healed
+
+
+RENDER_TEST_EXE = BUILD / "OrderflowRenderTest.exe"
+
+
+def test_the_chart_draws_the_view_clipped_with_opacity_by_strength(
+    build: None, tmp_path: Path
+) -> None:
+    """stub/RenderTest.cs draws a hand-built OrderflowView through OrderflowRenderer, the
+    indicator and the strategy on the stub's recording render target, and checks every
+    rectangle, line, marker and brush; the recorded calls are checked again here and painted
+    into a PNG (scripts/render_calls_png.py)."""
+    calls_json = tmp_path / "calls.json"
+    proc = subprocess.run(
+        ["mono", str(RENDER_TEST_EXE), str(calls_json)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[-1] == "all checks passed", proc.stdout + proc.stderr
+    assert not [line for line in lines if line.startswith("FAIL")]
+    calls = json.loads(calls_json.read_text())["calls"]
+
+    # The same chart as the C# test: y = 50 + 40 px/point down from 4815; x = 100 + 2 px/s.
+    def y(price: float) -> float:
+        return round(50 + (4815.0 - price) * 40)
+
+    cluster_colors = {  # OrderflowRenderSettings' defaults
+        (0x1E, 0x90, 0xFF): "liquidity bid",
+        (0xFF, 0x8C, 0x00): "liquidity ask",
+        (0x2E, 0x8B, 0x57): "volume buy",
+        (0xDC, 0x14, 0x3C): "volume sell",
+    }
+
+    def rgb(call: dict[str, Any]) -> tuple[int, ...]:
+        return tuple(round(v * 255) for v in call["color"])
+
+    fills = [c for c in calls if c["kind"] == "fill_rectangle" and rgb(c) in cluster_colors]
+    bounds = sorted((c["y0"], c["y1"], round(c["opacity"], 6)) for c in fills)
+    # (top, bottom, opacity) of the 6 visible clusters at or above strength 0.2; 0.15 + 0.6 * s
+    assert bounds == sorted(
+        [
+            (y(4813.00), y(4812.25), 0.45),  # liq-ask-2, strength 0.5
+            (y(4811.00), y(4810.50), 0.51),  # vol-sell-4, 0.6
+            (y(4810.00), y(4809.50), 0.36),  # vol-buy-3, 0.35
+            (y(4808.75), y(4808.00), 0.60),  # vol-buy-5, 0.75
+            (y(4807.00), y(4806.00), 0.69),  # liq-bid-1, 0.9
+            (y(4805.50), y(4805.00), 0.39),  # liq-bid-edge, 0.4: clipped at the visible 4805
+        ]
+    )
+    # nothing of the weak (0.1), the far (4820) or the old (before the visible times) cluster
+    assert all(100 <= c["x0"] <= c["x1"] <= 700 and 50 <= c["y0"] <= c["y1"] <= 450 for c in fills)
+    lines_at = {(c["y0"], rgb(c)) for c in calls if c["kind"] == "draw_line" and c["y0"] == c["y1"]}
+    assert (y(4810.25), (0xFF, 0xD7, 0x00)) in lines_at  # POC
+    assert {(y(4812.0), (0xB0, 0xB0, 0xB0)), (y(4807.5), (0xB0, 0xB0, 0xB0))} <= lines_at  # VA
+    assert (y(4809.75), (0xBA, 0x55, 0xD3)) in lines_at  # VWAP
+    texts = [c["text"] for c in calls if c["kind"] == "draw_text"]
+    assert "absorption" in texts and "iceberg" in texts and "sweep" not in texts
+    assert "Position: Long 2 @ 4809.50" in texts
+
+    png = tmp_path / "chart.png"
+    paint = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "scripts" / "render_calls_png.py"),
+            str(calls_json),
+            str(png),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert paint.returncode == 0, paint.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+#: a state answer (protocol 2) with one liquidity cluster, 4806..4807, strength 0.9, seen
+#: 14:30:30..14:33:00 UTC on 2024-01-02 (inside the render test's visible chart)
+VIEWER_STATE = {
+    "type": "state",
+    "instrument": ES,
+    "metrics": None,
+    "clusters": {
+        "state": "full",
+        "version": 1,
+        "items": [
+            {
+                "id": "liq-bid-1",
+                "kind": "liquidity",
+                "low": 4806.0,
+                "high": 4807.0,
+                "size": 900,
+                "side": "bid",
+                "strength": 0.9,
+                "orders": None,
+                "first_seen_ns": 1_704_205_830_000_000_000,
+                "last_seen_ns": 1_704_205_980_000_000_000,
+            }
+        ],
+    },
+    "profile": None,
+    "bar_metrics": None,
+}
+
+
+def test_the_indicator_connects_read_only(build: None) -> None:
+    """OrderflowIndicator against a stand-in server: a hello under its own viewer name without
+    a report, then only state requests for its instrument; a command is refused, never run;
+    no batch is ever sent; a bye when it is removed."""
+    frames: list[dict[str, Any]] = []
+
+    def handler(ws: ServerConnection) -> None:
+        frames.append(json.loads(ws.recv()))
+        ws.send('{"type":"welcome","protocol":2,"server":"stand-in","session":"s","last_seq":0}')
+        submit = command(1, "submit", "v-1", action="Buy", order_type="Market", quantity=1, t=T0)
+        ws.send(encode(submit).decode())
+        for text in ws:
+            frames.append(json.loads(text))
+            if frames[-1]["type"] == "state_request":  # answered: the next one may follow
+                ws.send(json.dumps(VIEWER_STATE))
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            proc = subprocess.run(
+                ["mono", str(RENDER_TEST_EXE), "--viewer", f"ws://127.0.0.1:{port}/ws", "1500"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            server.shutdown()
+            thread.join(10)
+    assert proc.stdout.splitlines()[-1:] == ["viewer done"], proc.stdout + proc.stderr
+    # what the server answered is drawn: y 370..410 (4807..4806), opacity 0.15 + 0.6 * 0.9
+    assert [line for line in proc.stdout.splitlines() if line.startswith("cluster ")] == [
+        "cluster 370 410 0.69"
+    ], proc.stdout
+    hello = frames[0]
+    assert hello["type"] == "hello" and hello["client"] == "nt8-view-ES 03-24"
+    assert not hello.get("report", False)
+    kinds = [f["type"] for f in frames[1:]]
+    assert "batch" not in kinds and "report" not in kinds
+    requests = [f for f in frames if f["type"] == "state_request"]
+    assert len(requests) >= 2 and all(
+        f == {"type": "state_request", "instrument": ES} for f in requests
+    )
+    acks = [f for f in frames if f["type"] == "command_ack"]
+    assert [(a["cid"], a["status"], a["reason"]) for a in acks] == [
+        ("v-1", "refused", "read-only viewer (OrderflowIndicator)")
+    ]
+    assert kinds[-1] == "bye"
+    assert set(kinds) <= {"state_request", "command_ack", "heartbeat", "bye"}

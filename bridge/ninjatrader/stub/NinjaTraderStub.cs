@@ -40,7 +40,7 @@ namespace NinjaTrader.Core
         public TimeZoneInfo TimeZoneInfo { get; set; }
     }
 
-    public static class Globals
+    public static partial class Globals
     {
         private static readonly GeneralOptions options = new GeneralOptions { TimeZoneInfo = TimeZoneInfo.Local };
 
@@ -586,6 +586,275 @@ namespace NinjaTrader.NinjaScript.Strategies
         }
     }
 }
+
+#region Chart rendering (OnRender): SharpDX and NinjaTrader.Gui.Chart, recording
+// The surface OrderflowRender.cs and OrderflowIndicator.cs use, with the signatures of SharpDX
+// 2.6.3 (the version NinjaTrader 8 ships) and NinjaTrader 8's Help Guide (OnRender,
+// OnRenderTargetChanged, ChartControl, ChartScale, ChartPanel). Instead of drawing, the stub's
+// RenderTarget records every draw call (kind, coordinates, brush colour and opacity), and
+// counts the brushes created against it and disposed; a disposed brush or text format refuses
+// to draw. Members named Stub* do not exist in NinjaTrader.
+namespace SharpDX
+{
+    public struct Color4
+    {
+        public float Red, Green, Blue, Alpha;
+
+        public Color4(float red, float green, float blue, float alpha)
+        {
+            Red = red; Green = green; Blue = blue; Alpha = alpha;
+        }
+    }
+
+    public struct Vector2
+    {
+        public float X, Y;
+
+        public Vector2(float x, float y)
+        {
+            X = x; Y = y;
+        }
+    }
+
+    public struct RectangleF
+    {
+        public float X, Y, Width, Height;
+
+        public RectangleF(float x, float y, float width, float height)
+        {
+            X = x; Y = y; Width = width; Height = height;
+        }
+
+        public float Left { get { return X; } }
+        public float Top { get { return Y; } }
+        public float Right { get { return X + Width; } }
+        public float Bottom { get { return Y + Height; } }
+    }
+
+    public abstract class DisposeBase : IDisposable
+    {
+        public bool IsDisposed { get; private set; }
+
+        public void Dispose()
+        {
+            if (IsDisposed)
+                return;
+            IsDisposed = true;
+            StubDisposed();
+        }
+
+        protected virtual void StubDisposed() { }
+    }
+}
+
+namespace SharpDX.DirectWrite
+{
+    public class Factory : SharpDX.DisposeBase
+    {
+        public int StubTextFormatsCreated;
+        public int StubTextFormatsDisposed;
+    }
+
+    public class TextFormat : SharpDX.DisposeBase
+    {
+        private readonly Factory factory;
+
+        public TextFormat(Factory factory, string fontFamilyName, float fontSize)
+        {
+            this.factory = factory;
+            FontFamilyName = fontFamilyName;
+            FontSize = fontSize;
+            factory.StubTextFormatsCreated++;
+        }
+
+        public string FontFamilyName { get; private set; }
+        public float FontSize { get; private set; }
+
+        protected override void StubDisposed()
+        {
+            factory.StubTextFormatsDisposed++;
+        }
+    }
+}
+
+namespace SharpDX.Direct2D1
+{
+    public abstract class Brush : SharpDX.DisposeBase
+    {
+        public float Opacity { get; set; } = 1f;
+    }
+
+    public class SolidColorBrush : Brush
+    {
+        private readonly RenderTarget target;
+
+        public SolidColorBrush(RenderTarget renderTarget, SharpDX.Color4 color)
+        {
+            target = renderTarget;
+            Color = color;
+            renderTarget.StubBrushesCreated++;
+        }
+
+        public SharpDX.Color4 Color { get; set; }
+
+        protected override void StubDisposed()
+        {
+            target.StubBrushesDisposed++;
+        }
+    }
+
+    /// <summary>One recorded draw call (stub only).</summary>
+    public sealed class StubDrawCall
+    {
+        public string Kind;            // fill_rectangle, draw_rectangle, draw_line, draw_text
+        public float X0, Y0, X1, Y1;   // rectangle: left, top, right, bottom; line: its two points
+        public SharpDX.Color4 Color;
+        public float Opacity;
+        public float StrokeWidth;
+        public string Text;
+    }
+
+    public class RenderTarget : SharpDX.DisposeBase
+    {
+        public int StubBrushesCreated;
+        public int StubBrushesDisposed;
+        public readonly List<StubDrawCall> StubCalls = new List<StubDrawCall>();
+
+        public void FillRectangle(SharpDX.RectangleF rect, Brush brush)
+        {
+            Record("fill_rectangle", rect.Left, rect.Top, rect.Right, rect.Bottom, brush, 0f, null);
+        }
+
+        public void DrawRectangle(SharpDX.RectangleF rect, Brush brush, float strokeWidth)
+        {
+            Record("draw_rectangle", rect.Left, rect.Top, rect.Right, rect.Bottom, brush, strokeWidth, null);
+        }
+
+        public void DrawLine(SharpDX.Vector2 point0, SharpDX.Vector2 point1, Brush brush, float strokeWidth)
+        {
+            Record("draw_line", point0.X, point0.Y, point1.X, point1.Y, brush, strokeWidth, null);
+        }
+
+        public void DrawText(string text, SharpDX.DirectWrite.TextFormat textFormat, SharpDX.RectangleF layoutRect, Brush defaultForegroundBrush)
+        {
+            if (textFormat == null || textFormat.IsDisposed)
+                throw new ObjectDisposedException("TextFormat");
+            Record("draw_text", layoutRect.Left, layoutRect.Top, layoutRect.Right, layoutRect.Bottom, defaultForegroundBrush, 0f, text);
+        }
+
+        private void Record(string kind, float x0, float y0, float x1, float y1, Brush brush, float strokeWidth, string text)
+        {
+            if (IsDisposed)
+                throw new ObjectDisposedException("RenderTarget");
+            if (brush == null || brush.IsDisposed)
+                throw new ObjectDisposedException("Brush");
+            var solid = brush as SolidColorBrush;
+            StubCalls.Add(new StubDrawCall
+            {
+                Kind = kind, X0 = x0, Y0 = y0, X1 = x1, Y1 = y1,
+                Color = solid != null ? solid.Color : new SharpDX.Color4(0f, 0f, 0f, 0f),
+                Opacity = brush.Opacity, StrokeWidth = strokeWidth, Text = text,
+            });
+        }
+    }
+}
+
+namespace NinjaTrader.Core
+{
+    public static partial class Globals
+    {
+        private static readonly SharpDX.DirectWrite.Factory directWriteFactory = new SharpDX.DirectWrite.Factory();
+
+        /// <summary>NinjaTrader's shared DirectWrite factory (for TextFormat).</summary>
+        public static SharpDX.DirectWrite.Factory DirectWriteFactory
+        {
+            get { return directWriteFactory; }
+        }
+    }
+}
+
+namespace NinjaTrader.Gui.Chart
+{
+    /// <summary>The chart (stub: a linear time axis, StubOrigin at x = StubX0, StubPixelsPerSecond).</summary>
+    public class ChartControl
+    {
+        public DateTime FirstTimePainted { get; set; }
+        public DateTime LastTimePainted { get; set; }
+        public DateTime StubOrigin;
+        public float StubX0;
+        public double StubPixelsPerSecond = 1.0;
+
+        public int GetXByTime(DateTime time)
+        {
+            return (int)Math.Round(StubX0 + (time - StubOrigin).TotalSeconds * StubPixelsPerSecond);
+        }
+    }
+
+    /// <summary>The price axis (stub: linear, MaxValue at y = StubTop, MinValue at StubTop + StubHeight).</summary>
+    public class ChartScale
+    {
+        public double MaxValue { get; set; }
+        public double MinValue { get; set; }
+        public int StubTop;
+        public int StubHeight;
+
+        public int GetYByValue(double val)
+        {
+            return (int)Math.Round(StubTop + (MaxValue - val) / (MaxValue - MinValue) * StubHeight);
+        }
+    }
+
+    public class ChartPanel
+    {
+        public int X { get; set; }
+        public int Y { get; set; }
+        public int W { get; set; }
+        public int H { get; set; }
+    }
+}
+
+namespace NinjaTrader.NinjaScript
+{
+    public abstract partial class NinjaScriptBase
+    {
+        public SharpDX.Direct2D1.RenderTarget RenderTarget { get; set; }
+        public NinjaTrader.Gui.Chart.ChartPanel ChartPanel { get; set; }
+
+        protected virtual void OnRender(NinjaTrader.Gui.Chart.ChartControl chartControl, NinjaTrader.Gui.Chart.ChartScale chartScale) { }
+
+        public virtual void OnRenderTargetChanged() { }
+
+        /// <summary>Stands in for NinjaTrader's chart: a new render target (null: none), then OnRenderTargetChanged.</summary>
+        public void StubSetRenderTarget(SharpDX.Direct2D1.RenderTarget target)
+        {
+            RenderTarget = target;
+            OnRenderTargetChanged();
+        }
+
+        /// <summary>Stands in for NinjaTrader: OnStateChange at the current State.</summary>
+        public void StubStateChange()
+        {
+            OnStateChange();
+        }
+
+        /// <summary>Stands in for NinjaTrader's chart: one paint.</summary>
+        public void StubRender(NinjaTrader.Gui.Chart.ChartControl chartControl, NinjaTrader.Gui.Chart.ChartScale chartScale)
+        {
+            OnRender(chartControl, chartScale);
+        }
+    }
+}
+
+namespace NinjaTrader.NinjaScript.Indicators
+{
+    public abstract class Indicator : NinjaTrader.NinjaScript.NinjaScriptBase
+    {
+        public bool IsOverlay { get; set; }
+        public bool DrawOnPricePanel { get; set; }
+        public bool DisplayInDataBox { get; set; }
+    }
+}
+#endregion
 
 #region OrderflowView API: what OrderflowExampleStrategy.cs uses (C#-decides mode)
 namespace NinjaTrader.NinjaScript
