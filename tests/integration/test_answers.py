@@ -276,3 +276,37 @@ def test_every_price_of_every_message_kind_is_in_exchange_units_on_the_grid():
     # the signals' evidence prices too (ticks before protocol 2)
     ev = [s["evidence"] for a in msgs if a["type"] == "ack" for s in a["signals"]]
     assert ev and all(lo <= e["price"] <= hi for e in ev if "price" in e)
+
+
+def test_the_python_client_decodes_version_2_answers_and_asks_for_the_state():
+    import asyncio
+
+    from orderflow.client import OrderflowClient
+
+    batches, _ = esh4_batches()
+    server = Server()
+
+    async def main() -> OrderflowClient:
+        async with OrderflowClient(server.ws, "py") as c:
+            for b in batches[:60]:
+                await c.send_batch(msgspec.structs.replace(b, seq=0))
+            await c.drain(10)
+            await c.request_state("ES 03-24")
+            for _ in range(500):
+                if "ESH4" in c.states:
+                    break
+                await asyncio.sleep(0.01)
+            return c
+
+    try:
+        c = asyncio.run(main())
+    finally:
+        server.stop()
+    assert c.welcome is not None and c.welcome.protocol == 2
+    ack, state = c.last_ack, c.states["ESH4"]
+    assert ack is not None and ack.seq == 60 and ack.clusters is not None
+    assert ack.metrics["bid_ask_ratio"] == state.metrics["bid_ask_ratio"]
+    assert (
+        state.clusters["state"] == "full" and state.clusters["version"] == (ack.clusters["version"])
+    )
+    assert state.profile is not None and state.profile["volume"] > 0
