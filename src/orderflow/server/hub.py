@@ -611,7 +611,9 @@ class Hub:
         bp, bs, ap, as_ = pipe.book.top_rows(BOOK_LEVELS)
         tf = inst.tick_fixed
         metrics = self.metrics(st)
-        clusters, profile = self.answers.for_ack(pipe, to)
+        clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
+        if not self.counters["recovering"]:
+            clusters, profile = self.answers.for_ack(pipe, to)
         return Ack(
             seq=batch.seq,
             instrument=inst.contract or inst.symbol,
