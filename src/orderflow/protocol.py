@@ -23,6 +23,7 @@ from orderflow.core.errors import MessageFieldError, RequestError
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "SUPPORTED_PROTOCOLS",
     "Ack",
     "Bar",
     "Batch",
@@ -43,6 +44,8 @@ __all__ = [
     "ReportPosition",
     "ServerMessage",
     "SnapshotRequest",
+    "State",
+    "StateRequest",
     "Tick",
     "Welcome",
     "check_batch",
@@ -53,7 +56,10 @@ __all__ = [
     "encode",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+#: the versions a hello may name: a version 1 client gets the same messages (the fields that
+#: version 2 added are optional and ignored by it)
+SUPPORTED_PROTOCOLS = (1, 2)
 
 #: every integer on the wire fits an int64 (the engine's arrays, the recording, SQLite)
 INT64_MAX = (1 << 63) - 1
@@ -320,7 +326,14 @@ class Report(msgspec.Struct, frozen=True, tag="report", forbid_unknown_fields=Tr
     orders: list[ReportOrder] = []
 
 
-ClientMessage = Hello | Batch | CommandAck | Heartbeat | Bye | Report
+class StateRequest(msgspec.Struct, frozen=True, tag="state_request", forbid_unknown_fields=True):
+    """A client asks for the whole state of an instrument now (a ``state`` answer); the next
+    ack of that instrument to this client carries clusters and profile in full again."""
+
+    instrument: InstrumentName
+
+
+ClientMessage = Hello | Batch | CommandAck | Heartbeat | Bye | Report | StateRequest
 
 
 class Welcome(msgspec.Struct, frozen=True, tag="welcome"):
@@ -347,6 +360,24 @@ class Ack(msgspec.Struct, frozen=True, tag="ack"):
     #: the first batch this ack answers: under load the server applies consecutive batches of
     #: one instrument together and answers them with one ack (``first_seq`` .. ``seq``)
     first_seq: int = 0
+    #: (protocol 2) the instrument's liquidity and volume clusters: ``{"state": "full" |
+    #: "unchanged", "version", "items"}``; ``items`` null when unchanged since the previous
+    #: answer to this client (see docs/protocol.md)
+    clusters: dict[str, Any] | None = None
+    #: (protocol 2) the session profile: ``{"state", "version", "poc", "vah", "val", "hvn",
+    #: "lvn", "volume"}``, values null when unchanged; null before any print
+    profile: dict[str, Any] | None = None
+
+
+class State(msgspec.Struct, frozen=True, tag="state"):
+    """(protocol 2) The whole state of an instrument, the answer to a ``state_request`` (and
+    ``GET /api/state/{instrument}``): metrics, clusters and profile in full."""
+
+    instrument: str
+    metrics: dict[str, Any]
+    clusters: dict[str, Any]
+    profile: dict[str, Any] | None
+    bar_metrics: list[dict[str, Any]] | None = None
 
 
 class SnapshotRequest(msgspec.Struct, frozen=True, tag="snapshot_request"):
@@ -393,7 +424,7 @@ class Command(msgspec.Struct, frozen=True, tag="command", forbid_unknown_fields=
     t: NonNegative = 0  # when the server issued it (ns UTC)
 
 
-ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat | Command
+ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat | Command | State
 
 _JSON_CLIENT = msgspec.json.Decoder(ClientMessage)
 _MSGPACK_CLIENT = msgspec.msgpack.Decoder(ClientMessage)

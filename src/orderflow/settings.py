@@ -94,6 +94,13 @@ class FeatureFlags(_Section):
 class BookSettings(_Section):
     depth_levels: int = Field(10, ge=1, le=500, description="levels shown and converted")
     ladder_rows: int = Field(64, ge=1, le=1000, description="max NinjaTrader rows per side")
+    ratio_levels: list[Annotated[int, Field(ge=1, le=500)]] = Field(
+        [1, 5, 10],
+        min_length=1,
+        max_length=10,
+        description="every answer's metrics.bid_ask_ratio: bid size / ask size over the top n "
+        "levels, for each n listed",
+    )
     allow_crossed_preopen: bool = Field(
         True, description="a crossed book is an anomaly only outside the pre-open"
     )
@@ -537,6 +544,7 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
     try:
         return PipelineParams(
             depth_levels=settings.book.depth_levels,
+            ratio_levels=tuple(settings.book.ratio_levels),
             bars=tuple(parse_bar_spec(b) for b in a.bars),
             bar_params=a.bar,
             footprint=a.footprint,

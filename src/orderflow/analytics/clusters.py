@@ -31,8 +31,11 @@ trades were chunked and batch equals incremental exactly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -47,6 +50,7 @@ from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
 
 __all__ = [
+    "ClusterIds",
     "ClusterParams",
     "LiquidityCluster",
     "LiquidityClusterTracker",
@@ -114,16 +118,27 @@ def _window(base: int, cap: int, bmin: int, bmax: int) -> tuple[int, int, int] |
     return new_base, hi - lo + 1 + 2 * margin, base - new_base
 
 
-def _scores(v: np.ndarray, params: ClusterParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(qualifies, strength, zscore) for the non-empty bucket volumes ``v`` (int64)."""
-    n, s = len(v), int(v.sum())
-    r = ratio(params.min_ratio, "min_ratio")
-    q = (v >= params.min_volume) & (v * n * r.denominator >= r.numerator * s)
+@lru_cache(maxsize=64)
+def _exact(min_ratio: float) -> Fraction:
+    """``min_ratio`` as its exact fraction, made once per value (every read needs it)."""
+    return ratio(min_ratio, "min_ratio")
+
+
+def _judge(v: list[int], params: ClusterParams) -> list[tuple[int, float, float]]:
+    """(index, strength, zscore) of the qualifying ones among the non-empty bucket volumes
+    ``v``. Plain Python: a read judges tens of buckets, fewer than numpy's per-call cost pays
+    for. O(buckets)."""
+    n, s = len(v), sum(v)
+    r, amin = _exact(params.min_ratio), params.min_volume
+    num, den = r.numerator, r.denominator
     mu = s / n
-    thr = max(float(params.min_volume), float(r) * mu) or mu
-    sigma = float(np.sqrt(np.mean((v - mu) ** 2)))
-    z = (v - mu) / sigma if sigma > 0 else np.zeros(n)
-    return q, v / thr, z
+    thr = max(float(amin), float(r) * mu) or mu
+    sigma = math.sqrt(sum((x - mu) ** 2 for x in v) / n)
+    return [
+        (k, x / thr, (x - mu) / sigma if sigma > 0 else 0.0)
+        for k, x in enumerate(v)
+        if x >= amin and x * n * den >= num * s
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +210,8 @@ class VolumeClusterTracker:
         self.params = params or ClusterParams()
         self._r = ratio(self.params.min_ratio, "min_ratio")
         self._clock = PeriodClock(instrument, reset)
+        #: how many updates brought prints (a reader compares it to know whether to read again)
+        self.changes = 0
         self._clear()
 
     def _clear(self) -> None:
@@ -222,6 +239,7 @@ class VolumeClusterTracker:
     def update(self, trades: np.ndarray) -> None:
         """Add trades (TRADE_DTYPE, time order)."""
         n, i, g, clock = len(trades), 0, self.params.granularity, self._clock
+        self.changes += n > 0
         num, den, amin = self._r.numerator, self._r.denominator, self.params.min_volume
         while True:
             i = _vol_add(
@@ -268,17 +286,14 @@ class VolumeClusterTracker:
         b = self.buckets()
         if len(b["volume"]) == 0:
             return []
-        q, strength, z = _scores(b["volume"], self.params)
+        vol, buys, sells = b["volume"].tolist(), b["buy"].tolist(), b["sell"].tolist()
+        lows, firsts = b["low"].tolist(), b["first_ns"].tolist()
         g, now, out = self.params.granularity, self.now_ns, []
-        for k in np.flatnonzero(q).tolist():
-            buy, sell = int(b["buy"][k]), int(b["sell"][k])
+        for k, strength, z in _judge(vol, self.params):
+            buy, sell, first, low = buys[k], sells[k], firsts[k], lows[k]
             side = Side.BID if buy > sell else Side.ASK if sell > buy else Side.NONE
-            first = int(b["first_ns"][k])
-            low = int(b["low"][k])
-            vc = VolumeCluster(
-                low, low + g - 1, int(b["volume"][k]), buy, sell, side,
-                first, now - first, float(strength[k]), float(z[k]),
-            )  # fmt: skip
+            vc = VolumeCluster(low, low + g - 1, vol[k], buy, sell, side, first, now - first,
+                               strength, z)  # fmt: skip
             out.append(vc)
         return out
 
@@ -378,17 +393,6 @@ def _as_levels(levels: np.ndarray) -> np.ndarray:
     return lv
 
 
-def _side_buckets(levels: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bucket, size, orders) of one side's levels (rows price, size[, count]), non-empty."""
-    lv = _as_levels(levels)
-    ok = (lv[:, 1] > 0) & (lv[:, 0] != NO_PRICE)
-    lv = lv[ok]
-    b, inv = np.unique(lv[:, 0] // g, return_inverse=True)
-    size = np.bincount(inv, weights=lv[:, 1], minlength=len(b)).astype(np.int64)
-    orders = np.bincount(inv, weights=lv[:, 2], minlength=len(b)).astype(np.int64)
-    return b, size, orders
-
-
 class LiquidityClusterTracker:
     """Liquidity clusters from book states, with age kept across updates.
 
@@ -410,6 +414,9 @@ class LiquidityClusterTracker:
         empty = np.zeros((0, 3), dtype=np.int64)
         self._last_rows: tuple[np.ndarray, np.ndarray] = (empty, empty)
         self._last_depth: DepthRecord | None = None
+        #: how many updates brought book states (a reader compares it to know whether to read
+        #: again)
+        self.changes = 0
 
     def _cover(self, pmin: int, pmax: int) -> None:
         g, cap = self.params.granularity, self._first.shape[1]
@@ -446,6 +453,7 @@ class LiquidityClusterTracker:
         self._run(ts, c(bids[None, :, 0]), c(bids[None, :, 1]), c(asks[None, :, 0]),
                   c(asks[None, :, 1]))  # fmt: skip
         self._now, self._last, self._last_depth = int(ts_ns), (bids.copy(), asks.copy()), None
+        self.changes += 1
 
     def update_depth(self, depth: DepthRecord) -> None:
         """Every boundary of a batch's ``DepthRecord`` in turn (batch path). O(rows x levels).
@@ -455,6 +463,7 @@ class LiquidityClusterTracker:
         ts = depth.ts_event
         self._run(ts, depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size)
         self._now, self._last_depth = int(ts[-1]), depth
+        self.changes += 1
 
     @property
     def _last(self) -> tuple[np.ndarray, np.ndarray]:
@@ -492,20 +501,59 @@ def _liquidity(
     now: int,
     first_of: Callable[[int, int], int],
 ) -> list[LiquidityCluster]:
+    """The qualifying buckets of one book state, per side. Plain Python over the levels (a
+    book state has tens of them: cheaper than numpy's per-call cost; the same formulas as
+    :func:`_judge`). O(levels)."""
     g, out = params.granularity, []
     for sd in (0, 1):
-        b, size, orders = _side_buckets(last[sd], g)
-        if len(b) == 0:
+        acc: dict[int, list[int]] = {}
+        for p, q, c in _as_levels(last[sd]).tolist():
+            if q > 0 and p != NO_PRICE:
+                a = acc.get(p // g)
+                if a is None:
+                    acc[p // g] = [q, c]
+                else:
+                    a[0] += q
+                    a[1] += c
+        if not acc:
             continue
-        q, strength, z = _scores(size, params)
-        for k in np.flatnonzero(q).tolist():
-            first = first_of(sd, int(b[k]))
-            lc = LiquidityCluster(
-                Side(sd), int(b[k]) * g, int(b[k]) * g + g - 1, int(size[k]),
-                int(orders[k]), first, now - first, float(strength[k]), float(z[k]),
-            )  # fmt: skip
-            out.append(lc)
+        buckets = sorted(acc)
+        for k, strength, z in _judge([acc[b][0] for b in buckets], params):
+            b = buckets[k]
+            v, orders = acc[b]
+            first = first_of(sd, b)
+            out.append(LiquidityCluster(Side(sd), b * g, b * g + g - 1, v, orders, first,
+                                        now - first, strength, z))  # fmt: skip
     return out
+
+
+class ClusterIds:
+    """Ids that name a cluster for its whole life, across reads of a tracker.
+
+    A cluster is the same from one read to the next while its bucket keeps qualifying without
+    interruption: the same ``key`` (kind, side for liquidity, the bucket's low price) and the
+    same ``first_ns``. Buckets lie on a fixed grid, so the same bucket is the same price range.
+    A bucket that stops qualifying ends its cluster (its id is not given again); qualifying
+    later, it is a new cluster with a new id. Ids count from 1 per ``ClusterIds``.
+    O(clusters) per :meth:`assign`.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[object, ...], int] = {}
+        self._next = 1
+
+    def assign(self, keys: list[tuple[object, ...]]) -> list[int]:
+        """The id of each cluster of one read (``keys``: its identity, ``first_ns`` last);
+        clusters absent from this read are forgotten."""
+        ids, out = {}, []
+        for key in keys:
+            n = self._ids.get(key)
+            if n is None:
+                n, self._next = self._next, self._next + 1
+            ids[key] = n
+            out.append(n)
+        self._ids = ids
+        return out
 
 
 def liquidity_clusters(

@@ -56,6 +56,8 @@ from orderflow.protocol import (
     Report,
     ServerMessage,
     SnapshotRequest,
+    State,
+    StateRequest,
     Tick,
     Welcome,
     columnar,
@@ -75,7 +77,7 @@ log = logging.getLogger("orderflow.client")
 
 Encoding = Literal["json", "msgpack"]
 #: what the client hands back: an ack, a snapshot request, an error or an order command
-ServerEvent = Ack | SnapshotRequest | Error | Command
+ServerEvent = Ack | SnapshotRequest | Error | Command | State
 #: executes an order command; returns ("done", "") or ("refused", reason)
 CommandHandler = Callable[[Command], tuple[str, str]]
 #: NinjaTrader's positions and working orders now (sent after every welcome)
@@ -185,6 +187,8 @@ class OrderflowClient:
         self.stats = ClientStats()
         self.welcome: Welcome | None = None
         self.last_ack: Ack | None = None  # the latest ack of a batch the server applied
+        #: the latest ``state`` answer per instrument (see :meth:`request_state`)
+        self.states: dict[str, State] = {}
         self.next_seq = 1
         self._unacked: OrderedDict[int, Batch] = OrderedDict()
         self._space = asyncio.Condition()  # notified when acks free the buffer
@@ -369,7 +373,14 @@ class OrderflowClient:
                       orders=p.orders, executions=p.executions, positions=p.positions)
             )  # fmt: skip
 
-    async def _write(self, msg: Batch | Heartbeat | CommandAck | Report) -> None:
+    async def request_state(self, instrument: str) -> None:
+        """Ask for the instrument's whole state (protocol 2): the ``state`` answer lands in
+        :attr:`states` (and the subscribers); the next ack carries clusters and profile in
+        full."""
+        async with self._send_lock:
+            await self._write(StateRequest(instrument))
+
+    async def _write(self, msg: Batch | Heartbeat | CommandAck | Report | StateRequest) -> None:
         """Write one message to the current connection; a broken connection is left to the
         reader, which reconnects and resends whatever is unacknowledged."""
         ws = self._ws
@@ -485,6 +496,8 @@ class OrderflowClient:
                 self.on_error(msg)
         elif isinstance(msg, Command):
             await self._command(msg)
+        elif isinstance(msg, State):
+            self.states[msg.instrument] = msg
         elif isinstance(msg, Heartbeat):
             return
         else:

@@ -85,6 +85,8 @@ class PipelineParams:
     ``signals`` sections map onto this; see ``config.example.yaml``)."""
 
     depth_levels: int = 10
+    #: the depths of :meth:`Pipeline.bid_ask_ratios` (bid size / ask size over the top n)
+    ratio_levels: tuple[int, ...] = (1, 5, 10)
     bars: tuple[BarSpec, ...] = (BarSpec(BarKind.TIME, 60), BarSpec(BarKind.TIME, 300))
     bar_params: BarParams = field(default_factory=BarParams)
     footprint: FootprintParams = field(default_factory=FootprintParams)
@@ -109,6 +111,8 @@ class PipelineParams:
             raise ParameterError(f"depth_levels must be >= 1, got {self.depth_levels}")
         if not self.bars:
             raise ParameterError("at least one bar series is needed")
+        if any(n < 1 for n in self.ratio_levels):
+            raise ParameterError(f"ratio_levels must be >= 1, got {self.ratio_levels}")
         if self.confirm_series is not None and not 0 <= self.confirm_series < len(self.bars):
             raise ParameterError(f"confirm_series {self.confirm_series} is not a bar series index")
 
@@ -368,6 +372,20 @@ class Pipeline:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         ts, bid, ask = (np.concatenate(c) for c in zip(*self._top_path, strict=True))
         return mid_from_top(ts, bid, ask)
+
+    def bid_ask_ratios(self) -> list[dict[str, Any]]:
+        """Bid size / ask size summed over the top n levels, for each n of
+        ``params.ratio_levels`` (None when those ask levels hold nothing; [] without a book).
+        O(max n)."""
+        levels = self.params.ratio_levels
+        if self.book is None or not levels:
+            return []
+        view = self.book.depth(max(levels))
+        bid, ask = np.cumsum(view["bid_size"]), np.cumsum(view["ask_size"])
+        return [
+            {"levels": n, "ratio": float(bid[n - 1] / ask[n - 1]) if ask[n - 1] else None}
+            for n in levels
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         """Every metric now, plain values with prices in ticks. O(levels + clusters)."""

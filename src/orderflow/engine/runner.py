@@ -26,7 +26,15 @@ from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Side
 from orderflow.model.instruments import Instrument
 
-__all__ = ["CHUNK", "BarsOnly", "bars_summary", "run_file", "run_stream", "summarize"]
+__all__ = [
+    "CHUNK",
+    "BarsOnly",
+    "bars_summary",
+    "profile_summary",
+    "run_file",
+    "run_stream",
+    "summarize",
+]
 
 #: records per pipeline call in a replay (the result does not depend on it)
 CHUNK = 65_536
@@ -232,8 +240,6 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
 
     vw = pipe.vwap.value()
     prof = pipe.profiles.current
-    va = prof.value_area() if prof is not None else None
-    nodes = prof.nodes() if prof is not None else None
     vol_cl = sorted(pipe.volume_clusters.clusters(), key=lambda c: -c.volume)[:top]
     liq_cl = sorted(pipe.liquidity_clusters.clusters(), key=lambda c: -c.size)[:top]
     bars = []
@@ -258,6 +264,7 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
             "microprice": px(m.microprice),
             "imbalance": m.imbalance,
             "size_ratio": m.size_ratio,
+            "bid_ask_ratio": pipe.bid_ask_ratios(),
             "ofi_window": m.ofi_sum,
             "walls": [
                 {"side": w.side.name.lower(), "price": px(w.price), "size": w.size}
@@ -291,18 +298,7 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
                 for k, u, lo in zip(pipe.params.vwap.multipliers, vw.upper, vw.lower, strict=True)
             ],
         },
-        "profile": None
-        if va is None
-        else {
-            "poc": px(va.poc),
-            "val": px(va.val),
-            "vah": px(va.vah),
-            "value_area_volume": va.volume,
-            "total": va.total,
-            "value_area_share": pipe.params.profile.value_area,
-            "hvn": _top_nodes(nodes.hvn, px, top, strongest=True) if nodes else [],
-            "lvn": _top_nodes(nodes.lvn, px, top, strongest=False) if nodes else [],
-        },
+        "profile": profile_summary(pipe, top),
         "cumulative_delta": {
             "final": pipe.delta.value,
             "low": pipe.delta_low,
@@ -343,6 +339,32 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
             "accumulated_short": sum(a.direction < 0 for a in pipe.accumulated),
             "filtered": dict(pipe.accumulator.rejected),
         },
+    }
+
+
+def profile_summary(pipe: Pipeline, top: int = 5) -> dict[str, Any] | None:
+    """The session profile now, prices in exchange units: POC, value area (VAL, VAH, its
+    volume and share), total volume, and the ``top`` most pronounced HVN and LVN by price;
+    None before any print. O(price levels)."""
+    prof = pipe.profiles.current
+    va = prof.value_area() if prof is not None else None
+    if prof is None or va is None:
+        return None
+    inst = pipe.instrument
+
+    def px(ticks: float | None) -> float | None:
+        return _price(inst, ticks)
+
+    nodes = prof.nodes()
+    return {
+        "poc": px(va.poc),
+        "val": px(va.val),
+        "vah": px(va.vah),
+        "value_area_volume": va.volume,
+        "total": va.total,
+        "value_area_share": pipe.params.profile.value_area,
+        "hvn": _top_nodes(nodes.hvn, px, top, strongest=True) if nodes else [],
+        "lvn": _top_nodes(nodes.lvn, px, top, strongest=False) if nodes else [],
     }
 
 

@@ -22,6 +22,7 @@ from orderflow import __version__
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import (
     InstrumentOwnedError,
+    NotFoundError,
     OrderflowError,
     RecordingError,
     RequestError,
@@ -30,7 +31,8 @@ from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
-from orderflow.protocol import Ack, Batch, SnapshotRequest, check_batch
+from orderflow.protocol import Ack, Batch, SnapshotRequest, State, check_batch
+from orderflow.server.answers import Answers, signal_dict
 from orderflow.server.feeds import Feeds
 from orderflow.server.journal_start import restore
 from orderflow.server.monitor import Alerts
@@ -117,6 +119,8 @@ class Hub:
         self.counters: Counter[str] = Counter()
         #: who feeds each instrument, and the snapshots stale ladders are asking them for
         self.feeds = Feeds()
+        #: clusters and profile per instrument, and what each client was last sent of them
+        self.answers = Answers()
         #: the trading engine, always (one desk and risk manager per client); switched off
         #: (``enabled: false``; no parameters at all), it runs no strategy
         if trading_server is None:
@@ -224,7 +228,7 @@ class Hub:
             last = self.last_seq.get(client, 0)
             if batch.seq <= last:
                 self.counters["duplicates"] += 1
-                return self._ack(st, batch, True, {}, Counter(), [], t0), None
+                return self._ack(st, batch, True, {}, Counter(), [], t0, to=client), None
             if batch.seq > last + 1:
                 self.counters["gaps"] += 1
                 st.stale_reason = "gap"
@@ -266,7 +270,8 @@ class Hub:
         self._ask_or_heal(st, request, batch.seq)
         st.depth_events += applied["depth"]
         self._rest_of(st, batch, client, applied, feeder)
-        ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0)
+        ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0,
+                        to=client if client is not None else feeder)  # fmt: skip
         self._check_alerts(st, ack, depth, client)
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
@@ -380,7 +385,7 @@ class Hub:
         for b in run:
             self._rest_of(st, b, client, applied)
         ack = self._ack(st, run[-1], False, applied, self._rejected(st, before), signals, t0,
-                        first_seq=run[0].seq)  # fmt: skip
+                        first_seq=run[0].seq, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth, client)
         self._decide(st, client, acc0)
@@ -553,6 +558,40 @@ class Hub:
         except RecordingError:  # the disk failed: the refusal stands, the alert is raised
             self.counters["recording_failures"] += 1
 
+    def metrics(self, st: InstrumentState) -> dict[str, Any]:
+        """An instrument's metrics as every answer carries them (prices in exchange units;
+        empty before its first event group)."""
+        pipe = st.pipeline
+        m = pipe.metrics
+        tick = float(st.instrument.tick_size)
+        if not pipe.groups:
+            return {}
+        vw = pipe.vwap.value()
+        return {
+            "spread": None if m.spread is None else m.spread * tick,
+            "mid": json_float(m.mid, tick),
+            "microprice": json_float(m.microprice, tick),
+            "imbalance": json_float(m.imbalance),
+            "ofi": m.ofi,
+            "ofi_window": m.ofi_sum,
+            "cumulative_delta": pipe.delta.value,
+            "vwap": json_float(vw.vwap, tick),
+            "momentum": json_float(pipe.momentum.score),
+            "bid_ask_ratio": pipe.bid_ask_ratios(),
+        }
+
+    def state_answer(self, name: str, client: str | None) -> State:
+        """The whole state of instrument ``name`` (a ``state_request``, ``GET /api/state``);
+        the next ack of it to ``client`` carries clusters and profile in full. NotFoundError
+        when the server has no data for it."""
+        st = self.find(name)
+        if st is None:
+            raise NotFoundError(f"instrument: no data for {name!r}", field="instrument")
+        inst = st.instrument
+        clusters, profile = self.answers.full(st.pipeline)
+        self.answers.forget(client, st.pipeline.name)
+        return State(inst.contract or inst.symbol, self.metrics(st), clusters, profile)
+
     def _ack(
         self,
         st: InstrumentState,
@@ -563,27 +602,18 @@ class Hub:
         signals: list[Any],
         t0: int,
         first_seq: int = 0,
+        to: str | None = None,
     ) -> Ack:
+        """The answer to client ``to``: book, metrics, signals, and (protocol 2) clusters and
+        profile, in full or unchanged for that client (:mod:`.answers`)."""
         inst, pipe = st.instrument, st.pipeline
         px = inst.to_price
         bp, bs, ap, as_ = pipe.book.top_rows(BOOK_LEVELS)
         tf = inst.tick_fixed
-        m = pipe.metrics
-        tick = float(inst.tick_size)
-        metrics: dict[str, Any] = {}
-        if pipe.groups:
-            vw = pipe.vwap.value()
-            metrics = {
-                "spread": None if m.spread is None else m.spread * tick,
-                "mid": json_float(m.mid, tick),
-                "microprice": json_float(m.microprice, tick),
-                "imbalance": json_float(m.imbalance),
-                "ofi": m.ofi,
-                "ofi_window": m.ofi_sum,
-                "cumulative_delta": pipe.delta.value,
-                "vwap": json_float(vw.vwap, tick),
-                "momentum": json_float(pipe.momentum.score),
-            }
+        metrics = self.metrics(st)
+        clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
+        if not self.counters["recovering"]:
+            clusters, profile = self.answers.for_ack(pipe, to)
         return Ack(
             seq=batch.seq,
             instrument=inst.contract or inst.symbol,
@@ -593,9 +623,11 @@ class Hub:
             stale=st.stale,
             book={"bids": price_levels(bp, bs, tf, px), "asks": price_levels(ap, as_, tf, px)},
             metrics=metrics,
-            signals=[{**s.to_dict(), "price": px(s.price)} for s in signals],
+            signals=[signal_dict(s, inst) for s in signals],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
             first_seq=first_seq or batch.seq,
+            clusters=clusters,
+            profile=profile,
         )
 
     # ---- health --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from orderflow.core.errors import (
 )
 from orderflow.protocol import (
     PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOLS,
     Batch,
     Bye,
     CommandAck,
@@ -32,6 +33,7 @@ from orderflow.protocol import (
     Heartbeat,
     Hello,
     Report,
+    StateRequest,
     Welcome,
     decode_client,
 )
@@ -183,8 +185,9 @@ class Session:
             await self.refuse(Error("type", "the first message must be hello"))
             return False
         conn.encoding = first.encoding
-        if first.protocol != PROTOCOL_VERSION:
-            await self.refuse(Error("protocol", f"this server speaks protocol {PROTOCOL_VERSION}"))
+        if first.protocol not in SUPPORTED_PROTOCOLS:
+            speaks = " and ".join(str(v) for v in SUPPORTED_PROTOCOLS)
+            await self.refuse(Error("protocol", f"this server speaks protocol {speaks}"))
             return False
         if not (self.socket.scope.get(AUTH_KEY) or state.authorised(first.token)):
             await self.refuse(Error("token", "missing or wrong", code="unauthorised"))
@@ -195,6 +198,7 @@ class Session:
             old.close(1008, "replaced by a new connection of the same client")
         state.conns[client] = conn
         hub.feeds.connect(client)
+        hub.answers.forget(client)  # its first answers carry clusters and profile in full
         self.mon.connections.inc()
         self.connected = True
         conn.start()
@@ -297,6 +301,12 @@ class Session:
                 field = getattr(exc, "details", {}).get("field", "report")
                 conn.push(Error(str(field), str(exc)))
             state.drain()
+        elif isinstance(msg, StateRequest):
+            try:
+                conn.push(hub.state_answer(msg.instrument, client))
+            except OrderflowError as exc:
+                conn.push(Error("instrument", exc.message, code=exc.code,
+                                status=exc.status_code))  # fmt: skip
         elif isinstance(msg, Heartbeat):
             conn.push(Heartbeat(msg.t))
         elif isinstance(msg, Bye):

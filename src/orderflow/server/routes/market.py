@@ -1,13 +1,16 @@
-"""Market data of an instrument: ``GET /api/book/{instrument}`` (the ladder) and
-``/api/analytics/{instrument}`` (the session summary)."""
+"""Market data of an instrument: ``GET /api/book/{instrument}`` (the ladder),
+``/api/analytics/{instrument}`` (the session summary) and ``/api/state/{instrument}`` (what a
+``state_request`` answers: metrics, clusters and profile in full)."""
 
 from __future__ import annotations
 
 import msgspec
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from orderflow.core.errors import NotFoundError
+from orderflow.protocol import encode
+from orderflow.server.feeds import rest_client
 from orderflow.server.hub import InstrumentState
 from orderflow.server.state import Server, ServerState
 
@@ -48,3 +51,13 @@ async def analytics(instrument: str, state: Server) -> Response:
     st = _instrument(state, instrument)
     # msgspec writes an undefined number (the mid of a one-sided book: NaN) as null
     return Response(msgspec.json.encode(summarize(st.pipeline)), media_type="application/json")
+
+
+@router.get("/api/state/{instrument}")
+async def instrument_state(instrument: str, state: Server, request: Request) -> Response:
+    """The instrument's whole state now, as the WebSocket's ``state`` answer: metrics, clusters
+    and profile in full (prices in exchange units); the next REST ack of it to this host
+    carries clusters and profile in full again."""
+    peer = request.client
+    body = state.hub.state_answer(instrument, rest_client(peer.host if peer else None))
+    return Response(encode(body), media_type="application/json")
