@@ -123,6 +123,8 @@ def test_bar_update_gives_metrics_of_the_series_it_carries():
                                    sum(x[5] for x in five), True, "5 Minute"))  # fmt: skip
                 acks.append(post(out))
             only_five = post([Bar(1, bars[-1][0] + 60 * NS, 3114.0, 3114.0, 3114.0, 3114.0, 1)])
+            view = client.get("/api/bars/ESM0", params={"series": 0, "bars": 10}).json()
+            assert client.get("/api/bars/ESM0", params={"source": "x"}).status_code == 400
     finally:
         server.stop()
     assert [[e["series"] for e in a["bar_metrics"]] for a in acks] == [
@@ -138,3 +140,8 @@ def test_bar_update_gives_metrics_of_the_series_it_carries():
     assert five["relative_volume"] == sum(b[5] for b in bars[5:]) / sum(b[5] for b in bars[:5])
     assert [e["series"] for e in only_five["bar_metrics"]] == [1]
     assert only_five["bar_metrics"][0]["period"] == "5 Minute"
+    # the bar-range profile: the ten bars' volume over their ranges (no prints here)
+    assert [e["series"] for e in view["bar_metrics"]] == [0, 1]
+    prof = view["profile"]
+    assert (prof["source"], prof["bars"], prof["volume"]) == ("bars", 10, sum(b[5] for b in bars))
+    assert prof["val"] <= prof["poc"] <= prof["vah"] and prof["period"] == "1 Minute"

@@ -4,10 +4,9 @@ the bar-range profile; periods named and inferred; resent and bad bars dropped a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
-import numpy as np
 import pytest
 
 from orderflow.analytics.nt_bars import NtBar, NtBars, PrintTape, infer_period, period_ns
@@ -28,7 +27,7 @@ def minute_bars() -> list[tuple[int, float, float, float, float, int]]:
     out = []
     for line in need(NQ_MINUTES).read_text(encoding="utf-8-sig").splitlines():
         t, o, h, lo, c, v = line.split("\t")
-        close = datetime.strptime(t[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        close = datetime.strptime(t[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         opened = int((close - timedelta(minutes=1)).timestamp()) * NS
         out.append((opened, float(o), float(h), float(lo), float(c), int(v)))
     return out
@@ -76,7 +75,7 @@ def test_the_whole_day_equals_an_independent_atr_and_relative_volume():
 
 
 def test_a_forming_bar_is_measured_as_if_it_closed_now_and_replaced_by_its_close():
-    nb, m = fed(20)
+    nb, _ = fed(20)
     t, o, h, lo, c, v = minute_bars()[20]
     assert not nb.add_wire(0, t, (o, h, lo, o), v // 2, False)
     forming = nb.metrics(0)

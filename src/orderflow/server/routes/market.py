@@ -1,5 +1,6 @@
-"""Market data of an instrument: ``GET /api/book/{instrument}`` (the ladder) and
-``/api/analytics/{instrument}`` (the session summary)."""
+"""Market data of an instrument: ``GET /api/book/{instrument}`` (the ladder),
+``/api/analytics/{instrument}`` (the session summary) and ``/api/bars/{instrument}``
+(NinjaTrader's own series: bar metrics and a bar-range volume profile)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import msgspec
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from orderflow.core.errors import NotFoundError
+from orderflow.core.errors import NotFoundError, RequestError
 from orderflow.server.hub import InstrumentState
 from orderflow.server.state import Server, ServerState
 
@@ -48,3 +49,24 @@ async def analytics(instrument: str, state: Server) -> Response:
     st = _instrument(state, instrument)
     # msgspec writes an undefined number (the mid of a one-sided book: NaN) as null
     return Response(msgspec.json.encode(summarize(st.pipeline)), media_type="application/json")
+
+
+@router.get("/api/bars/{instrument}")
+async def bars(
+    instrument: str, state: Server, series: int = 0, bars: int = 30, source: str = "auto"
+) -> Response:
+    """NinjaTrader's series of the instrument: the latest bar metrics of every series, and the
+    volume profile (POC, value area, HVN/LVN) over the last ``bars`` bars of ``series``, from
+    the prints in those bars (``source=prints``), the bars' volume spread over their range
+    (``bars``), or prints when they cover the bars (``auto``); null without bars."""
+    if source not in ("auto", "prints", "bars"):
+        raise RequestError("source: auto, prints or bars", field="source")
+    if not 1 <= bars <= 100_000:
+        raise RequestError("bars: 1 to 100000", field="bars")
+    st = _instrument(state, instrument)
+    body = {
+        "instrument": st.instrument.contract or st.instrument.symbol,
+        "bar_metrics": st.bars.latest(),
+        "profile": st.bars.profile(series, bars, source),
+    }
+    return Response(msgspec.json.encode(body), media_type="application/json")
