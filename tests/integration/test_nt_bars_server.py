@@ -145,3 +145,17 @@ def test_bar_update_gives_metrics_of_the_series_it_carries():
     prof = view["profile"]
     assert (prof["source"], prof["bars"], prof["volume"]) == ("bars", 10, sum(b[5] for b in bars))
     assert prof["val"] <= prof["poc"] <= prof["vah"] and prof["period"] == "1 Minute"
+
+
+def test_the_servers_strategy_is_shown_the_ninjatrader_series():
+    """What the node's strategy host gets on each decision: the series' closed bars."""
+    batches, sent = with_bars(esh4_batches()[0])
+    hub = Hub()
+    seen: list[dict] = []
+    hub.trading.market = lambda *a, **k: seen.append(a[4] if len(a) > 4 else k["series"])
+    for b in batches:
+        hub.apply(b, "nt8")
+    last = seen[-1]
+    assert sorted(last) == [0, 1]
+    assert [int(t) for t in last[1]["ts_open"]] == [b.t for b in sent[1]]
+    assert len(last[0]) == len(sent[0])

@@ -139,7 +139,8 @@ class StrategyParams:
         integer(self, "atr_series", lo=0, hi=64)
         integer(self, "trend_series", lo=-1, hi=64)
         integer(self, "trend_length", lo=1, hi=10_000)
-        TrendRule(self.trend_rule)
+        if self.trend_rule not in tuple(TrendRule):
+            raise ParameterError(f"trend_rule must be one of {', '.join(TrendRule)}")
         for name in ("targets_ticks", "target_sizes"):
             for v in getattr(self, name):
                 if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_TICKS_PARAM:
