@@ -24,7 +24,11 @@ URLS = {
         ("POST", "/api/kill"),
         ("POST", "/api/kill/reset"),
     },
-    market: {("GET", "/api/book/{instrument}"), ("GET", "/api/analytics/{instrument}")},
+    market: {
+        ("GET", "/api/book/{instrument}"),
+        ("GET", "/api/analytics/{instrument}"),
+        ("GET", "/api/bars/{instrument}"),
+    },
     ops: {("GET", "/health"), ("GET", "/metrics")},
     journal: {("GET", f"/api/journal/{w}") for w in ("trades", "pnl", "stats", "events")},
 }
