@@ -159,6 +159,8 @@ class Bar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     close: Price
     volume: Size
     closed: bool = True  # False: the forming bar (Calculate.OnEachTick)
+    #: NinjaTrader's name of the series' period ("1 Minute"); "": the server infers it
+    period: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
 #: NinjaTrader's order reports are trusted with nothing: every number bounded (a NaN or an
@@ -360,6 +362,7 @@ class Ack(msgspec.Struct, frozen=True, tag="ack"):
     #: the first batch this ack answers: under load the server applies consecutive batches of
     #: one instrument together and answers them with one ack (``first_seq`` .. ``seq``)
     first_seq: int = 0
+    bar_metrics: list[dict[str, Any]] | None = None  # series whose bars changed (protocol.md)
     #: (protocol 2) the instrument's liquidity and volume clusters: ``{"state": "full" |
     #: "unchanged", "version", "items"}``; ``items`` null when unchanged since the previous
     #: answer to this client (see docs/protocol.md)

@@ -151,6 +151,12 @@ def _atr_next(atr, k, n, tr):  # type: ignore[no-untyped-def]
     return (atr * (n - 1) + tr) / n
 
 
+def atr_next(atr: float, closed: int, period: int, true_range: int) -> float:
+    """NinjaTrader's ATR(``period``) of the bar after ``closed`` closed bars whose ATR was
+    ``atr``, given this bar's true range (the step :class:`BarSeries` takes per bar)."""
+    return float(_atr_next(float(atr), int(closed), int(period), int(true_range)))
+
+
 @njit(cache=True)
 def _write_row(S, F, atr_n, out, k, poc, cell_start, cell_count):  # type: ignore[no-untyped-def]
     """Write the forming bar (state ``S``) as record ``k`` with its metrics; returns its ATR."""

@@ -234,6 +234,7 @@ def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
                 poc_ticks=None, vwap_ticks=None, liquidity=(), signals=signals,
                 long_score=1.0 if sig[i] > 0 else 0.0, short_score=1.0 if sig[i] < 0 else 0.0,
                 bars=(closed[max(0, i - _KEEP + 1) : i + 1],),
+                series={0: closed[: i + 1]},  # its own bars: the trend filter's series 0
             )  # fmt: skip
             if opts.start_ns is None or t_close >= opts.start_ns:
                 host.risk.roll_day(t_close, host.key)  # the data's day, as the server's timer

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from orderflow import __version__
+from orderflow.analytics.nt_bars import NtBarParams, NtBars
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import (
     InstrumentOwnedError,
@@ -75,11 +76,21 @@ class InstrumentState:
     batches: int = 0
     depth_events: int = 0
     ticks: int = 0
-    bars: dict[int, list[Any]] = field(default_factory=dict)
+    #: NinjaTrader's own series (BarsInProgress): bars, bar metrics, the prints beside them
+    nt_bars: NtBars | None = None
     rejected: Counter[str] = field(default_factory=Counter)
     last_ts: int = 0
     last_recv_ns: int = 0
     ref_ticks: int | None = None  # the last price seen: the plausibility reference
+
+    def __post_init__(self) -> None:
+        if self.nt_bars is None:
+            self.nt_bars = NtBars(self.instrument, profile=self.pipeline.params.profile)
+
+    @property
+    def bars(self) -> NtBars:
+        assert self.nt_bars is not None
+        return self.nt_bars
 
     @property
     def stale(self) -> bool:
@@ -102,6 +113,8 @@ class Hub:
         journal: Journal | None = None,
     ) -> None:
         self.params = params or PipelineParams()
+        #: NinjaTrader's series: relative volume over N bars, ATR length (the pipeline's)
+        self.bar_params = NtBarParams(atr_period=self.params.bar_params.atr_period)
         self.recorder = recorder
         self.alerts = Alerts()
         #: order commands in transport (numbering, resend, expiry); orders are the desks'
@@ -146,7 +159,8 @@ class Hub:
             if key not in self.instruments:
                 pipe = Pipeline(inst, "nt_depth", self.params)
                 pipe.aggressor_rule = "bidask"  # NinjaTrader's prints carry none: the Hub's rule
-                self.instruments[key] = InstrumentState(inst, pipe)
+                bars = NtBars(inst, self.bar_params, self.params.profile)
+                self.instruments[key] = InstrumentState(inst, pipe, nt_bars=bars)
         return self.instruments[key]
 
     def find(self, name: str) -> InstrumentState | None:
@@ -237,6 +251,7 @@ class Hub:
                 self.alerts.raise_("stale_book", request.instrument, gap)
             self.last_seq[client] = batch.seq
         self._count(st, 1)
+        st.bars.add_prints(trades)  # the classified prints, for the bars' delta
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
         acc0 = len(st.pipeline.accumulated)
@@ -269,8 +284,9 @@ class Hub:
             signals += st.pipeline.process_prints(trades)
         self._ask_or_heal(st, request, batch.seq)
         st.depth_events += applied["depth"]
-        self._rest_of(st, batch, client, applied, feeder)
-        ack = self._ack(st, batch, False, applied, self._rejected(st, before), signals, t0,
+        changed = self._rest_of(st, batch, client, applied, feeder)
+        rejected = self._rejected(st, before, changed)
+        ack = self._ack(st, batch, False, applied, rejected, signals, t0, series=changed,
                         to=client if client is not None else feeder)  # fmt: skip
         self._check_alerts(st, ack, depth, client)
         if len(depth) or batch.ticks:
@@ -371,6 +387,7 @@ class Hub:
         acc0 = len(st.pipeline.accumulated)
         depth = np.concatenate([d for d, _ in converted])
         trades = np.concatenate([t for _, t in converted])
+        st.bars.add_prints(trades)
         book = st.pipeline.book
         signals = list(st.pipeline.process(depth, trades))
         request = None
@@ -382,10 +399,11 @@ class Hub:
         self._ask_or_heal(st, request, run[-1].seq)
         applied: dict[str, int] = {"depth": len(depth), "ticks": 0, "bars": 0}
         st.depth_events += len(depth)
+        changed = Counter[str]()
         for b in run:
-            self._rest_of(st, b, client, applied)
-        ack = self._ack(st, run[-1], False, applied, self._rejected(st, before), signals, t0,
-                        first_seq=run[0].seq, to=client)  # fmt: skip
+            changed += self._rest_of(st, b, client, applied)
+        ack = self._ack(st, run[-1], False, applied, self._rejected(st, before, changed),
+                        signals, t0, first_seq=run[0].seq, series=changed, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth, client)
         self._decide(st, client, acc0)
@@ -453,18 +471,21 @@ class Hub:
         client: str | None,
         applied: dict[str, int],
         feeder: str | None = None,
-    ) -> None:
+    ) -> Counter[str]:
         """Everything of a batch but its depth and prints: counts, bars, order reports
         (added to ``applied``). ``feeder``: the REST peer a batch without ``client`` came
-        from."""
+        from. Returns the NinjaTrader series its bars changed (keys ``series:N``) and the
+        bars refused (``bar_...``)."""
         if client is not None:
             inst = st.instrument
             self.names[(client, inst.contract or inst.symbol)] = batch.instrument
         applied["ticks"] += len(batch.ticks)
         st.ticks += len(batch.ticks)
+        changed = Counter[str]()
         for bar in batch.bars:
-            if bar.closed:
-                st.bars.setdefault(bar.series, []).append(bar)
+            prices = (bar.open, bar.high, bar.low, bar.close)
+            bad = st.bars.add_wire(bar.series, bar.t, prices, bar.volume, bar.closed, bar.period)
+            changed += bad or Counter({f"series:{bar.series}": 1})
         applied["bars"] += len(batch.bars)
         # order reports go to the reporter's desk (a REST peer's: its feeder name); in a
         # recovery only those the journal lacks (without a journal: all of them)
@@ -477,14 +498,20 @@ class Hub:
             self.trading.prints(client, st.instrument,
                                 st.instrument.to_ticks(batch.ticks[-1].price))  # fmt: skip
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
+        return changed
 
-    def _rejected(self, st: InstrumentState, before: dict[str, int]) -> Counter[str]:
+    def _rejected(
+        self, st: InstrumentState, before: dict[str, int], bars: Counter[str] | None = None
+    ) -> Counter[str]:
+        """What the batch's pipeline pass refused, and the bars refused (``bars``: what
+        :meth:`_rest_of` returned; its ``series:N`` keys are not refusals)."""
         after = st.pipeline.rejected  # counts only grow: the batch's are the changed ones
         rejected = Counter(
             {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
             if after != before
             else {}
         )
+        rejected.update({k: v for k, v in (bars or {}).items() if k.startswith("bar_")})
         st.rejected.update(rejected)
         return rejected
 
@@ -514,7 +541,8 @@ class Hub:
         what the strategy sent then is in the journal). ``acc0``: the accumulated signals
         before this batch (a strategy started now takes only later ones as new)."""
         if not self.counters["recovering"]:
-            self.trading.market(client, st.instrument, st.pipeline, acc0)
+            self.trading.market(client, st.instrument, st.pipeline, acc0,
+                                st.bars.closed_bars())  # fmt: skip
 
     def _refused(
         self, st: InstrumentState, batch: Batch, client: str | None, lost: bool | None = None
@@ -590,7 +618,13 @@ class Hub:
         inst = st.instrument
         clusters, profile = self.answers.full(st.pipeline)
         self.answers.forget(client, st.pipeline.name)
-        return State(inst.contract or inst.symbol, self.metrics(st), clusters, profile)
+        return State(
+            inst.contract or inst.symbol,
+            self.metrics(st),
+            clusters,
+            profile,
+            bar_metrics=st.bars.latest() or None,
+        )
 
     def _ack(
         self,
@@ -603,6 +637,7 @@ class Hub:
         t0: int,
         first_seq: int = 0,
         to: str | None = None,
+        series: Counter[str] | None = None,
     ) -> Ack:
         """The answer to client ``to``: book, metrics, signals, and (protocol 2) clusters and
         profile, in full or unchanged for that client (:mod:`.answers`)."""
@@ -626,6 +661,7 @@ class Hub:
             signals=[signal_dict(s, inst) for s in signals],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
             first_seq=first_seq or batch.seq,
+            bar_metrics=_bar_metrics(st.bars, series),
             clusters=clusters,
             profile=profile,
         )
@@ -678,6 +714,13 @@ def _preopen(inst: Instrument, ts_ns: int) -> bool:
     if next_open - ts_ns > 86_400 * 1_000_000_000:  # the session opening later today
         next_open = session_open_ns(trading_day_of(ts_ns, hours), hours)
     return 0 <= next_open - ts_ns <= PREOPEN_NS
+
+
+def _bar_metrics(bars: NtBars, changed: Counter[str] | None) -> list[dict[str, Any]] | None:
+    """The ack's ``bar_metrics``: the latest bar of each series the batch changed, or None."""
+    keys = sorted(int(k[7:]) for k in changed or () if k.startswith("series:"))
+    out = [m for m in (bars.metrics(k) for k in keys) if m is not None]
+    return out or None
 
 
 def _last_ts(trades: np.ndarray) -> int:

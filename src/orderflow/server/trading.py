@@ -34,8 +34,10 @@ NinjaTrader's report.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
+
+import numpy as np
 
 from orderflow.core.errors import RequestError, UnavailableError
 from orderflow.engine.pipeline import Pipeline
@@ -150,11 +152,17 @@ class ServerTrading:
 
     # ---- the strategy ----------------------------------------------------------------------
     def market(
-        self, client: str | None, inst: Instrument, pipeline: Pipeline, new_from: int = 0
+        self,
+        client: str | None,
+        inst: Instrument,
+        pipeline: Pipeline,
+        new_from: int = 0,
+        series: Mapping[int, np.ndarray] | None = None,
     ) -> None:
         """After a batch of the client's market data went through the instrument's pipeline:
         the node's strategy (``trading.server.strategy``) decides, on the data's time; its
-        commands are journalled and sent like the engine's own (:meth:`TradingNode.market`)."""
+        commands are journalled and sent like the engine's own (:meth:`TradingNode.market`).
+        ``series``: NinjaTrader's own bar series, for a multi-timeframe filter."""
         if client is None or not pipeline.last_ts:
             return
         if not self.server.strategy and client not in self.clients:
@@ -163,7 +171,7 @@ class ServerTrading:
         node.data_ns = max(node.data_ns, pipeline.last_ts)  # the data clock moves with any data
         if not node.deciding:
             return
-        self._out(node, node.market(inst, pipeline, self._now(node), new_from))
+        self._out(node, node.market(inst, pipeline, self._now(node), new_from, series))
         self._flush()
 
     # ---- the journal ---------------------------------------------------------------------

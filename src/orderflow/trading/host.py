@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import numpy as np
 
 from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import Pipeline
@@ -142,26 +144,31 @@ class StrategyHost:
             self._counts.last_entry_ns = max(sent)
         self._counts.since_flat = sum(1 for b in mine if b.status != "done")
 
-    def on_market(self, pipeline: Pipeline) -> list[OrderCommand]:
+    def on_market(
+        self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
+    ) -> list[OrderCommand]:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
-        (``pipeline.last_ts``)."""
-        return self.step(self.market_context(pipeline))
+        (``pipeline.last_ts``). ``series``: NinjaTrader's own bar series, when there are."""
+        return self.step(self.market_context(pipeline, series))
 
-    def market_context(self, pipeline: Pipeline) -> StrategyContext:
+    def market_context(
+        self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
+    ) -> StrategyContext:
         """The market part of the context from the pipeline (our own part is added by
-        :meth:`step`); the accumulated signals new since the previous call."""
+        :meth:`step`); the accumulated signals new since the previous call. ``series``:
+        NinjaTrader's series by BarsInProgress (closed bars), for a multi-timeframe filter."""
         now = pipeline.last_ts
         quote = Quote(None, None)
         if pipeline.book is not None:
             top = pipeline.book.top()
             quote = Quote(top.bid_price, top.ask_price, int(top.bid_size), int(top.ask_size))
-        series = pipeline.bars.series
+        bar_series = pipeline.bars.series
         last: int | None = None
-        forming = series[0].forming()
+        forming = bar_series[0].forming()
         if forming is not None:
             last = int(forming["close"])
-        elif len(series[0]):
-            last = int(series[0].bars()["close"][-1])
+        elif len(bar_series[0]):
+            last = int(bar_series[0].bars()["close"][-1])
         prof = pipeline.profiles.current
         vwap = pipeline.vwap.value()
         m = pipeline.metrics
@@ -187,8 +194,9 @@ class StrategyHost:
             signals=tuple(new),
             long_score=pipeline.accumulator.score(1, now),
             short_score=pipeline.accumulator.score(-1, now),
-            bars=tuple(s.bars() for s in series),
+            bars=tuple(s.bars() for s in bar_series),
             metrics=metrics,
+            series=series or {},
         )
 
     def step(self, market: StrategyContext) -> list[OrderCommand]:

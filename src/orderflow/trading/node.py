@@ -33,10 +33,12 @@ itself commits only where an API refusal ends its unit of work inside it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+
+import numpy as np
 
 from orderflow.core.errors import RequestError, UnprocessableError
 from orderflow.engine.pipeline import Pipeline
@@ -154,14 +156,21 @@ class TradingNode(NodeJournal):
                 and self.desk.orders.reconciled)  # fmt: skip
 
     def market(
-        self, inst: Instrument, pipeline: Pipeline, now: int, new_from: int = 0
+        self,
+        inst: Instrument,
+        pipeline: Pipeline,
+        now: int,
+        new_from: int = 0,
+        series: Mapping[int, np.ndarray] | None = None,
     ) -> list[OrderCommand]:
         """After a batch of market data went through ``inst``'s pipeline: the strategy
         decides, on the data's time. Nothing while the gate is shut (before NinjaTrader's
         report, waiting until flat). ``new_from``: how many accumulated signals the pipeline
         held before this batch; a host made now takes only the later ones as new (a server
         restarted on a recovered book, the strategy switched on mid-session, must not enter on
-        a signal from an hour ago). ``now``: the node's time (a flatten's)."""
+        a signal from an hour ago). ``now``: the node's time (a flatten's). ``series``:
+        NinjaTrader's own bar series (closed bars by BarsInProgress), for the strategy's
+        multi-timeframe filter."""
         if not self.deciding:
             return []
         fresh = (inst.contract or inst.symbol) not in self.hosts
@@ -169,7 +178,7 @@ class TradingNode(NodeJournal):
         if fresh:
             host.catch_up(pipeline, new_from)
         mark = self._host_mark(host)
-        cmds = host.on_market(pipeline)
+        cmds = host.on_market(pipeline, series)
         self._host_out(host, cmds, mark, pipeline.last_ts)
         if self.risk.flatten_requested:  # what no live entry of the strategy holds
             self._flatten(now)

@@ -48,6 +48,8 @@ __all__ = [
     "StrategyContext",
     "StrategyParams",
     "TrailMode",
+    "TrendRule",
+    "series_trend",
     "split_targets",
 ]
 
@@ -116,6 +118,10 @@ class StrategyParams:
     time_stop_s: float = 0.0  # close an entry this long after its first fill (0: off)
     flatten_before_close: bool = True  # flatten when the session says so (flatten_before_close_min)
     atr_series: int = 0  # the bar series whose ATR the stop, trail and sizing use
+    # -- multi-timeframe filter: no entry against the trend of a NinjaTrader series
+    trend_series: int = -1  # its BarsInProgress (-1: off); the bars backtest: 0, its own bars
+    trend_rule: str = "close_above_ema"  # close_above_ema | ema_rising
+    trend_length: int = 20  # the EMA's length, in bars of that series
 
     def __post_init__(self) -> None:
         raw: object = self.trail
@@ -131,6 +137,10 @@ class StrategyParams:
         integer(self, "max_entries_per_direction", lo=1, hi=1_000)
         integer(self, "max_position", lo=1, hi=MAX_CONTRACTS)
         integer(self, "atr_series", lo=0, hi=64)
+        integer(self, "trend_series", lo=-1, hi=64)
+        integer(self, "trend_length", lo=1, hi=10_000)
+        if self.trend_rule not in tuple(TrendRule):
+            raise ParameterError(f"trend_rule must be one of {', '.join(TrendRule)}")
         for name in ("targets_ticks", "target_sizes"):
             for v in getattr(self, name):
                 if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_TICKS_PARAM:
@@ -157,6 +167,30 @@ class StrategyParams:
                      "atr_series"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0")
+
+
+class TrendRule(StrEnum):
+    """How the multi-timeframe filter reads a series' trend (``trend_rule``)."""
+
+    CLOSE_ABOVE_EMA = "close_above_ema"  # up while the last close is above EMA(length)
+    EMA_RISING = "ema_rising"  # up while EMA(length) rose over the last bar
+
+
+def series_trend(bars: np.ndarray | None, rule: TrendRule, length: int) -> int | None:
+    """+1 (up), -1 (down) or 0 (flat) of closed bars ``bars`` (their ``close``) by ``rule``;
+    None with fewer than ``length`` bars (``length + 1`` for ``ema_rising``). The EMA is
+    NinjaTrader's (k = 2 / (length + 1)) seeded with the close ``3 * length`` bars back (or
+    the first bar), so its value is the same whatever history came before: O(length)."""
+    need = length + 1 if rule is TrendRule.EMA_RISING else length
+    if bars is None or len(bars) < need:
+        return None
+    closes = bars["close"][-3 * length - 1 :].tolist()
+    k = 2.0 / (length + 1)
+    ema = prev = float(closes[0])
+    for c in closes[1:]:
+        prev, ema = ema, ema + k * (float(c) - ema)
+    x = float(closes[-1]) - ema if rule is TrendRule.CLOSE_ABOVE_EMA else ema - prev
+    return (x > 0) - (x < 0)
 
 
 # ---- what the strategy sees ----------------------------------------------------------------
@@ -216,6 +250,8 @@ class StrategyContext:
     entries_since_flat: int = 0  # entry orders sent since the position was last flat
     flatten_due: bool = False  # the session's flatten-before-close time has come
     entry_block: str = ""  # why a new entry would be refused now (risk/session code), "" if not
+    #: NinjaTrader's series by BarsInProgress: closed bars (BAR_RECORD_DTYPE, ticks, ATR set)
+    series: Mapping[int, np.ndarray] = field(default_factory=dict)
 
     def atr_ticks(self, series: int = 0) -> float | None:
         """ATR (ticks) of the last closed bar of ``series``; None before the first bar."""
@@ -407,6 +443,15 @@ class SignalStrategy:
         if pos_dir and d != pos_dir:
             self.counters["skip_against_position"] += 1
             return None
+        if p.trend_series >= 0:
+            rule = TrendRule(p.trend_rule)
+            trend = series_trend(ctx.series.get(p.trend_series), rule, p.trend_length)
+            if trend is None:
+                self.counters["skip_no_trend"] += 1
+                return None
+            if trend != d:
+                self.counters["skip_against_trend"] += 1
+                return None
         live = [e for e in ctx.entries if e.id not in closing]
         if any(e.entry_working for e in live):
             self.counters["skip_entry_working"] += 1

@@ -28,6 +28,7 @@ URLS = {
         ("GET", "/api/book/{instrument}"),
         ("GET", "/api/analytics/{instrument}"),
         ("GET", "/api/state/{instrument}"),
+        ("GET", "/api/bars/{instrument}"),
     },
     ops: {("GET", "/health"), ("GET", "/metrics")},
     journal: {("GET", f"/api/journal/{w}") for w in ("trades", "pnl", "stats", "events")},

@@ -1,6 +1,7 @@
 """Market data of an instrument: ``GET /api/book/{instrument}`` (the ladder),
-``/api/analytics/{instrument}`` (the session summary) and ``/api/state/{instrument}`` (what a
-``state_request`` answers: metrics, clusters and profile in full)."""
+``/api/analytics/{instrument}`` (the session summary), ``/api/state/{instrument}`` (what a
+``state_request`` answers: metrics, clusters and profile in full) and ``/api/bars/{instrument}``
+(NinjaTrader's own series: bar metrics and a bar-range volume profile)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from orderflow.core.errors import NotFoundError
+from orderflow.core.errors import NotFoundError, RequestError
 from orderflow.protocol import encode
 from orderflow.server.feeds import rest_client
 from orderflow.server.hub import InstrumentState
@@ -61,3 +62,24 @@ async def instrument_state(instrument: str, state: Server, request: Request) -> 
     peer = request.client
     body = state.hub.state_answer(instrument, rest_client(peer.host if peer else None))
     return Response(encode(body), media_type="application/json")
+
+
+@router.get("/api/bars/{instrument}")
+async def bars(
+    instrument: str, state: Server, series: int = 0, bars: int = 30, source: str = "auto"
+) -> Response:
+    """NinjaTrader's series of the instrument: the latest bar metrics of every series, and the
+    volume profile (POC, value area, HVN/LVN) over the last ``bars`` bars of ``series``, from
+    the prints in those bars (``source=prints``), the bars' volume spread over their range
+    (``bars``), or prints when they cover the bars (``auto``); null without bars."""
+    if source not in ("auto", "prints", "bars"):
+        raise RequestError("source: auto, prints or bars", field="source")
+    if not 1 <= bars <= 100_000:
+        raise RequestError("bars: 1 to 100000", field="bars")
+    st = _instrument(state, instrument)
+    body = {
+        "instrument": st.instrument.contract or st.instrument.symbol,
+        "bar_metrics": st.bars.latest(),
+        "profile": st.bars.profile(series, bars, source),
+    }
+    return Response(msgspec.json.encode(body), media_type="application/json")
