@@ -135,7 +135,9 @@ def run_file(
     if kind == "trades":
         trades, rule = classify_if_needed(stream.array, stream.extra.get("quotes"), aggressor)
         pipe = run_stream("trades", trades, stream.instrument, params, progress=progress)
-        pipe.aggressor_rule = rule
+        # a reader that classified its prints itself names its rule (NinjaTrader's database
+        # files: the bid/ask rule on each tick's own stored quote)
+        pipe.aggressor_rule = stream.extra.get("aggressor_rule", rule)
         return pipe, stream.source_format
     if kind not in BOOK_KINDS:
         raise DecodeError(

@@ -6,7 +6,8 @@
 - Databento DBN MBO (plain or zstd): **streamed** (:func:`orderflow.io.dbn.iter_mbo_chunks`
   decompresses the zstd frame as it goes; memory is one chunk whatever the file's length);
 - other DBN schemas (MBP-10, trades, TBBO, OHLCV), LOBSTER message files, NinjaTrader
-  exports and depth dumps, CME bar CSVs: **loaded whole** by the existing reader
+  exports and depth dumps, NinjaTrader's own database files (``.ncd`` ticks and minute bars,
+  ``.ntd`` ticks: one hour or one day a file), CME bar CSVs: **loaded whole** by the existing reader
   (:func:`orderflow.io.formats.load_stream`, vectorised parsers of a whole file), then handed
   out in chunks. A file of these formats is one day (a dump, a LOBSTER day) or small (bars),
   so a long history is many files, each loaded in turn, never all at once;
@@ -109,12 +110,15 @@ def streams_whole(path: str | os.PathLike[str]) -> bool:
 
 def estimate_records(path: str | os.PathLike[str]) -> int:
     """A rough record count for a progress bar, from the file's size (zstd DBN MBO compresses
-    about 4:1 and a record is 56 bytes; text formats about 40 bytes a line); 0 for a directory
+    about 4:1 and a record is 56 bytes; NinjaTrader's ``.ncd``/``.ntd`` about 4 bytes a record;
+    text formats about 40 bytes a line); 0 for a directory
     (a registered store counts its own)."""
     p = Path(path)
     if not p.is_file():
         return 0
     size = p.stat().st_size
+    if p.suffix.lower() in (".ncd", ".ntd"):
+        return size // 4
     with p.open("rb") as fh:
         head = fh.read(4)
     if head == b"\x28\xb5\x2f\xfd":  # zstd
