@@ -82,6 +82,7 @@ _DOTNET_EPOCH = 621_355_968_000_000_000
 _TICKS_PER_SECOND = 10_000_000
 
 MINUTE_NS = 60_000_000_000
+_HOUR_NS = 3_600_000_000_000
 
 # kernel status codes
 _OK, _TRUNCATED, _BAD_TIME, _BAD_VOLUME, _BAD_SPREAD = 0, 1, 2, 3, 4
@@ -402,8 +403,8 @@ def _fail(path: Path, offset: int, field: str, what: str) -> DecodeError:
     )
 
 
-def _read(path: Path, header: int) -> np.ndarray:
-    raw = path.read_bytes()
+def _read(path: Path, header: int, data: bytes | None) -> np.ndarray:
+    raw = path.read_bytes() if data is None else data
     if len(raw) < header:
         raise _fail(
             path, len(raw), "header", f"truncated header: {len(raw)} bytes, a header is {header}"
@@ -418,7 +419,7 @@ def _increment(path: Path, value: float, offset: int) -> str:
 
 
 def _ncd_header(path: Path, buf: np.ndarray) -> tuple[str, float, int]:
-    version, inc, first, time0 = struct.unpack_from("<Idd q", buf.tobytes()[:NCD_HEADER])
+    version, inc, first, time0 = struct.unpack_from("<Idd q", buf[:NCD_HEADER].tobytes())
     if version != _NCD_VERSION:
         raise _fail(path, 0, "magic", f"not a NinjaTrader .ncd file: version {version}, expected 1")
     tick = _increment(path, inc, 4)
@@ -472,8 +473,10 @@ def _to_ticks(
     The first price is rounded to the increment grid (NinjaTrader stores it as a double)."""
     inc_fixed = to_fixed(tick)
     base = round(first / float(tick))
-    fixed = (steps + base) * inc_fixed
     t = inst.tick_fixed
+    if inc_fixed == t:  # the usual case: the file's increment is the instrument's tick
+        return steps + base
+    fixed = (steps + base) * inc_fixed
     if inc_fixed % t == 0:
         return fixed // t
     off = np.flatnonzero(fixed % t)
@@ -501,8 +504,17 @@ def _check_tick_size(path: Path, tick: str, inst: Instrument, given: bool) -> No
 
 
 def _utc(dotnet_ticks: np.ndarray, tz: str) -> np.ndarray:
+    """.NET ticks of the local clock in ``tz`` -> ns UTC. The zone's offset is looked up once
+    per run of records in the same hour (a file's records run in time order)."""
     naive = (dotnet_ticks - _DOTNET_EPOCH) * 100
-    return local_to_utc(naive, tz)
+    if len(naive) < 2:
+        return local_to_utc(naive, tz)
+    hours = naive // _HOUR_NS
+    starts = np.concatenate(([0], np.flatnonzero(hours[1:] != hours[:-1]) + 1))
+    wall = hours[starts] * _HOUR_NS
+    offsets = wall - local_to_utc(wall, tz)
+    naive -= np.repeat(offsets, np.diff(np.append(starts, len(naive))))
+    return naive
 
 
 def is_ncd_minutes(path: str | os.PathLike[str]) -> bool:
@@ -519,46 +531,53 @@ def is_ncd_minutes(path: str | os.PathLike[str]) -> bool:
 
 
 def read_ncd_ticks(
-    path: str | os.PathLike[str], instrument: Instrument | None = None, tz: str = DEFAULT_TZ
+    path: str | os.PathLike[str],
+    instrument: Instrument | None = None,
+    tz: str = DEFAULT_TZ,
+    data: bytes | None = None,
 ) -> NcdTicks:
     """A NinjaTrader 8 tick ``.ncd``: prints and their quotes in ticks of the instrument
     (named by the file's folder or name unless given), ``ts_event`` in ns UTC from the
-    file's local clock in ``tz``."""
+    file's local clock in ``tz``. ``data``: the file's bytes when already in memory (``path``
+    then only names it)."""
     p = Path(path)
-    buf = _read(p, NCD_HEADER)
+    buf = _read(p, NCD_HEADER, data)
     tick, first, time0 = _ncd_header(p, buf)
     _check_time(p, time0, 20)
     inst = _instrument(p, instrument)
     _check_tick_size(p, tick, inst, instrument is not None)
+    # the kernel writes straight into the result's columns (np.zeros leaves the pages of the
+    # unused tail untouched: the bound of 2 bytes a record costs address space, not memory)
     cap = (len(buf) - NCD_HEADER) // 2
-    t = np.empty(cap, np.int64)
-    px, bid, ask, vol = (np.empty(cap, np.int64) for _ in range(4))
-    n, status, offset = _tick_kernel(buf, time0, t, px, bid, ask, vol)
+    trades = np.zeros(cap, dtype=TRADE_DTYPE)
+    quotes = np.zeros(cap, dtype=QUOTE_DTYPE)
+    n, status, offset = _tick_kernel(
+        buf, time0, trades["ts_event"], trades["price"], quotes["bid_price"],
+        quotes["ask_price"], trades["size"],
+    )  # fmt: skip
     _raise_kernel(p, status, offset, n)
-    ts = _utc(t[:n], tz)
-    price = _to_ticks(p, px[:n], first, tick, inst)
-    bid_t = _to_ticks(p, bid[:n], first, tick, inst)
-    ask_t = _to_ticks(p, ask[:n], first, tick, inst)
-    trades = np.zeros(n, dtype=TRADE_DTYPE)
+    trades, quotes = trades[:n], quotes[:n]
+    ts = _utc(trades["ts_event"], tz)
+    for col in (trades["price"], quotes["bid_price"], quotes["ask_price"]):
+        col[:] = _to_ticks(p, col, first, tick, inst)
     trades["ts_event"] = trades["ts_recv"] = ts
     trades["sequence"] = np.arange(1, n + 1)
-    trades["price"] = price
-    trades["size"] = vol[:n]
-    trades["side"] = infer_aggressor_side(price, bid_t, ask_t)
-    quotes = np.zeros(n, dtype=QUOTE_DTYPE)
+    trades["side"] = infer_aggressor_side(trades["price"], quotes["bid_price"], quotes["ask_price"])
     quotes["ts_event"] = quotes["ts_recv"] = ts
     quotes["sequence"] = trades["sequence"]
-    quotes["bid_price"], quotes["ask_price"] = bid_t, ask_t
     return NcdTicks(trades, quotes, inst, tick)
 
 
 def read_ncd_minutes(
-    path: str | os.PathLike[str], instrument: Instrument | None = None, tz: str = DEFAULT_TZ
+    path: str | os.PathLike[str],
+    instrument: Instrument | None = None,
+    tz: str = DEFAULT_TZ,
+    data: bytes | None = None,
 ) -> NcdBars:
     """A NinjaTrader 8 minute ``.ncd`` as :data:`BAR_DTYPE`. NinjaTrader stamps a bar at its
     close (the day's first bar is 00:01); ``ts_event`` is the bar's open, in ns UTC."""
     p = Path(path)
-    buf = _read(p, NCD_HEADER)
+    buf = _read(p, NCD_HEADER, data)
     tick, first, time0 = _ncd_header(p, buf)
     _check_time(p, time0, 20)
     inst = _instrument(p, instrument)
@@ -588,12 +607,15 @@ def read_ncd(
 
 
 def read_ntd_ticks(
-    path: str | os.PathLike[str], instrument: Instrument | None = None, tz: str = DEFAULT_TZ
+    path: str | os.PathLike[str],
+    instrument: Instrument | None = None,
+    tz: str = DEFAULT_TZ,
+    data: bytes | None = None,
 ) -> NcdTicks:
     """A NinjaTrader 7 tick ``.ntd``: prints (side NONE: the format stores no bid or ask;
     analytics classify them by the tick rule) and no quotes."""
     p = Path(path)
-    buf = _read(p, NTD_HEADER)
+    buf = _read(p, NTD_HEADER, data)
     raw = buf[:NTD_HEADER].tobytes()
     (neg_inc,) = struct.unpack_from("<d", raw, 0)
     (count,) = struct.unpack_from("<I", raw, 12)
