@@ -47,7 +47,14 @@ def test_analyze_ticks_delta_and_cumulative_delta_equal_the_text() -> None:
     }
 
 
-def test_analyze_and_backtest_minute_bars() -> None:
+def test_analyze_reads_the_local_clock_in_the_zone_asked() -> None:
+    out = json.loads(run_cli("analyze", str(need(TICKS)), "-i", "ES", "--tz", "UTC",
+                             "--json").stdout)  # fmt: skip
+    assert out["first_ts_event"] == "2020-06-23T18:00:00.011000000Z"
+    assert out["volume"] == 12_291
+
+
+def test_analyze_minute_bars() -> None:
     out = json.loads(run_cli("analyze", str(need(MINUTES)), "-i", "ES", "--json").stdout)
     vol = _columns(MINUTES_TXT, 6)[5].astype(np.int64)
     assert out["format"] == "ncd_minutes" and out["bars"] == 1_365

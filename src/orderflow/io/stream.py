@@ -129,10 +129,14 @@ def estimate_records(path: str | os.PathLike[str]) -> int:
 
 
 def open_chunks(
-    path: str | os.PathLike[str], chunk_records: int = 65_536, instrument: Instrument | None = None
+    path: str | os.PathLike[str],
+    chunk_records: int = 65_536,
+    instrument: Instrument | None = None,
+    tz: str | None = None,
 ) -> Opened:
     """The file's instrument, its stream kind (``mbo``, ``levels``, ``nt_depth``, ``trades``,
-    ``bars``) and its chunks of at most ``chunk_records`` records (see the module docstring)."""
+    ``bars``) and its chunks of at most ``chunk_records`` records (see the module docstring).
+    ``tz``: the zone of a NinjaTrader file's local clock (:func:`load_stream`)."""
     if chunk_records < 1:
         raise ParameterError(f"chunk_records must be >= 1, got {chunk_records}")
     p = Path(path)
@@ -146,7 +150,7 @@ def open_chunks(
     if fmt == "dbn:mbo":
         inst = instrument or dbn.instrument_of(_dbn_header(p))
         return Opened(inst, "mbo", _mbo_chunks(p, chunk_records, inst))
-    stream = load_stream(p, instrument=None if fmt.startswith("dbn:") else instrument)
+    stream = load_stream(p, instrument=None if fmt.startswith("dbn:") else instrument, tz=tz)
     trades = _companion_trades(stream.extra)
     return Opened(stream.instrument, stream.kind, _slices(stream.array, trades, chunk_records))
 

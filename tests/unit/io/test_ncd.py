@@ -257,6 +257,9 @@ def test_open_chunks_and_estimate(tmp_path: Path) -> None:
     assert (inst.symbol, kind) == ("ES", "trades")
     assert [len(c.records) for c in chunks] == [2, 2, 1]
     assert estimate_records(p) == (28 + 5 * 3) // 4  # about 4 bytes a record
+    ny = next(open_chunks(p).chunks).records["ts_event"][0]
+    utc = next(open_chunks(p, tz="UTC").chunks).records["ts_event"][0]
+    assert ny - utc == 5 * 3_600_000_000_000
 
 
 # ---------------------------------------------------------------------------------------------
