@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_backtest
 import bench_books
 import bench_fairness
+import bench_ncd
 import bench_pipeline
 import bench_server
 import bench_sweep
@@ -32,7 +33,15 @@ import streams as streams_mod
 
 #: Suites in run order. A suite module offers ``SUITE``, ``tasks(streams, seconds)`` returning
 #: ``(tasks, skipped)``, and optionally ``derived_notes(results)`` and ``summary(results)``.
-SUITES = [bench_books, bench_pipeline, bench_backtest, bench_server, bench_fairness, bench_sweep]
+SUITES = [
+    bench_books,
+    bench_pipeline,
+    bench_backtest,
+    bench_server,
+    bench_fairness,
+    bench_sweep,
+    bench_ncd,
+]
 
 
 def _versions() -> dict[str, str]:

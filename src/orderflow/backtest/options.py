@@ -54,6 +54,9 @@ class BacktestOptions:
     #: NinjaTrader depth, deciding after each, the venue still filling on the MBO records;
     #: ``backtest.nt_view``, the live path's twin; the file is read whole)
     view: str = "native"
+    #: the zone of a NinjaTrader file's local clock (its database files, exports, dumps);
+    #: None: each format's default (see :func:`orderflow.io.formats.load_stream`)
+    tz: str | None = None
 
     def __post_init__(self) -> None:
         d = self.decide_every

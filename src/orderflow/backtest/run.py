@@ -315,7 +315,9 @@ def run_backtest(
         raise ArgumentError("no data files")
     opts = options or BacktestOptions()
     estimate = sum(estimate_records(p) for p in data)
-    sources = ((str(p), open_chunks(p, opts.chunk_records, opts.instrument)) for p in data)
+    sources = (
+        (str(p), open_chunks(p, opts.chunk_records, opts.instrument, tz=opts.tz)) for p in data
+    )
     return run_sources(sources, pipeline, trading, opts, progress, estimate)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orderflow.cli.context import InstrumentOpt, JsonOpt, settings
+from orderflow.cli.context import InstrumentOpt, JsonOpt, TzOpt, settings
 from orderflow.cli.logs import stage
 from orderflow.cli.output import console, print_analysis, print_json, px
 from orderflow.cli.progress import run_pipeline
@@ -32,13 +32,14 @@ def analyze(
     parquet: Annotated[
         Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
     ] = None,
+    tz: TzOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Session summary of FILE: volume, VWAP, profile (POC, value area), cumulative delta,
     bars, top clusters, signal counts; optionally charts (PNG) and tables (CSV/Parquet)."""
     from orderflow.engine.runner import BarsOnly, bars_summary, summarize
 
-    result, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=False)
+    result, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=False, tz=tz)
     if isinstance(result, BarsOnly):
         summary = bars_summary(result)
         summary.update({"file": str(file), "format": fmt})

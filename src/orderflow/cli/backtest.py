@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from orderflow.cli.context import settings
+from orderflow.cli.context import TzOpt, settings
 from orderflow.cli.output import console, print_json
 from orderflow.cli.progress import run_with_progress
 
@@ -83,6 +83,7 @@ def backtest(
             help="More data files after --data's first (--data A B C).", show_default=False
         ),
     ] = None,
+    tz: TzOpt = None,
     json: Annotated[bool, typer.Option("--json", help="Print stats and paths as JSON.")] = False,
 ) -> None:
     """Backtest the strategy of the settings (the reference strategy and default settings
@@ -103,7 +104,7 @@ def backtest(
         order_latency_ns=round(order_latency_us * 1000), md_latency_ns=round(md_latency_us * 1000),
         queue_power=queue_power, seed=seed, chunk_records=chunk_records,
         decide_every=_decide(decide_every),
-        instrument=get_instrument(instrument) if instrument else None, view=view,
+        instrument=get_instrument(instrument) if instrument else None, view=view, tz=tz,
     )  # fmt: skip
     data = [*data, *(more or [])]
     names = ", ".join(p.name for p in data)

@@ -14,7 +14,7 @@ import typer
 
 from orderflow.settings import Settings, load_settings
 
-__all__ = ["STATE", "InstrumentOpt", "JsonOpt", "State", "instrument_of", "settings"]
+__all__ = ["STATE", "InstrumentOpt", "JsonOpt", "State", "TzOpt", "instrument_of", "settings"]
 
 
 class State:
@@ -28,6 +28,14 @@ class State:
 STATE = State()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tz",
+        help="Zone of a NinjaTrader file's local clock (default: America/New_York for its "
+        "database files .ncd/.ntd, UTC for exports and dumps).",
+    ),
+]
 
 InstrumentOpt = Annotated[
     str | None,

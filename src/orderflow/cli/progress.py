@@ -85,7 +85,9 @@ def replay_with_progress(
     )
 
 
-def run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path: bool) -> Any:
+def run_pipeline(
+    file: Path, instrument: str | None, quiet: bool, keep_mid_path: bool, tz: str | None = None
+) -> Any:
     """Replay FILE through the whole pipeline (book, analytics, signals) with a progress bar."""
     from orderflow.engine.runner import run_file
     from orderflow.settings import pipeline_params
@@ -96,6 +98,6 @@ def run_pipeline(file: Path, instrument: str | None, quiet: bool, keep_mid_path:
     return run_with_progress(
         "analyze",
         file.name,
-        lambda progress: run_file(file, params, inst, progress=progress, aggressor=rule),
+        lambda progress: run_file(file, params, inst, progress=progress, aggressor=rule, tz=tz),
         quiet,
     )

@@ -128,22 +128,26 @@ def run_file(
     instrument: Instrument | None = None,
     progress: ProgressFn | None = None,
     aggressor: str = "auto",
+    tz: str | None = None,
 ) -> tuple[Pipeline | BarsOnly, str]:
     """Load ``path`` and run it; returns the pipeline (or the bars) and the file's format.
     ``aggressor``: how prints without a recorded aggressor are classified (see
-    :func:`classify_if_needed`)."""
+    :func:`classify_if_needed`); ``tz``: the zone of a NinjaTrader file's local clock (None:
+    the format's default, :func:`orderflow.io.formats.load_stream`)."""
     from orderflow.io.formats import detect_format, load_stream
 
     # a DBN file names its instruments itself; --instrument then picks one of several
     given = None if detect_format(Path(path)).startswith("dbn:") else instrument
-    stream = _one_instrument(load_stream(Path(path), instrument=given), instrument, path)
+    stream = _one_instrument(load_stream(Path(path), instrument=given, tz=tz), instrument, path)
     kind = stream.kind
     if kind == "bars":
         return _load_bars(stream), stream.source_format
     if kind == "trades":
         trades, rule = classify_if_needed(stream.array, stream.extra.get("quotes"), aggressor)
         pipe = run_stream("trades", trades, stream.instrument, params, progress=progress)
-        pipe.aggressor_rule = rule
+        # a reader that classified its prints itself names its rule (NinjaTrader's database
+        # files: the bid/ask rule on each tick's own stored quote)
+        pipe.aggressor_rule = stream.extra.get("aggressor_rule", rule)
         return pipe, stream.source_format
     if kind not in BOOK_KINDS:
         raise DecodeError(

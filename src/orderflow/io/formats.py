@@ -11,6 +11,14 @@ Formats :func:`detect_format` names:
 ``nt_minute_bars``      NinjaTrader minute bars (``yyyyMMdd HHmmss;o;h;l;c;v``)
 ``nt_daily_bars``       NinjaTrader daily bars (``yyyyMMdd;o;h;l;c;v``)
 ``cme_bars``            CME bar CSV (``timestamp_utc,open,high,low,close,volume``, gz or plain)
+``ncd_ticks``           NinjaTrader 8 database ticks (``db/tick/<instrument>/*.ncd``, binary)
+``ncd_minutes``         NinjaTrader 8 database minute bars (``db/minute/<instrument>/*.ncd``)
+``ntd_ticks``           NinjaTrader 7 database ticks (``*.ntd``, binary)
+
+NinjaTrader's database files are told by their suffix (their 4-byte header word is too common
+to sniff); the reader then checks the header and names the byte where a file goes wrong.
+Their times are the PC's local clock: :func:`load_stream` reads them in ``America/New_York``
+unless told another zone.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.core.errors import ConfigError, DecodeError
-from orderflow.io import cme_bars, dbn, ninjatrader
+from orderflow.io import cme_bars, dbn, ncd, ninjatrader
 from orderflow.io.decompress import open_gzip
 from orderflow.model.instruments import Instrument, find_instrument, generic_instrument
 
@@ -115,6 +123,11 @@ def _csv_format(line: str) -> str | None:
 def detect_format(path: str | os.PathLike[str]) -> str:
     """The format of a file, from its first bytes and lines (see the module docstring)."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".ncd":
+        return "ncd_minutes" if ncd.is_ncd_minutes(path) else "ncd_ticks"
+    if suffix == ".ntd":
+        return "ntd_ticks"
     head = _head(path)
     if head[:4] == dbn.ZSTD_MAGIC or head[:3] == b"DBN":
         return f"dbn:{dbn.dbn_schema(path)}"
@@ -201,12 +214,29 @@ def _load_lobster(path: Path, fmt: str, instrument: Instrument | None) -> Loaded
     return LoadedStream("mbo", mbo, inst, fmt, extra)
 
 
+def _load_nt_database(path: Path, fmt: str, instrument: Instrument | None, tz: str) -> LoadedStream:
+    if fmt == "ncd_minutes":
+        bars = ncd.read_ncd_minutes(path, instrument, tz)
+        return LoadedStream("bars", bars.bars, bars.instrument, fmt, {"tick_size": bars.tick_size})
+    ticks = (ncd.read_ncd_ticks if fmt == "ncd_ticks" else ncd.read_ntd_ticks)(path, instrument, tz)
+    extra: dict[str, Any] = {"tick_size": ticks.tick_size}
+    if len(ticks.quotes):  # .ncd: sides already set by the bid/ask rule on each tick's quote
+        extra["quotes"] = ticks.quotes
+        extra["aggressor_rule"] = "bid/ask rule"
+    return LoadedStream("trades", ticks.trades, ticks.instrument, fmt, extra)
+
+
 def load_stream(
-    path: str | os.PathLike[str], instrument: Instrument | None = None, tz: str = "UTC"
+    path: str | os.PathLike[str], instrument: Instrument | None = None, tz: str | None = None
 ) -> LoadedStream:
-    """Load any supported file as a :class:`LoadedStream` (``tz``: NT dumps' local zone)."""
+    """Load any supported file as a :class:`LoadedStream`. ``tz``: the zone of a NinjaTrader
+    file's local clock; None means each format's default (UTC for exports and dumps,
+    ``America/New_York`` for NinjaTrader's database files, :data:`orderflow.io.ncd.DEFAULT_TZ`)."""
     path = Path(path)
     fmt = detect_format(path)
+    if fmt in ("ncd_ticks", "ncd_minutes", "ntd_ticks"):
+        return _load_nt_database(path, fmt, instrument, tz or ncd.DEFAULT_TZ)
+    tz = tz or "UTC"
     if fmt.startswith("dbn:"):
         return _load_dbn(path, fmt, instrument)
     if fmt.startswith("lobster"):

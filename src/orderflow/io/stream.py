@@ -6,7 +6,8 @@
 - Databento DBN MBO (plain or zstd): **streamed** (:func:`orderflow.io.dbn.iter_mbo_chunks`
   decompresses the zstd frame as it goes; memory is one chunk whatever the file's length);
 - other DBN schemas (MBP-10, trades, TBBO, OHLCV), LOBSTER message files, NinjaTrader
-  exports and depth dumps, CME bar CSVs: **loaded whole** by the existing reader
+  exports and depth dumps, NinjaTrader's own database files (``.ncd`` ticks and minute bars,
+  ``.ntd`` ticks: one hour or one day a file), CME bar CSVs: **loaded whole** by the existing reader
   (:func:`orderflow.io.formats.load_stream`, vectorised parsers of a whole file), then handed
   out in chunks. A file of these formats is one day (a dump, a LOBSTER day) or small (bars),
   so a long history is many files, each loaded in turn, never all at once;
@@ -109,12 +110,15 @@ def streams_whole(path: str | os.PathLike[str]) -> bool:
 
 def estimate_records(path: str | os.PathLike[str]) -> int:
     """A rough record count for a progress bar, from the file's size (zstd DBN MBO compresses
-    about 4:1 and a record is 56 bytes; text formats about 40 bytes a line); 0 for a directory
+    about 4:1 and a record is 56 bytes; NinjaTrader's ``.ncd``/``.ntd`` about 4 bytes a record;
+    text formats about 40 bytes a line); 0 for a directory
     (a registered store counts its own)."""
     p = Path(path)
     if not p.is_file():
         return 0
     size = p.stat().st_size
+    if p.suffix.lower() in (".ncd", ".ntd"):
+        return size // 4
     with p.open("rb") as fh:
         head = fh.read(4)
     if head == b"\x28\xb5\x2f\xfd":  # zstd
@@ -125,10 +129,14 @@ def estimate_records(path: str | os.PathLike[str]) -> int:
 
 
 def open_chunks(
-    path: str | os.PathLike[str], chunk_records: int = 65_536, instrument: Instrument | None = None
+    path: str | os.PathLike[str],
+    chunk_records: int = 65_536,
+    instrument: Instrument | None = None,
+    tz: str | None = None,
 ) -> Opened:
     """The file's instrument, its stream kind (``mbo``, ``levels``, ``nt_depth``, ``trades``,
-    ``bars``) and its chunks of at most ``chunk_records`` records (see the module docstring)."""
+    ``bars``) and its chunks of at most ``chunk_records`` records (see the module docstring).
+    ``tz``: the zone of a NinjaTrader file's local clock (:func:`load_stream`)."""
     if chunk_records < 1:
         raise ParameterError(f"chunk_records must be >= 1, got {chunk_records}")
     p = Path(path)
@@ -142,7 +150,7 @@ def open_chunks(
     if fmt == "dbn:mbo":
         inst = instrument or dbn.instrument_of(_dbn_header(p))
         return Opened(inst, "mbo", _mbo_chunks(p, chunk_records, inst))
-    stream = load_stream(p, instrument=None if fmt.startswith("dbn:") else instrument)
+    stream = load_stream(p, instrument=None if fmt.startswith("dbn:") else instrument, tz=tz)
     trades = _companion_trades(stream.extra)
     return Opened(stream.instrument, stream.kind, _slices(stream.array, trades, chunk_records))
 
