@@ -615,7 +615,16 @@ namespace NinjaTrader.NinjaScript.Strategies
         {
             return new BarEvent(bip, ToNanos(BarOpenTime(bip, barsAgo)),
                 Opens[bip][barsAgo], Highs[bip][barsAgo], Lows[bip][barsAgo], Closes[bip][barsAgo],
-                (long)Volumes[bip][barsAgo], closed);
+                (long)Volumes[bip][barsAgo], closed, PeriodName(bip));
+        }
+
+        /// <summary>The series' period as the server names it: "1 Minute", "5 Minute", "2000 Tick".</summary>
+        private string PeriodName(int bip)
+        {
+            if (BarsPeriods == null || bip >= BarsPeriods.Length || BarsPeriods[bip] == null)
+                return null;
+            BarsPeriod p = BarsPeriods[bip];
+            return p.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + p.BarsPeriodType;
         }
 
         /// <summary>

@@ -109,9 +109,13 @@ namespace Orderflow.Bridge
         public double Close;
         public long Volume;
         public bool Closed;
+        /// <summary>NinjaTrader's name of the series' period ("1 Minute"); null or "": not sent.</summary>
+        public string Period;
 
-        public BarEvent(int series, long t, double open, double high, double low, double close, long volume, bool closed)
+        public BarEvent(int series, long t, double open, double high, double low, double close, long volume, bool closed,
+                        string period = null)
         {
+            Period = period;
             Series = series;
             T = t;
             Open = open;
@@ -372,6 +376,11 @@ namespace Orderflow.Bridge
                 AppendDouble(sb, b.Close);
                 sb.Append(",\"volume\":").Append(b.Volume.ToString(CultureInfo.InvariantCulture));
                 sb.Append(",\"closed\":").Append(b.Closed ? "true" : "false");
+                if (!string.IsNullOrEmpty(b.Period))
+                {
+                    sb.Append(",\"period\":");
+                    AppendString(sb, b.Period);
+                }
                 sb.Append('}');
             }
             sb.Append(']');

@@ -544,10 +544,10 @@ def test_strategy_forwards_ninjatrader_events(build: None) -> None:
     minute = 60_000_000_000
     assert [r for b in live for r in b.bars] == [
         Bar(series=0, t=T0 - 2 * minute, open=4809.5, high=4810.25, low=4809.25, close=4810.0,
-            volume=812, closed=True),
+            volume=812, closed=True, period="1 Minute"),
         Bar(series=0, t=T0 - minute, open=4810.0, high=4810.5, low=4809.75, close=4810.25,
-            volume=97, closed=False),
-    ]  # fmt: skip
+            volume=97, closed=False, period="1 Minute"),
+    ]  # fmt: skip  (the period as NinjaTrader names the series: the server's bar metrics use it)
     snapshots = [b for b in batches if b.snapshot]
     # one on connect; the snapshot_request that arrives while it is still unacknowledged is
     # answered by it (the server applies it after whatever the request was about)
