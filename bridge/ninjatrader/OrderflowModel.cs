@@ -19,9 +19,19 @@ namespace Orderflow.Bridge
         public double OfiWindow = double.NaN;
         public long CumulativeDelta;
         public double Vwap = double.NaN;
+        /// <summary>The VWAP's standard-deviation bands (k = 1, 2, 3 by default), inner first.</summary>
+        public IReadOnlyList<VwapBand> VwapBands = new VwapBand[0];
         public double Momentum = double.NaN;
         /// <summary>Bid size / ask size over the top N levels, by N (the configured depths).</summary>
         public IReadOnlyDictionary<int, double> BidAskRatio = new Dictionary<int, double>();
+    }
+
+    /// <summary>VWAP +- K standard deviations.</summary>
+    public sealed class VwapBand
+    {
+        public double K;
+        public double Upper = double.NaN;
+        public double Lower = double.NaN;
     }
 
     /// <summary>A liquidity cluster (resting size) or a volume cluster (traded volume).</summary>

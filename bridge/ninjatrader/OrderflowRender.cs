@@ -162,7 +162,19 @@ namespace Orderflow.Bridge
                 }
             }
             if (settings.DrawVwap && view.Metrics != null)
+            {
                 Level(target, chartScale, view.Metrics.Vwap, vwap, 2f, xLeft, xRight, p0, p1);
+                if (view.Metrics.VwapBands != null)
+                {
+                    foreach (VwapBand band in view.Metrics.VwapBands)
+                    {
+                        if (band == null)
+                            continue;
+                        Level(target, chartScale, band.Upper, vwap, 1f, xLeft, xRight, p0, p1);
+                        Level(target, chartScale, band.Lower, vwap, 1f, xLeft, xRight, p0, p1);
+                    }
+                }
+            }
             if (settings.DrawSignals)
                 DrawSignals(target, chartControl, chartScale, view, t0, t1, p0, p1);
             if (settings.DrawPanel)

@@ -883,6 +883,20 @@ namespace Orderflow.Bridge
                 }
             }
             m.BidAskRatio = ratios;
+            var bands = new List<VwapBand>();
+            List<object> bandList = List(o, "vwap_bands");
+            if (bandList != null)
+            {
+                foreach (object item in bandList)
+                {
+                    Dictionary<string, object> b = AsObj(item, "vwap_bands");
+                    double k = Num(b, "k");
+                    if (double.IsNaN(k) || k <= 0)
+                        throw new FormatException("vwap_bands.k: " + k);
+                    bands.Add(new VwapBand { K = k, Upper = Num(b, "upper"), Lower = Num(b, "lower") });
+                }
+            }
+            m.VwapBands = bands;
             return m;
         }
 

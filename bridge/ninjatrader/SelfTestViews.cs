@@ -32,6 +32,7 @@ namespace Orderflow.Bridge.SelfTest
             + " \"book\": {\"bids\": [[4810.0, 22]], \"asks\": [[4810.25, 28]]},"
             + " \"metrics\": {\"spread\": 0.25, \"mid\": 4810.125, \"microprice\": 4810.11, \"imbalance\": 0.028,"
             + " \"ofi\": 0, \"ofi_window\": -3, \"cumulative_delta\": 796, \"vwap\": 4808.72, \"momentum\": 0.236,"
+            + " \"vwap_bands\": [{\"k\": 1.0, \"upper\": 4810.3, \"lower\": 4807.14}, {\"k\": 2.0, \"upper\": 4811.88, \"lower\": 4805.56}],"
             + " \"bid_ask_ratio\": [{\"levels\": 1, \"ratio\": 0.786}, {\"levels\": 5, \"ratio\": null}]},"
             + " \"signals\": [{\"detector\": \"absorption\", \"direction\": 1, \"score\": 0.6, \"price\": 4810.0,"
             + " \"ts_event\": 1703545200000000000, \"evidence\": {\"prices\": [4800.25, 4800.5]}}],"
@@ -99,6 +100,9 @@ namespace Orderflow.Bridge.SelfTest
             Check(m.Spread == 0.25 && m.Mid == 4810.125 && m.Microprice == 4810.11 && m.Imbalance == 0.028
                 && m.Ofi == 0 && m.OfiWindow == -3 && m.CumulativeDelta == 796 && m.Vwap == 4808.72 && m.Momentum == 0.236,
                 "metrics read exactly");
+            Check(m.VwapBands.Count == 2 && m.VwapBands[0].K == 1.0 && m.VwapBands[0].Upper == 4810.3
+                && m.VwapBands[0].Lower == 4807.14 && m.VwapBands[1].K == 2.0 && m.VwapBands[1].Lower == 4805.56,
+                "vwap_bands read exactly, inner first");
             Check(m.BidAskRatio.Count == 2 && m.BidAskRatio[1] == 0.786 && double.IsNaN(m.BidAskRatio[5]),
                 "bid_ask_ratio by levels; null ratio (ask side empty) is NaN");
             Check(v1.Signals.Count == 1 && v1.Signals[0].Kind == "absorption" && v1.Signals[0].Direction == 1
@@ -224,6 +228,15 @@ namespace Orderflow.Bridge.SelfTest
                 sb.Append(i == 0 ? "{" : ",{");
                 Field(sb, "levels", levels[i], true);
                 Field(sb, "ratio", m.BidAskRatio[levels[i]], false);
+                sb.Append('}');
+            }
+            sb.Append("],\"vwap_bands\":[");
+            for (int i = 0; i < m.VwapBands.Count; i++)
+            {
+                sb.Append(i == 0 ? "{" : ",{");
+                Field(sb, "k", m.VwapBands[i].K, true);
+                Field(sb, "upper", m.VwapBands[i].Upper, false);
+                Field(sb, "lower", m.VwapBands[i].Lower, false);
                 sb.Append('}');
             }
             sb.Append("]},\"clusters\":[");

@@ -31,7 +31,7 @@ TICK = Decimal(str(ES.tick_size))
 GRID = {"price", "prices", "low", "high", "poc", "vah", "val", "hvn", "lvn", "limit_price",
         "stop_price", "extreme_price", "start_price", "spread"}  # fmt: skip
 #: prices in exchange units that need not lie on the grid (averages, the mid of a spread)
-LEVEL = {"mid", "microprice", "vwap"}
+LEVEL = {"mid", "microprice", "vwap", "upper", "lower"}
 #: integers that may be as large as a price in ticks and are no price
 COUNTS = {"size", "volume", "seq", "first_seq", "got_seq", "expected_seq", "last_seq",
           "depth", "ticks", "traded", "shown_at_start", "quantity", "version", "run_volume",

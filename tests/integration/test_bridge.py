@@ -290,7 +290,7 @@ def test_answers_become_orderflow_views(build: None) -> None:
     lines = run_selftest("--views")
     assert lines[-1] == "all checks passed", "\n".join(lines)
     assert not [line for line in lines if line.startswith("FAIL")]
-    assert len([line for line in lines if line.startswith("ok ")]) == 33
+    assert len([line for line in lines if line.startswith("ok ")]) == 34
 
 
 def run_commands(messages: list[str]) -> list[str]:
@@ -543,10 +543,28 @@ def test_strategy_forwards_ninjatrader_events(build: None) -> None:
     ]
     minute = 60_000_000_000
     assert [r for b in live for r in b.bars] == [
-        Bar(series=0, t=T0 - 2 * minute, open=4809.5, high=4810.25, low=4809.25, close=4810.0,
-            volume=812, closed=True, period="1 Minute"),
-        Bar(series=0, t=T0 - minute, open=4810.0, high=4810.5, low=4809.75, close=4810.25,
-            volume=97, closed=False, period="1 Minute"),
+        Bar(
+            series=0,
+            t=T0 - 2 * minute,
+            open=4809.5,
+            high=4810.25,
+            low=4809.25,
+            close=4810.0,
+            volume=812,
+            closed=True,
+            period="1 Minute",
+        ),
+        Bar(
+            series=0,
+            t=T0 - minute,
+            open=4810.0,
+            high=4810.5,
+            low=4809.75,
+            close=4810.25,
+            volume=97,
+            closed=False,
+            period="1 Minute",
+        ),
     ]  # fmt: skip  (the period as NinjaTrader names the series: the server's bar metrics use it)
     snapshots = [b for b in batches if b.snapshot]
     # one on connect; the snapshot_request that arrives while it is still unacknowledged is
@@ -1240,6 +1258,9 @@ def test_the_chart_draws_the_view_clipped_with_opacity_by_strength(
     assert (y(4810.25), (0xFF, 0xD7, 0x00)) in lines_at  # POC
     assert {(y(4812.0), (0xB0, 0xB0, 0xB0)), (y(4807.5), (0xB0, 0xB0, 0xB0))} <= lines_at  # VA
     assert (y(4809.75), (0xBA, 0x55, 0xD3)) in lines_at  # VWAP
+    bands = {(y(p), (0xBA, 0x55, 0xD3)) for p in (4811.25, 4808.25, 4812.75)}
+    assert bands <= lines_at  # its bands; the one at 4804 is below the visible prices
+    assert (y(4804.0), (0xBA, 0x55, 0xD3)) not in lines_at
     texts = [c["text"] for c in calls if c["kind"] == "draw_text"]
     assert "absorption" in texts and "iceberg" in texts and "sweep" not in texts
     assert "Position: Long 2 @ 4809.50" in texts

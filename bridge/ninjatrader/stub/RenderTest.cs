@@ -74,7 +74,16 @@ namespace NinjaTraderStub
             {
                 Instrument = "ES 03-24",
                 Seq = 42,
-                Metrics = new MetricsView { Vwap = 4809.75, Mid = 4810.125 },
+                Metrics = new MetricsView
+                {
+                    Vwap = 4809.75, Mid = 4810.125,
+                    // the second band's lower line (4804) lies below the visible prices
+                    VwapBands = new[]
+                    {
+                        new VwapBand { K = 1, Upper = 4811.25, Lower = 4808.25 },
+                        new VwapBand { K = 2, Upper = 4812.75, Lower = 4804.00 },
+                    },
+                },
                 ActiveClusters = byId,
                 Profile = new ProfileView { Poc = 4810.25, ValueAreaHigh = 4812.00, ValueAreaLow = 4807.50, Volume = 12000 },
                 Signals = new[]
@@ -194,6 +203,9 @@ namespace NinjaTraderStub
             Check(line(settings.ValueAreaColor, 4812.00), "value area high line at y " + scale.GetYByValue(4812.00));
             Check(line(settings.ValueAreaColor, 4807.50), "value area low line at y " + scale.GetYByValue(4807.50));
             Check(line(settings.VwapColor, 4809.75), "VWAP line at y " + scale.GetYByValue(4809.75));
+            Check(line(settings.VwapColor, 4811.25) && line(settings.VwapColor, 4808.25) && line(settings.VwapColor, 4812.75),
+                "VWAP band lines at their prices");
+            Check(!line(settings.VwapColor, 4804.00), "no band line below the visible prices");
 
             // Signals: the two visible ones, with their kind.
             var texts = calls.Where(k => k.Kind == "draw_text").Select(k => k.Text).ToList();

@@ -604,6 +604,12 @@ class Hub:
             "ofi_window": m.ofi_sum,
             "cumulative_delta": pipe.delta.value,
             "vwap": json_float(vw.vwap, tick),
+            "vwap_bands": [
+                {"k": float(k), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
+                for k, u, lo in zip(pipe.params.vwap.multipliers, vw.upper, vw.lower, strict=True)
+            ]
+            if vw.volume
+            else [],
             "momentum": json_float(pipe.momentum.score),
             "bid_ask_ratio": pipe.bid_ask_ratios(),
         }
