@@ -46,7 +46,7 @@ from orderflow.trading.host import StrategyHost
 from orderflow.trading.node import TradingNode
 from orderflow.trading.orders import Fill, OrderCommand
 from orderflow.trading.params import TradingParams
-from orderflow.trading.sessions import TradingSessions
+from orderflow.trading.sessions import calendar
 from orderflow.trading.strategy import SignalStrategy
 
 __all__ = ["BacktestOptions", "BacktestResult", "run_backtest", "run_sources"]
@@ -237,19 +237,6 @@ def _every_n(ends: np.ndarray, n: int, since: int) -> tuple[list[int], int]:
     return out, total - (out[-1] if out else start)
 
 
-#: calendars built once per process (about 30 ms each; immutable once built): sweeps and
-#: multi-file runs share them
-_CALENDARS: dict[tuple[str, str, str], TradingSessions] = {}
-
-
-def _sessions(inst: Instrument, trading: TradingParams) -> TradingSessions:
-    key = (inst.symbol, repr(inst.trading_hours), repr(trading.sessions))
-    cal = _CALENDARS.get(key)
-    if cal is None:
-        cal = _CALENDARS[key] = TradingSessions(inst, trading.sessions)
-    return cal
-
-
 def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
           warnings: list[str], sessions: bool = True) -> StrategyHost:  # fmt: skip
     if find_instrument(inst.symbol) is None:
@@ -263,7 +250,7 @@ def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,
         broker = dataclasses.replace(broker, costs={**broker.costs, inst.symbol: zero})
         warnings.append(f"broker profile {broker.name!r} has no costs for {inst.symbol}: none "
                         f"charged (set trading.broker.overrides.{inst.symbol})")  # fmt: skip
-    cal = _sessions(inst, trading) if sessions else None
+    cal = calendar(inst, trading.sessions) if sessions else None
     return StrategyHost(inst, SignalStrategy(trading.strategy), trading, sessions=cal,
                         broker=broker, account=opts.account)  # fmt: skip
 

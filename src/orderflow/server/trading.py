@@ -62,16 +62,13 @@ from orderflow.trading.orders import CommandError, OrderAction, OrderCommand, Or
 from orderflow.trading.params import ServerTradingParams, TradingParams
 from orderflow.trading.reconcile import StartBehavior
 from orderflow.trading.risk import RiskManager
-from orderflow.trading.sessions import TradingSessions
+from orderflow.trading.sessions import TradingSessions, calendar
 from orderflow.trading.strategy import SignalStrategy, Strategy
 
-__all__ = ["ClientTrading", "ServerTrading", "ServerTradingParams"]
+__all__ = ["ServerTrading", "ServerTradingParams"]
 
 #: the desk's alerts raised on the server
 _RAISED = frozenset({"overfill", "order_rejected"})
-
-#: one bridge client's trading: the node (the name the server's callers knew it by)
-ClientTrading = TradingNode
 
 
 class ServerTrading:
@@ -95,7 +92,6 @@ class ServerTrading:
         StartBehavior(self.server.start_behavior)  # a wrong name fails at start-up
         self.broker: BrokerProfile = self.params.broker.build()
         self.clients: dict[str, TradingNode] = {}
-        self._sessions: dict[str, TradingSessions] = {}
         #: (client, command) to push; the app drains it after each call that may add some
         self.outbox: list[tuple[str, Command]] = []
         #: the Hub's (client, instrument key) -> the client's name for it
@@ -135,11 +131,8 @@ class ServerTrading:
         return SignalStrategy(self.params.strategy)
 
     def _calendar(self, inst: Instrument) -> TradingSessions:
-        """The session calendar of the instrument's product, built once (it takes a while)."""
-        cal = self._sessions.get(inst.symbol)
-        if cal is None:
-            cal = self._sessions[inst.symbol] = TradingSessions(inst, self.params.sessions)
-        return cal
+        """The session calendar of the instrument's product (built once per process)."""
+        return calendar(inst, self.params.sessions)
 
     def _now(self, node: TradingNode) -> int:
         """The engine's time for ``node``: the wall clock, or its data's (``clock: data``)."""

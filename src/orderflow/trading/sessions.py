@@ -307,3 +307,17 @@ def sessions_for(
 ) -> dict[str, TradingSessions]:
     """One :class:`TradingSessions` per product root (the calendar itself is built once)."""
     return {i.symbol: TradingSessions(i, params) for i in instruments}
+
+
+#: calendars built once per process (about 30 ms each, immutable once built): the server's
+#: clients, sweeps and multi-file backtests share them
+_CALENDARS: dict[tuple[str, str, str], TradingSessions] = {}
+
+
+def calendar(instrument: Instrument, params: SessionParams | None = None) -> TradingSessions:
+    """The :class:`TradingSessions` of ``instrument``'s product under ``params``, built once."""
+    key = (instrument.symbol, repr(instrument.trading_hours), repr(params))
+    cal = _CALENDARS.get(key)
+    if cal is None:
+        cal = _CALENDARS[key] = TradingSessions(instrument, params)
+    return cal
