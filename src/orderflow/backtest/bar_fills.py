@@ -10,8 +10,9 @@ rules (every doubt goes against us):
   the bar opened beyond it (a gap), stamped with the bar's middle; stops are looked at before
   limits, so a bar that reaches both the stop and the target of a bracket takes the stop;
 - a limit fills only when the bar trades **through** it (a buy limit when the low is below it),
-  at its price, and only from the bar after it was placed (a target placed at a fill at the
-  open waits for the next bar); a touch does not fill;
+  at its price, and only from the bar after the one it was placed in (a target placed at a
+  fill at the open waits for the next bar; an order sent at a bar's close is placed in the
+  bar that follows, so it can fill from the one after that); a touch does not fill;
 - each fill is the whole order (a market or a stop order as taker, a limit as maker), with the
   broker profile's commission and fees, as every fill of the venue; StopLimit and MIT orders
   work but bars do not fill them;
