@@ -7,170 +7,86 @@ detector ``bar_breakout``, price the close). The reference strategy and its host
 each bar's close, with the bar series (ATR included) in their context and the close as the
 last price and both sides of the quote. The strategy, risk and orders are the
 :class:`~orderflow.trading.node.TradingNode`'s, as live and in the book backtests: the node
-decides on each bar's context (:meth:`TradingNode.decide`) and takes the reports the
-:class:`BarVenue` makes by the rules below one at a time.
+decides on each bar's context (:meth:`TradingNode.decide`), and the orders go to the same
+:class:`~orderflow.backtest.venue.SimVenue` as in the book backtests, of kind ``bars``: its
+fill model is the bar (:mod:`orderflow.backtest.bar_fills`, which has the fill rules), with
+no latency. :class:`BarDriver` hands the venue's reports to the node one fill at a time and
+sends what the node commands back at once, so a fill's consequences (a bracket's stop and
+targets, the other leg's cancel) happen within the bar, before the next order is looked at.
+Per bar::
 
-Fills, with a conservative rule (every doubt goes against us):
+    venue.on_bar(start, middle, open, high, low)   market orders, then stops, then limits
+    node.decide(context at the close)               its commands -> the venue, answered at once
 
-- a market order (entries, flattens) fills at the **next bar's open**; at the end of the data,
-  at the last close;
-- a stop fills when the bar's range reaches it, at the stop or at the open when the bar opened
-  beyond it (a gap); stops are looked at before limits, so a bar that reaches both the stop and
-  the target of a bracket takes the stop;
-- a limit fills only when the bar trades **through** it (a buy limit when the low is below it),
-  at its price, and only from the bar after it was placed (a target placed at a fill at the
-  open waits for the next bar); a touch does not fill;
-- each fill is the whole order; commissions and fees from the broker profile.
+At the end of the data what is open is flattened at the last close (``flatten_at_end``).
 """
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from orderflow.analytics.bars import BarKind, BarSeries, BarSpec
+from orderflow.backtest.model import Delivery
 from orderflow.backtest.options import BacktestOptions, FileRun, OrderLog
+from orderflow.backtest.venue import SimVenue
+from orderflow.core.errors import ArgumentError
 from orderflow.signals.accumulate import AccumulatedSignal, Contribution
 from orderflow.trading.host import StrategyHost
-from orderflow.trading.money import CENT, to_decimal
 from orderflow.trading.node import TradingNode
-from orderflow.trading.orders import Fill, OrderCommand, OrderEvent, OrderState, OrderType, Side
+from orderflow.trading.orders import Fill, OrderCommand
 from orderflow.trading.strategy import Quote, StrategyContext
 
 if TYPE_CHECKING:
     from orderflow.io.stream import Chunk
 
-__all__ = ["BarVenue", "breakouts", "run_bars"]
+__all__ = ["BarDriver", "breakouts", "run_bars"]
 
-S = OrderState
 _HOUR = 3_600_000_000_000
 _KEEP = 64  # bars kept for the context (ATR warm-up and the lookback)
 
 
-@dataclass(slots=True)
-class _Order:
-    cid: str
-    buy: bool
-    order_type: OrderType
-    quantity: int
-    limit: int | None
-    stop: int | None
-    oco: str
-    order_id: str
-    placed_bar: int
-    state: OrderState = S.WORKING
+class BarDriver:
+    """The node and a ``bars`` :class:`~orderflow.backtest.venue.SimVenue` answering each
+    other at once: every command acts at the venue when it is sent (no latency) and every
+    report reaches the node when it happens; the commands a batch of reports causes are sent
+    after the commands already waiting, in order (module docstring)."""
 
-
-class BarVenue:
-    """Orders against bars by the rules in the module docstring; reports back to the node."""
-
-    def __init__(self, node: TradingNode, host: StrategyHost, log: OrderLog) -> None:
-        self.node, self.host, self.log = node, host, log
-        self.orders: dict[str, _Order] = {}
-        self.working: dict[str, _Order] = {}  # the live ones, in arrival order
-        self.bar = 0
-        self._seq = self._exec = 0
-        inst = host.instrument
-        self.symbol = inst.contract or inst.symbol
-        costs = host.broker.costs.get(inst.symbol)
-        self._commission = to_decimal(costs.commission_per_side if costs else 0.0)
-        self._fees = to_decimal(
-            (costs.exchange_fee_per_side + costs.clearing_fee_per_side + costs.nfa_fee_per_side)
-            if costs else 0.0
-        )  # fmt: skip
+    def __init__(self, node: TradingNode, host: StrategyHost, venue: SimVenue,
+                 log: OrderLog) -> None:  # fmt: skip
+        if venue.bars is None:
+            raise ArgumentError(f"the bars backtest drives a bars venue, not a {venue.kind} one")
+        self.node, self.host, self.venue, self.log = node, host, venue, log
 
     def send(self, cmds: list[OrderCommand]) -> None:
-        queue = list(cmds)
+        """Commands to the venue, each answered (and its answers' commands sent) in turn."""
+        queue = deque(cmds)
+        venue = self.venue
         while queue:
-            c = queue.pop(0)
+            c = queue.popleft()
             self.log.commands.append(c)
-            queue += self._command(c)
+            reports = venue.send(c)
+            reports += venue.advance(max(c.t, venue.now))
+            queue.extend(self._reports(reports))
 
-    def _command(self, c: OrderCommand) -> list[OrderCommand]:
-        node, t = self.node, c.t
-        if c.op == "submit":
-            assert c.action is not None and c.order_type is not None
-            self._seq += 1
-            o = _Order(c.cid, c.action.is_buy, OrderType(c.order_type), c.quantity,
-                       c.limit_ticks, c.stop_ticks, c.oco, str(self._seq), self.bar)  # fmt: skip
-            self.orders[c.cid] = self.working[c.cid] = o
-            out: list[OrderCommand] = []
-            for st in (S.SUBMITTED, S.ACCEPTED, S.WORKING):
-                out += node.order_update(t, self._event(o, st, t), self.host.key)
-            return out
-        o2 = self.orders.get(c.cid)
-        if o2 is None or o2.state not in (S.WORKING,):
-            return []
-        if c.op == "cancel":
-            return self._end(o2, S.CANCELLED, t)
-        o2.quantity = c.quantity or o2.quantity
-        if c.limit_ticks is not None:
-            o2.limit = c.limit_ticks
-        if c.stop_ticks is not None:
-            o2.stop = c.stop_ticks
-        return node.order_update(t, self._event(o2, S.WORKING, t), self.host.key)
+    def answer(self, reports: list[Delivery]) -> None:
+        """The venue's reports of one fill to the node; what it commands goes back."""
+        self.send(self._reports(reports))
 
-    def _event(self, o: _Order, state: OrderState, t: int) -> OrderEvent:
-        filled = o.quantity if state == S.FILLED else 0
-        return OrderEvent(o.cid, state, t, o.quantity, filled, o.limit, o.stop, o.order_id)
-
-    def _end(self, o: _Order, state: OrderState, t: int) -> list[OrderCommand]:
-        o.state = state
-        self.working.pop(o.cid, None)
-        out = self.node.order_update(t, self._event(o, state, t), self.host.key)
-        if o.oco:
-            for sib in list(self.working.values()):
-                if sib is not o and sib.oco == o.oco and sib.state == S.WORKING:
-                    sib.state = S.CANCELLED
-                    del self.working[sib.cid]
-                    sib_ev = self._event(sib, S.CANCELLED, t)
-                    out += self.node.order_update(t, sib_ev, self.host.key)
+    def _reports(self, reports: list[Delivery]) -> list[OrderCommand]:
+        node, key = self.node, self.host.key
+        out: list[OrderCommand] = []
+        for d in reports:
+            r = d.report
+            if isinstance(r, Fill):
+                self.log.fills.append(r)
+                out += node.fill(d.at_ns, r, key)
+            else:
+                out += node.order_update(d.at_ns, r, key)
         return out
-
-    def _fill(self, o: _Order, price: int, t: int) -> list[OrderCommand]:
-        out = self._end(o, S.FILLED, t)
-        self._exec += 1
-        q = o.quantity
-        fill = Fill(f"BAR-{self._exec}", o.cid, t, int(price), q, Side.BUY if o.buy else Side.SELL,
-                    (self._commission * q).quantize(CENT), (self._fees * q).quantize(CENT),
-                    self.symbol, self.host.desk.orders.account)  # fmt: skip
-        self.log.fills.append(fill)
-        return out + self.node.fill(t, fill, self.host.key)
-
-    def on_bar(self, t_open: int, t_mid: int, o_: int, h: int, lo: int) -> None:
-        """One bar: market orders at its open, then stops, then limits placed before it."""
-        for o in list(self.working.values()):
-            if o.order_type == OrderType.MARKET and o.state == S.WORKING:
-                self.send(self._fill(o, o_, t_open))
-        for o in list(self.working.values()):
-            if (
-                o.order_type == OrderType.STOP_MARKET
-                and o.state == S.WORKING
-                and o.stop is not None
-            ):
-                if o.buy and h >= o.stop:
-                    self.send(self._fill(o, max(o_, o.stop), t_mid))
-                elif not o.buy and lo <= o.stop:
-                    self.send(self._fill(o, min(o_, o.stop), t_mid))
-        for o in list(self.working.values()):
-            if o.order_type != OrderType.LIMIT or o.state != S.WORKING or o.limit is None:
-                continue
-            through = lo < o.limit if o.buy else h > o.limit
-            if through and o.placed_bar < self.bar:
-                self.send(self._fill(o, o.limit, t_mid))
-        self.bar += 1
-
-    def at_end(self, t: int, close: int) -> None:
-        """After the last bar: market orders fill at the last close."""
-        for _ in range(10):
-            due = [o for o in self.working.values() if o.order_type == OrderType.MARKET]
-            if not due:
-                return
-            for o in due:
-                self.send(self._fill(o, close, t))
 
 
 def breakouts(bars: np.ndarray, lookback: int, start: int = 0) -> np.ndarray:
@@ -191,11 +107,12 @@ def breakouts(bars: np.ndarray, lookback: int, start: int = 0) -> np.ndarray:
 def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
              opts: BacktestOptions, log: OrderLog, fr: FileRun,
              tick: Callable[[int], None]) -> None:  # fmt: skip
-    """A bars-only file through the node (``host`` its strategy's) and the :class:`BarVenue`
-    (module docstring)."""
+    """A bars-only file through the node (``host`` its strategy's) and a ``bars``
+    :class:`~orderflow.backtest.venue.SimVenue` (module docstring)."""
     inst = host.instrument
     name = inst.contract or inst.symbol
-    venue = BarVenue(node, host, log)
+    venue = SimVenue(inst, "bars", broker=host.broker, account=opts.account)
+    drv = BarDriver(node, host, venue, log)
     tail = None
     hours: list[np.ndarray] = []
     last_close, end = 0, 0
@@ -215,7 +132,8 @@ def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
             t0 = int(b["ts_event"])
             if opts.end_ns is not None and t0 + step > opts.end_ns:
                 break
-            venue.on_bar(t0, t0 + step // 2, int(b["open"]), int(b["high"]), int(b["low"]))
+            venue.on_bar(t0, t0 + step // 2, int(b["open"]), int(b["high"]), int(b["low"]),
+                         drv.answer)  # fmt: skip
             t_close = t0 + step
             close = int(b["close"])
             signals: tuple[AccumulatedSignal, ...] = ()
@@ -238,7 +156,7 @@ def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
             )  # fmt: skip
             if opts.start_ns is None or t_close >= opts.start_ns:
                 host.risk.roll_day(t_close, host.key)  # the data's day, as the server's timer
-                venue.send(node.decide(ctx))
+                drv.send(node.decide(ctx))
                 fr.decisions += 1
                 fr.asked += 1
             last_close, end = close, t_close
@@ -251,6 +169,7 @@ def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
         tail = allb[-_KEEP:].copy()
         tick(len(bars))
     if opts.flatten_at_end and end:
-        venue.send(node.close_entries(end, "end_of_data"))
-        venue.at_end(end, last_close)
+        drv.send(node.close_entries(end, "end_of_data"))
+        venue.at_end(end, last_close, drv.answer)
+    fr.venue_counters = Counter(venue.counters)
     fr.hours = np.unique(np.concatenate(hours)) if hours else None

@@ -31,6 +31,10 @@ class MarketView:
         self.kind = kind
         self.book: Any
         self.apply: Any
+        if kind == "bars":  # no book: the bar fill model (backtest.bar_fills) is the market
+            self.book = None
+            self.apply = _not_ours
+            return
         if book is not None:  # a book someone else applies the records to (the pipeline's)
             self.book = book
             self.apply = _not_ours
@@ -54,12 +58,16 @@ class MarketView:
             raise ArgumentError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
 
     def best(self, side: int) -> int | None:
-        """Best price of ``side`` (0 bid, 1 ask), or None. O(1)."""
+        """Best price of ``side`` (0 bid, 1 ask), or None (none too without a book). O(1)."""
+        if self.book is None:
+            return None
         b = self.book.best_bid() if side == 0 else self.book.best_ask()
         return None if b is None else int(b[0])
 
     def levels(self, side: int, n: int) -> tuple[list[int], list[int]]:
         """Up to ``n`` non-empty levels of ``side``, best first: (prices, sizes). O(n + gaps)."""
+        if self.book is None:
+            return [], []
         d = self.book.depth(n)
         key = "bid" if side == 0 else "ask"
         p, s = d[f"{key}_price"], d[f"{key}_size"]

@@ -21,6 +21,12 @@ them live and in a backtest. The fill rules are in ``docs/backtest.md``; in shor
 The market-data side (which records can touch our orders, queues, triggers) is
 :mod:`orderflow.backtest.matching`; this module holds the orders, the commands, the reports
 and the fills.
+
+Two fill models: the book and queue model above (streams ``mbo``, ``levels``, ``nt_depth``),
+and the bar model (``bars``: :mod:`orderflow.backtest.bar_fills`), whose market is one bar's
+OHLC at a time and which fills at once, without latency. Both take the same commands and
+answer with the same reports, fills and OCO rules: the bars backtest and the book backtests
+drive this one venue.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from orderflow.backtest.bar_fills import Answer, BarFills
 from orderflow.backtest.latency import LatencyModel
 from orderflow.backtest.market import KINDS, MarketView
 from orderflow.backtest.matching import Matching
@@ -60,8 +67,10 @@ class SimVenue(Matching):
 
     ``kind`` is the market-data stream: ``mbo`` (L3, exact queue positions), ``levels``
     (price-level deltas plus prints) or ``nt_depth`` (NinjaTrader depth plus prints), both L2
-    with the queue model of exponent ``queue_power``. Latencies are ns constants or
-    :class:`LatencyModel`\\ s; ``seed`` seeds constant-built models (a given model keeps its own).
+    with the queue model of exponent ``queue_power``; or ``bars``: no book, the bar fill model
+    (:mod:`orderflow.backtest.bar_fills`; :meth:`on_bar`, :meth:`at_end`; no latency).
+    Latencies are ns constants or :class:`LatencyModel`\\ s; ``seed`` seeds constant-built
+    models (a given model keeps its own).
     ``book``: read this book (the pipeline's) instead of keeping one (see :meth:`next_cut`).
     ``prints``: what an L3 stream prints with: ``trades`` (Databento's T records) or
     ``fills`` (LOBSTER: visible executions come as F + C, only hidden ones as T, which then
@@ -86,9 +95,16 @@ class SimVenue(Matching):
             raise ParameterError(f"queue_power must be > 0, got {queue_power}")
         self.instrument = instrument
         self.symbol = instrument.contract or instrument.symbol
-        if kind not in KINDS:
-            raise ArgumentError(f"the venue fills against {', '.join(KINDS)} streams, not {kind!r}")
+        if kind not in (*KINDS, "bars"):
+            raise ArgumentError(
+                f"the venue fills against {', '.join(KINDS)} streams or bars, not {kind!r}"
+            )
+        if kind == "bars" and (book is not None or order_latency or md_latency):
+            raise ArgumentError("a bars venue has no book and no latency: the bar is its market")
         self.market = MarketView(kind, instrument, book)
+        #: the bar fill model of a ``bars`` venue; None: the book and queue model
+        self.bars = BarFills(self._fill, self._take) if kind == "bars" else None
+        self._exec_prefix = "BAR" if kind == "bars" else "SIM"  # the fills' execution ids
         #: the book is shared: the caller applies the records (see :meth:`next_cut`)
         self.shared = book is not None
         self.kind = kind
@@ -175,6 +191,8 @@ class SimVenue(Matching):
         With a shared book the records are already in it: cut the stream with
         :meth:`next_cut` so that nothing the venue must see the book for falls inside a chunk;
         commands due by the chunk's last record act after it."""
+        if self.bars is not None:
+            raise ArgumentError("a bars venue takes bars (on_bar), not book records")
         if trades is None or self.l3:  # an MBO stream carries its prints (T records)
             trades = _NO_TRADES
         rts, tts = records["ts_event"], trades["ts_event"]
@@ -197,6 +215,23 @@ class SimVenue(Matching):
                 i, k = cut, kcut
             self._arrive(*self._pending.pop(0))
         return self._take()
+
+    def on_bar(self, t_open: int, t_mid: int, open_: int, high: int, low: int,
+               answer: Answer) -> None:  # fmt: skip
+        """A ``bars`` venue: one bar (its start, its middle, open, high, low in ticks) fills
+        what it reaches by :mod:`orderflow.backtest.bar_fills`; each fill's reports go to
+        ``answer`` before the next order is looked at (its commands come back through
+        :meth:`send` and :meth:`advance`)."""
+        self._bar_model().on_bar(t_open, t_mid, open_, high, low, answer)
+
+    def at_end(self, t: int, close: int, answer: Answer) -> None:
+        """A ``bars`` venue after its last bar: market orders fill at the last close."""
+        self._bar_model().at_end(t, close, answer)
+
+    def _bar_model(self) -> BarFills:
+        if self.bars is None:
+            raise ArgumentError(f"a {self.kind} venue takes book records (on_market), not bars")
+        return self.bars
 
     def working(self) -> list[SimOrder]:
         """Our live orders, oldest first."""
@@ -280,7 +315,9 @@ class SimVenue(Matching):
         self._report(o, S.ACCEPTED, t)
         self._report(o, S.WORKING, t)
         o.seq = self._next_seq()
-        if o.order_type == OrderType.MARKET:
+        if self.bars is not None:  # bars fill it when one reaches it
+            self.bars.accepted(o)
+        elif o.order_type == OrderType.MARKET:
             self._market(o, t)
         elif o.order_type == OrderType.LIMIT:
             self._place_limit(o, t)
@@ -399,7 +436,8 @@ class SimVenue(Matching):
         state = S.FILLED if o.remaining == 0 else S.PART_FILLED
         self._report(o, state, t)
         self._deliver(
-            Fill(f"SIM-{self._exec}", o.cid, t, price, qty, Side.BUY if o.is_buy else Side.SELL,
+            Fill(f"{self._exec_prefix}-{self._exec}", o.cid, t, price, qty,
+                 Side.BUY if o.is_buy else Side.SELL,
                  (self._commission * qty).quantize(CENT), (self._fees * qty).quantize(CENT),
                  self.symbol, self.account),
             t,
