@@ -21,9 +21,9 @@ import msgspec
 import pytest
 from websockets.sync.client import connect
 
+from orderflow.analytics.clusters import ClusterParams
 from orderflow.model.instruments import get_instrument
 from orderflow.protocol import Bar, Batch
-from orderflow.analytics.clusters import ClusterParams
 from orderflow.server.answers import strength01
 from tests.integration.test_server import Server, esh4_batches
 from tests.serving import manual_trading
