@@ -100,7 +100,7 @@ namespace NinjaTraderStub
             return new ChartControl
             {
                 StubOrigin = T0, StubX0 = 100f, StubPixelsPerSecond = 2.0,
-                FirstTimePainted = T0, LastTimePainted = T0.AddMinutes(5),
+                StubFirstTimePainted = T0, StubLastTimePainted = T0.AddMinutes(5),
             };
         }
 
@@ -222,8 +222,8 @@ namespace NinjaTraderStub
 
             // Nothing visible: a chart scrolled away draws only the panel.
             var away = Control();
-            away.FirstTimePainted = T0.AddHours(2);
-            away.LastTimePainted = T0.AddHours(2).AddMinutes(5);
+            away.StubFirstTimePainted = T0.AddHours(2);
+            away.StubLastTimePainted = T0.AddHours(2).AddMinutes(5);
             int before = first.StubCalls.Count;
             renderer.Render(first, away, scale, chartPanel, view, null);
             var awayCalls = first.StubCalls.Skip(before).ToList();
