@@ -807,11 +807,13 @@ namespace Orderflow.Bridge
 
             v.ActiveClusters = previous.ActiveClusters;
             v.ClustersVersion = previous.ClustersVersion;
+            v.ClustersAsOfNs = previous.ClustersAsOfNs;
             Dictionary<string, object> clusters = Obj(answer, "clusters");
             if (clusters != null)
             {
                 string state = ServerMessage.GetString(clusters, "state");
                 long version = Int(clusters, "version", -1);
+                v.ClustersAsOfNs = Int(clusters, "as_of_ns", 0);
                 if (state == "full")
                 {
                     List<object> items = List(clusters, "items");

@@ -1,6 +1,6 @@
 """The lean ack's rule, proven on ESH4 fed as the bridge's batches to an in-process Hub: after
 every answer, the clusters a client assembled from its acks (full or unchanged) are the clusters
-the trackers hold at that point (the same ids, kinds, sides, bounds and births), each with its
+the trackers hold at that point (whose data time the answer says, ``as_of_ns``) (the same ids, kinds, sides, bounds and births), each with its
 strength in the same step of ``analytics.clusters.strength_steps`` and its ``last_seen_ns`` at
 most ``server.cluster_refresh_ms`` of data time old; an answer that carried a new version
 carried exactly what the trackers said then (size, strength, last seen); the profile's POC and
@@ -58,6 +58,7 @@ def fed() -> dict[str, Any]:
         if new:
             model = {c["id"]: c for c in ack.clusters["items"]}
         truth, now = _truth(hub)
+        assert ack.clusters["as_of_ns"] == now  # what the client holds stands at this time
         prof = hub.instruments["ESH4"].pipeline.profiles.current
         va = prof.value_area() if prof is not None else None
         rows.append((new, dict(model), truth, now, ack.profile, va))

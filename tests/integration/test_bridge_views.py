@@ -274,6 +274,8 @@ def test_the_view_built_from_the_real_servers_acks_equals_them(build: None, tmp_
             assert view["metrics"][key] == value, key
     assert view["metrics"]["bid_ask_ratio"] == sorted(ratios, key=lambda r: int(r["levels"]))
     assert view["clusters"] == want["clusters"]
+    # the data time up to which those clusters stand: the last answer's, full or unchanged
+    assert view["clusters_as_of_ns"] == acks[-1]["clusters"]["as_of_ns"] > 0
     if want["profile"] is not None:
         assert view["profile"] == want["profile"]
 

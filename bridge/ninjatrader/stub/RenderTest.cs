@@ -220,6 +220,17 @@ namespace NinjaTraderStub
             if (args.Length > 0)
                 File.WriteAllText(args[0], Json(calls, control, scale));
 
+            // An answer's clusters.as_of_ns: every active cluster still stands then, so each is
+            // drawn to the later of it and its own last seen (vol-buy-3 last seen at 270 s).
+            var lasting = View();
+            lasting.ClustersAsOfNs = Ns(285);
+            int mark = first.StubCalls.Count;
+            renderer.Render(first, control, scale, chartPanel, lasting, null);
+            var lastingFills = first.StubCalls.Skip(mark).Where(k => k.Kind == "fill_rectangle" && Same(k.Color, colors["volume/buy"])).ToList();
+            Check(lastingFills.Any(k => Near(k.X1, control.GetXByTime(T0.AddSeconds(285))) && Near(k.X0, control.GetXByTime(T0.AddSeconds(120))))
+                && lastingFills.Any(k => Near(k.X1, control.GetXByTime(T0.AddSeconds(290)))),
+                "a cluster is drawn to the answer's as_of_ns when later than its last seen (vol-buy-3: 270 s -> 285 s; vol-buy-5 keeps 290 s)");
+
             // Nothing visible: a chart scrolled away draws only the panel.
             var away = Control();
             away.StubFirstTimePainted = T0.AddHours(2);

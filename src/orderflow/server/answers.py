@@ -91,6 +91,9 @@ class InstrumentAnswers:
     liq_mat: int = -1  # the liquidity tracker's material-change counter when last read
     vol_mat: int = -1  # the volume tracker's
     read_ns: int = 0  # the trackers' data time (the later of the two) when last read
+    #: the trackers' data time at the latest refresh: every cluster of the current version
+    #: still stands then (no material change since its read)
+    as_of_ns: int = 0
     #: a read without a material change comes at most this often (ns of data time)
     refresh_ns: int = round(REFRESH_MS * 1e6)
     liq_items: list[dict[str, Any]] = field(default_factory=list)
@@ -122,7 +125,7 @@ class InstrumentAnswers:
         liq, vol = pipe.liquidity_clusters, pipe.volume_clusters
         liq_moved = liq.changes != self.liq_seen and pipe.book is not None
         vol_moved = vol.changes != self.vol_seen
-        now = max(liq.now_ns, vol.now_ns)
+        now = self.as_of_ns = max(liq.now_ns, vol.now_ns)
         due = force or (
             (liq_moved and liq.material != self.liq_mat)
             or (vol_moved and vol.material != self.vol_mat)
@@ -266,9 +269,11 @@ class Answers:
         last = ia.sent.get(to)
         ia.sent[to] = (cv, pv)
         if last is not None and last[0] == cv:
-            clusters: dict[str, Any] = {"state": "unchanged", "version": cv, "items": None}
+            clusters: dict[str, Any] = {"state": "unchanged", "version": cv, "items": None,
+                                        "as_of_ns": ia.as_of_ns}  # fmt: skip
         else:
-            clusters = {"state": "full", "version": cv, "items": self._items(ia, pipe, to)}
+            clusters = {"state": "full", "version": cv, "items": self._items(ia, pipe, to),
+                        "as_of_ns": ia.as_of_ns}  # fmt: skip
         if ia.profile is None:
             return clusters, None
         if last is not None and last[1] == pv:
@@ -284,7 +289,8 @@ class Answers:
         ia = self._get(pipe)
         ia.refresh(pipe, force=True)
         items = self._items(ia, pipe, to)
-        clusters = {"state": "full", "version": ia.cluster_version, "items": items}
+        clusters = {"state": "full", "version": ia.cluster_version, "items": items,
+                    "as_of_ns": ia.as_of_ns}  # fmt: skip
         if ia.profile is None:
             return clusters, None
         return clusters, {"state": "full", "version": ia.profile_version, **ia.profile}

@@ -95,7 +95,8 @@ def test_full_once_per_change_per_client_and_after_a_state_request():
                                             {"levels": 10, "ratio": 110 / 15}]  # fmt: skip
     # nothing changed: unchanged, for this client; another client's first answer is full
     ack, _ = hub.apply(_bar(2), "nt8")
-    assert ack.clusters == {"state": "unchanged", "version": 1, "items": None}
+    # as_of_ns: the data time up to which the clusters the client holds still stand
+    assert ack.clusters == {"state": "unchanged", "version": 1, "items": None, "as_of_ns": T0 + 9}
     assert ack.profile is not None and ack.profile["state"] == "unchanged"
     assert ack.profile["poc"] is None and ack.profile["version"] == 1
     other, _ = hub.apply(_bar(1), "chart")
