@@ -1,10 +1,11 @@
 """The lean ack's rule, proven on ESH4 fed as the bridge's batches to an in-process Hub: after
 every answer, the clusters a client assembled from its acks (full or unchanged) are the clusters
-the trackers hold at that point (whose data time the answer says, ``as_of_ns``) (the same ids, kinds, sides, bounds and births), each with its
-strength in the same step of ``analytics.clusters.strength_steps`` and its ``last_seen_ns`` at
-most ``server.cluster_refresh_ms`` of data time old; an answer that carried a new version
-carried exactly what the trackers said then (size, strength, last seen); the profile's POC and
-value area are those of that point; and ``unchanged`` is the common answer."""
+the trackers hold at that point, whose data time the answer says (``as_of_ns``): the same ids,
+kinds, sides, bounds and births, each with its strength in the same step of
+``analytics.clusters.strength_steps`` and its ``last_seen_ns`` at most
+``server.cluster_refresh_ms`` of data time old; an answer that carried a new version carried
+exactly what the trackers said then (size, strength, last seen); the profile's POC and value
+area are those of that point; and far fewer answers go in full than when every change is read."""
 
 from __future__ import annotations
 
