@@ -125,3 +125,35 @@ def test_a_bad_cluster_granularity_is_refused_naming_the_field(bad):
                 ws.recv()
     finally:
         server.stop()
+
+
+def test_the_python_client_asks_for_its_granularity_and_refuses_a_bad_one():
+    import asyncio
+
+    from orderflow.client import OrderflowClient
+    from orderflow.core.errors import ParameterError
+
+    for bad in (0, 1001, True, 2.5):
+        with pytest.raises(ParameterError, match="cluster_granularity"):
+            OrderflowClient("ws://127.0.0.1:9/ws", "py", cluster_granularity=bad)  # type: ignore[arg-type]
+    batches, _ = esh4_batches()
+    server = Server()
+
+    async def main() -> OrderflowClient:
+        async with OrderflowClient(server.ws, "py", cluster_granularity=16) as c:
+            for b in batches[:FEED]:
+                await c.send_batch(msgspec.structs.replace(b, seq=0))
+            await c.drain(10)
+            await c.request_state("ES 03-24")
+            for _ in range(500):
+                if "ESH4" in c.states:
+                    break
+                await asyncio.sleep(0.01)
+            return c
+
+    try:
+        c = asyncio.run(main())
+    finally:
+        server.stop()
+    items = c.states["ESH4"].clusters["items"]
+    assert items and all("-g16-" in i["id"] and ES.to_ticks(i["low"]) % 16 == 0 for i in items)
