@@ -96,6 +96,10 @@ namespace Orderflow.Bridge
         public IReadOnlyDictionary<string, ClusterView> ActiveClusters = new Dictionary<string, ClusterView>();
         /// <summary>The clusters' version (the server raises it by one per change; -1: none yet).</summary>
         public long ClustersVersion = -1;
+        /// <summary>The data time (ns UTC) up to which every active cluster still stands (the
+        /// answer's clusters.as_of_ns, full or unchanged; 0: not said): the chart draws a
+        /// cluster to the later of it and the cluster's LastSeenNs.</summary>
+        public long ClustersAsOfNs;
         public ProfileView Profile = new ProfileView();
         /// <summary>The profile's version (-1: none yet).</summary>
         public long ProfileVersion = -1;

@@ -199,7 +199,10 @@ namespace Orderflow.Bridge
                     continue;
                 if (c.High < p0 || c.Low > p1)
                     continue; // outside the visible prices
-                DateTime first = ChartTime(c.FirstSeenNs), last = ChartTime(Math.Max(c.LastSeenNs, c.FirstSeenNs));
+                // an active cluster still stands at the answer's as_of_ns (the server re-reads a
+                // cluster's last_seen only on a material change or a refresh)
+                DateTime first = ChartTime(c.FirstSeenNs);
+                DateTime last = ChartTime(Math.Max(Math.Max(c.LastSeenNs, c.FirstSeenNs), view.ClustersAsOfNs));
                 if (last < t0 || first > t1)
                     continue; // outside the visible times
                 float x0 = chartControl.GetXByTime(first < t0 ? t0 : first);

@@ -184,6 +184,7 @@ namespace NinjaTrader.NinjaScript.Strategies
                     MaxBufferedBatches = MaxBufferedBatches,
                     HeartbeatMs = HeartbeatMs,
                     Report = ReportOnConnect,
+                    ClusterGranularity = ClusterIncrementTicks, // the server groups its clusters at the chart's increment
                 };
                 transport = new OrderflowTransport(options);
                 // Raised on the transport's threads: Print only, or marshal with TriggerCustomEvent.
@@ -244,7 +245,7 @@ namespace NinjaTrader.NinjaScript.Strategies
         private OrderflowRenderer chartRenderer;
 
         [Range(1, 1000)]
-        [Display(Name = "Cluster increment (ticks)", Description = "Price granularity of the clusters: ticks per bucket (the server's clusters.granularity)", GroupName = "Chart", Order = 40)]
+        [Display(Name = "Cluster increment (ticks)", Description = "Price granularity of the clusters drawn: ticks per band, sent to the server in the hello (cluster_granularity); no finer than the server's clusters.granularity", GroupName = "Chart", Order = 40)]
         public int ClusterIncrementTicks { get; set; }
 
         [Range(0.0, 1.0)]

@@ -274,6 +274,14 @@ namespace Orderflow.Bridge
         /// each welcome (the server's trading engine waits for it before any new order).</summary>
         public static string Hello(string client, string token, string encoding, bool report)
         {
+            return Hello(client, token, encoding, report, 0);
+        }
+
+        /// <summary>hello, with the width (ticks) the client draws a cluster
+        /// (<paramref name="clusterGranularity"/>, NinjaTrader's cluster increment): the clusters
+        /// in the answers come grouped in bands that wide; 0: not sent (the server's own).</summary>
+        public static string Hello(string client, string token, string encoding, bool report, int clusterGranularity)
+        {
             var sb = new StringBuilder(128);
             sb.Append("{\"type\":\"hello\",\"protocol\":").Append(ProtocolVersion.ToString(CultureInfo.InvariantCulture));
             sb.Append(",\"client\":");
@@ -287,6 +295,8 @@ namespace Orderflow.Bridge
             AppendString(sb, string.IsNullOrEmpty(encoding) ? "json" : encoding);
             if (report)
                 sb.Append(",\"report\":true");
+            if (clusterGranularity > 0)
+                sb.Append(",\"cluster_granularity\":").Append(clusterGranularity.ToString(CultureInfo.InvariantCulture));
             sb.Append('}');
             return sb.ToString();
         }
@@ -797,11 +807,13 @@ namespace Orderflow.Bridge
 
             v.ActiveClusters = previous.ActiveClusters;
             v.ClustersVersion = previous.ClustersVersion;
+            v.ClustersAsOfNs = previous.ClustersAsOfNs;
             Dictionary<string, object> clusters = Obj(answer, "clusters");
             if (clusters != null)
             {
                 string state = ServerMessage.GetString(clusters, "state");
                 long version = Int(clusters, "version", -1);
+                v.ClustersAsOfNs = Int(clusters, "as_of_ns", 0);
                 if (state == "full")
                 {
                     List<object> items = List(clusters, "items");
@@ -1781,6 +1793,7 @@ namespace Orderflow.Bridge
     public sealed class TransportOptions
     {
         public bool Report;                    // hello says report: true; SendReport after each welcome
+        public int ClusterGranularity;         // hello's cluster_granularity (ticks, 1..1000): the answers' clusters in bands this wide; 0: not sent
         public string Url = "ws://127.0.0.1:8765/ws";
         public string Token = "";
         public string ClientName = "nt8";
@@ -2207,7 +2220,7 @@ namespace Orderflow.Bridge
                     using (var cts = new CancellationTokenSource(_options.ConnectTimeoutMs))
                         ws.ConnectAsync(new Uri(_options.Url), cts.Token).GetAwaiter().GetResult();
 
-                    SendText(ws, OrderflowJson.Hello(_options.ClientName, _options.Token, "json", _options.Report));
+                    SendText(ws, OrderflowJson.Hello(_options.ClientName, _options.Token, "json", _options.Report, _options.ClusterGranularity));
                     string text = ReceiveText(ws, _options.ConnectTimeoutMs);
                     if (text == null)
                         throw new IOException("closed before welcome");

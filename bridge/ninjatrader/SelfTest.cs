@@ -16,7 +16,7 @@
 //   mono OrderflowSelfTest.exe URL FILE [CLIENT [MAX_BATCH_EVENTS]]
 //                                                (b) connects to a running server, sends the depth
 //                                                    events of FILE in batches, prints every ack
-//   mono OrderflowSelfTest.exe --view URL FILE [CLIENT [MAX_BATCH_EVENTS]]
+//   mono OrderflowSelfTest.exe --view URL FILE [CLIENT [MAX_BATCH_EVENTS [CLUSTER_TICKS]]]
 //                                                    (b), then "view JSON" per instrument: the
 //                                                    OrderflowView the acks built (SelfTestViews.cs)
 //
@@ -65,7 +65,8 @@ namespace Orderflow.Bridge.SelfTest
                     return Idle(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
                 if (args[0] == "--view" && args.Length >= 3)
                     return SendFile(args[1], args[2], args.Length >= 4 ? args[3] : "nt8-selftest",
-                        args.Length >= 5 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 500, true);
+                        args.Length >= 5 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 500, true,
+                        args.Length >= 6 ? int.Parse(args[5], CultureInfo.InvariantCulture) : 0);
                 if (args.Length >= 2)
                     return SendFile(args[0], args[1], args.Length >= 3 ? args[2] : "nt8-selftest",
                         args.Length >= 4 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 500, false);
@@ -389,7 +390,13 @@ namespace Orderflow.Bridge.SelfTest
         // Mode (b): for the end-to-end test once the server exists.
         private static int SendFile(string url, string path, string client, int maxBatchEvents, bool printViews)
         {
-            var options = new TransportOptions { Url = url, ClientName = client, MaxBatchEvents = maxBatchEvents };
+            return SendFile(url, path, client, maxBatchEvents, printViews, 0);
+        }
+
+        private static int SendFile(string url, string path, string client, int maxBatchEvents, bool printViews, int clusterGranularity)
+        {
+            var options = new TransportOptions { Url = url, ClientName = client, MaxBatchEvents = maxBatchEvents,
+                                                 ClusterGranularity = clusterGranularity };
             var transport = new OrderflowTransport(options);
             var done = new ManualResetEvent(false);
             transport.Log += text => Console.Error.WriteLine("log: " + text);

@@ -261,6 +261,7 @@ namespace Orderflow.Bridge.SelfTest
                 sb.Append('}');
             }
             sb.Append("],\"clusters_version\":").Append(v.ClustersVersion.ToString(CultureInfo.InvariantCulture));
+            sb.Append(",\"clusters_as_of_ns\":").Append(v.ClustersAsOfNs.ToString(CultureInfo.InvariantCulture));
             ProfileView p = v.Profile;
             sb.Append(",\"profile\":{");
             Field(sb, "poc", p.Poc, true);

@@ -74,6 +74,8 @@ TimeNs = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 #: a price, a quote or money: finite (NaN and infinities are refused) and within 1e9
 Price = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+#: the widest cluster band a client may ask for, in ticks (250 ES points)
+MAX_CLUSTER_GRANULARITY = 1000
 #: an instrument as NinjaTrader names it ("ES 03-24", "MES 12-24", "ES ##-##"), a contract
 #: ("ESH4") or a root: letters and digits first and last, inside also space . _ - #; no
 #: path separator, no "..", at most 32 characters (it names the recording's folder)
@@ -238,6 +240,12 @@ class Hello(msgspec.Struct, frozen=True, tag="hello", forbid_unknown_fields=True
     #: True: the client sends a ``report`` (NinjaTrader's positions and working orders) after
     #: every ``welcome``, and the server sends no new order until it has it
     report: bool = False
+    #: the width (ticks) the client draws a cluster (NinjaTrader's cluster increment): the
+    #: clusters in its answers come grouped in bands this wide (protocol 2; none: the server's
+    #: ``analytics.clusters.granularity``)
+    cluster_granularity: Annotated[int, msgspec.Meta(ge=1, le=MAX_CLUSTER_GRANULARITY)] | None = (
+        None
+    )
 
 
 class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True):

@@ -297,6 +297,12 @@ class ServerSettings(_Section):
         10.0, gt=0, le=600,
         description="a client whose work waits longer than this for the engine is closed",
     )  # fmt: skip
+    cluster_refresh_ms: float = Field(
+        30_000.0, ge=0, le=3_600_000,
+        description="an answer's clusters and profile are read again without a material change "
+        "(a cluster began or ended, its side or strength step changed; the POC or value area "
+        "moved) at most this often, in data time; 0: at every change",
+    )  # fmt: skip
 
 
 class TradingSettings(_Section):

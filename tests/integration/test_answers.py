@@ -1,8 +1,12 @@
 """The answer NinjaTrader gets (protocol 2), on the real server fed ESH4 as the bridge's
-batches over a real WebSocket: the clusters, profile and bid/ask ratios a client assembles from
-its acks (full or unchanged) equal ``/api/analytics`` and ``/api/state`` at the same point;
-cluster ids are stable for a cluster's life and ``unchanged`` is sent when nothing changed;
-every price of every server message kind is in exchange units on the instrument's grid."""
+batches over a real WebSocket: ``/api/state`` (a fresh read) equals ``/api/analytics`` at the
+same point, and the clusters, profile and bid/ask ratios a client assembles from its acks (full
+or unchanged) are those of that point within the lean rule (docs/protocol.md, "Full or
+unchanged"): the same clusters (ids, bounds, sides, births), each strength in the same step,
+the same POC and value area, and all of it exactly when no read came since the client's last
+full answer; cluster ids are stable for a cluster's life and ``unchanged`` is sent when nothing
+changed; every price of every server message kind is in exchange units on the instrument's
+grid."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import msgspec
 import pytest
 from websockets.sync.client import connect
 
+from orderflow.analytics.clusters import ClusterParams
 from orderflow.model.instruments import get_instrument
 from orderflow.protocol import Bar, Batch
 from orderflow.server.answers import strength01
@@ -27,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 ES = get_instrument("ESH4")
 TICK = Decimal(str(ES.tick_size))
+STEP = 1 / ClusterParams().strength_steps  # a strength step (the default settings)
 #: keys whose values are prices on the grid: levels, cluster bounds, profile, signals, orders
 GRID = {"price", "prices", "low", "high", "poc", "vah", "val", "hvn", "lvn", "limit_price",
         "stop_price", "extreme_price", "start_price", "spread"}  # fmt: skip
@@ -161,13 +167,19 @@ def same_point(last: dict[str, Any], model: Model, an: dict[str, Any], rest: dic
         assert model.profile is None and rest["profile"] is None and last["profile"] is None
     else:
         want = {k: p[k] for k in ("poc", "vah", "val", "hvn", "lvn")}
-        assert model.profile == {**want, "volume": p["total"]}
-        assert {k: v for k, v in rest["profile"].items() if k not in ("state", "version")} == (
-            model.profile
-        )
-        assert model.profile["volume"] == an["session"]["volume"] > 0
-    # the clusters: the analytics list the top 5 of each kind
-    items = list(model.clusters.values())
+        want["volume"] = p["total"]
+        fresh = {k: v for k, v in rest["profile"].items() if k not in ("state", "version")}
+        assert fresh == want and want["volume"] == an["session"]["volume"] > 0
+        assert model.profile is not None
+        # POC and value area: those of this point, always (a move of them is read at once)
+        assert [model.profile[k] for k in ("poc", "vah", "val")] == [
+            want[k] for k in ("poc", "vah", "val")
+        ]
+        assert 0 < model.profile["volume"] <= want["volume"]  # as of the last read
+        if model.profile_version == rest["profile"]["version"]:  # no read since: exact
+            assert model.profile == want
+    # the clusters: the fresh state against the analytics (their top 5 of each kind)
+    items = rest["clusters"]["items"]
     assert items
     liq = [c for c in items if c["kind"] == "liquidity"]
     vol = [c for c in items if c["kind"] == "volume"]
@@ -185,9 +197,22 @@ def same_point(last: dict[str, Any], model: Model, an: dict[str, Any], rest: dic
         assert 0 <= mine["strength"] < 1
         assert mine["first_seen_ns"] <= mine["last_seen_ns"]
         assert mine["orders"] is None  # NinjaTrader's ladder counts no orders
-    # /api/state at that point holds the same, in full
+    # what the acks said: the same clusters, each strength in the same step (a boundary may
+    # round either way), exactly the state when no read came since the last full answer
     assert rest["type"] == "state" and rest["clusters"]["state"] == "full"
-    assert {c["id"]: c for c in rest["clusters"]["items"]} == model.clusters
+    fresh_by_id = {c["id"]: c for c in items}
+
+    def ident(c: dict[str, Any]) -> tuple[Any, ...]:
+        return (c["kind"], c["side"], c["low"], c["high"], c["first_seen_ns"])
+
+    assert {k: ident(c) for k, c in model.clusters.items()} == {
+        k: ident(c) for k, c in fresh_by_id.items()
+    }
+    for k, c in model.clusters.items():
+        assert abs(c["strength"] - fresh_by_id[k]["strength"]) <= STEP + 1e-3
+        assert c["last_seen_ns"] <= fresh_by_id[k]["last_seen_ns"]
+    if model.cluster_version == rest["clusters"]["version"]:
+        assert fresh_by_id == model.clusters
 
 
 def test_cluster_ids_are_stable_and_unchanged_is_sent_when_nothing_changed():
@@ -222,7 +247,10 @@ def test_cluster_ids_are_stable_and_unchanged_is_sent_when_nothing_changed():
     assert [a["profile"]["state"] for a in after] == ["full", "unchanged", "unchanged",
                                                       "unchanged"]  # fmt: skip
     assert after[-1]["duplicate"] is True
-    assert {a["clusters"]["version"] for a in after} == {feed[-1]["clusters"]["version"]}
+    # the state requests read the trackers (what moved since the last read): that version
+    version = f["rest_state"]["clusters"]["version"]
+    assert {a["clusters"]["version"] for a in after} == {version}
+    assert version >= feed[-1]["clusters"]["version"]
     assert after[0]["clusters"]["items"] == f["rest_state"]["clusters"]["items"]
 
 

@@ -520,7 +520,9 @@ def test_strategy_forwards_ninjatrader_events(build: None) -> None:
             thread.join(10)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
 
-    assert received[0] == Hello(protocol=1, client="nt8-harness", encoding="json", report=True)
+    # the chart's cluster increment (4 ticks by default) goes in the hello
+    assert received[0] == Hello(protocol=1, client="nt8-harness", encoding="json", report=True,
+                                cluster_granularity=4)  # fmt: skip
     assert received[-1] == Bye(reason="strategy terminated")
     # after the welcome, NinjaTrader's picture for reconciliation: flat, no working orders
     reports = [m for m in received if isinstance(m, Report)]

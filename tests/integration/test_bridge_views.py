@@ -274,5 +274,77 @@ def test_the_view_built_from_the_real_servers_acks_equals_them(build: None, tmp_
             assert view["metrics"][key] == value, key
     assert view["metrics"]["bid_ask_ratio"] == sorted(ratios, key=lambda r: int(r["levels"]))
     assert view["clusters"] == want["clusters"]
+    # the data time up to which those clusters stand: the last answer's, full or unchanged
+    assert view["clusters_as_of_ns"] == acks[-1]["clusters"]["as_of_ns"] > 0
     if want["profile"] is not None:
         assert view["profile"] == want["profile"]
+
+
+def test_the_strategy_sends_its_cluster_increment_in_the_hello(build: None) -> None:
+    """The strategy's *Cluster increment (ticks)* setting is the hello's
+    ``cluster_granularity`` (the server groups the clusters of its answers at that width)."""
+    hellos: list[dict[str, Any]] = []
+
+    def handler(ws: ServerConnection) -> None:
+        hellos.append(json.loads(ws.recv()))
+        ws.send('{"type":"welcome","protocol":2,"server":"stand-in","session":"s","last_seq":0}')
+        for text in ws:
+            m = json.loads(text)
+            if m["type"] == "batch":
+                ws.send(ack(m["seq"], {}, []))
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        port = server.socket.getsockname()[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            proc = subprocess.run(
+                ["mono", str(HARNESS_EXE), f"ws://127.0.0.1:{port}/ws", "--cluster-increment=12"],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        finally:
+            server.shutdown()
+            thread.join(10)
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    assert hellos and hellos[0]["cluster_granularity"] == 12
+
+
+@pytest.mark.slow
+def test_the_bridge_at_its_own_granularity_gets_and_keeps_the_servers_bands(
+    build: None, tmp_path: Path
+) -> None:
+    """The C# transport with ``ClusterGranularity = 16`` feeds ESH4 to the real server: every
+    full answer's clusters are bands 16 ticks wide (ids ``-g16-``, lows on the 16-tick grid),
+    and the view it built holds those of the last full answer."""
+    import numpy as np
+
+    from orderflow.io.dbn import read_mbo
+    from orderflow.io.nt_convert import mbo_to_nt_depth
+    from orderflow.model.enums import Flags, NtOperation
+    from tests.conftest import ES_MBO, need
+    from tests.integration.test_server import Server
+
+    mbo, inst = read_mbo(need(ES_MBO))
+    nt = mbo_to_nt_depth(mbo, levels=10, instrument=inst)
+    ends = np.flatnonzero(nt["flags"] & Flags.LAST) + 1
+    stop = int(ends[np.searchsorted(ends, 3_000)])
+    ops = {int(NtOperation.ADD): "add", int(NtOperation.UPDATE): "update",
+           int(NtOperation.REMOVE): "remove"}  # fmt: skip
+    csv = tmp_path / "esh4.csv"
+    csv.write_text("".join(
+        f"{ES},{int(e['ts_event'])},{'bid' if e['side'] == 0 else 'ask'},"
+        f"{ops[int(e['operation'])]},{int(e['position'])},{inst.to_price(int(e['price']))!r},"
+        f"{int(e['size'])},0\n" for e in nt[:stop]
+    ))  # fmt: skip
+    server = Server()
+    try:
+        lines = run_selftest("--view", server.ws, str(csv), "mono-bands", "200", "16")
+    finally:
+        server.stop()
+    acks = [json.loads(line) for line in lines if line.startswith("{")]
+    views = [json.loads(line[len("view ") :]) for line in lines if line.startswith("view ")]
+    full = [a["clusters"]["items"] for a in acks if a["clusters"]["state"] == "full"]
+    items = [c for f in full for c in f]
+    assert items, "the feed made clusters"
+    assert all("-g16-" in c["id"] and inst.to_ticks(c["low"]) % 16 == 0 for c in items)
+    assert len(views) == 1 and views[0]["clusters"] == expected_view(acks)["clusters"]

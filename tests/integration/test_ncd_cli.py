@@ -1,7 +1,7 @@
 """`orderflow analyze` and `orderflow backtest` on NinjaTrader's own database files, as a
 subprocess: the delta and cumulative delta of the hour of ES ticks against the text decode
-beside the file, the minute bars through the bars backtest, and corrupt files refused with one
-line naming the file and the byte."""
+beside the file, the minute bars and the ticks (on bars built from them) through the bars
+backtest, and corrupt files refused with one line naming the file and the byte."""
 
 from __future__ import annotations
 
@@ -68,11 +68,15 @@ def test_backtest_minute_bars_reconciles(tmp_path: Path) -> None:
     assert res["files"][0]["kind"] == "bars" and res["stats"]["events"] == 1_365
 
 
-def test_backtest_of_ticks_says_it_needs_a_book(tmp_path: Path) -> None:
-    proc = run_cli("backtest", "--data", str(need(TICKS)), "-i", "ES", "--out",
-                   str(tmp_path / "t"), check=False)  # fmt: skip
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr + proc.stdout
-    assert "needs book data" in proc.stderr + proc.stdout
+def test_backtest_of_ticks_runs_on_bars_built_from_them_and_reconciles(tmp_path: Path) -> None:
+    # ticks make no book: the bars backtest runs on minute bars built from them, and says so
+    res = backtest(need(TICKS), tmp_path / "t", "--instrument", "ES")
+    reconcile(res, tmp_path / "t")
+    assert res["files"][0]["kind"] == "bars" and res["stats"]["events"] == 60
+    assert res["stats"]["warnings"] == [
+        "NQ202006231900.Last.ncd: ticks only (no book): backtested on 60 bars of 60 s built "
+        "from 9,704 prints"
+    ]
 
 
 def _cli_error(path: Path) -> str:

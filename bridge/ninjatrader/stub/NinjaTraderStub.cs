@@ -775,11 +775,15 @@ namespace NinjaTrader.Core
 
 namespace NinjaTrader.Gui.Chart
 {
-    /// <summary>The chart (stub: a linear time axis, StubOrigin at x = StubX0, StubPixelsPerSecond).</summary>
+    /// <summary>The chart (stub: a linear time axis, StubOrigin at x = StubX0, StubPixelsPerSecond).
+    /// FirstTimePainted and LastTimePainted are read-only to a NinjaScript, as in NinjaTrader (the
+    /// harness sets StubFirstTimePainted / StubLastTimePainted).</summary>
     public class ChartControl
     {
-        public DateTime FirstTimePainted { get; set; }
-        public DateTime LastTimePainted { get; set; }
+        public DateTime FirstTimePainted { get { return StubFirstTimePainted; } }
+        public DateTime LastTimePainted { get { return StubLastTimePainted; } }
+        public DateTime StubFirstTimePainted;
+        public DateTime StubLastTimePainted;
         public DateTime StubOrigin;
         public float StubX0;
         public double StubPixelsPerSecond = 1.0;

@@ -100,7 +100,7 @@ namespace NinjaTraderStub
             return new ChartControl
             {
                 StubOrigin = T0, StubX0 = 100f, StubPixelsPerSecond = 2.0,
-                FirstTimePainted = T0, LastTimePainted = T0.AddMinutes(5),
+                StubFirstTimePainted = T0, StubLastTimePainted = T0.AddMinutes(5),
             };
         }
 
@@ -220,10 +220,21 @@ namespace NinjaTraderStub
             if (args.Length > 0)
                 File.WriteAllText(args[0], Json(calls, control, scale));
 
+            // An answer's clusters.as_of_ns: every active cluster still stands then, so each is
+            // drawn to the later of it and its own last seen (vol-buy-3 last seen at 270 s).
+            var lasting = View();
+            lasting.ClustersAsOfNs = Ns(285);
+            int mark = first.StubCalls.Count;
+            renderer.Render(first, control, scale, chartPanel, lasting, null);
+            var lastingFills = first.StubCalls.Skip(mark).Where(k => k.Kind == "fill_rectangle" && Same(k.Color, colors["volume/buy"])).ToList();
+            Check(lastingFills.Any(k => Near(k.X1, control.GetXByTime(T0.AddSeconds(285))) && Near(k.X0, control.GetXByTime(T0.AddSeconds(120))))
+                && lastingFills.Any(k => Near(k.X1, control.GetXByTime(T0.AddSeconds(290)))),
+                "a cluster is drawn to the answer's as_of_ns when later than its last seen (vol-buy-3: 270 s -> 285 s; vol-buy-5 keeps 290 s)");
+
             // Nothing visible: a chart scrolled away draws only the panel.
             var away = Control();
-            away.FirstTimePainted = T0.AddHours(2);
-            away.LastTimePainted = T0.AddHours(2).AddMinutes(5);
+            away.StubFirstTimePainted = T0.AddHours(2);
+            away.StubLastTimePainted = T0.AddHours(2).AddMinutes(5);
             int before = first.StubCalls.Count;
             renderer.Render(first, away, scale, chartPanel, view, null);
             var awayCalls = first.StubCalls.Skip(before).ToList();

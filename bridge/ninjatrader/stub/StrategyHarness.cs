@@ -309,6 +309,8 @@ namespace NinjaTraderStub
                 if (a == "--no-helper") s.UsePythonHelper = false;
                 if (a == "--historical-only") s.HistoricalOnly = true;
                 if (a == "--debug") s.DebugMode = true;
+                if (a.StartsWith("--cluster-increment=", StringComparison.Ordinal))
+                    s.ClusterIncrementTicks = int.Parse(a.Substring("--cluster-increment=".Length), System.Globalization.CultureInfo.InvariantCulture);
             }
             s.MaxBatchDelayMs = 1;
             s.Instrument = es;

@@ -70,10 +70,15 @@ class ClusterParams:
     granularity: int = 4
     min_volume: int = 0
     min_ratio: float = 2.0
+    #: a tracker's ``material`` count rises when a cluster's strength on the wire
+    #: (``1 - T / v``, in [0, 1)) moves into another of this many equal steps
+    strength_steps: int = 10
 
     def __post_init__(self) -> None:
         if self.granularity < 1:
             raise ParameterError(f"granularity must be >= 1, got {self.granularity}")
+        if not 1 <= self.strength_steps <= 1000:
+            raise ParameterError(f"strength_steps must be in [1, 1000], got {self.strength_steps}")
         if self.min_volume < 0:
             raise ParameterError(f"min_volume must be >= 0, got {self.min_volume}")
         ratio(self.min_ratio, "min_ratio")
@@ -141,6 +146,19 @@ def _judge(v: list[int], params: ClusterParams) -> list[tuple[int, float, float]
     ]
 
 
+@njit(cache=True)
+def _step(x, n, s, amin, num, den, steps):  # type: ignore[no-untyped-def]
+    """The strength step of a qualifying bucket of volume ``x`` among ``n`` non-empty ones
+    summing to ``s``: ``floor(steps * (1 - T / x))`` in ``[0, steps - 1]`` (the threshold
+    ``T`` as :func:`_judge` has it)."""
+    mu = s / n
+    thr = max(float(amin), num * mu / den)
+    if thr == 0.0:
+        thr = mu
+    lv = int(steps * (1.0 - thr / x))
+    return min(max(lv, 0), steps - 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # volume clusters
 
@@ -149,12 +167,14 @@ _LO, _HI, _N, _S, _NOW, _COUNT = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True)
-def _vol_add(tr, i0, end, g, amin, num, den, base, vol, first, meta):  # type: ignore[no-untyped-def]
+def _vol_add(tr, i0, end, g, amin, num, den, base, vol, first, meta, level, steps, mat):  # type: ignore[no-untyped-def]
     """Add trades from ``i0`` into buckets; after each, re-judge every bucket in the range.
 
     Stops at the first trade stamped at or after ``end`` (a new period) or whose bucket lies
     outside the allocated ones (the caller grows them) and returns its index, else ``len(tr)``.
-    O(trades x bucket range). ``first[k]`` is the ns a bucket began to qualify, -1 if not.
+    O(trades x bucket range). ``first[k]`` is the ns a bucket began to qualify, -1 if not;
+    ``level[k]`` its strength step x 3 + its dominant aggressor (0 buy, 1 sell, 2 even), -1
+    if not; ``mat[0]`` counts every change of either (a material change).
     """
     cap = vol.shape[1]
     for i in range(i0, len(tr)):
@@ -188,8 +208,18 @@ def _vol_add(tr, i0, end, g, amin, num, den, base, vol, first, meta):  # type: i
             if x > 0 and x >= amin and x * n * den >= num * s:
                 if first[b] < 0:
                     first[b] = ts
+                buy, sell = vol[1, b], vol[2, b]
+                code = 3 * _step(x, n, s, amin, num, den, steps) + (
+                    0 if buy > sell else 1 if sell > buy else 2
+                )
+                if level[b] != code:
+                    level[b] = code
+                    mat[0] += 1
             else:
                 first[b] = -1
+                if level[b] >= 0:
+                    level[b] = -1
+                    mat[0] += 1
     return len(tr)
 
 
@@ -212,13 +242,23 @@ class VolumeClusterTracker:
         self._clock = PeriodClock(instrument, reset)
         #: how many updates brought prints (a reader compares it to know whether to read again)
         self.changes = 0
+        self._mat = np.zeros(1, dtype=np.int64)
         self._clear()
+
+    @property
+    def material(self) -> int:
+        """How many material changes so far: a cluster began or ended, its dominant aggressor
+        or its strength step (``params.strength_steps``) changed, a period began. A reader
+        that saw the same count saw the same clusters, sides and strength steps."""
+        return int(self._mat[0])
 
     def _clear(self) -> None:
         self._base = 0
         self._vol = np.zeros((3, 0), dtype=np.int64)
         self._first = np.zeros(0, dtype=np.int64)
+        self._level = np.zeros(0, dtype=np.int64)
         self._meta = np.zeros(6, dtype=np.int64)
+        self._mat[0] += 1
 
     def _cover(self, bmin: int, bmax: int) -> None:
         cap = len(self._first)
@@ -228,13 +268,15 @@ class VolumeClusterTracker:
         base, width, off = grown
         vol = np.zeros((3, width), dtype=np.int64)
         first = np.full(width, -1, dtype=np.int64)
+        level = np.full(width, -1, dtype=np.int64)
         if cap:
             vol[:, off : off + cap] = self._vol
             first[off : off + cap] = self._first
+            level[off : off + cap] = self._level
             if self._meta[_COUNT]:
                 self._meta[_LO] += off
                 self._meta[_HI] += off
-        self._base, self._vol, self._first = base, vol, first
+        self._base, self._vol, self._first, self._level = base, vol, first, level
 
     def update(self, trades: np.ndarray) -> None:
         """Add trades (TRADE_DTYPE, time order)."""
@@ -244,7 +286,7 @@ class VolumeClusterTracker:
         while True:
             i = _vol_add(
                 trades, i, clock.end, g, amin, num, den, self._base, self._vol, self._first,
-                self._meta,
+                self._meta, self._level, self.params.strength_steps, self._mat,
             )  # fmt: skip
             if i >= n:
                 return
@@ -315,11 +357,14 @@ def volume_clusters(
 
 
 @njit(cache=True)
-def _liq_rows(price, size, ts, g, amin, num, den, base, first, acc, touched, qual, nq):  # type: ignore[no-untyped-def]
+def _liq_rows(  # type: ignore[no-untyped-def]
+    price, size, ts, g, amin, num, den, base, first, acc, touched, qual, nq, level, steps, mat
+):
     """Judge one side's buckets at each row (book state) of ``price``/``size`` (rows, levels).
 
     ``qual[:nq[0]]`` lists the buckets qualified at the previous state; ``acc`` is zero on
-    entry and exit. O(rows x levels).
+    entry and exit; ``level[k]`` is a qualifying bucket's strength step (-1 if it does not
+    qualify) and ``mat[0]`` counts every change of it (a material change). O(rows x levels).
     """
     rows, nlev = price.shape
     for r in range(rows):
@@ -337,6 +382,8 @@ def _liq_rows(price, size, ts, g, amin, num, den, base, first, acc, touched, qua
         for q in range(nq[0]):
             if acc[qual[q]] == 0:
                 first[qual[q]] = -1
+                level[qual[q]] = -1
+                mat[0] += 1
         m = 0
         for t in range(nt):
             k = touched[t]
@@ -344,17 +391,26 @@ def _liq_rows(price, size, ts, g, amin, num, den, base, first, acc, touched, qua
             if x >= amin and x * nt * den >= num * s:
                 if first[k] < 0:
                     first[k] = ts[r]
+                lv = _step(x, nt, s, amin, num, den, steps)
+                if level[k] != lv:
+                    level[k] = lv
+                    mat[0] += 1
                 qual[m] = k
                 m += 1
             else:
                 first[k] = -1
+                if level[k] >= 0:
+                    level[k] = -1
+                    mat[0] += 1
         nq[0] = m
         for t in range(nt):
             acc[touched[t]] = 0
 
 
 @njit(cache=True)
-def _liq_depth(bp, bs, ap, asz, ts, g, amin, num, den, base, first, acc, qual, nq, span):  # type: ignore[no-untyped-def]
+def _liq_depth(  # type: ignore[no-untyped-def]
+    bp, bs, ap, asz, ts, g, amin, num, den, base, first, acc, qual, nq, span, level, steps, mat
+):
     """Both sides of every row: :func:`_liq_rows` on bids then asks. First checks that the
     buckets ``[base, base + width)`` hold every price (NO_PRICE aside); when not, writes the
     lowest and highest price to ``span`` and returns 1 without changing anything, else 0."""
@@ -377,8 +433,10 @@ def _liq_depth(bp, bs, ap, asz, ts, g, amin, num, den, base, first, acc, qual, n
             span[1] = hi
             return 1
     touched = np.empty(max(bp.shape[1], ap.shape[1], 1), dtype=np.int64)
-    _liq_rows(bp, bs, ts, g, amin, num, den, base, first[0], acc[0], touched, qual[0], nq[0])
-    _liq_rows(ap, asz, ts, g, amin, num, den, base, first[1], acc[1], touched, qual[1], nq[1])
+    _liq_rows(bp, bs, ts, g, amin, num, den, base, first[0], acc[0], touched, qual[0], nq[0],
+              level[0], steps, mat)  # fmt: skip
+    _liq_rows(ap, asz, ts, g, amin, num, den, base, first[1], acc[1], touched, qual[1], nq[1],
+              level[1], steps, mat)  # fmt: skip
     return 0
 
 
@@ -406,6 +464,8 @@ class LiquidityClusterTracker:
         self._r = ratio(self.params.min_ratio, "min_ratio")
         self._base = 0
         self._first = np.zeros((2, 0), dtype=np.int64)
+        self._level = np.zeros((2, 0), dtype=np.int64)
+        self._mat = np.zeros(1, dtype=np.int64)
         self._acc = np.zeros((2, 0), dtype=np.int64)
         self._qual = np.zeros((2, 0), dtype=np.int64)
         self._nq = np.zeros((2, 1), dtype=np.int64)
@@ -425,13 +485,15 @@ class LiquidityClusterTracker:
             return
         base, width, off = grown
         first = np.full((2, width), -1, dtype=np.int64)
+        level = np.full((2, width), -1, dtype=np.int64)
         qual = np.zeros((2, width), dtype=np.int64)
         if cap:
             first[:, off : off + cap] = self._first
+            level[:, off : off + cap] = self._level
             for sd in (0, 1):
                 nq = int(self._nq[sd, 0])
                 qual[sd, :nq] = self._qual[sd, :nq] + off
-        self._base, self._first, self._qual = base, first, qual
+        self._base, self._first, self._qual, self._level = base, first, qual, level
         self._acc = np.zeros((2, width), dtype=np.int64)
 
     def _run(self, ts: np.ndarray, bp: np.ndarray, bs: np.ndarray, ap: np.ndarray,
@@ -441,7 +503,8 @@ class LiquidityClusterTracker:
         g, r, span = self.params.granularity, self._r, self._span
         while _liq_depth(
             bp, bs, ap, asz, ts, g, self.params.min_volume, r.numerator, r.denominator,
-            self._base, self._first, self._acc, self._qual, self._nq, span,
+            self._base, self._first, self._acc, self._qual, self._nq, span, self._level,
+            self.params.strength_steps, self._mat,
         ):  # fmt: skip
             self._cover(int(span[0]), int(span[1]))
 
@@ -485,6 +548,13 @@ class LiquidityClusterTracker:
     @property
     def now_ns(self) -> int:
         return self._now
+
+    @property
+    def material(self) -> int:
+        """How many material changes so far: a cluster began or ended on either side, or its
+        strength step (``params.strength_steps``) changed. A reader that saw the same count
+        saw the same clusters and strength steps (sizes may have moved within a step)."""
+        return int(self._mat[0])
 
     def clusters(self) -> list[LiquidityCluster]:
         """Clusters of the latest state: bids then asks, each ascending in price."""

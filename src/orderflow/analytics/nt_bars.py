@@ -14,6 +14,12 @@ them (:class:`PrintTape`), and says for each bar:
   delta / (buy + sell) (None when no classified volume), both only when the tape covers the
   bar (its first print, or the first print kept, is not later than the bar's open); else None.
 
+The prints are fed to the tape only once the instrument has a bar: before it, each batch's
+prints are kept as they came (a copy and an append, no per-print work; at most
+``keep_prints`` of them, the oldest whole batches dropped beyond), and the tape takes them all
+at the first bar, so that bar's delta is what it would have been had the tape been fed all
+along (within the same bound). A client that never sends bars costs no tape work.
+
 A bar's window is ``[open, open + period)`` for time periods ("1 Minute", "30 Second",
 "1 Day"); for other periods (tick, volume, range bars) it ends at the last print received when
 the bar arrived. The period is the one the bridge names (``Bar.period``) or, when it names none,
@@ -34,7 +40,7 @@ Bars are in ticks inside, prices at the edge (:meth:`NtBars.metrics`, :meth:`NtB
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,11 +214,41 @@ class NtBars:
         self.tape = PrintTape(self.params.keep_prints)
         self.series: dict[int, _Series] = {}
         self.rejected: Counter[str] = Counter()
+        #: before the first bar: the prints as they came (copies of the batches' arrays), at
+        #: most ``keep_prints`` of them in whole batches, for the tape to take at once when a
+        #: bar arrives; a client that never sends bars pays a copy and an append per batch
+        self._pending: deque[np.ndarray] = deque()
+        self._pending_n = 0
+        self._pending_floor: int | None = None  # after a dropped batch: covered from here on
 
     # ---- feeding -------------------------------------------------------------------------
     def add_prints(self, trades: np.ndarray) -> None:
-        """The instrument's classified prints (TRADE_DTYPE, aggressor side set)."""
-        self.tape.add(trades)
+        """The instrument's classified prints (TRADE_DTYPE, aggressor side set). Before the
+        first bar they are only kept (O(1) Python per batch: :attr:`tape` takes them when a
+        bar arrives); after it, the tape takes them at once."""
+        if not len(trades):
+            return
+        if self.series:
+            self.tape.add(trades)
+            return
+        self._pending.append(trades.copy())
+        self._pending_n += len(trades)
+        keep = self.params.keep_prints
+        while self._pending_n > keep and len(self._pending) > 1:
+            old = self._pending.popleft()
+            self._pending_n -= len(old)
+            last = int(old["ts_event"].max()) + 1  # what shares its time is partial
+            self._pending_floor = max(last, self._pending_floor or last)
+
+    def _take_pending(self) -> None:
+        """The prints kept before the first bar, into the tape (once, at the first bar)."""
+        if not self._pending:
+            return
+        self.tape.add(np.concatenate(self._pending))
+        if self._pending_floor is not None and self.tape.start is not None:
+            self.tape.start = max(self.tape.start, self._pending_floor)
+        self._pending.clear()
+        self._pending_n, self._pending_floor = 0, None
 
     def add_wire(
         self,
@@ -236,6 +272,7 @@ class NtBars:
 
     def add(self, bar: NtBar) -> bool:
         """One bar (ticks); False when it was refused (counted in ``rejected``)."""
+        self._take_pending()
         if (
             bar.high < bar.low
             or not bar.low <= bar.open <= bar.high

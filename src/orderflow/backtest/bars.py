@@ -106,9 +106,10 @@ def breakouts(bars: np.ndarray, lookback: int, start: int = 0) -> np.ndarray:
 
 def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
              opts: BacktestOptions, log: OrderLog, fr: FileRun,
-             tick: Callable[[int], None]) -> None:  # fmt: skip
+             tick: Callable[[int], None], step_ns: int | None = None) -> None:  # fmt: skip
     """A bars-only file through the node (``host`` its strategy's) and a ``bars``
-    :class:`~orderflow.backtest.venue.SimVenue` (module docstring)."""
+    :class:`~orderflow.backtest.venue.SimVenue` (module docstring). ``step_ns``: the bars'
+    period when known (bars built from ticks), else the smallest gap between bar opens."""
     inst = host.instrument
     name = inst.contract or inst.symbol
     venue = SimVenue(inst, "bars", broker=host.broker, account=opts.account)
@@ -120,7 +121,9 @@ def run_bars(node: TradingNode, host: StrategyHost, chunks: Iterator[Chunk],
         bars = chunk.records
         if not len(bars):
             continue
-        step = int(np.min(np.diff(bars["ts_event"]))) if len(bars) > 1 else 60_000_000_000
+        step = step_ns or (
+            int(np.min(np.diff(bars["ts_event"]))) if len(bars) > 1 else 60_000_000_000
+        )
         allb = bars if tail is None else np.concatenate([tail, bars])
         first = len(allb) - len(bars)
         series = BarSeries(BarSpec(BarKind.TIME, max(1, step // 1_000_000_000)))

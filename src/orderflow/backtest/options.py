@@ -57,6 +57,9 @@ class BacktestOptions:
     #: the zone of a NinjaTrader file's local clock (its database files, exports, dumps);
     #: None: each format's default (see :func:`orderflow.io.formats.load_stream`)
     tz: str | None = None
+    #: a file of prints only (NinjaTrader .ncd/.ntd ticks, tick exports) is backtested on time
+    #: bars of this many seconds built from its ticks (``backtest.tick_bars``)
+    tick_bar_s: int = 60
 
     def __post_init__(self) -> None:
         d = self.decide_every
@@ -66,6 +69,8 @@ class BacktestOptions:
             raise ParameterError(f"chunk_records must be >= 1, got {self.chunk_records}")
         if self.view not in ("native", "ninjatrader"):
             raise ParameterError(f"view: 'native' or 'ninjatrader', not {self.view!r}")
+        if not 1 <= self.tick_bar_s <= 86_400:
+            raise ParameterError(f"tick_bar_s: 1 to 86,400 seconds, not {self.tick_bar_s!r}")
 
 
 @dataclass

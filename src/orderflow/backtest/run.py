@@ -336,6 +336,15 @@ def run_sources(
 
     for path, (inst, kind, chunks) in sources:
         key = inst.contract or inst.symbol
+        step_ns = None
+        if kind == "trades":  # prints only: the bars backtest on bars built from the ticks
+            from orderflow.backtest.tick_bars import tick_bar_chunks
+
+            chunks, n_bars, n_prints = tick_bar_chunks(chunks, opts.tick_bar_s)
+            kind, step_ns = "bars", opts.tick_bar_s * 1_000_000_000
+            warnings.append(f"{Path(path).name}: ticks only (no book): backtested on "
+                            f"{n_bars:,} bars of {opts.tick_bar_s} s built from {n_prints:,} "
+                            "prints")  # fmt: skip
         fr = FileRun(str(path), inst, kind)
         if kind == "bars":
             from orderflow.backtest.bars import run_bars
@@ -344,7 +353,7 @@ def run_sources(
             hosts[key] = host
             node = nodes.get(key) or TradingNode.for_host(host)
             nodes[key] = node
-            run_bars(node, host, chunks, opts, log, fr, tick)
+            run_bars(node, host, chunks, opts, log, fr, tick, step_ns)
             runs.append(fr)
             continue
         if kind not in BOOK_KINDS:

@@ -32,6 +32,22 @@ def _decide(text: str) -> str | int:
     return n
 
 
+def _bar_period(text: str) -> int:
+    """``--bar-period``: a time period (``30s``, ``1m``, ``5m``, ``1h``) in seconds."""
+    from orderflow.analytics.bars import BarKind
+    from orderflow.core.errors import ConfigError, RequestError
+    from orderflow.settings import parse_bar_spec
+
+    try:
+        spec = parse_bar_spec(text)
+    except ConfigError:
+        spec = None
+    if spec is None or spec.kind != BarKind.TIME or not 1 <= spec.size <= 86_400:
+        raise RequestError(f"--bar-period {text!r}: a time period from 1s to 24h (30s, 1m, 5m, "
+                           "1h)", field="bar_period")  # fmt: skip
+    return int(spec.size)
+
+
 def backtest(
     data: Annotated[
         list[Path],
@@ -85,6 +101,14 @@ def backtest(
     ] = None,
     tz: TzOpt = None,
     json: Annotated[bool, typer.Option("--json", help="Print stats and paths as JSON.")] = False,
+    bar_period: Annotated[
+        str,
+        typer.Option(
+            "--bar-period",
+            help="A file of ticks only (NinjaTrader .ncd/.ntd ticks, a tick export) has no book: "
+            "it is backtested on time bars of this period built from its ticks (30s, 1m, 5m).",
+        ),
+    ] = "1m",
 ) -> None:
     """Backtest the strategy of the settings (the reference strategy and default settings
     without --config) over the --data files, on the data's clock, against the simulated venue
@@ -105,6 +129,7 @@ def backtest(
         queue_power=queue_power, seed=seed, chunk_records=chunk_records,
         decide_every=_decide(decide_every),
         instrument=get_instrument(instrument) if instrument else None, view=view, tz=tz,
+        tick_bar_s=_bar_period(bar_period),
     )  # fmt: skip
     data = [*data, *(more or [])]
     names = ", ".join(p.name for p in data)

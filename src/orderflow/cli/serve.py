@@ -100,6 +100,7 @@ def _build(
         rest_owner_silence_s=s.server.rest_owner_silence_s,
         record_max_open=s.server.record_max_open_files,
         machine=MachineParams.from_settings(s.server),
+        cluster_refresh_ms=s.server.cluster_refresh_ms,
         **trading,
     )
 

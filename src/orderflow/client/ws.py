@@ -39,6 +39,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from orderflow.core.errors import ClientError, ParameterError
 from orderflow.protocol import (
+    MAX_CLUSTER_GRANULARITY,
     PROTOCOL_VERSION,
     Ack,
     Bar,
@@ -161,10 +162,21 @@ class OrderflowClient:
         max_size: int | None = 16 * 1024 * 1024,
         columns: bool = False,
         report: ReportSource | None = None,
+        cluster_granularity: int | None = None,
     ) -> None:
         if encoding not in ("json", "msgpack"):
             raise ParameterError(
                 f"encoding must be json or msgpack, got {encoding!r}", field="encoding"
+            )
+        if cluster_granularity is not None and (
+            isinstance(cluster_granularity, bool)
+            or not isinstance(cluster_granularity, int)
+            or not 1 <= cluster_granularity <= MAX_CLUSTER_GRANULARITY
+        ):
+            raise ParameterError(
+                f"cluster_granularity must be an integer from 1 to {MAX_CLUSTER_GRANULARITY} "
+                f"ticks, got {cluster_granularity!r}",
+                field="cluster_granularity",
             )
         self.url = url
         self.client = client
@@ -183,6 +195,8 @@ class OrderflowClient:
         self.max_size = max_size
         self.columns = columns  # send depth as columns (protocol DepthColumns): a third the bytes
         self.report = report
+        #: the hello's cluster_granularity: the answers' clusters in bands this wide (ticks)
+        self.cluster_granularity = cluster_granularity
 
         self.stats = ClientStats()
         self.welcome: Welcome | None = None
@@ -400,7 +414,8 @@ class OrderflowClient:
         ws = await connect(self.url, max_size=self.max_size, open_timeout=10)
         try:
             hello = Hello(PROTOCOL_VERSION, self.client, self.token, self.encoding,
-                          report=self.report is not None)  # fmt: skip
+                          report=self.report is not None,
+                          cluster_granularity=self.cluster_granularity)  # fmt: skip
             await ws.send(_encode(hello, self.encoding))
             first = _decode(await asyncio.wait_for(ws.recv(), 10))
             if isinstance(first, Error):

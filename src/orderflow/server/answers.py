@@ -5,10 +5,19 @@ with every price in exchange units.
 Clusters and profile go to a client in full when they changed since the previous answer to
 that client for that instrument (and always in the first answer after its hello or a state
 request), else as ``unchanged``. The check is incremental: each instrument keeps a version of
-its clusters and of its profile, raised when the trackers moved *and* what they now say differs
-from what the previous version said (read at most once per batch, whoever asks); each client's
-last version sent is an integer compared with it. An answer that is ``unchanged`` costs two
-integer comparisons. See docs/protocol.md ("Version 2").
+its clusters and of its profile, raised when a read of the trackers differs from what the
+previous version said; each client's last version sent is an integer compared with it. An
+answer that is ``unchanged`` costs two integer comparisons.
+
+The clusters are read (and so can change version) only on a *material* change, which the
+trackers count as they go (:attr:`~orderflow.analytics.clusters.LiquidityClusterTracker.material`):
+a cluster began or ended (its id, bounds and side come and go with it), a volume cluster's
+dominant aggressor changed, or a cluster's strength moved into another step of
+``analytics.clusters.strength_steps``; else at most once per ``refresh_ms`` of data time
+(sizes within a step, ``last_seen_ns``), and always for a state request. Between reads a
+liquidity cluster's size moves with the book without costing a read. What a read sends is
+exact as of that read: ``size``, ``strength`` and ``last_seen_ns`` are the trackers' at the
+read's data time. See docs/protocol.md ("Version 2").
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from orderflow.analytics.clusters import ClusterIds
 from orderflow.engine.runner import profile_summary
 from orderflow.model.enums import Side
+from orderflow.server.bands import Flow, coarsen
 
 if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
@@ -29,6 +39,9 @@ __all__ = ["Answers", "InstrumentAnswers", "evidence_prices", "signal_dict", "st
 
 #: how HVN/LVN are listed: the most pronounced few, as /api/analytics lists them
 PROFILE_NODES = 5
+#: the default of ``server.cluster_refresh_ms``: clusters without a material change are read
+#: again at most this often (data time)
+REFRESH_MS = 30_000.0
 _BOOK_SIDE = {int(Side.BID): "bid", int(Side.ASK): "ask"}
 #: a volume cluster's side is its dominant aggressor (TRADE_DTYPE: BID = buyers lifted)
 _AGGRESSOR = {int(Side.BID): "buy", int(Side.ASK): "sell", int(Side.NONE): "none"}
@@ -75,11 +88,27 @@ class InstrumentAnswers:
 
     liq_seen: int = -1  # the liquidity tracker's change counter when last read
     vol_seen: int = -1  # the volume tracker's
+    liq_mat: int = -1  # the liquidity tracker's material-change counter when last read
+    vol_mat: int = -1  # the volume tracker's
+    read_ns: int = 0  # the trackers' data time (the later of the two) when last read
+    #: the trackers' data time at the latest refresh: every cluster of the current version
+    #: still stands then (no material change since its read)
+    as_of_ns: int = 0
+    #: a read without a material change comes at most this often (ns of data time)
+    refresh_ns: int = round(REFRESH_MS * 1e6)
     liq_items: list[dict[str, Any]] = field(default_factory=list)
     vol_items: list[dict[str, Any]] = field(default_factory=list)
+    liq_flows: list[Flow] = field(default_factory=list)
+    vol_flows: list[Flow] = field(default_factory=list)
     cluster_version: int = 0
     clusters: list[dict[str, Any]] = field(default_factory=list)
+    #: granularity (ticks) -> (the cluster version they were built from, the bands)
+    bands: dict[int, tuple[int, list[dict[str, Any]]]] = field(default_factory=dict)
+    band_ids: dict[int, ClusterIds] = field(default_factory=dict)
     profile_seen: tuple[int, int] = (-1, -1)  # (the period's profile, its volume) when read
+    #: (the period's profile, POC, VAL, VAH) when read: a change of it is a material change
+    profile_va: tuple[int, int, int, int] | None = None
+    profile_read_ns: int = 0  # the latest print's time when the profile was last read
     profile_version: int = 0
     profile: dict[str, Any] | None = None
     liq_ids: ClusterIds = field(default_factory=ClusterIds)
@@ -87,34 +116,75 @@ class InstrumentAnswers:
     #: client -> (last cluster version sent, last profile version sent); absent: send in full
     sent: dict[str | None, tuple[int, int]] = field(default_factory=dict)
 
-    def refresh(self, pipe: Pipeline) -> None:
-        """Read a tracker again if it moved since the last read, and raise a version only
-        when what it says changed. O(1) when none moved; else O(buckets + levels) for the
-        clusters, O(price levels) for the profile (when prints came)."""
+    def refresh(self, pipe: Pipeline, force: bool = False) -> None:
+        """Read a tracker again if it moved since the last read *and* a material change came
+        or ``refresh_ns`` of data time passed since that read (``force``: whenever it moved),
+        and raise a version only when what it says changed. O(1) when no read is due; else
+        O(buckets + levels) for the clusters, O(price levels) for the profile (when prints
+        came)."""
         liq, vol = pipe.liquidity_clusters, pipe.volume_clusters
-        moved = False
-        if liq.changes != self.liq_seen and pipe.book is not None:
-            self.liq_seen, self.liq_items, moved = liq.changes, self._liquidity(pipe), True
-        if vol.changes != self.vol_seen:
-            self.vol_seen, self.vol_items, moved = vol.changes, self._volume(pipe), True
-        if moved:
+        liq_moved = liq.changes != self.liq_seen and pipe.book is not None
+        vol_moved = vol.changes != self.vol_seen
+        now = self.as_of_ns = max(liq.now_ns, vol.now_ns)
+        due = force or (
+            (liq_moved and liq.material != self.liq_mat)
+            or (vol_moved and vol.material != self.vol_mat)
+            or ((liq_moved or vol_moved) and now - self.read_ns >= self.refresh_ns)
+        )
+        # a read due for one kind reads the other too: a new version is exact for both as of
+        # this answer (the last seen of both is the later tracker's time: neither the book nor
+        # the prints changed since their own last update)
+        if due and (liq_moved or vol_moved):
+            if pipe.book is not None:
+                self.liq_seen = liq.changes
+                self.liq_items, self.liq_flows = self._liquidity(pipe, now)
+                self.liq_mat = liq.material
+            self.vol_seen = vol.changes
+            self.vol_items, self.vol_flows = self._volume(pipe, now)
+            self.vol_mat = vol.material
+            self.read_ns = now
             items = self.liq_items + self.vol_items
             if items != self.clusters:
                 self.clusters, self.cluster_version = items, self.cluster_version + 1
         prof = pipe.profiles.current
         pseen = (-1, -1) if prof is None else (id(prof), prof.total)
-        if pseen != self.profile_seen:
-            self.profile_seen = pseen
+        if pseen == self.profile_seen:
+            return
+        va = prof.value_area() if prof is not None else None
+        va_key = None if va is None else (id(prof), va.poc, va.val, va.vah)
+        if (
+            force
+            or va_key != self.profile_va
+            or vol.now_ns - self.profile_read_ns >= self.refresh_ns
+        ):
+            self.profile_seen, self.profile_va, self.profile_read_ns = pseen, va_key, vol.now_ns
             body = _profile(pipe)
             if body != self.profile:
                 self.profile, self.profile_version = body, self.profile_version + 1
 
-    def _liquidity(self, pipe: Pipeline) -> list[dict[str, Any]]:
+    def clusters_at(self, granularity: int | None, tracker_granularity: int,
+                    to_price: Any) -> list[dict[str, Any]]:  # fmt: skip
+        """The clusters as a client of ``granularity`` ticks gets them: as they are (None, or
+        no coarser than the trackers'), else in bands (:mod:`.bands`), built once per version
+        and granularity."""
+        if granularity is None or granularity <= tracker_granularity:
+            return self.clusters
+        built = self.bands.get(granularity)
+        if built is None or built[0] != self.cluster_version:
+            ids = self.band_ids.setdefault(granularity, ClusterIds())
+            flows = self.liq_flows + self.vol_flows
+            built = (self.cluster_version,
+                     coarsen(self.clusters, flows, granularity, to_price, ids))  # fmt: skip
+            self.bands[granularity] = built
+        return built[1]
+
+    def _liquidity(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
         tracker, px = pipe.liquidity_clusters, pipe.instrument.to_price
         found = tracker.clusters()
         ids = self.liq_ids.assign([(int(c.side), c.low, c.first_ns) for c in found])
         orders = pipe.kind == "mbo"  # a ladder (NinjaTrader's L2) counts no orders
-        now, out = tracker.now_ns, []
+        out = []
+        flows = [Flow(c.low, c.high, 0, 0) for c in found]
         for n, c in zip(ids, found, strict=True):
             side = _BOOK_SIDE[int(c.side)]
             out.append({"id": f"liq-{side}-{n}", "kind": "liquidity", "low": px(c.low),
@@ -122,19 +192,20 @@ class InstrumentAnswers:
                         "strength": strength01(c.strength),
                         "orders": c.orders if orders else None,
                         "first_seen_ns": c.first_ns, "last_seen_ns": now})  # fmt: skip
-        return out
+        return out, flows
 
-    def _volume(self, pipe: Pipeline) -> list[dict[str, Any]]:
+    def _volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
         tracker, px = pipe.volume_clusters, pipe.instrument.to_price
         found = tracker.clusters()
         ids = self.vol_ids.assign([(v.low, v.first_ns) for v in found])
-        now, out = tracker.now_ns, []
+        out = []
+        flows = [Flow(v.low, v.high, v.buy, v.sell) for v in found]
         for n, v in zip(ids, found, strict=True):
             out.append({"id": f"vol-{n}", "kind": "volume", "low": px(v.low), "high": px(v.high),
                         "size": v.volume, "side": _AGGRESSOR[int(v.side)],
                         "strength": strength01(v.strength), "orders": None,
                         "first_seen_ns": v.first_ns, "last_seen_ns": now})  # fmt: skip
-        return out
+        return out, flows
 
 
 def _profile(pipe: Pipeline) -> dict[str, Any] | None:
@@ -148,13 +219,43 @@ def _profile(pipe: Pipeline) -> dict[str, Any] | None:
 class Answers:
     """Every instrument's :class:`InstrumentAnswers`, and what each client was last sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, refresh_ms: float = REFRESH_MS) -> None:
         self.of: dict[str, InstrumentAnswers] = {}
+        self._refresh_ns = round(refresh_ms * 1e6)
+        #: client -> the cluster granularity (ticks) its hello asked for
+        self.granularity: dict[str | None, int] = {}
+
+    def set_granularity(self, client: str | None, ticks: int | None) -> None:
+        """Client ``client`` draws clusters ``ticks`` wide (its hello's
+        ``cluster_granularity``); None: the server's granularity."""
+        if ticks is None:
+            self.granularity.pop(client, None)
+        else:
+            self.granularity[client] = ticks
+
+    def _items(self, ia: InstrumentAnswers, pipe: Pipeline, to: str | None) -> list[Any]:
+        g = self.granularity.get(to)
+        if g is None:
+            return ia.clusters
+        tracker_g = pipe.liquidity_clusters.params.granularity
+        return ia.clusters_at(g, tracker_g, pipe.instrument.to_price)
+
+    @property
+    def refresh_ms(self) -> float:
+        """``server.cluster_refresh_ms``: clusters and profile without a material change are
+        read again at most this often, in data time (0: at every change)."""
+        return self._refresh_ns / 1e6
+
+    @refresh_ms.setter
+    def refresh_ms(self, ms: float) -> None:
+        self._refresh_ns = round(ms * 1e6)
+        for ia in self.of.values():
+            ia.refresh_ns = self._refresh_ns
 
     def _get(self, pipe: Pipeline) -> InstrumentAnswers:
         ia = self.of.get(pipe.name)
         if ia is None:
-            ia = self.of[pipe.name] = InstrumentAnswers()
+            ia = self.of[pipe.name] = InstrumentAnswers(refresh_ns=self._refresh_ns)
         return ia
 
     def for_ack(
@@ -168,20 +269,28 @@ class Answers:
         last = ia.sent.get(to)
         ia.sent[to] = (cv, pv)
         if last is not None and last[0] == cv:
-            clusters: dict[str, Any] = {"state": "unchanged", "version": cv, "items": None}
+            clusters: dict[str, Any] = {"state": "unchanged", "version": cv, "items": None,
+                                        "as_of_ns": ia.as_of_ns}  # fmt: skip
         else:
-            clusters = {"state": "full", "version": cv, "items": ia.clusters}
+            clusters = {"state": "full", "version": cv, "items": self._items(ia, pipe, to),
+                        "as_of_ns": ia.as_of_ns}  # fmt: skip
         if ia.profile is None:
             return clusters, None
         if last is not None and last[1] == pv:
             return clusters, {"state": "unchanged", "version": pv, **_UNCHANGED_PROFILE}
         return clusters, {"state": "full", "version": pv, **ia.profile}
 
-    def full(self, pipe: Pipeline) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """Clusters and profile in full (a ``state`` answer), whoever asks."""
+    def full(
+        self, pipe: Pipeline, to: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Clusters and profile in full (a ``state`` answer) for client ``to`` (at its
+        granularity): read now if the trackers moved since the last read, material change or
+        not."""
         ia = self._get(pipe)
-        ia.refresh(pipe)
-        clusters = {"state": "full", "version": ia.cluster_version, "items": ia.clusters}
+        ia.refresh(pipe, force=True)
+        items = self._items(ia, pipe, to)
+        clusters = {"state": "full", "version": ia.cluster_version, "items": items,
+                    "as_of_ns": ia.as_of_ns}  # fmt: skip
         if ia.profile is None:
             return clusters, None
         return clusters, {"state": "full", "version": ia.profile_version, **ia.profile}

@@ -119,6 +119,7 @@ def create_app(
     rest_owner_silence_s: float | None = None,
     record_max_open: int = 256,
     machine: MachineParams | None = None,
+    cluster_refresh_ms: float | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -167,6 +168,8 @@ def create_app(
             _recover(hub, recorder, opened, journal_missing)
     if rest_owner_silence_s is not None:
         hub.feeds.rest_silence_s = rest_owner_silence_s
+    if cluster_refresh_ms is not None:  # server.cluster_refresh_ms (answers.py)
+        hub.answers.refresh_ms = cluster_refresh_ms
     mon = Monitor()
     if hub.recorder is not None:
         mon.registry.register(RecordingCollector(hub.recorder))

@@ -33,7 +33,7 @@ from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.protocol import Ack, Batch, SnapshotRequest, State, check_batch
-from orderflow.server.answers import Answers, signal_dict
+from orderflow.server.answers import REFRESH_MS, Answers, signal_dict
 from orderflow.server.feeds import Feeds
 from orderflow.server.journal_start import restore
 from orderflow.server.monitor import Alerts
@@ -111,6 +111,7 @@ class Hub:
         trading: TradingParams | None = None,
         trading_server: ServerTradingParams | None = None,
         journal: Journal | None = None,
+        cluster_refresh_ms: float = REFRESH_MS,
     ) -> None:
         self.params = params or PipelineParams()
         #: NinjaTrader's series: relative volume over N bars, ATR length (the pipeline's)
@@ -133,7 +134,7 @@ class Hub:
         #: who feeds each instrument, and the snapshots stale ladders are asking them for
         self.feeds = Feeds()
         #: clusters and profile per instrument, and what each client was last sent of them
-        self.answers = Answers()
+        self.answers = Answers(cluster_refresh_ms)  # server.cluster_refresh_ms
         #: the trading engine, always (one desk and risk manager per client); switched off
         #: (``enabled: false``; no parameters at all), it runs no strategy
         if trading_server is None:
@@ -622,7 +623,7 @@ class Hub:
         if st is None:
             raise NotFoundError(f"instrument: no data for {name!r}", field="instrument")
         inst = st.instrument
-        clusters, profile = self.answers.full(st.pipeline)
+        clusters, profile = self.answers.full(st.pipeline, client)
         self.answers.forget(client, st.pipeline.name)
         return State(
             inst.contract or inst.symbol,

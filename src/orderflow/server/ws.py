@@ -199,6 +199,7 @@ class Session:
         state.conns[client] = conn
         hub.feeds.connect(client)
         hub.answers.forget(client)  # its first answers carry clusters and profile in full
+        hub.answers.set_granularity(client, first.cluster_granularity)  # its cluster bands
         self.mon.connections.inc()
         self.connected = True
         conn.start()

@@ -193,3 +193,36 @@ def test_liquidity_from_a_depth_record_equals_one_update_per_boundary():
         inc.update(ts, b, a)
     assert batch.clusters() == inc.clusters()
     assert [(c.side, c.low, c.first_ns) for c in batch.clusters()] == [(Side.BID, 96, 400)]
+
+
+def test_material_counts_a_cluster_beginning_or_ending_and_a_strength_step_not_a_size_within_one():
+    t = LiquidityClusterTracker(ClusterParams(granularity=1, min_ratio=2.0, strength_steps=10))
+    asks = np.array([[110, 5], [111, 5]])
+    t.update(1, np.array([[100, 5], [99, 5], [98, 5]]), asks)
+    m0 = t.material
+    assert t.clusters() == []
+    t.update(2, np.array([[100, 55], [99, 5], [98, 5]]), asks)  # 100 begins: T = 2 x 65 / 3
+    (c,) = t.clusters()
+    assert t.material > m0 and c.low == 100 and 1 - 1 / c.strength == pytest.approx(0.2121, 1e-3)
+    m1 = t.material
+    t.update(3, np.array([[100, 56], [99, 5], [98, 5]]), asks)  # 1 - 44/56 = 0.214: same step
+    assert t.material == m1 and t.changes == 3 and t.clusters()[0].size == 56
+    t.update(4, np.array([[100, 250], [99, 5], [98, 5]]), asks)  # 1 - 173.3/250 = 0.307: step 3
+    assert t.material == m1 + 1
+    t.update(5, np.array([[100, 5], [99, 5], [98, 5]]), asks)  # 100 ends
+    assert t.material == m1 + 2 and t.clusters() == []
+
+
+def test_volume_material_counts_the_dominant_aggressor_changing():
+    t = VolumeClusterTracker(ClusterParams(min_ratio=2.0))
+    t.update(make_trades([(1, 100, 10, 0), (2, 108, 1, 0), (3, 112, 2, 0)]))
+    m = t.material
+    t.update(make_trades([(4, 101, 12, 1)]))  # buy 10, sell 12: the side turns
+    ((c,),) = [t.clusters()]
+    assert c.side == Side.ASK and t.material > m
+
+
+def test_strength_steps_are_bounded():
+    for bad in (0, 1001):
+        with pytest.raises(ValueError, match="strength_steps"):
+            ClusterParams(strength_steps=bad)

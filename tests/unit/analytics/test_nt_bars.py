@@ -158,3 +158,55 @@ def test_the_profile_over_a_bar_range_from_bars_and_from_prints():
     assert got["source"] == "prints" and got["volume"] == int(trades["size"].sum())
     assert pr.profile(0, bars=2, source="bars")["volume"] == 138 + 175
     assert nb.profile(0, source="prints") is None and nb.profile(7) is None
+
+
+def _batches(t0: int, n: int, per: int, seed: int = 7) -> list:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out, t = [], t0
+    for _ in range(n):
+        rows = []
+        for _ in range(per):
+            t += int(rng.integers(0, 3 * NS))
+            side = int(rng.choice([int(Side.BID), int(Side.ASK), int(Side.NONE)]))
+            rows.append((t, 12440 + int(rng.integers(-4, 5)), int(rng.integers(1, 9)), side))
+        out.append(make_trades(rows))
+    return out
+
+
+def test_prints_before_the_first_bar_are_kept_untouched_and_give_the_same_deltas():
+    """Before any bar the tape does no work; when bars arrive their deltas equal those of a
+    tape fed every batch as it came (the way it was fed before)."""
+    t0 = minute_bars()[0][0]
+    batches = _batches(t0, 60, 5)
+    lazy, eager = NtBars(ES), NtBars(ES)
+    for b in batches:
+        lazy.add_prints(b)
+        eager.tape.add(b)  # every batch into the tape at once
+    assert len(lazy.tape) == 0 and lazy.tape.start is None  # nothing done yet
+    t1 = int(batches[0]["ts_event"][0])  # the first bar opens with the first print
+    for k in range(4):  # then NinjaTrader's bars, and more prints between them
+        bar = NtBar(0, t1 + k * MINUTE, 12440, 12444, 12436, 12440, 50, True, "1 Minute")
+        assert lazy.add(bar) and eager.add(bar)
+        assert lazy.metrics(0) == eager.metrics(0)
+        more = _batches(int(batches[-1]["ts_event"][-1]), 2, 3, seed=k)
+        for b in more:
+            lazy.add_prints(b)
+            eager.tape.add(b)
+    assert lazy.series[0].flows == eager.series[0].flows
+    assert [f is not None for f in lazy.series[0].flows] == [True] * 4
+    assert len(lazy.tape) == len(eager.tape)
+
+
+def test_prints_kept_before_the_first_bar_are_bounded_in_whole_batches():
+    from orderflow.analytics.nt_bars import NtBarParams
+
+    nb = NtBars(ES, NtBarParams(keep_prints=4))
+    B = int(Side.BID)
+    nb.add_prints(make_trades([(10, 100, 1, B), (20, 100, 1, B)]))
+    nb.add_prints(make_trades([(30, 100, 1, B), (40, 100, 1, B)]))
+    nb.add_prints(make_trades([(40, 100, 1, B), (50, 100, 1, B)]))  # 6 > 4: the first batch goes
+    nb.add(NtBar(0, 30, 100, 100, 100, 100, 4, True, "1 Second"))
+    assert nb.tape.window(0, None)["ts_event"].tolist() == [30, 40, 40, 50]
+    assert nb.tape.start == 30 and nb.tape.covers(30) and not nb.tape.covers(20)

@@ -95,7 +95,8 @@ def test_full_once_per_change_per_client_and_after_a_state_request():
                                             {"levels": 10, "ratio": 110 / 15}]  # fmt: skip
     # nothing changed: unchanged, for this client; another client's first answer is full
     ack, _ = hub.apply(_bar(2), "nt8")
-    assert ack.clusters == {"state": "unchanged", "version": 1, "items": None}
+    # as_of_ns: the data time up to which the clusters the client holds still stand
+    assert ack.clusters == {"state": "unchanged", "version": 1, "items": None, "as_of_ns": T0 + 9}
     assert ack.profile is not None and ack.profile["state"] == "unchanged"
     assert ack.profile["poc"] is None and ack.profile["version"] == 1
     other, _ = hub.apply(_bar(1), "chart")
@@ -150,3 +151,46 @@ def test_a_version_1_reader_decodes_a_version_2_ack_and_the_new_messages_decode(
     assert decode_client('{"type": "state_request", "instrument": "ES 03-24"}') == StateRequest(
         "ES 03-24"
     )
+
+
+def test_the_refresh_and_the_strength_steps_are_settings_with_bounds(tmp_path):
+    from orderflow.core.errors import ConfigError
+    from orderflow.server.app import create_app
+    from orderflow.settings import load_settings
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "server:\n  cluster_refresh_ms: 0\nanalytics:\n  clusters: {strength_steps: 4}\n"
+    )
+    s = load_settings(cfg)
+    assert s.server.cluster_refresh_ms == 0 and s.analytics.clusters.strength_steps == 4
+    bads = [
+        ("server:\n  cluster_refresh_ms: -1\n", "server.cluster_refresh_ms"),
+        ("server:\n  cluster_refresh_ms: 3600001\n", "server.cluster_refresh_ms"),
+        ("analytics:\n  clusters: {strength_steps: 0}\n", "strength_steps"),
+    ]
+    for bad, key in bads:
+        cfg.write_text(bad)
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_settings(cfg)
+    # create_app hands the setting to the answers, also of instruments already known
+    hub = Hub()
+    hub.apply(BOOK, "nt8")
+    create_app(hub=hub, cluster_refresh_ms=250.0)
+    assert hub.answers.refresh_ms == 250.0
+    assert {ia.refresh_ns for ia in hub.answers.of.values()} == {250_000_000}
+
+
+def test_with_no_refresh_every_change_is_read_and_a_size_change_is_sent():
+    hub = Hub(cluster_refresh_ms=0)
+    hub.apply(BOOK, "nt8")
+    bid = Depth(t=T0 + 30, side="bid", op="update", pos=0, price=4800.0, size=101)
+    more = Batch(instrument="ES 03-24", seq=2, depth=[bid])
+    ack, _ = hub.apply(more, "nt8")
+    assert ack.clusters is not None and ack.clusters["state"] == "full"
+    assert ack.clusters["items"][0]["size"] == 101  # within a strength step: read at once
+    lean = Hub()  # the default 30 s: the same size change waits for a refresh
+    lean.apply(BOOK, "nt8")
+    ack, _ = lean.apply(more, "nt8")
+    assert ack.clusters is not None and ack.clusters["state"] == "unchanged"
+    assert ack.clusters["as_of_ns"] == T0 + 30
