@@ -45,9 +45,10 @@ from orderflow.trading.orders import (
     OrderType,
 )
 from orderflow.trading.params import TradingParams
+from orderflow.trading.positions import Position
 from orderflow.trading.risk import OrderIntent, RiskEvent, RiskManager, register_exits
 from orderflow.trading.sessions import TradingSessions
-from orderflow.trading.sizing import size_position
+from orderflow.trading.sizing import choose_contract, paired_instrument
 from orderflow.trading.strategy import (
     Cancel,
     Enter,
@@ -73,6 +74,9 @@ class Decision:
     outcome: str  # sent, or the refusal: sizing:<why>, risk:<code>, desk:<reason>, ...
     entry_id: str = ""
     detail: str = ""
+    #: an entry's contract choice (``ContractChoice.to_dict``, with ``capped`` when the
+    #: strategy's room cut it): why that contract and that many
+    sizing: Mapping[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -119,8 +123,13 @@ class StrategyHost:
         self.risk = risk or RiskManager(self.params.risk, sessions, self.broker)
         if sessions is not None and instrument.symbol not in self.risk.sessions:
             self.risk.sessions[instrument.symbol] = sessions
-        # the host trades the contract it was given: micro or standard is chosen when it is set up
-        self._sizing = dataclasses.replace(self.params.sizing, auto_micro=False)
+        self._sizing = self.params.sizing
+        # with auto_micro each entry trades the standard or the micro of the same month
+        # (sizing decides per entry); both are this host's, on this instrument's market data
+        pair = paired_instrument(instrument) if self._sizing.auto_micro else None
+        self.keys: tuple[str, ...] = (self.key,)
+        if pair is not None:
+            self.keys += (pair.contract or pair.symbol,)
         self._meta: dict[str, _EntryMeta] = {}
         self._counts = _Counts()
         self.decisions: list[Decision] = []
@@ -138,7 +147,7 @@ class StrategyHost:
         # the entries already on the desk (restored from the journal) keep the timing rules:
         # spacing counts from the latest one, scaling in from those still live
         om = self.desk.orders.orders
-        mine = [b for b in self.desk.brackets.brackets.values() if b.instrument == self.key]
+        mine = [b for b in self.desk.brackets.brackets.values() if b.instrument in self.keys]
         sent = [om[b.entry].commands[0].command.t for b in mine if om[b.entry].commands]
         if sent:
             self._counts.last_entry_ns = max(sent)
@@ -217,16 +226,15 @@ class StrategyHost:
     def context(self, market: StrategyContext) -> StrategyContext:
         """``market`` with our position, live entries, entry timing and session added."""
         now = market.ts_event
-        pos = self.desk.positions.position(self.desk.orders.account, self.key)
+        qty, avg = self._combined()
         entries = tuple(self._views(market.last_ticks))
-        if pos.quantity == 0 and not entries:
+        if qty == 0 and not entries:
             self._counts.since_flat = 0
         block = self.risk.entry_block(now, self.key)
-        avg = pos.avg_price_ticks
         return dataclasses.replace(
             market,
-            position=pos.quantity,
-            avg_price_ticks=None if avg is None else float(avg),
+            position=qty,
+            avg_price_ticks=avg,
             entries=entries,
             last_entry_ns=self._counts.last_entry_ns,
             entries_since_flat=self._counts.since_flat,
@@ -239,7 +247,7 @@ class StrategyHost:
         bm = self.desk.brackets
         views = []
         for b in bm.brackets.values():
-            if b.status == "done" or b.instrument != self.key:  # the desk may hold others'
+            if b.status == "done" or b.instrument not in self.keys:  # the desk holds others'
                 continue
             entry = om[b.entry]
             meta = self._meta.get(b.id)
@@ -301,20 +309,25 @@ class StrategyHost:
 
     def _enter(self, now: int, intent: Enter) -> list[OrderCommand]:
         qty = intent.quantity
+        key = self.key
+        why: dict[str, Any] | None = None
         if qty is None:
             atr = intent.atr_ticks
-            size = size_position(
+            choice = choose_contract(
                 self.instrument, self._sizing, stop_ticks=intent.stop_distance,
                 atr=None if atr is None else atr * float(self.instrument.tick_size),
                 profile=self.broker, equity=self.risk.state.equity,
             )  # fmt: skip
-            qty = size.contracts
+            qty, key, why = choice.decision.contracts, choice.contract, choice.to_dict()
+            why["method"] = self._sizing.method
             if qty < 1:
-                self._decide(now, intent, f"sizing:{size.reason}")
+                self._decide(now, intent, f"sizing:{choice.decision.reason}", sizing=why)
                 return []
+            if qty > intent.max_quantity:
+                why["capped"] = intent.max_quantity
         qty = min(qty, intent.max_quantity)
         if qty < 1:
-            self._decide(now, intent, "sizing:no_room")
+            self._decide(now, intent, "sizing:no_room", sizing=why)
             return []
         sizes = split_targets(qty, [share for _, share in intent.targets])
         plan = tuple((dist, n) for (dist, _), n in zip(intent.targets, sizes, strict=True) if n)
@@ -322,16 +335,16 @@ class StrategyHost:
         cid = orders.new_cid()
         d = intent.direction
         decision = self.risk.check(
-            OrderIntent(cid, self.key, d, qty, now, order_type=str(intent.order_type))
+            OrderIntent(cid, key, d, qty, now, order_type=str(intent.order_type))
         )
         if not decision:  # the cid was drawn: kept with the refusal (a journal's replay)
-            self._decide(now, intent, f"risk:{decision.code}", cid)
+            self._decide(now, intent, f"risk:{decision.code}", cid, sizing=why)
             return []
         limit = intent.price_ticks if intent.order_type is OrderType.LIMIT else None
         stop = intent.price_ticks if intent.order_type is OrderType.STOP_MARKET else None
         try:
             b, cmds = self.desk.brackets.submit(
-                now, self.key, OrderAction.BUY if d > 0 else OrderAction.SELL_SHORT, qty,
+                now, key, OrderAction.BUY if d > 0 else OrderAction.SELL_SHORT, qty,
                 stop_loss_ticks=intent.stop_distance,
                 target_ticks=plan[0][0] if len(plan) == 1 else None,
                 scale_out=plan if len(plan) > 1 else (), relative=True,
@@ -339,12 +352,14 @@ class StrategyHost:
             )  # fmt: skip
         except (CommandError, ValueError) as exc:
             self.risk.on_order_done(cid)
-            self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", cid, str(exc))
+            self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", cid, str(exc),
+                         sizing=why)  # fmt: skip
             return []
         self._meta[b.id] = _EntryMeta(now, intent.kind, intent.reason)
         self._counts.last_entry_ns = now
         self._counts.since_flat += 1
-        self._decide(now, intent, "sent", b.id, f"{qty} {intent.order_type} {intent.reason}")
+        self._decide(now, intent, "sent", b.id, f"{qty} {intent.order_type} {intent.reason}",
+                     sizing=why)  # fmt: skip
         return cmds
 
     def _exit(self, now: int, bracket_id: str, reason: str) -> list[OrderCommand]:
@@ -360,19 +375,20 @@ class StrategyHost:
         at market once nothing of it can fill any more (called again by later reports)."""
         out: list[OrderCommand] = []
         live = self.desk.brackets.brackets.values()
-        for bid in [b.id for b in live if b.status != "done" and b.instrument == self.key]:
+        for bid in [b.id for b in live if b.status != "done" and b.instrument in self.keys]:
             if self.desk.brackets.brackets[bid].status != "flattening":
                 out += self._exit(now, bid, reason)
         return out
 
     def _decide(
-        self, now: int, intent: Any, outcome: str, entry_id: str = "", detail: str = ""
-    ) -> None:
+        self, now: int, intent: Any, outcome: str, entry_id: str = "", detail: str = "",
+        sizing: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         kind = {Enter: "enter", Cancel: "cancel", MoveStop: "move_stop", Exit: "exit"}.get(
             type(intent), type(intent).__name__
         )
         self.counters[f"{kind}_{outcome.split(':')[0]}"] += 1
-        self.decisions.append(Decision(now, kind, outcome, entry_id, detail or ""))
+        self.decisions.append(Decision(now, kind, outcome, entry_id, detail or "", sizing))
 
     def _register(self, now: int, cmds: Sequence[OrderCommand]) -> list[OrderCommand]:
         """The desk's own orders and changes shown to the risk manager as exits
@@ -401,16 +417,17 @@ class StrategyHost:
     def on_fill(self, now: int, fill: Fill) -> list[OrderCommand]:
         """NinjaTrader's OnExecutionUpdate: counted once; the risk manager's position, open
         and realised P&L follow it (a limit it crosses flattens everything)."""
-        pos = self.desk.positions.position(self.desk.orders.account, self.key)
+        fkey = fill.instrument or self.key
+        pos = self.desk.positions.position(self.desk.orders.account, fkey)
         before = pos.net_realized
         res = self.desk.apply_fill(now, fill)
         if not res.new:
             return []
         if fill.cid in self.risk.state.pending:
             self.risk.on_fill(fill.cid, fill.quantity)
-        self.risk.set_position(self.key, pos.quantity)
+        self.risk.set_position(fkey, pos.quantity)
         self.risk.roll_day(now, self.key)
-        self.risk.state.unrealised = float(pos.unrealized(fill.price_ticks))
+        self.risk.state.unrealised = float(self._unrealized(fill.price_ticks))
         events = self.risk.on_realised(float(pos.net_realized - before), now, bool(res.closed))
         out = self._register(now, res.commands)
         return out + self._risk(now, events)
@@ -427,11 +444,34 @@ class StrategyHost:
         self.desk.expire(now)
 
     def _mark(self, now: int, last: int) -> list[OrderCommand]:
-        self.desk.mark(self.key, last)
-        pos = self.desk.positions.position(self.desk.orders.account, self.key)
-        if not pos.quantity:
+        for k in self.keys:
+            self.desk.mark(k, last)
+        if not any(p.quantity for p in self._positions()):
             return []
-        return self._risk(now, self.risk.on_unrealised(float(pos.unrealized(last)), now))
+        return self._risk(now, self.risk.on_unrealised(float(self._unrealized(last)), now))
+
+    def _positions(self) -> list[Position]:
+        """Our positions in each contract this host trades (the standard, and its micro)."""
+        acct, book = self.desk.orders.account, self.desk.positions
+        out = [book.position(acct, self.key)]  # the micro's only once it has traded
+        return out + [p for k in self.keys[1:] if (p := book.positions.get((acct, k)))]
+
+    def _unrealized(self, mark: int) -> Decimal:
+        return sum((p.unrealized(mark) for p in self._positions()), Decimal(0))
+
+    def _combined(self) -> tuple[int, float | None]:
+        """Contracts held over the pair (the strategy's position; a micro counts as one
+        contract, as in every limit) and their average price weighted by tick value (where
+        the whole position breaks even)."""
+        held = [p for p in self._positions() if p.quantity and p.avg_price_ticks is not None]
+        qty = sum(p.quantity for p in self._positions())
+        if not held:
+            return qty, None
+        if len(held) == 1:
+            return qty, float(held[0].avg_price_ticks)  # type: ignore[arg-type]
+        w = [abs(p.quantity) * float(p.instrument.tick_value) for p in held]
+        px = [float(p.avg_price_ticks) for p in held]  # type: ignore[arg-type]
+        return qty, sum(a * b for a, b in zip(w, px, strict=True)) / sum(w)
 
     def _risk(self, now: int, events: list[RiskEvent]) -> list[OrderCommand]:
         self.risk_events.extend(events)
@@ -442,11 +482,12 @@ class StrategyHost:
     # ---- views ----------------------------------------------------------------------------
     @property
     def position(self) -> int:
-        return self.desk.positions.position(self.desk.orders.account, self.key).quantity
+        """Contracts held, the standard and the micro together."""
+        return sum(p.quantity for p in self._positions())
 
     @property
     def net_realized(self) -> Decimal:
-        return self.desk.positions.position(self.desk.orders.account, self.key).net_realized
+        return sum((p.net_realized for p in self._positions()), Decimal(0))
 
     def status(self) -> dict[str, Any]:
         return {

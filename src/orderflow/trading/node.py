@@ -173,6 +173,9 @@ class TradingNode(NodeJournal):
         multi-timeframe filter."""
         if not self.deciding:
             return []
+        owner = self.host_of(inst.contract or inst.symbol)
+        if owner is not None and owner.key != (inst.contract or inst.symbol):
+            return []  # a micro's own data: its entries are its standard's host's
         fresh = (inst.contract or inst.symbol) not in self.hosts
         host = self.host(inst)
         if fresh:
@@ -211,6 +214,14 @@ class TradingNode(NodeJournal):
             )  # fmt: skip
         return host
 
+    def host_of(self, key: str) -> StrategyHost | None:
+        """The host trading contract ``key``: its own instrument's, or the other contract of
+        its standard/micro pair (an entry sized into the micro)."""
+        host = self.hosts.get(key)
+        if host is None:
+            host = next((h for h in self.hosts.values() if key in h.keys), None)
+        return host
+
     @staticmethod
     def _host_mark(host: StrategyHost) -> tuple[int, int]:
         return len(host.decisions), len(host.risk_events)
@@ -224,9 +235,11 @@ class TradingNode(NodeJournal):
         self._rec_brackets()
         if self.sink is not None:
             for d in host.decisions[mark[0] :]:
-                self._rec("strategy", d.ts_ns, {"intent": d.intent, "outcome": d.outcome,
-                                                "entry_id": d.entry_id, "detail": d.detail},
-                          host.key, d.entry_id)  # fmt: skip
+                payload: dict[str, Any] = {"intent": d.intent, "outcome": d.outcome,
+                                           "entry_id": d.entry_id, "detail": d.detail}
+                if d.sizing is not None:  # why that contract and that many
+                    payload["sizing"] = dict(d.sizing)
+                self._rec("strategy", d.ts_ns, payload, host.key, d.entry_id)
         events = host.risk_events[mark[1] :]
         self._rec_risk_events(events)  # the host flattened its entries itself
         for cmd in cmds:
@@ -357,7 +370,7 @@ class TradingNode(NodeJournal):
         risk. ``batch``: (seq, instrument name) of the bridge's batch, journalled last."""
         desk, risk = self.desk, self.risk
         done: list[tuple[str, int]] = []
-        host = self.hosts.get(key)
+        host = self.host_of(key)
         for ev in orders:
             self._rec("order_update", now, ev, key, ev.cid)
             if host is not None:  # the strategy's instrument: its host applies it
@@ -374,7 +387,7 @@ class TradingNode(NodeJournal):
             for cmd in cmds:
                 self._issue(cmd, now)
         for fill in fills:
-            self._rec("execution", now, fill, key, fill.cid)
+            self._rec("execution", now, fill, fill.instrument or key, fill.cid)
             if host is not None:  # the host follows the fill for the risk manager too
                 mark = self._host_mark(host)
                 self._host_out(host, host.on_fill(now, fill), mark, now)
@@ -458,7 +471,9 @@ class TradingNode(NodeJournal):
 
     def mark(self, key: str, last_ticks: int, now: int) -> list[OrderCommand]:
         """The last print's price marks the position in ``key`` (open P&L, its limits)."""
-        self.desk.mark(key, last_ticks)
+        host = self.host_of(key)
+        for k in (key,) if host is None or key != host.key else host.keys:
+            self.desk.mark(k, last_ticks)  # the micro a host trades moves with its standard
         if any(p.quantity for p in self.desk.positions.positions.values()):
             self._risk_events(self.risk.on_unrealised(self.open_pnl(), now), now)
         return self.take()
@@ -523,7 +538,7 @@ class TradingNode(NodeJournal):
             mark = self._host_mark(host)
             self._host_out(host, host.flatten(now, "risk_flatten"), mark, now)
         for b in list(desk.brackets.brackets.values()):  # brackets posted to the API
-            if b.status not in ("done", "flattening") and b.instrument not in self.hosts:
+            if b.status not in ("done", "flattening") and self.host_of(b.instrument) is None:
                 cmds = desk.brackets.close(now, b.id, "risk_flatten")
                 self._rec_brackets()
                 for cmd in cmds:
