@@ -85,6 +85,7 @@ class _EntryMeta:
     kind: str
     reason: str
     best_ticks: int | None = None
+    prints_at: int = 0  # the pipeline's print count when it was sent (its prints follow)
 
 
 @dataclass(slots=True)
@@ -92,6 +93,28 @@ class _Counts:
     last_entry_ns: int | None = None
     since_flat: int = 0
     seen_signals: int = 0
+    prints_seen: int = 0  # the pipeline's print count at the previous decision
+
+
+@dataclass(slots=True)
+class _Prints:
+    """The prints a decision has not seen (from the pipeline): ``ts`` and ``px`` start at
+    print number ``start``; those from ``new`` on came since the previous decision."""
+
+    start: int
+    new: int
+    ts: np.ndarray
+    px: np.ndarray
+
+    def extreme(self, direction: int, since_ns: int, fresh: bool) -> int | None:
+        """The best print for ``direction`` at or after ``since_ns`` (``fresh``: the entry's
+        first sight of its fill, every print kept since it was sent; else only the new)."""
+        lo = 0 if fresh else max(0, self.new - self.start)
+        ts, px = self.ts[lo:], self.px[lo:]
+        px = px[ts >= since_ns]
+        if not len(px):
+            return None
+        return int(px.max()) if direction > 0 else int(px.min())
 
 
 class StrategyHost:
@@ -136,6 +159,9 @@ class StrategyHost:
         self.risk_events: list[RiskEvent] = []
         self.counters: Counter[str] = Counter()
         self.last_ticks: int | None = None
+        #: the prints since the previous decision, for the next :meth:`step` (None: a
+        #: context built by hand or from bars, where the last price stands for them)
+        self._prints: _Prints | None = None
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -144,6 +170,7 @@ class StrategyHost:
         strategy switched on later) and must never enter on a signal from an hour ago."""
         n = len(pipeline.accumulated)
         self._counts.seen_signals = n if upto is None else min(upto, n)
+        self._counts.prints_seen = pipeline.trades
         # the entries already on the desk (restored from the journal) keep the timing rules:
         # spacing counts from the latest one, scaling in from those still live
         om = self.desk.orders.orders
@@ -183,6 +210,7 @@ class StrategyHost:
         m = pipeline.metrics
         new = pipeline.accumulated[self._counts.seen_signals :]
         self._counts.seen_signals = len(pipeline.accumulated)
+        self._prints = self._since(pipeline)
         metrics = {
             "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
             "momentum": float(pipeline.momentum.score),
@@ -208,6 +236,19 @@ class StrategyHost:
             series=series or {},
         )
 
+    def _since(self, pipeline: Pipeline) -> _Prints:
+        """The prints since the previous decision, and since the sending of every entry
+        whose fill this host has not yet seen (its best price starts at the fill)."""
+        seen = self._counts.prints_seen
+        start = seen
+        for b in self.desk.brackets.brackets.values():
+            meta = self._meta.get(b.id)
+            if b.status != "done" and meta is not None and meta.best_ticks is None:
+                start = min(start, meta.prints_at)
+        ts, px = pipeline.prints_since(start)
+        self._counts.prints_seen = pipeline.trades
+        return _Prints(pipeline.trades - len(ts), seen, ts, px)
+
     def step(self, market: StrategyContext) -> list[OrderCommand]:
         """One decision at ``market.ts_event``: our state replaces the context's own fields,
         the strategy decides, the intents become commands. Tests hand-build ``market``."""
@@ -217,6 +258,7 @@ class StrategyHost:
             self.last_ticks = market.last_ticks
             out += self._mark(now, market.last_ticks)
         ctx = self.context(market)
+        self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
         for intent in self.strategy.decide(ctx):
@@ -253,12 +295,21 @@ class StrategyHost:
             meta = self._meta.get(b.id)
             if meta is None:  # a bracket restored from the journal after a restart
                 first_cmd = entry.commands[0].command.t if entry.commands else 0
-                meta = self._meta[b.id] = _EntryMeta(first_cmd, "restored", "restored")
+                meta = self._meta[b.id] = _EntryMeta(
+                    first_cmd, "restored", "restored", prints_at=self._counts.prints_seen
+                )
             first = entry.fills[0] if entry.fills else None
             if first is not None:
-                best = meta.best_ticks if meta.best_ticks is not None else first.price_ticks
-                if last is not None:
-                    best = max(best, last) if b.direction > 0 else min(best, last)
+                # the best print since the fill: the extremes of every print since the last
+                # decision (the pipeline's), so the trail does not depend on how often we
+                # decide; without them (a hand-built context) the last price
+                fresh = meta.best_ticks is None
+                best = first.price_ticks if meta.best_ticks is None else meta.best_ticks
+                seen = last
+                if self._prints is not None:
+                    seen = self._prints.extreme(b.direction, first.t, fresh)
+                if seen is not None:
+                    best = max(best, seen) if b.direction > 0 else min(best, seen)
                 meta.best_ticks = best
             known = not b.relative
             targets = tuple(p for p, _ in b.plan) if b.plan else (b.target_ticks,)
@@ -355,7 +406,9 @@ class StrategyHost:
             self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", cid, str(exc),
                          sizing=why)  # fmt: skip
             return []
-        self._meta[b.id] = _EntryMeta(now, intent.kind, intent.reason)
+        self._meta[b.id] = _EntryMeta(
+            now, intent.kind, intent.reason, prints_at=self._counts.prints_seen
+        )
         self._counts.last_entry_ns = now
         self._counts.since_flat += 1
         self._decide(now, intent, "sent", b.id, f"{qty} {intent.order_type} {intent.reason}",

@@ -235,8 +235,12 @@ class TradingNode(NodeJournal):
         self._rec_brackets()
         if self.sink is not None:
             for d in host.decisions[mark[0] :]:
-                payload: dict[str, Any] = {"intent": d.intent, "outcome": d.outcome,
-                                           "entry_id": d.entry_id, "detail": d.detail}
+                payload: dict[str, Any] = {
+                    "intent": d.intent,
+                    "outcome": d.outcome,
+                    "entry_id": d.entry_id,
+                    "detail": d.detail,
+                }
                 if d.sizing is not None:  # why that contract and that many
                     payload["sizing"] = dict(d.sizing)
                 self._rec("strategy", d.ts_ns, payload, host.key, d.entry_id)
