@@ -86,6 +86,14 @@ class _EntryMeta:
     reason: str
     best_ticks: int | None = None
     prints_at: int = 0  # the pipeline's print count when it was sent (its prints follow)
+    sizing: Mapping[str, Any] | None = None  # the contract choice (ContractChoice.to_dict)
+    moved: str = ""  # why the stop last moved (breakeven, trail_ticks, ...); "" never
+    breakeven: bool = False  # the stop has been moved to breakeven
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"submitted_ns": self.submitted_ns, "kind": self.kind, "reason": self.reason,
+                "best_ticks": self.best_ticks, "moved": self.moved,
+                "breakeven": self.breakeven, "sizing": self.sizing}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -356,6 +364,10 @@ class StrategyHost:
                          str(exc))  # fmt: skip
             return []
         self._decide(now, intent, "sent", b.id, intent.reason)
+        meta = self._meta.get(b.id)
+        if isinstance(intent, MoveStop) and meta is not None:
+            meta.moved = intent.reason
+            meta.breakeven = meta.breakeven or intent.reason == "breakeven"
         return self._register(now, cmds)
 
     def _enter(self, now: int, intent: Enter) -> list[OrderCommand]:
@@ -406,9 +418,8 @@ class StrategyHost:
             self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", cid, str(exc),
                          sizing=why)  # fmt: skip
             return []
-        self._meta[b.id] = _EntryMeta(
-            now, intent.kind, intent.reason, prints_at=self._counts.prints_seen
-        )
+        self._meta[b.id] = _EntryMeta(now, intent.kind, intent.reason,
+                                      prints_at=self._counts.prints_seen, sizing=why)  # fmt: skip
         self._counts.last_entry_ns = now
         self._counts.since_flat += 1
         self._decide(now, intent, "sent", b.id, f"{qty} {intent.order_type} {intent.reason}",
@@ -532,6 +543,63 @@ class StrategyHost:
             return self.flatten(now, "risk_flatten")
         return []
 
+    # ---- the strategy's own state (journalled, restored after a restart) -----------------
+    def state(self) -> dict[str, Any]:
+        """What this host remembers beyond the desk, as plain JSON: the entry timing and,
+        per live entry, its kind, signal, plan (stop and target prices once anchored on the
+        fill), trail state (best price since the fill, the last stop move, breakeven armed)
+        and contract choice. :meth:`restore` takes it back."""
+        entries = {}
+        for b in self.desk.brackets.brackets.values():
+            meta = self._meta.get(b.id)
+            if b.status == "done" or b.instrument not in self.keys or meta is None:
+                continue
+            known = not b.relative
+            entries[b.id] = {
+                **meta.to_dict(), "instrument": b.instrument,
+                "stop_ticks": b.stop_ticks if known else None,
+                "targets": ([p for p, _ in b.plan] if b.plan else [b.target_ticks])
+                if known else [],
+            }  # fmt: skip
+        counts = {"last_entry_ns": self._counts.last_entry_ns,
+                  "since_flat": self._counts.since_flat}  # fmt: skip
+        return {"version": 1, "counts": counts, "entries": entries}
+
+    def restore(self, state: Mapping[str, Any]) -> int:
+        """The state :meth:`state` gave before a restart, over the desk the journal rebuilt:
+        each live entry continues under its kind, signal, contract choice and trail state
+        (its plan is the bracket's own); entries the desk no longer holds live are skipped,
+        as are values of the wrong type or out of range (they stay ``restored``). Returns
+        the entries restored."""
+        counts = state.get("counts")
+        if isinstance(counts, Mapping):
+            last = counts.get("last_entry_ns")
+            if last is None or _plain_int(last, 0, 2**63 - 1):
+                self._counts.last_entry_ns = last
+            if _plain_int(counts.get("since_flat"), 0, 1_000_000):
+                self._counts.since_flat = counts["since_flat"]
+        entries = state.get("entries")
+        done = 0
+        for bid, e in entries.items() if isinstance(entries, Mapping) else ():
+            b = self.desk.brackets.brackets.get(bid)
+            if b is None or b.status == "done" or not isinstance(e, Mapping):
+                continue
+            best = e.get("best_ticks")
+            sizing = e.get("sizing")
+            if not (_plain_int(e.get("submitted_ns"), 0, 2**63 - 1)
+                    and isinstance(e.get("kind"), str) and isinstance(e.get("reason"), str)
+                    and (best is None or _plain_int(best, -(2**53), 2**53))
+                    and (sizing is None or isinstance(sizing, Mapping))):  # fmt: skip
+                self.counters["strategy_state_refused"] += 1
+                continue
+            self._meta[bid] = _EntryMeta(
+                e["submitted_ns"], e["kind"], e["reason"], best,
+                prints_at=self._counts.prints_seen, sizing=sizing,
+                moved=str(e.get("moved", "")), breakeven=e.get("breakeven") is True,
+            )  # fmt: skip
+            done += 1
+        return done
+
     # ---- views ----------------------------------------------------------------------------
     @property
     def position(self) -> int:
@@ -552,4 +620,9 @@ class StrategyHost:
             "counters": dict(self.counters),
             "decisions": len(self.decisions),
             "last_entry_ns": self._counts.last_entry_ns,
+            "state": self.state(),
         }
+
+
+def _plain_int(x: object, lo: int, hi: int) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi

@@ -106,6 +106,10 @@ class TradingNode(NodeJournal):
         self.restored: dict[str, Any] | None = None  # what the journal gave back at start
         self.hosts: dict[str, StrategyHost] = {}  # by instrument key
         self.data_ns = 0  # the latest event time of the node's data (the ``data`` clock)
+        #: per instrument key, the strategy state the journal gave back at start (a host
+        #: made later takes it: :meth:`StrategyHost.restore`), and the last one journalled
+        self.strategy_state: dict[str, dict[str, Any]] = {}
+        self._state_journalled: dict[str, dict[str, Any]] = {}
         self._out: list[OrderCommand] = []  # the commands of the current call
 
     @classmethod
@@ -180,6 +184,9 @@ class TradingNode(NodeJournal):
         host = self.host(inst)
         if fresh:
             host.catch_up(pipeline, new_from)
+            saved = self.strategy_state.pop(host.key, None)
+            if saved is not None:  # a restart: the entries continue under their plans
+                host.restore(saved)
         mark = self._host_mark(host)
         cmds = host.on_market(pipeline, series)
         self._host_out(host, cmds, mark, pipeline.last_ts)
@@ -244,6 +251,12 @@ class TradingNode(NodeJournal):
                 if d.sizing is not None:  # why that contract and that many
                     payload["sizing"] = dict(d.sizing)
                 self._rec("strategy", d.ts_ns, payload, host.key, d.entry_id)
+        if self.sink is not None:  # the strategy's memory, each time it changed
+            state = host.state()
+            if state != self._state_journalled.get(host.key):
+                self._state_journalled[host.key] = state
+                self._rec("strategy", now, {"intent": "state", "outcome": "", "entry_id": "",
+                                            "detail": "", "state": state}, host.key)  # fmt: skip
         events = host.risk_events[mark[1] :]
         self._rec_risk_events(events)  # the host flattened its entries itself
         for cmd in cmds:
