@@ -187,6 +187,7 @@ class TradingNode(NodeJournal):
             saved = self.strategy_state.pop(host.key, None)
             if saved is not None:  # a restart: the entries continue under their plans
                 host.restore(saved)
+                self._state_journalled[host.key] = saved  # the journal's latest
         mark = self._host_mark(host)
         cmds = host.on_market(pipeline, series)
         self._host_out(host, cmds, mark, pipeline.last_ts)
