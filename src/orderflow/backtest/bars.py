@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +39,7 @@ from orderflow.trading.host import StrategyHost
 from orderflow.trading.money import CENT, to_decimal
 from orderflow.trading.node import TradingNode
 from orderflow.trading.orders import Fill, OrderCommand, OrderEvent, OrderState, OrderType, Side
+from orderflow.trading.sizing import paired_instrument
 from orderflow.trading.strategy import Quote, StrategyContext
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class _Order:
     order_id: str
     placed_bar: int
     state: OrderState = S.WORKING
+    instrument: str = ""  # the micro of the bars' standard (the sizing's choice); "": its own
 
 
 class BarVenue:
@@ -75,12 +78,17 @@ class BarVenue:
         self._seq = self._exec = 0
         inst = host.instrument
         self.symbol = inst.contract or inst.symbol
-        costs = host.broker.costs.get(inst.symbol)
-        self._commission = to_decimal(costs.commission_per_side if costs else 0.0)
-        self._fees = to_decimal(
-            (costs.exchange_fee_per_side + costs.clearing_fee_per_side + costs.nfa_fee_per_side)
-            if costs else 0.0
-        )  # fmt: skip
+        self._commission, self._fees = self._costs(inst.symbol)
+        # the other contract of a standard/micro pair fills on these bars at its own costs
+        pair = paired_instrument(inst)
+        self.pair = (pair.contract or pair.symbol) if pair is not None else None
+        self._pair_costs = self._costs(pair.symbol) if pair is not None else None
+
+    def _costs(self, symbol: str) -> tuple[Decimal, Decimal]:
+        costs = self.host.broker.costs.get(symbol)
+        fees = (costs.exchange_fee_per_side + costs.clearing_fee_per_side
+                + costs.nfa_fee_per_side) if costs else 0.0  # fmt: skip
+        return to_decimal(costs.commission_per_side if costs else 0.0), to_decimal(fees)
 
     def send(self, cmds: list[OrderCommand]) -> None:
         queue = list(cmds)
@@ -96,6 +104,8 @@ class BarVenue:
             self._seq += 1
             o = _Order(c.cid, c.action.is_buy, OrderType(c.order_type), c.quantity,
                        c.limit_ticks, c.stop_ticks, c.oco, str(self._seq), self.bar)  # fmt: skip
+            if c.instrument and c.instrument != self.symbol and c.instrument == self.pair:
+                o.instrument = c.instrument
             self.orders[c.cid] = self.working[c.cid] = o
             out: list[OrderCommand] = []
             for st in (S.SUBMITTED, S.ACCEPTED, S.WORKING):
@@ -134,9 +144,12 @@ class BarVenue:
         out = self._end(o, S.FILLED, t)
         self._exec += 1
         q = o.quantity
+        commission, fees = self._commission, self._fees
+        if o.instrument and self._pair_costs is not None:
+            commission, fees = self._pair_costs
         fill = Fill(f"BAR-{self._exec}", o.cid, t, int(price), q, Side.BUY if o.buy else Side.SELL,
-                    (self._commission * q).quantize(CENT), (self._fees * q).quantize(CENT),
-                    self.symbol, self.host.desk.orders.account)  # fmt: skip
+                    (commission * q).quantize(CENT), (fees * q).quantize(CENT),
+                    o.instrument or self.symbol, self.host.desk.orders.account)  # fmt: skip
         self.log.fills.append(fill)
         return out + self.node.fill(t, fill, self.host.key)
 
