@@ -464,10 +464,11 @@ class StrategyHost:
         return list(cmds)
 
     # ---- reports ---------------------------------------------------------------------------
-    def on_order_update(self, now: int, ev: OrderEvent) -> list[OrderCommand]:
+    def on_order_update(self, now: int, ev: OrderEvent, key: str = "") -> list[OrderCommand]:
         """NinjaTrader's OnOrderUpdate (by value): the desk applies it, a terminal order stops
-        counting for risk, and the brackets answer with what they need."""
-        _, cmds = self.desk.apply_update(now, ev, self.key)
+        counting for risk, and the brackets answer with what they need. ``key``: the contract
+        it was reported under (default: this host's; the micro's for its orders)."""
+        _, cmds = self.desk.apply_update(now, ev, key or self.key)
         order = self.desk.orders.orders.get(ev.cid)
         if order is not None and order.terminal:
             # NinjaTrader reports Filled before the execution: an order it says filled is

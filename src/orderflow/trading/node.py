@@ -393,7 +393,7 @@ class TradingNode(NodeJournal):
             self._rec("order_update", now, ev, key, ev.cid)
             if host is not None:  # the strategy's instrument: its host applies it
                 mark = self._host_mark(host)
-                self._host_out(host, host.on_order_update(now, ev), mark, now)
+                self._host_out(host, host.on_order_update(now, ev, key), mark, now)
                 if ev.state in TERMINAL:
                     self.flattening.discard(ev.cid)
                 continue
