@@ -393,7 +393,9 @@ class TradingNode(NodeJournal):
             self._rec("order_update", now, ev, key, ev.cid)
             if host is not None:  # the strategy's instrument: its host applies it
                 mark = self._host_mark(host)
-                self._host_out(host, host.on_order_update(now, ev, key), mark, now)
+                got = (host.on_order_update(now, ev) if key == host.key
+                       else host.on_order_update(now, ev, key))  # the micro's  # fmt: skip
+                self._host_out(host, got, mark, now)
                 if ev.state in TERMINAL:
                     self.flattening.discard(ev.cid)
                 continue
