@@ -378,6 +378,15 @@ namespace NinjaTrader.NinjaScript.Strategies
             }
         }
 
+        /// <summary>The first data series (BarsInProgress) of instrument fullName, or -1.</summary>
+        private int SeriesOf(string fullName)
+        {
+            for (int i = 0; i < BarsArray.Length; i++)
+                if (BarsArray[i].Instrument != null && BarsArray[i].Instrument.FullName == fullName)
+                    return i;
+            return -1;
+        }
+
         /// <summary>Makes the call of one command; null when made, else why not.</summary>
         private string Execute(OrderCommand c)
         {
@@ -391,8 +400,15 @@ namespace NinjaTrader.NinjaScript.Strategies
                 return "series: " + c.Series + " is not a data series of this strategy (it has " + BarsArray.Length + ")";
             Instrument instrument = BarsArray[(int)c.Series].Instrument;
             if (instrument == null || instrument.FullName != c.Instrument)
-                return "instrument: series " + c.Series + " is '" + (instrument == null ? "" : instrument.FullName)
-                    + "', not '" + c.Instrument + "'";
+            {
+                // the micro the server's sizing chose (MES beside an ES chart) trades on the
+                // data series added for it (AddDataSeries("MES 03-24", ...)), whatever its index
+                int other = SeriesOf(c.Instrument);
+                if (other < 0)
+                    return "instrument: series " + c.Series + " is '" + (instrument == null ? "" : instrument.FullName)
+                        + "', not '" + c.Instrument + "'";
+                c.Series = other;
+            }
 
             if (c.Op == "submit")
             {

@@ -17,6 +17,7 @@ a trailing stop, a time stop)."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -50,9 +51,17 @@ BUSY = TradingParams(
         trail_after_ticks=8, time_stop_s=300, opposite_exit_score=3.0,
     ),
 )  # fmt: skip
+#: a $60 budget with the default 8-tick stop: one ES risks 8 x 12.50 + 5.58 = 105.58, more
+#: than the budget (0 ES); one MES 8 x 1.25 + 1.54 = 11.54, floor(60 / 11.54) = 5 MES
+MICRO = TradingParams(
+    risk=RiskParams(max_position=10, max_order_size=10, **RISK),  # type: ignore[arg-type]
+    sizing=SizingParams(method="risk", risk_per_trade=60.0),
+    strategy=StrategyParams(max_position=10),
+)
 CASES = {
     "default": TradingParams(risk=RiskParams(**RISK)),  # type: ignore[arg-type]
     "busy": BUSY,
+    "micro": MICRO,
 }
 
 
@@ -106,3 +115,19 @@ def test_the_live_path_and_the_backtest_send_the_same_orders_and_get_the_same_fi
     if case == "busy":  # limit entries that queued and filled, and changes (stop moves)
         assert any(c.order_type == "Limit" and c.cid.count(".") == 0 for c in entries)
         assert any(c.op == "change" for c in sim.commands)
+    if case == "micro":  # the budget forbids ES: every order is MES, 5 a entry
+        assert {c.instrument for c in sim.commands} == {"MESH4"}
+        assert [c.quantity for c in entries] == [5, 5, 5]
+        assert {f.instrument for f in sim.fills} == {"MESH4"}
+        # the micro's costs: $0.35 commission and $0.42 fees a contract a side
+        assert all(f.commission == Decimal("0.35") * f.quantity for f in sim.fills)
+        assert all(f.fees == Decimal("0.42") * f.quantity for f in sim.fills)
+        sized = [d.sizing for d in host.decisions if d.intent == "enter"]
+        assert [s["contract"] for s in sized] == ["MESH4"] * 3  # type: ignore[index]
+        es, mes = sized[0]["candidates"]  # type: ignore[index]
+        assert (es["symbol"], es["contracts"], es["risk_per_contract"], es["reason"]) == (
+            "ES", 0, 105.58, "below_one_contract")  # fmt: skip
+        assert (mes["symbol"], mes["contracts"], mes["risk_per_contract"]) == ("MES", 5, 11.54)
+        assert (mes["total_risk"], mes["margin_per_contract"], es["margin_per_contract"]) == (
+            57.7, 50.0, 500.0)  # fmt: skip
+        assert {t["instrument"] for t in res.trades} == {"MESH4"}

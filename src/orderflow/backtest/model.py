@@ -47,6 +47,7 @@ class SimOrder:
     resting: bool = False  # a limit in the book, queue tracked
     queued_t: int = 0
     queue: QueueState = field(default_factory=QueueState)
+    instrument: str = ""  # the contract it trades ("": the venue's own)
 
     @property
     def remaining(self) -> int:

@@ -97,11 +97,19 @@ def run_nt_view(
         the commands they cause make the venue say at once goes with the next batch)."""
         if not held:
             return
-        updates = [d.report for d in held if isinstance(d.report, OrderEvent)]
-        got = [d.report for d in held if isinstance(d.report, Fill)]
+        # one batch per contract, as the bridge sends them (a micro's beside the chart's)
+        groups: dict[str, tuple[list[OrderEvent], list[Fill]]] = {}
+        for d in held:
+            o = venue.orders.get(d.report.cid)
+            updates, got = groups.setdefault((o.instrument if o else "") or key, ([], []))
+            if isinstance(d.report, OrderEvent):
+                updates.append(d.report)
+            else:
+                got.append(d.report)
         held.clear()
-        fills.extend(got)
-        send(node.reports(now, key, updates, got), now)
+        for k, (updates, got) in groups.items():
+            fills.extend(got)
+            send(node.reports(now, k, updates, got), now)
 
     at = 0
     for k, nb in enumerate(cut):

@@ -55,6 +55,7 @@ from orderflow.trading.orders import (
     OrderType,
     Side,
 )
+from orderflow.trading.sizing import paired_instrument
 
 __all__ = ["Delivery", "SimOrder", "SimVenue"]
 
@@ -115,13 +116,16 @@ class SimVenue(Matching):
             )
         self.fills_print = self.l3 and prints == "fills"
         self.broker = broker
-        costs = broker.costs_for(instrument.symbol)
-        self._commission = to_decimal(costs.commission_per_side)
-        self._fees = (
-            to_decimal(costs.exchange_fee_per_side)
-            + to_decimal(costs.clearing_fee_per_side)
-            + to_decimal(costs.nfa_fee_per_side)
-        )
+        self._commission, self._fees = self._costs(instrument.symbol)
+        #: the other contract of the instrument's standard/micro pair (MESH4 beside ESH4):
+        #: its orders fill on this market data, at its own costs (its point value is the
+        #: position's); prices in ticks are the same (the pairs share their tick size)
+        pair = paired_instrument(instrument)
+        self.pair: str | None = None
+        self._pair_costs: tuple[Any, Any] | None = None
+        if pair is not None and pair.symbol in broker.costs:
+            self.pair = pair.contract or pair.symbol
+            self._pair_costs = self._costs(pair.symbol)
         self.order_latency = LatencyModel.of(order_latency, seed)
         self.md_latency = LatencyModel.of(md_latency, seed + 1)
         self.queue_power = float(queue_power)
@@ -147,6 +151,13 @@ class SimVenue(Matching):
         self._last_at = 0
         self._seq = 0
         self._exec = 0
+
+    def _costs(self, symbol: str) -> tuple[Any, Any]:
+        """Commission and fees per side of ``symbol`` (the broker profile's)."""
+        costs = self.broker.costs_for(symbol)
+        fees = (to_decimal(costs.exchange_fee_per_side) + to_decimal(costs.clearing_fee_per_side)
+                + to_decimal(costs.nfa_fee_per_side))  # fmt: skip
+        return to_decimal(costs.commission_per_side), fees
 
     # ---- the strategy's side -------------------------------------------------------------
     @property
@@ -275,11 +286,15 @@ class SimVenue(Matching):
         self._seq += 1
         o = SimOrder(cmd.cid, cmd.action.is_buy, OrderType(cmd.order_type), cmd.quantity,
                      cmd.limit_ticks, cmd.stop_ticks, cmd.oco, str(self._seq))  # fmt: skip
+        if cmd.instrument and cmd.instrument != self.symbol and cmd.instrument == self.pair:
+            o.instrument = cmd.instrument
         self.orders[o.cid] = o
         if o.oco:
             self._oco.setdefault(o.oco, []).append(o)
         why = ""
-        if o.quantity <= 0:
+        if cmd.instrument and cmd.instrument not in (self.symbol, self.pair):
+            why = f"instrument {cmd.instrument} is not traded on {self.symbol}'s market data"
+        elif o.quantity <= 0:
             why = f"quantity {o.quantity} must be positive"
         elif not self.broker.allows(str(o.order_type)):
             why = f"order type {o.order_type} is not allowed by broker profile {self.broker.name}"
@@ -435,11 +450,14 @@ class SimVenue(Matching):
         self._exec += 1
         state = S.FILLED if o.remaining == 0 else S.PART_FILLED
         self._report(o, state, t)
+        commission, fees = self._commission, self._fees
+        if o.instrument and self._pair_costs is not None:
+            commission, fees = self._pair_costs
         self._deliver(
             Fill(f"{self._exec_prefix}-{self._exec}", o.cid, t, price, qty,
                  Side.BUY if o.is_buy else Side.SELL,
-                 (self._commission * qty).quantize(CENT), (self._fees * qty).quantize(CENT),
-                 self.symbol, self.account),
+                 (commission * qty).quantize(CENT), (fees * qty).quantize(CENT),
+                 o.instrument or self.symbol, self.account),
             t,
         )  # fmt: skip
         self.fills.append((t, o.cid, price, qty, liquidity))

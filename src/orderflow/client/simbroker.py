@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.backtest.venue import SimVenue
-from orderflow.model.instruments import Instrument
+from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.protocol import Command, Execution, OrderUpdate
 from orderflow.trading.orders import (
     Fill,
@@ -52,8 +52,12 @@ class SimNinjaTrader:
         with NinjaTrader's reason when the venue cannot take it."""
         self._ref += 1
         inst = self.instrument
+        key = self.key
+        if cmd.instrument and cmd.instrument not in (self.key, self.instrument.symbol):
+            other = get_instrument(cmd.instrument)  # the micro of the chart's standard
+            inst, key = other, other.contract or other.symbol
         oc = OrderCommand(
-            self._ref, cmd.op, cmd.cid, self.key, self.venue.now,
+            self._ref, cmd.op, cmd.cid, key, self.venue.now,
             OrderAction(cmd.action) if cmd.action else None,
             OrderType(cmd.order_type) if cmd.order_type else None,
             cmd.quantity,
@@ -78,9 +82,22 @@ class SimNinjaTrader:
         """The order updates and executions since the last call, in order."""
         updates: list[OrderUpdate] = []
         executions: list[Execution] = []
+        for _, u, e in self.reports_by_instrument():
+            updates += u
+            executions += e
+        return updates, executions
+
+    def reports_by_instrument(self) -> list[tuple[str, list[OrderUpdate], list[Execution]]]:
+        """The reports since the last call grouped by the contract of their order (the
+        chart's, then a micro the sizing chose), as the bridge sends them: one batch per
+        instrument, each in order; the groups in the order of their first report."""
+        groups: dict[str, tuple[list[OrderUpdate], list[Execution]]] = {}
         px = self.instrument.to_price
         for d in self._out:
             r = d.report
+            o = self.venue.orders.get(r.cid)
+            key = (o.instrument if o is not None else "") or self.key
+            updates, executions = groups.setdefault(key, ([], []))
             if isinstance(r, OrderEvent):
                 updates.append(OrderUpdate(
                     r.t, r.cid, str(r.state), r.quantity, r.filled,  # type: ignore[arg-type]
@@ -95,4 +112,4 @@ class SimNinjaTrader:
                     "Long" if r.side == Side.BUY else "Short", commission=float(r.commission),
                 ))  # fmt: skip
         self._out = []
-        return updates, executions
+        return [(k, u, e) for k, (u, e) in groups.items()]

@@ -28,6 +28,7 @@ from orderflow.client.feed import Pacer, nt_name, to_wire
 from orderflow.client.simbroker import SimNinjaTrader
 from orderflow.client.ws import Encoding, OrderflowClient
 from orderflow.io.nt_feed import NtBatch
+from orderflow.model.instruments import get_instrument
 
 __all__ = ["print_start_s", "trade_batches"]
 
@@ -66,10 +67,12 @@ async def trade_batches(
     async with c:
 
         async def reports() -> None:
-            updates, executions = sim.reports()
-            if updates or executions:
+            for key, updates, executions in sim.reports_by_instrument():
+                if not (updates or executions):
+                    continue
                 sim.report_batches += 1
-                await c.add(name, orders=updates, executions=executions)
+                at_name = name if key == sim.key else nt_name(get_instrument(key), t0)
+                await c.add(at_name, orders=updates, executions=executions)
                 await c.flush()
                 await c.drain()
 

@@ -24,7 +24,7 @@ read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 BOOK_KINDS = ("mbo", "levels", "nt_depth")
 _LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+_NO_I8 = np.zeros(0, dtype=np.int64)
+#: prints :meth:`Pipeline.prints_since` keeps at least (a decision is never this far behind)
+PRINTS_KEPT = 65_536
 L3_DETECTORS = frozenset({"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"})
 L2_DETECTORS = frozenset({"absorption", "sweep", "exhaustion", "iceberg_l2"})
 
@@ -186,6 +189,8 @@ class Pipeline:
         self.delta_low = 0
         self.delta_high = 0
         self._top_path: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        #: the latest prints (times, prices), per call: (prints taken before it, ts, price)
+        self._recent: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
@@ -289,6 +294,8 @@ class Pipeline:
         self.groups += b
         trades = trades[: off[-1]]
         chunk = chunk._replace(trades=trades)
+        if len(trades):
+            self._keep_prints(trades)
         self.trades += len(trades)
         self.volume += int(trades["size"].sum())
         # 3. book metrics and momentum over the chunk's groups (the per-group kernels)
@@ -324,6 +331,26 @@ class Pipeline:
                 self.accumulated.append(acc)
         self.signals.extend(out)
         return out
+
+    def _keep_prints(self, trades: np.ndarray) -> None:
+        self._recent.append((self.trades, trades["ts_event"].copy(), trades["price"].copy()))
+        while len(self._recent) > 1 and self.trades - self._recent[1][0] >= PRINTS_KEPT:
+            self._recent.popleft()
+
+    def prints_since(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Event times and prices (ticks) of the prints after the first ``count`` this
+        pipeline took (:attr:`trades` counts them), oldest first: what a strategy deciding
+        now has not seen since it decided at ``count`` (its trail follows their extremes).
+        The last :data:`PRINTS_KEPT` prints at least are kept; older ones are not returned.
+        O(prints returned)."""
+        parts = [(ts, px) for start, ts, px in self._recent if start + len(ts) > count]
+        if not parts:
+            return _NO_I8, _NO_I8
+        skip = max(0, count - next(start for start, ts, _ in self._recent
+                                   if start + len(ts) > count))  # fmt: skip
+        ts = np.concatenate([p[0] for p in parts])[skip:]
+        px = np.concatenate([p[1] for p in parts])[skip:]
+        return ts, px
 
     def _wanted(self, detector: str) -> bool:
         d = self.params.detectors

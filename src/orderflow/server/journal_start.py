@@ -135,6 +135,7 @@ def _restore_client(trading: ServerTrading, journal: Journal, client: str) -> No
         else:
             ct.risk = RiskManager(trading.params.risk, broker=trading.broker, state=state)
     ct.events = got.events[-100:]
+    ct.strategy_state = got.strategy  # the strategy's hosts take it when they are made
     ct.flattening = got.flattening
     ct.desk.connection_lost()
     trading.journalled_batch[client] = got.last_batch_seq

@@ -63,6 +63,7 @@ from orderflow.trading.params import ServerTradingParams, TradingParams
 from orderflow.trading.reconcile import StartBehavior
 from orderflow.trading.risk import RiskManager
 from orderflow.trading.sessions import TradingSessions, calendar
+from orderflow.trading.sizing import paired_instrument
 from orderflow.trading.strategy import SignalStrategy, Strategy
 
 __all__ = ["ServerTrading", "ServerTradingParams"]
@@ -381,7 +382,13 @@ class ServerTrading:
 
     def wire_name(self, client: str, inst: Instrument) -> str:
         key = inst.contract or inst.symbol
-        return self.names.get((client, key), key)
+        name = self.names.get((client, key))
+        if name is None:  # a micro the sizing chose, never named by the client: its
+            pair = paired_instrument(inst)  # NinjaTrader name from the standard's
+            other = self.names.get((client, pair.contract or pair.symbol)) if pair else None
+            if pair is not None and other is not None and other.startswith(pair.symbol + " "):
+                return inst.symbol + other[len(pair.symbol) :]  # ES 03-24 -> MES 03-24
+        return name or key
 
     def acknowledge(self, client: str, command_seq: int, status: str, reason: str) -> None:
         node = self.clients.get(client)

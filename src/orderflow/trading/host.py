@@ -45,9 +45,10 @@ from orderflow.trading.orders import (
     OrderType,
 )
 from orderflow.trading.params import TradingParams
+from orderflow.trading.positions import Position
 from orderflow.trading.risk import OrderIntent, RiskEvent, RiskManager, register_exits
 from orderflow.trading.sessions import TradingSessions
-from orderflow.trading.sizing import size_position
+from orderflow.trading.sizing import choose_contract, paired_instrument
 from orderflow.trading.strategy import (
     Cancel,
     Enter,
@@ -73,6 +74,9 @@ class Decision:
     outcome: str  # sent, or the refusal: sizing:<why>, risk:<code>, desk:<reason>, ...
     entry_id: str = ""
     detail: str = ""
+    #: an entry's contract choice (``ContractChoice.to_dict``, with ``capped`` when the
+    #: strategy's room cut it): why that contract and that many
+    sizing: Mapping[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +85,15 @@ class _EntryMeta:
     kind: str
     reason: str
     best_ticks: int | None = None
+    prints_at: int = 0  # the pipeline's print count when it was sent (its prints follow)
+    sizing: Mapping[str, Any] | None = None  # the contract choice (ContractChoice.to_dict)
+    moved: str = ""  # why the stop last moved (breakeven, trail_ticks, ...); "" never
+    breakeven: bool = False  # the stop has been moved to breakeven
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"submitted_ns": self.submitted_ns, "kind": self.kind, "reason": self.reason,
+                "best_ticks": self.best_ticks, "moved": self.moved,
+                "breakeven": self.breakeven, "sizing": self.sizing}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -88,6 +101,28 @@ class _Counts:
     last_entry_ns: int | None = None
     since_flat: int = 0
     seen_signals: int = 0
+    prints_seen: int = 0  # the pipeline's print count at the previous decision
+
+
+@dataclass(slots=True)
+class _Prints:
+    """The prints a decision has not seen (from the pipeline): ``ts`` and ``px`` start at
+    print number ``start``; those from ``new`` on came since the previous decision."""
+
+    start: int
+    new: int
+    ts: np.ndarray
+    px: np.ndarray
+
+    def extreme(self, direction: int, since_ns: int, fresh: bool) -> int | None:
+        """The best print for ``direction`` at or after ``since_ns`` (``fresh``: the entry's
+        first sight of its fill, every print kept since it was sent; else only the new)."""
+        lo = 0 if fresh else max(0, self.new - self.start)
+        ts, px = self.ts[lo:], self.px[lo:]
+        px = px[ts >= since_ns]
+        if not len(px):
+            return None
+        return int(px.max()) if direction > 0 else int(px.min())
 
 
 class StrategyHost:
@@ -119,14 +154,22 @@ class StrategyHost:
         self.risk = risk or RiskManager(self.params.risk, sessions, self.broker)
         if sessions is not None and instrument.symbol not in self.risk.sessions:
             self.risk.sessions[instrument.symbol] = sessions
-        # the host trades the contract it was given: micro or standard is chosen when it is set up
-        self._sizing = dataclasses.replace(self.params.sizing, auto_micro=False)
+        self._sizing = self.params.sizing
+        # with auto_micro each entry trades the standard or the micro of the same month
+        # (sizing decides per entry); both are this host's, on this instrument's market data
+        pair = paired_instrument(instrument) if self._sizing.auto_micro else None
+        self.keys: tuple[str, ...] = (self.key,)
+        if pair is not None:
+            self.keys += (pair.contract or pair.symbol,)
         self._meta: dict[str, _EntryMeta] = {}
         self._counts = _Counts()
         self.decisions: list[Decision] = []
         self.risk_events: list[RiskEvent] = []
         self.counters: Counter[str] = Counter()
         self.last_ticks: int | None = None
+        #: the prints since the previous decision, for the next :meth:`step` (None: a
+        #: context built by hand or from bars, where the last price stands for them)
+        self._prints: _Prints | None = None
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -135,10 +178,11 @@ class StrategyHost:
         strategy switched on later) and must never enter on a signal from an hour ago."""
         n = len(pipeline.accumulated)
         self._counts.seen_signals = n if upto is None else min(upto, n)
+        self._counts.prints_seen = pipeline.trades
         # the entries already on the desk (restored from the journal) keep the timing rules:
         # spacing counts from the latest one, scaling in from those still live
         om = self.desk.orders.orders
-        mine = [b for b in self.desk.brackets.brackets.values() if b.instrument == self.key]
+        mine = [b for b in self.desk.brackets.brackets.values() if b.instrument in self.keys]
         sent = [om[b.entry].commands[0].command.t for b in mine if om[b.entry].commands]
         if sent:
             self._counts.last_entry_ns = max(sent)
@@ -174,6 +218,7 @@ class StrategyHost:
         m = pipeline.metrics
         new = pipeline.accumulated[self._counts.seen_signals :]
         self._counts.seen_signals = len(pipeline.accumulated)
+        self._prints = self._since(pipeline)
         metrics = {
             "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
             "momentum": float(pipeline.momentum.score),
@@ -199,6 +244,19 @@ class StrategyHost:
             series=series or {},
         )
 
+    def _since(self, pipeline: Pipeline) -> _Prints:
+        """The prints since the previous decision, and since the sending of every entry
+        whose fill this host has not yet seen (its best price starts at the fill)."""
+        seen = self._counts.prints_seen
+        start = seen
+        for b in self.desk.brackets.brackets.values():
+            meta = self._meta.get(b.id)
+            if b.status != "done" and meta is not None and meta.best_ticks is None:
+                start = min(start, meta.prints_at)
+        ts, px = pipeline.prints_since(start)
+        self._counts.prints_seen = pipeline.trades
+        return _Prints(pipeline.trades - len(ts), seen, ts, px)
+
     def step(self, market: StrategyContext) -> list[OrderCommand]:
         """One decision at ``market.ts_event``: our state replaces the context's own fields,
         the strategy decides, the intents become commands. Tests hand-build ``market``."""
@@ -208,6 +266,7 @@ class StrategyHost:
             self.last_ticks = market.last_ticks
             out += self._mark(now, market.last_ticks)
         ctx = self.context(market)
+        self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
         for intent in self.strategy.decide(ctx):
@@ -217,16 +276,15 @@ class StrategyHost:
     def context(self, market: StrategyContext) -> StrategyContext:
         """``market`` with our position, live entries, entry timing and session added."""
         now = market.ts_event
-        pos = self.desk.positions.position(self.desk.orders.account, self.key)
+        qty, avg = self._combined()
         entries = tuple(self._views(market.last_ticks))
-        if pos.quantity == 0 and not entries:
+        if qty == 0 and not entries:
             self._counts.since_flat = 0
         block = self.risk.entry_block(now, self.key)
-        avg = pos.avg_price_ticks
         return dataclasses.replace(
             market,
-            position=pos.quantity,
-            avg_price_ticks=None if avg is None else float(avg),
+            position=qty,
+            avg_price_ticks=avg,
             entries=entries,
             last_entry_ns=self._counts.last_entry_ns,
             entries_since_flat=self._counts.since_flat,
@@ -239,18 +297,27 @@ class StrategyHost:
         bm = self.desk.brackets
         views = []
         for b in bm.brackets.values():
-            if b.status == "done" or b.instrument != self.key:  # the desk may hold others'
+            if b.status == "done" or b.instrument not in self.keys:  # the desk holds others'
                 continue
             entry = om[b.entry]
             meta = self._meta.get(b.id)
             if meta is None:  # a bracket restored from the journal after a restart
                 first_cmd = entry.commands[0].command.t if entry.commands else 0
-                meta = self._meta[b.id] = _EntryMeta(first_cmd, "restored", "restored")
+                meta = self._meta[b.id] = _EntryMeta(
+                    first_cmd, "restored", "restored", prints_at=self._counts.prints_seen
+                )
             first = entry.fills[0] if entry.fills else None
             if first is not None:
-                best = meta.best_ticks if meta.best_ticks is not None else first.price_ticks
-                if last is not None:
-                    best = max(best, last) if b.direction > 0 else min(best, last)
+                # the best print since the fill: the extremes of every print since the last
+                # decision (the pipeline's), so the trail does not depend on how often we
+                # decide; without them (a hand-built context) the last price
+                fresh = meta.best_ticks is None
+                best = first.price_ticks if meta.best_ticks is None else meta.best_ticks
+                seen = last
+                if self._prints is not None:
+                    seen = self._prints.extreme(b.direction, first.t, fresh)
+                if seen is not None:
+                    best = max(best, seen) if b.direction > 0 else min(best, seen)
                 meta.best_ticks = best
             known = not b.relative
             targets = tuple(p for p, _ in b.plan) if b.plan else (b.target_ticks,)
@@ -297,24 +364,33 @@ class StrategyHost:
                          str(exc))  # fmt: skip
             return []
         self._decide(now, intent, "sent", b.id, intent.reason)
+        meta = self._meta.get(b.id)
+        if isinstance(intent, MoveStop) and meta is not None:
+            meta.moved = intent.reason
+            meta.breakeven = meta.breakeven or intent.reason == "breakeven"
         return self._register(now, cmds)
 
     def _enter(self, now: int, intent: Enter) -> list[OrderCommand]:
         qty = intent.quantity
+        key = self.key
+        why: dict[str, Any] | None = None
         if qty is None:
             atr = intent.atr_ticks
-            size = size_position(
+            choice = choose_contract(
                 self.instrument, self._sizing, stop_ticks=intent.stop_distance,
                 atr=None if atr is None else atr * float(self.instrument.tick_size),
                 profile=self.broker, equity=self.risk.state.equity,
             )  # fmt: skip
-            qty = size.contracts
+            qty, key, why = choice.decision.contracts, choice.contract, choice.to_dict()
+            why["method"] = self._sizing.method
             if qty < 1:
-                self._decide(now, intent, f"sizing:{size.reason}")
+                self._decide(now, intent, f"sizing:{choice.decision.reason}", sizing=why)
                 return []
+            if qty > intent.max_quantity:
+                why["capped"] = intent.max_quantity
         qty = min(qty, intent.max_quantity)
         if qty < 1:
-            self._decide(now, intent, "sizing:no_room")
+            self._decide(now, intent, "sizing:no_room", sizing=why)
             return []
         sizes = split_targets(qty, [share for _, share in intent.targets])
         plan = tuple((dist, n) for (dist, _), n in zip(intent.targets, sizes, strict=True) if n)
@@ -322,16 +398,16 @@ class StrategyHost:
         cid = orders.new_cid()
         d = intent.direction
         decision = self.risk.check(
-            OrderIntent(cid, self.key, d, qty, now, order_type=str(intent.order_type))
+            OrderIntent(cid, key, d, qty, now, order_type=str(intent.order_type))
         )
         if not decision:  # the cid was drawn: kept with the refusal (a journal's replay)
-            self._decide(now, intent, f"risk:{decision.code}", cid)
+            self._decide(now, intent, f"risk:{decision.code}", cid, sizing=why)
             return []
         limit = intent.price_ticks if intent.order_type is OrderType.LIMIT else None
         stop = intent.price_ticks if intent.order_type is OrderType.STOP_MARKET else None
         try:
             b, cmds = self.desk.brackets.submit(
-                now, self.key, OrderAction.BUY if d > 0 else OrderAction.SELL_SHORT, qty,
+                now, key, OrderAction.BUY if d > 0 else OrderAction.SELL_SHORT, qty,
                 stop_loss_ticks=intent.stop_distance,
                 target_ticks=plan[0][0] if len(plan) == 1 else None,
                 scale_out=plan if len(plan) > 1 else (), relative=True,
@@ -339,12 +415,15 @@ class StrategyHost:
             )  # fmt: skip
         except (CommandError, ValueError) as exc:
             self.risk.on_order_done(cid)
-            self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", cid, str(exc))
+            self._decide(now, intent, f"desk:{getattr(exc, 'reason', 'refused')}", cid, str(exc),
+                         sizing=why)  # fmt: skip
             return []
-        self._meta[b.id] = _EntryMeta(now, intent.kind, intent.reason)
+        self._meta[b.id] = _EntryMeta(now, intent.kind, intent.reason,
+                                      prints_at=self._counts.prints_seen, sizing=why)  # fmt: skip
         self._counts.last_entry_ns = now
         self._counts.since_flat += 1
-        self._decide(now, intent, "sent", b.id, f"{qty} {intent.order_type} {intent.reason}")
+        self._decide(now, intent, "sent", b.id, f"{qty} {intent.order_type} {intent.reason}",
+                     sizing=why)  # fmt: skip
         return cmds
 
     def _exit(self, now: int, bracket_id: str, reason: str) -> list[OrderCommand]:
@@ -360,19 +439,20 @@ class StrategyHost:
         at market once nothing of it can fill any more (called again by later reports)."""
         out: list[OrderCommand] = []
         live = self.desk.brackets.brackets.values()
-        for bid in [b.id for b in live if b.status != "done" and b.instrument == self.key]:
+        for bid in [b.id for b in live if b.status != "done" and b.instrument in self.keys]:
             if self.desk.brackets.brackets[bid].status != "flattening":
                 out += self._exit(now, bid, reason)
         return out
 
     def _decide(
-        self, now: int, intent: Any, outcome: str, entry_id: str = "", detail: str = ""
-    ) -> None:
+        self, now: int, intent: Any, outcome: str, entry_id: str = "", detail: str = "",
+        sizing: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         kind = {Enter: "enter", Cancel: "cancel", MoveStop: "move_stop", Exit: "exit"}.get(
             type(intent), type(intent).__name__
         )
         self.counters[f"{kind}_{outcome.split(':')[0]}"] += 1
-        self.decisions.append(Decision(now, kind, outcome, entry_id, detail or ""))
+        self.decisions.append(Decision(now, kind, outcome, entry_id, detail or "", sizing))
 
     def _register(self, now: int, cmds: Sequence[OrderCommand]) -> list[OrderCommand]:
         """The desk's own orders and changes shown to the risk manager as exits
@@ -384,10 +464,11 @@ class StrategyHost:
         return list(cmds)
 
     # ---- reports ---------------------------------------------------------------------------
-    def on_order_update(self, now: int, ev: OrderEvent) -> list[OrderCommand]:
+    def on_order_update(self, now: int, ev: OrderEvent, key: str = "") -> list[OrderCommand]:
         """NinjaTrader's OnOrderUpdate (by value): the desk applies it, a terminal order stops
-        counting for risk, and the brackets answer with what they need."""
-        _, cmds = self.desk.apply_update(now, ev, self.key)
+        counting for risk, and the brackets answer with what they need. ``key``: the contract
+        it was reported under (default: this host's; the micro's for its orders)."""
+        _, cmds = self.desk.apply_update(now, ev, key or self.key)
         order = self.desk.orders.orders.get(ev.cid)
         if order is not None and order.terminal:
             # NinjaTrader reports Filled before the execution: an order it says filled is
@@ -401,16 +482,17 @@ class StrategyHost:
     def on_fill(self, now: int, fill: Fill) -> list[OrderCommand]:
         """NinjaTrader's OnExecutionUpdate: counted once; the risk manager's position, open
         and realised P&L follow it (a limit it crosses flattens everything)."""
-        pos = self.desk.positions.position(self.desk.orders.account, self.key)
+        fkey = fill.instrument or self.key
+        pos = self.desk.positions.position(self.desk.orders.account, fkey)
         before = pos.net_realized
         res = self.desk.apply_fill(now, fill)
         if not res.new:
             return []
         if fill.cid in self.risk.state.pending:
             self.risk.on_fill(fill.cid, fill.quantity)
-        self.risk.set_position(self.key, pos.quantity)
+        self.risk.set_position(fkey, pos.quantity)
         self.risk.roll_day(now, self.key)
-        self.risk.state.unrealised = float(pos.unrealized(fill.price_ticks))
+        self.risk.state.unrealised = float(self._unrealized(fill.price_ticks))
         events = self.risk.on_realised(float(pos.net_realized - before), now, bool(res.closed))
         out = self._register(now, res.commands)
         return out + self._risk(now, events)
@@ -427,11 +509,34 @@ class StrategyHost:
         self.desk.expire(now)
 
     def _mark(self, now: int, last: int) -> list[OrderCommand]:
-        self.desk.mark(self.key, last)
-        pos = self.desk.positions.position(self.desk.orders.account, self.key)
-        if not pos.quantity:
+        for k in self.keys:
+            self.desk.mark(k, last)
+        if not any(p.quantity for p in self._positions()):
             return []
-        return self._risk(now, self.risk.on_unrealised(float(pos.unrealized(last)), now))
+        return self._risk(now, self.risk.on_unrealised(float(self._unrealized(last)), now))
+
+    def _positions(self) -> list[Position]:
+        """Our positions in each contract this host trades (the standard, and its micro)."""
+        acct, book = self.desk.orders.account, self.desk.positions
+        out = [book.position(acct, self.key)]  # the micro's only once it has traded
+        return out + [p for k in self.keys[1:] if (p := book.positions.get((acct, k)))]
+
+    def _unrealized(self, mark: int) -> Decimal:
+        return sum((p.unrealized(mark) for p in self._positions()), Decimal(0))
+
+    def _combined(self) -> tuple[int, float | None]:
+        """Contracts held over the pair (the strategy's position; a micro counts as one
+        contract, as in every limit) and their average price weighted by tick value (where
+        the whole position breaks even)."""
+        held = [p for p in self._positions() if p.quantity and p.avg_price_ticks is not None]
+        qty = sum(p.quantity for p in self._positions())
+        if not held:
+            return qty, None
+        if len(held) == 1:
+            return qty, float(held[0].avg_price_ticks)  # type: ignore[arg-type]
+        w = [abs(p.quantity) * float(p.instrument.tick_value) for p in held]
+        px = [float(p.avg_price_ticks) for p in held]  # type: ignore[arg-type]
+        return qty, sum(a * b for a, b in zip(w, px, strict=True)) / sum(w)
 
     def _risk(self, now: int, events: list[RiskEvent]) -> list[OrderCommand]:
         self.risk_events.extend(events)
@@ -439,14 +544,72 @@ class StrategyHost:
             return self.flatten(now, "risk_flatten")
         return []
 
+    # ---- the strategy's own state (journalled, restored after a restart) -----------------
+    def state(self) -> dict[str, Any]:
+        """What this host remembers beyond the desk, as plain JSON: the entry timing and,
+        per live entry, its kind, signal, plan (stop and target prices once anchored on the
+        fill), trail state (best price since the fill, the last stop move, breakeven armed)
+        and contract choice. :meth:`restore` takes it back."""
+        entries = {}
+        for b in self.desk.brackets.brackets.values():
+            meta = self._meta.get(b.id)
+            if b.status == "done" or b.instrument not in self.keys or meta is None:
+                continue
+            known = not b.relative
+            entries[b.id] = {
+                **meta.to_dict(), "instrument": b.instrument,
+                "stop_ticks": b.stop_ticks if known else None,
+                "targets": ([p for p, _ in b.plan] if b.plan else [b.target_ticks])
+                if known else [],
+            }  # fmt: skip
+        counts = {"last_entry_ns": self._counts.last_entry_ns,
+                  "since_flat": self._counts.since_flat}  # fmt: skip
+        return {"version": 1, "counts": counts, "entries": entries}
+
+    def restore(self, state: Mapping[str, Any]) -> int:
+        """The state :meth:`state` gave before a restart, over the desk the journal rebuilt:
+        each live entry continues under its kind, signal, contract choice and trail state
+        (its plan is the bracket's own); entries the desk no longer holds live are skipped,
+        as are values of the wrong type or out of range (they stay ``restored``). Returns
+        the entries restored."""
+        counts = state.get("counts")
+        if isinstance(counts, Mapping):
+            last = counts.get("last_entry_ns")
+            if last is None or _plain_int(last, 0, 2**63 - 1):
+                self._counts.last_entry_ns = last
+            if _plain_int(counts.get("since_flat"), 0, 1_000_000):
+                self._counts.since_flat = counts["since_flat"]
+        entries = state.get("entries")
+        done = 0
+        for bid, e in entries.items() if isinstance(entries, Mapping) else ():
+            b = self.desk.brackets.brackets.get(bid)
+            if b is None or b.status == "done" or not isinstance(e, Mapping):
+                continue
+            best = e.get("best_ticks")
+            sizing = e.get("sizing")
+            if not (_plain_int(e.get("submitted_ns"), 0, 2**63 - 1)
+                    and isinstance(e.get("kind"), str) and isinstance(e.get("reason"), str)
+                    and (best is None or _plain_int(best, -(2**53), 2**53))
+                    and (sizing is None or isinstance(sizing, Mapping))):  # fmt: skip
+                self.counters["strategy_state_refused"] += 1
+                continue
+            self._meta[bid] = _EntryMeta(
+                e["submitted_ns"], e["kind"], e["reason"], best,
+                prints_at=self._counts.prints_seen, sizing=sizing,
+                moved=str(e.get("moved", "")), breakeven=e.get("breakeven") is True,
+            )  # fmt: skip
+            done += 1
+        return done
+
     # ---- views ----------------------------------------------------------------------------
     @property
     def position(self) -> int:
-        return self.desk.positions.position(self.desk.orders.account, self.key).quantity
+        """Contracts held, the standard and the micro together."""
+        return sum(p.quantity for p in self._positions())
 
     @property
     def net_realized(self) -> Decimal:
-        return self.desk.positions.position(self.desk.orders.account, self.key).net_realized
+        return sum((p.net_realized for p in self._positions()), Decimal(0))
 
     def status(self) -> dict[str, Any]:
         return {
@@ -458,4 +621,9 @@ class StrategyHost:
             "counters": dict(self.counters),
             "decisions": len(self.decisions),
             "last_entry_ns": self._counts.last_entry_ns,
+            "state": self.state(),
         }
+
+
+def _plain_int(x: object, lo: int, hi: int) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi

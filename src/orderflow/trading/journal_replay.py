@@ -104,6 +104,8 @@ class Replayed:
     last_seq: int = 0
     last_batch_seq: int = 0
     mismatches: list[str] = field(default_factory=list)  # regenerated != journalled commands
+    #: per instrument, the strategy's latest journalled state (``StrategyHost.state``)
+    strategy: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def replay_desk(events: list[JournalEvent], desk: OrderDesk) -> Replayed:
@@ -160,6 +162,9 @@ def _replay_one(
         if p["op"] == "submit":
             orders.note_cid(p["bracket"])
         return desk.brackets.replay(p)
+    elif ev.kind == "strategy" and p.get("intent") == "state":
+        if isinstance(p.get("state"), dict):
+            out.strategy[ev.instrument] = p["state"]
     elif ev.kind == "strategy" and p.get("entry_id"):
         orders.note_cid(p["entry_id"])  # a refused entry's cid was drawn all the same
     return []

@@ -106,6 +106,10 @@ class TradingNode(NodeApi):
         self.restored: dict[str, Any] | None = None  # what the journal gave back at start
         self.hosts: dict[str, StrategyHost] = {}  # by instrument key
         self.data_ns = 0  # the latest event time of the node's data (the ``data`` clock)
+        #: per instrument key, the strategy state the journal gave back at start (a host
+        #: made later takes it: :meth:`StrategyHost.restore`), and the last one journalled
+        self.strategy_state: dict[str, dict[str, Any]] = {}
+        self._state_journalled: dict[str, dict[str, Any]] = {}
         self._out: list[OrderCommand] = []  # the commands of the current call
 
     @classmethod
@@ -173,10 +177,17 @@ class TradingNode(NodeApi):
         multi-timeframe filter."""
         if not self.deciding:
             return []
+        owner = self.host_of(inst.contract or inst.symbol)
+        if owner is not None and owner.key != (inst.contract or inst.symbol):
+            return []  # a micro's own data: its entries are its standard's host's
         fresh = (inst.contract or inst.symbol) not in self.hosts
         host = self.host(inst)
         if fresh:
             host.catch_up(pipeline, new_from)
+            saved = self.strategy_state.pop(host.key, None)
+            if saved is not None:  # a restart: the entries continue under their plans
+                host.restore(saved)
+                self._state_journalled[host.key] = saved  # the journal's latest
         mark = self._host_mark(host)
         cmds = host.on_market(pipeline, series)
         self._host_out(host, cmds, mark, pipeline.last_ts)
@@ -211,6 +222,14 @@ class TradingNode(NodeApi):
             )  # fmt: skip
         return host
 
+    def host_of(self, key: str) -> StrategyHost | None:
+        """The host trading contract ``key``: its own instrument's, or the other contract of
+        its standard/micro pair (an entry sized into the micro)."""
+        host = self.hosts.get(key)
+        if host is None:
+            host = next((h for h in self.hosts.values() if key in h.keys), None)
+        return host
+
     @staticmethod
     def _host_mark(host: StrategyHost) -> tuple[int, int]:
         return len(host.decisions), len(host.risk_events)
@@ -224,9 +243,21 @@ class TradingNode(NodeApi):
         self._rec_brackets()
         if self.sink is not None:
             for d in host.decisions[mark[0] :]:
-                self._rec("strategy", d.ts_ns, {"intent": d.intent, "outcome": d.outcome,
-                                                "entry_id": d.entry_id, "detail": d.detail},
-                          host.key, d.entry_id)  # fmt: skip
+                payload: dict[str, Any] = {
+                    "intent": d.intent,
+                    "outcome": d.outcome,
+                    "entry_id": d.entry_id,
+                    "detail": d.detail,
+                }
+                if d.sizing is not None:  # why that contract and that many
+                    payload["sizing"] = dict(d.sizing)
+                self._rec("strategy", d.ts_ns, payload, host.key, d.entry_id)
+        if self.sink is not None:  # the strategy's memory, each time it changed
+            state = host.state()
+            if state != self._state_journalled.get(host.key):
+                self._state_journalled[host.key] = state
+                self._rec("strategy", now, {"intent": "state", "outcome": "", "entry_id": "",
+                                            "detail": "", "state": state}, host.key)  # fmt: skip
         events = host.risk_events[mark[1] :]
         self._rec_risk_events(events)  # the host flattened its entries itself
         for cmd in cmds:
@@ -357,12 +388,14 @@ class TradingNode(NodeApi):
         risk. ``batch``: (seq, instrument name) of the bridge's batch, journalled last."""
         desk, risk = self.desk, self.risk
         done: list[tuple[str, int]] = []
-        host = self.hosts.get(key)
+        host = self.host_of(key)
         for ev in orders:
             self._rec("order_update", now, ev, key, ev.cid)
             if host is not None:  # the strategy's instrument: its host applies it
                 mark = self._host_mark(host)
-                self._host_out(host, host.on_order_update(now, ev), mark, now)
+                got = (host.on_order_update(now, ev) if key == host.key
+                       else host.on_order_update(now, ev, key))  # the micro's  # fmt: skip
+                self._host_out(host, got, mark, now)
                 if ev.state in TERMINAL:
                     self.flattening.discard(ev.cid)
                 continue
@@ -374,7 +407,7 @@ class TradingNode(NodeApi):
             for cmd in cmds:
                 self._issue(cmd, now)
         for fill in fills:
-            self._rec("execution", now, fill, key, fill.cid)
+            self._rec("execution", now, fill, fill.instrument or key, fill.cid)
             if host is not None:  # the host follows the fill for the risk manager too
                 mark = self._host_mark(host)
                 self._host_out(host, host.on_fill(now, fill), mark, now)
@@ -458,7 +491,9 @@ class TradingNode(NodeApi):
 
     def mark(self, key: str, last_ticks: int, now: int) -> list[OrderCommand]:
         """The last print's price marks the position in ``key`` (open P&L, its limits)."""
-        self.desk.mark(key, last_ticks)
+        host = self.host_of(key)
+        for k in (key,) if host is None or key != host.key else host.keys:
+            self.desk.mark(k, last_ticks)  # the micro a host trades moves with its standard
         if any(p.quantity for p in self.desk.positions.positions.values()):
             self._risk_events(self.risk.on_unrealised(self.open_pnl(), now), now)
         return self.take()
@@ -523,7 +558,7 @@ class TradingNode(NodeApi):
             mark = self._host_mark(host)
             self._host_out(host, host.flatten(now, "risk_flatten"), mark, now)
         for b in list(desk.brackets.brackets.values()):  # brackets posted to the API
-            if b.status not in ("done", "flattening") and b.instrument not in self.hosts:
+            if b.status not in ("done", "flattening") and self.host_of(b.instrument) is None:
                 cmds = desk.brackets.close(now, b.id, "risk_flatten")
                 self._rec_brackets()
                 for cmd in cmds:

@@ -16,6 +16,7 @@ the account equity; a standard that does not fit the margin gives way to the mic
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -153,6 +154,85 @@ def size_position(
         return _fit(inst, stop_ticks, budget, params, profile, equity, overnight)
     big = _fit(standard, stop_ticks, budget, params, profile, equity, overnight)
     small = _fit(get_instrument(micro_root), stop_ticks, budget, params, profile, equity, overnight)
+    return _better(big, small)
+
+
+def _better(big: SizeDecision, small: SizeDecision) -> SizeDecision:
     # the contract that puts more of the budget at risk (costs included) fits it better;
     # on a tie the standard, with fewer contracts to pay commission on; none: say the micro
     return small if small.total_risk > big.total_risk or big.contracts == 0 else big
+
+
+def paired_instrument(instrument: Instrument) -> Instrument | None:
+    """The other contract of a standard/micro pair, same contract month (ESH4 <-> MESH4; a
+    root gives a root), or None for a product without a pair. Both trade on the same tick
+    grid (the registry's pairs share their tick size), so prices in ticks are the same."""
+    other = instrument.micro_of or micro_of_standard(instrument.symbol)
+    if other is None:
+        return None
+    inst = get_instrument(other)
+    c = instrument.contract
+    if c and c.startswith(instrument.symbol) and len(c) > len(instrument.symbol):
+        return inst.for_contract(other + c[len(instrument.symbol) :])
+    return inst
+
+
+@dataclass(frozen=True, slots=True)
+class ContractChoice:
+    """Which contract of a standard/micro pair one entry trades, how many, and why: every
+    candidate sized by the same rule, with the margin it needs (the journal's record)."""
+
+    decision: SizeDecision  # the chosen one (``symbol``: its root)
+    contract: str  # the chosen contract's name (ESH4, MESH4; a root when no month is known)
+    candidates: tuple[tuple[SizeDecision, float], ...]  # (sized, margin per contract)
+    budget: float
+    equity: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON: the budget, the stop, each candidate's count, per-contract risk, total
+        risk, margin and reason, and the choice."""
+        return {
+            "contract": self.contract, "contracts": self.decision.contracts,
+            "reason": self.decision.reason, "budget": self.budget, "equity": self.equity,
+            "stop_ticks": self.decision.stop_ticks,
+            "candidates": [
+                {"symbol": d.symbol, "contracts": d.contracts,
+                 "risk_per_contract": d.risk_per_contract, "total_risk": d.total_risk,
+                 "margin_per_contract": margin, "reason": d.reason}
+                for d, margin in self.candidates
+            ],
+        }  # fmt: skip
+
+
+def choose_contract(
+    instrument: Instrument,
+    params: SizingParams,
+    *,
+    stop_ticks: int | None = None,
+    atr: float | None = None,
+    profile: BrokerProfile | None = None,
+    equity: float | None = None,
+    overnight: bool = False,
+) -> ContractChoice:
+    """:func:`size_position` for one entry on ``instrument`` (a contract, e.g. ESH4), with
+    the contract to trade: with ``auto_micro`` (and a sizing method that uses a stop) the
+    standard or the micro of the same month, whichever :func:`size_position` picks; every
+    candidate is kept with its margin for the record."""
+    chosen = size_position(instrument, params, stop_ticks=stop_ticks, atr=atr,
+                           profile=profile, equity=equity, overnight=overnight)  # fmt: skip
+    pair = paired_instrument(instrument)
+    names = [instrument] if pair is None or not params.auto_micro else [instrument, pair]
+    if SizingMethod(params.method) is SizingMethod.FIXED:
+        names = [instrument]
+    cands = []
+    for inst in names:
+        one = dataclasses.replace(params, auto_micro=False)
+        d = size_position(inst, one, stop_ticks=stop_ticks, atr=atr, profile=profile,
+                          equity=equity, overnight=overnight)  # fmt: skip
+        margin = profile.margin(inst.symbol, 1, overnight) if profile is not None else 0.0
+        cands.append((d, margin))
+    contract = next(
+        (i.contract or i.symbol for i in names if i.symbol == chosen.symbol),
+        instrument.contract or instrument.symbol,
+    )
+    return ContractChoice(chosen, contract, tuple(cands), params.risk_per_trade, equity)

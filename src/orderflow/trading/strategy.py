@@ -223,7 +223,7 @@ class EntryView:
     first_fill_ns: int | None
     stop_ticks: int | None  # the stop's price once known (after the first fill)
     targets: tuple[int, ...]  # the targets' prices once known
-    best_ticks: int | None  # best last price since the first fill (highest long, lowest short)
+    best_ticks: int | None  # best print since the first fill (highest long, lowest short)
     kind: str = "entry"  # entry or add (scaling in)
 
 

@@ -47,9 +47,10 @@ def mbo(*rows: tuple) -> np.ndarray:
 _ref = iter(range(1, 1_000_000))
 
 
-def cmd(t, cid, action, otype=None, qty=0, limit=None, stop=None, oco="", op="submit"):
+def cmd(t, cid, action, otype=None, qty=0, limit=None, stop=None, oco="", op="submit",
+        inst="ES"):  # fmt: skip
     act = {"buy": OrderAction.BUY, "sell": OrderAction.SELL}.get(action, action)
-    return OrderCommand(next(_ref), op, cid, "ES", t, act, otype, qty, limit, stop, None, oco)
+    return OrderCommand(next(_ref), op, cid, inst, t, act, otype, qty, limit, stop, None, oco)
 
 
 def fills(deliveries) -> list[tuple[str, int, int]]:
@@ -320,12 +321,35 @@ def test_commands_keep_their_order_whatever_the_latency_draws():
 def test_commission_and_fees_from_the_broker_profile(inst, qty, commission, fees):
     v = SimVenue(inst)
     v.on_market(book_ladder())
-    v.send(cmd(10, "m", "buy", OrderType.MARKET, qty))
+    v.send(cmd(10, "m", "buy", OrderType.MARKET, qty, inst=inst.symbol))
     got = [d.report for d in v.advance(10) if isinstance(d.report, Fill)]
     assert sum(f.commission for f in got) == Decimal(commission)
     assert sum(f.fees for f in got) == Decimal(fees)
     assert [f.execution_id for f in got] == [f"SIM-{i + 1}" for i in range(len(got))]
     assert {f.instrument for f in got} == {inst.symbol}
+
+
+def test_the_micro_fills_on_the_standards_book_at_its_own_costs():
+    # an ESH4 venue takes MESH4 orders (the sizing's micro): the same book, the same prices
+    # in ticks, the micro's commission and fees, the fill named MESH4; any other contract
+    # is refused locally
+    v = SimVenue(get_instrument("ESH4"))
+    v.on_market(book_ladder())
+    v.send(cmd(10, "m", "buy", OrderType.MARKET, 3, inst="MESH4"))
+    v.send(cmd(10, "e", "buy", OrderType.MARKET, 2, inst="ESH4"))
+    got = [d.report for d in v.advance(10) if isinstance(d.report, Fill)]
+    micro = [f for f in got if f.cid == "m"]
+    assert {f.instrument for f in micro} == {"MESH4"}
+    assert sum(f.quantity for f in micro) == 3
+    assert sum(f.commission for f in micro) == Decimal("1.05")  # 3 x 0.35
+    assert sum(f.fees for f in micro) == Decimal("1.26")  # 3 x (0.35 + 0.05 + 0.02)
+    std = [f for f in got if f.cid == "e"]
+    assert {f.instrument for f in std} == {"ESH4"}
+    assert sum(f.commission for f in std) == Decimal("2.58")
+    # the standard's order fills after the micro's took the touch: it walks on
+    assert min(f.price_ticks for f in std) >= max(f.price_ticks for f in micro)
+    out = v.send(cmd(20, "n", "buy", OrderType.MARKET, 1, inst="NQH4"))
+    assert states(out, "n") == ["Rejected"]
 
 
 def test_local_rejections_and_the_order_desk_takes_the_reports():

@@ -122,3 +122,33 @@ def test_bad_parameters():
     for bad in ({"method": "kelly"}, {"margin_fraction": 0}, {"atr_multiple": 0}):
         with pytest.raises(ValueError):
             SizingParams(**bad)
+
+
+def test_the_contract_choice_names_the_month_and_keeps_every_candidate():
+    from orderflow.trading.sizing import choose_contract, paired_instrument
+
+    es = get_instrument("ESH4")
+    assert paired_instrument(es).contract == "MESH4"
+    assert paired_instrument(get_instrument("MESH4")).contract == "ESH4"
+    assert paired_instrument(get_instrument("ES")).contract is None
+    p = SizingParams(risk_per_trade=60.0)
+    c = choose_contract(es, p, stop_ticks=8, profile=DEFAULT_PROFILE, equity=50_000.0)
+    # one ES risks 8 x 12.50 + 5.58 = 105.58 > 60: none; one MES 8 x 1.25 + 1.54 = 11.54: 5
+    assert (c.contract, c.decision.contracts) == ("MESH4", 5)
+    d = c.to_dict()
+    assert [(x["symbol"], x["contracts"], x["risk_per_contract"], x["total_risk"],
+             x["margin_per_contract"]) for x in d["candidates"]] == [
+        ("ES", 0, 105.58, 0.0, 500.0), ("MES", 5, 11.54, 57.7, 50.0)]  # fmt: skip
+    # $250 keeps ES: 2 ES risk 211.16, 10 MES (max_contracts) only 115.40
+    c = choose_contract(es, SizingParams(), stop_ticks=8, profile=DEFAULT_PROFILE)
+    assert (c.contract, c.decision.contracts, c.decision.total_risk) == ("ESH4", 2, 211.16)
+    # $150: 1 ES risks 105.58, 10 MES 115.40: the micro fits the budget better
+    c = choose_contract(es, SizingParams(risk_per_trade=150.0), stop_ticks=8,
+                        profile=DEFAULT_PROFILE)  # fmt: skip
+    assert (c.contract, c.decision.contracts) == ("MESH4", 10)
+    # off, or a fixed size: the contract given, one candidate
+    off = choose_contract(es, SizingParams(risk_per_trade=60.0, auto_micro=False), stop_ticks=8,
+                          profile=DEFAULT_PROFILE)  # fmt: skip
+    assert (off.contract, off.decision.contracts, len(off.candidates)) == ("ESH4", 0, 1)
+    fixed = choose_contract(es, SizingParams(method="fixed", fixed_contracts=3), stop_ticks=8)
+    assert (fixed.contract, fixed.decision.contracts) == ("ESH4", 3)
