@@ -16,12 +16,15 @@ from orderflow.engine import Pipeline, PipelineParams
 from orderflow.engine.runner import run_stream, summarize
 from orderflow.io.dbn import read_mbo
 from orderflow.model.enums import Action, Flags
+from orderflow.signals.detectors_pull import PullParams
 from orderflow.signals.evaluate import evaluate_stream
 from tests.conftest import ES_MBO, need
 
 pytestmark = pytest.mark.slow
 
 SESSION_OPEN = parse_time("2023-12-25T23:00:00Z")
+#: every detector on, pulling/stacking included (what ``signals evaluate`` measures)
+MEASURED = PipelineParams(keep_mid_path=True, pull=PullParams(enabled=True))
 
 
 @cache
@@ -32,7 +35,7 @@ def data():  # type: ignore[no-untyped-def]
 @cache
 def whole() -> Pipeline:
     events, inst = data()
-    return run_stream("mbo", events, inst, PipelineParams(keep_mid_path=True))
+    return run_stream("mbo", events, inst, MEASURED)
 
 
 def test_signals_equal_the_detectors_run_on_their_own():
@@ -45,7 +48,7 @@ def test_signals_equal_the_detectors_run_on_their_own():
 @pytest.mark.parametrize("chunk", [777, 10_000])
 def test_chunking_changes_nothing(chunk):
     events, inst = data()
-    pipe = run_stream("mbo", events, inst, PipelineParams(keep_mid_path=True), chunk=chunk)
+    pipe = run_stream("mbo", events, inst, MEASURED, chunk=chunk)
     ref = whole()
     assert pipe.signals == ref.signals
     assert pipe.accumulated == ref.accumulated
@@ -63,16 +66,30 @@ def test_group_by_group_like_a_live_feed_equals_the_batch():
     events, inst = data()
     ends = np.flatnonzero((events["flags"] & (Flags.LAST | Flags.SNAPSHOT)) == Flags.LAST) + 1
     stop = int(ends[2_999])
-    live = Pipeline(inst, "mbo")
+    live = Pipeline(inst, "mbo", MEASURED)
     start = 0
     for end in ends[:3_000].tolist():
         live.process(events[start:end])
         start = end
-    batch = Pipeline(inst, "mbo")
+    batch = Pipeline(inst, "mbo", MEASURED)
     batch.process(events[:stop])
     assert live.groups == batch.groups == 3_000
     assert live.signals == batch.signals
     assert live.snapshot() == batch.snapshot()
+
+
+def test_pulling_and_stacking_are_signalled_but_move_no_score_unless_asked():
+    """With the detector on (not accumulated) the accumulated signals are the default
+    pipeline's; with ``accumulate`` they count like any other detector's."""
+    events, inst = data()
+    default = run_stream("mbo", events, inst, PipelineParams())
+    assert default.pull is None and "pulling" not in default.signal_counts
+    assert whole().signal_counts["pulling"] == 37 and whole().signal_counts["stacking"] == 67
+    assert whole().accumulated == default.accumulated
+    counted = run_stream("mbo", events, inst,
+                         PipelineParams(pull=PullParams(enabled=True, accumulate=True)))  # fmt: skip
+    assert counted.signals == whole().signals and counted.accumulated != default.accumulated
+    assert any(c.detector == "stacking" for a in counted.accumulated for c in a.contributions)
 
 
 def test_a_group_split_across_calls_waits_for_its_end():

@@ -12,8 +12,8 @@ order, over the complete event groups it was given:
    per-group classes, so the numbers do not depend on the chunk size);
 4. bars on every timeframe (footprint cells included), cumulative delta, VWAP, the session
    volume profile, volume clusters and liquidity clusters take the chunk's trades and book;
-5. the L3 detectors (with order ids) and the L2 detectors (levels and prints) turn the
-   patterns into signals, sorted by time, and the accumulator turns those into accumulated
+5. the L3 detectors (with order ids), the L2 detectors (levels and prints) and, when
+   ``pull.enabled``, the pulling/stacking detector turn the patterns into signals, sorted by time, and the accumulator turns those into accumulated
    signals. Confirmation across timeframes asks the bar series which bar had *closed* at the
    signal's time, so a chunk never lets a signal see a bar from its future.
 
@@ -52,6 +52,7 @@ from orderflow.model.instruments import Instrument
 from orderflow.signals.accumulate import AccumulatedSignal, Accumulator, AccumulatorParams
 from orderflow.signals.detectors_l2 import L2Detector, L2Params
 from orderflow.signals.detectors_l3 import L3Detector, L3Params
+from orderflow.signals.detectors_pull import PULL_DETECTORS, PullDetector, PullParams
 from orderflow.signals.evaluate import mid_from_top
 from orderflow.signals.model import Signal
 
@@ -65,6 +66,7 @@ _LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 L3_DETECTORS = frozenset({"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"})
 L2_DETECTORS = frozenset({"absorption", "sweep", "exhaustion", "iceberg_l2"})
+PULL_SIGNALS = frozenset(PULL_DETECTORS)
 
 
 class _Chunk(NamedTuple):
@@ -105,6 +107,8 @@ class PipelineParams:
     detectors: frozenset[str] | None = None
     #: keep the (ts, mid) path of every boundary (what ``signals evaluate`` measures against)
     keep_mid_path: bool = False
+    #: the pulling/stacking detector (runs only when ``pull.enabled``)
+    pull: PullParams = field(default_factory=PullParams)
 
     def __post_init__(self) -> None:
         if self.depth_levels < 1:
@@ -168,6 +172,11 @@ class Pipeline:
             else None
         )
         self.l2 = L2Detector(self.name, p.l2) if wanted is None or wanted & L2_DETECTORS else None
+        self.pull = (
+            PullDetector(self.name, p.pull)
+            if kind != "trades" and p.pull.enabled and (wanted is None or wanted & PULL_SIGNALS)
+            else None
+        )
         confirm = self._confirm_direction if p.confirm_series is not None else None
         self.accumulator = Accumulator(p.accumulator, confirm=confirm)
         self._pending: np.ndarray | None = None
@@ -317,8 +326,11 @@ class Pipeline:
             self.liquidity_clusters.update_depth(depth)
         # 5. signals
         out = self._detect(chunk)
+        quiet = frozenset() if self.params.pull.accumulate else PULL_SIGNALS
         for s in out:
             self.signal_counts[s.detector] += 1
+            if s.detector in quiet:  # seen and answered, not in the scores unless asked
+                continue
             acc = self.accumulator.update(s)
             if acc is not None:
                 self.accumulated.append(acc)
@@ -350,6 +362,13 @@ class Pipeline:
                     trades["side"],
                     off,
                 )
+            )
+        if self.pull is not None:
+            out.extend(
+                self.pull.on_groups(
+                    depth.ts_event, depth.bid_price, depth.bid_size, depth.ask_price,
+                    depth.ask_size, trades["price"], trades["size"], trades["side"], off,
+                )  # fmt: skip
             )
         out = [s for s in out if self._wanted(s.detector)]
         out.sort(key=lambda s: s.ts_event)  # stable: L3 before L2 at equal times
