@@ -24,7 +24,7 @@ read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -67,6 +67,8 @@ _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 L3_DETECTORS = frozenset({"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"})
 L2_DETECTORS = frozenset({"absorption", "sweep", "exhaustion", "iceberg_l2"})
 PULL_SIGNALS = frozenset(PULL_DETECTORS)
+#: how many event groups' book imbalance :attr:`Pipeline.imbalances` keeps
+IMBALANCE_GROUPS = 256
 
 
 class _Chunk(NamedTuple):
@@ -195,6 +197,8 @@ class Pipeline:
         self.delta_low = 0
         self.delta_high = 0
         self._top_path: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        #: (ts, book imbalance) of the latest event groups, oldest first
+        self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
@@ -306,9 +310,13 @@ class Pipeline:
             m.update(ts0, depth.bid_price[0], depth.bid_size[0], depth.ask_price[0],
                      depth.ask_size[0], trades)  # fmt: skip
             self.momentum.update(ts0, m.mid, m.imbalance, trades)
+            self.imbalances.append((ts0, float(m.imbalance)))
         else:
             bm = self.metrics.update_many(depth, trades, off)
             self.momentum.update_many(depth.ts_event, bm.mid, bm.imbalance, trades, off)
+            k = IMBALANCE_GROUPS
+            self.imbalances.extend(zip(depth.ts_event[-k:].tolist(), bm.imbalance[-k:].tolist(),
+                                       strict=True))  # fmt: skip
         if self.params.keep_mid_path:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip

@@ -36,6 +36,7 @@ from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
+from orderflow.trading.exit_context import structure_fields
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -127,6 +128,7 @@ class StrategyHost:
         self.risk_events: list[RiskEvent] = []
         self.counters: Counter[str] = Counter()
         self.last_ticks: int | None = None
+        self._seen_raw = 0  # the pipeline's own signals already shown (ctx.detections)
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -135,6 +137,7 @@ class StrategyHost:
         strategy switched on later) and must never enter on a signal from an hour ago."""
         n = len(pipeline.accumulated)
         self._counts.seen_signals = n if upto is None else min(upto, n)
+        self._seen_raw = len(pipeline.signals)
         # the entries already on the desk (restored from the journal) keep the timing rules:
         # spacing counts from the latest one, scaling in from those still live
         om = self.desk.orders.orders
@@ -174,6 +177,8 @@ class StrategyHost:
         m = pipeline.metrics
         new = pipeline.accumulated[self._counts.seen_signals :]
         self._counts.seen_signals = len(pipeline.accumulated)
+        raw = pipeline.signals[self._seen_raw :]
+        self._seen_raw = len(pipeline.signals)
         metrics = {
             "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
             "momentum": float(pipeline.momentum.score),
@@ -197,6 +202,7 @@ class StrategyHost:
             bars=tuple(s.bars() for s in bar_series),
             metrics=metrics,
             series=series or {},
+            **structure_fields(pipeline, raw),
         )
 
     def step(self, market: StrategyContext) -> list[OrderCommand]:
