@@ -577,5 +577,9 @@ def trading_params(settings: Settings) -> TradingParams:
     """The trading engine's :class:`~orderflow.trading.params.TradingParams` from the settings
     (the broker profile was built when the settings were validated)."""
     t = settings.trading
+    if t.strategy.exits.cluster_pulled and not settings.signals.pull.enabled:
+        # the rule reads the pulling detector's signals: without it, it would never fire
+        raise refusal("trading.strategy.exits.cluster_pulled", True,
+                      "needs the pulling detector: set signals.pull.enabled: true")  # fmt: skip
     return TradingParams(risk=t.risk, sizing=t.sizing, sessions=t.sessions, broker=t.broker,
                          strategy=t.strategy)  # fmt: skip
