@@ -58,8 +58,8 @@ from orderflow.settings_rules import (
 )
 from orderflow.signals.accumulate import AccumulatorParams
 from orderflow.signals.detectors_l2 import L2Params
-from orderflow.signals.detectors_pull import PullParams
 from orderflow.signals.detectors_l3 import L3Params
+from orderflow.signals.detectors_pull import PullParams
 from orderflow.trading.broker import BrokerParams
 from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import ServerTradingParams, TradingParams

@@ -86,8 +86,8 @@ def test_pulling_and_stacking_are_signalled_but_move_no_score_unless_asked():
     assert default.pull is None and "pulling" not in default.signal_counts
     assert whole().signal_counts["pulling"] == 37 and whole().signal_counts["stacking"] == 67
     assert whole().accumulated == default.accumulated
-    counted = run_stream("mbo", events, inst,
-                         PipelineParams(pull=PullParams(enabled=True, accumulate=True)))  # fmt: skip
+    asked = PipelineParams(pull=PullParams(enabled=True, accumulate=True))
+    counted = run_stream("mbo", events, inst, asked)
     assert counted.signals == whole().signals and counted.accumulated != default.accumulated
     assert any(c.detector == "stacking" for a in counted.accumulated for c in a.contributions)
 

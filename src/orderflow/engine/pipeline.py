@@ -13,9 +13,11 @@ order, over the complete event groups it was given:
 4. bars on every timeframe (footprint cells included), cumulative delta, VWAP, the session
    volume profile, volume clusters and liquidity clusters take the chunk's trades and book;
 5. the L3 detectors (with order ids), the L2 detectors (levels and prints) and, when
-   ``pull.enabled``, the pulling/stacking detector turn the patterns into signals, sorted by time, and the accumulator turns those into accumulated
-   signals. Confirmation across timeframes asks the bar series which bar had *closed* at the
-   signal's time, so a chunk never lets a signal see a bar from its future.
+   ``pull.enabled``, the pulling/stacking detector turn the patterns into signals, sorted by
+   time, and the accumulator turns those into accumulated signals (pulling and stacking only
+   with ``pull.accumulate``). Confirmation across timeframes asks the bar series which bar
+   had *closed* at the signal's time, so a chunk never lets a signal see a bar from its
+   future.
 
 Records after the last boundary of a call wait (in order) for the rest of their group. Every
 read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
@@ -372,12 +374,9 @@ class Pipeline:
                 )
             )
         if self.pull is not None:
-            out.extend(
-                self.pull.on_groups(
-                    depth.ts_event, depth.bid_price, depth.bid_size, depth.ask_price,
-                    depth.ask_size, trades["price"], trades["size"], trades["side"], off,
-                )  # fmt: skip
-            )
+            levels = (depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size)
+            prints = (trades["price"], trades["size"], trades["side"])
+            out.extend(self.pull.on_groups(depth.ts_event, *levels, *prints, off))
         out = [s for s in out if self._wanted(s.detector)]
         out.sort(key=lambda s: s.ts_event)  # stable: L3 before L2 at equal times
         return out

@@ -118,9 +118,10 @@ class PullDetector:
         if any(len(a) != len(levels[0]) for a in levels):
             raise ArgumentError("the level arrays differ in length")
         self._ts1[0] = ts
-        return self._feed(self._ts1, *levels, len(levels[0]),
-                          np.array([0, n], dtype=np.int64), _i64(trade_price),
-                          _i64(trade_size), _i64(trade_side))  # fmt: skip
+        bp, bs, ap, as_ = levels
+        off = np.array([0, n], dtype=np.int64)
+        tp, tz, td = _i64(trade_price), _i64(trade_size), _i64(trade_side)
+        return self._feed(self._ts1, bp, bs, ap, as_, len(bp), off, tp, tz, td)
 
     def on_groups(
         self,
@@ -148,8 +149,8 @@ class PullDetector:
             len(ts) and (int(off.min()) < 0 or int(off.max()) > len(tp))
         ):
             raise ArgumentError("offsets needs groups + 1 entries within the trade arrays")
-        flat = [a.reshape(-1) for a in levels]
-        return self._feed(ts, *flat, shape[1], off, tp, tz, td)
+        bp, bs, ap, as_ = (a.reshape(-1) for a in levels)
+        return self._feed(ts, bp, bs, ap, as_, shape[1], off, tp, tz, td)
 
     def _feed(self, ts: np.ndarray, bp: np.ndarray, bs: np.ndarray, ap: np.ndarray,
               as_: np.ndarray, w: int, off: np.ndarray, tp: np.ndarray, tz: np.ndarray,

@@ -310,4 +310,3 @@ class OrderFlowExits:
         if best is None:
             self.counters["target_fallback"] += 1
         return best
-

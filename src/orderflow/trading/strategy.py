@@ -419,11 +419,12 @@ class SignalStrategy:
             return Exit(e.id, "time_stop")
         new_stop = self._stop_target(ctx, e)
         flow = self.exits.manage(ctx, e)
-        if flow is not None and flow[1] is None:
-            return Exit(e.id, flow[2])
-        if flow is not None and flow[1] is not None:  # tighten: unless the trail goes further
-            if new_stop is None or (flow[1] - new_stop[0]) * e.direction > 0:
-                new_stop = (flow[1], flow[2])
+        if flow is not None:
+            _, tighter, why = flow
+            if tighter is None:
+                return Exit(e.id, why)
+            if new_stop is None or (tighter - new_stop[0]) * e.direction > 0:
+                new_stop = (tighter, why)  # tightened further than the trail would
         if new_stop is not None:
             return MoveStop(e.id, new_stop[0], new_stop[1])
         return None
@@ -490,8 +491,10 @@ class SignalStrategy:
         if ctx.entry_block:
             self.counters[f"skip_{ctx.entry_block}"] += 1
             return None
-        if reverse is None and ctx.last_entry_ns is not None and (
-            ctx.ts_event - ctx.last_entry_ns < p.min_entry_spacing_s * NS
+        if (
+            reverse is None
+            and ctx.last_entry_ns is not None
+            and (ctx.ts_event - ctx.last_entry_ns < p.min_entry_spacing_s * NS)
         ):
             self.counters["skip_spacing"] += 1
             return None

@@ -134,9 +134,12 @@ def run_both(groups: list, params: PullParams) -> tuple[list[Signal], list[Signa
     seed=st.integers(0, 2**32 - 1),
     groups=st.integers(1, 300),
     width=st.integers(1, 5),
-    params=st.builds(PullParams, near_ticks=st.integers(0, 6),
-                     window_ns=st.integers(1, 40).map(lambda x: x * S // 4),
-                     min_size=st.integers(1, 80)),  # fmt: skip
+    params=st.builds(
+        PullParams,
+        near_ticks=st.integers(0, 6),
+        window_ns=st.integers(1, 40).map(lambda x: x * S // 4),
+        min_size=st.integers(1, 80),
+    ),
 )
 def test_random_streams_match_the_reference_live_and_batch(
     seed: int, groups: int, width: int, params: PullParams

@@ -10,15 +10,14 @@ from __future__ import annotations
 import dataclasses
 
 import msgspec
-
 import pytest
 
 from orderflow.analytics.clusters import LiquidityCluster
 from orderflow.core.errors import ParameterError
 from orderflow.model.enums import Side as BookSide
+from orderflow.signals.accumulate import AccumulatedSignal
 from orderflow.signals.detectors_l2 import L2Detector, L2Params
 from orderflow.signals.detectors_pull import PullDetector, PullParams
-from orderflow.signals.accumulate import AccumulatedSignal
 from orderflow.signals.model import Signal
 from orderflow.trading.exits import ExitParams, exit_code
 from orderflow.trading.host import StrategyHost
@@ -93,7 +92,7 @@ def test_absorption_against_the_long_within_reach_of_the_stop_exits_it() -> None
 
 
 def test_absorption_can_tighten_the_stop_instead() -> None:
-    h, r, bid = long_one(absorption="tighten", absorption_tighten_ticks=2)
+    h, _r, bid = long_one(absorption="tighten", absorption_tighten_ticks=2)
     sig = absorption(STOP + 4)
     # the last price 2 ticks over the stop: tightening would not move it forward
     assert h.step(ctx(T0 + S, detections=(sig,), last=STOP + 2)) == []
@@ -105,7 +104,7 @@ def test_absorption_can_tighten_the_stop_instead() -> None:
 
 # ---- cumulative-delta divergence ----------------------------------------------------------
 def divergence_run(delta_at_new_high: float) -> tuple[StrategyHost, str, list]:
-    h, r, bid = long_one(delta_divergence=True, divergence_min_ticks=2, divergence_min_delta=50)
+    h, _r, bid = long_one(delta_divergence=True, divergence_min_ticks=2, divergence_min_delta=50)
     steps = [(ASK, 100.0), (ASK + 3, 140.0), (ASK + 4, 10.0), (ASK + 5, delta_at_new_high)]
     out = []
     for i, (last, delta) in enumerate(steps, 1):
@@ -145,7 +144,7 @@ GUARD = LiquidityCluster(BookSide.BID, BID - 3, BID - 1, 450, 30, T0, 0, 3.0, 2.
 
 
 def test_the_bid_cluster_guarding_the_stop_pulled_exits_the_long() -> None:
-    h, r, bid = long_one(cluster_pulled=True)
+    h, _r, bid = long_one(cluster_pulled=True)
     assert h.strategy.needs_liquidity  # type: ignore[attr-defined]
     assert h.step(ctx(T0 + S, liquidity=(GUARD,))) == []  # seen between the stop and the bid
     sig = pulled_bids(0)
@@ -163,7 +162,7 @@ def test_no_pulling_signal_or_one_elsewhere_keeps_the_long() -> None:
     elsewhere = msgspec.structs.replace(sig, evidence={**sig.evidence, "low": BID, "high": BID})
     asks = msgspec.structs.replace(sig, evidence={**sig.evidence, "side": "ask"})
     for detections in ((), (elsewhere,), (asks,)):  # the cluster went each time
-        h, r, bid = long_one(cluster_pulled=True)
+        h, _r, bid = long_one(cluster_pulled=True)
         assert h.step(ctx(T0 + S, liquidity=(GUARD,))) == []
         assert h.step(ctx(T0 + 2 * S, detections=detections, liquidity=())) == []
         assert h.desk.brackets.brackets[bid].status == "protected"
@@ -174,7 +173,7 @@ FILL = T0 + 1  # entered() fills at T0 + 1
 
 
 def test_imbalance_against_the_long_for_n_groups_exits_it() -> None:
-    h, r, bid = long_one(imbalance_flip=0.5, imbalance_flip_groups=3)
+    h, _r, bid = long_one(imbalance_flip=0.5, imbalance_flip_groups=3)
     groups = [(FILL + 10, -0.5), (FILL + 11, -0.6), (FILL + 12, -0.4999)]
     assert h.step(ctx(T0 + S, imbalance_groups=tuple(groups))) == []  # the 3rd not past
     groups.append((FILL + 13, -0.9))  # the last 3 groups: -0.6, -0.4999, -0.9: not all
@@ -185,7 +184,7 @@ def test_imbalance_against_the_long_for_n_groups_exits_it() -> None:
 
 
 def test_groups_from_before_the_fill_do_not_count() -> None:
-    h, r, bid = long_one(imbalance_flip=0.5, imbalance_flip_groups=3)
+    h, _r, bid = long_one(imbalance_flip=0.5, imbalance_flip_groups=3)
     before = ((FILL - 1, -0.9), (FILL, -0.9), (FILL + 1, -0.9))
     assert h.step(ctx(T0 + S, imbalance_groups=before)) == []
     cmds = h.step(ctx(T0 + 2 * S, imbalance_groups=(*before, (FILL + 2, -0.9))))
