@@ -15,6 +15,8 @@ import pytest
 from orderflow.analytics.clusters import LiquidityCluster
 from orderflow.core.errors import ParameterError
 from orderflow.model.enums import Side as BookSide
+from orderflow.protocol import Command, encode
+from orderflow.server.outbox import Outbox
 from orderflow.signals.accumulate import AccumulatedSignal
 from orderflow.signals.detectors_l2 import L2Detector, L2Params
 from orderflow.signals.detectors_pull import PullDetector, PullParams
@@ -25,7 +27,17 @@ from orderflow.trading.orders import OrderAction, OrderType
 from orderflow.trading.risk import RiskParams
 from orderflow.trading.strategy import StrategyContext
 from tests.unit.signals.test_detectors_l2 import BUY, lv
-from tests.unit.trading.test_strategy import ASK, BID, T0, Reports, entered, host, market, signal
+from tests.unit.trading.test_strategy import (
+    ASK,
+    BID,
+    ES,
+    T0,
+    Reports,
+    entered,
+    host,
+    market,
+    signal,
+)
 
 S = 1_000_000_000
 STOP = ASK - 8  # a long filled at the ask (19241) has its stop 8 ticks under: 19233
@@ -85,6 +97,12 @@ def test_absorption_against_the_long_within_reach_of_the_stop_exits_it() -> None
     flat = r.work(cmds, T0 + 4 * S)
     assert [(c.action, c.order_type, c.quantity) for c in flat] == [
         (OrderAction.SELL, OrderType.MARKET, 1)]  # fmt: skip
+    # the order that closes carries the reason to NinjaTrader (the protocol's command)
+    why = f"absorption_against absorption {STOP + 4}"
+    assert flat[0].reason == why and flat[0].fields(ES)["reason"] == why
+    sent = Outbox().issue("nt8", flat[0].fields(ES), "ES 03-24")
+    assert (sent.cid, sent.reason) == (flat[0].cid, why)
+    assert msgspec.json.decode(encode(sent), type=Command).reason == why  # what the bridge reads
     r.work(flat, T0 + 4 * S)
     r.fill(flat[0].cid, STOP + 3, 1, T0 + 5 * S)
     b = h.desk.brackets.brackets[bid]
