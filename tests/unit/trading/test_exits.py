@@ -308,3 +308,40 @@ def test_exit_codes_of_the_bracket_reasons() -> None:
             "entry Cancelled unfilled", "time_stop", "")] == [
         "stop", "target", "target", "opposite_signal", "reversal", "absorption_against",
         "unfilled", "time_stop", "open"]  # fmt: skip
+
+
+def test_the_exit_reason_is_journalled_with_the_decision_and_the_bracket_close() -> None:
+    """Through the node the server and the backtests drive: the journal's ``strategy`` record
+    of the exit and the ``bracket`` close carry the reason; the flatten's ``command`` too."""
+    from orderflow.trading.node import ListSink, TradingNode
+    from orderflow.trading.orders import Fill, OrderEvent, OrderState, Side
+
+    h = host(contracts=1, exits=ExitParams(absorption="exit"))
+    h.desk.brackets.op_log = []
+    sink = ListSink()
+    node = TradingNode.for_host(h, sink)
+
+    def report(cmds: list, t: int) -> list:
+        out = []
+        for c in cmds:
+            state = OrderState.CANCELLED if c.op == "cancel" else OrderState.WORKING
+            o = h.desk.orders.orders[c.cid]
+            out += node.order_update(t, OrderEvent(c.cid, state, t, o.quantity, o.filled,
+                                                   c.limit_ticks, c.stop_ticks), h.key)  # fmt: skip
+        return out
+
+    (entry,) = node.decide(ctx(T0, signal(T0, 1)))
+    report([entry], T0)
+    node.order_update(T0 + 1, OrderEvent(entry.cid, OrderState.FILLED, T0 + 1, 1, 1), h.key)
+    report(node.fill(T0 + 1, Fill("x1", entry.cid, T0 + 1, ASK, 1, Side.BUY), h.key), T0 + 2)
+    cancels = node.decide(ctx(T0 + S, detections=(absorption(STOP + 4),), last=STOP + 3))
+    flat = report(cancels, T0 + S)
+    why = f"absorption_against absorption {STOP + 4}"
+    decisions = [e.payload for e in sink.entries if e.kind == "strategy"]
+    assert decisions[-1] == {"intent": "exit", "outcome": "sent", "entry_id": entry.cid,
+                             "detail": why}  # fmt: skip
+    closes = [e.payload for e in sink.entries if e.kind == "bracket" and e.payload["op"] == "close"]
+    assert [(c["bracket"], c["reason"]) for c in closes] == [(entry.cid, why)]
+    (cmd,) = flat
+    sent = [e.payload for e in sink.entries if e.kind == "command" and e.cid == cmd.cid]
+    assert sent[0]["reason"] == why and sent[0]["order_type"] == "Market"
