@@ -151,6 +151,12 @@ class OrderFlowExits:
     _reverse: tuple[int, int] | None = None  # (direction, until ns)
 
     @property
+    def needs_order_flow(self) -> bool:
+        """A rule or a structure target reads the context's order-flow fields."""
+        p = self.params
+        return p.any_rule or TargetAnchor(p.target_anchor) is not TargetAnchor.TICKS
+
+    @property
     def needs_liquidity(self) -> bool:
         p = self.params
         return p.cluster_pulled or TargetAnchor(p.target_anchor) is TargetAnchor.CLUSTER

@@ -202,8 +202,9 @@ class StrategyHost:
             bars=tuple(s.bars() for s in bar_series),
             metrics=metrics,
             series=series or {},
-            **structure_fields(pipeline, raw),
-        )
+            **(structure_fields(pipeline, raw)
+               if getattr(self.strategy, "needs_order_flow", True) else {}),
+        )  # fmt: skip
 
     def step(self, market: StrategyContext) -> list[OrderCommand]:
         """One decision at ``market.ts_event``: our state replaces the context's own fields,

@@ -331,7 +331,8 @@ class Strategy(Protocol):
     """What the host drives: one call per engine update, intents back, nothing else. A
     strategy may say ``needs_liquidity = False`` (an attribute): the host then leaves the
     context's ``liquidity`` empty instead of reading the clusters at every decision (the
-    largest part of building a context)."""
+    largest part of building a context); ``needs_order_flow = False`` leaves ``detections``,
+    ``value_area``, ``vwap_bands`` and ``imbalance_groups`` empty the same way."""
 
     def decide(self, ctx: StrategyContext) -> Sequence[Intent]: ...
 
@@ -367,6 +368,8 @@ class SignalStrategy:
             LimitAnchor(self.params.limit_anchor) is LimitAnchor.CLUSTER
             or self.exits.needs_liquidity
         )
+        #: the detectors' signals, value area, VWAP bands and imbalances only when read
+        self.needs_order_flow = self.exits.needs_order_flow
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, ctx: StrategyContext) -> list[Intent]:
