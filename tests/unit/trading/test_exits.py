@@ -8,6 +8,7 @@ clusters) are given as the pipeline would show them. NinjaTrader's reports are g
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -21,8 +22,10 @@ from orderflow.signals.accumulate import AccumulatedSignal
 from orderflow.signals.detectors_l2 import L2Detector, L2Params
 from orderflow.signals.detectors_pull import PullDetector, PullParams
 from orderflow.signals.model import Signal
+from orderflow.trading.exit_reasons import journal_exit_reasons, order_exit_code, with_reasons
 from orderflow.trading.exits import ExitParams, exit_code
 from orderflow.trading.host import StrategyHost
+from orderflow.trading.journal import Journal, trade_rows
 from orderflow.trading.orders import OrderAction, OrderType
 from orderflow.trading.risk import RiskParams
 from orderflow.trading.strategy import StrategyContext
@@ -310,9 +313,12 @@ def test_exit_codes_of_the_bracket_reasons() -> None:
         "unfilled", "time_stop", "open"]  # fmt: skip
 
 
-def test_the_exit_reason_is_journalled_with_the_decision_and_the_bracket_close() -> None:
+def test_the_exit_reason_is_journalled_with_the_decision_and_the_bracket_close(
+    tmp_path: Path,
+) -> None:
     """Through the node the server and the backtests drive: the journal's ``strategy`` record
-    of the exit and the ``bracket`` close carry the reason; the flatten's ``command`` too."""
+    of the exit and the ``bracket`` close carry the reason; the flatten's ``command`` too; and
+    the journal's trade list (``orderflow journal trades``) names it."""
     from orderflow.trading.node import ListSink, TradingNode
     from orderflow.trading.orders import Fill, OrderEvent, OrderState, Side
 
@@ -345,3 +351,19 @@ def test_the_exit_reason_is_journalled_with_the_decision_and_the_bracket_close()
     (cmd,) = flat
     sent = [e.payload for e in sink.entries if e.kind == "command" and e.cid == cmd.cid]
     assert sent[0]["reason"] == why and sent[0]["order_type"] == "Market"
+    report(flat, T0 + S)
+    node.order_update(T0 + S + 1, OrderEvent(cmd.cid, OrderState.FILLED, T0 + S + 1, 1, 1), h.key)
+    node.fill(T0 + S + 1, Fill("x2", cmd.cid, T0 + S + 1, STOP + 3, 1, Side.SELL), h.key)
+    assert h.position == 0
+    with Journal(tmp_path / "j.sqlite") as j:
+        j.append_many(sink.entries)
+        rows = with_reasons(trade_rows(j.trades()), journal_exit_reasons(j))
+    assert [(r["direction"], r["reason"]) for r in rows] == [("long", "absorption_against")]
+
+
+def test_journal_reasons_of_stops_targets_and_orders_of_no_bracket() -> None:
+    brackets, closes = {"of-1", "of-2", "of-3"}, {"of-2": "time_stop", "of-9": "x"}
+    codes = [order_exit_code(c, brackets, closes) for c in (
+        "of-1.stop", "of-1.tgt", "of-1.tgt3", "of-2.flat1", "of-3.flat1", "of-1", "of-9.flat1",
+        "api-7")]  # fmt: skip
+    assert codes == ["stop", "target", "target", "time_stop", "flatten", "", "", ""]
