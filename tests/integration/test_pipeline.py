@@ -147,3 +147,16 @@ def test_confirmation_only_sees_closed_bars():
         assert pipe._confirm_direction(sig.ts_event) == want
     assert pipe.accumulator.rejected["confirm"] > 0
     assert all(pipe._confirm_direction(a.ts_event) == a.direction for a in pipe.accumulated)
+
+
+def test_the_imbalance_of_the_latest_groups_does_not_depend_on_the_chunking():
+    """What the imbalance-flip exit reads: the book imbalance of each of the latest 256 event
+    groups, the same fed in chunks of 777 records as in one call, the last one the metrics'."""
+    events, inst = data()
+    pipe = run_stream("mbo", events, inst, MEASURED, chunk=777)
+    ref = whole()
+    assert list(pipe.imbalances) == list(ref.imbalances) and len(ref.imbalances) == 256
+    ts = [t for t, _ in ref.imbalances]
+    assert ts == sorted(ts) and ts[-1] == ref.last_ts
+    assert ref.imbalances[-1][1] == ref.metrics.imbalance
+    assert all(-1.0 <= x <= 1.0 for _, x in ref.imbalances)
