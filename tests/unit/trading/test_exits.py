@@ -367,3 +367,34 @@ def test_journal_reasons_of_stops_targets_and_orders_of_no_bracket() -> None:
         "of-1.stop", "of-1.tgt", "of-1.tgt3", "of-2.flat1", "of-3.flat1", "of-1", "of-9.flat1",
         "api-7")]  # fmt: skip
     assert codes == ["stop", "target", "target", "time_stop", "flatten", "", "", ""]
+
+
+# ---- a short: the same rules mirrored ---------------------------------------------------------
+def test_a_short_exits_on_bid_absorption_near_its_stop_and_on_buying_imbalance() -> None:
+    from tests.unit.signals.test_detectors_l2 import SELL
+
+    def short_one(**exits: object) -> tuple[StrategyHost, str]:
+        h = host(contracts=1, exits=ExitParams(**exits))  # type: ignore[arg-type]
+        r = Reports(h)
+        (cmd,) = h.step(market(T0, signal(T0, -1)))
+        assert cmd.action == OrderAction.SELL_SHORT
+        r.work([cmd], T0)
+        r.work(r.fill(cmd.cid, BID, 1, T0 + 1), T0 + 2)
+        assert h.desk.brackets.brackets[cmd.cid].stop_ticks == BID + 8
+        return h, cmd.cid
+
+    det = L2Detector("ESH4", L2Params(absorption_min_volume=50))
+    price = BID + 5  # 3 ticks under the short's stop 19248
+    asks = [(price + 1, 10), (price + 2, 10)]
+    det.on_group(T0, [], [], [], *lv([(price, 20), (price - 1, 20)], asks))
+    (sig,) = det.on_group(T0 + 1, [price], [60], [SELL], *lv([(price, 20), (price - 1, 20)], asks))
+    assert (sig.detector, sig.direction) == ("absorption", 1)
+    h, bid = short_one(absorption="exit")
+    assert h.step(ctx(T0 + S, detections=(msgspec.structs.replace(sig, direction=-1),))) == []
+    cmds = h.step(ctx(T0 + 2 * S, detections=(sig,)))
+    closed(h, bid, cmds, f"absorption_against absorption {price}")
+
+    h, bid = short_one(imbalance_flip=0.5, imbalance_flip_groups=2)
+    assert h.step(ctx(T0 + S, imbalance_groups=((FILL + 5, -0.9), (FILL + 6, 0.49)))) == []
+    cmds = h.step(ctx(T0 + 2 * S, imbalance_groups=((FILL + 6, 0.5), (FILL + 7, 0.6))))
+    closed(h, bid, cmds, "imbalance_flip 0.600")
