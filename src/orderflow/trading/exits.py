@@ -96,6 +96,9 @@ class ExitParams:
     reversal_timeout_s: float = 10.0  # the reversed entry only within this of the exit
 
     def __post_init__(self) -> None:
+        raw: object = self.absorption
+        if raw is False:  # YAML reads a bare ``off`` as false
+            object.__setattr__(self, "absorption", "off")
         AbsorptionAction(self.absorption)
         TargetAnchor(self.target_anchor)
         flag(self, "delta_divergence", "cluster_pulled", "reversal")
@@ -163,16 +166,19 @@ class OrderFlowExits:
 
     # ---- per entry ---------------------------------------------------------------------------
     def manage(self, ctx: StrategyContext, e: EntryView) -> tuple[str, int | None, str] | None:
-        """The first rule that fires for entry ``e`` (protected, filled): ``("exit", None,
-        reason)`` or ``("stop", price, reason)`` (tighten), else None."""
+        """The first rule that closes entry ``e`` (protected, filled): ``("exit", None,
+        reason)``; else an absorption's ``("stop", price, reason)`` (tighten); else None."""
         p = self.params
         d = e.direction
         last = ctx.last_ticks
         tr = self._tracks.setdefault(e.id, _Track())
         out: tuple[str, int | None, str] | None = None
+        tighten: tuple[str, int | None, str] | None = None
         if p.absorption != "off" and e.stop_ticks is not None:
             out = self._absorption(ctx, e, d, last)
-        if out is None and p.delta_divergence and last is not None:
+            if out is not None and out[1] is not None:  # a stop move: an exit goes first
+                out, tighten = None, out
+        if p.delta_divergence and last is not None:
             delta = float(ctx.metrics.get("cumulative_delta", 0.0))
             if tr.ext is None:
                 tr.ext, tr.ext_delta = last, delta
@@ -180,7 +186,7 @@ class OrderFlowExits:
                 beyond = (last - tr.ext) * d
                 weaker = (tr.ext_delta - delta) * d
                 if weaker >= p.divergence_min_delta:
-                    out = ("exit", None, f"delta_divergence {beyond} ticks {weaker:g} delta")
+                    out = out or ("exit", None, f"delta_divergence {beyond} ticks {weaker:g} delta")
                 else:  # confirmed by the delta: the extreme to beat from now on
                     tr.ext, tr.ext_delta = last, delta
         if out is None and p.cluster_pulled and tr.protect:
@@ -192,7 +198,7 @@ class OrderFlowExits:
                 ts >= e.first_fill_ns and imb * d <= -p.imbalance_flip for ts, imb in tail
             ):
                 out = ("exit", None, f"imbalance_flip {tail[-1][1]:.3f}")
-        return out
+        return out or tighten
 
     def _absorption(
         self, ctx: StrategyContext, e: EntryView, d: int, last: int | None

@@ -398,3 +398,11 @@ def test_a_short_exits_on_bid_absorption_near_its_stop_and_on_buying_imbalance()
     assert h.step(ctx(T0 + S, imbalance_groups=((FILL + 5, -0.9), (FILL + 6, 0.49)))) == []
     cmds = h.step(ctx(T0 + 2 * S, imbalance_groups=((FILL + 6, 0.5), (FILL + 7, 0.6))))
     closed(h, bid, cmds, "imbalance_flip 0.600")
+
+
+def test_an_exit_goes_before_a_tighten_and_a_bare_yaml_off_is_off() -> None:
+    h, _r, bid = long_one(absorption="tighten", imbalance_flip=0.5, imbalance_flip_groups=1)
+    cmds = h.step(ctx(T0 + S, detections=(absorption(STOP + 4),), last=STOP + 5,
+                      imbalance_groups=((FILL + 1, -0.5),)))  # fmt: skip
+    closed(h, bid, cmds, "imbalance_flip -0.500")
+    assert ExitParams(absorption=False).absorption == "off"  # type: ignore[arg-type]
