@@ -372,7 +372,10 @@ namespace NinjaTrader.NinjaScript.Strategies
                     reason = "NinjaScript refused the call: " + ex.GetType().Name + ": " + ex.Message;
                 }
                 t.CompleteCommand(c, reason == null ? "done" : "refused", reason ?? "");
-                if (DebugMode)
+                if (!string.IsNullOrEmpty(c.Reason))  // an exit: say why the server closes
+                    Print("orderflow: " + c.Op + " " + c.Cid + " (" + c.Reason + "): "
+                        + (reason == null ? "done" : "refused: " + reason));
+                else if (DebugMode)
                     Print("orderflow: command " + c.CommandSeq + " " + c.Op + " " + c.Cid + ": "
                         + (reason == null ? "done" : "refused: " + reason));
             }

@@ -1174,6 +1174,8 @@ namespace Orderflow.Bridge
         public string Oco = "";
         public long Series;
         public long T;
+        /// <summary>Why the server sends it (an exit's reason, e.g. "absorption_against absorption 19237"); "" if none.</summary>
+        public string Reason = "";
         /// <summary>Set by the CommandLedger: which server session the command belongs to.</summary>
         public int Generation;
 
@@ -1195,6 +1197,7 @@ namespace Orderflow.Bridge
             if (c.Series < 0 && !obj.ContainsKey("series"))
                 c.Series = 0;
             c.T = ServerMessage.GetLong(obj, "t");
+            c.Reason = ServerMessage.GetString(obj, "reason") ?? "";
             return c;
         }
 

@@ -236,6 +236,10 @@ namespace Orderflow.Bridge.SelfTest
             var cancel = ServerMessage.Parse("{\"type\":\"command\",\"command_seq\":4,\"op\":\"cancel\",\"cid\":\"l-1\",\"instrument\":\"ES 03-24\","
                 + "\"action\":null,\"order_type\":null,\"quantity\":0,\"limit_price\":0.0,\"stop_price\":0.0,\"oco\":\"\",\"series\":0,\"t\":0}").Command;
             Check(cancel.Action == "" && cancel.OrderType == "" && cancel.Validate() == null, "parse a cancel (null action and type)");
+            Check(c.Reason == "" && cancel.Reason == "", "a command without a reason has none");
+            var exit = ServerMessage.Parse("{\"type\":\"command\",\"command_seq\":5,\"op\":\"submit\",\"cid\":\"of-1.flat1\",\"instrument\":\"ES 03-24\","
+                + "\"action\":\"Sell\",\"order_type\":\"Market\",\"quantity\":1,\"reason\":\"absorption_against absorption 19237\"}").Command;
+            Check(exit.Reason == "absorption_against absorption 19237" && exit.Validate() == null, "an exit's command carries its reason");
             Check(Invalid("\"op\":\"submit\",\"cid\":\"a\",\"action\":\"Buy\",\"order_type\":\"Limit\",\"quantity\":1") == "limit_price: required for Limit", "Limit needs a limit price");
             Check(Invalid("\"op\":\"submit\",\"cid\":\"a\",\"action\":\"Buy\",\"order_type\":\"MIT\",\"quantity\":1,\"limit_price\":1.5") == "stop_price: required for MIT", "MIT needs a stop price");
             Check(Invalid("\"op\":\"submit\",\"cid\":\"a\",\"action\":\"Long\",\"order_type\":\"Market\",\"quantity\":1").StartsWith("action:"), "unknown action");
@@ -352,6 +356,8 @@ namespace Orderflow.Bridge.SelfTest
                 OrderflowJson.AppendString(sb, c.Oco);
                 sb.Append(",\"series\":").Append(c.Series.ToString(CultureInfo.InvariantCulture));
                 sb.Append(",\"t\":").Append(c.T.ToString(CultureInfo.InvariantCulture));
+                sb.Append(",\"reason\":");
+                OrderflowJson.AppendString(sb, c.Reason);
                 sb.Append('}');
                 Console.WriteLine(sb.ToString());
                 if (!c.CanBeAnswered)

@@ -433,6 +433,10 @@ class Command(msgspec.Struct, frozen=True, tag="command", forbid_unknown_fields=
     oco: str = ""
     series: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
     t: NonNegative = 0  # when the server issued it (ns UTC)
+    #: why the engine sends it: an exit's reason on the order that closes a position
+    #: (``absorption_against absorption 19237`` (prices in ticks), ``opposite_signal 2.10``,
+    #: ``time_stop``, ...); "" otherwise
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
 ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat | Command | State

@@ -59,6 +59,7 @@ from orderflow.settings_rules import (
 from orderflow.signals.accumulate import AccumulatorParams
 from orderflow.signals.detectors_l2 import L2Params
 from orderflow.signals.detectors_l3 import L3Params
+from orderflow.signals.detectors_pull import PullParams
 from orderflow.trading.broker import BrokerParams
 from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import ServerTradingParams, TradingParams
@@ -181,6 +182,11 @@ class SignalSettings(_Section):
         None, ge=0, description="bar series whose closed bar must agree with a signal (None: off)"
     )
     horizons_s: list[float] = Field([1, 5, 30, 60], description="evaluation horizons, seconds")
+    pull: Annotated[PullParams, _LOCATE] = Field(
+        default_factory=PullParams,
+        description="PullParams: the pulling/stacking detector (enabled, near_ticks, window_ns, "
+        "min_size, accumulate)",
+    )
 
     @field_validator("detectors")
     @classmethod
@@ -536,8 +542,9 @@ def parse_bar_spec(text: str) -> Any:
         raise ConfigError(f"setting analytics.bars: {exc}", field="analytics.bars") from exc
 
 
-def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
-    """The engine's :class:`~orderflow.engine.pipeline.PipelineParams` from the settings."""
+def pipeline_params(settings: Settings, keep_mid_path: bool = False, measure: bool = False) -> Any:
+    """The engine's :class:`~orderflow.engine.pipeline.PipelineParams` from the settings;
+    ``measure`` (``signals evaluate``) runs every detector, pulling/stacking included."""
     from orderflow.engine.pipeline import PipelineParams
     from orderflow.signals.evaluate import DETECTORS
 
@@ -566,6 +573,7 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False) -> Any:
             confirm_series=sg.confirm_series,
             detectors=detectors,
             keep_mid_path=keep_mid_path,
+            pull=dataclasses.replace(sg.pull, enabled=True) if measure else sg.pull,
         )
     except ValueError as exc:
         raise ConfigError(f"setting signals/analytics: {exc}", field="signals") from exc
@@ -575,5 +583,9 @@ def trading_params(settings: Settings) -> TradingParams:
     """The trading engine's :class:`~orderflow.trading.params.TradingParams` from the settings
     (the broker profile was built when the settings were validated)."""
     t = settings.trading
+    if t.strategy.exits.cluster_pulled and not settings.signals.pull.enabled:
+        # the rule reads the pulling detector's signals: without it, it would never fire
+        raise refusal("trading.strategy.exits.cluster_pulled", True,
+                      "needs the pulling detector: set signals.pull.enabled: true")  # fmt: skip
     return TradingParams(risk=t.risk, sizing=t.sizing, sessions=t.sessions, broker=t.broker,
                          strategy=t.strategy)  # fmt: skip

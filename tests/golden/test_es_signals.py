@@ -27,7 +27,9 @@ COUNTS = {
     "iceberg_l2": 42,
     "large_lot_added": 24,
     "large_lot_removed": 22,
+    "pulling": 37,
     "spoof_pull": 1,
+    "stacking": 67,
     "sweep": 6,
 }
 

@@ -321,7 +321,8 @@ def test_commands_as_the_server_encodes_them_are_parsed_and_answered_once(build:
         command(4, "cancel", "l:1_a.B"),
         command(5, "submit", "bad", action="Buy", order_type="Limit", quantity=1),  # no price
         command(6, "change", "m-1", quantity=0),  # a change needs a quantity
-        command(7, "submit", "mit", action="Sell", order_type="MIT", quantity=1, stop_price=1e-7),
+        command(7, "submit", "mit", action="Sell", order_type="MIT", quantity=1, stop_price=1e-7,
+                reason="opposite_signal 2.10 \u00e9"),
     ]  # fmt: skip
     resent = [commands[0], commands[4], commands[1]]  # after a reconnect, with their seqs
     lines = run_commands([encode(c).decode() for c in [*commands, *resent]])

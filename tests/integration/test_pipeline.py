@@ -16,12 +16,15 @@ from orderflow.engine import Pipeline, PipelineParams
 from orderflow.engine.runner import run_stream, summarize
 from orderflow.io.dbn import read_mbo
 from orderflow.model.enums import Action, Flags
+from orderflow.signals.detectors_pull import PullParams
 from orderflow.signals.evaluate import evaluate_stream
 from tests.conftest import ES_MBO, need
 
 pytestmark = pytest.mark.slow
 
 SESSION_OPEN = parse_time("2023-12-25T23:00:00Z")
+#: every detector on, pulling/stacking included (what ``signals evaluate`` measures)
+MEASURED = PipelineParams(keep_mid_path=True, pull=PullParams(enabled=True))
 
 
 @cache
@@ -32,7 +35,7 @@ def data():  # type: ignore[no-untyped-def]
 @cache
 def whole() -> Pipeline:
     events, inst = data()
-    return run_stream("mbo", events, inst, PipelineParams(keep_mid_path=True))
+    return run_stream("mbo", events, inst, MEASURED)
 
 
 def test_signals_equal_the_detectors_run_on_their_own():
@@ -45,7 +48,7 @@ def test_signals_equal_the_detectors_run_on_their_own():
 @pytest.mark.parametrize("chunk", [777, 10_000])
 def test_chunking_changes_nothing(chunk):
     events, inst = data()
-    pipe = run_stream("mbo", events, inst, PipelineParams(keep_mid_path=True), chunk=chunk)
+    pipe = run_stream("mbo", events, inst, MEASURED, chunk=chunk)
     ref = whole()
     assert pipe.signals == ref.signals
     assert pipe.accumulated == ref.accumulated
@@ -63,16 +66,30 @@ def test_group_by_group_like_a_live_feed_equals_the_batch():
     events, inst = data()
     ends = np.flatnonzero((events["flags"] & (Flags.LAST | Flags.SNAPSHOT)) == Flags.LAST) + 1
     stop = int(ends[2_999])
-    live = Pipeline(inst, "mbo")
+    live = Pipeline(inst, "mbo", MEASURED)
     start = 0
     for end in ends[:3_000].tolist():
         live.process(events[start:end])
         start = end
-    batch = Pipeline(inst, "mbo")
+    batch = Pipeline(inst, "mbo", MEASURED)
     batch.process(events[:stop])
     assert live.groups == batch.groups == 3_000
     assert live.signals == batch.signals
     assert live.snapshot() == batch.snapshot()
+
+
+def test_pulling_and_stacking_are_signalled_but_move_no_score_unless_asked():
+    """With the detector on (not accumulated) the accumulated signals are the default
+    pipeline's; with ``accumulate`` they count like any other detector's."""
+    events, inst = data()
+    default = run_stream("mbo", events, inst, PipelineParams())
+    assert default.pull is None and "pulling" not in default.signal_counts
+    assert whole().signal_counts["pulling"] == 37 and whole().signal_counts["stacking"] == 67
+    assert whole().accumulated == default.accumulated
+    asked = PipelineParams(pull=PullParams(enabled=True, accumulate=True))
+    counted = run_stream("mbo", events, inst, asked)
+    assert counted.signals == whole().signals and counted.accumulated != default.accumulated
+    assert any(c.detector == "stacking" for a in counted.accumulated for c in a.contributions)
 
 
 def test_a_group_split_across_calls_waits_for_its_end():
@@ -130,3 +147,16 @@ def test_confirmation_only_sees_closed_bars():
         assert pipe._confirm_direction(sig.ts_event) == want
     assert pipe.accumulator.rejected["confirm"] > 0
     assert all(pipe._confirm_direction(a.ts_event) == a.direction for a in pipe.accumulated)
+
+
+def test_the_imbalance_of_the_latest_groups_does_not_depend_on_the_chunking():
+    """What the imbalance-flip exit reads: the book imbalance of each of the latest 256 event
+    groups, the same fed in chunks of 777 records as in one call, the last one the metrics'."""
+    events, inst = data()
+    pipe = run_stream("mbo", events, inst, MEASURED, chunk=777)
+    ref = whole()
+    assert list(pipe.imbalances) == list(ref.imbalances) and len(ref.imbalances) == 256
+    ts = [t for t, _ in ref.imbalances]
+    assert ts == sorted(ts) and ts[-1] == ref.last_ts
+    assert ref.imbalances[-1][1] == ref.metrics.imbalance
+    assert all(-1.0 <= x <= 1.0 for _, x in ref.imbalances)

@@ -30,6 +30,7 @@ import numpy as np
 
 from orderflow.backtest.options import BacktestOptions, FileRun
 from orderflow.core.time import ns_to_iso
+from orderflow.trading.exits import exit_code
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal import performance, plain, pnl_by_day, trade_day, trade_rows
 from orderflow.trading.orders import Fill, OrderCommand
@@ -41,7 +42,7 @@ _HOUR = 3_600_000_000_000
 _TRADE_COLS = ("number", "day", "instrument", "direction", "max_quantity", "opened", "closed",
                "avg_entry", "avg_exit", "pnl_ticks", "gross", "commission", "fees", "net",
                "equity", "mae", "mfe", "entry_quantity", "exit_quantity", "mae_ticks",
-               "mfe_ticks", "opened_t", "closed_t")  # fmt: skip
+               "mfe_ticks", "opened_t", "closed_t", "reason")  # fmt: skip
 
 
 @dataclass
@@ -125,13 +126,15 @@ def build_result(hosts: Sequence[StrategyHost], runs: Sequence[FileRun],
     start = min((r.first_ts for r in runs if r.first_ts), default=0)
     rows, ts, eq = [], [start], [0.0]
     cum = Decimal(0)
+    why = _exit_reasons(hosts)
     for row, t in zip(trade_rows(trades), trades, strict=True):
         cum += t.net
         ts.append(int(t.closed_t or 0))
         eq.append(float(cum))
         rows.append({**{k: row[k] for k in row if k not in ("executions", "lots", "account")},
                      "opened": ns_to_iso(t.opened_t), "closed": ns_to_iso(t.closed_t or 0),
-                     "equity": float(cum)})  # fmt: skip
+                     "equity": float(cum),
+                     "reason": why.get(t.executions[-1], t.closed_by or "")})  # fmt: skip
     peak = np.maximum.accumulate(np.asarray(eq)) if eq else np.zeros(0)
     dd = (np.asarray(eq) - peak).round(2).tolist()
     days = _data_days(runs, trades)
@@ -171,6 +174,20 @@ def build_result(hosts: Sequence[StrategyHost], runs: Sequence[FileRun],
               "venue": dict(r.venue_counters)} for r in runs]  # fmt: skip
     return BacktestResult(stats, rows, daily, {"ts": ts, "equity": eq, "drawdown": dd},
                           _signals(hosts, runs), files, commands, fills)  # fmt: skip
+
+
+def _exit_reasons(hosts: Sequence[StrategyHost]) -> dict[str, str]:
+    """Execution id -> the exit code of the bracket its order belongs to (:func:`exit_code`):
+    a trade's reason is that of the execution that closed it."""
+    out: dict[str, str] = {}
+    for h in hosts:
+        orders = h.desk.orders.orders
+        for b in h.desk.brackets.brackets.values():
+            code = exit_code(b.reason)
+            for cid in b.cids():
+                for f in orders[cid].fills:
+                    out[f.execution_id] = code
+    return out
 
 
 def daily_ratios(returns: Sequence[float]) -> tuple[float | None, float | None]:
@@ -231,7 +248,7 @@ def _signals(hosts: Sequence[StrategyHost], runs: Sequence[FileRun]) -> dict[str
         for b in h.desk.brackets.brackets.values():
             if h.desk.orders.orders[b.entry].filled:
                 filled += 1
-                exits[(b.reason or "open").split(" ")[0]] += 1
+                exits[exit_code(b.reason)] += 1
     return {
         "counts": dict(sorted(counts.items())), "total": sum(counts.values()),
         "accumulated": sum(r.accumulated for r in runs),
@@ -323,7 +340,7 @@ def _html(path: Path, res: BacktestResult, pngs: dict[str, Path]) -> Path:
         "<h2>Signals</h2>", _table(sig_rows, ("detector", "signals")),
         _table(use_rows, ("what", "value")),
         f"<h2>Trades ({len(res.trades)})</h2>",
-        f'<div class="scroll">{_table(res.trades, _TRADE_COLS[:17], "trades")}</div>',
+        f'<div class="scroll">{_table(res.trades, (*_TRADE_COLS[:17], "reason"), "trades")}</div>',
         "</body></html>",
     ]  # fmt: skip
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -104,7 +104,7 @@ def signals_evaluate(
         except ValueError as exc:
             raise RequestError(f"--horizons: {horizons!r} is not a list of seconds",
                                field="horizons") from exc  # fmt: skip
-    pipe, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=True)
+    pipe, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=True, measure=True)
     if isinstance(pipe, BarsOnly) or pipe.book is None:
         raise RequestError(
             f"{file.name}: signal quality is measured against the book's mid; "

@@ -66,21 +66,24 @@ def journal_trades(
     units, P&L in ticks and in currency (net of commission and fees), MAE/MFE."""
     from rich.table import Table
 
+    from orderflow.trading.exit_reasons import journal_exit_reasons, with_reasons
     from orderflow.trading.journal import trade_rows
 
     rows = trade_rows(_journal_trades(journal, day, client))
+    with _open_journal(journal) as j:
+        rows = with_reasons(rows, journal_exit_reasons(j, client))
     if json:
         print_json(rows)
         return
     table = Table(title="Trades", header_style="bold")
     for col in ("#", "day", "instrument", "side", "qty", "entry", "exit", "ticks", "net",
-                "MAE", "MFE"):  # fmt: skip
+                "MAE", "MFE", "reason"):  # fmt: skip
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r["number"]), r["day"], r["instrument"], r["direction"], str(r["max_quantity"]),
             f"{r['avg_entry']:g}", f"{r['avg_exit']:g}", f"{r['pnl_ticks']:g}",
-            f"{r['net']:,.2f}", f"{r['mae']:,.2f}", f"{r['mfe']:,.2f}",
+            f"{r['net']:,.2f}", f"{r['mae']:,.2f}", f"{r['mfe']:,.2f}", r["reason"],
         )  # fmt: skip
     console.print(table)
 

@@ -86,13 +86,18 @@ def replay_with_progress(
 
 
 def run_pipeline(
-    file: Path, instrument: str | None, quiet: bool, keep_mid_path: bool, tz: str | None = None
+    file: Path,
+    instrument: str | None,
+    quiet: bool,
+    keep_mid_path: bool,
+    tz: str | None = None,
+    measure: bool = False,
 ) -> Any:
     """Replay FILE through the whole pipeline (book, analytics, signals) with a progress bar."""
     from orderflow.engine.runner import run_file
     from orderflow.settings import pipeline_params
 
-    params = pipeline_params(settings(), keep_mid_path=keep_mid_path)
+    params = pipeline_params(settings(), keep_mid_path=keep_mid_path, measure=measure)
     inst = instrument_of(instrument)
     rule = settings().analytics.aggressor
     return run_with_progress(

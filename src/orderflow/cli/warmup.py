@@ -13,6 +13,7 @@ run`` does. ``orderflow serve`` runs the same warm-up in a worker thread at star
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -155,6 +156,8 @@ def warm_kernels(params: Any = None, data_file: Path | None = None) -> dict[str,
     from orderflow.engine.pipeline import PipelineParams
 
     params = params if params is not None else PipelineParams()
+    # the pulling/stacking kernel too, off or not: switching it on later starts warm as well
+    params = dataclasses.replace(params, pull=dataclasses.replace(params.pull, enabled=True))
     server = _warm_server(params)
     run = _warm_run(params, data_file) if data_file is not None and data_file.is_file() else 0
     kernels = compiled_kernels()

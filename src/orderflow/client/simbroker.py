@@ -63,7 +63,7 @@ class SimNinjaTrader:
             cmd.quantity,
             inst.to_ticks(cmd.limit_price) if cmd.limit_price else None,
             inst.to_ticks(cmd.stop_price) if cmd.stop_price else None,
-            oco=cmd.oco,
+            oco=cmd.oco, reason=cmd.reason,
         )  # fmt: skip
         try:
             self._out += self.venue.send(oc)

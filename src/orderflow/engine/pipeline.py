@@ -12,10 +12,12 @@ order, over the complete event groups it was given:
    per-group classes, so the numbers do not depend on the chunk size);
 4. bars on every timeframe (footprint cells included), cumulative delta, VWAP, the session
    volume profile, volume clusters and liquidity clusters take the chunk's trades and book;
-5. the L3 detectors (with order ids) and the L2 detectors (levels and prints) turn the
-   patterns into signals, sorted by time, and the accumulator turns those into accumulated
-   signals. Confirmation across timeframes asks the bar series which bar had *closed* at the
-   signal's time, so a chunk never lets a signal see a bar from its future.
+5. the L3 detectors (with order ids), the L2 detectors (levels and prints) and, when
+   ``pull.enabled``, the pulling/stacking detector turn the patterns into signals, sorted by
+   time, and the accumulator turns those into accumulated signals (pulling and stacking only
+   with ``pull.accumulate``). Confirmation across timeframes asks the bar series which bar
+   had *closed* at the signal's time, so a chunk never lets a signal see a bar from its
+   future.
 
 Records after the last boundary of a call wait (in order) for the rest of their group. Every
 read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
@@ -52,6 +54,7 @@ from orderflow.model.instruments import Instrument
 from orderflow.signals.accumulate import AccumulatedSignal, Accumulator, AccumulatorParams
 from orderflow.signals.detectors_l2 import L2Detector, L2Params
 from orderflow.signals.detectors_l3 import L3Detector, L3Params
+from orderflow.signals.detectors_pull import PULL_DETECTORS, PullDetector, PullParams
 from orderflow.signals.evaluate import mid_from_top
 from orderflow.signals.model import Signal
 
@@ -68,6 +71,9 @@ _NO_I8 = np.zeros(0, dtype=np.int64)
 PRINTS_KEPT = 65_536
 L3_DETECTORS = frozenset({"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"})
 L2_DETECTORS = frozenset({"absorption", "sweep", "exhaustion", "iceberg_l2"})
+PULL_SIGNALS = frozenset(PULL_DETECTORS)
+#: how many event groups' book imbalance :attr:`Pipeline.imbalances` keeps
+IMBALANCE_GROUPS = 256
 
 
 class _Chunk(NamedTuple):
@@ -108,6 +114,8 @@ class PipelineParams:
     detectors: frozenset[str] | None = None
     #: keep the (ts, mid) path of every boundary (what ``signals evaluate`` measures against)
     keep_mid_path: bool = False
+    #: the pulling/stacking detector (runs only when ``pull.enabled``)
+    pull: PullParams = field(default_factory=PullParams)
 
     def __post_init__(self) -> None:
         if self.depth_levels < 1:
@@ -171,6 +179,11 @@ class Pipeline:
             else None
         )
         self.l2 = L2Detector(self.name, p.l2) if wanted is None or wanted & L2_DETECTORS else None
+        self.pull = (
+            PullDetector(self.name, p.pull)
+            if kind != "trades" and p.pull.enabled and (wanted is None or wanted & PULL_SIGNALS)
+            else None
+        )
         confirm = self._confirm_direction if p.confirm_series is not None else None
         self.accumulator = Accumulator(p.accumulator, confirm=confirm)
         self._pending: np.ndarray | None = None
@@ -191,6 +204,8 @@ class Pipeline:
         self._top_path: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         #: the latest prints (times, prices), per call: (prints taken before it, ts, price)
         self._recent: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
+        #: (ts, book imbalance) of the latest event groups, oldest first
+        self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
@@ -304,9 +319,13 @@ class Pipeline:
             m.update(ts0, depth.bid_price[0], depth.bid_size[0], depth.ask_price[0],
                      depth.ask_size[0], trades)  # fmt: skip
             self.momentum.update(ts0, m.mid, m.imbalance, trades)
+            self.imbalances.append((ts0, float(m.imbalance)))
         else:
             bm = self.metrics.update_many(depth, trades, off)
             self.momentum.update_many(depth.ts_event, bm.mid, bm.imbalance, trades, off)
+            k = IMBALANCE_GROUPS
+            self.imbalances.extend(zip(depth.ts_event[-k:].tolist(), bm.imbalance[-k:].tolist(),
+                                       strict=True))  # fmt: skip
         if self.params.keep_mid_path:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
@@ -324,8 +343,11 @@ class Pipeline:
             self.liquidity_clusters.update_depth(depth)
         # 5. signals
         out = self._detect(chunk)
+        quiet = frozenset() if self.params.pull.accumulate else PULL_SIGNALS
         for s in out:
             self.signal_counts[s.detector] += 1
+            if s.detector in quiet:  # seen and answered, not in the scores unless asked
+                continue
             acc = self.accumulator.update(s)
             if acc is not None:
                 self.accumulated.append(acc)
@@ -378,6 +400,10 @@ class Pipeline:
                     off,
                 )
             )
+        if self.pull is not None:
+            levels = (depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size)
+            prints = (trades["price"], trades["size"], trades["side"])
+            out.extend(self.pull.on_groups(depth.ts_event, *levels, *prints, off))
         out = [s for s in out if self._wanted(s.detector)]
         out.sort(key=lambda s: s.ts_event)  # stable: L3 before L2 at equal times
         return out

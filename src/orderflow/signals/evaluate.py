@@ -33,6 +33,7 @@ from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import Instrument
 from orderflow.signals.detectors_l2 import L2Params, detect_l2, mbo_trades
 from orderflow.signals.detectors_l3 import L3Params, best_before_groups, detect_l3
+from orderflow.signals.detectors_pull import PullParams, detect_pull
 from orderflow.signals.model import Signal
 
 __all__ = [
@@ -210,7 +211,9 @@ DETECTORS = (
     "iceberg_l2",
     "large_lot_added",
     "large_lot_removed",
+    "pulling",
     "spoof_pull",
+    "stacking",
     "sweep",
 )
 
@@ -222,10 +225,12 @@ def evaluate_stream(
     l3_params: L3Params | None = None,
     l2_params: L2Params | None = None,
     depth_levels: int = 10,
+    pull_params: PullParams | None = None,
 ) -> EvaluationReport:
     """Replay MBO records through the L3 book (top ``depth_levels`` at every boundary), run the
-    L3 detectors on the records and the L2 detectors on the recorded levels and the prints, and
-    measure every detector against the mid path."""
+    L3 detectors on the records and the L2 detectors (pulling/stacking included, whether or
+    not ``pull_params.enabled``) on the recorded levels and the prints, and measure every
+    detector against the mid path."""
     name = instrument.contract or instrument.symbol
     res = OrderBook(instrument).apply_mbo(mbo_events, record_depth=max(1, depth_levels))
     depth = res.depth
@@ -234,6 +239,7 @@ def evaluate_stream(
     signals = detect_l3(mbo_events, name, l3_params, best=best)
     trades, group = mbo_trades(mbo_events)
     signals += detect_l2(depth, trades, name, l2_params, trade_group=group)
+    signals += detect_pull(depth, trades, name, pull_params, trade_group=group)
     signals.sort(key=lambda s: s.ts_event)  # stable: L3 before L2 at equal times
     ts, mid = mid_path(depth)
     rows = evaluate(signals, ts, mid, horizons_s, DETECTORS)

@@ -482,7 +482,7 @@ class BracketManager:
             action = OrderAction.SELL if net > 0 else OrderAction.BUY_TO_COVER
             cmd = self.orders.submit(now, b.instrument, action, OrderType.MARKET, abs(net),
                                      cid=f"{b.id}.flat{len(b.flatten) + 1}",
-                                     internal=True)  # fmt: skip
+                                     internal=True, reason=reason)  # fmt: skip
             b.flatten.append(cmd.cid)
             self._by_cid[cmd.cid] = b.id
             out.append(cmd)

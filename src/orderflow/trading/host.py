@@ -36,6 +36,7 @@ from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
+from orderflow.trading.exit_context import structure_fields
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -170,6 +171,7 @@ class StrategyHost:
         #: the prints since the previous decision, for the next :meth:`step` (None: a
         #: context built by hand or from bars, where the last price stands for them)
         self._prints: _Prints | None = None
+        self._seen_raw = 0  # the pipeline's own signals already shown (ctx.detections)
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -179,6 +181,7 @@ class StrategyHost:
         n = len(pipeline.accumulated)
         self._counts.seen_signals = n if upto is None else min(upto, n)
         self._counts.prints_seen = pipeline.trades
+        self._seen_raw = len(pipeline.signals)
         # the entries already on the desk (restored from the journal) keep the timing rules:
         # spacing counts from the latest one, scaling in from those still live
         om = self.desk.orders.orders
@@ -219,6 +222,8 @@ class StrategyHost:
         new = pipeline.accumulated[self._counts.seen_signals :]
         self._counts.seen_signals = len(pipeline.accumulated)
         self._prints = self._since(pipeline)
+        raw = pipeline.signals[self._seen_raw :]
+        self._seen_raw = len(pipeline.signals)
         metrics = {
             "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
             "momentum": float(pipeline.momentum.score),
@@ -242,7 +247,9 @@ class StrategyHost:
             bars=tuple(s.bars() for s in bar_series),
             metrics=metrics,
             series=series or {},
-        )
+            **(structure_fields(pipeline, raw)
+               if getattr(self.strategy, "needs_order_flow", True) else {}),
+        )  # fmt: skip
 
     def _since(self, pipeline: Pipeline) -> _Prints:
         """The prints since the previous decision, and since the sending of every entry

@@ -74,6 +74,8 @@ __all__ = [
 #: which the server's desks and its outbox share)
 COMMAND_TIMEOUT_NS = 5_000_000_000
 _CID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,50}$")
+#: the longest reason a command carries to NinjaTrader (the protocol's limit)
+MAX_REASON = 200
 
 
 class OrderAction(StrEnum):
@@ -303,11 +305,15 @@ class OrderCommand:
     stop_ticks: int | None = None
     tif: TimeInForce | None = None
     oco: str = ""
+    #: why the engine sends it (an exit's reason, e.g. ``absorption_against ...``), or ""
+    reason: str = ""
 
     def fields(self, instrument: Instrument) -> dict[str, Any]:
         """The fields of the protocol's ``command`` (prices in the exchange's units, 0 when
         unused as in NinjaScript), ready for the server's ledger."""
         out: dict[str, Any] = {"op": self.op, "cid": self.cid}
+        if self.reason:
+            out["reason"] = self.reason[:MAX_REASON]
         if self.op == "cancel":
             return out
         out["quantity"] = self.quantity
@@ -483,9 +489,11 @@ class OrderManager:
         cid: str | None = None,
         account: str | None = None,
         internal: bool = False,
+        reason: str = "",
     ) -> OrderCommand:
         """A new order; CommandError (counted) when it must not be sent. ``internal``: a
-        command of reconciliation itself, allowed before reconciliation is done."""
+        command of reconciliation itself, allowed before reconciliation is done. ``reason``:
+        why it is sent (an exit's), carried by its command to NinjaTrader."""
         if not self.reconciled and not internal:
             raise self._refuse("not_reconciled", "not reconciled with NinjaTrader yet")
         cid = cid or self.new_cid()
@@ -515,7 +523,7 @@ class OrderManager:
             self.oco_groups.setdefault(oco, set()).add(cid)
         return self._command(
             order, "submit", now, action=action, order_type=order_type, quantity=quantity,
-            limit_ticks=limit_ticks, stop_ticks=stop_ticks, tif=tif, oco=oco,
+            limit_ticks=limit_ticks, stop_ticks=stop_ticks, tif=tif, oco=oco, reason=reason,
         )  # fmt: skip
 
     def change(

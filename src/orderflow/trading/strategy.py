@@ -29,8 +29,10 @@ from orderflow.analytics.clusters import LiquidityCluster
 from orderflow.core.errors import ParameterError
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
-from orderflow.signals.accumulate import AccumulatedSignal
+from orderflow.signals.accumulate import AccumulatedSignal, Contribution
+from orderflow.signals.model import Signal
 from orderflow.trading.checks import MAX_CONTRACTS, flag, integer, number
+from orderflow.trading.exits import ExitParams, OrderFlowExits
 from orderflow.trading.orders import OrderType
 
 __all__ = [
@@ -122,6 +124,8 @@ class StrategyParams:
     trend_series: int = -1  # its BarsInProgress (-1: off); the bars backtest: 0, its own bars
     trend_rule: str = "close_above_ema"  # close_above_ema | ema_rising
     trend_length: int = 20  # the EMA's length, in bars of that series
+    #: order-flow exits, targets at structure, reversal (trading.exits; all off by default)
+    exits: ExitParams = field(default_factory=ExitParams)
 
     def __post_init__(self) -> None:
         raw: object = self.trail
@@ -146,6 +150,8 @@ class StrategyParams:
                 if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_TICKS_PARAM:
                     raise ParameterError(f"{name}: {v!r} must be a positive integer")
         flag(self, "enabled", "scale_in", "flatten_before_close")
+        if not isinstance(self.exits, ExitParams):
+            raise ParameterError("exits must be ExitParams")
         EntryType(self.entry_type)
         EntryType(self.scale_in_entry_type)
         LimitAnchor(self.limit_anchor)
@@ -252,6 +258,12 @@ class StrategyContext:
     entry_block: str = ""  # why a new entry would be refused now (risk/session code), "" if not
     #: NinjaTrader's series by BarsInProgress: closed bars (BAR_RECORD_DTYPE, ticks, ATR set)
     series: Mapping[int, np.ndarray] = field(default_factory=dict)
+    #: the detectors' own signals new since the last update (absorption, pulling, ...)
+    detections: tuple[Signal, ...] = ()
+    value_area: tuple[int, int] | None = None  # (VAL, VAH) of the session profile
+    vwap_bands: tuple[tuple[float, float], ...] = ()  # (lower, upper) per band, float ticks
+    #: (ts, book imbalance) of the latest event groups, oldest first (at most 256)
+    imbalance_groups: tuple[tuple[int, float], ...] = ()
 
     def atr_ticks(self, series: int = 0) -> float | None:
         """ATR (ticks) of the last closed bar of ``series``; None before the first bar."""
@@ -319,7 +331,8 @@ class Strategy(Protocol):
     """What the host drives: one call per engine update, intents back, nothing else. A
     strategy may say ``needs_liquidity = False`` (an attribute): the host then leaves the
     context's ``liquidity`` empty instead of reading the clusters at every decision (the
-    largest part of building a context)."""
+    largest part of building a context); ``needs_order_flow = False`` leaves ``detections``,
+    ``value_area``, ``vwap_bands`` and ``imbalance_groups`` empty the same way."""
 
     def decide(self, ctx: StrategyContext) -> Sequence[Intent]: ...
 
@@ -349,8 +362,14 @@ class SignalStrategy:
     def __init__(self, params: StrategyParams | None = None) -> None:
         self.params = params or StrategyParams()
         self.counters: Counter[str] = Counter()
-        #: the clusters are read only for limit entries anchored on one
-        self.needs_liquidity = LimitAnchor(self.params.limit_anchor) is LimitAnchor.CLUSTER
+        self.exits = OrderFlowExits(self.params.exits, self.counters)
+        #: the clusters are read only for limit entries anchored on one (or an exit rule)
+        self.needs_liquidity = (
+            LimitAnchor(self.params.limit_anchor) is LimitAnchor.CLUSTER
+            or self.exits.needs_liquidity
+        )
+        #: the detectors' signals, value area, VWAP bands and imbalances only when read
+        self.needs_order_flow = self.exits.needs_order_flow
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, ctx: StrategyContext) -> list[Intent]:
@@ -365,7 +384,7 @@ class SignalStrategy:
         pos_dir = _sign(ctx.position) or _entries_direction(ctx.entries)
         against = self._opposite(ctx, pos_dir)
         if against is not None:
-            return [Exit(None, f"opposite_signal {against.score:.2f}")]
+            return [Exit(None, self.exits.closing(ctx, -pos_dir, against.score))]
         closing: set[str] = set()
         for e in ctx.entries:
             intent = self._manage(ctx, e)
@@ -373,9 +392,11 @@ class SignalStrategy:
                 out.append(intent)
                 if isinstance(intent, Exit):
                     closing.add(e.id)
-        entry = self._entry(ctx, pos_dir, closing)
+        reverse = self.exits.reversal_due(ctx)
+        entry = self._entry(ctx, pos_dir, closing, reverse)
         if entry is not None:
             out.append(entry)
+        self.exits.observe(ctx)
         return out
 
     def _opposite(self, ctx: StrategyContext, pos_dir: int) -> AccumulatedSignal | None:
@@ -400,6 +421,13 @@ class SignalStrategy:
         if p.time_stop_s > 0 and ctx.ts_event - e.first_fill_ns >= p.time_stop_s * NS:
             return Exit(e.id, "time_stop")
         new_stop = self._stop_target(ctx, e)
+        flow = self.exits.manage(ctx, e)
+        if flow is not None:
+            _, tighter, why = flow
+            if tighter is None:
+                return Exit(e.id, why)
+            if new_stop is None or (tighter - new_stop[0]) * e.direction > 0:
+                new_stop = (tighter, why)  # tightened further than the trail would
         if new_stop is not None:
             return MoveStop(e.id, new_stop[0], new_stop[1])
         return None
@@ -433,9 +461,15 @@ class SignalStrategy:
         return (price, why) if (price - e.stop_ticks) * d > 0 else None
 
     # -- entries ---------------------------------------------------------------------------
-    def _entry(self, ctx: StrategyContext, pos_dir: int, closing: set[str]) -> Enter | None:
+    def _entry(
+        self, ctx: StrategyContext, pos_dir: int, closing: set[str], reverse: int | None = None
+    ) -> Enter | None:
+        """The entry of this decision, if any; ``reverse``: a reversal's direction (flat now),
+        entered without a new signal and without the spacing rule."""
         p = self.params
         strong = [s for s in ctx.signals if s.score >= p.entry_score]
+        if reverse is not None:
+            strong = [s for s in strong if s.direction == reverse] or [_reversal(ctx, reverse)]
         if not strong:
             return None
         sig = strong[-1]  # the latest decides
@@ -460,8 +494,10 @@ class SignalStrategy:
         if ctx.entry_block:
             self.counters[f"skip_{ctx.entry_block}"] += 1
             return None
-        if ctx.last_entry_ns is not None and (
-            ctx.ts_event - ctx.last_entry_ns < p.min_entry_spacing_s * NS
+        if (
+            reverse is None
+            and ctx.last_entry_ns is not None
+            and (ctx.ts_event - ctx.last_entry_ns < p.min_entry_spacing_s * NS)
         ):
             self.counters["skip_spacing"] += 1
             return None
@@ -503,8 +539,13 @@ class SignalStrategy:
                 return None
             stop = max(1, _ceil(p.stop_atr_multiple * atr))
         targets = tuple(zip(p.targets_ticks, p.target_sizes, strict=True))
+        ref = price if price is not None else (ctx.quote.ask if d > 0 else ctx.quote.bid)
+        at = self.exits.target(ctx, d, ref)
+        if at is not None:  # one target at the structure level, for everything
+            targets = ((at, 1),)
+        why = "reversal" if reverse is not None else "signal"
         return Enter(d, order_type, price, stop, targets, room, kind=kind,
-                     reason=f"signal {sig.score:.2f} at {sig.ts_event}", atr_ticks=atr)  # fmt: skip
+                     reason=f"{why} {sig.score:.2f} at {sig.ts_event}", atr_ticks=atr)  # fmt: skip
 
     def _price(
         self, ctx: StrategyContext, etype: EntryType, d: int, sig: AccumulatedSignal
@@ -558,6 +599,15 @@ class SignalStrategy:
             return min(max(prices), touch) if prices else None
         prices = [c.low for c in ctx.liquidity if c.side == side and c.high >= touch]
         return max(min(prices), touch) if prices else None
+
+
+def _reversal(ctx: StrategyContext, d: int) -> AccumulatedSignal:
+    """A stand-in signal for a reversal's entry: direction ``d`` at the last price."""
+    price = ctx.last_ticks if ctx.last_ticks is not None else 0
+    c = Contribution("reversal", ctx.ts_event, 0.0, 0.0, price)
+    return AccumulatedSignal(instrument=ctx.instrument.contract or ctx.instrument.symbol,
+                             ts_event=ctx.ts_event, direction=d, score=0.0, opposite_score=0.0,
+                             contributions=(c,), threshold=0.0)  # fmt: skip
 
 
 def _passive(price: int, touch: int, d: int) -> int:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from orderflow.core.errors import JournalError, NotFoundError, RequestError
 from orderflow.server.errors import error_response
 from orderflow.server.state import Authorised, ServerState
+from orderflow.trading.exit_reasons import journal_exit_reasons, with_reasons
 from orderflow.trading.journal import KINDS, Journal, performance, plain, pnl_by_day, trade_rows
 
 __all__ = ["journal_answer", "router"]
@@ -29,7 +30,7 @@ def journal_answer(j: Journal, q: dict[str, Any], what: str) -> dict[str, Any]:
         return {"events": rows, "last_seq": j.last_seq()}
     trades = j.trades(q["day"], q["client"])
     if what == "trades":
-        rows = trade_rows(trades)
+        rows = with_reasons(trade_rows(trades), journal_exit_reasons(j, q["client"]))
         return {"trades": rows[-q["limit"] :], "count": len(rows)}
     if what == "pnl":
         return {"days": plain(pnl_by_day(trades))[-q["limit"] :]}
