@@ -41,9 +41,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orderflow.model.enums import Side
 from orderflow.trading.checks import flag, integer, number
@@ -267,6 +268,51 @@ class OrderFlowExits:
                     if c.side == Side.ASK and touch is not None and touch <= c.high < stop
                 )  # fmt: skip
 
+    # ---- memory across a restart ---------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What the rules remember between decisions, as plain JSON (empty when nothing): per
+        live entry the extreme to beat and the delta then, the clusters guarding its stop; a
+        pending reversal. The host journals it with its own state (:meth:`restore`)."""
+        out: dict[str, Any] = {}
+        if self._tracks:
+            out["tracks"] = {
+                k: {"ext": t.ext, "ext_delta": t.ext_delta, "protect": [list(p) for p in t.protect]}
+                for k, t in self._tracks.items()
+            }
+        if self._reverse is not None:
+            out["reverse"] = list(self._reverse)
+        return out
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        """The memory :meth:`state` gave before a restart; all or nothing: a value of the wrong
+        type or out of range keeps the rules' memory empty and returns False."""
+        tracks: dict[str, _Track] = {}
+        raw = state.get("tracks", {})
+        if not isinstance(raw, Mapping):
+            return False
+        for k, t in raw.items():
+            if not isinstance(k, str) or not isinstance(t, Mapping):
+                return False
+            ext, delta, protect = t.get("ext"), t.get("ext_delta"), t.get("protect")
+            if not (
+                (ext is None or _int(ext))
+                and isinstance(delta, int | float)
+                and not isinstance(delta, bool)
+                and math.isfinite(delta)
+                and isinstance(protect, list)
+                and all(isinstance(p, list) and len(p) == 2 and all(map(_int, p)) for p in protect)
+            ):
+                return False
+            tracks[k] = _Track(ext, float(delta), tuple((p[0], p[1]) for p in protect))
+        rev = state.get("reverse")
+        if rev is not None and not (
+            isinstance(rev, list) and len(rev) == 2 and rev[0] in (-1, 1) and all(map(_int, rev))
+        ):
+            return False
+        self._tracks = tracks
+        self._reverse = (rev[0], rev[1]) if rev is not None else None
+        return True
+
     # ---- reversal ---------------------------------------------------------------------------
     def closing(self, ctx: StrategyContext, direction: int, score: float) -> str:
         """The opposite signal (``direction`` against the position, ``score``) closes it: the
@@ -322,3 +368,8 @@ class OrderFlowExits:
         if best is None:
             self.counters["target_fallback"] += 1
         return best
+
+
+def _int(x: object) -> bool:
+    """A plain int of at most 63 bits (not a bool)."""
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) < 2**63

@@ -571,7 +571,12 @@ class StrategyHost:
             }  # fmt: skip
         counts = {"last_entry_ns": self._counts.last_entry_ns,
                   "since_flat": self._counts.since_flat}  # fmt: skip
-        return {"version": 1, "counts": counts, "entries": entries}
+        out: dict[str, Any] = {"version": 1, "counts": counts, "entries": entries}
+        memory = getattr(self.strategy, "memory", None)
+        remembered = memory() if callable(memory) else {}
+        if remembered:  # the strategy's own (the order-flow exits'), only when it has some
+            out["strategy"] = remembered
+        return out
 
     def restore(self, state: Mapping[str, Any]) -> int:
         """The state :meth:`state` gave before a restart, over the desk the journal rebuilt:
@@ -586,6 +591,14 @@ class StrategyHost:
                 self._counts.last_entry_ns = last
             if _plain_int(counts.get("since_flat"), 0, 1_000_000):
                 self._counts.since_flat = counts["since_flat"]
+        remembered = state.get("strategy")
+        remember = getattr(self.strategy, "remember", None)
+        if (
+            remembered is not None
+            and callable(remember)
+            and not (isinstance(remembered, Mapping) and remember(remembered))
+        ):
+            self.counters["strategy_state_refused"] += 1
         entries = state.get("entries")
         done = 0
         for bid, e in entries.items() if isinstance(entries, Mapping) else ():

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -370,6 +370,18 @@ class SignalStrategy:
         )
         #: the detectors' signals, value area, VWAP bands and imbalances only when read
         self.needs_order_flow = self.exits.needs_order_flow
+
+    # -- memory across a restart -----------------------------------------------------------
+    def memory(self) -> dict[str, Any]:
+        """What the strategy remembers between decisions beyond the host's entries (the
+        order-flow exits' memory), as plain JSON; empty when nothing."""
+        rules = self.exits.state()
+        return {"exits": rules} if rules else {}
+
+    def remember(self, memory: Mapping[str, Any]) -> bool:
+        """:meth:`memory` given back after a restart; False when refused (wrong values)."""
+        rules = memory.get("exits", {})
+        return isinstance(rules, Mapping) and self.exits.restore(rules)
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, ctx: StrategyContext) -> list[Intent]:

@@ -411,3 +411,42 @@ def test_an_exit_goes_before_a_tighten_and_a_bare_yaml_off_is_off() -> None:
                       imbalance_groups=((FILL + 1, -0.5),)))  # fmt: skip
     closed(h, bid, cmds, "imbalance_flip -0.500")
     assert ExitParams(absorption=False).absorption == "off"  # type: ignore[arg-type]
+
+
+# ---- the rules' memory across a restart ---------------------------------------------------
+def test_the_rules_memory_is_in_the_hosts_state_and_restored_exactly() -> None:
+    """The delta divergence's extreme to beat and a pending reversal travel in the host's
+    journalled state; a host made after a restart with it exits at the same decision as the
+    first; one without it (or with a wrong value, refused and counted) does not."""
+    import copy
+
+    from orderflow.trading.strategy import SignalStrategy
+
+    h, _bid, out = divergence_run(91.0)  # the new high 19246 confirmed, delta 91: the one to beat
+    assert out == [[], [], [], []]
+    st = h.state()
+    (track,) = st["strategy"]["exits"]["tracks"].values()
+    assert (track["ext"], track["ext_delta"], track["protect"]) == (ASK + 5, 91.0, [])
+
+    def again(state: dict | None) -> StrategyHost:
+        desk, risk = copy.deepcopy((h.desk, h.risk))  # each host its own copy of the desk
+        h2 = StrategyHost(ES, SignalStrategy(h.strategy.params), h.params,  # type: ignore[attr-defined]
+                          desk=desk, risk=risk)  # fmt: skip
+        if state is not None:
+            h2.restore(state)
+        return h2
+
+    step = ctx(T0 + 5 * S, last=ASK + 7, metrics={"cumulative_delta": 41.0})
+    first = copy.deepcopy(h).step(step)  # the uninterrupted host: 2 ticks beyond, 50 weaker
+    assert first
+    restored = again(copy.deepcopy(st))
+    assert restored.state()["strategy"] == st["strategy"]
+    assert [(c.op, c.cid) for c in restored.step(step)] == [(c.op, c.cid) for c in first]
+    assert restored.decisions[-1].detail == "delta_divergence 2 ticks 50 delta"
+    forgot = again(None)  # no memory: 19248 becomes the first extreme, nothing fires
+    assert forgot.step(step) == []
+    wrong = copy.deepcopy(st)
+    next(iter(wrong["strategy"]["exits"]["tracks"].values()))["ext_delta"] = float("nan")
+    refused = again(wrong)
+    assert refused.counters["strategy_state_refused"] == 1
+    assert "strategy" not in refused.state()  # nothing half restored
