@@ -40,6 +40,7 @@ from orderflow.server.scheduler import FairScheduler
 from orderflow.server.schemas import install_openapi
 from orderflow.server.state import ServerState
 from orderflow.server.trading import ServerTradingParams
+from orderflow.server.view import ViewParams, Views
 from orderflow.trading.journal import Journal
 from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import TradingParams
@@ -119,6 +120,7 @@ def create_app(
     rest_owner_silence_s: float | None = None,
     record_max_open: int = 256,
     machine: MachineParams | None = None,
+    view: ViewParams | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -163,6 +165,7 @@ def create_app(
                   command_max_age_s=command_max_age_s, trading=trading,
                   trading_server=trading_server, journal=journal)  # fmt: skip
         hub.flags = flags
+        hub.view = Views(view)  # the dashboard's bounds (server.view)
         if recorder is not None:
             _recover(hub, recorder, opened, journal_missing)
     if rest_owner_silence_s is not None:

@@ -41,6 +41,7 @@ from orderflow.server.outbox import COMMAND_MAX_AGE_NS, Outbox
 from orderflow.server.recording import Record, Recorder
 from orderflow.server.report_checks import check_batch_reports
 from orderflow.server.trading import ServerTrading, ServerTradingParams
+from orderflow.server.view import Views
 from orderflow.server.wire import (
     convert_batch,
     convert_columns_run,
@@ -147,6 +148,8 @@ class Hub:
         self.trading.names = self.names
         #: an execution's commission above this per contract is refused (report_checks)
         self.max_commission = (trading or TradingParams()).risk.max_commission_per_contract
+        #: what the dashboard's viewers see: prints, heatmap columns, signals (bounded rings)
+        self.view = Views()
 
     # ---- instruments ---------------------------------------------------------------------
     def state(self, name: str) -> InstrumentState:
@@ -252,6 +255,7 @@ class Hub:
             self.last_seq[client] = batch.seq
         self._count(st, 1)
         st.bars.add_prints(trades)  # the classified prints, for the bars' delta
+        self.view.took(st, trades)
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
         acc0 = len(st.pipeline.accumulated)
@@ -289,6 +293,7 @@ class Hub:
         ack = self._ack(st, batch, False, applied, rejected, signals, t0, series=changed,
                         to=client if client is not None else feeder)  # fmt: skip
         self._check_alerts(st, ack, depth, client)
+        self.view.applied(st, len(depth))
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
         return ack, request
@@ -388,6 +393,7 @@ class Hub:
         depth = np.concatenate([d for d, _ in converted])
         trades = np.concatenate([t for _, t in converted])
         st.bars.add_prints(trades)
+        self.view.took(st, trades)
         book = st.pipeline.book
         signals = list(st.pipeline.process(depth, trades))
         request = None
@@ -406,6 +412,7 @@ class Hub:
                         signals, t0, first_seq=run[0].seq, series=changed, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth, client)
+        self.view.applied(st, len(depth))
         self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
 
