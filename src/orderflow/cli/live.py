@@ -43,6 +43,32 @@ def pacing_start_s(batches: list[Any]) -> float:
     return 0.0
 
 
+def _playback(hub: Any, stream: Any, label: str, speed: float | None, trade: bool,
+              hold: bool, key: str) -> Any:  # fmt: skip
+    """The replay's controls for the dashboard: its range, the pre-open before the first
+    print at full speed, a seek back (only without trading) that drops the market state."""
+    from orderflow.server.replay import Playback
+
+    ts = stream.array["ts_event"]
+    start, end = (int(ts[0]), int(ts[-1])) if len(ts) else (0, 0)
+    first_print = _first_print_ts(stream)
+    return Playback(label, start, end, speed=speed, can_seek_back=not trade, hold=hold,
+                    pace_from_ts=first_print if first_print is not None else start,
+                    on_restart=lambda: hub.drop(key))  # fmt: skip
+
+
+def _first_print_ts(stream: Any) -> int | None:
+    """Event time of the stream's first trade (MBO ``T`` records, or a depth dump's trades)."""
+    arr = stream.array
+    if "action" in (arr.dtype.names or ()):
+        from orderflow.model.enums import Action
+
+        hits = arr["ts_event"][arr["action"] == Action.TRADE]
+        return int(hits[0]) if len(hits) else None
+    trades = getattr(stream, "trades", None)
+    return int(trades["ts_event"][0]) if trades is not None and len(trades) else None
+
+
 def _state(hub: Any, key: str) -> Any:
     st = hub.instruments.get(key)
     if st is None or not st.pipeline.groups:
@@ -222,6 +248,8 @@ def serve_and_feed(
     simulated: bool = False,
     trading: Any = None,
     use_sessions: bool = True,
+    port: int | None = None,
+    hold: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """Start the server in this process, feed ``stream`` (a LoadedStream of MBO or NinjaTrader
     depth) through a real WebSocket at ``speed`` (None: as fast as possible; pacing starts at
@@ -231,7 +259,11 @@ def serve_and_feed(
     ``trading`` (TradingParams), for an MBO stream: the server runs the trading engine with
     the reference strategy on the data's clock, and the feeding client is a simulated
     NinjaTrader account whose orders the backtest's venue fills on the MBO records
-    (``orderflow.client.trade``); the figures then hold ``trading``."""
+    (``orderflow.client.trade``); the figures then hold ``trading``.
+
+    The dashboard (``http://127.0.0.1:PORT/``) controls the replay (play, pause, speed, seek:
+    ``/api/replay``); a replay that does not trade can seek back. ``hold``: at the end keep
+    serving (for the dashboard) until interrupted."""
     from orderflow.client.feed import build_batches, feed_batches
     from orderflow.server.app import create_app
     from orderflow.server.threaded import ThreadedServer
@@ -244,17 +276,20 @@ def serve_and_feed(
         engine = {"trading": trading, "trading_server": ServerTradingParams(
             strategy=True, clock="data", use_sessions=use_sessions)}  # fmt: skip
     app = create_app(params, **engine)
-    served = ThreadedServer(app)
+    key = stream.instrument.contract or stream.instrument.symbol
+    app.state.hub.flags["simulated"] = simulated
+    app.state.playback = playback = _playback(app.state.hub, stream, label, speed,
+                                              trade, hold, key)  # fmt: skip
+    served = ThreadedServer(app, port)
     base = served.http
-    urls = {"docs": f"{base}/docs", "health": f"{base}/health", "metrics": f"{base}/metrics",
-            "websocket": served.ws}  # fmt: skip
+    urls = {"dashboard": f"{base}/", "docs": f"{base}/docs", "health": f"{base}/health",
+            "metrics": f"{base}/metrics", "websocket": served.ws}  # fmt: skip
     addresses = (f"API docs {urls['docs']}   health {urls['health']}   "
                  f"metrics {urls['metrics']}")  # fmt: skip
     if not quiet:
         console.print(f"[bold]server[/] on {base}: {addresses}, WebSocket {served.ws}",
                       soft_wrap=True)  # fmt: skip
     hub = app.state.hub
-    key = stream.instrument.contract or stream.instrument.symbol
     sent = [0]
     result: dict[str, Any] = {}
     title = f"orderflow live: {label}" + (f" at {speed:g}x" if speed else " at full speed")
@@ -277,7 +312,8 @@ def serve_and_feed(
 
         async def play() -> Any:
             c = await trade_batches(stream.array, cut, sim, served.ws, client=TRADER,
-                                    speed=speed, start_s=start_s, progress=progress)  # fmt: skip
+                                    speed=speed, start_s=start_s, progress=progress,
+                                    playback=playback)  # fmt: skip
             return c.stats
     else:
         batches = build_batches(stream)
@@ -287,7 +323,7 @@ def serve_and_feed(
         async def play() -> Any:
             return await feed_batches(
                 batches, served.ws, speed=speed, start_s=start_s, encoding="msgpack",
-                client=TRADER, progress=progress,
+                client=TRADER, progress=progress, playback=playback,
             )  # fmt: skip
 
     def feed() -> None:
@@ -301,7 +337,8 @@ def serve_and_feed(
     worker.start()
     try:
         if quiet:
-            worker.join()
+            while worker.is_alive():
+                worker.join(0.25)
         elif console.is_terminal:
             with Live(_panel(hub, key, 0, total, title, addresses, sim), console=console,
                       refresh_per_second=4) as live:  # fmt: skip

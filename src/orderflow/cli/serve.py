@@ -78,6 +78,7 @@ def _build(
     from orderflow.server.app import create_app
     from orderflow.server.limits import Limits
     from orderflow.server.machine import MachineParams
+    from orderflow.server.view import ViewParams
     from orderflow.settings import pipeline_params
 
     params = pipeline_params(s)
@@ -100,6 +101,7 @@ def _build(
         rest_owner_silence_s=s.server.rest_owner_silence_s,
         record_max_open=s.server.record_max_open_files,
         machine=MachineParams.from_settings(s.server),
+        view=ViewParams.from_settings(s.server.view),
         **trading,
     )
 
@@ -144,6 +146,8 @@ def run_server(
         + (f"; recording to {s.server.record_dir}/" if s.server.record_dir else "")
         + ("; token required" if token else "")
     )
+    console.print(f"dashboard http://{host}:{port}/", highlight=False)
+    log.info("dashboard http://%s:%d/", host, port)
     try:
         server.run()
     finally:

@@ -173,6 +173,15 @@ class Hub:
             return None
         return self.instruments.get(inst.contract or inst.symbol)
 
+    def drop(self, key: str) -> None:
+        """Forget instrument ``key``'s market state (a replay seeking back rebuilds it from
+        the start); its feeder, the sequence numbers and the trading engine stay."""
+        self.instruments.pop(key, None)
+        for name in [n for n, k in self._keys.items() if k == key]:
+            del self._keys[name]
+        self.answers.of.pop(key, None)
+        self.view.reset(key)
+
     def recover(self, records: list[Any]) -> int:
         """Rebuild the state from recorded batches (a restart): books, analytics and every
         client's last sequence number, without recording them again. Returns how many."""

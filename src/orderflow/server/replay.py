@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from orderflow.core.errors import ConflictError, QueryValueError
@@ -29,10 +30,18 @@ class Playback:
     possible until a speed is set."""
 
     def __init__(self, source: str, start_ts: int, end_ts: int, *, speed: float | None = 1.0,
-                 playing: bool = True, can_seek_back: bool = True) -> None:  # fmt: skip
+                 playing: bool = True, can_seek_back: bool = True, pace_from_ts: int = 0,
+                 hold: bool = False,
+                 on_restart: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.source = source
         self.start_ts, self.end_ts = int(start_ts), int(end_ts)
         self.can_seek_back = can_seek_back
+        #: batches before this data time go at full speed (the pre-open before the first print)
+        self.pace_from_ts = int(pace_from_ts)
+        #: the feeder waits at the end for a seek back instead of ending the replay
+        self.hold = hold
+        #: drops the market state before the feeder starts again (a seek back)
+        self.on_restart = on_restart
         self._lock = threading.Lock()
         self.playing = playing
         self.speed = speed
@@ -54,6 +63,8 @@ class Playback:
                 return 0.0
             if self.seek_ts is not None and t_event < self.seek_ts:
                 return 0.0
+            if t_event < self.pace_from_ts:
+                return 0.0
             if not self.playing:
                 return float("inf")
             if self.speed is None:
@@ -73,15 +84,19 @@ class Playback:
                 self.seek_ts = None
                 self._anchor(t_event)
 
-    def restarted(self) -> None:
-        """The feeder went back to the start (a seek back): the position is the start."""
-        with self._lock:
-            self.restart = False
-            self.position_ts = self.start_ts
-
     def done(self) -> None:
         with self._lock:
             self.finished = True
+
+    def restart_market(self) -> None:
+        """Drop the market state and start again from the beginning (the feeder calls it
+        when :attr:`restart` is set, once every batch it sent was acknowledged)."""
+        if self.on_restart is not None:
+            self.on_restart()
+        with self._lock:
+            self.restart = False
+            self.finished = False
+            self.position_ts = self.start_ts
 
     def _anchor(self, ts: int) -> None:
         self._wall, self._ts = time.perf_counter(), int(ts)
@@ -121,7 +136,7 @@ class Playback:
                 raise ConflictError(
                     "ts: this replay trades (its orders and fills cannot be undone), so it "
                     "cannot seek back", field="ts")  # fmt: skip
-            elif self.finished:
+            elif self.finished and not self.hold:
                 raise ConflictError("ts: the replay has ended", field="ts")
             else:
                 self.seek_ts, self.restart = int(ts), True

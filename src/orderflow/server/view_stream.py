@@ -121,6 +121,7 @@ class Viewer:
 class _Cursor:
     """What the viewers of one instrument were last sent."""
 
+    iv: InstrumentView | None = None
     version: int = -1
     prints: int = 0
     heat: int = 0
@@ -204,7 +205,11 @@ class ViewStream:
             if not live or st is None:
                 continue
             iv = self.hub.view.get(st.pipeline.name)
-            cur = self.cursors.setdefault(key, _Cursor())
+            cur = self.cursors.setdefault(key, _Cursor(iv=iv))
+            if cur.iv is not iv:  # the market state was rebuilt (a seek back): start over
+                cur = self.cursors[key] = _Cursor(iv=iv)
+                for v in live:
+                    v.fresh = True
             fresh = [v for v in live if v.fresh]
             old = [v for v in live if not v.fresh]
             if old:
