@@ -36,6 +36,7 @@ from orderflow.server.monitor import Monitor
 from orderflow.server.outbox import COMMAND_MAX_AGE_NS
 from orderflow.server.recording import Recorder, RecordingCollector, recording_files
 from orderflow.server.routes import ROUTERS
+from orderflow.server.routes.web import install_web
 from orderflow.server.scheduler import FairScheduler
 from orderflow.server.schemas import install_openapi
 from orderflow.server.state import ServerState
@@ -200,5 +201,6 @@ def create_app(
         # the routes themselves, not the router (which FastAPI would keep as one entry):
         # ``app.routes`` lists every route, as the token matrix and the docs walk them
         app.router.routes.extend(router.routes)
+    install_web(app)  # the dashboard: GET / and /static/ (routes/web.py)
     install_openapi(app)
     return app

@@ -1,0 +1,195 @@
+// The dashboard's entry point: picks the instrument, starts the stream worker, applies what it
+// merged once per animation frame and paints the panels that changed, in that frame only.
+// `window.orderflowDash` exposes what the page shows (ladder text, footprint cells drawn,
+// signals listed) and its frame timings: the browser tests and the benchmark read them.
+
+import { Heatmap } from "./heatmap.js";
+import { Ladder } from "./ladder.js";
+import { Footprint } from "./footprint.js";
+import { Candles } from "./candles.js";
+import { Account, Health, Replay, Signals, Sparks, Tape } from "./panels.js";
+import { $, fmtPrice } from "./util.js";
+
+const params = new URLSearchParams(location.search);
+const TIMINGS = 8192; // frame times and lags kept (ring)
+
+const heat = new Heatmap($("heatcanvas"));
+const ladder = new Ladder($("ladderrows"), $("ladderinfo"));
+const fp = new Footprint($("fpcanvas"), $("fpinfo"));
+const candles = new Candles($("chart"), $("levels"));
+const sparks = new Sparks($("sparks"));
+const tape = new Tape($("taperows"), $("minsize"));
+const signals = new Signals($("sigrows"), $("sigcount"));
+const account = new Account($("acct"), $("acctname"), $("kill"));
+const health = new Health();
+const replay = new Replay();
+
+const recent = { prints: [], signals: [] }; // what the heatmap overlays (bounded)
+let tick = 0.25;
+let last = null;
+let lastDirty = false;
+
+const perf = {
+  frames: new Float64Array(TIMINGS), nframes: 0,
+  lags: new Float64Array(TIMINGS), nlags: 0,
+  firstPaint: null, snapshotAt: null, applied: 0, pendingWall: [],
+};
+
+function cap(list, n) { if (list.length > n * 1.25) list.splice(0, list.length - n); }
+
+function setTick(t) {
+  tick = t;
+  for (const p of [heat, ladder, fp, candles]) p.reset(t);
+  tape.tick = signals.tick = account.tick = t;
+}
+
+function apply(m, isSnapshot) {
+  if (isSnapshot) {
+    setTick(m.tick_size || 0.25);
+    recent.prints = [];
+    recent.signals = [];
+    candles.load(m.bars || [], m.delta);
+    perf.snapshotAt = performance.now();
+  } else if (m.bars && m.bars.length) {
+    candles.updateBars(m.bars);
+  }
+  if (m.book) ladder.setBook(m.book);
+  if (m.heat && m.heat.length) heat.add(m.heat);
+  if (m.bars && m.bars.length) fp.setBars(m.bars);
+  if (m.profile !== undefined && m.profile !== null) { fp.setProfile(m.profile); candles.setProfile(m.profile); }
+  if (m.vwap) candles.setVwap(m.vwap);
+  if (m.delta) candles.setDelta(m.delta);
+  if (m.metrics) {
+    sparks.push(m.metrics);
+    if (Number.isFinite(m.metrics.last)) { last = m.metrics.last; lastDirty = true; }
+  }
+  if (m.prints && m.prints.length) {
+    tape.add(m.prints);
+    ladder.addPrints(m.prints);
+    for (const p of m.prints) recent.prints.push(p);
+    cap(recent.prints, 3000);
+    last = m.prints[m.prints.length - 1][1];
+    lastDirty = true;
+  }
+  if (m.signals && m.signals.length) {
+    signals.add(m.signals);
+    for (const s of m.signals) recent.signals.push(s);
+    cap(recent.signals, 400);
+  }
+  if (m.account !== undefined) account.set(m.account);
+  if (m.health) { health.set(m.health); signals.setAlerts(m.health.alerts); }
+  if (m.replay !== undefined) replay.set(m.replay);
+  heat.dirty = true;
+}
+
+// --- the stream worker: asked for its merged frames once per animation frame
+const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+let awaiting = false;
+worker.onmessage = (ev) => {
+  awaiting = false;
+  const out = ev.data;
+  health.setStatus(out.status);
+  const recv = performance.timeOrigin + performance.now();
+  if (out.snapshot) apply(out.snapshot, true);
+  const delta = { ...out, bars: out.bars, snapshot: undefined };
+  const has = out.prints.length || out.signals.length || out.heat.length || out.bars.length ||
+    ["book", "metrics", "profile", "vwap", "delta", "account", "health", "replay"].some((k) => k in out);
+  if (has) {
+    apply(delta, false);
+    perf.applied += 1;
+    // event-to-pixel: from the server's send time of the newest frame merged (else its arrival)
+    perf.pendingWall.push(out.wall_ns ? out.wall_ns / 1e6 : recv);
+  }
+};
+
+function paint(now) {
+  heat.resize();
+  fp.resize();
+  if (heat.dirty) { heat.paint(recent.prints, recent.signals); heat.dirty = false; }
+  ladder.paint();
+  fp.paint();
+  candles.paint();
+  sparks.paint(now);
+  tape.paint();
+  signals.paint();
+  account.paint();
+  health.paint();
+  replay.paint();
+  if (lastDirty) { $("last").textContent = fmtPrice(last, tick); lastDirty = false; }
+}
+
+function frame(now) {
+  perf.frames[perf.nframes % TIMINGS] = now;
+  perf.nframes += 1;
+  paint(now);
+  if (perf.pendingWall.length) {
+    const t = performance.timeOrigin + performance.now();
+    for (const w of perf.pendingWall) { perf.lags[perf.nlags % TIMINGS] = t - w; perf.nlags += 1; }
+    perf.pendingWall.length = 0;
+    if (perf.firstPaint === null && perf.snapshotAt !== null) perf.firstPaint = performance.now();
+  }
+  if (!awaiting) { awaiting = true; worker.postMessage({ type: "pull" }); }
+  requestAnimationFrame(frame);
+}
+
+async function pickInstrument() {
+  const given = params.get("instrument");
+  for (;;) {
+    try {
+      const r = await fetch("/api/view/instruments");
+      if (r.ok) {
+        const body = await r.json();
+        if (body.replay) replay.set(body.replay);
+        const list = body.instruments || [];
+        const hit = list.find((i) => i.instrument === given) || (given ? null : list[0]);
+        if (hit) return hit.instrument;
+        if (given) return given;
+      }
+    } catch (e) { /* the server is starting: try again */ }
+    health.setStatus("waiting for data");
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
+async function start() {
+  requestAnimationFrame(frame);
+  const inst = await pickInstrument();
+  $("instrument").textContent = inst;
+  document.title = `${inst} - orderflow`;
+  const q = new URLSearchParams({ instrument: inst, levels: "20" });
+  if (params.get("token")) q.set("token", params.get("token"));
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  worker.postMessage({ type: "start", url: `${proto}://${location.host}/ws/view?${q}` });
+}
+
+const heatLayer = (name) => (on) => { heat.layers[name] = on; heat.dirty = true; };
+
+window.orderflowDash = {
+  perf,
+  heatmap: heat,
+  ladderText: () => ladder.text(),
+  footprintCells: () => fp.drawn,
+  levelsText: () => $("levels").textContent,
+  signalIds: () => Array.from(document.querySelectorAll("#sigrows tr[data-id]")).map((tr) => ({
+    id: Number(tr.dataset.id),
+    kind: tr.querySelector(".kind").textContent,
+    price: tr.querySelector(".price").textContent,
+  })),
+  setDots: heatLayer("dots"),
+  setMarks: heatLayer("marks"),
+  setLines: heatLayer("lines"),
+  frameTimes: () => {
+    const n = Math.min(perf.nframes, TIMINGS);
+    const out = [];
+    for (let i = perf.nframes - n; i < perf.nframes; i++) out.push(perf.frames[i % TIMINGS]);
+    return out;
+  },
+  lagTimes: () => {
+    const n = Math.min(perf.nlags, TIMINGS);
+    const out = [];
+    for (let i = perf.nlags - n; i < perf.nlags; i++) out.push(perf.lags[i % TIMINGS]);
+    return out;
+  },
+};
+
+start();
