@@ -169,6 +169,7 @@ window.orderflowDash = {
   heatmap: heat,
   ladderText: () => ladder.text(),
   footprintCells: () => fp.drawn,
+  footprintView: () => fp.view,
   levelsText: () => $("levels").textContent,
   signalIds: () => Array.from(document.querySelectorAll("#sigrows tr[data-id]")).map((tr) => ({
     id: Number(tr.dataset.id),

@@ -23,6 +23,7 @@ export class Footprint {
     this.rowPx = 14;
     this.barW = 84;
     this.drawn = []; // the cells drawn last: [start_ts, price, bid, ask]
+    this.view = null; // what the last paint covered: {top, bottom, bars: [start_ts...]}
     this.dirty = true;
   }
 
@@ -85,6 +86,7 @@ export class Footprint {
     const bottom = top - (rows - 1) * tick;
     const yOf = (p) => HEAD + Math.round((top - p) / tick) * this.rowPx;
     const x0 = area - bars.length * this.barW;
+    this.view = { top, bottom, bars: bars.map((b) => b.start_ts) };
     ctx.font = "10px DejaVu Sans Mono, monospace";
     ctx.textBaseline = "middle";
     bars.forEach((b, j) => {
