@@ -9,6 +9,7 @@ brightest rows are the prices with the most resting size; no console errors."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,8 +119,11 @@ def test_the_heatmap_is_drawn_and_brightest_where_most_size_rests(
         const img = ctx.getImageData(0, 0, h.plotWidth(), c.height).data;
         const bg = [14, 18, 26];
         let lit = 0;
-        for (let i = 0; i < img.length; i += 4)
-          if (Math.abs(img[i] - bg[0]) + Math.abs(img[i + 1] - bg[1]) + Math.abs(img[i + 2] - bg[2]) > 30) lit++;
+        for (let i = 0; i < img.length; i += 4) {
+          const d = Math.abs(img[i] - bg[0]) + Math.abs(img[i + 1] - bg[1])
+            + Math.abs(img[i + 2] - bg[2]);
+          if (d > 30) lit++;
+        }
         const x = h.plotWidth() - 1;  // the newest column
         const rows = [];
         for (let r = 0; r < h.visibleRows(); r++) {
@@ -144,7 +148,7 @@ def test_the_heatmap_is_drawn_and_brightest_where_most_size_rests(
     assert all(size_at.get(p, 0) >= min(most, got["hi"]) for p in brightest), (brightest, got)
     # brightness rises with size across the rows shown (the colour table is monotonic)
     ranked = sorted((size_at.get(p, 0), luma) for p, luma in shown.items())
-    for (s0, l0), (s1, l1) in zip(ranked, ranked[1:], strict=False):
+    for (s0, l0), (s1, l1) in itertools.pairwise(ranked):
         if s1 > s0:
             assert l1 >= l0 - 0.5, (s0, l0, s1, l1)
 

@@ -18,6 +18,7 @@ export class Ladder {
     this.last = null;
     this.traded = new Map(); // price in ticks -> [sold, bought, ts of the newest]
     this.marks = new Map(); // "side:price" -> {kind, size, until}
+    this.nextExpiry = Infinity;
     this.dirty = true;
   }
 
@@ -72,6 +73,8 @@ export class Ladder {
   }
 
   paint() {
+    // a pull/stack mark runs out: paint again then, even when nothing else changed
+    if (!this.dirty && this.marks.size && performance.now() > this.nextExpiry) this.dirty = true;
     if (!this.dirty || !this.book) return;
     this.dirty = false;
     const { bids, asks, walls } = this.book;
@@ -97,7 +100,11 @@ export class Ladder {
     const bestAsk = asks.length ? key(asks[0][0]) : null;
     const lastK = this.last === null ? null : key(this.last);
     const now = performance.now();
-    for (const [k, m] of this.marks) if (m.until < now) this.marks.delete(k);
+    this.nextExpiry = Infinity;
+    for (const [k, m] of this.marks) {
+      if (m.until < now) this.marks.delete(k);
+      else this.nextExpiry = Math.min(this.nextExpiry, m.until);
+    }
     const frag = [];
     for (let i = 0; i < n; i++) {
       const k = top - i;

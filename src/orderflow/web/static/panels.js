@@ -288,7 +288,7 @@ export class Replay {
     const r = this.r;
     $("replay").hidden = !r;
     if (!r) return;
-    $("play").textContent = r.playing ? "\u23f8" : "\u25b6";
+    $("play").textContent = r.playing ? "\u2016 pause" : "\u25b6 play";
     $("play").dataset.playing = String(r.playing);
     const speed = $("speed");
     if (Number(speed.value) !== r.speed) {
