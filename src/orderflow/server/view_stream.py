@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,10 @@ class Viewer:
         self.fresh = True  # waiting for its snapshot
         self.sent = 0
         self.closed_code: int | None = None
+        #: set when the server closed the viewer: its handler stops waiting for its messages
+        self.closed = asyncio.Event()
+        #: called once when the viewer is closed as too slow
+        self.on_drop: Callable[[], None] | None = None
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -82,8 +87,11 @@ class Viewer:
             return
         self.open = False
         self.closed_code = code
+        self.closed.set()
         if code == 1013:
             log.info("viewer of %s closed: %s", self.key, reason)
+            if self.on_drop is not None:
+                self.on_drop()
         if self._writer is not None and self._writer is not asyncio.current_task():
             self._writer.cancel()
 
@@ -168,14 +176,17 @@ class ViewStream:
         if self.count >= self.params.max_viewers:
             return False
         self.viewers.setdefault(viewer.key, []).append(viewer)
+        viewer.on_drop = lambda: self._dropped(viewer)
         viewer.start()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         return True
 
+    def _dropped(self, viewer: Viewer) -> None:
+        self.dropped += 1
+        self.remove(viewer)
+
     def remove(self, viewer: Viewer) -> None:
-        if viewer.closed_code == 1013:
-            self.dropped += 1
         vs = self.viewers.get(viewer.key, [])
         if viewer in vs:
             vs.remove(viewer)

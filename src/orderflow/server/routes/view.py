@@ -5,6 +5,7 @@ WebSocket may give it as ``?token=``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -167,9 +168,15 @@ async def view(socket: WebSocket) -> None:
     if not stream.add(viewer):
         await socket.close(1013, f"more than {p.max_viewers} viewers")
         return
+    closed = asyncio.ensure_future(viewer.closed.wait())
     try:
         while True:
-            msg = await socket.receive()
+            receive = asyncio.ensure_future(socket.receive())
+            await asyncio.wait((receive, closed), return_when=asyncio.FIRST_COMPLETED)
+            if not receive.done():  # closed by the server (too slow): stop waiting for it
+                receive.cancel()
+                break
+            msg = receive.result()
             if msg["type"] == "websocket.disconnect":
                 break
             text = msg.get("text")
@@ -180,6 +187,7 @@ async def view(socket: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
+        closed.cancel()
         stream.remove(viewer)
         await viewer.stop()
 
