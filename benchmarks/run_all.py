@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest
 import bench_books
+import bench_dashboard
 import bench_fairness
 import bench_ncd
 import bench_pipeline
@@ -41,6 +42,7 @@ SUITES = [
     bench_fairness,
     bench_sweep,
     bench_ncd,
+    bench_dashboard,
 ]
 
 

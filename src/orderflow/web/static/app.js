@@ -88,8 +88,8 @@ let awaiting = false;
 worker.onmessage = (ev) => {
   awaiting = false;
   const out = ev.data;
+  const t0 = performance.now();
   health.setStatus(out.status);
-  const recv = performance.timeOrigin + performance.now();
   if (out.snapshot) apply(out.snapshot, true);
   const delta = { ...out, bars: out.bars, snapshot: undefined };
   const has = out.prints.length || out.signals.length || out.heat.length || out.bars.length ||
@@ -97,21 +97,35 @@ worker.onmessage = (ev) => {
   if (has) {
     apply(delta, false);
     perf.applied += 1;
-    // event-to-pixel: from the server's send time of the newest frame merged (else its arrival)
-    perf.pendingWall.push(out.wall_ns ? out.wall_ns / 1e6 : recv);
   }
+  // event-to-pixel: from each frame's send time at the server (else its arrival in the worker)
+  // to the end of the animation frame that draws it
+  for (const w of out.walls) perf.pendingWall.push(w);
+  const ms = performance.now() - t0;
+  if (!(slowest.apply >= ms)) slowest.apply = ms;
 };
+
+// the longest time each panel took to paint (ms): where a long frame comes from
+const slowest = {};
+perf.slowest = slowest;
+
+function timed(name, fn) {
+  const t0 = performance.now();
+  fn();
+  const ms = performance.now() - t0;
+  if (!(slowest[name] >= ms)) slowest[name] = ms;
+}
 
 function paint(now) {
   heat.resize();
   fp.resize();
-  if (heat.dirty) { heat.paint(recent.prints, recent.signals); heat.dirty = false; }
-  ladder.paint();
-  fp.paint();
-  candles.paint();
-  sparks.paint(now);
-  tape.paint();
-  signals.paint();
+  if (heat.dirty) timed("heatmap", () => { heat.paint(recent.prints, recent.signals); heat.dirty = false; });
+  timed("ladder", () => ladder.paint());
+  timed("footprint", () => fp.paint());
+  timed("candles", () => candles.paint());
+  timed("sparks", () => sparks.paint(now));
+  timed("tape", () => tape.paint());
+  timed("signals", () => signals.paint());
   account.paint();
   health.paint();
   replay.paint();
@@ -126,8 +140,9 @@ function frame(now) {
     const t = performance.timeOrigin + performance.now();
     for (const w of perf.pendingWall) { perf.lags[perf.nlags % TIMINGS] = t - w; perf.nlags += 1; }
     perf.pendingWall.length = 0;
-    if (perf.firstPaint === null && perf.snapshotAt !== null) perf.firstPaint = performance.now();
   }
+  // first paint: the end of the first frame that drew a snapshot (ms since navigation start)
+  if (perf.firstPaint === null && perf.snapshotAt !== null) perf.firstPaint = performance.now();
   if (!awaiting) { awaiting = true; worker.postMessage({ type: "pull" }); }
   requestAnimationFrame(frame);
 }

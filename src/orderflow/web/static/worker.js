@@ -14,7 +14,7 @@ let status = "connecting";
 let frames = 0;
 
 function empty() {
-  return { snapshot: null, prints: [], signals: [], heat: [], bars: new Map(), dropped: 0 };
+  return { snapshot: null, prints: [], signals: [], heat: [], bars: new Map(), dropped: 0, walls: [] };
 }
 
 function append(list, items, cap) {
@@ -23,9 +23,16 @@ function append(list, items, cap) {
 }
 
 function merge(msg) {
+  // when each frame left the server (its wall_ns), else when it arrived here: the page
+  // measures event-to-pixel lag from it (epoch milliseconds, bounded)
+  if (pending.walls.length < 256) {
+    pending.walls.push(msg.wall_ns ? Number(msg.wall_ns) / 1e6 : performance.timeOrigin + performance.now());
+  }
   if (msg.type === "snapshot") {
     // a snapshot replaces everything merged before it
+    const walls = pending.walls;
     pending = empty();
+    pending.walls = walls;
     pending.snapshot = msg;
     return;
   }
