@@ -43,30 +43,18 @@ def pacing_start_s(batches: list[Any]) -> float:
     return 0.0
 
 
-def _playback(hub: Any, stream: Any, label: str, speed: float | None, trade: bool,
-              hold: bool, key: str) -> Any:  # fmt: skip
-    """The replay's controls for the dashboard: its range, the pre-open before the first
-    print at full speed, a seek back (only without trading) that drops the market state."""
+def _playback(hub: Any, label: str, batches: list[Any], start_s: float,
+              speed: float | None, trade: bool, hold: bool, key: str) -> Any:  # fmt: skip
+    """The replay's controls for the dashboard: the batches' range, the pre-open before
+    ``start_s`` at full speed, a seek back (only without trading) that drops the market
+    state."""
     from orderflow.server.replay import Playback
 
-    ts = stream.array["ts_event"]
-    start, end = (int(ts[0]), int(ts[-1])) if len(ts) else (0, 0)
-    first_print = _first_print_ts(stream)
+    start = batches[0].t_first if batches else 0
+    end = batches[-1].t_last if batches else 0
     return Playback(label, start, end, speed=speed, can_seek_back=not trade, hold=hold,
-                    pace_from_ts=first_print if first_print is not None else start,
+                    pace_from_ts=start + int(start_s * 1e9),
                     on_restart=lambda: hub.drop(key))  # fmt: skip
-
-
-def _first_print_ts(stream: Any) -> int | None:
-    """Event time of the stream's first trade (MBO ``T`` records, or a depth dump's trades)."""
-    arr = stream.array
-    if "action" in (arr.dtype.names or ()):
-        from orderflow.model.enums import Action
-
-        hits = arr["ts_event"][arr["action"] == Action.TRADE]
-        return int(hits[0]) if len(hits) else None
-    trades = getattr(stream, "trades", None)
-    return int(trades["ts_event"][0]) if trades is not None and len(trades) else None
 
 
 def _state(hub: Any, key: str) -> Any:
@@ -278,8 +266,6 @@ def serve_and_feed(
     app = create_app(params, **engine)
     key = stream.instrument.contract or stream.instrument.symbol
     app.state.hub.flags["simulated"] = simulated
-    app.state.playback = playback = _playback(app.state.hub, stream, label, speed,
-                                              trade, hold, key)  # fmt: skip
     served = ThreadedServer(app, port)
     base = served.http
     urls = {"dashboard": f"{base}/", "docs": f"{base}/docs", "health": f"{base}/health",
@@ -307,6 +293,7 @@ def serve_and_feed(
         cut = nt_batches(stream)
         total = len(cut)
         start_s = print_start_s(cut) if speed is not None else 0.0
+        playback = _playback(hub, label, cut, start_s, speed, trade, hold, key)
         sim = SimNinjaTrader(stream.instrument, broker=trading.broker.build())
         title += f"; {account}"
 
@@ -319,12 +306,15 @@ def serve_and_feed(
         batches = build_batches(stream)
         total = len(batches)
         start_s = pacing_start_s(batches) if speed is not None else 0.0
+        playback = _playback(hub, label, batches, start_s, speed, trade, hold, key)
 
         async def play() -> Any:
             return await feed_batches(
                 batches, served.ws, speed=speed, start_s=start_s, encoding="msgpack",
                 client=TRADER, progress=progress, playback=playback,
             )  # fmt: skip
+
+    app.state.playback = playback
 
     def feed() -> None:
         try:

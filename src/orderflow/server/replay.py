@@ -61,8 +61,13 @@ class Playback:
         with self._lock:
             if self.restart:
                 return 0.0
-            if self.seek_ts is not None and t_event < self.seek_ts:
-                return 0.0
+            if self.seek_ts is not None:
+                if t_event <= self.seek_ts:
+                    return 0.0
+                # everything up to the target was fed: the position is the target
+                self.position_ts = max(self.position_ts, self.seek_ts)
+                self._anchor(self.seek_ts)
+                self.seek_ts = None
             if t_event < self.pace_from_ts:
                 return 0.0
             if not self.playing:
@@ -77,12 +82,8 @@ class Playback:
     def sent(self, t_event: int) -> None:
         """The batch up to ``t_event`` was fed."""
         with self._lock:
-            self.position_ts = (
-                max(self.position_ts, int(t_event)) if not self.restart else self.position_ts
-            )
-            if self.seek_ts is not None and t_event >= self.seek_ts:
-                self.seek_ts = None
-                self._anchor(t_event)
+            if not self.restart:
+                self.position_ts = max(self.position_ts, int(t_event))
 
     def done(self) -> None:
         with self._lock:
