@@ -94,14 +94,15 @@ def esh4_batches() -> list[Any]:
     return [fb.batch for fb in build_batches(stream, 10, 100)]
 
 
-def feed(ws_url: str, batches: list[Any]) -> list[dict[str, Any]]:
+def feed(ws_url: str, batches: list[Any], token: str | None = None) -> list[dict[str, Any]]:
     """Send ``batches`` over the bridge's WebSocket as NinjaTrader would, one ack each."""
     import msgspec
     from websockets.sync.client import connect
 
     acks = []
+    hello = {"type": "hello", "protocol": 1, "client": "nt8"}
     with connect(ws_url, max_size=None) as ws:
-        ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "nt8"}))
+        ws.send(json.dumps({**hello, **({"token": token} if token else {})}))
         json.loads(ws.recv())
         for b in batches:
             ws.send(msgspec.json.encode(b).decode())

@@ -11,6 +11,11 @@ import { Account, Health, Replay, Signals, Sparks, Tape } from "./panels.js";
 import { $, fmtPrice } from "./util.js";
 
 const params = new URLSearchParams(location.search);
+// a token on the page's URL is kept for the tab: the stream, the backfill and the controls
+// send it (the kill switch and the replay bar ask for it when it is missing)
+if (params.get("token")) sessionStorage.setItem("orderflow.token", params.get("token"));
+const token = sessionStorage.getItem("orderflow.token");
+const authHeaders = token ? { authorization: `Bearer ${token}` } : {};
 const TIMINGS = 8192; // frame times and lags kept (ring)
 
 const heat = new Heatmap($("heatcanvas"));
@@ -33,6 +38,7 @@ const perf = {
   frames: new Float64Array(TIMINGS), nframes: 0,
   lags: new Float64Array(TIMINGS), nlags: 0,
   firstPaint: null, snapshotAt: null, applied: 0, pendingWall: [],
+  marks: { modules: performance.now() }, // when each step of loading was done (ms)
 };
 
 function cap(list, n) { if (list.length > n * 1.25) list.splice(0, list.length - n); }
@@ -85,12 +91,16 @@ function apply(m, isSnapshot) {
 // --- the stream worker: asked for its merged frames once per animation frame
 const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
 let awaiting = false;
+let streaming = false; // a result page has no stream
 worker.onmessage = (ev) => {
   awaiting = false;
   const out = ev.data;
   const t0 = performance.now();
   health.setStatus(out.status);
-  if (out.snapshot) apply(out.snapshot, true);
+  if (out.snapshot) {
+    perf.marks.snapshotReceived = t0;
+    apply(out.snapshot, true);
+  }
   const delta = { ...out, bars: out.bars, snapshot: undefined };
   const has = out.prints.length || out.signals.length || out.heat.length || out.bars.length ||
     ["book", "metrics", "profile", "vwap", "delta", "account", "health", "replay"].some((k) => k in out);
@@ -143,7 +153,7 @@ function frame(now) {
   }
   // first paint: the end of the first frame that drew a snapshot (ms since navigation start)
   if (perf.firstPaint === null && perf.snapshotAt !== null) perf.firstPaint = performance.now();
-  if (!awaiting) { awaiting = true; worker.postMessage({ type: "pull" }); }
+  if (streaming && !awaiting) { awaiting = true; worker.postMessage({ type: "pull" }); }
   requestAnimationFrame(frame);
 }
 
@@ -151,7 +161,7 @@ async function pickInstrument() {
   const given = params.get("instrument");
   for (;;) {
     try {
-      const r = await fetch("/api/view/instruments");
+      const r = await fetch("/api/view/instruments", { headers: authHeaders });
       if (r.ok) {
         const body = await r.json();
         if (body.replay) replay.set(body.replay);
@@ -168,13 +178,21 @@ async function pickInstrument() {
 
 async function start() {
   requestAnimationFrame(frame);
+  if (params.get("result")) {
+    // a backtest's result: no stream, the trades and the equity curve
+    const { openResult } = await import("./results.js");
+    perf.result = await openResult(params.get("result"), { candles, fp, token });
+    return;
+  }
   const inst = await pickInstrument();
+  perf.marks.instrument = performance.now();
   $("instrument").textContent = inst;
   document.title = `${inst} - orderflow`;
   const q = new URLSearchParams({ instrument: inst, levels: "20" });
-  if (params.get("token")) q.set("token", params.get("token"));
+  if (token) q.set("token", token);
   const proto = location.protocol === "https:" ? "wss" : "ws";
   worker.postMessage({ type: "start", url: `${proto}://${location.host}/ws/view?${q}` });
+  streaming = true;
 }
 
 const heatLayer = (name) => (on) => { heat.layers[name] = on; heat.dirty = true; };
