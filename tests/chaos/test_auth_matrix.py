@@ -96,7 +96,7 @@ def test_the_matrix_covers_every_route(server: Any) -> None:
     for must in ("/api/positions", "/api/orders", "/api/risk", "/api/book/ESH4", "/metrics",
                  "/docs", "/openapi.json", "/api/journal/events", "/health"):  # fmt: skip
         assert must in paths, must
-    assert ws_routes(server.app) == ["/ws"]
+    assert sorted(ws_routes(server.app)) == ["/ws", "/ws/view"]
 
 
 @pytest.mark.parametrize("bad", sorted(BAD))
