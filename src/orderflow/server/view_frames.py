@@ -120,9 +120,10 @@ def closed_bar(st: InstrumentState, i: int) -> dict[str, Any]:
     return bar_dict(st, series.bars()[i], series.bar_cells(i), True)
 
 
-def forming_bar(st: InstrumentState) -> dict[str, Any] | None:
+def forming_bar(st: InstrumentState, rec: Any = None) -> dict[str, Any] | None:
+    """The forming bar of the first series (``rec``: its record, when already read)."""
     series = st.pipeline.bars.series[0]
-    rec = series.forming()
+    rec = series.forming() if rec is None else rec
     return None if rec is None else bar_dict(st, rec, series.forming_cells(), False)
 
 
@@ -164,9 +165,10 @@ def vwap_view(metrics: dict[str, Any]) -> dict[str, Any] | None:
         for b in metrics.get("vwap_bands") or []]}  # fmt: skip
 
 
-def delta_view(st: InstrumentState) -> dict[str, Any]:
+def delta_view(st: InstrumentState, forming: Any = None) -> dict[str, Any]:
+    """DELTA (``forming``: the forming bar's record, when already read)."""
     pipe = st.pipeline
-    f = pipe.bars.series[0].forming()
+    f = pipe.bars.series[0].forming() if forming is None else forming
     return {"ts": pipe.last_ts, "cum": int(pipe.delta.value),
             "bar_delta": int(f["delta"]) if f is not None else 0}  # fmt: skip
 

@@ -44,6 +44,8 @@ MAX_PRINTS, MAX_SIGNALS, MAX_HEAT = 2000, 200, 120
 SNAP_PRINTS, SNAP_SIGNALS, SNAP_BARS, SNAP_HEAT = 500, 200, 120, 600
 #: account and health are read at most this often (seconds) and sent when they changed
 SLOW_S = 0.5
+#: profile and clusters likewise (what they show moves slowly; reading them is O(levels))
+MID_S = 0.25
 CLOSE_TIMEOUT_S = 1.0
 TOO_SLOW = "viewer too slow"
 
@@ -148,6 +150,8 @@ class _Cursor:
     health: dict[str, Any] | None = None
     replay: dict[str, Any] | None = None
     slow_at: float = 0.0
+    mid_at: float = 0.0
+    mid_version: int = -1
     events: int = 0
     events_at: float = 0.0
     events_per_s: float = 0.0
@@ -270,6 +274,7 @@ class ViewStream:
         if moved:
             cur.version = iv.version
             self._market(st, iv, cur, out)
+        self._analytics(st, iv, cur, now, out)
         for name, value in (("account", account), ("health", health), ("replay", replay)):
             if value is None:
                 continue
@@ -328,17 +333,26 @@ class ViewStream:
         if cols:
             tick = float(inst.tick_size)
             out["heat"] = [heat_dict(c, px, tick) for c in cols]
-        bars = self._bars(st, cur)
+        forming = pipe.bars.series[0].forming()
+        bars = self._bars(st, cur, forming)
         if bars:
             out["bars"] = bars
-        self._analytics(st, cur, metrics, out)
+        vwap = vf.vwap_view(metrics)
+        if vwap != cur.vwap:
+            out["vwap"] = cur.vwap = vwap
+        delta = vf.delta_view(st, forming)
+        if cur.delta is None or (delta["cum"], delta["bar_delta"]) != (
+            cur.delta["cum"],
+            cur.delta["bar_delta"],
+        ):
+            out["delta"] = cur.delta = delta
 
-    def _bars(self, st: InstrumentState, cur: _Cursor) -> list[dict[str, Any]]:
+    def _bars(self, st: InstrumentState, cur: _Cursor, f: Any) -> list[dict[str, Any]]:
+        """Bars closed since the cursor, and the forming one (``f``) when it changed."""
         series = st.pipeline.bars.series[0]
         n = len(series)
         out = [vf.closed_bar(st, i) for i in range(max(cur.bars, n - SNAP_BARS), n)]
         cur.bars = n
-        f = series.forming()
         sig = (
             None
             if f is None
@@ -346,13 +360,18 @@ class ViewStream:
         )
         if sig != cur.forming:
             cur.forming = sig
-            fb = vf.forming_bar(st)
+            fb = vf.forming_bar(st, f)
             if fb is not None:
                 out.append(fb)
         return out
 
-    def _analytics(self, st: InstrumentState, cur: _Cursor, metrics: dict[str, Any],
+    def _analytics(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor, now: float,
                    out: dict[str, Any]) -> None:  # fmt: skip
+        """Profile and clusters (O(price levels) and O(clusters) to read): at most every
+        MID_S, when the market moved since they were last read."""
+        if now - cur.mid_at < MID_S or iv.version == cur.mid_version:
+            return
+        cur.mid_at, cur.mid_version = now, iv.version
         pipe = st.pipeline
         prof = pipe.profiles.current
         pkey = (-1, -1) if prof is None else (id(prof), prof.total)
@@ -365,15 +384,6 @@ class ViewStream:
         if clusters["version"] != cur.clusters_version:
             cur.clusters_version = clusters["version"]
             out["clusters"] = cur.clusters = clusters["items"]
-        vwap = vf.vwap_view(metrics)
-        if vwap != cur.vwap:
-            out["vwap"] = cur.vwap = vwap
-        delta = vf.delta_view(st)
-        if cur.delta is None or (delta["cum"], delta["bar_delta"]) != (
-            cur.delta["cum"],
-            cur.delta["bar_delta"],
-        ):
-            out["delta"] = cur.delta = delta
 
     # ---- the snapshot --------------------------------------------------------------------
     def snapshot(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
