@@ -29,6 +29,14 @@ const account = new Account($("acct"), $("acctname"), $("kill"));
 const health = new Health();
 const replay = new Replay();
 
+// sizes are read only after a resize, never in every frame (that would force a layout)
+new ResizeObserver(() => {
+  heat.needResize = true;
+  fp.needResize = true;
+  ladder.fit = null;
+  ladder.dirty = true;
+}).observe(document.body);
+
 const recent = { prints: [], signals: [] }; // what the heatmap overlays (bounded)
 let tick = 0.25;
 let last = null;
@@ -60,7 +68,12 @@ function apply(m, isSnapshot) {
     candles.updateBars(m.bars);
   }
   if (m.book) ladder.setBook(m.book);
-  if (m.heat && m.heat.length) heat.add(m.heat);
+  if (m.heat && m.heat.length) {
+    const t0 = performance.now();
+    heat.add(m.heat);
+    const ms = performance.now() - t0;
+    if (!(perf.slowest.heatAdd >= ms)) perf.slowest.heatAdd = ms;
+  }
   if (m.bars && m.bars.length) fp.setBars(m.bars);
   if (m.profile !== undefined && m.profile !== null) { fp.setProfile(m.profile); candles.setProfile(m.profile); }
   if (m.vwap) candles.setVwap(m.vwap);
@@ -145,7 +158,10 @@ function paint(now) {
 function frame(now) {
   perf.frames[perf.nframes % TIMINGS] = now;
   perf.nframes += 1;
+  const t0 = performance.now();
   paint(now);
+  const ms = performance.now() - t0; // this frame's own work on the main thread
+  if (!(slowest.frame >= ms)) slowest.frame = ms;
   if (perf.pendingWall.length) {
     const t = performance.timeOrigin + performance.now();
     for (const w of perf.pendingWall) { perf.lags[perf.nlags % TIMINGS] = t - w; perf.nlags += 1; }

@@ -101,9 +101,14 @@ export class Candles {
       let rewrite = false;
       for (const b of bars) {
         const t = sec(b.start_ts);
+        const known = this.bars.has(t);
         this.bars.set(t, toCandle(b));
-        if (this.lastTime !== null && t < this.lastTime) rewrite = true;
-        else { this.candles.update(toCandle(b)); this.lastTime = t; }
+        if (this.lastTime !== null && t < this.lastTime) {
+          // a bar that closed after the next one began: update it in place (rare: rewrite
+          // everything only for a bar the chart never had)
+          if (known) this.candles.update(toCandle(b), true);
+          else rewrite = true;
+        } else { this.candles.update(toCandle(b)); this.lastTime = t; }
       }
       if (rewrite) {
         const all = Array.from(this.bars.values()).sort((a, b) => a.time - b.time);
@@ -135,8 +140,8 @@ export class Candles {
         price, title: name, lineWidth: 1, axisLabelVisible: true,
         color: name === "POC" ? "#f0b429" : "#7fb0ff", lineStyle: LineStyle.Dotted,
       };
-      if (this.lines[name]) this.lines[name].applyOptions(opts);
-      else this.lines[name] = this.candles.createPriceLine(opts);
+      if (!this.lines[name]) this.lines[name] = this.candles.createPriceLine(opts);
+      else if (this.lines[name].options().price !== price) this.lines[name].applyOptions({ price });
     }
     const parts = [];
     if (p) parts.push(`POC ${fmtPrice(p.poc, tick)}`, `VAH ${fmtPrice(p.vah, tick)}`, `VAL ${fmtPrice(p.val, tick)}`);

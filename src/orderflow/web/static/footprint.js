@@ -24,6 +24,7 @@ export class Footprint {
     this.barW = 84;
     this.drawn = []; // the cells drawn last: [start_ts, price, bid, ask]
     this.view = null; // what the last paint covered: {top, bottom, bars: [start_ts...]}
+    this.needResize = true;
     this.dirty = true;
   }
 
@@ -45,7 +46,11 @@ export class Footprint {
 
   setProfile(p) { this.profile = p; this.dirty = true; }
 
+  // the canvas's size in device pixels, read only when a ResizeObserver said it changed
+  // (reading layout every frame would force the browser to lay the page out again)
   resize() {
+    if (!this.needResize) return;
+    this.needResize = false;
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(1, Math.round(this.canvas.clientWidth * dpr));
     const h = Math.max(1, Math.round(this.canvas.clientHeight * dpr));

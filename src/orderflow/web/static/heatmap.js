@@ -44,9 +44,11 @@ export class Heatmap {
     this.sctx = this.strip.getContext("2d", { willReadFrequently: false });
     this.sctx.fillStyle = "rgb(14,18,26)";
     this.sctx.fillRect(0, 0, RING, ROWS);
-    this.col = this.sctx.createImageData(1, ROWS);
-    this.col32 = new Uint32Array(this.col.data.buffer);
+    // the ring's pixels, written in JS and copied to the strip in one putImageData per add
+    this.img = this.sctx.createImageData(RING, ROWS);
+    this.px = new Uint32Array(this.img.data.buffer);
     this.lut = buildLut();
+    this.px.fill(this.lut[0]);
     this.cols = new Array(RING);
     this.ts = new Float64Array(RING);
     this.count = 0; // columns ever added
@@ -59,6 +61,7 @@ export class Heatmap {
     this.bucket = 250e6; // ns of data time per column (the smallest step seen)
     this.rowPx = 4;
     this.layers = { lines: true, dots: true, marks: true };
+    this.needResize = true;
     this.dirty = true;
   }
 
@@ -70,6 +73,7 @@ export class Heatmap {
     this.hi = 0;
     this.sctx.fillStyle = "rgb(14,18,26)";
     this.sctx.fillRect(0, 0, RING, ROWS);
+    this.px.fill(this.lut[0]);
     this.dirty = true;
   }
 
@@ -100,10 +104,13 @@ export class Heatmap {
     return changed;
   }
 
-  _paintColumn(i) {
+  // column i's pixels into the ring's buffer (not yet onto the strip: _flush)
+  _writeColumn(i) {
     const c = this.cols[i % RING];
-    const col32 = this.col32;
-    col32.fill(this.lut[0]);
+    const px = this.px;
+    const x = i % RING;
+    const bg = this.lut[0];
+    for (let r = 0, at = x; r < ROWS; r++, at += RING) px[at] = bg;
     const span = this.hi - this.lo;
     const top = this.base + HALF * this.tick;
     for (let k = 0; k < c.sizes.length; k++) {
@@ -112,9 +119,20 @@ export class Heatmap {
       const row = Math.round((top - (c.p0 + k * c.step)) / this.tick);
       if (row < 0 || row >= ROWS) continue;
       const lvl = Math.min(255, Math.round(((s - this.lo) / span) * 255));
-      col32[row] = this.lut[lvl];
+      px[row * RING + x] = this.lut[lvl];
     }
-    this.sctx.putImageData(this.col, i % RING, 0);
+  }
+
+  // columns [from, to) onto the strip: one putImageData per contiguous stretch of the ring
+  _flush(from, to) {
+    if (to - from >= RING) { this.sctx.putImageData(this.img, 0, 0); return; }
+    let i = from;
+    while (i < to) {
+      const x = i % RING;
+      const n = Math.min(to - i, RING - x);
+      this.sctx.putImageData(this.img, 0, 0, x, 0, n, ROWS);
+      i += n;
+    }
   }
 
   _push(c) {
@@ -123,8 +141,13 @@ export class Heatmap {
     this.count += 1;
   }
 
+  // after a re-base or a new contrast: the columns that can still be seen (the view only
+  // ever shows the newest ones; a wider window repaints on resize)
   _repaintAll() {
-    for (let i = Math.max(0, this.count - RING); i < this.count; i++) this._paintColumn(i);
+    const visible = Math.ceil(Math.max(1, this.plotWidth()) / this.colW) + 8;
+    const from = Math.max(0, this.count - RING, this.count - visible);
+    for (let i = from; i < this.count; i++) this._writeColumn(i);
+    this._flush(from, this.count);
   }
 
   add(columns) {
@@ -150,19 +173,30 @@ export class Heatmap {
       this.base = Math.round(mid / this.tick) * this.tick; // re-base the ring on the mid
       all = true;
     }
-    if (!this.hi || this.count - start >= 120 || (this.count % 120) < this.count - start) all = this._contrast() || all;
+    const added = this.count - start;
+    if (!this.hi || added >= 120 || this.count % 120 < added) all = this._contrast() || all;
     if (all) this._repaintAll();
-    else for (let i = Math.max(start, this.count - RING); i < this.count; i++) this._paintColumn(i);
+    else {
+      const from = Math.max(start, this.count - RING);
+      for (let i = from; i < this.count; i++) this._writeColumn(i);
+      this._flush(from, this.count);
+    }
     this.dirty = true;
   }
 
+  // the canvas's size in device pixels, read only when a ResizeObserver said it changed
+  // (reading layout every frame would force the browser to lay the page out again)
   resize() {
+    if (!this.needResize) return;
+    this.needResize = false;
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(1, Math.round(this.canvas.clientWidth * dpr));
     const h = Math.max(1, Math.round(this.canvas.clientHeight * dpr));
     if (w !== this.canvas.width || h !== this.canvas.height) {
+      const wider = w > this.canvas.width;
       this.canvas.width = w;
       this.canvas.height = h;
+      if (wider && this.count) this._repaintAll();
       this.dirty = true;
     }
   }

@@ -19,6 +19,7 @@ export class Ladder {
     this.traded = new Map(); // price in ticks -> [sold, bought, ts of the newest]
     this.marks = new Map(); // "side:price" -> {kind, size, until}
     this.nextExpiry = Infinity;
+    this.fit = null; // rows that fit (a ResizeObserver clears it)
     this.dirty = true;
   }
 
@@ -79,7 +80,8 @@ export class Ladder {
     this.dirty = false;
     const { bids, asks, walls } = this.book;
     const tick = this.tick;
-    const fit = Math.max(4, Math.floor(this.host.clientHeight / 16));
+    if (this.fit === null) this.fit = Math.max(4, Math.floor(this.host.clientHeight / 16));
+    const fit = this.fit;
     const key = (p) => Math.round(p / tick);
     const bidAt = new Map(bids.map(([p, s]) => [key(p), s]));
     const askAt = new Map(asks.map(([p, s]) => [key(p), s]));
