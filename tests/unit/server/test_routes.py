@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import Mount
 
 from orderflow.server import ws
 from orderflow.server.app import create_app
@@ -70,7 +71,10 @@ def test_each_resource_router_holds_its_urls_and_the_app_mounts_them_all(openapi
     assert served == set().union(*URLS.values())
     assert [r.path for r in ws.router.routes if isinstance(r, APIWebSocketRoute)] == ["/ws"]
     app = create_app()
-    assert _routes(app.routes) == served  # the routes themselves, as the token matrix walks them
+    # the routes themselves, as the token matrix walks them; and the dashboard's page (not an
+    # API: left out of the schema), its static files mounted beside
+    assert _routes(app.routes) == served | {("GET", "/")}
+    assert [r.path for r in app.routes if isinstance(r, Mount)] == ["/static"]
     assert [r.path for r in app.routes if isinstance(r, APIWebSocketRoute)] == ["/ws/view", "/ws"]
     assert app.state.server.hub is app.state.hub  # one typed state; the parts as before
 
