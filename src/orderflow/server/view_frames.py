@@ -247,12 +247,14 @@ def health_view(hub: Hub, st: InstrumentState, lag_ms: float | None,
     """HEALTH: the feed's lag (``lag_ms``, the caller's: replay pacing, else receipt minus
     event time), stale flags, gaps, the latest alerts, events per second."""
     key = st.pipeline.name
+    kind = "replay" if lag_ms is not None else "live"
     if lag_ms is None:
         lag_ms = hub.alerts.offset.get(key, 0) / 1e6
     alerts = [{"ts": a.ts_ns, "level": "warning", "kind": a.kind, "instrument": a.instrument,
                "message": a.detail} for a in list(hub.alerts.items)[-20:]]  # fmt: skip
     return {
         "lag_ms": round(float(lag_ms), 3),
+        "lag_kind": kind,
         "stale": st.stale,
         "stale_reason": st.stale_reason or st.pipeline.book.stale_reason,
         "gaps": int(hub.counters.get("gaps", 0)),

@@ -302,6 +302,7 @@ class ViewStream:
                 if len(frame) <= 2:
                     books[v.levels] = ""
                     continue
+                frame["wall_ns"] = time.time_ns()  # when it was sent: the page's lag
                 books[v.levels] = _encode(frame)
             if books[v.levels]:
                 v.offer(books[v.levels])
@@ -414,6 +415,7 @@ class ViewStream:
             account = vf.account_view(self.hub, pipe.name)
         return {
             "type": "snapshot",
+            "wall_ns": time.time_ns(),
             "instrument": pipe.name,
             "tick_size": tick,
             "ts": pipe.last_ts,

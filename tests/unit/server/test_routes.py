@@ -20,6 +20,7 @@ from orderflow.server.routes import (
     journal,
     market,
     ops,
+    results,
     view,
 )
 from orderflow.server.threaded import ThreadedServer
@@ -44,6 +45,7 @@ URLS = {
     journal: {("GET", f"/api/journal/{w}") for w in ("trades", "pnl", "stats", "events")},
     view: {("GET", "/api/view/instruments"), ("GET", "/api/replay"), ("POST", "/api/replay")}
     | {("GET", f"/api/view/{{instrument}}/{w}") for w in ("bars", "heat", "prints", "signals")},
+    results: {("GET", "/api/results"), ("GET", "/api/results/{name}")},
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from orderflow.server.routes import account, commands, ingest, journal, market, ops, view
+from orderflow.server.routes import account, commands, ingest, journal, market, ops, results, view
 
 __all__ = ["ROUTERS"]
 
@@ -19,4 +19,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     account.router,
     journal.router,
     view.router,
+    results.router,
 )
