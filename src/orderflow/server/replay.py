@@ -124,12 +124,11 @@ class Playback:
         with self._lock:
             if action == "play":
                 self.playing = True
-                self._anchor(self.position_ts)
+                self._anchor(self.position_ts)  # unpaced yet: the next paced batch anchors
             elif action == "pause":
                 self.playing = False
             elif action == "speed":
                 self.speed = float(speed)
-                self._paced = True
                 self._anchor(self.position_ts)
             elif ts >= self.position_ts:
                 self.seek_ts = int(ts)
