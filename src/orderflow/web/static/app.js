@@ -63,6 +63,7 @@ function apply(m, isSnapshot) {
     recent.prints = [];
     recent.signals = [];
     candles.load(m.bars || [], m.delta);
+    sparks.load(m.metrics_history || []);
     perf.snapshotAt = performance.now();
   } else if (m.bars && m.bars.length) {
     candles.updateBars(m.bars);
@@ -97,7 +98,11 @@ function apply(m, isSnapshot) {
   }
   if (m.account !== undefined) account.set(m.account);
   if (m.health) { health.set(m.health); signals.setAlerts(m.health.alerts); }
-  if (m.replay !== undefined) replay.set(m.replay);
+  if (m.replay !== undefined) {
+    replay.set(m.replay);
+    health.replaying = !!m.replay;
+    health.dirty = true;
+  }
   heat.dirty = true;
 }
 
@@ -180,7 +185,7 @@ async function pickInstrument() {
       const r = await fetch("/api/view/instruments", { headers: authHeaders });
       if (r.ok) {
         const body = await r.json();
-        if (body.replay) replay.set(body.replay);
+        if (body.replay) { replay.set(body.replay); health.replaying = true; }
         const list = body.instruments || [];
         const hit = list.find((i) => i.instrument === given) || (given ? null : list[0]);
         if (hit) return hit.instrument;

@@ -6,10 +6,13 @@
 
 import { fmtPrice, fmtTime } from "./util.js";
 
-const AXIS = 50;
+const AXIS = 74;
 const PROF = 78;
 const FOOT = 30;
 const HEAD = 14;
+const FONT = "12px DejaVu Sans Mono, monospace";
+const BOLD = "bold 12px DejaVu Sans Mono, monospace";
+const SMALL = "10px DejaVu Sans Mono, monospace";
 
 export class Footprint {
   constructor(canvas, info) {
@@ -20,8 +23,8 @@ export class Footprint {
     this.bars = new Map(); // start_ts -> BAR, bounded
     this.profile = null;
     this.center = null;
-    this.rowPx = 14;
-    this.barW = 84;
+    this.rowPx = 18;
+    this.barW = 100;
     this.drawn = []; // the cells drawn last: [start_ts, price, bid, ask]
     this.view = null; // what the last paint covered: {top, bottom, bars: [start_ts...]}
     this.needResize = true;
@@ -78,10 +81,14 @@ export class Footprint {
     const area = W - AXIS - PROF;
     const nb = Math.max(1, Math.floor(area / this.barW));
     const bars = all.slice(-nb);
-    const rows = Math.floor((H - FOOT - HEAD) / this.rowPx);
     const last = bars[bars.length - 1];
     const lo = Math.min(...bars.map((b) => b.low));
     const hi = Math.max(...bars.map((b) => b.high));
+    // rows as tall as the bars' range allows (legible numbers), 16 to 26 px
+    const span = Math.round((hi - lo) / tick) + 1;
+    const px = Math.max(16, Math.min(26, Math.floor((H - FOOT - HEAD) / (span + 4))));
+    if (px !== this.rowPx) { this.rowPx = px; this.center = null; }
+    const rows = Math.floor((H - FOOT - HEAD) / this.rowPx);
     if (this.center === null || Math.abs(last.close - this.center) > rows * 0.35 * tick) {
       this.center = Math.round(last.close / tick) * tick;
     }
@@ -92,7 +99,7 @@ export class Footprint {
     const yOf = (p) => HEAD + Math.round((top - p) / tick) * this.rowPx;
     const x0 = area - bars.length * this.barW;
     this.view = { top, bottom, bars: bars.map((b) => b.start_ts) };
-    ctx.font = "10px DejaVu Sans Mono, monospace";
+    ctx.font = FONT;
     ctx.textBaseline = "middle";
     bars.forEach((b, j) => {
       const x = x0 + j * this.barW;
@@ -120,15 +127,15 @@ export class Footprint {
         const mid = x + 7 + (this.barW - 10) / 2;
         ctx.textAlign = "right";
         ctx.fillStyle = ib ? "#ff7b70" : "#c9d1dc";
-        ctx.font = ib ? "bold 10px DejaVu Sans Mono, monospace" : "10px DejaVu Sans Mono, monospace";
+        ctx.font = ib ? BOLD : FONT;
         ctx.fillText(String(bv), mid - 6, y + this.rowPx / 2);
         ctx.fillStyle = "#6f7c8d";
         ctx.textAlign = "center";
-        ctx.font = "10px DejaVu Sans Mono, monospace";
+        ctx.font = FONT;
         ctx.fillText("x", mid, y + this.rowPx / 2);
         ctx.textAlign = "left";
         ctx.fillStyle = ia ? "#5ff0a0" : "#c9d1dc";
-        ctx.font = ia ? "bold 10px DejaVu Sans Mono, monospace" : "10px DejaVu Sans Mono, monospace";
+        ctx.font = ia ? BOLD : FONT;
         ctx.fillText(String(av), mid + 6, y + this.rowPx / 2);
         for (const [m, edge, colour] of [[ib, x + 7, "#ff5a4f"], [ia, x + this.barW - 5, "#3ddc84"]]) {
           if (!m) continue;
@@ -188,7 +195,7 @@ export class Footprint {
     ctx.fillStyle = "#121720";
     ctx.fillRect(x, 0, W - x, H);
     ctx.textAlign = "left";
-    ctx.font = "10px DejaVu Sans Mono, monospace";
+    ctx.font = SMALL;
     for (let r = 0; r < rows; r++) {
       const price = top - r * tick;
       const y = yOf(price) + this.rowPx / 2;
@@ -205,11 +212,9 @@ export class Footprint {
       ctx.fillStyle = colour;
       ctx.fillText(fmtPrice(price, tick), x + 2, y);
       if (tag) {
-        ctx.font = "bold 8px sans-serif";
-        ctx.textAlign = "right";
-        ctx.fillText(tag, x - 3, y);
-        ctx.textAlign = "left";
-        ctx.font = "10px DejaVu Sans Mono, monospace";
+        ctx.font = "bold 9px sans-serif";
+        ctx.fillText(tag, x + 48, y);
+        ctx.font = SMALL;
       }
     }
   }

@@ -20,7 +20,9 @@ export class Sparks {
     this.plots = this.defs.map((d) => {
       const box = el("div", null, "spark");
       const val = el("span", "-", "val");
-      box.append(el("span", d.label, "lbl"), val);
+      const wait = el("span", "no history yet", "wait");
+      box.append(el("span", d.label, "lbl"), val, wait);
+      d.wait = wait;
       host.append(box);
       d.val = val;
       d.box = box;
@@ -40,6 +42,15 @@ export class Sparks {
       axes: [{ show: false }, { show: false }],
       series: [{}, { stroke: d.colour, width: 1, fill: d.colour + "22" }],
     }, [[], []], d.box);
+  }
+
+  // the snapshot's history: [ts, imbalance, microprice, mid, ofi, momentum] rows
+  load(rows) {
+    this.x = [];
+    this.ys = this.defs.map(() => []);
+    for (const [, imbalance, microprice, mid, ofi, momentum] of rows) {
+      this.push({ imbalance, microprice, mid, ofi, momentum });
+    }
   }
 
   push(m) {
@@ -70,6 +81,7 @@ export class Sparks {
       this.plots[i].setData([this.x, this.ys[i]]);
       const v = this.latest[d.key];
       d.val.textContent = fmtNum(v, d.digits);
+      d.wait.hidden = this.x.length >= 2;
       d.val.style.color = v > 0 ? "#3ddc84" : v < 0 ? "#ff5a4f" : "#c9d1dc";
     });
   }
@@ -208,7 +220,7 @@ export class Account {
 }
 
 export class Health {
-  constructor() { this.h = null; this.status = "connecting"; this.dirty = true; }
+  constructor() { this.h = null; this.status = "connecting"; this.dirty = true; this.replaying = false; }
   set(h) { this.h = h; this.dirty = true; }
   setStatus(s) { if (s !== this.status) { this.status = s; this.dirty = true; } }
 
@@ -220,6 +232,19 @@ export class Health {
     conn.className = "flag " + (this.status === "open" ? "ok" : "bad");
     const h = this.h;
     if (!h) return;
+    // a replay: how far the data clock is behind the pace asked for; live: receipt against
+    // event time, which for recorded data fed as fast as it goes is the data's age
+    let name = "feed lag";
+    let tip = "receipt time minus event time of the latest data";
+    if (this.replaying) {
+      name = "behind pace";
+      tip = "replay: how far the data clock is behind where the chosen speed would have it";
+    } else if (h.lag_ms > 600e3) {
+      name = "data age";
+      tip = "the data's event times are this far behind the clock: recorded data, not a live feed";
+    }
+    $("lagname").textContent = name;
+    $("lagbox").title = tip;
     $("lag").textContent = fmtLag(h.lag_ms);
     const stale = $("stale");
     stale.textContent = h.stale ? `stale${h.stale_reason ? ": " + h.stale_reason : ""}` : "live";
