@@ -29,6 +29,7 @@ import bench_ncd
 import bench_pipeline
 import bench_server
 import bench_sweep
+import bench_view
 import harness
 import streams as streams_mod
 
@@ -43,6 +44,7 @@ SUITES = [
     bench_sweep,
     bench_ncd,
     bench_dashboard,
+    bench_view,
 ]
 
 

@@ -206,10 +206,14 @@ def print_rows(prints: np.ndarray, to_price: Any) -> list[list[Any]]:
 
 
 def heat_dict(col: HeatColumn, to_price: Any, tick: float) -> dict[str, Any]:
-    """A HEATCOL of the wire."""
+    """A HEATCOL of the wire: its sizes without the empty prices at either end (``p0``: the
+    first price with a size; a ladder of a few rows makes a few dozen sizes, not 401)."""
 
     def px(t: int) -> float | None:
         return None if t == _NO_PRICE else to_price(t)
 
-    return {"ts": col.ts, "p0": to_price(col.p0), "step": tick, "sizes": col.sizes.tolist(),
-            "bid": px(col.bid), "ask": px(col.ask), "last": px(col.last)}  # fmt: skip
+    nz = np.flatnonzero(col.sizes)
+    a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+    return {"ts": col.ts, "p0": to_price(col.p0 + a), "step": tick,
+            "sizes": col.sizes[a:b].tolist(), "bid": px(col.bid), "ask": px(col.ask),
+            "last": px(col.last)}  # fmt: skip
