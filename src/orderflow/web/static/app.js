@@ -224,6 +224,13 @@ window.orderflowDash = {
   ladderText: () => ladder.text(),
   footprintCells: () => fp.drawn,
   footprintView: () => fp.view,
+  // a result page: the trades listed (number, net as shown), the markers and the equity curve
+  resultView: () => ({
+    trades: Array.from(document.querySelectorAll("#sigrows tr")).map((tr) => [
+      Number(tr.dataset.number), tr.lastChild.textContent]),
+    markers: candles.markers || [],
+    equity: candles.equity || [],
+  }),
   levelsText: () => $("levels").textContent,
   signalIds: () => Array.from(document.querySelectorAll("#sigrows tr[data-id]")).map((tr) => ({
     id: Number(tr.dataset.id),

@@ -236,7 +236,7 @@ export class Health {
     // event time, which for recorded data fed as fast as it goes is the data's age
     let name = "feed lag";
     let tip = "receipt time minus event time of the latest data";
-    if (this.replaying) {
+    if (h.lag_kind ? h.lag_kind === "replay" : this.replaying) {
       name = "behind pace";
       tip = "replay: how far the data clock is behind where the chosen speed would have it";
     } else if (h.lag_ms > 600e3) {

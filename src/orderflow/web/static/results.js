@@ -19,6 +19,8 @@ const sec = (ns) => Math.floor(ns / 1e9);
 
 export async function openResult(name, { candles, fp, token }) {
   $("instrument").textContent = `result ${name}`;
+  document.body.classList.add("result");
+  for (const id of ["heatinfo", "ladderinfo"]) $(id).textContent = "live and replay only";
   document.title = `${name} - orderflow`;
   const headers = token ? { authorization: `Bearer ${token}` } : {};
   const r = await fetch(`/api/results/${encodeURIComponent(name)}`, { headers });
@@ -62,6 +64,7 @@ export async function openResult(name, { candles, fp, token }) {
   }
   markers.sort((a, b) => a.time - b.time);
   if (bars.length) createSeriesMarkers(candles.candles, markers);
+  candles.markers = markers;
   // the equity curve in the lower pane (one point a second: the last of that second)
   const pts = new Map();
   for (const row of body.equity || []) {
@@ -71,11 +74,13 @@ export async function openResult(name, { candles, fp, token }) {
   }
   const curve = Array.from(pts, ([time, value]) => ({ time, value })).sort((a, b) => a.time - b.time);
   candles.delta.setData(curve);
+  candles.equity = curve;
   candles.chart.timeScale().fitContent();
   $("levels").textContent = `${trades.length} trades; lower pane: equity`;
   // trades where the signals are listed, statistics where the account is
   const rows = trades.slice(-200).reverse().map((t) => {
     const tr = el("tr", null, Number(t.net ?? t.pnl) >= 0 ? "long" : "short");
+    tr.dataset.number = String(t.number ?? "");
     tr.append(el("td", fmtTime(toNs(t.opened_t ?? t.opened))), el("td", String(t.direction ?? "")),
       el("td", String(t.max_quantity ?? t.qty ?? "")), el("td", fmtNum(Number(t.avg_entry), 2)),
       el("td", fmtNum(Number(t.avg_exit), 2)), el("td", fmtNum(Number(t.net ?? t.pnl), 2), "dir"));
