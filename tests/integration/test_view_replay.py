@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from websockets.sync.client import connect
 
@@ -185,6 +186,64 @@ def test_orderflow_run_prints_the_dashboard_first_and_is_controlled(tmp_path: An
             assert got["position_ts"] == target and got["playing"] is False
             last = http.get("/api/view/instruments").json()["instruments"][0]["last_ts"]
             assert state["position_ts"] < last <= target  # fed up to the target, not beyond
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_orderflow_replay_serves_a_recording_paced_and_controlled(tmp_path: Any) -> None:
+    """A server's recording of ESH4 played by ``orderflow replay --serve``: the dashboard's
+    address first, the same market as the live feed at the end (cumulative delta +840, as
+    the in-process replay), and its replay bar works (pause, seek)."""
+    from tests.integration.test_server import Server
+
+    record = tmp_path / "rec"
+    server = Server(record_dir=record)
+    try:
+        with connect(server.ws, max_size=None) as ws:
+            ws.send(json.dumps({"type": "hello", "protocol": 2, "client": "nt8"}))
+            ws.recv()
+            for b in esh4_batches()[0]:
+                ws.send(msgspec.json.encode(b).decode())
+                ws.recv()
+    finally:
+        server.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    env["PYTHONPATH"] = PYTHONPATH
+    cmd = [sys.executable, "-m", "orderflow.cli.main", "replay", str(record), "--serve"]
+    done = subprocess.run([*cmd, "--speed", "600", "--json"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["instruments"]["ESH4"]["cumulative_delta"]["final"] == 840
+    assert out["batches"] == len(esh4_batches()[0]) and out["refused"] == 0
+    port = free_port()
+    proc = subprocess.Popen([*cmd, "--speed", "1", "--port", str(port), "--hold"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            cwd=tmp_path, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"dashboard http://127.0.0.1:{port}/"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+
+            def replay() -> Any:
+                try:
+                    r = http.get("/api/replay")
+                except httpx.HTTPError:
+                    return None
+                return r.json() if r.status_code == 200 else None
+
+            state = wait_for(replay, 120)
+            assert state["source"] == "rec" and state["can_seek_back"] is True
+            http.post("/api/replay", json={"action": "pause"})
+            http.post("/api/replay", json={"action": "seek", "ts": state["end_ts"]})
+            got = wait_for(lambda: (s := replay()) and s["finished"] and s)
+            assert got["seeking_to"] is None and got["position_ts"] == got["end_ts"]
+            delta = wait_for(lambda: http.get("/api/analytics/ESH4").json())
+            assert delta["cumulative_delta"]["final"] == 840
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -86,8 +86,12 @@ class Playback:
                 self.position_ts = max(self.position_ts, int(t_event))
 
     def done(self) -> None:
+        """Every batch was fed (a seek to the end is over too)."""
         with self._lock:
             self.finished = True
+            if self.seek_ts is not None:
+                self.position_ts = max(self.position_ts, self.seek_ts)
+                self.seek_ts = None
 
     def restart_market(self) -> None:
         """Drop the market state and start again from the beginning (the feeder calls it
