@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,7 +22,18 @@ from orderflow.model.dtypes import NO_PRICE
 from orderflow.server.answers import signal_dict
 
 if TYPE_CHECKING:
-    from orderflow.server.hub import InstrumentState
+    from orderflow.engine.pipeline import Pipeline
+    from orderflow.model.instruments import Instrument
+
+
+class InstrumentState(Protocol):
+    """What the views read of the Hub's instrument state (:class:`.hub.InstrumentState`)."""
+
+    instrument: Instrument
+    pipeline: Pipeline
+
+    @property
+    def stale(self) -> bool: ...
 
 __all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_dict", "print_rows"]
 
