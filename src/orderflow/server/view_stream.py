@@ -295,6 +295,7 @@ class ViewStream:
                         or before["bids"] != book["bids"]
                         or before["asks"] != book["asks"]
                         or before["walls"] != book["walls"]
+                        or before["stale"] != book["stale"]
                     ):
                         book["changes"] = vf.book_changes(before, book)
                         frame["book"] = book
