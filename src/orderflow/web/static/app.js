@@ -96,7 +96,7 @@ function apply(m, isSnapshot) {
     for (const s of m.signals) recent.signals.push(s);
     cap(recent.signals, 400);
   }
-  if (m.account !== undefined) account.set(m.account);
+  if (m.account !== undefined) { account.set(m.account); candles.setAccount(m.account); }
   if (m.health) { health.set(m.health); signals.setAlerts(m.health.alerts); }
   if (m.replay !== undefined) {
     replay.set(m.replay);

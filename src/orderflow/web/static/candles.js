@@ -3,7 +3,7 @@
 // lightweight-charts (its attribution logo stays on, as its licence notice asks).
 
 import {
-  createChart, CandlestickSeries, LineSeries, BaselineSeries, LineStyle,
+  createChart, createSeriesMarkers, CandlestickSeries, LineSeries, BaselineSeries, LineStyle,
 } from "./vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
 import { fmtPrice } from "./util.js";
 
@@ -89,6 +89,42 @@ export class Candles {
   }
 
   setDelta(d) { this.cum = d; this.dirty = true; }
+
+  // the account's fills as markers on their bars, its working orders as price lines
+  setAccount(a) {
+    this.account = a;
+    this.accountDirty = true;
+    this.dirty = true;
+  }
+
+  _account() {
+    this.accountDirty = false;
+    const a = this.account;
+    const starts = Array.from(this.bars.keys()).sort((x, y) => x - y);
+    const snap = (s) => {
+      let lo = 0, hi = starts.length - 1;
+      if (!starts.length || s < starts[0]) return null;
+      while (lo < hi) { const m = (lo + hi + 1) >> 1; if (starts[m] <= s) lo = m; else hi = m - 1; }
+      return starts[lo];
+    };
+    const markers = [];
+    for (const f of (a && a.fills) || []) {
+      const t = snap(sec(f.ts));
+      if (t === null) continue;
+      const buy = String(f.side).toLowerCase().startsWith("b");
+      markers.push({ time: t, position: buy ? "belowBar" : "aboveBar", color: buy ? "#3ddc84" : "#ff5a4f",
+        shape: buy ? "arrowUp" : "arrowDown", text: `${buy ? "B" : "S"}${f.qty}` });
+    }
+    markers.sort((x, y) => x.time - y.time);
+    if (!this.fillMarkers) this.fillMarkers = createSeriesMarkers(this.candles, markers);
+    else this.fillMarkers.setMarkers(markers);
+    for (const line of this.orderLines || []) this.candles.removePriceLine(line);
+    this.orderLines = ((a && a.working) || []).filter((o) => Number.isFinite(o.price)).map((o) =>
+      this.candles.createPriceLine({
+        price: o.price, color: String(o.side).toLowerCase().startsWith("b") ? "#3ddc84" : "#ff5a4f",
+        lineStyle: LineStyle.Dashed, lineWidth: 1, axisLabelVisible: true, title: `${o.side} ${o.qty} ${o.kind}`,
+      }));
+  }
   setVwap(v) { this.vwapNow = v; this.dirty = true; }
   setProfile(p) { this.profile = p; this.dirty = true; }
 
@@ -128,6 +164,7 @@ export class Candles {
       }
     }
     if (t !== null && this.cum) this.delta.update({ time: t, value: this.cum.cum });
+    if (this.accountDirty) this._account();
     this._levels();
   }
 

@@ -135,7 +135,7 @@ export class Signals {
     if (!this.dirty) return;
     this.dirty = false;
     const out = [];
-    for (const a of this.alerts.slice(-5).reverse()) {
+    for (const a of this.alerts.slice(-3).reverse()) {
       const tr = el("tr", null, "alert");
       tr.append(el("td", fmtTime(a.ts)), el("td", a.level), el("td", a.message, "ev"));
       tr.lastChild.colSpan = 4;
