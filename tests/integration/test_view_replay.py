@@ -24,6 +24,7 @@ import msgspec
 import pytest
 from websockets.sync.client import connect
 
+from orderflow.cli.live import on_server_loop
 from orderflow.client.feed import FeedBatch, feed_batches
 from orderflow.server.app import create_app
 from orderflow.server.replay import Playback
@@ -59,10 +60,10 @@ def test_pause_speed_seek_through_the_api() -> None:
     acks = in_process_acks()
     app = create_app()
     hub = app.state.hub
-    pb = Playback("ESH4", fbs[0].t_first, fbs[-1].t_last, speed=60.0, playing=False, hold=True,
-                  on_restart=lambda: hub.drop("ESH4"))  # fmt: skip
-    app.state.playback = pb
     server = ThreadedServer(app)
+    pb = Playback("ESH4", fbs[0].t_first, fbs[-1].t_last, speed=60.0, playing=False, hold=True,
+                  on_restart=on_server_loop(server, lambda: hub.drop("ESH4")))  # fmt: skip
+    app.state.playback = pb
     http = httpx.Client(base_url=server.http, timeout=30)
     done: dict[str, Any] = {}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Group
@@ -43,7 +44,21 @@ def pacing_start_s(batches: list[Any]) -> float:
     return 0.0
 
 
-def _playback(hub: Any, label: str, batches: list[Any], start_s: float,
+def on_server_loop(served: Any, fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` made to run on the served app's event loop (where the engine runs) and waited
+    for: the feeder's thread must never change the engine's state under a running request."""
+
+    async def call() -> None:
+        fn()
+
+    def run() -> None:
+        loop = served.server.servers[0].get_loop()
+        asyncio.run_coroutine_threadsafe(call(), loop).result(30)
+
+    return run
+
+
+def _playback(served: Any, hub: Any, label: str, batches: list[Any], start_s: float,
               speed: float | None, trade: bool, hold: bool, key: str) -> Any:  # fmt: skip
     """The replay's controls for the dashboard: the batches' range, the pre-open before
     ``start_s`` at full speed, a seek back (only without trading) that drops the market
@@ -54,7 +69,7 @@ def _playback(hub: Any, label: str, batches: list[Any], start_s: float,
     end = batches[-1].t_last if batches else 0
     return Playback(label, start, end, speed=speed, can_seek_back=not trade, hold=hold,
                     pace_from_ts=start + int(start_s * 1e9),
-                    on_restart=lambda: hub.drop(key))  # fmt: skip
+                    on_restart=on_server_loop(served, lambda: hub.drop(key)))  # fmt: skip
 
 
 def _state(hub: Any, key: str) -> Any:
@@ -293,7 +308,7 @@ def serve_and_feed(
         cut = nt_batches(stream)
         total = len(cut)
         start_s = print_start_s(cut) if speed is not None else 0.0
-        playback = _playback(hub, label, cut, start_s, speed, trade, hold, key)
+        playback = _playback(served, hub, label, cut, start_s, speed, trade, hold, key)
         sim = SimNinjaTrader(stream.instrument, broker=trading.broker.build())
         title += f"; {account}"
 
@@ -306,7 +321,7 @@ def serve_and_feed(
         batches = build_batches(stream)
         total = len(batches)
         start_s = pacing_start_s(batches) if speed is not None else 0.0
-        playback = _playback(hub, label, batches, start_s, speed, trade, hold, key)
+        playback = _playback(served, hub, label, batches, start_s, speed, trade, hold, key)
 
         async def play() -> Any:
             return await feed_batches(

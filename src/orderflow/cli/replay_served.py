@@ -29,6 +29,7 @@ def _times(batch: Any, recv_ns: int) -> tuple[int, int]:
 def replay_served(records: list[Any], label: str, params: Any, speed: float | None,
                   port: int | None, hold: bool, quiet: bool) -> Any:  # fmt: skip
     """Serve and feed ``records`` (sorted by receipt); returns the server's Hub when done."""
+    from orderflow.cli.live import on_server_loop
     from orderflow.client.feed import FeedBatch, feed_batches
     from orderflow.server.app import create_app
     from orderflow.server.replay import Playback
@@ -48,9 +49,10 @@ def replay_served(records: list[Any], label: str, params: Any, speed: float | No
 
     start = min((b.t_first for b in batches), default=0)
     end = max((b.t_last for b in batches), default=0)
-    playback = Playback(label, start, end, speed=speed, hold=hold, on_restart=drop)
-    app.state.playback = playback
     served = ThreadedServer(app, port)
+    playback = Playback(label, start, end, speed=speed, hold=hold,
+                        on_restart=on_server_loop(served, drop))  # fmt: skip
+    app.state.playback = playback
     result: dict[str, Any] = {}
 
     def feed() -> None:
