@@ -3,6 +3,7 @@
 // the net P&L), the equity curve in the lower pane, the trades listed and the statistics.
 
 import { createSeriesMarkers } from "./vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
+import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { $, el, fmtNum, fmtTime } from "./util.js";
 
 // a time as data-clock nanoseconds: ns integers, epoch seconds, or ISO text
@@ -17,10 +18,39 @@ export function toNs(t) {
 
 const sec = (ns) => Math.floor(ns / 1e9);
 
+// the equity curve and its drawdown, large, where the heatmap stands in a live run
+function drawEquity(rows) {
+  const xs = [], eq = [], dd = [];
+  for (const row of rows) {
+    const [t, equity, drawdown] = Array.isArray(row) ? row : [row.ts_ns ?? row.ts, row.equity, row.drawdown];
+    const ns = toNs(t);
+    if (ns === null) continue;
+    xs.push(ns / 1e9);
+    eq.push(Number(equity));
+    dd.push(Number(drawdown));
+  }
+  const host = $("heatcanvas").parentElement;
+  $("heatcanvas").hidden = true;
+  $("heat").querySelector("h2").firstChild.textContent = "Equity and drawdown ";
+  $("heatinfo").textContent = xs.length ? `${fmtNum(eq[eq.length - 1], 2)} at the end` : "no equity rows";
+  if (xs.length < 2) return;
+  const axis = { stroke: "#9aa6b5", grid: { stroke: "#1a212c" }, ticks: { stroke: "#242c38" } };
+  new uPlot({
+    width: host.clientWidth, height: host.clientHeight - 4,
+    cursor: { show: true }, legend: { show: true },
+    scales: { x: { time: true }, y: {}, dd: {} },
+    // data-clock times in UTC, as everywhere on the page
+    axes: [{ ...axis, values: (u, splits) => splits.map((v) => new Date(v * 1000).toISOString().slice(11, 16)) },
+      { ...axis, scale: "y" }, { ...axis, scale: "dd", side: 1, grid: { show: false } }],
+    series: [{}, { label: "equity", stroke: "#4aa3ff", width: 2 },
+      { label: "drawdown", stroke: "#ff5a4f", fill: "rgba(255,90,79,0.15)", scale: "dd" }],
+  }, [xs, eq, dd], host);
+}
+
 export async function openResult(name, { candles, fp, token }) {
   $("instrument").textContent = `result ${name}`;
   document.body.classList.add("result");
-  for (const id of ["heatinfo", "ladderinfo"]) $(id).textContent = "live and replay only";
+  $("ladderinfo").textContent = "live and replay only";
   document.title = `${name} - orderflow`;
   const headers = token ? { authorization: `Bearer ${token}` } : {};
   const r = await fetch(`/api/results/${encodeURIComponent(name)}`, { headers });
@@ -75,6 +105,7 @@ export async function openResult(name, { candles, fp, token }) {
   const curve = Array.from(pts, ([time, value]) => ({ time, value })).sort((a, b) => a.time - b.time);
   candles.delta.setData(curve);
   candles.equity = curve;
+  drawEquity(body.equity || []);
   candles.chart.timeScale().fitContent();
   $("levels").textContent = `${trades.length} trades; lower pane: equity`;
   // trades where the signals are listed, statistics where the account is
