@@ -280,7 +280,8 @@ def serve_and_feed(
             strategy=True, clock="data", use_sessions=use_sessions)}  # fmt: skip
     app = create_app(params, **engine)
     key = stream.instrument.contract or stream.instrument.symbol
-    app.state.hub.flags["simulated"] = simulated
+    app.state.hub.view.simulated_market = simulated
+    app.state.hub.view.simulated_account = True  # the run's account is SimNinjaTrader's
     served = ThreadedServer(app, port)
     base = served.http
     urls = {"dashboard": f"{base}/", "docs": f"{base}/docs", "health": f"{base}/health",

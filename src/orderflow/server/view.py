@@ -176,6 +176,10 @@ class Views:
     def __init__(self, params: ViewParams | None = None) -> None:
         self.params = params or ViewParams()
         self.of: dict[str, InstrumentView] = {}
+        #: the market is orderflow's simulated one (``orderflow run`` without a recording)
+        self.simulated_market = False
+        #: the account trading is a simulated NinjaTrader (``orderflow run``'s)
+        self.simulated_account = False
 
     def get(self, key: str) -> InstrumentView:
         iv = self.of.get(key)

@@ -217,7 +217,7 @@ def account_view(hub: Hub, name: str) -> dict[str, Any] | None:
         "fills": fills[-50:],
         "risk": {"state": "killed" if kill else "halted" if halted else "ok",
                  "reasons": reasons, "kill": kill},
-        "simulated": bool(hub.flags.get("simulated", False)),
+        "simulated": hub.view.simulated_account,
     }  # fmt: skip
 
 

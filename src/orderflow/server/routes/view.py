@@ -97,7 +97,7 @@ async def instruments(state: Server, request: Request) -> Response:
         out.append({"instrument": key, "symbol": inst.symbol, "tick_size": float(inst.tick_size),
                     "point_value": float(inst.point_value), "first_ts": st.pipeline.first_ts,
                     "last_ts": st.pipeline.last_ts,
-                    "simulated": bool(state.hub.flags.get("simulated", False))})  # fmt: skip
+                    "simulated": state.hub.view.simulated_market})  # fmt: skip
     pb = playback_of(request)
     return _json({"instruments": out, "replay": pb.state() if pb is not None else None})
 
