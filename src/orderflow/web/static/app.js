@@ -178,6 +178,20 @@ function frame(now) {
   requestAnimationFrame(frame);
 }
 
+// more than one instrument: a menu in the top bar (the page reloads on the one chosen)
+function offerInstruments(names, current) {
+  const sel = document.createElement("select");
+  sel.title = "instrument";
+  for (const n of names) sel.append(new Option(n, n, false, n === current));
+  sel.addEventListener("change", () => {
+    const q = new URLSearchParams(location.search);
+    q.set("instrument", sel.value);
+    location.search = q.toString();
+  });
+  $("instrument").replaceWith(sel);
+  sel.id = "instrument";
+}
+
 async function pickInstrument() {
   const given = params.get("instrument");
   for (;;) {
@@ -188,6 +202,7 @@ async function pickInstrument() {
         if (body.replay) { replay.set(body.replay); health.replaying = true; }
         const list = body.instruments || [];
         const hit = list.find((i) => i.instrument === given) || (given ? null : list[0]);
+        if (list.length > 1) offerInstruments(list.map((i) => i.instrument), hit ? hit.instrument : given);
         if (hit) return hit.instrument;
         if (given) return given;
       }
@@ -207,7 +222,7 @@ async function start() {
   }
   const inst = await pickInstrument();
   perf.marks.instrument = performance.now();
-  $("instrument").textContent = inst;
+  if ($("instrument").tagName !== "SELECT") $("instrument").textContent = inst;
   document.title = `${inst} - orderflow`;
   const q = new URLSearchParams({ instrument: inst, levels: "20" });
   if (token) q.set("token", token);

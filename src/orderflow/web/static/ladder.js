@@ -127,7 +127,8 @@ export class Ladder {
     if (this.host.childElementCount !== n || this.host.firstChild !== frag[0]) {
       this.host.replaceChildren(...frag);
     }
-    this.info.textContent = `${bids.length}x${asks.length} levels`;
+    this.info.textContent = `${bids.length}x${asks.length} levels${this.book.stale ? "  STALE" : ""}`;
+    this.info.style.color = this.book.stale ? "#ff5a4f" : "";
   }
 
   // what the ladder shows, as the book API gives it (tests and the benchmark read it)
