@@ -1,15 +1,11 @@
-"""A backtest's result in the dashboard: a real backtest of ESH4 (the CLI), served by the real
-``orderflow view``, opened at ``/?result=NAME``: every trade of trades.csv is listed with its
+"""A backtest's result in the dashboard: a real backtest of ESH4, served as ``orderflow view``
+serves it, opened at ``/?result=NAME``: every trade of trades.csv is listed with its
 net P&L, each has an entry and an exit marker on the candles, the equity curve ends on the
 result's net P&L, the footprint's cells are the data file's bars; no console errors."""
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,47 +14,27 @@ import httpx
 import pytest
 
 from tests.browser.conftest import Page
-from tests.conftest import ES_MBO, PROJECT_ROOT, need
-from tests.serving import PYTHONPATH, free_port
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
-    return {**env, "PYTHONPATH": PYTHONPATH}
+from tests.conftest import ES_MBO, need
 
 
 @pytest.fixture(scope="module")
 def view(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real backtest of ESH4 written to its result folder, served as ``orderflow view``
+    serves one (the CLI itself: tests/integration/test_view_results.py)."""
+    from orderflow.backtest.run import run_backtest
+    from orderflow.server.app import create_app
+    from orderflow.server.results import ResultFolders
+    from orderflow.server.threaded import ThreadedServer
+
     out = tmp_path_factory.mktemp("result") / "esh4-run"
-    done = subprocess.run(
-        [sys.executable, "-m", "orderflow.cli.main", "backtest", "--data", str(need(ES_MBO)),
-         "--out", str(out), "--json"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, env=_env(), timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orderflow.cli.main", "view", str(out), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(),
-        cwd=out.parent,
-    )  # fmt: skip
+    run_backtest([need(ES_MBO)]).write(out)
+    app = create_app()
+    app.state.results = ResultFolders([out])
+    server = ThreadedServer(app)
     try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip().removeprefix("dashboard ")
-        assert url == f"http://127.0.0.1:{port}/?result=esh4-run"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/results/esh4-run").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "orderflow view did not start serving"
-            time.sleep(0.1)
-        yield url, out
+        yield f"{server.http}/?result=esh4-run", out
     finally:
-        proc.terminate()
-        proc.wait(20)
+        server.stop()
 
 
 def test_a_backtest_result_on_the_page(browser: Any, view: tuple[str, Path]) -> None:
