@@ -203,6 +203,15 @@ async function pickInstrument() {
         const list = body.instruments || [];
         const hit = list.find((i) => i.instrument === given) || (given ? null : list[0]);
         if (list.length > 1) offerInstruments(list.map((i) => i.instrument), hit ? hit.instrument : given);
+        if (hit && hit.simulated) {
+          // orderflow's simulated market, not exchange data: said where the trader looks first
+          const flag = document.createElement("span");
+          flag.className = "flag bad";
+          flag.id = "simulated";
+          flag.textContent = "SIMULATED MARKET";
+          flag.title = "orderflow run without a recording: a simulated market, not exchange data";
+          $("conn").after(flag);
+        }
         if (hit) return hit.instrument;
         if (given) return given;
       }

@@ -5,7 +5,7 @@
 import {
   createChart, createSeriesMarkers, CandlestickSeries, LineSeries, BaselineSeries, LineStyle,
 } from "./vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
-import { fmtPrice } from "./util.js";
+import { decimals, fmtPrice } from "./util.js";
 
 const sec = (ns) => Math.floor(Number(ns) / 1e9);
 const BAND_COLOURS = ["rgba(74,163,255,0.75)", "rgba(74,163,255,0.5)", "rgba(74,163,255,0.3)"];
@@ -56,6 +56,11 @@ export class Candles {
 
   reset(tick) {
     this.tick = tick;
+    // the price axis on the instrument's ticks
+    const priceFormat = { type: "price", precision: decimals(tick), minMove: tick };
+    this.candles.applyOptions({ priceFormat });
+    this.vwap.applyOptions({ priceFormat });
+    for (const b of this.bands) b.series.applyOptions({ priceFormat });
     this.bars.clear();
     this.lastTime = null;
     this.candles.setData([]);
