@@ -107,6 +107,11 @@ def test_pause_speed_and_seek_from_the_page(browser: Any, run: Run) -> None:
         # the page follows the rebuilt market: its ladder is the server's book again
         want = book(run)
         assert page.until(lambda: page.js("window.orderflowDash.ladderText()") == want)
+        # and its signals are the rebuilt market's, each once (a new snapshot replaced the list)
+        sent = httpx.get(f"{run.http}/api/view/ESH4/signals", timeout=10).json()["signals"]
+        ids = sorted((s["id"] for s in sent), reverse=True)[:200]
+        assert page.until(lambda: [s["id"] for s in page.js("window.orderflowDash.signalIds()")]
+                          == ids)  # fmt: skip
         # play again
         page.page.click("#play")
         assert page.until(lambda: run.replay()["playing"] is True)

@@ -55,6 +55,10 @@ function setTick(t) {
   tick = t;
   for (const p of [heat, ladder, fp, candles]) p.reset(t);
   tape.tick = signals.tick = account.tick = t;
+  tape.prints.clear();
+  tape.dirty = true;
+  signals.items.clear();
+  signals.dirty = true;
 }
 
 function apply(m, isSnapshot) {
