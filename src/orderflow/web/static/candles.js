@@ -76,6 +76,17 @@ export class Candles {
     for (const b of sorted) this.bars.set(sec(b.start_ts), toCandle(b));
     this.candles.setData(Array.from(this.bars.values()));
     this.lastTime = sorted.length ? sec(sorted[sorted.length - 1].start_ts) : null;
+    // the session VWAP and its bands at each bar, when the bars carry them
+    const withVwap = sorted.filter((b) => b.vwap && Number.isFinite(b.vwap.vwap));
+    if (withVwap.length) {
+      this.vwap.setData(withVwap.map((b) => ({ time: sec(b.start_ts), value: b.vwap.vwap })));
+      for (const band of this.bands) {
+        band.series.setData(withVwap.flatMap((b) => {
+          const x = (b.vwap.bands || []).find((y) => Number(y.k) === band.k);
+          return x ? [{ time: sec(b.start_ts), value: x[band.side] }] : [];
+        }));
+      }
+    }
     if (delta && sorted.length) {
       let cum = delta.cum;
       const pts = [];
