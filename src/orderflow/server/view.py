@@ -35,6 +35,7 @@ class InstrumentState(Protocol):
     @property
     def stale(self) -> bool: ...
 
+
 __all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_dict", "print_rows"]
 
 #: one print as the views keep it: event time, price (ticks), size, aggressor (+1 buy, -1 sell)
