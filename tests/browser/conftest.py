@@ -47,6 +47,17 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def until(what: Callable[[], Any], timeout_s: float = 20.0, every_s: float = 0.1) -> Any:
+    """``what()`` once it is truthy (the page follows the stream at its own pace); its last
+    value when the time is up, for the assertion to show."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every_s)
+
+
 class Page:
     """A page of the dashboard with every console error and page error kept."""
 
@@ -65,14 +76,7 @@ class Page:
         return self.page.evaluate(expr, arg)
 
     def until(self, what: Callable[[], Any], timeout_s: float = 20.0, every_s: float = 0.1) -> Any:
-        """``what()`` once it is truthy (the page follows the stream at its own pace); its
-        last value when the time is up, for the assertion to show."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = what()
-            if value or time.monotonic() > deadline:
-                return value
-            time.sleep(every_s)
+        return until(what, timeout_s, every_s)
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -158,3 +158,28 @@ def test_no_console_errors_and_a_screenshot(pages: dict[str, Page]) -> None:
         path = p.screenshot(f"dashboard-esh4-{name}")
         assert path.stat().st_size > 50_000  # a drawn page, not a blank one
         assert p.errors == [], (name, p.errors)
+
+
+def test_older_heat_columns_go_before_the_ones_held(browser: Any, server: ThreadedServer) -> None:
+    """The heatmap's backfill path (a view wider than the snapshot's columns): columns older
+    than the first held are put before them, in order, none twice, and drawn."""
+    cols = api(server, "/api/view/ESH4/heat?limit=2400")["columns"]
+    assert len(cols) > 300
+    page = Page(browser, f"{server.http}/")
+    try:
+        page.until(lambda: page.js("window.orderflowDash.heatmap.raw.length") == len(cols))
+        held = page.js(
+            """cols => {
+            const h = window.orderflowDash.heatmap;
+            h.reset(h.tick);
+            h.add(cols.slice(200));   // what a snapshot would have held
+            h.prepend(cols.slice(0, 250));  // a backfill overlapping it by 50
+            h.paint([], []);
+            return h.raw.map(c => c.ts);
+        }""",
+            cols,
+        )
+        assert [int(t) for t in held] == [c["ts"] for c in cols]
+        assert page.errors == []
+    finally:
+        page.close()

@@ -69,6 +69,7 @@ function apply(m, isSnapshot) {
     candles.load(m.bars || [], m.delta);
     sparks.load(m.metrics_history || []);
     perf.snapshotAt = performance.now();
+    if (m.heat && m.heat.length) backfillHeat(m.instrument, m.heat[0].ts, m.heat.length);
   } else if (m.bars && m.bars.length) {
     candles.updateBars(m.bars);
   }
@@ -194,6 +195,19 @@ function offerInstruments(names, current) {
   });
   $("instrument").replaceWith(sel);
   sel.id = "instrument";
+}
+
+// the heatmap wider than the snapshot's columns: the ones before them from the backfill
+async function backfillHeat(inst, firstTs, have) {
+  const need = Math.ceil(heat.plotWidth() / heat.colW) - have;
+  if (!inst || need <= 0) return;
+  const q = new URLSearchParams({ to_ts: String(firstTs - 1000), limit: String(Math.min(2400, need)) });
+  try {
+    const r = await fetch(`/api/view/${encodeURIComponent(inst)}/heat?${q}`, { headers: authHeaders });
+    if (!r.ok) return;
+    const cols = (await r.json()).columns || [];
+    if (cols.length) { heat.prepend(cols); heat.dirty = true; }
+  } catch (e) { /* the stream goes on without the older columns */ }
 }
 
 async function pickInstrument() {

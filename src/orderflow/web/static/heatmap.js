@@ -50,6 +50,7 @@ export class Heatmap {
     this.lut = buildLut();
     this.px.fill(this.lut[0]);
     this.cols = new Array(RING);
+    this.raw = []; // the columns as received (for a rebuild), bounded like the ring
     this.ts = new Float64Array(RING);
     this.count = 0; // columns ever added
     this.tick = 0.25;
@@ -68,6 +69,7 @@ export class Heatmap {
   reset(tick) {
     this.tick = tick;
     this.count = 0;
+    this.raw = [];
     this.base = null;
     this.center = null;
     this.hi = 0;
@@ -150,9 +152,21 @@ export class Heatmap {
     this._flush(from, this.count);
   }
 
+  // columns older than the first one held (a backfill): the ring is rebuilt with them first
+  prepend(columns) {
+    const first = this.raw.length ? this.raw[0].ts : Infinity;
+    const older = columns.filter((c) => c.ts < first);
+    if (!older.length) return;
+    const keep = this.raw;
+    this.reset(this.tick);
+    this.add([...older, ...keep]);
+  }
+
   add(columns) {
     if (!columns.length) return;
     const start = this.count;
+    for (const c of columns) this.raw.push(c);
+    if (this.raw.length > RING * 1.25) this.raw.splice(0, this.raw.length - RING);
     for (const c of columns) {
       if (this.base === null) this.base = Math.round((c.bid + c.ask) / 2 / this.tick) * this.tick;
       if (this.count) {
