@@ -1,5 +1,6 @@
-"""Viewers never hold up the trading path: a viewer that never reads is closed with 1013 while
-the bridge's acks go on, all of them; twenty viewers attached leave every ack exactly as without
+"""Viewers never hold up the trading path: a viewer that never reads (its socket's buffers
+kept small on both ends, a congested path) is closed with 1013 while the bridge's acks go on,
+all of them, and /health counts it; twenty viewers attached leave every ack exactly as without
 them; one viewer over ``max_viewers`` is refused with 1013; with a token set the stream and its
 backfill need it (a browser's WebSocket gives it as ``?token=``)."""
 
@@ -53,6 +54,19 @@ def never_reads(port: int, path: str) -> socket.socket:
     return s
 
 
+def narrow_server_side(server: Server, client: socket.socket) -> None:
+    """The server's send buffer to ``client`` made as small as the kernel allows (a congested
+    path to a viewer): frames back up after a few kilobytes instead of megabytes."""
+    port = client.getsockname()[1]
+    for proto in server.server.server_state.connections:
+        transport = getattr(proto, "transport", None)
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if peer is not None and peer[1] == port:
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            return
+    raise AssertionError("no server-side connection of that viewer")
+
+
 def close_code(s: socket.socket) -> int | None:
     """Read the socket to its end: the code of the close frame the server sent, if any."""
     s.settimeout(10)
@@ -78,13 +92,13 @@ def close_code(s: socket.socket) -> int | None:
 
 def test_a_viewer_that_never_reads_is_dropped_while_the_acks_go_on() -> None:
     batches, _ = esh4_batches()
-    # 1 ms heat columns 4,001 prices wide: frames of a megabyte, more than the socket holds
-    server = Server(view=ViewParams(send_timeout_s=0.5, heat_bucket_ms=1, heat_ticks=2000))
+    server = Server(view=ViewParams(send_timeout_s=0.5))
     try:
         feed_all(server, batches[:1])  # the instrument exists: viewers may attach
         slow = never_reads(server.port, "/ws/view?instrument=ESH4&levels=200")
-        acks = feed_all_resumed(server, batches)
+        narrow_server_side(server, slow)
         stream = server.app.state.view_stream
+        acks = feed_all_resumed(server, batches, 0.01, lambda: stream.dropped)
         deadline = time.monotonic() + 60
         while stream.dropped == 0 and time.monotonic() < deadline:
             httpx.get(server.http + "/api/view/instruments")
@@ -93,6 +107,8 @@ def test_a_viewer_that_never_reads_is_dropped_while_the_acks_go_on() -> None:
         assert close_code(slow) in (1013, None)  # the close frame may sit behind the backlog
         assert [comparable(a) for a in acks] == in_process_acks()[1:]
         assert stream.count == 0
+        viewers = httpx.get(server.http + "/health").json()["viewers"]
+        assert viewers["dropped_slow"] == 1 and viewers["attached"] == 0
     finally:
         server.stop()
 
@@ -137,8 +153,11 @@ def test_twenty_viewers_leave_every_ack_as_it_was() -> None:
         server.stop()
 
 
-def feed_all_resumed(server: Server, batches: list[Any]) -> list[dict[str, Any]]:
-    """Batches 2.. on a new connection of the same client (its last_seq is 1)."""
+def feed_all_resumed(
+    server: Server, batches: list[Any], pause_s: float = 0.0, until: Any = None
+) -> list[dict[str, Any]]:
+    """Batches 2.. on a new connection of the same client (its last_seq is 1); ``pause_s``
+    between batches while ``until()`` is false (then as fast as the acks come)."""
     acks = []
     with connect(server.ws, max_size=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "nt8"}))
@@ -146,6 +165,8 @@ def feed_all_resumed(server: Server, batches: list[Any]) -> list[dict[str, Any]]
         for b in batches[1:]:
             ws.send(msgspec.json.encode(b).decode())
             acks.append(json.loads(ws.recv()))
+            if pause_s and not (until and until()):
+                time.sleep(pause_s)
     return acks
 
 

@@ -175,6 +175,10 @@ class ViewStream:
     def count(self) -> int:
         return sum(len(v) for v in self.viewers.values())
 
+    def status(self) -> dict[str, int]:
+        """For /health: viewers attached, frames built, viewers closed as too slow."""
+        return {"attached": self.count, "frames": self.frames, "dropped_slow": self.dropped}
+
     def add(self, viewer: Viewer) -> bool:
         """Take a viewer (False: the server has ``max_viewers`` already)."""
         if self.count >= self.params.max_viewers:
