@@ -23,11 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest
 import bench_books
+import bench_dashboard
 import bench_fairness
 import bench_ncd
 import bench_pipeline
 import bench_server
 import bench_sweep
+import bench_view
 import harness
 import streams as streams_mod
 
@@ -41,6 +43,8 @@ SUITES = [
     bench_fairness,
     bench_sweep,
     bench_ncd,
+    bench_dashboard,
+    bench_view,
 ]
 
 

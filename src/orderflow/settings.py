@@ -202,6 +202,37 @@ class SignalSettings(_Section):
         return value
 
 
+class ViewSettings(_Section):
+    """``server.view``: the dashboard's viewer stream and its history (bounded)."""
+
+    heat_bucket_ms: float = Field(
+        250.0, ge=1, le=60_000, description="heatmap column width in data time (ms)"
+    )
+    heat_ticks: int = Field(
+        200, ge=1, le=5000, description="heatmap prices either side of the mid (ticks)"
+    )
+    heat_history_s: float = Field(
+        3600.0, ge=1, le=7 * 86_400,
+        description="heatmap columns kept for backfill (data seconds; 4 bytes per price each)",
+    )  # fmt: skip
+    prints: int = Field(
+        200_000, ge=1000, le=100_000_000, description="prints kept per instrument for backfill"
+    )
+    signals: int = Field(
+        10_000, ge=10, le=10_000_000, description="signals kept per instrument for backfill"
+    )
+    max_viewers: int = Field(
+        16, ge=1, le=1024, description="viewers at once; the next one is closed with 1013"
+    )
+    frame_hz: float = Field(30.0, ge=1, le=30, description="viewer frames per second at most")
+    queue_frames: int = Field(
+        8, ge=1, le=1024, description="frames queued to a viewer before it is closed as too slow"
+    )
+    send_timeout_s: float = Field(
+        2.0, ge=0.1, le=60, description="a viewer whose socket takes no frame this long: closed"
+    )
+
+
 class ServerSettings(_Section):
     """``orderflow serve``: where it listens and who may talk to it."""
 
@@ -309,6 +340,9 @@ class ServerSettings(_Section):
         "(a cluster began or ended, its side or strength step changed; the POC or value area "
         "moved) at most this often, in data time; 0: at every change",
     )  # fmt: skip
+    view: ViewSettings = Field(
+        default_factory=ViewSettings, description="the dashboard's viewer stream (bounds)"
+    )
 
 
 class TradingSettings(_Section):

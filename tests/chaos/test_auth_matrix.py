@@ -25,6 +25,7 @@ from websockets.sync.client import connect
 from orderflow.client.ws import RestClient
 from orderflow.protocol import Batch
 from orderflow.server.app import create_app
+from orderflow.server.routes.web import STATIC_DIR, WEB_DIR
 from orderflow.server.threaded import ThreadedServer
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.params import TradingParams
@@ -95,7 +96,7 @@ def test_the_matrix_covers_every_route(server: Any) -> None:
     for must in ("/api/positions", "/api/orders", "/api/risk", "/api/book/ESH4", "/metrics",
                  "/docs", "/openapi.json", "/api/journal/events", "/health"):  # fmt: skip
         assert must in paths, must
-    assert ws_routes(server.app) == ["/ws"]
+    assert sorted(ws_routes(server.app)) == ["/ws", "/ws/view"]
 
 
 @pytest.mark.parametrize("bad", sorted(BAD))
@@ -105,9 +106,25 @@ def test_every_route_refuses_a_missing_wrong_or_malformed_token(server: Any, bad
         if path == "/health":  # liveness only, and no detail
             assert (r.status_code, r.json()) == (200, {"status": "ok"}), (bad, r.text)
             continue
+        if path == "/":  # the dashboard's page: a static file, no data in it
+            assert r.status_code == 200 and r.text == (WEB_DIR / "index.html").read_text()
+            continue
         assert r.status_code == 401, (bad, method, path, r.status_code, r.text[:200])
         assert r.json() == REFUSAL, (bad, method, path)
         assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_the_dashboards_static_files_need_no_token_and_its_data_does(server: Any) -> None:
+    """A browser cannot send a header when it navigates: the page and its files are open
+    (they hold no data); the stream's backfill and everything that acts are not."""
+    for path in ("/static/app.js", "/static/vendor/MANIFEST.json"):
+        r = request(server, "GET", path, BAD["none"])
+        assert r.status_code == 200 and r.content == (STATIC_DIR / path[8:]).read_bytes()
+    for method, path in (("GET", "/static/../api/positions"), ("GET", "/staticx"),
+                         ("POST", "/api/kill"), ("GET", "/api/book/ESH4")):  # fmt: skip
+        r = request(server, method, path, BAD["none"])
+        assert r.status_code in (401, 404), (path, r.status_code)
+        assert r.status_code == 401 or path.startswith("/static"), path
 
 
 @pytest.mark.parametrize("good", sorted(GOOD))

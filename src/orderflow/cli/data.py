@@ -105,9 +105,24 @@ def convert(
 def replay(
     path: Annotated[Path, typer.Argument(help="A recording file or a folder of them.")],
     json: JsonOpt = False,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="Serve it to the dashboard, paced and controllable."),
+    ] = False,
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.25, max=600, help="With --serve: the speed.")
+    ] = 1.0,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="With --serve: the port.")
+    ] = None,
+    hold: Annotated[
+        bool, typer.Option("--hold", help="With --serve: keep serving at the end (Ctrl-C).")
+    ] = False,
 ) -> None:
     """Play a server recording back through the same engine, in the order it was received,
-    and print each instrument's session summary and what the batches did."""
+    and print each instrument's session summary and what the batches did. --serve: into a
+    server of its own over a WebSocket, paced by its event times, the dashboard's address
+    first; its replay bar plays, pauses, changes the speed and seeks."""
     from orderflow.core.errors import RequestError
     from orderflow.engine.runner import summarize
     from orderflow.server.hub import Hub
@@ -124,12 +139,19 @@ def replay(
         records += got.records
         torn += got.torn_bytes
     records.sort(key=lambda r: r.recv_ns)
-    with stage("replay"):
-        for r in records:
-            try:
-                refused += not hub.replay(r)  # refused live too: the same answer again
-            except OrderflowError:
-                refused += 1
+    if serve:
+        from orderflow.cli.replay_served import replay_served
+
+        hub = replay_served(records, path.name, pipeline_params(settings()), speed, port, hold,
+                            json)  # fmt: skip
+        refused = int(hub.counters.get("refused", 0))
+    else:
+        with stage("replay"):
+            for r in records:
+                try:
+                    refused += not hub.replay(r)  # refused live too: the same answer again
+                except OrderflowError:
+                    refused += 1
     out: dict[str, Any] = {
         "files": [str(f) for f in files],
         "batches": len(records),

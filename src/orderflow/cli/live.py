@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Group
@@ -41,6 +42,34 @@ def pacing_start_s(batches: list[Any]) -> float:
         if fb.batch.ticks:
             return max(0.0, float(fb.batch.ticks[0].t - batches[0].t_first) / 1e9)
     return 0.0
+
+
+def on_server_loop(served: Any, fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` made to run on the served app's event loop (where the engine runs) and waited
+    for: the feeder's thread must never change the engine's state under a running request."""
+
+    async def call() -> None:
+        fn()
+
+    def run() -> None:
+        loop = served.server.servers[0].get_loop()
+        asyncio.run_coroutine_threadsafe(call(), loop).result(30)
+
+    return run
+
+
+def _playback(served: Any, hub: Any, label: str, batches: list[Any], start_s: float,
+              speed: float | None, trade: bool, hold: bool, key: str) -> Any:  # fmt: skip
+    """The replay's controls for the dashboard: the batches' range, the pre-open before
+    ``start_s`` at full speed, a seek back (only without trading) that drops the market
+    state."""
+    from orderflow.server.replay import Playback
+
+    start = batches[0].t_first if batches else 0
+    end = batches[-1].t_last if batches else 0
+    return Playback(label, start, end, speed=speed, can_seek_back=not trade, hold=hold,
+                    pace_from_ts=start + int(start_s * 1e9),
+                    on_restart=on_server_loop(served, lambda: hub.drop(key)))  # fmt: skip
 
 
 def _state(hub: Any, key: str) -> Any:
@@ -222,6 +251,8 @@ def serve_and_feed(
     simulated: bool = False,
     trading: Any = None,
     use_sessions: bool = True,
+    port: int | None = None,
+    hold: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """Start the server in this process, feed ``stream`` (a LoadedStream of MBO or NinjaTrader
     depth) through a real WebSocket at ``speed`` (None: as fast as possible; pacing starts at
@@ -231,7 +262,11 @@ def serve_and_feed(
     ``trading`` (TradingParams), for an MBO stream: the server runs the trading engine with
     the reference strategy on the data's clock, and the feeding client is a simulated
     NinjaTrader account whose orders the backtest's venue fills on the MBO records
-    (``orderflow.client.trade``); the figures then hold ``trading``."""
+    (``orderflow.client.trade``); the figures then hold ``trading``.
+
+    The dashboard (``http://127.0.0.1:PORT/``) controls the replay (play, pause, speed, seek:
+    ``/api/replay``); a replay that does not trade can seek back. ``hold``: at the end keep
+    serving (for the dashboard) until interrupted."""
     from orderflow.client.feed import build_batches, feed_batches
     from orderflow.server.app import create_app
     from orderflow.server.threaded import ThreadedServer
@@ -244,17 +279,19 @@ def serve_and_feed(
         engine = {"trading": trading, "trading_server": ServerTradingParams(
             strategy=True, clock="data", use_sessions=use_sessions)}  # fmt: skip
     app = create_app(params, **engine)
-    served = ThreadedServer(app)
+    key = stream.instrument.contract or stream.instrument.symbol
+    app.state.hub.view.simulated_market = simulated
+    app.state.hub.view.simulated_account = True  # the run's account is SimNinjaTrader's
+    served = ThreadedServer(app, port)
     base = served.http
-    urls = {"docs": f"{base}/docs", "health": f"{base}/health", "metrics": f"{base}/metrics",
-            "websocket": served.ws}  # fmt: skip
+    urls = {"dashboard": f"{base}/", "docs": f"{base}/docs", "health": f"{base}/health",
+            "metrics": f"{base}/metrics", "websocket": served.ws}  # fmt: skip
     addresses = (f"API docs {urls['docs']}   health {urls['health']}   "
                  f"metrics {urls['metrics']}")  # fmt: skip
     if not quiet:
         console.print(f"[bold]server[/] on {base}: {addresses}, WebSocket {served.ws}",
                       soft_wrap=True)  # fmt: skip
     hub = app.state.hub
-    key = stream.instrument.contract or stream.instrument.symbol
     sent = [0]
     result: dict[str, Any] = {}
     title = f"orderflow live: {label}" + (f" at {speed:g}x" if speed else " at full speed")
@@ -272,23 +309,28 @@ def serve_and_feed(
         cut = nt_batches(stream)
         total = len(cut)
         start_s = print_start_s(cut) if speed is not None else 0.0
+        playback = _playback(served, hub, label, cut, start_s, speed, trade, hold, key)
         sim = SimNinjaTrader(stream.instrument, broker=trading.broker.build())
         title += f"; {account}"
 
         async def play() -> Any:
             c = await trade_batches(stream.array, cut, sim, served.ws, client=TRADER,
-                                    speed=speed, start_s=start_s, progress=progress)  # fmt: skip
+                                    speed=speed, start_s=start_s, progress=progress,
+                                    playback=playback)  # fmt: skip
             return c.stats
     else:
         batches = build_batches(stream)
         total = len(batches)
         start_s = pacing_start_s(batches) if speed is not None else 0.0
+        playback = _playback(served, hub, label, batches, start_s, speed, trade, hold, key)
 
         async def play() -> Any:
             return await feed_batches(
                 batches, served.ws, speed=speed, start_s=start_s, encoding="msgpack",
-                client=TRADER, progress=progress,
+                client=TRADER, progress=progress, playback=playback,
             )  # fmt: skip
+
+    app.state.playback = playback
 
     def feed() -> None:
         try:
@@ -301,7 +343,8 @@ def serve_and_feed(
     worker.start()
     try:
         if quiet:
-            worker.join()
+            while worker.is_alive():
+                worker.join(0.25)
         elif console.is_terminal:
             with Live(_panel(hub, key, 0, total, title, addresses, sim), console=console,
                       refresh_per_second=4) as live:  # fmt: skip

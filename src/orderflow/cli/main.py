@@ -17,6 +17,7 @@ from orderflow.cli.journal import journal_app
 from orderflow.cli.logs import setup_logging
 from orderflow.cli.output import console, print_json
 from orderflow.cli.recordings_admin import recordings_app
+from orderflow.cli.view import view
 from orderflow.cli.warmup import warmup
 from orderflow.core.errors import OrderflowError
 from orderflow.settings import load_settings
@@ -102,6 +103,7 @@ app.command()(data.feed)
 app.command(epilog=research.EPILOG)(research.sweep)
 app.command("backtest")(backtest)
 app.command("warmup")(warmup)
+app.command("view")(view)
 app.add_typer(data.book_app, name="book")
 app.add_typer(analyze.signals_app, name="signals")
 app.add_typer(journal_app, name="journal")

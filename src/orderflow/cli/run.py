@@ -55,6 +55,14 @@ def run(
         ),
     ] = True,
     json: JsonOpt = False,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="The server's port (default: a free one)."),
+    ] = None,
+    hold: Annotated[
+        bool,
+        typer.Option("--hold", help="Keep serving the dashboard after the data ends (Ctrl-C)."),
+    ] = False,
 ) -> None:
     """The main job: the server on 127.0.0.1 fed the recorded ES data as NinjaTrader sends it,
     shown live while the reference strategy trades it on a simulated account.
@@ -71,6 +79,9 @@ def run(
     FILE replays that file instead. Without FILE and without the recording it feeds a built-in
     queue-reactive simulated market (an hour of it), labelled SIMULATED wherever it shows.
     --no-serve replays in process and prints the book and the summary only.
+
+    The dashboard's address comes first: the page shows the run live and its replay bar
+    plays, pauses, changes the speed (0.25x to 600x) and seeks (back only with --no-trade).
     """
     s = settings()
     path = file
@@ -79,7 +90,7 @@ def run(
         if default.exists():
             path = default
     if serve:
-        _run_served(path, instrument, None if fast else speed, json, depth, trade)
+        _run_served(path, instrument, None if fast else speed, json, depth, trade, port, hold)
         return
     if path is None:
         from orderflow.engine.runner import run_stream
@@ -135,8 +146,16 @@ def _run_served(
     quiet: bool,
     depth: int = 10,
     trade: bool = True,
+    port: int | None = None,
+    hold: bool = False,
 ) -> None:
-    """``run`` (served): the server, the feed and the live view (cli.live), then the summary."""
+    """``run`` (served): the server, the feed and the live view (cli.live), then the summary.
+    The dashboard's address first."""
+    from orderflow.server.threaded import free_port
+
+    port = port or free_port()
+    if not quiet:
+        console.print(f"[bold]dashboard[/] http://127.0.0.1:{port}/", soft_wrap=True)
     from orderflow.cli.live import final_ladder, serve_and_feed
     from orderflow.engine.runner import summarize
     from orderflow.io.formats import LoadedStream, load_stream
@@ -167,7 +186,7 @@ def _run_served(
     pipe, figures = serve_and_feed(
         stream, pipeline_params(s), speed, quiet, label, simulated=simulated,
         trading=trading_params(s) if trade else None,
-        use_sessions=s.trading.server.use_sessions,
+        use_sessions=s.trading.server.use_sessions, port=port, hold=hold,
     )  # fmt: skip
     out = {**figures, "simulated": simulated, "source": label,
            "analysis": summarize(pipe) if pipe is not None else None}  # fmt: skip

@@ -78,6 +78,7 @@ def _build(
     from orderflow.server.app import create_app
     from orderflow.server.limits import Limits
     from orderflow.server.machine import MachineParams
+    from orderflow.server.view import ViewParams
     from orderflow.settings import pipeline_params
 
     params = pipeline_params(s)
@@ -101,6 +102,7 @@ def _build(
         record_max_open=s.server.record_max_open_files,
         machine=MachineParams.from_settings(s.server),
         cluster_refresh_ms=s.server.cluster_refresh_ms,
+        view=ViewParams.from_settings(s.server.view),
         **trading,
     )
 
@@ -145,6 +147,8 @@ def run_server(
         + (f"; recording to {s.server.record_dir}/" if s.server.record_dir else "")
         + ("; token required" if token else "")
     )
+    console.print(f"dashboard http://{host}:{port}/", highlight=False)
+    log.info("dashboard http://%s:%d/", host, port)
     try:
         server.run()
     finally:

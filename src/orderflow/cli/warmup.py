@@ -116,9 +116,24 @@ def _warm_server(params: Any) -> int:
                 applied += 1
             except OrderflowError:
                 pass  # the refused events are part of the warm-up
+        from orderflow.server.view_frames import bars_between
+
+        for st in hub.instruments.values():  # the dashboard's footprint imbalances
+            bars_between(st, 0, 2**63 - 1, 10)
+        _warm_heat()
         return applied
     finally:
         quiet.setLevel(level)
+
+
+def _warm_heat() -> None:
+    """The dashboard's heatmap step (a stale synthetic ladder never reaches it)."""
+    import numpy as np
+
+    from orderflow.analytics.heatmap import HeatColumns
+
+    rows = np.array([4800, 4799], dtype=np.int64), np.array([5, 7], dtype=np.int64)
+    HeatColumns(1, 4, 2).update(0, *rows, *rows)
 
 
 def _warm_run(params: Any, path: Path) -> int:

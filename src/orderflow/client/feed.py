@@ -29,6 +29,7 @@ from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument
 from orderflow.protocol import Ack, Batch, Depth, Tick
+from orderflow.server.replay import Playback
 
 __all__ = ["FeedBatch", "FeedSummary", "build_batches", "feed_batches", "feed_file", "nt_name"]
 
@@ -38,6 +39,8 @@ _OPS: dict[int, Literal["add", "update", "remove"]] = {
     int(NtOperation.REMOVE): "remove",
 }
 _MONTHS = "FGHJKMNQUVXZ"
+#: how often a paused or waiting feeder looks at the playback's controls (s)
+POLL_S = 0.05
 
 Progress = Callable[[int, int], None]
 
@@ -175,6 +178,31 @@ class Pacer:
         return end - self.wall0 if self.wall0 else 0.0
 
 
+async def due(playback: Playback, t_last: int, c: OrderflowClient) -> bool:
+    """Wait until the batch ending at ``t_last`` is due by the playback's controls. False: a
+    seek back came first; every batch sent was acknowledged and the market state dropped:
+    start again from the first batch."""
+    while not playback.restart:
+        wait = playback.due_in(t_last)
+        if wait <= 0:
+            return True
+        await asyncio.sleep(min(wait, POLL_S))
+    await c.drain()
+    playback.restart_market()
+    return False
+
+
+async def held(playback: Playback, c: OrderflowClient) -> bool:
+    """At the end: done, unless the playback holds (then wait for a seek back: True)."""
+    playback.done()
+    while playback.hold and not playback.restart:
+        await asyncio.sleep(POLL_S)
+    if not playback.restart:
+        return False
+    playback.restart_market()
+    return True
+
+
 def _count(summary: FeedSummary, fb: FeedBatch) -> None:
     summary.batches += 1
     summary.events += len(fb.batch.depth) + len(fb.batch.ticks) + len(fb.batch.bars)
@@ -192,9 +220,12 @@ async def feed_batches(
     token: str | None = None,
     progress: Progress | None = None,
     columns: bool = False,
+    playback: Playback | None = None,
 ) -> FeedSummary:
     """Send batches over WebSocket (``url`` ws://.../ws), paced, and wait for every ack
-    (the arguments as for :func:`feed_file`)."""
+    (the arguments as for :func:`feed_file`). ``playback``: the dashboard's controls pace
+    the batches instead of ``speed`` (play, pause, speed, seek; see
+    :mod:`orderflow.server.replay`)."""
     t_start = time.perf_counter()
     batches, first, t0 = _window(batches, start_s, duration_s)
     pacer = Pacer(speed, first, t0)
@@ -202,13 +233,26 @@ async def feed_batches(
     c = OrderflowClient(url, client, token=token, encoding=encoding, resume=False,
                         columns=columns)  # fmt: skip
     async with c:
-        for i, fb in enumerate(batches):
-            if (delay := pacer.delay(i, fb.t_last)) > 0:
+        i = 0
+        while i < len(batches):
+            fb = batches[i]
+            if playback is not None:
+                if not await due(playback, fb.t_last, c):
+                    i = 0
+                    continue
+            elif (delay := pacer.delay(i, fb.t_last)) > 0:
                 await asyncio.sleep(delay)
             await c.send_batch(fb.batch)
+            if playback is not None:
+                playback.sent(fb.t_last)
             _count(summary, fb)
             if progress is not None:
                 progress(i + 1, len(batches))
+            i += 1
+            if i == len(batches) and playback is not None:
+                await c.drain()
+                if await held(playback, c):
+                    i = 0
         await c.drain()
         if (rest := pacer.tail(duration_s)) > 0:
             await asyncio.sleep(rest)

@@ -24,11 +24,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from orderflow.client.feed import Pacer, nt_name, to_wire
+from orderflow.client.feed import Pacer, due, nt_name, to_wire
 from orderflow.client.simbroker import SimNinjaTrader
 from orderflow.client.ws import Encoding, OrderflowClient
 from orderflow.io.nt_feed import NtBatch
 from orderflow.model.instruments import get_instrument
+from orderflow.server.replay import Playback
 
 __all__ = ["print_start_s", "trade_batches"]
 
@@ -53,6 +54,7 @@ async def trade_batches(
     progress: Callable[[int, int], None] | None = None,
     speed: float | None = None,
     start_s: float = 0.0,
+    playback: Playback | None = None,
 ) -> OrderflowClient:
     """Play ``batches`` (cut from the MBO records ``source``) to the server at ``url`` with
     ``sim`` as the account (module docstring). ``speed``: paced by event time over this from
@@ -78,7 +80,9 @@ async def trade_batches(
 
         at = 0
         for k, nb in enumerate(batches):
-            if (delay := pacer.delay(k, nb.t_last)) > 0:
+            if playback is not None:
+                await due(playback, nb.t_last, c)  # a trading replay never seeks back
+            elif (delay := pacer.delay(k, nb.t_last)) > 0:
                 await asyncio.sleep(delay)
             if nb.source_end > at:
                 sim.market(source[at : nb.source_end])
@@ -86,8 +90,12 @@ async def trade_batches(
             await reports()
             await c.send_batch(to_wire(nb, inst, name, k + 1).batch)
             await c.drain()
+            if playback is not None:
+                playback.sent(nb.t_last)
             if progress is not None:
                 progress(k + 1, len(batches))
         sim.market(source[at:])
         await reports()
+    if playback is not None:
+        playback.done()
     return c

@@ -25,6 +25,7 @@
     │   │   └── InstrumentOwnedError  a batch for an instrument another client feeds
     │   ├── TooLargeError          a body or message over the size limit (413)
     │   ├── UnprocessableError     a well-formed command the desk or risk refuses (422)
+    │   ├── QueryValueError        a query or body value not a number or out of range (422)
     │   ├── RateLimitedError       over the connection's rate limit (429, Retry-After)
     │   └── UnavailableError       the server cannot take it now; retry later (503)
     │       └── WarmingError       the server is still starting (Retry-After)
@@ -205,6 +206,14 @@ class TooLargeError(RequestError):
 class UnprocessableError(RequestError):
     """A well-formed command the order desk or the risk manager refuses (HTTP 422)."""
 
+    status_code = 422
+
+
+class QueryValueError(RequestError):
+    """A query or body value that is not a number, or out of its range (HTTP 422, naming
+    the field): a dashboard's time range, limit or replay control."""
+
+    code = "bad_value"
     status_code = 422
 
 

@@ -36,10 +36,12 @@ from orderflow.server.monitor import Monitor
 from orderflow.server.outbox import COMMAND_MAX_AGE_NS
 from orderflow.server.recording import Recorder, RecordingCollector, recording_files
 from orderflow.server.routes import ROUTERS
+from orderflow.server.routes.web import install_web
 from orderflow.server.scheduler import FairScheduler
 from orderflow.server.schemas import install_openapi
 from orderflow.server.state import ServerState
 from orderflow.server.trading import ServerTradingParams
+from orderflow.server.view import ViewParams, Views
 from orderflow.trading.journal import Journal
 from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import TradingParams
@@ -120,6 +122,7 @@ def create_app(
     record_max_open: int = 256,
     machine: MachineParams | None = None,
     cluster_refresh_ms: float | None = None,
+    view: ViewParams | None = None,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -164,6 +167,7 @@ def create_app(
                   command_max_age_s=command_max_age_s, trading=trading,
                   trading_server=trading_server, journal=journal)  # fmt: skip
         hub.flags = flags
+        hub.view = Views(view)  # the dashboard's bounds (server.view)
         if recorder is not None:
             _recover(hub, recorder, opened, journal_missing)
     if rest_owner_silence_s is not None:
@@ -200,5 +204,6 @@ def create_app(
         # the routes themselves, not the router (which FastAPI would keep as one entry):
         # ``app.routes`` lists every route, as the token matrix and the docs walk them
         app.router.routes.extend(router.routes)
+    install_web(app)  # the dashboard: GET / and /static/ (routes/web.py)
     install_openapi(app)
     return app

@@ -1,6 +1,7 @@
 """The server's shared-secret token: where it comes from and the gate every request passes.
 
-With a token set, every HTTP route but ``/health`` answers 401 (the one error body) unless the
+With a token set, every HTTP route but ``/health`` (and the dashboard's static page and files,
+which hold no data) answers 401 (the one error body) unless the
 request carries the token, as ``x-orderflow-token: T`` or ``Authorization: Bearer T`` (what
 Prometheus' ``authorization.credentials_file`` sends); every token header given must be right.
 ``/health`` passes the gate either way and learns whether the caller proved the token (it then
@@ -50,6 +51,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 AUTH_KEY = "orderflow.authorised"
 #: paths that pass the gate without the token (they answer liveness only)
 OPEN_PATHS = frozenset({"/health"})
+#: the dashboard's page and its static files pass too: they hold no data, and a browser cannot
+#: send a header when it navigates; what the page reads and does needs the token (its URL's
+#: ``?token=``, sent on as ``Authorization: Bearer``)
+PAGE_PATHS = frozenset({"/"})
+PAGE_PREFIX = "/static/"
 MAX_TOKEN = 1024
 _TOKEN_RE = re.compile(rf"[\x21-\x7e]{{1,{MAX_TOKEN}}}")
 
@@ -163,7 +169,10 @@ class TokenGate:
         scope[AUTH_KEY] = verdict is True
         if verdict is True or (verdict is None and kind == "websocket"):
             return await self.app(scope, receive, send)  # a WebSocket may prove it in hello
-        if kind == "http" and scope.get("path") in OPEN_PATHS:
+        path = scope.get("path") or ""
+        if kind == "http" and (
+            path in OPEN_PATHS or path in PAGE_PATHS or path.startswith(PAGE_PREFIX)
+        ):
             return await self.app(scope, receive, send)
         await self.refuse(scope, send)
 

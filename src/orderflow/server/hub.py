@@ -41,6 +41,7 @@ from orderflow.server.outbox import COMMAND_MAX_AGE_NS, Outbox
 from orderflow.server.recording import Record, Recorder
 from orderflow.server.report_checks import check_batch_reports
 from orderflow.server.trading import ServerTrading, ServerTradingParams
+from orderflow.server.view import Views
 from orderflow.server.wire import (
     convert_batch,
     convert_columns_run,
@@ -148,6 +149,8 @@ class Hub:
         self.trading.names = self.names
         #: an execution's commission above this per contract is refused (report_checks)
         self.max_commission = (trading or TradingParams()).risk.max_commission_per_contract
+        #: what the dashboard's viewers see: prints, heatmap columns, signals (bounded rings)
+        self.view = Views()
 
     # ---- instruments ---------------------------------------------------------------------
     def state(self, name: str) -> InstrumentState:
@@ -170,6 +173,15 @@ class Hub:
         except Exception:  # an unknown name is simply not here
             return None
         return self.instruments.get(inst.contract or inst.symbol)
+
+    def drop(self, key: str) -> None:
+        """Forget instrument ``key``'s market state (a replay seeking back rebuilds it from
+        the start); its feeder, the sequence numbers and the trading engine stay."""
+        self.instruments.pop(key, None)
+        for name in [n for n, k in self._keys.items() if k == key]:
+            del self._keys[name]
+        self.answers.of.pop(key, None)
+        self.view.reset(key)
 
     def recover(self, records: list[Any]) -> int:
         """Rebuild the state from recorded batches (a restart): books, analytics and every
@@ -253,6 +265,7 @@ class Hub:
             self.last_seq[client] = batch.seq
         self._count(st, 1)
         st.bars.add_prints(trades)  # the classified prints, for the bars' delta
+        self.view.took(st, trades)
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
         acc0 = len(st.pipeline.accumulated)
@@ -290,6 +303,7 @@ class Hub:
         ack = self._ack(st, batch, False, applied, rejected, signals, t0, series=changed,
                         to=client if client is not None else feeder)  # fmt: skip
         self._check_alerts(st, ack, depth, client)
+        self.view.applied(st, len(depth))
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
         return ack, request
@@ -389,6 +403,7 @@ class Hub:
         depth = np.concatenate([d for d, _ in converted])
         trades = np.concatenate([t for _, t in converted])
         st.bars.add_prints(trades)
+        self.view.took(st, trades)
         book = st.pipeline.book
         signals = list(st.pipeline.process(depth, trades))
         request = None
@@ -407,6 +422,7 @@ class Hub:
                         signals, t0, first_seq=run[0].seq, series=changed, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth, client)
+        self.view.applied(st, len(depth))
         self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from orderflow.server.routes import account, commands, ingest, journal, market, ops
+from orderflow.server.routes import account, commands, ingest, journal, market, ops, results, view
 
 __all__ = ["ROUTERS"]
 
@@ -18,4 +18,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     commands.router,
     account.router,
     journal.router,
+    view.router,
+    results.router,
 )

@@ -35,4 +35,7 @@ async def health(state: Server, request: Request) -> dict[str, Any]:
     if hub.trading.writer is not None:
         out["journal"] = hub.trading.journal_status()
     out["machine"] = state.machine.status()
+    stream = getattr(request.app.state, "view_stream", None)
+    if stream is not None:  # the dashboard's viewers: how many, frames sent, dropped as slow
+        out["viewers"] = stream.status()
     return out

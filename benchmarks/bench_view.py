@@ -1,0 +1,283 @@
+"""The bridge's ack latency with dashboard viewers attached, against none, in the same run.
+
+One server process (the real app on uvicorn, 127.0.0.1), one bridge (this process: ESH4 as
+NinjaTrader's batches of about 100 depth events, JSON, each batch sent when the previous ack
+came back, as the bridge does) and, for half of the rounds, a third process holding 5 viewers
+of the instrument being fed (``/ws/view``, levels 40, every frame read and decoded). Rounds
+alternate 0 and 5 viewers (ESH4 replayed under another ES contract name each round, so every
+round starts a fresh book on the same server); each round times every send -> ack round trip.
+Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (goal: within
+10%). Nothing passes or fails on them.
+
+    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice]     (standalone; --nice: the
+        viewers' process at the lowest priority, isolating the server's own work for them)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Progress, Result
+
+SUITE = "view"
+ROOT = Path(__file__).resolve().parents[1]
+ESH4 = (
+    ROOT.parent / "shared" / "data" / "databento" / "es_mbo" / "esh4-glbx-mdp3-20231225.mbo.dbn.zst"
+)
+VIEWERS = 5
+#: the contract names the rounds use (one fresh book each)
+NAMES = ["ESH4", "ESM4", "ESU4", "ESZ4", "ESH5", "ESM5", "ESU5", "ESZ5", "ESH6", "ESM6"]
+
+
+@dataclass(slots=True)
+class Task:
+    label: str
+    run: Callable[[Progress], list[Result]]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    return env
+
+
+def _serve() -> None:
+    """Child: the app on a free port; prints the port, serves until killed."""
+    from orderflow.server.app import create_app
+    from orderflow.server.threaded import ThreadedServer
+
+    server = ThreadedServer(create_app())
+    print(server.port, flush=True)
+    threading.Event().wait()
+
+
+def _watch(port: int, name: str) -> None:
+    """Child: VIEWERS viewers of ``name`` reading every frame; 'ready' once each has its
+    snapshot, then the frame count when stdin closes."""
+    from websockets.sync.client import connect
+
+    counts = [0] * VIEWERS
+    ready = threading.Barrier(VIEWERS + 1)
+    stop = threading.Event()
+
+    def read(k: int) -> None:
+        with connect(f"ws://127.0.0.1:{port}/ws/view?instrument={name}&levels=40",
+                     max_size=None) as ws:  # fmt: skip
+            json.loads(ws.recv())
+            ready.wait()
+            while not stop.is_set():
+                try:
+                    ws.recv(timeout=0.2)  # read, not decoded: a browser decodes elsewhere
+                    counts[k] += 1
+                except TimeoutError:
+                    continue
+
+    threads = [threading.Thread(target=read, args=(k,), daemon=True) for k in range(VIEWERS)]
+    for t in threads:
+        t.start()
+    ready.wait()
+    print("ready", flush=True)
+    sys.stdin.read()
+    stop.set()
+    for t in threads:
+        t.join(5)
+    print(sum(counts), flush=True)
+
+
+def _batches() -> list[Any]:
+    from orderflow.client.feed import build_batches
+    from orderflow.io.formats import load_stream
+
+    return [fb.batch for fb in build_batches(load_stream(ESH4))]
+
+
+#: run the viewers' process at the lowest priority (``--nice``): what is left is the server's
+#: own work for them, not the viewers' CPU time on the same cores
+NICE: list[str] = []
+
+
+def _round(port: int, batches: list[Any], name: str, viewers: bool) -> tuple[np.ndarray, int]:
+    """One replay of ESH4 as ``name``: every ack's round trip (ns), and the viewers' frames."""
+    from websockets.sync.client import connect
+
+    frames = [msgspec.json.encode(msgspec.structs.replace(b, instrument=name)).decode()
+              for b in batches]  # fmt: skip
+    rtt = np.zeros(len(frames), dtype=np.int64)
+    watcher = None
+    with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 2, "client": f"nt8-{name}"}))
+        ws.recv()
+        for i, f in enumerate(frames):
+            t0 = time.perf_counter_ns()
+            ws.send(f)
+            ws.recv()
+            rtt[i] = time.perf_counter_ns() - t0
+            if i == 0 and viewers:  # the instrument exists now: the viewers attach
+                watcher = subprocess.Popen(
+                    [*NICE, sys.executable, __file__, "--watch", str(port), name], env=_env(),
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                )  # fmt: skip
+                assert watcher.stdout is not None
+                assert watcher.stdout.readline().strip() == "ready"
+    shown = 0
+    if watcher is not None:
+        out, _ = watcher.communicate("", timeout=30)
+        shown = int(out.strip().splitlines()[-1])
+    return rtt[1:], shown  # the first batch (and the viewers' attaching) is not timed
+
+
+def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
+    """The rounds (module docstring); ``progress`` ticks once per round."""
+    batches = _batches()
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], env=_env(),
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        _round(port, batches, "ESH4", False)  # warm-up: kernels, caches
+        got: dict[bool, list[np.ndarray]] = {False: [], True: []}
+        frames = 0
+        for r in range(rounds):
+            viewers = r % 2 == 1
+            rtt, shown = _round(port, batches, NAMES[(r + 1) % len(NAMES)], viewers)
+            got[viewers].append(rtt)
+            frames += shown
+            if progress is not None:
+                progress.tick()
+    finally:
+        server.kill()
+        server.wait(10)
+    none, five = np.concatenate(got[False]), np.concatenate(got[True])
+    return {
+        "acks_per_mode": len(none),
+        "none_p50_us": float(np.percentile(none, 50)) / 1e3,
+        "none_p99_us": float(np.percentile(none, 99)) / 1e3,
+        "five_p50_us": float(np.percentile(five, 50)) / 1e3,
+        "five_p99_us": float(np.percentile(five, 99)) / 1e3,
+        "viewer_frames": frames,
+        "rounds": rounds,
+    }
+
+
+def in_process() -> dict[str, Any]:
+    """What the views cost the trading path and the event loop, in process on ESH4: the
+    recording step of every applied batch (prints into the ring, the book into the heat
+    column: ``Views.took`` + ``Views.applied``), and one frame (read, build, encode) with a
+    frame every 3 batches (about what 30 Hz is to the bridge's batch rate)."""
+    from orderflow.server.hub import Hub
+    from orderflow.server.view import Views
+    from orderflow.server.view_stream import ViewStream, _Cursor
+
+    class _Sink:
+        levels, fresh, open = 40, False, True
+
+        def offer(self, frame: str) -> None:
+            self.last = frame
+
+    batches = _batches()
+    hub = Hub()
+    views = hub.view
+    step: list[int] = []
+
+    class _Timed(Views):
+        def applied(self, st: Any, events: int) -> None:
+            t0 = time.perf_counter_ns()
+            super().applied(st, events)
+            step.append(time.perf_counter_ns() - t0)
+
+    hub.view = timed = _Timed(views.params)
+    hub.apply(batches[0], "nt8")
+    stream = ViewStream(type("S", (), {"hub": hub})())  # type: ignore[arg-type]
+    st, iv = hub.find("ESH4"), timed.get("ESH4")
+    cur, sink, frame = _Cursor(iv=iv), _Sink(), []
+    for i, b in enumerate(batches[1:]):
+        hub.apply(b, "nt8")
+        if i % 3 == 0:
+            t0 = time.perf_counter_ns()
+            stream._delta(st, iv, cur, [sink], time.monotonic())  # type: ignore[arg-type]
+            frame.append(time.perf_counter_ns() - t0)
+    a, f = np.array(step[20:]), np.array(frame[5:])
+    return {"step_p50_us": float(np.percentile(a, 50)) / 1e3,
+            "step_p99_us": float(np.percentile(a, 99)) / 1e3,
+            "frame_p50_us": float(np.percentile(f, 50)) / 1e3,
+            "frame_p99_us": float(np.percentile(f, 99)) / 1e3,
+            "steps": len(a), "frames": len(f)}  # fmt: skip
+
+
+def _rows(seconds: float, progress: Progress) -> list[Result]:
+    rounds = 4 if seconds < 2 else 8
+    m = measure(rounds, progress)
+    note = f"{m['rounds']} rounds alternating; {m['viewer_frames']} frames read by the viewers"
+    c = in_process()
+    return [
+        Result(SUITE, "view:step", "reference", "views' step per applied batch (heat + prints)",
+               p50_ns=c["step_p50_us"] * 1e3, p99_ns=c["step_p99_us"] * 1e3, lat_unit="batch",
+               calls=c["steps"]),
+        Result(SUITE, "view:frame", "reference", "one viewer frame: read, build, encode",
+               p50_ns=c["frame_p50_us"] * 1e3, p99_ns=c["frame_p99_us"] * 1e3, lat_unit="frame",
+               calls=c["frames"]),
+        Result(SUITE, "view:acks", "baseline", "bridge acks over WS, no viewer",
+               p50_ns=m["none_p50_us"] * 1e3, p99_ns=m["none_p99_us"] * 1e3, lat_unit="batch",
+               calls=m["acks_per_mode"]),
+        Result(SUITE, "view:acks", "ours", f"bridge acks over WS, {VIEWERS} viewers attached",
+               p50_ns=m["five_p50_us"] * 1e3, p99_ns=m["five_p99_us"] * 1e3, lat_unit="batch",
+               calls=m["acks_per_mode"], note=note),
+    ]  # fmt: skip
+
+
+def tasks(streams: Any, seconds: float) -> tuple[list[Any], list[str]]:
+    if not ESH4.exists():
+        return [], [f"view: {ESH4} not found"]
+    return [Task("view: bridge acks with 0 and 5 dashboard viewers", lambda pr: _rows(seconds, pr))
+            ], []  # fmt: skip
+
+
+def summary(results: list[Result]) -> list[str]:
+    rows = {r.impl: r for r in results if r.suite == SUITE and r.pair == "view:acks"}
+    if "baseline" not in rows or "ours" not in rows:
+        return []
+    a, b = rows["baseline"], rows["ours"]
+    assert a.p50_ns and a.p99_ns and b.p50_ns and b.p99_ns
+    return [
+        f"Bridge acks with {VIEWERS} dashboard viewers vs none (goal: within 10%):",
+        f"  p50 {a.p50_ns / 1e3:.0f} -> {b.p50_ns / 1e3:.0f} us ({b.p50_ns / a.p50_ns - 1:+.1%}),"
+        f" p99 {a.p99_ns / 1e3:.0f} -> {b.p99_ns / 1e3:.0f} us ({b.p99_ns / a.p99_ns - 1:+.1%})",
+    ]
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        _serve()
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--watch":
+        _watch(int(sys.argv[2]), sys.argv[3])
+        return
+    if "--nice" in sys.argv:
+        sys.argv.remove("--nice")
+        NICE[:] = ["nice", "-n", "19"]
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    print(json.dumps(in_process(), indent=2))
+    m = measure(rounds)
+    print(json.dumps(m, indent=2))
+    a50, b50, a99, b99 = (m[k] for k in ("none_p50_us", "five_p50_us", "none_p99_us",
+                                         "five_p99_us"))  # fmt: skip
+    print(f"p50 {a50:.0f} -> {b50:.0f} us ({b50 / a50 - 1:+.1%}); "
+          f"p99 {a99:.0f} -> {b99:.0f} us ({b99 / a99 - 1:+.1%})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,451 @@
+"""The dashboard's viewer stream (``WS /ws/view``): a snapshot on connect, then merged deltas
+at most ``server.view.frame_hz`` (30) times a second.
+
+One flusher task per server does all the work on the event loop, between engine slices (the
+engine runs there too, so a frame's reading is never interleaved with a batch: that is the
+"engine lock", held only while the latest values are copied). Per frame and instrument, when
+the instrument's version moved (or every half second for account and health) it builds one
+delta (latest-wins fields only when changed; appends of prints, signals and heat columns since
+the previous frame, capped), encodes it once per book depth asked for, and offers the text to
+each viewer's bounded queue. A viewer whose queue is full, or whose socket has not taken a
+frame within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for
+it. New viewers get their snapshot at the next frame, from the state that frame was built
+from, so snapshot and deltas neither overlap nor miss anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import WebSocket
+
+from orderflow.server import view_frames as vf
+from orderflow.server.view import InstrumentView, heat_dict, print_rows
+
+if TYPE_CHECKING:
+    from orderflow.server.hub import InstrumentState
+    from orderflow.server.replay import Playback
+    from orderflow.server.state import ServerState
+
+__all__ = ["ViewStream", "Viewer"]
+
+log = logging.getLogger("orderflow.server")
+
+#: what one delta frame carries at most of each append (more: the latest, and a count dropped)
+MAX_PRINTS, MAX_SIGNALS, MAX_HEAT = 2000, 200, 120
+#: what a snapshot carries of the history
+SNAP_PRINTS, SNAP_SIGNALS, SNAP_BARS, SNAP_HEAT = 500, 200, 120, 600
+#: account and health are read at most this often (seconds) and sent when they changed
+SLOW_S = 0.5
+#: profile and clusters likewise (what they show moves slowly; reading them is O(levels))
+MID_S = 0.25
+CLOSE_TIMEOUT_S = 1.0
+TOO_SLOW = "viewer too slow"
+
+
+class Viewer:
+    """One viewer's socket: a bounded queue of encoded frames and the task writing it."""
+
+    def __init__(self, socket: WebSocket, key: str, levels: int, queue_frames: int,
+                 send_timeout_s: float) -> None:  # fmt: skip
+        self.socket = socket
+        self.key = key
+        self.levels = levels
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_frames)
+        self.send_timeout_s = send_timeout_s
+        self.open = True
+        self.fresh = True  # waiting for its snapshot
+        self.sent = 0
+        self.closed_code: int | None = None
+        #: set when the server closed the viewer: its handler stops waiting for its messages
+        self.closed = asyncio.Event()
+        #: called once when the viewer is closed as too slow
+        self.on_drop: Callable[[], None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def offer(self, frame: str) -> None:
+        """Queue a frame; never waits. A full queue closes the viewer (1013)."""
+        if not self.open:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.close(1013, TOO_SLOW)
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending and close the socket in the background (a viewer that does not read
+        may never take the close frame: it gets a second)."""
+        if not self.open:
+            return
+        self.open = False
+        self.closed_code = code
+        self.closed.set()
+        if code == 1013:
+            log.info("viewer of %s closed: %s", self.key, reason)
+            if self.on_drop is not None:
+                self.on_drop()
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()
+
+        async def closing() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.socket.close(code, reason), CLOSE_TIMEOUT_S)
+
+        asyncio.get_running_loop().create_task(closing())
+
+    async def _write_loop(self) -> None:
+        try:
+            while self.open:
+                frame = await self.queue.get()
+                try:
+                    await asyncio.wait_for(self.socket.send_text(frame), self.send_timeout_s)
+                except TimeoutError:
+                    self.close(1013, TOO_SLOW)
+                    return
+                self.sent += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the viewer went away: its reader sees it and ends
+            log.debug("viewer writer stopped: %s", exc)
+            self.open = False
+
+    async def stop(self) -> None:
+        self.open = False
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+
+
+@dataclass
+class _Cursor:
+    """What the viewers of one instrument were last sent."""
+
+    iv: InstrumentView | None = None
+    version: int = -1
+    prints: int = 0
+    heat: int = 0
+    signals: int = 0
+    bars: int = 0
+    forming: tuple[int, ...] | None = None
+    books: dict[int, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    profile_key: tuple[int, int] = (-1, -1)
+    profile: dict[str, Any] | None = None
+    clusters_version: int = -1
+    clusters: list[dict[str, Any]] = field(default_factory=list)
+    vwap: dict[str, Any] | None = None
+    delta: dict[str, Any] | None = None
+    account: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None
+    replay: dict[str, Any] | None = None
+    slow_at: float = 0.0
+    mid_at: float = 0.0
+    mid_version: int = -1
+    events: int = 0
+    events_at: float = 0.0
+    events_per_s: float = 0.0
+
+
+class ViewStream:
+    """Every viewer of the server and the flusher that feeds them (see the module)."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.hub = state.hub
+        self.params = state.hub.view.params
+        self.viewers: dict[str, list[Viewer]] = {}
+        self.cursors: dict[str, _Cursor] = {}
+        self.playback: Playback | None = None
+        self.frames = 0
+        self.dropped = 0  # viewers closed as too slow
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.viewers.values())
+
+    def status(self) -> dict[str, int]:
+        """For /health: viewers attached, frames built, viewers closed as too slow."""
+        return {"attached": self.count, "frames": self.frames, "dropped_slow": self.dropped}
+
+    def add(self, viewer: Viewer) -> bool:
+        """Take a viewer (False: the server has ``max_viewers`` already)."""
+        if self.count >= self.params.max_viewers:
+            return False
+        self.viewers.setdefault(viewer.key, []).append(viewer)
+        viewer.on_drop = lambda: self._dropped(viewer)
+        viewer.start()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return True
+
+    def _dropped(self, viewer: Viewer) -> None:
+        self.dropped += 1
+        self.remove(viewer)
+
+    def remove(self, viewer: Viewer) -> None:
+        vs = self.viewers.get(viewer.key, [])
+        if viewer in vs:
+            vs.remove(viewer)
+        if not vs:
+            self.viewers.pop(viewer.key, None)
+            self.cursors.pop(viewer.key, None)
+
+    async def _run(self) -> None:
+        period = 1.0 / self.params.frame_hz
+        next_at = time.monotonic()
+        while self.viewers:
+            next_at += period
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at = max(next_at, time.monotonic() - period)
+            try:
+                self.flush()
+            except Exception:  # a viewer's frame must never take the server down
+                log.exception("viewer frame failed")
+
+    # ---- one frame -----------------------------------------------------------------------
+    def flush(self) -> None:
+        """One frame for every instrument with viewers."""
+        now = time.monotonic()
+        for key, viewers in list(self.viewers.items()):
+            live = [v for v in viewers if v.open]
+            st = self.hub.find(key)
+            if not live or st is None:
+                continue
+            iv = self.hub.view.get(st.pipeline.name)
+            cur = self.cursors.setdefault(key, _Cursor(iv=iv))
+            if cur.iv is not iv:  # the market state was rebuilt (a seek back): start over
+                cur = self.cursors[key] = _Cursor(iv=iv)
+                for v in live:
+                    v.fresh = True
+            fresh = [v for v in live if v.fresh]
+            old = [v for v in live if not v.fresh]
+            if old:
+                self._delta(st, iv, cur, old, now)
+            else:
+                self._advance(st, iv, cur, now)
+            if fresh:
+                snaps: dict[int, str] = {}
+                for v in fresh:
+                    if v.levels not in snaps:
+                        snaps[v.levels] = _encode(self.snapshot(st, iv, cur, v.levels))
+                    v.offer(snaps[v.levels])
+                    v.fresh = False
+        self.frames += 1
+
+    def _replay(self) -> dict[str, Any] | None:
+        return self.playback.state() if self.playback is not None else None
+
+    def _slow(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+              now: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:  # fmt: skip
+        """Account and health, read at most every SLOW_S (None: not read now)."""
+        if now - cur.slow_at < SLOW_S and cur.health is not None:
+            return None, None
+        dt = now - cur.events_at if cur.events_at else 0.0
+        if dt > 0:
+            cur.events_per_s = (iv.events - cur.events) / dt
+        cur.events, cur.events_at, cur.slow_at = iv.events, now, now
+        lag = self.playback.lag_ms(st.pipeline.last_ts) if self.playback is not None else None
+        health = vf.health_view(self.hub, st, lag, cur.events_per_s)
+        return vf.account_view(self.hub, st.pipeline.name), health
+
+    def _advance(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                 now: float) -> None:  # fmt: skip
+        """Move the cursor to now without building a delta (no one to send it to)."""
+        iv.sync_signals(st)
+        cur.version, cur.prints, cur.heat = iv.version, iv.n_prints, iv.heat.closed
+        cur.signals = iv.signals_seen
+        cur.bars = len(st.pipeline.bars.series[0])
+        cur.books.clear()
+
+    def _delta(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+               viewers: list[Viewer], now: float) -> None:  # fmt: skip
+        out: dict[str, Any] = {"type": "delta", "ts": st.pipeline.last_ts}
+        account, health = self._slow(st, iv, cur, now)
+        replay = self._replay()
+        moved = iv.version != cur.version
+        if moved:
+            cur.version = iv.version
+            self._market(st, iv, cur, out)
+        self._analytics(st, iv, cur, now, out)
+        for name, value in (("account", account), ("health", health), ("replay", replay)):
+            if value is None:
+                continue
+            seen = {k: v for k, v in value.items() if k != "wall_ns"}
+            last = getattr(cur, name)
+            if last is None or {k: v for k, v in last.items() if k != "wall_ns"} != seen:
+                out[name] = value
+                setattr(cur, name, value)
+        books: dict[int, str] = {}
+        for v in viewers:
+            if v.levels not in books:
+                frame = dict(out)
+                if moved:
+                    book = vf.book_view(st, v.levels)
+                    before = cur.books.get(v.levels)
+                    if (
+                        before is None
+                        or before["bids"] != book["bids"]
+                        or before["asks"] != book["asks"]
+                        or before["walls"] != book["walls"]
+                        or before["stale"] != book["stale"]
+                    ):
+                        book["changes"] = vf.book_changes(before, book)
+                        frame["book"] = book
+                        cur.books[v.levels] = book
+                if len(frame) <= 2:
+                    books[v.levels] = ""
+                    continue
+                frame["wall_ns"] = time.time_ns()  # when it was sent: the page's lag
+                books[v.levels] = _encode(frame)
+            if books[v.levels]:
+                v.offer(books[v.levels])
+
+    def _market(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                out: dict[str, Any]) -> None:  # fmt: skip
+        """The market's part of a delta: what changed since the cursor, the cursor moved."""
+        pipe, inst = st.pipeline, st.instrument
+        px = inst.to_price
+        metrics = self.hub.metrics(st)
+        if metrics:
+            metrics = {**metrics, "ts": pipe.last_ts,
+                       "last": px(iv.last_price) if iv.n_prints else None}  # fmt: skip
+        if metrics != cur.metrics:
+            out["metrics"] = cur.metrics = metrics
+        prints, dropped = iv.prints_since(cur.prints, MAX_PRINTS)
+        cur.prints = iv.n_prints
+        if len(prints):
+            out["prints"] = print_rows(prints, px)
+        if dropped:
+            out["prints_dropped"] = dropped
+        iv.sync_signals(st)
+        new = iv.signals_seen - cur.signals
+        if new > 0:
+            out["signals"] = list(iv.signals)[-min(new, MAX_SIGNALS, len(iv.signals)) :]
+        cur.signals = iv.signals_seen
+        cols = iv.heat.since(cur.heat, MAX_HEAT)
+        cur.heat = iv.heat.closed
+        if cols:
+            tick = float(inst.tick_size)
+            out["heat"] = [heat_dict(c, px, tick) for c in cols]
+        forming = pipe.bars.series[0].forming()
+        bars = self._bars(st, cur, forming)
+        if bars:
+            out["bars"] = bars
+        vwap = vf.vwap_view(metrics)
+        if vwap != cur.vwap:
+            out["vwap"] = cur.vwap = vwap
+        delta = vf.delta_view(st, forming)
+        if cur.delta is None or (delta["cum"], delta["bar_delta"]) != (
+            cur.delta["cum"],
+            cur.delta["bar_delta"],
+        ):
+            out["delta"] = cur.delta = delta
+
+    def _bars(self, st: InstrumentState, cur: _Cursor, f: Any) -> list[dict[str, Any]]:
+        """Bars closed since the cursor, and the forming one (``f``) when it changed."""
+        series = st.pipeline.bars.series[0]
+        n = len(series)
+        out = [vf.closed_bar(st, i) for i in range(max(cur.bars, n - SNAP_BARS), n)]
+        cur.bars = n
+        sig = (
+            None
+            if f is None
+            else tuple(int(f[k]) for k in ("ts_open", "volume", "high", "low", "close"))
+        )
+        if sig != cur.forming:
+            cur.forming = sig
+            fb = vf.forming_bar(st, f)
+            if fb is not None:
+                out.append(fb)
+        return out
+
+    def _analytics(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor, now: float,
+                   out: dict[str, Any]) -> None:  # fmt: skip
+        """Profile and clusters (O(price levels) and O(clusters) to read): at most every
+        MID_S, when the market moved since they were last read."""
+        if now - cur.mid_at < MID_S or iv.version == cur.mid_version:
+            return
+        cur.mid_at, cur.mid_version = now, iv.version
+        pipe = st.pipeline
+        prof = pipe.profiles.current
+        pkey = (-1, -1) if prof is None else (id(prof), prof.total)
+        if pkey != cur.profile_key:
+            cur.profile_key = pkey
+            profile = vf.profile_view(st)
+            if profile != cur.profile:
+                out["profile"] = cur.profile = profile
+        clusters, _ = self.hub.answers.full(pipe)
+        if clusters["version"] != cur.clusters_version:
+            cur.clusters_version = clusters["version"]
+            out["clusters"] = cur.clusters = clusters["items"]
+
+    # ---- the snapshot --------------------------------------------------------------------
+    def snapshot(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                 levels: int) -> dict[str, Any]:  # fmt: skip
+        """Everything a new viewer starts from, as of the cursor (the frame just sent)."""
+        pipe, inst = st.pipeline, st.instrument
+        px = inst.to_price
+        metrics = self.hub.metrics(st)
+        if metrics:
+            metrics = {**metrics, "ts": pipe.last_ts,
+                       "last": px(iv.last_price) if iv.n_prints else None}  # fmt: skip
+        book = vf.book_view(st, levels)
+        book["changes"] = []
+        cur.books.setdefault(levels, book)
+        prints, _ = iv.prints_since(0, SNAP_PRINTS)
+        series = pipe.bars.series[0]
+        n = len(series)
+        bars = [vf.closed_bar(st, i) for i in range(max(0, n - SNAP_BARS), n)]
+        f = vf.forming_bar(st)
+        if f is not None:
+            bars.append(f)
+        clusters, _ = self.hub.answers.full(pipe)
+        tick = float(inst.tick_size)
+        account, health = cur.account, cur.health
+        if health is None:
+            lag = self.playback.lag_ms(pipe.last_ts) if self.playback is not None else None
+            health = vf.health_view(self.hub, st, lag, 0.0)
+            account = vf.account_view(self.hub, pipe.name)
+        return {
+            "type": "snapshot",
+            "wall_ns": time.time_ns(),
+            "instrument": pipe.name,
+            "tick_size": tick,
+            "ts": pipe.last_ts,
+            "book": book,
+            "metrics": metrics,
+            "prints": print_rows(prints, px),
+            "signals": list(iv.signals)[-SNAP_SIGNALS:],
+            "bars": bars,
+            "profile": vf.profile_view(st),
+            "vwap": vf.vwap_view(metrics),
+            "delta": vf.delta_view(st),
+            "clusters": clusters["items"],
+            "account": account,
+            "health": health,
+            "replay": self._replay(),
+            "heat": [heat_dict(c, px, tick) for c in iv.heat.since(0, SNAP_HEAT)],
+        }
+
+    async def stop(self) -> None:
+        for vs in list(self.viewers.values()):
+            for v in vs:
+                await v.stop()
+        if self._task is not None:
+            self._task.cancel()
+
+
+def _encode(frame: dict[str, Any]) -> str:
+    return orjson.dumps(frame, option=orjson.OPT_SERIALIZE_NUMPY).decode()
