@@ -50,7 +50,7 @@ from orderflow.model.enums import Side
 from orderflow.trading.checks import flag, integer, number
 
 if TYPE_CHECKING:
-    from orderflow.trading.strategy import EntryView, StrategyContext
+    from orderflow.trading.context import EntryView, StrategyContext
 
 __all__ = ["AbsorptionAction", "ExitParams", "OrderFlowExits", "TargetAnchor", "exit_code"]
 
