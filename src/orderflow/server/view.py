@@ -2,7 +2,8 @@
 
 The Hub calls :meth:`Views.took` with a batch's classified prints and :meth:`Views.applied`
 after each applied batch (or coalesced run): the prints go into a ring of arrays (a slice
-copy), the book's rows raise the current heatmap column (one jitted step, O(rows)), and a
+copy), the batch's depth events close exact heatmap columns per bucket of data time (one
+jitted pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), and a
 version counter moves. Nothing else happens on the trading path: the viewer stream
 (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second,
 and the backfill routes read these rings. Everything is bounded (``server.view``).
@@ -18,7 +19,7 @@ import numpy as np
 
 from orderflow.analytics.heatmap import HeatColumn, HeatColumns
 from orderflow.core.errors import ParameterError
-from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.server.answers import signal_dict
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ class InstrumentView:
     signals: deque[dict[str, Any]] = field(default_factory=deque)
     signals_seen: int = 0
     last_price: int = _NO_PRICE
+    #: the prints of the batch being applied (from :meth:`Views.took` to :meth:`Views.applied`)
+    batch_prints: np.ndarray | None = None
 
     @classmethod
     def new(cls, params: ViewParams) -> InstrumentView:
@@ -190,20 +193,33 @@ class Views:
 
     def took(self, st: InstrumentState, trades: np.ndarray) -> None:
         """A batch's classified prints (TRADE_DTYPE), before its book moves on."""
+        iv = self.get(st.pipeline.name)
+        iv.batch_prints = trades
         if len(trades):
-            self.get(st.pipeline.name).take_prints(trades)
+            iv.take_prints(trades)
 
-    def applied(self, st: InstrumentState, events: int) -> None:
-        """A batch (or a coalesced run of ``events`` depth events) was applied: the book's
-        rows into the heatmap's current column, the version moved. O(rows)."""
+    def applied(self, st: InstrumentState, events: int, depth: np.ndarray | None = None) -> None:
+        """A batch (or a coalesced run of ``events`` depth events) was applied: its NinjaTrader
+        depth events (``depth``; None for a snapshot) walked into exact heatmap columns per
+        bucket, or else the book's rows into the current column; the version moved.
+        O(events + rows)."""
         iv = self.get(st.pipeline.name)
         iv.version += 1
         iv.events += events
+        prints, iv.batch_prints = iv.batch_prints, None
         book = st.pipeline.book
-        if book is None or not st.pipeline.groups or book.stale:
+        if book is None or not st.pipeline.groups or st.stale:
+            iv.heat.unsync()
             return
-        bp, bs, ap, as_ = book.top_rows(HEAT_ROWS)
-        iv.heat.update(st.pipeline.last_ts, bp, bs, ap, as_, iv.last_price)
+        rows = book.top_rows(HEAT_ROWS)
+        if depth is not None and depth.dtype == NT_DEPTH_DTYPE:
+            if prints is None:
+                prints = np.zeros(0, dtype=TRADE_DTYPE)
+            iv.heat.apply_depth(depth, prints["ts_event"], prints["price"], rows)
+        else:
+            bp, bs, ap, as_ = rows
+            iv.heat.update(st.pipeline.last_ts, bp, bs, ap, as_, iv.last_price)
+            iv.heat.resync(rows)
 
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
