@@ -186,6 +186,50 @@ def test_bars_footprint_equals_the_pipeline_footprint() -> None:
                 assert c[1] >= 1.5 * other and c[1] - other >= 10
 
 
+def test_bars_carry_the_session_vwap_after_the_last_batch_that_formed_them() -> None:
+    """Each bar's VWAP is the session's over every print of the batches up to the last one
+    after which it was the forming bar (the bar of the latest event time, depth or print), in
+    plain Python."""
+    f = fed()
+    starts = [b["start_ts"] for b in f["bars"]]
+    want: dict[int, float] = {}
+    pv = v = 0.0
+    latest = 0
+    for b in f["batches"]:
+        for t in b.ticks:
+            pv, v = pv + t.price * t.size, v + t.size
+        latest = max([latest] + [d.t for d in b.depth] + [t.t for t in b.ticks])
+        if v:
+            want[max(s for s in starts if s <= latest)] = pv / v
+    assert len(want) == len(starts) > 10
+    for bar in f["bars"]:
+        got = bar["vwap"]
+        assert got is not None and got["vwap"] == pytest.approx(want[bar["start_ts"]], rel=1e-9)
+        ks = [b["k"] for b in got["bands"]]
+        assert ks == sorted(ks) and len(ks) == 3
+        for band in got["bands"]:
+            assert band["lower"] < got["vwap"] < band["upper"]
+            assert band["upper"] - got["vwap"] == pytest.approx(got["vwap"] - band["lower"])
+    # the forming bar's is the VWAP the stream shows now
+    assert f["bars"][-1]["vwap"]["vwap"] == pytest.approx(
+        f["frames"][-1][1].get("vwap", {}).get("vwap", f["bars"][-1]["vwap"]["vwap"])
+    )
+
+
+def test_the_snapshot_carries_the_metrics_history() -> None:
+    """One sample per 250 ms bucket with a batch (its last), oldest first, at most 600; the
+    latest is the snapshot's own metrics."""
+    snap = fed()["mid_snapshot"]
+    h = snap["metrics_history"]
+    assert 100 < len(h) <= 600
+    ts = [r[0] for r in h]
+    assert ts == sorted(set(ts)) and all(t % 250_000_000 == 0 for t in ts)
+    m = snap["metrics"]
+    assert h[-1][0] == m["ts"] - m["ts"] % 250_000_000
+    assert h[-1][1:] == [m["imbalance"], m["microprice"], m["mid"], m["ofi"], m["momentum"]]
+    assert all(r[3] is None or 4700 < r[3] < 4900 for r in h)
+
+
 def brute_heat(batches: list[Any]) -> dict[int, dict[str, Any]]:
     """Every bucket's largest size per price in plain Python, replaying the bridge's depth
     events one by one on a position-indexed ladder (lists): the state at the bucket's start

@@ -37,7 +37,8 @@ class InstrumentState(Protocol):
     def stale(self) -> bool: ...
 
 
-__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_dict", "print_rows"]
+__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_dict", "metrics_rows",
+           "print_rows"]  # fmt: skip
 
 #: one print as the views keep it: event time, price (ticks), size, aggressor (+1 buy, -1 sell)
 PRINT_DTYPE = np.dtype([("ts", "i8"), ("price", "i8"), ("size", "i8"), ("side", "i1")])
@@ -46,6 +47,10 @@ _SIGN = np.array([1, -1, 0], dtype=np.int8)
 _NO_PRICE = int(NO_PRICE)
 #: the book rows the heatmap reads (a NinjaTrader ladder has far fewer)
 HEAT_ROWS = 1000
+#: book-metrics samples kept (one per heat bucket, the last of it): the snapshot's history
+METRICS_HISTORY = 600
+#: bars whose session VWAP is kept (a day of 1-minute bars is 1,440)
+BAR_VWAPS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,36 @@ class InstrumentView:
     last_price: int = _NO_PRICE
     #: the prints of the batch being applied (from :meth:`Views.took` to :meth:`Views.applied`)
     batch_prints: np.ndarray | None = None
+    #: ``[bucket ts, imbalance, microprice, mid, ofi, momentum]`` (prices in ticks), the last
+    #: sample of each heat bucket with a batch, the latest :data:`METRICS_HISTORY`
+    metrics_history: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=METRICS_HISTORY))
+    #: each bar's (by start time) session VWAP and bands (ticks) after the last batch that
+    #: updated it: ``(vwap, upper, lower)``
+    bar_vwaps: dict[int, tuple[float, tuple[float, ...], tuple[float, ...]]] = field(
+        default_factory=dict
+    )
+
+    def sample(self, pipe: Pipeline) -> None:
+        """The book metrics and the forming bar's session VWAP after an applied batch. O(1)."""
+        ts = pipe.last_ts
+        b = ts - ts % self.params.heat_bucket_ns
+        m = pipe.metrics
+        row: list[Any] = [b, m.imbalance, m.microprice, m.mid, float(m.ofi), pipe.momentum.score]
+        h = self.metrics_history
+        if h and h[-1][0] == b:
+            h[-1] = row
+        else:
+            h.append(row)
+        series = pipe.bars.series
+        f = series[0].forming() if series else None
+        if f is None:
+            return
+        vw = pipe.vwap.value()
+        if vw.volume:
+            start = int(f["ts_open"])
+            if start not in self.bar_vwaps and len(self.bar_vwaps) >= BAR_VWAPS:
+                del self.bar_vwaps[next(iter(self.bar_vwaps))]
+            self.bar_vwaps[start] = (vw.vwap, vw.upper, vw.lower)
 
     @classmethod
     def new(cls, params: ViewParams) -> InstrumentView:
@@ -211,6 +246,7 @@ class Views:
         if book is None or not st.pipeline.groups or st.stale:
             iv.heat.unsync()
             return
+        iv.sample(st.pipeline)
         rows = book.top_rows(HEAT_ROWS)
         if depth is not None and depth.dtype == NT_DEPTH_DTYPE:
             if prints is None:
@@ -224,6 +260,17 @@ class Views:
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
+
+
+def metrics_rows(iv: InstrumentView, tick: float) -> list[list[float | None]]:
+    """The snapshot's ``metrics_history``: ``[ts, imbalance, microprice, mid, ofi,
+    momentum]`` (prices in exchange units, null when undefined), oldest first."""
+
+    def f(x: float, scale: float = 1.0) -> float | None:
+        return None if x != x else x * scale
+
+    return [[int(t), f(imb), f(mp, tick), f(mid, tick), f(ofi), f(mom)]
+            for t, imb, mp, mid, ofi, mom in iv.metrics_history]  # fmt: skip
 
 
 def print_rows(prints: np.ndarray, to_price: Any) -> list[list[Any]]:
