@@ -18,6 +18,7 @@ from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import get_instrument
 from orderflow.server.answers import PROFILE_NODES
 from orderflow.server.order_views import order_list
+from orderflow.server.view_trades import account_trades
 from orderflow.server.wire import json_float
 
 if TYPE_CHECKING:
@@ -207,6 +208,8 @@ def account_view(hub: Hub, name: str) -> dict[str, Any] | None:
                 "qty": o["quantity"], "price": o["limit_price"] or o["stop_price"] or None,
                 "state": o["state"]}
                for o in orders if not o["terminal"] and _same(o["instrument"], name)]  # fmt: skip
+    book = account_trades(hub)
+    trades = book.of(hub, lambda i: _same(i, name))  # the exit reasons first
     fills: list[dict[str, Any]] = []
     px = _pricer(hub, name)
     for node in trading.clients.values():
@@ -215,7 +218,8 @@ def account_view(hub: Hub, name: str) -> dict[str, Any] | None:
                 continue
             for f in order.fills:
                 fills.append({"ts": int(f.t), "side": order.action, "qty": int(f.quantity),
-                              "price": px(int(f.price_ticks)), "cid": order.cid})  # fmt: skip
+                              "price": px(int(f.price_ticks)), "cid": order.cid,
+                              "reason": book.reasons.get(f.execution_id, "")})  # fmt: skip
     fills.sort(key=lambda f: f["ts"])
     reasons: list[str] = []
     kill = halted = False
@@ -236,6 +240,7 @@ def account_view(hub: Hub, name: str) -> dict[str, Any] | None:
         "open_pnl": round(sum(float(p["unrealized"]) for p in positions), 2),
         "working": working,
         "fills": fills[-50:],
+        "trades": trades,
         "risk": {"state": "killed" if kill else "halted" if halted else "ok",
                  "reasons": reasons, "kill": kill},
         "simulated": hub.view.simulated_account,

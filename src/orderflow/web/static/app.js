@@ -274,6 +274,12 @@ window.orderflowDash = {
     equity: candles.equity || [],
   }),
   levelsText: () => $("levels").textContent,
+  // the account's round trips as listed (newest first) and the fills' markers on the candles
+  accountTrades: () => Array.from(document.querySelectorAll("#acct table.trades tr")).map((tr) => ({
+    number: Number(tr.dataset.number),
+    cells: Array.from(tr.children).map((td) => td.textContent),
+  })),
+  fillMarkers: () => candles.fillMarks || [],
   signalIds: () => Array.from(document.querySelectorAll("#sigrows tr[data-id]")).map((tr) => ({
     id: Number(tr.dataset.id),
     kind: tr.querySelector(".kind").textContent,
