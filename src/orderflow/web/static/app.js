@@ -102,6 +102,7 @@ function apply(m, isSnapshot) {
     cap(recent.signals, 400);
   }
   if (m.account !== undefined) { account.set(m.account); candles.setAccount(m.account); }
+  if (m.clusters !== undefined) heat.setClusters(m.clusters);
   if (m.health) { health.set(m.health); signals.setAlerts(m.health.alerts); }
   if (m.replay !== undefined) {
     replay.set(m.replay);
@@ -288,6 +289,9 @@ window.orderflowDash = {
   setDots: heatLayer("dots"),
   setMarks: heatLayer("marks"),
   setLines: heatLayer("lines"),
+  setClusters: heatLayer("clusters"),
+  // the cluster bands drawn on the heatmap's last paint: id, kind, low, high, y0, y1, x0, alpha
+  clustersDrawn: () => heat.drawnClusters,
   frameTimes: () => {
     const n = Math.min(perf.nframes, TIMINGS);
     const out = [];
