@@ -133,12 +133,11 @@ class InstrumentView:
         else:
             h.append(row)
         series = pipe.bars.series
-        f = series[0].forming() if series else None
-        if f is None:
+        start = series[0].forming_open() if series else None
+        if start is None:
             return
         vw = pipe.vwap.value()
         if vw.volume:
-            start = int(f["ts_open"])
             if start not in self.bar_vwaps and len(self.bar_vwaps) >= BAR_VWAPS:
                 del self.bar_vwaps[next(iter(self.bar_vwaps))]
             self.bar_vwaps[start] = (vw.vwap, vw.upper, vw.lower)
