@@ -29,9 +29,7 @@ def hhmmss(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%H:%M:%S")
 
 
-def test_the_trades_listed_are_the_journals_with_their_exit_reasons(
-    browser: Any, run: Run
-) -> None:
+def test_the_trades_listed_are_the_journals_with_their_exit_reasons(browser: Any, run: Run) -> None:
     def finished() -> bool:
         r = httpx.get(f"{run.http}/api/replay", timeout=10)  # 404 until the feed starts
         return r.status_code == 200 and bool(r.json()["finished"])
