@@ -123,10 +123,10 @@ def run_nautilus(args: argparse.Namespace) -> tuple[list[Result], dict[str, Any]
             apply(d)
         return b
 
-    def decode() -> list[Any]:
+    def decode() -> Any:
         return loader.from_dbn_file(path, as_legacy_cython=True)
 
-    def decode3() -> list[Any]:
+    def decode3() -> Any:
         return loader.from_dbn_file(path, as_legacy_cython=False)
 
     def first_pass() -> Any:
@@ -168,8 +168,12 @@ def run_nautilus(args: argparse.Namespace) -> tuple[list[Result], dict[str, Any]
             if d.flags & F_LAST:
                 groups.append([])
         groups = [g for g in groups if g]
-        b = new()
-        lat = latencies(lambda i, b=b, groups=groups: replay(b, groups[i]), len(groups))
+        one_book = new()
+
+        def group(i: int, b: Any = one_book, gs: list[list[Any]] = groups) -> Any:
+            return replay(b, gs[i])
+
+        lat = latencies(group, len(groups))
         r.p50_ns, r.p99_ns = percentiles(lat[1:])  # the first group is the snapshot
         r.lat_unit = "group"
         r.extra["groups"] = len(groups)
@@ -215,7 +219,7 @@ def run_hftbacktest(args: argparse.Namespace) -> tuple[list[Result], dict[str, A
 
     path, n, tick = str(args.file), args.records, args.tick
 
-    def decode() -> np.ndarray:
+    def decode() -> Any:
         with contextlib.redirect_stdout(sys.stderr):  # the converter prints its steps
             return hbt_databento.convert(path, symbol=None)
 
