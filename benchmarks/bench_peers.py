@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,28 @@ def measure_ours(path: Path, seconds: float) -> tuple[list[Result], np.ndarray, 
     return rows, mbo, inst
 
 
+def merge_rounds(rounds: list[list[Result]]) -> list[Result]:
+    """One row per measurement from several rounds (same rows, same order): the median rate,
+    p50 and p99 of the rounds; memory and notes from the first; each round's rate in extra."""
+    first = rounds[0]
+    for rows in rounds[1:]:
+        if [r.name for r in rows] != [r.name for r in first]:
+            raise LookupError("rounds measured different rows")
+    out = []
+    for i, r0 in enumerate(first):
+        r = replace(r0, extra=dict(r0.extra))
+        got = [rows[i] for rows in rounds]
+        for attr in ("events_per_s", "p50_ns", "p99_ns"):
+            vals = [getattr(g, attr) for g in got if getattr(g, attr) is not None]
+            setattr(r, attr, float(np.median(vals)) if vals else None)
+        if len(rounds) > 1:
+            r.extra["rounds_events_per_s"] = [g.events_per_s for g in got]
+        out.append(r)
+    return out
+
+
 def run_peer(
-    peer: str, path: Path, records: int, seconds: float, tick: float, top: Path, check: str
+    peer: str, path: Path, records: int, seconds: float, tick: float, top: Path | None, check: str
 ) -> dict[str, Any]:
     """Run benchmarks/peers/run_peer.py in .venv-peers; its JSON document."""
     cmd = [
@@ -184,9 +205,9 @@ def run_peer(
         str(seconds),
         "--tick",
         repr(tick),
-        "--top",
-        str(top),
     ]
+    if top is not None:
+        cmd += ["--top", str(top)]
     if peer == "nautilus":
         cmd += ["--check", check]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
@@ -280,7 +301,16 @@ def main(argv: list[str] | None = None) -> int:
         "timed book, about a minute; pyo3: the same Rust core, seconds)",
     )
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure ours and each peer this many times, one after another; every figure is "
+        "the median of the rounds (load that comes and goes then falls on every side)",
+    )
     args = ap.parse_args(argv)
+    if args.rounds < 1 or args.seconds <= 0:
+        ap.error("--rounds must be at least 1 and --seconds positive")
     if args.quick:
         args.seconds = 0.5
     path = Path(args.data) if args.data else ESH4_MBO
@@ -294,28 +324,38 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
-    print("measuring orderflow ...", file=sys.stderr, flush=True)
-    rows, mbo, inst = measure_ours(path, args.seconds)
-    ours = our_top(mbo, inst)
-    tick = float(inst.tick_size)
     comps: dict[str, Comparison] = {}
     docs: dict[str, Any] = {}
+    rounds: list[list[Result]] = []
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
-        for peer in ("nautilus", "hftbacktest"):
-            print(f"measuring {peer} (own process, {PEER_PYTHON}) ...", file=sys.stderr, flush=True)
-            top_file = Path(tmp) / f"{peer}.npz"
-            doc = run_peer(peer, path, len(mbo), args.seconds, tick, top_file, args.check)
-            docs[peer] = doc["info"]
-            rows += [Result(**r) for r in doc["results"]]
-            with np.load(top_file) as z:
-                theirs = {k: z[k] for k in z.files}
-            if peer == "nautilus":
-                comps[f"nautilus {args.check} OrderBook, every F_LAST boundary"] = compare_tops(
-                    ours, theirs, DEPTH
-                )
-            else:
-                last = {k: v[-1:] for k, v in ours.items()}
-                comps["hftbacktest, final book (last boundary)"] = compare_tops(last, theirs, DEPTH)
+        for k in range(args.rounds):
+            print(f"round {k + 1}/{args.rounds}: orderflow ...", file=sys.stderr, flush=True)
+            rows, mbo, inst = measure_ours(path, args.seconds)
+            tick = float(inst.tick_size)
+            for peer in ("nautilus", "hftbacktest"):
+                print(f"round {k + 1}/{args.rounds}: {peer} (own process, {PEER_PYTHON}) ...",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                # the equality check (untimed) runs in the first round only
+                top_file = Path(tmp) / f"{peer}.npz" if k == 0 else None
+                check = args.check if k == 0 else "none"
+                doc = run_peer(peer, path, len(mbo), args.seconds, tick, top_file, check)
+                docs.setdefault(peer, doc["info"])
+                rows += [Result(**r) for r in doc["results"]]
+                if top_file is None:
+                    continue
+                ours = our_top(mbo, inst)
+                with np.load(top_file) as z:
+                    theirs = {f: z[f] for f in z.files}
+                if peer == "nautilus":
+                    label = f"nautilus {args.check} OrderBook, every F_LAST boundary"
+                    comps[label] = compare_tops(ours, theirs, DEPTH)
+                else:
+                    last = {f: v[-1:] for f, v in ours.items()}
+                    comps["hftbacktest, final book (last boundary)"] = compare_tops(
+                        last, theirs, DEPTH
+                    )
+            rounds.append(rows)
+    rows = merge_rounds(rounds)
     load1 = os.getloadavg()
     wall = time.perf_counter() - t0
 
@@ -340,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  >= {args.seconds:g} s per measurement; rate = the file's MBO records per second "
         "of time in the measured call; p50/p99 per event group (snapshot group left out)"
+        + (f"; median of {args.rounds} rounds" if args.rounds > 1 else "")
     )
     print()
     print(render_table(rows))
@@ -359,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": str(path),
             "records": len(mbo),
             "seconds": args.seconds,
+            "rounds": args.rounds,
             "peers": docs,
             "equality": {k: c.as_dict() for k, c in comps.items()},
         }

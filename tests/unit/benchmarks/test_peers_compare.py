@@ -102,3 +102,22 @@ def test_negative_sizes_are_refused() -> None:
     theirs["ask_size"][0, 0] = -3
     with pytest.raises(CompareError, match="negative ask size"):
         compare_tops(ours, theirs)
+
+
+def test_rounds_merge_to_the_median_of_each_figure() -> None:
+    from bench_peers import merge_rounds  # type: ignore[import-not-found]
+    from harness import Result  # type: ignore[import-not-found]
+
+    def rows(book: float, p50: float, pipe: float) -> list[Result]:
+        a = Result("peers", "peers", "ours", "book", book, p50_ns=p50, p99_ns=2 * p50)
+        a.peak_bytes = 100
+        return [a, Result("peers", "peers", "nautilus", "their book", pipe)]
+
+    merged = merge_rounds([rows(9e6, 800, 4e6), rows(12e6, 700, 3e6), rows(10e6, 900, 5e6)])
+    assert [r.name for r in merged] == ["book", "their book"]
+    assert merged[0].events_per_s == 10e6 and merged[0].p50_ns == 800 and merged[0].p99_ns == 1600
+    assert merged[0].peak_bytes == 100 and merged[1].p50_ns is None
+    assert merged[1].events_per_s == 4e6
+    assert merged[1].extra["rounds_events_per_s"] == [4e6, 3e6, 5e6]
+    with pytest.raises(LookupError):
+        merge_rounds([rows(1, 1, 1), rows(1, 1, 1)[:1]])
