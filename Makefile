@@ -11,6 +11,7 @@ PEERS  ?=
 # benchmarks/peers/requirements.txt; only bench-peers and `make bench PEERS=1` build it.
 PEERS_VENV  := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS_ON    := $(filter 1 yes true,$(PEERS))
 
 .PHONY: run test bench bench-peers lint setup warmup clean
 
@@ -34,8 +35,8 @@ run: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest -n 2 -q
 
-bench: $(STAMP) $(if $(PEERS),$(PEERS_STAMP))
-	@$(BIN)/python benchmarks/run_all.py $(if $(PEERS),--peers)
+bench: $(STAMP) $(if $(PEERS_ON),$(PEERS_STAMP))
+	@$(BIN)/python benchmarks/run_all.py $(if $(PEERS_ON),--peers)
 
 $(PEERS_STAMP): benchmarks/peers/requirements.txt
 	@test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
