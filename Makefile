@@ -6,8 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?=
 SPEED  ?=
+PEERS  ?=
+# The peers (nautilus_trader, hftbacktest) live in their own environment, pinned in
+# benchmarks/peers/requirements.txt; only bench-peers and `make bench PEERS=1` build it.
+PEERS_VENV  := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS_ON    := $(filter 1 yes true,$(PEERS))
 
-.PHONY: run test bench lint setup warmup clean
+.PHONY: run test bench bench-peers lint setup warmup clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +35,19 @@ run: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest -n 2 -q
 
-bench: $(STAMP)
-	@$(BIN)/python benchmarks/run_all.py
+bench: $(STAMP) $(if $(PEERS_ON),$(PEERS_STAMP))
+	@$(BIN)/python benchmarks/run_all.py $(if $(PEERS_ON),--peers)
+
+$(PEERS_STAMP): benchmarks/peers/requirements.txt
+	@test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	@$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	@$(PEERS_VENV)/bin/python -m pip install --quiet --only-binary nautilus_trader,hftbacktest \
+		-r benchmarks/peers/requirements.txt
+	@touch $(PEERS_STAMP)
+
+# nautilus_trader's and hftbacktest's L3 books beside ours on ESH4 (docs/performance.md)
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	@$(BIN)/python benchmarks/bench_peers.py
 
 lint: $(STAMP)
 	@$(BIN)/ruff format --check src tests benchmarks scripts
@@ -40,4 +57,4 @@ lint: $(STAMP)
 	@$(BIN)/python scripts/check_import_cycles.py orderflow
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .ruff_cache .mypy_cache

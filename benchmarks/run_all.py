@@ -1,7 +1,7 @@
 """Run every benchmark suite and print one table of figures against same-run baselines.
 
     .venv/bin/python benchmarks/run_all.py [--seconds S] [--quick] [--json FILE] [--only TEXT]
-                                           [--data FILE]
+                                           [--data FILE] [--peers]
 
 Each measurement loops for at least ``--seconds`` (default 5; ``--quick`` is 0.5 for a smoke
 run). Figures are ratios against a baseline measured in the same process; nothing here passes
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--data", metavar="FILE", help=f"MBO file (default {streams_mod.ESH4_MBO})")
     ap.add_argument("--only", metavar="TEXT", help="run only measurements whose label has TEXT")
+    ap.add_argument(
+        "--peers", action="store_true", help="then nautilus_trader and hftbacktest (bench_peers)"
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.seconds = 0.5
@@ -148,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         harness.write_json(args.json, results, meta)
         print(f"results written to {args.json}")
+    if args.peers:
+        import bench_peers
+
+        print()
+        peer_args = ["--seconds", str(args.seconds)] + (["--data", args.data] if args.data else [])
+        return bench_peers.main(peer_args)
     return 0
 
 

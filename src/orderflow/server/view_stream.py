@@ -27,6 +27,7 @@ import orjson
 from fastapi import WebSocket
 
 from orderflow.server import view_frames as vf
+from orderflow.server.answers import Answers
 from orderflow.server.view import InstrumentView, heat_dict, metrics_rows, print_rows
 
 if TYPE_CHECKING:
@@ -167,6 +168,9 @@ class ViewStream:
         self.viewers: dict[str, list[Viewer]] = {}
         self.cursors: dict[str, _Cursor] = {}
         self.playback: Playback | None = None
+        #: the viewers' own reading of the clusters: the bridge's answers keep theirs (a read
+        #: raises versions and moves the refresh clock), so viewers never change an ack
+        self.answers = Answers(refresh_ms=0.0)
         self.frames = 0
         self.dropped = 0  # viewers closed as too slow
         self._task: asyncio.Task[None] | None = None
@@ -387,7 +391,7 @@ class ViewStream:
             profile = vf.profile_view(st)
             if profile != cur.profile:
                 out["profile"] = cur.profile = profile
-        clusters, _ = self.hub.answers.full(pipe)
+        clusters, _ = self.answers.full(pipe)
         if clusters["version"] != cur.clusters_version:
             cur.clusters_version = clusters["version"]
             out["clusters"] = cur.clusters = clusters["items"]
@@ -412,7 +416,7 @@ class ViewStream:
         f = vf.forming_bar(st, None, iv.bar_vwaps)
         if f is not None:
             bars.append(f)
-        clusters, _ = self.hub.answers.full(pipe)
+        clusters, _ = self.answers.full(pipe)
         tick = float(inst.tick_size)
         account, health = cur.account, cur.health
         if health is None:
