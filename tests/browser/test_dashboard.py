@@ -160,50 +160,47 @@ def test_the_clusters_are_bands_on_the_heatmap_at_their_prices(
 ) -> None:
     """Every liquidity and volume cluster of the server's state within the prices shown is a
     translucent band from its high row's top to its low row's bottom, stronger more opaque,
-    and the band is on the canvas (its pixels are tinted)."""
-    clusters = api(server, "/api/state/ESH4")["clusters"]
-    items = clusters["items"] if isinstance(clusters, dict) else clusters
+    and the band is on the canvas (its pixels are tinted). Clusters are matched by kind, side
+    and prices (each reader numbers them itself)."""
+    items = api(server, "/api/state/ESH4")["clusters"]
+    items = items["items"] if isinstance(items, dict) else items
     assert items, "ESH4 has clusters at its end"
-    want = {c["id"]: (c["low"], c["high"]) for c in items}
+    strength = {(c["kind"], c["side"], c["low"], c["high"]): c["strength"] for c in items}
+
+    def shown() -> set[tuple[str, float, float]]:
+        top, n, tick = page.js(
+            "(h => [h.topPrice(), h.visibleRows(), h.tick])(window.orderflowDash.heatmap)"
+        )
+        bottom = top - (n - 1) * tick
+        return {(k, lo, hi) for k, _, lo, hi in strength if hi >= bottom and lo <= top}
 
     def drawn() -> Any:
         got = page.js("window.orderflowDash.clustersDrawn()")
-        return got if {g["id"] for g in got} >= set(shown_ids()) else None
+        return got if {(g["kind"], g["low"], g["high"]) for g in got} == shown() else None
 
-    def shown_ids() -> list[str]:
-        rows = page.js("(h => [h.topPrice(), h.visibleRows(), h.tick])"
-                       "(window.orderflowDash.heatmap)")  # fmt: skip
-        top, n, tick = rows
-        bottom = top - (n - 1) * tick
-        return [k for k, (lo, hi) in want.items() if hi >= bottom and lo <= top]
-
-    assert shown_ids(), "no cluster within the prices shown"
+    assert shown(), "no cluster within the prices shown"
     got = page.until(drawn)
-    assert got, (page.js("window.orderflowDash.clustersDrawn()"), want)
-    geo = page.js("(h => ({top: h.topPrice(), row: h.rowPx, tick: h.tick}))"
-                  "(window.orderflowDash.heatmap)")  # fmt: skip
+    assert got, (page.js("window.orderflowDash.clustersDrawn()"), strength)
+    geo = page.js(
+        "(h => ({top: h.topPrice(), row: h.rowPx, tick: h.tick}))(window.orderflowDash.heatmap)"
+    )
     for g in got:
-        assert (g["low"], g["high"]) == want[g["id"]]
         assert g["y0"] == pytest.approx((geo["top"] - g["high"]) / geo["tick"] * geo["row"])
         assert g["y1"] - g["y0"] == pytest.approx(
             ((g["high"] - g["low"]) / geo["tick"] + 1) * geo["row"]
         )
-    strength = {c["id"]: c["strength"] for c in items}
-    ranked = sorted((strength[g["id"]], g["alpha"]) for g in got)
+    by_prices = {(k, lo, hi): s for (k, _, lo, hi), s in strength.items()}
+    ranked = sorted((by_prices[(g["kind"], g["low"], g["high"])], g["alpha"]) for g in got)
     assert all(a0 <= a1 for (_, a0), (_, a1) in itertools.pairwise(ranked))
     # the band tints the canvas: inside it differs from the same pixel with bands off
     g = got[0]
-    x, y = (
-        int((g["x0"] + page.js("window.orderflowDash.heatmap.plotWidth()")) / 2),
-        int((g["y0"] + g["y1"]) / 2),
-    )
-    probe = (
-        f"(() => Array.from(window.orderflowDash.heatmap.ctx.getImageData({x}, {y}, 1, 1).data))"
-    )
-    with_band = page.js(probe + "()")
+    pw = page.js("window.orderflowDash.heatmap.plotWidth()")
+    x, y = int((g["x0"] + pw) / 2), int((g["y0"] + g["y1"]) / 2)
+    probe = f"Array.from(window.orderflowDash.heatmap.ctx.getImageData({x}, {y}, 1, 1).data)"
+    with_band = page.js(probe)
     page.js("window.orderflowDash.setClusters(false)")
     page.page.wait_for_timeout(200)
-    without = page.js(probe + "()")
+    without = page.js(probe)
     page.js("window.orderflowDash.setClusters(true)")
     assert with_band != without
 
