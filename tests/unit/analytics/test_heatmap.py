@@ -195,3 +195,47 @@ def test_depth_events_against_a_naive_model(
         got = {c.p0 + k: int(v) for k, v in enumerate(c.sizes) if v}
         sizes = {p: q for p, q in want[c.ts]["sizes"].items() if q}  # type: ignore[attr-defined]
         assert (c.p0, got) == (want[c.ts]["p0"], sizes)
+
+
+def _nt(*events: tuple[int, int, int, int, int, int]) -> np.ndarray:
+    """NT depth events ``(ts, side, op, pos, price, size)``."""
+    from orderflow.model.dtypes import NT_DEPTH_DTYPE
+
+    out = np.zeros(len(events), dtype=NT_DEPTH_DTYPE)
+    for i, (t, side, op, pos, price, size) in enumerate(events):
+        out[i] = (t, t, i, price, size, pos, op, side, 0, (0,))
+    return out
+
+
+def test_a_gap_carries_the_book_and_keeps_at_most_the_ring() -> None:
+    """A gap of 10 buckets into a ring of 4: the 4 latest columns, each the book carried
+    (bid 99 x 5, ask 101 x 7), with bid, ask and the last print at each bucket's end."""
+    h = HeatColumns(bucket_ns=10, half_width=5, capacity=4)
+    none = np.zeros(0, np.int64)
+    book = (*rows((99, 5)), *rows((101, 7)))
+    h.apply_depth(_nt((1, 0, 0, 0, 99, 5), (2, 1, 0, 0, 101, 7)), np.array([3]),
+                  np.array([100]), book)  # fmt: skip
+    h.apply_depth(_nt((105, 0, 1, 0, 99, 6)), none, none, (*rows((99, 6)), *rows((101, 7))))
+    assert h.kept == 4  # bucket 0 and the empty ones closed, the ring keeps 4
+    cols = h.since(0, 100)
+    assert [c.ts for c in cols] == [60, 70, 80, 90]
+    for c in cols:
+        assert (c.p0, c.bid, c.ask, c.last) == (95, 99, 101, 100)
+        assert {c.p0 + i: int(v) for i, v in enumerate(c.sizes) if v} == {99: 5, 101: 7}
+
+
+def test_a_stale_book_starts_again_from_its_rows() -> None:
+    """After :meth:`unsync` (a stale book) the next batch is the book's rows at its last
+    event (its events are not walked: the state before them is unknown), then exact again."""
+    h = HeatColumns(bucket_ns=10, half_width=5, capacity=100)
+    none = np.zeros(0, np.int64)
+    h.apply_depth(_nt((1, 0, 0, 0, 99, 5)), none, none, (*rows((99, 5)), *rows()))
+    h.unsync()
+    # the events say 98 x 50 for a moment; the book (after a snapshot) says 99 x 8 only
+    h.apply_depth(_nt((12, 0, 0, 1, 98, 50), (13, 0, 2, 1, 98, 0)), none, none,
+                  (*rows((99, 8)), *rows()))  # fmt: skip
+    assert h.synced
+    h.apply_depth(_nt((21, 0, 1, 0, 99, 9)), none, none, (*rows((99, 9)), *rows()))
+    cols = h.since(0, 100)
+    assert [c.ts for c in cols] == [0, 10]
+    assert {cols[1].p0 + i: int(v) for i, v in enumerate(cols[1].sizes) if v} == {99: 8}
