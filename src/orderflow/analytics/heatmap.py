@@ -336,10 +336,11 @@ class HeatColumns:
             trade_px, self._lp, self._ls, self._cnt, self._cur, self._st, out_ts, out_meta,
             out_sizes,
         )  # fmt: skip
-        if n:
-            k = min(n, m)
-            order = (np.arange(n - k, n) % m) if n > m else np.arange(k)
+        if n > m:  # the out buffers went round: the last m, oldest first
+            order = np.arange(n - m, n) % m
             self._push(out_ts[order], out_meta[order], out_sizes[order])
+        elif n:
+            self._push(out_ts[:n], out_meta[:n], out_sizes[:n])
         self.resync(rows)
 
     def resync(self, rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
@@ -384,8 +385,19 @@ class HeatColumns:
             grown = np.zeros((size, self.width), dtype=np.int32)
             grown[: len(self._sizes)] = self._sizes
             self._sizes = grown
-        idx = np.arange(self.closed, self.closed + n) % self.capacity
-        self._ts[idx], self._meta[idx], self._sizes[idx] = ts, meta, sizes
+        i = self.closed % self.capacity
+        k = min(n, self.capacity - i)  # up to the ring's end, then from its start
+        self._ts[i : i + k], self._meta[i : i + k], self._sizes[i : i + k] = (
+            ts[:k],
+            meta[:k],
+            sizes[:k],
+        )
+        if n > k:
+            self._ts[: n - k], self._meta[: n - k], self._sizes[: n - k] = (
+                ts[k:],
+                meta[k:],
+                sizes[k:],
+            )
         self.closed += n
 
     # -- reading ---------------------------------------------------------------------------
