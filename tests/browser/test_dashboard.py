@@ -109,7 +109,8 @@ def test_the_heatmap_is_drawn_and_brightest_where_most_size_rests(
     page: Page, server: ThreadedServer
 ) -> None:
     page.js(
-        "(d => { d.setDots(false); d.setMarks(false); d.setLines(false); })(window.orderflowDash)"
+        "(d => { d.setDots(false); d.setMarks(false); d.setLines(false); d.setClusters(false); })"
+        "(window.orderflowDash)"
     )
     page.page.wait_for_timeout(200)  # a frame or more
     got = page.js(
@@ -134,7 +135,8 @@ def test_the_heatmap_is_drawn_and_brightest_where_most_size_rests(
         return { lit, total: img.length / 4, rows, hi: h.hi, lo: h.lo };
     }"""
     )
-    page.js("(d => { d.setDots(true); d.setMarks(true); d.setLines(true); })(window.orderflowDash)")
+    page.js("(d => { d.setDots(true); d.setMarks(true); d.setLines(true); d.setClusters(true); })"
+            "(window.orderflowDash)")  # fmt: skip
     assert got["lit"] > 0.02 * got["total"], "the heatmap is (nearly) blank"
     col = api(server, "/api/view/ESH4/heat?limit=1")["columns"][-1]
     size_at = {round(col["p0"] + i * col["step"], 6): s for i, s in enumerate(col["sizes"])}
@@ -151,6 +153,56 @@ def test_the_heatmap_is_drawn_and_brightest_where_most_size_rests(
     for (s0, l0), (s1, l1) in itertools.pairwise(ranked):
         if s1 > s0:
             assert l1 >= l0 - 0.5, (s0, l0, s1, l1)
+
+
+def test_the_clusters_are_bands_on_the_heatmap_at_their_prices(
+    page: Page, server: ThreadedServer
+) -> None:
+    """Every liquidity and volume cluster of the server's state within the prices shown is a
+    translucent band from its high row's top to its low row's bottom, stronger more opaque,
+    and the band is on the canvas (its pixels are tinted). Clusters are matched by kind, side
+    and prices (each reader numbers them itself)."""
+    items = api(server, "/api/state/ESH4")["clusters"]
+    items = items["items"] if isinstance(items, dict) else items
+    assert items, "ESH4 has clusters at its end"
+    strength = {(c["kind"], c["side"], c["low"], c["high"]): c["strength"] for c in items}
+
+    def shown() -> set[tuple[str, float, float]]:
+        top, n, tick = page.js(
+            "(h => [h.topPrice(), h.visibleRows(), h.tick])(window.orderflowDash.heatmap)"
+        )
+        bottom = top - (n - 1) * tick
+        return {(k, lo, hi) for k, _, lo, hi in strength if hi >= bottom and lo <= top}
+
+    def drawn() -> Any:
+        got = page.js("window.orderflowDash.clustersDrawn()")
+        return got if {(g["kind"], g["low"], g["high"]) for g in got} == shown() else None
+
+    assert shown(), "no cluster within the prices shown"
+    got = page.until(drawn)
+    assert got, (page.js("window.orderflowDash.clustersDrawn()"), strength)
+    geo = page.js(
+        "(h => ({top: h.topPrice(), row: h.rowPx, tick: h.tick}))(window.orderflowDash.heatmap)"
+    )
+    for g in got:
+        assert g["y0"] == pytest.approx((geo["top"] - g["high"]) / geo["tick"] * geo["row"])
+        assert g["y1"] - g["y0"] == pytest.approx(
+            ((g["high"] - g["low"]) / geo["tick"] + 1) * geo["row"]
+        )
+    by_prices = {(k, lo, hi): s for (k, _, lo, hi), s in strength.items()}
+    ranked = sorted((by_prices[(g["kind"], g["low"], g["high"])], g["alpha"]) for g in got)
+    assert all(a0 <= a1 for (_, a0), (_, a1) in itertools.pairwise(ranked))
+    # the band tints the canvas: inside it differs from the same pixel with bands off
+    g = got[0]
+    pw = page.js("window.orderflowDash.heatmap.plotWidth()")
+    x, y = int((g["x0"] + pw) / 2), int((g["y0"] + g["y1"]) / 2)
+    probe = f"Array.from(window.orderflowDash.heatmap.ctx.getImageData({x}, {y}, 1, 1).data)"
+    with_band = page.js(probe)
+    page.js("window.orderflowDash.setClusters(false)")
+    page.page.wait_for_timeout(200)
+    without = page.js(probe)
+    page.js("window.orderflowDash.setClusters(true)")
+    assert with_band != without
 
 
 def test_no_console_errors_and_a_screenshot(pages: dict[str, Page]) -> None:

@@ -22,16 +22,18 @@ from tests.serving import PYTHONPATH, free_port
 
 
 class Run:
-    """``orderflow run FILE --no-trade --hold`` on a free port, in ``folder``."""
+    """``orderflow run FILE --no-trade --hold`` on a free port, in ``folder`` (``trade``: with
+    the simulated account; ``speed`` None: ``--fast``)."""
 
-    def __init__(self, folder: Path, speed: float) -> None:
+    def __init__(self, folder: Path, speed: float | None, trade: bool = False) -> None:
         self.port = free_port()
         self.http = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
         self.log = open(folder / "run.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli.main", "run", str(need(ES_MBO)), "--no-trade",
-             "--hold", "--port", str(self.port), "--speed", str(speed)],
+            [sys.executable, "-m", "orderflow.cli.main", "run", str(need(ES_MBO)),
+             *([] if trade else ["--no-trade"]), "--hold", "--port", str(self.port),
+             *(["--fast"] if speed is None else ["--speed", str(speed)])],
             cwd=folder, env={**env, "PYTHONPATH": PYTHONPATH},
             stdout=subprocess.PIPE, stderr=self.log, text=True,
         )  # fmt: skip

@@ -87,8 +87,10 @@ def test_the_account_in_the_stream_is_the_apis() -> None:
                                                           "instrument": "ESH4"}  # fmt: skip
     assert acct["open_pnl"] == pytest.approx(pos["unrealized"])
     assert acct["realised"] == pytest.approx(pos["net_realized"])
+    # an API order is no bracket's exit: no reason; no round trip closed yet
     assert acct["fills"] == [{"ts": T0 + 9, "side": "Buy", "qty": 2, "price": 4810.25,
-                              "cid": "of-1"}]  # fmt: skip
+                              "cid": "of-1", "reason": ""}]  # fmt: skip
+    assert acct["trades"] == []
     working = [o for o in got["orders"] if not o["terminal"]]
     assert [(w["cid"], w["kind"], w["qty"], w["price"], w["state"]) for w in acct["working"]] == [
         (o["cid"], o["order_type"], o["quantity"], o["limit_price"], o["state"]) for o in working

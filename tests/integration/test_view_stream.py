@@ -3,8 +3,8 @@ as the bridge's batches over a real WebSocket, watched by real WebSocket viewers
 book equals /api/book; snapshot plus deltas carry every print once (none lost, none twice) and
 end on the server's book; frames come at most 30 a second under a feed as fast as the server
 takes it; bars' footprint cells and POC equal the pipeline's own footprint; heatmap columns
-equal a brute-force recomputation from the acks' books; bad query values are 422 naming the
-field."""
+equal a brute-force recomputation from the depth events at every 250 ms bucket; bad query
+values are 422 naming the field."""
 
 from __future__ import annotations
 
@@ -186,36 +186,105 @@ def test_bars_footprint_equals_the_pipeline_footprint() -> None:
                 assert c[1] >= 1.5 * other and c[1] - other >= 10
 
 
-def brute_heat(batches: list[Any], acks: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Every bucket's largest size per price, from each ack's book at its batch's last depth
-    time, in plain Python (window: 200 ticks either side of the bucket's first mid)."""
+def test_bars_carry_the_session_vwap_after_the_last_batch_that_formed_them() -> None:
+    """Each bar's VWAP is the session's over every print of the batches up to the last one
+    after which it was the forming bar (the bar of the latest event time, depth or print), in
+    plain Python."""
+    f = fed()
+    starts = [b["start_ts"] for b in f["bars"]]
+    want: dict[int, float] = {}
+    pv = v = 0.0
+    latest = 0
+    for b in f["batches"]:
+        for t in b.ticks:
+            pv, v = pv + t.price * t.size, v + t.size
+        latest = max([latest] + [d.t for d in b.depth] + [t.t for t in b.ticks])
+        if v:
+            want[max(s for s in starts if s <= latest)] = pv / v
+    assert len(want) == len(starts) > 10
+    for bar in f["bars"]:
+        got = bar["vwap"]
+        assert got is not None and got["vwap"] == pytest.approx(want[bar["start_ts"]], rel=1e-9)
+        ks = [b["k"] for b in got["bands"]]
+        assert ks == sorted(ks) and len(ks) == 3
+        for band in got["bands"]:
+            assert band["lower"] < got["vwap"] < band["upper"]
+            assert band["upper"] - got["vwap"] == pytest.approx(got["vwap"] - band["lower"])
+    # the forming bar's is the VWAP the stream shows now
+    assert f["bars"][-1]["vwap"]["vwap"] == pytest.approx(
+        f["frames"][-1][1].get("vwap", {}).get("vwap", f["bars"][-1]["vwap"]["vwap"])
+    )
+
+
+def test_the_snapshot_carries_the_metrics_history() -> None:
+    """One sample per 250 ms bucket with a batch (its last), oldest first, at most 600; the
+    latest is the snapshot's own metrics."""
+    snap = fed()["mid_snapshot"]
+    h = snap["metrics_history"]
+    assert 100 < len(h) <= 600
+    ts = [r[0] for r in h]
+    assert ts == sorted(set(ts)) and all(t % 250_000_000 == 0 for t in ts)
+    m = snap["metrics"]
+    assert h[-1][0] == m["ts"] - m["ts"] % 250_000_000
+    assert h[-1][1:] == [m["imbalance"], m["microprice"], m["mid"], m["ofi"], m["momentum"]]
+    assert all(r[3] is None or 4700 < r[3] < 4900 for r in h)
+
+
+def brute_heat(batches: list[Any]) -> dict[int, dict[str, Any]]:
+    """Every bucket's largest size per price in plain Python, replaying the bridge's depth
+    events one by one on a position-indexed ladder (lists): the state at the bucket's start
+    and after every event in it; a bucket without events carries the state (window: 200 ticks
+    either side of the bucket's first mid)."""
     bucket_ns, half = 250_000_000, 200
+    rows: dict[str, list[tuple[int, int]]] = {"bid": [], "ask": []}
     out: dict[int, dict[str, Any]] = {}
-    for b, a in zip(batches, acks, strict=True):
-        bids, asks = a["book"]["bids"], a["book"]["asks"]
-        if not bids and not asks:
-            continue
-        ts = max(d.t for d in b.depth)
-        bucket = ts - ts % bucket_ns
-        col = out.get(bucket)
+    cur = -1
+
+    def mid() -> int | None:
+        bb = rows["bid"][0][0] if rows["bid"] else None
+        aa = rows["ask"][0][0] if rows["ask"] else None
+        return (bb + aa) // 2 if bb is not None and aa is not None else (bb or aa)
+
+    def see(b: int) -> None:
+        col = out.get(b)
         if col is None:
-            bb = round(bids[0][0] / TICK) if bids else None
-            aa = round(asks[0][0] / TICK) if asks else None
-            mid = (bb + aa) // 2 if bb is not None and aa is not None else (bb or aa)
-            col = out[bucket] = {"p0": mid - half, "sizes": {}}
-        for p, q in bids + asks:
-            t = round(p / TICK)
-            if 0 <= t - col["p0"] <= 2 * half:
-                col["sizes"][t] = max(col["sizes"].get(t, 0), q)
+            m = mid()
+            if m is None:
+                return
+            col = out[b] = {"p0": m - half, "sizes": {}}
+        for p, q in rows["bid"] + rows["ask"]:
+            if 0 <= p - col["p0"] <= 2 * half:
+                col["sizes"][p] = max(col["sizes"].get(p, 0), q)
+
+    for batch in batches:
+        assert not batch.snapshot
+        for e in batch.depth:
+            b = e.t - e.t % bucket_ns
+            if b > cur:
+                for k in range(cur + bucket_ns if cur >= 0 else b, b + 1, bucket_ns):
+                    see(k)  # the state at each bucket's start
+                cur = b
+            side, t = rows[e.side], round(e.price / TICK)
+            if e.op == "remove":
+                del side[e.pos]
+            elif e.op == "update" and e.pos < len(side):
+                side[e.pos] = (t, e.size)
+            else:
+                side.insert(e.pos, (t, e.size))
+            see(cur)
     return out
 
 
 def test_heat_columns_equal_a_brute_force_recomputation() -> None:
+    """Exact per 250 ms bucket of data time: every closed bucket the ring keeps (the last
+    hour), each from the events, whatever the batches' edges (one batch spans ~16 s)."""
     f = fed()
-    brute = brute_heat(f["batches"], f["acks"])
+    brute = brute_heat(f["batches"])
     cols = f["heat"]
-    # every bucket closed so far has its column; the last one is still open
-    assert [c["ts"] for c in cols] == sorted(brute)[:-1]
+    t = f["batches"][-1].depth[-1].t
+    closed = sorted(k for k in brute if k < t - t % 250_000_000)  # the last one is open
+    assert len(cols) == min(len(closed), 14_400)
+    assert [c["ts"] for c in cols] == closed[-len(cols) :]
     for c in cols:
         want = brute[c["ts"]]
         assert c["step"] == TICK
@@ -225,10 +294,10 @@ def test_heat_columns_equal_a_brute_force_recomputation() -> None:
         assert sizes[0] > 0 and sizes[-1] > 0
         assert want["p0"] <= lo and lo + len(sizes) <= want["p0"] + 401
         got = {lo + int(i): int(sizes[i]) for i in np.flatnonzero(sizes)}
-        assert got == want["sizes"]
+        assert got == want["sizes"], c["ts"]
     # the brightest price of the session's heat is where the most size rested
     assert max(max(c["sizes"]) for c in cols) == max(
-        max(col["sizes"].values()) for col in brute.values() if col["sizes"]
+        max(brute[c["ts"]]["sizes"].values()) for c in cols
     )
 
 

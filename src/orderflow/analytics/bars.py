@@ -463,6 +463,11 @@ class BarSeries:
         rec: np.void = row[0]
         return rec
 
+    def forming_open(self) -> int | None:
+        """The forming bar's ``ts_open``, or None without one. O(1), nothing built."""
+        S = self._S
+        return int(S[_TS_OPEN]) if S[_HAS] else None
+
     def all_bars(self) -> np.ndarray:
         """Closed bars plus the forming one (if any), as a new array. O(bars)."""
         f = self.forming()

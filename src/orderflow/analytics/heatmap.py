@@ -2,12 +2,24 @@
 data time, over a window of prices around the mid.
 
 A column covers ``[ts, ts + bucket_ns)`` of event time and the prices ``p0 .. p0 + width - 1``
-(ticks), where ``p0 = mid - half_width`` and ``mid = (best bid + best ask) // 2`` at the first
-book state of the bucket (one side only: that side's best price). Each book state fed during the
-bucket raises a price's size to the largest seen there, bids and asks alike; a column closes
-when the first state of a later bucket arrives (an empty bucket makes no column). Fed once per
-event group with the book's rows, a step costs O(rows) in one jitted kernel, whatever the
-history; closed columns are kept in a bounded ring (the oldest dropped first).
+(ticks), where ``p0 = mid - half_width`` and ``mid = (best bid + best ask) // 2`` at the
+bucket's first book state (one side only: that side's best price).
+
+Two ways to feed it:
+
+* :meth:`HeatColumns.apply_depth`, exact per bucket, for NinjaTrader depth (NT_DEPTH_DTYPE):
+  each event carries its level's new size, so a column is the largest of the sizes resting at
+  each price at the bucket's start and every new size set there inside the bucket. The kernel
+  walks the batch's events once against a shadow of the position-indexed ladder (the same
+  Add/Update/Remove rules and refusals as :mod:`orderflow.book.ladder`), closes a column at
+  each bucket boundary and fills the buckets without an event with the state they carried (at
+  most ``capacity`` of them per gap: the ring keeps no more). After the batch the shadow is set
+  to the book's own rows, so it can never drift from the book for longer than one batch.
+* :meth:`HeatColumns.update`, sampled, for any other book: each book state fed during the
+  bucket raises a price's size to the largest seen there; an empty bucket makes no column.
+
+Either way a step costs O(events + rows) in one jitted kernel, plus O(width) per closed column,
+whatever the history; closed columns are kept in a bounded ring (the oldest dropped first).
 """
 
 from __future__ import annotations
@@ -19,10 +31,18 @@ from numba import njit
 
 from orderflow.core.errors import ParameterError
 from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.enums import Flags, NtOperation
 
 __all__ = ["HeatColumn", "HeatColumns"]
 
 _NO_PRICE = int(NO_PRICE)
+_I32_MAX = int(np.iinfo(np.int32).max)
+_ADD, _UPDATE, _REMOVE = int(NtOperation.ADD), int(NtOperation.UPDATE), int(NtOperation.REMOVE)
+_RESET = int(Flags.RESET)
+#: rows per side the shadow ladder holds (a NinjaTrader ladder has ten; deeper rows drop off)
+SHADOW_ROWS = 2048
+# the state array: bucket start (-1: none yet), p0 (NO_PRICE: no book yet), bid, ask, last
+_TS, _P0, _BID, _ASK, _LAST = range(5)
 
 
 @njit(cache=True)
@@ -36,6 +56,180 @@ def _raise_sizes(sizes, p0, bid_p, bid_s, ask_p, ask_s):  # type: ignore[no-unty
         j = ask_p[i] - p0
         if 0 <= j < w and ask_s[i] > sizes[j]:
             sizes[j] = ask_s[i]
+
+
+@njit(cache=True)
+def _raise_ladder(sizes, p0, lp, ls, cnt):  # type: ignore[no-untyped-def]
+    w = len(sizes)
+    for s in range(2):
+        for i in range(cnt[s]):
+            j = lp[s, i] - p0
+            if 0 <= j < w and ls[s, i] > sizes[j]:
+                sizes[j] = ls[s, i]
+
+
+@njit(cache=True)
+def _mid(lp, cnt):  # type: ignore[no-untyped-def]
+    if cnt[0] > 0 and cnt[1] > 0:
+        return (lp[0, 0] + lp[1, 0]) // 2
+    if cnt[0] > 0:
+        return lp[0, 0]
+    if cnt[1] > 0:
+        return lp[1, 0]
+    return _NO_PRICE
+
+
+@njit(cache=True)
+def _fits(lp, side, price, prev, nxt, cnt):  # type: ignore[no-untyped-def]
+    if side == 0:
+        if prev >= 0 and not lp[0, prev] > price:
+            return False
+        if nxt < cnt and not price > lp[0, nxt]:
+            return False
+    else:
+        if prev >= 0 and not lp[1, prev] < price:
+            return False
+        if nxt < cnt and not price < lp[1, nxt]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _ladder_apply(lp, ls, cnt, side, op, pos, price, vol):  # type: ignore[no-untyped-def]
+    """One OnMarketDepth event on the shadow ladder, by book.ladder's rules; True: applied."""
+    if side != 0 and side != 1:
+        return False
+    c = cnt[side]
+    if op == _REMOVE:
+        if pos < 0 or pos >= c:
+            return False
+        for j in range(pos, c - 1):
+            lp[side, j] = lp[side, j + 1]
+            ls[side, j] = ls[side, j + 1]
+        cnt[side] = c - 1
+        return True
+    if op != _ADD and op != _UPDATE:
+        return False
+    if vol < 0 or pos < 0 or pos > c:
+        return False
+    if op == _UPDATE and pos < c:
+        if not _fits(lp, side, price, pos - 1, pos + 1, c):
+            return False
+    else:
+        if not _fits(lp, side, price, pos - 1, pos, c):
+            return False
+        if c == lp.shape[1]:  # full: the deepest row drops off
+            c -= 1
+            if pos > c:
+                return False
+        for j in range(c, pos, -1):
+            lp[side, j] = lp[side, j - 1]
+            ls[side, j] = ls[side, j - 1]
+        cnt[side] = c + 1
+    lp[side, pos] = price
+    ls[side, pos] = vol
+    return True
+
+
+@njit(cache=True)
+def _emit(cur, st, ts, out_ts, out_meta, out_sizes, n_out):  # type: ignore[no-untyped-def]
+    k = n_out % len(out_ts)
+    out_ts[k] = ts
+    out_meta[k, 0] = st[_P0]
+    out_meta[k, 1] = st[_BID]
+    out_meta[k, 2] = st[_ASK]
+    out_meta[k, 3] = st[_LAST]
+    for j in range(len(cur)):
+        out_sizes[k, j] = min(cur[j], _I32_MAX)
+    return n_out + 1
+
+
+@njit(cache=True)
+def _tops(lp, cnt, st):  # type: ignore[no-untyped-def]
+    st[_BID] = lp[0, 0] if cnt[0] > 0 else _NO_PRICE
+    st[_ASK] = lp[1, 0] if cnt[1] > 0 else _NO_PRICE
+
+
+@njit(cache=True)
+def _heat_events(  # type: ignore[no-untyped-def]
+    bucket, half, ts, side, op, pos, price, size, flags, tts, tpx,
+    lp, ls, cnt, cur, st, out_ts, out_meta, out_sizes,
+):  # fmt: skip
+    """A batch of NT depth events (with its prints' times and prices) into the columns: see
+    the module. Returns the columns closed (written round ``out_*``, which hold the last
+    ``len(out_ts)``). O(events + prints + width x columns closed)."""
+    m = len(out_ts)
+    n_out = 0
+    j = 0
+    nt = len(tts)
+    for i in range(len(ts)):
+        b = ts[i] - ts[i] % bucket
+        if b > st[_TS]:
+            if st[_TS] >= 0:
+                end = st[_TS] + bucket
+                while j < nt and tts[j] < end:
+                    st[_LAST] = tpx[j]
+                    j += 1
+                _tops(lp, cnt, st)
+                if st[_P0] != _NO_PRICE:
+                    n_out = _emit(cur, st, st[_TS], out_ts, out_meta, out_sizes, n_out)
+                gap = (b - end) // bucket
+                g0 = end if gap <= m else b - m * bucket
+                mid = _mid(lp, cnt)
+                for gb in range(g0, b, bucket):  # no event: the state they carried
+                    while j < nt and tts[j] < gb + bucket:
+                        st[_LAST] = tpx[j]
+                        j += 1
+                    if mid == _NO_PRICE:
+                        continue
+                    cur[:] = 0
+                    st[_P0] = mid - half
+                    _raise_ladder(cur, st[_P0], lp, ls, cnt)
+                    n_out = _emit(cur, st, gb, out_ts, out_meta, out_sizes, n_out)
+            st[_TS] = b
+            cur[:] = 0
+            mid = _mid(lp, cnt)
+            st[_P0] = mid - half if mid != _NO_PRICE else _NO_PRICE
+            if mid != _NO_PRICE:
+                _raise_ladder(cur, st[_P0], lp, ls, cnt)
+        s = side[i]
+        if flags[i] & _RESET:
+            if s == 0 or s == 1:
+                cnt[s] = 0
+            continue
+        if _ladder_apply(lp, ls, cnt, s, op[i], pos[i], price[i], size[i]) and op[i] != _REMOVE:
+            if st[_P0] == _NO_PRICE:
+                st[_P0] = _mid(lp, cnt) - half
+                _raise_ladder(cur, st[_P0], lp, ls, cnt)
+            else:
+                k = price[i] - st[_P0]
+                if 0 <= k < len(cur) and size[i] > cur[k]:
+                    cur[k] = size[i]
+    while j < nt:
+        st[_LAST] = tpx[j]
+        j += 1
+    return n_out
+
+
+@njit(cache=True)
+def _set_side(lp, ls, cnt, s, p, q):  # type: ignore[no-untyped-def]
+    n = min(len(p), lp.shape[1])
+    differed = n != cnt[s]
+    for i in range(n):
+        if lp[s, i] != p[i] or ls[s, i] != q[i]:
+            differed = True
+        lp[s, i] = p[i]
+        ls[s, i] = q[i]
+    cnt[s] = n
+    return differed
+
+
+@njit(cache=True)
+def _resync(lp, ls, cnt, bid_p, bid_s, ask_p, ask_s):  # type: ignore[no-untyped-def]
+    """The shadow set to the book's rows; returns whether it differed from them."""
+    a = _set_side(lp, ls, cnt, 0, bid_p, bid_s)
+    b = _set_side(lp, ls, cnt, 1, ask_p, ask_s)
+    return a or b
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +257,19 @@ class HeatColumns:
         self.capacity = int(capacity)
         #: columns closed so far (the ring holds the last ``capacity`` of them)
         self.closed = 0
+        #: batches after which the shadow ladder differed from the book's rows (and was set)
+        self.resynced = 0
         self._ts = np.zeros(0, dtype=np.int64)
         self._meta = np.zeros((0, 4), dtype=np.int64)  # p0, bid, ask, last
         self._sizes = np.zeros((0, self.width), dtype=np.int32)
         self._cur = np.zeros(self.width, dtype=np.int64)
-        self._cur_ts = -1
-        self._cur_p0 = 0
-        self._top = (_NO_PRICE, _NO_PRICE, _NO_PRICE)
+        self._st = np.array([-1, _NO_PRICE, _NO_PRICE, _NO_PRICE, _NO_PRICE], dtype=np.int64)
+        self._lp = np.zeros((2, SHADOW_ROWS), dtype=np.int64)
+        self._ls = np.zeros((2, SHADOW_ROWS), dtype=np.int64)
+        self._cnt = np.zeros(2, dtype=np.int64)
+        #: the shadow ladder is the book's state (a new one is empty, as a new book is; False
+        #: after a stale book until :meth:`resync`)
+        self.synced = True
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -88,39 +288,117 @@ class HeatColumns:
         ask = int(ask_p[0]) if len(ask_p) else _NO_PRICE
         if bid == _NO_PRICE and ask == _NO_PRICE:
             return
+        st = self._st
         bucket = ts - ts % self.bucket_ns
-        if bucket != self._cur_ts:
-            if bucket < self._cur_ts:  # time went back (a replay restarted): keep the column
-                bucket = self._cur_ts
-            else:
-                self._close()
-                self._cur_ts = bucket
-                if bid != _NO_PRICE and ask != _NO_PRICE:
-                    mid = (bid + ask) // 2
-                else:
-                    mid = bid if bid != _NO_PRICE else ask
-                self._cur_p0 = mid - self.half_width
-        _raise_sizes(self._cur, self._cur_p0, bid_p, bid_s, ask_p, ask_s)
-        self._top = (bid, ask, last if last != _NO_PRICE else self._top[2])
+        if bucket > st[_TS] or st[_P0] == _NO_PRICE:
+            if bucket > st[_TS]:
+                if st[_P0] != _NO_PRICE:
+                    self._close()
+                st[_TS] = bucket
+                self._cur[:] = 0
+            # time going back (a replay restarted) keeps the column
+            mid = (bid + ask) // 2 if bid != _NO_PRICE and ask != _NO_PRICE else max(bid, ask)
+            st[_P0] = mid - self.half_width
+        _raise_sizes(self._cur, int(st[_P0]), bid_p, bid_s, ask_p, ask_s)
+        st[_BID], st[_ASK] = bid, ask
+        if last != _NO_PRICE:
+            st[_LAST] = last
+
+    def apply_depth(
+        self,
+        depth: np.ndarray,
+        trade_ts: np.ndarray,
+        trade_px: np.ndarray,
+        rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
+        """A batch of NT depth events (NT_DEPTH_DTYPE, in time order) and its prints' times
+        and prices, then the book's rows after it (bid prices, sizes, ask prices, sizes): exact
+        columns (see the module). Needs :attr:`synced` (else it is :meth:`update` at the last
+        event's time). O(events + prints + rows + width x columns closed)."""
+        ts = depth["ts_event"]
+        if not self.synced or not len(ts):
+            if len(ts):
+                self.update(int(ts[-1]), *rows, int(trade_px[-1]) if len(trade_px) else _NO_PRICE)
+            self.resync(rows)
+            return
+        b = self.bucket_ns
+        first = int(ts[0]) - int(ts[0]) % b
+        start = int(self._st[_TS]) if self._st[_TS] >= 0 else first
+        top = int(ts.max())
+        spanned = (top - top % b - min(start, first)) // b + 1
+        m = max(1, min(spanned, len(ts) + self.capacity))
+        out_ts = np.empty(m, dtype=np.int64)
+        out_meta = np.empty((m, 4), dtype=np.int64)
+        out_sizes = np.empty((m, self.width), dtype=np.int32)
+        n = _heat_events(
+            b, self.half_width, ts, depth["side"].astype(np.int64), depth["operation"],
+            depth["position"], depth["price"], depth["size"], depth["flags"], trade_ts,
+            trade_px, self._lp, self._ls, self._cnt, self._cur, self._st, out_ts, out_meta,
+            out_sizes,
+        )  # fmt: skip
+        if n > m:  # the out buffers went round: the last m, oldest first
+            order = np.arange(n - m, n) % m
+            self._push(out_ts[order], out_meta[order], out_sizes[order])
+        elif n:
+            self._push(out_ts[:n], out_meta[:n], out_sizes[:n])
+        self.resync(rows)
+
+    def resync(self, rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """The shadow ladder set to the book's rows (a state of the current bucket, so it
+        raises the current column too). O(rows)."""
+        if _resync(self._lp, self._ls, self._cnt, *rows) and self.synced:
+            self.resynced += 1
+        self.synced = True
+        st = self._st
+        if st[_TS] < 0:
+            return
+        if st[_P0] == _NO_PRICE:
+            mid = _mid(self._lp, self._cnt)
+            if mid == _NO_PRICE:
+                return
+            st[_P0] = mid - self.half_width
+        _raise_ladder(self._cur, int(st[_P0]), self._lp, self._ls, self._cnt)
+        _tops(self._lp, self._cnt, st)
+
+    def unsync(self) -> None:
+        """The book cannot be trusted (stale): the next batch starts from its rows again."""
+        self.synced = False
 
     def _close(self) -> None:
-        if self._cur_ts < 0:
-            return
-        n = self.closed
-        if n < self.capacity and n >= len(self._ts):  # grow (doubling) up to the capacity
-            size = min(self.capacity, max(64, 2 * len(self._ts)))
+        st = self._st
+        self._push(np.array([st[_TS]], dtype=np.int64), st[None, 1:5].copy(),
+                   np.minimum(self._cur, _I32_MAX).astype(np.int32)[None, :])  # fmt: skip
+        self._cur[:] = 0
+
+    def _push(self, ts: np.ndarray, meta: np.ndarray, sizes: np.ndarray) -> None:
+        """Closed columns, oldest first, into the ring. O(columns x width)."""
+        n = len(ts)
+        if n > self.capacity:
+            self.closed += n - self.capacity
+            ts, meta, sizes = ts[-self.capacity :], meta[-self.capacity :], sizes[-self.capacity :]
+            n = self.capacity
+        need = min(self.capacity, self.closed + n)
+        if need > len(self._ts):  # grow (doubling) up to the capacity
+            size = min(self.capacity, max(64, 2 * len(self._ts), need))
             self._ts = np.resize(self._ts, size)
             self._meta = np.resize(self._meta, (size, 4))
-            sizes = np.zeros((size, self.width), dtype=np.int32)
-            sizes[: len(self._sizes)] = self._sizes
-            self._sizes = sizes
-        i = n % self.capacity
-        self._ts[i] = self._cur_ts
-        self._meta[i] = (self._cur_p0, *self._top)
-        np.minimum(self._cur, np.iinfo(np.int32).max, out=self._cur)
-        self._sizes[i] = self._cur
-        self._cur[:] = 0
-        self.closed = n + 1
+            grown = np.zeros((size, self.width), dtype=np.int32)
+            grown[: len(self._sizes)] = self._sizes
+            self._sizes = grown
+        i = self.closed % self.capacity
+        k = min(n, self.capacity - i)  # up to the ring's end, then from its start
+        self._ts[i : i + k], self._meta[i : i + k], self._sizes[i : i + k] = (
+            ts[:k],
+            meta[:k],
+            sizes[:k],
+        )
+        if n > k:
+            self._ts[: n - k], self._meta[: n - k], self._sizes[: n - k] = (
+                ts[k:],
+                meta[k:],
+                sizes[k:],
+            )
+        self.closed += n
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group
@@ -273,11 +274,18 @@ def serve_and_feed(
 
     trade = trading is not None and stream.kind == "mbo"
     engine: dict[str, Any] = {}
+    scratch = None
     if trade:
+        import tempfile
+
         from orderflow.server.trading import ServerTradingParams
 
+        # the run's own journal, fresh and removed at the end (a replay's simulated account
+        # restores nothing and leaves nothing behind): /api/journal/* answer for the run
+        scratch = tempfile.TemporaryDirectory(prefix="orderflow-run-")
         engine = {"trading": trading, "trading_server": ServerTradingParams(
-            strategy=True, clock="data", use_sessions=use_sessions)}  # fmt: skip
+            strategy=True, clock="data", use_sessions=use_sessions),
+            "journal": Path(scratch.name) / "journal.sqlite"}  # fmt: skip
     app = create_app(params, **engine)
     key = stream.instrument.contract or stream.instrument.symbol
     app.state.hub.view.simulated_market = simulated
@@ -362,6 +370,8 @@ def serve_and_feed(
                     next_line += PLAIN_EVERY_S
     finally:
         served.stop()
+        if scratch is not None:
+            scratch.cleanup()
     if "error" in result:
         raise result["error"]
     s = result.get("summary")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from orderflow.client.feed import Pacer, due, nt_name, to_wire
+from orderflow.client.feed import POLL_S, Pacer, due, nt_name, to_wire
 from orderflow.client.simbroker import SimNinjaTrader
 from orderflow.client.ws import Encoding, OrderflowClient
 from orderflow.io.nt_feed import NtBatch
@@ -59,6 +59,7 @@ async def trade_batches(
     """Play ``batches`` (cut from the MBO records ``source``) to the server at ``url`` with
     ``sim`` as the account (module docstring). ``speed``: paced by event time over this from
     ``start_s`` seconds of event time after the first batch (None: as fast as possible).
+    With a playback that holds, it stays connected after the last batch until stopped.
     Returns the closed client (its stats)."""
     inst = sim.instrument
     name = nt_name(inst, batches[0].t_first if batches else None)
@@ -96,6 +97,8 @@ async def trade_batches(
                 progress(k + 1, len(batches))
         sim.market(source[at:])
         await reports()
-    if playback is not None:
-        playback.done()
+        if playback is not None:
+            playback.done()
+            while playback.hold:  # the account stays connected while the dashboard is served
+                await asyncio.sleep(POLL_S)
     return c

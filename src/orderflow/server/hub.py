@@ -303,7 +303,7 @@ class Hub:
         ack = self._ack(st, batch, False, applied, rejected, signals, t0, series=changed,
                         to=client if client is not None else feeder)  # fmt: skip
         self._check_alerts(st, ack, depth, client)
-        self.view.applied(st, len(depth))
+        self.view.applied(st, len(depth), None if batch.snapshot else depth)
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
         return ack, request
@@ -422,7 +422,7 @@ class Hub:
                         signals, t0, first_seq=run[0].seq, series=changed, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth, client)
-        self.view.applied(st, len(depth))
+        self.view.applied(st, len(depth), depth)
         self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
 

@@ -2,7 +2,8 @@
 
 The Hub calls :meth:`Views.took` with a batch's classified prints and :meth:`Views.applied`
 after each applied batch (or coalesced run): the prints go into a ring of arrays (a slice
-copy), the book's rows raise the current heatmap column (one jitted step, O(rows)), and a
+copy), the batch's depth events close exact heatmap columns per bucket of data time (one
+jitted pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), and a
 version counter moves. Nothing else happens on the trading path: the viewer stream
 (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second,
 and the backfill routes read these rings. Everything is bounded (``server.view``).
@@ -18,7 +19,7 @@ import numpy as np
 
 from orderflow.analytics.heatmap import HeatColumn, HeatColumns
 from orderflow.core.errors import ParameterError
-from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.server.answers import signal_dict
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ class InstrumentState(Protocol):
     def stale(self) -> bool: ...
 
 
-__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_dict", "print_rows"]
+__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_dict", "metrics_rows",
+           "print_rows"]  # fmt: skip
 
 #: one print as the views keep it: event time, price (ticks), size, aggressor (+1 buy, -1 sell)
 PRINT_DTYPE = np.dtype([("ts", "i8"), ("price", "i8"), ("size", "i8"), ("side", "i1")])
@@ -45,6 +47,10 @@ _SIGN = np.array([1, -1, 0], dtype=np.int8)
 _NO_PRICE = int(NO_PRICE)
 #: the book rows the heatmap reads (a NinjaTrader ladder has far fewer)
 HEAT_ROWS = 1000
+#: book-metrics samples kept (one per heat bucket, the last of it): the snapshot's history
+METRICS_HISTORY = 600
+#: bars whose session VWAP is kept (a day of 1-minute bars is 1,440)
+BAR_VWAPS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,37 @@ class InstrumentView:
     signals: deque[dict[str, Any]] = field(default_factory=deque)
     signals_seen: int = 0
     last_price: int = _NO_PRICE
+    #: the prints of the batch being applied (from :meth:`Views.took` to :meth:`Views.applied`)
+    batch_prints: np.ndarray | None = None
+    #: ``[bucket ts, imbalance, microprice, mid, ofi, momentum]`` (prices in ticks), the last
+    #: sample of each heat bucket with a batch, the latest :data:`METRICS_HISTORY`
+    metrics_history: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=METRICS_HISTORY))
+    #: each bar's (by start time) session VWAP and bands (ticks) after the last batch that
+    #: updated it: ``(vwap, upper, lower)``
+    bar_vwaps: dict[int, tuple[float, tuple[float, ...], tuple[float, ...]]] = field(
+        default_factory=dict
+    )
+
+    def sample(self, pipe: Pipeline) -> None:
+        """The book metrics and the forming bar's session VWAP after an applied batch. O(1)."""
+        ts = pipe.last_ts
+        b = ts - ts % self.params.heat_bucket_ns
+        m = pipe.metrics
+        row: list[Any] = [b, m.imbalance, m.microprice, m.mid, float(m.ofi), pipe.momentum.score]
+        h = self.metrics_history
+        if h and h[-1][0] == b:
+            h[-1] = row
+        else:
+            h.append(row)
+        series = pipe.bars.series
+        start = series[0].forming_open() if series else None
+        if start is None:
+            return
+        vw = pipe.vwap.value()
+        if vw.volume:
+            if start not in self.bar_vwaps and len(self.bar_vwaps) >= BAR_VWAPS:
+                del self.bar_vwaps[next(iter(self.bar_vwaps))]
+            self.bar_vwaps[start] = (vw.vwap, vw.upper, vw.lower)
 
     @classmethod
     def new(cls, params: ViewParams) -> InstrumentView:
@@ -190,24 +227,49 @@ class Views:
 
     def took(self, st: InstrumentState, trades: np.ndarray) -> None:
         """A batch's classified prints (TRADE_DTYPE), before its book moves on."""
+        iv = self.get(st.pipeline.name)
+        iv.batch_prints = trades
         if len(trades):
-            self.get(st.pipeline.name).take_prints(trades)
+            iv.take_prints(trades)
 
-    def applied(self, st: InstrumentState, events: int) -> None:
-        """A batch (or a coalesced run of ``events`` depth events) was applied: the book's
-        rows into the heatmap's current column, the version moved. O(rows)."""
+    def applied(self, st: InstrumentState, events: int, depth: np.ndarray | None = None) -> None:
+        """A batch (or a coalesced run of ``events`` depth events) was applied: its NinjaTrader
+        depth events (``depth``; None for a snapshot) walked into exact heatmap columns per
+        bucket, or else the book's rows into the current column; the version moved.
+        O(events + rows)."""
         iv = self.get(st.pipeline.name)
         iv.version += 1
         iv.events += events
+        prints, iv.batch_prints = iv.batch_prints, None
         book = st.pipeline.book
-        if book is None or not st.pipeline.groups or book.stale:
+        if book is None or not st.pipeline.groups or st.stale:
+            iv.heat.unsync()
             return
-        bp, bs, ap, as_ = book.top_rows(HEAT_ROWS)
-        iv.heat.update(st.pipeline.last_ts, bp, bs, ap, as_, iv.last_price)
+        iv.sample(st.pipeline)
+        rows = book.top_rows(HEAT_ROWS)
+        if depth is not None and depth.dtype == NT_DEPTH_DTYPE:
+            if prints is None:
+                prints = np.zeros(0, dtype=TRADE_DTYPE)
+            iv.heat.apply_depth(depth, prints["ts_event"], prints["price"], rows)
+        else:
+            bp, bs, ap, as_ = rows
+            iv.heat.update(st.pipeline.last_ts, bp, bs, ap, as_, iv.last_price)
+            iv.heat.resync(rows)
 
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
+
+
+def metrics_rows(iv: InstrumentView, tick: float) -> list[list[float | None]]:
+    """The snapshot's ``metrics_history``: ``[ts, imbalance, microprice, mid, ofi,
+    momentum]`` (prices in exchange units, null when undefined), oldest first."""
+
+    def f(x: float, scale: float = 1.0) -> float | None:
+        return None if x != x else x * scale
+
+    return [[int(t), f(imb), f(mp, tick), f(mid, tick), f(ofi), f(mom)]
+            for t, imb, mp, mid, ofi, mom in iv.metrics_history]  # fmt: skip
 
 
 def print_rows(prints: np.ndarray, to_price: Any) -> list[list[Any]]:

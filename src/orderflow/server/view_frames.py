@@ -6,6 +6,7 @@ profile, VWAP bands, cumulative delta, clusters, account, health. See docs/proto
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import get_instrument
 from orderflow.server.answers import PROFILE_NODES
 from orderflow.server.order_views import order_list
+from orderflow.server.view_trades import account_trades
+from orderflow.server.wire import json_float
 
 if TYPE_CHECKING:
     from orderflow.server.hub import Hub, InstrumentState
@@ -70,9 +73,12 @@ def book_changes(before: dict[str, Any] | None, now: dict[str, Any]) -> list[dic
     return out
 
 
-def bar_dict(st: InstrumentState, rec: Any, cells: np.ndarray, closed: bool) -> dict[str, Any]:
+def bar_dict(st: InstrumentState, rec: Any, cells: np.ndarray, closed: bool,
+             vwaps: Mapping[int, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """A BAR: the footprint series' bar record with its cells (``[price, bid, ask]`` low to
-    high) and its diagonal imbalances (stacked ones marked)."""
+    high), its diagonal imbalances (stacked ones marked) and the session VWAP with its bands
+    after the last batch that updated it (``vwaps``: the view's, by bar start; null when not
+    known)."""
     px = st.instrument.to_price
     fp = st.pipeline.params.footprint
     buy, sell = imbalances(cells, fp)
@@ -111,31 +117,47 @@ def bar_dict(st: InstrumentState, rec: Any, cells: np.ndarray, closed: bool) -> 
             for p, b, a in zip(price.tolist(), bid.tolist(), ask.tolist(), strict=True)
         ],
         "imbalances": imb,
+        "vwap": _bar_vwap(st, vwaps.get(int(rec["ts_open"])) if vwaps else None),
     }
 
 
-def closed_bar(st: InstrumentState, i: int) -> dict[str, Any]:
+def _bar_vwap(st: InstrumentState, v: Any) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    tick = float(st.instrument.tick_size)
+    ks = st.pipeline.params.vwap.multipliers
+    return {"vwap": json_float(v[0], tick), "bands": [
+        {"k": float(k), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
+        for k, u, lo in zip(ks, v[1], v[2], strict=True)]}  # fmt: skip
+
+
+def closed_bar(
+    st: InstrumentState, i: int, vwaps: Mapping[int, Any] | None = None
+) -> dict[str, Any]:
     """Closed bar ``i`` of the first bar series."""
     series = st.pipeline.bars.series[0]
-    return bar_dict(st, series.bars()[i], series.bar_cells(i), True)
+    return bar_dict(st, series.bars()[i], series.bar_cells(i), True, vwaps)
 
 
-def forming_bar(st: InstrumentState, rec: Any = None) -> dict[str, Any] | None:
+def forming_bar(
+    st: InstrumentState, rec: Any = None, vwaps: Mapping[int, Any] | None = None
+) -> dict[str, Any] | None:
     """The forming bar of the first series (``rec``: its record, when already read)."""
     series = st.pipeline.bars.series[0]
     rec = series.forming() if rec is None else rec
-    return None if rec is None else bar_dict(st, rec, series.forming_cells(), False)
+    return None if rec is None else bar_dict(st, rec, series.forming_cells(), False, vwaps)
 
 
-def bars_between(st: InstrumentState, from_ts: int, to_ts: int, limit: int) -> list[Any]:
+def bars_between(st: InstrumentState, from_ts: int, to_ts: int, limit: int,
+                 vwaps: Mapping[int, Any] | None = None) -> list[Any]:  # fmt: skip
     """BARs (closed, then the forming one) starting in ``[from_ts, to_ts]``, at most ``limit``
     (the latest)."""
     series = st.pipeline.bars.series[0]
     starts = series.bars()["ts_open"]
     a = int(np.searchsorted(starts, from_ts, side="left"))
     b = int(np.searchsorted(starts, to_ts, side="right"))
-    out: list[Any] = [closed_bar(st, i) for i in range(a, b)]
-    f = forming_bar(st)
+    out: list[Any] = [closed_bar(st, i, vwaps) for i in range(a, b)]
+    f = forming_bar(st, None, vwaps)
     if f is not None and from_ts <= f["start_ts"] <= to_ts:
         out.append(f)
     return out[-limit:] if limit else []
@@ -186,6 +208,8 @@ def account_view(hub: Hub, name: str) -> dict[str, Any] | None:
                 "qty": o["quantity"], "price": o["limit_price"] or o["stop_price"] or None,
                 "state": o["state"]}
                for o in orders if not o["terminal"] and _same(o["instrument"], name)]  # fmt: skip
+    book = account_trades(hub)
+    trades = book.of(hub, lambda i: _same(i, name))  # the exit reasons first
     fills: list[dict[str, Any]] = []
     px = _pricer(hub, name)
     for node in trading.clients.values():
@@ -194,7 +218,8 @@ def account_view(hub: Hub, name: str) -> dict[str, Any] | None:
                 continue
             for f in order.fills:
                 fills.append({"ts": int(f.t), "side": order.action, "qty": int(f.quantity),
-                              "price": px(int(f.price_ticks)), "cid": order.cid})  # fmt: skip
+                              "price": px(int(f.price_ticks)), "cid": order.cid,
+                              "reason": book.reasons.get(f.execution_id, "")})  # fmt: skip
     fills.sort(key=lambda f: f["ts"])
     reasons: list[str] = []
     kill = halted = False
@@ -215,6 +240,7 @@ def account_view(hub: Hub, name: str) -> dict[str, Any] | None:
         "open_pnl": round(sum(float(p["unrealized"]) for p in positions), 2),
         "working": working,
         "fills": fills[-50:],
+        "trades": trades,
         "risk": {"state": "killed" if kill else "halted" if halted else "ok",
                  "reasons": reasons, "kill": kill},
         "simulated": hub.view.simulated_account,

@@ -28,7 +28,7 @@ from fastapi import WebSocket
 
 from orderflow.server import view_frames as vf
 from orderflow.server.answers import Answers
-from orderflow.server.view import InstrumentView, heat_dict, print_rows
+from orderflow.server.view import InstrumentView, heat_dict, metrics_rows, print_rows
 
 if TYPE_CHECKING:
     from orderflow.server.hub import InstrumentState
@@ -361,7 +361,8 @@ class ViewStream:
         """Bars closed since the cursor, and the forming one (``f``) when it changed."""
         series = st.pipeline.bars.series[0]
         n = len(series)
-        out = [vf.closed_bar(st, i) for i in range(max(cur.bars, n - SNAP_BARS), n)]
+        vw = self.hub.view.get(st.pipeline.name).bar_vwaps
+        out = [vf.closed_bar(st, i, vw) for i in range(max(cur.bars, n - SNAP_BARS), n)]
         cur.bars = n
         sig = (
             None
@@ -370,7 +371,7 @@ class ViewStream:
         )
         if sig != cur.forming:
             cur.forming = sig
-            fb = vf.forming_bar(st, f)
+            fb = vf.forming_bar(st, f, vw)
             if fb is not None:
                 out.append(fb)
         return out
@@ -411,8 +412,8 @@ class ViewStream:
         prints, _ = iv.prints_since(0, SNAP_PRINTS)
         series = pipe.bars.series[0]
         n = len(series)
-        bars = [vf.closed_bar(st, i) for i in range(max(0, n - SNAP_BARS), n)]
-        f = vf.forming_bar(st)
+        bars = [vf.closed_bar(st, i, iv.bar_vwaps) for i in range(max(0, n - SNAP_BARS), n)]
+        f = vf.forming_bar(st, None, iv.bar_vwaps)
         if f is not None:
             bars.append(f)
         clusters, _ = self.answers.full(pipe)
@@ -441,6 +442,7 @@ class ViewStream:
             "health": health,
             "replay": self._replay(),
             "heat": [heat_dict(c, px, tick) for c in iv.heat.since(0, SNAP_HEAT)],
+            "metrics_history": metrics_rows(iv, tick),
         }
 
     async def stop(self) -> None:

@@ -120,6 +120,8 @@ class BracketManager:
         self.brackets: dict[str, Bracket] = {}
         self._by_cid: dict[str, str] = {}
         self._alerted: set[str] = set()  # failed scale-out targets already alerted
+        #: each closed bracket's first close reason (what the journal's ``close`` says)
+        self.close_reasons: dict[str, str] = {}
         #: when a list: every call of submit, cancel, close and amend with its arguments, in
         #: order (the server journals them; replaying them on a fresh manager over the same
         #: reports gives the same brackets and commands). None: not kept (backtests).
@@ -230,6 +232,7 @@ class BracketManager:
         """Cancel everything of the bracket and flatten what it holds at market."""
         b = self.brackets[bracket_id]
         self._log("close", now, bracket_id, reason=reason)
+        self.close_reasons.setdefault(bracket_id, reason)
         return self._flatten(now, b, reason)
 
     def amend(

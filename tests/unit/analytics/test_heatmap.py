@@ -91,3 +91,151 @@ def test_against_a_naive_model(steps: list[tuple[int, list[tuple[int, int]]]]) -
     for c in h.since(0, 1000):
         got = {c.p0 + i: int(v) for i, v in enumerate(c.sizes) if v}
         assert (c.p0, got) == (model[c.ts]["p0"], model[c.ts]["sizes"])
+
+
+def _ladder_step(rows: dict[int, list[tuple[int, int]]], side: int, op: int, pos: int,
+                 price: int, size: int) -> bool:  # fmt: skip
+    """book.ladder's rules on lists: Add inserts, Update overwrites (appends at the end),
+    Remove deletes; a position out of range or a price out of order is refused."""
+    r = rows[side]
+
+    def fits(prev: int, nxt: int) -> bool:
+        better = (lambda a, b: a > b) if side == 0 else (lambda a, b: a < b)
+        return (prev < 0 or better(r[prev][0], price)) and (
+            nxt >= len(r) or better(price, r[nxt][0])
+        )
+
+    if op == 2:
+        if not 0 <= pos < len(r):
+            return False
+        del r[pos]
+        return True
+    if not 0 <= pos <= len(r):
+        return False
+    if op == 1 and pos < len(r):
+        if not fits(pos - 1, pos + 1):
+            return False
+        r[pos] = (price, size)
+        return True
+    if not fits(pos - 1, pos):
+        return False
+    r.insert(pos, (price, size))
+    return True
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 25), st.integers(0, 1), st.integers(0, 2),
+                          st.integers(0, 4), st.integers(90, 110), st.integers(0, 99)),
+                min_size=1, max_size=80),
+       st.lists(st.integers(1, 20), min_size=1, max_size=10))  # fmt: skip
+def test_depth_events_against_a_naive_model(
+    steps: list[tuple[int, int, int, int, int, int]], cuts: list[int]
+) -> None:
+    """NinjaTrader depth events in batches cut anywhere: every closed bucket equals the
+    largest size per price over the state at its start and after each of its events, buckets
+    without events carry the state, refused events change nothing."""
+    from orderflow.model.dtypes import NT_DEPTH_DTYPE
+
+    bucket, half = 10, 5
+    h = HeatColumns(bucket_ns=bucket, half_width=half, capacity=10_000)
+    model: dict[int, list[tuple[int, int]]] = {0: [], 1: []}
+    want: dict[int, dict[str, object]] = {}
+
+    def see(b: int) -> None:
+        bb = model[0][0][0] if model[0] else None
+        aa = model[1][0][0] if model[1] else None
+        if b not in want:
+            if bb is None and aa is None:
+                return
+            mid = (bb + aa) // 2 if bb is not None and aa is not None else (bb or aa)
+            assert mid is not None
+            want[b] = {"p0": mid - half, "sizes": {}}
+        col = want[b]
+        for p, q in model[0] + model[1]:
+            if 0 <= p - col["p0"] <= 2 * half:  # type: ignore[operator]
+                s: dict[int, int] = col["sizes"]  # type: ignore[assignment]
+                s[p] = max(s.get(p, 0), q)
+
+    ev = np.zeros(len(steps), dtype=NT_DEPTH_DTYPE)
+    t, cur = 0, -1
+    for i, (dt, side, op, pos, price, size) in enumerate(steps):
+        t += dt
+        ev[i] = (t, t, i, price, size, pos, op, side, 0, (0,))
+        b = t - t % bucket
+        if b > cur:
+            for k in range(cur + bucket if cur >= 0 else b, b + 1, bucket):
+                see(k)
+            cur = b
+        _ladder_step(model, side, op, pos, price, size)
+        see(cur)
+    # feed in batches, the book's rows (the model's) after each
+    replay: dict[int, list[tuple[int, int]]] = {0: [], 1: []}
+    i = 0
+    for n in [*cuts, len(ev)]:
+        chunk = ev[i : i + n]
+        i += len(chunk)
+        for e in chunk:
+            _ladder_step(replay, int(e["side"]), int(e["operation"]), int(e["position"]),
+                         int(e["price"]), int(e["size"]))  # fmt: skip
+        book = (
+            (*rows(*replay[0]), *rows(*replay[1]))
+            if replay[0] and replay[1]
+            else tuple(
+                np.array([x[k] for x in replay[s]], dtype=np.int64) for s in (0, 1) for k in (0, 1)
+            )
+        )
+        h.apply_depth(chunk, np.zeros(0, np.int64), np.zeros(0, np.int64), book)  # type: ignore[arg-type]
+        if i >= len(ev):
+            break
+    assert h.resynced == 0
+    closed = sorted(k for k in want if k < cur)  # the last event's bucket is open
+    got_cols = h.since(0, 10_000)
+    assert [c.ts for c in got_cols] == closed
+    for c in got_cols:
+        got = {c.p0 + k: int(v) for k, v in enumerate(c.sizes) if v}
+        sizes = {p: q for p, q in want[c.ts]["sizes"].items() if q}  # type: ignore[attr-defined]
+        assert (c.p0, got) == (want[c.ts]["p0"], sizes)
+
+
+def _nt(*events: tuple[int, int, int, int, int, int]) -> np.ndarray:
+    """NT depth events ``(ts, side, op, pos, price, size)``."""
+    from orderflow.model.dtypes import NT_DEPTH_DTYPE
+
+    out = np.zeros(len(events), dtype=NT_DEPTH_DTYPE)
+    for i, (t, side, op, pos, price, size) in enumerate(events):
+        out[i] = (t, t, i, price, size, pos, op, side, 0, (0,))
+    return out
+
+
+def test_a_gap_carries_the_book_and_keeps_at_most_the_ring() -> None:
+    """A gap of 10 buckets into a ring of 4: the 4 latest columns, each the book carried
+    (bid 99 x 5, ask 101 x 7), with bid, ask and the last print at each bucket's end."""
+    h = HeatColumns(bucket_ns=10, half_width=5, capacity=4)
+    none = np.zeros(0, np.int64)
+    book = (*rows((99, 5)), *rows((101, 7)))
+    h.apply_depth(_nt((1, 0, 0, 0, 99, 5), (2, 1, 0, 0, 101, 7)), np.array([3]),
+                  np.array([100]), book)  # fmt: skip
+    h.apply_depth(_nt((105, 0, 1, 0, 99, 6)), none, none, (*rows((99, 6)), *rows((101, 7))))
+    assert h.kept == 4  # bucket 0 and the empty ones closed, the ring keeps 4
+    cols = h.since(0, 100)
+    assert [c.ts for c in cols] == [60, 70, 80, 90]
+    for c in cols:
+        assert (c.p0, c.bid, c.ask, c.last) == (95, 99, 101, 100)
+        assert {c.p0 + i: int(v) for i, v in enumerate(c.sizes) if v} == {99: 5, 101: 7}
+
+
+def test_a_stale_book_starts_again_from_its_rows() -> None:
+    """After :meth:`unsync` (a stale book) the next batch is the book's rows at its last
+    event (its events are not walked: the state before them is unknown), then exact again."""
+    h = HeatColumns(bucket_ns=10, half_width=5, capacity=100)
+    none = np.zeros(0, np.int64)
+    h.apply_depth(_nt((1, 0, 0, 0, 99, 5)), none, none, (*rows((99, 5)), *rows()))
+    h.unsync()
+    # the events say 98 x 50 for a moment; the book (after a snapshot) says 99 x 8 only
+    h.apply_depth(_nt((12, 0, 0, 1, 98, 50), (13, 0, 2, 1, 98, 0)), none, none,
+                  (*rows((99, 8)), *rows()))  # fmt: skip
+    assert h.synced
+    h.apply_depth(_nt((21, 0, 1, 0, 99, 9)), none, none, (*rows((99, 9)), *rows()))
+    cols = h.since(0, 100)
+    assert [c.ts for c in cols] == [0, 10]
+    assert {cols[1].p0 + i: int(v) for i, v in enumerate(cols[1].sizes) if v} == {99: 8}

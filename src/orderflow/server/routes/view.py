@@ -105,10 +105,11 @@ async def instruments(state: Server, request: Request) -> Response:
 @router.get("/api/view/{instrument}/bars")
 async def bars(instrument: str, state: Server, request: Request) -> Response:
     """Footprint bars (the pipeline's first bar series) starting in ``[from_ts, to_ts]``:
-    cells, imbalances, POC; at most ``limit`` (the latest)."""
+    cells, imbalances, POC, the session VWAP at the bar; at most ``limit`` (the latest)."""
     from_ts, to_ts, limit = _range(request, 500, 100_000)
     st = _instrument(state, instrument)
-    return _json({"bars": vf.bars_between(st, from_ts, to_ts, limit)})
+    vwaps = state.hub.view.get(st.pipeline.name).bar_vwaps
+    return _json({"bars": vf.bars_between(st, from_ts, to_ts, limit, vwaps)})
 
 
 @router.get("/api/view/{instrument}/heat")

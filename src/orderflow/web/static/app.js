@@ -102,6 +102,7 @@ function apply(m, isSnapshot) {
     cap(recent.signals, 400);
   }
   if (m.account !== undefined) { account.set(m.account); candles.setAccount(m.account); }
+  if (m.clusters !== undefined) heat.setClusters(m.clusters);
   if (m.health) { health.set(m.health); signals.setAlerts(m.health.alerts); }
   if (m.replay !== undefined) {
     replay.set(m.replay);
@@ -274,6 +275,12 @@ window.orderflowDash = {
     equity: candles.equity || [],
   }),
   levelsText: () => $("levels").textContent,
+  // the account's round trips as listed (newest first) and the fills' markers on the candles
+  accountTrades: () => Array.from(document.querySelectorAll("#acct table.trades tr")).map((tr) => ({
+    number: Number(tr.dataset.number),
+    cells: Array.from(tr.children).map((td) => td.textContent),
+  })),
+  fillMarkers: () => candles.fillMarks || [],
   signalIds: () => Array.from(document.querySelectorAll("#sigrows tr[data-id]")).map((tr) => ({
     id: Number(tr.dataset.id),
     kind: tr.querySelector(".kind").textContent,
@@ -282,6 +289,9 @@ window.orderflowDash = {
   setDots: heatLayer("dots"),
   setMarks: heatLayer("marks"),
   setLines: heatLayer("lines"),
+  setClusters: heatLayer("clusters"),
+  // the cluster bands drawn on the heatmap's last paint: id, kind, low, high, y0, y1, x0, alpha
+  clustersDrawn: () => heat.drawnClusters,
   frameTimes: () => {
     const n = Math.min(perf.nframes, TIMINGS);
     const out = [];

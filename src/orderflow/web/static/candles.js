@@ -128,10 +128,12 @@ export class Candles {
       const t = snap(sec(f.ts));
       if (t === null) continue;
       const buy = String(f.side).toLowerCase().startsWith("b");
+      // an exit's marker names why it ended (stop, target, absorption_against, ...)
       markers.push({ time: t, position: buy ? "belowBar" : "aboveBar", color: buy ? "#3ddc84" : "#ff5a4f",
-        shape: buy ? "arrowUp" : "arrowDown", text: `${buy ? "B" : "S"}${f.qty}` });
+        shape: buy ? "arrowUp" : "arrowDown", text: `${buy ? "B" : "S"}${f.qty}${f.reason ? " " + f.reason : ""}` });
     }
     markers.sort((x, y) => x.time - y.time);
+    this.fillMarks = markers;
     if (!this.fillMarkers) this.fillMarkers = createSeriesMarkers(this.candles, markers);
     else this.fillMarkers.setMarkers(markers);
     for (const line of this.orderLines || []) this.candles.removePriceLine(line);

@@ -61,7 +61,9 @@ export class Heatmap {
     this.colW = 2;
     this.bucket = 250e6; // ns of data time per column (the smallest step seen)
     this.rowPx = 4;
-    this.layers = { lines: true, dots: true, marks: true };
+    this.layers = { lines: true, dots: true, marks: true, clusters: true };
+    this.clusters = [];
+    this.drawnClusters = [];
     this.needResize = true;
     this.dirty = true;
   }
@@ -265,10 +267,37 @@ export class Heatmap {
       ctx.drawImage(this.strip, sx, sy, n, rows, this.xOfIndex(i), 0, n * this.colW, rows * this.rowPx);
       i += n;
     }
+    this.drawnClusters = [];
+    if (this.layers.clusters) this._clusters(PW, H);
     if (this.layers.lines) this._lines(first);
     if (this.layers.dots) this._dots(prints, this.ts[first % RING]);
     if (this.layers.marks) this._marks(signals, this.ts[first % RING]);
     this._axis(PW, W, H, rows, lastCol);
+  }
+
+  setClusters(items) { this.clusters = items || []; this.dirty = true; }
+
+  // liquidity and volume clusters: translucent bands over their prices, from when each was
+  // first seen (the left edge when before the columns shown), opacity by strength
+  _clusters(PW, H) {
+    const ctx = this.ctx;
+    for (const c of this.clusters) {
+      if (!Number.isFinite(c.low) || !Number.isFinite(c.high)) continue;
+      const y0 = this.yOfPrice(c.high);
+      const y1 = this.yOfPrice(c.low) + this.rowPx;
+      if (y1 <= 0 || y0 >= H) continue;
+      const seen = c.first_seen_ns ? this.xOfTs(c.first_seen_ns) : -1;
+      const x0 = Math.max(0, seen);
+      const strength = Math.min(1, Math.max(0, Number(c.strength) || 0));
+      const alpha = 0.06 + 0.3 * strength;
+      const rgb = c.kind === "volume" ? "255,196,64" : c.side === "ask" ? "255,106,92" : "47,208,126";
+      ctx.fillStyle = `rgba(${rgb},${alpha.toFixed(3)})`;
+      ctx.fillRect(x0, y0, PW - x0, y1 - y0);
+      ctx.strokeStyle = `rgba(${rgb},${Math.min(1, alpha + 0.25).toFixed(3)})`;
+      ctx.lineWidth = 1;
+      ctx.strokeRect(x0 + 0.5, y0 + 0.5, PW - x0 - 1, y1 - y0 - 1);
+      this.drawnClusters.push({ id: c.id, kind: c.kind, low: c.low, high: c.high, y0, y1, x0, alpha });
+    }
   }
 
   _lines(first) {

@@ -207,13 +207,35 @@ export class Account {
     out.push(el("p", `risk ${risk.state || "-"}${(risk.reasons || []).length ? ": " + risk.reasons.join(", ") : ""}`,
       risk.state === "ok" ? "risk-ok" : "risk-bad"));
     this.killButton.classList.toggle("engaged", !!risk.kill);
+    // the round trips, newest first, with why each ended
+    const trades = a.trades || [];
+    out.push(el("h3", `trades (${trades.length})`));
+    const body = document.createElement("tbody");
+    for (const t of trades.slice().reverse()) {
+      const tr = document.createElement("tr");
+      tr.dataset.number = t.number;
+      const pnlClass = t.pnl >= 0 ? "up" : "down";
+      for (const [text, cls] of [
+        [fmtTime(t.exit_ts), "t"], [t.side, "side"], [String(t.qty), "qty"],
+        [fmtPrice(t.entry, this.tick), "entry"], [fmtPrice(t.exit, this.tick), "exit"],
+        [fmtNum(t.pnl, 2), "pnl " + pnlClass], [t.reason || "-", "reason"],
+      ]) tr.append(el("td", text, cls));
+      tr.title = `#${t.number} ${t.side} ${t.qty}: ${fmtTime(t.entry_ts)} -> ${fmtTime(t.exit_ts)}, ${fmtNum(t.pnl_ticks, 1)} ticks, exit: ${t.reason || "unknown"}`;
+      body.append(tr);
+    }
+    const table = document.createElement("table");
+    table.className = "trades";
+    table.append(body);
+    const wrap = el("div", null, "trades-host");
+    wrap.append(table);
+    out.push(wrap);
     out.push(el("h3", `working (${(a.working || []).length})`));
-    for (const o of (a.working || []).slice(0, 4)) {
+    for (const o of (a.working || []).slice(0, 2)) {
       out.push(el("p", `${o.side} ${o.qty} ${o.kind} ${o.price ? fmtPrice(o.price, this.tick) : ""} ${o.state}`));
     }
     out.push(el("h3", "fills"));
-    for (const f of (a.fills || []).slice(-5).reverse()) {
-      out.push(el("p", `${fmtTime(f.ts)} ${f.side} ${f.qty} @ ${fmtPrice(f.price, this.tick)}`));
+    for (const f of (a.fills || []).slice(-2).reverse()) {
+      out.push(el("p", `${fmtTime(f.ts)} ${f.side} ${f.qty} @ ${fmtPrice(f.price, this.tick)}${f.reason ? " " + f.reason : ""}`));
     }
     this.host.replaceChildren(...out);
   }
@@ -274,7 +296,9 @@ export class Replay {
     const speed = $("speed");
     for (const s of SPEEDS) speed.append(new Option(`${s}x`, String(s)));
     $("play").addEventListener("click", () => this.send({ action: this.r && this.r.playing ? "pause" : "play" }));
-    speed.addEventListener("change", () => this.send({ action: "speed", speed: Number(speed.value) }));
+    speed.addEventListener("change", () => {
+      if (speed.value !== "max") this.send({ action: "speed", speed: Number(speed.value) });
+    });
     const seek = $("seek");
     seek.addEventListener("input", () => { this.seeking = true; });
     seek.addEventListener("change", () => {
@@ -316,9 +340,13 @@ export class Replay {
     $("play").textContent = r.playing ? "\u2016 pause" : "\u25b6 play";
     $("play").dataset.playing = String(r.playing);
     const speed = $("speed");
-    if (Number(speed.value) !== r.speed) {
-      if (!SPEEDS.includes(r.speed)) speed.append(new Option(`${r.speed}x`, String(r.speed)));
-      speed.value = String(r.speed);
+    // null: as fast as it goes (orderflow run --fast)
+    const want = r.speed === null ? "max" : String(r.speed);
+    if (speed.value !== want) {
+      if (!Array.from(speed.options).some((o) => o.value === want)) {
+        speed.append(new Option(r.speed === null ? "max" : `${r.speed}x`, want));
+      }
+      speed.value = want;
     }
     if (!this.seeking && r.end_ts > r.start_ts) {
       $("seek").value = String(Math.round((1000 * (r.position_ts - r.start_ts)) / (r.end_ts - r.start_ts)));
