@@ -131,9 +131,22 @@ def _warm_heat() -> None:
     import numpy as np
 
     from orderflow.analytics.heatmap import HeatColumns
+    from orderflow.model.dtypes import NT_DEPTH_DTYPE, TRADE_DTYPE
 
     rows = np.array([4800, 4799], dtype=np.int64), np.array([5, 7], dtype=np.int64)
     HeatColumns(1, 4, 2).update(0, *rows, *rows)
+    # the exact columns of a batch of depth events, with the types the viewer hands it (field
+    # views of NinjaTrader depth and print records)
+    heat = HeatColumns(1, 4, 2)
+    heat.resync((*rows, *rows))
+    depth = np.zeros(2, dtype=NT_DEPTH_DTYPE)
+    depth["ts_event"] = [1, 2]
+    depth["price"], depth["size"] = 4800, [6, 8]
+    # a batch with prints (strided field views) and one without (an empty view is contiguous)
+    for n in (2, 0):
+        prints = np.zeros(n, dtype=TRADE_DTYPE)
+        prints["ts_event"], prints["price"] = 2, 4800
+        heat.apply_depth(depth, prints["ts_event"], prints["price"], (*rows, *rows))
 
 
 def _warm_run(params: Any, path: Path) -> int:
