@@ -296,6 +296,7 @@ PRELOAD = [
     "orderflow.research.sweep_workers",
     "orderflow.backtest.run",
     "orderflow.io.parquet_store",
+    "orderflow.research.sweep_warm",  # loads the backtest's kernels once, before any fork
 ]
 
 
