@@ -9,9 +9,10 @@ The real CLI runs as a subprocess (the reference strategy, default settings, dec
 records, the report written to a temp folder); this process samples its resident memory every
 second from ``/proc/<pid>/status`` and takes its peak from the kernel (``wait4``'s
 ``ru_maxrss``). Printed: the wall time, the records and records per second, the peak RSS and
-the RSS at each quarter of the run (growth per simulated hour, the run being about linear in
-simulated time). A day takes minutes, so ``run_all.py`` runs it only when asked:
-``--only day``.
+the RSS at each quarter of the run, its growth per simulated hour (the slope over the replay,
+the run being about linear in simulated time), and the CPU seconds (the machine may be shared:
+records per CPU second shows what the run got). A day takes minutes, so ``run_all.py`` runs it
+only when asked: ``--only day``.
 
     .venv/bin/python benchmarks/bench_day.py [hours]        (standalone; default 23)
 """
@@ -87,10 +88,18 @@ def run_day(hours: float = HOURS, activity: float = 25.0) -> dict[str, Any]:
     for q in (0.25, 0.5, 0.75, 1.0):
         at = [kb for t, kb in samples if t <= q * wall]
         quarters.append(at[-1] if at else 0)
-    growth = (quarters[-1] - quarters[0]) / (0.75 * hours) / 1024 if hours else 0.0
+    # growth: the slope of RSS over the replay (10% to 90% of the wall time: the start loads
+    # modules and kernels, the end writes the report), per simulated hour
+    mid = [(t, kb) for t, kb in samples if 0.1 * wall <= t <= 0.9 * wall]
+    growth = 0.0
+    if len(mid) >= 2 and hours:
+        (t0_, a), (t1_, b) = mid[0], mid[-1]
+        growth = (b - a) / 1024 / ((t1_ - t0_) / wall * hours)
+    cpu = usage.ru_utime + usage.ru_stime
     return {
         "hours": hours, "activity": activity, "records": records, "wall_s": wall,
-        "records_per_s": records / wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+        "records_per_s": records / wall, "cpu_s": cpu, "records_per_cpu_s": records / cpu,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
         "rss_quarters_mb": [kb / 1024 for kb in quarters], "rss_growth_mb_per_h": growth,
         "trades": res["stats"].get("trades"), "net_pnl": res["stats"].get("net_pnl"),
         "label": res["files"][0]["path"], "load_start": load0, "load_end": os.getloadavg()[0],
@@ -100,7 +109,8 @@ def run_day(hours: float = HOURS, activity: float = 25.0) -> dict[str, Any]:
 def _note(d: dict[str, Any]) -> str:
     q = ", ".join(f"{x:.0f}" for x in d["rss_quarters_mb"])
     return (
-        f"{d['label']}: {d['records']:,} records in {d['wall_s']:.0f} s, peak RSS "
+        f"{d['label']}: {d['records']:,} records in {d['wall_s']:.0f} s ({d['cpu_s']:.0f} s of "
+        f"CPU: {d['records_per_cpu_s']:,.0f} records per CPU second), peak RSS "
         f"{d['peak_rss_mb']:.0f} MB (RSS at each quarter {q} MB; growth "
         f"{d['rss_growth_mb_per_h']:.1f} MB per simulated hour), {d['trades']} trades, load "
         f"{d['load_start']:.1f} -> {d['load_end']:.1f}"
