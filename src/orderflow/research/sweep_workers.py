@@ -119,9 +119,7 @@ def preload(data: Sequence[str], chunk_records: int, instrument: Any, tz: str | 
 
     inst = get_instrument(instrument) if isinstance(instrument, str) else instrument
     for path in data:
-        opened = chunks_of(path, chunk_records, inst, tz)
-        for _ in opened.chunks:  # a file too big to keep is read through once, and dropped
-            pass
+        chunks_of(path, chunk_records, inst, tz)  # kept, or marked too big to keep (not read on)
 
 
 def preload_specs(payloads: Sequence[dict[str, Any]]) -> list[tuple[list[str], int, Any, Any]]:
