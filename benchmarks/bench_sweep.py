@@ -3,24 +3,28 @@
 The same 8 jobs (the reference strategy on the ESH4 hour, stop 6/8/12/16 ticks x entry score
 1/1.5: the grid of ``tests/unit/research/test_sweep.py``, the strategy asked every 25 records
 so a job is about 1 s, not 0.3 s: a sweep's jobs are long next to a worker's start) are run,
-wall time end to end:
+wall time end to end, through a pool of worker processes (forkserver, the sweep's default on
+Linux):
 
-- ``1 process (pool)``: a pool of one worker process (the baseline: the pool's start-up, the
-  worker's imports and kernel loads, then the 8 backtests one after the other);
-- ``2 processes (pool, forkserver)``: a pool of two, the sweep's default on Linux;
-- ``2 processes (pool, spawn)``: the same with ``spawn`` (each worker a fresh interpreter);
+- ``1 process``: a pool of one worker (the baseline: the pool's start-up, the worker's
+  imports and kernel loads, then the 8 backtests one after the other);
+- ``2 processes``: a pool of two;
 
-The rate is jobs per second; 'vs base' of the two-process rows is the speed-up. A row is a
-whole sweep (what a user waits for), run twice with the cases interleaved, the faster kept: on
-a shared machine the figures still move with its load. The results are checked to be the same
-in every run.
+each both ways: ``per job`` (every job decompresses and decodes the file itself, one task per
+job: ``reuse=False``) and ``reused`` (each worker decodes the file once when it starts and takes
+the jobs in batches: the default). The rate is jobs per second; the summary gives each way's
+speed-up from 1 to 2 processes and the 1-process time per job (which shows the machine's load:
+the machine is shared). A row is a whole sweep (what a user waits for); the four cases run
+interleaved, ``rounds`` times, the faster kept. The results are checked to be the same in every
+run (every stat but the timings).
 
-    .venv/bin/python benchmarks/bench_sweep.py            (standalone)
+    .venv/bin/python benchmarks/bench_sweep.py [rounds]          (standalone)
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +35,8 @@ from orderflow.research.sweep import comparable, grid_jobs, run_pool
 
 SUITE = "sweep"
 PAIR = "sweep:esh4x8"
+BASE_OLD = "sweep of 8 jobs, 1 process, per job"
+BASE_NEW = "sweep of 8 jobs, 1 process, reused"
 GRID = {
     "trading.strategy.stop_loss_ticks": [6, 8, 12, 16],
     "trading.strategy.entry_score": [1.0, 1.5],
@@ -47,13 +53,14 @@ def _rows(path: str, rounds: int = 2) -> list[Result]:
     payloads = [j.to_dict() for j in grid_jobs([path], GRID, options={"decide_every": 25})]
     n = len(payloads)
     cases: list[tuple[str, str, Callable[[], list[dict[str, Any]]]]] = [
-        ("baseline", "sweep of 8 jobs, 1 process (pool)", lambda: run_pool(payloads, 1)),
-        ("ours", "sweep of 8 jobs, 2 processes (forkserver)", lambda: run_pool(payloads, 2)),
+        ("baseline", BASE_OLD, lambda: run_pool(payloads, 1, reuse=False)),
         (
             "reference",
-            "sweep of 8 jobs, 2 processes (spawn)",
-            lambda: run_pool(payloads, 2, context=mp.get_context("spawn")),
+            "sweep of 8 jobs, 2 processes, per job",
+            lambda: run_pool(payloads, 2, reuse=False),
         ),
+        ("ours", BASE_NEW, lambda: run_pool(payloads, 1)),
+        ("ours", "sweep of 8 jobs, 2 processes, reused", lambda: run_pool(payloads, 2)),
     ]
     walls: dict[str, list[float]] = {name: [] for _, name, _ in cases}
     busy: dict[str, list[float]] = {name: [] for _, name, _ in cases}
@@ -89,17 +96,23 @@ def tasks(streams: Any, seconds: float) -> tuple[list[Any], list[str]]:
 
 
 def summary(results: list[Result]) -> list[str]:
-    rows = [r for r in results if r.pair == PAIR]
-    base = next((r for r in rows if r.impl == "baseline"), None)
-    if base is None or not base.seconds:
-        return []
+    rows = {r.name: r for r in results if r.pair == PAIR}
     out = []
-    for r in rows:
-        if r is not base and r.seconds:
-            out.append(
-                f"{r.name}: {r.seconds:.2f} s, speed-up {base.seconds / r.seconds:.2f}x "
-                f"over 1 process ({base.seconds:.2f} s)"
-            )
+    for way, base_name in (("per job", BASE_OLD), ("reused", BASE_NEW)):
+        base = rows.get(base_name)
+        two = rows.get(base_name.replace("1 process", "2 processes"))
+        if base is None or two is None or not base.seconds or not two.seconds:
+            continue
+        out.append(
+            f"{way}: 1 process {base.seconds:.2f} s ({base.seconds / (base.calls or 1):.2f} s a "
+            f"job), 2 processes {two.seconds:.2f} s: speed-up {base.seconds / two.seconds:.2f}x"
+        )
+    old, new = (
+        rows.get(BASE_OLD.replace("1 process", "2 processes")),
+        rows.get(BASE_NEW.replace("1 process", "2 processes")),
+    )
+    if old is not None and new is not None and new.seconds:
+        out.append(f"2 processes, reused vs per job: {old.seconds / new.seconds:.2f}x faster")
     return out
 
 
@@ -109,9 +122,12 @@ def main() -> None:
     if not ESH4_MBO.exists():
         print(f"skipped: {ESH4_MBO} not found")
         return
-    rows = _rows(str(ESH4_MBO))
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    print(f"load average before: {os.getloadavg()}")
+    rows = _rows(str(ESH4_MBO), rounds)
+    print(f"load average after: {os.getloadavg()}")
     for r in rows:
-        print(f"{r.name:48s} {r.events_per_s:6.2f} jobs/s  {r.note}")
+        print(f"{r.name:42s} {r.events_per_s:6.2f} jobs/s  {r.note}")
     print("\n".join(summary(rows)))
 
 

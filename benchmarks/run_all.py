@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_backtest
 import bench_books
 import bench_dashboard
+import bench_day
 import bench_fairness
 import bench_ncd
 import bench_pipeline
@@ -45,6 +46,7 @@ SUITES = [
     bench_ncd,
     bench_dashboard,
     bench_view,
+    bench_day,
 ]
 
 
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"streams ready in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
+    bench_day.ASKED = bool(args.only and "day" in args.only.lower())  # a day takes minutes
     plan: list[tuple[Any, Any]] = []
     skipped: list[str] = []
     for suite in SUITES:

@@ -49,16 +49,16 @@ def _bar_period(text: str) -> int:
 
 
 def backtest(
+    out: Annotated[Path, typer.Option("--out", help="Results folder (created).")],
     data: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
             "--data",
             help="Data file (several: --data A B C or --data A --data B, in time order): DBN, "
             "LOBSTER, NinjaTrader export or depth dump, CME bar CSV, a Parquet store, the "
             "server's recordings folder.",
         ),
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Results folder (created).")],
+    ] = None,
     decide_every: Annotated[
         str,
         typer.Option(
@@ -101,6 +101,27 @@ def backtest(
     ] = None,
     tz: TzOpt = None,
     json: Annotated[bool, typer.Option("--json", help="Print stats and paths as JSON.")] = False,
+    simulated_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--simulated-hours",
+            min=0.001,
+            max=168,
+            help="Instead of --data: this many hours of the SIMULATED market (the queue-reactive "
+            "model fitted to ES; not exchange data), generated chunk by chunk as the backtest "
+            "reads it (memory stays one chunk): 23 is a Globex trading day.",
+        ),
+    ] = None,
+    simulated_activity: Annotated[
+        float,
+        typer.Option(
+            "--simulated-activity",
+            min=0.01,
+            max=1000,
+            help="The simulated market's intensities times this (25: about 28 million records "
+            "in 23 hours, an active ES day; 1: the fitted quiet hour).",
+        ),
+    ] = 25.0,
     bar_period: Annotated[
         str,
         typer.Option(
@@ -131,13 +152,34 @@ def backtest(
         instrument=get_instrument(instrument) if instrument else None, view=view, tz=tz,
         tick_bar_s=_bar_period(bar_period),
     )  # fmt: skip
-    data = [*data, *(more or [])]
-    names = ", ".join(p.name for p in data)
-    result = run_with_progress(
-        "backtest", names, lambda progress: run_backtest(data, pipeline_params(s),
-                                                         trading_params(s), opts, progress),
-        json, unit="records",
-    )  # fmt: skip
+    files = [*(data or []), *(more or [])]
+    if simulated_hours is not None:
+        if files:
+            from orderflow.core.errors import RequestError
+
+            raise RequestError("--simulated-hours replaces --data: give one or the other",
+                               field="simulated_hours")  # fmt: skip
+        from orderflow.backtest.run import run_sources
+        from orderflow.io.simulated import simulated_source
+
+        source = simulated_source(simulated_hours, chunk_records, simulated_activity)
+        names = source[0]
+        result = run_with_progress(
+            "backtest", names, lambda progress: run_sources([source], pipeline_params(s),
+                                                            trading_params(s), opts, progress),
+            json, unit="records",
+        )  # fmt: skip
+    else:
+        if not files:
+            from orderflow.core.errors import RequestError
+
+            raise RequestError("give --data (files) or --simulated-hours", field="data")
+        names = ", ".join(p.name for p in files)
+        result = run_with_progress(
+            "backtest", names, lambda progress: run_backtest(files, pipeline_params(s),
+                                                             trading_params(s), opts, progress),
+            json, unit="records",
+        )  # fmt: skip
     paths = result.write(out)
     if json:
         print_json({"stats": result.stats, "signals": result.signals, "files": result.files,

@@ -364,14 +364,19 @@ class Pipeline:
         pipeline took (:attr:`trades` counts them), oldest first: what a strategy deciding
         now has not seen since it decided at ``count`` (its trail follows their extremes).
         The last :data:`PRINTS_KEPT` prints at least are kept; older ones are not returned.
-        O(prints returned)."""
-        parts = [(ts, px) for start, ts, px in self._recent if start + len(ts) > count]
+        O(prints returned): the kept pieces are contiguous (each starts where the last ended),
+        so those wanted are the newest, read from the end."""
+        parts: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for start, ts, px in reversed(self._recent):
+            if start + len(ts) <= count:
+                break
+            parts.append((start, ts, px))
         if not parts:
             return _NO_I8, _NO_I8
-        skip = max(0, count - next(start for start, ts, _ in self._recent
-                                   if start + len(ts) > count))  # fmt: skip
-        ts = np.concatenate([p[0] for p in parts])[skip:]
-        px = np.concatenate([p[1] for p in parts])[skip:]
+        parts.reverse()
+        skip = max(0, count - parts[0][0])
+        ts = np.concatenate([p[1] for p in parts])[skip:]
+        px = np.concatenate([p[2] for p in parts])[skip:]
         return ts, px
 
     def _wanted(self, detector: str) -> bool:

@@ -36,16 +36,19 @@ the books, the converter and the pipeline process it exactly like exchange data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba as nb
 import numpy as np
 
+from orderflow.core.errors import ParameterError
 from orderflow.io.qr_fit import QR_BINS, QR_DEEP
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags
 
-__all__ = ["ES_FIT", "ES_TARGETS", "QRParams", "simulate_qr"]
+__all__ = ["ES_FIT", "ES_TARGETS", "QRGenerator", "QRParams", "simulate_qr"]
 
 # fmt: off
 #: Fitted once with ``scripts/fit_queue_reactive.py`` to
@@ -85,6 +88,9 @@ class QRParams:
     start_price: int = 19240  # ticks (ES 4810.00)
     start_ns: int = 1_703_545_200_000_000_000  # 2023-12-25T23:00:00Z
     seed: int = 7
+    #: every intensity multiplied by this (1: the fitted market; 20: as busy as an active
+    #: session with the same event mix, the same events at times 20 times closer)
+    activity: float = 1.0
 
 
 _ADD, _CANCEL, _TRADE, _FILL = (
@@ -124,25 +130,25 @@ def _bin_of(q: int, aes: float, edges: np.ndarray) -> int:
     return b
 
 
+#: the simulator's scalar state (an int64 array the kernels share): the next order id, the
+#: clock, whether the run has ended (the end time passed or the price left the grid)
+_S_NEXT, _S_T, _S_DONE = 0, 1, 2
+
+
 @nb.njit(cache=True)
-def _run(
-    n_max: int,
-    t_end: int,
-    t0: int,
-    p0: int,
+def _open(
     seed: int,
-    aes: np.ndarray,
-    lam_l: np.ndarray,
-    lam_c: np.ndarray,
-    lam_m: np.ndarray,
-    inspread: float,
-    deep_l: float,
-    deep_c: float,
+    base: int,
+    mean_orders: float,
     add_p: np.ndarray,
     add_m: np.ndarray,
-    mkt_p: np.ndarray,
-    mkt_m: np.ndarray,
-    edges: np.ndarray,
+    ids: np.ndarray,
+    szs: np.ndarray,
+    cnt: np.ndarray,
+    qty: np.ndarray,
+    seen: np.ndarray,
+    best: np.ndarray,
+    sc: np.ndarray,
     o_ts: np.ndarray,
     o_id: np.ndarray,
     o_px: np.ndarray,
@@ -151,22 +157,12 @@ def _run(
     o_side: np.ndarray,
     o_flags: np.ndarray,
 ) -> int:
+    """Seed the generator and write the opening book (every tick of both sides drawn from the
+    invariant distribution); returns the records written."""
     np.random.seed(seed)
-    K, D = lam_l.shape[0], QR_DEEP
-    ids = np.zeros((_W, _CAP), dtype=np.int64)
-    szs = np.zeros((_W, _CAP), dtype=np.int64)
-    cnt = np.zeros(_W, dtype=np.int64)
-    qty = np.zeros(_W, dtype=np.int64)
-    seen = np.zeros(_W, dtype=np.bool_)
-    base = p0 - _W // 2
-    mean_orders = deep_l / deep_c
-    best = np.array([_W // 2, _W // 2 + 1])  # slots of the best bid and best ask
+    D = QR_DEEP
     sgn = np.array([-1, 1])  # away from the spread, per side
-    next_id = 1
-    t = t0
-    i = 0
-    rates = np.zeros((2, 2 * K + 4))
-
+    next_id, t, i = sc[_S_NEXT], sc[_S_T], 0
     # the opening book: every tick of both sides drawn from the invariant distribution
     for side in range(2):
         for lvl in range(D):
@@ -184,7 +180,57 @@ def _run(
                     i += 1
                     next_id += 1
 
-    while i < n_max and t < t_end:
+    sc[_S_NEXT] = next_id
+    return i
+
+
+@nb.njit(cache=True)
+def _advance(
+    i: int,
+    n_stop: int,
+    t_end: int,
+    base: int,
+    activity: float,
+    aes: np.ndarray,
+    lam_l: np.ndarray,
+    lam_c: np.ndarray,
+    lam_m: np.ndarray,
+    inspread: float,
+    deep_l: float,
+    deep_c: float,
+    add_p: np.ndarray,
+    add_m: np.ndarray,
+    mkt_p: np.ndarray,
+    mkt_m: np.ndarray,
+    edges: np.ndarray,
+    ids: np.ndarray,
+    szs: np.ndarray,
+    cnt: np.ndarray,
+    qty: np.ndarray,
+    seen: np.ndarray,
+    best: np.ndarray,
+    sc: np.ndarray,
+    o_ts: np.ndarray,
+    o_id: np.ndarray,
+    o_px: np.ndarray,
+    o_sz: np.ndarray,
+    o_act: np.ndarray,
+    o_side: np.ndarray,
+    o_flags: np.ndarray,
+) -> int:
+    """Whole exchange events from the state, written from ``i`` on, while ``i < n_stop`` (an
+    event may run past it by at most ``_SLACK`` records); returns the new ``i``. The state
+    (the queues, the clock, the generator's draws) carries over to the next call, so a run cut
+    into calls is the same record for record as one call."""
+    if sc[_S_DONE]:
+        return i
+    K, D = lam_l.shape[0], QR_DEEP
+    mean_orders = deep_l / deep_c
+    sgn = np.array([-1, 1])
+    next_id, t = sc[_S_NEXT], sc[_S_T]
+    rates = np.zeros((2, 2 * K + 4))
+
+    while i < n_stop and t < t_end:
         # intensities: per side, limit/cancel at the K dynamic levels, market, in-spread,
         # deep limit (all deep levels), deep cancel (all deep orders)
         spread = best[1] - best[0]
@@ -202,8 +248,9 @@ def _run(
                 deep_orders += cnt[best[side] + sgn[side] * lvl]
             rates[side, 2 * K + 3] = deep_c * deep_orders
         total = rates.sum()
-        t += int(np.random.exponential(1.0 / total) * 1e9) + 1
+        t += int(np.random.exponential(1.0 / (total * activity)) * 1e9) + 1
         if t > t_end:
+            sc[_S_DONE] = 1
             break
         u = np.random.random() * total
         side, kind = 0, 0
@@ -322,42 +369,111 @@ def _run(
         if i > start:
             o_flags[i - 1] = _LAST
         if best[0] < 2 * D + 4 * D or best[1] > _W - 6 * D:
-            break  # the price walked off the grid (millions of events): stop here
+            sc[_S_DONE] = 1  # the price walked off the grid (millions of events): stop here
+            break
+    sc[_S_NEXT], sc[_S_T] = next_id, t
     return i
+
+
+class QRGenerator:
+    """The simulator as a resumable stream: :meth:`next` writes whole exchange events into a
+    buffer of ``chunk_records`` (plus room for one event) and returns them, the model's state
+    (queues, clock, random draws) kept between calls, so the chunks put together are the same
+    records as :func:`simulate_qr` of the same span, and memory is one chunk (plus the state's
+    fixed 70 MB of queues) however long the run. The random draws are numba's, per thread:
+    draw the chunks of one generator from one thread, with no other simulator in between in
+    that thread."""
+
+    def __init__(
+        self,
+        params: QRParams | None = None,
+        seconds: float | None = None,
+        n_events: int | None = None,
+        chunk_records: int = 65_536,
+    ) -> None:
+        p = params or QRParams()
+        if chunk_records < 1:
+            raise ParameterError(f"chunk_records must be >= 1, got {chunk_records}")
+        if not (p.activity > 0 and np.isfinite(p.activity)):
+            raise ParameterError(f"activity must be a finite number > 0, got {p.activity}")
+        if seconds is not None and not (seconds >= 0 and np.isfinite(seconds)):
+            raise ParameterError(f"seconds must be a finite number >= 0, got {seconds}")
+        f = p.fit
+        big = int(np.iinfo(np.int64).max)
+        self.chunk_records = chunk_records
+        self.n_events = n_events if n_events is not None else big
+        self.t_end = p.start_ns + int(seconds * 1e9) if seconds is not None else big
+        self.produced = 0
+        self._base = p.start_price - _W // 2
+        self._activity = float(p.activity)
+        add_p, add_m = (np.asarray(x, dtype=np.float64) for x in f["add_size"])  # type: ignore[attr-defined]
+        mkt_p, mkt_m = (np.asarray(x, dtype=np.float64) for x in f["market_size"])  # type: ignore[attr-defined]
+        self._model: tuple[Any, ...] = (
+            np.asarray(f["aes"], dtype=np.float64), np.asarray(f["limit"], dtype=np.float64),
+            np.asarray(f["cancel"], dtype=np.float64), np.asarray(f["market"], dtype=np.float64),
+            float(f["inspread"]), float(f["deep_limit"]), float(f["deep_cancel"]),  # type: ignore[arg-type]
+            add_p, add_m, mkt_p, mkt_m, np.asarray(QR_BINS, dtype=np.int64),
+        )  # fmt: skip
+        self._state = (
+            np.zeros((_W, _CAP), dtype=np.int64), np.zeros((_W, _CAP), dtype=np.int64),
+            np.zeros(_W, dtype=np.int64), np.zeros(_W, dtype=np.int64),
+            np.zeros(_W, dtype=np.bool_), np.array([_W // 2, _W // 2 + 1], dtype=np.int64),
+            np.array([1, p.start_ns, 0], dtype=np.int64),
+        )  # fmt: skip
+        cap = min(chunk_records, self.n_events) + _SLACK
+        self._out: tuple[np.ndarray, ...] = (*(np.zeros(cap, dtype=np.int64) for _ in range(4)),
+                     np.zeros(cap, dtype=np.int8), np.zeros(cap, dtype=np.int8),
+                     np.zeros(cap, dtype=np.uint8))  # fmt: skip
+        self._seed = p.seed
+        self._opened = False
+        self.done = False
+
+    def next(self) -> np.ndarray:
+        """The next chunk of records (:data:`MBO_DTYPE`), empty once the run has ended."""
+        if self.done:
+            return np.zeros(0, dtype=MBO_DTYPE)
+        i = 0
+        ids, szs, cnt, qty, seen, best, sc = self._state
+        m = self._model
+        if not self._opened:
+            self._opened = True
+            i = _open(self._seed, self._base, m[5] / m[6], m[7], m[8],
+                      ids, szs, cnt, qty, seen, best, sc, *self._out)  # fmt: skip
+        left = self.n_events - self.produced
+        n = _advance(i, min(self.chunk_records, left), self.t_end, self._base, self._activity,
+                     *m, ids, szs, cnt, qty, seen, best, sc, *self._out)  # type: ignore[call-arg]  # fmt: skip
+        flags = self._out[6]
+        if n > left:  # the last whole event that ends within n_events
+            ends = np.flatnonzero(flags[:n] & _LAST)
+            k = int(np.searchsorted(ends, left, side="left")) - 1
+            n = int(ends[k] + 1) if k >= 0 else 0
+        if n == 0 or sc[_S_DONE] or n >= left:
+            self.done = True
+        out = np.zeros(n, dtype=MBO_DTYPE)
+        ts, oid, px, sz, act, side, _ = self._out
+        out["ts_event"] = out["ts_recv"] = ts[:n]
+        out["sequence"] = np.arange(self.produced + 1, self.produced + n + 1)
+        out["order_id"] = oid[:n]
+        out["price"] = px[:n]
+        out["size"] = sz[:n]
+        out["action"] = act[:n]
+        out["side"] = side[:n]
+        out["flags"] = flags[:n]
+        self.produced += n
+        return out
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The chunks, each non-empty, until the run ends."""
+        while not self.done:
+            chunk = self.next()
+            if len(chunk):
+                yield chunk
 
 
 def simulate_qr(
     n_events: int = 100_000, params: QRParams | None = None, seconds: float | None = None
 ) -> np.ndarray:
     """Simulate the queue-reactive model: at most ``n_events`` MBO records (whole exchange
-    events), or ``seconds`` of market time if that comes first."""
-    p = params or QRParams()
-    f = p.fit
-    cap = n_events + _SLACK
-    cols = [np.zeros(cap, dtype=np.int64) for _ in range(4)]
-    acts = np.zeros(cap, dtype=np.int8)
-    sides = np.zeros(cap, dtype=np.int8)
-    flags = np.zeros(cap, dtype=np.uint8)
-    add_p, add_m = (np.asarray(x, dtype=np.float64) for x in f["add_size"])  # type: ignore[attr-defined]
-    mkt_p, mkt_m = (np.asarray(x, dtype=np.float64) for x in f["market_size"])  # type: ignore[attr-defined]
-    t_end = p.start_ns + int(seconds * 1e9) if seconds is not None else np.iinfo(np.int64).max
-    n = _run(
-        n_events, t_end, p.start_ns, p.start_price, p.seed,
-        np.asarray(f["aes"], dtype=np.float64), np.asarray(f["limit"], dtype=np.float64),
-        np.asarray(f["cancel"], dtype=np.float64), np.asarray(f["market"], dtype=np.float64),
-        float(f["inspread"]), float(f["deep_limit"]), float(f["deep_cancel"]),  # type: ignore[arg-type]
-        add_p, add_m, mkt_p, mkt_m, np.asarray(QR_BINS, dtype=np.int64),
-        cols[0], cols[1], cols[2], cols[3], acts, sides, flags,
-    )  # fmt: skip
-    ends = np.flatnonzero(flags[:n] & int(Flags.LAST))
-    n = int(ends[np.searchsorted(ends, n_events, side="left") - 1] + 1) if n > n_events else n
-    out = np.zeros(n, dtype=MBO_DTYPE)
-    out["ts_event"] = out["ts_recv"] = cols[0][:n]
-    out["sequence"] = np.arange(1, n + 1)
-    out["order_id"] = cols[1][:n]
-    out["price"] = cols[2][:n]
-    out["size"] = cols[3][:n]
-    out["action"] = acts[:n]
-    out["side"] = sides[:n]
-    out["flags"] = flags[:n]
-    return out
+    events), or ``seconds`` of market time if that comes first (one chunk of
+    :class:`QRGenerator`)."""
+    return QRGenerator(params, seconds, n_events, chunk_records=n_events).next()

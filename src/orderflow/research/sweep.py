@@ -43,6 +43,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from orderflow.core.errors import ConfigError
+from orderflow.research import sweep_workers
 from orderflow.settings import Settings, pipeline_params, trading_params
 from orderflow.settings_rules import settings_error
 
@@ -51,6 +52,7 @@ __all__ = [
     "JobResult",
     "SweepJob",
     "apply_overrides",
+    "batches",
     "check_job",
     "grid_jobs",
     "job_settings",
@@ -165,10 +167,22 @@ def run_job(job: SweepJob | Mapping[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     res = JobResult(j.index, dict(j.overrides))
     try:
-        from orderflow.backtest.run import run_backtest
+        from orderflow.backtest.run import run_backtest, run_sources
 
         pipe, trading, options = _params(j)
-        result = run_backtest(j.data, pipe, trading, options)
+        if sweep_workers.active() and j.data:  # a sweep's worker: its files decoded once
+            sources = (
+                (
+                    p,
+                    sweep_workers.chunks_of(
+                        p, options.chunk_records, options.instrument, options.tz
+                    ),
+                )
+                for p in j.data
+            )
+            result = run_sources(sources, pipe, trading, options)
+        else:
+            result = run_backtest(j.data, pipe, trading, options)
         res.stats = _plain(result.stats)
         res.commands, res.fills = len(result.commands), len(result.fills)
         if j.report_dir is not None:
@@ -277,7 +291,13 @@ def random_jobs(
 
 # ---- running -----------------------------------------------------------------------------------
 #: imported once by the fork server, so that each worker forked from it starts with them
-PRELOAD = ["orderflow.research.sweep", "orderflow.backtest.run", "orderflow.io.parquet_store"]
+PRELOAD = [
+    "orderflow.research.sweep",
+    "orderflow.research.sweep_workers",
+    "orderflow.backtest.run",
+    "orderflow.io.parquet_store",
+    "orderflow.research.sweep_warm",  # loads the backtest's kernels once, before any fork
+]
 
 
 def _context() -> Any:
@@ -297,12 +317,16 @@ def run_jobs(
     ray_address: str | None = None,
     job_fn: JobFn = run_job,
     progress: ProgressFn | None = None,
+    reuse: bool = True,
 ) -> list[dict[str, Any]]:
     """Run every job and return the results in job order. ``processes``: 1 runs them here,
     one by one; N > 1 in a pool of N processes (default: the CPUs, at most the jobs);
     ``ray_address`` (``auto``, ``ray://host:10001``, or ``local`` to start one on this machine)
-    submits ``job_fn`` as Ray tasks instead. ``job_fn`` must be importable by the workers (a
-    module-level function)."""
+    runs them on Ray instead. ``job_fn`` must be importable by the workers (a module-level
+    function). ``reuse`` (the default): each worker (this process, a pool process, a Ray
+    actor) decodes the sweep's files once and replays them from memory for every job
+    (:mod:`orderflow.research.sweep_workers`); False: every job reads its files itself (a pool
+    of one-job tasks, Ray tasks). The results are the same either way."""
     payloads = [j.to_dict() for j in jobs]
     total = len(payloads)
     if progress is not None:
@@ -310,16 +334,42 @@ def run_jobs(
     if not total:
         return []
     if ray_address is not None:
-        return _run_ray(payloads, ray_address, job_fn, progress, processes)
+        return _run_ray(payloads, ray_address, job_fn, progress, processes, reuse)
     n = processes or min(os.cpu_count() or 1, total)
     if n <= 1:
+        return _run_here(payloads, job_fn, progress, reuse)
+    return run_pool(payloads, n, job_fn, progress, reuse=reuse)
+
+
+def _run_here(
+    payloads: Sequence[dict[str, Any]], job_fn: JobFn, progress: ProgressFn | None, reuse: bool
+) -> list[dict[str, Any]]:
+    was = sweep_workers.active()
+    if reuse:
+        sweep_workers.activate()
+    try:
         out = []
         for p in payloads:
             out.append(job_fn(p))
             if progress is not None:
-                progress(len(out), total)
+                progress(len(out), len(payloads))
         return out
-    return run_pool(payloads, n, job_fn, progress)
+    finally:
+        if reuse and not was:
+            sweep_workers.deactivate()
+
+
+def batches(
+    payloads: Sequence[dict[str, Any]], workers: int, size: int | None = None
+) -> list[list[dict[str, Any]]]:
+    """The jobs cut into batches handed to a worker at once: ``size`` jobs, or by default
+    about four batches per worker (one job a batch for short sweeps: the workers stay
+    balanced; fewer round trips for sweeps of thousands)."""
+    if size is None:
+        size = max(1, len(payloads) // (4 * max(1, workers)))
+    if size < 1:
+        raise ConfigError(f"sweep batch size must be >= 1, got {size}", field="batch")
+    return [list(payloads[i : i + size]) for i in range(0, len(payloads), size)]
 
 
 def run_pool(
@@ -328,18 +378,38 @@ def run_pool(
     job_fn: JobFn = run_job,
     progress: ProgressFn | None = None,
     context: Any = None,
+    reuse: bool = True,
+    batch: int | None = None,
 ) -> list[dict[str, Any]]:
     """Job dicts through a pool of ``processes`` worker processes (``context``: a
-    multiprocessing context, default :func:`_context`); results in job order."""
+    multiprocessing context, default :func:`_context`); results in job order. ``reuse``: each
+    worker decodes the sweep's files once, when it starts (:func:`sweep_workers.init_worker`),
+    and takes the jobs in batches (:func:`batches`, ``batch`` jobs each); False: one task per
+    job, each reading its files."""
     results: dict[int, dict[str, Any]] = {}
     workers = max(1, min(processes, len(payloads)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context or _context()) as pool:
-        pending: set[Future[dict[str, Any]]] = {pool.submit(job_fn, p) for p in payloads}
+    kwargs: dict[str, Any] = {}
+    if reuse:
+        kwargs = {
+            "initializer": sweep_workers.init_worker,
+            "initargs": (sweep_workers.preload_specs(payloads),),
+        }
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context or _context(), **kwargs
+    ) as pool:
+        pending: set[Future[list[dict[str, Any]]]]
+        if reuse:
+            pending = {
+                pool.submit(sweep_workers.run_batch, job_fn, b)
+                for b in batches(payloads, workers, batch)
+            }
+        else:
+            pending = {pool.submit(sweep_workers.run_batch, job_fn, [p]) for p in payloads}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                r = f.result()
-                results[r["index"]] = r
+                for r in f.result():
+                    results[r["index"]] = r
             if progress is not None:
                 progress(len(results), len(payloads))
     return [results[p["index"]] for p in payloads]
@@ -378,21 +448,49 @@ def _run_ray(
     job_fn: JobFn,
     progress: ProgressFn | None,
     cpus: int | None,
+    reuse: bool = True,
 ) -> list[dict[str, Any]]:
+    """On Ray: with ``reuse``, one :class:`sweep_workers.SweepWorker` actor per worker (``cpus``,
+    default the cluster's CPUs, at most the jobs), each decoding the files once and taking
+    batches of jobs as it finishes the last; else one Ray task per job."""
     with ray_session(address, cpus):
         import ray
 
-        task = ray.remote(num_cpus=1)(job_fn)
-        refs = {task.remote(p): p["index"] for p in payloads}
         results: dict[int, dict[str, Any]] = {}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                r = ray.get(ref)
-                results[r["index"]] = r
-            if progress is not None:
-                progress(len(results), len(payloads))
+        if not reuse:
+            task = ray.remote(num_cpus=1)(sweep_workers.run_batch)
+            pending = [task.remote(job_fn, [p]) for p in payloads]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for r in ray.get(done[0]):
+                    results[r["index"]] = r
+                if progress is not None:
+                    progress(len(results), len(payloads))
+            return [results[p["index"]] for p in payloads]
+        n = cpus or int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        n = max(1, min(n, len(payloads)))
+        actor: Any = ray.remote(num_cpus=1)(sweep_workers.SweepWorker)
+        specs = sweep_workers.preload_specs(payloads)
+        workers: list[Any] = [actor.remote(specs) for _ in range(n)]
+        todo = batches(payloads, n)
+        todo.reverse()
+        busy: dict[Any, Any] = {}
+        for w in workers:
+            if todo:
+                busy[w.run.remote(job_fn, todo.pop())] = w
+        try:
+            while busy:
+                done, _ = ray.wait(list(busy), num_returns=1)
+                w = busy.pop(done[0])
+                for r in ray.get(done[0]):
+                    results[r["index"]] = r
+                if todo:
+                    busy[w.run.remote(job_fn, todo.pop())] = w
+                if progress is not None:
+                    progress(len(results), len(payloads))
+        finally:
+            for w in workers:
+                ray.kill(w)
         return [results[p["index"]] for p in payloads]
 
 

@@ -5,6 +5,7 @@ the stop at the same levels; only the moments of the moves differ."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.dtypes import TRADE_DTYPE
@@ -108,3 +109,24 @@ def test_the_pipeline_gives_the_prints_after_any_count() -> None:
         ts, px = pipe.prints_since(count)
         assert px.tolist() == every[count:]
         assert ts.tolist() == [T0 + (i + 1) * S for i in range(count, len(every))]
+
+
+def test_the_prints_after_a_count_with_many_small_pieces_and_old_ones_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orderflow.engine import pipeline as pipeline_mod
+
+    monkeypatch.setattr(pipeline_mod, "PRINTS_KEPT", 40)
+    rng = np.random.default_rng(3)
+    pipe = Pipeline(ES, "trades")
+    every: list[int] = []
+    for _ in range(60):  # pieces of 1 to 5 prints, far more pieces than the window
+        chunk = rng.integers(-8, 8, int(rng.integers(1, 6))).tolist()
+        pipe.process_trades(prints(chunk, len(every) + 1))
+        every += [ASK + x for x in chunk]
+    n = len(every)
+    for count in range(n - 40, n + 1):  # within the window kept: exactly the prints after it
+        ts, px = pipe.prints_since(count)
+        assert px.tolist() == every[count:]
+        assert ts.tolist() == [T0 + (i + 1) * S for i in range(count, n)]
+    assert pipe.prints_since(n + 5)[1].tolist() == []
