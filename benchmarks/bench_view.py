@@ -194,9 +194,9 @@ def in_process() -> dict[str, Any]:
     step: list[int] = []
 
     class _Timed(Views):
-        def applied(self, st: Any, events: int) -> None:
+        def applied(self, st: Any, events: int, depth: Any = None) -> None:
             t0 = time.perf_counter_ns()
-            super().applied(st, events)
+            super().applied(st, events, depth)
             step.append(time.perf_counter_ns() - t0)
 
     hub.view = timed = _Timed(views.params)
