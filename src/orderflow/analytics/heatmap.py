@@ -420,6 +420,15 @@ class HeatColumns:
         lo = max(k, self.closed - self.kept, self.closed - limit)
         return [self.column(j) for j in range(lo, self.closed)]
 
+    def block(self, k: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`since` as arrays, oldest first: bucket starts (n,), meta (n, 4: p0, bid, ask,
+        last) and sizes (n, width), copied out of the ring in at most two slices."""
+        lo = max(k, self.closed - self.kept, self.closed - limit)
+        n = self.closed - lo
+        a, cap = lo % self.capacity, self.capacity
+        idx = np.arange(a, a + n) % cap if a + n > cap else slice(a, a + n)
+        return self._ts[idx].copy(), self._meta[idx].copy(), self._sizes[idx].copy()
+
     def between(self, from_ts: int, to_ts: int, limit: int) -> list[HeatColumn]:
         """Kept closed columns with ``from_ts <= ts <= to_ts``, oldest first; at most
         ``limit`` (the latest ones). O(log kept + limit x width)."""

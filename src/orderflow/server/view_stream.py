@@ -28,7 +28,7 @@ from fastapi import WebSocket
 
 from orderflow.server import view_frames as vf
 from orderflow.server.answers import Answers
-from orderflow.server.view import InstrumentView, heat_dict, metrics_rows, print_rows
+from orderflow.server.view import InstrumentView, heat_rows, metrics_rows, print_rows
 
 if TYPE_CHECKING:
     from orderflow.server.hub import InstrumentState
@@ -338,11 +338,10 @@ class ViewStream:
         if new > 0:
             out["signals"] = list(iv.signals)[-min(new, MAX_SIGNALS, len(iv.signals)) :]
         cur.signals = iv.signals_seen
-        cols = iv.heat.since(cur.heat, MAX_HEAT)
+        cols = iv.heat.block(cur.heat, MAX_HEAT)
         cur.heat = iv.heat.closed
-        if cols:
-            tick = float(inst.tick_size)
-            out["heat"] = [heat_dict(c, px, tick) for c in cols]
+        if len(cols[0]):
+            out["heat"] = heat_rows(cols, inst)
         forming = pipe.bars.series[0].forming()
         bars = self._bars(st, cur, forming)
         if bars:
@@ -441,7 +440,7 @@ class ViewStream:
             "account": account,
             "health": health,
             "replay": self._replay(),
-            "heat": [heat_dict(c, px, tick) for c in iv.heat.since(0, SNAP_HEAT)],
+            "heat": heat_rows(iv.heat.block(0, SNAP_HEAT), inst),
             "metrics_history": metrics_rows(iv, tick),
         }
 

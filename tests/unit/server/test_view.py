@@ -46,3 +46,31 @@ def test_bounds_out_of_range_are_refused() -> None:
     for bad in ({"frame_hz": 31}, {"prints": 10}, {"queue_frames": 0}, {"heat_ticks": 0}):
         with pytest.raises(ParameterError):
             ViewParams(**bad)  # type: ignore[arg-type]
+
+
+def test_heat_rows_of_a_block_equal_the_columns_one_by_one() -> None:
+    """A frame's heat columns built on the whole block (trim, prices, None for a missing side)
+    equal :func:`heat_dict` of each column, across the ring's wrap and with empty columns."""
+    from orderflow.analytics.heatmap import HeatColumns
+    from orderflow.model.instruments import get_instrument
+    from orderflow.server.view import heat_dict, heat_rows
+
+    es = get_instrument("ESH4")
+    h = HeatColumns(10, 3, 5)
+    empty = np.zeros(0, dtype=np.int64)
+    for t in range(0, 120, 10):
+        if t == 50:  # a column with no book at all
+            h.update(t, empty, empty, empty, empty)
+            continue
+        bid = np.array([19240, 19239 - t // 40], dtype=np.int64), np.array([t + 1, 3])
+        ask = (np.array([19242], dtype=np.int64), np.array([7])) if t % 20 else (empty, empty)
+        h.update(t, *bid, *ask, 19241 if t > 30 else -1)
+    assert h.closed > h.kept == 5  # the ring went round
+    tick = float(es.tick_size)
+    for k, limit in ((0, 100), (h.closed - 2, 100), (0, 2), (h.closed, 5)):
+        one_by_one = [heat_dict(c, es.to_price, tick) for c in h.since(k, limit)]
+        assert heat_rows(h.block(k, limit), es) == one_by_one
+    rows = heat_rows(h.block(0, 100), es)
+    assert [r["ts"] for r in rows] == [c.ts for c in h.since(0, 100)]
+    asks = [r["ask"] for r in rows]
+    assert 4810.5 in asks and None in asks  # a side missing in some columns: None, not a price
