@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?=
 SPEED  ?=
+HOLD   ?=
 PEERS  ?=
 # The peers (nautilus_trader, hftbacktest) live in their own environment, pinned in
 # benchmarks/peers/requirements.txt; only bench-peers and `make bench PEERS=1` build it.
@@ -30,7 +31,7 @@ warmup: $(STAMP)
 	@$(BIN)/orderflow warmup
 
 run: $(STAMP)
-	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED))
+	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED)) $(if $(filter 1 yes true,$(HOLD)),--hold)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -n 2 -q
