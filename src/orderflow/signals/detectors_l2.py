@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -64,7 +64,7 @@ from orderflow.model.instruments import Instrument
 from orderflow.signals import _l2_detect_kernels as K
 from orderflow.signals.model import Signal, clip01, side_direction
 
-__all__ = ["L2Detector", "L2Params", "detect_l2", "mbo_trades"]
+__all__ = ["GroupDetector", "L2Detector", "L2Params", "detect_l2", "mbo_trades", "over_boundaries"]
 
 _BUYER, _SELLER = int(Side.BID), int(Side.ASK)
 _I8 = np.dtype(np.int64)
@@ -443,7 +443,26 @@ def detect_l2(
     ``trade_group`` gives each print's boundary index; without it a print belongs to the first
     boundary at or after its ``ts_event``. Prints after the last boundary are dropped."""
     name = instrument if isinstance(instrument, str) else instrument.contract or instrument.symbol
-    det = L2Detector(name, params)
+    return over_boundaries(L2Detector(name, params), depth, trades, trade_group)
+
+
+class GroupDetector(Protocol):
+    """A detector fed whole boundaries at once (:class:`L2Detector`, the pulling detector)."""
+
+    def on_groups(self, ts_event: np.ndarray, bid_price: np.ndarray, bid_size: np.ndarray,
+                  ask_price: np.ndarray, ask_size: np.ndarray, trade_price: np.ndarray,
+                  trade_size: np.ndarray, trade_side: np.ndarray,
+                  offsets: np.ndarray) -> list[Signal]: ...  # fmt: skip
+
+
+def over_boundaries(
+    det: GroupDetector,
+    depth: DepthRecord,
+    trades: np.ndarray,
+    trade_group: np.ndarray | None = None,
+) -> list[Signal]:
+    """``det`` over recorded boundaries and their prints in one call: each print goes to its
+    boundary (``trade_group``, or the first boundary at or after its ``ts_event``), in order."""
     if trade_group is None:
         trade_group = np.searchsorted(depth.ts_event, trades["ts_event"], side="left")
     order = np.argsort(trade_group, kind="stable")

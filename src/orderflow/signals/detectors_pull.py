@@ -43,7 +43,7 @@ from orderflow.core.errors import ArgumentError, BookIntegrityError, ParameterEr
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import Instrument
 from orderflow.signals import _pull_detect_kernels as K
-from orderflow.signals._l2_detect_kernels import group_offsets
+from orderflow.signals.detectors_l2 import over_boundaries
 from orderflow.signals.model import Signal, clip01
 
 __all__ = ["PULL_DETECTORS", "PullDetector", "PullParams", "detect_pull"]
@@ -231,13 +231,4 @@ def detect_pull(
     ``trade_group`` gives each print's boundary index; without it a print belongs to the first
     boundary at or after its ``ts_event``. Prints after the last boundary are dropped."""
     name = instrument if isinstance(instrument, str) else instrument.contract or instrument.symbol
-    det = PullDetector(name, params)
-    if trade_group is None:
-        trade_group = np.searchsorted(depth.ts_event, trades["ts_event"], side="left")
-    order = np.argsort(trade_group, kind="stable")
-    cuts = np.empty(len(depth) + 1, dtype=np.int64)
-    group_offsets(_i64(trade_group[order]), cuts)
-    return det.on_groups(
-        depth.ts_event, depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size,
-        trades["price"][order], trades["size"][order], trades["side"][order], cuts,
-    )  # fmt: skip
+    return over_boundaries(PullDetector(name, params), depth, trades, trade_group)
