@@ -255,6 +255,27 @@ def test_permessage_deflate_is_negotiated(server):
         assert json.loads(ws.recv())["type"] == "welcome"
 
 
+def test_the_dashboards_stream_is_never_compressed(server):
+    """The viewer stream refuses per-message deflate even when the client (a browser always)
+    offers it: compressing each viewer's frames held the event loop the bridge's acks need;
+    the bridge's own socket still negotiates it."""
+    import msgspec
+
+    batches, _ = esh4_batches()
+    with connect(server.ws) as ws:
+        assert [type(e).__name__ for e in ws.protocol.extensions] == ["PerMessageDeflate"]
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "nt8"}))
+        ws.recv()
+        ws.send(msgspec.json.encode(batches[0]).decode())  # the instrument exists from now on
+        ws.recv()
+        name = batches[0].instrument
+    from urllib.parse import quote
+
+    with connect(f"{server.ws}/view?instrument={quote(name)}") as view:
+        assert json.loads(view.recv())["type"] == "snapshot"
+        assert view.protocol.extensions == []
+
+
 def test_a_client_that_stops_reading_does_not_stall_the_others(server):
     """One client pushes batches and never reads its acks (its socket buffers fill and its
     handler waits); another client meanwhile gets every answer."""

@@ -145,6 +145,27 @@ def guarded(base: type[asyncio.Protocol], limits: ConnectionLimits) -> type[asyn
     return Guarded
 
 
+#: WebSocket paths answered without per-message compression whatever the client offers: the
+#: dashboard's frames (large, 30 a second, a zlib context per viewer) cost the event loop more
+#: to compress than they save on a local link, and the bridge's acks would wait behind them
+UNCOMPRESSED_WS = ("/ws/view",)
+
+
+def _websockets_protocol() -> type[Any]:
+    """uvicorn's WebSocket protocol, with no extension offered on :data:`UNCOMPRESSED_WS`."""
+    from urllib.parse import urlsplit
+
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    class Negotiating(WebSocketsSansIOProtocol):
+        def handle_connect(self, event: Any) -> None:
+            if urlsplit(event.path).path.startswith(UNCOMPRESSED_WS):
+                self.conn.available_extensions = []
+            super().handle_connect(event)
+
+    return Negotiating
+
+
 def uvicorn_config(app: Any, host: str, port: int, limits: ConnectionLimits | None = None,
                    **options: Any) -> uvicorn.Config:  # fmt: skip
     """The uvicorn configuration of the server: the guarded HTTP protocol, the keep-alive
@@ -158,4 +179,5 @@ def uvicorn_config(app: Any, host: str, port: int, limits: ConnectionLimits | No
     base = import_from_string(HTTP_PROTOCOLS[options.pop("http", "auto")])
     return uvicorn.Config(app, host=host, port=port, log_config=None, ws_max_size=MAX_BODY,
                           timeout_keep_alive=max(1, round(limits.idle_timeout_s)),
-                          http=guarded(base, limits), **options)  # fmt: skip
+                          http=guarded(base, limits), ws=options.pop("ws", _websockets_protocol()),
+                          **options)  # fmt: skip
