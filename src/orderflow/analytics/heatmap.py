@@ -423,19 +423,33 @@ class HeatColumns:
     def block(self, k: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`since` as arrays, oldest first: bucket starts (n,), meta (n, 4: p0, bid, ask,
         last) and sizes (n, width), copied out of the ring in at most two slices."""
-        lo = max(k, self.closed - self.kept, self.closed - limit)
-        n = self.closed - lo
-        a, cap = lo % self.capacity, self.capacity
+        return self._rows(max(k, self.closed - self.kept, self.closed - limit), self.closed)
+
+    def _rows(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Kept closed columns number ``lo`` to ``hi`` (excluded) as arrays."""
+        n, cap = hi - lo, self.capacity
+        a = lo % cap
         idx = np.arange(a, a + n) % cap if a + n > cap else slice(a, a + n)
         return self._ts[idx].copy(), self._meta[idx].copy(), self._sizes[idx].copy()
 
-    def between(self, from_ts: int, to_ts: int, limit: int) -> list[HeatColumn]:
-        """Kept closed columns with ``from_ts <= ts <= to_ts``, oldest first; at most
-        ``limit`` (the latest ones). O(log kept + limit x width)."""
+    def _span(self, from_ts: int, to_ts: int, limit: int) -> range:
+        """Numbers of the kept closed columns with ``from_ts <= ts <= to_ts``, at most
+        ``limit`` (the latest ones)."""
         first, n = self.closed - self.kept, self.kept
         start = first % self.capacity if n == self.capacity else 0
         ts = np.concatenate([self._ts[start:n], self._ts[:start]]) if start else self._ts[:n]
         a = int(np.searchsorted(ts, from_ts, side="left"))
         b = int(np.searchsorted(ts, to_ts, side="right"))
-        a = max(a, b - limit)
-        return [self.column(first + j) for j in range(a, b)]
+        return range(first + max(a, b - limit), first + b)
+
+    def between(self, from_ts: int, to_ts: int, limit: int) -> list[HeatColumn]:
+        """Kept closed columns with ``from_ts <= ts <= to_ts``, oldest first; at most
+        ``limit`` (the latest ones). O(log kept + limit x width)."""
+        return [self.column(k) for k in self._span(from_ts, to_ts, limit)]
+
+    def block_between(
+        self, from_ts: int, to_ts: int, limit: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`between` as arrays, as :meth:`block` gives them."""
+        span = self._span(from_ts, to_ts, limit)
+        return self._rows(span.start, span.stop)

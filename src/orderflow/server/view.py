@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from orderflow.analytics.heatmap import HeatColumn, HeatColumns
+from orderflow.analytics.heatmap import HeatColumns
 from orderflow.core.errors import ParameterError
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
@@ -38,7 +38,7 @@ class InstrumentState(Protocol):
     def stale(self) -> bool: ...
 
 
-__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_dict", "heat_rows",
+__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_rows",
            "metrics_rows", "print_rows"]  # fmt: skip
 
 #: one print as the views keep it: event time, price (ticks), size, aggressor (+1 buy, -1 sell)
@@ -287,9 +287,11 @@ def print_rows(prints: np.ndarray, to_price: Any) -> list[list[Any]]:
 def heat_rows(
     block: tuple[np.ndarray, np.ndarray, np.ndarray], inst: Instrument
 ) -> list[dict[str, Any]]:
-    """HEATCOLs of a block of columns (:meth:`HeatColumns.block`), as :func:`heat_dict` makes
-    them one by one, with the trimming and the prices done on the whole block at once (a frame
-    of a fast feed carries a hundred columns; one at a time they were most of its cost)."""
+    """HEATCOLs of a block of columns (:meth:`HeatColumns.block`): each column's sizes without
+    the empty prices at either end (``p0``: the first price with a size; a ladder of a few rows
+    makes a few dozen sizes, not 401), bid/ask/last in exchange units (None: none), the
+    trimming and the prices done on the whole block at once (a frame of a fast feed carries a
+    hundred columns; one at a time they were most of its cost)."""
     ts, meta, sizes = block
     if not len(ts):
         return []
@@ -311,17 +313,3 @@ def heat_rows(
          "bid": bid[i], "ask": ask[i], "last": last[i]}
         for i, t in enumerate(ts.tolist())
     ]  # fmt: skip
-
-
-def heat_dict(col: HeatColumn, to_price: Any, tick: float) -> dict[str, Any]:
-    """A HEATCOL of the wire: its sizes without the empty prices at either end (``p0``: the
-    first price with a size; a ladder of a few rows makes a few dozen sizes, not 401)."""
-
-    def px(t: int) -> float | None:
-        return None if t == _NO_PRICE else to_price(t)
-
-    nz = np.flatnonzero(col.sizes)
-    a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
-    return {"ts": col.ts, "p0": to_price(col.p0 + a), "step": tick,
-            "sizes": col.sizes[a:b].tolist(), "bid": px(col.bid), "ask": px(col.ask),
-            "last": px(col.last)}  # fmt: skip

@@ -53,7 +53,8 @@ def test_heat_rows_of_a_block_equal_the_columns_one_by_one() -> None:
     equal :func:`heat_dict` of each column, across the ring's wrap and with empty columns."""
     from orderflow.analytics.heatmap import HeatColumns
     from orderflow.model.instruments import get_instrument
-    from orderflow.server.view import heat_dict, heat_rows
+    from orderflow.server.view import heat_rows
+    from tests.reference.heat import heat_dict
 
     es = get_instrument("ESH4")
     h = HeatColumns(10, 3, 5)
@@ -70,6 +71,9 @@ def test_heat_rows_of_a_block_equal_the_columns_one_by_one() -> None:
     for k, limit in ((0, 100), (h.closed - 2, 100), (0, 2), (h.closed, 5)):
         one_by_one = [heat_dict(c, es.to_price, tick) for c in h.since(k, limit)]
         assert heat_rows(h.block(k, limit), es) == one_by_one
+        # the backfill's block by time is the same columns as the list by time
+        by_time = [heat_dict(c, es.to_price, tick) for c in h.between(65, 95, limit)]
+        assert heat_rows(h.block_between(65, 95, limit), es) == by_time
     rows = heat_rows(h.block(0, 100), es)
     assert [r["ts"] for r in rows] == [c.ts for c in h.since(0, 100)]
     asks = [r["ask"] for r in rows]

@@ -22,7 +22,7 @@ from orderflow.server.auth import AUTH_KEY
 from orderflow.server.hub import InstrumentState
 from orderflow.server.replay import Playback
 from orderflow.server.state import Authorised, Server, ServerState, read_body, server_of
-from orderflow.server.view import heat_dict, print_rows
+from orderflow.server.view import heat_rows, print_rows
 from orderflow.server.view_stream import Viewer, ViewStream
 
 __all__ = ["router", "stream_of"]
@@ -118,9 +118,9 @@ async def heat(instrument: str, state: Server, request: Request) -> Response:
     from_ts, to_ts, limit = _range(request, 2400, 20_000)
     st = _instrument(state, instrument)
     iv = state.hub.view.get(st.pipeline.name)
-    px, tick = st.instrument.to_price, float(st.instrument.tick_size)
-    return _json({"columns": [heat_dict(c, px, tick)
-                              for c in iv.heat.between(from_ts, to_ts, limit)]})  # fmt: skip
+    return _json(
+        {"columns": heat_rows(iv.heat.block_between(from_ts, to_ts, limit), st.instrument)}
+    )
 
 
 @router.get("/api/view/{instrument}/prints")
