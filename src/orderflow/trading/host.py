@@ -34,6 +34,7 @@ import numpy as np
 from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
+from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.exit_context import structure_fields
@@ -219,11 +220,12 @@ class StrategyHost:
         prof = pipeline.profiles.current
         vwap = pipeline.vwap.value()
         m = pipeline.metrics
-        new = pipeline.accumulated[self._counts.seen_signals :]
-        self._counts.seen_signals = len(pipeline.accumulated)
+        acc, sig = pipeline.accumulated, pipeline.signals
+        new = self._take(acc, self._counts.seen_signals)
+        self._counts.seen_signals = len(acc)
         self._prints = self._since(pipeline)
-        raw = pipeline.signals[self._seen_raw :]
-        self._seen_raw = len(pipeline.signals)
+        raw = self._take(sig, self._seen_raw)
+        self._seen_raw = len(sig)
         metrics = {
             "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
             "momentum": float(pipeline.momentum.score),
@@ -250,6 +252,14 @@ class StrategyHost:
             **(structure_fields(pipeline, raw)
                if getattr(self.strategy, "needs_order_flow", True) else {}),
         )  # fmt: skip
+
+    def _take(self, log: SignalLog[Any], seen: int) -> list[Any]:
+        """What ``log`` took after ``seen``; any the pipeline no longer keeps (a decision
+        further behind than it keeps signals) are counted, never silently left out."""
+        lost = log.missed(seen)
+        if lost:
+            self.counters["signals_not_kept"] += lost
+        return log.since(seen)
 
     def _since(self, pipeline: Pipeline) -> _Prints:
         """The prints since the previous decision, and since the sending of every entry
