@@ -110,6 +110,8 @@ class Matching:
         n = len(records)
         if n == 0:
             return 0
+        if not (self._pending or self._fired or self._waiting):
+            return n  # nothing due, nothing to trigger: the whole piece
         rts = records["ts_event"]
         lasts = np.flatnonzero(records["flags"] & LAST)
         cut = n
