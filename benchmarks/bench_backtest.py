@@ -19,6 +19,7 @@ The goal: the whole backtest at >= 2M market events/s per core on this stream; t
 venue should add little to the book's own cost.
 
     .venv/bin/python benchmarks/bench_backtest.py [--seconds S]      (standalone)
+    .venv/bin/python benchmarks/bench_backtest.py --breakdown        (where the time goes)
 """
 
 from __future__ import annotations
