@@ -19,6 +19,7 @@ The goal: the whole backtest at >= 2M market events/s per core on this stream; t
 venue should add little to the book's own cost.
 
     .venv/bin/python benchmarks/bench_backtest.py [--seconds S]      (standalone)
+    .venv/bin/python benchmarks/bench_backtest.py --breakdown        (where the time goes)
 """
 
 from __future__ import annotations
@@ -246,6 +247,72 @@ def _pipeline_chunks(ev: np.ndarray, inst: Any, chunk: int, timings: list[int]) 
     run_stream("mbo", ev, inst, chunk=chunk, progress=tick)
 
 
+#: where a backtest's time goes (:func:`breakdown`): each method's own time, its callees in
+#: this table excluded (``venue.send`` inside a decision is the venue's)
+PARTS: dict[str, tuple[str, ...]] = {
+    "pipeline": ("orderflow.engine.pipeline:Pipeline.process",),
+    "venue": ("orderflow.backtest.venue:SimVenue.on_market",
+              "orderflow.backtest.matching:Matching.next_cut",
+              "orderflow.backtest.venue:SimVenue.advance",
+              "orderflow.backtest.venue:SimVenue.send"),
+    "decide (host, strategy, risk)": ("orderflow.backtest.run:_Driver.decide",),
+    "reports (desk, risk)": ("orderflow.trading.node:TradingNode.fill",
+                             "orderflow.trading.node:TradingNode.order_update"),
+}  # fmt: skip
+
+
+def breakdown(ev: np.ndarray, inst: Any, decide: str | int, rounds: int = 3) -> dict[str, float]:
+    """Seconds per part of one ``full_backtest`` (the best of ``rounds``): the methods of
+    :data:`PARTS` timed with ``perf_counter_ns`` (exclusive of each other), the rest of the
+    run the driver's own bookkeeping (cutting, settling, the loop)."""
+    import importlib
+
+    spent: dict[str, int] = {}
+    stack: list[int] = []  # time of nested timed calls, per open frame
+
+    def wrap(part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*a: Any, **k: Any) -> Any:
+            stack.append(0)
+            t0 = time.perf_counter_ns()
+            try:
+                return fn(*a, **k)
+            finally:
+                dt = time.perf_counter_ns() - t0
+                inner = stack.pop()
+                spent[part] = spent.get(part, 0) + dt - inner
+                if stack:
+                    stack[-1] += dt
+
+        return timed
+
+    saved: list[tuple[Any, str, Any]] = []
+    for part, names in PARTS.items():
+        for name in names:
+            mod, attr = name.split(":")
+            cls_name, meth = attr.split(".")
+            cls = getattr(importlib.import_module(mod), cls_name)
+            saved.append((cls, meth, cls.__dict__[meth]))
+            setattr(cls, meth, wrap(part, cls.__dict__[meth]))
+    best: dict[str, float] | None = None
+    try:
+        full_backtest(ev, inst, CHUNK, decide)  # warm
+        for _ in range(rounds):
+            spent.clear()
+            t0 = time.perf_counter_ns()
+            full_backtest(ev, inst, CHUNK, decide)
+            total = time.perf_counter_ns() - t0
+            got = {k: v / 1e9 for k, v in spent.items()}
+            got["driver (cutting, settling, the loop)"] = (total - sum(spent.values())) / 1e9
+            got["total"] = total / 1e9
+            if best is None or got["total"] < best["total"]:
+                best = got
+    finally:
+        for cls, meth, fn in saved:
+            setattr(cls, meth, fn)
+    assert best is not None
+    return best
+
+
 def _full_task(ev: np.ndarray, inst: Any, seconds: float) -> Task:
     cases = {
         "book": Case(lambda: _book_chunks(ev, inst, CHUNK), len(ev)),
@@ -325,11 +392,22 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--breakdown", action="store_true",
+                    help="only where a decide-every-100 backtest's time goes, by part")  # fmt: skip
     args = ap.parse_args()
     if not ESH4_MBO.exists():
         print(f"skipped: {ESH4_MBO} not found")
         return
     ev, inst = read_mbo(ESH4_MBO)
+    if args.breakdown:
+        for decide in (100, "chunk"):
+            parts = breakdown(ev, inst, decide)
+            total = parts.pop("total")
+            print(f"full backtest, decides every {decide}: {total * 1e3:.1f} ms "
+                  f"({len(ev) / total / 1e6:.2f} M records/s)")  # fmt: skip
+            for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
+                print(f"  {k:<40} {v * 1e3:7.1f} ms  {v / total:6.1%}")
+        return
     t0 = time.perf_counter()
     results = _task(ev, inst, args.seconds).run(Progress())
     results += _full_task(ev, inst, args.seconds).run(Progress())

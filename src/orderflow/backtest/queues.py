@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from orderflow.model.enums import Action
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "l2_trade_fill",
     "l3_order_update",
     "l3_trade_fill",
+    "sorted_ahead",
 ]
 
 _CANCEL, _MODIFY = int(Action.CANCEL), int(Action.MODIFY)
@@ -52,6 +55,20 @@ class QueueState:
     ev_start: float = 0.0
     ev_traded: int = 0
     ev_filled: int = 0
+    #: L3: ``ahead_ids``' keys sorted (:func:`sorted_ahead`), and the dict they were taken from
+    ids_sorted: np.ndarray | None = None
+    ids_of: dict[int, int] | None = None
+
+
+def sorted_ahead(q: QueueState) -> np.ndarray:
+    """The ids of the orders ahead, sorted (uint64), sorted again only when they changed:
+    a dict's ids only ever leave it (a new queue is a new dict), so the same dict with as
+    many ids holds the same ones. O(1) then, else O(k log k)."""
+    ids = q.ahead_ids
+    if q.ids_sorted is None or q.ids_of is not ids or len(q.ids_sorted) != len(ids):
+        q.ids_sorted = np.sort(np.fromiter(ids, dtype=np.uint64, count=len(ids)))
+        q.ids_of = ids
+    return q.ids_sorted
 
 
 def l3_order_update(q: QueueState, price: int, action: int, size: int, order_id: int,

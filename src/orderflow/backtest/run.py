@@ -282,7 +282,7 @@ def _nt_view(path: str, inst: Instrument, kind: str, chunks: Iterator[Chunk],
     fr.hours = np.unique(prints // _HOUR).astype(np.int64)
     fr.signal_counts = Counter(pipe.signal_counts)
     fr.accumulated = len(pipe.accumulated)
-    fr.accumulated_long = sum(a.direction > 0 for a in pipe.accumulated)
+    fr.accumulated_long = pipe.accumulated.long
     fr.accumulated_short = fr.accumulated - fr.accumulated_long
     fr.venue_counters = Counter(got.venue.counters)
 
@@ -384,7 +384,7 @@ def run_sources(
         fr.hours = np.array(sorted(drv.hours), dtype=np.int64)
         fr.signal_counts = Counter(pipe.signal_counts)
         fr.accumulated = len(pipe.accumulated)
-        fr.accumulated_long = sum(a.direction > 0 for a in pipe.accumulated)
+        fr.accumulated_long = pipe.accumulated.long
         fr.accumulated_short = fr.accumulated - fr.accumulated_long
         fr.venue_counters = Counter(venue.counters)
         runs.append(fr)

@@ -39,7 +39,9 @@ def analyze(
     bars, top clusters, signal counts; optionally charts (PNG) and tables (CSV/Parquet)."""
     from orderflow.engine.runner import BarsOnly, bars_summary, summarize
 
-    result, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=False, tz=tz)
+    tables = csv is not None or parquet is not None  # a table of every signal
+    result, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=False, tz=tz,
+                               keep_signals=tables)  # fmt: skip
     if isinstance(result, BarsOnly):
         summary = bars_summary(result)
         summary.update({"file": str(file), "format": fmt})
@@ -104,7 +106,8 @@ def signals_evaluate(
         except ValueError as exc:
             raise RequestError(f"--horizons: {horizons!r} is not a list of seconds",
                                field="horizons") from exc  # fmt: skip
-    pipe, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=True, measure=True)
+    pipe, fmt = run_pipeline(file, instrument, quiet=json, keep_mid_path=True, measure=True,
+                             keep_signals=True)  # fmt: skip
     if isinstance(pipe, BarsOnly) or pipe.book is None:
         raise RequestError(
             f"{file.name}: signal quality is measured against the book's mid; "

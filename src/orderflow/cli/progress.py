@@ -3,6 +3,7 @@ with ``--json``; each inside its logged stage."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,16 @@ def run_pipeline(
     keep_mid_path: bool,
     tz: str | None = None,
     measure: bool = False,
+    keep_signals: bool = False,
 ) -> Any:
-    """Replay FILE through the whole pipeline (book, analytics, signals) with a progress bar."""
+    """Replay FILE through the whole pipeline (book, analytics, signals) with a progress bar;
+    ``keep_signals``: keep every signal (a table of them), not only the latest."""
     from orderflow.engine.runner import run_file
     from orderflow.settings import pipeline_params
 
     params = pipeline_params(settings(), keep_mid_path=keep_mid_path, measure=measure)
+    if keep_signals:
+        params = dataclasses.replace(params, signals_kept=None)
     inst = instrument_of(instrument)
     rule = settings().analytics.aggressor
     return run_with_progress(

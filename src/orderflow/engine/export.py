@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from orderflow.analytics.bars import UNKNOWN
-from orderflow.core.errors import ParameterError
+from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.core.time import ns_to_iso
 from orderflow.engine.pipeline import Pipeline
 
@@ -84,7 +84,12 @@ def _profile_table(pipe: Pipeline) -> pa.Table:
 def _signals_table(pipe: Pipeline) -> pa.Table:
     import orjson
 
-    s = pipe.signals
+    if pipe.signals.missed(0):
+        raise ArgumentError(
+            f"the signals table needs every signal: the pipeline kept the latest "
+            f"{pipe.signals.kept:,} of {len(pipe.signals):,} (run it with signals_kept=None)"
+        )
+    s = list(pipe.signals)
     return pa.table(
         {
             "ts_event": [ns_to_iso(x.ts_event) for x in s],

@@ -57,6 +57,7 @@ from orderflow.signals.detectors_l3 import L3Detector, L3Params
 from orderflow.signals.detectors_pull import PULL_DETECTORS, PullDetector, PullParams
 from orderflow.signals.evaluate import mid_from_top
 from orderflow.signals.model import Signal
+from orderflow.signals.signal_log import SIGNALS_KEPT, SignalLog
 
 __all__ = ["BOOK_KINDS", "Pipeline", "PipelineParams"]
 
@@ -116,6 +117,9 @@ class PipelineParams:
     keep_mid_path: bool = False
     #: the pulling/stacking detector (runs only when ``pull.enabled``)
     pull: PullParams = field(default_factory=PullParams)
+    #: the latest signals (and accumulated signals) :attr:`Pipeline.signals` and
+    #: :attr:`Pipeline.accumulated` keep, counts aside (None: every one, for a table of them)
+    signals_kept: int | None = SIGNALS_KEPT
 
     def __post_init__(self) -> None:
         if self.depth_levels < 1:
@@ -126,6 +130,8 @@ class PipelineParams:
             raise ParameterError(f"ratio_levels must be >= 1, got {self.ratio_levels}")
         if self.confirm_series is not None and not 0 <= self.confirm_series < len(self.bars):
             raise ParameterError(f"confirm_series {self.confirm_series} is not a bar series index")
+        if self.signals_kept is not None and self.signals_kept < 1:
+            raise ParameterError(f"signals_kept must be >= 1 or None, got {self.signals_kept}")
 
 
 def _new_book(kind: str, instrument: Instrument) -> tuple[Any, Callable[..., Any]]:
@@ -196,8 +202,9 @@ class Pipeline:
         self.rejected: Counter[str] = Counter()
         self.first_ts = 0
         self.last_ts = 0
-        self.signals: list[Signal] = []
-        self.accumulated: list[AccumulatedSignal] = []
+        # bounded: every count, the latest signals_kept; readers hold counts (SignalLog.since)
+        self.signals: SignalLog[Signal] = SignalLog(p.signals_kept)
+        self.accumulated: SignalLog[AccumulatedSignal] = SignalLog(p.signals_kept)
         self.signal_counts: Counter[str] = Counter()
         self.delta_low = 0
         self.delta_high = 0

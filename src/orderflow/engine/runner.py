@@ -339,8 +339,8 @@ def summarize(pipe: Pipeline, top: int = 5) -> dict[str, Any]:
             "counts": dict(sorted(pipe.signal_counts.items())),
             "total": len(pipe.signals),
             "accumulated": len(pipe.accumulated),
-            "accumulated_long": sum(a.direction > 0 for a in pipe.accumulated),
-            "accumulated_short": sum(a.direction < 0 for a in pipe.accumulated),
+            "accumulated_long": pipe.accumulated.long,
+            "accumulated_short": pipe.accumulated.short,
             "filtered": dict(pipe.accumulator.rejected),
         },
     }

@@ -202,8 +202,9 @@ class InstrumentView:
     def sync_signals(self, st: InstrumentState) -> None:
         """Take the pipeline's new signals (each with its id: its number, from 1)."""
         sigs = st.pipeline.signals
-        for i in range(self.signals_seen, len(sigs)):
-            d = signal_dict(sigs[i], st.instrument)
+        first = max(self.signals_seen, sigs.first_kept)  # the pipeline keeps the latest
+        for i, s in enumerate(sigs.since(self.signals_seen), start=first):
+            d = signal_dict(s, st.instrument)
             d["id"] = i + 1
             self.signals.append(d)
         self.signals_seen = len(sigs)

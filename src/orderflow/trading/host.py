@@ -23,6 +23,7 @@ nothing here reads a clock. Each returns the :class:`OrderCommand` s to send, in
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import numpy as np
 from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
+from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.exit_context import structure_fields
@@ -172,6 +174,13 @@ class StrategyHost:
         #: context built by hand or from bars, where the last price stands for them)
         self._prints: _Prints | None = None
         self._seen_raw = 0  # the pipeline's own signals already shown (ctx.detections)
+        # what the previous decision worked out, reused while its inputs are unchanged:
+        # (last price, lots) marked at, its open P&L, the combined position by lots, and
+        # (pipeline, print count, last price) of the last print
+        self._marked: tuple[int, tuple[Any, ...]] | None = None
+        self._open_pnl: float | None = None
+        self._combined_at: tuple[tuple[Any, ...], tuple[int, float | None]] | None = None
+        self._last_at: tuple[weakref.ref[Pipeline] | None, int, int | None] = (None, -1, None)
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -210,20 +219,16 @@ class StrategyHost:
             top = pipeline.book.top()
             quote = Quote(top.bid_price, top.ask_price, int(top.bid_size), int(top.ask_size))
         bar_series = pipeline.bars.series
-        last: int | None = None
-        forming = bar_series[0].forming()
-        if forming is not None:
-            last = int(forming["close"])
-        elif len(bar_series[0]):
-            last = int(bar_series[0].bars()["close"][-1])
+        last = self._last_price(pipeline)
         prof = pipeline.profiles.current
         vwap = pipeline.vwap.value()
         m = pipeline.metrics
-        new = pipeline.accumulated[self._counts.seen_signals :]
-        self._counts.seen_signals = len(pipeline.accumulated)
+        acc, sig = pipeline.accumulated, pipeline.signals
+        new = self._take(acc, self._counts.seen_signals)
+        self._counts.seen_signals = len(acc)
         self._prints = self._since(pipeline)
-        raw = pipeline.signals[self._seen_raw :]
-        self._seen_raw = len(pipeline.signals)
+        raw = self._take(sig, self._seen_raw)
+        self._seen_raw = len(sig)
         metrics = {
             "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
             "momentum": float(pipeline.momentum.score),
@@ -250,6 +255,31 @@ class StrategyHost:
             **(structure_fields(pipeline, raw)
                if getattr(self.strategy, "needs_order_flow", True) else {}),
         )  # fmt: skip
+
+    def _last_price(self, pipeline: Pipeline) -> int | None:
+        """The close of the first bar series' forming bar (else its last closed bar): the
+        last print's price, so the same until a print comes (a bar closing on time keeps
+        it); read from the series only then."""
+        ref, n, last = self._last_at
+        if ref is not None and ref() is pipeline and n == pipeline.trades:
+            return last
+        series = pipeline.bars.series[0]
+        last = None
+        forming = series.forming()
+        if forming is not None:
+            last = int(forming["close"])
+        elif len(series):
+            last = int(series.bars()["close"][-1])
+        self._last_at = (weakref.ref(pipeline), pipeline.trades, last)
+        return last
+
+    def _take(self, log: SignalLog[Any], seen: int) -> list[Any]:
+        """What ``log`` took after ``seen``; any the pipeline no longer keeps (a decision
+        further behind than it keeps signals) are counted, never silently left out."""
+        lost = log.missed(seen)
+        if lost:
+            self.counters["signals_not_kept"] += lost
+        return log.since(seen)
 
     def _since(self, pipeline: Pipeline) -> _Prints:
         """The prints since the previous decision, and since the sending of every entry
@@ -516,11 +546,32 @@ class StrategyHost:
         self.desk.expire(now)
 
     def _mark(self, now: int, last: int) -> list[OrderCommand]:
-        for k in self.keys:
-            self.desk.mark(k, last)
+        # marking again at the price every position was last marked at, over the same lots,
+        # changes nothing (MAE/MFE are maxima): a decision with no new print skips it, and
+        # the open P&L at that price over those lots is the one worked out before
+        lots = self._lots_key()
+        if (last, lots) != self._marked:
+            for k in self.keys:
+                self.desk.mark(k, last)
+            self._marked = (last, self._lots_key())
+            self._open_pnl = None
         if not any(p.quantity for p in self._positions()):
             return []
-        return self._risk(now, self.risk.on_unrealised(float(self._unrealized(last)), now))
+        if self._open_pnl is None:
+            self._open_pnl = float(self._unrealized(last))
+        return self._risk(now, self.risk.on_unrealised(self._open_pnl, now))
+
+    def _lots_key(self) -> tuple[Any, ...]:
+        """What marking and the combined position depend on, per position (every account's)
+        in the contracts this host trades: its lots, direction, open trade's realised part
+        and last mark. Equal keys: equal marks, open P&L and average price. O(lots)."""
+        keys = self.keys
+        return tuple(
+            (id(p), p.direction, p.last_mark,
+             None if p.trade is None else p.trade.realized_ticks,
+             tuple((lot.quantity, lot.price) for lot in p.lots))
+            for (_, k), p in self.desk.positions.positions.items() if k in keys
+        )  # fmt: skip
 
     def _positions(self) -> list[Position]:
         """Our positions in each contract this host trades (the standard, and its micro)."""
@@ -534,7 +585,13 @@ class StrategyHost:
     def _combined(self) -> tuple[int, float | None]:
         """Contracts held over the pair (the strategy's position; a micro counts as one
         contract, as in every limit) and their average price weighted by tick value (where
-        the whole position breaks even)."""
+        the whole position breaks even); worked out again only when the lots changed."""
+        key = tuple(k[:2] + k[3:] for k in self._lots_key())  # the mark aside
+        if self._combined_at is None or self._combined_at[0] != key:
+            self._combined_at = (key, self._combine())
+        return self._combined_at[1]
+
+    def _combine(self) -> tuple[int, float | None]:
         held = [p for p in self._positions() if p.quantity and p.avg_price_ticks is not None]
         qty = sum(p.quantity for p in self._positions())
         if not held:
