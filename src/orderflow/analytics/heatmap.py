@@ -259,9 +259,11 @@ class HeatColumns:
         self.closed = 0
         #: batches after which the shadow ladder differed from the book's rows (and was set)
         self.resynced = 0
-        self._ts = np.zeros(0, dtype=np.int64)
-        self._meta = np.zeros((0, 4), dtype=np.int64)  # p0, bid, ask, last
-        self._sizes = np.zeros((0, self.width), dtype=np.int32)
+        # the ring at its full size from the start: zeroed memory is mapped only as columns
+        # are written, and growing it copied the whole ring each time (ms at a full hour)
+        self._ts = np.zeros(self.capacity, dtype=np.int64)
+        self._meta = np.zeros((self.capacity, 4), dtype=np.int64)  # p0, bid, ask, last
+        self._sizes = np.zeros((self.capacity, self.width), dtype=np.int32)
         self._cur = np.zeros(self.width, dtype=np.int64)
         self._st = np.array([-1, _NO_PRICE, _NO_PRICE, _NO_PRICE, _NO_PRICE], dtype=np.int64)
         self._lp = np.zeros((2, SHADOW_ROWS), dtype=np.int64)
@@ -327,16 +329,24 @@ class HeatColumns:
         top = int(ts.max())
         spanned = (top - top % b - min(start, first)) // b + 1
         m = max(1, min(spanned, len(ts) + self.capacity))
-        out_ts = np.empty(m, dtype=np.int64)
-        out_meta = np.empty((m, 4), dtype=np.int64)
-        out_sizes = np.empty((m, self.width), dtype=np.int32)
+        i = self.closed % self.capacity
+        direct = i + m <= self.capacity
+        if direct:  # the columns written straight into the ring (no copy)
+            out_ts, out_meta = self._ts[i : i + m], self._meta[i : i + m]
+            out_sizes = self._sizes[i : i + m]
+        else:
+            out_ts = np.empty(m, dtype=np.int64)
+            out_meta = np.empty((m, 4), dtype=np.int64)
+            out_sizes = np.empty((m, self.width), dtype=np.int32)
         n = _heat_events(
             b, self.half_width, ts, depth["side"].astype(np.int64), depth["operation"],
             depth["position"], depth["price"], depth["size"], depth["flags"], trade_ts,
             trade_px, self._lp, self._ls, self._cnt, self._cur, self._st, out_ts, out_meta,
             out_sizes,
         )  # fmt: skip
-        if n > m:  # the out buffers went round: the last m, oldest first
+        if direct and n <= m:
+            self.closed += n
+        elif n > m:  # the out buffers went round: the last m, oldest first
             order = np.arange(n - m, n) % m
             self._push(out_ts[order], out_meta[order], out_sizes[order])
         elif n:
@@ -377,14 +387,6 @@ class HeatColumns:
             self.closed += n - self.capacity
             ts, meta, sizes = ts[-self.capacity :], meta[-self.capacity :], sizes[-self.capacity :]
             n = self.capacity
-        need = min(self.capacity, self.closed + n)
-        if need > len(self._ts):  # grow (doubling) up to the capacity
-            size = min(self.capacity, max(64, 2 * len(self._ts), need))
-            self._ts = np.resize(self._ts, size)
-            self._meta = np.resize(self._meta, (size, 4))
-            grown = np.zeros((size, self.width), dtype=np.int32)
-            grown[: len(self._sizes)] = self._sizes
-            self._sizes = grown
         i = self.closed % self.capacity
         k = min(n, self.capacity - i)  # up to the ring's end, then from its start
         self._ts[i : i + k], self._meta[i : i + k], self._sizes[i : i + k] = (
