@@ -199,7 +199,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     views' own step per applied batch on the trading path (``Views.took`` + ``Views.applied``);
     every uninterrupted hold of the loop by view work (each run of the flusher's task, a
     viewer's writer, or the views' folding between two polls of the loop: its longest is how
-    long an ack arriving then can wait)."""
+    long an ack arriving then can wait), and those of the frames and of the folding apart."""
     import asyncio
     import asyncio.events
 
@@ -225,6 +225,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     hub.view = views = _Timed(hub.view.params)
     stream = ViewStream(type("S", (), {"hub": hub})())  # type: ignore[arg-type]
     holds: list[int] = []
+    folds: list[bool] = []
     sockets: list[_Socket] = []
     run = asyncio.events.Handle._run
 
@@ -239,9 +240,12 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
         run(handle)
         holds.append(time.perf_counter_ns() - t0)
+        folds.append(owner is views)
 
     async def feed() -> None:
         hub.apply(batches[0], "nt8")  # warm-up: kernels, caches
+        if hasattr(views, "read"):
+            views.read("ESH4")
         for p in range(PASSES):
             name = NAMES[(p + 1) % len(NAMES)]
             named = [msgspec.structs.replace(b, instrument=name) for b in batches]
@@ -266,7 +270,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         asyncio.run(feed())
     finally:
         asyncio.events.Handle._run = run  # type: ignore[method-assign]
-    a, h = np.array(step[20:]), np.array(holds)
+    a, h, fold = np.array(step[20:]), np.array(holds), np.array(folds, dtype=bool)
 
     def pc(x: np.ndarray, q: float) -> float:
         return float(np.percentile(x, q)) / 1e3 if len(x) else 0.0
@@ -274,6 +278,10 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     return {"viewers": viewers, "step_p50_us": pc(a, 50), "step_p99_us": pc(a, 99),
             "hold_p50_us": pc(h, 50), "hold_p99_us": pc(h, 99),
             "hold_max_us": float(h.max()) / 1e3 if len(h) else 0.0,
+            "frame_hold_p99_us": pc(h[~fold], 99),
+            "frame_hold_max_us": float(h[~fold].max()) / 1e3 if (~fold).any() else 0.0,
+            "fold_hold_p99_us": pc(h[fold], 99),
+            "fold_hold_max_us": float(h[fold].max()) / 1e3 if fold.any() else 0.0,
             "steps": len(a), "holds": len(h),
             "frames_sent": sum(s.frames for s in sockets)}  # fmt: skip
 
@@ -283,7 +291,10 @@ def _rows(seconds: float, progress: Progress) -> list[Result]:
     m = measure(rounds, progress)
     note = f"{m['rounds']} rounds alternating; {m['viewer_frames']} frames read by the viewers"
     c = in_process()
-    hold = f"longest {c['hold_max_us']:.0f} us; {c['holds']} holds, {c['frames_sent']} frames"
+    hold = (f"longest {c['hold_max_us']:.0f} us; frames' p99 {c['frame_hold_p99_us']:.0f} us, "
+            f"longest {c['frame_hold_max_us']:.0f} us; folding's p99 "
+            f"{c['fold_hold_p99_us']:.0f} us, longest {c['fold_hold_max_us']:.0f} us; "
+            f"{c['holds']} holds, {c['frames_sent']} frames")  # fmt: skip
     return [
         Result(SUITE, "view:step", "reference", "views' step per applied batch (trading path)",
                p50_ns=c["step_p50_us"] * 1e3, p99_ns=c["step_p99_us"] * 1e3, lat_unit="batch",

@@ -53,7 +53,7 @@ MID_S = 0.25
 #: the longest a frame's building holds the event loop before it lets it poll its sockets
 #: (ns; one step can take longer: a frame's reading of the state, one closed bar, one
 #: encoding)
-FRAME_SLICE_NS = 300_000
+FRAME_SLICE_NS = 100_000
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
 CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
 CLOSE_TIMEOUT_S = 1.0
@@ -318,12 +318,12 @@ class ViewStream:
         moved = iv.version != cur.version
         if moved:
             cur.version = iv.version
-            self._market(st, iv, cur, out)
+            await self._market(st, iv, cur, out, steps)
         await steps.breathe()
         account, health = self._slow(st, iv, cur, now)
         replay = self._replay()
         await steps.breathe()
-        self._analytics(st, iv, cur, now, out)
+        await self._analytics(st, iv, cur, now, out, steps)
         await steps.breathe()
         for name, value in (("account", account), ("health", health), ("replay", replay)):
             if value is None:
@@ -358,9 +358,10 @@ class ViewStream:
                 books[v.levels] = frame
         return [([v for v in viewers if v.levels == k], f) for k, f in books.items() if f]
 
-    def _market(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
-                out: dict[str, Any]) -> None:  # fmt: skip
-        """The market's part of a delta: what changed since the cursor, the cursor moved."""
+    async def _market(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                      out: dict[str, Any], steps: _Slicer) -> None:  # fmt: skip
+        """The market's part of a delta: what changed since the cursor, the cursor moved (in
+        two steps: the appends behind their cursors, then bars and latest-wins values)."""
         pipe, inst = st.pipeline, st.instrument
         px = inst.to_price
         metrics = self.hub.metrics(st)
@@ -384,6 +385,7 @@ class ViewStream:
         cur.heat = iv.heat.closed
         if len(cols[0]):
             out["heat"] = _Joined(heat_rows, cols, CHUNK_HEAT, inst)
+        await steps.breathe()
         forming = pipe.bars.series[0].forming()
         bars = self._bars(st, cur, forming)
         if bars:
@@ -414,15 +416,16 @@ class ViewStream:
         )
         if sig != cur.forming:
             cur.forming = sig
-            fb = vf.forming_bar(st, f, vw)
-            if fb is not None:
-                out.append(fb)
+            if f is not None:  # its record and cells are copies: the dict is built later
+                start = int(f["ts_open"])
+                kept = {start: vw[start]} if start in vw else {}
+                out.append(_Later(vf.bar_dict, st, f, series.forming_cells(), False, kept))
         return out
 
-    def _analytics(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor, now: float,
-                   out: dict[str, Any]) -> None:  # fmt: skip
-        """Profile and clusters (O(price levels) and O(clusters) to read): at most every
-        MID_S, when the market moved since they were last read."""
+    async def _analytics(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                         now: float, out: dict[str, Any], steps: _Slicer) -> None:  # fmt: skip
+        """Profile and clusters (O(price levels) and O(clusters) to read, a step each): at
+        most every MID_S, when the market moved since they were last read."""
         if now - cur.mid_at < MID_S or iv.version == cur.mid_version:
             return
         cur.mid_at, cur.mid_version = now, iv.version
@@ -434,6 +437,7 @@ class ViewStream:
             profile = vf.profile_view(st)
             if profile != cur.profile:
                 out["profile"] = cur.profile = profile
+        await steps.breathe()
         clusters, _ = self.answers.full(pipe)
         if clusters["version"] != cur.clusters_version:
             cur.clusters_version = clusters["version"]
