@@ -223,7 +223,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
             step.append(time.perf_counter_ns() - t0 + self.t_took)
 
     hub.view = views = _Timed(hub.view.params)
-    stream = ViewStream(type("S", (), {"hub": hub})())  # type: ignore[arg-type]
+    stream = ViewStream(type("S", (), {"hub": hub})())
     holds: list[int] = []
     folds: list[bool] = []
     sockets: list[_Socket] = []
@@ -265,7 +265,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                     stream.remove(v)
                     await v.stop()
 
-    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
     try:
         asyncio.run(feed())
     finally:

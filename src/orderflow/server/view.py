@@ -9,7 +9,7 @@ is folded in later, off the ack's path, oldest first: the prints into a ring of 
 slice copy), the depth events into exact heatmap columns per bucket of data time (one jitted
 pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), the metrics into their history.
 Folding each batch in turn, with the state it left, gives the very columns and history that
-folding it at once did. Who folds: the event loop, in slices of at most :data:`FOLD_SLICE_NS`
+folding it at once did. Who folds: the event loop, in slices of about :data:`FOLD_SLICE_NS`
 soon after the batch (the loop polls its sockets between slices), and every reader first
 (:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
 recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` batches, and a full
@@ -69,9 +69,10 @@ METRICS_HISTORY = 600
 BAR_VWAPS = 20_000
 #: batches an instrument's queue holds unfolded at most: the next one folds it all at once
 MAX_PENDING = 256
-#: the longest the loop folds before it polls its sockets again (ns): one batch's fold is
-#: about 60 us (a gap in the data that fills thousands of heat columns, a few ms)
-FOLD_SLICE_NS = 300_000
+#: the longest the loop folds before it polls its sockets again (ns; at least one batch a
+#: slice): one batch's fold is about 60 us (a gap in the data that fills thousands of heat
+#: columns, a few ms)
+FOLD_SLICE_NS = 100_000
 #: the kinds of queued entries
 PRINTS, UNSYNC, APPLIED = 0, 1, 2
 
@@ -355,7 +356,7 @@ class Views:
         loop.call_later(0, self._fold_due, loop)
 
     def _fold_due(self, loop: asyncio.AbstractEventLoop) -> None:
-        """One slice of folding (at most FOLD_SLICE_NS), then the next slice asked for."""
+        """One slice of folding (FOLD_SLICE_NS, at least one batch), then the next asked for."""
         self._due = None
         t0 = time.perf_counter_ns()
         try:

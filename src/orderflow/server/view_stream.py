@@ -1,16 +1,22 @@
 """The dashboard's viewer stream (``WS /ws/view``): a snapshot on connect, then merged deltas
 at most ``server.view.frame_hz`` (30) times a second.
 
-One flusher task per server does all the work on the event loop, between engine slices (the
-engine runs there too, so a frame's reading is never interleaved with a batch: that is the
-"engine lock", held only while the latest values are copied). Per frame and instrument, when
-the instrument's version moved (or every half second for account and health) it builds one
-delta (latest-wins fields only when changed; appends of prints, signals and heat columns since
-the previous frame, capped), encodes it once per book depth asked for, and offers the text to
-each viewer's bounded queue. A viewer whose queue is full, or whose socket has not taken a
-frame within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for
-it. New viewers get their snapshot at the next frame, from the state that frame was built
-from, so snapshot and deltas neither overlap nor miss anything.
+One flusher task per server does all the work on the event loop, where the engine runs too,
+so a step of a frame is never interleaved with a batch (that is the "engine lock", held only
+while values are copied). Per frame and instrument, when the instrument's version moved (or
+every half second for account and health) it builds one delta (latest-wins fields only when
+changed; appends of prints, signals and heat columns since the previous frame, capped),
+encodes it once per book depth asked for, and offers the text to each viewer's bounded queue.
+A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (0.1
+ms) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
+one step, not a frame): folding the batches the views queued, reading the appends behind
+their cursors, reading bars and latest-wins values, account and health, profile, clusters,
+each book depth; then, from what those steps copied (or what never changes: a closed bar),
+the rows of prints and heat columns a chunk at a time, each closed bar, each encoding. A
+viewer whose queue is full, or whose socket has not taken a frame within ``send_timeout_s``,
+is closed with 1013 ("viewer too slow"); nothing waits for it. New viewers get their snapshot
+at the next frame, whose reading is then one step, so snapshot and deltas neither overlap nor
+miss anything.
 """
 
 from __future__ import annotations
