@@ -60,6 +60,8 @@ MID_S = 0.25
 #: (ns; one step can take longer: a frame's reading of the state, one closed bar, one
 #: encoding)
 FRAME_SLICE_NS = 100_000
+#: turns of folding before a frame's reading at most (the last folds what is left at once)
+FOLD_TURNS = 8
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
 CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
 CLOSE_TIMEOUT_S = 1.0
@@ -244,14 +246,18 @@ class ViewStream:
         self.frames += 1
 
     async def _flush_one(self, key: str, now: float, slicer: _Slicer) -> None:
-        while True:  # what the batches left, folded in slices
-            st = self.hub.find(key)
+        st = self.hub.find(key)
+        for turn in range(FOLD_TURNS):  # what the batches left, folded in slices
             if st is None:
                 return
             iv = self.hub.view.get(st.pipeline.name)
-            if iv.fold(FRAME_SLICE_NS if slicer.on else None):
-                break
+            last = turn == FOLD_TURNS - 1 or not slicer.on
+            if iv.fold(None if last else FRAME_SLICE_NS) and (last or not slicer.spent()):
+                break  # all folded, and the reading starts in a slice of its own
             await slicer.breathe(force=True)
+            st = self.hub.find(key)
+        if st is None:
+            return
         # from here to the end of the reading, nothing awaits: the frame reads one state
         live = [v for v in self.viewers.get(key, []) if v.open]
         if not live:
@@ -535,6 +541,10 @@ class _Slicer:
     def __init__(self, on: bool) -> None:
         self.on = on
         self.t0 = time.perf_counter_ns()
+
+    def spent(self) -> bool:
+        """This step has held the loop FRAME_SLICE_NS already."""
+        return time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS
 
     async def breathe(self, force: bool = False) -> None:
         if self.on and (force or time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS):
