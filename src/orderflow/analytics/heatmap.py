@@ -41,6 +41,9 @@ _ADD, _UPDATE, _REMOVE = int(NtOperation.ADD), int(NtOperation.UPDATE), int(NtOp
 _RESET = int(Flags.RESET)
 #: rows per side the shadow ladder holds (a NinjaTrader ladder has ten; deeper rows drop off)
 SHADOW_ROWS = 2048
+#: a ring of columns up to this size is allocated whole at the start (an hour of 250 ms
+#: columns 401 prices wide is 23 MB); a larger one grows as columns come
+RING_AT_ONCE_BYTES = 64 << 20
 # the state array: bucket start (-1: none yet), p0 (NO_PRICE: no book yet), bid, ask, last
 _TS, _P0, _BID, _ASK, _LAST = range(5)
 
@@ -259,11 +262,13 @@ class HeatColumns:
         self.closed = 0
         #: batches after which the shadow ladder differed from the book's rows (and was set)
         self.resynced = 0
-        # the ring at its full size from the start: zeroed memory is mapped only as columns
-        # are written, and growing it copied the whole ring each time (ms at a full hour)
-        self._ts = np.zeros(self.capacity, dtype=np.int64)
-        self._meta = np.zeros((self.capacity, 4), dtype=np.int64)  # p0, bid, ask, last
-        self._sizes = np.zeros((self.capacity, self.width), dtype=np.int32)
+        # a ring of up to RING_AT_ONCE_BYTES at its full size from the start (zeroed memory
+        # is mapped only as columns are written; growing copied the whole ring each time, ms
+        # at an hour of columns); a larger one grows as columns come
+        start = self.capacity if self.capacity * self.width * 4 <= RING_AT_ONCE_BYTES else 0
+        self._ts = np.zeros(start, dtype=np.int64)
+        self._meta = np.zeros((start, 4), dtype=np.int64)  # p0, bid, ask, last
+        self._sizes = np.zeros((start, self.width), dtype=np.int32)
         self._cur = np.zeros(self.width, dtype=np.int64)
         self._st = np.array([-1, _NO_PRICE, _NO_PRICE, _NO_PRICE, _NO_PRICE], dtype=np.int64)
         self._lp = np.zeros((2, SHADOW_ROWS), dtype=np.int64)
@@ -330,7 +335,7 @@ class HeatColumns:
         spanned = (top - top % b - min(start, first)) // b + 1
         m = max(1, min(spanned, len(ts) + self.capacity))
         i = self.closed % self.capacity
-        direct = i + m <= self.capacity
+        direct = len(self._ts) == self.capacity and i + m <= self.capacity
         if direct:  # the columns written straight into the ring (no copy)
             out_ts, out_meta = self._ts[i : i + m], self._meta[i : i + m]
             out_sizes = self._sizes[i : i + m]
@@ -387,6 +392,14 @@ class HeatColumns:
             self.closed += n - self.capacity
             ts, meta, sizes = ts[-self.capacity :], meta[-self.capacity :], sizes[-self.capacity :]
             n = self.capacity
+        need = min(self.capacity, self.closed + n)
+        if need > len(self._ts):  # grow (doubling) up to the capacity
+            size = min(self.capacity, max(64, 2 * len(self._ts), need))
+            self._ts = np.resize(self._ts, size)
+            self._meta = np.resize(self._meta, (size, 4))
+            grown = np.zeros((size, self.width), dtype=np.int32)
+            grown[: len(self._sizes)] = self._sizes
+            self._sizes = grown
         i = self.closed % self.capacity
         k = min(n, self.capacity - i)  # up to the ring's end, then from its start
         self._ts[i : i + k], self._meta[i : i + k], self._sizes[i : i + k] = (

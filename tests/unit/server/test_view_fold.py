@@ -3,7 +3,8 @@ show: on ESH4 (the bridge's 439 batches) the heat columns, prints, metrics histo
 VWAPs folded later (by the loop's slices, between reads, or by a full queue) equal those
 folded at once after every batch; a read right after a batch (a frame, a snapshot, a
 backfill) sees that batch; a full queue folds at once and loses nothing; on a running loop
-the queue is folded without any reader."""
+the queue is folded without any reader; a heat ring that grows holds what one allocated whole
+holds."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import asyncio
 from functools import cache
 from typing import Any
 
+import pytest
+
+from orderflow.analytics import heatmap
 from orderflow.protocol import Batch
 from orderflow.server import view as view_mod
 from orderflow.server.hub import Hub
@@ -145,3 +149,17 @@ def test_a_running_loop_folds_without_readers() -> None:
     iv = hub.view.get("ESH4")
     assert not iv.pending and iv.folded == k and iv.overflows == 0
     assert state(iv) == at_once(k)
+
+
+def test_a_ring_that_grows_equals_one_allocated_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ring larger than RING_AT_ONCE_BYTES grows as columns come (doubling, copied) and
+    takes no column straight from the kernel: on ESH4 (12,222 columns in the first batch
+    after the pre-open, then the ring full and going round) it holds exactly what the ring
+    allocated whole at the start holds."""
+    n = 200
+    whole = at_once(n)
+    monkeypatch.setattr(heatmap, "RING_AT_ONCE_BYTES", 0)
+    hub = Hub()
+    hub.apply(batches()[0], "nt8")
+    assert len(hub.view.read("ESH4").heat._ts) < hub.view.params.heat_columns  # it grows
+    assert at_once(n) == whole
