@@ -12,8 +12,8 @@ Folding each batch in turn, with the state it left, gives the very columns and h
 folding it at once did. Who folds: the event loop, in slices of about :data:`FOLD_SLICE_NS`
 soon after the batch (the loop polls its sockets between slices), and every reader first
 (:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
-recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` batches, and a full
-queue always folds at once, so nothing is ever dropped. The viewer stream
+recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
+batch), and a full queue always folds at once, so nothing is ever dropped. The viewer stream
 (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second.
 Everything is bounded (``server.view``).
 """
@@ -67,7 +67,8 @@ HEAT_ROWS = 1000
 METRICS_HISTORY = 600
 #: bars whose session VWAP is kept (a day of 1-minute bars is 1,440)
 BAR_VWAPS = 20_000
-#: batches an instrument's queue holds unfolded at most: the next one folds it all at once
+#: entries (two a batch) an instrument's queue holds unfolded: the one that fills it folds
+#: it all at once
 MAX_PENDING = 256
 #: the longest the loop folds before it polls its sockets again (ns; at least one batch a
 #: slice): one batch's fold is about 60 us (a gap in the data that fills thousands of heat
@@ -163,10 +164,6 @@ class InstrumentView:
     folded: int = 0
     overflows: int = 0
 
-    def sample(self, pipe: Pipeline) -> None:
-        """The book metrics and the forming bar's session VWAP after an applied batch. O(1)."""
-        self.keep_sample(take_sample(pipe))
-
     def keep_sample(self, sample: tuple[Any, ...]) -> None:
         """A :func:`take_sample` into the metrics history and the bars' VWAPs. O(1)."""
         ts, imbalance, microprice, mid, ofi, momentum, start, vw = sample
@@ -241,7 +238,7 @@ class InstrumentView:
         return rows[max(a, b - limit) : b]
 
     def fold(self, budget_ns: int | None = None) -> bool:
-        """Fold the queue in, oldest first; with ``budget_ns``, stop after the batch that
+        """Fold the queue in, oldest first; with ``budget_ns``, stop after the entry that
         spends it. True: nothing is left. O(events + rows) per batch."""
         q = self.pending
         t0 = time.perf_counter_ns() if budget_ns is not None else 0
