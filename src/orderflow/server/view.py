@@ -70,10 +70,10 @@ BAR_VWAPS = 20_000
 #: entries (two a batch) an instrument's queue holds unfolded: the one that fills it folds
 #: it all at once
 MAX_PENDING = 256
-#: the longest the loop folds before it polls its sockets again (ns; at least one batch a
+#: the longest the loop folds before it polls its sockets again (ns; at least one entry a
 #: slice): one batch's fold is about 60 us (a gap in the data that fills thousands of heat
-#: columns, a few ms)
-FOLD_SLICE_NS = 100_000
+#: columns, 10 ms or more)
+FOLD_SLICE_NS = 50_000
 #: the kinds of queued entries
 PRINTS, UNSYNC, APPLIED = 0, 1, 2
 

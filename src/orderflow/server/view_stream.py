@@ -7,16 +7,16 @@ while values are copied). Per frame and instrument, when the instrument's versio
 every half second for account and health) it builds one delta (latest-wins fields only when
 changed; appends of prints, signals and heat columns since the previous frame, capped),
 encodes it once per book depth asked for, and offers the text to each viewer's bounded queue.
-A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (0.1
-ms) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
-one step, not a frame): folding the batches the views queued, reading the appends behind
-their cursors, reading bars and latest-wins values, account and health, profile, clusters,
-each book depth; then, from what those steps copied (or what never changes: a closed bar),
-the rows of prints and heat columns a chunk at a time, each closed bar, each encoding. A
-viewer whose queue is full, or whose socket has not taken a frame within ``send_timeout_s``,
-is closed with 1013 ("viewer too slow"); nothing waits for it. New viewers get their snapshot
-at the next frame, whose reading is then one step, so snapshot and deltas neither overlap nor
-miss anything.
+A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
+us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
+one step, not a frame): folding the batches the views queued, reading the book metrics, the
+appends behind their cursors, bars and the other latest-wins values, account and health,
+profile, clusters, each book depth; then, from what those steps copied (or what never
+changes: a closed bar), the rows of prints and heat columns a chunk at a time, each closed
+bar, each encoding. A viewer whose queue is full, or whose socket has not taken a frame
+within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for it. New
+viewers get their snapshot at the next frame, whose reading is then one step, so snapshot and
+deltas neither overlap nor miss anything.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ MID_S = 0.25
 #: the longest a frame's building holds the event loop before it lets it poll its sockets
 #: (ns; one step can take longer: a frame's reading of the state, one closed bar, one
 #: encoding)
-FRAME_SLICE_NS = 100_000
+FRAME_SLICE_NS = 50_000
 #: turns of folding before a frame's reading at most (the last folds what is left at once)
 FOLD_TURNS = 8
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
@@ -373,7 +373,8 @@ class ViewStream:
     async def _market(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
                       out: dict[str, Any], steps: _Slicer) -> None:  # fmt: skip
         """The market's part of a delta: what changed since the cursor, the cursor moved (in
-        two steps: the appends behind their cursors, then bars and latest-wins values)."""
+        three steps: the metrics, the appends behind their cursors, then bars and the other
+        latest-wins values)."""
         pipe, inst = st.pipeline, st.instrument
         px = inst.to_price
         metrics = self.hub.metrics(st)
@@ -382,6 +383,7 @@ class ViewStream:
                        "last": px(iv.last_price) if iv.n_prints else None}  # fmt: skip
         if metrics != cur.metrics:
             out["metrics"] = cur.metrics = metrics
+        await steps.breathe()
         prints, dropped = iv.prints_since(cur.prints, MAX_PRINTS)
         cur.prints = iv.n_prints
         if len(prints):
