@@ -70,8 +70,8 @@ BAR_VWAPS = 20_000
 #: entries (two a batch) an instrument's queue holds unfolded: the one that fills it folds
 #: it all at once
 MAX_PENDING = 256
-#: the longest the loop folds before it polls its sockets again (ns; at least one entry a
-#: slice): one batch's fold is about 60 us (a gap in the data that fills thousands of heat
+#: the longest the loop folds before it polls its sockets again (ns; at least one batch of
+#: each instrument a slice): one batch's fold is about 60 us (a gap in the data that fills thousands of heat
 #: columns, 10 ms or more)
 FOLD_SLICE_NS = 50_000
 #: the kinds of queued entries
@@ -238,13 +238,15 @@ class InstrumentView:
         return rows[max(a, b - limit) : b]
 
     def fold(self, budget_ns: int | None = None) -> bool:
-        """Fold the queue in, oldest first; with ``budget_ns``, stop after the entry that
-        spends it. True: nothing is left. O(events + rows) per batch."""
+        """Fold the queue in, oldest first; with ``budget_ns``, stop after the batch that
+        spends it (at least one batch). True: nothing is left. O(events + rows) per batch."""
         q = self.pending
         t0 = time.perf_counter_ns() if budget_ns is not None else 0
         while q:
-            self._fold_one(q.popleft())
-            if budget_ns is not None and time.perf_counter_ns() - t0 >= budget_ns:
+            entry = q.popleft()
+            self._fold_one(entry)
+            if (budget_ns is not None and entry[0] != PRINTS
+                    and time.perf_counter_ns() - t0 >= budget_ns):  # fmt: skip
                 break
         return not q
 
@@ -353,15 +355,14 @@ class Views:
         loop.call_later(0, self._fold_due, loop)
 
     def _fold_due(self, loop: asyncio.AbstractEventLoop) -> None:
-        """One slice of folding (FOLD_SLICE_NS, at least one batch), then the next asked for."""
+        """One slice of folding: at least one batch of every instrument with some queued (none
+        waits on another's), more while FOLD_SLICE_NS lasts; then the next slice asked for."""
         self._due = None
         t0 = time.perf_counter_ns()
         try:
-            for iv in list(self.of.values()):  # at least one batch a slice
+            for iv in list(self.of.values()):
                 if iv.pending:
                     iv.fold(max(0, FOLD_SLICE_NS - (time.perf_counter_ns() - t0)))
-                    if time.perf_counter_ns() - t0 >= FOLD_SLICE_NS:
-                        break
         except Exception:  # a view must never take the server down; readers fold the rest
             log.exception("folding a view failed")
         if self._due is None and any(iv.pending for iv in self.of.values()):

@@ -3,8 +3,8 @@ show: on ESH4 (the bridge's 439 batches) the heat columns, prints, metrics histo
 VWAPs folded later (by the loop's slices, between reads, or by a full queue) equal those
 folded at once after every batch; a read right after a batch (a frame, a snapshot, a
 backfill) sees that batch; a full queue folds at once and loses nothing; on a running loop
-the queue is folded without any reader; a heat ring that grows holds what one allocated whole
-holds."""
+the queue is folded without any reader, every instrument's in every slice; a heat ring that
+grows holds what one allocated whole holds."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import asyncio
 from functools import cache
 from typing import Any
 
+import msgspec
 import pytest
 
 from orderflow.analytics import heatmap
@@ -163,3 +164,26 @@ def test_a_ring_that_grows_equals_one_allocated_whole(monkeypatch: pytest.Monkey
     hub.apply(batches()[0], "nt8")
     assert len(hub.view.read("ESH4").heat._ts) < hub.view.params.heat_columns  # it grows
     assert at_once(n) == whole
+
+
+def test_no_instrument_waits_on_another_to_be_folded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two instruments fed turn about on a running loop, each slice's time spent at once
+    (FOLD_SLICE_NS 0): each slice still folds a batch of each, so neither queue fills (a full
+    one would fold at once, on its feeder's ack) and both end as folding at once makes them."""
+    monkeypatch.setattr(view_mod, "FOLD_SLICE_NS", 0)
+    hub = Hub()
+    n = 200  # 400 entries each: more than a queue holds
+
+    async def feed() -> None:
+        for b in batches()[:n]:
+            for name in ("ESH4", "ESM4"):
+                hub.apply(msgspec.structs.replace(b, instrument=name), f"nt8-{name}")
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(feed())
+    want = at_once(n)
+    for name in ("ESH4", "ESM4"):
+        iv = hub.view.get(name)
+        assert iv.overflows == 0 and not iv.pending and iv.folded == n
+        assert state(iv) == want
