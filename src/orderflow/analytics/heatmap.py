@@ -41,6 +41,9 @@ _ADD, _UPDATE, _REMOVE = int(NtOperation.ADD), int(NtOperation.UPDATE), int(NtOp
 _RESET = int(Flags.RESET)
 #: rows per side the shadow ladder holds (a NinjaTrader ladder has ten; deeper rows drop off)
 SHADOW_ROWS = 2048
+#: a ring of columns up to this size is allocated whole at the start (an hour of 250 ms
+#: columns 401 prices wide is 23 MB); a larger one grows as columns come
+RING_AT_ONCE_BYTES = 64 << 20
 # the state array: bucket start (-1: none yet), p0 (NO_PRICE: no book yet), bid, ask, last
 _TS, _P0, _BID, _ASK, _LAST = range(5)
 
@@ -259,9 +262,13 @@ class HeatColumns:
         self.closed = 0
         #: batches after which the shadow ladder differed from the book's rows (and was set)
         self.resynced = 0
-        self._ts = np.zeros(0, dtype=np.int64)
-        self._meta = np.zeros((0, 4), dtype=np.int64)  # p0, bid, ask, last
-        self._sizes = np.zeros((0, self.width), dtype=np.int32)
+        # a ring of up to RING_AT_ONCE_BYTES at its full size from the start (zeroed memory
+        # is mapped only as columns are written; growing copied the whole ring each time, ms
+        # at an hour of columns); a larger one grows as columns come
+        start = self.capacity if self.capacity * self.width * 4 <= RING_AT_ONCE_BYTES else 0
+        self._ts = np.zeros(start, dtype=np.int64)
+        self._meta = np.zeros((start, 4), dtype=np.int64)  # p0, bid, ask, last
+        self._sizes = np.zeros((start, self.width), dtype=np.int32)
         self._cur = np.zeros(self.width, dtype=np.int64)
         self._st = np.array([-1, _NO_PRICE, _NO_PRICE, _NO_PRICE, _NO_PRICE], dtype=np.int64)
         self._lp = np.zeros((2, SHADOW_ROWS), dtype=np.int64)
@@ -327,16 +334,24 @@ class HeatColumns:
         top = int(ts.max())
         spanned = (top - top % b - min(start, first)) // b + 1
         m = max(1, min(spanned, len(ts) + self.capacity))
-        out_ts = np.empty(m, dtype=np.int64)
-        out_meta = np.empty((m, 4), dtype=np.int64)
-        out_sizes = np.empty((m, self.width), dtype=np.int32)
+        i = self.closed % self.capacity
+        direct = len(self._ts) == self.capacity and i + m <= self.capacity
+        if direct:  # the columns written straight into the ring (no copy)
+            out_ts, out_meta = self._ts[i : i + m], self._meta[i : i + m]
+            out_sizes = self._sizes[i : i + m]
+        else:
+            out_ts = np.empty(m, dtype=np.int64)
+            out_meta = np.empty((m, 4), dtype=np.int64)
+            out_sizes = np.empty((m, self.width), dtype=np.int32)
         n = _heat_events(
             b, self.half_width, ts, depth["side"].astype(np.int64), depth["operation"],
             depth["position"], depth["price"], depth["size"], depth["flags"], trade_ts,
             trade_px, self._lp, self._ls, self._cnt, self._cur, self._st, out_ts, out_meta,
             out_sizes,
         )  # fmt: skip
-        if n > m:  # the out buffers went round: the last m, oldest first
+        if direct and n <= m:
+            self.closed += n
+        elif n > m:  # the out buffers went round: the last m, oldest first
             order = np.arange(n - m, n) % m
             self._push(out_ts[order], out_meta[order], out_sizes[order])
         elif n:

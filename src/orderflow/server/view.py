@@ -1,17 +1,30 @@
 """What the dashboard's viewers see of each instrument, recorded cheaply as batches apply.
 
 The Hub calls :meth:`Views.took` with a batch's classified prints and :meth:`Views.applied`
-after each applied batch (or coalesced run): the prints go into a ring of arrays (a slice
-copy), the batch's depth events close exact heatmap columns per bucket of data time (one
-jitted pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), and a
-version counter moves. Nothing else happens on the trading path: the viewer stream
-(:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second,
-and the backfill routes read these rings. Everything is bounded (``server.view``).
+after each applied batch (or coalesced run). On the trading path they only queue what the
+batch leaves behind: references to its prints and depth events (arrays the Hub made for this
+batch and never writes again), a copy of the book's rows and the book metrics and session
+VWAP as they are after it (O(rows), no Python per event); a version counter moves. The queue
+is folded in later, off the ack's path, oldest first: the prints into a ring of arrays (a
+slice copy), the depth events into exact heatmap columns per bucket of data time (one jitted
+pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), the metrics into their history.
+Folding each batch in turn, with the state it left, gives the very columns and history that
+folding it at once did. Who folds: the event loop, in slices of about :data:`FOLD_SLICE_NS`
+soon after the batch (the loop polls its sockets between slices), and every reader first
+(:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
+recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
+batch), and a full queue always folds at once, so nothing is ever dropped. The viewer stream
+(:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second.
+Everything is bounded (``server.view``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +54,8 @@ class InstrumentState(Protocol):
 __all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_rows",
            "metrics_rows", "print_rows"]  # fmt: skip
 
+log = logging.getLogger("orderflow.server")
+
 #: one print as the views keep it: event time, price (ticks), size, aggressor (+1 buy, -1 sell)
 PRINT_DTYPE = np.dtype([("ts", "i8"), ("price", "i8"), ("size", "i8"), ("side", "i1")])
 #: a trade's aggressor (Side: BID 0 = bought at the offer, ASK 1, NONE 2) as the wire's sign
@@ -52,6 +67,15 @@ HEAT_ROWS = 1000
 METRICS_HISTORY = 600
 #: bars whose session VWAP is kept (a day of 1-minute bars is 1,440)
 BAR_VWAPS = 20_000
+#: entries (two a batch) an instrument's queue holds unfolded: the one that fills it folds
+#: it all at once
+MAX_PENDING = 256
+#: the longest the loop folds before it polls its sockets again (ns; at least one batch of
+#: each instrument a slice): one batch's fold is about 60 us (a gap in the data that fills thousands of heat
+#: columns, 10 ms or more)
+FOLD_SLICE_NS = 50_000
+#: the kinds of queued entries
+PRINTS, UNSYNC, APPLIED = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +120,18 @@ class ViewParams:
         return cls(**{k: getattr(s, k) for k in cls.__dataclass_fields__})
 
 
+def take_sample(pipe: Pipeline) -> tuple[Any, ...]:
+    """What the history keeps of the state an applied batch left: its time, the book
+    metrics, the momentum score, the forming bar's start and the session VWAP (None without
+    a forming bar). O(1)."""
+    m = pipe.metrics
+    series = pipe.bars.series
+    start = series[0].forming_open() if series else None
+    vw = pipe.vwap.value() if start is not None else None
+    return (pipe.last_ts, m.imbalance, m.microprice, m.mid, float(m.ofi),
+            pipe.momentum.score, start, vw)  # fmt: skip
+
+
 @dataclass(eq=False)
 class InstrumentView:
     """One instrument's rings: prints, heat columns, signals (see the module)."""
@@ -121,23 +157,25 @@ class InstrumentView:
     bar_vwaps: dict[int, tuple[float, tuple[float, ...], tuple[float, ...]]] = field(
         default_factory=dict
     )
+    #: what the Hub handed over and is not folded in yet, oldest first (see the module):
+    #: ``(PRINTS, trades)``, ``(UNSYNC,)`` or ``(APPLIED, depth | None, rows, sample, ts)``
+    pending: deque[tuple[Any, ...]] = field(default_factory=deque)
+    #: batches folded in so far, and times a full queue was folded at once
+    folded: int = 0
+    overflows: int = 0
 
-    def sample(self, pipe: Pipeline) -> None:
-        """The book metrics and the forming bar's session VWAP after an applied batch. O(1)."""
-        ts = pipe.last_ts
+    def keep_sample(self, sample: tuple[Any, ...]) -> None:
+        """A :func:`take_sample` into the metrics history and the bars' VWAPs. O(1)."""
+        ts, imbalance, microprice, mid, ofi, momentum, start, vw = sample
         b = ts - ts % self.params.heat_bucket_ns
-        m = pipe.metrics
-        row: list[Any] = [b, m.imbalance, m.microprice, m.mid, float(m.ofi), pipe.momentum.score]
+        row: list[Any] = [b, imbalance, microprice, mid, ofi, momentum]
         h = self.metrics_history
         if h and h[-1][0] == b:
             h[-1] = row
         else:
             h.append(row)
-        series = pipe.bars.series
-        start = series[0].forming_open() if series else None
         if start is None:
             return
-        vw = pipe.vwap.value()
         if vw.volume:
             if start not in self.bar_vwaps and len(self.bar_vwaps) >= BAR_VWAPS:
                 del self.bar_vwaps[next(iter(self.bar_vwaps))]
@@ -199,6 +237,43 @@ class InstrumentView:
         b = int(np.searchsorted(ts, to_ts, side="right"))
         return rows[max(a, b - limit) : b]
 
+    def fold(self, budget_ns: int | None = None) -> bool:
+        """Fold the queue in, oldest first; with ``budget_ns``, stop after the batch that
+        spends it (at least one batch). True: nothing is left. O(events + rows) per batch."""
+        q = self.pending
+        t0 = time.perf_counter_ns() if budget_ns is not None else 0
+        while q:
+            entry = q.popleft()
+            self._fold_one(entry)
+            if (budget_ns is not None and entry[0] != PRINTS
+                    and time.perf_counter_ns() - t0 >= budget_ns):  # fmt: skip
+                break
+        return not q
+
+    def _fold_one(self, entry: tuple[Any, ...]) -> None:
+        kind = entry[0]
+        if kind == PRINTS:
+            trades = entry[1]
+            self.batch_prints = trades
+            if len(trades):
+                self.take_prints(trades)
+            return
+        prints, self.batch_prints = self.batch_prints, None
+        self.folded += 1
+        if kind == UNSYNC:
+            self.heat.unsync()
+            return
+        _, depth, rows, sample, ts = entry
+        self.keep_sample(sample)
+        if depth is not None:
+            if prints is None:
+                prints = np.zeros(0, dtype=TRADE_DTYPE)
+            self.heat.apply_depth(depth, prints["ts_event"], prints["price"], rows)
+        else:
+            bp, bs, ap, as_ = rows
+            self.heat.update(ts, bp, bs, ap, as_, self.last_price)
+            self.heat.resync(rows)
+
     def sync_signals(self, st: InstrumentState) -> None:
         """Take the pipeline's new signals (each with its id: its number, from 1)."""
         sigs = st.pipeline.signals
@@ -220,58 +295,95 @@ class Views:
         self.simulated_market = False
         #: the account trading is a simulated NinjaTrader (``orderflow run``'s)
         self.simulated_account = False
+        #: the loop a folding slice is asked of (None: none asked)
+        self._due: asyncio.AbstractEventLoop | None = None
 
     def get(self, key: str) -> InstrumentView:
+        """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
         iv = self.of.get(key)
         if iv is None:
             iv = self.of[key] = InstrumentView.new(self.params)
         return iv
 
+    def read(self, key: str) -> InstrumentView:
+        """Instrument ``key``'s view with every batch applied so far folded in: what a
+        reader (a frame, a snapshot, a backfill) reads."""
+        iv = self.get(key)
+        iv.fold()
+        return iv
+
     def took(self, st: InstrumentState, trades: np.ndarray) -> None:
-        """A batch's classified prints (TRADE_DTYPE), before its book moves on."""
-        iv = self.get(st.pipeline.name)
-        iv.batch_prints = trades
-        if len(trades):
-            iv.take_prints(trades)
+        """A batch's classified prints (TRADE_DTYPE), before its book moves on: queued. O(1)."""
+        self._queue(self.get(st.pipeline.name), (PRINTS, trades))
 
     def applied(self, st: InstrumentState, events: int, depth: np.ndarray | None = None) -> None:
-        """A batch (or a coalesced run of ``events`` depth events) was applied: its NinjaTrader
-        depth events (``depth``; None for a snapshot) walked into exact heatmap columns per
-        bucket, or else the book's rows into the current column; the version moved.
-        O(events + rows)."""
+        """A batch (or a coalesced run of ``events`` depth events) was applied: the version
+        moves, and its NinjaTrader depth events (``depth``; None for a snapshot: the book's
+        rows go into the current column instead), the book's rows and a sample of the metrics
+        are queued for folding (see the module). O(rows)."""
         iv = self.get(st.pipeline.name)
         iv.version += 1
         iv.events += events
-        prints, iv.batch_prints = iv.batch_prints, None
         book = st.pipeline.book
         if book is None or not st.pipeline.groups or st.stale:
-            iv.heat.unsync()
+            self._queue(iv, (UNSYNC,))
             return
-        iv.sample(st.pipeline)
-        rows = book.top_rows(HEAT_ROWS)
-        if depth is not None and depth.dtype == NT_DEPTH_DTYPE:
-            if prints is None:
-                prints = np.zeros(0, dtype=TRADE_DTYPE)
-            iv.heat.apply_depth(depth, prints["ts_event"], prints["price"], rows)
-        else:
-            bp, bs, ap, as_ = rows
-            iv.heat.update(st.pipeline.last_ts, bp, bs, ap, as_, iv.last_price)
-            iv.heat.resync(rows)
+        if depth is not None and depth.dtype != NT_DEPTH_DTYPE:
+            depth = None
+        entry = (APPLIED, depth, book.top_rows(HEAT_ROWS), take_sample(st.pipeline),
+                 st.pipeline.last_ts)  # fmt: skip
+        self._queue(iv, entry)
+
+    def _queue(self, iv: InstrumentView, entry: tuple[Any, ...]) -> None:
+        """Queue an entry; a full queue folds at once (nothing dropped), else the loop is
+        asked to fold soon (no loop: the queue waits for a reader or for being full)."""
+        iv.pending.append(entry)
+        if len(iv.pending) >= MAX_PENDING:
+            iv.overflows += 1
+            iv.fold()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._due is not loop:
+            self._ask(loop)
+
+    def _ask(self, loop: asyncio.AbstractEventLoop) -> None:
+        # call_soon would run before the ack's writer, which the Hub's caller wakes after
+        # this: a timer runs after it, once the loop has polled its sockets
+        self._due = loop
+        loop.call_later(0, self._fold_due, loop)
+
+    def _fold_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One slice of folding: at least one batch of every instrument with some queued (none
+        waits on another's), more while FOLD_SLICE_NS lasts; then the next slice asked for."""
+        self._due = None
+        t0 = time.perf_counter_ns()
+        try:
+            for iv in list(self.of.values()):
+                if iv.pending:
+                    iv.fold(max(0, FOLD_SLICE_NS - (time.perf_counter_ns() - t0)))
+        except Exception:  # a view must never take the server down; readers fold the rest
+            log.exception("folding a view failed")
+        if self._due is None and any(iv.pending for iv in self.of.values()):
+            self._ask(loop)
 
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
 
 
-def metrics_rows(iv: InstrumentView, tick: float) -> list[list[float | None]]:
-    """The snapshot's ``metrics_history``: ``[ts, imbalance, microprice, mid, ofi,
-    momentum]`` (prices in exchange units, null when undefined), oldest first."""
+def metrics_rows(history: Iterable[list[Any]], tick: float) -> list[list[float | None]]:
+    """The snapshot's ``metrics_history`` (of :attr:`InstrumentView.metrics_history`):
+    ``[ts, imbalance, microprice, mid, ofi, momentum]`` (prices in exchange units, null when
+    undefined), oldest first."""
 
     def f(x: float, scale: float = 1.0) -> float | None:
         return None if x != x else x * scale
 
     return [[int(t), f(imb), f(mp, tick), f(mid, tick), f(ofi), f(mom)]
-            for t, imb, mp, mid, ofi, mom in iv.metrics_history]  # fmt: skip
+            for t, imb, mp, mid, ofi, mom in history]  # fmt: skip
 
 
 def print_rows(prints: np.ndarray, to_price: Any) -> list[list[Any]]:

@@ -1,16 +1,22 @@
 """The dashboard's viewer stream (``WS /ws/view``): a snapshot on connect, then merged deltas
 at most ``server.view.frame_hz`` (30) times a second.
 
-One flusher task per server does all the work on the event loop, between engine slices (the
-engine runs there too, so a frame's reading is never interleaved with a batch: that is the
-"engine lock", held only while the latest values are copied). Per frame and instrument, when
-the instrument's version moved (or every half second for account and health) it builds one
-delta (latest-wins fields only when changed; appends of prints, signals and heat columns since
-the previous frame, capped), encodes it once per book depth asked for, and offers the text to
-each viewer's bounded queue. A viewer whose queue is full, or whose socket has not taken a
-frame within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for
-it. New viewers get their snapshot at the next frame, from the state that frame was built
-from, so snapshot and deltas neither overlap nor miss anything.
+One flusher task per server does all the work on the event loop, where the engine runs too,
+so a step of a frame is never interleaved with a batch (that is the "engine lock", held only
+while values are copied). Per frame and instrument, when the instrument's version moved (or
+every half second for account and health) it builds one delta (latest-wins fields only when
+changed; appends of prints, signals and heat columns since the previous frame, capped),
+encodes it once per book depth asked for, and offers the text to each viewer's bounded queue.
+A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
+us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
+one step, not a frame): folding the batches the views queued, reading the book metrics, the
+appends behind their cursors, bars and the other latest-wins values, account and health,
+profile, clusters, each book depth; then, from what those steps copied (or what never
+changes: a closed bar), the rows of prints and heat columns a chunk at a time, each closed
+bar, each encoding. A viewer whose queue is full, or whose socket has not taken a frame
+within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for it. New
+viewers get their snapshot at the next frame, whose reading is then one step, so snapshot and
+deltas neither overlap nor miss anything.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ViewStream", "Viewer"]
 
+#: frames to send: who gets each (viewers) and the frame
+_Frames = list[tuple[list["Viewer"], dict[str, Any]]]
+
 log = logging.getLogger("orderflow.server")
 
 #: what one delta frame carries at most of each append (more: the latest, and a count dropped)
@@ -47,6 +56,14 @@ SNAP_PRINTS, SNAP_SIGNALS, SNAP_BARS, SNAP_HEAT = 500, 200, 120, 600
 SLOW_S = 0.5
 #: profile and clusters likewise (what they show moves slowly; reading them is O(levels))
 MID_S = 0.25
+#: the longest a frame's building holds the event loop before it lets it poll its sockets
+#: (ns; one step can take longer: a frame's reading of the state, one closed bar, one
+#: encoding)
+FRAME_SLICE_NS = 50_000
+#: turns of folding before a frame's reading at most (the last folds what is left at once)
+FOLD_TURNS = 8
+#: prints and heat columns made into rows this many at a time (one step of a frame each)
+CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
 CLOSE_TIMEOUT_S = 1.0
 TOO_SLOW = "viewer too slow"
 
@@ -214,39 +231,69 @@ class ViewStream:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             next_at = max(next_at, time.monotonic() - period)
             try:
-                self.flush()
+                await self.flush(sliced=True)
             except Exception:  # a viewer's frame must never take the server down
                 log.exception("viewer frame failed")
 
     # ---- one frame -----------------------------------------------------------------------
-    def flush(self) -> None:
-        """One frame for every instrument with viewers."""
+    async def flush(self, sliced: bool = False) -> None:
+        """One frame for every instrument with viewers. ``sliced``: the loop polls its
+        sockets between the steps (see the module); else the frame is built in one go."""
         now = time.monotonic()
-        for key, viewers in list(self.viewers.items()):
-            live = [v for v in viewers if v.open]
-            st = self.hub.find(key)
-            if not live or st is None:
-                continue
-            iv = self.hub.view.get(st.pipeline.name)
-            cur = self.cursors.setdefault(key, _Cursor(iv=iv))
-            if cur.iv is not iv:  # the market state was rebuilt (a seek back): start over
-                cur = self.cursors[key] = _Cursor(iv=iv)
-                for v in live:
-                    v.fresh = True
-            fresh = [v for v in live if v.fresh]
-            old = [v for v in live if not v.fresh]
-            if old:
-                self._delta(st, iv, cur, old, now)
-            else:
-                self._advance(st, iv, cur, now)
-            if fresh:
-                snaps: dict[int, str] = {}
-                for v in fresh:
-                    if v.levels not in snaps:
-                        snaps[v.levels] = _encode(self.snapshot(st, iv, cur, v.levels))
-                    v.offer(snaps[v.levels])
-                    v.fresh = False
+        slicer = _Slicer(sliced)
+        for key in list(self.viewers):
+            await self._flush_one(key, now, slicer)
         self.frames += 1
+
+    async def _flush_one(self, key: str, now: float, slicer: _Slicer) -> None:
+        st = self.hub.find(key)
+        for turn in range(FOLD_TURNS):  # what the batches left, folded in slices
+            if st is None:
+                return
+            iv = self.hub.view.get(st.pipeline.name)
+            last = turn == FOLD_TURNS - 1 or not slicer.on
+            if iv.fold(None if last else FRAME_SLICE_NS) and (last or not slicer.spent()):
+                break  # all folded, and the reading starts in a slice of its own
+            await slicer.breathe(force=True)
+            st = self.hub.find(key)
+        if st is None:
+            return
+        # from here to the end of the reading, nothing awaits: the frame reads one state
+        live = [v for v in self.viewers.get(key, []) if v.open]
+        if not live:
+            return
+        cur = self.cursors.setdefault(key, _Cursor(iv=iv))
+        if cur.iv is not iv:  # the market state was rebuilt (a seek back): start over
+            cur = self.cursors[key] = _Cursor(iv=iv)
+            for v in live:
+                v.fresh = True
+        fresh = [v for v in live if v.fresh]
+        old = [v for v in live if not v.fresh]
+        frames: _Frames = []
+        if old:
+            # with a new viewer the whole reading is one step: its snapshot starts where
+            # the cursor is; else the parts of a delta (each latest-wins or behind its own
+            # cursor) are read in steps of their own
+            steps = _Slicer(False) if fresh else slicer
+            frames += await self._delta(st, iv, cur, old, now, steps)
+        else:
+            self._advance(st, iv, cur, now)
+        snaps: dict[int, dict[str, Any]] = {}
+        for v in fresh:
+            if v.levels not in snaps:
+                snaps[v.levels] = self.snapshot(st, iv, cur, v.levels)
+            v.fresh = False
+        frames += [([v for v in fresh if v.levels == k], snap) for k, snap in snaps.items()]
+        # the reading is done: what is left works on copies, the loop polling between
+        await slicer.breathe()
+        for viewers, frame in frames:
+            await _resolve(frame, slicer)
+            if "wall_ns" in frame:  # when it was sent: the page's lag
+                frame["wall_ns"] = time.time_ns()
+            text = _encode(frame)
+            await slicer.breathe()
+            for v in viewers:
+                v.offer(text)
 
     def _replay(self) -> dict[str, Any] | None:
         return self.playback.state() if self.playback is not None else None
@@ -273,16 +320,23 @@ class ViewStream:
         cur.bars = len(st.pipeline.bars.series[0])
         cur.books.clear()
 
-    def _delta(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
-               viewers: list[Viewer], now: float) -> None:  # fmt: skip
+    async def _delta(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                     viewers: list[Viewer], now: float, steps: _Slicer) -> _Frames:  # fmt: skip
+        """The delta frame of each book depth the viewers asked for (and who gets it),
+        its heavy parts left to :func:`_resolve`; the cursor moved. ``steps``: the loop may
+        poll its sockets between the market's part, the slow parts, the analytics and each
+        book depth."""
         out: dict[str, Any] = {"type": "delta", "ts": st.pipeline.last_ts}
-        account, health = self._slow(st, iv, cur, now)
-        replay = self._replay()
         moved = iv.version != cur.version
         if moved:
             cur.version = iv.version
-            self._market(st, iv, cur, out)
-        self._analytics(st, iv, cur, now, out)
+            await self._market(st, iv, cur, out, steps)
+        await steps.breathe()
+        account, health = self._slow(st, iv, cur, now)
+        replay = self._replay()
+        await steps.breathe()
+        await self._analytics(st, iv, cur, now, out, steps)
+        await steps.breathe()
         for name, value in (("account", account), ("health", health), ("replay", replay)):
             if value is None:
                 continue
@@ -291,9 +345,10 @@ class ViewStream:
             if last is None or {k: v for k, v in last.items() if k != "wall_ns"} != seen:
                 out[name] = value
                 setattr(cur, name, value)
-        books: dict[int, str] = {}
+        books: dict[int, dict[str, Any] | None] = {}
         for v in viewers:
             if v.levels not in books:
+                await steps.breathe()
                 frame = dict(out)
                 if moved:
                     book = vf.book_view(st, v.levels)
@@ -309,16 +364,17 @@ class ViewStream:
                         frame["book"] = book
                         cur.books[v.levels] = book
                 if len(frame) <= 2:
-                    books[v.levels] = ""
+                    books[v.levels] = None
                     continue
                 frame["wall_ns"] = time.time_ns()  # when it was sent: the page's lag
-                books[v.levels] = _encode(frame)
-            if books[v.levels]:
-                v.offer(books[v.levels])
+                books[v.levels] = frame
+        return [([v for v in viewers if v.levels == k], f) for k, f in books.items() if f]
 
-    def _market(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
-                out: dict[str, Any]) -> None:  # fmt: skip
-        """The market's part of a delta: what changed since the cursor, the cursor moved."""
+    async def _market(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                      out: dict[str, Any], steps: _Slicer) -> None:  # fmt: skip
+        """The market's part of a delta: what changed since the cursor, the cursor moved (in
+        three steps: the metrics, the appends behind their cursors, then bars and the other
+        latest-wins values)."""
         pipe, inst = st.pipeline, st.instrument
         px = inst.to_price
         metrics = self.hub.metrics(st)
@@ -327,10 +383,11 @@ class ViewStream:
                        "last": px(iv.last_price) if iv.n_prints else None}  # fmt: skip
         if metrics != cur.metrics:
             out["metrics"] = cur.metrics = metrics
+        await steps.breathe()
         prints, dropped = iv.prints_since(cur.prints, MAX_PRINTS)
         cur.prints = iv.n_prints
         if len(prints):
-            out["prints"] = print_rows(prints, px)
+            out["prints"] = _Joined(print_rows, prints, CHUNK_PRINTS, px)
         if dropped:
             out["prints_dropped"] = dropped
         iv.sync_signals(st)
@@ -341,7 +398,8 @@ class ViewStream:
         cols = iv.heat.block(cur.heat, MAX_HEAT)
         cur.heat = iv.heat.closed
         if len(cols[0]):
-            out["heat"] = heat_rows(cols, inst)
+            out["heat"] = _Joined(heat_rows, cols, CHUNK_HEAT, inst)
+        await steps.breathe()
         forming = pipe.bars.series[0].forming()
         bars = self._bars(st, cur, forming)
         if bars:
@@ -361,7 +419,9 @@ class ViewStream:
         series = st.pipeline.bars.series[0]
         n = len(series)
         vw = self.hub.view.get(st.pipeline.name).bar_vwaps
-        out = [vf.closed_bar(st, i, vw) for i in range(max(cur.bars, n - SNAP_BARS), n)]
+        # a closed bar never changes (and its VWAP was kept while it formed): built later
+        out: list[Any] = [_Later(vf.closed_bar, st, i, vw)
+                          for i in range(max(cur.bars, n - SNAP_BARS), n)]  # fmt: skip
         cur.bars = n
         sig = (
             None
@@ -370,15 +430,16 @@ class ViewStream:
         )
         if sig != cur.forming:
             cur.forming = sig
-            fb = vf.forming_bar(st, f, vw)
-            if fb is not None:
-                out.append(fb)
+            if f is not None:  # its record and cells are copies: the dict is built later
+                start = int(f["ts_open"])
+                kept = {start: vw[start]} if start in vw else {}
+                out.append(_Later(vf.bar_dict, st, f, series.forming_cells(), False, kept))
         return out
 
-    def _analytics(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor, now: float,
-                   out: dict[str, Any]) -> None:  # fmt: skip
-        """Profile and clusters (O(price levels) and O(clusters) to read): at most every
-        MID_S, when the market moved since they were last read."""
+    async def _analytics(self, st: InstrumentState, iv: InstrumentView, cur: _Cursor,
+                         now: float, out: dict[str, Any], steps: _Slicer) -> None:  # fmt: skip
+        """Profile and clusters (O(price levels) and O(clusters) to read, a step each): at
+        most every MID_S, when the market moved since they were last read."""
         if now - cur.mid_at < MID_S or iv.version == cur.mid_version:
             return
         cur.mid_at, cur.mid_version = now, iv.version
@@ -390,6 +451,7 @@ class ViewStream:
             profile = vf.profile_view(st)
             if profile != cur.profile:
                 out["profile"] = cur.profile = profile
+        await steps.breathe()
         clusters, _ = self.answers.full(pipe)
         if clusters["version"] != cur.clusters_version:
             cur.clusters_version = clusters["version"]
@@ -411,7 +473,8 @@ class ViewStream:
         prints, _ = iv.prints_since(0, SNAP_PRINTS)
         series = pipe.bars.series[0]
         n = len(series)
-        bars = [vf.closed_bar(st, i, iv.bar_vwaps) for i in range(max(0, n - SNAP_BARS), n)]
+        bars: list[Any] = [_Later(vf.closed_bar, st, i, iv.bar_vwaps)
+                           for i in range(max(0, n - SNAP_BARS), n)]  # fmt: skip
         f = vf.forming_bar(st, None, iv.bar_vwaps)
         if f is not None:
             bars.append(f)
@@ -430,7 +493,7 @@ class ViewStream:
             "ts": pipe.last_ts,
             "book": book,
             "metrics": metrics,
-            "prints": print_rows(prints, px),
+            "prints": _Joined(print_rows, prints, CHUNK_PRINTS, px),
             "signals": list(iv.signals)[-SNAP_SIGNALS:],
             "bars": bars,
             "profile": vf.profile_view(st),
@@ -440,8 +503,8 @@ class ViewStream:
             "account": account,
             "health": health,
             "replay": self._replay(),
-            "heat": heat_rows(iv.heat.block(0, SNAP_HEAT), inst),
-            "metrics_history": metrics_rows(iv, tick),
+            "heat": _Joined(heat_rows, iv.heat.block(0, SNAP_HEAT), CHUNK_HEAT, inst),
+            "metrics_history": _Later(metrics_rows, list(iv.metrics_history), tick),
         }
 
     async def stop(self) -> None:
@@ -454,3 +517,78 @@ class ViewStream:
 
 def _encode(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+class _Later:
+    """A heavy part of a frame built after the frame's reading, from what the reading took:
+    copies (prints, heat columns) or what never changes (a closed bar). Built once (the
+    frames of several book depths share it)."""
+
+    __slots__ = ("args", "built", "fn", "value")
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.fn, self.args = fn, args
+        self.built, self.value = False, None
+
+    def __call__(self) -> Any:
+        if not self.built:
+            self.value, self.built = self.fn(*self.args), True
+        return self.value
+
+
+class _Slicer:
+    """Lets the loop poll its sockets once a step of a frame has held it FRAME_SLICE_NS (or
+    at once with ``force``); off: a frame is built in one go."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.t0 = time.perf_counter_ns()
+
+    def spent(self) -> bool:
+        """This step has held the loop FRAME_SLICE_NS already."""
+        return time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS
+
+    async def breathe(self, force: bool = False) -> None:
+        if self.on and (force or time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS):
+            await asyncio.sleep(0)
+            self.t0 = time.perf_counter_ns()
+
+
+class _Joined:
+    """Rows of an array (or of a tuple of arrays cut alike) built ``chunk`` at a time by
+    ``fn(part, *args)``, then joined: a frame's prints and heat columns."""
+
+    __slots__ = ("args", "chunk", "data", "fn", "value")
+
+    def __init__(self, fn: Callable[..., list[Any]], data: Any, chunk: int, *args: Any) -> None:
+        self.fn, self.data, self.chunk, self.args = fn, data, chunk, args
+        self.value: list[Any] | None = None
+
+    async def build(self, slicer: _Slicer) -> list[Any]:
+        if self.value is None:
+            whole = isinstance(self.data, tuple)
+            n = len(self.data[0]) if whole else len(self.data)
+            out: list[Any] = []
+            for a in range(0, n, self.chunk):
+                part = (tuple(x[a : a + self.chunk] for x in self.data) if whole
+                        else self.data[a : a + self.chunk])  # fmt: skip
+                out += self.fn(part, *self.args)
+                await slicer.breathe()
+            self.value = out
+        return self.value
+
+
+async def _resolve(frame: dict[str, Any], slicer: _Slicer) -> None:
+    """The frame's :class:`_Later` and :class:`_Joined` parts (values, or items of list
+    values) built, the loop polling between them when they took long."""
+    for k, v in frame.items():
+        if isinstance(v, _Joined):
+            frame[k] = await v.build(slicer)
+        elif isinstance(v, _Later):
+            frame[k] = v()
+            await slicer.breathe()
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                if isinstance(x, _Later):
+                    v[i] = x()
+                    await slicer.breathe()

@@ -108,7 +108,7 @@ async def bars(instrument: str, state: Server, request: Request) -> Response:
     cells, imbalances, POC, the session VWAP at the bar; at most ``limit`` (the latest)."""
     from_ts, to_ts, limit = _range(request, 500, 100_000)
     st = _instrument(state, instrument)
-    vwaps = state.hub.view.get(st.pipeline.name).bar_vwaps
+    vwaps = state.hub.view.read(st.pipeline.name).bar_vwaps
     return _json({"bars": vf.bars_between(st, from_ts, to_ts, limit, vwaps)})
 
 
@@ -117,7 +117,7 @@ async def heat(instrument: str, state: Server, request: Request) -> Response:
     """Heatmap columns (closed buckets) starting in ``[from_ts, to_ts]``, at most ``limit``."""
     from_ts, to_ts, limit = _range(request, 2400, 20_000)
     st = _instrument(state, instrument)
-    iv = state.hub.view.get(st.pipeline.name)
+    iv = state.hub.view.read(st.pipeline.name)
     return _json(
         {"columns": heat_rows(iv.heat.block_between(from_ts, to_ts, limit), st.instrument)}
     )
@@ -128,7 +128,7 @@ async def prints(instrument: str, state: Server, request: Request) -> Response:
     """Prints ``[ts, price, size, side]`` in ``[from_ts, to_ts]``, at most ``limit``."""
     from_ts, to_ts, limit = _range(request, 5000, 200_000)
     st = _instrument(state, instrument)
-    iv = state.hub.view.get(st.pipeline.name)
+    iv = state.hub.view.read(st.pipeline.name)
     rows = iv.prints_between(from_ts, to_ts, limit)
     return _json({"prints": print_rows(rows, st.instrument.to_price)})
 

@@ -1,0 +1,189 @@
+"""The views fold what the Hub queued later, off the ack's path, and that changes nothing they
+show: on ESH4 (the bridge's 439 batches) the heat columns, prints, metrics history and bars'
+VWAPs folded later (by the loop's slices, between reads, or by a full queue) equal those
+folded at once after every batch; a read right after a batch (a frame, a snapshot, a
+backfill) sees that batch; a full queue folds at once and loses nothing; on a running loop
+the queue is folded without any reader, every instrument's in every slice; a heat ring that
+grows holds what one allocated whole holds."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from typing import Any
+
+import msgspec
+import pytest
+
+from orderflow.analytics import heatmap
+from orderflow.protocol import Batch
+from orderflow.server import view as view_mod
+from orderflow.server.hub import Hub
+from orderflow.server.view import MAX_PENDING, InstrumentView
+from tests.conftest import ES_MBO, need
+
+
+@cache
+def batches() -> list[Batch]:
+    from orderflow.client.feed import build_batches
+    from orderflow.io.formats import load_stream
+
+    return [fb.batch for fb in build_batches(load_stream(need(ES_MBO)))]
+
+
+def state(iv: InstrumentView) -> dict[str, Any]:
+    """Everything the views show of an instrument, as plain values."""
+    ts, meta, sizes = iv.heat.block(0, iv.heat.capacity)
+    prints, dropped = iv.prints_since(0, 10**9)
+    return {
+        "closed": iv.heat.closed, "heat_ts": ts.tolist(), "heat_meta": meta.tolist(),
+        "heat_sizes": sizes.tolist(), "current": iv.heat._cur.tolist(),
+        "prints": prints.tolist(), "dropped": dropped, "n_prints": iv.n_prints,
+        "last_price": iv.last_price, "history": [list(r) for r in iv.metrics_history],
+        "vwaps": dict(iv.bar_vwaps), "version": iv.version, "events": iv.events,
+        "folded": iv.folded,
+    }  # fmt: skip
+
+
+def at_once(n: int) -> dict[str, Any]:
+    """The first ``n`` batches, every one folded as soon as it is applied."""
+    hub = Hub()
+    for b in batches()[:n]:
+        hub.apply(b, "nt8")
+        assert not hub.view.read("ESH4").pending
+    return state(hub.view.read("ESH4"))
+
+
+def test_folding_later_on_a_loop_equals_folding_at_once_on_esh4() -> None:
+    """The loop folds in slices while batches keep coming (some between two slices, some
+    with reads between them): the same columns, prints, history and VWAPs, exactly."""
+    n = len(batches())
+    hub = Hub()
+    queued: list[int] = []
+
+    async def feed() -> None:
+        for i, b in enumerate(batches()):
+            hub.apply(b, "nt8")
+            queued.append(len(hub.view.get("ESH4").pending))
+            if i % 3 == 0:
+                await asyncio.sleep(0)  # one of the loop's slices may run
+            if i % 50 == 49:
+                hub.view.read("ESH4")  # a reader folds the rest at once
+        await asyncio.sleep(0.05)
+
+    asyncio.run(feed())
+    iv = hub.view.get("ESH4")
+    assert not iv.pending and iv.folded == n and iv.overflows == 0
+    assert max(queued) >= 4  # batches did wait in the queue
+    got, want = state(iv), at_once(n)
+    assert got["closed"] > 14_000 and len(got["heat_ts"]) == 14_400  # the ring is full
+    assert got == want
+
+
+def test_a_read_right_after_a_batch_sees_it() -> None:
+    """Applied on a running loop, a batch is only queued; the reader that comes next (before
+    the loop has folded anything) reads it: its prints, its heat columns, its metrics."""
+    hub = Hub()
+    k = 120
+    want = at_once(k)
+
+    async def feed() -> dict[str, Any]:
+        for b in batches()[:k]:
+            hub.apply(b, "nt8")
+        iv = hub.view.get("ESH4")
+        assert iv.pending  # nothing folded yet: the loop has not run
+        read = state(hub.view.read("ESH4"))
+        assert not iv.pending
+        return read
+
+    got = asyncio.run(feed())
+    assert got == want
+    ticks = sum(len(b.ticks) for b in batches()[:k])
+    assert got["n_prints"] == ticks and got["prints"][-1][0] == batches()[k - 1].ticks[-1].t
+    pipe = hub.find("ESH4")
+    assert pipe is not None
+    m = pipe.pipeline.metrics
+    last = got["history"][-1]
+    assert last[0] == pipe.pipeline.last_ts - pipe.pipeline.last_ts % 250_000_000
+    assert last[1:3] == [m.imbalance, m.microprice]
+
+
+def test_a_full_queue_folds_at_once_and_loses_nothing() -> None:
+    """Without a loop (a recovery, a warm-up) nothing folds until the queue is full: then
+    all of it at once; the queue never holds more than MAX_PENDING and the result is the
+    same as folding every batch at once."""
+    hub = Hub()
+    n = 300  # two entries a batch: the queue fills twice
+    longest = 0
+    for b in batches()[:n]:
+        hub.apply(b, "nt8")
+        longest = max(longest, len(hub.view.get("ESH4").pending))
+    iv = hub.view.get("ESH4")
+    assert MAX_PENDING - 2 <= longest < MAX_PENDING and iv.overflows == 2
+    assert len(iv.pending) == 2 * n - 2 * MAX_PENDING
+    assert state(hub.view.read("ESH4")) == at_once(n)
+
+
+def test_a_running_loop_folds_without_readers() -> None:
+    """No viewer, no backfill: the loop's own slices fold every batch, at most
+    FOLD_SLICE_NS at a time (here 0: one batch a slice)."""
+    hub = Hub()
+    k = 60
+
+    async def feed() -> list[int]:
+        left = []
+        for b in batches()[:k]:
+            hub.apply(b, "nt8")
+        for _ in range(3):
+            await asyncio.sleep(0)
+            left.append(len(hub.view.get("ESH4").pending))
+        await asyncio.sleep(0.05)
+        return left
+
+    old = view_mod.FOLD_SLICE_NS
+    view_mod.FOLD_SLICE_NS = 0
+    try:
+        left = asyncio.run(feed())
+    finally:
+        view_mod.FOLD_SLICE_NS = old
+    assert left[0] > left[1] > left[2] > 0  # one slice per turn of the loop
+    iv = hub.view.get("ESH4")
+    assert not iv.pending and iv.folded == k and iv.overflows == 0
+    assert state(iv) == at_once(k)
+
+
+def test_a_ring_that_grows_equals_one_allocated_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ring larger than RING_AT_ONCE_BYTES grows as columns come (doubling, copied) and
+    takes no column straight from the kernel: on ESH4 (12,222 columns in the first batch
+    after the pre-open, then the ring full and going round) it holds exactly what the ring
+    allocated whole at the start holds."""
+    n = 200
+    whole = at_once(n)
+    monkeypatch.setattr(heatmap, "RING_AT_ONCE_BYTES", 0)
+    hub = Hub()
+    hub.apply(batches()[0], "nt8")
+    assert len(hub.view.read("ESH4").heat._ts) < hub.view.params.heat_columns  # it grows
+    assert at_once(n) == whole
+
+
+def test_no_instrument_waits_on_another_to_be_folded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two instruments fed turn about on a running loop, each slice's time spent at once
+    (FOLD_SLICE_NS 0): each slice still folds a batch of each, so neither queue fills (a full
+    one would fold at once, on its feeder's ack) and both end as folding at once makes them."""
+    monkeypatch.setattr(view_mod, "FOLD_SLICE_NS", 0)
+    hub = Hub()
+    n = 200  # 400 entries each: more than a queue holds
+
+    async def feed() -> None:
+        for b in batches()[:n]:
+            for name in ("ESH4", "ESM4"):
+                hub.apply(msgspec.structs.replace(b, instrument=name), f"nt8-{name}")
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(feed())
+    want = at_once(n)
+    for name in ("ESH4", "ESM4"):
+        iv = hub.view.get(name)
+        assert iv.overflows == 0 and not iv.pending and iv.folded == n
+        assert state(iv) == want
