@@ -1,0 +1,435 @@
+"""The pipeline's fused step: one compiled call per :meth:`Pipeline.process` call. Private: use
+:mod:`orderflow.engine.fused`.
+
+The step runs, over the complete event groups of the call, the very kernels the separate path
+calls one by one from Python, on the very state arrays their classes own, in stages:
+
+0. the book: the L3 book's ``apply_record`` and ``depth_into`` record by record (the body of
+   ``k_batch``, reading the MBO records themselves; each ``T`` record is also written out as a
+   print with its group), or the NinjaTrader ladder's ``ld_batch``;
+1. the prints' groups (NinjaTrader depth: ``offsets_in_order`` by event time) and their
+   columns;
+2. book metrics group by group (``group_step``: what ``BookMetrics.update`` runs);
+3. momentum (``_run`` of :mod:`orderflow.analytics.momentum`) over every group;
+4. liquidity clusters (``_liq_depth``) over every group;
+5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``).
+
+A stage that runs out of room returns a ``R_*`` code before it changes anything (or, for the
+book and the detectors, with its own resume position kept, as their wrappers rely on): the
+Python wrapper grows that state, rebuilds the argument tuple and calls again; ``fs[FS_STAGE]``
+makes the call resume at that stage, so no stage runs twice. Success resets the control array
+for the next call and returns ``OK``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from orderflow.analytics._book_metrics_kernels import F_IMB, F_MID, NP, P_O_OF, P_WIN_EV
+from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
+from orderflow.analytics._book_metrics_kernels import group_step, offsets_in_order
+from orderflow.analytics.clusters import _liq_depth
+from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
+from orderflow.analytics.momentum import _run as momentum_run
+from orderflow.book import _l2_kernels as L2
+from orderflow.book import _l3_kernels as L3
+from orderflow.signals._l2_detect_kernels import run as l2_run
+from orderflow.signals._l3_detect_kernels import H_NOUT as L3D_NOUT
+from orderflow.signals._l3_detect_kernels import k_run as l3_run
+from orderflow.signals._pull_detect_kernels import run as pull_run
+
+# ---- the control array ``fs`` ------------------------------------------------------------------
+FS_STAGE = 0  # the stage to (re)start at
+FS_STARTED = 1  # 1 while a call is under way (its book state and outputs are kept)
+FS_POS = 2  # resume position inside a stage (record for the ladder, group for metrics)
+FS_NB = 3  # event groups (boundaries) of the call
+FS_NT = 4  # prints in those groups
+FS_BID, FS_ASK = 5, 6  # best bid / ask before the first group (L3 detectors)
+FS_DET = 7  # detectors to run: DET_L3 | DET_L2 | DET_PULL
+FS_CODE = 8  # a detector's own NEED code, with R_L3 / R_L2 / R_PULL
+FS_OFF = 9  # 1: the wrapper wrote the prints' offsets (NinjaTrader depth out of order)
+FS_FORCE = 10  # a RejectReason the book must give the record at its resume position
+FS_COVERED = 11  # 1: the ladder was sized for the call's prices (or could not be)
+FS_LO, FS_HI = 12, 13  # the call's price range when it asks R_COVER
+FS_REJ = 14  # records refused in the call
+FS_L3N, FS_L2N, FS_PULLN = 15, 16, 17  # signal rows each detector left in its ``out``
+FS_SIZE = 24
+DET_L3, DET_L2, DET_PULL = 1, 2, 4
+
+# ---- stages and return codes -------------------------------------------------------------------
+S_BOOK, S_PRINTS, S_METRICS, S_MOMENTUM, S_LIQUIDITY, S_L3, S_L2, S_PULL = range(8)
+OK = 0
+R_SLOTS, R_LADDER, R_COVER, R_ROWS, R_OFFSETS = 1, 2, 3, 4, 5
+R_BM_RING, R_MOM_RING, R_LIQ, R_L3, R_L2, R_PULL = 6, 7, 8, 9, 10, 11
+
+_NO_PRICE = np.iinfo(np.int64).min
+_MBO_LAST = L3.F_LAST
+_MBO_SNAP = L3.F_SNAPSHOT
+
+
+@njit(cache=True)
+def _start(fs: np.ndarray, bstate: np.ndarray, off: np.ndarray) -> None:
+    """A new call: the book's batch state and the call's outputs from zero."""
+    bstate[:] = 0
+    off[:] = 0
+    fs[FS_POS] = 0
+    fs[FS_NB] = 0
+    fs[FS_NT] = 0
+    fs[FS_REJ] = 0
+    fs[FS_L3N] = 0
+    fs[FS_L2N] = 0
+    fs[FS_PULLN] = 0
+    fs[FS_STARTED] = 1
+
+
+@njit(cache=True)
+def _book_mbo(
+    st: np.ndarray,
+    rec: np.ndarray,
+    fs: np.ndarray,
+    bstate: np.ndarray,
+    d_index: np.ndarray,
+    d_ts: np.ndarray,
+    d_levels: np.ndarray,
+    trades: np.ndarray,
+    tcol: np.ndarray,
+    off: np.ndarray,
+) -> int:
+    """``k_batch`` of the L3 book over the records (same inner kernels, same order), each
+    ``T`` record also written to ``trades``/``tcol`` and counted in its group's ``off``."""
+    meta, orders, htab, levels = L3.views(st)
+    depth_n = d_levels.shape[2]
+    nb = d_index.shape[0]
+    start = bstate[L3.B_POS]
+    force = fs[FS_FORCE]
+    fs[FS_FORCE] = 0
+    n = rec.shape[0]
+    for i in range(start, n):
+        r = rec[i]
+        f = int(np.int64(r.flags))
+        act = int(np.int64(r.action))
+        if i == start and force:
+            rc = force
+            meta[L3.M_REJ + rc] += 1
+        else:
+            rc = L3.apply_record(
+                meta, orders, htab, levels, act, int(np.int64(r.side)), r.price, r.size,
+                int(np.int64(r.order_id)), f, r.ts_event, r.ts_recv, r.sequence,
+            )  # fmt: skip
+        if rc >= L3.NEED_SLOTS:
+            bstate[L3.B_POS] = i
+            return R_SLOTS if rc == L3.NEED_SLOTS else R_LADDER
+        if rc:
+            bstate[L3.B_REJ + rc] += 1
+            fs[FS_REJ] += 1
+            if bstate[L3.B_FIRST_REJ] < 0:
+                bstate[L3.B_FIRST_REJ] = i
+        else:
+            bstate[L3.B_APPLIED] += 1
+        b = bstate[L3.B_BOUNDS]
+        if act == L3.A_TRADE:  # a print of group b (trades_from_mbo, trade_offsets)
+            k = fs[FS_NT]
+            t = trades[k]
+            t.ts_event, t.ts_recv, t.sequence = r.ts_event, r.ts_recv, r.sequence
+            t.price, t.size, t.side, t.flags = r.price, r.size, r.side, r.flags
+            tcol[0, k], tcol[1, k], tcol[2, k], tcol[3, k] = r.ts_event, r.price, r.size, r.side
+            fs[FS_NT] = k + 1
+            if b < nb:
+                off[b + 1] += 1
+        if (f & _MBO_LAST) and not (f & _MBO_SNAP):
+            bb, ba = meta[L3.M_BEST], meta[L3.M_BEST + 1]
+            if bb >= 0 and ba >= 0:
+                if bb > ba:
+                    bstate[L3.B_CROSSED] += 1
+                elif bb == ba:
+                    bstate[L3.B_LOCKED] += 1
+            d_index[b] = i
+            d_ts[b] = r.ts_event
+            L3.depth_into(meta, levels, depth_n, d_levels, b)
+            bstate[L3.B_BOUNDS] = b + 1
+    bstate[L3.B_POS] = n
+    return OK
+
+
+@njit(cache=True)
+def _cover_range(st: np.ndarray, rec: np.ndarray, fs: np.ndarray) -> int:
+    """``OrderBook._cover``: R_COVER with the price range of the call's adds and modifies when
+    the ladder does not hold it (the wrapper re-bases once), else OK."""
+    lo = hi = 0
+    seen = False
+    for i in range(rec.shape[0]):
+        a = int(np.int64(rec[i].action))
+        if a == L3.A_ADD or a == L3.A_MODIFY:
+            p = rec[i].price
+            if not seen or p < lo:
+                lo = p
+            if not seen or p > hi:
+                hi = p
+            seen = True
+    fs[FS_COVERED] = 1
+    if not seen:
+        return OK
+    base, nlev = st[L3.M_BASE], st[L3.M_NLEV]
+    if nlev == 0 or lo < base or hi >= base + nlev:
+        fs[FS_LO], fs[FS_HI] = lo, hi
+        return R_COVER
+    return OK
+
+
+@njit(cache=True)
+def _analytics(
+    fs: np.ndarray,
+    d_ts: np.ndarray,
+    d_levels: np.ndarray,
+    tcol: np.ndarray,
+    off: np.ndarray,
+    mi: np.ndarray,
+    mom_out: np.ndarray,
+    bm: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mom: tuple[np.ndarray, ...],
+    liq: tuple[np.ndarray, ...],
+) -> int:
+    """Stages 2-4: book metrics group by group, momentum, liquidity clusters."""
+    nb = d_ts.shape[0]
+    tb = tcol[1:4]
+    bp, bs, ap, asz = d_levels[0], d_levels[1], d_levels[3], d_levels[4]
+    if fs[FS_STAGE] == S_METRICS:
+        pi, ring, pf = bm
+        if pi[P_WIN_EV] <= 0 and pi[NP + BM_COUNT] + nb + 1 > ring.shape[0]:
+            return R_BM_RING  # a time window may hold every group of the call
+        of = pi[P_O_OF]
+        for g in range(fs[FS_POS], nb):
+            rc = group_step(d_ts[g], bp[g], bs[g], ap[g], asz[g], tb, off[g], off[g + 1], pi,
+                            ring, pf)  # fmt: skip
+            if rc == 2:
+                fs[FS_POS] = g
+                return R_BM_RING
+            mi[0, g] = pf[of + F_MID]
+            mi[1, g] = pf[of + F_IMB]
+        fs[FS_POS] = 0
+        fs[FS_STAGE] = S_MOMENTUM
+    if fs[FS_STAGE] == S_MOMENTUM:
+        mpf, mst, msf, rts, rmid, rimb, rvol, last = mom
+        if rts.shape[0] < mst[MOM_COUNT] + nb + 1:
+            return R_MOM_RING
+        momentum_run(d_ts, mi[0], mi[1], off, tcol[2], tcol[3], mpf, mst, msf, rts, rmid, rimb,
+                     rvol, mom_out)  # fmt: skip
+        if nb:
+            last[0, :] = mom_out[nb - 1]
+        fs[FS_STAGE] = S_LIQUIDITY
+    if fs[FS_STAGE] == S_LIQUIDITY:
+        li, first, acc, qual, nq, span, level, mat = liq
+        if _liq_depth(bp, bs, ap, asz, d_ts, li[0], li[1], li[2], li[3], li[4], first, acc, qual,
+                      nq, span, level, li[5], mat):  # fmt: skip
+            return R_LIQ
+        fs[FS_STAGE] = S_L3
+    return OK
+
+
+@njit(cache=True)
+def _l2_pull(
+    fs: np.ndarray,
+    d_ts: np.ndarray,
+    d_levels: np.ndarray,
+    tcol: np.ndarray,
+    off: np.ndarray,
+    l2: tuple[np.ndarray, ...],
+    pull: tuple[np.ndarray, ...],
+) -> int:
+    """Stages 6-7: the L2 detectors and pulling/stacking, on the flattened top-N rows."""
+    nb, w = d_levels.shape[1], d_levels.shape[2]
+    bp = d_levels[0].reshape(nb * w)
+    bs = d_levels[1].reshape(nb * w)
+    ap = d_levels[3].reshape(nb * w)
+    asz = d_levels[4].reshape(nb * w)
+    if fs[FS_STAGE] == S_L2:
+        if fs[FS_DET] & DET_L2:
+            pf, st, prev, ep, pool, sw, win, out, extra = l2
+            r = l2_run(d_ts, bp, bs, ap, asz, w, off, tcol[1], tcol[2], tcol[3], pf, st, prev, ep,
+                       pool, sw, win, out, extra)  # fmt: skip
+            if r < 0:
+                fs[FS_CODE] = -r
+                return R_L2
+            fs[FS_L2N] = r
+        fs[FS_STAGE] = S_PULL
+    if fs[FS_STAGE] == S_PULL:
+        if fs[FS_DET] & DET_PULL:
+            st, prev, ring, out = pull
+            r = pull_run(d_ts, bp, bs, ap, asz, w, off, tcol[1], tcol[2], tcol[3], st, prev, ring,
+                         out)  # fmt: skip
+            if r < 0:
+                fs[FS_CODE] = -r
+                return R_PULL
+            fs[FS_PULLN] = r
+    fs[FS_STAGE] = S_BOOK
+    fs[FS_STARTED] = 0
+    return OK
+
+
+@njit(cache=True)
+def fused_mbo(
+    st: np.ndarray,
+    rec: np.ndarray,
+    fs: np.ndarray,
+    bstate: np.ndarray,
+    d_index: np.ndarray,
+    d_ts: np.ndarray,
+    d_levels: np.ndarray,
+    trades: np.ndarray,
+    tcol: np.ndarray,
+    off: np.ndarray,
+    mi: np.ndarray,
+    mom_out: np.ndarray,
+    bm: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mom: tuple[np.ndarray, ...],
+    liq: tuple[np.ndarray, ...],
+    l3: tuple[np.ndarray, np.ndarray, np.ndarray],
+    l2: tuple[np.ndarray, ...],
+    pull: tuple[np.ndarray, ...],
+) -> int:
+    """MBO records (complete event groups) through the L3 book, every analytic and every
+    detector; see the module docstring."""
+    if fs[FS_STARTED] == 0:
+        _start(fs, bstate, off)
+        bstate[L3.B_FIRST_REJ] = -1
+        fs[FS_COVERED] = 0
+        fs[FS_STAGE] = S_BOOK
+        bb, ba = st[L3.M_BEST], st[L3.M_BEST + 1]  # the best prices before the first group
+        fs[FS_BID] = st[L3.M_BASE] + bb if bb >= 0 else _NO_PRICE
+        fs[FS_ASK] = st[L3.M_BASE] + ba if ba >= 0 else _NO_PRICE
+    if fs[FS_STAGE] == S_BOOK:
+        if fs[FS_COVERED] == 0:
+            rc = _cover_range(st, rec, fs)
+            if rc:
+                return rc
+        rc = _book_mbo(st, rec, fs, bstate, d_index, d_ts, d_levels, trades, tcol, off)
+        if rc:
+            return rc
+        nb = bstate[L3.B_BOUNDS]
+        fs[FS_NB] = nb
+        for g in range(nb):
+            off[g + 1] += off[g]
+        fs[FS_STAGE] = S_METRICS
+    rc = _analytics(fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    if rc:
+        return rc
+    if fs[FS_STAGE] == S_L3:
+        if fs[FS_DET] & DET_L3:
+            nb = d_ts.shape[0]
+            ends = np.empty(nb, dtype=np.int64)
+            bid = np.empty(nb, dtype=np.int64)
+            ask = np.empty(nb, dtype=np.int64)
+            for g in range(nb):
+                ends[g] = d_index[g] + 1
+                bid[g] = fs[FS_BID] if g == 0 else d_levels[0, g - 1, 0]
+                ask[g] = fs[FS_ASK] if g == 0 else d_levels[3, g - 1, 0]
+            lst, lout, share = l3
+            rc = l3_run(lst, rec, ends, bid, ask, lout, share[0])
+            if rc:
+                fs[FS_CODE] = rc
+                return R_L3
+            fs[FS_L3N] = lst[L3D_NOUT]
+        fs[FS_STAGE] = S_L2
+    return _l2_pull(fs, d_ts, d_levels, tcol, off, l2, pull)
+
+
+@njit(cache=True)
+def fused_nt(
+    buf: np.ndarray,
+    ev: np.ndarray,
+    prints: np.ndarray,
+    fs: np.ndarray,
+    bstate: np.ndarray,
+    d_index: np.ndarray,
+    d_ts: np.ndarray,
+    d_levels: np.ndarray,
+    tcol: np.ndarray,
+    off: np.ndarray,
+    mi: np.ndarray,
+    mom_out: np.ndarray,
+    bm: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mom: tuple[np.ndarray, ...],
+    liq: tuple[np.ndarray, ...],
+    l2: tuple[np.ndarray, ...],
+    pull: tuple[np.ndarray, ...],
+) -> int:
+    """NinjaTrader depth events (complete event groups) and the prints that came with them
+    through the ladder, every analytic and the L2 detectors; see the module docstring."""
+    if fs[FS_STARTED] == 0:
+        _start(fs, bstate, off)
+        for j in range(L2.N_REASONS):  # the ladder's reject counters before the call
+            bstate[16 + j] = buf[L2.LD_REJ + j]
+        bstate[L2.P_FIRST_REJECT] = -1
+        fs[FS_STAGE] = S_BOOK
+    if fs[FS_STAGE] == S_BOOK:
+        stop = L2.ld_batch(
+            buf, ev["side"], ev["operation"], ev["position"], ev["price"], ev["size"],
+            ev["flags"], ev["sequence"], ev["ts_event"], ev["ts_recv"], fs[FS_POS], bstate,
+            d_index, d_ts, d_levels[0], d_levels[1], d_levels[3], d_levels[4],
+        )  # fmt: skip
+        if stop < ev.shape[0]:
+            fs[FS_POS] = stop
+            return R_ROWS
+        fs[FS_POS] = 0
+        rej = 0
+        for j in range(L2.N_REASONS):
+            bstate[16 + j] = buf[L2.LD_REJ + j] - bstate[16 + j]
+            rej += bstate[16 + j]
+        fs[FS_REJ] = rej
+        fs[FS_NB] = bstate[L2.P_RECORDS]
+        for k in range(prints.shape[0]):
+            tcol[0, k] = prints[k].ts_event
+            tcol[1, k] = prints[k].price
+            tcol[2, k] = prints[k].size
+            tcol[3, k] = prints[k].side
+        fs[FS_STAGE] = S_PRINTS
+    if fs[FS_STAGE] == S_PRINTS:
+        nb = d_ts.shape[0]
+        if fs[FS_OFF] == 0 and prints.shape[0]:
+            if not offsets_in_order(d_ts, tcol[0], off):
+                return R_OFFSETS
+        fs[FS_OFF] = 0
+        fs[FS_NT] = off[nb]
+        fs[FS_STAGE] = S_METRICS
+    rc = _analytics(fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    if rc:
+        return rc
+    fs[FS_STAGE] = S_L2
+    return _l2_pull(fs, d_ts, d_levels, tcol, off, l2, pull)
+
+
+@njit(cache=True)
+def fused_levels(
+    prints: np.ndarray,
+    fs: np.ndarray,
+    d_ts: np.ndarray,
+    d_levels: np.ndarray,
+    tcol: np.ndarray,
+    off: np.ndarray,
+    mi: np.ndarray,
+    mom_out: np.ndarray,
+    bm: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mom: tuple[np.ndarray, ...],
+    liq: tuple[np.ndarray, ...],
+    l2: tuple[np.ndarray, ...],
+    pull: tuple[np.ndarray, ...],
+) -> int:
+    """Prints over recorded book rows (the book as it stands, no records to apply): every
+    analytic and the L2 detectors, from stage 2 on; ``off`` given."""
+    if fs[FS_STARTED] == 0:
+        fs[FS_POS] = 0
+        fs[FS_L2N] = 0
+        fs[FS_PULLN] = 0
+        fs[FS_STARTED] = 1
+        for k in range(prints.shape[0]):
+            tcol[0, k] = prints[k].ts_event
+            tcol[1, k] = prints[k].price
+            tcol[2, k] = prints[k].size
+            tcol[3, k] = prints[k].side
+        fs[FS_STAGE] = S_METRICS
+    rc = _analytics(fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    if rc:
+        return rc
+    fs[FS_STAGE] = S_L2
+    return _l2_pull(fs, d_ts, d_levels, tcol, off, l2, pull)

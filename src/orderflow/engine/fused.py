@@ -1,0 +1,270 @@
+"""The pipeline's fused step: a call's book records, book metrics, momentum, liquidity clusters
+and detectors in ONE compiled call (:mod:`orderflow.engine._fused_kernels`).
+
+:class:`FusedStep` belongs to one :class:`~orderflow.engine.pipeline.Pipeline` (an ``mbo`` or
+``nt_depth`` one). It hands the kernel the state arrays the pipeline's own components already
+own (the book's buffer, :class:`~orderflow.analytics.book_metrics.BookMetrics`'s buffers, the
+momentum ring, the liquidity tracker's buckets, the detectors' state), grouped in one tuple per
+component, built once and rebuilt only after something grew. The kernel calls the components'
+own kernels in the order the separate path does, so both paths give the same numbers, bit for
+bit; the separate path stays as the reference (``PipelineParams.fused = False``).
+
+Output buffers are sized from the call (its records, its event groups, its prints). When a
+stage needs more room than a state array holds, the kernel returns a ``R_*`` code; the step
+grows that array the way the component itself would, rebuilds the tuple and calls again, and
+the kernel resumes at that stage.
+
+The print analytics (bars with footprint cells, cumulative delta, VWAP, session profile, volume
+clusters) are not in the kernel: the pipeline calls each once per call that has prints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
+from orderflow.analytics.book_metrics import trade_offsets
+from orderflow.analytics.momentum import NO as MOMENTUM_COLS
+from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
+from orderflow.book import _l2_kernels as L2
+from orderflow.book import _l3_kernels as L3
+from orderflow.book.common import DepthRecord, reject_counts
+from orderflow.engine import _fused_kernels as F
+from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
+from orderflow.model.enums import Flags, RejectReason
+from orderflow.signals import _l3_detect_kernels as L3D
+from orderflow.signals.detectors_l2 import L2Detector
+from orderflow.signals.detectors_l3 import L3Detector
+from orderflow.signals.detectors_pull import PullDetector
+from orderflow.signals.model import Signal
+
+if TYPE_CHECKING:
+    from orderflow.engine.pipeline import Pipeline
+
+__all__ = ["FusedGroups", "FusedStep"]
+
+_I8 = np.int64
+_REASONS = len(RejectReason)
+_LAST = int(Flags.LAST)
+_NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+assert 16 + L2.N_REASONS <= L3.B_SIZE  # the ladder's reject counters fit the batch state
+
+
+class FusedGroups(NamedTuple):
+    """What one fused call gives the pipeline: the top N at each boundary, the prints of the
+    groups (``trades[off[g]:off[g + 1]]`` in group g), each group's mid and book imbalance,
+    and the detectors' signals (L3, then L2, then pulling/stacking; not yet filtered)."""
+
+    depth: DepthRecord
+    trades: np.ndarray
+    off: np.ndarray
+    mid: np.ndarray
+    imbalance: np.ndarray
+    signals: list[Signal]
+
+
+class FusedStep:
+    """One pipeline's fused step (see the module docstring). Not thread-safe, as the pipeline
+    is not."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self.pipe = pipe
+        self.width = pipe.params.depth_levels
+        self.fs = np.zeros(F.FS_SIZE, dtype=_I8)
+        self.fs[F.FS_DET] = (
+            (F.DET_L3 if pipe.l3 is not None else 0)
+            | (F.DET_L2 if pipe.l2 is not None else 0)
+            | (F.DET_PULL if pipe.pull is not None else 0)
+        )
+        self.bstate = np.zeros(L3.B_SIZE, dtype=_I8)
+        # stand-ins (never run: FS_DET says so) for the detectors a pipeline does not have
+        self._l3 = pipe.l3 if pipe.l3 is not None else L3Detector("")
+        self._l2 = pipe.l2 if pipe.l2 is not None else L2Detector("")
+        self._pull = pipe.pull if pipe.pull is not None else PullDetector("")
+        for det in (self._l2, self._pull):  # the previous group's rows at the pipeline's width
+            if det._prev.shape[1] < self.width:
+                prev = np.zeros((4, self.width), dtype=_I8)
+                prev[0::2] = NO_PRICE
+                prev[:, : det._prev.shape[1]] = det._prev
+                det._prev = prev
+        self._l2._width = max(self._l2._width, self.width)
+        self.stale = True
+        self._bind()
+
+    # ---- the state tuples ------------------------------------------------------------------
+    def _bind(self) -> None:
+        """The kernel's state arguments from the components as they are now."""
+        p = self.pipe
+        m, mo, lc = p.metrics, p.momentum, p.liquidity_clusters
+        self.bm = (m._s.ints, m._s.ring, m._floats)
+        s = mo._s
+        self.mom = (mo._pf, s.st, s.sf, s.rts, s.rmid, s.rimb, s.rvol, mo._out)
+        cp, r = lc.params, lc._r
+        li = np.array([cp.granularity, cp.min_volume, r.numerator, r.denominator, lc._base,
+                       cp.strength_steps], dtype=_I8)  # fmt: skip
+        self.liq = (li, lc._first, lc._acc, lc._qual, lc._nq, lc._span, lc._level, lc._mat)
+        d3 = self._l3
+        self.l3 = (d3._st, d3._out, np.array([d3._share]))
+        d2 = self._l2
+        self.l2 = (d2._pf, d2._st, d2._prev, d2._ep, d2._pool, d2._sw, d2._win, d2._out,
+                   d2._extra)  # fmt: skip
+        dp = self._pull
+        self.pull = (dp._st, dp._prev, dp._ring, dp._out)
+        self.stale = False
+
+    def _grow(self, rc: int, nb: int, depth: tuple[np.ndarray, ...] | None = None,
+              prints: np.ndarray | None = None) -> None:  # fmt: skip
+        """Answer a ``R_*`` code: grow what the kernel found full, as its owner would."""
+        p, fs = self.pipe, self.fs
+        book = p.book
+        if rc == F.R_SLOTS:
+            book._grow_slots()
+        elif rc == F.R_LADDER:
+            if not book._rebase(int(book._meta[L3.M_NEED_PRICE])):
+                fs[F.FS_FORCE] = L3.R_CAPACITY
+        elif rc == F.R_COVER:
+            book._rebase(int(fs[F.FS_LO]), int(fs[F.FS_HI]))
+        elif rc == F.R_ROWS:
+            book._grow()
+        elif rc == F.R_OFFSETS:
+            assert depth is not None and prints is not None
+            d = DepthRecord(*depth)
+            off = trade_offsets(d, prints)
+            depth_off = depth[-1]
+            depth_off[:] = off
+            fs[F.FS_OFF] = 1
+        elif rc == F.R_BM_RING:
+            s = p.metrics._s
+            s.grow_ring()
+            while len(s.ring) < int(s.st[BM_COUNT]) + nb + 1:
+                s.grow_ring()
+            p.metrics._bind()
+        elif rc == F.R_MOM_RING:
+            s = p.momentum._s
+            while len(s.rts) < int(s.st[MOM_COUNT]) + nb + 1:
+                s.grow()
+        elif rc == F.R_LIQ:
+            lc = p.liquidity_clusters
+            lc._cover(int(lc._span[0]), int(lc._span[1]))
+        elif rc == F.R_L3:
+            self._l3._grow(int(fs[F.FS_CODE]))
+        elif rc == F.R_L2:
+            self._l2._grow(int(fs[F.FS_CODE]))
+        elif rc == F.R_PULL:
+            self._pull._grow(int(fs[F.FS_CODE]))
+        self._bind()
+
+    def _abandon(self) -> None:
+        """A call that raised (a ladder past its largest size): the next one starts afresh."""
+        self.fs[F.FS_STARTED] = 0
+        self.fs[F.FS_STAGE] = F.S_BOOK
+        self._l3._st[L3D.H_POS_G] = -1
+        self._l2._st[0] = 0  # S_POS
+        self._pull._st[0] = 0  # S_POS
+
+    # ---- calls -----------------------------------------------------------------------------
+    def mbo(self, events: np.ndarray, nb: int) -> FusedGroups:
+        """MBO records ending at an event boundary, with ``nb`` boundaries among them."""
+        if self.stale:
+            self._bind()
+        n, w = len(events), self.width
+        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
+        d_index, d_ts = np.empty((2, nb), dtype=_I8)
+        d_levels = np.empty((6, nb, w), dtype=_I8)
+        trades = np.zeros(n, dtype=TRADE_DTYPE)
+        tcol = np.empty((4, n), dtype=_I8)
+        off = np.empty(nb + 1, dtype=_I8)
+        mi = np.empty((2, nb))
+        mom_out = np.empty((nb, MOMENTUM_COLS))
+        fs, bstate, book = self.fs, self.bstate, self.pipe.book
+        try:
+            while rc := F.fused_mbo(
+                book._st, ev, fs, bstate, d_index, d_ts, d_levels, trades, tcol, off, mi,
+                mom_out, self.bm, self.mom, self.liq, self.l3, self.l2, self.pull,
+            ):  # fmt: skip
+                self._grow(rc, nb)
+        except BaseException:
+            self._abandon()
+            raise
+        if fs[F.FS_REJ]:
+            self.pipe.rejected.update(reject_counts(bstate[L3.B_REJ : L3.B_REJ + _REASONS]))
+        depth = DepthRecord(d_index, d_ts, *d_levels)
+        return FusedGroups(depth, trades[: int(off[nb])], off, mi[0], mi[1], self._signals())
+
+    def nt(self, events: np.ndarray, trades: np.ndarray | None) -> FusedGroups:
+        """NinjaTrader depth events ending at an event boundary, and the prints that came with
+        them (time order; those after the last boundary are left out)."""
+        if self.stale:
+            self._bind()
+        w = self.width
+        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
+        prints = _NO_TRADES if trades is None else trades
+        if not prints.flags.c_contiguous:
+            prints = np.ascontiguousarray(prints)
+        flags = ev["flags"]
+        nb = int(np.count_nonzero(flags & _LAST))
+        d_index, d_ts = np.empty((2, nb), dtype=_I8)
+        d_levels = np.zeros((6, nb, w), dtype=_I8)  # the ladder has no order counts
+        tcol = np.empty((4, len(prints)), dtype=_I8)
+        off = np.zeros(nb + 1, dtype=_I8)
+        mi = np.empty((2, nb))
+        mom_out = np.empty((nb, MOMENTUM_COLS))
+        fs, bstate, book = self.fs, self.bstate, self.pipe.book
+        try:
+            while rc := F.fused_nt(
+                book._buf, ev, prints, fs, bstate, d_index, d_ts, d_levels, tcol, off, mi,
+                mom_out, self.bm, self.mom, self.liq, self.l2, self.pull,
+            ):  # fmt: skip
+                depth = (d_index, d_ts, *d_levels, off)
+                self._grow(rc, nb, depth, prints)
+        except BaseException:
+            self._abandon()
+            raise
+        if fs[F.FS_REJ]:
+            self.pipe.rejected.update(reject_counts(bstate[16 : 16 + L2.N_REASONS]))
+        depth_rec = DepthRecord(d_index, d_ts, *d_levels)
+        return FusedGroups(depth_rec, prints[: int(off[nb])], off, mi[0], mi[1],
+                           self._signals())  # fmt: skip
+
+    def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
+        """Prints over given book rows (:meth:`Pipeline.process_prints`): the analytics and the
+        L2 detectors without a book step."""
+        if self.stale:
+            self._bind()
+        nb = len(depth)
+        prints = trades if trades.flags.c_contiguous else np.ascontiguousarray(trades)
+        d_levels = np.empty((6, nb, self.width), dtype=_I8)
+        for k, a in enumerate((depth.bid_price, depth.bid_size, depth.bid_count,
+                               depth.ask_price, depth.ask_size, depth.ask_count)):  # fmt: skip
+            d_levels[k] = a
+        d_ts = np.ascontiguousarray(depth.ts_event, dtype=_I8)
+        tcol = np.empty((4, len(prints)), dtype=_I8)
+        mi = np.empty((2, nb))
+        mom_out = np.empty((nb, MOMENTUM_COLS))
+        fs = self.fs
+        try:
+            while rc := F.fused_levels(
+                prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, self.bm, self.mom, self.liq,
+                self.l2, self.pull,
+            ):  # fmt: skip
+                self._grow(rc, nb)
+        except BaseException:
+            self._abandon()
+            raise
+        rec = DepthRecord(depth.index, d_ts, *d_levels)
+        return FusedGroups(rec, trades, off, mi[0], mi[1], self._signals())
+
+    def _signals(self) -> list[Signal]:
+        """The detectors' signal rows of the call as Signal objects (none built when none)."""
+        fs, out = self.fs, []
+        pipe = self.pipe
+        n3, n2, npull = int(fs[F.FS_L3N]), int(fs[F.FS_L2N]), int(fs[F.FS_PULLN])
+        if n3 and pipe.l3 is not None:
+            out.extend(pipe.l3._signals(n3))
+        if n2 and pipe.l2 is not None:
+            out.extend(pipe.l2._signals())
+        if npull and pipe.pull is not None:
+            out.extend(pipe.pull._signals(npull))
+        return out
