@@ -54,6 +54,7 @@ FS_COVERED = 11  # 1: the ladder was sized for the call's prices (or could not b
 FS_LO, FS_HI = 12, 13  # the call's price range when it asks R_COVER
 FS_REJ = 14  # records refused in the call
 FS_L3N, FS_L2N, FS_PULLN = 15, 16, 17  # signal rows each detector left in its ``out``
+FS_CUT = 18  # records up to the call's last event boundary (the rest wait for their group)
 FS_SIZE = 24
 DET_L3, DET_L2, DET_PULL = 1, 2, 4
 
@@ -69,12 +70,23 @@ _MBO_SNAP = L3.F_SNAPSHOT
 
 
 @njit(cache=True)
-def _start(fs: np.ndarray, bstate: np.ndarray, off: np.ndarray) -> None:
+def _groups_in(rec: np.ndarray) -> tuple[int, int]:
+    """Event groups (LAST records outside a snapshot) of ``rec``, and the records up to the
+    last of them."""
+    nb = cut = 0
+    for i in range(rec.shape[0]):
+        if (int(np.int64(rec[i].flags)) & (_MBO_LAST | _MBO_SNAP)) == _MBO_LAST:
+            nb += 1
+            cut = i + 1
+    return nb, cut
+
+
+@njit(cache=True)
+def _start(fs: np.ndarray, bstate: np.ndarray, off: np.ndarray, nb: int) -> None:
     """A new call: the book's batch state and the call's outputs from zero."""
     bstate[:] = 0
-    off[:] = 0
+    off[: nb + 1] = 0
     fs[FS_POS] = 0
-    fs[FS_NB] = 0
     fs[FS_NT] = 0
     fs[FS_REJ] = 0
     fs[FS_L3N] = 0
@@ -100,7 +112,7 @@ def _book_mbo(
     ``T`` record also written to ``trades``/``tcol`` and counted in its group's ``off``."""
     meta, orders, htab, levels = L3.views(st)
     depth_n = d_levels.shape[2]
-    nb = d_index.shape[0]
+    nb = fs[FS_NB]
     start = bstate[L3.B_POS]
     force = fs[FS_FORCE]
     fs[FS_FORCE] = 0
@@ -180,6 +192,7 @@ def _cover_range(st: np.ndarray, rec: np.ndarray, fs: np.ndarray) -> int:
 @njit(cache=True)
 def _analytics(
     fs: np.ndarray,
+    nb: int,
     d_ts: np.ndarray,
     d_levels: np.ndarray,
     tcol: np.ndarray,
@@ -190,17 +203,18 @@ def _analytics(
     mom: tuple[np.ndarray, ...],
     liq: tuple[np.ndarray, ...],
 ) -> int:
-    """Stages 2-4: book metrics group by group, momentum, liquidity clusters."""
-    nb = d_ts.shape[0]
+    """Stages 2-4: book metrics group by group, momentum, liquidity clusters, over the first
+    ``nb`` rows of the call's buffers."""
     tb = tcol[1:4]
-    bp, bs, ap, asz = d_levels[0], d_levels[1], d_levels[3], d_levels[4]
+    ts = d_ts[:nb]
+    bp, bs, ap, asz = d_levels[0, :nb], d_levels[1, :nb], d_levels[3, :nb], d_levels[4, :nb]
     if fs[FS_STAGE] == S_METRICS:
         pi, ring, pf = bm
         if pi[P_WIN_EV] <= 0 and pi[NP + BM_COUNT] + nb + 1 > ring.shape[0]:
             return R_BM_RING  # a time window may hold every group of the call
         of = pi[P_O_OF]
         for g in range(fs[FS_POS], nb):
-            rc = group_step(d_ts[g], bp[g], bs[g], ap[g], asz[g], tb, off[g], off[g + 1], pi,
+            rc = group_step(ts[g], bp[g], bs[g], ap[g], asz[g], tb, off[g], off[g + 1], pi,
                             ring, pf)  # fmt: skip
             if rc == 2:
                 fs[FS_POS] = g
@@ -213,14 +227,14 @@ def _analytics(
         mpf, mst, msf, rts, rmid, rimb, rvol, last = mom
         if rts.shape[0] < mst[MOM_COUNT] + nb + 1:
             return R_MOM_RING
-        momentum_run(d_ts, mi[0], mi[1], off, tcol[2], tcol[3], mpf, mst, msf, rts, rmid, rimb,
-                     rvol, mom_out)  # fmt: skip
+        momentum_run(ts, mi[0, :nb], mi[1, :nb], off[: nb + 1], tcol[2], tcol[3], mpf, mst, msf,
+                     rts, rmid, rimb, rvol, mom_out[:nb])  # fmt: skip
         if nb:
             last[0, :] = mom_out[nb - 1]
         fs[FS_STAGE] = S_LIQUIDITY
     if fs[FS_STAGE] == S_LIQUIDITY:
         li, first, acc, qual, nq, span, level, mat = liq
-        if _liq_depth(bp, bs, ap, asz, d_ts, li[0], li[1], li[2], li[3], li[4], first, acc, qual,
+        if _liq_depth(bp, bs, ap, asz, ts, li[0], li[1], li[2], li[3], li[4], first, acc, qual,
                       nq, span, level, li[5], mat):  # fmt: skip
             return R_LIQ
         fs[FS_STAGE] = S_L3
@@ -230,6 +244,7 @@ def _analytics(
 @njit(cache=True)
 def _l2_pull(
     fs: np.ndarray,
+    nb: int,
     d_ts: np.ndarray,
     d_levels: np.ndarray,
     tcol: np.ndarray,
@@ -238,15 +253,17 @@ def _l2_pull(
     pull: tuple[np.ndarray, ...],
 ) -> int:
     """Stages 6-7: the L2 detectors and pulling/stacking, on the flattened top-N rows."""
-    nb, w = d_levels.shape[1], d_levels.shape[2]
-    bp = d_levels[0].reshape(nb * w)
-    bs = d_levels[1].reshape(nb * w)
-    ap = d_levels[3].reshape(nb * w)
-    asz = d_levels[4].reshape(nb * w)
+    w = d_levels.shape[2]
+    ts = d_ts[:nb]
+    bp = d_levels[0, :nb].reshape(nb * w)
+    bs = d_levels[1, :nb].reshape(nb * w)
+    ap = d_levels[3, :nb].reshape(nb * w)
+    asz = d_levels[4, :nb].reshape(nb * w)
+    of = off[: nb + 1]
     if fs[FS_STAGE] == S_L2:
         if fs[FS_DET] & DET_L2:
             pf, st, prev, ep, pool, sw, win, out, extra = l2
-            r = l2_run(d_ts, bp, bs, ap, asz, w, off, tcol[1], tcol[2], tcol[3], pf, st, prev, ep,
+            r = l2_run(ts, bp, bs, ap, asz, w, of, tcol[1], tcol[2], tcol[3], pf, st, prev, ep,
                        pool, sw, win, out, extra)  # fmt: skip
             if r < 0:
                 fs[FS_CODE] = -r
@@ -256,7 +273,7 @@ def _l2_pull(
     if fs[FS_STAGE] == S_PULL:
         if fs[FS_DET] & DET_PULL:
             st, prev, ring, out = pull
-            r = pull_run(d_ts, bp, bs, ap, asz, w, off, tcol[1], tcol[2], tcol[3], st, prev, ring,
+            r = pull_run(ts, bp, bs, ap, asz, w, of, tcol[1], tcol[2], tcol[3], st, prev, ring,
                          out)  # fmt: skip
             if r < 0:
                 fs[FS_CODE] = -r
@@ -291,32 +308,35 @@ def fused_mbo(
     """MBO records (complete event groups) through the L3 book, every analytic and every
     detector; see the module docstring."""
     if fs[FS_STARTED] == 0:
-        _start(fs, bstate, off)
+        nb, cut = _groups_in(rec)
+        fs[FS_NB], fs[FS_CUT] = nb, cut
+        if nb == 0:
+            return OK
+        _start(fs, bstate, off, nb)
         bstate[L3.B_FIRST_REJ] = -1
         fs[FS_COVERED] = 0
         fs[FS_STAGE] = S_BOOK
         bb, ba = st[L3.M_BEST], st[L3.M_BEST + 1]  # the best prices before the first group
         fs[FS_BID] = st[L3.M_BASE] + bb if bb >= 0 else _NO_PRICE
         fs[FS_ASK] = st[L3.M_BASE] + ba if ba >= 0 else _NO_PRICE
+    nb = fs[FS_NB]
+    recs = rec[: fs[FS_CUT]]
     if fs[FS_STAGE] == S_BOOK:
         if fs[FS_COVERED] == 0:
-            rc = _cover_range(st, rec, fs)
+            rc = _cover_range(st, recs, fs)
             if rc:
                 return rc
-        rc = _book_mbo(st, rec, fs, bstate, d_index, d_ts, d_levels, trades, tcol, off)
+        rc = _book_mbo(st, recs, fs, bstate, d_index, d_ts, d_levels, trades, tcol, off)
         if rc:
             return rc
-        nb = bstate[L3.B_BOUNDS]
-        fs[FS_NB] = nb
         for g in range(nb):
             off[g + 1] += off[g]
         fs[FS_STAGE] = S_METRICS
-    rc = _analytics(fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
     if rc:
         return rc
     if fs[FS_STAGE] == S_L3:
         if fs[FS_DET] & DET_L3:
-            nb = d_ts.shape[0]
             ends = np.empty(nb, dtype=np.int64)
             bid = np.empty(nb, dtype=np.int64)
             ask = np.empty(nb, dtype=np.int64)
@@ -325,13 +345,13 @@ def fused_mbo(
                 bid[g] = fs[FS_BID] if g == 0 else d_levels[0, g - 1, 0]
                 ask[g] = fs[FS_ASK] if g == 0 else d_levels[3, g - 1, 0]
             lst, lout, share = l3
-            rc = l3_run(lst, rec, ends, bid, ask, lout, share[0])
+            rc = l3_run(lst, recs, ends, bid, ask, lout, share[0])
             if rc:
                 fs[FS_CODE] = rc
                 return R_L3
             fs[FS_L3N] = lst[L3D_NOUT]
         fs[FS_STAGE] = S_L2
-    return _l2_pull(fs, d_ts, d_levels, tcol, off, l2, pull)
+    return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)
 
 
 @njit(cache=True)
@@ -357,18 +377,23 @@ def fused_nt(
     """NinjaTrader depth events (complete event groups) and the prints that came with them
     through the ladder, every analytic and the L2 detectors; see the module docstring."""
     if fs[FS_STARTED] == 0:
-        _start(fs, bstate, off)
+        nb, cut = _groups_in(ev)
+        fs[FS_NB], fs[FS_CUT] = nb, cut
+        if nb == 0:
+            return OK
+        _start(fs, bstate, off, ev.shape[0])
         for j in range(L2.N_REASONS):  # the ladder's reject counters before the call
             bstate[16 + j] = buf[L2.LD_REJ + j]
         bstate[L2.P_FIRST_REJECT] = -1
         fs[FS_STAGE] = S_BOOK
+    evs = ev[: fs[FS_CUT]]
     if fs[FS_STAGE] == S_BOOK:
         stop = L2.ld_batch(
-            buf, ev["side"], ev["operation"], ev["position"], ev["price"], ev["size"],
-            ev["flags"], ev["sequence"], ev["ts_event"], ev["ts_recv"], fs[FS_POS], bstate,
+            buf, evs["side"], evs["operation"], evs["position"], evs["price"], evs["size"],
+            evs["flags"], evs["sequence"], evs["ts_event"], evs["ts_recv"], fs[FS_POS], bstate,
             d_index, d_ts, d_levels[0], d_levels[1], d_levels[3], d_levels[4],
         )  # fmt: skip
-        if stop < ev.shape[0]:
+        if stop < evs.shape[0]:
             fs[FS_POS] = stop
             return R_ROWS
         fs[FS_POS] = 0
@@ -377,26 +402,27 @@ def fused_nt(
             bstate[16 + j] = buf[L2.LD_REJ + j] - bstate[16 + j]
             rej += bstate[16 + j]
         fs[FS_REJ] = rej
-        fs[FS_NB] = bstate[L2.P_RECORDS]
+        fs[FS_NB] = bstate[L2.P_RECORDS]  # (every LAST record; the same unless snapshots)
         for k in range(prints.shape[0]):
             tcol[0, k] = prints[k].ts_event
             tcol[1, k] = prints[k].price
             tcol[2, k] = prints[k].size
             tcol[3, k] = prints[k].side
         fs[FS_STAGE] = S_PRINTS
+    nb = fs[FS_NB]
     if fs[FS_STAGE] == S_PRINTS:
-        nb = d_ts.shape[0]
-        if fs[FS_OFF] == 0 and prints.shape[0]:
-            if not offsets_in_order(d_ts, tcol[0], off):
+        npr = prints.shape[0]
+        if fs[FS_OFF] == 0 and npr:
+            if not offsets_in_order(d_ts[:nb], tcol[0, :npr], off[: nb + 1]):
                 return R_OFFSETS
         fs[FS_OFF] = 0
         fs[FS_NT] = off[nb]
         fs[FS_STAGE] = S_METRICS
-    rc = _analytics(fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
     if rc:
         return rc
     fs[FS_STAGE] = S_L2
-    return _l2_pull(fs, d_ts, d_levels, tcol, off, l2, pull)
+    return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)
 
 
 @njit(cache=True)
@@ -417,7 +443,9 @@ def fused_levels(
 ) -> int:
     """Prints over recorded book rows (the book as it stands, no records to apply): every
     analytic and the L2 detectors, from stage 2 on; ``off`` given."""
+    nb = d_ts.shape[0]
     if fs[FS_STARTED] == 0:
+        fs[FS_NB] = nb
         fs[FS_POS] = 0
         fs[FS_L2N] = 0
         fs[FS_PULLN] = 0
@@ -428,8 +456,8 @@ def fused_levels(
             tcol[2, k] = prints[k].size
             tcol[3, k] = prints[k].side
         fs[FS_STAGE] = S_METRICS
-    rc = _analytics(fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
     if rc:
         return rc
     fs[FS_STAGE] = S_L2
-    return _l2_pull(fs, d_ts, d_levels, tcol, off, l2, pull)
+    return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)

@@ -92,6 +92,8 @@ class FusedStep:
         self._l2._width = max(self._l2._width, self.width)
         self.stale = True
         self._bind()
+        self._cap = 0
+        self._buffers(16)
 
     # ---- the state tuples ------------------------------------------------------------------
     def _bind(self) -> None:
@@ -114,8 +116,7 @@ class FusedStep:
         self.pull = (dp._st, dp._prev, dp._ring, dp._out)
         self.stale = False
 
-    def _grow(self, rc: int, nb: int, depth: tuple[np.ndarray, ...] | None = None,
-              prints: np.ndarray | None = None) -> None:  # fmt: skip
+    def _grow(self, rc: int, nb: int, prints: np.ndarray | None = None) -> None:
         """Answer a ``R_*`` code: grow what the kernel found full, as its owner would."""
         p, fs = self.pipe, self.fs
         book = p.book
@@ -129,11 +130,10 @@ class FusedStep:
         elif rc == F.R_ROWS:
             book._grow()
         elif rc == F.R_OFFSETS:
-            assert depth is not None and prints is not None
-            d = DepthRecord(*depth)
-            off = trade_offsets(d, prints)
-            depth_off = depth[-1]
-            depth_off[:] = off
+            assert prints is not None
+            dl = self.d_levels
+            d = DepthRecord(self.d_index[:nb], self.d_ts[:nb], *(dl[k, :nb] for k in range(6)))
+            self.off[: nb + 1] = trade_offsets(d, prints)
             fs[F.FS_OFF] = 1
         elif rc == F.R_BM_RING:
             s = p.metrics._s
@@ -164,69 +164,94 @@ class FusedStep:
         self._l2._st[0] = 0  # S_POS
         self._pull._st[0] = 0  # S_POS
 
+    # ---- output buffers ----------------------------------------------------------------------
+    def _buffers(self, n: int) -> None:
+        """Output buffers for calls of up to ``n`` records (or prints), kept between calls: the
+        kernel writes a call's groups at their front. A call hands the pipeline views of them
+        (valid until the next call, which is all the pipeline needs: what it keeps, it
+        copies, and the liquidity tracker's latest book rows are the next call's anyway)."""
+        cap = max(16, n, 2 * self._cap)
+        w = self.width
+        self._cap = cap
+        self.d_index, self.d_ts = np.zeros((2, cap), dtype=_I8)
+        self.d_levels = np.zeros((6, cap, w), dtype=_I8)  # counts stay 0 for the ladder
+        self.trades = np.zeros(cap, dtype=TRADE_DTYPE)
+        self.tcol = np.zeros((4, cap), dtype=_I8)
+        self.off = np.zeros(cap + 1, dtype=_I8)
+        self.mi = np.zeros((2, cap))
+        self.mom_out = np.zeros((cap, MOMENTUM_COLS))
+        dl = self.d_levels
+        self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
+
+    def _result(self, nb: int, trades: np.ndarray) -> FusedGroups:
+        off = self.off[: nb + 1]
+        if nb == 1:
+            depth = self._one
+        else:
+            dl = self.d_levels
+            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb],
+                                *(dl[k, :nb] for k in range(6)))  # fmt: skip
+        nt = int(off[nb])
+        prints = trades[:nt].copy() if nt else _NO_TRADES
+        mi = self.mi
+        return FusedGroups(depth, prints, off, mi[0, :nb], mi[1, :nb], self._signals())
+
     # ---- calls -----------------------------------------------------------------------------
-    def mbo(self, events: np.ndarray, nb: int) -> FusedGroups:
-        """MBO records ending at an event boundary, with ``nb`` boundaries among them."""
+    def mbo(self, events: np.ndarray) -> tuple[FusedGroups | None, int]:
+        """MBO records: the complete event groups among them through every stage. Returns
+        their result (None when there is no complete group) and how many records they take
+        (the rest wait for the end of their group)."""
         if self.stale:
             self._bind()
-        n, w = len(events), self.width
+        if len(events) > self._cap:
+            self._buffers(len(events))
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
-        d_index, d_ts = np.empty((2, nb), dtype=_I8)
-        d_levels = np.empty((6, nb, w), dtype=_I8)
-        trades = np.zeros(n, dtype=TRADE_DTYPE)
-        tcol = np.empty((4, n), dtype=_I8)
-        off = np.empty(nb + 1, dtype=_I8)
-        mi = np.empty((2, nb))
-        mom_out = np.empty((nb, MOMENTUM_COLS))
         fs, bstate, book = self.fs, self.bstate, self.pipe.book
         try:
             while rc := F.fused_mbo(
-                book._st, ev, fs, bstate, d_index, d_ts, d_levels, trades, tcol, off, mi,
-                mom_out, self.bm, self.mom, self.liq, self.l3, self.l2, self.pull,
+                book._st, ev, fs, bstate, self.d_index, self.d_ts, self.d_levels, self.trades,
+                self.tcol, self.off, self.mi, self.mom_out, self.bm, self.mom, self.liq, self.l3,
+                self.l2, self.pull,
             ):  # fmt: skip
-                self._grow(rc, nb)
+                self._grow(rc, int(fs[F.FS_NB]))
         except BaseException:
             self._abandon()
             raise
+        nb = int(fs[F.FS_NB])
+        if nb == 0:
+            return None, 0
         if fs[F.FS_REJ]:
             self.pipe.rejected.update(reject_counts(bstate[L3.B_REJ : L3.B_REJ + _REASONS]))
-        depth = DepthRecord(d_index, d_ts, *d_levels)
-        return FusedGroups(depth, trades[: int(off[nb])], off, mi[0], mi[1], self._signals())
+        return self._result(nb, self.trades), int(fs[F.FS_CUT])
 
-    def nt(self, events: np.ndarray, trades: np.ndarray | None) -> FusedGroups:
-        """NinjaTrader depth events ending at an event boundary, and the prints that came with
-        them (time order; those after the last boundary are left out)."""
+    def nt(self, events: np.ndarray, trades: np.ndarray | None) -> tuple[FusedGroups | None, int]:
+        """NinjaTrader depth events and the prints that came with them (time order; those
+        after the last event boundary are left out), as :meth:`mbo`."""
         if self.stale:
             self._bind()
-        w = self.width
-        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         prints = _NO_TRADES if trades is None else trades
+        if max(len(events), len(prints)) > self._cap:
+            self._buffers(max(len(events), len(prints)))
+        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         if not prints.flags.c_contiguous:
             prints = np.ascontiguousarray(prints)
-        flags = ev["flags"]
-        nb = int(np.count_nonzero(flags & _LAST))
-        d_index, d_ts = np.empty((2, nb), dtype=_I8)
-        d_levels = np.zeros((6, nb, w), dtype=_I8)  # the ladder has no order counts
-        tcol = np.empty((4, len(prints)), dtype=_I8)
-        off = np.zeros(nb + 1, dtype=_I8)
-        mi = np.empty((2, nb))
-        mom_out = np.empty((nb, MOMENTUM_COLS))
         fs, bstate, book = self.fs, self.bstate, self.pipe.book
         try:
             while rc := F.fused_nt(
-                book._buf, ev, prints, fs, bstate, d_index, d_ts, d_levels, tcol, off, mi,
-                mom_out, self.bm, self.mom, self.liq, self.l2, self.pull,
+                book._buf, ev, prints, fs, bstate, self.d_index, self.d_ts, self.d_levels,
+                self.tcol, self.off, self.mi, self.mom_out, self.bm, self.mom, self.liq, self.l2,
+                self.pull,
             ):  # fmt: skip
-                depth = (d_index, d_ts, *d_levels, off)
-                self._grow(rc, nb, depth, prints)
+                self._grow(rc, int(fs[F.FS_NB]), prints)
         except BaseException:
             self._abandon()
             raise
+        nb = int(fs[F.FS_NB])
+        if nb == 0:
+            return None, 0
         if fs[F.FS_REJ]:
             self.pipe.rejected.update(reject_counts(bstate[16 : 16 + L2.N_REASONS]))
-        depth_rec = DepthRecord(d_index, d_ts, *d_levels)
-        return FusedGroups(depth_rec, prints[: int(off[nb])], off, mi[0], mi[1],
-                           self._signals())  # fmt: skip
+        return self._result(nb, prints), int(fs[F.FS_CUT])
 
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
         """Prints over given book rows (:meth:`Pipeline.process_prints`): the analytics and the

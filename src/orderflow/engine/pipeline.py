@@ -226,6 +226,8 @@ class Pipeline:
         if self._pending is not None and len(self._pending):
             events = np.concatenate([self._pending, events])
             self._pending = None
+        if self._fused is not None:
+            return self._process_fused(events, trades)
         flags = events["flags"]
         ends = np.flatnonzero((flags & (_LAST | _SNAPSHOT)) == _LAST)
         if len(ends) == 0:
@@ -235,11 +237,6 @@ class Pipeline:
         if cut < len(events):
             self._pending = events[cut:].copy()
             events = events[:cut]
-        if self._fused is not None:
-            self.events += len(events)
-            if self.kind == "mbo":
-                return self._fused_groups(self._fused.mbo(events, len(ends)))
-            return self._fused_groups(self._fused.nt(events, trades))
         best_before = self._top() if self.l3 is not None else None  # only L3 reads it
         res = self._apply(events, record_depth=self.params.depth_levels)
         depth: DepthRecord = res.depth
@@ -308,6 +305,20 @@ class Pipeline:
         if self._fused is not None:
             return self._fused_groups(self._fused.levels(depth, trades, off))
         return self._groups(_Chunk(depth, trades, off, None, None))
+
+    def _process_fused(self, events: np.ndarray, trades: np.ndarray | None) -> list[Signal]:
+        """:meth:`process` through the fused step: the same groups, the same pending tail."""
+        assert self._fused is not None
+        if self.kind == "mbo":
+            fg, cut = self._fused.mbo(events)
+        else:
+            fg, cut = self._fused.nt(events, trades)
+        if cut < len(events):
+            self._pending = events[cut:].copy()
+        if fg is None:
+            return []
+        self.events += cut
+        return self._fused_groups(fg)
 
     def _fused_groups(self, fg: FusedGroups) -> list[Signal]:
         chunk = _Chunk(fg.depth, fg.trades, fg.off, None, None)
