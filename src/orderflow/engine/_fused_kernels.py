@@ -421,7 +421,8 @@ def fused_nt(
     rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
     if rc:
         return rc
-    fs[FS_STAGE] = S_L2
+    if fs[FS_STAGE] == S_L3:  # no L3 detectors without order ids
+        fs[FS_STAGE] = S_L2
     return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)
 
 
@@ -459,5 +460,6 @@ def fused_levels(
     rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
     if rc:
         return rc
-    fs[FS_STAGE] = S_L2
+    if fs[FS_STAGE] == S_L3:  # no L3 detectors without order ids
+        fs[FS_STAGE] = S_L2
     return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)
