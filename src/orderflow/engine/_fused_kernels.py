@@ -448,6 +448,7 @@ def fused_levels(
     if fs[FS_STARTED] == 0:
         fs[FS_NB] = nb
         fs[FS_POS] = 0
+        fs[FS_L3N] = 0
         fs[FS_L2N] = 0
         fs[FS_PULLN] = 0
         fs[FS_STARTED] = 1

@@ -286,6 +286,7 @@ class FusedStep:
         fs, out = self.fs, []
         pipe = self.pipe
         n3, n2, npull = int(fs[F.FS_L3N]), int(fs[F.FS_L2N]), int(fs[F.FS_PULLN])
+        fs[F.FS_L3N] = fs[F.FS_L2N] = fs[F.FS_PULLN] = 0  # read once
         if n3 and pipe.l3 is not None:
             out.extend(pipe.l3._signals(n3))
         if n2 and pipe.l2 is not None:
