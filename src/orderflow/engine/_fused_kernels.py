@@ -24,7 +24,8 @@ for the next call and returns ``OK``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import carray, njit, types
+from numba.extending import intrinsic
 
 from orderflow.analytics._book_metrics_kernels import F_IMB, F_MID, NP, P_O_OF, P_WIN_EV
 from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
@@ -285,7 +286,7 @@ def _l2_pull(
 
 
 @njit(cache=True)
-def fused_mbo(
+def _mbo(
     st: np.ndarray,
     rec: np.ndarray,
     fs: np.ndarray,
@@ -355,7 +356,7 @@ def fused_mbo(
 
 
 @njit(cache=True)
-def fused_nt(
+def _nt(
     buf: np.ndarray,
     ev: np.ndarray,
     prints: np.ndarray,
@@ -427,7 +428,7 @@ def fused_nt(
 
 
 @njit(cache=True)
-def fused_levels(
+def _levels(
     prints: np.ndarray,
     fs: np.ndarray,
     d_ts: np.ndarray,
@@ -464,3 +465,132 @@ def fused_levels(
     if fs[FS_STAGE] == S_L3:  # no L3 detectors without order ids
         fs[FS_STAGE] = S_L2
     return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)
+
+
+# ---- the entry points: state arrays by address ---------------------------------------------------
+# Numba unboxes every array argument of a call (~100 ns each, a tuple's members alike): the
+# ~45 state and output arrays of a step would cost several microseconds a call, more than the
+# work of a live event group. So the entry points take ONE table of (address, shape) rows,
+# built by the wrapper when the arrays are (re)allocated, and view each array in place. The
+# wrapper keeps every tabled array alive (it holds them) and rebuilds the table whenever one of
+# them is replaced; the views have exactly the types the arrays have, so the components'
+# kernels are the same compiled functions.
+
+(T_BSTATE, T_D_INDEX, T_D_TS, T_D_LEVELS, T_TCOL, T_OFF, T_MI, T_MOM_OUT,
+ T_BM_PI, T_BM_RING, T_BM_PF,
+ T_MO_PF, T_MO_ST, T_MO_SF, T_MO_RTS, T_MO_RMID, T_MO_RIMB, T_MO_RVOL, T_MO_LAST,
+ T_LQ_LI, T_LQ_FIRST, T_LQ_ACC, T_LQ_QUAL, T_LQ_NQ, T_LQ_SPAN, T_LQ_LEVEL, T_LQ_MAT,
+ T_L3_ST, T_L3_OUT, T_L3_SHARE,
+ T_L2_PF, T_L2_ST, T_L2_PREV, T_L2_EP, T_L2_POOL, T_L2_SW, T_L2_WIN, T_L2_OUT, T_L2_EXTRA,
+ T_PU_ST, T_PU_PREV, T_PU_RING, T_PU_OUT) = range(43)  # fmt: skip
+T_ROWS = 43
+#: the dtype ("i8"/"f8") and number of dimensions of each row's array
+T_KINDS = (
+    ("i8", 1), ("i8", 1), ("i8", 1), ("i8", 3), ("i8", 2), ("i8", 1), ("f8", 2), ("f8", 2),
+    ("i8", 1), ("i8", 2), ("f8", 1),
+    ("f8", 1), ("i8", 1), ("f8", 1), ("i8", 1), ("f8", 1), ("f8", 1), ("i8", 2), ("f8", 2),
+    ("i8", 1), ("i8", 2), ("i8", 2), ("i8", 2), ("i8", 2), ("i8", 1), ("i8", 2), ("i8", 1),
+    ("i8", 1), ("i8", 2), ("f8", 1),
+    ("f8", 1), ("i8", 1), ("i8", 2), ("i8", 3), ("i8", 2), ("i8", 3), ("i8", 2), ("i8", 2),
+    ("i8", 1),
+    ("i8", 1), ("i8", 2), ("i8", 3), ("i8", 2),
+)  # fmt: skip
+
+
+@intrinsic
+def _i8p(typingctx, addr):  # type: ignore[no-untyped-def]
+    """An address (int64) as an int64 pointer."""
+    ptr = types.CPointer(types.int64)
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(types.int64), codegen
+
+
+@intrinsic
+def _f8p(typingctx, addr):  # type: ignore[no-untyped-def]
+    """An address (int64) as a float64 pointer."""
+    ptr = types.CPointer(types.float64)
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(types.int64), codegen
+
+
+@njit(cache=True, inline="always")
+def _i1(tab: np.ndarray, r: int) -> np.ndarray:
+    return carray(_i8p(tab[r, 0]), (tab[r, 1],))
+
+
+@njit(cache=True, inline="always")
+def _i2(tab: np.ndarray, r: int) -> np.ndarray:
+    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))
+
+
+@njit(cache=True, inline="always")
+def _i3(tab: np.ndarray, r: int) -> np.ndarray:
+    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2], tab[r, 3]))
+
+
+@njit(cache=True, inline="always")
+def _f1(tab: np.ndarray, r: int) -> np.ndarray:
+    return carray(_f8p(tab[r, 0]), (tab[r, 1],))
+
+
+@njit(cache=True, inline="always")
+def _f2(tab: np.ndarray, r: int) -> np.ndarray:
+    return carray(_f8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))
+
+
+@njit(cache=True, inline="always")
+def _states(tab: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """The components' state tuples viewed from the table."""
+    bm = (_i1(tab, T_BM_PI), _i2(tab, T_BM_RING), _f1(tab, T_BM_PF))
+    mom = (_f1(tab, T_MO_PF), _i1(tab, T_MO_ST), _f1(tab, T_MO_SF), _i1(tab, T_MO_RTS),
+           _f1(tab, T_MO_RMID), _f1(tab, T_MO_RIMB), _i2(tab, T_MO_RVOL), _f2(tab, T_MO_LAST))
+    liq = (_i1(tab, T_LQ_LI), _i2(tab, T_LQ_FIRST), _i2(tab, T_LQ_ACC), _i2(tab, T_LQ_QUAL),
+           _i2(tab, T_LQ_NQ), _i1(tab, T_LQ_SPAN), _i2(tab, T_LQ_LEVEL), _i1(tab, T_LQ_MAT))
+    l3 = (_i1(tab, T_L3_ST), _i2(tab, T_L3_OUT), _f1(tab, T_L3_SHARE))
+    l2 = (_f1(tab, T_L2_PF), _i1(tab, T_L2_ST), _i2(tab, T_L2_PREV), _i3(tab, T_L2_EP),
+          _i2(tab, T_L2_POOL), _i3(tab, T_L2_SW), _i2(tab, T_L2_WIN), _i2(tab, T_L2_OUT),
+          _i1(tab, T_L2_EXTRA))
+    pull = (_i1(tab, T_PU_ST), _i2(tab, T_PU_PREV), _i3(tab, T_PU_RING), _i2(tab, T_PU_OUT))
+    return bm, mom, liq, l3, l2, pull  # fmt: skip
+
+
+@njit(cache=True)
+def fused_mbo(st: np.ndarray, rec: np.ndarray, fs: np.ndarray, trades: np.ndarray,
+              tab: np.ndarray) -> int:  # fmt: skip
+    """MBO records (complete event groups) through the L3 book, every analytic and every
+    detector; ``st`` the book's buffer, the rest of the state in ``tab``."""
+    bm, mom, liq, l3, l2, pull = _states(tab)
+    return _mbo(
+        st, rec, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), _i1(tab, T_D_TS),
+        _i3(tab, T_D_LEVELS), trades, _i2(tab, T_TCOL), _i1(tab, T_OFF), _f2(tab, T_MI),
+        _f2(tab, T_MOM_OUT), bm, mom, liq, l3, l2, pull,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def fused_nt(buf: np.ndarray, ev: np.ndarray, prints: np.ndarray, fs: np.ndarray,
+             tab: np.ndarray) -> int:  # fmt: skip
+    """NinjaTrader depth events and their prints through the ladder, every analytic and the
+    L2 detectors; ``buf`` the ladder's buffer, the rest of the state in ``tab``."""
+    bm, mom, liq, _l3, l2, pull = _states(tab)
+    return _nt(
+        buf, ev, prints, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), _i1(tab, T_D_TS),
+        _i3(tab, T_D_LEVELS), _i2(tab, T_TCOL), _i1(tab, T_OFF), _f2(tab, T_MI),
+        _f2(tab, T_MOM_OUT), bm, mom, liq, l2, pull,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def fused_levels(prints: np.ndarray, fs: np.ndarray, d_ts: np.ndarray, d_levels: np.ndarray,
+                 tcol: np.ndarray, off: np.ndarray, mi: np.ndarray, mom_out: np.ndarray,
+                 tab: np.ndarray) -> int:  # fmt: skip
+    """Prints over given book rows (the book as it stands), every analytic and the L2
+    detectors; the components' state in ``tab``."""
+    bm, mom, liq, _l3, l2, pull = _states(tab)
+    return _levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq, l2, pull)

@@ -31,6 +31,7 @@ from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
 from orderflow.book.common import DepthRecord, reject_counts
+from orderflow.core.errors import BookIntegrityError
 from orderflow.engine import _fused_kernels as F
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Flags, RejectReason
@@ -49,6 +50,7 @@ _I8 = np.int64
 _REASONS = len(RejectReason)
 _LAST = int(Flags.LAST)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+_DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64)}
 assert 16 + L2.N_REASONS <= L3.B_SIZE  # the ladder's reject counters fit the batch state
 
 
@@ -90,30 +92,54 @@ class FusedStep:
                 prev[:, : det._prev.shape[1]] = det._prev
                 det._prev = prev
         self._l2._width = max(self._l2._width, self.width)
+        self._share = np.array([self._l3._share])
+        self.tab = np.zeros((F.T_ROWS, 4), dtype=_I8)
+        self._held: list[np.ndarray | None] = [None] * F.T_ROWS
+        self._put(F.T_BSTATE, self.bstate)
         self.stale = True
         self._bind()
         self._cap = 0
         self._buffers(16)
 
-    # ---- the state tuples ------------------------------------------------------------------
+    # ---- the state table -------------------------------------------------------------------
+    def _put(self, row: int, a: np.ndarray) -> None:
+        """Row ``row`` of the kernel's table: ``a``'s address and shape. ``a`` must be what
+        the kernel views it as (dtype, dimensions, C order): anything else is refused here,
+        never viewed wrongly. The array is held until its row is replaced."""
+        kind, ndim = F.T_KINDS[row]
+        if a.dtype != _DTYPES[kind] or a.ndim != ndim or not a.flags.c_contiguous:
+            raise BookIntegrityError(f"fused state row {row}: {a.dtype}, {a.ndim}-d, "
+                                     f"contiguous {a.flags.c_contiguous}")  # fmt: skip
+        self._held[row] = a
+        self.tab[row, 0] = a.__array_interface__["data"][0]
+        self.tab[row, 1 : 1 + ndim] = a.shape
+
     def _bind(self) -> None:
-        """The kernel's state arguments from the components as they are now."""
+        """The table rows of the components' state arrays, as the components hold them now."""
         p = self.pipe
         m, mo, lc = p.metrics, p.momentum, p.liquidity_clusters
-        self.bm = (m._s.ints, m._s.ring, m._floats)
         s = mo._s
-        self.mom = (mo._pf, s.st, s.sf, s.rts, s.rmid, s.rimb, s.rvol, mo._out)
         cp, r = lc.params, lc._r
         li = np.array([cp.granularity, cp.min_volume, r.numerator, r.denominator, lc._base,
                        cp.strength_steps], dtype=_I8)  # fmt: skip
-        self.liq = (li, lc._first, lc._acc, lc._qual, lc._nq, lc._span, lc._level, lc._mat)
-        d3 = self._l3
-        self.l3 = (d3._st, d3._out, np.array([d3._share]))
-        d2 = self._l2
-        self.l2 = (d2._pf, d2._st, d2._prev, d2._ep, d2._pool, d2._sw, d2._win, d2._out,
-                   d2._extra)  # fmt: skip
-        dp = self._pull
-        self.pull = (dp._st, dp._prev, dp._ring, dp._out)
+        d3, d2, dp = self._l3, self._l2, self._pull
+        rows = (
+            (F.T_BM_PI, m._s.ints), (F.T_BM_RING, m._s.ring), (F.T_BM_PF, m._floats),
+            (F.T_MO_PF, mo._pf), (F.T_MO_ST, s.st), (F.T_MO_SF, s.sf), (F.T_MO_RTS, s.rts),
+            (F.T_MO_RMID, s.rmid), (F.T_MO_RIMB, s.rimb), (F.T_MO_RVOL, s.rvol),
+            (F.T_MO_LAST, mo._out),
+            (F.T_LQ_LI, li), (F.T_LQ_FIRST, lc._first), (F.T_LQ_ACC, lc._acc),
+            (F.T_LQ_QUAL, lc._qual), (F.T_LQ_NQ, lc._nq), (F.T_LQ_SPAN, lc._span),
+            (F.T_LQ_LEVEL, lc._level), (F.T_LQ_MAT, lc._mat),
+            (F.T_L3_ST, d3._st), (F.T_L3_OUT, d3._out), (F.T_L3_SHARE, self._share),
+            (F.T_L2_PF, d2._pf), (F.T_L2_ST, d2._st), (F.T_L2_PREV, d2._prev),
+            (F.T_L2_EP, d2._ep), (F.T_L2_POOL, d2._pool), (F.T_L2_SW, d2._sw),
+            (F.T_L2_WIN, d2._win), (F.T_L2_OUT, d2._out), (F.T_L2_EXTRA, d2._extra),
+            (F.T_PU_ST, dp._st), (F.T_PU_PREV, dp._prev), (F.T_PU_RING, dp._ring),
+            (F.T_PU_OUT, dp._out),
+        )  # fmt: skip
+        for row, a in rows:
+            self._put(row, a)
         self.stale = False
 
     def _grow(self, rc: int, nb: int, prints: np.ndarray | None = None) -> None:
@@ -180,6 +206,10 @@ class FusedStep:
         self.off = np.zeros(cap + 1, dtype=_I8)
         self.mi = np.zeros((2, cap))
         self.mom_out = np.zeros((cap, MOMENTUM_COLS))
+        for row, a in ((F.T_D_INDEX, self.d_index), (F.T_D_TS, self.d_ts),
+                       (F.T_D_LEVELS, self.d_levels), (F.T_TCOL, self.tcol), (F.T_OFF, self.off),
+                       (F.T_MI, self.mi), (F.T_MOM_OUT, self.mom_out)):  # fmt: skip
+            self._put(row, a)
         dl = self.d_levels
         self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
 
@@ -208,11 +238,7 @@ class FusedStep:
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         fs, bstate, book = self.fs, self.bstate, self.pipe.book
         try:
-            while rc := F.fused_mbo(
-                book._st, ev, fs, bstate, self.d_index, self.d_ts, self.d_levels, self.trades,
-                self.tcol, self.off, self.mi, self.mom_out, self.bm, self.mom, self.liq, self.l3,
-                self.l2, self.pull,
-            ):  # fmt: skip
+            while rc := F.fused_mbo(book._st, ev, fs, self.trades, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]))
         except BaseException:
             self._abandon()
@@ -237,11 +263,7 @@ class FusedStep:
             prints = np.ascontiguousarray(prints)
         fs, bstate, book = self.fs, self.bstate, self.pipe.book
         try:
-            while rc := F.fused_nt(
-                book._buf, ev, prints, fs, bstate, self.d_index, self.d_ts, self.d_levels,
-                self.tcol, self.off, self.mi, self.mom_out, self.bm, self.mom, self.liq, self.l2,
-                self.pull,
-            ):  # fmt: skip
+            while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), prints)
         except BaseException:
             self._abandon()
@@ -270,10 +292,8 @@ class FusedStep:
         mom_out = np.empty((nb, MOMENTUM_COLS))
         fs = self.fs
         try:
-            while rc := F.fused_levels(
-                prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, self.bm, self.mom, self.liq,
-                self.l2, self.pull,
-            ):  # fmt: skip
+            while rc := F.fused_levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out,
+                                       self.tab):  # fmt: skip
                 self._grow(rc, nb)
         except BaseException:
             self._abandon()
