@@ -24,12 +24,20 @@ for the next call and returns ``OK``.
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit, types
+from numba import njit, types
 from numba.extending import intrinsic
+from numba.np.numpy_support import carray
 
-from orderflow.analytics._book_metrics_kernels import F_IMB, F_MID, NP, P_O_OF, P_WIN_EV
+from orderflow.analytics._book_metrics_kernels import (
+    F_IMB,
+    F_MID,
+    NP,
+    P_O_OF,
+    P_WIN_EV,
+    group_step,
+    offsets_in_order,
+)
 from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
-from orderflow.analytics._book_metrics_kernels import group_step, offsets_in_order
 from orderflow.analytics.clusters import _liq_depth
 from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.analytics.momentum import _run as momentum_run
@@ -271,15 +279,14 @@ def _l2_pull(
                 return R_L2
             fs[FS_L2N] = r
         fs[FS_STAGE] = S_PULL
-    if fs[FS_STAGE] == S_PULL:
-        if fs[FS_DET] & DET_PULL:
-            st, prev, ring, out = pull
-            r = pull_run(ts, bp, bs, ap, asz, w, of, tcol[1], tcol[2], tcol[3], st, prev, ring,
-                         out)  # fmt: skip
-            if r < 0:
-                fs[FS_CODE] = -r
-                return R_PULL
-            fs[FS_PULLN] = r
+    if fs[FS_STAGE] == S_PULL and fs[FS_DET] & DET_PULL:
+        st, prev, ring, out = pull
+        r = pull_run(ts, bp, bs, ap, asz, w, of, tcol[1], tcol[2], tcol[3], st, prev, ring,
+                     out)  # fmt: skip
+        if r < 0:
+            fs[FS_CODE] = -r
+            return R_PULL
+        fs[FS_PULLN] = r
     fs[FS_STAGE] = S_BOOK
     fs[FS_STARTED] = 0
     return OK
@@ -413,9 +420,9 @@ def _nt(
     nb = fs[FS_NB]
     if fs[FS_STAGE] == S_PRINTS:
         npr = prints.shape[0]
-        if fs[FS_OFF] == 0 and npr:
-            if not offsets_in_order(d_ts[:nb], tcol[0, :npr], off[: nb + 1]):
-                return R_OFFSETS
+        if fs[FS_OFF] == 0 and npr and not offsets_in_order(d_ts[:nb], tcol[0, :npr],
+                                                             off[: nb + 1]):  # fmt: skip
+            return R_OFFSETS
         fs[FS_OFF] = 0
         fs[FS_NT] = off[nb]
         fs[FS_STAGE] = S_METRICS
@@ -500,7 +507,7 @@ T_KINDS = (
 @intrinsic
 def _i8p(typingctx, addr):  # type: ignore[no-untyped-def]
     """An address (int64) as an int64 pointer."""
-    ptr = types.CPointer(types.int64)
+    ptr = types.CPointer(types.int64)  # type: ignore[no-untyped-call]
 
     def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
         return builder.inttoptr(args[0], context.get_value_type(ptr))
@@ -511,7 +518,7 @@ def _i8p(typingctx, addr):  # type: ignore[no-untyped-def]
 @intrinsic
 def _f8p(typingctx, addr):  # type: ignore[no-untyped-def]
     """An address (int64) as a float64 pointer."""
-    ptr = types.CPointer(types.float64)
+    ptr = types.CPointer(types.float64)  # type: ignore[no-untyped-call]
 
     def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
         return builder.inttoptr(args[0], context.get_value_type(ptr))
@@ -521,41 +528,65 @@ def _f8p(typingctx, addr):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, inline="always")
 def _i1(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1],))
+    return carray(_i8p(tab[r, 0]), (tab[r, 1],))  # type: ignore[call-arg]
 
 
 @njit(cache=True, inline="always")
 def _i2(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))
+    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))  # type: ignore[call-arg]
 
 
 @njit(cache=True, inline="always")
 def _i3(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2], tab[r, 3]))
+    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2], tab[r, 3]))  # type: ignore[call-arg]
 
 
 @njit(cache=True, inline="always")
 def _f1(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_f8p(tab[r, 0]), (tab[r, 1],))
+    return carray(_f8p(tab[r, 0]), (tab[r, 1],))  # type: ignore[call-arg]
 
 
 @njit(cache=True, inline="always")
 def _f2(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_f8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))
+    return carray(_f8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))  # type: ignore[call-arg]
 
 
 @njit(cache=True, inline="always")
 def _states(tab: np.ndarray) -> tuple:  # type: ignore[type-arg]
     """The components' state tuples viewed from the table."""
     bm = (_i1(tab, T_BM_PI), _i2(tab, T_BM_RING), _f1(tab, T_BM_PF))
-    mom = (_f1(tab, T_MO_PF), _i1(tab, T_MO_ST), _f1(tab, T_MO_SF), _i1(tab, T_MO_RTS),
-           _f1(tab, T_MO_RMID), _f1(tab, T_MO_RIMB), _i2(tab, T_MO_RVOL), _f2(tab, T_MO_LAST))
-    liq = (_i1(tab, T_LQ_LI), _i2(tab, T_LQ_FIRST), _i2(tab, T_LQ_ACC), _i2(tab, T_LQ_QUAL),
-           _i2(tab, T_LQ_NQ), _i1(tab, T_LQ_SPAN), _i2(tab, T_LQ_LEVEL), _i1(tab, T_LQ_MAT))
+    mom = (
+        _f1(tab, T_MO_PF),
+        _i1(tab, T_MO_ST),
+        _f1(tab, T_MO_SF),
+        _i1(tab, T_MO_RTS),
+        _f1(tab, T_MO_RMID),
+        _f1(tab, T_MO_RIMB),
+        _i2(tab, T_MO_RVOL),
+        _f2(tab, T_MO_LAST),
+    )
+    liq = (
+        _i1(tab, T_LQ_LI),
+        _i2(tab, T_LQ_FIRST),
+        _i2(tab, T_LQ_ACC),
+        _i2(tab, T_LQ_QUAL),
+        _i2(tab, T_LQ_NQ),
+        _i1(tab, T_LQ_SPAN),
+        _i2(tab, T_LQ_LEVEL),
+        _i1(tab, T_LQ_MAT),
+    )
     l3 = (_i1(tab, T_L3_ST), _i2(tab, T_L3_OUT), _f1(tab, T_L3_SHARE))
-    l2 = (_f1(tab, T_L2_PF), _i1(tab, T_L2_ST), _i2(tab, T_L2_PREV), _i3(tab, T_L2_EP),
-          _i2(tab, T_L2_POOL), _i3(tab, T_L2_SW), _i2(tab, T_L2_WIN), _i2(tab, T_L2_OUT),
-          _i1(tab, T_L2_EXTRA))
+    l2 = (
+        _f1(tab, T_L2_PF),
+        _i1(tab, T_L2_ST),
+        _i2(tab, T_L2_PREV),
+        _i3(tab, T_L2_EP),
+        _i2(tab, T_L2_POOL),
+        _i3(tab, T_L2_SW),
+        _i2(tab, T_L2_WIN),
+        _i2(tab, T_L2_OUT),
+        _i1(tab, T_L2_EXTRA),
+    )
     pull = (_i1(tab, T_PU_ST), _i2(tab, T_PU_PREV), _i3(tab, T_PU_RING), _i2(tab, T_PU_OUT))
     return bm, mom, liq, l3, l2, pull  # fmt: skip
 

@@ -162,15 +162,15 @@ class FusedStep:
             self.off[: nb + 1] = trade_offsets(d, prints)
             fs[F.FS_OFF] = 1
         elif rc == F.R_BM_RING:
-            s = p.metrics._s
-            s.grow_ring()
-            while len(s.ring) < int(s.st[BM_COUNT]) + nb + 1:
-                s.grow_ring()
+            bs = p.metrics._s
+            bs.grow_ring()
+            while len(bs.ring) < int(bs.st[BM_COUNT]) + nb + 1:
+                bs.grow_ring()
             p.metrics._bind()
         elif rc == F.R_MOM_RING:
-            s = p.momentum._s
-            while len(s.rts) < int(s.st[MOM_COUNT]) + nb + 1:
-                s.grow()
+            ms = p.momentum._s
+            while len(ms.rts) < int(ms.st[MOM_COUNT]) + nb + 1:
+                ms.grow()
         elif rc == F.R_LIQ:
             lc = p.liquidity_clusters
             lc._cover(int(lc._span[0]), int(lc._span[1]))

@@ -36,7 +36,8 @@ def canon(x: Any) -> Any:
     if isinstance(x, list | tuple | deque):
         return tuple(canon(v) for v in x)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return (type(x).__name__, canon({f.name: getattr(x, f.name) for f in dataclasses.fields(x)}))
+        fields = {f.name: getattr(x, f.name) for f in dataclasses.fields(x)}
+        return (type(x).__name__, canon(fields))
     return x
 
 

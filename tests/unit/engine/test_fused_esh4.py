@@ -6,6 +6,7 @@ and accumulated signal with all their fields (see ``fused_support``)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from functools import cache
 from typing import Any
 
@@ -28,7 +29,7 @@ def _stream() -> LoadedStream:
 
 
 def _calls(ev: np.ndarray, cuts: list[int]) -> list[Any]:
-    return [lambda p, a=a, b=b: p.process(ev[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [lambda p, a=a, b=b: p.process(ev[a:b]) for a, b in itertools.pairwise(cuts)]
 
 
 def test_one_group_per_call() -> None:

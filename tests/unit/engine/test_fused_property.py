@@ -9,6 +9,7 @@ books and detectors start small so that every stage has to grow its state mid-ca
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +19,8 @@ from hypothesis import strategies as st
 
 from orderflow.analytics.book_metrics import BookMetricsParams, OfiParams
 from orderflow.analytics.clusters import ClusterParams
-from orderflow.book.ladder import LadderBook
 from orderflow.book.l3 import OrderBook
+from orderflow.book.ladder import LadderBook
 from orderflow.engine import Pipeline, PipelineParams
 from orderflow.model.dtypes import MBO_DTYPE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags
@@ -39,12 +40,18 @@ def _params(rng: np.random.Generator) -> PipelineParams:
     window = int(rng.choice([0, 3]))
     return PipelineParams(
         depth_levels=int(rng.choice([1, 3, 10])),
-        book=BookMetricsParams(ofi=OfiParams(levels=2, window_ns=3_000_000_000,
-                                             window_events=window)),  # fmt: skip
+        book=BookMetricsParams(
+            ofi=OfiParams(levels=2, window_ns=3_000_000_000, window_events=window)
+        ),
         clusters=ClusterParams(granularity=int(rng.integers(1, 5))),
-        l2=L2Params(absorption_min_volume=10, sweep_min_levels=2, exhaustion_run_ticks=2,
-                    exhaustion_min_run_volume=5, exhaustion_quiet_ns=1_000_000_000,
-                    iceberg_min_hidden=2),  # fmt: skip
+        l2=L2Params(
+            absorption_min_volume=10,
+            sweep_min_levels=2,
+            exhaustion_run_ticks=2,
+            exhaustion_min_run_volume=5,
+            exhaustion_quiet_ns=1_000_000_000,
+            iceberg_min_hidden=2,
+        ),
         l3=L3Params(large_lot_min_size=15, spoof_min_size=8, iceberg_refill_window_ns=10**9),
         pull=PullParams(enabled=True, min_size=5, near_ticks=3),
         keep_mid_path=True,
@@ -145,7 +152,7 @@ def test_random_mbo(seed: int) -> None:
     ev = _mbo(rng, int(rng.integers(40, 400)))
     cuts = _cuts(rng, len(ev))
     feeds: list[Callable[[Pipeline], Any]] = []
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+    for a, b in itertools.pairwise(cuts):
         feeds.append(lambda p, a=a, b=b: p.process(ev[a:b]))
         if rng.random() < 0.2:  # prints without book records, over the book as it stands
             tr = _prints(rng, np.full(int(rng.integers(1, 4)), ev["ts_event"][b - 1]))
@@ -162,7 +169,7 @@ def test_random_ninjatrader(seed: int) -> None:
     cuts = _cuts(rng, len(ev))
     feeds: list[Callable[[Pipeline], Any]] = []
     t_at = 0
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+    for a, b in itertools.pairwise(cuts):
         t_end = int(np.searchsorted(prints["ts_event"], ev["ts_event"][b - 1], side="right"))
         tr = prints[t_at:t_end]
         if rng.random() < 0.7:  # the server's batches (their prints after the last event too)
