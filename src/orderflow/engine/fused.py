@@ -50,6 +50,7 @@ _I8 = np.int64
 _REASONS = len(RejectReason)
 _LAST = int(Flags.LAST)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+_NO_TABLE = np.zeros((0, 4), dtype=_I8)  # a copy's, until its first call builds its own
 _DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64)}
 assert 16 + L2.N_REASONS <= L3.B_SIZE  # the ladder's reject counters fit the batch state
 
@@ -93,13 +94,20 @@ class FusedStep:
                 det._prev = prev
         self._l2._width = max(self._l2._width, self.width)
         self._share = np.array([self._l3._share])
-        self.tab = np.zeros((F.T_ROWS, 4), dtype=_I8)
+        self.tab = _NO_TABLE
         self._held: list[np.ndarray | None] = [None] * F.T_ROWS
-        self._put(F.T_BSTATE, self.bstate)
-        self.stale = True
-        self._bind()
         self._cap = 0
         self._buffers(16)
+        self._bind()
+
+    # A copy (deepcopy, pickle) must not keep the original's addresses: its table is rebuilt
+    # from its own arrays before its first call.
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["tab"] = _NO_TABLE
+        state["_held"] = [None] * F.T_ROWS
+        state["stale"] = True
+        return state
 
     # ---- the state table -------------------------------------------------------------------
     def _put(self, row: int, a: np.ndarray) -> None:
@@ -115,7 +123,12 @@ class FusedStep:
         self.tab[row, 1 : 1 + ndim] = a.shape
 
     def _bind(self) -> None:
-        """The table rows of the components' state arrays, as the components hold them now."""
+        """The table rows of the components' state arrays, as the components hold them now
+        (first the whole table, when there is none yet)."""
+        if len(self.tab) == 0:
+            self.tab = np.zeros((F.T_ROWS, 4), dtype=_I8)
+            self._put(F.T_BSTATE, self.bstate)
+            self._put_buffers()
         p = self.pipe
         m, mo, lc = p.metrics, p.momentum, p.liquidity_clusters
         s = mo._s
@@ -206,12 +219,17 @@ class FusedStep:
         self.off = np.zeros(cap + 1, dtype=_I8)
         self.mi = np.zeros((2, cap))
         self.mom_out = np.zeros((cap, MOMENTUM_COLS))
+        if len(self.tab):
+            self._put_buffers()
+
+    def _put_buffers(self) -> None:
+        """The output buffers' table rows, and the one-group record's views of them."""
+        dl = self.d_levels
+        self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
         for row, a in ((F.T_D_INDEX, self.d_index), (F.T_D_TS, self.d_ts),
                        (F.T_D_LEVELS, self.d_levels), (F.T_TCOL, self.tcol), (F.T_OFF, self.off),
                        (F.T_MI, self.mi), (F.T_MOM_OUT, self.mom_out)):  # fmt: skip
             self._put(row, a)
-        dl = self.d_levels
-        self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
 
     def _result(self, nb: int, trades: np.ndarray) -> FusedGroups:
         off = self.off[: nb + 1]

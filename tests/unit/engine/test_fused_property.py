@@ -8,6 +8,7 @@ books and detectors start small so that every stage has to grow its state mid-ca
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from orderflow.model.instruments import get_instrument
 from orderflow.signals.detectors_l2 import L2Params
 from orderflow.signals.detectors_l3 import L3Params
 from orderflow.signals.detectors_pull import PullParams
-from tests.unit.engine.fused_support import lockstep
+from tests.unit.engine.fused_support import heavy, lockstep
 
 INST = get_instrument("ES")
 _LAST, _SNAP, _RESET = int(Flags.LAST), int(Flags.SNAPSHOT), int(Flags.RESET)
@@ -197,3 +198,26 @@ def test_streams_fire_every_detector() -> None:
         rejected += sum(p.rejected.values())
     assert rejected > 0
     assert {"large_lot_added", "sweep", "pulling", "stacking"} <= kinds, kinds
+
+
+def test_a_copy_never_writes_into_the_original() -> None:
+    """The fused step views its arrays by address: a deep copy of a fused pipeline builds its
+    own table from its own arrays, so running the copy leaves the original untouched (which
+    then goes on exactly as the separate path). (What a copied pipeline computes is not
+    promised: deep copies lose the analytics' views of their own buffers, fused or not.)"""
+    rng = np.random.default_rng(3)
+    ev = _mbo(rng, 400)
+    params = _params(rng)
+    p = Pipeline(INST, "mbo", dataclasses.replace(params, fused=True))
+    ref = Pipeline(INST, "mbo", dataclasses.replace(params, fused=False))
+    p.process(ev[:200])
+    ref.process(ev[:200])
+    q = copy.deepcopy(p)
+    q.process(ev[200:])
+    assert p._fused is not None and q._fused is not None
+    mine = {int(x) for x in p._fused.tab[:, 0]}
+    assert mine.isdisjoint(int(x) for x in q._fused.tab[:, 0])
+    assert heavy(p) == heavy(ref)
+    p.process(ev[200:])
+    ref.process(ev[200:])
+    assert heavy(p) == heavy(ref)
