@@ -20,7 +20,7 @@ clusters) are not in the kernel: the pipeline calls each once per call that has 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -42,6 +42,8 @@ from orderflow.signals.detectors_pull import PullDetector
 from orderflow.signals.model import Signal
 
 if TYPE_CHECKING:
+    from orderflow.book.l3 import OrderBook
+    from orderflow.book.ladder import LadderBook
     from orderflow.engine.pipeline import Pipeline
 
 __all__ = ["FusedGroups", "FusedStep"]
@@ -73,7 +75,12 @@ class FusedStep:
     is not."""
 
     def __init__(self, pipe: Pipeline) -> None:
-        self.pipe = pipe
+        # the pipeline's parts, not the pipeline (no reference cycle: a dropped pipeline's
+        # buffers go at once, not at the next cyclic collection); its book comes with each call
+        self.metrics, self.momentum = pipe.metrics, pipe.momentum
+        self.liquidity = pipe.liquidity_clusters
+        self.rejected = pipe.rejected
+        self.l3, self.l2, self.pull = pipe.l3, pipe.l2, pipe.pull
         self.width = pipe.params.depth_levels
         self.fs = np.zeros(F.FS_SIZE, dtype=_I8)
         self.fs[F.FS_DET] = (
@@ -129,8 +136,7 @@ class FusedStep:
             self.tab = np.zeros((F.T_ROWS, 4), dtype=_I8)
             self._put(F.T_BSTATE, self.bstate)
             self._put_buffers()
-        p = self.pipe
-        m, mo, lc = p.metrics, p.momentum, p.liquidity_clusters
+        m, mo, lc = self.metrics, self.momentum, self.liquidity
         s = mo._s
         cp, r = lc.params, lc._r
         li = np.array([cp.granularity, cp.min_volume, r.numerator, r.denominator, lc._base,
@@ -155,10 +161,9 @@ class FusedStep:
             self._put(row, a)
         self.stale = False
 
-    def _grow(self, rc: int, nb: int, prints: np.ndarray | None = None) -> None:
+    def _grow(self, rc: int, nb: int, book: Any = None, prints: np.ndarray | None = None) -> None:
         """Answer a ``R_*`` code: grow what the kernel found full, as its owner would."""
-        p, fs = self.pipe, self.fs
-        book = p.book
+        fs = self.fs
         if rc == F.R_SLOTS:
             book._grow_slots()
         elif rc == F.R_LADDER:
@@ -175,17 +180,17 @@ class FusedStep:
             self.off[: nb + 1] = trade_offsets(d, prints)
             fs[F.FS_OFF] = 1
         elif rc == F.R_BM_RING:
-            bs = p.metrics._s
+            bs = self.metrics._s
             bs.grow_ring()
             while len(bs.ring) < int(bs.st[BM_COUNT]) + nb + 1:
                 bs.grow_ring()
-            p.metrics._bind()
+            self.metrics._bind()
         elif rc == F.R_MOM_RING:
-            ms = p.momentum._s
+            ms = self.momentum._s
             while len(ms.rts) < int(ms.st[MOM_COUNT]) + nb + 1:
                 ms.grow()
         elif rc == F.R_LIQ:
-            lc = p.liquidity_clusters
+            lc = self.liquidity
             lc._cover(int(lc._span[0]), int(lc._span[1]))
         elif rc == F.R_L3:
             self._l3._grow(int(fs[F.FS_CODE]))
@@ -245,7 +250,7 @@ class FusedStep:
         return FusedGroups(depth, prints, off, mi[0, :nb], mi[1, :nb], self._signals())
 
     # ---- calls -----------------------------------------------------------------------------
-    def mbo(self, events: np.ndarray) -> tuple[FusedGroups | None, int]:
+    def mbo(self, book: OrderBook, events: np.ndarray) -> tuple[FusedGroups | None, int]:
         """MBO records: the complete event groups among them through every stage. Returns
         their result (None when there is no complete group) and how many records they take
         (the rest wait for the end of their group)."""
@@ -254,10 +259,10 @@ class FusedStep:
         if len(events) > self._cap:
             self._buffers(len(events))
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
-        fs, bstate, book = self.fs, self.bstate, self.pipe.book
+        fs, bstate = self.fs, self.bstate
         try:
             while rc := F.fused_mbo(book._st, ev, fs, self.trades, self.tab):
-                self._grow(rc, int(fs[F.FS_NB]))
+                self._grow(rc, int(fs[F.FS_NB]), book)
         except BaseException:
             self._abandon()
             raise
@@ -265,10 +270,12 @@ class FusedStep:
         if nb == 0:
             return None, 0
         if fs[F.FS_REJ]:
-            self.pipe.rejected.update(reject_counts(bstate[L3.B_REJ : L3.B_REJ + _REASONS]))
+            self.rejected.update(reject_counts(bstate[L3.B_REJ : L3.B_REJ + _REASONS]))
         return self._result(nb, self.trades), int(fs[F.FS_CUT])
 
-    def nt(self, events: np.ndarray, trades: np.ndarray | None) -> tuple[FusedGroups | None, int]:
+    def nt(
+        self, book: LadderBook, events: np.ndarray, trades: np.ndarray | None
+    ) -> tuple[FusedGroups | None, int]:
         """NinjaTrader depth events and the prints that came with them (time order; those
         after the last event boundary are left out), as :meth:`mbo`."""
         if self.stale:
@@ -279,10 +286,10 @@ class FusedStep:
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         if not prints.flags.c_contiguous:
             prints = np.ascontiguousarray(prints)
-        fs, bstate, book = self.fs, self.bstate, self.pipe.book
+        fs, bstate = self.fs, self.bstate
         try:
             while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
-                self._grow(rc, int(fs[F.FS_NB]), prints)
+                self._grow(rc, int(fs[F.FS_NB]), book, prints)
         except BaseException:
             self._abandon()
             raise
@@ -290,7 +297,7 @@ class FusedStep:
         if nb == 0:
             return None, 0
         if fs[F.FS_REJ]:
-            self.pipe.rejected.update(reject_counts(bstate[16 : 16 + L2.N_REASONS]))
+            self.rejected.update(reject_counts(bstate[16 : 16 + L2.N_REASONS]))
         return self._result(nb, prints), int(fs[F.FS_CUT])
 
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
@@ -322,13 +329,12 @@ class FusedStep:
     def _signals(self) -> list[Signal]:
         """The detectors' signal rows of the call as Signal objects (none built when none)."""
         fs, out = self.fs, []
-        pipe = self.pipe
         n3, n2, npull = int(fs[F.FS_L3N]), int(fs[F.FS_L2N]), int(fs[F.FS_PULLN])
         fs[F.FS_L3N] = fs[F.FS_L2N] = fs[F.FS_PULLN] = 0  # read once
-        if n3 and pipe.l3 is not None:
-            out.extend(pipe.l3._signals(n3))
-        if n2 and pipe.l2 is not None:
-            out.extend(pipe.l2._signals())
-        if npull and pipe.pull is not None:
-            out.extend(pipe.pull._signals(npull))
+        if n3 and self.l3 is not None:
+            out.extend(self.l3._signals(n3))
+        if n2 and self.l2 is not None:
+            out.extend(self.l2._signals())
+        if npull and self.pull is not None:
+            out.extend(self.pull._signals(npull))
         return out

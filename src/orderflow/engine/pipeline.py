@@ -308,9 +308,9 @@ class Pipeline:
         """:meth:`process` through the fused step: the same groups, the same pending tail."""
         assert self._fused is not None
         if self.kind == "mbo":
-            fg, cut = self._fused.mbo(events)
+            fg, cut = self._fused.mbo(self.book, events)
         else:
-            fg, cut = self._fused.nt(events, trades)
+            fg, cut = self._fused.nt(self.book, events, trades)
         if cut < len(events):
             self._pending = events[cut:].copy()
         if fg is None:
