@@ -31,9 +31,9 @@ from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
 from orderflow.book.common import DepthRecord, reject_counts
-from orderflow.core.errors import BookIntegrityError
+from orderflow.core.errors import BookIntegrityError, DtypeError
 from orderflow.engine import _fused_kernels as F
-from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
+from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, RejectReason
 from orderflow.signals import _l3_detect_kernels as L3D
 from orderflow.signals.detectors_l2 import L2Detector
@@ -55,6 +55,18 @@ _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 _NO_TABLE = np.zeros((0, 4), dtype=_I8)  # a copy's, until its first call builds its own
 _DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64)}
 assert 16 + L2.N_REASONS <= L3.B_SIZE  # the ladder's reject counters fit the batch state
+
+
+def _as_trades(trades: np.ndarray) -> np.ndarray:
+    """Prints as contiguous TRADE_DTYPE records, the one type the kernels are compiled for
+    (other record layouts with the same fields are copied, never compiled for anew)."""
+    if trades.dtype != TRADE_DTYPE:
+        out = np.zeros(len(trades), dtype=TRADE_DTYPE)
+        for name in ("ts_event", "ts_recv", "sequence", "price", "size", "side", "flags"):
+            if name in (trades.dtype.names or ()):
+                out[name] = trades[name]
+        return out
+    return trades if trades.flags.c_contiguous else np.ascontiguousarray(trades)
 
 
 class FusedGroups(NamedTuple):
@@ -256,6 +268,8 @@ class FusedStep:
         (the rest wait for the end of their group)."""
         if self.stale:
             self._bind()
+        if events.dtype != MBO_DTYPE:  # (as OrderBook.apply_mbo)
+            raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
         if len(events) > self._cap:
             self._buffers(len(events))
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
@@ -280,7 +294,9 @@ class FusedStep:
         after the last event boundary are left out), as :meth:`mbo`."""
         if self.stale:
             self._bind()
-        prints = _NO_TRADES if trades is None else trades
+        if events.dtype != NT_DEPTH_DTYPE:  # (as LadderBook.apply_events)
+            raise DtypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
+        prints = _NO_TRADES if trades is None else _as_trades(trades)
         if max(len(events), len(prints)) > self._cap:
             self._buffers(max(len(events), len(prints)))
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
@@ -306,7 +322,7 @@ class FusedStep:
         if self.stale:
             self._bind()
         nb = len(depth)
-        prints = trades if trades.flags.c_contiguous else np.ascontiguousarray(trades)
+        prints = _as_trades(trades)
         d_levels = np.empty((6, nb, self.width), dtype=_I8)
         for k, a in enumerate((depth.bid_price, depth.bid_size, depth.bid_count,
                                depth.ask_price, depth.ask_size, depth.ask_count)):  # fmt: skip
