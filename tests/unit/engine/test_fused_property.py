@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from orderflow.analytics.book_metrics import BookMetricsParams, OfiParams
 from orderflow.analytics.clusters import ClusterParams
 from orderflow.book.l3 import OrderBook
 from orderflow.book.ladder import LadderBook
+from orderflow.core.errors import DtypeError
 from orderflow.engine import Pipeline, PipelineParams
 from orderflow.model.dtypes import MBO_DTYPE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags
@@ -221,3 +223,19 @@ def test_a_copy_never_writes_into_the_original() -> None:
     p.process(ev[200:])
     ref.process(ev[200:])
     assert heavy(p) == heavy(ref)
+
+
+def test_records_of_another_type_are_refused_as_the_books_refuse_them() -> None:
+    """The fused step refuses what the books refuse (DtypeError), and compiles nothing for it."""
+    for fused in (True, False):
+        p = Pipeline(INST, "mbo", PipelineParams(fused=fused))
+        nt = np.zeros(2, dtype=NT_DEPTH_DTYPE)
+        nt["flags"] = _LAST
+        with pytest.raises(DtypeError):
+            p.process(nt)
+        q = Pipeline(INST, "nt_depth", PipelineParams(fused=fused))
+        mbo = np.zeros(2, dtype=MBO_DTYPE)
+        mbo["flags"] = _LAST
+        with pytest.raises(DtypeError):
+            q.process(mbo)
+        assert p.groups == q.groups == 0
