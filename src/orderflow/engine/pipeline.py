@@ -21,6 +21,12 @@ order, over the complete event groups it was given:
 
 Records after the last boundary of a call wait (in order) for the rest of their group. Every
 read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
+
+For ``mbo`` and ``nt_depth`` streams (``PipelineParams.fused``, the default) steps 1-3, the
+liquidity clusters of step 4 and the detectors of step 5 run as ONE compiled call per feeding
+call (:mod:`orderflow.engine.fused`), with the same kernels on the same state, so the numbers
+are the same bit for bit; the print analytics of step 4 follow as one call each when the call
+has prints.
 """
 
 from __future__ import annotations
