@@ -9,7 +9,9 @@ calls one by one from Python, on the very state arrays their classes own, in sta
    print with its group), or the NinjaTrader ladder's ``ld_batch``;
 1. the prints' groups (NinjaTrader depth: ``offsets_in_order`` by event time) and their
    columns;
-2. book metrics group by group (``group_step``: what ``BookMetrics.update`` runs);
+2. book metrics: one group through ``group_step`` (what ``BookMetrics.update`` runs), more
+   through the batch kernel ``run`` (what ``BookMetrics.update_many`` runs), as the separate
+   path chooses;
 3. momentum (``_run`` of :mod:`orderflow.analytics.momentum`) over every group;
 4. liquidity clusters (``_liq_depth``) over every group;
 5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``).
@@ -31,13 +33,23 @@ from numba.np.numpy_support import carray
 from orderflow.analytics._book_metrics_kernels import (
     F_IMB,
     F_MID,
+    NF,
+    NI,
     NP,
+    P_MEM,
+    P_O_LV,
     P_O_OF,
+    P_O_OFI,
+    P_O_SINCE,
+    P_OFI_L,
+    P_PS_L,
+    P_WALL_L,
     P_WIN_EV,
     group_step,
     offsets_in_order,
 )
 from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
+from orderflow.analytics._book_metrics_kernels import run as metrics_run
 from orderflow.analytics.clusters import _liq_depth
 from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.analytics.momentum import _run as momentum_run
@@ -199,6 +211,50 @@ def _cover_range(st: np.ndarray, rec: np.ndarray, fs: np.ndarray) -> int:
 
 
 @njit(cache=True)
+def _metrics_many(
+    nb: int,
+    ts: np.ndarray,
+    bp: np.ndarray,
+    bs: np.ndarray,
+    ap: np.ndarray,
+    asz: np.ndarray,
+    off: np.ndarray,
+    tb: np.ndarray,
+    pi: np.ndarray,
+    ring: np.ndarray,
+    pf: np.ndarray,
+    mi: np.ndarray,
+) -> None:
+    """``BookMetrics.update_many``: the batch kernel ``run`` over the call's groups into rows
+    of its own (row 0's "previous" from the live buffers), then the last row into the live
+    buffers, as the class does it."""
+    lo, lw, lp = pi[P_OFI_L], pi[P_WALL_L], 4 * pi[P_PS_L]
+    m, o, sn, v, f = pi[P_MEM], pi[P_O_OFI], pi[P_O_SINCE], pi[P_O_LV], pi[P_O_OF]
+    oi = np.empty((nb, NI), dtype=np.int64)
+    ofl = np.empty((nb, NF))
+    ofi = np.empty((nb, lo), dtype=np.int64)
+    ofs = np.empty((nb, lo), dtype=np.int64)
+    since = np.empty((nb, 2 * lw), dtype=np.int64)
+    lv = np.zeros((3, 1, lp), dtype=np.int64)
+    ofl[0, :] = pf[f : f + NF]
+    since[0, :] = pi[sn : sn + 2 * lw]
+    metrics_run(ts, bp, bs, ap, asz, off[: nb + 1], tb, pi, pf, ring, oi, ofl, ofi, ofs, since,
+                False, lv[0], lv[1], lv[2])  # fmt: skip
+    last = nb - 1
+    pi[m] = ts[last]
+    pi[m + 1 : m + 1 + NI] = oi[last]
+    pf[f : f + NF] = ofl[last]
+    pi[o : o + lo] = ofi[last]
+    pi[o + lo : o + 2 * lo] = ofs[last]
+    pi[sn : sn + 2 * lw] = since[last]
+    for k in range(3):
+        pi[v + k * lp : v + (k + 1) * lp] = lv[k, 0]
+    for g in range(nb):
+        mi[0, g] = ofl[g, F_MID]
+        mi[1, g] = ofl[g, F_IMB]
+
+
+@njit(cache=True)
 def _analytics(
     fs: np.ndarray,
     nb: int,
@@ -222,15 +278,13 @@ def _analytics(
         if pi[P_WIN_EV] <= 0 and pi[NP + BM_COUNT] + nb + 1 > ring.shape[0]:
             return R_BM_RING  # a time window may hold every group of the call
         of = pi[P_O_OF]
-        for g in range(fs[FS_POS], nb):
-            rc = group_step(ts[g], bp[g], bs[g], ap[g], asz[g], tb, off[g], off[g + 1], pi,
-                            ring, pf)  # fmt: skip
-            if rc == 2:
-                fs[FS_POS] = g
+        if nb == 1:  # BookMetrics.update: the per-group kernel on the live buffers
+            if group_step(ts[0], bp[0], bs[0], ap[0], asz[0], tb, off[0], off[1], pi, ring, pf):
                 return R_BM_RING
-            mi[0, g] = pf[of + F_MID]
-            mi[1, g] = pf[of + F_IMB]
-        fs[FS_POS] = 0
+            mi[0, 0] = pf[of + F_MID]
+            mi[1, 0] = pf[of + F_IMB]
+        else:
+            _metrics_many(nb, ts, bp, bs, ap, asz, off, tb, pi, ring, pf, mi)
         fs[FS_STAGE] = S_MOMENTUM
     if fs[FS_STAGE] == S_MOMENTUM:
         mpf, mst, msf, rts, rmid, rimb, rvol, last = mom
