@@ -52,6 +52,9 @@ _I8 = np.int64
 _REASONS = len(RejectReason)
 _LAST = int(Flags.LAST)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+#: output buffers for calls of up to this many records are kept between calls (live calls,
+#: a backtest's pieces); a bigger call's go with it (what the pipeline keeps of them, it keeps)
+KEEP_RECORDS = 4096
 _NO_TABLE = np.zeros((0, 4), dtype=_I8)  # a copy's, until its first call builds its own
 _DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64)}
 assert 16 + L2.N_REASONS <= L3.B_SIZE  # the ladder's reject counters fit the batch state
@@ -222,10 +225,11 @@ class FusedStep:
 
     # ---- output buffers ----------------------------------------------------------------------
     def _buffers(self, n: int) -> None:
-        """Output buffers for calls of up to ``n`` records (or prints), kept between calls: the
-        kernel writes a call's groups at their front. A call hands the pipeline views of them
-        (valid until the next call, which is all the pipeline needs: what it keeps, it
-        copies, and the liquidity tracker's latest book rows are the next call's anyway)."""
+        """Output buffers for calls of up to ``n`` records (or prints), kept between calls up to
+        :data:`KEEP_RECORDS`: the kernel writes a call's groups at their front. A call hands the
+        pipeline views of them (valid until the next call, which is all the pipeline needs:
+        what it keeps, it copies, and the liquidity tracker's latest book rows are the next
+        call's anyway)."""
         cap = max(16, n, 2 * self._cap)
         w = self.width
         self._cap = cap
@@ -259,7 +263,11 @@ class FusedStep:
         nt = int(off[nb])
         prints = trades[:nt].copy() if nt else _NO_TRADES
         mi = self.mi
-        return FusedGroups(depth, prints, off, mi[0, :nb], mi[1, :nb], self._signals())
+        out = FusedGroups(depth, prints, off, mi[0, :nb], mi[1, :nb], self._signals())
+        if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
+            self._cap = 0
+            self._buffers(16)
+        return out
 
     # ---- calls -----------------------------------------------------------------------------
     def mbo(self, book: OrderBook, events: np.ndarray) -> tuple[FusedGroups | None, int]:
