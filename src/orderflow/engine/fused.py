@@ -144,41 +144,51 @@ class FusedStep:
         self.tab[row, 0] = a.__array_interface__["data"][0]
         self.tab[row, 1 : 1 + ndim] = a.shape
 
-    def _bind(self) -> None:
-        """The table rows of the components' state arrays, as the components hold them now
-        (first the whole table, when there is none yet)."""
+    def _bind(self, part: str | None = None) -> None:
+        """The table rows of the components' state arrays, as the components hold them now:
+        those of ``part`` (the one that grew), or all (first the whole table, when there is
+        none yet)."""
         if len(self.tab) == 0:
             self.tab = np.zeros((F.T_ROWS, 4), dtype=_I8)
             self._put(F.T_BSTATE, self.bstate)
             self._put_buffers()
+        for name, rows in self._parts():
+            if part is None or name == part:
+                for row, a in rows:
+                    self._put(row, a)
+        self.stale = False
+
+    def _parts(self) -> list[tuple[str, tuple[tuple[int, np.ndarray], ...]]]:
         m, mo, lc = self.metrics, self.momentum, self.liquidity
         s = mo._s
         cp, r = lc.params, lc._r
         li = np.array([cp.granularity, cp.min_volume, r.numerator, r.denominator, lc._base,
                        cp.strength_steps], dtype=_I8)  # fmt: skip
         d3, d2, dp = self._l3, self._l2, self._pull
-        rows = (
-            (F.T_BM_PI, m._s.ints), (F.T_BM_RING, m._s.ring), (F.T_BM_PF, m._floats),
-            (F.T_MO_PF, mo._pf), (F.T_MO_ST, s.st), (F.T_MO_SF, s.sf), (F.T_MO_RTS, s.rts),
-            (F.T_MO_RMID, s.rmid), (F.T_MO_RIMB, s.rimb), (F.T_MO_RVOL, s.rvol),
-            (F.T_MO_LAST, mo._out),
-            (F.T_LQ_LI, li), (F.T_LQ_FIRST, lc._first), (F.T_LQ_ACC, lc._acc),
-            (F.T_LQ_QUAL, lc._qual), (F.T_LQ_NQ, lc._nq), (F.T_LQ_SPAN, lc._span),
-            (F.T_LQ_LEVEL, lc._level), (F.T_LQ_MAT, lc._mat),
-            (F.T_L3_ST, d3._st), (F.T_L3_OUT, d3._out), (F.T_L3_SHARE, self._share),
-            (F.T_L2_PF, d2._pf), (F.T_L2_ST, d2._st), (F.T_L2_PREV, d2._prev),
-            (F.T_L2_EP, d2._ep), (F.T_L2_POOL, d2._pool), (F.T_L2_SW, d2._sw),
-            (F.T_L2_WIN, d2._win), (F.T_L2_OUT, d2._out), (F.T_L2_EXTRA, d2._extra),
-            (F.T_PU_ST, dp._st), (F.T_PU_PREV, dp._prev), (F.T_PU_RING, dp._ring),
-            (F.T_PU_OUT, dp._out),
-        )  # fmt: skip
-        for row, a in rows:
-            self._put(row, a)
-        self.stale = False
+        return [
+            ("metrics", ((F.T_BM_PI, m._s.ints), (F.T_BM_RING, m._s.ring),
+                         (F.T_BM_PF, m._floats))),
+            ("momentum", ((F.T_MO_PF, mo._pf), (F.T_MO_ST, s.st), (F.T_MO_SF, s.sf),
+                          (F.T_MO_RTS, s.rts), (F.T_MO_RMID, s.rmid), (F.T_MO_RIMB, s.rimb),
+                          (F.T_MO_RVOL, s.rvol), (F.T_MO_LAST, mo._out))),
+            ("liquidity", ((F.T_LQ_LI, li), (F.T_LQ_FIRST, lc._first), (F.T_LQ_ACC, lc._acc),
+                           (F.T_LQ_QUAL, lc._qual), (F.T_LQ_NQ, lc._nq),
+                           (F.T_LQ_SPAN, lc._span), (F.T_LQ_LEVEL, lc._level),
+                           (F.T_LQ_MAT, lc._mat))),
+            ("l3", ((F.T_L3_ST, d3._st), (F.T_L3_OUT, d3._out), (F.T_L3_SHARE, self._share))),
+            ("l2", ((F.T_L2_PF, d2._pf), (F.T_L2_ST, d2._st), (F.T_L2_PREV, d2._prev),
+                    (F.T_L2_EP, d2._ep), (F.T_L2_POOL, d2._pool), (F.T_L2_SW, d2._sw),
+                    (F.T_L2_WIN, d2._win), (F.T_L2_OUT, d2._out), (F.T_L2_EXTRA, d2._extra))),
+            ("pull", ((F.T_PU_ST, dp._st), (F.T_PU_PREV, dp._prev), (F.T_PU_RING, dp._ring),
+                      (F.T_PU_OUT, dp._out))),
+        ]  # fmt: skip
 
     def _grow(self, rc: int, nb: int, book: Any = None, prints: np.ndarray | None = None) -> None:
-        """Answer a ``R_*`` code: grow what the kernel found full, as its owner would."""
+        """Answer a ``R_*`` code: grow what the kernel found full, as its owner would, and
+        give the kernel that part's new arrays."""
         fs = self.fs
+        part = {F.R_BM_RING: "metrics", F.R_MOM_RING: "momentum", F.R_LIQ: "liquidity",
+                F.R_L3: "l3", F.R_L2: "l2", F.R_PULL: "pull"}.get(rc, "")  # fmt: skip
         if rc == F.R_SLOTS:
             book._grow_slots()
         elif rc == F.R_LADDER:
@@ -213,7 +223,8 @@ class FusedStep:
             self._l2._grow(int(fs[F.FS_CODE]))
         elif rc == F.R_PULL:
             self._pull._grow(int(fs[F.FS_CODE]))
-        self._bind()
+        if part:  # (the book's buffer comes with each call; the offsets are the step's own)
+            self._bind(part)
 
     def _abandon(self) -> None:
         """A call that raised (a ladder past its largest size): the next one starts afresh."""
