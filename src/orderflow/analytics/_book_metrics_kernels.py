@@ -562,22 +562,25 @@ def run(
         _keep(prev, bp_[-1], bs_[-1], ap_[-1], asz_[-1])
 
 
-def _update_py(
+@inline_kernel
+def group_step(
     ts: int,
     bp: np.ndarray,
     bs: np.ndarray,
     ap: np.ndarray,
     asz: np.ndarray,
     tb: np.ndarray,
-    nt: int,
+    t0: int,
+    t1: int,
     pi: np.ndarray,
     ring: np.ndarray,
     pf: np.ndarray,
 ) -> int:
     """One group through ``_step`` with the incremental path's flat buffers (``pi``: params,
-    state and int outputs; ``pf``: params and float outputs), no reshape, no allocation:
-    returns 1 (and changes nothing) if an array is not ``width`` long, 2 if the OFI ring is
-    full, else 0."""
+    state and int outputs; ``pf``: params and float outputs) and the prints ``tb[:, t0:t1]``,
+    no reshape, no allocation: returns 1 (and changes nothing) if an array is not ``width``
+    long, 2 if the OFI ring is full, else 0. What :class:`BookMetrics` runs per group, and
+    the pipeline's fused step with it."""
     w = pi[P_WIDTH]
     if bp.shape[0] != w or bs.shape[0] != w or ap.shape[0] != w or asz.shape[0] != w:
         return 1
@@ -590,12 +593,28 @@ def _update_py(
     since, of = pi[s : s + 2 * lw], pf[f : f + NF]
     _step(
         ts, bp, bs, ap, asz, prev[:w], prev[w : 2 * w], prev[2 * w : 3 * w], prev[3 * w :], tb,
-        0, nt, pi, pf, st, acc, ring, walls, pi[m + 1 : m + 1 + NI], of, pi[o : o + nl],
+        t0, t1, pi, pf, st, acc, ring, walls, pi[m + 1 : m + 1 + NI], of, pi[o : o + nl],
         pi[o + nl : o + 2 * nl], since, of, since, pi[v : v + lp], pi[v + lp : v + 2 * lp],
         pi[v + 2 * lp : v + 3 * lp]
     )  # fmt: skip
     _keep(prev, bp, bs, ap, asz)
     return 0
+
+
+def _update_py(
+    ts: int,
+    bp: np.ndarray,
+    bs: np.ndarray,
+    ap: np.ndarray,
+    asz: np.ndarray,
+    tb: np.ndarray,
+    nt: int,
+    pi: np.ndarray,
+    ring: np.ndarray,
+    pf: np.ndarray,
+) -> int:
+    """:func:`group_step` with the group's ``nt`` prints at the front of ``tb``."""
+    return group_step(ts, bp, bs, ap, asz, tb, 0, nt, pi, ring, pf)
 
 
 _I1 = types.Array(types.int64, 1, "C")

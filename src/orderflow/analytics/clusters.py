@@ -528,6 +528,14 @@ class LiquidityClusterTracker:
         self._now, self._last_depth = int(ts[-1]), depth
         self.changes += 1
 
+    def took_depth(self, depth: DepthRecord) -> None:
+        """What :meth:`update_depth` notes after its kernel ran, for a caller that ran that
+        very kernel on this tracker's arrays itself (the pipeline's fused step). O(1)."""
+        if len(depth) == 0:
+            return
+        self._now, self._last_depth = int(depth.ts_event[-1]), depth
+        self.changes += 1
+
     @property
     def _last(self) -> tuple[np.ndarray, np.ndarray]:
         """Each side's levels (rows price, size, count) at the latest state."""

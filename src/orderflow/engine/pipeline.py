@@ -21,6 +21,12 @@ order, over the complete event groups it was given:
 
 Records after the last boundary of a call wait (in order) for the rest of their group. Every
 read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
+
+For ``mbo`` and ``nt_depth`` streams (``PipelineParams.fused``, the default) steps 1-3, the
+liquidity clusters of step 4 and the detectors of step 5 run as ONE compiled call per feeding
+call (:mod:`orderflow.engine.fused`), with the same kernels on the same state, so the numbers
+are the same bit for bit; the print analytics of step 4 follow as one call each when the call
+has prints.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from orderflow.analytics.trades import trades_from_mbo
 from orderflow.analytics.vwap import VwapParams, VwapTracker
 from orderflow.book.common import DepthRecord
 from orderflow.core.errors import ArgumentError, ParameterError
+from orderflow.engine.fused import FusedGroups, FusedStep
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
@@ -65,6 +72,8 @@ log = logging.getLogger(__name__)
 
 #: stream kinds that carry a book (see :class:`orderflow.io.formats.LoadedStream`)
 BOOK_KINDS = ("mbo", "levels", "nt_depth")
+#: stream kinds the fused step covers (``PipelineParams.fused``)
+FUSED_KINDS = ("mbo", "nt_depth")
 _LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 _NO_I8 = np.zeros(0, dtype=np.int64)
@@ -120,6 +129,10 @@ class PipelineParams:
     #: the latest signals (and accumulated signals) :attr:`Pipeline.signals` and
     #: :attr:`Pipeline.accumulated` keep, counts aside (None: every one, for a table of them)
     signals_kept: int | None = SIGNALS_KEPT
+    #: run the book, book metrics, momentum, liquidity clusters and detectors of an ``mbo`` or
+    #: ``nt_depth`` pipeline as one compiled call per feeding call (:mod:`.fused`); False: the
+    #: separate per-component calls, the reference the fused step equals bit for bit
+    fused: bool = True
 
     def __post_init__(self) -> None:
         if self.depth_levels < 1:
@@ -213,6 +226,7 @@ class Pipeline:
         self._recent: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
         #: (ts, book imbalance) of the latest event groups, oldest first
         self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
+        self._fused: FusedStep | None = FusedStep(self) if p.fused and kind in FUSED_KINDS else None
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
@@ -223,6 +237,8 @@ class Pipeline:
         if self._pending is not None and len(self._pending):
             events = np.concatenate([self._pending, events])
             self._pending = None
+        if self._fused is not None:
+            return self._process_fused(events, trades)
         flags = events["flags"]
         ends = np.flatnonzero((flags & (_LAST | _SNAPSHOT)) == _LAST)
         if len(ends) == 0:
@@ -297,7 +313,27 @@ class Pipeline:
             zeros if counts[1] is None else counts[1][None, :n],
         )  # fmt: skip
         off = np.array([0, len(trades)], dtype=np.int64)
+        if self._fused is not None:
+            return self._fused_groups(self._fused.levels(depth, trades, off))
         return self._groups(_Chunk(depth, trades, off, None, None))
+
+    def _process_fused(self, events: np.ndarray, trades: np.ndarray | None) -> list[Signal]:
+        """:meth:`process` through the fused step: the same groups, the same pending tail."""
+        assert self._fused is not None
+        if self.kind == "mbo":
+            fg, cut = self._fused.mbo(self.book, events)
+        else:
+            fg, cut = self._fused.nt(self.book, events, trades)
+        if cut < len(events):
+            self._pending = events[cut:].copy()
+        if fg is None:
+            return []
+        self.events += cut
+        return self._fused_groups(fg)
+
+    def _fused_groups(self, fg: FusedGroups) -> list[Signal]:
+        chunk = _Chunk(fg.depth, fg.trades, fg.off, None, None)
+        return self._groups(chunk, fg)
 
     def _top(self) -> tuple[int, int]:
         """Best bid and ask now (NO_PRICE for an empty side)."""
@@ -305,7 +341,7 @@ class Pipeline:
         bid, ask = top.bid_price, top.ask_price
         return (NO_PRICE if bid is None else bid), (NO_PRICE if ask is None else ask)
 
-    def _groups(self, chunk: _Chunk) -> list[Signal]:
+    def _groups(self, chunk: _Chunk, fused: FusedGroups | None = None) -> list[Signal]:
         depth, trades, off = chunk.depth, chunk.trades, chunk.off
         b = len(depth)
         if b == 0:
@@ -321,7 +357,15 @@ class Pipeline:
         self.trades += len(trades)
         self.volume += int(trades["size"].sum())
         # 3. book metrics and momentum over the chunk's groups (the per-group kernels)
-        if b == 1:  # one group (a live batch): the per-group paths, same kernels and state
+        if fused is not None:  # the fused step ran them (and liquidity clusters, detectors)
+            imb = fused.imbalance
+            if b == 1:
+                self.imbalances.append((int(depth.ts_event[0]), float(imb[0])))
+            else:
+                k = IMBALANCE_GROUPS
+                self.imbalances.extend(zip(depth.ts_event[-k:].tolist(), imb[-k:].tolist(),
+                                           strict=True))  # fmt: skip
+        elif b == 1:  # one group (a live batch): the per-group paths, same kernels and state
             ts0, m = int(depth.ts_event[0]), self.metrics
             m.update(ts0, depth.bid_price[0], depth.bid_size[0], depth.ask_price[0],
                      depth.ask_size[0], trades)  # fmt: skip
@@ -346,10 +390,14 @@ class Pipeline:
             self.profiles.update(trades)
             self.volume_clusters.update(trades)
         self.bars.advance(self.last_ts)
-        if self.kind != "trades":
+        if fused is not None:
+            self.liquidity_clusters.took_depth(depth)
+        elif self.kind != "trades":
             self.liquidity_clusters.update_depth(depth)
+            if self._fused is not None:  # state may have grown: the fused step binds again
+                self._fused.stale = True
         # 5. signals
-        out = self._detect(chunk)
+        out = self._detect(chunk) if fused is None else self._kept(fused.signals)
         quiet = frozenset() if self.params.pull.accumulate else PULL_SIGNALS
         for s in out:
             self.signal_counts[s.detector] += 1
@@ -416,8 +464,14 @@ class Pipeline:
             levels = (depth.bid_price, depth.bid_size, depth.ask_price, depth.ask_size)
             prints = (trades["price"], trades["size"], trades["side"])
             out.extend(self.pull.on_groups(depth.ts_event, *levels, *prints, off))
+        return self._kept(out)
+
+    def _kept(self, out: list[Signal]) -> list[Signal]:
+        """The wanted detectors' signals, by time (stable: L3 before L2 at equal times)."""
+        if not out:
+            return out
         out = [s for s in out if self._wanted(s.detector)]
-        out.sort(key=lambda s: s.ts_event)  # stable: L3 before L2 at equal times
+        out.sort(key=lambda s: s.ts_event)
         return out
 
     def _confirm_direction(self, ts: int) -> int:

@@ -1,0 +1,375 @@
+"""The pipeline's fused step: a call's book records, book metrics, momentum, liquidity clusters
+and detectors in ONE compiled call (:mod:`orderflow.engine._fused_kernels`).
+
+:class:`FusedStep` belongs to one :class:`~orderflow.engine.pipeline.Pipeline` (an ``mbo`` or
+``nt_depth`` one). It hands the kernel the state arrays the pipeline's own components already
+own (the book's buffer, :class:`~orderflow.analytics.book_metrics.BookMetrics`'s buffers, the
+momentum ring, the liquidity tracker's buckets, the detectors' state), grouped in one tuple per
+component, built once and rebuilt only after something grew. The kernel calls the components'
+own kernels in the order the separate path does, so both paths give the same numbers, bit for
+bit; the separate path stays as the reference (``PipelineParams.fused = False``).
+
+Output buffers are sized from the call (its records, its event groups, its prints). When a
+stage needs more room than a state array holds, the kernel returns a ``R_*`` code; the step
+grows that array the way the component itself would, rebuilds the tuple and calls again, and
+the kernel resumes at that stage.
+
+The print analytics (bars with footprint cells, cumulative delta, VWAP, session profile, volume
+clusters) are not in the kernel: the pipeline calls each once per call that has prints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
+from orderflow.analytics.book_metrics import trade_offsets
+from orderflow.analytics.momentum import NO as MOMENTUM_COLS
+from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
+from orderflow.book import _l2_kernels as L2
+from orderflow.book import _l3_kernels as L3
+from orderflow.book.common import DepthRecord, reject_counts
+from orderflow.core.errors import BookIntegrityError, DtypeError
+from orderflow.engine import _fused_kernels as F
+from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
+from orderflow.model.enums import Flags, RejectReason
+from orderflow.signals import _l3_detect_kernels as L3D
+from orderflow.signals.detectors_l2 import L2Detector
+from orderflow.signals.detectors_l3 import L3Detector
+from orderflow.signals.detectors_pull import PullDetector
+from orderflow.signals.model import Signal
+
+if TYPE_CHECKING:
+    from orderflow.book.l3 import OrderBook
+    from orderflow.book.ladder import LadderBook
+    from orderflow.engine.pipeline import Pipeline
+
+__all__ = ["FusedGroups", "FusedStep"]
+
+_I8 = np.int64
+_REASONS = len(RejectReason)
+_LAST = int(Flags.LAST)
+_NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+#: output buffers for calls of up to this many records are kept between calls (live calls,
+#: a backtest's pieces); a bigger call's go with it (what the pipeline keeps of them, it keeps)
+KEEP_RECORDS = 4096
+_NO_TABLE = np.zeros((0, 4), dtype=_I8)  # a copy's, until its first call builds its own
+_DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64)}
+assert 16 + L2.N_REASONS <= L3.B_SIZE  # the ladder's reject counters fit the batch state
+
+
+def _as_trades(trades: np.ndarray) -> np.ndarray:
+    """Prints as contiguous TRADE_DTYPE records, the one type the kernels are compiled for
+    (other record layouts with the same fields are copied, never compiled for anew)."""
+    if trades.dtype != TRADE_DTYPE:
+        out = np.zeros(len(trades), dtype=TRADE_DTYPE)
+        for name in ("ts_event", "ts_recv", "sequence", "price", "size", "side", "flags"):
+            if name in (trades.dtype.names or ()):
+                out[name] = trades[name]
+        return out
+    return trades if trades.flags.c_contiguous else np.ascontiguousarray(trades)
+
+
+class FusedGroups(NamedTuple):
+    """What one fused call gives the pipeline: the top N at each boundary, the prints of the
+    groups (``trades[off[g]:off[g + 1]]`` in group g), each group's mid and book imbalance,
+    and the detectors' signals (L3, then L2, then pulling/stacking; not yet filtered)."""
+
+    depth: DepthRecord
+    trades: np.ndarray
+    off: np.ndarray
+    mid: np.ndarray
+    imbalance: np.ndarray
+    signals: list[Signal]
+
+
+class FusedStep:
+    """One pipeline's fused step (see the module docstring). Not thread-safe, as the pipeline
+    is not."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        # the pipeline's parts, not the pipeline (no reference cycle: a dropped pipeline's
+        # buffers go at once, not at the next cyclic collection); its book comes with each call
+        self.metrics, self.momentum = pipe.metrics, pipe.momentum
+        self.liquidity = pipe.liquidity_clusters
+        self.rejected = pipe.rejected
+        self.l3, self.l2, self.pull = pipe.l3, pipe.l2, pipe.pull
+        self.width = pipe.params.depth_levels
+        self.fs = np.zeros(F.FS_SIZE, dtype=_I8)
+        self.fs[F.FS_DET] = (
+            (F.DET_L3 if pipe.l3 is not None else 0)
+            | (F.DET_L2 if pipe.l2 is not None else 0)
+            | (F.DET_PULL if pipe.pull is not None else 0)
+        )
+        self.bstate = np.zeros(L3.B_SIZE, dtype=_I8)
+        # stand-ins (never run: FS_DET says so) for the detectors a pipeline does not have
+        self._l3 = pipe.l3 if pipe.l3 is not None else L3Detector("")
+        self._l2 = pipe.l2 if pipe.l2 is not None else L2Detector("")
+        self._pull = pipe.pull if pipe.pull is not None else PullDetector("")
+        for det in (self._l2, self._pull):  # the previous group's rows at the pipeline's width
+            if det._prev.shape[1] < self.width:
+                prev = np.zeros((4, self.width), dtype=_I8)
+                prev[0::2] = NO_PRICE
+                prev[:, : det._prev.shape[1]] = det._prev
+                det._prev = prev
+        self._l2._width = max(self._l2._width, self.width)
+        self._share = np.array([self._l3._share])
+        self.tab = _NO_TABLE
+        self._held: list[np.ndarray | None] = [None] * F.T_ROWS
+        self._cap = 0
+        self._buffers(16)
+        self._bind()
+
+    # A copy (deepcopy, pickle) must not keep the original's addresses: its table is rebuilt
+    # from its own arrays before its first call.
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["tab"] = _NO_TABLE
+        state["_held"] = [None] * F.T_ROWS
+        state["stale"] = True
+        return state
+
+    # ---- the state table -------------------------------------------------------------------
+    def _put(self, row: int, a: np.ndarray) -> None:
+        """Row ``row`` of the kernel's table: ``a``'s address and shape. ``a`` must be what
+        the kernel views it as (dtype, dimensions, C order): anything else is refused here,
+        never viewed wrongly. The array is held until its row is replaced."""
+        kind, ndim = F.T_KINDS[row]
+        if a.dtype != _DTYPES[kind] or a.ndim != ndim or not a.flags.c_contiguous:
+            raise BookIntegrityError(f"fused state row {row}: {a.dtype}, {a.ndim}-d, "
+                                     f"contiguous {a.flags.c_contiguous}")  # fmt: skip
+        self._held[row] = a
+        self.tab[row, 0] = a.__array_interface__["data"][0]
+        self.tab[row, 1 : 1 + ndim] = a.shape
+
+    def _bind(self, part: str | None = None) -> None:
+        """The table rows of the components' state arrays, as the components hold them now:
+        those of ``part`` (the one that grew), or all (first the whole table, when there is
+        none yet)."""
+        if len(self.tab) == 0:
+            self.tab = np.zeros((F.T_ROWS, 4), dtype=_I8)
+            self._put(F.T_BSTATE, self.bstate)
+            self._put_buffers()
+        for name, rows in self._parts():
+            if part is None or name == part:
+                for row, a in rows:
+                    self._put(row, a)
+        self.stale = False
+
+    def _parts(self) -> list[tuple[str, tuple[tuple[int, np.ndarray], ...]]]:
+        m, mo, lc = self.metrics, self.momentum, self.liquidity
+        s = mo._s
+        cp, r = lc.params, lc._r
+        li = np.array([cp.granularity, cp.min_volume, r.numerator, r.denominator, lc._base,
+                       cp.strength_steps], dtype=_I8)  # fmt: skip
+        d3, d2, dp = self._l3, self._l2, self._pull
+        return [
+            ("metrics", ((F.T_BM_PI, m._s.ints), (F.T_BM_RING, m._s.ring),
+                         (F.T_BM_PF, m._floats))),
+            ("momentum", ((F.T_MO_PF, mo._pf), (F.T_MO_ST, s.st), (F.T_MO_SF, s.sf),
+                          (F.T_MO_RTS, s.rts), (F.T_MO_RMID, s.rmid), (F.T_MO_RIMB, s.rimb),
+                          (F.T_MO_RVOL, s.rvol), (F.T_MO_LAST, mo._out))),
+            ("liquidity", ((F.T_LQ_LI, li), (F.T_LQ_FIRST, lc._first), (F.T_LQ_ACC, lc._acc),
+                           (F.T_LQ_QUAL, lc._qual), (F.T_LQ_NQ, lc._nq),
+                           (F.T_LQ_SPAN, lc._span), (F.T_LQ_LEVEL, lc._level),
+                           (F.T_LQ_MAT, lc._mat))),
+            ("l3", ((F.T_L3_ST, d3._st), (F.T_L3_OUT, d3._out), (F.T_L3_SHARE, self._share))),
+            ("l2", ((F.T_L2_PF, d2._pf), (F.T_L2_ST, d2._st), (F.T_L2_PREV, d2._prev),
+                    (F.T_L2_EP, d2._ep), (F.T_L2_POOL, d2._pool), (F.T_L2_SW, d2._sw),
+                    (F.T_L2_WIN, d2._win), (F.T_L2_OUT, d2._out), (F.T_L2_EXTRA, d2._extra))),
+            ("pull", ((F.T_PU_ST, dp._st), (F.T_PU_PREV, dp._prev), (F.T_PU_RING, dp._ring),
+                      (F.T_PU_OUT, dp._out))),
+        ]  # fmt: skip
+
+    def _grow(self, rc: int, nb: int, book: Any = None, prints: np.ndarray | None = None) -> None:
+        """Answer a ``R_*`` code: grow what the kernel found full, as its owner would, and
+        give the kernel that part's new arrays."""
+        fs = self.fs
+        part = {F.R_BM_RING: "metrics", F.R_MOM_RING: "momentum", F.R_LIQ: "liquidity",
+                F.R_L3: "l3", F.R_L2: "l2", F.R_PULL: "pull"}.get(rc, "")  # fmt: skip
+        if rc == F.R_SLOTS:
+            book._grow_slots()
+        elif rc == F.R_LADDER:
+            if not book._rebase(int(book._meta[L3.M_NEED_PRICE])):
+                fs[F.FS_FORCE] = L3.R_CAPACITY
+        elif rc == F.R_COVER:
+            book._rebase(int(fs[F.FS_LO]), int(fs[F.FS_HI]))
+        elif rc == F.R_ROWS:
+            book._grow()
+        elif rc == F.R_OFFSETS:
+            assert prints is not None
+            dl = self.d_levels
+            d = DepthRecord(self.d_index[:nb], self.d_ts[:nb], *(dl[k, :nb] for k in range(6)))
+            self.off[: nb + 1] = trade_offsets(d, prints)
+            fs[F.FS_OFF] = 1
+        elif rc == F.R_BM_RING:
+            bs = self.metrics._s
+            bs.grow_ring()
+            while len(bs.ring) < int(bs.st[BM_COUNT]) + nb + 1:
+                bs.grow_ring()
+            self.metrics._bind()
+        elif rc == F.R_MOM_RING:
+            ms = self.momentum._s
+            while len(ms.rts) < int(ms.st[MOM_COUNT]) + nb + 1:
+                ms.grow()
+        elif rc == F.R_LIQ:
+            lc = self.liquidity
+            lc._cover(int(lc._span[0]), int(lc._span[1]))
+        elif rc == F.R_L3:
+            self._l3._grow(int(fs[F.FS_CODE]))
+        elif rc == F.R_L2:
+            self._l2._grow(int(fs[F.FS_CODE]))
+        elif rc == F.R_PULL:
+            self._pull._grow(int(fs[F.FS_CODE]))
+        if part:  # (the book's buffer comes with each call; the offsets are the step's own)
+            self._bind(part)
+
+    def _abandon(self) -> None:
+        """A call that raised (a ladder past its largest size): the next one starts afresh."""
+        self.fs[F.FS_STARTED] = 0
+        self.fs[F.FS_STAGE] = F.S_BOOK
+        self._l3._st[L3D.H_POS_G] = -1
+        self._l2._st[0] = 0  # S_POS
+        self._pull._st[0] = 0  # S_POS
+
+    # ---- output buffers ----------------------------------------------------------------------
+    def _buffers(self, n: int) -> None:
+        """Output buffers for calls of up to ``n`` records (or prints), kept between calls up to
+        :data:`KEEP_RECORDS`: the kernel writes a call's groups at their front. A call hands the
+        pipeline views of them (valid until the next call, which is all the pipeline needs:
+        what it keeps, it copies, and the liquidity tracker's latest book rows are the next
+        call's anyway)."""
+        cap = max(16, n, 2 * self._cap)
+        w = self.width
+        self._cap = cap
+        self.d_index, self.d_ts = np.zeros((2, cap), dtype=_I8)
+        self.d_levels = np.zeros((6, cap, w), dtype=_I8)  # counts stay 0 for the ladder
+        self.trades = np.zeros(cap, dtype=TRADE_DTYPE)
+        self.tcol = np.zeros((4, cap), dtype=_I8)
+        self.off = np.zeros(cap + 1, dtype=_I8)
+        self.mi = np.zeros((2, cap))
+        self.mom_out = np.zeros((cap, MOMENTUM_COLS))
+        if len(self.tab):
+            self._put_buffers()
+
+    def _put_buffers(self) -> None:
+        """The output buffers' table rows, and the one-group record's views of them."""
+        dl = self.d_levels
+        self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
+        for row, a in ((F.T_D_INDEX, self.d_index), (F.T_D_TS, self.d_ts),
+                       (F.T_D_LEVELS, self.d_levels), (F.T_TCOL, self.tcol), (F.T_OFF, self.off),
+                       (F.T_MI, self.mi), (F.T_MOM_OUT, self.mom_out)):  # fmt: skip
+            self._put(row, a)
+
+    def _result(self, nb: int, trades: np.ndarray) -> FusedGroups:
+        off = self.off[: nb + 1]
+        if nb == 1:
+            depth = self._one
+        else:
+            dl = self.d_levels
+            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb],
+                                *(dl[k, :nb] for k in range(6)))  # fmt: skip
+        nt = int(off[nb])
+        prints = trades[:nt].copy() if nt else _NO_TRADES
+        mi = self.mi
+        out = FusedGroups(depth, prints, off, mi[0, :nb], mi[1, :nb], self._signals())
+        if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
+            self._cap = 0
+            self._buffers(16)
+        return out
+
+    # ---- calls -----------------------------------------------------------------------------
+    def mbo(self, book: OrderBook, events: np.ndarray) -> tuple[FusedGroups | None, int]:
+        """MBO records: the complete event groups among them through every stage. Returns
+        their result (None when there is no complete group) and how many records they take
+        (the rest wait for the end of their group)."""
+        if self.stale:
+            self._bind()
+        if events.dtype != MBO_DTYPE:  # (as OrderBook.apply_mbo)
+            raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
+        if len(events) > self._cap:
+            self._buffers(len(events))
+        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
+        fs, bstate = self.fs, self.bstate
+        try:
+            while rc := F.fused_mbo(book._st, ev, fs, self.trades, self.tab):
+                self._grow(rc, int(fs[F.FS_NB]), book)
+        except BaseException:
+            self._abandon()
+            raise
+        nb = int(fs[F.FS_NB])
+        if nb == 0:
+            return None, 0
+        if fs[F.FS_REJ]:
+            self.rejected.update(reject_counts(bstate[L3.B_REJ : L3.B_REJ + _REASONS]))
+        return self._result(nb, self.trades), int(fs[F.FS_CUT])
+
+    def nt(
+        self, book: LadderBook, events: np.ndarray, trades: np.ndarray | None
+    ) -> tuple[FusedGroups | None, int]:
+        """NinjaTrader depth events and the prints that came with them (time order; those
+        after the last event boundary are left out), as :meth:`mbo`."""
+        if self.stale:
+            self._bind()
+        if events.dtype != NT_DEPTH_DTYPE:  # (as LadderBook.apply_events)
+            raise DtypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
+        prints = _NO_TRADES if trades is None else _as_trades(trades)
+        if max(len(events), len(prints)) > self._cap:
+            self._buffers(max(len(events), len(prints)))
+        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
+        if not prints.flags.c_contiguous:
+            prints = np.ascontiguousarray(prints)
+        fs, bstate = self.fs, self.bstate
+        try:
+            while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
+                self._grow(rc, int(fs[F.FS_NB]), book, prints)
+        except BaseException:
+            self._abandon()
+            raise
+        nb = int(fs[F.FS_NB])
+        if nb == 0:
+            return None, 0
+        if fs[F.FS_REJ]:
+            self.rejected.update(reject_counts(bstate[16 : 16 + L2.N_REASONS]))
+        return self._result(nb, prints), int(fs[F.FS_CUT])
+
+    def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
+        """Prints over given book rows (:meth:`Pipeline.process_prints`): the analytics and the
+        L2 detectors without a book step."""
+        if self.stale:
+            self._bind()
+        nb = len(depth)
+        prints = _as_trades(trades)
+        d_levels = np.empty((6, nb, self.width), dtype=_I8)
+        for k, a in enumerate((depth.bid_price, depth.bid_size, depth.bid_count,
+                               depth.ask_price, depth.ask_size, depth.ask_count)):  # fmt: skip
+            d_levels[k] = a
+        d_ts = np.ascontiguousarray(depth.ts_event, dtype=_I8)
+        tcol = np.empty((4, len(prints)), dtype=_I8)
+        mi = np.empty((2, nb))
+        mom_out = np.empty((nb, MOMENTUM_COLS))
+        fs = self.fs
+        try:
+            while rc := F.fused_levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out,
+                                       self.tab):  # fmt: skip
+                self._grow(rc, nb)
+        except BaseException:
+            self._abandon()
+            raise
+        rec = DepthRecord(depth.index, d_ts, *d_levels)
+        return FusedGroups(rec, trades, off, mi[0], mi[1], self._signals())
+
+    def _signals(self) -> list[Signal]:
+        """The detectors' signal rows of the call as Signal objects (none built when none)."""
+        fs, out = self.fs, []
+        n3, n2, npull = int(fs[F.FS_L3N]), int(fs[F.FS_L2N]), int(fs[F.FS_PULLN])
+        fs[F.FS_L3N] = fs[F.FS_L2N] = fs[F.FS_PULLN] = 0  # read once
+        if n3 and self.l3 is not None:
+            out.extend(self.l3._signals(n3))
+        if n2 and self.l2 is not None:
+            out.extend(self.l2._signals())
+        if npull and self.pull is not None:
+            out.extend(self.pull._signals(npull))
+        return out
