@@ -17,7 +17,9 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from orderflow.protocol import Heartbeat, encode
+from orderflow.protocol import Ack, Heartbeat, encode
+from orderflow.server import stages
+from orderflow.server.stages import ENCODED, SENT, WRITTEN_IN, mark
 
 __all__ = ["HEARTBEAT_S", "Connection"]
 
@@ -59,6 +61,7 @@ class Connection:
     async def send_now(self, msg: Any) -> None:
         """Write one message directly (before the writer runs: refusals of a hello)."""
         data = encode(msg, self.encoding)
+        mark(ENCODED)
         if self.encoding == "msgpack":
             await self.socket.send_bytes(data)
         else:
@@ -100,9 +103,13 @@ class Connection:
                 except TimeoutError:  # silence: tell the client we are alive
                     await self.send_now(Heartbeat(time.time_ns()))
                     continue
+                mark(WRITTEN_IN)
                 try:
                     await self.send_now(msg)
                     self.sent += 1
+                    if stages.PROBE is not None and isinstance(msg, Ack):
+                        stages.PROBE.mark(SENT)
+                        stages.PROBE.keep()
                 finally:
                     q.task_done()
         except asyncio.CancelledError:

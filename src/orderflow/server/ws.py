@@ -41,6 +41,7 @@ from orderflow.server.auth import AUTH_KEY
 from orderflow.server.connection import Connection
 from orderflow.server.limits import DECODE_BYTES_PER_EVENT, MAX_BODY, RateLimiter
 from orderflow.server.scheduler import OverloadedError
+from orderflow.server.stages import DECODED, FRAME, PUSHED, QUEUED, TAKEN, mark
 from orderflow.server.state import ServerState, server_of
 
 __all__ = ["router"]
@@ -107,9 +108,11 @@ class Session:
             while True:
                 try:
                     frame = await self.receive()
+                    mark(FRAME)
                     # decoding is the client's work too: a turn of its own, costed by size
                     async with sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT):
                         msg: Any = decode_client(frame)
+                    mark(DECODED)
                 except OverloadedError as exc:
                     await inbox.put(Error("engine", exc.message, code="overloaded"))
                     return
@@ -135,6 +138,7 @@ class Session:
                     except OverloadedError as exc:
                         await inbox.put(Error("engine", exc.message, code="overloaded"))
                         return
+                mark(QUEUED)
                 await inbox.put(msg)
         except asyncio.CancelledError:
             raise
@@ -170,6 +174,7 @@ class Session:
         state.drain()
         for msg in out:
             self.conn.push(msg)
+        mark(PUSHED)
         state.ask_snapshots()  # a ladder these batches made stale asks at once
 
     async def refuse(self, error: Error) -> None:
@@ -239,6 +244,7 @@ class Session:
         streaming = False
         while conn.open:
             msg = await inbox.get()
+            mark(TAKEN)
             if isinstance(msg, Batch):
                 # uvicorn hands over one frame per turn of the event loop: give the
                 # reader turns while frames keep coming (a pipelining client), so what
