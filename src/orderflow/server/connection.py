@@ -30,8 +30,14 @@ HEARTBEAT_S = 5.0
 CLOSE_TIMEOUT_S = 1.0
 
 
+#: what the heartbeat timer queues: the writer sends a heartbeat of the time it is written
+_BEAT = object()
+
+
 class Connection:
-    """The outbound queue of one WebSocket, written by its own task."""
+    """The outbound queue of one WebSocket, written by its own task, or by the session's task
+    itself when nothing is being written (:meth:`write_through`: an answer leaves without a hop
+    to another task)."""
 
     def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float = HEARTBEAT_S):
         self.socket = socket
@@ -42,9 +48,15 @@ class Connection:
         self.slow = False
         self.sent = 0
         self._writer: asyncio.Task[None] | None = None
+        self._writing = 0  # sends under way (the writer's and write-throughs')
+        self._last_write = 0.0  # loop time of the last write (the heartbeat's clock)
+        self._beat: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        loop = asyncio.get_running_loop()
+        self._writer = loop.create_task(self._write_loop())
+        self._last_write = loop.time()
+        self._beat = loop.call_later(self.heartbeat_s, self._heartbeat)
 
     def push(self, msg: Any) -> None:
         """Queue a message for the client; never waits. An overflowing queue disconnects the
@@ -57,6 +69,23 @@ class Connection:
             self.slow = True
             log.warning("slow consumer: %d messages waiting; disconnecting", self.queue.qsize())
             self.close(1013, "slow consumer: messages were not read")
+
+    async def write_through(self) -> None:
+        """Write what is queued from the calling task when nothing is being written (the
+        writer waits for work): the messages leave in the order queued, without waking the
+        writer's task. A send that has to wait (the client reads slowly) waits here, in the
+        caller's task: call it outside the engine's turn."""
+        q = self.queue
+        while self.open and not self._writing and not q.empty():
+            msg = q.get_nowait()
+            mark(WRITTEN_IN)
+            try:
+                await self._write(msg)
+            except Exception as exc:  # the client went away: the reader sees it and ends
+                log.debug("write-through stopped: %s", exc)
+                self.open = False
+            finally:
+                q.task_done()
 
     async def send_now(self, msg: Any) -> None:
         """Write one message directly (before the writer runs: refusals of a hello)."""
@@ -73,6 +102,7 @@ class Connection:
         if not self.open:
             return
         self.open = False
+        self._stop_beat()
         if self._writer is not None:
             self._writer.cancel()
 
@@ -89,27 +119,52 @@ class Connection:
 
     async def stop(self) -> None:
         self.open = False
+        self._stop_beat()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._writer
 
+    def _stop_beat(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+
+    def _heartbeat(self) -> None:
+        """``heartbeat_s`` after the last write: tell the client we are alive (one timer per
+        connection, moved along by the writes, instead of a timeout per message)."""
+        if not self.open:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._last_write + self.heartbeat_s
+        if loop.time() >= due and not self._writing and self.queue.empty():
+            self.push(_BEAT)
+            due = loop.time() + self.heartbeat_s
+        self._beat = loop.call_at(due, self._heartbeat)
+
+    async def _write(self, msg: Any) -> None:
+        self._writing += 1
+        try:
+            if msg is _BEAT:
+                await self.send_now(Heartbeat(time.time_ns()))
+                return
+            await self.send_now(msg)
+            self.sent += 1
+            if stages.PROBE is not None and isinstance(msg, Ack):
+                stages.PROBE.mark(SENT)
+                stages.PROBE.keep()
+        finally:
+            self._writing -= 1
+            self._last_write = asyncio.get_running_loop().time()
+
     async def _write_loop(self) -> None:
         q = self.queue
         try:
             while True:
-                try:
-                    msg = await asyncio.wait_for(q.get(), self.heartbeat_s)
-                except TimeoutError:  # silence: tell the client we are alive
-                    await self.send_now(Heartbeat(time.time_ns()))
-                    continue
+                msg = await q.get()
                 mark(WRITTEN_IN)
                 try:
-                    await self.send_now(msg)
-                    self.sent += 1
-                    if stages.PROBE is not None and isinstance(msg, Ack):
-                        stages.PROBE.mark(SENT)
-                        stages.PROBE.keep()
+                    await self._write(msg)
                 finally:
                     q.task_done()
         except asyncio.CancelledError:
