@@ -328,7 +328,8 @@ class Hub:
         i = 0
         while i < len(batches):
             j = i + 1
-            if self._plain(batches[i], client, self.last_seq.get(client, 0) + 1):
+            if j < len(batches) and self._plain(batches[i], client,
+                                                self.last_seq.get(client, 0) + 1):  # fmt: skip
                 while (
                     j < len(batches)
                     and j - i < MAX_RUN

@@ -78,12 +78,13 @@ _OPS = {"add": int(NtOperation.ADD), "update": int(NtOperation.UPDATE),
 _SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 _REMOVE = _OPS["remove"]
-#: (side, op) of a depth event -> side << 2 | op
 _OP_OF = np.zeros(256, dtype=np.int8)  # a column's character -> the engine's code
 _OP_OF[[ord("a"), ord("u"), ord("r")]] = [_OPS["add"], _OPS["update"], _OPS["remove"]]
 _SIDE_OF = np.zeros(256, dtype=np.int8)
 _SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
-_CODES = {(s, o): (sv << 2) | ov for s, sv in _SIDES.items() for o, ov in _OPS.items()}
+#: a depth event's side and operation as one code, ``side << 2 | op``: two plain lookups
+#: (no tuple per event)
+_SIDE_CODE = {s: v << 2 for s, v in _SIDES.items()}
 _EXACT = 1 << 53
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
 MAX_ABS_TICKS = 1 << 40
@@ -116,7 +117,8 @@ def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
         depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
     if n and batch.columns is None:
         price = _to_ticks(st, [e.price for e in ev], "depth")
-        code = np.array([_CODES[e.side, e.op] for e in ev], dtype=np.int8)
+        sc, oc = _SIDE_CODE, _OPS
+        code = np.array([sc[e.side] | oc[e.op] for e in ev], dtype=np.int8)
         op = code & 3
         keep = op != _REMOVE
         if not batch.snapshot:
