@@ -85,7 +85,6 @@ _SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
 #: a depth event's side and operation as one code, ``side << 2 | op``: two plain lookups
 #: (no tuple per event)
 _SIDE_CODE = {s: v << 2 for s, v in _SIDES.items()}
-_EXACT = 1 << 53
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
 MAX_ABS_TICKS = 1 << 40
 
@@ -296,19 +295,16 @@ def undo_conversion(st: MarketState, undo: ConversionUndo) -> None:
 
 
 def price_levels(
-    ticks: np.ndarray, sizes: np.ndarray, tick_fixed: int, px: Any
+    ticks: np.ndarray, sizes: np.ndarray, tick_fixed: int, px: Any = None
 ) -> list[list[float | int]]:
-    """``[[price, size], ...]`` of one ladder side (sorted), the prices as
-    ``Instrument.to_price`` gives them: ``ticks * tick_fixed / PRICE_SCALE`` vectorised is the
-    same float (both operands exact below 2**53, one correctly rounded division), else one by
-    one."""
-    t = ticks.tolist()
-    # a ladder side is sorted, so its largest magnitude is at one end
-    if t and max(abs(t[0]), abs(t[-1])) * tick_fixed >= _EXACT:
-        prices = [px(x) for x in t]
-    else:
-        prices = (ticks * tick_fixed / PRICE_SCALE).tolist()
-    return [[p, q] for p, q in zip(prices, sizes.tolist(), strict=True)]
+    """``[[price, size], ...]`` of one ladder side, the prices exactly as
+    ``Instrument.to_price`` gives them (``px``, kept for callers that pass it): the same
+    expression in Python's integers, an exact product and one correctly rounded division. For
+    a ladder's few rows this is cheaper than numpy's vectorised arithmetic and its exactness
+    check."""
+    scale = PRICE_SCALE
+    return [[t * tick_fixed / scale, q] for t, q in zip(ticks.tolist(), sizes.tolist(),
+                                                          strict=True)]  # fmt: skip
 
 
 def json_float(x: float, scale: float = 1.0) -> float | None:
