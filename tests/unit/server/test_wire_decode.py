@@ -16,7 +16,7 @@ import pytest
 from orderflow.core.errors import RequestError
 from orderflow.protocol import Batch, check_batch, columnar, decode_client
 from orderflow.server.hub import Hub
-from orderflow.server.wire import convert_batch
+from orderflow.server.wire import convert_batch, convert_exact, undo_of
 from tests.integration.test_server import esh4_batches
 
 pytestmark = pytest.mark.slow
@@ -67,6 +67,55 @@ def test_rows_and_columns_in_either_encoding_give_identical_arrays(batches):
     last = batches[-1]
     d, _ = convert_batch(Hub().state("ES 03-24"), last)
     assert [inst.to_price(int(p)) for p in d["price"]] == [e.price for e in last.depth]
+
+
+def test_the_compiled_passes_equal_the_exact_way_on_esh4(batches):
+    """Every ESH4 batch, rows and columns: the compiled passes give the exact way's arrays
+    (every field, ts_recv aside), move the plausibility reference and the aggressor memory the
+    same way, and count nothing."""
+    for columns in (False, True):
+        fast, exact = Hub().state("ES 03-24"), Hub().state("ES 03-24")
+        for b in batches:
+            msg = columnar(b) if columns else b
+            d1, t1 = convert_batch(fast, msg)
+            d2, t2 = convert_exact(exact, msg)
+            for f in DEPTH_FIELDS:
+                assert np.array_equal(d1[f], d2[f]), (columns, b.seq, f)
+            for f in TRADE_FIELDS:
+                assert np.array_equal(t1[f], t2[f]), (columns, b.seq, f)
+            assert undo_of(fast) == undo_of(exact)
+        assert not fast.rejected
+
+
+def test_odd_prices_and_quotes_go_the_exact_way_with_its_result():
+    """A quote off the grid or missing is no price (it only steers the aggressor), a price
+    the compiled pass cannot prove (huge, or a float that is not the decimal it prints as)
+    is decided by the exact way: the results are the exact way's."""
+    from orderflow.protocol import Depth, Tick
+
+    t = 1_703_500_000_000_000_000
+    cases = [
+        Batch("ES 03-24", seq=1, depth=[Depth(t, "bid", "add", 0, 4770.25, 3)],
+              ticks=[Tick(t, 4770.25, 1, None, 4770.3), Tick(t, 4770.5, 2, 4770.25, None)]),
+        Batch("ES 03-24", seq=2, depth=[Depth(t, "ask", "add", 0, 4770.25 + 1e-12, 3)]),
+        Batch("ES 03-24", seq=3, snapshot=True,
+              depth=[Depth(t, "ask", "add", 0, 9_500_000.0, 3)]),  # beyond the fast bound
+    ]  # fmt: skip
+    for b in cases:
+        for msg in (b, columnar(b)):
+            fast, exact = Hub().state("ES 03-24"), Hub().state("ES 03-24")
+            try:
+                d2, t2 = convert_exact(exact, msg)
+            except RequestError as e:
+                with pytest.raises(RequestError) as err:
+                    convert_batch(fast, msg)
+                assert err.value.message == e.message
+                continue
+            d1, t1 = convert_batch(fast, msg)
+            for f in DEPTH_FIELDS:
+                assert np.array_equal(d1[f], d2[f]), (b.seq, f)
+            for f in TRADE_FIELDS:
+                assert np.array_equal(t1[f], t2[f]), (b.seq, f)
 
 
 NAN, INF = float("nan"), float("inf")
