@@ -39,11 +39,11 @@ class Connection:
     itself when nothing is being written (:meth:`write_through`: an answer leaves without a hop
     to another task)."""
 
-    def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float = HEARTBEAT_S):
+    def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float | None = None):
         self.socket = socket
         self.encoding = "json"
         self.queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
         self.open = True
         self.slow = False
         self.sent = 0
