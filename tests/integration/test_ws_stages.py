@@ -110,3 +110,32 @@ def test_a_silent_connection_gets_heartbeats_and_answers_still_come(server, monk
             pass
         assert msg["type"] == "ack" and msg["seq"] == batch.seq
         assert decode(ws.recv(timeout=10))["type"] == "heartbeat"
+
+
+def test_a_connection_silent_for_the_idle_timeout_is_closed_and_a_talking_one_is_not(
+    server, monkeypatch
+):
+    """One timer per connection keeps the idle timeout: a client that says nothing after its
+    hello is disconnected; one that keeps sending (heartbeats) over several timeouts is
+    not."""
+    import time
+
+    from websockets.exceptions import ConnectionClosed
+
+    from orderflow.server import ws as ws_module
+
+    monkeypatch.setattr(ws_module, "IDLE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(connection, "HEARTBEAT_S", 60.0)
+    with connect(server.ws, compression=None) as talking:
+        hello(talking, "talking")
+        end = time.monotonic() + 2.0
+        beat = 0
+        while time.monotonic() < end:  # four idle timeouts long, a frame every 0.1 s
+            beat += 1
+            talking.send(json.dumps({"type": "heartbeat", "t": beat}))
+            assert decode(talking.recv(timeout=10)) == {"type": "heartbeat", "t": beat}
+            time.sleep(0.1)
+    with connect(server.ws, compression=None) as silent:
+        hello(silent, "silent")
+        with pytest.raises(ConnectionClosed):
+            silent.recv(timeout=10)
