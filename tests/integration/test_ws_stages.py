@@ -1,6 +1,7 @@
-"""The WebSocket's outbound path over a real socket (uvicorn on 127.0.0.1): answers leave in
-order whichever task writes them (the session's own when nothing is being written, else the
-connection's writer), a silent connection still gets heartbeats, and the stage probe
+"""The WebSocket's path over a real socket (uvicorn on 127.0.0.1): answers leave in order
+(pipelined, heartbeats among the batches), a silent connection still gets the server's
+heartbeats (one timer per connection), a connection silent for the idle timeout is closed
+(one timer per connection), and the stage probe
 (``orderflow.server.stages``, what ``benchmarks/bench_roundtrip.py`` reads) marks every stage
 of each round trip in the path's order, and nothing while none is installed."""
 
@@ -65,7 +66,7 @@ def test_the_stage_probe_marks_every_stage_of_each_round_trip_in_order(server):
     assert probe.n == before
 
 
-def test_answers_keep_their_order_whichever_task_writes_them(server):
+def test_answers_keep_their_order_pipelined_with_heartbeats_among_them(server):
     """A pipelining client (every batch sent before any answer is read, heartbeats among
     them, JSON and MessagePack): every batch is answered once, in order, and each heartbeat's
     echo comes after the acks of the batches sent before it."""

@@ -35,9 +35,8 @@ _BEAT = object()
 
 
 class Connection:
-    """The outbound queue of one WebSocket, written by its own task, or by the session's task
-    itself when nothing is being written (:meth:`write_through`: an answer leaves without a hop
-    to another task)."""
+    """The outbound queue of one WebSocket, written by its own task (so that a client that
+    reads slowly holds up nothing but its own queue, and is dropped when that overflows)."""
 
     def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float | None = None):
         self.socket = socket
@@ -48,7 +47,7 @@ class Connection:
         self.slow = False
         self.sent = 0
         self._writer: asyncio.Task[None] | None = None
-        self._writing = 0  # sends under way (the writer's and write-throughs')
+        self._writing = 0  # sends under way
         self._last_write = 0.0  # loop time of the last write (the heartbeat's clock)
         self._beat: asyncio.TimerHandle | None = None
 
@@ -69,23 +68,6 @@ class Connection:
             self.slow = True
             log.warning("slow consumer: %d messages waiting; disconnecting", self.queue.qsize())
             self.close(1013, "slow consumer: messages were not read")
-
-    async def write_through(self) -> None:
-        """Write what is queued from the calling task when nothing is being written (the
-        writer waits for work): the messages leave in the order queued, without waking the
-        writer's task. A send that has to wait (the client reads slowly) waits here, in the
-        caller's task: call it outside the engine's turn."""
-        q = self.queue
-        while self.open and not self._writing and not q.empty():
-            msg = q.get_nowait()
-            mark(WRITTEN_IN)
-            try:
-                await self._write(msg)
-            except Exception as exc:  # the client went away: the reader sees it and ends
-                log.debug("write-through stopped: %s", exc)
-                self.open = False
-            finally:
-                q.task_done()
 
     async def send_now(self, msg: Any) -> None:
         """Write one message directly (before the writer runs: refusals of a hello)."""

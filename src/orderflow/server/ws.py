@@ -310,7 +310,6 @@ class Session:
                     return
                 finally:
                     sched.applied(conn, sum(queued_cost(b) for b in run))
-                await conn.write_through()  # the answers leave now, outside the engine's turn
                 streaming = len(run) > 1  # batches are arriving faster than applied
                 if held is None:
                     continue
@@ -319,7 +318,6 @@ class Session:
                 raise msg
             if not await self.other(msg):
                 return
-            await conn.write_through()
 
     async def other(self, msg: Any) -> bool:
         """A message that is not a batch; False: the connection is closed."""
