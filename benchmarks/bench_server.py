@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -65,15 +66,15 @@ class ServerProcess:
     a temporary folder it runs in; ready once ``/health`` says 200 (503 while it warms)."""
 
     def __init__(self, config: str = "server:\n  record_dir: null\nlogging:\n  level: WARNING\n",
-                 timeout_s: float = 90.0) -> None:  # fmt: skip
+                 timeout_s: float = 90.0, entry: list[str] | None = None) -> None:  # fmt: skip
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="bench-serve-")
         cfg = Path(self.dir) / "config.yaml"
         cfg.write_text(config)
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli.main", "--config", str(cfg), "serve",
-             "--port", str(self.port)],
+            [sys.executable, *(entry or ["-m", "orderflow.cli.main"]), "--config", str(cfg),
+             "serve", "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir, env=env,
         )  # fmt: skip
         deadline = time.time() + timeout_s
@@ -87,41 +88,56 @@ class ServerProcess:
                 raise RuntimeError("the server did not start")
             time.sleep(0.2)
 
-    def stop(self) -> None:
-        self.proc.terminate()
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
         self.proc.wait(timeout=20)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _fastapi_echo(frames: list[bytes]) -> np.ndarray:
-    """Round trips of each frame through a bare FastAPI WebSocket echo in its own process."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "echo_app:app", "--port", str(port), "--log-level",
-         "warning", "--ws-per-message-deflate", "false"],
-        cwd=Path(__file__).parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
+class EchoProcess:
+    """A bare FastAPI WebSocket echo (``echo_app.py``) served by uvicorn in its own process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "echo_app:app", "--port", str(self.port),
+             "--log-level", "warning", "--ws-per-message-deflate", "false"],
+            cwd=Path(__file__).parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         deadline = time.time() + 30
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
             except OSError:
                 if time.time() > deadline:
+                    self.stop()
                     raise RuntimeError("the echo server did not start") from None
                 time.sleep(0.1)
+
+    def round_trips(self, frames: list[bytes] | list[str]) -> np.ndarray:
+        """Each frame sent and its echo received, one at a time (ns per round trip)."""
         out = np.empty(len(frames))
-        with connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None) as ws:
+        with connect(f"ws://127.0.0.1:{self.port}/ws", max_size=None, compression=None) as ws:
             for i, f in enumerate(frames):
                 t0 = time.perf_counter_ns()
                 ws.send(f)
                 ws.recv()
                 out[i] = time.perf_counter_ns() - t0
         return out
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def _fastapi_echo(frames: list[bytes]) -> np.ndarray:
+    """Round trips of each frame through a bare FastAPI WebSocket echo in its own process."""
+    echo = EchoProcess()
+    try:
+        return echo.round_trips(frames)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        echo.stop()
 
 
 def _tcp_echo(payload: bytes, n: int) -> np.ndarray:

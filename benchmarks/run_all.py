@@ -28,6 +28,7 @@ import bench_day
 import bench_fairness
 import bench_ncd
 import bench_pipeline
+import bench_roundtrip
 import bench_server
 import bench_sweep
 import bench_view
@@ -41,6 +42,7 @@ SUITES = [
     bench_pipeline,
     bench_backtest,
     bench_server,
+    bench_roundtrip,
     bench_fairness,
     bench_sweep,
     bench_ncd,

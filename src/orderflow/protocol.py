@@ -102,7 +102,9 @@ OrderState = Literal[
 MarketPosition = Literal["Long", "Short", "Flat"]
 
 
-class Depth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+#: ``gc=False`` (Depth, Tick): scalars only, so never part of a reference cycle; the garbage
+#: collector does not track one object per event of every batch decoded
+class Depth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """One ``OnMarketDepth`` event, verbatim: NinjaTrader's position-indexed ladder update."""
 
     t: TimeNs  # ns UTC
@@ -140,7 +142,7 @@ class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise MessageFieldError(f"columns.reset: index {max(self.reset)} beyond the {n} events")
 
 
-class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """One ``OnMarketData`` Last event: a print, with the inside quote at that moment."""
 
     t: TimeNs

@@ -17,7 +17,9 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from orderflow.protocol import Heartbeat, encode
+from orderflow.protocol import Ack, Heartbeat, encode
+from orderflow.server import stages
+from orderflow.server.stages import ENCODED, SENT, WRITTEN_IN, mark
 
 __all__ = ["HEARTBEAT_S", "Connection"]
 
@@ -28,21 +30,32 @@ HEARTBEAT_S = 5.0
 CLOSE_TIMEOUT_S = 1.0
 
 
-class Connection:
-    """The outbound queue of one WebSocket, written by its own task."""
+#: what the heartbeat timer queues: the writer sends a heartbeat of the time it is written
+_BEAT = object()
 
-    def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float = HEARTBEAT_S):
+
+class Connection:
+    """The outbound queue of one WebSocket, written by its own task (so that a client that
+    reads slowly holds up nothing but its own queue, and is dropped when that overflows)."""
+
+    def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float | None = None):
         self.socket = socket
         self.encoding = "json"
         self.queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
         self.open = True
         self.slow = False
         self.sent = 0
         self._writer: asyncio.Task[None] | None = None
+        self._writing = 0  # sends under way
+        self._last_write = 0.0  # loop time of the last write (the heartbeat's clock)
+        self._beat: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        loop = asyncio.get_running_loop()
+        self._writer = loop.create_task(self._write_loop())
+        self._last_write = loop.time()
+        self._beat = loop.call_later(self.heartbeat_s, self._heartbeat)
 
     def push(self, msg: Any) -> None:
         """Queue a message for the client; never waits. An overflowing queue disconnects the
@@ -59,6 +72,7 @@ class Connection:
     async def send_now(self, msg: Any) -> None:
         """Write one message directly (before the writer runs: refusals of a hello)."""
         data = encode(msg, self.encoding)
+        mark(ENCODED)
         if self.encoding == "msgpack":
             await self.socket.send_bytes(data)
         else:
@@ -70,6 +84,7 @@ class Connection:
         if not self.open:
             return
         self.open = False
+        self._stop_beat()
         if self._writer is not None:
             self._writer.cancel()
 
@@ -86,23 +101,52 @@ class Connection:
 
     async def stop(self) -> None:
         self.open = False
+        self._stop_beat()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._writer
 
+    def _stop_beat(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+
+    def _heartbeat(self) -> None:
+        """``heartbeat_s`` after the last write: tell the client we are alive (one timer per
+        connection, moved along by the writes, instead of a timeout per message)."""
+        if not self.open:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._last_write + self.heartbeat_s
+        if loop.time() >= due and not self._writing and self.queue.empty():
+            self.push(_BEAT)
+            due = loop.time() + self.heartbeat_s
+        self._beat = loop.call_at(due, self._heartbeat)
+
+    async def _write(self, msg: Any) -> None:
+        self._writing += 1
+        try:
+            if msg is _BEAT:
+                await self.send_now(Heartbeat(time.time_ns()))
+                return
+            await self.send_now(msg)
+            self.sent += 1
+            if stages.PROBE is not None and isinstance(msg, Ack):
+                stages.PROBE.mark(SENT)
+                stages.PROBE.keep()
+        finally:
+            self._writing -= 1
+            self._last_write = asyncio.get_running_loop().time()
+
     async def _write_loop(self) -> None:
         q = self.queue
         try:
             while True:
+                msg = await q.get()
+                mark(WRITTEN_IN)
                 try:
-                    msg = await asyncio.wait_for(q.get(), self.heartbeat_s)
-                except TimeoutError:  # silence: tell the client we are alive
-                    await self.send_now(Heartbeat(time.time_ns()))
-                    continue
-                try:
-                    await self.send_now(msg)
-                    self.sent += 1
+                    await self._write(msg)
                 finally:
                     q.task_done()
         except asyncio.CancelledError:

@@ -40,6 +40,7 @@ from orderflow.server.monitor import Alerts
 from orderflow.server.outbox import COMMAND_MAX_AGE_NS, Outbox
 from orderflow.server.recording import Record, Recorder
 from orderflow.server.report_checks import check_batch_reports
+from orderflow.server.stages import ACKED, APPLIED, ENGINE_IN, ENGINE_OUT, VALIDATED, mark
 from orderflow.server.trading import ServerTrading, ServerTradingParams
 from orderflow.server.view import Views
 from orderflow.server.wire import (
@@ -244,6 +245,7 @@ class Hub:
         except RequestError:
             self._refused(st, batch, client)
             raise
+        mark(VALIDATED)
         if record and not (client is not None and 0 < batch.seq <= self.last_seq.get(client, 0)):
             try:
                 self._record(batch, client, recv_ns)
@@ -271,6 +273,7 @@ class Hub:
         acc0 = len(st.pipeline.accumulated)
         signals = []
         book = st.pipeline.book
+        mark(ENGINE_IN)
         if batch.snapshot:
             bids = [(int(e["price"]), int(e["size"])) for e in depth if e["side"] == Side.BID]
             asks = [(int(e["price"]), int(e["size"])) for e in depth if e["side"] == Side.ASK]
@@ -296,16 +299,19 @@ class Hub:
             self.counters["depth_skipped_stale"] += len(depth)
         if len(trades):
             signals += st.pipeline.process_prints(trades)
+        mark(ENGINE_OUT)
         self._ask_or_heal(st, request, batch.seq)
         st.depth_events += applied["depth"]
         changed = self._rest_of(st, batch, client, applied, feeder)
         rejected = self._rejected(st, before, changed)
         ack = self._ack(st, batch, False, applied, rejected, signals, t0, series=changed,
                         to=client if client is not None else feeder)  # fmt: skip
+        mark(ACKED)
         self._check_alerts(st, ack, depth, client)
         self.view.applied(st, len(depth), None if batch.snapshot else depth)
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
+        mark(APPLIED)
         return ack, request
 
     def apply_many(
@@ -322,7 +328,8 @@ class Hub:
         i = 0
         while i < len(batches):
             j = i + 1
-            if self._plain(batches[i], client, self.last_seq.get(client, 0) + 1):
+            if j < len(batches) and self._plain(batches[i], client,
+                                                self.last_seq.get(client, 0) + 1):  # fmt: skip
                 while (
                     j < len(batches)
                     and j - i < MAX_RUN

@@ -37,6 +37,7 @@ from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.protocol import Batch, DepthColumns, Report
+from orderflow.server._wire_kernels import OK, RESET_BIT, depth_pass, trades_pass
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.node import BracketLegs
@@ -65,6 +66,7 @@ __all__ = [
     "broker_report",
     "convert_batch",
     "convert_columns_run",
+    "convert_exact",
     "json_float",
     "price_levels",
     "undo_conversion",
@@ -78,13 +80,15 @@ _OPS = {"add": int(NtOperation.ADD), "update": int(NtOperation.UPDATE),
 _SIDES = {"bid": int(Side.BID), "ask": int(Side.ASK)}
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 _REMOVE = _OPS["remove"]
-#: (side, op) of a depth event -> side << 2 | op
 _OP_OF = np.zeros(256, dtype=np.int8)  # a column's character -> the engine's code
 _OP_OF[[ord("a"), ord("u"), ord("r")]] = [_OPS["add"], _OPS["update"], _OPS["remove"]]
 _SIDE_OF = np.zeros(256, dtype=np.int8)
 _SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
-_CODES = {(s, o): (sv << 2) | ov for s, sv in _SIDES.items() for o, ov in _OPS.items()}
-_EXACT = 1 << 53
+#: a depth event's side and operation as one code, ``side << 2 | op``: two plain lookups
+#: (no tuple per event)
+_SIDE_CODE = {s: v << 2 for s, v in _SIDES.items()}
+#: a column's side character -> ``side << 2`` (its operation character: :data:`_OP_OF`)
+_COL_SIDE = (_SIDE_OF << 2).astype(np.int8)
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
 MAX_ABS_TICKS = 1 << 40
 
@@ -103,9 +107,73 @@ class MarketState(Protocol):
 def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
     the grid or implausibly far from the last one refuses the whole batch, naming the
-    event. One comprehension per column (attribute reads are cheap; numpy's conversion of
-    a list of tuples into a structured array is not), the side and operation of an event
-    in one dict lookup, and the checks in compiled passes."""
+    event. The columns (as a batch carries them, or one comprehension per field of its
+    rows) go through one compiled pass for the depth and one for the prints
+    (:mod:`._wire_kernels`); anything those cannot prove (a price off the grid or
+    implausible, an odd float) is converted the exact way (:func:`convert_exact`), which
+    refuses the batch naming the event, or gives the same arrays."""
+    fast = _convert_fast(st, batch)
+    return fast if fast is not None else convert_exact(st, batch)
+
+
+def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray] | None:
+    """The compiled passes; None: not provable there (nothing changed)."""
+    now = time.time_ns()
+    tf, ref = st.instrument.tick_fixed, st.ref_ticks
+    has_ref, ref0 = ref is not None, ref if ref is not None else 0
+    c = batch.columns
+    if c is not None:
+        t, price, size, pos = c.t, c.price, c.size, c.pos
+        code = _COL_SIDE[np.frombuffer(c.side.encode(), dtype=np.uint8)]
+        code |= _OP_OF[np.frombuffer(c.op.encode(), dtype=np.uint8)]
+        if c.reset:
+            code[np.array(c.reset, dtype=np.int64)] |= RESET_BIT
+    else:
+        ev = batch.depth
+        sc, oc = _SIDE_CODE, _OPS
+        code = np.array([sc[e.side] | oc[e.op] | (e.reset << 4) for e in ev], dtype=np.int8)
+        t, price = [e.t for e in ev], [e.price for e in ev]
+        size, pos = [e.size for e in ev], [e.pos for e in ev]
+    n = len(t)
+    depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+    kept, new_ref = False, 0
+    if n:
+        status, _, kept, new_ref = depth_pass(
+            depth, np.array(t, dtype=np.int64), code, np.array(pos, dtype=np.int32),
+            np.array(price, dtype=np.float64), np.array(size, dtype=np.int64), tf, batch.seq,
+            now, ref0, has_ref, MAX_ABS_TICKS, not batch.snapshot, not batch.snapshot,
+        )  # fmt: skip
+        if status != OK:
+            return None
+    ticks_in = batch.ticks
+    m = len(ticks_in)
+    trades = np.zeros(m, dtype=TRADE_DTYPE)
+    if m:
+        nan = float("nan")
+        qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+        status, _ = trades_pass(
+            trades, np.array([k.t for k in ticks_in], dtype=np.int64),
+            np.array([k.price for k in ticks_in], dtype=np.float64),
+            np.array([k.size for k in ticks_in], dtype=np.int64),
+            np.array([nan if k.bid is None else k.bid for k in ticks_in], dtype=np.float64),
+            np.array([nan if k.ask is None else k.ask for k in ticks_in], dtype=np.float64),
+            qbid, qask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS,
+        )  # fmt: skip
+        if status != OK:
+            return None
+        # checked whole: now the state moves (the classifier's memory, the reference)
+        trades["side"] = st.classifier.classify(trades["price"], qbid, qask)
+        st.ref_ticks = int(trades["price"][-1])
+    elif kept:
+        st.ref_ticks = int(new_ref)
+    return depth, trades
+
+
+def convert_exact(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`convert_batch` the exact way: every price through the exact conversion where
+    the fast one cannot prove it, and a refusal naming the first event at fault. One
+    comprehension per column, the side and operation of an event in two plain lookups, the
+    checks in compiled passes."""
     now = time.time_ns()
     ev = batch.depth
     n = len(ev)
@@ -116,7 +184,8 @@ def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
         depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
     if n and batch.columns is None:
         price = _to_ticks(st, [e.price for e in ev], "depth")
-        code = np.array([_CODES[e.side, e.op] for e in ev], dtype=np.int8)
+        sc, oc = _SIDE_CODE, _OPS
+        code = np.array([sc[e.side] | oc[e.op] for e in ev], dtype=np.int8)
         op = code & 3
         keep = op != _REMOVE
         if not batch.snapshot:
@@ -294,19 +363,16 @@ def undo_conversion(st: MarketState, undo: ConversionUndo) -> None:
 
 
 def price_levels(
-    ticks: np.ndarray, sizes: np.ndarray, tick_fixed: int, px: Any
+    ticks: np.ndarray, sizes: np.ndarray, tick_fixed: int, px: Any = None
 ) -> list[list[float | int]]:
-    """``[[price, size], ...]`` of one ladder side (sorted), the prices as
-    ``Instrument.to_price`` gives them: ``ticks * tick_fixed / PRICE_SCALE`` vectorised is the
-    same float (both operands exact below 2**53, one correctly rounded division), else one by
-    one."""
-    t = ticks.tolist()
-    # a ladder side is sorted, so its largest magnitude is at one end
-    if t and max(abs(t[0]), abs(t[-1])) * tick_fixed >= _EXACT:
-        prices = [px(x) for x in t]
-    else:
-        prices = (ticks * tick_fixed / PRICE_SCALE).tolist()
-    return [[p, q] for p, q in zip(prices, sizes.tolist(), strict=True)]
+    """``[[price, size], ...]`` of one ladder side, the prices exactly as
+    ``Instrument.to_price`` gives them (``px``, kept for callers that pass it): the same
+    expression in Python's integers, an exact product and one correctly rounded division. For
+    a ladder's few rows this is cheaper than numpy's vectorised arithmetic and its exactness
+    check."""
+    scale = PRICE_SCALE
+    return [[t * tick_fixed / scale, q] for t, q in zip(ticks.tolist(), sizes.tolist(),
+                                                          strict=True)]  # fmt: skip
 
 
 def json_float(x: float, scale: float = 1.0) -> float | None:

@@ -41,6 +41,7 @@ from orderflow.server.auth import AUTH_KEY
 from orderflow.server.connection import Connection
 from orderflow.server.limits import DECODE_BYTES_PER_EVENT, MAX_BODY, RateLimiter
 from orderflow.server.scheduler import OverloadedError
+from orderflow.server.stages import DECODED, FRAME, PUSHED, QUEUED, TAKEN, mark
 from orderflow.server.state import ServerState, server_of
 
 __all__ = ["router"]
@@ -87,10 +88,40 @@ class Session:
         self.limiter = RateLimiter(state.limits)
         self.client: str | None = None
         self.connected = False
+        self._loop = asyncio.get_running_loop()
+        self._waiting_since: float | None = None  # loop time the reader began to wait
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_out = False  # the reader was stopped by the idle timeout
 
     async def receive(self) -> bytes | str:
+        """The next frame, within the idle timeout (the hello)."""
         async with asyncio.timeout(IDLE_TIMEOUT_S):  # no extra task per frame
             msg = await self.socket.receive()
+        return self._frame_of(msg)
+
+    async def next_frame(self) -> bytes | str:
+        """The next frame, however long it takes: one timer per connection
+        (:meth:`_idle_check`) ends a connection silent for ``IDLE_TIMEOUT_S``, instead of a
+        timeout armed and disarmed around every frame."""
+        self._waiting_since = self._loop.time()
+        try:
+            msg = await self.socket.receive()
+        finally:
+            self._waiting_since = None
+        return self._frame_of(msg)
+
+    def _idle_check(self, reader: asyncio.Task[None]) -> None:
+        """The reader has waited ``IDLE_TIMEOUT_S`` for a frame: it is stopped and the session
+        ends as on a timeout; else look again when it would have."""
+        since, now = self._waiting_since, self._loop.time()
+        if since is not None and now - since >= IDLE_TIMEOUT_S:
+            self._idle_out = True
+            reader.cancel()
+            return
+        due = (since if since is not None else now) + IDLE_TIMEOUT_S
+        self._idle_timer = self._loop.call_at(due, self._idle_check, reader)
+
+    def _frame_of(self, msg: Any) -> bytes | str:
         if msg["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(msg.get("code", 1000))
         data = msg.get("text") if msg.get("text") is not None else msg.get("bytes")
@@ -106,10 +137,12 @@ class Session:
         try:
             while True:
                 try:
-                    frame = await self.receive()
+                    frame = await self.next_frame()
+                    mark(FRAME)
                     # decoding is the client's work too: a turn of its own, costed by size
                     async with sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT):
                         msg: Any = decode_client(frame)
+                    mark(DECODED)
                 except OverloadedError as exc:
                     await inbox.put(Error("engine", exc.message, code="overloaded"))
                     return
@@ -135,10 +168,13 @@ class Session:
                     except OverloadedError as exc:
                         await inbox.put(Error("engine", exc.message, code="overloaded"))
                         return
+                mark(QUEUED)
                 await inbox.put(msg)
         except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # disconnect, timeout: the handler ends with it
+            if not self._idle_out:
+                raise
+            await inbox.put(TimeoutError())  # silent too long: the session ends
+        except BaseException as exc:  # disconnect: the handler ends with it
             await inbox.put(exc)
 
     async def apply_batches(self, run: list[Batch]) -> None:
@@ -170,6 +206,7 @@ class Session:
         state.drain()
         for msg in out:
             self.conn.push(msg)
+        mark(PUSHED)
         state.ask_snapshots()  # a ladder these batches made stale asks at once
 
     async def refuse(self, error: Error) -> None:
@@ -216,11 +253,14 @@ class Session:
             if not await self.hello():
                 return
             inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX)
-            reader = asyncio.get_running_loop().create_task(self.read_frames(inbox))
+            reader = self._loop.create_task(self.read_frames(inbox))
+            self._idle_timer = self._loop.call_later(IDLE_TIMEOUT_S, self._idle_check, reader)
             try:
                 await self.loop(inbox)
             finally:
                 reader.cancel()
+                if self._idle_timer is not None:
+                    self._idle_timer.cancel()
         except (TimeoutError, WebSocketDisconnect):
             return
         except RequestError as exc:
@@ -239,6 +279,7 @@ class Session:
         streaming = False
         while conn.open:
             msg = await inbox.get()
+            mark(TAKEN)
             if isinstance(msg, Batch):
                 # uvicorn hands over one frame per turn of the event loop: give the
                 # reader turns while frames keep coming (a pipelining client), so what

@@ -1,0 +1,229 @@
+"""Where each microsecond of a WebSocket round trip goes: ESH4 as the bridge's batches of 100+
+NinjaTrader depth events, sent one at a time (request/response) as MessagePack rows,
+MessagePack columns and JSON rows, beside a bare FastAPI WebSocket echo of the same frames in
+the same run.
+
+The server runs in its own process with a stage probe installed (``roundtrip_server.py``;
+:mod:`orderflow.server.stages`), which marks each stage of the path with the system-wide
+monotonic clock; this client marks its send and its receipt of the ack on the same clock, so
+the stages add up to the round trip. Each round runs the echo, then each encoding on a fresh
+instrument (an empty book); the first 20 batches of every pass are left out (first calls).
+
+    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+from websockets.sync.client import connect
+
+from bench_server import ROOT, EchoProcess, ServerProcess, _as, _batches
+from harness import Progress, Result
+from orderflow.protocol import columnar
+from orderflow.server.stages import STAGES
+
+SUITE = "roundtrip"
+BATCH = 100
+WARM = 20  # batches of each pass left out (first calls, first allocations)
+#: per round, each encoding on an instrument of its own (tick 0.25): a fresh book each pass
+INSTRUMENTS = [f"{root} {month}-24" for month in ("03", "06", "09", "12")
+               for root in ("ES", "MES", "NQ", "MNQ")]  # fmt: skip
+#: (label, encoding, depth as columns)
+PATHS = [
+    ("MessagePack rows", "msgpack", False),
+    ("MessagePack columns", "msgpack", True),
+    ("JSON rows", "json", False),
+]
+#: the stages of a round trip: (label, from mark, to mark); c0/c1: the client's send, receipt
+INTERVALS = [
+    ("client send -> server socket read", "c0", "data_in"),
+    ("uvicorn frame -> session reader", "data_in", "frame"),
+    ("decode (msgspec, every field checked)", "frame", "decoded"),
+    ("rate limit, admission", "decoded", "queued"),
+    ("hop: reader -> session loop", "queued", "taken"),
+    ("engine turn, validate (times, reports, grid)", "taken", "validated"),
+    ("record, sequence, prints to bars and view", "validated", "engine_in"),
+    ("engine: Pipeline (book, analytics, signals)", "engine_in", "engine_out"),
+    ("bars, order reports, ack built", "engine_out", "acked"),
+    ("alerts, dashboard view, strategy", "acked", "applied"),
+    ("metrics, commands drained, ack queued", "applied", "pushed"),
+    ("hop: session loop -> writer", "pushed", "written_in"),
+    ("encode the ack", "written_in", "encoded"),
+    # the write wakes the client, which may take this process's core before the write's own
+    # mark is taken (two cores, a busy machine): the write and the way back are one stage
+    ("write the frame -> client has the ack", "encoded", "c1"),
+]
+ROUNDTRIP_SERVER = [str(Path(__file__).resolve().parent / "roundtrip_server.py")]
+
+#: the last run's breakdown, for :func:`summary`
+LAST: dict[str, Any] = {}
+
+
+@dataclass(slots=True)
+class Task:
+    label: str
+    run: Callable[[Progress], list[Result]]
+
+
+def _frames(batches: list[Any], encoding: str, columns: bool) -> list[Any]:
+    if columns:
+        batches = [columnar(b) for b in batches]
+    if encoding == "msgpack":
+        return [msgspec.msgpack.encode(b) for b in batches]
+    return [msgspec.json.encode(b).decode() for b in batches]
+
+
+def _client(url: str, frames: list[Any], encoding: str, client: str) -> np.ndarray:
+    """(n, 2): the client's send and receipt times (perf_counter_ns) of each frame's answer."""
+    out = np.empty((len(frames), 2), dtype=np.int64)
+    clock = time.perf_counter_ns
+    with connect(url, max_size=None, compression=None) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 2, "client": client,
+                            "encoding": encoding}))  # fmt: skip
+        ws.recv()
+        for i, f in enumerate(frames):
+            out[i, 0] = clock()
+            ws.send(f)
+            ws.recv()
+            out[i, 1] = clock()
+    return out
+
+
+def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Run ``rounds`` rounds; the echo's round trips and, per path, the round trips and the
+    probe's rows (ns)."""
+    batches = _batches(None)
+    n = len(batches)
+    echo_frames = [msgspec.msgpack.encode(b) for b in batches]
+    rounds = max(1, min(rounds, len(INSTRUMENTS) // len(PATHS)))
+    out = tempfile.mkdtemp(prefix="bench-roundtrip-")
+    marks_file = os.path.join(out, "marks.npy")
+    echo = EchoProcess()
+    echo_rtt: list[np.ndarray] = []
+    client_marks: dict[str, list[np.ndarray]] = {p[0]: [] for p in PATHS}
+    order: list[str] = []
+    try:
+        srv = ServerProcess(entry=[*ROUNDTRIP_SERVER, marks_file])
+        try:
+            url = f"ws://127.0.0.1:{srv.port}/ws"
+            k = 0
+            for r in range(rounds):
+                echo_rtt.append(echo.round_trips(echo_frames)[WARM:])
+                for label, encoding, columns in PATHS:
+                    frames = _frames(_as(batches, INSTRUMENTS[k]), encoding, columns)
+                    client_marks[label].append(_client(url, frames, encoding, f"rt-{k}"))
+                    order.append(label)
+                    k += 1
+                if progress is not None:
+                    progress.tick()
+                print(f"round {r + 1}/{rounds} done", file=sys.stderr)
+        finally:
+            srv.stop(signal.SIGINT)  # the probe's rows are saved on the way out
+        rows = np.load(marks_file)
+    finally:
+        echo.stop()
+    if len(rows) != n * len(order):
+        raise RuntimeError(f"the probe kept {len(rows)} round trips, {n * len(order)} expected")
+    server: dict[str, list[np.ndarray]] = {p[0]: [] for p in PATHS}
+    for i, label in enumerate(order):
+        server[label].append(rows[i * n : (i + 1) * n])
+    result: dict[str, Any] = {"echo": np.concatenate(echo_rtt), "paths": {}, "rounds": rounds,
+                              "batches": n, "load": os.getloadavg()}  # fmt: skip
+    for label, _, _ in PATHS:
+        c = np.concatenate([m[WARM:] for m in client_marks[label]])
+        s = np.concatenate([m[WARM:] for m in server[label]])
+        marks = {name: s[:, i] for i, name in enumerate(STAGES)}
+        marks["c0"], marks["c1"] = c[:, 0], c[:, 1]
+        stages = {name: (marks[b] - marks[a]) for name, a, b in INTERVALS}
+        result["paths"][label] = {"rtt": marks["c1"] - marks["c0"], "stages": stages}
+    return result
+
+
+def _p(x: np.ndarray) -> tuple[float, float]:
+    p50, p99 = np.percentile(x.astype(np.float64), [50, 99])
+    return float(p50) / 1e3, float(p99) / 1e3
+
+
+def render(res: dict[str, Any]) -> list[str]:
+    """The breakdown: per stage p50 / p99 (us) of each path, the round trips and the echo."""
+    labels = [p[0] for p in PATHS]
+    lines = [f"Where a round trip goes ({res['rounds']} round(s) of {res['batches']} batches, "
+             f"first {WARM} of each pass left out; load {res['load'][0]:.2f}), us p50 / p99:",
+             f"  {'stage':48s}" + "".join(f"{lb:>22s}" for lb in labels)]  # fmt: skip
+    for name, _, _ in INTERVALS:
+        cells = []
+        for lb in labels:
+            p50, p99 = _p(res["paths"][lb]["stages"][name])
+            cells.append(f"{p50:10.1f} / {p99:8.1f}")
+        lines.append(f"  {name:48s}" + "".join(f"{c:>22s}" for c in cells))
+    cells = []
+    for lb in labels:
+        p50, p99 = _p(res["paths"][lb]["rtt"])
+        cells.append(f"{p50:10.1f} / {p99:8.1f}")
+    lines.append(f"  {'round trip':48s}" + "".join(f"{c:>22s}" for c in cells))
+    e50, e99 = _p(res["echo"])
+    lines.append(f"  {'bare FastAPI echo of the MessagePack frames':48s}{e50:10.1f} / {e99:8.1f}")
+    cells = []
+    for lb in labels:
+        p50, p99 = _p(res["paths"][lb]["rtt"])
+        cells.append(f"{p50 / e50:9.2f}x / {p99 / e99:6.2f}x")
+    lines.append(f"  {'round trip / echo':48s}" + "".join(f"{c:>22s}" for c in cells))
+    return lines
+
+
+def _results(res: dict[str, Any]) -> list[Result]:
+    rows = []
+    e = Result(SUITE, "roundtrip", "baseline", "bare FastAPI WebSocket echo (round trip)",
+               BATCH * 1e9 / float(np.median(res["echo"])), unit="upd")  # fmt: skip
+    e.p50_ns, e.p99_ns = (float(v) for v in np.percentile(res["echo"], [50, 99]))
+    e.lat_unit = f"batch ({BATCH} upd)"
+    rows.append(e)
+    for label, _, _ in PATHS:
+        rtt = res["paths"][label]["rtt"]
+        r = Result(SUITE, "roundtrip", "ours", f"WebSocket {label}, staged round trip",
+                   BATCH * 1e9 / float(np.median(rtt)), unit="upd")  # fmt: skip
+        r.p50_ns, r.p99_ns = (float(v) for v in np.percentile(rtt, [50, 99]))
+        r.lat_unit = f"batch ({BATCH} upd)"
+        rows.append(r)
+    return rows
+
+
+def tasks(streams: Any, seconds: float) -> tuple[list[Task], list[str]]:
+    rounds = 1 if seconds < 1 else min(5, int(seconds))
+
+    def run(progress: Progress) -> list[Result]:
+        res = measure(rounds, progress)
+        LAST.clear()
+        LAST.update(res)
+        return _results(res)
+
+    return [Task("server round trip by stages (ESH4, request/response)", run)], []
+
+
+def summary(results: list[Result]) -> list[str]:
+    return render(LAST) if LAST else []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3, help="rounds (each: echo and every path)")
+    args = ap.parse_args()
+    os.environ.setdefault("PYTHONPATH", f"{ROOT / 'src'}{os.pathsep}{ROOT}")
+    print("\n".join(render(measure(args.rounds))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The compiled passes of :mod:`orderflow.server.wire`: a batch's depth events, and its
+prints, into the engine's arrays in one call each: prices to exact ticks, the plausibility
+check and every field filled, with nothing written anywhere else.
+
+A pass returns a status instead of raising: :data:`OK`; :data:`INEXACT`, a price (or quote)
+the fast conversion cannot prove exact on the grid (off the grid, finer than 1e-9, huge, not
+finite); :data:`FAR`, an implausible price. On anything but OK the caller converts the batch
+the exact way (:func:`orderflow.server.wire.convert_exact`), which refuses it naming the event
+or, for a price that is fine after all, converts it exactly; so every refusal and every
+result is that way's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from orderflow.core.units import PRICE_SCALE
+from orderflow.core.units import _fast_ticks as fast_ticks  # the one tick conversion
+from orderflow.model.dtypes import NO_PRICE
+from orderflow.model.enums import Flags, NtOperation
+
+__all__ = ["FAR", "INEXACT", "OK", "depth_pass", "trades_pass"]
+
+OK, INEXACT, FAR = 0, 1, 2
+_REMOVE = int(NtOperation.REMOVE)
+_LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
+#: a depth event's code: ``side << 2 | op``, and this bit for NinjaTrader's IsReset
+RESET_BIT = 16
+#: :func:`fast_ticks`' bound: beyond it a price goes the exact way
+_VECTOR_EXACT = 9_000_000.0
+
+
+@njit(cache=True)
+def depth_pass(  # type: ignore[no-untyped-def]
+    out, t, code, pos, price, size, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last
+):
+    """Fill ``out`` (``NT_DEPTH_DTYPE``) from the columns; ``code[i]`` is ``side << 2 | op``
+    (+ :data:`RESET_BIT`). ``plausible``: check the prices of adds and updates against
+    ``ref`` (as ``core.units.first_implausible``); ``last``: the last event ends a group.
+    Returns ``(status, index, kept, new_ref)``: ``kept`` whether any event is not a remove,
+    ``new_ref`` the last such event's price."""
+    n = price.shape[0]
+    ticks = np.empty(n, dtype=np.int64)
+    if fast_ticks(price, tick_fixed, ticks) >= 0:
+        return INEXACT, -1, False, 0
+    lim = max(abs(ref) // 2, 1000)
+    kept = False
+    new_ref = 0
+    for i in range(n):
+        c = code[i]
+        op = c & 3
+        tk = ticks[i]
+        if op != _REMOVE:
+            if plausible and (abs(tk) > max_abs or (has_ref and abs(tk - ref) > lim)):
+                return FAR, i, False, 0
+            kept = True
+            new_ref = tk
+        r = out[i]
+        r.ts_event = t[i]
+        r.ts_recv = now
+        r.sequence = seq
+        r.price = tk
+        r.size = size[i]
+        r.position = pos[i]
+        r.operation = op
+        r.side = (c >> 2) & 3
+        r.flags = _RESET if c & RESET_BIT else 0
+    if last and n:
+        out[n - 1].flags |= _LAST
+    return OK, -1, kept, new_ref
+
+
+@njit(cache=True)
+def _quote(x, tick_fixed):  # type: ignore[no-untyped-def]
+    """A quote's ticks; NO_PRICE when missing (NaN); -1 status when the fast way cannot
+    prove it on the grid (the exact way then decides)."""
+    if x != x:
+        return 0, NO_PRICE
+    if not (abs(x) < _VECTOR_EXACT):
+        return -1, 0
+    fixed = np.rint(x * PRICE_SCALE)
+    if fixed / PRICE_SCALE != x:
+        return -1, 0
+    f = np.int64(fixed)
+    if f % tick_fixed != 0:
+        return -1, 0
+    return 0, f // tick_fixed
+
+
+@njit(cache=True)
+def trades_pass(  # type: ignore[no-untyped-def]
+    out, t, price, size, bid, ask, qbid, qask, tick_fixed, seq, now, ref, has_ref, max_abs
+):
+    """Fill ``out`` (``TRADE_DTYPE``, all but the aggressor side) from the prints, and
+    ``qbid``/``qask`` with the quotes in ticks (NO_PRICE: missing). Every print's price is
+    checked against ``ref``. Returns ``(status, index)``."""
+    m = price.shape[0]
+    ticks = np.empty(m, dtype=np.int64)
+    if fast_ticks(price, tick_fixed, ticks) >= 0:
+        return INEXACT, -1
+    lim = max(abs(ref) // 2, 1000)
+    for i in range(m):
+        tk = ticks[i]
+        if abs(tk) > max_abs or (has_ref and abs(tk - ref) > lim):
+            return FAR, i
+        s, q = _quote(bid[i], tick_fixed)
+        if s < 0:
+            return INEXACT, i
+        qbid[i] = q
+        s, q = _quote(ask[i], tick_fixed)
+        if s < 0:
+            return INEXACT, i
+        qask[i] = q
+        r = out[i]
+        r.ts_event = t[i]
+        r.ts_recv = now
+        r.sequence = seq
+        r.price = tk
+        r.size = size[i]
+        r.flags = 0
+    return OK, -1
