@@ -42,9 +42,13 @@ from orderflow.signals.detectors_pull import PullDetector
 from orderflow.signals.model import Signal
 
 if TYPE_CHECKING:
+    from collections import Counter
+
+    from orderflow.analytics.book_metrics import BookMetrics
+    from orderflow.analytics.clusters import LiquidityClusterTracker
+    from orderflow.analytics.momentum import Momentum
     from orderflow.book.l3 import OrderBook
     from orderflow.book.ladder import LadderBook
-    from orderflow.engine.pipeline import Pipeline
 
 __all__ = ["FusedGroups", "FusedStep"]
 
@@ -89,25 +93,32 @@ class FusedStep:
     """One pipeline's fused step (see the module docstring). Not thread-safe, as the pipeline
     is not."""
 
-    def __init__(self, pipe: Pipeline) -> None:
+    def __init__(
+        self,
+        metrics: BookMetrics,
+        momentum: Momentum,
+        liquidity: LiquidityClusterTracker,
+        rejected: Counter[str],
+        detectors: tuple[L3Detector | None, L2Detector | None, PullDetector | None],
+        width: int,
+    ) -> None:
         # the pipeline's parts, not the pipeline (no reference cycle: a dropped pipeline's
         # buffers go at once, not at the next cyclic collection); its book comes with each call
-        self.metrics, self.momentum = pipe.metrics, pipe.momentum
-        self.liquidity = pipe.liquidity_clusters
-        self.rejected = pipe.rejected
-        self.l3, self.l2, self.pull = pipe.l3, pipe.l2, pipe.pull
-        self.width = pipe.params.depth_levels
+        self.metrics, self.momentum, self.liquidity = metrics, momentum, liquidity
+        self.rejected = rejected
+        self.l3, self.l2, self.pull = detectors
+        self.width = width
         self.fs = np.zeros(F.FS_SIZE, dtype=_I8)
         self.fs[F.FS_DET] = (
-            (F.DET_L3 if pipe.l3 is not None else 0)
-            | (F.DET_L2 if pipe.l2 is not None else 0)
-            | (F.DET_PULL if pipe.pull is not None else 0)
+            (F.DET_L3 if self.l3 is not None else 0)
+            | (F.DET_L2 if self.l2 is not None else 0)
+            | (F.DET_PULL if self.pull is not None else 0)
         )
         self.bstate = np.zeros(L3.B_SIZE, dtype=_I8)
         # stand-ins (never run: FS_DET says so) for the detectors a pipeline does not have
-        self._l3 = pipe.l3 if pipe.l3 is not None else L3Detector("")
-        self._l2 = pipe.l2 if pipe.l2 is not None else L2Detector("")
-        self._pull = pipe.pull if pipe.pull is not None else PullDetector("")
+        self._l3 = self.l3 if self.l3 is not None else L3Detector("")
+        self._l2 = self.l2 if self.l2 is not None else L2Detector("")
+        self._pull = self.pull if self.pull is not None else PullDetector("")
         for det in (self._l2, self._pull):  # the previous group's rows at the pipeline's width
             if det._prev.shape[1] < self.width:
                 prev = np.zeros((4, self.width), dtype=_I8)

@@ -226,7 +226,11 @@ class Pipeline:
         self._recent: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
         #: (ts, book imbalance) of the latest event groups, oldest first
         self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
-        self._fused: FusedStep | None = FusedStep(self) if p.fused and kind in FUSED_KINDS else None
+        self._fused: FusedStep | None = None
+        if p.fused and kind in FUSED_KINDS:
+            self._fused = FusedStep(self.metrics, self.momentum, self.liquidity_clusters,
+                                    self.rejected, (self.l3, self.l2, self.pull),
+                                    p.depth_levels)  # fmt: skip
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
