@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import WebSocket
@@ -38,8 +39,10 @@ class Connection:
     """The outbound queue of one WebSocket, written by its own task (so that a client that
     reads slowly holds up nothing but its own queue, and is dropped when that overflows)."""
 
-    def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float | None = None):
+    def __init__(self, socket: WebSocket, max_queue: int, heartbeat_s: float | None = None,
+                 on_ack: Callable[[], None] | None = None):  # fmt: skip
         self.socket = socket
+        self.on_ack = on_ack  # called once an ack has been written
         self.encoding = "json"
         self.queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
         self.heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
@@ -132,6 +135,8 @@ class Connection:
                 return
             await self.send_now(msg)
             self.sent += 1
+            if self.on_ack is not None and isinstance(msg, Ack):
+                self.on_ack()
             if stages.PROBE is not None and isinstance(msg, Ack):
                 stages.PROBE.mark(SENT)
                 stages.PROBE.keep()

@@ -10,7 +10,8 @@ slice copy), the depth events into exact heatmap columns per bucket of data time
 pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), the metrics into their history.
 Folding each batch in turn, with the state it left, gives the very columns and history that
 folding it at once did. Who folds: the event loop, in slices of about :data:`FOLD_SLICE_NS`
-soon after the batch (the loop polls its sockets between slices), and every reader first
+right after the batch's ack has been written (:meth:`Views.after_ack`; :data:`FOLD_WAIT_S`
+after the batch when none is), the loop polling its sockets between slices; every reader first
 (:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
 recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
 batch), and a full queue always folds at once, so nothing is ever dropped. The viewer stream
@@ -74,6 +75,9 @@ MAX_PENDING = 256
 #: each instrument a slice): one batch's fold is about 60 us (a gap in the data that fills
 #: thousands of heat columns, 10 ms or more)
 FOLD_SLICE_NS = 50_000
+#: how soon the loop folds what a batch left when no ack is written meanwhile (seconds); an
+#: ack written sooner (:meth:`Views.after_ack`) starts the slice at once
+FOLD_WAIT_S = 0.001
 #: the kinds of queued entries
 PRINTS, UNSYNC, APPLIED = 0, 1, 2
 
@@ -297,6 +301,7 @@ class Views:
         self.simulated_account = False
         #: the loop a folding slice is asked of (None: none asked)
         self._due: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.Handle | None = None
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -350,15 +355,25 @@ class Views:
             self._ask(loop)
 
     def _ask(self, loop: asyncio.AbstractEventLoop) -> None:
-        # call_soon would run before the ack's writer, which the Hub's caller wakes after
-        # this: a timer runs after it, once the loop has polled its sockets
+        # not at once: the batch's ack has not been written yet (the session may await
+        # between the Hub's call and its push, and a timer due now would run first); the
+        # ack's writer calls after_ack, else the timer folds a moment later
         self._due = loop
-        loop.call_later(0, self._fold_due, loop)
+        self._timer = loop.call_later(FOLD_WAIT_S, self._fold_due, loop)
+
+    def after_ack(self) -> None:
+        """A bridge's ack has just been written: fold now, while its client reads it (the
+        quietest moment the loop gets), instead of when the timer is due."""
+        loop, timer = self._due, self._timer
+        if loop is None or timer is None:
+            return
+        timer.cancel()
+        self._timer = loop.call_soon(self._fold_due, loop)
 
     def _fold_due(self, loop: asyncio.AbstractEventLoop) -> None:
         """One slice of folding: at least one batch of every instrument with some queued (none
         waits on another's), more while FOLD_SLICE_NS lasts; then the next slice asked for."""
-        self._due = None
+        self._due = self._timer = None
         t0 = time.perf_counter_ns()
         try:
             for iv in list(self.of.values()):

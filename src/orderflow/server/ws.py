@@ -84,7 +84,7 @@ class Session:
         self.sched = state.scheduler
         self.limits = state.limits
         self.socket = socket
-        self.conn = Connection(socket, state.limits.send_queue)
+        self.conn = Connection(socket, state.limits.send_queue, on_ack=state.hub.view.after_ack)
         self.limiter = RateLimiter(state.limits)
         self.client: str | None = None
         self.connected = False

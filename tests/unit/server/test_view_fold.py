@@ -126,7 +126,8 @@ def test_a_full_queue_folds_at_once_and_loses_nothing() -> None:
 
 def test_a_running_loop_folds_without_readers() -> None:
     """No viewer, no backfill: the loop's own slices fold every batch, at most
-    FOLD_SLICE_NS at a time (here 0: one batch a slice)."""
+    FOLD_SLICE_NS at a time (here 0: one batch a slice), each FOLD_WAIT_S after the last (here
+    0: one a turn of the loop)."""
     hub = Hub()
     k = 60
 
@@ -140,16 +141,47 @@ def test_a_running_loop_folds_without_readers() -> None:
         await asyncio.sleep(0.05)
         return left
 
-    old = view_mod.FOLD_SLICE_NS
-    view_mod.FOLD_SLICE_NS = 0
+    old = view_mod.FOLD_SLICE_NS, view_mod.FOLD_WAIT_S
+    view_mod.FOLD_SLICE_NS, view_mod.FOLD_WAIT_S = 0, 0.0
     try:
         left = asyncio.run(feed())
     finally:
-        view_mod.FOLD_SLICE_NS = old
+        view_mod.FOLD_SLICE_NS, view_mod.FOLD_WAIT_S = old
     assert left[0] > left[1] > left[2] > 0  # one slice per turn of the loop
     iv = hub.view.get("ESH4")
     assert not iv.pending and iv.folded == k and iv.overflows == 0
     assert state(iv) == at_once(k)
+
+
+def test_an_ack_written_starts_the_folding_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop folds after the batch's ack is written (Views.after_ack), not while the ack
+    waits: with the timer far off nothing folds until then, and a slice runs in the loop's
+    next turn after it; the timer alone folds the rest, and what is folded equals folding at
+    once."""
+    hub = Hub()
+    k = 20
+    monkeypatch.setattr(view_mod, "FOLD_SLICE_NS", 0)
+    monkeypatch.setattr(view_mod, "FOLD_WAIT_S", 0.02)
+
+    async def feed() -> list[int]:
+        for b in batches()[:k]:
+            hub.apply(b, "nt8")
+        pending = hub.view.get("ESH4").pending
+        left = [len(pending)]
+        await asyncio.sleep(0)
+        left.append(len(pending))  # the timer is not due: nothing folded
+        hub.view.after_ack()
+        await asyncio.sleep(0)
+        left.append(len(pending))  # one slice, at once
+        hub.view.after_ack()  # (a slice asked for the rest: a timer again)
+        await asyncio.sleep(0.5)
+        left.append(len(pending))
+        return left
+
+    left = asyncio.run(feed())
+    assert left[0] == left[1] == 2 * k and left[2] < left[1] and left[3] == 0
+    iv = hub.view.get("ESH4")
+    assert iv.folded == k and state(iv) == at_once(k)
 
 
 def test_a_ring_that_grows_equals_one_allocated_whole(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,9 +200,11 @@ def test_a_ring_that_grows_equals_one_allocated_whole(monkeypatch: pytest.Monkey
 
 def test_no_instrument_waits_on_another_to_be_folded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two instruments fed turn about on a running loop, each slice's time spent at once
-    (FOLD_SLICE_NS 0): each slice still folds a batch of each, so neither queue fills (a full
-    one would fold at once, on its feeder's ack) and both end as folding at once makes them."""
+    (FOLD_SLICE_NS 0), a slice each turn of the loop (FOLD_WAIT_S 0): each slice still folds a
+    batch of each, so neither queue fills (a full one would fold at once, on its feeder's
+    ack) and both end as folding at once makes them."""
     monkeypatch.setattr(view_mod, "FOLD_SLICE_NS", 0)
+    monkeypatch.setattr(view_mod, "FOLD_WAIT_S", 0.0)
     hub = Hub()
     n = 200  # 400 entries each: more than a queue holds
 
