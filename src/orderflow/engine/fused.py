@@ -4,10 +4,12 @@ and detectors in ONE compiled call (:mod:`orderflow.engine._fused_kernels`).
 :class:`FusedStep` belongs to one :class:`~orderflow.engine.pipeline.Pipeline` (an ``mbo`` or
 ``nt_depth`` one). It hands the kernel the state arrays the pipeline's own components already
 own (the book's buffer, :class:`~orderflow.analytics.book_metrics.BookMetrics`'s buffers, the
-momentum ring, the liquidity tracker's buckets, the detectors' state), grouped in one tuple per
-component, built once and rebuilt only after something grew. The kernel calls the components'
-own kernels in the order the separate path does, so both paths give the same numbers, bit for
-bit; the separate path stays as the reference (``PipelineParams.fused = False``).
+momentum ring, the liquidity tracker's buckets, the detectors' state) as one table of their
+addresses and shapes, built once and rebuilt only after something grew or was reset (each
+row checked for dtype, dimensions and order; the step holds every array it tables). The
+kernel calls the components' own kernels in the order the separate path does, so both paths
+give the same numbers, bit for bit; the separate path stays as the reference
+(``PipelineParams.fused = False``).
 
 Output buffers are sized from the call (its records, its event groups, its prints). When a
 stage needs more room than a state array holds, the kernel returns a ``R_*`` code; the step
@@ -168,6 +170,21 @@ class FusedStep:
                 for row, a in rows:
                     self._put(row, a)
         self.stale = False
+        self._owners = self._owned()
+
+    def _owned(self) -> tuple[object, ...]:
+        """What a component's ``reset`` replaces (the book metrics' and momentum's state and
+        outputs): a call finding any of them replaced binds the table again first, so a reset
+        made outside the pipeline's calls is never written past. O(1)."""
+        m, mo = self.metrics, self.momentum
+        return (m._s, m._floats, mo._s, mo._out)
+
+    def _check(self) -> None:
+        """Bind again when the table may be stale (a copy, the separate path, a reset)."""
+        o, m, mo = self._owners, self.metrics, self.momentum
+        if (self.stale or m._s is not o[0] or m._floats is not o[1] or mo._s is not o[2]
+                or mo._out is not o[3]):  # fmt: skip
+            self._bind()
 
     def _parts(self) -> list[tuple[str, tuple[tuple[int, np.ndarray], ...]]]:
         m, mo, lc = self.metrics, self.momentum, self.liquidity
@@ -296,8 +313,7 @@ class FusedStep:
         """MBO records: the complete event groups among them through every stage. Returns
         their result (None when there is no complete group) and how many records they take
         (the rest wait for the end of their group)."""
-        if self.stale:
-            self._bind()
+        self._check()
         if events.dtype != MBO_DTYPE:  # (as OrderBook.apply_mbo)
             raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
         if len(events) > self._cap:
@@ -322,8 +338,7 @@ class FusedStep:
     ) -> tuple[FusedGroups | None, int]:
         """NinjaTrader depth events and the prints that came with them (time order; those
         after the last event boundary are left out), as :meth:`mbo`."""
-        if self.stale:
-            self._bind()
+        self._check()
         if events.dtype != NT_DEPTH_DTYPE:  # (as LadderBook.apply_events)
             raise DtypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
         prints = _NO_TRADES if trades is None else _as_trades(trades)
@@ -349,8 +364,7 @@ class FusedStep:
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
         """Prints over given book rows (:meth:`Pipeline.process_prints`): the analytics and the
         L2 detectors without a book step."""
-        if self.stale:
-            self._bind()
+        self._check()
         nb = len(depth)
         prints = _as_trades(trades)
         d_levels = np.empty((6, nb, self.width), dtype=_I8)

@@ -225,6 +225,32 @@ def test_a_copy_never_writes_into_the_original() -> None:
     assert heavy(p) == heavy(ref)
 
 
+def test_a_reset_outside_the_pipeline_is_followed() -> None:
+    """Resetting the book metrics or momentum between calls (they replace their state arrays)
+    is seen by the fused step's next call, which binds the new arrays: the fused pipeline goes
+    on exactly as the separate one reset alike, and never writes into the arrays let go."""
+    rng = np.random.default_rng(11)
+    ev = _mbo(rng, 600)
+    params = _params(rng)
+    p = Pipeline(INST, "mbo", dataclasses.replace(params, fused=True))
+    ref = Pipeline(INST, "mbo", dataclasses.replace(params, fused=False))
+    for q in (p, ref):
+        q.process(ev[:200])
+    old = (p.metrics._s.ints.copy(), p.momentum._out.copy())
+    let_go = (p.metrics._s.ints, p.momentum._out)
+    for q in (p, ref):
+        q.metrics.reset()
+        q.momentum.reset()
+        q.process(ev[200:400])
+    assert heavy(p) == heavy(ref)
+    assert np.array_equal(let_go[0], old[0]) and np.array_equal(let_go[1], old[1])
+    p.momentum.reset()
+    ref.momentum.reset()
+    for q in (p, ref):
+        q.process(ev[400:])
+    assert heavy(p) == heavy(ref)
+
+
 def test_records_of_another_type_are_refused_as_the_books_refuse_them() -> None:
     """The fused step refuses what the books refuse (DtypeError), and compiles nothing for it."""
     for fused in (True, False):
