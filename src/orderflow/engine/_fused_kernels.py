@@ -117,6 +117,16 @@ def _start(fs: np.ndarray, bstate: np.ndarray, off: np.ndarray, nb: int) -> None
 
 
 @njit(cache=True)
+def _print_columns(prints: np.ndarray, tcol: np.ndarray) -> None:
+    """The prints' time, price, size and side into the columns the analytics read."""
+    for k in range(prints.shape[0]):
+        tcol[0, k] = prints[k].ts_event
+        tcol[1, k] = prints[k].price
+        tcol[2, k] = prints[k].size
+        tcol[3, k] = prints[k].side
+
+
+@njit(cache=True)
 def _book_mbo(
     st: np.ndarray,
     rec: np.ndarray,
@@ -465,11 +475,7 @@ def _nt(
             rej += bstate[16 + j]
         fs[FS_REJ] = rej
         fs[FS_NB] = bstate[L2.P_RECORDS]  # (every LAST record; the same unless snapshots)
-        for k in range(prints.shape[0]):
-            tcol[0, k] = prints[k].ts_event
-            tcol[1, k] = prints[k].price
-            tcol[2, k] = prints[k].size
-            tcol[3, k] = prints[k].side
+        _print_columns(prints, tcol)
         fs[FS_STAGE] = S_PRINTS
     nb = fs[FS_NB]
     if fs[FS_STAGE] == S_PRINTS:
@@ -514,11 +520,7 @@ def _levels(
         fs[FS_L2N] = 0
         fs[FS_PULLN] = 0
         fs[FS_STARTED] = 1
-        for k in range(prints.shape[0]):
-            tcol[0, k] = prints[k].ts_event
-            tcol[1, k] = prints[k].price
-            tcol[2, k] = prints[k].size
-            tcol[3, k] = prints[k].side
+        _print_columns(prints, tcol)
         fs[FS_STAGE] = S_METRICS
     rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
     if rc:

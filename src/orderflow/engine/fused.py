@@ -319,19 +319,14 @@ class FusedStep:
         if len(events) > self._cap:
             self._buffers(len(events))
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
-        fs, bstate = self.fs, self.bstate
+        fs = self.fs
         try:
             while rc := F.fused_mbo(book._st, ev, fs, self.trades, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book)
         except BaseException:
             self._abandon()
             raise
-        nb = int(fs[F.FS_NB])
-        if nb == 0:
-            return None, 0
-        if fs[F.FS_REJ]:
-            self.rejected.update(reject_counts(bstate[L3.B_REJ : L3.B_REJ + _REASONS]))
-        return self._result(nb, self.trades), int(fs[F.FS_CUT])
+        return self._finished(L3.B_REJ, _REASONS, self.trades)
 
     def nt(
         self, book: LadderBook, events: np.ndarray, trades: np.ndarray | None
@@ -347,18 +342,27 @@ class FusedStep:
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         if not prints.flags.c_contiguous:
             prints = np.ascontiguousarray(prints)
-        fs, bstate = self.fs, self.bstate
+        fs = self.fs
         try:
             while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book, prints)
         except BaseException:
             self._abandon()
             raise
+        return self._finished(16, L2.N_REASONS, prints)
+
+    def _finished(
+        self, rej: int, reasons: int, prints: np.ndarray
+    ) -> tuple[FusedGroups | None, int]:
+        """A book call's result: its groups (None without a complete one) and the records they
+        took; the book's refusals (its ``reasons`` per-reason counters at ``bstate[rej:]``)
+        counted."""
+        fs = self.fs
         nb = int(fs[F.FS_NB])
         if nb == 0:
             return None, 0
         if fs[F.FS_REJ]:
-            self.rejected.update(reject_counts(bstate[16 : 16 + L2.N_REASONS]))
+            self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
         return self._result(nb, prints), int(fs[F.FS_CUT])
 
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
