@@ -362,13 +362,7 @@ class Pipeline:
         self.volume += int(trades["size"].sum())
         # 3. book metrics and momentum over the chunk's groups (the per-group kernels)
         if fused is not None:  # the fused step ran them (and liquidity clusters, detectors)
-            imb = fused.imbalance
-            if b == 1:
-                self.imbalances.append((int(depth.ts_event[0]), float(imb[0])))
-            else:
-                k = IMBALANCE_GROUPS
-                self.imbalances.extend(zip(depth.ts_event[-k:].tolist(), imb[-k:].tolist(),
-                                           strict=True))  # fmt: skip
+            self._keep_imbalances(depth.ts_event, fused.imbalance)
         elif b == 1:  # one group (a live batch): the per-group paths, same kernels and state
             ts0, m = int(depth.ts_event[0]), self.metrics
             m.update(ts0, depth.bid_price[0], depth.bid_size[0], depth.ask_price[0],
@@ -378,9 +372,7 @@ class Pipeline:
         else:
             bm = self.metrics.update_many(depth, trades, off)
             self.momentum.update_many(depth.ts_event, bm.mid, bm.imbalance, trades, off)
-            k = IMBALANCE_GROUPS
-            self.imbalances.extend(zip(depth.ts_event[-k:].tolist(), bm.imbalance[-k:].tolist(),
-                                       strict=True))  # fmt: skip
+            self._keep_imbalances(depth.ts_event, bm.imbalance)
         if self.params.keep_mid_path:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
@@ -398,8 +390,6 @@ class Pipeline:
             self.liquidity_clusters.took_depth(depth)
         elif self.kind != "trades":
             self.liquidity_clusters.update_depth(depth)
-            if self._fused is not None:  # state may have grown: the fused step binds again
-                self._fused.stale = True
         # 5. signals
         out = self._detect(chunk) if fused is None else self._kept(fused.signals)
         quiet = frozenset() if self.params.pull.accumulate else PULL_SIGNALS
@@ -412,6 +402,14 @@ class Pipeline:
                 self.accumulated.append(acc)
         self.signals.extend(out)
         return out
+
+    def _keep_imbalances(self, ts: np.ndarray, imbalance: np.ndarray) -> None:
+        """Each group's (time, book imbalance) into :attr:`imbalances` (the latest kept)."""
+        if len(ts) == 1:
+            self.imbalances.append((int(ts[0]), float(imbalance[0])))
+            return
+        k = IMBALANCE_GROUPS
+        self.imbalances.extend(zip(ts[-k:].tolist(), imbalance[-k:].tolist(), strict=True))
 
     def _keep_prints(self, trades: np.ndarray) -> None:
         self._recent.append((self.trades, trades["ts_event"].copy(), trades["price"].copy()))
