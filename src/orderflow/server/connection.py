@@ -135,11 +135,12 @@ class Connection:
                 return
             await self.send_now(msg)
             self.sent += 1
-            if self.on_ack is not None and isinstance(msg, Ack):
-                self.on_ack()
-            if stages.PROBE is not None and isinstance(msg, Ack):
-                stages.PROBE.mark(SENT)
-                stages.PROBE.keep()
+            if isinstance(msg, Ack):
+                if stages.PROBE is not None:
+                    stages.PROBE.mark(SENT)
+                    stages.PROBE.keep()
+                if self.on_ack is not None:
+                    self.on_ack()
         finally:
             self._writing -= 1
             self._last_write = asyncio.get_running_loop().time()
