@@ -213,10 +213,8 @@ class Matching:
         event printed so far at its price and aggressor side (trades; 0 for other records):
         :func:`~orderflow.backtest.relevant.relevant_l3`, one jitted pass. O(records x our
         orders)."""
-        rel, rel_cum = relevant_l3(
-            seg["action"], seg["price"], seg["size"], seg["side"], seg["order_id"], lasts,
-            self.fills_print, *order_arrays(self._waiting, self._resting),
-        )  # fmt: skip
+        w, r, ahead, ids, sizes = order_arrays(self._waiting, self._resting)
+        rel, rel_cum = relevant_l3(seg, lasts, self.fills_print, w, r, ahead, ids, sizes)
         return rel, rel_cum
 
     def _pass_l3(self, seg: np.ndarray) -> int:

@@ -21,137 +21,126 @@ import numpy as np
 from numba import njit
 
 from orderflow.backtest.model import ASK, BID, CLEAR, FILL, MODIFY, NONE, STOPS, TRADE, SimOrder
-from orderflow.backtest.queues import sorted_ahead
+from orderflow.backtest.queues import ahead_sorted
 
 __all__ = ["OrderArrays", "order_arrays", "relevant_l3"]
 
 _NO_IDS = np.zeros(0, dtype=np.uint64)
 _NO_VALS = np.zeros(0, dtype=np.int64)
 
-#: our orders as the kernel reads them: waiting triggers (price, fires upward), resting
-#: limits (price, buy, size ahead, the slice of ``ids``/``vals`` of the orders ahead)
-OrderArrays = tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray,
-]  # fmt: skip
+#: our orders as the kernel reads them: waiting triggers ``(price, fires upward)`` per row;
+#: resting limits ``(price, buy, first, end)`` per row, ``first:end`` their slice of the ids
+#: (sorted) and sizes of the orders ahead; each resting limit's size ahead
+OrderArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def order_arrays(waiting: list[SimOrder], resting: list[SimOrder]) -> OrderArrays:
     """The orders for :func:`relevant_l3`: each waiting stop or MIT's trigger price and
     direction (a buy stop and a sell MIT fire on prints at or above it), each resting
     limit's price, side, size ahead and the ids (sorted) and sizes of the orders ahead."""
-    w_stop = np.empty(len(waiting), dtype=np.int64)
-    w_up = np.empty(len(waiting), dtype=np.bool_)
-    for i, o in enumerate(waiting):
-        assert o.stop_ticks is not None
-        w_stop[i] = o.stop_ticks
-        w_up[i] = o.is_buy if o.order_type in STOPS else not o.is_buy
-    n = len(resting)
-    r_lim = np.empty(n, dtype=np.int64)
-    r_buy = np.empty(n, dtype=np.bool_)
-    r_ahead = np.empty(n, dtype=np.float64)
-    r_off = np.zeros(n + 1, dtype=np.int64)
+    w = np.array(
+        [(o.stop_ticks, o.is_buy if o.order_type in STOPS else not o.is_buy) for o in waiting],
+        dtype=np.int64,
+    ).reshape(len(waiting), 2)
+    rows: list[tuple[int, bool, int, int]] = []
     ids: list[np.ndarray] = []
     vals: list[np.ndarray] = []
-    for i, o in enumerate(resting):
+    end = 0
+    for o in resting:
         assert o.limit_ticks is not None
         q = o.queue
-        r_lim[i], r_buy[i], r_ahead[i] = o.limit_ticks, o.is_buy, q.ahead
+        first = end
         if q.ahead_ids:
-            keys = sorted_ahead(q)
+            keys, sizes = ahead_sorted(q)
             ids.append(keys)
-            vals.append(np.fromiter((q.ahead_ids[k] for k in keys.tolist()), np.int64, len(keys)))
-        r_off[i + 1] = r_off[i] + (len(ids[-1]) if q.ahead_ids else 0)
+            vals.append(sizes)
+            end += len(keys)
+        rows.append((o.limit_ticks, o.is_buy, first, end))
+    r = np.array(rows, dtype=np.int64).reshape(len(resting), 4)
+    ahead = np.array([o.queue.ahead for o in resting], dtype=np.float64)
     if len(ids) == 1:
-        r_ids, r_vals = ids[0], vals[0]
-    elif ids:
-        r_ids, r_vals = np.concatenate(ids), np.concatenate(vals)
-    else:
-        r_ids, r_vals = _NO_IDS, _NO_VALS
-    return w_stop, w_up, r_lim, r_buy, r_ahead, r_off, r_ids, r_vals
+        return w, r, ahead, ids[0], vals[0]
+    if ids:
+        return w, r, ahead, np.concatenate(ids), np.concatenate(vals)
+    return w, r, ahead, _NO_IDS, _NO_VALS
 
 
 @njit(cache=True)
-def relevant_l3(act, price, size, side, oid, lasts, fills_print,  # type: ignore[no-untyped-def]
-                w_stop, w_up, r_lim, r_buy, r_ahead, r_off, r_ids, r_vals):  # fmt: skip
-    """The relevant records of a piece (module docstring), in order, and for each the
-    volume its event printed so far at its price and aggressor side (0 for a record that
+def relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-untyped-def]
+    """The relevant records of the piece ``seg`` (module docstring), in order, and for each
+    the volume its event printed so far at its price and aggressor side (0 for a record that
     is not a print). ``lasts``: the indices of the records that end an event. ``fills_print``:
     the prints are the F records of resting orders (LOBSTER) and T, the aggressor of an F
-    being the other side. The order arrays are :func:`order_arrays`'."""
+    being the other side. The orders are :func:`order_arrays`'."""
+    act, price, size, side, oid = seg.action, seg.price, seg["size"], seg.side, seg.order_id
     n = len(act)
-    nr = len(r_lim)
-    nw = len(w_stop)
+    nr, nw = r.shape[0], w.shape[0]
     mark = np.zeros(n, dtype=np.bool_)
-    cum_of = np.zeros(n, dtype=np.int64)
-    is_print = np.zeros(n, dtype=np.bool_)
-    # the prints' aggressor side, fill rights and running volume per (event, price, side)
-    ev_prev, p_prev, s_prev, run = -1, np.int64(0), np.int64(0), np.int64(0)
-    first = True
-    tside = np.zeros(n, dtype=np.int64)
+    cum_of = np.full(n, -1, dtype=np.int64)  # -1: not a print; else the event's volume so far
+    tside = np.zeros(n, dtype=np.int64)  # a print's aggressor side
     can_fill = np.zeros(n, dtype=np.bool_)
+    ev_prev, p_prev, s_prev, run = -1, np.int64(0), np.int64(0), np.int64(0)
     e = 0  # searchsorted(lasts, j), left, as j grows
     nl = len(lasts)
     for j in range(n):
         a = act[j]
+        if a == CLEAR and nr:
+            mark[j] = True
         if not (a == TRADE or (fills_print and a == FILL)):
             continue
-        is_print[j] = True
         sd = np.int64(side[j])
         cf = True
         if fills_print:
-            is_f = a == FILL
-            if is_f and sd != NONE:
+            cf = a == FILL
+            if cf and sd != NONE:
                 sd = 1 - sd
-            cf = is_f
         tside[j], can_fill[j] = sd, cf
         while e < nl and lasts[e] < j:
             e += 1
         p = np.int64(price[j])
-        if first or e != ev_prev or p != p_prev or sd != s_prev:
+        if ev_prev < 0 or e != ev_prev or p != p_prev or sd != s_prev:
             run = np.int64(0)
-            first = False
         run += np.int64(size[j])
         cum_of[j] = run
         ev_prev, p_prev, s_prev = e, p, sd
-    if nr:
-        for j in range(n):
-            if act[j] == CLEAR:
-                mark[j] = True
-    for j in range(n):
-        if not is_print[j]:
-            continue
-        p = np.int64(price[j])
         for k in range(nw):
-            if (p >= w_stop[k]) if w_up[k] else (p <= w_stop[k]):
+            if (p >= w[k, 0]) if w[k, 1] else (p <= w[k, 0]):
                 mark[j] = True
-        if can_fill[j]:
+        if cf:
             for k in range(nr):
-                if (p < r_lim[k]) if r_buy[k] else (p > r_lim[k]):
+                if (p < r[k, 0]) if r[k, 1] else (p > r[k, 0]):
                     mark[j] = True
     for k in range(nr):
-        lo, hi = r_off[k], r_off[k + 1]
-        keys = r_ids[lo:hi]
-        lim, buy, ahead = r_lim[k], r_buy[k], r_ahead[k]
-        want = ASK if buy else BID
+        lim, want, lo, hi = r[k, 0], ASK if r[k, 1] else BID, r[k, 2], r[k, 3]
+        ahead = r_ahead[k]
         before = np.int64(0)  # the most the records ahead before this one could remove
         for j in range(n):
-            if is_print[j] and can_fill[j] and np.int64(price[j]) == lim:
+            if cum_of[j] >= 0 and can_fill[j] and np.int64(price[j]) == lim:
                 sd = tside[j]
                 if (sd == want or sd == NONE) and cum_of[j] > ahead - before:  # noqa: SIM109
                     mark[j] = True
             if hi > lo:
                 x = oid[j]
-                at = np.searchsorted(keys, x)
-                if at < hi - lo and keys[at] == x:
-                    mark[j] = True
-                    if act[j] == MODIFY:
-                        before += r_vals[lo + at]
+                a_, b_ = lo, hi  # binary search of x in ids[lo:hi]
+                while a_ < b_:
+                    m = (a_ + b_) >> 1
+                    if ids[m] < x:
+                        a_ = m + 1
                     else:
-                        before += np.int64(size[j])
-    rel = np.flatnonzero(mark).astype(np.int64)
-    rel_cum = np.zeros(len(rel), dtype=np.int64)
-    for i in range(len(rel)):
-        if is_print[rel[i]]:
-            rel_cum[i] = cum_of[rel[i]]
+                        b_ = m
+                if a_ < hi and ids[a_] == x:
+                    mark[j] = True
+                    before += vals[a_] if act[j] == MODIFY else np.int64(size[j])
+    count = 0
+    for j in range(n):
+        count += mark[j]
+    rel = np.empty(count, dtype=np.int64)
+    rel_cum = np.zeros(count, dtype=np.int64)
+    i = 0
+    for j in range(n):
+        if mark[j]:
+            rel[i] = j
+            if cum_of[j] >= 0:
+                rel_cum[i] = cum_of[j]
+            i += 1
     return rel, rel_cum

@@ -26,7 +26,7 @@ from orderflow.backtest.model import (
     TRADE,
     SimOrder,
 )
-from orderflow.backtest.queues import sorted_ahead
+from orderflow.backtest.queues import QueueState, ahead_sorted, l3_order_update, sorted_ahead
 from orderflow.backtest.relevant import order_arrays, relevant_l3
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.trading.orders import OrderType
@@ -97,9 +97,7 @@ def reference(seg: np.ndarray, lasts: np.ndarray, fills_print: bool, waiting: li
 
 def kernel(seg: np.ndarray, lasts: np.ndarray, fills_print: bool, waiting: list[SimOrder],
            resting: list[SimOrder]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    rel, cum = relevant_l3(seg["action"], seg["price"], seg["size"], seg["side"],
-                           seg["order_id"], lasts, fills_print,
-                           *order_arrays(waiting, resting))  # fmt: skip
+    rel, cum = relevant_l3(seg, lasts, fills_print, *order_arrays(waiting, resting))
     return rel, cum
 
 
@@ -195,3 +193,28 @@ def test_every_call_of_an_esh4_backtest_agrees_with_the_vectorised_form(
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=BacktestOptions(decide_every=100))
     assert calls["n"] > 300 and calls["resting"] > 20
     assert (res.stats["trades"], res.stats["net_pnl"], len(res.fills)) == (9, -190.84, 27)
+
+
+def test_the_sizes_ahead_follow_a_partial_cancel_and_a_modify_between_pieces() -> None:
+    """The sizes of the orders ahead are kept between pieces (the kernel reads them for a
+    modify): a partial cancel of one, then a modify that shrinks another, are seen."""
+    q = QueueState(ahead=9.0, ahead_ids={30: 4, 10: 5})
+    assert [x.tolist() for x in ahead_sorted(q)] == [[10, 30], [5, 4]]
+    l3_order_update(q, 100, CANCEL, 2, 10, 100)
+    assert [x.tolist() for x in ahead_sorted(q)] == [[10, 30], [3, 4]]
+    l3_order_update(q, 100, MODIFY, 1, 30, 100)  # shrinks to 1 in place: keeps priority
+    assert [x.tolist() for x in ahead_sorted(q)] == [[10, 30], [3, 1]]
+    l3_order_update(q, 100, CANCEL, 3, 10, 100)  # gone
+    assert [x.tolist() for x in ahead_sorted(q)] == [[30], [1]] and q.ahead == 1.0
+    # a piece where order 30 is modified before a print at our price: at most 1 removed
+    seg = np.zeros(2, dtype=MBO_DTYPE)
+    seg["action"], seg["price"], seg["size"] = [MODIFY, TRADE], [100, 100], [7, 4]
+    seg["side"], seg["order_id"], seg["flags"] = [BID, ASK], [30, 0], [LAST, LAST]
+    o = SimOrder("b", True, OrderType.LIMIT, 1, 100, None, "", "1", queue=q)
+    lasts = np.flatnonzero(seg["flags"] & LAST)
+    # the modify grows order 30 (7 > 1: behind us now) so it may have removed at most its
+    # 1 ahead: 4 > 4 - 1, the print can reach us
+    assert [x.tolist() for x in kernel(seg, lasts, False, [], [o])] == [[0, 1], [0, 4]]
+    q.ahead = 5.0  # more ahead than that print can clear: 4 > 5 - 1 is false
+    assert [x.tolist() for x in kernel(seg, lasts, False, [], [o])] == [[0], [0]]
+    assert [x.tolist() for x in reference(seg, lasts, False, [], [o])] == [[0], [0]]
