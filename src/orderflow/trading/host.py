@@ -122,7 +122,8 @@ class _Prints:
         first sight of its fill, every print kept since it was sent; else only the new)."""
         lo = 0 if fresh else max(0, self.new - self.start)
         ts, px = self.ts[lo:], self.px[lo:]
-        px = px[ts >= since_ns]
+        if len(ts) and ts[0] < since_ns:  # else every one is at or after it
+            px = px[ts >= since_ns]
         if not len(px):
             return None
         return int(px.max()) if direction > 0 else int(px.min())
