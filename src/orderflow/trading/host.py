@@ -231,7 +231,7 @@ class StrategyHost:
         self._prints = prints = self._since(pipeline)
         last = self._last_price(pipeline, prints)
         prof = pipeline.profiles.current
-        vwap = pipeline.vwap.value()
+        vwap = pipeline.vwap  # its value alone (the bands only for the order-flow fields)
         m = pipeline.metrics
         acc, sig = pipeline.accumulated, pipeline.signals
         new = self._take(acc, self._counts.seen_signals)
