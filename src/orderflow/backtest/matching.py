@@ -23,7 +23,6 @@ from orderflow.backtest.model import (
     CLEAR,
     FILL,
     LAST,
-    MODIFY,
     NONE,
     STOPS,
     TRADE,
@@ -34,8 +33,8 @@ from orderflow.backtest.queues import (
     l2_trade_fill,
     l3_order_update,
     l3_trade_fill,
-    sorted_ahead,
 )
+from orderflow.backtest.relevant import order_arrays, relevant_l3
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
 from orderflow.trading.orders import OrderType
@@ -48,14 +47,6 @@ _PAST_CUT = (
     "a stop of ours triggered inside a chunk already applied to the shared book: cut the "
     "records with SimVenue.next_cut()"
 )
-
-
-def _members(order_ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Indices of the records whose order id is one of ``keys`` (sorted): a binary search in
-    the few ids (O(n log k)), cheaper than ``np.isin`` sorting the records."""
-    at = np.searchsorted(keys, order_ids)
-    np.minimum(at, len(keys) - 1, out=at)
-    return np.flatnonzero(keys[at] == order_ids)
 
 
 class Matching:
@@ -219,61 +210,11 @@ class Matching:
 
     def _relevant_l3(self, seg: np.ndarray, lasts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The records that can touch an order of ours, in order, and for each the volume its
-        event printed so far at its price and aggressor side (trades; 0 for other records).
-
-        Relevant: a record of an order queued ahead of one of ours; a clear; a print through
-        a resting price of ours or at or through a trigger; a print at a resting price that
-        could reach the order, i.e. whose event volume so far exceeds a lower bound of what
-        is ahead then (ahead now less the most the records of the orders ahead could remove
-        before it). Vectorised; O(records x our orders)."""
-        act = seg["action"]
-        parts: list[np.ndarray] = []
-        tr = self._prints(act)
-        if self._resting:
-            parts.append(np.flatnonzero(act == CLEAR))
-        if len(tr) == 0 and not self._resting:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        tp, tside, tv = seg["price"][tr], seg["side"][tr], seg["size"][tr]
-        can_fill = np.ones(len(tr), dtype=bool)
-        if self.fills_print:  # an F is the resting side's: the aggressor is the other one
-            is_f = act[tr] == FILL
-            tside = np.where(is_f & (tside != NONE), 1 - tside, tside)
-            can_fill = is_f
-        ev = np.searchsorted(lasts, tr)
-        new = np.ones(len(tr), dtype=bool)
-        new[1:] = (ev[1:] != ev[:-1]) | (tp[1:] != tp[:-1]) | (tside[1:] != tside[:-1])
-        c = np.cumsum(tv)
-        cum = c - (c - tv)[np.flatnonzero(new)][np.cumsum(new) - 1]
-        keep = np.zeros(len(tr), dtype=bool)
-        for o in self._waiting:
-            assert o.stop_ticks is not None
-            up = o.is_buy if o.order_type in STOPS else not o.is_buy
-            keep |= (tp >= o.stop_ticks) if up else (tp <= o.stop_ticks)
-        oids = seg["order_id"]
-        for o in self._resting:
-            lim, q = o.limit_ticks, o.queue
-            assert lim is not None
-            keep |= ((tp < lim) if o.is_buy else (tp > lim)) & can_fill
-            at = (tp == lim) & ((tside == (ASK if o.is_buy else BID)) | (tside == NONE)) & can_fill
-            ahead_recs = np.zeros(0, dtype=np.int64)
-            if q.ahead_ids:
-                ahead_recs = _members(oids, sorted_ahead(q))
-                parts.append(ahead_recs)
-            if not at.any():
-                continue
-            most = seg["size"][ahead_recs]  # a C removes its size; an M at most the order
-            mod = np.flatnonzero(act[ahead_recs] == MODIFY)
-            if len(mod):
-                most[mod] = [q.ahead_ids.get(x, 0) for x in oids[ahead_recs[mod]].tolist()]
-            before = np.concatenate(([0], np.cumsum(most)))[np.searchsorted(ahead_recs, tr)]
-            keep |= at & (cum > q.ahead - before)
-        parts.append(tr[keep])
-        rel = np.unique(np.concatenate(parts))
-        rel_cum = np.zeros(len(rel), dtype=np.int64)
-        at_tr = np.searchsorted(tr, rel)
-        is_tr = (at_tr < len(tr)) & (tr[np.minimum(at_tr, len(tr) - 1)] == rel) if len(tr) else None
-        if is_tr is not None:
-            rel_cum[is_tr] = cum[at_tr[is_tr]]
+        event printed so far at its price and aggressor side (trades; 0 for other records):
+        :func:`~orderflow.backtest.relevant.relevant_l3`, one jitted pass. O(records x our
+        orders)."""
+        w, r, ahead, ids, sizes = order_arrays(self._waiting, self._resting)
+        rel, rel_cum = relevant_l3(seg, lasts, self.fills_print, w, r, ahead, ids, sizes)
         return rel, rel_cum
 
     def _pass_l3(self, seg: np.ndarray) -> int:

@@ -29,6 +29,7 @@ from orderflow.model.enums import Action
 
 __all__ = [
     "QueueState",
+    "ahead_sorted",
     "cancel_share",
     "l2_level_update",
     "l2_trade_fill",
@@ -58,6 +59,9 @@ class QueueState:
     #: L3: ``ahead_ids``' keys sorted (:func:`sorted_ahead`), and the dict they were taken from
     ids_sorted: np.ndarray | None = None
     ids_of: dict[int, int] | None = None
+    #: L3: the sizes of the orders ahead in ``ids_sorted``'s order (:func:`ahead_sorted`);
+    #: None once one of them changed
+    sizes_sorted: np.ndarray | None = None
 
 
 def sorted_ahead(q: QueueState) -> np.ndarray:
@@ -68,7 +72,19 @@ def sorted_ahead(q: QueueState) -> np.ndarray:
     if q.ids_sorted is None or q.ids_of is not ids or len(q.ids_sorted) != len(ids):
         q.ids_sorted = np.sort(np.fromiter(ids, dtype=np.uint64, count=len(ids)))
         q.ids_of = ids
+        q.sizes_sorted = None
     return q.ids_sorted
+
+
+def ahead_sorted(q: QueueState) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sorted_ahead`'s ids and each one's size now (int64), the sizes read again only
+    after one changed (:func:`l3_order_update` forgets them) or the ids did. O(1) then, else
+    O(k)."""
+    keys = sorted_ahead(q)
+    if q.sizes_sorted is None:
+        ids = q.ahead_ids
+        q.sizes_sorted = np.array([ids[k] for k in keys.tolist()], dtype=np.int64)
+    return keys, q.sizes_sorted
 
 
 def l3_order_update(q: QueueState, price: int, action: int, size: int, order_id: int,
@@ -84,6 +100,7 @@ def l3_order_update(q: QueueState, price: int, action: int, size: int, order_id:
     else:
         return
     left = old - dec
+    q.sizes_sorted = None
     if left > 0:
         q.ahead_ids[order_id] = left
     else:

@@ -84,9 +84,10 @@ class _Driver:
     def settle(self, t: int) -> None:
         """Commands due at the venue by ``t`` act; reports seen by ``t`` reach the node (and
         the commands they cause are sent), until nothing more is due."""
-        node, key = self.node, self.host.key
+        node, key, venue = self.node, self.host.key, self.venue
         while True:
-            self._hold(self.venue.advance(t))
+            if venue.due(t):
+                self._hold(venue.advance(t))
             if not self.held or self.held[0].at_ns > t:
                 return
             while self.held and self.held[0].at_ns <= t:
@@ -119,9 +120,11 @@ class _Driver:
     def _idle(self) -> bool:
         """Flat, no live entry of ours, no accumulated signal since the last decision."""
         h = self.host
-        if len(self.pipe.accumulated) != self._seen or h.position:
+        if len(self.pipe.accumulated) != self._seen:
             return False
-        return all(b.status == "done" for b in h.desk.brackets.brackets.values())
+        if any(b.status != "done" for b in h.desk.brackets.brackets.values()):
+            return False
+        return not h.position
 
     # ---- market data -----------------------------------------------------------------------
     def run(self, chunks: Iterator[Chunk], progress: Callable[[int], None]) -> None:

@@ -187,6 +187,11 @@ class SimVenue(Matching):
             self._pending.append((arrival, cmd))
         return self._take()
 
+    def due(self, t: int) -> bool:
+        """A command reaches the venue by ``t`` (or a report waits to be taken): :meth:`advance`
+        has something to do."""
+        return bool(self._out) or (bool(self._pending) and self._pending[0][0] <= t)
+
     def advance(self, t: int) -> list[Delivery]:
         """Let commands that arrive by ``t`` act on the book as it stands (no market data in
         between)."""

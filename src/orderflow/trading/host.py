@@ -122,7 +122,8 @@ class _Prints:
         first sight of its fill, every print kept since it was sent; else only the new)."""
         lo = 0 if fresh else max(0, self.new - self.start)
         ts, px = self.ts[lo:], self.px[lo:]
-        px = px[ts >= since_ns]
+        if len(ts) and ts[0] < since_ns:  # else every one is at or after it
+            px = px[ts >= since_ns]
         if not len(px):
             return None
         return int(px.max()) if direction > 0 else int(px.min())
@@ -205,7 +206,8 @@ class StrategyHost:
     ) -> list[OrderCommand]:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
         (``pipeline.last_ts``). ``series``: NinjaTrader's own bar series, when there are."""
-        return self.step(self.market_context(pipeline, series))
+        market = self._market_fields(pipeline, series)
+        return self._step(market["ts_event"], market["last_ticks"], market, None)
 
     def market_context(
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
@@ -213,20 +215,27 @@ class StrategyHost:
         """The market part of the context from the pipeline (our own part is added by
         :meth:`step`); the accumulated signals new since the previous call. ``series``:
         NinjaTrader's series by BarsInProgress (closed bars), for a multi-timeframe filter."""
+        return StrategyContext(**self._market_fields(pipeline, series))
+
+    def _market_fields(
+        self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None
+    ) -> dict[str, Any]:
+        """:meth:`market_context`'s fields, as keywords: a decision builds its context once,
+        with our own fields beside these (no market-only context copied)."""
         now = pipeline.last_ts
         quote = Quote(None, None)
         if pipeline.book is not None:
             top = pipeline.book.top()
             quote = Quote(top.bid_price, top.ask_price, int(top.bid_size), int(top.ask_size))
         bar_series = pipeline.bars.series
-        last = self._last_price(pipeline)
+        self._prints = prints = self._since(pipeline)
+        last = self._last_price(pipeline, prints)
         prof = pipeline.profiles.current
-        vwap = pipeline.vwap.value()
+        vwap = pipeline.vwap  # its value alone (the bands only for the order-flow fields)
         m = pipeline.metrics
         acc, sig = pipeline.accumulated, pipeline.signals
         new = self._take(acc, self._counts.seen_signals)
         self._counts.seen_signals = len(acc)
-        self._prints = self._since(pipeline)
         raw = self._take(sig, self._seen_raw)
         self._seen_raw = len(sig)
         metrics = {
@@ -234,7 +243,7 @@ class StrategyHost:
             "momentum": float(pipeline.momentum.score),
             "cumulative_delta": float(pipeline.delta.value),
         }  # fmt: skip
-        return StrategyContext(
+        return dict(
             ts_event=now,
             instrument=self.instrument,
             quote=quote,
@@ -256,20 +265,25 @@ class StrategyHost:
                if getattr(self.strategy, "needs_order_flow", True) else {}),
         )  # fmt: skip
 
-    def _last_price(self, pipeline: Pipeline) -> int | None:
+    def _last_price(self, pipeline: Pipeline, prints: _Prints) -> int | None:
         """The close of the first bar series' forming bar (else its last closed bar): the
         last print's price, so the same until a print comes (a bar closing on time keeps
-        it); read from the series only then."""
+        it). Every print goes into every bar series, so with the pipeline's newest print in
+        ``prints`` (the prints since the previous decision) that is its price; otherwise
+        (no print since, another pipeline) it is read from the series."""
         ref, n, last = self._last_at
         if ref is not None and ref() is pipeline and n == pipeline.trades:
             return last
-        series = pipeline.bars.series[0]
-        last = None
-        forming = series.forming()
-        if forming is not None:
-            last = int(forming["close"])
-        elif len(series):
-            last = int(series.bars()["close"][-1])
+        if len(prints.px) and prints.start + len(prints.px) == pipeline.trades:
+            last = int(prints.px[-1])
+        else:
+            series = pipeline.bars.series[0]
+            last = None
+            forming = series.forming()
+            if forming is not None:
+                last = int(forming["close"])
+            elif len(series):
+                last = int(series.bars()["close"][-1])
         self._last_at = (weakref.ref(pipeline), pipeline.trades, last)
         return last
 
@@ -297,12 +311,24 @@ class StrategyHost:
     def step(self, market: StrategyContext) -> list[OrderCommand]:
         """One decision at ``market.ts_event``: our state replaces the context's own fields,
         the strategy decides, the intents become commands. Tests hand-build ``market``."""
-        now = market.ts_event
+        return self._step(market.ts_event, market.last_ticks, None, market)
+
+    def _step(
+        self, now: int, last: int | None, fields: dict[str, Any] | None,
+        market: StrategyContext | None,
+    ) -> list[OrderCommand]:  # fmt: skip
+        """:meth:`step` on ``market``, or on the market ``fields`` of :meth:`on_market`
+        (the context built once, with our own fields)."""
         out: list[OrderCommand] = []
-        if market.last_ticks is not None:
-            self.last_ticks = market.last_ticks
-            out += self._mark(now, market.last_ticks)
-        ctx = self.context(market)
+        if last is not None:
+            self.last_ticks = last
+            out += self._mark(now, last)
+        own = self._own(now, last)
+        if market is not None:
+            ctx = dataclasses.replace(market, **own)
+        else:
+            assert fields is not None
+            ctx = StrategyContext(**fields, **own)
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
@@ -312,22 +338,22 @@ class StrategyHost:
 
     def context(self, market: StrategyContext) -> StrategyContext:
         """``market`` with our position, live entries, entry timing and session added."""
-        now = market.ts_event
+        return dataclasses.replace(market, **self._own(market.ts_event, market.last_ticks))
+
+    def _own(self, now: int, last: int | None) -> dict[str, Any]:
+        """Our part of the context at ``now`` (last price ``last``), as keywords."""
         qty, avg = self._combined()
-        entries = tuple(self._views(market.last_ticks))
+        entries = tuple(self._views(last))
         if qty == 0 and not entries:
             self._counts.since_flat = 0
         block = self.risk.entry_block(now, self.key)
-        return dataclasses.replace(
-            market,
-            position=qty,
-            avg_price_ticks=avg,
-            entries=entries,
-            last_entry_ns=self._counts.last_entry_ns,
-            entries_since_flat=self._counts.since_flat,
-            flatten_due=self.sessions is not None and self.sessions.flatten_due(now),
-            entry_block="" if block is None else block.code,
-        )
+        return {
+            "position": qty, "avg_price_ticks": avg, "entries": entries,
+            "last_entry_ns": self._counts.last_entry_ns,
+            "entries_since_flat": self._counts.since_flat,
+            "flatten_due": self.sessions is not None and self.sessions.flatten_due(now),
+            "entry_block": "" if block is None else block.code,
+        }  # fmt: skip
 
     def _views(self, last: int | None) -> list[EntryView]:
         om = self.desk.orders.orders

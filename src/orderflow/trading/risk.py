@@ -281,6 +281,8 @@ class RiskManager:
         if isinstance(sessions, TradingSessions):
             sessions = {sessions.instrument.symbol: sessions}
         self.sessions: dict[str, TradingSessions] = dict(sessions or {})
+        #: (calendar, session open, close, its trading day) of the last day looked up
+        self._day_at: tuple[TradingSessions, int, int, str] | None = None
         self.broker = broker
         self.state = state or RiskState(balance=p.starting_balance, high_water=p.starting_balance)
         rate = p.max_orders_per_s if broker is None else min(p.max_orders_per_s,
@@ -303,9 +305,23 @@ class RiskManager:
             return cal.trading_day(ts_ns)
         return trading_day_of(ts_ns, get_instrument(symbol or "ES").trading_hours)
 
+    def _day_iso(self, ts_ns: int, symbol: str | None) -> str:
+        """:meth:`_day_of` as ISO text. Within one session of the calendar that answers (its
+        open to its close: the sessions never overlap) the day is that session's, so the
+        session last looked up answers again without a search while it lasts."""
+        cal = self._sessions_of(symbol) if symbol else next(iter(self.sessions.values()), None)
+        at = self._day_at
+        if at is not None and at[0] is cal and at[1] <= ts_ns < at[2]:
+            return at[3]
+        day = self._day_of(ts_ns, symbol).isoformat()
+        session = cal.session_at(ts_ns) if cal is not None else None
+        if cal is not None and session is not None and session.day.isoformat() == day:
+            self._day_at = (cal, session.open_ns, session.close_ns, day)
+        return day
+
     def roll_day(self, ts_ns: int, symbol: str | None = None) -> bool:
         """Start a new trading day when ``ts_ns`` belongs to one; True when it did."""
-        day = self._day_of(ts_ns, symbol).isoformat()
+        day = self._day_iso(ts_ns, symbol)
         s = self.state
         if s.day == day:
             return False
