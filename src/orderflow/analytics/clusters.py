@@ -356,6 +356,15 @@ def volume_clusters(
 # liquidity clusters
 
 
+@njit(cache=True, inline="always")
+def _same_row(price, size, r):  # type: ignore[no-untyped-def]
+    """Row ``r`` of the levels (prices and sizes) equals row ``r - 1``."""
+    for j in range(price.shape[1]):
+        if price[r, j] != price[r - 1, j] or size[r, j] != size[r - 1, j]:
+            return False
+    return True
+
+
 @njit(cache=True)
 def _liq_rows(  # type: ignore[no-untyped-def]
     price, size, ts, g, amin, num, den, base, first, acc, touched, qual, nq, level, steps, mat
@@ -365,15 +374,27 @@ def _liq_rows(  # type: ignore[no-untyped-def]
     ``qual[:nq[0]]`` lists the buckets qualified at the previous state; ``acc`` is zero on
     entry and exit; ``level[k]`` is a qualifying bucket's strength step (-1 if it does not
     qualify) and ``mat[0]`` counts every change of it (a material change). O(rows x levels).
+
+    Two shortcuts, both exact: a row equal to the one before it (prices and sizes) is not
+    judged again, since the same buckets with the same sums would qualify again with the same
+    steps and their starts stand (starts are only set again when below 0, hence the row before
+    must be at a time >= 0); and a level in the bucket of the level before it takes that
+    bucket without a division.
     """
     rows, nlev = price.shape
     for r in range(rows):
+        if r > 0 and ts[r - 1] >= 0 and _same_row(price, size, r):
+            continue  # judged at row r - 1 from the same levels: nothing would change
         nt, s = 0, 0
+        lo_p, k, known = 0, 0, False  # the previous level's bucket k: prices lo_p..lo_p + g - 1
         for j in range(nlev):
             p, v = price[r, j], size[r, j]
             if v <= 0 or p == NO_PRICE:
                 continue
-            k = p // g - base
+            if not (known and p >= lo_p and p - lo_p < g):  # another bucket: one division
+                known = True
+                q = p // g
+                lo_p, k = q * g, q - base
             if acc[k] == 0:
                 touched[nt] = k
                 nt += 1
