@@ -356,6 +356,9 @@ def volume_clusters(
 # liquidity clusters
 
 
+_MAX_INT = np.iinfo(np.int64).max
+
+
 @njit(cache=True, inline="always")
 def _same_row(price, size, r):  # type: ignore[no-untyped-def]
     """Row ``r`` of the levels (prices and sizes) equals row ``r - 1``."""
@@ -435,19 +438,17 @@ def _liq_depth(  # type: ignore[no-untyped-def]
     """Both sides of every row: :func:`_liq_rows` on bids then asks. First checks that the
     buckets ``[base, base + width)`` hold every price (NO_PRICE aside); when not, writes the
     lowest and highest price to ``span`` and returns 1 without changing anything, else 0."""
-    lo, hi, seen = 0, 0, False
+    # the lowest and highest price, without branches: NO_PRICE (the least int64) never wins a
+    # max, and is left out of the min; no price at all leaves the max at NO_PRICE
+    lo, hi = _MAX_INT, NO_PRICE
     for side in (bp, ap):
         rows, nlev = side.shape
         for r in range(rows):
             for j in range(nlev):
                 p = side[r, j]
-                if p != NO_PRICE:
-                    if not seen or p < lo:
-                        lo = p
-                    if not seen or p > hi:
-                        hi = p
-                    seen = True
-    if seen:
+                lo = min(lo, p if p != NO_PRICE else _MAX_INT)
+                hi = max(hi, p)
+    if hi != NO_PRICE:
         width = first.shape[1]
         if width == 0 or lo // g < base or hi // g >= base + width:
             span[0] = lo

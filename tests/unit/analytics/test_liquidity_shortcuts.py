@@ -191,3 +191,22 @@ def test_esh4_book_equals_the_model(g: int) -> None:
     d = _esh4_depth()
     t = _check(d, ClusterParams(granularity=g, min_volume=0, min_ratio=2.0), pieces=3)
     assert int(t._mat[0]) > 50  # clusters came and went on the recorded book
+
+
+def test_bucket_window_spans_exactly_the_prices_seen() -> None:
+    """The price range each call's buckets must hold (lowest and highest price, empty levels
+    left out): empty rows need none, and a window grows to the range seen, as ``_window``
+    gives it from the true lowest and highest price."""
+    p = ClusterParams(granularity=2, min_volume=0, min_ratio=1.5)
+    empty = _depth([1, 2], [[(NP, 0)], [(NP, 0)]], [[(NP, 0)], [(NP, 0)]])
+    t = _check(empty, p)
+    assert t._first.shape[1] == 0  # nothing to hold yet
+    far = _depth([3, 4], [[(NP, 0), (41, 3), (NP, 0)], [(7, 5), (NP, 0), (NP, 0)]],
+                 [[(NP, 0), (NP, 0), (NP, 0)], [(90, 1), (NP, 0), (91, 4)]])  # fmt: skip
+    m = Model(p, t._r.numerator, t._r.denominator)
+    t.update_depth(far)
+    m.feed(far)
+    _same(t, m)
+    lo, hi = 7 // 2, 91 // 2
+    margin = max(16, (hi - lo) // 2)
+    assert (t._base, t._first.shape[1]) == (lo - margin, hi - lo + 1 + 2 * margin)
