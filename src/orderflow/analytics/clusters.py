@@ -356,6 +356,18 @@ def volume_clusters(
 # liquidity clusters
 
 
+_MAX_INT = np.iinfo(np.int64).max
+
+
+@njit(cache=True, inline="always")
+def _same_row(price, size, r):  # type: ignore[no-untyped-def]
+    """Row ``r`` of the levels (prices and sizes) equals row ``r - 1``."""
+    for j in range(price.shape[1]):
+        if price[r, j] != price[r - 1, j] or size[r, j] != size[r - 1, j]:
+            return False
+    return True
+
+
 @njit(cache=True)
 def _liq_rows(  # type: ignore[no-untyped-def]
     price, size, ts, g, amin, num, den, base, first, acc, touched, qual, nq, level, steps, mat
@@ -365,15 +377,27 @@ def _liq_rows(  # type: ignore[no-untyped-def]
     ``qual[:nq[0]]`` lists the buckets qualified at the previous state; ``acc`` is zero on
     entry and exit; ``level[k]`` is a qualifying bucket's strength step (-1 if it does not
     qualify) and ``mat[0]`` counts every change of it (a material change). O(rows x levels).
+
+    Two shortcuts, both exact: a row equal to the one before it (prices and sizes) is not
+    judged again, since the same buckets with the same sums would qualify again with the same
+    steps and their starts stand (starts are only set again when below 0, hence the row before
+    must be at a time >= 0); and a level in the bucket of the level before it takes that
+    bucket without a division.
     """
     rows, nlev = price.shape
     for r in range(rows):
+        if r > 0 and ts[r - 1] >= 0 and _same_row(price, size, r):
+            continue  # judged at row r - 1 from the same levels: nothing would change
         nt, s = 0, 0
+        lo_p, k, known = 0, 0, False  # the previous level's bucket k: prices lo_p..lo_p + g - 1
         for j in range(nlev):
             p, v = price[r, j], size[r, j]
             if v <= 0 or p == NO_PRICE:
                 continue
-            k = p // g - base
+            if not (known and p >= lo_p and p - lo_p < g):  # another bucket: one division
+                known = True
+                q = p // g
+                lo_p, k = q * g, q - base
             if acc[k] == 0:
                 touched[nt] = k
                 nt += 1
@@ -414,19 +438,17 @@ def _liq_depth(  # type: ignore[no-untyped-def]
     """Both sides of every row: :func:`_liq_rows` on bids then asks. First checks that the
     buckets ``[base, base + width)`` hold every price (NO_PRICE aside); when not, writes the
     lowest and highest price to ``span`` and returns 1 without changing anything, else 0."""
-    lo, hi, seen = 0, 0, False
+    # the lowest and highest price, without branches: NO_PRICE (the least int64) never wins a
+    # max, and is left out of the min; no price at all leaves the max at NO_PRICE
+    lo, hi = _MAX_INT, NO_PRICE
     for side in (bp, ap):
         rows, nlev = side.shape
         for r in range(rows):
             for j in range(nlev):
                 p = side[r, j]
-                if p != NO_PRICE:
-                    if not seen or p < lo:
-                        lo = p
-                    if not seen or p > hi:
-                        hi = p
-                    seen = True
-    if seen:
+                lo = min(lo, p if p != NO_PRICE else _MAX_INT)
+                hi = max(hi, p)
+    if hi != NO_PRICE:
         width = first.shape[1]
         if width == 0 or lo // g < base or hi // g >= base + width:
             span[0] = lo

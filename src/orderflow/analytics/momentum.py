@@ -93,7 +93,9 @@ def _run(
     rvol: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Momentum at every row from the state ``st``/``sf`` and the ring ``r*``; both paths."""
+    """Momentum at every row from the state ``st``/``sf`` and the ring ``r*``; both paths.
+    A ``tanh`` whose input equals the row before's (bit for bit: equal and not zero) is that
+    row's value, not computed again (most groups move neither the mid nor the flow)."""
     win = np.int64(pf[0])
     cap = rts.shape[0]
     for r in range(ts.shape[0]):
@@ -110,7 +112,9 @@ def _run(
                 sell += tsz[t]
             tot += tsz[t]
         x = imb[r] if not np.isnan(imb[r]) else 0.0
-        pos = (st[S_HEAD] + st[S_COUNT]) % cap
+        pos = st[S_HEAD] + st[S_COUNT]  # < 2 * cap: head < cap, count < cap (no division)
+        if pos >= cap:
+            pos -= cap
         rts[pos], rmid[pos], rimb[pos] = ts[r], sf[G_LAST], x
         rvol[pos, 0], rvol[pos, 1], rvol[pos, 2] = buy, sell, tot
         st[S_COUNT] += 1
@@ -126,14 +130,20 @@ def _run(
             sf[G_IMB] -= rimb[h]
             if not np.isnan(rmid[h]):
                 sf[G_REF] = rmid[h]
-            st[S_HEAD] = (h + 1) % cap
+            st[S_HEAD] = h + 1 if h + 1 < cap else 0
             st[S_COUNT] -= 1
         dmid = 0.0
         if not np.isnan(sf[G_LAST]):
             dmid = sf[G_LAST] - sf[G_REF]
         flow = (st[S_BUY] - st[S_SELL]) / st[S_TOT] if st[S_TOT] > 0 else 0.0
         mean_imb = sf[G_IMB] / st[S_COUNT]
-        p, f, b = np.tanh(dmid / pf[1]), np.tanh(flow / pf[2]), np.tanh(mean_imb / pf[3])
+        if r > 0:  # a term whose input is the previous row's (not 0: -0.0 == 0.0) stands
+            q = out[r - 1]
+            p = q[O_PRICE] if dmid == q[O_DMID] and dmid != 0.0 else np.tanh(dmid / pf[1])
+            f = q[O_FLOW] if flow == q[O_FLOW_RAW] and flow != 0.0 else np.tanh(flow / pf[2])
+            b = q[O_BOOK] if mean_imb == q[O_IMB] and mean_imb != 0.0 else np.tanh(mean_imb / pf[3])
+        else:
+            p, f, b = np.tanh(dmid / pf[1]), np.tanh(flow / pf[2]), np.tanh(mean_imb / pf[3])
         out[r, O_SCORE] = pf[4] * p + pf[5] * f + pf[6] * b
         out[r, O_PRICE], out[r, O_FLOW], out[r, O_BOOK] = p, f, b
         out[r, O_DMID], out[r, O_FLOW_RAW], out[r, O_IMB] = dmid, flow, mean_imb

@@ -34,8 +34,13 @@ import numba
 import numpy as np
 from numba import types
 
-from orderflow.book._jit import eager_kernel, kernel
+from orderflow.book._jit import eager_kernel, inline_kernel, kernel
 from orderflow.model.dtypes import MBO_DTYPE
+
+# The small helpers every record passes through (hashing and probes, the pending fills, the room
+# check, the windows, emitting a row) are inlined into their callers (numba IR inlining); called,
+# each took the state buffer's struct: on ESH4 the batch measured 12-15% less CPU time inlined.
+# The larger ones stay calls, which keeps the compile time where it was (about 22 s, cold).
 
 # ---- header --------------------------------------------------------------------------------
 META = 96
@@ -98,23 +103,23 @@ _TWO = np.uint64(2)
 
 
 # ---- hashing -------------------------------------------------------------------------------
-@kernel
+@inline_kernel
 def _hpos(key: np.uint64, shift: int) -> np.int64:
     return np.int64((key * _GOLDEN) >> np.uint64(shift))
 
 
-@kernel
+@inline_kernel
 def _lkey(side: int, price: int) -> np.uint64:
     return np.uint64(price) * _TWO + np.uint64(side)
 
 
-@kernel
+@inline_kernel
 def _mkey(uid: int, oid: int) -> np.uint64:
     return np.uint64(oid) ^ (np.uint64(uid) * _MIX)
 
 
 # ---- orders: id -> slot --------------------------------------------------------------------
-@kernel
+@inline_kernel
 def o_find(st: np.ndarray, oid: int) -> int:
     """Slot of the order, or -1. O(1) expected (load factor <= 1/2)."""
     h = st[H_OHOFF]
@@ -196,7 +201,7 @@ def _o_delete(st: np.ndarray, slot: int) -> None:
 
 
 # ---- levels: (side, price) -> row ----------------------------------------------------------
-@kernel
+@inline_kernel
 def lev_find(st: np.ndarray, side: int, price: int) -> int:
     """Row of the (side, price) level, or -1. O(1) expected."""
     h = st[H_LHOFF]
@@ -337,7 +342,7 @@ def _mem_add(st: np.ndarray, uid: int, oid: int, row: int) -> None:
 
 
 # ---- fills not yet taken off their order (this group) --------------------------------------
-@kernel
+@inline_kernel
 def _pen_pos(st: np.ndarray, oid: int) -> int:
     p = st[H_POFF]
     mask = st[H_PCAP] - 1
@@ -348,13 +353,13 @@ def _pen_pos(st: np.ndarray, oid: int) -> int:
         i = (i + 1) & mask
 
 
-@kernel
+@inline_kernel
 def _pen_get(st: np.ndarray, oid: int) -> int:
     e = st[H_POFF] + 3 * _pen_pos(st, oid)
     return st[e + 2] if st[e] != 0 else 0
 
 
-@kernel
+@inline_kernel
 def _pen_set(st: np.ndarray, oid: int, value: int) -> None:
     i = _pen_pos(st, oid)
     e = st[H_POFF] + 3 * i
@@ -366,7 +371,7 @@ def _pen_set(st: np.ndarray, oid: int, value: int) -> None:
     st[e + 2] = value
 
 
-@kernel
+@inline_kernel
 def _pen_clear(st: np.ndarray) -> None:
     p = st[H_POFF]
     t = st[H_TOFF]
@@ -379,7 +384,7 @@ def _pen_clear(st: np.ndarray) -> None:
 
 
 # ---- cancel-to-trade window, lifetimes -----------------------------------------------------
-@kernel
+@inline_kernel
 def _window(st: np.ndarray, side: int, ts: int) -> None:
     """Drop what fell out of the ratio window on ``side`` (both kinds). O(dropped)."""
     horizon = ts - st[P_CTR_WINDOW]
@@ -398,7 +403,7 @@ def _window(st: np.ndarray, side: int, ts: int) -> None:
         st[H_RCNT + r] = n
 
 
-@kernel
+@inline_kernel
 def _count(st: np.ndarray, side: int, kind: int, ts: int, size: int) -> None:
     """Window, then note ``size`` cancelled (kind 0) or traded (kind 1) on ``side``."""
     _window(st, side, ts)
@@ -412,7 +417,7 @@ def _count(st: np.ndarray, side: int, kind: int, ts: int, size: int) -> None:
     st[H_SUMS + r] += size
 
 
-@kernel
+@inline_kernel
 def _note_lifetime(st: np.ndarray, kind: int, ts_add: int, ts: int) -> int:
     if ts_add < 0:
         return -1
@@ -425,7 +430,7 @@ def _note_lifetime(st: np.ndarray, kind: int, ts_add: int, ts: int) -> int:
     return life
 
 
-@kernel
+@inline_kernel
 def _near(st: np.ndarray, side: int, price: int) -> tuple[bool, int]:
     """(near, ticks behind the touch of ``side``): near when the touch is known and the price
     is at most ``near_ticks`` behind it (better than the touch counts)."""
@@ -436,7 +441,7 @@ def _near(st: np.ndarray, side: int, price: int) -> tuple[bool, int]:
     return d <= st[P_NEAR], d
 
 
-@kernel
+@inline_kernel
 def _emit(
     st: np.ndarray, out: np.ndarray, kind: int, ts: int, side: int, price: int, oid: int, size: int
 ) -> int:
@@ -754,7 +759,7 @@ def _clear(st: np.ndarray) -> None:
     st[h : h + st[H_LHCAP]] = 0
 
 
-@kernel
+@inline_kernel
 def _room(st: np.ndarray, out: np.ndarray) -> int:
     """0 when every part has room for what one record can need, else the NEED_* code."""
     if st[H_FREE] < 0 and st[H_NUSED] >= st[H_OCAP]:
