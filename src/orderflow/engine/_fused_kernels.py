@@ -26,9 +26,7 @@ for the next call and returns ``OK``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
-from numba.np.numpy_support import carray
+from numba import njit
 
 from orderflow.analytics._book_metrics_kernels import (
     F_IMB,
@@ -55,6 +53,8 @@ from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.analytics.momentum import _run as momentum_run
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
+from orderflow.engine._fused_prints import P0, prints_stage
+from orderflow.engine._fused_table import _f1, _f2, _i1, _i2, _i3
 from orderflow.signals._l2_detect_kernels import run as l2_run
 from orderflow.signals._l3_detect_kernels import H_NOUT as L3D_NOUT
 from orderflow.signals._l3_detect_kernels import k_run as l3_run
@@ -530,6 +530,17 @@ def _levels(
     return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)
 
 
+@njit(cache=True)
+def _prints(fs: np.ndarray, trades: np.ndarray, tcol: np.ndarray, off: np.ndarray,
+            d_ts: np.ndarray, tab: np.ndarray) -> int:  # fmt: skip
+    """The last stage of a call with event groups: its prints into the print analytics
+    (:mod:`._fused_prints`; it asks for nothing, so the call ends here)."""
+    nb = fs[FS_NB]
+    if nb:
+        prints_stage(trades, tcol, off[nb], d_ts[nb - 1], tab)
+    return OK
+
+
 # ---- the entry points: state arrays by address ---------------------------------------------------
 # Numba unboxes every array argument of a call (~100 ns each, a tuple's members alike): the
 # ~45 state and output arrays of a step would cost several microseconds a call, more than the
@@ -547,6 +558,7 @@ def _levels(
  T_L2_PF, T_L2_ST, T_L2_PREV, T_L2_EP, T_L2_POOL, T_L2_SW, T_L2_WIN, T_L2_OUT, T_L2_EXTRA,
  T_PU_ST, T_PU_PREV, T_PU_RING, T_PU_OUT) = range(43)  # fmt: skip
 T_ROWS = 43
+assert T_ROWS == P0  # the print analytics' rows follow
 #: the dtype ("i8"/"f8") and number of dimensions of each row's array
 T_KINDS = (
     ("i8", 1), ("i8", 1), ("i8", 1), ("i8", 3), ("i8", 2), ("i8", 1), ("f8", 2), ("f8", 2),
@@ -558,53 +570,6 @@ T_KINDS = (
     ("i8", 1),
     ("i8", 1), ("i8", 2), ("i8", 3), ("i8", 2),
 )  # fmt: skip
-
-
-@intrinsic
-def _i8p(typingctx, addr):  # type: ignore[no-untyped-def]
-    """An address (int64) as an int64 pointer."""
-    ptr = types.CPointer(types.int64)  # type: ignore[no-untyped-call]
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return ptr(types.int64), codegen
-
-
-@intrinsic
-def _f8p(typingctx, addr):  # type: ignore[no-untyped-def]
-    """An address (int64) as a float64 pointer."""
-    ptr = types.CPointer(types.float64)  # type: ignore[no-untyped-call]
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return ptr(types.int64), codegen
-
-
-@njit(cache=True, inline="always")
-def _i1(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1],))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _i2(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _i3(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2], tab[r, 3]))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _f1(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_f8p(tab[r, 0]), (tab[r, 1],))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _f2(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_f8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))  # type: ignore[call-arg]
 
 
 @njit(cache=True, inline="always")
@@ -653,11 +618,13 @@ def fused_mbo(st: np.ndarray, rec: np.ndarray, fs: np.ndarray, trades: np.ndarra
     """MBO records (complete event groups) through the L3 book, every analytic and every
     detector; ``st`` the book's buffer, the rest of the state in ``tab``."""
     bm, mom, liq, l3, l2, pull = _states(tab)
-    return _mbo(
-        st, rec, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), _i1(tab, T_D_TS),
-        _i3(tab, T_D_LEVELS), trades, _i2(tab, T_TCOL), _i1(tab, T_OFF), _f2(tab, T_MI),
+    d_ts, tcol, off = _i1(tab, T_D_TS), _i2(tab, T_TCOL), _i1(tab, T_OFF)
+    rc = _mbo(
+        st, rec, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
+        _i3(tab, T_D_LEVELS), trades, tcol, off, _f2(tab, T_MI),
         _f2(tab, T_MOM_OUT), bm, mom, liq, l3, l2, pull,
     )  # fmt: skip
+    return rc if rc else _prints(fs, trades, tcol, off, d_ts, tab)
 
 
 @njit(cache=True)
@@ -666,11 +633,13 @@ def fused_nt(buf: np.ndarray, ev: np.ndarray, prints: np.ndarray, fs: np.ndarray
     """NinjaTrader depth events and their prints through the ladder, every analytic and the
     L2 detectors; ``buf`` the ladder's buffer, the rest of the state in ``tab``."""
     bm, mom, liq, _l3, l2, pull = _states(tab)
-    return _nt(
-        buf, ev, prints, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), _i1(tab, T_D_TS),
-        _i3(tab, T_D_LEVELS), _i2(tab, T_TCOL), _i1(tab, T_OFF), _f2(tab, T_MI),
+    d_ts, tcol, off = _i1(tab, T_D_TS), _i2(tab, T_TCOL), _i1(tab, T_OFF)
+    rc = _nt(
+        buf, ev, prints, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
+        _i3(tab, T_D_LEVELS), tcol, off, _f2(tab, T_MI),
         _f2(tab, T_MOM_OUT), bm, mom, liq, l2, pull,
     )  # fmt: skip
+    return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)
 
 
 @njit(cache=True)
@@ -680,4 +649,5 @@ def fused_levels(prints: np.ndarray, fs: np.ndarray, d_ts: np.ndarray, d_levels:
     """Prints over given book rows (the book as it stands), every analytic and the L2
     detectors; the components' state in ``tab``."""
     bm, mom, liq, _l3, l2, pull = _states(tab)
-    return _levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq, l2, pull)
+    rc = _levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq, l2, pull)
+    return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)

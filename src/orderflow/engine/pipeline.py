@@ -22,11 +22,9 @@ order, over the complete event groups it was given:
 Records after the last boundary of a call wait (in order) for the rest of their group. Every
 read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
 
-For ``mbo`` and ``nt_depth`` streams (``PipelineParams.fused``, the default) steps 1-3, the
-liquidity clusters of step 4 and the detectors of step 5 run as ONE compiled call per feeding
-call (:mod:`orderflow.engine.fused`), with the same kernels on the same state, so the numbers
-are the same bit for bit; the print analytics of step 4 follow as one call each when the call
-has prints.
+For ``mbo`` and ``nt_depth`` streams (``PipelineParams.fused``, the default) steps 1-5 run as
+ONE compiled call per feeding call (:mod:`orderflow.engine.fused`), with the same kernels on the
+same state, so the numbers are the same bit for bit.
 """
 
 from __future__ import annotations
@@ -54,7 +52,8 @@ from orderflow.analytics.trades import trades_from_mbo
 from orderflow.analytics.vwap import VwapParams, VwapTracker
 from orderflow.book.common import DepthRecord
 from orderflow.core.errors import ArgumentError, ParameterError
-from orderflow.engine.fused import FusedGroups, FusedStep
+from orderflow.engine._fused_prints import K_DHI, K_DLO, K_VOL
+from orderflow.engine.fused import FusedGroups, FusedStep, PrintParts
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
@@ -228,9 +227,12 @@ class Pipeline:
         self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
         self._fused: FusedStep | None = None
         if p.fused and kind in FUSED_KINDS:
+            parts = PrintParts(
+                self.bars, self.delta, self.vwap, self.profiles, self.volume_clusters
+            )
             self._fused = FusedStep(self.metrics, self.momentum, self.liquidity_clusters,
                                     self.rejected, (self.l3, self.l2, self.pull),
-                                    p.depth_levels)  # fmt: skip
+                                    p.depth_levels, parts)  # fmt: skip
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
@@ -356,10 +358,18 @@ class Pipeline:
         self.groups += b
         trades = trades[: off[-1]]
         chunk = chunk._replace(trades=trades)
-        if len(trades):
+        nt = len(trades)
+        if nt:
             self._keep_prints(trades)
-        self.trades += len(trades)
-        self.volume += int(trades["size"].sum())
+        self.trades += nt
+        if fused is not None:  # the fused step ran the print analytics too
+            if nt:
+                pk = self._fused.pk  # type: ignore[union-attr]
+                self.volume += int(pk[K_VOL])
+                self.delta_low = min(self.delta_low, int(pk[K_DLO]))
+                self.delta_high = max(self.delta_high, int(pk[K_DHI]))
+        else:
+            self.volume += int(trades["size"].sum())
         # 3. book metrics and momentum over the chunk's groups (the per-group kernels)
         if fused is not None:  # the fused step ran them (and liquidity clusters, detectors)
             self._keep_imbalances(depth.ts_event, fused.imbalance)
@@ -377,19 +387,20 @@ class Pipeline:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
         # 4. trade and book analytics
-        if len(trades):
-            self.bars.update(trades)
-            cum = self.delta.update(trades)
-            self.delta_low = min(self.delta_low, int(cum.min()))
-            self.delta_high = max(self.delta_high, int(cum.max()))
-            self.vwap.update(trades)
-            self.profiles.update(trades)
-            self.volume_clusters.update(trades)
-        self.bars.advance(self.last_ts)
         if fused is not None:
             self.liquidity_clusters.took_depth(depth)
-        elif self.kind != "trades":
-            self.liquidity_clusters.update_depth(depth)
+        else:
+            if nt:
+                self.bars.update(trades)
+                cum = self.delta.update(trades)
+                self.delta_low = min(self.delta_low, int(cum.min()))
+                self.delta_high = max(self.delta_high, int(cum.max()))
+                self.vwap.update(trades)
+                self.profiles.update(trades)
+                self.volume_clusters.update(trades)
+            self.bars.advance(self.last_ts)
+            if self.kind != "trades":
+                self.liquidity_clusters.update_depth(depth)
         # 5. signals
         out = self._detect(chunk) if fused is None else self._kept(fused.signals)
         quiet = frozenset() if self.params.pull.accumulate else PULL_SIGNALS
