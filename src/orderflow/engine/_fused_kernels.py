@@ -55,6 +55,7 @@ from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
 from orderflow.engine._fused_prints import P0, prints_stage
 from orderflow.engine._fused_table import _f1, _f2, _i1, _i2, _i3
+from orderflow.model.enums import Flags
 from orderflow.signals._l2_detect_kernels import run as l2_run
 from orderflow.signals._l3_detect_kernels import H_NOUT as L3D_NOUT
 from orderflow.signals._l3_detect_kernels import k_run as l3_run
@@ -76,6 +77,7 @@ FS_LO, FS_HI = 12, 13  # the call's price range when it asks R_COVER
 FS_REJ = 14  # records refused in the call
 FS_L3N, FS_L2N, FS_PULLN = 15, 16, 17  # signal rows each detector left in its ``out``
 FS_CUT = 18  # records up to the call's last event boundary (the rest wait for their group)
+FS_BATCH = 19  # 1: NinjaTrader depth as one event group (Pipeline.process_batch), LAST ignored
 FS_SIZE = 24
 DET_L3, DET_L2, DET_PULL = 1, 2, 4
 
@@ -87,6 +89,7 @@ R_BM_RING, R_MOM_RING, R_LIQ, R_L3, R_L2, R_PULL = 6, 7, 8, 9, 10, 11
 
 _NO_PRICE = np.iinfo(np.int64).min
 _MBO_LAST = L3.F_LAST
+_NT_LAST = int(Flags.LAST)
 _MBO_SNAP = L3.F_SNAPSHOT
 
 
@@ -100,6 +103,20 @@ def _groups_in(rec: np.ndarray) -> tuple[int, int]:
             nb += 1
             cut = i + 1
     return nb, cut
+
+
+@njit(cache=True)
+def _one_group(ev: np.ndarray) -> np.ndarray:
+    """A copy of the records whose only LAST flag is on the last one (how
+    :meth:`Pipeline.process_batch` marks a batch: one event group)."""
+    out = ev.copy()
+    n = out.shape[0]
+    for i in range(n):
+        f = np.int64(out[i].flags) & ~np.int64(_NT_LAST)
+        if i == n - 1:
+            f |= _NT_LAST
+        out[i].flags = np.uint8(f)
+    return out
 
 
 @njit(cache=True)
@@ -448,6 +465,8 @@ def _nt(
 ) -> int:
     """NinjaTrader depth events (complete event groups) and the prints that came with them
     through the ladder, every analytic and the L2 detectors; see the module docstring."""
+    if fs[FS_BATCH]:  # (a resumed call makes the same copy again)
+        ev = _one_group(ev)
     if fs[FS_STARTED] == 0:
         nb, cut = _groups_in(ev)
         fs[FS_NB], fs[FS_CUT] = nb, cut

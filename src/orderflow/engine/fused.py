@@ -438,10 +438,15 @@ class FusedStep:
         return self._finished(L3.B_REJ, _REASONS, self.trades)
 
     def nt(
-        self, book: LadderBook, events: np.ndarray, trades: np.ndarray | None
+        self,
+        book: LadderBook,
+        events: np.ndarray,
+        trades: np.ndarray | None,
+        batch: bool = False,
     ) -> tuple[FusedGroups | None, int]:
         """NinjaTrader depth events and the prints that came with them (time order; those
-        after the last event boundary are left out), as :meth:`mbo`."""
+        after the last event boundary are left out), as :meth:`mbo`. ``batch``: the events are
+        one event group whatever their LAST flags say (:meth:`Pipeline.process_batch`)."""
         self._check()
         if events.dtype != NT_DEPTH_DTYPE:  # (as LadderBook.apply_events)
             raise DtypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
@@ -452,6 +457,7 @@ class FusedStep:
         if not prints.flags.c_contiguous:
             prints = np.ascontiguousarray(prints)
         fs = self.fs
+        fs[F.FS_BATCH] = batch
         try:
             while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book, prints)
