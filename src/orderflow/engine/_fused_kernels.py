@@ -14,7 +14,10 @@ calls one by one from Python, on the very state arrays their classes own, in sta
    path chooses;
 3. momentum (``_run`` of :mod:`orderflow.analytics.momentum`) over every group;
 4. liquidity clusters (``_liq_depth``) over every group;
-5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``).
+5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``);
+8. the print analytics (:mod:`orderflow.engine._fused_prints`: bars with footprint cells,
+   cumulative delta, VWAP, session profile, volume clusters, the time bars' close), once the
+   stages above are done; it never asks to resume (what it cannot do, its wrapper finishes).
 
 A stage that runs out of room returns a ``R_*`` code before it changes anything (or, for the
 book and the detectors, with its own resume position kept, as their wrappers rely on): the
