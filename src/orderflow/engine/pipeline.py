@@ -275,7 +275,7 @@ class Pipeline:
         A backtest that must see what the server saw feeds its batches here."""
         if self._fused is not None and self.kind == "nt_depth" and self._pending is None:
             # the fused step takes the batch as one group as it is (no copy with new flags)
-            cut = int(np.searchsorted(trades["ts_event"], depth["ts_event"][-1], side="right"))
+            cut = int(trades["ts_event"].searchsorted(depth["ts_event"][-1], side="right"))
             out = self._process_fused(depth, trades[:cut], batch=True)
             if self._pending is not None:  # (no group: the batch waits, marked as one group)
                 self._pending["flags"] &= np.uint8(0xFF ^ _LAST)
