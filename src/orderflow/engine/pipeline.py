@@ -128,9 +128,10 @@ class PipelineParams:
     #: the latest signals (and accumulated signals) :attr:`Pipeline.signals` and
     #: :attr:`Pipeline.accumulated` keep, counts aside (None: every one, for a table of them)
     signals_kept: int | None = SIGNALS_KEPT
-    #: run the book, book metrics, momentum, liquidity clusters and detectors of an ``mbo`` or
-    #: ``nt_depth`` pipeline as one compiled call per feeding call (:mod:`.fused`); False: the
-    #: separate per-component calls, the reference the fused step equals bit for bit
+    #: run the book, book metrics, momentum, liquidity clusters, detectors and print analytics
+    #: of an ``mbo`` or ``nt_depth`` pipeline as one compiled call per feeding call
+    #: (:mod:`.fused`); False: the separate per-component calls, the reference the fused step
+    #: equals bit for bit
     fused: bool = True
 
     def __post_init__(self) -> None:

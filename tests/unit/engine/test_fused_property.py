@@ -244,6 +244,31 @@ def test_print_analytics_across_a_session_open() -> None:
     assert heavy(fused) == heavy(sep)
 
 
+def test_a_time_bar_closed_by_the_clock_into_a_full_buffer() -> None:
+    """One-second bars closed by the batches' depth event times (not by a print): the bar buffer
+    (64 rows) fills at such a close, which the fused step leaves to ``BarSeries.advance`` (it
+    grows the buffer); and a cumulative delta reset by hand between calls is followed. The
+    fused pipeline equals the separate one after every call."""
+    rng = np.random.default_rng(9)
+    k, per = 150, 3
+    ev = _nt(rng, k * per)
+    at = T0 + 2 * 10**9 * np.arange(k, dtype=np.int64)
+    ev["ts_event"] = ev["ts_recv"] = np.repeat(at + 1_100_000_000, per)
+    prints = _prints(rng, at)
+    feeds: list[Callable[[Pipeline], Any]] = []
+    for j in range(k):
+        a, b = j * per, (j + 1) * per
+        feeds.append(lambda p, a=a, b=b, j=j: p.process_batch(ev[a:b], prints[j : j + 1]))
+        if j == 90:
+            feeds.append(lambda p: p.delta.reset() or [])
+    params = dataclasses.replace(_params(rng), bars=(BarSpec(BarKind.TIME, 1),))
+    fused, sep = lockstep(feeds, "nt_depth", INST, params)
+    assert len(fused.bars.series[0]) == k  # each closed by its batch's depth, 1.1 s later
+    assert fused._fused is not None and fused._fused.print_rests >= 2  # the period, the buffer
+    signed = np.where(prints["side"] == 0, 1, np.where(prints["side"] == 1, -1, 0)) * prints["size"]
+    assert fused.delta.value == sep.delta.value == int(signed[91:].sum())  # since the reset
+
+
 def test_a_copy_never_writes_into_the_original() -> None:
     """The fused step views its arrays by address: a deep copy of a fused pipeline builds its
     own table from its own arrays, so running the copy leaves the original untouched (which
