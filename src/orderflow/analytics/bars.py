@@ -123,6 +123,8 @@ _NSTATE = 22
 _F_ATR = 0
 
 _OK, _NEED_OUT, _NEED_WIN = 0, 1, 2
+#: what :func:`_advance` returns when the bar it must close does not fit (grow, call again)
+ADVANCE_NEEDS_ROOM = _NEED_OUT + 1
 _TIME, _TICK, _VOLUME, _RANGE = 0, 1, 2, 3
 _SBID, _SASK = int(Side.BID), int(Side.ASK)
 _NOP = int(NO_PRICE)
@@ -309,6 +311,21 @@ def _run(kind, size, atr_n, ts, price, qty, side, start, S, F, out, use_cells, w
 
 
 @njit(cache=True)
+def _advance(S, F, atr_n, out, use_cells, wb, wa, wo, cells, ts):  # type: ignore[no-untyped-def]
+    """Time has reached ``ts`` in a time series: close the forming bar if its interval ended.
+    Returns 1 when it closed one, 0 when there was nothing to close, ``_NEED_OUT`` (nothing
+    done) when the closed bar would not fit the output or the cells."""
+    if not S[_HAS] or ts < S[_BUCKET_END]:
+        return 0
+    if S[_NOUT] + 2 > len(out):
+        return ADVANCE_NEEDS_ROOM
+    if use_cells and S[_NCELLS] + S[_CHI] - S[_CLO] + 1 + 2 > cells.shape[0]:
+        return ADVANCE_NEEDS_ROOM
+    _close(S, F, atr_n, out, use_cells, wb, wa, wo, cells)
+    return 1
+
+
+@njit(cache=True)
 def _load(bars, size_ns, S, F, atr_n, out):  # type: ignore[no-untyped-def]
     """Append ready-made OHLCV bars as closed records with their metrics. O(len(bars))."""
     for i in range(len(bars)):
@@ -385,13 +402,14 @@ class BarSeries:
 
     def advance(self, ts_ns: int) -> bool:
         """Time has reached ``ts_ns`` (a feed event): close a time bar whose interval ended."""
-        S = self._S
-        if self.spec.kind != BarKind.TIME or not S[_HAS] or ts_ns < S[_BUCKET_END]:
+        if self.spec.kind != BarKind.TIME:
             return False
-        self._grow_out(0)
-        _close(S, self._F, self.params.atr_period, self._out, self.footprint,
-               self._wb, self._wa, self._wo, self._cells)  # fmt: skip
-        return True
+        while True:
+            rc = _advance(self._S, self._F, self.params.atr_period, self._out, self.footprint,
+                          self._wb, self._wa, self._wo, self._cells, ts_ns)  # fmt: skip
+            if rc != ADVANCE_NEEDS_ROOM:
+                return bool(rc)
+            self._grow_out(0)
 
     def load_bars(self, bars: np.ndarray) -> None:
         """Append ready-made bars (:data:`BAR_DTYPE`) as closed bars with their metrics.

@@ -95,7 +95,28 @@ class CumulativeDelta:
     ) -> None:
         self.params = params
         self._clock = _SessionClock(instrument, params.reset_per_session)
-        self.value = 0
+        #: the running value, in an array a compiled caller (the pipeline's fused step) updates
+        self._v = np.zeros(1, dtype=np.int64)
+
+    @property
+    def value(self) -> int:
+        """The cumulative delta now. O(1)."""
+        return int(self._v[0])
+
+    @value.setter
+    def value(self, v: int) -> None:
+        self._v[0] = v
+
+    @property
+    def next_open(self) -> int | None:
+        """The next session open a chunk reaching it restarts at (None: not known before the
+        first chunk, or no sessions: see :attr:`resets`)."""
+        return self._clock.next_open
+
+    @property
+    def resets(self) -> bool:
+        """Whether the value restarts at session opens."""
+        return self._clock.hours is not None
 
     def update(self, trades: np.ndarray) -> np.ndarray:
         """Feed trades (:data:`TRADE_DTYPE`); returns the cumulative delta after each. O(n)."""
@@ -104,7 +125,7 @@ class CumulativeDelta:
             return out
         ts = trades["ts_event"]
         resets = self._clock.opens_until(int(ts[0]), int(ts[-1]))
-        self.value = int(_cum(ts, trades["size"], trades["side"], resets, self.value, out))
+        self._v[0] = _cum(ts, trades["size"], trades["side"], resets, self._v[0], out)
         return out
 
     def reset(self) -> None:

@@ -14,7 +14,10 @@ calls one by one from Python, on the very state arrays their classes own, in sta
    path chooses;
 3. momentum (``_run`` of :mod:`orderflow.analytics.momentum`) over every group;
 4. liquidity clusters (``_liq_depth``) over every group;
-5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``).
+5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``);
+8. the print analytics (:mod:`orderflow.engine._fused_prints`: bars with footprint cells,
+   cumulative delta, VWAP, session profile, volume clusters, the time bars' close), once the
+   stages above are done; it never asks to resume (what it cannot do, its wrapper finishes).
 
 A stage that runs out of room returns a ``R_*`` code before it changes anything (or, for the
 book and the detectors, with its own resume position kept, as their wrappers rely on): the
@@ -26,9 +29,7 @@ for the next call and returns ``OK``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
-from numba.np.numpy_support import carray
+from numba import njit
 
 from orderflow.analytics._book_metrics_kernels import (
     F_IMB,
@@ -55,6 +56,9 @@ from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.analytics.momentum import _run as momentum_run
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
+from orderflow.engine._fused_prints import P0, prints_stage
+from orderflow.engine._fused_table import _f1, _f2, _i1, _i2, _i3
+from orderflow.model.enums import Flags
 from orderflow.signals._l2_detect_kernels import run as l2_run
 from orderflow.signals._l3_detect_kernels import H_NOUT as L3D_NOUT
 from orderflow.signals._l3_detect_kernels import k_run as l3_run
@@ -76,6 +80,7 @@ FS_LO, FS_HI = 12, 13  # the call's price range when it asks R_COVER
 FS_REJ = 14  # records refused in the call
 FS_L3N, FS_L2N, FS_PULLN = 15, 16, 17  # signal rows each detector left in its ``out``
 FS_CUT = 18  # records up to the call's last event boundary (the rest wait for their group)
+FS_BATCH = 19  # 1: NinjaTrader depth as one event group (Pipeline.process_batch), LAST ignored
 FS_SIZE = 24
 DET_L3, DET_L2, DET_PULL = 1, 2, 4
 
@@ -87,6 +92,7 @@ R_BM_RING, R_MOM_RING, R_LIQ, R_L3, R_L2, R_PULL = 6, 7, 8, 9, 10, 11
 
 _NO_PRICE = np.iinfo(np.int64).min
 _MBO_LAST = L3.F_LAST
+_NT_LAST = int(Flags.LAST)
 _MBO_SNAP = L3.F_SNAPSHOT
 
 
@@ -100,6 +106,20 @@ def _groups_in(rec: np.ndarray) -> tuple[int, int]:
             nb += 1
             cut = i + 1
     return nb, cut
+
+
+@njit(cache=True)
+def _one_group(ev: np.ndarray) -> np.ndarray:
+    """A copy of the records whose only LAST flag is on the last one (how
+    :meth:`Pipeline.process_batch` marks a batch: one event group)."""
+    out = ev.copy()
+    n = out.shape[0]
+    for i in range(n):
+        f = np.int64(out[i].flags) & ~np.int64(_NT_LAST)
+        if i == n - 1:
+            f |= _NT_LAST
+        out[i].flags = np.uint8(f)
+    return out
 
 
 @njit(cache=True)
@@ -448,6 +468,8 @@ def _nt(
 ) -> int:
     """NinjaTrader depth events (complete event groups) and the prints that came with them
     through the ladder, every analytic and the L2 detectors; see the module docstring."""
+    if fs[FS_BATCH]:  # (a resumed call makes the same copy again)
+        ev = _one_group(ev)
     if fs[FS_STARTED] == 0:
         nb, cut = _groups_in(ev)
         fs[FS_NB], fs[FS_CUT] = nb, cut
@@ -530,6 +552,17 @@ def _levels(
     return _l2_pull(fs, nb, d_ts, d_levels, tcol, off, l2, pull)
 
 
+@njit(cache=True)
+def _prints(fs: np.ndarray, trades: np.ndarray, tcol: np.ndarray, off: np.ndarray,
+            d_ts: np.ndarray, tab: np.ndarray) -> int:  # fmt: skip
+    """The last stage of a call with event groups: its prints into the print analytics
+    (:mod:`._fused_prints`; it asks for nothing, so the call ends here)."""
+    nb = fs[FS_NB]
+    if nb:
+        prints_stage(trades, tcol, off[nb], d_ts[nb - 1], tab)
+    return OK
+
+
 # ---- the entry points: state arrays by address ---------------------------------------------------
 # Numba unboxes every array argument of a call (~100 ns each, a tuple's members alike): the
 # ~45 state and output arrays of a step would cost several microseconds a call, more than the
@@ -547,6 +580,7 @@ def _levels(
  T_L2_PF, T_L2_ST, T_L2_PREV, T_L2_EP, T_L2_POOL, T_L2_SW, T_L2_WIN, T_L2_OUT, T_L2_EXTRA,
  T_PU_ST, T_PU_PREV, T_PU_RING, T_PU_OUT) = range(43)  # fmt: skip
 T_ROWS = 43
+assert T_ROWS == P0  # the print analytics' rows follow
 #: the dtype ("i8"/"f8") and number of dimensions of each row's array
 T_KINDS = (
     ("i8", 1), ("i8", 1), ("i8", 1), ("i8", 3), ("i8", 2), ("i8", 1), ("f8", 2), ("f8", 2),
@@ -558,53 +592,6 @@ T_KINDS = (
     ("i8", 1),
     ("i8", 1), ("i8", 2), ("i8", 3), ("i8", 2),
 )  # fmt: skip
-
-
-@intrinsic
-def _i8p(typingctx, addr):  # type: ignore[no-untyped-def]
-    """An address (int64) as an int64 pointer."""
-    ptr = types.CPointer(types.int64)  # type: ignore[no-untyped-call]
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return ptr(types.int64), codegen
-
-
-@intrinsic
-def _f8p(typingctx, addr):  # type: ignore[no-untyped-def]
-    """An address (int64) as a float64 pointer."""
-    ptr = types.CPointer(types.float64)  # type: ignore[no-untyped-call]
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return ptr(types.int64), codegen
-
-
-@njit(cache=True, inline="always")
-def _i1(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1],))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _i2(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _i3(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_i8p(tab[r, 0]), (tab[r, 1], tab[r, 2], tab[r, 3]))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _f1(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_f8p(tab[r, 0]), (tab[r, 1],))  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _f2(tab: np.ndarray, r: int) -> np.ndarray:
-    return carray(_f8p(tab[r, 0]), (tab[r, 1], tab[r, 2]))  # type: ignore[call-arg]
 
 
 @njit(cache=True, inline="always")
@@ -653,11 +640,13 @@ def fused_mbo(st: np.ndarray, rec: np.ndarray, fs: np.ndarray, trades: np.ndarra
     """MBO records (complete event groups) through the L3 book, every analytic and every
     detector; ``st`` the book's buffer, the rest of the state in ``tab``."""
     bm, mom, liq, l3, l2, pull = _states(tab)
-    return _mbo(
-        st, rec, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), _i1(tab, T_D_TS),
-        _i3(tab, T_D_LEVELS), trades, _i2(tab, T_TCOL), _i1(tab, T_OFF), _f2(tab, T_MI),
+    d_ts, tcol, off = _i1(tab, T_D_TS), _i2(tab, T_TCOL), _i1(tab, T_OFF)
+    rc = _mbo(
+        st, rec, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
+        _i3(tab, T_D_LEVELS), trades, tcol, off, _f2(tab, T_MI),
         _f2(tab, T_MOM_OUT), bm, mom, liq, l3, l2, pull,
     )  # fmt: skip
+    return rc if rc else _prints(fs, trades, tcol, off, d_ts, tab)
 
 
 @njit(cache=True)
@@ -666,11 +655,13 @@ def fused_nt(buf: np.ndarray, ev: np.ndarray, prints: np.ndarray, fs: np.ndarray
     """NinjaTrader depth events and their prints through the ladder, every analytic and the
     L2 detectors; ``buf`` the ladder's buffer, the rest of the state in ``tab``."""
     bm, mom, liq, _l3, l2, pull = _states(tab)
-    return _nt(
-        buf, ev, prints, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), _i1(tab, T_D_TS),
-        _i3(tab, T_D_LEVELS), _i2(tab, T_TCOL), _i1(tab, T_OFF), _f2(tab, T_MI),
+    d_ts, tcol, off = _i1(tab, T_D_TS), _i2(tab, T_TCOL), _i1(tab, T_OFF)
+    rc = _nt(
+        buf, ev, prints, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
+        _i3(tab, T_D_LEVELS), tcol, off, _f2(tab, T_MI),
         _f2(tab, T_MOM_OUT), bm, mom, liq, l2, pull,
     )  # fmt: skip
+    return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)
 
 
 @njit(cache=True)
@@ -680,4 +671,5 @@ def fused_levels(prints: np.ndarray, fs: np.ndarray, d_ts: np.ndarray, d_levels:
     """Prints over given book rows (the book as it stands), every analytic and the L2
     detectors; the components' state in ``tab``."""
     bm, mom, liq, _l3, l2, pull = _states(tab)
-    return _levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq, l2, pull)
+    rc = _levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq, l2, pull)
+    return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)

@@ -17,7 +17,10 @@ grows that array the way the component itself would, rebuilds the tuple and call
 the kernel resumes at that stage.
 
 The print analytics (bars with footprint cells, cumulative delta, VWAP, session profile, volume
-clusters) are not in the kernel: the pipeline calls each once per call that has prints.
+clusters) are the call's last stage (:mod:`orderflow.engine._fused_prints`), on the arrays
+those classes own. A part that reaches what its class does in Python (a new reset period, a
+session open, growth) stops there; after the call the step feeds that part the rest of the
+call's prints through the class's own ``update`` and binds its arrays again.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
+from orderflow.analytics.bars import BAR_RECORD_DTYPE
 from orderflow.analytics.book_metrics import trade_offsets
 from orderflow.analytics.momentum import NO as MOMENTUM_COLS
 from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
@@ -35,6 +39,7 @@ from orderflow.book import _l3_kernels as L3
 from orderflow.book.common import DepthRecord, reject_counts
 from orderflow.core.errors import BookIntegrityError, DtypeError
 from orderflow.engine import _fused_kernels as F
+from orderflow.engine import _fused_prints as P
 from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, RejectReason
 from orderflow.signals import _l3_detect_kernels as L3D
@@ -46,13 +51,17 @@ from orderflow.signals.model import Signal
 if TYPE_CHECKING:
     from collections import Counter
 
+    from orderflow.analytics.bars import MultiBars
     from orderflow.analytics.book_metrics import BookMetrics
-    from orderflow.analytics.clusters import LiquidityClusterTracker
+    from orderflow.analytics.clusters import LiquidityClusterTracker, VolumeClusterTracker
+    from orderflow.analytics.delta import CumulativeDelta
     from orderflow.analytics.momentum import Momentum
+    from orderflow.analytics.profile import SessionProfiles
+    from orderflow.analytics.vwap import VwapTracker
     from orderflow.book.l3 import OrderBook
     from orderflow.book.ladder import LadderBook
 
-__all__ = ["FusedGroups", "FusedStep"]
+__all__ = ["FusedGroups", "FusedStep", "PrintParts"]
 
 _I8 = np.int64
 _REASONS = len(RejectReason)
@@ -62,7 +71,29 @@ _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 #: a backtest's pieces); a bigger call's go with it (what the pipeline keeps of them, it keeps)
 KEEP_RECORDS = 4096
 _NO_TABLE = np.zeros((0, 4), dtype=_I8)  # a copy's, until its first call builds its own
-_DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64)}
+_DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64), "bar": BAR_RECORD_DTYPE}
+_I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
+def _kind(row: int) -> tuple[str, int]:
+    """The dtype and dimensions of table row ``row``'s array."""
+    if row < F.T_ROWS:
+        return F.T_KINDS[row]
+    if row < P.P_SERIES:
+        return P.P_KINDS[row - P.P0]
+    return P.SERIES_KINDS[(row - P.P_SERIES) % P.SERIES_ROWS]
+
+
+class PrintParts(NamedTuple):
+    """The pipeline's print analytics, whose state the fused step's last stage updates."""
+
+    bars: MultiBars
+    delta: CumulativeDelta
+    vwap: VwapTracker
+    profiles: SessionProfiles
+    volume_clusters: VolumeClusterTracker
+
+
 assert 16 + L2.N_REASONS <= L3.B_SIZE  # the ladder's reject counters fit the batch state
 
 
@@ -103,6 +134,7 @@ class FusedStep:
         rejected: Counter[str],
         detectors: tuple[L3Detector | None, L2Detector | None, PullDetector | None],
         width: int,
+        prints: PrintParts,
     ) -> None:
         # the pipeline's parts, not the pipeline (no reference cycle: a dropped pipeline's
         # buffers go at once, not at the next cyclic collection); its book comes with each call
@@ -110,6 +142,14 @@ class FusedStep:
         self.rejected = rejected
         self.l3, self.l2, self.pull = detectors
         self.width = width
+        self.prints = prints
+        #: calls whose print stage left a part to its class (a new period, growth)
+        self.print_rests = 0
+        nser = len(prints.bars.series)
+        self.rows = P.P_SERIES + P.SERIES_ROWS * nser
+        #: the print stage's settings and results (``_fused_prints.K_*``)
+        self.pk = np.zeros(max(P.K_SIZE, P.K_SER + P.SER_K * nser), dtype=_I8)
+        self._no_profile = (np.zeros((3, 0), dtype=_I8), np.zeros(6, dtype=_I8))
         self.fs = np.zeros(F.FS_SIZE, dtype=_I8)
         self.fs[F.FS_DET] = (
             (F.DET_L3 if self.l3 is not None else 0)
@@ -130,7 +170,7 @@ class FusedStep:
         self._l2._width = max(self._l2._width, self.width)
         self._share = np.array([self._l3._share])
         self.tab = _NO_TABLE
-        self._held: list[np.ndarray | None] = [None] * F.T_ROWS
+        self._held: list[np.ndarray | None] = [None] * self.rows
         self._cap = 0
         self._buffers(16)
         self._bind()
@@ -140,7 +180,7 @@ class FusedStep:
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
         state["tab"] = _NO_TABLE
-        state["_held"] = [None] * F.T_ROWS
+        state["_held"] = [None] * self.rows
         state["stale"] = True
         return state
 
@@ -149,7 +189,7 @@ class FusedStep:
         """Row ``row`` of the kernel's table: ``a``'s address and shape. ``a`` must be what
         the kernel views it as (dtype, dimensions, C order): anything else is refused here,
         never viewed wrongly. The array is held until its row is replaced."""
-        kind, ndim = F.T_KINDS[row]
+        kind, ndim = _kind(row)
         if a.dtype != _DTYPES[kind] or a.ndim != ndim or not a.flags.c_contiguous:
             raise BookIntegrityError(f"fused state row {row}: {a.dtype}, {a.ndim}-d, "
                                      f"contiguous {a.flags.c_contiguous}")  # fmt: skip
@@ -162,7 +202,7 @@ class FusedStep:
         those of ``part`` (the one that grew), or all (first the whole table, when there is
         none yet)."""
         if len(self.tab) == 0:
-            self.tab = np.zeros((F.T_ROWS, 4), dtype=_I8)
+            self.tab = np.zeros((self.rows, 4), dtype=_I8)
             self._put(F.T_BSTATE, self.bstate)
             self._put_buffers()
         for name, rows in self._parts():
@@ -209,7 +249,76 @@ class FusedStep:
                     (F.T_L2_WIN, d2._win), (F.T_L2_OUT, d2._out), (F.T_L2_EXTRA, d2._extra))),
             ("pull", ((F.T_PU_ST, dp._st), (F.T_PU_PREV, dp._prev), (F.T_PU_RING, dp._ring),
                       (F.T_PU_OUT, dp._out))),
+            ("prints", self._print_rows()),
         ]  # fmt: skip
+
+    def _print_rows(self) -> tuple[tuple[int, np.ndarray], ...]:
+        """The print analytics' rows, and their settings and positions in ``pk`` (a period's
+        end, a ladder's base), as the classes hold them now."""
+        pp, pk = self.prints, self.pk
+        d, vw, pr, vc = pp.delta, pp.vwap, pp.profiles, pp.volume_clusters
+        nxt = d.next_open
+        pk[P.K_D_NEXT] = _I64_MAX if not d.resets else _I64_MIN if nxt is None else nxt
+        pk[P.K_VW_END] = vw._clock.end
+        cur = pr.current
+        vol, meta = self._no_profile if cur is None else (cur._vol, cur._meta)
+        pk[P.K_PR_END] = _I64_MIN if cur is None else pr._clock.end
+        pk[P.K_PR_BASE] = 0 if cur is None else cur._base
+        cp = vc.params
+        pk[P.K_VC_END], pk[P.K_VC_BASE] = vc._clock.end, vc._base
+        pk[P.K_VC_G], pk[P.K_VC_AMIN], pk[P.K_VC_STEPS] = (cp.granularity, cp.min_volume,
+                                                           cp.strength_steps)  # fmt: skip
+        pk[P.K_VC_NUM], pk[P.K_VC_DEN] = vc._r.numerator, vc._r.denominator
+        pk[P.K_NSER] = len(pp.bars.series)
+        rows: list[tuple[int, np.ndarray]] = [
+            (P.P_K, pk),
+            (P.P_DELTA, d._v),
+            (P.P_VW_ST, vw._st),
+            (P.P_PR_VOL, vol),
+            (P.P_PR_META, meta),
+            (P.P_VC_VOL, vc._vol),
+            (P.P_VC_FIRST, vc._first),
+            (P.P_VC_META, vc._meta),
+            (P.P_VC_LEVEL, vc._level),
+            (P.P_VC_MAT, vc._mat),
+        ]
+        for k, s in enumerate(pp.bars.series):
+            c, r = P.K_SER + P.SER_K * k, P.P_SERIES + P.SERIES_ROWS * k
+            pk[c : c + 4] = (int(s.spec.kind), s._unit, s.params.atr_period, s.footprint)
+            rows += [(r, s._S), (r + 1, s._F), (r + 2, s._out), (r + 3, s._wb), (r + 4, s._wa),
+                     (r + 5, s._wo), (r + 6, s._cells)]  # fmt: skip
+        return tuple(rows)
+
+    def _print_rest(self, prints: np.ndarray, npr: int, last_ts: int) -> None:
+        """After a call: the parts of the print stage that stopped (``pk``) take the rest of
+        the call's ``npr`` prints through their classes' own ``update`` (and a time series its
+        ``advance``), and are bound again. O(1) when none stopped."""
+        pk, pp = self.pk, self.prints
+        vc = pp.volume_clusters
+        if not pk[P.K_FALL]:
+            vc.changes += npr > 0  # (as VolumeClusterTracker.update counts)
+            return
+        self.print_rests += 1
+        for k, s in enumerate(pp.bars.series):
+            c = P.K_SER + P.SER_K * k
+            if pk[c + 5]:
+                stop = int(pk[c + 4])
+                if stop < npr:
+                    s.update(prints[stop:npr])
+                s.advance(last_ts)
+        if npr:
+            if pk[P.K_D_AT] == 0:
+                cum = pp.delta.update(prints[:npr])
+                pk[P.K_DLO], pk[P.K_DHI] = cum.min(), cum.max()
+            if (at := int(pk[P.K_VW_AT])) < npr:
+                pp.vwap.update(prints[at:npr])
+            if (at := int(pk[P.K_PR_AT])) < npr:
+                pp.profiles.update(prints[at:npr])
+            if (at := int(pk[P.K_VC_AT])) < npr:
+                vc.update(prints[at:npr])
+            else:
+                vc.changes += 1
+        self._bind("prints")
 
     def _grow(self, rc: int, nb: int, book: Any = None, prints: np.ndarray | None = None) -> None:
         """Answer a ``R_*`` code: grow what the kernel found full, as its owner would, and
@@ -300,7 +409,7 @@ class FusedStep:
             depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb],
                                 *(dl[k, :nb] for k in range(6)))  # fmt: skip
         nt = int(off[nb])
-        prints = trades[:nt].copy() if nt else _NO_TRADES
+        prints = trades[:nt] if nt else _NO_TRADES  # (a view: what the pipeline keeps, it copies)
         mi = self.mi
         out = FusedGroups(depth, prints, off, mi[0, :nb], mi[1, :nb], self._signals())
         if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
@@ -329,10 +438,15 @@ class FusedStep:
         return self._finished(L3.B_REJ, _REASONS, self.trades)
 
     def nt(
-        self, book: LadderBook, events: np.ndarray, trades: np.ndarray | None
+        self,
+        book: LadderBook,
+        events: np.ndarray,
+        trades: np.ndarray | None,
+        batch: bool = False,
     ) -> tuple[FusedGroups | None, int]:
         """NinjaTrader depth events and the prints that came with them (time order; those
-        after the last event boundary are left out), as :meth:`mbo`."""
+        after the last event boundary are left out), as :meth:`mbo`. ``batch``: the events are
+        one event group whatever their LAST flags say (:meth:`Pipeline.process_batch`)."""
         self._check()
         if events.dtype != NT_DEPTH_DTYPE:  # (as LadderBook.apply_events)
             raise DtypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
@@ -343,6 +457,7 @@ class FusedStep:
         if not prints.flags.c_contiguous:
             prints = np.ascontiguousarray(prints)
         fs = self.fs
+        fs[F.FS_BATCH] = batch
         try:
             while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book, prints)
@@ -363,6 +478,7 @@ class FusedStep:
             return None, 0
         if fs[F.FS_REJ]:
             self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
+        self._print_rest(prints, int(self.off[nb]), int(self.d_ts[nb - 1]))
         return self._result(nb, prints), int(fs[F.FS_CUT])
 
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
@@ -387,6 +503,7 @@ class FusedStep:
         except BaseException:
             self._abandon()
             raise
+        self._print_rest(prints, int(off[nb]), int(d_ts[nb - 1]))
         rec = DepthRecord(depth.index, d_ts, *d_levels)
         return FusedGroups(rec, trades, off, mi[0], mi[1], self._signals())
 

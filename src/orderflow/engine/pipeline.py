@@ -22,11 +22,9 @@ order, over the complete event groups it was given:
 Records after the last boundary of a call wait (in order) for the rest of their group. Every
 read (:meth:`Pipeline.snapshot`) is O(levels + clusters), never O(history).
 
-For ``mbo`` and ``nt_depth`` streams (``PipelineParams.fused``, the default) steps 1-3, the
-liquidity clusters of step 4 and the detectors of step 5 run as ONE compiled call per feeding
-call (:mod:`orderflow.engine.fused`), with the same kernels on the same state, so the numbers
-are the same bit for bit; the print analytics of step 4 follow as one call each when the call
-has prints.
+For ``mbo`` and ``nt_depth`` streams (``PipelineParams.fused``, the default) steps 1-5 run as
+ONE compiled call per feeding call (:mod:`orderflow.engine.fused`), with the same kernels on the
+same state, so the numbers are the same bit for bit.
 """
 
 from __future__ import annotations
@@ -54,7 +52,8 @@ from orderflow.analytics.trades import trades_from_mbo
 from orderflow.analytics.vwap import VwapParams, VwapTracker
 from orderflow.book.common import DepthRecord
 from orderflow.core.errors import ArgumentError, ParameterError
-from orderflow.engine.fused import FusedGroups, FusedStep
+from orderflow.engine._fused_prints import K_DHI, K_DLO, K_VOL
+from orderflow.engine.fused import FusedGroups, FusedStep, PrintParts
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
@@ -129,9 +128,10 @@ class PipelineParams:
     #: the latest signals (and accumulated signals) :attr:`Pipeline.signals` and
     #: :attr:`Pipeline.accumulated` keep, counts aside (None: every one, for a table of them)
     signals_kept: int | None = SIGNALS_KEPT
-    #: run the book, book metrics, momentum, liquidity clusters and detectors of an ``mbo`` or
-    #: ``nt_depth`` pipeline as one compiled call per feeding call (:mod:`.fused`); False: the
-    #: separate per-component calls, the reference the fused step equals bit for bit
+    #: run the book, book metrics, momentum, liquidity clusters, detectors and print analytics
+    #: of an ``mbo`` or ``nt_depth`` pipeline as one compiled call per feeding call
+    #: (:mod:`.fused`); False: the separate per-component calls, the reference the fused step
+    #: equals bit for bit
     fused: bool = True
 
     def __post_init__(self) -> None:
@@ -228,9 +228,12 @@ class Pipeline:
         self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
         self._fused: FusedStep | None = None
         if p.fused and kind in FUSED_KINDS:
+            parts = PrintParts(
+                self.bars, self.delta, self.vwap, self.profiles, self.volume_clusters
+            )
             self._fused = FusedStep(self.metrics, self.momentum, self.liquidity_clusters,
                                     self.rejected, (self.l3, self.l2, self.pull),
-                                    p.depth_levels)  # fmt: skip
+                                    p.depth_levels, parts)  # fmt: skip
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
@@ -271,6 +274,16 @@ class Pipeline:
         boundaries): its depth events are one event group, with the prints up to its last
         depth event; prints after that form their own group over the book as it then stands.
         A backtest that must see what the server saw feeds its batches here."""
+        if self._fused is not None and self.kind == "nt_depth" and self._pending is None:
+            # the fused step takes the batch as one group as it is (no copy with new flags)
+            cut = int(trades["ts_event"].searchsorted(depth["ts_event"][-1], side="right"))
+            out = self._process_fused(depth, trades[:cut], batch=True)
+            if self._pending is not None:  # (no group: the batch waits, marked as one group)
+                self._pending["flags"] &= np.uint8(0xFF ^ _LAST)
+                self._pending["flags"][-1] |= np.uint8(_LAST)
+            if cut < len(trades):
+                out += self.process_prints(trades[cut:])
+            return out
         flags = depth["flags"]
         if len(depth) and (flags[-1] & _LAST == 0 or (flags[:-1] & _LAST).any()):
             depth = depth.copy()
@@ -321,13 +334,16 @@ class Pipeline:
             return self._fused_groups(self._fused.levels(depth, trades, off))
         return self._groups(_Chunk(depth, trades, off, None, None))
 
-    def _process_fused(self, events: np.ndarray, trades: np.ndarray | None) -> list[Signal]:
-        """:meth:`process` through the fused step: the same groups, the same pending tail."""
+    def _process_fused(
+        self, events: np.ndarray, trades: np.ndarray | None, batch: bool = False
+    ) -> list[Signal]:
+        """:meth:`process` through the fused step: the same groups, the same pending tail
+        (``batch``: the NinjaTrader events are one group, as :meth:`process_batch` has it)."""
         assert self._fused is not None
         if self.kind == "mbo":
             fg, cut = self._fused.mbo(self.book, events)
         else:
-            fg, cut = self._fused.nt(self.book, events, trades)
+            fg, cut = self._fused.nt(self.book, events, trades, batch)
         if cut < len(events):
             self._pending = events[cut:].copy()
         if fg is None:
@@ -336,8 +352,29 @@ class Pipeline:
         return self._fused_groups(fg)
 
     def _fused_groups(self, fg: FusedGroups) -> list[Signal]:
-        chunk = _Chunk(fg.depth, fg.trades, fg.off, None, None)
-        return self._groups(chunk, fg)
+        """:meth:`_groups` after a fused call, which ran steps 1-5: the pipeline's own
+        bookkeeping (counts, kept prints and imbalances, the mid path) and the signals."""
+        assert self._fused is not None
+        depth, trades = fg.depth, fg.trades
+        ts = depth.ts_event
+        if not self.first_ts:
+            self.first_ts = int(ts[0])
+        self.last_ts = int(ts[-1])
+        self.groups += len(ts)
+        nt = int(fg.off[-1])
+        if nt:
+            self._keep_prints(trades[:nt])
+            pk = self._fused.pk
+            self.trades += nt
+            self.volume += int(pk[K_VOL])
+            self.delta_low = min(self.delta_low, int(pk[K_DLO]))
+            self.delta_high = max(self.delta_high, int(pk[K_DHI]))
+        self._keep_imbalances(ts, fg.imbalance)
+        if self.params.keep_mid_path:
+            self._top_path.append((ts.copy(), depth.bid_price[:, 0].copy(),
+                                   depth.ask_price[:, 0].copy()))  # fmt: skip
+        self.liquidity_clusters.took_depth(depth)
+        return self._signals_out(self._kept(fg.signals)) if fg.signals else []
 
     def _top(self) -> tuple[int, int]:
         """Best bid and ask now (NO_PRICE for an empty side)."""
@@ -345,7 +382,7 @@ class Pipeline:
         bid, ask = top.bid_price, top.ask_price
         return (NO_PRICE if bid is None else bid), (NO_PRICE if ask is None else ask)
 
-    def _groups(self, chunk: _Chunk, fused: FusedGroups | None = None) -> list[Signal]:
+    def _groups(self, chunk: _Chunk) -> list[Signal]:
         depth, trades, off = chunk.depth, chunk.trades, chunk.off
         b = len(depth)
         if b == 0:
@@ -356,14 +393,13 @@ class Pipeline:
         self.groups += b
         trades = trades[: off[-1]]
         chunk = chunk._replace(trades=trades)
-        if len(trades):
+        nt = len(trades)
+        if nt:
             self._keep_prints(trades)
-        self.trades += len(trades)
+        self.trades += nt
         self.volume += int(trades["size"].sum())
         # 3. book metrics and momentum over the chunk's groups (the per-group kernels)
-        if fused is not None:  # the fused step ran them (and liquidity clusters, detectors)
-            self._keep_imbalances(depth.ts_event, fused.imbalance)
-        elif b == 1:  # one group (a live batch): the per-group paths, same kernels and state
+        if b == 1:  # one group (a live batch): the per-group paths, same kernels and state
             ts0, m = int(depth.ts_event[0]), self.metrics
             m.update(ts0, depth.bid_price[0], depth.bid_size[0], depth.ask_price[0],
                      depth.ask_size[0], trades)  # fmt: skip
@@ -377,7 +413,7 @@ class Pipeline:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
         # 4. trade and book analytics
-        if len(trades):
+        if nt:
             self.bars.update(trades)
             cum = self.delta.update(trades)
             self.delta_low = min(self.delta_low, int(cum.min()))
@@ -386,12 +422,13 @@ class Pipeline:
             self.profiles.update(trades)
             self.volume_clusters.update(trades)
         self.bars.advance(self.last_ts)
-        if fused is not None:
-            self.liquidity_clusters.took_depth(depth)
-        elif self.kind != "trades":
+        if self.kind != "trades":
             self.liquidity_clusters.update_depth(depth)
         # 5. signals
-        out = self._detect(chunk) if fused is None else self._kept(fused.signals)
+        return self._signals_out(self._detect(chunk))
+
+    def _signals_out(self, out: list[Signal]) -> list[Signal]:
+        """The call's signals counted, accumulated and kept."""
         quiet = frozenset() if self.params.pull.accumulate else PULL_SIGNALS
         for s in out:
             self.signal_counts[s.detector] += 1

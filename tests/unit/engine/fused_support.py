@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from orderflow.analytics._book_metrics_kernels import NP, P_O_LV, P_OUT, S_HEAD
+from orderflow.analytics.bars import _CHI, _CLO, _HAS, _NCELLS, _NOUT, _WBASE
 from orderflow.engine import Pipeline, PipelineParams
 from orderflow.model.enums import Side
 from orderflow.signals.detectors_pull import PullParams
@@ -106,6 +107,42 @@ def heavy(p: Pipeline) -> Any:
     )
 
 
+Marks = list[tuple[int, int]]
+
+
+def prints(p: Pipeline, marks: Marks) -> Any:
+    """The print analytics' whole state, cheap enough to take after every call: each bar
+    series' state and the bar rows and footprint cells closed since ``marks`` (rows, cells per
+    series; the earlier ones were compared when they closed and are never written again), the
+    forming bar's cells, the cumulative delta and its extremes, VWAP (its exact sums, period and
+    bands), the current session profile's ladder and the kept periods, the volume clusters'
+    buckets, ages, strength steps and counters."""
+    out: list[Any] = []
+    for s, (r0, c0) in zip(p.bars.series, marks, strict=True):
+        S = s._S
+        out += [S.tobytes(), s._F.tobytes(), s._out[r0 : S[_NOUT]].tobytes(),
+                s._cells[c0 : S[_NCELLS]].tobytes()]  # fmt: skip
+        if S[_HAS]:
+            a, b = S[_CLO] - S[_WBASE], S[_CHI] - S[_WBASE] + 1
+            out += [w[a:b].tobytes() for w in (s._wb, s._wa, s._wo)]
+    vw, cur, vc = p.vwap, p.profiles.current, p.volume_clusters
+    out += [p.delta.value, p.delta_low, p.delta_high, p.volume, p.trades]
+    out += [vw._st.tobytes(), vw.period, canon(vw.value())]
+    out += [list(p.profiles.sessions)]
+    if cur is not None:
+        lo, hi = cur._meta[0], cur._meta[1]
+        out += [cur._base, cur._meta.tobytes(), cur._vol[:, lo : hi + 1].tobytes()]
+    lo, hi = vc._meta[0], vc._meta[1]  # (_LO, _HI of the volume clusters' meta)
+    out += [vc._base, vc._meta.tobytes(), vc._vol[:, lo : hi + 1].tobytes(), vc._first.tobytes(),
+            vc._level.tobytes(), vc._mat.tobytes(), vc.changes, vc._clock.start]  # fmt: skip
+    return out
+
+
+def marks(p: Pipeline) -> Marks:
+    """Each bar series' closed rows and cells now (what :func:`prints` compared)."""
+    return [(int(s._S[_NOUT]), int(s._S[_NCELLS])) for s in p.bars.series]
+
+
 def lockstep(
     feeds: list[Callable[[Pipeline], Any]],
     kind: str,
@@ -115,15 +152,18 @@ def lockstep(
     light_every: int = 1,
 ) -> tuple[Pipeline, Pipeline]:
     """Feed a fused and a separate pipeline the same calls; after every call their states must
-    be equal (:func:`heavy` every ``heavy_every`` calls and after the last, :func:`light`
-    every ``light_every``, :func:`tiny` after the others) and the call must return the same
-    signals."""
+    be equal (:func:`prints` after every call; :func:`heavy` every ``heavy_every`` calls and
+    after the last, :func:`light` every ``light_every``, :func:`tiny` after the others) and the
+    call must return the same signals."""
     fused = Pipeline(instrument, kind, dataclasses.replace(params, fused=True))
     sep = Pipeline(instrument, kind, dataclasses.replace(params, fused=False))
     assert fused._fused is not None and sep._fused is None
+    seen = marks(fused)
     for k, feed in enumerate(feeds):
         a, b = feed(fused), feed(sep)
         assert [repr(s) for s in a] == [repr(s) for s in b], f"signals of call {k}"
+        assert prints(fused, seen) == prints(sep, seen), f"print analytics after call {k}"
+        seen = marks(fused)
         if k % heavy_every == 0 or k == len(feeds) - 1:
             look: Callable[[Pipeline], Any] = heavy
         else:

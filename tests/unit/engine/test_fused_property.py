@@ -3,8 +3,11 @@ rejects (unknown orders, bad sizes and sides, unknown actions), snapshots, book 
 sides, far prices (the ladder re-bases), prints of every aggressor side; NinjaTrader depth with
 out-of-range positions, broken price order, resets and prints, fed as the server does
 (``process_batch``, ``process_prints``) and in chunks. Every call is cut at random places
-(pending tails), the parameters vary (depth, OFI windows by time or count, clusters), and the
-books and detectors start small so that every stage has to grow its state mid-call."""
+(pending tails), the parameters vary (depth, OFI windows by time or count, clusters, bar series
+of every kind), the books and detectors start small so that every stage has to grow its state
+mid-call, streams often start just before a session open (the delta, VWAP, profile and volume
+clusters start again inside a call) and some prints trade far away (the profile's, the
+clusters' and the footprint's ladders grow inside a call)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orderflow.analytics.bars import BarKind, BarSpec
 from orderflow.analytics.book_metrics import BookMetricsParams, OfiParams
 from orderflow.analytics.clusters import ClusterParams
 from orderflow.book.l3 import OrderBook
@@ -35,14 +39,20 @@ from tests.unit.engine.fused_support import heavy, lockstep
 
 INST = get_instrument("ES")
 _LAST, _SNAP, _RESET = int(Flags.LAST), int(Flags.SNAPSHOT), int(Flags.RESET)
-T0 = 1_703_545_200_000_000_000
+T0 = 1_703_545_200_000_000_000  # a session open (18:00 New York)
+#: bar series the random parameters choose from (time bars rolling every few seconds too)
+SPECS = (BarSpec(BarKind.TIME, 60), BarSpec(BarKind.TIME, 300), BarSpec(BarKind.TIME, 5),
+         BarSpec(BarKind.TICK, 7), BarSpec(BarKind.VOLUME, 40),
+         BarSpec(BarKind.RANGE, 4))  # fmt: skip
 
 
 def _params(rng: np.random.Generator) -> PipelineParams:
     """Parameters that make every detector fire on short random streams."""
     window = int(rng.choice([0, 3]))
+    specs = rng.choice(len(SPECS), size=int(rng.integers(1, 5)), replace=False)
     return PipelineParams(
         depth_levels=int(rng.choice([1, 3, 10])),
+        bars=tuple(SPECS[int(k)] for k in specs),
         book=BookMetricsParams(
             ofi=OfiParams(levels=2, window_ns=3_000_000_000, window_events=window)
         ),
@@ -64,7 +74,9 @@ def _params(rng: np.random.Generator) -> PipelineParams:
 def _times(rng: np.random.Generator, n: int) -> np.ndarray:
     gaps = rng.choice([0, 1_000, 50_000_000, 900_000_000, 4_000_000_000], size=n,
                       p=[0.3, 0.3, 0.2, 0.15, 0.05])  # fmt: skip
-    return T0 + np.cumsum(gaps).astype(np.int64)
+    # half the streams start up to 2 minutes before the session open (they run ~2 minutes)
+    start = T0 - int(rng.integers(0, 120)) * 1_000_000_000 if rng.random() < 0.5 else T0
+    return start + np.cumsum(gaps).astype(np.int64)
 
 
 def _mbo(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -95,6 +107,8 @@ def _prints(rng: np.random.Generator, ts: np.ndarray) -> np.ndarray:
     tr = np.zeros(len(ts), dtype=TRADE_DTYPE)
     tr["ts_event"] = tr["ts_recv"] = ts
     tr["price"] = 19_200 + rng.integers(-5, 6, size=len(ts))
+    far = rng.random(len(ts)) < 0.03  # the ladders of the profile, clusters, footprint grow
+    tr["price"][far] += rng.choice([-3000, 700, 5000], size=int(far.sum()))
     tr["size"] = rng.choice([1, 2, 5, 30], size=len(ts))
     tr["side"] = rng.choice([0, 1, 2], size=len(ts))
     return tr
@@ -200,6 +214,59 @@ def test_streams_fire_every_detector() -> None:
         rejected += sum(p.rejected.values())
     assert rejected > 0
     assert {"large_lot_added", "sweep", "pulling", "stacking"} <= kinds, kinds
+
+
+def test_print_analytics_across_a_session_open() -> None:
+    """NinjaTrader batches from 90 s before a session open to 2 minutes after it, prints far
+    away now and then: the delta, VWAP, profile and volume clusters start again inside a call
+    and the ladders grow inside calls (the fused step leaves those parts to their classes for
+    the rest of the call), the bars roll; the fused pipeline equals the separate one after
+    every call (:func:`lockstep` compares the print analytics after each)."""
+    rng = np.random.default_rng(5)
+    n = 600
+    ev = _nt(rng, n)
+    ev["ts_event"] = ev["ts_recv"] = T0 - 90 * 10**9 + np.arange(n, dtype=np.int64) * 350_000_000
+    prints = _prints(rng, np.sort(rng.choice(ev["ts_event"], size=n // 2)))
+    prints["price"][::17] += 4000
+    feeds: list[Callable[[Pipeline], Any]] = []
+    t_at = 0
+    for a in range(0, n, 20):
+        b = min(n, a + 20)
+        t_end = int(np.searchsorted(prints["ts_event"], ev["ts_event"][b - 1], side="right"))
+        feeds.append(lambda p, a=a, b=b, tr=prints[t_at:t_end]: p.process_batch(ev[a:b], tr))
+        t_at = t_end
+    params = dataclasses.replace(_params(rng), bars=SPECS)
+    fused, sep = lockstep(feeds, "nt_depth", INST, params)
+    assert fused._fused is not None and fused._fused.print_rests >= 3
+    assert len(fused.profiles.sessions) == len(sep.profiles.sessions) == 2
+    assert fused.vwap.period[0] == T0 and fused.delta.next_open == T0 + 86_400 * 10**9
+    assert all(len(s) >= 1 for s in fused.bars.series)  # (the 300 s bars: one closed)
+    assert heavy(fused) == heavy(sep)
+
+
+def test_a_time_bar_closed_by_the_clock_into_a_full_buffer() -> None:
+    """One-second bars closed by the batches' depth event times (not by a print): the bar buffer
+    (64 rows) fills at such a close, which the fused step leaves to ``BarSeries.advance`` (it
+    grows the buffer); and a cumulative delta reset by hand between calls is followed. The
+    fused pipeline equals the separate one after every call."""
+    rng = np.random.default_rng(9)
+    k, per = 150, 3
+    ev = _nt(rng, k * per)
+    at = T0 + 2 * 10**9 * np.arange(k, dtype=np.int64)
+    ev["ts_event"] = ev["ts_recv"] = np.repeat(at + 1_100_000_000, per)
+    prints = _prints(rng, at)
+    feeds: list[Callable[[Pipeline], Any]] = []
+    for j in range(k):
+        a, b = j * per, (j + 1) * per
+        feeds.append(lambda p, a=a, b=b, j=j: p.process_batch(ev[a:b], prints[j : j + 1]))
+        if j == 90:
+            feeds.append(lambda p: p.delta.reset() or [])
+    params = dataclasses.replace(_params(rng), bars=(BarSpec(BarKind.TIME, 1),))
+    fused, sep = lockstep(feeds, "nt_depth", INST, params)
+    assert len(fused.bars.series[0]) == k  # each closed by its batch's depth, 1.1 s later
+    assert fused._fused is not None and fused._fused.print_rests >= 2  # the period, the buffer
+    signed = np.where(prints["side"] == 0, 1, np.where(prints["side"] == 1, -1, 0)) * prints["size"]
+    assert fused.delta.value == sep.delta.value == int(signed[91:].sum())  # since the reset
 
 
 def test_a_copy_never_writes_into_the_original() -> None:
