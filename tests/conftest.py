@@ -21,6 +21,14 @@ LOBSTER_BOOK = DATA_DIR / "lobster" / "GOOG_2012-06-21_34200000_57600000_orderbo
 CME_BARS = DATA_DIR / "cme_bars" / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cold: compiles the kernels into an empty numba cache of its own (make test runs these "
+        "beside the warm-up, the rest of the suite after it)",
+    )
+
+
 def need(path: Path) -> Path:
     """Skip the test when a recorded data file is not on this machine (CI always has it)."""
     if not path.exists():
