@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 DEPS   := $(VENV)/.deps
 STAMP  := $(VENV)/.installed
 COLD_LOG := $(VENV)/cold-start-tests.log
+# `make test TESTS=tests/unit/core`: the suite's part in these paths (the cold-start tests
+# always run); empty: the whole suite
+TESTS  ?=
 DATA   ?=
 SPEED  ?=
 HOLD   ?=
@@ -42,10 +45,11 @@ run: $(STAMP)
 # The cold-start tests (marker `cold`: an empty numba cache of their own, one core for a minute
 # or two) run beside the warm-up, which needs one core too; the rest of the suite runs after
 # the warm-up, on the filled cache. Their output follows the suite's; either failing fails.
+# tests/conftest.py hands the two workers the longest test files first (tests/durations.json).
 test: $(DEPS)
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m cold >$(COLD_LOG) 2>&1 & cold=$$!; \
 	trap 'kill $$cold 2>/dev/null' INT TERM; \
-	$(MAKE) --no-print-directory $(STAMP) && $(BIN)/python -m pytest -n 2 -q -m "not cold"; \
+	$(MAKE) --no-print-directory $(STAMP) && $(BIN)/python -m pytest -n 2 -q -m "not cold" $(TESTS); \
 	rc=$$?; wait $$cold; crc=$$?; \
 	echo "cold-start tests (run beside the warm-up):"; cat $(COLD_LOG); \
 	test $$rc -eq 0 && test $$crc -eq 0
