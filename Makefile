@@ -44,13 +44,14 @@ run: $(STAMP)
 
 # The cold-start tests (marker `cold`: an empty numba cache of their own, one core for a minute
 # or two) run beside the warm-up, which needs one core too; the rest of the suite runs after
-# the warm-up, on the filled cache. Their output follows the suite's; either failing fails.
+# the warm-up, on the filled cache. Their output follows the suite's; either failing fails
+# (none marked `cold`, pytest's exit code 5, is no failure).
 # tests/conftest.py hands the two workers the longest test files first (tests/durations.json).
 test: $(DEPS)
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m cold >$(COLD_LOG) 2>&1 & cold=$$!; \
 	trap 'kill $$cold 2>/dev/null' INT TERM; \
 	$(MAKE) --no-print-directory $(STAMP) && $(BIN)/python -m pytest -n 2 -q -m "not cold" $(TESTS); \
-	rc=$$?; wait $$cold; crc=$$?; \
+	rc=$$?; wait $$cold; crc=$$?; test $$crc -ne 5 || crc=0; \
 	echo "cold-start tests (run beside the warm-up):"; cat $(COLD_LOG); \
 	test $$rc -eq 0 && test $$crc -eq 0
 
