@@ -3,7 +3,12 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.deps
 STAMP  := $(VENV)/.installed
+COLD_LOG := $(VENV)/cold-start-tests.log
+# `make test TESTS=tests/unit/core`: the suite's part in these paths (the cold-start tests
+# always run); empty: the whole suite
+TESTS  ?=
 DATA   ?=
 SPEED  ?=
 HOLD   ?=
@@ -16,10 +21,14 @@ PEERS_ON    := $(filter 1 yes true,$(PEERS))
 
 .PHONY: run test bench bench-peers lint setup warmup clean
 
-$(STAMP): pyproject.toml
+# the packages; $(STAMP) adds numba's cache filled by `orderflow warmup`
+$(DEPS): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(DEPS)
+
+$(STAMP): $(DEPS)
 	@echo "compiling the kernels into numba's cache (once; orderflow serve then starts warm)"
 	@$(BIN)/orderflow warmup
 	@touch $(STAMP)
@@ -33,8 +42,18 @@ warmup: $(STAMP)
 run: $(STAMP)
 	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED)) $(if $(filter 1 yes true,$(HOLD)),--hold)
 
-test: $(STAMP)
-	@$(BIN)/python -m pytest -n 2 -q
+# The cold-start tests (marker `cold`: an empty numba cache of their own, one core for a minute
+# or two) run beside the warm-up, which needs one core too; the rest of the suite runs after
+# the warm-up, on the filled cache. Their output follows the suite's; either failing fails
+# (none marked `cold`, pytest's exit code 5, is no failure).
+# tests/conftest.py hands the two workers the longest test files first (tests/durations.json).
+test: $(DEPS)
+	@$(BIN)/python -m pytest -q -p no:cacheprovider -m cold >$(COLD_LOG) 2>&1 & cold=$$!; \
+	trap 'kill $$cold 2>/dev/null' INT TERM; \
+	$(MAKE) --no-print-directory $(STAMP) && $(BIN)/python -m pytest -n 2 -q -m "not cold" $(TESTS); \
+	rc=$$?; wait $$cold; crc=$$?; test $$crc -ne 5 || crc=0; \
+	echo "cold-start tests (run beside the warm-up):"; cat $(COLD_LOG); \
+	test $$rc -eq 0 && test $$crc -eq 0
 
 bench: $(STAMP) $(if $(PEERS_ON),$(PEERS_STAMP))
 	@$(BIN)/python benchmarks/run_all.py $(if $(PEERS_ON),--peers)

@@ -3,6 +3,8 @@ small builders of test inputs."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,36 @@ ESH1_DIR = DATA_DIR / "databento" / "fixtures_esh1_20201228"
 LOBSTER_MSG = DATA_DIR / "lobster" / "GOOG_2012-06-21_34200000_57600000_message_1.csv"
 LOBSTER_BOOK = DATA_DIR / "lobster" / "GOOG_2012-06-21_34200000_57600000_orderbook_1.csv"
 CME_BARS = DATA_DIR / "cme_bars" / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
+#: seconds each test file took in a measured run (scripts/test_durations.py writes it)
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cold: compiles the kernels into an empty numba cache of its own (make test runs these "
+        "beside the warm-up, the rest of the suite after it)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the test files the longest first (by ``durations.json``; a file not in it
+    counts as 0 s and keeps its place among those), each file whole and in its own order (its
+    module fixtures are set up as before). A worker takes the next tests as it frees up, so the
+    long files start first and the short ones even out the two workers' ends. The order is
+    the same in every worker (xdist requires it): it depends on the node ids alone."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    try:
+        cost: dict[str, float] = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    place = {f: k for k, f in enumerate(dict.fromkeys(file_of(i) for i in items))}
+    items.sort(key=lambda i: (-cost.get(file_of(i), 0.0), place[file_of(i)]))
 
 
 def need(path: Path) -> Path:

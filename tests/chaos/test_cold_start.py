@@ -86,6 +86,7 @@ def first_answer(http: str, proc: subprocess.Popen[bytes]) -> httpx.Response:
     raise AssertionError("the port never opened")
 
 
+@pytest.mark.cold
 def test_a_cold_start_answers_warming_at_once_and_refuses_batches_retryably(
     tmp_path: Path,
 ) -> None:

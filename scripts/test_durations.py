@@ -1,0 +1,49 @@
+"""Write tests/durations.json (seconds per test file) from the JUnit XML of a measured run:
+
+    .venv/bin/python -m pytest -n 2 --dist loadfile --junitxml=/tmp/run.xml
+    .venv/bin/python scripts/test_durations.py /tmp/run.xml
+
+tests/conftest.py starts the longest files first under xdist, so the two workers end together;
+the figures only order the files (a stale or missing one costs balance, never a test).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "durations.json"
+
+
+def file_of(classname: str) -> str | None:
+    """``tests.chaos.test_kill9`` (or ``...test_kill9.TestX``) -> ``tests/chaos/test_kill9.py``."""
+    parts = classname.split(".")
+    for n in range(len(parts), 0, -1):
+        path = "/".join(parts[:n]) + ".py"
+        if (ROOT / path).is_file():
+            return path
+    return None
+
+
+def main(paths: list[str]) -> int:
+    total: defaultdict[str, float] = defaultdict(float)
+    for p in paths:
+        for case in ET.parse(p).getroot().iter("testcase"):
+            path = file_of(case.get("classname", ""))
+            if path is not None:
+                total[path] += float(case.get("time", "0") or 0)
+    if not total:
+        print("no test cases found", file=sys.stderr)
+        return 1
+    ranked = dict(sorted(((f, round(s, 1)) for f, s in total.items()), key=lambda x: -x[1]))
+    OUT.write_text(json.dumps(ranked, indent=1) + "\n")
+    print(f"{OUT.relative_to(ROOT)}: {len(ranked)} files, {sum(ranked.values()):.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
