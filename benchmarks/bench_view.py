@@ -179,13 +179,20 @@ GAP_S, PASSES = 0.0014, 4
 
 
 class _Socket:
-    """A viewer's socket that takes every frame at once (the in-process viewers)."""
+    """A viewer's socket that takes every frame at once (the in-process viewers): it counts
+    the frames and their bytes, and a text frame is encoded as uvicorn encodes it."""
 
     def __init__(self) -> None:
         self.frames = 0
+        self.sizes: list[int] = []
 
     async def send_text(self, text: str) -> None:
         self.frames += 1
+        self.sizes.append(len(text.encode()))
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.frames += 1
+        self.sizes.append(len(data))
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         return None
@@ -226,6 +233,10 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     stream = ViewStream(type("S", (), {"hub": hub})())
     holds: list[int] = []
     folds: list[bool] = []
+    #: the flusher's holds summed per frame (its number): a frame's CPU on the loop
+    frame_cpu: dict[int, int] = {}
+    #: each viewer's writer's holds (one a frame sent)
+    sends: list[int] = []
     sockets: list[_Socket] = []
     run = asyncio.events.Handle._run
 
@@ -237,10 +248,16 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         if not view:
             run(handle)
             return
+        k = stream.frames
         t0 = time.perf_counter_ns()
         run(handle)
-        holds.append(time.perf_counter_ns() - t0)
+        dt = time.perf_counter_ns() - t0
+        holds.append(dt)
         folds.append(owner is views)
+        if owner is stream._task:
+            frame_cpu[k] = frame_cpu.get(k, 0) + dt
+        elif owner is not views:
+            sends.append(dt)
 
     async def feed() -> None:
         hub.apply(batches[0], "nt8")  # warm-up: kernels, caches
@@ -275,6 +292,9 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     def pc(x: np.ndarray, q: float) -> float:
         return float(np.percentile(x, q)) / 1e3 if len(x) else 0.0
 
+    cpu, sent = np.array(list(frame_cpu.values())), np.array(sends)
+    size = np.array([n for s in sockets for n in s.sizes])
+
     return {"viewers": viewers, "step_p50_us": pc(a, 50), "step_p99_us": pc(a, 99),
             "hold_p50_us": pc(h, 50), "hold_p99_us": pc(h, 99),
             "hold_max_us": float(h.max()) / 1e3 if len(h) else 0.0,
@@ -282,6 +302,11 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
             "frame_hold_max_us": float(h[~fold].max()) / 1e3 if (~fold).any() else 0.0,
             "fold_hold_p99_us": pc(h[fold], 99),
             "fold_hold_max_us": float(h[fold].max()) / 1e3 if fold.any() else 0.0,
+            "frame_cpu_p50_us": pc(cpu, 50), "frame_cpu_p99_us": pc(cpu, 99),
+            "send_hold_p50_us": pc(sent, 50), "send_hold_p99_us": pc(sent, 99),
+            "frame_bytes_p50": float(np.percentile(size, 50)) if len(size) else 0.0,
+            "frame_bytes_p99": float(np.percentile(size, 99)) if len(size) else 0.0,
+            "frame_bytes_mean": float(size.mean()) if len(size) else 0.0,
             "steps": len(a), "holds": len(h),
             "frames_sent": sum(s.frames for s in sockets)}  # fmt: skip
 
