@@ -3,14 +3,15 @@
 One server process (the real app on uvicorn, 127.0.0.1), one bridge (this process: ESH4 as
 NinjaTrader's batches of about 100 depth events, JSON, each batch sent when the previous ack
 came back, as the bridge does) and, for half of the rounds, a third process holding 5 viewers
-of the instrument being fed (``/ws/view``, levels 40, every frame read and decoded). Rounds
-alternate 0 and 5 viewers (ESH4 replayed under another ES contract name each round, so every
+of the instrument being fed (``/ws/view``, levels 40, MessagePack as the dashboard takes it,
+every frame read). Rounds alternate 0 and 5 viewers (ESH4 replayed under another ES contract name each round, so every
 round starts a fresh book on the same server); each round times every send -> ack round trip.
 Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (goal: within
 10%). Nothing passes or fails on them.
 
-    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice]     (standalone; --nice: the
-        viewers' process at the lowest priority, isolating the server's own work for them)
+    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json]   (standalone;
+        --nice: the viewers' process at the lowest priority, isolating the server's own work
+        for them; --json: the viewers take the JSON text form, not the dashboard's MessagePack)
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _serve() -> None:
     threading.Event().wait()
 
 
-def _watch(port: int, name: str) -> None:
+def _watch(port: int, name: str, form: str) -> None:
     """Child: VIEWERS viewers of ``name`` reading every frame; 'ready' once each has its
     snapshot, then the frame count when stdin closes."""
     from websockets.sync.client import connect
@@ -75,9 +76,10 @@ def _watch(port: int, name: str) -> None:
     stop = threading.Event()
 
     def read(k: int) -> None:
-        with connect(f"ws://127.0.0.1:{port}/ws/view?instrument={name}&levels=40",
-                     max_size=None) as ws:  # fmt: skip
-            json.loads(ws.recv())
+        url = f"ws://127.0.0.1:{port}/ws/view?instrument={name}&levels=40"
+        with connect(f"{url}&format={form}", max_size=None) as ws:
+            first = ws.recv()
+            msgspec.msgpack.decode(first) if isinstance(first, bytes) else json.loads(first)
             ready.wait()
             while not stop.is_set():
                 try:
@@ -105,6 +107,8 @@ def _batches() -> list[Any]:
     return [fb.batch for fb in build_batches(load_stream(ESH4))]
 
 
+#: the viewers' form of frames: the dashboard's MessagePack (``--json``: the JSON text form)
+FORMAT = ["msgpack"]
 #: run the viewers' process at the lowest priority (``--nice``): what is left is the server's
 #: own work for them, not the viewers' CPU time on the same cores
 NICE: list[str] = []
@@ -128,7 +132,8 @@ def _round(port: int, batches: list[Any], name: str, viewers: bool) -> tuple[np.
             rtt[i] = time.perf_counter_ns() - t0
             if i == 0 and viewers:  # the instrument exists now: the viewers attach
                 watcher = subprocess.Popen(
-                    [*NICE, sys.executable, __file__, "--watch", str(port), name], env=_env(),
+                    [*NICE, sys.executable, __file__, "--watch", str(port), name, FORMAT[0]],
+                    env=_env(),
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 )  # fmt: skip
                 assert watcher.stdout is not None
@@ -272,7 +277,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                 sockets.append(socket)
                 vp = stream.params
                 stream.add(Viewer(socket, name, 40, vp.queue_frames,  # type: ignore[arg-type]
-                                  vp.send_timeout_s))  # fmt: skip
+                                  vp.send_timeout_s, FORMAT[0] == "msgpack"))  # fmt: skip
             for b in named[1:]:
                 await asyncio.sleep(GAP_S)
                 hub.apply(b, f"nt8-{name}")
@@ -366,8 +371,11 @@ def main() -> None:
         _serve()
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--watch":
-        _watch(int(sys.argv[2]), sys.argv[3])
+        _watch(int(sys.argv[2]), sys.argv[3], sys.argv[4])
         return
+    if "--json" in sys.argv:
+        sys.argv.remove("--json")
+        FORMAT[0] = "json"
     if "--nice" in sys.argv:
         sys.argv.remove("--nice")
         NICE[:] = ["nice", "-n", "19"]
