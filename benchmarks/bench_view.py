@@ -4,8 +4,9 @@ One server process (the real app on uvicorn, 127.0.0.1), one bridge (this proces
 NinjaTrader's batches of about 100 depth events, JSON, each batch sent when the previous ack
 came back, as the bridge does) and, for half of the rounds, a third process holding 5 viewers
 of the instrument being fed (``/ws/view``, levels 40, MessagePack as the dashboard takes it,
-every frame read). Rounds alternate 0 and 5 viewers (ESH4 replayed under another ES contract name each round, so every
-round starts a fresh book on the same server); each round times every send -> ack round trip.
+every frame read). Rounds alternate 0 and 5 viewers (ESH4 replayed under another ES contract
+name each round, so every round starts a fresh book on the same server); each round times
+every send -> ack round trip.
 Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (goal: within
 10%). Nothing passes or fails on them.
 
@@ -324,7 +325,9 @@ def _rows(seconds: float, progress: Progress) -> list[Result]:
     hold = (f"longest {c['hold_max_us']:.0f} us; frames' p99 {c['frame_hold_p99_us']:.0f} us, "
             f"longest {c['frame_hold_max_us']:.0f} us; folding's p99 "
             f"{c['fold_hold_p99_us']:.0f} us, longest {c['fold_hold_max_us']:.0f} us; "
-            f"{c['holds']} holds, {c['frames_sent']} frames")  # fmt: skip
+            f"{c['holds']} holds, {c['frames_sent']} frames; a frame's CPU p50 "
+            f"{c['frame_cpu_p50_us']:.0f} us, {c['frame_bytes_mean'] / 1e3:.1f} KB a frame "
+            "sent")  # fmt: skip
     return [
         Result(SUITE, "view:step", "reference", "views' step per applied batch (trading path)",
                p50_ns=c["step_p50_us"] * 1e3, p99_ns=c["step_p99_us"] * 1e3, lat_unit="batch",
