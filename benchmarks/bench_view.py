@@ -3,14 +3,16 @@
 One server process (the real app on uvicorn, 127.0.0.1), one bridge (this process: ESH4 as
 NinjaTrader's batches of about 100 depth events, JSON, each batch sent when the previous ack
 came back, as the bridge does) and, for half of the rounds, a third process holding 5 viewers
-of the instrument being fed (``/ws/view``, levels 40, every frame read and decoded). Rounds
-alternate 0 and 5 viewers (ESH4 replayed under another ES contract name each round, so every
-round starts a fresh book on the same server); each round times every send -> ack round trip.
+of the instrument being fed (``/ws/view``, levels 40, MessagePack as the dashboard takes it,
+every frame read). Rounds alternate 0 and 5 viewers (ESH4 replayed under another ES contract
+name each round, so every round starts a fresh book on the same server); each round times
+every send -> ack round trip.
 Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (goal: within
 10%). Nothing passes or fails on them.
 
-    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice]     (standalone; --nice: the
-        viewers' process at the lowest priority, isolating the server's own work for them)
+    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json]   (standalone;
+        --nice: the viewers' process at the lowest priority, isolating the server's own work
+        for them; --json: the viewers take the JSON text form, not the dashboard's MessagePack)
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _serve() -> None:
     threading.Event().wait()
 
 
-def _watch(port: int, name: str) -> None:
+def _watch(port: int, name: str, form: str) -> None:
     """Child: VIEWERS viewers of ``name`` reading every frame; 'ready' once each has its
     snapshot, then the frame count when stdin closes."""
     from websockets.sync.client import connect
@@ -75,9 +77,10 @@ def _watch(port: int, name: str) -> None:
     stop = threading.Event()
 
     def read(k: int) -> None:
-        with connect(f"ws://127.0.0.1:{port}/ws/view?instrument={name}&levels=40",
-                     max_size=None) as ws:  # fmt: skip
-            json.loads(ws.recv())
+        url = f"ws://127.0.0.1:{port}/ws/view?instrument={name}&levels=40"
+        with connect(f"{url}&format={form}", max_size=None) as ws:
+            first = ws.recv()
+            msgspec.msgpack.decode(first) if isinstance(first, bytes) else json.loads(first)
             ready.wait()
             while not stop.is_set():
                 try:
@@ -105,6 +108,8 @@ def _batches() -> list[Any]:
     return [fb.batch for fb in build_batches(load_stream(ESH4))]
 
 
+#: the viewers' form of frames: the dashboard's MessagePack (``--json``: the JSON text form)
+FORMAT = ["msgpack"]
 #: run the viewers' process at the lowest priority (``--nice``): what is left is the server's
 #: own work for them, not the viewers' CPU time on the same cores
 NICE: list[str] = []
@@ -128,7 +133,8 @@ def _round(port: int, batches: list[Any], name: str, viewers: bool) -> tuple[np.
             rtt[i] = time.perf_counter_ns() - t0
             if i == 0 and viewers:  # the instrument exists now: the viewers attach
                 watcher = subprocess.Popen(
-                    [*NICE, sys.executable, __file__, "--watch", str(port), name], env=_env(),
+                    [*NICE, sys.executable, __file__, "--watch", str(port), name, FORMAT[0]],
+                    env=_env(),
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 )  # fmt: skip
                 assert watcher.stdout is not None
@@ -179,13 +185,20 @@ GAP_S, PASSES = 0.0014, 4
 
 
 class _Socket:
-    """A viewer's socket that takes every frame at once (the in-process viewers)."""
+    """A viewer's socket that takes every frame at once (the in-process viewers): it counts
+    the frames and their bytes, and a text frame is encoded as uvicorn encodes it."""
 
     def __init__(self) -> None:
         self.frames = 0
+        self.sizes: list[int] = []
 
     async def send_text(self, text: str) -> None:
         self.frames += 1
+        self.sizes.append(len(text.encode()))
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.frames += 1
+        self.sizes.append(len(data))
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         return None
@@ -226,6 +239,10 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     stream = ViewStream(type("S", (), {"hub": hub})())
     holds: list[int] = []
     folds: list[bool] = []
+    #: the flusher's holds summed per frame (its number): a frame's CPU on the loop
+    frame_cpu: dict[int, int] = {}
+    #: each viewer's writer's holds (one a frame sent)
+    sends: list[int] = []
     sockets: list[_Socket] = []
     run = asyncio.events.Handle._run
 
@@ -237,10 +254,16 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         if not view:
             run(handle)
             return
+        k = stream.frames
         t0 = time.perf_counter_ns()
         run(handle)
-        holds.append(time.perf_counter_ns() - t0)
+        dt = time.perf_counter_ns() - t0
+        holds.append(dt)
         folds.append(owner is views)
+        if owner is stream._task:
+            frame_cpu[k] = frame_cpu.get(k, 0) + dt
+        elif owner is not views:
+            sends.append(dt)
 
     async def feed() -> None:
         hub.apply(batches[0], "nt8")  # warm-up: kernels, caches
@@ -255,7 +278,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                 sockets.append(socket)
                 vp = stream.params
                 stream.add(Viewer(socket, name, 40, vp.queue_frames,  # type: ignore[arg-type]
-                                  vp.send_timeout_s))  # fmt: skip
+                                  vp.send_timeout_s, FORMAT[0] == "msgpack"))  # fmt: skip
             for b in named[1:]:
                 await asyncio.sleep(GAP_S)
                 hub.apply(b, f"nt8-{name}")
@@ -275,6 +298,9 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     def pc(x: np.ndarray, q: float) -> float:
         return float(np.percentile(x, q)) / 1e3 if len(x) else 0.0
 
+    cpu, sent = np.array(list(frame_cpu.values())), np.array(sends)
+    size = np.array([n for s in sockets for n in s.sizes])
+
     return {"viewers": viewers, "step_p50_us": pc(a, 50), "step_p99_us": pc(a, 99),
             "hold_p50_us": pc(h, 50), "hold_p99_us": pc(h, 99),
             "hold_max_us": float(h.max()) / 1e3 if len(h) else 0.0,
@@ -282,6 +308,11 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
             "frame_hold_max_us": float(h[~fold].max()) / 1e3 if (~fold).any() else 0.0,
             "fold_hold_p99_us": pc(h[fold], 99),
             "fold_hold_max_us": float(h[fold].max()) / 1e3 if fold.any() else 0.0,
+            "frame_cpu_p50_us": pc(cpu, 50), "frame_cpu_p99_us": pc(cpu, 99),
+            "send_hold_p50_us": pc(sent, 50), "send_hold_p99_us": pc(sent, 99),
+            "frame_bytes_p50": float(np.percentile(size, 50)) if len(size) else 0.0,
+            "frame_bytes_p99": float(np.percentile(size, 99)) if len(size) else 0.0,
+            "frame_bytes_mean": float(size.mean()) if len(size) else 0.0,
             "steps": len(a), "holds": len(h),
             "frames_sent": sum(s.frames for s in sockets)}  # fmt: skip
 
@@ -294,7 +325,9 @@ def _rows(seconds: float, progress: Progress) -> list[Result]:
     hold = (f"longest {c['hold_max_us']:.0f} us; frames' p99 {c['frame_hold_p99_us']:.0f} us, "
             f"longest {c['frame_hold_max_us']:.0f} us; folding's p99 "
             f"{c['fold_hold_p99_us']:.0f} us, longest {c['fold_hold_max_us']:.0f} us; "
-            f"{c['holds']} holds, {c['frames_sent']} frames")  # fmt: skip
+            f"{c['holds']} holds, {c['frames_sent']} frames; a frame's CPU p50 "
+            f"{c['frame_cpu_p50_us']:.0f} us, {c['frame_bytes_mean'] / 1e3:.1f} KB a frame "
+            "sent")  # fmt: skip
     return [
         Result(SUITE, "view:step", "reference", "views' step per applied batch (trading path)",
                p50_ns=c["step_p50_us"] * 1e3, p99_ns=c["step_p99_us"] * 1e3, lat_unit="batch",
@@ -341,8 +374,11 @@ def main() -> None:
         _serve()
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--watch":
-        _watch(int(sys.argv[2]), sys.argv[3])
+        _watch(int(sys.argv[2]), sys.argv[3], sys.argv[4])
         return
+    if "--json" in sys.argv:
+        sys.argv.remove("--json")
+        FORMAT[0] = "json"
     if "--nice" in sys.argv:
         sys.argv.remove("--nice")
         NICE[:] = ["nice", "-n", "19"]

@@ -1,8 +1,9 @@
 """Viewers never hold up the trading path: a viewer that never reads (its socket's buffers
-kept small on both ends, a congested path) is closed with 1013 while the bridge's acks go on,
-all of them, and /health counts it; twenty viewers attached leave every ack exactly as without
-them; one viewer over ``max_viewers`` is refused with 1013; with a token set the stream and its
-backfill need it (a browser's WebSocket gives it as ``?token=``)."""
+kept small on both ends, a congested path; JSON text or MessagePack frames) is closed with
+1013 while the bridge's acks go on, all of them, and /health counts it; twenty viewers
+attached leave every ack exactly as without them; one viewer over ``max_viewers`` is refused
+with 1013; with a token set the stream and its backfill need it (a browser's WebSocket gives
+it as ``?token=``)."""
 
 from __future__ import annotations
 
@@ -90,12 +91,13 @@ def close_code(s: socket.socket) -> int | None:
     return None
 
 
-def test_a_viewer_that_never_reads_is_dropped_while_the_acks_go_on() -> None:
+@pytest.mark.parametrize("form", ["json", "msgpack"])
+def test_a_viewer_that_never_reads_is_dropped_while_the_acks_go_on(form: str) -> None:
     batches, _ = esh4_batches()
     server = Server(view=ViewParams(send_timeout_s=0.5))
     try:
         feed_all(server, batches[:1])  # the instrument exists: viewers may attach
-        slow = never_reads(server.port, "/ws/view?instrument=ESH4&levels=200")
+        slow = never_reads(server.port, f"/ws/view?instrument=ESH4&levels=200&format={form}")
         narrow_server_side(server, slow)
         stream = server.app.state.view_stream
         acks = feed_all_resumed(server, batches, 0.01, lambda: stream.dropped)

@@ -53,7 +53,7 @@ class InstrumentState(Protocol):
 
 
 __all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_rows",
-           "metrics_rows", "print_rows"]  # fmt: skip
+           "metrics_rows", "prices_of", "print_rows"]  # fmt: skip
 
 log = logging.getLogger("orderflow.server")
 
@@ -401,13 +401,34 @@ def metrics_rows(history: Iterable[list[Any]], tick: float) -> list[list[float |
             for t, imb, mp, mid, ofi, mom in history]  # fmt: skip
 
 
+#: the largest fixed-point price (ticks x tick_fixed) a float64 holds exactly: below it the
+#: whole array's prices are the very floats :meth:`Instrument.to_price` makes one at a time
+_EXACT = 2**53
+
+
+def prices_of(ticks: np.ndarray, to_price: Any) -> list[Any]:
+    """``to_price`` of every tick in ``ticks`` (int64): the same floats, on the whole array at
+    once when ``to_price`` is an instrument's and every fixed-point price is exact in a
+    float64 (one rounding, the division, as in :meth:`Instrument.to_price`); else one at a
+    time."""
+    inst = getattr(to_price, "__self__", None)
+    fixed = getattr(inst, "tick_fixed", None)
+    if isinstance(fixed, int) and len(ticks):
+        big = max(int(ticks.max()), -int(ticks.min()))  # Python ints: no overflow
+        if big * fixed < _EXACT:
+            out: list[Any] = (ticks.astype(np.int64) * fixed / PRICE_SCALE).tolist()
+            return out
+    return [to_price(p) for p in ticks.tolist()]
+
+
 def print_rows(prints: np.ndarray, to_price: Any) -> list[list[Any]]:
-    """PRINT rows of the wire: ``[ts, price, size, side]``."""
+    """PRINT rows of the wire: ``[ts, price, size, side]`` (the prices converted on the whole
+    array at once: one call per print was most of a frame's rows)."""
     return [
-        [int(t), to_price(int(p)), int(q), int(s)]
+        [t, p, q, s]
         for t, p, q, s in zip(
-            prints["ts"].tolist(), prints["price"].tolist(), prints["size"].tolist(),
-            prints["side"].tolist(), strict=True,
+            prints["ts"].tolist(), prices_of(prints["price"], to_price),
+            prints["size"].tolist(), prints["side"].tolist(), strict=True,
         )
     ]  # fmt: skip
 

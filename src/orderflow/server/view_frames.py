@@ -18,6 +18,7 @@ from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import get_instrument
 from orderflow.server.answers import PROFILE_NODES
 from orderflow.server.order_views import order_list
+from orderflow.server.view import prices_of
 from orderflow.server.view_trades import account_trades
 from orderflow.server.wire import json_float
 
@@ -48,8 +49,8 @@ def book_view(st: InstrumentState, levels: int) -> dict[str, Any]:
     walls = [{"price": px(w.price), "side": _SIDE[int(w.side)], "size": int(w.size)}
              for w in pipe.metrics.walls()] if pipe.groups else []  # fmt: skip
     return {
-        "bids": [[px(p), q] for p, q in zip(bp.tolist(), bs.tolist(), strict=True)],
-        "asks": [[px(p), q] for p, q in zip(ap.tolist(), as_.tolist(), strict=True)],
+        "bids": [[p, q] for p, q in zip(prices_of(bp, px), bs.tolist(), strict=True)],
+        "asks": [[p, q] for p, q in zip(prices_of(ap, px), as_.tolist(), strict=True)],
         "levels": levels,
         "stale": st.stale,
         "walls": walls,

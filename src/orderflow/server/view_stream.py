@@ -6,7 +6,9 @@ so a step of a frame is never interleaved with a batch (that is the "engine lock
 while values are copied). Per frame and instrument, when the instrument's version moved (or
 every half second for account and health) it builds one delta (latest-wins fields only when
 changed; appends of prints, signals and heat columns since the previous frame, capped),
-encodes it once per book depth asked for, and offers the text to each viewer's bounded queue.
+encodes it once per book depth and form asked for (JSON text, or MessagePack bytes for
+``format=msgpack``: the dashboard's), and offers those same bytes or text to each viewer's
+bounded queue.
 A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
 us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
 one step, not a frame): folding the batches the views queued, reading the book metrics, the
@@ -29,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+import numpy as np
 import orjson
 from fastapi import WebSocket
 
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
     from orderflow.server.replay import Playback
     from orderflow.server.state import ServerState
 
-__all__ = ["ViewStream", "Viewer"]
+__all__ = ["FORMATS", "ViewStream", "Viewer", "pack"]
 
 #: frames to send: who gets each (viewers) and the frame
 _Frames = list[tuple[list["Viewer"], dict[str, Any]]]
@@ -66,17 +70,22 @@ FOLD_TURNS = 8
 CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
 CLOSE_TIMEOUT_S = 1.0
 TOO_SLOW = "viewer too slow"
+#: the forms a viewer may ask for (``?format=``): JSON text frames, or MessagePack binary
+#: frames holding the same values
+FORMATS = ("json", "msgpack")
 
 
 class Viewer:
     """One viewer's socket: a bounded queue of encoded frames and the task writing it."""
 
     def __init__(self, socket: WebSocket, key: str, levels: int, queue_frames: int,
-                 send_timeout_s: float) -> None:  # fmt: skip
+                 send_timeout_s: float, binary: bool = False) -> None:  # fmt: skip
         self.socket = socket
         self.key = key
         self.levels = levels
-        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_frames)
+        #: MessagePack binary frames (``format=msgpack``), else JSON text
+        self.binary = binary
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(queue_frames)
         self.send_timeout_s = send_timeout_s
         self.open = True
         self.fresh = True  # waiting for its snapshot
@@ -91,7 +100,7 @@ class Viewer:
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
-    def offer(self, frame: str) -> None:
+    def offer(self, frame: str | bytes) -> None:
         """Queue a frame; never waits. A full queue closes the viewer (1013)."""
         if not self.open:
             return
@@ -125,8 +134,10 @@ class Viewer:
         try:
             while self.open:
                 frame = await self.queue.get()
+                send = (self.socket.send_bytes(frame) if isinstance(frame, bytes)
+                        else self.socket.send_text(frame))  # fmt: skip
                 try:
-                    await asyncio.wait_for(self.socket.send_text(frame), self.send_timeout_s)
+                    await asyncio.wait_for(send, self.send_timeout_s)
                 except TimeoutError:
                     self.close(1013, TOO_SLOW)
                     return
@@ -290,10 +301,12 @@ class ViewStream:
             await _resolve(frame, slicer)
             if "wall_ns" in frame:  # when it was sent: the page's lag
                 frame["wall_ns"] = time.time_ns()
-            text = _encode(frame)
+            # each form once, shared by every viewer asking for it (no per-viewer encoding)
+            text = _encode(frame) if any(not v.binary for v in viewers) else ""
+            packed = pack(frame) if any(v.binary for v in viewers) else b""
             await slicer.breathe()
             for v in viewers:
-                v.offer(text)
+                v.offer(packed if v.binary else text)
 
     def _replay(self) -> dict[str, Any] | None:
         return self.playback.state() if self.playback is not None else None
@@ -517,6 +530,22 @@ class ViewStream:
 
 def _encode(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _plain(x: Any) -> Any:
+    """A NumPy value as the builtin one the JSON form writes (MessagePack's encoder hook)."""
+    if isinstance(x, np.generic | np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not a frame value: {type(x).__name__}")
+
+
+_PACKER = msgspec.msgpack.Encoder(enc_hook=_plain)
+
+
+def pack(frame: dict[str, Any]) -> bytes:
+    """A frame as MessagePack: the same values as its JSON text (maps, arrays, strings,
+    integers, floats, booleans, nil), smaller and with nothing to parse as text."""
+    return _PACKER.encode(frame)
 
 
 class _Later:

@@ -23,7 +23,7 @@ from orderflow.server.hub import InstrumentState
 from orderflow.server.replay import Playback
 from orderflow.server.state import Authorised, Server, ServerState, read_body, server_of
 from orderflow.server.view import heat_rows, print_rows
-from orderflow.server.view_stream import Viewer, ViewStream
+from orderflow.server.view_stream import FORMATS, Viewer, ViewStream
 
 __all__ = ["router", "stream_of"]
 
@@ -146,7 +146,8 @@ async def signals(instrument: str, state: Server, request: Request) -> Response:
 
 @router.websocket("/ws/view")
 async def view(socket: WebSocket) -> None:
-    """The viewer stream of ``?instrument=`` (``&levels=`` book rows, 1 to 200, default 40)."""
+    """The viewer stream of ``?instrument=`` (``&levels=`` book rows, 1 to 200, default 40;
+    ``&format=msgpack``: MessagePack binary frames, else JSON text)."""
     state = server_of(socket)
     q = socket.query_params
     proved = socket.scope.get(AUTH_KEY) or state.authorised(q.get("token"))
@@ -155,6 +156,9 @@ async def view(socket: WebSocket) -> None:
         return
     try:
         levels = _int(q.get("levels"), "levels", 40, 1, MAX_LEVELS)
+        form = q.get("format") or "json"
+        if form not in FORMATS:
+            raise QueryValueError(f"format: one of {', '.join(FORMATS)}", field="format")
         name = q.get("instrument") or next(iter(state.hub.instruments), "")
         st = state.hub.find(name) if name else None
         if st is None:
@@ -165,7 +169,9 @@ async def view(socket: WebSocket) -> None:
     await socket.accept()
     stream = stream_of(socket)
     p = stream.params
-    viewer = Viewer(socket, st.pipeline.name, levels, p.queue_frames, p.send_timeout_s)
+    viewer = Viewer(
+        socket, st.pipeline.name, levels, p.queue_frames, p.send_timeout_s, binary=form == "msgpack"
+    )
     if not stream.add(viewer):
         await socket.close(1013, f"more than {p.max_viewers} viewers")
         return

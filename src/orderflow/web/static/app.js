@@ -252,7 +252,7 @@ async function start() {
   perf.marks.instrument = performance.now();
   if ($("instrument").tagName !== "SELECT") $("instrument").textContent = inst;
   document.title = `${inst} - orderflow`;
-  const q = new URLSearchParams({ instrument: inst, levels: "20" });
+  const q = new URLSearchParams({ instrument: inst, levels: "20", format: "msgpack" });
   if (token) q.set("token", token);
   const proto = location.protocol === "https:" ? "wss" : "ws";
   worker.postMessage({ type: "start", url: `${proto}://${location.host}/ws/view?${q}` });

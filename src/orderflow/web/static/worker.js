@@ -1,7 +1,11 @@
-// The viewer stream's reader: owns the WebSocket to /ws/view, decodes every frame and merges
+// The viewer stream's reader: owns the WebSocket to /ws/view (MessagePack binary frames,
+// format=msgpack: smaller than the JSON text and encoded once for every viewer at the
+// server), decodes every frame and merges
 // them (latest wins for book, metrics and the other states; bounded appends for prints,
 // signals and heat columns; bars by start_ts) until the page asks for the next frame's worth
 // with {type: "pull"}. The page draws at its own pace; nothing here piles up beyond the caps.
+
+import { decode } from "./msgpack.js";
 
 const CAP = { prints: 4000, signals: 400, heat: 1200 };
 const LATEST = ["book", "metrics", "profile", "vwap", "delta", "clusters", "account", "health", "replay"];
@@ -49,11 +53,14 @@ function merge(msg) {
 function connect() {
   status = "connecting";
   ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
   ws.onopen = () => { status = "open"; backoff = 500; };
   ws.onmessage = (ev) => {
     frames += 1;
     let msg;
-    try { msg = JSON.parse(ev.data); } catch (e) { return; }
+    try {
+      msg = typeof ev.data === "string" ? JSON.parse(ev.data) : decode(ev.data);
+    } catch (e) { return; }
     merge(msg);
   };
   ws.onclose = (ev) => {
