@@ -133,6 +133,7 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         finally:
             srv.stop(signal.SIGINT)  # the probe's rows are saved on the way out
         rows = np.load(marks_file)
+        collections = np.load(marks_file.removesuffix(".npy") + ".gc.npy").reshape(-1, 2)
     finally:
         echo.stop()
     if len(rows) != n * len(order):
@@ -141,7 +142,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
     for i, label in enumerate(order):
         server[label].append(rows[i * n : (i + 1) * n])
     result: dict[str, Any] = {"echo": np.concatenate(echo_rtt), "paths": {}, "rounds": rounds,
-                              "batches": n, "load": os.getloadavg()}  # fmt: skip
+                              "batches": n, "load": os.getloadavg(),
+                              "gc": collections}  # fmt: skip
     for label, _, _ in PATHS:
         c = np.concatenate([m[WARM:] for m in client_marks[label]])
         s = np.concatenate([m[WARM:] for m in server[label]])
@@ -181,6 +183,13 @@ def render(res: dict[str, Any]) -> list[str]:
         p50, p99 = _p(res["paths"][lb]["rtt"])
         cells.append(f"{p50 / e50:9.2f}x / {p99 / e99:6.2f}x")
     lines.append(f"  {'round trip / echo':48s}" + "".join(f"{c:>22s}" for c in cells))
+    gcs = res.get("gc")
+    if gcs is not None:
+        kept = res["batches"] * res["rounds"] * len(labels)
+        per = [f"gen {g}: {int((gcs[:, 0] == g).sum())}" for g in range(3)]
+        us = gcs[:, 1] / 1e3 if len(gcs) else np.zeros(1)
+        lines.append(f"  garbage collections over {kept} round trips: {', '.join(per)}; "
+                     f"median {np.median(us):.0f} us, max {us.max():.0f} us")  # fmt: skip
     return lines
 
 
