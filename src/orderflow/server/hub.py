@@ -723,7 +723,9 @@ def _preopen(inst: Instrument, ts_ns: int) -> bool:
 
 def _bar_metrics(bars: NtBars, changed: Counter[str] | None) -> list[dict[str, Any]] | None:
     """The ack's ``bar_metrics``: the latest bar of each series the batch changed, or None."""
-    keys = sorted(int(k[7:]) for k in changed or () if k.startswith("series:"))
+    if not changed:  # no bars in the batch (nearly every depth batch)
+        return None
+    keys = sorted(int(k[7:]) for k in changed if k.startswith("series:"))
     out = [m for m in (bars.metrics(k) for k in keys) if m is not None]
     return out or None
 
