@@ -72,7 +72,7 @@ def renamed(batches: list[Batch], instrument: str) -> list[Batch]:
             for i, b in enumerate(batches, start=1)]  # fmt: skip
 
 
-def test_every_esh4_answer_is_the_same_bytes_as_the_reference():
+def test_every_esh4_answer_is_the_same_bytes_as_the_reference() -> None:
     batches = esh4_batches()[0]
     hub = Hub()
     seen = {"ratios": 0, "none": 0, "metrics": 0}
@@ -92,14 +92,14 @@ def test_every_esh4_answer_is_the_same_bytes_as_the_reference():
     for k in range(0, len(batches) - 8, 8):
         outcomes = hub.apply_many(run_of[k : k + 8], "nt8b")
         assert all(error is None and ack is not None for _, ack, _, error in outcomes)
-        ack = outcomes[-1][1]  # the last answer: built from the state the hub holds now
-        assert ack is not None
-        same_bytes(hub, ack)
-        together += ack.seq > ack.first_seq
+        last = outcomes[-1][1]  # the last answer: built from the state the hub holds now
+        assert last is not None
+        same_bytes(hub, last)
+        together += last.seq > last.first_seq
     assert together >= len(batches) // 8 - 2 and hub.last_seq["nt8b"] == k + 8
 
 
-def test_refusals_rejections_and_gaps_answer_as_before():
+def test_refusals_rejections_and_gaps_answer_as_before() -> None:
     batches = renamed(esh4_batches()[0], "NQ 03-24")[:120]
     hub = Hub()
     outcomes: list[tuple[int, Any]] = []
@@ -127,7 +127,7 @@ def test_refusals_rejections_and_gaps_answer_as_before():
         hub.apply(b, None, recv_ns=1)  # every time more than a day after receipt
 
 
-def test_ratios_over_fewer_rows_than_asked_count_the_rows_there_are():
+def test_ratios_over_fewer_rows_than_asked_count_the_rows_there_are() -> None:
     assert ratios((1, 5, 10), [3, 4], [2, 0, 6]) == [
         {"levels": 1, "ratio": 1.5},
         {"levels": 5, "ratio": 7 / 8},
@@ -140,7 +140,7 @@ def test_ratios_over_fewer_rows_than_asked_count_the_rows_there_are():
     assert ratios((), [1], [1]) == []
 
 
-def test_a_ratio_deeper_than_the_book_reads_as_many_rows_as_it_needs():
+def test_a_ratio_deeper_than_the_book_reads_as_many_rows_as_it_needs() -> None:
     hub = Hub(PipelineParams(ratio_levels=(1, 12)))
     for b in esh4_batches()[0][:80]:
         ack, _ = hub.apply(b, "nt8")
@@ -153,7 +153,7 @@ def test_a_ratio_deeper_than_the_book_reads_as_many_rows_as_it_needs():
     assert metrics == reference_metrics(st) == hub.metrics(st)
 
 
-def test_a_child_looked_up_once_counts_as_labels_does():
+def test_a_child_looked_up_once_counts_as_labels_does() -> None:
     mon, ref = Monitor(), Monitor()
     for kind, n in [("depth", 100), ("ticks", 7), ("depth", 3)]:
         mon.child(mon.updates, kind).inc(n)
