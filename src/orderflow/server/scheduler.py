@@ -209,25 +209,35 @@ class FairScheduler:
         """Count ``events`` decoded for ``key`` against the budget, first waiting (not reading
         any more from the client) while it holds more than its share."""
         events = max(0, events)
-        held = self._queued.get(key, 0)
-        if held and held + events > self.share():
-            self.stats.throttled += 1
-            deadline = time.monotonic() + self.max_wait_s
-            while (held := self._queued.get(key, 0)) and held + events > self.share():
-                left = deadline - time.monotonic()
-                drained = self._drained.setdefault(key, asyncio.Event())
-                drained.clear()
-                try:
-                    await asyncio.wait_for(drained.wait(), max(0.0, left))
-                except TimeoutError:
-                    self.stats.overloaded += 1
-                    raise OverloadedError(
-                        f"engine: this client's queued work did not drain within "
-                        f"{self.max_wait_s:g} s",
-                        field="engine",
-                    ) from None
+        if self.admit_now(key, events):
+            return
+        self.stats.throttled += 1
+        deadline = time.monotonic() + self.max_wait_s
+        while (held := self._queued.get(key, 0)) and held + events > self.share():
+            left = deadline - time.monotonic()
+            drained = self._drained.setdefault(key, asyncio.Event())
+            drained.clear()
+            try:
+                await asyncio.wait_for(drained.wait(), max(0.0, left))
+            except TimeoutError:
+                self.stats.overloaded += 1
+                raise OverloadedError(
+                    f"engine: this client's queued work did not drain within {self.max_wait_s:g} s",
+                    field="engine",
+                ) from None
         self._queued[key] = self._queued.get(key, 0) + events
         self._queued_total += events
+
+    def admit_now(self, key: Hashable, events: int) -> bool:
+        """:meth:`admit` when it would not wait (``key`` within its share): counted, True;
+        else False, and nothing counted (await :meth:`admit`)."""
+        events = max(0, events)
+        held = self._queued.get(key, 0)
+        if held and held + events > self.share():
+            return False
+        self._queued[key] = held + events
+        self._queued_total += events
+        return True
 
     def applied(self, key: Hashable, events: int) -> None:
         """``events`` admitted for ``key`` were applied (or dropped): give them back."""

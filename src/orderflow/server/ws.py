@@ -162,7 +162,8 @@ class Session:
                 if wait > 0:
                     mon.throttled.inc()
                     await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
-                if isinstance(msg, Batch) and (cost := queued_cost(msg)):
+                if (isinstance(msg, Batch) and (cost := queued_cost(msg))
+                        and not sched.admit_now(conn, cost)):  # fmt: skip
                     try:  # the client's fair share of the engine's queue (else: stop reading)
                         await sched.admit(conn, cost)
                     except OverloadedError as exc:
