@@ -9,7 +9,10 @@ monotonic clock; this client marks its send and its receipt of the ack on the sa
 the stages add up to the round trip. Each round runs the echo, then each encoding on a fresh
 instrument (an empty book); the first 20 batches of every pass are left out (first calls).
 
-    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N]
+    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--in-process]
+
+``--in-process`` runs the same batches through an in-process hub instead, back to back, after
+a 1 ms sleep and after evicting the caches: the cost of the wait between two batches alone.
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         finally:
             srv.stop(signal.SIGINT)  # the probe's rows are saved on the way out
         rows = np.load(marks_file)
+        collections = np.load(marks_file.removesuffix(".npy") + ".gc.npy").reshape(-1, 2)
     finally:
         echo.stop()
     if len(rows) != n * len(order):
@@ -141,7 +145,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
     for i, label in enumerate(order):
         server[label].append(rows[i * n : (i + 1) * n])
     result: dict[str, Any] = {"echo": np.concatenate(echo_rtt), "paths": {}, "rounds": rounds,
-                              "batches": n, "load": os.getloadavg()}  # fmt: skip
+                              "batches": n, "load": os.getloadavg(),
+                              "gc": collections}  # fmt: skip
     for label, _, _ in PATHS:
         c = np.concatenate([m[WARM:] for m in client_marks[label]])
         s = np.concatenate([m[WARM:] for m in server[label]])
@@ -181,6 +186,13 @@ def render(res: dict[str, Any]) -> list[str]:
         p50, p99 = _p(res["paths"][lb]["rtt"])
         cells.append(f"{p50 / e50:9.2f}x / {p99 / e99:6.2f}x")
     lines.append(f"  {'round trip / echo':48s}" + "".join(f"{c:>22s}" for c in cells))
+    gcs = res.get("gc")
+    if gcs is not None:
+        kept = res["batches"] * res["rounds"] * len(labels)
+        per = [f"gen {g}: {int((gcs[:, 0] == g).sum())}" for g in range(3)]
+        us = gcs[:, 1] / 1e3 if len(gcs) else np.zeros(1)
+        lines.append(f"  garbage collections over {kept} round trips: {', '.join(per)}; "
+                     f"median {np.median(us):.0f} us, max {us.max():.0f} us")  # fmt: skip
     return lines
 
 
@@ -217,11 +229,66 @@ def summary(results: list[Result]) -> list[str]:
     return render(LAST) if LAST else []
 
 
+#: how the in-process passes spend the time between two batches
+BETWEEN = ("back to back", "asleep 1 ms", "32 MB written")
+
+
+def in_process(rounds: int) -> list[str]:
+    """The same batches through an in-process ``Hub.apply`` (one instrument each pass), p50 of
+    the validation (the apply's start to its ``validated`` mark) and of the whole apply, with
+    nothing between two batches, a 1 ms sleep (as the server waits on its socket), or 32 MB
+    written (caches evicted): what a wait alone does to the same Python path."""
+    import logging
+    import time
+
+    from orderflow.server import stages as probe_stages
+    from orderflow.server.hub import Hub
+
+    logging.disable(logging.WARNING)  # the latency alerts of a loaded machine
+    batches = _batches(None)
+    hub = Hub()
+    for b in _as(batches, INSTRUMENTS[0]):  # compiled kernels loaded, first calls made
+        hub.apply(b, "warm")
+    probe = probe_stages.StageProbe()
+    probe_stages.install(probe)
+    buf = np.zeros(32 * 2**20 // 8)
+    got: dict[str, list[tuple[float, float]]] = {b: [] for b in BETWEEN}
+    k = 1
+    for _ in range(rounds):
+        for between in BETWEEN:
+            validate, whole = [], []
+            for i, b in enumerate(_as(batches, INSTRUMENTS[k % len(INSTRUMENTS)])):
+                if between == BETWEEN[1]:
+                    time.sleep(0.001)
+                elif between == BETWEEN[2]:
+                    buf += 1.0
+                t0 = time.perf_counter_ns()
+                hub.apply(b, f"in-{k}")
+                t1 = time.perf_counter_ns()
+                if i >= WARM:
+                    validate.append(probe.current[probe_stages.VALIDATED] - t0)
+                    whole.append(t1 - t0)
+            got[between].append((float(np.median(validate)) / 1e3, float(np.median(whole)) / 1e3))
+            k += 1
+    probe_stages.install(None)
+    lines = [f"In process, p50 us (validation / whole apply), load {os.getloadavg()[0]:.2f}:"]
+    for between, runs in got.items():
+        cells = ", ".join(f"{v:.0f} / {w:.0f}" for v, w in runs)
+        lines.append(f"  {between:14s} {cells}")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="rounds (each: echo and every path)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="the validation and the apply in process: back to back, after a "
+                    "sleep, after evicting the caches")  # fmt: skip
     args = ap.parse_args()
     os.environ.setdefault("PYTHONPATH", f"{ROOT / 'src'}{os.pathsep}{ROOT}")
+    if args.in_process:
+        print("\n".join(in_process(args.rounds)))
+        return
     print("\n".join(render(measure(args.rounds))))
 
 

@@ -1,13 +1,15 @@
 """``orderflow serve`` with a stage probe installed (``orderflow.server.stages``), for
 ``bench_roundtrip.py``: every mark of the live path is taken, and uvicorn's ``data_received``
 is hooked for the moment a frame's bytes come off the socket. Stopped with SIGINT, it saves the
-kept rows (one per ack written) to the ``.npy`` file named first:
+kept rows (one per ack written) to the ``.npy`` file named first, and the garbage collector's
+runs after the first kept row (generation, ns) beside it (``NAME.gc.npy``):
 
     python benchmarks/roundtrip_server.py OUT.npy --config CFG serve --port PORT
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from typing import Any
@@ -30,6 +32,19 @@ def main() -> None:
         received(self, data)
 
     WebSocketsSansIOProtocol.data_received = data_received  # type: ignore[method-assign]
+    # the garbage collector's runs once the first round trip was kept (generation, ns)
+    collections: list[tuple[int, int]] = []
+    began = [0]
+
+    def collected(phase: str, info: dict[str, Any]) -> None:
+        if probe.n == 0:
+            return
+        if phase == "start":
+            began[0] = clock()
+        else:
+            collections.append((info["generation"], clock() - began[0]))
+
+    gc.callbacks.append(collected)
     from orderflow.cli.main import main as cli
 
     sys.argv = ["orderflow", *argv]
@@ -37,6 +52,7 @@ def main() -> None:
         cli()
     finally:  # stopped with SIGINT: uvicorn shuts down, then raises KeyboardInterrupt
         np.save(out, probe.kept())
+        np.save(out.removesuffix(".npy") + ".gc.npy", np.array(collections, dtype=np.int64))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.protocol import Ack, Batch, SnapshotRequest, State, check_batch
+from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics
+from orderflow.server.answer_metrics import metrics as answer_metrics
 from orderflow.server.answers import REFRESH_MS, Answers, signal_dict
 from orderflow.server.feeds import Feeds
 from orderflow.server.journal_start import restore
@@ -46,8 +48,6 @@ from orderflow.server.view import Views
 from orderflow.server.wire import (
     convert_batch,
     convert_columns_run,
-    json_float,
-    price_levels,
     undo_conversion,
     undo_of,
 )
@@ -57,7 +57,6 @@ from orderflow.trading.params import TradingParams
 
 __all__ = ["Hub", "InstrumentState"]
 
-BOOK_LEVELS = 10
 #: batches of an instrument before latency counts (the process loads its kernels meanwhile)
 WARMUP_BATCHES = 10
 #: what applying one batch (or a run of them) gave: the (last) batch, its ack, a snapshot
@@ -530,6 +529,8 @@ class Hub:
         """What the batch's pipeline pass refused, and the bars refused (``bars``: what
         :meth:`_rest_of` returned; its ``series:N`` keys are not refusals)."""
         after = st.pipeline.rejected  # counts only grow: the batch's are the changed ones
+        if after == before and not bars:  # nothing refused (nearly every batch)
+            return Counter()
         rejected = Counter(
             {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
             if after != before
@@ -612,31 +613,8 @@ class Hub:
 
     def metrics(self, st: InstrumentState) -> dict[str, Any]:
         """An instrument's metrics as every answer carries them (prices in exchange units;
-        empty before its first event group)."""
-        pipe = st.pipeline
-        m = pipe.metrics
-        tick = float(st.instrument.tick_size)
-        if not pipe.groups:
-            return {}
-        vw = pipe.vwap.value()
-        return {
-            "spread": None if m.spread is None else m.spread * tick,
-            "mid": json_float(m.mid, tick),
-            "microprice": json_float(m.microprice, tick),
-            "imbalance": json_float(m.imbalance),
-            "ofi": m.ofi,
-            "ofi_window": m.ofi_sum,
-            "cumulative_delta": pipe.delta.value,
-            "vwap": json_float(vw.vwap, tick),
-            "vwap_bands": [
-                {"k": float(k), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
-                for k, u, lo in zip(pipe.params.vwap.multipliers, vw.upper, vw.lower, strict=True)
-            ]
-            if vw.volume
-            else [],
-            "momentum": json_float(pipe.momentum.score),
-            "bid_ask_ratio": pipe.bid_ask_ratios(),
-        }
+        empty before its first event group): :func:`.answer_metrics.metrics`."""
+        return answer_metrics(st.instrument, st.pipeline)
 
     def state_answer(self, name: str, client: str | None) -> State:
         """The whole state of instrument ``name`` (a ``state_request``, ``GET /api/state``);
@@ -672,10 +650,7 @@ class Hub:
         """The answer to client ``to``: book, metrics, signals, and (protocol 2) clusters and
         profile, in full or unchanged for that client (:mod:`.answers`)."""
         inst, pipe = st.instrument, st.pipeline
-        px = inst.to_price
-        bp, bs, ap, as_ = pipe.book.top_rows(BOOK_LEVELS)
-        tf = inst.tick_fixed
-        metrics = self.metrics(st)
+        book, metrics = book_and_metrics(inst, pipe, BOOK_LEVELS)  # one read of the ladder
         clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
         if not self.counters["recovering"]:
             clusters, profile = self.answers.for_ack(pipe, to)
@@ -686,7 +661,7 @@ class Hub:
             applied=applied,
             rejected=dict(rejected),
             stale=st.stale,
-            book={"bids": price_levels(bp, bs, tf, px), "asks": price_levels(ap, as_, tf, px)},
+            book=book,
             metrics=metrics,
             signals=[signal_dict(s, inst) for s in signals],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
@@ -748,7 +723,9 @@ def _preopen(inst: Instrument, ts_ns: int) -> bool:
 
 def _bar_metrics(bars: NtBars, changed: Counter[str] | None) -> list[dict[str, Any]] | None:
     """The ack's ``bar_metrics``: the latest bar of each series the batch changed, or None."""
-    keys = sorted(int(k[7:]) for k in changed or () if k.startswith("series:"))
+    if not changed:  # no bars in the batch (nearly every depth batch)
+        return None
+    keys = sorted(int(k[7:]) for k in changed if k.startswith("series:"))
     out = [m for m in (bars.metrics(k) for k in keys) if m is not None]
     return out or None
 

@@ -57,6 +57,19 @@ class Monitor:
         self.stale = Gauge("orderflow_book_stale", "1 when a ladder needs a snapshot",
                            ["instrument"], registry=r)  # fmt: skip
 
+        #: (metric, label) -> its labelled child: ``labels()`` takes a lock and builds a key
+        #: at every call, a dict lookup does not (for the metrics of every applied batch)
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def child(self, metric: Any, label: str) -> Any:
+        """``metric.labels(label)``, looked up once (never for a metric whose children are
+        removed, as ``queue``'s are)."""
+        key = (id(metric), label)
+        got = self._children.get(key)
+        if got is None:
+            got = self._children[key] = metric.labels(label)
+        return got
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -32,11 +32,10 @@ The lone client pays nothing: with no one waiting, a turn is granted without a c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from orderflow.core.errors import ParameterError, UnavailableError
@@ -107,26 +106,21 @@ class FairScheduler:
             return alone
         return max(1, min(alone, int(self.slice_ns / self._ns_per_event.get(key, _NS_PER_EVENT))))
 
-    @contextlib.asynccontextmanager
-    async def turn(self, key: Hashable, events: int) -> AsyncIterator[None]:
-        """Hold the engine for a slice of ``events`` events (run the slice inside). Its
-        measured time is what the client is charged."""
-        events = max(1, events)
-        estimate = int(events * self._ns_per_event.get(key, _NS_PER_EVENT))
-        await self._acquire(key, estimate)
-        t0 = time.thread_time_ns()  # CPU time: a slice preempted by another process costs less
-        try:
-            yield
-        finally:
-            spent = time.thread_time_ns() - t0
-            # one costly slice (a batch that cannot be split) is charged at most a few slices
-            # beyond the virtual time, so its client waits a few rounds, never max_wait_s
-            charged = self._finish.get(key, self._vtime) + spent - estimate
-            self._finish[key] = min(charged, self._vtime + _MAX_LEAD_SLICES * self.slice_ns)
-            was = self._ns_per_event.get(key)
-            now = spent / events
-            self._ns_per_event[key] = now if was is None else 0.7 * was + 0.3 * now
-            self._release()
+    def turn(self, key: Hashable, events: int) -> _Turn:
+        """Hold the engine for a slice of ``events`` events (``async with``: run the slice
+        inside). Its measured time is what the client is charged."""
+        return _Turn(self, key, events)
+
+    def _charge(self, key: Hashable, events: int, estimate: int, spent: int) -> None:
+        """A slice of ``events`` estimated at ``estimate`` ns took ``spent`` ns of CPU time."""
+        # one costly slice (a batch that cannot be split) is charged at most a few slices
+        # beyond the virtual time, so its client waits a few rounds, never max_wait_s
+        charged = self._finish.get(key, self._vtime) + spent - estimate
+        self._finish[key] = min(charged, self._vtime + _MAX_LEAD_SLICES * self.slice_ns)
+        was = self._ns_per_event.get(key)
+        now = spent / events
+        self._ns_per_event[key] = now if was is None else 0.7 * was + 0.3 * now
+        self._release()
 
     def _tag(self, key: Hashable, cost: int) -> int:
         start = max(self._vtime, self._finish.get(key, 0))
@@ -136,13 +130,18 @@ class FairScheduler:
             self._ns_per_event = {k: c for k, c in self._ns_per_event.items() if k in self._finish}
         return start
 
-    async def _acquire(self, key: Hashable, cost: int) -> None:
+    def _grant_now(self, key: Hashable, cost: int) -> int | None:
+        """The lone client's turn, granted at once (no context switch, no coroutine); else
+        the slice's start tag, to queue with."""
         self.stats.granted += 1
         start = self._tag(key, cost)
         if not self._busy and not self._heap and key == self._last:
-            self._busy = True  # the lone client: no context switch
+            self._busy = True
             self._vtime = start
-            return
+            return None
+        return start
+
+    async def _wait_turn(self, key: Hashable, start: int) -> None:
         # everyone else queues, and the choice is made on the loop's next turn, when every
         # client that became ready meanwhile has asked too
         self.stats.contended += 1
@@ -210,25 +209,35 @@ class FairScheduler:
         """Count ``events`` decoded for ``key`` against the budget, first waiting (not reading
         any more from the client) while it holds more than its share."""
         events = max(0, events)
-        held = self._queued.get(key, 0)
-        if held and held + events > self.share():
-            self.stats.throttled += 1
-            deadline = time.monotonic() + self.max_wait_s
-            while (held := self._queued.get(key, 0)) and held + events > self.share():
-                left = deadline - time.monotonic()
-                drained = self._drained.setdefault(key, asyncio.Event())
-                drained.clear()
-                try:
-                    await asyncio.wait_for(drained.wait(), max(0.0, left))
-                except TimeoutError:
-                    self.stats.overloaded += 1
-                    raise OverloadedError(
-                        f"engine: this client's queued work did not drain within "
-                        f"{self.max_wait_s:g} s",
-                        field="engine",
-                    ) from None
+        if self.admit_now(key, events):
+            return
+        self.stats.throttled += 1
+        deadline = time.monotonic() + self.max_wait_s
+        while (held := self._queued.get(key, 0)) and held + events > self.share():
+            left = deadline - time.monotonic()
+            drained = self._drained.setdefault(key, asyncio.Event())
+            drained.clear()
+            try:
+                await asyncio.wait_for(drained.wait(), max(0.0, left))
+            except TimeoutError:
+                self.stats.overloaded += 1
+                raise OverloadedError(
+                    f"engine: this client's queued work did not drain within {self.max_wait_s:g} s",
+                    field="engine",
+                ) from None
         self._queued[key] = self._queued.get(key, 0) + events
         self._queued_total += events
+
+    def admit_now(self, key: Hashable, events: int) -> bool:
+        """:meth:`admit` when it would not wait (``key`` within its share): counted, True;
+        else False, and nothing counted (await :meth:`admit`)."""
+        events = max(0, events)
+        held = self._queued.get(key, 0)
+        if held and held + events > self.share():
+            return False
+        self._queued[key] = held + events
+        self._queued_total += events
+        return True
 
     def applied(self, key: Hashable, events: int) -> None:
         """``events`` admitted for ``key`` were applied (or dropped): give them back."""
@@ -251,3 +260,27 @@ class FairScheduler:
         self._drained.pop(key, None)
         self._ns_per_event.pop(key, None)
         self._finish.pop(key, None)
+
+
+class _Turn:
+    """One engine slice as an ``async with`` block (:meth:`FairScheduler.turn`): a plain
+    class, where a generator-based context manager cost a generator and two coroutines per
+    slice, and the lone client's grant is taken without awaiting anything."""
+
+    __slots__ = ("_estimate", "_events", "_key", "_sched", "_t0")
+
+    def __init__(self, sched: FairScheduler, key: Hashable, events: int) -> None:
+        self._sched, self._key, self._events = sched, key, max(1, events)
+        self._estimate = int(self._events * sched._ns_per_event.get(key, _NS_PER_EVENT))
+        self._t0 = 0
+
+    async def __aenter__(self) -> None:
+        sched = self._sched
+        start = sched._grant_now(self._key, self._estimate)
+        if start is not None:
+            await sched._wait_turn(self._key, start)
+        self._t0 = time.thread_time_ns()  # CPU time: a slice preempted costs less
+
+    async def __aexit__(self, *exc: object) -> None:
+        spent = time.thread_time_ns() - self._t0
+        self._sched._charge(self._key, self._events, self._estimate, spent)

@@ -80,16 +80,17 @@ class ServerState:
     def observe(self, transport: str, ack: Ack) -> None:
         """An applied batch in the metrics."""
         mon = self.monitor
-        mon.batches.labels(transport).inc()
+        child = mon.child
+        child(mon.batches, transport).inc()
         for kind, n in ack.applied.items():
             if n:
-                mon.updates.labels(kind).inc(n)
+                child(mon.updates, kind).inc(n)
         for kind, n in ack.rejected.items():
-            mon.errors.labels(kind).inc(n)
+            child(mon.errors, kind).inc(n)
         if ack.duplicate:
             mon.duplicates.inc()
-        mon.stage.labels("engine").observe(ack.processing_us / 1e6)
-        mon.stale.labels(ack.instrument).set(1 if ack.stale else 0)
+        child(mon.stage, "engine").observe(ack.processing_us / 1e6)
+        child(mon.stale, ack.instrument).set(1 if ack.stale else 0)
 
     def close(self) -> None:
         """At shutdown: the journal's connections."""

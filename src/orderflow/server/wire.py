@@ -69,6 +69,7 @@ __all__ = [
     "convert_exact",
     "json_float",
     "price_levels",
+    "row_levels",
     "undo_conversion",
     "undo_of",
 ]
@@ -370,9 +371,13 @@ def price_levels(
     expression in Python's integers, an exact product and one correctly rounded division. For
     a ladder's few rows this is cheaper than numpy's vectorised arithmetic and its exactness
     check."""
+    return row_levels(ticks.tolist(), sizes.tolist(), tick_fixed)
+
+
+def row_levels(ticks: list[int], sizes: list[int], tick_fixed: int) -> list[list[float | int]]:
+    """:func:`price_levels` of rows already read as Python integers."""
     scale = PRICE_SCALE
-    return [[t * tick_fixed / scale, q] for t, q in zip(ticks.tolist(), sizes.tolist(),
-                                                          strict=True)]  # fmt: skip
+    return [[t * tick_fixed / scale, q] for t, q in zip(ticks, sizes, strict=True)]
 
 
 def json_float(x: float, scale: float = 1.0) -> float | None:

@@ -162,14 +162,18 @@ class Session:
                 if wait > 0:
                     mon.throttled.inc()
                     await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
-                if isinstance(msg, Batch) and (cost := queued_cost(msg)):
+                if (isinstance(msg, Batch) and (cost := queued_cost(msg))
+                        and not sched.admit_now(conn, cost)):  # fmt: skip
                     try:  # the client's fair share of the engine's queue (else: stop reading)
                         await sched.admit(conn, cost)
                     except OverloadedError as exc:
                         await inbox.put(Error("engine", exc.message, code="overloaded"))
                         return
                 mark(QUEUED)
-                await inbox.put(msg)
+                if inbox.full():  # the loop is behind: wait for room (TCP pushes back)
+                    await inbox.put(msg)
+                else:
+                    inbox.put_nowait(msg)  # no coroutine for a put that cannot wait
         except asyncio.CancelledError:
             if not self._idle_out:
                 raise
@@ -177,7 +181,8 @@ class Session:
         except BaseException as exc:  # disconnect: the handler ends with it
             await inbox.put(exc)
 
-    async def apply_batches(self, run: list[Batch]) -> None:
+    def apply_batches(self, run: list[Batch]) -> None:
+        """A run of batches applied and answered, all within the engine turn (no await)."""
         client, mon, state = self.client, self.mon, self.state
         assert client is not None
         out: list[Any] = []
@@ -302,7 +307,7 @@ class Session:
                     events += nxt.n_depth
                 try:
                     async with sched.turn(conn, events):
-                        await self.apply_batches(run)
+                        self.apply_batches(run)
                 except OverloadedError as exc:
                     conn.push(Error("engine", exc.message, code="overloaded"))
                     await conn.flush()

@@ -1,0 +1,90 @@
+"""The book and the metrics every answer carries, from one read of the ladder's top rows.
+
+An ack's book (the top rows of each side, exchange prices) and its bid/ask size ratios read
+the same rows: they are read once, as Python integers, and both are built from them. The
+ratios equal :meth:`~orderflow.engine.pipeline.Pipeline.bid_ask_ratios` exactly (the same
+sums of integers, each converted to a float and divided once, as numpy's ``int64`` division
+does), without the padded copy of the ladder and the two cumulative sums that method makes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orderflow.server.wire import json_float, row_levels
+
+if TYPE_CHECKING:
+    from orderflow.engine.pipeline import Pipeline
+    from orderflow.model.instruments import Instrument
+
+__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics", "ratios"]
+
+#: ladder rows per side in an answer's book
+BOOK_LEVELS = 10
+
+
+def ratios(levels: tuple[int, ...], bid_sizes: list[int], ask_sizes: list[int]) -> list[Any]:
+    """Bid size / ask size over the top n rows for each n of ``levels`` (None when those ask
+    rows hold nothing); ``bid_sizes`` and ``ask_sizes``: the ladder's rows, best first (a
+    side shorter than n counts its rows, as the padded ladder's zeros do)."""
+    out = []
+    for n in levels:
+        ask = sum(ask_sizes[:n])
+        out.append({"levels": n, "ratio": float(sum(bid_sizes[:n])) / float(ask) if ask else None})
+    return out
+
+
+def _rows(pipe: Pipeline, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
+    bp, bs, ap, as_ = pipe.book.top_rows(n)
+    return bp.tolist(), bs.tolist(), ap.tolist(), as_.tolist()
+
+
+def metrics(inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] | None = None
+            ) -> dict[str, Any]:  # fmt: skip
+    """An instrument's metrics as every answer carries them (prices in exchange units; empty
+    before its first event group). ``rows``: the ladder's bid and ask sizes, best first, at
+    least ``max(params.ratio_levels)`` rows or the whole side (read here when None)."""
+    if not pipe.groups:
+        return {}
+    m = pipe.metrics
+    tick = float(inst.tick_size)
+    levels = pipe.params.ratio_levels
+    if pipe.book is None or not levels:
+        ratio: list[Any] = []
+    else:
+        if rows is None:
+            _, bs, _, as_ = _rows(pipe, max(levels))
+            rows = bs, as_
+        ratio = ratios(levels, *rows)
+    vw = pipe.vwap.value()
+    return {
+        "spread": None if m.spread is None else m.spread * tick,
+        "mid": json_float(m.mid, tick),
+        "microprice": json_float(m.microprice, tick),
+        "imbalance": json_float(m.imbalance),
+        "ofi": m.ofi,
+        "ofi_window": m.ofi_sum,
+        "cumulative_delta": pipe.delta.value,
+        "vwap": json_float(vw.vwap, tick),
+        "vwap_bands": [
+            {"k": float(k), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
+            for k, u, lo in zip(pipe.params.vwap.multipliers, vw.upper, vw.lower, strict=True)
+        ]
+        if vw.volume
+        else [],
+        "momentum": json_float(pipe.momentum.score),
+        "bid_ask_ratio": ratio,
+    }
+
+
+def book_and_metrics(
+    inst: Instrument, pipe: Pipeline, levels: int = BOOK_LEVELS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An answer's ``book`` (the top ``levels`` rows a side) and ``metrics``, from one read
+    of the ladder."""
+    n = max(levels, max(pipe.params.ratio_levels, default=0))
+    bp, bs, ap, as_ = _rows(pipe, n)
+    tf = inst.tick_fixed
+    book = {"bids": row_levels(bp[:levels], bs[:levels], tf),
+            "asks": row_levels(ap[:levels], as_[:levels], tf)}  # fmt: skip
+    return book, metrics(inst, pipe, (bs, as_))
