@@ -209,9 +209,9 @@ class Position:
     def unrealized(self, mark: int | None = None) -> Decimal:
         mark = self.last_mark if mark is None else mark
         cost = self._cost
-        if mark is not None and self.lots and isinstance(cost, int):
-            # whole ticks: ticks_to_money's exact product, without the Fraction
-            return self.instrument.tick_value * (self.direction * (mark * self._held - cost))
+        if isinstance(cost, int):  # whole ticks (flat too): ticks_to_money's exact product
+            ticks = 0 if mark is None else self.direction * (mark * self._held - cost)
+            return self.instrument.tick_value * ticks
         return ticks_to_money(self.instrument, self.unrealized_ticks(mark))
 
     @property
