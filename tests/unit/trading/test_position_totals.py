@@ -161,3 +161,38 @@ def test_a_reconciled_flat_report_clears_the_totals() -> None:
     assert pos.unrealized_ticks(7_100) == 0
     _fill(book, "CLG4", Side.SELL, 1, 7_050, 3)
     assert pos.quantity == -1 and pos.unrealized(7_040) == Decimal("100.00")
+
+
+def test_the_hosts_open_pnl_over_es_and_mes_follows_each_price_and_each_fill() -> None:
+    """The host reuses its open P&L while the price and the lots are unchanged: a fill at the
+    same price, a move, a micro beside the standard (a tenth of its tick value) each give the
+    Fraction sums' amount again."""
+    from tests.unit.trading.test_strategy import T0, S, host
+
+    h = host()
+    es_key, mes_key = h.keys  # the standard and its micro, both this host's
+    book, acct = h.desk.positions, h.desk.orders.account
+
+    def fill(key: str, side: Side, qty: int, px: int, t: int) -> None:
+        _N[0] += 1
+        book.apply(Fill(f"h{_N[0]}", "c", t, px, qty, side, Decimal(0), Decimal(0), key, acct))
+
+    fill(es_key, Side.BUY, 2, 19_000, T0)
+    fill(mes_key, Side.SELL, 3, 19_004, T0)
+    steps = [(19_000, None), (19_000, None), (19_000, (es_key, Side.BUY, 1, 19_000)),
+             (19_003, None), (19_003, (mes_key, Side.BUY, 2, 19_003)), (18_990, None),
+             (18_990, (es_key, Side.SELL, 3, 18_990)), (18_995, None)]  # fmt: skip
+    for k, (px, new) in enumerate(steps):
+        t = T0 + (k + 1) * S
+        if new is not None:
+            fill(*new, t)
+        h._mark(t, px)
+        positions = [book.position(acct, key) for key in (es_key, mes_key)]
+        assert all(p.last_mark == px for p in positions)
+        want = sum((ticks_to_money(p.instrument, _ref_unrealized(p, px)) for p in positions),
+                   Decimal(0))  # fmt: skip
+        assert any(p.quantity for p in positions)
+        assert h.risk.state.unrealised == float(want), (k, px)
+    assert book.position(acct, es_key).quantity == 0
+    assert book.position(acct, mes_key).quantity == -1
+    assert h.risk.state.unrealised == float(Decimal("1.25") * (19_004 - 18_995))
