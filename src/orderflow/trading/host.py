@@ -224,9 +224,11 @@ class StrategyHost:
         with our own fields beside these (no market-only context copied)."""
         now = pipeline.last_ts
         quote = Quote(None, None)
-        if pipeline.book is not None:
-            top = pipeline.book.top()
-            quote = Quote(top.bid_price, top.ask_price, int(top.bid_size), int(top.ask_size))
+        book = pipeline.book
+        if book is not None:  # the best of each side, read once (no TopOfBook built)
+            b, a = book.best_bid(), book.best_ask()
+            quote = Quote(b[0] if b else None, a[0] if a else None,
+                          int(b[1]) if b else 0, int(a[1]) if a else 0)  # fmt: skip
         bar_series = pipeline.bars.series
         self._prints = prints = self._since(pipeline)
         last = self._last_price(pipeline, prints)

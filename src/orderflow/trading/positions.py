@@ -19,6 +19,11 @@ Conventions (``docs/trading.md``):
 - MAE/MFE of a trade: the worst and best of its equity (realised so far in the trade plus
   unrealised) over every mark and fill while it is open, in ticks x contracts (>= 0), and in
   currency. For one contract they are NinjaTrader's MaeTicks / MfeTicks.
+- A position keeps the sum of its open lots' quantities and of their price x quantity
+  (``_held``, ``_cost``), counted again from the lots after every fill or adoption. While
+  every lot price is a whole tick (always, but for an adopted fractional average) the cost is
+  an ``int`` and a mark, its open P&L and MAE/MFE are worked out in integers, the same
+  values the ``Fraction`` sums give; a ``Fraction`` is built only for what is kept.
 """
 
 from __future__ import annotations
@@ -171,29 +176,42 @@ class Position:
         self.commission = Decimal(0)
         self.fees = Decimal(0)
         self.last_mark: int | None = None
+        self._held = 0  # sum of the open lots' quantities
+        self._cost: int | Fraction = 0  # sum of their price x quantity (an int when whole)
+
+    def _recount(self) -> None:
+        """The open lots' totals, from the lots themselves (after every change to them)."""
+        self._held = sum(lot.quantity for lot in self.lots)
+        cost = sum((lot.price * lot.quantity for lot in self.lots), Fraction(0))
+        self._cost = cost.numerator if cost.denominator == 1 else cost
+
+    def _open_ticks(self, mark: int) -> int | Fraction:
+        """Open P&L at ``mark`` in ticks x contracts: an ``int`` while the cost is whole."""
+        return self.direction * (mark * self._held - self._cost)
 
     @property
     def quantity(self) -> int:
         """Signed: > 0 long, < 0 short."""
-        return self.direction * sum(lot.quantity for lot in self.lots)
+        return self.direction * self._held
 
     @property
     def avg_price_ticks(self) -> Fraction | None:
-        qty = sum(lot.quantity for lot in self.lots)
-        return (
-            sum((lot.price * lot.quantity for lot in self.lots), Fraction(0)) / qty if qty else None
-        )
+        held = self._held
+        return Fraction(self._cost) / held if held else None
 
     def unrealized_ticks(self, mark: int | None = None) -> Fraction:
         """Open P&L at ``mark`` (ticks; default the last mark), in ticks x contracts."""
         mark = self.last_mark if mark is None else mark
         if mark is None or not self.lots:
             return Fraction(0)
-        return self.direction * sum(
-            ((mark - lot.price) * lot.quantity for lot in self.lots), Fraction(0)
-        )
+        return Fraction(self._open_ticks(mark))
 
     def unrealized(self, mark: int | None = None) -> Decimal:
+        mark = self.last_mark if mark is None else mark
+        cost = self._cost
+        if isinstance(cost, int):  # whole ticks (flat too): ticks_to_money's exact product
+            ticks = 0 if mark is None else self.direction * (mark * self._held - cost)
+            return self.instrument.tick_value * ticks
         return ticks_to_money(self.instrument, self.unrealized_ticks(mark))
 
     @property
@@ -212,7 +230,17 @@ class Position:
         trade = self.trade
         if trade is None:
             return
-        equity = trade.realized_ticks + self.unrealized_ticks(price_ticks)
+        realized = trade.realized_ticks
+        if self.lots and type(self._cost) is int and realized.denominator == 1:
+            # whole ticks throughout: compared in integers, a Fraction kept only when new
+            equity = realized.numerator + self._open_ticks(price_ticks)
+            mfe, mae = trade.mfe_ticks, trade.mae_ticks
+            if mfe.denominator != 1 or equity > mfe.numerator:
+                trade.mfe_ticks = max(mfe, Fraction(equity))
+            if mae.denominator != 1 or -equity > mae.numerator:
+                trade.mae_ticks = max(mae, Fraction(-equity))
+            return
+        equity = realized + self.unrealized_ticks(price_ticks)
         trade.mfe_ticks = max(trade.mfe_ticks, equity)
         trade.mae_ticks = max(trade.mae_ticks, -equity)
 
@@ -229,8 +257,7 @@ class Position:
         if self.direction and sign != self.direction:  # reduces (and maybe reverses)
             trade = self.trade
             assert trade is not None
-            held = sum(lot.quantity for lot in self.lots)
-            close = min(qty, held)
+            close = min(qty, self._held)
             c_close, commission = _split(commission, close, qty)
             f_close, fees = _split(fees, close, qty)
             trade.commission += c_close
@@ -254,6 +281,7 @@ class Position:
                 left -= take
                 if not lot.quantity:
                     self.lots.popleft()
+            self._recount()
             self.mark(fill.price_ticks)
             qty -= close
             if not self.lots:
@@ -268,6 +296,7 @@ class Position:
             trade = self.trade
             assert trade is not None
             self.lots.append(Lot(qty, Fraction(fill.price_ticks), fill.t, fill.execution_id))
+            self._recount()
             trade.commission += commission
             trade.fees += fees
             trade.entry_quantity += qty
@@ -290,11 +319,13 @@ class Position:
             ended.closed_t = t
             ended.closed_by = "reconcile"
         self.lots.clear()
+        self._recount()
         self.trade = None
         self.direction = 0
         if quantity:
             self.direction = 1 if quantity > 0 else -1
             self.lots.append(Lot(abs(quantity), avg_price_ticks, t, "adopted"))
+            self._recount()
             trade = self.trade = self._book._new_trade(self, t)
             trade.adopted = True
             trade.entry_quantity = trade.max_quantity = abs(quantity)
