@@ -538,35 +538,27 @@ def k_level_orders(st: np.ndarray, sd: int, idx: int, out: np.ndarray) -> int:
 
 
 @kernel
-def depth_side_into(
-    meta: np.ndarray, levels: np.ndarray, n: int, out: np.ndarray, row: int, sd: int
-) -> None:
-    """Top ``n`` levels of side ``sd`` into out[3 * sd .. 3 * sd + 2, row, :] (px/sz/ct)."""
-    base = meta[M_BASE]
-    i = meta[M_BEST + sd]
-    left = min(n, meta[M_NLVL + sd])
-    k = 0
-    step = -1 if sd == 0 else 1
-    while k < left:
-        c = levels[8 * i + 4 * sd + L_COUNT]
-        if c:
-            out[3 * sd, row, k] = base + i
-            out[3 * sd + 1, row, k] = levels[8 * i + 4 * sd + L_SIZE]
-            out[3 * sd + 2, row, k] = c
-            k += 1
-        i += step
-    while k < n:
-        out[3 * sd, row, k] = NO_PRICE
-        out[3 * sd + 1, row, k] = 0
-        out[3 * sd + 2, row, k] = 0
-        k += 1
-
-
-@kernel
 def depth_into(meta: np.ndarray, levels: np.ndarray, n: int, out: np.ndarray, row: int) -> None:
     """Top ``n`` levels per side into out[0..5, row, :] (bid px/sz/ct, ask px/sz/ct)."""
-    depth_side_into(meta, levels, n, out, row, 0)
-    depth_side_into(meta, levels, n, out, row, 1)
+    base = meta[M_BASE]
+    for sd in range(2):
+        i = meta[M_BEST + sd]
+        left = min(n, meta[M_NLVL + sd])
+        k = 0
+        step = -1 if sd == 0 else 1
+        while k < left:
+            c = levels[8 * i + 4 * sd + L_COUNT]
+            if c:
+                out[3 * sd, row, k] = base + i
+                out[3 * sd + 1, row, k] = levels[8 * i + 4 * sd + L_SIZE]
+                out[3 * sd + 2, row, k] = c
+                k += 1
+            i += step
+        while k < n:
+            out[3 * sd, row, k] = NO_PRICE
+            out[3 * sd + 1, row, k] = 0
+            out[3 * sd + 2, row, k] = 0
+            k += 1
 
 
 @eager_kernel(f"void({_ST}, {_I}, int64[:, :, ::1])")

@@ -147,67 +147,6 @@ def _print_columns(prints: np.ndarray, tcol: np.ndarray) -> None:
         tcol[3, k] = prints[k].side
 
 
-# ---- the top-N record's shortcut (the L3 book) -------------------------------------------------
-# A side's top N at a boundary equals the previous boundary's row when the previous row held N
-# levels and every level the group's records changed on that side lies strictly behind its
-# N-th price: the N best non-empty levels are then the same levels with the same sizes and
-# counts. The levels a record can change: an add's (side, price); a cancel's and a modify's
-# order where the book holds it (side and price of its slot, not the record's fields) and a
-# modify's new price; a clear, a snapshot record (the book may clear) or an unknown action:
-# all. Fills and trades change no level (the book's C/M that follows does). Noted before the
-# record is applied (a refused record changes nothing, so noting it is only conservative) and
-# kept in ``bstate`` across a resumed call; the first boundary of a call is always computed.
-B_TB, B_TA = 6, 7  # the group's highest bid price and lowest ask price changed so far
-B_COPIED = 8  # sides copied from the row before, in the call
-assert B_COPIED < L3.B_REJ
-_I64_MAX = np.iinfo(np.int64).max
-
-
-@njit(cache=True, inline="always")
-def _touch_at(bstate: np.ndarray, sd: int, price: int) -> None:
-    if sd == 0:
-        if price > bstate[B_TB]:
-            bstate[B_TB] = price
-    elif sd == 1 and price < bstate[B_TA]:
-        bstate[B_TA] = price
-
-
-@njit(cache=True)
-def _touch(meta: np.ndarray, orders: np.ndarray, htab: np.ndarray, bstate: np.ndarray,
-           act: int, side: int, price: int, oid: int, f: int) -> None:  # fmt: skip
-    """Note the levels record (``act``, ``side``, ``price``, ``oid``, flags ``f``) may change."""
-    if f & _MBO_SNAP or not (L3.A_NONE <= act <= L3.A_FILL) or act == L3.A_CLEAR:
-        bstate[B_TB], bstate[B_TA] = _I64_MAX, _NO_PRICE
-    elif act == L3.A_ADD:
-        _touch_at(bstate, side, price)
-    elif act == L3.A_CANCEL or act == L3.A_MODIFY:
-        slot = L3.find(meta, htab, oid)
-        if slot >= 0:
-            sd = orders[8 * slot + L3.O_SIDE]
-            _touch_at(bstate, sd, orders[8 * slot + L3.O_PRICE])
-            if act == L3.A_MODIFY:
-                _touch_at(bstate, sd, price)
-
-
-@njit(cache=True)
-def _top_n(meta: np.ndarray, levels: np.ndarray, n: int, d_levels: np.ndarray, b: int,
-           bstate: np.ndarray) -> None:  # fmt: skip
-    """Boundary ``b``'s top-N row: each side the row before's when the shortcut above holds,
-    else from the book (``depth_side_into``); the group's changed levels forgotten."""
-    for sd in range(2):
-        p = 3 * sd
-        last = d_levels[p, b - 1, n - 1] if b > 0 else _NO_PRICE
-        if last != _NO_PRICE and (bstate[B_TB] < last if sd == 0 else bstate[B_TA] > last):
-            for k in range(n):
-                d_levels[p, b, k] = d_levels[p, b - 1, k]
-                d_levels[p + 1, b, k] = d_levels[p + 1, b - 1, k]
-                d_levels[p + 2, b, k] = d_levels[p + 2, b - 1, k]
-            bstate[B_COPIED] += 1
-        else:
-            L3.depth_side_into(meta, levels, n, d_levels, b, sd)
-    bstate[B_TB], bstate[B_TA] = _NO_PRICE, _I64_MAX
-
-
 @njit(cache=True)
 def _book_mbo(
     st: np.ndarray,
@@ -238,8 +177,6 @@ def _book_mbo(
             rc = force
             meta[L3.M_REJ + rc] += 1
         else:
-            _touch(meta, orders, htab, bstate, act, int(np.int64(r.side)), r.price,
-                   int(np.int64(r.order_id)), f)  # fmt: skip
             rc = L3.apply_record(
                 meta, orders, htab, levels, act, int(np.int64(r.side)), r.price, r.size,
                 int(np.int64(r.order_id)), f, r.ts_event, r.ts_recv, r.sequence,
@@ -273,7 +210,7 @@ def _book_mbo(
                     bstate[L3.B_LOCKED] += 1
             d_index[b] = i
             d_ts[b] = r.ts_event
-            _top_n(meta, levels, depth_n, d_levels, b, bstate)
+            L3.depth_into(meta, levels, depth_n, d_levels, b)
             bstate[L3.B_BOUNDS] = b + 1
     bstate[L3.B_POS] = n
     return OK
@@ -470,7 +407,6 @@ def _mbo(
             return OK
         _start(fs, bstate, off, nb)
         bstate[L3.B_FIRST_REJ] = -1
-        bstate[B_TB], bstate[B_TA] = _NO_PRICE, _I64_MAX
         fs[FS_COVERED] = 0
         fs[FS_STAGE] = S_BOOK
         bb, ba = st[L3.M_BEST], st[L3.M_BEST + 1]  # the best prices before the first group
