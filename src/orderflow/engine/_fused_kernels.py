@@ -56,6 +56,7 @@ from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.analytics.momentum import _run as momentum_run
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
+from orderflow.engine import _fused_cache
 from orderflow.engine._fused_prints import P0, prints_stage
 from orderflow.engine._fused_table import _f1, _f2, _i1, _i2, _i3
 from orderflow.model.enums import Flags
@@ -673,3 +674,8 @@ def fused_levels(prints: np.ndarray, fs: np.ndarray, d_ts: np.ndarray, d_levels:
     bm, mom, liq, _l3, l2, pull = _states(tab)
     rc = _levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq, l2, pull)
     return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)
+
+
+# numba keys the cache on this file's stamp alone: drop the fused kernels' cached code when any
+# module they compile in has changed, before anything is loaded (_fused_cache's docstring)
+_fused_cache.guard(fused_mbo)

@@ -70,6 +70,9 @@ _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 #: output buffers for calls of up to this many records are kept between calls (live calls,
 #: a backtest's pieces); a bigger call's go with it (what the pipeline keeps of them, it keeps)
 KEEP_RECORDS = 4096
+#: how a replay chunk's output buffers are allocated: not zeroed (``_buffers`` says what is
+#: read before written; a test fills them with garbage instead to prove it)
+_scratch = np.empty
 _NO_TABLE = np.zeros((0, 4), dtype=_I8)  # a copy's, until its first call builds its own
 _DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64), "bar": BAR_RECORD_DTYPE}
 _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
@@ -372,22 +375,40 @@ class FusedStep:
         self._pull._st[0] = 0  # S_POS
 
     # ---- output buffers ----------------------------------------------------------------------
-    def _buffers(self, n: int) -> None:
+    def _buffers(self, n: int, counts: bool = False) -> None:
         """Output buffers for calls of up to ``n`` records (or prints), kept between calls up to
-        :data:`KEEP_RECORDS`: the kernel writes a call's groups at their front. A call hands the
-        pipeline views of them (valid until the next call, which is all the pipeline needs:
-        what it keeps, it copies, and the liquidity tracker's latest book rows are the next
-        call's anyway)."""
+        :data:`KEEP_RECORDS`: the kernel writes a call's groups at their front (``counts``: the
+        book writes the top N's order counts, as the L3 book does and the ladder does not). A
+        call hands the pipeline views of them (valid until the next call, which is all the
+        pipeline needs: what it keeps, it copies, and the liquidity tracker's latest book rows
+        are the next call's anyway)."""
         cap = max(16, n, 2 * self._cap)
         w = self.width
         self._cap = cap
-        self.d_index, self.d_ts = np.zeros((2, cap), dtype=_I8)
-        self.d_levels = np.zeros((6, cap, w), dtype=_I8)  # counts stay 0 for the ladder
+        # Kept buffers (up to KEEP_RECORDS) are zeroed; a replay chunk's (tens of MB, dropped
+        # after the call) are not, but for what a call reads before it writes it:
+        # - d_index, d_ts: row g written at boundary g by the book stage; read only [:nb];
+        # - d_levels: the L3 book's depth_into writes all six planes of row g, every column
+        #   (NO_PRICE/0 past the book's levels); the ladder's ld_batch writes prices and sizes
+        #   (ld_fill pads the same way) but never the counts: planes 2 and 5 are zeroed then;
+        # - tcol: a print's column k written (the MBO book stage, _print_columns) before any
+        #   stage reads [:, :prints];
+        # - off: zeroed by the kernel's _start for the call, then counted;
+        # - mi, mom_out: rows [:nb] written by book metrics and momentum (momentum reads row
+        #   r - 1 only after writing it), read after;
+        # - trades: zeroed (the MBO book stage writes every field but the padding, which a
+        #   structured comparison reads).
+        new = np.zeros if cap <= KEEP_RECORDS else _scratch
+        self.d_index, self.d_ts = new((2, cap), dtype=_I8)
+        self.d_levels = new((6, cap, w), dtype=_I8)
+        if cap > KEEP_RECORDS and not counts:
+            self.d_levels[2] = 0
+            self.d_levels[5] = 0
         self.trades = np.zeros(cap, dtype=TRADE_DTYPE)
-        self.tcol = np.zeros((4, cap), dtype=_I8)
-        self.off = np.zeros(cap + 1, dtype=_I8)
-        self.mi = np.zeros((2, cap))
-        self.mom_out = np.zeros((cap, MOMENTUM_COLS))
+        self.tcol = new((4, cap), dtype=_I8)
+        self.off = new(cap + 1, dtype=_I8)
+        self.mi = new((2, cap), dtype=np.float64)
+        self.mom_out = new((cap, MOMENTUM_COLS), dtype=np.float64)
         if len(self.tab):
             self._put_buffers()
 
@@ -426,7 +447,7 @@ class FusedStep:
         if events.dtype != MBO_DTYPE:  # (as OrderBook.apply_mbo)
             raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
         if len(events) > self._cap:
-            self._buffers(len(events))
+            self._buffers(len(events), counts=True)
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         fs = self.fs
         try:
