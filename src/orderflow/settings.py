@@ -39,14 +39,16 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from orderflow.analytics.bars import BarParams
-from orderflow.analytics.book_metrics import BookMetricsParams
-from orderflow.analytics.clusters import ClusterParams
-from orderflow.analytics.delta import DeltaParams
-from orderflow.analytics.footprint import FootprintParams
-from orderflow.analytics.momentum import MomentumParams
-from orderflow.analytics.profile import ProfileParams
-from orderflow.analytics.vwap import VwapParams
+from orderflow.analytics.params import (
+    BarParams,
+    BookMetricsParams,
+    ClusterParams,
+    DeltaParams,
+    FootprintParams,
+    MomentumParams,
+    ProfileParams,
+    VwapParams,
+)
 from orderflow.core.errors import ConfigError, ParameterError
 from orderflow.model.instruments import get_instrument
 from orderflow.settings_rules import (
@@ -56,10 +58,7 @@ from orderflow.settings_rules import (
     settings_leaves,
     strict_value,
 )
-from orderflow.signals.accumulate import AccumulatorParams
-from orderflow.signals.detectors_l2 import L2Params
-from orderflow.signals.detectors_l3 import L3Params
-from orderflow.signals.detectors_pull import PullParams
+from orderflow.signals.params import DETECTORS, AccumulatorParams, L2Params, L3Params, PullParams
 from orderflow.trading.broker import BrokerParams
 from orderflow.trading.orders import COMMAND_TIMEOUT_NS
 from orderflow.trading.params import ServerTradingParams, TradingParams
@@ -191,8 +190,6 @@ class SignalSettings(_Section):
     @field_validator("detectors")
     @classmethod
     def _known_detectors(cls, value: list[str] | None) -> list[str] | None:
-        from orderflow.signals.evaluate import DETECTORS
-
         unknown = sorted(set(value or ()) - set(DETECTORS))
         if unknown:
             raise ConfigError(
@@ -580,7 +577,6 @@ def pipeline_params(settings: Settings, keep_mid_path: bool = False, measure: bo
     """The engine's :class:`~orderflow.engine.pipeline.PipelineParams` from the settings;
     ``measure`` (``signals evaluate``) runs every detector, pulling/stacking included."""
     from orderflow.engine.pipeline import PipelineParams
-    from orderflow.signals.evaluate import DETECTORS
 
     a, sg = settings.analytics, settings.signals
     detectors = None if sg.detectors is None else frozenset(sg.detectors)

@@ -35,6 +35,7 @@ from enum import IntEnum
 import numpy as np
 from numba import njit
 
+from orderflow.analytics.params import BarParams as BarParams
 from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.model.dtypes import BAR_DTYPE, NO_PRICE
 from orderflow.model.enums import Side
@@ -105,13 +106,6 @@ class BarSpec:
         if self.size <= 0:
             raise ParameterError(f"bar size must be positive, not {self.size}")
         object.__setattr__(self, "kind", BarKind(self.kind))
-
-
-@dataclass(frozen=True, slots=True)
-class BarParams:
-    """Bar metric settings. ``atr_period``: bars in NinjaTrader's ATR (default 14)."""
-
-    atr_period: int = 14
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,8 +47,8 @@ are visited for pulling and stacking and the sorted sizes behind the median are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -82,6 +82,12 @@ from orderflow.analytics._book_metrics_kernels import (
     S_COUNT,
     S_HEAD,
 )
+from orderflow.analytics.params import BookMetricsParams as BookMetricsParams
+from orderflow.analytics.params import DepthParams as DepthParams
+from orderflow.analytics.params import ImbalanceParams as ImbalanceParams
+from orderflow.analytics.params import OfiParams as OfiParams
+from orderflow.analytics.params import PullStackParams as PullStackParams
+from orderflow.analytics.params import WallParams as WallParams
 from orderflow.book.common import DepthRecord
 from orderflow.core.errors import ArgumentError, ConfigError
 from orderflow.model.dtypes import NO_PRICE
@@ -101,99 +107,6 @@ __all__ = [
     "book_metrics_batch",
     "trade_offsets",
 ]
-
-
-# ---- parameters ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ImbalanceParams:
-    """Size ratio and imbalance over the top ``levels``: level l weighs ``weights[l] * decay**l``
-    (``weights`` default all 1; decay 1 = plain sums, 0.8 = each level 20% less than the last)."""
-
-    levels: int = 10
-    decay: float = 1.0
-    weights: tuple[float, ...] | None = None
-
-    def level_weights(self) -> np.ndarray:
-        base = np.ones(self.levels) if self.weights is None else np.asarray(self.weights, float)
-        return base * self.decay ** np.arange(self.levels)
-
-    def __post_init__(self) -> None:
-        _positive("imbalance.levels", self.levels)
-        if not 0.0 < self.decay <= 1.0:
-            raise ConfigError(f"imbalance.decay must be in (0, 1], got {self.decay}")
-        if self.weights is not None and (len(self.weights) != self.levels or min(self.weights) < 0):
-            raise ConfigError("imbalance.weights needs one non-negative weight per level")
-
-
-@dataclass(frozen=True, slots=True)
-class OfiParams:
-    """OFI at the top ``levels`` (1 = best level only), summed over the last ``window_events``
-    event groups when that is > 0, else over the groups of the last ``window_ns`` (10 s, the
-    interval Cont, Kukanov & Stoikov fit on)."""
-
-    levels: int = 1
-    window_ns: int = 10_000_000_000
-    window_events: int = 0
-
-    def __post_init__(self) -> None:
-        _positive("ofi.levels", self.levels)
-        if self.window_events < 0 or (self.window_events == 0 and self.window_ns <= 0):
-            raise ConfigError("ofi needs window_events > 0 or window_ns > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class DepthParams:
-    """Resting size within ``ticks`` of the mid (``anchor="mid"``) or of each side's best; with
-    one side empty the mid anchor falls back to the other side's best."""
-
-    ticks: int = 4
-    anchor: Literal["mid", "best"] = "mid"
-
-    def __post_init__(self) -> None:
-        if self.ticks < 0 or self.anchor not in ("mid", "best"):
-            raise ConfigError("depth needs ticks >= 0 and anchor 'mid' or 'best'")
-
-
-@dataclass(frozen=True, slots=True)
-class PullStackParams:
-    """Pulling and stacking at the prices of the top ``levels`` (before or after)."""
-
-    levels: int = 10
-
-    def __post_init__(self) -> None:
-        _positive("pull_stack.levels", self.levels)
-
-
-@dataclass(frozen=True, slots=True)
-class WallParams:
-    """Walls: size >= ``multiple`` x the median (or mean) size of the side's top ``levels`` and
-    >= ``min_size`` (1: no floor; set it per instrument, e.g. 100 for ES)."""
-
-    levels: int = 10
-    multiple: float = 3.0
-    reference: Literal["median", "mean"] = "median"
-    min_size: int = 1
-
-    def __post_init__(self) -> None:
-        _positive("walls.levels", self.levels)
-        if self.multiple <= 0 or self.min_size < 1 or self.reference not in ("median", "mean"):
-            raise ConfigError("walls need multiple > 0, min_size >= 1, reference median|mean")
-
-
-@dataclass(frozen=True, slots=True)
-class BookMetricsParams:
-    """Every book metric's parameters (the settings file maps onto these)."""
-
-    imbalance: ImbalanceParams = field(default_factory=ImbalanceParams)
-    ofi: OfiParams = field(default_factory=OfiParams)
-    depth: DepthParams = field(default_factory=DepthParams)
-    pull_stack: PullStackParams = field(default_factory=PullStackParams)
-    walls: WallParams = field(default_factory=WallParams)
-
-
-def _positive(name: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
 class _Packed(NamedTuple):

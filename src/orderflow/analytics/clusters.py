@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
@@ -41,10 +40,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from orderflow.analytics.params import ClusterParams as ClusterParams
 from orderflow.analytics.profile import ratio
 from orderflow.analytics.vwap import PeriodClock, ResetInterval
 from orderflow.book.common import DepthRecord
-from orderflow.core.errors import ParameterError
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
@@ -59,29 +58,6 @@ __all__ = [
     "liquidity_clusters",
     "volume_clusters",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterParams:
-    """Cluster settings: ``granularity`` ticks per bucket (4: one ES point); ``min_volume``
-    absolute threshold (0: off); ``min_ratio`` threshold relative to the mean non-empty bucket
-    (2.0; 0: off)."""
-
-    granularity: int = 4
-    min_volume: int = 0
-    min_ratio: float = 2.0
-    #: a tracker's ``material`` count rises when a cluster's strength on the wire
-    #: (``1 - T / v``, in [0, 1)) moves into another of this many equal steps
-    strength_steps: int = 10
-
-    def __post_init__(self) -> None:
-        if self.granularity < 1:
-            raise ParameterError(f"granularity must be >= 1, got {self.granularity}")
-        if not 1 <= self.strength_steps <= 1000:
-            raise ParameterError(f"strength_steps must be in [1, 1000], got {self.strength_steps}")
-        if self.min_volume < 0:
-            raise ParameterError(f"min_volume must be >= 0, got {self.min_volume}")
-        ratio(self.min_ratio, "min_ratio")
 
 
 class LiquidityCluster(NamedTuple):

@@ -14,12 +14,12 @@ The session reset happens at the first bar that opens in a new session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 from numba import njit
 
+from orderflow.analytics.params import DeltaParams as DeltaParams
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
@@ -30,14 +30,6 @@ _BID, _ASK = int(Side.BID), int(Side.ASK)
 DELTA_CANDLE_DTYPE = np.dtype(
     [("ts_open", "i8"), ("open", "i8"), ("high", "i8"), ("low", "i8"), ("close", "i8")]
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DeltaParams:
-    """Cumulative delta settings: restart at each session open (default True; needs an
-    instrument, whose trading hours define the sessions)."""
-
-    reset_per_session: bool = True
 
 
 @njit(cache=True)

@@ -22,12 +22,11 @@ absolute gap that keeps thin prices from flagging. **Stacked imbalances**: ``sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numba import njit
 
 from orderflow.analytics.bars import CELL_DTYPE, BarParams, BarSeries, BarSpec, MultiBars
+from orderflow.analytics.params import FootprintParams as FootprintParams
 
 #: One stacked-imbalance zone of a bar: side 0 = buy (ask) imbalances, 1 = sell (bid); its
 #: lowest and highest price (ticks) and the number of consecutive imbalanced prices.
@@ -35,15 +34,6 @@ STACK_DTYPE = np.dtype([("side", "i1"), ("low", "i8"), ("high", "i8"), ("count",
 
 
 _BAR_DEFAULTS = BarParams()
-
-
-@dataclass(frozen=True, slots=True)
-class FootprintParams:
-    """Imbalance settings (NinjaTrader's defaults): ratio 1.5, min delta 10, stacks of 3."""
-
-    imbalance_ratio: float = 1.5
-    min_delta: int = 10
-    stacked_count: int = 3
 
 
 @njit(cache=True)

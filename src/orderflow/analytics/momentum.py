@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from orderflow.analytics.params import MomentumParams as MomentumParams
 from orderflow.book._jit import kernel
-from orderflow.core.errors import ArgumentError, ConfigError
+from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import Side
 
 __all__ = ["Momentum", "MomentumParams", "MomentumRecord", "momentum_batch"]
@@ -46,34 +47,6 @@ NO = 7
 S_HEAD, S_COUNT, S_BUY, S_SELL, S_TOT = range(5)
 # float state: window sum of imbalance, reference mid, last mid
 G_IMB, G_REF, G_LAST = range(3)
-
-
-@dataclass(frozen=True, slots=True)
-class MomentumParams:
-    """Window (ns of event time), the scales of the three terms and their weights (price, flow,
-    book; non-negative, summing to 1). See the module docstring for the formula."""
-
-    window_ns: int = 60_000_000_000
-    tick_scale: float = 4.0
-    flow_scale: float = 0.5
-    imbalance_scale: float = 0.5
-    weights: tuple[float, float, float] = (0.4, 0.3, 0.3)
-
-    def __post_init__(self) -> None:
-        if self.window_ns <= 0:
-            raise ConfigError(f"momentum.window_ns must be > 0, got {self.window_ns}")
-        if min(self.tick_scale, self.flow_scale, self.imbalance_scale) <= 0:
-            raise ConfigError("momentum scales must be > 0")
-        if len(self.weights) != 3 or min(self.weights) < 0 or abs(sum(self.weights) - 1) > 1e-9:
-            raise ConfigError(f"momentum.weights must be 3 non-negative numbers summing to 1, "
-                              f"got {self.weights}")  # fmt: skip
-
-    def packed(self) -> np.ndarray:
-        return np.array(
-            [self.window_ns, self.tick_scale, self.flow_scale, self.imbalance_scale,
-             *self.weights],
-            dtype=np.float64,
-        )  # fmt: skip
 
 
 @kernel

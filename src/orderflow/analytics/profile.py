@@ -33,16 +33,16 @@ integers on ``W``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from fractions import Fraction
 from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from orderflow.analytics.params import ProfileParams as ProfileParams
+from orderflow.analytics.params import ratio as ratio
 from orderflow.analytics.vwap import PeriodClock, ResetInterval
-from orderflow.core.errors import ArgumentError, ParameterError
+from orderflow.core.errors import ArgumentError
 from orderflow.model.instruments import Instrument
 
 __all__ = [
@@ -58,42 +58,6 @@ __all__ = [
 _TOT, _BUY, _SELL = 0, 1, 2
 # meta cells
 _LO, _HI, _TOTAL, _BUYT, _SELLT, _COUNT = 0, 1, 2, 3, 4, 5
-
-
-def ratio(x: float, name: str) -> Fraction:
-    """A float parameter as the exact decimal fraction it prints as (0.7 -> 7/10)."""
-    f = Fraction(str(x)).limit_denominator(10_000)
-    if f < 0:
-        raise ParameterError(f"{name} must be >= 0, got {x}")
-    return f
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileParams:
-    """Profile settings (see the module docstring for the algorithms).
-
-    ``value_area``: fraction of volume in the value area, in (0, 1] (0.70). ``va_step``: prices
-    compared per side at each expansion step (2, the CBOT dual-price rule). ``smoothing``: odd
-    width in ticks of the box that smooths the profile before finding nodes (5). ``hvn_ratio``:
-    a peak is an HVN when its smoothed volume is at least this times the mean (1.5).
-    ``lvn_ratio``: a trough is an LVN when at most this times the mean (0.5).
-    """
-
-    value_area: float = 0.70
-    va_step: int = 2
-    smoothing: int = 5
-    hvn_ratio: float = 1.5
-    lvn_ratio: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.value_area <= 1.0:
-            raise ParameterError(f"value_area must be in (0, 1], got {self.value_area}")
-        if self.va_step < 1:
-            raise ParameterError(f"va_step must be >= 1, got {self.va_step}")
-        if self.smoothing < 1 or self.smoothing % 2 == 0:
-            raise ParameterError(f"smoothing must be an odd number >= 1, got {self.smoothing}")
-        ratio(self.hvn_ratio, "hvn_ratio")
-        ratio(self.lvn_ratio, "lvn_ratio")
 
 
 class ValueArea(NamedTuple):

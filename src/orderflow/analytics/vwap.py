@@ -29,15 +29,15 @@ in the current period rather than reopening an old one. Trades of size <= 0 are 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from orderflow.analytics.params import ResetInterval as ResetInterval
+from orderflow.analytics.params import VwapParams as VwapParams
 from orderflow.core.errors import ParameterError
 from orderflow.model.instruments import Instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
@@ -54,15 +54,6 @@ __all__ = [
 
 _I64_MIN = int(np.iinfo(np.int64).min)
 _I64_MAX = int(np.iinfo(np.int64).max)
-
-
-class ResetInterval(StrEnum):
-    """When running analytics start again (NinjaTrader's VWAP "Reset Interval", plus NONE)."""
-
-    SESSION = "session"
-    WEEK = "week"
-    MONTH = "month"
-    NONE = "none"  # anchored at the first trade, never reset
 
 
 def period_bounds(ts_ns: int, instrument: Instrument, reset: ResetInterval) -> tuple[int, int]:
@@ -101,18 +92,6 @@ class PeriodClock:
             self.start, self.end = _I64_MIN, _I64_MAX
         else:
             self.start, self.end = period_bounds(ts_ns, self.instrument, self.reset)
-
-
-@dataclass(frozen=True, slots=True)
-class VwapParams:
-    """VWAP settings.
-
-    ``reset``: session (default), week, month or none. ``multipliers``: the band widths in
-    standard deviations (NinjaTrader's "Std Dev 1/2/3 multiplier", defaults 1, 2, 3).
-    """
-
-    reset: ResetInterval = ResetInterval.SESSION
-    multipliers: tuple[float, ...] = (1.0, 2.0, 3.0)
 
 
 class VwapValue(NamedTuple):

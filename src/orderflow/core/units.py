@@ -11,14 +11,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
-from numba import njit
 
 from orderflow.core.errors import DecodeError, OffTickError
-
-#: Fixed-point scale shared with Databento: one unit is 1e-9 of a price unit.
-PRICE_SCALE = 1_000_000_000
-#: Databento's "undefined price" sentinel (int64 max).
-UNDEF_PRICE = 9_223_372_036_854_775_807
+from orderflow.core.scale import PRICE_SCALE as PRICE_SCALE
+from orderflow.core.scale import UNDEF_PRICE as UNDEF_PRICE
 
 _SCALE_DEC = Decimal(PRICE_SCALE)
 
@@ -59,38 +55,18 @@ def price_to_ticks(price: str | Decimal | float | int, tick_size: str | Decimal 
     return fixed_to_ticks(to_fixed(price), to_fixed(tick_size))
 
 
-#: below this magnitude ``price * 1e9`` stays under 2**53, so the vectorised path is exact
-_VECTOR_EXACT = 9_000_000.0
-
-
-@njit(cache=True)
-def _fast_ticks(p, tick_fixed, out):  # type: ignore[no-untyped-def]
-    """One pass: ``out[i]`` = ticks of ``p[i]``; returns the first index the fast path cannot
-    prove exact (not finite, huge, finer than 1e-9 or off the grid), or -1."""
-    for i in range(p.shape[0]):
-        x = p[i]
-        if not (abs(x) < _VECTOR_EXACT):  # also false for NaN
-            return i
-        fixed = np.rint(x * PRICE_SCALE)
-        if fixed / PRICE_SCALE != x:
-            return i
-        f = np.int64(fixed)
-        if f % tick_fixed != 0:
-            return i
-        out[i] = f // tick_fixed
-    return -1
-
-
 def floats_to_ticks(prices: np.ndarray, tick_fixed: int) -> tuple[np.ndarray, int]:
     """Many float prices to ticks at once, with the same result as :func:`to_fixed` and
     :func:`fixed_to_ticks` one by one: ``(ticks, i)`` where ``i`` is the index of the first
     price that is off the grid, finer than 1e-9, not finite or beyond int64 ticks (-1 when
     none). O(n), one compiled pass; a price the pass cannot prove exact goes the exact way."""
+    from orderflow.core._units_kernels import fast_ticks
+
     p = np.ascontiguousarray(prices, dtype=np.float64)
     ticks = np.zeros(len(p), dtype=np.int64)
     start = 0
     while start < len(p):
-        i = int(_fast_ticks(p[start:], tick_fixed, ticks[start:]))
+        i = int(fast_ticks(p[start:], tick_fixed, ticks[start:]))
         if i < 0:
             return ticks, -1
         i += start
@@ -102,35 +78,28 @@ def floats_to_ticks(prices: np.ndarray, tick_fixed: int) -> tuple[np.ndarray, in
     return ticks, -1
 
 
-@njit(cache=True)
-def _first_far(ticks, check, ref, has_ref, max_abs):  # type: ignore[no-untyped-def]
-    lim = max(abs(ref) // 2, 1000)
-    for i in range(ticks.shape[0]):
-        if check[i]:
-            t = ticks[i]
-            if abs(t) > max_abs or (has_ref and abs(t - ref) > lim):
-                return i
-    return -1
-
-
 def first_implausible(ticks: np.ndarray, check: np.ndarray, ref: int | None, max_abs: int) -> int:
     """Index of the first tick price (of those ``check`` marks) beyond ``max_abs`` from zero or,
     with a reference ``ref``, more than ``max(|ref| // 2, 1000)`` ticks from it; -1 when none.
     One compiled pass (the same test as the numpy expression, without its temporaries)."""
+    from orderflow.core._units_kernels import first_far
+
     has_ref = ref is not None
-    return int(_first_far(ticks, check, 0 if ref is None else int(ref), has_ref, int(max_abs)))
+    return int(first_far(ticks, check, 0 if ref is None else int(ref), has_ref, int(max_abs)))
 
 
 def floats_to_ticks_or_none(prices: np.ndarray, tick_fixed: int) -> tuple[np.ndarray, np.ndarray]:
     """Like :func:`floats_to_ticks`, but every price is tried: ``(ticks, ok)`` where ``ok[i]``
     is False for a price off the grid, finer than 1e-9, not finite (NaN for a missing one) or
     beyond int64 ticks (its tick is then 0). O(n), one compiled pass when all are fine."""
+    from orderflow.core._units_kernels import fast_ticks
+
     p = np.ascontiguousarray(prices, dtype=np.float64)
     ticks = np.zeros(len(p), dtype=np.int64)
     ok = np.ones(len(p), dtype=np.bool_)
     start = 0
     while start < len(p):
-        i = int(_fast_ticks(p[start:], tick_fixed, ticks[start:]))
+        i = int(fast_ticks(p[start:], tick_fixed, ticks[start:]))
         if i < 0:
             break
         i += start

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from orderflow.core._units_kernels import fast_ticks  # the one tick conversion
 from orderflow.core.units import PRICE_SCALE
-from orderflow.core.units import _fast_ticks as fast_ticks  # the one tick conversion
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation
 

@@ -21,7 +21,6 @@ least ``min_contribution`` of its original score. No wall clock: time is the sig
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
@@ -32,6 +31,7 @@ import numpy as np
 from orderflow.core.errors import DtypeError
 from orderflow.model.dtypes import BAR_DTYPE
 from orderflow.signals.model import Signal
+from orderflow.signals.params import AccumulatorParams as AccumulatorParams
 
 __all__ = [
     "AccumulatedSignal",
@@ -43,21 +43,6 @@ __all__ = [
 ]
 
 _NS = 1_000_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class AccumulatorParams:
-    """How signals add up and which are let through (see the module docstring)."""
-
-    half_life_ns: int = 30 * _NS
-    min_score: float = 0.0
-    cooldown_ns: int = 0
-    emit_threshold: float = 1.0
-    min_contribution: float = 0.01
-    sessions: tuple[tuple[str, str], ...] = ()
-    timezone: str = "America/New_York"
-    #: per-detector weights (a detector not listed weighs 1.0)
-    weights: dict[str, float] = field(default_factory=dict)
 
 
 class Contribution(msgspec.Struct, frozen=True):

@@ -51,7 +51,6 @@ exhaustion, O(prints in the run window) when the group has prints.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -63,6 +62,7 @@ from orderflow.model.enums import Action, Flags, Side
 from orderflow.model.instruments import Instrument
 from orderflow.signals import _l2_detect_kernels as K
 from orderflow.signals.model import Signal, clip01, side_direction
+from orderflow.signals.params import L2Params as L2Params
 
 __all__ = ["GroupDetector", "L2Detector", "L2Params", "detect_l2", "mbo_trades", "over_boundaries"]
 
@@ -72,26 +72,6 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 #: ``[0, n]``: the prints offsets of one group of n prints (read only by the kernel)
 _OFFSETS = tuple(np.array([0, n], dtype=np.int64) for n in range(64))
 _run = K.run
-
-
-@dataclass(frozen=True, slots=True)
-class L2Params:
-    """Thresholds of the L2 detectors (defaults sized for ES/NQ; sizes in contracts)."""
-
-    absorption_min_volume: int = 50
-    absorption_min_ratio: float = 1.0
-    absorption_window_ns: int = 30_000_000_000
-    sweep_min_levels: int = 3
-    sweep_window_ns: int = 0
-    sweep_score_levels: int = 5
-    exhaustion_run_ticks: int = 8
-    exhaustion_run_window_ns: int = 120_000_000_000
-    exhaustion_min_run_volume: int = 50
-    exhaustion_quiet_ns: int = 10_000_000_000
-    exhaustion_dry_ratio: float = 0.25
-    iceberg_min_refills: int = 2
-    iceberg_min_hidden: int = 10
-    iceberg_score_refills: int = 6
 
 
 def _i64(a: Any) -> np.ndarray:

@@ -44,7 +44,6 @@ largest there?) and for :meth:`L3Detector.largest_order`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,6 +55,7 @@ from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
 from orderflow.signals import _l3_detect_kernels as K
 from orderflow.signals.model import Signal, clip01, side_direction
+from orderflow.signals.params import L3Params as L3Params
 
 __all__ = ["L3Detector", "L3Params", "detect_l3", "event_groups"]
 
@@ -147,34 +147,6 @@ def _mbo(records: np.ndarray | list[tuple[Any, ...]]) -> np.ndarray:
         for name, col in zip(_FIELDS, cols, strict=True):
             out[name] = np.array(col, dtype=MBO_DTYPE[name])
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class L3Params:
-    """Thresholds of the L3 detectors (defaults sized for ES/NQ; sizes in contracts)."""
-
-    #: refills of one level needed before an iceberg fires
-    iceberg_min_refills: int = 2
-    #: a new order id at the same side and price this soon after a full fill is a refill
-    iceberg_refill_window_ns: int = 100_000
-    #: a new-id refill must show the same size as the tranche that filled (algo clips)
-    iceberg_new_id_same_size: bool = True
-    #: a chain with no refill for this long starts over
-    iceberg_chain_gap_ns: int = 60_000_000_000
-    #: refills that give an iceberg score 1
-    iceberg_score_refills: int = 6
-    #: smallest order that counts as a large lot
-    large_lot_min_size: int = 50
-    #: and its smallest share of the level's size (after it joined)
-    large_lot_min_share: float = 0.2
-    #: "near the touch": at most this many ticks behind the best price of the order's side
-    near_ticks: int = 4
-    #: smallest order whose quick, untraded cancel counts as a spoof-like pull
-    spoof_min_size: int = 20
-    #: longest life of such an order
-    spoof_max_lifetime_ns: int = 2_000_000_000
-    #: window of the cancel-to-trade ratio reported as evidence
-    ctr_window_ns: int = 60_000_000_000
 
 
 class L3Detector:

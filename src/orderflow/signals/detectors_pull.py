@@ -33,48 +33,23 @@ near_ticks x (N + prints)) per group.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from orderflow.book.common import DepthRecord
-from orderflow.core.errors import ArgumentError, BookIntegrityError, ParameterError
+from orderflow.core.errors import ArgumentError, BookIntegrityError
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.instruments import Instrument
 from orderflow.signals import _pull_detect_kernels as K
 from orderflow.signals.detectors_l2 import over_boundaries
 from orderflow.signals.model import Signal, clip01
+from orderflow.signals.params import PullParams as PullParams
 
 __all__ = ["PULL_DETECTORS", "PullDetector", "PullParams", "detect_pull"]
 
 #: the signal kinds this detector emits
 PULL_DETECTORS = ("pulling", "stacking")
-_HOUR_NS = 3_600_000_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class PullParams:
-    """The pulling/stacking detector (``signals.pull`` in the settings). Sizes in contracts."""
-
-    enabled: bool = False  # the pipeline runs it (signals evaluate always measures it)
-    near_ticks: int = 4  # the zone: the touch and this many ticks behind it
-    window_ns: int = 2_000_000_000  # an episode: the groups of the last window_ns
-    min_size: int = 100  # pulled (stacked) in an episode to fire
-    accumulate: bool = False  # its signals count in the accumulated scores (entries)
-
-    def __post_init__(self) -> None:
-        for name in ("enabled", "accumulate"):
-            if not isinstance(getattr(self, name), bool):
-                raise ParameterError(f"{name} must be true or false")
-        for name, lo, hi in (
-            ("near_ticks", 0, 1_000),
-            ("window_ns", 1, _HOUR_NS),
-            ("min_size", 1, 10_000_000),
-        ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ParameterError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
 
 
 def _i64(a: Any) -> np.ndarray:

@@ -35,6 +35,7 @@ from orderflow.signals.detectors_l2 import L2Params, detect_l2, mbo_trades
 from orderflow.signals.detectors_l3 import L3Params, best_before_groups, detect_l3
 from orderflow.signals.detectors_pull import PullParams, detect_pull
 from orderflow.signals.model import Signal
+from orderflow.signals.params import DETECTORS as DETECTORS
 
 __all__ = [
     "EvaluationReport",
@@ -201,21 +202,6 @@ class EvaluationReport:
 
     def table(self) -> str:
         return format_table(self.rows)
-
-
-#: every detector :func:`evaluate_stream` runs (rows appear for each, fired or not)
-DETECTORS = (
-    "absorption",
-    "exhaustion",
-    "iceberg",
-    "iceberg_l2",
-    "large_lot_added",
-    "large_lot_removed",
-    "pulling",
-    "spoof_pull",
-    "stacking",
-    "sweep",
-)
 
 
 def evaluate_stream(

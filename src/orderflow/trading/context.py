@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from orderflow.analytics.clusters import LiquidityCluster
 from orderflow.model.instruments import Instrument
 from orderflow.signals.accumulate import AccumulatedSignal
 from orderflow.signals.model import Signal
 from orderflow.trading.orders import OrderType
+
+if TYPE_CHECKING:  # a type only: the clusters' module loads the compiler
+    from orderflow.analytics.clusters import LiquidityCluster
 
 __all__ = ["EntryView", "Quote", "StrategyContext"]
 
