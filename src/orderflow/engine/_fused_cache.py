@@ -45,6 +45,7 @@ SOURCES = (
     "orderflow.analytics.clusters",
     "orderflow.analytics.delta",
     "orderflow.analytics.momentum",
+    "orderflow.analytics.params",
     "orderflow.analytics.profile",
     "orderflow.analytics.vwap",
     "orderflow.book._jit",
