@@ -259,6 +259,18 @@ BAD_CASES = [
      "0", "'0' should be greater than or equal to 1"),
     ("analytics.book.walls.multiple", -1.0, "-1.0 is refused: walls need multiple > 0",
      "-1", "'-1' is refused: walls need multiple > 0"),
+    ("analytics.bar.atr_period", 0,
+     "0 is refused: atr_period must be a whole number in [1, 10000], got 0",
+     "0", "'0' is refused: atr_period must be a whole number in [1, 10000], got 0"),
+    ("analytics.bar.atr_period", 10_001,
+     "10001 is refused: atr_period must be a whole number in [1, 10000], got 10001",
+     "10001", "'10001' is refused: atr_period must be a whole number in [1, 10000], got 10001"),
+    ("analytics.vwap.multipliers", [1.0, -2.0],
+     "[1.0, -2.0] is refused: multipliers[1] must be a finite number > 0, got -2.0",
+     "[1, -2]", "[1, -2] is refused: multipliers[1] must be a finite number > 0, got -2.0"),
+    ("analytics.vwap.multipliers", [],
+     "[] is refused: multipliers needs 1 to 10 band widths, got 0",
+     "[]", "[] is refused: multipliers needs 1 to 10 band widths, got 0"),
 ]  # fmt: skip
 
 

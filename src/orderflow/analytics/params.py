@@ -8,6 +8,8 @@ checking the settings (every ``orderflow`` command does) loads no numba. Each va
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
@@ -17,12 +19,28 @@ import numpy as np
 
 from orderflow.core.errors import ConfigError, ParameterError
 
+#: the longest ATR a bar series computes (bars)
+MAX_ATR_PERIOD = 10_000
+#: the most VWAP bands (NinjaTrader draws three)
+MAX_BANDS = 10
+
 
 @dataclass(frozen=True, slots=True)
 class BarParams:
     """Bar metric settings. ``atr_period``: bars in NinjaTrader's ATR (default 14)."""
 
     atr_period: int = 14
+
+    def __post_init__(self) -> None:
+        p = self.atr_period
+        if (
+            isinstance(p, bool)
+            or not isinstance(p, numbers.Integral)
+            or not 1 <= p <= MAX_ATR_PERIOD
+        ):
+            raise ParameterError(
+                f"atr_period must be a whole number in [1, {MAX_ATR_PERIOD}], got {p}"
+            )
 
 
 class ResetInterval(StrEnum):
@@ -44,6 +62,19 @@ class VwapParams:
 
     reset: ResetInterval = ResetInterval.SESSION
     multipliers: tuple[float, ...] = (1.0, 2.0, 3.0)
+
+    def __post_init__(self) -> None:
+        m = self.multipliers
+        if not 1 <= len(m) <= MAX_BANDS:
+            raise ParameterError(f"multipliers needs 1 to {MAX_BANDS} band widths, got {len(m)}")
+        for k, x in enumerate(m):
+            if (
+                isinstance(x, bool)
+                or not isinstance(x, numbers.Real)
+                or not math.isfinite(x)
+                or x <= 0
+            ):
+                raise ParameterError(f"multipliers[{k}] must be a finite number > 0, got {x!r}")
 
 
 def ratio(x: float, name: str) -> Fraction:
