@@ -16,38 +16,21 @@ from orderflow.core.errors import RequestError
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.protocol import Ack, Batch, encode
 from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics, ratios
+from orderflow.server.answer_metrics import metrics as answer_metrics
 from orderflow.server.hub import Hub, InstrumentState
 from orderflow.server.monitor import Monitor
-from orderflow.server.wire import json_float, price_levels
+from orderflow.server.wire import price_levels
 from tests.integration.test_server import esh4_batches
 
 
 def reference_metrics(st: InstrumentState) -> dict[str, Any]:
-    """The metrics as answers carried them before the one read (the pipeline's own ratios)."""
+    """The metrics with the ratios as answers carried them before the one read (the
+    pipeline's own ``bid_ask_ratios`` over the padded ladder); the other fields are the
+    answers' own."""
     pipe = st.pipeline
-    m = pipe.metrics
-    tick = float(st.instrument.tick_size)
     if not pipe.groups:
         return {}
-    vw = pipe.vwap.value()
-    return {
-        "spread": None if m.spread is None else m.spread * tick,
-        "mid": json_float(m.mid, tick),
-        "microprice": json_float(m.microprice, tick),
-        "imbalance": json_float(m.imbalance),
-        "ofi": m.ofi,
-        "ofi_window": m.ofi_sum,
-        "cumulative_delta": pipe.delta.value,
-        "vwap": json_float(vw.vwap, tick),
-        "vwap_bands": [
-            {"k": float(k), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
-            for k, u, lo in zip(pipe.params.vwap.multipliers, vw.upper, vw.lower, strict=True)
-        ]
-        if vw.volume
-        else [],
-        "momentum": json_float(pipe.momentum.score),
-        "bid_ask_ratio": pipe.bid_ask_ratios(),
-    }
+    return {**answer_metrics(st.instrument, pipe), "bid_ask_ratio": pipe.bid_ask_ratios()}
 
 
 def reference_book(st: InstrumentState) -> dict[str, Any]:
