@@ -5,7 +5,7 @@ its prompt: a wrong one is refused and changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -55,15 +55,21 @@ def test_the_page_with_its_token_shows_the_data_and_the_kill_switch_needs_it(
             answers.append(f"{d.type}: {d.message}")
             d.accept(typed[0] if d.type == "prompt" else None)
 
+        def pumped(what: Callable[[], bool]) -> Callable[[], bool]:
+            """``what`` after a pause inside Playwright: its sync API dispatches the page's
+            events (the dialogs here) only during its own calls, and a dialog may open after
+            the click has returned (a loaded machine)."""
+            return lambda: page.page.wait_for_timeout(50) or what()
+
         page.page.on("dialog", on_dialog)
         page.js("sessionStorage.removeItem('orderflow.token')")  # typed, not remembered
         typed = ["wrong-token"]
         page.page.click("#kill")
-        assert page.until(lambda: any(a.startswith("alert: kill refused") for a in answers))
+        assert page.until(pumped(lambda: any(a.startswith("alert: kill refused") for a in answers)))
         assert not killed(server)
         typed = [TOKEN]
         page.page.click("#kill")
-        assert page.until(lambda: killed(server))
+        assert page.until(pumped(lambda: killed(server)))
         assert page.until(lambda: "engaged" in page.js("document.getElementById('kill').className"))
         # a refused POST shows in the console as a failed resource load: nothing else may
         assert [e for e in page.errors if "401" not in e] == []
