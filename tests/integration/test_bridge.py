@@ -1083,8 +1083,13 @@ def test_the_bridge_reports_its_picture_and_the_trading_engine_opens_on_it(build
         assert r.status_code == 200, r.text
         while time.monotonic() < deadline:
             order = httpx.get(f"{server.http}/api/orders/r-1").json()
-            # NinjaTrader raises the order update before the execution: both may be apart
-            if order.get("state") == "Filled" and order.get("filled") == 1:
+            # NinjaTrader raises the order update before the execution, and the command's own
+            # answer travels apart from both: any of the three may come last
+            if (order.get("command"), order.get("state"), order.get("filled")) == (
+                "done",
+                "Filled",
+                1,
+            ):
                 break
             time.sleep(0.02)
         assert (order["command"], order["state"], order["filled"]) == ("done", "Filled", 1)
