@@ -97,6 +97,18 @@ class _Chunk(NamedTuple):
     best_before: tuple[int, int] | None
 
 
+def size_ratios(levels: tuple[int, ...], bid_sizes: list[int], ask_sizes: list[int]) -> list[Any]:
+    """Bid size / ask size over the top n rows for each n of ``levels`` (None when those ask
+    rows hold nothing); ``bid_sizes`` and ``ask_sizes``: a side's rows, best first (a side
+    shorter than n counts the rows it has). The sums are integers, each converted to a float
+    and divided once."""
+    out = []
+    for n in levels:
+        ask = sum(ask_sizes[:n])
+        out.append({"levels": n, "ratio": float(sum(bid_sizes[:n])) / float(ask) if ask else None})
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineParams:
     """Everything the pipeline computes, and how (the settings file's ``analytics`` and
@@ -539,11 +551,7 @@ class Pipeline:
         if self.book is None or not levels:
             return []
         view = self.book.depth(max(levels))
-        bid, ask = np.cumsum(view["bid_size"]), np.cumsum(view["ask_size"])
-        return [
-            {"levels": n, "ratio": float(bid[n - 1] / ask[n - 1]) if ask[n - 1] else None}
-            for n in levels
-        ]
+        return size_ratios(levels, view["bid_size"].tolist(), view["ask_size"].tolist())
 
     def snapshot(self) -> dict[str, Any]:
         """Every metric now, plain values with prices in ticks. O(levels + clusters)."""

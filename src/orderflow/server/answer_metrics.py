@@ -1,37 +1,26 @@
 """The book and the metrics every answer carries, from one read of the ladder's top rows.
 
 An ack's book (the top rows of each side, exchange prices) and its bid/ask size ratios read
-the same rows: they are read once, as Python integers, and both are built from them. The
-ratios equal :meth:`~orderflow.engine.pipeline.Pipeline.bid_ask_ratios` exactly (the same
-sums of integers, each converted to a float and divided once, as numpy's ``int64`` division
-does), without the padded copy of the ladder and the two cumulative sums that method makes.
+the same rows: they are read once, as Python integers, and both are built from them (the
+ratios by :func:`~orderflow.engine.pipeline.size_ratios`, as
+:meth:`~orderflow.engine.pipeline.Pipeline.bid_ask_ratios` builds them from the book's depth).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from orderflow.engine.pipeline import size_ratios
 from orderflow.server.wire import json_float, row_levels
 
 if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
 
-__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics", "ratios"]
+__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics"]
 
 #: ladder rows per side in an answer's book
 BOOK_LEVELS = 10
-
-
-def ratios(levels: tuple[int, ...], bid_sizes: list[int], ask_sizes: list[int]) -> list[Any]:
-    """Bid size / ask size over the top n rows for each n of ``levels`` (None when those ask
-    rows hold nothing); ``bid_sizes`` and ``ask_sizes``: the ladder's rows, best first (a
-    side shorter than n counts its rows, as the padded ladder's zeros do)."""
-    out = []
-    for n in levels:
-        ask = sum(ask_sizes[:n])
-        out.append({"levels": n, "ratio": float(sum(bid_sizes[:n])) / float(ask) if ask else None})
-    return out
 
 
 def _rows(pipe: Pipeline, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
@@ -55,7 +44,7 @@ def metrics(inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] 
         if rows is None:
             _, bs, _, as_ = _rows(pipe, max(levels))
             rows = bs, as_
-        ratio = ratios(levels, *rows)
+        ratio = size_ratios(levels, *rows)
     vw = pipe.vwap.value()
     return {
         "spread": None if m.spread is None else m.spread * tick,

@@ -2,7 +2,7 @@
 the bridge sends it (batch by batch, pipelined runs applied together, and a feed with a
 refused batch, a ladder-refused event and a sequence gap) every ack encodes to the same bytes,
 JSON and MessagePack, as one whose book and metrics are built the reference way (the
-pipeline's ``bid_ask_ratios`` over the padded ladder, ``price_levels`` of the top rows), and
+pipeline's ``bid_ask_ratios`` over the book's depth, ``price_levels`` of the top rows), and
 the refusals name the same fields. The Prometheus children looked up once count the same."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import pytest
 
 from orderflow.core.errors import RequestError
 from orderflow.engine.pipeline import PipelineParams
+from orderflow.engine.pipeline import size_ratios as ratios
 from orderflow.protocol import Ack, Batch, encode
-from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics, ratios
+from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics
 from orderflow.server.answer_metrics import metrics as answer_metrics
 from orderflow.server.hub import Hub, InstrumentState
 from orderflow.server.monitor import Monitor
@@ -25,7 +26,7 @@ from tests.integration.test_server import esh4_batches
 
 def reference_metrics(st: InstrumentState) -> dict[str, Any]:
     """The metrics with the ratios as answers carried them before the one read (the
-    pipeline's own ``bid_ask_ratios`` over the padded ladder); the other fields are the
+    pipeline's own ``bid_ask_ratios`` over the book's depth); the other fields are the
     answers' own."""
     pipe = st.pipeline
     if not pipe.groups:
