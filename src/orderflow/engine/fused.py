@@ -40,6 +40,7 @@ from orderflow.book.common import DepthRecord, reject_counts
 from orderflow.core.errors import BookIntegrityError, DtypeError
 from orderflow.engine import _fused_kernels as F
 from orderflow.engine import _fused_prints as P
+from orderflow.engine._fused_entry import Entry, plain
 from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, RejectReason
 from orderflow.signals import _l3_detect_kernels as L3D
@@ -81,6 +82,8 @@ _NB, _REJ, _CUT, _BATCH = F.FS_NB, F.FS_REJ, F.FS_CUT, F.FS_BATCH
 _L3N, _L2N, _PULLN, _K_FALL = F.FS_L3N, F.FS_L2N, F.FS_PULLN, P.K_FALL
 #: the step's memoryviews of its own arrays (rebuilt with the table, never copied)
 _VIEWS = ("_fsv", "_pkv", "_offv", "_tsv")
+#: the book kernels' compiled code for the step's usual argument types (:mod:`._fused_entry`)
+_MBO, _NT = Entry(F.fused_mbo), Entry(F.fused_nt)
 
 
 def _kind(row: int) -> tuple[str, int]:
@@ -463,12 +466,16 @@ class FusedStep:
             self._buffers(len(events), counts=True)
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         fs = self.fs
+        fast = _MBO.fast if plain(ev) else None  # (else numba's dispatcher: any types)
+        kernel = fast or _MBO.kernel
         try:
-            while rc := F.fused_mbo(book._st, ev, fs, self.trades, self.tab):
+            while rc := kernel(book._st, ev, fs, self.trades, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book)
         except BaseException:
             self._abandon()
             raise
+        if _MBO.fast is None and plain(ev):
+            _MBO.take((book._st, ev, fs, self.trades, self.tab))
         return self._finished(L3.B_REJ, _REASONS, self.trades)
 
     def nt(
@@ -491,12 +498,17 @@ class FusedStep:
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
         fs = self.fs
         self._fsv[_BATCH] = batch
+        typed = plain(ev) and (prints is _NO_TRADES or plain(prints))
+        fast = _NT.fast if typed else None  # (else numba's dispatcher: any types)
+        kernel = fast or _NT.kernel
         try:
-            while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
+            while rc := kernel(book._buf, ev, prints, fs, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book, prints)
         except BaseException:
             self._abandon()
             raise
+        if _NT.fast is None and typed:
+            _NT.take((book._buf, ev, prints, fs, self.tab))
         return self._finished(16, L2.N_REASONS, prints)
 
     def _finished(
