@@ -17,6 +17,11 @@ no timer inside the loop) and the p50 / p99 of the wall time of each call
 (``perf_counter_ns`` pairs, their own cost taken off). ``--profile CASE`` prints a cProfile of
 one pass instead.
 
+``--backtest N``: the whole backtest deciding every 100 records and the pipeline alone in
+replay chunks (``bench_backtest.full_backtest``, ``run_stream``), alternated N times, each run's
+CPU time (``process_time``), and inside the backtest the CPU time of its ``Pipeline.process``
+calls (``thread_time_ns`` around each, about 0.5 us of timer per call included).
+
     PYTHONPATH=src:benchmarks python benchmarks/bench_callcost.py --passes 5
 """
 
@@ -92,12 +97,57 @@ def one_pass(kind: str, inst: Any, calls: list[Callable[[Pipeline], Any]]) -> tu
     return cpu, float(p50), float(p99)
 
 
+def backtest(runs: int) -> None:
+    """See the module docstring (``--backtest``)."""
+    from bench_backtest import CHUNK, full_backtest
+    from orderflow.engine.runner import run_stream
+
+    stream = load_stream(ESH4_MBO)
+    ev, inst = stream.array, stream.instrument
+    inner = [0]
+    process = Pipeline.process
+
+    def timed(self: Pipeline, *a: Any, **k: Any) -> Any:
+        t = time.thread_time_ns()
+        try:
+            return process(self, *a, **k)
+        finally:
+            inner[0] += time.thread_time_ns() - t
+
+    full_backtest(ev, inst, CHUNK, 100)  # warm
+    run_stream("mbo", ev, inst, chunk=CHUNK)
+    bt, alone, pipe = [], [], []
+    for _ in range(runs):
+        t = time.process_time()
+        run_stream("mbo", ev, inst, chunk=CHUNK)
+        alone.append(time.process_time() - t)
+        inner[0] = 0
+        Pipeline.process = timed  # type: ignore[method-assign]
+        try:
+            t = time.process_time()
+            full_backtest(ev, inst, CHUNK, 100)
+            bt.append(time.process_time() - t)
+        finally:
+            Pipeline.process = process  # type: ignore[method-assign]
+        pipe.append(inner[0] / 1e9)
+    for name, v in (("backtest deciding every 100", bt), ("  its Pipeline.process", pipe),
+                    ("pipeline alone, chunks", alone)):  # fmt: skip
+        v = sorted(v)
+        print(f"{name:30s} CPU ms best {v[0] * 1e3:7.1f} median {v[len(v) // 2] * 1e3:7.1f}")
+    r = sorted(a / b for a, b in zip(alone, bt, strict=True))
+    print(f"every 100 / pipeline alone (per run): best {r[-1]:.3f} median {r[len(r) // 2]:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--passes", type=int, default=5)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--profile", choices=CASES)
+    ap.add_argument("--backtest", type=int, default=0, metavar="N")
     args = ap.parse_args()
+    if args.backtest:
+        backtest(args.backtest)
+        return
     fd = feeds()
     if args.profile:
         import cProfile
