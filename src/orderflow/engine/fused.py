@@ -445,9 +445,8 @@ class FusedStep:
         if nb == 1:  # (a live call: the views built with the buffers)
             out = FusedGroups(self._one, prints, self._off1, self._mid1, self._imb1, signals)
         else:
-            dl, mi = self.d_levels, self.mi
-            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb],
-                                *(dl[k, :nb] for k in range(6)))  # fmt: skip
+            mi = self.mi
+            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb], *self.d_levels[:, :nb])
             out = FusedGroups(depth, prints, self.off[: nb + 1], mi[0, :nb], mi[1, :nb], signals)
         if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
             self._cap = 0
@@ -464,9 +463,11 @@ class FusedStep:
             raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
         if len(events) > self._cap:
             self._buffers(len(events), counts=True)
-        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
+        f = events.flags
+        ev = events if f.c_contiguous else np.ascontiguousarray(events)
+        # numba's dispatcher for records typed otherwise (it resolves any types)
+        fast = _MBO.fast if f.c_contiguous and f.aligned and f.writeable else None
         fs = self.fs
-        fast = _MBO.fast if plain(ev) else None  # (else numba's dispatcher: any types)
         kernel = fast or _MBO.kernel
         try:
             while rc := kernel(book._st, ev, fs, self.trades, self.tab):
@@ -524,7 +525,10 @@ class FusedStep:
         if fsv[_REJ]:
             self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
         nt, self.last_ts = self._offv[nb], self._tsv[nb - 1]
-        self._print_rest(prints, nt, self.last_ts)
+        if self._pkv[_K_FALL]:
+            self._print_rest(prints, nt, self.last_ts)
+        else:  # (what _print_rest does when no part stopped)
+            self.prints.volume_clusters.changes += nt > 0
         return self._result(nb, nt, prints), fsv[_CUT]
 
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
