@@ -40,6 +40,7 @@ from orderflow.book.common import DepthRecord, reject_counts
 from orderflow.core.errors import BookIntegrityError, DtypeError
 from orderflow.engine import _fused_kernels as F
 from orderflow.engine import _fused_prints as P
+from orderflow.engine._fused_entry import Entry, plain
 from orderflow.model.dtypes import MBO_DTYPE, NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, RejectReason
 from orderflow.signals import _l3_detect_kernels as L3D
@@ -76,6 +77,13 @@ _scratch = np.empty
 _NO_TABLE = np.zeros((0, 4), dtype=_I8)  # a copy's, until its first call builds its own
 _DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64), "bar": BAR_RECORD_DTYPE}
 _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+# the call state's slots read or written once per call (a module constant is one lookup)
+_NB, _REJ, _CUT, _BATCH = F.FS_NB, F.FS_REJ, F.FS_CUT, F.FS_BATCH
+_L3N, _L2N, _PULLN, _K_FALL = F.FS_L3N, F.FS_L2N, F.FS_PULLN, P.K_FALL
+#: the step's memoryviews of its own arrays (rebuilt with the table, never copied)
+_VIEWS = ("_fsv", "_pkv", "_offv", "_tsv")
+#: the book kernels' compiled code for the step's usual argument types (:mod:`._fused_entry`)
+_MBO, _NT = Entry(F.fused_mbo), Entry(F.fused_nt)
 
 
 def _kind(row: int) -> tuple[str, int]:
@@ -148,6 +156,8 @@ class FusedStep:
         self.prints = prints
         #: calls whose print stage left a part to its class (a new period, growth)
         self.print_rests = 0
+        #: the last event time of the latest call's groups
+        self.last_ts = 0
         nser = len(prints.bars.series)
         self.rows = P.P_SERIES + P.SERIES_ROWS * nser
         #: the print stage's settings and results (``_fused_prints.K_*``)
@@ -182,6 +192,8 @@ class FusedStep:
     # from its own arrays before its first call.
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
+        for name in _VIEWS:  # (memoryviews are not copied: rebuilt with the table)
+            state.pop(name, None)
         state["tab"] = _NO_TABLE
         state["_held"] = [None] * self.rows
         state["stale"] = True
@@ -207,6 +219,7 @@ class FusedStep:
         if len(self.tab) == 0:
             self.tab = np.zeros((self.rows, 4), dtype=_I8)
             self._put(F.T_BSTATE, self.bstate)
+            self._fsv, self._pkv = self.fs.data, self.pk.data
             self._put_buffers()
         for name, rows in self._parts():
             if part is None or name == part:
@@ -298,7 +311,7 @@ class FusedStep:
         ``advance``), and are bound again. O(1) when none stopped."""
         pk, pp = self.pk, self.prints
         vc = pp.volume_clusters
-        if not pk[P.K_FALL]:
+        if not self._pkv[_K_FALL]:
             vc.changes += npr > 0  # (as VolumeClusterTracker.update counts)
             return
         self.print_rests += 1
@@ -416,23 +429,25 @@ class FusedStep:
         """The output buffers' table rows, and the one-group record's views of them."""
         dl = self.d_levels
         self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
+        # what a one-group call hands the pipeline, built once per buffer; and Python-number
+        # views of the buffers the wrapper reads one value of (no numpy scalar per read)
+        self._off1, self._mid1, self._imb1 = self.off[:2], self.mi[0, :1], self.mi[1, :1]
+        self._offv, self._tsv = self.off.data, self.d_ts.data
         for row, a in ((F.T_D_INDEX, self.d_index), (F.T_D_TS, self.d_ts),
                        (F.T_D_LEVELS, self.d_levels), (F.T_TCOL, self.tcol), (F.T_OFF, self.off),
                        (F.T_MI, self.mi), (F.T_MOM_OUT, self.mom_out)):  # fmt: skip
             self._put(row, a)
 
-    def _result(self, nb: int, trades: np.ndarray) -> FusedGroups:
-        off = self.off[: nb + 1]
-        if nb == 1:
-            depth = self._one
-        else:
-            dl = self.d_levels
-            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb],
-                                *(dl[k, :nb] for k in range(6)))  # fmt: skip
-        nt = int(off[nb])
+    def _result(self, nb: int, nt: int, trades: np.ndarray) -> FusedGroups:
         prints = trades[:nt] if nt else _NO_TRADES  # (a view: what the pipeline keeps, it copies)
-        mi = self.mi
-        out = FusedGroups(depth, prints, off, mi[0, :nb], mi[1, :nb], self._signals())
+        fsv = self._fsv
+        signals = self._signals() if fsv[_L3N] or fsv[_L2N] or fsv[_PULLN] else []
+        if nb == 1:  # (a live call: the views built with the buffers)
+            out = FusedGroups(self._one, prints, self._off1, self._mid1, self._imb1, signals)
+        else:
+            mi = self.mi
+            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb], *self.d_levels[:, :nb])
+            out = FusedGroups(depth, prints, self.off[: nb + 1], mi[0, :nb], mi[1, :nb], signals)
         if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
             self._cap = 0
             self._buffers(16)
@@ -448,14 +463,20 @@ class FusedStep:
             raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
         if len(events) > self._cap:
             self._buffers(len(events), counts=True)
-        ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
+        f = events.flags
+        ev = events if f.c_contiguous else np.ascontiguousarray(events)
+        # numba's dispatcher for records typed otherwise (it resolves any types)
+        fast = _MBO.fast if f.c_contiguous and f.aligned and f.writeable else None
         fs = self.fs
+        kernel = fast or _MBO.kernel
         try:
-            while rc := F.fused_mbo(book._st, ev, fs, self.trades, self.tab):
+            while rc := kernel(book._st, ev, fs, self.trades, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book)
         except BaseException:
             self._abandon()
             raise
+        if _MBO.fast is None and plain(ev):
+            _MBO.take((book._st, ev, fs, self.trades, self.tab))
         return self._finished(L3.B_REJ, _REASONS, self.trades)
 
     def nt(
@@ -471,20 +492,24 @@ class FusedStep:
         self._check()
         if events.dtype != NT_DEPTH_DTYPE:  # (as LadderBook.apply_events)
             raise DtypeError(f"apply_events needs NT_DEPTH_DTYPE, got {events.dtype}")
-        prints = _NO_TRADES if trades is None else _as_trades(trades)
+        # (contiguous TRADE_DTYPE records either way; none: the shared empty array)
+        prints = _NO_TRADES if trades is None or not len(trades) else _as_trades(trades)
         if max(len(events), len(prints)) > self._cap:
             self._buffers(max(len(events), len(prints)))
         ev = events if events.flags.c_contiguous else np.ascontiguousarray(events)
-        if not prints.flags.c_contiguous:
-            prints = np.ascontiguousarray(prints)
         fs = self.fs
-        fs[F.FS_BATCH] = batch
+        self._fsv[_BATCH] = batch
+        typed = plain(ev) and (prints is _NO_TRADES or plain(prints))
+        fast = _NT.fast if typed else None  # (else numba's dispatcher: any types)
+        kernel = fast or _NT.kernel
         try:
-            while rc := F.fused_nt(book._buf, ev, prints, fs, self.tab):
+            while rc := kernel(book._buf, ev, prints, fs, self.tab):
                 self._grow(rc, int(fs[F.FS_NB]), book, prints)
         except BaseException:
             self._abandon()
             raise
+        if _NT.fast is None and typed:
+            _NT.take((book._buf, ev, prints, fs, self.tab))
         return self._finished(16, L2.N_REASONS, prints)
 
     def _finished(
@@ -493,14 +518,18 @@ class FusedStep:
         """A book call's result: its groups (None without a complete one) and the records they
         took; the book's refusals (its ``reasons`` per-reason counters at ``bstate[rej:]``)
         counted."""
-        fs = self.fs
-        nb = int(fs[F.FS_NB])
+        fsv = self._fsv
+        nb = fsv[_NB]
         if nb == 0:
             return None, 0
-        if fs[F.FS_REJ]:
+        if fsv[_REJ]:
             self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
-        self._print_rest(prints, int(self.off[nb]), int(self.d_ts[nb - 1]))
-        return self._result(nb, prints), int(fs[F.FS_CUT])
+        nt, self.last_ts = self._offv[nb], self._tsv[nb - 1]
+        if self._pkv[_K_FALL]:
+            self._print_rest(prints, nt, self.last_ts)
+        else:  # (what _print_rest does when no part stopped)
+            self.prints.volume_clusters.changes += nt > 0
+        return self._result(nb, nt, prints), fsv[_CUT]
 
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
         """Prints over given book rows (:meth:`Pipeline.process_prints`): the analytics and the
@@ -524,15 +553,16 @@ class FusedStep:
         except BaseException:
             self._abandon()
             raise
-        self._print_rest(prints, int(off[nb]), int(d_ts[nb - 1]))
+        self.last_ts = int(d_ts[nb - 1])
+        self._print_rest(prints, int(off[nb]), self.last_ts)
         rec = DepthRecord(depth.index, d_ts, *d_levels)
         return FusedGroups(rec, trades, off, mi[0], mi[1], self._signals())
 
     def _signals(self) -> list[Signal]:
         """The detectors' signal rows of the call as Signal objects (none built when none)."""
-        fs, out = self.fs, []
-        n3, n2, npull = int(fs[F.FS_L3N]), int(fs[F.FS_L2N]), int(fs[F.FS_PULLN])
-        fs[F.FS_L3N] = fs[F.FS_L2N] = fs[F.FS_PULLN] = 0  # read once
+        fsv, out = self._fsv, []
+        n3, n2, npull = fsv[_L3N], fsv[_L2N], fsv[_PULLN]
+        fsv[_L3N] = fsv[_L2N] = fsv[_PULLN] = 0  # read once
         if n3 and self.l3 is not None:
             out.extend(self.l3._signals(n3))
         if n2 and self.l2 is not None:

@@ -54,6 +54,7 @@ from orderflow.book.common import DepthRecord
 from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.engine._fused_prints import K_DHI, K_DLO, K_VOL
 from orderflow.engine.fused import FusedGroups, FusedStep, PrintParts
+from orderflow.engine.kept_prints import KeptPrints
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import Instrument
@@ -75,7 +76,6 @@ BOOK_KINDS = ("mbo", "levels", "nt_depth")
 FUSED_KINDS = ("mbo", "nt_depth")
 _LAST, _SNAPSHOT = int(Flags.LAST), int(Flags.SNAPSHOT)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
-_NO_I8 = np.zeros(0, dtype=np.int64)
 #: prints :meth:`Pipeline.prints_since` keeps at least (a decision is never this far behind)
 PRINTS_KEPT = 65_536
 L3_DETECTORS = frozenset({"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"})
@@ -234,8 +234,8 @@ class Pipeline:
         self.delta_low = 0
         self.delta_high = 0
         self._top_path: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        #: the latest prints (times, prices), per call: (prints taken before it, ts, price)
-        self._recent: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
+        #: the latest prints (times, prices), at least the newest PRINTS_KEPT
+        self._recent = KeptPrints(PRINTS_KEPT)
         #: (ts, book imbalance) of the latest event groups, oldest first
         self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
         self._fused: FusedStep | None = None
@@ -288,8 +288,13 @@ class Pipeline:
         A backtest that must see what the server saw feeds its batches here."""
         if self._fused is not None and self.kind == "nt_depth" and self._pending is None:
             # the fused step takes the batch as one group as it is (no copy with new flags)
-            cut = int(trades["ts_event"].searchsorted(depth["ts_event"][-1], side="right"))
-            out = self._process_fused(depth, trades[:cut], batch=True)
+            cut = (
+                int(trades["ts_event"].searchsorted(depth["ts_event"][-1], side="right"))
+                if len(trades)
+                else 0
+            )
+            out = self._process_fused(depth, trades if cut == len(trades) else trades[:cut],
+                                      batch=True)  # fmt: skip
             if self._pending is not None:  # (no group: the batch waits, marked as one group)
                 self._pending["flags"] &= np.uint8(0xFF ^ _LAST)
                 self._pending["flags"][-1] |= np.uint8(_LAST)
@@ -366,22 +371,27 @@ class Pipeline:
     def _fused_groups(self, fg: FusedGroups) -> list[Signal]:
         """:meth:`_groups` after a fused call, which ran steps 1-5: the pipeline's own
         bookkeeping (counts, kept prints and imbalances, the mid path) and the signals."""
-        assert self._fused is not None
-        depth, trades = fg.depth, fg.trades
+        step = self._fused
+        assert step is not None
+        depth, trades = fg.depth, fg.trades  # (the groups' prints, all of them)
         ts = depth.ts_event
         if not self.first_ts:
             self.first_ts = int(ts[0])
-        self.last_ts = int(ts[-1])
-        self.groups += len(ts)
-        nt = int(fg.off[-1])
+        self.last_ts = step.last_ts
+        nb = len(ts)
+        self.groups += nb
+        nt = len(trades)
         if nt:
-            self._keep_prints(trades[:nt])
-            pk = self._fused.pk
+            self._keep_prints(trades)
+            pk = step._pkv
             self.trades += nt
-            self.volume += int(pk[K_VOL])
-            self.delta_low = min(self.delta_low, int(pk[K_DLO]))
-            self.delta_high = max(self.delta_high, int(pk[K_DHI]))
-        self._keep_imbalances(ts, fg.imbalance)
+            self.volume += pk[K_VOL]
+            self.delta_low = min(self.delta_low, pk[K_DLO])
+            self.delta_high = max(self.delta_high, pk[K_DHI])
+        if nb == 1:
+            self.imbalances.append((self.last_ts, fg.imbalance.item(0)))
+        else:
+            self._keep_imbalances(ts, fg.imbalance)
         if self.params.keep_mid_path:
             self._top_path.append((ts.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
@@ -461,29 +471,16 @@ class Pipeline:
         self.imbalances.extend(zip(ts[-k:].tolist(), imbalance[-k:].tolist(), strict=True))
 
     def _keep_prints(self, trades: np.ndarray) -> None:
-        self._recent.append((self.trades, trades["ts_event"].copy(), trades["price"].copy()))
-        while len(self._recent) > 1 and self.trades - self._recent[1][0] >= PRINTS_KEPT:
-            self._recent.popleft()
+        self._recent.take(trades["ts_event"], trades["price"])
 
     def prints_since(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Event times and prices (ticks) of the prints after the first ``count`` this
         pipeline took (:attr:`trades` counts them), oldest first: what a strategy deciding
         now has not seen since it decided at ``count`` (its trail follows their extremes).
         The last :data:`PRINTS_KEPT` prints at least are kept; older ones are not returned.
-        O(prints returned): the kept pieces are contiguous (each starts where the last ended),
-        so those wanted are the newest, read from the end."""
-        parts: list[tuple[int, np.ndarray, np.ndarray]] = []
-        for start, ts, px in reversed(self._recent):
-            if start + len(ts) <= count:
-                break
-            parts.append((start, ts, px))
-        if not parts:
-            return _NO_I8, _NO_I8
-        parts.reverse()
-        skip = max(0, count - parts[0][0])
-        ts = np.concatenate([p[1] for p in parts])[skip:]
-        px = np.concatenate([p[2] for p in parts])[skip:]
-        return ts, px
+        O(prints returned): one copy of each (:class:`~orderflow.engine.kept_prints.KeptPrints`
+        holds them in one pair of arrays)."""
+        return self._recent.since(count)
 
     def _wanted(self, detector: str) -> bool:
         d = self.params.detectors

@@ -1,0 +1,70 @@
+"""The latest prints a pipeline took (event times and prices), for :meth:`Pipeline.prints_since`.
+
+One pair of growing arrays holds them oldest first: each call's prints are copied in at the
+end; when they do not fit, the oldest are dropped down to the newest ``keep`` (one move of the
+rest to the front) and, if that is not room enough, the arrays grow (doubled). So a call costs
+two slice copies, never an allocation once the arrays have reached their size, and a read is
+one copy of the prints it returns (no concatenation of per-call pieces).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orderflow.core.errors import ParameterError
+from orderflow.model.dtypes import TRADE_DTYPE
+
+__all__ = ["KeptPrints"]
+
+_TS, _PX = TRADE_DTYPE["ts_event"], TRADE_DTYPE["price"]
+_NO_TS, _NO_PX = np.zeros(0, dtype=_TS), np.zeros(0, dtype=_PX)
+_FIRST = 256  # the arrays' size at the first print
+
+
+class KeptPrints:
+    """The times and prices of the latest prints taken, at least the newest ``keep``."""
+
+    __slots__ = ("_px", "_ts", "held", "keep", "start")
+
+    def __init__(self, keep: int) -> None:
+        if keep < 1:
+            raise ParameterError(f"keep must be >= 1, got {keep}")
+        self.keep = keep
+        #: how many prints were taken before the oldest one held
+        self.start = 0
+        #: how many are held (``_ts[:held]``, ``_px[:held]``)
+        self.held = 0
+        self._ts, self._px = _NO_TS, _NO_PX
+
+    @property
+    def taken(self) -> int:
+        """Prints taken in all."""
+        return self.start + self.held
+
+    def take(self, ts: np.ndarray, px: np.ndarray) -> None:
+        """The next prints' event times and prices (equal lengths), oldest first."""
+        n, held = len(ts), self.held
+        if held + n > len(self._ts):
+            drop = held - self.keep
+            if drop > 0:  # the newest ``keep`` to the front
+                self._ts[: self.keep] = self._ts[drop:held]
+                self._px[: self.keep] = self._px[drop:held]
+                self.start += drop
+                held = self.held = self.keep
+            if held + n > len(self._ts):
+                size = max(_FIRST, 2 * len(self._ts), held + n)
+                t, p = np.empty(size, dtype=_TS), np.empty(size, dtype=_PX)
+                t[:held], p[:held] = self._ts[:held], self._px[:held]
+                self._ts, self._px = t, p
+        self._ts[held : held + n] = ts
+        self._px[held : held + n] = px
+        self.held = held + n
+
+    def since(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Times and prices (new arrays) of the prints taken after the first ``count``; those
+        no longer held are left out (the oldest held is at :attr:`start`)."""
+        held = self.held
+        k = max(count - self.start, 0)
+        if k >= held:
+            return _NO_TS, _NO_PX
+        return self._ts[k:held].copy(), self._px[k:held].copy()
