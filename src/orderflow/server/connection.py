@@ -59,6 +59,7 @@ class Connection:
         self.open = True
         self.slow = False
         self.sent = 0
+        self.direct = 0  # of them written from the session's task (:meth:`answer`)
         self._writer: asyncio.Task[None] | None = None
         self._writing = 0  # sends under way
         self._last_write = 0.0  # loop time of the last write (the heartbeat's clock)
@@ -104,6 +105,7 @@ class Connection:
                 self.push(msg)
                 continue
             mark(WRITTEN_IN)
+            self.direct += 1
             try:
                 await self._write(msg)
             except Exception as exc:  # the client went away: the reader sees it and ends

@@ -306,9 +306,7 @@ class Session:
                     events += nxt.n_depth
                 try:
                     async with sched.turn(conn, events):
-                        # answered from this task when the writer is idle (no hop to it)
-                        await conn.answer(self.apply_batches(run))
-                        self.state.ask_snapshots()  # a ladder they made stale asks at once
+                        out = self.apply_batches(run)
                 except OverloadedError as exc:
                     conn.push(Error("engine", exc.message, code="overloaded"))
                     await conn.flush()
@@ -317,6 +315,10 @@ class Session:
                 finally:
                     sched.applied(conn, sum(queued_cost(b) for b in run))
                 streaming = len(run) > 1  # batches are arriving faster than applied
+                # the answers last, from this task when the writer is idle (no hop to it):
+                # the client, woken by the write, need not wait for the turn's bookkeeping
+                await conn.answer(out)
+                self.state.ask_snapshots()  # a ladder they made stale asks at once
                 if held is None:
                     continue
                 msg = held
