@@ -111,8 +111,8 @@ def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
     """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
     the grid or implausibly far from the last one refuses the whole batch, naming the
     event. The columns (as a batch carries them, or one comprehension per field of its
-    rows) go through one compiled pass for the depth and one for the prints
-    (:mod:`._wire_kernels`); anything those cannot prove (a price off the grid or
+    rows) go through one compiled call for the depth, the prints and the prints' aggressor
+    sides (:mod:`._wire_kernels`); anything it cannot prove (a price off the grid or
     implausible, an odd float) is converted the exact way (:func:`convert_exact`), which
     refuses the batch naming the event, or gives the same arrays."""
     fast = _convert_fast(st, batch)
@@ -120,7 +120,7 @@ def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
 
 
 def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray] | None:
-    """The compiled passes; None: not provable there (nothing changed)."""
+    """The compiled call; None: not provable there (nothing changed)."""
     now = time.time_ns()
     tf, ref = st.instrument.tick_fixed, st.ref_ticks
     has_ref, ref0 = ref is not None, ref if ref is not None else 0
