@@ -15,12 +15,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from orderflow.analytics.trades import _bidask_kernel  # the aggressor rule's own kernel
 from orderflow.core._units_kernels import fast_ticks  # the one tick conversion
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation
 
-__all__ = ["FAR", "INEXACT", "OK", "depth_pass", "trades_pass"]
+__all__ = ["FAR", "INEXACT", "OK", "batch_pass", "depth_pass", "trades_pass"]
 
 OK, INEXACT, FAR = 0, 1, 2
 _REMOVE = int(NtOperation.REMOVE)
@@ -120,3 +121,39 @@ def trades_pass(  # type: ignore[no-untyped-def]
         r.size = size[i]
         r.flags = 0
     return OK, -1
+
+
+@njit(cache=True)
+def batch_pass(  # type: ignore[no-untyped-def]
+    depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
+    prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last,
+):  # fmt: skip
+    """:func:`depth_pass` and :func:`trades_pass` in one call (one entry from Python per
+    batch), and with ``classify`` the prints' aggressor sides by the bid/ask rule (the
+    analytics' own kernel, from ``prev_side``). Both passes check against the same ``ref``.
+    Returns ``(status, kept, new_ref, side)``: on anything but :data:`OK` nothing outside the
+    given arrays was written; ``side`` the classifier's side after the prints."""
+    status, _, kept, new_ref = depth_pass(
+        depth, t, code, pos, price, size, tick_fixed, seq, now, ref, has_ref, max_abs,
+        plausible, last,
+    )  # fmt: skip
+    if status != OK:
+        return status, False, 0, prev_side
+    side = prev_side
+    if kprice.shape[0]:
+        status, _ = trades_pass(
+            trades, kt, kprice, ksize, kbid, kask, qbid, qask, tick_fixed, seq, now, ref,
+            has_ref, max_abs,
+        )  # fmt: skip
+        if status != OK:
+            return status, False, 0, prev_side
+        if classify:
+            m = kprice.shape[0]
+            tp = np.empty(m, dtype=np.int64)
+            for i in range(m):
+                tp[i] = trades[i].price
+            sides = np.empty(m, dtype=np.int8)
+            side = _bidask_kernel(tp, qbid, qask, prev_side, sides)
+            for i in range(sides.shape[0]):
+                trades[i].side = sides[i]
+    return OK, kept, new_ref, side

@@ -5,6 +5,12 @@ heartbeats) goes through :meth:`Connection.push`, which never waits: the engine 
 up by a client that reads slowly. A client whose queue overflows is a slow consumer: it is
 disconnected (close code 1013, "try again later") and may reconnect and resume from its last
 acknowledged batch; nothing it sent is lost, and no other client notices.
+
+A session's answers skip the hop to the writer when they can (:meth:`Connection.answer`):
+written at once from the session's own task while nothing is queued or being written and the
+transport holds less than :data:`DIRECT_BUFFER` bytes the kernel has not taken. A client that
+stops reading fills its socket's buffers, then the transport's beyond that bound, and from
+then on its answers queue as before: it still overflows its queue and is dropped.
 """
 
 from __future__ import annotations
@@ -21,14 +27,18 @@ from fastapi import WebSocket
 from orderflow.protocol import Ack, Heartbeat, encode
 from orderflow.server import stages
 from orderflow.server.stages import ENCODED, SENT, WRITTEN_IN, mark
+from orderflow.server.watchdog import WS_WRITER_KEY
 
-__all__ = ["HEARTBEAT_S", "Connection"]
+__all__ = ["DIRECT_BUFFER", "HEARTBEAT_S", "Connection"]
 
 log = logging.getLogger("orderflow.server")
 
 #: the server sends a heartbeat after this many seconds without sending anything
 HEARTBEAT_S = 5.0
 CLOSE_TIMEOUT_S = 1.0
+#: an answer is written from the session's task only while the transport holds fewer bytes
+#: than this not yet taken by the kernel (well under the 64 KiB at which it pauses writing)
+DIRECT_BUFFER = 16 * 1024
 
 
 #: what the heartbeat timer queues: the writer sends a heartbeat of the time it is written
@@ -49,10 +59,14 @@ class Connection:
         self.open = True
         self.slow = False
         self.sent = 0
+        self.direct = 0  # of them written from the session's task (:meth:`answer`)
         self._writer: asyncio.Task[None] | None = None
         self._writing = 0  # sends under way
         self._last_write = 0.0  # loop time of the last write (the heartbeat's clock)
         self._beat: asyncio.TimerHandle | None = None
+        # uvicorn's transport and its "writable" event (absent under another server: then
+        # every message goes through the queue)
+        self._direct: tuple[Any, asyncio.Event] | None = socket.scope.get(WS_WRITER_KEY)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -71,6 +85,33 @@ class Connection:
             self.slow = True
             log.warning("slow consumer: %d messages waiting; disconnecting", self.queue.qsize())
             self.close(1013, "slow consumer: messages were not read")
+
+    def _may_write_now(self) -> bool:
+        """Nothing queued or being written (so nothing is overtaken), and the transport takes
+        a write without pausing and holds little (a client that reads keeps it near 0)."""
+        direct = self._direct
+        if direct is None or not self.open or self._writing or not self.queue.empty():
+            return False
+        transport, writable = direct
+        return (writable.is_set() and not transport.is_closing()
+                and transport.get_write_buffer_size() < DIRECT_BUFFER)  # fmt: skip
+
+    async def answer(self, msgs: list[Any]) -> None:
+        """Send ``msgs`` in order: each written at once from the caller's task while
+        :meth:`_may_write_now` holds (no hop to the writer task), else queued as by
+        :meth:`push` (and so is everything after it)."""
+        for msg in msgs:
+            if not self._may_write_now():
+                self.push(msg)
+                continue
+            mark(WRITTEN_IN)
+            self.direct += 1
+            try:
+                await self._write(msg)
+            except Exception as exc:  # the client went away: the reader sees it and ends
+                log.debug("direct write failed: %s", exc)
+                self.open = False
+                return
 
     async def send_now(self, msg: Any) -> None:
         """Write one message directly (before the writer runs: refusals of a hello)."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["STATS", "ConnectionLimits", "WatchStats", "guarded", "uvicorn_config"]
+__all__ = ["STATS", "WS_WRITER_KEY", "ConnectionLimits", "WatchStats", "guarded", "uvicorn_config"]
 
 log = logging.getLogger("orderflow.server")
 
@@ -149,6 +149,10 @@ def guarded(base: type[asyncio.Protocol], limits: ConnectionLimits) -> type[asyn
 #: dashboard's frames (large, 30 a second, a zlib context per viewer) cost the event loop more
 #: to compress than they save on a local link, and the bridge's acks would wait behind them
 UNCOMPRESSED_WS = ("/ws/view",)
+#: the scope key under which a WebSocket's protocol puts ``(transport, writable)``: its
+#: transport and the event that is set while the transport takes writes without pausing
+#: (what lets a session write an answer from its own task: ``server.connection``)
+WS_WRITER_KEY = "orderflow.ws_writer"
 
 
 def _websockets_protocol() -> type[Any]:
@@ -162,6 +166,7 @@ def _websockets_protocol() -> type[Any]:
             if urlsplit(event.path).path.startswith(UNCOMPRESSED_WS):
                 self.conn.available_extensions = []
             super().handle_connect(event)
+            self.scope[WS_WRITER_KEY] = (self.transport, self.writable)  # type: ignore[literal-required]
 
     return Negotiating
 

@@ -37,7 +37,7 @@ from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.protocol import Batch, DepthColumns, Report
-from orderflow.server._wire_kernels import OK, RESET_BIT, depth_pass, trades_pass
+from orderflow.server._wire_kernels import OK, RESET_BIT, batch_pass
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.node import BracketLegs
@@ -90,6 +90,8 @@ _SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
 _SIDE_CODE = {s: v << 2 for s, v in _SIDES.items()}
 #: a column's side character -> ``side << 2`` (its operation character: :data:`_OP_OF`)
 _COL_SIDE = (_SIDE_OF << 2).astype(np.int8)
+_NO_INTS = np.empty(0, dtype=np.int64)  # the prints' columns of a batch without prints
+_NO_FLOATS = np.empty(0, dtype=np.float64)
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
 MAX_ABS_TICKS = 1 << 40
 
@@ -109,8 +111,8 @@ def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
     """Depth events and prints as the engine's arrays, prices in exact ticks; a price off
     the grid or implausibly far from the last one refuses the whole batch, naming the
     event. The columns (as a batch carries them, or one comprehension per field of its
-    rows) go through one compiled pass for the depth and one for the prints
-    (:mod:`._wire_kernels`); anything those cannot prove (a price off the grid or
+    rows) go through one compiled call for the depth, the prints and the prints' aggressor
+    sides (:mod:`._wire_kernels`); anything it cannot prove (a price off the grid or
     implausible, an odd float) is converted the exact way (:func:`convert_exact`), which
     refuses the batch naming the event, or gives the same arrays."""
     fast = _convert_fast(st, batch)
@@ -118,7 +120,7 @@ def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
 
 
 def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray] | None:
-    """The compiled passes; None: not provable there (nothing changed)."""
+    """The compiled call; None: not provable there (nothing changed)."""
     now = time.time_ns()
     tf, ref = st.instrument.tick_fixed, st.ref_ticks
     has_ref, ref0 = ref is not None, ref if ref is not None else 0
@@ -137,33 +139,38 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
         size, pos = [e.size for e in ev], [e.pos for e in ev]
     n = len(t)
     depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
-    kept, new_ref = False, 0
-    if n:
-        status, _, kept, new_ref = depth_pass(
-            depth, np.array(t, dtype=np.int64), code, np.array(pos, dtype=np.int32),
-            np.array(price, dtype=np.float64), np.array(size, dtype=np.int64), tf, batch.seq,
-            now, ref0, has_ref, MAX_ABS_TICKS, not batch.snapshot, not batch.snapshot,
-        )  # fmt: skip
-        if status != OK:
-            return None
     ticks_in = batch.ticks
     m = len(ticks_in)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
+    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
     if m:
         nan = float("nan")
-        qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
-        status, _ = trades_pass(
-            trades, np.array([k.t for k in ticks_in], dtype=np.int64),
-            np.array([k.price for k in ticks_in], dtype=np.float64),
-            np.array([k.size for k in ticks_in], dtype=np.int64),
-            np.array([nan if k.bid is None else k.bid for k in ticks_in], dtype=np.float64),
-            np.array([nan if k.ask is None else k.ask for k in ticks_in], dtype=np.float64),
-            qbid, qask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS,
-        )  # fmt: skip
-        if status != OK:
-            return None
+        kt = np.array([k.t for k in ticks_in], dtype=np.int64)
+        kprice = np.array([k.price for k in ticks_in], dtype=np.float64)
+        ksize = np.array([k.size for k in ticks_in], dtype=np.int64)
+        kbid = np.array([nan if k.bid is None else k.bid for k in ticks_in], dtype=np.float64)
+        kask = np.array([nan if k.ask is None else k.ask for k in ticks_in], dtype=np.float64)
+    else:
+        kt = ksize = _NO_INTS
+        kprice = kbid = kask = _NO_FLOATS
+    cl = st.classifier
+    bidask = cl.rule == "bidask"
+    # one compiled call: depth and prints checked and filled, the prints classified
+    status, kept, new_ref, side = batch_pass(
+        depth, np.array(t, dtype=np.int64), code, np.array(pos, dtype=np.int32),
+        np.array(price, dtype=np.float64), np.array(size, dtype=np.int64), trades, kt, kprice,
+        ksize, kbid, kask, qbid, qask, cl.side, bidask, tf, batch.seq, now, ref0, has_ref,
+        MAX_ABS_TICKS, not batch.snapshot, not batch.snapshot and n > 0,
+    )  # fmt: skip
+    if status != OK:
+        return None
+    if m:
         # checked whole: now the state moves (the classifier's memory, the reference)
-        trades["side"] = st.classifier.classify(trades["price"], qbid, qask)
+        if bidask:
+            cl.side = int(side)
+            cl.last_price = int(trades["price"][-1])
+        else:
+            trades["side"] = cl.classify(trades["price"], qbid, qask)
         st.ref_ticks = int(trades["price"][-1])
     elif kept:
         st.ref_ticks = int(new_ref)

@@ -181,8 +181,9 @@ class Session:
         except BaseException as exc:  # disconnect: the handler ends with it
             await inbox.put(exc)
 
-    def apply_batches(self, run: list[Batch]) -> None:
-        """A run of batches applied and answered, all within the engine turn (no await)."""
+    def apply_batches(self, run: list[Batch]) -> list[Any]:
+        """A run of batches applied, all within the engine turn (no await): their answers,
+        in order (the commands they caused already queued)."""
         client, mon, state = self.client, self.mon, self.state
         assert client is not None
         out: list[Any] = []
@@ -209,10 +210,8 @@ class Session:
         # the commands the batches made the engine issue go out before their acks: a
         # client that has the ack of a batch has every command that batch caused
         state.drain()
-        for msg in out:
-            self.conn.push(msg)
         mark(PUSHED)
-        state.ask_snapshots()  # a ladder these batches made stale asks at once
+        return out
 
     async def refuse(self, error: Error) -> None:
         await self.conn.send_now(error)
@@ -307,7 +306,7 @@ class Session:
                     events += nxt.n_depth
                 try:
                     async with sched.turn(conn, events):
-                        self.apply_batches(run)
+                        out = self.apply_batches(run)
                 except OverloadedError as exc:
                     conn.push(Error("engine", exc.message, code="overloaded"))
                     await conn.flush()
@@ -316,6 +315,10 @@ class Session:
                 finally:
                     sched.applied(conn, sum(queued_cost(b) for b in run))
                 streaming = len(run) > 1  # batches are arriving faster than applied
+                # the answers last, from this task when the writer is idle (no hop to it):
+                # the client, woken by the write, need not wait for the turn's bookkeeping
+                await conn.answer(out)
+                self.state.ask_snapshots()  # a ladder they made stale asks at once
                 if held is None:
                     continue
                 msg = held
