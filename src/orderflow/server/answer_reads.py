@@ -1,10 +1,12 @@
-"""An answer's clusters read from the trackers in one compiled pass each.
+"""An answer's clusters and profile read from the trackers in one compiled pass each.
 
 The same items as :meth:`~orderflow.server.answers.InstrumentAnswers.reference_items` builds
 from the trackers' ``clusters()`` (the reference, kept for the tests that hold this one to it):
 the same ids, prices, sizes, sides and strengths, in the same order. The trackers' ``read()``
 gives each cluster's columns from their arrays at once, so a read builds no named tuple and
-makes no Python pass over the buckets; what is left here is one dict per cluster.
+makes no Python pass over the buckets; what is left here is one dict per cluster. The
+profile's body comes from the value area its change check already computed and the nodes'
+rows, as ``engine.runner.profile_summary`` lists them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from orderflow.server.bands import Flow
 
 if TYPE_CHECKING:
     from orderflow.analytics.clusters import ClusterIds
+    from orderflow.analytics.profile import ValueArea, VolumeProfile
     from orderflow.engine.pipeline import Pipeline
 
-__all__ = ["liquidity_items", "strength01", "volume_items"]
+__all__ = ["liquidity_items", "profile_body", "strength01", "volume_items"]
 
 _BOOK_SIDE = {int(Side.BID): "bid", int(Side.ASK): "ask"}
 
@@ -66,3 +69,25 @@ def volume_items(
                     "orders": None, "first_seen_ns": first,
                     "last_seen_ns": now})  # fmt: skip
     return out, [Flow(r[0], r[0] + g1, r[2], r[3]) for r in rows]
+
+
+def profile_body(pipe: Pipeline, prof: VolumeProfile, va: ValueArea, top: int
+                 ) -> dict[str, Any]:  # fmt: skip
+    """An answer's profile: POC, VAH, VAL, the ``top`` most pronounced HVN and LVN listed by
+    price, the total volume (``va``: ``prof``'s value area now)."""
+    px = pipe.instrument.to_price
+    hvn: list[tuple[int, int]] = []
+    lvn: list[tuple[int, int]] = []
+    for kind, price, w in prof.node_rows():
+        (hvn if kind == 1 else lvn).append((w, price))
+    return {"poc": px(va.poc), "vah": px(va.vah), "val": px(va.val),
+            "hvn": _top_nodes(hvn, px, top, strongest=True),
+            "lvn": _top_nodes(lvn, px, top, strongest=False), "volume": va.total}  # fmt: skip
+
+
+def _top_nodes(nodes: list[tuple[int, int]], px: Any, top: int, strongest: bool) -> list[Any]:
+    """``profile_summary``'s choice: the ``top`` highest (HVN) or lowest (LVN) box sums (the
+    smoothed volume times a constant; a stable sort keeps price order among equals), listed
+    by price."""
+    chosen = sorted(nodes, key=lambda n: -n[0] if strongest else n[0])[:top]
+    return [px(p) for _, p in sorted(chosen, key=lambda n: n[1])]

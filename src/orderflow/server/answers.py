@@ -28,10 +28,16 @@ from typing import TYPE_CHECKING, Any
 from orderflow.analytics.clusters import ClusterIds
 from orderflow.engine.runner import profile_summary
 from orderflow.model.enums import Side
-from orderflow.server.answer_reads import liquidity_items, strength01, volume_items
+from orderflow.server.answer_reads import (
+    liquidity_items,
+    profile_body,
+    strength01,
+    volume_items,
+)
 from orderflow.server.bands import Flow, coarsen
 
 if TYPE_CHECKING:
+    from orderflow.analytics.profile import ValueArea
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
     from orderflow.signals.model import Signal
@@ -105,6 +111,10 @@ class InstrumentAnswers:
     profile_read_ns: int = 0  # the latest print's time when the profile was last read
     profile_version: int = 0
     profile: dict[str, Any] | None = None
+    #: (the period's profile, its volume) at the latest check, and its value area then: a
+    #: check of a profile that did not change since needs no value area again
+    profile_checked: tuple[int, int] = (-1, -1)
+    profile_checked_va: ValueArea | None = None
     liq_ids: ClusterIds = field(default_factory=ClusterIds)
     vol_ids: ClusterIds = field(default_factory=ClusterIds)
     #: client -> (last cluster version sent, last profile version sent); absent: send in full
@@ -153,7 +163,10 @@ class InstrumentAnswers:
         pseen = (-1, -1) if prof is None else (id(prof), prof.total)
         if pseen == self.profile_seen:
             return
-        va = prof.value_area() if prof is not None else None
+        if pseen != self.profile_checked or self.reference:
+            self.profile_checked = pseen
+            self.profile_checked_va = prof.value_area() if prof is not None else None
+        va = self.profile_checked_va
         va_key = None if va is None else (id(prof), va.poc, va.val, va.vah)
         if (
             force
@@ -161,7 +174,10 @@ class InstrumentAnswers:
             or vol.now_ns - self.profile_read_ns >= self.refresh_ns
         ):
             self.profile_seen, self.profile_va, self.profile_read_ns = pseen, va_key, vol.now_ns
-            body = _profile(pipe)
+            if self.reference or prof is None or va is None:
+                body = _profile(pipe)
+            else:  # the value area just checked
+                body = profile_body(pipe, prof, va, PROFILE_NODES)
             if body != self.profile:
                 self.profile, self.profile_version = body, self.profile_version + 1
 

@@ -1,6 +1,7 @@
-"""An answer's clusters and profile read in one compiled pass each, and the checks skipped
-while nothing changed, give the same answers as the reference reads (the trackers'
-``clusters()``, the profile's summary, the value area at every check): on ESH4 as the bridge
+"""An answer's clusters and profile read in one compiled pass each, its metrics from one read
+of each reader, and the checks skipped while nothing changed, give the same answers as the
+reference reads (the trackers' ``clusters()``, the profile's summary, the value area at every
+check, each metric's own property and the VWAP's ``value()``): on ESH4 as the bridge
 sends it, batch by batch, with a client of coarser bands and state requests, with no refresh
 interval, pipelined, and with a refused batch, a ladder-refused event and sequence gaps, every
 ack encodes to the same bytes, JSON and MessagePack."""
@@ -12,6 +13,7 @@ from typing import Any
 import msgspec
 
 from orderflow.protocol import Ack, Batch, State, encode
+from orderflow.server.answer_metrics import metrics_reference
 from orderflow.server.hub import Hub
 from tests.integration.test_server import esh4_batches
 
@@ -23,12 +25,19 @@ def pair(refresh_ms: float = 30_000.0) -> tuple[Hub, Hub]:
     return fast, ref
 
 
-def same(a: Ack | State | None, b: Ack | State | None) -> int:
-    """``a`` and ``b`` encode to the same bytes (an ack's own timing aside); 1 when ``a``
-    carried clusters in full (a read was sent), else 0."""
+def same(a: Ack | State | None, b: Ack | State | None, hub: Hub | None = None) -> int:
+    """``a`` and ``b`` encode to the same bytes (an ack's own timing aside), and ``a``'s
+    metrics are the reference's of ``hub``'s state now; 1 when ``a`` carried clusters in full
+    (a read was sent), else 0."""
     assert (a is None) == (b is None)
     if a is None or b is None:
         return 0
+    if hub is not None:
+        st = hub.find(a.instrument)
+        assert st is not None
+        ref_metrics = metrics_reference(st.instrument, st.pipeline)
+        assert a.metrics == ref_metrics
+        b = msgspec.structs.replace(b, metrics=ref_metrics)
     if isinstance(a, Ack) and isinstance(b, Ack):
         a, b = (msgspec.structs.replace(x, processing_us=0.0) for x in (a, b))
     for encoding in ("json", "msgpack"):
@@ -46,7 +55,7 @@ def apply_both(fast: Hub, ref: Hub, batches: list[Batch], client: str) -> int:
     for b in batches:
         out = fast.apply_many([b], client), ref.apply_many([b], client)
         for (_, a, ra, ea), (_, b2, rb, eb) in zip(*out, strict=True):
-            full += same(a, b2)
+            full += same(a, b2, fast)
             assert ra == rb and repr(ea) == repr(eb)
     return full
 
@@ -67,7 +76,7 @@ def test_coarse_bands_state_requests_and_no_refresh_answer_as_the_reference() ->
         hub.answers.set_granularity("nt8", 8)
     full = 0
     for i, b in enumerate(batches):
-        full += same(fast.apply(b, "nt8")[0], ref.apply(b, "nt8")[0])
+        full += same(fast.apply(b, "nt8")[0], ref.apply(b, "nt8")[0], fast)
         if i % 37 == 0:
             same(fast.state_answer("MES 03-24", "nt8"), ref.state_answer("MES 03-24", "nt8"))
     assert full >= 300
