@@ -250,12 +250,22 @@ class VwapTracker:
         return value
 
     def _value(self) -> VwapValue:
-        vw, sd = _stats(self._st)
+        return self.value_of(self.state())
+
+    def state(self) -> tuple[np.ndarray, int]:
+        """What :meth:`value` reads, copied (the sums, the period's start): for a reader
+        that turns it into a value later, off a hot path (:meth:`value_of`). O(1)."""
+        return self._st.copy(), self._clock.start
+
+    def value_of(self, state: tuple[np.ndarray, int]) -> VwapValue:
+        """The :meth:`value` of a :meth:`state` (this tracker's bands). O(1)."""
+        st, start = state
+        vw, sd = _stats(st)
         m = self.params.multipliers
         return VwapValue(
-            self._clock.start,
-            int(self._st[_V]),
-            int(self._st[_N]),
+            start,
+            int(st[_V]),
+            int(st[_N]),
             vw,
             sd,
             tuple(vw + k * sd for k in m),
