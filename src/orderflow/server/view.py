@@ -128,11 +128,11 @@ def take_sample(pipe: Pipeline) -> tuple[Any, ...]:
     """What the history keeps of the state an applied batch left: its time, the book
     metrics, the momentum score, the forming bar's start and the session VWAP (None without
     a forming bar; its tracker and state, made a value when the sample is kept). O(1)."""
-    m = pipe.metrics
+    _, mid, microprice, imbalance, ofi, _ = pipe.metrics.headline()  # one read of the rows
     series = pipe.bars.series
     start = series[0].forming_open() if series else None
     vw = (pipe.vwap, pipe.vwap.state()) if start is not None else None
-    return (pipe.last_ts, m.imbalance, m.microprice, m.mid, float(m.ofi),
+    return (pipe.last_ts, imbalance, microprice, mid, float(ofi),
             pipe.momentum.score, start, vw)  # fmt: skip
 
 

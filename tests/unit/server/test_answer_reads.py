@@ -118,3 +118,24 @@ def test_refusals_rejections_and_gaps_answer_as_the_reference() -> None:
 def _snapshot_of(b: Batch) -> Any:
     return msgspec.structs.replace(b, snapshot=True, depth=[
         msgspec.structs.replace(d, op="add", pos=0) for d in b.depth[:1]])  # fmt: skip
+
+
+def test_the_dashboard_sample_reads_what_each_metric_s_property_reads() -> None:
+    """The view's sample of a batch (one read of the metrics' rows, the VWAP's state made a
+    value when folded) holds what the properties and ``value()`` give, on ESH4."""
+    from orderflow.server.view import take_sample
+
+    hub, valued = Hub(), 0
+    for b in esh4_batches()[0][:200]:
+        hub.apply(b, "nt8")
+        pipe = hub.instruments["ESH4"].pipeline
+        ts, imbalance, microprice, mid, ofi, momentum, start, vw = take_sample(pipe)
+        m = pipe.metrics
+        ref = (pipe.last_ts, m.imbalance, m.microprice, m.mid, float(m.ofi), momentum)
+        assert repr((ts, imbalance, microprice, mid, ofi, momentum)) == repr(ref)
+        assert type(ofi) is float and type(mid) is float
+        if start is not None:
+            tracker, state = vw
+            assert repr(tracker.value_of(state)) == repr(pipe.vwap.value())
+            valued += 1
+    assert valued > 100
