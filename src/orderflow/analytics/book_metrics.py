@@ -543,6 +543,15 @@ class BookMetrics:
         lambda s: (int(s._r.ints[0, C_DEPTH_BID]), int(s._r.ints[0, C_DEPTH_ASK]))
     )
 
+    def headline(self) -> tuple[int | None, float, float, float, int, int]:
+        """``(spread, mid, microprice, imbalance, ofi, ofi_sum)`` as their properties give
+        them, from one read of each row (what every answer carries). O(levels)."""
+        r = self._r
+        sp = int(r.ints[0, C_SPREAD])
+        f = r.floats[0].tolist()
+        return (None if sp == NO_PRICE else sp, f[F_MID], f[F_MICRO], f[F_IMB],
+                sum(r.ofi_levels[0].tolist()), sum(r.ofi_sum_levels[0].tolist()))  # fmt: skip
+
     def pull_stack(self, side: Side) -> tuple[int, int, int]:
         """(pulled, stacked, traded) of ``side`` in the latest group."""
         c = C_PS + 3 * int(side)

@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from orderflow.analytics import _cluster_read_kernels as _rk
 from orderflow.analytics.params import ClusterParams as ClusterParams
 from orderflow.analytics.profile import ratio
 from orderflow.analytics.vwap import PeriodClock, ResetInterval
@@ -299,6 +300,19 @@ class VolumeClusterTracker:
             "first_ns": self._first[lo + idx].copy(),
         }
 
+    def read(self) -> tuple[list[list[int]], list[float]]:
+        """What :meth:`clusters` lists, as columns from one compiled pass: a row ``[low,
+        volume, buy, sell, first_ns]`` per cluster (ascending in price) and each one's
+        ``strength``, the same values bit for bit. O(buckets)."""
+        if self._meta[_COUNT] == 0:
+            return [], []
+        r = self._r
+        ints, floats = _rk.volume_read(
+            self._vol, self._first, int(self._meta[_LO]), int(self._meta[_HI]), self._base,
+            self.params.granularity, self.params.min_volume, r.numerator, r.denominator,
+        )  # fmt: skip
+        return ints.tolist(), floats.tolist()
+
     def clusters(self) -> list[VolumeCluster]:
         """The qualifying buckets, ascending in price. O(buckets)."""
         b = self.buckets()
@@ -472,6 +486,9 @@ class LiquidityClusterTracker:
         empty = np.zeros((0, 3), dtype=np.int64)
         self._last_rows: tuple[np.ndarray, np.ndarray] = (empty, empty)
         self._last_depth: DepthRecord | None = None
+        #: the latest state's columns (bid prices, sizes, counts, then the ask side's) as
+        #: :meth:`read` copied them from ``_last_depth``; None once ``_last_rows`` is current
+        self._last_cols: tuple[np.ndarray, ...] | None = None
         #: how many updates brought book states (a reader compares it to know whether to read
         #: again)
         self.changes = 0
@@ -514,6 +531,7 @@ class LiquidityClusterTracker:
         self._run(ts, c(bids[None, :, 0]), c(bids[None, :, 1]), c(asks[None, :, 0]),
                   c(asks[None, :, 1]))  # fmt: skip
         self._now, self._last, self._last_depth = int(ts_ns), (bids.copy(), asks.copy()), None
+        self._last_cols = None
         self.changes += 1
 
     def update_depth(self, depth: DepthRecord) -> None:
@@ -545,6 +563,11 @@ class LiquidityClusterTracker:
                                 (d.ask_price, d.ask_size, d.ask_count))
             )  # fmt: skip
             self._last_depth = None
+        elif self._last_cols is not None:
+            bp, bs, bc, ap, as_, ac = self._last_cols
+            self._last_rows = (np.stack([bp, bs, bc], axis=1).astype(np.int64),
+                               np.stack([ap, as_, ac], axis=1).astype(np.int64))  # fmt: skip
+        self._last_cols = None
         return self._last_rows
 
     @_last.setter
@@ -561,6 +584,31 @@ class LiquidityClusterTracker:
         strength step (``params.strength_steps``) changed. A reader that saw the same count
         saw the same clusters and strength steps (sizes may have moved within a step)."""
         return int(self._mat[0])
+
+    def read(self) -> tuple[list[list[int]], list[float]]:
+        """What :meth:`clusters` lists, as columns from one compiled pass: a row ``[side,
+        low, size, orders, first_ns]`` per cluster (bids then asks, each ascending in price)
+        and each one's ``strength``, the same values bit for bit. O(levels log levels)."""
+        d = self._last_depth
+        if d is not None:  # the latest state's rows, kept as the lazy ``_last`` would keep them
+            sides = (d.bid_price, d.bid_size, d.bid_count, d.ask_price, d.ask_size, d.ask_count)
+            self._last_cols = tuple(a[-1].copy() for a in sides)
+            self._last_depth = None
+        cols = self._last_cols
+        if cols is None:
+            b, a = self._last_rows
+            cols = (b[:, 0], b[:, 1], b[:, 2], a[:, 0], a[:, 1], a[:, 2])
+        bp, bs, bc, ap, as_, ac = cols
+        r = self._r
+        ints, floats, ok = _rk.liquidity_read(
+            bp, bs, bc, ap, as_, ac, self.params.granularity, self.params.min_volume,
+            r.numerator, r.denominator, self._base, self._first,
+        )  # fmt: skip
+        if not ok:  # a price outside the buckets' window: read as clusters() does
+            found = self.clusters()
+            return ([[int(c.side), c.low, c.size, c.orders, c.first_ns] for c in found],
+                    [c.strength for c in found])  # fmt: skip
+        return ints.tolist(), floats.tolist()
 
     def clusters(self) -> list[LiquidityCluster]:
         """Clusters of the latest state: bids then asks, each ascending in price."""

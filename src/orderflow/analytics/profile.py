@@ -154,6 +154,14 @@ def _value_area(tot, poc, lo, hi, total, num, den, step):  # type: ignore[no-unt
 
 
 @njit(cache=True)
+def _va_read(tot, lo, hi, total, num, den, step):  # type: ignore[no-untyped-def]
+    """The POC and the value area in one call: ``(poc, a, b, acc)``. O(levels)."""
+    poc = _poc(tot, lo, hi)
+    a, b, acc = _value_area(tot, poc, lo, hi, total, num, den, step)
+    return poc, a, b, acc
+
+
+@njit(cache=True)
 def _nodes(tot, lo, hi, h, hnum, hden, lnum, lden, out):  # type: ignore[no-untyped-def]
     """Peaks/troughs of the box-smoothed profile; rows of out: (kind 1=HVN 2=LVN, i, j, W).
 
@@ -351,10 +359,8 @@ class VolumeProfile:
         if self._meta[_COUNT] == 0:
             return None
         tot, lo, hi = self._vol[_TOT], self._meta[_LO], self._meta[_HI]
-        poc = _poc(tot, lo, hi)
-        a, b, acc = _value_area(
+        poc, a, b, acc = _va_read(
             tot,
-            poc,
             lo,
             hi,
             self._meta[_TOTAL],
@@ -364,6 +370,20 @@ class VolumeProfile:
         )
         base = self._base
         return ValueArea(int(poc) + base, int(a) + base, int(b) + base, int(acc), self.total)
+
+    def node_rows(self) -> list[tuple[int, int, int]]:
+        """What :meth:`nodes` finds, as ``(kind, price, W)`` rows in ascending price: kind 1
+        an HVN, 2 an LVN; ``W`` the box sum whose ``W / smoothing`` is the node's
+        ``smoothed``. For a reader that needs no :class:`Node`. O(levels)."""
+        if self._meta[_COUNT] == 0:
+            return []
+        lo, hi = int(self._meta[_LO]), int(self._meta[_HI])
+        h = self.params.smoothing // 2
+        out = np.empty((hi - lo + 1, 4), dtype=np.int64)
+        rows = _nodes(self._vol[_TOT], lo, hi, h, self._hvn.numerator, self._hvn.denominator,
+                      self._lvn.numerator, self._lvn.denominator, out)  # fmt: skip
+        base = lo + self._base
+        return [(kind, base + (i + j) // 2, w) for kind, i, j, w in out[:rows].tolist()]
 
     def nodes(self) -> ProfileNodes:
         """High- and low-volume nodes, each list in ascending price. O(levels)."""

@@ -176,6 +176,10 @@ class VwapTracker:
         self._mult = np.asarray(self.params.multipliers, dtype=np.float64)
         self._empty = np.empty(0, dtype=np.float64)
         self._empty_i = np.empty(0, dtype=np.int64)
+        #: the last value() and what it was read from (the sums, the period's start, the
+        #: bands): the sums also change inside the pipeline's fused step, so the state itself
+        #: is the key
+        self._memo: tuple[tuple[bytes, int, tuple[float, ...]], VwapValue] | None = None
 
     def update(self, trades: np.ndarray, record: bool = False) -> VwapSeries | None:
         """Add trades (TRADE_DTYPE, time order). With ``record``, return the VWAP after each."""
@@ -223,13 +227,45 @@ class VwapTracker:
             return None
         return Fraction(int(self._st[_P0]) * v + int(self._st[_S1]), v)
 
+    def headline(self) -> tuple[int, float, float]:
+        """``(volume, vwap, std)`` as :meth:`value` gives them (the same IEEE operations on
+        the same integers), without the bands. O(1)."""
+        st = self._st.tolist()
+        v = st[_V]
+        if v == 0:
+            return 0, float("nan"), float("nan")
+        m = float(st[_S1]) / float(v)
+        var = float(st[_S2]) / float(v) - m * m
+        return v, float(st[_P0]) + m, (math.sqrt(var) if var > 0.0 else 0.0)
+
     def value(self) -> VwapValue:
-        vw, sd = _stats(self._st)
+        """VWAP, sigma and bands now; read again only when the sums or the period changed
+        since the last read (an immutable value, shared). O(1)."""
+        key = (self._st.tobytes(), self._clock.start, self.params.multipliers)
+        memo = self._memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        value = self._value()
+        self._memo = key, value
+        return value
+
+    def _value(self) -> VwapValue:
+        return self.value_of(self.state())
+
+    def state(self) -> tuple[np.ndarray, int]:
+        """What :meth:`value` reads, copied (the sums, the period's start): for a reader
+        that turns it into a value later, off a hot path (:meth:`value_of`). O(1)."""
+        return self._st.copy(), self._clock.start
+
+    def value_of(self, state: tuple[np.ndarray, int]) -> VwapValue:
+        """The :meth:`value` of a :meth:`state` (this tracker's bands). O(1)."""
+        st, start = state
+        vw, sd = _stats(st)
         m = self.params.multipliers
         return VwapValue(
-            self._clock.start,
-            int(self._st[_V]),
-            int(self._st[_N]),
+            start,
+            int(st[_V]),
+            int(st[_N]),
             vw,
             sd,
             tuple(vw + k * sd for k in m),

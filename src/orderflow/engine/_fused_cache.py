@@ -41,6 +41,7 @@ FUSED_MODULES = ("_fused_kernels", "_fused_prints", "_fused_table")
 #: (constants, dtypes, the jit options). Kept equal to what the kernels reach by a test.
 SOURCES = (
     "orderflow.analytics._book_metrics_kernels",
+    "orderflow.analytics._cluster_read_kernels",
     "orderflow.analytics.bars",
     "orderflow.analytics.clusters",
     "orderflow.analytics.delta",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
 
-__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics"]
+__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics", "metrics_reference"]
 
 #: ladder rows per side in an answer's book
 BOOK_LEVELS = 10
@@ -32,7 +32,47 @@ def metrics(inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] 
             ) -> dict[str, Any]:  # fmt: skip
     """An instrument's metrics as every answer carries them (prices in exchange units; empty
     before its first event group). ``rows``: the ladder's bid and ask sizes, best first, at
-    least ``max(params.ratio_levels)`` rows or the whole side (read here when None)."""
+    least ``max(params.ratio_levels)`` rows or the whole side (read here when None). Each
+    reader is read once (``headline()``: the book metrics' rows, the VWAP's sums)."""
+    if not pipe.groups:
+        return {}
+    spread, mid, micro, imbalance, ofi, ofi_sum = pipe.metrics.headline()
+    tick = float(inst.tick_size)
+    levels = pipe.params.ratio_levels
+    if pipe.book is None or not levels:
+        ratio: list[Any] = []
+    else:
+        if rows is None:
+            _, bs, _, as_ = _rows(pipe, max(levels))
+            rows = bs, as_
+        ratio = size_ratios(levels, *rows)
+    volume, vw, sd = pipe.vwap.headline()
+    bands: list[dict[str, Any]] = []
+    if volume:
+        for k, w in zip(pipe.params.vwap.multipliers, pipe.vwap.params.multipliers, strict=True):
+            u, lo = vw + w * sd, vw - w * sd
+            bands.append({"k": float(k), "upper": None if u != u else u * tick,
+                          "lower": None if lo != lo else lo * tick})  # fmt: skip
+    return {
+        "spread": None if spread is None else spread * tick,
+        "mid": None if mid != mid else mid * tick,
+        "microprice": None if micro != micro else micro * tick,
+        "imbalance": None if imbalance != imbalance else imbalance,
+        "ofi": ofi,
+        "ofi_window": ofi_sum,
+        "cumulative_delta": pipe.delta.value,
+        "vwap": None if vw != vw else vw * tick,
+        "vwap_bands": bands,
+        "momentum": json_float(pipe.momentum.score),
+        "bid_ask_ratio": ratio,
+    }
+
+
+def metrics_reference(
+    inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] | None = None
+) -> dict[str, Any]:
+    """:func:`metrics` from each reader's own properties (the book metrics', the VWAP's
+    ``value()``): the reference the tests hold :func:`metrics` to."""
     if not pipe.groups:
         return {}
     m = pipe.metrics

@@ -28,9 +28,16 @@ from typing import TYPE_CHECKING, Any
 from orderflow.analytics.clusters import ClusterIds
 from orderflow.engine.runner import profile_summary
 from orderflow.model.enums import Side
+from orderflow.server.answer_reads import (
+    liquidity_items,
+    profile_body,
+    strength01,
+    volume_items,
+)
 from orderflow.server.bands import Flow, coarsen
 
 if TYPE_CHECKING:
+    from orderflow.analytics.profile import ValueArea
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
     from orderflow.signals.model import Signal
@@ -47,13 +54,6 @@ _BOOK_SIDE = {int(Side.BID): "bid", int(Side.ASK): "ask"}
 _AGGRESSOR = {int(Side.BID): "buy", int(Side.ASK): "sell", int(Side.NONE): "none"}
 _UNCHANGED_PROFILE = {"poc": None, "vah": None, "val": None, "hvn": None, "lvn": None,
                       "volume": None}  # fmt: skip
-
-
-def strength01(raw: float) -> float:
-    """A cluster's strength on the wire, in [0, 1): ``1 - T / v`` of the tracker's ``v / T``
-    (0 at the qualifying threshold, 0.5 at twice it, towards 1 beyond); the same cluster has
-    the same strength whatever the others."""
-    return round(max(0.0, 1.0 - 1.0 / raw), 4) if raw > 0 else 0.0
 
 
 def _is_price(key: str) -> bool:
@@ -111,10 +111,17 @@ class InstrumentAnswers:
     profile_read_ns: int = 0  # the latest print's time when the profile was last read
     profile_version: int = 0
     profile: dict[str, Any] | None = None
+    #: (the period's profile, its volume) at the latest check, and its value area then: a
+    #: check of a profile that did not change since needs no value area again
+    profile_checked: tuple[int, int] = (-1, -1)
+    profile_checked_va: ValueArea | None = None
     liq_ids: ClusterIds = field(default_factory=ClusterIds)
     vol_ids: ClusterIds = field(default_factory=ClusterIds)
     #: client -> (last cluster version sent, last profile version sent); absent: send in full
     sent: dict[str | None, tuple[int, int]] = field(default_factory=dict)
+    #: read the reference way (the trackers' ``clusters()``, named tuples, a pass in Python);
+    #: False: their compiled ``read()`` (:mod:`.answer_reads`), the same items
+    reference: bool = False
 
     def refresh(self, pipe: Pipeline, force: bool = False) -> None:
         """Read a tracker again if it moved since the last read *and* a material change came
@@ -137,10 +144,16 @@ class InstrumentAnswers:
         if due and (liq_moved or vol_moved):
             if pipe.book is not None:
                 self.liq_seen = liq.changes
-                self.liq_items, self.liq_flows = self._liquidity(pipe, now)
+                self.liq_items, self.liq_flows = (
+                    self._liquidity(pipe, now) if self.reference
+                    else liquidity_items(pipe, self.liq_ids, now)
+                )  # fmt: skip
                 self.liq_mat = liq.material
             self.vol_seen = vol.changes
-            self.vol_items, self.vol_flows = self._volume(pipe, now)
+            self.vol_items, self.vol_flows = (
+                self._volume(pipe, now) if self.reference
+                else volume_items(pipe, self.vol_ids, now)
+            )  # fmt: skip
             self.vol_mat = vol.material
             self.read_ns = now
             items = self.liq_items + self.vol_items
@@ -150,7 +163,10 @@ class InstrumentAnswers:
         pseen = (-1, -1) if prof is None else (id(prof), prof.total)
         if pseen == self.profile_seen:
             return
-        va = prof.value_area() if prof is not None else None
+        if pseen != self.profile_checked or self.reference:
+            self.profile_checked = pseen
+            self.profile_checked_va = prof.value_area() if prof is not None else None
+        va = self.profile_checked_va
         va_key = None if va is None else (id(prof), va.poc, va.val, va.vah)
         if (
             force
@@ -158,7 +174,10 @@ class InstrumentAnswers:
             or vol.now_ns - self.profile_read_ns >= self.refresh_ns
         ):
             self.profile_seen, self.profile_va, self.profile_read_ns = pseen, va_key, vol.now_ns
-            body = _profile(pipe)
+            if self.reference or prof is None or va is None:
+                body = _profile(pipe)
+            else:  # the value area just checked
+                body = profile_body(pipe, prof, va, PROFILE_NODES)
             if body != self.profile:
                 self.profile, self.profile_version = body, self.profile_version + 1
 
@@ -179,6 +198,7 @@ class InstrumentAnswers:
         return built[1]
 
     def _liquidity(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
+        """The reference read of the liquidity clusters (``reference``)."""
         tracker, px = pipe.liquidity_clusters, pipe.instrument.to_price
         found = tracker.clusters()
         ids = self.liq_ids.assign([(int(c.side), c.low, c.first_ns) for c in found])
@@ -195,6 +215,7 @@ class InstrumentAnswers:
         return out, flows
 
     def _volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
+        """The reference read of the volume clusters (``reference``)."""
         tracker, px = pipe.volume_clusters, pipe.instrument.to_price
         found = tracker.clusters()
         ids = self.vol_ids.assign([(v.low, v.first_ns) for v in found])
@@ -219,9 +240,11 @@ def _profile(pipe: Pipeline) -> dict[str, Any] | None:
 class Answers:
     """Every instrument's :class:`InstrumentAnswers`, and what each client was last sent."""
 
-    def __init__(self, refresh_ms: float = REFRESH_MS) -> None:
+    def __init__(self, refresh_ms: float = REFRESH_MS, *, reference: bool = False) -> None:
         self.of: dict[str, InstrumentAnswers] = {}
         self._refresh_ns = round(refresh_ms * 1e6)
+        #: every instrument read the reference way (:attr:`InstrumentAnswers.reference`)
+        self.reference = reference
         #: client -> the cluster granularity (ticks) its hello asked for
         self.granularity: dict[str | None, int] = {}
 
@@ -255,7 +278,8 @@ class Answers:
     def _get(self, pipe: Pipeline) -> InstrumentAnswers:
         ia = self.of.get(pipe.name)
         if ia is None:
-            ia = self.of[pipe.name] = InstrumentAnswers(refresh_ns=self._refresh_ns)
+            ia = self.of[pipe.name] = InstrumentAnswers(refresh_ns=self._refresh_ns,
+                                                        reference=self.reference)  # fmt: skip
         return ia
 
     def for_ack(

@@ -127,12 +127,12 @@ class ViewParams:
 def take_sample(pipe: Pipeline) -> tuple[Any, ...]:
     """What the history keeps of the state an applied batch left: its time, the book
     metrics, the momentum score, the forming bar's start and the session VWAP (None without
-    a forming bar). O(1)."""
-    m = pipe.metrics
+    a forming bar; its tracker and state, made a value when the sample is kept). O(1)."""
+    _, mid, microprice, imbalance, ofi, _ = pipe.metrics.headline()  # one read of the rows
     series = pipe.bars.series
     start = series[0].forming_open() if series else None
-    vw = pipe.vwap.value() if start is not None else None
-    return (pipe.last_ts, m.imbalance, m.microprice, m.mid, float(m.ofi),
+    vw = (pipe.vwap, pipe.vwap.state()) if start is not None else None
+    return (pipe.last_ts, imbalance, microprice, mid, float(ofi),
             pipe.momentum.score, start, vw)  # fmt: skip
 
 
@@ -180,6 +180,8 @@ class InstrumentView:
             h.append(row)
         if start is None:
             return
+        tracker, state = vw
+        vw = tracker.value_of(state)
         if vw.volume:
             if start not in self.bar_vwaps and len(self.bar_vwaps) >= BAR_VWAPS:
                 del self.bar_vwaps[next(iter(self.bar_vwaps))]

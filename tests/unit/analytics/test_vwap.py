@@ -158,3 +158,29 @@ def test_batch_equals_incremental_and_vwap_stays_within_the_traded_range(data, r
         # the exact value agrees with the float one
         assert abs(float(t.vwap_exact()) - v.vwap) <= 1e-9
         assert v.std >= 0.0
+
+
+def test_a_read_is_kept_while_the_state_stands_and_never_outlives_it():
+    """``value()`` keeps its last read for the same sums and period (the same object back),
+    and reads again whenever either moved: through ``update`` and through the pipeline's
+    fused step, which changes the sums in place (ESH4 as the bridge sends it)."""
+    from orderflow.server.hub import Hub
+    from tests.integration.test_server import esh4_batches
+
+    hub, reads, kept, prev = Hub(), 0, 0, None
+    for b in esh4_batches()[0][:250]:
+        hub.apply(b, "nt8")
+        vw = hub.instruments["ESH4"].pipeline.vwap
+        value = vw.value()
+        assert repr(value) == repr(vw._value())  # what a fresh read gives (NaN before a print)
+        assert vw.value() is value
+        if value is prev:  # kept: a batch without prints
+            kept += 1
+        else:
+            reads += 1
+        prev = value
+    assert reads > 200 and kept > 0
+    t = VwapTracker(ES)
+    empty = t.value()
+    t.update(make_trades([(T0 + 1, 100, 5, 0)]))
+    assert t.value() is not empty and t.value() == t._value() and t.value().volume == 5
