@@ -28,6 +28,18 @@ def _rows(pipe: Pipeline, n: int) -> tuple[list[int], list[int], list[int], list
     return bp.tolist(), bs.tolist(), ap.tolist(), as_.tolist()
 
 
+def _ratios(pipe: Pipeline, rows: tuple[list[int], list[int]] | None) -> list[Any]:
+    """The bid/ask size ratios at ``params.ratio_levels`` (``rows`` as :func:`metrics` takes
+    them; read here when None)."""
+    levels = pipe.params.ratio_levels
+    if pipe.book is None or not levels:
+        return []
+    if rows is None:
+        _, bs, _, as_ = _rows(pipe, max(levels))
+        rows = bs, as_
+    return size_ratios(levels, *rows)
+
+
 def metrics(inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] | None = None
             ) -> dict[str, Any]:  # fmt: skip
     """An instrument's metrics as every answer carries them (prices in exchange units; empty
@@ -38,14 +50,7 @@ def metrics(inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] 
         return {}
     spread, mid, micro, imbalance, ofi, ofi_sum = pipe.metrics.headline()
     tick = float(inst.tick_size)
-    levels = pipe.params.ratio_levels
-    if pipe.book is None or not levels:
-        ratio: list[Any] = []
-    else:
-        if rows is None:
-            _, bs, _, as_ = _rows(pipe, max(levels))
-            rows = bs, as_
-        ratio = size_ratios(levels, *rows)
+    ratio = _ratios(pipe, rows)
     volume, vw, sd = pipe.vwap.headline()
     bands: list[dict[str, Any]] = []
     if volume:
@@ -77,14 +82,7 @@ def metrics_reference(
         return {}
     m = pipe.metrics
     tick = float(inst.tick_size)
-    levels = pipe.params.ratio_levels
-    if pipe.book is None or not levels:
-        ratio: list[Any] = []
-    else:
-        if rows is None:
-            _, bs, _, as_ = _rows(pipe, max(levels))
-            rows = bs, as_
-        ratio = size_ratios(levels, *rows)
+    ratio = _ratios(pipe, rows)
     vw = pipe.vwap.value()
     return {
         "spread": None if m.spread is None else m.spread * tick,
