@@ -23,9 +23,10 @@ nothing here reads a clock. Each returns the :class:`OrderCommand` s to send, in
 from __future__ import annotations
 
 import dataclasses
+import sys
 import weakref
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -38,7 +39,8 @@ from orderflow.model.instruments import Instrument
 from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
-from orderflow.trading.exit_context import structure_fields
+from orderflow.trading.exit_context import value_area, vwap_bands
+from orderflow.trading.lazy_context import LazyContext
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -66,6 +68,10 @@ from orderflow.trading.strategy import (
 )
 
 __all__ = ["Decision", "StrategyHost"]
+
+#: references to a decision's context while :meth:`StrategyHost._step` holds it (its local
+#: and ``sys.getrefcount``'s argument): more, and the strategy kept it
+_HELD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +212,8 @@ class StrategyHost:
     ) -> list[OrderCommand]:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
         (``pipeline.last_ts``). ``series``: NinjaTrader's own bar series, when there are."""
-        market = self._market_fields(pipeline, series)
-        return self._step(market["ts_event"], market["last_ticks"], market, None)
+        values, make = self._market_fields(pipeline, series)
+        return self._step(values["ts_event"], values["last_ticks"], (values, make), None)
 
     def market_context(
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
@@ -215,57 +221,47 @@ class StrategyHost:
         """The market part of the context from the pipeline (our own part is added by
         :meth:`step`); the accumulated signals new since the previous call. ``series``:
         NinjaTrader's series by BarsInProgress (closed bars), for a multi-timeframe filter."""
-        return StrategyContext(**self._market_fields(pipeline, series))
+        values, make = self._market_fields(pipeline, series)
+        return StrategyContext(**values, **{k: f() for k, f in make.items()})
 
     def _market_fields(
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None
-    ) -> dict[str, Any]:
-        """:meth:`market_context`'s fields, as keywords: a decision builds its context once,
-        with our own fields beside these (no market-only context copied)."""
+    ) -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+        """:meth:`market_context`'s fields, as keywords: those every decision reads or that
+        move the host's own counters (the prints, the last price, the new signals), and a
+        function for each of the others (:data:`~orderflow.trading.lazy_context.LAZY`), read
+        by a decision only when its strategy reads them."""
         now = pipeline.last_ts
-        quote = Quote(None, None)
-        book = pipeline.book
-        if book is not None:  # the best of each side, read once (no TopOfBook built)
-            b, a = book.best_bid(), book.best_ask()
-            quote = Quote(b[0] if b else None, a[0] if a else None,
-                          int(b[1]) if b else 0, int(a[1]) if a else 0)  # fmt: skip
-        bar_series = pipeline.bars.series
         self._prints = prints = self._since(pipeline)
         last = self._last_price(pipeline, prints)
-        prof = pipeline.profiles.current
-        vwap = pipeline.vwap  # its value alone (the bands only for the order-flow fields)
-        m = pipeline.metrics
         acc, sig = pipeline.accumulated, pipeline.signals
         new = self._take(acc, self._counts.seen_signals)
         self._counts.seen_signals = len(acc)
         raw = self._take(sig, self._seen_raw)
         self._seen_raw = len(sig)
-        metrics = {
-            "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
-            "momentum": float(pipeline.momentum.score),
-            "cumulative_delta": float(pipeline.delta.value),
+        flow = getattr(self.strategy, "needs_order_flow", True)
+        liquidity = getattr(self.strategy, "needs_liquidity", True)
+        values: dict[str, Any] = {
+            "ts_event": now, "instrument": self.instrument, "last_ticks": last,
+            "signals": tuple(new), "series": series or {},
+            "detections": tuple(raw) if flow else (),
         }  # fmt: skip
-        return dict(
-            ts_event=now,
-            instrument=self.instrument,
-            quote=quote,
-            last_ticks=last,
-            poc_ticks=prof.poc if prof is not None else None,
-            vwap_ticks=vwap.vwap if vwap.volume else None,
-            liquidity=(
-                tuple(pipeline.liquidity_clusters.clusters())
-                if getattr(self.strategy, "needs_liquidity", True)
-                else ()
-            ),
-            signals=tuple(new),
-            long_score=pipeline.accumulator.score(1, now),
-            short_score=pipeline.accumulator.score(-1, now),
-            bars=tuple(s.bars() for s in bar_series),
-            metrics=metrics,
-            series=series or {},
-            **(structure_fields(pipeline, raw)
-               if getattr(self.strategy, "needs_order_flow", True) else {}),
-        )  # fmt: skip
+        make: dict[str, Callable[[], Any]] = {
+            "quote": lambda: _quote(pipeline),
+            "poc_ticks": lambda: _poc(pipeline),
+            # its value alone (the bands only for the order-flow fields)
+            "vwap_ticks": lambda: pipeline.vwap.vwap if pipeline.vwap.volume else None,
+            "liquidity": (lambda: tuple(pipeline.liquidity_clusters.clusters()))
+            if liquidity else tuple,
+            "long_score": lambda: pipeline.accumulator.score(1, now),
+            "short_score": lambda: pipeline.accumulator.score(-1, now),
+            "bars": lambda: tuple(s.bars() for s in pipeline.bars.series),
+            "metrics": lambda: _metrics(pipeline),
+            "value_area": (lambda: value_area(pipeline)) if flow else _none,
+            "vwap_bands": (lambda: vwap_bands(pipeline)) if flow else tuple,
+            "imbalance_groups": (lambda: tuple(pipeline.imbalances)) if flow else tuple,
+        }  # fmt: skip
+        return values, make
 
     def _last_price(self, pipeline: Pipeline, prints: _Prints) -> int | None:
         """The close of the first bar series' forming bar (else its last closed bar): the
@@ -316,45 +312,61 @@ class StrategyHost:
         return self._step(market.ts_event, market.last_ticks, None, market)
 
     def _step(
-        self, now: int, last: int | None, fields: dict[str, Any] | None,
+        self, now: int, last: int | None,
+        fields: tuple[dict[str, Any], dict[str, Callable[[], Any]]] | None,
         market: StrategyContext | None,
     ) -> list[OrderCommand]:  # fmt: skip
         """:meth:`step` on ``market``, or on the market ``fields`` of :meth:`on_market`
-        (the context built once, with our own fields)."""
+        (values and makers: the context built once, with our own fields, lazily)."""
         out: list[OrderCommand] = []
         if last is not None:
             self.last_ticks = last
             out += self._mark(now, last)
         own = self._own(now, last)
+        ctx: StrategyContext
         if market is not None:
+            own["entry_block"] = own["entry_block"]()
             ctx = dataclasses.replace(market, **own)
         else:
             assert fields is not None
-            ctx = StrategyContext(**fields, **own)
+            values, make = fields
+            make["entry_block"] = own.pop("entry_block")
+            ctx = LazyContext.build({**values, **own}, make)
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
-        for intent in self.strategy.decide(ctx):
+        # every intent before any is applied: the lazy fields read the state of the decision
+        intents = list(self.strategy.decide(ctx))
+        if isinstance(ctx, LazyContext) and sys.getrefcount(ctx) > _HELD:
+            ctx.materialise()  # the strategy kept it: its values stay this decision's
+        for intent in intents:
             out += self._apply(now, intent, ctx)
         return out
 
     def context(self, market: StrategyContext) -> StrategyContext:
         """``market`` with our position, live entries, entry timing and session added."""
-        return dataclasses.replace(market, **self._own(market.ts_event, market.last_ticks))
+        own = self._own(market.ts_event, market.last_ticks)
+        own["entry_block"] = own["entry_block"]()
+        return dataclasses.replace(market, **own)
 
     def _own(self, now: int, last: int | None) -> dict[str, Any]:
-        """Our part of the context at ``now`` (last price ``last``), as keywords."""
+        """Our part of the context at ``now`` (last price ``last``), as keywords; the entry
+        block as a function (the risk manager asked only when the strategy reads it)."""
         qty, avg = self._combined()
         entries = tuple(self._views(last))
         if qty == 0 and not entries:
             self._counts.since_flat = 0
-        block = self.risk.entry_block(now, self.key)
+
+        def entry_block() -> str:
+            block = self.risk.entry_block(now, self.key)
+            return "" if block is None else block.code
+
         return {
             "position": qty, "avg_price_ticks": avg, "entries": entries,
             "last_entry_ns": self._counts.last_entry_ns,
             "entries_since_flat": self._counts.since_flat,
             "flatten_due": self.sessions is not None and self.sessions.flatten_due(now),
-            "entry_block": "" if block is None else block.code,
+            "entry_block": entry_block,
         }  # fmt: skip
 
     def _views(self, last: int | None) -> list[EntryView]:
@@ -728,6 +740,34 @@ class StrategyHost:
             "last_entry_ns": self._counts.last_entry_ns,
             "state": self.state(),
         }
+
+
+def _quote(pipeline: Pipeline) -> Quote:
+    """The best of each side, read once (no TopOfBook built)."""
+    book = pipeline.book
+    if book is None:
+        return Quote(None, None)
+    b, a = book.best_bid(), book.best_ask()
+    return Quote(b[0] if b else None, a[0] if a else None,
+                 int(b[1]) if b else 0, int(a[1]) if a else 0)  # fmt: skip
+
+
+def _poc(pipeline: Pipeline) -> int | None:
+    prof = pipeline.profiles.current
+    return prof.poc if prof is not None else None
+
+
+def _metrics(pipeline: Pipeline) -> dict[str, float]:
+    m = pipeline.metrics
+    return {
+        "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
+        "momentum": float(pipeline.momentum.score),
+        "cumulative_delta": float(pipeline.delta.value),
+    }  # fmt: skip
+
+
+def _none() -> None:
+    return None
 
 
 def _plain_int(x: object, lo: int, hi: int) -> bool:
