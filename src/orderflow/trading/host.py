@@ -26,7 +26,7 @@ import dataclasses
 import sys
 import weakref
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,7 +40,7 @@ from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.exit_context import value_area, vwap_bands
-from orderflow.trading.lazy_context import LazyContext
+from orderflow.trading.lazy_context import LazyContext, Makers
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -72,6 +72,8 @@ __all__ = ["Decision", "StrategyHost"]
 #: references to a decision's context while :meth:`StrategyHost._step` holds it (its local
 #: and ``sys.getrefcount``'s argument): more, and the strategy kept it
 _HELD = 2
+#: up to this many prints, their extreme is taken in Python (numpy's reduction costs more)
+_FEW = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,9 @@ class _Prints:
             px = px[ts >= since_ns]
         if not len(px):
             return None
+        if len(px) <= _FEW:  # a few prints: Python's max over them beats numpy's call
+            vals: list[int] = px.tolist()
+            return max(vals) if direction > 0 else min(vals)
         return int(px.max()) if direction > 0 else int(px.min())
 
 
@@ -188,6 +193,7 @@ class StrategyHost:
         self._open_pnl: float | None = None
         self._combined_at: tuple[tuple[Any, ...], tuple[int, float | None]] | None = None
         self._last_at: tuple[weakref.ref[Pipeline] | None, int, int | None] = (None, -1, None)
+        self._lots_now: tuple[Any, ...] | None = None  # the lots key the mark just made
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -213,7 +219,8 @@ class StrategyHost:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
         (``pipeline.last_ts``). ``series``: NinjaTrader's own bar series, when there are."""
         values, make = self._market_fields(pipeline, series)
-        return self._step(values["ts_event"], values["last_ticks"], (values, make), None)
+        return self._step(values["ts_event"], values["last_ticks"], (values, make, pipeline),
+                          None)  # fmt: skip
 
     def market_context(
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
@@ -222,15 +229,18 @@ class StrategyHost:
         :meth:`step`); the accumulated signals new since the previous call. ``series``:
         NinjaTrader's series by BarsInProgress (closed bars), for a multi-timeframe filter."""
         values, make = self._market_fields(pipeline, series)
-        return StrategyContext(**values, **{k: f() for k, f in make.items()})
+        src = _Source(pipeline, values["ts_event"], self)
+        return StrategyContext(**values, **{k: f(src) for k, f in make.items()
+                                            if k != "entry_block"})  # fmt: skip
 
     def _market_fields(
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None
-    ) -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+    ) -> tuple[dict[str, Any], Makers]:
         """:meth:`market_context`'s fields, as keywords: those every decision reads or that
         move the host's own counters (the prints, the last price, the new signals), and a
-        function for each of the others (:data:`~orderflow.trading.lazy_context.LAZY`), read
-        by a decision only when its strategy reads them."""
+        function of the decision's :class:`_Source` for each of the others (with the entry
+        block: :data:`~orderflow.trading.lazy_context.LAZY`), read by a decision only when
+        its strategy reads them."""
         now = pipeline.last_ts
         self._prints = prints = self._since(pipeline)
         last = self._last_price(pipeline, prints)
@@ -246,21 +256,7 @@ class StrategyHost:
             "signals": tuple(new), "series": series or {},
             "detections": tuple(raw) if flow else (),
         }  # fmt: skip
-        make: dict[str, Callable[[], Any]] = {
-            "quote": lambda: _quote(pipeline),
-            "poc_ticks": lambda: _poc(pipeline),
-            # its value alone (the bands only for the order-flow fields)
-            "vwap_ticks": lambda: pipeline.vwap.vwap if pipeline.vwap.volume else None,
-            "liquidity": (lambda: tuple(pipeline.liquidity_clusters.clusters()))
-            if liquidity else tuple,
-            "long_score": lambda: pipeline.accumulator.score(1, now),
-            "short_score": lambda: pipeline.accumulator.score(-1, now),
-            "bars": lambda: tuple(s.bars() for s in pipeline.bars.series),
-            "metrics": lambda: _metrics(pipeline),
-            "value_area": (lambda: value_area(pipeline)) if flow else _none,
-            "vwap_bands": (lambda: vwap_bands(pipeline)) if flow else tuple,
-            "imbalance_groups": (lambda: tuple(pipeline.imbalances)) if flow else tuple,
-        }  # fmt: skip
+        make = _MAKERS[bool(liquidity), bool(flow)]
         return values, make
 
     def _last_price(self, pipeline: Pipeline, prints: _Prints) -> int | None:
@@ -313,7 +309,7 @@ class StrategyHost:
 
     def _step(
         self, now: int, last: int | None,
-        fields: tuple[dict[str, Any], dict[str, Callable[[], Any]]] | None,
+        fields: tuple[dict[str, Any], Makers, Pipeline] | None,
         market: StrategyContext | None,
     ) -> list[OrderCommand]:  # fmt: skip
         """:meth:`step` on ``market``, or on the market ``fields`` of :meth:`on_market`
@@ -325,13 +321,12 @@ class StrategyHost:
         own = self._own(now, last)
         ctx: StrategyContext
         if market is not None:
-            own["entry_block"] = own["entry_block"]()
-            ctx = dataclasses.replace(market, **own)
+            ctx = dataclasses.replace(market, entry_block=self._entry_block(now), **own)
         else:
             assert fields is not None
-            values, make = fields
-            make["entry_block"] = own.pop("entry_block")
-            ctx = LazyContext.build({**values, **own}, make)
+            values, make, pipeline = fields
+            values.update(own)
+            ctx = LazyContext.of(values, make, _Source(pipeline, now, self))
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
@@ -346,28 +341,26 @@ class StrategyHost:
     def context(self, market: StrategyContext) -> StrategyContext:
         """``market`` with our position, live entries, entry timing and session added."""
         own = self._own(market.ts_event, market.last_ticks)
-        own["entry_block"] = own["entry_block"]()
-        return dataclasses.replace(market, **own)
+        return dataclasses.replace(market, entry_block=self._entry_block(market.ts_event), **own)
 
     def _own(self, now: int, last: int | None) -> dict[str, Any]:
-        """Our part of the context at ``now`` (last price ``last``), as keywords; the entry
-        block as a function (the risk manager asked only when the strategy reads it)."""
+        """Our part of the context at ``now`` (last price ``last``), as keywords, but for the
+        entry block (:meth:`_entry_block`, asked only when the strategy reads it)."""
         qty, avg = self._combined()
         entries = tuple(self._views(last))
         if qty == 0 and not entries:
             self._counts.since_flat = 0
-
-        def entry_block() -> str:
-            block = self.risk.entry_block(now, self.key)
-            return "" if block is None else block.code
-
         return {
             "position": qty, "avg_price_ticks": avg, "entries": entries,
             "last_entry_ns": self._counts.last_entry_ns,
             "entries_since_flat": self._counts.since_flat,
             "flatten_due": self.sessions is not None and self.sessions.flatten_due(now),
-            "entry_block": entry_block,
         }  # fmt: skip
+
+    def _entry_block(self, now: int) -> str:
+        """Why a new entry would be refused at ``now`` (the risk manager's code), "" if not."""
+        block = self.risk.entry_block(now, self.key)
+        return "" if block is None else block.code
 
     def _views(self, last: int | None) -> list[EntryView]:
         om = self.desk.orders.orders
@@ -593,8 +586,10 @@ class StrategyHost:
         if (last, lots) != self._marked:
             for k in self.keys:
                 self.desk.mark(k, last)
-            self._marked = (last, self._lots_key())
+            lots = self._lots_key()
+            self._marked = (last, lots)
             self._open_pnl = None
+        self._lots_now = lots  # for this decision's combined position (no fill in between)
         if not any(p.quantity for p in self._positions()):
             return []
         if self._open_pnl is None:
@@ -626,7 +621,8 @@ class StrategyHost:
         """Contracts held over the pair (the strategy's position; a micro counts as one
         contract, as in every limit) and their average price weighted by tick value (where
         the whole position breaks even); worked out again only when the lots changed."""
-        key = tuple(k[:2] + k[3:] for k in self._lots_key())  # the mark aside
+        lots, self._lots_now = self._lots_now, None
+        key = tuple(k[:2] + k[3:] for k in (lots if lots is not None else self._lots_key()))
         if self._combined_at is None or self._combined_at[0] != key:
             self._combined_at = (key, self._combine())
         return self._combined_at[1]
@@ -742,6 +738,48 @@ class StrategyHost:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What a decision's lazy fields are read from: the pipeline, the decision's time and
+    the host (the entry block)."""
+
+    pipeline: Pipeline
+    now: int
+    host: StrategyHost
+
+
+def _makers(liquidity: bool, flow: bool) -> Makers:
+    """The lazy fields' functions; without ``liquidity`` or ``flow`` (the strategy does not
+    read them) those fields are empty, as the protocol says."""
+    return {
+        "quote": lambda s: _quote(s.pipeline),
+        "poc_ticks": lambda s: _poc(s.pipeline),
+        # its value alone (the bands only for the order-flow fields)
+        "vwap_ticks": lambda s: s.pipeline.vwap.vwap if s.pipeline.vwap.volume else None,
+        "liquidity": (lambda s: tuple(s.pipeline.liquidity_clusters.clusters()))
+        if liquidity else _empty,
+        "long_score": lambda s: s.pipeline.accumulator.score(1, s.now),
+        "short_score": lambda s: s.pipeline.accumulator.score(-1, s.now),
+        "bars": lambda s: tuple(b.bars() for b in s.pipeline.bars.series),
+        "metrics": lambda s: _metrics(s.pipeline),
+        "entry_block": lambda s: s.host._entry_block(s.now),
+        "value_area": (lambda s: value_area(s.pipeline)) if flow else _none,
+        "vwap_bands": (lambda s: vwap_bands(s.pipeline)) if flow else _empty,
+        "imbalance_groups": (lambda s: tuple(s.pipeline.imbalances)) if flow else _empty,
+    }  # fmt: skip
+
+
+def _empty(_: object) -> tuple[()]:
+    return ()
+
+
+def _none(_: object) -> None:
+    return None
+
+
+_MAKERS = {(a, b): _makers(a, b) for a in (False, True) for b in (False, True)}
+
+
 def _quote(pipeline: Pipeline) -> Quote:
     """The best of each side, read once (no TopOfBook built)."""
     book = pipeline.book
@@ -764,10 +802,6 @@ def _metrics(pipeline: Pipeline) -> dict[str, float]:
         "momentum": float(pipeline.momentum.score),
         "cumulative_delta": float(pipeline.delta.value),
     }  # fmt: skip
-
-
-def _none() -> None:
-    return None
 
 
 def _plain_int(x: object, lo: int, hi: int) -> bool:

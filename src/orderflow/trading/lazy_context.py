@@ -37,29 +37,38 @@ LAZY = (
 )
 _FIELDS = frozenset(f.name for f in fields(StrategyContext))
 
-Makers = Mapping[str, Callable[[], Any]]
+#: a function per lazy field, of the context's source (what the fields are read from)
+Makers = Mapping[str, Callable[[Any], Any]]
 
 
 class LazyContext(StrategyContext):
     """See the module docstring. Built with :meth:`build`; ``dataclasses.replace`` and the
     dataclass ``__init__`` work too (every field then given, nothing lazy left)."""
 
-    __slots__ = ("_got", "_make")
+    __slots__ = ("_got", "_make", "_src")
 
     _got: dict[str, Any]
     _make: Makers
+    _src: Any
 
     @classmethod
-    def build(cls, values: Mapping[str, Any], make: Makers) -> LazyContext:
+    def build(cls, values: Mapping[str, Any], make: Makers, src: Any = None) -> LazyContext:
         """A context with the fields ``values`` and, for each field of :data:`LAZY`, the
-        function ``make`` gives (called at most once, on the first read)."""
+        function ``make`` gives, called with ``src`` at most once, on the first read."""
         if set(make) != set(LAZY) or set(values) | set(make) != _FIELDS:
             raise ArgumentError("a lazy context needs every field: a value or a maker")
+        return cls.of(values, make, src)
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any], make: Makers, src: Any) -> LazyContext:
+        """:meth:`build` without the check of the field names (the host's, once a
+        decision: its names are :data:`LAZY` and the others, as the tests hold)."""
         self = object.__new__(cls)
         for k, v in values.items():
             object.__setattr__(self, k, v)
         object.__setattr__(self, "_got", {})
         object.__setattr__(self, "_make", make)
+        object.__setattr__(self, "_src", src)
         return self
 
     def materialise(self) -> None:
@@ -68,6 +77,7 @@ class LazyContext(StrategyContext):
         for name in LAZY:
             getattr(self, name)
         object.__setattr__(self, "_make", {})
+        object.__setattr__(self, "_src", None)
 
     def pending(self) -> tuple[str, ...]:
         """The lazy fields not read so far."""
@@ -81,6 +91,7 @@ def _got_of(ctx: LazyContext) -> dict[str, Any]:
     except AttributeError:  # made by the dataclass __init__ (replace): every field is set
         object.__setattr__(ctx, "_got", {})
         object.__setattr__(ctx, "_make", {})
+        object.__setattr__(ctx, "_src", None)
         return ctx._got
 
 
@@ -89,7 +100,7 @@ def _lazy(name: str) -> property:
         got = self._got
         if name in got:
             return got[name]
-        value = got[name] = self._make[name]()
+        value = got[name] = self._make[name](self._src)
         return value
 
     def put(self: LazyContext, value: Any) -> None:  # the dataclass __init__ (replace)

@@ -7,7 +7,7 @@ entry block is the one before any intent of the decision is applied."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from orderflow.trading.host import StrategyHost
 from orderflow.trading.lazy_context import LAZY, LazyContext
 from orderflow.trading.risk import RiskParams
 from orderflow.trading.strategy import Enter, Intent, SignalStrategy
-from tests.unit.trading.test_strategy import ASK, T0, S, host, market, signal
+from tests.unit.trading.test_strategy import ASK, ES, T0, S, host, market
 
 OPEN = 1_703_545_200_000_000_000
 
@@ -33,24 +33,31 @@ def _reference(pipe: Any, h: StrategyHost, now: int) -> dict[str, Any]:
     m = pipe.metrics
     block = h.risk.entry_block(now, h.key)
     return {
-        "quote": Quote(b[0] if b else None, a[0] if a else None,
-                       int(b[1]) if b else 0, int(a[1]) if a else 0),  # fmt: skip
+        "quote": Quote(
+            b[0] if b else None, a[0] if a else None, int(b[1]) if b else 0, int(a[1]) if a else 0
+        ),
         "poc_ticks": prof.poc if prof is not None else None,
         "vwap_ticks": pipe.vwap.vwap if pipe.vwap.volume else None,
         "liquidity": tuple(pipe.liquidity_clusters.clusters()),
         "long_score": pipe.accumulator.score(1, now),
         "short_score": pipe.accumulator.score(-1, now),
         "bars": tuple(s.bars().copy() for s in pipe.bars.series),
-        "metrics": {"mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
-                    "momentum": float(pipe.momentum.score),
-                    "cumulative_delta": float(pipe.delta.value)},  # fmt: skip
+        "metrics": {
+            "mid": float(m.mid),
+            "imbalance": float(m.imbalance),
+            "ofi": float(m.ofi),
+            "momentum": float(pipe.momentum.score),
+            "cumulative_delta": float(pipe.delta.value),
+        },
         "entry_block": "" if block is None else block.code,
         "value_area": None if va is None else (va.val, va.vah),
-        "vwap_bands": tuple((float(lo), float(hi))
-                            for lo, hi in zip(vw.lower, vw.upper, strict=True))
-        if vw.volume else (),
+        "vwap_bands": tuple(
+            (float(lo), float(hi)) for lo, hi in zip(vw.lower, vw.upper, strict=True)
+        )
+        if vw.volume
+        else (),
         "imbalance_groups": tuple(pipe.imbalances),
-    }  # fmt: skip
+    }
 
 
 def _same(got: dict[str, Any], want: dict[str, Any]) -> bool:
@@ -111,34 +118,39 @@ def test_every_lazy_field_is_the_decisions_value_read_now_or_kept_for_later(
 
 
 def test_the_entry_block_is_the_one_before_the_decisions_intents_are_applied() -> None:
-    """A strategy answering with a generator reads the entry block after its first entry:
-    it is the block of the decision (none), not the one the entry made (max trades)."""
+    """A strategy answering with a generator reads the entry block after its entry: it is
+    the block of the decision (none), not the one the entry made (max trades per day)."""
+    from orderflow.engine.pipeline import Pipeline
+    from orderflow.trading.orders import OrderType
+    from tests.unit.trading.test_host_reuse import _prints
+
     h = host(risk=RiskParams(max_position=3, max_order_size=3, book_stale_ms=0,
-                             max_trades_per_day=1))
-    base = h.strategy
+                             max_trades_per_day=1))  # fmt: skip
     got: list[str] = []
 
     class Generating:
         needs_liquidity = needs_order_flow = False
 
         def decide(self, ctx: StrategyContext) -> Iterator[Intent]:
-            for intent in base.decide(ctx):
-                yield intent
-                if isinstance(intent, Enter):
-                    got.append(ctx.entry_block)
+            yield Enter(1, OrderType.MARKET, None, 8, ((8, 1),), 1, reason="test")
+            got.append(ctx.entry_block)
 
-    h.strategy = Generating()
-    cmds = h.step(market(T0 + S, signal(T0 + S, 1)))
-    assert cmds and got == [""]  # the decision's: nothing blocked an entry then
-    assert h.context(market(T0 + 2 * S)).entry_block.startswith("max_trades_per_day")  # after
+    h.strategy = Generating()  # type: ignore[assignment]  # a generator, not a sequence
+    pipe = Pipeline(ES, "trades")
+    pipe.process_trades(_prints([ASK, ASK + 1], 0))
+    assert h.on_market(pipe) and got == [""]  # the decision's: nothing blocked an entry then
+    assert h._entry_block(T0 + 10 * S).startswith("max_trades_per_day")  # after it
 
 
 def test_a_lazy_context_replaced_or_compared_is_an_ordinary_context() -> None:
     h = host()
     values = dataclasses.asdict(h.context(market(T0, last=ASK)))
+
+    def const(v: Any) -> Callable[[Any], Any]:
+        return lambda _: v
+
     lazy = LazyContext.build(
-        {k: v for k, v in values.items() if k not in LAZY},
-        {k: (lambda v=values[k]: v) for k in LAZY},
+        {k: v for k, v in values.items() if k not in LAZY}, {k: const(values[k]) for k in LAZY}
     )
     assert lazy.pending() == LAZY
     assert lazy.quote == values["quote"] and lazy.pending() == LAZY[1:]
