@@ -34,7 +34,7 @@ from orderflow.backtest.queues import (
     l3_order_update,
     l3_trade_fill,
 )
-from orderflow.backtest.relevant import order_arrays, relevant_l3
+from orderflow.backtest.relevant import OrderArrays, order_arrays, relevant_l3
 from orderflow.backtest.scans import cut_l3, tail_l3, triggers
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
@@ -70,6 +70,10 @@ class Matching:
     _pending: list[tuple[int, Any]]
     _events: int
     _ends: int
+    #: counts what can change our orders as :func:`order_arrays` shows them (every report
+    #: of an order, every pass over records relevant to them); the arrays are kept with it
+    _changes: int
+    _arrays: tuple[int, OrderArrays] | None
 
     if TYPE_CHECKING:  # the venue's operations this part calls
         _fill: Callable[[SimOrder, int, int, int, str], None]
@@ -222,7 +226,10 @@ class Matching:
         event printed so far at its price and aggressor side (trades; 0 for other records):
         :func:`~orderflow.backtest.relevant.relevant_l3`, one jitted pass. O(records x our
         orders)."""
-        w, r, ahead, ids, sizes = order_arrays(self._waiting, self._resting)
+        arrays = self._arrays
+        if arrays is None or arrays[0] != self._changes:  # our orders moved since: again
+            arrays = self._arrays = (self._changes, order_arrays(self._waiting, self._resting))
+        w, r, ahead, ids, sizes = arrays[1]
         rel, rel_cum = relevant_l3(seg, lasts, self.fills_print, w, r, ahead, ids, sizes)
         return rel, rel_cum
 
@@ -242,6 +249,7 @@ class Matching:
         base = self._events
         cut = len(seg)  # an order of ours ended: what was relevant is stale after that record
         if len(rel):
+            self._changes += 1  # these records move queues, fill, trigger: the arrays go stale
             gen = self._ends
             ev_of = np.searchsorted(lasts, rel)
             price, size, side = seg["price"], seg["size"], seg["side"]
@@ -328,6 +336,7 @@ class Matching:
 
     def _execute(self, triggered: list[SimOrder], t: int) -> None:
         """Triggered orders on the book after the event of the print that triggered them."""
+        self._changes += 1
         for o in triggered:
             if not o.live:
                 continue

@@ -1,9 +1,12 @@
 """The venue's jitted per-piece scans (:mod:`orderflow.backtest.scans`) against the numpy
 forms they replace, on pieces of the ESH4 stream and on random records (prints through
 random triggers, a command arriving inside, an event left open), and the venue's idle
-shortcut against its full pass."""
+shortcut against its full pass, and the order arrays the venue keeps between passes against
+those built afresh."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +16,8 @@ from orderflow.backtest.scans import cut_l3, tail_l3
 from orderflow.backtest.venue import SimVenue
 from orderflow.book.l3 import OrderBook
 from orderflow.model.dtypes import MBO_DTYPE
+
+OPEN = 1_703_545_200_000_000_000  # ESH4 2023-12-25 23:00 UTC
 
 
 def _prints(act: np.ndarray, fills_print: bool) -> np.ndarray:
@@ -126,3 +131,37 @@ def test_an_idle_piece_moves_the_clock_the_last_print_and_the_events_as_the_full
                                                              full._events)  # fmt: skip
         pos = end
     assert full._resting and shortcut == len(ends) and idle.last_trade is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("every", [100, "group"])
+def test_the_kept_order_arrays_are_the_ones_built_afresh_at_every_pass(
+    monkeypatch: pytest.MonkeyPatch, every: int | str
+) -> None:
+    """The venue keeps :func:`order_arrays` until a report or a relevant record can have
+    moved our orders: at every L3 pass of ESH4 backtests (limit entries queued at the touch,
+    scaling in, stops moved and triggered) they equal the arrays built from the orders."""
+    from orderflow.backtest.matching import Matching
+    from orderflow.backtest.relevant import order_arrays
+    from orderflow.backtest.run import BacktestOptions, run_backtest
+    from tests.conftest import ES_MBO, need
+    from tests.integration.test_parity import BUSY
+
+    real = Matching._relevant_l3
+    seen = {"n": 0, "kept": 0}
+
+    def checked(self: Matching, seg: np.ndarray, lasts: np.ndarray) -> Any:
+        kept = self._arrays is not None and self._arrays[0] == self._changes
+        got = real(self, seg, lasts)
+        assert self._arrays is not None
+        for a, b in zip(self._arrays[1], order_arrays(self._waiting, self._resting),
+                        strict=True):  # fmt: skip
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+        seen["n"] += 1
+        seen["kept"] += kept
+        return got
+
+    monkeypatch.setattr(Matching, "_relevant_l3", checked)
+    opts = BacktestOptions(decide_every=every, end_ns=OPEN + 1_800 * 10**9)
+    res = run_backtest([need(ES_MBO)], trading=BUSY, options=opts)
+    assert res.fills and seen["n"] > 100 and seen["kept"] > seen["n"] // 2
