@@ -6,7 +6,9 @@ entry block is the one before any intent of the decision is applied."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -157,6 +159,9 @@ def test_a_lazy_context_replaced_or_compared_is_an_ordinary_context() -> None:
     moved = dataclasses.replace(lazy, last_ticks=ASK + 1)
     assert isinstance(moved, LazyContext) and moved.pending() == ()
     assert moved.last_ticks == ASK + 1 and moved.bars == values["bars"]
+    for other in (copy.copy(lazy), pickle.loads(pickle.dumps(lazy))):
+        assert other.quote == lazy.quote and other.signals == lazy.signals
+        assert all(np.array_equal(a, b) for a, b in zip(other.bars, values["bars"], strict=True))
     with pytest.raises(dataclasses.FrozenInstanceError):
         lazy.quote = Quote(None, None)  # type: ignore[misc]
     with pytest.raises(Exception, match="every field"):
