@@ -39,8 +39,8 @@ from orderflow.model.instruments import Instrument
 from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
-from orderflow.trading.exit_context import value_area, vwap_bands
 from orderflow.trading.lazy_context import LazyContext, Makers
+from orderflow.trading.market_fields import MAKERS, Source
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -61,7 +61,6 @@ from orderflow.trading.strategy import (
     Exit,
     Intent,
     MoveStop,
-    Quote,
     Strategy,
     StrategyContext,
     split_targets,
@@ -229,7 +228,7 @@ class StrategyHost:
         :meth:`step`); the accumulated signals new since the previous call. ``series``:
         NinjaTrader's series by BarsInProgress (closed bars), for a multi-timeframe filter."""
         values, make = self._market_fields(pipeline, series)
-        src = _Source(pipeline, values["ts_event"], self)
+        src = Source(pipeline, values["ts_event"], self._entry_block)
         return StrategyContext(**values, **{k: f(src) for k, f in make.items()
                                             if k != "entry_block"})  # fmt: skip
 
@@ -237,10 +236,10 @@ class StrategyHost:
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None
     ) -> tuple[dict[str, Any], Makers]:
         """:meth:`market_context`'s fields, as keywords: those every decision reads or that
-        move the host's own counters (the prints, the last price, the new signals), and a
-        function of the decision's :class:`_Source` for each of the others (with the entry
-        block: :data:`~orderflow.trading.lazy_context.LAZY`), read by a decision only when
-        its strategy reads them."""
+        move the host's own counters (the prints, the last price, the new signals); and for
+        the others (with the entry block: :data:`~orderflow.trading.lazy_context.LAZY`) a
+        function of the decision's :class:`~orderflow.trading.market_fields.Source`, read
+        by a decision only when its strategy reads them."""
         now = pipeline.last_ts
         self._prints = prints = self._since(pipeline)
         last = self._last_price(pipeline, prints)
@@ -256,7 +255,7 @@ class StrategyHost:
             "signals": tuple(new), "series": series or {},
             "detections": tuple(raw) if flow else (),
         }  # fmt: skip
-        make = _MAKERS[bool(liquidity), bool(flow)]
+        make = MAKERS[bool(liquidity), bool(flow)]
         return values, make
 
     def _last_price(self, pipeline: Pipeline, prints: _Prints) -> int | None:
@@ -326,7 +325,7 @@ class StrategyHost:
             assert fields is not None
             values, make, pipeline = fields
             values.update(own)
-            ctx = LazyContext.of(values, make, _Source(pipeline, now, self))
+            ctx = LazyContext.of(values, make, Source(pipeline, now, self._entry_block))
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
@@ -736,72 +735,6 @@ class StrategyHost:
             "last_entry_ns": self._counts.last_entry_ns,
             "state": self.state(),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    """What a decision's lazy fields are read from: the pipeline, the decision's time and
-    the host (the entry block)."""
-
-    pipeline: Pipeline
-    now: int
-    host: StrategyHost
-
-
-def _makers(liquidity: bool, flow: bool) -> Makers:
-    """The lazy fields' functions; without ``liquidity`` or ``flow`` (the strategy does not
-    read them) those fields are empty, as the protocol says."""
-    return {
-        "quote": lambda s: _quote(s.pipeline),
-        "poc_ticks": lambda s: _poc(s.pipeline),
-        # its value alone (the bands only for the order-flow fields)
-        "vwap_ticks": lambda s: s.pipeline.vwap.vwap if s.pipeline.vwap.volume else None,
-        "liquidity": (lambda s: tuple(s.pipeline.liquidity_clusters.clusters()))
-        if liquidity else _empty,
-        "long_score": lambda s: s.pipeline.accumulator.score(1, s.now),
-        "short_score": lambda s: s.pipeline.accumulator.score(-1, s.now),
-        "bars": lambda s: tuple(b.bars() for b in s.pipeline.bars.series),
-        "metrics": lambda s: _metrics(s.pipeline),
-        "entry_block": lambda s: s.host._entry_block(s.now),
-        "value_area": (lambda s: value_area(s.pipeline)) if flow else _none,
-        "vwap_bands": (lambda s: vwap_bands(s.pipeline)) if flow else _empty,
-        "imbalance_groups": (lambda s: tuple(s.pipeline.imbalances)) if flow else _empty,
-    }  # fmt: skip
-
-
-def _empty(_: object) -> tuple[()]:
-    return ()
-
-
-def _none(_: object) -> None:
-    return None
-
-
-_MAKERS = {(a, b): _makers(a, b) for a in (False, True) for b in (False, True)}
-
-
-def _quote(pipeline: Pipeline) -> Quote:
-    """The best of each side, read once (no TopOfBook built)."""
-    book = pipeline.book
-    if book is None:
-        return Quote(None, None)
-    b, a = book.best_bid(), book.best_ask()
-    return Quote(b[0] if b else None, a[0] if a else None,
-                 int(b[1]) if b else 0, int(a[1]) if a else 0)  # fmt: skip
-
-
-def _poc(pipeline: Pipeline) -> int | None:
-    prof = pipeline.profiles.current
-    return prof.poc if prof is not None else None
-
-
-def _metrics(pipeline: Pipeline) -> dict[str, float]:
-    m = pipeline.metrics
-    return {
-        "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
-        "momentum": float(pipeline.momentum.score),
-        "cumulative_delta": float(pipeline.delta.value),
-    }  # fmt: skip
 
 
 def _plain_int(x: object, lo: int, hi: int) -> bool:
