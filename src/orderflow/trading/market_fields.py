@@ -18,7 +18,6 @@ __all__ = ["MAKERS", "Source"]
 
 
 @dataclass(frozen=True, slots=True)
-@dataclass(frozen=True, slots=True)
 class Source:
     """What a decision's lazy fields are read from: the pipeline, the decision's time and
     the host's entry block (the risk manager's code at a time, "" when none)."""
