@@ -68,9 +68,6 @@ from orderflow.trading.strategy import (
 
 __all__ = ["Decision", "StrategyHost"]
 
-#: references to a decision's context while :meth:`StrategyHost._step` holds it (its local
-#: and ``sys.getrefcount``'s argument): more, and the strategy kept it
-_HELD = 2
 #: up to this many prints, their extreme is taken in Python (numpy's reduction costs more)
 _FEW = 64
 
@@ -329,10 +326,13 @@ class StrategyHost:
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
-        # every intent before any is applied: the lazy fields read the state of the decision
+        # every intent before any is applied: the lazy fields read the state of the decision;
+        # a context with more references after the strategy than before, it kept: its values
+        # stay this decision's
+        held = sys.getrefcount(ctx)
         intents = list(self.strategy.decide(ctx))
-        if isinstance(ctx, LazyContext) and sys.getrefcount(ctx) > _HELD:
-            ctx.materialise()  # the strategy kept it: its values stay this decision's
+        if isinstance(ctx, LazyContext) and sys.getrefcount(ctx) > held:
+            ctx.materialise()
         for intent in intents:
             out += self._apply(now, intent, ctx)
         return out

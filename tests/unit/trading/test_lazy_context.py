@@ -105,12 +105,20 @@ def test_every_lazy_field_is_the_decisions_value_read_now_or_kept_for_later(
             seen["read"] += 1
         return real_decide(self, ctx)
 
+    real_materialise = LazyContext.materialise
+
+    def materialise(self: LazyContext) -> None:
+        seen["materialised"] = seen.get("materialised", 0) + 1
+        real_materialise(self)
+
+    monkeypatch.setattr(LazyContext, "materialise", materialise)
     monkeypatch.setattr(StrategyHost, "on_market", on_market)
     monkeypatch.setattr(SignalStrategy, "__init__", init)
     monkeypatch.setattr(SignalStrategy, "decide", decide)
     opts = BacktestOptions(decide_every=100, end_ns=OPEN + 1_200 * 10**9)
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=opts)
     assert res.fills and seen["read"] > 25 and len(seen["kept"]) > 25
+    assert seen["materialised"] == len(seen["kept"])  # the kept ones, and only those
     final = _reference(seen["pipe"], seen["host"], seen["kept"][-1][0].ts_event)
     moved = 0
     for ctx, want in seen["kept"]:
