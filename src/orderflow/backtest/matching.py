@@ -34,7 +34,8 @@ from orderflow.backtest.queues import (
     l3_order_update,
     l3_trade_fill,
 )
-from orderflow.backtest.relevant import order_arrays, relevant_l3
+from orderflow.backtest.relevant import OrderArrays, order_arrays, relevant_l3
+from orderflow.backtest.scans import cut_l3, tail_l3, triggers
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
 from orderflow.trading.orders import OrderType
@@ -69,18 +70,15 @@ class Matching:
     _pending: list[tuple[int, Any]]
     _events: int
     _ends: int
+    #: counts what can change our orders as :func:`order_arrays` shows them (every report
+    #: of an order, every pass over records relevant to them); the arrays are kept with it
+    _changes: int
+    _arrays: tuple[int, OrderArrays] | None
 
     if TYPE_CHECKING:  # the venue's operations this part calls
         _fill: Callable[[SimOrder, int, int, int, str], None]
         _market: Callable[[SimOrder, int], None]
         _place_limit: Callable[[SimOrder, int], None]
-
-    def _prints(self, act: np.ndarray) -> np.ndarray:
-        """Indices of the L3 records that are prints: T, or with ``fills_print`` F and T (a
-        LOBSTER stream has its visible executions as F + C and only hidden ones as T)."""
-        if self.fills_print:
-            return np.flatnonzero((act == TRADE) | (act == FILL))
-        return np.flatnonzero(act == TRADE)
 
     def next_cut(self, records: np.ndarray, trades: np.ndarray | None = None) -> int:
         """How many of ``records`` may go to a shared book before the venue must read it: up
@@ -89,7 +87,7 @@ class Matching:
         LAST) so a pipeline that holds back incomplete events applies exactly that many.
         ``len(records)`` when nothing is due; 0 when a command is due before the first record
         (call :meth:`advance` with the time just before it). Feed whole events (records up to
-        a LAST), as the pipeline applies them. O(len) vectorised.
+        a LAST), as the pipeline applies them. O(len): jitted for L3, vectorised for L2.
 
         The driver's loop with the pipeline's book::
 
@@ -103,6 +101,10 @@ class Matching:
             return 0
         if not (self._pending or self._fired or self._waiting):
             return n  # nothing due, nothing to trigger: the whole piece
+        if self.l3:  # one jitted pass (backtest.scans); the L2 form below is the same rule
+            at = self._pending[0][0] if self._pending else -1
+            w = triggers(self._waiting)
+            return int(cut_l3(records, self.fills_print, at, bool(self._fired), w))
         rts = records["ts_event"]
         lasts = np.flatnonzero(records["flags"] & LAST)
         cut = n
@@ -110,17 +112,11 @@ class Matching:
             cut = int(np.searchsorted(rts, self._pending[0][0], side="right"))
         if self._fired and len(lasts):  # triggered in an event the last chunk did not finish
             cut = min(cut, int(lasts[0]) + 1)
-        if self._waiting:
-            if self.l3:
-                tr = self._prints(records["action"])
-                fire = tr[self._fires(records["price"][tr])]
-                if len(fire):
-                    cut = min(cut, int(fire[0]) + 1)
-            elif trades is not None and len(trades):
-                fire = np.flatnonzero(self._fires(trades["price"]))
-                if len(fire):
-                    t_fire = trades["ts_event"][fire[0]]
-                    cut = min(cut, int(np.searchsorted(rts, t_fire, side="right")))
+        if self._waiting and trades is not None and len(trades):
+            fire = np.flatnonzero(self._fires(trades["price"]))
+            if len(fire):
+                t_fire = trades["ts_event"][fire[0]]
+                cut = min(cut, int(np.searchsorted(rts, t_fire, side="right")))
         if 0 < cut < n and not records["flags"][cut - 1] & LAST:
             e = int(np.searchsorted(lasts, cut - 1))
             cut = int(lasts[e]) + 1 if e < len(lasts) else n
@@ -144,9 +140,9 @@ class Matching:
             self.market.apply(recs)
         self.now = max(self.now, int(recs["ts_event"][-1]))
         if self.l3:
-            tr = self._prints(recs["action"])
-            if len(tr):
-                self.last_trade = int(recs["price"][tr[-1]])
+            _, price, printed = tail_l3(recs, self.fills_print)
+            if printed:
+                self.last_trade = int(price)
         if self.taken:
             self._decay(recs)
 
@@ -194,8 +190,25 @@ class Matching:
             return np.where(recs["action"] == int(LevelAction.CLEAR), 0, recs["size"])
         return np.where(recs["operation"] == int(NtOperation.REMOVE), 0, recs["size"])
 
+    def _idle_l3(self, recs: np.ndarray) -> bool:
+        """A piece of a shared L3 book while nothing of ours rests, waits, fired or holds
+        taken liquidity: it can touch nothing of ours, so it moves the clock, the last print
+        and the count of events only (one jitted pass, :func:`tail_l3`). False (nothing
+        done) otherwise."""
+        if not self.shared or self._resting or self._waiting or self._fired or self.taken:
+            return False
+        if len(recs):
+            events, price, printed = tail_l3(recs, self.fills_print)
+            self.now = max(self.now, int(recs["ts_event"][-1]))
+            if printed:
+                self.last_trade = int(price)
+            self._events += int(events)
+        return True
+
     def _run(self, recs: np.ndarray, trades: np.ndarray) -> None:
         if self.l3:
+            if self._idle_l3(recs):
+                return
             i, n = 0, len(recs)
             while i < n:
                 # with orders of ours working, look at a window at a time: a pass restarts
@@ -213,7 +226,10 @@ class Matching:
         event printed so far at its price and aggressor side (trades; 0 for other records):
         :func:`~orderflow.backtest.relevant.relevant_l3`, one jitted pass. O(records x our
         orders)."""
-        w, r, ahead, ids, sizes = order_arrays(self._waiting, self._resting)
+        arrays = self._arrays
+        if arrays is None or arrays[0] != self._changes:  # our orders moved since: again
+            arrays = self._arrays = (self._changes, order_arrays(self._waiting, self._resting))
+        w, r, ahead, ids, sizes = arrays[1]
         rel, rel_cum = relevant_l3(seg, lasts, self.fills_print, w, r, ahead, ids, sizes)
         return rel, rel_cum
 
@@ -233,6 +249,7 @@ class Matching:
         base = self._events
         cut = len(seg)  # an order of ours ended: what was relevant is stale after that record
         if len(rel):
+            self._changes += 1  # these records move queues, fill, trigger: the arrays go stale
             gen = self._ends
             ev_of = np.searchsorted(lasts, rel)
             price, size, side = seg["price"], seg["size"], seg["side"]
@@ -319,6 +336,7 @@ class Matching:
 
     def _execute(self, triggered: list[SimOrder], t: int) -> None:
         """Triggered orders on the book after the event of the print that triggered them."""
+        self._changes += 1
         for o in triggered:
             if not o.live:
                 continue

@@ -145,6 +145,8 @@ class SimVenue(Matching):
         self._fired: list[SimOrder] = []  # triggered, waiting for their event's end
         self._events = 0  # LAST records seen (numbers exchange events across chunks)
         self._ends = 0  # orders that left the book or the trigger list
+        self._changes = 0  # see Matching._changes
+        self._arrays = None
         self._pending: list[tuple[int, OrderCommand]] = []  # (arrival, command), FIFO
         self._out: list[Delivery] = []
         self._last_arrival = 0
@@ -270,6 +272,7 @@ class SimVenue(Matching):
 
     def _report(self, o: SimOrder, state: OrderState, t: int, *, error: str = "NoError",
                 comment: str = "", local: bool = False) -> None:  # fmt: skip
+        self._changes += 1  # the order's state, size, prices or queue may have moved
         if state not in (S.CANCEL_PENDING, S.CHANGE_PENDING):
             o.state = state
         ev = OrderEvent(o.cid, state, t, o.quantity, o.filled, o.limit_ticks, o.stop_ticks,
@@ -434,6 +437,7 @@ class SimVenue(Matching):
 
     def _place_limit(self, o: SimOrder, t: int) -> None:
         assert o.limit_ticks is not None
+        self._changes += 1
         opp = self.market.best(ASK if o.is_buy else BID)
         if opp is not None and (opp <= o.limit_ticks if o.is_buy else opp >= o.limit_ticks):
             self._walk(o, t, o.limit_ticks)  # marketable: a taker up to its price
@@ -475,6 +479,7 @@ class SimVenue(Matching):
         filled in full, cancelled or rejected (a part fill leaves the others working, as
         NinjaTrader does: the bracket manager resizes them)."""
         self._ends += 1
+        self._changes += 1
         if o.resting:
             self._resting.remove(o)
             o.resting = False

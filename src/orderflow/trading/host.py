@@ -23,6 +23,7 @@ nothing here reads a clock. Each returns the :class:`OrderCommand` s to send, in
 from __future__ import annotations
 
 import dataclasses
+import sys
 import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -38,7 +39,8 @@ from orderflow.model.instruments import Instrument
 from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
-from orderflow.trading.exit_context import structure_fields
+from orderflow.trading.lazy_context import LazyContext, Makers
+from orderflow.trading.market_fields import MAKERS, Source
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -59,13 +61,15 @@ from orderflow.trading.strategy import (
     Exit,
     Intent,
     MoveStop,
-    Quote,
     Strategy,
     StrategyContext,
     split_targets,
 )
 
 __all__ = ["Decision", "StrategyHost"]
+
+#: up to this many prints, their extreme is taken in Python (numpy's reduction costs more)
+_FEW = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,9 @@ class _Prints:
             px = px[ts >= since_ns]
         if not len(px):
             return None
+        if len(px) <= _FEW:  # a few prints: Python's max over them beats numpy's call
+            vals: list[int] = px.tolist()
+            return max(vals) if direction > 0 else min(vals)
         return int(px.max()) if direction > 0 else int(px.min())
 
 
@@ -182,6 +189,7 @@ class StrategyHost:
         self._open_pnl: float | None = None
         self._combined_at: tuple[tuple[Any, ...], tuple[int, float | None]] | None = None
         self._last_at: tuple[weakref.ref[Pipeline] | None, int, int | None] = (None, -1, None)
+        self._lots_now: tuple[Any, ...] | None = None  # the lots key the mark just made
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -206,8 +214,9 @@ class StrategyHost:
     ) -> list[OrderCommand]:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
         (``pipeline.last_ts``). ``series``: NinjaTrader's own bar series, when there are."""
-        market = self._market_fields(pipeline, series)
-        return self._step(market["ts_event"], market["last_ticks"], market, None)
+        values, make = self._market_fields(pipeline, series)
+        return self._step(values["ts_event"], values["last_ticks"], (values, make, pipeline),
+                          None)  # fmt: skip
 
     def market_context(
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
@@ -215,57 +224,36 @@ class StrategyHost:
         """The market part of the context from the pipeline (our own part is added by
         :meth:`step`); the accumulated signals new since the previous call. ``series``:
         NinjaTrader's series by BarsInProgress (closed bars), for a multi-timeframe filter."""
-        return StrategyContext(**self._market_fields(pipeline, series))
+        values, make = self._market_fields(pipeline, series)
+        src = Source(pipeline, values["ts_event"], self._entry_block)
+        return StrategyContext(**values, **{k: f(src) for k, f in make.items()
+                                            if k != "entry_block"})  # fmt: skip
 
     def _market_fields(
         self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None
-    ) -> dict[str, Any]:
-        """:meth:`market_context`'s fields, as keywords: a decision builds its context once,
-        with our own fields beside these (no market-only context copied)."""
+    ) -> tuple[dict[str, Any], Makers]:
+        """:meth:`market_context`'s fields, as keywords: those every decision reads or that
+        move the host's own counters (the prints, the last price, the new signals); and for
+        the others (with the entry block: :data:`~orderflow.trading.lazy_context.LAZY`) a
+        function of the decision's :class:`~orderflow.trading.market_fields.Source`, read
+        by a decision only when its strategy reads them."""
         now = pipeline.last_ts
-        quote = Quote(None, None)
-        book = pipeline.book
-        if book is not None:  # the best of each side, read once (no TopOfBook built)
-            b, a = book.best_bid(), book.best_ask()
-            quote = Quote(b[0] if b else None, a[0] if a else None,
-                          int(b[1]) if b else 0, int(a[1]) if a else 0)  # fmt: skip
-        bar_series = pipeline.bars.series
         self._prints = prints = self._since(pipeline)
         last = self._last_price(pipeline, prints)
-        prof = pipeline.profiles.current
-        vwap = pipeline.vwap  # its value alone (the bands only for the order-flow fields)
-        m = pipeline.metrics
         acc, sig = pipeline.accumulated, pipeline.signals
         new = self._take(acc, self._counts.seen_signals)
         self._counts.seen_signals = len(acc)
         raw = self._take(sig, self._seen_raw)
         self._seen_raw = len(sig)
-        metrics = {
-            "mid": float(m.mid), "imbalance": float(m.imbalance), "ofi": float(m.ofi),
-            "momentum": float(pipeline.momentum.score),
-            "cumulative_delta": float(pipeline.delta.value),
+        flow = getattr(self.strategy, "needs_order_flow", True)
+        liquidity = getattr(self.strategy, "needs_liquidity", True)
+        values: dict[str, Any] = {
+            "ts_event": now, "instrument": self.instrument, "last_ticks": last,
+            "signals": tuple(new), "series": series or {},
+            "detections": tuple(raw) if flow else (),
         }  # fmt: skip
-        return dict(
-            ts_event=now,
-            instrument=self.instrument,
-            quote=quote,
-            last_ticks=last,
-            poc_ticks=prof.poc if prof is not None else None,
-            vwap_ticks=vwap.vwap if vwap.volume else None,
-            liquidity=(
-                tuple(pipeline.liquidity_clusters.clusters())
-                if getattr(self.strategy, "needs_liquidity", True)
-                else ()
-            ),
-            signals=tuple(new),
-            long_score=pipeline.accumulator.score(1, now),
-            short_score=pipeline.accumulator.score(-1, now),
-            bars=tuple(s.bars() for s in bar_series),
-            metrics=metrics,
-            series=series or {},
-            **(structure_fields(pipeline, raw)
-               if getattr(self.strategy, "needs_order_flow", True) else {}),
-        )  # fmt: skip
+        make = MAKERS[bool(liquidity), bool(flow)]
+        return values, make
 
     def _last_price(self, pipeline: Pipeline, prints: _Prints) -> int | None:
         """The close of the first bar series' forming bar (else its last closed bar): the
@@ -316,46 +304,62 @@ class StrategyHost:
         return self._step(market.ts_event, market.last_ticks, None, market)
 
     def _step(
-        self, now: int, last: int | None, fields: dict[str, Any] | None,
+        self, now: int, last: int | None,
+        fields: tuple[dict[str, Any], Makers, Pipeline] | None,
         market: StrategyContext | None,
     ) -> list[OrderCommand]:  # fmt: skip
         """:meth:`step` on ``market``, or on the market ``fields`` of :meth:`on_market`
-        (the context built once, with our own fields)."""
+        (values and makers: the context built once, with our own fields, lazily)."""
         out: list[OrderCommand] = []
         if last is not None:
             self.last_ticks = last
             out += self._mark(now, last)
         own = self._own(now, last)
+        ctx: StrategyContext
         if market is not None:
-            ctx = dataclasses.replace(market, **own)
+            ctx = dataclasses.replace(market, entry_block=self._entry_block(now), **own)
         else:
             assert fields is not None
-            ctx = StrategyContext(**fields, **own)
+            values, make, pipeline = fields
+            values.update(own)
+            ctx = LazyContext.of(values, make, Source(pipeline, now, self._entry_block))
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
-        for intent in self.strategy.decide(ctx):
+        # every intent before any is applied: the lazy fields read the state of the decision;
+        # a context with more references after the strategy than before, it kept: its values
+        # stay this decision's
+        held = sys.getrefcount(ctx)
+        intents = list(self.strategy.decide(ctx))
+        if isinstance(ctx, LazyContext) and sys.getrefcount(ctx) > held:
+            ctx.materialise()
+        for intent in intents:
             out += self._apply(now, intent, ctx)
         return out
 
     def context(self, market: StrategyContext) -> StrategyContext:
         """``market`` with our position, live entries, entry timing and session added."""
-        return dataclasses.replace(market, **self._own(market.ts_event, market.last_ticks))
+        own = self._own(market.ts_event, market.last_ticks)
+        return dataclasses.replace(market, entry_block=self._entry_block(market.ts_event), **own)
 
     def _own(self, now: int, last: int | None) -> dict[str, Any]:
-        """Our part of the context at ``now`` (last price ``last``), as keywords."""
+        """Our part of the context at ``now`` (last price ``last``), as keywords, but for the
+        entry block (:meth:`_entry_block`, asked only when the strategy reads it)."""
         qty, avg = self._combined()
         entries = tuple(self._views(last))
         if qty == 0 and not entries:
             self._counts.since_flat = 0
-        block = self.risk.entry_block(now, self.key)
         return {
             "position": qty, "avg_price_ticks": avg, "entries": entries,
             "last_entry_ns": self._counts.last_entry_ns,
             "entries_since_flat": self._counts.since_flat,
             "flatten_due": self.sessions is not None and self.sessions.flatten_due(now),
-            "entry_block": "" if block is None else block.code,
         }  # fmt: skip
+
+    def _entry_block(self, now: int) -> str:
+        """Why a new entry would be refused at ``now`` (the risk manager's code), "" if not."""
+        block = self.risk.entry_block(now, self.key)
+        return "" if block is None else block.code
 
     def _views(self, last: int | None) -> list[EntryView]:
         om = self.desk.orders.orders
@@ -581,8 +585,10 @@ class StrategyHost:
         if (last, lots) != self._marked:
             for k in self.keys:
                 self.desk.mark(k, last)
-            self._marked = (last, self._lots_key())
+            lots = self._lots_key()
+            self._marked = (last, lots)
             self._open_pnl = None
+        self._lots_now = lots  # for this decision's combined position (no fill in between)
         if not any(p.quantity for p in self._positions()):
             return []
         if self._open_pnl is None:
@@ -614,7 +620,8 @@ class StrategyHost:
         """Contracts held over the pair (the strategy's position; a micro counts as one
         contract, as in every limit) and their average price weighted by tick value (where
         the whole position breaks even); worked out again only when the lots changed."""
-        key = tuple(k[:2] + k[3:] for k in self._lots_key())  # the mark aside
+        lots, self._lots_now = self._lots_now, None
+        key = tuple(k[:2] + k[3:] for k in (lots if lots is not None else self._lots_key()))
         if self._combined_at is None or self._combined_at[0] != key:
             self._combined_at = (key, self._combine())
         return self._combined_at[1]

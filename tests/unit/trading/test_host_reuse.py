@@ -1,6 +1,7 @@
 """What a decision reuses from the previous one (the mark, the open P&L, the combined position,
-the last print's price) is worked out again as soon as its inputs change: a fill between two
-decisions at the same price, a new print, another pipeline."""
+the last print's price, the lots key the mark built) is worked out again as soon as its inputs
+change: a fill between two decisions at the same price, a new print, another pipeline, a
+decision without a mark; and the best of many prints is the same by either path."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.dtypes import TRADE_DTYPE
-from orderflow.trading.host import StrategyHost
+from orderflow.trading.host import StrategyHost, _Prints
 from tests.unit.trading.test_strategy import ASK, ES, T0, Reports, S, entered, host, market
 
 
@@ -62,3 +63,29 @@ def test_the_last_price_follows_new_prints_and_a_new_pipeline() -> None:
     other.process_trades(_prints([ASK + 7, ASK + 1, ASK + 9], 0))
     assert other.trades == pipe.trades
     assert h.market_context(other).last_ticks == ASK + 9
+
+
+def test_the_lots_the_mark_saw_serve_only_its_own_decision() -> None:
+    """The combined position reuses the lots key the mark just built; a later decision
+    without a last price (no mark) works it out again after a fill in between."""
+    h = host(contracts=3)
+    r = Reports(h)
+    bid = entered(h, r, price=ASK)
+    t = T0 + 10 * S
+    h.step(market(t, last=ASK + 2))  # marked: its lots key serves this decision
+    assert h._combined_at is not None and h._combined_at[1][0] == 3
+    r.fill(f"{bid}.tgt1", ASK + 8, 1, t + S)
+    ctx = h.context(market(t + 2 * S, last=None))  # no mark: no lots key of its own
+    assert (ctx.position, ctx.avg_price_ticks) == (2, float(ASK)) == h._combine()
+
+
+def test_the_extreme_of_many_prints_is_the_same_in_numpy_and_python() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 64, 65, 300):
+        ts = np.sort(rng.integers(0, 1_000, n)).astype(np.int64)
+        px = rng.integers(19_000, 19_100, n).astype(np.int64)
+        for since in (0, 500, 2_000):
+            for d in (1, -1):
+                kept = px[ts >= since].tolist()
+                want = (max(kept) if d > 0 else min(kept)) if kept else None
+                assert _Prints(0, 0, ts, px).extreme(d, since, True) == want

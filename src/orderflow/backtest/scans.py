@@ -1,0 +1,95 @@
+"""The venue's per-piece scans of L3 records, one jitted pass each.
+
+A backtest deciding every 100 records hands the venue a piece of about 100 records at a
+time; where each piece cost half a dozen numpy calls (masks, ``flatnonzero``,
+``searchsorted``) these give the same answers in one call: how far a shared book may be fed
+before the venue must look (:func:`cut_l3`, for ``Matching.next_cut``) and, for a piece that
+touches none of our orders, the events it ends and its last print (:func:`tail_l3`). The
+numpy forms stay in ``tests/unit/backtest/test_scans.py`` as the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from orderflow.backtest.model import FILL, LAST, STOPS, TRADE, SimOrder
+
+__all__ = ["cut_l3", "tail_l3", "triggers"]
+
+_NO_TRIGGERS = np.zeros((0, 2), dtype=np.int64)
+
+
+def triggers(waiting: list[SimOrder]) -> np.ndarray:
+    """Each waiting stop or MIT as ``(trigger price, fires upward)`` (a buy stop and a sell
+    MIT fire on prints at or above their price)."""
+    if not waiting:
+        return _NO_TRIGGERS
+    rows = [(o.stop_ticks, o.is_buy if o.order_type in STOPS else not o.is_buy) for o in waiting]
+    return np.array(rows, dtype=np.int64).reshape(len(waiting), 2)
+
+
+@njit(cache=True)
+def cut_l3(seg, fills_print, pending_at, fired, w):  # type: ignore[no-untyped-def]
+    """How many records of ``seg`` may go to a shared book: up to the last record at or
+    before ``pending_at`` (a command's arrival; < 0: none), the end of the first event
+    (``fired``: orders triggered in an event not yet finished) and the end of the event of
+    the first print that fires a trigger of ``w`` (:func:`triggers`); rounded up to the end
+    of an event (a LAST record), ``len(seg)`` when there is none after it. O(len)."""
+    ts, flags, act, price = seg.ts_event, seg["flags"], seg.action, seg.price
+    n = len(ts)
+    cut = n
+    if pending_at >= 0:  # searchsorted(ts, pending_at, "right")
+        lo, hi = 0, n
+        while lo < hi:
+            m = (lo + hi) >> 1
+            if ts[m] <= pending_at:
+                lo = m + 1
+            else:
+                hi = m
+        cut = lo
+    if fired:
+        for j in range(n):
+            if flags[j] & LAST:
+                if j + 1 < cut:
+                    cut = j + 1
+                break
+    nw = w.shape[0]
+    if nw:
+        for j in range(cut):
+            a = act[j]
+            if not (a == TRADE or (fills_print and a == FILL)):
+                continue
+            p = np.int64(price[j])
+            hit = False
+            for k in range(nw):
+                if (p >= w[k, 0]) if w[k, 1] else (p <= w[k, 0]):
+                    hit = True
+            if hit:
+                cut = j + 1
+                break
+    if 0 < cut < n and not flags[cut - 1] & LAST:
+        end = n
+        for j in range(cut - 1, n):
+            if flags[j] & LAST:
+                end = j + 1
+                break
+        cut = end
+    return cut
+
+
+@njit(cache=True)
+def tail_l3(seg, fills_print):  # type: ignore[no-untyped-def]
+    """The records of ``seg`` that end an event (LAST), and the price of its last print
+    (T, or with ``fills_print`` F and T) with 1, or (0, 0) without one. O(len)."""
+    flags, act, price = seg["flags"], seg.action, seg.price
+    n = len(flags)
+    events = 0
+    for j in range(n):
+        if flags[j] & LAST:
+            events += 1
+    for j in range(n - 1, -1, -1):
+        a = act[j]
+        if a == TRADE or (fills_print and a == FILL):
+            return events, np.int64(price[j]), 1
+    return events, np.int64(0), 0
