@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +167,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
             frames += shown
             if progress is not None:
                 progress.tick()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            seen = json.loads(r.read()).get("viewers") or {}
     finally:
         server.kill()
         server.wait(10)
@@ -178,6 +181,9 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         "five_p99_us": float(np.percentile(five, 99)) / 1e3,
         "viewer_frames": frames,
         "rounds": rounds,
+        # view work that waited for a batch's ack (and gave up waiting), all rounds
+        "stood_aside": seen.get("stood_aside"),
+        "flight_expired": seen.get("flight_expired"),
     }
 
 

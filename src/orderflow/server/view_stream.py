@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -208,8 +208,12 @@ class ViewStream:
         return sum(len(v) for v in self.viewers.values())
 
     def status(self) -> dict[str, int]:
-        """For /health: viewers attached, frames built, viewers closed as too slow."""
-        return {"attached": self.count, "frames": self.frames, "dropped_slow": self.dropped}
+        """For /health: viewers attached, frames built, viewers closed as too slow, and how
+        often view work stood aside for a bridge's batch waiting for its ack (and how often
+        it stopped waiting at ``view.FLIGHT_MAX_S``)."""
+        view = self.hub.view
+        return {"attached": self.count, "frames": self.frames, "dropped_slow": self.dropped,
+                "stood_aside": view.stood_aside, "flight_expired": view.flight_expired}  # fmt: skip
 
     def add(self, viewer: Viewer) -> bool:
         """Take a viewer (False: the server has ``max_viewers`` already)."""
@@ -250,8 +254,11 @@ class ViewStream:
     async def flush(self, sliced: bool = False) -> None:
         """One frame for every instrument with viewers. ``sliced``: the loop polls its
         sockets between the steps (see the module); else the frame is built in one go."""
+        calm = self.hub.view.calm if sliced else None
+        if calm is not None:
+            await calm()  # a frame never starts while a bridge's batch waits for its ack
         now = time.monotonic()
-        slicer = _Slicer(sliced)
+        slicer = _Slicer(sliced, calm)
         for key in list(self.viewers):
             await self._flush_one(key, now, slicer)
         self.frames += 1
@@ -567,10 +574,12 @@ class _Later:
 
 class _Slicer:
     """Lets the loop poll its sockets once a step of a frame has held it FRAME_SLICE_NS (or
-    at once with ``force``); off: a frame is built in one go."""
+    at once with ``force``), the next step starting only when no bridge's batch is waiting
+    for its ack (``calm``: :meth:`.view.Views.calm`); off: a frame is built in one go."""
 
-    def __init__(self, on: bool) -> None:
+    def __init__(self, on: bool, calm: Callable[[], Awaitable[None]] | None = None) -> None:
         self.on = on
+        self.calm = calm
         self.t0 = time.perf_counter_ns()
 
     def spent(self) -> bool:
@@ -580,6 +589,8 @@ class _Slicer:
     async def breathe(self, force: bool = False) -> None:
         if self.on and (force or time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS):
             await asyncio.sleep(0)
+            if self.calm is not None:
+                await self.calm()
             self.t0 = time.perf_counter_ns()
 
 
