@@ -160,15 +160,18 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         _round(port, batches, "ESH4", False)  # warm-up: kernels, caches
         got: dict[bool, list[np.ndarray]] = {False: [], True: []}
         frames = 0
+        aside = {False: 0, True: 0}
+        before = _aside(port)
         for r in range(rounds):
             viewers = r % 4 in (1, 2)  # 0 5 5 0 ...: both modes in odd and even places
             rtt, shown = _round(port, batches, NAMES[(r + 1) % len(NAMES)], viewers)
             got[viewers].append(rtt)
             frames += shown
+            after = _aside(port)
+            aside[viewers] += after[0] - before[0]
+            before = after
             if progress is not None:
                 progress.tick()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
-            seen = json.loads(r.read()).get("viewers") or {}
     finally:
         server.kill()
         server.wait(10)
@@ -181,15 +184,29 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         "five_p99_us": float(np.percentile(five, 99)) / 1e3,
         "viewer_frames": frames,
         "rounds": rounds,
-        # view work that waited for a batch's ack (and gave up waiting), all rounds
-        "stood_aside": seen.get("stood_aside"),
-        "flight_expired": seen.get("flight_expired"),
+        # steps of view work (a frame's, a folding slice) that came due while a bridge's
+        # batch waited for its ack and stood aside for it, per mode; and the waits that
+        # ended at view.FLIGHT_MAX_S, all rounds
+        "stood_aside_none": aside[False],
+        "stood_aside_five": aside[True],
+        "flight_expired": before[1],
     }
+
+
+def _aside(port: int) -> tuple[int, int]:
+    """The server's view steps that stood aside for a batch in flight so far, and the waits
+    that expired (0, 0 from a server that does not count them)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+        seen = json.loads(r.read()).get("viewers") or {}
+    return int(seen.get("stood_aside", 0)), int(seen.get("flight_expired", 0))
 
 
 #: the in-process feed's pace: a pause of GAP_S after each batch (about the bridge's ack round
 #: trip at full speed), over PASSES replays of ESH4 under fresh contract names
 GAP_S, PASSES = 0.0014, 4
+#: turns of the loop a bridge's batch takes from its frame read to its apply (the read, the
+#: decoding's turn, the session's coalescing turns) and from its ack pushed to written
+HOPS_IN, HOPS_OUT = 5, 1
 
 
 class _Socket:
@@ -252,6 +269,10 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     #: each viewer's writer's holds (one a frame sent)
     sends: list[int] = []
     sockets: list[_Socket] = []
+    #: a batch in flight (read, its ack not yet written); view work's holds meanwhile summed;
+    #: per batch, what its ack waited for view work
+    flight, flight_ns, waited = [False], [0], []
+    arrived = getattr(views, "arrived", None)  # (a server that does not stand aside: None)
     run = asyncio.events.Handle._run
 
     def timed(handle: Any) -> None:
@@ -268,6 +289,8 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         dt = time.perf_counter_ns() - t0
         holds.append(dt)
         folds.append(owner is views)
+        if flight[0]:
+            flight_ns[0] += dt
         if owner is stream._task:
             frame_cpu[k] = frame_cpu.get(k, 0) + dt
         elif owner is not views:
@@ -289,7 +312,20 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                                   vp.send_timeout_s, FORMAT[0] == "msgpack"))  # fmt: skip
             for b in named[1:]:
                 await asyncio.sleep(GAP_S)
+                # the batch in flight, its turns through the loop as the server's session
+                # takes them; view work run meanwhile is what its ack waits for
+                flight[0] = True
+                if arrived is not None:
+                    arrived()
+                for _ in range(HOPS_IN):
+                    await asyncio.sleep(0)
                 hub.apply(b, f"nt8-{name}")
+                for _ in range(HOPS_OUT):
+                    await asyncio.sleep(0)
+                flight[0] = False
+                waited.append(flight_ns[0])
+                flight_ns[0] = 0
+                views.after_ack()
             await asyncio.sleep(0.1)  # the last frames go out
             for vs in list(stream.viewers.values()):
                 for v in list(vs):
@@ -307,6 +343,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         return float(np.percentile(x, q)) / 1e3 if len(x) else 0.0
 
     cpu, sent = np.array(list(frame_cpu.values())), np.array(sends)
+    w = np.array(waited)
     size = np.array([n for s in sockets for n in s.sizes])
 
     return {"viewers": viewers, "step_p50_us": pc(a, 50), "step_p99_us": pc(a, 99),
@@ -321,6 +358,9 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
             "frame_bytes_p50": float(np.percentile(size, 50)) if len(size) else 0.0,
             "frame_bytes_p99": float(np.percentile(size, 99)) if len(size) else 0.0,
             "frame_bytes_mean": float(size.mean()) if len(size) else 0.0,
+            "acks_waited": int((w > 0).sum()), "acks": len(w),
+            "ack_wait_p99_us": pc(w, 99),
+            "ack_wait_max_us": float(w.max()) / 1e3 if len(w) else 0.0,
             "steps": len(a), "holds": len(h),
             "frames_sent": sum(s.frames for s in sockets)}  # fmt: skip
 

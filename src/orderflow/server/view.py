@@ -308,8 +308,8 @@ class Views:
         self._timer: asyncio.Handle | None = None
         #: loop time a bridge's batch arrived whose ack is not written yet (0.0: none)
         self._flight_at = 0.0
-        #: resolved when that ack is written (what :meth:`calm` waits on)
-        self._calm: asyncio.Future[None] | None = None
+        #: what :meth:`calm` waits on, one for each waiter: resolved when that ack is written
+        self._calm: list[asyncio.Future[None]] = []
         #: view steps that waited for a batch's ack, and those that gave up at FLIGHT_MAX_S
         self.stood_aside = 0
         self.flight_expired = 0
@@ -385,9 +385,9 @@ class Views:
     def settled(self) -> None:
         """The batch in flight is answered (or was no batch): view work may go on."""
         self._flight_at = 0.0
-        calm, self._calm = self._calm, None
-        if calm is not None and not calm.done():
-            calm.set_result(None)
+        calm, self._calm = self._calm, []
+        for c in calm:
+            _done(c)
 
     def in_flight(self, loop: asyncio.AbstractEventLoop) -> float:
         """Seconds view work still stands aside for a batch in flight (0.0: none)."""
@@ -409,14 +409,15 @@ class Views:
         if not left:
             return
         self.stood_aside += 1
-        if self._calm is None or self._calm.done():
-            self._calm = loop.create_future()
-        calm = self._calm
+        calm: asyncio.Future[None] = loop.create_future()
+        self._calm.append(calm)
         timer = loop.call_later(left, _done, calm)
         try:
-            await calm  # (cancelled with its only waiter, the flusher: nothing else waits)
+            await calm
         finally:
             timer.cancel()
+            with contextlib.suppress(ValueError):
+                self._calm.remove(calm)
 
     def after_ack(self) -> None:
         """A bridge's ack has just been written: fold now, while its client reads it (the

@@ -95,6 +95,9 @@ class Viewer:
         self.closed = asyncio.Event()
         #: called once when the viewer is closed as too slow
         self.on_drop: Callable[[], None] | None = None
+        #: awaited before each send: a bridge's batch waiting for its ack goes first
+        #: (:meth:`.view.Views.calm`; set by the stream)
+        self.calm: Callable[[], Awaitable[None]] | None = None
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -134,6 +137,8 @@ class Viewer:
         try:
             while self.open:
                 frame = await self.queue.get()
+                if self.calm is not None:
+                    await self.calm()
                 send = (self.socket.send_bytes(frame) if isinstance(frame, bytes)
                         else self.socket.send_text(frame))  # fmt: skip
                 try:
@@ -221,6 +226,7 @@ class ViewStream:
             return False
         self.viewers.setdefault(viewer.key, []).append(viewer)
         viewer.on_drop = lambda: self._dropped(viewer)
+        viewer.calm = self.hub.view.calm
         viewer.start()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
