@@ -11,10 +11,12 @@ pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), the metrics into th
 Folding each batch in turn, with the state it left, gives the very columns and history that
 folding it at once did. Who folds: the event loop, in slices of about :data:`FOLD_SLICE_NS`
 right after the batch's ack has been written (:meth:`Views.after_ack`; :data:`FOLD_WAIT_S`
-after the batch when none is), the loop polling its sockets between slices; every reader first
-(:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
-recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
-batch), and a full queue always folds at once, so nothing is ever dropped. The viewer stream
+after the batch when none is), the loop polling its sockets between slices, and no slice
+while a bridge's batch waits for its ack (:meth:`Views.arrived` to :meth:`Views.after_ack`,
+at most :data:`FLIGHT_MAX_S`); every reader first (:meth:`Views.read`: the viewer stream, the
+backfill routes); without a running loop (a recovery, a warm-up) the queue folds when it
+reaches :data:`MAX_PENDING` entries (two a batch), and a full queue always folds at once, so
+nothing is ever dropped. The viewer stream
 (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second.
 Everything is bounded (``server.view``).
 """

@@ -15,7 +15,10 @@ one step, not a frame): folding the batches the views queued, reading the book m
 appends behind their cursors, bars and the other latest-wins values, account and health,
 profile, clusters, each book depth; then, from what those steps copied (or what never
 changes: a closed bar), the rows of prints and heat columns a chunk at a time, each closed
-bar, each encoding. A viewer whose queue is full, or whose socket has not taken a frame
+bar, each encoding. No step starts, and no viewer's send, while a bridge's batch waits for
+its ack (:meth:`.view.Views.calm`): the batch passes the loop several times between its
+frame being read and its ack being written, and a step at each pass would add to that ack.
+A viewer whose queue is full, or whose socket has not taken a frame
 within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for it. New
 viewers get their snapshot at the next frame, whose reading is then one step, so snapshot and
 deltas neither overlap nor miss anything.
