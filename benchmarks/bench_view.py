@@ -204,9 +204,10 @@ def _aside(port: int) -> tuple[int, int]:
 #: the in-process feed's pace: a pause of GAP_S after each batch (about the bridge's ack round
 #: trip at full speed), over PASSES replays of ESH4 under fresh contract names
 GAP_S, PASSES = 0.0014, 4
-#: turns of the loop a bridge's batch takes from its frame read to its apply (the read, the
-#: decoding's turn, the session's coalescing turns) and from its ack pushed to written
-HOPS_IN, HOPS_OUT = 5, 1
+#: turns of the loop a bridge's batch takes from its bytes read to its frame read by the
+#: session (the WebSocket layer's), from there to its apply (the decoding's turn, the
+#: session's coalescing turns) and from its ack pushed to written
+HOPS_READ, HOPS_IN, HOPS_OUT = 2, 5, 1
 
 
 class _Socket:
@@ -315,6 +316,8 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                 # the batch in flight, its turns through the loop as the server's session
                 # takes them; view work run meanwhile is what its ack waits for
                 flight[0] = True
+                for _ in range(HOPS_READ):
+                    await asyncio.sleep(0)
                 if arrived is not None:
                     arrived()
                 for _ in range(HOPS_IN):
