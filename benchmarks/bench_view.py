@@ -238,7 +238,10 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     views' own step per applied batch on the trading path (``Views.took`` + ``Views.applied``);
     every uninterrupted hold of the loop by view work (each run of the flusher's task, a
     viewer's writer, or the views' folding between two polls of the loop: its longest is how
-    long an ack arriving then can wait), and those of the frames and of the folding apart."""
+    long an ack arriving then can wait), and those of the frames and of the folding apart;
+    and per batch, what its ack waited for view work: each batch takes the loop's turns a
+    bridge's batch takes in the server (HOPS_READ before its session reads it, HOPS_IN to its
+    apply, HOPS_OUT to its ack written), and the view work the loop ran meanwhile is summed."""
     import asyncio
     import asyncio.events
 
@@ -378,7 +381,8 @@ def _rows(seconds: float, progress: Progress) -> list[Result]:
             f"{c['fold_hold_p99_us']:.0f} us, longest {c['fold_hold_max_us']:.0f} us; "
             f"{c['holds']} holds, {c['frames_sent']} frames; a frame's CPU p50 "
             f"{c['frame_cpu_p50_us']:.0f} us, {c['frame_bytes_mean'] / 1e3:.1f} KB a frame "
-            "sent")  # fmt: skip
+            f"sent; an ack's wait for view work p99 {c['ack_wait_p99_us']:.0f} us, longest "
+            f"{c['ack_wait_max_us']:.0f} us")  # fmt: skip
     return [
         Result(SUITE, "view:step", "reference", "views' step per applied batch (trading path)",
                p50_ns=c["step_p50_us"] * 1e3, p99_ns=c["step_p99_us"] * 1e3, lat_unit="batch",
