@@ -86,9 +86,6 @@ PRINTS, UNSYNC, APPLIED = 0, 1, 2
 #: the longest view work stands aside for a bridge's batch whose ack has not been written
 #: (seconds from the batch's arrival; a batch answered with an error has no ack)
 FLIGHT_MAX_S = 0.005
-#: the most turns of the loop view work lets pass while others are ready before it goes on
-#: (a loop never idle still gets its views' work done)
-BEHIND_TURNS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,13 +403,10 @@ class Views:
         return left
 
     async def calm(self) -> None:
-        """Return once whatever else the loop has ready has run (at most BEHIND_TURNS turns:
-        a bridge's bytes read meanwhile reach its session, which calls :meth:`arrived`),
-        and then at once, or when the bridge's batch in flight has its ack written (at most
+        """Return at once, or when the bridge's batch in flight has its ack written (at most
         FLIGHT_MAX_S after it arrived): what a step of view work waits for before it
         starts."""
         loop = asyncio.get_running_loop()
-        await behind_others(loop)
         left = self.in_flight(loop)
         if not left:
             return
@@ -460,19 +454,6 @@ class Views:
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
-
-
-async def behind_others(loop: asyncio.AbstractEventLoop) -> None:
-    """Yield to the loop until nothing else is ready to run, at most BEHIND_TURNS turns: a
-    socket's bytes read while view work held the loop are handed on, through the WebSocket
-    layer's tasks, to the session before the next step (asyncio's own loop keeps what is
-    ready in ``_ready``; on another loop, one turn)."""
-    ready = getattr(loop, "_ready", None)
-    await asyncio.sleep(0)
-    turns = 1
-    while ready and turns < BEHIND_TURNS:
-        await asyncio.sleep(0)
-        turns += 1
 
 
 def _done(calm: asyncio.Future[None]) -> None:

@@ -597,10 +597,9 @@ class _Slicer:
 
     async def breathe(self, force: bool = False) -> None:
         if self.on and (force or time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS):
+            await asyncio.sleep(0)
             if self.calm is not None:
-                await self.calm()  # (the loop polls its sockets in it)
-            else:
-                await asyncio.sleep(0)
+                await self.calm()
             self.t0 = time.perf_counter_ns()
 
 
