@@ -380,7 +380,8 @@ class Views:
         :meth:`settled` when it was no batch), at most FLIGHT_MAX_S. Between its arrival
         and its ack a batch passes the loop's ready queue several times (the read, the
         decoding's turn, the session's coalescing turns, the writer), and a step of view
-        work ahead of it at each pass added up to a millisecond to that ack."""
+        work ahead of it at each pass added up to a millisecond to that ack. One mark for
+        every bridge's connection: the next ack written, whoever's, ends the wait."""
         with contextlib.suppress(RuntimeError):
             self._flight_at = asyncio.get_running_loop().time()
 
