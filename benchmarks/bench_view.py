@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,16 +159,11 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         _round(port, batches, "ESH4", False)  # warm-up: kernels, caches
         got: dict[bool, list[np.ndarray]] = {False: [], True: []}
         frames = 0
-        aside = {False: 0, True: 0}
-        before = _aside(port)
         for r in range(rounds):
             viewers = r % 4 in (1, 2)  # 0 5 5 0 ...: both modes in odd and even places
             rtt, shown = _round(port, batches, NAMES[(r + 1) % len(NAMES)], viewers)
             got[viewers].append(rtt)
             frames += shown
-            after = _aside(port)
-            aside[viewers] += after[0] - before[0]
-            before = after
             if progress is not None:
                 progress.tick()
     finally:
@@ -184,21 +178,7 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         "five_p99_us": float(np.percentile(five, 99)) / 1e3,
         "viewer_frames": frames,
         "rounds": rounds,
-        # steps of view work (a frame's, a folding slice) that came due while a bridge's
-        # batch waited for its ack and stood aside for it, per mode; and the waits that
-        # ended at view.FLIGHT_MAX_S, all rounds
-        "stood_aside_none": aside[False],
-        "stood_aside_five": aside[True],
-        "flight_expired": before[1],
     }
-
-
-def _aside(port: int) -> tuple[int, int]:
-    """The server's view steps that stood aside for a batch in flight so far, and the waits
-    that expired (0, 0 from a server that does not count them)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
-        seen = json.loads(r.read()).get("viewers") or {}
-    return int(seen.get("stood_aside", 0)), int(seen.get("flight_expired", 0))
 
 
 #: the in-process feed's pace: a pause of GAP_S after each batch (about the bridge's ack round
@@ -276,7 +256,6 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     #: a batch in flight (read, its ack not yet written); view work's holds meanwhile summed;
     #: per batch, what its ack waited for view work
     flight, flight_ns, waited = [False], [0], []
-    arrived = getattr(views, "arrived", None)  # (a server that does not stand aside: None)
     run = asyncio.events.Handle._run
 
     def timed(handle: Any) -> None:
@@ -319,11 +298,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                 # the batch in flight, its turns through the loop as the server's session
                 # takes them; view work run meanwhile is what its ack waits for
                 flight[0] = True
-                for _ in range(HOPS_READ):
-                    await asyncio.sleep(0)
-                if arrived is not None:
-                    arrived()
-                for _ in range(HOPS_IN):
+                for _ in range(HOPS_READ + HOPS_IN):
                     await asyncio.sleep(0)
                 hub.apply(b, f"nt8-{name}")
                 for _ in range(HOPS_OUT):
@@ -331,7 +306,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                 flight[0] = False
                 waited.append(flight_ns[0])
                 flight_ns[0] = 0
-                views.after_ack()
+                views.after_ack()  # the ack written: its writer starts the folding
             await asyncio.sleep(0.1)  # the last frames go out
             for vs in list(stream.viewers.values()):
                 for v in list(vs):

@@ -11,12 +11,10 @@ pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), the metrics into th
 Folding each batch in turn, with the state it left, gives the very columns and history that
 folding it at once did. Who folds: the event loop, in slices of about :data:`FOLD_SLICE_NS`
 right after the batch's ack has been written (:meth:`Views.after_ack`; :data:`FOLD_WAIT_S`
-after the batch when none is), the loop polling its sockets between slices, and no slice
-while a bridge's batch waits for its ack (:meth:`Views.arrived` to :meth:`Views.after_ack`,
-at most :data:`FLIGHT_MAX_S`); every reader first (:meth:`Views.read`: the viewer stream, the
-backfill routes); without a running loop (a recovery, a warm-up) the queue folds when it
-reaches :data:`MAX_PENDING` entries (two a batch), and a full queue always folds at once, so
-nothing is ever dropped. The viewer stream
+after the batch when none is), the loop polling its sockets between slices; every reader first
+(:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
+recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
+batch), and a full queue always folds at once, so nothing is ever dropped. The viewer stream
 (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second.
 Everything is bounded (``server.view``).
 """
@@ -24,7 +22,6 @@ Everything is bounded (``server.view``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -83,9 +80,6 @@ FOLD_SLICE_NS = 50_000
 FOLD_WAIT_S = 0.001
 #: the kinds of queued entries
 PRINTS, UNSYNC, APPLIED = 0, 1, 2
-#: the longest view work stands aside for a bridge's batch whose ack has not been written
-#: (seconds from the batch's arrival; a batch answered with an error has no ack)
-FLIGHT_MAX_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,13 +302,6 @@ class Views:
         #: the loop a folding slice is asked of (None: none asked)
         self._due: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Handle | None = None
-        #: loop time a bridge's batch arrived whose ack is not written yet (0.0: none)
-        self._flight_at = 0.0
-        #: what :meth:`calm` waits on, one for each waiter: resolved when that ack is written
-        self._calm: list[asyncio.Future[None]] = []
-        #: view steps that waited for a batch's ack, and those that gave up at FLIGHT_MAX_S
-        self.stood_aside = 0
-        self.flight_expired = 0
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -374,58 +361,9 @@ class Views:
         self._due = loop
         self._timer = loop.call_later(FOLD_WAIT_S, self._fold_due, loop)
 
-    def arrived(self) -> None:
-        """A bridge's frame has just been read: view work (a frame's steps, the folding's
-        slices) stands aside until its ack is written (:meth:`after_ack`, or
-        :meth:`settled` when it was no batch), at most FLIGHT_MAX_S. Between its arrival
-        and its ack a batch passes the loop's ready queue several times (the read, the
-        decoding's turn, the session's coalescing turns, the writer), and a step of view
-        work ahead of it at each pass added up to a millisecond to that ack. One mark for
-        every bridge's connection: the next ack written, whoever's, ends the wait."""
-        with contextlib.suppress(RuntimeError):
-            self._flight_at = asyncio.get_running_loop().time()
-
-    def settled(self) -> None:
-        """The batch in flight is answered (or was no batch): view work may go on."""
-        self._flight_at = 0.0
-        calm, self._calm = self._calm, []
-        for c in calm:
-            _done(c)
-
-    def in_flight(self, loop: asyncio.AbstractEventLoop) -> float:
-        """Seconds view work still stands aside for a batch in flight (0.0: none)."""
-        if not self._flight_at:
-            return 0.0
-        left = self._flight_at + FLIGHT_MAX_S - loop.time()
-        if left <= 0:
-            self._flight_at = 0.0
-            self.flight_expired += 1
-            return 0.0
-        return left
-
-    async def calm(self) -> None:
-        """Return at once, or when the bridge's batch in flight has its ack written (at most
-        FLIGHT_MAX_S after it arrived): what a step of view work waits for before it
-        starts."""
-        loop = asyncio.get_running_loop()
-        left = self.in_flight(loop)
-        if not left:
-            return
-        self.stood_aside += 1
-        calm: asyncio.Future[None] = loop.create_future()
-        self._calm.append(calm)
-        timer = loop.call_later(left, _done, calm)
-        try:
-            await calm
-        finally:
-            timer.cancel()
-            with contextlib.suppress(ValueError):
-                self._calm.remove(calm)
-
     def after_ack(self) -> None:
         """A bridge's ack has just been written: fold now, while its client reads it (the
         quietest moment the loop gets), instead of when the timer is due."""
-        self.settled()
         loop, timer = self._due, self._timer
         if loop is None or timer is None:
             return
@@ -436,12 +374,6 @@ class Views:
         """One slice of folding: at least one batch of every instrument with some queued (none
         waits on another's), more while FOLD_SLICE_NS lasts; then the next slice asked for."""
         self._due = self._timer = None
-        left = self.in_flight(loop)
-        if left:  # a bridge's batch in flight: its ack's writer asks again (or the timer)
-            self.stood_aside += 1
-            self._due = loop
-            self._timer = loop.call_later(left, self._fold_due, loop)
-            return
         t0 = time.perf_counter_ns()
         try:
             for iv in list(self.of.values()):
@@ -455,11 +387,6 @@ class Views:
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
-
-
-def _done(calm: asyncio.Future[None]) -> None:
-    if not calm.done():
-        calm.set_result(None)
 
 
 def metrics_rows(history: Iterable[list[Any]], tick: float) -> list[list[float | None]]:

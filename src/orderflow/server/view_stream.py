@@ -15,10 +15,7 @@ one step, not a frame): folding the batches the views queued, reading the book m
 appends behind their cursors, bars and the other latest-wins values, account and health,
 profile, clusters, each book depth; then, from what those steps copied (or what never
 changes: a closed bar), the rows of prints and heat columns a chunk at a time, each closed
-bar, each encoding. No step starts, and no viewer's send, while a bridge's batch waits for
-its ack (:meth:`.view.Views.calm`): the batch passes the loop several times between its
-frame being read and its ack being written, and a step at each pass would add to that ack.
-A viewer whose queue is full, or whose socket has not taken a frame
+bar, each encoding. A viewer whose queue is full, or whose socket has not taken a frame
 within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for it. New
 viewers get their snapshot at the next frame, whose reading is then one step, so snapshot and
 deltas neither overlap nor miss anything.
@@ -30,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,9 +95,6 @@ class Viewer:
         self.closed = asyncio.Event()
         #: called once when the viewer is closed as too slow
         self.on_drop: Callable[[], None] | None = None
-        #: awaited before each send: a bridge's batch waiting for its ack goes first
-        #: (:meth:`.view.Views.calm`; set by the stream)
-        self.calm: Callable[[], Awaitable[None]] | None = None
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -140,8 +134,6 @@ class Viewer:
         try:
             while self.open:
                 frame = await self.queue.get()
-                if self.calm is not None:
-                    await self.calm()
                 send = (self.socket.send_bytes(frame) if isinstance(frame, bytes)
                         else self.socket.send_text(frame))  # fmt: skip
                 try:
@@ -216,12 +208,8 @@ class ViewStream:
         return sum(len(v) for v in self.viewers.values())
 
     def status(self) -> dict[str, int]:
-        """For /health: viewers attached, frames built, viewers closed as too slow, and how
-        often view work stood aside for a bridge's batch waiting for its ack (and how often
-        it stopped waiting at ``view.FLIGHT_MAX_S``)."""
-        view = self.hub.view
-        return {"attached": self.count, "frames": self.frames, "dropped_slow": self.dropped,
-                "stood_aside": view.stood_aside, "flight_expired": view.flight_expired}  # fmt: skip
+        """For /health: viewers attached, frames built, viewers closed as too slow."""
+        return {"attached": self.count, "frames": self.frames, "dropped_slow": self.dropped}
 
     def add(self, viewer: Viewer) -> bool:
         """Take a viewer (False: the server has ``max_viewers`` already)."""
@@ -229,7 +217,6 @@ class ViewStream:
             return False
         self.viewers.setdefault(viewer.key, []).append(viewer)
         viewer.on_drop = lambda: self._dropped(viewer)
-        viewer.calm = self.hub.view.calm
         viewer.start()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -263,11 +250,8 @@ class ViewStream:
     async def flush(self, sliced: bool = False) -> None:
         """One frame for every instrument with viewers. ``sliced``: the loop polls its
         sockets between the steps (see the module); else the frame is built in one go."""
-        calm = self.hub.view.calm if sliced else None
-        if calm is not None:
-            await calm()  # a frame never starts while a bridge's batch waits for its ack
         now = time.monotonic()
-        slicer = _Slicer(sliced, calm)
+        slicer = _Slicer(sliced)
         for key in list(self.viewers):
             await self._flush_one(key, now, slicer)
         self.frames += 1
@@ -583,12 +567,10 @@ class _Later:
 
 class _Slicer:
     """Lets the loop poll its sockets once a step of a frame has held it FRAME_SLICE_NS (or
-    at once with ``force``), the next step starting only when no bridge's batch is waiting
-    for its ack (``calm``: :meth:`.view.Views.calm`); off: a frame is built in one go."""
+    at once with ``force``); off: a frame is built in one go."""
 
-    def __init__(self, on: bool, calm: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(self, on: bool) -> None:
         self.on = on
-        self.calm = calm
         self.t0 = time.perf_counter_ns()
 
     def spent(self) -> bool:
@@ -598,8 +580,6 @@ class _Slicer:
     async def breathe(self, force: bool = False) -> None:
         if self.on and (force or time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS):
             await asyncio.sleep(0)
-            if self.calm is not None:
-                await self.calm()
             self.t0 = time.perf_counter_ns()
 
 

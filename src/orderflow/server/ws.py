@@ -134,24 +134,19 @@ class Session:
     async def read_frames(self, inbox: asyncio.Queue[Any]) -> None:
         """Frames to messages (or the Error a bad one gets), at the connection's rate."""
         conn, sched, mon, limits = self.conn, self.sched, self.mon, self.limits
-        views = self.hub.view
         try:
             while True:
                 try:
                     frame = await self.next_frame()
                     mark(FRAME)
-                    views.arrived()  # the viewers' work stands aside until its ack
                     # decoding is the client's work too: a turn of its own, costed by size
                     async with sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT):
                         msg: Any = decode_client(frame)
                     mark(DECODED)
-                    if not isinstance(msg, Batch):
-                        views.settled()
                 except OverloadedError as exc:
                     await inbox.put(Error("engine", exc.message, code="overloaded"))
                     return
                 except RequestError as exc:
-                    views.settled()
                     mon.errors.labels("bad_request").inc()
                     await inbox.put(Error(str(exc.details.get("field", "message")),
                                           exc.message))  # fmt: skip
