@@ -12,9 +12,11 @@ times every send -> ack round trip.
 Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (goal: within
 10%). Nothing passes or fails on them.
 
-    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json]   (standalone;
-        --nice: the viewers' process at the lowest priority, isolating the server's own work
-        for them; --json: the viewers take the JSON text form, not the dashboard's MessagePack)
+    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json] [--hz N]
+        (standalone; --nice: the viewers' process at the lowest priority, isolating the
+        server's own work for them; --json: the viewers take the JSON text form, not the
+        dashboard's MessagePack; --hz N: the server's frames per second at most, N from 1 to
+        30: with 1 the viewers are attached and read, and next to no frames are built)
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Task:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    if HZ:  # (--hz: the server's viewer frames per second at most)
+        env["BENCH_VIEW_FRAME_HZ"] = HZ[0]
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     return env
 
@@ -63,8 +67,10 @@ def _serve() -> None:
     """Child: the app on a free port; prints the port, serves until killed."""
     from orderflow.server.app import create_app
     from orderflow.server.threaded import ThreadedServer
+    from orderflow.server.view import ViewParams
 
-    server = ThreadedServer(create_app())
+    hz = os.environ.get("BENCH_VIEW_FRAME_HZ")
+    server = ThreadedServer(create_app(view=ViewParams(frame_hz=float(hz)) if hz else None))
     print(server.port, flush=True)
     threading.Event().wait()
 
@@ -112,6 +118,9 @@ def _batches() -> list[Any]:
 
 #: the viewers' form of frames: the dashboard's MessagePack (``--json``: the JSON text form)
 FORMAT = ["msgpack"]
+#: the server's ``server.view.frame_hz`` (``--hz N``; else its default, 30): with 1, viewers
+#: attached and reading, next to no frames built
+HZ: list[str] = []
 #: run the viewers' process at the lowest priority (``--nice``): what is left is the server's
 #: own work for them, not the viewers' CPU time on the same cores
 NICE: list[str] = []
@@ -409,6 +418,10 @@ def main() -> None:
     if "--json" in sys.argv:
         sys.argv.remove("--json")
         FORMAT[0] = "json"
+    if "--hz" in sys.argv:
+        i = sys.argv.index("--hz")
+        HZ[:] = [sys.argv[i + 1]]
+        del sys.argv[i : i + 2]
     if "--nice" in sys.argv:
         sys.argv.remove("--nice")
         NICE[:] = ["nice", "-n", "19"]
