@@ -12,9 +12,11 @@ times every send -> ack round trip.
 Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (goal: within
 10%). Nothing passes or fails on them.
 
-    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json]   (standalone;
-        --nice: the viewers' process at the lowest priority, isolating the server's own work
-        for them; --json: the viewers take the JSON text form, not the dashboard's MessagePack)
+    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json] [--hz N]
+        (standalone; --nice: the viewers' process at the lowest priority, isolating the
+        server's own work for them; --json: the viewers take the JSON text form, not the
+        dashboard's MessagePack; --hz N: the server's frames per second at most, N from 1 to
+        30: with 1 the viewers are attached and read, and next to no frames are built)
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Task:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    if HZ:  # (--hz: the server's viewer frames per second at most)
+        env["BENCH_VIEW_FRAME_HZ"] = HZ[0]
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     return env
 
@@ -63,8 +67,10 @@ def _serve() -> None:
     """Child: the app on a free port; prints the port, serves until killed."""
     from orderflow.server.app import create_app
     from orderflow.server.threaded import ThreadedServer
+    from orderflow.server.view import ViewParams
 
-    server = ThreadedServer(create_app())
+    hz = os.environ.get("BENCH_VIEW_FRAME_HZ")
+    server = ThreadedServer(create_app(view=ViewParams(frame_hz=float(hz)) if hz else None))
     print(server.port, flush=True)
     threading.Event().wait()
 
@@ -112,6 +118,9 @@ def _batches() -> list[Any]:
 
 #: the viewers' form of frames: the dashboard's MessagePack (``--json``: the JSON text form)
 FORMAT = ["msgpack"]
+#: the server's ``server.view.frame_hz`` (``--hz N``; else its default, 30): with 1, viewers
+#: attached and reading, next to no frames built
+HZ: list[str] = []
 #: run the viewers' process at the lowest priority (``--nice``): what is left is the server's
 #: own work for them, not the viewers' CPU time on the same cores
 NICE: list[str] = []
@@ -170,12 +179,20 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         server.kill()
         server.wait(10)
     none, five = np.concatenate(got[False]), np.concatenate(got[True])
+
+    def rounds_p99(mode: bool) -> float:
+        """The median of the mode's rounds' own p99s (us): one round that met a burst of the
+        machine's other work moves it far less than the pooled p99."""
+        return float(np.median([np.percentile(r, 99) for r in got[mode]])) / 1e3
+
     return {
         "acks_per_mode": len(none),
         "none_p50_us": float(np.percentile(none, 50)) / 1e3,
         "none_p99_us": float(np.percentile(none, 99)) / 1e3,
         "five_p50_us": float(np.percentile(five, 50)) / 1e3,
         "five_p99_us": float(np.percentile(five, 99)) / 1e3,
+        "none_p99_rounds_median_us": rounds_p99(False),
+        "five_p99_rounds_median_us": rounds_p99(True),
         "viewer_frames": frames,
         "rounds": rounds,
     }
@@ -184,6 +201,10 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
 #: the in-process feed's pace: a pause of GAP_S after each batch (about the bridge's ack round
 #: trip at full speed), over PASSES replays of ESH4 under fresh contract names
 GAP_S, PASSES = 0.0014, 4
+#: turns of the loop a bridge's batch takes from its bytes read to its frame read by the
+#: session (the WebSocket layer's), from there to its apply (the decoding's turn, the
+#: session's coalescing turns) and from its ack pushed to written
+HOPS_READ, HOPS_IN, HOPS_OUT = 2, 5, 1
 
 
 class _Socket:
@@ -214,7 +235,10 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     views' own step per applied batch on the trading path (``Views.took`` + ``Views.applied``);
     every uninterrupted hold of the loop by view work (each run of the flusher's task, a
     viewer's writer, or the views' folding between two polls of the loop: its longest is how
-    long an ack arriving then can wait), and those of the frames and of the folding apart."""
+    long an ack arriving then can wait), and those of the frames and of the folding apart;
+    and per batch, what its ack waited for view work: each batch takes the loop's turns a
+    bridge's batch takes in the server (HOPS_READ before its session reads it, HOPS_IN to its
+    apply, HOPS_OUT to its ack written), and the view work the loop ran meanwhile is summed."""
     import asyncio
     import asyncio.events
 
@@ -246,6 +270,9 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     #: each viewer's writer's holds (one a frame sent)
     sends: list[int] = []
     sockets: list[_Socket] = []
+    #: a batch in flight (read, its ack not yet written); view work's holds meanwhile summed;
+    #: per batch, what its ack waited for view work
+    flight, flight_ns, waited = [False], [0], []
     run = asyncio.events.Handle._run
 
     def timed(handle: Any) -> None:
@@ -262,6 +289,8 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         dt = time.perf_counter_ns() - t0
         holds.append(dt)
         folds.append(owner is views)
+        if flight[0]:
+            flight_ns[0] += dt
         if owner is stream._task:
             frame_cpu[k] = frame_cpu.get(k, 0) + dt
         elif owner is not views:
@@ -283,7 +312,18 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
                                   vp.send_timeout_s, FORMAT[0] == "msgpack"))  # fmt: skip
             for b in named[1:]:
                 await asyncio.sleep(GAP_S)
+                # the batch in flight, its turns through the loop as the server's session
+                # takes them; view work run meanwhile is what its ack waits for
+                flight[0] = True
+                for _ in range(HOPS_READ + HOPS_IN):
+                    await asyncio.sleep(0)
                 hub.apply(b, f"nt8-{name}")
+                for _ in range(HOPS_OUT):
+                    await asyncio.sleep(0)
+                flight[0] = False
+                waited.append(flight_ns[0])
+                flight_ns[0] = 0
+                views.after_ack()  # the ack written: its writer starts the folding
             await asyncio.sleep(0.1)  # the last frames go out
             for vs in list(stream.viewers.values()):
                 for v in list(vs):
@@ -301,6 +341,7 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
         return float(np.percentile(x, q)) / 1e3 if len(x) else 0.0
 
     cpu, sent = np.array(list(frame_cpu.values())), np.array(sends)
+    w = np.array(waited)
     size = np.array([n for s in sockets for n in s.sizes])
 
     return {"viewers": viewers, "step_p50_us": pc(a, 50), "step_p99_us": pc(a, 99),
@@ -315,6 +356,9 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
             "frame_bytes_p50": float(np.percentile(size, 50)) if len(size) else 0.0,
             "frame_bytes_p99": float(np.percentile(size, 99)) if len(size) else 0.0,
             "frame_bytes_mean": float(size.mean()) if len(size) else 0.0,
+            "acks_waited": int((w > 0).sum()), "acks": len(w),
+            "ack_wait_p99_us": pc(w, 99),
+            "ack_wait_max_us": float(w.max()) / 1e3 if len(w) else 0.0,
             "steps": len(a), "holds": len(h),
             "frames_sent": sum(s.frames for s in sockets)}  # fmt: skip
 
@@ -322,14 +366,17 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
 def _rows(seconds: float, progress: Progress) -> list[Result]:
     rounds = 4 if seconds < 2 else 8
     m = measure(rounds, progress)
-    note = f"{m['rounds']} rounds (0 5 5 0 viewers ...); {m['viewer_frames']} frames viewed"
+    note = (f"{m['rounds']} rounds (0 5 5 0 viewers ...); {m['viewer_frames']} frames viewed; "
+            f"the rounds' p99, median {m['none_p99_rounds_median_us']:.0f} -> "
+            f"{m['five_p99_rounds_median_us']:.0f} us")  # fmt: skip
     c = in_process()
     hold = (f"longest {c['hold_max_us']:.0f} us; frames' p99 {c['frame_hold_p99_us']:.0f} us, "
             f"longest {c['frame_hold_max_us']:.0f} us; folding's p99 "
             f"{c['fold_hold_p99_us']:.0f} us, longest {c['fold_hold_max_us']:.0f} us; "
             f"{c['holds']} holds, {c['frames_sent']} frames; a frame's CPU p50 "
             f"{c['frame_cpu_p50_us']:.0f} us, {c['frame_bytes_mean'] / 1e3:.1f} KB a frame "
-            "sent")  # fmt: skip
+            f"sent; an ack's wait for view work p99 {c['ack_wait_p99_us']:.0f} us, longest "
+            f"{c['ack_wait_max_us']:.0f} us")  # fmt: skip
     return [
         Result(SUITE, "view:step", "reference", "views' step per applied batch (trading path)",
                p50_ns=c["step_p50_us"] * 1e3, p99_ns=c["step_p99_us"] * 1e3, lat_unit="batch",
@@ -381,6 +428,10 @@ def main() -> None:
     if "--json" in sys.argv:
         sys.argv.remove("--json")
         FORMAT[0] = "json"
+    if "--hz" in sys.argv:
+        i = sys.argv.index("--hz")
+        HZ[:] = [sys.argv[i + 1]]
+        del sys.argv[i : i + 2]
     if "--nice" in sys.argv:
         sys.argv.remove("--nice")
         NICE[:] = ["nice", "-n", "19"]
@@ -390,8 +441,10 @@ def main() -> None:
     print(json.dumps(m, indent=2))
     a50, b50, a99, b99 = (m[k] for k in ("none_p50_us", "five_p50_us", "none_p99_us",
                                          "five_p99_us"))  # fmt: skip
+    r99, s99 = m["none_p99_rounds_median_us"], m["five_p99_rounds_median_us"]
     print(f"p50 {a50:.0f} -> {b50:.0f} us ({b50 / a50 - 1:+.1%}); "
-          f"p99 {a99:.0f} -> {b99:.0f} us ({b99 / a99 - 1:+.1%})")  # fmt: skip
+          f"p99 {a99:.0f} -> {b99:.0f} us ({b99 / a99 - 1:+.1%}); the rounds' p99, median "
+          f"{r99:.0f} -> {s99:.0f} us ({s99 / r99 - 1:+.1%})")  # fmt: skip
 
 
 if __name__ == "__main__":
