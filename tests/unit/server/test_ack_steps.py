@@ -6,11 +6,13 @@ in the ack of every later batch without bars)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
 import msgspec
 
+from orderflow.core.errors import OrderflowError
 from orderflow.model.instruments import get_instrument
 from orderflow.protocol import Ack, Bar, Batch, Depth, PositionUpdate, Tick, encode
 from orderflow.server.ack_steps import NO_SERIES
@@ -173,3 +175,15 @@ def test_a_written_shared_counter_would_be_seen():
     assert stale.bar_metrics is not None  # what a stale shared Counter would send
     clean, _ = hub.apply(batches[bar_at + 2], "nt8")
     assert clean.bar_metrics is None
+
+
+def test_the_ladders_rows_as_lists_are_its_rows():
+    """``Ladder.top_lists`` (the ack's book and ratios) gives ``top_rows`` as integers after
+    every batch: snapshots, updates, a refused batch, a stale ladder, any ``n``."""
+    hub = Hub()
+    for b in _batches():
+        with contextlib.suppress(OrderflowError):  # a refusal: the ladder as it stands
+            hub.apply(b, "nt8")
+        book = hub.state("ES 03-24").pipeline.book
+        for n in (0, 1, 3, 5, 10, 500):
+            assert book.top_lists(n) == tuple(a.tolist() for a in book.top_rows(n))
