@@ -224,6 +224,16 @@ class LadderBook(BufferStamps):
         return (b[b0 : b0 + nb].copy(), b[b0 + cap : b0 + cap + nb].copy(),
                 b[a0 : a0 + na].copy(), b[a0 + cap : a0 + cap + na].copy())  # fmt: skip
 
+    def top_lists(self, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
+        """:meth:`top_rows` as Python integers, read straight from the ladder's rows (no
+        copies in between): for a reader that converts them anyway. O(n)."""
+        b = self._buf
+        cap = int(b[k.LD_CAP])
+        nb, na = min(n, int(b[k.LD_COUNT])), min(n, int(b[k.LD_COUNT + 1]))
+        b0, a0 = k.LD_HDR, k.LD_HDR + 2 * cap
+        return (b[b0 : b0 + nb].tolist(), b[b0 + cap : b0 + cap + nb].tolist(),
+                b[a0 : a0 + na].tolist(), b[a0 + cap : a0 + cap + na].tolist())  # fmt: skip
+
     def depth(self, n: int) -> dict[str, np.ndarray]:
         """First ``n`` rows per side, padded with NO_PRICE / 0."""
         out = {key: np.empty(n, dtype=np.int64) for key in ("bid_price", "bid_size")}

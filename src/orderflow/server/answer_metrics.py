@@ -24,8 +24,8 @@ BOOK_LEVELS = 10
 
 
 def _rows(pipe: Pipeline, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
-    bp, bs, ap, as_ = pipe.book.top_rows(n)
-    return bp.tolist(), bs.tolist(), ap.tolist(), as_.tolist()
+    rows: tuple[list[int], list[int], list[int], list[int]] = pipe.book.top_lists(n)
+    return rows
 
 
 def _ratios(pipe: Pipeline, rows: tuple[list[int], list[int]] | None) -> list[Any]:

@@ -33,6 +33,7 @@ from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.protocol import Ack, Batch, SnapshotRequest, State, check_batch
+from orderflow.server.ack_steps import NO_SERIES, has_reports
 from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics
 from orderflow.server.answer_metrics import metrics as answer_metrics
 from orderflow.server.answers import REFRESH_MS, Answers, signal_dict
@@ -438,7 +439,7 @@ class Hub:
         anything is recorded or applied: InstrumentOwnedError. Its ``seq`` is used up all the
         same (resending it would not help, and no gap should follow). Not in a recovery: what
         was recorded was taken."""
-        if feeder is None or self.counters["recovering"]:
+        if feeder is None or "recovering" in self.counters:
             return
         st = self._state_of(batch)
         try:
@@ -502,21 +503,27 @@ class Hub:
         if client is not None:
             inst = st.instrument
             self.names[(client, inst.contract or inst.symbol)] = batch.instrument
-        applied["ticks"] += len(batch.ticks)
-        st.ticks += len(batch.ticks)
-        changed = Counter[str]()
-        for bar in batch.bars:
-            prices = (bar.open, bar.high, bar.low, bar.close)
-            bad = st.bars.add_wire(bar.series, bar.t, prices, bar.volume, bar.closed, bar.period)
-            changed += bad or Counter({f"series:{bar.series}": 1})
-        applied["bars"] += len(batch.bars)
+        recovering = "recovering" in self.counters  # never 0 while present (see recover)
+        ticks = batch.ticks
+        applied["ticks"] += len(ticks)
+        st.ticks += len(ticks)
+        changed = NO_SERIES  # nearly every batch: no bars (shared, never written to)
+        if batch.bars:
+            changed = Counter[str]()
+            for bar in batch.bars:
+                prices = (bar.open, bar.high, bar.low, bar.close)
+                bad = st.bars.add_wire(bar.series, bar.t, prices, bar.volume, bar.closed,
+                                       bar.period)  # fmt: skip
+                changed += bad or Counter({f"series:{bar.series}": 1})
+            applied["bars"] += len(batch.bars)
         # order reports go to the reporter's desk (a REST peer's: its feeder name); in a
-        # recovery only those the journal lacks (without a journal: all of them)
+        # recovery only those the journal lacks (without a journal: all of them); a batch
+        # without reports has nothing for the desk (apply_batch would answer {})
         reporter = client if client is not None else feeder
-        if not self.counters["recovering"] or self.trading.unjournalled(reporter, batch):
+        if has_reports(batch) and (not recovering or self.trading.unjournalled(reporter, batch)):
             for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
                 applied[k] = applied.get(k, 0) + v
-        if batch.ticks and not self.counters["recovering"]:
+        if ticks and not recovering:
             # prints mark the positions (already checked on the grid)
             self.trading.prints(client, st.instrument,
                                 st.instrument.to_ticks(batch.ticks[-1].price))  # fmt: skip
@@ -543,7 +550,7 @@ class Hub:
     def _check_alerts(
         self, st: InstrumentState, ack: Ack, depth: np.ndarray, client: str | None = None
     ) -> None:
-        if self.counters["recovering"]:  # a recovery replays what was checked live
+        if "recovering" in self.counters:  # a recovery replays what was checked live
             return
         inst = st.instrument
         last_event = int(depth["ts_event"][-1]) if len(depth) else 0
@@ -558,14 +565,14 @@ class Hub:
             bids, asks = ack.book["bids"], ack.book["asks"]
             crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not preopen()
             self.trading.book(crossed, client, st.pipeline.last_ts,
-                              feeders=set(self.feeds.owners.values()))  # fmt: skip
+                              feeders=self.feeds.owners.values())  # fmt: skip
         self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
 
     def _decide(self, st: InstrumentState, client: str | None, acc0: int) -> None:
         """The trading engine's strategy, after the client's market data (not in recovery:
         what the strategy sent then is in the journal). ``acc0``: the accumulated signals
         before this batch (a strategy started now takes only later ones as new)."""
-        if not self.counters["recovering"]:
+        if "recovering" not in self.counters:
             self.trading.market(client, st.instrument, st.pipeline, acc0,
                                 st.bars.closed_bars())  # fmt: skip
 
@@ -652,18 +659,18 @@ class Hub:
         inst, pipe = st.instrument, st.pipeline
         book, metrics = book_and_metrics(inst, pipe, BOOK_LEVELS)  # one read of the ladder
         clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
-        if not self.counters["recovering"]:
+        if "recovering" not in self.counters:
             clusters, profile = self.answers.for_ack(pipe, to)
         return Ack(
             seq=batch.seq,
             instrument=inst.contract or inst.symbol,
             duplicate=duplicate,
             applied=applied,
-            rejected=dict(rejected),
+            rejected=dict(rejected) if rejected else {},
             stale=st.stale,
             book=book,
             metrics=metrics,
-            signals=[signal_dict(s, inst) for s in signals],
+            signals=[signal_dict(s, inst) for s in signals] if signals else [],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
             first_seq=first_seq or batch.seq,
             bar_metrics=_bar_metrics(st.bars, series),
