@@ -90,11 +90,8 @@ _SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
 _SIDE_CODE = {s: v << 2 for s, v in _SIDES.items()}
 #: a column's side character -> ``side << 2`` (its operation character: :data:`_OP_OF`)
 _COL_SIDE = (_SIDE_OF << 2).astype(np.int8)
-#: the prints' columns of a batch without prints (ts, size; price, bid, ask)
-_NO_INTS2 = np.empty((2, 0), dtype=np.int64)
-_NO_FLOATS3 = np.empty((3, 0), dtype=np.float64)
-#: a depth event's code by its side and operation: ``_CODE[side][op]`` (two lookups)
-_CODE = {s: {o: sv << 2 | ov for o, ov in _OPS.items()} for s, sv in _SIDES.items()}
+_NO_INTS = np.empty(0, dtype=np.int64)  # the prints' columns of a batch without prints
+_NO_FLOATS = np.empty(0, dtype=np.float64)
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
 MAX_ABS_TICKS = 1 << 40
 
@@ -128,49 +125,42 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
     tf, ref = st.instrument.tick_fixed, st.ref_ticks
     has_ref, ref0 = ref is not None, ref if ref is not None else 0
     c = batch.columns
-    # the integer columns in one array (one numpy call), each a row of it: ts, pos, size
-    # (and for rows, the code); the prices in another
     if c is not None:
-        ints = np.array((c.t, c.pos, c.size), dtype=np.int64)
-        price = np.array(c.price, dtype=np.float64)
+        t, price, size, pos = c.t, c.price, c.size, c.pos
         code = _COL_SIDE[np.frombuffer(c.side.encode(), dtype=np.uint8)]
         code |= _OP_OF[np.frombuffer(c.op.encode(), dtype=np.uint8)]
         if c.reset:
             code[np.array(c.reset, dtype=np.int64)] |= RESET_BIT
     else:
         ev = batch.depth
-        cd = _CODE
-        ints = np.array(
-            ([e.t for e in ev], [e.pos for e in ev], [e.size for e in ev],
-             [cd[e.side][e.op] | e.reset << 4 for e in ev]),
-            dtype=np.int64,
-        )  # fmt: skip
-        price = np.array([e.price for e in ev], dtype=np.float64)
-        code = ints[3]
-    n = len(price)
+        sc, oc = _SIDE_CODE, _OPS
+        code = np.array([sc[e.side] | oc[e.op] | (e.reset << 4) for e in ev], dtype=np.int8)
+        t, price = [e.t for e in ev], [e.price for e in ev]
+        size, pos = [e.size for e in ev], [e.pos for e in ev]
+    n = len(t)
     depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
     ticks_in = batch.ticks
     m = len(ticks_in)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
-    quotes = np.empty((2, m), dtype=np.int64)  # the quotes in ticks: bid, ask
+    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
     if m:
         nan = float("nan")
-        kints = np.array(([k.t for k in ticks_in], [k.size for k in ticks_in]), dtype=np.int64)
-        kfloats = np.array(
-            ([k.price for k in ticks_in], [nan if k.bid is None else k.bid for k in ticks_in],
-             [nan if k.ask is None else k.ask for k in ticks_in]),
-            dtype=np.float64,
-        )  # fmt: skip
+        kt = np.array([k.t for k in ticks_in], dtype=np.int64)
+        kprice = np.array([k.price for k in ticks_in], dtype=np.float64)
+        ksize = np.array([k.size for k in ticks_in], dtype=np.int64)
+        kbid = np.array([nan if k.bid is None else k.bid for k in ticks_in], dtype=np.float64)
+        kask = np.array([nan if k.ask is None else k.ask for k in ticks_in], dtype=np.float64)
     else:
-        kints, kfloats = _NO_INTS2, _NO_FLOATS3
-    qbid, qask = quotes
+        kt = ksize = _NO_INTS
+        kprice = kbid = kask = _NO_FLOATS
     cl = st.classifier
     bidask = cl.rule == "bidask"
     # one compiled call: depth and prints checked and filled, the prints classified
     status, kept, new_ref, side = batch_pass(
-        depth, ints[0], code, ints[1], price, ints[2], trades, kints[0], kfloats[0],
-        kints[1], kfloats[1], kfloats[2], qbid, qask, cl.side, bidask, tf, batch.seq, now,
-        ref0, has_ref, MAX_ABS_TICKS, not batch.snapshot, not batch.snapshot and n > 0,
+        depth, np.array(t, dtype=np.int64), code, np.array(pos, dtype=np.int32),
+        np.array(price, dtype=np.float64), np.array(size, dtype=np.int64), trades, kt, kprice,
+        ksize, kbid, kask, qbid, qask, cl.side, bidask, tf, batch.seq, now, ref0, has_ref,
+        MAX_ABS_TICKS, not batch.snapshot, not batch.snapshot and n > 0,
     )  # fmt: skip
     if status != OK:
         return None
