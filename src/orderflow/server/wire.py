@@ -88,6 +88,10 @@ _SIDE_OF[[ord("b"), ord("a")]] = [_SIDES["bid"], _SIDES["ask"]]
 #: a depth event's side and operation as one code, ``side << 2 | op``: two plain lookups
 #: (no tuple per event)
 _SIDE_CODE = {s: v << 2 for s, v in _SIDES.items()}
+#: the code with NinjaTrader's IsReset, ``_CODE[reset][side][op]``: three lookups and no
+#: arithmetic per event (the cheapest of the forms measured in a comprehension)
+_CODE = {r: {s: {o: v | ov | (RESET_BIT if r else 0) for o, ov in _OPS.items()}
+             for s, v in _SIDE_CODE.items()} for r in (False, True)}  # fmt: skip
 #: a column's side character -> ``side << 2`` (its operation character: :data:`_OP_OF`)
 _COL_SIDE = (_SIDE_OF << 2).astype(np.int8)
 _NO_INTS = np.empty(0, dtype=np.int64)  # the prints' columns of a batch without prints
@@ -133,8 +137,8 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
             code[np.array(c.reset, dtype=np.int64)] |= RESET_BIT
     else:
         ev = batch.depth
-        sc, oc = _SIDE_CODE, _OPS
-        code = np.array([sc[e.side] | oc[e.op] | (e.reset << 4) for e in ev], dtype=np.int8)
+        cd = _CODE
+        code = np.array([cd[e.reset][e.side][e.op] for e in ev], dtype=np.int8)
         t, price = [e.t for e in ev], [e.price for e in ev]
         size, pos = [e.size for e in ev], [e.pos for e in ev]
     n = len(t)
