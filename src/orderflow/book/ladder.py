@@ -213,26 +213,28 @@ class LadderBook(BufferStamps):
         p0 = k.LD_HDR + 2 * side * int(b[k.LD_CAP])
         return int(b[p0]), int(b[p0 + int(b[k.LD_CAP])])
 
+    def _top(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Views of the first ``n`` rows per side (bid prices, bid volumes, ask prices, ask
+        volumes; fewer when a side is shorter) in the ladder's own buffer."""
+        b = self._buf
+        cap = int(b[k.LD_CAP])
+        nb, na = min(n, int(b[k.LD_COUNT])), min(n, int(b[k.LD_COUNT + 1]))
+        b0, a0 = k.LD_HDR, k.LD_HDR + 2 * cap
+        return (b[b0 : b0 + nb], b[b0 + cap : b0 + cap + nb],
+                b[a0 : a0 + na], b[a0 + cap : a0 + cap + na])  # fmt: skip
+
     def top_rows(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Bid prices, bid volumes, ask prices, ask volumes of the first ``n`` rows per side
         (fewer when a side is shorter; no padding): copies of the ladder's own rows, cheaper
         than :meth:`depth` for a reader that drops the padding anyway. O(n)."""
-        b = self._buf
-        cap = int(b[k.LD_CAP])
-        nb, na = min(n, int(b[k.LD_COUNT])), min(n, int(b[k.LD_COUNT + 1]))
-        b0, a0 = k.LD_HDR, k.LD_HDR + 2 * cap
-        return (b[b0 : b0 + nb].copy(), b[b0 + cap : b0 + cap + nb].copy(),
-                b[a0 : a0 + na].copy(), b[a0 + cap : a0 + cap + na].copy())  # fmt: skip
+        bp, bs, ap, as_ = self._top(n)
+        return bp.copy(), bs.copy(), ap.copy(), as_.copy()
 
     def top_lists(self, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
         """:meth:`top_rows` as Python integers, read straight from the ladder's rows (no
         copies in between): for a reader that converts them anyway. O(n)."""
-        b = self._buf
-        cap = int(b[k.LD_CAP])
-        nb, na = min(n, int(b[k.LD_COUNT])), min(n, int(b[k.LD_COUNT + 1]))
-        b0, a0 = k.LD_HDR, k.LD_HDR + 2 * cap
-        return (b[b0 : b0 + nb].tolist(), b[b0 + cap : b0 + cap + nb].tolist(),
-                b[a0 : a0 + na].tolist(), b[a0 + cap : a0 + cap + na].tolist())  # fmt: skip
+        bp, bs, ap, as_ = self._top(n)
+        return bp.tolist(), bs.tolist(), ap.tolist(), as_.tolist()
 
     def depth(self, n: int) -> dict[str, np.ndarray]:
         """First ``n`` rows per side, padded with NO_PRICE / 0."""
