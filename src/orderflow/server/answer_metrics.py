@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
 
-__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics", "metrics_reference"]
+__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics"]
 
 #: ladder rows per side in an answer's book
 BOOK_LEVELS = 10
@@ -68,37 +68,6 @@ def metrics(inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] 
         "cumulative_delta": pipe.delta.value,
         "vwap": None if vw != vw else vw * tick,
         "vwap_bands": bands,
-        "momentum": json_float(pipe.momentum.score),
-        "bid_ask_ratio": ratio,
-    }
-
-
-def metrics_reference(
-    inst: Instrument, pipe: Pipeline, rows: tuple[list[int], list[int]] | None = None
-) -> dict[str, Any]:
-    """:func:`metrics` from each reader's own properties (the book metrics', the VWAP's
-    ``value()``): the reference the tests hold :func:`metrics` to."""
-    if not pipe.groups:
-        return {}
-    m = pipe.metrics
-    tick = float(inst.tick_size)
-    ratio = _ratios(pipe, rows)
-    vw = pipe.vwap.value()
-    return {
-        "spread": None if m.spread is None else m.spread * tick,
-        "mid": json_float(m.mid, tick),
-        "microprice": json_float(m.microprice, tick),
-        "imbalance": json_float(m.imbalance),
-        "ofi": m.ofi,
-        "ofi_window": m.ofi_sum,
-        "cumulative_delta": pipe.delta.value,
-        "vwap": json_float(vw.vwap, tick),
-        "vwap_bands": [
-            {"k": float(k), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
-            for k, u, lo in zip(pipe.params.vwap.multipliers, vw.upper, vw.lower, strict=True)
-        ]
-        if vw.volume
-        else [],
         "momentum": json_float(pipe.momentum.score),
         "bid_ask_ratio": ratio,
     }

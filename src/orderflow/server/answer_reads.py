@@ -1,7 +1,7 @@
 """An answer's clusters and profile read from the trackers in one compiled pass each.
 
-The same items as :meth:`~orderflow.server.answers.InstrumentAnswers.reference_items` builds
-from the trackers' ``clusters()`` (the reference, kept for the tests that hold this one to it):
+The same items as tests/reference/answers.py builds from the trackers' ``clusters()`` (the
+reference the tests hold this one to):
 the same ids, prices, sizes, sides and strengths, in the same order. The trackers' ``read()``
 gives each cluster's columns from their arrays at once, so a read builds no named tuple and
 makes no Python pass over the buckets; what is left here is one dict per cluster. The

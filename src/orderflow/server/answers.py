@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from orderflow.analytics.clusters import ClusterIds
 from orderflow.engine.runner import profile_summary
-from orderflow.model.enums import Side
 from orderflow.server.answer_reads import (
     liquidity_items,
     profile_body,
@@ -49,9 +48,6 @@ PROFILE_NODES = 5
 #: the default of ``server.cluster_refresh_ms``: clusters without a material change are read
 #: again at most this often (data time)
 REFRESH_MS = 30_000.0
-_BOOK_SIDE = {int(Side.BID): "bid", int(Side.ASK): "ask"}
-#: a volume cluster's side is its dominant aggressor (TRADE_DTYPE: BID = buyers lifted)
-_AGGRESSOR = {int(Side.BID): "buy", int(Side.ASK): "sell", int(Side.NONE): "none"}
 _UNCHANGED_PROFILE = {"poc": None, "vah": None, "val": None, "hvn": None, "lvn": None,
                       "volume": None}  # fmt: skip
 
@@ -119,9 +115,6 @@ class InstrumentAnswers:
     vol_ids: ClusterIds = field(default_factory=ClusterIds)
     #: client -> (last cluster version sent, last profile version sent); absent: send in full
     sent: dict[str | None, tuple[int, int]] = field(default_factory=dict)
-    #: read the reference way (the trackers' ``clusters()``, named tuples, a pass in Python);
-    #: False: their compiled ``read()`` (:mod:`.answer_reads`), the same items
-    reference: bool = False
 
     def refresh(self, pipe: Pipeline, force: bool = False) -> None:
         """Read a tracker again if it moved since the last read *and* a material change came
@@ -144,16 +137,10 @@ class InstrumentAnswers:
         if due and (liq_moved or vol_moved):
             if pipe.book is not None:
                 self.liq_seen = liq.changes
-                self.liq_items, self.liq_flows = (
-                    self._liquidity(pipe, now) if self.reference
-                    else liquidity_items(pipe, self.liq_ids, now)
-                )  # fmt: skip
+                self.liq_items, self.liq_flows = self.read_liquidity(pipe, now)
                 self.liq_mat = liq.material
             self.vol_seen = vol.changes
-            self.vol_items, self.vol_flows = (
-                self._volume(pipe, now) if self.reference
-                else volume_items(pipe, self.vol_ids, now)
-            )  # fmt: skip
+            self.vol_items, self.vol_flows = self.read_volume(pipe, now)
             self.vol_mat = vol.material
             self.read_ns = now
             items = self.liq_items + self.vol_items
@@ -163,10 +150,7 @@ class InstrumentAnswers:
         pseen = (-1, -1) if prof is None else (id(prof), prof.total)
         if pseen == self.profile_seen:
             return
-        if pseen != self.profile_checked or self.reference:
-            self.profile_checked = pseen
-            self.profile_checked_va = prof.value_area() if prof is not None else None
-        va = self.profile_checked_va
+        va = self.value_area(prof, pseen)
         va_key = None if va is None else (id(prof), va.poc, va.val, va.vah)
         if (
             force
@@ -174,10 +158,7 @@ class InstrumentAnswers:
             or vol.now_ns - self.profile_read_ns >= self.refresh_ns
         ):
             self.profile_seen, self.profile_va, self.profile_read_ns = pseen, va_key, vol.now_ns
-            if self.reference or prof is None or va is None:
-                body = _profile(pipe)
-            else:  # the value area just checked
-                body = profile_body(pipe, prof, va, PROFILE_NODES)
+            body = self.read_profile(pipe, prof, va)
             if body != self.profile:
                 self.profile, self.profile_version = body, self.profile_version + 1
 
@@ -197,39 +178,34 @@ class InstrumentAnswers:
             self.bands[granularity] = built
         return built[1]
 
-    def _liquidity(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
-        """The reference read of the liquidity clusters (``reference``)."""
-        tracker, px = pipe.liquidity_clusters, pipe.instrument.to_price
-        found = tracker.clusters()
-        ids = self.liq_ids.assign([(int(c.side), c.low, c.first_ns) for c in found])
-        orders = pipe.kind == "mbo"  # a ladder (NinjaTrader's L2) counts no orders
-        out = []
-        flows = [Flow(c.low, c.high, 0, 0) for c in found]
-        for n, c in zip(ids, found, strict=True):
-            side = _BOOK_SIDE[int(c.side)]
-            out.append({"id": f"liq-{side}-{n}", "kind": "liquidity", "low": px(c.low),
-                        "high": px(c.high), "size": c.size, "side": side,
-                        "strength": strength01(c.strength),
-                        "orders": c.orders if orders else None,
-                        "first_seen_ns": c.first_ns, "last_seen_ns": now})  # fmt: skip
-        return out, flows
+    # ---- the reads (tests/reference/answers.py overrides them with the trackers' own) -----
+    def read_liquidity(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
+        """The liquidity clusters' items and flows, read at data time ``now``."""
+        return liquidity_items(pipe, self.liq_ids, now)
 
-    def _volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
-        """The reference read of the volume clusters (``reference``)."""
-        tracker, px = pipe.volume_clusters, pipe.instrument.to_price
-        found = tracker.clusters()
-        ids = self.vol_ids.assign([(v.low, v.first_ns) for v in found])
-        out = []
-        flows = [Flow(v.low, v.high, v.buy, v.sell) for v in found]
-        for n, v in zip(ids, found, strict=True):
-            out.append({"id": f"vol-{n}", "kind": "volume", "low": px(v.low), "high": px(v.high),
-                        "size": v.volume, "side": _AGGRESSOR[int(v.side)],
-                        "strength": strength01(v.strength), "orders": None,
-                        "first_seen_ns": v.first_ns, "last_seen_ns": now})  # fmt: skip
-        return out, flows
+    def read_volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
+        """The volume clusters' items and flows, read at data time ``now``."""
+        return volume_items(pipe, self.vol_ids, now)
+
+    def value_area(self, prof: Any, pseen: tuple[int, int]) -> ValueArea | None:
+        """The value area of the current profile ``prof`` (``pseen``: its identity and
+        volume), computed again only when those changed since the last check."""
+        if pseen != self.profile_checked:
+            self.profile_checked = pseen
+            self.profile_checked_va = prof.value_area() if prof is not None else None
+        return self.profile_checked_va
+
+    def read_profile(
+        self, pipe: Pipeline, prof: Any, va: ValueArea | None
+    ) -> dict[str, Any] | None:
+        """The answer's profile, from the value area just checked."""
+        if prof is None or va is None:
+            return profile_answer(pipe)
+        return profile_body(pipe, prof, va, PROFILE_NODES)
 
 
-def _profile(pipe: Pipeline) -> dict[str, Any] | None:
+def profile_answer(pipe: Pipeline) -> dict[str, Any] | None:
+    """The answer's profile from the pipeline's summary of it (None before any print)."""
     p = profile_summary(pipe, PROFILE_NODES)
     if p is None:
         return None
@@ -240,11 +216,12 @@ def _profile(pipe: Pipeline) -> dict[str, Any] | None:
 class Answers:
     """Every instrument's :class:`InstrumentAnswers`, and what each client was last sent."""
 
-    def __init__(self, refresh_ms: float = REFRESH_MS, *, reference: bool = False) -> None:
+    #: what each instrument's answers are kept in
+    kind: type[InstrumentAnswers] = InstrumentAnswers
+
+    def __init__(self, refresh_ms: float = REFRESH_MS) -> None:
         self.of: dict[str, InstrumentAnswers] = {}
         self._refresh_ns = round(refresh_ms * 1e6)
-        #: every instrument read the reference way (:attr:`InstrumentAnswers.reference`)
-        self.reference = reference
         #: client -> the cluster granularity (ticks) its hello asked for
         self.granularity: dict[str | None, int] = {}
 
@@ -278,8 +255,7 @@ class Answers:
     def _get(self, pipe: Pipeline) -> InstrumentAnswers:
         ia = self.of.get(pipe.name)
         if ia is None:
-            ia = self.of[pipe.name] = InstrumentAnswers(refresh_ns=self._refresh_ns,
-                                                        reference=self.reference)  # fmt: skip
+            ia = self.of[pipe.name] = self.kind(refresh_ns=self._refresh_ns)
         return ia
 
     def for_ack(

@@ -13,15 +13,15 @@ from typing import Any
 import msgspec
 
 from orderflow.protocol import Ack, Batch, State, encode
-from orderflow.server.answer_metrics import metrics_reference
 from orderflow.server.hub import Hub
 from tests.integration.test_server import esh4_batches
+from tests.reference.answers import ReferenceAnswers, metrics_reference
 
 
 def pair(refresh_ms: float = 30_000.0) -> tuple[Hub, Hub]:
     """A hub answering the fast way, and one answering the reference way."""
     fast, ref = Hub(cluster_refresh_ms=refresh_ms), Hub(cluster_refresh_ms=refresh_ms)
-    ref.answers.reference = True
+    ref.answers = ReferenceAnswers(refresh_ms)
     return fast, ref
 
 
