@@ -552,6 +552,14 @@ class BookMetrics:
         return (None if sp == NO_PRICE else sp, f[F_MID], f[F_MICRO], f[F_IMB],
                 sum(r.ofi_levels[0].tolist()), sum(r.ofi_sum_levels[0].tolist()))  # fmt: skip
 
+    def headline_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What :meth:`headline` reads, as the record's own arrays (ints, floats, OFI levels,
+        OFI window levels; row 0 is the latest group, the columns ``C_SPREAD``, ``F_MID``,
+        ``F_MICRO``, ``F_IMB``), for a compiled reader: read only, not kept (a reset makes new
+        ones). O(1)."""
+        r = self._r
+        return r.ints, r.floats, r.ofi_levels, r.ofi_sum_levels
+
     def pull_stack(self, side: Side) -> tuple[int, int, int]:
         """(pulled, stacked, traded) of ``side`` in the latest group."""
         c = C_PS + 3 * int(side)

@@ -238,6 +238,12 @@ class VwapTracker:
         var = float(st[_S2]) / float(v) - m * m
         return v, float(st[_P0]) + m, (math.sqrt(var) if var > 0.0 else 0.0)
 
+    def sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`headline` reads, as the tracker's own arrays: the sums (p0, volume, s1,
+        s2; int64) and the band multipliers (float64), for a compiled reader: read only, not
+        kept. O(1)."""
+        return self._st, self._mult
+
     def value(self) -> VwapValue:
         """VWAP, sigma and bands now; read again only when the sums or the period changed
         since the last read (an immutable value, shared). O(1)."""

@@ -236,6 +236,12 @@ class LadderBook(BufferStamps):
         bp, bs, ap, as_ = self._top(n)
         return bp.tolist(), bs.tolist(), ap.tolist(), as_.tolist()
 
+    def row_buffer(self) -> np.ndarray:
+        """The ladder's own buffer (header, then each side's prices and volumes; layout in
+        ``_l2_kernels``, ``LD_*``), for a compiled reader of the top rows: read it, never write
+        it, and do not keep it (a ladder that grows takes a new one). O(1)."""
+        return self._buf
+
     def depth(self, n: int) -> dict[str, np.ndarray]:
         """First ``n`` rows per side, padded with NO_PRICE / 0."""
         out = {key: np.empty(n, dtype=np.int64) for key in ("bid_price", "bid_size")}

@@ -4,20 +4,32 @@ An ack's book (the top rows of each side, exchange prices) and its bid/ask size 
 the same rows: they are read once, as Python integers, and both are built from them (the
 ratios by :func:`~orderflow.engine.pipeline.size_ratios`, as
 :meth:`~orderflow.engine.pipeline.Pipeline.bid_ask_ratios` builds them from the book's depth).
+
+On a NinjaTrader ladder, :func:`book_and_metrics` reads every number of both in one compiled
+call (:func:`~orderflow.server._answer_kernels.ack_numbers`) into two arrays kept per
+thread, turned into Python numbers by one ``tolist`` each: the same doubles and integers as
+the reads here (:func:`metrics`, :func:`~orderflow.server.wire.row_levels`), which stay for
+other books, an instrument before its first event group, and a price too large to be exact.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from orderflow.book.ladder import LadderBook
 from orderflow.engine.pipeline import size_ratios
+from orderflow.model.dtypes import NO_PRICE
+from orderflow.server._answer_kernels import F_ROWS, I_SIZES, OK, ack_numbers
 from orderflow.server.wire import json_float, row_levels
 
 if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
 
-__all__ = ["BOOK_LEVELS", "book_and_metrics", "metrics"]
+__all__ = ["BOOK_LEVELS", "book_and_metrics", "book_and_metrics_read", "metrics"]
 
 #: ladder rows per side in an answer's book
 BOOK_LEVELS = 10
@@ -77,10 +89,107 @@ def book_and_metrics(
     inst: Instrument, pipe: Pipeline, levels: int = BOOK_LEVELS
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """An answer's ``book`` (the top ``levels`` rows a side) and ``metrics``, from one read
-    of the ladder."""
+    of the ladder (on a NinjaTrader ladder with event groups: one compiled call)."""
+    if type(pipe.book) is LadderBook and pipe.groups:
+        got = _compiled(inst, pipe, levels)
+        if got is not None:
+            return got
+    return book_and_metrics_read(inst, pipe, levels)
+
+
+def book_and_metrics_read(
+    inst: Instrument, pipe: Pipeline, levels: int = BOOK_LEVELS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`book_and_metrics` read in Python: the ladder's top rows as Python integers,
+    :func:`metrics` from them (any book; the reference of the compiled read)."""
     n = max(levels, max(pipe.params.ratio_levels, default=0))
     bp, bs, ap, as_ = _rows(pipe, n)
     tf = inst.tick_fixed
     book = {"bids": row_levels(bp[:levels], bs[:levels], tf),
             "asks": row_levels(ap[:levels], as_[:levels], tf)}  # fmt: skip
     return book, metrics(inst, pipe, (bs, as_))
+
+
+class _Layout:
+    """The compiled read's fixed inputs and its output arrays, for one shape of answer."""
+
+    __slots__ = ("bands", "exact", "keys", "nb", "out_f", "out_i", "ratio_levels", "ratios")
+
+    def __init__(self, levels: int, ratio_levels: tuple[int, ...], ks: tuple[float, ...],
+                 widths: tuple[float, ...]) -> None:  # fmt: skip
+        self.ratio_levels = ratio_levels
+        self.ratios = np.asarray(ratio_levels, dtype=np.int64)
+        self.keys = tuple(float(k) for k in ks)
+        #: the compiled ratios count rows as the Python slices do only for depths of 1 or more
+        self.exact = all(n >= 1 for n in ratio_levels) and len(ks) == len(widths)
+        self.out_i = np.zeros(I_SIZES + 2 * levels, dtype=np.int64)
+        self.out_f = np.zeros(F_ROWS + 2 * levels + len(ratio_levels) + 2 * len(widths))
+        self.nb = len(widths)
+        self.bands = F_ROWS + 2 * levels + len(ratio_levels)
+
+
+_local = threading.local()
+
+
+def _layout(levels: int, pipe: Pipeline) -> _Layout:
+    """This thread's :class:`_Layout` for ``pipe``'s answers (output arrays are reused by the
+    next call on the same thread: the caller turns them into Python numbers at once)."""
+    key = (levels, pipe.params.ratio_levels, pipe.params.vwap.multipliers,
+           pipe.vwap.params.multipliers)  # fmt: skip
+    cache: dict[Any, _Layout] | None = getattr(_local, "layouts", None)
+    if cache is None:
+        cache = _local.layouts = {}
+    lay = cache.get(key)
+    if lay is None:
+        if len(cache) >= 64:
+            cache.clear()
+        lay = cache[key] = _Layout(*key)
+    return lay
+
+
+def _compiled(
+    inst: Instrument, pipe: Pipeline, levels: int
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """:func:`book_and_metrics` from one compiled call (None: a price that may not be exact,
+    read the Python way)."""
+    lay = _layout(levels, pipe)
+    if not lay.exact:
+        return None
+    m_ints, m_floats, ofi, ofi_sum = pipe.metrics.headline_arrays()
+    vst, widths = pipe.vwap.sums()
+    tick = float(inst.tick_size)
+    out_i, out_f = lay.out_i, lay.out_f
+    if ack_numbers(pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats, ofi, ofi_sum,
+                   vst, widths, inst.tick_fixed, tick, out_i, out_f) != OK:  # fmt: skip
+        return None
+    fi, ff = out_i.tolist(), out_f.tolist()
+    nb, na, b0, r0 = fi[0], fi[1], F_ROWS + levels, F_ROWS + 2 * levels
+    bid_p, bid_q = ff[F_ROWS : F_ROWS + nb], fi[I_SIZES : I_SIZES + nb]
+    ask_p, ask_q = ff[b0 : b0 + na], fi[I_SIZES + levels : I_SIZES + levels + na]
+    book = {
+        "bids": [[p, q] for p, q in zip(bid_p, bid_q, strict=True)],
+        "asks": [[p, q] for p, q in zip(ask_p, ask_q, strict=True)],
+    }
+    spread, mid, micro, imbalance, vw = fi[2], ff[0], ff[1], ff[2], ff[3]
+    got = ff[r0 : lay.bands]
+    ratio = [{"levels": n, "ratio": None if x != x else x}
+             for n, x in zip(lay.ratio_levels, got, strict=True)]  # fmt: skip
+    bands: list[dict[str, Any]] = []
+    if fi[5]:  # the VWAP's volume
+        k0, nk = lay.bands, lay.nb
+        up, low = ff[k0 : k0 + nk], ff[k0 + nk : k0 + 2 * nk]
+        bands = [{"k": k, "upper": None if u != u else u, "lower": None if lo != lo else lo}
+                 for k, u, lo in zip(lay.keys, up, low, strict=True)]  # fmt: skip
+    return book, {
+        "spread": None if spread == NO_PRICE else spread * tick,
+        "mid": None if mid != mid else mid,
+        "microprice": None if micro != micro else micro,
+        "imbalance": None if imbalance != imbalance else imbalance,
+        "ofi": fi[3],
+        "ofi_window": fi[4],
+        "cumulative_delta": pipe.delta.value,
+        "vwap": None if vw != vw else vw,
+        "vwap_bands": bands,
+        "momentum": json_float(pipe.momentum.score),
+        "bid_ask_ratio": ratio,
+    }

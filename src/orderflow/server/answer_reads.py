@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from orderflow.core.units import PRICE_SCALE
 from orderflow.model.enums import Side
 from orderflow.server.bands import Flow
 
@@ -38,16 +39,20 @@ def liquidity_items(
 ) -> tuple[list[dict[str, Any]], list[Flow]]:
     """The liquidity clusters as an answer lists them, and their flows (for bands)."""
     rows, strengths = pipe.liquidity_clusters.read()
-    px = pipe.instrument.to_price
+    if not rows:
+        ids.assign([])  # every cluster of the last read ended
+        return [], []
+    tf, scale = pipe.instrument.tick_fixed, PRICE_SCALE  # Instrument.to_price, inline
     numbers = ids.assign([(r[0], r[1], r[4]) for r in rows])
     g1 = pipe.liquidity_clusters.params.granularity - 1
     orders = pipe.kind == "mbo"  # a ladder (NinjaTrader's L2) counts no orders
     out = []
     for n, (sd, low, size, count, first), raw in zip(numbers, rows, strengths, strict=True):
         side = _BOOK_SIDE[sd]
-        out.append({"id": f"liq-{side}-{n}", "kind": "liquidity", "low": px(low),
-                    "high": px(low + g1), "size": size, "side": side,
-                    "strength": strength01(raw), "orders": count if orders else None,
+        out.append({"id": f"liq-{side}-{n}", "kind": "liquidity", "low": low * tf / scale,
+                    "high": (low + g1) * tf / scale, "size": size, "side": side,
+                    "strength": round(max(0.0, 1.0 - 1.0 / raw), 4) if raw > 0 else 0.0,
+                    "orders": count if orders else None,
                     "first_seen_ns": first, "last_seen_ns": now})  # fmt: skip
     return out, [Flow(r[1], r[1] + g1, 0, 0) for r in rows]
 
@@ -58,14 +63,18 @@ def volume_items(
     """The volume clusters as an answer lists them (side: the dominant aggressor), and their
     flows (for bands)."""
     rows, strengths = pipe.volume_clusters.read()
-    px = pipe.instrument.to_price
+    if not rows:
+        ids.assign([])  # every cluster of the last read ended
+        return [], []
+    tf, scale = pipe.instrument.tick_fixed, PRICE_SCALE  # Instrument.to_price, inline
     numbers = ids.assign([(r[0], r[4]) for r in rows])
     g1 = pipe.volume_clusters.params.granularity - 1
     out = []
     for n, (low, volume, buy, sell, first), raw in zip(numbers, rows, strengths, strict=True):
         side = "buy" if buy > sell else "sell" if sell > buy else "none"
-        out.append({"id": f"vol-{n}", "kind": "volume", "low": px(low), "high": px(low + g1),
-                    "size": volume, "side": side, "strength": strength01(raw),
+        out.append({"id": f"vol-{n}", "kind": "volume", "low": low * tf / scale,
+                    "high": (low + g1) * tf / scale, "size": volume, "side": side,
+                    "strength": round(max(0.0, 1.0 - 1.0 / raw), 4) if raw > 0 else 0.0,
                     "orders": None, "first_seen_ns": first,
                     "last_seen_ns": now})  # fmt: skip
     return out, [Flow(r[0], r[0] + g1, r[2], r[3]) for r in rows]
@@ -75,19 +84,22 @@ def profile_body(pipe: Pipeline, prof: VolumeProfile, va: ValueArea, top: int
                  ) -> dict[str, Any]:  # fmt: skip
     """An answer's profile: POC, VAH, VAL, the ``top`` most pronounced HVN and LVN listed by
     price, the total volume (``va``: ``prof``'s value area now)."""
-    px = pipe.instrument.to_price
+    tf, scale = pipe.instrument.tick_fixed, PRICE_SCALE  # Instrument.to_price, inline
     hvn: list[tuple[int, int]] = []
     lvn: list[tuple[int, int]] = []
     for kind, price, w in prof.node_rows():
         (hvn if kind == 1 else lvn).append((w, price))
-    return {"poc": px(va.poc), "vah": px(va.vah), "val": px(va.val),
-            "hvn": _top_nodes(hvn, px, top, strongest=True),
-            "lvn": _top_nodes(lvn, px, top, strongest=False), "volume": va.total}  # fmt: skip
+    return {"poc": va.poc * tf / scale, "vah": va.vah * tf / scale, "val": va.val * tf / scale,
+            "hvn": _top_nodes(hvn, tf, top, strongest=True),
+            "lvn": _top_nodes(lvn, tf, top, strongest=False), "volume": va.total}  # fmt: skip
 
 
-def _top_nodes(nodes: list[tuple[int, int]], px: Any, top: int, strongest: bool) -> list[Any]:
+def _top_nodes(nodes: list[tuple[int, int]], tf: int, top: int, strongest: bool) -> list[Any]:
     """``profile_summary``'s choice: the ``top`` highest (HVN) or lowest (LVN) box sums (the
     smoothed volume times a constant; a stable sort keeps price order among equals), listed
-    by price."""
-    chosen = sorted(nodes, key=lambda n: -n[0] if strongest else n[0])[:top]
-    return [px(p) for _, p in sorted(chosen, key=lambda n: n[1])]
+    by price (``tf``: the tick in fixed point)."""
+    if len(nodes) > 1 or top < len(nodes):  # else sorted as it is
+        nodes = sorted(nodes, key=lambda n: -n[0] if strongest else n[0])[:top]
+        nodes.sort(key=lambda n: n[1])
+    scale = PRICE_SCALE
+    return [p * tf / scale for _, p in nodes]

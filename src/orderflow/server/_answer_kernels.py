@@ -1,0 +1,109 @@
+"""The compiled read behind an answer's book and metrics: the ladder's top rows, the book
+metrics' headline, the VWAP's sums, in one call into two preallocated arrays.
+
+Every number is the same IEEE double or integer the Python reads give
+(:func:`orderflow.server.answer_metrics.metrics`, :func:`orderflow.server.wire.row_levels`):
+a row's price ``t * tick_fixed / PRICE_SCALE`` is one correctly rounded division of two
+exact doubles (the call says :data:`INEXACT` when the product could pass 2**53, and the
+caller reads the Python way), a ratio the sums' floats divided once, the VWAP and its bands
+the same operations in the same order. A value the wire sends as null (an empty side's mid,
+a ratio over empty ask rows, a band over an undefined VWAP) is written as NaN.
+
+Layout (``n``: rows a side in the book, ``r``: ratio depths, ``b``: VWAP bands):
+
+- ``out_i``: ``[rows bid, rows ask, spread, ofi, ofi_window, vwap volume]``, then ``n`` bid
+  sizes, ``n`` ask sizes (:data:`I_SIZES`);
+- ``out_f``: ``[mid, microprice, imbalance, vwap]`` (in price units but the imbalance), then
+  ``n`` bid prices, ``n`` ask prices, ``r`` ratios, ``b`` upper and ``b`` lower bands
+  (:data:`F_ROWS`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from orderflow.analytics._book_metrics_kernels import C_SPREAD, F_IMB, F_MICRO, F_MID
+from orderflow.book._l2_kernels import LD_CAP, LD_COUNT, LD_HDR
+from orderflow.core.units import PRICE_SCALE
+
+__all__ = ["F_ROWS", "INEXACT", "I_SIZES", "OK", "ack_numbers"]
+
+OK, INEXACT = 0, 1
+I_SIZES = 6  # out_i: the sizes start here
+F_ROWS = 4  # out_f: the prices start here
+#: beyond this a price's fixed-point product may not be an exact double
+_EXACT = 2**53
+
+
+@njit(cache=True)
+def ack_numbers(  # type: ignore[no-untyped-def]
+    buf, n, ratio_levels, m_ints, m_floats, ofi, ofi_sum, vst, widths, tick_fixed, tick, out_i,
+    out_f,
+):  # fmt: skip
+    """Fill ``out_i`` and ``out_f`` (module docstring) from the ladder's buffer ``buf``, the
+    book metrics' latest row (``m_ints``, ``m_floats``, ``ofi``, ``ofi_sum``: row 0 of each,
+    the columns given), the VWAP's sums ``vst`` (p0, volume, s1, s2) and band ``widths``.
+    Returns :data:`OK`, or :data:`INEXACT` when a price could not be exact (nothing to use)."""
+    cap = buf[LD_CAP]
+    nb, na = min(n, buf[LD_COUNT]), min(n, buf[LD_COUNT + 1])
+    b0, a0 = LD_HDR, LD_HDR + 2 * cap
+    limit = _EXACT // max(tick_fixed, 1)
+    fs = float(PRICE_SCALE)
+    out_i[0], out_i[1] = nb, na
+    for side in range(2):
+        p0 = b0 if side == 0 else a0
+        rows = nb if side == 0 else na
+        for j in range(rows):
+            t = buf[p0 + j]
+            if t > limit or t < -limit:
+                return INEXACT
+            out_f[F_ROWS + side * n + j] = float(t * tick_fixed) / fs
+            out_i[I_SIZES + side * n + j] = buf[p0 + cap + j]
+    # the ratios over the top rows of each side (as many as a side has)
+    nbc, nac = buf[LD_COUNT], buf[LD_COUNT + 1]
+    base = F_ROWS + 2 * n
+    for i in range(len(ratio_levels)):
+        lv = ratio_levels[i]
+        sb = 0
+        for j in range(min(lv, nbc)):
+            sb += buf[b0 + cap + j]
+        sa = 0
+        for j in range(min(lv, nac)):
+            sa += buf[a0 + cap + j]
+        out_f[base + i] = float(sb) / float(sa) if sa != 0 else np.nan
+    # the book metrics' headline
+    out_i[2] = m_ints[0, C_SPREAD]  # NO_PRICE when a side is empty
+    s = 0
+    for j in range(ofi.shape[1]):
+        s += ofi[0, j]
+    out_i[3] = s
+    s = 0
+    for j in range(ofi_sum.shape[1]):
+        s += ofi_sum[0, j]
+    out_i[4] = s
+    out_f[0] = m_floats[0, F_MID] * tick
+    out_f[1] = m_floats[0, F_MICRO] * tick
+    out_f[2] = m_floats[0, F_IMB]
+    # the VWAP: VwapTracker.headline's operations, then the bands as answer_metrics makes them
+    v = vst[1]
+    out_i[5] = v
+    nbands = len(widths)
+    bb = base + len(ratio_levels)
+    if v == 0:
+        out_f[3] = np.nan
+        return OK
+    m = float(vst[2]) / float(v)
+    var = float(vst[3]) / float(v) - m * m
+    sd = math.sqrt(var) if var > 0.0 else 0.0
+    vw = float(vst[0]) + m
+    out_f[3] = vw * tick
+    for i in range(nbands):
+        w = widths[i]
+        u = vw + w * sd
+        lo = vw - w * sd
+        out_f[bb + i] = u * tick
+        out_f[bb + nbands + i] = lo * tick
+    return OK
