@@ -5,9 +5,9 @@
 - ``book + depth 10``: the same with the top 10 levels recorded at every event boundary, the
   input every book metric needs;
 - ``full pipeline``: :class:`orderflow.engine.Pipeline` over the whole stream in replay
-  chunks (65,536 records): book, book metrics, momentum, bars on two timeframes with
-  footprint cells, cumulative delta, VWAP, session profile, volume and liquidity clusters, L3
-  and L2 detectors, accumulation;
+  chunks (``runner.CHUNK``, 16,384 records): book, book metrics, momentum, bars on two
+  timeframes with footprint cells, cumulative delta, VWAP, session profile, volume and
+  liquidity clusters, L3 and L2 detectors, accumulation;
 - ``pipeline, no detectors``: the same with detectors switched off, to split the cost;
 - ``per component``: each stage alone over the stream, reported as ns per event group;
 - ``live, group by group``: the pipeline fed one event group per call, as the server will

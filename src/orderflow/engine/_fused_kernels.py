@@ -50,7 +50,7 @@ from orderflow.analytics._book_metrics_kernels import (
     offsets_in_order,
 )
 from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
-from orderflow.analytics._book_metrics_kernels import run as metrics_run
+from orderflow.analytics._book_metrics_kernels import run_two_rows as metrics_two_rows
 from orderflow.analytics.clusters import _liq_depth
 from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.analytics.momentum import _run as momentum_run
@@ -256,23 +256,24 @@ def _metrics_many(
     pf: np.ndarray,
     mi: np.ndarray,
 ) -> None:
-    """``BookMetrics.update_many``: the batch kernel ``run`` over the call's groups into rows
-    of its own (row 0's "previous" from the live buffers), then the last row into the live
+    """``BookMetrics.update_many``: the batch kernel over the call's groups (``run_two_rows``:
+    ``run``'s steps, each group's mid and imbalance into ``mi``, the rows in two alternating
+    rows, row 0's "previous" from the live buffers), then the last group's rows into the live
     buffers, as the class does it."""
     lo, lw, lp = pi[P_OFI_L], pi[P_WALL_L], 4 * pi[P_PS_L]
     m, o, sn, v, f = pi[P_MEM], pi[P_O_OFI], pi[P_O_SINCE], pi[P_O_LV], pi[P_O_OF]
-    oi = np.empty((nb, NI), dtype=np.int64)
-    ofl = np.empty((nb, NF))
-    ofi = np.empty((nb, lo), dtype=np.int64)
-    ofs = np.empty((nb, lo), dtype=np.int64)
-    since = np.empty((nb, 2 * lw), dtype=np.int64)
+    oi = np.empty((2, NI), dtype=np.int64)
+    ofl = np.empty((2, NF))
+    ofi = np.empty((2, lo), dtype=np.int64)
+    ofs = np.empty((2, lo), dtype=np.int64)
+    since = np.empty((2, 2 * lw), dtype=np.int64)
     lv = np.zeros((3, 1, lp), dtype=np.int64)
     ofl[0, :] = pf[f : f + NF]
     since[0, :] = pi[sn : sn + 2 * lw]
-    metrics_run(ts, bp, bs, ap, asz, off[: nb + 1], tb, pi, pf, ring, oi, ofl, ofi, ofs, since,
-                False, lv[0], lv[1], lv[2])  # fmt: skip
-    last = nb - 1
-    pi[m] = ts[last]
+    metrics_two_rows(ts, bp, bs, ap, asz, off[: nb + 1], tb, pi, pf, ring, oi, ofl, ofi, ofs,
+                     since, lv[0], lv[1], lv[2], mi)  # fmt: skip
+    last = (nb - 1) & 1
+    pi[m] = ts[nb - 1]
     pi[m + 1 : m + 1 + NI] = oi[last]
     pf[f : f + NF] = ofl[last]
     pi[o : o + lo] = ofi[last]
@@ -280,9 +281,6 @@ def _metrics_many(
     pi[sn : sn + 2 * lw] = since[last]
     for k in range(3):
         pi[v + k * lp : v + (k + 1) * lp] = lv[k, 0]
-    for g in range(nb):
-        mi[0, g] = ofl[g, F_MID]
-        mi[1, g] = ofl[g, F_IMB]
 
 
 @njit(cache=True)
