@@ -84,6 +84,10 @@ class Accumulator:
         self._windows = [
             (dtime.fromisoformat(a), dtime.fromisoformat(b)) for a, b in self.params.sessions
         ]
+        # the answer holds for a whole minute when every window edge and the zone's offset are
+        # whole minutes (then so is every change of offset), else for the second ``ts`` names
+        self._minutes = all(e.second == 0 and e.microsecond == 0 for w in self._windows for e in w)
+        self._cached = (0, 0, True)  # seconds [from, to) the last answer holds for, the answer
         self._score = {1: 0.0, -1: 0.0}
         self._ts = {1: 0, -1: 0}
         self._kept: dict[int, list[tuple[Signal, float]]] = {1: [], -1: []}
@@ -101,10 +105,21 @@ class Accumulator:
         return float(self._score[direction] * self._decay(direction, ts))
 
     def in_session(self, ts: int) -> bool:
+        """Whether ``ts`` (ns) falls in a session window, in the windows' time zone."""
         if not self._windows:
             return True
-        t = datetime.fromtimestamp(ts // _NS, tz=UTC).astimezone(self._tz).time()
-        return any(a <= t < b if a <= b else t >= a or t < b for a, b in self._windows)
+        second = ts // _NS
+        lo, hi, answer = self._cached
+        if lo <= second < hi:
+            return answer
+        local = datetime.fromtimestamp(second, tz=UTC).astimezone(self._tz)
+        t = local.time()
+        inside = any(a <= t < b if a <= b else t >= a or t < b for a, b in self._windows)
+        offset = local.utcoffset()
+        whole = self._minutes and offset is not None and offset.total_seconds() % 60 == 0
+        lo = second - second % 60 if whole else second
+        self._cached = (lo, lo + 60 if whole else second + 1, inside)
+        return inside
 
     def _confirmed(self, sig: Signal) -> bool:
         if self._confirm is None:

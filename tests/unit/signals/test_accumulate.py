@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -100,3 +102,39 @@ def test_accumulate_sorts_by_time_and_collects_emissions() -> None:
     params = AccumulatorParams(half_life_ns=S, emit_threshold=0.9)
     out = accumulate([sig(S, score=0.5), sig(0, score=0.8)], params)
     assert [(a.ts_event, a.score) for a in out] == [(S, pytest.approx(0.9))]
+
+
+@pytest.mark.parametrize(
+    ("zone", "windows"),
+    [
+        ("America/New_York", (("09:30", "16:00"),)),
+        ("America/Chicago", (("17:00", "08:30:15"), ("09:00:00.5", "09:01"))),  # wrap, seconds
+        ("Europe/London", (("00:00", "00:01"),)),
+        ("Asia/Kolkata", (("03:30", "03:31"),)),  # a half-hour offset
+    ],
+)
+def test_session_answer_reused_only_where_it_cannot_change(
+    zone: str, windows: tuple[tuple[str, str], ...]
+) -> None:
+    """The answer kept for a minute (or a second) equals a fresh conversion at every instant:
+    across both daylight-saving changes of 2024, window edges and random times, in time order
+    and out of it."""
+    params = AccumulatorParams(sessions=windows, timezone=zone)
+    kept = Accumulator(params)
+    tz = ZoneInfo(zone)
+    edges = [
+        ns(f"2024-{day}:59:00")
+        for day in ("03-10T06", "03-31T00", "11-03T05", "10-27T00", "01-02T14", "01-02T22")
+    ]
+    rng = np.random.default_rng(7)
+    times = [e + k * S // 2 for e in edges for k in range(-200, 400)]
+    times += [int(t) for t in rng.integers(ns("2024-01-01T00:00:00"), ns("2025-01-01T00:00:00"),
+                                           3000)]  # fmt: skip
+    later = sorted(times)
+    for ts in later + times:
+        t = datetime.fromtimestamp(ts // S, tz=UTC).astimezone(tz).time()
+        fresh = any(
+            (a <= t < b) if a <= b else (t >= a or t < b)
+            for a, b in ((dtime.fromisoformat(x), dtime.fromisoformat(y)) for x, y in windows)
+        )
+        assert kept.in_session(ts) == fresh, (zone, ts)
