@@ -136,7 +136,7 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         finally:
             srv.stop(signal.SIGINT)  # the probe's rows are saved on the way out
         rows = np.load(marks_file)
-        collections = np.load(marks_file.removesuffix(".npy") + ".gc.npy").reshape(-1, 2)
+        collections = np.load(marks_file.removesuffix(".npy") + ".gc.npy").reshape(-1, 3)
     finally:
         echo.stop()
     if len(rows) != n * len(order):
@@ -153,7 +153,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         marks = {name: s[:, i] for i, name in enumerate(STAGES)}
         marks["c0"], marks["c1"] = c[:, 0], c[:, 1]
         stages = {name: (marks[b] - marks[a]) for name, a, b in INTERVALS}
-        result["paths"][label] = {"rtt": marks["c1"] - marks["c0"], "stages": stages}
+        result["paths"][label] = {"rtt": marks["c1"] - marks["c0"], "stages": stages,
+                                  "span": (marks["c0"], marks["c1"])}  # fmt: skip
     return result
 
 
@@ -193,6 +194,34 @@ def render(res: dict[str, Any]) -> list[str]:
         us = gcs[:, 1] / 1e3 if len(gcs) else np.zeros(1)
         lines.append(f"  garbage collections over {kept} round trips: {', '.join(per)}; "
                      f"median {np.median(us):.0f} us, max {us.max():.0f} us")  # fmt: skip
+    lines += tail(res)
+    return lines
+
+
+def tail(res: dict[str, Any], top: int = 4) -> list[str]:
+    """What the slowest 1% of each path's round trips met: the stages whose time went most
+    over their own p50 in those round trips (summed, us, and the share of all the excess), and
+    how many of them had a garbage collection start between the client's send and receipt."""
+    lines = ["  the slowest 1% of round trips: where their time over each stage's p50 went"]
+    gcs = res.get("gc")
+    starts = gcs[:, 2] if gcs is not None and len(gcs) and gcs.shape[1] > 2 else None
+    for label, _, _ in PATHS:
+        path = res["paths"][label]
+        rtt = path["rtt"]
+        slow = rtt >= np.percentile(rtt, 99)
+        excess = {}
+        for name, x in path["stages"].items():
+            over = x[slow].astype(np.float64) - float(np.percentile(x, 50))
+            excess[name] = float(np.clip(over, 0, None).sum()) / 1e3
+        total = sum(excess.values()) or 1.0
+        best = sorted(excess.items(), key=lambda kv: -kv[1])[:top]
+        cells = "; ".join(f"{name} +{us:.0f} us ({100 * us / total:.0f}%)" for name, us in best)
+        gc_note = ""
+        if starts is not None:
+            c0, c1 = (m[slow] for m in path["span"])
+            hit = ((starts[None, :] >= c0[:, None]) & (starts[None, :] <= c1[:, None])).any(1)
+            gc_note = f"; a collection in {int(hit.sum())} of them"
+        lines.append(f"    {label} ({int(slow.sum())}): {cells}{gc_note}")
     return lines
 
 

@@ -1,6 +1,7 @@
 """A request/response client's batches are applied by the session's reader itself (no hop to
 the session's loop), a pipelining client's still go through the loop and are coalesced, and
-the commands a batch made the strategy issue still reach the client before that batch's ack:
+the commands a batch made the strategy issue still reach the client before that batch's ack,
+with the view and the alert checks before the ack or after it (``server.work_after_ack``):
 real uvicorn on 127.0.0.1, real WebSocket clients, ESH4 as the bridge sends it."""
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def renamed(batches: list[Batch], instrument: str) -> list[Batch]:
     return [msgspec.structs.replace(b, instrument=instrument) for b in batches]
 
 
-def test_lone_batches_skip_the_hop_and_pipelined_ones_are_still_coalesced():
+@pytest.mark.parametrize("work_after_ack", [False, True])
+def test_lone_batches_skip_the_hop_and_pipelined_ones_are_still_coalesced(work_after_ack):
     batches = esh4_batches()[0][:150]
-    s = Server()
+    s = Server(work_after_ack=work_after_ack)
     try:
         with connect(s.ws, compression=None, max_size=None) as ws:
             hello(ws, "lone")
@@ -81,7 +83,8 @@ def _order(c: dict[str, Any]) -> tuple[Any, ...]:
     return (c["op"], c["cid"], c.get("action"), c.get("order_type"), c.get("quantity"))
 
 
-def test_the_commands_a_batch_caused_arrive_before_its_ack():
+@pytest.mark.parametrize("work_after_ack", [False, True])
+def test_the_commands_a_batch_caused_arrive_before_its_ack(work_after_ack):
     """The strategy decides on the server after each batch; on a real socket, one batch at a
     time, the commands each batch caused arrive after the previous ack and before its own,
     the very commands an in-process hub issues at the same batches."""
@@ -95,7 +98,7 @@ def test_the_commands_a_batch_caused_arrive_before_its_ack():
         if cmds:
             want[b.seq] = cmds
     assert sum(len(c) for c in want.values()) >= 2  # the strategy did trade on these batches
-    s = Server(**_trading())
+    s = Server(**_trading(), work_after_ack=work_after_ack)
     try:
         with connect(s.ws, compression=None, max_size=None) as ws:
             hello(ws, "nt8")

@@ -7,8 +7,8 @@ already waiting together (see :meth:`Hub.apply_many`). A lone batch (a request/r
 client's: nothing behind it in uvicorn's queue or the inbox, the loop idle and not gathering a
 pipelining client's frames) is applied by the reader itself, without the hop to the loop; the
 same engine turn, admission and rate limit. An engine turn writes its answers before it ends,
-and what the ack does not wait for (the dashboard's view, the alert checks, the counters;
-:mod:`.after_ack`) is done after they are written, before anything else is applied. A bad
+and the counters (with ``server.work_after_ack`` also the dashboard's view and the alert
+checks; :mod:`.after_ack`) are done after they are written, before anything else is applied. A bad
 frame gets an ``error`` frame naming the field and the reason; anything unexpected closes the
 socket (1011) without details.
 """
@@ -236,7 +236,7 @@ class Session:
         client, mon, state, later = self.client, self.mon, self.state, self.hub.after_ack
         assert client is not None
         out: list[Any] = []
-        later.deferring = True
+        later.deferring = later.enabled  # server.work_after_ack
         try:
             outcomes = self.hub.apply_many(run, client)
         finally:
