@@ -9,10 +9,13 @@ monotonic clock; this client marks its send and its receipt of the ack on the sa
 the stages add up to the round trip. Each round runs the echo, then each encoding on a fresh
 instrument (an empty book); the first 20 batches of every pass are left out (first calls).
 
-    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--in-process]
+    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--gap-ms MS] [--in-process]
 
-``--in-process`` runs the same batches through an in-process hub instead, back to back, after
-a 1 ms sleep and after evicting the caches: the cost of the wait between two batches alone.
+``--gap-ms`` makes the client pause between an ack and its next batch, as a bridge does
+between market data events (the server's work after an ack is then done when the next batch
+comes). ``--in-process`` runs the same batches through an in-process hub instead, back to
+back, after a 1 ms sleep and after evicting the caches: the cost of the wait between two
+batches alone.
 """
 
 from __future__ import annotations
@@ -89,10 +92,15 @@ def _frames(batches: list[Any], encoding: str, columns: bool) -> list[Any]:
     return [msgspec.json.encode(b).decode() for b in batches]
 
 
+#: the client's pause between an ack and its next batch (s; ``--gap-ms``): 0 sends at once
+GAP_S = 0.0
+
+
 def _client(url: str, frames: list[Any], encoding: str, client: str) -> np.ndarray:
     """(n, 2): the client's send and receipt times (perf_counter_ns) of each frame's answer."""
     out = np.empty((len(frames), 2), dtype=np.int64)
     clock = time.perf_counter_ns
+    gap = GAP_S
     with connect(url, max_size=None, compression=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 2, "client": client,
                             "encoding": encoding}))  # fmt: skip
@@ -102,6 +110,8 @@ def _client(url: str, frames: list[Any], encoding: str, client: str) -> np.ndarr
             ws.send(f)
             ws.recv()
             out[i, 1] = clock()
+            if gap:  # as market data comes: the server's work after an ack is done by then
+                time.sleep(gap)
     return out
 
 
@@ -313,7 +323,12 @@ def main() -> None:
     ap.add_argument("--in-process", action="store_true",
                     help="the validation and the apply in process: back to back, after a "
                     "sleep, after evicting the caches")  # fmt: skip
+    ap.add_argument("--gap-ms", type=float, default=0.0,
+                    help="the client's pause between an ack and its next batch (default 0: at "
+                    "once)")  # fmt: skip
     args = ap.parse_args()
+    global GAP_S
+    GAP_S = args.gap_ms / 1e3
     os.environ.setdefault("PYTHONPATH", f"{ROOT / 'src'}{os.pathsep}{ROOT}")
     if args.in_process:
         print("\n".join(in_process(args.rounds)))
