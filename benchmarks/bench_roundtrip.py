@@ -9,10 +9,13 @@ monotonic clock; this client marks its send and its receipt of the ack on the sa
 the stages add up to the round trip. Each round runs the echo, then each encoding on a fresh
 instrument (an empty book); the first 20 batches of every pass are left out (first calls).
 
-    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--in-process]
+    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--gap-ms MS] [--in-process]
 
-``--in-process`` runs the same batches through an in-process hub instead, back to back, after
-a 1 ms sleep and after evicting the caches: the cost of the wait between two batches alone.
+``--gap-ms`` makes the client pause between an ack and its next batch, as a bridge does
+between market data events (the server's work after an ack is then done when the next batch
+comes). ``--in-process`` runs the same batches through an in-process hub instead, back to
+back, after a 1 ms sleep and after evicting the caches: the cost of the wait between two
+batches alone.
 """
 
 from __future__ import annotations
@@ -89,10 +92,15 @@ def _frames(batches: list[Any], encoding: str, columns: bool) -> list[Any]:
     return [msgspec.json.encode(b).decode() for b in batches]
 
 
+#: the client's pause between an ack and its next batch (s; ``--gap-ms``): 0 sends at once
+GAP_S = 0.0
+
+
 def _client(url: str, frames: list[Any], encoding: str, client: str) -> np.ndarray:
     """(n, 2): the client's send and receipt times (perf_counter_ns) of each frame's answer."""
     out = np.empty((len(frames), 2), dtype=np.int64)
     clock = time.perf_counter_ns
+    gap = GAP_S
     with connect(url, max_size=None, compression=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 2, "client": client,
                             "encoding": encoding}))  # fmt: skip
@@ -102,6 +110,8 @@ def _client(url: str, frames: list[Any], encoding: str, client: str) -> np.ndarr
             ws.send(f)
             ws.recv()
             out[i, 1] = clock()
+            if gap:  # as market data comes: the server's work after an ack is done by then
+                time.sleep(gap)
     return out
 
 
@@ -136,7 +146,7 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         finally:
             srv.stop(signal.SIGINT)  # the probe's rows are saved on the way out
         rows = np.load(marks_file)
-        collections = np.load(marks_file.removesuffix(".npy") + ".gc.npy").reshape(-1, 2)
+        collections = np.load(marks_file.removesuffix(".npy") + ".gc.npy").reshape(-1, 3)
     finally:
         echo.stop()
     if len(rows) != n * len(order):
@@ -153,7 +163,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         marks = {name: s[:, i] for i, name in enumerate(STAGES)}
         marks["c0"], marks["c1"] = c[:, 0], c[:, 1]
         stages = {name: (marks[b] - marks[a]) for name, a, b in INTERVALS}
-        result["paths"][label] = {"rtt": marks["c1"] - marks["c0"], "stages": stages}
+        result["paths"][label] = {"rtt": marks["c1"] - marks["c0"], "stages": stages,
+                                  "span": (marks["c0"], marks["c1"])}  # fmt: skip
     return result
 
 
@@ -193,6 +204,34 @@ def render(res: dict[str, Any]) -> list[str]:
         us = gcs[:, 1] / 1e3 if len(gcs) else np.zeros(1)
         lines.append(f"  garbage collections over {kept} round trips: {', '.join(per)}; "
                      f"median {np.median(us):.0f} us, max {us.max():.0f} us")  # fmt: skip
+    lines += tail(res)
+    return lines
+
+
+def tail(res: dict[str, Any], top: int = 4) -> list[str]:
+    """What the slowest 1% of each path's round trips met: the stages whose time went most
+    over their own p50 in those round trips (summed, us, and the share of all the excess), and
+    how many of them had a garbage collection start between the client's send and receipt."""
+    lines = ["  the slowest 1% of round trips: where their time over each stage's p50 went"]
+    gcs = res.get("gc")
+    starts = gcs[:, 2] if gcs is not None and len(gcs) and gcs.shape[1] > 2 else None
+    for label, _, _ in PATHS:
+        path = res["paths"][label]
+        rtt = path["rtt"]
+        slow = rtt >= np.percentile(rtt, 99)
+        excess = {}
+        for name, x in path["stages"].items():
+            over = x[slow].astype(np.float64) - float(np.percentile(x, 50))
+            excess[name] = float(np.clip(over, 0, None).sum()) / 1e3
+        total = sum(excess.values()) or 1.0
+        best = sorted(excess.items(), key=lambda kv: -kv[1])[:top]
+        cells = "; ".join(f"{name} +{us:.0f} us ({100 * us / total:.0f}%)" for name, us in best)
+        gc_note = ""
+        if starts is not None:
+            c0, c1 = (m[slow] for m in path["span"])
+            hit = ((starts[None, :] >= c0[:, None]) & (starts[None, :] <= c1[:, None])).any(1)
+            gc_note = f"; a collection in {int(hit.sum())} of them"
+        lines.append(f"    {label} ({int(slow.sum())}): {cells}{gc_note}")
     return lines
 
 
@@ -284,7 +323,12 @@ def main() -> None:
     ap.add_argument("--in-process", action="store_true",
                     help="the validation and the apply in process: back to back, after a "
                     "sleep, after evicting the caches")  # fmt: skip
+    ap.add_argument("--gap-ms", type=float, default=0.0,
+                    help="the client's pause between an ack and its next batch (default 0: at "
+                    "once)")  # fmt: skip
     args = ap.parse_args()
+    global GAP_S
+    GAP_S = args.gap_ms / 1e3
     os.environ.setdefault("PYTHONPATH", f"{ROOT / 'src'}{os.pathsep}{ROOT}")
     if args.in_process:
         print("\n".join(in_process(args.rounds)))

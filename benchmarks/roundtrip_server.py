@@ -2,7 +2,8 @@
 ``bench_roundtrip.py``: every mark of the live path is taken, and uvicorn's ``data_received``
 is hooked for the moment a frame's bytes come off the socket. Stopped with SIGINT, it saves the
 kept rows (one per ack written) to the ``.npy`` file named first, and the garbage collector's
-runs after the first kept row (generation, ns) beside it (``NAME.gc.npy``):
+runs after the first kept row (generation, ns it took, its start on the probe's clock) beside
+it (``NAME.gc.npy``):
 
     python benchmarks/roundtrip_server.py OUT.npy --config CFG serve --port PORT
 """
@@ -32,8 +33,8 @@ def main() -> None:
         received(self, data)
 
     WebSocketsSansIOProtocol.data_received = data_received  # type: ignore[method-assign]
-    # the garbage collector's runs once the first round trip was kept (generation, ns)
-    collections: list[tuple[int, int]] = []
+    # the garbage collector's runs once the first round trip was kept (generation, ns, start)
+    collections: list[tuple[int, int, int]] = []
     began = [0]
 
     def collected(phase: str, info: dict[str, Any]) -> None:
@@ -42,7 +43,7 @@ def main() -> None:
         if phase == "start":
             began[0] = clock()
         else:
-            collections.append((info["generation"], clock() - began[0]))
+            collections.append((info["generation"], clock() - began[0], began[0]))
 
     gc.callbacks.append(collected)
     from orderflow.cli.main import main as cli

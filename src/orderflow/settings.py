@@ -340,6 +340,13 @@ class ServerSettings(_Section):
     view: ViewSettings = Field(
         default_factory=ViewSettings, description="the dashboard's viewer stream (bounds)"
     )
+    work_after_ack: bool = Field(
+        False,
+        description="a WebSocket batch's dashboard view and alert checks are done after its ack "
+        "is written (still before the next batch is applied) instead of before it: pays when "
+        "the clients have cores of their own; where every core is busy the work waits behind "
+        "the woken client and the next batch waits behind it (docs/performance.md)",
+    )  # fmt: skip
 
 
 class TradingSettings(_Section):

@@ -103,6 +103,7 @@ def _build(
         machine=MachineParams.from_settings(s.server),
         cluster_refresh_ms=s.server.cluster_refresh_ms,
         view=ViewParams.from_settings(s.server.view),
+        work_after_ack=s.server.work_after_ack,
         **trading,
     )
 

@@ -123,6 +123,7 @@ def create_app(
     machine: MachineParams | None = None,
     cluster_refresh_ms: float | None = None,
     view: ViewParams | None = None,
+    work_after_ack: bool = False,
 ) -> FastAPI:
     """The application. ``token``: required from every client when set (always set it when
     the server binds to anything but 127.0.0.1). ``record_dir``: record every inbound batch
@@ -137,7 +138,8 @@ def create_app(
     start; ``/api/journal/...`` read it. ``rest_owner_silence_s``: a REST client that fed an
     instrument owns it until it has been silent this long (``server.rest_owner_silence_s``).
     ``record_max_open``: recording files kept open at once (the least recently written is
-    closed first)."""
+    closed first). ``work_after_ack``: a WebSocket batch's dashboard view and alert checks
+    after its ack is written (``server.work_after_ack``; :mod:`orderflow.server.after_ack`)."""
     limits = limits or Limits()
     flags = dict(flags or {})
     journal_missing = False  # a journal missing at start holds the kill switch (journal_start)
@@ -174,6 +176,7 @@ def create_app(
         hub.feeds.rest_silence_s = rest_owner_silence_s
     if cluster_refresh_ms is not None:  # server.cluster_refresh_ms (answers.py)
         hub.answers.refresh_ms = cluster_refresh_ms
+    hub.after_ack.enabled = work_after_ack  # server.work_after_ack (after_ack.py)
     mon = Monitor()
     if hub.recorder is not None:
         mon.registry.register(RecordingCollector(hub.recorder))

@@ -60,6 +60,7 @@ class Connection:
         self.slow = False
         self.sent = 0
         self.direct = 0  # of them written from the session's task (:meth:`answer`)
+        self.lone = 0  # batches its session's reader applied itself (no hop to its loop)
         self._writer: asyncio.Task[None] | None = None
         self._writing = 0  # sends under way
         self._last_write = 0.0  # loop time of the last write (the heartbeat's clock)

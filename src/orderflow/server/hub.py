@@ -34,6 +34,7 @@ from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
 from orderflow.protocol import Ack, Batch, SnapshotRequest, State, check_batch
 from orderflow.server.ack_steps import NO_SERIES, has_reports
+from orderflow.server.after_ack import AfterAck
 from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics
 from orderflow.server.answer_metrics import metrics as answer_metrics
 from orderflow.server.answers import REFRESH_MS, Answers, signal_dict
@@ -152,6 +153,9 @@ class Hub:
         self.max_commission = (trading or TradingParams()).risk.max_commission_per_contract
         #: what the dashboard's viewers see: prints, heatmap columns, signals (bounded rings)
         self.view = Views()
+        #: the view's, the alerts' and the counters' part of applying a batch, held by a
+        #: session until its answer is written (:mod:`.after_ack`)
+        self.after_ack = AfterAck()
 
     # ---- instruments ---------------------------------------------------------------------
     def state(self, name: str) -> InstrumentState:
@@ -232,6 +236,7 @@ class Hub:
         recorder the batch is appended, as received, before anything is applied. ``feeder``:
         the client the batch comes from when it is not ``client`` (a REST peer); a batch for
         an instrument another client feeds is refused first (InstrumentOwnedError)."""
+        self.after_ack.settle()  # what the last batch left, first (in order, before this)
         t0 = time.perf_counter_ns()
         recv_ns = recv_ns or time.time_ns()
         check_batch(batch, recv_ns)  # validate whole, then claim, then record, then apply
@@ -267,7 +272,7 @@ class Hub:
             self.last_seq[client] = batch.seq
         self._count(st, 1)
         st.bars.add_prints(trades)  # the classified prints, for the bars' delta
-        self.view.took(st, trades)
+        self.after_ack(self.view.took, st, trades)  # arrays never written again
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
         acc0 = len(st.pipeline.accumulated)
@@ -308,7 +313,7 @@ class Hub:
                         to=client if client is not None else feeder)  # fmt: skip
         mark(ACKED)
         self._check_alerts(st, ack, depth, client)
-        self.view.applied(st, len(depth), None if batch.snapshot else depth)
+        self.after_ack(self.view.applied, st, len(depth), None if batch.snapshot else depth)
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
         mark(APPLIED)
@@ -327,6 +332,7 @@ class Hub:
         out: list[Outcome] = []
         i = 0
         while i < len(batches):
+            self.after_ack.settle()  # the previous batch's, before the next is applied
             j = i + 1
             if j < len(batches) and self._plain(batches[i], client,
                                                 self.last_seq.get(client, 0) + 1):  # fmt: skip
@@ -392,6 +398,7 @@ class Hub:
                 head = self._apply_run(run[:k], client, recv_ns, record) if k > 1 else []
                 if k == 1:
                     head = [self._outcome(run[0], client, recv_ns, record)]
+                self.after_ack.settle()  # the head's view and alerts, before the ladder goes stale
                 self._refused(st, b, client)
                 rest = [self._outcome(later, client, recv_ns, record) for later in run[k + 1 :]]
                 return [*head, (b, None, None, exc), *rest]
@@ -410,7 +417,7 @@ class Hub:
         depth = np.concatenate([d for d, _ in converted])
         trades = np.concatenate([t for _, t in converted])
         st.bars.add_prints(trades)
-        self.view.took(st, trades)
+        self.after_ack(self.view.took, st, trades)
         book = st.pipeline.book
         signals = list(st.pipeline.process(depth, trades))
         request = None
@@ -429,7 +436,7 @@ class Hub:
                         signals, t0, first_seq=run[0].seq, series=changed, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
         self._check_alerts(st, ack, depth, client)
-        self.view.applied(st, len(depth), depth)
+        self.after_ack(self.view.applied, st, len(depth), depth)
         self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
 
@@ -566,7 +573,8 @@ class Hub:
             crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not preopen()
             self.trading.book(crossed, client, st.pipeline.last_ts,
                               feeders=self.feeds.owners.values())  # fmt: skip
-        self.alerts.check(ack.instrument, ack, last_event, st.last_recv_ns, preopen, warm)
+        self.after_ack(self.alerts.check, ack.instrument, ack, last_event, st.last_recv_ns,
+                       preopen, warm)  # fmt: skip
 
     def _decide(self, st: InstrumentState, client: str | None, acc0: int) -> None:
         """The trading engine's strategy, after the client's market data (not in recovery:

@@ -28,7 +28,15 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["STATS", "WS_WRITER_KEY", "ConnectionLimits", "WatchStats", "guarded", "uvicorn_config"]
+__all__ = [
+    "STATS",
+    "WS_INBOUND_KEY",
+    "WS_WRITER_KEY",
+    "ConnectionLimits",
+    "WatchStats",
+    "guarded",
+    "uvicorn_config",
+]
 
 log = logging.getLogger("orderflow.server")
 
@@ -153,6 +161,9 @@ UNCOMPRESSED_WS = ("/ws/view",)
 #: transport and the event that is set while the transport takes writes without pausing
 #: (what lets a session write an answer from its own task: ``server.connection``)
 WS_WRITER_KEY = "orderflow.ws_writer"
+#: the scope key under which a WebSocket's protocol puts its queue of frames received and not
+#: yet taken by the app (what tells a session that a batch is alone: ``server.ws``)
+WS_INBOUND_KEY = "orderflow.ws_inbound"
 
 
 def _websockets_protocol() -> type[Any]:
@@ -167,6 +178,7 @@ def _websockets_protocol() -> type[Any]:
                 self.conn.available_extensions = []
             super().handle_connect(event)
             self.scope[WS_WRITER_KEY] = (self.transport, self.writable)  # type: ignore[literal-required]
+            self.scope[WS_INBOUND_KEY] = self.queue  # type: ignore[literal-required]
 
     return Negotiating
 

@@ -3,8 +3,14 @@ snapshot requests out, one connection per client name.
 
 A reader task decodes and rate-limits frames into a bounded inbox (full: it stops reading and
 TCP pushes back on the sender); the session's loop applies what has arrived, taking every batch
-already waiting together (see :meth:`Hub.apply_many`). A bad frame gets an ``error`` frame
-naming the field and the reason; anything unexpected closes the socket (1011) without details.
+already waiting together (see :meth:`Hub.apply_many`). A lone batch (a request/response
+client's: nothing behind it in uvicorn's queue or the inbox, the loop idle and not gathering a
+pipelining client's frames) is applied by the reader itself, without the hop to the loop; the
+same engine turn, admission and rate limit. An engine turn writes its answers before it ends,
+and the counters (with ``server.work_after_ack`` also the dashboard's view and the alert
+checks; :mod:`.after_ack`) are done after they are written, before anything else is applied. A bad
+frame gets an ``error`` frame naming the field and the reason; anything unexpected closes the
+socket (1011) without details.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from orderflow.server.limits import DECODE_BYTES_PER_EVENT, MAX_BODY, RateLimite
 from orderflow.server.scheduler import OverloadedError
 from orderflow.server.stages import DECODED, FRAME, PUSHED, QUEUED, TAKEN, mark
 from orderflow.server.state import ServerState, server_of
+from orderflow.server.watchdog import WS_INBOUND_KEY
 
 __all__ = ["router"]
 
@@ -92,6 +99,11 @@ class Session:
         self._waiting_since: float | None = None  # loop time the reader began to wait
         self._idle_timer: asyncio.TimerHandle | None = None
         self._idle_out = False  # the reader was stopped by the idle timeout
+        #: uvicorn's queue of frames received and not yet taken (None under another server:
+        #: then every batch goes through the inbox)
+        self._inbound: asyncio.Queue[Any] | None = socket.scope.get(WS_INBOUND_KEY)
+        self._idle = False  # the loop waits for its inbox and holds nothing
+        self._streaming = False  # the loop's last run took several batches (a pipelining client)
 
     async def receive(self) -> bytes | str:
         """The next frame, within the idle timeout (the hello)."""
@@ -170,6 +182,15 @@ class Session:
                         await inbox.put(Error("engine", exc.message, code="overloaded"))
                         return
                 mark(QUEUED)
+                if isinstance(msg, Batch) and self._lone(inbox):
+                    mark(TAKEN)  # applied here: no hop to the loop
+                    conn.lone += 1
+                    try:
+                        await self.apply_run([msg], msg.n_depth)
+                    except OverloadedError as exc:  # the loop tells the client and closes
+                        await inbox.put(Error("engine", exc.message, code="overloaded"))
+                        return
+                    continue
                 if inbox.full():  # the loop is behind: wait for room (TCP pushes back)
                     await inbox.put(msg)
                 else:
@@ -181,13 +202,46 @@ class Session:
         except BaseException as exc:  # disconnect: the handler ends with it
             await inbox.put(exc)
 
+    def _lone(self, inbox: asyncio.Queue[Any]) -> bool:
+        """Whether the batch just read may be applied by the reader itself: nothing waits
+        behind it (in uvicorn's queue or the inbox), the loop is idle (so nothing of this
+        client is being applied or answered) and not gathering a pipelining client's frames
+        (those stay coalesced), and the connection is open."""
+        inbound = self._inbound
+        return (inbound is not None and self._idle and not self._streaming and inbox.empty()
+                and inbound.empty() and self.conn.open)  # fmt: skip
+
+    async def apply_run(self, run: list[Batch], events: int) -> None:
+        """A run of batches in one engine turn: applied, answered (the answers written before
+        the turn ends), then what the answers do not wait for (:mod:`.after_ack`) done.
+        OverloadedError: no turn within the scheduler's maximum wait (nothing applied)."""
+        conn, sched, hub = self.conn, self.sched, self.hub
+        try:
+            async with sched.turn(conn, events):
+                out = self.apply_batches(run)
+                try:
+                    # from this task when the writer is idle (no hop to it; it never waits)
+                    await conn.answer(out)
+                finally:
+                    hub.after_ack.settle()
+                    hub.view.after_ack()  # fold the view now, while the client reads
+        finally:
+            sched.applied(conn, sum(queued_cost(b) for b in run))
+        self.state.ask_snapshots()  # a ladder they made stale asks at once
+
     def apply_batches(self, run: list[Batch]) -> list[Any]:
         """A run of batches applied, all within the engine turn (no await): their answers,
-        in order (the commands they caused already queued)."""
-        client, mon, state = self.client, self.mon, self.state
+        in order (the commands they caused already queued). The Hub holds what the answers
+        do not wait for (:mod:`.after_ack`) until :meth:`apply_run` has written them."""
+        client, mon, state, later = self.client, self.mon, self.state, self.hub.after_ack
         assert client is not None
         out: list[Any] = []
-        for batch, ack, request, error in self.hub.apply_many(run, client):
+        later.deferring = later.enabled  # server.work_after_ack
+        try:
+            outcomes = self.hub.apply_many(run, client)
+        finally:
+            later.deferring = False
+        for batch, ack, request, error in outcomes:
             if isinstance(error, InstrumentOwnedError):  # another client feeds it
                 mon.errors.labels("instrument_owned").inc()
                 out.append(Error("instrument", error.message, seq=batch.seq,
@@ -201,7 +255,7 @@ class Session:
                 out.append(Error(field, error.message, seq=batch.seq, code=code))
                 continue
             assert ack is not None
-            state.observe("websocket", ack)
+            later.hold(state.observe, "websocket", ack)  # the counters: after the answer
             out.append(ack)
             if request is not None:
                 if request.reason == "gap":
@@ -280,16 +334,17 @@ class Session:
     async def loop(self, inbox: asyncio.Queue[Any]) -> None:
         """Apply what arrives until the connection closes."""
         conn, sched, socket = self.conn, self.sched, self.socket
-        streaming = False
         while conn.open:
+            self._idle = True  # the reader may apply a lone batch itself meanwhile
             msg = await inbox.get()
+            self._idle = False
             mark(TAKEN)
             if isinstance(msg, Batch):
                 # uvicorn hands over one frame per turn of the event loop: give the
                 # reader turns while frames keep coming (a pipelining client), so what
                 # is already on the socket is applied together; a request/response
                 # client (whose batches always come one at a time) costs nothing
-                idle = 0 if streaming else COALESCE_PATIENCE
+                idle = 0 if self._streaming else COALESCE_PATIENCE
                 while idle < COALESCE_PATIENCE and inbox.qsize() < COALESCE_SPIN_LIMIT:
                     n = inbox.qsize()
                     await asyncio.sleep(0)
@@ -305,20 +360,13 @@ class Session:
                     run.append(nxt)
                     events += nxt.n_depth
                 try:
-                    async with sched.turn(conn, events):
-                        out = self.apply_batches(run)
+                    await self.apply_run(run, events)
                 except OverloadedError as exc:
                     conn.push(Error("engine", exc.message, code="overloaded"))
                     await conn.flush()
                     await socket.close(1013)
                     return
-                finally:
-                    sched.applied(conn, sum(queued_cost(b) for b in run))
-                streaming = len(run) > 1  # batches are arriving faster than applied
-                # the answers last, from this task when the writer is idle (no hop to it):
-                # the client, woken by the write, need not wait for the turn's bookkeeping
-                await conn.answer(out)
-                self.state.ask_snapshots()  # a ladder they made stale asks at once
+                self._streaming = len(run) > 1  # batches are arriving faster than applied
                 if held is None:
                     continue
                 msg = held
