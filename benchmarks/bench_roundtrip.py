@@ -1,7 +1,8 @@
 """Where each microsecond of a WebSocket round trip goes: ESH4 as the bridge's batches of 100+
 NinjaTrader depth events, sent one at a time (request/response) as MessagePack rows,
-MessagePack columns and JSON rows, beside a bare FastAPI WebSocket echo of the same frames in
-the same run.
+MessagePack columns (lists), MessagePack packed columns (little-endian arrays), JSON rows and
+JSON packed columns (base64), beside a bare FastAPI WebSocket echo of the same frames in the
+same run.
 
 The server runs in its own process with a stage probe installed (``roundtrip_server.py``;
 :mod:`orderflow.server.stages`), which marks each stage of the path with the system-wide
@@ -35,7 +36,7 @@ from websockets.sync.client import connect
 
 from bench_server import ROOT, EchoProcess, ServerProcess, _as, _batches
 from harness import Progress, Result
-from orderflow.protocol import columnar
+from orderflow.protocol import columnar, packed
 from orderflow.server.stages import STAGES
 
 SUITE = "roundtrip"
@@ -44,11 +45,13 @@ WARM = 20  # batches of each pass left out (first calls, first allocations)
 #: per round, each encoding on an instrument of its own (tick 0.25): a fresh book each pass
 INSTRUMENTS = [f"{root} {month}-24" for month in ("03", "06", "09", "12")
                for root in ("ES", "MES", "NQ", "MNQ")]  # fmt: skip
-#: (label, encoding, depth as columns)
+#: (label, encoding, how depth goes: rows, columns (lists) or packed columns)
 PATHS = [
-    ("MessagePack rows", "msgpack", False),
-    ("MessagePack columns", "msgpack", True),
-    ("JSON rows", "json", False),
+    ("MessagePack rows", "msgpack", "rows"),
+    ("MessagePack columns", "msgpack", "columns"),
+    ("MessagePack packed", "msgpack", "packed"),
+    ("JSON rows", "json", "rows"),
+    ("JSON packed", "json", "packed"),
 ]
 #: the stages of a round trip: (label, from mark, to mark); c0/c1: the client's send, receipt
 INTERVALS = [
@@ -81,9 +84,11 @@ class Task:
     run: Callable[[Progress], list[Result]]
 
 
-def _frames(batches: list[Any], encoding: str, columns: bool) -> list[Any]:
-    if columns:
+def _frames(batches: list[Any], encoding: str, form: str) -> list[Any]:
+    if form == "columns":
         batches = [columnar(b) for b in batches]
+    elif form == "packed":
+        batches = [packed(b) for b in batches]
     if encoding == "msgpack":
         return [msgspec.msgpack.encode(b) for b in batches]
     return [msgspec.json.encode(b).decode() for b in batches]
@@ -125,8 +130,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
             k = 0
             for r in range(rounds):
                 echo_rtt.append(echo.round_trips(echo_frames)[WARM:])
-                for label, encoding, columns in PATHS:
-                    frames = _frames(_as(batches, INSTRUMENTS[k]), encoding, columns)
+                for label, encoding, form in PATHS:
+                    frames = _frames(_as(batches, INSTRUMENTS[k]), encoding, form)
                     client_marks[label].append(_client(url, frames, encoding, f"rt-{k}"))
                     order.append(label)
                     k += 1
