@@ -103,6 +103,9 @@ _CODE = {r: {s: {o: v | ov | (RESET_BIT if r else 0) for o, ov in _OPS.items()}
              for s, v in _SIDE_CODE.items()} for r in (False, True)}  # fmt: skip
 #: a column's side character -> ``side << 2`` (its operation character: :data:`_OP_OF`)
 _COL_SIDE = (_SIDE_OF << 2).astype(np.int8)
+#: the same as byte tables: a column's characters become the codes in one ``bytes.translate``
+#: each (a third of the time of two numpy lookups)
+_SIDE_TABLE, _OP_TABLE = _COL_SIDE.astype(np.uint8).tobytes(), _OP_OF.astype(np.uint8).tobytes()
 _NO_INTS = np.empty(0, dtype=np.int64)  # the prints' columns of a batch without prints
 _NO_FLOATS = np.empty(0, dtype=np.float64)
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
@@ -142,8 +145,9 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
         # packed columns are read in place (np.frombuffer), lists converted
         t, price = column_array(c, "t"), column_array(c, "price")
         size, pos = column_array(c, "size"), column_array(c, "pos")
-        code = _COL_SIDE[np.frombuffer(c.side.encode(), dtype=np.uint8)]
-        code |= _OP_OF[np.frombuffer(c.op.encode(), dtype=np.uint8)]
+        code = np.frombuffer(c.side.encode().translate(_SIDE_TABLE), dtype=np.int8) | (
+            np.frombuffer(c.op.encode().translate(_OP_TABLE), dtype=np.int8)
+        )
         if c.reset:
             code[np.array(c.reset, dtype=np.int64)] |= RESET_BIT
     else:
