@@ -5,10 +5,11 @@ check and every field filled, with nothing written anywhere else.
 A pass returns a status instead of raising: :data:`OK`; :data:`INEXACT`, a price (or quote)
 the fast conversion cannot prove exact on the grid (off the grid, finer than 1e-9, huge, not
 finite); :data:`FAR`, an implausible price; :data:`BOUNDS`, a position or size outside the
-protocol's bounds (only packed columns can carry one: a list's were checked when decoded). On anything but OK the caller converts the batch
-the exact way (:func:`orderflow.server.wire.convert_exact`), which refuses it naming the event
-or, for a price that is fine after all, converts it exactly; so every refusal and every
-result is that way's.
+protocol's bounds (only packed columns can carry one: a list's were checked when decoded).
+On anything but OK the caller converts the batch the exact way
+(:func:`orderflow.server.wire.convert_exact`), which refuses it naming the event or, for a
+price that is fine after all, converts it exactly; so every refusal and every result is that
+way's.
 """
 
 from __future__ import annotations
