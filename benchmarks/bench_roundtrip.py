@@ -10,10 +10,11 @@ monotonic clock; this client marks its send and its receipt of the ack on the sa
 the stages add up to the round trip. Each round runs the echo, then each encoding on a fresh
 instrument (an empty book); the first 20 batches of every pass are left out (first calls).
 
-    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--in-process]
+    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--in-process | --decode]
 
 ``--in-process`` runs the same batches through an in-process hub instead, back to back, after
 a 1 ms sleep and after evicting the caches: the cost of the wait between two batches alone.
+``--decode`` times each path's decoding and conversion alone, in process.
 """
 
 from __future__ import annotations
@@ -283,14 +284,59 @@ def in_process(rounds: int) -> list[str]:
     return lines
 
 
+def decode_convert(rounds: int) -> list[str]:
+    """Each path's frames decoded (``decode_client``) and checked and converted
+    (``check_batch``, ``convert_batch``) in process, back to back and after a 1 ms sleep; p50
+    us over ESH4's batches, the best of ``rounds`` passes, the paths alternated in each."""
+    import logging
+
+    from orderflow.protocol import check_batch, decode_client
+    from orderflow.server.hub import Hub
+    from orderflow.server.wire import convert_batch
+
+    logging.disable(logging.WARNING)
+    batches = _as(_batches(None), INSTRUMENTS[0])
+    frames = {label: _frames(batches, enc, form) for label, enc, form in PATHS}
+    best: dict[tuple[str, float], list[float]] = {}
+    for _ in range(rounds):
+        for pause in (0.0, 0.001):
+            for label in frames:
+                st = Hub().state(INSTRUMENTS[0])
+                dec, conv = [], []
+                for f in frames[label]:
+                    if pause:
+                        time.sleep(pause)
+                    t0 = time.perf_counter_ns()
+                    msg = decode_client(f)
+                    t1 = time.perf_counter_ns()
+                    check_batch(msg, time.time_ns())  # type: ignore[arg-type]
+                    convert_batch(st, msg)  # type: ignore[arg-type]
+                    conv.append(time.perf_counter_ns() - t1)
+                    dec.append(t1 - t0)
+                got = [float(np.median(dec[WARM:])) / 1e3, float(np.median(conv[WARM:])) / 1e3]
+                old = best.setdefault((label, pause), got)
+                best[label, pause] = [min(a, b) for a, b in zip(old, got, strict=True)]
+    lines = [f"In process, p50 us (decode / check and convert), best of {rounds}, "
+             f"load {os.getloadavg()[0]:.2f}:"]  # fmt: skip
+    for label in frames:
+        cells = [f"{best[label, p][0]:5.1f} / {best[label, p][1]:5.1f}" for p in (0.0, 0.001)]
+        lines.append(f"  {label:22s} back to back {cells[0]}   after 1 ms {cells[1]}")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="rounds (each: echo and every path)")
     ap.add_argument("--in-process", action="store_true",
                     help="the validation and the apply in process: back to back, after a "
                     "sleep, after evicting the caches")  # fmt: skip
+    ap.add_argument("--decode", action="store_true",
+                    help="each path's decoding and conversion in process")  # fmt: skip
     args = ap.parse_args()
     os.environ.setdefault("PYTHONPATH", f"{ROOT / 'src'}{os.pathsep}{ROOT}")
+    if args.decode:
+        print("\n".join(decode_convert(args.rounds)))
+        return
     if args.in_process:
         print("\n".join(in_process(args.rounds)))
         return
