@@ -235,3 +235,39 @@ def test_list_and_packed_columns_may_be_mixed_and_equal_rows(batches):
         d2, _ = convert_batch(Hub().state(ES), b)
         for f in DEPTH_FIELDS:
             assert np.array_equal(d1[f], d2[f]), f
+
+
+def test_hostile_packed_columns_are_refused_whole_or_applied_never_half(batches):
+    """Packed columns with random bytes flipped, cut or added, in random columns and
+    encodings: each batch is refused with a RequestError leaving the book, the metrics and the
+    conversion's state as they were, or applied whole; nothing else is ever raised."""
+    rng = np.random.default_rng(1616)
+    hub = Hub()
+    for b in batches[:5]:
+        hub.apply(packed(b), "nt8")
+    refused = applied = 0
+    for i, b in enumerate(batches[5:205], start=6):
+        d = _packed_dict(msgspec.structs.replace(b, seq=i))
+        for _ in range(int(rng.integers(1, 4))):
+            name = ("t", "pos", "price", "size")[int(rng.integers(4))]
+            col = bytearray(d["columns"][name])
+            how = int(rng.integers(3))
+            if how == 0 and col:  # a random byte changed
+                col[int(rng.integers(len(col)))] = int(rng.integers(256))
+            elif how == 1:  # cut
+                col = col[: int(rng.integers(len(col) + 1))]
+            else:  # bytes added
+                col += bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8))
+            d["columns"][name] = bytes(col)
+        encoding = "msgpack" if rng.integers(2) else "json"
+        before = _state(hub, ES)
+        try:
+            msg = decode_client(frame(d, encoding))
+            assert isinstance(msg, Batch)
+            hub.apply(msg, "nt8")
+            applied += 1
+        except RequestError as exc:
+            assert exc.details["field"].startswith("columns"), exc.message
+            assert _state(hub, ES)[:6] == before[:6], (i, exc.message)
+            refused += 1
+    assert refused > 100 and refused + applied == 200
