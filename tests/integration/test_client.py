@@ -47,10 +47,12 @@ def test_nt_names():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("encoding", ["json", "msgpack", "msgpack+columns"])
+@pytest.mark.parametrize("encoding", ["json", "msgpack", "msgpack+columns", "msgpack+packed",
+                                      "json+packed"])  # fmt: skip
 def test_websocket_feed_ends_with_the_l3_book(server, encoding):
+    form = encoding.partition("+")[2] or "rows"
     summary = feed_file(need(ES_MBO), server.ws, speed=None, encoding=encoding.split("+")[0],
-                        columns=encoding.endswith("columns"))  # fmt: skip
+                        columns=form)  # fmt: skip
     batches, _ = esh4_batches()
     assert summary.batches == summary.acks == len(batches)
     assert summary.events == sum(len(b.depth) + len(b.ticks) for b in batches)
