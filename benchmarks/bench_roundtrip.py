@@ -1,7 +1,8 @@
 """Where each microsecond of a WebSocket round trip goes: ESH4 as the bridge's batches of 100+
 NinjaTrader depth events, sent one at a time (request/response) as MessagePack rows,
-MessagePack columns and JSON rows, beside a bare FastAPI WebSocket echo of the same frames in
-the same run.
+MessagePack columns (lists), MessagePack packed columns (little-endian arrays), JSON rows and
+JSON packed columns (base64), beside a bare FastAPI WebSocket echo of the same frames in the
+same run.
 
 The server runs in its own process with a stage probe installed (``roundtrip_server.py``;
 :mod:`orderflow.server.stages`), which marks each stage of the path with the system-wide
@@ -9,13 +10,14 @@ monotonic clock; this client marks its send and its receipt of the ack on the sa
 the stages add up to the round trip. Each round runs the echo, then each encoding on a fresh
 instrument (an empty book); the first 20 batches of every pass are left out (first calls).
 
-    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--gap-ms MS] [--in-process]
+    PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--gap-ms MS]
+        [--in-process | --decode]
 
 ``--gap-ms`` makes the client pause between an ack and its next batch, as a bridge does
 between market data events (the server's work after an ack is then done when the next batch
 comes). ``--in-process`` runs the same batches through an in-process hub instead, back to
 back, after a 1 ms sleep and after evicting the caches: the cost of the wait between two
-batches alone.
+batches alone. ``--decode`` times each path's decoding and conversion alone, in process.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from websockets.sync.client import connect
 
 from bench_server import ROOT, EchoProcess, ServerProcess, _as, _batches
 from harness import Progress, Result
-from orderflow.protocol import columnar
+from orderflow.protocol import columnar, packed
 from orderflow.server.stages import STAGES
 
 SUITE = "roundtrip"
@@ -47,11 +49,13 @@ WARM = 20  # batches of each pass left out (first calls, first allocations)
 #: per round, each encoding on an instrument of its own (tick 0.25): a fresh book each pass
 INSTRUMENTS = [f"{root} {month}-24" for month in ("03", "06", "09", "12")
                for root in ("ES", "MES", "NQ", "MNQ")]  # fmt: skip
-#: (label, encoding, depth as columns)
+#: (label, encoding, how depth goes: rows, columns (lists) or packed columns)
 PATHS = [
-    ("MessagePack rows", "msgpack", False),
-    ("MessagePack columns", "msgpack", True),
-    ("JSON rows", "json", False),
+    ("MessagePack rows", "msgpack", "rows"),
+    ("MessagePack columns", "msgpack", "columns"),
+    ("MessagePack packed", "msgpack", "packed"),
+    ("JSON rows", "json", "rows"),
+    ("JSON packed", "json", "packed"),
 ]
 #: the stages of a round trip: (label, from mark, to mark); c0/c1: the client's send, receipt
 INTERVALS = [
@@ -84,9 +88,11 @@ class Task:
     run: Callable[[Progress], list[Result]]
 
 
-def _frames(batches: list[Any], encoding: str, columns: bool) -> list[Any]:
-    if columns:
+def _frames(batches: list[Any], encoding: str, form: str) -> list[Any]:
+    if form == "columns":
         batches = [columnar(b) for b in batches]
+    elif form == "packed":
+        batches = [packed(b) for b in batches]
     if encoding == "msgpack":
         return [msgspec.msgpack.encode(b) for b in batches]
     return [msgspec.json.encode(b).decode() for b in batches]
@@ -135,8 +141,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
             k = 0
             for r in range(rounds):
                 echo_rtt.append(echo.round_trips(echo_frames)[WARM:])
-                for label, encoding, columns in PATHS:
-                    frames = _frames(_as(batches, INSTRUMENTS[k]), encoding, columns)
+                for label, encoding, form in PATHS:
+                    frames = _frames(_as(batches, INSTRUMENTS[k]), encoding, form)
                     client_marks[label].append(_client(url, frames, encoding, f"rt-{k}"))
                     order.append(label)
                     k += 1
@@ -317,6 +323,46 @@ def in_process(rounds: int) -> list[str]:
     return lines
 
 
+def decode_convert(rounds: int) -> list[str]:
+    """Each path's frames decoded (``decode_client``) and checked and converted
+    (``check_batch``, ``convert_batch``) in process, back to back and after a 1 ms sleep; p50
+    us over ESH4's batches, the best of ``rounds`` passes, the paths alternated in each."""
+    import logging
+
+    from orderflow.protocol import check_batch, decode_client
+    from orderflow.server.hub import Hub
+    from orderflow.server.wire import convert_batch
+
+    logging.disable(logging.WARNING)
+    batches = _as(_batches(None), INSTRUMENTS[0])
+    frames = {label: _frames(batches, enc, form) for label, enc, form in PATHS}
+    best: dict[tuple[str, float], list[float]] = {}
+    for _ in range(rounds):
+        for pause in (0.0, 0.001):
+            for label in frames:
+                st = Hub().state(INSTRUMENTS[0])
+                dec, conv = [], []
+                for f in frames[label]:
+                    if pause:
+                        time.sleep(pause)
+                    t0 = time.perf_counter_ns()
+                    msg = decode_client(f)
+                    t1 = time.perf_counter_ns()
+                    check_batch(msg, time.time_ns())  # type: ignore[arg-type]
+                    convert_batch(st, msg)  # type: ignore[arg-type]
+                    conv.append(time.perf_counter_ns() - t1)
+                    dec.append(t1 - t0)
+                got = [float(np.median(dec[WARM:])) / 1e3, float(np.median(conv[WARM:])) / 1e3]
+                old = best.setdefault((label, pause), got)
+                best[label, pause] = [min(a, b) for a, b in zip(old, got, strict=True)]
+    lines = [f"In process, p50 us (decode / check and convert), best of {rounds}, "
+             f"load {os.getloadavg()[0]:.2f}:"]  # fmt: skip
+    for label in frames:
+        cells = [f"{best[label, p][0]:5.1f} / {best[label, p][1]:5.1f}" for p in (0.0, 0.001)]
+        lines.append(f"  {label:22s} back to back {cells[0]}   after 1 ms {cells[1]}")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="rounds (each: echo and every path)")
@@ -326,10 +372,15 @@ def main() -> None:
     ap.add_argument("--gap-ms", type=float, default=0.0,
                     help="the client's pause between an ack and its next batch (default 0: at "
                     "once)")  # fmt: skip
+    ap.add_argument("--decode", action="store_true",
+                    help="each path's decoding and conversion in process")  # fmt: skip
     args = ap.parse_args()
     global GAP_S
     GAP_S = args.gap_ms / 1e3
     os.environ.setdefault("PYTHONPATH", f"{ROOT / 'src'}{os.pathsep}{ROOT}")
+    if args.decode:
+        print("\n".join(decode_convert(args.rounds)))
+        return
     if args.in_process:
         print("\n".join(in_process(args.rounds)))
         return

@@ -31,7 +31,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 from harness import Progress, Result, fmt_rate, percentiles
-from orderflow.protocol import columnar
+from orderflow.protocol import columnar, packed
 from orderflow.server.threaded import free_port
 from streams import Streams
 
@@ -181,11 +181,18 @@ def _tcp_echo(payload: bytes, n: int) -> np.ndarray:
 
 
 def _ws_rr(
-    url: str, batches: list[Any], encoding: str, client: str, columns: bool = False
+    url: str,
+    batches: list[Any],
+    encoding: str,
+    client: str,
+    columns: bool = False,
+    packed_depth: bool = False,
 ) -> np.ndarray:
     out = np.empty(len(batches))
     if columns:
         batches = [columnar(b) for b in batches]
+    if packed_depth:
+        batches = [packed(b) for b in batches]
     with connect(url, max_size=None, compression=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": client,
                             "encoding": encoding}))  # fmt: skip
@@ -282,6 +289,16 @@ def _task(streams: Streams, seconds: float) -> Task:
             secs = _ws_pipelined(url, _as(batches, "NQ 06-24"), "bench-cols-pipe", columns=True)
             rows.append(_row("WebSocket MessagePack, depth as columns, pipelined", "server:rr",
                              "ours", None, BATCH * n / secs))  # fmt: skip
+            progress.tick()
+            lat = _ws_rr(url, _as(batches, "MES 06-24"), "msgpack", "bench-packed",
+                         packed_depth=True)  # fmt: skip
+            rows.append(_row("WebSocket MessagePack, depth packed, request/response",
+                             "server:rr", "ours", lat, BATCH * n / (lat.sum() / 1e9)))  # fmt: skip
+            progress.tick()
+            lat = _ws_rr(url, _as(batches, "MNQ 06-24"), "json", "bench-json-packed",
+                         packed_depth=True)  # fmt: skip
+            rows.append(_row("WebSocket JSON, depth packed (base64), request/response",
+                             "server:rr", "ours", lat, BATCH * n / (lat.sum() / 1e9)))  # fmt: skip
             progress.tick()
             lat = _rest_rr(base, _as(batches, "MNQ 03-24"))
             rows.append(_row("REST POST /l2_update, request/response", "server:rr", "ours", lat,

@@ -326,7 +326,20 @@ namespace Orderflow.Bridge
             return sb.ToString();
         }
 
+        /// <summary>A batch with its depth events as a list of objects (rows).</summary>
         public static string Batch(OutgoingBatch batch)
+        {
+            return Batch(batch, false);
+        }
+
+        /// <summary>
+        /// A batch; with <paramref name="packedDepth"/> its depth events go as packed columns
+        /// (docs/protocol.md): t, pos, price and size as little-endian int64, int32, float64 and
+        /// int64 arrays in base64, side and op one character per event, reset the indexes with
+        /// IsReset. The server reads them as arrays without a Python object per event; every
+        /// double goes bit for bit. A big-endian machine sends rows (NinjaTrader runs on x86/x64).
+        /// </summary>
+        public static string Batch(OutgoingBatch batch, bool packedDepth)
         {
             var sb = new StringBuilder(64 + batch.EventCount * 96);
             sb.Append("{\"type\":\"batch\",\"seq\":").Append(batch.Seq.ToString(CultureInfo.InvariantCulture));
@@ -334,8 +347,14 @@ namespace Orderflow.Bridge
             AppendString(sb, batch.Instrument);
             sb.Append(",\"snapshot\":").Append(batch.Snapshot ? "true" : "false");
 
+            bool packed = packedDepth && batch.Depth.Count > 0 && BitConverter.IsLittleEndian;
+            if (packed)
+            {
+                sb.Append(",\"columns\":");
+                AppendPackedDepth(sb, batch.Depth);
+            }
             sb.Append(",\"depth\":[");
-            for (int i = 0; i < batch.Depth.Count; i++)
+            for (int i = 0; i < (packed ? 0 : batch.Depth.Count); i++)
             {
                 DepthEvent d = batch.Depth[i];
                 if (i > 0)
@@ -546,6 +565,50 @@ namespace Orderflow.Bridge
             AppendString(sb, reason ?? "");
             sb.Append('}');
             return sb.ToString();
+        }
+
+        /// <summary>The depth columns object: the fixed-size values copied as they lie in memory
+        /// (Buffer.BlockCopy; little-endian) and base64-encoded.</summary>
+        public static void AppendPackedDepth(StringBuilder sb, IList<DepthEvent> depth)
+        {
+            int n = depth.Count;
+            var t = new long[n];
+            var pos = new int[n];
+            var price = new double[n];
+            var size = new long[n];
+            var side = new char[n];
+            var op = new char[n];
+            var resets = new StringBuilder();
+            for (int i = 0; i < n; i++)
+            {
+                DepthEvent d = depth[i];
+                t[i] = d.T;
+                pos[i] = d.Position;
+                price[i] = d.Price;
+                size[i] = d.Size;
+                side[i] = d.Side == BookSide.Ask ? 'a' : 'b';
+                op[i] = d.Op == DepthOperation.Add ? 'a' : d.Op == DepthOperation.Remove ? 'r' : 'u';
+                if (d.Reset)
+                {
+                    if (resets.Length > 0)
+                        resets.Append(',');
+                    resets.Append(i.ToString(CultureInfo.InvariantCulture));
+                }
+            }
+            sb.Append("{\"t\":\"").Append(Packed(t, 8 * n));
+            sb.Append("\",\"side\":\"").Append(side).Append("\",\"op\":\"").Append(op);
+            sb.Append("\",\"pos\":\"").Append(Packed(pos, 4 * n));
+            sb.Append("\",\"price\":\"").Append(Packed(price, 8 * n));
+            sb.Append("\",\"size\":\"").Append(Packed(size, 8 * n));
+            sb.Append("\",\"reset\":[").Append(resets.ToString()).Append("]}");
+        }
+
+        /// <summary>An array of fixed-size values as base64 of its bytes.</summary>
+        public static string Packed(Array values, int bytes)
+        {
+            var buffer = new byte[bytes];
+            Buffer.BlockCopy(values, 0, buffer, 0, bytes);
+            return Convert.ToBase64String(buffer);
         }
 
         private static string OperationName(DepthOperation op)
@@ -1810,6 +1873,7 @@ namespace Orderflow.Bridge
         public int MaxBackoffMs = 30000;
         public int RememberedCommands = 10000; // answers kept to answer a resent command again
         public int MinSnapshotIntervalMs = 1000; // an ack saying stale asks for a snapshot at most this often per instrument
+        public bool PackedDepth = true;        // depth as packed columns (false: rows, for a server that predates them)
 
         /// <summary>The token to send: <paramref name="token"/>, or the content of
         /// <paramref name="tokenFile"/> (trimmed) when that is set, so the secret need not be
@@ -2302,7 +2366,7 @@ namespace Orderflow.Bridge
                 Queue.FlushDue(stopping);
                 foreach (var batch in Queue.Unsent())
                 {
-                    SendText(ws, OrderflowJson.Batch(batch));
+                    SendText(ws, OrderflowJson.Batch(batch, _options.PackedDepth));
                     Queue.MarkSent(batch.Seq);
                     lastSendMs = _clock.ElapsedMilliseconds;
                 }

@@ -4,6 +4,7 @@
 //                                                    batches made by the real BatchQueue, a
 //                                                    snapshot batch, order/execution/position
 //                                                    batches, command_acks, a heartbeat and a bye
+//   mono OrderflowSelfTest.exe --packed          (a) with the depth of every batch as packed columns
 //   mono OrderflowSelfTest.exe --idle URL MS     connects, stays idle MS ms (heartbeats every
 //                                                    100 ms), then stops with a bye
 //   mono OrderflowSelfTest.exe --unit            internal checks of the queue, the server
@@ -54,7 +55,9 @@ namespace Orderflow.Bridge.SelfTest
             try
             {
                 if (args.Length == 0)
-                    return PrintMessages();
+                    return PrintMessages(false);
+                if (args[0] == "--packed")
+                    return PrintMessages(true);
                 if (args[0] == "--unit")
                     return UnitChecks();
                 if (args[0] == "--views")
@@ -92,7 +95,7 @@ namespace Orderflow.Bridge.SelfTest
         }
 
         // Mode (a). tests/integration/test_bridge.py knows every value written here.
-        private static int PrintMessages()
+        private static int PrintMessages(bool packed)
         {
             // 2023-12-25 18:00:00 in New York (NinjaTrader's local DateTime) is 23:00:00 UTC.
             var local = new DateTime(2023, 12, 25, 18, 0, 0, DateTimeKind.Unspecified);
@@ -135,7 +138,7 @@ namespace Orderflow.Bridge.SelfTest
             q.AddPosition(es, new PositionEvent(t0 + 15, "Flat", 0, 0.0, ""));
             q.FlushAll(); // seq 7
             foreach (var batch in q.Unsent())
-                Console.WriteLine(OrderflowJson.Batch(batch));
+                Console.WriteLine(OrderflowJson.Batch(batch, packed));
             Console.WriteLine(OrderflowJson.CommandAck("m-1", 1, "done", ""));
             Console.WriteLine(OrderflowJson.CommandAck("l:2_b.X", 9007199254740993L, "refused", "cid: no order \"l:2_b.X\"\t\u00e9"));
 
@@ -146,6 +149,63 @@ namespace Orderflow.Bridge.SelfTest
 
         private static int _failures;
 
+        // Packed depth columns: the base64 decodes to the very values, little-endian, and the
+        // batch carries columns instead of rows.
+        private static void PackedChecks()
+        {
+            var events = new List<DepthEvent>
+            {
+                new DepthEvent(long.MaxValue, BookSide.Ask, DepthOperation.Remove, 10000, 0.1 + 0.2, 1000000000, true),
+                new DepthEvent(1703545200000000001L, BookSide.Bid, DepthOperation.Add, 0, double.Epsilon, 0, false),
+                new DepthEvent(-1, BookSide.Bid, DepthOperation.Update, int.MaxValue, -4810.25, long.MinValue, true),
+            };
+            var sb = new System.Text.StringBuilder();
+            OrderflowJson.AppendPackedDepth(sb, events);
+            string json = sb.ToString();
+            Check(json.Contains("\"side\":\"abb\"") && json.Contains("\"op\":\"rau\"") && json.Contains("\"reset\":[0,2]"),
+                "packed: side, op and reset as characters and indexes");
+            byte[] t = Convert.FromBase64String(Field(json, "t"));
+            byte[] pos = Convert.FromBase64String(Field(json, "pos"));
+            byte[] price = Convert.FromBase64String(Field(json, "price"));
+            byte[] size = Convert.FromBase64String(Field(json, "size"));
+            Check(t.Length == 24 && pos.Length == 12 && price.Length == 24 && size.Length == 24, "packed: 8, 4, 8, 8 bytes a value");
+            bool same = true;
+            for (int i = 0; i < events.Count; i++)
+            {
+                same &= LittleEndian(t, 8 * i, 8) == events[i].T;
+                same &= (int)LittleEndian(pos, 4 * i, 4) == events[i].Position;
+                same &= LittleEndian(price, 8 * i, 8) == BitConverter.DoubleToInt64Bits(events[i].Price);
+                same &= LittleEndian(size, 8 * i, 8) == events[i].Size;
+            }
+            Check(same, "packed: every value back from its little-endian bytes, doubles bit for bit");
+            var batch = new OutgoingBatch { Seq = 3, Instrument = "ES 03-24" };
+            batch.Depth.AddRange(events);
+            string packed = OrderflowJson.Batch(batch, true);
+            Check(packed.Contains("\"columns\":{") && packed.Contains("\"depth\":[]"), "packed: columns, no rows");
+            Check(OrderflowJson.Batch(batch, false) == OrderflowJson.Batch(batch) && !OrderflowJson.Batch(batch).Contains("columns"),
+                "rows when not packed");
+            var noDepth = new OutgoingBatch { Seq = 4, Instrument = "ES 03-24" };
+            noDepth.Ticks.Add(new TickEvent(1, 4810.25, 1, double.NaN, double.NaN));
+            Check(!OrderflowJson.Batch(noDepth, true).Contains("columns"), "packed: no columns without depth");
+        }
+
+        private static string Field(string json, string name)
+        {
+            string key = "\"" + name + "\":\"";
+            int start = json.IndexOf(key, StringComparison.Ordinal) + key.Length;
+            return json.Substring(start, json.IndexOf('"', start) - start);
+        }
+
+        private static long LittleEndian(byte[] bytes, int offset, int count)
+        {
+            long v = 0;
+            for (int k = count - 1; k >= 0; k--)
+                v = (v << 8) | bytes[offset + k];
+            if (count == 4)
+                v = (int)v;
+            return v;
+        }
+
         private static void Check(bool ok, string what)
         {
             Console.WriteLine((ok ? "ok " : "FAIL ") + what);
@@ -155,6 +215,8 @@ namespace Orderflow.Bridge.SelfTest
 
         private static int UnitChecks()
         {
+            PackedChecks();
+
             // Seq numbers, resume after welcome, acknowledge.
             var q = new BatchQueue(1, 5, 100);
             for (int i = 0; i < 5; i++)

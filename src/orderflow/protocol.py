@@ -18,10 +18,15 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import msgspec
+import numpy as np
 
 from orderflow.core.errors import MessageFieldError, RequestError
 
 __all__ = [
+    "MAX_POSITION",
+    "MAX_PRICE",
+    "MAX_SIZE",
+    "PACKED",
     "PROTOCOL_VERSION",
     "SUPPORTED_PROTOCOLS",
     "Ack",
@@ -49,11 +54,15 @@ __all__ = [
     "Tick",
     "Welcome",
     "check_batch",
+    "column_array",
+    "column_list",
     "columnar",
     "decode_batch",
     "decode_client",
     "decode_object",
     "encode",
+    "packed",
+    "rows",
 ]
 
 PROTOCOL_VERSION = 2
@@ -65,14 +74,21 @@ SUPPORTED_PROTOCOLS = (1, 2)
 INT64_MAX = (1 << 63) - 1
 NonNegative = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Positive = Annotated[int, msgspec.Meta(gt=0, le=INT64_MAX)]
-Size = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+#: the bounds of a depth event's size, a ladder position and a price (the packed columns'
+#: values are held to them when converted)
+MAX_SIZE = 1_000_000_000
+MAX_POSITION = 10_000
+MAX_PRICE = 1e9
+Size = Annotated[int, msgspec.Meta(ge=0, le=MAX_SIZE)]
 #: a batch's sequence number: exact in a double, so every JSON client keeps it exactly
 Seq = Annotated[int, msgspec.Meta(ge=0, le=(1 << 53) - 1)]
 #: a time (ns since the epoch, UTC); :func:`check_batch` holds a batch's times to the
 #: plausible window (:data:`EARLIEST_NS` .. receive time + :data:`FUTURE_NS`)
 TimeNs = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 #: a price, a quote or money: finite (NaN and infinities are refused) and within 1e9
-Price = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
+Price = Annotated[float, msgspec.Meta(ge=-MAX_PRICE, le=MAX_PRICE)]
+#: a depth event's ladder position
+Position = Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 #: the widest cluster band a client may ask for, in ticks (250 ES points)
 MAX_CLUSTER_GRANULARITY = 1000
@@ -110,10 +126,20 @@ class Depth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     t: TimeNs  # ns UTC
     side: Literal["bid", "ask"]
     op: Literal["add", "update", "remove"]
-    pos: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+    pos: Position
     price: Price
     size: Size
     reset: bool = False  # NinjaTrader's IsReset
+
+
+#: the packed columns' layout: each a little-endian array of fixed-size values, back to back
+#: (MessagePack ``bin``, base64 in JSON); ``(numpy dtype, bytes a value, what a value is)``
+PACKED: dict[str, tuple[str, int, str]] = {
+    "t": ("<i8", 8, "int64"),
+    "pos": ("<i4", 4, "int32"),
+    "price": ("<f8", 8, "float64"),
+    "size": ("<i8", 8, "int64"),
+}
 
 
 class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -121,25 +147,73 @@ class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     third of the bytes and decoded several times faster (the fast path for a high-rate feed).
     ``side`` has one character per event (``b`` bid, ``a`` ask), ``op`` one per event (``a``
     add, ``u`` update, ``r`` remove); ``reset`` lists the indexes of the events with IsReset.
-    Every column has one entry per event."""
+    Every column has one entry per event.
 
-    t: list[TimeNs]
+    ``t``, ``pos``, ``price`` and ``size`` may each come packed (:data:`PACKED`): the values
+    as little-endian int64, int32, float64 and int64, back to back, which the server reads as
+    arrays without a Python object per event. Their values are held to the same bounds as the
+    lists' when the batch is converted, before anything of it is applied."""
+
+    t: list[TimeNs] | bytes
     side: Annotated[str, msgspec.Meta(pattern=r"^[ba]*$")]
     op: Annotated[str, msgspec.Meta(pattern=r"^[aur]*$")]
-    pos: list[Annotated[int, msgspec.Meta(ge=0, le=10_000)]]
-    price: list[Price]
-    size: list[Size]
+    pos: list[Position] | bytes
+    price: list[Price] | bytes
+    size: list[Size] | bytes
     reset: list[NonNegative] = []
 
     def __post_init__(self) -> None:
-        n = len(self.t)
+        n = _entries(self.t, "t")
         for name in ("side", "op", "pos", "price", "size"):
-            if len(getattr(self, name)) != n:
+            col = getattr(self, name)
+            k = _entries(col, name)
+            if k == n:
+                continue
+            if isinstance(col, bytes):
                 raise MessageFieldError(
-                    f"columns.{name} has {len(getattr(self, name))} entries, columns.t has {n}"
+                    f"columns.{name}: {k} values ({len(col)} bytes), columns.t has {n} events"
                 )
+            raise MessageFieldError(f"columns.{name} has {k} entries, columns.t has {n}")
         if self.reset and max(self.reset) >= n:
             raise MessageFieldError(f"columns.reset: index {max(self.reset)} beyond the {n} events")
+
+    @property
+    def n(self) -> int:
+        """How many events the columns carry."""
+        t = self.t
+        return len(t) >> 3 if isinstance(t, bytes) else len(t)
+
+    @property
+    def packed(self) -> bool:
+        """Whether any column comes packed."""
+        return any(isinstance(c, bytes) for c in (self.t, self.pos, self.price, self.size))
+
+
+def _entries(col: Any, name: str) -> int:
+    """A column's number of values; a packed one must hold a whole number of them."""
+    if not isinstance(col, bytes) or name not in PACKED:
+        return len(col)
+    _, size, kind = PACKED[name]
+    k, rest = divmod(len(col), size)
+    if rest:
+        raise MessageFieldError(
+            f"columns.{name}: {len(col)} bytes is not a whole number of {size}-byte {kind} values"
+        )
+    return k
+
+
+def column_array(columns: DepthColumns, name: str) -> np.ndarray:
+    """A column as a numpy array of its packed dtype: a packed one read in place (no copy,
+    read only), a list converted."""
+    col = getattr(columns, name)
+    dtype = PACKED[name][0]
+    return np.frombuffer(col, dtype=dtype) if isinstance(col, bytes) else np.array(col, dtype)
+
+
+def column_list(columns: DepthColumns, name: str) -> list[Any]:
+    """A column as a list of Python numbers, packed or not."""
+    col = getattr(columns, name)
+    return column_array(columns, name).tolist() if isinstance(col, bytes) else list(col)
 
 
 class Tick(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
@@ -277,13 +351,16 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
     @property
     def n_depth(self) -> int:
         """How many depth events the batch carries (either form)."""
-        return len(self.columns.t) if self.columns is not None else len(self.depth)
+        return self.columns.n if self.columns is not None else len(self.depth)
 
     @property
     def last_depth_t(self) -> int:
         """The time of its last depth event (0 without depth)."""
         if self.columns is not None:
-            return self.columns.t[-1] if self.columns.t else 0
+            t = self.columns.t
+            if isinstance(t, bytes):
+                return int.from_bytes(t[-8:], "little", signed=True) if t else 0
+            return t[-1] if t else 0
         return self.depth[-1].t if self.depth else 0
 
     @property
@@ -450,6 +527,8 @@ _JSON = msgspec.json.Encoder()
 _MSGPACK = msgspec.msgpack.Encoder()
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+#: a packed column's own refusal (``columns.price: 801 bytes ...``) names that column
+_NAMED = re.compile(r"^(?P<field>columns\.(?:t|pos|price|size)): ")
 
 
 def _field_error(exc: msgspec.DecodeError | msgspec.ValidationError) -> RequestError:
@@ -461,6 +540,10 @@ def _field_error(exc: msgspec.DecodeError | msgspec.ValidationError) -> RequestE
     reason = _PATH.sub("", text)
     if "matching regex" in reason and field.split(".")[-1] == "instrument":
         reason = "not an instrument name (letters and digits, inside also space . _ - #; no '..')"
+    named = _NAMED.match(reason)
+    if named and field == "columns":
+        field = named.group("field")
+        reason = reason[named.end() :]
     unknown = _UNKNOWN.search(reason)
     if unknown:  # name the unknown field itself: depth[0].volume
         field = f"{field}.{unknown.group(1)}" if field else unknown.group(1)
@@ -532,9 +615,10 @@ EARLIEST_NS = 315_532_800 * 1_000_000_000
 FUTURE_NS = 86_400 * 1_000_000_000
 
 
-def _times(batch: Batch) -> Iterator[tuple[str, list[int]]]:
-    if batch.columns is not None:
-        yield "columns.t", batch.columns.t
+def _times(batch: Batch) -> Iterator[tuple[str, list[int] | np.ndarray]]:
+    c = batch.columns
+    if c is not None and c.n:
+        yield "columns.t", column_array(c, "t") if isinstance(c.t, bytes) else c.t
     for name in ("depth", "ticks", "bars", "orders", "executions", "positions"):
         items = getattr(batch, name)
         if items:
@@ -545,10 +629,14 @@ def check_batch(batch: Batch, recv_ns: int) -> None:
     """What decoding cannot check alone: every time of the batch lies in the plausible window
     (:data:`EARLIEST_NS` .. ``recv_ns`` + :data:`FUTURE_NS`). A RequestError names the first
     field outside it (``depth[3].t``); ranges, finiteness and the instrument's name were
-    checked when the batch was decoded."""
+    checked when the batch was decoded (a packed column's when it is converted)."""
     latest = recv_ns + FUTURE_NS
     for name, ts in _times(batch):
-        if min(ts) >= EARLIEST_NS and max(ts) <= latest:
+        if isinstance(ts, np.ndarray):
+            if ts.min() >= EARLIEST_NS and ts.max() <= latest:
+                continue
+            ts = ts.tolist()
+        elif min(ts) >= EARLIEST_NS and max(ts) <= latest:
             continue
         i = next(k for k, t in enumerate(ts) if not EARLIEST_NS <= t <= latest)
         field = f"{name}[{i}]" if name == "columns.t" else f"{name}[{i}].t"
@@ -574,6 +662,33 @@ def columnar(batch: Batch) -> Batch:
         reset=[i for i, e in enumerate(ev) if e.reset],
     )
     return msgspec.structs.replace(batch, depth=[], columns=cols)
+
+
+def packed(batch: Batch) -> Batch:
+    """The same batch with its depth events as packed :class:`DepthColumns` (``t``, ``pos``,
+    ``price`` and ``size`` as little-endian arrays, :data:`PACKED`)."""
+    b = columnar(batch)
+    c = b.columns
+    if c is None or not c.n or c.packed:
+        return b
+    cols = msgspec.structs.replace(c, **{name: column_array(c, name).tobytes() for name in PACKED})
+    return msgspec.structs.replace(b, columns=cols)
+
+
+def rows(batch: Batch) -> Batch:
+    """The same batch with its depth events as a list of :class:`Depth` (either columns form)."""
+    c = batch.columns
+    if c is None:
+        return batch
+    ops = {"a": "add", "u": "update", "r": "remove"}
+    resets = set(c.reset)
+    ts, pos, price, size = (column_list(c, name) for name in ("t", "pos", "price", "size"))
+    depth = [
+        Depth(ts[i], "bid" if c.side[i] == "b" else "ask", ops[c.op[i]],  # type: ignore[arg-type]
+              pos[i], price[i], size[i], i in resets)
+        for i in range(c.n)
+    ]  # fmt: skip
+    return msgspec.structs.replace(batch, depth=depth, columns=None)
 
 
 def encode(msg: Any, encoding: str = "json") -> bytes:

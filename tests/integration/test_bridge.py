@@ -247,6 +247,18 @@ def expected_messages() -> list[object]:
     ]
 
 
+def sent_by_bridge(text: str | bytes) -> Any:
+    """A message the bridge's transport sent, decoded as the server decodes it; a batch's
+    depth, which the transport sends as packed columns, as rows (the events it was given)."""
+    from orderflow.protocol import rows
+
+    msg = decode_client(text)
+    if isinstance(msg, Batch) and msg.n_depth:
+        assert msg.columns is not None and msg.columns.packed and not msg.depth
+        return rows(msg)
+    return msg
+
+
 def test_build_compiles_strategy_and_selftest(build: None) -> None:
     # The library holds transport + strategy + stub: it exists only if the strategy compiled.
     assert STRATEGY_DLL.is_file() and STRATEGY_DLL.stat().st_size > 0
@@ -273,6 +285,33 @@ def test_output_does_not_depend_on_the_culture(build: None) -> None:
     # Under de-DE the default number format is "0,5": the writer must use the invariant culture.
     german = {"LANG": "de_DE.UTF-8", "LC_ALL": "de_DE.UTF-8"}
     assert run_selftest(env=german) == run_selftest(env={"LANG": "C", "LC_ALL": "C"})
+
+
+def test_packed_depth_decodes_to_the_values_of_the_rows(build: None) -> None:
+    """The bridge's default form: the same messages with each batch's depth as packed
+    columns (Buffer.BlockCopy, base64). Decoded as the server decodes them they give the very
+    events of the rows form, doubles bit for bit, and the same engine arrays."""
+    import numpy as np
+
+    from orderflow.protocol import column_array, rows
+
+    plain = [decode_client(line) for line in run_selftest()]
+    packed = [decode_client(line) for line in run_selftest("--packed")]
+    assert len(packed) == len(plain)
+    with_depth = 0
+    for got, want in zip(packed, plain, strict=True):
+        if not isinstance(want, Batch) or not want.depth:
+            assert got == want
+            continue
+        assert isinstance(got, Batch) and got.columns is not None and not got.depth
+        assert all(
+            isinstance(getattr(got.columns, f), bytes) for f in ("t", "pos", "price", "size")
+        )
+        assert rows(got) == want
+        prices = column_array(got.columns, "price")
+        assert prices.tobytes() == np.array([e.price for e in want.depth]).tobytes()
+        with_depth += 1
+    assert with_depth == 3  # two batches and the snapshot
 
 
 def test_queue_and_server_message_checks(build: None) -> None:
@@ -436,7 +475,7 @@ def test_transport_resends_unacknowledged_batches_after_a_reconnect(
 
     def handler(ws: ServerConnection) -> None:
         n = len(connections)
-        received: list[object] = [decode_client(ws.recv())]
+        received: list[object] = [sent_by_bridge(ws.recv())]
         connections.append(received)
         last_seq = 0 if n == 0 else 1
         ws.send(
@@ -444,7 +483,7 @@ def test_transport_resends_unacknowledged_batches_after_a_reconnect(
             f'"last_seq":{last_seq}}}'
         )
         for text in ws:
-            msg = decode_client(text)
+            msg = sent_by_bridge(text)
             received.append(msg)
             if isinstance(msg, Batch):
                 ws.send(
@@ -489,14 +528,14 @@ def test_strategy_forwards_ninjatrader_events(build: None) -> None:
     received: list[object] = []
 
     def handler(ws: ServerConnection) -> None:
-        received.append(decode_client(ws.recv()))
+        received.append(sent_by_bridge(ws.recv()))
         ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":0}')
         ws.send(
             '{"type":"snapshot_request","instrument":"ES 03-24","reason":"gap",'
             '"expected_seq":1,"got_seq":3}'
         )
         for text in ws:
-            msg = decode_client(text)
+            msg = sent_by_bridge(text)
             received.append(msg)
             if isinstance(msg, Batch):
                 ws.send(
@@ -588,9 +627,9 @@ def test_transport_sends_heartbeats_when_idle(build: None) -> None:
     received: list[object] = []
 
     def handler(ws: ServerConnection) -> None:
-        received.append(decode_client(ws.recv()))
+        received.append(sent_by_bridge(ws.recv()))
         ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":7}')
-        received.extend(decode_client(text) for text in ws)
+        received.extend(sent_by_bridge(text) for text in ws)
 
     with serve(handler, "127.0.0.1", 0) as server:
         port = server.socket.getsockname()[1]
@@ -800,7 +839,7 @@ def test_strategy_executes_commands_once_and_forwards_order_events(build: None) 
                 continue
             except ConnectionClosed:
                 return
-            msg = decode_client(text)
+            msg = sent_by_bridge(text)
             received.append(msg)
             if isinstance(msg, Batch):
                 last_seq[0] = max(last_seq[0], msg.seq)
@@ -812,7 +851,7 @@ def test_strategy_executes_commands_once_and_forwards_order_events(build: None) 
         n = len(acks)
         mine: list[CommandAck] = []
         acks.append(mine)
-        received.append(decode_client(ws.recv()))
+        received.append(sent_by_bridge(ws.recv()))
         ws.send(
             '{"type":"welcome","protocol":1,"server":"stand-in","session":"s",'
             f'"last_seq":{last_seq[0]},"flags":{{"historical_only":false}}}}'
@@ -1153,10 +1192,10 @@ def test_an_ack_saying_stale_gets_one_snapshot_not_one_per_ack(build: None) -> N
     stale_acks = [0]
 
     def handler(ws: ServerConnection) -> None:
-        decode_client(ws.recv())
+        sent_by_bridge(ws.recv())
         ws.send('{"type":"welcome","protocol":1,"server":"stand-in","session":"s","last_seq":0}')
         for text in ws:
-            msg = decode_client(text)
+            msg = sent_by_bridge(text)
             if not isinstance(msg, Batch):
                 continue
             received.append(msg)

@@ -189,8 +189,14 @@ def feed(
         Path | None, typer.Option("--token-file", help="File holding the server's token.")
     ] = None,
     columns: Annotated[
-        bool, typer.Option("--columns", help="Send depth as columns (WebSocket; faster).")
+        bool, typer.Option("--columns", help="Send depth as columns of lists (--depth columns).")
     ] = False,
+    depth: Annotated[
+        str,
+        typer.Option(
+            "--depth", help="WebSocket depth as packed columns (default), columns or rows."
+        ),
+    ] = "packed",
     instrument: InstrumentOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -206,13 +212,15 @@ def feed(
     if transport not in ("ws", "rest") or encoding not in ("json", "msgpack"):
         raise RequestError("--transport is ws or rest, --encoding json or msgpack",
                            field="transport")  # fmt: skip
+    if depth not in ("packed", "columns", "rows"):
+        raise RequestError("--depth is packed, columns or rows", field="depth")
     result = run_with_progress(
         "feed",
         file.name,
         lambda progress: feed_file(
             file, url, None if fast else speed, levels, transport=transport,  # type: ignore[arg-type]
             encoding=encoding, progress=progress, token=token,  # type: ignore[arg-type]
-            instrument=instrument, columns=columns,
+            instrument=instrument, columns="columns" if columns else depth,  # type: ignore[arg-type]
         ),
         json,
     )  # fmt: skip

@@ -28,7 +28,7 @@ from orderflow.io.stream import Chunk, Opened, register_opener
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.model.instruments import Instrument, get_instrument
-from orderflow.protocol import Batch
+from orderflow.protocol import Batch, column_array, column_list
 from orderflow.server.recording import read_recording, recording_files
 
 __all__ = ["batch_arrays", "convert_recordings", "is_recording", "open_recording"]
@@ -54,13 +54,13 @@ def batch_arrays(
     """One recorded batch as depth events and prints (module docstring)."""
     if batch.columns is not None:
         c = batch.columns
-        n = len(c.t)
+        n = c.n
         depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
         if n:
-            depth["ts_event"] = c.t
-            depth["price"] = _ticks(inst, c.price)
-            depth["size"] = c.size
-            depth["position"] = c.pos
+            depth["ts_event"] = column_array(c, "t")
+            depth["price"] = _ticks(inst, column_list(c, "price"))
+            depth["size"] = column_array(c, "size")
+            depth["position"] = column_array(c, "pos")
             depth["operation"] = [_OPS[o] for o in c.op]
             depth["side"] = [_SIDES[s] for s in c.side]
             if c.reset:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from orderflow.cli.output import console
+from orderflow.protocol import column_list
 
 __all__ = ["replay_served"]
 
@@ -21,7 +22,7 @@ def _times(batch: Any, recv_ns: int) -> tuple[int, int]:
     """A batch's first and last event time (depth, else prints, else bars; else receipt)."""
     ts: list[int] = []
     if batch.columns is not None:
-        ts += list(batch.columns.t)
+        ts += column_list(batch.columns, "t")
     ts += [d.t for d in batch.depth] + [t.t for t in batch.ticks] + [b.t for b in batch.bars]
     return (min(ts), max(ts)) if ts else (recv_ns, recv_ns)
 
@@ -58,7 +59,7 @@ def replay_served(records: list[Any], label: str, params: Any, speed: float | No
     def feed() -> None:
         try:
             fed = feed_batches(batches, served.ws, encoding="msgpack", client=TRADER,
-                               playback=playback)  # fmt: skip
+                               playback=playback, columns="rows")  # as it came  # fmt: skip
             result["summary"] = asyncio.run(fed)
         except BaseException as exc:  # shown by the caller
             result["error"] = exc

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
-from orderflow.client.ws import Encoding, OrderflowClient, RestClient
+from orderflow.client.ws import DepthForm, Encoding, OrderflowClient, RestClient
 from orderflow.core.errors import ParameterError
 from orderflow.io.formats import LoadedStream, load_stream
 from orderflow.io.nt_feed import NtBatch, nt_batches
@@ -219,7 +219,7 @@ async def feed_batches(
     client: str = "feed",
     token: str | None = None,
     progress: Progress | None = None,
-    columns: bool = False,
+    columns: bool | DepthForm = "packed",
     playback: Playback | None = None,
 ) -> FeedSummary:
     """Send batches over WebSocket (``url`` ws://.../ws), paced, and wait for every ack
@@ -330,7 +330,7 @@ def feed_file(
     client: str = "feed",
     token: str | None = None,
     instrument: str | None = None,
-    columns: bool = False,
+    columns: bool | DepthForm = "packed",
 ) -> FeedSummary:
     """Play ``path`` into the server at ``url`` (``ws://host:port/ws``; for REST the same or
     ``http://host:port``) and wait for every answer.
@@ -340,7 +340,8 @@ def feed_file(
     batches before go as fast as possible (the book is built, as a replay fast-forwards).
     ``duration_s``: stop after that much event time from the start. ``progress(done, total)``
     is called after each batch. A WebSocket feed numbers its batches from 1 under ``client``
-    (a server that already has batches of that name answers ``duplicate`` for them)."""
+    (a server that already has batches of that name answers ``duplicate`` for them).
+    ``columns``: how the WebSocket batches carry depth (``DepthForm``: packed by default)."""
     batches = build_batches(load_stream(path), levels, batch_events, instrument)
     if transport == "rest":
         return _feed_rest(batches, url, speed, start_s, duration_s, token, progress)

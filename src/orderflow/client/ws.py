@@ -62,12 +62,14 @@ from orderflow.protocol import (
     Tick,
     Welcome,
     columnar,
+    packed,
 )
 from orderflow.server.auth import resolve_token
 
 __all__ = [
     "ClientError",
     "ClientStats",
+    "DepthForm",
     "Encoding",
     "OrderflowClient",
     "RestClient",
@@ -77,6 +79,9 @@ __all__ = [
 log = logging.getLogger("orderflow.client")
 
 Encoding = Literal["json", "msgpack"]
+#: how a batch carries its depth events: ``packed`` columns (little-endian arrays the server
+#: reads in place, the default), ``columns`` (lists), or ``rows`` (one object per event)
+DepthForm = Literal["packed", "columns", "rows"]
 #: what the client hands back: an ack, a snapshot request, an error or an order command
 ServerEvent = Ack | SnapshotRequest | Error | Command | State
 #: executes an order command; returns ("done", "") or ("refused", reason)
@@ -127,6 +132,18 @@ def _decode(frame: bytes | str) -> Any:
     return _MSGPACK_SERVER.decode(frame)
 
 
+def _depth_form(columns: bool | str) -> DepthForm:
+    if columns is True or columns == "columns":
+        return "columns"
+    if columns is False or columns == "rows":
+        return "rows"
+    if columns == "packed":
+        return "packed"
+    raise ParameterError(
+        f"columns must be packed, columns or rows, got {columns!r}", field="columns"
+    )
+
+
 class OrderflowClient:
     """An asyncio WebSocket client speaking protocol v1 (see the module docstring).
 
@@ -139,6 +156,8 @@ class OrderflowClient:
     sent yet, number on from there (a restarted bridge) instead of from 1. ``report``: as the
     bridge, say ``report: true`` in the hello and send what it returns (NinjaTrader's positions
     and working orders) after every welcome, once the unacknowledged batches are resent.
+    ``columns``: how depth goes out (:data:`DepthForm`; True: ``columns``, False: ``rows``;
+    ``rows`` sends each batch as it is given).
     """
 
     def __init__(
@@ -160,7 +179,7 @@ class OrderflowClient:
         on_error: Callable[[Error], None] | None = None,
         on_command: CommandHandler | None = None,
         max_size: int | None = 16 * 1024 * 1024,
-        columns: bool = False,
+        columns: bool | DepthForm = "packed",
         report: ReportSource | None = None,
         cluster_granularity: int | None = None,
     ) -> None:
@@ -193,7 +212,7 @@ class OrderflowClient:
         self.on_error = on_error
         self.on_command = on_command
         self.max_size = max_size
-        self.columns = columns  # send depth as columns (protocol DepthColumns): a third the bytes
+        self.depth_form: DepthForm = _depth_form(columns)
         self.report = report
         #: the hello's cluster_granularity: the answers' clusters in bands this wide (ticks)
         self.cluster_granularity = cluster_granularity
@@ -310,7 +329,9 @@ class OrderflowClient:
                 seq = self.next_seq
                 self.next_seq += 1
                 batch = msgspec.structs.replace(batch, seq=seq)
-                if self.columns:
+                if self.depth_form == "packed":
+                    batch = packed(batch)
+                elif self.depth_form == "columns":
                     batch = columnar(batch)
                 self._unacked[seq] = batch  # resent after a reconnect until acknowledged
                 await self._write(batch)

@@ -4,10 +4,12 @@ check and every field filled, with nothing written anywhere else.
 
 A pass returns a status instead of raising: :data:`OK`; :data:`INEXACT`, a price (or quote)
 the fast conversion cannot prove exact on the grid (off the grid, finer than 1e-9, huge, not
-finite); :data:`FAR`, an implausible price. On anything but OK the caller converts the batch
-the exact way (:func:`orderflow.server.wire.convert_exact`), which refuses it naming the event
-or, for a price that is fine after all, converts it exactly; so every refusal and every
-result is that way's.
+finite); :data:`FAR`, an implausible price; :data:`BOUNDS`, a position or size outside the
+protocol's bounds (only packed columns can carry one: a list's were checked when decoded).
+On anything but OK the caller converts the batch the exact way
+(:func:`orderflow.server.wire.convert_exact`), which refuses it naming the event or, for a
+price that is fine after all, converts it exactly; so every refusal and every result is that
+way's.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from orderflow.core._units_kernels import fast_ticks  # the one tick conversion
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation
+from orderflow.protocol import MAX_POSITION, MAX_SIZE
 
-__all__ = ["FAR", "INEXACT", "OK", "batch_pass", "depth_pass", "trades_pass"]
+__all__ = ["BOUNDS", "FAR", "INEXACT", "OK", "batch_pass", "depth_pass", "trades_pass"]
 
-OK, INEXACT, FAR = 0, 1, 2
+OK, INEXACT, FAR, BOUNDS = 0, 1, 2, 3
+_MAX_POSITION, _MAX_SIZE = MAX_POSITION, MAX_SIZE
 _REMOVE = int(NtOperation.REMOVE)
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 #: a depth event's code: ``side << 2 | op``, and this bit for NinjaTrader's IsReset
@@ -49,6 +53,9 @@ def depth_pass(  # type: ignore[no-untyped-def]
     kept = False
     new_ref = 0
     for i in range(n):
+        p, s = pos[i], size[i]
+        if p < 0 or p > _MAX_POSITION or s < 0 or s > _MAX_SIZE:
+            return BOUNDS, i, False, 0
         c = code[i]
         op = c & 3
         tk = ticks[i]
@@ -62,8 +69,8 @@ def depth_pass(  # type: ignore[no-untyped-def]
         r.ts_recv = now
         r.sequence = seq
         r.price = tk
-        r.size = size[i]
-        r.position = pos[i]
+        r.size = s
+        r.position = p
         r.operation = op
         r.side = (c >> 2) & 3
         r.flags = _RESET if c & RESET_BIT else 0

@@ -13,21 +13,23 @@ from orderflow.core.errors import ArgumentError
 from orderflow.io.parquet_store import read_chunks
 from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation, Side
-from orderflow.protocol import Batch, Depth, DepthColumns, Tick
+from orderflow.protocol import Batch, Depth, DepthColumns, Tick, packed
 from orderflow.server.recording import Recorder
 
 T0 = 1_703_545_200_000_000_000  # 2023-12-25 23:00 UTC: trading day 2023-12-26
 
 
-def test_a_recording_becomes_depth_and_prints_in_the_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["columns", "packed"])
+def test_a_recording_becomes_depth_and_prints_in_the_store(tmp_path: Path, form: str) -> None:
     rec = Recorder(tmp_path / "rec")
     rec.append(Batch("ES 03-24", 1, snapshot=True, depth=[
         Depth(T0, "bid", "add", 0, 4810.0, 5), Depth(T0, "ask", "add", 0, 4810.25, 7)]),
         "nt", T0 + 10)  # fmt: skip
-    rec.append(Batch("ES 03-24", 2, columns=DepthColumns(
+    second = Batch("ES 03-24", 2, columns=DepthColumns(
         t=[T0 + 100, T0 + 101], side="ba", op="ur", pos=[0, 0], price=[4810.0, 4810.25],
-        size=[3, 0], reset=[]), ticks=[Tick(T0 + 100, 4810.0, 2, bid=4810.0, ask=4810.25)]),
-        "nt", T0 + 200)  # fmt: skip
+        size=[3, 0], reset=[]),
+        ticks=[Tick(T0 + 100, 4810.0, 2, bid=4810.0, ask=4810.25)])  # fmt: skip
+    rec.append(packed(second) if form == "packed" else second, "nt", T0 + 200)
     rec.append(Batch("ES 03-24", 3, depth=[Depth(T0 + 300, "ask", "add", 0, 4810.5, 4, reset=True)],
                      ticks=[Tick(T0 + 300, 4810.5, 1)]), "nt", T0 + 400)  # fmt: skip
     rec.close()

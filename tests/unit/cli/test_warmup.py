@@ -1,0 +1,30 @@
+"""The server's warm-up compiles what the live path needs: after it, a batch in any depth form
+(rows, list columns, packed columns; JSON or MessagePack) compiles no kernel, so the first
+live batch never waits for numba."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from orderflow.cli.warmup import _warm_server, compiled_kernels
+from orderflow.protocol import Batch, Depth, Tick, columnar, decode_client, packed
+from orderflow.server.hub import Hub
+
+
+def test_no_depth_form_compiles_a_kernel_after_the_warm_up():
+    _warm_server(None)
+    before = compiled_kernels()
+    t = time.time_ns() - 1_000_000_000
+    b = Batch("ES 03-24", seq=1, ticks=[Tick(t, 4800.25, 1, 4800.0, 4800.25)],
+              depth=[Depth(t, "bid", "add", 0, 4800.0, 3, reset=True),
+                     Depth(t, "ask", "add", 0, 4800.25, 3)])  # fmt: skip
+    for form in (b, columnar(b), packed(b)):
+        for frame in (msgspec.json.encode(form).decode(), msgspec.msgpack.encode(form)):
+            msg = decode_client(frame)
+            assert isinstance(msg, Batch)
+            ack, _ = Hub().apply(msg, "live")
+            assert ack.applied["depth"] == 2
+    after = compiled_kernels()
+    assert {k: v for k, v in after.items() if before.get(k) != v} == {}
