@@ -304,6 +304,8 @@ class Views:
         #: the loop a folding slice is asked of (None: none asked)
         self._due: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Handle | None = None
+        #: futures done by the next folding slice (:meth:`moved`)
+        self._moved: list[asyncio.Future[None]] = []
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -372,6 +374,14 @@ class Views:
         timer.cancel()
         self._timer = loop.call_soon(self._fold_due, loop)
 
+    def moved(self) -> asyncio.Future[None]:
+        """A future done once the next folding slice has run: every batch handed over asks
+        for one (after its ack), so this is what a reader with nothing to do waits on (the
+        viewer stream while no viewer's frame is due) instead of a timer of its own."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._moved.append(fut)
+        return fut
+
     def _fold_due(self, loop: asyncio.AbstractEventLoop) -> None:
         """One slice of folding: at least one batch of every instrument with some queued (none
         waits on another's), more while FOLD_SLICE_NS lasts; then the next slice asked for."""
@@ -383,6 +393,11 @@ class Views:
                     iv.fold(max(0, FOLD_SLICE_NS - (time.perf_counter_ns() - t0)))
         except Exception:  # a view must never take the server down; readers fold the rest
             log.exception("folding a view failed")
+        if self._moved:
+            moved, self._moved = self._moved, []
+            for fut in moved:
+                if not fut.done():
+                    fut.set_result(None)
         if self._due is None and any(iv.pending for iv in self.of.values()):
             self._ask(loop)
 
