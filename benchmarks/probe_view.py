@@ -5,10 +5,12 @@ loop, uvloop's as asyncio's) and writes, with 0 and 5 viewers attached.
 The server, the bridge and the viewers' process are :mod:`bench_view`'s. First two idle
 windows (no feed): none attached, then 5 attached once they have their snapshots. Then fed
 rounds (ESH4 at full speed, every batch sent when the previous ack came back), 0 and 5
-viewers in turn (0, 5, 5, 0 ...): per timed ack the server's CPU, per second the viewers'
-process's CPU; then the same rounds again under ``strace -c -f`` (which slows them: counts
-only) for the server's syscalls per ack. CPU from ``/proc/PID/stat`` (10 ms ticks: summed
-over the rounds), context switches from ``/proc/PID/task/*/status``. Nothing passes or fails.
+viewers in turn (0, 5, 5, 0 ...): per timed ack the server's CPU and context switches, per
+second the viewers' process's CPU and the frames its viewers read. The idle windows' syscalls
+come from ``strace -c -f`` attached for a second window of the same length (it slows what it
+traces: counts only; a fed round under it saw next to no frames, so none is traced). CPU
+from ``/proc/PID/stat`` (10 ms ticks: summed over the rounds), context switches from
+``/proc/PID/task/*/status``. Nothing passes or fails.
 
     .venv/bin/python benchmarks/probe_view.py [ROUNDS] [--seconds S] [--no-strace]
 """
@@ -27,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -114,22 +115,19 @@ def idle(
     return out
 
 
-def fed(pid: int, port: int, batches: list[Any], name: str, viewers: bool,
-        trace: bool) -> dict[str, Any]:  # fmt: skip
-    """One fed round (as bench_view's): the timed acks' server CPU, switches and (traced)
-    syscalls, the viewers' process's CPU and frames."""
+def fed(pid: int, port: int, batches: list[Any], name: str, viewers: bool) -> dict[str, Any]:
+    """One fed round (as bench_view's): the timed acks' server CPU and context switches, the
+    viewers' process's CPU and the frames its viewers read."""
     from websockets.sync.client import connect
 
     frames = [msgspec.json.encode(msgspec.structs.replace(b, instrument=name)).decode()
               for b in batches]  # fmt: skip
     w = None
-    st = None
     with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 2, "client": f"nt8-{name}"}))
         ws.recv()
         for i, f in enumerate(frames):
             if i == bv.SKIP:
-                st = Strace(pid) if trace else None
                 c0, x0, t0 = cpu_s(pid), switches(pid), time.monotonic()
                 w0 = cpu_s(w.pid) if w else 0.0
             ws.send(f)
@@ -143,7 +141,6 @@ def fed(pid: int, port: int, batches: list[Any], name: str, viewers: bool,
             "viewers_cpu_s": cpu_s(w.pid) - w0 if w else 0.0,
             "switches": sum(switches(pid)) - sum(x0),
         }
-    out["syscalls"] = st.counts() if st is not None else {}
     out["frames"] = 0
     if w is not None:
         got, _ = w.communicate("", timeout=30)
@@ -175,31 +172,24 @@ def main() -> None:
         for v in (False, True):
             print("idle", json.dumps(idle(pid, port, "ESH4", seconds, v, trace)), flush=True)
         acks = len(batches) - bv.SKIP
-        for traced in (False, True) if trace else (False,):
-            got: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
-            for r in range(rounds):
-                v = r % 4 in (1, 2)
-                got[v].append(fed(pid, port, batches, bv.NAMES[(r + 1) % len(bv.NAMES)], v,
-                                  traced))  # fmt: skip
-            for v in (False, True):
-                rs = got[v]
-                n = acks * len(rs)
-                row: dict[str, Any] = {"viewers": 5 if v else 0, "acks": n}
-                if traced:
-                    names = {k for r in rs for k in r["syscalls"]}
-                    for k in sorted(names):
-                        c = sum(r["syscalls"].get(k, 0) for r in rs)
-                        if c >= n / 20:
-                            row[f"{k}_per_ack"] = round(c / n, 2)
-                    row["frames_viewed"] = sum(r["frames"] for r in rs)
-                else:
-                    wall = sum(r["wall_s"] for r in rs)
-                    row["server_cpu_us_per_ack"] = sum(r["server_cpu_s"] for r in rs) / n * 1e6
-                    row["server_switches_per_ack"] = sum(r["switches"] for r in rs) / n
-                    row["viewers_cpu_ms_per_s"] = sum(r["viewers_cpu_s"] for r in rs) / wall * 1e3
-                    row["frames_viewed_per_s"] = sum(r["frames"] for r in rs) / wall
-                    row["rounds_wall_s"] = float(np.round(wall, 2))
-                print("fed" + (" (strace)" if traced else ""), json.dumps(row), flush=True)
+        got: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+        for r in range(rounds):
+            v = r % 4 in (1, 2)
+            got[v].append(fed(pid, port, batches, bv.NAMES[(r + 1) % len(bv.NAMES)], v))
+        for v in (False, True):
+            rs = got[v]
+            n = acks * len(rs)
+            wall = sum(r["wall_s"] for r in rs)
+            row = {
+                "viewers": 5 if v else 0,
+                "acks": n,
+                "server_cpu_us_per_ack": sum(r["server_cpu_s"] for r in rs) / n * 1e6,
+                "server_switches_per_ack": sum(r["switches"] for r in rs) / n,
+                "viewers_cpu_ms_per_s": sum(r["viewers_cpu_s"] for r in rs) / wall * 1e3,
+                "frames_viewed_per_s": sum(r["frames"] for r in rs) / wall,
+                "rounds_wall_s": round(wall, 2),
+            }
+            print("fed", json.dumps(row), flush=True)
         print("load average", os.getloadavg())
     finally:
         server.kill()

@@ -14,7 +14,8 @@ right after the batch's ack has been written (:meth:`Views.after_ack`; :data:`FO
 after the batch when none is), the loop polling its sockets between slices; every reader first
 (:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
 recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
-batch), and a full queue always folds at once, so nothing is ever dropped. The viewer stream
+batch), and a full queue always folds at once, so nothing is ever dropped. A folding slice
+also ends the waits of :meth:`Views.moved` (the viewer stream's, while it has nothing to do). The viewer stream
 (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second.
 Everything is bounded (``server.view``).
 """

@@ -7,8 +7,13 @@ while values are copied). Per frame and instrument, when the instrument's versio
 every half second for account and health) it builds one delta (latest-wins fields only when
 changed; appends of prints, signals and heat columns since the previous frame, capped),
 encodes it once per book depth and form asked for (JSON text, or MessagePack bytes for
-``format=msgpack``: the dashboard's), and offers those same bytes or text to each viewer's
-bounded queue.
+``format=msgpack``: the dashboard's), and writes those same bytes or text to each viewer: at
+once from its own task (one write, no hop to a writer task, no timer) while the viewer's
+transport takes it without waiting and holds under ``DIRECT_BUFFER`` bytes, else through the
+viewer's bounded queue and writer task. While no viewer's frame is due (the market did not
+move, nothing a frame shows is due) the flusher sets no timer of the frame rate: it waits for
+the next batch's folding (:meth:`Views.moved`), a new viewer, a replay action or the account
+and health coming due.
 A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
 us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
 one step, not a frame): folding the batches the views queued, reading the book metrics, the
@@ -307,6 +312,8 @@ class ViewStream:
                 wait = self._idle_for(now)
                 if wait is not None:
                     await self._idle(wait)
+                    # the frame at once, the next one a period later (not two back to back)
+                    next_at = time.monotonic() - period
                     continue
                 await self.flush(sliced=True)
             except Exception:  # a viewer's frame must never take the server down
