@@ -15,8 +15,9 @@ after the batch when none is), the loop polling its sockets between slices; ever
 (:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
 recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
 batch), and a full queue always folds at once, so nothing is ever dropped. A folding slice
-also ends the waits of :meth:`Views.moved` (the viewer stream's, while it has nothing to do). The viewer stream
-(:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second.
+also ends the wait of :meth:`Views.moved` (the viewer stream's, while it has nothing to do).
+The viewer stream (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most
+30 times a second.
 Everything is bounded (``server.view``).
 """
 
@@ -305,8 +306,8 @@ class Views:
         #: the loop a folding slice is asked of (None: none asked)
         self._due: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Handle | None = None
-        #: futures done by the next folding slice (:meth:`moved`)
-        self._moved: list[asyncio.Future[None]] = []
+        #: the future the next folding slice makes done (:meth:`moved`)
+        self._moved: asyncio.Future[None] | None = None
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -379,8 +380,10 @@ class Views:
         """A future done once the next folding slice has run: every batch handed over asks
         for one (after its ack), so this is what a reader with nothing to do waits on (the
         viewer stream while no viewer's frame is due) instead of a timer of its own."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._moved.append(fut)
+        loop = asyncio.get_running_loop()
+        fut = self._moved
+        if fut is None or fut.done() or fut.get_loop() is not loop:  # one, however many waits
+            fut = self._moved = loop.create_future()
         return fut
 
     def _fold_due(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -394,11 +397,9 @@ class Views:
                     iv.fold(max(0, FOLD_SLICE_NS - (time.perf_counter_ns() - t0)))
         except Exception:  # a view must never take the server down; readers fold the rest
             log.exception("folding a view failed")
-        if self._moved:
-            moved, self._moved = self._moved, []
-            for fut in moved:
-                if not fut.done():
-                    fut.set_result(None)
+        fut, self._moved = self._moved, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
         if self._due is None and any(iv.pending for iv in self.of.values()):
             self._ask(loop)
 
