@@ -3,7 +3,8 @@ real WebSocket viewers) when nothing changes and when its viewers read: with no 
 the flusher waits instead of ticking 30 times a second (a frame only as the account and health
 come due), and the batches fed after such a wait reach the viewers, ending on the server's
 book; a replay's speed changed while nothing is fed reaches them too; a viewer that reads has
-every frame written from the flusher's own task (no hop to its writer task), in order."""
+every frame written from the flusher's own task (no hop to its writer task), in order; bursts
+of batches between idle waits still get frames no more often than ``frame_hz``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from websockets.sync.client import connect
 from orderflow.server.app import create_app
 from orderflow.server.replay import Playback
 from orderflow.server.threaded import ThreadedServer
+from orderflow.server.view import ViewParams
 from orderflow.server.view_stream import SLOW_S
 from tests.integration.test_server import esh4_batches
 from tests.integration.test_view_stream import Watcher
@@ -137,5 +139,35 @@ def test_a_reading_viewer_gets_every_frame_written_from_the_flusher() -> None:
                 assert ts == sorted(ts)  # in order
             finally:
                 w.close()
+    finally:
+        server.stop()
+
+
+def test_bursts_between_idle_waits_get_frames_no_more_often_than_frame_hz() -> None:
+    batches, _ = esh4_batches()
+    app = create_app(view=ViewParams(frame_hz=5))
+    server = ThreadedServer(app)
+    try:
+        with connect(server.ws, max_size=None) as ws:
+            hello(ws)
+            feed(ws, batches[:1])
+            w = Watcher(server.ws + "/view?instrument=ESH4&levels=10")
+            try:
+                stream = app.state.view_stream
+                wait_for(lambda: w.frames)
+                idled = stream.idled
+                t0 = time.monotonic()
+                for k in range(10):  # a burst, then a pause long enough to go idle
+                    feed(ws, batches[1 + 5 * k : 6 + 5 * k])
+                    time.sleep(0.35)
+                span = time.monotonic() - t0
+                starts = stream.frames
+                assert stream.idled > idled  # it did wait between the bursts
+            finally:
+                w.close()
+        frames = [t for t, f in w.frames if f["type"] == "delta" and t >= t0]
+        # at most 5 a second (+1 for the window's edges), waits and wakes included
+        assert len(frames) <= 5 * span + 1, (len(frames), span)
+        assert starts <= 5 * (time.monotonic() - t0) + 3
     finally:
         server.stop()

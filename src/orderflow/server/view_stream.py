@@ -303,6 +303,7 @@ class ViewStream:
         frame is due; while none is, no timer of the frame rate but one wait (:meth:`_idle`)."""
         period = 1.0 / self.params.frame_hz
         next_at = time.monotonic()
+        last_at = next_at - period  # when the last frame was started
         while self.viewers:
             next_at += period
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
@@ -312,9 +313,11 @@ class ViewStream:
                 wait = self._idle_for(now)
                 if wait is not None:
                     await self._idle(wait)
-                    # the frame at once, the next one a period later (not two back to back)
-                    next_at = time.monotonic() - period
+                    # the next frame as soon as the frame rate allows: at once, or a period
+                    # after the last one
+                    next_at = max(time.monotonic(), last_at + period) - period
                     continue
+                last_at = now
                 await self.flush(sliced=True)
             except Exception:  # a viewer's frame must never take the server down
                 log.exception("viewer frame failed")
