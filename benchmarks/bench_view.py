@@ -21,6 +21,7 @@ Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (g
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -220,8 +221,21 @@ class _Socket:
     the frames and their bytes, and a text frame is encoded as uvicorn encodes it."""
 
     def __init__(self) -> None:
+        from orderflow.server.watchdog import WS_WRITER_KEY
+
         self.frames = 0
         self.sizes: list[int] = []
+        writable = asyncio.Event()
+        writable.set()
+        #: as uvicorn's: the transport (this socket: it holds nothing) and its writable event,
+        #: so the stream writes frames from its own task as it does in the server
+        self.scope = {WS_WRITER_KEY: (self, writable)}
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
 
     async def send_text(self, text: str) -> None:
         self.frames += 1
@@ -247,7 +261,6 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
     and per batch, what its ack waited for view work: each batch takes the loop's turns a
     bridge's batch takes in the server (HOPS_READ before its session reads it, HOPS_IN to its
     apply, HOPS_OUT to its ack written), and the view work the loop ran meanwhile is summed."""
-    import asyncio
     import asyncio.events
 
     from orderflow.server.hub import Hub

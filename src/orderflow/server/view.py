@@ -14,8 +14,10 @@ right after the batch's ack has been written (:meth:`Views.after_ack`; :data:`FO
 after the batch when none is), the loop polling its sockets between slices; every reader first
 (:meth:`Views.read`: the viewer stream, the backfill routes); without a running loop (a
 recovery, a warm-up) the queue folds when it reaches :data:`MAX_PENDING` entries (two a
-batch), and a full queue always folds at once, so nothing is ever dropped. The viewer stream
-(:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most 30 times a second.
+batch), and a full queue always folds at once, so nothing is ever dropped. A folding slice
+also ends the wait of :meth:`Views.moved` (the viewer stream's, while it has nothing to do).
+The viewer stream (:mod:`.view_stream`) reads book, metrics, bars and signals itself, at most
+30 times a second.
 Everything is bounded (``server.view``).
 """
 
@@ -304,6 +306,8 @@ class Views:
         #: the loop a folding slice is asked of (None: none asked)
         self._due: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Handle | None = None
+        #: the future the next folding slice makes done (:meth:`moved`)
+        self._moved: asyncio.Future[None] | None = None
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -372,6 +376,16 @@ class Views:
         timer.cancel()
         self._timer = loop.call_soon(self._fold_due, loop)
 
+    def moved(self) -> asyncio.Future[None]:
+        """A future done once the next folding slice has run: every batch handed over asks
+        for one (after its ack), so this is what a reader with nothing to do waits on (the
+        viewer stream while no viewer's frame is due) instead of a timer of its own."""
+        loop = asyncio.get_running_loop()
+        fut = self._moved
+        if fut is None or fut.done() or fut.get_loop() is not loop:  # one, however many waits
+            fut = self._moved = loop.create_future()
+        return fut
+
     def _fold_due(self, loop: asyncio.AbstractEventLoop) -> None:
         """One slice of folding: at least one batch of every instrument with some queued (none
         waits on another's), more while FOLD_SLICE_NS lasts; then the next slice asked for."""
@@ -383,6 +397,9 @@ class Views:
                     iv.fold(max(0, FOLD_SLICE_NS - (time.perf_counter_ns() - t0)))
         except Exception:  # a view must never take the server down; readers fold the rest
             log.exception("folding a view failed")
+        fut, self._moved = self._moved, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
         if self._due is None and any(iv.pending for iv in self.of.values()):
             self._ask(loop)
 

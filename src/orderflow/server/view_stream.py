@@ -7,8 +7,13 @@ while values are copied). Per frame and instrument, when the instrument's versio
 every half second for account and health) it builds one delta (latest-wins fields only when
 changed; appends of prints, signals and heat columns since the previous frame, capped),
 encodes it once per book depth and form asked for (JSON text, or MessagePack bytes for
-``format=msgpack``: the dashboard's), and offers those same bytes or text to each viewer's
-bounded queue.
+``format=msgpack``: the dashboard's), and writes those same bytes or text to each viewer: at
+once from its own task (one write, no hop to a writer task, no timer) while the viewer's
+transport takes it without waiting and holds under ``DIRECT_BUFFER`` bytes, else through the
+viewer's bounded queue and writer task. While no viewer's frame is due (the market did not
+move, nothing a frame shows is due) the flusher sets no timer of the frame rate: it waits for
+the next batch's folding (:meth:`Views.moved`), a new viewer, a replay action or the account
+and health coming due.
 A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
 us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
 one step, not a frame): folding the batches the views queued, reading the book metrics, the
@@ -39,6 +44,7 @@ from fastapi import WebSocket
 from orderflow.server import view_frames as vf
 from orderflow.server.answers import Answers
 from orderflow.server.view import InstrumentView, heat_rows, metrics_rows, print_rows
+from orderflow.server.watchdog import WS_WRITER_KEY
 
 if TYPE_CHECKING:
     from orderflow.server.hub import InstrumentState
@@ -69,6 +75,10 @@ FOLD_TURNS = 8
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
 CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
 CLOSE_TIMEOUT_S = 1.0
+#: a frame is written from the flusher's own task only while the viewer's transport holds
+#: fewer bytes than this not yet taken by the kernel (a viewer that reads keeps it near 0;
+#: one that does not fills it and its frames queue, so it is still dropped as too slow)
+DIRECT_BUFFER = 64 * 1024
 TOO_SLOW = "viewer too slow"
 #: the forms a viewer may ask for (``?format=``): JSON text frames, or MessagePack binary
 #: frames holding the same values
@@ -95,7 +105,17 @@ class Viewer:
         self.closed = asyncio.Event()
         #: called once when the viewer is closed as too slow
         self.on_drop: Callable[[], None] | None = None
+        #: of the frames sent, those written from the flusher's task (:meth:`send`)
+        self.direct = 0
         self._writer: asyncio.Task[None] | None = None
+        #: frames offered to the writer task and not yet written by it
+        self._backlog = 0
+        # uvicorn's transport and its "writable" event (absent under another server: then
+        # every frame goes through the queue and the writer task)
+        scope = getattr(socket, "scope", None)
+        self._direct: tuple[Any, asyncio.Event] | None = (
+            scope.get(WS_WRITER_KEY) if isinstance(scope, dict) else None
+        )
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -108,6 +128,36 @@ class Viewer:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self.close(1013, TOO_SLOW)
+            return
+        self._backlog += 1
+
+    def _may_write_now(self) -> bool:
+        """Nothing queued or being written (so nothing is overtaken), and the transport takes
+        a write without waiting and holds little: a write now cannot suspend the caller."""
+        direct = self._direct
+        if direct is None or not self.open or self._backlog:
+            return False
+        transport, writable = direct
+        return (writable.is_set() and not transport.is_closing()
+                and transport.get_write_buffer_size() < DIRECT_BUFFER)  # fmt: skip
+
+    async def send(self, frame: str | bytes) -> None:
+        """Write a frame at once from the caller's task (the flusher's: one write, no hop to
+        the writer task, no timer) when :meth:`_may_write_now` holds; else :meth:`offer` it."""
+        if not self._may_write_now():
+            self.offer(frame)
+            return
+        try:
+            if isinstance(frame, bytes):
+                await self.socket.send_bytes(frame)
+            else:
+                await self.socket.send_text(frame)
+        except Exception as exc:  # the viewer went away: its reader sees it and ends
+            log.debug("viewer write failed: %s", exc)
+            self.open = False
+            return
+        self.direct += 1
+        self.sent += 1
 
     def close(self, code: int, reason: str) -> None:
         """Stop sending and close the socket in the background (a viewer that does not read
@@ -141,6 +191,8 @@ class Viewer:
                 except TimeoutError:
                     self.close(1013, TOO_SLOW)
                     return
+                finally:
+                    self._backlog -= 1
                 self.sent += 1
         except asyncio.CancelledError:
             raise
@@ -201,7 +253,11 @@ class ViewStream:
         self.answers = Answers(refresh_ms=0.0)
         self.frames = 0
         self.dropped = 0  # viewers closed as too slow
+        #: times the flusher found no frame due and waited (:meth:`_idle`), not ticking
+        self.idled = 0
         self._task: asyncio.Task[None] | None = None
+        #: what the flusher waits on while no frame is due (None: it is not waiting)
+        self._waiting: asyncio.Future[None] | None = None
 
     @property
     def count(self) -> int:
@@ -220,7 +276,15 @@ class ViewStream:
         viewer.start()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
+        self.poke()  # its snapshot goes with the next frame, not after an idle wait
         return True
+
+    def poke(self) -> None:
+        """Something a frame shows changed outside the market's batches (a viewer came, the
+        replay was acted on): end the flusher's idle wait, if it waits."""
+        fut = self._waiting
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     def _dropped(self, viewer: Viewer) -> None:
         self.dropped += 1
@@ -235,16 +299,59 @@ class ViewStream:
             self.cursors.pop(viewer.key, None)
 
     async def _run(self) -> None:
+        """The frames: one timer for every viewer, due ``frame_hz`` times a second while a
+        frame is due; while none is, no timer of the frame rate but one wait (:meth:`_idle`)."""
         period = 1.0 / self.params.frame_hz
         next_at = time.monotonic()
+        last_at = next_at - period  # when the last frame was started
         while self.viewers:
             next_at += period
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            next_at = max(next_at, time.monotonic() - period)
+            now = time.monotonic()
+            next_at = max(next_at, now - period)
             try:
+                wait = self._idle_for(now)
+                if wait is not None:
+                    await self._idle(wait)
+                    # the next frame as soon as the frame rate allows: at once, or a period
+                    # after the last one
+                    next_at = max(time.monotonic(), last_at + period) - period
+                    continue
+                last_at = now
                 await self.flush(sliced=True)
             except Exception:  # a viewer's frame must never take the server down
                 log.exception("viewer frame failed")
+
+    def _idle_for(self, now: float) -> float | None:
+        """None when a frame may carry something: a viewer waits for its snapshot, a viewed
+        instrument's market moved since its cursor (or since its profile and clusters were
+        read), its account and health are due (SLOW_S) or the replay's state changed; else
+        how long until the account and health are due."""
+        replay = self._replay()
+        wait = SLOW_S
+        for key, vs in self.viewers.items():
+            cur = self.cursors.get(key)
+            st = self.hub.find(key)
+            if cur is None or st is None or any(v.fresh for v in vs):
+                return None
+            iv = self.hub.view.get(st.pipeline.name)
+            if (iv is not cur.iv or iv.pending or iv.version != cur.version
+                    or iv.version != cur.mid_version or replay != cur.replay):  # fmt: skip
+                return None
+            wait = min(wait, cur.slow_at + SLOW_S - now)
+        return wait if wait > 0 else None
+
+    async def _idle(self, timeout: float) -> None:
+        """Wait until a batch's folding has run (:meth:`Views.moved`), :meth:`poke` or
+        ``timeout`` seconds: no wakeup while nothing a frame shows changes."""
+        self.idled += 1
+        fut = self._waiting = self.hub.view.moved()
+        timer = asyncio.get_running_loop().call_later(timeout, _wake, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._waiting = None
 
     # ---- one frame -----------------------------------------------------------------------
     async def flush(self, sliced: bool = False) -> None:
@@ -305,8 +412,9 @@ class ViewStream:
             text = _encode(frame) if any(not v.binary for v in viewers) else ""
             packed = pack(frame) if any(v.binary for v in viewers) else b""
             await slicer.breathe()
-            for v in viewers:
-                v.offer(packed if v.binary else text)
+            for v in viewers:  # written now when its socket takes it without waiting
+                await v.send(packed if v.binary else text)
+                await slicer.breathe()
 
     def _replay(self) -> dict[str, Any] | None:
         return self.playback.state() if self.playback is not None else None
@@ -526,6 +634,11 @@ class ViewStream:
                 await v.stop()
         if self._task is not None:
             self._task.cancel()
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _encode(frame: dict[str, Any]) -> str:

@@ -225,3 +225,25 @@ def test_no_instrument_waits_on_another_to_be_folded(monkeypatch: pytest.MonkeyP
         iv = hub.view.get(name)
         assert iv.overflows == 0 and not iv.pending and iv.folded == n
         assert state(iv) == want
+
+
+def test_a_wait_for_the_next_batch_ends_with_its_folding_and_never_piles_up() -> None:
+    """What the viewer stream waits on while it has nothing to do: one future however often
+    it is asked for (a server with viewers and no feed asks twice a second), done by the
+    folding of the next batch applied, not before; then a fresh one."""
+    hub = Hub()
+
+    async def run() -> tuple[bool, bool, bool, bool]:
+        hub.apply(batches()[0], "nt8")
+        await asyncio.sleep(0.01)  # its folding ran: nothing to wait for now
+        first = hub.view.moved()
+        same = all(hub.view.moved() is first for _ in range(1000))
+        await asyncio.sleep(0.01)
+        before = first.done()  # no batch: still waiting
+        hub.apply(batches()[1], "nt8")
+        await asyncio.wait_for(first, 1.0)
+        return same, before, first.done(), hub.view.moved() is not first
+
+    same, before, after, fresh = asyncio.run(run())
+    assert same and not before and after and fresh
+    assert hub.view.get("ESH4").folded == 2

@@ -217,4 +217,8 @@ async def replay_control(state: Authorised, request: Request) -> Response:
     if pb is None:
         raise NotFoundError("replay: this server plays no replay", field="replay")
     data = decode_object(await read_body(request))
-    return _json(pb.act(data.get("action"), data.get("speed"), data.get("ts")))
+    out = _json(pb.act(data.get("action"), data.get("speed"), data.get("ts")))
+    stream: ViewStream | None = getattr(request.app.state, "view_stream", None)
+    if stream is not None:  # the viewers see it with the next frame, paused or not
+        stream.poke()
+    return out
