@@ -292,6 +292,12 @@ class ServerTrading:
         """The last print's price marks every client's position in the instrument."""
         key = inst.contract or inst.symbol
         for node in self.clients.values():
+            if not node.desk.positions.positions:
+                # no position of any instrument: the mark would change nothing (no position
+                # to mark, no open P&L for the risk manager); only what it would take goes
+                if node.pending:
+                    self._out(node, node.take())
+                continue
             self._out(node, node.mark(key, last_ticks, self._now(node)))
         self._flush()  # only a limit reached by the marks wrote anything
 
