@@ -6,7 +6,10 @@ check, the conversion, the pipeline pass, the heal bookkeeping, the rest of the 
 refusal diff, the ack, the alerts and the strategy's turn). ``rest`` is the apply's own lines
 between the steps. Run it on two trees to compare (interleaved, several runs):
 
-    PYTHONPATH=src python benchmarks/bench_turn.py [repeats]
+    PYTHONPATH=src python benchmarks/bench_turn.py [repeats] [--trading]
+
+``--trading``: the client has a trading desk (as a bridge that sent order reports has), with
+no position: each batch's prints go to it.
 """
 
 from __future__ import annotations
@@ -46,8 +49,10 @@ def _timed(fn: Callable[..., Any], into: list[int]) -> Callable[..., Any]:
     return timed
 
 
-def run(batches: list[Any]) -> dict[str, float]:
+def run(batches: list[Any], trading: bool = False) -> dict[str, float]:
     hub = Hub()
+    if trading:
+        hub.trading.of("nt8")
     spent: dict[str, list[int]] = {}
     saved = {name: getattr(hub_module, name) for name in FUNCTIONS}
     for name in FUNCTIONS:
@@ -77,10 +82,12 @@ def run(batches: list[Any]) -> dict[str, float]:
 
 
 def main() -> None:
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    repeats = int(args[0]) if args else 3
+    trading = "--trading" in sys.argv
     batches = [packed(fb.batch) for fb in build_batches(load_stream(ESH4), 10, 100)]
     print(f"{len(batches)} batches, mean us per batch (best of {repeats})")
-    runs = [run(batches) for _ in range(repeats)]
+    runs = [run(batches, trading) for _ in range(repeats)]
     for key in runs[0]:
         print(f"{key:20s} {min(r[key] for r in runs):8.2f}")
 
