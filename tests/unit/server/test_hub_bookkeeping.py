@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -273,3 +274,24 @@ def test_the_owner_s_next_batch_only_renews_its_time_and_a_stranger_is_still_ref
         assert states[0] == states[1]
         assert fast.seen["a"] == clock[0] and fast.asks["ESH4"].next_at == 101.0
     assert fast.refused == 3 and fast.passed_on == 0
+
+
+def test_a_refused_batch_in_a_pipelined_run_keeps_its_count_in_a_counter() -> None:
+    """The undo snapshot taken as a plain dict: a pipelined run with an off-grid price in its
+    middle puts the conversion back as a Counter (health adds the counts), the refusal's count
+    kept, the batches before it applied together and those after it one by one."""
+    rows = esh4_batches()[0][:30]
+    bad = rows[15]
+    depth = list(bad.depth)
+    depth[3] = msgspec.structs.replace(depth[3], price=depth[3].price + 0.1)
+    rows = [*rows[:15], msgspec.structs.replace(bad, depth=depth), *rows[16:]]
+    h = Hub()
+    for b in rows[:5]:
+        h.apply(b, "nt8")
+    out = h.apply_many(rows[5:], "nt8")
+    errors = [(b.seq, e.details.get("field")) for b, _, _, e in out if e is not None]
+    assert errors == [(16, "depth[3].price")]
+    assert out[0][1] is not None and out[0][1].first_seq == 6 and out[0][1].seq == 15
+    st = h.state("ESH4")
+    assert type(st.rejected) is Counter and st.rejected == Counter({"off_tick": 1})
+    assert h.health()["instruments"]["ESH4"]["rejected"]["off_tick"] == 1
