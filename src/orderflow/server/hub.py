@@ -538,10 +538,10 @@ class Hub:
             for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
                 applied[k] = applied.get(k, 0) + v
         if ticks and not recovering:
-            # prints mark the positions (already checked on the grid); without a trading
-            # client there is no position to mark and the price is not read
+            # prints mark the positions (already checked on the grid); without a position
+            # on any desk there is nothing to mark and the price is not read
             inst = st.instrument
-            last = inst.to_ticks(ticks[-1].price) if self.trading.clients else 0
+            last = inst.to_ticks(ticks[-1].price) if self.trading.marking() else 0
             self.trading.prints(client, inst, last)
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
         return changed
