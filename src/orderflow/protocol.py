@@ -14,8 +14,7 @@ into exact ticks and refuses a price off the instrument's grid.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import msgspec
 import numpy as np
@@ -615,36 +614,45 @@ EARLIEST_NS = 315_532_800 * 1_000_000_000
 FUTURE_NS = 86_400 * 1_000_000_000
 
 
-def _times(batch: Batch) -> Iterator[tuple[str, list[int] | np.ndarray]]:
-    c = batch.columns
-    if c is not None and c.n:
-        yield "columns.t", column_array(c, "t") if isinstance(c.t, bytes) else c.t
-    for name in ("depth", "ticks", "bars", "orders", "executions", "positions"):
-        items = getattr(batch, name)
-        if items:
-            yield name, [x.t for x in items]
+#: the fields of a batch whose items each carry a time ``t``
+_TIMED = ("depth", "ticks", "bars", "orders", "executions", "positions")
 
 
 def check_batch(batch: Batch, recv_ns: int) -> None:
     """What decoding cannot check alone: every time of the batch lies in the plausible window
     (:data:`EARLIEST_NS` .. ``recv_ns`` + :data:`FUTURE_NS`). A RequestError names the first
     field outside it (``depth[3].t``); ranges, finiteness and the instrument's name were
-    checked when the batch was decoded (a packed column's when it is converted)."""
+    checked when the batch was decoded (a packed column's when it is converted). Nothing is
+    built for a batch inside the window: a packed column is read in place (two reductions),
+    each item's time compared where it lies."""
     latest = recv_ns + FUTURE_NS
-    for name, ts in _times(batch):
-        if isinstance(ts, np.ndarray):
-            if ts.min() >= EARLIEST_NS and ts.max() <= latest:
-                continue
-            ts = ts.tolist()
-        elif min(ts) >= EARLIEST_NS and max(ts) <= latest:
-            continue
-        i = next(k for k, t in enumerate(ts) if not EARLIEST_NS <= t <= latest)
-        field = f"{name}[{i}]" if name == "columns.t" else f"{name}[{i}].t"
-        when = "before 1980-01-01" if ts[i] < EARLIEST_NS else "more than a day after receipt"
-        raise RequestError(
-            f"{field}: {ts[i]} is not a plausible time (ns since 1970-01-01 UTC): {when}",
-            field=field,
-        )
+    c = batch.columns
+    if c is not None and c.n:
+        if isinstance(c.t, bytes):
+            ts = column_array(c, "t")
+            if not (_MIN(ts) >= EARLIEST_NS and _MAX(ts) <= latest):
+                _out_of_window("columns.t", ts.tolist(), latest)
+        elif not (min(c.t) >= EARLIEST_NS and max(c.t) <= latest):
+            _out_of_window("columns.t", c.t, latest)
+    for name in _TIMED:
+        items = getattr(batch, name)
+        for x in items:
+            if not EARLIEST_NS <= x.t <= latest:
+                _out_of_window(name, [y.t for y in items], latest)
+
+
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
+
+
+def _out_of_window(name: str, ts: list[int], latest: int) -> NoReturn:
+    """The RequestError naming the first of field ``name``'s times ``ts`` outside the window."""
+    i = next(k for k, t in enumerate(ts) if not EARLIEST_NS <= t <= latest)
+    field = f"{name}[{i}]" if name == "columns.t" else f"{name}[{i}].t"
+    when = "before 1980-01-01" if ts[i] < EARLIEST_NS else "more than a day after receipt"
+    raise RequestError(
+        f"{field}: {ts[i]} is not a plausible time (ns since 1970-01-01 UTC): {when}",
+        field=field,
+    )
 
 
 def columnar(batch: Batch) -> Batch:

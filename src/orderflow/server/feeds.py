@@ -74,19 +74,21 @@ class Feeds:
         InstrumentOwnedError (nothing changes) when another client still owns it."""
         now = self.clock()
         owner = self.owners.get(key)
-        if owner != client:
-            if owner is not None and not self._gone(owner, now):
-                self.refused += 1
-                raise InstrumentOwnedError(
-                    f"instrument: {key} is fed by client {owner!r}; a batch for it from "
-                    f"{client!r} is refused",
-                    field="instrument",
-                    owner=owner,
-                )
-            self.passed_on += owner is not None
-            ask = self.asks.get(key)
-            if ask is not None:  # a new feeder is asked at once
-                ask.next_at, ask.retry = now, RETRY_FIRST_S
+        if owner == client:  # the owner's next batch (nearly every one): only its time
+            self.seen[client] = now
+            return
+        if owner is not None and not self._gone(owner, now):
+            self.refused += 1
+            raise InstrumentOwnedError(
+                f"instrument: {key} is fed by client {owner!r}; a batch for it from "
+                f"{client!r} is refused",
+                field="instrument",
+                owner=owner,
+            )
+        self.passed_on += owner is not None
+        ask = self.asks.get(key)
+        if ask is not None:  # a new feeder is asked at once
+            ask.next_at, ask.retry = now, RETRY_FIRST_S
         self.owners[key] = client
         self.seen[client] = now
 

@@ -66,6 +66,9 @@ WARMUP_BATCHES = 10
 Outcome = tuple[Batch, Ack | None, SnapshotRequest | None, OrderflowError | None]
 #: at most this many batches go through the pipeline together (bounds one ack's delay)
 MAX_RUN = 64
+#: what :meth:`Hub._rejected` answers for a batch nothing of which was refused (nearly every
+#: one): shared, never written to (an ack copies it)
+NOTHING_REFUSED: Counter[str] = Counter()
 
 
 @dataclass(slots=True)
@@ -240,8 +243,8 @@ class Hub:
         t0 = time.perf_counter_ns()
         recv_ns = recv_ns or time.time_ns()
         check_batch(batch, recv_ns)  # validate whole, then claim, then record, then apply
-        self._claim(batch, feeder or client, client)
-        st = self._state_of(batch)
+        st = self._state_of(batch)  # (an unknown instrument is refused before the claim)
+        self._claim(batch, feeder or client, client, st)
         inst = st.instrument
         undo = undo_of(st)
         try:
@@ -441,14 +444,17 @@ class Hub:
         return [(run[-1], ack, request, None)]
 
     # ---- the steps of applying a batch ---------------------------------------------------
-    def _claim(self, batch: Batch, feeder: str | None, client: str | None) -> None:
+    def _claim(
+        self, batch: Batch, feeder: str | None, client: str | None,
+        st: InstrumentState | None = None,
+    ) -> None:  # fmt: skip
         """The feeder takes (or keeps) the batch's instrument, or the batch is refused before
         anything is recorded or applied: InstrumentOwnedError. Its ``seq`` is used up all the
         same (resending it would not help, and no gap should follow). Not in a recovery: what
         was recorded was taken."""
         if feeder is None or "recovering" in self.counters:
             return
-        st = self._state_of(batch)
+        st = self._state_of(batch) if st is None else st
         try:
             self.feeds.claim(st.instrument.contract or st.instrument.symbol, feeder)
         except InstrumentOwnedError:
@@ -462,7 +468,8 @@ class Hub:
         goes out with this batch's answer); a trustworthy one stops asking."""
         key = st.instrument.contract or st.instrument.symbol
         if not st.stale:
-            self.feeds.healed(key)
+            if self.feeds.asks:  # nearly always none waiting
+                self.feeds.healed(key)
         elif sent is not None:
             self.feeds.stale(key, sent.reason, sent.expected_seq, sent.got_seq, sent=True)
         else:
@@ -531,9 +538,11 @@ class Hub:
             for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
                 applied[k] = applied.get(k, 0) + v
         if ticks and not recovering:
-            # prints mark the positions (already checked on the grid)
-            self.trading.prints(client, st.instrument,
-                                st.instrument.to_ticks(batch.ticks[-1].price))  # fmt: skip
+            # prints mark the positions (already checked on the grid); without a position
+            # on any desk there is nothing to mark and the price is not read
+            inst = st.instrument
+            last = inst.to_ticks(ticks[-1].price) if self.trading.marking() else 0
+            self.trading.prints(client, inst, last)
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
         return changed
 
@@ -544,7 +553,7 @@ class Hub:
         :meth:`_rest_of` returned; its ``series:N`` keys are not refusals)."""
         after = st.pipeline.rejected  # counts only grow: the batch's are the changed ones
         if after == before and not bars:  # nothing refused (nearly every batch)
-            return Counter()
+            return NOTHING_REFUSED
         rejected = Counter(
             {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
             if after != before

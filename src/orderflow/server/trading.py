@@ -288,10 +288,22 @@ class ServerTrading:
         if batch.seq:
             self.journalled_batch[client] = max(self.journalled_batch.get(client, 0), batch.seq)
 
+    def marking(self) -> bool:
+        """Whether a print has a desk to mark: some client's desk holds a position record
+        (open or flat; :meth:`prints` leaves every other desk alone)."""
+        return any(node.desk.positions.positions for node in self.clients.values())
+
     def prints(self, client: str | None, inst: Instrument, last_ticks: int) -> None:
-        """The last print's price marks every client's position in the instrument."""
+        """The last print's price marks every client's position in the instrument
+        (``last_ticks`` is read only when :meth:`marking`)."""
         key = inst.contract or inst.symbol
         for node in self.clients.values():
+            if not node.desk.positions.positions:
+                # no position of any instrument: the mark would change nothing (no position
+                # to mark, no open P&L for the risk manager); only what it would take goes
+                if node.pending:
+                    self._out(node, node.take())
+                continue
             self._out(node, node.mark(key, last_ticks, self._now(node)))
         self._flush()  # only a limit reached by the marks wrote anything
 
