@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -116,9 +118,11 @@ def test_a_replay_speed_set_while_nothing_is_fed_reaches_the_viewer() -> None:
         server.stop()
 
 
-def test_a_reading_viewer_gets_every_frame_written_from_the_flusher() -> None:
+@contextmanager
+def one_viewer(app: Any) -> Iterator[tuple[Any, Watcher, list[Any]]]:
+    """A real server for ``app`` fed ESH4's first batch, with one viewer that has its first
+    frame: the feeding socket, the viewer and ESH4's batches."""
     batches, _ = esh4_batches()
-    app = create_app()
     server = ThreadedServer(app)
     try:
         with connect(server.ws, max_size=None) as ws:
@@ -126,48 +130,41 @@ def test_a_reading_viewer_gets_every_frame_written_from_the_flusher() -> None:
             feed(ws, batches[:1])
             w = Watcher(server.ws + "/view?instrument=ESH4&levels=10")
             try:
-                stream = app.state.view_stream
                 wait_for(lambda: w.frames)
-                (viewer,) = stream.viewers["ESH4"]
-                feed(ws, batches[1:200])
-                wait_for(lambda: viewer.sent == len(w.frames) and viewer.sent > 5)
-                # none went through the writer task: no hop, no timer per frame
-                assert viewer.direct == viewer.sent
-                kinds = [f["type"] for _, f in w.frames]
-                assert kinds[0] == "snapshot" and set(kinds[1:]) == {"delta"}
-                ts = [f["ts"] for _, f in w.frames]
-                assert ts == sorted(ts)  # in order
+                yield ws, w, batches
             finally:
                 w.close()
     finally:
         server.stop()
+
+
+def test_a_reading_viewer_gets_every_frame_written_from_the_flusher() -> None:
+    app = create_app()
+    with one_viewer(app) as (ws, w, batches):
+        (viewer,) = app.state.view_stream.viewers["ESH4"]
+        feed(ws, batches[1:200])
+        wait_for(lambda: viewer.sent == len(w.frames) and viewer.sent > 5)
+        # none went through the writer task: no hop, no timer per frame
+        assert viewer.direct == viewer.sent
+        kinds = [f["type"] for _, f in w.frames]
+        assert kinds[0] == "snapshot" and set(kinds[1:]) == {"delta"}
+        ts = [f["ts"] for _, f in w.frames]
+        assert ts == sorted(ts)  # in order
 
 
 def test_bursts_between_idle_waits_get_frames_no_more_often_than_frame_hz() -> None:
-    batches, _ = esh4_batches()
     app = create_app(view=ViewParams(frame_hz=5))
-    server = ThreadedServer(app)
-    try:
-        with connect(server.ws, max_size=None) as ws:
-            hello(ws)
-            feed(ws, batches[:1])
-            w = Watcher(server.ws + "/view?instrument=ESH4&levels=10")
-            try:
-                stream = app.state.view_stream
-                wait_for(lambda: w.frames)
-                idled = stream.idled
-                t0 = time.monotonic()
-                for k in range(10):  # a burst, then a pause long enough to go idle
-                    feed(ws, batches[1 + 5 * k : 6 + 5 * k])
-                    time.sleep(0.35)
-                span = time.monotonic() - t0
-                starts = stream.frames
-                assert stream.idled > idled  # it did wait between the bursts
-            finally:
-                w.close()
-        frames = [t for t, f in w.frames if f["type"] == "delta" and t >= t0]
-        # at most 5 a second (+1 for the window's edges), waits and wakes included
-        assert len(frames) <= 5 * span + 1, (len(frames), span)
-        assert starts <= 5 * (time.monotonic() - t0) + 3
-    finally:
-        server.stop()
+    with one_viewer(app) as (ws, w, batches):
+        stream = app.state.view_stream
+        idled = stream.idled
+        t0 = time.monotonic()
+        for k in range(10):  # a burst, then a pause long enough to go idle
+            feed(ws, batches[1 + 5 * k : 6 + 5 * k])
+            time.sleep(0.35)
+        span = time.monotonic() - t0
+        starts = stream.frames
+        assert stream.idled > idled  # it did wait between the bursts
+    frames = [t for t, f in w.frames if f["type"] == "delta" and t >= t0]
+    # at most 5 a second (+1 for the window's edges), waits and wakes included
+    assert len(frames) <= 5 * span + 1, (len(frames), span)
+    assert starts <= 5 * (time.monotonic() - t0) + 3
