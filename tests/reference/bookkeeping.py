@@ -72,9 +72,10 @@ def claim(self: Feeds, key: str, client: str) -> None:
     self.seen[client] = now
 
 
-def prints(self: ServerTrading, client: str | None, inst: Instrument, last_ticks: int) -> None:
+def prints(self: ServerTrading, client: str | None, inst: Instrument, last_price: float) -> None:
     """:meth:`ServerTrading.prints` the long way: every client's desk marked."""
     key = inst.contract or inst.symbol
+    last_ticks = inst.to_ticks(last_price)
     for node in self.clients.values():
         self._out(node, node.mark(key, last_ticks, self._now(node)))
     self._flush()

@@ -445,16 +445,14 @@ class Hub:
 
     # ---- the steps of applying a batch ---------------------------------------------------
     def _claim(
-        self, batch: Batch, feeder: str | None, client: str | None,
-        st: InstrumentState | None = None,
-    ) -> None:  # fmt: skip
+        self, batch: Batch, feeder: str | None, client: str | None, st: InstrumentState
+    ) -> None:
         """The feeder takes (or keeps) the batch's instrument, or the batch is refused before
         anything is recorded or applied: InstrumentOwnedError. Its ``seq`` is used up all the
         same (resending it would not help, and no gap should follow). Not in a recovery: what
         was recorded was taken."""
         if feeder is None or "recovering" in self.counters:
             return
-        st = self._state_of(batch) if st is None else st
         try:
             self.feeds.claim(st.instrument.contract or st.instrument.symbol, feeder)
         except InstrumentOwnedError:
@@ -538,11 +536,7 @@ class Hub:
             for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
                 applied[k] = applied.get(k, 0) + v
         if ticks and not recovering:
-            # prints mark the positions (already checked on the grid); without a position
-            # on any desk there is nothing to mark and the price is not read
-            inst = st.instrument
-            last = inst.to_ticks(ticks[-1].price) if self.trading.marking() else 0
-            self.trading.prints(client, inst, last)
+            self.trading.prints(client, st.instrument, ticks[-1].price)  # prints mark positions
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
         return changed
 

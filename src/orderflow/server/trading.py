@@ -288,22 +288,20 @@ class ServerTrading:
         if batch.seq:
             self.journalled_batch[client] = max(self.journalled_batch.get(client, 0), batch.seq)
 
-    def marking(self) -> bool:
-        """Whether a print has a desk to mark: some client's desk holds a position record
-        (open or flat; :meth:`prints` leaves every other desk alone)."""
-        return any(node.desk.positions.positions for node in self.clients.values())
-
-    def prints(self, client: str | None, inst: Instrument, last_ticks: int) -> None:
-        """The last print's price marks every client's position in the instrument
-        (``last_ticks`` is read only when :meth:`marking`)."""
+    def prints(self, client: str | None, inst: Instrument, last_price: float) -> None:
+        """The last print's price (on the grid, already checked) marks every client's position
+        in the instrument. A desk without any position record is not marked (the mark would
+        change nothing: no position, no open P&L for the risk manager); only what it would
+        take goes. The price becomes ticks only when some desk is marked."""
         key = inst.contract or inst.symbol
+        last_ticks: int | None = None
         for node in self.clients.values():
             if not node.desk.positions.positions:
-                # no position of any instrument: the mark would change nothing (no position
-                # to mark, no open P&L for the risk manager); only what it would take goes
                 if node.pending:
                     self._out(node, node.take())
                 continue
+            if last_ticks is None:
+                last_ticks = inst.to_ticks(last_price)
             self._out(node, node.mark(key, last_ticks, self._now(node)))
         self._flush()  # only a limit reached by the marks wrote anything
 

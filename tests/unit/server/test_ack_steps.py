@@ -50,9 +50,7 @@ class FullStepsHub(Hub):
             for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
                 applied[k] = applied.get(k, 0) + v
         if batch.ticks and not self.counters["recovering"]:
-            self.trading.prints(
-                client, st.instrument, st.instrument.to_ticks(batch.ticks[-1].price)
-            )
+            self.trading.prints(client, st.instrument, batch.ticks[-1].price)
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
         return changed
 
