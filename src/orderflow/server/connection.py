@@ -27,7 +27,7 @@ from fastapi import WebSocket
 from orderflow.protocol import Ack, Heartbeat, encode
 from orderflow.server import stages
 from orderflow.server.stages import ENCODED, SENT, WRITTEN_IN, mark
-from orderflow.server.watchdog import WS_WRITER_KEY
+from orderflow.server.watchdog import WS_WRITER_KEY, takes_write_now
 
 __all__ = ["DIRECT_BUFFER", "HEARTBEAT_S", "Connection"]
 
@@ -93,9 +93,7 @@ class Connection:
         direct = self._direct
         if direct is None or not self.open or self._writing or not self.queue.empty():
             return False
-        transport, writable = direct
-        return (writable.is_set() and not transport.is_closing()
-                and transport.get_write_buffer_size() < DIRECT_BUFFER)  # fmt: skip
+        return takes_write_now(direct, DIRECT_BUFFER)
 
     async def answer(self, msgs: list[Any]) -> None:
         """Send ``msgs`` in order: each written at once from the caller's task while

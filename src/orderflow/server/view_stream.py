@@ -44,7 +44,7 @@ from fastapi import WebSocket
 from orderflow.server import view_frames as vf
 from orderflow.server.answers import Answers
 from orderflow.server.view import InstrumentView, heat_rows, metrics_rows, print_rows
-from orderflow.server.watchdog import WS_WRITER_KEY
+from orderflow.server.watchdog import WS_WRITER_KEY, takes_write_now
 
 if TYPE_CHECKING:
     from orderflow.server.hub import InstrumentState
@@ -137,9 +137,7 @@ class Viewer:
         direct = self._direct
         if direct is None or not self.open or self._backlog:
             return False
-        transport, writable = direct
-        return (writable.is_set() and not transport.is_closing()
-                and transport.get_write_buffer_size() < DIRECT_BUFFER)  # fmt: skip
+        return takes_write_now(direct, DIRECT_BUFFER)
 
     async def send(self, frame: str | bytes) -> None:
         """Write a frame at once from the caller's task (the flusher's: one write, no hop to

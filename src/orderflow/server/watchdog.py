@@ -35,6 +35,7 @@ __all__ = [
     "ConnectionLimits",
     "WatchStats",
     "guarded",
+    "takes_write_now",
     "uvicorn_config",
 ]
 
@@ -161,6 +162,17 @@ UNCOMPRESSED_WS = ("/ws/view",)
 #: transport and the event that is set while the transport takes writes without pausing
 #: (what lets a session write an answer from its own task: ``server.connection``)
 WS_WRITER_KEY = "orderflow.ws_writer"
+
+
+def takes_write_now(direct: tuple[Any, asyncio.Event], bound: int) -> bool:
+    """Whether a WebSocket's transport (its :data:`WS_WRITER_KEY` pair) takes a write without
+    pausing and holds fewer than ``bound`` bytes the kernel has not taken: a write now cannot
+    suspend the writer, and a peer that stops reading soon fails it (then it queues)."""
+    transport, writable = direct
+    return (writable.is_set() and not transport.is_closing()
+            and transport.get_write_buffer_size() < bound)  # fmt: skip
+
+
 #: the scope key under which a WebSocket's protocol puts its queue of frames received and not
 #: yet taken by the app (what tells a session that a batch is alone: ``server.ws``)
 WS_INBOUND_KEY = "orderflow.ws_inbound"

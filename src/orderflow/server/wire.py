@@ -384,8 +384,8 @@ def _depth_columns(st: MarketState, batch: Batch, now: int) -> np.ndarray:
 
 #: a packed column's bounds: those its list form has (``protocol.Depth``), and what fails
 _PACKED_BOUNDS = {
-    "pos": (0, MAX_POSITION, "is not a ladder position (0..10000)"),
-    "size": (0, MAX_SIZE, "is not a size (0..1000000000)"),
+    "pos": (0, MAX_POSITION, f"is not a ladder position (0..{MAX_POSITION})"),
+    "size": (0, MAX_SIZE, f"is not a size (0..{MAX_SIZE})"),
     "price": (-MAX_PRICE, MAX_PRICE, "is not a finite price within 1e9"),
 }
 
