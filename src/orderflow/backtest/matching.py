@@ -238,7 +238,7 @@ class Matching:
         (then those orders are executed on the book after that event), or all of them.
         Returns how many records were consumed."""
         act = seg["action"]
-        lasts = np.flatnonzero(seg["flags"] & LAST)
+        lasts = (seg["flags"] & LAST).nonzero()[0]  # (np.flatnonzero's answer, no dispatch)
         triggered, self._fired = self._fired, []
         # fired in an event the last chunk did not finish: run them at that event's end
         stop_at = -1 if not triggered else (int(lasts[0]) + 1 if len(lasts) else -2)
@@ -251,7 +251,7 @@ class Matching:
         if len(rel):
             self._changes += 1  # these records move queues, fill, trigger: the arrays go stale
             gen = self._ends
-            ev_of = np.searchsorted(lasts, rel)
+            ev_of = lasts.searchsorted(rel)
             price, size, side = seg["price"], seg["size"], seg["side"]
             oid, ts = seg["order_id"], seg["ts_event"]
             for j, ev, cum in zip(rel.tolist(), ev_of.tolist(), rel_cum.tolist(), strict=True):
@@ -286,14 +286,14 @@ class Matching:
                     break
         if stop_at < 0:
             self._apply(seg[:cut])
-            self._events += int(np.searchsorted(lasts, cut))
+            self._events += int(lasts.searchsorted(cut))
             if stop_at == -2:
                 self._fired = triggered
             return cut
         if self.shared and stop_at < len(seg):
             raise ArgumentError(_PAST_CUT)
         self._apply(seg[:stop_at])
-        self._events += int(np.searchsorted(lasts, stop_at))
+        self._events += int(lasts.searchsorted(stop_at))
         self._execute(triggered, int(seg["ts_event"][stop_at - 1]))
         return stop_at
 

@@ -432,6 +432,8 @@ class FusedStep:
         """The output buffers' table rows, and the one-group record's views of them."""
         dl = self.d_levels
         self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
+        # the six planes as 2-d views, each cut to a call's groups with one slice
+        self._planes = tuple(dl[k] for k in range(6))
         # what a one-group call hands the pipeline, built once per buffer; and Python-number
         # views of the buffers the wrapper reads one value of (no numpy scalar per read)
         self._off1, self._mid1, self._imb1 = self.off[:2], self.mi[0, :1], self.mi[1, :1]
@@ -449,7 +451,9 @@ class FusedStep:
             out = FusedGroups(self._one, prints, self._off1, self._mid1, self._imb1, signals)
         else:
             mi = self.mi
-            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb], *self.d_levels[:, :nb])
+            bp, bs, bc, ap, as_, ac = self._planes
+            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb], bp[:nb], bs[:nb], bc[:nb],
+                                ap[:nb], as_[:nb], ac[:nb])  # fmt: skip
             out = FusedGroups(depth, prints, self.off[: nb + 1], mi[0, :nb], mi[1, :nb], signals)
         if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
             self._cap = 0
