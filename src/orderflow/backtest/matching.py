@@ -103,7 +103,10 @@ class Matching:
             return n  # nothing due, nothing to trigger: the whole piece
         if self.l3:  # one jitted pass (backtest.scans); the L2 form below is the same rule
             at = self._pending[0][0] if self._pending else -1
-            w = triggers(self._waiting)
+            arrays = self._arrays  # (the relevance pass's, while our orders have not moved)
+            w = arrays[1][0] if arrays is not None and arrays[0] == self._changes else None
+            if w is None:
+                w = triggers(self._waiting)
             return int(cut_l3(records, self.fills_print, at, bool(self._fired), w))
         rts = records["ts_event"]
         lasts = np.flatnonzero(records["flags"] & LAST)
