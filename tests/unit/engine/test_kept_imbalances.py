@@ -14,6 +14,7 @@ import pytest
 from orderflow.core.errors import ParameterError
 from orderflow.engine import Pipeline, PipelineParams
 from orderflow.engine.kept_imbalances import KeptImbalances
+from orderflow.io.formats import LoadedStream
 from tests.unit.engine import test_fused_esh4 as esh4
 
 
@@ -54,12 +55,16 @@ def test_keep_below_one_is_refused() -> None:
         KeptImbalances(0)
 
 
+@pytest.fixture(scope="module")
+def stream() -> LoadedStream:
+    return esh4._stream()
+
+
 @pytest.mark.parametrize("fused", [True, False])
-def test_esh4_in_100_record_pieces_as_in_one_call(fused: bool) -> None:
+def test_esh4_in_100_record_pieces_as_in_one_call(stream: LoadedStream, fused: bool) -> None:
     """The first 20,000 ESH4 records in a backtest's 100-record pieces: after every piece the
     latest 256 groups' imbalances are those of a pipeline given the same records at once, the
     last one the metrics' own."""
-    stream = esh4._stream()
     ev, inst = stream.array[:20_000], stream.instrument
     params = PipelineParams(fused=fused)
     p = Pipeline(inst, "mbo", params)
