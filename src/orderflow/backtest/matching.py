@@ -103,7 +103,10 @@ class Matching:
             return n  # nothing due, nothing to trigger: the whole piece
         if self.l3:  # one jitted pass (backtest.scans); the L2 form below is the same rule
             at = self._pending[0][0] if self._pending else -1
-            w = triggers(self._waiting)
+            arrays = self._arrays  # (the relevance pass's, while our orders have not moved)
+            w = arrays[1][0] if arrays is not None and arrays[0] == self._changes else None
+            if w is None:
+                w = triggers(self._waiting)
             return int(cut_l3(records, self.fills_print, at, bool(self._fired), w))
         rts = records["ts_event"]
         lasts = np.flatnonzero(records["flags"] & LAST)
@@ -238,7 +241,7 @@ class Matching:
         (then those orders are executed on the book after that event), or all of them.
         Returns how many records were consumed."""
         act = seg["action"]
-        lasts = np.flatnonzero(seg["flags"] & LAST)
+        lasts = (seg["flags"] & LAST).nonzero()[0]  # (np.flatnonzero's answer, no dispatch)
         triggered, self._fired = self._fired, []
         # fired in an event the last chunk did not finish: run them at that event's end
         stop_at = -1 if not triggered else (int(lasts[0]) + 1 if len(lasts) else -2)
@@ -251,7 +254,7 @@ class Matching:
         if len(rel):
             self._changes += 1  # these records move queues, fill, trigger: the arrays go stale
             gen = self._ends
-            ev_of = np.searchsorted(lasts, rel)
+            ev_of = lasts.searchsorted(rel)
             price, size, side = seg["price"], seg["size"], seg["side"]
             oid, ts = seg["order_id"], seg["ts_event"]
             for j, ev, cum in zip(rel.tolist(), ev_of.tolist(), rel_cum.tolist(), strict=True):
@@ -286,14 +289,14 @@ class Matching:
                     break
         if stop_at < 0:
             self._apply(seg[:cut])
-            self._events += int(np.searchsorted(lasts, cut))
+            self._events += int(lasts.searchsorted(cut))
             if stop_at == -2:
                 self._fired = triggered
             return cut
         if self.shared and stop_at < len(seg):
             raise ArgumentError(_PAST_CUT)
         self._apply(seg[:stop_at])
-        self._events += int(np.searchsorted(lasts, stop_at))
+        self._events += int(lasts.searchsorted(stop_at))
         self._execute(triggered, int(seg["ts_event"][stop_at - 1]))
         return stop_at
 

@@ -182,31 +182,38 @@ class _Driver:
             if not stops or stops[-1] != n:
                 stops.append(-n)  # the rest of the chunk, no decision at its end
         pos, t_at = 0, 0
+        held, venue = self.held, self.venue
         for mark in stops:
             stop = abs(mark)
             while pos < stop:
-                self.settle(int(ts[pos]) - 1)
+                t = int(ts[pos]) - 1
+                if held or venue.due(t):  # (else settle has nothing to do)
+                    self.settle(t)
                 piece = recs[pos:stop]
                 tp = None
                 if trades is not None:
-                    t_end = int(np.searchsorted(trades["ts_event"], int(ts[stop - 1]), "right"))
+                    t_end = int(trades["ts_event"].searchsorted(int(ts[stop - 1]), "right"))
                     tp = trades[t_at:t_end]
                 cut = self.venue.next_cut(piece, tp)
                 if self.held:
-                    due = int(np.searchsorted(piece["ts_event"], self.held[0].at_ns, "right"))
+                    due = int(piece["ts_event"].searchsorted(self.held[0].at_ns, "right"))
                     cut = min(cut, due)
                 if cut < len(piece):  # whole events, at least one
-                    e = int(np.searchsorted(lasts, pos + max(cut, 1) - 1))
+                    e = int(lasts.searchsorted(pos + max(cut, 1) - 1))
                     cut = int(lasts[e]) + 1 - pos
                 part = piece[:cut]
                 tpart = None
                 if tp is not None:
-                    k = int(np.searchsorted(tp["ts_event"], int(part["ts_event"][-1]), "right"))
+                    k = int(tp["ts_event"].searchsorted(int(part["ts_event"][-1]), "right"))
                     tpart, t_at = tp[:k], t_at + k
                 self.pipe.process(part, tpart)
-                self._hold(self.venue.on_market(part, tpart))
+                out = venue.on_market(part, tpart)
+                if out:
+                    held.extend(out)
                 pos += cut
-                self.settle(int(part["ts_event"][-1]))
+                t = int(ts[pos - 1])
+                if held or venue.due(t):
+                    self.settle(t)
             if mark > 0:
                 self.decide()
 
@@ -231,7 +238,7 @@ def _every_n(ends: np.ndarray, n: int, since: int) -> tuple[list[int], int]:
     out: list[int] = []
     start = -since
     while True:
-        j = int(np.searchsorted(ends, start + n, side="left"))
+        j = int(ends.searchsorted(start + n, side="left"))  # (the method: no dispatch)
         if j >= len(ends):
             break
         out.append(int(ends[j]))

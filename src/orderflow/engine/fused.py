@@ -74,6 +74,8 @@ _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
 #: output buffers for calls of up to this many records are kept between calls (live calls,
 #: a backtest's pieces); a bigger call's go with it (what the pipeline keeps of them, it keeps)
 KEEP_RECORDS = 4096
+#: how many group counts' views of the kept buffers a step keeps (:meth:`FusedStep._cut`)
+VIEWS_KEPT = 512
 #: how a replay chunk's output buffers are allocated: not zeroed (``_buffers`` says what is
 #: read before written; a test fills them with garbage instead to prove it)
 _scratch = np.empty
@@ -199,6 +201,7 @@ class FusedStep:
             state.pop(name, None)
         state["tab"] = _NO_TABLE
         state["_held"] = [None] * self.rows
+        state["_by_nb"] = {}  # (views of the original's buffers: cut again from the copy's)
         state["stale"] = True
         return state
 
@@ -432,6 +435,11 @@ class FusedStep:
         """The output buffers' table rows, and the one-group record's views of them."""
         dl = self.d_levels
         self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
+        # the six planes as 2-d views, each cut to a call's groups with one slice
+        self._planes = tuple(dl[k] for k in range(6))
+        # a call's views of these buffers by its number of groups (a backtest's pieces of
+        # about 100 records repeat the same few dozen counts): built once per count
+        self._by_nb: dict[int, tuple[DepthRecord, np.ndarray, np.ndarray, np.ndarray]] = {}
         # what a one-group call hands the pipeline, built once per buffer; and Python-number
         # views of the buffers the wrapper reads one value of (no numpy scalar per read)
         self._off1, self._mid1, self._imb1 = self.off[:2], self.mi[0, :1], self.mi[1, :1]
@@ -448,13 +456,30 @@ class FusedStep:
         if nb == 1:  # (a live call: the views built with the buffers)
             out = FusedGroups(self._one, prints, self._off1, self._mid1, self._imb1, signals)
         else:
-            mi = self.mi
-            depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb], *self.d_levels[:, :nb])
-            out = FusedGroups(depth, prints, self.off[: nb + 1], mi[0, :nb], mi[1, :nb], signals)
+            views = self._by_nb.get(nb)
+            if views is None:
+                views = self._cut(nb)
+            depth, off, mid, imbalance = views
+            out = FusedGroups(depth, prints, off, mid, imbalance, signals)
         if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
             self._cap = 0
             self._buffers(16)
         return out
+
+    def _cut(self, nb: int) -> tuple[DepthRecord, np.ndarray, np.ndarray, np.ndarray]:
+        """The views of the buffers a call of ``nb`` groups hands the pipeline (its top N
+        record, offsets, mids and imbalances), kept by ``nb`` with the buffers (at most
+        :data:`VIEWS_KEPT` counts; a replay chunk's are not kept)."""
+        mi = self.mi
+        bp, bs, bc, ap, as_, ac = self._planes
+        depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb], bp[:nb], bs[:nb], bc[:nb],
+                            ap[:nb], as_[:nb], ac[:nb])  # fmt: skip
+        views = (depth, self.off[: nb + 1], mi[0, :nb], mi[1, :nb])
+        if self._cap <= KEEP_RECORDS:
+            if len(self._by_nb) >= VIEWS_KEPT:
+                self._by_nb.clear()
+            self._by_nb[nb] = views
+        return views
 
     # ---- calls -----------------------------------------------------------------------------
     def mbo(self, book: OrderBook, events: np.ndarray) -> tuple[FusedGroups | None, int]:

@@ -54,6 +54,7 @@ from orderflow.book.common import DepthRecord
 from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.engine._fused_prints import K_DHI, K_DLO, K_VOL
 from orderflow.engine.fused import FusedGroups, FusedStep, PrintParts
+from orderflow.engine.kept_imbalances import KeptImbalances
 from orderflow.engine.kept_prints import KeptPrints
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
 from orderflow.model.enums import Action, Flags
@@ -236,8 +237,8 @@ class Pipeline:
         self._top_path: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         #: the latest prints (times, prices), at least the newest PRINTS_KEPT
         self._recent = KeptPrints(PRINTS_KEPT)
-        #: (ts, book imbalance) of the latest event groups, oldest first
-        self.imbalances: deque[tuple[int, float]] = deque(maxlen=IMBALANCE_GROUPS)
+        #: (ts, book imbalance) of the latest event groups (:attr:`imbalances`)
+        self._imbalances = KeptImbalances(IMBALANCE_GROUPS)
         self._fused: FusedStep | None = None
         if p.fused and kind in FUSED_KINDS:
             parts = PrintParts(
@@ -389,9 +390,9 @@ class Pipeline:
             self.delta_low = min(self.delta_low, pk[K_DLO])
             self.delta_high = max(self.delta_high, pk[K_DHI])
         if nb == 1:
-            self.imbalances.append((self.last_ts, fg.imbalance.item(0)))
+            self._imbalances.append(self.last_ts, fg.imbalance.item(0))
         else:
-            self._keep_imbalances(ts, fg.imbalance)
+            self._imbalances.take(ts, fg.imbalance)
         if self.params.keep_mid_path:
             self._top_path.append((ts.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
@@ -426,11 +427,11 @@ class Pipeline:
             m.update(ts0, depth.bid_price[0], depth.bid_size[0], depth.ask_price[0],
                      depth.ask_size[0], trades)  # fmt: skip
             self.momentum.update(ts0, m.mid, m.imbalance, trades)
-            self.imbalances.append((ts0, float(m.imbalance)))
+            self._imbalances.append(ts0, float(m.imbalance))
         else:
             bm = self.metrics.update_many(depth, trades, off)
             self.momentum.update_many(depth.ts_event, bm.mid, bm.imbalance, trades, off)
-            self._keep_imbalances(depth.ts_event, bm.imbalance)
+            self._imbalances.take(depth.ts_event, bm.imbalance)
         if self.params.keep_mid_path:
             self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
@@ -462,13 +463,11 @@ class Pipeline:
         self.signals.extend(out)
         return out
 
-    def _keep_imbalances(self, ts: np.ndarray, imbalance: np.ndarray) -> None:
-        """Each group's (time, book imbalance) into :attr:`imbalances` (the latest kept)."""
-        if len(ts) == 1:
-            self.imbalances.append((int(ts[0]), float(imbalance[0])))
-            return
-        k = IMBALANCE_GROUPS
-        self.imbalances.extend(zip(ts[-k:].tolist(), imbalance[-k:].tolist(), strict=True))
+    @property
+    def imbalances(self) -> deque[tuple[int, float]]:
+        """(ts, book imbalance) of the latest :data:`IMBALANCE_GROUPS` event groups, oldest
+        first: a new deque, built when read. O(IMBALANCE_GROUPS)."""
+        return self._imbalances.as_deque()
 
     def _keep_prints(self, trades: np.ndarray) -> None:
         self._recent.take(trades["ts_event"], trades["price"])

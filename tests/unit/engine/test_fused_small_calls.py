@@ -32,6 +32,11 @@ def _views_are_its_own(step: FusedStep) -> None:
     assert id(step._offv.obj) == id(step.off) and id(step._tsv.obj) == id(step.d_ts)
     assert np.shares_memory(step._off1, step.off) and np.shares_memory(step._imb1, step.mi)
     assert np.shares_memory(step._one.ts_event, step.d_ts)
+    for nb, (depth, off, mid, imb) in step._by_nb.items():  # the kept views by group count
+        assert len(depth) == nb and len(off) == nb + 1 and len(mid) == len(imb) == nb
+        assert np.shares_memory(depth.ts_event, step.d_ts)
+        assert np.shares_memory(depth.ask_count, step.d_levels)
+        assert np.shares_memory(off, step.off) and np.shares_memory(imb, step.mi)
 
 
 def _groups(ev: np.ndarray) -> list[int]:
@@ -80,6 +85,35 @@ def test_small_calls_after_a_call_that_replaced_the_buffers(seed: int) -> None:
         feeds.append(_process(ev, a, b))
     params = dataclasses.replace(prop._params(rng), keep_mid_path=True)
     lockstep([_checked(f) for f in feeds], "mbo", INST, params, heavy_every=40)
+
+
+def test_pieces_of_many_groups_after_calls_that_replaced_the_buffers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backtest's pieces (a few groups each, the same counts again and again) read views
+    kept by their group count: pieces of 4 groups, bigger pieces (the buffers grow), pieces of
+    4 again, a chunk past the kept buffers (its own buffers), pieces of 4 again. Each piece
+    after a change of buffers reads the buffers of now, never views of the old ones (which
+    would give the old calls' times, levels and imbalances); between changes the views are
+    cut once per count."""
+    cut = FusedStep._cut
+    cuts_made: list[int] = []
+
+    def counted(self: FusedStep, nb: int) -> Any:
+        cuts_made.append(nb)
+        return cut(self, nb)
+
+    monkeypatch.setattr(FusedStep, "_cut", counted)
+    rng = np.random.default_rng(7)
+    ev = prop._mbo(rng, 2 * fused.KEEP_RECORDS + 3000)
+    ends = [0, *_groups(ev)]
+    cuts = ends[:60:4] + ends[60:300:40] + ends[300:360:4]
+    big = next(e for e in ends if e > cuts[-1] + fused.KEEP_RECORDS + 50)
+    cuts += [big, *[e for e in ends if e > big][:60:4]]
+    feeds = [_process(ev, a, b) for a, b in itertools.pairwise(cuts)]
+    lockstep([_checked(f) for f in feeds], "mbo", INST, prop._params(rng), heavy_every=2)
+    assert len(feeds) > 40  # most of them pieces of 4 groups
+    assert 3 <= cuts_made.count(4) <= 6  # cut again after each change of buffers only
 
 
 def test_ninjatrader_batches_after_a_call_that_replaced_the_buffers() -> None:

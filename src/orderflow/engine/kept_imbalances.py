@@ -1,0 +1,71 @@
+"""The book imbalance of a pipeline's latest event groups, for :attr:`Pipeline.imbalances`.
+
+One pair of arrays (event times, imbalances) of twice the number kept: each call's groups are
+copied in at the end (two slice copies); when they do not fit, the newest ``keep`` move to the
+front first. The ``(time, imbalance)`` pairs are built only when read, which a strategy does
+only for its order-flow exits: a call of a hundred records used to build a tuple per group
+for a deque that kept the latest 256 of them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from orderflow.core.errors import ParameterError
+
+__all__ = ["KeptImbalances"]
+
+
+class KeptImbalances:
+    """The (event time, book imbalance) of the latest ``keep`` event groups taken."""
+
+    __slots__ = ("_imb", "_ts", "held", "keep")
+
+    def __init__(self, keep: int) -> None:
+        if keep < 1:
+            raise ParameterError(f"keep must be >= 1, got {keep}")
+        self.keep = keep
+        #: how many are held (``_ts[:held]``; the newest ``keep`` of them are the kept ones)
+        self.held = 0
+        self._ts = np.zeros(2 * keep, dtype=np.int64)
+        self._imb = np.zeros(2 * keep, dtype=np.float64)
+
+    def take(self, ts: np.ndarray, imbalance: np.ndarray) -> None:
+        """The next groups' event times and imbalances (equal lengths), oldest first."""
+        n, keep = len(ts), self.keep
+        if n >= keep:
+            self._ts[:keep] = ts[n - keep :]
+            self._imb[:keep] = imbalance[n - keep :]
+            self.held = keep
+            return
+        held = self.held
+        if held + n > 2 * keep:  # the newest ``keep`` to the front (keep + n fits: n < keep)
+            self._ts[:keep] = self._ts[held - keep : held]
+            self._imb[:keep] = self._imb[held - keep : held]
+            held = keep
+        self._ts[held : held + n] = ts
+        self._imb[held : held + n] = imbalance
+        self.held = held + n
+
+    def append(self, ts: int, imbalance: float) -> None:
+        """One group's event time and imbalance."""
+        held, keep = self.held, self.keep
+        if held == 2 * keep:
+            self._ts[:keep] = self._ts[keep:]
+            self._imb[:keep] = self._imb[keep:]
+            held = keep
+        self._ts[held] = ts
+        self._imb[held] = imbalance
+        self.held = held + 1
+
+    def pairs(self) -> list[tuple[int, float]]:
+        """The kept ``(time, imbalance)`` pairs, oldest first, as Python numbers. O(keep)."""
+        held = self.held
+        lo = max(held - self.keep, 0)
+        return list(zip(self._ts[lo:held].tolist(), self._imb[lo:held].tolist(), strict=True))
+
+    def as_deque(self) -> deque[tuple[int, float]]:
+        """:meth:`pairs` in a deque bounded at ``keep`` (what the pipeline used to keep)."""
+        return deque(self.pairs(), maxlen=self.keep)
