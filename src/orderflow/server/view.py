@@ -37,6 +37,7 @@ from orderflow.analytics.heatmap import HeatColumns
 from orderflow.core.errors import ParameterError
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
+from orderflow.server._view_kernels import heat_pass, prints_pass
 from orderflow.server.answers import signal_dict
 
 if TYPE_CHECKING:
@@ -54,8 +55,8 @@ class InstrumentState(Protocol):
     def stale(self) -> bool: ...
 
 
-__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_rows",
-           "metrics_rows", "prices_of", "print_rows"]  # fmt: skip
+__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_packed", "heat_rows",
+           "metrics_rows", "prices_of", "print_rows", "prints_packed"]  # fmt: skip
 
 log = logging.getLogger("orderflow.server")
 
@@ -481,3 +482,25 @@ def heat_rows(
          "bid": bid[i], "ask": ask[i], "last": last[i]}
         for i, t in enumerate(ts.tolist())
     ]  # fmt: skip
+
+
+def heat_packed(block: tuple[np.ndarray, np.ndarray, np.ndarray], inst: Instrument) -> bytes:
+    """The MessagePack items (no array header) of :func:`heat_rows` of the same block, the
+    very bytes msgspec makes of those rows, written in one compiled pass: no Python object per
+    column or size (the binary form's heat; :mod:`._view_kernels`)."""
+    ts, meta, sizes = block
+    return heat_pass(ts, meta, sizes, inst.tick_fixed, PRICE_SCALE, float(inst.tick_size),
+                     _NO_PRICE)  # fmt: skip
+
+
+def prints_packed(prints: np.ndarray, to_price: Any) -> bytes | None:
+    """The MessagePack items (no array header) of :func:`print_rows` of the same prints, as
+    :func:`heat_packed`; None when :func:`prices_of` would convert them one at a time (not an
+    instrument's ``to_price``, or a price not exact in a float64): then only the rows say it."""
+    fixed = getattr(getattr(to_price, "__self__", None), "tick_fixed", None)
+    ticks = prints["price"]
+    if not isinstance(fixed, int):
+        return None
+    if len(ticks) and max(int(ticks.max()), -int(ticks.min())) * fixed >= _EXACT:
+        return None
+    return prints_pass(prints, fixed, PRICE_SCALE)
