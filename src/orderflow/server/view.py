@@ -424,16 +424,20 @@ def metrics_rows(history: Iterable[list[Any]], tick: float) -> list[list[float |
 #: the largest fixed-point price (ticks x tick_fixed) a float64 holds exactly: below it the
 #: whole array's prices are the very floats :meth:`Instrument.to_price` makes one at a time
 _EXACT = 2**53
+#: up to this many prices are converted one at a time (fewer calls than the array's way)
+_FEW = 16
 
 
 def prices_of(ticks: np.ndarray, to_price: Any) -> list[Any]:
     """``to_price`` of every tick in ``ticks`` (int64): the same floats, on the whole array at
     once when ``to_price`` is an instrument's and every fixed-point price is exact in a
-    float64 (one rounding, the division, as in :meth:`Instrument.to_price`); else one at a
-    time."""
+    float64 (one rounding, the division, as in :meth:`Instrument.to_price`); else, and for a
+    few (a bar's cells: the array's own calls cost more there), one at a time."""
+    if len(ticks) <= _FEW:
+        return [to_price(p) for p in ticks.tolist()]
     inst = getattr(to_price, "__self__", None)
     fixed = getattr(inst, "tick_fixed", None)
-    if isinstance(fixed, int) and len(ticks):
+    if isinstance(fixed, int):
         big = max(int(ticks.max()), -int(ticks.min()))  # Python ints: no overflow
         if big * fixed < _EXACT:
             out: list[Any] = (ticks.astype(np.int64) * fixed / PRICE_SCALE).tolist()

@@ -89,11 +89,13 @@ def bar_dict(st: InstrumentState, rec: Any, cells: np.ndarray, closed: bool,
     imb: list[dict[str, Any]] = []
     flagged = np.flatnonzero(buy | sell).tolist()
     if flagged:
-        # each side's stacked zones (low, high), as stacked_imbalances finds them
-        zones: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
-        for side, low, high, _ in stacked_imbalances(cells, fp).tolist():
-            zones[side].append((low, high))
         buys, sells, n = buy.tolist(), sell.tolist(), len(price)
+        # each side's stacked zones (low, high), as stacked_imbalances finds them (a zone
+        # takes stacked_count imbalances of its side at least: fewer, and there is none)
+        zones: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        if max(sum(buys), sum(sells)) >= fp.stacked_count:
+            for side, low, high, _ in stacked_imbalances(cells, fp).tolist():
+                zones[side].append((low, high))
         for j in flagged:
             p = price[j]
             for flag, side, own, other, other_j, neighbour, zone in (

@@ -11,10 +11,10 @@ encodes it once per book depth and form asked for (JSON text, or MessagePack byt
 compiled passes, their rows built only for the JSON text), and writes those same bytes or
 text to each viewer: at once from its own task (one write, no hop to a writer task, no
 timer) while the viewer's transport takes it without waiting and holds under
-``DIRECT_BUFFER`` bytes, else through the viewer's bounded queue and writer task. While no viewer's frame is due (the market did not
-move, nothing a frame shows is due) the flusher sets no timer of the frame rate: it waits for
-the next batch's folding (:meth:`Views.moved`), a new viewer, a replay action or the account
-and health coming due.
+``DIRECT_BUFFER`` bytes, else through the viewer's bounded queue and writer task. While no
+viewer's frame is due (the market did not move, nothing a frame shows is due) the flusher
+sets no timer of the frame rate: it waits for the next batch's folding (:meth:`Views.moved`),
+a new viewer, a replay action or the account and health coming due.
 A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
 us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
 one step, not a frame): folding the batches the views queued, reading the book metrics, the
