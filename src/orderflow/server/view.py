@@ -230,11 +230,15 @@ class InstrumentView:
         return self._range(lo, self.n_prints), dropped
 
     def _range(self, lo: int, hi: int) -> np.ndarray:
+        """Prints number ``lo`` to ``hi`` (excluded; all in the ring) as a copy: one slice, or
+        two where the ring wraps."""
         if hi <= lo:
             return self.prints[:0].copy()
         cap = len(self.prints)
-        idx = np.arange(lo, hi) % cap
-        return self.prints[idx]
+        a, b = lo % cap, (hi - 1) % cap + 1
+        if a < b:
+            return self.prints[a:b].copy()
+        return np.concatenate((self.prints[a:], self.prints[:b]))
 
     def prints_between(self, from_ts: int, to_ts: int, limit: int) -> np.ndarray:
         """Kept prints with ``from_ts <= ts <= to_ts``, oldest first; at most ``limit`` (the

@@ -65,8 +65,9 @@ def book_changes(before: dict[str, Any] | None, now: dict[str, Any]) -> list[dic
         return []
     out: list[dict[str, Any]] = []
     for side, key in (("bid", "bids"), ("ask", "asks")):
-        old = {p: q for p, q in before[key]}
-        new = {p: q for p, q in now[key]}
+        if before[key] == now[key]:  # a side that did not move changed nothing
+            continue
+        old, new = dict(before[key]), dict(now[key])
         for p in sorted(old.keys() | new.keys()):
             d = new.get(p, 0) - old.get(p, 0)
             if d:
