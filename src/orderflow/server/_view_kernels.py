@@ -10,8 +10,9 @@ fixint, else uint8/16/32/64 for a non-negative one; negative fixint, else int8/1
 float always as float64, nil for None, fixstr keys, fixarray, array16 or array32 by length;
 big-endian throughout. A pass writes the items only (the caller puts :func:`array_header`
 of their total count before the items of all its chunks) into ``out``, sized to hold the
-worst case, and returns how many bytes it wrote. The helpers are inlined into the passes
-(called, they made a pass three times slower).
+worst case, and returns how many bytes it wrote. The byte helpers are inlined into the
+passes and a size that is a positive fixint is written in place (a call per size made a
+pass three times slower).
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ def _be(out, i, v, n):  # type: ignore[no-untyped-def]
     return i + n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _int(out, i, v):  # type: ignore[no-untyped-def]
-    """An integer as msgspec writes it; the end."""
+    """An integer as msgspec writes it; the end. (Called, not inlined: one copy of it keeps
+    the passes' compile time down; the passes write a size that is a positive fixint, most
+    of them, in place.)"""
     if v >= 0:
         if v < 128:
             out[i] = v
