@@ -12,11 +12,13 @@ times every send -> ack round trip.
 Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (goal: within
 10%). Nothing passes or fails on them.
 
-    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json] [--hz N]
+    .venv/bin/python benchmarks/bench_view.py [ROUNDS] [--nice] [--json] [--hz N] [--frames]
         (standalone; --nice: the viewers' process at the lowest priority, isolating the
         server's own work for them; --json: the viewers take the JSON text form, not the
         dashboard's MessagePack; --hz N: the server's frames per second at most, N from 1 to
-        30: with 1 the viewers are attached and read, and next to no frames are built)
+        30: with 1 the viewers are attached and read, and next to no frames are built;
+        --frames: only what a frame costs in CPU time, bytes and decoding, in process:
+        ``frame_cost``)
 """
 
 from __future__ import annotations
@@ -384,6 +386,81 @@ def in_process(viewers: int = VIEWERS) -> dict[str, Any]:
             "frames_sent": sum(s.frames for s in sockets)}  # fmt: skip
 
 
+#: frame_cost: a frame every this many batches (about a frame's share at the full-speed feed)
+COST_EVERY = 8
+
+
+def frame_cost(passes: int = 3, form: str = "msgpack") -> dict[str, Any]:
+    """What one frame costs in CPU, where the load moves wall-clock figures the most: ESH4's
+    batches through a Hub (``passes`` replays under fresh contract names), VIEWERS viewers of
+    ``form`` (sockets that take every frame at once), a frame every COST_EVERY batches built
+    in one go (``flush``, the folding done before it); each frame's thread CPU time
+    (``time.thread_time_ns``), the bytes sent, and what decoding one viewer's frames takes
+    (``msgspec`` or ``json.loads``: a stand-in for the page's worker). A frame's content
+    depends only on the data (the clocks aside), so two trees can be compared frame by frame."""
+    from orderflow.server.hub import Hub
+    from orderflow.server.view_stream import Viewer, ViewStream
+
+    batches = _batches()
+    hub = Hub()
+    stream = ViewStream(type("S", (), {"hub": hub})())
+    cpu: list[int] = []
+    sockets: list[_Socket] = []
+    sent: list[str | bytes] = []
+
+    async def run() -> None:
+        hub.apply(batches[0], "nt8")  # warm-up: kernels, caches
+        hub.view.read("ESH4")
+        for p in range(passes):
+            name = NAMES[(p + 1) % len(NAMES)]
+            named = [msgspec.structs.replace(b, instrument=name) for b in batches]
+            hub.apply(named[0], f"nt8-{name}")
+            for k in range(VIEWERS):
+                socket = _Socket()
+                if k == 0:  # one viewer's frames kept, to be decoded
+                    socket.send_text = socket.send_bytes = _keeper(socket, sent)  # type: ignore[method-assign]
+                sockets.append(socket)
+                stream.add(Viewer(socket, name, 40, 8, 2.0, form == "msgpack"))  # type: ignore[arg-type]
+            assert stream._task is not None
+            stream._task.cancel()  # frames are made here, at known points
+            for i, b in enumerate(named[1:]):
+                hub.apply(b, f"nt8-{name}")
+                if i % COST_EVERY == COST_EVERY - 1:
+                    hub.view.read(name)
+                    t0 = time.thread_time_ns()
+                    await stream.flush()
+                    cpu.append(time.thread_time_ns() - t0)
+            for vs in list(stream.viewers.values()):
+                for v in list(vs):
+                    stream.remove(v)
+                    await v.stop()
+
+    asyncio.run(run())
+    c = np.array(cpu[1:]) / 1e3  # the first frame: a snapshot, kernels loaded
+    size = np.array([n for s in sockets for n in s.sizes])
+    decode = msgspec.msgpack.decode if form == "msgpack" else json.loads
+    dec = []
+    for frame in sent[1:]:
+        t0 = time.thread_time_ns()
+        decode(frame)
+        dec.append(time.thread_time_ns() - t0)
+    d = np.array(dec) / 1e3
+    return {"form": form, "frames": len(cpu), "cpu_p50_us": float(np.percentile(c, 50)),
+            "cpu_mean_us": float(c.mean()), "cpu_p90_us": float(np.percentile(c, 90)),
+            "bytes_p50": float(np.percentile(size, 50)), "bytes_mean": float(size.mean()),
+            "decode_p50_us": float(np.percentile(d, 50)),
+            "decode_mean_us": float(d.mean())}  # fmt: skip
+
+
+def _keeper(socket: _Socket, kept: list[str | bytes]) -> Callable[[Any], Any]:
+    async def send(data: str | bytes) -> None:
+        socket.frames += 1
+        socket.sizes.append(len(data.encode() if isinstance(data, str) else data))
+        kept.append(data)
+
+    return send
+
+
 def _rows(seconds: float, progress: Progress) -> list[Result]:
     rounds = 4 if seconds < 2 else 8
     m = measure(rounds, progress)
@@ -456,6 +533,9 @@ def main() -> None:
     if "--nice" in sys.argv:
         sys.argv.remove("--nice")
         NICE[:] = ["nice", "-n", "19"]
+    if "--frames" in sys.argv:  # a frame's CPU, bytes and decoding only
+        print(json.dumps(frame_cost(form=FORMAT[0]), indent=2))
+        return
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     print(json.dumps(in_process(), indent=2))
     m = measure(rounds)

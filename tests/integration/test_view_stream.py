@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
+from orderflow.analytics.footprint import stacked_imbalances
 from orderflow.server.hub import Hub
 from tests.integration.test_server import Server, esh4_batches
 
@@ -174,16 +175,25 @@ def test_bars_footprint_equals_the_pipeline_footprint() -> None:
     assert bars[-1]["cells"] == [[int(c["price"]) * TICK, int(c["bid"]), int(c["ask"])]
                                  for c in forming]  # fmt: skip
     assert any(b["imbalances"] for b in bars)
-    for bar in bars:
+    assert any(i["stacked"] for b in bars for i in b["imbalances"])
+    for k, bar in enumerate(bars):
         cells = {c[0]: c for c in bar["cells"]}
+        fp = hub.instruments["ESH4"].pipeline.params.footprint
+        cells_k = series.bar_cells(k) if k < len(closed) else series.forming_cells()
+        stacks = stacked_imbalances(cells_k, fp)
         for imb in bar["imbalances"]:
             c = cells[imb["price"]]
             if imb["side"] == "ask":  # ask(p) against bid(p - 1)
-                other = cells.get(imb["price"] - TICK, [0, 0, 0])[1]
-                assert c[2] >= 1.5 * other and c[2] - other >= 10
+                own, other = c[2], cells.get(imb["price"] - TICK, [0, 0, 0])[1]
             else:
-                other = cells.get(imb["price"] + TICK, [0, 0, 0])[2]
-                assert c[1] >= 1.5 * other and c[1] - other >= 10
+                own, other = c[1], cells.get(imb["price"] + TICK, [0, 0, 0])[2]
+            assert own >= 1.5 * other and own - other >= 10
+            assert imb["ratio"] == (round(own / other, 4) if other else None)
+            side = 0 if imb["side"] == "ask" else 1  # a zone of its side holds its price
+            assert imb["stacked"] == any(
+                z["side"] == side and z["low"] * TICK <= imb["price"] <= z["high"] * TICK
+                for z in stacks
+            )
 
 
 def test_bars_carry_the_session_vwap_after_the_last_batch_that_formed_them() -> None:

@@ -153,6 +153,13 @@ def _warm_heat() -> None:
         prints = np.zeros(n, dtype=TRADE_DTYPE)
         prints["ts_event"], prints["price"] = 2, 4800
         heat.apply_depth(depth, prints["ts_event"], prints["price"], (*rows, *rows))
+    # the viewer stream's heat columns and prints written as MessagePack
+    from orderflow.model.instruments import get_instrument
+    from orderflow.server.view import PRINT_DTYPE, heat_packed, prints_packed
+
+    inst = get_instrument("ES")
+    heat_packed(heat.block(0, 2), inst)
+    prints_packed(np.zeros(1, dtype=PRINT_DTYPE), inst.to_price)
 
 
 def _warm_run(params: Any, path: Path) -> int:

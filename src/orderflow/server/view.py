@@ -37,6 +37,7 @@ from orderflow.analytics.heatmap import HeatColumns
 from orderflow.core.errors import ParameterError
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
+from orderflow.server._view_kernels import heat_pass, prints_pass
 from orderflow.server.answers import signal_dict
 
 if TYPE_CHECKING:
@@ -54,8 +55,8 @@ class InstrumentState(Protocol):
     def stale(self) -> bool: ...
 
 
-__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_rows",
-           "metrics_rows", "prices_of", "print_rows"]  # fmt: skip
+__all__ = ["PRINT_DTYPE", "InstrumentView", "ViewParams", "Views", "heat_packed", "heat_rows",
+           "metrics_rows", "prices_of", "print_rows", "prints_packed"]  # fmt: skip
 
 log = logging.getLogger("orderflow.server")
 
@@ -229,11 +230,15 @@ class InstrumentView:
         return self._range(lo, self.n_prints), dropped
 
     def _range(self, lo: int, hi: int) -> np.ndarray:
+        """Prints number ``lo`` to ``hi`` (excluded; all in the ring) as a copy: one slice, or
+        two where the ring wraps."""
         if hi <= lo:
             return self.prints[:0].copy()
         cap = len(self.prints)
-        idx = np.arange(lo, hi) % cap
-        return self.prints[idx]
+        a, b = lo % cap, (hi - 1) % cap + 1
+        if a < b:
+            return self.prints[a:b].copy()
+        return np.concatenate((self.prints[a:], self.prints[:b]))
 
     def prints_between(self, from_ts: int, to_ts: int, limit: int) -> np.ndarray:
         """Kept prints with ``from_ts <= ts <= to_ts``, oldest first; at most ``limit`` (the
@@ -423,16 +428,20 @@ def metrics_rows(history: Iterable[list[Any]], tick: float) -> list[list[float |
 #: the largest fixed-point price (ticks x tick_fixed) a float64 holds exactly: below it the
 #: whole array's prices are the very floats :meth:`Instrument.to_price` makes one at a time
 _EXACT = 2**53
+#: up to this many prices are converted one at a time (fewer calls than the array's way)
+_FEW = 16
 
 
 def prices_of(ticks: np.ndarray, to_price: Any) -> list[Any]:
     """``to_price`` of every tick in ``ticks`` (int64): the same floats, on the whole array at
     once when ``to_price`` is an instrument's and every fixed-point price is exact in a
-    float64 (one rounding, the division, as in :meth:`Instrument.to_price`); else one at a
-    time."""
+    float64 (one rounding, the division, as in :meth:`Instrument.to_price`); else, and for a
+    few (a bar's cells: the array's own calls cost more there), one at a time."""
+    if len(ticks) <= _FEW:
+        return [to_price(p) for p in ticks.tolist()]
     inst = getattr(to_price, "__self__", None)
     fixed = getattr(inst, "tick_fixed", None)
-    if isinstance(fixed, int) and len(ticks):
+    if isinstance(fixed, int):
         big = max(int(ticks.max()), -int(ticks.min()))  # Python ints: no overflow
         if big * fixed < _EXACT:
             out: list[Any] = (ticks.astype(np.int64) * fixed / PRICE_SCALE).tolist()
@@ -481,3 +490,25 @@ def heat_rows(
          "bid": bid[i], "ask": ask[i], "last": last[i]}
         for i, t in enumerate(ts.tolist())
     ]  # fmt: skip
+
+
+def heat_packed(block: tuple[np.ndarray, np.ndarray, np.ndarray], inst: Instrument) -> bytes:
+    """The MessagePack items (no array header) of :func:`heat_rows` of the same block, the
+    very bytes msgspec makes of those rows, written in one compiled pass: no Python object per
+    column or size (the binary form's heat; :mod:`._view_kernels`)."""
+    ts, meta, sizes = block
+    return heat_pass(ts, meta, sizes, inst.tick_fixed, PRICE_SCALE, float(inst.tick_size),
+                     _NO_PRICE)  # fmt: skip
+
+
+def prints_packed(prints: np.ndarray, to_price: Any) -> bytes | None:
+    """The MessagePack items (no array header) of :func:`print_rows` of the same prints, as
+    :func:`heat_packed`; None when :func:`prices_of` would convert them one at a time (not an
+    instrument's ``to_price``, or a price not exact in a float64): then only the rows say it."""
+    fixed = getattr(getattr(to_price, "__self__", None), "tick_fixed", None)
+    ticks = prints["price"]
+    if not isinstance(fixed, int):
+        return None
+    if len(ticks) and max(int(ticks.max()), -int(ticks.min())) * fixed >= _EXACT:
+        return None
+    return prints_pass(prints, fixed, PRICE_SCALE)

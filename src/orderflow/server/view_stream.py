@@ -7,13 +7,14 @@ while values are copied). Per frame and instrument, when the instrument's versio
 every half second for account and health) it builds one delta (latest-wins fields only when
 changed; appends of prints, signals and heat columns since the previous frame, capped),
 encodes it once per book depth and form asked for (JSON text, or MessagePack bytes for
-``format=msgpack``: the dashboard's), and writes those same bytes or text to each viewer: at
-once from its own task (one write, no hop to a writer task, no timer) while the viewer's
-transport takes it without waiting and holds under ``DIRECT_BUFFER`` bytes, else through the
-viewer's bounded queue and writer task. While no viewer's frame is due (the market did not
-move, nothing a frame shows is due) the flusher sets no timer of the frame rate: it waits for
-the next batch's folding (:meth:`Views.moved`), a new viewer, a replay action or the account
-and health coming due.
+``format=msgpack``: the dashboard's; its heat columns and prints written straight as bytes by
+compiled passes, their rows built only for the JSON text), and writes those same bytes or
+text to each viewer: at once from its own task (one write, no hop to a writer task, no
+timer) while the viewer's transport takes it without waiting and holds under
+``DIRECT_BUFFER`` bytes, else through the viewer's bounded queue and writer task. While no
+viewer's frame is due (the market did not move, nothing a frame shows is due) the flusher
+sets no timer of the frame rate: it waits for the next batch's folding (:meth:`Views.moved`),
+a new viewer, a replay action or the account and health coming due.
 A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
 us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
 one step, not a frame): folding the batches the views queued, reading the book metrics, the
@@ -32,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +43,16 @@ import orjson
 from fastapi import WebSocket
 
 from orderflow.server import view_frames as vf
+from orderflow.server._view_kernels import array_header
 from orderflow.server.answers import Answers
-from orderflow.server.view import InstrumentView, heat_rows, metrics_rows, print_rows
+from orderflow.server.view import (
+    InstrumentView,
+    heat_packed,
+    heat_rows,
+    metrics_rows,
+    print_rows,
+    prints_packed,
+)
 from orderflow.server.watchdog import WS_WRITER_KEY, takes_write_now
 
 if TYPE_CHECKING:
@@ -74,6 +83,9 @@ FRAME_SLICE_NS = 50_000
 FOLD_TURNS = 8
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
 CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
+#: their bytes (the binary form) made this many chunks at a time (a compiled pass is about a
+#: fifth of the rows' cost)
+PACK_CHUNKS = 4
 CLOSE_TIMEOUT_S = 1.0
 #: a frame is written from the flusher's own task only while the viewer's transport holds
 #: fewer bytes than this not yet taken by the kernel (a viewer that reads keeps it near 0;
@@ -403,12 +415,13 @@ class ViewStream:
         # the reading is done: what is left works on copies, the loop polling between
         await slicer.breathe()
         for viewers, frame in frames:
-            await _resolve(frame, slicer)
+            as_text, binary = any(not v.binary for v in viewers), any(v.binary for v in viewers)
+            await _resolve(frame, slicer, as_text, binary)
             if "wall_ns" in frame:  # when it was sent: the page's lag
                 frame["wall_ns"] = time.time_ns()
             # each form once, shared by every viewer asking for it (no per-viewer encoding)
-            text = _encode(frame) if any(not v.binary for v in viewers) else ""
-            packed = pack(frame) if any(v.binary for v in viewers) else b""
+            text = _encode(frame) if as_text else ""
+            packed = pack(frame) if binary else b""
             await slicer.breathe()
             for v in viewers:  # written now when its socket takes it without waiting
                 await v.send(packed if v.binary else text)
@@ -506,7 +519,7 @@ class ViewStream:
         prints, dropped = iv.prints_since(cur.prints, MAX_PRINTS)
         cur.prints = iv.n_prints
         if len(prints):
-            out["prints"] = _Joined(print_rows, prints, CHUNK_PRINTS, px)
+            out["prints"] = _Joined(print_rows, prints, CHUNK_PRINTS, px, packed=prints_packed)
         if dropped:
             out["prints_dropped"] = dropped
         iv.sync_signals(st)
@@ -517,7 +530,7 @@ class ViewStream:
         cols = iv.heat.block(cur.heat, MAX_HEAT)
         cur.heat = iv.heat.closed
         if len(cols[0]):
-            out["heat"] = _Joined(heat_rows, cols, CHUNK_HEAT, inst)
+            out["heat"] = _Joined(heat_rows, cols, CHUNK_HEAT, inst, packed=heat_packed)
         await steps.breathe()
         forming = pipe.bars.series[0].forming()
         bars = self._bars(st, cur, forming)
@@ -542,15 +555,16 @@ class ViewStream:
         out: list[Any] = [_Later(vf.closed_bar, st, i, vw)
                           for i in range(max(cur.bars, n - SNAP_BARS), n)]  # fmt: skip
         cur.bars = n
+        r = None if f is None else vf.record(f)
         sig = (
             None
-            if f is None
-            else tuple(int(f[k]) for k in ("ts_open", "volume", "high", "low", "close"))
+            if r is None
+            else tuple(int(r[k]) for k in ("ts_open", "volume", "high", "low", "close"))
         )
         if sig != cur.forming:
             cur.forming = sig
-            if f is not None:  # its record and cells are copies: the dict is built later
-                start = int(f["ts_open"])
+            if r is not None:  # its record and cells are copies: the dict is built later
+                start = int(r["ts_open"])
                 kept = {start: vw[start]} if start in vw else {}
                 out.append(_Later(vf.bar_dict, st, f, series.forming_cells(), False, kept))
         return out
@@ -612,7 +626,7 @@ class ViewStream:
             "ts": pipe.last_ts,
             "book": book,
             "metrics": metrics,
-            "prints": _Joined(print_rows, prints, CHUNK_PRINTS, px),
+            "prints": _Joined(print_rows, prints, CHUNK_PRINTS, px, packed=prints_packed),
             "signals": list(iv.signals)[-SNAP_SIGNALS:],
             "bars": bars,
             "profile": vf.profile_view(st),
@@ -622,7 +636,9 @@ class ViewStream:
             "account": account,
             "health": health,
             "replay": self._replay(),
-            "heat": _Joined(heat_rows, iv.heat.block(0, SNAP_HEAT), CHUNK_HEAT, inst),
+            "heat": _Joined(
+                heat_rows, iv.heat.block(0, SNAP_HEAT), CHUNK_HEAT, inst, packed=heat_packed
+            ),
             "metrics_history": _Later(metrics_rows, list(iv.metrics_history), tick),
         }
 
@@ -639,14 +655,26 @@ def _wake(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
+def _rows(x: Any) -> Any:
+    """A :class:`_Joined` part as its rows (the JSON form's hook; :func:`_resolve` built them)."""
+    if isinstance(x, _Joined) and x.value is not None:
+        return x.value
+    raise TypeError(f"not a frame value: {type(x).__name__}")
+
+
 def _encode(frame: dict[str, Any]) -> str:
-    return orjson.dumps(frame, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return orjson.dumps(frame, default=_rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _plain(x: Any) -> Any:
-    """A NumPy value as the builtin one the JSON form writes (MessagePack's encoder hook)."""
+    """A NumPy value as the builtin one the JSON form writes, a :class:`_Joined` part as its
+    bytes or rows (MessagePack's encoder hook)."""
     if isinstance(x, np.generic | np.ndarray):
         return x.tolist()
+    if isinstance(x, _Joined):
+        if x.packed_value is not None:
+            return x.packed_value
+        return _rows(x)
     raise TypeError(f"not a frame value: {type(x).__name__}")
 
 
@@ -696,34 +724,63 @@ class _Slicer:
 
 class _Joined:
     """Rows of an array (or of a tuple of arrays cut alike) built ``chunk`` at a time by
-    ``fn(part, *args)``, then joined: a frame's prints and heat columns."""
+    ``fn(part, *args)``, then joined: a frame's prints and heat columns. With ``packed``
+    (``packed(part, *args)``: the MessagePack bytes of those rows, None when it cannot say
+    them) the binary form takes the bytes, made a chunk at a time too, and the rows are built
+    only for the JSON text form."""
 
-    __slots__ = ("args", "chunk", "data", "fn", "value")
+    __slots__ = ("args", "chunk", "data", "fn", "packed", "packed_value", "value")
 
-    def __init__(self, fn: Callable[..., list[Any]], data: Any, chunk: int, *args: Any) -> None:
+    def __init__(self, fn: Callable[..., list[Any]], data: Any, chunk: int, *args: Any,
+                 packed: Callable[..., bytes | None] | None = None) -> None:  # fmt: skip
         self.fn, self.data, self.chunk, self.args = fn, data, chunk, args
+        self.packed = packed
         self.value: list[Any] | None = None
+        self.packed_value: msgspec.Raw | None = None
+
+    def _parts(self, chunk: int) -> Iterator[Any]:
+        whole = isinstance(self.data, tuple)
+        n = len(self.data[0]) if whole else len(self.data)
+        for a in range(0, n, chunk):
+            yield (tuple(x[a : a + chunk] for x in self.data) if whole
+                   else self.data[a : a + chunk])  # fmt: skip
 
     async def build(self, slicer: _Slicer) -> list[Any]:
         if self.value is None:
-            whole = isinstance(self.data, tuple)
-            n = len(self.data[0]) if whole else len(self.data)
             out: list[Any] = []
-            for a in range(0, n, self.chunk):
-                part = (tuple(x[a : a + self.chunk] for x in self.data) if whole
-                        else self.data[a : a + self.chunk])  # fmt: skip
+            for part in self._parts(self.chunk):
                 out += self.fn(part, *self.args)
                 await slicer.breathe()
             self.value = out
         return self.value
 
+    async def pack(self, slicer: _Slicer) -> bool:
+        """The bytes made (False: ``packed`` could not say them; the rows must be built)."""
+        if self.packed_value is None and self.packed is not None:
+            out, n = [], 0
+            for part in self._parts(self.chunk * PACK_CHUNKS):
+                items = self.packed(part, *self.args)
+                if items is None:
+                    return False
+                out.append(items)
+                n += len(part[0]) if isinstance(part, tuple) else len(part)
+                await slicer.breathe()
+            self.packed_value = msgspec.Raw(array_header(n) + b"".join(out))
+        return self.packed_value is not None
 
-async def _resolve(frame: dict[str, Any], slicer: _Slicer) -> None:
+
+async def _resolve(frame: dict[str, Any], slicer: _Slicer, text: bool = True,
+                   binary: bool = False) -> None:  # fmt: skip
     """The frame's :class:`_Later` and :class:`_Joined` parts (values, or items of list
-    values) built, the loop polling between them when they took long."""
+    values) built, the loop polling between them when they took long. For the binary form
+    (``binary``) a part with packed bytes stays in the frame (the encoders' hooks take its
+    bytes, or its rows): its rows are built only for the JSON text form (``text``)."""
     for k, v in frame.items():
         if isinstance(v, _Joined):
-            frame[k] = await v.build(slicer)
+            if not (binary and await v.pack(slicer)):
+                frame[k] = await v.build(slicer)
+            elif text:
+                await v.build(slicer)
         elif isinstance(v, _Later):
             frame[k] = v()
             await slicer.breathe()

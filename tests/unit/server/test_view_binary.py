@@ -2,10 +2,11 @@
 on ESH4 (the bridge's batches through a real Hub and the real ViewStream, frames every 24
 batches) viewers of both forms attached in the same frame get frame for frame a MessagePack
 frame that decodes to what ``json.loads`` makes of the JSON one (snapshot and deltas: every
-price, size, time and float exact, no NaN on either side); the bytes are made once per frame
-and depth and shared by every binary viewer (the same object queued to each); a viewer of
-another depth gets its own; the real server sends a ``format=msgpack`` viewer binary frames
-and refuses one asking for an unknown format."""
+price, size, time and float exact, no NaN on either side) and is the very bytes msgspec
+makes of those values (heat columns and prints are written by compiled passes); the bytes
+are made once per frame and depth and shared by every binary viewer (the same object queued
+to each); a viewer of another depth gets its own; the real server sends a ``format=msgpack``
+viewer binary frames and refuses one asking for an unknown format."""
 
 from __future__ import annotations
 
@@ -97,6 +98,15 @@ def test_a_binary_frame_decodes_to_the_json_frame() -> None:
     assert kinds[0] == "snapshot" and kinds[1:].count("delta") == n - 1
     first = unpack(frames[1][-1])
     assert first["prints"] and first["heat"] and first["book"]["levels"] == 40
+
+
+def test_a_binary_frame_is_the_bytes_msgspec_makes_of_its_values() -> None:
+    """Heat columns and prints are written by compiled passes, not by msgspec: the bytes are
+    still msgspec's own (every integer's width, float64 floats, nil, headers)."""
+    frames = sent()
+    for i in (1, 3):
+        for packed in frames[i]:
+            assert msgspec.msgpack.encode(unpack(packed)) == packed
 
 
 def test_the_bytes_are_made_once_per_frame_and_depth() -> None:
