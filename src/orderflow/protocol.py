@@ -22,6 +22,8 @@ import numpy as np
 from orderflow.core.errors import MessageFieldError, RequestError
 
 __all__ = [
+    "EARLIEST_NS",
+    "FUTURE_NS",
     "MAX_POSITION",
     "MAX_PRICE",
     "MAX_SIZE",
