@@ -281,6 +281,11 @@ class _Turn:
             await sched._wait_turn(self._key, start)
         self._t0 = time.thread_time_ns()  # CPU time: a slice preempted costs less
 
+    def add_events(self, events: int) -> None:
+        """The slice took on ``events`` more events (a lone batch applied in its decoding's
+        turn): its CPU time is charged for them too; its start tag stays."""
+        self._events += max(0, events)
+
     async def __aexit__(self, *exc: object) -> None:
         spent = time.thread_time_ns() - self._t0
         self._sched._charge(self._key, self._events, self._estimate, spent)
