@@ -201,7 +201,8 @@ def packed_pass(  # type: ignore[no-untyped-def]
     decoded: ``tb``, ``posb``, ``priceb``, ``sizeb`` the columns' bytes (native little-endian
     int64, int32, float64, int64), ``sideb`` and ``opb`` the side and operation characters,
     ``reset`` the indexes with IsReset; the engine's arrays are made here. Returns
-    ``(status, depth, trades, qbid, qask, kept, new_ref, side)``, as :func:`batch_pass`."""
+    ``(status, depth, trades, qbid, qask, kept, new_ref, side, last)``, as :func:`batch_pass`;
+    ``last`` the last print's price in ticks (0 without prints)."""
     t = np.frombuffer(tb, np.int64)
     pos = np.frombuffer(posb, np.int32)
     price = np.frombuffer(priceb, np.float64)
@@ -221,4 +222,5 @@ def packed_pass(  # type: ignore[no-untyped-def]
         prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
         hi,
     )  # fmt: skip
-    return status, depth, trades, qbid, qask, kept, new_ref, side
+    last_price = trades[m - 1].price if m and status == OK else 0
+    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price

@@ -147,8 +147,9 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
 
 #: a batch converted by the compiled call, the state not moved yet (:func:`commit_conversion`):
 #: the depth and prints arrays, the prints' quotes in ticks, whether any depth event is not a
-#: remove and the last such one's price, the bid/ask rule's side after the prints
-Conversion = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, int, int]
+#: remove and the last such one's price, the bid/ask rule's side after the prints, the last
+#: print's price (None: the arrays say)
+Conversion = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, int, int, int | None]
 #: no window: every time passes (the caller checked them, ``protocol.check_batch``)
 _NO_LO, _NO_HI = -(1 << 63), (1 << 63) - 1
 #: packed columns are read as the machine's own numbers by the compiled call
@@ -185,12 +186,12 @@ def fast_conversion(
             type(c.price) is bytes and type(c.size) is bytes):  # fmt: skip
         # every column packed: their bytes and characters into the compiled call as decoded
         reset = np.array(c.reset, dtype=np.int64) if c.reset else _NO_INTS
-        status, depth, trades, qbid, qask, kept, new_ref, side = packed_pass(
+        status, depth, trades, qbid, qask, kept, new_ref, side, last = packed_pass(
             c.t, c.side.encode(), c.op.encode(), c.pos, c.price, c.size, reset, kt, kprice,
             ksize, kbid, kask, cl.side, bidask, tf, batch.seq, now, ref0, has_ref,
             MAX_ABS_TICKS, plausible, plausible and len(c.t) > 0, lo, hi,
         )  # fmt: skip
-        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side)
+        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
     if c is not None:
         # packed columns are read in place (np.frombuffer), lists converted
         t, price = column_array(c, "t"), column_array(c, "price")
@@ -218,16 +219,16 @@ def fast_conversion(
         cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
         plausible and n > 0, lo, hi,
     )  # fmt: skip
-    return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side)
+    return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, None)
 
 
 def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np.ndarray]:
     """A batch checked whole by :func:`fast_conversion`: now the state moves (the
     classifier's memory, the plausibility reference). The depth and prints arrays."""
-    depth, trades, qbid, qask, kept, new_ref, side = conv
+    depth, trades, qbid, qask, kept, new_ref, side, last = conv
     if len(trades):
         cl = st.classifier
-        last = int(trades[-1]["price"])
+        last = int(trades[-1]["price"]) if last is None else last
         if cl.rule == "bidask":
             cl.side = int(side)
             cl.last_price = last
