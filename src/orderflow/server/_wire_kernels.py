@@ -194,13 +194,15 @@ def batch_pass(  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def packed_pass(  # type: ignore[no-untyped-def]
-    tb, sideb, opb, posb, priceb, sizeb, reset, kt, kprice, ksize, kbid, kask,
+    tb, sideb, opb, posb, priceb, sizeb, reset, prints, m,
     prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
 ):  # fmt: skip
     """:func:`batch_pass` of a batch whose depth comes as packed columns, taken as they were
     decoded: ``tb``, ``posb``, ``priceb``, ``sizeb`` the columns' bytes (native little-endian
     int64, int32, float64, int64), ``sideb`` and ``opb`` the side and operation characters,
-    ``reset`` the indexes with IsReset; the engine's arrays are made here. Returns
+    ``reset`` the indexes with IsReset; ``prints`` the ``m`` prints' times and sizes (int64),
+    then their prices, bids and asks (float64, NaN: no quote), each field a column of ``m``
+    values; the engine's arrays are made here. Returns
     ``(status, depth, trades, qbid, qask, kept, new_ref, side, last)``, as :func:`batch_pass`;
     ``last`` the last print's price in ticks (0 without prints)."""
     t = np.frombuffer(tb, np.int64)
@@ -213,7 +215,10 @@ def packed_pass(  # type: ignore[no-untyped-def]
         code[i] = _SIDE_LUT[sideb[i]] | _OP_LUT[opb[i]]
     for j in range(reset.shape[0]):
         code[reset[j]] |= RESET_BIT
-    m = kprice.shape[0]
+    k = np.frombuffer(prints, np.int64)
+    f = k.view(np.float64)
+    kt, ksize = k[:m], k[m : 2 * m]
+    kprice, kbid, kask = f[2 * m : 3 * m], f[3 * m : 4 * m], f[4 * m : 5 * m]
     depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
     qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)

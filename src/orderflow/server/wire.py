@@ -14,6 +14,8 @@ Every function here is pure.
 
 from __future__ import annotations
 
+import functools
+import struct
 import sys
 import time
 from collections import Counter
@@ -166,10 +168,30 @@ def fast_conversion(
     now = time.time_ns()
     tf, ref = st.instrument.tick_fixed, st.ref_ticks
     has_ref, ref0 = ref is not None, ref if ref is not None else 0
+    cl = st.classifier
+    bidask = cl.rule == "bidask"
+    plausible = not batch.snapshot
     ticks_in = batch.ticks
     m = len(ticks_in)
+    nan = float("nan")
+    c = batch.columns
+    if c is not None and _NATIVE and type(c.t) is bytes and type(c.pos) is bytes and (
+            type(c.price) is bytes and type(c.size) is bytes):  # fmt: skip
+        # every column packed: their bytes and characters into the compiled call as decoded,
+        # and the prints' five fields packed the same way by one struct call
+        reset = np.array(c.reset, dtype=np.int64) if c.reset else _NO_INTS
+        prints = _prints_struct(m).pack(
+            *[k.t for k in ticks_in], *[k.size for k in ticks_in],
+            *[k.price for k in ticks_in], *[nan if k.bid is None else k.bid for k in ticks_in],
+            *[nan if k.ask is None else k.ask for k in ticks_in],
+        ) if m else b""  # fmt: skip
+        status, depth, trades, qbid, qask, kept, new_ref, side, last = packed_pass(
+            c.t, c.side.encode(), c.op.encode(), c.pos, c.price, c.size, reset, prints, m,
+            cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
+            plausible and len(c.t) > 0, lo, hi,
+        )  # fmt: skip
+        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
     if m:
-        nan = float("nan")
         kt = np.array([k.t for k in ticks_in], dtype=np.int64)
         kprice = np.array([k.price for k in ticks_in], dtype=np.float64)
         ksize = np.array([k.size for k in ticks_in], dtype=np.int64)
@@ -178,20 +200,6 @@ def fast_conversion(
     else:
         kt = ksize = _NO_INTS
         kprice = kbid = kask = _NO_FLOATS
-    cl = st.classifier
-    bidask = cl.rule == "bidask"
-    plausible = not batch.snapshot
-    c = batch.columns
-    if c is not None and _NATIVE and type(c.t) is bytes and type(c.pos) is bytes and (
-            type(c.price) is bytes and type(c.size) is bytes):  # fmt: skip
-        # every column packed: their bytes and characters into the compiled call as decoded
-        reset = np.array(c.reset, dtype=np.int64) if c.reset else _NO_INTS
-        status, depth, trades, qbid, qask, kept, new_ref, side, last = packed_pass(
-            c.t, c.side.encode(), c.op.encode(), c.pos, c.price, c.size, reset, kt, kprice,
-            ksize, kbid, kask, cl.side, bidask, tf, batch.seq, now, ref0, has_ref,
-            MAX_ABS_TICKS, plausible, plausible and len(c.t) > 0, lo, hi,
-        )  # fmt: skip
-        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
     if c is not None:
         # packed columns are read in place (np.frombuffer), lists converted
         t, price = column_array(c, "t"), column_array(c, "price")
@@ -220,6 +228,13 @@ def fast_conversion(
         plausible and n > 0, lo, hi,
     )  # fmt: skip
     return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, None)
+
+
+@functools.cache
+def _prints_struct(m: int) -> struct.Struct:
+    """``m`` prints' times and sizes (int64), then prices, bids and asks (float64), each field
+    a column, in the machine's order (:func:`._wire_kernels.packed_pass` reads them so)."""
+    return struct.Struct(f"={2 * m}q{3 * m}d")
 
 
 def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np.ndarray]:
