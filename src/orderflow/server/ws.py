@@ -70,8 +70,12 @@ router = APIRouter()
 def queued_cost(b: Batch) -> int:
     """What a decoded batch counts against the engine's queue budget: its items, of any kind
     (so a batch of bars or executions is bounded too, not only depth)."""
-    return (b.n_depth + len(b.ticks) + len(b.bars) + len(b.orders) + len(b.executions)
-            + len(b.positions))  # fmt: skip
+    return b.n_depth + len(b.ticks) + _reports(b)
+
+
+def _reports(b: Batch) -> int:
+    """A batch's items that are neither depth nor prints."""
+    return len(b.bars) + len(b.orders) + len(b.executions) + len(b.positions)
 
 
 @router.websocket("/ws")
@@ -174,16 +178,17 @@ class Session:
                 held, admitted = True, False  # the decoding's turn is still held
                 try:
                     is_batch = isinstance(msg, Batch)
-                    n = msg.n_depth + len(msg.ticks) if is_batch else 0
+                    depth = msg.n_depth if is_batch else 0
+                    n = depth + len(msg.ticks) if is_batch else 0
                     wait = self.limiter.take(n)
                     if is_batch and not wait and not sched.contended:
-                        cost = queued_cost(msg)
+                        cost = n + _reports(msg)  # queued_cost(msg)
                         admitted = not cost or sched.admit_now(conn, cost)
                         if admitted and self._lone(inbox):
                             mark(QUEUED)
                             mark(TAKEN)  # applied here: no hop to the loop, no second turn
                             conn.lone += 1
-                            turn.add_events(msg.n_depth)
+                            turn.add_events(depth)
                             try:
                                 await self.answer_run([msg])
                             finally:
