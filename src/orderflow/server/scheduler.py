@@ -14,7 +14,8 @@ each take a slice in turn, every slice as big as a coalesced run, and the bridge
   so every client gets the same engine time however much it queues; a client that had been
   waiting for its ack (a bridge sending a batch at a time) starts at the virtual time, ahead
   of the backlogged ones, so its batch waits for the slice running now, not a round.
-  Decoding a frame is a slice too (the client's work as much as applying it).
+  Decoding a frame is a slice too (the client's work as much as applying it); a lone batch
+  that nothing holds back is applied in its decoding's slice while nobody waits.
 - **Short slices when contended**: while anyone waits, a client coalesces only the batches its
   measured cost fits into ``slice_ms`` (at least one) (:meth:`FairScheduler.slice_events`).
 - **One slice per turn of the loop**: every choice is made on the loop's next turn, once all
