@@ -35,6 +35,7 @@ __all__ = [
     "batch_pass",
     "depth_pass",
     "packed_pass",
+    "rows_pass",
     "trades_pass",
 ]
 
@@ -193,6 +194,38 @@ def batch_pass(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _prints_of(prints, m):  # type: ignore[no-untyped-def]
+    """The prints' five columns from their packed bytes (see :func:`packed_pass`)."""
+    k = np.frombuffer(prints, np.int64)
+    f = k.view(np.float64)
+    return k[:m], k[m : 2 * m], f[2 * m : 3 * m], f[3 * m : 4 * m], f[4 * m : 5 * m]
+
+
+@njit(cache=True)
+def rows_pass(  # type: ignore[no-untyped-def]
+    rows, n, prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
+    plausible, last, lo, hi,
+):  # fmt: skip
+    """:func:`packed_pass` of a batch whose depth came as a list of events: ``rows`` their
+    ``n`` times, sizes (int64), prices (float64), positions and codes (int64), each field a
+    column of ``n`` values, packed by one ``struct`` call."""
+    a = np.frombuffer(rows, np.int64)
+    t, size, pos, code = a[:n], a[n : 2 * n], a[3 * n : 4 * n], a[4 * n : 5 * n]
+    price = a.view(np.float64)[2 * n : 3 * n]
+    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
+    depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+    trades = np.zeros(m, dtype=TRADE_DTYPE)
+    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    status, kept, new_ref, side = batch_pass(
+        depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
+        prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
+        hi,
+    )  # fmt: skip
+    last_price = trades[m - 1].price if m and status == OK else 0
+    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price
+
+
+@njit(cache=True)
 def packed_pass(  # type: ignore[no-untyped-def]
     tb, sideb, opb, posb, priceb, sizeb, reset, prints, m,
     prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
@@ -215,10 +248,7 @@ def packed_pass(  # type: ignore[no-untyped-def]
         code[i] = _SIDE_LUT[sideb[i]] | _OP_LUT[opb[i]]
     for j in range(reset.shape[0]):
         code[reset[j]] |= RESET_BIT
-    k = np.frombuffer(prints, np.int64)
-    f = k.view(np.float64)
-    kt, ksize = k[:m], k[m : 2 * m]
-    kprice, kbid, kask = f[2 * m : 3 * m], f[3 * m : 4 * m], f[4 * m : 5 * m]
+    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
     depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
     qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)

@@ -46,10 +46,11 @@ from orderflow.protocol import (
     Batch,
     DepthColumns,
     Report,
+    Tick,
     column_array,
     column_list,
 )
-from orderflow.server._wire_kernels import OK, RESET_BIT, batch_pass, packed_pass
+from orderflow.server._wire_kernels import OK, RESET_BIT, batch_pass, packed_pass, rows_pass
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.node import BracketLegs
@@ -180,15 +181,26 @@ def fast_conversion(
         # every column packed: their bytes and characters into the compiled call as decoded,
         # and the prints' five fields packed the same way by one struct call
         reset = np.array(c.reset, dtype=np.int64) if c.reset else _NO_INTS
-        prints = _prints_struct(m).pack(
-            *[k.t for k in ticks_in], *[k.size for k in ticks_in],
-            *[k.price for k in ticks_in], *[nan if k.bid is None else k.bid for k in ticks_in],
-            *[nan if k.ask is None else k.ask for k in ticks_in],
-        ) if m else b""  # fmt: skip
+        prints = _packed_prints(ticks_in)
         status, depth, trades, qbid, qask, kept, new_ref, side, last = packed_pass(
             c.t, c.side.encode(), c.op.encode(), c.pos, c.price, c.size, reset, prints, m,
             cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
             plausible and len(c.t) > 0, lo, hi,
+        )  # fmt: skip
+        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
+    if c is None and _NATIVE:
+        # rows: each field of the events and of the prints packed by one struct call (one C
+        # call where ten numpy conversions each paid their own fixed cost)
+        ev = batch.depth
+        n = len(ev)
+        cd = _CODE
+        rows = _rows_struct(n).pack(
+            *[e.t for e in ev], *[e.size for e in ev], *[e.price for e in ev],
+            *[e.pos for e in ev], *[cd[e.reset][e.side][e.op] for e in ev],
+        ) if n else b""  # fmt: skip
+        status, depth, trades, qbid, qask, kept, new_ref, side, last = rows_pass(
+            rows, n, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
+            has_ref, MAX_ABS_TICKS, plausible, plausible and n > 0, lo, hi,
         )  # fmt: skip
         return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
     if m:
@@ -230,11 +242,30 @@ def fast_conversion(
     return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, None)
 
 
-@functools.cache
+def _packed_prints(ticks: list[Tick]) -> bytes:
+    """The prints' times and sizes (int64), then prices, bids and asks (float64; NaN: no
+    quote), each field a column, in the machine's order (as :mod:`._wire_kernels` reads
+    them)."""
+    if not ticks:
+        return b""
+    nan = float("nan")
+    return _prints_struct(len(ticks)).pack(
+        *[k.t for k in ticks], *[k.size for k in ticks], *[k.price for k in ticks],
+        *[nan if k.bid is None else k.bid for k in ticks],
+        *[nan if k.ask is None else k.ask for k in ticks],
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
 def _prints_struct(m: int) -> struct.Struct:
-    """``m`` prints' times and sizes (int64), then prices, bids and asks (float64), each field
-    a column, in the machine's order (:func:`._wire_kernels.packed_pass` reads them so)."""
     return struct.Struct(f"={2 * m}q{3 * m}d")
+
+
+@functools.lru_cache(maxsize=4096)
+def _rows_struct(n: int) -> struct.Struct:
+    """``n`` depth events' times and sizes (int64), prices (float64), positions and codes
+    (int64), each field a column, in the machine's order (:func:`._wire_kernels.rows_pass`)."""
+    return struct.Struct(f"={2 * n}q{n}d{2 * n}q")
 
 
 def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np.ndarray]:
