@@ -44,6 +44,8 @@ def test_lone_batches_skip_the_hop_and_pipelined_ones_are_still_coalesced(work_a
     try:
         with connect(s.ws, compression=None, max_size=None) as ws:
             hello(ws, "lone")
+            sched = state_of(s).scheduler
+            granted = sched.stats.granted
             for b in batches[:40]:  # one at a time, each ack read before the next batch
                 ws.send(msgspec.msgpack.encode(b))
                 msg = msgspec.msgpack.decode(ws.recv(timeout=30))
@@ -52,6 +54,11 @@ def test_lone_batches_skip_the_hop_and_pipelined_ones_are_still_coalesced(work_a
                 assert (msg["type"], msg["seq"], msg["first_seq"]) == ("ack", b.seq, b.seq)
             lone = state_of(s).conns["lone"]
             assert lone.lone == 40  # every batch applied by the reader
+            # in the engine turn that decoded it (one turn a batch, not two), and the queue
+            # budget it was admitted with given back
+            assert sched.stats.granted - granted == 40
+            assert sched.queued_events == 0 and sched.queued_clients == 0
+            assert sched._ns_per_event[lone] > 0  # its turns charged
             assert state_of(s).hub.counters["coalesced"] == 0
         with connect(s.ws, compression=None, max_size=None) as ws:
             hello(ws, "piped")

@@ -5,7 +5,9 @@ check and every field filled, with nothing written anywhere else.
 A pass returns a status instead of raising: :data:`OK`; :data:`INEXACT`, a price (or quote)
 the fast conversion cannot prove exact on the grid (off the grid, finer than 1e-9, huge, not
 finite); :data:`FAR`, an implausible price; :data:`BOUNDS`, a position or size outside the
-protocol's bounds (only packed columns can carry one: a list's were checked when decoded).
+protocol's bounds (only packed columns can carry one: a list's were checked when decoded);
+:data:`WINDOW`, a time outside the plausible window it was given (``protocol.check_batch``'s,
+or none).
 On anything but OK the caller converts the batch the exact way
 (:func:`orderflow.server.wire.convert_exact`), which refuses it naming the event or, for a
 price that is fine after all, converts it exactly; so every refusal and every result is that
@@ -20,13 +22,24 @@ from numba import njit
 from orderflow.analytics.trades import _bidask_kernel  # the aggressor rule's own kernel
 from orderflow.core._units_kernels import fast_ticks  # the one tick conversion
 from orderflow.core.units import PRICE_SCALE
-from orderflow.model.dtypes import NO_PRICE
-from orderflow.model.enums import Flags, NtOperation
+from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
+from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.protocol import MAX_POSITION, MAX_SIZE
 
-__all__ = ["BOUNDS", "FAR", "INEXACT", "OK", "batch_pass", "depth_pass", "trades_pass"]
+__all__ = [
+    "BOUNDS",
+    "FAR",
+    "INEXACT",
+    "OK",
+    "WINDOW",
+    "batch_pass",
+    "depth_pass",
+    "packed_pass",
+    "rows_pass",
+    "trades_pass",
+]
 
-OK, INEXACT, FAR, BOUNDS = 0, 1, 2, 3
+OK, INEXACT, FAR, BOUNDS, WINDOW = 0, 1, 2, 3, 4
 _MAX_POSITION, _MAX_SIZE = MAX_POSITION, MAX_SIZE
 _REMOVE = int(NtOperation.REMOVE)
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
@@ -34,6 +47,13 @@ _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 RESET_BIT = 16
 #: :func:`fast_ticks`' bound: beyond it a price goes the exact way
 _VECTOR_EXACT = 9_000_000.0
+#: a packed batch's side and operation characters -> the code's bits (``side << 2``, ``op``);
+#: the protocol's patterns let no other character through
+_SIDE_LUT = np.zeros(256, dtype=np.int8)
+_SIDE_LUT[ord("b")], _SIDE_LUT[ord("a")] = int(Side.BID) << 2, int(Side.ASK) << 2
+_OP_LUT = np.zeros(256, dtype=np.int8)
+_OP_LUT[ord("a")], _OP_LUT[ord("u")] = int(NtOperation.ADD), int(NtOperation.UPDATE)
+_OP_LUT[ord("r")] = _REMOVE
 
 
 @njit(cache=True)
@@ -133,13 +153,20 @@ def trades_pass(  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def batch_pass(  # type: ignore[no-untyped-def]
     depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
-    prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last,
+    prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
 ):  # fmt: skip
     """:func:`depth_pass` and :func:`trades_pass` in one call (one entry from Python per
     batch), and with ``classify`` the prints' aggressor sides by the bid/ask rule (the
-    analytics' own kernel, from ``prev_side``). Both passes check against the same ``ref``.
+    analytics' own kernel, from ``prev_side``). Both passes check against the same ``ref``;
+    every depth event's and print's time must lie in ``lo`` .. ``hi`` (else :data:`WINDOW`).
     Returns ``(status, kept, new_ref, side)``: on anything but :data:`OK` nothing outside the
     given arrays was written; ``side`` the classifier's side after the prints."""
+    for i in range(t.shape[0]):
+        if t[i] < lo or t[i] > hi:
+            return WINDOW, False, 0, prev_side
+    for i in range(kt.shape[0]):
+        if kt[i] < lo or kt[i] > hi:
+            return WINDOW, False, 0, prev_side
     status, _, kept, new_ref = depth_pass(
         depth, t, code, pos, price, size, tick_fixed, seq, now, ref, has_ref, max_abs,
         plausible, last,
@@ -164,3 +191,71 @@ def batch_pass(  # type: ignore[no-untyped-def]
             for i in range(sides.shape[0]):
                 trades[i].side = sides[i]
     return OK, kept, new_ref, side
+
+
+@njit(cache=True)
+def _prints_of(prints, m):  # type: ignore[no-untyped-def]
+    """The prints' five columns from their packed bytes (see :func:`packed_pass`)."""
+    k = np.frombuffer(prints, np.int64)
+    f = k.view(np.float64)
+    return k[:m], k[m : 2 * m], f[2 * m : 3 * m], f[3 * m : 4 * m], f[4 * m : 5 * m]
+
+
+@njit(cache=True)
+def rows_pass(  # type: ignore[no-untyped-def]
+    rows, n, prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
+    plausible, last, lo, hi,
+):  # fmt: skip
+    """:func:`packed_pass` of a batch whose depth came as a list of events: ``rows`` their
+    ``n`` times, sizes (int64), prices (float64), positions and codes (int64), each field a
+    column of ``n`` values, packed by one ``struct`` call."""
+    a = np.frombuffer(rows, np.int64)
+    t, size, pos, code = a[:n], a[n : 2 * n], a[3 * n : 4 * n], a[4 * n : 5 * n]
+    price = a.view(np.float64)[2 * n : 3 * n]
+    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
+    depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+    trades = np.zeros(m, dtype=TRADE_DTYPE)
+    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    status, kept, new_ref, side = batch_pass(
+        depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
+        prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
+        hi,
+    )  # fmt: skip
+    last_price = trades[m - 1].price if m and status == OK else 0
+    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price
+
+
+@njit(cache=True)
+def packed_pass(  # type: ignore[no-untyped-def]
+    tb, sideb, opb, posb, priceb, sizeb, reset, prints, m,
+    prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
+):  # fmt: skip
+    """:func:`batch_pass` of a batch whose depth comes as packed columns, taken as they were
+    decoded: ``tb``, ``posb``, ``priceb``, ``sizeb`` the columns' bytes (native little-endian
+    int64, int32, float64, int64), ``sideb`` and ``opb`` the side and operation characters,
+    ``reset`` the indexes with IsReset; ``prints`` the ``m`` prints' times and sizes (int64),
+    then their prices, bids and asks (float64, NaN: no quote), each field a column of ``m``
+    values; the engine's arrays are made here. Returns
+    ``(status, depth, trades, qbid, qask, kept, new_ref, side, last)``, as :func:`batch_pass`;
+    ``last`` the last print's price in ticks (0 without prints)."""
+    t = np.frombuffer(tb, np.int64)
+    pos = np.frombuffer(posb, np.int32)
+    price = np.frombuffer(priceb, np.float64)
+    size = np.frombuffer(sizeb, np.int64)
+    n = t.shape[0]
+    code = np.empty(n, dtype=np.int8)
+    for i in range(n):
+        code[i] = _SIDE_LUT[sideb[i]] | _OP_LUT[opb[i]]
+    for j in range(reset.shape[0]):
+        code[reset[j]] |= RESET_BIT
+    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
+    depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+    trades = np.zeros(m, dtype=TRADE_DTYPE)
+    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    status, kept, new_ref, side = batch_pass(
+        depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
+        prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
+        hi,
+    )  # fmt: skip
+    last_price = trades[m - 1].price if m and status == OK else 0
+    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price

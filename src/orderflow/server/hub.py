@@ -32,7 +32,15 @@ from orderflow.engine.pipeline import Pipeline, PipelineParams
 from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument, get_instrument
 from orderflow.model.session_times import session_open_ns, trading_day_of
-from orderflow.protocol import Ack, Batch, SnapshotRequest, State, check_batch
+from orderflow.protocol import (
+    EARLIEST_NS,
+    FUTURE_NS,
+    Ack,
+    Batch,
+    SnapshotRequest,
+    State,
+    check_batch,
+)
 from orderflow.server.ack_steps import NO_SERIES, has_reports
 from orderflow.server.after_ack import AfterAck
 from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics
@@ -48,8 +56,10 @@ from orderflow.server.stages import ACKED, APPLIED, ENGINE_IN, ENGINE_OUT, VALID
 from orderflow.server.trading import ServerTrading, ServerTradingParams
 from orderflow.server.view import Views
 from orderflow.server.wire import (
+    commit_conversion,
     convert_batch,
     convert_columns_run,
+    fast_conversion,
     undo_conversion,
     undo_of,
 )
@@ -242,17 +252,26 @@ class Hub:
         self.after_ack.settle()  # what the last batch left, first (in order, before this)
         t0 = time.perf_counter_ns()
         recv_ns = recv_ns or time.time_ns()
-        check_batch(batch, recv_ns)  # validate whole, then claim, then record, then apply
-        st = self._state_of(batch)  # (an unknown instrument is refused before the claim)
+        # a batch of market data only, of an instrument already here: its times, prices and
+        # events checked and converted by one compiled call before the claim (nothing moves
+        # yet); anything that call cannot prove goes the long way, which names the refusal
+        st = self._market_only(batch)
+        fast = None if st is None else fast_conversion(st, batch, EARLIEST_NS, recv_ns + FUTURE_NS)
+        if st is None or fast is None:
+            check_batch(batch, recv_ns)  # validate whole, then claim, then record, then apply
+            st = self._state_of(batch)  # (an unknown instrument is refused before the claim)
         self._claim(batch, feeder or client, client, st)
         inst = st.instrument
         undo = undo_of(st)
-        try:
-            check_batch_reports(inst, batch, self.max_commission, st.ref_ticks)
-            depth, trades = convert_batch(st, batch)  # raises before anything is applied
-        except RequestError:
-            self._refused(st, batch, client)
-            raise
+        if fast is not None:
+            depth, trades = commit_conversion(st, fast)
+        else:
+            try:
+                check_batch_reports(inst, batch, self.max_commission, st.ref_ticks)
+                depth, trades = convert_batch(st, batch)  # raises before anything is applied
+            except RequestError:
+                self._refused(st, batch, client)
+                raise
         mark(VALIDATED)
         if record and not (client is not None and 0 < batch.seq <= self.last_seq.get(client, 0)):
             try:
@@ -486,6 +505,15 @@ class Hub:
                                        self.recorder.unavailable or exc.message)  # fmt: skip
                 raise
             self.counters["recorded"] += 1
+
+    def _market_only(self, batch: Batch) -> InstrumentState | None:
+        """The state of a batch's instrument when the batch carries nothing but depth and
+        prints and the instrument is already here (None: the long way, which checks the
+        other items' times and the order reports, and refuses an unknown name)."""
+        if batch.bars or batch.orders or batch.executions or batch.positions:
+            return None
+        key = self._keys.get(batch.instrument)
+        return None if key is None else self.instruments.get(key)
 
     def _state_of(self, batch: Batch) -> InstrumentState:
         try:

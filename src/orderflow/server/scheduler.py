@@ -14,7 +14,8 @@ each take a slice in turn, every slice as big as a coalesced run, and the bridge
   so every client gets the same engine time however much it queues; a client that had been
   waiting for its ack (a bridge sending a batch at a time) starts at the virtual time, ahead
   of the backlogged ones, so its batch waits for the slice running now, not a round.
-  Decoding a frame is a slice too (the client's work as much as applying it).
+  Decoding a frame is a slice too (the client's work as much as applying it); a lone batch
+  that nothing holds back is applied in its decoding's slice while nobody waits.
 - **Short slices when contended**: while anyone waits, a client coalesces only the batches its
   measured cost fits into ``slice_ms`` (at least one) (:meth:`FairScheduler.slice_events`).
 - **One slice per turn of the loop**: every choice is made on the loop's next turn, once all
@@ -280,6 +281,11 @@ class _Turn:
         if start is not None:
             await sched._wait_turn(self._key, start)
         self._t0 = time.thread_time_ns()  # CPU time: a slice preempted costs less
+
+    def add_events(self, events: int) -> None:
+        """The slice took on ``events`` more events (a lone batch applied in its decoding's
+        turn): its CPU time is charged for them too; its start tag stays."""
+        self._events += max(0, events)
 
     async def __aexit__(self, *exc: object) -> None:
         spent = time.thread_time_ns() - self._t0

@@ -14,6 +14,9 @@ Every function here is pure.
 
 from __future__ import annotations
 
+import functools
+import struct
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,10 +46,11 @@ from orderflow.protocol import (
     Batch,
     DepthColumns,
     Report,
+    Tick,
     column_array,
     column_list,
 )
-from orderflow.server._wire_kernels import OK, RESET_BIT, batch_pass
+from orderflow.server._wire_kernels import OK, RESET_BIT, batch_pass, packed_pass, rows_pass
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.node import BracketLegs
@@ -65,6 +69,7 @@ from orderflow.trading.strategy import split_targets
 __all__ = [
     "MAX_ABS_TICKS",
     "BatchReports",
+    "Conversion",
     "ConversionUndo",
     "MarketState",
     "batch_reports",
@@ -73,9 +78,11 @@ __all__ = [
     "body_ticks",
     "bracket_legs",
     "broker_report",
+    "commit_conversion",
     "convert_batch",
     "convert_columns_run",
     "convert_exact",
+    "fast_conversion",
     "json_float",
     "price_levels",
     "row_levels",
@@ -131,16 +138,80 @@ def convert_batch(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
     sides (:mod:`._wire_kernels`); anything it cannot prove (a price off the grid or
     implausible, an odd float) is converted the exact way (:func:`convert_exact`), which
     refuses the batch naming the event, or gives the same arrays."""
-    fast = _convert_fast(st, batch)
-    return fast if fast is not None else convert_exact(st, batch)
+    fast = fast_conversion(st, batch)
+    return commit_conversion(st, fast) if fast is not None else convert_exact(st, batch)
 
 
 def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray] | None:
-    """The compiled call; None: not provable there (nothing changed)."""
+    """The compiled call, and the state moved; None: not provable there (nothing changed)."""
+    fast = fast_conversion(st, batch)
+    return commit_conversion(st, fast) if fast is not None else None
+
+
+#: a batch converted by the compiled call, the state not moved yet (:func:`commit_conversion`):
+#: the depth and prints arrays, the prints' quotes in ticks, whether any depth event is not a
+#: remove and the last such one's price, the bid/ask rule's side after the prints, the last
+#: print's price (None: the arrays say)
+Conversion = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, int, int, int | None]
+#: no window: every time passes (the caller checked them, ``protocol.check_batch``)
+_NO_LO, _NO_HI = -(1 << 63), (1 << 63) - 1
+#: packed columns are read as the machine's own numbers by the compiled call
+_NATIVE = sys.byteorder == "little"
+
+
+def fast_conversion(
+    st: MarketState, batch: Batch, lo: int = _NO_LO, hi: int = _NO_HI
+) -> Conversion | None:
+    """The compiled call alone: nothing of ``st`` changes (:func:`commit_conversion` moves
+    it). ``lo`` .. ``hi``: the window every depth event's and print's time must lie in
+    (``protocol.check_batch``'s; by default none). None: not provable there (a price off the
+    grid or implausible, an odd float, a time outside the window)."""
     now = time.time_ns()
     tf, ref = st.instrument.tick_fixed, st.ref_ticks
     has_ref, ref0 = ref is not None, ref if ref is not None else 0
+    cl = st.classifier
+    bidask = cl.rule == "bidask"
+    plausible = not batch.snapshot
+    ticks_in = batch.ticks
+    m = len(ticks_in)
+    nan = float("nan")
     c = batch.columns
+    if c is not None and _NATIVE and type(c.t) is bytes and type(c.pos) is bytes and (
+            type(c.price) is bytes and type(c.size) is bytes):  # fmt: skip
+        # every column packed: their bytes and characters into the compiled call as decoded,
+        # and the prints' five fields packed the same way by one struct call
+        reset = np.array(c.reset, dtype=np.int64) if c.reset else _NO_INTS
+        prints = _packed_prints(ticks_in)
+        status, depth, trades, qbid, qask, kept, new_ref, side, last = packed_pass(
+            c.t, c.side.encode(), c.op.encode(), c.pos, c.price, c.size, reset, prints, m,
+            cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
+            plausible and len(c.t) > 0, lo, hi,
+        )  # fmt: skip
+        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
+    if c is None and _NATIVE:
+        # rows: each field of the events and of the prints packed by one struct call (one C
+        # call where ten numpy conversions each paid their own fixed cost)
+        ev = batch.depth
+        n = len(ev)
+        cd = _CODE
+        rows = _rows_struct(n).pack(
+            *[e.t for e in ev], *[e.size for e in ev], *[e.price for e in ev],
+            *[e.pos for e in ev], *[cd[e.reset][e.side][e.op] for e in ev],
+        ) if n else b""  # fmt: skip
+        status, depth, trades, qbid, qask, kept, new_ref, side, last = rows_pass(
+            rows, n, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
+            has_ref, MAX_ABS_TICKS, plausible, plausible and n > 0, lo, hi,
+        )  # fmt: skip
+        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
+    if m:
+        kt = np.array([k.t for k in ticks_in], dtype=np.int64)
+        kprice = np.array([k.price for k in ticks_in], dtype=np.float64)
+        ksize = np.array([k.size for k in ticks_in], dtype=np.int64)
+        kbid = np.array([nan if k.bid is None else k.bid for k in ticks_in], dtype=np.float64)
+        kask = np.array([nan if k.ask is None else k.ask for k in ticks_in], dtype=np.float64)
+    else:
+        kt = ksize = _NO_INTS
+        kprice = kbid = kask = _NO_FLOATS
     if c is not None:
         # packed columns are read in place (np.frombuffer), lists converted
         t, price = column_array(c, "t"), column_array(c, "price")
@@ -160,38 +231,56 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
         pos = np.array([e.pos for e in ev], dtype=np.int32)
     n = len(t)
     depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
-    ticks_in = batch.ticks
-    m = len(ticks_in)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
     qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
-    if m:
-        nan = float("nan")
-        kt = np.array([k.t for k in ticks_in], dtype=np.int64)
-        kprice = np.array([k.price for k in ticks_in], dtype=np.float64)
-        ksize = np.array([k.size for k in ticks_in], dtype=np.int64)
-        kbid = np.array([nan if k.bid is None else k.bid for k in ticks_in], dtype=np.float64)
-        kask = np.array([nan if k.ask is None else k.ask for k in ticks_in], dtype=np.float64)
-    else:
-        kt = ksize = _NO_INTS
-        kprice = kbid = kask = _NO_FLOATS
-    cl = st.classifier
-    bidask = cl.rule == "bidask"
     # one compiled call: depth and prints checked and filled, the prints classified
     status, kept, new_ref, side = batch_pass(
         depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
-        cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, not batch.snapshot,
-        not batch.snapshot and n > 0,
+        cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
+        plausible and n > 0, lo, hi,
     )  # fmt: skip
-    if status != OK:
-        return None
-    if m:
-        # checked whole: now the state moves (the classifier's memory, the reference)
-        if bidask:
+    return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, None)
+
+
+def _packed_prints(ticks: list[Tick]) -> bytes:
+    """The prints' times and sizes (int64), then prices, bids and asks (float64; NaN: no
+    quote), each field a column, in the machine's order (as :mod:`._wire_kernels` reads
+    them)."""
+    if not ticks:
+        return b""
+    nan = float("nan")
+    return _prints_struct(len(ticks)).pack(
+        *[k.t for k in ticks], *[k.size for k in ticks], *[k.price for k in ticks],
+        *[nan if k.bid is None else k.bid for k in ticks],
+        *[nan if k.ask is None else k.ask for k in ticks],
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _prints_struct(m: int) -> struct.Struct:
+    return struct.Struct(f"={2 * m}q{3 * m}d")
+
+
+@functools.lru_cache(maxsize=4096)
+def _rows_struct(n: int) -> struct.Struct:
+    """``n`` depth events' times and sizes (int64), prices (float64), positions and codes
+    (int64), each field a column, in the machine's order (:func:`._wire_kernels.rows_pass`)."""
+    return struct.Struct(f"={2 * n}q{n}d{2 * n}q")
+
+
+def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np.ndarray]:
+    """A batch checked whole by :func:`fast_conversion`: now the state moves (the
+    classifier's memory, the plausibility reference). The depth and prints arrays."""
+    depth, trades, qbid, qask, kept, new_ref, side, last = conv
+    if len(trades):
+        cl = st.classifier
+        last = int(trades[-1]["price"]) if last is None else last
+        if cl.rule == "bidask":
             cl.side = int(side)
-            cl.last_price = int(trades["price"][-1])
+            cl.last_price = last
         else:
             trades["side"] = cl.classify(trades["price"], qbid, qask)
-        st.ref_ticks = int(trades["price"][-1])
+        st.ref_ticks = last
     elif kept:
         st.ref_ticks = int(new_ref)
     return depth, trades

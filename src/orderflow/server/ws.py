@@ -70,8 +70,12 @@ router = APIRouter()
 def queued_cost(b: Batch) -> int:
     """What a decoded batch counts against the engine's queue budget: its items, of any kind
     (so a batch of bars or executions is bounded too, not only depth)."""
-    return (b.n_depth + len(b.ticks) + len(b.bars) + len(b.orders) + len(b.executions)
-            + len(b.positions))  # fmt: skip
+    return b.n_depth + len(b.ticks) + _reports(b)
+
+
+def _reports(b: Batch) -> int:
+    """A batch's items that are neither depth nor prints."""
+    return len(b.bars) + len(b.orders) + len(b.executions) + len(b.positions)
 
 
 @router.websocket("/ws")
@@ -144,7 +148,10 @@ class Session:
         return data  # type: ignore[no-any-return]
 
     async def read_frames(self, inbox: asyncio.Queue[Any]) -> None:
-        """Frames to messages (or the Error a bad one gets), at the connection's rate."""
+        """Frames to messages (or the Error a bad one gets), at the connection's rate. A lone
+        batch (:meth:`_lone`) that the rate limit and the queue budget let through at once,
+        while no other client waits for the engine, is applied in its decoding's engine turn
+        (one turn instead of two; the turn's CPU time is charged for all of it)."""
         conn, sched, mon, limits = self.conn, self.sched, self.mon, self.limits
         try:
             while True:
@@ -152,8 +159,13 @@ class Session:
                     frame = await self.next_frame()
                     mark(FRAME)
                     # decoding is the client's work too: a turn of its own, costed by size
-                    async with sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT):
+                    turn = sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT)
+                    await turn.__aenter__()
+                    try:
                         msg: Any = decode_client(frame)
+                    except BaseException:
+                        await turn.__aexit__(None, None, None)
+                        raise
                     mark(DECODED)
                 except OverloadedError as exc:
                     await inbox.put(Error("engine", exc.message, code="overloaded"))
@@ -163,8 +175,31 @@ class Session:
                     await inbox.put(Error(str(exc.details.get("field", "message")),
                                           exc.message))  # fmt: skip
                     continue
-                n = msg.n_depth + len(msg.ticks) if isinstance(msg, Batch) else 0
-                wait = self.limiter.take(n)
+                held, admitted = True, False  # the decoding's turn is still held
+                try:
+                    is_batch = isinstance(msg, Batch)
+                    depth = msg.n_depth if is_batch else 0
+                    n = depth + len(msg.ticks) if is_batch else 0
+                    wait = self.limiter.take(n)
+                    if is_batch and not wait and not sched.contended:
+                        cost = n + _reports(msg)  # queued_cost(msg)
+                        admitted = not cost or sched.admit_now(conn, cost)
+                        if admitted and self._lone(inbox):
+                            mark(QUEUED)
+                            mark(TAKEN)  # applied here: no hop to the loop, no second turn
+                            conn.lone += 1
+                            turn.add_events(depth)
+                            try:
+                                await self.answer_run([msg])
+                            finally:
+                                held = False
+                                await turn.__aexit__(None, None, None)
+                                sched.applied(conn, cost)
+                            self.state.ask_snapshots()  # a ladder it made stale asks at once
+                            continue
+                finally:
+                    if held:
+                        await turn.__aexit__(None, None, None)
                 if wait > limits.max_wait_s:
                     mon.errors.labels("rate_limited").inc()
                     await inbox.put(Error("message", "over the connection's rate limit "
@@ -174,7 +209,7 @@ class Session:
                 if wait > 0:
                     mon.throttled.inc()
                     await asyncio.sleep(wait)  # stop reading: TCP pushes back on the sender
-                if (isinstance(msg, Batch) and (cost := queued_cost(msg))
+                if (is_batch and not admitted and (cost := queued_cost(msg))
                         and not sched.admit_now(conn, cost)):  # fmt: skip
                     try:  # the client's fair share of the engine's queue (else: stop reading)
                         await sched.admit(conn, cost)
@@ -182,7 +217,7 @@ class Session:
                         await inbox.put(Error("engine", exc.message, code="overloaded"))
                         return
                 mark(QUEUED)
-                if isinstance(msg, Batch) and self._lone(inbox):
+                if is_batch and self._lone(inbox):
                     mark(TAKEN)  # applied here: no hop to the loop
                     conn.lone += 1
                     try:
@@ -215,19 +250,25 @@ class Session:
         """A run of batches in one engine turn: applied, answered (the answers written before
         the turn ends), then what the answers do not wait for (:mod:`.after_ack`) done.
         OverloadedError: no turn within the scheduler's maximum wait (nothing applied)."""
-        conn, sched, hub = self.conn, self.sched, self.hub
+        conn, sched = self.conn, self.sched
         try:
             async with sched.turn(conn, events):
-                out = self.apply_batches(run)
-                try:
-                    # from this task when the writer is idle (no hop to it; it never waits)
-                    await conn.answer(out)
-                finally:
-                    hub.after_ack.settle()
-                    hub.view.after_ack()  # fold the view now, while the client reads
+                await self.answer_run(run)
         finally:
             sched.applied(conn, sum(queued_cost(b) for b in run))
         self.state.ask_snapshots()  # a ladder they made stale asks at once
+
+    async def answer_run(self, run: list[Batch]) -> None:
+        """Inside an engine turn: the run applied, its answers written, then what they do not
+        wait for done."""
+        hub = self.hub
+        out = self.apply_batches(run)
+        try:
+            # from this task when the writer is idle (no hop to it; it never waits)
+            await self.conn.answer(out)
+        finally:
+            hub.after_ack.settle()
+            hub.view.after_ack()  # fold the view now, while the client reads
 
     def apply_batches(self, run: list[Batch]) -> list[Any]:
         """A run of batches applied, all within the engine turn (no await): their answers,

@@ -10,25 +10,29 @@ import numpy as np
 import pytest
 
 from orderflow.analytics.trades import AggressorClassifier
+from orderflow.core.errors import InstrumentOwnedError, RequestError
 from orderflow.model.enums import Flags, NtOperation, Side
-from orderflow.protocol import columnar
+from orderflow.protocol import FUTURE_NS, columnar, packed
 from orderflow.server.hub import Hub
 from orderflow.server.wire import _convert_fast, convert_exact, undo_of
 from tests.integration.test_server import esh4_batches
-from tests.unit.server.test_wire_decode import DEPTH_FIELDS, TRADE_FIELDS
+from tests.unit.server.test_wire_decode import DEPTH_FIELDS, TRADE_FIELDS, _state
 
 pytestmark = pytest.mark.slow
 
+FORMS = {"rows": lambda b: b, "columns": columnar, "packed": packed}
+
 
 @pytest.mark.parametrize("rule", ["bidask", "tick"])
-@pytest.mark.parametrize("columns", [False, True])
-def test_every_esh4_batch_goes_through_the_one_call_with_the_exact_result(columns, rule):
+@pytest.mark.parametrize("form", ["rows", "columns", "packed"])
+def test_every_esh4_batch_goes_through_the_one_call_with_the_exact_result(form, rule):
+    """Rows, list columns and packed columns (their bytes into the call as decoded)."""
     batches = esh4_batches()[0]
     fast, exact = Hub().state("ES 03-24"), Hub().state("ES 03-24")
     fast.classifier, exact.classifier = AggressorClassifier(rule), AggressorClassifier(rule)
     prints = 0
     for b in batches:
-        msg = columnar(b) if columns else b
+        msg = FORMS[form](b)
         got = _convert_fast(fast, msg)
         assert got is not None, b.seq  # the compiled call proved it: no fallback
         d1, t1 = got
@@ -42,8 +46,8 @@ def test_every_esh4_batch_goes_through_the_one_call_with_the_exact_result(column
     assert prints > 1000 and not fast.rejected
 
 
-@pytest.mark.parametrize("columns", [False, True])
-def test_every_side_operation_and_reset_code_equals_the_exact_way(columns):
+@pytest.mark.parametrize("form", ["rows", "columns", "packed"])
+def test_every_side_operation_and_reset_code_equals_the_exact_way(form):
     """Each of the twelve (reset, side, operation) combinations, in an ESH4 batch's events,
     through the one call: the same side, operation and flags as the exact way."""
     batch = next(b for b in esh4_batches()[0] if len(b.depth) >= 12 and not b.snapshot)
@@ -52,7 +56,7 @@ def test_every_side_operation_and_reset_code_equals_the_exact_way(columns):
     depth = [msgspec.structs.replace(e, reset=r, side=s, op=o)
              for e, (r, s, o) in zip(batch.depth, combos, strict=False)]  # fmt: skip
     msg = msgspec.structs.replace(batch, depth=depth, ticks=[])
-    msg = columnar(msg) if columns else msg
+    msg = FORMS[form](msg)
     fast, exact = Hub().state("ES 03-24"), Hub().state("ES 03-24")
     got = _convert_fast(fast, msg)
     assert got is not None
@@ -65,3 +69,62 @@ def test_every_side_operation_and_reset_code_equals_the_exact_way(columns):
     assert got[0]["operation"][:12].tolist() == ops * 4
     reset = got[0]["flags"][:12] & int(Flags.RESET)
     assert reset.tolist() == [0] * 6 + [int(Flags.RESET)] * 6
+
+
+def _owned_hub(batches, form):
+    """A hub whose ES is fed by client ``a`` (five batches applied), in the depth form."""
+    hub = Hub()
+    hub.feeds.connect("a")
+    for b in batches[:5]:
+        hub.apply(form(b), "a")
+    return hub
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_the_one_call_before_the_claim_refuses_as_the_long_way(form):
+    """The times, prices and events of a market-data batch are checked by the compiled call
+    before the instrument is claimed; whatever it cannot prove goes the long way, so every
+    refusal is the long way's, in its order: a time out of the window is refused naming it
+    before the claim (another client's batch does not use up its sequence number, an unknown
+    instrument is not named), a batch of another client's instrument is refused with the
+    conversion's state untouched, and a refused batch applies nothing."""
+    shape = FORMS[form]
+    batches = [msgspec.structs.replace(b, seq=i)
+               for i, b in enumerate(esh4_batches()[0][:12], start=1)]  # fmt: skip
+    hub = _owned_hub(batches, shape)
+    b = next(x for x in batches[5:] if x.ticks and len(x.depth) > 3)
+    st = hub.state("ES 03-24")
+    depth_t = "columns.t[2]" if form != "rows" else "depth[2].t"
+    cases = [  # (batch, client, the field named, the error)
+        (_with_t(b, depth=2, t=5), "a", depth_t, RequestError),
+        (_with_t(b, tick=0, t=b.depth[-1].t + 2 * FUTURE_NS), "a", "ticks[0].t", RequestError),
+        (_with_t(b, tick=0, t=5), "b", "ticks[0].t", RequestError),  # not the claim's refusal
+        (msgspec.structs.replace(_with_t(b, depth=2, t=5), instrument="ZZ 03-24"), "a",
+         depth_t, RequestError),  # the time first, as check_batch names it
+        (msgspec.structs.replace(b, instrument="ZZ 03-24"), "a", "instrument", RequestError),
+        (b, "b", "instrument", InstrumentOwnedError),
+    ]  # fmt: skip
+    for bad, client, field, error in cases:
+        msg = shape(bad)
+        before = _state(hub, "ES 03-24"), dict(hub.last_seq), undo_of(st)
+        with pytest.raises(error) as err:
+            hub.apply(msg, client, recv_ns=b.depth[-1].t)
+        assert err.value.details["field"] == field, err.value.message
+        assert err.value.message.startswith(field), err.value.message
+        assert _state(hub, "ES 03-24") == before[0], field  # nothing of it applied
+        assert undo_of(st) == before[2], field  # the conversion's state as it was
+        if error is RequestError:  # refused before the claim: no sequence number used
+            assert hub.last_seq == before[1], field
+    assert hub.feeds.owner("ESH4") == "a"
+    hub.apply(shape(b), "a", recv_ns=b.depth[-1].t)  # the good batch still applies
+
+
+def _with_t(b, *, t, depth=None, tick=None):
+    """``b`` with depth event ``depth``'s or print ``tick``'s time made ``t``."""
+    if depth is not None:
+        ev = list(b.depth)
+        ev[depth] = msgspec.structs.replace(ev[depth], t=t)
+        return msgspec.structs.replace(b, depth=ev)
+    ks = list(b.ticks)
+    ks[tick] = msgspec.structs.replace(ks[tick], t=t)
+    return msgspec.structs.replace(b, ticks=ks)
