@@ -17,7 +17,9 @@ dominant aggressor changed, or a cluster's strength moved into another step of
 (sizes within a step, ``last_seen_ns``), and always for a state request. Between reads a
 liquidity cluster's size moves with the book without costing a read. What a read sends is
 exact as of that read: ``size``, ``strength`` and ``last_seen_ns`` are the trackers' at the
-read's data time. See docs/protocol.md ("Version 2").
+read's data time. A tracker whose last read found no cluster, and whose material count did
+not move since, is not read again: it would find none (:func:`nothing_began`). See
+docs/protocol.md ("Version 2").
 """
 
 from __future__ import annotations
