@@ -2,7 +2,14 @@
 (the bridge's batches of about 100 depth events), one client, timing every ``Hub.apply`` and
 the ``Hub._ack`` inside it, and the size of each encoded ack. Run it on two trees to compare:
 
-    PYTHONPATH=src python benchmarks/bench_ack.py [repeats]
+    PYTHONPATH=src python benchmarks/bench_ack.py [repeats] [--cpu [SLEEP_S]]
+
+``--cpu``: instead, the stages after the pipeline on the thread's CPU clock (a stage probe
+whose marks are ``time.thread_time_ns``, so time the process spends descheduled on a busy
+machine does not count): the pipeline, "bars, order reports, ack built" (``engine_out`` to
+``acked``), "alerts, dashboard view, strategy" (to ``applied``) and the MessagePack encoding,
+p50 and mean per batch, the median over the repeats; ``SLEEP_S`` between batches (e.g.
+0.001) makes each batch start with cold caches, as a request/response server's do.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import numpy as np
 
 from orderflow.client.feed import build_batches
 from orderflow.io.formats import load_stream
-from orderflow.protocol import encode
+from orderflow.protocol import encode, packed
+from orderflow.server import stages
 from orderflow.server.hub import Hub
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -60,8 +68,50 @@ def run(batches: list[Any]) -> dict[str, float]:
     }
 
 
+class _CpuProbe(stages.StageProbe):
+    """Marks on the thread's CPU clock."""
+
+    def mark(self, stage: int) -> None:
+        self.current[stage] = time.thread_time_ns()
+
+
+def cpu_stages(batches: list[Any], sleep_s: float) -> dict[str, float]:
+    """One pass of ``batches`` through a new Hub, the stages after the pipeline in CPU us."""
+    hub, probe = Hub(), _CpuProbe(len(batches) + 1)
+    stages.install(probe)
+    try:
+        for b in batches:
+            if sleep_s:
+                time.sleep(sleep_s)
+            ack, _ = hub.apply(b, "nt8")
+            probe.mark(stages.WRITTEN_IN)
+            encode(ack, "msgpack")
+            probe.mark(stages.ENCODED)
+            probe.keep()
+    finally:
+        stages.install(None)
+    rows = probe.kept()[50:]  # the first batches load the kernels
+    out = {}
+    for name, a, b in (("pipeline", stages.ENGINE_IN, stages.ENGINE_OUT),
+                       ("ack built", stages.ENGINE_OUT, stages.ACKED),
+                       ("alerts, view, strategy", stages.ACKED, stages.APPLIED),
+                       ("encode (MessagePack)", stages.WRITTEN_IN, stages.ENCODED)):  # fmt: skip
+        d = (rows[:, b] - rows[:, a]) / 1e3
+        out[f"{name} p50"], out[f"{name} mean"] = float(np.median(d)), float(d.mean())
+    return out
+
+
 def main() -> None:
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "--cpu" else 3
+    if "--cpu" in sys.argv:
+        at = sys.argv.index("--cpu") + 1
+        sleep_s = float(sys.argv[at]) if at < len(sys.argv) else 0.0
+        batches = [packed(fb.batch) for fb in build_batches(load_stream(_esh4()), 10, 100)]
+        runs = [cpu_stages(batches, sleep_s) for _ in range(repeats)]
+        print(f"{len(batches)} packed batches, CPU us (median of {repeats}), sleep {sleep_s} s")
+        for key in runs[0]:
+            print(f"{key:32s} {statistics.median(r[key] for r in runs):8.2f}")
+        return
     batches = [fb.batch for fb in build_batches(load_stream(_esh4()), 10, 100)]
     print(f"{len(batches)} batches")
     runs = [run(batches) for _ in range(repeats)]

@@ -113,10 +113,12 @@ def book_and_metrics_read(
 class _Layout:
     """The compiled read's fixed inputs and its output arrays, for one shape of answer."""
 
-    __slots__ = ("bands", "exact", "keys", "nb", "out_f", "out_i", "ratio_levels", "ratios")
+    __slots__ = ("bands", "exact", "keys", "levels", "nb", "out_f", "out_i", "owners",
+                 "ratio_levels", "ratios")  # fmt: skip
 
     def __init__(self, levels: int, ratio_levels: tuple[int, ...], ks: tuple[float, ...],
-                 widths: tuple[float, ...]) -> None:  # fmt: skip
+                 widths: tuple[float, ...], owners: tuple[Any, ...] = ()) -> None:  # fmt: skip
+        self.levels = levels
         self.ratio_levels = ratio_levels
         self.ratios = np.asarray(ratio_levels, dtype=np.int64)
         self.keys = tuple(float(k) for k in ks)
@@ -126,24 +128,31 @@ class _Layout:
         self.out_f = np.zeros(F_ROWS + 2 * levels + len(ratio_levels) + 2 * len(widths))
         self.nb = len(widths)
         self.bands = F_ROWS + 2 * levels + len(ratio_levels)
+        #: the parameter objects the layout was made from: kept alive, so the ids that key it
+        #: are never another object's while it is cached
+        self.owners = owners
 
 
 _local = threading.local()
+#: a tick size (the instrument's decimal string) as the float the metrics scale by
+_TICKS: dict[str, float] = {}
 
 
 def _layout(levels: int, pipe: Pipeline) -> _Layout:
     """This thread's :class:`_Layout` for ``pipe``'s answers (output arrays are reused by the
-    next call on the same thread: the caller turns them into Python numbers at once)."""
-    key = (levels, pipe.params.ratio_levels, pipe.params.vwap.multipliers,
-           pipe.vwap.params.multipliers)  # fmt: skip
+    next call on the same thread: the caller turns them into Python numbers at once). Found
+    by the identity of the pipeline's (frozen) parameters, made from their values."""
+    params, vparams = pipe.params, pipe.vwap.params
+    ident = (levels, id(params), id(vparams))
     cache: dict[Any, _Layout] | None = getattr(_local, "layouts", None)
     if cache is None:
         cache = _local.layouts = {}
-    lay = cache.get(key)
+    lay = cache.get(ident)
     if lay is None:
         if len(cache) >= 64:
             cache.clear()
-        lay = cache[key] = _Layout(*key)
+        lay = cache[ident] = _Layout(levels, params.ratio_levels, params.vwap.multipliers,
+                                     vparams.multipliers, (params, vparams))  # fmt: skip
     return lay
 
 
@@ -157,29 +166,31 @@ def _compiled(
         return None
     m_ints, m_floats, ofi, ofi_sum = pipe.metrics.headline_arrays()
     vst, widths = pipe.vwap.sums()
-    tick = float(inst.tick_size)
+    size = inst.tick_size
+    tick = _TICKS.get(size)
+    if tick is None:
+        tick = _TICKS[size] = float(size)
     out_i, out_f = lay.out_i, lay.out_f
     if ack_numbers(pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats, ofi, ofi_sum,
                    vst, widths, inst.tick_fixed, tick, out_i, out_f) != OK:  # fmt: skip
         return None
     fi, ff = out_i.tolist(), out_f.tolist()
-    nb, na, b0, r0 = fi[0], fi[1], F_ROWS + levels, F_ROWS + 2 * levels
+    nb, na, b0, r0, k0 = fi[0], fi[1], F_ROWS + levels, F_ROWS + 2 * levels, lay.bands
+    a0 = I_SIZES + levels
     bid_p, bid_q = ff[F_ROWS : F_ROWS + nb], fi[I_SIZES : I_SIZES + nb]
-    ask_p, ask_q = ff[b0 : b0 + na], fi[I_SIZES + levels : I_SIZES + levels + na]
     book = {
         "bids": [[p, q] for p, q in zip(bid_p, bid_q, strict=True)],
-        "asks": [[p, q] for p, q in zip(ask_p, ask_q, strict=True)],
+        "asks": [[p, q] for p, q in zip(ff[b0 : b0 + na], fi[a0 : a0 + na], strict=True)],
     }
     spread, mid, micro, imbalance, vw = fi[2], ff[0], ff[1], ff[2], ff[3]
-    got = ff[r0 : lay.bands]
     ratio = [{"levels": n, "ratio": None if x != x else x}
-             for n, x in zip(lay.ratio_levels, got, strict=True)]  # fmt: skip
+             for n, x in zip(lay.ratio_levels, ff[r0:k0], strict=True)]  # fmt: skip
     bands: list[dict[str, Any]] = []
     if fi[5]:  # the VWAP's volume
-        k0, nk = lay.bands, lay.nb
-        up, low = ff[k0 : k0 + nk], ff[k0 + nk : k0 + 2 * nk]
+        up, low = ff[k0 : k0 + lay.nb], ff[k0 + lay.nb : k0 + 2 * lay.nb]
         bands = [{"k": k, "upper": None if u != u else u, "lower": None if lo != lo else lo}
                  for k, u, lo in zip(lay.keys, up, low, strict=True)]  # fmt: skip
+    score = pipe.momentum.score
     return book, {
         "spread": None if spread == NO_PRICE else spread * tick,
         "mid": None if mid != mid else mid,
@@ -190,6 +201,6 @@ def _compiled(
         "cumulative_delta": pipe.delta.value,
         "vwap": None if vw != vw else vw,
         "vwap_bands": bands,
-        "momentum": json_float(pipe.momentum.score),
+        "momentum": None if score != score else score,  # wire.json_float, inline
         "bid_ask_ratio": ratio,
     }

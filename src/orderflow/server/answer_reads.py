@@ -97,8 +97,10 @@ def profile_body(pipe: Pipeline, prof: VolumeProfile, va: ValueArea, top: int
 def _top_nodes(nodes: list[tuple[int, int]], tf: int, top: int, strongest: bool) -> list[Any]:
     """``profile_summary``'s choice: the ``top`` highest (HVN) or lowest (LVN) box sums (the
     smoothed volume times a constant; a stable sort keeps price order among equals), listed
-    by price (``tf``: the tick in fixed point)."""
-    if len(nodes) > 1 or top < len(nodes):  # else sorted as it is
+    by price (``tf``: the tick in fixed point). ``nodes`` come in ascending price, each at a
+    price of its own (``node_rows``): when there are no more than ``top``, every one is
+    chosen and they are listed as they come (nearly every read: a profile has a few)."""
+    if len(nodes) > top:
         nodes = sorted(nodes, key=lambda n: -n[0] if strongest else n[0])[:top]
         nodes.sort(key=lambda n: n[1])
     scale = PRICE_SCALE

@@ -17,7 +17,9 @@ dominant aggressor changed, or a cluster's strength moved into another step of
 (sizes within a step, ``last_seen_ns``), and always for a state request. Between reads a
 liquidity cluster's size moves with the book without costing a read. What a read sends is
 exact as of that read: ``size``, ``strength`` and ``last_seen_ns`` are the trackers' at the
-read's data time. See docs/protocol.md ("Version 2").
+read's data time. A tracker whose last read found no cluster, and whose material count did
+not move since, is not read again: it would find none (:func:`nothing_began`). See
+docs/protocol.md ("Version 2").
 """
 
 from __future__ import annotations
@@ -180,11 +182,18 @@ class InstrumentAnswers:
 
     # ---- the reads (tests/reference/answers.py overrides them with the trackers' own) -----
     def read_liquidity(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
-        """The liquidity clusters' items and flows, read at data time ``now``."""
+        """The liquidity clusters' items and flows, read at data time ``now``; none without
+        reading when the last read found none and no material change came since (no cluster
+        began: the read would find none again, :func:`nothing_began`)."""
+        if nothing_began(self.liq_items, self.liq_mat, pipe.liquidity_clusters.material):
+            return [], []
         return liquidity_items(pipe, self.liq_ids, now)
 
     def read_volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
-        """The volume clusters' items and flows, read at data time ``now``."""
+        """The volume clusters' items and flows, read at data time ``now``; none without
+        reading when the last read found none and no material change came since."""
+        if nothing_began(self.vol_items, self.vol_mat, pipe.volume_clusters.material):
+            return [], []
         return volume_items(pipe, self.vol_ids, now)
 
     def value_area(self, prof: Any, pseen: tuple[int, int]) -> ValueArea | None:
@@ -202,6 +211,16 @@ class InstrumentAnswers:
         if prof is None or va is None:
             return profile_answer(pipe)
         return profile_body(pipe, prof, va, PROFILE_NODES)
+
+
+def nothing_began(items: list[Any], seen: int, material: int) -> bool:
+    """Whether a tracker's read would find no cluster: the last read (``items``, at material
+    count ``seen``) found none, and the tracker's material count (``material``: a cluster
+    began or ended, a strength step or side changed, a period began) did not move since, so
+    no cluster began. Such a read is due only because the other tracker moved or the
+    refresh interval passed, and would give the same empty items (its ids forget nothing:
+    they hold none)."""
+    return not items and seen == material
 
 
 def profile_answer(pipe: Pipeline) -> dict[str, Any] | None:

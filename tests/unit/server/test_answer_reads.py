@@ -1,5 +1,6 @@
 """An answer's clusters and profile read in one compiled pass each, its metrics from one read
-of each reader, and the checks skipped while nothing changed, give the same answers as the
+of each reader, and the checks and reads skipped while nothing changed (a tracker that found
+no cluster and had no material change since is not read), give the same answers as the
 reference reads (the trackers' ``clusters()``, the profile's summary, the value area at every
 check, each metric's own property and the VWAP's ``value()``): on ESH4 as the bridge
 sends it, batch by batch, with a client of coarser bands and state requests, with no refresh
@@ -8,11 +9,15 @@ ack encodes to the same bytes, JSON and MessagePack."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import msgspec
+import pytest
 
 from orderflow.protocol import Ack, Batch, State, encode
+from orderflow.server import answers
+from orderflow.server.answers import InstrumentAnswers
 from orderflow.server.hub import Hub
 from tests.integration.test_server import esh4_batches
 from tests.reference.answers import ReferenceAnswers, metrics_reference
@@ -60,13 +65,33 @@ def apply_both(fast: Hub, ref: Hub, batches: list[Batch], client: str) -> int:
     return full
 
 
-def test_every_esh4_answer_batch_by_batch_is_the_same_bytes_as_the_reference() -> None:
+def test_every_esh4_answer_batch_by_batch_is_the_same_bytes_as_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     batches = esh4_batches()[0]
     fast, ref = pair()
+    due, read = Counter[str](), Counter[str]()
+    for kind in ("liquidity", "volume"):
+        method, items = f"read_{kind}", f"{kind}_items"
+        monkeypatch.setattr(InstrumentAnswers, method, counted(
+            getattr(InstrumentAnswers, method), due, kind))  # fmt: skip
+        monkeypatch.setattr(answers, items, counted(getattr(answers, items), read, kind))
     full = apply_both(fast, ref, batches, "nt8")
     assert full >= 100  # clusters and profile were read and sent in full, often
     st = fast.find("ESH4")
     assert st is not None and st.pipeline.liquidity_clusters.changes > 400
+    # a tracker that found no cluster at its last read and had no material change since is
+    # not read again (most of ESH4's liquidity reads), and the answers are the reference's
+    assert due["liquidity"] > 100 and read["liquidity"] < due["liquidity"] // 2
+    assert 0 < read["volume"] <= due["volume"]
+
+
+def counted(fn: Any, into: Counter[str], kind: str) -> Any:
+    def call(*args: Any) -> Any:
+        into[kind] += 1
+        return fn(*args)
+
+    return call
 
 
 def test_coarse_bands_state_requests_and_no_refresh_answer_as_the_reference() -> None:
