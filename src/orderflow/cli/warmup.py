@@ -101,7 +101,7 @@ def _warm_server(params: Any) -> int:
     import orjson
 
     from orderflow.core.errors import OrderflowError
-    from orderflow.protocol import decode_batch, packed
+    from orderflow.protocol import columnar, decode_batch, packed
     from orderflow.server.hub import Hub
 
     quiet = logging.getLogger("orderflow.server")
@@ -117,11 +117,12 @@ def _warm_server(params: Any) -> int:
                 applied += 1
             except OrderflowError:
                 pass  # the refused events are part of the warm-up
-        # depth as packed columns: the compiled pass over read-only arrays (np.frombuffer),
-        # answered as duplicates of the batches above
+        # depth as packed columns (their own compiled pass over the decoded bytes) and as
+        # list columns (the general pass), answered as duplicates of the batches above
         for doc in docs[:3]:
-            with contextlib.suppress(OrderflowError):
-                hub.apply(packed(decode_batch(orjson.dumps(doc))), "warmup")
+            for form in (packed, columnar):
+                with contextlib.suppress(OrderflowError):
+                    hub.apply(form(decode_batch(orjson.dumps(doc))), "warmup")
         from orderflow.server.view_frames import bars_between
 
         for st in hub.instruments.values():  # the dashboard's footprint imbalances
