@@ -32,7 +32,6 @@ import numpy as np
 from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
 from orderflow.analytics.bars import BAR_RECORD_DTYPE
 from orderflow.analytics.book_metrics import trade_offsets
-from orderflow.analytics.momentum import NO as MOMENTUM_COLS
 from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
@@ -410,8 +409,8 @@ class FusedStep:
         # - tcol: a print's column k written (the MBO book stage, _print_columns) before any
         #   stage reads [:, :prints];
         # - off: zeroed by the kernel's _start for the call, then counted;
-        # - mi, mom_out: rows [:nb] written by book metrics and momentum (momentum reads row
-        #   r - 1 only after writing it), read after;
+        # - mi: rows [:nb] written by book metrics, read after (momentum writes its class's
+        #   own one-row output);
         # - trades: zeroed (the MBO book stage writes every field but the padding, which a
         #   structured comparison reads).
         new = np.zeros if cap <= KEEP_RECORDS else _scratch
@@ -424,7 +423,6 @@ class FusedStep:
         self.tcol = new((4, cap), dtype=_I8)
         self.off = new(cap + 1, dtype=_I8)
         self.mi = new((2, cap), dtype=np.float64)
-        self.mom_out = new((cap, MOMENTUM_COLS), dtype=np.float64)
         if len(self.tab):
             self._put_buffers()
 
@@ -438,7 +436,7 @@ class FusedStep:
         self._offv, self._tsv = self.off.data, self.d_ts.data
         for row, a in ((F.T_D_INDEX, self.d_index), (F.T_D_TS, self.d_ts),
                        (F.T_D_LEVELS, self.d_levels), (F.T_TCOL, self.tcol), (F.T_OFF, self.off),
-                       (F.T_MI, self.mi), (F.T_MOM_OUT, self.mom_out)):  # fmt: skip
+                       (F.T_MI, self.mi)):  # fmt: skip
             self._put(row, a)
 
     def _result(self, nb: int, nt: int, trades: np.ndarray) -> FusedGroups:
@@ -561,11 +559,9 @@ class FusedStep:
         d_ts = np.ascontiguousarray(depth.ts_event, dtype=_I8)
         tcol = np.empty((4, len(prints)), dtype=_I8)
         mi = np.empty((2, nb))
-        mom_out = np.empty((nb, MOMENTUM_COLS))
         fs = self.fs
         try:
-            while rc := F.fused_levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out,
-                                       self.tab):  # fmt: skip
+            while rc := F.fused_levels(prints, fs, d_ts, d_levels, tcol, off, mi, self.tab):
                 self._grow(rc, nb)
         except BaseException:
             self._abandon()

@@ -12,7 +12,13 @@ import math
 import numpy as np
 
 from orderflow.analytics.book_metrics import BookMetrics, trade_offsets
-from orderflow.analytics.momentum import NO, Momentum, MomentumParams
+from orderflow.analytics.momentum import (
+    NO,
+    S_COUNT,
+    Momentum,
+    MomentumParams,
+    _run,
+)
 from orderflow.analytics.trades import trades_from_mbo
 from orderflow.book.l3 import OrderBook
 from orderflow.io.dbn import read_mbo
@@ -44,19 +50,32 @@ def _both(ts: np.ndarray, mid: np.ndarray, imb: np.ndarray, trades: np.ndarray,
         one.update(int(ts[r]), float(mid[r]), float(imb[r]), trades[off[r] : off[r + 1]])
         ref[r] = one._out[0]
     assert _bits(out) == _bits(ref)
+    _one_row(ts, mid, imb, trades, off, p, cuts, out)
     return out
 
 
-def _trades(sizes: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray]:
-    rows, off = [], [0]
-    for g, trs in enumerate(sizes):
-        rows += [(g, g, 0, 100, size, side, 0, 0) for size, side in trs]
-        off.append(len(rows))
-    return np.array(rows, dtype=TRADE_DTYPE), np.array(off, dtype=np.int64)
-
-
-P = MomentumParams(window_ns=1_000, tick_scale=2.0, flow_scale=0.5, imbalance_scale=0.5,
-                   weights=(0.5, 0.25, 0.25))  # fmt: skip
+def _one_row(ts: np.ndarray, mid: np.ndarray, imb: np.ndarray, trades: np.ndarray,
+             off: np.ndarray, p: MomentumParams, cuts: list[int],
+             out: np.ndarray) -> None:  # fmt: skip
+    """The kernel on a one-row output (the fused step's way: each group's row written over the
+    one before's): after each piece its row is the piece's last row, bit for bit, and the
+    window state equals the batch's."""
+    one, rows = Momentum(p), Momentum(p)
+    tsz = np.ascontiguousarray(trades["size"], dtype=np.int64)
+    tsd = np.ascontiguousarray(trades["side"], dtype=np.int64)
+    for a, b in itertools.pairwise(cuts):
+        o = off[a : b + 1] - off[a]
+        rows.update_many(ts[a:b], mid[a:b], imb[a:b], trades[off[a] : off[b]], o)
+        s = one._s
+        while len(s.rts) < int(s.st[S_COUNT]) + (b - a) + 1:
+            s.grow()
+        _run(ts[a:b], mid[a:b], imb[a:b], o, tsz[off[a] : off[b]], tsd[off[a] : off[b]],
+             one._pf, s.st, s.sf, s.rts, s.rmid, s.rimb, s.rvol, one._out)  # fmt: skip
+        if b > a:
+            assert _bits(one._out[0]) == _bits(out[b - 1])
+        assert _bits(one._out) == _bits(rows._out)
+        for name in ("st", "sf", "rts", "rmid", "rimb", "rvol"):  # (same capacity too)
+            assert getattr(s, name).tobytes() == getattr(rows._s, name).tobytes(), name
 
 
 def test_a_zero_of_the_other_sign_is_computed_not_copied() -> None:
