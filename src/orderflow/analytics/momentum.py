@@ -137,13 +137,17 @@ class _State:
         self.rimb = np.zeros(ring)
         self.rvol = np.zeros((ring, 3), dtype=np.int64)
 
-    def grow(self) -> None:
-        """Doubles the ring, oldest group first. O(ring)."""
+    def grow(self, at_least: int = 0) -> None:
+        """Doubles the ring, oldest group first, and again until it holds ``at_least`` groups
+        (one copy: the size the doublings one by one would reach). O(ring)."""
         n, head, count = len(self.rts), int(self.st[S_HEAD]), int(self.st[S_COUNT])
         order = (head + np.arange(count)) % n
+        size = 2 * n
+        while size < at_least:
+            size *= 2
         for name in ("rts", "rmid", "rimb", "rvol"):
             old = getattr(self, name)
-            new = np.zeros((2 * n, *old.shape[1:]), dtype=old.dtype)
+            new = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
             new[:count] = old[order]
             setattr(self, name, new)
         self.st[S_HEAD] = 0

@@ -15,9 +15,11 @@ from orderflow.analytics.book_metrics import BookMetrics, trade_offsets
 from orderflow.analytics.momentum import (
     NO,
     S_COUNT,
+    S_HEAD,
     Momentum,
     MomentumParams,
     _run,
+    _State,
 )
 from orderflow.analytics.trades import trades_from_mbo
 from orderflow.book.l3 import OrderBook
@@ -76,6 +78,36 @@ def _one_row(ts: np.ndarray, mid: np.ndarray, imb: np.ndarray, trades: np.ndarra
         assert _bits(one._out) == _bits(rows._out)
         for name in ("st", "sf", "rts", "rmid", "rimb", "rvol"):  # (same capacity too)
             assert getattr(s, name).tobytes() == getattr(rows._s, name).tobytes(), name
+
+
+def test_grow_to_a_size_is_the_doublings_one_by_one() -> None:
+    """``grow(at_least)``: one copy, the ring the doublings one by one would leave."""
+    rng = np.random.default_rng(3)
+    for need_ in (0, 129, 128, 300, 1025):
+        a, b = _State(64), _State(64)
+        a.st[S_HEAD], a.st[S_COUNT] = 40, 60  # a ring that wraps
+        for x in ("rts", "rmid", "rimb", "rvol"):
+            getattr(a, x)[...] = rng.integers(0, 1000, getattr(a, x).shape)
+        for x in ("st", "rts", "rmid", "rimb", "rvol"):
+            getattr(b, x)[...] = getattr(a, x)
+        a.grow(need_)
+        b.grow()
+        while len(b.rts) < need_:
+            b.grow()
+        for x in ("st", "rts", "rmid", "rimb", "rvol"):
+            assert getattr(a, x).tobytes() == getattr(b, x).tobytes(), (need_, x)
+
+
+def _trades(sizes: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray]:
+    rows, off = [], [0]
+    for g, trs in enumerate(sizes):
+        rows += [(g, g, 0, 100, size, side, 0, 0) for size, side in trs]
+        off.append(len(rows))
+    return np.array(rows, dtype=TRADE_DTYPE), np.array(off, dtype=np.int64)
+
+
+P = MomentumParams(window_ns=1_000, tick_scale=2.0, flow_scale=0.5, imbalance_scale=0.5,
+                   weights=(0.5, 0.25, 0.25))  # fmt: skip
 
 
 def test_a_zero_of_the_other_sign_is_computed_not_copied() -> None:
