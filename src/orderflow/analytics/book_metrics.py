@@ -190,11 +190,15 @@ class _State:
         self.prev[0::2] = NO_PRICE
         self.ring = np.zeros((ring, 1 + pk.ofi_levels), dtype=np.int64)
 
-    def grow_ring(self) -> None:
-        """Doubles the OFI ring, oldest group first. O(ring)."""
+    def grow_ring(self, at_least: int = 0) -> None:
+        """Doubles the OFI ring, oldest group first, and again until it holds ``at_least``
+        groups (one copy: the size the doublings one by one would reach). O(ring)."""
         head, count = int(self.st[S_HEAD]), int(self.st[S_COUNT])
         order = (head + np.arange(count)) % len(self.ring)
-        ring = np.zeros((2 * len(self.ring), self.ring.shape[1]), np.int64)
+        n = 2 * len(self.ring)
+        while n < at_least:
+            n *= 2
+        ring = np.zeros((n, self.ring.shape[1]), np.int64)
         ring[:count] = self.ring[order]
         self.ring = ring
         self.st[S_HEAD] = 0

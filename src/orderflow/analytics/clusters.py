@@ -371,8 +371,8 @@ def _liq_rows(  # type: ignore[no-untyped-def]
     Two shortcuts, both exact: a row equal to the one before it (prices and sizes) is not
     judged again, since the same buckets with the same sums would qualify again with the same
     steps and their starts stand (starts are only set again when below 0, hence the row before
-    must be at a time >= 0); and a level in the bucket of the level before it takes that
-    bucket without a division.
+    must be at a time >= 0); and a level in the bucket of the level before it, or in the
+    bucket next to that one, takes it without a division.
     """
     rows, nlev = price.shape
     for r in range(rows):
@@ -384,10 +384,17 @@ def _liq_rows(  # type: ignore[no-untyped-def]
             p, v = price[r, j], size[r, j]
             if v <= 0 or p == NO_PRICE:
                 continue
-            if not (known and p >= lo_p and p - lo_p < g):  # another bucket: one division
-                known = True
-                q = p // g
-                lo_p, k = q * g, q - base
+            if not (known and p >= lo_p and p - lo_p < g):  # another bucket
+                if known and p < lo_p and lo_p - p <= g:  # the one below (bids): no division
+                    lo_p -= g
+                    k -= 1
+                elif known and p >= lo_p + g and p - lo_p < 2 * g:  # the one above (asks)
+                    lo_p += g
+                    k += 1
+                else:  # one division
+                    known = True
+                    q = p // g
+                    lo_p, k = q * g, q - base
             if acc[k] == 0:
                 touched[nt] = k
                 nt += 1
@@ -421,6 +428,30 @@ def _liq_rows(  # type: ignore[no-untyped-def]
             acc[touched[t]] = 0
 
 
+@njit(cache=True, inline="always")
+def _span(side, lo, hi):  # type: ignore[no-untyped-def]
+    """``lo``/``hi`` lowered/raised to the least non-NO_PRICE and the greatest price of
+    ``side`` (rows, levels). Four rows at a time into four pairs of running extremes, joined
+    at the end: one pair made each step wait for the step before (min and max are exact in
+    any order; ~15 ns a group less on ESH4)."""
+    rows, nlev = side.shape
+    lo1, hi1, lo2, hi2, lo3, hi3 = lo, hi, lo, hi, lo, hi
+    r = 0
+    while r + 4 <= rows:
+        for j in range(nlev):
+            p0, p1, p2, p3 = side[r, j], side[r + 1, j], side[r + 2, j], side[r + 3, j]
+            lo, hi = min(lo, p0 if p0 != NO_PRICE else _MAX_INT), max(hi, p0)
+            lo1, hi1 = min(lo1, p1 if p1 != NO_PRICE else _MAX_INT), max(hi1, p1)
+            lo2, hi2 = min(lo2, p2 if p2 != NO_PRICE else _MAX_INT), max(hi2, p2)
+            lo3, hi3 = min(lo3, p3 if p3 != NO_PRICE else _MAX_INT), max(hi3, p3)
+        r += 4
+    for i in range(r, rows):
+        for j in range(nlev):
+            p = side[i, j]
+            lo, hi = min(lo, p if p != NO_PRICE else _MAX_INT), max(hi, p)
+    return min(min(lo, lo1), min(lo2, lo3)), max(max(hi, hi1), max(hi2, hi3))
+
+
 @njit(cache=True)
 def _liq_depth(  # type: ignore[no-untyped-def]
     bp, bs, ap, asz, ts, g, amin, num, den, base, first, acc, qual, nq, span, level, steps, mat
@@ -430,14 +461,8 @@ def _liq_depth(  # type: ignore[no-untyped-def]
     lowest and highest price to ``span`` and returns 1 without changing anything, else 0."""
     # the lowest and highest price, without branches: NO_PRICE (the least int64) never wins a
     # max, and is left out of the min; no price at all leaves the max at NO_PRICE
-    lo, hi = _MAX_INT, NO_PRICE
-    for side in (bp, ap):
-        rows, nlev = side.shape
-        for r in range(rows):
-            for j in range(nlev):
-                p = side[r, j]
-                lo = min(lo, p if p != NO_PRICE else _MAX_INT)
-                hi = max(hi, p)
+    lo, hi = _span(bp, _MAX_INT, NO_PRICE)
+    lo, hi = _span(ap, lo, hi)
     if hi != NO_PRICE:
         width = first.shape[1]
         if width == 0 or lo // g < base or hi // g >= base + width:

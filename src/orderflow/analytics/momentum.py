@@ -68,9 +68,14 @@ def _run(
 ) -> None:
     """Momentum at every row from the state ``st``/``sf`` and the ring ``r*``; both paths.
     A ``tanh`` whose input equals the row before's (bit for bit: equal and not zero) is that
-    row's value, not computed again (most groups move neither the mid nor the flow)."""
+    row's value, not computed again (most groups move neither the mid nor the flow).
+
+    ``out`` has a row per group, or fewer: the groups past its last row all write that row, each
+    after reading the group before's there (one row: only the latest group's values are kept,
+    what the fused step reads; the same numbers either way)."""
     win = np.int64(pf[0])
     cap = rts.shape[0]
+    top = out.shape[0] - 1
     for r in range(ts.shape[0]):
         m = mid[r]
         if not np.isnan(m):
@@ -111,15 +116,16 @@ def _run(
         flow = (st[S_BUY] - st[S_SELL]) / st[S_TOT] if st[S_TOT] > 0 else 0.0
         mean_imb = sf[G_IMB] / st[S_COUNT]
         if r > 0:  # a term whose input is the previous row's (not 0: -0.0 == 0.0) stands
-            q = out[r - 1]
+            q = out[min(r - 1, top)]
             p = q[O_PRICE] if dmid == q[O_DMID] and dmid != 0.0 else np.tanh(dmid / pf[1])
             f = q[O_FLOW] if flow == q[O_FLOW_RAW] and flow != 0.0 else np.tanh(flow / pf[2])
             b = q[O_BOOK] if mean_imb == q[O_IMB] and mean_imb != 0.0 else np.tanh(mean_imb / pf[3])
         else:
             p, f, b = np.tanh(dmid / pf[1]), np.tanh(flow / pf[2]), np.tanh(mean_imb / pf[3])
-        out[r, O_SCORE] = pf[4] * p + pf[5] * f + pf[6] * b
-        out[r, O_PRICE], out[r, O_FLOW], out[r, O_BOOK] = p, f, b
-        out[r, O_DMID], out[r, O_FLOW_RAW], out[r, O_IMB] = dmid, flow, mean_imb
+        o = out[min(r, top)]
+        o[O_SCORE] = pf[4] * p + pf[5] * f + pf[6] * b
+        o[O_PRICE], o[O_FLOW], o[O_BOOK] = p, f, b
+        o[O_DMID], o[O_FLOW_RAW], o[O_IMB] = dmid, flow, mean_imb
 
 
 class _State:
@@ -131,13 +137,17 @@ class _State:
         self.rimb = np.zeros(ring)
         self.rvol = np.zeros((ring, 3), dtype=np.int64)
 
-    def grow(self) -> None:
-        """Doubles the ring, oldest group first. O(ring)."""
+    def grow(self, at_least: int = 0) -> None:
+        """Doubles the ring, oldest group first, and again until it holds ``at_least`` groups
+        (one copy: the size the doublings one by one would reach). O(ring)."""
         n, head, count = len(self.rts), int(self.st[S_HEAD]), int(self.st[S_COUNT])
         order = (head + np.arange(count)) % n
+        size = 2 * n
+        while size < at_least:
+            size *= 2
         for name in ("rts", "rmid", "rimb", "rvol"):
             old = getattr(self, name)
-            new = np.zeros((2 * n, *old.shape[1:]), dtype=old.dtype)
+            new = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
             new[:count] = old[order]
             setattr(self, name, new)
         self.st[S_HEAD] = 0

@@ -292,7 +292,6 @@ def _analytics(
     tcol: np.ndarray,
     off: np.ndarray,
     mi: np.ndarray,
-    mom_out: np.ndarray,
     bm: tuple[np.ndarray, np.ndarray, np.ndarray],
     mom: tuple[np.ndarray, ...],
     liq: tuple[np.ndarray, ...],
@@ -319,10 +318,9 @@ def _analytics(
         mpf, mst, msf, rts, rmid, rimb, rvol, last = mom
         if rts.shape[0] < mst[MOM_COUNT] + nb + 1:
             return R_MOM_RING
+        # (one output row, the class's own: each group's values written over the one before's)
         momentum_run(ts, mi[0, :nb], mi[1, :nb], off[: nb + 1], tcol[2], tcol[3], mpf, mst, msf,
-                     rts, rmid, rimb, rvol, mom_out[:nb])  # fmt: skip
-        if nb:
-            last[0, :] = mom_out[nb - 1]
+                     rts, rmid, rimb, rvol, last)  # fmt: skip
         fs[FS_STAGE] = S_LIQUIDITY
     if fs[FS_STAGE] == S_LIQUIDITY:
         li, first, acc, qual, nq, span, level, mat = liq
@@ -388,7 +386,6 @@ def _mbo(
     tcol: np.ndarray,
     off: np.ndarray,
     mi: np.ndarray,
-    mom_out: np.ndarray,
     bm: tuple[np.ndarray, np.ndarray, np.ndarray],
     mom: tuple[np.ndarray, ...],
     liq: tuple[np.ndarray, ...],
@@ -423,7 +420,7 @@ def _mbo(
         for g in range(nb):
             off[g + 1] += off[g]
         fs[FS_STAGE] = S_METRICS
-    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, bm, mom, liq)
     if rc:
         return rc
     if fs[FS_STAGE] == S_L3:
@@ -458,7 +455,6 @@ def _nt(
     tcol: np.ndarray,
     off: np.ndarray,
     mi: np.ndarray,
-    mom_out: np.ndarray,
     bm: tuple[np.ndarray, np.ndarray, np.ndarray],
     mom: tuple[np.ndarray, ...],
     liq: tuple[np.ndarray, ...],
@@ -507,7 +503,7 @@ def _nt(
         fs[FS_OFF] = 0
         fs[FS_NT] = off[nb]
         fs[FS_STAGE] = S_METRICS
-    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, bm, mom, liq)
     if rc:
         return rc
     if fs[FS_STAGE] == S_L3:  # no L3 detectors without order ids
@@ -524,7 +520,6 @@ def _levels(
     tcol: np.ndarray,
     off: np.ndarray,
     mi: np.ndarray,
-    mom_out: np.ndarray,
     bm: tuple[np.ndarray, np.ndarray, np.ndarray],
     mom: tuple[np.ndarray, ...],
     liq: tuple[np.ndarray, ...],
@@ -543,7 +538,7 @@ def _levels(
         fs[FS_STARTED] = 1
         _print_columns(prints, tcol)
         fs[FS_STAGE] = S_METRICS
-    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq)
+    rc = _analytics(fs, nb, d_ts, d_levels, tcol, off, mi, bm, mom, liq)
     if rc:
         return rc
     if fs[FS_STAGE] == S_L3:  # no L3 detectors without order ids
@@ -571,18 +566,18 @@ def _prints(fs: np.ndarray, trades: np.ndarray, tcol: np.ndarray, off: np.ndarra
 # them is replaced; the views have exactly the types the arrays have, so the components'
 # kernels are the same compiled functions.
 
-(T_BSTATE, T_D_INDEX, T_D_TS, T_D_LEVELS, T_TCOL, T_OFF, T_MI, T_MOM_OUT,
+(T_BSTATE, T_D_INDEX, T_D_TS, T_D_LEVELS, T_TCOL, T_OFF, T_MI,
  T_BM_PI, T_BM_RING, T_BM_PF,
  T_MO_PF, T_MO_ST, T_MO_SF, T_MO_RTS, T_MO_RMID, T_MO_RIMB, T_MO_RVOL, T_MO_LAST,
  T_LQ_LI, T_LQ_FIRST, T_LQ_ACC, T_LQ_QUAL, T_LQ_NQ, T_LQ_SPAN, T_LQ_LEVEL, T_LQ_MAT,
  T_L3_ST, T_L3_OUT, T_L3_SHARE,
  T_L2_PF, T_L2_ST, T_L2_PREV, T_L2_EP, T_L2_POOL, T_L2_SW, T_L2_WIN, T_L2_OUT, T_L2_EXTRA,
- T_PU_ST, T_PU_PREV, T_PU_RING, T_PU_OUT) = range(43)  # fmt: skip
-T_ROWS = 43
+ T_PU_ST, T_PU_PREV, T_PU_RING, T_PU_OUT) = range(42)  # fmt: skip
+T_ROWS = 42
 assert T_ROWS == P0  # the print analytics' rows follow
 #: the dtype ("i8"/"f8") and number of dimensions of each row's array
 T_KINDS = (
-    ("i8", 1), ("i8", 1), ("i8", 1), ("i8", 3), ("i8", 2), ("i8", 1), ("f8", 2), ("f8", 2),
+    ("i8", 1), ("i8", 1), ("i8", 1), ("i8", 3), ("i8", 2), ("i8", 1), ("f8", 2),
     ("i8", 1), ("i8", 2), ("f8", 1),
     ("f8", 1), ("i8", 1), ("f8", 1), ("i8", 1), ("f8", 1), ("f8", 1), ("i8", 2), ("f8", 2),
     ("i8", 1), ("i8", 2), ("i8", 2), ("i8", 2), ("i8", 2), ("i8", 1), ("i8", 2), ("i8", 1),
@@ -642,8 +637,7 @@ def fused_mbo(st: np.ndarray, rec: np.ndarray, fs: np.ndarray, trades: np.ndarra
     d_ts, tcol, off = _i1(tab, T_D_TS), _i2(tab, T_TCOL), _i1(tab, T_OFF)
     rc = _mbo(
         st, rec, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
-        _i3(tab, T_D_LEVELS), trades, tcol, off, _f2(tab, T_MI),
-        _f2(tab, T_MOM_OUT), bm, mom, liq, l3, l2, pull,
+        _i3(tab, T_D_LEVELS), trades, tcol, off, _f2(tab, T_MI), bm, mom, liq, l3, l2, pull,
     )  # fmt: skip
     return rc if rc else _prints(fs, trades, tcol, off, d_ts, tab)
 
@@ -657,20 +651,19 @@ def fused_nt(buf: np.ndarray, ev: np.ndarray, prints: np.ndarray, fs: np.ndarray
     d_ts, tcol, off = _i1(tab, T_D_TS), _i2(tab, T_TCOL), _i1(tab, T_OFF)
     rc = _nt(
         buf, ev, prints, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
-        _i3(tab, T_D_LEVELS), tcol, off, _f2(tab, T_MI),
-        _f2(tab, T_MOM_OUT), bm, mom, liq, l2, pull,
+        _i3(tab, T_D_LEVELS), tcol, off, _f2(tab, T_MI), bm, mom, liq, l2, pull,
     )  # fmt: skip
     return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)
 
 
 @njit(cache=True)
 def fused_levels(prints: np.ndarray, fs: np.ndarray, d_ts: np.ndarray, d_levels: np.ndarray,
-                 tcol: np.ndarray, off: np.ndarray, mi: np.ndarray, mom_out: np.ndarray,
+                 tcol: np.ndarray, off: np.ndarray, mi: np.ndarray,
                  tab: np.ndarray) -> int:  # fmt: skip
     """Prints over given book rows (the book as it stands), every analytic and the L2
     detectors; the components' state in ``tab``."""
     bm, mom, liq, _l3, l2, pull = _states(tab)
-    rc = _levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out, bm, mom, liq, l2, pull)
+    rc = _levels(prints, fs, d_ts, d_levels, tcol, off, mi, bm, mom, liq, l2, pull)
     return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)
 
 

@@ -38,7 +38,7 @@ from orderflow.analytics.vwap import _vwap_run
 from orderflow.engine._fused_table import _bars, _f1, _i1, _i2
 
 # ---- table rows (after the book stages' rows) ---------------------------------------------------
-P0 = 43  # the first row of this stage (_fused_kernels.T_ROWS)
+P0 = 42  # the first row of this stage (_fused_kernels.T_ROWS)
 (P_K, P_DELTA, P_VW_ST, P_PR_VOL, P_PR_META,
  P_VC_VOL, P_VC_FIRST, P_VC_META, P_VC_LEVEL, P_VC_MAT) = range(P0, P0 + 10)  # fmt: skip
 P_SERIES = P0 + 10  # then per bar series: S, F, out, wb, wa, wo, cells

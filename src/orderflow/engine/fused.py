@@ -32,7 +32,6 @@ import numpy as np
 from orderflow.analytics._book_metrics_kernels import S_COUNT as BM_COUNT
 from orderflow.analytics.bars import BAR_RECORD_DTYPE
 from orderflow.analytics.book_metrics import trade_offsets
-from orderflow.analytics.momentum import NO as MOMENTUM_COLS
 from orderflow.analytics.momentum import S_COUNT as MOM_COUNT
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
@@ -209,7 +208,10 @@ class FusedStep:
     def _put(self, row: int, a: np.ndarray) -> None:
         """Row ``row`` of the kernel's table: ``a``'s address and shape. ``a`` must be what
         the kernel views it as (dtype, dimensions, C order): anything else is refused here,
-        never viewed wrongly. The array is held until its row is replaced."""
+        never viewed wrongly. The array is held until its row is replaced (the row of an array
+        already held there stands: an array's address and shape do not change)."""
+        if self._held[row] is a:
+            return
         kind, ndim = _kind(row)
         if a.dtype != _DTYPES[kind] or a.ndim != ndim or not a.flags.c_contiguous:
             raise BookIntegrityError(f"fused state row {row}: {a.dtype}, {a.ndim}-d, "
@@ -227,10 +229,8 @@ class FusedStep:
             self._put(F.T_BSTATE, self.bstate)
             self._fsv, self._pkv = self.fs.data, self.pk.data
             self._put_buffers()
-        for name, rows in self._parts():
-            if part is None or name == part:
-                for row, a in rows:
-                    self._put(row, a)
+        for row, a in self._parts(part):
+            self._put(row, a)
         self.stale = False
         self._owners = self._owned()
 
@@ -248,31 +248,42 @@ class FusedStep:
                 or mo._out is not o[3]):  # fmt: skip
             self._bind()
 
-    def _parts(self) -> list[tuple[str, tuple[tuple[int, np.ndarray], ...]]]:
-        m, mo, lc = self.metrics, self.momentum, self.liquidity
-        s = mo._s
-        cp, r = lc.params, lc._r
-        li = np.array([cp.granularity, cp.min_volume, r.numerator, r.denominator, lc._base,
-                       cp.strength_steps], dtype=_I8)  # fmt: skip
-        d3, d2, dp = self._l3, self._l2, self._pull
-        return [
-            ("metrics", ((F.T_BM_PI, m._s.ints), (F.T_BM_RING, m._s.ring),
-                         (F.T_BM_PF, m._floats))),
-            ("momentum", ((F.T_MO_PF, mo._pf), (F.T_MO_ST, s.st), (F.T_MO_SF, s.sf),
-                          (F.T_MO_RTS, s.rts), (F.T_MO_RMID, s.rmid), (F.T_MO_RIMB, s.rimb),
-                          (F.T_MO_RVOL, s.rvol), (F.T_MO_LAST, mo._out))),
-            ("liquidity", ((F.T_LQ_LI, li), (F.T_LQ_FIRST, lc._first), (F.T_LQ_ACC, lc._acc),
-                           (F.T_LQ_QUAL, lc._qual), (F.T_LQ_NQ, lc._nq),
-                           (F.T_LQ_SPAN, lc._span), (F.T_LQ_LEVEL, lc._level),
-                           (F.T_LQ_MAT, lc._mat))),
-            ("l3", ((F.T_L3_ST, d3._st), (F.T_L3_OUT, d3._out), (F.T_L3_SHARE, self._share))),
-            ("l2", ((F.T_L2_PF, d2._pf), (F.T_L2_ST, d2._st), (F.T_L2_PREV, d2._prev),
-                    (F.T_L2_EP, d2._ep), (F.T_L2_POOL, d2._pool), (F.T_L2_SW, d2._sw),
-                    (F.T_L2_WIN, d2._win), (F.T_L2_OUT, d2._out), (F.T_L2_EXTRA, d2._extra))),
-            ("pull", ((F.T_PU_ST, dp._st), (F.T_PU_PREV, dp._prev), (F.T_PU_RING, dp._ring),
-                      (F.T_PU_OUT, dp._out))),
-            ("prints", self._print_rows()),
-        ]  # fmt: skip
+    def _parts(self, part: str | None = None) -> tuple[tuple[int, np.ndarray], ...]:
+        """The table rows of ``part`` (or of every part), as the components hold them now."""
+        rows: tuple[tuple[int, np.ndarray], ...] = ()
+        if part in (None, "metrics"):
+            m = self.metrics
+            rows += ((F.T_BM_PI, m._s.ints), (F.T_BM_RING, m._s.ring), (F.T_BM_PF, m._floats))
+        if part in (None, "momentum"):
+            mo = self.momentum
+            s = mo._s
+            rows += ((F.T_MO_PF, mo._pf), (F.T_MO_ST, s.st), (F.T_MO_SF, s.sf),
+                     (F.T_MO_RTS, s.rts), (F.T_MO_RMID, s.rmid), (F.T_MO_RIMB, s.rimb),
+                     (F.T_MO_RVOL, s.rvol), (F.T_MO_LAST, mo._out))  # fmt: skip
+        if part in (None, "liquidity"):
+            lc = self.liquidity
+            cp, r = lc.params, lc._r
+            li = np.array([cp.granularity, cp.min_volume, r.numerator, r.denominator, lc._base,
+                           cp.strength_steps], dtype=_I8)  # fmt: skip
+            rows += ((F.T_LQ_LI, li), (F.T_LQ_FIRST, lc._first), (F.T_LQ_ACC, lc._acc),
+                     (F.T_LQ_QUAL, lc._qual), (F.T_LQ_NQ, lc._nq), (F.T_LQ_SPAN, lc._span),
+                     (F.T_LQ_LEVEL, lc._level), (F.T_LQ_MAT, lc._mat))  # fmt: skip
+        if part in (None, "l3"):
+            d3 = self._l3
+            rows += ((F.T_L3_ST, d3._st), (F.T_L3_OUT, d3._out), (F.T_L3_SHARE, self._share))
+        if part in (None, "l2"):
+            d2 = self._l2
+            rows += ((F.T_L2_PF, d2._pf), (F.T_L2_ST, d2._st), (F.T_L2_PREV, d2._prev),
+                     (F.T_L2_EP, d2._ep), (F.T_L2_POOL, d2._pool), (F.T_L2_SW, d2._sw),
+                     (F.T_L2_WIN, d2._win), (F.T_L2_OUT, d2._out),
+                     (F.T_L2_EXTRA, d2._extra))  # fmt: skip
+        if part in (None, "pull"):
+            dp = self._pull
+            rows += ((F.T_PU_ST, dp._st), (F.T_PU_PREV, dp._prev), (F.T_PU_RING, dp._ring),
+                     (F.T_PU_OUT, dp._out))  # fmt: skip
+        if part in (None, "prints"):
+            rows += self._print_rows()
+        return rows
 
     def _print_rows(self) -> tuple[tuple[int, np.ndarray], ...]:
         """The print analytics' rows, and their settings and positions in ``pk`` (a period's
@@ -365,14 +376,11 @@ class FusedStep:
             fs[F.FS_OFF] = 1
         elif rc == F.R_BM_RING:
             bs = self.metrics._s
-            bs.grow_ring()
-            while len(bs.ring) < int(bs.st[BM_COUNT]) + nb + 1:
-                bs.grow_ring()
+            bs.grow_ring(int(bs.st[BM_COUNT]) + nb + 1)
             self.metrics._bind()
         elif rc == F.R_MOM_RING:
             ms = self.momentum._s
-            while len(ms.rts) < int(ms.st[MOM_COUNT]) + nb + 1:
-                ms.grow()
+            ms.grow(int(ms.st[MOM_COUNT]) + nb + 1)
         elif rc == F.R_LIQ:
             lc = self.liquidity
             lc._cover(int(lc._span[0]), int(lc._span[1]))
@@ -413,8 +421,8 @@ class FusedStep:
         # - tcol: a print's column k written (the MBO book stage, _print_columns) before any
         #   stage reads [:, :prints];
         # - off: zeroed by the kernel's _start for the call, then counted;
-        # - mi, mom_out: rows [:nb] written by book metrics and momentum (momentum reads row
-        #   r - 1 only after writing it), read after;
+        # - mi: rows [:nb] written by book metrics, read after (momentum writes its class's
+        #   own one-row output);
         # - trades: zeroed (the MBO book stage writes every field but the padding, which a
         #   structured comparison reads).
         new = np.zeros if cap <= KEEP_RECORDS else _scratch
@@ -427,7 +435,6 @@ class FusedStep:
         self.tcol = new((4, cap), dtype=_I8)
         self.off = new(cap + 1, dtype=_I8)
         self.mi = new((2, cap), dtype=np.float64)
-        self.mom_out = new((cap, MOMENTUM_COLS), dtype=np.float64)
         if len(self.tab):
             self._put_buffers()
 
@@ -446,7 +453,7 @@ class FusedStep:
         self._offv, self._tsv = self.off.data, self.d_ts.data
         for row, a in ((F.T_D_INDEX, self.d_index), (F.T_D_TS, self.d_ts),
                        (F.T_D_LEVELS, self.d_levels), (F.T_TCOL, self.tcol), (F.T_OFF, self.off),
-                       (F.T_MI, self.mi), (F.T_MOM_OUT, self.mom_out)):  # fmt: skip
+                       (F.T_MI, self.mi)):  # fmt: skip
             self._put(row, a)
 
     def _result(self, nb: int, nt: int, trades: np.ndarray) -> FusedGroups:
@@ -586,11 +593,9 @@ class FusedStep:
         d_ts = np.ascontiguousarray(depth.ts_event, dtype=_I8)
         tcol = np.empty((4, len(prints)), dtype=_I8)
         mi = np.empty((2, nb))
-        mom_out = np.empty((nb, MOMENTUM_COLS))
         fs = self.fs
         try:
-            while rc := F.fused_levels(prints, fs, d_ts, d_levels, tcol, off, mi, mom_out,
-                                       self.tab):  # fmt: skip
+            while rc := F.fused_levels(prints, fs, d_ts, d_levels, tcol, off, mi, self.tab):
                 self._grow(rc, nb)
         except BaseException:
             self._abandon()

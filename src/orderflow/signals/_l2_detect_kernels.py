@@ -543,6 +543,25 @@ def _exhaustion(st: np.ndarray, pf: np.ndarray, out: np.ndarray, ts: int) -> Non
         out[r, O_G] = st[b + X_SPAN]
 
 
+@inline_kernel
+def _prev_rows(
+    prev: np.ndarray,
+    bp: np.ndarray,
+    bs: np.ndarray,
+    ap: np.ndarray,
+    asz: np.ndarray,
+    base: int,
+    w: int,
+) -> None:
+    """``prev`` as the group whose levels start at ``base`` left the book (``NO_PRICE``/0 past
+    its ``w`` levels)."""
+    for i in range(w):
+        prev[0, i], prev[1, i] = bp[base + i], bs[base + i]
+        prev[2, i], prev[3, i] = ap[base + i], asz[base + i]
+    for i in range(w, prev.shape[1]):
+        prev[0, i], prev[1, i], prev[2, i], prev[3, i] = NO_PRICE, 0, NO_PRICE, 0
+
+
 # ---- the kernel of both paths ----------------------------------------------------------------
 @kernel
 def run(
@@ -572,10 +591,13 @@ def run(
     ``st[S_POS]`` the group that found no room (nothing of it done yet): grow, call again."""
     nb = ts_.shape[0]
     wp = prev.shape[1]
-    for g in range(st[S_POS], nb):
+    g0 = st[S_POS]
+    for g in range(g0, nb):
         t0, t1 = off[g], off[g + 1]
         code = _room(st, ep, pool, sw, win, out, extra, t1 - t0)
         if code != OK:
+            if g > g0:
+                _prev_rows(prev, bp, bs, ap, asz, (g - 1) * w, w)
             st[S_POS] = g
             return int(-code)
         ts = ts_[g]
@@ -593,12 +615,16 @@ def run(
             _sweeps(st, sw, out, extra, prev, ap, bp, base, w, ts, tpx, tsz, tsd, t0, t1)
             _run(st, win, ts, tpx, tsz, tsd, t0, t1)
         _exhaustion(st, pf, out, ts)
-        for i in range(w):
-            prev[0, i], prev[1, i] = bp[base + i], bs[base + i]
-            prev[2, i], prev[3, i] = ap[base + i], asz[base + i]
-        for i in range(w, wp):
-            prev[0, i], prev[1, i], prev[2, i], prev[3, i] = NO_PRICE, 0, NO_PRICE, 0
+        # the next group reads only the best level of this one: the whole rows are written
+        # once, for the last group the call took (below and before a NEED_* return)
+        if w > 0:
+            prev[0, 0], prev[1, 0] = bp[base], bs[base]
+            prev[2, 0], prev[3, 0] = ap[base], asz[base]
+        elif wp > 0:
+            prev[0, 0], prev[1, 0], prev[2, 0], prev[3, 0] = NO_PRICE, 0, NO_PRICE, 0
         st[S_PRIMED] = 1
+    if nb > g0:
+        _prev_rows(prev, bp, bs, ap, asz, (nb - 1) * w, w)
     st[S_POS] = 0
     return int(st[S_NOUT])
 

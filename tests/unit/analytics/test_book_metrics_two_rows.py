@@ -96,3 +96,20 @@ def test_two_rows_equal_a_row_per_group_on_esh4() -> None:
     # something was measured: the mids move and the walls and OFI sums are not all zero
     pi = ref[0]
     assert np.ptp(ts) > 0 and pi[int(pi[K.P_O_OFI]) : int(pi[K.P_O_LV])].any()
+
+
+def test_ring_grown_to_a_size_is_the_doublings_one_by_one() -> None:
+    """``grow_ring(at_least)`` (the fused step's growth for a call of many groups): one copy,
+    the ring the doublings one by one would leave, oldest group first."""
+    rng = np.random.default_rng(7)
+    for need_ in (0, 17, 64, 65, 1000):
+        a, b = BookMetrics(width=10)._s, BookMetrics(width=10)._s
+        n = len(a.ring)
+        a.ring[...] = rng.integers(-50, 50, a.ring.shape)
+        a.st[K.S_HEAD], a.st[K.S_COUNT] = n - 3, n - 1  # a ring that wraps
+        b.ring[...], b.ints[...] = a.ring, a.ints
+        a.grow_ring(need_)
+        b.grow_ring()
+        while len(b.ring) < need_:
+            b.grow_ring()
+        assert a.ring.tobytes() == b.ring.tobytes() and a.ints.tobytes() == b.ints.tobytes()

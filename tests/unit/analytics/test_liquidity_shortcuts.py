@@ -1,9 +1,10 @@
-"""The liquidity-cluster kernel's two shortcuts against a plain-Python model of the rules
-without them: a row equal to the row before it is not judged again (nothing could change), and
-a level in the bucket of the level before it takes that bucket without a division. The model
-judges every row and divides every price; the tracker's whole state (start time, strength step
-and qualification of every bucket, the material-change count) must be the same after every
-call, on streams built to break each shortcut and on the recorded ESH4 book."""
+"""The liquidity-cluster kernel's shortcuts against a plain-Python model of the rules without
+them: a row equal to the row before it is not judged again (nothing could change), and a level
+in the bucket of the level before it, or in the bucket next to that one, takes its bucket
+without a division. The model judges every row and divides every price; the tracker's whole
+state (start time, strength step and qualification of every bucket, the material-change count)
+must be the same after every call, on streams built to break each shortcut and on the recorded
+ESH4 book. And the call's price span, taken four rows at a time, against one pass."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from orderflow.analytics.clusters import ClusterParams, LiquidityClusterTracker
+from orderflow.analytics.clusters import _MAX_INT, ClusterParams, LiquidityClusterTracker, _span
 from orderflow.book.common import DepthRecord
 from orderflow.book.l3 import OrderBook
 from orderflow.io.dbn import read_mbo
@@ -210,3 +211,24 @@ def test_bucket_window_spans_exactly_the_prices_seen() -> None:
     lo, hi = 7 // 2, 91 // 2
     margin = max(16, (hi - lo) // 2)
     assert (t._base, t._first.shape[1]) == (lo - margin, hi - lo + 1 + 2 * margin)
+
+
+def test_price_span_four_rows_at_a_time() -> None:
+    """``_span`` (the lowest and highest price of a call's rows, four rows at a time into
+    four pairs of extremes): the same as one pass, for every number of rows (the remainder
+    rows too), with the lowest and the highest price in each of the four pairs in turn, with
+    empty levels, all-empty rows and no price at all."""
+    rng = np.random.default_rng(2)
+    for rows in range(11):
+        for case in range(12):
+            a = rng.integers(-50, 50, (rows, 3)).astype(np.int64)
+            a[rng.random((rows, 3)) < 0.3] = NP
+            if rows and case < 8:  # the extremes in row r, r % 4 == case % 4
+                r = min(rows - 1, case % 4 + 4 * int(rng.integers(0, 3)))
+                a[r, int(rng.integers(0, 3))] = -1000 if case < 4 else 1000
+            if case == 11:
+                a[:] = NP
+            real = a[a != NP]
+            want = (int(real.min()), int(real.max())) if len(real) else (_MAX_INT, NP)
+            assert _span(a, _MAX_INT, NP) == want, (rows, case)
+            assert _span(a, -2000, 2000) == (-2000, 2000)  # extremes carried in stand

@@ -12,7 +12,15 @@ import math
 import numpy as np
 
 from orderflow.analytics.book_metrics import BookMetrics, trade_offsets
-from orderflow.analytics.momentum import NO, Momentum, MomentumParams
+from orderflow.analytics.momentum import (
+    NO,
+    S_COUNT,
+    S_HEAD,
+    Momentum,
+    MomentumParams,
+    _run,
+    _State,
+)
 from orderflow.analytics.trades import trades_from_mbo
 from orderflow.book.l3 import OrderBook
 from orderflow.io.dbn import read_mbo
@@ -44,7 +52,50 @@ def _both(ts: np.ndarray, mid: np.ndarray, imb: np.ndarray, trades: np.ndarray,
         one.update(int(ts[r]), float(mid[r]), float(imb[r]), trades[off[r] : off[r + 1]])
         ref[r] = one._out[0]
     assert _bits(out) == _bits(ref)
+    _one_row(ts, mid, imb, trades, off, p, cuts, out)
     return out
+
+
+def _one_row(ts: np.ndarray, mid: np.ndarray, imb: np.ndarray, trades: np.ndarray,
+             off: np.ndarray, p: MomentumParams, cuts: list[int],
+             out: np.ndarray) -> None:  # fmt: skip
+    """The kernel on a one-row output (the fused step's way: each group's row written over the
+    one before's): after each piece its row is the piece's last row, bit for bit, and the
+    window state equals the batch's."""
+    one, rows = Momentum(p), Momentum(p)
+    tsz = np.ascontiguousarray(trades["size"], dtype=np.int64)
+    tsd = np.ascontiguousarray(trades["side"], dtype=np.int64)
+    for a, b in itertools.pairwise(cuts):
+        o = off[a : b + 1] - off[a]
+        rows.update_many(ts[a:b], mid[a:b], imb[a:b], trades[off[a] : off[b]], o)
+        s = one._s
+        while len(s.rts) < int(s.st[S_COUNT]) + (b - a) + 1:
+            s.grow()
+        _run(ts[a:b], mid[a:b], imb[a:b], o, tsz[off[a] : off[b]], tsd[off[a] : off[b]],
+             one._pf, s.st, s.sf, s.rts, s.rmid, s.rimb, s.rvol, one._out)  # fmt: skip
+        if b > a:
+            assert _bits(one._out[0]) == _bits(out[b - 1])
+        assert _bits(one._out) == _bits(rows._out)
+        for name in ("st", "sf", "rts", "rmid", "rimb", "rvol"):  # (same capacity too)
+            assert getattr(s, name).tobytes() == getattr(rows._s, name).tobytes(), name
+
+
+def test_grow_to_a_size_is_the_doublings_one_by_one() -> None:
+    """``grow(at_least)``: one copy, the ring the doublings one by one would leave."""
+    rng = np.random.default_rng(3)
+    for need_ in (0, 129, 128, 300, 1025):
+        a, b = _State(64), _State(64)
+        a.st[S_HEAD], a.st[S_COUNT] = 40, 60  # a ring that wraps
+        for x in ("rts", "rmid", "rimb", "rvol"):
+            getattr(a, x)[...] = rng.integers(0, 1000, getattr(a, x).shape)
+        for x in ("st", "rts", "rmid", "rimb", "rvol"):
+            getattr(b, x)[...] = getattr(a, x)
+        a.grow(need_)
+        b.grow()
+        while len(b.rts) < need_:
+            b.grow()
+        for x in ("st", "rts", "rmid", "rimb", "rvol"):
+            assert getattr(a, x).tobytes() == getattr(b, x).tobytes(), (need_, x)
 
 
 def _trades(sizes: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orderflow.engine import Pipeline
+from orderflow.engine import Pipeline, fused
+from orderflow.engine import _fused_kernels as F
 from orderflow.engine.runner import CHUNK, run_stream
 from orderflow.io.formats import load_stream
 from orderflow.model.enums import Action
@@ -37,16 +38,52 @@ def test_replay_chunk_size_changes_nothing() -> None:
     assert ours.groups == 47_022 and len(ours.signals) > 100
 
 
-def test_a_chunk_reserves_the_l3_detectors_room() -> None:
+def _table_true(step: fused.FusedStep) -> None:
+    """Every row of the kernel's table names its array's address and shape."""
+    rows = [*step._parts(), (F.T_BSTATE, step.bstate), (F.T_D_INDEX, step.d_index),
+            (F.T_D_TS, step.d_ts), (F.T_D_LEVELS, step.d_levels), (F.T_TCOL, step.tcol),
+            (F.T_OFF, step.off), (F.T_MI, step.mi)]  # fmt: skip
+    assert len({r for r, _ in rows}) == step.rows
+    for row, arr in rows:
+        if row == F.T_LQ_LI:  # (settings and base, built anew by each look: the held one)
+            held = step._held[row]
+            assert held is not None and held.tobytes() == arr.tobytes()
+            arr = held
+        got = step.tab[row]
+        assert got[0] == arr.ctypes.data, row
+        assert tuple(got[1 : 1 + arr.ndim].tolist()) == arr.shape, row
+
+
+def test_a_chunk_reserves_the_l3_detectors_room(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first chunk of ESH4 through the fused step: the L3 detectors hold room for its ADD
     records before the kernel runs (no doubling on the way), and every call equals the
-    separate path (which grows as it goes)."""
+    separate path (which grows as it goes). The other parts grow on the way (the book
+    metrics' OFI ring, momentum's ring, the liquidity buckets, the L2 detectors' arrays), each
+    to the size the doublings one by one reach in one copy, and only the grown part's rows are
+    bound again (a row whose array the step already holds stands): after every call every row
+    of the kernel's table still names its array."""
     s = load_stream(need(ES_MBO))
     ev = s.array
+    grown: list[int] = []
+    grow = fused.FusedStep._grow
+
+    def count(self: fused.FusedStep, rc: int, *a: Any, **k: Any) -> None:
+        grown.append(rc)
+        grow(self, rc, *a, **k)
+
+    monkeypatch.setattr(fused.FusedStep, "_grow", count)
+
+    def call(p: Pipeline, a: int, b: int) -> Any:
+        out = p.process(ev[a:b])
+        if p._fused is not None:  # (the separate path has no table)
+            _table_true(p._fused)
+        return out
+
     cuts = [*range(0, len(ev), CHUNK), len(ev)]
-    calls: list[Any] = [lambda p, a=a, b=b: p.process(ev[a:b]) for a, b in itertools.pairwise(cuts)]
-    fused, sep = lockstep(calls, "mbo", s.instrument)
-    assert fused.groups == sep.groups == 47_022
+    calls: list[Any] = [lambda p, a=a, b=b: call(p, a, b) for a, b in itertools.pairwise(cuts)]
+    fused_p, sep = lockstep(calls, "mbo", s.instrument)
+    assert fused_p.groups == sep.groups == 47_022
+    assert {F.R_BM_RING, F.R_MOM_RING, F.R_LIQ, F.R_L2} <= set(grown), grown
     one = Pipeline(s.instrument, "mbo", PARAMS)
     first = ev[:CHUNK]
     adds = int(np.count_nonzero(first["action"] == int(Action.ADD)))

@@ -20,6 +20,8 @@ from orderflow.book.common import DepthRecord
 from orderflow.book.l3 import OrderBook
 from orderflow.io.dbn import read_mbo
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
+from orderflow.signals import _l2_detect_kernels as K
+from orderflow.signals import detectors_l2 as d2
 from orderflow.signals.detectors_l2 import L2Detector, L2Params, detect_l2, mbo_trades
 from orderflow.signals.model import Signal
 from tests.conftest import ES_MBO, need
@@ -418,3 +420,44 @@ def test_esh4_live_group_by_group_matches_the_batch() -> None:
             depth.bid_price[g], depth.bid_size[g], depth.ask_price[g], depth.ask_size[g],
         )  # fmt: skip
     same(live, detect_l2(depth, trades, es, trade_group=group))
+
+
+def test_prev_rows_after_every_return_are_the_last_group_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside a call the kernel keeps only the best level of the previous group in ``prev``
+    and writes the whole rows once: after a finished call and after every ``NEED_*`` return
+    (the state grown between the two), ``prev`` holds every level of the last group the call
+    took (``NO_PRICE``/0 past them), or what it held before when the call took none."""
+    checked = {"need": 0, "done": 0, "none": 0}
+
+    def run(ts: np.ndarray, bp: np.ndarray, bs: np.ndarray, ap: np.ndarray, asz: np.ndarray,
+            w: int, *rest: Any) -> int:  # fmt: skip
+        st, prev = rest[5], rest[6]
+        start, before = int(st[K.S_POS]), prev.copy()
+        rc = K.run(ts, bp, bs, ap, asz, w, *rest)
+        end = int(st[K.S_POS]) if rc < 0 else len(ts)
+        if end == start:
+            checked["none"] += 1
+            assert (prev == before).all()
+        else:
+            checked["need" if rc < 0 else "done"] += 1
+            g = end - 1
+            want = np.zeros_like(prev)
+            want[0::2] = NO_PRICE
+            for row, a in enumerate((bp, bs, ap, asz)):
+                want[row, :w] = a[g * w : (g + 1) * w]
+            assert (prev == want).all(), (g, prev, want)
+        return rc
+
+    monkeypatch.setattr(d2, "_run", run)
+    params = L2Params(absorption_min_volume=10, sweep_min_levels=3, iceberg_min_hidden=5,
+                      absorption_window_ns=600 * S, sweep_window_ns=60 * S)  # fmt: skip
+    data = stream(0, 1500, 4)
+    depth, trades, group = batch_inputs(data)
+    got = detect_l2(depth, trades, "ES", params, trade_group=group)
+    same(got, ref.detect_l2(depth, trades, "ES", params, trade_group=group))  # type: ignore[arg-type]
+    live = L2Detector("ES", params)
+    for g in data[:200]:
+        live.on_group(*g)
+    assert checked["need"] >= 3 and checked["done"] >= 200 and checked["none"] >= 1, checked
