@@ -23,7 +23,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import ES_MBO, PROJECT_ROOT, need
-from tests.serving import free_port, write_config
+from tests.serving import free_port, fresh_connections, write_config
 
 BATCH = {
     "instrument": "ES 03-24",
@@ -74,13 +74,13 @@ def feed_one(port: int, out: dict[str, Any]) -> None:
         out["error"] = repr(exc)
 
 
-def first_answer(http: str, proc: subprocess.Popen[bytes]) -> httpx.Response:
+def first_answer(client: httpx.Client, proc: subprocess.Popen[bytes]) -> httpx.Response:
     """The first answer of ``/health``: polled until the port is open."""
     deadline = time.monotonic() + WARM_DEADLINE_S
     while time.monotonic() < deadline:
         assert proc.poll() is None, "orderflow serve ended"
         try:
-            return httpx.get(f"{http}/health", timeout=HANG_S)
+            return client.get("/health")
         except httpx.ConnectError:
             time.sleep(0.02)
     raise AssertionError("the port never opened")
@@ -94,7 +94,8 @@ def test_a_cold_start_answers_warming_at_once_and_refuses_batches_retryably(
     cache.mkdir()
     write_config(tmp_path)
     port = free_port()
-    http = f"http://127.0.0.1:{port}"
+    # a new connection for each request, as httpx.get makes, on one client (tests/serving.py)
+    http = fresh_connections(base_url=f"http://127.0.0.1:{port}", timeout=HANG_S)
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "orderflow.cli.main", "--config", str(tmp_path / "config.yaml"),
@@ -106,11 +107,11 @@ def test_a_cold_start_answers_warming_at_once_and_refuses_batches_retryably(
         # the port answers before the kernels are there: honestly, and at once
         assert first.status_code == 503 and first.json()["status"] == "warming", first.text
         assert first.headers["retry-after"] == "1"
-        r = httpx.post(f"{http}/l2_update", json=BATCH, timeout=HANG_S)
+        r = http.post("/l2_update", json=BATCH)
         assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
         error = r.json()["error"]
         assert error["code"] == "warming" and error["details"]["retry_after_s"] == 1
-        assert httpx.get(f"{http}/api/positions", timeout=HANG_S).status_code == 503
+        assert http.get("/api/positions").status_code == 503
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://127.0.0.1:{port}/ws", open_timeout=HANG_S)
         assert refused.value.response.status_code == 503
@@ -123,16 +124,14 @@ def test_a_cold_start_answers_warming_at_once_and_refuses_batches_retryably(
         deadline = time.monotonic() + WARM_DEADLINE_S
         while seen[-1] != "ok":
             assert time.monotonic() < deadline and proc.poll() is None
-            status = httpx.get(f"{http}/health", timeout=HANG_S).json()["status"]
+            status = http.get("/health").json()["status"]
             if status != seen[-1]:
                 seen.append(status)
             time.sleep(0.1)
         assert seen == ["warming", "ok"]
-        r = httpx.post(f"{http}/l2_update", json=BATCH, timeout=HANG_S)
+        r = http.post("/l2_update", json=BATCH)
         assert r.status_code == 200 and r.json()["seq"] == 1 and r.json()["rejected"] == {}
-        assert httpx.get(f"{http}/api/book/ES 03-24", timeout=HANG_S).json()["bid"] == [
-            {"price": 4810.25, "size": 7}
-        ]
+        assert http.get("/api/book/ES 03-24").json()["bid"] == [{"price": 4810.25, "size": 7}]
         client.join(WARM_DEADLINE_S)
         assert early.get("ack") == (1, {}), early
     finally:
@@ -140,6 +139,7 @@ def test_a_cold_start_answers_warming_at_once_and_refuses_batches_retryably(
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
         log.close()
+        http.close()
     assert any(cache.rglob("*.nbi")), "nothing was compiled into numba's cache"
     assert_warm_covers_real_batches(cache)
 

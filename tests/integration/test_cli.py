@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -24,27 +25,58 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        (),
-        ("book",),
-        ("book", "replay"),
-        ("convert",),
-        ("run",),
-        ("instruments",),
-        ("version",),
-        ("analyze",),
-        ("signals",),
-        ("signals", "evaluate"),
-        ("serve",),
-        ("feed",),
-        ("replay",),
-    ],
-)
+@cache
+def es_book_json() -> str:
+    """``orderflow book replay ESH4 --json``'s output, run once for the tests that read it."""
+    return run_cli("book", "replay", str(need(ES_MBO)), "--json").stdout
+
+
+#: every command and command group, each asked for its --help
+HELP_ARGS = [
+    (),
+    ("book",),
+    ("book", "replay"),
+    ("convert",),
+    ("run",),
+    ("instruments",),
+    ("version",),
+    ("analyze",),
+    ("signals",),
+    ("signals", "evaluate"),
+    ("serve",),
+    ("feed",),
+    ("replay",),
+]
+# the command line's application, asked for each --help in turn in one process (a process per
+# command paid the interpreter's and the imports' start 13 times)
+HELP_PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from orderflow.cli.main import app
+out = {}
+for args in json.loads(sys.argv[1]):
+    got = CliRunner().invoke(app, [*args, "--help"])
+    out[" ".join(args)] = [got.exit_code, got.stdout]
+print(json.dumps(out))
+"""
+
+
+@cache
+def helps() -> dict[str, list[object]]:
+    """Each command's --help: its exit code and its output, by its words."""
+    proc = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, json.dumps(HELP_ARGS)],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, list[object]] = json.loads(proc.stdout)
+    return out
+
+
+@pytest.mark.parametrize("args", HELP_ARGS)
 def test_every_command_has_help(args):
-    proc = run_cli(*args, "--help")
-    assert "Usage" in proc.stdout
+    code, text = helps()[" ".join(args)]
+    assert code == 0 and "Usage" in str(text), text
 
 
 def test_instruments_json_has_plain_fields():
@@ -56,8 +88,7 @@ def test_instruments_json_has_plain_fields():
 
 
 def test_book_replay_json_ends_at_the_known_es_book():
-    need(ES_MBO)
-    out = json.loads(run_cli("book", "replay", str(ES_MBO), "--json").stdout)
+    out = json.loads(es_book_json())
     assert out["instrument"] == "ESH4"
     assert out["orders"] == 11_217
     assert (out["best_bid"], out["bids"][0]["size"]) == (4810.0, 22)
@@ -84,7 +115,7 @@ def test_convert_to_nt8_depth_then_replay_gives_the_same_top_10(tmp_path: Path):
     assert conv["events"] > 0 and dump.exists()
     first = dump.read_text().splitlines()[0]
     assert first.startswith("L2;")
-    direct = json.loads(run_cli("book", "replay", str(ES_MBO), "--json").stdout)
+    direct = json.loads(es_book_json())
     via_nt = json.loads(
         run_cli("book", "replay", str(dump), "--instrument", "ESH4", "--json").stdout
     )
