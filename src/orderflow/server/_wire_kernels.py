@@ -202,6 +202,27 @@ def _prints_of(prints, m):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _passed(  # type: ignore[no-untyped-def]
+    t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
+    has_ref, max_abs, plausible, last, lo, hi,
+):  # fmt: skip
+    """The engine's arrays made and :func:`batch_pass` run over a batch's depth columns and
+    its packed prints (:func:`_prints_of`), for :func:`rows_pass` and :func:`packed_pass`;
+    their return, with the last print's price in ticks (0 without prints or on a refusal)."""
+    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
+    depth = np.zeros(t.shape[0], dtype=NT_DEPTH_DTYPE)
+    trades = np.zeros(m, dtype=TRADE_DTYPE)
+    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    status, kept, new_ref, side = batch_pass(
+        depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
+        prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
+        hi,
+    )  # fmt: skip
+    last_price = trades[m - 1].price if m and status == OK else 0
+    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price
+
+
+@njit(cache=True)
 def rows_pass(  # type: ignore[no-untyped-def]
     rows, n, prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
     plausible, last, lo, hi,
@@ -212,17 +233,10 @@ def rows_pass(  # type: ignore[no-untyped-def]
     a = np.frombuffer(rows, np.int64)
     t, size, pos, code = a[:n], a[n : 2 * n], a[3 * n : 4 * n], a[4 * n : 5 * n]
     price = a.view(np.float64)[2 * n : 3 * n]
-    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
-    depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
-    trades = np.zeros(m, dtype=TRADE_DTYPE)
-    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
-    status, kept, new_ref, side = batch_pass(
-        depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
-        prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
-        hi,
+    return _passed(
+        t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
+        has_ref, max_abs, plausible, last, lo, hi,
     )  # fmt: skip
-    last_price = trades[m - 1].price if m and status == OK else 0
-    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price
 
 
 @njit(cache=True)
@@ -248,14 +262,7 @@ def packed_pass(  # type: ignore[no-untyped-def]
         code[i] = _SIDE_LUT[sideb[i]] | _OP_LUT[opb[i]]
     for j in range(reset.shape[0]):
         code[reset[j]] |= RESET_BIT
-    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
-    depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
-    trades = np.zeros(m, dtype=TRADE_DTYPE)
-    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
-    status, kept, new_ref, side = batch_pass(
-        depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
-        prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
-        hi,
+    return _passed(
+        t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
+        has_ref, max_abs, plausible, last, lo, hi,
     )  # fmt: skip
-    last_price = trades[m - 1].price if m and status == OK else 0
-    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price
