@@ -59,6 +59,7 @@ from orderflow.server.wire import (
     commit_conversion,
     convert_batch,
     convert_columns_run,
+    convert_exact,
     fast_conversion,
     undo_conversion,
     undo_of,
@@ -256,6 +257,7 @@ class Hub:
         # events checked and converted by one compiled call before the claim (nothing moves
         # yet); anything that call cannot prove goes the long way, which names the refusal
         st = self._market_only(batch)
+        tried = st is not None  # (then a failed call needs no second try: the exact way)
         fast = None if st is None else fast_conversion(st, batch, EARLIEST_NS, recv_ns + FUTURE_NS)
         if st is None or fast is None:
             check_batch(batch, recv_ns)  # validate whole, then claim, then record, then apply
@@ -268,7 +270,8 @@ class Hub:
         else:
             try:
                 check_batch_reports(inst, batch, self.max_commission, st.ref_ticks)
-                depth, trades = convert_batch(st, batch)  # raises before anything is applied
+                # raises before anything is applied
+                depth, trades = convert_exact(st, batch) if tried else convert_batch(st, batch)
             except RequestError:
                 self._refused(st, batch, client)
                 raise
