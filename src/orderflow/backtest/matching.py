@@ -34,7 +34,7 @@ from orderflow.backtest.queues import (
     l3_order_update,
     l3_trade_fill,
 )
-from orderflow.backtest.relevant import OrderArrays, order_arrays, relevant_l3
+from orderflow.backtest.relevant import OrderArrays, order_arrays, scan_l3
 from orderflow.backtest.scans import cut_l3, tail_l3, triggers
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
@@ -134,16 +134,20 @@ class Matching:
             m |= (price >= o.stop_ticks) if up else (price <= o.stop_ticks)
         return m
 
-    def _apply(self, recs: np.ndarray) -> None:
+    def _apply(self, recs: np.ndarray, tail: tuple[int, int] | None = None) -> None:
         """Records to the book (unless it is shared: then they are in it already); what we
-        took falls by what the market removed there."""
+        took falls by what the market removed there. ``tail``: L3's last print of ``recs``
+        (price, printed) when already scanned (:func:`tail_l3`'s)."""
         if len(recs) == 0:
             return
         if not self.shared:
             self.market.apply(recs)
         self.now = max(self.now, int(recs["ts_event"][-1]))
         if self.l3:
-            _, price, printed = tail_l3(recs, self.fills_print)
+            if tail is None:
+                _, price, printed = tail_l3(recs, self.fills_print)
+            else:
+                price, printed = tail
             if printed:
                 self.last_trade = int(price)
         if self.taken:
@@ -224,31 +228,35 @@ class Matching:
                 di, dk = self._pass_l2(recs[i:], trades[k:])
                 i, k = i + di, k + dk
 
-    def _relevant_l3(self, seg: np.ndarray, lasts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The records that can touch an order of ours, in order, and for each the volume its
-        event printed so far at its price and aggressor side (trades; 0 for other records):
-        :func:`~orderflow.backtest.relevant.relevant_l3`, one jitted pass. O(records x our
-        orders)."""
+    def _scan_l3(self, seg: np.ndarray) -> tuple[Any, ...]:
+        """While orders of ours work: the records of ``seg`` that end an event, those that
+        can touch an order of ours, in order, with for each the volume its event printed so
+        far at its price and aggressor side (trades; 0 for other records), and the piece's
+        events and last print (price, printed): :func:`~orderflow.backtest.relevant.scan_l3`,
+        one jitted pass. O(records x our orders)."""
         arrays = self._arrays
         if arrays is None or arrays[0] != self._changes:  # our orders moved since: again
             arrays = self._arrays = (self._changes, order_arrays(self._waiting, self._resting))
         w, r, ahead, ids, sizes = arrays[1]
-        rel, rel_cum = relevant_l3(seg, lasts, self.fills_print, w, r, ahead, ids, sizes)
-        return rel, rel_cum
+        return scan_l3(seg, self.fills_print, w, r, ahead, ids, sizes)  # type: ignore[no-any-return]
 
     def _pass_l3(self, seg: np.ndarray) -> int:
         """Records up to the end of the first event where a stop or MIT of ours triggers
         (then those orders are executed on the book after that event), or all of them.
         Returns how many records were consumed."""
-        act = seg["action"]
-        lasts = (seg["flags"] & LAST).nonzero()[0]  # (np.flatnonzero's answer, no dispatch)
         triggered, self._fired = self._fired, []
+        if self._resting or self._waiting:
+            lasts, rel, rel_cum, events, price_, printed = self._scan_l3(seg)
+            if not len(rel) and not triggered:  # (most pieces): the path below, in short
+                self._apply(seg, (price_, printed))
+                self._events += int(events)  # (every event end of seg: lasts.searchsorted)
+                return len(seg)
+        else:
+            lasts = (seg["flags"] & LAST).nonzero()[0]  # (np.flatnonzero's answer, no dispatch)
+            rel = rel_cum = np.zeros(0, dtype=np.int64)
+        act = seg["action"]
         # fired in an event the last chunk did not finish: run them at that event's end
         stop_at = -1 if not triggered else (int(lasts[0]) + 1 if len(lasts) else -2)
-        if self._resting or self._waiting:
-            rel, rel_cum = self._relevant_l3(seg, lasts)
-        else:
-            rel = rel_cum = np.zeros(0, dtype=np.int64)
         base = self._events
         cut = len(seg)  # an order of ours ended: what was relevant is stale after that record
         if len(rel):

@@ -213,13 +213,15 @@ class SimVenue(Matching):
             raise ArgumentError("a bars venue takes bars (on_bar), not book records")
         if trades is None or self.l3:  # an MBO stream carries its prints (T records)
             trades = _NO_TRADES
-        rts, tts = records["ts_event"], trades["ts_event"]
-        end = max(int(rts[-1]) if len(rts) else -1, int(tts[-1]) if len(tts) else -1)
         if self.shared:
             self._run(records, trades)
-            while self._pending and self._pending[0][0] <= end:
-                self._arrive(*self._pending.pop(0))
+            if self._pending:  # (most pieces have no command on its way)
+                end = _end(records, trades)
+                while self._pending and self._pending[0][0] <= end:
+                    self._arrive(*self._pending.pop(0))
             return self._take()
+        rts, tts = records["ts_event"], trades["ts_event"]
+        end = _end(records, trades)
         i = k = 0
         while True:
             arrival = self._pending[0][0] if self._pending else None
@@ -491,3 +493,9 @@ class SimVenue(Matching):
                     self._cancel(sib, t, f"OCO {o.oco}: {o.cid} {o.state}")
 
     # ---- market data ---------------------------------------------------------------------
+
+
+def _end(records: np.ndarray, trades: np.ndarray) -> int:
+    """The later of the last record's and the last print's event time (-1: none)."""
+    rts, tts = records["ts_event"], trades["ts_event"]
+    return max(int(rts[-1]) if len(rts) else -1, int(tts[-1]) if len(tts) else -1)

@@ -27,7 +27,8 @@ from orderflow.backtest.model import (
     SimOrder,
 )
 from orderflow.backtest.queues import QueueState, ahead_sorted, l3_order_update, sorted_ahead
-from orderflow.backtest.relevant import order_arrays, relevant_l3
+from orderflow.backtest.relevant import order_arrays, relevant_l3, scan_l3
+from orderflow.backtest.scans import tail_l3
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.trading.orders import OrderType
 
@@ -144,6 +145,15 @@ def test_the_kernel_picks_the_same_records_as_the_vectorised_form(fills_print: b
         assert got[0].tolist() == want[0].tolist()
         assert got[1].tolist() == want[1].tolist()
         busy += len(want[0]) > 0 and resting != [] and any(want[1])
+        # the venue's one call: the event ends, the same records, the piece's tail; on the
+        # piece or a window of it, which may stop inside an event (no LAST at its end)
+        cut = seg[: int(rng.integers(len(seg) // 2, len(seg) + 1))]
+        ends = np.flatnonzero(cut["flags"] & LAST)
+        both = scan_l3(cut, fills_print, *order_arrays(waiting, resting))
+        assert [x.tolist() for x in both[:3]] == [
+            ends.tolist(), *(x.tolist() for x in kernel(cut, ends, fills_print, waiting,
+                                                         resting))]  # fmt: skip
+        assert tuple(both[3:]) == tuple(tail_l3(cut, fills_print))
     assert busy > 300  # most pieces had something relevant, at a resting price too
 
 
@@ -178,20 +188,25 @@ def test_every_call_of_an_esh4_backtest_agrees_with_the_vectorised_form(
     from tests.conftest import ES_MBO, need
     from tests.integration.test_parity import BUSY
 
-    calls = {"n": 0, "resting": 0}
-    real = Matching._relevant_l3
+    calls = {"n": 0, "resting": 0, "quiet": 0}
+    real = Matching._scan_l3
 
-    def checked(self: Matching, seg: np.ndarray, lasts: np.ndarray) -> Any:
-        got = real(self, seg, lasts)
+    def checked(self: Matching, seg: np.ndarray) -> Any:
+        got = real(self, seg)
+        lasts, rel, cum, events, price, printed = got
+        assert lasts.tolist() == np.flatnonzero(seg["flags"] & LAST).tolist()
         want = reference(seg, lasts, self.fills_print, self._waiting, self._resting)
-        assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+        assert rel.tolist() == want[0].tolist() and cum.tolist() == want[1].tolist()
+        # the piece's events and last print, which a piece with nothing relevant takes
+        assert (events, price, printed) == tuple(tail_l3(seg, self.fills_print))
         calls["n"] += 1
         calls["resting"] += bool(self._resting and any(o.queue.ahead_ids for o in self._resting))
+        calls["quiet"] += len(rel) == 0
         return got
 
-    monkeypatch.setattr(Matching, "_relevant_l3", checked)
+    monkeypatch.setattr(Matching, "_scan_l3", checked)
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=BacktestOptions(decide_every=100))
-    assert calls["n"] > 300 and calls["resting"] > 20
+    assert calls["n"] > 300 and calls["resting"] > 20 and 0 < calls["quiet"] < calls["n"]
     assert (res.stats["trades"], res.stats["net_pnl"], len(res.fills)) == (9, -190.84, 27)
 
 

@@ -104,8 +104,9 @@ def test_the_jitted_scans_give_the_numpy_answers_on_esh4(es_mbo_path) -> None:  
 def test_an_idle_piece_moves_the_clock_the_last_print_and_the_events_as_the_full_pass(  # type: ignore[no-untyped-def]
     es_mbo_path,
 ) -> None:
-    """The shortcut for a piece that touches nothing of ours, beside the full pass (a venue
-    with a resting order far away, which takes the full pass), piece by piece."""
+    """The shortcut for a piece that touches nothing of ours, beside a venue with a resting
+    order far away (its pass scans the piece with ``scan_l3`` and, nothing being relevant,
+    takes the short path): the same clock, last print and event count, piece by piece."""
     from orderflow.io.dbn import read_mbo
     from orderflow.trading.orders import OrderAction, OrderCommand, OrderType
 
@@ -120,7 +121,7 @@ def test_an_idle_piece_moves_the_clock_the_last_print_and_the_events_as_the_full
     for k, end in enumerate(ends.tolist()):
         piece = ev[pos:end]
         book.apply_mbo(piece)
-        if k == 3:  # a buy limit far under the market: never touched, always a full pass
+        if k == 3:  # a buy limit far under the market: never touched, always a busy pass
             t = int(piece["ts_event"][-1])
             full.send(OrderCommand(0, "submit", "far", inst.contract or "", t, OrderAction.BUY,
                                    OrderType.LIMIT, 1, 1))  # fmt: skip
@@ -147,12 +148,12 @@ def test_the_kept_order_arrays_are_the_ones_built_afresh_at_every_pass(
     from tests.conftest import ES_MBO, need
     from tests.integration.test_parity import BUSY
 
-    real = Matching._relevant_l3
+    real = Matching._scan_l3
     seen = {"n": 0, "kept": 0}
 
-    def checked(self: Matching, seg: np.ndarray, lasts: np.ndarray) -> Any:
+    def checked(self: Matching, seg: np.ndarray) -> Any:
         kept = self._arrays is not None and self._arrays[0] == self._changes
-        got = real(self, seg, lasts)
+        got = real(self, seg)
         assert self._arrays is not None
         for a, b in zip(self._arrays[1], order_arrays(self._waiting, self._resting),
                         strict=True):  # fmt: skip
@@ -161,7 +162,7 @@ def test_the_kept_order_arrays_are_the_ones_built_afresh_at_every_pass(
         seen["kept"] += kept
         return got
 
-    monkeypatch.setattr(Matching, "_relevant_l3", checked)
+    monkeypatch.setattr(Matching, "_scan_l3", checked)
     opts = BacktestOptions(decide_every=every, end_ns=OPEN + 1_800 * 10**9)
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=opts)
     assert res.fills and seen["n"] > 100 and seen["kept"] > seen["n"] // 2
