@@ -177,10 +177,11 @@ def _compiled(
     fi, ff = out_i.tolist(), out_f.tolist()
     nb, na, b0, r0, k0 = fi[0], fi[1], F_ROWS + levels, F_ROWS + 2 * levels, lay.bands
     a0 = I_SIZES + levels
+    # each row a list [price, size], made in C
     bid_p, bid_q = ff[F_ROWS : F_ROWS + nb], fi[I_SIZES : I_SIZES + nb]
     book = {
-        "bids": [[p, q] for p, q in zip(bid_p, bid_q, strict=True)],
-        "asks": [[p, q] for p, q in zip(ff[b0 : b0 + na], fi[a0 : a0 + na], strict=True)],
+        "bids": list(map(list, zip(bid_p, bid_q, strict=True))),
+        "asks": list(map(list, zip(ff[b0 : b0 + na], fi[a0 : a0 + na], strict=True))),
     }
     spread, mid, micro, imbalance, vw = fi[2], ff[0], ff[1], ff[2], ff[3]
     ratio = [{"levels": n, "ratio": None if x != x else x}
