@@ -212,3 +212,30 @@ def test_a_refusal_that_uses_up_a_sequence_number_replays_without_a_gap(tmp_path
         a.tolist() for a in st.pipeline.book.top_rows(10)
     ]
     assert st.pipeline.book.top_rows(10)[1][0] == 30  # the update at seq 4 was applied
+
+
+def test_the_kept_file_of_a_day_is_the_file_worked_out_every_time(tmp_path: Path) -> None:
+    """``path_for`` keeps each instrument's file for the span of its UTC day: every time
+    around three midnights (to the nanosecond and the millisecond either side, in an order
+    that goes back and forth between days and instruments) gets the file worked out anew,
+    and a batch appended across a midnight lands in the next day's file (a nanosecond before
+    midnight is already the next day's, as ``recv_ns / 1e9`` rounds: kept as it was)."""
+    rec, fresh = Recorder(tmp_path), Recorder(tmp_path)
+    day = 86_400 * 10**9
+    midnights = [NOW // day * day + k * day for k in (-1, 0, 1)]
+    steps = [0, 1, 999, 10**3, 10**6 - 1, 10**6, 10**6 + 1, 5 * 10**6, 3_600 * 10**9]
+    times = sorted({m + s * sign for m in midnights for s in steps for sign in (-1, 1)})
+    order = times + times[::-1] + times[::3] + times[1::2][::-1]
+    for k, t in enumerate(order):
+        for name in ("ES 03-24", "NQ 03-24", "../x" if k % 2 else "ES 03-24"):
+            assert rec.path_for(name, t) == fresh._path_of(name, t), (name, t)
+    assert len(rec._paths) == 3
+    assert rec.path_for("ES 03-24", midnights[1] - 1) == rec.path_for("ES 03-24", midnights[1])
+    rec.append(batch(1), "nt", midnights[1] - 10**3)
+    rec.append(batch(2), "nt", midnights[1])
+    rec.close()
+    before = rec.path_for("ES 03-24", midnights[1] - 10**3)
+    after = rec.path_for("ES 03-24", midnights[1])
+    assert before != after
+    assert [r.batch.seq for r in read_recording(before).records] == [1]
+    assert [r.batch.seq for r in read_recording(after).records] == [2]
