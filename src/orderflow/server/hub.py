@@ -614,7 +614,7 @@ class Hub:
         """The trading engine's strategy, after the client's market data (not in recovery:
         what the strategy sent then is in the journal). ``acc0``: the accumulated signals
         before this batch (a strategy started now takes only later ones as new)."""
-        if "recovering" not in self.counters:
+        if "recovering" not in self.counters and self.trading.moves_for(client):
             self.trading.market(client, st.instrument, st.pipeline, acc0,
                                 st.bars.closed_bars())  # fmt: skip
 
