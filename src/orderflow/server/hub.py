@@ -615,8 +615,8 @@ class Hub:
         what the strategy sent then is in the journal). ``acc0``: the accumulated signals
         before this batch (a strategy started now takes only later ones as new)."""
         if "recovering" not in self.counters and self.trading.moves_for(client):
-            self.trading.market(client, st.instrument, st.pipeline, acc0,
-                                st.bars.closed_bars())  # fmt: skip
+            # the closed bars are read only if the strategy decides
+            self.trading.market(client, st.instrument, st.pipeline, acc0, st.bars.closed_bars)
 
     def _refused(
         self, st: InstrumentState, batch: Batch, client: str | None, lost: bool | None = None

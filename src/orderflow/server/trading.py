@@ -151,12 +151,13 @@ class ServerTrading:
         inst: Instrument,
         pipeline: Pipeline,
         new_from: int = 0,
-        series: Mapping[int, np.ndarray] | None = None,
+        series: Mapping[int, np.ndarray] | Callable[[], Mapping[int, np.ndarray]] | None = None,
     ) -> None:
         """After a batch of the client's market data went through the instrument's pipeline:
         the node's strategy (``trading.server.strategy``) decides, on the data's time; its
         commands are journalled and sent like the engine's own (:meth:`TradingNode.market`).
-        ``series``: NinjaTrader's own bar series, for a multi-timeframe filter."""
+        ``series``: NinjaTrader's own bar series, for a multi-timeframe filter (or what gives
+        them, asked only when the strategy decides)."""
         if client is None or not pipeline.last_ts:
             return
         if not self.server.strategy and client not in self.clients:
@@ -165,6 +166,8 @@ class ServerTrading:
         node.data_ns = max(node.data_ns, pipeline.last_ts)  # the data clock moves with any data
         if not node.deciding:
             return
+        if callable(series):
+            series = series()
         self._out(node, node.market(inst, pipeline, self._now(node), new_from, series))
         self._flush()
 
