@@ -11,13 +11,15 @@ the stages add up to the round trip. Each round runs the echo, then each encodin
 instrument (an empty book); the first 20 batches of every pass are left out (first calls).
 
     PYTHONPATH=src:. python benchmarks/bench_roundtrip.py [--rounds N] [--gap-ms MS]
-        [--in-process | --decode]
+        [--record] [--in-process | --decode]
 
 ``--gap-ms`` makes the client pause between an ack and its next batch, as a bridge does
 between market data events (the server's work after an ack is then done when the next batch
 comes). ``--in-process`` runs the same batches through an in-process hub instead, back to
 back, after a 1 ms sleep and after evicting the caches: the cost of the wait between two
 batches alone. ``--decode`` times each path's decoding and conversion alone, in process.
+``--record``: the server records every batch, as ``orderflow serve`` does by default (the
+measurement's server otherwise runs with the recording off).
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ def _frames(batches: list[Any], encoding: str, form: str) -> list[Any]:
 
 #: the client's pause between an ack and its next batch (s; ``--gap-ms``): 0 sends at once
 GAP_S = 0.0
+#: the server's configuration: recording off by default, on (as ``orderflow serve`` runs by
+#: default, into the server's temporary folder) with ``--record``
+CONFIG = "server:\n  record_dir: null\nlogging:\n  level: WARNING\n"
+RECORDING = "server:\n  record_dir: recordings\nlogging:\n  level: WARNING\n"
 
 
 def _client(url: str, frames: list[Any], encoding: str, client: str) -> np.ndarray:
@@ -135,7 +141,7 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
     client_marks: dict[str, list[np.ndarray]] = {p[0]: [] for p in PATHS}
     order: list[str] = []
     try:
-        srv = ServerProcess(entry=[*ROUNDTRIP_SERVER, marks_file])
+        srv = ServerProcess(CONFIG, entry=[*ROUNDTRIP_SERVER, marks_file])
         try:
             url = f"ws://127.0.0.1:{srv.port}/ws"
             k = 0
@@ -374,9 +380,13 @@ def main() -> None:
                     "once)")  # fmt: skip
     ap.add_argument("--decode", action="store_true",
                     help="each path's decoding and conversion in process")  # fmt: skip
+    ap.add_argument("--record", action="store_true",
+                    help="the server records every batch (its default; off otherwise)")  # fmt: skip
     args = ap.parse_args()
-    global GAP_S
+    global GAP_S, CONFIG
     GAP_S = args.gap_ms / 1e3
+    if args.record:
+        CONFIG = RECORDING
     os.environ.setdefault("PYTHONPATH", f"{ROOT / 'src'}{os.pathsep}{ROOT}")
     if args.decode:
         print("\n".join(decode_convert(args.rounds)))

@@ -6,15 +6,17 @@ check, the conversion, the pipeline pass, the heal bookkeeping, the rest of the 
 refusal diff, the ack, the alerts and the strategy's turn). ``rest`` is the apply's own lines
 between the steps. Run it on two trees to compare (interleaved, several runs):
 
-    PYTHONPATH=src python benchmarks/bench_turn.py [repeats] [--trading]
+    PYTHONPATH=src python benchmarks/bench_turn.py [repeats] [--trading] [--record]
 
 ``--trading``: the client has a trading desk (as a bridge that sent order reports has), with
-no position: each batch's prints go to it.
+no position: each batch's prints go to it. ``--record``: every batch is recorded (into a
+temporary folder) before it is applied, as ``orderflow serve`` does by default.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,12 +30,13 @@ from orderflow.engine.pipeline import Pipeline
 from orderflow.io.formats import load_stream
 from orderflow.protocol import packed
 from orderflow.server.hub import Hub
+from orderflow.server.recording import Recorder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ESH4 = DATA / "databento" / "es_mbo" / "esh4-glbx-mdp3-20231225.mbo.dbn.zst"
 #: module functions Hub.apply calls by name, and Hub methods, timed in place
 FUNCTIONS = ["check_batch", "undo_of", "check_batch_reports", "convert_batch"]
-METHODS = ["_claim", "_ask_or_heal", "_count", "_rest_of", "_rejected", "_ack",
+METHODS = ["_claim", "_record", "_ask_or_heal", "_count", "_rest_of", "_rejected", "_ack",
            "_check_alerts", "_decide"]  # fmt: skip
 WARM = 50  # the first batches load the kernels
 
@@ -49,8 +52,8 @@ def _timed(fn: Callable[..., Any], into: list[int]) -> Callable[..., Any]:
     return timed
 
 
-def run(batches: list[Any], trading: bool = False) -> dict[str, float]:
-    hub = Hub()
+def run(batches: list[Any], trading: bool = False, record: bool = False) -> dict[str, float]:
+    hub = Hub(recorder=Recorder(tempfile.mkdtemp(prefix="bench-turn-")) if record else None)
     if trading:
         hub.trading.of("nt8")
     spent: dict[str, list[int]] = {}
@@ -84,10 +87,10 @@ def run(batches: list[Any], trading: bool = False) -> dict[str, float]:
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     repeats = int(args[0]) if args else 3
-    trading = "--trading" in sys.argv
+    trading, record = "--trading" in sys.argv, "--record" in sys.argv
     batches = [packed(fb.batch) for fb in build_batches(load_stream(ESH4), 10, 100)]
     print(f"{len(batches)} batches, mean us per batch (best of {repeats})")
-    runs = [run(batches, trading) for _ in range(repeats)]
+    runs = [run(batches, trading, record) for _ in range(repeats)]
     for key in runs[0]:
         print(f"{key:20s} {min(r[key] for r in runs):8.2f}")
 

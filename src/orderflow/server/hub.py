@@ -614,9 +614,9 @@ class Hub:
         """The trading engine's strategy, after the client's market data (not in recovery:
         what the strategy sent then is in the journal). ``acc0``: the accumulated signals
         before this batch (a strategy started now takes only later ones as new)."""
-        if "recovering" not in self.counters:
-            self.trading.market(client, st.instrument, st.pipeline, acc0,
-                                st.bars.closed_bars())  # fmt: skip
+        if "recovering" not in self.counters and self.trading.moves_for(client):
+            # the closed bars are read only if the strategy decides
+            self.trading.market(client, st.instrument, st.pipeline, acc0, st.bars.closed_bars)
 
     def _refused(
         self, st: InstrumentState, batch: Batch, client: str | None, lost: bool | None = None

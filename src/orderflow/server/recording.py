@@ -72,6 +72,11 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: no frame is longer (a batch is at most the server's 8 MiB body): a longer length field is
 #: corruption, not a frame cut short by a crash
 MAX_FRAME = 64 * 1024 * 1024
+_DAY_NS = 86_400 * 10**9
+#: how far inside its UTC day the span of receive times :meth:`Recorder.path_for` keeps
+#: starts and ends (a float's rounding of ``recv_ns / 1e9`` is microseconds at most)
+_DAY_MARGIN_NS = 10**6
+_MAX_PATHS = 4096  # instrument names whose file is kept (more: forgotten and worked out again)
 
 
 class _Frame(msgspec.Struct, frozen=True):
@@ -119,6 +124,8 @@ class Recorder:
         #: the size each file had when this recorder last wrote or checked it: a file that
         #: still has it needs no check when it is opened again
         self._sizes: dict[Path, int] = {}
+        #: per instrument name: its last file and the receive times certainly on its day
+        self._paths: dict[str, tuple[Path, int, int]] = {}
         self.frames = 0
         self.bytes = 0
         self.opened = 0  # files opened (again) for appending
@@ -130,6 +137,26 @@ class Recorder:
         self.unavailable: str | None = None
 
     def path_for(self, instrument: str, recv_ns: int) -> Path:
+        """The file of ``instrument``'s batches received at ``recv_ns``. Each instrument's
+        last file is kept with a span of receive times inside its UTC day (a millisecond in
+        from either end) whose first and last time both give that file: the day only grows
+        with the time, so every time between them gives it too. A time outside the span is
+        worked out again."""
+        kept = self._paths.get(instrument)
+        if kept is not None and kept[1] <= recv_ns < kept[2]:
+            return kept[0]
+        path = self._path_of(instrument, recv_ns)
+        start = recv_ns // _DAY_NS * _DAY_NS
+        lo, hi = start + _DAY_MARGIN_NS, start + _DAY_NS - _DAY_MARGIN_NS
+        if lo <= recv_ns < hi and self._path_of(instrument, lo) == path == self._path_of(
+            instrument, hi - 1
+        ):
+            if len(self._paths) >= _MAX_PATHS:
+                self._paths.clear()
+            self._paths[instrument] = (path, lo, hi)
+        return path
+
+    def _path_of(self, instrument: str, recv_ns: int) -> Path:
         day = datetime.fromtimestamp(recv_ns / 1e9, tz=UTC).strftime("%Y-%m-%d")
         # no "." or ".." can be a folder name: the file stays under root whatever the name
         folder = _SAFE.sub("_", instrument).strip("._") or "_"

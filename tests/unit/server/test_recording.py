@@ -11,6 +11,7 @@ import struct
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -212,3 +213,83 @@ def test_a_refusal_that_uses_up_a_sequence_number_replays_without_a_gap(tmp_path
         a.tolist() for a in st.pipeline.book.top_rows(10)
     ]
     assert st.pipeline.book.top_rows(10)[1][0] == 30  # the update at seq 4 was applied
+
+
+def test_the_kept_file_of_a_day_is_the_file_worked_out_every_time(tmp_path: Path) -> None:
+    """``path_for`` keeps each instrument's file for the span of its UTC day: every time
+    around three midnights (to the nanosecond and the millisecond either side, in an order
+    that goes back and forth between days and instruments) gets the file worked out anew,
+    and a batch appended across a midnight lands in the next day's file (a nanosecond before
+    midnight is already the next day's, as ``recv_ns / 1e9`` rounds: kept as it was)."""
+    rec, fresh = Recorder(tmp_path), Recorder(tmp_path)
+    day = 86_400 * 10**9
+    midnights = [NOW // day * day + k * day for k in (-1, 0, 1)]
+    steps = [0, 1, 999, 10**3, 10**6 - 1, 10**6, 10**6 + 1, 5 * 10**6, 3_600 * 10**9]
+    times = sorted({m + s * sign for m in midnights for s in steps for sign in (-1, 1)})
+    order = times + times[::-1] + times[::3] + times[1::2][::-1]
+    for k, t in enumerate(order):
+        for name in ("ES 03-24", "NQ 03-24", "../x" if k % 2 else "ES 03-24"):
+            assert rec.path_for(name, t) == fresh._path_of(name, t), (name, t)
+    assert len(rec._paths) == 3
+    assert rec.path_for("ES 03-24", midnights[1] - 1) == rec.path_for("ES 03-24", midnights[1])
+    rec.append(batch(1), "nt", midnights[1] - 10**3)
+    rec.append(batch(2), "nt", midnights[1])
+    rec.close()
+    before = rec.path_for("ES 03-24", midnights[1] - 10**3)
+    after = rec.path_for("ES 03-24", midnights[1])
+    assert before != after
+    assert [r.batch.seq for r in read_recording(before).records] == [1]
+    assert [r.batch.seq for r in read_recording(after).records] == [2]
+
+
+def _frame_as_before(recv_ns: int, client: str | None, b: Batch, refused: str | None) -> bytes:
+    """A frame as the recorder made it with one bytes object per step (the reference)."""
+    fields = {"recv_ns": recv_ns, "client": client, "batch": b, "refused": refused}
+    payload = msgspec.msgpack.encode(fields)
+    return struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+
+class _Trickle:
+    """A raw file that takes at most ``most`` bytes a write, and nothing on every third."""
+
+    def __init__(self, fh: Any, most: int) -> None:
+        self.fh, self.most, self.calls = fh, most, 0
+
+    def write(self, data: Any) -> int | None:
+        self.calls += 1
+        if self.calls % 3 == 0:
+            return None
+        return int(self.fh.write(bytes(data[: self.most])))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fh, name)
+
+
+def test_every_esh4_frame_is_the_bytes_it_was_whole_or_written_in_pieces(tmp_path: Path) -> None:
+    """ESH4's bridge batches as rows and as packed columns, from a client and from none, and
+    stale markers, appended: each file holds the magic and then exactly the frames a
+    reference encoding gives (head, CRC, payload), also when every raw write takes only part
+    of what it was given (a disk filling up) or nothing at all."""
+    from orderflow.client.feed import build_batches
+    from orderflow.io.formats import load_stream
+    from orderflow.protocol import packed
+    from tests.conftest import ES_MBO, need
+
+    rows = [fb.batch for fb in build_batches(load_stream(need(ES_MBO)), 10, 100)]
+    items = [(b, "nt" if k % 2 else None, None) for k, b in enumerate(rows)]
+    items += [(packed(b), "nt", None) for b in rows]
+    items += [(Batch("ES 03-24", 7), "nt", "seq"), (Batch("ES 03-24", 8), None, "refused")]
+    for most in (None, 1000):
+        rec = Recorder(tmp_path / f"w{most}")
+        expected: dict[Path, bytes] = {}
+        for k, (b, client, refused) in enumerate(items):
+            path = rec.path_for(b.instrument, NOW + k)
+            if most is not None and path not in rec._files:
+                rec._files[path] = _Trickle(rec._open(path), most)  # type: ignore[assignment]
+            rec.append(b, client, NOW + k, refused=refused)
+            expected[path] = expected.get(path, MAGIC) + _frame_as_before(NOW + k, client, b,
+                                                                          refused)  # fmt: skip
+        rec.close()
+        assert rec.frames == len(items) and rec.bytes == sum(map(len, expected.values()))
+        for path, data in expected.items():
+            assert path.read_bytes() == data
