@@ -83,13 +83,6 @@ FOLD_SLICE_NS = 50_000
 FOLD_WAIT_S = 0.001
 #: the kinds of queued entries
 PRINTS, UNSYNC, APPLIED = 0, 1, 2
-#: while acks are written at least this often (seconds), a reader working in steps takes
-#: one step per ack (:meth:`Views.next_ack`): the bridge's next batch then never queues
-#: behind a run of them; a longer pause ends the wait
-ACK_PACE_S = 0.005
-#: two calls of :meth:`Views.after_ack` closer than this (ns) are one ack's (its writer's and
-#: its session's)
-SAME_ACK_NS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,14 +313,6 @@ class Views:
         self._timer: asyncio.Handle | None = None
         #: the future the next folding slice makes done (:meth:`moved`)
         self._moved: asyncio.Future[None] | None = None
-        #: when an ack was last written (``perf_counter_ns``; :meth:`after_ack`), and the
-        #: future the next one makes done (:meth:`next_ack`)
-        self.acked_ns = 0
-        self._acked: asyncio.Future[None] | None = None
-        #: the time between acks (ns): the shorter of the last two intervals (a stall of
-        #: the machine lengthens one of them, not the estimate)
-        self.ack_gap_ns = 0
-        self._last_gap = 0
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -389,41 +374,12 @@ class Views:
 
     def after_ack(self) -> None:
         """A bridge's ack has just been written: fold now, while its client reads it (the
-        quietest moment the loop gets), instead of when the timer is due; then a reader
-        waiting in :meth:`next_ack` takes its next step."""
-        now = time.perf_counter_ns()
-        gap = now - self.acked_ns
-        if gap >= SAME_ACK_NS:
-            self.ack_gap_ns, self._last_gap = min(gap, self._last_gap), gap
-            self.acked_ns = now
+        quietest moment the loop gets), instead of when the timer is due."""
         loop, timer = self._due, self._timer
-        if loop is not None and timer is not None:
-            timer.cancel()
-            self._timer = loop.call_soon(self._fold_due, loop)
-        fut, self._acked = self._acked, None
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-
-    def acks_flowing(self) -> bool:
-        """An ack was written within :data:`ACK_PACE_S`: a client is being answered."""
-        return time.perf_counter_ns() - self.acked_ns < ACK_PACE_S * 1e9
-
-    async def next_ack(self) -> None:
-        """Wait until the next ack has been written (and the folding it starts has run), at
-        most :data:`ACK_PACE_S`: the moment the bridge reads its ack and the loop is free
-        until its next batch. A frame's steps are taken here while acks flow, one an ack,
-        instead of one at each turn of the loop (a bridge's batch crosses the loop several
-        times between its bytes read and its ack written, and a step at each crossing made it
-        wait for most of a frame)."""
-        loop = asyncio.get_running_loop()
-        fut = self._acked
-        if fut is None or fut.done() or fut.get_loop() is not loop:
-            fut = self._acked = loop.create_future()
-        timer = loop.call_later(ACK_PACE_S, _wake, fut)
-        try:
-            await fut
-        finally:
-            timer.cancel()
+        if loop is None or timer is None:
+            return
+        timer.cancel()
+        self._timer = loop.call_soon(self._fold_due, loop)
 
     def moved(self) -> asyncio.Future[None]:
         """A future done once the next folding slice has run: every batch handed over asks
@@ -455,11 +411,6 @@ class Views:
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
-
-
-def _wake(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 def metrics_rows(history: Iterable[list[Any]], tick: float) -> list[list[float | None]]:

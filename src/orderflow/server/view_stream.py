@@ -17,14 +17,10 @@ sets no timer of the frame rate: it waits for the next batch's folding (:meth:`V
 a new viewer, a replay action or the account and health coming due.
 A frame is built in steps, and once a run of them has held the loop ``FRAME_SLICE_NS`` (50
 us) the loop polls its sockets before the next (a bridge's batch arriving meanwhile waits for
-one step, not a frame); while a client's acks flow (one within ``ACK_PACE_S``), the next step
-waits for the next ack instead and runs in the gap while the client reads it, for up to an
-eighth of the time between acks: a batch on its way through the loop (several turns from its
-bytes read to its ack written) never meets a step at each of its turns. The steps: folding
-the batches the views queued, reading the book metrics, the appends behind their cursors,
-bars and the other latest-wins values, account and health, profile, clusters, each book
-depth; then, from what those steps copied (or what never changes: a closed bar), the rows of
-prints and heat columns a chunk at a time, each closed
+one step, not a frame): folding the batches the views queued, reading the book metrics, the
+appends behind their cursors, bars and the other latest-wins values, account and health,
+profile, clusters, each book depth; then, from what those steps copied (or what never
+changes: a closed bar), the rows of prints and heat columns a chunk at a time, each closed
 bar, each encoding. A viewer whose queue is full, or whose socket has not taken a frame
 within ``send_timeout_s``, is closed with 1013 ("viewer too slow"); nothing waits for it. New
 viewers get their snapshot at the next frame, whose reading is then one step, so snapshot and
@@ -63,7 +59,6 @@ if TYPE_CHECKING:
     from orderflow.server.hub import InstrumentState
     from orderflow.server.replay import Playback
     from orderflow.server.state import ServerState
-    from orderflow.server.view import Views
 
 __all__ = ["FORMATS", "ViewStream", "Viewer", "pack"]
 
@@ -84,11 +79,6 @@ MID_S = 0.25
 #: (ns; one step can take longer: a frame's reading of the state, one closed bar, one
 #: encoding)
 FRAME_SLICE_NS = 50_000
-#: while acks flow, a step (one an ack) may hold the loop this share of the time between acks
-#: (``1/ACK_SHARE``; at least FRAME_SLICE_NS, at most PACED_SLICE_MAX_NS): at a full-speed
-#: feed about FRAME_SLICE_NS, at an ack every few milliseconds a frame in one or two steps
-ACK_SHARE = 8
-PACED_SLICE_MAX_NS = 1_000_000
 #: turns of folding before a frame's reading at most (the last folds what is left at once)
 FOLD_TURNS = 8
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
@@ -327,8 +317,6 @@ class ViewStream:
         while self.viewers:
             next_at += period
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            if self.hub.view.acks_flowing():  # a frame starts in the gap after an ack too
-                await self.hub.view.next_ack()
             now = time.monotonic()
             next_at = max(next_at, now - period)
             try:
@@ -380,7 +368,7 @@ class ViewStream:
         """One frame for every instrument with viewers. ``sliced``: the loop polls its
         sockets between the steps (see the module); else the frame is built in one go."""
         now = time.monotonic()
-        slicer = _Slicer(sliced, self.hub.view)
+        slicer = _Slicer(sliced)
         for key in list(self.viewers):
             await self._flush_one(key, now, slicer)
         self.frames += 1
@@ -392,7 +380,7 @@ class ViewStream:
                 return
             iv = self.hub.view.get(st.pipeline.name)
             last = turn == FOLD_TURNS - 1 or not slicer.on
-            if iv.fold(None if last else slicer.budget) and (last or not slicer.spent()):
+            if iv.fold(None if last else FRAME_SLICE_NS) and (last or not slicer.spent()):
                 break  # all folded, and the reading starts in a slice of its own
             await slicer.breathe(force=True)
             st = self.hub.find(key)
@@ -718,32 +706,19 @@ class _Later:
 
 class _Slicer:
     """Lets the loop poll its sockets once a step of a frame has held it FRAME_SLICE_NS (or
-    at once with ``force``); off: a frame is built in one go. With ``views``, while acks
-    flow (:meth:`Views.acks_flowing`) the next step waits for the next ack
-    (:meth:`Views.next_ack`): one step in each gap between an ack and the client's next
-    batch, none while a batch is on its way through the loop."""
+    at once with ``force``); off: a frame is built in one go."""
 
-    def __init__(self, on: bool, views: Views | None = None) -> None:
+    def __init__(self, on: bool) -> None:
         self.on = on
-        self.views = views
-        #: how long this step may hold the loop (ns)
-        self.budget = FRAME_SLICE_NS
         self.t0 = time.perf_counter_ns()
 
     def spent(self) -> bool:
-        """This step has held the loop its budget already."""
-        return time.perf_counter_ns() - self.t0 >= self.budget
+        """This step has held the loop FRAME_SLICE_NS already."""
+        return time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS
 
     async def breathe(self, force: bool = False) -> None:
-        if self.on and (force or time.perf_counter_ns() - self.t0 >= self.budget):
-            views = self.views
-            if views is not None and views.acks_flowing():
-                await views.next_ack()
-                share = views.ack_gap_ns // ACK_SHARE
-                self.budget = min(max(FRAME_SLICE_NS, share), PACED_SLICE_MAX_NS)
-            else:
-                await asyncio.sleep(0)
-                self.budget = FRAME_SLICE_NS
+        if self.on and (force or time.perf_counter_ns() - self.t0 >= FRAME_SLICE_NS):
+            await asyncio.sleep(0)
             self.t0 = time.perf_counter_ns()
 
 
