@@ -5,9 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEPS   := $(VENV)/.deps
 STAMP  := $(VENV)/.installed
-COLD_LOG := $(VENV)/cold-start-tests.log
-# `make test TESTS=tests/unit/core`: the suite's part in these paths (the cold-start tests
-# always run); empty: the whole suite
+# `make test TESTS=tests/unit/core`: the suite's part in these paths; empty: the whole suite
 TESTS  ?=
 DATA   ?=
 SPEED  ?=
@@ -28,8 +26,17 @@ $(DEPS): pyproject.toml
 	@$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(DEPS)
 
+# Two processes first, one core each, then the warm-up proper: the server's kernels (what
+# `orderflow serve` compiles in its child process on an empty cache) beside the in-process
+# replay of `orderflow run --no-serve`; `orderflow warmup` then loads those and compiles what
+# is left. Both first steps compile the analytics stage the fused step's entries share, but
+# the replay's own kernels (the L3 book, the decoder, the MBO entry) no longer wait for the
+# server's. A first step that fails only leaves more to the warm-up proper.
 $(STAMP): $(DEPS)
 	@echo "compiling the kernels into numba's cache (once; orderflow serve then starts warm)"
+	@$(BIN)/python -m orderflow.cli.warmup >/dev/null & server=$$!; \
+	trap 'kill $$server 2>/dev/null' INT TERM; \
+	$(BIN)/orderflow run --no-serve --json >/dev/null || true; wait $$server || true
 	@$(BIN)/orderflow warmup
 	@touch $(STAMP)
 
@@ -42,21 +49,11 @@ warmup: $(STAMP)
 run: $(STAMP)
 	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED)) $(if $(filter 1 yes true,$(HOLD)),--hold)
 
-# The cold-start tests (marker `cold`: an empty numba cache of their own, one core for a minute
-# or two) run beside the warm-up, which needs one core too; the rest of the suite runs after
-# the warm-up, on the filled cache. Their output follows the suite's; either failing fails
-# (none marked `cold`, pytest's exit code 5, is no failure).
-# tests/conftest.py hands the two workers the longest test files first (tests/durations.json).
-# The cold run collects only the files that mark a test `cold` (collecting the whole suite cost
-# that core 12 s of CPU beside the warm-up); none found, it collects them all.
-COLD_FILES = $(shell grep -rl --include='*.py' 'mark\.cold' tests 2>/dev/null)
-test: $(DEPS)
-	@$(BIN)/python -m pytest -q -p no:cacheprovider -m cold $(COLD_FILES) >$(COLD_LOG) 2>&1 & cold=$$!; \
-	trap 'kill $$cold 2>/dev/null' INT TERM; \
-	$(MAKE) --no-print-directory $(STAMP) && $(BIN)/python -m pytest -n 2 -q -m "not cold" $(TESTS); \
-	rc=$$?; wait $$cold; crc=$$?; test $$crc -ne 5 || crc=0; \
-	echo "cold-start tests (run beside the warm-up):"; cat $(COLD_LOG); \
-	test $$rc -eq 0 && test $$crc -eq 0
+# The suite after the warm-up, on the filled cache (the cold-start test compiles only the
+# kernels it removes from its copy of that cache). tests/conftest.py hands the two workers the
+# longest test files first (tests/durations.json).
+test: $(STAMP)
+	@$(BIN)/python -m pytest -n 2 -q $(TESTS)
 
 bench: $(STAMP) $(if $(PEERS_ON),$(PEERS_STAMP))
 	@$(BIN)/python benchmarks/run_all.py $(if $(PEERS_ON),--peers)

@@ -25,14 +25,6 @@ CME_BARS = DATA_DIR / "cme_bars" / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz
 DURATIONS = Path(__file__).with_name("durations.json")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "cold: compiles the kernels into an empty numba cache of its own (make test runs these "
-        "beside the warm-up, the rest of the suite after it)",
-    )
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist, the test files the longest first (by ``durations.json``; a file not in it
     counts as 0 s and keeps its place among those), each file whole and in its own order (its
