@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 import msgspec
+import numpy as np
 import pytest
 from websockets.sync.client import connect
 
 from orderflow.protocol import Bar, Batch
 from orderflow.server.hub import Hub
+from orderflow.trading.node import TradingNode
+from orderflow.trading.orders import OrderCommand
+from orderflow.trading.params import ServerTradingParams
 from tests.integration.test_server import Server, comparable, esh4_batches
 from tests.unit.analytics.test_nt_bars import minute_bars
 
@@ -147,15 +153,25 @@ def test_bar_update_gives_metrics_of_the_series_it_carries():
     assert prof["val"] <= prof["poc"] <= prof["vah"] and prof["period"] == "1 Minute"
 
 
-def test_the_servers_strategy_is_shown_the_ninjatrader_series():
-    """What the node's strategy host gets on each decision: the series' closed bars."""
+def test_the_servers_strategy_is_shown_the_ninjatrader_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the node's strategy host gets on each decision: the series' closed bars (the
+    server's strategy on, so every batch of the feeder reaches its node)."""
     batches, sent = with_bars(esh4_batches()[0])
-    hub = Hub()
-    seen: list[dict] = []
-    hub.trading.market = lambda *a, **k: seen.append(a[4] if len(a) > 4 else k["series"])
+    hub = Hub(trading_server=ServerTradingParams(strategy=True))
+    seen: list[Mapping[int, np.ndarray] | None] = []
+    market = TradingNode.market
+
+    def decide(node: TradingNode, *a: Any, **k: Any) -> list[OrderCommand]:
+        seen.append(a[4] if len(a) > 4 else k.get("series"))
+        return market(node, *a, **k)
+
+    monkeypatch.setattr(TradingNode, "market", decide)
     for b in batches:
         hub.apply(b, "nt8")
     last = seen[-1]
+    assert last is not None
     assert sorted(last) == [0, 1]
     assert [int(t) for t in last[1]["ts_open"]] == [b.t for b in sent[1]]
     assert len(last[0]) == len(sent[0])
