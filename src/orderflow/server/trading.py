@@ -151,25 +151,27 @@ class ServerTrading:
         inst: Instrument,
         pipeline: Pipeline,
         new_from: int = 0,
-        series: Mapping[int, np.ndarray] | Callable[[], Mapping[int, np.ndarray]] | None = None,
+        series: Callable[[], Mapping[int, np.ndarray]] | None = None,
     ) -> None:
         """After a batch of the client's market data went through the instrument's pipeline:
         the node's strategy (``trading.server.strategy``) decides, on the data's time; its
         commands are journalled and sent like the engine's own (:meth:`TradingNode.market`).
-        ``series``: NinjaTrader's own bar series, for a multi-timeframe filter (or what gives
-        them, asked only when the strategy decides)."""
-        if client is None or not pipeline.last_ts:
-            return
-        if not self.server.strategy and client not in self.clients:
-            return  # no engine state for this client: nothing to move (see moves_for)
+        ``series``: what gives NinjaTrader's own bar series, for a multi-timeframe filter
+        (asked only when the strategy decides)."""
+        if client is None or not pipeline.last_ts or not self.moves_for(client):
+            return  # no engine state for this client: nothing to move
         node = self.of(client)
         node.data_ns = max(node.data_ns, pipeline.last_ts)  # the data clock moves with any data
         if not node.deciding:
             return
-        if callable(series):
-            series = series()
-        self._out(node, node.market(inst, pipeline, self._now(node), new_from, series))
+        bars = None if series is None else series()
+        self._out(node, node.market(inst, pipeline, self._now(node), new_from, bars))
         self._flush()
+
+    def _commit_due(self) -> bool:
+        """Whether a flush has anything to commit: commands deferred for their record, or
+        records the journal holds unwritten."""
+        return bool(self._deferred) or (self.writer is not None and bool(self.writer.pending))
 
     def moves_for(self, client: str | None) -> bool:
         """Whether :meth:`market` can do anything for ``client``'s data (a strategy runs, or
@@ -187,7 +189,7 @@ class ServerTrading:
             if node.pending:
                 self._out(node, node.take())
         self._desk_alerts()
-        if not self._deferred and (self.writer is None or not self.writer.pending):
+        if not self._commit_due():
             return
         deferred, self._deferred = self._deferred, []
         ok = self._commit()
@@ -325,11 +327,7 @@ class ServerTrading:
         that client trades; else for every trading client but ``feeders`` (the clients that
         feed books of their own: another client's fresh book must not hide that theirs is
         stale)."""
-        if (
-            not self.clients
-            and not self._deferred
-            and (self.writer is None or not self.writer.pending)
-        ):
+        if not self.clients and not self._commit_due():
             return  # no desk to tell and nothing to commit: the flush would do nothing
         if client is not None and data_ns and client in self.clients:
             node = self.clients[client]
