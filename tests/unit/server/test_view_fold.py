@@ -247,3 +247,19 @@ def test_a_wait_for_the_next_batch_ends_with_its_folding_and_never_piles_up() ->
     same, before, after, fresh = asyncio.run(run())
     assert same and not before and after and fresh
     assert hub.view.get("ESH4").folded == 2
+
+
+def test_coalesced_runs_folded_later_equal_folded_at_once() -> None:
+    """A pipelining client's runs (one pipeline pass and one view entry a run), folded only
+    when read at the end (each run's entry taking the book's rows and the metrics sample just
+    before the next run moves the pipeline): the same as each run folded as soon as it is
+    applied."""
+    later, now = Hub(), Hub()
+    for i in range(0, 100, 5):
+        run = batches()[i : i + 5]
+        later.apply_many(run, "nt8")
+        now.apply_many(run, "nt8")
+        assert not now.view.read("ESH4").pending
+    assert later.counters["coalesced"] > 60
+    assert len(later.view.get("ESH4").pending) > 30  # nothing folded until the read
+    assert state(later.view.read("ESH4")) == state(now.view.read("ESH4"))
