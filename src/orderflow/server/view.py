@@ -321,6 +321,11 @@ class Views:
         self._moved: asyncio.Future[None] | None = None
         #: each instrument's latest APPLIED entry, LIVE until it is folded or frozen
         self._live: dict[str, list[Any]] = {}
+        #: set while a WebSocket session applies batches whose answers it writes: their
+        #: entries arm no timer, the session's :meth:`after_ack` asks for the folding (on
+        #: ``_unasked``, the loop an entry was queued on meanwhile)
+        self.acking = False
+        self._unasked: asyncio.AbstractEventLoop | None = None
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -382,7 +387,10 @@ class Views:
         except RuntimeError:
             return
         if self._due is not loop:
-            self._ask(loop)
+            if self.acking:
+                self._unasked = loop  # its answer's writer asks (after_ack): no timer
+            else:
+                self._ask(loop)
 
     def _ask(self, loop: asyncio.AbstractEventLoop) -> None:
         # not at once: the batch's ack has not been written yet (the session may await
@@ -396,6 +404,9 @@ class Views:
         quietest moment the loop gets), instead of when the timer is due."""
         loop, timer = self._due, self._timer
         if loop is None or timer is None:
+            loop, self._unasked = self._unasked, None
+            if loop is not None and self._due is None:
+                self._due, self._timer = loop, loop.call_soon(self._fold_due, loop)
             return
         timer.cancel()
         self._timer = loop.call_soon(self._fold_due, loop)

@@ -263,3 +263,32 @@ def test_coalesced_runs_folded_later_equal_folded_at_once() -> None:
     assert later.counters["coalesced"] > 60
     assert len(later.view.get("ESH4").pending) > 30  # nothing folded until the read
     assert state(later.view.read("ESH4")) == state(now.view.read("ESH4"))
+
+
+def test_batches_a_session_answers_arm_no_timer_and_fold_after_its_answer() -> None:
+    """Batches applied while a WebSocket session applies them (``Views.acking``: it writes
+    their answers, then calls after_ack) arm no timer: nothing folds, however long the loop
+    runs, until after_ack; then a slice runs in the loop's next turn, the rest after it,
+    and what is folded equals folding at once."""
+    hub = Hub()
+    k = 10
+
+    async def feed() -> list[Any]:
+        hub.view.acking = True
+        for b in batches()[:k]:
+            hub.apply(b, "nt8")
+        hub.view.acking = False
+        pending = hub.view.get("ESH4").pending
+        left: list[Any] = [len(pending), hub.view._timer]
+        await asyncio.sleep(0.02)  # a timer (FOLD_WAIT_S) would have folded by now
+        left.append(len(pending))
+        hub.view.after_ack()
+        await asyncio.sleep(0)
+        left.append(len(pending))
+        await asyncio.sleep(0.05)
+        left.append(len(pending))
+        return left
+
+    left = asyncio.run(feed())
+    assert left[:3] == [2 * k, None, 2 * k] and left[3] < 2 * k and left[4] == 0
+    assert state(hub.view.get("ESH4")) == at_once(k)
