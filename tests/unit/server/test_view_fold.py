@@ -292,3 +292,15 @@ def test_batches_a_session_answers_arm_no_timer_and_fold_after_its_answer() -> N
     left = asyncio.run(feed())
     assert left[:3] == [2 * k, None, 2 * k] and left[3] < 2 * k and left[4] == 0
     assert state(hub.view.get("ESH4")) == at_once(k)
+
+
+def test_rows_read_in_place_are_the_rows_a_copy_holds() -> None:
+    """A batch's entry folded before its book moves reads the ladder's rows in place: after
+    each of ESH4's first batches they are the very rows ``top_rows`` copies (both sides)."""
+    hub = Hub()
+    for b in batches()[:60]:
+        hub.apply(b, "nt8")
+        book = hub.find("ESH4").pipeline.book  # type: ignore[union-attr]
+        got, want = view_mod.rows_in_place(book), book.top_rows(view_mod.HEAT_ROWS)
+        assert [a.tolist() for a in got] == [a.tolist() for a in want]
+    assert len(want[0]) and len(want[2])  # both sides had rows
