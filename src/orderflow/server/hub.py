@@ -303,6 +303,7 @@ class Hub:
         acc0 = len(st.pipeline.accumulated)
         signals = []
         book = st.pipeline.book
+        self.view.moving(st.pipeline.name)  # the view's last entry read before the pipeline moves
         mark(ENGINE_IN)
         if batch.snapshot:
             bids = [(int(e["price"]), int(e["size"])) for e in depth if e["side"] == Side.BID]
@@ -444,6 +445,7 @@ class Hub:
         st.bars.add_prints(trades)
         self.after_ack(self.view.took, st, trades)
         book = st.pipeline.book
+        self.view.moving(st.pipeline.name)
         signals = list(st.pipeline.process(depth, trades))
         request = None
         if book.stale:

@@ -3,8 +3,10 @@
 The Hub calls :meth:`Views.took` with a batch's classified prints and :meth:`Views.applied`
 after each applied batch (or coalesced run). On the trading path they only queue what the
 batch leaves behind: references to its prints and depth events (arrays the Hub made for this
-batch and never writes again), a copy of the book's rows and the book metrics and session
-VWAP as they are after it (O(rows), no Python per event); a version counter moves. The queue
+batch and never writes again) and to its pipeline, whose book rows, book metrics and session
+VWAP are read as they are after it when the entry is folded, or when the Hub is about to move
+the pipeline (:meth:`Views.moving`), whichever comes first (O(1) on the ack's path, O(rows)
+then, no Python per event); a version counter moves. The queue
 is folded in later, off the ack's path, oldest first: the prints into a ring of arrays (a
 slice copy), the depth events into exact heatmap columns per bucket of data time (one jitted
 pass, O(events + rows); :mod:`orderflow.analytics.heatmap`), the metrics into their history.
@@ -27,13 +29,14 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from orderflow.analytics.heatmap import HeatColumns
+from orderflow.book._l2_kernels import LD_CAP, LD_COUNT, LD_HDR
 from orderflow.core.errors import ParameterError
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
@@ -81,8 +84,9 @@ FOLD_SLICE_NS = 50_000
 #: how soon the loop folds what a batch left when no ack is written meanwhile (seconds); an
 #: ack written sooner (:meth:`Views.after_ack`) starts the slice at once
 FOLD_WAIT_S = 0.001
-#: the kinds of queued entries
-PRINTS, UNSYNC, APPLIED = 0, 1, 2
+#: the kinds of queued entries (LIVE: an APPLIED entry whose rows and sample are still the
+#: pipeline's own, read when it is folded or frozen, whichever comes first)
+PRINTS, UNSYNC, APPLIED, LIVE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +169,9 @@ class InstrumentView:
         default_factory=dict
     )
     #: what the Hub handed over and is not folded in yet, oldest first (see the module):
-    #: ``(PRINTS, trades)``, ``(UNSYNC,)`` or ``(APPLIED, depth | None, rows, sample, ts)``
-    pending: deque[tuple[Any, ...]] = field(default_factory=deque)
+    #: ``(PRINTS, trades)``, ``(UNSYNC,)`` or ``[APPLIED, depth | None, rows, sample, ts]``
+    #: (``[LIVE, depth | None, pipeline, None, ts]`` until folded or frozen)
+    pending: deque[Sequence[Any]] = field(default_factory=deque)
     #: batches folded in so far, and times a full queue was folded at once
     folded: int = 0
     overflows: int = 0
@@ -263,7 +268,7 @@ class InstrumentView:
                 break
         return not q
 
-    def _fold_one(self, entry: tuple[Any, ...]) -> None:
+    def _fold_one(self, entry: Sequence[Any]) -> None:
         kind = entry[0]
         if kind == PRINTS:
             trades = entry[1]
@@ -276,7 +281,14 @@ class InstrumentView:
         if kind == UNSYNC:
             self.heat.unsync()
             return
-        _, depth, rows, sample, ts = entry
+        if kind == LIVE and isinstance(entry, list):
+            # the pipeline is as the batch left it: its rows read in place (used and dropped
+            # in this fold, before anything moves the book), its sample taken now
+            entry[0] = APPLIED  # (Views.moving leaves it alone now)
+            _, depth, pipe, _, ts = entry
+            rows, sample = rows_in_place(pipe.book), take_sample(pipe)
+        else:
+            _, depth, rows, sample, ts = entry
         self.keep_sample(sample)
         if depth is not None:
             if prints is None:
@@ -313,6 +325,13 @@ class Views:
         self._timer: asyncio.Handle | None = None
         #: the future the next folding slice makes done (:meth:`moved`)
         self._moved: asyncio.Future[None] | None = None
+        #: each instrument's latest APPLIED entry, LIVE until it is folded or frozen
+        self._live: dict[str, list[Any]] = {}
+        #: set while a WebSocket session applies batches whose answers it writes: their
+        #: entries arm no timer, the session's :meth:`after_ack` asks for the folding (on
+        #: ``_unasked``, the loop an entry was queued on meanwhile)
+        self.acking = False
+        self._unasked: asyncio.AbstractEventLoop | None = None
 
     def get(self, key: str) -> InstrumentView:
         """Instrument ``key``'s view as folded so far (:meth:`read`: with its queue folded)."""
@@ -335,22 +354,33 @@ class Views:
     def applied(self, st: InstrumentState, events: int, depth: np.ndarray | None = None) -> None:
         """A batch (or a coalesced run of ``events`` depth events) was applied: the version
         moves, and its NinjaTrader depth events (``depth``; None for a snapshot: the book's
-        rows go into the current column instead), the book's rows and a sample of the metrics
-        are queued for folding (see the module). O(rows)."""
-        iv = self.get(st.pipeline.name)
+        rows go into the current column instead) are queued for folding with the pipeline,
+        whose book rows and metrics sample are read then or at :meth:`moving` (see the
+        module). O(1)."""
+        pipe = st.pipeline
+        iv = self.get(pipe.name)
         iv.version += 1
         iv.events += events
-        book = st.pipeline.book
-        if book is None or not st.pipeline.groups or st.stale:
+        if pipe.book is None or not pipe.groups or st.stale:
             self._queue(iv, (UNSYNC,))
             return
-        if depth is not None and depth.dtype != NT_DEPTH_DTYPE:
+        dt = None if depth is None else depth.dtype
+        if dt is not None and dt is not NT_DEPTH_DTYPE and dt != NT_DEPTH_DTYPE:
             depth = None
-        entry = (APPLIED, depth, book.top_rows(HEAT_ROWS), take_sample(st.pipeline),
-                 st.pipeline.last_ts)  # fmt: skip
+        # the rows and the sample are read from the pipeline when the entry is folded, after
+        # the ack (the pipeline does not move before: the Hub calls moving() first)
+        entry = self._live[pipe.name] = [LIVE, depth, pipe, None, pipe.last_ts]
         self._queue(iv, entry)
 
-    def _queue(self, iv: InstrumentView, entry: tuple[Any, ...]) -> None:
+    def moving(self, key: str) -> None:
+        """Instrument ``key``'s pipeline is about to move (the Hub, before it applies anything
+        to it): its latest batch's entry, if not folded yet, takes the book's rows and the
+        metrics sample now. O(rows) then, else O(1)."""
+        entry = self._live.pop(key, None)
+        if entry is not None and entry[0] == LIVE:
+            freeze(entry)
+
+    def _queue(self, iv: InstrumentView, entry: Sequence[Any]) -> None:
         """Queue an entry; a full queue folds at once (nothing dropped), else the loop is
         asked to fold soon (no loop: the queue waits for a reader or for being full)."""
         iv.pending.append(entry)
@@ -363,7 +393,10 @@ class Views:
         except RuntimeError:
             return
         if self._due is not loop:
-            self._ask(loop)
+            if self.acking:
+                self._unasked = loop  # its answer's writer asks (after_ack): no timer
+            else:
+                self._ask(loop)
 
     def _ask(self, loop: asyncio.AbstractEventLoop) -> None:
         # not at once: the batch's ack has not been written yet (the session may await
@@ -377,6 +410,9 @@ class Views:
         quietest moment the loop gets), instead of when the timer is due."""
         loop, timer = self._due, self._timer
         if loop is None or timer is None:
+            loop, self._unasked = self._unasked, None
+            if loop is not None and self._due is None:
+                self._due, self._timer = loop, loop.call_soon(self._fold_due, loop)
             return
         timer.cancel()
         self._timer = loop.call_soon(self._fold_due, loop)
@@ -411,6 +447,26 @@ class Views:
     def reset(self, key: str) -> None:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
+        self._live.pop(key, None)
+
+
+def rows_in_place(book: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What ``book.top_rows(HEAT_ROWS)`` copies, as views of the ladder's own buffer
+    (:meth:`~orderflow.book.ladder.LadderBook.row_buffer`; the layout in
+    :mod:`orderflow.book._l2_kernels`), for a fold that reads them before the book moves."""
+    b = book.row_buffer()
+    cap = int(b[LD_CAP])
+    nb, na = min(HEAT_ROWS, int(b[LD_COUNT])), min(HEAT_ROWS, int(b[LD_COUNT + 1]))
+    b0, a0 = LD_HDR, LD_HDR + 2 * cap
+    return (b[b0 : b0 + nb], b[b0 + cap : b0 + cap + nb],
+            b[a0 : a0 + na], b[a0 + cap : a0 + cap + na])  # fmt: skip
+
+
+def freeze(entry: list[Any]) -> None:
+    """A LIVE entry made APPLIED: the book's rows (a copy) and the metrics sample read from
+    its pipeline, which is as the batch left it."""
+    pipe = entry[2]
+    entry[2], entry[3], entry[0] = pipe.book.top_rows(HEAT_ROWS), take_sample(pipe), APPLIED
 
 
 def metrics_rows(history: Iterable[list[Any]], tick: float) -> list[list[float | None]]:

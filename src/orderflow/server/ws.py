@@ -262,8 +262,8 @@ class Session:
         """Inside an engine turn: the run applied, its answers written, then what they do not
         wait for done."""
         hub = self.hub
-        out = self.apply_batches(run)
         try:
+            out = self.apply_batches(run)
             # from this task when the writer is idle (no hop to it; it never waits)
             await self.conn.answer(out)
         finally:
@@ -278,10 +278,12 @@ class Session:
         assert client is not None
         out: list[Any] = []
         later.deferring = later.enabled  # server.work_after_ack
+        view = self.hub.view
+        view.acking = True  # answer_run asks for the view's folding once they are written
         try:
             outcomes = self.hub.apply_many(run, client)
         finally:
-            later.deferring = False
+            later.deferring = view.acking = False
         for batch, ack, request, error in outcomes:
             if isinstance(error, InstrumentOwnedError):  # another client feeds it
                 mon.errors.labels("instrument_owned").inc()

@@ -247,3 +247,60 @@ def test_a_wait_for_the_next_batch_ends_with_its_folding_and_never_piles_up() ->
     same, before, after, fresh = asyncio.run(run())
     assert same and not before and after and fresh
     assert hub.view.get("ESH4").folded == 2
+
+
+def test_coalesced_runs_folded_later_equal_folded_at_once() -> None:
+    """A pipelining client's runs (one pipeline pass and one view entry a run), folded only
+    when read at the end (each run's entry taking the book's rows and the metrics sample just
+    before the next run moves the pipeline): the same as each run folded as soon as it is
+    applied."""
+    later, now = Hub(), Hub()
+    for i in range(0, 100, 5):
+        run = batches()[i : i + 5]
+        later.apply_many(run, "nt8")
+        now.apply_many(run, "nt8")
+        assert not now.view.read("ESH4").pending
+    assert later.counters["coalesced"] > 60
+    assert len(later.view.get("ESH4").pending) > 30  # nothing folded until the read
+    assert state(later.view.read("ESH4")) == state(now.view.read("ESH4"))
+
+
+def test_batches_a_session_answers_arm_no_timer_and_fold_after_its_answer() -> None:
+    """Batches applied while a WebSocket session applies them (``Views.acking``: it writes
+    their answers, then calls after_ack) arm no timer: nothing folds, however long the loop
+    runs, until after_ack; then a slice runs in the loop's next turn, the rest after it,
+    and what is folded equals folding at once."""
+    hub = Hub()
+    k = 10
+
+    async def feed() -> list[Any]:
+        hub.view.acking = True
+        for b in batches()[:k]:
+            hub.apply(b, "nt8")
+        hub.view.acking = False
+        pending = hub.view.get("ESH4").pending
+        left: list[Any] = [len(pending), hub.view._timer]
+        await asyncio.sleep(0.02)  # a timer (FOLD_WAIT_S) would have folded by now
+        left.append(len(pending))
+        hub.view.after_ack()
+        await asyncio.sleep(0)
+        left.append(len(pending))
+        await asyncio.sleep(0.05)
+        left.append(len(pending))
+        return left
+
+    left = asyncio.run(feed())
+    assert left[:3] == [2 * k, None, 2 * k] and left[3] < 2 * k and left[4] == 0
+    assert state(hub.view.get("ESH4")) == at_once(k)
+
+
+def test_rows_read_in_place_are_the_rows_a_copy_holds() -> None:
+    """A batch's entry folded before its book moves reads the ladder's rows in place: after
+    each of ESH4's first batches they are the very rows ``top_rows`` copies (both sides)."""
+    hub = Hub()
+    for b in batches()[:60]:
+        hub.apply(b, "nt8")
+        book = hub.find("ESH4").pipeline.book  # type: ignore[union-attr]
+        got, want = view_mod.rows_in_place(book), book.top_rows(view_mod.HEAT_ROWS)
+        assert [a.tolist() for a in got] == [a.tolist() for a in want]
+    assert len(want[0]) and len(want[2])  # both sides had rows
