@@ -76,6 +76,8 @@ class TrailMode(StrEnum):
     ATR = "atr"  # ceil(trail_atr_multiple x ATR) behind it
 
 
+_TRAILS = {str(m): m for m in TrailMode}
+
 #: no distance in ticks a strategy parameter gives is this large
 MAX_TICKS_PARAM = 1_000_000
 
@@ -373,7 +375,7 @@ class SignalStrategy:
         wanted: list[tuple[int, str]] = []
         if p.breakeven_after_ticks > 0 and run >= p.breakeven_after_ticks:
             wanted.append((entry + d * p.breakeven_offset_ticks, "breakeven"))
-        trail = TrailMode(p.trail)
+        trail = _TRAILS[p.trail]  # TrailMode(p.trail) (checked when the params were made)
         if trail is not TrailMode.OFF and run >= p.trail_after_ticks:
             if trail is TrailMode.TICKS:
                 dist: int | None = p.trail_ticks
