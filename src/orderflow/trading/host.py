@@ -127,7 +127,7 @@ class _Prints:
         lo = 0 if fresh else max(0, self.new - self.start)
         if lo >= len(self.px):  # none (no print since the previous decision)
             return None
-        ts, px = self.ts[lo:], self.px[lo:]
+        ts, px = (self.ts[lo:], self.px[lo:]) if lo else (self.ts, self.px)
         if len(ts) and ts[0] < since_ns:  # else every one is at or after it
             px = px[ts >= since_ns]
         if not len(px):
@@ -247,9 +247,9 @@ class StrategyHost:
         last = self._last_price(pipeline, prints)
         acc, sig = pipeline.accumulated, pipeline.signals
         new = self._take(acc, self._counts.seen_signals)
-        self._counts.seen_signals = len(acc)
+        self._counts.seen_signals = acc.count  # (len)
         raw = self._take(sig, self._seen_raw)
-        self._seen_raw = len(sig)
+        self._seen_raw = sig.count
         flow = getattr(self.strategy, "needs_order_flow", True)
         liquidity = getattr(self.strategy, "needs_liquidity", True)
         values: dict[str, Any] = {
@@ -298,9 +298,10 @@ class StrategyHost:
         seen = self._counts.prints_seen
         start = seen
         for b in self.desk.brackets.brackets.values():
-            meta = self._meta.get(b.id)
-            if b.status != "done" and meta is not None and meta.best_ticks is None:
-                start = min(start, meta.prints_at)
+            if b.status != "done":
+                meta = self._meta.get(b.id)
+                if meta is not None and meta.best_ticks is None:
+                    start = min(start, meta.prints_at)
         ts, px = pipeline.prints_since(start)
         self._counts.prints_seen = pipeline.trades
         return _Prints(pipeline.trades - len(ts), seen, ts, px)
@@ -400,7 +401,7 @@ class StrategyHost:
                     best = max(best, seen) if b.direction > 0 else min(best, seen)
                 meta.best_ticks = best
             known = not b.relative
-            targets = tuple(p for p, _ in b.plan) if b.plan else (b.target_ticks,)
+            targets = tuple([p for p, _ in b.plan]) if b.plan else (b.target_ticks,)
             # the values in the order of EntryView's fields (id, direction, status,
             # order_type, price_ticks, quantity, filled, open, entry_working,
             # avg_fill_ticks, first_fill_ticks, submitted_ns, first_fill_ns, stop_ticks,
