@@ -248,9 +248,11 @@ class StrategyHost:
         acc, sig = pipeline.accumulated, pipeline.signals
         new = self._take(acc, self._counts.seen_signals)
         self._counts.seen_signals = acc.count  # (len)
-        raw = self._take(sig, self._seen_raw)
-        self._seen_raw = sig.count
         flow = getattr(self.strategy, "needs_order_flow", True)
+        # the detectors' own signals only for a strategy that reads them (those no longer
+        # kept are counted either way)
+        raw = self._take(sig, self._seen_raw, bool(flow))
+        self._seen_raw = sig.count
         liquidity = getattr(self.strategy, "needs_liquidity", True)
         values: dict[str, Any] = {
             "ts_event": now, "instrument": self.instrument, "last_ticks": last,
@@ -282,15 +284,16 @@ class StrategyHost:
         self._last_at = (weakref.ref(pipeline), pipeline.trades, last)
         return last
 
-    def _take(self, log: SignalLog[Any], seen: int) -> list[Any]:
-        """What ``log`` took after ``seen``; any the pipeline no longer keeps (a decision
-        further behind than it keeps signals) are counted, never silently left out."""
+    def _take(self, log: SignalLog[Any], seen: int, read: bool = True) -> list[Any]:
+        """What ``log`` took after ``seen`` (nothing when not ``read``); any the pipeline no
+        longer keeps (a decision further behind than it keeps signals) are counted, never
+        silently left out."""
         if seen == log.count:  # none since (and none lost: the newest is kept)
             return []
         lost = log.missed(seen)
         if lost:
             self.counters["signals_not_kept"] += lost
-        return log.since(seen)
+        return log.since(seen) if read else []
 
     def _since(self, pipeline: Pipeline) -> _Prints:
         """The prints since the previous decision, and since the sending of every entry

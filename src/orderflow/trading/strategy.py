@@ -334,7 +334,7 @@ class SignalStrategy:
     def _opposite(self, ctx: StrategyContext, pos_dir: int) -> AccumulatedSignal | None:
         """The strongest new signal against what we hold, if it reaches the exit score."""
         p = self.params
-        if not pos_dir or p.opposite_exit_score <= 0:
+        if not pos_dir or p.opposite_exit_score <= 0 or not ctx.signals:
             return None
         against = [s for s in ctx.signals if s.direction == -pos_dir]
         best = max(against, key=lambda s: s.score, default=None)
@@ -399,6 +399,8 @@ class SignalStrategy:
         """The entry of this decision, if any; ``reverse``: a reversal's direction (flat now),
         entered without a new signal and without the spacing rule."""
         p = self.params
+        if reverse is None and not ctx.signals:  # nothing to enter on
+            return None
         strong = [s for s in ctx.signals if s.score >= p.entry_score]
         if reverse is not None:
             strong = [s for s in strong if s.direction == reverse] or [_reversal(ctx, reverse)]

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.dtypes import TRADE_DTYPE
+from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.host import StrategyHost, _Prints
 from orderflow.trading.orders import Fill, Side
 from orderflow.trading.params import TradingParams
@@ -212,3 +214,12 @@ def test_a_decision_with_no_new_print_sees_no_extreme() -> None:
     assert _Prints(10, 15, ts, px).extreme(1, 0, False) is None  # every print seen before
     assert _Prints(10, 15, ts, px).extreme(1, 0, True) == 9  # an entry's first sight: all
     assert _Prints(10, 13, ts, px).extreme(-1, 0, False) == 5  # the last two are new
+
+
+def test_signals_a_strategy_does_not_read_are_still_counted_when_lost() -> None:
+    log: SignalLog[Any] = SignalLog(kept=2, items=[signal(T0 + k, 1) for k in range(5)])
+    for read in (True, False):
+        h = host()
+        got = h._take(log, 1, read)
+        assert len(got) == (2 if read else 0) and h.counters["signals_not_kept"] == 2
+        assert h._take(log, 5, read) == [] and h.counters["signals_not_kept"] == 2
