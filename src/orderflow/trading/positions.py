@@ -181,6 +181,8 @@ class Position:
         self.last_mark: int | None = None
         self._held = 0  # sum of the open lots' quantities
         self._cost: int | Fraction = 0  # sum of their price x quantity (an int when whole)
+        #: the instrument's tick value (a property that makes two Decimals at every read)
+        self._tick_value = instrument.tick_value
 
     def _changed(self) -> None:
         """The lots, the direction or the trade change (the book's counts move): every fill
@@ -222,7 +224,7 @@ class Position:
         cost = self._cost
         if isinstance(cost, int):  # whole ticks (flat too): ticks_to_money's exact product
             ticks = 0 if mark is None else self.direction * (mark * self._held - cost)
-            return self.instrument.tick_value * ticks
+            return self._tick_value * ticks
         return ticks_to_money(self.instrument, self.unrealized_ticks(mark))
 
     @property
