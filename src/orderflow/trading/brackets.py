@@ -62,6 +62,7 @@ from orderflow.trading.orders import (
     OrderState,
     OrderType,
     Outcome,
+    Side,
     TimeInForce,
 )
 
@@ -291,7 +292,13 @@ class BracketManager:
     # ---- the rules -----------------------------------------------------------------------
     def net(self, b: Bracket) -> int:
         """The bracket's signed position from its executions (> 0 long)."""
-        return sum(f.side.sign * f.quantity for c in b.cids() for f in self.orders.orders[c].fills)
+        om = self.orders.orders
+        net = 0
+        for c in (b.entry, b.stop, b.target, *b.targets, *b.flatten):
+            if c:
+                for f in om[c].fills:
+                    net += f.quantity if f.side is Side.BUY else -f.quantity
+        return net
 
     def sync(self, now: int, b: Bracket) -> list[OrderCommand]:
         """The commands that bring the bracket's orders in line with its fills."""

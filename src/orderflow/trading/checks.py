@@ -109,8 +109,8 @@ def money_value(value: Decimal | float | int, field: str) -> Decimal:
 
 def pnl_value(value: float, field: str) -> float:
     """A P&L figure (realised or open, currency): finite and below :data:`MAX_MONEY` in size."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or abs(value) >= MAX_MONEY:  # fmt: skip
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or abs(value) >= MAX_MONEY:  # fmt: skip
         raise TradingInputError(f"{field}: {value} is not a plausible P&L", field=field,
                                 value=str(value))  # fmt: skip
     return float(value)

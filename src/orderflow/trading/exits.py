@@ -172,7 +172,9 @@ class OrderFlowExits:
         p = self.params
         d = e.direction
         last = ctx.last_ticks
-        tr = self._tracks.setdefault(e.id, _Track())
+        tr = self._tracks.get(e.id)
+        if tr is None:  # (setdefault would make a track at every decision)
+            tr = self._tracks[e.id] = _Track()
         out: tuple[str, int | None, str] | None = None
         tighten: tuple[str, int | None, str] | None = None
         if p.absorption != "off" and e.stop_ticks is not None:

@@ -50,7 +50,7 @@ from orderflow.trading.orders import (
     OrderType,
 )
 from orderflow.trading.params import TradingParams
-from orderflow.trading.positions import Position
+from orderflow.trading.positions import Position, PositionBook
 from orderflow.trading.risk import OrderIntent, RiskEvent, RiskManager, register_exits
 from orderflow.trading.sessions import TradingSessions
 from orderflow.trading.sizing import choose_contract, paired_instrument
@@ -125,7 +125,9 @@ class _Prints:
         """The best print for ``direction`` at or after ``since_ns`` (``fresh``: the entry's
         first sight of its fill, every print kept since it was sent; else only the new)."""
         lo = 0 if fresh else max(0, self.new - self.start)
-        ts, px = self.ts[lo:], self.px[lo:]
+        if lo >= len(self.px):  # none (no print since the previous decision)
+            return None
+        ts, px = (self.ts[lo:], self.px[lo:]) if lo else (self.ts, self.px)
         if len(ts) and ts[0] < since_ns:  # else every one is at or after it
             px = px[ts >= since_ns]
         if not len(px):
@@ -183,13 +185,16 @@ class StrategyHost:
         self._prints: _Prints | None = None
         self._seen_raw = 0  # the pipeline's own signals already shown (ctx.detections)
         # what the previous decision worked out, reused while its inputs are unchanged:
-        # (last price, lots) marked at, its open P&L, the combined position by lots, and
-        # (pipeline, print count, last price) of the last print
-        self._marked: tuple[int, tuple[Any, ...]] | None = None
+        # (last price, position book, its change count) marked at, its open P&L, the
+        # combined position by (book, count of changes to lots), (pipeline, print count,
+        # last price) of the last print, and our positions by (book, positions, account)
+        self._marked: tuple[int, PositionBook, int] | None = None
         self._open_pnl: float | None = None
-        self._combined_at: tuple[tuple[Any, ...], tuple[int, float | None]] | None = None
+        self._combined_at: tuple[tuple[PositionBook, int], tuple[int, float | None]] | None = None
         self._last_at: tuple[weakref.ref[Pipeline] | None, int, int | None] = (None, -1, None)
-        self._lots_now: tuple[Any, ...] | None = None  # the lots key the mark just made
+        self._pos_at: tuple[PositionBook, int, str, list[Position]] | None = None
+        #: per live entry, the values of its latest view and the view (:meth:`_views`)
+        self._view_at: dict[str, tuple[tuple[Any, ...], EntryView]] = {}
 
     # ---- the engine's output ---------------------------------------------------------------
     def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
@@ -242,10 +247,12 @@ class StrategyHost:
         last = self._last_price(pipeline, prints)
         acc, sig = pipeline.accumulated, pipeline.signals
         new = self._take(acc, self._counts.seen_signals)
-        self._counts.seen_signals = len(acc)
-        raw = self._take(sig, self._seen_raw)
-        self._seen_raw = len(sig)
+        self._counts.seen_signals = acc.count  # (len)
         flow = getattr(self.strategy, "needs_order_flow", True)
+        # the detectors' own signals only for a strategy that reads them (those no longer
+        # kept are counted either way)
+        raw = self._take(sig, self._seen_raw, bool(flow))
+        self._seen_raw = sig.count
         liquidity = getattr(self.strategy, "needs_liquidity", True)
         values: dict[str, Any] = {
             "ts_event": now, "instrument": self.instrument, "last_ticks": last,
@@ -277,13 +284,16 @@ class StrategyHost:
         self._last_at = (weakref.ref(pipeline), pipeline.trades, last)
         return last
 
-    def _take(self, log: SignalLog[Any], seen: int) -> list[Any]:
-        """What ``log`` took after ``seen``; any the pipeline no longer keeps (a decision
-        further behind than it keeps signals) are counted, never silently left out."""
+    def _take(self, log: SignalLog[Any], seen: int, read: bool = True) -> list[Any]:
+        """What ``log`` took after ``seen`` (nothing when not ``read``); any the pipeline no
+        longer keeps (a decision further behind than it keeps signals) are counted, never
+        silently left out."""
+        if seen == log.count:  # none since (and none lost: the newest is kept)
+            return []
         lost = log.missed(seen)
         if lost:
             self.counters["signals_not_kept"] += lost
-        return log.since(seen)
+        return log.since(seen) if read else []
 
     def _since(self, pipeline: Pipeline) -> _Prints:
         """The prints since the previous decision, and since the sending of every entry
@@ -291,9 +301,10 @@ class StrategyHost:
         seen = self._counts.prints_seen
         start = seen
         for b in self.desk.brackets.brackets.values():
-            meta = self._meta.get(b.id)
-            if b.status != "done" and meta is not None and meta.best_ticks is None:
-                start = min(start, meta.prints_at)
+            if b.status != "done":
+                meta = self._meta.get(b.id)
+                if meta is not None and meta.best_ticks is None:
+                    start = min(start, meta.prints_at)
         ts, px = pipeline.prints_since(start)
         self._counts.prints_seen = pipeline.trades
         return _Prints(pipeline.trades - len(ts), seen, ts, px)
@@ -362,9 +373,13 @@ class StrategyHost:
         return "" if block is None else block.code
 
     def _views(self, last: int | None) -> list[EntryView]:
+        """A view of each of our live entries; one whose every value is the same as at the
+        previous decision is that decision's view again (frozen: equal values, the same
+        view), so an unchanged entry costs a tuple rather than a new dataclass."""
         om = self.desk.orders.orders
         bm = self.desk.brackets
         views = []
+        before, self._view_at = self._view_at, {}
         for b in bm.brackets.values():
             if b.status == "done" or b.instrument not in self.keys:  # the desk holds others'
                 continue
@@ -389,23 +404,25 @@ class StrategyHost:
                     best = max(best, seen) if b.direction > 0 else min(best, seen)
                 meta.best_ticks = best
             known = not b.relative
-            targets = tuple(p for p, _ in b.plan) if b.plan else (b.target_ticks,)
-            views.append(EntryView(
-                id=b.id, direction=b.direction, status=b.status,
-                order_type=entry.order_type or OrderType.MARKET,
-                price_ticks=entry.limit_ticks if entry.limit_ticks is not None
-                else entry.stop_ticks,
-                quantity=entry.quantity, filled=entry.filled, open=bm.net(b) * b.direction,
-                entry_working=not entry.terminal and not entry.cancel_requested
-                and entry.remaining > 0,
-                avg_fill_ticks=entry.avg_fill_ticks,
-                first_fill_ticks=None if first is None else first.price_ticks,
-                submitted_ns=meta.submitted_ns,
-                first_fill_ns=None if first is None else first.t,
-                stop_ticks=b.stop_ticks if known else None,
-                targets=targets if known else (),
-                best_ticks=meta.best_ticks, kind=meta.kind,
-            ))  # fmt: skip
+            targets = tuple([p for p, _ in b.plan]) if b.plan else (b.target_ticks,)
+            # the values in the order of EntryView's fields (id, direction, status,
+            # order_type, price_ticks, quantity, filled, open, entry_working,
+            # avg_fill_ticks, first_fill_ticks, submitted_ns, first_fill_ns, stop_ticks,
+            # targets, best_ticks, kind)
+            values = (
+                b.id, b.direction, b.status, entry.order_type or OrderType.MARKET,
+                entry.limit_ticks if entry.limit_ticks is not None else entry.stop_ticks,
+                entry.quantity, entry.filled, bm.net(b) * b.direction,
+                not entry.terminal and not entry.cancel_requested and entry.remaining > 0,
+                entry.avg_fill_ticks, None if first is None else first.price_ticks,
+                meta.submitted_ns, None if first is None else first.t,
+                b.stop_ticks if known else None, targets if known else (),
+                meta.best_ticks, meta.kind,
+            )  # fmt: skip
+            got = before.get(b.id)
+            view = got[1] if got is not None and got[0] == values else EntryView(*values)
+            self._view_at[b.id] = (values, view)
+            views.append(view)
         return views
 
     # ---- intents -> commands -----------------------------------------------------------------
@@ -578,40 +595,35 @@ class StrategyHost:
         self.desk.expire(now)
 
     def _mark(self, now: int, last: int) -> list[OrderCommand]:
-        # marking again at the price every position was last marked at, over the same lots,
-        # changes nothing (MAE/MFE are maxima): a decision with no new print skips it, and
-        # the open P&L at that price over those lots is the one worked out before
-        lots = self._lots_key()
-        if (last, lots) != self._marked:
+        # marking again at the price every position was last marked at, with nothing in the
+        # book changed since (no fill, no adoption, no other mark), changes nothing (MAE/MFE
+        # are maxima): a decision with no new print skips it, and the open P&L is the one
+        # worked out before. The book's change count stands for its state (it moves at every
+        # change to a lot, a trade or a mark; the marks here move it too, so it is read after)
+        book = self.desk.positions
+        if self._marked is None or self._marked != (last, book, book.changes):
             for k in self.keys:
                 self.desk.mark(k, last)
-            lots = self._lots_key()
-            self._marked = (last, lots)
+            self._marked = (last, book, book.changes)
             self._open_pnl = None
-        self._lots_now = lots  # for this decision's combined position (no fill in between)
         if not any(p.quantity for p in self._positions()):
             return []
         if self._open_pnl is None:
             self._open_pnl = float(self._unrealized(last))
-        return self._risk(now, self.risk.on_unrealised(self._open_pnl, now))
-
-    def _lots_key(self) -> tuple[Any, ...]:
-        """What marking and the combined position depend on, per position (every account's)
-        in the contracts this host trades: its lots, direction, open trade's realised part
-        and last mark. Equal keys: equal marks, open P&L and average price. O(lots)."""
-        keys = self.keys
-        return tuple(
-            (id(p), p.direction, p.last_mark,
-             None if p.trade is None else p.trade.realized_ticks,
-             tuple((lot.quantity, lot.price) for lot in p.lots))
-            for (_, k), p in self.desk.positions.positions.items() if k in keys
-        )  # fmt: skip
+        events = self.risk.on_unrealised(self._open_pnl, now)
+        return self._risk(now, events) if events else []
 
     def _positions(self) -> list[Position]:
-        """Our positions in each contract this host trades (the standard, and its micro)."""
+        """Our positions in each contract this host trades (the standard, and its micro);
+        the same list while the book holds as many positions (none is ever taken out)."""
         acct, book = self.desk.orders.account, self.desk.positions
+        got = self._pos_at
+        if got is not None and got[0] is book and got[1] == len(book.positions) and got[2] == acct:
+            return got[3]
         out = [book.position(acct, self.key)]  # the micro's only once it has traded
-        return out + [p for k in self.keys[1:] if (p := book.positions.get((acct, k)))]
+        out += [p for k in self.keys[1:] if (p := book.positions.get((acct, k)))]
+        self._pos_at = (book, len(book.positions), acct, out)
+        return out
 
     def _unrealized(self, mark: int) -> Decimal:
         return sum((p.unrealized(mark) for p in self._positions()), Decimal(0))
@@ -619,9 +631,10 @@ class StrategyHost:
     def _combined(self) -> tuple[int, float | None]:
         """Contracts held over the pair (the strategy's position; a micro counts as one
         contract, as in every limit) and their average price weighted by tick value (where
-        the whole position breaks even); worked out again only when the lots changed."""
-        lots, self._lots_now = self._lots_now, None
-        key = tuple(k[:2] + k[3:] for k in (lots if lots is not None else self._lots_key()))
+        the whole position breaks even); worked out again only when the lots changed (the
+        book's count of changes but the marks)."""
+        book = self.desk.positions
+        key = (book, book.lot_changes)
         if self._combined_at is None or self._combined_at[0] != key:
             self._combined_at = (key, self._combine())
         return self._combined_at[1]

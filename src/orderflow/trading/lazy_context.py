@@ -64,11 +64,16 @@ class LazyContext(StrategyContext):
         """:meth:`build` without the check of the field names (the host's, once a
         decision: its names are :data:`LAZY` and the others, as the tests hold)."""
         self = object.__new__(cls)
+        put = _PUT
         for k, v in values.items():
-            object.__setattr__(self, k, v)
-        object.__setattr__(self, "_got", {})
-        object.__setattr__(self, "_make", make)
-        object.__setattr__(self, "_src", src)
+            setter = put.get(k)
+            if setter is None:  # a lazy field's name (its property) or not a field
+                object.__setattr__(self, k, v)
+            else:
+                setter(self, v)
+        _PUT_GOT(self, {})
+        _PUT_MAKE(self, make)
+        _PUT_SRC(self, src)
         return self
 
     def materialise(self) -> None:
@@ -111,3 +116,15 @@ def _lazy(name: str) -> property:
 
 for _name in LAZY:
     setattr(LazyContext, _name, _lazy(_name))
+
+#: the slots' own setters of the fields that are not lazy, and of the three of LazyContext:
+#: what ``object.__setattr__`` finds for each (a frozen context's fields are set through
+#: them), without looking the name up along the class's MRO at every field of every decision
+_PUT: dict[str, Callable[[Any, Any], None]] = {
+    f.name: getattr(StrategyContext, f.name).__set__
+    for f in fields(StrategyContext)
+    if f.name not in LAZY
+}
+_PUT_GOT = LazyContext.__dict__["_got"].__set__
+_PUT_MAKE = LazyContext.__dict__["_make"].__set__
+_PUT_SRC = LazyContext.__dict__["_src"].__set__

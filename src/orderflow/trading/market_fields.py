@@ -7,7 +7,7 @@ POC, the VWAP, the bars, the metrics, the scores, the clusters and the order-flo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from orderflow.engine.pipeline import Pipeline
 from orderflow.trading.context import Quote
@@ -17,10 +17,10 @@ from orderflow.trading.lazy_context import Makers
 __all__ = ["MAKERS", "Source"]
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(NamedTuple):
     """What a decision's lazy fields are read from: the pipeline, the decision's time and
-    the host's entry block (the risk manager's code at a time, "" when none)."""
+    the host's entry block (the risk manager's code at a time, "" when none). A tuple: one
+    is made at every decision."""
 
     pipeline: Pipeline
     now: int

@@ -177,11 +177,12 @@ class TradingNode(NodeApi):
         multi-timeframe filter."""
         if not self.deciding:
             return []
-        owner = self.host_of(inst.contract or inst.symbol)
-        if owner is not None and owner.key != (inst.contract or inst.symbol):
+        key = inst.contract or inst.symbol
+        owner = self.host_of(key)
+        if owner is not None and owner.key != key:
             return []  # a micro's own data: its entries are its standard's host's
-        fresh = (inst.contract or inst.symbol) not in self.hosts
-        host = self.host(inst)
+        fresh = owner is None  # (else it is the host made for this key)
+        host = self.host(inst) if owner is None else owner
         if fresh:
             host.catch_up(pipeline, new_from)
             saved = self.strategy_state.pop(host.key, None)

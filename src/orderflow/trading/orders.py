@@ -390,6 +390,8 @@ class Order:
         """When the order was marked for cancellation (our cancel or a Cancel* report) and
         not un-marked since (a refused cancel, NinjaTrader's UnableToCancelOrder). Computed
         from every such time seen, so the order they arrive in does not matter."""
+        if not self.cancel_marks:  # never marked (most orders)
+            return None
         after = max(self.cancel_clears, default=-1)
         return min((t for t in self.cancel_marks if t > after), default=None)
 

@@ -24,6 +24,9 @@ Conventions (``docs/trading.md``):
   every lot price is a whole tick (always, but for an adopted fractional average) the cost is
   an ``int`` and a mark, its open P&L and MAE/MFE are worked out in integers, the same
   values the ``Fraction`` sums give; a ``Fraction`` is built only for what is kept.
+- The book counts its changes (:attr:`PositionBook.changes`: a position added, a fill, an
+  adoption, a mark; :attr:`PositionBook.lot_changes`: the same but the marks), so a reader
+  can keep what it worked out from the positions until the count moves.
 """
 
 from __future__ import annotations
@@ -178,9 +181,19 @@ class Position:
         self.last_mark: int | None = None
         self._held = 0  # sum of the open lots' quantities
         self._cost: int | Fraction = 0  # sum of their price x quantity (an int when whole)
+        #: the instrument's tick value (a property that makes two Decimals at every read)
+        self._tick_value = instrument.tick_value
+
+    def _changed(self) -> None:
+        """The lots, the direction or the trade change (the book's counts move): every fill
+        and adoption recounts the lots, so moves them at least once while it lasts."""
+        book = self._book
+        book.changes += 1
+        book.lot_changes += 1
 
     def _recount(self) -> None:
         """The open lots' totals, from the lots themselves (after every change to them)."""
+        self._changed()
         self._held = sum(lot.quantity for lot in self.lots)
         cost = sum((lot.price * lot.quantity for lot in self.lots), Fraction(0))
         self._cost = cost.numerator if cost.denominator == 1 else cost
@@ -211,7 +224,7 @@ class Position:
         cost = self._cost
         if isinstance(cost, int):  # whole ticks (flat too): ticks_to_money's exact product
             ticks = 0 if mark is None else self.direction * (mark * self._held - cost)
-            return self.instrument.tick_value * ticks
+            return self._tick_value * ticks
         return ticks_to_money(self.instrument, self.unrealized_ticks(mark))
 
     @property
@@ -227,6 +240,7 @@ class Position:
         """A market price: the open trade's MAE/MFE follow its equity there."""
         ticks_value(price_ticks, "mark")
         self.last_mark = price_ticks
+        self._book.changes += 1
         trade = self.trade
         if trade is None:
             return
@@ -356,6 +370,11 @@ class PositionBook:
         self.positions: dict[tuple[str, str], Position] = {}
         self.trades: list[Trade] = []
         self._seen: set[str] = set()
+        #: moves at every change to a position's lots, direction, trade, realised P&L or
+        #: last mark, and when a position is added (what a mark and the open P&L read)
+        self.changes = 0
+        #: the same but for the marks (what the quantities and average prices read)
+        self.lot_changes = 0
 
     def position(self, account: str, instrument: str | Instrument) -> Position:
         inst = instrument if isinstance(instrument, Instrument) else get_instrument(instrument)
@@ -363,6 +382,7 @@ class PositionBook:
         pos = self.positions.get(key)
         if pos is None:
             pos = self.positions[key] = Position(account, inst, self)
+            pos._changed()
         return pos
 
     def _new_trade(self, pos: Position, t: int) -> Trade:

@@ -683,6 +683,8 @@ class RiskManager:
     def flatten_requested(self) -> bool:
         """True while a limit that flattens is active and some position is open."""
         s, p = self.state, self.params
+        if not s.kill and not s.dd_breached and s.daily_stop is None:  # no limit holds
+            return False
         if not any(s.positions.values()):
             return False
         if s.kill:

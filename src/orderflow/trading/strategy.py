@@ -76,6 +76,8 @@ class TrailMode(StrEnum):
     ATR = "atr"  # ceil(trail_atr_multiple x ATR) behind it
 
 
+_TRAILS = {str(m): m for m in TrailMode}
+
 #: no distance in ticks a strategy parameter gives is this large
 MAX_TICKS_PARAM = 1_000_000
 
@@ -332,7 +334,7 @@ class SignalStrategy:
     def _opposite(self, ctx: StrategyContext, pos_dir: int) -> AccumulatedSignal | None:
         """The strongest new signal against what we hold, if it reaches the exit score."""
         p = self.params
-        if not pos_dir or p.opposite_exit_score <= 0:
+        if not pos_dir or p.opposite_exit_score <= 0 or not ctx.signals:
             return None
         against = [s for s in ctx.signals if s.direction == -pos_dir]
         best = max(against, key=lambda s: s.score, default=None)
@@ -373,7 +375,7 @@ class SignalStrategy:
         wanted: list[tuple[int, str]] = []
         if p.breakeven_after_ticks > 0 and run >= p.breakeven_after_ticks:
             wanted.append((entry + d * p.breakeven_offset_ticks, "breakeven"))
-        trail = TrailMode(p.trail)
+        trail = _TRAILS[p.trail]  # TrailMode(p.trail) (checked when the params were made)
         if trail is not TrailMode.OFF and run >= p.trail_after_ticks:
             if trail is TrailMode.TICKS:
                 dist: int | None = p.trail_ticks
@@ -397,6 +399,8 @@ class SignalStrategy:
         """The entry of this decision, if any; ``reverse``: a reversal's direction (flat now),
         entered without a new signal and without the spacing rule."""
         p = self.params
+        if reverse is None and not ctx.signals:  # nothing to enter on
+            return None
         strong = [s for s in ctx.signals if s.score >= p.entry_score]
         if reverse is not None:
             strong = [s for s in strong if s.direction == reverse] or [_reversal(ctx, reverse)]

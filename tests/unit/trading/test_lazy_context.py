@@ -163,6 +163,10 @@ def test_a_lazy_context_replaced_or_compared_is_an_ordinary_context() -> None:
         {k: v for k, v in values.items() if k not in LAZY}, {k: const(values[k]) for k in LAZY}
     )
     assert lazy.pending() == LAZY
+    # each field that is not lazy holds its own value (set through its slot's setter)
+    own = {k: object() for k in values if k not in LAZY}
+    marked = LazyContext.build(own, {k: const(values[k]) for k in LAZY})
+    assert all(getattr(marked, k) is v for k, v in own.items())
     assert lazy.quote == values["quote"] and lazy.pending() == LAZY[1:]
     moved = dataclasses.replace(lazy, last_ticks=ASK + 1)
     assert isinstance(moved, LazyContext) and moved.pending() == ()

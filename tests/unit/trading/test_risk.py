@@ -1,6 +1,7 @@
 """Risk checks: limits stop trading at the exact update that crosses them, and no sequence of
 intents, fills and cancels takes the worst-case position past the limit."""
 
+import itertools
 import json
 from datetime import date
 
@@ -382,3 +383,22 @@ def test_the_clock_trips_the_stale_book_kill_with_no_order_and_no_update():
     assert [(e.reason, e.detail) for e in events] == [(Reason.KILL_SWITCH, "book_stale")]
     assert rm.state.kill and rm.state.kill_reason == "book_stale"
     assert rm.on_clock(T0 + 3_000_000_000) == []  # latched, reported once
+
+
+def test_flatten_requested_is_its_rule_in_every_state() -> None:
+    """No limit holding answers at once; otherwise the rule: some position open, and the
+    kill switch (when it flattens), the drawdown, the day's loss or lock, or the goal (when
+    it flattens)."""
+    stops: list[str | None] = [None, "", *(str(r) for r in Reason)]
+    for kill, dd, stop, held, on_kill, at_goal in itertools.product(
+        (False, True), (False, True), stops, ({}, {"ES": 0}, {"ES": 0, "NQ": -1}),
+        (False, True), (False, True),
+    ):  # fmt: skip
+        r = RiskManager(RiskParams(flatten_on_kill=on_kill, flatten_at_goal=at_goal))
+        s = r.state
+        s.kill, s.dd_breached, s.daily_stop, s.positions = kill, dd, stop, dict(held)
+        want = any(held.values()) and (
+            on_kill if kill else (dd or stop in (Reason.DAILY_LOSS_LIMIT, Reason.PROFIT_LOCK)
+                                  or (stop == Reason.PROFIT_GOAL and at_goal))
+        )  # fmt: skip
+        assert r.flatten_requested == want
