@@ -165,7 +165,9 @@ def test_an_ack_written_starts_the_folding_at_once(monkeypatch: pytest.MonkeyPat
     hub = Hub()
     k = 20
     monkeypatch.setattr(view_mod, "FOLD_SLICE_NS", 0)
-    monkeypatch.setattr(view_mod, "FOLD_WAIT_S", 0.02)
+    # far enough that 20 applies on a loaded machine do not reach it (the timer is armed at
+    # the first apply)
+    monkeypatch.setattr(view_mod, "FOLD_WAIT_S", 0.3)
 
     async def feed() -> list[int]:
         for b in batches()[:k]:
@@ -177,6 +179,7 @@ def test_an_ack_written_starts_the_folding_at_once(monkeypatch: pytest.MonkeyPat
         hub.view.after_ack()
         await asyncio.sleep(0)
         left.append(len(pending))  # one slice, at once
+        monkeypatch.setattr(view_mod, "FOLD_WAIT_S", 0.001)  # the timers now come at once
         hub.view.after_ack()  # (a slice asked for the rest: a timer again)
         await asyncio.sleep(0.5)
         left.append(len(pending))
