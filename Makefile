@@ -19,11 +19,20 @@ PEERS_ON    := $(filter 1 yes true,$(PEERS))
 
 .PHONY: run test bench bench-peers lint setup warmup clean
 
-# the packages; $(STAMP) adds numba's cache filled by `orderflow warmup`
+# Python writes its bytecode caches (a machine may set PYTHONDONTWRITEBYTECODE): the venv's
+# modules are compiled on first import, those the suite and the product load, not all 9,300
+unexport PYTHONDONTWRITEBYTECODE
+
+# the packages; $(STAMP) adds numba's cache filled by `orderflow warmup`. uv (from PyPI, into
+# the venv) installs the versions pip would, its downloads in parallel (pip fetched one after
+# another: docs/performance.md). Should uv not install or not work, pip does it as before.
 $(DEPS): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@{ $(BIN)/python -m pip install --quiet uv \
+	   && $(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"; } \
+	|| { echo "uv could not install the packages; pip installs them"; \
+	     $(BIN)/python -m pip install --quiet --upgrade pip \
+	     && $(BIN)/python -m pip install --quiet -e ".[dev]"; }
 	@touch $(DEPS)
 
 # Two processes first, one core each, then the warm-up proper: the server's kernels (what
