@@ -204,3 +204,5 @@ def test_batch_and_per_event_replay_end_identical(replayed):
             assert ids.tolist() == live.level_orders(side, price).tolist()
             for oid in ids.tolist():
                 assert batch.order(oid) == live.order(oid)
+            sizes = {oid: batch.order(oid).size for oid in ids.tolist()}
+            assert list(batch.level_queue(side, price).items()) == list(sizes.items())

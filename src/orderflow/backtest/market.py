@@ -94,10 +94,5 @@ class MarketView:
     def queue_at(self, side: int, price: int) -> dict[int, int]:
         """L3 only: the orders resting at ``price`` on ``side``, front first, as
         ``{order_id: size}`` (dicts keep insertion order). O(orders at the level)."""
-        ids = self.book.level_orders(side, price)
-        out: dict[int, int] = {}
-        for oid in ids.tolist():
-            view = self.book.order(oid)
-            if view is not None:
-                out[int(oid)] = view.size
+        out: dict[int, int] = self.book.level_queue(side, price)
         return out

@@ -34,7 +34,7 @@ from orderflow.backtest.queues import (
     l3_order_update,
     l3_trade_fill,
 )
-from orderflow.backtest.relevant import OrderArrays, order_arrays, scan_l3
+from orderflow.backtest.relevant import OrderArrays, order_arrays, quiet_l3, scan_l3
 from orderflow.backtest.scans import cut_l3, tail_l3, triggers
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
@@ -228,17 +228,28 @@ class Matching:
                 di, dk = self._pass_l2(recs[i:], trades[k:])
                 i, k = i + di, k + dk
 
+    def _order_arrays(self) -> OrderArrays:
+        """:func:`order_arrays` of our orders, kept while they have not moved."""
+        arrays = self._arrays
+        if arrays is None or arrays[0] != self._changes:  # our orders moved since: again
+            arrays = self._arrays = (self._changes, order_arrays(self._waiting, self._resting))
+        return arrays[1]
+
     def _scan_l3(self, seg: np.ndarray) -> tuple[Any, ...]:
         """While orders of ours work: the records of ``seg`` that end an event, those that
         can touch an order of ours, in order, with for each the volume its event printed so
         far at its price and aggressor side (trades; 0 for other records), and the piece's
         events and last print (price, printed): :func:`~orderflow.backtest.relevant.scan_l3`,
         one jitted pass. O(records x our orders)."""
-        arrays = self._arrays
-        if arrays is None or arrays[0] != self._changes:  # our orders moved since: again
-            arrays = self._arrays = (self._changes, order_arrays(self._waiting, self._resting))
-        w, r, ahead, ids, sizes = arrays[1]
+        w, r, ahead, ids, sizes = self._order_arrays()
         return scan_l3(seg, self.fills_print, w, r, ahead, ids, sizes)  # type: ignore[no-any-return]
+
+    def _quiet_l3(self, seg: np.ndarray) -> tuple[int, int, int, int]:
+        """:meth:`_scan_l3`'s count of relevant records and the piece's events and last
+        print (:func:`~orderflow.backtest.relevant.quiet_l3`): all a piece that touches
+        nothing of ours needs, most pieces while orders of ours work."""
+        w, r, ahead, ids, sizes = self._order_arrays()
+        return quiet_l3(seg, self.fills_print, w, r, ahead, ids, sizes)  # type: ignore[no-any-return]
 
     def _pass_l3(self, seg: np.ndarray) -> int:
         """Records up to the end of the first event where a stop or MIT of ours triggers
@@ -246,11 +257,13 @@ class Matching:
         Returns how many records were consumed."""
         triggered, self._fired = self._fired, []
         if self._resting or self._waiting:
-            lasts, rel, rel_cum, events, price_, printed = self._scan_l3(seg)
-            if not len(rel) and not triggered:  # (most pieces): the path below, in short
-                self._apply(seg, (price_, printed))
-                self._events += int(events)  # (every event end of seg: lasts.searchsorted)
-                return len(seg)
+            if not triggered:  # nothing relevant (most pieces): the path below, in short
+                relevant, events, price_, printed = self._quiet_l3(seg)
+                if not relevant:
+                    self._apply(seg, (price_, printed))
+                    self._events += int(events)  # (every event end: lasts.searchsorted)
+                    return len(seg)
+            lasts, rel, rel_cum, _, _, _ = self._scan_l3(seg)
         else:
             lasts = (seg["flags"] & LAST).nonzero()[0]  # (np.flatnonzero's answer, no dispatch)
             rel = rel_cum = np.zeros(0, dtype=np.int64)

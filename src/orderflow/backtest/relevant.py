@@ -35,7 +35,7 @@ from orderflow.backtest.model import (
 from orderflow.backtest.queues import ahead_sorted
 from orderflow.backtest.scans import tail_l3
 
-__all__ = ["OrderArrays", "order_arrays", "relevant_l3", "scan_l3"]
+__all__ = ["OrderArrays", "order_arrays", "quiet_l3", "relevant_l3", "scan_l3"]
 
 _NO_IDS = np.zeros(0, dtype=np.uint64)
 _NO_VALS = np.zeros(0, dtype=np.int64)
@@ -179,3 +179,12 @@ def scan_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-unty
     rel, rel_cum = relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals)
     events, price, printed = tail_l3(seg, fills_print)
     return lasts, rel, rel_cum, events, price, printed
+
+
+@njit(cache=True)
+def quiet_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-untyped-def]
+    """:func:`scan_l3`'s answer as far as a piece with nothing relevant needs it: how many
+    records are relevant, the piece's events and its last print (price, printed). The same
+    pass; only numbers come back (numba boxes each array it returns, about 0.4 us each)."""
+    _, rel, _, events, price, printed = scan_l3(seg, fills_print, w, r, r_ahead, ids, vals)
+    return len(rel), events, price, printed

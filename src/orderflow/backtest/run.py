@@ -35,6 +35,7 @@ import numpy as np
 from orderflow.backtest.model import Delivery
 from orderflow.backtest.options import BacktestOptions, FileRun, OrderLog
 from orderflow.backtest.report import BacktestResult, build_result
+from orderflow.backtest.scans import every_n
 from orderflow.backtest.venue import SimVenue
 from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
@@ -234,17 +235,10 @@ class _Driver:
 def _every_n(ends: np.ndarray, n: int, since: int) -> tuple[list[int], int]:
     """The event ends (exclusive indices) at which ``n`` or more records have gone by since
     the last decision, ``since`` records before this chunk; and the count left over after the
-    last of them, so the decision points do not depend on where chunks are cut."""
-    out: list[int] = []
-    start = -since
-    while True:
-        j = int(ends.searchsorted(start + n, side="left"))  # (the method: no dispatch)
-        if j >= len(ends):
-            break
-        out.append(int(ends[j]))
-        start = int(ends[j])
-    total = int(ends[-1]) if len(ends) else 0
-    return out, total - (out[-1] if out else start)
+    last of them, so the decision points do not depend on where chunks are cut
+    (:func:`~orderflow.backtest.scans.every_n`, one jitted pass)."""
+    stops, left = every_n(ends.astype(np.int64, copy=False), int(n), int(since))
+    return stops.tolist(), int(left)
 
 
 def _host(inst: Instrument, trading: TradingParams, opts: BacktestOptions,

@@ -15,7 +15,7 @@ from numba import njit
 
 from orderflow.backtest.model import FILL, LAST, STOPS, TRADE, SimOrder
 
-__all__ = ["cut_l3", "tail_l3", "triggers"]
+__all__ = ["cut_l3", "every_n", "tail_l3", "triggers"]
 
 _NO_TRIGGERS = np.zeros((0, 2), dtype=np.int64)
 
@@ -93,3 +93,22 @@ def tail_l3(seg, fills_print):  # type: ignore[no-untyped-def]
         if a == TRADE or (fills_print and a == FILL):
             return events, np.int64(price[j]), 1
     return events, np.int64(0), 0
+
+
+@njit(cache=True)
+def every_n(ends, n, since):  # type: ignore[no-untyped-def]
+    """The event ends (``ends``: exclusive indices, increasing) at which ``n`` or more
+    records have gone by since the last decision, ``since`` records before the first record;
+    and the records left over after the last of them (``since`` plus all of them when there
+    is none). One pass: the first end at or past the previous one plus ``n`` is a later end
+    than the previous one (``n >= 1``), so the ends before it need not be searched again."""
+    out = np.empty(len(ends), dtype=np.int64)
+    k = 0
+    start = -since
+    for e in ends:
+        if e >= start + n:
+            out[k] = e
+            k += 1
+            start = e
+    total = ends[-1] if len(ends) else 0
+    return out[:k], total - start

@@ -434,6 +434,21 @@ class OrderBook(PriceEdge):
         K.k_level_orders(self._st, sd, idx, out)
         return out.view(np.uint64)
 
+    def level_queue(self, side: int, price: int) -> dict[int, int]:
+        """The orders resting at ``price`` on ``side``, front of the queue first, as
+        ``{order_id: size}`` (ids as :meth:`level_orders` gives them, unsigned). O(orders at
+        the level), one walk: no view, no queue position per order."""
+        sd, idx = int(side), int(price) - int(self._meta[K.M_BASE])
+        out: dict[int, int] = {}
+        if sd not in (0, 1) or not 0 <= idx < len(self._levels):
+            return out
+        orders = self._orders
+        s = int(self._levels.item(idx, sd, K.L_HEAD))
+        while s >= 0:
+            out[orders.item(s, K.O_ID) % _U64] = orders.item(s, K.O_SIZE)
+            s = orders.item(s, K.O_NEXT)
+        return out
+
     def __len__(self) -> int:
         """Number of resting orders. O(1)."""
         return int(self._meta[K.M_NORD])

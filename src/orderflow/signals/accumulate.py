@@ -91,6 +91,10 @@ class Accumulator:
         self._score = {1: 0.0, -1: 0.0}
         self._ts = {1: 0, -1: 0}
         self._kept: dict[int, list[tuple[Signal, float]]] = {1: [], -1: []}
+        #: per direction, the latest emission's time, how many kept signals it left and
+        #: their contributions: at that same time again they are the same (the values are
+        #: a function of the time, the signals only grow at the end in between)
+        self._emitted: dict[int, tuple[int, int, list[Contribution]]] = {}
         self._last: dict[tuple[str, int], int] = {}
         self.rejected: dict[str, int] = {"min_score": 0, "session": 0, "cooldown": 0, "confirm": 0}
 
@@ -155,14 +159,20 @@ class Accumulator:
         self._kept[d].append((sig, weighted))
         if self._score[d] < p.emit_threshold:
             return None
-        contributions = []
-        kept = []
-        for s, w in self._kept[d]:
+        held = self._kept[d]
+        start = 0
+        contributions: list[Contribution] = []
+        prev = self._emitted.get(d)
+        if prev is not None and prev[0] == sig.ts_event:  # (several in one event group)
+            start, contributions = prev[1], prev[2]  # (grows to this one's)
+        kept = held[:start]
+        for s, w in held[start:]:
             now = w * 0.5 ** ((sig.ts_event - s.ts_event) / p.half_life_ns)
             if w > 0 and now >= p.min_contribution * w:
                 kept.append((s, w))
                 contributions.append(Contribution(s.detector, s.ts_event, w, now, s.price))
         self._kept[d] = kept
+        self._emitted[d] = (sig.ts_event, len(kept), contributions)
         return AccumulatedSignal(
             instrument=sig.instrument,
             ts_event=sig.ts_event,

@@ -27,7 +27,7 @@ from orderflow.backtest.model import (
     SimOrder,
 )
 from orderflow.backtest.queues import QueueState, ahead_sorted, l3_order_update, sorted_ahead
-from orderflow.backtest.relevant import order_arrays, relevant_l3, scan_l3
+from orderflow.backtest.relevant import order_arrays, quiet_l3, relevant_l3, scan_l3
 from orderflow.backtest.scans import tail_l3
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.trading.orders import OrderType
@@ -150,6 +150,8 @@ def test_the_kernel_picks_the_same_records_as_the_vectorised_form(fills_print: b
         cut = seg[: int(rng.integers(len(seg) // 2, len(seg) + 1))]
         ends = np.flatnonzero(cut["flags"] & LAST)
         both = scan_l3(cut, fills_print, *order_arrays(waiting, resting))
+        quiet = quiet_l3(cut, fills_print, *order_arrays(waiting, resting))
+        assert quiet == (len(both[1]), *both[3:])
         assert [x.tolist() for x in both[:3]] == [
             ends.tolist(), *(x.tolist() for x in kernel(cut, ends, fills_print, waiting,
                                                          resting))]  # fmt: skip
@@ -188,8 +190,8 @@ def test_every_call_of_an_esh4_backtest_agrees_with_the_vectorised_form(
     from tests.conftest import ES_MBO, need
     from tests.integration.test_parity import BUSY
 
-    calls = {"n": 0, "resting": 0, "quiet": 0}
-    real = Matching._scan_l3
+    calls = {"n": 0, "resting": 0, "quiet": 0, "full": 0}
+    real, real_quiet = Matching._scan_l3, Matching._quiet_l3
 
     def checked(self: Matching, seg: np.ndarray) -> Any:
         got = real(self, seg)
@@ -201,12 +203,25 @@ def test_every_call_of_an_esh4_backtest_agrees_with_the_vectorised_form(
         assert (events, price, printed) == tuple(tail_l3(seg, self.fills_print))
         calls["n"] += 1
         calls["resting"] += bool(self._resting and any(o.queue.ahead_ids for o in self._resting))
-        calls["quiet"] += len(rel) == 0
         return got
 
-    monkeypatch.setattr(Matching, "_scan_l3", checked)
+    def quiet(self: Matching, seg: np.ndarray) -> Any:
+        # the count and the tail the short path takes are the whole pass's, checked above
+        got = real_quiet(self, seg)
+        _, rel, _, events, price, printed = checked(self, seg)
+        assert got == (len(rel), events, price, printed)
+        calls["quiet"] += got[0] == 0
+        return got
+
+    def full(self: Matching, seg: np.ndarray) -> Any:
+        calls["full"] += 1
+        return checked(self, seg)
+
+    monkeypatch.setattr(Matching, "_scan_l3", full)
+    monkeypatch.setattr(Matching, "_quiet_l3", quiet)
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=BacktestOptions(decide_every=100))
     assert calls["n"] > 300 and calls["resting"] > 20 and 0 < calls["quiet"] < calls["n"]
+    assert 0 < calls["full"] < calls["n"] - calls["quiet"]  # (a piece with a fired order too)
     assert (res.stats["trades"], res.stats["net_pnl"], len(res.fills)) == (9, -190.84, 27)
 
 

@@ -88,6 +88,32 @@ def test_every_n_records_carries_over_chunks() -> None:
     # 3 records left from the chunk before: the first event end reaches 4 at once
     assert _every_n(ends, 4, 3) == ([3, 9], 1)
     assert _every_n(ends, 100, 7) == ([], 17)
+    assert _every_n(np.zeros(0, dtype=np.int64), 4, 3) == ([], 3)
+
+
+def _every_n_searched(ends: np.ndarray, n: int, since: int) -> tuple[list[int], int]:
+    """The decision points as they were found before the jitted pass: a search per point."""
+    out: list[int] = []
+    start = -since
+    while True:
+        j = int(np.searchsorted(ends, start + n, side="left"))
+        if j >= len(ends):
+            break
+        out.append(int(ends[j]))
+        start = int(ends[j])
+    total = int(ends[-1]) if len(ends) else 0
+    return out, total - (out[-1] if out else start)
+
+
+def test_every_n_is_the_search_per_decision_point() -> None:
+    # random event ends (gaps of one record and up), every N from 1 past the chunk, any
+    # carried count; an end exactly N after the last point is a point
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        ends = np.cumsum(rng.integers(1, 30, int(rng.integers(0, 60))))
+        n, since = int(rng.integers(1, 120)), int(rng.integers(0, 150))
+        assert _every_n(ends, n, since) == _every_n_searched(ends, n, since)
+    assert _every_n(np.array([4, 8, 9, 12]), 4, 0) == ([4, 8, 12], 0)
 
 
 def test_mbo_streams_in_chunks_equal_to_the_whole_file() -> None:

@@ -148,21 +148,20 @@ def test_the_kept_order_arrays_are_the_ones_built_afresh_at_every_pass(
     from tests.conftest import ES_MBO, need
     from tests.integration.test_parity import BUSY
 
-    real = Matching._scan_l3
+    real = Matching._order_arrays
     seen = {"n": 0, "kept": 0}
 
-    def checked(self: Matching, seg: np.ndarray) -> Any:
+    def checked(self: Matching) -> Any:
         kept = self._arrays is not None and self._arrays[0] == self._changes
-        got = real(self, seg)
-        assert self._arrays is not None
-        for a, b in zip(self._arrays[1], order_arrays(self._waiting, self._resting),
-                        strict=True):  # fmt: skip
+        got = real(self)
+        assert self._arrays is not None and got is self._arrays[1]
+        for a, b in zip(got, order_arrays(self._waiting, self._resting), strict=True):
             assert a.dtype == b.dtype and np.array_equal(a, b)
         seen["n"] += 1
         seen["kept"] += kept
         return got
 
-    monkeypatch.setattr(Matching, "_scan_l3", checked)
+    monkeypatch.setattr(Matching, "_order_arrays", checked)
     opts = BacktestOptions(decide_every=every, end_ns=OPEN + 1_800 * 10**9)
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=opts)
     assert res.fills and seen["n"] > 100 and seen["kept"] > seen["n"] // 2

@@ -273,6 +273,23 @@ def test_uint64_order_ids_round_trip():
     assert len(b) == 0
 
 
+def test_level_queue_is_the_level_front_first_with_each_orders_size(book):
+    # unsigned ids past 2**63, a partial fill and a size cut keep their places, an increase
+    # goes to the back; a side or price off the ladder is an empty queue
+    big, bigger = (1 << 63) + 7, (1 << 64) - 1
+    book.add(big, BID, 100, 2)
+    book.add(bigger, BID, 100, 9)
+    book.fill(1, 2)
+    book.modify(bigger, 100, 4)
+    book.modify(2, 100, 6)
+    want = {1: 3, big: 2, bigger: 4, 2: 6}
+    assert book.level_queue(BID, 100) == want
+    assert list(book.level_queue(BID, 100)) == book.level_orders(BID, 100).tolist()
+    assert book.level_queue(BID, 99) == {3: 7} and book.level_queue(ASK, 103) == {5: 6}
+    assert book.level_queue(BID, 101) == {} and book.level_queue(BID, 10**9) == {}
+    assert book.level_queue(2, 100) == {}
+
+
 def test_clear_empties_and_book_is_reusable(book):
     book.clear()
     assert len(book) == 0 and book.best_bid() is None and book.best_ask() is None

@@ -138,3 +138,28 @@ def test_session_answer_reused_only_where_it_cannot_change(
             for a, b in ((dtime.fromisoformat(x), dtime.fromisoformat(y)) for x, y in windows)
         )
         assert kept.in_session(ts) == fresh, (zone, ts)
+
+
+def test_contributions_reused_at_the_same_time_are_those_worked_out_afresh() -> None:
+    # many signals per event time, both directions, weights, pruning by min_contribution,
+    # negative scores: every emission equals that of an accumulator that never reuses the
+    # previous emission's contributions; reuse happens (several emissions in one time)
+    params = AccumulatorParams(half_life_ns=2 * S, emit_threshold=0.9, min_contribution=0.3,
+                               weights={"iceberg": 2.0, "spoof_pull": -0.5})  # fmt: skip
+    rng = np.random.default_rng(11)
+    reused, fresh = Accumulator(params), Accumulator(params)
+    t, same = 0, 0
+    names = ("sweep", "iceberg", "spoof_pull", "absorption")
+    for _ in range(3_000):
+        t += int(rng.choice([0, 0, 0, 1, S // 3, S, 4 * S]))
+        s = sig(t, int(rng.choice([-1, 1])), float(rng.uniform(0.05, 1.0)),
+                str(rng.choice(names)))  # fmt: skip
+        fresh._emitted.clear()  # (never a previous emission to reuse)
+        before = dict(reused._emitted)
+        a, b = reused.update(s), fresh.update(s)
+        assert a == b
+        if a is not None:
+            last = before.get(a.direction)
+            same += last is not None and last[0] == t and last[1] > 0
+    assert same > 100
+    assert reused._kept == fresh._kept
