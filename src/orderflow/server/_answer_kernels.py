@@ -30,16 +30,7 @@ from orderflow.book._l2_kernels import LD_CAP, LD_COUNT, LD_HDR
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE as NO_PRICE_I
 
-__all__ = [
-    "F_ROWS",
-    "INEXACT",
-    "I_SIZES",
-    "OK",
-    "ack_json_book",
-    "ack_msgpack",
-    "ack_numbers",
-    "msgpack_capacity",
-]
+__all__ = ["F_ROWS", "INEXACT", "I_SIZES", "OK", "ack_msgpack", "ack_numbers", "msgpack_capacity"]
 
 OK, INEXACT = 0, 1
 I_SIZES = 6  # out_i: the sizes start here
@@ -291,107 +282,5 @@ def ack_msgpack(  # type: ignore[no-untyped-def]
 
 
 def msgpack_capacity(levels: int, ratios: int, bands: int) -> int:
-    """Bytes :func:`ack_msgpack` (or :func:`ack_json_book`, up to 52 a row) may write at most
-    for this shape of answer."""
-    return 64 + 2 * levels * 52 + 256 + ratios * 24 + bands * 48
-
-
-# ---- the book as JSON, written from the numbers above ------------------------------------------
-# A row's price is the double nearest ``t * tick_fixed / PRICE_SCALE``, a decimal of at most 15
-# significant digits (its product under 10**15): the shortest decimal that gives that double
-# back is that decimal itself, which msgspec writes in plain notation (digits, ".", at least
-# one digit) for a magnitude from 1e-4 up. Any other price (:data:`INEXACT`): the dicts.
-
-_J_BIDS = np.frombuffer(b'{"bids":[', dtype=np.uint8)
-_J_ASKS = np.frombuffer(b'],"asks":[', dtype=np.uint8)
-_J_PLAIN = 10**15  # a fixed-point product under this has at most 15 significant digits
-_J_SMALL = PRICE_SCALE // 10_000  # the product of 1e-4: below it (but 0) not plain for sure
-_SCALE_DIGITS = len(str(PRICE_SCALE)) - 1
-assert 10**_SCALE_DIGITS == PRICE_SCALE  # a price's fraction: that many decimal digits
-_INT64_MIN_DIGITS = np.frombuffer(b"9223372036854775808", dtype=np.uint8)
-
-
-@njit(cache=True)
-def _put_digits(out, at, v):  # type: ignore[no-untyped-def]
-    """``v`` (>= 0) in decimal."""
-    n = 1
-    x = v
-    while x >= 10:
-        x //= 10
-        n += 1
-    for i in range(n - 1, -1, -1):
-        out[at + i] = 48 + v % 10
-        v //= 10
-    return at + n
-
-
-@njit(cache=True)
-def _put_json_int(out, at, v):  # type: ignore[no-untyped-def]
-    if v < 0:
-        out[at] = 45  # "-"
-        at += 1
-        if v == -(2**63):  # not negated in 64 bits: the digits of 2**63
-            return _put(out, at, _INT64_MIN_DIGITS)
-        v = -v
-    return _put_digits(out, at, v)
-
-
-@njit(cache=True)
-def _put_json_price(out, at, p):  # type: ignore[no-untyped-def]
-    """The fixed-point product ``p`` (``|p| < 10**15``, 0 or ``|p| >= 1e-4 * PRICE_SCALE``)
-    as msgspec writes the double ``p / PRICE_SCALE``."""
-    if p < 0:
-        out[at] = 45  # "-"
-        at += 1
-        p = -p
-    at = _put_digits(out, at, p // PRICE_SCALE)
-    out[at] = 46  # "."
-    at += 1
-    frac = p % PRICE_SCALE
-    if frac == 0:
-        out[at] = 48
-        return at + 1
-    width = _SCALE_DIGITS
-    while frac % 10 == 0:
-        frac //= 10
-        width -= 1
-    for i in range(width - 1, -1, -1):
-        out[at + i] = 48 + frac % 10
-        frac //= 10
-    return at + width
-
-
-@njit(cache=True)
-def ack_json_book(  # type: ignore[no-untyped-def]
-    buf, n, ratio_levels, m_ints, m_floats, ofi, ofi_sum, vst, widths, tick_fixed, tick, out_i,
-    out_f, out_b,
-):  # fmt: skip
-    """:func:`ack_numbers`, then the book as JSON into ``out_b``: the bytes msgspec gives for
-    the book's dict. Returns ``(status, end)``; :data:`INEXACT` also for a price not written
-    plainly here (read the dicts)."""
-    status = ack_numbers(buf, n, ratio_levels, m_ints, m_floats, ofi, ofi_sum, vst, widths,
-                         tick_fixed, tick, out_i, out_f)  # fmt: skip
-    if status != OK:
-        return status, 0
-    cap = buf[LD_CAP]
-    at = _put(out_b, 0, _J_BIDS)
-    for side in range(2):
-        if side == 1:
-            at = _put(out_b, at, _J_ASKS)
-        p0 = LD_HDR + side * 2 * cap
-        for j in range(out_i[side]):
-            p = buf[p0 + j] * tick_fixed
-            if p >= _J_PLAIN or p <= -_J_PLAIN or (p != 0 and -_J_SMALL < p < _J_SMALL):
-                return INEXACT, 0
-            if j:
-                out_b[at] = 44  # ","
-                at += 1
-            out_b[at] = 91  # "["
-            at = _put_json_price(out_b, at + 1, p)
-            out_b[at] = 44
-            at = _put_json_int(out_b, at + 1, out_i[I_SIZES + side * n + j])
-            out_b[at] = 93  # "]"
-            at += 1
-    out_b[at] = 93
-    out_b[at + 1] = 125  # "]}"
-    return OK, at + 2
+    """Bytes :func:`ack_msgpack` may write at most for this shape of answer."""
+    return 64 + 2 * levels * 19 + 256 + ratios * 24 + bands * 48

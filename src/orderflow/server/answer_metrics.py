@@ -27,7 +27,6 @@ from orderflow.server._answer_kernels import (
     F_ROWS,
     I_SIZES,
     OK,
-    ack_json_book,
     ack_msgpack,
     ack_numbers,
     msgpack_capacity,
@@ -107,7 +106,7 @@ def book_and_metrics(
     if type(pipe.book) is LadderBook and pipe.groups:
         got = _compiled(inst, pipe, levels)
         if got is not None:
-            return got[0], got[1]
+            return got
     return book_and_metrics_read(inst, pipe, levels)
 
 
@@ -174,12 +173,10 @@ def _layout(levels: int, pipe: Pipeline) -> _Layout:
 
 
 def _compiled(
-    inst: Instrument, pipe: Pipeline, levels: int, json_book: bool = False
-) -> tuple[Any, dict[str, Any], Top] | None:
-    """:func:`book_and_metrics` from one compiled call, with the book's :data:`Top` (None: a
-    price that may not be exact, read the Python way). ``json_book``: the book as the JSON
-    bytes msgspec gives for it (``msgspec.Raw``; None also for a price not written plainly
-    there, :func:`~orderflow.server._answer_kernels.ack_json_book`)."""
+    inst: Instrument, pipe: Pipeline, levels: int
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """:func:`book_and_metrics` from one compiled call (None: a price that may not be exact,
+    read the Python way)."""
     lay = _layout(levels, pipe)
     if not lay.exact:
         return None
@@ -190,27 +187,18 @@ def _compiled(
     if tick is None:
         tick = _TICKS[size] = float(size)
     out_i, out_f = lay.out_i, lay.out_f
-    book: Any
-    if json_book:
-        status, end = ack_json_book(pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats,
-                                    ofi, ofi_sum, vst, widths, inst.tick_fixed, tick, out_i,
-                                    out_f, lay.out_b)  # fmt: skip
-        if status != OK:
-            return None
-        book = msgspec.Raw(lay.out_b[:end].tobytes())
-    elif ack_numbers(pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats, ofi, ofi_sum,
-                     vst, widths, inst.tick_fixed, tick, out_i, out_f) != OK:  # fmt: skip
+    if ack_numbers(pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats, ofi, ofi_sum,
+                   vst, widths, inst.tick_fixed, tick, out_i, out_f) != OK:  # fmt: skip
         return None
     fi, ff = out_i.tolist(), out_f.tolist()
     nb, na, b0, r0, k0 = fi[0], fi[1], F_ROWS + levels, F_ROWS + 2 * levels, lay.bands
     a0 = I_SIZES + levels
-    top = (ff[F_ROWS], ff[b0]) if nb and na else None
-    if not json_book:  # each row a list [price, size], made in C
-        bid_p, bid_q = ff[F_ROWS : F_ROWS + nb], fi[I_SIZES : I_SIZES + nb]
-        book = {
-            "bids": list(map(list, zip(bid_p, bid_q, strict=True))),
-            "asks": list(map(list, zip(ff[b0 : b0 + na], fi[a0 : a0 + na], strict=True))),
-        }
+    # each row a list [price, size], made in C
+    bid_p, bid_q = ff[F_ROWS : F_ROWS + nb], fi[I_SIZES : I_SIZES + nb]
+    book = {
+        "bids": list(map(list, zip(bid_p, bid_q, strict=True))),
+        "asks": list(map(list, zip(ff[b0 : b0 + na], fi[a0 : a0 + na], strict=True))),
+    }
     spread, mid, micro, imbalance, vw = fi[2], ff[0], ff[1], ff[2], ff[3]
     ratio = [{"levels": n, "ratio": None if x != x else x}
              for n, x in zip(lay.ratio_levels, ff[r0:k0], strict=True)]  # fmt: skip
@@ -220,7 +208,7 @@ def _compiled(
         bands = [{"k": k, "upper": None if u != u else u, "lower": None if lo != lo else lo}
                  for k, u, lo in zip(lay.keys, up, low, strict=True)]  # fmt: skip
     score = pipe.momentum.score
-    metrics = {
+    return book, {
         "spread": None if spread == NO_PRICE else spread * tick,
         "mid": None if mid != mid else mid,
         "microprice": None if micro != micro else micro,
@@ -233,7 +221,6 @@ def _compiled(
         "momentum": None if score != score else score,  # wire.json_float, inline
         "bid_ask_ratio": ratio,
     }
-    return book, metrics, top
 
 
 def book_top(book: dict[str, Any]) -> Top:
@@ -275,20 +262,13 @@ def book_and_metrics_msgpack(
 
 
 def book_metrics_top(
-    inst: Instrument, pipe: Pipeline, levels: int, encoding: str | None = None
+    inst: Instrument, pipe: Pipeline, levels: int, msgpack: bool
 ) -> tuple[Any, Any, Top]:
     """An answer's ``book`` and ``metrics`` with the book's :data:`Top`: the dicts, or for an
-    answer that goes out in ``encoding`` (``msgpack``: both, ``json``: the book) their bytes
-    where the compiled call writes them (:func:`book_and_metrics_msgpack`,
-    :func:`~orderflow.server._answer_kernels.ack_json_book`; ``msgspec.Raw``, which msgspec's
-    encoder of that format copies as they are)."""
-    if encoding == "msgpack":
+    answer that goes out as MessagePack (``msgpack``) their bytes where the compiled call
+    writes them (:func:`book_and_metrics_msgpack`; ``msgspec.Raw``, which msgspec's
+    MessagePack encoder copies as they are)."""
+    if msgpack:
         return book_and_metrics_msgpack(inst, pipe, levels)
-    if type(pipe.book) is LadderBook and pipe.groups:
-        got = _compiled(inst, pipe, levels, encoding == "json")
-        if got is None and encoding == "json":  # a price not written plainly: the dicts
-            got = _compiled(inst, pipe, levels)
-        if got is not None:
-            return got
-    book, metrics = book_and_metrics_read(inst, pipe, levels)
+    book, metrics = book_and_metrics(inst, pipe, levels)
     return book, metrics, book_top(book)

@@ -170,9 +170,9 @@ class Hub:
         #: the view's, the alerts' and the counters' part of applying a batch, held by a
         #: session until its answer is written (:mod:`.after_ack`)
         self.after_ack = AfterAck()
-        #: the encoding the answers being built go out in (a session sets its connection's
-        #: around its call; None: the dicts): their book (and metrics) are built as its bytes
-        self.ack_encoding: str | None = None
+        #: the answers being built go out as MessagePack (a session of a MessagePack client
+        #: sets it around its call): their book and metrics are built as its bytes
+        self.msgpack_acks = False
         self._top: Top = None  # the book's best prices in the answer built last
 
     # ---- instruments ---------------------------------------------------------------------
@@ -705,8 +705,8 @@ class Hub:
         """The answer to client ``to``: book, metrics, signals, and (protocol 2) clusters and
         profile, in full or unchanged for that client (:mod:`.answers`)."""
         inst, pipe = st.instrument, st.pipeline
-        # one read of the ladder (book, and metrics, as the bytes of the client's encoding)
-        book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.ack_encoding)
+        # one read of the ladder (for a MessagePack client: book and metrics as its bytes)
+        book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.msgpack_acks)
         clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
         if "recovering" not in self.counters:
             clusters, profile = self.answers.for_ack(pipe, to)

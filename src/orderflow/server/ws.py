@@ -280,12 +280,12 @@ class Session:
         later.deferring = later.enabled  # server.work_after_ack
         hub, view = self.hub, self.hub.view
         view.acking = True  # answer_run asks for the view's folding once they are written
-        hub.ack_encoding = self.conn.encoding  # answers to this connection only: in its bytes
+        # answers to this connection only: as MessagePack, their book and metrics as its bytes
+        hub.msgpack_acks = self.conn.encoding == "msgpack"
         try:
             outcomes = hub.apply_many(run, client)
         finally:
-            later.deferring = view.acking = False
-            hub.ack_encoding = None
+            later.deferring = view.acking = hub.msgpack_acks = False
         for batch, ack, request, error in outcomes:
             if isinstance(error, InstrumentOwnedError):  # another client feeds it
                 mon.errors.labels("instrument_owned").inc()

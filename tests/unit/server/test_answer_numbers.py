@@ -28,7 +28,7 @@ def both(hub: Hub, name: str) -> tuple[Any, Any]:
     assert st is not None
     compiled = am._compiled(st.instrument, st.pipeline, am.BOOK_LEVELS)
     assert compiled is not None  # a NinjaTrader ladder: the compiled call answers
-    return compiled[:2], am.book_and_metrics_read(st.instrument, st.pipeline, am.BOOK_LEVELS)
+    return compiled, am.book_and_metrics_read(st.instrument, st.pipeline, am.BOOK_LEVELS)
 
 
 def test_every_esh4_book_and_metrics_are_the_python_reads() -> None:
