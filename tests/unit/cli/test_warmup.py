@@ -1,7 +1,7 @@
 """The server's warm-up compiles what the live path needs: after it, a batch in any depth form
-(rows, list columns, packed columns; JSON or MessagePack, answered in that encoding as a
-WebSocket session answers) compiles no kernel, so the first live batch never waits for
-numba."""
+(rows, list columns, packed columns; JSON or MessagePack, a MessagePack one answered in
+MessagePack as a WebSocket session answers it) compiles no kernel, so the first live batch
+never waits for numba."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def test_no_depth_form_compiles_a_kernel_after_the_warm_up():
             msg = decode_client(frame)
             assert isinstance(msg, Batch)
             hub = Hub()
-            hub.ack_encoding = encoding  # as the session of a client of that encoding
+            hub.msgpack_acks = encoding == "msgpack"  # as the session of that client
             ack, _ = hub.apply(msg, "live")
-            assert ack.applied["depth"] == 2 and isinstance(ack.book, msgspec.Raw)
+            assert ack.applied["depth"] == 2
+            assert isinstance(ack.book, msgspec.Raw) == hub.msgpack_acks
     after = compiled_kernels()
     assert {k: v for k, v in after.items() if before.get(k) != v} == {}
