@@ -2,14 +2,17 @@
 (the bridge's batches of about 100 depth events), one client, timing every ``Hub.apply`` and
 the ``Hub._ack`` inside it, and the size of each encoded ack. Run it on two trees to compare:
 
-    PYTHONPATH=src python benchmarks/bench_ack.py [repeats] [--cpu [SLEEP_S]]
+    PYTHONPATH=src python benchmarks/bench_ack.py [repeats] [--cpu [SLEEP_S]] [--json]
 
 ``--cpu``: instead, the stages after the pipeline on the thread's CPU clock (a stage probe
 whose marks are ``time.thread_time_ns``, so time the process spends descheduled on a busy
 machine does not count): the pipeline, "bars, order reports, ack built" (``engine_out`` to
 ``acked``), "alerts, dashboard view, strategy" (to ``applied``) and the MessagePack encoding,
 p50 and mean per batch, the median over the repeats; ``SLEEP_S`` between batches (e.g.
-0.001) makes each batch start with cold caches, as a request/response server's do.
+0.001) makes each batch start with cold caches, as a request/response server's do. The Hub
+answers as a WebSocket session of a MessagePack client has it answer (``Hub.ack_encoding``:
+the book and metrics built as MessagePack's bytes), or with ``--json`` a JSON client's, and
+the ack is encoded that way.
 """
 
 from __future__ import annotations
@@ -75,9 +78,11 @@ class _CpuProbe(stages.StageProbe):
         self.current[stage] = time.thread_time_ns()
 
 
-def cpu_stages(batches: list[Any], sleep_s: float) -> dict[str, float]:
-    """One pass of ``batches`` through a new Hub, the stages after the pipeline in CPU us."""
+def cpu_stages(batches: list[Any], sleep_s: float, encoding: str = "msgpack") -> dict[str, float]:
+    """One pass of ``batches`` through a new Hub answering in ``encoding``, the stages after
+    the pipeline in CPU us."""
     hub, probe = Hub(), _CpuProbe(len(batches) + 1)
+    hub.ack_encoding = encoding  # as a session of a client of that encoding has it answer
     stages.install(probe)
     try:
         for b in batches:
@@ -85,7 +90,7 @@ def cpu_stages(batches: list[Any], sleep_s: float) -> dict[str, float]:
                 time.sleep(sleep_s)
             ack, _ = hub.apply(b, "nt8")
             probe.mark(stages.WRITTEN_IN)
-            encode(ack, "msgpack")
+            encode(ack, encoding)
             probe.mark(stages.ENCODED)
             probe.keep()
     finally:
@@ -95,7 +100,7 @@ def cpu_stages(batches: list[Any], sleep_s: float) -> dict[str, float]:
     for name, a, b in (("pipeline", stages.ENGINE_IN, stages.ENGINE_OUT),
                        ("ack built", stages.ENGINE_OUT, stages.ACKED),
                        ("alerts, view, strategy", stages.ACKED, stages.APPLIED),
-                       ("encode (MessagePack)", stages.WRITTEN_IN, stages.ENCODED)):  # fmt: skip
+                       (f"encode ({encoding})", stages.WRITTEN_IN, stages.ENCODED)):  # fmt: skip
         d = (rows[:, b] - rows[:, a]) / 1e3
         out[f"{name} p50"], out[f"{name} mean"] = float(np.median(d)), float(d.mean())
     return out
@@ -105,10 +110,12 @@ def main() -> None:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "--cpu" else 3
     if "--cpu" in sys.argv:
         at = sys.argv.index("--cpu") + 1
-        sleep_s = float(sys.argv[at]) if at < len(sys.argv) else 0.0
+        sleep_s = float(sys.argv[at]) if at < len(sys.argv) and sys.argv[at][0] != "-" else 0.0
         batches = [packed(fb.batch) for fb in build_batches(load_stream(_esh4()), 10, 100)]
-        runs = [cpu_stages(batches, sleep_s) for _ in range(repeats)]
-        print(f"{len(batches)} packed batches, CPU us (median of {repeats}), sleep {sleep_s} s")
+        encoding = "json" if "--json" in sys.argv else "msgpack"
+        runs = [cpu_stages(batches, sleep_s, encoding) for _ in range(repeats)]
+        print(f"{len(batches)} packed batches, CPU us (median of {repeats}), sleep {sleep_s} s,"
+              f" {encoding}")  # fmt: skip
         for key in runs[0]:
             print(f"{key:32s} {statistics.median(r[key] for r in runs):8.2f}")
         return

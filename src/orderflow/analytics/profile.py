@@ -162,6 +162,16 @@ def _va_read(tot, lo, hi, total, num, den, step):  # type: ignore[no-untyped-def
 
 
 @njit(cache=True)
+def _va_of(vol, meta, num, den, step):  # type: ignore[no-untyped-def]
+    """:func:`_va_read` of a profile's arrays (``vol``, ``meta``): ``(trades, poc, a, b, acc,
+    total)``, nothing computed when it holds no trade (``trades`` 0)."""
+    if meta[_COUNT] == 0:
+        return 0, 0, 0, 0, 0, 0
+    poc, a, b, acc = _va_read(vol[_TOT], meta[_LO], meta[_HI], meta[_TOTAL], num, den, step)
+    return meta[_COUNT], poc, a, b, acc, meta[_TOTAL]
+
+
+@njit(cache=True)
 def _nodes(tot, lo, hi, h, hnum, hden, lnum, lden, out):  # type: ignore[no-untyped-def]
     """Peaks/troughs of the box-smoothed profile; rows of out: (kind 1=HVN 2=LVN, i, j, W).
 
@@ -208,6 +218,8 @@ class VolumeProfile:
         self._vol = np.zeros((3, 0), dtype=np.int64)
         self._meta = np.zeros(6, dtype=np.int64)
         self._va = ratio(self.params.value_area, "value_area")
+        #: the value area's fraction and step as :func:`_va_of` takes them
+        self._va_args = (self._va.numerator, self._va.denominator, self.params.va_step)
         self._hvn = ratio(self.params.hvn_ratio, "hvn_ratio")
         self._lvn = ratio(self.params.lvn_ratio, "lvn_ratio")
 
@@ -355,21 +367,13 @@ class VolumeProfile:
         return int(_poc(self._vol[_TOT], self._meta[_LO], self._meta[_HI])) + self._base
 
     def value_area(self) -> ValueArea | None:
-        """POC, VAL, VAH and the volume inside; None when empty. O(levels)."""
-        if self._meta[_COUNT] == 0:
+        """POC, VAL, VAH and the volume inside; None when empty. O(levels), one compiled
+        call."""
+        n, poc, a, b, acc, total = _va_of(self._vol, self._meta, *self._va_args)
+        if n == 0:
             return None
-        tot, lo, hi = self._vol[_TOT], self._meta[_LO], self._meta[_HI]
-        poc, a, b, acc = _va_read(
-            tot,
-            lo,
-            hi,
-            self._meta[_TOTAL],
-            self._va.numerator,
-            self._va.denominator,
-            self.params.va_step,
-        )
         base = self._base
-        return ValueArea(int(poc) + base, int(a) + base, int(b) + base, int(acc), self.total)
+        return ValueArea(poc + base, a + base, b + base, acc, total)
 
     def node_rows(self) -> list[tuple[int, int, int]]:
         """What :meth:`nodes` finds, as ``(kind, price, W)`` rows in ascending price: kind 1

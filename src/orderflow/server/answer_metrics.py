@@ -17,19 +17,32 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
 from orderflow.book.ladder import LadderBook
 from orderflow.engine.pipeline import size_ratios
 from orderflow.model.dtypes import NO_PRICE
-from orderflow.server._answer_kernels import F_ROWS, I_SIZES, OK, ack_numbers
+from orderflow.server._answer_kernels import (
+    F_ROWS,
+    I_SIZES,
+    OK,
+    ack_msgpack,
+    ack_numbers,
+    msgpack_capacity,
+)
 from orderflow.server.wire import json_float, row_levels
 
 if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
 
-__all__ = ["BOOK_LEVELS", "book_and_metrics", "book_and_metrics_read", "metrics"]
+__all__ = ["BOOK_LEVELS", "Top", "book_and_metrics", "book_and_metrics_msgpack",
+           "book_and_metrics_read", "book_metrics_top", "book_top", "metrics"]  # fmt: skip
+
+#: the best bid's and the best ask's price as the answer's book lists them (None: a side is
+#: empty): what the server's own readers of an answer look at (the crossed-book checks)
+Top = tuple[float, float] | None
 
 #: ladder rows per side in an answer's book
 BOOK_LEVELS = 10
@@ -113,8 +126,8 @@ def book_and_metrics_read(
 class _Layout:
     """The compiled read's fixed inputs and its output arrays, for one shape of answer."""
 
-    __slots__ = ("bands", "exact", "keys", "levels", "nb", "out_f", "out_i", "owners",
-                 "ratio_levels", "ratios")  # fmt: skip
+    __slots__ = ("bands", "exact", "k", "keys", "levels", "nb", "out_b", "out_f", "out_i",
+                 "owners", "ratio_levels", "ratios")  # fmt: skip
 
     def __init__(self, levels: int, ratio_levels: tuple[int, ...], ks: tuple[float, ...],
                  widths: tuple[float, ...], owners: tuple[Any, ...] = ()) -> None:  # fmt: skip
@@ -127,6 +140,9 @@ class _Layout:
         self.out_i = np.zeros(I_SIZES + 2 * levels, dtype=np.int64)
         self.out_f = np.zeros(F_ROWS + 2 * levels + len(ratio_levels) + 2 * len(widths))
         self.nb = len(widths)
+        self.k = np.asarray(self.keys, dtype=np.float64)
+        self.out_b = np.zeros(msgpack_capacity(levels, len(ratio_levels), len(widths)),
+                              dtype=np.uint8)  # fmt: skip
         self.bands = F_ROWS + 2 * levels + len(ratio_levels)
         #: the parameter objects the layout was made from: kept alive, so the ids that key it
         #: are never another object's while it is cached
@@ -205,3 +221,54 @@ def _compiled(
         "momentum": None if score != score else score,  # wire.json_float, inline
         "bid_ask_ratio": ratio,
     }
+
+
+def book_top(book: dict[str, Any]) -> Top:
+    """:data:`Top` of an answer's ``book`` dict."""
+    bids, asks = book["bids"], book["asks"]
+    return (bids[0][0], asks[0][0]) if bids and asks else None
+
+
+def book_and_metrics_msgpack(
+    inst: Instrument, pipe: Pipeline, levels: int = BOOK_LEVELS
+) -> tuple[msgspec.Raw, msgspec.Raw, Top] | tuple[dict[str, Any], dict[str, Any], Top]:
+    """:func:`book_and_metrics` for an answer that goes out as MessagePack: on a NinjaTrader
+    ladder with event groups, the book and the metrics as the MessagePack bytes msgspec
+    gives for those dicts, written by one compiled call (no Python object per number), with
+    the book's :data:`Top`; else (another book, before the first event group, a price that
+    may not be exact) the dicts."""
+    if type(pipe.book) is LadderBook and pipe.groups:
+        lay = _layout(levels, pipe)
+        if lay.exact:
+            m_ints, m_floats, ofi, ofi_sum = pipe.metrics.headline_arrays()
+            vst, widths = pipe.vwap.sums()
+            size = inst.tick_size
+            tick = _TICKS.get(size)
+            if tick is None:
+                tick = _TICKS[size] = float(size)
+            out_i, out_f, out_b = lay.out_i, lay.out_f, lay.out_b
+            status, book_end, end = ack_msgpack(
+                pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats, ofi, ofi_sum, vst,
+                widths, inst.tick_fixed, tick, out_i, out_f, lay.k, pipe.delta.value,
+                pipe.momentum.score, out_b,
+            )  # fmt: skip
+            if status == OK:
+                top = (float(out_f[F_ROWS]), float(out_f[F_ROWS + levels])
+                       ) if out_i[0] and out_i[1] else None  # fmt: skip
+                return (msgspec.Raw(out_b[:book_end].tobytes()),
+                        msgspec.Raw(out_b[book_end:end].tobytes()), top)  # fmt: skip
+    book, metrics = book_and_metrics(inst, pipe, levels)
+    return book, metrics, book_top(book)
+
+
+def book_metrics_top(
+    inst: Instrument, pipe: Pipeline, levels: int, msgpack: bool
+) -> tuple[Any, Any, Top]:
+    """An answer's ``book`` and ``metrics`` with the book's :data:`Top`: the dicts, or for an
+    answer that goes out as MessagePack (``msgpack``) their bytes where the compiled call
+    writes them (:func:`book_and_metrics_msgpack`; ``msgspec.Raw``, which msgspec's
+    MessagePack encoder copies as they are)."""
+    if msgpack:
+        return book_and_metrics_msgpack(inst, pipe, levels)
+    book, metrics = book_and_metrics(inst, pipe, levels)
+    return book, metrics, book_top(book)

@@ -43,7 +43,7 @@ from orderflow.protocol import (
 )
 from orderflow.server.ack_steps import NO_SERIES, has_reports
 from orderflow.server.after_ack import AfterAck
-from orderflow.server.answer_metrics import BOOK_LEVELS, book_and_metrics
+from orderflow.server.answer_metrics import BOOK_LEVELS, Top, book_metrics_top
 from orderflow.server.answer_metrics import metrics as answer_metrics
 from orderflow.server.answers import REFRESH_MS, Answers, signal_dict
 from orderflow.server.feeds import Feeds
@@ -170,6 +170,10 @@ class Hub:
         #: the view's, the alerts' and the counters' part of applying a batch, held by a
         #: session until its answer is written (:mod:`.after_ack`)
         self.after_ack = AfterAck()
+        #: the answers being built go out as MessagePack (a session of a MessagePack client
+        #: sets it around its call): their book and metrics are built as its bytes
+        self.msgpack_acks = False
+        self._top: Top = None  # the book's best prices in the answer built last
 
     # ---- instruments ---------------------------------------------------------------------
     def state(self, name: str) -> InstrumentState:
@@ -605,12 +609,12 @@ class Hub:
         if len(depth) and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
-            bids, asks = ack.book["bids"], ack.book["asks"]
-            crossed = bool(bids and asks and bids[0][0] >= asks[0][0]) and not preopen()
+            top = self._top  # the book's best prices (the ack's may be MessagePack bytes)
+            crossed = top is not None and top[0] >= top[1] and not preopen()
             self.trading.book(crossed, client, st.pipeline.last_ts,
                               feeders=self.feeds.owners.values())  # fmt: skip
         self.after_ack(self.alerts.check, ack.instrument, ack, last_event, st.last_recv_ns,
-                       preopen, warm)  # fmt: skip
+                       preopen, warm, self._top)  # fmt: skip
 
     def _decide(self, st: InstrumentState, client: str | None, acc0: int) -> None:
         """The trading engine's strategy, after the client's market data (not in recovery:
@@ -701,7 +705,8 @@ class Hub:
         """The answer to client ``to``: book, metrics, signals, and (protocol 2) clusters and
         profile, in full or unchanged for that client (:mod:`.answers`)."""
         inst, pipe = st.instrument, st.pipeline
-        book, metrics = book_and_metrics(inst, pipe, BOOK_LEVELS)  # one read of the ladder
+        # one read of the ladder (for a MessagePack client: book and metrics as its bytes)
+        book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.msgpack_acks)
         clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
         if "recovering" not in self.counters:
             clusters, profile = self.answers.for_ack(pipe, to)

@@ -278,12 +278,14 @@ class Session:
         assert client is not None
         out: list[Any] = []
         later.deferring = later.enabled  # server.work_after_ack
-        view = self.hub.view
+        hub, view = self.hub, self.hub.view
         view.acking = True  # answer_run asks for the view's folding once they are written
+        # answers to this connection only: as MessagePack, their book and metrics as its bytes
+        hub.msgpack_acks = self.conn.encoding == "msgpack"
         try:
-            outcomes = self.hub.apply_many(run, client)
+            outcomes = hub.apply_many(run, client)
         finally:
-            later.deferring = view.acking = False
+            later.deferring = view.acking = hub.msgpack_acks = False
         for batch, ack, request, error in outcomes:
             if isinstance(error, InstrumentOwnedError):  # another client feeds it
                 mon.errors.labels("instrument_owned").inc()

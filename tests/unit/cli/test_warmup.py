@@ -1,6 +1,7 @@
 """The server's warm-up compiles what the live path needs: after it, a batch in any depth form
-(rows, list columns, packed columns; JSON or MessagePack) compiles no kernel, so the first
-live batch never waits for numba."""
+(rows, list columns, packed columns; JSON or MessagePack, a MessagePack one answered in
+MessagePack as a WebSocket session answers it) compiles no kernel, so the first live batch
+never waits for numba."""
 
 from __future__ import annotations
 
@@ -21,10 +22,14 @@ def test_no_depth_form_compiles_a_kernel_after_the_warm_up():
               depth=[Depth(t, "bid", "add", 0, 4800.0, 3, reset=True),
                      Depth(t, "ask", "add", 0, 4800.25, 3)])  # fmt: skip
     for form in (b, columnar(b), packed(b)):
-        for frame in (msgspec.json.encode(form).decode(), msgspec.msgpack.encode(form)):
+        for encoding, frame in (("json", msgspec.json.encode(form).decode()),
+                                ("msgpack", msgspec.msgpack.encode(form))):  # fmt: skip
             msg = decode_client(frame)
             assert isinstance(msg, Batch)
-            ack, _ = Hub().apply(msg, "live")
+            hub = Hub()
+            hub.msgpack_acks = encoding == "msgpack"  # as the session of that client
+            ack, _ = hub.apply(msg, "live")
             assert ack.applied["depth"] == 2
+            assert isinstance(ack.book, msgspec.Raw) == hub.msgpack_acks
     after = compiled_kernels()
     assert {k: v for k, v in after.items() if before.get(k) != v} == {}

@@ -66,9 +66,9 @@ def _recorded(hub: Hub, log: list[Any]) -> None:
         applied(st, events, depth)
 
     def check_(instrument: str, ack: Ack, last_ns: int, recv_ns: int, preopen: Any,
-               warm: bool = True) -> None:  # fmt: skip
-        log.append(("check", instrument, _plain(ack), last_ns, bool(preopen()), warm))
-        check(instrument, ack, last_ns, recv_ns, preopen, warm)
+               warm: bool = True, top: Any = None) -> None:  # fmt: skip
+        log.append(("check", instrument, _plain(ack), last_ns, bool(preopen()), warm, top))
+        check(instrument, ack, last_ns, recv_ns, preopen, warm, top)
 
     view.took, view.applied, alerts.check = took_, applied_, check_  # type: ignore[method-assign]
 
