@@ -164,34 +164,32 @@ class DepthColumns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reset: list[NonNegative] = []
 
     def __post_init__(self) -> None:
-        n = self._packed_n()
-        if n < 0:  # a list among them, or counts that disagree: each column named
-            n = _entries(self.t, "t")
-            for name in ("side", "op", "pos", "price", "size"):
-                col = getattr(self, name)
-                k = _entries(col, name)
-                if k == n:
-                    continue
-                if isinstance(col, bytes):
-                    raise MessageFieldError(
-                        f"columns.{name}: {k} values ({len(col)} bytes), columns.t has {n} events"
-                    )
-                raise MessageFieldError(f"columns.{name} has {k} entries, columns.t has {n}")
+        # every column packed (what the bridge sends) with counts that agree: the number of
+        # events, compared at once (no further call: this runs for every batch decoded)
+        t, price, pos, size = self.t, self.price, self.pos, self.size
+        n = len(t) >> 3
+        if not (type(t) is bytes and type(price) is bytes and type(pos) is bytes
+                and type(size) is bytes and len(t) == n << 3 and len(price) == len(t) == len(size)
+                and len(pos) == n << 2 and len(self.side) == n == len(self.op)):  # fmt: skip
+            n = self._counted()
         if self.reset and max(self.reset) >= n:
             raise MessageFieldError(f"columns.reset: index {max(self.reset)} beyond the {n} events")
 
-    def _packed_n(self) -> int:
-        """Every column packed (what the bridge sends) with counts that agree: the number of
-        events, compared at once; else -1."""
-        t, price, pos, size = self.t, self.price, self.pos, self.size
-        if not (type(t) is bytes and type(price) is bytes and type(pos) is bytes
-                and type(size) is bytes):  # fmt: skip
-            return -1
-        n = len(t) >> 3
-        if (len(t) == n << 3 and len(price) == len(t) == len(size) and len(pos) == n << 2
-                and len(self.side) == n == len(self.op)):  # fmt: skip
-            return n
-        return -1
+    def _counted(self) -> int:
+        """The number of events of columns not all packed, or whose counts disagree: each
+        column's count checked against ``t``'s, the first that differs named."""
+        n = _entries(self.t, "t")
+        for name in ("side", "op", "pos", "price", "size"):
+            col = getattr(self, name)
+            k = _entries(col, name)
+            if k == n:
+                continue
+            if isinstance(col, bytes):
+                raise MessageFieldError(
+                    f"columns.{name}: {k} values ({len(col)} bytes), columns.t has {n} events"
+                )
+            raise MessageFieldError(f"columns.{name} has {k} entries, columns.t has {n}")
+        return n
 
     @property
     def n(self) -> int:

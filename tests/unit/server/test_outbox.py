@@ -95,6 +95,23 @@ def test_token_bucket_slows_what_exceeds_the_rate() -> None:
     assert lim.take(1000, t) == 0.0 and lim.take(500, t) == pytest.approx(0.5)
 
 
+def test_the_limiters_take_is_its_two_buckets_takes() -> None:
+    """``RateLimiter.take`` writes out both buckets' ``take``: the same levels, stamps and
+    waits, refills, bursts and a clock that goes back included."""
+    limits = Limits(messages_per_s=50, events_per_s=2000, burst_s=0.5)
+    lim = RateLimiter(limits)
+    msgs, evs = (TokenBucket(r, r * 0.5) for r in (50.0, 2000.0))
+    for b in (lim.messages, lim.events, msgs, evs):
+        b.stamp = 100.0
+    steps = [(100, 100.0), (900, 100.001), (400, 100.002), (0, 100.5), (3000, 100.5),
+             (7, 99.0), (120, 101.25), *((101, 101.25 + k / 97) for k in range(60))]  # fmt: skip
+    for events, now in steps:
+        want = max(msgs.take(1, now), evs.take(events, now))
+        assert lim.take(events, now) == want
+        for a, b in ((lim.messages, msgs), (lim.events, evs)):
+            assert (a.level, a.stamp) == (b.level, b.stamp)
+
+
 def test_a_command_too_old_is_not_sent_again_but_a_late_answer_is_taken() -> None:
     box, _ = outbox(timeout_ns=1 * S, max_age_ns=10 * S)
     old = box.issue("nt8", dict(SUBMIT), "ES 03-24")
