@@ -35,7 +35,8 @@ from orderflow.server.recording import Recorder
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ESH4 = DATA / "databento" / "es_mbo" / "esh4-glbx-mdp3-20231225.mbo.dbn.zst"
 #: module functions Hub.apply calls by name, and Hub methods, timed in place
-FUNCTIONS = ["check_batch", "undo_of", "check_batch_reports", "convert_batch"]
+FUNCTIONS = ["check_batch", "undo_of", "check_batch_reports", "convert_batch", "fast_conversion",
+             "commit_conversion"]  # fmt: skip
 METHODS = ["_claim", "_record", "_ask_or_heal", "_count", "_rest_of", "_rejected", "_ack",
            "_check_alerts", "_decide"]  # fmt: skip
 WARM = 50  # the first batches load the kernels
