@@ -100,17 +100,9 @@ class RateLimiter:
 
     def take(self, events: int, now: float | None = None) -> float:
         """Seconds to wait before handling a message of ``events`` events (taken now): both
-        buckets' :meth:`TokenBucket.take` at one reading of the clock, written out here (one
-        call per message where there were five)."""
+        buckets' :meth:`TokenBucket.take` at one reading of the clock."""
         t = time.monotonic() if now is None else now
-        m, e = self.messages, self.events
-        m.level = min(m.burst, m.level + max(0.0, t - m.stamp) * m.rate) - 1
-        m.stamp = max(t, m.stamp)
-        e.level = min(e.burst, e.level + max(0.0, t - e.stamp) * e.rate) - events
-        e.stamp = max(t, e.stamp)
-        level_m, level_e = m.level, e.level
-        return max(0.0 if level_m >= -1e-9 else -level_m / m.rate,
-                   0.0 if level_e >= -1e-9 else -level_e / e.rate)  # fmt: skip
+        return max(self.messages.take(1, t), self.events.take(events, t))
 
     def peek(self, events: int, now: float | None = None) -> float:
         return max(self.messages.peek(1, now), self.events.peek(events, now))

@@ -96,8 +96,8 @@ def test_token_bucket_slows_what_exceeds_the_rate() -> None:
 
 
 def test_the_limiters_take_is_its_two_buckets_takes() -> None:
-    """``RateLimiter.take`` writes out both buckets' ``take``: the same levels, stamps and
-    waits, refills, bursts and a clock that goes back included."""
+    """``RateLimiter.take`` is both buckets' ``take`` at one reading of the clock: the same
+    levels, stamps and waits, refills, bursts and a clock that goes back included."""
     limits = Limits(messages_per_s=50, events_per_s=2000, burst_s=0.5)
     lim = RateLimiter(limits)
     msgs, evs = (TokenBucket(r, r * 0.5) for r in (50.0, 2000.0))
