@@ -9,8 +9,8 @@ changed; appends of prints, signals and heat columns since the previous frame, c
 encodes it once per book depth and form asked for (JSON text, or MessagePack bytes for
 ``format=msgpack``: the dashboard's; its heat columns and prints written straight as bytes by
 compiled passes, their rows built only for the JSON text), and writes those same bytes or
-text to each viewer: at once from its own task (one write, no hop to a writer task, no
-timer) while the viewer's transport takes it without waiting and holds under
+text to each viewer: at once from its own task (one write of the WebSocket message's bytes,
+made once: :mod:`.view_send`) while the viewer's transport takes it without waiting and holds under
 ``DIRECT_BUFFER`` bytes, else through the viewer's bounded queue and writer task. While no
 viewer's frame is due (the market did not move, nothing a frame shows is due) the flusher
 sets no timer of the frame rate: it waits for the next batch's folding (:meth:`Views.moved`),
