@@ -9,8 +9,8 @@ changed; appends of prints, signals and heat columns since the previous frame, c
 encodes it once per book depth and form asked for (JSON text, or MessagePack bytes for
 ``format=msgpack``: the dashboard's; its heat columns and prints written straight as bytes by
 compiled passes, their rows built only for the JSON text), and writes those same bytes or
-text to each viewer: at once from its own task (one write, no hop to a writer task, no
-timer) while the viewer's transport takes it without waiting and holds under
+text to each viewer: at once from its own task (one write of the WebSocket message's bytes,
+made once: :mod:`.view_send`) while the viewer's transport takes it without waiting and holds under
 ``DIRECT_BUFFER`` bytes, else through the viewer's bounded queue and writer task. While no
 viewer's frame is due (the market did not move, nothing a frame shows is due) the flusher
 sets no timer of the frame rate: it waits for the next batch's folding (:meth:`Views.moved`),
@@ -53,6 +53,7 @@ from orderflow.server.view import (
     print_rows,
     prints_packed,
 )
+from orderflow.server.view_send import plain_protocol, takes_frames, ws_frame
 from orderflow.server.watchdog import WS_WRITER_KEY, takes_write_now
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ class Viewer:
         self._direct: tuple[Any, asyncio.Event] | None = (
             scope.get(WS_WRITER_KEY) if isinstance(scope, dict) else None
         )
+        #: its WebSocket protocol, whose transport takes a frame's bytes (:mod:`.view_send`)
+        self.proto = None if self._direct is None else plain_protocol(self._direct[0])
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -151,14 +154,17 @@ class Viewer:
             return False
         return takes_write_now(direct, DIRECT_BUFFER)
 
-    async def send(self, frame: str | bytes) -> None:
+    async def send(self, frame: str | bytes, wire: bytes | None = None) -> None:
         """Write a frame at once from the caller's task (the flusher's: one write, no hop to
-        the writer task, no timer) when :meth:`_may_write_now` holds; else :meth:`offer` it."""
+        the writer task, no timer) when :meth:`_may_write_now` holds; else :meth:`offer` it.
+        ``wire``: its WebSocket bytes (:mod:`.view_send`), written as they are if they may."""
         if not self._may_write_now():
             self.offer(frame)
             return
         try:
-            if isinstance(frame, bytes):
+            if wire is not None and self.proto is not None and takes_frames(self.proto):
+                self._direct[0].write(wire)  # type: ignore[index]
+            elif isinstance(frame, bytes):
                 await self.socket.send_bytes(frame)
             else:
                 await self.socket.send_text(frame)
@@ -422,9 +428,12 @@ class ViewStream:
             # each form once, shared by every viewer asking for it (no per-viewer encoding)
             text = _encode(frame) if as_text else ""
             packed = pack(frame) if binary else b""
+            # and its WebSocket bytes, once, for the viewers whose transport takes them
+            wires = {f: ws_frame(packed if f else text)
+                     for f in {v.binary for v in viewers if v.proto is not None}}  # fmt: skip
             await slicer.breathe()
             for v in viewers:  # written now when its socket takes it without waiting
-                await v.send(packed if v.binary else text)
+                await v.send(packed if v.binary else text, wires.get(v.binary))
                 await slicer.breathe()
 
     def _replay(self) -> dict[str, Any] | None:

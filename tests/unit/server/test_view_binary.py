@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from orderflow.server import view_stream
+from orderflow.server import view_send, view_stream
 from orderflow.server.hub import Hub
 from orderflow.server.view_stream import Viewer, ViewStream
 from tests.conftest import ES_MBO, need
@@ -129,7 +129,9 @@ def test_a_frame_with_numpy_values_packs_them_as_plain_numbers() -> None:
         view_stream.pack({"x": object()})
 
 
-def test_the_real_server_sends_binary_frames_and_refuses_a_bad_format() -> None:
+def test_the_real_server_sends_binary_frames_and_refuses_a_bad_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
@@ -139,6 +141,21 @@ def test_the_real_server_sends_binary_frames_and_refuses_a_bad_format() -> None:
     from orderflow.server.threaded import ThreadedServer
 
     first = next(iter(build_batches(load_stream(need(ES_MBO))))).batch
+    # each frame's WebSocket bytes are made once and written to the transport as they are
+    framed: list[str | bytes] = []
+
+    def ws_frame(data: str | bytes) -> bytes:
+        framed.append(data)
+        return view_send.ws_frame(data)
+
+    monkeypatch.setattr(view_stream, "ws_frame", ws_frame)
+    took: list[bool] = []
+
+    def takes_frames(proto: Any) -> bool:
+        took.append(view_send.takes_frames(proto))
+        return took[-1]
+
+    monkeypatch.setattr(view_stream, "takes_frames", takes_frames)
     server = ThreadedServer(create_app())
     try:
         with connect(server.ws, max_size=None) as ws:
@@ -149,11 +166,13 @@ def test_the_real_server_sends_binary_frames_and_refuses_a_bad_format() -> None:
         view = f"{server.ws}/view?instrument=ESH4&levels=5"
         with connect(view + "&format=msgpack", max_size=None) as ws:
             snap = ws.recv(timeout=10)
-            assert isinstance(snap, bytes)
+            assert isinstance(snap, bytes) and framed == [snap]
             frame = msgspec.msgpack.decode(snap)
             assert frame["type"] == "snapshot" and frame["book"]["levels"] == 5
         with connect(view + "&format=json", max_size=None) as ws:
-            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+            text = ws.recv(timeout=10)
+            assert json.loads(text)["type"] == "snapshot" and framed[1:] == [text]
+        assert took == [True, True]  # both written to the transport as those bytes
         # refused before the upgrade, as a bad ``levels`` is
         with pytest.raises(InvalidStatus) as refused:
             connect(view + "&format=xml")
