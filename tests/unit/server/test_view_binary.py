@@ -166,13 +166,14 @@ def test_the_real_server_sends_binary_frames_and_refuses_a_bad_format(
         view = f"{server.ws}/view?instrument=ESH4&levels=5"
         with connect(view + "&format=msgpack", max_size=None) as ws:
             snap = ws.recv(timeout=10)
-            assert isinstance(snap, bytes) and framed == [snap]
+            assert isinstance(snap, bytes) and framed[0] == snap
             frame = msgspec.msgpack.decode(snap)
             assert frame["type"] == "snapshot" and frame["book"]["levels"] == 5
         with connect(view + "&format=json", max_size=None) as ws:
             text = ws.recv(timeout=10)
-            assert json.loads(text)["type"] == "snapshot" and framed[1:] == [text]
-        assert took == [True, True]  # both written to the transport as those bytes
+            assert json.loads(text)["type"] == "snapshot" and text in framed[1:]
+        # (a delta may follow a snapshot before the viewer leaves: framed and written too)
+        assert len(took) >= 2 and all(took)  # every one written to the transport as its bytes
         # refused before the upgrade, as a bad ``levels`` is
         with pytest.raises(InvalidStatus) as refused:
             connect(view + "&format=xml")
