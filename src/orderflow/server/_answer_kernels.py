@@ -29,6 +29,11 @@ from orderflow.analytics._book_metrics_kernels import C_SPREAD, F_IMB, F_MICRO, 
 from orderflow.book._l2_kernels import LD_CAP, LD_COUNT, LD_HDR
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE as NO_PRICE_I
+from orderflow.server._msgpack_kernels import array as _array
+from orderflow.server._msgpack_kernels import copy as _copy
+from orderflow.server._msgpack_kernels import float_or_nil as _float_or_nil
+from orderflow.server._msgpack_kernels import key_bytes
+from orderflow.server._msgpack_kernels import put_int as _put_int
 
 __all__ = ["F_ROWS", "INEXACT", "I_SIZES", "OK", "ack_msgpack", "ack_numbers", "msgpack_capacity"]
 
@@ -111,101 +116,26 @@ def ack_numbers(  # type: ignore[no-untyped-def]
 
 
 # ---- the book and the metrics as MessagePack, written from the numbers above ----------------
-# msgspec's encoding of the same values: a float is always a float64 (0xcb), an integer the
-# smallest of fixint / (u)int8..64, a str key a fixstr, a dict a fixmap, a list a fixarray
-# (array 16 / 32 past 15 items), None nil (0xc0).
+# (msgspec's bytes for the same values: :mod:`._msgpack_kernels`)
 
-_K_BIDS = np.frombuffer(b"\xa4bids", dtype=np.uint8)
-_K_ASKS = np.frombuffer(b"\xa4asks", dtype=np.uint8)
+_K_BIDS, _K_ASKS = key_bytes("bids"), key_bytes("asks")
 #: the metrics' map header and first key, then each key in the answer's order
-_K_METRICS = np.frombuffer(b"\x8b\xa6spread", dtype=np.uint8)
-_K_MID = np.frombuffer(b"\xa3mid", dtype=np.uint8)
-_K_MICRO = np.frombuffer(b"\xaamicroprice", dtype=np.uint8)
-_K_IMB = np.frombuffer(b"\xa9imbalance", dtype=np.uint8)
-_K_OFI = np.frombuffer(b"\xa3ofi", dtype=np.uint8)
-_K_OFI_W = np.frombuffer(b"\xaaofi_window", dtype=np.uint8)
-_K_DELTA = np.frombuffer(b"\xb0cumulative_delta", dtype=np.uint8)
-_K_VWAP = np.frombuffer(b"\xa4vwap", dtype=np.uint8)
-_K_BANDS = np.frombuffer(b"\xaavwap_bands", dtype=np.uint8)
-_K_MOM = np.frombuffer(b"\xa8momentum", dtype=np.uint8)
-_K_RATIO = np.frombuffer(b"\xadbid_ask_ratio", dtype=np.uint8)
-_K_BAND = np.frombuffer(b"\x83\xa1k", dtype=np.uint8)  # {"k": .., "upper": .., "lower": ..}
-_K_UPPER = np.frombuffer(b"\xa5upper", dtype=np.uint8)
-_K_LOWER = np.frombuffer(b"\xa5lower", dtype=np.uint8)
-_K_LEVELS = np.frombuffer(b"\x82\xa6levels", dtype=np.uint8)  # {"levels": .., "ratio": ..}
-_K_RATIO1 = np.frombuffer(b"\xa5ratio", dtype=np.uint8)
-
-
-@njit(cache=True)
-def _put(out, at, src):  # type: ignore[no-untyped-def]
-    for i in range(len(src)):
-        out[at + i] = src[i]
-    return at + len(src)
-
-
-@njit(cache=True)
-def _put_be(out, at, x, nbytes):  # type: ignore[no-untyped-def]
-    """``nbytes`` of the 64-bit pattern ``x``, big-endian."""
-    for i in range(nbytes):
-        out[at + i] = (x >> (8 * (nbytes - 1 - i))) & 0xFF
-    return at + nbytes
-
-
-@njit(cache=True)
-def _put_int(out, at, v):  # type: ignore[no-untyped-def]
-    if v >= 0:
-        if v < 128:
-            out[at] = v
-            return at + 1
-        if v < 256:
-            out[at] = 0xCC
-            return _put_be(out, at + 1, v, 1)
-        if v < 65536:
-            out[at] = 0xCD
-            return _put_be(out, at + 1, v, 2)
-        if v < 4294967296:
-            out[at] = 0xCE
-            return _put_be(out, at + 1, v, 4)
-        out[at] = 0xCF
-        return _put_be(out, at + 1, v, 8)
-    if v >= -32:
-        out[at] = v & 0xFF
-        return at + 1
-    if v >= -128:
-        out[at] = 0xD0
-        return _put_be(out, at + 1, v, 1)
-    if v >= -32768:
-        out[at] = 0xD1
-        return _put_be(out, at + 1, v, 2)
-    if v >= -2147483648:
-        out[at] = 0xD2
-        return _put_be(out, at + 1, v, 4)
-    out[at] = 0xD3
-    return _put_be(out, at + 1, v, 8)
-
-
-@njit(cache=True)
-def _put_float(out, at, x, bits):  # type: ignore[no-untyped-def]
-    """``x`` as a float64, or nil when it is NaN (``bits``: a one-element float64 array whose
-    int64 view gives the pattern)."""
-    if x != x:
-        out[at] = 0xC0
-        return at + 1
-    bits[0] = x
-    out[at] = 0xCB
-    return _put_be(out, at + 1, bits.view(np.int64)[0], 8)
-
-
-@njit(cache=True)
-def _put_array(out, at, n):  # type: ignore[no-untyped-def]
-    if n < 16:
-        out[at] = 0x90 | n
-        return at + 1
-    if n < 65536:
-        out[at] = 0xDC
-        return _put_be(out, at + 1, n, 2)
-    out[at] = 0xDD
-    return _put_be(out, at + 1, n, 4)
+_K_METRICS = key_bytes("spread", b"\x8b")
+_K_MID = key_bytes("mid")
+_K_MICRO = key_bytes("microprice")
+_K_IMB = key_bytes("imbalance")
+_K_OFI = key_bytes("ofi")
+_K_OFI_W = key_bytes("ofi_window")
+_K_DELTA = key_bytes("cumulative_delta")
+_K_VWAP = key_bytes("vwap")
+_K_BANDS = key_bytes("vwap_bands")
+_K_MOM = key_bytes("momentum")
+_K_RATIO = key_bytes("bid_ask_ratio")
+_K_BAND = key_bytes("k", b"\x83")  # {"k": .., "upper": .., "lower": ..}
+_K_UPPER = key_bytes("upper")
+_K_LOWER = key_bytes("lower")
+_K_LEVELS = key_bytes("levels", b"\x82")  # {"levels": .., "ratio": ..}
+_K_RATIO1 = key_bytes("ratio")
 
 
 @njit(cache=True)
@@ -226,58 +156,58 @@ def ack_msgpack(  # type: ignore[no-untyped-def]
     out_b[at] = 0x82
     at += 1
     for side in range(2):
-        at = _put(out_b, at, _K_BIDS if side == 0 else _K_ASKS)
+        at = _copy(out_b, at, _K_BIDS if side == 0 else _K_ASKS)
         rows = out_i[side]
-        at = _put_array(out_b, at, rows)
+        at = _array(out_b, at, rows)
         for j in range(rows):
             out_b[at] = 0x92
-            at = _put_float(out_b, at + 1, out_f[F_ROWS + side * n + j], bits)
+            at = _float_or_nil(out_b, at + 1, out_f[F_ROWS + side * n + j], bits)
             at = _put_int(out_b, at, out_i[I_SIZES + side * n + j])
     book_end = at
-    at = _put(out_b, at, _K_METRICS)
+    at = _copy(out_b, at, _K_METRICS)
     spread = out_i[2]
     if spread == NO_PRICE_I:
         out_b[at] = 0xC0
         at += 1
     else:
-        at = _put_float(out_b, at, spread * tick, bits)
-    at = _put(out_b, at, _K_MID)
-    at = _put_float(out_b, at, out_f[0], bits)
-    at = _put(out_b, at, _K_MICRO)
-    at = _put_float(out_b, at, out_f[1], bits)
-    at = _put(out_b, at, _K_IMB)
-    at = _put_float(out_b, at, out_f[2], bits)
-    at = _put(out_b, at, _K_OFI)
+        at = _float_or_nil(out_b, at, spread * tick, bits)
+    at = _copy(out_b, at, _K_MID)
+    at = _float_or_nil(out_b, at, out_f[0], bits)
+    at = _copy(out_b, at, _K_MICRO)
+    at = _float_or_nil(out_b, at, out_f[1], bits)
+    at = _copy(out_b, at, _K_IMB)
+    at = _float_or_nil(out_b, at, out_f[2], bits)
+    at = _copy(out_b, at, _K_OFI)
     at = _put_int(out_b, at, out_i[3])
-    at = _put(out_b, at, _K_OFI_W)
+    at = _copy(out_b, at, _K_OFI_W)
     at = _put_int(out_b, at, out_i[4])
-    at = _put(out_b, at, _K_DELTA)
+    at = _copy(out_b, at, _K_DELTA)
     at = _put_int(out_b, at, delta)
-    at = _put(out_b, at, _K_VWAP)
-    at = _put_float(out_b, at, out_f[3], bits)
-    at = _put(out_b, at, _K_BANDS)
+    at = _copy(out_b, at, _K_VWAP)
+    at = _float_or_nil(out_b, at, out_f[3], bits)
+    at = _copy(out_b, at, _K_BANDS)
     nbands, nr = len(widths), len(ratio_levels)
     if out_i[5] == 0:  # no volume: no bands
-        at = _put_array(out_b, at, 0)
+        at = _array(out_b, at, 0)
     else:
-        at = _put_array(out_b, at, nbands)
+        at = _array(out_b, at, nbands)
         bb = F_ROWS + 2 * n + nr
         for i in range(nbands):
-            at = _put(out_b, at, _K_BAND)
-            at = _put_float(out_b, at, keys[i], bits)
-            at = _put(out_b, at, _K_UPPER)
-            at = _put_float(out_b, at, out_f[bb + i], bits)
-            at = _put(out_b, at, _K_LOWER)
-            at = _put_float(out_b, at, out_f[bb + nbands + i], bits)
-    at = _put(out_b, at, _K_MOM)
-    at = _put_float(out_b, at, score, bits)
-    at = _put(out_b, at, _K_RATIO)
-    at = _put_array(out_b, at, nr)
+            at = _copy(out_b, at, _K_BAND)
+            at = _float_or_nil(out_b, at, keys[i], bits)
+            at = _copy(out_b, at, _K_UPPER)
+            at = _float_or_nil(out_b, at, out_f[bb + i], bits)
+            at = _copy(out_b, at, _K_LOWER)
+            at = _float_or_nil(out_b, at, out_f[bb + nbands + i], bits)
+    at = _copy(out_b, at, _K_MOM)
+    at = _float_or_nil(out_b, at, score, bits)
+    at = _copy(out_b, at, _K_RATIO)
+    at = _array(out_b, at, nr)
     for i in range(nr):
-        at = _put(out_b, at, _K_LEVELS)
+        at = _copy(out_b, at, _K_LEVELS)
         at = _put_int(out_b, at, ratio_levels[i])
-        at = _put(out_b, at, _K_RATIO1)
-        at = _put_float(out_b, at, out_f[F_ROWS + 2 * n + i], bits)
+        at = _copy(out_b, at, _K_RATIO1)
+        at = _float_or_nil(out_b, at, out_f[F_ROWS + 2 * n + i], bits)
     return OK, book_end, at
 
 

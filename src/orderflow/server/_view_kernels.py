@@ -5,14 +5,11 @@ straight as the MessagePack bytes ``msgspec`` makes of their rows (the dicts of
 with no Python object per column, print or size: the viewer stream's binary form (a third of
 a frame's CPU went into those rows and their encoding).
 
-The bytes follow msgspec's choices exactly: an integer in the smallest form (positive
-fixint, else uint8/16/32/64 for a non-negative one; negative fixint, else int8/16/32/64), a
-float always as float64, nil for None, fixstr keys, fixarray, array16 or array32 by length;
-big-endian throughout. A pass writes the items only (the caller puts :func:`array_header`
-of their total count before the items of all its chunks) into ``out``, sized to hold the
-worst case, and returns how many bytes it wrote. The byte helpers are inlined into the
-passes and a size that is a positive fixint is written in place (a call per size made a
-pass three times slower).
+The bytes are msgspec's (:mod:`._msgpack_kernels`). A pass writes the items only (the caller
+puts :func:`array_header` of their total count before the items of all its chunks) into
+``out``, sized to hold the worst case, and returns how many bytes it wrote. The byte helpers
+are inlined into the passes and a size that is a positive fixint is written in place (a call
+per size made a pass three times slower).
 """
 
 from __future__ import annotations
@@ -20,104 +17,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from orderflow.server._msgpack_kernels import array as _array
+from orderflow.server._msgpack_kernels import array_header, key_bytes
+from orderflow.server._msgpack_kernels import copy as _copy
+from orderflow.server._msgpack_kernels import float_bits as _float
+from orderflow.server._msgpack_kernels import put_int as _int
+
 __all__ = ["HEAT_KEYS", "array_header", "heat_pass", "prints_pass"]
 
 #: the keys of a heat column, in the order heat_rows makes them (each a fixstr)
 HEAT_KEYS = ("ts", "p0", "step", "sizes", "bid", "ask", "last")
-
-
-def _key_bytes(key: str) -> np.ndarray:
-    raw = key.encode()
-    return np.frombuffer(bytes([0xA0 | len(raw)]) + raw, dtype=np.uint8)
-
-
 #: each key's fixstr, ready to copy
-_KEYS = tuple(_key_bytes(k) for k in HEAT_KEYS)
+_KEYS = tuple(key_bytes(k) for k in HEAT_KEYS)
 _KEYS_LEN = 1 + sum(len(k) for k in _KEYS)  # with the map's header
 #: a tick size's float64 bits, by tick size
 _STEP_BITS: dict[float, np.uint64] = {}
-
-
-@njit(cache=True, inline="always")
-def _be(out, i, v, n):  # type: ignore[no-untyped-def]
-    """``v`` (uint64 bits) as ``n`` big-endian bytes at ``out[i:]``; the end."""
-    for k in range(n):
-        out[i + k] = (v >> np.uint64(8 * (n - 1 - k))) & np.uint64(0xFF)
-    return i + n
-
-
-@njit(cache=True)
-def _int(out, i, v):  # type: ignore[no-untyped-def]
-    """An integer as msgspec writes it; the end. (Called, not inlined: one copy of it keeps
-    the passes' compile time down; the passes write a size that is a positive fixint, most
-    of them, in place.)"""
-    if v >= 0:
-        if v < 128:
-            out[i] = v
-            return i + 1
-        u = np.uint64(v)
-        if v < 256:
-            out[i] = 0xCC
-            return _be(out, i + 1, u, 1)
-        if v < 65536:
-            out[i] = 0xCD
-            return _be(out, i + 1, u, 2)
-        if v < 4294967296:
-            out[i] = 0xCE
-            return _be(out, i + 1, u, 4)
-        out[i] = 0xCF
-        return _be(out, i + 1, u, 8)
-    if v >= -32:
-        out[i] = np.uint8(v & 0xFF)
-        return i + 1
-    u = np.uint64(v)  # two's complement: the low bytes are the signed form's
-    if v >= -128:
-        out[i] = 0xD0
-        return _be(out, i + 1, u, 1)
-    if v >= -32768:
-        out[i] = 0xD1
-        return _be(out, i + 1, u, 2)
-    if v >= -2147483648:
-        out[i] = 0xD2
-        return _be(out, i + 1, u, 4)
-    out[i] = 0xD3
-    return _be(out, i + 1, u, 8)
-
-
-@njit(cache=True, inline="always")
-def _float(out, i, bits):  # type: ignore[no-untyped-def]
-    """A float64 (its bits) as msgspec writes it; the end."""
-    out[i] = 0xCB
-    return _be(out, i + 1, bits, 8)
-
-
-@njit(cache=True, inline="always")
-def _array(out, i, n):  # type: ignore[no-untyped-def]
-    """An array's header of ``n`` items; the end."""
-    if n < 16:
-        out[i] = 0x90 | n
-        return i + 1
-    if n < 65536:
-        out[i] = 0xDC
-        return _be(out, i + 1, np.uint64(n), 2)
-    out[i] = 0xDD
-    return _be(out, i + 1, np.uint64(n), 4)
-
-
-def array_header(n: int) -> bytes:
-    """A MessagePack array's header of ``n`` items, as msgspec writes it."""
-    if n < 16:
-        return bytes([0x90 | n])
-    if n < 65536:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")
-
-
-@njit(cache=True, inline="always")
-def _copy(out, i, src):  # type: ignore[no-untyped-def]
-    for k in range(len(src)):
-        out[i + k] = src[k]
-    return i + len(src)
 
 
 @njit(cache=True, inline="always")

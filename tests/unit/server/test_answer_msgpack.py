@@ -17,7 +17,7 @@ from orderflow.analytics.params import VwapParams
 from orderflow.engine.pipeline import PipelineParams
 from orderflow.protocol import Ack, Batch, Depth, encode
 from orderflow.server import answer_metrics as am
-from orderflow.server._answer_kernels import _put_int
+from orderflow.server._msgpack_kernels import put_int as _put_int
 from orderflow.server.hub import Hub
 from tests.integration.test_server import esh4_batches
 from tests.unit.server.test_answer_numbers import asks_gone
