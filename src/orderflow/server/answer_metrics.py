@@ -172,6 +172,18 @@ def _layout(levels: int, pipe: Pipeline) -> _Layout:
     return lay
 
 
+def _sources(inst: Instrument, pipe: Pipeline) -> tuple[Any, ...]:
+    """The compiled read's arguments after the ladder's: the book metrics' headline arrays,
+    the VWAP's sums and band widths, the tick as a fixed-point integer and as a double."""
+    m_ints, m_floats, ofi, ofi_sum = pipe.metrics.headline_arrays()
+    vst, widths = pipe.vwap.sums()
+    size = inst.tick_size
+    tick = _TICKS.get(size)
+    if tick is None:
+        tick = _TICKS[size] = float(size)
+    return m_ints, m_floats, ofi, ofi_sum, vst, widths, inst.tick_fixed, tick
+
+
 def _compiled(
     inst: Instrument, pipe: Pipeline, levels: int
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -180,15 +192,9 @@ def _compiled(
     lay = _layout(levels, pipe)
     if not lay.exact:
         return None
-    m_ints, m_floats, ofi, ofi_sum = pipe.metrics.headline_arrays()
-    vst, widths = pipe.vwap.sums()
-    size = inst.tick_size
-    tick = _TICKS.get(size)
-    if tick is None:
-        tick = _TICKS[size] = float(size)
-    out_i, out_f = lay.out_i, lay.out_f
-    if ack_numbers(pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats, ofi, ofi_sum,
-                   vst, widths, inst.tick_fixed, tick, out_i, out_f) != OK:  # fmt: skip
+    out_i, out_f, src = lay.out_i, lay.out_f, _sources(inst, pipe)
+    tick = src[-1]
+    if ack_numbers(pipe.book.row_buffer(), levels, lay.ratios, *src, out_i, out_f) != OK:
         return None
     fi, ff = out_i.tolist(), out_f.tolist()
     nb, na, b0, r0, k0 = fi[0], fi[1], F_ROWS + levels, F_ROWS + 2 * levels, lay.bands
@@ -240,17 +246,10 @@ def book_and_metrics_msgpack(
     if type(pipe.book) is LadderBook and pipe.groups:
         lay = _layout(levels, pipe)
         if lay.exact:
-            m_ints, m_floats, ofi, ofi_sum = pipe.metrics.headline_arrays()
-            vst, widths = pipe.vwap.sums()
-            size = inst.tick_size
-            tick = _TICKS.get(size)
-            if tick is None:
-                tick = _TICKS[size] = float(size)
             out_i, out_f, out_b = lay.out_i, lay.out_f, lay.out_b
             status, book_end, end = ack_msgpack(
-                pipe.book.row_buffer(), levels, lay.ratios, m_ints, m_floats, ofi, ofi_sum, vst,
-                widths, inst.tick_fixed, tick, out_i, out_f, lay.k, pipe.delta.value,
-                pipe.momentum.score, out_b,
+                pipe.book.row_buffer(), levels, lay.ratios, *_sources(inst, pipe), out_i, out_f,
+                lay.k, pipe.delta.value, pipe.momentum.score, out_b,
             )  # fmt: skip
             if status == OK:
                 top = (float(out_f[F_ROWS]), float(out_f[F_ROWS + levels])
