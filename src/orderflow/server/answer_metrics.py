@@ -172,7 +172,7 @@ def _layout(levels: int, pipe: Pipeline) -> _Layout:
     return lay
 
 
-def _sources(inst: Instrument, pipe: Pipeline) -> tuple[Any, ...]:
+def _sources(inst: Instrument, pipe: Pipeline) -> tuple[Any, Any, Any, Any, Any, Any, int, float]:
     """The compiled read's arguments after the ladder's: the book metrics' headline arrays,
     the VWAP's sums and band widths, the tick as a fixed-point integer and as a double."""
     m_ints, m_floats, ofi, ofi_sum = pipe.metrics.headline_arrays()
