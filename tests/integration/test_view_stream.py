@@ -21,7 +21,6 @@ import pytest
 from websockets.sync.client import connect
 
 from orderflow.analytics.footprint import stacked_imbalances
-from orderflow.server import view_frames as vf
 from orderflow.server.hub import Hub
 from tests.integration.test_server import Server, esh4_batches
 
@@ -177,20 +176,11 @@ def test_bars_footprint_equals_the_pipeline_footprint() -> None:
                                  for c in forming]  # fmt: skip
     assert any(b["imbalances"] for b in bars)
     assert any(i["stacked"] for b in bars for i in b["imbalances"])
-    st = hub.instruments["ESH4"]
     for k, bar in enumerate(bars):
         cells = {c[0]: c for c in bar["cells"]}
         fp = hub.instruments["ESH4"].pipeline.params.footprint
         cells_k = series.bar_cells(k) if k < len(closed) else series.forming_cells()
         stacks = stacked_imbalances(cells_k, fp)
-        # the loop over a few cells' lists finds what the kernel finds, and a bar built
-        # either way is the same (the kernel's way forced with FEW_CELLS 0)
-        rec = closed[k] if k < len(closed) else series.forming()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(vf, "FEW_CELLS", 0)
-            by_kernel = vf.bar_dict(st, rec, cells_k, k < len(closed))
-        assert vf.bar_dict(st, rec, cells_k, k < len(closed)) == by_kernel
-        assert len(cells_k) <= vf.FEW_CELLS  # (ESH4's bars take the loop)
         for imb in bar["imbalances"]:
             c = cells[imb["price"]]
             if imb["side"] == "ask":  # ask(p) against bid(p - 1)

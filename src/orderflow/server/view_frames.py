@@ -84,27 +84,19 @@ def bar_dict(st: InstrumentState, rec: Any, cells: np.ndarray, closed: bool,
     known). The cells' columns are read as lists once (no NumPy scalar per cell)."""
     to_price = st.instrument.to_price
     fp = st.pipeline.params.footprint
+    buy, sell = imbalances(cells, fp)
     price, bid, ask = cells["price"].tolist(), cells["bid"].tolist(), cells["ask"].tolist()
     prices = prices_of(cells["price"], to_price)
     imb: list[dict[str, Any]] = []
-    n = len(price)
-    if n <= FEW_CELLS:  # the kernel's own calls cost more than a few cells' loop
-        buys, sells = flags_of(price, bid, ask, float(fp.imbalance_ratio), int(fp.min_delta))
-    else:
-        buy, sell = imbalances(cells, fp)
-        buys, sells = buy.tolist(), sell.tolist()
-    flagged = [j for j in range(n) if buys[j] or sells[j]]
+    flagged = np.flatnonzero(buy | sell).tolist()
     if flagged:
+        buys, sells, n = buy.tolist(), sell.tolist(), len(price)
         # each side's stacked zones (low, high), as stacked_imbalances finds them (a zone
         # takes stacked_count imbalances of its side at least: fewer, and there is none)
         zones: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         if max(sum(buys), sum(sells)) >= fp.stacked_count:
-            if n <= FEW_CELLS:
-                zones = (runs_of(price, buys, fp.stacked_count),
-                         runs_of(price, sells, fp.stacked_count))  # fmt: skip
-            else:
-                for side, low, high, _ in stacked_imbalances(cells, fp).tolist():
-                    zones[side].append((low, high))
+            for side, low, high, _ in stacked_imbalances(cells, fp).tolist():
+                zones[side].append((low, high))
         for j in flagged:
             p = price[j]
             for flag, side, own, other, other_j, neighbour, zone in (
@@ -135,46 +127,6 @@ def bar_dict(st: InstrumentState, rec: Any, cells: np.ndarray, closed: bool,
         "imbalances": imb,
         "vwap": _bar_vwap(st, vwaps.get(start) if vwaps else None),
     }
-
-
-#: a bar of up to this many cells has its imbalances and stacked zones found in a loop over
-#: its cells' lists (:func:`flags_of`, :func:`runs_of`); more go to the compiled kernel
-FEW_CELLS = 64
-
-
-def flags_of(price: list[int], bid: list[int], ask: list[int], ratio: float,
-             min_delta: int) -> tuple[list[bool], list[bool]]:  # fmt: skip
-    """:func:`~orderflow.analytics.footprint.imbalances` of one bar's cells given as lists
-    (price ticks, bid and ask volumes, sorted by price): the same flags, the same arithmetic
-    (the volumes made floats before the ratio's product and comparison, as the kernel does)."""
-    n = len(price)
-    buys, sells = [False] * n, [False] * n
-    for j in range(n):
-        p = price[j]
-        below = bid[j - 1] if j > 0 and price[j - 1] == p - 1 else 0
-        above = ask[j + 1] if j + 1 < n and price[j + 1] == p + 1 else 0
-        a, b = ask[j], bid[j]
-        buys[j] = a > 0 and float(a) >= ratio * float(below) and a - below >= min_delta
-        sells[j] = b > 0 and float(b) >= ratio * float(above) and b - above >= min_delta
-    return buys, sells
-
-
-def runs_of(price: list[int], flags: list[bool], count: int) -> list[tuple[int, int]]:
-    """The (low, high) prices of each run of ``count`` or more flagged cells at consecutive
-    ticks, low to high: one side's zones of
-    :func:`~orderflow.analytics.footprint.stacked_imbalances`."""
-    zones: list[tuple[int, int]] = []
-    run_lo = run_n = 0
-    n = len(price)
-    for j in range(n + 1):
-        extends = j < n and flags[j]
-        if extends and run_n and price[j] == price[j - 1] + 1:
-            run_n += 1
-            continue
-        if run_n >= count:
-            zones.append((run_lo, run_lo + run_n - 1))
-        run_lo, run_n = (price[j], 1) if extends else (0, 0)
-    return zones
 
 
 def record(rec: Any) -> dict[str, Any]:
