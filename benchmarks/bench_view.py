@@ -134,12 +134,13 @@ SKIP = 21
 
 
 def _round(port: int, batches: list[Any], name: str, viewers: bool) -> tuple[np.ndarray, int]:
-    """One replay of ESH4 as ``name``: every ack's round trip (ns), and the viewers' frames."""
+    """One replay of ESH4 as ``name``: every ack's send and receipt (``perf_counter_ns``, one
+    row each), and the viewers' frames."""
     from websockets.sync.client import connect
 
     frames = [msgspec.json.encode(msgspec.structs.replace(b, instrument=name)).decode()
               for b in batches]  # fmt: skip
-    rtt = np.zeros(len(frames), dtype=np.int64)
+    t = np.zeros((len(frames), 2), dtype=np.int64)
     watcher = None
     with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 2, "client": f"nt8-{name}"}))
@@ -148,7 +149,7 @@ def _round(port: int, batches: list[Any], name: str, viewers: bool) -> tuple[np.
             t0 = time.perf_counter_ns()
             ws.send(f)
             ws.recv()
-            rtt[i] = time.perf_counter_ns() - t0
+            t[i] = (t0, time.perf_counter_ns())
             if i == 0 and viewers:  # the instrument exists now: the viewers attach
                 watcher = subprocess.Popen(
                     [*NICE, sys.executable, __file__, "--watch", str(port), name, FORMAT[0]],
@@ -165,7 +166,7 @@ def _round(port: int, batches: list[Any], name: str, viewers: bool) -> tuple[np.
     # attach after it), and the next ones meet the folding of its pre-open book (12,222 heat
     # columns), which a viewers' round does while it waits for their snapshots and a round
     # without viewers meets in its acks (1: 36-60 ms, 2: about 4 ms on the quiet machine)
-    return rtt[SKIP:], shown
+    return t[SKIP:], shown
 
 
 def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
@@ -181,7 +182,8 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
         frames = 0
         for r in range(rounds):
             viewers = r % 4 in (1, 2)  # 0 5 5 0 ...: both modes in odd and even places
-            rtt, shown = _round(port, batches, NAMES[(r + 1) % len(NAMES)], viewers)
+            t, shown = _round(port, batches, NAMES[(r + 1) % len(NAMES)], viewers)
+            rtt = t[:, 1] - t[:, 0]
             got[viewers].append(rtt)
             frames += shown
             if progress is not None:

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,34 +64,6 @@ def _serve() -> None:
     print(json.dumps({"spans": spans, "sent": sent}), flush=True)
 
 
-def _round(port: int, batches: list[Any], name: str, viewers: bool) -> np.ndarray:
-    """One replay of ESH4 as ``name``: each timed ack's send and receipt (ns)."""
-    from websockets.sync.client import connect
-
-    frames = [msgspec.json.encode(msgspec.structs.replace(b, instrument=name)).decode()
-              for b in batches]  # fmt: skip
-    t = np.zeros((len(frames), 2), dtype=np.int64)
-    watcher = None
-    with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
-        ws.send(json.dumps({"type": "hello", "protocol": 2, "client": f"nt8-{name}"}))
-        ws.recv()
-        for i, f in enumerate(frames):
-            t0 = time.perf_counter_ns()
-            ws.send(f)
-            ws.recv()
-            t[i] = (t0, time.perf_counter_ns())
-            if i == 0 and viewers:
-                watcher = subprocess.Popen(
-                    [sys.executable, bv.__file__, "--watch", str(port), name, "msgpack"],
-                    env=bv._env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                )  # fmt: skip
-                assert watcher.stdout is not None
-                assert watcher.stdout.readline().strip() == "ready"
-    if watcher is not None:
-        watcher.communicate("", timeout=30)
-    return t[bv.SKIP :]
-
-
 def measure(rounds: int) -> dict[str, Any]:
     batches = bv._batches()
     server = subprocess.Popen([sys.executable, __file__, "--serve"], env=bv._env(),
@@ -100,11 +71,11 @@ def measure(rounds: int) -> dict[str, Any]:
     assert server.stdout is not None and server.stdin is not None
     try:
         port = int(server.stdout.readline())
-        _round(port, batches, "ESH4", False)  # warm-up
+        bv._round(port, batches, "ESH4", False)  # warm-up
         got = []
         for r in range(rounds):
             viewers = r % 4 in (1, 2)
-            t = _round(port, batches, bv.NAMES[(r + 1) % len(bv.NAMES)], viewers)
+            t, _ = bv._round(port, batches, bv.NAMES[(r + 1) % len(bv.NAMES)], viewers)
             got.append(np.c_[t, np.full(len(t), int(viewers))])
         server.stdin.close()
         marks = json.loads(server.stdout.readline())
