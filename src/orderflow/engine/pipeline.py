@@ -248,7 +248,8 @@ class Pipeline:
             )
             self._fused = FusedStep(self.metrics, self.momentum, self.liquidity_clusters,
                                     self.rejected, (self.l3, self.l2, self.pull),
-                                    p.depth_levels, parts)  # fmt: skip
+                                    p.depth_levels, parts,
+                                    (self._recent, self._imbalances))  # fmt: skip
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
@@ -373,8 +374,9 @@ class Pipeline:
         return self._fused_groups(fg)
 
     def _fused_groups(self, fg: FusedGroups) -> list[Signal]:
-        """:meth:`_groups` after a fused call, which ran steps 1-5: the pipeline's own
-        bookkeeping (counts, kept prints and imbalances, the mid path) and the signals."""
+        """:meth:`_groups` after a fused call, which ran steps 1-5 and took the kept prints
+        and imbalances: the pipeline's own bookkeeping (counts, the mid path) and the
+        signals."""
         step = self._fused
         assert step is not None
         depth, trades = fg.depth, fg.trades  # (the groups' prints, all of them)
@@ -386,16 +388,11 @@ class Pipeline:
         self.groups += nb
         nt = len(trades)
         if nt:
-            self._recent.take(trades["ts_event"], trades["price"])
             pk = step._pkv
             self.trades += nt
             self.volume += pk[K_VOL]
             self.delta_low = min(self.delta_low, pk[K_DLO])
             self.delta_high = max(self.delta_high, pk[K_DHI])
-        if nb == 1:
-            self._imbalances.append(last, fg.imbalance.item(0))
-        else:
-            self._imbalances.take(ts, fg.imbalance)
         if self._keep_mid_path:
             self._top_path.append((ts.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
