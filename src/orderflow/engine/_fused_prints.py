@@ -12,7 +12,10 @@ THEIR state arrays, in the order the separate path calls them:
    :mod:`orderflow.analytics.profile`;
 5. volume clusters: ``_vol_add`` of :mod:`orderflow.analytics.clusters`;
 6. each time series' bar close at the call's last event time: ``_advance`` (as
-   ``BarSeries.advance``).
+   ``BarSeries.advance``);
+7. the pipeline's kept prints (times, prices) and kept imbalances (:func:`kept_stage`, as
+   ``KeptPrints.take`` and ``KeptImbalances.take``; kept prints that need bigger arrays are
+   left to the wrapper).
 
 What the classes do in Python (a new reset period, a session open for the delta, a state that
 must grow) is never done here: a part that reaches one stops where its own kernel stops (nothing

@@ -20,7 +20,12 @@ The print analytics (bars with footprint cells, cumulative delta, VWAP, session 
 clusters) are the call's last stage (:mod:`orderflow.engine._fused_prints`), on the arrays
 those classes own. A part that reaches what its class does in Python (a new reset period, a
 session open, growth) stops there; after the call the step feeds that part the rest of the
-call's prints through the class's own ``update`` and binds its arrays again.
+call's prints through the class's own ``update`` and binds its arrays again. Then the same
+stage copies the call's print times and prices and its groups' times and imbalances into the
+pipeline's :class:`~orderflow.engine.kept_prints.KeptPrints` and
+:class:`~orderflow.engine.kept_imbalances.KeptImbalances` (their rows in the table), so the
+pipeline's Python after a call copies nothing; kept prints that need bigger arrays are taken
+(and grown) by :meth:`KeptPrints.take` after the call.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ One pair of arrays (event times, imbalances) of twice the number kept: each call
 copied in at the end (two slice copies); when they do not fit, the newest ``keep`` move to the
 front first. The ``(time, imbalance)`` pairs are built only when read, which a strategy does
 only for its order-flow exits: a call of a hundred records used to build a tuple per group
-for a deque that kept the latest 256 of them.
+for a deque that kept the latest 256 of them. A fused pipeline's calls are taken by the fused
+kernel's last stage (:func:`orderflow.engine._fused_prints.kept_stage`: the same moves, on these
+arrays and the count in ``_n``).
 """
 
 from __future__ import annotations

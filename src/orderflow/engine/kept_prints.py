@@ -4,7 +4,10 @@ One pair of growing arrays holds them oldest first: each call's prints are copie
 end; when they do not fit, the oldest are dropped down to the newest ``keep`` (one move of the
 rest to the front) and, if that is not room enough, the arrays grow (doubled). So a call costs
 two slice copies, never an allocation once the arrays have reached their size, and a read is
-one copy of the prints it returns (no concatenation of per-call pieces).
+one copy of the prints it returns (no concatenation of per-call pieces). A fused pipeline's
+calls are taken by the fused kernel's last stage (:func:`orderflow.engine._fused_prints.kept_stage`,
+the same moves at the same points, on these arrays and the counters in ``_n``); only growth
+comes back here.
 """
 
 from __future__ import annotations
