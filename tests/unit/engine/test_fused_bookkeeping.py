@@ -5,7 +5,9 @@ ESH4, and after prints fed without book records (``process_prints``)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from typing import Any
 
 import numpy as np
@@ -44,3 +46,24 @@ def test_every_piece_and_loose_prints_as_the_separate_path() -> None:
         checked += 1
     assert checked == 300 and fused.trades > 1_000 and len(fused.imbalances) == 256
     assert np.array_equal(fused.prints_since(0)[1], sep.prints_since(0)[1])
+
+
+def test_copies_keep_into_their_own_arrays() -> None:
+    """A deep copy and a pickled copy of a fused pipeline: the kernel takes each one's prints
+    and imbalances into ITS kept arrays (the table is rebuilt from the copy's own), and the
+    original's are untouched by the copies' calls."""
+    s = esh4._stream()
+    ev, inst = s.array[:12_000], s.instrument
+    p = Pipeline(inst, "mbo", PARAMS)
+    ref = Pipeline(inst, "mbo", dataclasses.replace(PARAMS, fused=False))
+    for q in (p, ref):
+        q.process(ev[:6_000])
+    copies = [copy.deepcopy(p), pickle.loads(pickle.dumps(p))]
+    for q in copies:  # (the original has not seen these yet)
+        for a in range(6_000, 9_000, 100):
+            q.process(ev[a : a + 100])
+    assert _kept(p) == _kept(ref)
+    for a in range(6_000, len(ev), 100):
+        for q in (p, ref) if a < 9_000 else (p, ref, *copies):
+            q.process(ev[a : a + 100])
+    assert _kept(p) == _kept(ref) == _kept(copies[0]) == _kept(copies[1])
