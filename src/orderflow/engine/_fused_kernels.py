@@ -57,7 +57,7 @@ from orderflow.analytics.momentum import _run as momentum_run
 from orderflow.book import _l2_kernels as L2
 from orderflow.book import _l3_kernels as L3
 from orderflow.engine import _fused_cache
-from orderflow.engine._fused_prints import P0, prints_stage
+from orderflow.engine._fused_prints import P0, kept_stage, prints_stage
 from orderflow.engine._fused_table import _f1, _f2, _i1, _i2, _i3
 from orderflow.model.enums import Flags
 from orderflow.signals._l2_detect_kernels import run as l2_run
@@ -548,12 +548,14 @@ def _levels(
 
 @njit(cache=True)
 def _prints(fs: np.ndarray, trades: np.ndarray, tcol: np.ndarray, off: np.ndarray,
-            d_ts: np.ndarray, tab: np.ndarray) -> int:  # fmt: skip
-    """The last stage of a call with event groups: its prints into the print analytics
-    (:mod:`._fused_prints`; it asks for nothing, so the call ends here)."""
+            d_ts: np.ndarray, mi: np.ndarray, tab: np.ndarray) -> int:  # fmt: skip
+    """The last stage of a call with event groups: its prints into the print analytics, then
+    the pipeline's kept prints and imbalances (:mod:`._fused_prints`; it asks for nothing, so
+    the call ends here)."""
     nb = fs[FS_NB]
     if nb:
         prints_stage(trades, tcol, off[nb], d_ts[nb - 1], tab)
+        kept_stage(tcol, off[nb], d_ts, mi[1], nb, tab, _KEPT)
     return OK
 
 
@@ -572,8 +574,9 @@ def _prints(fs: np.ndarray, trades: np.ndarray, tcol: np.ndarray, off: np.ndarra
  T_LQ_LI, T_LQ_FIRST, T_LQ_ACC, T_LQ_QUAL, T_LQ_NQ, T_LQ_SPAN, T_LQ_LEVEL, T_LQ_MAT,
  T_L3_ST, T_L3_OUT, T_L3_SHARE,
  T_L2_PF, T_L2_ST, T_L2_PREV, T_L2_EP, T_L2_POOL, T_L2_SW, T_L2_WIN, T_L2_OUT, T_L2_EXTRA,
- T_PU_ST, T_PU_PREV, T_PU_RING, T_PU_OUT) = range(42)  # fmt: skip
-T_ROWS = 42
+ T_PU_ST, T_PU_PREV, T_PU_RING, T_PU_OUT,
+ T_KP_TS, T_KP_PX, T_KP_N, T_KI_TS, T_KI_IMB, T_KI_N) = range(48)  # fmt: skip
+T_ROWS = 48
 assert T_ROWS == P0  # the print analytics' rows follow
 #: the dtype ("i8"/"f8") and number of dimensions of each row's array
 T_KINDS = (
@@ -585,7 +588,10 @@ T_KINDS = (
     ("f8", 1), ("i8", 1), ("i8", 2), ("i8", 3), ("i8", 2), ("i8", 3), ("i8", 2), ("i8", 2),
     ("i8", 1),
     ("i8", 1), ("i8", 2), ("i8", 3), ("i8", 2),
+    ("i8", 1), ("i8", 1), ("i8", 1), ("i8", 1), ("f8", 1), ("i8", 1),
 )  # fmt: skip
+#: the kept prints' and imbalances' rows (:func:`._fused_prints.kept_stage`)
+_KEPT = (T_KP_TS, T_KP_PX, T_KP_N, T_KI_TS, T_KI_IMB, T_KI_N)
 
 
 @njit(cache=True, inline="always")
@@ -639,7 +645,7 @@ def fused_mbo(st: np.ndarray, rec: np.ndarray, fs: np.ndarray, trades: np.ndarra
         st, rec, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
         _i3(tab, T_D_LEVELS), trades, tcol, off, _f2(tab, T_MI), bm, mom, liq, l3, l2, pull,
     )  # fmt: skip
-    return rc if rc else _prints(fs, trades, tcol, off, d_ts, tab)
+    return rc if rc else _prints(fs, trades, tcol, off, d_ts, _f2(tab, T_MI), tab)
 
 
 @njit(cache=True)
@@ -653,7 +659,7 @@ def fused_nt(buf: np.ndarray, ev: np.ndarray, prints: np.ndarray, fs: np.ndarray
         buf, ev, prints, fs, _i1(tab, T_BSTATE), _i1(tab, T_D_INDEX), d_ts,
         _i3(tab, T_D_LEVELS), tcol, off, _f2(tab, T_MI), bm, mom, liq, l2, pull,
     )  # fmt: skip
-    return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)
+    return rc if rc else _prints(fs, prints, tcol, off, d_ts, _f2(tab, T_MI), tab)
 
 
 @njit(cache=True)
@@ -664,7 +670,7 @@ def fused_levels(prints: np.ndarray, fs: np.ndarray, d_ts: np.ndarray, d_levels:
     detectors; the components' state in ``tab``."""
     bm, mom, liq, _l3, l2, pull = _states(tab)
     rc = _levels(prints, fs, d_ts, d_levels, tcol, off, mi, bm, mom, liq, l2, pull)
-    return rc if rc else _prints(fs, prints, tcol, off, d_ts, tab)
+    return rc if rc else _prints(fs, prints, tcol, off, d_ts, mi, tab)
 
 
 # numba keys the cache on this file's stamp alone: drop the fused kernels' cached code when any

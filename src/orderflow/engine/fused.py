@@ -20,7 +20,12 @@ The print analytics (bars with footprint cells, cumulative delta, VWAP, session 
 clusters) are the call's last stage (:mod:`orderflow.engine._fused_prints`), on the arrays
 those classes own. A part that reaches what its class does in Python (a new reset period, a
 session open, growth) stops there; after the call the step feeds that part the rest of the
-call's prints through the class's own ``update`` and binds its arrays again.
+call's prints through the class's own ``update`` and binds its arrays again. Then the same
+stage copies the call's print times and prices and its groups' times and imbalances into the
+pipeline's :class:`~orderflow.engine.kept_prints.KeptPrints` and
+:class:`~orderflow.engine.kept_imbalances.KeptImbalances` (their rows in the table), so the
+pipeline's Python after a call copies nothing; kept prints that need bigger arrays are taken
+(and grown) by :meth:`KeptPrints.take` after the call.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ if TYPE_CHECKING:
     from orderflow.analytics.vwap import VwapTracker
     from orderflow.book.l3 import OrderBook
     from orderflow.book.ladder import LadderBook
+    from orderflow.engine.kept_imbalances import KeptImbalances
+    from orderflow.engine.kept_prints import KeptPrints
 
 __all__ = ["FusedGroups", "FusedStep", "PrintParts"]
 
@@ -83,7 +90,7 @@ _DTYPES = {"i8": np.dtype(np.int64), "f8": np.dtype(np.float64), "bar": BAR_RECO
 _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 # the call state's slots read or written once per call (a module constant is one lookup)
 _NB, _REJ, _CUT, _BATCH = F.FS_NB, F.FS_REJ, F.FS_CUT, F.FS_BATCH
-_L3N, _L2N, _PULLN, _K_FALL = F.FS_L3N, F.FS_L2N, F.FS_PULLN, P.K_FALL
+_L3N, _L2N, _PULLN, _K_FALL, _K_KEPT = F.FS_L3N, F.FS_L2N, F.FS_PULLN, P.K_FALL, P.K_KEPT
 #: the step's memoryviews of its own arrays (rebuilt with the table, never copied)
 _VIEWS = ("_fsv", "_pkv", "_offv", "_tsv")
 #: the book kernels' compiled code for the step's usual argument types (:mod:`._fused_entry`)
@@ -150,6 +157,7 @@ class FusedStep:
         detectors: tuple[L3Detector | None, L2Detector | None, PullDetector | None],
         width: int,
         prints: PrintParts,
+        kept: tuple[KeptPrints, KeptImbalances],
     ) -> None:
         # the pipeline's parts, not the pipeline (no reference cycle: a dropped pipeline's
         # buffers go at once, not at the next cyclic collection); its book comes with each call
@@ -158,6 +166,8 @@ class FusedStep:
         self.l3, self.l2, self.pull = detectors
         self.width = width
         self.prints = prints
+        #: the pipeline's kept prints and imbalances, which the kernel's last stage takes into
+        self.kept_prints, self.kept_imbalances = kept
         #: calls whose print stage left a part to its class (a new period, growth)
         self.print_rests = 0
         #: the last event time of the latest call's groups
@@ -283,6 +293,10 @@ class FusedStep:
                      (F.T_PU_OUT, dp._out))  # fmt: skip
         if part in (None, "prints"):
             rows += self._print_rows()
+        if part in (None, "kept"):
+            kp, ki = self.kept_prints, self.kept_imbalances
+            rows += ((F.T_KP_TS, kp._ts), (F.T_KP_PX, kp._px), (F.T_KP_N, kp._n),
+                     (F.T_KI_TS, ki._ts), (F.T_KI_IMB, ki._imb), (F.T_KI_N, ki._n))  # fmt: skip
         return rows
 
     def _print_rows(self) -> tuple[tuple[int, np.ndarray], ...]:
@@ -574,11 +588,22 @@ class FusedStep:
         if fsv[_REJ]:
             self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
         nt, self.last_ts = self._offv[nb], self._tsv[nb - 1]
-        if self._pkv[_K_FALL]:
+        pkv = self._pkv
+        if pkv[_K_FALL]:
             self._print_rest(prints, nt, self.last_ts)
         else:  # (what _print_rest does when no part stopped)
             self.prints.volume_clusters.changes += nt > 0
+        if pkv[_K_KEPT]:
+            self._keep_rest(nt)
         return self._result(nb, nt, prints), fsv[_CUT]
+
+    def _keep_rest(self, nt: int) -> None:
+        """The call's ``nt`` prints into the kept prints, which the kernel found too small
+        (it moved the newest kept to the front first, as :meth:`KeptPrints.take` does): they
+        grow, and the kernel is given their new arrays."""
+        tcol = self.tcol
+        self.kept_prints.take(tcol[0, :nt], tcol[1, :nt])
+        self._bind("kept")
 
     def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
         """Prints over given book rows (:meth:`Pipeline.process_prints`): the analytics and the
@@ -601,7 +626,12 @@ class FusedStep:
             self._abandon()
             raise
         self.last_ts = int(d_ts[nb - 1])
-        self._print_rest(prints, int(off[nb]), self.last_ts)
+        npr = int(off[nb])
+        self._print_rest(prints, npr, self.last_ts)
+        if self._pkv[_K_KEPT]:
+            kept = self.kept_prints
+            kept.take(tcol[0, :npr], tcol[1, :npr])
+            self._bind("kept")
         rec = DepthRecord(depth.index, d_ts, *d_levels)
         return FusedGroups(rec, trades, off, mi[0], mi[1], self._signals())
 

@@ -4,7 +4,9 @@ One pair of arrays (event times, imbalances) of twice the number kept: each call
 copied in at the end (two slice copies); when they do not fit, the newest ``keep`` move to the
 front first. The ``(time, imbalance)`` pairs are built only when read, which a strategy does
 only for its order-flow exits: a call of a hundred records used to build a tuple per group
-for a deque that kept the latest 256 of them.
+for a deque that kept the latest 256 of them. A fused pipeline's calls are taken by the fused
+kernel's last stage (:func:`orderflow.engine._fused_prints.kept_stage`: the same moves, on these
+arrays and the count in ``_n``).
 """
 
 from __future__ import annotations
@@ -21,16 +23,26 @@ __all__ = ["KeptImbalances"]
 class KeptImbalances:
     """The (event time, book imbalance) of the latest ``keep`` event groups taken."""
 
-    __slots__ = ("_imb", "_ts", "held", "keep")
+    __slots__ = ("_imb", "_n", "_ts", "keep")
 
     def __init__(self, keep: int) -> None:
         if keep < 1:
             raise ParameterError(f"keep must be >= 1, got {keep}")
         self.keep = keep
-        #: how many are held (``_ts[:held]``; the newest ``keep`` of them are the kept ones)
-        self.held = 0
+        #: held and keep, where the pipeline's fused step reads and moves them
+        #: (:func:`orderflow.engine._fused_prints.kept_stage` takes a fused call's groups)
+        self._n = np.array([0, keep], dtype=np.int64)
         self._ts = np.zeros(2 * keep, dtype=np.int64)
         self._imb = np.zeros(2 * keep, dtype=np.float64)
+
+    @property
+    def held(self) -> int:
+        """How many are held (``_ts[:held]``; the newest ``keep`` of them are the kept ones)."""
+        return int(self._n[0])
+
+    @held.setter
+    def held(self, value: int) -> None:
+        self._n[0] = value
 
     def take(self, ts: np.ndarray, imbalance: np.ndarray) -> None:
         """The next groups' event times and imbalances (equal lengths), oldest first."""

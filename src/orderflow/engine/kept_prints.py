@@ -4,7 +4,10 @@ One pair of growing arrays holds them oldest first: each call's prints are copie
 end; when they do not fit, the oldest are dropped down to the newest ``keep`` (one move of the
 rest to the front) and, if that is not room enough, the arrays grow (doubled). So a call costs
 two slice copies, never an allocation once the arrays have reached their size, and a read is
-one copy of the prints it returns (no concatenation of per-call pieces).
+one copy of the prints it returns (no concatenation of per-call pieces). A fused pipeline's
+calls are taken by the fused kernel's last stage (:func:`orderflow.engine._fused_prints.kept_stage`,
+the same moves at the same points, on these arrays and the counters in ``_n``); only growth
+comes back here.
 """
 
 from __future__ import annotations
@@ -24,17 +27,34 @@ _FIRST = 256  # the arrays' size at the first print
 class KeptPrints:
     """The times and prices of the latest prints taken, at least the newest ``keep``."""
 
-    __slots__ = ("_px", "_ts", "held", "keep", "start")
+    __slots__ = ("_n", "_px", "_ts", "keep")
 
     def __init__(self, keep: int) -> None:
         if keep < 1:
             raise ParameterError(f"keep must be >= 1, got {keep}")
         self.keep = keep
-        #: how many prints were taken before the oldest one held
-        self.start = 0
-        #: how many are held (``_ts[:held]``, ``_px[:held]``)
-        self.held = 0
+        #: start, held and keep, where the pipeline's fused step reads and moves them
+        #: (:func:`orderflow.engine._fused_prints.kept_stage` takes a fused call's prints)
+        self._n = np.array([0, 0, keep], dtype=np.int64)
         self._ts, self._px = _NO_TS, _NO_PX
+
+    @property
+    def start(self) -> int:
+        """How many prints were taken before the oldest one held."""
+        return int(self._n[0])
+
+    @start.setter
+    def start(self, value: int) -> None:
+        self._n[0] = value
+
+    @property
+    def held(self) -> int:
+        """How many are held (``_ts[:held]``, ``_px[:held]``)."""
+        return int(self._n[1])
+
+    @held.setter
+    def held(self, value: int) -> None:
+        self._n[1] = value
 
     @property
     def taken(self) -> int:

@@ -240,25 +240,28 @@ class Pipeline:
         #: (ts, book imbalance) of the latest event groups (:attr:`imbalances`)
         self._imbalances = KeptImbalances(IMBALANCE_GROUPS)
         self._fused: FusedStep | None = None
+        self._mbo = kind == "mbo"
+        self._keep_mid_path = p.keep_mid_path
         if p.fused and kind in FUSED_KINDS:
             parts = PrintParts(
                 self.bars, self.delta, self.vwap, self.profiles, self.volume_clusters
             )
             self._fused = FusedStep(self.metrics, self.momentum, self.liquidity_clusters,
                                     self.rejected, (self.l3, self.l2, self.pull),
-                                    p.depth_levels, parts)  # fmt: skip
+                                    p.depth_levels, parts,
+                                    (self._recent, self._imbalances))  # fmt: skip
 
     # ---- feeding -------------------------------------------------------------------------
     def process(self, events: np.ndarray, trades: np.ndarray | None = None) -> list[Signal]:
         """Feed book records (the stream's dtype) and, for an L2 feed, the prints that came
         with them (TRADE_DTYPE, time order). Returns the signals of the complete groups."""
-        if self.book is None or self._apply is None:
-            raise ArgumentError("this pipeline has no book; use process_trades")
         if self._pending is not None and len(self._pending):
             events = np.concatenate([self._pending, events])
             self._pending = None
-        if self._fused is not None:
+        if self._fused is not None:  # (an mbo or nt_depth pipeline: it has a book)
             return self._process_fused(events, trades)
+        if self.book is None or self._apply is None:
+            raise ArgumentError("this pipeline has no book; use process_trades")
         flags = events["flags"]
         ends = np.flatnonzero((flags & (_LAST | _SNAPSHOT)) == _LAST)
         if len(ends) == 0:
@@ -357,11 +360,12 @@ class Pipeline:
     ) -> list[Signal]:
         """:meth:`process` through the fused step: the same groups, the same pending tail
         (``batch``: the NinjaTrader events are one group, as :meth:`process_batch` has it)."""
-        assert self._fused is not None
-        if self.kind == "mbo":
-            fg, cut = self._fused.mbo(self.book, events)
+        step = self._fused
+        assert step is not None
+        if self._mbo:
+            fg, cut = step.mbo(self.book, events)
         else:
-            fg, cut = self._fused.nt(self.book, events, trades, batch)
+            fg, cut = step.nt(self.book, events, trades, batch)
         if cut < len(events):
             self._pending = events[cut:].copy()
         if fg is None:
@@ -370,33 +374,32 @@ class Pipeline:
         return self._fused_groups(fg)
 
     def _fused_groups(self, fg: FusedGroups) -> list[Signal]:
-        """:meth:`_groups` after a fused call, which ran steps 1-5: the pipeline's own
-        bookkeeping (counts, kept prints and imbalances, the mid path) and the signals."""
+        """:meth:`_groups` after a fused call, which ran steps 1-5 and took the kept prints
+        and imbalances: the pipeline's own bookkeeping (counts, the mid path) and the
+        signals."""
         step = self._fused
         assert step is not None
         depth, trades = fg.depth, fg.trades  # (the groups' prints, all of them)
         ts = depth.ts_event
         if not self.first_ts:
             self.first_ts = int(ts[0])
-        self.last_ts = step.last_ts
+        last = self.last_ts = step.last_ts
         nb = len(ts)
         self.groups += nb
         nt = len(trades)
         if nt:
-            self._keep_prints(trades)
             pk = step._pkv
             self.trades += nt
             self.volume += pk[K_VOL]
             self.delta_low = min(self.delta_low, pk[K_DLO])
             self.delta_high = max(self.delta_high, pk[K_DHI])
-        if nb == 1:
-            self._imbalances.append(self.last_ts, fg.imbalance.item(0))
-        else:
-            self._imbalances.take(ts, fg.imbalance)
-        if self.params.keep_mid_path:
+        if self._keep_mid_path:
             self._top_path.append((ts.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
-        self.liquidity_clusters.took_depth(depth)
+        # (LiquidityClusterTracker.took_depth, inline: a call has a group at least)
+        lc = self.liquidity_clusters
+        lc._now, lc._last_depth = last, depth
+        lc.changes += 1
         return self._signals_out(self._kept(fg.signals)) if fg.signals else []
 
     def _top(self) -> tuple[int, int]:
