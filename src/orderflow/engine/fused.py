@@ -594,14 +594,13 @@ class FusedStep:
         else:  # (what _print_rest does when no part stopped)
             self.prints.volume_clusters.changes += nt > 0
         if pkv[_K_KEPT]:
-            self._keep_rest(nt)
+            self._keep_rest(self.tcol, nt)
         return self._result(nb, nt, prints), fsv[_CUT]
 
-    def _keep_rest(self, nt: int) -> None:
-        """The call's ``nt`` prints into the kept prints, which the kernel found too small
-        (it moved the newest kept to the front first, as :meth:`KeptPrints.take` does): they
-        grow, and the kernel is given their new arrays."""
-        tcol = self.tcol
+    def _keep_rest(self, tcol: np.ndarray, nt: int) -> None:
+        """The call's ``nt`` prints (``tcol``'s times and prices) into the kept prints, which
+        the kernel found too small (it moved the newest kept to the front first, as
+        :meth:`KeptPrints.take` does): they grow, and the kernel is given their new arrays."""
         self.kept_prints.take(tcol[0, :nt], tcol[1, :nt])
         self._bind("kept")
 
@@ -629,9 +628,7 @@ class FusedStep:
         npr = int(off[nb])
         self._print_rest(prints, npr, self.last_ts)
         if self._pkv[_K_KEPT]:
-            kept = self.kept_prints
-            kept.take(tcol[0, :npr], tcol[1, :npr])
-            self._bind("kept")
+            self._keep_rest(tcol, npr)
         rec = DepthRecord(depth.index, d_ts, *d_levels)
         return FusedGroups(rec, trades, off, mi[0], mi[1], self._signals())
 

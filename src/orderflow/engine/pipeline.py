@@ -383,7 +383,7 @@ class Pipeline:
         ts = depth.ts_event
         if not self.first_ts:
             self.first_ts = int(ts[0])
-        last = self.last_ts = step.last_ts
+        self.last_ts = step.last_ts
         nb = len(ts)
         self.groups += nb
         nt = len(trades)
@@ -396,10 +396,7 @@ class Pipeline:
         if self._keep_mid_path:
             self._top_path.append((ts.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
-        # (LiquidityClusterTracker.took_depth, inline: a call has a group at least)
-        lc = self.liquidity_clusters
-        lc._now, lc._last_depth = last, depth
-        lc.changes += 1
+        self.liquidity_clusters.took_depth(depth)
         return self._signals_out(self._kept(fg.signals)) if fg.signals else []
 
     def _top(self) -> tuple[int, int]:
