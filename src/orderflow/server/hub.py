@@ -614,7 +614,7 @@ class Hub:
             self.trading.book(crossed, client, st.pipeline.last_ts,
                               feeders=self.feeds.owners.values())  # fmt: skip
         self.after_ack(self.alerts.check, ack.instrument, ack, last_event, st.last_recv_ns,
-                       preopen, warm, self._top)  # fmt: skip
+                       self._top, preopen, warm)  # fmt: skip
 
     def _decide(self, st: InstrumentState, client: str | None, acc0: int) -> None:
         """The trading engine's strategy, after the client's market data (not in recovery:

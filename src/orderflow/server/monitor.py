@@ -33,8 +33,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 __all__ = ["Alerts", "Monitor"]
 
 log = logging.getLogger("orderflow.server")
-#: :meth:`Alerts.check` without the book's best prices: read them from the ack's book
-_FROM_BOOK: Any = object()
 
 _BUCKETS = (25e-6, 50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 0.25, 1.0)
 
@@ -110,17 +108,13 @@ class Alerts:
         ack: Any,
         last_event_ns: int,
         recv_ns: int,
+        top: tuple[float, float] | None,
         preopen: Callable[[], bool] = lambda: False,
         warm: bool = True,
-        top: Any = _FROM_BOOK,
     ) -> None:
         """Look at one applied batch (its ack) for anomalies; ``preopen`` is asked only of a
         crossed book. ``top``: the book's best bid and ask prices as the ack lists them, None
-        when a side is empty (the Hub gives them: its ack's book may be MessagePack bytes);
-        left out, they are read from ``ack.book``."""
-        if top is _FROM_BOOK:
-            bids, asks = ack.book["bids"], ack.book["asks"]
-            top = (bids[0][0], asks[0][0]) if bids and asks else None
+        when a side is empty (the Hub gives them: its ack's book may be MessagePack bytes)."""
         if top is not None and top[0] >= top[1] and not ack.stale and not preopen():
             self.raise_("crossed_book", instrument, f"bid {top[0]} >= ask {top[1]}")
         if last_event_ns:

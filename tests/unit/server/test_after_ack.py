@@ -65,10 +65,10 @@ def _recorded(hub: Hub, log: list[Any]) -> None:
         log.append(("applied", pipe.name, events, _plain(depth), state))
         applied(st, events, depth)
 
-    def check_(instrument: str, ack: Ack, last_ns: int, recv_ns: int, preopen: Any,
-               warm: bool = True, top: Any = None) -> None:  # fmt: skip
+    def check_(instrument: str, ack: Ack, last_ns: int, recv_ns: int, top: Any, preopen: Any,
+               warm: bool = True) -> None:  # fmt: skip
         log.append(("check", instrument, _plain(ack), last_ns, bool(preopen()), warm, top))
-        check(instrument, ack, last_ns, recv_ns, preopen, warm, top)
+        check(instrument, ack, last_ns, recv_ns, top, preopen, warm)
 
     view.took, view.applied, alerts.check = took_, applied_, check_  # type: ignore[method-assign]
 
