@@ -213,9 +213,10 @@ class LadderBook(BufferStamps):
         p0 = k.LD_HDR + 2 * side * int(b[k.LD_CAP])
         return int(b[p0]), int(b[p0 + int(b[k.LD_CAP])])
 
-    def _top(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def top_views(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Views of the first ``n`` rows per side (bid prices, bid volumes, ask prices, ask
-        volumes; fewer when a side is shorter) in the ladder's own buffer."""
+        volumes; fewer when a side is shorter) in the ladder's own buffer: read them before
+        the book moves, never write them. O(1)."""
         b = self._buf
         cap = int(b[k.LD_CAP])
         nb, na = min(n, int(b[k.LD_COUNT])), min(n, int(b[k.LD_COUNT + 1]))
@@ -227,13 +228,13 @@ class LadderBook(BufferStamps):
         """Bid prices, bid volumes, ask prices, ask volumes of the first ``n`` rows per side
         (fewer when a side is shorter; no padding): copies of the ladder's own rows, cheaper
         than :meth:`depth` for a reader that drops the padding anyway. O(n)."""
-        bp, bs, ap, as_ = self._top(n)
+        bp, bs, ap, as_ = self.top_views(n)
         return bp.copy(), bs.copy(), ap.copy(), as_.copy()
 
     def top_lists(self, n: int) -> tuple[list[int], list[int], list[int], list[int]]:
         """:meth:`top_rows` as Python integers, read straight from the ladder's rows (no
         copies in between): for a reader that converts them anyway. O(n)."""
-        bp, bs, ap, as_ = self._top(n)
+        bp, bs, ap, as_ = self.top_views(n)
         return bp.tolist(), bs.tolist(), ap.tolist(), as_.tolist()
 
     def row_buffer(self) -> np.ndarray:

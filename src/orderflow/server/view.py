@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from orderflow.analytics.heatmap import HeatColumns
-from orderflow.book._l2_kernels import LD_CAP, LD_COUNT, LD_HDR
 from orderflow.core.errors import ParameterError
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
@@ -286,7 +285,7 @@ class InstrumentView:
             # in this fold, before anything moves the book), its sample taken now
             entry[0] = APPLIED  # (Views.moving leaves it alone now)
             _, depth, pipe, _, ts = entry
-            rows, sample = rows_in_place(pipe.book), take_sample(pipe)
+            rows, sample = pipe.book.top_views(HEAT_ROWS), take_sample(pipe)
         else:
             _, depth, rows, sample, ts = entry
         self.keep_sample(sample)
@@ -448,18 +447,6 @@ class Views:
         """Forget an instrument's history (its market state is being rebuilt)."""
         self.of.pop(key, None)
         self._live.pop(key, None)
-
-
-def rows_in_place(book: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What ``book.top_rows(HEAT_ROWS)`` copies, as views of the ladder's own buffer
-    (:meth:`~orderflow.book.ladder.LadderBook.row_buffer`; the layout in
-    :mod:`orderflow.book._l2_kernels`), for a fold that reads them before the book moves."""
-    b = book.row_buffer()
-    cap = int(b[LD_CAP])
-    nb, na = min(HEAT_ROWS, int(b[LD_COUNT])), min(HEAT_ROWS, int(b[LD_COUNT + 1]))
-    b0, a0 = LD_HDR, LD_HDR + 2 * cap
-    return (b[b0 : b0 + nb], b[b0 + cap : b0 + cap + nb],
-            b[a0 : a0 + na], b[a0 + cap : a0 + cap + na])  # fmt: skip
 
 
 def freeze(entry: list[Any]) -> None:

@@ -304,6 +304,6 @@ def test_rows_read_in_place_are_the_rows_a_copy_holds() -> None:
     for b in batches()[:60]:
         hub.apply(b, "nt8")
         book = hub.find("ESH4").pipeline.book  # type: ignore[union-attr]
-        got, want = view_mod.rows_in_place(book), book.top_rows(view_mod.HEAT_ROWS)
+        got, want = book.top_views(view_mod.HEAT_ROWS), book.top_rows(view_mod.HEAT_ROWS)
         assert [a.tolist() for a in got] == [a.tolist() for a in want]
     assert len(want[0]) and len(want[2])  # both sides had rows
