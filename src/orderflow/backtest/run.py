@@ -203,10 +203,10 @@ class _Driver:
                 if self.held:
                     due = int(piece["ts_event"].searchsorted(self.held[0].at_ns, "right"))
                     cut = min(cut, due)
-                if cut < len(piece):  # whole events, at least one
+                if cut < stop - pos:  # whole events, at least one
                     e = int(lasts.searchsorted(pos + max(cut, 1) - 1))
                     cut = int(lasts[e]) + 1 - pos
-                part = piece[:cut]
+                part = piece if cut == stop - pos else piece[:cut]  # (most pieces: whole)
                 tpart = None
                 if tp is not None:
                     k = int(tp["ts_event"].searchsorted(int(part["ts_event"][-1]), "right"))
