@@ -101,31 +101,32 @@ class _Driver:
                     self.send(node.order_update(d.at_ns, r, key))
 
     def decide(self) -> None:
-        start = self.opts.start_ns
-        if not self.pipe.groups or (start is not None and self.pipe.last_ts < start):
+        pipe, host, start = self.pipe, self.host, self.opts.start_ns
+        now = pipe.last_ts
+        if not pipe.groups or (start is not None and now < start):
             return
         self.decisions += 1
         # the trading day rolls on the data's clock before the strategy looks (the server
         # does it on its timer): a day's loss limit must not block the next day's entries
-        self.host.risk.roll_day(self.pipe.last_ts, self.host.key)
-        if self.opts.skip_idle and self._idle():
+        host.risk.roll_day(now, host.key)
+        seen = pipe.accumulated.count  # (its len)
+        if self.opts.skip_idle and self._idle(seen):
             return
-        self._seen = len(self.pipe.accumulated)
+        self._seen = seen
         self.asked += 1
-        cmds = self.node.market(self.host.instrument, self.pipe, self.pipe.last_ts)
-        if cmds and self.md is not None:  # the strategy saw the data md latency late
-            late = self.pipe.last_ts + self.md.next()
+        cmds = self.node.market(host.instrument, pipe, now)
+        if not cmds:
+            return
+        if self.md is not None:  # the strategy saw the data md latency late
+            late = now + self.md.next()
             cmds = [dataclasses.replace(c, t=max(c.t, late)) for c in cmds]
         self.send(cmds)
 
-    def _idle(self) -> bool:
-        """Flat, no live entry of ours, no accumulated signal since the last decision."""
+    def _idle(self, signals: int) -> bool:
+        """Flat, no live entry of ours, no accumulated signal since the last decision (the
+        pipeline has accumulated ``signals``)."""
         h = self.host
-        if len(self.pipe.accumulated) != self._seen:
-            return False
-        if any(b.status != "done" for b in h.desk.brackets.brackets.values()):
-            return False
-        return not h.position
+        return signals == self._seen and not h.desk.brackets.live and not h.position
 
     # ---- market data -----------------------------------------------------------------------
     def run(self, chunks: Iterator[Chunk], progress: Callable[[int], None]) -> None:
@@ -187,9 +188,12 @@ class _Driver:
         for mark in stops:
             stop = abs(mark)
             while pos < stop:
-                t = int(ts[pos]) - 1
-                if held or venue.due(t):  # (else settle has nothing to do)
-                    self.settle(t)
+                # (settle has nothing to do without a report held or the venue's own: most
+                # pieces; their attributes are read rather than asking venue.due at each)
+                if held or venue._out or venue._pending:
+                    t = int(ts[pos]) - 1
+                    if held or venue.due(t):
+                        self.settle(t)
                 piece = recs[pos:stop]
                 tp = None
                 if trades is not None:
@@ -199,10 +203,10 @@ class _Driver:
                 if self.held:
                     due = int(piece["ts_event"].searchsorted(self.held[0].at_ns, "right"))
                     cut = min(cut, due)
-                if cut < len(piece):  # whole events, at least one
+                if cut < stop - pos:  # whole events, at least one
                     e = int(lasts.searchsorted(pos + max(cut, 1) - 1))
                     cut = int(lasts[e]) + 1 - pos
-                part = piece[:cut]
+                part = piece if cut == stop - pos else piece[:cut]  # (most pieces: whole)
                 tpart = None
                 if tp is not None:
                     k = int(tp["ts_event"].searchsorted(int(part["ts_event"][-1]), "right"))
@@ -212,9 +216,10 @@ class _Driver:
                 if out:
                     held.extend(out)
                 pos += cut
-                t = int(ts[pos - 1])
-                if held or venue.due(t):
-                    self.settle(t)
+                if held or venue._out or venue._pending:
+                    t = int(ts[pos - 1])
+                    if held or venue.due(t):
+                        self.settle(t)
             if mark > 0:
                 self.decide()
 

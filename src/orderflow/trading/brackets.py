@@ -62,6 +62,7 @@ from orderflow.trading.orders import (
     OrderState,
     OrderType,
     Outcome,
+    Side,
     TimeInForce,
 )
 
@@ -118,6 +119,9 @@ class BracketManager:
         self.orders = orders
         self.on_leg_failure = on_leg_failure
         self.brackets: dict[str, Bracket] = {}
+        #: the brackets not done, oldest first (``brackets`` keeps every one): a bracket
+        #: joins when submitted and leaves when it ends (:meth:`_end`, the only way to done)
+        self.live: dict[str, Bracket] = {}
         self._by_cid: dict[str, str] = {}
         self._alerted: set[str] = set()  # failed scale-out targets already alerted
         #: each closed bracket's first close reason (what the journal's ``close`` says)
@@ -208,7 +212,7 @@ class BracketManager:
         b = Bracket(cmd.cid, instrument, direction, cmd.cid, stop_loss_ticks, target_ticks,
                     oco="" if plan else f"{cmd.cid}.oco", plan=plan,
                     targets=[None] * len(plan), relative=relative)  # fmt: skip
-        self.brackets[b.id] = b
+        self.brackets[b.id] = self.live[b.id] = b
         self._by_cid[cmd.cid] = b.id
         self._log("submit", now, b.id, instrument=instrument, action=str(action),
                   quantity=quantity, stop_loss_ticks=stop_loss_ticks, target_ticks=target_ticks,
@@ -293,9 +297,10 @@ class BracketManager:
         """The bracket's signed position from its executions (> 0 long)."""
         om = self.orders.orders
         net = 0
-        for c in b.cids():
-            for f in om[c].fills:
-                net += f.side.sign * f.quantity
+        for c in (b.entry, b.stop, b.target, *b.targets, *b.flatten):  # (cids(), no list)
+            if c:
+                for f in om[c].fills:
+                    net += f.quantity if f.side is Side.BUY else -f.quantity  # (side.sign)
         return net
 
     def sync(self, now: int, b: Bracket) -> list[OrderCommand]:
@@ -498,3 +503,4 @@ class BracketManager:
 
     def _end(self, b: Bracket, reason: str) -> None:
         b.status, b.reason = "done", reason
+        self.live.pop(b.id, None)

@@ -300,11 +300,10 @@ class StrategyHost:
         whose fill this host has not yet seen (its best price starts at the fill)."""
         seen = self._counts.prints_seen
         start = seen
-        for b in self.desk.brackets.brackets.values():
-            if b.status != "done":
-                meta = self._meta.get(b.id)
-                if meta is not None and meta.best_ticks is None:
-                    start = min(start, meta.prints_at)
+        for b in self.desk.brackets.live.values():
+            meta = self._meta.get(b.id)
+            if meta is not None and meta.best_ticks is None:
+                start = min(start, meta.prints_at)
         ts, px = pipeline.prints_since(start)
         self._counts.prints_seen = pipeline.trades
         return _Prints(pipeline.trades - len(ts), seen, ts, px)
@@ -380,8 +379,8 @@ class StrategyHost:
         bm = self.desk.brackets
         views = []
         before, self._view_at = self._view_at, {}
-        for b in bm.brackets.values():
-            if b.status == "done" or b.instrument not in self.keys:  # the desk holds others'
+        for b in bm.live.values():
+            if b.instrument not in self.keys:  # the desk holds others'
                 continue
             entry = om[b.entry]
             meta = self._meta.get(b.id)

@@ -11,8 +11,11 @@ calls :meth:`LazyContext.materialise` when the strategy keeps the context beyond
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from itertools import repeat
+from operator import call
 from typing import Any
 
 from orderflow.core.errors import ArgumentError
@@ -64,13 +67,15 @@ class LazyContext(StrategyContext):
         """:meth:`build` without the check of the field names (the host's, once a
         decision: its names are :data:`LAZY` and the others, as the tests hold)."""
         self = object.__new__(cls)
-        put = _PUT
-        for k, v in values.items():
-            setter = put.get(k)
-            if setter is None:  # a lazy field's name (its property) or not a field
-                object.__setattr__(self, k, v)
-            else:
-                setter(self, v)
+        try:  # each value through its slot's setter, the loop in C (``call(put, self, v)``)
+            deque(map(call, map(_PUT.__getitem__, values), repeat(self), values.values()), 0)
+        except KeyError:  # a lazy field's name (its property) or not a field: one by one
+            for k, v in values.items():
+                setter = _PUT.get(k)
+                if setter is None:
+                    object.__setattr__(self, k, v)
+                else:
+                    setter(self, v)
         _PUT_GOT(self, {})
         _PUT_MAKE(self, make)
         _PUT_SRC(self, src)

@@ -241,6 +241,9 @@ class TradingNode(NodeApi):
         """What one call of the host did, journalled in the order the replay needs: the
         bracket operations (they regenerate their commands), the decisions (refused entries
         keep their cid), the risk events; then its commands go out like the desk's own."""
+        if (not cmds and self.sink is None and len(host.risk_events) == mark[1]
+                and not self.desk.brackets.op_log):  # fmt: skip
+            return  # nothing to journal or issue (most calls of a backtest)
         self._rec_brackets()
         if self.sink is not None:
             for d in host.decisions[mark[0] :]:

@@ -249,10 +249,15 @@ class Position:
             # whole ticks throughout: compared in integers, a Fraction kept only when new
             equity = realized.numerator + self._open_ticks(price_ticks)
             mfe, mae = trade.mfe_ticks, trade.mae_ticks
-            if mfe.denominator != 1 or equity > mfe.numerator:
+            # (a whole extreme passed is the new one: max() only against a fractional one)
+            if mfe.denominator != 1:
                 trade.mfe_ticks = max(mfe, Fraction(equity))
-            if mae.denominator != 1 or -equity > mae.numerator:
+            elif equity > mfe.numerator:
+                trade.mfe_ticks = Fraction(equity)
+            if mae.denominator != 1:
                 trade.mae_ticks = max(mae, Fraction(-equity))
+            elif -equity > mae.numerator:
+                trade.mae_ticks = Fraction(-equity)
             return
         equity = realized + self.unrealized_ticks(price_ticks)
         trade.mfe_ticks = max(trade.mfe_ticks, equity)

@@ -281,8 +281,9 @@ class RiskManager:
         if isinstance(sessions, TradingSessions):
             sessions = {sessions.instrument.symbol: sessions}
         self.sessions: dict[str, TradingSessions] = dict(sessions or {})
-        #: (calendar, session open, close, its trading day) of the last day looked up
-        self._day_at: tuple[TradingSessions, int, int, str] | None = None
+        #: per symbol asked (None: none), the last day looked up: (calendar, session open,
+        #: close, its trading day, the symbol's root then)
+        self._day_at: dict[str | None, tuple[TradingSessions, int, int, str, str | None]] = {}
         self.broker = broker
         self.state = state or RiskState(balance=p.starting_balance, high_water=p.starting_balance)
         rate = p.max_orders_per_s if broker is None else min(p.max_orders_per_s,
@@ -308,15 +309,26 @@ class RiskManager:
     def _day_iso(self, ts_ns: int, symbol: str | None) -> str:
         """:meth:`_day_of` as ISO text. Within one session of the calendar that answers (its
         open to its close: the sessions never overlap) the day is that session's, so the
-        session last looked up answers again without a search while it lasts."""
+        session last looked up for the symbol answers again without a search while it lasts
+        and its root (a contract's, the registry's: fixed by its name) still gets that
+        calendar."""
+        at = self._day_at.get(symbol)
+        if at is not None and at[1] <= ts_ns < at[2]:
+            root = at[4]  # (None: no symbol, the first calendar)
+            now = (
+                self.sessions.get(root)
+                if root is not None
+                else next(iter(self.sessions.values()), None)
+            )
+            if now is at[0]:
+                return at[3]
         cal = self._sessions_of(symbol) if symbol else next(iter(self.sessions.values()), None)
-        at = self._day_at
-        if at is not None and at[0] is cal and at[1] <= ts_ns < at[2]:
-            return at[3]
         day = self._day_of(ts_ns, symbol).isoformat()
         session = cal.session_at(ts_ns) if cal is not None else None
         if cal is not None and session is not None and session.day.isoformat() == day:
-            self._day_at = (cal, session.open_ns, session.close_ns, day)
+            root = get_instrument(symbol).symbol if symbol else None
+            if root is None or self.sessions.get(root) is cal:  # (else the first calendar's)
+                self._day_at[symbol] = (cal, session.open_ns, session.close_ns, day, root)
         return day
 
     def roll_day(self, ts_ns: int, symbol: str | None = None) -> bool:

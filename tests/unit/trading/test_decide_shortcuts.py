@@ -71,9 +71,28 @@ def test_another_calendar_is_asked_not_the_cached_session(es: TradingSessions) -
     r = RiskManager(RiskParams(), {"ES": es, "CL": cl})
     t = exchange_ns(date(2024, 12, 10), "12:00")
     assert r._day_iso(t, "ES") == "2024-12-10"
-    assert r._day_at is not None and r._day_at[0] is es
+    assert r._day_at["ES"][0] is es
     assert r._day_iso(t, "CL") == cl.trading_day(t).isoformat()
-    assert r._day_at[0] is cl
+    assert r._day_at["CL"][0] is cl and r._day_at["ES"][0] is es
+
+
+def test_the_cached_day_follows_a_calendar_replaced_and_each_symbol(es: TradingSessions) -> None:
+    """The cache is kept per symbol asked (a contract, a root, none) and answers only while
+    the calendar its root gets is the one it cached: a calendar replaced for the root (the
+    trading day of the same instant changes with it) is asked, not the cached session."""
+    r = RiskManager(RiskParams(), {"ES": es})
+    other = SessionParams(first_year=2023, last_year=2025, extra_holidays=("2024-12-11",))
+    late = TradingSessions(get_instrument("ES"), other)  # no session for December 11
+    t0 = exchange_ns(date(2024, 12, 10), "08:00")
+    swap = exchange_ns(date(2024, 12, 10), "18:00")  # in the session of December 11
+    assert es.trading_day(swap) != late.trading_day(swap)
+    for k in range(0, 2 * 24 * 60, 7):
+        t = t0 + k * MIN
+        if t >= swap and r.sessions["ES"] is es:  # the root's calendar replaced mid-session
+            r.sessions["ES"] = es = late
+        for sym in ("ESH4", None, "ES"):
+            assert r._day_iso(t, sym) == es.trading_day(t).isoformat()
+    assert set(r._day_at) == {"ESH4", None, "ES"}
 
 
 def test_the_best_print_since_a_fill_starts_at_the_fill() -> None:

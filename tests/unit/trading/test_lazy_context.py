@@ -167,6 +167,11 @@ def test_a_lazy_context_replaced_or_compared_is_an_ordinary_context() -> None:
     own = {k: object() for k in values if k not in LAZY}
     marked = LazyContext.build(own, {k: const(values[k]) for k in LAZY})
     assert all(getattr(marked, k) is v for k, v in own.items())
+    # a lazy field's name among the values (the one-by-one path): the others set as above,
+    # the lazy field its maker's
+    mixed = LazyContext.of({**own, "quote": Quote(1, 2)}, {k: const(values[k]) for k in LAZY},
+                           None)  # fmt: skip
+    assert mixed.quote == values["quote"] and all(getattr(mixed, k) is v for k, v in own.items())
     assert lazy.quote == values["quote"] and lazy.pending() == LAZY[1:]
     moved = dataclasses.replace(lazy, last_ticks=ASK + 1)
     assert isinstance(moved, LazyContext) and moved.pending() == ()

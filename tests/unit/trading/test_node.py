@@ -242,3 +242,35 @@ def test_the_nodes_records_replay_into_the_same_desk(tmp_path: Path) -> None:
     assert (theirs.quantity, theirs.avg_price_ticks) == (mine.quantity, mine.avg_price_ticks) == (
         2, Fraction(19000))  # fmt: skip
     assert got.risk_state is not None and got.risk_state["kill"]
+
+
+def test_a_host_call_with_no_command_still_records_its_risk_events_and_bracket_ops() -> None:
+    """The host's output is skipped only when it is empty (no command, no risk event, no
+    bracket operation, no journal): a risk event alone, or a bracket operation alone, still
+    goes through; a journal still gets the call's records."""
+    from orderflow.trading.risk import Reason, RiskEvent
+
+    node = node_of(strategy=True)
+    host = node.host(ES)
+    mark = node._host_mark(host)
+    node._host_out(host, [], mark, 5)  # nothing happened: nothing recorded
+    assert node.events == [] and not node.take()
+    host.risk_events.append(RiskEvent(Reason.DAILY_LOSS_LIMIT, False, 6))
+    node._host_out(host, [], mark, 6)
+    assert [e["reason"] for e in node.events] == [str(Reason.DAILY_LOSS_LIMIT)]
+    node.desk.brackets.op_log = [{"op": "cancel", "now": 7, "bracket": "b1"}]
+    node._host_out(host, [], node._host_mark(host), 7)
+    assert node.desk.brackets.op_log == []  # taken (for a journal; none here)
+    sink = ListSink()
+    journalled = node_of(strategy=True, sink=sink)
+    h2 = journalled.host(ES)
+    m2 = journalled._host_mark(h2)
+    h2.decisions.append(h2.decisions[-1] if h2.decisions else _decision(8))
+    journalled._host_out(h2, [], m2, 8)
+    assert [e.kind for e in sink.entries] == ["strategy", "strategy", "risk_state"]
+
+
+def _decision(t: int) -> Any:
+    from orderflow.trading.host import Decision
+
+    return Decision(t, "enter", "refused:test", "", "")
