@@ -62,7 +62,6 @@ from orderflow.trading.orders import (
     OrderState,
     OrderType,
     Outcome,
-    Side,
     TimeInForce,
 )
 
@@ -297,10 +296,9 @@ class BracketManager:
         """The bracket's signed position from its executions (> 0 long)."""
         om = self.orders.orders
         net = 0
-        for c in (b.entry, b.stop, b.target, *b.targets, *b.flatten):  # (cids(), no list)
-            if c:
-                for f in om[c].fills:
-                    net += f.quantity if f.side is Side.BUY else -f.quantity  # (side.sign)
+        for c in b.cids():
+            for f in om[c].fills:
+                net += f.side.sign * f.quantity
         return net
 
     def sync(self, now: int, b: Bracket) -> list[OrderCommand]:
