@@ -199,22 +199,12 @@ def batch_pass(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _column(a, j):  # type: ignore[no-untyped-def]
-    """Column ``j`` of the rows ``a`` (2-D, one record a row) as a contiguous array."""
-    m = a.shape[0]
-    out = np.empty(m, dtype=a.dtype)
-    for i in range(m):
-        out[i] = a[i, j]
-    return out
-
-
-@njit(cache=True)
 def _prints_of(prints, m):  # type: ignore[no-untyped-def]
-    """The prints' five columns from their packed bytes: one record of :data:`PRINT_FIELDS`
-    per print (see :func:`packed_pass`)."""
+    """The prints' five columns (views, no copy) from their packed bytes: one record of
+    :data:`PRINT_FIELDS` per print (see :func:`packed_pass`)."""
     k = np.frombuffer(prints, np.int64).reshape((m, PRINT_FIELDS))
     f = np.frombuffer(prints, np.float64).reshape((m, PRINT_FIELDS))
-    return _column(k, 0), _column(k, 1), _column(f, 2), _column(f, 3), _column(f, 4)
+    return k[:, 0], k[:, 1], f[:, 2], f[:, 3], f[:, 4]
 
 
 @njit(cache=True)
@@ -248,8 +238,8 @@ def rows_pass(  # type: ignore[no-untyped-def]
     (float64), position, ``side << 2 | op`` and IsReset (int64)), packed one ``struct`` call
     an event."""
     a = np.frombuffer(rows, np.int64).reshape((n, ROW_FIELDS))
-    t, size, pos = _column(a, 0), _column(a, 1), _column(a, 3)
-    price = _column(np.frombuffer(rows, np.float64).reshape((n, ROW_FIELDS)), 2)
+    t, size, pos = a[:, 0], a[:, 1], a[:, 3]  # views of the records' fields, no copy
+    price = np.frombuffer(rows, np.float64).reshape((n, ROW_FIELDS))[:, 2]
     code = np.empty(n, dtype=np.int64)
     for i in range(n):
         code[i] = a[i, 4] | RESET_BIT if a[i, 5] else a[i, 4]
