@@ -218,14 +218,15 @@ def _passed(  # type: ignore[no-untyped-def]
     kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
     depth = np.zeros(t.shape[0], dtype=NT_DEPTH_DTYPE)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
-    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    quotes = np.empty((2, m), dtype=np.int64)  # one array to return: the bids, the asks
+    qbid, qask = quotes[0], quotes[1]
     status, kept, new_ref, side = batch_pass(
         depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
         prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
         hi,
     )  # fmt: skip
     last_price = trades[m - 1].price if m and status == OK else 0
-    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price
+    return status, depth, trades, quotes, kept, new_ref, side, last_price
 
 
 @njit(cache=True)
@@ -260,7 +261,8 @@ def packed_pass(  # type: ignore[no-untyped-def]
     ``reset`` the indexes with IsReset; ``prints`` the ``m`` prints, one record a print: its
     time and size (int64), price, bid and ask (float64, NaN: no quote); the engine's arrays
     are made here. Returns
-    ``(status, depth, trades, qbid, qask, kept, new_ref, side, last)``, as :func:`batch_pass`;
+    ``(status, depth, trades, quotes, kept, new_ref, side, last)``, as :func:`batch_pass` (the
+    prints' quotes in ticks as one array: its row 0 the bids, row 1 the asks);
     ``last`` the last print's price in ticks (0 without prints)."""
     t = np.frombuffer(tb, np.int64)
     pos = np.frombuffer(posb, np.int32)

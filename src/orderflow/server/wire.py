@@ -160,10 +160,10 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
 
 
 #: a batch converted by the compiled call, the state not moved yet (:func:`commit_conversion`):
-#: the depth and prints arrays, the prints' quotes in ticks, whether any depth event is not a
-#: remove and the last such one's price, the bid/ask rule's side after the prints, the last
-#: print's price (None: the arrays say)
-Conversion = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, int, int, int | None]
+#: the depth and prints arrays, the prints' quotes in ticks (row 0 the bids, row 1 the asks),
+#: whether any depth event is not a remove and the last such one's price, the bid/ask rule's
+#: side after the prints, the last print's price (None: the arrays say)
+Conversion = tuple[np.ndarray, np.ndarray, np.ndarray, bool, int, int, int | None]
 #: no window: every time passes (the caller checked them, ``protocol.check_batch``)
 _NO_LO, _NO_HI = -(1 << 63), (1 << 63) - 1
 #: packed columns are read as the machine's own numbers by the compiled call
@@ -193,12 +193,12 @@ def fast_conversion(
         # and the prints' five fields packed the same way by one struct call
         reset = np.array(c.reset, dtype=np.int64) if c.reset else _NO_INTS
         prints = _packed_prints(ticks_in)
-        status, depth, trades, qbid, qask, kept, new_ref, side, last = packed_pass(
+        status, depth, trades, quotes, kept, new_ref, side, last = packed_pass(
             c.t, c.side.encode(), c.op.encode(), c.pos, c.price, c.size, reset, prints, m,
             cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
             plausible and len(c.t) > 0, lo, hi,
         )  # fmt: skip
-        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
+        return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     if c is None and _NATIVE:
         # rows: each event's fields packed as one record by one struct call (a call per
         # event costs less than a comprehension per field over the events, cold)
@@ -207,11 +207,11 @@ def fast_conversion(
         pack, so = _ROW.pack, _SIDE_OP
         rows = b"".join([pack(e.t, e.size, e.price, e.pos, so[e.side][e.op], e.reset)
                          for e in ev])  # fmt: skip
-        status, depth, trades, qbid, qask, kept, new_ref, side, last = rows_pass(
+        status, depth, trades, quotes, kept, new_ref, side, last = rows_pass(
             rows, n, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
             has_ref, MAX_ABS_TICKS, plausible, plausible and n > 0, lo, hi,
         )  # fmt: skip
-        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
+        return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     if m:
         kt = np.array([k.t for k in ticks_in], dtype=np.int64)
         kprice = np.array([k.price for k in ticks_in], dtype=np.float64)
@@ -241,14 +241,15 @@ def fast_conversion(
     n = len(t)
     depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
-    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    quotes = np.empty((2, m), dtype=np.int64)
+    qbid, qask = quotes[0], quotes[1]
     # one compiled call: depth and prints checked and filled, the prints classified
     status, kept, new_ref, side = batch_pass(
         depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
         cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
         plausible and n > 0, lo, hi,
     )  # fmt: skip
-    return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, None)
+    return None if status != OK else (depth, trades, quotes, kept, new_ref, side, None)
 
 
 def _packed_prints(ticks: list[Tick]) -> bytes:
@@ -265,7 +266,7 @@ def _packed_prints(ticks: list[Tick]) -> bytes:
 def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np.ndarray]:
     """A batch checked whole by :func:`fast_conversion`: now the state moves (the
     classifier's memory, the plausibility reference). The depth and prints arrays."""
-    depth, trades, qbid, qask, kept, new_ref, side, last = conv
+    depth, trades, quotes, kept, new_ref, side, last = conv
     if len(trades):
         cl = st.classifier
         last = int(trades[-1]["price"]) if last is None else last
@@ -273,7 +274,7 @@ def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np
             cl.side = int(side)
             cl.last_price = last
         else:
-            trades["side"] = cl.classify(trades["price"], qbid, qask)
+            trades["side"] = cl.classify(trades["price"], quotes[0], quotes[1])
         st.ref_ticks = last
     elif kept:
         st.ref_ticks = int(new_ref)
