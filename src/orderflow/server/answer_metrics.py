@@ -10,6 +10,9 @@ call (:func:`~orderflow.server._answer_kernels.ack_numbers`) into two arrays kep
 thread, turned into Python numbers by one ``tolist`` each: the same doubles and integers as
 the reads here (:func:`metrics`, :func:`~orderflow.server.wire.row_levels`), which stay for
 other books, an instrument before its first event group, and a price too large to be exact.
+An answer a WebSocket session writes gets them as its encoding's bytes instead
+(:func:`book_and_metrics_msgpack`, :func:`book_and_metrics_json`): the bytes msgspec gives
+for the dicts, without the dicts.
 """
 
 from __future__ import annotations
