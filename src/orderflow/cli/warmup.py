@@ -123,15 +123,16 @@ def _warm_server(params: Any) -> int:
             for form in (packed, columnar):
                 with contextlib.suppress(OrderflowError):
                     hub.apply(form(decode_batch(orjson.dumps(doc))), "warmup")
-        # answered as a MessagePack session has them answered (the book and metrics as
-        # MessagePack bytes: their own compiled call)
-        hub.msgpack_acks = True
-        try:
-            for doc in docs[:3]:
-                with contextlib.suppress(OrderflowError):
-                    hub.apply(decode_batch(orjson.dumps(doc)), "warmup")
-        finally:
-            hub.msgpack_acks = False
+        # answered as a MessagePack session and a JSON session have them answered (the book
+        # and metrics as that encoding's bytes: their own compiled calls)
+        for flag in ("msgpack_acks", "json_acks"):
+            setattr(hub, flag, True)
+            try:
+                for doc in docs[:3]:
+                    with contextlib.suppress(OrderflowError):
+                        hub.apply(decode_batch(orjson.dumps(doc)), "warmup")
+            finally:
+                setattr(hub, flag, False)
         from orderflow.server.view_frames import bars_between
 
         for st in hub.instruments.values():  # the dashboard's footprint imbalances

@@ -35,7 +35,8 @@ from orderflow.server._msgpack_kernels import float_or_nil as _float_or_nil
 from orderflow.server._msgpack_kernels import key_bytes
 from orderflow.server._msgpack_kernels import put_int as _put_int
 
-__all__ = ["F_ROWS", "INEXACT", "I_SIZES", "OK", "ack_msgpack", "ack_numbers", "msgpack_capacity"]
+__all__ = ["F_ROWS", "INEXACT", "I_SIZES", "OK", "ack_json", "ack_json_numbers", "ack_msgpack",
+           "ack_numbers", "json_capacity", "msgpack_capacity"]  # fmt: skip
 
 OK, INEXACT = 0, 1
 I_SIZES = 6  # out_i: the sizes start here
@@ -214,3 +215,170 @@ def ack_msgpack(  # type: ignore[no-untyped-def]
 def msgpack_capacity(levels: int, ratios: int, bands: int) -> int:
     """Bytes :func:`ack_msgpack` may write at most for this shape of answer."""
     return 64 + 2 * levels * 19 + 256 + ratios * 24 + bands * 48
+
+
+# ---- the book and the metrics as JSON: msgspec's float tokens, stitched in ------------------
+# (each double is written by msgspec itself, as one JSON list of the numbers above; the call
+# below cuts that list into its tokens and writes the dicts' JSON around them)
+
+_J = np.frombuffer
+_J_BOOK = _J(b'{"bids":[', dtype=np.uint8)
+_J_ASKS = _J(b'],"asks":[', dtype=np.uint8)
+_J_METRICS = _J(b'{"spread":', dtype=np.uint8)
+_J_MID = _J(b',"mid":', dtype=np.uint8)
+_J_MICRO = _J(b',"microprice":', dtype=np.uint8)
+_J_IMB = _J(b',"imbalance":', dtype=np.uint8)
+_J_OFI = _J(b',"ofi":', dtype=np.uint8)
+_J_OFI_W = _J(b',"ofi_window":', dtype=np.uint8)
+_J_DELTA = _J(b',"cumulative_delta":', dtype=np.uint8)
+_J_VWAP = _J(b',"vwap":', dtype=np.uint8)
+_J_BANDS = _J(b',"vwap_bands":[', dtype=np.uint8)
+_J_BAND = _J(b'{"k":', dtype=np.uint8)
+_J_UPPER = _J(b',"upper":', dtype=np.uint8)
+_J_LOWER = _J(b',"lower":', dtype=np.uint8)
+_J_MOM = _J(b'],"momentum":', dtype=np.uint8)
+_J_RATIO = _J(b',"bid_ask_ratio":[', dtype=np.uint8)
+_J_LEVELS = _J(b'{"levels":', dtype=np.uint8)
+_J_RATIO1 = _J(b',"ratio":', dtype=np.uint8)
+_INT64_MIN = _J(b"-9223372036854775808", dtype=np.uint8)
+
+
+@njit(cache=True)
+def ack_json_numbers(  # type: ignore[no-untyped-def]
+    buf, n, ratio_levels, m_ints, m_floats, ofi, ofi_sum, vst, widths, tick_fixed, tick, out_i,
+    out_f, tail, score,
+):  # fmt: skip
+    """:func:`ack_numbers` into ``out_f``, then at ``out_f[tail:]`` the spread in price units
+    (NaN when a side is empty), the momentum's ``score`` (NaN: null) and the bands' ``k``
+    (already there: written once per layout). Returns its status."""
+    status = ack_numbers(buf, n, ratio_levels, m_ints, m_floats, ofi, ofi_sum, vst, widths,
+                         tick_fixed, tick, out_i, out_f)  # fmt: skip
+    spread = out_i[2]
+    out_f[tail] = np.nan if spread == NO_PRICE_I else spread * tick
+    out_f[tail + 1] = score
+    return status
+
+
+@njit(cache=True)
+def _dec(out, i, v):  # type: ignore[no-untyped-def]
+    """The integer ``v`` in decimal at ``out[i:]`` (as JSON writes it); the end."""
+    if v == -9223372036854775807 - 1:
+        return _copy(out, i, _INT64_MIN)
+    if v < 0:
+        out[i] = 45  # "-"
+        i += 1
+        v = -v
+    k = 1
+    while v // k >= 10:
+        k *= 10
+    while k:
+        out[i] = 48 + (v // k) % 10
+        i += 1
+        k //= 10
+    return i
+
+
+@njit(cache=True)
+def _tok(out, i, toks, starts, ends, j):  # type: ignore[no-untyped-def]
+    """Token ``j`` of msgspec's list at ``out[i:]``; the end."""
+    for k in range(starts[j], ends[j]):
+        out[i] = toks[k]
+        i += 1
+    return i
+
+
+@njit(cache=True)
+def ack_json(  # type: ignore[no-untyped-def]
+    toks, count, n, ratio_levels, nbands, tail, out_i, delta, out_b
+):
+    """The book and the metrics as the JSON msgspec gives for the dicts ``answer_metrics``
+    builds, into ``out_b``: ``toks`` msgspec's JSON of the list of :func:`ack_json_numbers`'
+    ``count`` doubles (its tokens: each double as msgspec writes it, NaN as null), ``out_i``
+    its integers, ``delta`` the cumulative delta. Returns ``(status, end of the book, end of
+    the metrics)``; :data:`INEXACT` when ``toks`` is not a list of ``count`` tokens."""
+    starts = np.empty(count, dtype=np.int64)
+    ends = np.empty(count, dtype=np.int64)
+    if len(toks) < 2 or toks[0] != 91 or toks[len(toks) - 1] != 93:  # "[" .. "]"
+        return INEXACT, 0, 0
+    j, s = 0, 1
+    for k in range(1, len(toks)):
+        c = toks[k]
+        if c == 44 or k == len(toks) - 1:  # "," or the closing "]"
+            if j >= count:
+                return INEXACT, 0, 0
+            starts[j], ends[j] = s, k
+            j += 1
+            s = k + 1
+    if j != count:
+        return INEXACT, 0, 0
+    at = _copy(out_b, 0, _J_BOOK)
+    for side in range(2):
+        if side == 1:
+            at = _copy(out_b, at, _J_ASKS)
+        for r in range(out_i[side]):
+            if r:
+                out_b[at] = 44
+                at += 1
+            out_b[at] = 91
+            at = _tok(out_b, at + 1, toks, starts, ends, F_ROWS + side * n + r)
+            out_b[at] = 44
+            at = _dec(out_b, at + 1, out_i[I_SIZES + side * n + r])
+            out_b[at] = 93
+            at += 1
+    out_b[at] = 93
+    out_b[at + 1] = 125  # "]}"
+    book_end = at = at + 2
+    at = _copy(out_b, at, _J_METRICS)
+    at = _tok(out_b, at, toks, starts, ends, tail)
+    at = _copy(out_b, at, _J_MID)
+    at = _tok(out_b, at, toks, starts, ends, 0)
+    at = _copy(out_b, at, _J_MICRO)
+    at = _tok(out_b, at, toks, starts, ends, 1)
+    at = _copy(out_b, at, _J_IMB)
+    at = _tok(out_b, at, toks, starts, ends, 2)
+    at = _copy(out_b, at, _J_OFI)
+    at = _dec(out_b, at, out_i[3])
+    at = _copy(out_b, at, _J_OFI_W)
+    at = _dec(out_b, at, out_i[4])
+    at = _copy(out_b, at, _J_DELTA)
+    at = _dec(out_b, at, delta)
+    at = _copy(out_b, at, _J_VWAP)
+    at = _tok(out_b, at, toks, starts, ends, 3)
+    at = _copy(out_b, at, _J_BANDS)
+    nr = len(ratio_levels)
+    if out_i[5] != 0:  # the VWAP's volume: else no bands
+        bb = F_ROWS + 2 * n + nr
+        for i in range(nbands):
+            if i:
+                out_b[at] = 44
+                at += 1
+            at = _copy(out_b, at, _J_BAND)
+            at = _tok(out_b, at, toks, starts, ends, tail + 2 + i)
+            at = _copy(out_b, at, _J_UPPER)
+            at = _tok(out_b, at, toks, starts, ends, bb + i)
+            at = _copy(out_b, at, _J_LOWER)
+            at = _tok(out_b, at, toks, starts, ends, bb + nbands + i)
+            out_b[at] = 125
+            at += 1
+    at = _copy(out_b, at, _J_MOM)
+    at = _tok(out_b, at, toks, starts, ends, tail + 1)
+    at = _copy(out_b, at, _J_RATIO)
+    for i in range(nr):
+        if i:
+            out_b[at] = 44
+            at += 1
+        at = _copy(out_b, at, _J_LEVELS)
+        at = _dec(out_b, at, ratio_levels[i])
+        at = _copy(out_b, at, _J_RATIO1)
+        at = _tok(out_b, at, toks, starts, ends, F_ROWS + 2 * n + i)
+        out_b[at] = 125
+        at += 1
+    out_b[at] = 93
+    out_b[at + 1] = 125  # "]}"
+    return OK, book_end, at + 2
+
+
+def json_capacity(levels: int, ratios: int, bands: int) -> int:
+    """Bytes :func:`ack_json` may write at most for this shape of answer (a token at most 24
+    characters, an integer 20)."""
+    return 64 + 2 * levels * 50 + 320 + ratios * 64 + bands * 112

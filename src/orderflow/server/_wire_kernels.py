@@ -31,6 +31,8 @@ __all__ = [
     "FAR",
     "INEXACT",
     "OK",
+    "PRINT_FIELDS",
+    "ROW_FIELDS",
     "WINDOW",
     "batch_pass",
     "depth_pass",
@@ -45,6 +47,9 @@ _REMOVE = int(NtOperation.REMOVE)
 _LAST, _RESET = int(Flags.LAST), int(Flags.RESET)
 #: a depth event's code: ``side << 2 | op``, and this bit for NinjaTrader's IsReset
 RESET_BIT = 16
+#: the 8-byte fields of a depth event's record in :func:`rows_pass`' bytes, and of a print's
+#: in the prints' bytes (:func:`_prints_of`)
+ROW_FIELDS, PRINT_FIELDS = 6, 5
 #: :func:`fast_ticks`' bound: beyond it a price goes the exact way
 _VECTOR_EXACT = 9_000_000.0
 #: a packed batch's side and operation characters -> the code's bits (``side << 2``, ``op``);
@@ -195,10 +200,11 @@ def batch_pass(  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def _prints_of(prints, m):  # type: ignore[no-untyped-def]
-    """The prints' five columns from their packed bytes (see :func:`packed_pass`)."""
-    k = np.frombuffer(prints, np.int64)
-    f = k.view(np.float64)
-    return k[:m], k[m : 2 * m], f[2 * m : 3 * m], f[3 * m : 4 * m], f[4 * m : 5 * m]
+    """The prints' five columns (views, no copy) from their packed bytes: one record of
+    :data:`PRINT_FIELDS` per print (see :func:`packed_pass`)."""
+    k = np.frombuffer(prints, np.int64).reshape((m, PRINT_FIELDS))
+    f = np.frombuffer(prints, np.float64).reshape((m, PRINT_FIELDS))
+    return k[:, 0], k[:, 1], f[:, 2], f[:, 3], f[:, 4]
 
 
 @njit(cache=True)
@@ -212,14 +218,15 @@ def _passed(  # type: ignore[no-untyped-def]
     kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
     depth = np.zeros(t.shape[0], dtype=NT_DEPTH_DTYPE)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
-    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    quotes = np.empty((2, m), dtype=np.int64)  # one array to return: the bids, the asks
+    qbid, qask = quotes[0], quotes[1]
     status, kept, new_ref, side = batch_pass(
         depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
         prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo,
         hi,
     )  # fmt: skip
     last_price = trades[m - 1].price if m and status == OK else 0
-    return status, depth, trades, qbid, qask, kept, new_ref, side, last_price
+    return status, depth, trades, quotes, kept, new_ref, side, last_price
 
 
 @njit(cache=True)
@@ -227,12 +234,16 @@ def rows_pass(  # type: ignore[no-untyped-def]
     rows, n, prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
     plausible, last, lo, hi,
 ):  # fmt: skip
-    """:func:`packed_pass` of a batch whose depth came as a list of events: ``rows`` their
-    ``n`` times, sizes (int64), prices (float64), positions and codes (int64), each field a
-    column of ``n`` values, packed by one ``struct`` call."""
-    a = np.frombuffer(rows, np.int64)
-    t, size, pos, code = a[:n], a[n : 2 * n], a[3 * n : 4 * n], a[4 * n : 5 * n]
-    price = a.view(np.float64)[2 * n : 3 * n]
+    """:func:`packed_pass` of a batch whose depth came as a list of events: ``rows`` one
+    record of :data:`ROW_FIELDS` 8-byte fields per event (its time, size (int64), price
+    (float64), position, ``side << 2 | op`` and IsReset (int64)), packed one ``struct`` call
+    an event."""
+    a = np.frombuffer(rows, np.int64).reshape((n, ROW_FIELDS))
+    t, size, pos = a[:, 0], a[:, 1], a[:, 3]  # views of the records' fields, no copy
+    price = np.frombuffer(rows, np.float64).reshape((n, ROW_FIELDS))[:, 2]
+    code = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        code[i] = a[i, 4] | RESET_BIT if a[i, 5] else a[i, 4]
     return _passed(
         t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
         has_ref, max_abs, plausible, last, lo, hi,
@@ -247,10 +258,11 @@ def packed_pass(  # type: ignore[no-untyped-def]
     """:func:`batch_pass` of a batch whose depth comes as packed columns, taken as they were
     decoded: ``tb``, ``posb``, ``priceb``, ``sizeb`` the columns' bytes (native little-endian
     int64, int32, float64, int64), ``sideb`` and ``opb`` the side and operation characters,
-    ``reset`` the indexes with IsReset; ``prints`` the ``m`` prints' times and sizes (int64),
-    then their prices, bids and asks (float64, NaN: no quote), each field a column of ``m``
-    values; the engine's arrays are made here. Returns
-    ``(status, depth, trades, qbid, qask, kept, new_ref, side, last)``, as :func:`batch_pass`;
+    ``reset`` the indexes with IsReset; ``prints`` the ``m`` prints, one record a print: its
+    time and size (int64), price, bid and ask (float64, NaN: no quote); the engine's arrays
+    are made here. Returns
+    ``(status, depth, trades, quotes, kept, new_ref, side, last)``, as :func:`batch_pass` (the
+    prints' quotes in ticks as one array: its row 0 the bids, row 1 the asks);
     ``last`` the last print's price in ticks (0 without prints)."""
     t = np.frombuffer(tb, np.int64)
     pos = np.frombuffer(posb, np.int32)

@@ -10,6 +10,9 @@ call (:func:`~orderflow.server._answer_kernels.ack_numbers`) into two arrays kep
 thread, turned into Python numbers by one ``tolist`` each: the same doubles and integers as
 the reads here (:func:`metrics`, :func:`~orderflow.server.wire.row_levels`), which stay for
 other books, an instrument before its first event group, and a price too large to be exact.
+An answer a WebSocket session writes gets them as its encoding's bytes instead
+(:func:`book_and_metrics_msgpack`, :func:`book_and_metrics_json`): the bytes msgspec gives
+for the dicts, without the dicts.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from orderflow.server._answer_kernels import (
     F_ROWS,
     I_SIZES,
     OK,
+    ack_json,
+    ack_json_numbers,
     ack_msgpack,
     ack_numbers,
+    json_capacity,
     msgpack_capacity,
 )
 from orderflow.server.wire import json_float, row_levels
@@ -37,8 +43,9 @@ if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
 
-__all__ = ["BOOK_LEVELS", "Top", "book_and_metrics", "book_and_metrics_msgpack",
-           "book_and_metrics_read", "book_metrics_top", "book_top", "metrics"]  # fmt: skip
+__all__ = ["BOOK_LEVELS", "Top", "book_and_metrics", "book_and_metrics_json",
+           "book_and_metrics_msgpack", "book_and_metrics_read", "book_metrics_top", "book_top",
+           "metrics"]  # fmt: skip
 
 #: the best bid's and the best ask's price as the answer's book lists them (None: a side is
 #: empty): what the server's own readers of an answer look at (the crossed-book checks)
@@ -127,7 +134,7 @@ class _Layout:
     """The compiled read's fixed inputs and its output arrays, for one shape of answer."""
 
     __slots__ = ("bands", "exact", "k", "keys", "levels", "nb", "out_b", "out_f", "out_i",
-                 "owners", "ratio_levels", "ratios")  # fmt: skip
+                 "out_j", "out_jb", "owners", "ratio_levels", "ratios", "tail")  # fmt: skip
 
     def __init__(self, levels: int, ratio_levels: tuple[int, ...], ks: tuple[float, ...],
                  widths: tuple[float, ...], owners: tuple[Any, ...] = ()) -> None:  # fmt: skip
@@ -144,6 +151,13 @@ class _Layout:
         self.out_b = np.zeros(msgpack_capacity(levels, len(ratio_levels), len(widths)),
                               dtype=np.uint8)  # fmt: skip
         self.bands = F_ROWS + 2 * levels + len(ratio_levels)
+        #: a JSON answer's numbers: ``out_f``'s, then the spread in price units, the
+        #: momentum's score and the bands' ``k`` (:func:`._answer_kernels.ack_json_numbers`)
+        self.tail = len(self.out_f)
+        self.out_j = np.zeros(self.tail + 2 + len(self.keys))
+        self.out_j[self.tail + 2 :] = self.keys
+        self.out_jb = np.zeros(json_capacity(levels, len(ratio_levels), len(widths)),
+                               dtype=np.uint8)  # fmt: skip
         #: the parameter objects the layout was made from: kept alive, so the ids that key it
         #: are never another object's while it is cached
         self.owners = owners
@@ -260,14 +274,50 @@ def book_and_metrics_msgpack(
     return book, metrics, book_top(book)
 
 
+#: msgspec's JSON of a list of doubles: each as msgspec writes it in any answer (NaN: null)
+_JSON_TOKENS = msgspec.json.Encoder()
+
+
+def book_and_metrics_json(
+    inst: Instrument, pipe: Pipeline, levels: int = BOOK_LEVELS
+) -> tuple[msgspec.Raw, msgspec.Raw, Top] | tuple[dict[str, Any], dict[str, Any], Top]:
+    """:func:`book_and_metrics` for an answer that goes out as JSON: on a NinjaTrader ladder
+    with event groups, the book and the metrics as the JSON msgspec gives for those dicts,
+    each double written by msgspec (one list of the compiled read's doubles, encoded once) and
+    the rest around them by a compiled call (no Python list or dict per row, band or ratio),
+    with the book's :data:`Top`; else the dicts (as :func:`book_and_metrics_msgpack`)."""
+    if type(pipe.book) is LadderBook and pipe.groups:
+        lay = _layout(levels, pipe)
+        if lay.exact:
+            out_i, out_j, tail = lay.out_i, lay.out_j, lay.tail
+            if ack_json_numbers(pipe.book.row_buffer(), levels, lay.ratios, *_sources(inst, pipe),
+                                out_i, out_j, tail, pipe.momentum.score) == OK:  # fmt: skip
+                toks = _JSON_TOKENS.encode(out_j.tolist())
+                status, book_end, end = ack_json(
+                    toks, len(out_j), levels, lay.ratios, lay.nb, tail, out_i, pipe.delta.value,
+                    lay.out_jb,
+                )  # fmt: skip
+                if status == OK:
+                    out_b = lay.out_jb
+                    top = (float(out_j[F_ROWS]), float(out_j[F_ROWS + levels])
+                           ) if out_i[0] and out_i[1] else None  # fmt: skip
+                    return (msgspec.Raw(out_b[:book_end].tobytes()),
+                            msgspec.Raw(out_b[book_end:end].tobytes()), top)  # fmt: skip
+    book, metrics = book_and_metrics(inst, pipe, levels)
+    return book, metrics, book_top(book)
+
+
 def book_metrics_top(
-    inst: Instrument, pipe: Pipeline, levels: int, msgpack: bool
+    inst: Instrument, pipe: Pipeline, levels: int, msgpack: bool, json: bool = False
 ) -> tuple[Any, Any, Top]:
     """An answer's ``book`` and ``metrics`` with the book's :data:`Top`: the dicts, or for an
-    answer that goes out as MessagePack (``msgpack``) their bytes where the compiled call
-    writes them (:func:`book_and_metrics_msgpack`; ``msgspec.Raw``, which msgspec's
-    MessagePack encoder copies as they are)."""
+    answer that goes out as MessagePack (``msgpack``) or as JSON (``json``) their bytes where
+    the compiled calls write them (:func:`book_and_metrics_msgpack`,
+    :func:`book_and_metrics_json`; ``msgspec.Raw``, which msgspec's encoder of that format
+    copies as they are)."""
     if msgpack:
         return book_and_metrics_msgpack(inst, pipe, levels)
+    if json:
+        return book_and_metrics_json(inst, pipe, levels)
     book, metrics = book_and_metrics(inst, pipe, levels)
     return book, metrics, book_top(book)

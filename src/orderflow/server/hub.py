@@ -170,9 +170,9 @@ class Hub:
         #: the view's, the alerts' and the counters' part of applying a batch, held by a
         #: session until its answer is written (:mod:`.after_ack`)
         self.after_ack = AfterAck()
-        #: the answers being built go out as MessagePack (a session of a MessagePack client
-        #: sets it around its call): their book and metrics are built as its bytes
-        self.msgpack_acks = False
+        #: the answers being built go out as MessagePack, or as JSON (a session of a client
+        #: of that encoding sets it around its call): their book and metrics built as bytes
+        self.msgpack_acks = self.json_acks = False
         self._top: Top = None  # the book's best prices in the answer built last
 
     # ---- instruments ---------------------------------------------------------------------
@@ -706,7 +706,8 @@ class Hub:
         profile, in full or unchanged for that client (:mod:`.answers`)."""
         inst, pipe = st.instrument, st.pipeline
         # one read of the ladder (for a MessagePack client: book and metrics as its bytes)
-        book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.msgpack_acks)
+        book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.msgpack_acks,
+                                                    self.json_acks)  # fmt: skip
         clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
         if "recovering" not in self.counters:
             clusters, profile = self.answers.for_ack(pipe, to)

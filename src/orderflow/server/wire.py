@@ -14,7 +14,6 @@ Every function here is pure.
 
 from __future__ import annotations
 
-import functools
 import struct
 import sys
 import time
@@ -50,7 +49,13 @@ from orderflow.protocol import (
     column_array,
     column_list,
 )
-from orderflow.server._wire_kernels import OK, RESET_BIT, batch_pass, packed_pass, rows_pass
+from orderflow.server._wire_kernels import (
+    OK,
+    RESET_BIT,
+    batch_pass,
+    packed_pass,
+    rows_pass,
+)
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.money import price_to_ticks_exact
 from orderflow.trading.node import BracketLegs
@@ -113,6 +118,12 @@ _COL_SIDE = (_SIDE_OF << 2).astype(np.int8)
 #: the same as byte tables: a column's characters become the codes in one ``bytes.translate``
 #: each (a third of the time of two numpy lookups)
 _SIDE_TABLE, _OP_TABLE = _COL_SIDE.astype(np.uint8).tobytes(), _OP_OF.astype(np.uint8).tobytes()
+#: a depth event's record for :func:`._wire_kernels.rows_pass` (time, size, price, position,
+#: ``side << 2 | op``, IsReset), and a print's (time, size, price, bid, ask): 8-byte fields
+_ROW = struct.Struct("=qqdqqq")
+_PRINT = struct.Struct("=qqddd")
+#: ``side << 2 | op`` of a row's side and operation (IsReset goes beside it)
+_SIDE_OP = _CODE[False]
 _NO_INTS = np.empty(0, dtype=np.int64)  # the prints' columns of a batch without prints
 _NO_FLOATS = np.empty(0, dtype=np.float64)
 #: no price beyond this many ticks from zero (keeps every tick index far from int64 overflow)
@@ -149,10 +160,10 @@ def _convert_fast(st: MarketState, batch: Batch) -> tuple[np.ndarray, np.ndarray
 
 
 #: a batch converted by the compiled call, the state not moved yet (:func:`commit_conversion`):
-#: the depth and prints arrays, the prints' quotes in ticks, whether any depth event is not a
-#: remove and the last such one's price, the bid/ask rule's side after the prints, the last
-#: print's price (None: the arrays say)
-Conversion = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, int, int, int | None]
+#: the depth and prints arrays, the prints' quotes in ticks (row 0 the bids, row 1 the asks),
+#: whether any depth event is not a remove and the last such one's price, the bid/ask rule's
+#: side after the prints, the last print's price (None: the arrays say)
+Conversion = tuple[np.ndarray, np.ndarray, np.ndarray, bool, int, int, int | None]
 #: no window: every time passes (the caller checked them, ``protocol.check_batch``)
 _NO_LO, _NO_HI = -(1 << 63), (1 << 63) - 1
 #: packed columns are read as the machine's own numbers by the compiled call
@@ -182,27 +193,25 @@ def fast_conversion(
         # and the prints' five fields packed the same way by one struct call
         reset = np.array(c.reset, dtype=np.int64) if c.reset else _NO_INTS
         prints = _packed_prints(ticks_in)
-        status, depth, trades, qbid, qask, kept, new_ref, side, last = packed_pass(
+        status, depth, trades, quotes, kept, new_ref, side, last = packed_pass(
             c.t, c.side.encode(), c.op.encode(), c.pos, c.price, c.size, reset, prints, m,
             cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
             plausible and len(c.t) > 0, lo, hi,
         )  # fmt: skip
-        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
+        return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     if c is None and _NATIVE:
-        # rows: each field of the events and of the prints packed by one struct call (one C
-        # call where ten numpy conversions each paid their own fixed cost)
+        # rows: each event's fields packed as one record by one struct call (a call per
+        # event costs less than a comprehension per field over the events, cold)
         ev = batch.depth
         n = len(ev)
-        cd = _CODE
-        rows = _rows_struct(n).pack(
-            *[e.t for e in ev], *[e.size for e in ev], *[e.price for e in ev],
-            *[e.pos for e in ev], *[cd[e.reset][e.side][e.op] for e in ev],
-        ) if n else b""  # fmt: skip
-        status, depth, trades, qbid, qask, kept, new_ref, side, last = rows_pass(
+        pack, so = _ROW.pack, _SIDE_OP
+        rows = b"".join([pack(e.t, e.size, e.price, e.pos, so[e.side][e.op], e.reset)
+                         for e in ev])  # fmt: skip
+        status, depth, trades, quotes, kept, new_ref, side, last = rows_pass(
             rows, n, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
             has_ref, MAX_ABS_TICKS, plausible, plausible and n > 0, lo, hi,
         )  # fmt: skip
-        return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, last)
+        return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     if m:
         kt = np.array([k.t for k in ticks_in], dtype=np.int64)
         kprice = np.array([k.price for k in ticks_in], dtype=np.float64)
@@ -232,46 +241,32 @@ def fast_conversion(
     n = len(t)
     depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
-    qbid, qask = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    quotes = np.empty((2, m), dtype=np.int64)
+    qbid, qask = quotes[0], quotes[1]
     # one compiled call: depth and prints checked and filled, the prints classified
     status, kept, new_ref, side = batch_pass(
         depth, t, code, pos, price, size, trades, kt, kprice, ksize, kbid, kask, qbid, qask,
         cl.side, bidask, tf, batch.seq, now, ref0, has_ref, MAX_ABS_TICKS, plausible,
         plausible and n > 0, lo, hi,
     )  # fmt: skip
-    return None if status != OK else (depth, trades, qbid, qask, kept, new_ref, side, None)
+    return None if status != OK else (depth, trades, quotes, kept, new_ref, side, None)
 
 
 def _packed_prints(ticks: list[Tick]) -> bytes:
-    """The prints' times and sizes (int64), then prices, bids and asks (float64; NaN: no
-    quote), each field a column, in the machine's order (as :mod:`._wire_kernels` reads
-    them)."""
+    """The prints as the compiled passes read them: one record a print, its time and size
+    (int64), price, bid and ask (float64; NaN: no quote), in the machine's order (as
+    :mod:`._wire_kernels` reads them)."""
     if not ticks:
         return b""
-    nan = float("nan")
-    return _prints_struct(len(ticks)).pack(
-        *[k.t for k in ticks], *[k.size for k in ticks], *[k.price for k in ticks],
-        *[nan if k.bid is None else k.bid for k in ticks],
-        *[nan if k.ask is None else k.ask for k in ticks],
-    )  # fmt: skip
-
-
-@functools.lru_cache(maxsize=4096)
-def _prints_struct(m: int) -> struct.Struct:
-    return struct.Struct(f"={2 * m}q{3 * m}d")
-
-
-@functools.lru_cache(maxsize=4096)
-def _rows_struct(n: int) -> struct.Struct:
-    """``n`` depth events' times and sizes (int64), prices (float64), positions and codes
-    (int64), each field a column, in the machine's order (:func:`._wire_kernels.rows_pass`)."""
-    return struct.Struct(f"={2 * n}q{n}d{2 * n}q")
+    pack, nan = _PRINT.pack, float("nan")
+    return b"".join([pack(k.t, k.size, k.price, nan if k.bid is None else k.bid,
+                          nan if k.ask is None else k.ask) for k in ticks])  # fmt: skip
 
 
 def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np.ndarray]:
     """A batch checked whole by :func:`fast_conversion`: now the state moves (the
     classifier's memory, the plausibility reference). The depth and prints arrays."""
-    depth, trades, qbid, qask, kept, new_ref, side, last = conv
+    depth, trades, quotes, kept, new_ref, side, last = conv
     if len(trades):
         cl = st.classifier
         last = int(trades[-1]["price"]) if last is None else last
@@ -279,7 +274,7 @@ def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np
             cl.side = int(side)
             cl.last_price = last
         else:
-            trades["side"] = cl.classify(trades["price"], qbid, qask)
+            trades["side"] = cl.classify(trades["price"], quotes[0], quotes[1])
         st.ref_ticks = last
     elif kept:
         st.ref_ticks = int(new_ref)

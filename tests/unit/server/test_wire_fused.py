@@ -13,8 +13,16 @@ from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import InstrumentOwnedError, RequestError
 from orderflow.model.enums import Flags, NtOperation, Side
 from orderflow.protocol import FUTURE_NS, columnar, packed
+from orderflow.server._wire_kernels import PRINT_FIELDS, ROW_FIELDS
 from orderflow.server.hub import Hub
-from orderflow.server.wire import _convert_fast, convert_exact, undo_of
+from orderflow.server.wire import (
+    _PRINT,
+    _ROW,
+    _convert_fast,
+    convert_exact,
+    fast_conversion,
+    undo_of,
+)
 from tests.integration.test_server import esh4_batches
 from tests.unit.server.test_wire_decode import DEPTH_FIELDS, TRADE_FIELDS, _state
 
@@ -128,3 +136,54 @@ def _with_t(b, *, t, depth=None, tick=None):
     ks = list(b.ticks)
     ks[tick] = msgspec.structs.replace(ks[tick], t=t)
     return msgspec.structs.replace(b, ticks=ks)
+
+
+@pytest.mark.parametrize("form", ["rows", "packed"])
+def test_each_event_and_print_record_keeps_its_fields_in_place(form):
+    """Rows go into the call one record an event and prints one record a print: missing
+    quotes, IsReset on the first and last events, and the last event's and last print's
+    fields reach the engine as the exact way has them; a bad value in the last record is
+    found there (refused naming it), not read into a neighbour's field."""
+    assert _ROW.size == 8 * ROW_FIELDS and _PRINT.size == 8 * PRINT_FIELDS
+    b = next(x for x in esh4_batches()[0] if len(x.ticks) >= 3 and len(x.depth) >= 12)
+    ks = list(b.ticks)
+    ks[0] = msgspec.structs.replace(ks[0], bid=None)
+    ks[1] = msgspec.structs.replace(ks[1], ask=None)
+    ks[-1] = msgspec.structs.replace(ks[-1], bid=None, ask=None)
+    ev = list(b.depth)
+    ev[0] = msgspec.structs.replace(ev[0], reset=True)
+    ev[-1] = msgspec.structs.replace(ev[-1], reset=True)
+    good = msgspec.structs.replace(b, depth=ev, ticks=ks)
+    for rule in ("bidask", "tick"):
+        fast, exact = Hub().state("ES 03-24"), Hub().state("ES 03-24")
+        fast.classifier, exact.classifier = AggressorClassifier(rule), AggressorClassifier(rule)
+        got = _convert_fast(fast, FORMS[form](good))
+        assert got is not None
+        d2, t2 = convert_exact(exact, FORMS[form](good))
+        for f in DEPTH_FIELDS:
+            assert np.array_equal(got[0][f], d2[f]), f
+        for f in TRADE_FIELDS:
+            assert np.array_equal(got[1][f], t2[f]), f
+        assert undo_of(fast) == undo_of(exact)
+        assert got[0]["flags"][[0, -1]].tolist() == list(d2["flags"][[0, -1]])
+    n, m = len(ev), len(ks)
+    last_price = "columns.price" if form == "packed" else "depth"
+    cases = [  # the last event's price off the grid, the last print's, its bid (no refusal)
+        (msgspec.structs.replace(good, depth=[*ev[:-1], msgspec.structs.replace(
+            ev[-1], price=ev[-1].price + 0.1)]), f"{last_price}[{n - 1}]"),
+        (msgspec.structs.replace(good, ticks=[*ks[:-1], msgspec.structs.replace(
+            ks[-1], price=ks[-1].price + 0.1)]), f"ticks[{m - 1}].price"),
+        (msgspec.structs.replace(good, ticks=[*ks[:-1], msgspec.structs.replace(
+            ks[-1], bid=ks[-1].price + 0.1)]), None),
+    ]  # fmt: skip
+    for bad, field in cases:
+        st = Hub().state("ES 03-24")
+        before = undo_of(st)
+        assert fast_conversion(st, FORMS[form](bad)) is None, field  # the exact way decides
+        assert undo_of(st) == before
+        if field is None:  # an off-grid quote only steers the aggressor: converted
+            convert_exact(st, FORMS[form](bad))
+            continue
+        with pytest.raises(RequestError) as err:
+            convert_exact(st, FORMS[form](bad))
+        assert err.value.details["field"].startswith(field), err.value.details
