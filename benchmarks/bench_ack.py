@@ -10,9 +10,9 @@ machine does not count): the pipeline, "bars, order reports, ack built" (``engin
 ``acked``), "alerts, dashboard view, strategy" (to ``applied``) and the MessagePack encoding,
 p50 and mean per batch, the median over the repeats; ``SLEEP_S`` between batches (e.g.
 0.001) makes each batch start with cold caches, as a request/response server's do. The Hub
-answers as a WebSocket session of a MessagePack client has it answer (``Hub.msgpack_acks``:
+answers as a WebSocket session of a MessagePack client has it answer (``Hub.acks_as``:
 the book and metrics built as MessagePack's bytes), or with ``--json`` a JSON client's
-(``Hub.json_acks``: as JSON's bytes), and the ack is encoded that way.
+(``Hub.acks_as``: as JSON's bytes), and the ack is encoded that way.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def cpu_stages(batches: list[Any], sleep_s: float, encoding: str = "msgpack") ->
     the pipeline in CPU us."""
     hub, probe = Hub(), _CpuProbe(len(batches) + 1)
     # as a session of a client of that encoding has it answer
-    hub.msgpack_acks, hub.json_acks = encoding == "msgpack", encoding == "json"
+    hub.acks_as = "msgpack" if encoding == "msgpack" else "json"
     stages.install(probe)
     try:
         for b in batches:

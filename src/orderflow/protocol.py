@@ -319,6 +319,10 @@ class CommandAck(msgspec.Struct, frozen=True, tag="command_ack", forbid_unknown_
     reason: str = ""
 
 
+#: how the server answers a connection: JSON text or MessagePack bytes
+Encoding = Literal["json", "msgpack"]
+
+
 class Hello(msgspec.Struct, frozen=True, tag="hello", forbid_unknown_fields=True):
     """First message of a connection. ``client`` names the sender; sequence numbers are kept
     per client across reconnections. ``encoding`` is how the server answers."""
@@ -326,7 +330,7 @@ class Hello(msgspec.Struct, frozen=True, tag="hello", forbid_unknown_fields=True
     protocol: int
     client: Name
     token: str | None = None
-    encoding: Literal["json", "msgpack"] = "json"
+    encoding: Encoding = "json"
     #: True: the client sends a ``report`` (NinjaTrader's positions and working orders) after
     #: every ``welcome``, and the server sends no new order until it has it
     report: bool = False
@@ -716,6 +720,6 @@ def rows(batch: Batch) -> Batch:
     return msgspec.structs.replace(batch, depth=depth, columns=None)
 
 
-def encode(msg: Any, encoding: str = "json") -> bytes:
+def encode(msg: Any, encoding: Encoding = "json") -> bytes:
     """A server message as JSON or MessagePack bytes."""
     return _MSGPACK.encode(msg) if encoding == "msgpack" else _JSON.encode(msg)

@@ -125,14 +125,14 @@ def _warm_server(params: Any) -> int:
                     hub.apply(form(decode_batch(orjson.dumps(doc))), "warmup")
         # answered as a MessagePack session and a JSON session have them answered (the book
         # and metrics as that encoding's bytes: their own compiled calls)
-        for flag in ("msgpack_acks", "json_acks"):
-            setattr(hub, flag, True)
+        for encoding in ("msgpack", "json"):
+            hub.acks_as = encoding
             try:
                 for doc in docs[:3]:
                     with contextlib.suppress(OrderflowError):
                         hub.apply(decode_batch(orjson.dumps(doc)), "warmup")
             finally:
-                setattr(hub, flag, False)
+                hub.acks_as = None
         from orderflow.server.view_frames import bars_between
 
         for st in hub.instruments.values():  # the dashboard's footprint imbalances

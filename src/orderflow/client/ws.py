@@ -48,6 +48,7 @@ from orderflow.protocol import (
     Command,
     CommandAck,
     Depth,
+    Encoding,
     Error,
     Execution,
     Heartbeat,
@@ -78,7 +79,6 @@ __all__ = [
 
 log = logging.getLogger("orderflow.client")
 
-Encoding = Literal["json", "msgpack"]
 #: how a batch carries its depth events: ``packed`` columns (little-endian arrays the server
 #: reads in place, the default), ``columns`` (lists), or ``rows`` (one object per event)
 DepthForm = Literal["packed", "columns", "rows"]

@@ -42,6 +42,7 @@ from orderflow.server.wire import json_float, row_levels
 if TYPE_CHECKING:
     from orderflow.engine.pipeline import Pipeline
     from orderflow.model.instruments import Instrument
+    from orderflow.protocol import Encoding
 
 __all__ = ["BOOK_LEVELS", "Top", "book_and_metrics", "book_and_metrics_json",
            "book_and_metrics_msgpack", "book_and_metrics_read", "book_metrics_top", "book_top",
@@ -308,16 +309,16 @@ def book_and_metrics_json(
 
 
 def book_metrics_top(
-    inst: Instrument, pipe: Pipeline, levels: int, msgpack: bool, json: bool = False
+    inst: Instrument, pipe: Pipeline, levels: int, encoding: Encoding | None
 ) -> tuple[Any, Any, Top]:
-    """An answer's ``book`` and ``metrics`` with the book's :data:`Top`: the dicts, or for an
-    answer that goes out as MessagePack (``msgpack``) or as JSON (``json``) their bytes where
-    the compiled calls write them (:func:`book_and_metrics_msgpack`,
+    """An answer's ``book`` and ``metrics`` with the book's :data:`Top`: the dicts
+    (``encoding`` None), or for an answer that goes out in ``encoding`` its bytes where the
+    compiled calls write them (:func:`book_and_metrics_msgpack`,
     :func:`book_and_metrics_json`; ``msgspec.Raw``, which msgspec's encoder of that format
     copies as they are)."""
-    if msgpack:
+    if encoding == "msgpack":
         return book_and_metrics_msgpack(inst, pipe, levels)
-    if json:
+    if encoding == "json":
         return book_and_metrics_json(inst, pipe, levels)
     book, metrics = book_and_metrics(inst, pipe, levels)
     return book, metrics, book_top(book)

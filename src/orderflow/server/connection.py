@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from orderflow.protocol import Ack, Heartbeat, encode
+from orderflow.protocol import Ack, Encoding, Heartbeat, encode
 from orderflow.server import stages
 from orderflow.server.stages import ENCODED, SENT, WRITTEN_IN, mark
 from orderflow.server.watchdog import WS_WRITER_KEY, takes_write_now
@@ -53,7 +53,7 @@ class Connection:
                  on_ack: Callable[[], None] | None = None):  # fmt: skip
         self.socket = socket
         self.on_ack = on_ack  # called once an ack has been written
-        self.encoding = "json"
+        self.encoding: Encoding = "json"
         self.queue: asyncio.Queue[Any] = asyncio.Queue(max_queue)
         self.heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
         self.open = True

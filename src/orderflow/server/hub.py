@@ -37,6 +37,7 @@ from orderflow.protocol import (
     FUTURE_NS,
     Ack,
     Batch,
+    Encoding,
     SnapshotRequest,
     State,
     check_batch,
@@ -170,9 +171,10 @@ class Hub:
         #: the view's, the alerts' and the counters' part of applying a batch, held by a
         #: session until its answer is written (:mod:`.after_ack`)
         self.after_ack = AfterAck()
-        #: the answers being built go out as MessagePack, or as JSON (a session of a client
-        #: of that encoding sets it around its call): their book and metrics built as bytes
-        self.msgpack_acks = self.json_acks = False
+        #: the encoding the answers being built go out in, "msgpack" or "json" (a session of
+        #: a client of that encoding sets it around its call: their book and metrics built as
+        #: its bytes); None: the dicts (REST, replay, recovery)
+        self.acks_as: Encoding | None = None
         self._top: Top = None  # the book's best prices in the answer built last
 
     # ---- instruments ---------------------------------------------------------------------
@@ -706,8 +708,7 @@ class Hub:
         profile, in full or unchanged for that client (:mod:`.answers`)."""
         inst, pipe = st.instrument, st.pipeline
         # one read of the ladder (for a MessagePack client: book and metrics as its bytes)
-        book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.msgpack_acks,
-                                                    self.json_acks)  # fmt: skip
+        book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.acks_as)
         clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
         if "recovering" not in self.counters:
             clusters, profile = self.answers.for_ack(pipe, to)

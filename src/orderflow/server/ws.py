@@ -281,12 +281,12 @@ class Session:
         hub, view = self.hub, self.hub.view
         view.acking = True  # answer_run asks for the view's folding once they are written
         # answers to this connection only: their book and metrics as its encoding's bytes
-        hub.msgpack_acks = self.conn.encoding == "msgpack"
-        hub.json_acks = self.conn.encoding == "json"
+        hub.acks_as = self.conn.encoding
         try:
             outcomes = hub.apply_many(run, client)
         finally:
-            later.deferring = view.acking = hub.msgpack_acks = hub.json_acks = False
+            later.deferring = view.acking = False
+            hub.acks_as = None
         for batch, ack, request, error in outcomes:
             if isinstance(error, InstrumentOwnedError):  # another client feeds it
                 mon.errors.labels("instrument_owned").inc()

@@ -27,8 +27,7 @@ def test_no_depth_form_compiles_a_kernel_after_the_warm_up():
             msg = decode_client(frame)
             assert isinstance(msg, Batch)
             hub = Hub()
-            hub.msgpack_acks = encoding == "msgpack"  # as the session of that client
-            hub.json_acks = encoding == "json"
+            hub.acks_as = encoding  # as the session of that client
             ack, _ = hub.apply(msg, "live")
             assert ack.applied["depth"] == 2
             assert isinstance(ack.book, msgspec.Raw)

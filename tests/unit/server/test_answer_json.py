@@ -33,7 +33,7 @@ def test_every_esh4_answer_as_json_is_the_dicts_bytes() -> None:
                            vwap=VwapParams(multipliers=(0.5, 1.25, 3.0)))  # fmt: skip
     for params, some in ((None, runs), (other, runs[:100])):
         fast, slow, n = Hub(params), Hub(params), 0
-        fast.json_acks = True
+        fast.acks_as = "json"
         for run in some:
             got, want = fast.apply_many(run, "nt8"), slow.apply_many(run, "nt8")
             for (_, a, _, ea), (_, b, _, eb) in zip(got, want, strict=True):

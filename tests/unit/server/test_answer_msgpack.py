@@ -31,7 +31,7 @@ def fed(params: PipelineParams | None, batches: list[Batch]) -> tuple[list[Any],
     """Each batch (a list: applied together) through a Hub answering MessagePack and one
     answering dicts: the pairs of acks, and how many came as MessagePack's bytes."""
     fast, slow, out, raw = Hub(params), Hub(params), [], 0
-    fast.msgpack_acks = True
+    fast.acks_as = "msgpack"
     for run in batches:
         got = fast.apply_many(run, "nt8")
         want = slow.apply_many(run, "nt8")
@@ -81,7 +81,7 @@ def test_integers_take_msgspecs_sizes(edge: int) -> None:
 
 def test_a_price_that_may_not_be_exact_gets_the_dicts_and_a_crossed_book_is_seen() -> None:
     hubs = Hub(), Hub()
-    hubs[0].msgpack_acks = True
+    hubs[0].acks_as = "msgpack"
     for hub in hubs:
         for b in esh4_batches()[0][:30]:
             hub.apply(b, "nt8")
