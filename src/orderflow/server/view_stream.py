@@ -561,8 +561,8 @@ class ViewStream:
         n = len(series)
         vw = self.hub.view.get(st.pipeline.name).bar_vwaps
         # a closed bar never changes (and its VWAP was kept while it formed): built later
-        out: list[Any] = [_Later(vf.closed_bar, st, i, vw)
-                          for i in range(max(cur.bars, n - SNAP_BARS), n)]  # fmt: skip
+        lo = max(cur.bars, n - SNAP_BARS)
+        out: list[Any] = [_Later(b) for b in vf.bar_builders(st, lo, n, vw)]
         cur.bars = n
         r = None if f is None else vf.record(f)
         sig = (
@@ -615,8 +615,8 @@ class ViewStream:
         prints, _ = iv.prints_since(0, SNAP_PRINTS)
         series = pipe.bars.series[0]
         n = len(series)
-        bars: list[Any] = [_Later(vf.closed_bar, st, i, iv.bar_vwaps)
-                           for i in range(max(0, n - SNAP_BARS), n)]  # fmt: skip
+        bars: list[Any] = [_Later(b) for b in vf.bar_builders(st, max(0, n - SNAP_BARS), n,
+                                                              iv.bar_vwaps)]  # fmt: skip
         f = vf.forming_bar(st, None, iv.bar_vwaps)
         if f is not None:
             bars.append(f)
