@@ -6,8 +6,8 @@ profile, VWAP bands, cumulative delta, clusters, account, health. See docs/proto
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from functools import lru_cache, partial
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "account_view",
-    "bar_builders",
     "bar_dict",
     "bar_dicts",
     "bars_between",
@@ -103,43 +102,6 @@ def closed_bars(st: InstrumentState, lo: int, hi: int,
     a = int(start[0])
     cells = series.cells()[a : a + int(count.sum())]
     return bar_dicts(st, recs.tolist(), recs.dtype.names, cells, count.tolist(), True, vwaps)
-
-
-#: closed bars built this many at a time (one step of a frame; a bar alone is about 23 us
-#: warm, eight together about 17 us a bar)
-CHUNK_BARS = 8
-#: fewer closed bars than this are built one at a time (two together saved nothing measurable)
-BATCH_BARS = 3
-
-
-def bar_builders(st: InstrumentState, lo: int, hi: int,
-                 vwaps: Mapping[int, Any] | None = None) -> list[Callable[[], Any]]:  # fmt: skip
-    """Closed bars ``lo`` to ``hi`` (excluded) of the first bar series, a call each that builds
-    it (a frame's later steps): :data:`CHUNK_BARS` at a time (:func:`closed_bars`, on the first
-    call of a chunk), or one at a time when fewer than :data:`BATCH_BARS`."""
-    if hi - lo < BATCH_BARS:
-        return [partial(closed_bar, st, i, vwaps) for i in range(lo, hi)]
-    out: list[Callable[[], Any]] = []
-    for a in range(lo, hi, CHUNK_BARS):
-        chunk = _Chunk(st, a, min(a + CHUNK_BARS, hi), vwaps)
-        out += [partial(chunk.bar, k) for k in range(chunk.hi - chunk.lo)]
-    return out
-
-
-class _Chunk:
-    """Closed bars built together on the first ask for one of them."""
-
-    __slots__ = ("bars", "hi", "lo", "st", "vwaps")
-
-    def __init__(self, st: InstrumentState, lo: int, hi: int,
-                 vwaps: Mapping[int, Any] | None) -> None:  # fmt: skip
-        self.st, self.lo, self.hi, self.vwaps = st, lo, hi, vwaps
-        self.bars: list[dict[str, Any]] | None = None
-
-    def bar(self, k: int) -> dict[str, Any]:
-        if self.bars is None:
-            self.bars = closed_bars(self.st, self.lo, self.hi, self.vwaps)
-        return self.bars[k]
 
 
 def bar_dicts(st: InstrumentState, rows: list[tuple[Any, ...]], names: Any,
