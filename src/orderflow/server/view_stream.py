@@ -84,11 +84,10 @@ FRAME_SLICE_NS = 50_000
 FOLD_TURNS = 8
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
 CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
-#: closed bars built this many at a time (one step of a frame; a bar alone is about 23 us
-#: warm, eight together about 17 us a bar)
+#: closed bars built this many at a time (one step of a frame; a bar alone is about 20 us,
+#: built together about a third of that)
 CHUNK_BARS = 8
-#: fewer closed bars than this in a frame are built one at a time (two together saved
-#: nothing measurable)
+#: fewer closed bars than this in a frame are built one at a time
 BATCH_BARS = 3
 #: their bytes (the binary form) made this many chunks at a time (a compiled pass is about a
 #: fifth of the rows' cost)
