@@ -2,8 +2,8 @@
 are the very BARs built one at a time (:func:`view_frames.bar_dict`): bars whose cells are
 neighbouring prices across the boundary (where one call of the imbalance rule over both would
 compare one bar's cell with the next bar's) keep each bar's own imbalances, ratios and stacked
-marks; a series whose cells do not lie one bar after another is built bar by bar (on ESH4:
-``test_view_binary``)."""
+marks; a series whose cells do not lie one bar after another is built bar by bar; on ESH4
+every chunk of its closed bars equals its bars one at a time, bytes included."""
 
 from __future__ import annotations
 
@@ -99,3 +99,17 @@ def test_bars_whose_cells_are_not_one_after_another_are_built_one_at_a_time() ->
     st = _state(_Series(BARS, gap=2))
     assert vf.closed_bars(st, 0, 4) == [vf.closed_bar(st, i) for i in range(4)]
     assert vf.closed_bars(st, 2, 2) == []
+
+
+def test_esh4_closed_bars_in_chunks_equal_the_bars_one_at_a_time() -> None:
+    from tests.unit.server.test_view_binary import fed_hub
+
+    st = fed_hub().find("ESH4")
+    assert st is not None
+    vwaps = fed_hub().view.read("ESH4").bar_vwaps
+    n = len(st.pipeline.bars.series[0])
+    one = [vf.closed_bar(st, i, vwaps) for i in range(n)]
+    assert n > 50 and sum(len(b["imbalances"]) for b in one) > 100
+    for size in (2, 8, n):
+        got = [b for a in range(0, n, size) for b in vf.closed_bars(st, a, min(n, a + size), vwaps)]
+        assert msgspec.msgpack.encode(got) == msgspec.msgpack.encode(one)

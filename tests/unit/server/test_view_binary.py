@@ -6,8 +6,7 @@ price, size, time and float exact, no NaN on either side) and is the very bytes 
 makes of those values (heat columns and prints are written by compiled passes); the bytes
 are made once per frame and depth and shared by every binary viewer (the same object queued
 to each); a viewer of another depth gets its own; the real server sends a ``format=msgpack``
-viewer binary frames and refuses one asking for an unknown format; ESH4's closed bars built
-together, in chunks of any size, are the bars built one at a time."""
+viewer binary frames and refuses one asking for an unknown format."""
 
 from __future__ import annotations
 
@@ -190,20 +189,3 @@ def test_the_real_server_sends_binary_frames_and_refuses_a_bad_format(
         assert refused.value.response.status_code == 403
     finally:
         server.stop()
-
-
-def test_esh4_closed_bars_in_chunks_equal_the_bars_one_at_a_time() -> None:
-    """A frame's closed bars built together (``view_frames.closed_bars``, chunks of any size)
-    are the bars built one at a time, bytes included (``test_view_bars``: the edge cases)."""
-    from orderflow.server import view_frames as vf
-
-    st = fed_hub().find("ESH4")
-    assert st is not None
-    vwaps = fed_hub().view.read("ESH4").bar_vwaps
-    n = len(st.pipeline.bars.series[0])
-    one = [vf.closed_bar(st, i, vwaps) for i in range(n)]
-    assert n > 50 and sum(len(b["imbalances"]) for b in one) > 100
-    for size in (2, 3, 8, n):
-        got = [b for a in range(0, n, size) for b in vf.closed_bars(st, a, min(n, a + size), vwaps)]
-        assert got == one
-        assert msgspec.msgpack.encode(got) == msgspec.msgpack.encode(one)
