@@ -87,8 +87,6 @@ CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
 #: closed bars built this many at a time (one step of a frame; a bar alone is about 20 us,
 #: built together about a third of that)
 CHUNK_BARS = 8
-#: fewer closed bars than this in a frame are built one at a time
-BATCH_BARS = 3
 #: their bytes (the binary form) made this many chunks at a time (a compiled pass is about a
 #: fifth of the rows' cost)
 PACK_CHUNKS = 4
@@ -720,8 +718,6 @@ def _closed_bars(st: InstrumentState, lo: int, hi: int, vwaps: Any) -> list[Any]
     """Closed bars ``lo`` to ``hi`` (excluded) to be built later, :data:`CHUNK_BARS` at a time
     (:func:`.view_frames.closed_bars`): one :class:`_Later` a bar, the first of a chunk's
     building the chunk."""
-    if hi - lo < BATCH_BARS:  # one or two: built one at a time (nothing to share)
-        return [_Later(vf.closed_bar, st, i, vwaps) for i in range(lo, hi)]
     out: list[Any] = []
     for a in range(lo, hi, CHUNK_BARS):
         chunk = _Later(vf.closed_bars, st, a, min(a + CHUNK_BARS, hi), vwaps)
