@@ -28,10 +28,8 @@ if TYPE_CHECKING:
 __all__ = [
     "account_view",
     "bar_dict",
-    "bar_dicts",
     "bars_between",
     "book_view",
-    "closed_bars",
     "delta_view",
     "health_view",
     "profile_view",
@@ -83,115 +81,68 @@ def bar_dict(st: InstrumentState, rec: Any, cells: np.ndarray, closed: bool,
     """A BAR: the footprint series' bar record with its cells (``[price, bid, ask]`` low to
     high), its diagonal imbalances (stacked ones marked) and the session VWAP with its bands
     after the last batch that updated it (``vwaps``: the view's, by bar start; null when not
-    known). :func:`bar_dicts` of the one bar."""
-    return bar_dicts(st, [rec.item()], rec.dtype.names, cells, [len(cells)], closed, vwaps)[0]
-
-
-def closed_bars(st: InstrumentState, lo: int, hi: int,
-                vwaps: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """Closed bars ``lo`` to ``hi`` (excluded) of the first bar series, as :func:`bar_dict`
-    makes each: built together (:func:`bar_dicts`) when their cells lie one after another
-    in the series' cells, as the series writes them."""
-    series = st.pipeline.bars.series[0]
-    recs = series.bars()[lo:hi]
-    if not len(recs):
-        return []
-    start, count = recs["cell_start"], recs["cell_count"]
-    if len(recs) > 1 and not np.array_equal(start[1:], start[:-1] + count[:-1]):
-        return [closed_bar(st, i, vwaps) for i in range(lo, hi)]
-    a = int(start[0])
-    cells = series.cells()[a : a + int(count.sum())]
-    return bar_dicts(st, recs.tolist(), recs.dtype.names, cells, count.tolist(), True, vwaps)
-
-
-def bar_dicts(st: InstrumentState, rows: list[tuple[Any, ...]], names: Any,
-              cells: np.ndarray, counts: list[int], closed: bool,
-              vwaps: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """BARs (:func:`bar_dict`) of bar records (``rows``: each as the record's ``item()``,
-    fields ``names``) whose cells are ``counts[k]`` at a time of ``cells``, in turn. The
-    cells' columns are read as lists and their prices converted once for every bar, and
-    the imbalances found in one call of the footprint's own rule: each bar's prices moved
-    apart from the next bar's (no two bars' cells are neighbouring prices), so the rule sees
-    each bar alone, as one call per bar would."""
+    known). The cells' columns are read as lists once (no NumPy scalar per cell)."""
     to_price = st.instrument.to_price
     fp = st.pipeline.params.footprint
-    k = len(counts)
-    if k > 1 and len(cells):
-        ticks = cells["price"]
-        apart = cells.copy()
-        gap = int(ticks.max()) - int(ticks.min()) + 3
-        apart["price"] += np.repeat(np.arange(k, dtype=np.int64) * gap, counts)
-        buy, sell = imbalances(apart, fp)
-    else:
-        buy, sell = imbalances(cells, fp)
+    buy, sell = imbalances(cells, fp)
     price, bid, ask = cells["price"].tolist(), cells["bid"].tolist(), cells["ask"].tolist()
     prices = prices_of(cells["price"], to_price)
+    imb: list[dict[str, Any]] = []
     flagged = np.flatnonzero(buy | sell).tolist()
-    buys = sells = None
     if flagged:
-        buys, sells = buy.tolist(), sell.tolist()
-    tick = float(st.instrument.tick_size)
-    ks = st.pipeline.params.vwap.multipliers
-    out: list[dict[str, Any]] = []
-    f = 0  # the next flagged cell's place in flagged
-    a = 0  # this bar's first cell
-    for r, n in zip(rows, counts, strict=True):
-        e = a + n
-        imb: list[dict[str, Any]] = []
-        if f < len(flagged) and flagged[f] < e:
-            assert buys is not None and sells is not None
-            # each side's stacked zones (low, high), as stacked_imbalances finds them (a
-            # zone takes stacked_count imbalances of its side at least: fewer, and there is
-            # none)
-            zones: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
-            if max(sum(buys[a:e]), sum(sells[a:e])) >= fp.stacked_count:
-                for side, low, high, _ in stacked_imbalances(cells[a:e], fp).tolist():
-                    zones[side].append((low, high))
-            while f < len(flagged) and flagged[f] < e:
-                j = flagged[f]
-                f += 1
-                p = price[j]
-                for flag, side, own, other, other_j, neighbour, zone in (
-                    (buys, "ask", ask, bid, j - 1, p - 1, zones[0]),
-                    (sells, "bid", bid, ask, j + 1, p + 1, zones[1]),
-                ):
-                    if not flag[j]:
-                        continue
-                    opp = (other[other_j] if a <= other_j < e and price[other_j] == neighbour
-                           else 0)  # fmt: skip
-                    imb.append({"price": prices[j], "side": side,
-                                "ratio": round(own[j] / opp, 4) if opp else None,
-                                "stacked": any(lo <= p <= hi for lo, hi in zone),
-                                "diagonal": True})  # fmt: skip
-        rec = dict(zip(names, r, strict=True))
-        poc, start = int(rec["poc"]), int(rec["ts_open"])
-        v = vwaps.get(start) if vwaps else None
-        out.append({
-            "start_ts": start,
-            "end_ts": int(rec["ts_close"]),
-            "open": to_price(int(rec["open"])),
-            "high": to_price(int(rec["high"])),
-            "low": to_price(int(rec["low"])),
-            "close": to_price(int(rec["close"])),
-            "volume": int(rec["volume"]),
-            "delta": int(rec["delta"]),
-            "poc": None if poc == _NO_PRICE else to_price(poc),
-            "closed": closed,
-            "cells": [[p, b, q] for p, b, q in zip(prices[a:e], bid[a:e], ask[a:e],
-                                                   strict=True)],
-            "imbalances": imb,
-            "vwap": None if v is None else {"vwap": json_float(v[0], tick), "bands": [
-                {"k": float(x), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
-                for x, u, lo in zip(ks, v[1], v[2], strict=True)]},
-        })  # fmt: skip
-        a = e
-    return out
+        buys, sells, n = buy.tolist(), sell.tolist(), len(price)
+        # each side's stacked zones (low, high), as stacked_imbalances finds them (a zone
+        # takes stacked_count imbalances of its side at least: fewer, and there is none)
+        zones: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+        if max(sum(buys), sum(sells)) >= fp.stacked_count:
+            for side, low, high, _ in stacked_imbalances(cells, fp).tolist():
+                zones[side].append((low, high))
+        for j in flagged:
+            p = price[j]
+            for flag, side, own, other, other_j, neighbour, zone in (
+                (buys, "ask", ask, bid, j - 1, p - 1, zones[0]),
+                (sells, "bid", bid, ask, j + 1, p + 1, zones[1]),
+            ):
+                if not flag[j]:
+                    continue
+                opp = other[other_j] if 0 <= other_j < n and price[other_j] == neighbour else 0
+                imb.append({"price": prices[j], "side": side,
+                            "ratio": round(own[j] / opp, 4) if opp else None,
+                            "stacked": any(lo <= p <= hi for lo, hi in zone),
+                            "diagonal": True})  # fmt: skip
+    r = record(rec)
+    poc, start = int(r["poc"]), int(r["ts_open"])
+    return {
+        "start_ts": start,
+        "end_ts": int(r["ts_close"]),
+        "open": to_price(int(r["open"])),
+        "high": to_price(int(r["high"])),
+        "low": to_price(int(r["low"])),
+        "close": to_price(int(r["close"])),
+        "volume": int(r["volume"]),
+        "delta": int(r["delta"]),
+        "poc": None if poc == _NO_PRICE else to_price(poc),
+        "closed": closed,
+        "cells": [[p, b, a] for p, b, a in zip(prices, bid, ask, strict=True)],
+        "imbalances": imb,
+        "vwap": _bar_vwap(st, vwaps.get(start) if vwaps else None),
+    }
 
 
 def record(rec: Any) -> dict[str, Any]:
     """A bar record's fields as builtin values, read in one call (a NumPy record's fields
     read one at a time cost about 3 us each)."""
     return dict(zip(rec.dtype.names, rec.item(), strict=True))
+
+
+def _bar_vwap(st: InstrumentState, v: Any) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    tick = float(st.instrument.tick_size)
+    ks = st.pipeline.params.vwap.multipliers
+    return {"vwap": json_float(v[0], tick), "bands": [
+        {"k": float(k), "upper": json_float(u, tick), "lower": json_float(lo, tick)}
+        for k, u, lo in zip(ks, v[1], v[2], strict=True)]}  # fmt: skip
 
 
 def closed_bar(
@@ -219,7 +170,7 @@ def bars_between(st: InstrumentState, from_ts: int, to_ts: int, limit: int,
     starts = series.bars()["ts_open"]
     a = int(np.searchsorted(starts, from_ts, side="left"))
     b = int(np.searchsorted(starts, to_ts, side="right"))
-    out: list[Any] = closed_bars(st, a, b, vwaps)
+    out: list[Any] = [closed_bar(st, i, vwaps) for i in range(a, b)]
     f = forming_bar(st, None, vwaps)
     if f is not None and from_ts <= f["start_ts"] <= to_ts:
         out.append(f)

@@ -84,9 +84,6 @@ FRAME_SLICE_NS = 50_000
 FOLD_TURNS = 8
 #: prints and heat columns made into rows this many at a time (one step of a frame each)
 CHUNK_PRINTS, CHUNK_HEAT = 1000, 40
-#: closed bars built this many at a time (one step of a frame; a bar alone is about 20 us,
-#: built together about a third of that)
-CHUNK_BARS = 8
 #: their bytes (the binary form) made this many chunks at a time (a compiled pass is about a
 #: fifth of the rows' cost)
 PACK_CHUNKS = 4
@@ -564,7 +561,8 @@ class ViewStream:
         n = len(series)
         vw = self.hub.view.get(st.pipeline.name).bar_vwaps
         # a closed bar never changes (and its VWAP was kept while it formed): built later
-        out = _closed_bars(st, max(cur.bars, n - SNAP_BARS), n, vw)
+        out: list[Any] = [_Later(vf.closed_bar, st, i, vw)
+                          for i in range(max(cur.bars, n - SNAP_BARS), n)]  # fmt: skip
         cur.bars = n
         r = None if f is None else vf.record(f)
         sig = (
@@ -617,7 +615,8 @@ class ViewStream:
         prints, _ = iv.prints_since(0, SNAP_PRINTS)
         series = pipe.bars.series[0]
         n = len(series)
-        bars = _closed_bars(st, max(0, n - SNAP_BARS), n, iv.bar_vwaps)
+        bars: list[Any] = [_Later(vf.closed_bar, st, i, iv.bar_vwaps)
+                           for i in range(max(0, n - SNAP_BARS), n)]  # fmt: skip
         f = vf.forming_bar(st, None, iv.bar_vwaps)
         if f is not None:
             bars.append(f)
@@ -712,21 +711,6 @@ class _Later:
         if not self.built:
             self.value, self.built = self.fn(*self.args), True
         return self.value
-
-
-def _closed_bars(st: InstrumentState, lo: int, hi: int, vwaps: Any) -> list[Any]:
-    """Closed bars ``lo`` to ``hi`` (excluded) to be built later, :data:`CHUNK_BARS` at a time
-    (:func:`.view_frames.closed_bars`): one :class:`_Later` a bar, the first of a chunk's
-    building the chunk."""
-    out: list[Any] = []
-    for a in range(lo, hi, CHUNK_BARS):
-        chunk = _Later(vf.closed_bars, st, a, min(a + CHUNK_BARS, hi), vwaps)
-        out += [_Later(_nth, chunk, k) for k in range(min(CHUNK_BARS, hi - a))]
-    return out
-
-
-def _nth(chunk: _Later, k: int) -> Any:
-    return chunk()[k]
 
 
 class _Slicer:

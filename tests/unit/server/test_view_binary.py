@@ -42,14 +42,6 @@ class Capture:
 
 #: the viewers: (levels, binary)
 KINDS = [(40, False), (40, True), (40, True), (10, True), (10, False)]
-#: the Hub :func:`sent` fed (ESH4 applied)
-_HUB: list[Hub] = []
-
-
-def fed_hub() -> Hub:
-    """The Hub :func:`sent` fed ESH4 through (every batch applied)."""
-    sent()
-    return _HUB[0]
 
 
 @cache
@@ -62,7 +54,6 @@ def sent() -> list[list[str | bytes]]:
 
     async def run() -> list[list[str | bytes]]:
         hub = Hub()
-        _HUB.append(hub)
         stream = ViewStream(type("S", (), {"hub": hub})())
         hub.apply(batches[0], "nt8")
         sockets = [Capture() for _ in KINDS]
