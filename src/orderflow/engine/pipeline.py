@@ -53,7 +53,7 @@ from orderflow.analytics.vwap import VwapParams, VwapTracker
 from orderflow.book.common import DepthRecord
 from orderflow.core.errors import ArgumentError, ParameterError
 from orderflow.engine._fused_prints import K_DHI, K_DLO, K_VOL
-from orderflow.engine.fused import FusedGroups, FusedStep, PrintParts
+from orderflow.engine.fused import FusedStep, PrintParts
 from orderflow.engine.kept_imbalances import KeptImbalances
 from orderflow.engine.kept_prints import KeptPrints
 from orderflow.model.dtypes import NO_PRICE, TRADE_DTYPE
@@ -258,8 +258,10 @@ class Pipeline:
         if self._pending is not None and len(self._pending):
             events = np.concatenate([self._pending, events])
             self._pending = None
-        if self._fused is not None:  # (an mbo or nt_depth pipeline: it has a book)
-            return self._process_fused(events, trades)
+        step = self._fused
+        if step is not None:  # (an mbo or nt_depth pipeline: it has a book)
+            took = step.mbo(self.book, events) if self._mbo else step.nt(self.book, events, trades)
+            return self._fused_groups(step, events, *took)
         if self.book is None or self._apply is None:
             raise ArgumentError("this pipeline has no book; use process_trades")
         flags = events["flags"]
@@ -297,8 +299,9 @@ class Pipeline:
                 if len(trades)
                 else 0
             )
-            out = self._process_fused(depth, trades if cut == len(trades) else trades[:cut],
-                                      batch=True)  # fmt: skip
+            step = self._fused
+            took = step.nt(self.book, depth, trades if cut == len(trades) else trades[:cut], True)
+            out = self._fused_groups(step, depth, *took)
             if self._pending is not None:  # (no group: the batch waits, marked as one group)
                 self._pending["flags"] &= np.uint8(0xFF ^ _LAST)
                 self._pending["flags"][-1] |= np.uint8(_LAST)
@@ -352,41 +355,33 @@ class Pipeline:
         )  # fmt: skip
         off = np.array([0, len(trades)], dtype=np.int64)
         if self._fused is not None:
-            return self._fused_groups(self._fused.levels(depth, trades, off))
+            return self._fused_groups(self._fused, None, *self._fused.levels(depth, trades, off))
         return self._groups(_Chunk(depth, trades, off, None, None))
 
-    def _process_fused(
-        self, events: np.ndarray, trades: np.ndarray | None, batch: bool = False
+    def _fused_groups(
+        self,
+        step: FusedStep,
+        events: np.ndarray | None,
+        depth: DepthRecord | None,
+        nb: int,
+        nt: int,
+        signals: list[Signal],
+        cut: int,
     ) -> list[Signal]:
-        """:meth:`process` through the fused step: the same groups, the same pending tail
-        (``batch``: the NinjaTrader events are one group, as :meth:`process_batch` has it)."""
-        step = self._fused
-        assert step is not None
-        if self._mbo:
-            fg, cut = step.mbo(self.book, events)
-        else:
-            fg, cut = step.nt(self.book, events, trades, batch)
-        if cut < len(events):
+        """:meth:`_groups` after a fused call on ``events`` (None: prints only) that took their
+        first ``cut`` (:data:`~orderflow.engine.fused.Took`: ``nb`` event groups with ``nt``
+        prints, their top N ``depth``), ran steps 1-5 and took the kept prints and
+        imbalances: the records left for their group's end, the pipeline's own bookkeeping
+        (counts, the mid path) and the signals."""
+        if events is not None and cut < len(events):
             self._pending = events[cut:].copy()
-        if fg is None:
+        if depth is None:
             return []
         self.events += cut
-        return self._fused_groups(fg)
-
-    def _fused_groups(self, fg: FusedGroups) -> list[Signal]:
-        """:meth:`_groups` after a fused call, which ran steps 1-5 and took the kept prints
-        and imbalances: the pipeline's own bookkeeping (counts, the mid path) and the
-        signals."""
-        step = self._fused
-        assert step is not None
-        depth, trades = fg.depth, fg.trades  # (the groups' prints, all of them)
-        ts = depth.ts_event
         if not self.first_ts:
-            self.first_ts = int(ts[0])
-        self.last_ts = step.last_ts
-        nb = len(ts)
+            self.first_ts = int(depth.ts_event[0])
+        self.last_ts = last = step.last_ts
         self.groups += nb
-        nt = len(trades)
         if nt:
             pk = step._pkv
             self.trades += nt
@@ -394,10 +389,10 @@ class Pipeline:
             self.delta_low = min(self.delta_low, pk[K_DLO])
             self.delta_high = max(self.delta_high, pk[K_DHI])
         if self._keep_mid_path:
-            self._top_path.append((ts.copy(), depth.bid_price[:, 0].copy(),
+            self._top_path.append((depth.ts_event.copy(), depth.bid_price[:, 0].copy(),
                                    depth.ask_price[:, 0].copy()))  # fmt: skip
-        self.liquidity_clusters.took_depth(depth)
-        return self._signals_out(self._kept(fg.signals)) if fg.signals else []
+        self.liquidity_clusters.took_depth(depth, last)
+        return self._signals_out(self._kept(signals)) if signals else []
 
     def _top(self) -> tuple[int, int]:
         """Best bid and ask now (NO_PRICE for an empty side)."""

@@ -30,13 +30,13 @@ def _views_are_its_own(step: FusedStep) -> None:
     """Every memoryview the step reads is a view of the array it holds now."""
     assert id(step._fsv.obj) == id(step.fs) and id(step._pkv.obj) == id(step.pk)
     assert id(step._offv.obj) == id(step.off) and id(step._tsv.obj) == id(step.d_ts)
-    assert np.shares_memory(step._off1, step.off) and np.shares_memory(step._imb1, step.mi)
-    assert np.shares_memory(step._one.ts_event, step.d_ts)
-    for nb, (depth, off, mid, imb) in step._by_nb.items():  # the kept views by group count
-        assert len(depth) == nb and len(off) == nb + 1 and len(mid) == len(imb) == nb
+    kept = [(1, step._depth1), *step._by_nb.items()]  # the kept top N records by group count
+    for nb, depth in kept:
+        assert len(depth) == nb
         assert np.shares_memory(depth.ts_event, step.d_ts)
+        assert np.shares_memory(depth.index, step.d_index)
+        assert np.shares_memory(depth.bid_price, step.d_levels)
         assert np.shares_memory(depth.ask_count, step.d_levels)
-        assert np.shares_memory(off, step.off) and np.shares_memory(imb, step.mi)
 
 
 def _groups(ev: np.ndarray) -> list[int]:
