@@ -152,7 +152,7 @@ def _step_only(inst: Any, feed: list[np.ndarray], det: int | None) -> int:
         if pend is not None:
             p = np.concatenate([pend, p])
             pend = None
-        _, cut = step.mbo(book, p)
+        *_, cut = step.mbo(book, p)
         if cut < len(p):
             pend = p[cut:].copy()
     return _tt() - t

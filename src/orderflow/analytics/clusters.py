@@ -569,12 +569,11 @@ class LiquidityClusterTracker:
         self._now, self._last_depth = int(ts[-1]), depth
         self.changes += 1
 
-    def took_depth(self, depth: DepthRecord) -> None:
+    def took_depth(self, depth: DepthRecord, now: int) -> None:
         """What :meth:`update_depth` notes after its kernel ran, for a caller that ran that
-        very kernel on this tracker's arrays itself (the pipeline's fused step). O(1)."""
-        if len(depth) == 0:
-            return
-        self._now, self._last_depth = int(depth.ts_event[-1]), depth
+        very kernel on this tracker's arrays itself (the pipeline's fused step): ``depth``
+        has rows, ``now`` is its last row's event time. O(1)."""
+        self._now, self._last_depth = now, depth
         self.changes += 1
 
     @property

@@ -70,17 +70,18 @@ if TYPE_CHECKING:
     from orderflow.engine.kept_imbalances import KeptImbalances
     from orderflow.engine.kept_prints import KeptPrints
 
-__all__ = ["FusedGroups", "FusedStep", "PrintParts"]
+__all__ = ["FusedStep", "PrintParts", "Took"]
 
 _I8 = np.int64
 _REASONS = len(RejectReason)
 _LAST = int(Flags.LAST)
 _ADD = int(Action.ADD)
 _NO_TRADES = np.zeros(0, dtype=TRADE_DTYPE)
+_NO_SIGNALS: list[Signal] = []  # (a call without groups: never handed on, never written)
 #: output buffers for calls of up to this many records are kept between calls (live calls,
 #: a backtest's pieces); a bigger call's go with it (what the pipeline keeps of them, it keeps)
 KEEP_RECORDS = 4096
-#: how many group counts' views of the kept buffers a step keeps (:meth:`FusedStep._cut`)
+#: how many group counts' top N records a step keeps (:meth:`FusedStep._cut`)
 VIEWS_KEPT = 512
 #: how a replay chunk's output buffers are allocated: not zeroed (``_buffers`` says what is
 #: read before written; a test fills them with garbage instead to prove it)
@@ -131,17 +132,13 @@ def _as_trades(trades: np.ndarray) -> np.ndarray:
     return trades if trades.flags.c_contiguous else np.ascontiguousarray(trades)
 
 
-class FusedGroups(NamedTuple):
-    """What one fused call gives the pipeline: the top N at each boundary, the prints of the
-    groups (``trades[off[g]:off[g + 1]]`` in group g), each group's mid and book imbalance,
-    and the detectors' signals (L3, then L2, then pulling/stacking; not yet filtered)."""
-
-    depth: DepthRecord
-    trades: np.ndarray
-    off: np.ndarray
-    mid: np.ndarray
-    imbalance: np.ndarray
-    signals: list[Signal]
+#: What one fused call gives the pipeline, a plain tuple (built once a call; a named tuple's
+#: constructor is a Python call): the top N at each event boundary of its groups (views of the
+#: step's buffers, valid until its next call: what the pipeline keeps, it copies), how many
+#: groups and prints, the detectors' signals (L3, then L2, then pulling/stacking; not yet
+#: filtered) and how many of the call's records they took (the rest wait for their group's
+#: end). No complete group: no top N, 0 groups, and the records taken are 0.
+Took = tuple[DepthRecord | None, int, int, list[Signal], int]
 
 
 class FusedStep:
@@ -455,58 +452,36 @@ class FusedStep:
     def _put_buffers(self) -> None:
         """The output buffers' table rows, and the one-group record's views of them."""
         dl = self.d_levels
-        self._one = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
         # the six planes as 2-d views, each cut to a call's groups with one slice
         self._planes = tuple(dl[k] for k in range(6))
-        # a call's views of these buffers by its number of groups (a backtest's pieces of
-        # about 100 records repeat the same few dozen counts): built once per count
-        self._by_nb: dict[int, tuple[DepthRecord, np.ndarray, np.ndarray, np.ndarray]] = {}
-        # what a one-group call hands the pipeline, built once per buffer; and Python-number
-        # views of the buffers the wrapper reads one value of (no numpy scalar per read)
-        self._off1, self._mid1, self._imb1 = self.off[:2], self.mi[0, :1], self.mi[1, :1]
+        # a call's top N record by its number of groups (a backtest's pieces of about 100
+        # records repeat the same few dozen counts): built once per count; a one-group call's
+        # (live) built here
+        self._by_nb: dict[int, DepthRecord] = {}
+        self._depth1 = DepthRecord(self.d_index[:1], self.d_ts[:1], *(dl[k, :1] for k in range(6)))
+        # Python-number views of the buffers the wrapper reads one value of (no numpy scalar)
         self._offv, self._tsv = self.off.data, self.d_ts.data
         for row, a in ((F.T_D_INDEX, self.d_index), (F.T_D_TS, self.d_ts),
                        (F.T_D_LEVELS, self.d_levels), (F.T_TCOL, self.tcol), (F.T_OFF, self.off),
                        (F.T_MI, self.mi)):  # fmt: skip
             self._put(row, a)
 
-    def _result(self, nb: int, nt: int, trades: np.ndarray) -> FusedGroups:
-        prints = trades[:nt] if nt else _NO_TRADES  # (a view: what the pipeline keeps, it copies)
-        fsv = self._fsv
-        signals = self._signals() if fsv[_L3N] or fsv[_L2N] or fsv[_PULLN] else []
-        if nb == 1:  # (a live call: the views built with the buffers)
-            out = FusedGroups(self._one, prints, self._off1, self._mid1, self._imb1, signals)
-        else:
-            views = self._by_nb.get(nb)
-            if views is None:
-                views = self._cut(nb)
-            depth, off, mid, imbalance = views
-            out = FusedGroups(depth, prints, off, mid, imbalance, signals)
-        if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
-            self._cap = 0
-            self._buffers(16)
-        return out
-
-    def _cut(self, nb: int) -> tuple[DepthRecord, np.ndarray, np.ndarray, np.ndarray]:
-        """The views of the buffers a call of ``nb`` groups hands the pipeline (its top N
-        record, offsets, mids and imbalances), kept by ``nb`` with the buffers (at most
-        :data:`VIEWS_KEPT` counts; a replay chunk's are not kept)."""
-        mi = self.mi
+    def _cut(self, nb: int) -> DepthRecord:
+        """The top N record of a call of ``nb`` groups (views of the buffers), kept by ``nb``
+        with the buffers (at most :data:`VIEWS_KEPT` counts; a replay chunk's are not kept)."""
         bp, bs, bc, ap, as_, ac = self._planes
         depth = DepthRecord(self.d_index[:nb], self.d_ts[:nb], bp[:nb], bs[:nb], bc[:nb],
                             ap[:nb], as_[:nb], ac[:nb])  # fmt: skip
-        views = (depth, self.off[: nb + 1], mi[0, :nb], mi[1, :nb])
         if self._cap <= KEEP_RECORDS:
             if len(self._by_nb) >= VIEWS_KEPT:
                 self._by_nb.clear()
-            self._by_nb[nb] = views
-        return views
+            self._by_nb[nb] = depth
+        return depth
 
     # ---- calls -----------------------------------------------------------------------------
-    def mbo(self, book: OrderBook, events: np.ndarray) -> tuple[FusedGroups | None, int]:
-        """MBO records: the complete event groups among them through every stage. Returns
-        their result (None when there is no complete group) and how many records they take
-        (the rest wait for the end of their group)."""
+    def mbo(self, book: OrderBook, events: np.ndarray) -> Took:
+        """MBO records: the complete event groups among them through every stage (the result:
+        :data:`Took`)."""
         self._check()
         if events.dtype != MBO_DTYPE:  # (as OrderBook.apply_mbo)
             raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
@@ -548,7 +523,7 @@ class FusedStep:
         events: np.ndarray,
         trades: np.ndarray | None,
         batch: bool = False,
-    ) -> tuple[FusedGroups | None, int]:
+    ) -> Took:
         """NinjaTrader depth events and the prints that came with them (time order; those
         after the last event boundary are left out), as :meth:`mbo`. ``batch``: the events are
         one event group whatever their LAST flags say (:meth:`Pipeline.process_batch`)."""
@@ -575,27 +550,30 @@ class FusedStep:
             _NT.take((book._buf, ev, prints, fs, self.tab))
         return self._finished(16, L2.N_REASONS, prints)
 
-    def _finished(
-        self, rej: int, reasons: int, prints: np.ndarray
-    ) -> tuple[FusedGroups | None, int]:
-        """A book call's result: its groups (None without a complete one) and the records they
-        took; the book's refusals (its ``reasons`` per-reason counters at ``bstate[rej:]``)
-        counted."""
+    def _finished(self, rej: int, reasons: int, prints: np.ndarray) -> Took:
+        """A book call's result (:data:`Took`), its book's refusals (its ``reasons``
+        per-reason counters at ``bstate[rej:]``) counted."""
         fsv = self._fsv
         nb = fsv[_NB]
         if nb == 0:
-            return None, 0
+            return None, 0, 0, _NO_SIGNALS, 0
         if fsv[_REJ]:
             self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
         nt, self.last_ts = self._offv[nb], self._tsv[nb - 1]
         pkv = self._pkv
         if pkv[_K_FALL]:
             self._print_rest(prints, nt, self.last_ts)
-        else:  # (what _print_rest does when no part stopped)
-            self.prints.volume_clusters.changes += nt > 0
+        elif nt:  # (what _print_rest does when no part stopped)
+            self.prints.volume_clusters.changes += 1
         if pkv[_K_KEPT]:
             self._keep_rest(self.tcol, nt)
-        return self._result(nb, nt, prints), fsv[_CUT]
+        signals = self._signals() if fsv[_L3N] or fsv[_L2N] or fsv[_PULLN] else []
+        # (the call's top N: a live call's built with the buffers, others' kept by count)
+        depth = self._depth1 if nb == 1 else self._by_nb.get(nb) or self._cut(nb)
+        if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
+            self._cap = 0
+            self._buffers(16)
+        return depth, nb, nt, signals, fsv[_CUT]
 
     def _keep_rest(self, tcol: np.ndarray, nt: int) -> None:
         """The call's ``nt`` prints (``tcol``'s times and prices) into the kept prints, which
@@ -604,7 +582,7 @@ class FusedStep:
         self.kept_prints.take(tcol[0, :nt], tcol[1, :nt])
         self._bind("kept")
 
-    def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> FusedGroups:
+    def levels(self, depth: DepthRecord, trades: np.ndarray, off: np.ndarray) -> Took:
         """Prints over given book rows (:meth:`Pipeline.process_prints`): the analytics and the
         L2 detectors without a book step."""
         self._check()
@@ -630,7 +608,7 @@ class FusedStep:
         if self._pkv[_K_KEPT]:
             self._keep_rest(tcol, npr)
         rec = DepthRecord(depth.index, d_ts, *d_levels)
-        return FusedGroups(rec, trades, off, mi[0], mi[1], self._signals())
+        return rec, nb, len(trades), self._signals(), 0
 
     def _signals(self) -> list[Signal]:
         """The detectors' signal rows of the call as Signal objects (none built when none)."""

@@ -18,6 +18,8 @@ import pytest
 
 from orderflow.engine import Pipeline, fused
 from orderflow.engine.fused import FusedStep
+from orderflow.engine.pipeline import _prints_to
+from orderflow.model.dtypes import NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags
 from tests.unit.engine import test_fused_property as prop
 from tests.unit.engine.fused_support import heavy, lockstep
@@ -30,13 +32,13 @@ def _views_are_its_own(step: FusedStep) -> None:
     """Every memoryview the step reads is a view of the array it holds now."""
     assert id(step._fsv.obj) == id(step.fs) and id(step._pkv.obj) == id(step.pk)
     assert id(step._offv.obj) == id(step.off) and id(step._tsv.obj) == id(step.d_ts)
-    assert np.shares_memory(step._off1, step.off) and np.shares_memory(step._imb1, step.mi)
-    assert np.shares_memory(step._one.ts_event, step.d_ts)
-    for nb, (depth, off, mid, imb) in step._by_nb.items():  # the kept views by group count
-        assert len(depth) == nb and len(off) == nb + 1 and len(mid) == len(imb) == nb
+    kept = [(1, step._depth1), *step._by_nb.items()]  # the kept top N records by group count
+    for nb, depth in kept:
+        assert len(depth) == nb
         assert np.shares_memory(depth.ts_event, step.d_ts)
+        assert np.shares_memory(depth.index, step.d_index)
+        assert np.shares_memory(depth.bid_price, step.d_levels)
         assert np.shares_memory(depth.ask_count, step.d_levels)
-        assert np.shares_memory(off, step.off) and np.shares_memory(imb, step.mi)
 
 
 def _groups(ev: np.ndarray) -> list[int]:
@@ -142,8 +144,9 @@ def test_ninjatrader_batches_after_a_call_that_replaced_the_buffers() -> None:
         frozenset({"large_lot_added", "large_lot_removed", "iceberg", "spoof_pull"}),
         frozenset({"absorption", "sweep", "exhaustion", "iceberg_l2"}),
         frozenset({"pulling", "stacking"}),
+        frozenset({"large_lot_added", "spoof_pull", "absorption", "sweep"}),  # (filtered)
     ],
-    ids=["l3", "l2", "pull"],
+    ids=["l3", "l2", "pull", "part"],
 )
 def test_each_detector_alone_one_group_per_call(detectors: frozenset[str]) -> None:
     """Signals are built only when a detector left rows: with one detector family alone (its
@@ -182,3 +185,28 @@ def test_copies_read_their_own_arrays() -> None:
     assert p._fused is not None
     _views_are_its_own(p._fused)
     assert heavy(p) == heavy(ref)
+
+
+def test_a_batchs_prints_are_cut_where_numpy_cuts_them() -> None:
+    """``process_batch``'s cut (the prints up to the last depth event) by ``bisect`` over the
+    times equals numpy's ``searchsorted`` on every input, in time order or not; times other
+    than int64 take numpy's (uint64 against an int64 key compares as float64 there)."""
+    rng = np.random.default_rng(7)
+    depth = np.zeros(3, dtype=NT_DEPTH_DTYPE)
+    for k in range(3_000):
+        trades = np.zeros(int(rng.integers(1, 30)), dtype=TRADE_DTYPE)
+        ts = rng.integers(0, 12, len(trades))
+        trades["ts_event"] = ts if k % 2 else np.sort(ts)
+        depth["ts_event"][-1] = rng.integers(-1, 13)
+        want = int(trades["ts_event"].searchsorted(depth["ts_event"][-1], side="right"))
+        assert _prints_to(trades, depth) == want
+    big = 1_703_546_674_852_361_891  # (float64 steps of 256 ns here)
+    wide = np.zeros(3, dtype=[("ts_event", np.uint64), ("price", np.int64)])
+    wide["ts_event"] = [big, big + 1, big + 2]
+    depth["ts_event"][-1] = big + 1
+    want = int(wide["ts_event"].searchsorted(depth["ts_event"][-1], side="right"))
+    assert _prints_to(wide, depth) == want == 3  # (the times' exact cut would be 2)
+    packed = np.zeros(4, dtype=[("ts_event", np.int64), ("side", np.uint8)])  # (unaligned)
+    packed["ts_event"] = [1, 2, 2, 5]
+    depth["ts_event"][-1] = 2
+    assert not packed["ts_event"].flags.aligned and _prints_to(packed, depth) == 3
