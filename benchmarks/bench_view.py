@@ -24,13 +24,14 @@ Figures: p50/p99 per mode over all its rounds, and the ratio 5 viewers / none (g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,15 +170,26 @@ def _round(port: int, batches: list[Any], name: str, viewers: bool) -> tuple[np.
     return t[SKIP:], shown
 
 
-def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
-    """The rounds (module docstring); ``progress`` ticks once per round."""
-    batches = _batches()
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], env=_env(),
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+@contextlib.contextmanager
+def served(script: str, batches: list[Any]) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``script --serve`` in a process of its own (its first line: the server's port; its
+    stdin and stdout piped), warmed up by one round without viewers; killed on the way out."""
+    server = subprocess.Popen([sys.executable, script, "--serve"], env=_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         _round(port, batches, "ESH4", False)  # warm-up: kernels, caches
+        yield server, port
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
+    """The rounds (module docstring); ``progress`` ticks once per round."""
+    batches = _batches()
+    with served(__file__, batches) as (_, port):
         got: dict[bool, list[np.ndarray]] = {False: [], True: []}
         frames = 0
         for r in range(rounds):
@@ -188,9 +200,6 @@ def measure(rounds: int, progress: Progress | None = None) -> dict[str, Any]:
             frames += shown
             if progress is not None:
                 progress.tick()
-    finally:
-        server.kill()
-        server.wait(10)
     none, five = np.concatenate(got[False]), np.concatenate(got[True])
 
     def rounds_p99(mode: bool) -> float:

@@ -14,7 +14,6 @@ is its steps' CPU (what holds the loop). Figures: per part, p50 and mean over th
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -128,19 +127,12 @@ def _serve() -> None:
 
 def measure(rounds: int) -> dict[str, Any]:
     batches = bv._batches()
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], env=bv._env(),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    assert server.stdout is not None and server.stdin is not None
-    try:
-        port = int(server.stdout.readline())
-        bv._round(port, batches, "ESH4", False)  # warm-up
+    with bv.served(__file__, batches) as (server, port):
+        assert server.stdout is not None and server.stdin is not None
         for r in range(rounds):
             bv._round(port, batches, bv.NAMES[(r + 1) % len(bv.NAMES)], True)
         server.stdin.close()
         frames = [f for f in json.loads(server.stdout.readline()) if "snapshot" not in f]
-    finally:
-        server.kill()
-        server.wait(10)
     parts: dict[str, Any] = {"frames": len(frames)}
     for label in sorted({k for f in frames for k in f if not k.startswith("#")}):
         us = np.array([f.get(label, 0) for f in frames]) / 1e3

@@ -15,7 +15,6 @@ overlapped and for those one did (and how many), each part's median. The clocks 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,12 +65,8 @@ def _serve() -> None:
 
 def measure(rounds: int) -> dict[str, Any]:
     batches = bv._batches()
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], env=bv._env(),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    assert server.stdout is not None and server.stdin is not None
-    try:
-        port = int(server.stdout.readline())
-        bv._round(port, batches, "ESH4", False)  # warm-up
+    with bv.served(__file__, batches) as (server, port):
+        assert server.stdout is not None and server.stdin is not None
         got = []
         for r in range(rounds):
             viewers = r % 4 in (1, 2)
@@ -79,9 +74,6 @@ def measure(rounds: int) -> dict[str, Any]:
             got.append(np.c_[t, np.full(len(t), int(viewers))])
         server.stdin.close()
         marks = json.loads(server.stdout.readline())
-    finally:
-        server.kill()
-        server.wait(10)
     acks = np.concatenate(got)
     spans = np.array(marks["spans"], dtype=np.int64).reshape(-1, 4)
     sent = np.array(marks["sent"], dtype=np.int64)
