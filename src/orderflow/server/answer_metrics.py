@@ -267,12 +267,18 @@ def book_and_metrics_msgpack(
                 lay.k, pipe.delta.value, pipe.momentum.score, out_b,
             )  # fmt: skip
             if status == OK:
-                top = (float(out_f[F_ROWS]), float(out_f[F_ROWS + levels])
-                       ) if out_i[0] and out_i[1] else None  # fmt: skip
-                return (msgspec.Raw(out_b[:book_end].tobytes()),
-                        msgspec.Raw(out_b[book_end:end].tobytes()), top)  # fmt: skip
+                return _written(out_b, book_end, end, out_f, out_i, levels)
     book, metrics = book_and_metrics(inst, pipe, levels)
     return book, metrics, book_top(book)
+
+
+def _written(out_b: np.ndarray, book_end: int, end: int, out_f: np.ndarray, out_i: np.ndarray,
+             levels: int) -> tuple[msgspec.Raw, msgspec.Raw, Top]:  # fmt: skip
+    """The book (``out_b[:book_end]``) and the metrics (``out_b[book_end:end]``) a compiled
+    call wrote, as ``msgspec.Raw``, with the book's :data:`Top` from the read's doubles
+    (``out_f``) and counts (``out_i``)."""
+    top = (float(out_f[F_ROWS]), float(out_f[F_ROWS + levels])) if out_i[0] and out_i[1] else None
+    return msgspec.Raw(out_b[:book_end].tobytes()), msgspec.Raw(out_b[book_end:end].tobytes()), top
 
 
 #: msgspec's JSON of a list of doubles: each as msgspec writes it in any answer (NaN: null)
@@ -299,11 +305,7 @@ def book_and_metrics_json(
                     lay.out_jb,
                 )  # fmt: skip
                 if status == OK:
-                    out_b = lay.out_jb
-                    top = (float(out_j[F_ROWS]), float(out_j[F_ROWS + levels])
-                           ) if out_i[0] and out_i[1] else None  # fmt: skip
-                    return (msgspec.Raw(out_b[:book_end].tobytes()),
-                            msgspec.Raw(out_b[book_end:end].tobytes()), top)  # fmt: skip
+                    return _written(lay.out_jb, book_end, end, out_j, out_i, levels)
     book, metrics = book_and_metrics(inst, pipe, levels)
     return book, metrics, book_top(book)
 
