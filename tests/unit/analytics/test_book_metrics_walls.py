@@ -22,14 +22,14 @@ from orderflow.io.dbn import read_mbo
 from orderflow.model.dtypes import NO_PRICE
 from tests.conftest import ES_MBO, need
 
-GROUPS = 9_000
+RECORDS = 27_000
 
 
 @cache
 def _depth() -> DepthRecord:
     ev, inst = read_mbo(need(ES_MBO))
-    depth = OrderBook(inst).apply_mbo(ev[: 3 * GROUPS], record_depth=10).depth
-    assert depth is not None and len(depth) > GROUPS // 2
+    depth = OrderBook(inst).apply_mbo(ev[:RECORDS], record_depth=10).depth
+    assert depth is not None and len(depth) > 10_000
     return depth
 
 
