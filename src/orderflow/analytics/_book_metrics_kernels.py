@@ -275,22 +275,13 @@ def _walls(
     st: np.ndarray,
     walls: np.ndarray,
     since: np.ndarray,
-    prev_ref: float,
-    since_prev: np.ndarray,
 ) -> float:
     """Marks the walls of one side in its half of the ``since`` row (their start time, else
     NO_TS), keeping a wall's start while it stays one; returns the reference size (median or
     mean, NaN if empty). ``k``: the side's levels in the top ``P_WALL_L``. ``walls`` holds the
     wall prices and starts (``2 x n`` each) and the sorted sizes of each side's levels: when
     the prices are ``aligned`` with the previous boundary's, only the sizes that changed (in
-    ``d0..d1``) are moved (measured faster than sorting again).
-
-    ``prev_ref`` and ``since_prev`` are the group before's reference size and ``since`` row.
-    When the prices are ``aligned`` and the reference is the group before's, so is the
-    threshold: a level whose size did not change is a wall as it was, with the start it had
-    (the start the walls' list holds for its price), so only the levels that changed are
-    judged, and the list is written again only when one of them became or stopped being a
-    wall (about 9 in 10 of the aligned sides on ESH4 keep their median)."""
+    ``d0..d1``) are moved (measured faster than sorting again)."""
     n = pi[P_WALL_L]
     ref = np.nan
     if k > 0:
@@ -323,24 +314,6 @@ def _walls(
     # an int size x has float(x) >= thr iff x >= ceil(thr), for |thr| < 2**52: int compares
     exact = k > 0 and abs(thr) < 2.0**52
     lim = max(min_size, math.ceil(thr)) if exact else min_size
-    if aligned and ref == prev_ref:  # (NaN, no level, is never equal)
-        for i in range(o, o + n):
-            since[i] = since_prev[i]  # (the same array on the one-group path: a no-op)
-        flip = False
-        for i in range(d0, min(d1 + 1, k)):
-            x = sz[i]
-            if x != old_sz[i]:
-                now = x >= lim and (exact or x >= thr)
-                if now != (since[o + i] != NO_TS):
-                    since[o + i] = ts if now else NO_TS
-                    flip = True
-        if flip:
-            for i in range(k):
-                if since[o + i] != NO_TS:
-                    walls[wp + nw], walls[ws + nw] = px[i], since[o + i]
-                    nw += 1
-            st[S_NWALL + sd] = nw
-        return ref
     for i in range(k):
         x = sz[i]
         s_ = NO_TS
@@ -523,7 +496,7 @@ def _step(
         else:
             of[F_REF + sd] = _walls(
                 sd, ts, px, sz, old_sz, min(nlev, n_w), primed and aligned, d0, d1, pi, pf[0],
-                st, walls, since, of_prev[F_REF + sd], since_prev
+                st, walls, since
             )  # fmt: skip
     st[S_PRIMED] = 1
 

@@ -2,10 +2,10 @@
 group from scratch: a level is a wall when its size, as a double, is at least ``multiple`` times
 the reference (the median or mean size of the side's top levels before the first empty one) and
 at least ``min_size``; a wall keeps the start it had when the group before had a wall at its
-price, else starts at the group's time. The kernel judges only the levels whose size changed
-when the prices stand and the reference is the group before's; this model takes no such
-shortcut, so a wrong shortcut shows in ``wall_since`` (checked: the shortcut taken on every
-aligned side, whatever the reference, fails here)."""
+price, else starts at the group's time. The kernel moves only the changed sizes in its sorted
+copy when the prices stand, and finds a wall's start in its list of the group before's walls;
+this model does neither. (A shortcut that judged only the changed levels of an aligned side
+failed here when taken whatever the reference, and when it did not rewrite the list.)"""
 
 from __future__ import annotations
 
