@@ -70,12 +70,16 @@ def _run(
     A ``tanh`` whose input equals the row before's (bit for bit: equal and not zero) is that
     row's value, not computed again (most groups move neither the mid nor the flow).
 
-    ``out`` has a row per group, or fewer: the groups past its last row all write that row, each
-    after reading the group before's there (one row: only the latest group's values are kept,
-    what the fused step reads; the same numbers either way)."""
+    ``out`` has a row per group, or fewer: the groups past its last row share that row, and only
+    the call's last group writes it (one row: only the latest group's values are kept, what the
+    fused step reads). A group whose row the next group writes over only moves the window (its
+    terms are a function of the window's sums alone, and the next group's come from the sums
+    again), and a row is taken from the row before only when the group before wrote it in this
+    call: the same numbers either way."""
     win = np.int64(pf[0])
     cap = rts.shape[0]
     top = out.shape[0] - 1
+    last = ts.shape[0] - 1
     for r in range(ts.shape[0]):
         m = mid[r]
         if not np.isnan(m):
@@ -110,13 +114,15 @@ def _run(
                 sf[G_REF] = rmid[h]
             st[S_HEAD] = h + 1 if h + 1 < cap else 0
             st[S_COUNT] -= 1
+        if top <= r < last:  # its row is the next group's: nothing to write
+            continue
         dmid = 0.0
         if not np.isnan(sf[G_LAST]):
             dmid = sf[G_LAST] - sf[G_REF]
         flow = (st[S_BUY] - st[S_SELL]) / st[S_TOT] if st[S_TOT] > 0 else 0.0
         mean_imb = sf[G_IMB] / st[S_COUNT]
-        if r > 0:  # a term whose input is the previous row's (not 0: -0.0 == 0.0) stands
-            q = out[min(r - 1, top)]
+        if 0 < r <= top:  # a term whose input is the previous row's (not 0: -0.0 == 0.0) stands
+            q = out[r - 1]
             p = q[O_PRICE] if dmid == q[O_DMID] and dmid != 0.0 else np.tanh(dmid / pf[1])
             f = q[O_FLOW] if flow == q[O_FLOW_RAW] and flow != 0.0 else np.tanh(flow / pf[2])
             b = q[O_BOOK] if mean_imb == q[O_IMB] and mean_imb != 0.0 else np.tanh(mean_imb / pf[3])

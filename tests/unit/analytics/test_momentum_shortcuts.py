@@ -148,3 +148,37 @@ def test_esh4_batch_equals_one_update_per_group() -> None:
     mid, imb = m.mid.copy(), m.imbalance.copy()
     out = _both(depth.ts_event, mid, imb, trades, off, MomentumParams(), pieces=2)
     assert len(np.unique(out[:, 1])) > 20  # the price term moved on the recorded book
+
+
+def test_fewer_rows_than_groups_write_only_their_own() -> None:
+    """An output of ``k`` rows for ``n > k`` groups: rows ``0..k-2`` are the first groups', row
+    ``k-1`` the last group's, bit for bit, and the groups in between only move the window. The
+    rows come in holding the group before the last one's inputs with wrong terms: a term taken
+    from a row this call did not write would show (the last group's price change and mean
+    imbalance are the group before's)."""
+    rng = np.random.default_rng(11)
+    n = 300
+    ts = np.cumsum(rng.integers(0, 60, n)).astype(np.int64)
+    mid = np.where(rng.random(n) < 0.8, 0.0, rng.integers(-3, 4, n) / 2) + 4000.0
+    imb = np.where(rng.random(n) < 0.9, 0.25, rng.integers(-4, 5, n) / 8)
+    trades, off = _trades([[(1, BUY)] if g % 9 == 0 else [] for g in range(n)])
+    ref = Momentum(P).update_many(ts, mid, imb, trades, off).values
+    tsz = np.ascontiguousarray(trades["size"], dtype=np.int64)
+    tsd = np.ascontiguousarray(trades["side"], dtype=np.int64)
+    for g in range(n - 1, 10, -1):
+        same = (ref[g, 4:] == ref[g - 1, 4:]) & (ref[g, 4:] != 0.0)
+        if same[0] and same[2]:  # (the price change and the mean imbalance)
+            break
+    else:
+        raise AssertionError("no group whose inputs repeat")
+    for k in (1, 2, 5, g - 1, g):
+        m = Momentum(P)
+        s = m._s
+        s.grow(g + 2)
+        out = np.empty((k, NO))
+        out[:] = ref[g - 1]  # the group before's inputs, with terms no tanh gives
+        out[:, :4] = 9.0
+        _run(ts[: g + 1], mid[: g + 1], imb[: g + 1], off[: g + 2], tsz, tsd, m._pf, s.st, s.sf,
+             s.rts, s.rmid, s.rimb, s.rvol, out)  # fmt: skip
+        assert _bits(out[: k - 1]) == _bits(ref[: k - 1]), k
+        assert _bits(out[k - 1]) == _bits(ref[g]), k
