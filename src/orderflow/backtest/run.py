@@ -188,9 +188,9 @@ class _Driver:
         for mark in stops:
             stop = abs(mark)
             while pos < stop:
-                # (settle has nothing to do without a report held or the venue's own: most
-                # pieces; their attributes are read rather than asking venue.due at each)
-                if held or venue._out or venue._pending:
+                # (settle has nothing to do without a report held or the venue holding one
+                # or a command: most pieces)
+                if held or venue.holding:
                     t = int(ts[pos]) - 1
                     if held or venue.due(t):
                         self.settle(t)
@@ -216,7 +216,7 @@ class _Driver:
                 if out:
                     held.extend(out)
                 pos += cut
-                if held or venue._out or venue._pending:
+                if held or venue.holding:
                     t = int(ts[pos - 1])
                     if held or venue.due(t):
                         self.settle(t)
@@ -232,7 +232,7 @@ class _Driver:
         for _ in range(100):  # each round answers the previous round's commands
             far = end + 3_600_000_000_000
             self.settle(far)
-            if not self.held and not self.venue._pending:
+            if not self.held and not self.venue.holding:
                 break
             end = far
 

@@ -189,6 +189,12 @@ class SimVenue(Matching):
             self._pending.append((arrival, cmd))
         return self._take()
 
+    @property
+    def holding(self) -> bool:
+        """A command on its way to the venue or a report not yet taken: :meth:`due` may be
+        true at some time (False: settling has nothing to do, whatever the time)."""
+        return bool(self._out) or bool(self._pending)
+
     def due(self, t: int) -> bool:
         """A command reaches the venue by ``t`` (or a report waits to be taken): :meth:`advance`
         has something to do."""
