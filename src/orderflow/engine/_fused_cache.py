@@ -58,6 +58,8 @@ SOURCES = (
     "orderflow.engine._fused_kernels",
     "orderflow.engine._fused_prints",
     "orderflow.engine._fused_table",
+    "orderflow.engine.kept_imbalances",
+    "orderflow.engine.kept_prints",
     "orderflow.model.dtypes",
     "orderflow.model.enums",
     "orderflow.model.instruments",

@@ -13,9 +13,10 @@ THEIR state arrays, in the order the separate path calls them:
 5. volume clusters: ``_vol_add`` of :mod:`orderflow.analytics.clusters`;
 6. each time series' bar close at the call's last event time: ``_advance`` (as
    ``BarSeries.advance``);
-7. the pipeline's kept prints (times, prices) and kept imbalances (:func:`kept_stage`, as
-   ``KeptPrints.take`` and ``KeptImbalances.take``; kept prints that need bigger arrays are
-   left to the wrapper).
+7. the pipeline's kept prints (times, prices) and kept imbalances (:func:`kept_stage`:
+   ``take_prints`` and ``take_imbalances`` of :mod:`orderflow.engine.kept_prints` and
+   :mod:`orderflow.engine.kept_imbalances`; kept prints that need bigger arrays are left to
+   the wrapper).
 
 What the classes do in Python (a new reset period, a session open for the delta, a state that
 must grow) is never done here: a part that reaches one stops where its own kernel stops (nothing
@@ -39,6 +40,8 @@ from orderflow.analytics.profile import _add as profile_add
 from orderflow.analytics.profile import _first_at_or_after
 from orderflow.analytics.vwap import _vwap_run
 from orderflow.engine._fused_table import _bars, _f1, _i1, _i2
+from orderflow.engine.kept_imbalances import take_imbalances
+from orderflow.engine.kept_prints import take_prints
 
 # ---- table rows (after the book stages' rows) ---------------------------------------------------
 P0 = 48  # the first row of this stage (_fused_kernels.T_ROWS)
@@ -142,46 +145,15 @@ def prints_stage(tr: np.ndarray, tcol: np.ndarray, npr: int, last_ts: int,
 def kept_stage(tcol: np.ndarray, npr: int, d_ts: np.ndarray, imb: np.ndarray, nb: int,
                tab: np.ndarray, kept: tuple[int, int, int, int, int, int]) -> None:  # fmt: skip
     """The pipeline's kept prints and imbalances take the call's ``npr`` prints (times and
-    prices: ``tcol`` rows 0 and 1) and its ``nb`` groups' times and imbalances, as
-    :meth:`KeptPrints.take <orderflow.engine.kept_prints.KeptPrints.take>` and
-    :meth:`KeptImbalances.take <orderflow.engine.kept_imbalances.KeptImbalances.take>` do (the
-    same moves at the same points); ``kept``: the table rows of their arrays and counters.
-    Prints that would need bigger arrays are left to the wrapper (``pk[K_KEPT]``)."""
+    prices: ``tcol`` rows 0 and 1) and its ``nb`` groups' times and imbalances, with their
+    classes' own moves (:func:`~orderflow.engine.kept_prints.take_prints`,
+    :func:`~orderflow.engine.kept_imbalances.take_imbalances`); ``kept``: the table rows of
+    their arrays and counters. Prints that would need bigger arrays are left to the wrapper
+    (``pk[K_KEPT]``)."""
     pk = _i1(tab, P_K)
     pk[K_KEPT] = 0
-    if npr:
-        kts, kpx, kn = _i1(tab, kept[0]), _i1(tab, kept[1]), _i1(tab, kept[2])
-        held, keep, size = kn[1], kn[2], len(kts)
-        if held + npr > size:
-            drop = held - keep
-            if drop > 0:  # the newest ``keep`` to the front
-                for i in range(keep):
-                    kts[i] = kts[drop + i]
-                    kpx[i] = kpx[drop + i]
-                kn[0] += drop
-                held = kn[1] = keep
-            if held + npr > size:
-                pk[K_KEPT] = 1
-        if pk[K_KEPT] == 0:
-            for i in range(npr):
-                kts[held + i] = tcol[0, i]
-                kpx[held + i] = tcol[1, i]
-            kn[1] = held + npr
-    its, iv, ik = _i1(tab, kept[3]), _f1(tab, kept[4]), _i1(tab, kept[5])
-    keep = ik[1]
-    if nb >= keep:
-        for i in range(keep):
-            its[i] = d_ts[nb - keep + i]
-            iv[i] = imb[nb - keep + i]
-        ik[0] = keep
-        return
-    held = ik[0]
-    if held + nb > 2 * keep:  # the newest ``keep`` to the front
-        for i in range(keep):
-            its[i] = its[held - keep + i]
-            iv[i] = iv[held - keep + i]
-        held = keep
-    for i in range(nb):
-        its[held + i] = d_ts[i]
-        iv[held + i] = imb[i]
-    ik[0] = held + nb
+    if npr and not take_prints(_i1(tab, kept[0]), _i1(tab, kept[1]), _i1(tab, kept[2]),
+                               tcol[0, :npr], tcol[1, :npr]):  # fmt: skip
+        pk[K_KEPT] = 1
+    take_imbalances(_i1(tab, kept[3]), _f1(tab, kept[4]), _i1(tab, kept[5]), d_ts[:nb],
+                    imb[:nb])  # fmt: skip

@@ -4,9 +4,9 @@ One pair of arrays (event times, imbalances) of twice the number kept: each call
 copied in at the end (two slice copies); when they do not fit, the newest ``keep`` move to the
 front first. The ``(time, imbalance)`` pairs are built only when read, which a strategy does
 only for its order-flow exits: a call of a hundred records used to build a tuple per group
-for a deque that kept the latest 256 of them. A fused pipeline's calls are taken by the fused
-kernel's last stage (:func:`orderflow.engine._fused_prints.kept_stage`: the same moves, on these
-arrays and the count in ``_n``).
+for a deque that kept the latest 256 of them. The moves are one compiled function
+(:func:`take_imbalances`), which a fused pipeline's kernel calls in its last stage
+(:func:`orderflow.engine._fused_prints.kept_stage`) on these arrays and the counts in ``_n``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from collections import deque
 
 import numpy as np
 
+from orderflow.book._jit import kernel
 from orderflow.core.errors import ParameterError
 
-__all__ = ["KeptImbalances"]
+__all__ = ["KeptImbalances", "take_imbalances"]
 
 
 class KeptImbalances:
@@ -45,21 +46,9 @@ class KeptImbalances:
         self._n[0] = value
 
     def take(self, ts: np.ndarray, imbalance: np.ndarray) -> None:
-        """The next groups' event times and imbalances (equal lengths), oldest first."""
-        n, keep = len(ts), self.keep
-        if n >= keep:
-            self._ts[:keep] = ts[n - keep :]
-            self._imb[:keep] = imbalance[n - keep :]
-            self.held = keep
-            return
-        held = self.held
-        if held + n > 2 * keep:  # the newest ``keep`` to the front (keep + n fits: n < keep)
-            self._ts[:keep] = self._ts[held - keep : held]
-            self._imb[:keep] = self._imb[held - keep : held]
-            held = keep
-        self._ts[held : held + n] = ts
-        self._imb[held : held + n] = imbalance
-        self.held = held + n
+        """The next groups' event times and imbalances (equal lengths), oldest first
+        (:func:`take_imbalances`)."""
+        take_imbalances(self._ts, self._imb, self._n, ts, imbalance)
 
     def append(self, ts: int, imbalance: float) -> None:
         """One group's event time and imbalance."""
@@ -81,3 +70,29 @@ class KeptImbalances:
     def as_deque(self) -> deque[tuple[int, float]]:
         """:meth:`pairs` in a deque bounded at ``keep`` (what the pipeline used to keep)."""
         return deque(self.pairs(), maxlen=self.keep)
+
+
+@kernel
+def take_imbalances(its: np.ndarray, iv: np.ndarray, kn: np.ndarray, ts: np.ndarray,
+                    imbalance: np.ndarray) -> None:  # fmt: skip
+    """:meth:`KeptImbalances.take`'s moves on its arrays ``its``, ``iv`` (twice ``keep``
+    long) and counts ``kn`` (held, keep): ``keep`` or more groups replace what is held by
+    their newest ``keep``; fewer are copied in after the held ones, the newest ``keep`` moved
+    to the front first when they do not fit (keep + n fits then: n < keep)."""
+    n, keep = len(ts), kn[1]
+    if n >= keep:
+        for i in range(keep):
+            its[i] = ts[n - keep + i]
+            iv[i] = imbalance[n - keep + i]
+        kn[0] = keep
+        return
+    held = kn[0]
+    if held + n > 2 * keep:  # the newest ``keep`` to the front
+        for i in range(keep):
+            its[i] = its[held - keep + i]
+            iv[i] = iv[held - keep + i]
+        held = keep
+    for i in range(n):
+        its[held + i] = ts[i]
+        iv[held + i] = imbalance[i]
+    kn[0] = held + n

@@ -4,20 +4,21 @@ One pair of growing arrays holds them oldest first: each call's prints are copie
 end; when they do not fit, the oldest are dropped down to the newest ``keep`` (one move of the
 rest to the front) and, if that is not room enough, the arrays grow (doubled). So a call costs
 two slice copies, never an allocation once the arrays have reached their size, and a read is
-one copy of the prints it returns (no concatenation of per-call pieces). A fused pipeline's
-calls are taken by the fused kernel's last stage (:func:`orderflow.engine._fused_prints.kept_stage`,
-the same moves at the same points, on these arrays and the counters in ``_n``); only growth
-comes back here.
+one copy of the prints it returns (no concatenation of per-call pieces). The moves are one
+compiled function (:func:`take_prints`), which a fused pipeline's kernel calls in its last stage
+(:func:`orderflow.engine._fused_prints.kept_stage`) on these arrays and the counters in ``_n``;
+only growth comes back to Python.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from orderflow.book._jit import kernel
 from orderflow.core.errors import ParameterError
 from orderflow.model.dtypes import TRADE_DTYPE
 
-__all__ = ["KeptPrints"]
+__all__ = ["KeptPrints", "take_prints"]
 
 _TS, _PX = TRADE_DTYPE["ts_event"], TRADE_DTYPE["price"]
 _NO_TS, _NO_PX = np.zeros(0, dtype=_TS), np.zeros(0, dtype=_PX)
@@ -62,23 +63,15 @@ class KeptPrints:
         return self.start + self.held
 
     def take(self, ts: np.ndarray, px: np.ndarray) -> None:
-        """The next prints' event times and prices (equal lengths), oldest first."""
-        n, held = len(ts), self.held
-        if held + n > len(self._ts):
-            drop = held - self.keep
-            if drop > 0:  # the newest ``keep`` to the front
-                self._ts[: self.keep] = self._ts[drop:held]
-                self._px[: self.keep] = self._px[drop:held]
-                self.start += drop
-                held = self.held = self.keep
-            if held + n > len(self._ts):
-                size = max(_FIRST, 2 * len(self._ts), held + n)
-                t, p = np.empty(size, dtype=_TS), np.empty(size, dtype=_PX)
-                t[:held], p[:held] = self._ts[:held], self._px[:held]
-                self._ts, self._px = t, p
-        self._ts[held : held + n] = ts
-        self._px[held : held + n] = px
-        self.held = held + n
+        """The next prints' event times and prices (equal lengths), oldest first
+        (:func:`take_prints`; the arrays grow, doubled, when that is not room enough)."""
+        if not take_prints(self._ts, self._px, self._n, ts, px):
+            held = self.held
+            size = max(_FIRST, 2 * len(self._ts), held + len(ts))
+            t, p = np.empty(size, dtype=_TS), np.empty(size, dtype=_PX)
+            t[:held], p[:held] = self._ts[:held], self._px[:held]
+            self._ts, self._px = t, p
+            take_prints(t, p, self._n, ts, px)
 
     def since(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Times and prices (new arrays) of the prints taken after the first ``count``; those
@@ -88,3 +81,29 @@ class KeptPrints:
         if k >= held:
             return _NO_TS, _NO_PX
         return self._ts[k:held].copy(), self._px[k:held].copy()
+
+
+@kernel
+def take_prints(kts: np.ndarray, kpx: np.ndarray, kn: np.ndarray, ts: np.ndarray,
+                px: np.ndarray) -> bool:  # fmt: skip
+    """:meth:`KeptPrints.take`'s moves on its arrays ``kts``, ``kpx`` and counters ``kn``
+    (start, held, keep): when the prints ``ts``, ``px`` do not fit after the held ones, the
+    newest ``keep`` move to the front first; then the prints are copied in. False, with the
+    prints not copied, when they still do not fit (the caller grows the arrays and asks
+    again)."""
+    n, held, keep = len(ts), kn[1], kn[2]
+    if held + n > len(kts):
+        drop = held - keep
+        if drop > 0:  # the newest ``keep`` to the front
+            for i in range(keep):
+                kts[i] = kts[drop + i]
+                kpx[i] = kpx[drop + i]
+            kn[0] += drop
+            held = kn[1] = keep
+        if held + n > len(kts):
+            return False
+    for i in range(n):
+        kts[held + i] = ts[i]
+        kpx[held + i] = px[i]
+    kn[1] = held + n
+    return True
