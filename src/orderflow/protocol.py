@@ -460,8 +460,9 @@ class Ack(msgspec.Struct, frozen=True, tag="ack"):
     applied: dict[str, int]
     rejected: dict[str, int]
     stale: bool
-    #: ``book`` and ``metrics``: dicts when decoded; in the server, the answers a MessagePack
-    #: session writes carry them as ``msgspec.Raw`` (those dicts' bytes, already encoded)
+    #: ``book`` and ``metrics``: dicts when decoded; in the server, the answers a WebSocket
+    #: session writes carry them as ``msgspec.Raw`` (those dicts' bytes in the session's
+    #: encoding, already encoded)
     book: dict[str, Any]
     metrics: dict[str, Any]
     signals: list[dict[str, Any]]

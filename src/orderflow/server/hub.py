@@ -611,7 +611,7 @@ class Hub:
         if len(depth) and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
-            top = self._top  # the book's best prices (the ack's may be MessagePack bytes)
+            top = self._top  # the book's best prices (the ack's book may be encoded bytes)
             crossed = top is not None and top[0] >= top[1] and not preopen()
             self.trading.book(crossed, client, st.pipeline.last_ts,
                               feeders=self.feeds.owners.values())  # fmt: skip
@@ -707,7 +707,7 @@ class Hub:
         """The answer to client ``to``: book, metrics, signals, and (protocol 2) clusters and
         profile, in full or unchanged for that client (:mod:`.answers`)."""
         inst, pipe = st.instrument, st.pipeline
-        # one read of the ladder (for a MessagePack client: book and metrics as its bytes)
+        # one read of the ladder (for a WebSocket session: book and metrics as its encoding's bytes)
         book, metrics, self._top = book_metrics_top(inst, pipe, BOOK_LEVELS, self.acks_as)
         clusters = profile = None  # a recovery's acks go nowhere: the trackers are not read
         if "recovering" not in self.counters:

@@ -114,7 +114,7 @@ class Alerts:
     ) -> None:
         """Look at one applied batch (its ack) for anomalies; ``preopen`` is asked only of a
         crossed book. ``top``: the book's best bid and ask prices as the ack lists them, None
-        when a side is empty (the Hub gives them: its ack's book may be MessagePack bytes)."""
+        when a side is empty (the Hub gives them: its ack's book may be encoded bytes)."""
         if top is not None and top[0] >= top[1] and not ack.stale and not preopen():
             self.raise_("crossed_book", instrument, f"bid {top[0]} >= ask {top[1]}")
         if last_event_ns:
