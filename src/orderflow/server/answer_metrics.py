@@ -111,11 +111,8 @@ def book_and_metrics(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """An answer's ``book`` (the top ``levels`` rows a side) and ``metrics``, from one read
     of the ladder (on a NinjaTrader ladder with event groups: one compiled call)."""
-    if type(pipe.book) is LadderBook and pipe.groups:
-        got = _compiled(inst, pipe, levels)
-        if got is not None:
-            return got
-    return book_and_metrics_read(inst, pipe, levels)
+    got = _compiled(inst, pipe, levels)
+    return got if got is not None else book_and_metrics_read(inst, pipe, levels)
 
 
 def book_and_metrics_read(
@@ -187,6 +184,16 @@ def _layout(levels: int, pipe: Pipeline) -> _Layout:
     return lay
 
 
+def _exact_layout(levels: int, pipe: Pipeline) -> _Layout | None:
+    """The compiled read's :class:`_Layout` where it can answer: a NinjaTrader ladder with
+    event groups, and settings whose products stay exact; else None (the Python read)."""
+    if type(pipe.book) is LadderBook and pipe.groups:
+        lay = _layout(levels, pipe)
+        if lay.exact:
+            return lay
+    return None
+
+
 def _sources(inst: Instrument, pipe: Pipeline) -> tuple[Any, Any, Any, Any, Any, Any, int, float]:
     """The compiled read's arguments after the ladder's: the book metrics' headline arrays,
     the VWAP's sums and band widths, the tick as a fixed-point integer and as a double."""
@@ -202,10 +209,10 @@ def _sources(inst: Instrument, pipe: Pipeline) -> tuple[Any, Any, Any, Any, Any,
 def _compiled(
     inst: Instrument, pipe: Pipeline, levels: int
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """:func:`book_and_metrics` from one compiled call (None: a price that may not be exact,
-    read the Python way)."""
-    lay = _layout(levels, pipe)
-    if not lay.exact:
+    """:func:`book_and_metrics` from one compiled call (None: another book, no event group
+    yet or a price that may not be exact: read the Python way)."""
+    lay = _exact_layout(levels, pipe)
+    if lay is None:
         return None
     out_i, out_f, src = lay.out_i, lay.out_f, _sources(inst, pipe)
     tick = src[-1]
@@ -258,18 +265,16 @@ def book_and_metrics_msgpack(
     gives for those dicts, written by one compiled call (no Python object per number), with
     the book's :data:`Top`; else (another book, before the first event group, a price that
     may not be exact) the dicts."""
-    if type(pipe.book) is LadderBook and pipe.groups:
-        lay = _layout(levels, pipe)
-        if lay.exact:
-            out_i, out_f, out_b = lay.out_i, lay.out_f, lay.out_b
-            status, book_end, end = ack_msgpack(
-                pipe.book.row_buffer(), levels, lay.ratios, *_sources(inst, pipe), out_i, out_f,
-                lay.k, pipe.delta.value, pipe.momentum.score, out_b,
-            )  # fmt: skip
-            if status == OK:
-                return _written(out_b, book_end, end, out_f, out_i, levels)
-    book, metrics = book_and_metrics(inst, pipe, levels)
-    return book, metrics, book_top(book)
+    lay = _exact_layout(levels, pipe)
+    if lay is not None:
+        out_i, out_f, out_b = lay.out_i, lay.out_f, lay.out_b
+        status, book_end, end = ack_msgpack(
+            pipe.book.row_buffer(), levels, lay.ratios, *_sources(inst, pipe), out_i, out_f,
+            lay.k, pipe.delta.value, pipe.momentum.score, out_b,
+        )  # fmt: skip
+        if status == OK:
+            return _written(out_b, book_end, end, out_f, out_i, levels)
+    return _dicts(inst, pipe, levels)
 
 
 def _written(out_b: np.ndarray, book_end: int, end: int, out_f: np.ndarray, out_i: np.ndarray,
@@ -293,21 +298,19 @@ def book_and_metrics_json(
     each double written by msgspec (one list of the compiled read's doubles, encoded once) and
     the rest around them by a compiled call (no Python list or dict per row, band or ratio),
     with the book's :data:`Top`; else the dicts (as :func:`book_and_metrics_msgpack`)."""
-    if type(pipe.book) is LadderBook and pipe.groups:
-        lay = _layout(levels, pipe)
-        if lay.exact:
-            out_i, out_j, tail = lay.out_i, lay.out_j, lay.tail
-            if ack_json_numbers(pipe.book.row_buffer(), levels, lay.ratios, *_sources(inst, pipe),
-                                out_i, out_j, tail, pipe.momentum.score) == OK:  # fmt: skip
-                toks = _JSON_TOKENS.encode(out_j.tolist())
-                status, book_end, end = ack_json(
-                    toks, len(out_j), levels, lay.ratios, lay.nb, tail, out_i, pipe.delta.value,
-                    lay.out_jb,
-                )  # fmt: skip
-                if status == OK:
-                    return _written(lay.out_jb, book_end, end, out_j, out_i, levels)
-    book, metrics = book_and_metrics(inst, pipe, levels)
-    return book, metrics, book_top(book)
+    lay = _exact_layout(levels, pipe)
+    if lay is not None:
+        out_i, out_j, tail = lay.out_i, lay.out_j, lay.tail
+        if ack_json_numbers(pipe.book.row_buffer(), levels, lay.ratios, *_sources(inst, pipe),
+                            out_i, out_j, tail, pipe.momentum.score) == OK:  # fmt: skip
+            toks = _JSON_TOKENS.encode(out_j.tolist())
+            status, book_end, end = ack_json(
+                toks, len(out_j), levels, lay.ratios, lay.nb, tail, out_i, pipe.delta.value,
+                lay.out_jb,
+            )  # fmt: skip
+            if status == OK:
+                return _written(lay.out_jb, book_end, end, out_j, out_i, levels)
+    return _dicts(inst, pipe, levels)
 
 
 def book_metrics_top(
@@ -322,5 +325,12 @@ def book_metrics_top(
         return book_and_metrics_msgpack(inst, pipe, levels)
     if encoding == "json":
         return book_and_metrics_json(inst, pipe, levels)
+    return _dicts(inst, pipe, levels)
+
+
+def _dicts(
+    inst: Instrument, pipe: Pipeline, levels: int
+) -> tuple[dict[str, Any], dict[str, Any], Top]:
+    """:func:`book_and_metrics` with the book's :data:`Top`."""
     book, metrics = book_and_metrics(inst, pipe, levels)
     return book, metrics, book_top(book)
