@@ -252,8 +252,12 @@ def _o_new(st: np.ndarray, oid: int, b: int) -> int:
         st[H_NUSED] = slot + 1
     o = st[H_OOFF] + OCOLS * slot
     st[o + O_ID] = oid
-    st[o + O_BSLOT] = -2  # (neither an orphan nor mirrored yet)
-    _mirror(st, slot, b)
+    st[o + O_BSLOT] = b
+    if b >= 0:
+        st[st[H_BOFF] + b] = slot + 1
+    else:
+        _o_hinsert(st, st[H_OHOFF], st[H_OHCAP], st[H_OHSHIFT], oid, slot)
+        st[H_NORPH] += 1
     st[H_NORD] += 1
     return int(slot)
 
@@ -714,7 +718,8 @@ def _add(
     snap = (flags & F_SNAPSHOT) != 0
     if slot >= 0:  # the same id again: the old order is replaced
         _leave(st, slot)
-        _mirror(st, slot, b)
+        if st[st[H_OOFF] + OCOLS * slot + O_BSLOT] != b:
+            _mirror(st, slot, b)
     else:
         slot = _o_new(st, oid, b)
     o = st[H_OOFF] + OCOLS * slot
