@@ -61,9 +61,7 @@ from orderflow.engine._fused_prints import P0, kept_stage, prints_stage
 from orderflow.engine._fused_table import _f1, _f2, _i1, _i2, _i3
 from orderflow.model.enums import Flags
 from orderflow.signals._l2_detect_kernels import run as l2_run
-from orderflow.signals._l3_detect_kernels import H_BNEED as L3D_BNEED
 from orderflow.signals._l3_detect_kernels import H_NOUT as L3D_NOUT
-from orderflow.signals._l3_detect_kernels import NEED_BMAP as L3D_NEED_BMAP
 from orderflow.signals._l3_detect_kernels import k_run as l3_run
 from orderflow.signals._pull_detect_kernels import run as pull_run
 
@@ -452,8 +450,6 @@ def _mbo(
             lst, lout, share = l3
             rc = l3_run(lst, recs, ends, bid, ask, lout, share[0], tcol[4], st[L3.M_EPOCH])
             if rc:
-                if rc == L3D_NEED_BMAP:  # room for every slot the book has
-                    lst[L3D_BNEED] = max(lst[L3D_BNEED], st[L3.M_NSLOT])
                 fs[FS_CODE] = rc
                 return R_L3
             fs[FS_L3N] = lst[L3D_NOUT]

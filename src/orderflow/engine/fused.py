@@ -515,7 +515,7 @@ class FusedStep:
         det = self._l3
         st = det._st
         adds = int(np.count_nonzero(events["action"] == _ADD))
-        det._reserve(min(adds, RESERVE_ORDERS), adds // ADDS_PER_LEVEL)
+        det._reserve(min(adds, RESERVE_ORDERS), adds // ADDS_PER_LEVEL, slots=True)
         if det._st is not st:
             self._bind("l3")
 

@@ -239,12 +239,15 @@ class L3Detector:
             raise ArgumentError(f"best prices for {min(len(bid), len(ask))} of {len(ends)} groups")
         return self._run(_mbo(records), ends, bid, ask)
 
-    def _reserve(self, orders: int, levels: int) -> None:
-        """Make room for ``orders`` resting orders and ``levels`` levels at once."""
+    def _reserve(self, orders: int, levels: int, slots: bool = False) -> None:
+        """Make room for ``orders`` resting orders and ``levels`` levels at once (``slots``: and
+        as many of the book's slots: a book holding that many orders uses no more)."""
         st = self._st
         caps = [int(st[i]) for i in _CAPS]
-        if orders > caps[0] or levels > caps[1]:
+        if orders > caps[0] or levels > caps[1] or (slots and orders > caps[5]):
             caps[0], caps[1] = max(caps[0], _pow2(orders)), max(caps[1], _pow2(levels))
+            if slots:
+                caps[5] = max(caps[5], _pow2(orders))
             self._st = _new_state(caps[0], caps[1], caps[2], caps[3], caps[4], st, caps[5])
 
     def _run(
@@ -271,7 +274,7 @@ class L3Detector:
         caps = [int(st[i]) for i in _CAPS]
         if rc == K.NEED_MEMBERS:  # keep the members of live chains only, with room to spare
             caps[2] = max(caps[2], _pow2(4 * (int(K.k_live_members(st)) + 2)))
-        elif rc == K.NEED_BMAP:  # the book's slots (it doubles them too)
+        elif rc == K.NEED_BMAP:  # the book's slots
             caps[5] = max(2 * caps[5], _pow2(int(st[K.H_BNEED])), _CAPACITY["orders"])
         else:
             part = {K.NEED_ORDERS: 0, K.NEED_LEVELS: 1, K.NEED_PENDING: 3, K.NEED_RING: 4}[rc]
