@@ -6,7 +6,8 @@ calls one by one from Python, on the very state arrays their classes own, in sta
 
 0. the book: the L3 book's ``apply_record`` and ``depth_into`` record by record (the body of
    ``k_batch``, reading the MBO records themselves; each ``T`` record is also written out as a
-   print with its group), or the NinjaTrader ladder's ``ld_batch``;
+   print with its group, and with the L3 detectors each record's book slot word, see
+   ``_l3_detect_kernels``, into ``tcol[4]``), or the NinjaTrader ladder's ``ld_batch``;
 1. the prints' groups (NinjaTrader depth: ``offsets_in_order`` by event time) and their
    columns;
 2. book metrics: one group through ``group_step`` (what ``BookMetrics.update`` runs), more
@@ -14,7 +15,8 @@ calls one by one from Python, on the very state arrays their classes own, in sta
    path chooses;
 3. momentum (``_run`` of :mod:`orderflow.analytics.momentum`) over every group;
 4. liquidity clusters (``_liq_depth``) over every group;
-5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``);
+5. the L3 detectors (``k_run``, each record's order found through its book slot word),
+   6. the L2 detectors (``run``), 7. pulling/stacking (``run``);
 8. the print analytics (:mod:`orderflow.engine._fused_prints`: bars with footprint cells,
    cumulative delta, VWAP, session profile, volume clusters, the time bars' close), once the
    stages above are done; it never asks to resume (what it cannot do, its wrapper finishes).

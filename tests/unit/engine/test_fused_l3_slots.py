@@ -64,7 +64,9 @@ def _state(p: Pipeline) -> Any:
 _L3 = {"iceberg", "large_lot_added", "large_lot_removed", "spoof_pull"}
 
 
-def _lockstep(calls: list[Callable[[Pipeline], Any]], capacity: int = 1 << 16) -> Pipeline:
+def _lockstep(
+    calls: list[Callable[[Pipeline], Any]], capacity: int = 1 << 16
+) -> tuple[Pipeline, Pipeline]:
     fused = Pipeline(INST, "mbo", dataclasses.replace(PARAMS, fused=True))
     ref = Pipeline(INST, "mbo", dataclasses.replace(PARAMS, fused=False))
     for p in (fused, ref):
@@ -73,7 +75,7 @@ def _lockstep(calls: list[Callable[[Pipeline], Any]], capacity: int = 1 << 16) -
     for call in calls:
         assert call(fused) == call(ref)
         assert _state(fused) == _state(ref)
-    return fused
+    return fused, ref
 
 
 T0 = 1_703_545_200_000_000_000
@@ -132,7 +134,7 @@ def test_orphans_slots_reused_snapshots_clears_far_prices() -> None:
     calls += _feed(SNAPSHOT, T0 + 10**11, (3,))
     calls += _feed(FAR_ROWS, T0 + 2 * 10**11)
     calls += _feed(FAR_SNAPSHOT, T0 + 3 * 10**11)
-    p = _lockstep(calls)
+    p, _ = _lockstep(calls)
     assert any(s.detector == "spoof_pull" for s in p.signals)
     assert any(s.detector == "large_lot_removed" for s in p.signals)
 
@@ -186,3 +188,15 @@ def test_the_book_changed_outside_the_step() -> None:
     calls += [add_more]
     calls += _feed([("C", S, 19_203, 6, 12, G), ("C", B, 19_199, 20, 3, G)], T0 + 2 * 10**10)
     _lockstep(calls)
+
+
+def test_fed_alone_after_the_step() -> None:
+    """The fused step's detectors then fed alone (``on_group``: no book slots) find every order
+    by its id, the mirrored ones too, as the separate path's detectors do."""
+    fused, ref = _lockstep(_feed(REPLACED[:6], T0))
+    more = _records([("C", S, 19_202, 10, 2, 0), ("C", B, 19_200, 20, 1, 0),
+                     ("C", B, 19_199, 20, 3, G)], T0 + 10**10)  # fmt: skip
+    assert fused.l3 is not None and ref.l3 is not None
+    got = fused.l3.on_group(more, 19_199, 19_202)
+    assert got == ref.l3.on_group(more, 19_199, 19_202) and len(got) == 5
+    assert _state(fused) == _state(ref)
