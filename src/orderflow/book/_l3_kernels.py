@@ -35,6 +35,16 @@ M_TRADED = 17
 M_IN_SNAP = 18
 M_NEED_PRICE = 19
 M_FILLS = 20
+# What :func:`apply_record` did with the record's order, for the L3 detectors of the fused step
+# (which index their per-order state by the book's slot instead of hashing the id again): the
+# slot + 1 of the record's order id in the book (0: not there) before the record (an ADD: after
+# it), ``S_REMOVED`` when the record freed that slot, ``S_CLEARED`` when the book was emptied
+# before the record. Meaningful right after ``apply_record`` only.
+M_SLOT = 21
+# Bumped by every change of the book that does not go through the fused step (the per-event
+# entry points, ``k_batch``, ``k_clear``); a new book starts at its own value (``l3._new_state``),
+# so the detectors can tell that the slots they mirror may no longer hold their orders.
+M_EPOCH = 22
 M_REJ = 32  # 32..47 reject counters by RejectReason
 
 # ---- order row columns ---------------------------------------------------------------------
@@ -52,6 +62,8 @@ NEED_SLOTS = 64
 NEED_LADDER = 65
 CANCEL_ALL = np.iinfo(np.int64).min
 NO_PRICE = np.iinfo(np.int64).min
+S_REMOVED = 1 << 32
+S_CLEARED = 1 << 33
 
 # actions (model.enums.Action) and flags (model.enums.Flags), as plain ints for the kernels
 A_NONE, A_ADD, A_CANCEL, A_MODIFY, A_CLEAR, A_TRADE, A_FILL = range(7)
@@ -60,6 +72,7 @@ F_SNAPSHOT = 0x20
 
 # ---- batch state ---------------------------------------------------------------------------
 B_POS, B_APPLIED, B_BOUNDS, B_CROSSED, B_LOCKED, B_FIRST_REJ = range(6)
+B_CLEARED = 6  # (the fused step) S_CLEARED of a record that stopped for room after clearing
 B_REJ = 16
 B_SIZE = 32
 
@@ -226,6 +239,7 @@ def _remove(
     orders[8 * slot + O_NEXT] = meta[M_FREE]
     meta[M_FREE] = slot
     meta[M_NORD] -= 1
+    meta[M_SLOT] |= S_REMOVED
 
 
 @kernel
@@ -257,7 +271,9 @@ def op_add(
         return R_SIDE
     if size <= 0:
         return R_SIZE
-    if find(meta, htab, oid) >= 0:
+    s = find(meta, htab, oid)
+    if s >= 0:
+        meta[M_SLOT] |= s + 1
         return R_DUPLICATE
     idx = _ladder_index(meta, price)
     if idx < 0:
@@ -275,6 +291,7 @@ def op_add(
     _link_tail(meta, orders, levels, side, idx, slot)
     _hinsert(htab, meta[M_HSHIFT], oid, slot)
     meta[M_NORD] += 1
+    meta[M_SLOT] |= slot + 1
     return OK
 
 
@@ -298,6 +315,7 @@ def op_cancel(
     slot = find(meta, htab, oid)
     if slot < 0:
         return R_UNKNOWN
+    meta[M_SLOT] |= slot + 1
     if size == CANCEL_ALL:
         size = orders[8 * slot + O_SIZE]
     elif size <= 0 or size > orders[8 * slot + O_SIZE]:
@@ -338,6 +356,7 @@ def op_modify(
     slot = find(meta, htab, oid)
     if slot < 0:
         return R_UNKNOWN
+    meta[M_SLOT] |= slot + 1
     if size < 0:
         return R_SIZE
     if size == 0:
@@ -403,11 +422,14 @@ def apply_record(
     ts_recv: int,
     seq: int,
 ) -> int:
-    """One MBO record with Databento's meaning; a snapshot after live records clears first."""
+    """One MBO record with Databento's meaning; a snapshot after live records clears first.
+    ``meta[M_SLOT]`` says what it did with the record's order (an F: nothing, no look-up)."""
+    meta[M_SLOT] = 0
     if flags & F_SNAPSHOT:
         if meta[M_IN_SNAP] == 0:
             op_clear(meta, orders, htab, levels)
             meta[M_IN_SNAP] = 1
+            meta[M_SLOT] = S_CLEARED
     else:
         meta[M_IN_SNAP] = 0
     if action == A_ADD:
@@ -428,6 +450,7 @@ def apply_record(
         rc = OK
     elif action == A_CLEAR:
         op_clear(meta, orders, htab, levels)
+        meta[M_SLOT] = S_CLEARED
         rc = OK
     else:
         rc = R_ACTION
@@ -458,6 +481,7 @@ _ST = "int64[::1]"
 @eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I}, {_I})")
 def k_add(st: np.ndarray, oid: int, side: int, price: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
+    meta[M_EPOCH] += 1
     rc = op_add(meta, orders, htab, levels, oid, side, price, size, ts, seq)
     return _settle(meta, rc, ts, seq)
 
@@ -465,18 +489,21 @@ def k_add(st: np.ndarray, oid: int, side: int, price: int, size: int, ts: int, s
 @eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I})")
 def k_cancel(st: np.ndarray, oid: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
+    meta[M_EPOCH] += 1
     return _settle(meta, op_cancel(meta, orders, htab, levels, oid, size), ts, seq)
 
 
 @eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I})")
 def k_fill(st: np.ndarray, oid: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
+    meta[M_EPOCH] += 1
     return _settle(meta, op_fill(meta, orders, htab, levels, oid, size), ts, seq)
 
 
 @eager_kernel(f"{_I}({_ST}, {_I}, {_I}, {_I}, {_I}, {_I})")
 def k_modify(st: np.ndarray, oid: int, price: int, size: int, ts: int, seq: int) -> int:
     meta, orders, htab, levels = views(st)
+    meta[M_EPOCH] += 1
     rc = op_modify(meta, orders, htab, levels, oid, price, size, ts, seq)
     return _settle(meta, rc, ts, seq)
 
@@ -495,6 +522,7 @@ def k_apply(
     seq: int,
 ) -> int:
     meta, orders, htab, levels = views(st)
+    meta[M_EPOCH] += 1
     return apply_record(
         meta, orders, htab, levels, action, side, price, size, oid, flags, ts, ts_recv, seq
     )
@@ -503,6 +531,7 @@ def k_apply(
 @eager_kernel(f"void({_ST})")
 def k_clear(st: np.ndarray) -> None:
     meta, orders, htab, levels = views(st)
+    meta[M_EPOCH] += 1
     op_clear(meta, orders, htab, levels)
 
 
@@ -591,6 +620,7 @@ def k_batch(
     more room (nothing of it applied), so the caller can grow and resume. ``force_reject`` (a
     RejectReason) rejects the record at the resume position, for room that cannot be had."""
     meta, orders, htab, levels = views(st)
+    meta[M_EPOCH] += 1
     start = bstate[B_POS]
     n = len(action)
     for i in range(start, n):

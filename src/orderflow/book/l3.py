@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from itertools import count
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,9 @@ _LADDER_PAD = 1024
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 _REASONS = len(RejectReason)
+#: each new book's first change stamp (``K.M_EPOCH``), far apart (2**22 books before one repeats)
+_EPOCHS = count()
+_EPOCH_STRIDE = 1 << 40
 
 _INTEGRITY_MESSAGES = {
     K.I_LINK: "queue links broken (side {0}, price {1}, slot {2})",
@@ -100,6 +104,7 @@ def _new_state(nslots: int, nlev: int, base: int, old: np.ndarray | None = None)
     else:
         meta[K.M_BEST : K.M_BEST + 2] = -1
         meta[K.M_FREE] = -1
+        meta[K.M_EPOCH] = (next(_EPOCHS) % (1 << 22) + 1) * _EPOCH_STRIDE
     meta[K.M_OOFF], meta[K.M_NSLOT] = o_off, nslots
     meta[K.M_HOFF], meta[K.M_HCAP] = h_off, hcap
     meta[K.M_HSHIFT] = 64 - (hcap.bit_length() - 1)

@@ -6,7 +6,8 @@ calls one by one from Python, on the very state arrays their classes own, in sta
 
 0. the book: the L3 book's ``apply_record`` and ``depth_into`` record by record (the body of
    ``k_batch``, reading the MBO records themselves; each ``T`` record is also written out as a
-   print with its group), or the NinjaTrader ladder's ``ld_batch``;
+   print with its group, and with the L3 detectors each record's book slot word, see
+   ``_l3_detect_kernels``, into ``tcol[4]``), or the NinjaTrader ladder's ``ld_batch``;
 1. the prints' groups (NinjaTrader depth: ``offsets_in_order`` by event time) and their
    columns;
 2. book metrics: one group through ``group_step`` (what ``BookMetrics.update`` runs), more
@@ -14,7 +15,8 @@ calls one by one from Python, on the very state arrays their classes own, in sta
    path chooses;
 3. momentum (``_run`` of :mod:`orderflow.analytics.momentum`) over every group;
 4. liquidity clusters (``_liq_depth``) over every group;
-5. the L3 detectors (``k_run``), 6. the L2 detectors (``run``), 7. pulling/stacking (``run``);
+5. the L3 detectors (``k_run``, each record's order found through its book slot word),
+   6. the L2 detectors (``run``), 7. pulling/stacking (``run``);
 8. the print analytics (:mod:`orderflow.engine._fused_prints`: bars with footprint cells,
    cumulative delta, VWAP, session profile, volume clusters, the time bars' close), once the
    stages above are done; it never asks to resume (what it cannot do, its wrapper finishes).
@@ -161,29 +163,44 @@ def _book_mbo(
     off: np.ndarray,
 ) -> int:
     """``k_batch`` of the L3 book over the records (same inner kernels, same order), each
-    ``T`` record also written to ``trades``/``tcol`` and counted in its group's ``off``."""
+    ``T`` record also written to ``trades``/``tcol`` and counted in its group's ``off``; with
+    the L3 detectors, each record's book slot word (``L3.M_SLOT``, an F's slot looked up here)
+    into ``tcol[4]`` for them."""
     meta, orders, htab, levels = L3.views(st)
     depth_n = d_levels.shape[2]
     nb = fs[FS_NB]
     start = bstate[L3.B_POS]
     force = fs[FS_FORCE]
     fs[FS_FORCE] = 0
+    words = fs[FS_DET] & DET_L3
     n = rec.shape[0]
     for i in range(start, n):
         r = rec[i]
         f = int(np.int64(r.flags))
         act = int(np.int64(r.action))
+        oid = int(np.int64(r.order_id))
         if i == start and force:
             rc = force
             meta[L3.M_REJ + rc] += 1
+            meta[L3.M_SLOT] = 0
+            if L3.A_ADD <= act <= L3.A_MODIFY or act == L3.A_FILL:  # (the book as it was)
+                meta[L3.M_SLOT] = L3.find(meta, htab, oid) + 1
         else:
             rc = L3.apply_record(
-                meta, orders, htab, levels, act, int(np.int64(r.side)), r.price, r.size,
-                int(np.int64(r.order_id)), f, r.ts_event, r.ts_recv, r.sequence,
+                meta, orders, htab, levels, act, int(np.int64(r.side)), r.price, r.size, oid, f,
+                r.ts_event, r.ts_recv, r.sequence,
             )  # fmt: skip
         if rc >= L3.NEED_SLOTS:
             bstate[L3.B_POS] = i
+            # (a snapshot's first record emptied the book before it stopped: said on its retry)
+            bstate[L3.B_CLEARED] |= meta[L3.M_SLOT] & L3.S_CLEARED
             return R_SLOTS if rc == L3.NEED_SLOTS else R_LADDER
+        if words:
+            w = meta[L3.M_SLOT] | bstate[L3.B_CLEARED]
+            bstate[L3.B_CLEARED] = 0
+            if act == L3.A_FILL:
+                w |= L3.find(meta, htab, oid) + 1
+            tcol[4, i] = w
         if rc:
             bstate[L3.B_REJ + rc] += 1
             fs[FS_REJ] += 1
@@ -433,7 +450,7 @@ def _mbo(
                 bid[g] = fs[FS_BID] if g == 0 else d_levels[0, g - 1, 0]
                 ask[g] = fs[FS_ASK] if g == 0 else d_levels[3, g - 1, 0]
             lst, lout, share = l3
-            rc = l3_run(lst, recs, ends, bid, ask, lout, share[0])
+            rc = l3_run(lst, recs, ends, bid, ask, lout, share[0], tcol[4], st[L3.M_EPOCH])
             if rc:
                 fs[FS_CODE] = rc
                 return R_L3

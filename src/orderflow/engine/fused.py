@@ -409,6 +409,7 @@ class FusedStep:
         self.fs[F.FS_STARTED] = 0
         self.fs[F.FS_STAGE] = F.S_BOOK
         self._l3._st[L3D.H_POS_G] = -1
+        self._l3._st[L3D.H_EPOCH] = 0  # (the book may have taken records the detectors did not)
         self._l2._st[0] = 0  # S_POS
         self._pull._st[0] = 0  # S_POS
 
@@ -430,7 +431,8 @@ class FusedStep:
         #   (NO_PRICE/0 past the book's levels); the ladder's ld_batch writes prices and sizes
         #   (ld_fill pads the same way) but never the counts: planes 2 and 5 are zeroed then;
         # - tcol: a print's column k written (the MBO book stage, _print_columns) before any
-        #   stage reads [:, :prints];
+        #   stage reads [:, :prints]; row 4, a record's book slot word, written by the MBO book
+        #   stage before the L3 detectors read it;
         # - off: zeroed by the kernel's _start for the call, then counted;
         # - mi: rows [:nb] written by book metrics, read after (momentum writes its class's
         #   own one-row output);
@@ -443,7 +445,7 @@ class FusedStep:
             self.d_levels[2] = 0
             self.d_levels[5] = 0
         self.trades = np.zeros(cap, dtype=TRADE_DTYPE)
-        self.tcol = new((4, cap), dtype=_I8)
+        self.tcol = new((5, cap), dtype=_I8)  # (row 4: the MBO book stage's slot words)
         self.off = new(cap + 1, dtype=_I8)
         self.mi = new((2, cap), dtype=np.float64)
         if len(self.tab):
@@ -513,7 +515,7 @@ class FusedStep:
         det = self._l3
         st = det._st
         adds = int(np.count_nonzero(events["action"] == _ADD))
-        det._reserve(min(adds, RESERVE_ORDERS), adds // ADDS_PER_LEVEL)
+        det._reserve(min(adds, RESERVE_ORDERS), adds // ADDS_PER_LEVEL, slots=True)
         if det._st is not st:
             self._bind("l3")
 

@@ -11,7 +11,9 @@ where each part starts and how big it is::
     orders  ocap * OCOLS   per-order records (O_*). Slots [0, H_NUSED) have been used; freed
                            ones chain via O_NEXT (O_SIDE = -1). A live slot sits in its
                            level's doubly linked list (O_PREV/O_NEXT).
-    ohash   ohcap * 2      open addressing (linear probing): order id bits, slot + 1
+    ohash   ohcap * 2      open addressing (linear probing): order id bits, slot + 1, of the
+                           orders found by id ("orphans", O_BSLOT = -1)
+    bmap    bcap           the L3 book's order slot -> slot + 1 here (see below)
     levels  lcap * LCOLS   one row per (side, price) ever seen: level size and order list,
                            iceberg chain (C_*, evidence lists capped at MAX_LISTED) and the
                            last full fill (F_*). Rows are only dropped all at once (CLEAR).
@@ -21,6 +23,19 @@ where each part starts and how big it is::
     pending pcap * 3       open addressing: used, order id, fill size not yet taken off the
                            order in this group; touched entries listed after it (pcap // 2)
     rings   4 * rcap * 2   per side, cancels and trades (ts, size) inside the ratio window
+
+Finding a record's order. Fed alone (:func:`k_run` without book slots) every order is found
+by its id in ``ohash``. The fused step's book stage has already found each record's order in
+the book's own hash table and hands over, per record, what the book did with it
+(``_l3_kernels.M_SLOT``: its book slot, whether the record freed it, whether the book was
+emptied first). Then an order the book holds is "mirrored": O_BSLOT is its book slot and
+``bmap`` leads from that slot to it, so no id is hashed again. An order the detectors keep but
+the book does not (the book refused or dropped it where these rules keep it, a snapshot emptied
+the book, the book changed outside the step: its ``M_EPOCH`` moved) is an orphan, found by id
+in ``ohash`` as before. The slots' lifecycle is replayed in record order: an add mirrors its
+order at the slot the book gave it (an orphan becomes mirrored again), a record that freed a
+slot whose order stays here orphans it, so a slot freed and reused within one call is fine.
+Which orders are known, and everything about them, is the same either way.
 
 Before each record the kernel checks there is room for everything the record could need; if
 not it returns a ``NEED_*`` code with nothing of that record applied, the Python wrapper grows
@@ -49,6 +64,7 @@ H_LOFF, H_LCAP, H_LHOFF, H_LHCAP, H_LHSHIFT = 5, 6, 7, 8, 9
 H_MOFF, H_MCAP, H_MSHIFT = 10, 11, 12
 H_POFF, H_PCAP, H_PSHIFT, H_TOFF = 13, 14, 15, 16
 H_ROFF, H_RCAP = 17, 18
+H_BOFF, H_BCAP = 19, 20
 LAYOUT_END = 24  # [0, LAYOUT_END) is rewritten on growth, the rest is carried over
 H_NORD, H_FREE, H_NLEV, H_NMEM, H_NPEN, H_UID = 24, 25, 26, 27, 28, 29
 H_NOUT, H_POS_G, H_POS_I, H_NUSED = 30, 31, 32, 35
@@ -59,10 +75,14 @@ H_SUMS = 44  # 44..47 size inside the window, same index as the rings
 H_LIFE = 48  # 48..59 lifetime buckets: 6 * kind (0 cancelled, 1 filled) + bucket
 P_MIN_REFILLS, P_REFILL_WINDOW, P_SAME_SIZE, P_CHAIN_GAP = 64, 65, 66, 67
 P_LARGE_MIN, P_NEAR, P_SPOOF_MIN, P_SPOOF_LIFE, P_CTR_WINDOW = 68, 69, 70, 71, 72
+H_NORPH = 73  # orders in ohash (all of them when fed without book slots)
+H_EPOCH = 74  # the book's M_EPOCH the mirrored orders refer to
+H_BNEED = 75  # the bmap size a NEED_BMAP asks for
 
 # ---- per-order columns ---------------------------------------------------------------------
 O_ID, O_SIDE, O_PRICE, O_SIZE, O_SHOWN, O_TS, O_FILLED, O_LARGE, O_LEV, O_PREV, O_NEXT = range(11)
-OCOLS = 11
+O_BSLOT = 11  # the book slot a mirrored order sits at; -1: an orphan (or a free slot)
+OCOLS = 12
 
 # ---- per-level columns ---------------------------------------------------------------------
 MAX_LISTED = 20
@@ -91,6 +111,11 @@ OUT_LIFE, OUT_SPOOF_DIST, OUT_CANCELLED, OUT_TRADED = 6, 7, 8, 9
 # ---- codes ---------------------------------------------------------------------------------
 OK = 0
 NEED_ORDERS, NEED_LEVELS, NEED_MEMBERS, NEED_PENDING, NEED_RING, NEED_OUT = 1, 2, 3, 4, 5, 6
+NEED_BMAP = 7
+# the book stage's per-record word (orderflow.book._l3_kernels: M_SLOT, S_REMOVED, S_CLEARED)
+S_SLOT_MASK = (1 << 32) - 1
+S_REMOVED = 1 << 32
+S_CLEARED = 1 << 33
 A_ADD, A_CANCEL, A_MODIFY, A_CLEAR, A_FILL = 1, 2, 3, 4, 6
 F_LAST = 0x80
 F_SNAPSHOT = 0x20
@@ -172,9 +197,53 @@ def _o_hdelete(st: np.ndarray, oid: int) -> None:
     st[h + 2 * i + 1] = 0
 
 
+@inline_kernel
+def _find(st: np.ndarray, oid: int, b: int) -> int:
+    """Slot of the order whose book slot is ``b`` (-1: none, or fed without book slots), or -1.
+    O(1); hashes the id only while there are orphans."""
+    if b >= 0:
+        s = st[st[H_BOFF] + b] - 1
+        if s >= 0:
+            o = st[H_OOFF] + OCOLS * s
+            if st[o + O_BSLOT] == b and st[o + O_ID] == oid:
+                return int(s)
+    if st[H_NORPH] == 0:
+        return -1
+    return o_find(st, oid)
+
+
 @kernel
-def _o_new(st: np.ndarray, oid: int) -> int:
-    """A slot for a new order: a freed one, else the next never used (room was checked)."""
+def _mirror(st: np.ndarray, slot: int, b: int) -> None:
+    """The order at ``slot`` is at book slot ``b`` (-1: not in the book: an orphan)."""
+    o = st[H_OOFF] + OCOLS * slot
+    was = st[o + O_BSLOT]
+    if was == b:
+        return
+    if b >= 0:
+        if was == -1:
+            _o_hdelete(st, st[o + O_ID])
+            st[H_NORPH] -= 1
+        st[st[H_BOFF] + b] = slot + 1
+    else:
+        _o_hinsert(st, st[H_OHOFF], st[H_OHCAP], st[H_OHSHIFT], st[o + O_ID], slot)
+        st[H_NORPH] += 1
+    st[o + O_BSLOT] = b
+
+
+@kernel
+def _orphan_all(st: np.ndarray) -> None:
+    """Every mirrored order becomes an orphan (the book's slots no longer hold them). O(slots)."""
+    oo = st[H_OOFF]
+    for s in range(st[H_NUSED]):
+        o = oo + OCOLS * s
+        if st[o + O_SIDE] >= 0 and st[o + O_BSLOT] >= 0:
+            _mirror(st, s, -1)
+
+
+@kernel
+def _o_new(st: np.ndarray, oid: int, b: int) -> int:
+    """A slot for a new order (mirrored at book slot ``b``, an orphan when -1): a freed one,
+    else the next never used (room was checked)."""
     slot = st[H_FREE]
     if slot >= 0:
         st[H_FREE] = st[st[H_OOFF] + OCOLS * slot + O_NEXT]
@@ -183,7 +252,12 @@ def _o_new(st: np.ndarray, oid: int) -> int:
         st[H_NUSED] = slot + 1
     o = st[H_OOFF] + OCOLS * slot
     st[o + O_ID] = oid
-    _o_hinsert(st, st[H_OHOFF], st[H_OHCAP], st[H_OHSHIFT], oid, slot)
+    st[o + O_BSLOT] = b
+    if b >= 0:
+        st[st[H_BOFF] + b] = slot + 1
+    else:
+        _o_hinsert(st, st[H_OHOFF], st[H_OHCAP], st[H_OHSHIFT], oid, slot)
+        st[H_NORPH] += 1
     st[H_NORD] += 1
     return int(slot)
 
@@ -192,7 +266,10 @@ def _o_new(st: np.ndarray, oid: int) -> int:
 def _o_delete(st: np.ndarray, slot: int) -> None:
     """Forget an order that already left its level. O(1) expected."""
     o = st[H_OOFF] + OCOLS * slot
-    _o_hdelete(st, st[o + O_ID])
+    if st[o + O_BSLOT] < 0:
+        _o_hdelete(st, st[o + O_ID])
+        st[H_NORPH] -= 1
+    st[o + O_BSLOT] = -1
     st[o + O_SIDE] = -1
     st[o + O_PREV] = -1
     st[o + O_NEXT] = st[H_FREE]
@@ -632,15 +709,19 @@ def _add(
     price: int,
     size: int,
     flags: int,
+    slot: int,
+    b: int,
 ) -> None:
+    """``slot``: the order's slot here (-1: a new one), ``b`` its book slot (-1: none)."""
     if (side != 0 and side != 1) or size <= 0:
         return
     snap = (flags & F_SNAPSHOT) != 0
-    slot = o_find(st, oid)
     if slot >= 0:  # the same id again: the old order is replaced
         _leave(st, slot)
+        if st[st[H_OOFF] + OCOLS * slot + O_BSLOT] != b:
+            _mirror(st, slot, b)
     else:
-        slot = _o_new(st, oid)
+        slot = _o_new(st, oid, b)
     o = st[H_OOFF] + OCOLS * slot
     st[o + O_SIDE] = side
     st[o + O_PRICE] = price
@@ -667,8 +748,7 @@ def _add(
 
 
 @kernel
-def _fill(st: np.ndarray, ts: int, oid: int, size: int, side: int) -> None:
-    slot = o_find(st, oid)
+def _fill(st: np.ndarray, ts: int, oid: int, size: int, side: int, slot: int) -> None:
     if size <= 0:
         return
     if slot < 0:  # an order we never saw: its fill still counts as traded on its side
@@ -686,8 +766,7 @@ def _fill(st: np.ndarray, ts: int, oid: int, size: int, side: int) -> None:
 
 
 @kernel
-def _cancel(st: np.ndarray, out: np.ndarray, ts: int, oid: int, size: int) -> None:
-    slot = o_find(st, oid)
+def _cancel(st: np.ndarray, out: np.ndarray, ts: int, oid: int, size: int, slot: int) -> None:
     if slot < 0:
         return
     o = st[H_OOFF] + OCOLS * slot
@@ -708,9 +787,15 @@ def _cancel(st: np.ndarray, out: np.ndarray, ts: int, oid: int, size: int) -> No
 
 @kernel
 def _modify(
-    st: np.ndarray, out: np.ndarray, share: float, ts: int, oid: int, price: int, size: int
+    st: np.ndarray,
+    out: np.ndarray,
+    share: float,
+    ts: int,
+    oid: int,
+    price: int,
+    size: int,
+    slot: int,
 ) -> None:
-    slot = o_find(st, oid)
     if slot < 0:
         return
     o = st[H_OOFF] + OCOLS * slot
@@ -722,7 +807,7 @@ def _modify(
             _leave(st, slot)
             _gone(st, out, ts, slot, True, 0)
         else:
-            _cancel(st, out, ts, oid, st[o + O_SIZE])
+            _cancel(st, out, ts, oid, st[o + O_SIZE], slot)
         return
     osize = st[o + O_SIZE]
     oprice = st[o + O_PRICE]
@@ -749,6 +834,9 @@ def _modify(
 @kernel
 def _clear(st: np.ndarray) -> None:
     """Forget every order, level, chain and full fill. O(hash capacities)."""
+    h = st[H_BOFF]
+    st[h : h + st[H_BCAP]] = 0  # (no book slot leads to a forgotten one)
+    st[H_NORPH] = 0
     st[H_FREE] = -1
     st[H_NUSED] = 0
     st[H_NORD] = 0
@@ -760,8 +848,12 @@ def _clear(st: np.ndarray) -> None:
 
 
 @inline_kernel
-def _room(st: np.ndarray, out: np.ndarray) -> int:
-    """0 when every part has room for what one record can need, else the NEED_* code."""
+def _room(st: np.ndarray, out: np.ndarray, b: int) -> int:
+    """0 when every part has room for what one record can need (``b``: its book slot), else
+    the NEED_* code."""
+    if b >= st[H_BCAP]:
+        st[H_BNEED] = b + 1
+        return NEED_BMAP
     if st[H_FREE] < 0 and st[H_NUSED] >= st[H_OCAP]:
         return NEED_ORDERS
     if st[H_NLEV] >= st[H_LCAP]:
@@ -786,7 +878,7 @@ _I8 = types.int64
 _I8S = types.Array(_I8, 1, "C")
 
 
-@eager_kernel(_I8(_I8S, _REC, _I8S, _I8S, _I8S, types.Array(_I8, 2, "C"), types.float64))
+@eager_kernel(_I8(_I8S, _REC, _I8S, _I8S, _I8S, types.Array(_I8, 2, "C"), types.float64, _I8S, _I8))
 def k_run(
     st: np.ndarray,
     rec: np.ndarray,
@@ -795,29 +887,44 @@ def k_run(
     ask: np.ndarray,
     out: np.ndarray,
     share: float,
+    slots: np.ndarray,
+    epoch: int,
 ) -> int:
     """Feed the MBO records ``rec`` group by group: group g is ``rec[ends[g - 1]:ends[g]]``
-    with best bid/ask ``bid[g]``/``ask[g]`` before it. Returns OK, or a NEED_* code before a
-    record that needs more room (nothing of it applied): the position is kept and the next call
-    resumes there. ``st[H_NOUT]`` rows of ``out`` are the signals of the call (and its
-    resumptions)."""
+    with best bid/ask ``bid[g]``/``ask[g]`` before it. ``slots`` (empty: none) is the book
+    stage's word per record (``_l3_kernels.M_SLOT``) from the book whose ``M_EPOCH`` is
+    ``epoch``. Returns OK, or a NEED_* code before a record that needs more room (nothing of
+    it applied): the position is kept and the next call resumes there. ``st[H_NOUT]`` rows of
+    ``out`` are the signals of the call (and its resumptions)."""
     g = st[H_POS_G]
     i = st[H_POS_I]
     if g < 0:  # a new call, not a resumption
         g = 0
         i = 0
         st[H_NOUT] = 0
+    use = len(slots) > 0
+    if use:
+        if st[H_EPOCH] != epoch:  # another book, or this one changed outside the step
+            _orphan_all(st)
+            st[H_EPOCH] = epoch
+    elif st[H_NORPH] != st[H_NORD]:  # fed alone after the step: every order by its id
+        _orphan_all(st)
+        st[H_EPOCH] = 0
     ng = len(ends)
     while g < ng:
         end = ends[g]
         st[H_BEST] = bid[g]
         st[H_BEST + 1] = ask[g]
         while i < end:
-            rc = _room(st, out)
+            w = slots[i] if use else 0
+            b = (w & S_SLOT_MASK) - 1
+            rc = _room(st, out, b)
             if rc:
                 st[H_POS_G] = g
                 st[H_POS_I] = i
                 return rc
+            if w & S_CLEARED:  # the book was emptied before this record
+                _orphan_all(st)
             r = rec[i]
             # the record's narrow fields widened to int64 for the kernels below; int() of an
             # int64 is the same int64 in numba and an int for the type checker
@@ -827,15 +934,20 @@ def k_run(
             ts = r.ts_event
             oid = int(np.int64(r.order_id))
             if action == A_ADD:
-                _add(st, out, share, ts, oid, side, r.price, r.size, flags)
+                s = _find(st, oid, b)
+                _add(st, out, share, ts, oid, side, r.price, r.size, flags, s, b)
             elif action == A_FILL:
-                _fill(st, ts, oid, r.size, side)
+                _fill(st, ts, oid, r.size, side, _find(st, oid, b))
             elif action == A_CANCEL:
-                _cancel(st, out, ts, oid, r.size)
+                _cancel(st, out, ts, oid, r.size, _find(st, oid, b))
             elif action == A_MODIFY:
-                _modify(st, out, share, ts, oid, r.price, r.size)
+                _modify(st, out, share, ts, oid, r.price, r.size, _find(st, oid, b))
             elif action == A_CLEAR:
                 _clear(st)
+            if w & S_REMOVED and b >= 0:  # the book freed its slot: if it stays here, an orphan
+                s = st[st[H_BOFF] + b] - 1
+                if s >= 0 and st[st[H_OOFF] + OCOLS * s + O_BSLOT] == b:
+                    _mirror(st, s, -1)
             if flags & F_LAST:
                 _pen_clear(st)
             i += 1
@@ -883,15 +995,18 @@ def _copy(src: np.ndarray, a: int, dst: np.ndarray, b: int, n: int) -> None:
 @eager_kernel(f"void({_ST}, {_ST})")
 def k_migrate(old: np.ndarray, st: np.ndarray) -> None:
     """Move the state of ``old`` into the zeroed buffer ``st`` whose layout header is set (every
-    part at least as large as before, except the member table, which keeps live entries only)."""
+    part at least as large as before, except the member table, which keeps live entries only;
+    the same slots, mirrored or orphans)."""
     _copy(old, LAYOUT_END, st, LAYOUT_END, META - LAYOUT_END)
     # orders: the same slots
     n_used = old[H_NUSED]
     _copy(old, old[H_OOFF], st, st[H_OOFF], OCOLS * n_used)
     for s in range(n_used):
         o = st[H_OOFF] + OCOLS * s
-        if st[o + O_SIDE] >= 0:
+        if st[o + O_SIDE] >= 0 and st[o + O_BSLOT] < 0:  # (orphans only)
             _o_hinsert(st, st[H_OHOFF], st[H_OHCAP], st[H_OHSHIFT], st[o + O_ID], s)
+    # the book slots' map
+    _copy(old, old[H_BOFF], st, st[H_BOFF], old[H_BCAP])
     # levels
     nlev = old[H_NLEV]
     lo = st[H_LOFF]

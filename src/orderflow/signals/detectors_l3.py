@@ -34,10 +34,13 @@ Orders from a snapshot have no known birth time: they never count as quick pulls
 The work is done by numba kernels (:mod:`._l3_detect_kernels`) on state held in one int64
 buffer: hash tables keyed by order id (per-order records, fills of the current group), by
 (side, price) (level size and orders, iceberg chain, last full fill) and by (chain, order id),
-and rings for the cancel-to-trade window. :meth:`L3Detector.on_group` runs the kernel over one
-group, :func:`detect_l3` over all of them in one call; the kernel writes fired signals as rows
-that are dressed as :class:`~orderflow.signals.model.Signal` with their evidence here. Parts that
-fill up are grown and the kernel resumes where it stopped, so there is no size limit.
+and rings for the cancel-to-trade window. In the pipeline's fused step the same kernel finds a
+record's order through the slot the book stage found it at, instead of hashing its id again
+(orders the book does not hold are still found by id); the same orders, the same signals.
+:meth:`L3Detector.on_group` runs the kernel over one group, :func:`detect_l3` over all of them
+in one call; the kernel writes fired signals as rows that are dressed as
+:class:`~orderflow.signals.model.Signal` with their evidence here. Parts that fill up are grown
+and the kernel resumes where it stopped, so there is no size limit.
 Complexity: O(1) expected per record; O(orders at the level) when a large lot fires (is it the
 largest there?) and for :meth:`L3Detector.largest_order`.
 """
@@ -73,6 +76,10 @@ _CAPACITY |= {"ring": 1 << 11, "out": 1 << 6}
 #: costs a copy of it); at most this many orders, and one level per ``_ADDS_PER_LEVEL`` adds
 _RESERVE_ORDERS = 1 << 16
 _ADDS_PER_LEVEL = 16
+#: the header slots of the parts' capacities, in ``_new_state``'s order (the book slots' last)
+_CAPS = (K.H_OCAP, K.H_LCAP, K.H_MCAP, K.H_PCAP, K.H_RCAP, K.H_BCAP)
+#: the book stage's words when fed alone: none (every order found by its id)
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
 
 
 def _pow2(n: int) -> int:
@@ -80,10 +87,17 @@ def _pow2(n: int) -> int:
 
 
 def _new_state(
-    ocap: int, lcap: int, mcap: int, pcap: int, rcap: int, old: np.ndarray | None = None
+    ocap: int,
+    lcap: int,
+    mcap: int,
+    pcap: int,
+    rcap: int,
+    old: np.ndarray | None = None,
+    bcap: int = 0,
 ) -> np.ndarray:
-    """A zeroed buffer with the given capacities (powers of two) and its layout header; with
-    ``old``, that state moved into it. O(size)."""
+    """A zeroed buffer with the given capacities (powers of two; ``bcap``: book slots mapped,
+    none when fed alone) and its layout header; with ``old``, that state moved into it.
+    O(size)."""
     off = K.META
     layout = [0] * K.LAYOUT_END
     layout[K.H_OOFF], layout[K.H_OCAP] = off, ocap
@@ -106,6 +120,8 @@ def _new_state(
     off += pcap // 2
     layout[K.H_ROFF], layout[K.H_RCAP] = off, rcap
     off += 8 * rcap
+    layout[K.H_BOFF], layout[K.H_BCAP] = off, bcap
+    off += bcap
     st = np.zeros(off, dtype=np.int64)
     st[: K.LAYOUT_END] = layout
     if old is not None:
@@ -223,13 +239,16 @@ class L3Detector:
             raise ArgumentError(f"best prices for {min(len(bid), len(ask))} of {len(ends)} groups")
         return self._run(_mbo(records), ends, bid, ask)
 
-    def _reserve(self, orders: int, levels: int) -> None:
-        """Make room for ``orders`` resting orders and ``levels`` levels at once."""
+    def _reserve(self, orders: int, levels: int, slots: bool = False) -> None:
+        """Make room for ``orders`` resting orders and ``levels`` levels at once (``slots``: and
+        as many of the book's slots: a book holding that many orders uses no more)."""
         st = self._st
-        caps = [int(st[i]) for i in (K.H_OCAP, K.H_LCAP, K.H_MCAP, K.H_PCAP, K.H_RCAP)]
-        if orders > caps[0] or levels > caps[1]:
+        caps = [int(st[i]) for i in _CAPS]
+        if orders > caps[0] or levels > caps[1] or (slots and orders > caps[5]):
             caps[0], caps[1] = max(caps[0], _pow2(orders)), max(caps[1], _pow2(levels))
-            self._st = _new_state(caps[0], caps[1], caps[2], caps[3], caps[4], old=st)
+            if slots:
+                caps[5] = max(caps[5], _pow2(orders))
+            self._st = _new_state(caps[0], caps[1], caps[2], caps[3], caps[4], st, caps[5])
 
     def _run(
         self, rec: np.ndarray, ends: np.ndarray, bid: np.ndarray, ask: np.ndarray
@@ -237,7 +256,7 @@ class L3Detector:
         """Run the kernel over the groups ``ends`` of ``rec``, growing state as it asks."""
         st = self._st
         try:
-            while rc := K.k_run(st, rec, ends, bid, ask, self._out, self._share):
+            while rc := K.k_run(st, rec, ends, bid, ask, self._out, self._share, _NO_SLOTS, 0):
                 st = self._grow(rc)
         except BaseException:
             self._st[K.H_POS_G] = -1  # the next call starts afresh, it does not resume this one
@@ -252,13 +271,15 @@ class L3Detector:
             out[: len(self._out)] = self._out
             self._out = out
             return st
-        caps = [int(st[i]) for i in (K.H_OCAP, K.H_LCAP, K.H_MCAP, K.H_PCAP, K.H_RCAP)]
+        caps = [int(st[i]) for i in _CAPS]
         if rc == K.NEED_MEMBERS:  # keep the members of live chains only, with room to spare
             caps[2] = max(caps[2], _pow2(4 * (int(K.k_live_members(st)) + 2)))
+        elif rc == K.NEED_BMAP:  # the book's slots
+            caps[5] = max(2 * caps[5], _pow2(int(st[K.H_BNEED])), _CAPACITY["orders"])
         else:
             part = {K.NEED_ORDERS: 0, K.NEED_LEVELS: 1, K.NEED_PENDING: 3, K.NEED_RING: 4}[rc]
             caps[part] *= 2
-        self._st = _new_state(caps[0], caps[1], caps[2], caps[3], caps[4], old=st)
+        self._st = _new_state(caps[0], caps[1], caps[2], caps[3], caps[4], st, caps[5])
         return self._st
 
     # ---- signals -------------------------------------------------------------------------

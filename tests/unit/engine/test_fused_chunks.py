@@ -56,12 +56,12 @@ def _table_true(step: fused.FusedStep) -> None:
 
 def test_a_chunk_reserves_the_l3_detectors_room(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first chunk of ESH4 through the fused step: the L3 detectors hold room for its ADD
-    records before the kernel runs (no doubling on the way), and every call equals the
-    separate path (which grows as it goes). The other parts grow on the way (the book
-    metrics' OFI ring, momentum's ring, the liquidity buckets, the L2 detectors' arrays), each
-    to the size the doublings one by one reach in one copy, and only the grown part's rows are
-    bound again (a row whose array the step already holds stands): after every call every row
-    of the kernel's table still names its array."""
+    records (and the book slots they map) before the kernel runs (no doubling on the way), and
+    every call equals the separate path (which grows as it goes). The other parts grow on the
+    way (the book metrics' OFI ring, momentum's ring, the liquidity buckets, the L2 detectors'
+    arrays), each to the size the doublings one by one reach in one copy, and only the grown
+    part's rows are bound again (a row whose array the step already holds stands): after every
+    call every row of the kernel's table still names its array."""
     s = load_stream(need(ES_MBO))
     ev = s.array
     grown: list[int] = []
@@ -94,3 +94,4 @@ def test_a_chunk_reserves_the_l3_detectors_room(monkeypatch: pytest.MonkeyPatch)
     one.process(first)
     cap = int(det._st[L3D.H_OCAP])
     assert cap >= min(adds, _RESERVE_ORDERS) > before
+    assert int(det._st[L3D.H_BCAP]) == cap  # (and as many of the book's slots)
