@@ -68,6 +68,7 @@ class Matching:
     _waiting: list[SimOrder]
     _fired: list[SimOrder]
     _pending: list[tuple[int, Any]]
+    _out: list[Any]  # reports not yet taken
     _events: int
     _ends: int
     #: counts what can change our orders as :func:`order_arrays` shows them (every report
@@ -197,12 +198,24 @@ class Matching:
             return np.where(recs["action"] == int(LevelAction.CLEAR), 0, recs["size"])
         return np.where(recs["operation"] == int(NtOperation.REMOVE), 0, recs["size"])
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing of ours at the venue (resting, waiting, triggered, taken), no command on
+        its way and no report waiting, a shared L3 book: what the venue makes of records then
+        is its clock at their last record, their last print and their count of events,
+        nothing else (:meth:`_idle_l3`), so pieces in time order shown one by one or joined
+        leave it the same. Only a command ends it."""
+        return self.l3 and self.shared and not (
+            self._resting or self._waiting or self._fired or self.taken or self._pending
+            or self._out
+        )  # fmt: skip
+
     def _idle_l3(self, recs: np.ndarray) -> bool:
-        """A piece of a shared L3 book while nothing of ours rests, waits, fired or holds
-        taken liquidity: it can touch nothing of ours, so it moves the clock, the last print
-        and the count of events only (one jitted pass, :func:`tail_l3`). False (nothing
-        done) otherwise."""
-        if not self.shared or self._resting or self._waiting or self._fired or self.taken:
+        """A piece of a shared L3 book while the venue is :attr:`quiet`: it can touch
+        nothing of ours, so it moves the clock, the last print and the count of events only
+        (one jitted pass, :func:`tail_l3`). False (nothing done) otherwise (the full pass
+        does the same then, with nothing of ours in it)."""
+        if not self.quiet:
             return False
         if len(recs):
             events, price, printed = tail_l3(recs, self.fills_print)
