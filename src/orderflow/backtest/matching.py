@@ -210,31 +210,30 @@ class Matching:
             or self._out
         )  # fmt: skip
 
-    def _idle_l3(self, recs: np.ndarray) -> bool:
+    def _idle_l3(self, recs: np.ndarray) -> None:
         """A piece of a shared L3 book while the venue is :attr:`quiet`: it can touch
         nothing of ours, so it moves the clock, the last print and the count of events only
-        (one jitted pass, :func:`tail_l3`). False (nothing done) otherwise (the full pass
-        does the same then, with nothing of ours in it)."""
-        if not self.quiet:
-            return False
+        (one jitted pass, :func:`tail_l3`; the full pass does the same then, with nothing of
+        ours in it)."""
         if len(recs):
             events, price, printed = tail_l3(recs, self.fills_print)
             self.now = max(self.now, int(recs["ts_event"][-1]))
             if printed:
                 self.last_trade = int(price)
             self._events += int(events)
-        return True
 
     def _run(self, recs: np.ndarray, trades: np.ndarray) -> None:
         if self.l3:
-            if self._idle_l3(recs):
+            # with orders of ours working, look at a window at a time: a pass restarts when
+            # one of them ends, and should not rescan the whole chunk each time
+            busy = self._resting or self._waiting or self._fired
+            if not busy and self.quiet:
+                self._idle_l3(recs)
                 return
             i, n = 0, len(recs)
             while i < n:
-                # with orders of ours working, look at a window at a time: a pass restarts
-                # when one of them ends, and should not rescan the whole chunk each time
-                busy = self._resting or self._waiting or self._fired
                 i += self._pass_l3(recs[i : i + WINDOW] if busy else recs[i:])
+                busy = self._resting or self._waiting or self._fired
         else:
             i = k = 0
             while i < len(recs) or k < len(trades):
