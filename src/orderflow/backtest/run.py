@@ -35,11 +35,12 @@ import numpy as np
 from orderflow.backtest.model import Delivery
 from orderflow.backtest.options import BacktestOptions, FileRun, OrderLog
 from orderflow.backtest.report import BacktestResult, build_result
-from orderflow.backtest.scans import every_n
+from orderflow.backtest.scans import every_n, scan_mbo
 from orderflow.backtest.venue import SimVenue
 from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
 from orderflow.io.stream import Chunk, Opened, estimate_records, open_chunks
+from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import REGISTRY, Instrument, find_instrument
 from orderflow.trading.broker import ProductCosts
@@ -161,7 +162,10 @@ class _Driver:
                 recs = _join(carry, recs)
             if trades is not None and carry_t is not None and len(carry_t):
                 trades = _join(carry_t, trades)
-            lasts = np.flatnonzero(recs["flags"] & _LAST)
+            if trades is None and recs.dtype == MBO_DTYPE:  # (one compiled pass)
+                lasts, hours, back = scan_mbo(recs, _HOUR)
+            else:
+                lasts, hours, back = np.flatnonzero(recs["flags"] & _LAST), None, -1
             whole = int(lasts[-1]) + 1 if len(lasts) else 0
             carry = recs[whole:].copy()
             t_cut = 0
@@ -171,24 +175,29 @@ class _Driver:
                 carry_t = trades[t_cut:].copy()
             elif trades is not None:
                 carry_t = trades
-            prints = (
-                recs["ts_event"][recs["action"] == _TRADE]
-                if trades is None
-                else (trades["ts_event"])
-            )
-            if len(prints):
-                self.hours.update(np.unique(prints // _HOUR).tolist())
+            if hours is None:
+                prints = (
+                    recs["ts_event"][recs["action"] == _TRADE]
+                    if trades is None
+                    else (trades["ts_event"])
+                )
+                hours = np.unique(prints // _HOUR)
+            self.hours.update(hours.tolist())
             if whole:
-                self._events(recs[:whole], None if trades is None else trades[:t_cut], lasts)
+                # (the times up to the last whole event never go back: back >= whole)
+                self._events(recs[:whole], None if trades is None else trades[:t_cut], lasts,
+                             back >= whole)  # fmt: skip
             progress(len(chunk.records))
             if over:
                 break
         if carry is not None and len(carry):  # an unfinished last event: the pipeline's too
             self.pipe.process(carry)
 
-    def _events(self, recs: np.ndarray, trades: np.ndarray | None, lasts: np.ndarray) -> None:
+    def _events(self, recs: np.ndarray, trades: np.ndarray | None, lasts: np.ndarray,
+                ordered: bool) -> None:  # fmt: skip
         """Whole events: cut at decision points, commands' arrivals, firing prints and report
-        deliveries; each piece through the pipeline's book and the venue."""
+        deliveries; each piece through the pipeline's book and the venue (``ordered``: the
+        records' times never go back)."""
         ts = recs["ts_event"]
         n = len(recs)
         every = self.opts.decide_every
@@ -204,7 +213,7 @@ class _Driver:
         held, venue = self.held, self.venue
         # a quiet venue's pieces are shown to it joined (a shared L3 book's): their last
         # record's time is the venue's clock after them only while the times do not go back
-        lazy = venue.l3 and venue.shared and bool((ts[1:] >= ts[:-1]).all())
+        lazy = ordered and venue.l3 and venue.shared
         for mark in stops:
             stop = abs(mark)
             while pos < stop:
