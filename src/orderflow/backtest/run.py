@@ -79,6 +79,9 @@ class _Driver:
         self._quiet = False  # (only ever True while venue.quiet is: a command ends it)
         self._late: np.ndarray | None = None
         self._late_from = self._late_to = 0
+        # the host flat or not, as it was after the first _flat_at fills (the only way a
+        # position moves in a backtest is a fill the driver hands the node: settle)
+        self._flat, self._flat_at = True, -1
 
     # ---- reports and commands --------------------------------------------------------------
     def _hold(self, out: list[Delivery]) -> None:
@@ -144,7 +147,12 @@ class _Driver:
         """Flat, no live entry of ours, no accumulated signal since the last decision (the
         pipeline has accumulated ``signals``)."""
         h = self.host
-        return signals == self._seen and not h.desk.brackets.live and not h.position
+        if signals != self._seen or h.desk.brackets.live:
+            return False
+        fills = len(self.log.fills)
+        if fills != self._flat_at:  # (a fill since the last look: the position again)
+            self._flat, self._flat_at = not h.position, fills
+        return self._flat
 
     # ---- market data -----------------------------------------------------------------------
     def run(self, chunks: Iterator[Chunk], progress: Callable[[int], None]) -> None:

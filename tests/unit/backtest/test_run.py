@@ -234,11 +234,20 @@ def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
     results are those of the venue shown every piece (``quiet`` answering False). Fails when
     the driver sends without showing the pieces first, when a piece is left out of the join
     or when the venue is called quiet with liquidity of ours taken."""
+    from orderflow.backtest.run import _Driver
     from orderflow.backtest.venue import SimVenue
 
-    real_send, real_market = SimVenue.send, SimVenue.on_market
+    real_send, real_market, real_idle = SimVenue.send, SimVenue.on_market, _Driver._idle
     log: list[tuple[object, ...]] = []
     calls = [0]
+    idle = {True: 0, False: 0}
+
+    def idle_checked(self: _Driver, signals: int) -> bool:
+        # (the flat answer kept between fills is the host's own answer at every decision)
+        got, h = real_idle(self, signals), self.host
+        assert got == (signals == self._seen and not h.desk.brackets.live and not h.position)
+        idle[got] += 1
+        return got
 
     def send(self: SimVenue, cmd: Any) -> Any:
         queues = [(o.cid, o.queue.ahead) for o in self._resting]
@@ -251,6 +260,7 @@ def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
 
     monkeypatch.setattr(SimVenue, "send", send)
     monkeypatch.setattr(SimVenue, "on_market", on_market)
+    monkeypatch.setattr(_Driver, "_idle", idle_checked)
     opts = BacktestOptions(chunk_records=16_384, **LAT)  # type: ignore[arg-type]
     lazy = run_backtest([need(ES_MBO)], options=opts)
     seen, log[:], n_lazy, calls[0] = list(log), [], calls[0], 0
@@ -260,6 +270,33 @@ def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
     assert lazy.files[0]["venue"] == each.files[0]["venue"]
     assert seen == log and len(seen) > 40 and any(taken for *_, taken, _ in seen)
     assert calls[0] > n_lazy + 200  # (pieces shown joined)
+    assert idle[True] > 400 and idle[False] > 400
+
+
+def test_the_idle_check_asks_the_host_for_its_position_again_after_a_fill() -> None:
+    """The driver keeps the host's flat answer until the next fill it hands the node (the
+    only way a position moves in a backtest): a position taken after a fill is seen, one
+    taken without a fill is not asked for (the cache), live brackets and a new signal answer
+    first. Fails when the answer is kept across a fill."""
+    from types import SimpleNamespace
+
+    from orderflow.backtest.options import OrderLog
+    from orderflow.backtest.run import _Driver
+
+    host: Any = SimpleNamespace(desk=SimpleNamespace(brackets=SimpleNamespace(live={})),
+                                position=0)  # fmt: skip
+    drv = _Driver(None, host, None, None, BacktestOptions(), OrderLog())  # type: ignore[arg-type]
+    assert drv._idle(0)
+    host.position = 2
+    assert drv._idle(0)  # (no fill since: not asked again)
+    drv.log.fills.append(None)  # type: ignore[arg-type]
+    assert not drv._idle(0)
+    host.position = 0
+    assert not drv._idle(0)
+    drv.log.fills.append(None)  # type: ignore[arg-type]
+    assert drv._idle(0) and not drv._idle(1)
+    host.desk.brackets.live["b"] = object()
+    assert not drv._idle(0)
 
 
 def test_a_quiet_venue_is_shown_each_piece_where_the_times_go_back(
