@@ -19,7 +19,6 @@ from orderflow.backtest.market import MarketView
 from orderflow.backtest.model import (
     ASK,
     BID,
-    CANCEL,
     CLEAR,
     FILL,
     LAST,
@@ -35,7 +34,7 @@ from orderflow.backtest.queues import (
     l3_trade_fill,
 )
 from orderflow.backtest.relevant import OrderArrays, order_arrays, quiet_l3, scan_l3
-from orderflow.backtest.scans import cut_l3, tail_l3, triggers
+from orderflow.backtest.scans import cancelled_l3, cut_l3, tail_l3, triggers
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
 from orderflow.trading.orders import OrderType
@@ -159,13 +158,11 @@ class Matching:
         come as C records too) or, in L2, the level's size decreases since last seen. Additive,
         so the result does not depend on how the records were chunked; the cap by the level's
         size is applied when the level is read (:meth:`_free`)."""
-        price, side = recs["price"], recs["side"]
         for (sd, p), amount in list(self.taken.items()):
-            at = (price == p) & (side == sd)
-            if self.l3:
-                removed = int(recs["size"][at & (recs["action"] == CANCEL)].sum())
+            if self.l3:  # (one compiled pass a level)
+                removed = int(cancelled_l3(recs, sd, p))
             else:
-                sizes = self._l2_sizes(recs[at])
+                sizes = self._l2_sizes(recs[(recs["price"] == p) & (recs["side"] == sd)])
                 if len(sizes) == 0:
                     continue
                 seq = np.concatenate(([self._taken_level[(sd, p)]], sizes))

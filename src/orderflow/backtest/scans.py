@@ -4,7 +4,9 @@ A backtest deciding every 100 records hands the venue a piece of about 100 recor
 time; where each piece cost half a dozen numpy calls (masks, ``flatnonzero``,
 ``searchsorted``) these give the same answers in one call: how far a shared book may be fed
 before the venue must look (:func:`cut_l3`, for ``Matching.next_cut``) and, for a piece that
-touches none of our orders, the events it ends and its last print (:func:`tail_l3`); per
+touches none of our orders, the events it ends and its last print (:func:`tail_l3`); what
+the market removed at a level we took from (:func:`cancelled_l3`, four numpy passes a level
+before); per
 chunk of MBO records, what the driver reads before cutting it into pieces (:func:`scan_mbo`:
 its event ends, the hours it prints in, whether its times go back; five numpy passes and a
 sort, about 0.8 ms a 65,536-record chunk). The numpy forms stay in
@@ -16,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from orderflow.backtest.model import FILL, LAST, STOPS, TRADE, SimOrder
+from orderflow.backtest.model import CANCEL, FILL, LAST, STOPS, TRADE, SimOrder
 
-__all__ = ["cut_l3", "every_n", "scan_mbo", "tail_l3", "triggers"]
+__all__ = ["cancelled_l3", "cut_l3", "every_n", "scan_mbo", "tail_l3", "triggers"]
 
 _NO_TRIGGERS = np.zeros((0, 2), dtype=np.int64)
 
@@ -96,6 +98,18 @@ def tail_l3(seg, fills_print):  # type: ignore[no-untyped-def]
         if a == TRADE or (fills_print and a == FILL):
             return events, np.int64(price[j]), 1
     return events, np.int64(0), 0
+
+
+@njit(cache=True)
+def cancelled_l3(seg, side, price):  # type: ignore[no-untyped-def]
+    """The size the cancels (C records: L3 fills come as C records too) of ``seg`` removed at
+    ``price`` on ``side``. O(len)."""
+    act, sd, px, size = seg.action, seg.side, seg.price, seg["size"]
+    removed = 0
+    for j in range(len(act)):
+        if act[j] == CANCEL and px[j] == price and sd[j] == side:
+            removed += size[j]
+    return removed
 
 
 @njit(cache=True)

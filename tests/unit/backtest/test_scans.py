@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orderflow.backtest.model import FILL, LAST, TRADE
-from orderflow.backtest.scans import cut_l3, scan_mbo, tail_l3
+from orderflow.backtest.model import CANCEL, FILL, LAST, TRADE
+from orderflow.backtest.scans import cancelled_l3, cut_l3, scan_mbo, tail_l3
 from orderflow.backtest.venue import SimVenue
 from orderflow.book.l3 import OrderBook
 from orderflow.model.dtypes import MBO_DTYPE
@@ -57,6 +57,12 @@ def tail_numpy(recs: np.ndarray, fills_print: bool) -> tuple[int, int, int]:
     return (events, int(recs["price"][tr[-1]]), 1) if len(tr) else (events, 0, 0)
 
 
+def cancelled_numpy(recs: np.ndarray, side: int, price: int) -> int:
+    """``Matching._decay``'s L3 count as it was written with numpy."""
+    at = (recs["price"] == price) & (recs["side"] == side)
+    return int(recs["size"][at & (recs["action"] == CANCEL)].sum())
+
+
 def _random(rng: np.random.Generator, n: int) -> np.ndarray:
     r = np.zeros(n, dtype=MBO_DTYPE)
     r["ts_event"] = np.cumsum(rng.integers(0, 3, n)) + 1_000
@@ -80,6 +86,9 @@ def test_the_jitted_scans_give_the_numpy_answers_on_random_pieces(seed: int) -> 
         fired, fp = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
         assert cut_l3(recs, fp, at, fired, w) == cut_numpy(recs, fp, at, fired, w)
         assert tuple(int(x) for x in tail_l3(recs, fp)) == tail_numpy(recs, fp)
+        for side in (0, 1):  # what the market removed at a level we took from
+            price = 100 + int(rng.integers(-6, 7))
+            assert cancelled_l3(recs, side, price) == cancelled_numpy(recs, side, price)
 
 
 HOUR = 3_600_000_000_000
@@ -116,7 +125,7 @@ def test_the_jitted_scans_give_the_numpy_answers_on_esh4(es_mbo_path) -> None:  
 
     ev, _ = read_mbo(es_mbo_path)
     rng = np.random.default_rng(7)
-    fired_somewhere = 0
+    fired_somewhere = removed = 0
     for a in rng.integers(0, len(ev) - 200, 300).tolist():
         recs = ev[a : a + int(rng.integers(1, 200))]
         px = int(recs["price"][0])
@@ -127,7 +136,9 @@ def test_the_jitted_scans_give_the_numpy_answers_on_esh4(es_mbo_path) -> None:  
             assert got == cut_numpy(recs, False, at, fired, w)
             fired_somewhere += got < len(recs)
         assert tuple(int(x) for x in tail_l3(recs, False)) == tail_numpy(recs, False)
-    assert fired_somewhere > 100
+        assert cancelled_l3(recs, 1, px) == cancelled_numpy(recs, 1, px)
+        removed += cancelled_numpy(recs, 1, px) > 0
+    assert fired_somewhere > 100 and removed > 100
     for a in range(0, len(ev), 16_384):  # the chunks the driver reads (the hour's prints)
         lasts, hours, first = scan_mbo(ev[a : a + 16_384], HOUR)
         assert (lasts.tolist(), set(hours.tolist()), first) == scan_numpy(ev[a : a + 16_384], HOUR)
