@@ -19,7 +19,6 @@ from orderflow.backtest.market import MarketView
 from orderflow.backtest.model import (
     ASK,
     BID,
-    CANCEL,
     CLEAR,
     FILL,
     LAST,
@@ -35,7 +34,7 @@ from orderflow.backtest.queues import (
     l3_trade_fill,
 )
 from orderflow.backtest.relevant import OrderArrays, order_arrays, quiet_l3, scan_l3
-from orderflow.backtest.scans import cut_l3, tail_l3, triggers
+from orderflow.backtest.scans import cancelled_l3, cut_l3, tail_l3, triggers
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
 from orderflow.trading.orders import OrderType
@@ -68,6 +67,7 @@ class Matching:
     _waiting: list[SimOrder]
     _fired: list[SimOrder]
     _pending: list[tuple[int, Any]]
+    _out: list[Any]  # reports not yet taken
     _events: int
     _ends: int
     #: counts what can change our orders as :func:`order_arrays` shows them (every report
@@ -158,13 +158,11 @@ class Matching:
         come as C records too) or, in L2, the level's size decreases since last seen. Additive,
         so the result does not depend on how the records were chunked; the cap by the level's
         size is applied when the level is read (:meth:`_free`)."""
-        price, side = recs["price"], recs["side"]
         for (sd, p), amount in list(self.taken.items()):
-            at = (price == p) & (side == sd)
-            if self.l3:
-                removed = int(recs["size"][at & (recs["action"] == CANCEL)].sum())
+            if self.l3:  # (one compiled pass a level)
+                removed = int(cancelled_l3(recs, sd, p))
             else:
-                sizes = self._l2_sizes(recs[at])
+                sizes = self._l2_sizes(recs[(recs["price"] == p) & (recs["side"] == sd)])
                 if len(sizes) == 0:
                     continue
                 seq = np.concatenate(([self._taken_level[(sd, p)]], sizes))
@@ -197,31 +195,42 @@ class Matching:
             return np.where(recs["action"] == int(LevelAction.CLEAR), 0, recs["size"])
         return np.where(recs["operation"] == int(NtOperation.REMOVE), 0, recs["size"])
 
-    def _idle_l3(self, recs: np.ndarray) -> bool:
-        """A piece of a shared L3 book while nothing of ours rests, waits, fired or holds
-        taken liquidity: it can touch nothing of ours, so it moves the clock, the last print
-        and the count of events only (one jitted pass, :func:`tail_l3`). False (nothing
-        done) otherwise."""
-        if not self.shared or self._resting or self._waiting or self._fired or self.taken:
-            return False
+    @property
+    def quiet(self) -> bool:
+        """Nothing of ours at the venue (resting, waiting, triggered, taken), no command on
+        its way and no report waiting, a shared L3 book: what the venue makes of records then
+        is its clock at their last record, their last print and their count of events,
+        nothing else (:meth:`_idle_l3`), so pieces in time order shown one by one or joined
+        leave it the same. Only a command ends it."""
+        return self.l3 and self.shared and not (
+            self._resting or self._waiting or self._fired or self.taken or self._pending
+            or self._out
+        )  # fmt: skip
+
+    def _idle_l3(self, recs: np.ndarray) -> None:
+        """A piece of a shared L3 book while the venue is :attr:`quiet`: it can touch
+        nothing of ours, so it moves the clock, the last print and the count of events only
+        (one jitted pass, :func:`tail_l3`; the full pass does the same then, with nothing of
+        ours in it)."""
         if len(recs):
             events, price, printed = tail_l3(recs, self.fills_print)
             self.now = max(self.now, int(recs["ts_event"][-1]))
             if printed:
                 self.last_trade = int(price)
             self._events += int(events)
-        return True
 
     def _run(self, recs: np.ndarray, trades: np.ndarray) -> None:
         if self.l3:
-            if self._idle_l3(recs):
+            # with orders of ours working, look at a window at a time: a pass restarts when
+            # one of them ends, and should not rescan the whole chunk each time
+            busy = self._resting or self._waiting or self._fired
+            if not busy and self.quiet:
+                self._idle_l3(recs)
                 return
             i, n = 0, len(recs)
             while i < n:
-                # with orders of ours working, look at a window at a time: a pass restarts
-                # when one of them ends, and should not rescan the whole chunk each time
-                busy = self._resting or self._waiting or self._fired
                 i += self._pass_l3(recs[i : i + WINDOW] if busy else recs[i:])
+                busy = self._resting or self._waiting or self._fired
         else:
             i = k = 0
             while i < len(recs) or k < len(trades):

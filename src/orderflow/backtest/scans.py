@@ -1,11 +1,16 @@
-"""The venue's per-piece scans of L3 records, one jitted pass each.
+"""The venue's per-piece scans of L3 records and the driver's per-chunk one, one jitted pass each.
 
 A backtest deciding every 100 records hands the venue a piece of about 100 records at a
 time; where each piece cost half a dozen numpy calls (masks, ``flatnonzero``,
 ``searchsorted``) these give the same answers in one call: how far a shared book may be fed
 before the venue must look (:func:`cut_l3`, for ``Matching.next_cut``) and, for a piece that
-touches none of our orders, the events it ends and its last print (:func:`tail_l3`). The
-numpy forms stay in ``tests/unit/backtest/test_scans.py`` as the reference.
+touches none of our orders, the events it ends and its last print (:func:`tail_l3`); what
+the market removed at a level we took from (:func:`cancelled_l3`, four numpy passes a level
+before); per
+chunk of MBO records, what the driver reads before cutting it into pieces (:func:`scan_mbo`:
+its event ends, the hours it prints in, whether its times go back; five numpy passes and a
+sort, about 0.8 ms a 65,536-record chunk). The numpy forms stay in
+``tests/unit/backtest/test_scans.py`` as the reference.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from orderflow.backtest.model import FILL, LAST, STOPS, TRADE, SimOrder
+from orderflow.backtest.model import CANCEL, FILL, LAST, STOPS, TRADE, SimOrder
 
-__all__ = ["cut_l3", "every_n", "tail_l3", "triggers"]
+__all__ = ["cancelled_l3", "cut_l3", "every_n", "scan_mbo", "tail_l3", "triggers"]
 
 _NO_TRIGGERS = np.zeros((0, 2), dtype=np.int64)
 
@@ -96,6 +101,18 @@ def tail_l3(seg, fills_print):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def cancelled_l3(seg, side, price):  # type: ignore[no-untyped-def]
+    """The size the cancels (C records: L3 fills come as C records too) of ``seg`` removed at
+    ``price`` on ``side``. O(len)."""
+    act, sd, px, size = seg.action, seg.side, seg.price, seg["size"]
+    removed = 0
+    for j in range(len(act)):
+        if act[j] == CANCEL and px[j] == price and sd[j] == side:
+            removed += size[j]
+    return removed
+
+
+@njit(cache=True)
 def every_n(ends, n, since):  # type: ignore[no-untyped-def]
     """The event ends (``ends``: exclusive indices, increasing) at which ``n`` or more
     records have gone by since the last decision, ``since`` records before the first record;
@@ -112,3 +129,30 @@ def every_n(ends, n, since):  # type: ignore[no-untyped-def]
             start = e
     total = ends[-1] if len(ends) else 0
     return out[:k], total - start
+
+
+@njit(cache=True)
+def scan_mbo(recs, hour):  # type: ignore[no-untyped-def]
+    """A chunk of MBO records in one pass: the indices of those that end an event (LAST,
+    ``np.flatnonzero(flags & LAST)``); the hour (``ts_event // hour``) of each print (T record)
+    that differs from the previous print's, so the distinct hours with prints are their set;
+    and the index of the first record whose event time is before the one before it
+    (``len(recs)``: the times never go back). O(len)."""
+    flags, act, ts = recs["flags"], recs.action, recs.ts_event
+    n = len(flags)
+    lasts = np.empty(n, dtype=np.int64)
+    hours = np.empty(n, dtype=np.int64)
+    k = m = 0
+    back = n
+    for j in range(n):
+        if flags[j] & LAST:
+            lasts[k] = j
+            k += 1
+        if act[j] == TRADE:
+            h = ts[j] // hour
+            if m == 0 or h != hours[m - 1]:
+                hours[m] = h
+                m += 1
+        if back == n and j and ts[j] < ts[j - 1]:
+            back = j
+    return lasts[:k].copy(), hours[:m].copy(), back

@@ -76,8 +76,8 @@ class KeptPrints:
     def since(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Times and prices (new arrays) of the prints taken after the first ``count``; those
         no longer held are left out (the oldest held is at :attr:`start`)."""
-        held = self.held
-        k = max(count - self.start, 0)
+        start, held, _ = self._n.tolist()  # (Python ints in one call: a decision asks)
+        k = max(count - start, 0)
         if k >= held:
             return _NO_TS, _NO_PX
         return self._ts[k:held].copy(), self._px[k:held].copy()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
@@ -219,4 +220,135 @@ def test_the_driver_lets_every_due_command_act_before_the_next_piece(
 
     monkeypatch.setattr(SimVenue, "next_cut", checked)
     res = run_backtest([need(ES_MBO)], options=BacktestOptions(**LAT))  # type: ignore[arg-type]
-    assert seen["pieces"] > 500 and seen["waiting"] > 10 and len(res.fills) > 5
+    # (a quiet venue, holding nothing, is not asked: test_a_quiet_venue_...)
+    assert seen["pieces"] > 200 and seen["waiting"] > 10 and len(res.fills) > 5
+
+
+@pytest.mark.slow
+def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While nothing of ours is at the venue (``SimVenue.quiet``) the driver shows it the
+    pieces joined, before a command and at the chunk's end. The venue as each command finds
+    it (its clock, last print, count of events, what we took, the orders' queues) and the
+    results are those of the venue shown every piece (``quiet`` answering False). Fails when
+    the driver sends without showing the pieces first, when a piece is left out of the join
+    or when the venue is called quiet with liquidity of ours taken."""
+    from orderflow.backtest.run import _Driver
+    from orderflow.backtest.venue import SimVenue
+
+    real_send, real_market, real_idle = SimVenue.send, SimVenue.on_market, _Driver._idle
+    log: list[tuple[object, ...]] = []
+    calls = [0]
+    idle = {True: 0, False: 0}
+
+    def idle_checked(self: _Driver, signals: int) -> bool:
+        # (the flat answer kept between fills is the host's own answer at every decision)
+        got, h = real_idle(self, signals), self.host
+        assert got == (signals == self._seen and not h.desk.brackets.live and not h.position)
+        idle[got] += 1
+        return got
+
+    def send(self: SimVenue, cmd: Any) -> Any:
+        queues = [(o.cid, o.queue.ahead) for o in self._resting]
+        log.append((cmd.cid, self.now, self.last_trade, self._events, dict(self.taken), queues))
+        return real_send(self, cmd)
+
+    def on_market(self: SimVenue, records: np.ndarray, trades: Any = None) -> Any:
+        calls[0] += 1
+        return real_market(self, records, trades)
+
+    monkeypatch.setattr(SimVenue, "send", send)
+    monkeypatch.setattr(SimVenue, "on_market", on_market)
+    monkeypatch.setattr(_Driver, "_idle", idle_checked)
+    opts = BacktestOptions(chunk_records=16_384, **LAT)  # type: ignore[arg-type]
+    lazy = run_backtest([need(ES_MBO)], options=opts)
+    seen, log[:], n_lazy, calls[0] = list(log), [], calls[0], 0
+    monkeypatch.setattr(SimVenue, "quiet", property(lambda self: False))
+    each = run_backtest([need(ES_MBO)], options=opts)
+    _same(lazy, each)
+    assert lazy.files[0]["venue"] == each.files[0]["venue"]
+    assert seen == log and len(seen) > 40 and any(taken for *_, taken, _ in seen)
+    assert calls[0] > n_lazy + 200  # (pieces shown joined)
+    assert idle[True] > 400 and idle[False] > 400
+
+
+def test_the_idle_check_asks_the_host_for_its_position_again_after_a_fill() -> None:
+    """The driver keeps the host's flat answer until the next fill it hands the node (the
+    only way a position moves in a backtest): a position taken after a fill is seen, one
+    taken without a fill is not asked for (the cache), live brackets and a new signal answer
+    first. Fails when the answer is kept across a fill."""
+    from types import SimpleNamespace
+
+    from orderflow.backtest.options import OrderLog
+    from orderflow.backtest.run import _Driver
+
+    host: Any = SimpleNamespace(desk=SimpleNamespace(brackets=SimpleNamespace(live={})),
+                                position=0)  # fmt: skip
+    drv = _Driver(None, host, None, None, BacktestOptions(), OrderLog())  # type: ignore[arg-type]
+    assert drv._idle(0)
+    host.position = 2
+    assert drv._idle(0)  # (no fill since: not asked again)
+    drv.log.fills.append(None)  # type: ignore[arg-type]
+    assert not drv._idle(0)
+    host.position = 0
+    assert not drv._idle(0)
+    drv.log.fills.append(None)  # type: ignore[arg-type]
+    assert drv._idle(0) and not drv._idle(1)
+    host.desk.brackets.live["b"] = object()
+    assert not drv._idle(0)
+
+
+def test_a_quiet_venue_is_shown_each_piece_where_the_times_go_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The venue's clock after a piece is its last record's time, kept only when later: for
+    records whose times go back, pieces joined would leave an earlier clock, so such a chunk is
+    shown piece by piece. ESH4's first 16,384 records with 300 of the first hour's stamped at
+    the file's end: the venue as each command finds it is the venue shown every piece (fails
+    when the pieces are joined anyway)."""
+    from orderflow.backtest.run import run_sources
+    from orderflow.backtest.venue import SimVenue
+    from orderflow.io.stream import Chunk, Opened
+
+    ev, inst = read_mbo(need(ES_MBO))
+    recs = ev[:16_384].copy()
+    recs["ts_event"][9_000:9_300] = ev["ts_event"][-1]  # (after the snapshot: 8,726)
+    real_send = SimVenue.send
+    log: list[tuple[object, ...]] = []
+
+    def send(self: SimVenue, cmd: Any) -> Any:
+        log.append((cmd.cid, self.now, self.last_trade, self._events))
+        return real_send(self, cmd)
+
+    monkeypatch.setattr(SimVenue, "send", send)
+    lazy = run_sources([("esh4", Opened(inst, "mbo", iter([Chunk(recs)])))])
+    seen, log[:] = list(log), []
+    monkeypatch.setattr(SimVenue, "quiet", property(lambda self: False))
+    each = run_sources([("esh4", Opened(inst, "mbo", iter([Chunk(recs)])))])
+    _same(lazy, each)
+    assert seen == log and seen and seen[0][1] == ev["ts_event"][-1]
+
+
+def test_records_are_joined_as_numpy_joins_them() -> None:
+    """``_join`` (the chunk's unfinished event before the next chunk) copies the records' bytes:
+    the same records, padding included, as ``np.concatenate``; arrays it cannot copy so (not
+    contiguous, two dtypes) go to numpy."""
+    from orderflow.backtest.run import _join
+    from orderflow.model.dtypes import MBO_DTYPE, NT_DEPTH_DTYPE, TRADE_DTYPE
+
+    rng = np.random.default_rng(3)
+    for dtype in (MBO_DTYPE, TRADE_DTYPE, NT_DEPTH_DTYPE):
+        for a, b in ((0, 0), (0, 5), (3, 0), (1, 1), (7, 300)):
+            raw = rng.integers(0, 256, (a + b) * dtype.itemsize, dtype=np.uint8)
+            recs = raw.view(dtype)  # (garbage in every byte, the padding's too)
+            head, tail = recs[:a].copy(), recs[a:].copy()
+            got = _join(head, tail)
+            assert got.dtype == dtype and got.tobytes() == np.concatenate([head, tail]).tobytes()
+            assert got.tobytes() == raw.tobytes()
+            strided = recs[::2]
+            assert _join(head, strided).tobytes() == np.concatenate([head, strided]).tobytes()
+    mbo = np.zeros(3, dtype=MBO_DTYPE)
+    mbo["price"] = [1, 2, 3]
+    with pytest.raises(TypeError):  # (numpy's answer to two record dtypes, not bytes)
+        _join(mbo, np.zeros(2, dtype=TRADE_DTYPE))

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orderflow.backtest.model import FILL, LAST, TRADE
-from orderflow.backtest.scans import cut_l3, tail_l3
+from orderflow.backtest.model import CANCEL, FILL, LAST, TRADE
+from orderflow.backtest.scans import cancelled_l3, cut_l3, scan_mbo, tail_l3
 from orderflow.backtest.venue import SimVenue
 from orderflow.book.l3 import OrderBook
 from orderflow.model.dtypes import MBO_DTYPE
@@ -57,6 +57,12 @@ def tail_numpy(recs: np.ndarray, fills_print: bool) -> tuple[int, int, int]:
     return (events, int(recs["price"][tr[-1]]), 1) if len(tr) else (events, 0, 0)
 
 
+def cancelled_numpy(recs: np.ndarray, side: int, price: int) -> int:
+    """``Matching._decay``'s L3 count as it was written with numpy."""
+    at = (recs["price"] == price) & (recs["side"] == side)
+    return int(recs["size"][at & (recs["action"] == CANCEL)].sum())
+
+
 def _random(rng: np.random.Generator, n: int) -> np.ndarray:
     r = np.zeros(n, dtype=MBO_DTYPE)
     r["ts_event"] = np.cumsum(rng.integers(0, 3, n)) + 1_000
@@ -80,6 +86,38 @@ def test_the_jitted_scans_give_the_numpy_answers_on_random_pieces(seed: int) -> 
         fired, fp = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
         assert cut_l3(recs, fp, at, fired, w) == cut_numpy(recs, fp, at, fired, w)
         assert tuple(int(x) for x in tail_l3(recs, fp)) == tail_numpy(recs, fp)
+        for side in (0, 1):  # what the market removed at a level we took from
+            price = 100 + int(rng.integers(-6, 7))
+            assert cancelled_l3(recs, side, price) == cancelled_numpy(recs, side, price)
+
+
+HOUR = 3_600_000_000_000
+
+
+def scan_numpy(recs: np.ndarray, hour: int) -> tuple[list[int], set[int], int]:
+    """What the driver read of a chunk with numpy: its event ends, the hours it prints in and
+    the first record whose time goes back (``len``: none)."""
+    ts = recs["ts_event"]
+    back = np.flatnonzero(ts[1:] < ts[:-1])
+    hours = np.unique(ts[recs["action"] == TRADE] // hour)
+    first = int(back[0]) + 1 if len(back) else len(recs)
+    return np.flatnonzero(recs["flags"] & LAST).tolist(), set(hours.tolist()), first
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_chunk_scan_gives_the_numpy_answers(seed: int) -> None:
+    """Random chunks whose times go back now and then and span hours (an hour of 7 ns here:
+    prints in one hour, then another, then the first again), and ESH4 in chunks."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        recs = _random(rng, int(rng.integers(0, 400)))
+        if len(recs) and rng.random() < 0.5:
+            back = rng.integers(0, len(recs), int(rng.integers(1, 4)))
+            recs["ts_event"][back] -= rng.integers(1, 30, len(back))
+        lasts, hours, first = scan_mbo(recs, 7)
+        want = scan_numpy(recs, 7)
+        assert (lasts.tolist(), set(hours.tolist()), first) == want
+        assert lasts.dtype == np.int64 and len(hours) <= np.count_nonzero(recs["action"] == TRADE)
 
 
 def test_the_jitted_scans_give_the_numpy_answers_on_esh4(es_mbo_path) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +125,7 @@ def test_the_jitted_scans_give_the_numpy_answers_on_esh4(es_mbo_path) -> None:  
 
     ev, _ = read_mbo(es_mbo_path)
     rng = np.random.default_rng(7)
-    fired_somewhere = 0
+    fired_somewhere = removed = 0
     for a in rng.integers(0, len(ev) - 200, 300).tolist():
         recs = ev[a : a + int(rng.integers(1, 200))]
         px = int(recs["price"][0])
@@ -98,7 +136,12 @@ def test_the_jitted_scans_give_the_numpy_answers_on_esh4(es_mbo_path) -> None:  
             assert got == cut_numpy(recs, False, at, fired, w)
             fired_somewhere += got < len(recs)
         assert tuple(int(x) for x in tail_l3(recs, False)) == tail_numpy(recs, False)
-    assert fired_somewhere > 100
+        assert cancelled_l3(recs, 1, px) == cancelled_numpy(recs, 1, px)
+        removed += cancelled_numpy(recs, 1, px) > 0
+    assert fired_somewhere > 100 and removed > 100
+    for a in range(0, len(ev), 16_384):  # the chunks the driver reads (the hour's prints)
+        lasts, hours, first = scan_mbo(ev[a : a + 16_384], HOUR)
+        assert (lasts.tolist(), set(hours.tolist()), first) == scan_numpy(ev[a : a + 16_384], HOUR)
 
 
 def test_an_idle_piece_moves_the_clock_the_last_print_and_the_events_as_the_full_pass(  # type: ignore[no-untyped-def]
