@@ -48,6 +48,7 @@ sibling is closing the position).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,9 +297,10 @@ class BracketManager:
         """The bracket's signed position from its executions (> 0 long)."""
         om = self.orders.orders
         net = 0
-        for c in b.cids():
-            for f in om[c].fills:
-                net += f.side.sign * f.quantity
+        for c in (b.entry, b.stop, b.target, *b.targets, *b.flatten):  # (b.cids(), no list)
+            if c:
+                for f in om[c].fills:
+                    net += f.side.sign * f.quantity
         return net
 
     def sync(self, now: int, b: Bracket) -> list[OrderCommand]:
@@ -323,15 +325,14 @@ class BracketManager:
         if open_qty < 0:  # the legs sold more than the entry bought: overfilled
             self.orders.alerts.append(("bracket_overfill", b.id, f"net {self.net(b)}"))
             return self._flatten(now, b, "legs overfilled")
-        exited = sum(leg.filled for leg in legs)
+        exited = stop.filled + target.filled
         if open_qty == 0 and exited > 0:  # an exit closed the position
             out = self._cancel_live(now, [*legs, entry])
             if all(_settled(o) for o in (*legs, entry)):
                 self._end(b, f"closed by {'target' if target.filled else 'stop'}")
             return out
-        covering = sum(max(leg.filled, leg.reported_filled) for leg in legs)
-        failed = [leg for leg in legs if self._failed(leg)]
-        if failed and open_qty > 0 and entry.filled - covering > 0:
+        failed = [leg for leg in legs if self._failed(leg)] if open_qty > 0 else []
+        if failed and entry.filled - self._covering(legs) > 0:
             name = "stop" if failed[0] is stop else "target"
             self.orders.alerts.append(("bracket_unprotected", b.id,
                                        f"{name} {failed[0].state}: {open_qty} open"))  # fmt: skip
@@ -365,16 +366,16 @@ class BracketManager:
         if open_qty < 0:
             self.orders.alerts.append(("bracket_overfill", b.id, f"net {self.net(b)}"))
             return self._flatten(now, b, "legs overfilled")
-        exited = stop.filled + sum(t.filled for t in targets)
+        exited = stop.filled
+        for t in targets:
+            exited += t.filled
         if open_qty == 0 and exited > 0:
             out = self._cancel_live(now, [stop, *targets, entry])
             if all(_settled(o) for o in (stop, *targets, entry)):
                 self._end(b, f"closed by {'stop' if stop.filled else 'targets'}")
             return out
-        covering = max(stop.filled, stop.reported_filled) + sum(
-            max(t.filled, t.reported_filled) for t in targets
-        )
-        if self._failed(stop) and open_qty > 0 and entry.filled - covering > 0:
+        if (open_qty > 0 and self._failed(stop)
+                and entry.filled - self._covering([stop, *targets]) > 0):  # fmt: skip
             self.orders.alerts.append(("bracket_unprotected", b.id,
                                        f"stop {stop.state}: {open_qty} open"))  # fmt: skip
             if self.on_leg_failure == "flatten":
@@ -443,6 +444,11 @@ class BracketManager:
                                  internal=True)  # fmt: skip
         self._by_cid[cmd.cid] = b.id
         return cmd
+
+    @staticmethod
+    def _covering(legs: Sequence[Order]) -> int:
+        """What the exit legs cover: each one's fills, or what NinjaTrader says filled."""
+        return sum(max(leg.filled, leg.reported_filled) for leg in legs)
 
     @staticmethod
     def _failed(leg: Order) -> bool:

@@ -332,7 +332,10 @@ class StrategyHost:
             assert fields is not None
             values, make, pipeline = fields
             values.update(own)
-            ctx = LazyContext.of(values, make, Source(pipeline, now, self._entry_block))
+            # (the tuple's own constructor: ``Source(...)``, the named tuple's Python
+            # ``__new__``, costs twice as much)
+            src = tuple.__new__(Source, (pipeline, now, self._entry_block))
+            ctx = LazyContext.of(values, make, src)
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
@@ -543,6 +546,8 @@ class StrategyHost:
         """The desk's own orders and changes shown to the risk manager as exits
         (:func:`~orderflow.trading.risk.register_exits`); a refusal is recorded, the order
         still goes."""
+        if not cmds:  # (most reports: nothing to show the risk manager)
+            return []
         for kind, cid, decision in register_exits(self.risk, cmds, self.key, now):
             self.counters["exit_sent_despite_risk"] += 1
             self.decisions.append(Decision(now, kind, f"sent_despite_risk:{decision.code}", cid))
@@ -605,7 +610,10 @@ class StrategyHost:
                 self.desk.mark(k, last)
             self._marked = (last, book, book.changes)
             self._open_pnl = None
-        if not any(p.quantity for p in self._positions()):
+        for p in self._positions():
+            if p.quantity:
+                break
+        else:  # flat in every contract
             return []
         if self._open_pnl is None:
             self._open_pnl = float(self._unrealized(last))
@@ -625,7 +633,10 @@ class StrategyHost:
         return out
 
     def _unrealized(self, mark: int) -> Decimal:
-        return sum((p.unrealized(mark) for p in self._positions()), Decimal(0))
+        total = Decimal(0)  # (``sum`` from ``Decimal(0)``, in the same order)
+        for p in self._positions():
+            total += p.unrealized(mark)
+        return total
 
     def _combined(self) -> tuple[int, float | None]:
         """Contracts held over the pair (the strategy's position; a micro counts as one
@@ -729,7 +740,10 @@ class StrategyHost:
     @property
     def position(self) -> int:
         """Contracts held, the standard and the micro together."""
-        return sum(p.quantity for p in self._positions())
+        n = 0
+        for p in self._positions():
+            n += p.quantity
+        return n
 
     @property
     def net_realized(self) -> Decimal:

@@ -730,7 +730,7 @@ class OrderManager:
         cancel_t = order.cancel_t
         if cancel_t is not None and any(f.t > cancel_t for f in order.fills):
             reasons.add("after_cancel")
-        for r in sorted(reasons - order.overfill_reasons):
+        for r in sorted(reasons - order.overfill_reasons) if reasons else ():
             if r not in order.overfill_alerted:
                 order.overfill_alerted.add(r)
                 self.counters[f"overfill_{r}"] += 1
