@@ -307,11 +307,11 @@ class BracketManager:
         """The commands that bring the bracket's orders in line with its fills."""
         if b.status == "done":
             return []
+        if b.status == "flattening":  # (its own count of what the bracket holds)
+            return self._flatten(now, b, b.reason)
         om = self.orders.orders
         entry = om[b.entry]
         open_qty = self.net(b) * b.direction  # what the entry holds, in its direction
-        if b.status == "flattening":
-            return self._flatten(now, b, b.reason)
         if b.plan:
             return self._sync_scaled(now, b, entry, open_qty)
         if b.stop is None or b.target is None:
@@ -488,8 +488,9 @@ class BracketManager:
         om = self.orders.orders
         others = [om[c] for c in b.cids() if c not in b.flatten]
         out = self._cancel_live(now, others)
-        if not all(_settled(o) or o.filled >= o.quantity for o in others):
-            return out  # wait: an order being cancelled may still fill
+        for o in others:
+            if not (_settled(o) or o.filled >= o.quantity):
+                return out  # wait: an order being cancelled may still fill
         net = self.net(b)
         working = [om[c] for c in b.flatten if not _settled(om[c])]
         if net == 0 and not working:

@@ -677,9 +677,10 @@ class OrderManager:
         if ev.quantity:
             order.quantity = ev.quantity
             # our latest change stands until NinjaTrader says it could not make it
-            if ev.error == "UnableToChangeOrder" or not any(
-                c.command.op == "change" for c in order.commands
-            ):
+            for c in order.commands:
+                if c.command.op == "change" and ev.error != "UnableToChangeOrder":
+                    break
+            else:
                 order.requested_quantity = ev.quantity
         if ev.limit_ticks is not None:
             order.limit_ticks = ev.limit_ticks
