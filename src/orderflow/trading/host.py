@@ -402,11 +402,13 @@ class StrategyHost:
                 seen = last
                 if self._prints is not None:
                     seen = self._prints.extreme(b.direction, first.t, fresh)
-                if seen is not None:
-                    best = max(best, seen) if b.direction > 0 else min(best, seen)
+                # (max / min of two ints, without the calls)
+                if seen is not None and ((seen > best) if b.direction > 0 else (seen < best)):
+                    best = seen
                 meta.best_ticks = best
             known = not b.relative
-            targets = tuple([p for p, _ in b.plan]) if b.plan else (b.target_ticks,)
+            targets = ((tuple([p for p, _ in b.plan]) if b.plan else (b.target_ticks,))
+                       if known else ())  # fmt: skip
             # the values in the order of EntryView's fields (id, direction, status,
             # order_type, price_ticks, quantity, filled, open, entry_working,
             # avg_fill_ticks, first_fill_ticks, submitted_ns, first_fill_ns, stop_ticks,
@@ -418,7 +420,7 @@ class StrategyHost:
                 not entry.terminal and not entry.cancel_requested and entry.remaining > 0,
                 entry.avg_fill_ticks, None if first is None else first.price_ticks,
                 meta.submitted_ns, None if first is None else first.t,
-                b.stop_ticks if known else None, targets if known else (),
+                b.stop_ticks if known else None, targets,
                 meta.best_ticks, meta.kind,
             )  # fmt: skip
             got = before.get(b.id)
