@@ -48,6 +48,7 @@ sibling is closing the position).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -305,11 +306,11 @@ class BracketManager:
         """The commands that bring the bracket's orders in line with its fills."""
         if b.status == "done":
             return []
+        if b.status == "flattening":  # (its own count of what the bracket holds)
+            return self._flatten(now, b, b.reason)
         om = self.orders.orders
         entry = om[b.entry]
         open_qty = self.net(b) * b.direction  # what the entry holds, in its direction
-        if b.status == "flattening":
-            return self._flatten(now, b, b.reason)
         if b.plan:
             return self._sync_scaled(now, b, entry, open_qty)
         if b.stop is None or b.target is None:
@@ -323,15 +324,14 @@ class BracketManager:
         if open_qty < 0:  # the legs sold more than the entry bought: overfilled
             self.orders.alerts.append(("bracket_overfill", b.id, f"net {self.net(b)}"))
             return self._flatten(now, b, "legs overfilled")
-        exited = sum(leg.filled for leg in legs)
+        exited = stop.filled + target.filled
         if open_qty == 0 and exited > 0:  # an exit closed the position
             out = self._cancel_live(now, [*legs, entry])
             if all(_settled(o) for o in (*legs, entry)):
                 self._end(b, f"closed by {'target' if target.filled else 'stop'}")
             return out
-        covering = sum(max(leg.filled, leg.reported_filled) for leg in legs)
-        failed = [leg for leg in legs if self._failed(leg)]
-        if failed and open_qty > 0 and entry.filled - covering > 0:
+        failed = [leg for leg in legs if self._failed(leg)] if open_qty > 0 else []
+        if failed and entry.filled - self._covering(legs) > 0:
             name = "stop" if failed[0] is stop else "target"
             self.orders.alerts.append(("bracket_unprotected", b.id,
                                        f"{name} {failed[0].state}: {open_qty} open"))  # fmt: skip
@@ -365,16 +365,16 @@ class BracketManager:
         if open_qty < 0:
             self.orders.alerts.append(("bracket_overfill", b.id, f"net {self.net(b)}"))
             return self._flatten(now, b, "legs overfilled")
-        exited = stop.filled + sum(t.filled for t in targets)
+        exited = stop.filled
+        for t in targets:
+            exited += t.filled
         if open_qty == 0 and exited > 0:
             out = self._cancel_live(now, [stop, *targets, entry])
             if all(_settled(o) for o in (stop, *targets, entry)):
                 self._end(b, f"closed by {'stop' if stop.filled else 'targets'}")
             return out
-        covering = max(stop.filled, stop.reported_filled) + sum(
-            max(t.filled, t.reported_filled) for t in targets
-        )
-        if self._failed(stop) and open_qty > 0 and entry.filled - covering > 0:
+        if (open_qty > 0 and self._failed(stop)
+                and entry.filled - self._covering([stop, *targets]) > 0):  # fmt: skip
             self.orders.alerts.append(("bracket_unprotected", b.id,
                                        f"stop {stop.state}: {open_qty} open"))  # fmt: skip
             if self.on_leg_failure == "flatten":
@@ -445,6 +445,11 @@ class BracketManager:
         return cmd
 
     @staticmethod
+    def _covering(legs: Sequence[Order]) -> int:
+        """What the exit legs cover: each one's fills, or what NinjaTrader says filled."""
+        return sum(max(leg.filled, leg.reported_filled) for leg in legs)
+
+    @staticmethod
     def _failed(leg: Order) -> bool:
         return leg.state in _FAILED and not leg.cancel_requested and leg.filled < leg.quantity
 
@@ -482,8 +487,9 @@ class BracketManager:
         om = self.orders.orders
         others = [om[c] for c in b.cids() if c not in b.flatten]
         out = self._cancel_live(now, others)
-        if not all(_settled(o) or o.filled >= o.quantity for o in others):
-            return out  # wait: an order being cancelled may still fill
+        for o in others:
+            if not (_settled(o) or o.filled >= o.quantity):
+                return out  # wait: an order being cancelled may still fill
         net = self.net(b)
         working = [om[c] for c in b.flatten if not _settled(om[c])]
         if net == 0 and not working:

@@ -248,8 +248,9 @@ class OrderFlowExits:
         """After a decision: the clusters guarding each protected entry's stop (for the next
         decision), and nothing kept of entries that ended."""
         live = {e.id for e in ctx.entries}
-        for k in [k for k in self._tracks if k not in live]:
-            del self._tracks[k]
+        if not self._tracks.keys() <= live:  # (most decisions: every track's entry lives)
+            for k in [k for k in self._tracks if k not in live]:
+                del self._tracks[k]
         if not self.params.cluster_pulled:
             return
         for e in ctx.entries:

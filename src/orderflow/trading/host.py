@@ -332,7 +332,10 @@ class StrategyHost:
             assert fields is not None
             values, make, pipeline = fields
             values.update(own)
-            ctx = LazyContext.of(values, make, Source(pipeline, now, self._entry_block))
+            # (the tuple's own constructor: ``Source(...)``, the named tuple's Python
+            # ``__new__``, costs twice as much)
+            src = tuple.__new__(Source, (pipeline, now, self._entry_block))
+            ctx = LazyContext.of(values, make, src)
         self._prints = None
         if self.risk.flatten_requested:  # a risk limit holds: no strategy, close everything
             return out + self.flatten(now, "risk_flatten")
@@ -399,11 +402,13 @@ class StrategyHost:
                 seen = last
                 if self._prints is not None:
                     seen = self._prints.extreme(b.direction, first.t, fresh)
-                if seen is not None:
-                    best = max(best, seen) if b.direction > 0 else min(best, seen)
+                # (max / min of two ints, without the calls)
+                if seen is not None and ((seen > best) if b.direction > 0 else (seen < best)):
+                    best = seen
                 meta.best_ticks = best
             known = not b.relative
-            targets = tuple([p for p, _ in b.plan]) if b.plan else (b.target_ticks,)
+            targets = ((tuple([p for p, _ in b.plan]) if b.plan else (b.target_ticks,))
+                       if known else ())  # fmt: skip
             # the values in the order of EntryView's fields (id, direction, status,
             # order_type, price_ticks, quantity, filled, open, entry_working,
             # avg_fill_ticks, first_fill_ticks, submitted_ns, first_fill_ns, stop_ticks,
@@ -415,7 +420,7 @@ class StrategyHost:
                 not entry.terminal and not entry.cancel_requested and entry.remaining > 0,
                 entry.avg_fill_ticks, None if first is None else first.price_ticks,
                 meta.submitted_ns, None if first is None else first.t,
-                b.stop_ticks if known else None, targets if known else (),
+                b.stop_ticks if known else None, targets,
                 meta.best_ticks, meta.kind,
             )  # fmt: skip
             got = before.get(b.id)
@@ -543,6 +548,8 @@ class StrategyHost:
         """The desk's own orders and changes shown to the risk manager as exits
         (:func:`~orderflow.trading.risk.register_exits`); a refusal is recorded, the order
         still goes."""
+        if not cmds:  # (most reports: nothing to show the risk manager)
+            return []
         for kind, cid, decision in register_exits(self.risk, cmds, self.key, now):
             self.counters["exit_sent_despite_risk"] += 1
             self.decisions.append(Decision(now, kind, f"sent_despite_risk:{decision.code}", cid))
@@ -605,7 +612,10 @@ class StrategyHost:
                 self.desk.mark(k, last)
             self._marked = (last, book, book.changes)
             self._open_pnl = None
-        if not any(p.quantity for p in self._positions()):
+        for p in self._positions():
+            if p.quantity:
+                break
+        else:  # flat in every contract
             return []
         if self._open_pnl is None:
             self._open_pnl = float(self._unrealized(last))
@@ -625,7 +635,10 @@ class StrategyHost:
         return out
 
     def _unrealized(self, mark: int) -> Decimal:
-        return sum((p.unrealized(mark) for p in self._positions()), Decimal(0))
+        total = Decimal(0)  # (``sum`` from ``Decimal(0)``, in the same order)
+        for p in self._positions():
+            total += p.unrealized(mark)
+        return total
 
     def _combined(self) -> tuple[int, float | None]:
         """Contracts held over the pair (the strategy's position; a micro counts as one
@@ -729,7 +742,10 @@ class StrategyHost:
     @property
     def position(self) -> int:
         """Contracts held, the standard and the micro together."""
-        return sum(p.quantity for p in self._positions())
+        n = 0
+        for p in self._positions():
+            n += p.quantity
+        return n
 
     @property
     def net_realized(self) -> Decimal:

@@ -11,11 +11,8 @@ calls :meth:`LazyContext.materialise` when the strategy keeps the context beyond
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from itertools import repeat
-from operator import call
 from typing import Any
 
 from orderflow.core.errors import ArgumentError
@@ -67,8 +64,10 @@ class LazyContext(StrategyContext):
         """:meth:`build` without the check of the field names (the host's, once a
         decision: its names are :data:`LAZY` and the others, as the tests hold)."""
         self = object.__new__(cls)
-        try:  # each value through its slot's setter, the loop in C (``call(put, self, v)``)
-            deque(map(call, map(_PUT.__getitem__, values), repeat(self), values.values()), 0)
+        try:  # each value through its slot's setter (a plain loop: ``map(operator.call,
+            # ...)`` builds two argument tuples a field and cost more, 2.6 against 1.8 us)
+            for k, v in values.items():
+                _PUT[k](self, v)
         except KeyError:  # a lazy field's name (its property) or not a field: one by one
             for k, v in values.items():
                 setter = _PUT.get(k)

@@ -677,9 +677,10 @@ class OrderManager:
         if ev.quantity:
             order.quantity = ev.quantity
             # our latest change stands until NinjaTrader says it could not make it
-            if ev.error == "UnableToChangeOrder" or not any(
-                c.command.op == "change" for c in order.commands
-            ):
+            for c in order.commands:
+                if c.command.op == "change" and ev.error != "UnableToChangeOrder":
+                    break
+            else:
                 order.requested_quantity = ev.quantity
         if ev.limit_ticks is not None:
             order.limit_ticks = ev.limit_ticks
@@ -730,7 +731,7 @@ class OrderManager:
         cancel_t = order.cancel_t
         if cancel_t is not None and any(f.t > cancel_t for f in order.fills):
             reasons.add("after_cancel")
-        for r in sorted(reasons - order.overfill_reasons):
+        for r in sorted(reasons - order.overfill_reasons) if reasons else ():
             if r not in order.overfill_alerted:
                 order.overfill_alerted.add(r)
                 self.counters[f"overfill_{r}"] += 1

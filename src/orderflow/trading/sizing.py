@@ -225,8 +225,8 @@ def choose_contract(
     if SizingMethod(params.method) is SizingMethod.FIXED:
         names = [instrument]
     cands = []
+    one = dataclasses.replace(params, auto_micro=False)  # (each candidate alone: the same)
     for inst in names:
-        one = dataclasses.replace(params, auto_micro=False)
         d = size_position(inst, one, stop_ticks=stop_ticks, atr=atr, profile=profile,
                           equity=equity, overnight=overnight)  # fmt: skip
         margin = profile.margin(inst.symbol, 1, overnight) if profile is not None else 0.0

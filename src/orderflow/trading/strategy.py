@@ -386,7 +386,8 @@ class SignalStrategy:
                 wanted.append((e.best_ticks - d * dist, f"trail_{trail}"))
         if not wanted:
             return None
-        price, why = max(wanted, key=lambda w: w[0] * d)
+        # (one wanted: itself, no key function made and called)
+        price, why = wanted[0] if len(wanted) == 1 else max(wanted, key=lambda w: w[0] * d)
         last = ctx.last_ticks
         if last is not None and (last - price) * d <= 0:  # would trigger at once: not yet
             return None

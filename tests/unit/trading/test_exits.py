@@ -450,3 +450,25 @@ def test_the_rules_memory_is_in_the_hosts_state_and_restored_exactly() -> None:
     refused = again(wrong)
     assert refused.counters["strategy_state_refused"] == 1
     assert "strategy" not in refused.state()  # nothing half restored
+
+
+def test_observe_drops_the_tracks_of_ended_entries_only() -> None:
+    """A track lives while its entry does: a decision with every tracked entry live keeps
+    them all (no pruning pass), one without an entry drops that entry's track alone, one
+    with none left drops the rest (it fails when the shortcut skips a needed pruning)."""
+    from orderflow.trading.exits import OrderFlowExits, _Track
+    from orderflow.trading.strategy import EntryView
+
+    def view(eid: str) -> EntryView:
+        return EntryView(eid, 1, "protected", OrderType.LIMIT, ASK, 1, 1, 1, False, float(ASK),
+                         ASK, T0, T0, STOP, (ASK + 8,), ASK)  # fmt: skip
+
+    ex = OrderFlowExits(ExitParams())
+    ex._tracks.update({"a": _Track(), "b": _Track()})
+    both = dataclasses.replace(market(T0), entries=(view("a"), view("b")))
+    ex.observe(both)
+    assert set(ex._tracks) == {"a", "b"}
+    ex.observe(dataclasses.replace(both, entries=(view("b"),)))
+    assert set(ex._tracks) == {"b"}
+    ex.observe(dataclasses.replace(both, entries=(view("c"),)))  # an untracked live entry
+    assert ex._tracks == {}
