@@ -14,6 +14,7 @@ into exact ticks and refuses a price off the instrument's grid.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, NoReturn
 
 import msgspec
@@ -45,6 +46,7 @@ __all__ = [
     "Hello",
     "OrderUpdate",
     "PositionUpdate",
+    "RawRows",
     "Report",
     "ReportOrder",
     "ReportPosition",
@@ -379,13 +381,71 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
             if isinstance(t, bytes):
                 return int.from_bytes(t[-8:], "little", signed=True) if t else 0
             return t[-1] if t else 0
+        d: Any = self.depth
+        if type(d) is RawRows:
+            return d.last_t
         return self.depth[-1].t if self.depth else 0
 
     @property
     def any_reset(self) -> bool:
         if self.columns is not None:
             return bool(self.columns.reset)
+        d: Any = self.depth
+        if type(d) is RawRows:
+            return d.reset
         return any(e.reset for e in self.depth)
+
+
+class RawRows:
+    """A batch's depth events as the MessagePack bytes of a list of :class:`Depth` that
+    msgspec wrote (checked whole when the frame was decoded: every event within the
+    protocol's bounds), standing in for that list in :attr:`Batch.depth`: the server reads
+    the bytes into the engine's arrays in one compiled call. Anything that reads it as a list
+    gets the :class:`Depth` objects, decoded from the bytes once (the same objects a full
+    decoding gives); encoded, it is those bytes (:meth:`enc_hook`), the same bytes msgspec
+    writes for the objects."""
+
+    __slots__ = ("_events", "last_t", "n", "raw", "reset")
+    __hash__ = None  # type: ignore[assignment]  # a list's equality, not its identity
+
+    def __init__(self, raw: msgspec.Raw, n: int, last_t: int, reset: bool) -> None:
+        self.raw, self.n, self.last_t, self.reset = raw, n, last_t, reset
+        self._events: list[Depth] | None = None
+
+    def events(self) -> list[Depth]:
+        """The events as :class:`Depth` objects (decoded once)."""
+        ev = self._events
+        if ev is None:
+            ev = self._events = _MSGPACK_DEPTH.decode(self.raw)
+        return ev
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def __iter__(self) -> Iterator[Depth]:
+        return iter(self.events())
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.events()[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RawRows):
+            return self.events() == other.events()
+        return self.events() == other
+
+    def __repr__(self) -> str:
+        return repr(self.events())
+
+    @staticmethod
+    def enc_hook(obj: Any) -> Any:
+        """For a MessagePack encoder: :class:`RawRows` as its bytes; any other object is not
+        encodable (as without the hook)."""
+        if type(obj) is RawRows:
+            return obj.raw
+        raise NotImplementedError(f"Encoding objects of type {type(obj).__name__} is unsupported")
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", forbid_unknown_fields=True):
@@ -544,6 +604,7 @@ ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat | Command | 
 _JSON_CLIENT = msgspec.json.Decoder(ClientMessage)
 _MSGPACK_CLIENT = msgspec.msgpack.Decoder(ClientMessage)
 _JSON_BATCH = msgspec.json.Decoder(Batch)
+_MSGPACK_DEPTH = msgspec.msgpack.Decoder(list[Depth])
 _JSON = msgspec.json.Encoder()
 _MSGPACK = msgspec.msgpack.Encoder()
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")

@@ -24,7 +24,7 @@ from orderflow.core._units_kernels import fast_ticks  # the one tick conversion
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
-from orderflow.protocol import MAX_POSITION, MAX_SIZE
+from orderflow.protocol import MAX_POSITION, MAX_PRICE, MAX_SIZE
 
 __all__ = [
     "BOUNDS",
@@ -37,7 +37,11 @@ __all__ = [
     "batch_pass",
     "depth_pass",
     "packed_pass",
+    "raw_rows_pass",
+    "read_rows",
+    "rows_count",
     "rows_pass",
+    "scan_rows",
     "trades_pass",
 ]
 
@@ -274,6 +278,207 @@ def packed_pass(  # type: ignore[no-untyped-def]
         code[i] = _SIDE_LUT[sideb[i]] | _OP_LUT[opb[i]]
     for j in range(reset.shape[0]):
         code[reset[j]] |= RESET_BIT
+    return _passed(
+        t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
+        has_ref, max_abs, plausible, last, lo, hi,
+    )  # fmt: skip
+
+
+# ---- MessagePack rows read from the frame's bytes ------------------------------------------
+#
+# A batch's depth events as a MessagePack list of maps, read where the frame holds them: only
+# the form msgspec writes for a list of ``protocol.Depth`` (an array header, then per event a
+# fixmap of the seven fields in their order, fixstr keys, each integer in its smallest form,
+# the price a float64, IsReset a bool) and only values the protocol's bounds admit. Anything
+# else is not read here (the caller decodes the frame as before, which names any fault); so
+# whatever is read here is exactly what msgspec would decode, and msgspec would encode the
+# decoded events back into these very bytes.
+
+#: the bytes before each field's value: the map's header and the first key, then each key
+_K_T = np.frombuffer(b"\x87\xa1t", dtype=np.uint8)
+_K_SIDE = np.frombuffer(b"\xa4side\xa3", dtype=np.uint8)
+_K_OP = np.frombuffer(b"\xa2op", dtype=np.uint8)
+_K_POS = np.frombuffer(b"\xa3pos", dtype=np.uint8)
+_K_PRICE = np.frombuffer(b"\xa5price\xcb", dtype=np.uint8)
+_K_SIZE = np.frombuffer(b"\xa4size", dtype=np.uint8)
+_K_RESET = np.frombuffer(b"\xa5reset", dtype=np.uint8)
+_ADD_S = np.frombuffer(b"add", dtype=np.uint8)
+_UPDATE_S = np.frombuffer(b"update", dtype=np.uint8)
+_REMOVE_S = np.frombuffer(b"remove", dtype=np.uint8)
+_BID, _ASK = int(Side.BID) << 2, int(Side.ASK) << 2
+_ADD, _UPDATE = int(NtOperation.ADD), int(NtOperation.UPDATE)
+_INT64_MAX = (1 << 63) - 1
+_MAX_PRICE = MAX_PRICE
+
+
+@njit(cache=True, inline="always")
+def _is(b, p, key):  # type: ignore[no-untyped-def]
+    """Whether ``b`` holds ``key`` at ``p``."""
+    if p + key.shape[0] > b.shape[0]:
+        return False
+    for j in range(key.shape[0]):  # noqa: SIM110 - a loop compiles, a generator may not
+        if b[p + j] != key[j]:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _be(b, p, k):  # type: ignore[no-untyped-def]
+    """The ``k`` bytes at ``p`` as a big-endian unsigned integer."""
+    v = np.uint64(0)
+    for j in range(k):
+        v = (v << np.uint64(8)) | np.uint64(b[p + j])
+    return v
+
+
+@njit(cache=True)
+def _uint(b, p, hi):  # type: ignore[no-untyped-def]
+    """The non-negative integer at ``p`` in its smallest form, at most ``hi``: ``(value, next
+    position)``; next position -1: not that (another form, out of bounds, past the end)."""
+    if p >= b.shape[0]:
+        return 0, -1
+    h = b[p]
+    if h < 0x80:
+        return np.int64(h), p + 1
+    if h == 0xCC:
+        k, least = 1, 0x80
+    elif h == 0xCD:
+        k, least = 2, 0x100
+    elif h == 0xCE:
+        k, least = 4, 0x10000
+    elif h == 0xCF:
+        k, least = 8, 0x100000000
+    else:
+        return 0, -1
+    if p + 1 + k > b.shape[0]:
+        return 0, -1
+    v = _be(b, p + 1, k)
+    if v < np.uint64(least) or v > np.uint64(hi):
+        return 0, -1
+    return np.int64(v), p + 1 + k
+
+
+@njit(cache=True)
+def rows_count(b):  # type: ignore[no-untyped-def]
+    """The number of events of a MessagePack array's header at the start of ``b``, and where
+    its first item begins (as msgspec writes the header); ``(-1, 0)``: not an array header."""
+    if b.shape[0] == 0:
+        return -1, 0
+    h = b[0]
+    if 0x90 <= h <= 0x9F:
+        return np.int64(h - 0x90), 1
+    if h == 0xDC and b.shape[0] >= 3:
+        n = np.int64(_be(b, 1, 2))
+        return (n, 3) if n >= 16 else (-1, 0)
+    if h == 0xDD and b.shape[0] >= 5:
+        n = np.int64(_be(b, 1, 4))
+        return (n, 5) if n >= 0x10000 else (-1, 0)
+    return -1, 0
+
+
+@njit(cache=True)
+def read_rows(b, p, t, code, pos, price, size):  # type: ignore[no-untyped-def]
+    """The events from ``p`` on into the columns (``code``: ``side << 2 | op``, with
+    :data:`RESET_BIT`), each checked against the protocol's bounds. Returns
+    :data:`OK` or :data:`BOUNDS` (not msgspec's form, a value out of bounds, or bytes left)."""
+    bits = np.empty(1, dtype=np.uint64)
+    as_float = bits.view(np.float64)
+    for i in range(t.shape[0]):
+        if not _is(b, p, _K_T):
+            return BOUNDS
+        v, p = _uint(b, p + 3, _INT64_MAX)
+        if p < 0 or not _is(b, p, _K_SIDE) or p + 9 > b.shape[0]:
+            return BOUNDS
+        p += 6
+        if b[p] == 0x62 and b[p + 1] == 0x69 and b[p + 2] == 0x64:  # bid
+            c = _BID
+        elif b[p] == 0x61 and b[p + 1] == 0x73 and b[p + 2] == 0x6B:  # ask
+            c = _ASK
+        else:
+            return BOUNDS
+        p += 3
+        if not _is(b, p, _K_OP) or p + 4 > b.shape[0]:
+            return BOUNDS
+        p += 3
+        h = b[p]
+        if h == 0xA3 and _is(b, p + 1, _ADD_S):
+            c |= _ADD
+            p += 4
+        elif h == 0xA6 and _is(b, p + 1, _UPDATE_S):
+            c |= _UPDATE
+            p += 7
+        elif h == 0xA6 and _is(b, p + 1, _REMOVE_S):
+            c |= _REMOVE
+            p += 7
+        else:
+            return BOUNDS
+        if not _is(b, p, _K_POS):
+            return BOUNDS
+        ps, p = _uint(b, p + 4, _MAX_POSITION)
+        if p < 0 or not _is(b, p, _K_PRICE) or p + 15 > b.shape[0]:
+            return BOUNDS
+        bits[0] = _be(b, p + 7, 8)
+        x = as_float[0]
+        if not (-_MAX_PRICE <= x <= _MAX_PRICE):  # NaN too
+            return BOUNDS
+        p += 15
+        if not _is(b, p, _K_SIZE):
+            return BOUNDS
+        s, p = _uint(b, p + 5, _MAX_SIZE)
+        if p < 0 or not _is(b, p, _K_RESET) or p + 7 > b.shape[0]:
+            return BOUNDS
+        r = b[p + 6]
+        if r == 0xC3:
+            c |= RESET_BIT
+        elif r != 0xC2:
+            return BOUNDS
+        p += 7
+        t[i], code[i], pos[i], price[i], size[i] = v, c, ps, x, s
+    return OK if p == b.shape[0] else BOUNDS
+
+
+@njit(cache=True)
+def _rows_columns(b):  # type: ignore[no-untyped-def]
+    """The columns read from the bytes of a MessagePack list of depth events, and
+    :func:`read_rows`' status (BOUNDS also for a header that is not an array's)."""
+    n, p = rows_count(b)
+    k = max(n, 0)
+    t = np.empty(k, dtype=np.int64)
+    code = np.empty(k, dtype=np.int64)
+    pos = np.empty(k, dtype=np.int64)
+    price = np.empty(k, dtype=np.float64)
+    size = np.empty(k, dtype=np.int64)
+    status = read_rows(b, p, t, code, pos, price, size) if n >= 0 else BOUNDS
+    return status, t, code, pos, price, size
+
+
+@njit(cache=True)
+def scan_rows(raw):  # type: ignore[no-untyped-def]
+    """Whether ``raw`` (the bytes of a batch's ``depth``) is a list of depth events msgspec
+    wrote, all within the protocol's bounds: ``(status, n, last time, any IsReset)``."""
+    b = np.frombuffer(raw, np.uint8)
+    status, t, code, _, _, _ = _rows_columns(b)
+    n = t.shape[0]
+    if status != OK or n == 0:
+        return status, n, 0, False
+    reset = False
+    for i in range(n):
+        if code[i] & RESET_BIT:
+            reset = True
+    return OK, n, t[n - 1], reset
+
+
+@njit(cache=True)
+def raw_rows_pass(  # type: ignore[no-untyped-def]
+    raw, prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
+    plausible, last, lo, hi,
+):  # fmt: skip
+    """:func:`packed_pass` of a batch whose depth events are still the frame's MessagePack
+    bytes (``raw``, read by :func:`read_rows`; :func:`scan_rows` passed them when the frame
+    was decoded). Bytes it would not read come back as :data:`BOUNDS` (the exact way then)."""
+    status, t, code, pos, price, size = _rows_columns(np.frombuffer(raw, np.uint8))
+    if status != OK:
+        lo, hi = 1, 0  # every time outside the window: a status that is not OK
     return _passed(
         t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
         has_ref, max_abs, plausible, last, lo, hi,
