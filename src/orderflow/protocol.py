@@ -398,18 +398,19 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
 
 class RawRows:
     """A batch's depth events as the MessagePack bytes of a list of :class:`Depth` that
-    msgspec wrote (checked whole when the frame was decoded: every event within the
-    protocol's bounds), standing in for that list in :attr:`Batch.depth`: the server reads
-    the bytes into the engine's arrays in one compiled call. Anything that reads it as a list
-    gets the :class:`Depth` objects, decoded from the bytes once (the same objects a full
-    decoding gives); encoded, it is those bytes (:meth:`enc_hook`), the same bytes msgspec
-    writes for the objects."""
+    msgspec wrote, standing in for that list in :attr:`Batch.depth`: checked whole when the
+    frame was decoded (every event within the protocol's bounds) and read then into
+    ``block`` (the server's compiled reader, ``server.frames``), which the server converts
+    in one compiled call. Anything that reads it as a list gets the :class:`Depth` objects,
+    decoded from the bytes once (the same objects a full decoding gives); encoded, it is
+    those bytes (:meth:`enc_hook`), the same bytes msgspec writes for the objects."""
 
-    __slots__ = ("_events", "last_t", "n", "raw", "reset")
+    __slots__ = ("_events", "block", "last_t", "n", "raw", "reset")
     __hash__ = None  # type: ignore[assignment]  # a list's equality, not its identity
 
-    def __init__(self, raw: msgspec.Raw, n: int, last_t: int, reset: bool) -> None:
-        self.raw, self.n, self.last_t, self.reset = raw, n, last_t, reset
+    def __init__(self, raw: msgspec.Raw, block: np.ndarray, last_t: int, reset: bool) -> None:
+        self.raw, self.block, self.last_t, self.reset = raw, block, last_t, reset
+        self.n: int = block.shape[1]
         self._events: list[Depth] | None = None
 
     def events(self) -> list[Depth]:

@@ -1,16 +1,18 @@
-"""A WebSocket frame to a client message, with a MessagePack batch's depth events left in the
-frame's bytes.
+"""A WebSocket frame to a client message, with a MessagePack batch's depth events read from
+the frame's bytes by one compiled call instead of msgspec's objects.
 
 A MessagePack batch whose depth comes as a list of events costs msgspec one :class:`Depth`
-object per event, whose fields the conversion then reads back one by one. Here the frame is
-first decoded with the depth kept as its bytes (:class:`RawBatch`), and the compiled
-reader (:func:`._wire_kernels.scan_rows`) checks them whole: only the form msgspec writes
-for a list of :class:`Depth`, every value within the protocol's bounds. A batch that passes
-carries them as :class:`protocol.RawRows`, which the conversion reads in one compiled call
-(:func:`.wire.fast_conversion`). Anything else (JSON, another message, another form of the
-events, a value out of bounds, a frame either decoding refuses) is decoded the one way,
+object per event, whose fields the conversion then reads back one by one. Here, when a
+frame starts as msgspec writes a batch and its depth is a list of events in the form msgspec
+writes, every value within the protocol's bounds (:func:`._wire_kernels.frame_rows`, which
+reads them into one block of columns), the rest of the frame (the same map without the
+depth's key and list) is decoded by msgspec with every check as before (:class:`RawBatch`:
+any ``depth`` left there is kept as bytes, so a second depth key is seen), and the batch
+carries its events as :class:`protocol.RawRows`: the list's bytes and the block, which the
+conversion takes in one compiled call (:func:`.wire.fast_conversion`). Anything else (JSON,
+another message or form, a value out of bounds, a fault anywhere) is decoded the one way,
 :func:`protocol.decode_client`, whose message or refusal is the answer: so a batch is taken
-this way only when that decoding would give the same events, and every refusal is its own.
+this way only when that decoding gives the same batch, and every refusal is its own.
 """
 
 from __future__ import annotations
@@ -22,31 +24,25 @@ import msgspec
 from orderflow.protocol import (
     Bar,
     Batch,
-    Bye,
     ClientMessage,
-    CommandAck,
     DepthColumns,
     Execution,
-    Heartbeat,
-    Hello,
     InstrumentName,
     OrderUpdate,
     PositionUpdate,
     RawRows,
-    Report,
     Seq,
-    StateRequest,
     Tick,
     decode_client,
 )
-from orderflow.server._wire_kernels import OK, scan_rows
+from orderflow.server._wire_kernels import OK, frame_rows
 
 __all__ = ["RawBatch", "decode_frame"]
 
 
 class RawBatch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True):
-    """A :class:`protocol.Batch` as this decoding first sees it: every field as the batch has
-    it (the same types, order and defaults) but ``depth``, kept as the frame's bytes."""
+    """A :class:`protocol.Batch` as this decoding sees the rest of a frame: every field as the
+    batch has it (the same types, order and defaults) but ``depth``, kept as bytes."""
 
     instrument: InstrumentName
     seq: Seq = 0
@@ -60,41 +56,43 @@ class RawBatch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=T
     positions: list[PositionUpdate] = []
 
 
-_MSGPACK_RAW = msgspec.msgpack.Decoder(
-    Hello | RawBatch | CommandAck | Heartbeat | Bye | Report | StateRequest
-)
-
-#: the depth's key as msgspec writes it, and how far into a frame it is looked for
+_REST = msgspec.msgpack.Decoder(RawBatch)
+#: the depth's key as msgspec writes it, and how far into a frame it is looked for first
 _DEPTH_KEY = b"\xa5depth"
 _HEAD = 128
+_EMPTY = 0x90  # an empty array
 
 
 def decode_frame(data: bytes | str) -> ClientMessage:
     """A client message from a WebSocket frame, as :func:`protocol.decode_client` gives it
-    (the same message, the same refusal), a MessagePack batch's depth events kept as the
+    (the same message, the same refusal), a MessagePack batch's depth events read from the
     frame's bytes when they are a list msgspec wrote (:class:`protocol.RawRows`)."""
-    if type(data) is not bytes:
-        return decode_client(data)
-    # a list of events follows the depth's key (msgspec writes it near the start: after the
-    # tag, the instrument, seq and snapshot); without one (an empty list, columns, another
-    # message) the one decoding costs less than this one and a Batch made again
-    at = data.find(_DEPTH_KEY, 0, _HEAD)
-    if at < 0 or data[at + len(_DEPTH_KEY) : at + len(_DEPTH_KEY) + 1] == b"\x90":
-        return decode_client(data)
+    if type(data) is bytes:
+        # a list of events after the depth's key near the start (an empty list, columns or
+        # another message: the one decoding, which costs less than a look at the frame)
+        at = data.find(_DEPTH_KEY, 0, _HEAD) + len(_DEPTH_KEY)
+        if at >= len(_DEPTH_KEY) and at < len(data) and data[at] != _EMPTY:
+            batch = _rows_first(data)
+            if batch is not None:
+                return batch
+    return decode_client(data)
+
+
+def _rows_first(data: bytes) -> Batch | None:
+    """The batch of a frame whose depth :func:`frame_rows` read; None: the one decoding."""
+    status, block, last_t, reset, key, end = frame_rows(data)
+    if status != OK:
+        return None
+    # the same map without the depth: one key fewer (a fixmap's header), the key and list out
+    rest = bytes((data[0] - 1,)) + data[1:key] + data[end:]
     try:
-        msg: Any = _MSGPACK_RAW.decode(data)
+        msg = _REST.decode(rest)
     except Exception:  # the one decoding names the fault
-        return decode_client(data)
-    if type(msg) is not RawBatch:
-        return msg  # type: ignore[no-any-return]
-    raw = msg.depth
-    rows: Any = []
-    if len(raw):  # the field sent
-        status, n, last_t, reset = scan_rows(raw)
-        if status != OK or (n and msg.columns is not None):  # columns too: refused there
-            return decode_client(data)
-        if n:
-            rows = RawRows(raw, n, last_t, reset)
+        return None
+    if len(msg.depth) or msg.columns is not None:
+        return None  # a second depth key, or columns beside the list: the one decoding's
+    rows: Any = RawRows(msgspec.Raw(data[key + len(_DEPTH_KEY) : end]), block, int(last_t),
+                        bool(reset))  # fmt: skip
     return Batch(
         msg.instrument, msg.seq, msg.snapshot, rows, msg.columns, msg.ticks, msg.bars,
         msg.orders, msg.executions, msg.positions,

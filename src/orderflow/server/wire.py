@@ -203,9 +203,9 @@ def fast_conversion(
         return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     ev: Any = batch.depth
     if type(ev) is RawRows:
-        # rows still in the frame's MessagePack bytes (server.frames): read there
+        # rows read from the frame's MessagePack bytes when it was decoded (server.frames)
         status, depth, trades, quotes, kept, new_ref, side, last = raw_rows_pass(
-            ev.raw, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
+            ev.block, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
             has_ref, MAX_ABS_TICKS, plausible, plausible, lo, hi,
         )  # fmt: skip
         return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
