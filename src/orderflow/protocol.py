@@ -413,6 +413,11 @@ class RawRows:
         self.n: int = block.shape[1]
         self._events: list[Depth] | None = None
 
+    @property
+    def times(self) -> np.ndarray:
+        """The events' times (``block``'s first row)."""
+        return self.block[0]
+
     def events(self) -> list[Depth]:
         """The events as :class:`Depth` objects (decoded once)."""
         ev = self._events
@@ -720,6 +725,11 @@ def check_batch(batch: Batch, recv_ns: int) -> None:
             _out_of_window("columns.t", c.t, latest)
     for name in _TIMED:
         items = getattr(batch, name)
+        if type(items) is RawRows:  # the times as read from the frame: not an object each
+            ts = items.times
+            if not (_MIN(ts) >= EARLIEST_NS and _MAX(ts) <= latest):
+                _out_of_window(name, ts.tolist(), latest)
+            continue
         for x in items:
             if not EARLIEST_NS <= x.t <= latest:
                 _out_of_window(name, [y.t for y in items], latest)

@@ -389,7 +389,8 @@ def rows_count(b):  # type: ignore[no-untyped-def]
 
 
 #: the rows of :func:`frame_rows`' block: time, code (``side << 2 | op``, with
-#: :data:`RESET_BIT`), position, the price's float64 bits, size
+#: :data:`RESET_BIT`), position, the price's float64 bits, size (``protocol.RawRows.times``
+#: reads the first)
 ROW_T, ROW_CODE, ROW_POS, ROW_PRICE, ROW_SIZE = 0, 1, 2, 3, 4
 
 

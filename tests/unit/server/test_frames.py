@@ -216,15 +216,33 @@ def test_a_hub_answers_and_refuses_the_frames_rows_as_the_objects():
     assert got == want
     refused = [a for a in got if a[0] == "refused"]
     assert [r[1] for r in refused] == ["depth[3].price", "depth[7].price"], refused
-    # pipelined: runs of seven applied together
+    # pipelined: runs of seven applied together, one with a time out of the window (the run
+    # goes one by one, which names it); the times checked and the events converted from
+    # the block read at decoding, no object made for an event
     hubs = Hub(), Hub()
     for hub in hubs:
         hub.acks_as = "msgpack"
-    runs = [frames[i : i + 7] for i in range(0, 140, 7)]
-    for run in runs:
-        a = hubs[0].apply_many([decode_frame(f) for f in run], "nt")
-        b = hubs[1].apply_many([decode_client(f) for f in run], "nt")
-        assert [_bytes(x[1]) for x in a] == [_bytes(x[1]) for x in b]
+    late = batches[60]
+    ev = list(late.depth)
+    ev[4] = msgspec.structs.replace(ev[4], t=5)
+    frames[60] = msgspec.msgpack.encode(msgspec.structs.replace(late, depth=ev))
+    named = []
+    for i in range(0, 140, 7):
+        run = [decode_frame(f) for f in frames[i : i + 7]]
+        a = hubs[0].apply_many(run, "nt")
+        named += [x[3].details["field"] for x in a if x[3] is not None]
+        b = hubs[1].apply_many([decode_client(f) for f in frames[i : i + 7]], "nt")
+        assert [_outcome_of(x) for x in a] == [_outcome_of(x) for x in b]
+        assert all(x.depth._events is None for x in run)
+    assert named == ["depth[4].t"]
+    assert hubs[0].counters == hubs[1].counters
+
+
+def _outcome_of(out: Any) -> Any:
+    _, ack, request, error = out
+    if error is not None:
+        return error.details.get("field"), error.message
+    return _bytes(ack), request
 
 
 def test_rows_read_as_a_list_are_the_objects_decoded_once():
