@@ -397,13 +397,10 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
 
 
 class RawRows:
-    """A batch's depth events as the MessagePack bytes of a list of :class:`Depth` that
-    msgspec wrote, standing in for that list in :attr:`Batch.depth`: checked whole when the
-    frame was decoded (every event within the protocol's bounds) and read then into
-    ``block`` (the server's compiled reader, ``server.frames``), which the server converts
-    in one compiled call. Anything that reads it as a list gets the :class:`Depth` objects,
-    decoded from the bytes once (the same objects a full decoding gives); encoded, it is
-    those bytes (:meth:`enc_hook`), the same bytes msgspec writes for the objects."""
+    """In :attr:`Batch.depth`, a list of :class:`Depth` as the MessagePack bytes msgspec
+    wrote for it, checked whole and read into ``block`` when the frame was decoded
+    (``server.frames``). Read as a list it gives the :class:`Depth` objects, decoded once
+    (those a full decoding gives); encoded (:meth:`enc_hook`), those objects' bytes."""
 
     __slots__ = ("_events", "block", "last_t", "n", "raw", "reset")
     __hash__ = None  # type: ignore[assignment]  # a list's equality, not its identity
@@ -416,7 +413,8 @@ class RawRows:
     @property
     def times(self) -> np.ndarray:
         """The events' times (``block``'s first row)."""
-        return self.block[0]
+        times: np.ndarray = self.block[0]
+        return times
 
     def events(self) -> list[Depth]:
         """The events as :class:`Depth` objects (decoded once)."""
