@@ -57,6 +57,9 @@ class RawBatch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=T
 
 
 _REST = msgspec.msgpack.Decoder(RawBatch)
+#: the one decoding's MessagePack decoder (the same types): a frame it refuses goes through
+#: ``decode_client``, which names the fault
+_MSGPACK = msgspec.msgpack.Decoder(ClientMessage)
 #: the depth's key as msgspec writes it, and how far into a frame it is looked for first
 _DEPTH_KEY = b"\xa5depth"
 _HEAD = 128
@@ -67,15 +70,19 @@ def decode_frame(data: bytes | str) -> ClientMessage:
     """A client message from a WebSocket frame, as :func:`protocol.decode_client` gives it
     (the same message, the same refusal), a MessagePack batch's depth events read from the
     frame's bytes when they are a list msgspec wrote (:class:`protocol.RawRows`)."""
-    if type(data) is bytes:
-        # a list of events after the depth's key near the start (an empty list, columns or
-        # another message: the one decoding, which costs less than a look at the frame)
-        at = data.find(_DEPTH_KEY, 0, _HEAD) + len(_DEPTH_KEY)
-        if at >= len(_DEPTH_KEY) and at < len(data) and data[at] != _EMPTY:
-            batch = _rows_first(data)
-            if batch is not None:
-                return batch
-    return decode_client(data)
+    if type(data) is not bytes:
+        return decode_client(data)
+    # a list of events after the depth's key near the start (an empty list, columns or
+    # another message: the one decoding, which costs less than a look at the frame)
+    at = data.find(_DEPTH_KEY, 0, _HEAD) + len(_DEPTH_KEY)
+    if at >= len(_DEPTH_KEY) and at < len(data) and data[at] != _EMPTY:
+        batch = _rows_first(data)
+        if batch is not None:
+            return batch
+    try:
+        return _MSGPACK.decode(data)
+    except Exception:  # the one decoding's refusal, named as it names it
+        return decode_client(data)
 
 
 def _rows_first(data: bytes) -> Batch | None:
