@@ -330,14 +330,17 @@ def in_process(rounds: int) -> list[str]:
 
 
 def decode_convert(rounds: int) -> list[str]:
-    """Each path's frames decoded (``decode_client``) and checked and converted
-    (``check_batch``, ``convert_batch``) in process, back to back and after a 1 ms sleep; p50
-    us over ESH4's batches, the best of ``rounds`` passes, the paths alternated in each."""
+    """Each path's frames decoded as a WebSocket session decodes them (``decode_frame``) and
+    checked and converted as ``Hub.apply`` does (the compiled call with the times' window,
+    ``fast_conversion``; else ``check_batch`` and ``convert_batch``) in process, back to back
+    and after a 1 ms sleep; p50 us over ESH4's batches, the best of ``rounds`` passes, the
+    paths alternated in each."""
     import logging
 
-    from orderflow.protocol import check_batch, decode_client
+    from orderflow.protocol import EARLIEST_NS, FUTURE_NS, check_batch
+    from orderflow.server.frames import decode_frame
     from orderflow.server.hub import Hub
-    from orderflow.server.wire import convert_batch
+    from orderflow.server.wire import commit_conversion, convert_batch, fast_conversion
 
     logging.disable(logging.WARNING)
     batches = _as(_batches(None), INSTRUMENTS[0])
@@ -352,10 +355,15 @@ def decode_convert(rounds: int) -> list[str]:
                     if pause:
                         time.sleep(pause)
                     t0 = time.perf_counter_ns()
-                    msg = decode_client(f)
+                    msg: Any = decode_frame(f)
                     t1 = time.perf_counter_ns()
-                    check_batch(msg, time.time_ns())  # type: ignore[arg-type]
-                    convert_batch(st, msg)  # type: ignore[arg-type]
+                    now = time.time_ns()
+                    fast = fast_conversion(st, msg, EARLIEST_NS, now + FUTURE_NS)
+                    if fast is not None:
+                        commit_conversion(st, fast)
+                    else:
+                        check_batch(msg, now)
+                        convert_batch(st, msg)
                     conv.append(time.perf_counter_ns() - t1)
                     dec.append(t1 - t0)
                 got = [float(np.median(dec[WARM:])) / 1e3, float(np.median(conv[WARM:])) / 1e3]

@@ -14,6 +14,7 @@ into exact ticks and refuses a price off the instrument's grid.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, NoReturn
 
 import msgspec
@@ -45,6 +46,7 @@ __all__ = [
     "Hello",
     "OrderUpdate",
     "PositionUpdate",
+    "RawRows",
     "Report",
     "ReportOrder",
     "ReportPosition",
@@ -379,13 +381,75 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
             if isinstance(t, bytes):
                 return int.from_bytes(t[-8:], "little", signed=True) if t else 0
             return t[-1] if t else 0
+        d: Any = self.depth
+        if type(d) is RawRows:
+            return d.last_t
         return self.depth[-1].t if self.depth else 0
 
     @property
     def any_reset(self) -> bool:
         if self.columns is not None:
             return bool(self.columns.reset)
+        d: Any = self.depth
+        if type(d) is RawRows:
+            return d.reset
         return any(e.reset for e in self.depth)
+
+
+class RawRows:
+    """In :attr:`Batch.depth`, a list of :class:`Depth` as the MessagePack bytes msgspec
+    wrote for it, checked whole and read into ``block`` when the frame was decoded
+    (``server.frames``). Read as a list it gives the :class:`Depth` objects, decoded once
+    (those a full decoding gives); encoded (:meth:`enc_hook`), those objects' bytes."""
+
+    __slots__ = ("_events", "block", "last_t", "n", "raw", "reset")
+    __hash__ = None  # type: ignore[assignment]  # a list's equality, not its identity
+
+    def __init__(self, raw: msgspec.Raw, block: np.ndarray, last_t: int, reset: bool) -> None:
+        self.raw, self.block, self.last_t, self.reset = raw, block, last_t, reset
+        self.n: int = block.shape[1]
+        self._events: list[Depth] | None = None
+
+    @property
+    def times(self) -> np.ndarray:
+        """The events' times (``block``'s first row)."""
+        times: np.ndarray = self.block[0]
+        return times
+
+    def events(self) -> list[Depth]:
+        """The events as :class:`Depth` objects (decoded once)."""
+        ev = self._events
+        if ev is None:
+            ev = self._events = _MSGPACK_DEPTH.decode(self.raw)
+        return ev
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def __iter__(self) -> Iterator[Depth]:
+        return iter(self.events())
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.events()[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RawRows):
+            return self.events() == other.events()
+        return self.events() == other
+
+    def __repr__(self) -> str:
+        return repr(self.events())
+
+    @staticmethod
+    def enc_hook(obj: Any) -> Any:
+        """For a MessagePack encoder: :class:`RawRows` as its bytes; any other object is not
+        encodable (as without the hook)."""
+        if type(obj) is RawRows:
+            return obj.raw
+        raise NotImplementedError(f"Encoding objects of type {type(obj).__name__} is unsupported")
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", forbid_unknown_fields=True):
@@ -544,6 +608,7 @@ ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat | Command | 
 _JSON_CLIENT = msgspec.json.Decoder(ClientMessage)
 _MSGPACK_CLIENT = msgspec.msgpack.Decoder(ClientMessage)
 _JSON_BATCH = msgspec.json.Decoder(Batch)
+_MSGPACK_DEPTH = msgspec.msgpack.Decoder(list[Depth])
 _JSON = msgspec.json.Encoder()
 _MSGPACK = msgspec.msgpack.Encoder()
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
@@ -658,6 +723,11 @@ def check_batch(batch: Batch, recv_ns: int) -> None:
             _out_of_window("columns.t", c.t, latest)
     for name in _TIMED:
         items = getattr(batch, name)
+        if type(items) is RawRows:  # the times as read from the frame: not an object each
+            ts = items.times
+            if not (_MIN(ts) >= EARLIEST_NS and _MAX(ts) <= latest):
+                _out_of_window(name, ts.tolist(), latest)
+            continue
         for x in items:
             if not EARLIEST_NS <= x.t <= latest:
                 _out_of_window(name, [y.t for y in items], latest)

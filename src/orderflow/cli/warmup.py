@@ -101,7 +101,8 @@ def _warm_server(params: Any) -> int:
     import orjson
 
     from orderflow.core.errors import OrderflowError
-    from orderflow.protocol import columnar, decode_batch, packed
+    from orderflow.protocol import columnar, decode_batch, encode, packed
+    from orderflow.server.frames import decode_frame
     from orderflow.server.hub import Hub
 
     quiet = logging.getLogger("orderflow.server")
@@ -125,12 +126,17 @@ def _warm_server(params: Any) -> int:
                     hub.apply(form(decode_batch(orjson.dumps(doc))), "warmup")
         # answered as a MessagePack session and a JSON session have them answered (the book
         # and metrics as that encoding's bytes: their own compiled calls)
+        # (a MessagePack session's batches decoded from their frames: rows read from the
+        # frame's bytes, server.frames)
         for encoding in ("msgpack", "json"):
             hub.acks_as = encoding
             try:
                 for doc in docs[:3]:
+                    batch: Any = decode_batch(orjson.dumps(doc))
+                    if encoding == "msgpack":
+                        batch = decode_frame(encode(batch, "msgpack"))
                     with contextlib.suppress(OrderflowError):
-                        hub.apply(decode_batch(orjson.dumps(doc)), "warmup")
+                        hub.apply(batch, "warmup")
             finally:
                 hub.acks_as = None
         from orderflow.server.view_frames import bars_between

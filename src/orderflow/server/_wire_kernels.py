@@ -24,7 +24,7 @@ from orderflow.core._units_kernels import fast_ticks  # the one tick conversion
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
 from orderflow.model.enums import Flags, NtOperation, Side
-from orderflow.protocol import MAX_POSITION, MAX_SIZE
+from orderflow.protocol import MAX_POSITION, MAX_PRICE, MAX_SIZE
 
 __all__ = [
     "BOUNDS",
@@ -36,7 +36,11 @@ __all__ = [
     "WINDOW",
     "batch_pass",
     "depth_pass",
+    "frame_rows",
     "packed_pass",
+    "raw_rows_pass",
+    "read_rows",
+    "rows_count",
     "rows_pass",
     "trades_pass",
 ]
@@ -277,4 +281,258 @@ def packed_pass(  # type: ignore[no-untyped-def]
     return _passed(
         t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
         has_ref, max_abs, plausible, last, lo, hi,
+    )  # fmt: skip
+
+
+# ---- MessagePack rows read from the frame's bytes ------------------------------------------
+#
+# A batch's depth events as a MessagePack list of maps, read where the frame holds them: only
+# the form msgspec writes for a list of ``protocol.Depth`` (an array header, then per event a
+# fixmap of the seven fields in their order, fixstr keys, each integer in its smallest form,
+# the price a float64, IsReset a bool) and only values the protocol's bounds admit. Anything
+# else is not read here (the caller decodes the frame as before, which names any fault); so
+# whatever is read here is exactly what msgspec would decode, and msgspec would encode the
+# decoded events back into these very bytes.
+
+#: the bytes before each field's value (the map's header and the first key, then each key)
+#: and the operations' values, each as ``(little-endian word, mask, length)``: compared as one
+#: 8-byte word where the bytes hold one, byte by byte at their end
+
+
+def _word(key: bytes) -> tuple[int, int, int]:
+    return int.from_bytes(key, "little"), (1 << 8 * len(key)) - 1, len(key)
+
+
+_K_T, _K_SIDE, _K_OP = _word(b"\x87\xa1t"), _word(b"\xa4side\xa3"), _word(b"\xa2op")
+_K_POS, _K_PRICE = _word(b"\xa3pos"), _word(b"\xa5price\xcb")
+_K_SIZE, _K_RESET = _word(b"\xa4size"), _word(b"\xa5reset")
+_S_BID, _S_ASK = _word(b"bid"), _word(b"ask")
+_O_ADD, _O_UPDATE, _O_REMOVE = _word(b"\xa3add"), _word(b"\xa6update"), _word(b"\xa6remove")
+_BID, _ASK = int(Side.BID) << 2, int(Side.ASK) << 2
+_ADD, _UPDATE = int(NtOperation.ADD), int(NtOperation.UPDATE)
+_INT64_MAX = (1 << 63) - 1
+_MAX_PRICE = MAX_PRICE
+
+
+@njit(cache=True, inline="always")
+def _is(b, p, m, key):  # type: ignore[no-untyped-def]
+    """Whether ``b`` (``m`` bytes) holds ``key`` (:func:`_word`'s triple) at ``p``."""
+    word, mask, k = key
+    if p + 8 <= m:  # the eight loads and shifts make one load
+        v = np.uint64(0)
+        for j in range(8):
+            v |= np.uint64(b[p + j]) << np.uint64(8 * j)
+        return (v & np.uint64(mask)) == np.uint64(word)
+    if p + k > m:
+        return False
+    for j in range(k):  # noqa: SIM110 - a loop compiles, a generator may not
+        if b[p + j] != (word >> (8 * j)) & 0xFF:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _be(b, p, k):  # type: ignore[no-untyped-def]
+    """The ``k`` bytes at ``p`` as a big-endian unsigned integer."""
+    v = np.uint64(0)
+    for j in range(k):
+        v = (v << np.uint64(8)) | np.uint64(b[p + j])
+    return v
+
+
+@njit(cache=True, inline="always")
+def _uint(b, p, hi):  # type: ignore[no-untyped-def]
+    """The non-negative integer at ``p`` in its smallest form, at most ``hi``: ``(value, next
+    position)``; next position -1: not that (another form, out of bounds, past the end)."""
+    if p >= b.shape[0]:
+        return 0, -1
+    h = b[p]
+    if h < 0x80:
+        return np.int64(h), p + 1
+    if h == 0xCC:
+        k, least = 1, 0x80
+    elif h == 0xCD:
+        k, least = 2, 0x100
+    elif h == 0xCE:
+        k, least = 4, 0x10000
+    elif h == 0xCF:
+        k, least = 8, 0x100000000
+    else:
+        return 0, -1
+    if p + 1 + k > b.shape[0]:
+        return 0, -1
+    v = _be(b, p + 1, k)
+    if v < np.uint64(least) or v > np.uint64(hi):
+        return 0, -1
+    return np.int64(v), p + 1 + k
+
+
+@njit(cache=True)
+def rows_count(b):  # type: ignore[no-untyped-def]
+    """The number of events of a MessagePack array's header at the start of ``b``, and where
+    its first item begins (as msgspec writes the header); ``(-1, 0)``: not an array header,
+    or a count the bytes cannot hold (an event takes more than a byte)."""
+    m = b.shape[0]
+    if m == 0:
+        return -1, 0
+    h = b[0]
+    n, p = np.int64(-1), 0
+    if 0x90 <= h <= 0x9F:
+        n, p = np.int64(h - 0x90), 1
+    elif h == 0xDC and m >= 3:
+        n, p = np.int64(_be(b, 1, 2)), 3
+        n = n if n >= 16 else np.int64(-1)
+    elif h == 0xDD and m >= 5:
+        n, p = np.int64(_be(b, 1, 4)), 5
+        n = n if n >= 0x10000 else np.int64(-1)
+    return (n, p) if 0 <= n <= m else (np.int64(-1), 0)
+
+
+#: the rows of :func:`frame_rows`' block: time, code (``side << 2 | op``, with
+#: :data:`RESET_BIT`), position, the price's float64 bits, size (``protocol.RawRows.times``
+#: reads the first)
+ROW_T, ROW_CODE, ROW_POS, ROW_PRICE, ROW_SIZE = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def read_rows(b, p, out):  # type: ignore[no-untyped-def]
+    """The events from ``p`` on into ``out`` (int64, one row a field: ``ROW_*``), each checked
+    against the protocol's bounds. Returns ``(status, where the events end)``: :data:`OK` or
+    :data:`BOUNDS` (not msgspec's form, a value out of bounds, the bytes end inside)."""
+    m = b.shape[0]
+    bits = np.empty(1, dtype=np.uint64)
+    as_float = bits.view(np.float64)
+    for i in range(out.shape[1]):
+        if not _is(b, p, m, _K_T):
+            return BOUNDS, 0
+        v, p = _uint(b, p + 3, _INT64_MAX)
+        if p < 0 or not _is(b, p, m, _K_SIDE):
+            return BOUNDS, 0
+        p += 6
+        if _is(b, p, m, _S_BID):
+            c = _BID
+        elif _is(b, p, m, _S_ASK):
+            c = _ASK
+        else:
+            return BOUNDS, 0
+        p += 3
+        if not _is(b, p, m, _K_OP):
+            return BOUNDS, 0
+        p += 3
+        if _is(b, p, m, _O_ADD):
+            c |= _ADD
+            p += 4
+        elif _is(b, p, m, _O_UPDATE):
+            c |= _UPDATE
+            p += 7
+        elif _is(b, p, m, _O_REMOVE):
+            c |= _REMOVE
+            p += 7
+        else:
+            return BOUNDS, 0
+        if not _is(b, p, m, _K_POS):
+            return BOUNDS, 0
+        ps, p = _uint(b, p + 4, _MAX_POSITION)
+        if p < 0 or not _is(b, p, m, _K_PRICE) or p + 15 > m:
+            return BOUNDS, 0
+        bits[0] = _be(b, p + 7, 8)
+        x = as_float[0]
+        if not (-_MAX_PRICE <= x <= _MAX_PRICE):  # NaN too
+            return BOUNDS, 0
+        p += 15
+        if not _is(b, p, m, _K_SIZE):
+            return BOUNDS, 0
+        sz, p = _uint(b, p + 5, _MAX_SIZE)
+        if p < 0 or not _is(b, p, m, _K_RESET) or p + 7 > m:
+            return BOUNDS, 0
+        r = b[p + 6]
+        if r == 0xC3:
+            c |= RESET_BIT
+        elif r != 0xC2:
+            return BOUNDS, 0
+        p += 7
+        out[ROW_T, i], out[ROW_CODE, i], out[ROW_POS, i] = v, c, ps
+        out[ROW_PRICE, i], out[ROW_SIZE, i] = np.int64(bits[0]), sz
+    return OK, p
+
+
+@njit(cache=True)
+def _block(b, p, end):  # type: ignore[no-untyped-def]
+    """:func:`read_rows` of the list whose header is at ``p``, which must end at ``end`` (-1:
+    anywhere): ``(status, block, last time, any IsReset, its end)``; ``block`` one row a
+    field (``ROW_*``), what :func:`raw_rows_pass` takes (empty unless OK)."""
+    n, k = rows_count(b[p:])
+    out = np.empty((5, max(n, 0)), dtype=np.int64)
+    status, q = read_rows(b, p + k, out) if n >= 0 else (BOUNDS, 0)
+    if status != OK or n == 0 or (end >= 0 and q != end):
+        return BOUNDS, out[:, :0].copy(), 0, False, 0
+    reset = False
+    for i in range(n):
+        if out[ROW_CODE, i] & RESET_BIT:
+            reset = True
+    return OK, out, out[ROW_T, n - 1], reset, q
+
+
+#: what msgspec writes of a batch before its depth: the map's header, the tag, the instrument
+#: (a str), ``seq`` (an integer) and ``snapshot`` (a bool), each key as a word (:func:`_word`)
+_B_TYPE, _B_BATCH = _word(b"\xa4type"), _word(b"\xa5batch")
+_B_INSTR, _B_ENT = _word(b"\xaainstrum"), _word(b"ent")
+_B_SEQ, _B_SNAP, _B_SHOT = _word(b"\xa3seq"), _word(b"\xa8snap"), _word(b"shot")
+_B_DEPTH = _word(b"\xa5depth")
+_MAX_SEQ = (1 << 53) - 1
+
+
+@njit(cache=True)
+def _depth_at(b):  # type: ignore[no-untyped-def]
+    """Where a batch's depth value begins when ``b`` starts as msgspec writes a batch (a
+    fixmap, then type, instrument, seq, snapshot and the depth's key, each in its form);
+    -1 otherwise. Only the form is checked here: the values are the decoder's."""
+    m = b.shape[0]
+    if m < 40 or not 0x81 <= b[0] <= 0x8F:
+        return -1
+    if not (_is(b, 1, m, _B_TYPE) and _is(b, 6, m, _B_BATCH) and _is(b, 12, m, _B_INSTR)
+            and _is(b, 20, m, _B_ENT)):  # fmt: skip
+        return -1
+    h = b[23]
+    if 0xA0 <= h <= 0xBF:
+        p = 24 + (h - 0xA0)
+    elif h == 0xD9 and b[24] >= 32:
+        p = 25 + b[24]
+    else:
+        return -1
+    if not _is(b, p, m, _B_SEQ):
+        return -1
+    _, p = _uint(b, p + 4, _MAX_SEQ)
+    if p < 0 or not (_is(b, p, m, _B_SNAP) and _is(b, p + 5, m, _B_SHOT)) or p + 10 > m:
+        return -1
+    if b[p + 9] != 0xC2 and b[p + 9] != 0xC3:
+        return -1
+    p += 10
+    return p + 6 if _is(b, p, m, _B_DEPTH) else -1
+
+
+@njit(cache=True)
+def frame_rows(data):  # type: ignore[no-untyped-def]
+    """A MessagePack frame that starts as msgspec writes a batch (:func:`_depth_at`) and whose
+    depth is a list of events msgspec wrote, all within the protocol's bounds: ``(status,
+    block, last time, any IsReset, where the depth's key begins, where its list ends)``."""
+    b = np.frombuffer(data, np.uint8)
+    p = _depth_at(b)
+    if p < 0:
+        return BOUNDS, np.empty((5, 0), dtype=np.int64), 0, False, 0, 0
+    status, out, last_t, reset, end = _block(b, p, -1)
+    return status, out, last_t, reset, p - 6, end
+
+
+@njit(cache=True)
+def raw_rows_pass(  # type: ignore[no-untyped-def]
+    block, prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
+    plausible, last, lo, hi,
+):  # fmt: skip
+    """:func:`packed_pass` of a batch whose depth events :func:`frame_rows` read from the
+    frame's MessagePack bytes when it was decoded (``block``, one row a field)."""
+    return _passed(
+        block[ROW_T], block[ROW_CODE], block[ROW_POS], block[ROW_PRICE].view(np.float64),
+        block[ROW_SIZE], prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref,
+        max_abs, plausible, last, lo, hi,
     )  # fmt: skip

@@ -46,7 +46,7 @@ from orderflow.core.errors import (
     RecordingCorruptError,
     RecordingUnavailableError,
 )
-from orderflow.protocol import Batch
+from orderflow.protocol import Batch, RawRows
 
 __all__ = [
     "MAGIC",
@@ -86,7 +86,9 @@ class _Frame(msgspec.Struct, frozen=True):
     refused: str | None = None  # a marker, not a batch: see Record.refused
 
 
-_ENC = msgspec.msgpack.Encoder()
+#: a batch whose depth is still its frame's bytes (``protocol.RawRows``) writes those bytes,
+#: which are what the events' objects would be written as
+_ENC = msgspec.msgpack.Encoder(enc_hook=RawRows.enc_hook)
 _DEC = msgspec.msgpack.Decoder(_Frame)
 
 

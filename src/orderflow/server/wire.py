@@ -44,6 +44,7 @@ from orderflow.protocol import (
     MAX_SIZE,
     Batch,
     DepthColumns,
+    RawRows,
     Report,
     Tick,
     column_array,
@@ -54,6 +55,7 @@ from orderflow.server._wire_kernels import (
     RESET_BIT,
     batch_pass,
     packed_pass,
+    raw_rows_pass,
     rows_pass,
 )
 from orderflow.trading.broker import BrokerProfile
@@ -199,10 +201,17 @@ def fast_conversion(
             plausible and len(c.t) > 0, lo, hi,
         )  # fmt: skip
         return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
+    ev: Any = batch.depth
+    if type(ev) is RawRows:
+        # rows read from the frame's MessagePack bytes when it was decoded (server.frames)
+        status, depth, trades, quotes, kept, new_ref, side, last = raw_rows_pass(
+            ev.block, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
+            has_ref, MAX_ABS_TICKS, plausible, plausible, lo, hi,
+        )  # fmt: skip
+        return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     if c is None and _NATIVE:
         # rows: each event's fields packed as one record by one struct call (a call per
         # event costs less than a comprehension per field over the events, cold)
-        ev = batch.depth
         n = len(ev)
         pack, so = _ROW.pack, _SIDE_OP
         rows = b"".join([pack(e.t, e.size, e.price, e.pos, so[e.side][e.op], e.reset)

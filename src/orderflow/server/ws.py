@@ -45,6 +45,7 @@ from orderflow.protocol import (
 )
 from orderflow.server.auth import AUTH_KEY
 from orderflow.server.connection import Connection
+from orderflow.server.frames import decode_frame
 from orderflow.server.limits import DECODE_BYTES_PER_EVENT, MAX_BODY, RateLimiter
 from orderflow.server.scheduler import OverloadedError
 from orderflow.server.stages import DECODED, FRAME, PUSHED, QUEUED, TAKEN, mark
@@ -162,7 +163,7 @@ class Session:
                     turn = sched.turn(conn, len(frame) // DECODE_BYTES_PER_EVENT)
                     await turn.__aenter__()
                     try:
-                        msg: Any = decode_client(frame)
+                        msg: Any = decode_frame(frame)
                     except BaseException:
                         await turn.__aexit__(None, None, None)
                         raise

@@ -1,6 +1,6 @@
 """The server's warm-up compiles what the live path needs: after it, a batch in any depth form
 (rows, list columns, packed columns; JSON or MessagePack, answered in its own encoding's
-bytes as a WebSocket session answers it) compiles no kernel, so the first live batch
+bytes as a WebSocket session decodes and answers it) compiles no kernel, so the first live batch
 never waits for numba."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import time
 import msgspec
 
 from orderflow.cli.warmup import _warm_server, compiled_kernels
-from orderflow.protocol import Batch, Depth, Tick, columnar, decode_client, packed
+from orderflow.protocol import Batch, Depth, RawRows, Tick, columnar, packed
+from orderflow.server.frames import decode_frame
 from orderflow.server.hub import Hub
 
 
@@ -24,8 +25,10 @@ def test_no_depth_form_compiles_a_kernel_after_the_warm_up():
     for form in (b, columnar(b), packed(b)):
         for encoding, frame in (("json", msgspec.json.encode(form).decode()),
                                 ("msgpack", msgspec.msgpack.encode(form))):  # fmt: skip
-            msg = decode_client(frame)
+            msg = decode_frame(frame)  # as the session decodes it
             assert isinstance(msg, Batch)
+            # MessagePack rows stay in the frame's bytes, read by their own compiled call
+            assert (type(msg.depth) is RawRows) == (form is b and encoding == "msgpack")
             hub = Hub()
             hub.acks_as = encoding  # as the session of that client
             ack, _ = hub.apply(msg, "live")

@@ -17,7 +17,8 @@ import msgspec
 import pytest
 
 from orderflow.core.errors import RecordingCorruptError, RecordingUnavailableError, RequestError
-from orderflow.protocol import Batch, Depth, Tick
+from orderflow.protocol import Batch, Depth, RawRows, Tick, decode_client
+from orderflow.server.frames import decode_frame
 from orderflow.server.hub import Hub
 from orderflow.server.recording import (
     MAGIC,
@@ -267,27 +268,33 @@ class _Trickle:
 
 def test_every_esh4_frame_is_the_bytes_it_was_whole_or_written_in_pieces(tmp_path: Path) -> None:
     """ESH4's bridge batches as rows and as packed columns, from a client and from none, and
-    stale markers, appended: each file holds the magic and then exactly the frames a
-    reference encoding gives (head, CRC, payload), also when every raw write takes only part
-    of what it was given (a disk filling up) or nothing at all."""
+    stale markers, and the rows as a MessagePack session decodes them (the depth left in the
+    frame's bytes, ``server.frames``), appended: each file holds the magic and then exactly
+    the frames a reference encoding gives (head, CRC, payload), also when every raw write
+    takes only part of what it was given (a disk filling up) or nothing at all."""
     from orderflow.client.feed import build_batches
     from orderflow.io.formats import load_stream
     from orderflow.protocol import packed
     from tests.conftest import ES_MBO, need
 
     rows = [fb.batch for fb in build_batches(load_stream(need(ES_MBO)), 10, 100)]
-    items = [(b, "nt" if k % 2 else None, None) for k, b in enumerate(rows)]
-    items += [(packed(b), "nt", None) for b in rows]
-    items += [(Batch("ES 03-24", 7), "nt", "seq"), (Batch("ES 03-24", 8), None, "refused")]
+    items = [(b, "nt" if k % 2 else None, None, b) for k, b in enumerate(rows)]
+    items += [(packed(b), "nt", None, packed(b)) for b in rows]
+    items += [(Batch("ES 03-24", 7), "nt", "seq", Batch("ES 03-24", 7)),
+              (Batch("ES 03-24", 8), None, "refused", Batch("ES 03-24", 8))]  # fmt: skip
+    # a MessagePack session's rows, still its frame's bytes: written as the events' objects
+    frames = [msgspec.msgpack.encode(b) for b in rows]
+    items += [(decode_frame(f), "nt", None, decode_client(f)) for f in frames]
+    assert all(type(b.depth) is RawRows for b, *_ in items[-len(rows) :])
     for most in (None, 1000):
         rec = Recorder(tmp_path / f"w{most}")
         expected: dict[Path, bytes] = {}
-        for k, (b, client, refused) in enumerate(items):
+        for k, (b, client, refused, ref) in enumerate(items):
             path = rec.path_for(b.instrument, NOW + k)
             if most is not None and path not in rec._files:
                 rec._files[path] = _Trickle(rec._open(path), most)  # type: ignore[assignment]
             rec.append(b, client, NOW + k, refused=refused)
-            expected[path] = expected.get(path, MAGIC) + _frame_as_before(NOW + k, client, b,
+            expected[path] = expected.get(path, MAGIC) + _frame_as_before(NOW + k, client, ref,
                                                                           refused)  # fmt: skip
         rec.close()
         assert rec.frames == len(items) and rec.bytes == sum(map(len, expected.values()))

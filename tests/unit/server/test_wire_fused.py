@@ -12,8 +12,9 @@ import pytest
 from orderflow.analytics.trades import AggressorClassifier
 from orderflow.core.errors import InstrumentOwnedError, RequestError
 from orderflow.model.enums import Flags, NtOperation, Side
-from orderflow.protocol import FUTURE_NS, columnar, packed
+from orderflow.protocol import FUTURE_NS, RawRows, columnar, packed
 from orderflow.server._wire_kernels import PRINT_FIELDS, ROW_FIELDS
+from orderflow.server.frames import decode_frame
 from orderflow.server.hub import Hub
 from orderflow.server.wire import (
     _PRINT,
@@ -28,11 +29,19 @@ from tests.unit.server.test_wire_decode import DEPTH_FIELDS, TRADE_FIELDS, _stat
 
 pytestmark = pytest.mark.slow
 
-FORMS = {"rows": lambda b: b, "columns": columnar, "packed": packed}
+
+def _frame_rows(b):
+    """``b`` as a MessagePack session decodes it: rows left in the frame's bytes."""
+    msg = decode_frame(msgspec.msgpack.encode(b))
+    assert type(msg.depth) is RawRows or not b.depth
+    return msg
+
+
+FORMS = {"rows": lambda b: b, "columns": columnar, "packed": packed, "frame": _frame_rows}
 
 
 @pytest.mark.parametrize("rule", ["bidask", "tick"])
-@pytest.mark.parametrize("form", ["rows", "columns", "packed"])
+@pytest.mark.parametrize("form", ["rows", "columns", "packed", "frame"])
 def test_every_esh4_batch_goes_through_the_one_call_with_the_exact_result(form, rule):
     """Rows, list columns and packed columns (their bytes into the call as decoded)."""
     batches = esh4_batches()[0]
@@ -54,7 +63,7 @@ def test_every_esh4_batch_goes_through_the_one_call_with_the_exact_result(form, 
     assert prints > 1000 and not fast.rejected
 
 
-@pytest.mark.parametrize("form", ["rows", "columns", "packed"])
+@pytest.mark.parametrize("form", ["rows", "columns", "packed", "frame"])
 def test_every_side_operation_and_reset_code_equals_the_exact_way(form):
     """Each of the twelve (reset, side, operation) combinations, in an ESH4 batch's events,
     through the one call: the same side, operation and flags as the exact way."""
@@ -102,7 +111,7 @@ def test_the_one_call_before_the_claim_refuses_as_the_long_way(form):
     hub = _owned_hub(batches, shape)
     b = next(x for x in batches[5:] if x.ticks and len(x.depth) > 3)
     st = hub.state("ES 03-24")
-    depth_t = "columns.t[2]" if form != "rows" else "depth[2].t"
+    depth_t = "columns.t[2]" if form in ("columns", "packed") else "depth[2].t"
     cases = [  # (batch, client, the field named, the error)
         (_with_t(b, depth=2, t=5), "a", depth_t, RequestError),
         (_with_t(b, tick=0, t=b.depth[-1].t + 2 * FUTURE_NS), "a", "ticks[0].t", RequestError),
@@ -138,7 +147,7 @@ def _with_t(b, *, t, depth=None, tick=None):
     return msgspec.structs.replace(b, ticks=ks)
 
 
-@pytest.mark.parametrize("form", ["rows", "packed"])
+@pytest.mark.parametrize("form", ["rows", "packed", "frame"])
 def test_each_event_and_print_record_keeps_its_fields_in_place(form):
     """Rows go into the call one record an event and prints one record a print: missing
     quotes, IsReset on the first and last events, and the last event's and last print's
