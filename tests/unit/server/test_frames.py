@@ -22,24 +22,23 @@ from tests.integration.test_server import esh4_batches
 T = 1_703_500_000_000_000_000
 
 
-def _outcome(frame: bytes | str) -> Any:
-    """What decoding ``frame`` gives, through ``decode``: the message (and, for a batch, the
-    bytes the recording writes for it) or the refusal's field and message."""
+def _decoded(decode: Any, frame: bytes | str) -> Any:
+    """What ``decode`` gives for ``frame``: the message (and, for a batch, the bytes the
+    recording writes for it) or the refusal's field and message."""
     try:
-        msg = decode_frame(frame)
+        msg = decode(frame)
     except RequestError as exc:
         return "refused", exc.details.get("field"), exc.message
     recorded = _ENC.encode(_Frame(1, "c", msg)) if isinstance(msg, Batch) else None
     return msg, recorded
+
+
+def _outcome(frame: bytes | str) -> Any:
+    return _decoded(decode_frame, frame)
 
 
 def _one_way(frame: bytes | str) -> Any:
-    try:
-        msg = decode_client(frame)
-    except RequestError as exc:
-        return "refused", exc.details.get("field"), exc.message
-    recorded = _ENC.encode(_Frame(1, "c", msg)) if isinstance(msg, Batch) else None
-    return msg, recorded
+    return _decoded(decode_client, frame)
 
 
 def test_every_esh4_batch_is_read_from_its_frame_as_the_one_decoding_gives_it():
