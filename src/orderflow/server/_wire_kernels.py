@@ -457,14 +457,14 @@ def read_rows(b, p, out):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _block(b, p, end):  # type: ignore[no-untyped-def]
-    """:func:`read_rows` of the list whose header is at ``p``, which must end at ``end`` (-1:
-    anywhere): ``(status, block, last time, any IsReset, its end)``; ``block`` one row a
-    field (``ROW_*``), what :func:`raw_rows_pass` takes (empty unless OK)."""
+def _block(b, p):  # type: ignore[no-untyped-def]
+    """:func:`read_rows` of the list whose header is at ``p``: ``(status, block, last time,
+    any IsReset, its end)``; ``block`` one row a field (``ROW_*``), what
+    :func:`raw_rows_pass` takes (empty unless OK)."""
     n, k = rows_count(b[p:])
     out = np.empty((5, max(n, 0)), dtype=np.int64)
     status, q = read_rows(b, p + k, out) if n >= 0 else (BOUNDS, 0)
-    if status != OK or n == 0 or (end >= 0 and q != end):
+    if status != OK or n == 0:
         return BOUNDS, out[:, :0].copy(), 0, False, 0
     reset = False
     for i in range(n):
@@ -520,7 +520,7 @@ def frame_rows(data):  # type: ignore[no-untyped-def]
     p = _depth_at(b)
     if p < 0:
         return BOUNDS, np.empty((5, 0), dtype=np.int64), 0, False, 0, 0
-    status, out, last_t, reset, end = _block(b, p, -1)
+    status, out, last_t, reset, end = _block(b, p)
     return status, out, last_t, reset, p - 6, end
 
 
