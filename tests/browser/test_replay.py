@@ -114,9 +114,14 @@ def test_pause_speed_and_seek_from_the_page(browser: Any, run: Run) -> None:
         ids = sorted((s["id"] for s in sent), reverse=True)[:200]
         assert page.until(lambda: [s["id"] for s in page.js("window.orderflowDash.signalIds()")]
                           == ids)  # fmt: skip
-        # play again
+        # play again: the page offers play (its state is the server's paused one) before the
+        # click, so the click asks to play; a failure shows what the page held and said
+        assert page.until(lambda: page.js("document.getElementById('play').dataset.playing")
+                          == "false"), page.js("document.getElementById('play').dataset.playing")
         page.page.click("#play")
-        assert page.until(lambda: run.replay()["playing"] is True)
+        assert page.until(lambda: run.replay()["playing"] is True), (
+            run.replay(), page.js("document.getElementById('play').dataset.playing"),
+            page.js("document.getElementById('alerts').textContent"), page.errors)
         page.page.wait_for_timeout(300)
         page.screenshot("dashboard-replay")
         assert page.errors == []
