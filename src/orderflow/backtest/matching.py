@@ -33,7 +33,7 @@ from orderflow.backtest.queues import (
     l3_order_update,
     l3_trade_fill,
 )
-from orderflow.backtest.relevant import OrderArrays, order_arrays, quiet_l3, scan_l3
+from orderflow.backtest.relevant import OrderArrays, clear_l3, order_arrays, quiet_l3, scan_l3
 from orderflow.backtest.scans import cancelled_l3, cut_l3, tail_l3, triggers
 from orderflow.core.errors import ArgumentError
 from orderflow.model.enums import LevelAction, NtOperation
@@ -206,6 +206,30 @@ class Matching:
             self._resting or self._waiting or self._fired or self.taken or self._pending
             or self._out
         )  # fmt: skip
+
+    def clear(self, recs: np.ndarray) -> int:
+        """How many of ``recs`` (whole events from an event's start, in time order) a shared
+        L3 book may take while this venue is shown none of them, its orders working: the
+        records before the first that can touch an order of ours (:func:`clear_l3`), while
+        nothing else is due here (no command on its way, no report waiting, nothing
+        triggered, no liquidity of ours taken); 0 otherwise, and for a venue with nothing of
+        ours (:attr:`quiet`'s case). What the venue makes of such records is what
+        :meth:`_pass_l3` makes of a piece with nothing relevant: its clock at their last
+        record, their last print and their count of events, the same joined or piece by
+        piece; and :meth:`next_cut` would give each such piece whole (a print that fires a
+        trigger is relevant). Valid until the venue is shown records or sent a command."""
+        if (not (self.l3 and self.shared and (self._resting or self._waiting)) or self._pending
+                or self._out or self._fired or self.taken):  # fmt: skip
+            return 0
+        w, r, ahead, ids, sizes = self._order_arrays()
+        return int(clear_l3(recs, self.fills_print, w, r, ahead, ids, sizes))
+
+    def on_clear(self, recs: np.ndarray) -> None:
+        """Records of a shared L3 book that touch nothing of ours, in time order: those of
+        :meth:`clear` (nothing shown or sent since it said so) or, with nothing of ours here,
+        any (:attr:`quiet`). What :meth:`on_market` makes of them then: the clock, the last
+        print and the count of events; no report."""
+        self._idle_l3(recs)
 
     def _idle_l3(self, recs: np.ndarray) -> None:
         """A piece of a shared L3 book while the venue is :attr:`quiet`: it can touch

@@ -8,6 +8,9 @@ volume so far (at its price and aggressor side) exceeds a lower bound of what is
 (ahead now less the most the records of the orders ahead could remove before it: a cancel
 its size, a modify at most the order).
 
+:func:`clear_l3` gives how far a window of records is clear of them (its first relevant
+record), so that the pieces before it need not be looked at one by one.
+
 A backtest deciding every 100 records asks this once per piece of about 100 records: the
 vectorised form (a score of small numpy calls) cost more than the records themselves, so it
 is one loop over the piece here, O(records x our orders) with a binary search in the ids
@@ -35,7 +38,7 @@ from orderflow.backtest.model import (
 from orderflow.backtest.queues import ahead_sorted
 from orderflow.backtest.scans import tail_l3
 
-__all__ = ["OrderArrays", "order_arrays", "quiet_l3", "relevant_l3", "scan_l3"]
+__all__ = ["OrderArrays", "clear_l3", "order_arrays", "quiet_l3", "relevant_l3", "scan_l3"]
 
 _NO_IDS = np.zeros(0, dtype=np.uint64)
 _NO_VALS = np.zeros(0, dtype=np.int64)
@@ -188,3 +191,63 @@ def quiet_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-unt
     pass; only numbers come back (numba boxes each array it returns, about 0.4 us each)."""
     _, rel, _, events, price, printed = scan_l3(seg, fills_print, w, r, r_ahead, ids, vals)
     return len(rel), events, price, printed
+
+
+@njit(cache=True)
+def clear_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-untyped-def]
+    """How many records of ``seg``, from its first, touch none of our orders: the index of its
+    first relevant record (:func:`relevant_l3`'s first), ``len(seg)`` when there is none.
+    ``seg`` starts at an event's start; it may end anywhere. One pass that stops there, no
+    array made. Before the first relevant record no record of an order ahead has come (each
+    is relevant), so what could remove some of what is ahead is nothing yet: a print at a
+    resting price is relevant when its event's volume so far exceeds what is ahead. So any
+    piece of ``seg`` from an event's start that ends before that record has none either."""
+    act, price, size, side, oid, flags = (seg.action, seg.price, seg["size"], seg.side,
+                                          seg.order_id, seg["flags"])  # fmt: skip
+    n = len(act)
+    nr, nw = r.shape[0], w.shape[0]
+    e = 0  # the events ended before record j
+    ev_prev, p_prev, s_prev, run = -1, np.int64(0), np.int64(0), np.int64(0)
+    for j in range(n):
+        a = act[j]
+        if a == CLEAR and nr:
+            return j
+        x = oid[j]
+        for k in range(nr):  # a record of an order queued ahead of one of ours
+            lo, hi = r[k, 2], r[k, 3]
+            if hi > lo and ids[lo] <= x <= ids[hi - 1]:
+                a_, b_ = lo, hi
+                while a_ < b_:
+                    m = (a_ + b_) >> 1
+                    if ids[m] < x:
+                        a_ = m + 1
+                    else:
+                        b_ = m
+                if a_ < hi and ids[a_] == x:
+                    return j
+        if a == TRADE or (fills_print and a == FILL):
+            sd = np.int64(side[j])
+            cf = True
+            if fills_print:
+                cf = a == FILL
+                if cf and sd != NONE:
+                    sd = 1 - sd
+            p = np.int64(price[j])
+            if ev_prev < 0 or e != ev_prev or p != p_prev or sd != s_prev:
+                run = np.int64(0)
+            run += np.int64(size[j])
+            ev_prev, p_prev, s_prev = e, p, sd
+            for k in range(nw):
+                if (p >= w[k, 0]) if w[k, 1] else (p <= w[k, 0]):
+                    return j
+            if cf:
+                for k in range(nr):
+                    lim = r[k, 0]
+                    if (p < lim) if r[k, 1] else (p > lim):
+                        return j
+                    want = ASK if r[k, 1] else BID
+                    if p == lim and (sd == want or sd == NONE) and run > r_ahead[k]:  # noqa: SIM109
+                        return j
+        if flags[j] & LAST:
+            e += 1
+    return n

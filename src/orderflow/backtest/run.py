@@ -56,6 +56,8 @@ __all__ = ["BacktestOptions", "BacktestResult", "run_backtest", "run_sources"]
 _LAST = int(Flags.LAST)
 _TRADE = int(Action.TRADE)
 _HOUR = 3_600_000_000_000
+#: records a clear range is looked for ahead of a piece at least (SimVenue.clear)
+AHEAD = 1_024
 ProgressFn = Callable[[int, int], None]
 
 
@@ -79,6 +81,12 @@ class _Driver:
         self._quiet = False  # (only ever True while venue.quiet is: a command ends it)
         self._late: np.ndarray | None = None
         self._late_from = self._late_to = 0
+        # While orders of ours work and nothing else is due at the venue, the chunk's records
+        # before _clear_to touch none of them (SimVenue.clear): their pieces join the same
+        # range, shown before the first piece that is not clear (a piece that is not clear
+        # ends past _clear_to, so the next looks again). A command ends it (0 again); the
+        # venue's orders move by nothing else while its records are clear.
+        self._clear_to = 0
         # the host flat or not, as it was after the first _flat_at fills (the only way a
         # position moves in a backtest is a fill the driver hands the node: settle)
         self._flat, self._flat_at = True, -1
@@ -93,6 +101,7 @@ class _Driver:
         if self._late is not None:  # the venue sees the market up to now before the command
             self._show_late()
         self._quiet = False
+        self._clear_to = 0
         for c in cmds:
             self.log.commands.append(c)
             self._hold(self.venue.send(c))
@@ -138,10 +147,11 @@ class _Driver:
         self.send(cmds)
 
     def _show_late(self) -> None:
-        """The pieces the quiet venue has not been shown, in one call (see ``__init__``)."""
+        """The pieces the venue has not been shown (quiet, or clear of our orders), in one
+        call (see ``__init__``)."""
         late, self._late = self._late, None
-        if late is not None:
-            self._hold(self.venue.on_market(late[self._late_from : self._late_to]))
+        if late is not None:  # (records that touch nothing of ours: no report)
+            self.venue.on_clear(late[self._late_from : self._late_to])
 
     def _idle(self, signals: int) -> bool:
         """Flat, no live entry of ours, no accumulated signal since the last decision (the
@@ -235,13 +245,22 @@ class _Driver:
                     if held or venue.due(t):
                         self.settle(t)
                         quiet = self._quiet  # (a report's command ends it)
+                lagging = quiet  # (the venue shown the piece later, joined)
+                if not quiet and lazy and not held:  # orders of ours work: is the piece clear?
+                    if stop > self._clear_to:
+                        ahead = recs[pos : max(stop, pos + AHEAD)]
+                        self._clear_to = pos + venue.clear(ahead)
+                    lagging = stop <= self._clear_to
+                if not lagging and self._late is not None:
+                    self._show_late()  # (the venue sees the records before this piece first)
                 piece = recs[pos:stop]
                 tp = None
                 if trades is not None:
                     t_end = int(trades["ts_event"].searchsorted(int(ts[stop - 1]), "right"))
                     tp = trades[t_at:t_end]
-                # (a quiet venue: nothing due, nothing to trigger, the whole piece)
-                cut = stop - pos if quiet else venue.next_cut(piece, tp)
+                # (a quiet venue or a clear piece: nothing due, nothing to trigger, the whole
+                # piece)
+                cut = stop - pos if lagging else venue.next_cut(piece, tp)
                 if self.held:
                     due = int(piece["ts_event"].searchsorted(self.held[0].at_ns, "right"))
                     cut = min(cut, due)
@@ -254,7 +273,7 @@ class _Driver:
                     k = int(tp["ts_event"].searchsorted(int(part["ts_event"][-1]), "right"))
                     tpart, t_at = tp[:k], t_at + k
                 self.pipe.process(part, tpart)
-                if quiet:  # shown later, joined (see __init__)
+                if lagging:  # shown later, joined (see __init__)
                     if self._late is None:
                         self._late, self._late_from = recs, pos
                     self._late_to = pos + cut
@@ -263,7 +282,7 @@ class _Driver:
                     if out:
                         held.extend(out)
                 pos += cut
-                if held or (not quiet and venue.holding):
+                if held or (not lagging and venue.holding):
                     t = int(ts[pos - 1])
                     if held or venue.due(t):
                         self.settle(t)
@@ -271,6 +290,7 @@ class _Driver:
                 self.decide()
         self._show_late()
         self._quiet = False
+        self._clear_to = 0
 
     def finish(self) -> None:
         """After the file's last record: flatten (optionally) on the last book, let every

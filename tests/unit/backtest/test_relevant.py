@@ -27,7 +27,7 @@ from orderflow.backtest.model import (
     SimOrder,
 )
 from orderflow.backtest.queues import QueueState, ahead_sorted, l3_order_update, sorted_ahead
-from orderflow.backtest.relevant import order_arrays, quiet_l3, relevant_l3, scan_l3
+from orderflow.backtest.relevant import clear_l3, order_arrays, quiet_l3, relevant_l3, scan_l3
 from orderflow.backtest.scans import tail_l3
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.trading.orders import OrderType
@@ -135,7 +135,7 @@ def _orders(rng: np.random.Generator) -> tuple[list[SimOrder], list[SimOrder]]:
 @pytest.mark.parametrize("fills_print", [False, True])
 def test_the_kernel_picks_the_same_records_as_the_vectorised_form(fills_print: bool) -> None:
     rng = np.random.default_rng(16 + fills_print)
-    busy = 0
+    busy = cleared = 0
     for _ in range(1500):
         seg = _piece(rng, int(rng.integers(1, 120)))
         lasts = np.flatnonzero(seg["flags"] & LAST)
@@ -156,7 +156,18 @@ def test_the_kernel_picks_the_same_records_as_the_vectorised_form(fills_print: b
             ends.tolist(), *(x.tolist() for x in kernel(cut, ends, fills_print, waiting,
                                                          resting))]  # fmt: skip
         assert tuple(both[3:]) == tuple(tail_l3(cut, fills_print))
+        # how far the window is clear: up to its first relevant record, where any piece of it
+        # from an event's start that ends before then has no relevant record either
+        clear = clear_l3(cut, fills_print, *order_arrays(waiting, resting))
+        assert clear == (both[1][0] if len(both[1]) else len(cut))
+        starts = [0, *(ends[ends < clear] + 1).tolist()]
+        for a in starts[:: max(1, len(starts) // 4)]:
+            b = int(rng.integers(a, clear + 1))
+            assert not len(kernel(cut[a:b], np.flatnonzero(cut[a:b]["flags"] & LAST),
+                                  fills_print, waiting, resting)[0])  # fmt: skip
+        cleared += clear < len(cut)
     assert busy > 300  # most pieces had something relevant, at a resting price too
+    assert cleared > 1000
 
 
 def test_a_print_at_our_price_counts_only_once_the_queue_ahead_can_be_gone() -> None:
@@ -179,13 +190,32 @@ def test_a_print_at_our_price_counts_only_once_the_queue_ahead_can_be_gone() -> 
                                                                           [0, 3, 4, 5]]  # fmt: skip
 
 
+def test_a_clear_window_counts_the_volume_at_our_price_per_event() -> None:
+    """A resting buy at 100 with 5 ahead: prints of 3 at 100 in two events are clear (each
+    event's volume, 3, is not past what is ahead); a third of 3 in the second event is not
+    (6 > 5). Fails when the volume runs on across events, or when it is not counted."""
+    seg = np.zeros(4, dtype=MBO_DTYPE)
+    seg["action"] = [TRADE, TRADE, 1, TRADE]
+    seg["price"] = [100, 100, 100, 100]
+    seg["size"] = [3, 3, 1, 3]
+    seg["side"] = [ASK, ASK, BID, ASK]
+    seg["order_id"] = [0, 0, 99, 0]
+    seg["flags"] = [LAST, 0, 0, LAST]
+    o = SimOrder("b", True, OrderType.LIMIT, 1, 100, None, "", "1")
+    o.queue.ahead = 5.0
+    arrays = order_arrays([], [o])
+    assert clear_l3(seg[:3], False, *arrays) == 3 and clear_l3(seg, False, *arrays) == 3
+    assert kernel(seg, np.flatnonzero(seg["flags"] & LAST), False, [], [o])[0].tolist() == [3]
+
+
 @pytest.mark.slow
 def test_every_call_of_an_esh4_backtest_agrees_with_the_vectorised_form(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The busier strategy's limit entries queue in the L3 book (their ids ahead shrink as
     the orders ahead are cancelled or trade), its stops wait and move: at every call the
-    kernel and the reference give the same records and volumes, and the run is the known one."""
+    kernel and the reference give the same records and volumes, a window found clear ends at
+    the reference's first relevant record, and the run is the known one."""
     from orderflow.backtest.run import BacktestOptions, run_backtest
     from tests.conftest import ES_MBO, need
     from tests.integration.test_parity import BUSY
@@ -217,10 +247,23 @@ def test_every_call_of_an_esh4_backtest_agrees_with_the_vectorised_form(
         calls["full"] += 1
         return checked(self, seg)
 
+    def clear(self: Matching, seg: np.ndarray) -> int:
+        # how far the window is clear: the reference's first relevant record
+        got = real_clear(self, seg)
+        if got:
+            lasts = np.flatnonzero(seg["flags"] & LAST)
+            want = reference(seg, lasts, self.fills_print, self._waiting, self._resting)[0]
+            assert got == (want[0] if len(want) else len(seg))
+            calls["clear"] += got < len(seg)
+        return got
+
+    real_clear, calls["clear"] = Matching.clear, 0
     monkeypatch.setattr(Matching, "_scan_l3", full)
     monkeypatch.setattr(Matching, "_quiet_l3", quiet)
+    monkeypatch.setattr(Matching, "clear", clear)
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=BacktestOptions(decide_every=100))
-    assert calls["n"] > 300 and calls["resting"] > 20 and 0 < calls["quiet"] < calls["n"]
+    assert calls["n"] > 100 and calls["resting"] > 20 and 0 < calls["quiet"] < calls["n"]
+    assert calls["clear"] > 20
     assert 0 < calls["full"] < calls["n"] - calls["quiet"]  # (a piece with a fired order too)
     assert (res.stats["trades"], res.stats["net_pnl"], len(res.fills)) == (9, -190.84, 27)
 

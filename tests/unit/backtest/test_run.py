@@ -220,27 +220,34 @@ def test_the_driver_lets_every_due_command_act_before_the_next_piece(
 
     monkeypatch.setattr(SimVenue, "next_cut", checked)
     res = run_backtest([need(ES_MBO)], options=BacktestOptions(**LAT))  # type: ignore[arg-type]
-    # (a quiet venue, holding nothing, is not asked: test_a_quiet_venue_...)
-    assert seen["pieces"] > 200 and seen["waiting"] > 10 and len(res.fills) > 5
+    # (a quiet venue, holding nothing, is not asked, nor is one shown clear pieces:
+    # test_a_quiet_venue_...)
+    assert seen["pieces"] > 60 and seen["waiting"] > 10 and len(res.fills) > 5
 
 
 @pytest.mark.slow
 def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """While nothing of ours is at the venue (``SimVenue.quiet``) the driver shows it the
-    pieces joined, before a command and at the chunk's end. The venue as each command finds
-    it (its clock, last print, count of events, what we took, the orders' queues) and the
-    results are those of the venue shown every piece (``quiet`` answering False). Fails when
-    the driver sends without showing the pieces first, when a piece is left out of the join
-    or when the venue is called quiet with liquidity of ours taken."""
+    """While nothing of ours is at the venue (``SimVenue.quiet``), and while orders of ours
+    work but nothing else is due there for the pieces before the first record that can touch
+    one of them (``SimVenue.clear``), the driver shows it the pieces joined: before a command,
+    a report, the next piece that is not clear and at the chunk's end. The venue as each
+    command and each piece it is shown find it (its clock, last print, count of events, what
+    we took, the orders' queues) and the results are those of the venue shown every piece
+    (``quiet`` answering False, ``clear`` 0). Fails when the driver sends without showing the
+    pieces first, when a piece is left out of the join, when the venue is called quiet with
+    liquidity of ours taken, when a relevant record is let through as clear, when a command
+    or a report does not end what is clear and when the joined pieces are not shown before
+    the next."""
     from orderflow.backtest.run import _Driver
     from orderflow.backtest.venue import SimVenue
 
     real_send, real_market, real_idle = SimVenue.send, SimVenue.on_market, _Driver._idle
+    real_clear = SimVenue.clear
     log: list[tuple[object, ...]] = []
-    calls = [0]
     idle = {True: 0, False: 0}
+    joined = [0]
 
     def idle_checked(self: _Driver, signals: int) -> bool:
         # (the flat answer kept between fills is the host's own answer at every decision)
@@ -249,27 +256,42 @@ def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
         idle[got] += 1
         return got
 
-    def send(self: SimVenue, cmd: Any) -> Any:
+    def state(self: SimVenue, what: object) -> None:
         queues = [(o.cid, o.queue.ahead) for o in self._resting]
-        log.append((cmd.cid, self.now, self.last_trade, self._events, dict(self.taken), queues))
+        log.append((what, self.now, self.last_trade, self._events, repr(self.taken),
+                    repr(queues)))  # fmt: skip
+
+    def send(self: SimVenue, cmd: Any) -> Any:
+        state(self, cmd.cid)
         return real_send(self, cmd)
 
     def on_market(self: SimVenue, records: np.ndarray, trades: Any = None) -> Any:
-        calls[0] += 1
+        if len(records):  # (a piece shown: what came before it, shown before it)
+            state(self, (int(records["ts_event"][0]), int(records["sequence"][0]), len(records)))
         return real_market(self, records, trades)
+
+    def clear(self: SimVenue, recs: np.ndarray) -> int:
+        got = real_clear(self, recs)
+        joined[0] += got > 0
+        return got
 
     monkeypatch.setattr(SimVenue, "send", send)
     monkeypatch.setattr(SimVenue, "on_market", on_market)
+    monkeypatch.setattr(SimVenue, "clear", clear)
     monkeypatch.setattr(_Driver, "_idle", idle_checked)
     opts = BacktestOptions(chunk_records=16_384, **LAT)  # type: ignore[arg-type]
     lazy = run_backtest([need(ES_MBO)], options=opts)
-    seen, log[:], n_lazy, calls[0] = list(log), [], calls[0], 0
+    seen, log[:] = list(log), []
     monkeypatch.setattr(SimVenue, "quiet", property(lambda self: False))
+    monkeypatch.setattr(SimVenue, "clear", lambda self, recs: 0)
     each = run_backtest([need(ES_MBO)], options=opts)
     _same(lazy, each)
     assert lazy.files[0]["venue"] == each.files[0]["venue"]
-    assert seen == log and len(seen) > 40 and any(taken for *_, taken, _ in seen)
-    assert calls[0] > n_lazy + 200  # (pieces shown joined)
+    sends = [x for x in seen if isinstance(x[0], str)]
+    assert sends == [x for x in log if isinstance(x[0], str)] and len(sends) > 40
+    assert any(x[4] != "{}" for x in sends)  # (liquidity of ours taken)
+    assert set(seen) <= set(log)  # each piece shown found the venue as shown every piece
+    assert len(log) > len(seen) + 400 and joined[0] > 20  # (pieces shown joined)
     assert idle[True] > 400 and idle[False] > 400
 
 
