@@ -162,12 +162,8 @@ def relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals):  # type: ign
 
 
 @njit(cache=True)
-def scan_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-untyped-def]
-    """A piece ``seg`` while orders of ours work, in one call: the indices of its records
-    that end an event (LAST), :func:`relevant_l3`'s records and volumes over them, and
-    :func:`~orderflow.backtest.scans.tail_l3`'s events and last print (price, 1) or (0, 0)
-    of the whole piece. The same functions' answers; one call instead of four."""
-    flags = seg["flags"]
+def _lasts(flags):  # type: ignore[no-untyped-def]
+    """The indices of the records that end an event (LAST set), in order."""
     n = len(flags)
     count = 0
     for j in range(n):
@@ -179,6 +175,16 @@ def scan_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-unty
         if flags[j] & LAST:
             lasts[i] = j
             i += 1
+    return lasts
+
+
+@njit(cache=True)
+def scan_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-untyped-def]
+    """A piece ``seg`` while orders of ours work, in one call: the indices of its records
+    that end an event (LAST), :func:`relevant_l3`'s records and volumes over them, and
+    :func:`~orderflow.backtest.scans.tail_l3`'s events and last print (price, 1) or (0, 0)
+    of the whole piece. The same functions' answers; one call instead of four."""
+    lasts = _lasts(seg["flags"])
     rel, rel_cum = relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals)
     events, price, printed = tail_l3(seg, fills_print)
     return lasts, rel, rel_cum, events, price, printed
@@ -197,57 +203,9 @@ def quiet_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-unt
 def clear_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-untyped-def]
     """How many records of ``seg``, from its first, touch none of our orders: the index of its
     first relevant record (:func:`relevant_l3`'s first), ``len(seg)`` when there is none.
-    ``seg`` starts at an event's start; it may end anywhere. One pass that stops there, no
-    array made. Before the first relevant record no record of an order ahead has come (each
-    is relevant), so what could remove some of what is ahead is nothing yet: a print at a
-    resting price is relevant when its event's volume so far exceeds what is ahead. So any
-    piece of ``seg`` from an event's start that ends before that record has none either."""
-    act, price, size, side, oid, flags = (seg.action, seg.price, seg["size"], seg.side,
-                                          seg.order_id, seg["flags"])  # fmt: skip
-    n = len(act)
-    nr, nw = r.shape[0], w.shape[0]
-    e = 0  # the events ended before record j
-    ev_prev, p_prev, s_prev, run = -1, np.int64(0), np.int64(0), np.int64(0)
-    for j in range(n):
-        a = act[j]
-        if a == CLEAR and nr:
-            return j
-        x = oid[j]
-        for k in range(nr):  # a record of an order queued ahead of one of ours
-            lo, hi = r[k, 2], r[k, 3]
-            if hi > lo and ids[lo] <= x <= ids[hi - 1]:
-                a_, b_ = lo, hi
-                while a_ < b_:
-                    m = (a_ + b_) >> 1
-                    if ids[m] < x:
-                        a_ = m + 1
-                    else:
-                        b_ = m
-                if a_ < hi and ids[a_] == x:
-                    return j
-        if a == TRADE or (fills_print and a == FILL):
-            sd = np.int64(side[j])
-            cf = True
-            if fills_print:
-                cf = a == FILL
-                if cf and sd != NONE:
-                    sd = 1 - sd
-            p = np.int64(price[j])
-            if ev_prev < 0 or e != ev_prev or p != p_prev or sd != s_prev:
-                run = np.int64(0)
-            run += np.int64(size[j])
-            ev_prev, p_prev, s_prev = e, p, sd
-            for k in range(nw):
-                if (p >= w[k, 0]) if w[k, 1] else (p <= w[k, 0]):
-                    return j
-            if cf:
-                for k in range(nr):
-                    lim = r[k, 0]
-                    if (p < lim) if r[k, 1] else (p > lim):
-                        return j
-                    want = ASK if r[k, 1] else BID
-                    if p == lim and (sd == want or sd == NONE) and run > r_ahead[k]:  # noqa: SIM109
-                        return j
-        if flags[j] & LAST:
-            e += 1
-    return n
+    ``seg`` starts at an event's start; it may end anywhere. Before the first relevant record
+    no record of an order ahead has come (each is relevant), so any piece of ``seg`` from an
+    event's start that ends before that record has no relevant record either."""
+    lasts = _lasts(seg["flags"])
+    rel, _ = relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals)
+    return rel[0] if len(rel) else len(seg)
