@@ -364,9 +364,16 @@ class FusedStep:
                 vc.changes += 1
         self._bind("prints")
 
-    def _grow(self, rc: int, nb: int, book: Any = None, prints: np.ndarray | None = None) -> None:
+    def _grow(
+        self,
+        rc: int,
+        nb: int,
+        book: Any = None,
+        prints: np.ndarray | None = None,
+        events: np.ndarray | None = None,
+    ) -> None:
         """Answer a ``R_*`` code: grow what the kernel found full, as its owner would, and
-        give the kernel that part's new arrays."""
+        give the kernel that part's new arrays (``events``: an MBO call's records)."""
         fs = self.fs
         part = {F.R_BM_RING: "metrics", F.R_MOM_RING: "momentum", F.R_LIQ: "liquidity",
                 F.R_L3: "l3", F.R_L2: "l2", F.R_PULL: "pull"}.get(rc, "")  # fmt: skip
@@ -375,8 +382,9 @@ class FusedStep:
         elif rc == F.R_LADDER:
             if not book._rebase(int(book._meta[L3.M_NEED_PRICE])):
                 fs[F.FS_FORCE] = L3.R_CAPACITY
-        elif rc == F.R_COVER:
-            book._rebase(int(fs[F.FS_LO]), int(fs[F.FS_HI]))
+        elif rc == F.R_COVER:  # (as OrderBook._cover: the slots for the call's orders too)
+            orders = 0 if events is None else book._orders_after(events)
+            book._rebase(int(fs[F.FS_LO]), int(fs[F.FS_HI]), orders)
         elif rc == F.R_ROWS:
             book._grow()
         elif rc == F.R_OFFSETS:
@@ -499,7 +507,7 @@ class FusedStep:
         kernel = fast or _MBO.kernel
         try:
             while rc := kernel(book._st, ev, fs, self.trades, self.tab):
-                self._grow(rc, int(fs[F.FS_NB]), book)
+                self._grow(rc, int(fs[F.FS_NB]), book, events=ev)
         except BaseException:
             self._abandon()
             raise
