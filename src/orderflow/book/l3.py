@@ -45,6 +45,7 @@ _REASONS = len(RejectReason)
 #: each new book's first change stamp (``K.M_EPOCH``), far apart (2**22 books before one repeats)
 _EPOCHS = count()
 _EPOCH_STRIDE = 1 << 40
+assert K.L_HEAD + 1 == K.L_TAIL == K.LCOLS - 1  # (a level's queue ends are its last fields)
 
 _INTEGRITY_MESSAGES = {
     K.I_LINK: "queue links broken (side {0}, price {1}, slot {2})",
@@ -134,7 +135,8 @@ def _new_state(nslots: int, nlev: int, base: int, old: np.ndarray | None = None)
         for sd in (0, 1):
             if meta[K.M_BEST + sd] >= 0:
                 meta[K.M_BEST + sd] += o_base - base
-    # empty levels' queue ends (the kernels' flat view: 8 * index + 4 * side + field)
+    # empty levels' queue ends, the last two fields (the kernels' flat view: 8 * index + 4 *
+    # side + field)
     levels[:copy_lo, :, K.L_HEAD :] = -1
     levels[copy_hi:, :, K.L_HEAD :] = -1
     if nslots > n_old:
