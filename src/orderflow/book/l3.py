@@ -6,7 +6,11 @@ slots with a free list, an open-addressing hash from order id to slot, and a den
 per side with the best index tracked. The per-event methods and :meth:`OrderBook.apply_mbo` call
 the same kernels. When the buffer runs out of room (orders, or a price outside the ladder) it is
 grown or re-based and the call goes on, so users see no size limit short of
-:data:`MAX_LADDER_LEVELS` ticks between the lowest and highest resting price.
+:data:`MAX_LADDER_LEVELS` ticks between the lowest and highest resting price. A book starts
+with :data:`START_CAPACITY` order slots (a few kB to build) and doubles them when full; a
+batch's re-base also sizes them for the batch. Growth hands out the same slot numbers a book
+started bigger would (the new slots join the free list at its end), so a book's capacity changes
+no result: not its orders' slots, not the L3 detectors' map of them.
 
 Updates validate before they mutate: a refused update raises the typed error of
 :mod:`orderflow.core.errors` (batch: drops and counts it) and leaves the book as it was.
@@ -28,10 +32,12 @@ from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags, RejectReason, Side
 from orderflow.model.instruments import Instrument
 
-__all__ = ["MAX_LADDER_LEVELS", "BookIntegrityError", "OrderBook", "OrderView"]
+__all__ = ["MAX_LADDER_LEVELS", "START_CAPACITY", "BookIntegrityError", "OrderBook", "OrderView"]
 
 #: Widest price range (ticks, lowest to highest resting price) the dense ladder may span.
 MAX_LADDER_LEVELS = 1 << 21
+#: order slots a new book starts with
+START_CAPACITY = 1 << 10
 _LADDER_PAD = 1024
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
@@ -39,6 +45,7 @@ _REASONS = len(RejectReason)
 #: each new book's first change stamp (``K.M_EPOCH``), far apart (2**22 books before one repeats)
 _EPOCHS = count()
 _EPOCH_STRIDE = 1 << 40
+assert K.L_HEAD + 1 == K.L_TAIL == K.LCOLS - 1  # (a level's queue ends are its last fields)
 
 _INTEGRITY_MESSAGES = {
     K.I_LINK: "queue links broken (side {0}, price {1}, slot {2})",
@@ -90,7 +97,11 @@ def _py_views(st: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 
 def _new_state(nslots: int, nlev: int, base: int, old: np.ndarray | None = None) -> np.ndarray:
-    """A buffer of the given size; with ``old``, the same book moved into it. O(size)."""
+    """A buffer of the given size; with ``old``, the same book moved into it. O(size).
+
+    New slots join the free list at its end: it holds the slots freed so far (the latest first)
+    and then the never-used ones in ascending order, and stays, slot for slot, the front of the
+    list a book started with more slots holds."""
     hcap = 16
     while hcap < 2 * nslots:
         hcap *= 2
@@ -110,9 +121,7 @@ def _new_state(nslots: int, nlev: int, base: int, old: np.ndarray | None = None)
     meta[K.M_HSHIFT] = 64 - (hcap.bit_length() - 1)
     meta[K.M_LOFF], meta[K.M_NLEV], meta[K.M_BASE] = l_off, nlev, base
     _, orders, htab, levels = _py_views(st)
-    levels[:, :, K.L_HEAD] = -1
-    levels[:, :, K.L_TAIL] = -1  # (the kernels' flat view: 8 * index + 4 * side + field)
-    n_old = 0
+    n_old = copy_lo = copy_hi = 0  # (the ladder's rows [copy_lo, copy_hi) come from ``old``)
     if old is not None:
         o_meta, o_orders, o_htab, o_levels = _py_views(old)
         n_old = len(o_orders)
@@ -121,18 +130,35 @@ def _new_state(nslots: int, nlev: int, base: int, old: np.ndarray | None = None)
         o_base, o_nlev = int(o_meta[K.M_BASE]), int(o_meta[K.M_NLEV])
         lo, hi = max(o_base, base), min(o_base + o_nlev, base + nlev)
         if hi > lo:
-            levels[lo - base : hi - base] = o_levels[lo - o_base : hi - o_base]
+            copy_lo, copy_hi = lo - base, hi - base
+            levels[copy_lo:copy_hi] = o_levels[lo - o_base : hi - o_base]
         for sd in (0, 1):
             if meta[K.M_BEST + sd] >= 0:
                 meta[K.M_BEST + sd] += o_base - base
-    if nslots > n_old:  # new slots go to the front of the free list
+    # empty levels' queue ends, the last two fields (the kernels' flat view: 8 * index + 4 *
+    # side + field)
+    levels[:copy_lo, :, K.L_HEAD :] = -1
+    levels[copy_hi:, :, K.L_HEAD :] = -1
+    if nslots > n_old:
         new = orders[n_old:]
         new[:, K.O_SIDE] = -1
         new[:, K.O_PREV] = -1
         new[:, K.O_NEXT] = np.arange(n_old + 1, nslots + 1)
-        new[-1, K.O_NEXT] = meta[K.M_FREE]
-        meta[K.M_FREE] = n_old
+        new[-1, K.O_NEXT] = -1
+        if meta[K.M_FREE] < 0:
+            meta[K.M_FREE] = n_old
+        else:  # after the free list's last slot (the one free slot with no next)
+            kept = orders[:n_old]
+            last = np.flatnonzero((kept[:, K.O_SIDE] == -1) & (kept[:, K.O_NEXT] == -1))
+            if len(last) != 1:
+                raise BookIntegrityError(f"free-slot list has {len(last)} ends", problem=K.I_FREE)
+            kept[last[0], K.O_NEXT] = n_old
     return st
+
+
+def _pow2(n: int) -> int:
+    """The least power of two >= ``n`` (1 for n <= 1)."""
+    return 1 << max(int(n) - 1, 0).bit_length()
 
 
 class OrderBook(PriceEdge):
@@ -143,7 +169,9 @@ class OrderBook(PriceEdge):
     ``levels`` O(ladder width); ``queue_position`` O(orders ahead); ``clear`` O(capacity).
     """
 
-    def __init__(self, instrument: Instrument | None = None, capacity: int = 1 << 16) -> None:
+    def __init__(
+        self, instrument: Instrument | None = None, capacity: int = START_CAPACITY
+    ) -> None:
         if capacity < 1:
             raise ConfigError(f"capacity must be positive, got {capacity}", capacity=capacity)
         self.instrument = instrument
@@ -168,9 +196,10 @@ class OrderBook(PriceEdge):
         )
         self._bind()
 
-    def _rebase(self, price: int, high: int | None = None) -> bool:
-        """Re-base/grow the ladder to cover ``price`` (to ``high``) and every non-empty level;
-        False if the span would pass MAX_LADDER_LEVELS."""
+    def _rebase(self, price: int, high: int | None = None, orders: int = 0) -> bool:
+        """Re-base/grow the ladder to cover ``price`` (to ``high``) and every non-empty level,
+        with room for ``orders`` orders (the slots double until they hold them) in the same
+        move; False if the span would pass MAX_LADDER_LEVELS."""
         m, levels = self._meta, self._levels
         base = int(m[K.M_BASE])
         lo, hi = price, price if high is None else high
@@ -182,14 +211,27 @@ class OrderBook(PriceEdge):
         if width > MAX_LADDER_LEVELS:
             return False
         pad = min(max(width // 2, _LADDER_PAD), (MAX_LADDER_LEVELS - width) // 2)
-        self._st = _new_state(int(m[K.M_NSLOT]), width + 2 * pad, lo - pad, old=self._st)
+        nslots = int(m[K.M_NSLOT])
+        if orders > nslots:
+            nslots *= _pow2(-(-orders // nslots))
+        self._st = _new_state(nslots, width + 2 * pad, lo - pad, old=self._st)
         self._bind()
         return True
 
+    def _orders_after(self, events: np.ndarray) -> int:
+        """About how many orders the book holds after ``events``: those resting now, plus the
+        batch's adds, less its cancels (a partial cancel counted as whole). The re-base a batch
+        starts with makes room for them, so the batch seldom stops to grow; a guess either way
+        changes no result."""
+        action = events["action"]
+        adds = int(np.count_nonzero(action == Action.ADD))
+        return len(self) + adds - int(np.count_nonzero(action == Action.CANCEL))
+
     def _cover(self, events: np.ndarray) -> None:
         """Size the ladder once for a batch's price range, so the kernel need not stop to grow
-        it record by record (a fresh book replaying ESH4 would otherwise re-base several times).
-        A range too wide to hold is left to the kernel, which refuses the outliers."""
+        it record by record (a fresh book replaying ESH4 would otherwise re-base several times),
+        and the slots for its orders (:meth:`_orders_after`) in the same move. A range too wide
+        to hold is left to the kernel, which refuses the outliers."""
         action = events["action"]
         prices = events["price"][(action == Action.ADD) | (action == Action.MODIFY)]
         if len(prices) == 0:
@@ -197,7 +239,7 @@ class OrderBook(PriceEdge):
         lo, hi = int(prices.min()), int(prices.max())
         base, nlev = int(self._meta[K.M_BASE]), int(self._meta[K.M_NLEV])
         if nlev == 0 or lo < base or hi >= base + nlev:
-            self._rebase(lo, hi)
+            self._rebase(lo, hi, self._orders_after(events))
 
     def _fail(self, rc: int, op: str, order_id: int, retry: Any, args: tuple[Any, ...]) -> Any:
         """Grow and retry on a NEED_* code; raise the typed error of a reject."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from orderflow.book import _l3_kernels as K
 from orderflow.book.l3 import BookIntegrityError, OrderBook, OrderView  # re-exported
 from orderflow.core.errors import (
     BadActionError,
@@ -429,3 +430,80 @@ def test_per_event_apply_equals_batch():
 def test_apply_mbo_needs_the_mbo_dtype():
     with pytest.raises(TypeError):
         OrderBook().apply_mbo(np.zeros(3, dtype=np.int64))
+
+
+def _free_list(b: OrderBook) -> list[int]:
+    out, s = [], int(b._meta[K.M_FREE])
+    while s >= 0:
+        out.append(s)
+        s = int(b._orders[s, K.O_NEXT])
+    return out
+
+
+def _same_slots(small: OrderBook, big: OrderBook) -> None:
+    """``small`` holds every order at the slot ``big`` does, and hands out the next ones in
+    the same order: its slot rows and free list are the front of ``big``'s (where its list
+    ends, ``big``'s goes on with slot ``small.capacity``), its ladder and its header past the
+    layout (bests, counters, last_*; not the change stamp) are ``big``'s."""
+    n = small.capacity
+    assert n < big.capacity
+    free = _free_list(small)
+    assert free == _free_list(big)[: len(free)]
+    rows = small._orders.copy()
+    if free:
+        assert rows[free[-1], K.O_NEXT] == -1 and big._orders[free[-1], K.O_NEXT] == n
+        rows[free[-1], K.O_NEXT] = n
+    assert np.array_equal(rows, big._orders[:n])
+    assert np.array_equal(small._levels, big._levels)
+    m, mb = small._meta, big._meta
+    assert np.array_equal(m[K.M_NLEV : K.M_EPOCH], mb[K.M_NLEV : K.M_EPOCH])
+    assert np.array_equal(m[K.M_EPOCH + 1 :], mb[K.M_EPOCH + 1 :])
+    assert state(small) == state(big)
+    small.check_integrity()
+
+
+def test_a_book_started_small_keeps_the_slots_of_a_big_one(monkeypatch: pytest.MonkeyPatch):
+    """Slots freed and then the ladder re-based with room for a batch's orders in one move (the
+    new slots join the free list after the freed ones), doublings inside one batch, a snapshot
+    emptying the book: a book started with one slot holds every order where a book started
+    with 65,536 does, so the L3 detectors' map of the book's slots is the same either way."""
+    small, big = OrderBook(capacity=1), OrderBook(capacity=1 << 16)
+    grown = [0]
+    grow = OrderBook._grow_slots
+
+    def counted(self: OrderBook) -> None:
+        grown[0] += 1
+        grow(self)
+
+    monkeypatch.setattr(OrderBook, "_grow_slots", counted)
+    for b in (small, big):
+        for i in range(5):
+            b.add(i + 1, BID if i % 2 else ASK, 100 + i, 1 + i, 10 + i, i + 1)
+        b.cancel(2)
+        b.cancel(4)
+    _same_slots(small, big)
+    assert small.capacity == 8 and _free_list(small)[:3] == [3, 1, 5]
+    # far prices: the ladder is re-based with room for 3 + 40 - 2 orders, the slots free now first
+    far = [(A, i % 2, 50_000 + i, 1, 100 + i, LAST) for i in range(40)]
+    far += [(C, 0, 50_000, 1, 100, LAST), (C, 1, 50_001, 1, 101, LAST)]
+    grown[0] = 0
+    for b in (small, big):
+        b.apply_mbo(_mbo(far))
+    assert grown[0] == 0 and small.capacity == 64  # (one move: no doubling inside the batch)
+    _same_slots(small, big)
+    # more orders than the guess: the batch doubles the slots twice on its way
+    near = [(A, i % 2, 50_010 + i % 30, 2, 1000 + i, LAST) for i in range(150)]
+    near += [(C, i % 2, 50_010 + i % 30, 2, 1000 + i, LAST) for i in range(0, 150, 4)]
+    near = near[:100] + [(C, i % 2, 50_010 + i % 30, 2, 1000 + i, LAST) for i in range(150)]
+    for b in (small, big):
+        b.apply_mbo(_mbo(near))
+    assert small.capacity == 256
+    _same_slots(small, big)
+    # a snapshot empties the book and rebuilds it from slot 0
+    snap = [(A, i % 2, 50_020 + i % 7, 3, 5000 + i, SNAP) for i in range(300)]
+    snap[-1] = (*snap[-1][:5], SNAP | LAST)
+    for b in (small, big):
+        b.apply_mbo(_mbo(snap))
+        b.cancel(5007)
+    assert small.capacity == 512 and len(small) == 299
+    _same_slots(small, big)

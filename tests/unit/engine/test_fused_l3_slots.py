@@ -15,14 +15,18 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
+from orderflow.book import _l3_kernels as L3B
 from orderflow.book.l3 import OrderBook
 from orderflow.engine import Pipeline, PipelineParams
+from orderflow.io.formats import load_stream
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Flags
 from orderflow.model.instruments import get_instrument
 from orderflow.signals import _l3_detect_kernels as L3D
 from orderflow.signals.detectors_l3 import L3Params
+from tests.conftest import ES_MBO, need
 
 INST = get_instrument("ES")
 _LAST, _SNAP = int(Flags.LAST), int(Flags.SNAPSHOT)
@@ -200,3 +204,92 @@ def test_fed_alone_after_the_step() -> None:
     got = fused.l3.on_group(more, 19_199, 19_202)
     assert got == ref.l3.on_group(more, 19_199, 19_202) and len(got) == 5
     assert _state(fused) == _state(ref)
+
+
+def _same_slots(small: Pipeline, big: Pipeline) -> None:
+    """The small book holds every order at the big one's slot (its free list ends where the big
+    one's goes on with its next slot), and the L3 detectors' whole state (their map of the
+    book's slots included), but the last change stamp each book gave, and their signals are
+    the same word for word."""
+    n = small.book.capacity
+    rows, big_rows = small.book._orders.copy(), big.book._orders[:n]
+    ends = np.flatnonzero(rows[:, L3B.O_NEXT] != big_rows[:, L3B.O_NEXT])
+    assert len(ends) <= 1  # (none: the small book's slots are all taken)
+    if len(ends):
+        assert rows[ends[0], L3B.O_NEXT] == -1 and big_rows[ends[0], L3B.O_NEXT] == n
+        rows[ends[0], L3B.O_NEXT] = n
+    assert np.array_equal(rows, big_rows)
+    assert small.l3 is not None and big.l3 is not None
+    st, big_st = small.l3._st.copy(), big.l3._st
+    st[L3D.H_EPOCH] = big_st[L3D.H_EPOCH]
+    assert np.array_equal(st, big_st)
+    assert small.signal_counts == big.signal_counts
+    latest = [[repr(x) for x in p.signals.latest(1000)] for p in (small, big)]
+    assert latest[0] == latest[1]
+
+
+def _small_and_big(
+    calls: list[Callable[[Pipeline], Any]], params: PipelineParams, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Pipeline, list[int]]:
+    """Each call on a fused pipeline whose book starts with one slot and on one whose book
+    starts with 65,536, the two compared after each (:func:`_same_slots`); the small one, and
+    the times its book doubled its slots in each call."""
+    grown = [0]
+    grow = OrderBook._grow_slots
+
+    def counted(self: OrderBook) -> None:
+        grown[0] += self.capacity < 1 << 16
+        grow(self)
+
+    monkeypatch.setattr(OrderBook, "_grow_slots", counted)
+    small, big = (Pipeline(INST, "mbo", dataclasses.replace(params, fused=True)) for _ in "ab")
+    for p, capacity in ((small, 1), (big, 1 << 16)):
+        p.book = OrderBook(INST, capacity=capacity)
+        p._apply = p.book.apply_mbo
+    doubled = []
+    for call in calls:
+        grown[0] = 0
+        assert call(small) == call(big)
+        doubled.append(grown[0])
+        _same_slots(small, big)
+    return small, doubled
+
+
+def test_a_book_started_with_one_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The book's re-base makes room for a call's orders while some of its slots are free (the
+    new ones join its free list at the end), doubles inside a call, is emptied by a snapshot:
+    the detectors see the slots a book started with 65,536 gives."""
+    rows: list[Row] = [("A", i % 2, 19_198 + i, 5 + i, 1 + i, G) for i in range(5)]
+    rows += [("C", 1, 19_199, 6, 2, G), ("C", 1, 19_201, 8, 4, G)]
+    far: list[Row] = [("A", i % 2, 29_000 + i, 9, 100 + i, G) for i in range(40)]
+    far += [("C", 0, 29_000, 9, 100, G), ("C", 1, 29_001, 9, 101, G)]
+    near: list[Row] = [("A", i % 2, 29_010 + i % 30, 7, 1000 + i, G) for i in range(100)]
+    near += [("C", i % 2, 29_010 + i % 30, 7, 1000 + i, G) for i in range(0, 100, 3)]
+    snap: list[Row] = [("A", i % 2, 29_020 + i % 7, 3, 5000 + i, _SNAP) for i in range(300)]
+    snap[-1] = (*snap[-1][:5], _SNAP | G)
+    snap += [("C", 1, 29_027, 3, 5007, G), ("A", 0, 29_019, 8, 6000, G)]
+    calls = _feed(rows, T0, (3,)) + _feed(far, T0 + 10**10) + _feed(near, T0 + 2 * 10**10)
+    calls += _feed(snap, T0 + 3 * 10**10)
+    small, doubled = _small_and_big(calls, PARAMS, monkeypatch)
+    # the first call's re-base: room for 3 (4 slots), then 8; the far call's re-base: 64 at once;
+    # 256 on the way; the snapshot empties the book and fills 300 slots
+    assert doubled == [0, 1, 0, 2, 1] and small.book.capacity == 512
+    assert any(s.detector == "large_lot_removed" for s in small.signals)
+
+
+@pytest.mark.parametrize(("piece", "reserve"), [(65_536, True), (7_919, False)])
+def test_esh4_on_a_book_started_with_one_slot(
+    piece: int, reserve: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ESH4 (the default settings) the same way. In replay chunks the first call's re-base
+    makes room for its orders (the book never doubles); without that room, the small book
+    doubles 14 times inside its calls."""
+    s = load_stream(need(ES_MBO))
+    ev = s.array
+    if not reserve:
+        monkeypatch.setattr(OrderBook, "_orders_after", lambda self, events: 0)
+    calls = [lambda p, a=a: p.process(ev[a : a + piece]) for a in range(0, len(ev), piece)]
+    small, doubled = _small_and_big(calls, PipelineParams(), monkeypatch)
+    assert small.book.capacity == 1 << 14 and sum(doubled) == (0 if reserve else 14)
+    assert small.l3 is not None and int(small.l3._st[L3D.H_NORD]) > 10_000
+    assert small.signal_counts["large_lot_added"] > 0
