@@ -674,8 +674,7 @@ class FusedStep:
         fsv = self._fsv
         nb = fsv[_NB]
         if nb == 0:
-            if self._cap > KEEP_RECORDS:
-                self._restore()
+            self._restore()
             return None, 0, 0, _NO_SIGNALS, 0
         if fsv[_REJ]:
             self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
@@ -690,8 +689,7 @@ class FusedStep:
         signals = self._signals() if fsv[_L3N] or fsv[_L2N] or fsv[_PULLN] else []
         # (the call's top N: a live call's built with the buffers, others' kept by count)
         depth = self._depth1 if nb == 1 else self._by_nb.get(nb) or self._cut(nb)
-        if self._cap > KEEP_RECORDS:  # (a chunk's buffers: the depth views them, the step not)
-            self._restore()
+        self._restore()  # (a replay chunk's buffers: the depth views them, the step no longer)
         return depth, nb, nt, signals, fsv[_CUT]
 
     def _keep_rest(self, tcol: np.ndarray, nt: int) -> None:
