@@ -30,8 +30,6 @@ pipeline's Python after a call copies nothing; kept prints that need bigger arra
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -83,9 +81,6 @@ _NO_SIGNALS: list[Signal] = []  # (a call without groups: never handed on, never
 #: output buffers for calls of up to this many records are kept between calls (live calls,
 #: a backtest's pieces); a bigger call's go with it (what the pipeline keeps of them, it keeps)
 KEEP_RECORDS = 4096
-#: calls of more records than that and up to this many (replay chunks) borrow the thread's lent
-#: output buffers (:class:`_Lent`); a bigger call's are its own and go with it
-LEND_RECORDS = 1 << 16
 #: how many group counts' top N records a step keeps (:meth:`FusedStep._cut`)
 VIEWS_KEPT = 512
 #: how a replay chunk's output buffers are allocated: not zeroed (``_buffers`` says what is
@@ -135,61 +130,6 @@ def _as_trades(trades: np.ndarray) -> np.ndarray:
                 out[name] = trades[name]
         return out
     return trades if trades.flags.c_contiguous else np.ascontiguousarray(trades)
-
-
-#: a set of output buffers: d_index, d_ts, d_levels, trades, tcol, off, mi
-_Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _alloc(cap: int, width: int, counts: bool, kept: bool) -> _Arrays:
-    """Output buffers for calls of up to ``cap`` records, zeroed when ``kept`` (see
-    :meth:`FusedStep._buffers` for what a call reads before it writes)."""
-    new = np.zeros if kept else _scratch
-    d_index, d_ts = new((2, cap), dtype=_I8)
-    d_levels = new((6, cap, width), dtype=_I8)
-    if not kept and not counts:
-        d_levels[2] = 0
-        d_levels[5] = 0
-    tcol = new((5, cap), dtype=_I8)  # (row 4: the MBO book stage's slot words)
-    trades = np.zeros(cap, dtype=TRADE_DTYPE)
-    return (
-        d_index,
-        d_ts,
-        d_levels,
-        trades,
-        tcol,
-        new(cap + 1, dtype=_I8),
-        new((2, cap), dtype=np.float64),
-    )
-
-
-class _Set:
-    """One lent set of output buffers: its size, its arrays, whether an L3 book wrote top-N
-    order counts into it (a ladder's call needs those planes zero) and the step that used it
-    last."""
-
-    __slots__ = ("arrays", "cap", "counts", "owner")
-
-    def __init__(self, cap: int, arrays: _Arrays, counts: bool) -> None:
-        self.cap, self.arrays, self.counts = cap, arrays, counts
-        self.owner: weakref.ReferenceType[FusedStep] | None = None
-
-
-class _Lent(threading.local):
-    """A thread's replay-chunk output buffers, one set per top-N width, lent to each chunk call
-    of any step on the thread instead of allocated for it: tens of MB a call (the top-N planes
-    of 65,536 records are 31.5 MB), whose fresh pages, and a heap left near glibc's trim
-    threshold by the last call's, made a chunk's cost hang on the allocator. A set grows (to a
-    power of two) with the biggest chunk and is held for the thread's life. Nothing the pipeline
-    hands on views a set; only the step that used it last may still view it (its pipeline's
-    liquidity tracker keeps the call's last top-N row until read), and those rows are copied
-    out before the set is lent again (:meth:`FusedStep._let_go`)."""
-
-    def __init__(self) -> None:
-        self.sets: dict[int, _Set] = {}
-
-
-_LENT = _Lent()
 
 
 #: What one fused call gives the pipeline, a plain tuple (built once a call; a named tuple's
@@ -255,10 +195,8 @@ class FusedStep:
         self._share = np.array([self._l3._share])
         self.tab = _NO_TABLE
         self._held: list[np.ndarray | None] = [None] * self.rows
-        #: the step's kept buffers while a chunk call uses the lent ones (back after the call)
-        self._own: tuple[int, _Arrays] | None = None
-        self._cap = 16
-        self._use(_alloc(16, width, False, self._cap <= KEEP_RECORDS))
+        self._cap = 0
+        self._buffers(16)
         self._bind()
 
     # A copy (deepcopy, pickle) must not keep the original's addresses: its table is rebuilt
@@ -476,7 +414,6 @@ class FusedStep:
 
     def _abandon(self) -> None:
         """A call that raised (a ladder past its largest size): the next one starts afresh."""
-        self._restore()
         self.fs[F.FS_STARTED] = 0
         self.fs[F.FS_STAGE] = F.S_BOOK
         self._l3._st[L3D.H_POS_G] = -1
@@ -494,14 +431,13 @@ class FusedStep:
         are the next call's anyway)."""
         cap = max(16, n, 2 * self._cap)
         w = self.width
-        # Kept buffers (up to KEEP_RECORDS) are zeroed; a replay chunk's (tens of MB, lent to
-        # each chunk call in turn or dropped after it) are not, but for what a call reads
-        # before it writes it (a lent set holds an earlier call's values there):
+        self._cap = cap
+        # Kept buffers (up to KEEP_RECORDS) are zeroed; a replay chunk's (tens of MB, dropped
+        # after the call) are not, but for what a call reads before it writes it:
         # - d_index, d_ts: row g written at boundary g by the book stage; read only [:nb];
         # - d_levels: the L3 book's depth_into writes all six planes of row g, every column
         #   (NO_PRICE/0 past the book's levels); the ladder's ld_batch writes prices and sizes
-        #   (ld_fill pads the same way) but never the counts: planes 2 and 5 are zeroed then
-        #   (a lent set's, when an L3 book's call wrote them);
+        #   (ld_fill pads the same way) but never the counts: planes 2 and 5 are zeroed then;
         # - tcol: a print's column k written (the MBO book stage, _print_columns) before any
         #   stage reads [:, :prints]; row 4, a record's book slot word, written by the MBO book
         #   stage before the L3 detectors read it;
@@ -510,62 +446,18 @@ class FusedStep:
         #   own one-row output);
         # - trades: zeroed (the MBO book stage writes every field but the padding, which a
         #   structured comparison reads).
-        # A chunk's (up to LEND_RECORDS) are the thread's lent set; the step's kept ones come
-        # back after the call (:meth:`_restore`), and a bigger call's go.
-        if cap > KEEP_RECORDS and n <= LEND_RECORDS:
-            if self._own is None:
-                self._own = self._cap, self._arrays()
-            self._lend(n, counts)
-            return
-        self._cap = cap
-        self._use(_alloc(cap, w, counts, cap <= KEEP_RECORDS))
-
-    def _arrays(self) -> _Arrays:
-        return self.d_index, self.d_ts, self.d_levels, self.trades, self.tcol, self.off, self.mi
-
-    def _use(self, arrays: _Arrays) -> None:
-        """Write the call's outputs into ``arrays`` (:data:`_Arrays`)."""
-        self.d_index, self.d_ts, self.d_levels, self.trades, self.tcol, self.off, self.mi = arrays
+        new = np.zeros if cap <= KEEP_RECORDS else _scratch
+        self.d_index, self.d_ts = new((2, cap), dtype=_I8)
+        self.d_levels = new((6, cap, w), dtype=_I8)
+        if cap > KEEP_RECORDS and not counts:
+            self.d_levels[2] = 0
+            self.d_levels[5] = 0
+        self.trades = np.zeros(cap, dtype=TRADE_DTYPE)
+        self.tcol = new((5, cap), dtype=_I8)  # (row 4: the MBO book stage's slot words)
+        self.off = new(cap + 1, dtype=_I8)
+        self.mi = new((2, cap), dtype=np.float64)
         if len(self.tab):
             self._put_buffers()
-
-    def _lend(self, n: int, counts: bool) -> None:
-        """The thread's lent set for this step's width (:class:`_Lent`), made or grown for
-        ``n`` records, for this call."""
-        sets, w = _LENT.sets, self.width
-        lent = sets.get(w)
-        if lent is None or lent.cap < n:
-            cap = max(2 * KEEP_RECORDS, 1 << (n - 1).bit_length())
-            lent = sets[w] = _Set(cap, _alloc(cap, w, counts, False), counts)
-        else:
-            last = None if lent.owner is None else lent.owner()
-            if last is not None:
-                last._let_go()
-            if lent.counts and not counts:  # (a ladder never writes the order counts)
-                lent.arrays[2][2] = 0
-                lent.arrays[2][5] = 0
-            lent.counts = counts
-        lent.owner = weakref.ref(self)
-        self._cap = lent.cap
-        self._use(lent.arrays)
-
-    def _let_go(self) -> None:
-        """Before the lent set this step used last is written again: its pipeline's liquidity
-        tracker copies out the top-N row it may still view there."""
-        lc = self.liquidity
-        if lc._last_depth is not None:
-            lc._last = lc._last  # (read: the rows copied out of the call's top N)
-
-    def _restore(self) -> None:
-        """After a chunk call: the step's kept buffers again (a bigger call's go with it)."""
-        own = self._own
-        if own is not None:
-            self._own = None
-            self._cap = own[0]
-            self._use(own[1])
-        elif self._cap > KEEP_RECORDS:
-            self._cap = 0
-            self._buffers(16)
 
     def _put_buffers(self) -> None:
         """The output buffers' table rows, and the one-group record's views of them."""
@@ -674,7 +566,6 @@ class FusedStep:
         fsv = self._fsv
         nb = fsv[_NB]
         if nb == 0:
-            self._restore()
             return None, 0, 0, _NO_SIGNALS, 0
         if fsv[_REJ]:
             self.rejected.update(reject_counts(self.bstate[rej : rej + reasons]))
@@ -689,7 +580,9 @@ class FusedStep:
         signals = self._signals() if fsv[_L3N] or fsv[_L2N] or fsv[_PULLN] else []
         # (the call's top N: a live call's built with the buffers, others' kept by count)
         depth = self._depth1 if nb == 1 else self._by_nb.get(nb) or self._cut(nb)
-        self._restore()  # (a replay chunk's buffers: the depth views them, the step no longer)
+        if self._cap > KEEP_RECORDS:  # a replay chunk's buffers are not kept past the call
+            self._cap = 0
+            self._buffers(16)
         return depth, nb, nt, signals, fsv[_CUT]
 
     def _keep_rest(self, tcol: np.ndarray, nt: int) -> None:
