@@ -407,7 +407,8 @@ class RawRows(RawList):
     _decoder = msgspec.msgpack.Decoder(list[Depth])
 
     def __init__(self, raw: msgspec.Raw, block: np.ndarray, last_t: int, reset: bool) -> None:
-        super().__init__(raw, block, block.shape[1])
+        # RawList's fields set here, not by its __init__ (a call less per batch decoded)
+        self.raw, self.block, self.n, self._events = raw, block, block.shape[1], None
         self.last_t, self.reset = last_t, reset
 
     @property
@@ -426,7 +427,7 @@ class RawTicks(RawList):
     _decoder = msgspec.msgpack.Decoder(list[Tick])
 
     def __init__(self, raw: msgspec.Raw, block: np.ndarray) -> None:
-        super().__init__(raw, block, block.shape[0])
+        self.raw, self.block, self.n, self._events = raw, block, len(block), None
 
     @property
     def times(self) -> np.ndarray:
