@@ -287,9 +287,18 @@ def test_a_hub_answers_and_refuses_the_frames_rows_as_the_objects():
         feed[i] = msgspec.structs.replace(feed[i], depth=ev)
     frames = [msgspec.msgpack.encode(b) for b in feed]
     decoded = [decode_frame(f) for f in frames]
-    got = _answers(Hub(), decoded)
-    want = _answers(Hub(), [decode_client(f) for f in frames])
-    assert got == want
+    # the prints that mark a trading desk's positions: the same calls either way; and prints
+    # as objects beside the frame's rows (a batch made otherwise) as their block
+    hubs, marks = (Hub(), Hub()), ([], [])
+    for hub, seen in zip(hubs, marks, strict=True):
+        hub.trading.prints = lambda *a, seen=seen: seen.append(a)  # type: ignore[method-assign]
+    mixed = [msgspec.structs.replace(b, ticks=list(b.ticks)) if i % 3 == 0 else b
+             for i, b in enumerate(decoded)]  # fmt: skip
+    got = _answers(hubs[0], mixed)
+    want = _answers(hubs[1], [decode_client(f) for f in frames])
+    assert got == want and marks[0] == marks[1] and len(marks[0]) > 400
+    decoded = [decode_frame(f) for f in frames]
+    assert _answers(Hub(), decoded) == want
     refused = [a for a in got if a[0] == "refused"]
     assert [r[1] for r in refused] == ["depth[3].price", "depth[7].price"], refused
     # no object made for an event or a print of a batch applied (a refusal is named from them)
@@ -306,7 +315,7 @@ def test_a_hub_answers_and_refuses_the_frames_rows_as_the_objects():
     ev[4] = msgspec.structs.replace(ev[4], t=5)
     frames[60] = msgspec.msgpack.encode(msgspec.structs.replace(late, depth=ev))
     # a print out of the window, and one after the batch's last event (not plain: alone)
-    for i, t in ((80, 5), (100, batches[100].last_depth_t + 1)):
+    for i, t in ((80, 5), (30, batches[30].last_depth_t + 1)):
         ticks = [msgspec.structs.replace(k, t=t) if j == 1 else k
                  for j, k in enumerate(batches[i].ticks)]  # fmt: skip
         frames[i] = msgspec.msgpack.encode(msgspec.structs.replace(batches[i], ticks=ticks))
