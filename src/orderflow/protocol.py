@@ -421,24 +421,23 @@ class RawRows(RawList):
 class RawTicks(RawList):
     """:attr:`Batch.ticks` as its frame's bytes: ``block`` one row a print, the record the
     conversion reads (time, size, and the float64 bits of price, bid and ask; a NaN quote:
-    none)."""
+    none); ``last_price`` the last print's price (as its :class:`Tick` has it), ``latest_t``
+    the latest print's time (both 0 without prints)."""
 
-    __slots__ = ()
+    __slots__ = ("last_price", "latest_t")
     _decoder = msgspec.msgpack.Decoder(list[Tick])
 
-    def __init__(self, raw: msgspec.Raw, block: np.ndarray) -> None:
+    def __init__(
+        self, raw: msgspec.Raw, block: np.ndarray, last_price: float, latest_t: int
+    ) -> None:
         self.raw, self.block, self.n, self._events = raw, block, len(block), None
+        self.last_price, self.latest_t = last_price, latest_t
 
     @property
     def times(self) -> np.ndarray:
         """The prints' times (``block``'s first column)."""
         times: np.ndarray = self.block[:, 0]
         return times
-
-    @property
-    def last_price(self) -> float:
-        """The last print's price (as its :class:`Tick` has it); there must be one."""
-        return float(self.block.view(np.float64)[self.n - 1, 2])
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", forbid_unknown_fields=True):

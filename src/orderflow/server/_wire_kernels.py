@@ -585,23 +585,32 @@ def frame_rows(data):  # type: ignore[no-untyped-def]
     depth is a list of events msgspec wrote, then no columns and a list of prints msgspec
     wrote, all within the protocol's bounds: ``(status, block, last time, any IsReset, where
     the depth's key begins, where its list ends, the prints (one row each), where their list
-    ends)``; the prints' key begins where no columns' key and value end (9 bytes on)."""
+    ends, the last print's price, the latest print's time)`` (both 0 without prints); the
+    prints' key begins where no columns' key and value end (9 bytes on)."""
     b = np.frombuffer(data, np.uint8)
     m = b.shape[0]
     no_prints = np.empty((0, PRINT_FIELDS), dtype=np.int64)
+    bits = np.empty(1, dtype=np.uint64)
+    as_float = bits.view(np.float64)
     p = _depth_at(b)
     if p < 0:
-        return BOUNDS, np.empty((5, 0), dtype=np.int64), 0, False, 0, 0, no_prints, 0
+        return BOUNDS, np.empty((5, 0), dtype=np.int64), 0, False, 0, 0, no_prints, 0, 0.0, 0
     status, out, last_t, reset, end = _block(b, p)
     if status != OK or not (_is(b, end, m, _B_COLUMN) and _is(b, end + 7, m, _B_NIL_TICKS)):
-        return BOUNDS, out[:, :0].copy(), 0, False, 0, 0, no_prints, 0
+        return BOUNDS, out[:, :0].copy(), 0, False, 0, 0, no_prints, 0, 0.0, 0
     q = end + 15
     k, h = rows_count(b[q:])
     prints = np.empty((max(k, 0), PRINT_FIELDS), dtype=np.int64)
     status, tend = read_prints(b, q + h, prints) if k >= 0 else (BOUNDS, 0)
     if status != OK:
-        return BOUNDS, out[:, :0].copy(), 0, False, 0, 0, no_prints, 0
-    return OK, out, last_t, reset, p - 6, end, prints, tend
+        return BOUNDS, out[:, :0].copy(), 0, False, 0, 0, no_prints, 0, 0.0, 0
+    # what the Hub reads of the prints: the last one's price (the trading desk's mark), the
+    # latest time (a pipelined run's check); as Python numbers, no numpy call there
+    last_price, latest = 0.0, 0
+    if k > 0:
+        bits[0] = np.uint64(prints[k - 1, 2])
+        last_price, latest = as_float[0], prints[:, 0].max()
+    return OK, out, last_t, reset, p - 6, end, prints, tend, last_price, latest
 
 
 @njit(cache=True)

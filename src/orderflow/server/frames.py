@@ -94,7 +94,7 @@ def decode_frame(data: bytes | str) -> ClientMessage:
 def _rows_first(data: bytes) -> Batch | None:
     """The batch of a frame whose depth and prints :func:`frame_rows` read; None: the one
     decoding."""
-    status, block, last_t, reset, key, end, prints, tend = frame_rows(data)
+    status, block, last_t, reset, key, end, prints, tend, last_price, latest = frame_rows(data)
     if status != OK:
         return None
     # the same map without the depth and the prints: two keys fewer (a fixmap's header), the
@@ -108,7 +108,8 @@ def _rows_first(data: bytes) -> Batch | None:
         return None  # a second depth or prints key, or columns: the one decoding's
     rows: Any = RawRows(msgspec.Raw(data[key + len(_DEPTH_KEY) : end]), block, int(last_t),
                         bool(reset))  # fmt: skip
-    ticks: Any = RawTicks(msgspec.Raw(data[end + _NO_COLUMNS + len(_TICKS_KEY) : tend]), prints)
+    ticks: Any = RawTicks(msgspec.Raw(data[end + _NO_COLUMNS + len(_TICKS_KEY) : tend]), prints,
+                          last_price, latest)  # fmt: skip
     return Batch(
         msg.instrument, msg.seq, msg.snapshot, rows, msg.columns, ticks, msg.bars,
         msg.orders, msg.executions, msg.positions,

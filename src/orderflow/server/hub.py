@@ -406,7 +406,7 @@ class Hub:
         last_t, ticks = batch.last_depth_t, batch.ticks
         tk: Any = ticks
         if type(tk) is RawTicks:  # the times as read from the frame
-            return not batch.any_reset and (not tk or int(tk.times.max()) <= last_t)
+            return not batch.any_reset and tk.latest_t <= last_t
         return not batch.any_reset and all(t.t <= last_t for t in ticks)
 
     def _apply_run(

@@ -61,7 +61,10 @@ def test_every_esh4_batch_is_read_from_its_frame_as_the_one_decoding_gives_it():
         assert list(got.ticks) == want.ticks and len(got.ticks) == len(want.ticks)
         if want.ticks:  # what the Hub reads of the prints without their objects
             assert got.ticks.last_price == want.ticks[-1].price
+            assert got.ticks.latest_t == max(k.t for k in want.ticks)
             assert got.ticks.times.tolist() == [k.t for k in want.ticks]
+        else:
+            assert (got.ticks.last_price, got.ticks.latest_t) == (0.0, 0)
         assert (got.n_depth, got.last_depth_t, got.any_reset) == (
             want.n_depth, want.last_depth_t, want.any_reset)  # fmt: skip
         assert _outcome(frame) == _one_way(frame)
@@ -354,7 +357,7 @@ def test_rows_read_as_a_list_are_the_objects_decoded_once():
         msgspec.json.encode(b)  # only MessagePack writes the frame's bytes
     ticks = b.ticks  # the prints: the same kind of list
     assert type(ticks) is RawTicks and ticks._events is None
-    assert ticks.last_price == 4800.25 and ticks.times.tolist() == [T, T]
+    assert ticks.last_price == 4800.25 and ticks.times.tolist() == [T, T] == [ticks.latest_t] * 2
     assert list(ticks) == [Tick(T, 4800.25, 2, 4800.0, 4800.25),
                            Tick(T, 4800.25, 1_000_000_000, None, 4800.25)]  # fmt: skip
     assert ticks.events() is ticks.events() and ticks != rows and ticks == list(ticks)
