@@ -14,13 +14,13 @@ into exact ticks and refuses a price off the instrument's grid.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal, NoReturn
 
 import msgspec
 import numpy as np
 
 from orderflow.core.errors import MessageFieldError, RequestError
+from orderflow.core.raw_lists import RawList
 
 __all__ = [
     "EARLIEST_NS",
@@ -46,7 +46,9 @@ __all__ = [
     "Hello",
     "OrderUpdate",
     "PositionUpdate",
+    "RawList",
     "RawRows",
+    "RawTicks",
     "Report",
     "ReportOrder",
     "ReportPosition",
@@ -396,19 +398,18 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
         return any(e.reset for e in self.depth)
 
 
-class RawRows:
-    """In :attr:`Batch.depth`, a list of :class:`Depth` as the MessagePack bytes msgspec
-    wrote for it, checked whole and read into ``block`` when the frame was decoded
-    (``server.frames``). Read as a list it gives the :class:`Depth` objects, decoded once
-    (those a full decoding gives); encoded (:meth:`enc_hook`), those objects' bytes."""
+class RawRows(RawList):
+    """:attr:`Batch.depth` as its frame's bytes: ``block`` one row a field (time, code,
+    position, the price's float64 bits, size: ``server._wire_kernels.ROW_*``), one column an
+    event; ``last_t`` the last event's time, ``reset`` whether any has IsReset."""
 
-    __slots__ = ("_events", "block", "last_t", "n", "raw", "reset")
-    __hash__ = None  # type: ignore[assignment]  # a list's equality, not its identity
+    __slots__ = ("last_t", "reset")
+    _decoder = msgspec.msgpack.Decoder(list[Depth])
 
     def __init__(self, raw: msgspec.Raw, block: np.ndarray, last_t: int, reset: bool) -> None:
-        self.raw, self.block, self.last_t, self.reset = raw, block, last_t, reset
-        self.n: int = block.shape[1]
-        self._events: list[Depth] | None = None
+        # RawList's fields set here, not by its __init__ (a call less per batch decoded)
+        self.raw, self.block, self.n, self._events = raw, block, block.shape[1], None
+        self.last_t, self.reset = last_t, reset
 
     @property
     def times(self) -> np.ndarray:
@@ -416,40 +417,27 @@ class RawRows:
         times: np.ndarray = self.block[0]
         return times
 
-    def events(self) -> list[Depth]:
-        """The events as :class:`Depth` objects (decoded once)."""
-        ev = self._events
-        if ev is None:
-            ev = self._events = _MSGPACK_DEPTH.decode(self.raw)
-        return ev
 
-    def __len__(self) -> int:
-        return self.n
+class RawTicks(RawList):
+    """:attr:`Batch.ticks` as its frame's bytes: ``block`` one row a print, the record the
+    conversion reads (time, size, and the float64 bits of price, bid and ask; a NaN quote:
+    none); ``last_price`` the last print's price (as its :class:`Tick` has it), ``latest_t``
+    the latest print's time (both 0 without prints)."""
 
-    def __bool__(self) -> bool:
-        return self.n > 0
+    __slots__ = ("last_price", "latest_t")
+    _decoder = msgspec.msgpack.Decoder(list[Tick])
 
-    def __iter__(self) -> Iterator[Depth]:
-        return iter(self.events())
+    def __init__(
+        self, raw: msgspec.Raw, block: np.ndarray, last_price: float, latest_t: int
+    ) -> None:
+        self.raw, self.block, self.n, self._events = raw, block, len(block), None
+        self.last_price, self.latest_t = last_price, latest_t
 
-    def __getitem__(self, i: Any) -> Any:
-        return self.events()[i]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, RawRows):
-            return self.events() == other.events()
-        return self.events() == other
-
-    def __repr__(self) -> str:
-        return repr(self.events())
-
-    @staticmethod
-    def enc_hook(obj: Any) -> Any:
-        """For a MessagePack encoder: :class:`RawRows` as its bytes; any other object is not
-        encodable (as without the hook)."""
-        if type(obj) is RawRows:
-            return obj.raw
-        raise NotImplementedError(f"Encoding objects of type {type(obj).__name__} is unsupported")
+    @property
+    def times(self) -> np.ndarray:
+        """The prints' times (``block``'s first column)."""
+        times: np.ndarray = self.block[:, 0]
+        return times
 
 
 class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat", forbid_unknown_fields=True):
@@ -608,7 +596,6 @@ ServerMessage = Welcome | Ack | SnapshotRequest | Error | Heartbeat | Command | 
 _JSON_CLIENT = msgspec.json.Decoder(ClientMessage)
 _MSGPACK_CLIENT = msgspec.msgpack.Decoder(ClientMessage)
 _JSON_BATCH = msgspec.json.Decoder(Batch)
-_MSGPACK_DEPTH = msgspec.msgpack.Decoder(list[Depth])
 _JSON = msgspec.json.Encoder()
 _MSGPACK = msgspec.msgpack.Encoder()
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
@@ -723,9 +710,9 @@ def check_batch(batch: Batch, recv_ns: int) -> None:
             _out_of_window("columns.t", c.t, latest)
     for name in _TIMED:
         items = getattr(batch, name)
-        if type(items) is RawRows:  # the times as read from the frame: not an object each
+        if isinstance(items, RawList):  # the times as read from the frame: not an object each
             ts = items.times
-            if not (_MIN(ts) >= EARLIEST_NS and _MAX(ts) <= latest):
+            if items.n and not (_MIN(ts) >= EARLIEST_NS and _MAX(ts) <= latest):
                 _out_of_window(name, ts.tolist(), latest)
             continue
         for x in items:

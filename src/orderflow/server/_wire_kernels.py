@@ -39,6 +39,7 @@ __all__ = [
     "frame_rows",
     "packed_pass",
     "raw_rows_pass",
+    "read_prints",
     "read_rows",
     "rows_count",
     "rows_pass",
@@ -213,13 +214,14 @@ def _prints_of(prints, m):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def _passed(  # type: ignore[no-untyped-def]
-    t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
-    has_ref, max_abs, plausible, last, lo, hi,
+    t, code, pos, price, size, kt, ksize, kprice, kbid, kask, prev_side, classify, tick_fixed,
+    seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
 ):  # fmt: skip
     """The engine's arrays made and :func:`batch_pass` run over a batch's depth columns and
-    its packed prints (:func:`_prints_of`), for :func:`rows_pass` and :func:`packed_pass`;
-    their return, with the last print's price in ticks (0 without prints or on a refusal)."""
-    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
+    its prints' columns (:func:`_prints_of`), for :func:`rows_pass`, :func:`packed_pass` and
+    :func:`raw_rows_pass`; their return, with the last print's price in ticks (0 without
+    prints or on a refusal)."""
+    m = kt.shape[0]
     depth = np.zeros(t.shape[0], dtype=NT_DEPTH_DTYPE)
     trades = np.zeros(m, dtype=TRADE_DTYPE)
     quotes = np.empty((2, m), dtype=np.int64)  # one array to return: the bids, the asks
@@ -248,9 +250,10 @@ def rows_pass(  # type: ignore[no-untyped-def]
     code = np.empty(n, dtype=np.int64)
     for i in range(n):
         code[i] = a[i, 4] | RESET_BIT if a[i, 5] else a[i, 4]
+    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
     return _passed(
-        t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
-        has_ref, max_abs, plausible, last, lo, hi,
+        t, code, pos, price, size, kt, ksize, kprice, kbid, kask, prev_side, classify,
+        tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
     )  # fmt: skip
 
 
@@ -278,9 +281,10 @@ def packed_pass(  # type: ignore[no-untyped-def]
         code[i] = _SIDE_LUT[sideb[i]] | _OP_LUT[opb[i]]
     for j in range(reset.shape[0]):
         code[reset[j]] |= RESET_BIT
+    kt, ksize, kprice, kbid, kask = _prints_of(prints, m)
     return _passed(
-        t, code, pos, price, size, prints, m, prev_side, classify, tick_fixed, seq, now, ref,
-        has_ref, max_abs, plausible, last, lo, hi,
+        t, code, pos, price, size, kt, ksize, kprice, kbid, kask, prev_side, classify,
+        tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
     )  # fmt: skip
 
 
@@ -511,28 +515,115 @@ def _depth_at(b):  # type: ignore[no-untyped-def]
     return p + 6 if _is(b, p, m, _B_DEPTH) else -1
 
 
+#: what msgspec writes of a batch between its depth's list and its prints' list (no
+#: columns, the prints' key), and of each print before its values (``protocol.Tick``'s
+#: fields in their order)
+_B_COLUMN, _B_NIL_TICKS = _word(b"\xa7column"), _word(b"s\xc0\xa5ticks")
+_P_T, _P_BID, _P_ASK = _word(b"\x85\xa1t"), _word(b"\xa3bid"), _word(b"\xa3ask")
+_MAX_PRINT_SIZE = 1_000_000_000
+_NAN_BITS = np.float64(np.nan).view(np.int64)
+
+
+@njit(cache=True, inline="always")
+def _price_bits(b, p, m, bits, as_float):  # type: ignore[no-untyped-def]
+    """The float64 after the ``0xcb`` at ``p`` within the protocol's price bounds: ``(its
+    bits, next position)``; next position -1: not that (another form, out of bounds, NaN)."""
+    if p + 9 > m or b[p] != 0xCB:
+        return np.int64(0), -1
+    bits[0] = _be(b, p + 1, 8)
+    x = as_float[0]
+    if not (-_MAX_PRICE <= x <= _MAX_PRICE):  # NaN too
+        return np.int64(0), -1
+    return np.int64(bits[0]), p + 9
+
+
+@njit(cache=True)
+def read_prints(b, p, out):  # type: ignore[no-untyped-def]
+    """The prints from ``p`` on into ``out`` (int64, one row a print: time, size, and the
+    float64 bits of price, bid and ask, a quote left out NaN's), each as msgspec writes a
+    ``protocol.Tick`` (a fixmap of its five fields in their order, each integer in its
+    smallest form, each price a float64, a missing quote nil) and within the protocol's
+    bounds. Returns ``(status, where the prints end)``, as :func:`read_rows`."""
+    m = b.shape[0]
+    bits = np.empty(1, dtype=np.uint64)
+    as_float = bits.view(np.float64)
+    for i in range(out.shape[0]):
+        if not _is(b, p, m, _P_T):
+            return BOUNDS, 0
+        v, p = _uint(b, p + 3, _INT64_MAX)
+        if p < 0 or not _is(b, p, m, _K_PRICE):
+            return BOUNDS, 0
+        px, p = _price_bits(b, p + 6, m, bits, as_float)
+        if p < 0 or not _is(b, p, m, _K_SIZE):
+            return BOUNDS, 0
+        sz, p = _uint(b, p + 5, _MAX_PRINT_SIZE)
+        if p < 0 or sz == 0 or not _is(b, p, m, _P_BID):
+            return BOUNDS, 0
+        p += 4
+        bid = _NAN_BITS
+        if p < m and b[p] == 0xC0:
+            p += 1
+        else:
+            bid, p = _price_bits(b, p, m, bits, as_float)
+        if p < 0 or not _is(b, p, m, _P_ASK):
+            return BOUNDS, 0
+        p += 4
+        ask = _NAN_BITS
+        if p < m and b[p] == 0xC0:
+            p += 1
+        else:
+            ask, p = _price_bits(b, p, m, bits, as_float)
+        if p < 0:
+            return BOUNDS, 0
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = v, sz, px, bid, ask
+    return OK, p
+
+
 @njit(cache=True)
 def frame_rows(data):  # type: ignore[no-untyped-def]
-    """A MessagePack frame that starts as msgspec writes a batch (:func:`_depth_at`) and whose
-    depth is a list of events msgspec wrote, all within the protocol's bounds: ``(status,
-    block, last time, any IsReset, where the depth's key begins, where its list ends)``."""
+    """A MessagePack frame that starts as msgspec writes a batch (:func:`_depth_at`), whose
+    depth is a list of events msgspec wrote, then no columns and a list of prints msgspec
+    wrote, all within the protocol's bounds: ``(status, block, last time, any IsReset, where
+    the depth's key begins, where its list ends, the prints (one row each), where their list
+    ends, the last print's price, the latest print's time)`` (both 0 without prints); the
+    prints' key begins where no columns' key and value end (9 bytes on)."""
     b = np.frombuffer(data, np.uint8)
+    m = b.shape[0]
+    no_prints = np.empty((0, PRINT_FIELDS), dtype=np.int64)
+    bits = np.empty(1, dtype=np.uint64)
+    as_float = bits.view(np.float64)
     p = _depth_at(b)
     if p < 0:
-        return BOUNDS, np.empty((5, 0), dtype=np.int64), 0, False, 0, 0
+        return BOUNDS, np.empty((5, 0), dtype=np.int64), 0, False, 0, 0, no_prints, 0, 0.0, 0
     status, out, last_t, reset, end = _block(b, p)
-    return status, out, last_t, reset, p - 6, end
+    if status != OK or not (_is(b, end, m, _B_COLUMN) and _is(b, end + 7, m, _B_NIL_TICKS)):
+        return BOUNDS, out[:, :0].copy(), 0, False, 0, 0, no_prints, 0, 0.0, 0
+    q = end + 15
+    k, h = rows_count(b[q:])
+    prints = np.empty((max(k, 0), PRINT_FIELDS), dtype=np.int64)
+    status, tend = read_prints(b, q + h, prints) if k >= 0 else (BOUNDS, 0)
+    if status != OK:
+        return BOUNDS, out[:, :0].copy(), 0, False, 0, 0, no_prints, 0, 0.0, 0
+    # what the Hub reads of the prints: the last one's price (the trading desk's mark), the
+    # latest time (a pipelined run's check); as Python numbers, no numpy call there
+    last_price, latest = 0.0, 0
+    if k > 0:
+        bits[0] = np.uint64(prints[k - 1, 2])
+        last_price, latest = as_float[0], prints[:, 0].max()
+    return OK, out, last_t, reset, p - 6, end, prints, tend, last_price, latest
 
 
 @njit(cache=True)
 def raw_rows_pass(  # type: ignore[no-untyped-def]
-    block, prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
+    block, prints, prev_side, classify, tick_fixed, seq, now, ref, has_ref, max_abs,
     plausible, last, lo, hi,
 ):  # fmt: skip
-    """:func:`packed_pass` of a batch whose depth events :func:`frame_rows` read from the
-    frame's MessagePack bytes when it was decoded (``block``, one row a field)."""
+    """:func:`packed_pass` of a batch whose depth events and prints :func:`frame_rows` read
+    from the frame's MessagePack bytes when it was decoded (``block``, one row a field;
+    ``prints``, one row a print: time, size and the bits of price, bid and ask)."""
+    f = prints.view(np.float64)
     return _passed(
         block[ROW_T], block[ROW_CODE], block[ROW_POS], block[ROW_PRICE].view(np.float64),
-        block[ROW_SIZE], prints, m, prev_side, classify, tick_fixed, seq, now, ref, has_ref,
-        max_abs, plausible, last, lo, hi,
+        block[ROW_SIZE], prints[:, 0], prints[:, 1], f[:, 2], f[:, 3], f[:, 4], prev_side,
+        classify, tick_fixed, seq, now, ref, has_ref, max_abs, plausible, last, lo, hi,
     )  # fmt: skip

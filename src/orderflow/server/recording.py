@@ -46,7 +46,8 @@ from orderflow.core.errors import (
     RecordingCorruptError,
     RecordingUnavailableError,
 )
-from orderflow.protocol import Batch, RawRows
+from orderflow.core.raw_lists import RawList
+from orderflow.protocol import Batch
 
 __all__ = [
     "MAGIC",
@@ -86,9 +87,9 @@ class _Frame(msgspec.Struct, frozen=True):
     refused: str | None = None  # a marker, not a batch: see Record.refused
 
 
-#: a batch whose depth is still its frame's bytes (``protocol.RawRows``) writes those bytes,
-#: which are what the events' objects would be written as
-_ENC = msgspec.msgpack.Encoder(enc_hook=RawRows.enc_hook)
+#: a batch whose depth or prints are still their frame's bytes (``protocol.RawRows``,
+#: ``RawTicks``) writes those bytes, which are what the objects would be written as
+_ENC = msgspec.msgpack.Encoder(enc_hook=RawList.enc_hook)
 _DEC = msgspec.msgpack.Decoder(_Frame)
 
 

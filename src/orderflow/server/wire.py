@@ -45,6 +45,7 @@ from orderflow.protocol import (
     Batch,
     DepthColumns,
     RawRows,
+    RawTicks,
     Report,
     Tick,
     column_array,
@@ -203,10 +204,13 @@ def fast_conversion(
         return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     ev: Any = batch.depth
     if type(ev) is RawRows:
-        # rows read from the frame's MessagePack bytes when it was decoded (server.frames)
+        # rows and prints read from the frame's MessagePack bytes when it was decoded
+        # (server.frames); prints as objects (a batch made otherwise) in the same records
+        tk: Any = ticks_in
+        pb = tk.block if type(tk) is RawTicks else _prints_block(ticks_in)
         status, depth, trades, quotes, kept, new_ref, side, last = raw_rows_pass(
-            ev.block, _packed_prints(ticks_in), m, cl.side, bidask, tf, batch.seq, now, ref0,
-            has_ref, MAX_ABS_TICKS, plausible, plausible, lo, hi,
+            ev.block, pb, cl.side, bidask, tf, batch.seq, now, ref0, has_ref,
+            MAX_ABS_TICKS, plausible, plausible, lo, hi,
         )  # fmt: skip
         return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
     if c is None and _NATIVE:
@@ -270,6 +274,12 @@ def _packed_prints(ticks: list[Tick]) -> bytes:
     pack, nan = _PRINT.pack, float("nan")
     return b"".join([pack(k.t, k.size, k.price, nan if k.bid is None else k.bid,
                           nan if k.ask is None else k.ask) for k in ticks])  # fmt: skip
+
+
+def _prints_block(ticks: list[Tick]) -> np.ndarray:
+    """The prints as :func:`._wire_kernels.raw_rows_pass` takes them (one row a print, the
+    records of :func:`_packed_prints`), for prints that came as objects."""
+    return np.frombuffer(bytearray(_packed_prints(ticks)), np.int64).reshape(-1, 5)
 
 
 def commit_conversion(st: MarketState, conv: Conversion) -> tuple[np.ndarray, np.ndarray]:
