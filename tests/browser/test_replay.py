@@ -116,12 +116,12 @@ def test_pause_speed_and_seek_from_the_page(browser: Any, run: Run) -> None:
                           == ids)  # fmt: skip
         # play again: the page offers play (its state is the server's paused one) before the
         # click, so the click asks to play; a failure shows what the page held and said
-        assert page.until(lambda: page.js("document.getElementById('play').dataset.playing")
-                          == "false"), page.js("document.getElementById('play').dataset.playing")
+        button = lambda: page.js("document.getElementById('play').dataset.playing")  # noqa: E731
+        assert page.until(lambda: button() == "false"), button()
         page.page.click("#play")
+        alerts = "document.getElementById('alerts').textContent"
         assert page.until(lambda: run.replay()["playing"] is True), (
-            run.replay(), page.js("document.getElementById('play').dataset.playing"),
-            page.js("document.getElementById('alerts').textContent"), page.errors)
+            run.replay(), button(), page.js(alerts), page.errors)  # fmt: skip
         page.page.wait_for_timeout(300)
         page.screenshot("dashboard-replay")
         assert page.errors == []
