@@ -59,11 +59,10 @@ run: $(STAMP)
 	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED)) $(if $(filter 1 yes true,$(HOLD)),--hold)
 
 # The suite after the warm-up, on the filled cache (the cold-start test compiles only the
-# kernels it removes from its copy of that cache). Each test file goes whole to one worker, the
-# longest first (tests/durations.json, in tests/conftest.py's order: --no-loadscope-reorder),
-# the next file to the worker that frees up: the short files even out the two workers' ends.
+# kernels it removes from its copy of that cache). tests/conftest.py hands the two workers the
+# longest test files first (tests/durations.json).
 test: $(STAMP)
-	@$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q $(TESTS)
+	@$(BIN)/python -m pytest -n 2 -q $(TESTS)
 
 bench: $(STAMP) $(if $(PEERS_ON),$(PEERS_STAMP))
 	@$(BIN)/python benchmarks/run_all.py $(if $(PEERS_ON),--peers)

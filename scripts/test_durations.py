@@ -5,9 +5,8 @@
 
 tests/conftest.py starts the longest files first under xdist, so the two workers end together;
 the figures only order the files (a stale or missing one costs balance, never a test). Keep the
-heaviest few dozen files (``--top``). Under xdist's ``load`` scheduling, with its first chunk a
-quarter of each worker's share, a table with every heavy file at the front gave the first
-worker all of them; ``make test`` hands out whole files (``--dist loadfile``) instead.
+heaviest few dozen files (``--top``): ordering every file longest first made a clean clone's
+suite slower (both workers then start servers and subprocesses together and wait together).
 """
 
 from __future__ import annotations

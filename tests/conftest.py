@@ -28,9 +28,8 @@ DURATIONS = Path(__file__).with_name("durations.json")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist, the test files the longest first (by ``durations.json``; a file not in it
     counts as 0 s and keeps its place among those), each file whole and in its own order (its
-    module fixtures are set up as before). ``make test`` hands out whole files in this order
-    (``--dist loadfile --no-loadscope-reorder``), the next one to the worker that frees up, so
-    the long files start first and the short ones even out the two workers' ends. The order is
+    module fixtures are set up as before). A worker takes the next tests as it frees up, so the
+    long files start first and the short ones even out the two workers' ends. The order is
     the same in every worker (xdist requires it): it depends on the node ids alone."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
