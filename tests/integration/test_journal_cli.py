@@ -14,6 +14,7 @@ import pytest
 from orderflow.trading.journal import Journal
 from orderflow.trading.orders import Fill, Side
 from tests.conftest import PROJECT_ROOT
+from tests.integration.test_cli import HELP_PROBE
 
 ORDERFLOW = [sys.executable, "-m", "orderflow.cli.main"]
 T0 = 1_709_650_800_000_000_000  # 2024-03-05 15:00 UTC, 09:00 CT
@@ -108,5 +109,14 @@ def test_missing_journal_and_bad_day_are_one_line_errors(tmp_path: Path, journal
     assert not (tmp_path / "none.sqlite").exists()  # reading never creates one
     proc = run("journal", "trades", "--day", "05/03/2024", "--journal", str(journal), check=False)
     assert proc.returncode == 2 and "YYYY-MM-DD" in proc.stderr
-    for sub in ("trades", "pnl", "stats", "events"):
-        assert "--json" in run("journal", sub, "--help").stdout
+    # the four commands' --help in one process (test_cli.py's probe), not an interpreter each
+    subs = ("trades", "pnl", "stats", "events")
+    proc = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, json.dumps([["journal", sub] for sub in subs])],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    helps = json.loads(proc.stdout)
+    for sub in subs:
+        code, text = helps[f"journal {sub}"]
+        assert code == 0 and "--json" in text, text
