@@ -398,6 +398,19 @@ def rows_count(b):  # type: ignore[no-untyped-def]
 ROW_T, ROW_CODE, ROW_POS, ROW_PRICE, ROW_SIZE = 0, 1, 2, 3, 4
 
 
+@njit(cache=True, inline="always")
+def _price_bits(b, p, m, bits, as_float):  # type: ignore[no-untyped-def]
+    """The float64 after the ``0xcb`` at ``p`` within the protocol's price bounds: ``(its
+    bits, next position)``; next position -1: not that (another form, out of bounds, NaN)."""
+    if p + 9 > m or b[p] != 0xCB:
+        return np.int64(0), -1
+    bits[0] = _be(b, p + 1, 8)
+    x = as_float[0]
+    if not (-_MAX_PRICE <= x <= _MAX_PRICE):  # NaN too
+        return np.int64(0), -1
+    return np.int64(bits[0]), p + 9
+
+
 @njit(cache=True)
 def read_rows(b, p, out):  # type: ignore[no-untyped-def]
     """The events from ``p`` on into ``out`` (int64, one row a field: ``ROW_*``), each checked
@@ -437,14 +450,10 @@ def read_rows(b, p, out):  # type: ignore[no-untyped-def]
         if not _is(b, p, m, _K_POS):
             return BOUNDS, 0
         ps, p = _uint(b, p + 4, _MAX_POSITION)
-        if p < 0 or not _is(b, p, m, _K_PRICE) or p + 15 > m:
+        if p < 0 or not _is(b, p, m, _K_PRICE):
             return BOUNDS, 0
-        bits[0] = _be(b, p + 7, 8)
-        x = as_float[0]
-        if not (-_MAX_PRICE <= x <= _MAX_PRICE):  # NaN too
-            return BOUNDS, 0
-        p += 15
-        if not _is(b, p, m, _K_SIZE):
+        px, p = _price_bits(b, p + 6, m, bits, as_float)
+        if p < 0 or not _is(b, p, m, _K_SIZE):
             return BOUNDS, 0
         sz, p = _uint(b, p + 5, _MAX_SIZE)
         if p < 0 or not _is(b, p, m, _K_RESET) or p + 7 > m:
@@ -456,7 +465,7 @@ def read_rows(b, p, out):  # type: ignore[no-untyped-def]
             return BOUNDS, 0
         p += 7
         out[ROW_T, i], out[ROW_CODE, i], out[ROW_POS, i] = v, c, ps
-        out[ROW_PRICE, i], out[ROW_SIZE, i] = np.int64(bits[0]), sz
+        out[ROW_PRICE, i], out[ROW_SIZE, i] = px, sz
     return OK, p
 
 
@@ -525,16 +534,11 @@ _NAN_BITS = np.float64(np.nan).view(np.int64)
 
 
 @njit(cache=True, inline="always")
-def _price_bits(b, p, m, bits, as_float):  # type: ignore[no-untyped-def]
-    """The float64 after the ``0xcb`` at ``p`` within the protocol's price bounds: ``(its
-    bits, next position)``; next position -1: not that (another form, out of bounds, NaN)."""
-    if p + 9 > m or b[p] != 0xCB:
-        return np.int64(0), -1
-    bits[0] = _be(b, p + 1, 8)
-    x = as_float[0]
-    if not (-_MAX_PRICE <= x <= _MAX_PRICE):  # NaN too
-        return np.int64(0), -1
-    return np.int64(bits[0]), p + 9
+def _quote_bits(b, p, m, bits, as_float):  # type: ignore[no-untyped-def]
+    """A print's quote at ``p``: nil (NaN's bits) or :func:`_price_bits`' float64."""
+    if p < m and b[p] == 0xC0:
+        return _NAN_BITS, p + 1
+    return _price_bits(b, p, m, bits, as_float)
 
 
 @njit(cache=True)
@@ -559,20 +563,10 @@ def read_prints(b, p, out):  # type: ignore[no-untyped-def]
         sz, p = _uint(b, p + 5, _MAX_PRINT_SIZE)
         if p < 0 or sz == 0 or not _is(b, p, m, _P_BID):
             return BOUNDS, 0
-        p += 4
-        bid = _NAN_BITS
-        if p < m and b[p] == 0xC0:
-            p += 1
-        else:
-            bid, p = _price_bits(b, p, m, bits, as_float)
+        bid, p = _quote_bits(b, p + 4, m, bits, as_float)
         if p < 0 or not _is(b, p, m, _P_ASK):
             return BOUNDS, 0
-        p += 4
-        ask = _NAN_BITS
-        if p < m and b[p] == 0xC0:
-            p += 1
-        else:
-            ask, p = _price_bits(b, p, m, bits, as_float)
+        ask, p = _quote_bits(b, p + 4, m, bits, as_float)
         if p < 0:
             return BOUNDS, 0
         out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4] = v, sz, px, bid, ask
