@@ -397,6 +397,21 @@ class Batch(msgspec.Struct, frozen=True, tag="batch", forbid_unknown_fields=True
             return d.reset
         return any(e.reset for e in self.depth)
 
+    def prints_by(self, t: int) -> bool:
+        """Whether none of its prints is later than ``t`` (True without prints)."""
+        k: Any = self.ticks
+        if type(k) is RawTicks:  # the times as read from the frame
+            return not k.n or k.latest_t <= t
+        return all(x.t <= t for x in self.ticks)
+
+    @property
+    def last_print_price(self) -> float:
+        """The price of its last print (what marks positions; 0.0 without prints)."""
+        k: Any = self.ticks
+        if type(k) is RawTicks:  # as read from the frame, no object made
+            return float(k.last_price)
+        return self.ticks[-1].price if self.ticks else 0.0
+
 
 class RawRows(RawList):
     """:attr:`Batch.depth` as its frame's bytes: ``block`` one row a field (time, code,

@@ -38,7 +38,6 @@ from orderflow.protocol import (
     Ack,
     Batch,
     Encoding,
-    RawTicks,
     SnapshotRequest,
     State,
     check_batch,
@@ -403,11 +402,7 @@ class Hub:
         st = self.instruments.get(key) if key is not None else None
         if st is None or key is None or st.stale or not self.feeds.may_feed(key, client):
             return False
-        last_t, ticks = batch.last_depth_t, batch.ticks
-        tk: Any = ticks
-        if type(tk) is RawTicks:  # the times as read from the frame
-            return not batch.any_reset and tk.latest_t <= last_t
-        return not batch.any_reset and all(t.t <= last_t for t in ticks)
+        return not batch.any_reset and batch.prints_by(batch.last_depth_t)
 
     def _apply_run(
         self, run: list[Batch], client: str, recv_ns: int | None, record: bool = True
@@ -578,10 +573,8 @@ class Hub:
         if has_reports(batch) and (not recovering or self.trading.unjournalled(reporter, batch)):
             for k, v in self.trading.apply_batch(reporter, st.instrument, batch).items():
                 applied[k] = applied.get(k, 0) + v
-        if ticks and not recovering:  # prints mark positions (the frame's: no object made)
-            tk: Any = ticks
-            last = tk.last_price if type(tk) is RawTicks else ticks[-1].price
-            self.trading.prints(client, st.instrument, last)
+        if ticks and not recovering:  # prints mark positions
+            self.trading.prints(client, st.instrument, batch.last_print_price)
         st.last_ts = max(st.last_ts, st.pipeline.last_ts)
         return changed
 
