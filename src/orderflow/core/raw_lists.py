@@ -4,16 +4,18 @@ made only if something reads the list as a list. ``orderflow.protocol`` defines 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, TypeVar, overload
 
 import msgspec
 import numpy as np
 
 __all__ = ["RawList"]
 
+_T = TypeVar("_T")
 
-class RawList:
+
+class RawList(Sequence[_T]):
     """In a batch, a list of protocol items (``protocol.RawRows``: its depth events;
     ``protocol.RawTicks``: its prints) as the MessagePack bytes msgspec wrote for it, checked
     whole and read into ``block`` (int64 numbers, as the compiled conversion takes them) when
@@ -25,12 +27,13 @@ class RawList:
     __hash__ = None  # type: ignore[assignment]  # a list's equality, not its identity
     #: the objects' decoder (each kind's)
     _decoder: ClassVar[msgspec.msgpack.Decoder[Any]]
+    _events: list[_T] | None
 
     def __init__(self, raw: msgspec.Raw, block: np.ndarray, n: int) -> None:
         self.raw, self.block, self.n = raw, block, n
-        self._events: list[Any] | None = None
+        self._events = None
 
-    def events(self) -> list[Any]:
+    def events(self) -> list[_T]:
         """The items as objects (decoded once)."""
         ev = self._events
         if ev is None:
@@ -43,10 +46,14 @@ class RawList:
     def __bool__(self) -> bool:
         return self.n > 0
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[_T]:
         return iter(self.events())
 
-    def __getitem__(self, i: Any) -> Any:
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[_T]: ...
+    def __getitem__(self, i: int | slice) -> _T | list[_T]:
         return self.events()[i]
 
     def __eq__(self, other: object) -> bool:

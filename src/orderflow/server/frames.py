@@ -20,8 +20,6 @@ own.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from orderflow.protocol import (
@@ -106,10 +104,10 @@ def _rows_first(data: bytes) -> Batch | None:
         return None
     if len(msg.depth) or len(msg.ticks) or msg.columns is not None:
         return None  # a second depth or prints key, or columns: the one decoding's
-    rows: Any = RawRows(msgspec.Raw(data[key + len(_DEPTH_KEY) : end]), block, int(last_t),
-                        bool(reset))  # fmt: skip
-    ticks: Any = RawTicks(msgspec.Raw(data[end + _NO_COLUMNS + len(_TICKS_KEY) : tend]), prints,
-                          last_price, latest)  # fmt: skip
+    rows = RawRows(msgspec.Raw(data[key + len(_DEPTH_KEY) : end]), block, int(last_t),
+                   bool(reset))  # fmt: skip
+    ticks = RawTicks(msgspec.Raw(data[end + _NO_COLUMNS + len(_TICKS_KEY) : tend]), prints,
+                     last_price, latest)  # fmt: skip
     return Batch(
         msg.instrument, msg.seq, msg.snapshot, rows, msg.columns, ticks, msg.bars,
         msg.orders, msg.executions, msg.positions,

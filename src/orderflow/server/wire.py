@@ -18,6 +18,7 @@ import struct
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -202,12 +203,11 @@ def fast_conversion(
             plausible and len(c.t) > 0, lo, hi,
         )  # fmt: skip
         return None if status != OK else (depth, trades, quotes, kept, new_ref, side, last)
-    ev: Any = batch.depth
+    ev = batch.depth
     if type(ev) is RawRows:
         # rows and prints read from the frame's MessagePack bytes when it was decoded
         # (server.frames); prints as objects (a batch made otherwise) in the same records
-        tk: Any = ticks_in
-        pb = tk.block if type(tk) is RawTicks else _prints_block(ticks_in)
+        pb = ticks_in.block if type(ticks_in) is RawTicks else _prints_block(ticks_in)
         status, depth, trades, quotes, kept, new_ref, side, last = raw_rows_pass(
             ev.block, pb, cl.side, bidask, tf, batch.seq, now, ref0, has_ref,
             MAX_ABS_TICKS, plausible, plausible, lo, hi,
@@ -265,7 +265,7 @@ def fast_conversion(
     return None if status != OK else (depth, trades, quotes, kept, new_ref, side, None)
 
 
-def _packed_prints(ticks: list[Tick]) -> bytes:
+def _packed_prints(ticks: Sequence[Tick]) -> bytes:
     """The prints as the compiled passes read them: one record a print, its time and size
     (int64), price, bid and ask (float64; NaN: no quote), in the machine's order (as
     :mod:`._wire_kernels` reads them)."""
@@ -276,7 +276,7 @@ def _packed_prints(ticks: list[Tick]) -> bytes:
                           nan if k.ask is None else k.ask) for k in ticks])  # fmt: skip
 
 
-def _prints_block(ticks: list[Tick]) -> np.ndarray:
+def _prints_block(ticks: Sequence[Tick]) -> np.ndarray:
     """The prints as :func:`._wire_kernels.raw_rows_pass` takes them (one row a print, the
     records of :func:`_packed_prints`), for prints that came as objects."""
     return np.frombuffer(bytearray(_packed_prints(ticks)), np.int64).reshape(-1, 5)
