@@ -1,4 +1,4 @@
-"""The pipeline run ahead of a backtest's decisions: what the decisions read, and the ceiling.
+"""The pipeline run ahead of a backtest's decisions: what they read, the ceiling, the change.
 
 A backtest deciding every 100 records (ESH4, chunks of 65,536, the reference strategy with
 default settings) calls the pipeline once per piece between decisions; each call's kernel
@@ -24,7 +24,11 @@ process:
   (the prints since, the last price, the quote and the bars) answered from a first real run;
   the same commands, fills and trades as the real run are checked before it is timed, then it
   is alternated with the real backtest (paired differences). It is what the run-ahead could
-  give before its own per-decision reads are paid for; not a backtest anyone can run.
+  give before its own per-decision reads are paid for; not a backtest anyone can run;
+- the backtest as built (``backtest.ahead``: the pipeline run ahead) against the backtest
+  piece by piece (``reads_ahead`` answering no), alternated (paired differences).
+
+The reads, the as-of checks, the ceiling and the prototype are of the backtest piece by piece.
 
 Run: ``PYTHONPATH=src:. python benchmarks/bench_ahead.py [--runs 9]``.
 """
@@ -129,6 +133,7 @@ def record(ev: np.ndarray, inst: Any) -> tuple[dict[str, list[Any]], list[tuple[
         for f in list(makers):
             p.set(makers, f, keep("lazy:" + f, makers[f]))
     p.set(Pipeline, "process", process)
+    p.set(runmod.__dict__, "reads_ahead", _never)
     try:
         res = full_backtest(ev, inst, CHUNK, 100)
     finally:
@@ -246,6 +251,7 @@ def prototype(ev: np.ndarray, inst: Any, answers: dict[str, list[Any]],
         for f in REPLAYED:
             p.set(makers, f, replayed("lazy:" + f))
     p.set(runmod.__dict__, "Pipeline", factory)
+    p.set(runmod.__dict__, "reads_ahead", _never)
     p.set(runmod._Driver, "_events", ahead)
     try:
         dt, res = cpu(lambda: full_backtest(ev, inst, CHUNK, 100))
@@ -312,13 +318,16 @@ def main() -> None:
         finally:
             inner[0] += time.thread_time_ns() - t
 
-    def backtest() -> tuple[int, int]:
+    def backtest(ahead: bool) -> tuple[int, int]:
         inner[0] = 0
-        Pipeline.process = timed  # type: ignore[method-assign]
+        p = Patches()
+        p.set(Pipeline, "process", timed)
+        if not ahead:
+            p.set(runmod.__dict__, "reads_ahead", _never)
         try:
             dt, _ = cpu(lambda: full_backtest(ev, inst, CHUNK, 100))
         finally:
-            Pipeline.process = PROCESS  # type: ignore[method-assign]
+            p.undo()
         return dt, inner[0]
 
     def feed(ps: list[np.ndarray]) -> int:
@@ -331,10 +340,15 @@ def main() -> None:
 
     t: dict[str, list[int]] = defaultdict(list)
     for _ in range(args.runs):
-        bt, pipe = backtest()
-        t["the backtest"].append(bt)
+        bt, pipe = backtest(False)
+        t["the backtest, piece by piece"].append(bt)
         t["- its Pipeline.process calls"].append(pipe)
         t["- outside them"].append(bt - pipe)
+        built, pipe = backtest(True)
+        t["the backtest run ahead (as built)"].append(built)
+        t["- its Pipeline.process calls "].append(pipe)
+        t["- outside them "].append(built - pipe)
+        t["paired: piece by piece - run ahead"].append(bt - built)
         SPENT.clear()
         pro = prototype(ev, inst, answers, rows)[0]
         t["prototype run ahead"].append(pro)
@@ -351,10 +365,11 @@ def main() -> None:
         t["L3 book, 65,536-record calls"].append(book(chunks))
     for k, v in t.items():
         print(f"{k:36s} {ms(v)}")
-    faster = sum(d > 0 for d in t["paired: backtest - prototype"])
-    print(f"the prototype faster in {faster} of {args.runs} pairs")
+    for k in ("paired: piece by piece - run ahead", "paired: backtest - prototype"):
+        print(f"{k}: faster in {sum(d > 0 for d in t[k])} of {args.runs} pairs")
     alone = statistics.median(t["pipeline alone (run_stream)"])
-    for k in ("the backtest", "prototype run ahead"):
+    for k in ("the backtest, piece by piece", "the backtest run ahead (as built)",
+              "prototype run ahead"):  # fmt: skip
         print(f"pipeline alone / {k}: {alone / statistics.median(t[k]):.3f}")
     print("load average", " ".join(Path("/proc/loadavg").read_text().split()[:3]))
 
@@ -367,12 +382,19 @@ def _pieces(ev: np.ndarray, inst: Any) -> list[np.ndarray]:
         parts.append(events.copy())
         return PROCESS(self, events, *a, **k)
 
-    Pipeline.process = keep  # type: ignore[method-assign]
+    p = Patches()
+    p.set(Pipeline, "process", keep)
+    p.set(runmod.__dict__, "reads_ahead", _never)
     try:
         full_backtest(ev, inst, CHUNK, 100)
     finally:
-        Pipeline.process = PROCESS  # type: ignore[method-assign]
+        p.undo()
     return parts
+
+
+def _never(strategy: object) -> bool:
+    """``reads_ahead`` answering no: the backtest as it was, the pipeline piece by piece."""
+    return False
 
 
 if __name__ == "__main__":
