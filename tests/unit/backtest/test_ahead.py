@@ -249,3 +249,29 @@ def test_a_series_as_of_a_time_holds_the_bars_closed_by_then() -> None:
     view.trades = 1
     with pytest.raises(ArgumentError):
         series.forming()
+
+
+def test_reads_the_view_cannot_answer_as_of_a_point_fail() -> None:
+    from orderflow.backtest.ahead import _count, _times
+    from orderflow.engine.kept_prints import KeptPrints
+
+    log: SignalLog[Any] = SignalLog(3, [_S(i * 10) for i in range(6)])  # (holds 30, 40, 50)
+    times = _times(log, 0)
+    assert [_count(times, t) for t in (30, 45, 50)] == [4, 5, 6]  # (the 3 lost: before 30)
+    with pytest.raises(ArgumentError):
+        _count(times, 25)  # (how many of the lost were before then: not known)
+    view = AheadView(_Pipe(), LaggingBook(OrderBook()))  # type: ignore[arg-type]
+    kept = KeptPrints(4)
+    for i in range(10):  # (holds at least the newest 4: here all 10)
+        kept.take(np.array([i]), np.array([100 + i]))
+    view.pipe.kept_prints = kept  # type: ignore[attr-defined]
+    view.is_live, view.trades = False, 9
+    assert view.prints_since(6)[1].tolist() == [106, 107, 108]  # (up to the position's 9)
+    with pytest.raises(ArgumentError):  # (fed piece by piece, up to 9 it might hold 5 on only)
+        view.prints_since(4)
+    bad = _Pipe()
+    bad.process = lambda recs: None  # type: ignore[method-assign]
+    recs = np.zeros(3, dtype=MBO_DTYPE)
+    recs["flags"][2] = int(Flags.LAST)
+    with pytest.raises(ArgumentError):  # (its groups are not the LAST records)
+        AheadView(bad, LaggingBook(OrderBook())).ahead(recs, 0)  # type: ignore[arg-type]
