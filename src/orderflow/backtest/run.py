@@ -48,6 +48,7 @@ from orderflow.io.stream import Chunk, Opened, estimate_records, open_chunks
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import REGISTRY, Instrument, find_instrument
+from orderflow.signals.signal_log import SIGNALS_KEPT
 from orderflow.trading.broker import ProductCosts
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.node import TradingNode
@@ -516,8 +517,9 @@ def run_sources(
             continue
         pipe = Pipeline(inst, kind, pipeline)
         ahead = None
-        if kind == "mbo" and reads_ahead(host.strategy):  # (the venue: a book of its own)
-            lag = LaggingBook(OrderBook(inst))
+        kept = pipe.params.signals_kept  # (fewer kept: a chunk's may be gone when read)
+        if kind == "mbo" and reads_ahead(host.strategy) and (kept is None or kept >= SIGNALS_KEPT):
+            lag = LaggingBook(OrderBook(inst))  # (the venue: a book of its own)
             ahead = (AheadView(pipe, lag), lag)
         venue = SimVenue(inst, kind, broker=host.broker, order_latency=opts.order_latency_ns,
                          md_latency=opts.md_latency_ns, queue_power=opts.queue_power,

@@ -275,3 +275,21 @@ def test_reads_the_view_cannot_answer_as_of_a_point_fail() -> None:
     recs["flags"][2] = int(Flags.LAST)
     with pytest.raises(ArgumentError):  # (its groups are not the LAST records)
         AheadView(bad, LaggingBook(OrderBook())).ahead(recs, 0)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_a_pipeline_keeping_fewer_signals_is_fed_piece_by_piece() -> None:
+    from orderflow.engine.pipeline import PipelineParams
+
+    calls = [0]
+    process = Pipeline.process
+
+    def counted(self: Pipeline, *a: Any, **k: Any) -> Any:
+        calls[0] += 1
+        return process(self, *a, **k)
+
+    opts = BacktestOptions(decide_every=100, end_ns=OPEN + 600 * 10**9)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Pipeline, "process", counted)
+        res = run_backtest([need(ES_MBO)], PipelineParams(signals_kept=2), BUSY, opts)
+    assert calls[0] > 100 and res.stats["decisions"] > 100  # (run ahead it would fail)
