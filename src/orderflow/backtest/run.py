@@ -18,7 +18,10 @@ book. The clock is the data's ``ts_event``. The loop, per chunk of a book stream
 
 Reports reach the node as soon as the data's clock passes their delivery time, whatever the
 decision rhythm; ``decide_every`` only says how often the strategy is asked (each event group,
-each N records or each chunk). Bars-only files go through :mod:`orderflow.backtest.bars`.
+each N records or each chunk). For a strategy that reads only what is known as of a point
+(:mod:`orderflow.backtest.ahead`) a chunk goes to the pipeline in one call before its pieces,
+the decisions read it as of their point and the venue its own book. Bars-only files go through
+:mod:`orderflow.backtest.bars`.
 """
 
 from __future__ import annotations
@@ -28,21 +31,24 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from orderflow.backtest.ahead import AheadView, LaggingBook, reads_ahead
 from orderflow.backtest.model import Delivery
 from orderflow.backtest.options import BacktestOptions, FileRun, OrderLog
 from orderflow.backtest.report import BacktestResult, build_result
 from orderflow.backtest.scans import every_n, scan_mbo
 from orderflow.backtest.venue import SimVenue
+from orderflow.book.l3 import OrderBook
 from orderflow.core.errors import ArgumentError
 from orderflow.engine.pipeline import BOOK_KINDS, Pipeline, PipelineParams
 from orderflow.io.stream import Chunk, Opened, estimate_records, open_chunks
 from orderflow.model.dtypes import MBO_DTYPE
 from orderflow.model.enums import Action, Flags
 from orderflow.model.instruments import REGISTRY, Instrument, find_instrument
+from orderflow.signals.signal_log import SIGNALS_KEPT
 from orderflow.trading.broker import ProductCosts
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.node import TradingNode
@@ -54,6 +60,7 @@ from orderflow.trading.strategy import SignalStrategy
 __all__ = ["BacktestOptions", "BacktestResult", "run_backtest", "run_sources"]
 
 _LAST = int(Flags.LAST)
+_SNAPSHOT = int(Flags.SNAPSHOT)
 _TRADE = int(Action.TRADE)
 _HOUR = 3_600_000_000_000
 #: records a clear range is looked for ahead of a piece at least (SimVenue.clear)
@@ -65,8 +72,14 @@ class _Driver:
     """One file of book data through pipeline, venue and node (see the module docstring)."""
 
     def __init__(self, node: TradingNode, host: StrategyHost, pipe: Pipeline, venue: SimVenue,
-                 opts: BacktestOptions, log: OrderLog) -> None:  # fmt: skip
+                 opts: BacktestOptions, log: OrderLog,
+                 ahead: tuple[AheadView, LaggingBook] | None = None) -> None:  # fmt: skip
         self.node, self.host, self.pipe, self.venue = node, host, pipe, venue
+        # the pipeline run ahead of the decisions (backtest.ahead): the decisions read the
+        # view as of the driver's position, the venue its own book brought up to it
+        self.view: AheadView | None = None if ahead is None else ahead[0]
+        self.lag: LaggingBook | None = None if ahead is None else ahead[1]
+        self._ahead = False  # (this chunk was fed to the pipeline in one call)
         self.opts, self.log = opts, log
         self.held: deque[Delivery] = deque()
         self.md = venue.md_latency if opts.md_latency_ns else None
@@ -125,7 +138,7 @@ class _Driver:
                     self.send(node.order_update(d.at_ns, r, key))
 
     def decide(self) -> None:
-        pipe, host, start = self.pipe, self.host, self.opts.start_ns
+        pipe, host, start = self.view or self.pipe, self.host, self.opts.start_ns
         now = pipe.last_ts
         if not pipe.groups or (start is not None and now < start):
             return
@@ -138,7 +151,7 @@ class _Driver:
             return
         self._seen = seen
         self.asked += 1
-        cmds = self.node.market(host.instrument, pipe, now)
+        cmds = self.node.market(host.instrument, cast(Pipeline, pipe), now)
         if not cmds:
             return
         if self.md is not None:  # the strategy saw the data md latency late
@@ -210,6 +223,9 @@ class _Driver:
                 break
         if carry is not None and len(carry):  # an unfinished last event: the pipeline's too
             self.pipe.process(carry)
+            if self.view is not None and self.lag is not None:
+                self.view.live()
+                self.lag.upto(carry, len(carry))
 
     def _events(self, recs: np.ndarray, trades: np.ndarray | None, lasts: np.ndarray,
                 ordered: bool) -> None:  # fmt: skip
@@ -228,13 +244,19 @@ class _Driver:
             if not stops or stops[-1] != n:
                 stops.append(-n)  # the rest of the chunk, no decision at its end
         pos, t_at = 0, 0
-        held, venue = self.held, self.venue
+        held, venue, view, lag = self.held, self.venue, self.view, self.lag
+        self._ahead = False
+        ahead_at = _ahead_from(recs, trades, ordered, stops) if view is not None else None
         # a quiet venue's pieces are shown to it joined (a shared L3 book's): their last
         # record's time is the venue's clock after them only while the times do not go back
         lazy = ordered and venue.l3 and venue.shared
         for mark in stops:
             stop = abs(mark)
             while pos < stop:
+                if ahead_at is not None and pos >= ahead_at and not self._ahead:
+                    assert view is not None
+                    view.ahead(recs, pos)  # (the rest of the chunk in one call)
+                    self._ahead = True
                 if not self._quiet and lazy:
                     self._quiet = venue.quiet
                 quiet = self._quiet
@@ -272,7 +294,15 @@ class _Driver:
                 if tp is not None:
                     k = int(tp["ts_event"].searchsorted(int(part["ts_event"][-1]), "right"))
                     tpart, t_at = tp[:k], t_at + k
-                self.pipe.process(part, tpart)
+                if self._ahead:
+                    assert view is not None
+                    view.at(pos + cut)
+                else:
+                    self.pipe.process(part, tpart)
+                    if view is not None:
+                        view.live()
+                if lag is not None:
+                    lag.upto(recs, pos + cut)
                 if lagging:  # shown later, joined (see __init__)
                     if self._late is None:
                         self._late, self._late_from = recs, pos
@@ -304,6 +334,30 @@ class _Driver:
             if not self.held and not self.venue.holding:
                 break
             end = far
+
+
+def _ahead_from(recs: np.ndarray, trades: np.ndarray | None, ordered: bool,
+                stops: list[int]) -> int | None:  # fmt: skip
+    """Where the rest of a chunk's whole events may go to the pipeline in one call, read as
+    of each decision point (``backtest.ahead``), or None: MBO records alone whose times never
+    go back, after the event of the last snapshot record (its records fed piece by piece), and
+    no decision point whose last record's time is the next record's (the signals and bars are
+    told apart by time)."""
+    n = len(recs)
+    if trades is not None or not ordered or recs.dtype != MBO_DTYPE or not n:
+        return None
+    start = 0
+    snap = np.flatnonzero(recs["flags"] & _SNAPSHOT)
+    if len(snap):
+        ends = np.flatnonzero(recs["flags"][snap[-1] :] & _LAST)
+        if not len(ends):
+            return None
+        start = int(snap[-1] + ends[0]) + 1
+    at = np.array([s for s in stops if start < s < n], dtype=np.int64)
+    ts = recs["ts_event"]
+    if len(at) and bool((ts[at - 1] == ts[at]).any()):
+        return None
+    return start if start < n else None
 
 
 def _join(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
@@ -462,11 +516,17 @@ def run_sources(
             runs.append(fr)
             continue
         pipe = Pipeline(inst, kind, pipeline)
+        ahead = None
+        kept = pipe.params.signals_kept  # (fewer kept: a chunk's may be gone when read)
+        if kind == "mbo" and reads_ahead(host.strategy) and (kept is None or kept >= SIGNALS_KEPT):
+            lag = LaggingBook(OrderBook(inst))  # (the venue: a book of its own)
+            ahead = (AheadView(pipe, lag), lag)
         venue = SimVenue(inst, kind, broker=host.broker, order_latency=opts.order_latency_ns,
                          md_latency=opts.md_latency_ns, queue_power=opts.queue_power,
-                         account=opts.account, seed=opts.seed, book=pipe.book,
+                         account=opts.account, seed=opts.seed,
+                         book=pipe.book if ahead is None else ahead[1],
                          prints=opts.prints)  # fmt: skip
-        drv = _Driver(node, host, pipe, venue, opts, log)
+        drv = _Driver(node, host, pipe, venue, opts, log, ahead)
         drv.run(chunks, tick)
         drv.finish()
         fr.events, fr.groups = pipe.events, pipe.groups

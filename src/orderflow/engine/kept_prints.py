@@ -73,11 +73,14 @@ class KeptPrints:
             self._ts, self._px = t, p
             take_prints(t, p, self._n, ts, px)
 
-    def since(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Times and prices (new arrays) of the prints taken after the first ``count``; those
-        no longer held are left out (the oldest held is at :attr:`start`)."""
+    def since(self, count: int, upto: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Times and prices (new arrays) of the prints taken after the first ``count`` (and
+        within the first ``upto``, default all); those no longer held are left out (the
+        oldest held is at :attr:`start`)."""
         start, held, _ = self._n.tolist()  # (Python ints in one call: a decision asks)
         k = max(count - start, 0)
+        if upto is not None:
+            held = min(held, upto - start)
         if k >= held:
             return _NO_TS, _NO_PX
         return self._ts[k:held].copy(), self._px[k:held].copy()

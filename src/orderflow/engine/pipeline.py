@@ -482,6 +482,11 @@ class Pipeline:
     def _keep_prints(self, trades: np.ndarray) -> None:
         self._recent.take(trades["ts_event"], trades["price"])
 
+    @property
+    def kept_prints(self) -> KeptPrints:
+        """The latest prints this pipeline holds (what :meth:`prints_since` reads)."""
+        return self._recent
+
     def prints_since(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Event times and prices (ticks) of the prints after the first ``count`` this
         pipeline took (:attr:`trades` counts them), oldest first: what a strategy deciding

@@ -290,6 +290,9 @@ class SignalStrategy:
         )
         #: the detectors' signals, value area, VWAP bands and imbalances only when read
         self.needs_order_flow = self.exits.needs_order_flow
+        #: the lazy context fields a decision may read (a backtest runs the pipeline ahead
+        #: of the decisions of a strategy that reads only what is known as of each point)
+        self.market_reads = _reads(self.params, self.needs_liquidity, self.needs_order_flow)
 
     # -- memory across a restart -----------------------------------------------------------
     def memory(self) -> dict[str, Any]:
@@ -534,6 +537,25 @@ class SignalStrategy:
             return min(max(prices), touch) if prices else None
         prices = [c.low for c in ctx.liquidity if c.side == side and c.high >= touch]
         return max(min(prices), touch) if prices else None
+
+
+def _reads(p: StrategyParams, liquidity: bool, flow: bool) -> frozenset[str]:
+    """The lazy context fields :class:`SignalStrategy` may read with ``p``: the quote, the
+    bars (the ATR) and the entry block always; the POC or the VWAP for a limit anchored
+    there; the clusters and the order-flow fields (the exits' rules and structure targets:
+    the metrics, the POC, the VWAP and its bands, the value area, the imbalances) when read."""
+    reads = {"quote", "bars", "entry_block"}
+    anchor = LimitAnchor(p.limit_anchor)
+    if anchor is LimitAnchor.POC:
+        reads.add("poc_ticks")
+    elif anchor is LimitAnchor.VWAP:
+        reads.add("vwap_ticks")
+    if liquidity:
+        reads.add("liquidity")
+    if flow:
+        reads |= {"metrics", "poc_ticks", "vwap_ticks", "value_area", "vwap_bands",
+                  "imbalance_groups"}  # fmt: skip
+    return frozenset(reads)
 
 
 def _reversal(ctx: StrategyContext, d: int) -> AccumulatedSignal:

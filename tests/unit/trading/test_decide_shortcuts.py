@@ -139,6 +139,8 @@ def test_the_last_price_is_the_first_bar_series_close_at_every_decision(
         return got
 
     monkeypatch.setattr(StrategyHost, "_last_price", checked)
+    # (the forming bar read at each decision: the pipeline fed piece by piece, not run ahead)
+    monkeypatch.setattr("orderflow.backtest.run.reads_ahead", lambda strategy: False)
     opts = BacktestOptions(decide_every=every, end_ns=1_703_545_200_000_000_000 + 1_800 * 10**9)
     res = run_backtest([need(ES_MBO)], trading=BUSY, options=opts)
     assert seen["n"] > 200 and seen["fresh"] > 100 and res.fills

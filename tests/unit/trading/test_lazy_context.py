@@ -91,6 +91,7 @@ def test_every_lazy_field_is_the_decisions_value_read_now_or_kept_for_later(
     def init(self: SignalStrategy, *a: Any, **k: Any) -> None:
         real_init(self, *a, **k)
         self.needs_liquidity = self.needs_order_flow = True  # every field has a value
+        self.market_reads = frozenset(LAZY)  # (and is read: the pipeline fed piece by piece)
 
     real_decide = SignalStrategy.decide
 
