@@ -151,6 +151,8 @@ class _Driver:
             return
         self._seen = seen
         self.asked += 1
+        # (the view answers the reads of a Pipeline a run-ahead strategy makes, as of this
+        # point, and fails on any other: backtest.ahead; it is not a Pipeline's type)
         cmds = self.node.market(host.instrument, cast(Pipeline, pipe), now)
         if not cmds:
             return
