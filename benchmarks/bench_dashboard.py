@@ -87,7 +87,9 @@ class _Run:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("orderflow run did not start serving")
+                self.proc.kill()  # (not left running)
+                self.proc.wait(timeout=20)
+                raise RuntimeError("orderflow run did not start serving within 120 s")
             time.sleep(0.1)
 
     def control(self, **body: Any) -> dict[str, Any]:

@@ -85,7 +85,13 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("the server did not start")
+                code = self.proc.poll()
+                if code is None:  # still starting (compiling, say): not left running
+                    self.proc.kill()
+                    self.proc.wait(timeout=20)
+                shutil.rmtree(self.dir, ignore_errors=True)
+                why = f"it exited with {code}" if code is not None else f"not within {timeout_s} s"
+                raise RuntimeError(f"the server did not start: {why}")
             time.sleep(0.2)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
