@@ -5,8 +5,10 @@ of ``orderflow.server.answer_reads`` and ``answer_metrics.metrics`` are held to.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from orderflow.analytics.clusters import ClusterIds
 from orderflow.analytics.profile import ValueArea
 from orderflow.engine.pipeline import Pipeline
 from orderflow.model.enums import Side
@@ -20,8 +22,12 @@ _BOOK_SIDE = {int(Side.BID): "bid", int(Side.ASK): "ask"}
 _AGGRESSOR = {int(Side.BID): "buy", int(Side.ASK): "sell", int(Side.NONE): "none"}
 
 
+@dataclass(slots=True)
 class ReferenceInstrumentAnswers(InstrumentAnswers):
     """:class:`InstrumentAnswers` reading every part the plain way."""
+
+    #: the volume clusters' ids as ``ClusterIds`` gives them
+    plain_vol_ids: ClusterIds = field(default_factory=ClusterIds)
 
     def read_liquidity(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
         tracker, px = pipe.liquidity_clusters, pipe.instrument.to_price
@@ -42,7 +48,7 @@ class ReferenceInstrumentAnswers(InstrumentAnswers):
     def read_volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
         tracker, px = pipe.volume_clusters, pipe.instrument.to_price
         found = tracker.clusters()
-        ids = self.vol_ids.assign([(v.low, v.first_ns) for v in found])
+        ids = self.plain_vol_ids.assign([(v.low, v.first_ns) for v in found])
         out = []
         flows = [Flow(v.low, v.high, v.buy, v.sell) for v in found]
         for n, v in zip(ids, found, strict=True):

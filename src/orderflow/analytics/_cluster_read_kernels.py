@@ -17,12 +17,15 @@ from numba import njit
 
 from orderflow.model.dtypes import NO_PRICE
 
-__all__ = ["liquidity_read", "volume_read"]
+__all__ = ["liquidity_read", "volume_answer", "volume_read"]
 
 #: the int columns of a liquidity read: book side, bucket low (ticks), size, orders, first_ns
 LQ_SIDE, LQ_LOW, LQ_SIZE, LQ_ORDERS, LQ_FIRST = range(5)
 #: the int columns of a volume read: bucket low (ticks), volume, buy, sell, first_ns
 VL_LOW, VL_VOLUME, VL_BUY, VL_SELL, VL_FIRST = range(5)
+#: the int columns of a volume answer: id, bucket low (ticks), volume, first_ns, dominant
+#: aggressor (0 buy, 1 sell, 2 even), buy, sell
+VA_ID, VA_LOW, VA_VOLUME, VA_FIRST, VA_SIDE, VA_BUY, VA_SELL = range(7)
 
 
 @njit(cache=True, inline="always")
@@ -130,3 +133,38 @@ def volume_read(vol, first, lo, hi, base, g, amin, num, den):  # type: ignore[no
             floats[m] = x / thr
             m += 1
     return ints[:m], floats[:m]
+
+
+@njit(cache=True)
+def volume_answer(vol, first, lo, hi, base, g, amin, num, den, keys, nxt):  # type: ignore[no-untyped-def]
+    """:func:`volume_read` with each cluster's id, in one call: ``(ints, floats, keys, nxt)``,
+    a row of ints per cluster (``VA_*``: its id, low, volume, first_ns, dominant aggressor,
+    buy, sell), its strength, and the ids' state after the read. ``keys``: the last read's
+    clusters as rows (low, first_ns, id); ``nxt``: the next id to give. A cluster of the last
+    read (the same low and first_ns) keeps its id, any other gets the next one; clusters
+    absent from this read are forgotten (``ClusterIds.assign``'s rule). O(buckets + clusters
+    x last clusters)."""
+    got, strengths = volume_read(vol, first, lo, hi, base, g, amin, num, den)
+    m = got.shape[0]
+    ints = np.empty((m, 7), dtype=np.int64)
+    kept = np.empty((m, 3), dtype=np.int64)
+    for i in range(m):
+        low, first_ns = got[i, VL_LOW], got[i, VL_FIRST]
+        n = -1
+        for j in range(keys.shape[0]):
+            if keys[j, 0] == low and keys[j, 1] == first_ns:
+                n = keys[j, 2]
+                break
+        if n < 0:
+            n = nxt
+            nxt += 1
+        buy, sell = got[i, VL_BUY], got[i, VL_SELL]
+        ints[i, VA_ID] = n
+        ints[i, VA_LOW] = low
+        ints[i, VA_VOLUME] = got[i, VL_VOLUME]
+        ints[i, VA_FIRST] = first_ns
+        ints[i, VA_SIDE] = 0 if buy > sell else 1 if sell > buy else 2
+        ints[i, VA_BUY] = buy
+        ints[i, VA_SELL] = sell
+        kept[i, 0], kept[i, 1], kept[i, 2] = low, first_ns, n
+    return ints, strengths, kept, nxt

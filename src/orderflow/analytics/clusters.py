@@ -50,6 +50,7 @@ from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
 
 __all__ = [
+    "ClusterIdRows",
     "ClusterIds",
     "ClusterParams",
     "LiquidityCluster",
@@ -310,6 +311,22 @@ class VolumeClusterTracker:
         ints, floats = _rk.volume_read(
             self._vol, self._first, int(self._meta[_LO]), int(self._meta[_HI]), self._base,
             self.params.granularity, self.params.min_volume, r.numerator, r.denominator,
+        )  # fmt: skip
+        return ints.tolist(), floats.tolist()
+
+    def read_ids(self, ids: ClusterIdRows) -> tuple[list[list[int]], list[float]]:
+        """What :meth:`read` lists with each cluster's id from ``ids`` (a ``ClusterIds``
+        keyed by low and ``first_ns``, kept as rows), in one compiled call: a row ``[id, low,
+        volume, first_ns, aggressor, buy, sell]`` per cluster (ascending in price; aggressor 0
+        buy, 1 sell, 2 even) and each one's ``strength``. O(buckets)."""
+        if self._meta[_COUNT] == 0:
+            ids.keys = ids.keys[:0]  # every cluster of the last read ended
+            return [], []
+        r = self._r
+        ints, floats, ids.keys, ids.next = _rk.volume_answer(
+            self._vol, self._first, int(self._meta[_LO]), int(self._meta[_HI]), self._base,
+            self.params.granularity, self.params.min_volume, r.numerator, r.denominator,
+            ids.keys, ids.next,
         )  # fmt: skip
         return ints.tolist(), floats.tolist()
 
@@ -702,6 +719,17 @@ class ClusterIds:
             out.append(n)
         self._ids = ids
         return out
+
+
+class ClusterIdRows:
+    """:class:`ClusterIds` of volume clusters as a compiled read keeps them: the last read's
+    clusters as rows (low, ``first_ns``, id) and the next id to give
+    (:meth:`VolumeClusterTracker.read_ids`). The same ids as ``ClusterIds.assign`` of the
+    same reads keyed ``(low, first_ns)``."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros((0, 3), dtype=np.int64)
+        self.next = 1
 
 
 def liquidity_clusters(

@@ -204,6 +204,36 @@ def _nodes(tot, lo, hi, h, hnum, hden, lnum, lden, out):  # type: ignore[no-unty
     return rows
 
 
+@njit(cache=True)
+def _top_nodes(tot, lo, hi, h, hnum, hden, lnum, lden, top):  # type: ignore[no-untyped-def]
+    """:func:`_nodes`' HVN and LVN, the ``top`` most pronounced of each kind (the highest box
+    sums for HVN, the lowest for LVN; among equal sums the lower price first), each kind in
+    ascending price: ``[n_hvn, n_lvn, hvn..., lvn...]``, a node's price as the index (from
+    ``lo``) of its run's middle. O(levels + nodes^2)."""
+    out = np.empty((hi - lo + 1, 4), dtype=np.int64)
+    rows = _nodes(tot, lo, hi, h, hnum, hden, lnum, lden, out)
+    got = np.empty(2 + rows, dtype=np.int64)
+    m = 2
+    for kind in (1, 2):
+        sign = -1 if kind == 1 else 1  # sorted by -W (HVN) or W (LVN), stable
+        chosen = 0
+        for k in range(rows):
+            if out[k, 0] != kind:
+                continue
+            rank = 0  # nodes of this kind before it in that order
+            wk = sign * out[k, 3]
+            for j in range(rows):
+                wj = sign * out[j, 3]
+                if out[j, 0] == kind and (wj < wk or (wj == wk and j < k)):
+                    rank += 1
+            if rank < top:
+                got[m] = (out[k, 1] + out[k, 2]) // 2
+                m += 1
+                chosen += 1
+        got[kind - 1] = chosen
+    return got[:m]
+
+
 class VolumeProfile:
     """Volume at each price with buy/sell split, grown as prices arrive.
 
@@ -375,19 +405,19 @@ class VolumeProfile:
         base = self._base
         return ValueArea(poc + base, a + base, b + base, acc, total)
 
-    def node_rows(self) -> list[tuple[int, int, int]]:
-        """What :meth:`nodes` finds, as ``(kind, price, W)`` rows in ascending price: kind 1
-        an HVN, 2 an LVN; ``W`` the box sum whose ``W / smoothing`` is the node's
-        ``smoothed``. For a reader that needs no :class:`Node`. O(levels)."""
+    def top_nodes(self, top: int) -> tuple[list[int], list[int]]:
+        """The prices (ticks) of the ``top`` most pronounced HVN and LVN, each list in
+        ascending price: the highest (HVN) or lowest (LVN) smoothed volume of :meth:`nodes`,
+        the lower price first among equal ones, as ``engine.runner.profile_summary`` chooses them.
+        One compiled call. O(levels + nodes^2)."""
         if self._meta[_COUNT] == 0:
-            return []
-        lo, hi = int(self._meta[_LO]), int(self._meta[_HI])
-        h = self.params.smoothing // 2
-        out = np.empty((hi - lo + 1, 4), dtype=np.int64)
-        rows = _nodes(self._vol[_TOT], lo, hi, h, self._hvn.numerator, self._hvn.denominator,
-                      self._lvn.numerator, self._lvn.denominator, out)  # fmt: skip
-        base = lo + self._base
-        return [(kind, base + (i + j) // 2, w) for kind, i, j, w in out[:rows].tolist()]
+            return [], []
+        lo = int(self._meta[_LO])
+        got = _top_nodes(self._vol[_TOT], lo, int(self._meta[_HI]), self.params.smoothing // 2,
+                         self._hvn.numerator, self._hvn.denominator, self._lvn.numerator,
+                         self._lvn.denominator, top).tolist()  # fmt: skip
+        base, nh = lo + self._base, got[0]
+        return [base + k for k in got[2 : 2 + nh]], [base + k for k in got[2 + nh :]]
 
     def nodes(self) -> ProfileNodes:
         """High- and low-volume nodes, each list in ascending price. O(levels)."""

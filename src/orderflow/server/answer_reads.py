@@ -11,6 +11,7 @@ rows, as ``engine.runner.profile_summary`` lists them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from orderflow.core.units import PRICE_SCALE
@@ -18,13 +19,15 @@ from orderflow.model.enums import Side
 from orderflow.server.bands import Flow
 
 if TYPE_CHECKING:
-    from orderflow.analytics.clusters import ClusterIds
+    from orderflow.analytics.clusters import ClusterIdRows, ClusterIds
     from orderflow.analytics.profile import ValueArea, VolumeProfile
     from orderflow.engine.pipeline import Pipeline
 
-__all__ = ["liquidity_items", "profile_body", "strength01", "volume_items"]
+__all__ = ["VolumeFlows", "liquidity_items", "profile_body", "strength01", "volume_items"]
 
 _BOOK_SIDE = {int(Side.BID): "bid", int(Side.ASK): "ask"}
+#: a volume read's dominant aggressor (``read_ids``: 0 buy, 1 sell, 2 even) on the wire
+_AGGRESSOR = ("buy", "sell", "none")
 
 
 def strength01(raw: float) -> float:
@@ -58,50 +61,47 @@ def liquidity_items(
 
 
 def volume_items(
-    pipe: Pipeline, ids: ClusterIds, now: int
-) -> tuple[list[dict[str, Any]], list[Flow]]:
+    pipe: Pipeline, ids: ClusterIdRows, now: int
+) -> tuple[list[dict[str, Any]], Iterable[Flow]]:
     """The volume clusters as an answer lists them (side: the dominant aggressor), and their
-    flows (for bands)."""
-    rows, strengths = pipe.volume_clusters.read()
+    flows (for bands, made only when iterated). One compiled call gives every cluster's id,
+    low, size, first time and side (``VolumeClusterTracker.read_ids``)."""
+    rows, strengths = pipe.volume_clusters.read_ids(ids)
     if not rows:
-        ids.assign([])  # every cluster of the last read ended
-        return [], []
+        return [], ()
     tf, scale = pipe.instrument.tick_fixed, PRICE_SCALE  # Instrument.to_price, inline
-    numbers = ids.assign([(r[0], r[4]) for r in rows])
     g1 = pipe.volume_clusters.params.granularity - 1
     out = []
-    for n, (low, volume, buy, sell, first), raw in zip(numbers, rows, strengths, strict=True):
-        side = "buy" if buy > sell else "sell" if sell > buy else "none"
+    for (n, low, volume, first, sd, _, _), raw in zip(rows, strengths, strict=True):
         out.append({"id": f"vol-{n}", "kind": "volume", "low": low * tf / scale,
-                    "high": (low + g1) * tf / scale, "size": volume, "side": side,
+                    "high": (low + g1) * tf / scale, "size": volume, "side": _AGGRESSOR[sd],
                     "strength": round(max(0.0, 1.0 - 1.0 / raw), 4) if raw > 0 else 0.0,
                     "orders": None, "first_seen_ns": first,
                     "last_seen_ns": now})  # fmt: skip
-    return out, [Flow(r[0], r[0] + g1, r[2], r[3]) for r in rows]
+    return out, VolumeFlows(rows, g1)
+
+
+class VolumeFlows:
+    """The flows of a volume read's rows (``read_ids``'), each made when iterated: only a
+    client of coarser bands needs them."""
+
+    __slots__ = ("g1", "rows")
+
+    def __init__(self, rows: list[list[int]], g1: int) -> None:
+        self.rows, self.g1 = rows, g1
+
+    def __iter__(self) -> Iterator[Flow]:
+        g1 = self.g1
+        return (Flow(r[1], r[1] + g1, r[5], r[6]) for r in self.rows)
 
 
 def profile_body(pipe: Pipeline, prof: VolumeProfile, va: ValueArea, top: int
                  ) -> dict[str, Any]:  # fmt: skip
     """An answer's profile: POC, VAH, VAL, the ``top`` most pronounced HVN and LVN listed by
-    price, the total volume (``va``: ``prof``'s value area now)."""
+    price (``VolumeProfile.top_nodes``: chosen as ``engine.runner.profile_summary`` chooses
+    them, in one compiled call), the total volume (``va``: ``prof``'s value area now)."""
     tf, scale = pipe.instrument.tick_fixed, PRICE_SCALE  # Instrument.to_price, inline
-    hvn: list[tuple[int, int]] = []
-    lvn: list[tuple[int, int]] = []
-    for kind, price, w in prof.node_rows():
-        (hvn if kind == 1 else lvn).append((w, price))
+    hvn, lvn = prof.top_nodes(top)
     return {"poc": va.poc * tf / scale, "vah": va.vah * tf / scale, "val": va.val * tf / scale,
-            "hvn": _top_nodes(hvn, tf, top, strongest=True),
-            "lvn": _top_nodes(lvn, tf, top, strongest=False), "volume": va.total}  # fmt: skip
-
-
-def _top_nodes(nodes: list[tuple[int, int]], tf: int, top: int, strongest: bool) -> list[Any]:
-    """``profile_summary``'s choice: the ``top`` highest (HVN) or lowest (LVN) box sums (the
-    smoothed volume times a constant; a stable sort keeps price order among equals), listed
-    by price (``tf``: the tick in fixed point). ``nodes`` come in ascending price, each at a
-    price of its own (``node_rows``): when there are no more than ``top``, every one is
-    chosen and they are listed as they come (nearly every read: a profile has a few)."""
-    if len(nodes) > top:
-        nodes = sorted(nodes, key=lambda n: -n[0] if strongest else n[0])[:top]
-        nodes.sort(key=lambda n: n[1])
-    scale = PRICE_SCALE
-    return [p * tf / scale for _, p in nodes]
+            "hvn": [p * tf / scale for p in hvn], "lvn": [p * tf / scale for p in lvn],
+            "volume": va.total}  # fmt: skip

@@ -24,10 +24,11 @@ docs/protocol.md ("Version 2").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orderflow.analytics.clusters import ClusterIds
+from orderflow.analytics.clusters import ClusterIdRows, ClusterIds
 from orderflow.engine.runner import profile_summary
 from orderflow.server.answer_reads import (
     liquidity_items,
@@ -96,8 +97,9 @@ class InstrumentAnswers:
     refresh_ns: int = round(REFRESH_MS * 1e6)
     liq_items: list[dict[str, Any]] = field(default_factory=list)
     vol_items: list[dict[str, Any]] = field(default_factory=list)
-    liq_flows: list[Flow] = field(default_factory=list)
-    vol_flows: list[Flow] = field(default_factory=list)
+    liq_flows: Iterable[Flow] = ()
+    #: (made when a client of coarser bands iterates them: ``answer_reads.VolumeFlows``)
+    vol_flows: Iterable[Flow] = ()
     cluster_version: int = 0
     clusters: list[dict[str, Any]] = field(default_factory=list)
     #: granularity (ticks) -> (the cluster version they were built from, the bands)
@@ -114,7 +116,7 @@ class InstrumentAnswers:
     profile_checked: tuple[int, int] = (-1, -1)
     profile_checked_va: ValueArea | None = None
     liq_ids: ClusterIds = field(default_factory=ClusterIds)
-    vol_ids: ClusterIds = field(default_factory=ClusterIds)
+    vol_ids: ClusterIdRows = field(default_factory=ClusterIdRows)
     #: client -> (last cluster version sent, last profile version sent); absent: send in full
     sent: dict[str | None, tuple[int, int]] = field(default_factory=dict)
 
@@ -174,14 +176,16 @@ class InstrumentAnswers:
         built = self.bands.get(granularity)
         if built is None or built[0] != self.cluster_version:
             ids = self.band_ids.setdefault(granularity, ClusterIds())
-            flows = self.liq_flows + self.vol_flows
+            flows = [*self.liq_flows, *self.vol_flows]
             built = (self.cluster_version,
                      coarsen(self.clusters, flows, granularity, to_price, ids))  # fmt: skip
             self.bands[granularity] = built
         return built[1]
 
     # ---- the reads (tests/reference/answers.py overrides them with the trackers' own) -----
-    def read_liquidity(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
+    def read_liquidity(
+        self, pipe: Pipeline, now: int
+    ) -> tuple[list[dict[str, Any]], Iterable[Flow]]:
         """The liquidity clusters' items and flows, read at data time ``now``; none without
         reading when the last read found none and no material change came since (no cluster
         began: the read would find none again, :func:`nothing_began`)."""
@@ -189,7 +193,7 @@ class InstrumentAnswers:
             return [], []
         return liquidity_items(pipe, self.liq_ids, now)
 
-    def read_volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], list[Flow]]:
+    def read_volume(self, pipe: Pipeline, now: int) -> tuple[list[dict[str, Any]], Iterable[Flow]]:
         """The volume clusters' items and flows, read at data time ``now``; none without
         reading when the last read found none and no material change came since."""
         if nothing_began(self.vol_items, self.vol_mat, pipe.volume_clusters.material):

@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderflow.analytics.clusters import (
+    ClusterIdRows,
+    ClusterIds,
     ClusterParams,
     LiquidityClusterTracker,
     VolumeClusterTracker,
@@ -108,8 +110,32 @@ def test_a_volume_read_lists_what_clusters_lists(params, rows, cuts):
     ts = np.cumsum([dt for dt, *_ in rows])
     tr = make_trades([(int(t), p, s, d) for t, (_, p, s, d) in zip(ts, rows, strict=True)])
     t = VolumeClusterTracker(params)
-    assert t.read() == ([], [])
+    ids, plain = ClusterIdRows(), ClusterIds()  # read_ids' ids, and ClusterIds' of clusters()
+    assert t.read() == ([], []) == t.read_ids(ids)
     cuts = sorted(c for c in cuts if c <= len(tr))
     for a, b in zip([0, *cuts], [*cuts, len(tr)], strict=True):
         t.update(tr[a:b])
-        assert t.read() == vol_columns(t)
+        want, strengths = vol_columns(t)
+        assert t.read() == (want, strengths)
+        got, got_strengths = t.read_ids(ids)
+        assert got_strengths == strengths
+        assert [r[1:4] for r in got] == [[low, v, first] for low, v, _, _, first in want]
+        assert [r[5:] for r in got] == [[buy, sell] for _, _, buy, sell, _ in want]
+        assert [r[4] for r in got] == [int(c.side) for c in t.clusters()]  # BID 0, ASK 1, 2
+        assert [r[0] for r in got] == plain.assign([(r[0], r[4]) for r in want])
+
+
+def test_a_cluster_that_ended_and_began_again_between_two_reads_gets_a_new_id():
+    """The same bucket, qualifying at both reads but not without interruption (it ended and
+    began again within one update): a new cluster, a new id, as ClusterIds gives; one that
+    qualified throughout keeps its id; a read that finds none forgets them all."""
+    t, ids = VolumeClusterTracker(ClusterParams(granularity=1, min_ratio=1.0)), ClusterIdRows()
+    t.update(make_trades([(1, 10, 10, 0), (2, 20, 5, 0)]))
+    assert [r[:2] for r in t.read_ids(ids)[0]] == [[1, 10]]
+    t.update(make_trades([(3, 11, 30, 1), (4, 10, 30, 0)]))  # 10 ends at 3, begins again at 4
+    got = t.read_ids(ids)[0]
+    assert [(r[0], r[1], r[3]) for r in got] == [(2, 10, 4), (3, 11, 3)]
+    t.update(make_trades([(5, 10, 1, 1)]))  # still qualifying: the same clusters, the same ids
+    assert [(r[0], r[1], r[3]) for r in t.read_ids(ids)[0]] == [(2, 10, 4), (3, 11, 3)]
+    t.update(make_trades([(6, 20, 200, 0)]))  # 10 and 11 end; an id is never given again
+    assert t.read_ids(ids)[0] == [[4, 20, 205, 6, 0, 205, 0]]
