@@ -35,18 +35,14 @@ $(DEPS): pyproject.toml
 	     && $(BIN)/python -m pip install --quiet -e ".[dev]"; }
 	@touch $(DEPS)
 
-# Two processes first, one core each, then the warm-up proper: the server's kernels (what
-# `orderflow serve` compiles in its child process on an empty cache) beside the in-process
-# replay of `orderflow run --no-serve`; `orderflow warmup` then loads those and compiles what
-# is left. Both first steps compile the analytics stage the fused step's entries share, but
-# the replay's own kernels (the L3 book, the decoder, the MBO entry) no longer wait for the
-# server's. A first step that fails only leaves more to the warm-up proper.
+# The kernels compiled on both cores, no kernel twice: two processes (the L3 kernels, the
+# server's batches | the analytics stage, the replay, the server's sessions), each loading
+# from the cache what the other compiled, then `orderflow warmup` in the same command loading
+# it all and compiling what is left (orderflow/cli/warmup_jobs.py). A part that fails only
+# leaves more to the warm-up proper.
 $(STAMP): $(DEPS)
 	@echo "compiling the kernels into numba's cache (once; orderflow serve then starts warm)"
-	@$(BIN)/python -m orderflow.cli.warmup >/dev/null & server=$$!; \
-	trap 'kill $$server 2>/dev/null' INT TERM; \
-	$(BIN)/orderflow run --no-serve --json >/dev/null || true; wait $$server || true
-	@$(BIN)/orderflow warmup
+	@$(BIN)/python -m orderflow.cli.warmup_jobs
 	@touch $(STAMP)
 
 setup: $(STAMP)

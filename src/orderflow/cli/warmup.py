@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,8 +95,12 @@ def _synthetic_batches(t0_ns: int) -> list[dict[str, Any]]:
     return out
 
 
-def _warm_server(params: Any) -> int:
-    """Feed the synthetic batches through a throwaway hub; the batches applied."""
+def _warm_server(params: Any, ready: Callable[[], None] | None = None, steps: str = "all") -> int:
+    """Feed the synthetic batches through a throwaway hub; the batches applied. ``ready`` is
+    called once the first batch is applied (the fused step's kernels compiled or loaded).
+    ``steps``: ``all``; ``batches``, the batches and their depth forms only; ``sessions``, the
+    sessions' encodings and the dashboard's steps only (two processes share the warm-up:
+    :mod:`orderflow.cli.warmup_jobs`)."""
     import logging
 
     import orjson
@@ -112,18 +117,24 @@ def _warm_server(params: Any) -> int:
         hub = Hub(params)
         applied = 0
         docs = _synthetic_batches(time.time_ns() - 1_000_000_000)
-        for doc in docs:
+        batches = steps != "sessions"
+        for doc in docs if batches else ():
             try:
                 hub.apply(decode_batch(orjson.dumps(doc)), "warmup")
                 applied += 1
             except OrderflowError:
                 pass  # the refused events are part of the warm-up
+            if ready is not None:
+                ready()
+                ready = None
         # depth as packed columns (their own compiled pass over the decoded bytes) and as
         # list columns (the general pass), answered as duplicates of the batches above
-        for doc in docs[:3]:
+        for doc in docs[:3] if batches else ():
             for form in (packed, columnar):
                 with contextlib.suppress(OrderflowError):
                     hub.apply(form(decode_batch(orjson.dumps(doc))), "warmup")
+        if steps == "batches":
+            return applied
         # answered as a MessagePack session and a JSON session have them answered (the book
         # and metrics as that encoding's bytes: their own compiled calls)
         # (a MessagePack session's batches decoded from their frames: rows read from the
@@ -151,6 +162,20 @@ def _warm_server(params: Any) -> int:
 
 def _warm_heat() -> None:
     """The dashboard's heatmap step (a stale synthetic ladder never reaches it)."""
+    heat = _warm_heat_columns()
+    # the viewer stream's heat columns and prints written as MessagePack
+    import numpy as np
+
+    from orderflow.model.instruments import get_instrument
+    from orderflow.server.view import PRINT_DTYPE, heat_packed, prints_packed
+
+    inst = get_instrument("ES")
+    heat_packed(heat.block(0, 2), inst)
+    prints_packed(np.zeros(1, dtype=PRINT_DTYPE), inst.to_price)
+
+
+def _warm_heat_columns() -> Any:
+    """The heatmap's own kernels (no server module loaded); the heat columns."""
     import numpy as np
 
     from orderflow.analytics.heatmap import HeatColumns
@@ -170,13 +195,7 @@ def _warm_heat() -> None:
         prints = np.zeros(n, dtype=TRADE_DTYPE)
         prints["ts_event"], prints["price"] = 2, 4800
         heat.apply_depth(depth, prints["ts_event"], prints["price"], (*rows, *rows))
-    # the viewer stream's heat columns and prints written as MessagePack
-    from orderflow.model.instruments import get_instrument
-    from orderflow.server.view import PRINT_DTYPE, heat_packed, prints_packed
-
-    inst = get_instrument("ES")
-    heat_packed(heat.block(0, 2), inst)
-    prints_packed(np.zeros(1, dtype=PRINT_DTYPE), inst.to_price)
+    return heat
 
 
 def _warm_run(params: Any, path: Path) -> int:
