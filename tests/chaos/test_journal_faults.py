@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -64,15 +65,12 @@ def trade(serve: Serve, first: int = 0, n: int = ROUND_TRIPS) -> None:
         bridge.close()
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    write_config(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def traded(folder: Path) -> Path:
-    """A folder whose server traded today and was stopped cleanly (journal checkpointed)."""
+@pytest.fixture(scope="module")
+def traded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder whose server traded today and was stopped cleanly (journal checkpointed):
+    traded once for the module, each test damaging a copy of it."""
+    folder = tmp_path_factory.mktemp("traded")
+    write_config(folder)
     s = Serve(folder, env=SERVE_ENV)
     try:
         trade(s)
@@ -80,6 +78,16 @@ def traded(folder: Path) -> Path:
     finally:
         s.stop()
     assert cli(folder, "journal", "check").returncode == 0
+    return folder
+
+
+@pytest.fixture
+def traded(traded_once: Path, tmp_path: Path) -> Path:
+    """A test's own copy of that folder (the journal, today's recording; its config naming
+    the copy): the same state a server of its own would have left, without its start."""
+    folder = tmp_path / "traded"
+    shutil.copytree(traded_once, folder, ignore=shutil.ignore_patterns("serve-*.log"))
+    write_config(folder)
     return folder
 
 

@@ -71,15 +71,35 @@ def half_a_frame(tmp: Path) -> bytes:
     return frame[: len(frame) // 2]
 
 
-def test_a_torn_tail_is_cut_off_and_two_restarts_later_every_batch_is_there(tmp_path):
-    write_config(tmp_path)
-    s = serve(tmp_path)
+@pytest.fixture(scope="module")
+def fed_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A folder whose server took a snapshot and updates 1-3 and was then SIGKILLed, and the
+    book it showed after the snapshot: fed once for the module, each test given a copy."""
+    folder = tmp_path_factory.mktemp("fed")
+    write_config(folder)
+    s = serve(folder)
     try:
         assert post(s, snapshot()).status_code == 200
+        snap_book = book(s)
         for k in range(1, 4):
             assert post(s, update(0, k)).status_code == 200
     finally:
         s.kill()
+    return folder, snap_book
+
+
+@pytest.fixture
+def fed(fed_once: tuple[Path, dict[str, Any]], tmp_path: Path) -> dict[str, Any]:
+    """``tmp_path`` holding a copy of that folder (its config naming ``tmp_path``): the state a
+    server of its own fed the same batches and killed would have left, without its start."""
+    folder, snap_book = fed_once
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("serve-*.log"))  # fmt: skip
+    write_config(tmp_path)
+    return snap_book
+
+
+def test_a_torn_tail_is_cut_off_and_two_restarts_later_every_batch_is_there(tmp_path, fed):
     path = today_file(tmp_path)
     torn = half_a_frame(tmp_path / "scratch")
     with open(path, "ab") as fh:  # the process died in the middle of its next write
@@ -116,16 +136,8 @@ def test_a_torn_tail_is_cut_off_and_two_restarts_later_every_batch_is_there(tmp_
     assert sizes(path) == [11, 12, 13, 14, 15, 16, 17]
 
 
-def test_a_corrupt_frame_inside_stops_start_with_one_line_and_check_repair_mend_it(tmp_path):
-    write_config(tmp_path)
-    s = serve(tmp_path)
-    try:
-        assert post(s, snapshot()).status_code == 200
-        snap_book = book(s)
-        for k in range(1, 4):
-            assert post(s, update(0, k)).status_code == 200
-    finally:
-        s.kill()
+def test_a_corrupt_frame_inside_stops_start_with_one_line_and_check_repair_mend_it(tmp_path, fed):
+    snap_book = fed
     path = today_file(tmp_path)
     data = bytearray(path.read_bytes())
     (first_len,) = struct.unpack_from("<I", data, len(MAGIC))

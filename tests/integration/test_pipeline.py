@@ -71,11 +71,15 @@ def test_group_by_group_like_a_live_feed_equals_the_batch():
     for end in ends[:3_000].tolist():
         live.process(events[start:end])
         start = end
+        if live.groups % 1_000 == 0:  # a read joins the path so far; later reads go on from it
+            live.mid_path()
     batch = Pipeline(inst, "mbo", MEASURED)
     batch.process(events[:stop])
     assert live.groups == batch.groups == 3_000
     assert live.signals == batch.signals
     assert live.snapshot() == batch.snapshot()
+    for a, b in zip(live.mid_path(), batch.mid_path(), strict=True):
+        assert np.array_equal(a, b) and a.dtype == b.dtype
 
 
 def test_pulling_and_stacking_are_signalled_but_move_no_score_unless_asked():

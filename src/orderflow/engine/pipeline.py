@@ -552,8 +552,10 @@ class Pipeline:
         ``keep_mid_path``): what signal quality is measured against."""
         if not self._top_path:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        ts, bid, ask = (np.concatenate(c) for c in zip(*self._top_path, strict=True))
-        return mid_from_top(ts, bid, ask)
+        if len(self._top_path) > 1:  # joined once: a later read joins only what came after
+            ts, bid, ask = (np.concatenate(c) for c in zip(*self._top_path, strict=True))
+            self._top_path = [(ts, bid, ask)]
+        return mid_from_top(*self._top_path[0])
 
     def bid_ask_ratios(self) -> list[dict[str, Any]]:
         """Bid size / ask size summed over the top n levels, for each n of

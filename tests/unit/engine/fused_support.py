@@ -24,6 +24,13 @@ PARAMS = PipelineParams(pull=PullParams(enabled=True, min_size=20), keep_mid_pat
 def canon(x: Any) -> Any:
     """``x`` as nested tuples of exact values: floats by their hex form (NaN included), arrays
     and structured scalars by dtype, shape and bytes."""
+    kind = type(x)  # the common exact types first (the same forms as the checks below give)
+    if kind is float:
+        return ("f", x.hex())
+    if kind is int or kind is str or kind is bool or x is None:
+        return x
+    if kind is tuple or kind is list:
+        return tuple(canon(v) for v in x)
     if isinstance(x, np.ndarray):
         return ("nd", x.dtype.str, x.shape, np.ascontiguousarray(x).tobytes())
     if isinstance(x, np.void):

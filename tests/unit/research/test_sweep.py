@@ -145,19 +145,6 @@ def test_sweep_of_8_on_2_processes_equals_one_by_one(esh4_jobs: list[SweepJob]) 
 
 
 @pytest.mark.slow
-def test_sweep_on_a_local_ray_cluster_equals_one_by_one(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
-    data = str(need(ES_MBO))
-    spec = SweepSpec(data=[data], grid={STOP: [6, 8], SCORE: [1.0, 1.5]}, top=1)
-    # the command's path: a local Ray started for the sweep, its 4 jobs and the best's report
-    out = run_sweep(spec, tmp_path, processes=2, ray_address="local")
-    on_ray = json.loads((tmp_path / "sweep.json").read_text())["results"]
-    sequential = [run_job(j) for j in spec.jobs()]
-    assert out["failed"] == 0 and out["best"][0]["same_as_sweep"]
-    assert [comparable(r) for r in on_ray] == [comparable(r) for r in sequential]
-
-
-@pytest.mark.slow
 def test_sweep_file_writes_ranked_tables_and_the_best_reports(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 

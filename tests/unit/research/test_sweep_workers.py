@@ -105,19 +105,3 @@ def test_the_same_jobs_through_the_old_path_one_and_two_workers_are_equal() -> N
     # every worker held the file decoded from its first job on (decoded when it started)
     assert all(r["held"] == [str(need(ES_MBO).resolve())] for r in one + two)
     assert len({r["pid"] for r in two}) == 2
-
-
-@pytest.mark.slow
-def test_ray_actors_and_ray_tasks_equal_the_old_path() -> None:
-    pytest.importorskip("ray")
-    from orderflow.research.sweep import ray_session
-
-    path = str(need(ES_MBO))
-    jobs = grid_jobs([path], {STOP: [6, 12], SCORE: [1.0, 1.5]}, options=OPTIONS)
-    old = [comparable(run_job(j)) for j in jobs]
-    with ray_session("local", 2):  # one local Ray for both runs
-        actors = run_jobs(jobs, processes=2, ray_address="local")
-        tasks = run_jobs(jobs, processes=2, ray_address="local", reuse=False)
-    assert all(r["error"] is None for r in actors + tasks)
-    assert [comparable(r) for r in actors] == old
-    assert [comparable(r) for r in tasks] == old
