@@ -111,7 +111,10 @@ class Serve:
                         return
                 except httpx.TransportError:
                     pass
-                assert time.monotonic() < deadline, "orderflow serve did not start"
+                if time.monotonic() >= deadline:  # not left running beside the next tests
+                    self.kill()
+                    raise AssertionError(f"orderflow serve did not start in {timeout_s} s: "
+                                         f"{self.output()[-2000:]}")  # fmt: skip
                 time.sleep(0.1)
 
     def output(self) -> str:
