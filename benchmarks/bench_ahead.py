@@ -53,7 +53,7 @@ from tests.conftest import ES_MBO
 
 import orderflow.backtest.run as runmod
 import orderflow.trading.market_fields as mf
-from bench_backtest import CHUNK, full_backtest
+from bench_backtest import CHUNK, cpu_timed, full_backtest
 from orderflow.backtest.market import MarketView
 from orderflow.book.l3 import OrderBook
 from orderflow.engine.pipeline import Pipeline
@@ -310,13 +310,7 @@ def main() -> None:
     cuts = np.linspace(0, len(whole), 31, dtype=int)
     thirty = [whole[a:b] for a, b in itertools.pairwise(cuts)]
     inner = [0]
-
-    def timed(self: Pipeline, *a: Any, **k: Any) -> Any:
-        t = time.thread_time_ns()
-        try:
-            return PROCESS(self, *a, **k)
-        finally:
-            inner[0] += time.thread_time_ns() - t
+    timed = cpu_timed(PROCESS, inner)
 
     def backtest(ahead: bool) -> tuple[int, int]:
         inner[0] = 0

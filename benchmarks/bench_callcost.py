@@ -99,20 +99,14 @@ def one_pass(kind: str, inst: Any, calls: list[Callable[[Pipeline], Any]]) -> tu
 
 def backtest(runs: int) -> None:
     """See the module docstring (``--backtest``)."""
-    from bench_backtest import CHUNK, full_backtest
+    from bench_backtest import CHUNK, cpu_timed, full_backtest
     from orderflow.engine.runner import run_stream
 
     stream = load_stream(ESH4_MBO)
     ev, inst = stream.array, stream.instrument
     inner = [0]
     process = Pipeline.process
-
-    def timed(self: Pipeline, *a: Any, **k: Any) -> Any:
-        t = time.thread_time_ns()
-        try:
-            return process(self, *a, **k)
-        finally:
-            inner[0] += time.thread_time_ns() - t
+    timed = cpu_timed(process, inner)
 
     full_backtest(ev, inst, CHUNK, 100)  # warm
     run_stream("mbo", ev, inst, chunk=CHUNK)
