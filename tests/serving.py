@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,17 @@ __all__ = ["Serve", "free_port", "fresh_connections", "manual_trading", "write_c
 
 #: this checkout's code first: an installed (editable) orderflow elsewhere must not be served
 PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)])
+
+
+def until(what: Callable[[], Any], timeout_s: float = 20.0, every_s: float = 0.1) -> Any:
+    """``what()`` once it is truthy (the page follows the stream at its own pace); its last
+    value when the time is up, for the assertion to show."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every_s)
 
 
 def fresh_connections(**kwargs: Any) -> httpx.Client:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ES_MBO, PROJECT_ROOT, need
+from tests.serving import until
 
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 VIEWPORT = {"width": 1600, "height": 1000}
@@ -45,17 +45,6 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=path, args=["--disable-gpu"])
         yield b
         b.close()
-
-
-def until(what: Callable[[], Any], timeout_s: float = 20.0, every_s: float = 0.1) -> Any:
-    """``what()`` once it is truthy (the page follows the stream at its own pace); its last
-    value when the time is up, for the assertion to show."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = what()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every_s)
 
 
 class Page:
