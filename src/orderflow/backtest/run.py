@@ -31,7 +31,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -151,9 +151,9 @@ class _Driver:
             return
         self._seen = seen
         self.asked += 1
-        # (the view answers the reads of a Pipeline a run-ahead strategy makes, as of this
-        # point, and fails on any other: backtest.ahead; it is not a Pipeline's type)
-        cmds = self.node.market(host.instrument, cast(Pipeline, pipe), now)
+        # (the view answers a decision's reads of the market, trading.market_source, as of
+        # this point: backtest.ahead)
+        cmds = self.node.market(host.instrument, pipe, now)
         if not cmds:
             return
         if self.md is not None:  # the strategy saw the data md latency late

@@ -4,7 +4,8 @@
 and the orders, live (the server hands it each event batch's pipeline state, wall clock close
 to the data's) and in a backtest (a simulated venue replays recorded data in chunks):
 
-1. :meth:`StrategyHost.on_market` reads the :class:`~orderflow.engine.pipeline.Pipeline` after an
+1. :meth:`StrategyHost.on_market` reads the :class:`~orderflow.engine.pipeline.Pipeline` (a
+   :class:`~orderflow.trading.market_source.MarketSource`: what a decision reads of it) after an
    update (book top, metrics, new accumulated signals, closed bars of every series, POC, VWAP,
    liquidity clusters), adds our own state (position from executions, live brackets, entry
    timing, the session) into a :class:`~orderflow.trading.strategy.StrategyContext` and asks the
@@ -34,13 +35,12 @@ from typing import Any
 import numpy as np
 
 from orderflow.core.errors import ArgumentError
-from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
-from orderflow.signals.signal_log import SignalLog
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.lazy_context import LazyContext, Makers
 from orderflow.trading.market_fields import MAKERS, Source
+from orderflow.trading.market_source import MarketSource, SignalReads
 from orderflow.trading.orders import (
     CommandError,
     Fill,
@@ -191,13 +191,13 @@ class StrategyHost:
         self._marked: tuple[int, PositionBook, int] | None = None
         self._open_pnl: float | None = None
         self._combined_at: tuple[tuple[PositionBook, int], tuple[int, float | None]] | None = None
-        self._last_at: tuple[weakref.ref[Pipeline] | None, int, int | None] = (None, -1, None)
+        self._last_at: tuple[weakref.ref[MarketSource] | None, int, int | None] = (None, -1, None)
         self._pos_at: tuple[PositionBook, int, str, list[Position]] | None = None
         #: per live entry, the values of its latest view and the view (:meth:`_views`)
         self._view_at: dict[str, tuple[tuple[Any, ...], EntryView]] = {}
 
     # ---- the engine's output ---------------------------------------------------------------
-    def catch_up(self, pipeline: Pipeline, upto: int | None = None) -> None:
+    def catch_up(self, pipeline: MarketSource, upto: int | None = None) -> None:
         """The first ``upto`` (default: all) signals ``pipeline`` accumulated are not new to
         this host: it was made mid-session (the server restarted on a recovered book, the
         strategy switched on later) and must never enter on a signal from an hour ago."""
@@ -215,7 +215,7 @@ class StrategyHost:
         self._counts.since_flat = sum(1 for b in mine if b.status != "done")
 
     def on_market(
-        self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
+        self, pipeline: MarketSource, series: Mapping[int, np.ndarray] | None = None
     ) -> list[OrderCommand]:
         """After each pipeline update: the strategy's intents, as commands. Time is the data's
         (``pipeline.last_ts``). ``series``: NinjaTrader's own bar series, when there are."""
@@ -224,7 +224,7 @@ class StrategyHost:
                           None)  # fmt: skip
 
     def market_context(
-        self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None = None
+        self, pipeline: MarketSource, series: Mapping[int, np.ndarray] | None = None
     ) -> StrategyContext:
         """The market part of the context from the pipeline (our own part is added by
         :meth:`step`); the accumulated signals new since the previous call. ``series``:
@@ -235,7 +235,7 @@ class StrategyHost:
                                             if k != "entry_block"})  # fmt: skip
 
     def _market_fields(
-        self, pipeline: Pipeline, series: Mapping[int, np.ndarray] | None
+        self, pipeline: MarketSource, series: Mapping[int, np.ndarray] | None
     ) -> tuple[dict[str, Any], Makers]:
         """:meth:`market_context`'s fields, as keywords: those every decision reads or that
         move the host's own counters (the prints, the last price, the new signals); and for
@@ -262,7 +262,7 @@ class StrategyHost:
         make = MAKERS[bool(liquidity), bool(flow)]
         return values, make
 
-    def _last_price(self, pipeline: Pipeline, prints: _Prints) -> int | None:
+    def _last_price(self, pipeline: MarketSource, prints: _Prints) -> int | None:
         """The close of the first bar series' forming bar (else its last closed bar): the
         last print's price, so the same until a print comes (a bar closing on time keeps
         it). Every print goes into every bar series, so with the pipeline's newest print in
@@ -284,7 +284,7 @@ class StrategyHost:
         self._last_at = (weakref.ref(pipeline), pipeline.trades, last)
         return last
 
-    def _take(self, log: SignalLog[Any], seen: int, read: bool = True) -> list[Any]:
+    def _take(self, log: SignalReads[Any], seen: int, read: bool = True) -> Sequence[Any]:
         """What ``log`` took after ``seen`` (nothing when not ``read``); any the pipeline no
         longer keeps (a decision further behind than it keeps signals) are counted, never
         silently left out."""
@@ -295,7 +295,7 @@ class StrategyHost:
             self.counters["signals_not_kept"] += lost
         return log.since(seen) if read else []
 
-    def _since(self, pipeline: Pipeline) -> _Prints:
+    def _since(self, pipeline: MarketSource) -> _Prints:
         """The prints since the previous decision, and since the sending of every entry
         whose fill this host has not yet seen (its best price starts at the fill)."""
         seen = self._counts.prints_seen
@@ -315,7 +315,7 @@ class StrategyHost:
 
     def _step(
         self, now: int, last: int | None,
-        fields: tuple[dict[str, Any], Makers, Pipeline] | None,
+        fields: tuple[dict[str, Any], Makers, MarketSource] | None,
         market: StrategyContext | None,
     ) -> list[OrderCommand]:  # fmt: skip
         """:meth:`step` on ``market``, or on the market ``fields`` of :meth:`on_market`

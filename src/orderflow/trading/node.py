@@ -42,12 +42,12 @@ from typing import Any
 import numpy as np
 
 from orderflow.core.errors import RequestError
-from orderflow.engine.pipeline import Pipeline
 from orderflow.model.instruments import Instrument
 from orderflow.trading.broker import BrokerProfile
 from orderflow.trading.desk import OrderDesk
 from orderflow.trading.host import StrategyHost
 from orderflow.trading.journal_replay import decision_fields, report_payload
+from orderflow.trading.market_source import MarketSource
 from orderflow.trading.node_api import BracketLegs, NodeApi
 from orderflow.trading.node_journal import JournalSink, ListSink
 from orderflow.trading.orders import (
@@ -162,7 +162,7 @@ class TradingNode(NodeApi):
     def market(
         self,
         inst: Instrument,
-        pipeline: Pipeline,
+        pipeline: MarketSource,
         now: int,
         new_from: int = 0,
         series: Mapping[int, np.ndarray] | None = None,

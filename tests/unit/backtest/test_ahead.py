@@ -277,6 +277,22 @@ def test_reads_the_view_cannot_answer_as_of_a_point_fail() -> None:
         AheadView(bad, LaggingBook(OrderBook())).ahead(recs, 0)  # type: ignore[arg-type]
 
 
+def test_a_view_answers_the_quote_and_the_bars_and_no_other_field_of_the_pipeline() -> None:
+    from orderflow.model.instruments import get_instrument
+    from orderflow.trading.market_fields import MAKERS, Source
+
+    pipe = Pipeline(get_instrument("ES"), "mbo")
+    view = AheadView(pipe, LaggingBook(OrderBook()))
+    answered = {"quote", "bars", "entry_block"}
+    for name, make in MAKERS[True, True].items():
+        make(Source(pipe, 0, lambda t: ""))  # (the pipeline answers every field)
+        if name in answered:
+            make(Source(view, 0, lambda t: ""))
+        else:  # (not the chunk's end: a read the view cannot answer as of its point)
+            with pytest.raises(AttributeError):
+                make(Source(view, 0, lambda t: ""))
+
+
 @pytest.mark.slow
 def test_a_pipeline_keeping_fewer_signals_is_fed_piece_by_piece() -> None:
     from orderflow.engine.pipeline import PipelineParams
