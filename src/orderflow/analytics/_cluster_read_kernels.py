@@ -17,15 +17,53 @@ from numba import njit
 
 from orderflow.model.dtypes import NO_PRICE
 
-__all__ = ["liquidity_read", "volume_answer", "volume_read"]
+__all__ = ["assign_ids", "liquidity_read", "volume_answer", "volume_read"]
 
-#: the int columns of a liquidity read: book side, bucket low (ticks), size, orders, first_ns
-LQ_SIDE, LQ_LOW, LQ_SIZE, LQ_ORDERS, LQ_FIRST = range(5)
+#: the int columns of a liquidity read: book side, bucket low (ticks), size, orders, first_ns,
+#: and the cluster's id
+LQ_SIDE, LQ_LOW, LQ_SIZE, LQ_ORDERS, LQ_FIRST, LQ_ID = range(6)
 #: the int columns of a volume read: bucket low (ticks), volume, buy, sell, first_ns
 VL_LOW, VL_VOLUME, VL_BUY, VL_SELL, VL_FIRST = range(5)
 #: the int columns of a volume answer: id, bucket low (ticks), volume, first_ns, dominant
 #: aggressor (0 buy, 1 sell, 2 even), buy, sell
 VA_ID, VA_LOW, VA_VOLUME, VA_FIRST, VA_SIDE, VA_BUY, VA_SELL = range(7)
+
+
+@njit(cache=True)
+def assign_ids(last, nxt, rows, cols):  # type: ignore[no-untyped-def]
+    """The ids of one read's clusters, the only statement of the rule: each written in its
+    row's column ``cols[-1]``; returns the next id to give after them.
+
+    A cluster is its key, the columns ``cols[:-1]`` of its row of ``rows`` (the kind, side or
+    bucket that name it, then the time it began to qualify without interruption), distinct
+    within one read. ``last``: the last read's rows, their ids written in; ``nxt``: the next
+    id to give. A cluster of the last read (the same key) keeps its id, any other gets the
+    next one, so a bucket that ended and began again (a new first time) is a new cluster;
+    clusters absent from this read are forgotten (``rows`` is the next read's ``last``) and
+    no id is given twice. O(clusters x last clusters) at worst; about O(clusters + last
+    clusters) when both list them in the same order (each search starts after the last
+    match)."""
+    m, w, idc = rows.shape[0], cols.shape[0] - 1, cols[-1]
+    p = last.shape[0] if last.shape[1] == rows.shape[1] else 0  # rows of another shape: none
+    at = 0  # where the last match was: the search starts after it
+    for i in range(m):
+        n = -1
+        for t in range(p):
+            j = at + t if at + t < p else at + t - p
+            same = True
+            for c in range(w):
+                if last[j, cols[c]] != rows[i, cols[c]]:
+                    same = False
+                    break
+            if same:
+                n = last[j, idc]
+                at = j + 1
+                break
+        if n < 0:
+            n = nxt
+            nxt += 1
+        rows[i, idc] = n
+    return nxt
 
 
 @njit(cache=True, inline="always")
@@ -91,19 +129,25 @@ def _liq_side(prices, sizes, counts, sd, g, amin, num, den, base, first, ints, f
 
 
 @njit(cache=True)
-def liquidity_read(bp, bs, bc, ap, asz, ac, g, amin, num, den, base, first):  # type: ignore[no-untyped-def]
+def liquidity_read(bp, bs, bc, ap, asz, ac, g, amin, num, den, base, first, last, nxt):  # type: ignore[no-untyped-def]
     """The liquidity clusters of one book state (each side's levels: prices, sizes, order
-    counts), bids then asks, each ascending: ``(ints, floats, ok)``, ``ok`` False when a
-    bucket lies outside the tracker's window (``first``: its (2, width) starts)."""
-    ints = np.empty((len(bp) + len(ap), 5), dtype=np.int64)
+    counts), bids then asks, each ascending, each with its id: ``(ints, floats, ok, nxt)``,
+    a row of ints per cluster (``LQ_*``), its strength, and the next id to give. The ids are
+    :func:`assign_ids`' (``last``: the last read's rows; ``nxt``: the next id to give), a
+    cluster keyed by its side, low and first_ns. ``ok`` False, no id given, when a bucket lies
+    outside the tracker's window (``first``: its (2, width) starts)."""
+    ints = np.empty((len(bp) + len(ap), 6), dtype=np.int64)
     floats = np.empty(len(bp) + len(ap), dtype=np.float64)
     m = _liq_side(bp, bs, bc, 0, g, amin, num, den, base, first[0], ints, floats, 0)
     if m < 0:
-        return ints[:0], floats[:0], False
+        return ints[:0], floats[:0], False, nxt
     m = _liq_side(ap, asz, ac, 1, g, amin, num, den, base, first[1], ints, floats, m)
     if m < 0:
-        return ints[:0], floats[:0], False
-    return ints[:m], floats[:m], True
+        return ints[:0], floats[:0], False, nxt
+    cols = np.empty(4, dtype=np.int64)
+    cols[0], cols[1], cols[2], cols[3] = LQ_SIDE, LQ_LOW, LQ_FIRST, LQ_ID
+    nxt = assign_ids(last, nxt, ints[:m], cols)
+    return ints[:m], floats[:m], True, nxt
 
 
 @njit(cache=True)
@@ -136,35 +180,24 @@ def volume_read(vol, first, lo, hi, base, g, amin, num, den):  # type: ignore[no
 
 
 @njit(cache=True)
-def volume_answer(vol, first, lo, hi, base, g, amin, num, den, keys, nxt):  # type: ignore[no-untyped-def]
-    """:func:`volume_read` with each cluster's id, in one call: ``(ints, floats, keys, nxt)``,
-    a row of ints per cluster (``VA_*``: its id, low, volume, first_ns, dominant aggressor,
-    buy, sell), its strength, and the ids' state after the read. ``keys``: the last read's
-    clusters as rows (low, first_ns, id); ``nxt``: the next id to give. A cluster of the last
-    read (the same low and first_ns) keeps its id, any other gets the next one; clusters
-    absent from this read are forgotten (``ClusterIds.assign``'s rule). O(buckets + clusters
-    x last clusters)."""
+def volume_answer(vol, first, lo, hi, base, g, amin, num, den, last, nxt):  # type: ignore[no-untyped-def]
+    """:func:`volume_read` with each cluster's id, in one call: ``(ints, floats, nxt)``, a row
+    of ints per cluster (``VA_*``: its id, low, volume, first_ns, dominant aggressor, buy,
+    sell), its strength, and the next id to give. The ids are :func:`assign_ids`' (``last``:
+    the last read's rows; ``nxt``: the next id to give), a cluster keyed by its low and
+    first_ns. O(buckets + clusters)."""
     got, strengths = volume_read(vol, first, lo, hi, base, g, amin, num, den)
     m = got.shape[0]
     ints = np.empty((m, 7), dtype=np.int64)
-    kept = np.empty((m, 3), dtype=np.int64)
     for i in range(m):
-        low, first_ns = got[i, VL_LOW], got[i, VL_FIRST]
-        n = -1
-        for j in range(keys.shape[0]):
-            if keys[j, 0] == low and keys[j, 1] == first_ns:
-                n = keys[j, 2]
-                break
-        if n < 0:
-            n = nxt
-            nxt += 1
         buy, sell = got[i, VL_BUY], got[i, VL_SELL]
-        ints[i, VA_ID] = n
-        ints[i, VA_LOW] = low
+        ints[i, VA_LOW] = got[i, VL_LOW]
         ints[i, VA_VOLUME] = got[i, VL_VOLUME]
-        ints[i, VA_FIRST] = first_ns
+        ints[i, VA_FIRST] = got[i, VL_FIRST]
         ints[i, VA_SIDE] = 0 if buy > sell else 1 if sell > buy else 2
         ints[i, VA_BUY] = buy
         ints[i, VA_SELL] = sell
-        kept[i, 0], kept[i, 1], kept[i, 2] = low, first_ns, n
-    return ints, strengths, kept, nxt
+    cols = np.empty(3, dtype=np.int64)
+    cols[0], cols[1], cols[2] = VA_LOW, VA_FIRST, VA_ID
+    nxt = assign_ids(last, nxt, ints, cols)
+    return ints, strengths, nxt

@@ -50,7 +50,6 @@ from orderflow.model.enums import Side
 from orderflow.model.instruments import Instrument
 
 __all__ = [
-    "ClusterIdRows",
     "ClusterIds",
     "ClusterParams",
     "LiquidityCluster",
@@ -314,20 +313,21 @@ class VolumeClusterTracker:
         )  # fmt: skip
         return ints.tolist(), floats.tolist()
 
-    def read_ids(self, ids: ClusterIdRows) -> tuple[list[list[int]], list[float]]:
-        """What :meth:`read` lists with each cluster's id from ``ids`` (a ``ClusterIds``
-        keyed by low and ``first_ns``, kept as rows), in one compiled call: a row ``[id, low,
+    def read_ids(self, ids: ClusterIds) -> tuple[list[list[int]], list[float]]:
+        """What :meth:`read` lists with each cluster's id from ``ids`` (keyed by low and
+        ``first_ns``), in one compiled call: a row ``[id, low,
         volume, first_ns, aggressor, buy, sell]`` per cluster (ascending in price; aggressor 0
         buy, 1 sell, 2 even) and each one's ``strength``. O(buckets)."""
         if self._meta[_COUNT] == 0:
             ids.keys = ids.keys[:0]  # every cluster of the last read ended
             return [], []
         r = self._r
-        ints, floats, ids.keys, ids.next = _rk.volume_answer(
+        ints, floats, ids.next = _rk.volume_answer(
             self._vol, self._first, int(self._meta[_LO]), int(self._meta[_HI]), self._base,
             self.params.granularity, self.params.min_volume, r.numerator, r.denominator,
             ids.keys, ids.next,
         )  # fmt: skip
+        ids.keys = ints
         return ints.tolist(), floats.tolist()
 
     def clusters(self) -> list[VolumeCluster]:
@@ -630,6 +630,12 @@ class LiquidityClusterTracker:
         """What :meth:`clusters` lists, as columns from one compiled pass: a row ``[side,
         low, size, orders, first_ns]`` per cluster (bids then asks, each ascending in price)
         and each one's ``strength``, the same values bit for bit. O(levels log levels)."""
+        rows, strengths = self.read_ids(ClusterIds())
+        return [r[: _rk.LQ_ID] for r in rows], strengths
+
+    def read_ids(self, ids: ClusterIds) -> tuple[list[list[int]], list[float]]:
+        """What :meth:`read` lists, each row with the cluster's id from ``ids`` last (keyed
+        by side, low and ``first_ns``), in one compiled call. O(levels log levels)."""
         d = self._last_depth
         if d is not None:  # the latest state's rows, kept as the lazy ``_last`` would keep them
             sides = (d.bid_price, d.bid_size, d.bid_count, d.ask_price, d.ask_size, d.ask_count)
@@ -641,14 +647,17 @@ class LiquidityClusterTracker:
             cols = (b[:, 0], b[:, 1], b[:, 2], a[:, 0], a[:, 1], a[:, 2])
         bp, bs, bc, ap, as_, ac = cols
         r = self._r
-        ints, floats, ok = _rk.liquidity_read(
+        ints, floats, ok, nxt = _rk.liquidity_read(
             bp, bs, bc, ap, as_, ac, self.params.granularity, self.params.min_volume,
-            r.numerator, r.denominator, self._base, self._first,
+            r.numerator, r.denominator, self._base, self._first, ids.keys, ids.next,
         )  # fmt: skip
         if not ok:  # a price outside the buckets' window: read as clusters() does
             found = self.clusters()
-            return ([[int(c.side), c.low, c.size, c.orders, c.first_ns] for c in found],
-                    [c.strength for c in found])  # fmt: skip
+            ints = np.array([[int(c.side), c.low, c.size, c.orders, c.first_ns, 0]
+                             for c in found], dtype=np.int64).reshape(-1, 6)  # fmt: skip
+            nxt = _rk.assign_ids(ids.keys, ids.next, ints, _LQ_KEY)
+            floats = np.array([c.strength for c in found], dtype=np.float64)
+        ids.keys, ids.next = ints, nxt
         return ints.tolist(), floats.tolist()
 
     def clusters(self) -> list[LiquidityCluster]:
@@ -692,44 +701,42 @@ def _liquidity(
     return out
 
 
+#: the columns of a liquidity read (``_rk.LQ_*``) that name its cluster, then its id's
+_LQ_KEY = np.array([_rk.LQ_SIDE, _rk.LQ_LOW, _rk.LQ_FIRST, _rk.LQ_ID], dtype=np.int64)
+
+
 class ClusterIds:
     """Ids that name a cluster for its whole life, across reads of a tracker.
 
     A cluster is the same from one read to the next while its bucket keeps qualifying without
-    interruption: the same ``key`` (kind, side for liquidity, the bucket's low price) and the
-    same ``first_ns``. Buckets lie on a fixed grid, so the same bucket is the same price range.
-    A bucket that stops qualifying ends its cluster (its id is not given again); qualifying
-    later, it is a new cluster with a new id. Ids count from 1 per ``ClusterIds``.
-    O(clusters) per :meth:`assign`.
+    interruption: the same key (for liquidity the side and the bucket's low price, for volume
+    the low; the bands' kind, side and band) and the same ``first_ns``. Buckets lie on a fixed
+    grid, so the same bucket is the same price range. A bucket that stops qualifying ends its
+    cluster (its id is not given again); qualifying later, it is a new cluster with a new id.
+    Ids count from 1 per ``ClusterIds``. The rule is the compiled
+    :func:`~orderflow.analytics._cluster_read_kernels.assign_ids`', which the trackers' reads
+    apply inside their own call (:meth:`VolumeClusterTracker.read_ids`,
+    :meth:`LiquidityClusterTracker.read_ids`): ``keys`` holds the last read's rows with their
+    ids, ``next`` the next id to give. O(clusters) per read of clusters in one order from read
+    to read.
     """
 
-    def __init__(self) -> None:
-        self._ids: dict[tuple[object, ...], int] = {}
-        self._next = 1
-
-    def assign(self, keys: list[tuple[object, ...]]) -> list[int]:
-        """The id of each cluster of one read (``keys``: its identity, ``first_ns`` last);
-        clusters absent from this read are forgotten."""
-        ids, out = {}, []
-        for key in keys:
-            n = self._ids.get(key)
-            if n is None:
-                n, self._next = self._next, self._next + 1
-            ids[key] = n
-            out.append(n)
-        self._ids = ids
-        return out
-
-
-class ClusterIdRows:
-    """:class:`ClusterIds` of volume clusters as a compiled read keeps them: the last read's
-    clusters as rows (low, ``first_ns``, id) and the next id to give
-    (:meth:`VolumeClusterTracker.read_ids`). The same ids as ``ClusterIds.assign`` of the
-    same reads keyed ``(low, first_ns)``."""
+    __slots__ = ("keys", "next")
 
     def __init__(self) -> None:
-        self.keys = np.zeros((0, 3), dtype=np.int64)
+        self.keys = np.zeros((0, 1), dtype=np.int64)
         self.next = 1
+
+    def assign(self, keys: list[tuple[int, ...]]) -> list[int]:
+        """The id of each cluster of one read (``keys``: a tuple of ints per cluster, its
+        identity); clusters absent from this read are forgotten."""
+        w = len(keys[0]) if keys else 0
+        rows = np.zeros((len(keys), w + 1), dtype=np.int64)
+        if keys:
+            rows[:, :w] = keys
+        self.next = _rk.assign_ids(self.keys, self.next, rows, np.arange(w + 1, dtype=np.int64))
+        self.keys = rows
+        return rows[:, w].tolist()  # type: ignore[no-any-return]
 
 
 def liquidity_clusters(

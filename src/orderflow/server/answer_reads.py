@@ -19,7 +19,7 @@ from orderflow.model.enums import Side
 from orderflow.server.bands import Flow
 
 if TYPE_CHECKING:
-    from orderflow.analytics.clusters import ClusterIdRows, ClusterIds
+    from orderflow.analytics.clusters import ClusterIds
     from orderflow.analytics.profile import ValueArea, VolumeProfile
     from orderflow.engine.pipeline import Pipeline
 
@@ -41,16 +41,14 @@ def liquidity_items(
     pipe: Pipeline, ids: ClusterIds, now: int
 ) -> tuple[list[dict[str, Any]], list[Flow]]:
     """The liquidity clusters as an answer lists them, and their flows (for bands)."""
-    rows, strengths = pipe.liquidity_clusters.read()
+    rows, strengths = pipe.liquidity_clusters.read_ids(ids)
     if not rows:
-        ids.assign([])  # every cluster of the last read ended
         return [], []
     tf, scale = pipe.instrument.tick_fixed, PRICE_SCALE  # Instrument.to_price, inline
-    numbers = ids.assign([(r[0], r[1], r[4]) for r in rows])
     g1 = pipe.liquidity_clusters.params.granularity - 1
     orders = pipe.kind == "mbo"  # a ladder (NinjaTrader's L2) counts no orders
     out = []
-    for n, (sd, low, size, count, first), raw in zip(numbers, rows, strengths, strict=True):
+    for (sd, low, size, count, first, n), raw in zip(rows, strengths, strict=True):
         side = _BOOK_SIDE[sd]
         out.append({"id": f"liq-{side}-{n}", "kind": "liquidity", "low": low * tf / scale,
                     "high": (low + g1) * tf / scale, "size": size, "side": side,
@@ -61,7 +59,7 @@ def liquidity_items(
 
 
 def volume_items(
-    pipe: Pipeline, ids: ClusterIdRows, now: int
+    pipe: Pipeline, ids: ClusterIds, now: int
 ) -> tuple[list[dict[str, Any]], Iterable[Flow]]:
     """The volume clusters as an answer lists them (side: the dominant aggressor), and their
     flows (for bands, made only when iterated). One compiled call gives every cluster's id,

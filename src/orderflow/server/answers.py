@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orderflow.analytics.clusters import ClusterIdRows, ClusterIds
+from orderflow.analytics.clusters import ClusterIds
 from orderflow.engine.runner import profile_summary
 from orderflow.server.answer_reads import (
     liquidity_items,
@@ -116,7 +116,7 @@ class InstrumentAnswers:
     profile_checked: tuple[int, int] = (-1, -1)
     profile_checked_va: ValueArea | None = None
     liq_ids: ClusterIds = field(default_factory=ClusterIds)
-    vol_ids: ClusterIdRows = field(default_factory=ClusterIdRows)
+    vol_ids: ClusterIds = field(default_factory=ClusterIds)
     #: client -> (last cluster version sent, last profile version sent); absent: send in full
     sent: dict[str | None, tuple[int, int]] = field(default_factory=dict)
 

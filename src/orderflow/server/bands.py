@@ -30,6 +30,9 @@ from orderflow.analytics.clusters import ClusterIds
 
 __all__ = ["Flow", "coarsen"]
 
+#: a band's kind and side as the first column of its id key (the band the second)
+_BAND_KIND = {("liquidity", "bid"): 0, ("liquidity", "ask"): 1, ("volume", None): 2}
+
 
 class Flow(NamedTuple):
     """What a band needs of a cluster beyond its wire form: its bounds in ticks and, for a
@@ -57,7 +60,7 @@ def coarsen(
         side = it["side"] if it["kind"] == "liquidity" else None
         groups.setdefault((it["kind"], side, fl.low // g), []).append(k)
     keys = list(groups)
-    numbers = ids.assign(list(keys))
+    numbers = ids.assign([(_BAND_KIND[kind, side], b) for kind, side, b in keys])
     out = []
     for (kind, side, b), n in zip(keys, numbers, strict=True):
         members = [items[k] for k in groups[(kind, side, b)]]

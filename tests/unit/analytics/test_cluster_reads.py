@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderflow.analytics.clusters import (
-    ClusterIdRows,
     ClusterIds,
     ClusterParams,
     LiquidityClusterTracker,
@@ -67,12 +66,17 @@ def record(states: list[tuple[int, np.ndarray, np.ndarray]], n: int = 12) -> Dep
                         max_size=8))  # fmt: skip
 def test_a_liquidity_read_lists_what_clusters_lists(params, steps):
     t = LiquidityClusterTracker(params)
+    ids, plain = ClusterIds(), ClusterIds()  # read_ids' ids, and those of clusters()
     for k, (bids, asks, as_record, read_twice) in enumerate(steps):
         b, a = levels(bids), levels(asks)
         if as_record:
             t.update_depth(record([(10 * k, b, a)]))
         else:
             t.update(10 * k, b, a)
+        want, strengths = liq_columns(t)
+        got, got_strengths = t.read_ids(ids)
+        assert [r[:5] for r in got] == want and got_strengths == strengths
+        assert [r[5] for r in got] == plain.assign([(r[0], r[1], r[4]) for r in want])
         assert t.read() == liq_columns(t)
         if read_twice:  # a second read of the same state, after clusters() took its rows
             assert t.read() == liq_columns(t)
@@ -110,7 +114,7 @@ def test_a_volume_read_lists_what_clusters_lists(params, rows, cuts):
     ts = np.cumsum([dt for dt, *_ in rows])
     tr = make_trades([(int(t), p, s, d) for t, (_, p, s, d) in zip(ts, rows, strict=True)])
     t = VolumeClusterTracker(params)
-    ids, plain = ClusterIdRows(), ClusterIds()  # read_ids' ids, and ClusterIds' of clusters()
+    ids, plain = ClusterIds(), ClusterIds()  # read_ids' ids, and those of clusters()
     assert t.read() == ([], []) == t.read_ids(ids)
     cuts = sorted(c for c in cuts if c <= len(tr))
     for a, b in zip([0, *cuts], [*cuts, len(tr)], strict=True):
@@ -127,9 +131,10 @@ def test_a_volume_read_lists_what_clusters_lists(params, rows, cuts):
 
 def test_a_cluster_that_ended_and_began_again_between_two_reads_gets_a_new_id():
     """The same bucket, qualifying at both reads but not without interruption (it ended and
-    began again within one update): a new cluster, a new id, as ClusterIds gives; one that
-    qualified throughout keeps its id; a read that finds none forgets them all."""
-    t, ids = VolumeClusterTracker(ClusterParams(granularity=1, min_ratio=1.0)), ClusterIdRows()
+    began again between them): a new cluster, a new id; one that qualified throughout keeps
+    its id; a read that finds none forgets them all. The volume read's and the liquidity
+    read's ids, both :func:`assign_ids`'."""
+    t, ids = VolumeClusterTracker(ClusterParams(granularity=1, min_ratio=1.0)), ClusterIds()
     t.update(make_trades([(1, 10, 10, 0), (2, 20, 5, 0)]))
     assert [r[:2] for r in t.read_ids(ids)[0]] == [[1, 10]]
     t.update(make_trades([(3, 11, 30, 1), (4, 10, 30, 0)]))  # 10 ends at 3, begins again at 4
@@ -139,3 +144,14 @@ def test_a_cluster_that_ended_and_began_again_between_two_reads_gets_a_new_id():
     assert [(r[0], r[1], r[3]) for r in t.read_ids(ids)[0]] == [(2, 10, 4), (3, 11, 3)]
     t.update(make_trades([(6, 20, 200, 0)]))  # 10 and 11 end; an id is never given again
     assert t.read_ids(ids)[0] == [[4, 20, 205, 6, 0, 205, 0]]
+    # the liquidity read's ids, the same rule keyed by side, low and first_ns
+    liq, ids = LiquidityClusterTracker(ClusterParams(granularity=1, min_ratio=1.5)), ClusterIds()
+    asks = levels([(103, 1, 1), (104, 1, 1)])
+    liq.update(1, levels([(100, 30, 3), (99, 2, 1), (98, 2, 1)]), asks)
+    assert [(r[5], r[1], r[4]) for r in liq.read_ids(ids)[0]] == [(1, 100, 1)]
+    liq.update(2, levels([(100, 2, 1), (99, 2, 1), (98, 2, 1)]), asks)  # 100 ends at 2
+    liq.update(3, levels([(100, 30, 3), (99, 30, 1), (98, 1, 1), (97, 1, 1)]), asks)  # again
+    got = liq.read_ids(ids)[0]
+    assert [(r[5], r[1], r[4]) for r in got] == [(2, 99, 3), (3, 100, 3)]
+    liq.update(4, levels([(100, 31, 3), (99, 30, 1), (98, 1, 1), (97, 1, 1)]), asks)
+    assert [(r[5], r[1], r[4]) for r in liq.read_ids(ids)[0]] == [(2, 99, 3), (3, 100, 3)]

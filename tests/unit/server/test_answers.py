@@ -33,12 +33,12 @@ T0 = 1_703_545_200_000_000_000
 
 def test_an_id_lasts_as_long_as_its_cluster_and_is_never_given_again():
     ids = ClusterIds()
-    a, b = ("bid", 100, T0), ("ask", 104, T0)
+    a, b = (0, 100, T0), (1, 104, T0)  # (side, low, first_ns)
     assert ids.assign([a, b]) == [1, 2]
     assert ids.assign([b, a]) == [2, 1]  # the same clusters, the same ids
     assert ids.assign([a]) == [1]  # b ended
     assert ids.assign([a, b]) == [1, 3]  # b again: a new cluster
-    assert ids.assign([("bid", 100, T0 + 5)]) == [4]  # a bucket that qualified again
+    assert ids.assign([(0, 100, T0 + 5)]) == [4]  # a bucket that qualified again
 
 
 def test_evidence_prices_leave_in_exchange_units_and_distances_in_ticks():
