@@ -258,7 +258,7 @@ def test_one_call_a_batch_equals_the_steps(capacity: int) -> None:
     rng = np.random.default_rng(capacity)
     a, b = (HeatColumns(bucket_ns=10, half_width=4, capacity=capacity) for _ in range(2))
     t, book = 0, {0: [(99, 5)], 1: [(101, 7)]}
-    for k in range(300):
+    for k in range(200):
         n = int(rng.integers(1, 12))
         depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
         gap = 45 * capacity if rng.random() < 0.03 else 0  # longer than the ring
