@@ -25,13 +25,12 @@ whatever the history; closed columns are kept in a bounded ring (the oldest drop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numba import njit
 
 from orderflow.core.errors import ParameterError
-from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
+from orderflow.model.dtypes import NO_PRICE
 from orderflow.model.enums import Flags, NtOperation
 
 __all__ = ["HeatColumn", "HeatColumns"]
@@ -47,22 +46,6 @@ SHADOW_ROWS = 2048
 RING_AT_ONCE_BYTES = 64 << 20
 # the state array: bucket start (-1: none yet), p0 (NO_PRICE: no book yet), bid, ask, last
 _TS, _P0, _BID, _ASK, _LAST = range(5)
-
-
-def _aligned(dt: np.dtype[Any]) -> np.dtype[Any]:
-    """Record dtype ``dt`` (its fields already at their natural offsets) flagged aligned: the
-    same layout, whose field arrays numba types as those of numpy's own field views (one
-    specialization of the kernels for both ways in)."""
-    names = list(dt.names or ())
-    fields: Any = dt.fields
-    spec: Any = {"names": names, "formats": [fields[n][0] for n in names],
-                 "offsets": [fields[n][1] for n in names], "itemsize": dt.itemsize,
-                 "aligned": True}  # fmt: skip
-    out: np.dtype[Any] = np.dtype(spec)
-    return out
-
-
-_DEPTH_ALIGNED, _TRADE_ALIGNED = _aligned(NT_DEPTH_DTYPE), _aligned(TRADE_DTYPE)
 
 
 @njit(cache=True)
@@ -278,8 +261,7 @@ def _heat_batch(  # type: ignore[no-untyped-def]
     if len(ring_ts) != capacity or i + m > capacity:
         return -1, False
     n = _heat_events(
-        bucket, half, ts, depth["side"].astype(np.int64), depth["operation"], depth["position"],
-        depth["price"],
+        bucket, half, ts, depth["side"], depth["operation"], depth["position"], depth["price"],
         depth["size"], depth["flags"], prints["ts_event"], prints["price"], lp, ls, cnt, cur, st,
         ring_ts[i : i + m], ring_meta[i : i + m], ring_sizes[i : i + m],
     )  # fmt: skip
@@ -439,8 +421,7 @@ class HeatColumns:
             and len(self._ts) == self.capacity
         ):
             n, differed = _heat_batch(
-                self.bucket_ns, self.half_width, self.capacity, self.closed,
-                depth.view(_DEPTH_ALIGNED), prints.view(_TRADE_ALIGNED),
+                self.bucket_ns, self.half_width, self.capacity, self.closed, depth, prints,
                 self._ts, self._meta, self._sizes, self._lp, self._ls, self._cnt, self._cur,
                 self._st, *rows,
             )  # fmt: skip
