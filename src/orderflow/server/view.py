@@ -77,7 +77,7 @@ BAR_VWAPS = 20_000
 #: it all at once
 MAX_PENDING = 256
 #: the longest the loop folds before it polls its sockets again (ns; at least one batch of
-#: each instrument a slice): one batch's fold is about 60 us (a gap in the data that fills
+#: each instrument a slice): one batch's fold is about 40 us cold (a gap in the data that fills
 #: thousands of heat columns, 10 ms or more)
 FOLD_SLICE_NS = 50_000
 #: how soon the loop folds what a batch left when no ack is written meanwhile (seconds); an
