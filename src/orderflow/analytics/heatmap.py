@@ -235,6 +235,48 @@ def _resync(lp, ls, cnt, bid_p, bid_s, ask_p, ask_s):  # type: ignore[no-untyped
     return a or b
 
 
+@njit(cache=True)
+def _heat_batch(  # type: ignore[no-untyped-def]
+    bucket, half, capacity, closed, depth, prints, ring_ts, ring_meta, ring_sizes,
+    lp, ls, cnt, cur, st, bid_p, bid_s, ask_p, ask_s,
+):  # fmt: skip
+    """:meth:`HeatColumns.apply_batch`'s one call: a batch of NT depth records and its print
+    records into the ring's own rows, then the shadow set to the book's rows, as
+    :meth:`HeatColumns.apply_depth` and :meth:`HeatColumns.resync` do them. Returns ``(n,
+    differed)``: ``n`` columns closed from the ring's write position on, and whether the
+    shadow differed from the rows; ``n < 0``: the batch's columns may not fit before the
+    ring's end (nothing touched). (Written in place, the columns never go round: that needs
+    more of them than ``len(ts) + capacity``, which never fit.)"""
+    ts = depth["ts_event"]  # (fields by name: an array's own attributes come first)
+    t0 = ts[0]
+    first = t0 - t0 % bucket
+    start = st[_TS] if st[_TS] >= 0 else first
+    top = ts[0]
+    for k in range(1, len(ts)):
+        if ts[k] > top:
+            top = ts[k]
+    spanned = (top - top % bucket - min(start, first)) // bucket + 1
+    m = max(1, min(spanned, len(ts) + capacity))
+    i = closed % capacity
+    if len(ring_ts) != capacity or i + m > capacity:
+        return -1, False
+    n = _heat_events(
+        bucket, half, ts, depth["side"], depth["operation"], depth["position"], depth["price"],
+        depth["size"], depth["flags"], prints["ts_event"], prints["price"], lp, ls, cnt, cur, st,
+        ring_ts[i : i + m], ring_meta[i : i + m], ring_sizes[i : i + m],
+    )  # fmt: skip
+    differed = _resync(lp, ls, cnt, bid_p, bid_s, ask_p, ask_s)
+    if st[_TS] >= 0:
+        if st[_P0] == _NO_PRICE:
+            mid = _mid(lp, cnt)
+            if mid == _NO_PRICE:
+                return n, differed
+            st[_P0] = mid - half
+        _raise_ladder(cur, st[_P0], lp, ls, cnt)
+        _tops(lp, cnt, st)
+    return n, differed
+
+
 @dataclass(frozen=True, slots=True)
 class HeatColumn:
     """One closed column: bucket start (ns), lowest price (ticks), sizes from ``p0`` up, and
@@ -357,6 +399,38 @@ class HeatColumns:
         elif n:
             self._push(out_ts[:n], out_meta[:n], out_sizes[:n])
         self.resync(rows)
+
+    def apply_batch(
+        self,
+        depth: np.ndarray,
+        prints: np.ndarray,
+        rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
+        """:meth:`apply_depth` with the prints as their records (TRADE_DTYPE): the same
+        columns, in one compiled call when the batch's columns are written straight into the
+        ring (contiguous, aligned NT depth records: numba reads no unaligned array; a ring at
+        its full size, room before its end), else :meth:`apply_depth` itself."""
+        df, pf = depth.flags, prints.flags
+        if (
+            self.synced
+            and len(depth)
+            and df.c_contiguous
+            and df.aligned
+            and pf.c_contiguous
+            and pf.aligned
+            and len(self._ts) == self.capacity
+        ):
+            n, differed = _heat_batch(
+                self.bucket_ns, self.half_width, self.capacity, self.closed, depth, prints,
+                self._ts, self._meta, self._sizes, self._lp, self._ls, self._cnt, self._cur,
+                self._st, *rows,
+            )  # fmt: skip
+            if n >= 0:
+                self.closed += n
+                if differed:  # (synced: a difference is a resync)
+                    self.resynced += 1
+                return
+        self.apply_depth(depth, prints["ts_event"], prints["price"], rows)
 
     def resync(self, rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
         """The shadow ladder set to the book's rows (a state of the current bucket, so it

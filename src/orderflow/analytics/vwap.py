@@ -263,6 +263,12 @@ class VwapTracker:
         that turns it into a value later, off a hot path (:meth:`value_of`). O(1)."""
         return self._st.copy(), self._clock.start
 
+    @staticmethod
+    def volume_of(state: tuple[np.ndarray, int]) -> int:
+        """The volume a :meth:`state` holds (its :meth:`value_of`'s ``volume``), without the
+        value. O(1)."""
+        return int(state[0][_V])
+
     def value_of(self, state: tuple[np.ndarray, int]) -> VwapValue:
         """The :meth:`value` of a :meth:`state` (this tracker's bands). O(1)."""
         st, start = state

@@ -166,12 +166,21 @@ def _warm_heat() -> None:
     # the viewer stream's heat columns and prints written as MessagePack
     import numpy as np
 
+    from orderflow.model.dtypes import TRADE_DTYPE
     from orderflow.model.instruments import get_instrument
-    from orderflow.server.view import PRINT_DTYPE, heat_packed, prints_packed
+    from orderflow.server.view import (
+        PRINT_DTYPE,
+        InstrumentView,
+        ViewParams,
+        heat_packed,
+        prints_packed,
+    )
 
     inst = get_instrument("ES")
     heat_packed(heat.block(0, 2), inst)
     prints_packed(np.zeros(1, dtype=PRINT_DTYPE), inst.to_price)
+    # the view's fold: a batch's prints into its ring
+    InstrumentView.new(ViewParams(prints=1000)).take_prints(np.zeros(2, dtype=TRADE_DTYPE))
 
 
 def _warm_heat_columns() -> Any:
@@ -190,11 +199,14 @@ def _warm_heat_columns() -> Any:
     depth = np.zeros(2, dtype=NT_DEPTH_DTYPE)
     depth["ts_event"] = [1, 2]
     depth["price"], depth["size"] = 4800, [6, 8]
-    # a batch with prints (strided field views) and one without (an empty view is contiguous)
+    # a batch with prints (strided field views) and one without (an empty view is contiguous);
+    # and the same as records, in one call (the view's fold)
     for n in (2, 0):
         prints = np.zeros(n, dtype=TRADE_DTYPE)
         prints["ts_event"], prints["price"] = 2, 4800
         heat.apply_depth(depth, prints["ts_event"], prints["price"], (*rows, *rows))
+        depth["ts_event"] += 2
+        heat.apply_batch(depth, prints, (*rows, *rows))
     return heat
 
 

@@ -23,7 +23,7 @@ from orderflow.server._msgpack_kernels import copy as _copy
 from orderflow.server._msgpack_kernels import float_bits as _float
 from orderflow.server._msgpack_kernels import put_int as _int
 
-__all__ = ["HEAT_KEYS", "array_header", "heat_pass", "prints_pass"]
+__all__ = ["HEAT_KEYS", "array_header", "heat_pass", "prints_pass", "put_prints"]
 
 #: the keys of a heat column, in the order heat_rows makes them (each a fixstr)
 HEAT_KEYS = ("ts", "p0", "step", "sizes", "bid", "ask", "last")
@@ -129,3 +129,27 @@ def prints_pass(prints: np.ndarray, scale: int, price_scale: int) -> bytes:
                   np.ascontiguousarray(prints["size"]), np.ascontiguousarray(prints["side"]),
                   np.int64(scale), np.int64(price_scale), out)  # fmt: skip
     return out[:end].tobytes()
+
+
+@njit(cache=True)
+def put_prints(ring, i, trades):  # type: ignore[no-untyped-def]
+    """Classified prints (TRADE_DTYPE records) into the views' ring of PRINT_DTYPE records
+    from row ``i`` on, going round at its end (it holds at least as many rows): time, price,
+    size and the aggressor as the wire's sign (``Side`` BID +1, ASK -1, NONE 0; a code above
+    NONE is NONE, a negative one counts from the end as a numpy index does). Returns the
+    last print's price."""
+    m = len(ring)
+    for j in range(len(trades)):
+        k = (i + j) % m
+        t = trades[j]
+        r = ring[k]
+        r.ts = t.ts_event
+        r.price = t.price
+        r.size = t.size
+        s = min(t.side, 2)
+        if s < 0:
+            s += 3
+            if s < 0:
+                raise IndexError("a print's side is out of range")
+        r.side = 1 if s == 0 else (-1 if s == 1 else 0)
+    return trades[len(trades) - 1].price

@@ -39,7 +39,7 @@ from orderflow.analytics.heatmap import HeatColumns
 from orderflow.core.errors import ParameterError
 from orderflow.core.units import PRICE_SCALE
 from orderflow.model.dtypes import NO_PRICE, NT_DEPTH_DTYPE, TRADE_DTYPE
-from orderflow.server._view_kernels import heat_pass, prints_pass
+from orderflow.server._view_kernels import heat_pass, prints_pass, put_prints
 from orderflow.server.answers import signal_dict
 
 if TYPE_CHECKING:
@@ -64,9 +64,9 @@ log = logging.getLogger("orderflow.server")
 
 #: one print as the views keep it: event time, price (ticks), size, aggressor (+1 buy, -1 sell)
 PRINT_DTYPE = np.dtype([("ts", "i8"), ("price", "i8"), ("size", "i8"), ("side", "i1")])
-#: a trade's aggressor (Side: BID 0 = bought at the offer, ASK 1, NONE 2) as the wire's sign
-_SIGN = np.array([1, -1, 0], dtype=np.int8)
 _NO_PRICE = int(NO_PRICE)
+#: a batch without prints (never written: it has no rows)
+_NO_PRINTS = np.zeros(0, dtype=TRADE_DTYPE)
 #: the book rows the heatmap reads (a NinjaTrader ladder has far fewer)
 HEAT_ROWS = 1000
 #: book-metrics samples kept (one per heat bucket, the last of it): the snapshot's history
@@ -77,7 +77,7 @@ BAR_VWAPS = 20_000
 #: it all at once
 MAX_PENDING = 256
 #: the longest the loop folds before it polls its sockets again (ns; at least one batch of
-#: each instrument a slice): one batch's fold is about 60 us (a gap in the data that fills
+#: each instrument a slice): one batch's fold is about 40 us cold (a gap in the data that fills
 #: thousands of heat columns, 10 ms or more)
 FOLD_SLICE_NS = 50_000
 #: how soon the loop folds what a batch left when no ack is written meanwhile (seconds); an
@@ -133,7 +133,7 @@ class ViewParams:
 def take_sample(pipe: Pipeline) -> tuple[Any, ...]:
     """What the history keeps of the state an applied batch left: its time, the book
     metrics, the momentum score, the forming bar's start and the session VWAP (None without
-    a forming bar; its tracker and state, made a value when the sample is kept). O(1)."""
+    a forming bar; its tracker and state, made a value once per bar: ``bar_vwaps``). O(1)."""
     _, mid, microprice, imbalance, ofi, _ = pipe.metrics.headline()  # one read of the rows
     series = pipe.bars.series
     start = series[0].forming_open() if series else None
@@ -162,11 +162,16 @@ class InstrumentView:
     #: ``[bucket ts, imbalance, microprice, mid, ofi, momentum]`` (prices in ticks), the last
     #: sample of each heat bucket with a batch, the latest :data:`METRICS_HISTORY`
     metrics_history: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=METRICS_HISTORY))
-    #: each bar's (by start time) session VWAP and bands (ticks) after the last batch that
-    #: updated it: ``(vwap, upper, lower)``
-    bar_vwaps: dict[int, tuple[float, tuple[float, ...], tuple[float, ...]]] = field(
+    #: each bar's (by start time) session VWAP and bands (ticks) made a value so far: read
+    #: :attr:`bar_vwaps`
+    vwaps: dict[int, tuple[float, tuple[float, ...], tuple[float, ...]]] = field(
         default_factory=dict
     )
+    #: the latest sample's bar start, VWAP tracker and state, not made a value yet: a bar's
+    #: value is made once, from the last state kept for it, when a sample of another bar
+    #: comes or the values are read (the same values, in the same order, as made at each
+    #: sample)
+    vwap_later: tuple[int, Any, Any] | None = None
     #: what the Hub handed over and is not folded in yet, oldest first (see the module):
     #: ``(PRINTS, trades)``, ``(UNSYNC,)`` or ``[APPLIED, depth | None, rows, sample, ts]``
     #: (``[LIVE, depth | None, pipeline, None, ts]`` until folded or frozen)
@@ -188,11 +193,29 @@ class InstrumentView:
         if start is None:
             return
         tracker, state = vw
+        if tracker.volume_of(state):
+            later = self.vwap_later
+            if later is not None and later[0] != start:
+                self._keep_vwap(*later)
+            self.vwap_later = start, tracker, state
+
+    @property
+    def bar_vwaps(self) -> dict[int, tuple[float, tuple[float, ...], tuple[float, ...]]]:
+        """Each bar's (by start time) session VWAP and bands (ticks) after the last batch
+        that updated it: ``(vwap, upper, lower)``; at most :data:`BAR_VWAPS` bars, the
+        oldest dropped first."""
+        later = self.vwap_later
+        if later is not None:
+            self.vwap_later = None
+            self._keep_vwap(*later)
+        return self.vwaps
+
+    def _keep_vwap(self, start: int, tracker: Any, state: Any) -> None:
         vw = tracker.value_of(state)
-        if vw.volume:
-            if start not in self.bar_vwaps and len(self.bar_vwaps) >= BAR_VWAPS:
-                del self.bar_vwaps[next(iter(self.bar_vwaps))]
-            self.bar_vwaps[start] = (vw.vwap, vw.upper, vw.lower)
+        vwaps = self.vwaps
+        if start not in vwaps and len(vwaps) >= BAR_VWAPS:
+            del vwaps[next(iter(vwaps))]
+        vwaps[start] = (vw.vwap, vw.upper, vw.lower)
 
     @classmethod
     def new(cls, params: ViewParams) -> InstrumentView:
@@ -214,16 +237,12 @@ class InstrumentView:
             self.n_prints += n - cap
             trades = trades[n - cap :]
             n = cap
-        i = self.n_prints % len(self.prints)
-        k = min(n, len(self.prints) - i)
-        for dst, src in ((slice(i, i + k), slice(0, k)), (slice(0, n - k), slice(k, n))):
-            if src.stop > src.start:
-                rows = self.prints[dst]
-                t = trades[src]
-                rows["ts"], rows["price"], rows["size"] = t["ts_event"], t["price"], t["size"]
-                rows["side"] = _SIGN[np.minimum(t["side"], 2)]
+        f = trades.flags
+        if not (f.c_contiguous and f.aligned):  # (numba reads no unaligned array)
+            trades = np.array(trades)
+        # one compiled call: the rows from the ring's next on, round its end
+        self.last_price = int(put_prints(self.prints, self.n_prints % len(self.prints), trades))
         self.n_prints += n
-        self.last_price = int(trades["price"][-1])
 
     def prints_since(self, k: int, limit: int) -> tuple[np.ndarray, int]:
         """Prints from number ``k`` on (at most ``limit``, the latest), and how many of those
@@ -291,8 +310,8 @@ class InstrumentView:
         self.keep_sample(sample)
         if depth is not None:
             if prints is None:
-                prints = np.zeros(0, dtype=TRADE_DTYPE)
-            self.heat.apply_depth(depth, prints["ts_event"], prints["price"], rows)
+                prints = _NO_PRINTS
+            self.heat.apply_batch(depth, prints, rows)
         else:
             bp, bs, ap, as_ = rows
             self.heat.update(ts, bp, bs, ap, as_, self.last_price)

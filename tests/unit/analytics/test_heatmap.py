@@ -239,3 +239,50 @@ def test_a_stale_book_starts_again_from_its_rows() -> None:
     cols = h.since(0, 100)
     assert [c.ts for c in cols] == [0, 10]
     assert {cols[1].p0 + i: int(v) for i, v in enumerate(cols[1].sizes) if v} == {99: 8}
+
+
+def _state(h: HeatColumns) -> list[object]:
+    arrays = (h._ts, h._meta, h._sizes, h._cur, h._st, h._lp, h._ls, h._cnt)
+    return [h.closed, h.resynced, h.synced, *(a.tolist() for a in arrays)]
+
+
+@pytest.mark.parametrize("capacity", [3, 8, 400])
+def test_one_call_a_batch_equals_the_steps(capacity: int) -> None:
+    """:meth:`HeatColumns.apply_batch` (one compiled call from the records) leaves every
+    array, count and flag as :meth:`HeatColumns.apply_depth` does, batch after batch: random
+    NinjaTrader events with prints, gaps longer than the ring, resets, refused events, a
+    stale book, a book whose rows differ from the events, and rings that wrap or have no
+    room before their end (those take the steps)."""
+    from orderflow.model.dtypes import NT_DEPTH_DTYPE, TRADE_DTYPE
+
+    rng = np.random.default_rng(capacity)
+    a, b = (HeatColumns(bucket_ns=10, half_width=4, capacity=capacity) for _ in range(2))
+    t, book = 0, {0: [(99, 5)], 1: [(101, 7)]}
+    for k in range(200):
+        n = int(rng.integers(1, 12))
+        depth = np.zeros(n, dtype=NT_DEPTH_DTYPE)
+        gap = 45 * capacity if rng.random() < 0.03 else 0  # longer than the ring
+        for i in range(n):
+            t += int(rng.choice([0, 1, 3, 12])) + (gap if i == n // 2 else 0)
+            side, op = int(rng.integers(0, 2)), int(rng.integers(0, 3))
+            pos, price = int(rng.integers(0, 4)), int(rng.integers(94, 107))
+            flags = 1 if rng.random() < 0.02 else 0  # Flags.RESET
+            depth[i] = (t, t, i, price, int(rng.integers(0, 30)), pos, op, side, flags, (0,))
+            if flags:
+                book[side] = []
+            else:
+                _ladder_step(book, side, op, pos, price, int(depth[i]["size"]))
+        prints = np.zeros(int(rng.integers(0, 4)), dtype=TRADE_DTYPE)
+        prints["ts_event"] = np.sort(rng.integers(max(0, t - 30), t + 1, len(prints)))
+        prints["price"] = rng.integers(95, 106, len(prints))
+        rows_ = tuple(np.array([x[j] for x in book[s]], dtype=np.int64)
+                      for s in (0, 1) for j in (0, 1))  # fmt: skip
+        if k % 37 == 5:  # the book says otherwise than the events: a resync
+            rows_ = (rows_[0], rows_[1] + 1, rows_[2], rows_[3])
+        if k % 53 == 7:
+            a.unsync()
+            b.unsync()
+        a.apply_depth(depth, prints["ts_event"], prints["price"], rows_)  # type: ignore[arg-type]
+        b.apply_batch(depth, prints, rows_)  # type: ignore[arg-type]
+        assert _state(b) == _state(a), k
+    assert a.resynced and a.closed > capacity

@@ -35,6 +35,89 @@ def test_the_ring_wraps_keeping_the_latest_in_order() -> None:
     assert iv.last_price == 4800 + 2499 % 7
 
 
+def _numpy_take(ring: np.ndarray, n_prints: int, t: np.ndarray) -> None:
+    """The ring's rows written by numpy, field by field (the reference)."""
+    i = n_prints % len(ring)
+    k = min(len(t), len(ring) - i)
+    for dst, src in ((slice(i, i + k), slice(0, k)), (slice(0, len(t) - k), slice(k, len(t)))):
+        if src.stop > src.start:
+            rows, part = ring[dst], t[src]
+            rows["ts"], rows["price"], rows["size"] = part["ts_event"], part["price"], part["size"]
+            rows["side"] = np.array([1, -1, 0], np.int8)[np.minimum(part["side"], 2)]
+
+
+def test_the_compiled_ring_write_equals_numpys() -> None:
+    """Batches of 1 to 1,500 prints (growing the ring, wrapping it, past its bound) with every
+    aggressor code a record can hold at the wire's edges (3 and above NONE, negative ones
+    counted from the end as a numpy index is), some not contiguous or not aligned: the ring,
+    the count and the last price as numpy's field-by-field writes leave them."""
+    rng = np.random.default_rng(7)
+    iv = InstrumentView.new(ViewParams(prints=1000))
+    ref, n_ref = np.zeros(0, dtype=iv.prints.dtype), 0
+    t0 = 0
+    for k in range(60):
+        n = int(rng.choice([1, 3, 7, 40, 333, 1500]))
+        a = trades(t0, 2 * n)[::2] if k % 5 == 1 else trades(t0, n)  # strided
+        if k % 7 == 3:  # not aligned: the records one byte into a buffer
+            buf = np.zeros(a.nbytes + 1, np.uint8)
+            b = np.frombuffer(buf[1:].data, dtype=TRADE_DTYPE)
+            b[:] = a
+            a = b
+        a["side"] = rng.choice([0, 1, 2, 3, 100, -1, -2, -3], len(a))
+        t0 += 3 * n
+        iv.take_prints(a)
+        if len(ref) < 1000 and n_ref + len(a) > len(ref):
+            grown = np.zeros(min(1000, max(1024, 2 * (n_ref + len(a)))), dtype=ref.dtype)
+            grown[: len(ref)] = ref
+            ref = grown
+        if len(a) > 1000:
+            n_ref += len(a) - 1000
+            a = a[len(a) - 1000 :]
+        _numpy_take(ref, n_ref, a)
+        n_ref += len(a)
+        assert iv.prints.tobytes() == ref.tobytes() and iv.n_prints == n_ref, k
+        assert iv.last_price == int(a["price"][-1])
+
+
+def test_bar_vwaps_made_once_a_bar_equal_those_made_at_each_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Samples of a forming bar's session VWAP (bars that start, come back after others, hold
+    no volume yet, or none at all, past the bound of bars kept), read at random moments: each
+    bar's values, the bars kept and their order as if every sample were made a value at once."""
+    import orderflow.server.view as view_module
+    from orderflow.analytics.vwap import VwapTracker
+    from orderflow.model.instruments import get_instrument
+
+    monkeypatch.setattr(view_module, "BAR_VWAPS", 5)
+    rng = np.random.default_rng(3)
+    tracker = VwapTracker(get_instrument("ES"))
+    iv = InstrumentView.new(ViewParams())
+    want: dict[int, tuple[float, tuple[float, ...], tuple[float, ...]]] = {}
+    start, t = 0, 0
+    for k in range(400):
+        if rng.random() < 0.15:  # another bar, sometimes one seen before
+            start = int(rng.choice([start + 60, max(0, start - 60), start + 120]))
+        if rng.random() < 0.8:
+            tracker.update(trades(t, int(rng.integers(1, 4))))
+            t += 10
+        state = tracker.state()
+        if rng.random() < 0.05:  # no volume (a new session's first moment)
+            state = (state[0] * 0, state[1])
+        bar = None if k % 17 == 0 else start  # (no forming bar)
+        iv.keep_sample((t, 0.0, 0.0, 0.0, 0.0, 0.0, bar, (tracker, state)))
+        if bar is not None:  # the values as they were made at each sample
+            vw = tracker.value_of(state)
+            if vw.volume:
+                if bar not in want and len(want) >= 5:
+                    del want[next(iter(want))]
+                want[bar] = (vw.vwap, vw.upper, vw.lower)
+        if rng.random() < 0.1:
+            assert list(iv.bar_vwaps.items()) == list(want.items()), k
+    assert list(iv.bar_vwaps.items()) == list(want.items())
+    assert len(want) == 5
+
+
 def test_a_batch_larger_than_the_ring_keeps_its_tail() -> None:
     iv = InstrumentView.new(ViewParams(prints=1000))
     iv.take_prints(trades(0, 2500))

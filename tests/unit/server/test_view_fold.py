@@ -310,3 +310,55 @@ def test_rows_read_in_place_are_the_rows_a_copy_holds() -> None:
         got, want = book.top_views(view_mod.HEAT_ROWS), book.top_rows(view_mod.HEAT_ROWS)
         assert [a.tolist() for a in got] == [a.tolist() for a in want]
     assert len(want[0]) and len(want[2])  # both sides had rows
+
+
+def test_the_compiled_fold_equals_the_steps_on_esh4(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ESH4 folded batch by batch with the fold's compiled calls (the prints' ring write, a
+    batch's heat columns in one call, the bars' VWAPs made once a bar) and with the steps they
+    replace (numpy's field writes, the heat's field views and calls, a VWAP value at each
+    sample): the same ring, columns (past the ring's end, round it), history and VWAPs."""
+    import numpy as np
+
+    from orderflow.analytics.heatmap import HeatColumns
+
+    n = 200  # (the ring full and going round from the first batch after the pre-open)
+    got = at_once(n)
+
+    def take_prints(self: InstrumentView, trades: np.ndarray) -> None:
+        k = len(trades)
+        if not k:
+            return
+        if len(self.prints) < self.params.prints and self.n_prints + k > len(self.prints):
+            grown = np.zeros(max(1024, 2 * (self.n_prints + k)), dtype=view_mod.PRINT_DTYPE)
+            grown[: len(self.prints)] = self.prints
+            self.prints = grown
+        i = self.n_prints % len(self.prints)
+        j = min(k, len(self.prints) - i)
+        for dst, src in ((slice(i, i + j), slice(0, j)), (slice(0, k - j), slice(j, k))):
+            if src.stop > src.start:
+                rows, t = self.prints[dst], trades[src]
+                rows["ts"], rows["price"], rows["size"] = t["ts_event"], t["price"], t["size"]
+                rows["side"] = np.array([1, -1, 0], np.int8)[np.minimum(t["side"], 2)]
+        self.n_prints += k
+        self.last_price = int(trades["price"][-1])
+
+    def apply_batch(self: HeatColumns, depth: Any, prints: Any, rows: Any) -> None:
+        self.apply_depth(depth, prints["ts_event"], prints["price"], rows)
+
+    def keep_vwap(self: InstrumentView, sample: tuple[Any, ...]) -> None:
+        keep_sample(self, (*sample[:6], None, None))
+        start, vw = sample[6:]
+        if start is not None:
+            value = vw[0].value_of(vw[1])
+            if value.volume:
+                if start not in self.vwaps and len(self.vwaps) >= view_mod.BAR_VWAPS:
+                    del self.vwaps[next(iter(self.vwaps))]
+                self.vwaps[start] = (value.vwap, value.upper, value.lower)
+
+    keep_sample = InstrumentView.keep_sample
+    monkeypatch.setattr(InstrumentView, "take_prints", take_prints)
+    monkeypatch.setattr(HeatColumns, "apply_batch", apply_batch)
+    monkeypatch.setattr(InstrumentView, "keep_sample", keep_vwap)
+    want = at_once(n)
+    assert got["closed"] > 14_000 and len(got["heat_ts"]) == 14_400 and got["vwaps"]
+    assert got == want
