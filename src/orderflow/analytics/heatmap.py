@@ -236,6 +236,22 @@ def _resync(lp, ls, cnt, bid_p, bid_s, ask_p, ask_s):  # type: ignore[no-untyped
 
 
 @njit(cache=True)
+def _span(bucket, capacity, ts, st):  # type: ignore[no-untyped-def]
+    """How many columns a batch of events at times ``ts`` (non-empty) may close, the current
+    column's first: the buckets from the earlier of the current one and the first event's to
+    the last event's, at most ``len(ts) + capacity`` (no more can be kept), at least one."""
+    t0 = ts[0]
+    first = t0 - t0 % bucket
+    start = st[_TS] if st[_TS] >= 0 else first
+    top = t0
+    for k in range(1, len(ts)):
+        if ts[k] > top:
+            top = ts[k]
+    spanned = (top - top % bucket - min(start, first)) // bucket + 1
+    return max(1, min(spanned, len(ts) + capacity))
+
+
+@njit(cache=True)
 def _heat_batch(  # type: ignore[no-untyped-def]
     bucket, half, capacity, closed, depth, prints, ring_ts, ring_meta, ring_sizes,
     lp, ls, cnt, cur, st, bid_p, bid_s, ask_p, ask_s,
@@ -248,15 +264,7 @@ def _heat_batch(  # type: ignore[no-untyped-def]
     ring's end (nothing touched). (Written in place, the columns never go round: that needs
     more of them than ``len(ts) + capacity``, which never fit.)"""
     ts = depth["ts_event"]  # (fields by name: an array's own attributes come first)
-    t0 = ts[0]
-    first = t0 - t0 % bucket
-    start = st[_TS] if st[_TS] >= 0 else first
-    top = ts[0]
-    for k in range(1, len(ts)):
-        if ts[k] > top:
-            top = ts[k]
-    spanned = (top - top % bucket - min(start, first)) // bucket + 1
-    m = max(1, min(spanned, len(ts) + capacity))
+    m = _span(bucket, capacity, ts, st)
     i = closed % capacity
     if len(ring_ts) != capacity or i + m > capacity:
         return -1, False
@@ -371,11 +379,7 @@ class HeatColumns:
             self.resync(rows)
             return
         b = self.bucket_ns
-        first = int(ts[0]) - int(ts[0]) % b
-        start = int(self._st[_TS]) if self._st[_TS] >= 0 else first
-        top = int(ts.max())
-        spanned = (top - top % b - min(start, first)) // b + 1
-        m = max(1, min(spanned, len(ts) + self.capacity))
+        m = int(_span(b, self.capacity, ts, self._st))
         i = self.closed % self.capacity
         direct = len(self._ts) == self.capacity and i + m <= self.capacity
         if direct:  # the columns written straight into the ring (no copy)
