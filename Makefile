@@ -55,13 +55,10 @@ run: $(STAMP)
 	@$(BIN)/orderflow run $(DATA) $(if $(SPEED),--speed $(SPEED)) $(if $(filter 1 yes true,$(HOLD)),--hold)
 
 # The suite after the warm-up, on the filled cache (the cold-start test compiles only the
-# kernels it removes from its copy of that cache). Three workers on two cores: a worker whose
-# test waits on a server, a subprocess or a timer leaves its core to the others (two kept
-# 1.4 cores busy; docs/performance.md). tests/conftest.py hands the workers the longest test
-# files first (tests/durations.json).
-WORKERS ?= 3
+# kernels it removes from its copy of that cache). tests/conftest.py hands the two workers the
+# longest test files first (tests/durations.json).
 test: $(STAMP)
-	@$(BIN)/python -m pytest -n $(WORKERS) -q $(TESTS)
+	@$(BIN)/python -m pytest -n 2 -q $(TESTS)
 
 bench: $(STAMP) $(if $(PEERS_ON),$(PEERS_STAMP))
 	@$(BIN)/python benchmarks/run_all.py $(if $(PEERS_ON),--peers)
