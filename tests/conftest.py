@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under xdist, the test files the longest first (by ``durations.json``; a file not in it
     counts as 0 s and keeps its place among those), each file whole and in its own order (its
     module fixtures are set up as before). A worker takes the next tests as it frees up, so the
-    long files start first and the short ones even out the two workers' ends. The order is
+    long files start first and the short ones even out the workers' ends. The order is
     the same in every worker (xdist requires it): it depends on the node ids alone."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return

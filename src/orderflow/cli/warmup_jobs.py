@@ -14,7 +14,11 @@ loads it from the cache:
 - ``rest``: the book metrics' one-group kernel, then, once the L3 kernels are in the cache,
   the analytics stage the fused entries share (``_analytics``), the replay of the default
   recording (``fused_mbo``), and, once ``fused_nt`` is in the cache, the server's sessions and
-  dashboard steps.
+  dashboard steps;
+- ``backtest``, once both have ended, beside the warm-up proper (which has one core, loading
+  what they compiled): ``orderflow backtest`` of the default recording with its default
+  options, the simulated venue's matching kernels (``backtest.relevant``, ``backtest.scans``),
+  which no other step reaches.
 
 The shared stages are compiled for the types the entries pass them (:func:`_stage_types`),
 so the entries link them in instead of compiling them again; were the types to differ, an
@@ -135,6 +139,20 @@ def _rest(l3_in: int, analytics_out: int) -> None:
     _warm_server(params, steps="sessions")
 
 
+def _backtest() -> None:
+    """``orderflow backtest --data`` the default recording, its default options (results
+    dropped): the simulated venue's matching kernels."""
+    from orderflow.cli.context import settings
+    from orderflow.settings import trading_params
+
+    params, data = _params_and_data()
+    if data.is_file():
+        from orderflow.backtest.options import BacktestOptions
+        from orderflow.backtest.run import run_backtest
+
+        run_backtest([data], params, trading_params(settings()), BacktestOptions())
+
+
 def _spawn(part: str, fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "orderflow.cli.warmup_jobs", part, *map(str, fds)]
     return subprocess.Popen(args, pass_fds=fds)
@@ -152,7 +170,12 @@ def main(after: Callable[[], int] | None = None) -> int:
     if failed:
         print(f"warm-up part {', '.join(failed)} failed; the warm-up proper compiles the rest",
               file=sys.stderr)  # fmt: skip
-    return (after or _proper)()
+    backtest = _spawn("backtest", ())
+    try:
+        return (after or _proper)()
+    finally:
+        if backtest.wait() != 0:  # (its kernels are then compiled by the first backtest)
+            print("warm-up part backtest failed", file=sys.stderr)
 
 
 def _proper() -> int:
@@ -168,5 +191,7 @@ if __name__ == "__main__":
         _fused(int(sys.argv[2]), int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "rest":
         _rest(int(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "backtest":
+        _backtest()
     else:
         sys.exit(main())

@@ -47,8 +47,19 @@ def test_a_failed_part_leaves_the_rest_to_the_warm_up_proper(
         for fd in fds:
             with pytest.raises(OSError):
                 os.fstat(fd)
-    assert [p for p, _ in spawned] == ["fused", "rest"]
+    assert [p for p, _ in spawned] == ["fused", "rest", "backtest"]
     assert "part fused failed" in capsys.readouterr().err
+
+
+def test_a_failed_backtest_part_leaves_the_warm_up_proper_s_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backtest part runs beside the warm-up proper; its failure is said, and the status
+    is the warm-up proper's (its kernels are then compiled by the first backtest)."""
+    monkeypatch.setattr(warmup_jobs, "_spawn", lambda part, fds: _Part(part == "backtest"))
+    assert warmup_jobs.main(after=lambda: 0) == 0
+    err = capsys.readouterr().err
+    assert "part backtest failed" in err and "fused" not in err
 
 
 def test_the_shared_stages_are_compiled_for_the_entries_own_types() -> None:
