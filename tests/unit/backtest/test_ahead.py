@@ -101,11 +101,22 @@ def test_every_decision_reads_what_the_pipeline_fed_piece_by_piece_holds(
         init(self, node, host, pipe, *a)
         shadow["real"], shadow["pipe"] = pipe, Pipeline(pipe.instrument, "mbo")
 
+    pass_idle = run_mod._Driver._pass_idle
+
+    def pass_idle_(self: Any, recs: np.ndarray, stops: list[int], k: int) -> int:
+        got = pass_idle(self, recs, stops, k)  # idle points passed at once: counted, and
+        view, pipe = self.view, shadow["pipe"]  # the view where the pass left it
+        checked[0] += got - k
+        assert (view.last_ts, view.groups, view.trades, len(view.accumulated)) == (
+            pipe.last_ts, pipe.groups, pipe.trades, len(pipe.accumulated))  # fmt: skip
+        return got
+
     monkeypatch.setattr(AheadView, "ahead", ahead_)
     monkeypatch.setattr(AheadView, "at", at_)
     monkeypatch.setattr(Pipeline, "process", process_)
     monkeypatch.setattr(run_mod._Driver, "decide", decide_)
     monkeypatch.setattr(run_mod._Driver, "__init__", init_)
+    monkeypatch.setattr(run_mod._Driver, "_pass_idle", pass_idle_)
     for name in ("best", "levels", "size_at", "queue_at"):
         monkeypatch.setattr(MarketView, name, read(name))
     opts = BacktestOptions(decide_every=100, end_ns=OPEN + 1_800 * 10**9, **LAT)  # type: ignore[arg-type]
