@@ -73,6 +73,17 @@ class LaggingBook:
             self._recs, self._done = recs, 0
         self._to = to
 
+    @property
+    def pending(self) -> int:
+        """How many records passed are not applied yet."""
+        return self._to - self._done
+
+    def adopt(self, book: OrderBook) -> None:
+        """``book`` holds every record passed so far (the pipeline's, before a chunk runs
+        ahead): this book becomes a copy of it instead of applying those it has not."""
+        self.book.take_state(book)
+        self._done = self._to
+
     def _bring(self) -> OrderBook:
         recs = self._recs
         if recs is not None and self._to > self._done:
@@ -210,11 +221,21 @@ class AheadView:
             return
         g0, p0, a0, s0 = self._base
         i = pos - 1 - self._start
-        t = self.last_ts = int(self._ts[pos - 1])
-        self.groups = g0 + int(self._groups[i])
-        self.trades = p0 + int(self._prints[i])
+        # (``item``: a Python int without a numpy scalar made first)
+        t = self.last_ts = self._ts.item(pos - 1)
+        self.groups = g0 + self._groups.item(i)
+        self.trades = p0 + self._prints.item(i)
         self.accumulated.count = a0 + _count(self._acc_t, t)
         self.signals.count = s0 + _count(self._sig_t, t)
+
+    def next_signal_ts(self, count: int) -> int | None:
+        """The event time of the accumulated signal that makes the count ``count + 1`` in the
+        chunk run ahead (the count stays ``count`` at every point before that time); None
+        when the chunk brings no more (a count below the chunk's first: the earliest time)."""
+        k = count - self._base[2]
+        if k < 0:
+            return _LOST
+        return self._acc_t[k] if k < len(self._acc_t) else None
 
     def live(self) -> None:
         """Records were fed to the pipeline piece by piece: read it as it is."""

@@ -87,6 +87,28 @@ def relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals):  # type: ign
     is not a print). ``lasts``: the indices of the records that end an event. ``fills_print``:
     the prints are the F records of resting orders (LOBSTER) and T, the aggressor of an F
     being the other side. The orders are :func:`order_arrays`'."""
+    mark, cum_of, n = _marks(seg, lasts, fills_print, w, r, r_ahead, ids, vals, False)
+    count = 0
+    for j in range(n):
+        count += mark[j]
+    rel = np.empty(count, dtype=np.int64)
+    rel_cum = np.zeros(count, dtype=np.int64)
+    i = 0
+    for j in range(n):
+        if mark[j]:
+            rel[i] = j
+            if cum_of[j] >= 0:
+                rel_cum[i] = cum_of[j]
+            i += 1
+    return rel, rel_cum
+
+
+@njit(cache=True)
+def _marks(seg, lasts, fills_print, w, r, r_ahead, ids, vals, first):  # type: ignore[no-untyped-def]
+    """:func:`relevant_l3`'s pass: which records are relevant (``mark``), each print's event
+    volume so far (``cum_of``, -1 for other records) and how many records were looked at;
+    with ``first``, no further than the first relevant record (none after it is looked at:
+    the earliest is all :func:`clear_l3` needs), else all of them."""
     act, price, size, side, oid = seg.action, seg.price, seg["size"], seg.side, seg.order_id
     n = len(act)
     nr, nw = r.shape[0], w.shape[0]
@@ -98,6 +120,9 @@ def relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals):  # type: ign
     e = 0  # searchsorted(lasts, j), left, as j grows
     nl = len(lasts)
     for j in range(n):
+        if first and j and mark[j - 1]:  # (the earliest relevant record: looked no further)
+            n = j
+            break
         a = act[j]
         if a == CLEAR and nr:
             mark[j] = True
@@ -134,6 +159,9 @@ def relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals):  # type: ign
                 sd = tside[j]
                 if (sd == want or sd == NONE) and cum_of[j] > ahead - before:  # noqa: SIM109
                     mark[j] = True
+                    if first:  # (the orders after this one look no further)
+                        n = j + 1
+                        break
             if hi > lo:
                 x = oid[j]
                 a_, b_ = lo, hi  # binary search of x in ids[lo:hi]
@@ -145,20 +173,11 @@ def relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals):  # type: ign
                         b_ = m
                 if a_ < hi and ids[a_] == x:
                     mark[j] = True
+                    if first:
+                        n = j + 1
+                        break
                     before += vals[a_] if act[j] == MODIFY else np.int64(size[j])
-    count = 0
-    for j in range(n):
-        count += mark[j]
-    rel = np.empty(count, dtype=np.int64)
-    rel_cum = np.zeros(count, dtype=np.int64)
-    i = 0
-    for j in range(n):
-        if mark[j]:
-            rel[i] = j
-            if cum_of[j] >= 0:
-                rel_cum[i] = cum_of[j]
-            i += 1
-    return rel, rel_cum
+    return mark, cum_of, n
 
 
 @njit(cache=True)
@@ -207,5 +226,8 @@ def clear_l3(seg, fills_print, w, r, r_ahead, ids, vals):  # type: ignore[no-unt
     no record of an order ahead has come (each is relevant), so any piece of ``seg`` from an
     event's start that ends before that record has no relevant record either."""
     lasts = _lasts(seg["flags"])
-    rel, _ = relevant_l3(seg, lasts, fills_print, w, r, r_ahead, ids, vals)
-    return rel[0] if len(rel) else len(seg)
+    mark, _, n = _marks(seg, lasts, fills_print, w, r, r_ahead, ids, vals, True)
+    for j in range(n):
+        if mark[j]:
+            return j
+    return len(seg)

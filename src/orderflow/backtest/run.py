@@ -65,6 +65,10 @@ _TRADE = int(Action.TRADE)
 _HOUR = 3_600_000_000_000
 #: records a clear range is looked for ahead of a piece at least (SimVenue.clear)
 AHEAD = 1_024
+#: the venue's own book (run ahead) takes a copy of the pipeline's when it has this many
+#: records or more to apply as the pipeline's book leaves it behind (a chunk's run-ahead
+#: starts): the copy costs about what the book's kernel takes for a few thousand records
+ADOPT = 4_096
 ProgressFn = Callable[[int, int], None]
 
 
@@ -137,29 +141,63 @@ class _Driver:
                 else:
                     self.send(node.order_update(d.at_ns, r, key))
 
-    def decide(self) -> None:
+    def decide(self) -> bool:
+        """One decision point; True when it was idle (the strategy not asked: ``_idle``)."""
         pipe, host, start = self.view or self.pipe, self.host, self.opts.start_ns
         now = pipe.last_ts
         if not pipe.groups or (start is not None and now < start):
-            return
+            return False
         self.decisions += 1
         # the trading day rolls on the data's clock before the strategy looks (the server
         # does it on its timer): a day's loss limit must not block the next day's entries
         host.risk.roll_day(now, host.key)
         seen = pipe.accumulated.count  # (its len)
         if self.opts.skip_idle and self._idle(seen):
-            return
+            return True
         self._seen = seen
         self.asked += 1
         # (the view answers a decision's reads of the market, trading.market_source, as of
         # this point: backtest.ahead)
         cmds = self.node.market(host.instrument, pipe, now)
         if not cmds:
-            return
+            return False
         if self.md is not None:  # the strategy saw the data md latency late
             late = now + self.md.next()
             cmds = [dataclasses.replace(c, t=max(c.t, late)) for c in cmds]
         self.send(cmds)
+        return False
+
+    def _pass_idle(self, recs: np.ndarray, stops: list[int], k: int) -> int:
+        """After an idle decision point ``stops[k]`` of a chunk run ahead, the venue quiet and
+        no report held: the decision points that follow are idle too until the first whose
+        records bring an accumulated signal (the view knows their times), since nothing else
+        moves (no command goes out, no report comes, the position stays flat). Each of them
+        is counted and rolls the trading day as :meth:`decide` would; the view, the venue's
+        book and its joined pieces are moved to the last of them at once. Returns its index
+        (``k`` when there is none)."""
+        view, lag = self.view, self.lag
+        if view is None or lag is None or self._late is None or self.venue.holding:
+            return k
+        nxt = view.next_signal_ts(self._seen)
+        ts = recs["ts_event"]
+        roll, key, start = self.host.risk.roll_day, self.host.key, self.opts.start_ns
+        j, n = k, len(stops) - 1
+        while j < n:
+            stop = stops[j + 1]
+            if stop < 0:  # the rest of the chunk: no decision point
+                break
+            now = int(ts[stop - 1])
+            if (nxt is not None and now >= nxt) or (start is not None and now < start):
+                break
+            self.decisions += 1
+            roll(now, key)
+            j += 1
+        if j > k:
+            pos = stops[j]
+            view.at(pos)
+            lag.upto(recs, pos)
+            self._late_to = pos
+        return j
 
     def _show_late(self) -> None:
         """The pieces the venue has not been shown (quiet, or clear of our orders), in one
@@ -252,11 +290,15 @@ class _Driver:
         # a quiet venue's pieces are shown to it joined (a shared L3 book's): their last
         # record's time is the venue's clock after them only while the times do not go back
         lazy = ordered and venue.l3 and venue.shared
-        for mark in stops:
+        point, n_stops = 0, len(stops)  # (stops[point]: where the pieces go to)
+        while point < n_stops:
+            mark = stops[point]
             stop = abs(mark)
             while pos < stop:
                 if ahead_at is not None and pos >= ahead_at and not self._ahead:
-                    assert view is not None
+                    assert view is not None and lag is not None
+                    if lag.pending >= ADOPT:  # the pipeline's book holds them all: a copy
+                        lag.adopt(self.pipe.book)
                     view.ahead(recs, pos)  # (the rest of the chunk in one call)
                     self._ahead = True
                 if not self._quiet and lazy:
@@ -318,8 +360,10 @@ class _Driver:
                     t = int(ts[pos - 1])
                     if held or venue.due(t):
                         self.settle(t)
-            if mark > 0:
-                self.decide()
+            if mark > 0 and self.decide() and self._ahead and self._quiet and not held:
+                point = self._pass_idle(recs, stops, point)
+                pos = abs(stops[point])
+            point += 1
         self._show_late()
         self._quiet = False
         self._clear_to = 0

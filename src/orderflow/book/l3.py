@@ -333,6 +333,17 @@ class OrderBook(PriceEdge):
             args = (action, side, price, size, order_id, flags, ts_event, ts_recv, sequence)
             self._fail(rc, "apply", order_id, self.apply, args)
 
+    def take_state(self, other: OrderBook) -> None:
+        """Become a copy of ``other``: its orders, queues, levels and counters, with change
+        stamps of this book's own. O(other's capacity)."""
+        st = self._st
+        if st.shape == other._st.shape:  # (into the buffer it has: no fresh pages)
+            np.copyto(st, other._st)
+        else:
+            self._st = st = other._st.copy()
+            self._bind()
+        st[K.M_EPOCH] = (next(_EPOCHS) % (1 << 22) + 1) * _EPOCH_STRIDE
+
     def clear(self) -> None:
         """Remove every order (counters and last_* stay). O(capacity)."""
         K.k_clear(self._st)

@@ -66,7 +66,7 @@ def test_every_decision_reads_what_the_pipeline_fed_piece_by_piece_holds(
             shadow["pipe"].process(*a, **k)
         return process(self, *a, **k)
 
-    def decide_(self: Any) -> None:
+    def decide_(self: Any) -> bool:
         view, pipe = self.view, shadow["pipe"]
         assert view is not None
         if not view.is_live and pipe.groups:
@@ -84,7 +84,7 @@ def test_every_decision_reads_what_the_pipeline_fed_piece_by_piece_holds(
             for s, r in zip(view.bars.series, pipe.bars.series, strict=True):
                 assert len(s) == len(r) and np.array_equal(s.bars(), r.bars())
             assert _book_reads(view.book) == _book_reads(pipe.book)
-        decide(self)
+        return decide(self)  # (idle: the points after it may be passed at once)
 
     def read(name: str) -> Any:
         fn = getattr(MarketView, name)
@@ -101,11 +101,22 @@ def test_every_decision_reads_what_the_pipeline_fed_piece_by_piece_holds(
         init(self, node, host, pipe, *a)
         shadow["real"], shadow["pipe"] = pipe, Pipeline(pipe.instrument, "mbo")
 
+    pass_idle = run_mod._Driver._pass_idle
+
+    def pass_idle_(self: Any, recs: np.ndarray, stops: list[int], k: int) -> int:
+        got = pass_idle(self, recs, stops, k)  # idle points passed at once: counted, and
+        view, pipe = self.view, shadow["pipe"]  # the view where the pass left it
+        checked[0] += got - k
+        assert (view.last_ts, view.groups, view.trades, len(view.accumulated)) == (
+            pipe.last_ts, pipe.groups, pipe.trades, len(pipe.accumulated))  # fmt: skip
+        return got
+
     monkeypatch.setattr(AheadView, "ahead", ahead_)
     monkeypatch.setattr(AheadView, "at", at_)
     monkeypatch.setattr(Pipeline, "process", process_)
     monkeypatch.setattr(run_mod._Driver, "decide", decide_)
     monkeypatch.setattr(run_mod._Driver, "__init__", init_)
+    monkeypatch.setattr(run_mod._Driver, "_pass_idle", pass_idle_)
     for name in ("best", "levels", "size_at", "queue_at"):
         monkeypatch.setattr(MarketView, name, read(name))
     opts = BacktestOptions(decide_every=100, end_ns=OPEN + 1_800 * 10**9, **LAT)  # type: ignore[arg-type]
@@ -309,3 +320,85 @@ def test_a_pipeline_keeping_fewer_signals_is_fed_piece_by_piece() -> None:
         mp.setattr(Pipeline, "process", counted)
         res = run_backtest([need(ES_MBO)], PipelineParams(signals_kept=2), BUSY, opts)
     assert calls[0] > 100 and res.stats["decisions"] > 100  # (run ahead it would fail)
+
+
+def test_a_book_takes_another_books_state_and_goes_on_alone() -> None:
+    """``OrderBook.take_state``: the same orders, queues and levels (into a fresh buffer, and
+    into one of the same size), change stamps of its own, and the two books apart after."""
+    ev, inst = read_mbo(need(ES_MBO))
+    src = OrderBook(inst)
+    src.apply_mbo(ev[:20_000])
+    dst = OrderBook(inst)
+    assert dst._st.shape != src._st.shape  # (a fresh buffer)
+    dst.take_state(src)
+    dst.check_integrity()
+    assert _book_reads(dst) == _book_reads(src) and len(dst) == len(src)
+    assert dst._meta[22] != src._meta[22]  # (``M_EPOCH``: change stamps of its own)
+    assert dst._st is not src._st
+    buf = dst._st
+    dst.apply_mbo(ev[20_000:30_000])
+    assert _book_reads(dst) != _book_reads(src)  # (apart: the source did not move)
+    whole = OrderBook(inst)
+    whole.apply_mbo(ev[:30_000])
+    assert _book_reads(dst) == _book_reads(whole)
+    got, want = dst.depth(50), whole.depth(50)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    if buf.shape == src._st.shape:  # the same size: copied into the buffer it has
+        dst.take_state(src)
+        assert dst._st is buf and _book_reads(dst) == _book_reads(src)
+    same = OrderBook(inst)
+    same.take_state(whole)
+    held = same._st
+    same.take_state(whole)
+    assert same._st is held and _book_reads(same) == _book_reads(whole)
+    same.check_integrity()
+
+
+@pytest.mark.slow
+def test_the_venues_book_copies_the_pipelines_where_a_chunk_runs_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where a chunk starts to run ahead the pipeline's book holds every record passed: the
+    venue's own book takes a copy of it (after the snapshot, and at the second chunk) instead
+    of applying those records; every read the venue makes is the same as without the copy.
+    Copied after the pipeline's call (its book at the chunk's end), the reads differ."""
+    reads: list[Any] = []
+    adopted: list[int] = []
+    adopt = LaggingBook.adopt
+
+    def read(name: str) -> Any:
+        fn = getattr(MarketView, name)
+
+        def w(self: MarketView, *a: Any) -> Any:
+            got = fn(self, *a)
+            reads.append((name, a, repr(got)))
+            return got
+
+        return w
+
+    def adopt_(self: LaggingBook, book: OrderBook) -> None:
+        adopted.append(self.pending)
+        adopt(self, book)
+
+    for name in ("best", "levels", "size_at", "queue_at"):
+        monkeypatch.setattr(MarketView, name, read(name))
+    monkeypatch.setattr(LaggingBook, "adopt", adopt_)
+    copied = run_backtest([need(ES_MBO)])  # (the default strategy: 2 chunks)
+    got, reads[:] = list(reads), []
+    assert len(adopted) == 2 and min(adopted) >= run_mod.ADOPT and len(got) > 40
+    monkeypatch.setattr(run_mod, "ADOPT", 10**12)
+    applied = run_backtest([need(ES_MBO)])
+    assert reads == got and len(adopted) == 2
+    for field in ("commands", "fills", "trades", "daily", "equity", "signals", "files"):
+        assert getattr(copied, field) == getattr(applied, field)
+    # the fault: the copy taken after the chunk went to the pipeline
+    ahead = AheadView.ahead
+
+    def late(self: AheadView, recs: np.ndarray, start: int) -> None:
+        ahead(self, recs, start)
+        adopt(self.book, self.pipe.book)
+
+    monkeypatch.setattr(AheadView, "ahead", late)
+    reads[:] = []
+    run_backtest([need(ES_MBO)])
+    assert reads != got

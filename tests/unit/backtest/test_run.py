@@ -244,6 +244,7 @@ def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
     from orderflow.backtest.venue import SimVenue
 
     real_send, real_market, real_idle = SimVenue.send, SimVenue.on_market, _Driver._idle
+    real_pass = _Driver._pass_idle
     real_clear = SimVenue.clear
     log: list[tuple[object, ...]] = []
     idle = {True: 0, False: 0}
@@ -254,6 +255,11 @@ def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
         got, h = real_idle(self, signals), self.host
         assert got == (signals == self._seen and not h.desk.brackets.live and not h.position)
         idle[got] += 1
+        return got
+
+    def pass_idle(self: _Driver, recs: np.ndarray, stops: list[int], k: int) -> int:
+        got = real_pass(self, recs, stops, k)  # (idle points passed at once: idle too)
+        idle[True] += got - k
         return got
 
     def state(self: SimVenue, what: object) -> None:
@@ -279,6 +285,7 @@ def test_a_quiet_venue_shown_its_pieces_joined_is_the_venue_shown_each(
     monkeypatch.setattr(SimVenue, "on_market", on_market)
     monkeypatch.setattr(SimVenue, "clear", clear)
     monkeypatch.setattr(_Driver, "_idle", idle_checked)
+    monkeypatch.setattr(_Driver, "_pass_idle", pass_idle)
     opts = BacktestOptions(chunk_records=16_384, **LAT)  # type: ignore[arg-type]
     lazy = run_backtest([need(ES_MBO)], options=opts)
     seen, log[:] = list(log), []
@@ -374,3 +381,53 @@ def test_records_are_joined_as_numpy_joins_them() -> None:
     mbo["price"] = [1, 2, 3]
     with pytest.raises(TypeError):  # (numpy's answer to two record dtypes, not bytes)
         _join(mbo, np.zeros(2, dtype=TRADE_DTYPE))
+
+
+@pytest.mark.slow
+def test_idle_points_passed_at_once_are_the_points_decided_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run ahead, the idle decision points after an idle one are passed at once until the
+    first whose records bring an accumulated signal: the same result, decision and asked
+    counts, and the same trading-day rolls at the same times as deciding each; passing one
+    point too far (over the signal) changes the run."""
+    from orderflow.backtest.ahead import AheadView
+    from orderflow.backtest.run import _Driver
+    from orderflow.trading.risk import RiskManager
+
+    rolls: list[tuple[int, str | None]] = []
+    passed = [0]
+    real_roll, real_pass = RiskManager.roll_day, _Driver._pass_idle
+
+    def roll(self: RiskManager, ts_ns: int, symbol: str | None = None) -> bool:
+        rolls.append((ts_ns, symbol))
+        return real_roll(self, ts_ns, symbol)
+
+    def pass_idle(self: _Driver, recs: np.ndarray, stops: list[int], k: int) -> int:
+        got = real_pass(self, recs, stops, k)
+        passed[0] += got - k
+        return got
+
+    monkeypatch.setattr(RiskManager, "roll_day", roll)
+    monkeypatch.setattr(_Driver, "_pass_idle", pass_idle)
+    results, logs = [], []
+    for on in (True, False):
+        if not on:
+            monkeypatch.setattr(_Driver, "_pass_idle", lambda self, recs, stops, k: k)
+        rolls[:] = []
+        results.append(run_backtest([need(ES_MBO)], options=BacktestOptions()))
+        logs.append(list(rolls))
+    passing, each = results
+    _same(passing, each)
+    timing = ("elapsed_s", "events_per_s")
+    assert {k: v for k, v in passing.stats.items() if k not in timing} == {
+        k: v for k, v in each.stats.items() if k not in timing
+    }
+    assert passing.files == each.files
+    assert passing.signals == each.signals and logs[0] == logs[1]
+    assert passed[0] > 200 and each.stats["decisions"] - each.stats["strategy_calls"] > 200
+    # the fault: the next signal's time not looked at (passed to the chunk's last point)
+    monkeypatch.setattr(_Driver, "_pass_idle", real_pass)
+    monkeypatch.setattr(AheadView, "next_signal_ts", lambda self, count: None)
+    broken = run_backtest([need(ES_MBO)], options=BacktestOptions())
+    assert broken.commands != each.commands
