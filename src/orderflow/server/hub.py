@@ -270,7 +270,8 @@ class Hub:
             st = self._state_of(batch)  # (an unknown instrument is refused before the claim)
         self._claim(batch, feeder or client, client, st)
         inst = st.instrument
-        undo = undo_of(st)
+        # what a failed recording puts back (none without a recorder: nothing can fail then)
+        undo = undo_of(st) if self.recorder is not None else None
         if fast is not None:
             depth, trades = commit_conversion(st, fast)
         else:
@@ -286,6 +287,7 @@ class Hub:
             try:
                 self._record(batch, client, recv_ns)
             except RecordingError:  # not recorded: not applied (the recording holds it all)
+                assert undo is not None  # (a recorder's failure)
                 undo_conversion(st, undo)
                 raise
         request = None
@@ -723,7 +725,7 @@ class Hub:
             signals=[signal_dict(s, inst) for s in signals] if signals else [],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
             first_seq=first_seq or batch.seq,
-            bar_metrics=_bar_metrics(st.bars, series),
+            bar_metrics=_bar_metrics(st.bars, series) if series else None,
             clusters=clusters,
             profile=profile,
         )

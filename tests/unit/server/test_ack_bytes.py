@@ -1,0 +1,63 @@
+"""A WebSocket session's acks on ESH4, byte for byte, pinned: every one of ESH4's batches as the
+bridge sends it (MessagePack rows, and JSON rows), decoded as a session decodes a frame
+(:func:`.frames.decode_frame`), applied by a Hub answering in that encoding as a session has it
+answer (``Hub.acks_as``) for a client that trades (its risk manager's book clock runs on every
+batch), and the ack encoded as the session writes it. The SHA-256 of all the acks (their
+``processing_us`` zeroed: the only wall-clock figure) was taken from the tree before the apply's
+shortcuts; any byte that moves fails it."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+import msgspec
+import pytest
+
+from orderflow.protocol import Batch, encode
+from orderflow.server.frames import decode_frame
+from orderflow.server.hub import Hub
+from tests.conftest import ES_MBO, need
+
+#: the digests of the acks (see the module), per encoding
+PINNED = {
+    "msgpack": "e8916cb064da13b3cb4425e191cb784d3c5c5c3ac9946484463ae63484921c74",
+    "json": "4ca9559e5c3a4607c36253da99389fec29866cf7ab72aee801e9c74df3443159",
+}
+
+
+@cache
+def _batches() -> list[Batch]:
+    from orderflow.client.feed import build_batches
+    from orderflow.io.formats import load_stream
+
+    return [fb.batch for fb in build_batches(load_stream(need(ES_MBO)), 10, 100)]
+
+
+def acks_digest(encoding: str) -> tuple[str, int]:
+    """The digest of a session's acks to ESH4's batches in ``encoding``, and how many."""
+    hub = Hub()
+    hub.trading.connected("nt8", False)  # a client with a desk: the risk manager's book clock
+    digest = hashlib.sha256()
+    n = 0
+    for b in _batches():
+        frame: bytes | str = (msgspec.msgpack.encode(b) if encoding == "msgpack"
+                              else msgspec.json.encode(b).decode())  # fmt: skip
+        msg = decode_frame(frame)
+        assert isinstance(msg, Batch)
+        hub.acks_as = encoding  # type: ignore[assignment]
+        try:
+            ack, _ = hub.apply(msg, "nt8")
+        finally:
+            hub.acks_as = None
+        hub.after_ack.settle()
+        digest.update(encode(msgspec.structs.replace(ack, processing_us=0.0), encoding))
+        n += 1
+    return digest.hexdigest(), n
+
+
+@pytest.mark.parametrize("encoding", ["msgpack", "json"])
+def test_session_acks_on_esh4_are_the_pinned_bytes(encoding: str) -> None:
+    digest, n = acks_digest(encoding)
+    assert n == len(_batches()) > 400
+    assert digest == PINNED[encoding]
