@@ -304,8 +304,10 @@ class Hub:
                 self.alerts.raise_("stale_book", request.instrument, gap)
             self.last_seq[client] = batch.seq
         self._count(st, 1)
-        st.bars.add_prints(trades)  # the classified prints, for the bars' delta
-        self.after_ack(self.view.took, st, trades)  # arrays never written again
+        # the classified prints, for the bars' delta and the view: arrays made by the
+        # conversion for this batch and never written again (kept as they are)
+        st.bars.add_prints(trades, owned=True)
+        self.after_ack(self.view.took, st, trades)
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
         acc0 = len(st.pipeline.accumulated)
@@ -449,7 +451,7 @@ class Hub:
         acc0 = len(st.pipeline.accumulated)
         depth = np.concatenate([d for d, _ in converted])
         trades = np.concatenate([t for _, t in converted])
-        st.bars.add_prints(trades)
+        st.bars.add_prints(trades, owned=True)  # (a concatenation of its own)
         self.after_ack(self.view.took, st, trades)
         book = st.pipeline.book
         self.view.moving(st.pipeline.name)

@@ -4,7 +4,8 @@ bridge sends it (MessagePack rows, and JSON rows), decoded as a session decodes 
 answer (``Hub.acks_as``) for a client that trades (its risk manager's book clock runs on every
 batch), and the ack encoded as the session writes it. The SHA-256 of all the acks (their
 ``processing_us`` zeroed: the only wall-clock figure) was taken from the tree before the apply's
-shortcuts; any byte that moves fails it."""
+shortcuts; any byte that moves fails it. The prints the Hub hands to NinjaTrader's bars
+without a copy are never written after (every array checked at the run's end)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import hashlib
 from functools import cache
 
 import msgspec
+import numpy as np
 import pytest
 
+from orderflow.analytics.nt_bars import NtBars
 from orderflow.protocol import Batch, encode
 from orderflow.server.frames import decode_frame
 from orderflow.server.hub import Hub
@@ -61,3 +64,53 @@ def test_session_acks_on_esh4_are_the_pinned_bytes(encoding: str) -> None:
     digest, n = acks_digest(encoding)
     assert n == len(_batches()) > 400
     assert digest == PINNED[encoding]
+
+
+def test_the_prints_handed_to_the_bars_are_never_written_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Hub hands each batch's converted prints to NinjaTrader's bars without a copy
+    (``NtBars.add_prints(..., owned=True)``): on ESH4, through the pipeline, the answers,
+    the dashboard's view folded after each ack, every array the bars keep is still what it
+    was when handed over, and is the very array handed over."""
+    handed: list[tuple[np.ndarray, np.ndarray]] = []
+    add = NtBars.add_prints
+
+    def keep(self: NtBars, trades: np.ndarray, owned: bool = False) -> None:
+        assert owned
+        if len(trades):
+            handed.append((trades, trades.copy()))
+        add(self, trades, owned)
+
+    monkeypatch.setattr(NtBars, "add_prints", keep)
+    hub = Hub()
+    hub.trading.connected("nt8", False)
+    for b in _batches():
+        hub.acks_as = "msgpack"
+        try:
+            hub.apply(decode_frame(msgspec.msgpack.encode(b)), "nt8")  # type: ignore[arg-type]
+        finally:
+            hub.acks_as = None
+        hub.after_ack.settle()
+        for iv in hub.view.of.values():
+            iv.fold()
+    kept = list(hub.instruments["ESH4"].bars._pending)
+    assert len(handed) == len(kept) > 300
+    for (arr, was), k in zip(handed, kept, strict=True):
+        assert arr is k
+        assert arr.tobytes() == was.tobytes()
+
+
+def test_prints_not_handed_over_are_copied() -> None:
+    from orderflow.model.dtypes import TRADE_DTYPE
+    from orderflow.model.instruments import get_instrument
+
+    bars = NtBars(get_instrument("ES 03-24"))
+    a, b = np.zeros(3, dtype=TRADE_DTYPE), np.zeros(2, dtype=TRADE_DTYPE)
+    a["price"], b["price"] = 7, 9
+    bars.add_prints(a)
+    bars.add_prints(b, owned=True)
+    a["price"], b["price"] = 8, 10  # the caller writes its arrays again
+    first, second = bars._pending
+    assert first is not a and first["price"].tolist() == [7, 7, 7]
+    assert second is b  # handed over: the caller's promise not to write it is what holds it
