@@ -348,7 +348,8 @@ class Hub:
         ack = self._ack(st, batch, False, applied, rejected, signals, t0, series=changed,
                         to=client if client is not None else feeder)  # fmt: skip
         mark(ACKED)
-        self._check_alerts(st, ack, depth, client)
+        n = len(depth)
+        self._check_alerts(st, ack, n, batch.last_depth_t if n else 0, client)
         self.after_ack(self.view.applied, st, len(depth), None if batch.snapshot else depth)
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
@@ -471,7 +472,7 @@ class Hub:
         ack = self._ack(st, run[-1], False, applied, self._rejected(st, before, changed),
                         signals, t0, first_seq=run[0].seq, series=changed, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
-        self._check_alerts(st, ack, depth, client)
+        self._check_alerts(st, ack, len(depth), run[-1].last_depth_t, client)
         self.after_ack(self.view.applied, st, len(depth), depth)
         self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
@@ -600,18 +601,21 @@ class Hub:
         return rejected
 
     def _check_alerts(
-        self, st: InstrumentState, ack: Ack, depth: np.ndarray, client: str | None = None
-    ) -> None:
+        self, st: InstrumentState, ack: Ack, n_depth: int, last_event: int,
+        client: str | None = None,
+    ) -> None:  # fmt: skip
+        """The risk manager's book clock and the alert checks after a batch (or a run) of
+        ``n_depth`` depth events, the last at ``last_event`` (its ``last_depth_t``: the time
+        the converted events' last ``ts_event`` carries, read without an array's field)."""
         if "recovering" in self.counters:  # a recovery replays what was checked live
             return
         inst = st.instrument
-        last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
 
         def preopen() -> bool:
             return bool(last_event) and _preopen(inst, last_event)
 
-        if len(depth) and not st.stale:
+        if n_depth and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
             top = self._top  # the book's best prices (the ack's book may be encoded bytes)

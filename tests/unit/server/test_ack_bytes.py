@@ -114,3 +114,33 @@ def test_prints_not_handed_over_are_copied() -> None:
     first, second = bars._pending
     assert first is not a and first["price"].tolist() == [7, 7, 7]
     assert second is b  # handed over: the caller's promise not to write it is what holds it
+
+
+def test_a_batch_s_last_depth_time_is_its_converted_events_last_time() -> None:
+    """The alert checks and the pre-open test take a batch's ``last_depth_t`` for the last
+    ``ts_event`` of its converted depth: the same on every ESH4 batch in every form a batch
+    comes in (rows, columns, packed columns, a MessagePack frame's rows, JSON), and for a
+    batch whose last event is not its latest (the last, not the largest)."""
+    from orderflow.protocol import Depth, columnar, decode_client, packed
+    from orderflow.server.wire import convert_batch
+
+    hub = Hub()
+    st = hub.state("ES 03-24")
+    batches = _batches()[:150]
+    first = batches[0].depth[0]
+    late = [Depth(first.t + 10, "bid", "add", 0, first.price, 1),
+            Depth(first.t + 5, "bid", "remove", 0, first.price, 1)]  # fmt: skip
+    odd = Batch(batches[0].instrument, depth=late)
+    checked = 0
+    for b in [*batches, odd]:
+        if not b.n_depth:
+            continue
+        frames = (msgspec.msgpack.encode(b), msgspec.json.encode(b).decode())
+        for form in (b, columnar(b), packed(b), decode_frame(frames[0]),
+                     decode_client(frames[1])):  # fmt: skip
+            assert isinstance(form, Batch)
+            depth, _ = convert_batch(st, form)
+            assert form.last_depth_t == int(depth["ts_event"][-1])
+            checked += 1
+    assert checked >= 5 * 100
+    assert odd.last_depth_t == first.t + 5
