@@ -159,7 +159,7 @@ class _Layout:
                                dtype=np.uint8)  # fmt: skip
         #: the two byte buffers as memoryviews: an answer's bytes are sliced from these (a
         #: memoryview's slice costs less than an array's on a cold cache; the same bytes)
-        self.out_bv, self.out_jbv = memoryview(self.out_b), memoryview(self.out_jb)
+        self.out_bv, self.out_jbv = self.out_b.data, self.out_jb.data
         #: the parameter objects the layout was made from: kept alive, so the ids that key it
         #: are never another object's while it is cached
         self.owners = owners
