@@ -214,24 +214,28 @@ class NtBars:
         self.tape = PrintTape(self.params.keep_prints)
         self.series: dict[int, _Series] = {}
         self.rejected: Counter[str] = Counter()
-        #: before the first bar: the prints as they came (copies of the batches' arrays), at
-        #: most ``keep_prints`` of them in whole batches, for the tape to take at once when a
-        #: bar arrives; a client that never sends bars pays a copy and an append per batch
+        #: before the first bar: the prints as they came (the batches' arrays, copied unless
+        #: handed over: :meth:`add_prints`), at most ``keep_prints`` of them in whole
+        #: batches, for the tape to take at once when a bar arrives; a client that never
+        #: sends bars pays an append per batch (and a copy, unless it hands them over)
         self._pending: deque[np.ndarray] = deque()
         self._pending_n = 0
         self._pending_floor: int | None = None  # after a dropped batch: covered from here on
 
     # ---- feeding -------------------------------------------------------------------------
-    def add_prints(self, trades: np.ndarray) -> None:
+    def add_prints(self, trades: np.ndarray, owned: bool = False) -> None:
         """The instrument's classified prints (TRADE_DTYPE, aggressor side set). Before the
         first bar they are only kept (O(1) Python per batch: :attr:`tape` takes them when a
-        bar arrives); after it, the tape takes them at once."""
+        bar arrives); after it, the tape takes them at once. ``owned``: the caller hands the
+        array over and never writes it again (the server's converted prints), so it is kept
+        as it is; else a copy is kept (a structured copy costs more than the rest of the call
+        on a cold cache)."""
         if not len(trades):
             return
         if self.series:
             self.tape.add(trades)
             return
-        self._pending.append(trades.copy())
+        self._pending.append(trades if owned else trades.copy())
         self._pending_n += len(trades)
         keep = self.params.keep_prints
         while self._pending_n > keep and len(self._pending) > 1:

@@ -270,7 +270,8 @@ class Hub:
             st = self._state_of(batch)  # (an unknown instrument is refused before the claim)
         self._claim(batch, feeder or client, client, st)
         inst = st.instrument
-        undo = undo_of(st)
+        # what a failed recording puts back (none without a recorder: nothing can fail then)
+        undo = undo_of(st) if self.recorder is not None else None
         if fast is not None:
             depth, trades = commit_conversion(st, fast)
         else:
@@ -286,6 +287,7 @@ class Hub:
             try:
                 self._record(batch, client, recv_ns)
             except RecordingError:  # not recorded: not applied (the recording holds it all)
+                assert undo is not None  # (a recorder's failure)
                 undo_conversion(st, undo)
                 raise
         request = None
@@ -302,8 +304,10 @@ class Hub:
                 self.alerts.raise_("stale_book", request.instrument, gap)
             self.last_seq[client] = batch.seq
         self._count(st, 1)
-        st.bars.add_prints(trades)  # the classified prints, for the bars' delta
-        self.after_ack(self.view.took, st, trades)  # arrays never written again
+        # the classified prints, for the bars' delta and the view: arrays made by the
+        # conversion for this batch and never written again (kept as they are)
+        st.bars.add_prints(trades, owned=True)
+        self.after_ack(self.view.took, st, trades)
         applied: dict[str, int] = {"depth": 0, "ticks": 0, "bars": 0}
         before = dict(st.pipeline.rejected)
         acc0 = len(st.pipeline.accumulated)
@@ -344,7 +348,8 @@ class Hub:
         ack = self._ack(st, batch, False, applied, rejected, signals, t0, series=changed,
                         to=client if client is not None else feeder)  # fmt: skip
         mark(ACKED)
-        self._check_alerts(st, ack, depth, client)
+        n = len(depth)
+        self._check_alerts(st, ack, n, batch.last_depth_t if n else 0, client)
         self.after_ack(self.view.applied, st, len(depth), None if batch.snapshot else depth)
         if len(depth) or batch.ticks:
             self._decide(st, client, acc0)
@@ -447,7 +452,7 @@ class Hub:
         acc0 = len(st.pipeline.accumulated)
         depth = np.concatenate([d for d, _ in converted])
         trades = np.concatenate([t for _, t in converted])
-        st.bars.add_prints(trades)
+        st.bars.add_prints(trades, owned=True)  # (a concatenation of its own)
         self.after_ack(self.view.took, st, trades)
         book = st.pipeline.book
         self.view.moving(st.pipeline.name)
@@ -467,7 +472,7 @@ class Hub:
         ack = self._ack(st, run[-1], False, applied, self._rejected(st, before, changed),
                         signals, t0, first_seq=run[0].seq, series=changed, to=client)  # fmt: skip
         self.counters["coalesced"] += len(run)
-        self._check_alerts(st, ack, depth, client)
+        self._check_alerts(st, ack, len(depth), run[-1].last_depth_t, client)
         self.after_ack(self.view.applied, st, len(depth), depth)
         self._decide(st, client, acc0)
         return [(run[-1], ack, request, None)]
@@ -596,18 +601,21 @@ class Hub:
         return rejected
 
     def _check_alerts(
-        self, st: InstrumentState, ack: Ack, depth: np.ndarray, client: str | None = None
-    ) -> None:
+        self, st: InstrumentState, ack: Ack, n_depth: int, last_event: int,
+        client: str | None = None,
+    ) -> None:  # fmt: skip
+        """The risk manager's book clock and the alert checks after a batch (or a run) of
+        ``n_depth`` depth events, the last at ``last_event`` (its ``last_depth_t``: the time
+        the converted events' last ``ts_event`` carries, read without an array's field)."""
         if "recovering" in self.counters:  # a recovery replays what was checked live
             return
         inst = st.instrument
-        last_event = int(depth["ts_event"][-1]) if len(depth) else 0
         warm = st.batches > WARMUP_BATCHES
 
         def preopen() -> bool:
             return bool(last_event) and _preopen(inst, last_event)
 
-        if len(depth) and not st.stale:
+        if n_depth and not st.stale:
             # only a ladder that can be trusted is a book update for risk: a stale one stops
             # the clock of the stale-book kill switch (RiskParams.book_stale_ms)
             top = self._top  # the book's best prices (the ack's book may be encoded bytes)
@@ -723,7 +731,7 @@ class Hub:
             signals=[signal_dict(s, inst) for s in signals] if signals else [],
             processing_us=(time.perf_counter_ns() - t0) / 1000,
             first_seq=first_seq or batch.seq,
-            bar_metrics=_bar_metrics(st.bars, series),
+            bar_metrics=_bar_metrics(st.bars, series) if series else None,
             clusters=clusters,
             profile=profile,
         )

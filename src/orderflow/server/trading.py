@@ -189,8 +189,8 @@ class ServerTrading:
             if node.pending:
                 self._out(node, node.take())
         self._desk_alerts()
-        if not self._commit_due():
-            return
+        if not self._deferred and (self.writer is None or not self.writer.pending):
+            return  # nothing to commit (:meth:`_commit_due`, inline: every batch flushes)
         deferred, self._deferred = self._deferred, []
         ok = self._commit()
         for node, cmd in deferred:
@@ -327,17 +327,20 @@ class ServerTrading:
         that client trades; else for every trading client but ``feeders`` (the clients that
         feed books of their own: another client's fresh book must not hide that theirs is
         stale)."""
-        if not self.clients and not self._commit_due():
+        clients = self.clients
+        if not clients and not self._commit_due():
             return  # no desk to tell and nothing to commit: the flush would do nothing
-        if client is not None and data_ns and client in self.clients:
-            node = self.clients[client]
-            node.data_ns = max(node.data_ns, data_ns)
-        if client is not None and client in self.clients:
-            targets = [self.clients[client]]
+        fed = clients.get(client) if client is not None else None
+        if fed is not None:  # the feeder trades (nearly always): its desk alone
+            if data_ns:
+                fed.data_ns = max(fed.data_ns, data_ns)
+            cmds = fed.book(self._now(fed), crossed)
+            if cmds:
+                self._out(fed, cmds)
         else:
-            targets = [node for name, node in self.clients.items() if name not in feeders]
-        for node in targets:
-            self._out(node, node.book(self._now(node), crossed))
+            for name, node in list(clients.items()):
+                if name not in feeders:
+                    self._out(node, node.book(self._now(node), crossed))
         self._flush()  # only an automatic kill wrote anything
 
     # ---- commands ------------------------------------------------------------------------

@@ -533,9 +533,10 @@ class TradingNode(NodeApi):
         return self.take()
 
     def _risk_events(self, events: list[RiskEvent], now: int) -> None:
+        if not events:  # nearly every book update: nothing to record, nothing to flatten
+            return
         self._rec_risk_events(events)
-        if events:
-            self._rec_state(events[-1].ts_ns)
+        self._rec_state(events[-1].ts_ns)
         if any(ev.flatten for ev in events) or (events and self.risk.flatten_requested):
             if self.desk.orders.reconciled:
                 self._flatten(now)

@@ -671,8 +671,11 @@ class RiskManager:
             cause = KILL_DISCONNECTED
         elif p.kill_on_crossed_book and s.book_crossed:
             cause = KILL_BOOK_CROSSED
-        elif p.book_stale_ms and s.last_book_ns is not None:
-            # the maintenance break and weekends are not staleness: count from the open
+        elif (p.book_stale_ms and s.last_book_ns is not None
+              and ts_ns - s.last_book_ns > p.book_stale_ms * 1e6):  # fmt: skip
+            # the maintenance break and weekends are not staleness: count from the open (a
+            # book updated within the limit is fresh whatever the calendar says, and a book
+            # update is one: no calendar lookup then)
             since = s.last_book_ns
             cal = next(iter(self.sessions.values()), None)
             session = cal.session_at(ts_ns) if cal is not None else None
