@@ -38,31 +38,13 @@ _TIMING = {"elapsed_s", "events_per_s", "path", "seconds", "wall_s"}
 
 
 def _strategies() -> dict[str, Any]:
-    from orderflow.trading.params import TradingParams
-    from orderflow.trading.risk import RiskParams
-    from orderflow.trading.sizing import SizingParams
-    from orderflow.trading.strategy import StrategyParams
+    """The parity test's strategies (default, busy, micro), the same objects."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.integration.test_parity import CASES
 
-    risk = {"book_stale_ms": 0.0, "kill_on_disconnect": False}
-    busy = TradingParams(
-        risk=RiskParams(max_position=4, max_order_size=2, daily_loss_limit=2000.0,
-                        max_consecutive_losses=0, **risk),  # type: ignore[arg-type]
-        sizing=SizingParams(method="fixed", fixed_contracts=2),
-        strategy=StrategyParams(
-            entry_type="limit", limit_anchor="touch", entry_timeout_s=20, min_entry_spacing_s=60,
-            max_position=4, max_entries_per_direction=3, scale_in=True,
-            scale_in_min_profit_ticks=2, scale_in_entry_type="market", stop_loss_ticks=8,
-            targets_ticks=(6, 12), target_sizes=(1, 1), breakeven_after_ticks=4, trail="ticks",
-            trail_ticks=6, trail_after_ticks=8, time_stop_s=300, opposite_exit_score=3.0,
-        ),
-    )  # fmt: skip
-    micro = TradingParams(
-        risk=RiskParams(max_position=10, max_order_size=10, **risk),  # type: ignore[arg-type]
-        sizing=SizingParams(method="risk", risk_per_trade=60.0),
-        strategy=StrategyParams(max_position=10),
-    )
-    default = TradingParams(risk=RiskParams(**risk))  # type: ignore[arg-type]
-    return {"default": default, "busy": busy, "micro": micro}
+    return dict(CASES)
 
 
 def cases(quick: bool) -> list[tuple[str, list[Path], str, dict[str, Any]]]:
