@@ -87,7 +87,9 @@ class LaggingBook:
     def _bring(self) -> OrderBook:
         recs = self._recs
         if recs is not None and self._to > self._done:
-            self.book.apply_mbo(recs[self._done : self._to])
+            # (no _cover pass: this book follows the pipeline's market, its ladder already
+            # spans the prices; a record outside it re-bases it as it comes)
+            self.book.apply_mbo(recs[self._done : self._to], cover=False)
             self._done = self._to
         return self.book
 

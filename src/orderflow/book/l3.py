@@ -348,7 +348,8 @@ class OrderBook(PriceEdge):
         """Remove every order (counters and last_* stay). O(capacity)."""
         K.k_clear(self._st)
 
-    def apply_mbo(self, events: np.ndarray, record_depth: int = 0) -> BatchResult:
+    def apply_mbo(self, events: np.ndarray, record_depth: int = 0,
+                  cover: bool = True) -> BatchResult:  # fmt: skip
         """Replay MBO records (:data:`MBO_DTYPE`) with Databento's semantics; O(len(events)).
 
         A add, C cancel (size removed), M modify, R clear; T and F leave the book alone (F counts
@@ -356,6 +357,11 @@ class OrderBook(PriceEdge):
         the snapshot rebuilds it. Each LAST record outside a snapshot is an event boundary;
         with ``record_depth`` N the top N levels are recorded there. Bad records are dropped
         and counted; the batch goes on.
+
+        ``cover=False``: no :meth:`_cover` pass first (the ladder grows only when a record
+        needs it, as the kernel stops for it): for a book that already spans its market's
+        prices, fed small batches, where that pass would cost more than it saves. The same
+        book either way.
         """
         if events.dtype != MBO_DTYPE:
             raise DtypeError(f"apply_mbo needs MBO_DTYPE records, got {events.dtype}")
@@ -380,7 +386,8 @@ class OrderBook(PriceEdge):
         d_levels = np.zeros((6, n_bounds, max(n_depth, 0)), dtype=np.int64)
         bstate = np.zeros(K.B_SIZE, dtype=np.int64)
         bstate[K.B_FIRST_REJ] = -1
-        self._cover(events)
+        if cover:
+            self._cover(events)
         force = 0
         while True:
             rc = K.k_batch(self._st, *cols, force, bstate, n_depth, d_index, d_ts, d_levels)
