@@ -39,32 +39,38 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if sys.dont_write_bytecode or config.getoption("assertmode") != "rewrite":
         return
-    from _pytest.assertion import rewrite
-
-    state = config.stash[rewrite.assertstate_key]
     files = sorted(Path(__file__).parent.rglob("*.py"), key=lambda f: -f.stat().st_size)
-
-    def compile_files(mine: list[Path]) -> None:
-        for fn in mine:
-            if fn.name.startswith("test_") or fn.name == "conftest.py":
-                pyc = rewrite.get_cache_dir(fn) / (fn.name[:-3] + rewrite.PYC_TAIL)
-                if rewrite._read_pyc(fn, pyc) is None and rewrite.try_makedirs(pyc.parent):
-                    source_hash, co = rewrite._rewrite_test(fn, config)
-                    rewrite._write_pyc(state, co, source_hash, pyc)
-            else:  # a helper module, imported as any module is
-                cached = Path(importlib.util.cache_from_source(str(fn)))
-                if not cached.exists() or cached.stat().st_mtime < fn.stat().st_mtime:
-                    py_compile.compile(str(fn), doraise=False, quiet=2)
-
     # the largest files dealt out in turn: a child process takes one half, this one the other
     pid = os.fork()
     if pid == 0:
         try:
-            compile_files(files[1::2])
+            write_bytecode(files[1::2], config)
         finally:
             os._exit(0)
-    compile_files(files[0::2])
+    write_bytecode(files[0::2], config)
     os.waitpid(pid, 0)
+
+
+def write_bytecode(files: list[Path], config: pytest.Config) -> None:
+    """Each test module's (``test_*.py``, ``conftest.py``) bytecode as pytest's import hook
+    writes it (its rewritten asserts, in ``__pycache__``, with the source's hash), unless a
+    valid one is there; each other module's as Python's import writes it."""
+    from _pytest.assertion import rewrite
+
+    state = config.stash[rewrite.assertstate_key]
+    for fn in files:
+        if not (fn.name.startswith("test_") or fn.name == "conftest.py"):
+            cached = Path(importlib.util.cache_from_source(str(fn)))
+            if not cached.exists() or cached.stat().st_mtime < fn.stat().st_mtime:
+                py_compile.compile(str(fn), doraise=False, quiet=2)
+            continue
+        pyc = rewrite.get_cache_dir(fn) / (fn.name[:-3] + rewrite.PYC_TAIL)
+        if rewrite._read_pyc(fn, pyc) is None and rewrite.try_makedirs(pyc.parent):
+            try:
+                source_hash, co = rewrite._rewrite_test(fn, config)
+            except SyntaxError:  # left to the worker, which reports it as collecting does
+                continue
+            rewrite._write_pyc(state, co, source_hash, pyc)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
