@@ -3,8 +3,11 @@ small builders of test inputs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import py_compile
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,51 @@ LOBSTER_BOOK = DATA_DIR / "lobster" / "GOOG_2012-06-21_34200000_57600000_orderbo
 CME_BARS = DATA_DIR / "cme_bars" / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
 #: seconds each test file took in a measured run (scripts/test_durations.py writes it)
 DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``pytest -n N`` (in the controller, before it starts the workers): the test
+    modules' assertion-rewritten bytecode and the helper modules' bytecode written once, on
+    two cores, where each worker would otherwise compile every module of the suite itself to
+    collect it (on a clean clone no ``__pycache__`` exists: both workers rewrote all ~220
+    files side by side). The workers then load pytest's cached rewrite (hash-checked against
+    the source: a stale or missing file is rewritten by the worker as before)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", 0):
+        return
+    if sys.dont_write_bytecode or config.getoption("assertmode") != "rewrite":
+        return
+    files = sorted(Path(__file__).parent.rglob("*.py"), key=lambda f: -f.stat().st_size)
+    # the largest files dealt out in turn: a child process takes one half, this one the other
+    pid = os.fork()
+    if pid == 0:
+        try:
+            write_bytecode(files[1::2], config)
+        finally:
+            os._exit(0)
+    write_bytecode(files[0::2], config)
+    os.waitpid(pid, 0)
+
+
+def write_bytecode(files: list[Path], config: pytest.Config) -> None:
+    """Each test module's (``test_*.py``, ``conftest.py``) bytecode as pytest's import hook
+    writes it (its rewritten asserts, in ``__pycache__``, with the source's hash), unless a
+    valid one is there; each other module's as Python's import writes it."""
+    from _pytest.assertion import rewrite
+
+    state = config.stash[rewrite.assertstate_key]
+    for fn in files:
+        if not (fn.name.startswith("test_") or fn.name == "conftest.py"):
+            cached = Path(importlib.util.cache_from_source(str(fn)))
+            if not cached.exists() or cached.stat().st_mtime < fn.stat().st_mtime:
+                py_compile.compile(str(fn), doraise=False, quiet=2)
+            continue
+        pyc = rewrite.get_cache_dir(fn) / (fn.name[:-3] + rewrite.PYC_TAIL)
+        if rewrite._read_pyc(fn, pyc) is None and rewrite.try_makedirs(pyc.parent):
+            try:
+                source_hash, co = rewrite._rewrite_test(fn, config)
+            except SyntaxError:  # left to the worker, which reports it as collecting does
+                continue
+            rewrite._write_pyc(state, co, source_hash, pyc)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

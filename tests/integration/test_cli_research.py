@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ES_MBO, need
-from tests.integration.test_cli import run_cli
+from tests.conftest import ES_MBO, PROJECT_ROOT, need
+from tests.integration.test_cli import HELP_PROBE, run_cli
 
 
 def test_sweep_and_convert_have_help() -> None:
-    assert "--ray-address" in run_cli("sweep", "--help").stdout
-    assert "--parquet" in run_cli("convert", "--help").stdout
+    # both commands' --help in one process (test_cli.py's probe), not an interpreter each
+    proc = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, json.dumps([["sweep"], ["convert"]])],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    helps = json.loads(proc.stdout)
+    assert helps["sweep"][0] == 0 and "--ray-address" in helps["sweep"][1]
+    assert helps["convert"][0] == 0 and "--parquet" in helps["convert"][1]
 
 
 @pytest.mark.slow

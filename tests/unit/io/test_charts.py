@@ -1,9 +1,13 @@
-import numpy as np
+"""The profile and footprint pictures are PNG files."""
 
-from orderflow.io.charts import draw_footprint, draw_profile
+import numpy as np
 
 
 def test_profile_and_footprint_are_written_as_png(tmp_path):
+    # imported here, not at collection: matplotlib's pyplot is about a second of CPU, which
+    # every worker of `pytest -n 2` paid to collect the suite whether it ran this test or not
+    from orderflow.io.charts import draw_footprint, draw_profile
+
     prices = np.arange(4800.0, 4803.0, 0.25)
     buy = np.arange(len(prices))
     sell = buy[::-1]
