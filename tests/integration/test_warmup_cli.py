@@ -1,5 +1,6 @@
 """``orderflow warmup`` (what ``make setup`` runs): the server's kernels compiled or loaded
-from numba's cache, and the default recording replayed as ``orderflow run`` would."""
+from numba's cache, the default recording replayed as ``orderflow run`` would, and the simulated
+market's generator run (``orderflow run`` without a recording)."""
 
 from __future__ import annotations
 
@@ -22,4 +23,5 @@ def test_warmup_runs_the_server_and_run_paths() -> None:
     out = json.loads(proc.stdout)
     assert out["server_batches"] == 17 and out["run_batches"] > 400
     assert out["data_file"].endswith(ES_MBO.name) and out["kernels"] > 30
+    assert 1_900 <= out["simulated_records"] <= 2_000  # the simulated market's generator
     assert "alert" not in proc.stderr  # the throwaway hubs' alerts are not the operator's

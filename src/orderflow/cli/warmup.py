@@ -6,8 +6,10 @@ paths, not by naming signatures: a throwaway hub is fed synthetic NinjaTrader ba
 every branch of the ladder (adds, updates, removes, an IsReset, refused events, prints, bars),
 and when the default recording is there (``data.dir``/``data.default_file``) it is replayed
 whole as ``orderflow run --no-serve`` does and fed, as batches, through the hub as ``orderflow
-run`` does. ``orderflow serve`` runs the same warm-up in a worker thread at start (its
-``/health`` says ``warming`` meanwhile).
+run`` does; ``orderflow warmup`` also runs the built-in simulated market's generator, which
+``orderflow run`` uses where no recording is. ``orderflow serve`` runs the same warm-up (not
+the simulated market's) in a worker thread at start (its ``/health`` says ``warming``
+meanwhile).
 """
 
 from __future__ import annotations
@@ -238,9 +240,28 @@ def _warm_run(params: Any, path: Path) -> int:
         quiet.setLevel(level)
 
 
-def warm_kernels(params: Any = None, data_file: Path | None = None) -> dict[str, Any]:
-    """Compile (or load from numba's cache) the kernels the server and ``orderflow run`` use;
-    returns what was done: kernels, batches, seconds."""
+def _warm_simulated() -> int:
+    """The built-in simulated market's generator (``orderflow run`` where no recording is):
+    a few thousand records, its kernels typed as for an hour of it. Returns the records."""
+    import logging
+
+    from orderflow.io.simulated import simulate_mbo
+
+    quiet = logging.getLogger("orderflow.io.simulated")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # (its "records generated" is not the operator's)
+    try:
+        return len(simulate_mbo(2_000))
+    finally:
+        quiet.setLevel(level)
+
+
+def warm_kernels(
+    params: Any = None, data_file: Path | None = None, simulated: bool = False
+) -> dict[str, Any]:
+    """Compile (or load from numba's cache) the kernels the server and ``orderflow run`` use
+    (``simulated``: also the simulated market's, which ``orderflow run`` without a recording
+    uses and the server does not); returns what was done: kernels, batches, seconds."""
     t0 = time.perf_counter()
     from orderflow.engine.pipeline import PipelineParams
 
@@ -249,6 +270,7 @@ def warm_kernels(params: Any = None, data_file: Path | None = None) -> dict[str,
     params = dataclasses.replace(params, pull=dataclasses.replace(params.pull, enabled=True))
     server = _warm_server(params)
     run = _warm_run(params, data_file) if data_file is not None and data_file.is_file() else 0
+    sim = _warm_simulated() if simulated else 0
     kernels = compiled_kernels()
     return {
         "kernels": sum(1 for n in kernels.values() if n),
@@ -256,6 +278,7 @@ def warm_kernels(params: Any = None, data_file: Path | None = None) -> dict[str,
         "server_batches": server,
         "run_batches": run,
         "data_file": str(data_file) if data_file is not None and run else None,
+        "simulated_records": sim,
         "seconds": round(time.perf_counter() - t0, 3),
     }
 
@@ -267,13 +290,15 @@ def warmup(
     ] = True,
 ) -> None:
     """Compile the jitted kernels into numba's cache (NUMBA_CACHE_DIR, else __pycache__ beside
-    the sources) so the next start of `orderflow serve` or `orderflow run` is warm."""
+    the sources) so the next start of `orderflow serve` or `orderflow run` (the recording's or
+    the simulated market) is warm."""
     from orderflow.cli.context import settings
     from orderflow.cli.output import console, print_json
     from orderflow.settings import pipeline_params
 
     s = settings()
-    out = warm_kernels(pipeline_params(s), s.data.dir / s.data.default_file if data else None)
+    out = warm_kernels(pipeline_params(s), s.data.dir / s.data.default_file if data else None,
+                       simulated=True)  # fmt: skip
     if json:
         print_json(out)
         return
@@ -281,7 +306,7 @@ def warmup(
         f"warm: {out['kernels']} kernels compiled or loaded from numba's cache in "
         f"{out['seconds']:.1f} s ({out['server_batches']} server batches"
         + (f", {out['run_batches']} batches of {out['data_file']}" if out["run_batches"] else "")
-        + ")"
+        + f", {out['simulated_records']:,} simulated records)"
     )
 
 
