@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -97,14 +98,25 @@ def _synthetic_batches(t0_ns: int) -> list[dict[str, Any]]:
     return out
 
 
+@contextlib.contextmanager
+def _quieted(logger: str, level: int) -> Iterator[None]:
+    """``logger`` below ``level`` silenced meanwhile (a throwaway run's records are not the
+    operator's), its own level put back after."""
+    log = logging.getLogger(logger)
+    before = log.level
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+
+
 def _warm_server(params: Any, ready: Callable[[], None] | None = None, steps: str = "all") -> int:
     """Feed the synthetic batches through a throwaway hub; the batches applied. ``ready`` is
     called once the first batch is applied (the fused step's kernels compiled or loaded).
     ``steps``: ``all``; ``batches``, the batches and their depth forms only; ``sessions``, the
     sessions' encodings and the dashboard's steps only (two processes share the warm-up:
     :mod:`orderflow.cli.warmup_jobs`)."""
-    import logging
-
     import orjson
 
     from orderflow.core.errors import OrderflowError
@@ -112,10 +124,7 @@ def _warm_server(params: Any, ready: Callable[[], None] | None = None, steps: st
     from orderflow.server.frames import decode_frame
     from orderflow.server.hub import Hub
 
-    quiet = logging.getLogger("orderflow.server")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # the throwaway hub's alerts are not the operator's
-    try:
+    with _quieted("orderflow.server", logging.ERROR):  # the throwaway hub's alerts
         hub = Hub(params)
         applied = 0
         docs = _synthetic_batches(time.time_ns() - 1_000_000_000)
@@ -158,8 +167,6 @@ def _warm_server(params: Any, ready: Callable[[], None] | None = None, steps: st
             bars_between(st, 0, 2**63 - 1, 10)
         _warm_heat()
         return applied
-    finally:
-        quiet.setLevel(level)
 
 
 def _warm_heat() -> None:
@@ -214,8 +221,6 @@ def _warm_heat_columns() -> Any:
 
 def _warm_run(params: Any, path: Path) -> int:
     """``orderflow run`` on ``path``: the in-process replay, and its batches through a hub."""
-    import logging
-
     from orderflow.client.feed import build_batches
     from orderflow.core.errors import OrderflowError
     from orderflow.engine.runner import run_file
@@ -226,34 +231,22 @@ def _warm_run(params: Any, path: Path) -> int:
     stream = load_stream(path)
     if stream.kind not in ("mbo", "nt_depth"):
         return 0
-    quiet = logging.getLogger("orderflow.server")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
+    with _quieted("orderflow.server", logging.ERROR):
         hub = Hub(params)
         batches = build_batches(stream)
         for fb in batches:
             with contextlib.suppress(OrderflowError):
                 hub.apply(fb.batch, "warmup")
         return len(batches)
-    finally:
-        quiet.setLevel(level)
 
 
 def _warm_simulated() -> int:
     """The built-in simulated market's generator (``orderflow run`` where no recording is):
     a few thousand records, its kernels typed as for an hour of it. Returns the records."""
-    import logging
-
     from orderflow.io.simulated import simulate_mbo
 
-    quiet = logging.getLogger("orderflow.io.simulated")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # (its "records generated" is not the operator's)
-    try:
+    with _quieted("orderflow.io.simulated", logging.WARNING):  # its "records generated"
         return len(simulate_mbo(2_000))
-    finally:
-        quiet.setLevel(level)
 
 
 def warm_kernels(

@@ -189,8 +189,8 @@ class ServerTrading:
             if node.pending:
                 self._out(node, node.take())
         self._desk_alerts()
-        if not self._deferred and (self.writer is None or not self.writer.pending):
-            return  # nothing to commit (:meth:`_commit_due`, inline: every batch flushes)
+        if not self._commit_due():
+            return
         deferred, self._deferred = self._deferred, []
         ok = self._commit()
         for node, cmd in deferred:
