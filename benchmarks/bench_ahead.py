@@ -309,7 +309,7 @@ def main() -> None:
     chunks = [whole[a : a + CHUNK] for a in range(0, len(whole), CHUNK)]
     cuts = np.linspace(0, len(whole), 31, dtype=int)
     thirty = [whole[a:b] for a, b in itertools.pairwise(cuts)]
-    inner = [0]
+    inner: dict[Any, int] = {0: 0}
     timed = cpu_timed(PROCESS, inner)
 
     def backtest(ahead: bool) -> tuple[int, int]:

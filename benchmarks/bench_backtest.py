@@ -235,16 +235,17 @@ def full_backtest(ev: np.ndarray, inst: Any, chunk: int, decide: str | int,
     return run_sources([("esh4", Opened(inst, "mbo", parts))], options=opts, progress=tick)
 
 
-def cpu_timed(fn: Callable[..., Any], inner: list[int]) -> Callable[..., Any]:
+def cpu_timed(fn: Callable[..., Any], into: dict[Any, int], key: Any = 0) -> Callable[..., Any]:
     """``fn`` (a method, ``Pipeline.process`` say, taken before it is patched) adding the
-    thread CPU time of each call to ``inner[0]``."""
+    thread CPU time of each call to ``into[key]`` (from 0 when it is not there)."""
+    clock = time.thread_time_ns
 
     def timed(*a: Any, **k: Any) -> Any:
-        t = time.thread_time_ns()
+        t = clock()
         try:
             return fn(*a, **k)
         finally:
-            inner[0] += time.thread_time_ns() - t
+            into[key] = into.get(key, 0) + clock() - t
 
     return timed
 

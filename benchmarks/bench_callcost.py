@@ -104,7 +104,7 @@ def backtest(runs: int) -> None:
 
     stream = load_stream(ESH4_MBO)
     ev, inst = stream.array, stream.instrument
-    inner = [0]
+    inner: dict[Any, int] = {0: 0}
     process = Pipeline.process
     timed = cpu_timed(process, inner)
 

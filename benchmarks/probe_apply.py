@@ -23,7 +23,6 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import msgspec
 
 import orderflow.server.hub as hub_module
+from bench_backtest import cpu_timed
 from bench_server import _as, _batches
 from orderflow.analytics.nt_bars import NtBars
 from orderflow.engine.pipeline import Pipeline
@@ -53,30 +53,17 @@ METHODS = ["_claim", "_count", "_ask_or_heal", "_rest_of", "_rejected", "_ack", 
            "_decide"]  # fmt: skip
 
 
-def _wrap(fn: Callable[..., Any], into: dict[str, int], label: str) -> Callable[..., Any]:
-    clock = time.thread_time_ns
-
-    def timed(*a: Any, **k: Any) -> Any:
-        t = clock()
-        try:
-            return fn(*a, **k)
-        finally:
-            into[label] = into.get(label, 0) + clock() - t
-
-    return timed
-
-
 def _wrap_steps(hub: Hub, batch: dict[str, int], saved: dict[str, Any]) -> None:
     for name in FUNCTIONS:
-        setattr(hub_module, name, _wrap(saved[name], batch, name))
+        setattr(hub_module, name, cpu_timed(saved[name], batch, name))
     for name in METHODS:
-        setattr(hub, name, _wrap(getattr(hub, name), batch, name))
+        setattr(hub, name, cpu_timed(getattr(hub, name), batch, name))
     for name in ("took", "moving", "applied"):
-        setattr(hub.view, name, _wrap(getattr(hub.view, name), batch, f"view.{name}"))
+        setattr(hub.view, name, cpu_timed(getattr(hub.view, name), batch, f"view.{name}"))
     for owner, name in ((hub.answers, "for_ack"), (hub.trading, "book"), (hub.trading, "prints"),
                         (hub.alerts, "check")):  # fmt: skip
         label = f"{type(owner).__name__}.{name}"
-        setattr(owner, name, _wrap(getattr(owner, name), batch, label))
+        setattr(owner, name, cpu_timed(getattr(owner, name), batch, label))
 
 
 def run(frames: list[bytes], bare: bool = False) -> dict[str, float]:
@@ -91,7 +78,7 @@ def run(frames: list[bytes], bare: bool = False) -> dict[str, float]:
                (InstrumentAnswers, "value_area", InstrumentAnswers.value_area)]  # fmt: skip
     try:
         for cls, name, fn in classes:
-            setattr(cls, name, _wrap(fn, batch, f"{cls.__name__}.{name}"))
+            setattr(cls, name, cpu_timed(fn, batch, f"{cls.__name__}.{name}"))
         if not bare:
             _wrap_steps(hub, batch, saved)
         rows: list[dict[str, int]] = []
