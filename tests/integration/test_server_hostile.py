@@ -16,6 +16,9 @@ from websockets.sync.client import connect
 from tests.integration.test_server import Server
 
 T0 = 1_703_545_200_000_000_000  # 2023-12-25 23:00 UTC
+# what a request may take: the property is "never a 500", not a latency; httpx's 5 s default
+# read timeout was once exceeded in the full suite under load (Hypothesis then called it flaky)
+TIMEOUT = 60.0
 VALID = {
     "instrument": "ES 03-24",
     "seq": 0,
@@ -59,7 +62,7 @@ def server():
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_random_bodies_never_500(server, body):
-    r = httpx.post(f"{server.http}/l2_update", content=body)
+    r = httpx.post(f"{server.http}/l2_update", content=body, timeout=TIMEOUT)
     assert r.status_code < 500, r.text
     assert "Traceback" not in r.text
 
@@ -68,7 +71,7 @@ def test_random_bodies_never_500(server, body):
 @given(choice=st.integers(0, 100), value=json_values)
 def test_mutated_batches_never_500(server, choice, value):
     body = json.dumps(mutate(None, choice, value), allow_nan=True).encode()
-    r = httpx.post(f"{server.http}/l2_update", content=body)
+    r = httpx.post(f"{server.http}/l2_update", content=body, timeout=TIMEOUT)
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert r.json()["error"]["details"]["field"]
@@ -89,4 +92,4 @@ def test_random_websocket_frames_get_errors_not_disconnects(server, frames):
                 ws.recv()
         ws.send(json.dumps({"type": "heartbeat", "t": 1}))
         assert json.loads(ws.recv())["type"] == "heartbeat"  # still served
-    assert httpx.get(f"{server.http}/health").json()["status"] == "ok"
+    assert httpx.get(f"{server.http}/health", timeout=TIMEOUT).json()["status"] == "ok"
