@@ -18,7 +18,7 @@ import pytest
 
 from tests.browser.conftest import Page
 from tests.conftest import ES_MBO, need
-from tests.serving import PYTHONPATH, free_port
+from tests.serving import PYTHONPATH, free_port, fresh_connections
 
 
 class Run:
@@ -42,15 +42,16 @@ class Run:
         # what `make run` shows a trader first: where the dashboard is
         assert first.strip() == f"dashboard http://127.0.0.1:{self.port}/", first
         deadline = time.monotonic() + 60
-        while True:  # printed before the server listens: wait for it
-            assert self.proc.poll() is None, (folder / "run.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{self.http}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "orderflow run did not start serving"
-            time.sleep(0.1)
+        with fresh_connections(timeout=1) as http:  # a poll's client and TLS context, once
+            while True:  # printed before the server listens: wait for it
+                assert self.proc.poll() is None, (folder / "run.log").read_text()[-2000:]
+                try:
+                    if http.get(f"{self.http}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "orderflow run did not start serving"
+                time.sleep(0.1)
 
     def replay(self) -> dict[str, Any]:
         r = httpx.get(f"{self.http}/api/replay", timeout=10)
