@@ -196,8 +196,12 @@ class Position:
     def _recount(self) -> None:
         """The open lots' totals, from the lots themselves (after every change to them)."""
         self._changed()
-        self._held = sum(lot.quantity for lot in self.lots)
-        cost = sum((lot.price * lot.quantity for lot in self.lots), Fraction(0))
+        lots = self.lots
+        self._held = sum(lot.quantity for lot in lots)
+        if all(lot.price.denominator == 1 for lot in lots):  # whole ticks: the int sum
+            self._cost = sum(lot.price.numerator * lot.quantity for lot in lots)
+            return
+        cost = sum((lot.price * lot.quantity for lot in lots), Fraction(0))
         self._cost = cost.numerator if cost.denominator == 1 else cost
 
     def _open_ticks(self, mark: int) -> int | Fraction:
