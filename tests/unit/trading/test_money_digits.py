@@ -57,9 +57,7 @@ def test_ticks_to_money_of_a_fraction_has_the_exact_formulas_digits(contract: st
 def test_a_trade_rows_gross_and_net_are_its_properties_rounded() -> None:
     rng = random.Random(11)
     book = PositionBook()
-    n = 0
-    for _ in range(300):
-        n += 1
+    for n in range(1, 301):
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
         fee = Decimal(rng.choice(["0.35", "1.18", "2.09"])) * rng.randint(1, 3)
         fill = Fill(f"x{n}", "c", n, 19_000 + rng.randint(-40, 40), rng.randint(1, 4), side,
