@@ -147,10 +147,7 @@ class _Driver:
         now = pipe.last_ts
         if not pipe.groups or (start is not None and now < start):
             return False
-        self.decisions += 1
-        # the trading day rolls on the data's clock before the strategy looks (the server
-        # does it on its timer): a day's loss limit must not block the next day's entries
-        host.risk.roll_day(now, host.key)
+        self._count(now)
         seen = pipe.accumulated.count  # (its len)
         if self.opts.skip_idle and self._idle(seen):
             return True
@@ -167,6 +164,13 @@ class _Driver:
         self.send(cmds)
         return False
 
+    def _count(self, now: int) -> None:
+        """A decision point at ``now`` counted, asked or not; the trading day rolls on the
+        data's clock before the strategy looks (the server does it on its timer): a day's loss
+        limit must not block the next day's entries."""
+        self.decisions += 1
+        self.host.risk.roll_day(now, self.host.key)
+
     def _pass_idle(self, recs: np.ndarray, stops: list[int], k: int) -> int:
         """After an idle decision point ``stops[k]`` of a chunk run ahead, the venue quiet and
         no report held: the decision points that follow are idle too until the first whose
@@ -180,7 +184,7 @@ class _Driver:
             return k
         nxt = view.next_signal_ts(self._seen)
         ts = recs["ts_event"]
-        roll, key, start = self.host.risk.roll_day, self.host.key, self.opts.start_ns
+        start = self.opts.start_ns
         j, n = k, len(stops) - 1
         while j < n:
             stop = stops[j + 1]
@@ -189,8 +193,7 @@ class _Driver:
             now = int(ts[stop - 1])
             if (nxt is not None and now >= nxt) or (start is not None and now < start):
                 break
-            self.decisions += 1
-            roll(now, key)
+            self._count(now)
             j += 1
         if j > k:
             pos = stops[j]

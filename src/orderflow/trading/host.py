@@ -269,7 +269,8 @@ class StrategyHost:
         ``prints`` (the prints since the previous decision) that is its price; otherwise
         (no print since, another pipeline) it is read from the series."""
         ref, n, last = self._last_at
-        if ref is not None and ref() is pipeline and n == pipeline.trades:
+        same = ref is not None and ref() is pipeline
+        if same and n == pipeline.trades:
             return last
         if len(prints.px) and prints.start + len(prints.px) == pipeline.trades:
             last = int(prints.px[-1])
@@ -281,7 +282,8 @@ class StrategyHost:
                 last = int(forming["close"])
             elif len(series):
                 last = int(series.bars()["close"][-1])
-        self._last_at = (weakref.ref(pipeline), pipeline.trades, last)
+        # (the same pipeline's reference again: one weak reference made per pipeline)
+        self._last_at = (ref if same else weakref.ref(pipeline), pipeline.trades, last)
         return last
 
     def _take(self, log: SignalReads[Any], seen: int, read: bool = True) -> Sequence[Any]:

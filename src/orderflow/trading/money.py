@@ -37,7 +37,7 @@ def to_decimal(value: Decimal | float | int | str) -> Decimal:
 def ticks_to_money(instrument: Instrument, ticks: Fraction | int) -> Decimal:
     """Currency of ``ticks`` tick-contracts (ES: 4 ticks = $50.00). Exact for whole ticks;
     a fractional tick count (an average price) rounds at 1e-6 of the currency."""
-    f = Fraction(ticks)
+    f = ticks if type(ticks) is Fraction else Fraction(ticks)  # (a Fraction is kept: no copy)
     value = instrument.tick_value * f.numerator
     if f.denominator == 1:
         return value
