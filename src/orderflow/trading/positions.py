@@ -142,7 +142,6 @@ class Trade:
         def price(ticks: Fraction | None) -> float | None:
             return None if ticks is None else float(ticks_to_points(inst, ticks))
 
-        gross = self.gross  # (once: net is gross less the costs, as the property has it)
         return {
             "number": self.number, "account": self.account,
             "instrument": inst.contract or inst.symbol,
@@ -150,10 +149,9 @@ class Trade:
             "opened_t": self.opened_t, "closed_t": self.closed_t, "max_quantity": self.max_quantity,
             "avg_entry": price(self.avg_entry_ticks), "avg_exit": price(self.avg_exit_ticks),
             "entry_quantity": self.entry_quantity, "exit_quantity": self.exit_quantity,
-            "pnl_ticks": float(self.realized_ticks), "gross": float(money(gross)),
+            "pnl_ticks": float(self.realized_ticks), "gross": float(money(self.gross)),
             "commission": float(self.commission), "fees": float(self.fees),
-            "net": float(money(gross - self.commission - self.fees)),
-            "mae_ticks": float(self.mae_ticks),
+            "net": float(money(self.net)), "mae_ticks": float(self.mae_ticks),
             "mfe_ticks": float(self.mfe_ticks), "mae": float(money(self.mae)),
             "mfe": float(money(self.mfe)), "lots": len(self.lots), "adopted": self.adopted,
             "closed_by": self.closed_by, "executions": list(self.executions),
