@@ -45,13 +45,15 @@ def _draw_all(folder):
     ts = [t0 + k * 600 * 10**9 for k in range(7)]
     equity = {"ts": ts, "equity": [0.0, 50.0, -30.0, -80.5, 20.0, 45.25, -12.5],
               "drawdown": [0.0, 0.0, -80.0, -130.5, -30.0, -4.75, -62.5]}  # fmt: skip
+    eq = equity["equity"]
     trades = [{"closed_t": t, "equity": e, "net": e - p}
-              for t, e, p in zip(ts[1:], equity["equity"][1:], equity["equity"], strict=False)]  # fmt: skip
+              for t, e, p in zip(ts[1:], eq[1:], eq, strict=False)]  # fmt: skip
+    bars = [("23:00", prices[:4], buy[:4], sell[:4], 4800.25),
+            ("23:01", prices[4:], buy[4:], sell[4:], None)]  # fmt: skip
     paths = [
         draw_profile(folder / "profile.png", prices, buy, sell, poc=4801.0, vah=4802.0,
                      val=4800.5, title="ES", tick=0.25),
-        draw_footprint(folder / "footprint.png", [("23:00", prices[:4], buy[:4], sell[:4], 4800.25),
-                       ("23:01", prices[4:], buy[4:], sell[4:], None)], title="ES 1 min", tick=0.25),
+        draw_footprint(folder / "footprint.png", bars, title="ES 1 min", tick=0.25),
         draw_equity(folder / "equity.png", equity, trades, "ESH4"),
         draw_drawdown(folder / "drawdown.png", equity, "ESH4"),
     ]  # fmt: skip
