@@ -1,4 +1,5 @@
-"""The backtest's pictures: closed-trade equity and its drawdown, drawn to PNG (Agg backend)."""
+"""The backtest's pictures: closed-trade equity and its drawdown, drawn to PNG on the Agg
+canvas (matplotlib's object API, no pyplot: :func:`orderflow.io.charts.new_axes`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
+
+from orderflow.io import charts
 
 __all__ = ["draw_drawdown", "draw_equity"]
 
@@ -38,7 +36,7 @@ def draw_equity(path: str | Path, equity: dict[str, list[Any]], trades: Sequence
     """The closed-trade equity as a step curve, each trade's exit marked green (won) or red."""
     path = Path(path)
     t, e = _times(equity["ts"]), np.asarray(equity["equity"], dtype=float)
-    fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
+    fig, ax = charts.new_axes(9, 4.2, dpi=110)
     ax.step(t, e, where="post", color=LINE, lw=1.4, label="equity (net, closed trades)")
     if trades:
         xs = _times([r["closed_t"] for r in trades])
@@ -52,17 +50,14 @@ def draw_equity(path: str | Path, equity: dict[str, list[Any]], trades: Sequence
     ax.set_ylabel("net P&L (currency)")
     ax.set_title(f"{title}: equity, {len(trades)} trades, net {e[-1]:,.2f}", fontsize=10)
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return charts.save(fig, path)
 
 
 def draw_drawdown(path: str | Path, equity: dict[str, list[Any]], title: str) -> Path:
     """The fall of the closed-trade equity from its running peak (<= 0)."""
     path = Path(path)
     t, dd = _times(equity["ts"]), np.asarray(equity["drawdown"], dtype=float)
-    fig, ax = plt.subplots(figsize=(9, 3.0), dpi=110)
+    fig, ax = charts.new_axes(9, 3.0, dpi=110)
     ax.fill_between(t, dd, 0, step="post", color=LOSS, alpha=0.35, lw=0)
     ax.step(t, dd, where="post", color=LOSS, lw=1.0)
     _axes(ax, 0.0)
@@ -70,7 +65,4 @@ def draw_drawdown(path: str | Path, equity: dict[str, list[Any]], title: str) ->
     low = float(dd.min()) if len(dd) else 0.0
     ax.set_ylim(min(low * 1.1, -1.0), max(1.0, -low * 0.05))
     ax.set_title(f"{title}: drawdown from the running peak, max {-low:,.2f}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return charts.save(fig, path)

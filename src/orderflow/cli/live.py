@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orderflow.cli.output import console
+from orderflow.cli.output import console, rich_console
 from orderflow.cli.progress import PLAIN_EVERY_S
 from orderflow.core.time import ns_to_iso
 
@@ -354,8 +354,8 @@ def serve_and_feed(
             while worker.is_alive():
                 worker.join(0.25)
         elif console.is_terminal:
-            with Live(_panel(hub, key, 0, total, title, addresses, sim), console=console,
-                      refresh_per_second=4) as live:  # fmt: skip
+            with Live(_panel(hub, key, 0, total, title, addresses, sim),
+                      console=rich_console(console), refresh_per_second=4) as live:  # fmt: skip
                 while worker.is_alive():
                     worker.join(0.25)
                     live.update(_panel(hub, key, sent[0], total, title, addresses, sim))

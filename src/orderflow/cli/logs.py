@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.config
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,9 @@ def setup_logging(settings: Settings, debug: bool = False) -> None:
         path = Path(conf_path)
         if not path.exists():
             raise ConfigError(f"logging config {path} does not exist", field="logging.config")
-        logging.config.dictConfig(yaml.safe_load(path.read_text()))
+        from logging.config import dictConfig  # only with a file (it imports socketserver)
+
+        dictConfig(yaml.safe_load(path.read_text()))
     else:
         logging.basicConfig(
             level=settings.logging.level,

@@ -64,14 +64,14 @@ def version(json: JsonOpt = False) -> None:
 @app.command()
 def instruments(json: JsonOpt = False) -> None:
     """List the instrument registry: tick size, tick value, point value, hours, micro links."""
-    from rich.table import Table
-
     from orderflow.model.instruments import all_instruments
 
     rows = [i.to_dict() for i in all_instruments()]
     if json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title="Instruments", header_style="bold")
     for col in ("symbol", "exchange", "tick", "tick value", "point value", "session (ET)", "micro"):
         table.add_column(col)

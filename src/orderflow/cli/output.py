@@ -1,17 +1,47 @@
-"""How results look: a readable ladder for people, plain JSON for scripts."""
+"""How results look: a readable ladder for people, plain JSON for scripts.
+
+rich is imported when something is first printed for people, not when a command starts: a
+command answering ``--json`` (what scripts and the suite run) never pays for it."""
 
 from __future__ import annotations
 
 import sys
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from rich.console import Console
-from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+class _FirstUse:
+    """A rich ``Console(**options)``, made at the first use of one of its attributes."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.made(), name)
+
+
+console = cast("Console", _FirstUse())
+err_console = cast("Console", _FirstUse(stderr=True))
+
+
+def rich_console(which: Console) -> Console:
+    """The Console itself behind ``console`` or ``err_console``: what rich's own classes
+    (``Progress``, ``Live``) are given."""
+    return which.made() if isinstance(which, _FirstUse) else which
 
 
 def print_json(data: Any) -> None:
@@ -20,6 +50,8 @@ def print_json(data: Any) -> None:
 
 def ladder_table(summary: dict[str, Any], title: str | None = None) -> Table:
     """Asks above (highest first), bids below: the DOM a futures trader reads."""
+    from rich.table import Table
+
     decimals = max(0, len(f"{summary['tick_size']}".rstrip("0").split(".")[-1]))
     if float(summary["tick_size"]).is_integer():
         decimals = 0

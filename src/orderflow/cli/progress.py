@@ -8,11 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 from orderflow.cli.context import instrument_of, settings
 from orderflow.cli.logs import stage
-from orderflow.cli.output import err_console
+from orderflow.cli.output import err_console, rich_console
 
 __all__ = [
     "PLAIN_EVERY_S",
@@ -47,12 +45,14 @@ def run_with_progress(
 
         with stage(stage_name):
             return work(plain)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn(f"[bold]{stage_name}[/] {{task.description}}"),
         BarColumn(),
         TextColumn(f"{{task.completed:,}}/{{task.total:,}} {unit}"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=rich_console(err_console),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=1)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from orderflow.cli.context import STATE
-from orderflow.cli.output import console, err_console, print_json
+from orderflow.cli.output import console, err_console, print_json, rich_console
 from orderflow.core.errors import ConfigError
 
 EPILOG = (
@@ -52,7 +52,7 @@ class _Progress:
                 TextColumn("jobs"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=err_console,
+                console=rich_console(err_console),
                 transient=True,
             )
             self.bar.__enter__()

@@ -1,27 +1,44 @@
 """Pictures of results: the volume profile and footprint bars, drawn to PNG with matplotlib.
 
 Inputs are plain arrays (prices in exchange units already), so the analytics stay free of any
-drawing code. Matplotlib runs on its file-only Agg backend: no screen is needed.
+drawing code. Figures are drawn with matplotlib's object API on its file-only Agg canvas: no
+screen, and no ``pyplot`` (its import, with the backend machinery and its figure registry,
+cost a process a few hundred milliseconds of CPU for the same pixels).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from orderflow.core.errors import ArgumentError
 
+__all__ = ["draw_footprint", "draw_profile", "new_axes", "save"]
+
 BUY = "#1a9850"
 SELL = "#d73027"
 VALUE_AREA = "#4575b4"
+
+
+def new_axes(width: float, height: float, dpi: float) -> tuple[Figure, Any]:
+    """A figure of ``width`` x ``height`` inches on an Agg canvas, and its one axes (what
+    ``pyplot.subplots(figsize=..., dpi=...)`` makes, without pyplot's figure registry)."""
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Lay ``fig`` out tightly and write it as PNG to ``path``."""
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
 
 
 def draw_profile(
@@ -39,7 +56,7 @@ def draw_profile(
     """Horizontal volume-at-price bars (buy and sell stacked), POC line and value area band."""
     path = Path(path)
     n = len(prices)
-    fig, ax = plt.subplots(figsize=(7, max(4.0, min(18.0, 0.16 * n + 1.5))), dpi=110)
+    fig, ax = new_axes(7, max(4.0, min(18.0, 0.16 * n + 1.5)), dpi=110)
     ax.axhspan(val - tick / 2, vah + tick / 2, color=VALUE_AREA, alpha=0.12, label="value area")
     ax.barh(prices, buy, height=tick * 0.9, color=BUY, label="buy (ask) volume")
     ax.barh(prices, sell, left=buy, height=tick * 0.9, color=SELL, label="sell (bid) volume")
@@ -49,10 +66,7 @@ def draw_profile(
     ax.set_title(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def draw_footprint(
@@ -74,7 +88,7 @@ def draw_footprint(
     rows = round((hi - lo) / tick) + 1
     width = max(6.0, 1.25 * len(bars) + 1.5)
     height = max(4.0, min(30.0, 0.24 * rows + 1.5))
-    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    fig, ax = new_axes(width, height, dpi=110)
     peak = max(1.0, max(float(np.abs(b[3] - b[2]).max()) if len(b[1]) else 1.0 for b in bars))
     for x, (_label, prices, bid, ask, poc) in enumerate(bars):
         for p, b, a in zip(prices, bid, ask, strict=True):
@@ -95,7 +109,4 @@ def draw_footprint(
     ax.set_xticklabels([b[0] for b in bars], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("price")
     ax.set_title(title + "  (cell: bid x ask volume; green buyers, red sellers)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -26,7 +26,9 @@ from zoneinfo import ZoneInfo
 
 from orderflow.core.errors import ConfigError, ParameterError
 from orderflow.model.instruments import Instrument
+from orderflow.trading import session_file
 from orderflow.trading.checks import flag, integer, number, text
+from orderflow.trading.session_file import Row
 
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
@@ -111,8 +113,20 @@ class Session:
 
 
 @lru_cache(maxsize=8)
-def _library_sessions(name: str, start: str, end: str) -> tuple[tuple[date, int, int, bool], ...]:
-    """(trading day, open ns, close ns, early close) per session, from exchange-calendars."""
+def _library_sessions(name: str, start: str, end: str) -> tuple[Row, ...]:
+    """(trading day, open ns, close ns, early close) per session, from exchange-calendars:
+    read from the file it was stored in the first time (:mod:`orderflow.trading.session_file`:
+    no pandas imported), else built by the library and stored."""
+    stored = session_file.read(name, start, end)
+    if stored is not None:
+        return stored
+    rows = _build_library_sessions(name, start, end)
+    session_file.write(name, start, end, rows)
+    return rows
+
+
+def _build_library_sessions(name: str, start: str, end: str) -> tuple[Row, ...]:
+    """The sessions as exchange-calendars builds them (about a second of CPU: pandas)."""
     import exchange_calendars as xcals
 
     try:

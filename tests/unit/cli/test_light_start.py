@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ def heavy():
     return sorted(m for m in sys.modules if m == "numba" or m.startswith("numba.")
                   or m.endswith("_kernels") or m == "orderflow.book._jit")
 atexit.register(lambda: sys.stderr.write("HEAVY " + json.dumps(heavy()) + "\\n"))
+atexit.register(lambda: sys.stderr.write("RICH " + json.dumps("rich" in sys.modules) + "\\n"))
 if os.environ.get("PRELOAD"):
     importlib.import_module(os.environ["PRELOAD"])
 sys.argv = ["orderflow", *sys.argv[1:]]
@@ -29,17 +31,20 @@ runpy.run_module("orderflow.cli.main", run_name="__main__")
 """
 
 
-def probe(tmp_path: Path, *args: str, preload: str = "") -> tuple[int, str, list[str]]:
-    """Exit status, stdout and the heavy modules of ``orderflow ARGS`` run in ``tmp_path``."""
+def probe(
+    tmp_path: Path, *args: str, preload: str = "", seen: str = "HEAVY"
+) -> tuple[int, str, Any]:
+    """Exit status, stdout and the heavy modules of ``orderflow ARGS`` run in ``tmp_path``
+    (``seen="RICH"``: whether rich was imported)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
     env["PRELOAD"] = preload
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
     )  # fmt: skip
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("HEAVY ")]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(seen + " ")]
     assert len(lines) == 1, proc.stderr
-    return proc.returncode, proc.stdout, json.loads(lines[0][6:])
+    return proc.returncode, proc.stdout, json.loads(lines[0][len(seen) + 1 :])
 
 
 @pytest.mark.parametrize(
@@ -87,3 +92,21 @@ def test_the_refusal_is_one_line_naming_the_key(tmp_path: Path) -> None:
         "error: setting signals.pull.window_ns: '0' is refused: "
         "window_ns must be an integer in [1, 3600000000000], got 0\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "rich"),
+    [(("instruments", "--json"), False), (("version",), True)],
+)
+def test_rich_is_imported_only_to_print_for_people(
+    tmp_path: Path, args: tuple[str, ...], rich: bool
+) -> None:
+    """rich (its console, tables and progress bars) loads at the first thing printed for
+    people, not at start: a ``--json`` answer never imports it; the control, the human
+    ``version``, does."""
+    code, out, seen = probe(tmp_path, *args, seen="RICH")
+    assert code == 0 and seen is rich
+    if rich:
+        assert out == f"orderflow {__version__}\n"
+    else:
+        assert [r["symbol"] for r in json.loads(out)][:2] == ["ES", "MES"]
