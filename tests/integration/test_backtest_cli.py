@@ -7,17 +7,15 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
-import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import CME_BARS, ES_MBO, PROJECT_ROOT, need
+from tests.commands import Shared, orderflow_env, run_cli
+from tests.conftest import CME_BARS, ES_MBO, need
+from tests.serving import PYTHONPATH
 
-ORDERFLOW = [sys.executable, "-m", "orderflow.cli.main"]
 FILES = ("trades.csv", "daily.csv", "equity.csv", "stats.json", "equity.png", "drawdown.png",
          "report.html")  # fmt: skip
 
@@ -33,15 +31,29 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-@cache
-def backtest(data: Path, out: Path, *extra: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [*ORDERFLOW, "backtest", "--data", str(data), "--out", str(out), "--json", *extra],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+def backtest(
+    data: Path, out: Path, *extra: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``orderflow backtest --data DATA --out OUT --json EXTRA`` in a process of its own."""
+    proc = run_cli("backtest", "--data", str(data), "--out", str(out), "--json", *extra, env=env)
     out_json: dict[str, Any] = json.loads(proc.stdout)
     return out_json
+
+
+def esh4_backtest(shared: Shared) -> tuple[dict[str, Any], Path]:
+    """The reference strategy's backtest of ESH4 with the default settings (no ``ORDERFLOW_``
+    setting in its environment), in a process of its own, run once per test run for the tests
+    that read it (here, test_backtest_exits.py and test_view_results.py): its --json result
+    and its report's folder (``esh4-run``, read only)."""
+
+    def run(folder: Path) -> dict[str, Any]:
+        out = folder / "esh4-run"
+        return {"result": backtest(ES_MBO, out, env=orderflow_env(PYTHONPATH=PYTHONPATH)),
+                "out": str(out)}  # fmt: skip
+
+    need(ES_MBO)
+    got = shared.get("backtest ESH4 default settings", run)
+    return got["result"], Path(got["out"])
 
 
 def reconcile(res: dict[str, Any], out: Path) -> list[dict[str, str]]:
@@ -110,9 +122,8 @@ def reconcile(res: dict[str, Any], out: Path) -> list[dict[str, str]]:
     return trades
 
 
-def test_the_reference_strategy_on_esh4_reports_a_reconciled_backtest(tmp_path: Path) -> None:
-    out = tmp_path / "es"
-    res = backtest(need(ES_MBO), out)
+def test_the_reference_strategy_on_esh4_reports_a_reconciled_backtest(shared: Shared) -> None:
+    res, out = esh4_backtest(shared)
     trades = reconcile(res, out)
     s = res["stats"]
     assert s["events"] == 68_792 and s["groups"] == 47_022
