@@ -65,7 +65,7 @@ HELP_ARGS = [
 
 def _results(folder: Path) -> dict[str, Any]:
     """The commands whose results (not their process) the tests below check, in one process
-    (a process each paid the interpreter's start, the imports and the kernels' load 26 times):
+    (a process each paid the interpreter's start, the imports and the kernels' load 27 times):
     each command's exit status, stdout and stderr by its name. Its inputs are written in
     ``folder`` first (a NinjaTrader Tick Replay export of ESH4, settings files)."""
     cmds: dict[str, Command] = {f"help {' '.join(a)}": Command((*a, "--help")) for a in HELP_ARGS}

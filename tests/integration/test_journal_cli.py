@@ -36,7 +36,7 @@ def _write_journal(path: Path) -> None:
 def _answers(folder: Path) -> dict[str, Any]:
     """The journal written in ``folder``, then every command the tests read the answer of in
     one process (tests/commands.py; a process each paid the interpreter's start and the
-    imports 11 times), once per test run: each command's exit status, stdout and stderr by its
+    imports 10 times), once per test run: each command's exit status, stdout and stderr by its
     name. The one-line errors run as processes of their own in their test."""
     journal = folder / "orderflow.sqlite"
     _write_journal(journal)
