@@ -9,6 +9,7 @@ import os
 import py_compile
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -98,6 +99,18 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"recorded data not present: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Results computed once per test run (tests/commands.py: Shared), in the run's temporary
+    folder: under xdist the folder above each worker's own, which both workers see."""
+    from tests.commands import Shared
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return Shared(root / "shared")
 
 
 @pytest.fixture

@@ -7,17 +7,15 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
-import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import CME_BARS, ES_MBO, PROJECT_ROOT, need
+from tests.commands import Command, Ran, Shared, in_one_process_by_name, orderflow_env, run_cli
+from tests.conftest import CME_BARS, ES_MBO, ES_MBO_SNAPSHOT, need
+from tests.serving import PYTHONPATH
 
-ORDERFLOW = [sys.executable, "-m", "orderflow.cli.main"]
 FILES = ("trades.csv", "daily.csv", "equity.csv", "stats.json", "equity.png", "drawdown.png",
          "report.html")  # fmt: skip
 
@@ -33,15 +31,29 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-@cache
-def backtest(data: Path, out: Path, *extra: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [*ORDERFLOW, "backtest", "--data", str(data), "--out", str(out), "--json", *extra],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+def backtest(
+    data: Path, out: Path, *extra: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``orderflow backtest --data DATA --out OUT --json EXTRA`` in a process of its own."""
+    proc = run_cli("backtest", "--data", str(data), "--out", str(out), "--json", *extra, env=env)
     out_json: dict[str, Any] = json.loads(proc.stdout)
     return out_json
+
+
+def esh4_backtest(shared: Shared) -> tuple[dict[str, Any], Path]:
+    """The reference strategy's backtest of ESH4 with the default settings (no ``ORDERFLOW_``
+    setting in its environment), in a process of its own, run once per test run for the tests
+    that read it (here, test_backtest_exits.py and test_view_results.py): its --json result
+    and its report's folder (``esh4-run``, read only)."""
+
+    def run(folder: Path) -> dict[str, Any]:
+        out = folder / "esh4-run"
+        return {"result": backtest(ES_MBO, out, env=orderflow_env(PYTHONPATH=PYTHONPATH)),
+                "out": str(out)}  # fmt: skip
+
+    need(ES_MBO)
+    got = shared.get("backtest ESH4 default settings", run)
+    return got["result"], Path(got["out"])
 
 
 def reconcile(res: dict[str, Any], out: Path) -> list[dict[str, str]]:
@@ -110,9 +122,8 @@ def reconcile(res: dict[str, Any], out: Path) -> list[dict[str, str]]:
     return trades
 
 
-def test_the_reference_strategy_on_esh4_reports_a_reconciled_backtest(tmp_path: Path) -> None:
-    out = tmp_path / "es"
-    res = backtest(need(ES_MBO), out)
+def test_the_reference_strategy_on_esh4_reports_a_reconciled_backtest(shared: Shared) -> None:
+    res, out = esh4_backtest(shared)
     trades = reconcile(res, out)
     s = res["stats"]
     assert s["events"] == 68_792 and s["groups"] == 47_022
@@ -131,12 +142,55 @@ def test_the_reference_strategy_on_esh4_reports_a_reconciled_backtest(tmp_path: 
     assert "http" not in page.split("<body>")[1]  # self-contained: nothing fetched
 
 
-def test_the_ninjatrader_view_backtests_what_the_live_server_sees(tmp_path: Path) -> None:
+def _recording_of_esh4(folder: Path) -> int:
+    """ESH4 recorded in ``folder`` as the bridge's 439 batches (written by the server's
+    Recorder); the depth events recorded."""
+    from orderflow.client.feed import build_batches
+    from orderflow.io.formats import load_stream
+    from orderflow.server.recording import Recorder
+
+    rec = Recorder(folder)
+    batches = build_batches(load_stream(ES_MBO))
+    for fb in batches:
+        rec.append(fb.batch, "nt8", fb.t_last + 1_000_000)
+    rec.close()
+    return sum(len(fb.batch.depth) for fb in batches)
+
+
+def _backtests(folder: Path) -> dict[str, Any]:
+    """The backtests of the tests below in turn in one process (tests/commands.py; a process
+    each paid the interpreter's start, the imports and the kernels' load four times; the
+    command's own process is :func:`esh4_backtest`'s), once per test run: each one's result
+    by its name, its report in ``folder / name``."""
+    events = _recording_of_esh4(folder / "recordings")
+    data = {
+        "nt": (str(ES_MBO), "--view", "ninjatrader"),
+        "6e": (str(CME_BARS),),
+        "two": (str(ES_MBO_SNAPSHOT), str(ES_MBO)),
+        "recordings": (str(folder / "recordings"),),
+    }
+    cmds = {name: Command(("backtest", "--data", *d[:1], "--out", str(folder / name), "--json",
+                           *d[1:])) for name, d in data.items()}  # fmt: skip
+    ran = in_one_process_by_name(cmds)
+    return {"folder": str(folder), "ran": ran, "recorded_events": events}
+
+
+def backtested(shared: Shared, name: str) -> tuple[dict[str, Any], Path]:
+    """The result of :func:`_backtests`' backtest ``name`` and its report's folder."""
+    for path in (ES_MBO, ES_MBO_SNAPSHOT, CME_BARS):
+        need(path)
+    got = shared.get("backtest_cli backtests", _backtests)
+    ran = Ran(*got["ran"][name])
+    assert ran.returncode == 0, ran.stderr
+    res: dict[str, Any] = json.loads(ran.stdout)
+    return res, Path(got["folder"]) / name
+
+
+def test_the_ninjatrader_view_backtests_what_the_live_server_sees(shared: Shared) -> None:
     """--view ninjatrader: the bridge's 439 batches of NinjaTrader depth, a decision after
     each, the L2 detectors only (NinjaTrader has no order ids); the report still reconciles.
     The live path gives the same orders and fills (tests/integration/test_parity.py)."""
-    out = tmp_path / "nt"
-    res = backtest(need(ES_MBO), out, "--view", "ninjatrader")
+    res, out = backtested(shared, "nt")
     trades = reconcile(res, out)
     s = res["stats"]
     assert s["groups"] == 439 and s["decisions"] == 439
@@ -145,9 +199,8 @@ def test_the_ninjatrader_view_backtests_what_the_live_server_sees(tmp_path: Path
     assert s["trades"] == len(trades) == 3 and s["net_pnl"] == 404.02
 
 
-def test_a_bar_only_backtest_on_a_month_of_6e_bars_runs_and_reports(tmp_path: Path) -> None:
-    out = tmp_path / "6e"
-    res = backtest(need(CME_BARS), out)
+def test_a_bar_only_backtest_on_a_month_of_6e_bars_runs_and_reports(shared: Shared) -> None:
+    res, out = backtested(shared, "6e")
     reconcile(res, out)
     s = res["stats"]
     assert s["events"] == 29_996 and res["files"][0]["kind"] == "bars"
@@ -157,28 +210,17 @@ def test_a_bar_only_backtest_on_a_month_of_6e_bars_runs_and_reports(tmp_path: Pa
     assert any("no costs for 6E" in w for w in s["warnings"])
 
 
-def test_several_files_after_one_data_flag(tmp_path: Path) -> None:
+def test_several_files_after_one_data_flag(shared: Shared) -> None:
     """--data A B (the documented form) as well as --data A --data B: both files, in order."""
-    from tests.conftest import ES_MBO_SNAPSHOT
-
-    res = backtest(need(ES_MBO_SNAPSHOT), tmp_path / "two", str(need(ES_MBO)))
+    res, _ = backtested(shared, "two")
     assert [Path(f["path"]).name for f in res["files"]] == [ES_MBO_SNAPSHOT.name, ES_MBO.name]
 
 
-def test_a_backtest_of_the_servers_own_recording(tmp_path: Path) -> None:
+def test_a_backtest_of_the_servers_own_recording(shared: Shared) -> None:
     """The server's recordings (what NinjaTrader sent it) backtest directly: ESH4 recorded as
     the bridge's 439 batches (written by the server's Recorder), then --data recordings/."""
-    from orderflow.client.feed import build_batches
-    from orderflow.io.formats import load_stream
-    from orderflow.server.recording import Recorder
-
-    rec = Recorder(tmp_path / "recordings")
-    batches = build_batches(load_stream(need(ES_MBO)))
-    for fb in batches:
-        rec.append(fb.batch, "nt8", fb.t_last + 1_000_000)
-    rec.close()
-    res = backtest(tmp_path / "recordings", tmp_path / "out")
-    events = sum(len(fb.batch.depth) for fb in batches)
+    res, out = backtested(shared, "recordings")
+    events = shared.get("backtest_cli backtests", _backtests)["recorded_events"]
     assert res["stats"]["events"] == events and res["files"][0]["kind"] == "nt_depth"
     assert res["signals"]["total"] > 50 and res["stats"]["trades"] >= 1
-    reconcile(res, tmp_path / "out")
+    reconcile(res, out)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands import Shared, run_cli
 from tests.conftest import ES_MBO, need
-from tests.integration.test_backtest_cli import backtest, reconcile
+from tests.integration.test_backtest_cli import backtest, esh4_backtest, reconcile
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +33,14 @@ def reasons(out: Path) -> Counter[str]:
         return Counter(row["reason"] for row in csv.DictReader(fh))
 
 
-def test_with_every_rule_off_the_figures_and_reasons_are_the_defaults(tmp_path: Path) -> None:
-    res = backtest(need(ES_MBO), tmp_path / "off")
-    reconcile(res, tmp_path / "off")
+def test_with_every_rule_off_the_figures_and_reasons_are_the_defaults(shared: Shared) -> None:
+    # the default settings' run, once per test run for the tests that read it
+    res, out = esh4_backtest(shared)
+    reconcile(res, out)
     s = res["stats"]
     assert (s["net_pnl"], s["trades"], s["fills"]) == (-453.12, 7, 14)
     assert res["signals"]["exits"] == {"opposite_signal": 6, "stop": 1}
-    assert reasons(tmp_path / "off") == res["signals"]["exits"]
+    assert reasons(out) == res["signals"]["exits"]
 
 
 def test_with_the_rules_on_each_exit_reason_reconciles(
@@ -62,16 +64,11 @@ def test_with_the_rules_on_each_exit_reason_reconciles(
 def test_the_cluster_exit_without_the_pulling_detector_is_refused_at_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import subprocess
-
-    from tests.integration.test_backtest_cli import ORDERFLOW, PROJECT_ROOT
-
     config = tmp_path / "bad.yaml"
     config.write_text("trading:\n  strategy:\n    exits: {cluster_pulled: true}\n")
     monkeypatch.setenv("ORDERFLOW_CONFIG", str(config))
-    proc = subprocess.run([*ORDERFLOW, "backtest", "--data", str(need(ES_MBO)), "--out",
-                           str(tmp_path / "x"), "--json"], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, timeout=120)  # fmt: skip
+    proc = run_cli("backtest", "--data", str(need(ES_MBO)), "--out", str(tmp_path / "x"),
+                   "--json", check=False, timeout=120)  # fmt: skip
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "trading.strategy.exits.cluster_pulled" in proc.stderr
     assert "signals.pull.enabled" in proc.stderr

@@ -1,34 +1,48 @@
-"""The real `orderflow` command, run as a subprocess, on the real recorded data."""
+"""The real `orderflow` command on the real recorded data: a process of its own for each test
+whose subject is the process (exit codes and one-line errors, serving, paced output without a
+terminal) and for one run of each command; the commands whose results alone are checked run in
+turn in one process (tests/commands.py), once per test run for every test that reads them."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
-from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import ES_MBO, PROJECT_ROOT, need
+from tests.commands import Command, Ran, Shared, in_one_process_by_name, run_cli
+from tests.conftest import CME_BARS, DATA_DIR, ES_MBO, ESH1_DIR, need
 
-ORDERFLOW = [sys.executable, "-m", "orderflow.cli.main"]
+TWO_INSTRUMENTS = (
+    DATA_DIR / "databento" / "es_nq_bbo_ohlcv" / "2024-05-09_ESM4_NQM4"
+    / "futures_ohlcv-1m_2024-05-09T09-55_2024-05-09T10-05.dbn.zst"
+)  # fmt: skip
+ESH1_TRADES = ESH1_DIR / "test_data.trades.dbn.zst"
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [*ORDERFLOW, *args], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300
+def es_book_json(shared: Shared) -> str:
+    """``orderflow book replay ESH4 --json``'s output (its own process), run once for the
+    tests that read it."""
+    need(ES_MBO)
+    return shared.get(
+        "book replay ESH4 --json",
+        lambda _: run_cli("book", "replay", str(ES_MBO), "--json").stdout,
     )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
-@cache
-def es_book_json() -> str:
-    """``orderflow book replay ESH4 --json``'s output, run once for the tests that read it."""
-    return run_cli("book", "replay", str(need(ES_MBO)), "--json").stdout
+def signals_evaluate_json(shared: Shared) -> dict[str, Any]:
+    """``orderflow signals evaluate ESH4 --json`` (its own process), run once for the tests
+    that read it (here and tests/integration/test_signals_pull_cli.py)."""
+    need(ES_MBO)
+    out: dict[str, Any] = shared.get(
+        "signals evaluate ESH4 --json",
+        lambda _: json.loads(run_cli("signals", "evaluate", str(ES_MBO), "--json").stdout),
+    )
+    return out
 
 
 #: every command and command group, each asked for its --help
@@ -47,48 +61,72 @@ HELP_ARGS = [
     ("feed",),
     ("replay",),
 ]
-# the command line's application, asked for each --help in turn in one process (a process per
-# command paid the interpreter's and the imports' start 13 times)
-HELP_PROBE = """
-import json, sys
-from typer.testing import CliRunner
-from orderflow.cli.main import app
-out = {}
-for args in json.loads(sys.argv[1]):
-    got = CliRunner().invoke(app, [*args, "--help"])
-    out[" ".join(args)] = [got.exit_code, got.stdout]
-print(json.dumps(out))
-"""
 
 
-@cache
-def helps() -> dict[str, list[object]]:
-    """Each command's --help: its exit code and its output, by its words."""
-    proc = subprocess.run(
-        [sys.executable, "-c", HELP_PROBE, json.dumps(HELP_ARGS)],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, list[object]] = json.loads(proc.stdout)
-    return out
+def _results(folder: Path) -> dict[str, Any]:
+    """The commands whose results (not their process) the tests below check, in one process
+    (a process each paid the interpreter's start, the imports and the kernels' load 27 times):
+    each command's exit status, stdout and stderr by its name. Its inputs are written in
+    ``folder`` first (a NinjaTrader Tick Replay export of ESH4, settings files)."""
+    cmds: dict[str, Command] = {f"help {' '.join(a)}": Command((*a, "--help")) for a in HELP_ARGS}
+    cmds["instruments"] = Command(("instruments", "--json"))
+    if ES_MBO.exists():
+        depth = folder / "esh4.depth.txt"
+        tick = folder / "ES 03-24.Last.txt"
+        _tick_replay_from_esh4(tick)
+        (folder / "tick.yaml").write_text("analytics:\n  aggressor: tick\n")
+        cmds |= {
+            "book at": Command(("book", "replay", str(ES_MBO), "--at", "2023-12-25T23:30:00",
+                                "--json")),
+            "convert": Command(("convert", str(ES_MBO), str(depth), "--json")),
+            "book of the conversion": Command(("book", "replay", str(depth), "--instrument",
+                                               "ESH4", "--json")),
+            "run no-serve": Command(("run", "--no-serve", "--json")),
+            "analyze tick replay": Command(("analyze", str(tick), "--json")),
+            "analyze tick replay, tick rule": Command(
+                ("--config", str(folder / "tick.yaml"), "analyze", str(tick), "--json")),
+        }  # fmt: skip
+    if ESH1_TRADES.exists() and CME_BARS.exists():
+        cmds["analyze trades"] = Command(("analyze", str(ESH1_TRADES), "--json"))
+        cmds["analyze bars"] = Command(("analyze", str(CME_BARS), "--json"))
+    if TWO_INSTRUMENTS.exists():
+        for name, extra in (("", ()), ("ESM4", ("-i", "ESM4", "--json")),
+                            ("NQM4", ("-i", "NQM4", "--json"))):  # fmt: skip
+            cmds[f"analyze two {name}"] = Command(("analyze", str(TWO_INSTRUMENTS), *extra))
+    # no recorded data (a data folder that does not exist, run from an empty folder): the
+    # simulated market, as JSON and as text
+    empty = folder / "empty"
+    empty.mkdir()
+    nodata = {"ORDERFLOW_DATA__DIR": str(folder / "no-data-here")}
+    for name, extra in (("run no-serve no data", ("--json",)), ("run no-serve no data text", ())):
+        cmds[name] = Command(("run", "--no-serve", *extra), env=nodata, cwd=str(empty))
+    return {"folder": str(folder), "ran": in_one_process_by_name(cmds)}
+
+
+def result(shared: Shared, name: str, check: bool = True) -> Ran:
+    """What the command ``name`` of :func:`_results` did (run once per test run)."""
+    got = Ran(*shared.get("test_cli results", _results)["ran"][name])
+    if check:
+        assert got.returncode == 0, got.stderr
+    return got
 
 
 @pytest.mark.parametrize("args", HELP_ARGS)
-def test_every_command_has_help(args):
-    code, text = helps()[" ".join(args)]
-    assert code == 0 and "Usage" in str(text), text
+def test_every_command_has_help(args, shared):
+    got = result(shared, f"help {' '.join(args)}", check=False)
+    assert got.returncode == 0 and "Usage" in got.stdout, got.stdout
 
 
-def test_instruments_json_has_plain_fields():
-    rows = json.loads(run_cli("instruments", "--json").stdout)
+def test_instruments_json_has_plain_fields(shared):
+    rows = json.loads(result(shared, "instruments").stdout)
     es = next(r for r in rows if r["symbol"] == "ES")
     assert es["tick_size"] == 0.25 and es["tick_value"] == 12.5 and es["standard_of"] == "MES"
     mes = next(r for r in rows if r["symbol"] == "MES")
     assert mes["micro_of"] == "ES" and mes["micro_ratio"] == 10
 
 
-def test_book_replay_json_ends_at_the_known_es_book():
-    out = json.loads(es_book_json())
+def test_book_replay_json_ends_at_the_known_es_book(shared):
+    out = json.loads(es_book_json(shared))
     assert out["instrument"] == "ESH4"
     assert out["orders"] == 11_217
     assert (out["best_bid"], out["bids"][0]["size"]) == (4810.0, 22)
@@ -98,27 +136,23 @@ def test_book_replay_json_ends_at_the_known_es_book():
     assert len(out["bids"]) == 10 and len(out["asks"]) == 10
 
 
-def test_book_replay_at_a_time_in_the_preopen_is_crossed_or_earlier():
+def test_book_replay_at_a_time_in_the_preopen_is_crossed_or_earlier(shared):
     need(ES_MBO)
-    out = json.loads(
-        run_cli("book", "replay", str(ES_MBO), "--at", "2023-12-25T23:30:00", "--json").stdout
-    )
+    out = json.loads(result(shared, "book at").stdout)
     assert out["ts_event"] <= "2023-12-25T23:30:00.000000000Z"
     assert out["ts_event"] >= "2023-12-25T23:29:00"
     assert out["best_bid"] < out["best_ask"]
 
 
-def test_convert_to_nt8_depth_then_replay_gives_the_same_top_10(tmp_path: Path):
+def test_convert_to_nt8_depth_then_replay_gives_the_same_top_10(shared):
     need(ES_MBO)
-    dump = tmp_path / "esh4.depth.txt"
-    conv = json.loads(run_cli("convert", str(ES_MBO), str(dump), "--json").stdout)
+    conv = json.loads(result(shared, "convert").stdout)
+    dump = Path(shared.get("test_cli results", _results)["folder"]) / "esh4.depth.txt"
     assert conv["events"] > 0 and dump.exists()
     first = dump.read_text().splitlines()[0]
     assert first.startswith("L2;")
-    direct = json.loads(es_book_json())
-    via_nt = json.loads(
-        run_cli("book", "replay", str(dump), "--instrument", "ESH4", "--json").stdout
-    )
+    direct = json.loads(es_book_json(shared))
+    via_nt = json.loads(result(shared, "book of the conversion").stdout)
     strip = lambda rows: [(r["price"], r["size"]) for r in rows]  # noqa: E731
     assert strip(via_nt["bids"]) == strip(direct["bids"])
     assert strip(via_nt["asks"]) == strip(direct["asks"])
@@ -131,9 +165,9 @@ def test_missing_file_is_one_clear_line_and_exit_2(tmp_path: Path):
     assert len([ln for ln in proc.stderr.splitlines() if ln.strip()]) == 1
 
 
-def test_run_no_serve_replays_the_default_recording_in_process_as_json():
+def test_run_no_serve_replays_the_default_recording_in_process_as_json(shared):
     need(ES_MBO)
-    out = json.loads(run_cli("run", "--no-serve", "--json").stdout)
+    out = json.loads(result(shared, "run no-serve").stdout)
     assert out["orders"] == 11_217
     assert out["best_ask"] == 4810.25
     assert out["analysis"]["volume"] == 9_892
@@ -166,23 +200,20 @@ def test_analyze_json_summarises_the_session_and_writes_files(tmp_path):
     assert pacsv.read_csv(tmp_path / "csv" / "signals.csv").num_rows == out["signals"]["total"]
 
 
-def test_signals_evaluate_json_counts_every_detector():
-    need(ES_MBO)
-    out = json.loads(run_cli("signals", "evaluate", str(ES_MBO), "--json").stdout)
+def test_signals_evaluate_json_counts_every_detector(shared):
+    out = signals_evaluate_json(shared)
     assert out["counts"]["iceberg"] == 99 and out["counts"]["sweep"] == 6
     assert {r["horizon_s"] for r in out["rows"]} == {1, 5, 30, 60}
     row = next(r for r in out["rows"] if r["detector"] == "iceberg" and r["horizon_s"] == 5)
     assert row["n"] == row["hits"] + row["misses"] + row["ties"]
 
 
-def test_analyze_a_trades_only_file_and_a_bars_file():
-    from tests.conftest import CME_BARS, ESH1_DIR
-
-    trades = need(ESH1_DIR / "test_data.trades.dbn.zst")
-    out = json.loads(run_cli("analyze", str(trades), "--json").stdout)
+def test_analyze_a_trades_only_file_and_a_bars_file(shared):
+    need(ESH1_TRADES), need(CME_BARS)
+    out = json.loads(result(shared, "analyze trades").stdout)
     assert out["kind"] == "trades" and out["trades"] > 0
     assert out["volume"] == out["session"]["volume"] or out["session"]["volume"] <= out["volume"]
-    bars = json.loads(run_cli("analyze", str(need(CME_BARS)), "--json").stdout)
+    bars = json.loads(result(shared, "analyze bars").stdout)
     assert bars["kind"] == "bars" and bars["bars"] > 1000
 
 
@@ -218,37 +249,29 @@ def _tick_replay_from_esh4(path: Path) -> None:
     write_tick_replay(path, trades[keep], quotes, inst)
 
 
-def test_analyze_ninjatrader_tick_replay_classifies_by_the_bid_ask_rule(tmp_path):
-    path = tmp_path / "ES 03-24.Last.txt"
-    _tick_replay_from_esh4(path)
-    out = json.loads(run_cli("analyze", str(path), "--json").stdout)
+def test_analyze_ninjatrader_tick_replay_classifies_by_the_bid_ask_rule(shared):
+    need(ES_MBO)
+    out = json.loads(result(shared, "analyze tick replay").stdout)
     assert out["aggressor"] == "bid/ask rule"
     assert (out["trades"], out["volume"]) == (2_973, 9_892)
     # the rule gives every print CME's own aggressor but the 44-lot opening print (no side):
     # delta 796 recorded; the opening print is within the quotes, keeping the previous side
     assert abs(out["cumulative_delta"]["final"] - 796) <= 44
-    cfg = tmp_path / "tick.yaml"
-    cfg.write_text("analytics:\n  aggressor: tick\n")
-    ticks = json.loads(run_cli("--config", str(cfg), "analyze", str(path), "--json").stdout)
+    # analytics.aggressor: tick in a settings file
+    ticks = json.loads(result(shared, "analyze tick replay, tick rule").stdout)
     assert ticks["aggressor"] == "tick rule" and ticks["volume"] == 9_892
 
 
 def _without_data(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    import os
-
     env = {**os.environ, "ORDERFLOW_DATA__DIR": str(tmp_path / "no-data-here")}
-    proc = subprocess.run(
-        [*ORDERFLOW, *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc
+    return run_cli(*args, env=env, cwd=tmp_path)
 
 
-def test_run_no_serve_without_recorded_data_replays_a_labelled_simulated_market(tmp_path):
-    out = json.loads(_without_data(tmp_path, "run", "--no-serve", "--json").stdout)
+def test_run_no_serve_without_recorded_data_replays_a_labelled_simulated_market(shared):
+    out = json.loads(result(shared, "run no-serve no data").stdout)
     assert out["simulated"] is True and out["format"] == "simulated"
     assert out["rejected"] == {} and out["analysis"]["trades"] > 0
-    text = _without_data(tmp_path, "run", "--no-serve").stdout
+    text = result(shared, "run no-serve no data text").stdout
     assert text.count("SIMULATED") >= 2  # said before and after the results
 
 
@@ -272,17 +295,12 @@ def test_run_without_recorded_data_serves_the_labelled_queue_reactive_market(tmp
     assert "SIMULATED" in proc.stderr  # the log says it too
 
 
-def test_analyze_a_file_of_two_instruments_needs_one_named():
-    from tests.conftest import DATA_DIR
-
-    path = need(
-        DATA_DIR / "databento" / "es_nq_bbo_ohlcv" / "2024-05-09_ESM4_NQM4"
-        / "futures_ohlcv-1m_2024-05-09T09-55_2024-05-09T10-05.dbn.zst"
-    )  # fmt: skip
-    proc = run_cli("analyze", str(path), check=False)
+def test_analyze_a_file_of_two_instruments_needs_one_named(shared):
+    need(TWO_INSTRUMENTS)
+    proc = result(shared, "analyze two ", check=False)
     assert proc.returncode == 2 and "ESM4, NQM4" in proc.stderr and "--instrument" in proc.stderr
-    es = json.loads(run_cli("analyze", str(path), "-i", "ESM4", "--json").stdout)
-    nq = json.loads(run_cli("analyze", str(path), "-i", "NQM4", "--json").stdout)
+    es = json.loads(result(shared, "analyze two ESM4").stdout)
+    nq = json.loads(result(shared, "analyze two NQM4").stdout)
     assert (es["instrument"], es["bars"], es["bar_seconds"]) == ("ESM4", 10, 60)
     assert (nq["instrument"], nq["bars"]) == ("NQM4", 10)
     assert 5000 < es["low"] <= es["high"] < 5300 and nq["low"] > 17000  # never mixed

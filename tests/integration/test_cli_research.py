@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ES_MBO, PROJECT_ROOT, need
-from tests.integration.test_cli import HELP_PROBE, run_cli
+from tests.commands import Command, in_one_process, run_cli
+from tests.conftest import ES_MBO, need
 
 
 def test_sweep_and_convert_have_help() -> None:
-    # both commands' --help in one process (test_cli.py's probe), not an interpreter each
-    proc = subprocess.run(
-        [sys.executable, "-c", HELP_PROBE, json.dumps([["sweep"], ["convert"]])],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    helps = json.loads(proc.stdout)
-    assert helps["sweep"][0] == 0 and "--ray-address" in helps["sweep"][1]
-    assert helps["convert"][0] == 0 and "--parquet" in helps["convert"][1]
+    # both commands' --help in one process (tests/commands.py), not an interpreter each
+    sweep, convert = in_one_process([Command(("sweep", "--help")), Command(("convert", "--help"))])
+    assert sweep.returncode == 0 and "--ray-address" in sweep.stdout
+    assert convert.returncode == 0 and "--parquet" in convert.stdout
 
 
 @pytest.mark.slow

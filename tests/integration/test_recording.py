@@ -19,8 +19,8 @@ from orderflow.server.recording import (
     recording_files,
     replay_records,
 )
+from tests.commands import ORDERFLOW
 from tests.conftest import PROJECT_ROOT
-from tests.integration.test_cli import ORDERFLOW
 from tests.integration.test_server import Server, comparable, esh4_batches
 
 pytestmark = pytest.mark.slow

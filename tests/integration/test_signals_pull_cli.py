@@ -4,18 +4,17 @@ counts as the detector run on its own."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.conftest import ES_MBO, need
-from tests.integration.test_cli import run_cli
+from tests.commands import Shared
+from tests.integration.test_cli import signals_evaluate_json
 
 pytestmark = pytest.mark.slow
 
 
-def test_signals_evaluate_lists_pulling_and_stacking_with_their_intervals() -> None:
-    out = json.loads(run_cli("signals", "evaluate", str(need(ES_MBO)), "--json").stdout)
+def test_signals_evaluate_lists_pulling_and_stacking_with_their_intervals(shared: Shared) -> None:
+    # the command's run that tests/integration/test_cli.py reads too (once per test run)
+    out = signals_evaluate_json(shared)
     assert (out["counts"]["pulling"], out["counts"]["stacking"]) == (37, 67)
     rows = {(r["detector"], r["horizon_s"]): r for r in out["rows"]}
     for kind in ("pulling", "stacking"):

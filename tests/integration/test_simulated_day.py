@@ -21,6 +21,7 @@ from orderflow.io.queue_reactive import QRParams
 from orderflow.io.simulated import DAY_ACTIVITY, simulate_mbo, simulated_source
 from orderflow.io.stream import Chunk, Opened
 from orderflow.research.sweep import TIMING_KEYS
+from tests.commands import Command, in_one_process
 from tests.conftest import PROJECT_ROOT
 
 HOURS = 10 / 60
@@ -83,8 +84,13 @@ def test_the_cli_backtests_the_simulated_market_labelled(tmp_path: Path) -> None
 
 
 def test_the_cli_refuses_data_and_simulated_together_and_neither(tmp_path: Path) -> None:
-    both = _cli("--simulated-hours", "1", "--data", "x.dbn", "--out", str(tmp_path / "a"))
+    # the two refusals in turn in one process (tests/commands.py); the labelled run above is
+    # the command's own process
+    both, neither = in_one_process([
+        Command(("backtest", "--simulated-hours", "1", "--data", "x.dbn", "--out",
+                 str(tmp_path / "a"))),
+        Command(("backtest", "--out", str(tmp_path / "b"))),
+    ])  # fmt: skip
     assert both.returncode != 0 and "--simulated-hours replaces --data" in both.stdout + both.stderr
-    neither = _cli("--out", str(tmp_path / "b"))
     assert neither.returncode != 0 and "--simulated-hours" in neither.stdout + neither.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -11,13 +11,14 @@ import json
 from collections import OrderedDict
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orderflow.backtest.tick_bars import bars_from_ticks
 from orderflow.io.stream import open_chunks
+from tests.commands import Command, Ran, Shared, in_one_process_by_name, run_cli
 from tests.conftest import DATA_DIR, need
-from tests.integration.test_cli import run_cli
 
 NCD = DATA_DIR / "ninjatrader" / "NQ202006231900.Last.ncd"
 TEXT = DATA_DIR / "ninjatrader" / "NQ202006231900.Last.txt"
@@ -55,7 +56,9 @@ def test_the_bars_built_from_the_ticks_equal_the_decoded_text(seconds: int) -> N
     assert opens[0] == 1_592_949_600_000_000_000  # 2020-06-23 18:00 New York = 22:00 UTC
 
 
-def test_orderflow_backtest_runs_a_tick_ncd_on_bars_built_from_its_ticks(tmp_path: Path) -> None:
+def test_orderflow_backtest_runs_a_tick_ncd_on_bars_built_from_its_ticks(
+    tmp_path: Path, shared: Shared
+) -> None:
     out = tmp_path / "bt"
     proc = run_cli("backtest", "--data", str(need(NCD)), "--out", str(out), "--json")
     result = json.loads(proc.stdout)
@@ -72,13 +75,30 @@ def test_orderflow_backtest_runs_a_tick_ncd_on_bars_built_from_its_ticks(tmp_pat
     # market entries fill at a bar's open (the bars backtest's rule): on the hour's prices
     opens = {round(o, 2) for o, *_ in _minutes_from_text(60)}
     assert all(float(t["avg_entry"]) in opens for t in trades)
-    five = run_cli("backtest", "--data", str(need(NCD)), "--out", str(tmp_path / "b5"),
-                   "--bar-period", "5m", "--json")  # fmt: skip
+    five, *_ = periods(shared)
+    assert five.returncode == 0, five.stderr
     assert json.loads(five.stdout)["files"][0]["events"] == 12
 
 
-def test_a_bar_period_that_is_no_time_period_is_refused(tmp_path: Path) -> None:
-    for bad in ("500t", "0m", "2d", "x"):
-        proc = run_cli("backtest", "--data", str(need(NCD)), "--out", str(tmp_path / "x"),
-                       "--bar-period", bad, check=False)  # fmt: skip
+BAD_PERIODS = ("500t", "0m", "2d", "x")
+
+
+def periods(shared: Shared) -> list[Ran]:
+    """The backtest with ``--bar-period 5m``, then with each of :data:`BAD_PERIODS`, in turn in
+    one process (tests/commands.py; the backtest above is the command's own process), once per
+    test run for the two tests that read them."""
+
+    def run(folder: Path) -> list[list[Any]]:
+        cmds = {"5m": Command(("backtest", "--data", str(NCD), "--out", str(folder / "b5"),
+                               "--bar-period", "5m", "--json"))}  # fmt: skip
+        cmds |= {bad: Command(("backtest", "--data", str(NCD), "--out", str(folder / "x"),
+                               "--bar-period", bad)) for bad in BAD_PERIODS}  # fmt: skip
+        return list(in_one_process_by_name(cmds).values())
+
+    need(NCD)
+    return [Ran(*r) for r in shared.get("tick backtest periods", run)]
+
+
+def test_a_bar_period_that_is_no_time_period_is_refused(shared: Shared) -> None:
+    for bad, proc in zip(BAD_PERIODS, periods(shared)[1:], strict=True):
         assert proc.returncode != 0 and "--bar-period" in proc.stderr + proc.stdout, bad

@@ -19,7 +19,9 @@ import httpx
 import pytest
 
 from orderflow.server.threaded import free_port
-from tests.conftest import ES_MBO, PROJECT_ROOT
+from tests.commands import Shared
+from tests.conftest import ES_MBO
+from tests.integration.test_backtest_cli import esh4_backtest
 from tests.serving import PYTHONPATH
 
 pytestmark = pytest.mark.slow
@@ -31,16 +33,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_a_backtest_result_in_the_dashboard(tmp_path: Path) -> None:
+def test_a_backtest_result_in_the_dashboard(tmp_path: Path, shared: Shared) -> None:
     if not ES_MBO.exists():
         pytest.skip("no ESH4 recording")
-    out = tmp_path / "esh4-run"
-    done = subprocess.run(
-        [sys.executable, "-m", "orderflow.cli.main", "backtest", "--data", str(ES_MBO),
-         "--out", str(out), "--json"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, env=_env(), timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    # the backtest's run (default settings) that tests/integration/test_backtest_cli.py reads
+    # too, once per test run: its report's folder, esh4-run
+    _, out = esh4_backtest(shared)
+    assert out.name == "esh4-run"
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "orderflow.cli.main", "view", str(out), "--port", str(port)],
