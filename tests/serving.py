@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import httpx
 from orderflow.server.threaded import free_port
 from tests.conftest import PROJECT_ROOT
 
-__all__ = ["Serve", "free_port", "fresh_connections", "manual_trading", "write_config"]
+__all__ = ["Serve", "free_port", "fresh_connections", "http", "manual_trading", "write_config"]
 
 #: this checkout's code first: an installed (editable) orderflow elsewhere must not be served
 PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)])
@@ -41,6 +42,15 @@ def fresh_connections(**kwargs: Any) -> httpx.Client:
     client each call, and with it a TLS context from certifi's bundle (about 20 ms of CPU, so
     a poll every 0.1 s kept a fifth of a core busy)."""
     return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), **kwargs)
+
+
+@cache
+def http() -> httpx.Client:
+    """The test process's one client (:func:`fresh_connections`: a new connection for every
+    request, as ``httpx.get`` opens) for the chaos tests' one-off requests to the servers they
+    start: ``httpx.get``/``httpx.post`` would build a client and a TLS context per request
+    (70-90 ms of CPU each under the suite's load). Pass ``timeout=`` per request."""
+    return fresh_connections()
 
 
 def write_config(folder: Path, config: dict[str, Any] | None = None, **risk: Any) -> Path:

@@ -29,7 +29,7 @@ from orderflow.server.routes.web import STATIC_DIR, WEB_DIR
 from orderflow.server.threaded import ThreadedServer
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.params import TradingParams
-from tests.serving import Serve, fresh_connections, write_config
+from tests.serving import Serve, fresh_connections, http, write_config
 
 TOKEN = "s3cret-Token_for.the~matrix"
 REFUSAL = {"error": {"code": "bad_request", "message": "token: missing or wrong",
@@ -206,9 +206,9 @@ def test_serve_takes_the_token_from_a_private_file_and_never_shows_it(tmp_path: 
     s = Serve(tmp_path, args=("--token-file", str(path)))
     try:
         assert TOKEN not in cmdline(s.proc.pid)
-        assert httpx.get(f"{s.http}/api/risk").status_code == 401
-        assert httpx.get(f"{s.http}/health").json() == {"status": "ok"}
-        r = httpx.get(f"{s.http}/api/risk", headers={"authorization": f"Bearer {TOKEN}"})
+        assert http().get(f"{s.http}/api/risk").status_code == 401
+        assert http().get(f"{s.http}/health").json() == {"status": "ok"}
+        r = http().get(f"{s.http}/api/risk", headers={"authorization": f"Bearer {TOKEN}"})
         assert r.status_code == 200 and "clients" in r.json()
         with RestClient(s.http, token_file=path) as client:  # the Python client reads it too
             ack = client.post_batch(msgspec.convert(BATCH, Batch))
@@ -222,8 +222,8 @@ def test_serve_takes_the_token_from_the_environment(tmp_path: Path) -> None:
     s = Serve(tmp_path, env={"ORDERFLOW_SERVER__TOKEN": TOKEN})
     try:
         assert TOKEN not in cmdline(s.proc.pid)
-        assert httpx.get(f"{s.http}/metrics").status_code == 401
-        r = httpx.get(f"{s.http}/metrics", headers={"x-orderflow-token": TOKEN})
+        assert http().get(f"{s.http}/metrics").status_code == 401
+        r = http().get(f"{s.http}/metrics", headers={"x-orderflow-token": TOKEN})
         assert r.status_code == 200 and "orderflow_batches" in r.text
     finally:
         s.stop()

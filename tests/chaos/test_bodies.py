@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 from orderflow.server.trading import ServerTradingParams
 from orderflow.trading.params import TradingParams
 from tests.integration.test_server import Server
+from tests.serving import http
 
 DEEP = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
 NOT_OBJECTS = [b"-1", b"[]", b"null", b"true", b"4810.25", b"9223372036854775808", b'"x"',
@@ -44,26 +45,26 @@ def test_a_kill_switch_body_that_is_not_an_object_is_a_400_naming_body(server, r
      ({"reason": ["a"]}, "reason"), ({"reason": "x" * 201}, "reason")],
 )  # fmt: skip
 def test_a_kill_switch_field_of_the_wrong_kind_is_a_400_naming_it(server, body, field):
-    r = httpx.post(f"{server.http}/api/kill", content=json.dumps(body))
+    r = http().post(f"{server.http}/api/kill", content=json.dumps(body))
     assert r.status_code == 400, r.text
     assert r.json()["error"]["details"]["field"] == field
-    status = httpx.get(f"{server.http}/api/risk").json()["clients"]
+    status = http().get(f"{server.http}/api/risk").json()["clients"]
     assert not any(c["risk"]["kill"] for c in status.values())  # nothing was engaged
 
 
 def test_the_kill_switch_still_engages_and_resets_with_a_proper_body(server):
-    r = httpx.post(f"{server.http}/api/kill", json={"client": "nt8", "reason": "test"})
+    r = http().post(f"{server.http}/api/kill", json={"client": "nt8", "reason": "test"})
     assert r.status_code == 200, r.text
     assert r.json()["clients"]["nt8"]["kill"]
     assert r.json()["clients"]["nt8"]["kill_reason"] == "test"
-    r = httpx.post(f"{server.http}/api/kill/reset", json={"client": "nt8"})
+    r = http().post(f"{server.http}/api/kill/reset", json={"client": "nt8"})
     assert r.status_code == 200, r.text
     assert not r.json()["clients"]["nt8"]["kill"]
 
 
 @pytest.mark.parametrize("route", ["/api/commands", "/api/kill", "/api/kill/reset"])
 def test_a_body_nested_too_deeply_is_a_400_not_a_500(server, route):
-    r = httpx.post(f"{server.http}{route}", content=DEEP)
+    r = http().post(f"{server.http}{route}", content=DEEP)
     assert r.status_code == 400, r.text
     assert r.json()["error"] == {"code": "bad_request", "message": "body: nested too deeply",
                                  "details": {"field": "body"}}  # fmt: skip
@@ -71,7 +72,7 @@ def test_a_body_nested_too_deeply_is_a_400_not_a_500(server, route):
 
 @pytest.mark.parametrize("body", NOT_OBJECTS)
 def test_a_command_body_that_is_not_an_object_is_a_400_naming_body(server, body):
-    r = httpx.post(f"{server.http}/api/commands", content=body)
+    r = http().post(f"{server.http}/api/commands", content=body)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["details"]["field"] == "body"
 
@@ -119,8 +120,8 @@ def test_the_analytics_of_a_one_sided_book_answer_with_null_not_a_500(server):
     """The mid of a book with bids only is undefined (NaN): it is null in the answer."""
     batch = {"instrument": "NQ 03-24", "depth": [{"t": 1703545200000000000, "side": "bid",
              "op": "add", "pos": 0, "price": 16800.0, "size": 5}]}  # fmt: skip
-    assert httpx.post(f"{server.http}/l2_update", json=batch).status_code == 200
-    r = httpx.get(f"{server.http}/api/analytics/NQH4")
+    assert http().post(f"{server.http}/l2_update", json=batch).status_code == 200
+    r = http().get(f"{server.http}/api/analytics/NQH4")
     assert r.status_code == 200, r.text
     book = r.json()["book"]
     assert book["mid"] is None and book["microprice"] is None

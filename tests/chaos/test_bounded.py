@@ -25,7 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import msgspec
 import pytest
 import zstandard
@@ -36,7 +35,7 @@ from orderflow.io import cme_bars, dbn, formats, stream
 from orderflow.server.app import create_app
 from orderflow.server.threaded import ThreadedServer
 from tests.conftest import ESH1_DIR, PROJECT_ROOT, need
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 #: what a bomb expands to when nothing stops it
 BOMB_BYTES = 4 << 30
@@ -217,12 +216,12 @@ def test_500_half_open_connections_are_closed_and_the_server_still_answers(
             if i % 2:  # the start of a request, and then nothing (slowloris)
                 s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             socks.append(s)  # else: connected, and nothing ever sent
-        assert httpx.get(f"{srv.http}/health", timeout=30).status_code == 200
+        assert http().get(f"{srv.http}/health", timeout=30).status_code == 200
         still_open = _wait_closed(socks, 60.0)
         assert not still_open, f"{len(still_open)} of 500 still open"
-        metrics = httpx.get(f"{srv.http}/metrics", timeout=30).text
+        metrics = http().get(f"{srv.http}/metrics", timeout=30).text
         assert _metric(metrics, 'orderflow_http_closed_total{reason="header_timeout"}') >= 500
-        assert httpx.get(f"{srv.http}/health", timeout=30).json()["status"]
+        assert http().get(f"{srv.http}/health", timeout=30).json()["status"]
     finally:
         for s in socks:
             s.close()
@@ -242,9 +241,9 @@ def test_connections_beyond_the_cap_are_closed_at_once_and_the_cap_frees_up() ->
             s.close()
         socks = []
         for _ in range(100):  # the server has seen them go
-            if httpx.get(f"{srv.http}/health", timeout=10).status_code == 200:
+            if http().get(f"{srv.http}/health", timeout=10).status_code == 200:
                 break
-        metrics = httpx.get(f"{srv.http}/metrics", timeout=10).text
+        metrics = http().get(f"{srv.http}/metrics", timeout=10).text
         assert _metric(metrics, 'orderflow_http_closed_total{reason="max_connections"}') >= 10
     finally:
         for s in socks:
@@ -262,7 +261,7 @@ def test_a_stalled_request_body_is_closed_after_the_idle_timeout() -> None:
         s.sendall(b'POST /l2_update HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"in')
         assert _closed_by_server(s, 60.0)
         s.close()
-        assert httpx.get(f"{srv.http}/health", timeout=10).status_code == 200
+        assert http().get(f"{srv.http}/health", timeout=10).status_code == 200
     finally:
         srv.stop()
 
@@ -361,14 +360,14 @@ def test_flooding_clients_do_not_starve_the_bridge_or_health(tmp_path: Path) -> 
                 assert msg["seq"] == i and not msg["stale"]
                 assert sum(msg["applied"].values()) >= len(b.depth)
                 if i % 10 == 0:
-                    health.append(httpx.get(f"{srv.http}/health", timeout=120).status_code)
+                    health.append(http().get(f"{srv.http}/health", timeout=120).status_code)
             flood_acked_when_bridge_done = flood.acked
         assert health == [200, 200, 200]
         assert flood_acked_when_bridge_done < flood.total, "the flood ended before the bridge"
         assert flood.done.wait(300), "the flood did not finish"
         assert flood.errors == []
         assert flood.acked == flood.total
-        metrics = httpx.get(f"{srv.http}/metrics", timeout=30).text
+        metrics = http().get(f"{srv.http}/metrics", timeout=30).text
         assert _metric(metrics, 'orderflow_engine_turns_total{kind="contended"}') > 0
         assert _metric(metrics, "orderflow_engine_overloaded_total") == 0
     finally:

@@ -40,7 +40,7 @@ from websockets.exceptions import ConnectionClosed
 from orderflow.client.feed import build_batches
 from orderflow.io.formats import load_stream
 from tests.conftest import ES_MBO, need
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -605,12 +605,12 @@ def warm_up(serve: Serve, first: Any) -> None:
     """One valid batch, waited for as long as compiling the kernels takes (a cold start is
     another test's subject): the fuzz then meets a server that is up to speed."""
     body = msgspec.json.encode(msgspec.structs.replace(first, seq=0))
-    r = httpx.post(f"{serve.http}/l2_update", content=body, timeout=300)
+    r = http().post(f"{serve.http}/l2_update", content=body, timeout=300)
     assert r.status_code == 200, r.text
 
 
 def book(serve: Serve) -> dict[str, Any]:
-    r = httpx.get(f"{serve.http}/api/book/ESH4", params={"levels": 500}, timeout=30)
+    r = http().get(f"{serve.http}/api/book/ESH4", params={"levels": 500}, timeout=30)
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -629,7 +629,7 @@ def test_fuzzed_messages_get_no_5xx_and_leave_a_folder_that_restarts(tmp_path, e
         else:
             try:
                 before = book(serve)
-                health = httpx.get(f"{serve.http}/health", timeout=30).json()
+                health = http().get(f"{serve.http}/health", timeout=30).json()
                 assert health["status"] == "ok", health["status"]
                 if not health["journal"]["ok"]:  # bad input must never stop the journal
                     findings.fail(None, f"the journal fails after the fuzz: {health['journal']}")
@@ -643,7 +643,7 @@ def test_fuzzed_messages_get_no_5xx_and_leave_a_folder_that_restarts(tmp_path, e
         again = _restart(tmp_path, findings)
         if again is not None:
             try:
-                health = httpx.get(f"{again.http}/health", timeout=30).json()
+                health = http().get(f"{again.http}/health", timeout=30).json()
                 if health["status"] != "ok":
                     findings.fail(None, f"/health after the restart: {health['status']}")
                 after = book(again)

@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 
 from orderflow.server.recording import check_recording, recording_files
 from tests.conftest import PROJECT_ROOT
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def update(seq: int, k: int) -> dict[str, Any]:
 
 
 def book(s: Serve, instrument: str = INSTRUMENT) -> dict[str, Any]:
-    r = httpx.get(f"{s.http}/api/book/{instrument}", params={"levels": 10}, timeout=10)
+    r = http().get(f"{s.http}/api/book/{instrument}", params={"levels": 10}, timeout=10)
     assert r.status_code == 200, r.text
     out: dict[str, Any] = r.json()
     return {"bid": out["bid"], "ask": out["ask"]}
@@ -63,7 +63,7 @@ def book(s: Serve, instrument: str = INSTRUMENT) -> dict[str, Any]:
 
 def post(s: Serve, body: bytes | dict[str, Any], route: str = "/l2_update") -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.post(f"{s.http}{route}", content=content, timeout=30)
+    return http().post(f"{s.http}{route}", content=content, timeout=30)
 
 
 def frames(folder: Path) -> int:
@@ -260,7 +260,7 @@ def test_two_thousand_instruments_under_a_low_fd_limit_leave_the_server_answerin
         errors = [a for a in answers if a["type"] == "error"]
         assert len(acks) == 360 and len(errors) == 1640
         assert {e["field"] for e in errors} == {"instrument"}
-        health = httpx.get(f"{s.http}/health", timeout=10).json()
+        health = http().get(f"{s.http}/health", timeout=10).json()
         assert health["recording"]["open_files"] <= 64
         assert health["recording"]["frames"] == 360 and health["status"] == "ok"
         assert open_fds(s.proc.pid) < 120

@@ -20,11 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.chaos.test_risk_inputs import BOOK, ENV, INST, T0, Bridge, execution
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +46,7 @@ def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def risk(serve: Serve) -> dict[str, Any]:
-    r = httpx.get(f"{serve.http}/api/risk", headers=AUTH, timeout=10)
+    r = http().get(f"{serve.http}/api/risk", headers=AUTH, timeout=10)
     assert r.status_code == 200, r.text
     return dict(r.json()["clients"]["nt8"]["risk"])
 
@@ -112,11 +111,11 @@ def held_then_reset(folder: Path, reason: str) -> None:
     try:
         status = risk(s)
         assert status["kill"] and status["kill_reason"] == reason, status
-        health = httpx.get(f"{s.http}/health", headers=AUTH, timeout=10).json()
+        health = http().get(f"{s.http}/health", headers=AUTH, timeout=10).json()
         assert reason in json.dumps(health), health
-        assert httpx.post(f"{s.http}/api/kill/reset", json={}, timeout=10).status_code == 401
+        assert http().post(f"{s.http}/api/kill/reset", json={}, timeout=10).status_code == 401
         assert risk(s)["kill"]  # never silently reset, nor by anyone without the token
-        r = httpx.post(f"{s.http}/api/kill/reset", json={}, headers=AUTH, timeout=10)
+        r = http().post(f"{s.http}/api/kill/reset", json={}, headers=AUTH, timeout=10)
         assert r.status_code == 200 and not r.json()["clients"]["nt8"]["kill"], r.text
         trade(s, first=100, n=1)  # trading goes on: the journal takes it
     finally:
@@ -182,10 +181,10 @@ def test_a_journal_deleted_while_serving_holds_the_kill_switch_after_restart(tra
             Path(str(journal_path(folder)) + suffix).unlink(missing_ok=True)
         body = {"client": "nt8", "op": "submit", "cid": "after-delete", "instrument": INST,
                 "action": "Buy", "order_type": "Market", "quantity": 1}  # fmt: skip
-        r = httpx.post(f"{s.http}/api/commands", json=body, headers=AUTH, timeout=10)
+        r = http().post(f"{s.http}/api/commands", json=body, headers=AUTH, timeout=10)
         # never an order that is not journalled: the removed file is noticed
         assert r.status_code == 503 and "journal_unavailable" in r.text, r.text
-        health = httpx.get(f"{s.http}/health", headers=AUTH, timeout=10).json()
+        health = http().get(f"{s.http}/health", headers=AUTH, timeout=10).json()
         assert health["journal"]["ok"] is False, health["journal"]
         bridge.close()
     finally:

@@ -56,7 +56,7 @@ from orderflow.protocol import Batch, Execution, OrderUpdate, packed
 from orderflow.server.hub import Hub
 from orderflow.server.recording import read_recording, recording_files
 from tests.conftest import ES_MBO, need
-from tests.serving import PYTHONPATH, Serve, free_port, write_config
+from tests.serving import PYTHONPATH, Serve, free_port, http, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -298,7 +298,7 @@ def check_restart(serve: Serve, bridge: Bridge, last_seq: int, books: list[Any])
     """Right after a restart (before the client resends anything): the recording, the journal
     and the whole book hold exactly batches 1..last_seq."""
     out = check_folder(serve.folder, bridge, last_seq)
-    r = httpx.get(f"{serve.http}/api/book/ESH4", params={"levels": 500}, timeout=30)
+    r = http().get(f"{serve.http}/api/book/ESH4", params={"levels": 500}, timeout=30)
     got = r.json() if r.status_code != 404 else {"bid": [], "ask": []}  # 404: no batch yet
     if {side: got[side] for side in ("bid", "ask")} != books[last_seq]:
         out.append(f"the recovered book is not the book of batches 1..{last_seq}")

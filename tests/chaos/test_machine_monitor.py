@@ -18,13 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.sync.client import connect
 
 from orderflow.server.app import create_app
 from orderflow.server.threaded import ThreadedServer
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 FD_LIMIT = 96
 
@@ -43,7 +42,7 @@ def low_fd_limit(monkeypatch: pytest.MonkeyPatch, limit: int) -> Iterator[None]:
 
 
 def metrics(http: str) -> dict[str, float]:
-    text = httpx.get(f"{http}/metrics", timeout=10).text
+    text = http().get(f"{http}/metrics", timeout=10).text
     return {m.group(1): float(m.group(2))
             for m in re.finditer(r"^(orderflow_\S+) (\S+)$", text, re.M)}  # fmt: skip
 
@@ -59,7 +58,7 @@ def wait_for(check: Any, timeout_s: float = 30.0) -> Any:
 
 
 def alerts(http: str, kind: str) -> list[dict[str, Any]]:
-    health = httpx.get(f"{http}/health", timeout=10).json()
+    health = http().get(f"{http}/health", timeout=10).json()
     return [a for a in health["alerts"] if a["kind"] == kind]
 
 
@@ -73,7 +72,7 @@ def test_the_machine_alerts_on_fds_disk_and_loop_lag(
     with low_fd_limit(monkeypatch, FD_LIMIT):
         s = Serve(tmp_path)
     try:
-        health = httpx.get(f"{s.http}/health", timeout=10).json()
+        health = http().get(f"{s.http}/health", timeout=10).json()
         machine = health["machine"]
         assert machine["fd_limit"] == FD_LIMIT
         assert 0 < machine["open_fds"] < 0.8 * FD_LIMIT, machine
@@ -107,7 +106,7 @@ def test_the_machine_alerts_on_fds_disk_and_loop_lag(
 
         # the alerts holding now: the disk still (loop lag comes and goes), the fds no more
         def held() -> list[dict[str, Any]]:
-            h = httpx.get(f"{s.http}/health", timeout=10).json()["machine"]["alerts"]
+            h = http().get(f"{s.http}/health", timeout=10).json()["machine"]["alerts"]
             kinds = [a["kind"] for a in h]
             return h if kinds.count("disk_low") == 2 and "fds_near_limit" not in kinds else []
 
@@ -123,7 +122,7 @@ def test_no_alert_with_the_default_thresholds(tmp_path: Path) -> None:
         machine = app.state.machine
         if machine.last["disks"]["recordings"]["free_bytes"] < 2**30:
             pytest.skip("less than 1 GB free here: disk_low is the right answer")
-        health = httpx.get(f"{served.http}/health", timeout=10).json()
+        health = http().get(f"{served.http}/health", timeout=10).json()
         assert health["machine"]["alerts"] == [] or {
             a["kind"] for a in health["machine"]["alerts"]
         } == {"loop_lag"}  # a loaded test machine may lag; the others never fire here

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from orderflow.protocol import decode_batch
@@ -33,7 +32,7 @@ from tests.chaos.test_ingest_faults import (
     update,
 )
 from tests.conftest import PROJECT_ROOT
-from tests.serving import write_config
+from tests.serving import http, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -108,11 +107,11 @@ def test_a_torn_tail_is_cut_off_and_two_restarts_later_every_batch_is_there(tmp_
     first = serve(tmp_path)
     try:
         assert book(first)["bid"][0] == {"price": 4810.0, "size": 13}
-        health = httpx.get(f"{first.http}/health", timeout=10).json()
+        health = http().get(f"{first.http}/health", timeout=10).json()
         assert [a["kind"] for a in health["alerts"]].count("recording_torn_tail") == 1
         assert health["recording"]["torn_tails"] == 1
         assert health["recording"]["torn_bytes"] == len(torn)
-        metrics = httpx.get(f"{first.http}/metrics", timeout=10).text
+        metrics = http().get(f"{first.http}/metrics", timeout=10).text
         assert "orderflow_recording_torn_tails_total 1.0" in metrics
         for k in range(4, 7):
             assert post(first, update(0, k)).status_code == 200
@@ -122,7 +121,7 @@ def test_a_torn_tail_is_cut_off_and_two_restarts_later_every_batch_is_there(tmp_
     try:
         assert book(second)["bid"][0] == {"price": 4810.0, "size": 16}
         assert post(second, update(0, 7)).status_code == 200
-        health = httpx.get(f"{second.http}/health", timeout=10).json()
+        health = http().get(f"{second.http}/health", timeout=10).json()
         assert health["recording"]["torn_tails"] == 0
     finally:
         second.stop()
@@ -240,12 +239,12 @@ def test_a_full_disk_refuses_batches_retryably_and_keeps_the_recording_whole(tmp
             assert book(s) == before  # not recorded: not applied
             again = post(s, big_update(k))
             assert again.status_code == 503  # still full: still refused, still retryable
-            health = httpx.get(f"{s.http}/health", timeout=10).json()
+            health = http().get(f"{s.http}/health", timeout=10).json()
             assert health["status"] == "degraded" and not health["recording"]["ok"]
             assert str(rec_dir) in health["recording"]["unavailable"]
             alerts = [a for a in health["alerts"] if a["kind"] == "recording_unavailable"]
             assert len(alerts) == 1 and "No space left on device" in alerts[0]["detail"]
-            metrics = httpx.get(f"{s.http}/metrics", timeout=10).text
+            metrics = http().get(f"{s.http}/metrics", timeout=10).text
             assert "orderflow_recording_unavailable 1.0" in metrics
             path = today_file(tmp_path)
             check = check_recording(path)  # no partial frame stayed behind
@@ -257,7 +256,7 @@ def test_a_full_disk_refuses_batches_retryably_and_keeps_the_recording_whole(tmp
             assert book(full) == before
             filler.unlink()  # the operator frees space
             assert post(full, big_update(k)).status_code == 200
-            health = httpx.get(f"{full.http}/health", timeout=10).json()
+            health = http().get(f"{full.http}/health", timeout=10).json()
             assert health["status"] == "ok" and health["recording"]["ok"]
             assert book(full)["bid"][0] == {"price": 4810.0, "size": 10 + k}
         finally:

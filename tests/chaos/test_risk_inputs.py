@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import PROJECT_ROOT
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +141,7 @@ class Bridge:
 
 
 def risk(serve: Serve) -> dict[str, Any]:
-    r = httpx.get(f"{serve.http}/api/risk", timeout=10)
+    r = http().get(f"{serve.http}/api/risk", timeout=10)
     assert r.status_code == 200, r.text
     return dict(r.json()["clients"].get("nt8", {}).get("risk", {}))
 
@@ -163,13 +162,13 @@ def assert_finite(status: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(("what", "body", "field"), JSON_SAFE, ids=[h[0] for h in JSON_SAFE])
 def test_rest_refuses_a_hostile_report_naming_the_field(serve, what, body, field):
-    httpx.post(f"{serve.http}/l2_update", json={"instrument": REST_INST, **BOOK}, timeout=10)
-    r = httpx.post(f"{serve.http}/order_update", json={"instrument": REST_INST, **body},
+    http().post(f"{serve.http}/l2_update", json={"instrument": REST_INST, **BOOK}, timeout=10)
+    r = http().post(f"{serve.http}/order_update", json={"instrument": REST_INST, **body},
                    timeout=10)  # fmt: skip
     assert r.status_code == 400, (what, r.text)
     error = r.json()["error"]
     assert error["details"]["field"] == field and error["message"].startswith(f"{field}:")
-    assert httpx.get(f"{serve.http}/api/risk", timeout=10).status_code == 200
+    assert http().get(f"{serve.http}/api/risk", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("encoding", ["msgpack", "json"])

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 #: the worktree's own code first, whatever is installed in the environment
 PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)])
@@ -90,7 +90,7 @@ def test_serve_refuses_a_bad_setting_before_it_binds(tmp_path, how, key, value, 
     assert "serving on" not in out  # it never got as far as binding
     assert not (tmp_path / "recordings").exists() and not (tmp_path / "journal").exists()
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{serve.http}/health", timeout=1)
+        http().get(f"{serve.http}/health", timeout=1)
 
 
 def test_config_show_says_what_is_on_and_where_it_came_from(tmp_path):
@@ -141,7 +141,7 @@ def test_the_engine_switch_off_from_the_environment_serves_switched_off(tmp_path
     serve = Serve(tmp_path, env={"PYTHONPATH": PYTHONPATH,
                                  "ORDERFLOW_TRADING__SERVER__ENABLED": "false"})  # fmt: skip
     try:
-        health = httpx.get(f"{serve.http}/health", timeout=10).json()
+        health = http().get(f"{serve.http}/health", timeout=10).json()
         assert health["status"] == "ok" and health["trading"] == {}
         assert "journal" not in health
         assert not (tmp_path / "journal").exists()  # switched off: no journal opened

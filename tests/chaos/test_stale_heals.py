@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from orderflow.server.recording import read_recording, recording_files
 from tests.conftest import PROJECT_ROOT
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 T0 = 1_703_545_200_000_000_000  # 2023-12-25 23:00 UTC
 ES = "ES 03-24"
@@ -97,7 +96,7 @@ class Bridge:
 
 
 def health(server: Serve) -> dict[str, Any]:
-    return httpx.get(f"{server.http}/health", timeout=10).json()
+    return http().get(f"{server.http}/health", timeout=10).json()
 
 
 def recorded(folder: Path) -> list[Any]:
@@ -129,13 +128,13 @@ def test_a_stray_client_cannot_feed_the_bridges_instrument(serve, tmp_path):
                                                      "asks": [list(r) for r in ASKS]}  # fmt: skip
     # a stray REST batch, off the grid, for the bridge's instrument: 409, applied nowhere
     stray = {"instrument": ES, "depth": depth(2, price=4810.1)}
-    r = httpx.post(f"{server.http}/l2_update", json=stray, timeout=10)
+    r = http().post(f"{server.http}/l2_update", json=stray, timeout=10)
     assert r.status_code == 409, r.text
     err = r.json()["error"]
     assert err["code"] == "instrument_owned"
     assert err["details"]["field"] == "instrument" and err["details"]["owner"] == "nt8-ES"
     # on the grid it is refused just the same (nobody but the owner feeds the instrument)
-    r = httpx.post(f"{server.http}/l2_update", json={"instrument": "ESH4", "depth": depth(3)})
+    r = http().post(f"{server.http}/l2_update", json={"instrument": "ESH4", "depth": depth(3)})
     assert r.status_code == 409, r.text
     es = health(server)["instruments"]["ESH4"]
     assert es["stale"] is False and es["stale_reason"] is None
@@ -165,7 +164,7 @@ def test_a_stray_client_cannot_feed_the_bridges_instrument(serve, tmp_path):
     while "nt8-ES" in health(server)["clients"]:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    r = httpx.post(f"{server.http}/l2_update", json={"instrument": ES, "depth": depth(7)})
+    r = http().post(f"{server.http}/l2_update", json={"instrument": ES, "depth": depth(7)})
     assert r.status_code == 200, r.text
     assert health(server)["feeds"]["owners"] == {"ESH4": "rest:127.0.0.1"}
     err = other.answer(other.send(depth(8)))
@@ -216,7 +215,7 @@ def test_the_owners_bad_batch_asks_for_a_snapshot_with_backoff_until_one_heals_i
 
 
 def kill_state(server: Serve, client: str) -> dict[str, Any]:
-    r = httpx.get(f"{server.http}/api/risk", timeout=10).json()["clients"][client]
+    r = http().get(f"{server.http}/api/risk", timeout=10).json()["clients"][client]
     return {"kill": r["risk"]["kill"], "reason": r["risk"]["kill_reason"], "events": r["events"]}
 
 
@@ -246,7 +245,7 @@ def test_the_stale_book_kill_switch_fires_as_set_and_not_when_healed_in_time(ser
         assert time.monotonic() < deadline, state
         assert bridge.answer(bridge.send(depth(i)))["stale"] is True
         nq = {"instrument": "NQ 03-24", "depth": depth(i, price=16800.0, size=i)}
-        assert httpx.post(f"{server.http}/l2_update", json=nq, timeout=10).json()["stale"] is False
+        assert http().post(f"{server.http}/l2_update", json=nq, timeout=10).json()["stale"] is False
         i += 1
         time.sleep(0.1)
     assert state["reason"] == "book_stale"

@@ -13,7 +13,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
@@ -25,7 +24,7 @@ from orderflow.io.nt_feed import NtBatch, nt_batches
 from orderflow.model.instruments import get_instrument
 from orderflow.trading.journal import Journal
 from tests.conftest import ES_MBO, need
-from tests.serving import Serve, write_config
+from tests.serving import Serve, http, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +76,7 @@ async def play(url: str, source: np.ndarray, cut: list[NtBatch], sim: SimNinjaTr
 
 
 def strategy_state(serve: Serve) -> dict[str, Any]:
-    clients = httpx.get(f"{serve.http}/api/risk", timeout=10).json()["clients"]
+    clients = http().get(f"{serve.http}/api/risk", timeout=10).json()["clients"]
     return clients["nt8"]["strategy"]["ESH4"]["state"]
 
 

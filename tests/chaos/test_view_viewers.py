@@ -15,7 +15,6 @@ import threading
 import time
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -23,6 +22,7 @@ from websockets.sync.client import connect
 
 from orderflow.server.view import ViewParams
 from tests.integration.test_server import Server, comparable, esh4_batches, in_process_acks
+from tests.serving import http
 
 pytestmark = pytest.mark.slow
 
@@ -103,13 +103,13 @@ def test_a_viewer_that_never_reads_is_dropped_while_the_acks_go_on(form: str) ->
         acks = feed_all_resumed(server, batches, 0.01, lambda: stream.dropped)
         deadline = time.monotonic() + 60
         while stream.dropped == 0 and time.monotonic() < deadline:
-            httpx.get(server.http + "/api/view/instruments")
+            http().get(server.http + "/api/view/instruments")
             time.sleep(0.05)
         assert stream.dropped == 1
         assert close_code(slow) in (1013, None)  # the close frame may sit behind the backlog
         assert [comparable(a) for a in acks] == in_process_acks()[1:]
         assert stream.count == 0
-        viewers = httpx.get(server.http + "/health").json()["viewers"]
+        viewers = http().get(server.http + "/health").json()["viewers"]
         assert viewers["dropped_slow"] == 1 and viewers["attached"] == 0
     finally:
         server.stop()
@@ -182,8 +182,8 @@ def test_with_a_token_the_stream_and_backfill_need_it() -> None:
             ws.recv()
             ws.send(msgspec.json.encode(esh4_batches()[0][0]).decode())
             ws.recv()
-        assert httpx.get(server.http + "/api/view/ESH4/prints").status_code == 401
-        ok = httpx.get(server.http + "/api/view/ESH4/prints",
+        assert http().get(server.http + "/api/view/ESH4/prints").status_code == 401
+        ok = http().get(server.http + "/api/view/ESH4/prints",
                        headers={"authorization": f"Bearer {token}"})  # fmt: skip
         assert ok.status_code == 200
         with (

@@ -39,6 +39,7 @@ from orderflow.protocol import (
     encode,
 )
 from tests.conftest import PROJECT_ROOT
+from tests.serving import http
 
 BRIDGE = PROJECT_ROOT / "bridge" / "ninjatrader"
 BUILD = BRIDGE / "build"
@@ -657,7 +658,6 @@ def test_bridge_feeds_the_real_server_and_its_book_equals_the_l3_book(
     """End to end: the C# transport under mono sends ESH4's first 6,000-odd NinjaTrader depth
     events (its own batching) to the real server; the server's ladder then equals the L3 book's
     top 10 at that boundary, with no gap, duplicate or refusal."""
-    import httpx
     import numpy as np
 
     from orderflow.book.l3 import OrderBook
@@ -686,8 +686,8 @@ def test_bridge_feeds_the_real_server_and_its_book_equals_the_l3_book(
     server = Server()
     try:
         acks = run_selftest(server.ws, str(csv), "mono-bridge", "200")
-        book = httpx.get(f"{server.http}/api/book/{ES}").json()
-        health = httpx.get(f"{server.http}/health").json()
+        book = http().get(f"{server.http}/api/book/{ES}").json()
+        health = http().get(f"{server.http}/health").json()
     finally:
         server.stop()
     # One ack may answer consecutive batches (first_seq .. seq): together they cover 1..n.
@@ -1051,7 +1051,6 @@ def test_commands_posted_to_the_real_server_are_executed_and_reported_exactly(
 def test_the_original_feature_flags(build: None) -> None:
     """usePythonHelper off: the strategy never connects and forwards nothing. HistoricalOnly:
     a command is refused with that reason, and DebugMode prints it to the Output window."""
-    import httpx
 
     from tests.integration.test_server import Server
     from tests.serving import manual_trading
@@ -1062,7 +1061,7 @@ def test_the_original_feature_flags(build: None) -> None:
                              capture_output=True, text=True, timeout=120)  # fmt: skip
         assert off.returncode == 0, off.stderr
         assert "usePythonHelper is off" in off.stdout
-        health = httpx.get(f"{server.http}/health").json()
+        health = http().get(f"{server.http}/health").json()
         assert health["instruments"] == {} and health["clients"] == {}
 
         harness = OrdersHarness(server.ws, "--historical-only", "--debug")
@@ -1070,10 +1069,10 @@ def test_the_original_feature_flags(build: None) -> None:
             harness.read_until("ready")
             body = {"client": "nt8-harness", "instrument": ES, "op": "submit", "cid": "h-1",
                     "action": "Buy", "order_type": "Market", "quantity": 1}  # fmt: skip
-            assert httpx.post(f"{server.http}/api/commands", json=body).status_code == 200
+            assert http().post(f"{server.http}/api/commands", json=body).status_code == 200
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                order = httpx.get(f"{server.http}/api/orders/h-1").json()
+                order = http().get(f"{server.http}/api/orders/h-1").json()
                 if order["command"] != "pending":
                     break
                 time.sleep(0.02)
@@ -1091,7 +1090,6 @@ def test_the_bridge_reports_its_picture_and_the_trading_engine_opens_on_it(build
     """With the server's trading engine on, the strategy's hello promises a report and its
     report (flat, no orders) after the welcome opens the gate: a submit then passes the risk
     check, is executed by the stub and ends Filled, and /api/risk holds the position."""
-    import httpx
 
     from orderflow.server.trading import ServerTradingParams
     from orderflow.trading.params import TradingParams
@@ -1108,7 +1106,7 @@ def test_the_bridge_reports_its_picture_and_the_trading_engine_opens_on_it(build
         harness.read_until("ready")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            risk_now = httpx.get(f"{server.http}/api/risk").json()
+            risk_now = http().get(f"{server.http}/api/risk").json()
             client = risk_now["clients"].get("nt8-harness", {})
             if client.get("reconciliations"):
                 break
@@ -1118,10 +1116,10 @@ def test_the_bridge_reports_its_picture_and_the_trading_engine_opens_on_it(build
         assert client["awaiting_report"] is False
         body = {"client": "nt8-harness", "instrument": ES, "op": "submit", "cid": "r-1",
                 "action": "Buy", "order_type": "Market", "quantity": 1}  # fmt: skip
-        r = httpx.post(f"{server.http}/api/commands", json=body)
+        r = http().post(f"{server.http}/api/commands", json=body)
         assert r.status_code == 200, r.text
         while time.monotonic() < deadline:
-            order = httpx.get(f"{server.http}/api/orders/r-1").json()
+            order = http().get(f"{server.http}/api/orders/r-1").json()
             # NinjaTrader raises the order update before the execution, and the command's own
             # answer travels apart from both: any of the three may come last
             if (order.get("command"), order.get("state"), order.get("filled")) == (
@@ -1143,7 +1141,6 @@ def test_the_bridge_heals_its_stale_book_with_the_ladder_ninjatrader_holds(build
     Instrument.MarketDepth (the stub's, changed meanwhile) as a reset followed by the rows, and
     the server's book is fresh again and equals that ladder. The depth that keeps coming while
     the ladder is stale (acks saying stale) does not make the bridge send a snapshot each."""
-    import httpx
 
     from tests.integration.test_server import Server
 
@@ -1162,14 +1159,14 @@ def test_the_bridge_heals_its_stale_book_with_the_ladder_ninjatrader_holds(build
         harness.do("sync")
         deadline = time.monotonic() + 30
         while True:
-            book = httpx.get(f"{server.http}/api/book/{ES}", params={"levels": 10}).json()
+            book = http().get(f"{server.http}/api/book/{ES}", params={"levels": 10}).json()
             if not book["stale"]:
                 break
             assert time.monotonic() < deadline, book
             time.sleep(0.05)
         assert book["bid"] == [{"price": p, "size": v} for p, v in bids]
         assert book["ask"] == [{"price": p, "size": v} for p, v in asks]
-        health = httpx.get(f"{server.http}/health").json()
+        health = http().get(f"{server.http}/health").json()
         assert health["instruments"]["ESH4"]["stale"] is False
         assert health["feeds"]["waiting_for_snapshot"] == {}
         assert health["feeds"]["owners"] == {"ESH4": "nt8-harness"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
 import pytest
 
 from orderflow.client import FeedBatch, OrderflowClient, build_batches, feed_file
@@ -18,6 +17,7 @@ from orderflow.model.instruments import get_instrument
 from orderflow.protocol import Ack, Batch, Depth, Error
 from tests.conftest import ES_MBO, need
 from tests.integration.test_server import Server, esh4_batches
+from tests.serving import http
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_websocket_feed_ends_with_the_l3_book(server, encoding):
     assert summary.last_ack is not None and summary.last_ack.seq == len(batches)
     # fed as fast as possible, some batches were applied together (one ack for a run; how many
     # depends on timing): the end state is the L3 book's all the same
-    health = httpx.get(f"{server.http}/health").json()
+    health = http().get(f"{server.http}/health").json()
     assert health["instruments"]["ESH4"]["stale"] is False
     assert "gaps" not in health["counters"]
 
@@ -104,12 +104,12 @@ def test_a_connection_killed_mid_stream_is_resumed_without_a_gap(server):
     assert client.last_ack is not None
     assert (client.last_ack.book["bids"], client.last_ack.book["asks"]) == final_top()
     assert client.last_ack.metrics["cumulative_delta"] == 840
-    health = httpx.get(f"{server.http}/health").json()
+    health = http().get(f"{server.http}/health").json()
     assert "gaps" not in health["counters"]
     es = health["instruments"]["ESH4"]
     assert es["stale"] is False and es["batches"] == len(batches)
     assert es["depth_events"] == sum(len(b.depth) for b in batches)
-    book = httpx.get(f"{server.http}/api/book/ES 03-24").json()
+    book = http().get(f"{server.http}/api/book/ES 03-24").json()
     bids, asks = final_top()
     assert [[r["price"], r["size"]] for r in book["bid"]] == bids
     assert [[r["price"], r["size"]] for r in book["ask"]] == asks
@@ -136,9 +136,9 @@ def test_a_restarted_feeder_resends_from_one_and_the_server_counts_duplicates(se
     summary = asyncio.run(feed_batches(fbs, server.ws, client="restart"))
     assert summary.duplicates == half and summary.acks == len(fbs)
     assert (summary.book["bids"], summary.book["asks"]) == final_top()
-    health = httpx.get(f"{server.http}/health").json()
+    health = http().get(f"{server.http}/health").json()
     assert health["counters"]["duplicates"] == half and "gaps" not in health["counters"]
-    metrics = httpx.get(f"{server.http}/metrics").text
+    metrics = http().get(f"{server.http}/metrics").text
     assert f"orderflow_duplicate_batches_total {half}.0" in metrics
 
 

@@ -49,7 +49,7 @@ def test_random_ninjatrader_on_garbage_buffers() -> None:
     prop.test_random_ninjatrader()
 
 
-def _lockstep_rows(calls: list[Callable[[Pipeline], Any]], kind: str, inst: Any) -> None:
+def _lockstep_rows(calls: list[Callable[[Pipeline], Any]], kind: str, inst: Any) -> Pipeline:
     """:func:`lockstep`, and after every call the liquidity tracker's latest rows (read from
     the call's last top-N row, order counts included) equal the separate path's."""
     last: dict[int, list[Any]] = {}
@@ -67,17 +67,20 @@ def _lockstep_rows(calls: list[Callable[[Pipeline], Any]], kind: str, inst: Any)
             assert a.shape == b.shape and np.array_equal(a, b)
             if kind == "nt_depth":
                 assert (a[:, 2] == 0).all()  # the ladder has no order counts
+    return fused_p
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("garbage_buffers")
 def test_esh4_replay_chunks_on_garbage_buffers() -> None:
-    esh4.test_pieces(65_536)
+    """``test_fused_esh4.test_pieces(65_536)`` on garbage buffers, in one lockstep run: the
+    whole state checked after every call (that test checks it every 7th), the liquidity rows
+    too, then the signals of the day in one separate call."""
     s = esh4._stream()
     ev = s.array
     cuts = [*range(0, len(ev), 65_536), len(ev)]
     calls = [lambda p, a=a, b=b: p.process(ev[a:b]) for a, b in itertools.pairwise(cuts)]
-    _lockstep_rows(calls, "mbo", s.instrument)
+    esh4.assert_signals_of_one_call(_lockstep_rows(calls, "mbo", s.instrument))
 
 
 @pytest.mark.slow

@@ -50,9 +50,15 @@ def test_pieces(piece: int) -> None:
     ev = s.array
     cuts = [*range(0, len(ev), piece), len(ev)]
     fused, _ = lockstep(_calls(ev, cuts), "mbo", s.instrument, heavy_every=7)
-    # the whole day in one separate call: the same signals (chunk size changes nothing)
+    assert_signals_of_one_call(fused)
+
+
+def assert_signals_of_one_call(fused: Pipeline) -> None:
+    """The whole day in one separate call: the same signals and accumulated signals as
+    ``fused`` fed the day in pieces (chunk size changes nothing)."""
+    s = _stream()
     one = Pipeline(s.instrument, "mbo", dataclasses.replace(PARAMS, fused=False))
-    one.process(ev)
+    one.process(s.array)
     assert heavy(one)[1][5:7] == heavy(fused)[1][5:7]  # signals and accumulated signals
 
 
