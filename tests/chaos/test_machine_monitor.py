@@ -41,8 +41,8 @@ def low_fd_limit(monkeypatch: pytest.MonkeyPatch, limit: int) -> Iterator[None]:
         yield
 
 
-def metrics(http: str) -> dict[str, float]:
-    text = http().get(f"{http}/metrics", timeout=10).text
+def metrics(base: str) -> dict[str, float]:
+    text = http().get(f"{base}/metrics", timeout=10).text
     return {m.group(1): float(m.group(2))
             for m in re.finditer(r"^(orderflow_\S+) (\S+)$", text, re.M)}  # fmt: skip
 
@@ -57,8 +57,8 @@ def wait_for(check: Any, timeout_s: float = 30.0) -> Any:
         time.sleep(0.1)
 
 
-def alerts(http: str, kind: str) -> list[dict[str, Any]]:
-    health = http().get(f"{http}/health", timeout=10).json()
+def alerts(base: str, kind: str) -> list[dict[str, Any]]:
+    health = http().get(f"{base}/health", timeout=10).json()
     return [a for a in health["alerts"] if a["kind"] == kind]
 
 
