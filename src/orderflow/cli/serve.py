@@ -36,15 +36,13 @@ _HEAVY = ("book/_l3_kernels.py", "book/_l2_kernels.py", "signals/_l2_detect_kern
 def _cache_looks_warm() -> bool:
     """Whether numba's cache holds the heavy kernel modules, newer than their sources (a cheap
     look at the index files, without importing them; a wrong guess only costs time)."""
-    import os
-
     import orderflow
+    from orderflow.core.files import numba_cache_dir
 
     root = Path(orderflow.__file__).parent
-    user = os.environ.get("NUMBA_CACHE_DIR")
     for rel in _HEAVY:
         src = root / rel
-        where = Path(user) if user else src.parent / "__pycache__"
+        where = numba_cache_dir(src.parent)
         try:
             stamps = [p.stat().st_mtime for p in where.rglob(f"{src.stem}.*.nbi")]
             if not stamps or max(stamps) < src.stat().st_mtime:

@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+from orderflow.core.files import replace_atomically
+
 __all__ = [
     "FUSED_MODULES",
     "SOURCES",
@@ -121,13 +123,7 @@ def drop_stale(cache_dir: Path, files: list[Path] | None = None) -> bool:
         if mod in FUSED_MODULES and (name.endswith(".nbi") or name.endswith(".nbc")) and rest:
             with contextlib.suppress(OSError):
                 os.unlink(cache_dir / name)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_dir / f"{STAMP_NAME}.{os.getpid()}.tmp"
-        tmp.write_text(now)
-        os.replace(tmp, stamp)
-    except OSError:
-        pass
+    replace_atomically(stamp, now.encode())
     return True
 
 

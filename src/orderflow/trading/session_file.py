@@ -20,15 +20,15 @@ keeps the kernels' cache of this package).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
 from datetime import date
 from importlib import metadata
 from pathlib import Path
 
 import orjson
+
+from orderflow.core.files import numba_cache_dir, replace_atomically
 
 __all__ = ["FORMAT", "Row", "cache_dir", "library_versions", "path_for", "read", "write"]
 
@@ -43,8 +43,7 @@ _SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 
 def cache_dir() -> Path:
     """Where the files live: ``NUMBA_CACHE_DIR`` when set, else ``__pycache__`` here."""
-    user = os.environ.get("NUMBA_CACHE_DIR")
-    return Path(user) if user else Path(__file__).parent / "__pycache__"
+    return numba_cache_dir(Path(__file__).parent)
 
 
 def library_versions() -> str:
@@ -106,13 +105,4 @@ def write(
         return None
     body = orjson.dumps([[day.toordinal(), o, c, e] for day, o, c, e in rows])
     data = orjson.dumps(_header(name, start, end, body)) + b"\n" + body
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        return None
-    return path
+    return path if replace_atomically(path, data) else None
