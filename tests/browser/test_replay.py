@@ -18,7 +18,7 @@ import pytest
 
 from tests.browser.conftest import Page
 from tests.conftest import ES_MBO, need
-from tests.serving import PYTHONPATH, free_port, fresh_connections
+from tests.serving import PYTHONPATH, free_port, http
 
 
 class Run:
@@ -42,19 +42,18 @@ class Run:
         # what `make run` shows a trader first: where the dashboard is
         assert first.strip() == f"dashboard http://127.0.0.1:{self.port}/", first
         deadline = time.monotonic() + 60
-        with fresh_connections(timeout=1) as http:  # a poll's client and TLS context, once
-            while True:  # printed before the server listens: wait for it
-                assert self.proc.poll() is None, (folder / "run.log").read_text()[-2000:]
-                try:
-                    if http.get(f"{self.http}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "orderflow run did not start serving"
-                time.sleep(0.1)
+        while True:  # printed before the server listens: wait for it
+            assert self.proc.poll() is None, (folder / "run.log").read_text()[-2000:]
+            try:
+                if http().get(f"{self.http}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "orderflow run did not start serving"
+            time.sleep(0.1)
 
     def replay(self) -> dict[str, Any]:
-        r = httpx.get(f"{self.http}/api/replay", timeout=10)
+        r = http().get(f"{self.http}/api/replay", timeout=10)
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
@@ -76,7 +75,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
 
 def book(run: Run) -> dict[str, list[list[float]]]:
-    b = httpx.get(f"{run.http}/api/book/ESH4?levels=20", timeout=10).json()
+    b = http().get(f"{run.http}/api/book/ESH4?levels=20", timeout=10).json()
     return {side: [[lv["price"], lv["size"]] for lv in b[key]]
             for side, key in (("bids", "bid"), ("asks", "ask"))}  # fmt: skip
 
@@ -111,7 +110,7 @@ def test_pause_speed_and_seek_from_the_page(browser: Any, run: Run) -> None:
         want = book(run)
         assert page.until(lambda: page.js("window.orderflowDash.ladderText()") == want)
         # and its signals are the rebuilt market's, each once (a new snapshot replaced the list)
-        sent = httpx.get(f"{run.http}/api/view/ESH4/signals", timeout=10).json()["signals"]
+        sent = http().get(f"{run.http}/api/view/ESH4/signals", timeout=10).json()["signals"]
         ids = sorted((s["id"] for s in sent), reverse=True)[:200]
         assert page.until(lambda: [s["id"] for s in page.js("window.orderflowDash.signalIds()")]
                           == ids)  # fmt: skip

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.browser.conftest import Page, until
 from tests.browser.test_replay import Run
-from tests.serving import fresh_connections
+from tests.serving import http
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +30,13 @@ def hhmmss(ns: int) -> str:
 
 
 def test_the_trades_listed_are_the_journals_with_their_exit_reasons(browser: Any, run: Run) -> None:
-    with fresh_connections(timeout=10) as http:  # a poll's client and TLS context, once
+    def finished() -> bool:
+        r = http().get(f"{run.http}/api/replay", timeout=10)  # 404 until the feed starts
+        return r.status_code == 200 and bool(r.json()["finished"])
 
-        def finished() -> bool:
-            r = http.get(f"{run.http}/api/replay")  # 404 until the feed starts
-            return r.status_code == 200 and bool(r.json()["finished"])
-
-        assert until(finished, timeout_s=90)
+    assert until(finished, timeout_s=90)
     assert run.proc.poll() is None  # --hold holds with trading too
-    got = httpx.get(f"{run.http}/api/journal/trades", timeout=10).json()
+    got = http().get(f"{run.http}/api/journal/trades", timeout=10).json()
     trades = got["trades"]
     assert got["count"] == len(trades) >= 2
     assert all(t["reason"] for t in trades)  # each exit names why

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
+from tests.commands import ORDERFLOW
 from tests.conftest import PROJECT_ROOT
-
-ORDERFLOW = [sys.executable, "-m", "orderflow.cli.main"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

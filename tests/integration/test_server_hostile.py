@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from tests.integration.test_server import Server
-from tests.serving import fresh_connections
+from tests.serving import http
 
 T0 = 1_703_545_200_000_000_000  # 2023-12-25 23:00 UTC
 # what a request may take: the property is "never a 500", not a latency; httpx's 5 s default
@@ -59,27 +59,19 @@ def server():
     s.stop()
 
 
-@pytest.fixture(scope="module")
-def http():
-    """One client for the module's hundreds of requests, a new connection for each as before
-    (``httpx.post`` built a client, and a TLS context, per call: ~80 ms of CPU each)."""
-    with fresh_connections(timeout=TIMEOUT) as client:
-        yield client
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
-def test_random_bodies_never_500(server, http, body):
-    r = http.post(f"{server.http}/l2_update", content=body)
+def test_random_bodies_never_500(server, body):
+    r = http().post(f"{server.http}/l2_update", content=body, timeout=TIMEOUT)
     assert r.status_code < 500, r.text
     assert "Traceback" not in r.text
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(choice=st.integers(0, 100), value=json_values)
-def test_mutated_batches_never_500(server, http, choice, value):
+def test_mutated_batches_never_500(server, choice, value):
     body = json.dumps(mutate(None, choice, value), allow_nan=True).encode()
-    r = http.post(f"{server.http}/l2_update", content=body)
+    r = http().post(f"{server.http}/l2_update", content=body, timeout=TIMEOUT)
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert r.json()["error"]["details"]["field"]
@@ -87,7 +79,7 @@ def test_mutated_batches_never_500(server, http, choice, value):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(frames=st.lists(st.binary(max_size=100) | json_values.map(json.dumps), max_size=5))
-def test_random_websocket_frames_get_errors_not_disconnects(server, http, frames):
+def test_random_websocket_frames_get_errors_not_disconnects(server, frames):
     with connect(server.ws) as ws:
         ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "fuzz"}))
         assert json.loads(ws.recv())["type"] == "welcome"
@@ -100,4 +92,4 @@ def test_random_websocket_frames_get_errors_not_disconnects(server, http, frames
                 ws.recv()
         ws.send(json.dumps({"type": "heartbeat", "t": 1}))
         assert json.loads(ws.recv())["type"] == "heartbeat"  # still served
-    assert http.get(f"{server.http}/health").json()["status"] == "ok"
+    assert http().get(f"{server.http}/health", timeout=TIMEOUT).json()["status"] == "ok"
